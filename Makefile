@@ -1,0 +1,77 @@
+# Cloud Platform — a thin wrapper over cloudctl. `make up` runs the platform, `make test` tests it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install --disable-pip-version-check -q -c requirements/constraints.txt
+PACKAGES := libs/contracts libs/shared $(wildcard services/*) tools/cloudctl
+PROTOS := $(shell find proto -name '*.proto')
+STAMP := $(VENV)/.installed
+
+.PHONY: help install contracts up down status topics migrate lint test test-unit test-integration test-e2e clean
+
+help:
+	@echo "make up      install what is missing, start MariaDB, Kafka and every service"
+	@echo "make down    stop everything make up started"
+	@echo "make status  each process: pid, port, health, memory"
+	@echo "make test    lint, contract checks, unit, integration and end-to-end tests"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade pip
+
+TOOLS := $(VENV)/.tools
+
+$(TOOLS): $(BIN)/python requirements/constraints.txt requirements/dev.txt
+	$(PIP) -r requirements/dev.txt
+	@touch $@
+
+# Generated contracts: built from proto/, never committed.
+libs/contracts/gen/.stamp: $(PROTOS) libs/contracts/generate.py $(TOOLS)
+	$(BIN)/python libs/contracts/generate.py
+	@touch $@
+
+contracts: libs/contracts/gen/.stamp
+
+$(STAMP): $(TOOLS) libs/contracts/gen/.stamp $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	$(PIP) --no-build-isolation $(foreach p,$(PACKAGES),-e $(p))
+	@touch $@
+
+install: $(STAMP)
+
+up: install
+	$(BIN)/cloudctl up
+
+down:
+	@if [ -x $(BIN)/cloudctl ]; then $(BIN)/cloudctl down; else echo "nothing to stop: not installed"; fi
+
+status: install
+	$(BIN)/cloudctl status
+
+topics: install
+	$(BIN)/cloudctl topics --ensure
+
+migrate: install
+	$(BIN)/cloudctl migrate
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs/shared/src tools/cloudctl/src services/*/src tests
+	$(BIN)/buf lint
+	$(BIN)/buf breaking --against proto/baseline.binpb
+
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+test-integration: install
+	$(BIN)/cloudctl up --infra-only
+	$(BIN)/pytest -m integration tests/integration
+
+test-e2e: install
+	$(BIN)/pytest -m e2e tests/e2e
+
+test: lint test-unit test-integration test-e2e
+
+clean:
+	rm -rf libs/contracts/gen $(VENV)

@@ -1,0 +1,110 @@
+"""The database layer: SQLAlchemy 2 engines on PyMySQL and the unit of work.
+
+Each service owns one MariaDB database and reaches it only through its own user. Engines
+use pre-ping (a connection dropped by a MariaDB restart is replaced, not handed out) and
+retry the first connection with backoff, so a service started before the database, or
+across a database restart, waits instead of crashing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from tenacity import (
+    Retrying,
+    before_sleep_log,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from cpshared.logging import get_logger
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
+
+def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        isolation_level="READ COMMITTED",
+        connect_args={"charset": "utf8mb4", "connect_timeout": 5},
+        echo=echo,
+    )
+
+
+def wait_for_database(engine: Engine, *, timeout: float = 60.0) -> None:
+    """Block until ``SELECT 1`` succeeds, retrying with jittered backoff up to ``timeout``."""
+    for attempt in Retrying(
+        retry=retry_if_exception_type(sa_exc.OperationalError),
+        wait=wait_exponential_jitter(initial=0.2, max=5.0),
+        stop=stop_after_delay(timeout),
+        before_sleep=before_sleep_log(log, 30),  # logging.WARNING
+        reraise=True,
+    ):
+        with attempt, engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+
+def retry_on_disconnect(fn: Callable[[], T], *, timeout: float = 30.0) -> T:
+    """Run ``fn`` again when the connection was lost mid-way (MariaDB restarted).
+
+    Only for work that is safe to repeat: a unit of work that failed to commit left nothing.
+    """
+    for attempt in Retrying(
+        retry=retry_if_exception_type((sa_exc.OperationalError, sa_exc.InterfaceError)),
+        wait=wait_exponential_jitter(initial=0.2, max=5.0),
+        stop=stop_after_delay(timeout),
+        reraise=True,
+    ):
+        with attempt:
+            return fn()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class SqlAlchemyUnitOfWork:
+    """One database transaction: ``with uow: ...; uow.commit()``; leaving without commit rolls back.
+
+    Services subclass it to expose their repositories on ``self.session``.
+    """
+
+    session: Session
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+
+    def __enter__(self) -> Self:
+        self.session = self._session_factory()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.rollback()
+        finally:
+            self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)

@@ -1,0 +1,85 @@
+"""The gRPC client factory: every call gets a deadline, UNAVAILABLE is retried.
+
+Retries use gRPC's own retry policy (service config), so they are transparent to the
+caller and bounded; the interceptors add a default deadline when the caller set none and
+forward the correlation id and the calling service's identity as metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from grpc import aio
+
+from cpshared.context import CALLER_HEADER, CORRELATION_ID_HEADER, current_correlation_id
+
+DEFAULT_DEADLINE_SECONDS = 5.0
+
+RETRY_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{}],
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+def _with_defaults(details: aio.ClientCallDetails, caller: str, deadline: float) -> aio.ClientCallDetails:
+    metadata = aio.Metadata(*(details.metadata or ()))
+    if not metadata.get_all(CORRELATION_ID_HEADER):
+        correlation_id = current_correlation_id()
+        if correlation_id:
+            metadata.add(CORRELATION_ID_HEADER, correlation_id)
+    if not metadata.get_all(CALLER_HEADER):
+        metadata.add(CALLER_HEADER, f"service:{caller}")
+    return aio.ClientCallDetails(
+        method=details.method,
+        timeout=details.timeout if details.timeout is not None else deadline,
+        metadata=metadata,
+        credentials=details.credentials,
+        wait_for_ready=details.wait_for_ready,
+    )
+
+
+class _DefaultsUnaryUnary(aio.UnaryUnaryClientInterceptor):
+    def __init__(self, caller: str, deadline: float) -> None:
+        self._caller, self._deadline = caller, deadline
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], client_call_details: aio.ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(_with_defaults(client_call_details, self._caller, self._deadline), request)
+
+
+class _DefaultsUnaryStream(aio.UnaryStreamClientInterceptor):
+    def __init__(self, caller: str, deadline: float) -> None:
+        self._caller, self._deadline = caller, deadline
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Any], client_call_details: aio.ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(_with_defaults(client_call_details, self._caller, self._deadline), request)
+
+
+def make_channel(target: str, *, caller: str, deadline: float = DEFAULT_DEADLINE_SECONDS) -> aio.Channel:
+    """An insecure channel to ``target`` (host:port) for the service named ``caller``."""
+    return aio.insecure_channel(
+        target,
+        options=[
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", RETRY_SERVICE_CONFIG),
+            ("grpc.keepalive_time_ms", 30_000),
+        ],
+        interceptors=[_DefaultsUnaryUnary(caller, deadline), _DefaultsUnaryStream(caller, deadline)],
+    )

@@ -1,0 +1,73 @@
+"""Alembic plumbing shared by every service.
+
+Each service keeps its own migrations inside its package and its own version table
+(``alembic_version_<service>``), so two services could even share a database server
+without stepping on each other's history.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+DATABASE_URL_ENV = "CP_DATABASE_URL"
+
+
+def version_table(service: str) -> str:
+    return f"alembic_version_{service}"
+
+
+def alembic_config(service: str, migrations_dir: Path, database_url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    # ConfigParser interpolation: a '%' in a password must be doubled.
+    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    cfg.set_main_option("version_table", version_table(service))
+    cfg.attributes["service"] = service
+    return cfg
+
+
+def upgrade(service: str, migrations_dir: Path, database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(service, migrations_dir, database_url), revision)
+
+
+def head_revision(migrations_dir: Path) -> str | None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def current_revision(service: str, engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"version_table": version_table(service)})
+        return ctx.get_current_revision()
+
+
+def run_env(target_metadata: sa.MetaData | None = None) -> None:
+    """The body of every service's ``migrations/env.py`` (online mode only)."""
+    from alembic import context
+
+    cfg = context.config
+    url = cfg.get_main_option("sqlalchemy.url") or os.environ.get(DATABASE_URL_ENV)
+    if not url:
+        raise SystemExit(f"{DATABASE_URL_ENV} is not set: the migrations need the service's database URL")
+    table = cfg.get_main_option("version_table")
+    if not table:
+        raise SystemExit("the alembic config names no version_table")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            version_table=table,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()

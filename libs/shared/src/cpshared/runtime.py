@@ -1,0 +1,67 @@
+"""Start-up of a service process, the same for every service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.engine import Engine
+
+from cpshared.db import make_engine, wait_for_database
+from cpshared.grpc.server import Registrar, ServiceIdentity, serve
+from cpshared.logging import configure_logging, get_logger
+from cpshared.metrics import serve_metrics
+from cpshared.migrations import current_revision, head_revision
+from cpshared.settings import CommonSettings, DatabaseSettings, ServiceSettings, load_settings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+class SchemaNotMigrated(SystemExit):
+    pass
+
+
+def start_process(service: str, settings: CommonSettings) -> None:
+    """Logging and /metrics: the first two things every process of the platform sets up."""
+    configure_logging(service, settings.log_level, settings.log_json)
+    serve_metrics(settings.metrics_port)
+
+
+def open_migrated_database(service: str, settings: DatabaseSettings, migrations_dir: Path) -> Engine:
+    """Wait for the service's database and refuse to run on a schema that is not at head."""
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
+    wait_for_database(engine)
+    head, current = head_revision(migrations_dir), current_revision(service, engine)
+    if current != head:
+        get_logger(service).error("schema_not_migrated", current=current, head=head)
+        engine.dispose()
+        raise SchemaNotMigrated(
+            f"{service}: database is at revision {current}, the code expects {head}; run `cloudctl migrate`"
+        )
+    return engine
+
+
+def run_grpc_service(
+    *,
+    service: str,
+    version: str,
+    migrations_dir: Path,
+    settings_cls: type[S],
+    register: Callable[[S], Registrar],
+) -> None:
+    settings = load_settings(settings_cls)
+    start_process(service, settings)
+    engine = open_migrated_database(service, settings, migrations_dir)
+    identity = ServiceIdentity(
+        service=service,
+        version=version,
+        schema_revision=lambda: current_revision(service, engine),
+        schema_head=head_revision(migrations_dir),
+    )
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
+    try:
+        asyncio.run(serve(identity, address, register(settings), grace=settings.grpc_grace_seconds))
+    finally:
+        engine.dispose()

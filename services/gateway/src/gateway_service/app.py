@@ -1,0 +1,69 @@
+"""The gateway's HTTP application."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cpshared.context import correlation_id_var, new_correlation_id
+from cpshared.grpc.client import make_channel
+from gateway_service import SERVICE_NAME, __version__
+from gateway_service.config import Settings
+
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    channels: dict[str, aio.Channel] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for name, address in settings.backend_addresses().items():
+            channels[name] = make_channel(address, caller=SERVICE_NAME, deadline=2.0)
+        try:
+            yield
+        finally:
+            await asyncio.gather(*(channel.close() for channel in channels.values()))
+
+    app = FastAPI(title="Cloud Platform API", version=__version__, lifespan=lifespan)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
+        # Every answer carries a request id; a caller's own id is kept so it can trace it.
+        rid = request.headers.get(REQUEST_ID_HEADER) or new_correlation_id()
+        token = correlation_id_var.set(rid)
+        try:
+            response: Response = await call_next(request)
+        finally:
+            correlation_id_var.reset(token)
+        response.headers[REQUEST_ID_HEADER] = rid
+        return response
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the gateway process answers."""
+        return {"status": "ok", "service": SERVICE_NAME, "version": __version__}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Readiness: every backend service answers its gRPC health check with SERVING."""
+
+        async def check(name: str) -> tuple[str, str]:
+            stub = health_pb2_grpc.HealthStub(channels[name])
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+            except aio.AioRpcError as exc:
+                return name, f"unreachable: {exc.code().name}"
+            return name, health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+        results = dict(await asyncio.gather(*(check(name) for name in channels)))
+        ready = all(status == "SERVING" for status in results.values())
+        return JSONResponse({"ready": ready, "backends": results}, status_code=200 if ready else 503)
+
+    return app

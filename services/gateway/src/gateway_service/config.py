@@ -1,0 +1,27 @@
+"""Settings of the gateway, read from CP_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from cpshared.settings import CommonSettings, DatabaseSettings
+
+BACKENDS = ("identity", "compute", "network", "storage", "billing", "monitoring", "support", "audit")
+
+
+class Settings(CommonSettings, DatabaseSettings):
+    """The gateway's own database holds only operational state (idempotency keys, rate limits)."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    identity_grpc_addr: str = Field(min_length=3)
+    compute_grpc_addr: str = Field(min_length=3)
+    network_grpc_addr: str = Field(min_length=3)
+    storage_grpc_addr: str = Field(min_length=3)
+    billing_grpc_addr: str = Field(min_length=3)
+    monitoring_grpc_addr: str = Field(min_length=3)
+    support_grpc_addr: str = Field(min_length=3)
+    audit_grpc_addr: str = Field(min_length=3)
+
+    def backend_addresses(self) -> dict[str, str]:
+        return {name: str(getattr(self, f"{name}_grpc_addr")) for name in BACKENDS}

@@ -1,0 +1,1 @@
+"""The monitoring service's processes."""

@@ -1,0 +1,19 @@
+"""Baseline: the network service's database exists and is under Alembic's control.
+
+Revision ID: network_0001
+Revises:
+Create Date: 2026-11-24
+"""
+
+revision = "network_0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

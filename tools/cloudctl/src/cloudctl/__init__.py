@@ -1,0 +1,1 @@
+"""cloudctl: the operators' command line of Cloud Platform."""

@@ -1,0 +1,130 @@
+"""cloudctl — the operators' command line.
+
+cloudctl up [--infra-only]   install what is missing and start the stack
+cloudctl down [--keep-infra] stop what `up` started
+cloudctl status              every process: pid, port, health, memory
+cloudctl topics [--ensure]   the declared Kafka topics and their configuration
+cloudctl migrate [SERVICE]   run the services' database migrations
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cloudctl.control import Stack
+from cloudctl.stack import ALL_SERVICES, KAFKA_BOOTSTRAP
+from cloudctl.topics import describe_topics_async
+from cpshared.topics import ALL_TOPICS
+
+app = typer.Typer(help="Operate Cloud Platform: the local stack, topics, migrations.", no_args_is_help=True)
+console = Console()
+
+
+def say(message: str) -> None:
+    console.print(message)
+
+
+@app.command()
+def up(
+    infra_only: Annotated[
+        bool, typer.Option("--infra-only", help="MariaDB, Kafka, databases, topics and migrations; no services.")
+    ] = False,
+) -> None:
+    """Install what is missing and start MariaDB, Kafka and every service; wait until healthy."""
+    started = time.monotonic()
+    stack = Stack()
+    if infra_only:
+        stack.infra_up(say)
+        stack.databases(say)
+        stack.topics()
+        stack.migrate(say)
+        say(f"[green]infrastructure ready[/green] in {time.monotonic() - started:.1f}s")
+        return
+    if not stack.up(say):
+        say("[red]the stack is not healthy[/red]: see `cloudctl status` and .local/logs/")
+        raise typer.Exit(1)
+    say(f"[green]Cloud Platform is up[/green] in {time.monotonic() - started:.1f}s")
+    say(f"gateway: [bold]{stack.url()}[/bold]")
+
+
+@app.command()
+def down(
+    keep_infra: Annotated[bool, typer.Option("--keep-infra", help="Stop only the services.")] = False,
+) -> None:
+    """Stop everything `up` started, by pid."""
+    Stack().down(say, keep_infra=keep_infra)
+
+
+@app.command()
+def status() -> None:
+    """Show each process of the stack with its pid, port, health and resident memory."""
+    rows = Stack().status()
+    table = Table(title="Cloud Platform — local stack")
+    for column in ("process", "pid", "port", "health", "memory (RSS)"):
+        table.add_column(column)
+    total = 0
+    for row in rows:
+        rss = row.rss_bytes or 0
+        total += rss
+        table.add_row(
+            row.name,
+            str(row.pid or "-"),
+            str(row.port or "-"),
+            ("[green]" if row.healthy else "[red]") + (row.detail or ("healthy" if row.healthy else "down")) + "[/]",
+            f"{rss / 2**20:,.0f} MiB" if row.rss_bytes else "-",
+        )
+    table.add_section()
+    table.add_row("total", "", "", "", f"{total / 2**20:,.0f} MiB")
+    console.print(table)
+    if not all(row.healthy for row in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def topics(
+    ensure: Annotated[
+        bool, typer.Option("--ensure", help="Create missing topics and reconcile their configuration.")
+    ] = False,
+) -> None:
+    """List the topics declared in code with their configuration on the broker."""
+    import asyncio
+
+    if ensure:
+        for change in Stack().topics():
+            if change.action != "unchanged":
+                say(f"{change.topic}: {change.action} {change.detail}")
+    actual = asyncio.run(describe_topics_async(KAFKA_BOOTSTRAP))
+    table = Table(title=f"Kafka topics on {KAFKA_BOOTSTRAP}")
+    for column in ("topic", "kind", "partitions", "retention.ms", "cleanup.policy", "on broker"):
+        table.add_column(column)
+    for topic in ALL_TOPICS:
+        present = actual.get(topic.name)
+        table.add_row(
+            topic.name,
+            topic.kind.value,
+            str(topic.partitions),
+            present.get("retention.ms", "?") if present else str(topic.retention_ms),
+            present.get("cleanup.policy", "?") if present else topic.cleanup_policy,
+            "yes" if present else "[red]missing[/red]",
+        )
+    console.print(table)
+
+
+@app.command()
+def migrate(
+    service: Annotated[str | None, typer.Argument(help="One service; all of them when omitted.")] = None,
+) -> None:
+    """Run the database migrations of every service (or one) up to head."""
+    if service is not None and service not in ALL_SERVICES:
+        say(f"[red]unknown service {service!r}[/red]; one of: {', '.join(ALL_SERVICES)}")
+        raise typer.Exit(2)
+    Stack().migrate(say, (service,) if service else ALL_SERVICES)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,146 @@
+"""The topology of the local stack: which processes run, on which ports, with which settings.
+
+The same topology is written out for Docker in docker-compose.yml and for Kubernetes in
+deploy/; a test checks that those files name the variables the settings read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from cloudctl.paths import LocalPaths
+
+DOMAIN_SERVICES = ("identity", "compute", "network", "storage", "billing", "monitoring", "support", "audit")
+ALL_SERVICES = (*DOMAIN_SERVICES, "gateway")
+
+MARIADB_HOST, MARIADB_PORT = "127.0.0.1", 3306
+KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+
+
+@dataclass(frozen=True)
+class Ports:
+    gateway_http: int = 8080
+    grpc_base: int = 50051
+    metrics_base: int = 9100
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        return cls(
+            gateway_http=int(os.environ.get("CP_GATEWAY_HTTP_PORT", 8080)),
+            grpc_base=int(os.environ.get("CP_GRPC_BASE_PORT", 50051)),
+            metrics_base=int(os.environ.get("CP_METRICS_BASE_PORT", 9100)),
+        )
+
+    def grpc(self, service: str) -> int:
+        return self.grpc_base + DOMAIN_SERVICES.index(service)
+
+    def metrics(self, service: str) -> int:
+        return self.metrics_base + ALL_SERVICES.index(service)
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process of the stack, started with ``python -m <module>``."""
+
+    name: str
+    service: str
+    module: str
+    env: dict[str, str] = field(hash=False)
+    grpc_port: int | None = None
+    http_port: int | None = None
+    metrics_port: int | None = None
+
+    @property
+    def port(self) -> int | None:
+        return self.http_port or self.grpc_port
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", self.module]
+
+
+def database_name(service: str) -> str:
+    return f"cp_{service}"
+
+
+def database_user(service: str) -> str:
+    return f"cp_{service}"
+
+
+class Secrets:
+    """Per-service database passwords, made once at random and kept in .local/secrets (0600)."""
+
+    def __init__(self, paths: LocalPaths) -> None:
+        self._file = paths.secrets / "database-passwords.json"
+
+    def database_passwords(self) -> dict[str, str]:
+        known: dict[str, str] = {}
+        if self._file.exists():
+            known = json.loads(self._file.read_text())
+        missing = [s for s in ALL_SERVICES if s not in known]
+        if missing:
+            known.update({s: secrets.token_urlsafe(24) for s in missing})
+            self._file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = self._file.with_suffix(".tmp")
+            tmp.touch(mode=0o600)
+            tmp.write_text(json.dumps(known, indent=2, sort_keys=True))
+            tmp.replace(self._file)
+        return known
+
+
+def database_url(service: str, password: str, host: str = MARIADB_HOST, port: int = MARIADB_PORT) -> str:
+    return f"mysql+pymysql://{database_user(service)}:{quote(password, safe='')}@{host}:{port}/{database_name(service)}"
+
+
+def common_env(service: str, password: str, metrics_port: int) -> dict[str, str]:
+    return {
+        "CP_SERVICE_NAME": service,
+        "CP_ENVIRONMENT": os.environ.get("CP_ENVIRONMENT", "local"),
+        "CP_LOG_LEVEL": os.environ.get("CP_LOG_LEVEL", "INFO"),
+        "CP_LOG_JSON": "true",
+        "CP_METRICS_PORT": str(metrics_port),
+        "CP_DATABASE_URL": database_url(service, password),
+        "CP_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
+    }
+
+
+def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[ProcessSpec]:
+    ports = ports or Ports.from_env()
+    passwords = Secrets(paths).database_passwords()
+    specs: list[ProcessSpec] = []
+    for service in DOMAIN_SERVICES:
+        env = common_env(service, passwords[service], ports.metrics(service))
+        env |= {"CP_GRPC_HOST": "127.0.0.1", "CP_GRPC_PORT": str(ports.grpc(service))}
+        specs.append(
+            ProcessSpec(
+                name=f"{service}-grpc",
+                service=service,
+                module=f"{service}_service.entrypoints.grpc_server",
+                env=env,
+                grpc_port=ports.grpc(service),
+                metrics_port=ports.metrics(service),
+            )
+        )
+    gateway_env = common_env("gateway", passwords["gateway"], ports.metrics("gateway"))
+    gateway_env |= {"CP_HTTP_HOST": "127.0.0.1", "CP_HTTP_PORT": str(ports.gateway_http)}
+    gateway_env |= {f"CP_{s.upper()}_GRPC_ADDR": f"127.0.0.1:{ports.grpc(s)}" for s in DOMAIN_SERVICES}
+    specs.append(
+        ProcessSpec(
+            name="gateway-http",
+            service="gateway",
+            module="gateway_service.entrypoints.http_server",
+            env=gateway_env,
+            http_port=ports.gateway_http,
+            metrics_port=ports.metrics("gateway"),
+        )
+    )
+    return specs
+
+
+def gateway_url(ports: Ports | None = None) -> str:
+    ports = ports or Ports.from_env()
+    return f"http://127.0.0.1:{ports.gateway_http}"
