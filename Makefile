@@ -8,7 +8,7 @@ PACKAGES := libs/contracts libs/shared $(wildcard services/*) tools/cloudctl
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := $(VENV)/.installed
 
-.PHONY: help install contracts up down status topics migrate lint test test-unit test-integration test-e2e clean
+.PHONY: help install contracts proto-baseline up down status topics migrate lint test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make up      install what is missing, start MariaDB, Kafka and every service"
@@ -72,6 +72,10 @@ test-e2e: install
 	$(BIN)/pytest -m e2e tests/e2e
 
 test: lint test-unit test-integration test-e2e
+
+# Record the current contracts as the baseline `buf breaking` compares against (at a release).
+proto-baseline: install
+	$(BIN)/buf build -o proto/baseline.binpb
 
 clean:
 	rm -rf libs/contracts/gen $(VENV)

@@ -7,6 +7,7 @@ without stepping on each other's history.
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -31,6 +32,14 @@ def alembic_config(service: str, migrations_dir: Path, database_url: str) -> Con
     cfg.set_main_option("version_table", version_table(service))
     cfg.attributes["service"] = service
     return cfg
+
+
+def migrations_dir(service: str) -> Path:
+    """The migrations folder shipped inside the ``<service>_service`` package."""
+    package = importlib.import_module(f"{service}_service")
+    if package.__file__ is None:
+        raise SystemExit(f"{service}_service is not installed as a regular package")
+    return Path(package.__file__).resolve().parent / "migrations"
 
 
 def upgrade(service: str, migrations_dir: Path, database_url: str, revision: str = "head") -> None:
@@ -71,3 +80,27 @@ def run_env(target_metadata: sa.MetaData | None = None) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cpshared.migrations upgrade <service>``: migrate with $CP_DATABASE_URL.
+
+    The way containers and Kubernetes jobs migrate, where there is no cloudctl.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cpshared.migrations")
+    parser.add_argument("command", choices=["upgrade"])
+    parser.add_argument("service")
+    parser.add_argument("--revision", default="head")
+    args = parser.parse_args(argv)
+    url = os.environ.get(DATABASE_URL_ENV)
+    if not url:
+        parser.error(f"{DATABASE_URL_ENV} is not set")
+    upgrade(args.service, migrations_dir(args.service), url, args.revision)
+    print(f"{args.service}: migrated to {args.revision}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -28,7 +28,7 @@ from cloudctl.stack import (
     gateway_url,
     process_specs,
 )
-from cloudctl.topics import TopicChange, ensure_topics
+from cpshared.kafka_admin import TopicChange, ensure_topics
 
 Say = Callable[[str], None]
 

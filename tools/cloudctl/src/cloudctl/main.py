@@ -18,7 +18,7 @@ from rich.table import Table
 
 from cloudctl.control import Stack
 from cloudctl.stack import ALL_SERVICES, KAFKA_BOOTSTRAP
-from cloudctl.topics import describe_topics_async
+from cpshared.kafka_admin import describe_topics_async
 from cpshared.topics import ALL_TOPICS
 
 app = typer.Typer(help="Operate Cloud Platform: the local stack, topics, migrations.", no_args_is_help=True)

@@ -30,8 +30,8 @@ from cpshared.metrics import GRPC_SERVER_LATENCY, GRPC_SERVER_REQUESTS
 
 log = get_logger(__name__)
 
-Handler = grpc.RpcMethodHandler[Any, Any]
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
+# The stubs make RpcMethodHandler generic; at run time it is not subscriptable, hence strings.
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Any, Any] | None"]]
 Call = Callable[[], Awaitable[Any]]
 
 
@@ -45,7 +45,9 @@ def split_method(full_method: str) -> tuple[str, str]:
 class AroundInterceptor(aio.ServerInterceptor):
     """Runs every unary-response call of the server inside :meth:`around`."""
 
-    async def intercept_service(self, continuation: Continuation, details: grpc.HandlerCallDetails) -> Handler | None:
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
         if handler is None or not (handler.unary_unary or handler.stream_unary):
             return handler

@@ -1,4 +1,8 @@
-"""Creates and reconciles the Kafka topics declared in cpshared.topics."""
+"""Creates and reconciles the Kafka topics declared in cpshared.topics.
+
+Used by `cloudctl topics` and, where there is no cloudctl (containers, Kubernetes jobs),
+as ``python -m cpshared.kafka_admin ensure``.
+"""
 
 from __future__ import annotations
 
@@ -86,3 +90,25 @@ async def describe_topics_async(bootstrap: str) -> dict[str, dict[str, str]]:
         return await _describe(admin, sorted(existing & {t.name for t in ALL_TOPICS}))
     finally:
         await admin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(prog="python -m cpshared.kafka_admin")
+    parser.add_argument("command", choices=["ensure"])
+    parser.add_argument("--bootstrap", default=os.environ.get("CP_KAFKA_BOOTSTRAP"))
+    parser.add_argument(
+        "--replication-factor", type=int, default=int(os.environ.get("CP_KAFKA_REPLICATION_FACTOR", "1"))
+    )
+    args = parser.parse_args(argv)
+    if not args.bootstrap:
+        parser.error("CP_KAFKA_BOOTSTRAP is not set and --bootstrap was not given")
+    for change in ensure_topics(args.bootstrap, replication_factor=args.replication_factor):
+        print(f"{change.topic}: {change.action} {change.detail}".rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""`cloudctl up` / `status` / `down` on the whole stack, as `make up`, `make status`, `make down` run them.
+
+This test owns the stack while it runs: it brings everything up, checks every process,
+takes everything down (MariaDB and Kafka included) and checks that nothing is left.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import httpx
+import psutil
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cloudctl import proc
+from cloudctl.paths import LocalPaths
+from cloudctl.stack import process_specs
+from cloudplatform.ops.v1 import service_info_pb2, service_info_pb2_grpc
+from cpshared.migrations import head_revision, migrations_dir
+
+pytestmark = pytest.mark.e2e
+
+CLOUDCTL = [sys.executable, "-m", "cloudctl.main"]
+INFRA_PORTS = (3306, 9092, 9093)
+
+
+def cloudctl(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"COLUMNS": "200"}
+    return subprocess.run([*CLOUDCTL, *args], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def stack_pids(paths: LocalPaths) -> dict[str, int | None]:
+    names = ["mariadb", "kafka", *(s.name for s in process_specs(paths))]
+    return {name: proc.read_pid(paths.pid_file(name)) for name in names}
+
+
+def test_up_status_down_and_up_again(paths: LocalPaths) -> None:
+    root = paths.root
+    first = cloudctl("up", root=root)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "http://127.0.0.1:8080" in first.stdout
+
+    pids = stack_pids(paths)
+    assert all(pid is not None for pid in pids.values()), pids
+
+    # Every gRPC service is SERVING, knows its version and runs on a migrated schema.
+    for spec in process_specs(paths):
+        if spec.grpc_port is None:
+            continue
+        with grpc.insecure_channel(f"127.0.0.1:{spec.grpc_port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
+            info = service_info_pb2_grpc.ServiceInfoServiceStub(channel).GetServiceInfo(
+                service_info_pb2.GetServiceInfoRequest(), timeout=3
+            )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        assert info.service == spec.service and info.pid == pids[spec.name]
+        assert info.schema_revision == head_revision(migrations_dir(spec.service)) == info.schema_head
+
+    # The gateway answers, tags answers with a request id and sees every backend.
+    healthz = httpx.get("http://127.0.0.1:8080/healthz", timeout=5)
+    assert healthz.status_code == 200 and healthz.json()["status"] == "ok"
+    assert healthz.headers["X-Request-Id"]
+    assert httpx.get("http://127.0.0.1:8080/healthz", headers={"X-Request-Id": "abc"}).headers["X-Request-Id"] == "abc"
+    ready = httpx.get("http://127.0.0.1:8080/readyz", timeout=5)
+    assert ready.status_code == 200, ready.text
+
+    # Every process serves Prometheus metrics on its own port.
+    for spec in process_specs(paths):
+        metrics = httpx.get(f"http://127.0.0.1:{spec.metrics_port}/metrics", timeout=5)
+        assert metrics.status_code == 200 and "process_resident_memory_bytes" in metrics.text
+
+    status = cloudctl("status", root=root)
+    assert status.returncode == 0, status.stdout + status.stderr
+    total = re.search(r"total\s.*?([\d,]+) MiB", status.stdout)
+    assert total is not None, status.stdout
+    print(status.stdout)  # the figures, for the record (pytest -s shows them)
+
+    # A second `up` on a healthy stack starts nothing and changes no process.
+    again = cloudctl("up", root=root)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "started 0" in again.stdout
+    assert stack_pids(paths) == pids
+
+    down = cloudctl("down", root=root)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert all(pid is None for pid in stack_pids(paths).values())
+    assert not [name for name, pid in pids.items() if pid is not None and alive(pid)]
+    service_ports = [p for s in process_specs(paths) for p in (s.port, s.metrics_port) if p]
+    for port in (*INFRA_PORTS, *service_ports):
+        assert not proc.port_open("127.0.0.1", port), f"port {port} still open after down"
+
+    # `up` after `down` works, and leaves the stack as it found it for later runs.
+    revived = cloudctl("up", root=root)
+    assert revived.returncode == 0, revived.stdout + revived.stderr
+    assert cloudctl("down", root=root).returncode == 0

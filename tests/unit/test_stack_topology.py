@@ -1,0 +1,38 @@
+"""The local stack's topology: one process per service, distinct ports, own database each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cloudctl.paths import LocalPaths
+from cloudctl.stack import ALL_SERVICES, DOMAIN_SERVICES, process_specs
+
+
+def test_every_service_has_a_process_with_distinct_ports(tmp_path: Path) -> None:
+    specs = process_specs(LocalPaths(tmp_path))
+    assert {s.service for s in specs} == set(ALL_SERVICES)
+    ports = [p for s in specs for p in (s.grpc_port, s.http_port, s.metrics_port) if p]
+    assert len(ports) == len(set(ports))
+
+
+def test_each_service_connects_to_its_own_database_as_its_own_user(tmp_path: Path) -> None:
+    for spec in process_specs(LocalPaths(tmp_path)):
+        url = spec.env["CP_DATABASE_URL"]
+        assert url.startswith(f"mysql+pymysql://cp_{spec.service}:")
+        assert url.endswith(f"/cp_{spec.service}")
+
+
+def test_database_passwords_are_random_kept_and_private(tmp_path: Path) -> None:
+    paths = LocalPaths(tmp_path)
+    first = {s.name: s.env["CP_DATABASE_URL"] for s in process_specs(paths)}
+    second = {s.name: s.env["CP_DATABASE_URL"] for s in process_specs(paths)}
+    assert first == second
+    secret_file = paths.secrets / "database-passwords.json"
+    assert secret_file.stat().st_mode & 0o077 == 0
+    assert len(set(first.values())) == len(first)
+
+
+def test_gateway_knows_every_domain_service_address(tmp_path: Path) -> None:
+    gateway = next(s for s in process_specs(LocalPaths(tmp_path)) if s.service == "gateway")
+    for service in DOMAIN_SERVICES:
+        assert gateway.env[f"CP_{service.upper()}_GRPC_ADDR"].startswith("127.0.0.1:")
