@@ -46,7 +46,8 @@ def test_no_service_user_holds_privileges_beyond_its_own_database(passwords: dic
         finally:
             conn.close()
         database_grants = [g for g in grants if "ON *.*" not in g]
-        assert all(f"`cp_{service}`.*" in g for g in database_grants), grants
+        # The underscore is escaped so the grant cannot match look-alike names (cp_x → cpXx).
+        assert database_grants == [f"GRANT ALL PRIVILEGES ON `cp\\_{service}`.* TO `cp_{service}`@`127.0.0.1`"], grants
         global_grants = [g for g in grants if "ON *.*" in g]
         assert all(g.startswith("GRANT USAGE ON *.*") for g in global_grants), grants
 

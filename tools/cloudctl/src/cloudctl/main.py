@@ -65,18 +65,20 @@ def status() -> None:
     """Show each process of the stack with its pid, port, health and resident memory."""
     rows = Stack().status()
     table = Table(title="Cloud Platform — local stack")
-    for column in ("process", "pid", "port", "health", "memory (RSS)"):
-        table.add_column(column)
+    for column in ("process", "pid", "port", "health", "memory (RSS)", "detail"):
+        table.add_column(column, overflow="fold")
     total = 0
     for row in rows:
         rss = row.rss_bytes or 0
         total += rss
+        health = "SERVING" if row.healthy else "DOWN"
         table.add_row(
             row.name,
             str(row.pid or "-"),
             str(row.port or "-"),
-            ("[green]" if row.healthy else "[red]") + (row.detail or ("healthy" if row.healthy else "down")) + "[/]",
+            f"[green]{health}[/]" if row.healthy else f"[red]{health}[/]",
             f"{rss / 2**20:,.0f} MiB" if row.rss_bytes else "-",
+            "" if row.detail == "SERVING" else row.detail,
         )
     table.add_section()
     table.add_row("total", "", "", "", f"{total / 2**20:,.0f} MiB")
