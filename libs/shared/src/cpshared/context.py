@@ -39,3 +39,20 @@ def current_correlation_id() -> str | None:
 
 def current_caller() -> Caller:
     return caller_var.get()
+
+
+@dataclass(frozen=True)
+class ActorContext:
+    """Who a request acts for, as the gateway established it; recorded in every event's actor."""
+
+    user_id: int = 0
+    organization_id: int = 0
+    api_key_id: int = 0
+    ip: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+
+
+NO_ACTOR = ActorContext()
+actor_var: ContextVar[ActorContext] = ContextVar("actor", default=NO_ACTOR)
+causation_id_var: ContextVar[str | None] = ContextVar("causation_id", default=None)

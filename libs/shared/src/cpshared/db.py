@@ -24,6 +24,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from cpshared.events.envelope import PendingEvent
+from cpshared.events.outbox import write_events
 from cpshared.logging import get_logger
 
 log = get_logger(__name__)
@@ -76,17 +78,24 @@ def retry_on_disconnect(fn: Callable[[], T], *, timeout: float = 30.0) -> T:
 class SqlAlchemyUnitOfWork:
     """One database transaction: ``with uow: ...; uow.commit()``; leaving without commit rolls back.
 
-    Services subclass it to expose their repositories on ``self.session``.
+    Services subclass it to expose their repositories on ``self.session``. Handlers record
+    what happened with :meth:`record`; the events are written to the outbox by
+    :meth:`commit`, in the same transaction as the state change, and vanish with a rollback.
     """
 
     session: Session
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
+        self._events: list[PendingEvent] = []
 
     def __enter__(self) -> Self:
         self.session = self._session_factory()
+        self._events = []
         return self
+
+    def record(self, event: PendingEvent) -> None:
+        self._events.append(event)
 
     def __exit__(
         self,
@@ -100,9 +109,14 @@ class SqlAlchemyUnitOfWork:
             self.session.close()
 
     def commit(self) -> None:
+        if self._events:
+            self.session.flush()
+            write_events(self.session.connection(), self._events)
         self.session.commit()
+        self._events = []
 
     def rollback(self) -> None:
+        self._events = []
         self.session.rollback()
 
 

@@ -90,3 +90,15 @@ DEAD_LETTERS: tuple[Topic, ...] = tuple(dead_letter_topic(s) for s in STREAMS)
 ALL_TOPICS: tuple[Topic, ...] = STREAMS + DEAD_LETTERS
 
 BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
+
+SERVICE_STREAMS: dict[str, Topic] = {
+    "identity": IDENTITY_EVENTS,
+    "compute": COMPUTE_EVENTS,
+    "network": NETWORK_EVENTS,
+    "storage": STORAGE_EVENTS,
+    "billing": BILLING_EVENTS,
+    "monitoring": MONITORING_EVENTS,
+    "support": SUPPORT_EVENTS,
+    "gateway": GATEWAY_REQUESTS,
+}
+"""The stream each service records its own events on (audit only consumes)."""

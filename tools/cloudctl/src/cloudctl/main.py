@@ -21,7 +21,11 @@ from cloudctl.stack import ALL_SERVICES, KAFKA_BOOTSTRAP
 from cpshared.kafka_admin import describe_topics_async
 from cpshared.topics import ALL_TOPICS
 
-app = typer.Typer(help="Operate Cloud Platform: the local stack, topics, migrations.", no_args_is_help=True)
+app = typer.Typer(
+    help="Operate Cloud Platform: the local stack, topics, migrations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 console = Console()
 
 

@@ -1,0 +1,145 @@
+"""Building, encoding and reading event envelopes.
+
+A Kafka record on a domain stream is: key = aggregate id, value = serialized
+EventEnvelope, headers = event type, event id, schema version (so a consumer can route or
+skip without parsing the value).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import uuid_utils
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from cloudplatform.events.v1.envelope_pb2 import Actor, EventEnvelope
+from cpshared.clock import utcnow
+from cpshared.context import actor_var, causation_id_var, correlation_id_var
+from cpshared.events.catalog import REGISTRY
+from cpshared.events.registry import EventRegistry, EventSpec, UnreadableEvent
+from cpshared.topics import SERVICE_STREAMS, Topic
+
+HEADER_EVENT_TYPE = "event-type"
+HEADER_EVENT_ID = "event-id"
+HEADER_SCHEMA_VERSION = "schema-version"
+HEADER_CONTENT_TYPE = "content-type"
+CONTENT_TYPE = b"application/x-protobuf; messageType=cloudplatform.events.v1.EventEnvelope"
+
+
+def new_event_id() -> str:
+    return str(uuid_utils.uuid7())
+
+
+def event_id_bytes(event_id: str) -> bytes:
+    """The 16-byte form stored in inbox, outbox and dead-letter keys."""
+    return uuid.UUID(event_id).bytes
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event recorded by a handler, waiting in its unit of work for the commit."""
+
+    envelope: EventEnvelope
+    topic: Topic
+
+    @property
+    def key(self) -> bytes:
+        return self.envelope.aggregate_id.encode()
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return record_headers(self.envelope)
+
+
+def record_headers(envelope: EventEnvelope) -> list[tuple[str, bytes]]:
+    return [
+        (HEADER_EVENT_TYPE, envelope.event_type.encode()),
+        (HEADER_EVENT_ID, envelope.event_id.encode()),
+        (HEADER_SCHEMA_VERSION, str(envelope.schema_version).encode()),
+        (HEADER_CONTENT_TYPE, CONTENT_TYPE),
+    ]
+
+
+def new_event(
+    spec: EventSpec,
+    *,
+    producer: str,
+    aggregate_id: str | int,
+    aggregate_version: int,
+    payload: Message,
+    causation_id: str | None = None,
+) -> PendingEvent:
+    """An envelope for ``payload``: id, time, correlation, causation and actor from the context."""
+    if not isinstance(payload, spec.message):
+        raise TypeError(f"{spec.event_type} carries {spec.message.__name__}, not {type(payload).__name__}")
+    topic = spec.topic or SERVICE_STREAMS.get(producer)
+    if topic is None:
+        raise ValueError(f"{spec.event_type} names no stream and {producer!r} has none of its own")
+    occurred = Timestamp()
+    occurred.FromDatetime(utcnow())
+    actor = actor_var.get()
+    packed = AnyMessage()
+    packed.Pack(payload)
+    envelope = EventEnvelope(
+        event_id=new_event_id(),
+        event_type=spec.event_type,
+        schema_version=spec.version,
+        aggregate_type=spec.aggregate_type,
+        aggregate_id=str(aggregate_id),
+        aggregate_version=aggregate_version,
+        occurred_at=occurred,
+        producer=producer,
+        correlation_id=correlation_id_var.get() or "",
+        causation_id=causation_id or causation_id_var.get() or "",
+        actor=Actor(
+            user_id=actor.user_id,
+            organization_id=actor.organization_id,
+            api_key_id=actor.api_key_id,
+            ip=actor.ip,
+            user_agent=actor.user_agent,
+            request_id=actor.request_id,
+            service="" if actor.user_id else producer,
+        ),
+        payload=packed,
+    )
+    return PendingEvent(envelope=envelope, topic=topic)
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    """An event as a consumer sees it: where it came from, its envelope and current payload."""
+
+    topic: str
+    partition: int
+    offset: int
+    envelope: EventEnvelope
+    payload: Message
+
+    @property
+    def event_id(self) -> str:
+        return self.envelope.event_id
+
+    @property
+    def event_type(self) -> str:
+        return self.envelope.event_type
+
+
+def parse_envelope(value: bytes) -> EventEnvelope:
+    envelope = EventEnvelope()
+    try:
+        envelope.ParseFromString(value)
+    except DecodeError as exc:
+        raise UnreadableEvent(f"not an EventEnvelope: {exc}") from exc
+    if not envelope.event_id or not envelope.event_type:
+        raise UnreadableEvent("envelope without event id or type")
+    return envelope
+
+
+def read_event(
+    topic: str, partition: int, offset: int, value: bytes, registry: EventRegistry = REGISTRY
+) -> ReceivedEvent:
+    envelope = parse_envelope(value)
+    payload = registry.decode_payload(envelope.event_type, envelope.schema_version, envelope.payload)
+    return ReceivedEvent(topic=topic, partition=partition, offset=offset, envelope=envelope, payload=payload)

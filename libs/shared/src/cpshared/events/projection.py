@@ -1,0 +1,364 @@
+"""Projections: state built from event streams, applied effectively once.
+
+A projection declares the streams it reads, the tables it owns and a handler per event
+type. :class:`ProjectionRunner` applies a batch of Kafka records in ONE database
+transaction together with the batch's inbox rows, so an event that Kafka delivers again
+(after a crash, a rebalance, a relay that published twice) finds its inbox row and is
+skipped. The driver (the Kafka consumer, or a replay) commits offsets only after
+``apply_batch`` returned, i.e. after the database commit.
+
+A handler that fails is retried a bounded number of times with backoff, alone in its own
+transaction; if it still fails the event is dead-lettered: a ``dead_letters`` row and a
+record for the stream's dead-letter topic (through the outbox, in the same transaction),
+and the projection moves on. Losing the database connection is not the event's fault:
+that error goes to the driver, which retries the whole batch until the database is back.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from cpshared.clock import utcnow
+from cpshared.events.catalog import REGISTRY
+from cpshared.events.envelope import (
+    HEADER_EVENT_ID,
+    HEADER_EVENT_TYPE,
+    ReceivedEvent,
+    event_id_bytes,
+    parse_envelope,
+)
+from cpshared.events.outbox import write_outbox_rows
+from cpshared.events.registry import EventRegistry
+from cpshared.events.tables import dead_letters, inbox
+from cpshared.logging import get_logger
+from cpshared.topics import BY_NAME, Topic, dead_letter_topic
+
+log = get_logger(__name__)
+
+HandlerFn = Callable[[Any, "ApplyContext", ReceivedEvent], None]
+F = TypeVar("F", bound=HandlerFn)
+
+TRANSIENT_DB_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError)
+"""Lost connection, server gone, deadlock, lock wait timeout: retry the batch, not the event."""
+
+
+def handles(*event_types: str) -> Callable[[F], F]:
+    """Mark a projection method as the handler of ``event_types``."""
+
+    def mark(fn: F) -> F:
+        fn.__dict__["handles_event_types"] = event_types
+        return fn
+
+    return mark
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A Kafka record as any driver hands it over."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode()
+        return None
+
+
+class ApplyContext:
+    """What a handler gets: the transaction's connection and the projection's tables.
+
+    Tables are looked up by name so the same handler can write the live tables or the
+    shadow tables of a replay. Rows added with :meth:`insert` are buffered and written as
+    one multi-row INSERT per table; any :meth:`execute` writes the buffers first, so the
+    database sees statements in the order the handlers issued them.
+    """
+
+    def __init__(self, conn: Connection, tables: dict[str, sa.Table]) -> None:
+        self.conn = conn
+        self._tables = tables
+        self._buffered: dict[str, list[dict[str, Any]]] = {}
+
+    def table(self, name: str) -> sa.Table:
+        return self._tables[name]
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        self._buffered.setdefault(table, []).append(row)
+
+    def execute(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
+        self.flush()
+        return self.conn.execute(statement, parameters)
+
+    def flush(self) -> None:
+        for name, rows in self._buffered.items():
+            if rows:
+                self.conn.execute(self._tables[name].insert(), rows)
+        self._buffered.clear()
+
+
+class Projection:
+    """Base of every projection; subclasses set the class attributes and write handlers."""
+
+    name: ClassVar[str]
+    """The consumer name: the Kafka consumer group and the inbox's consumer column."""
+    topics: ClassVar[tuple[Topic, ...]]
+    tables: ClassVar[tuple[sa.Table, ...]]
+    """The tables this projection owns and writes; a replay rebuilds exactly these."""
+    volatile_columns: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Columns a replay's comparison ignores (e.g. when a row was written, not what it says)."""
+
+    def handlers(self) -> dict[str, Callable[[ApplyContext, ReceivedEvent], None]]:
+        found: dict[str, Callable[[ApplyContext, ReceivedEvent], None]] = {}
+        for attribute in dir(type(self)):
+            fn = getattr(type(self), attribute)
+            for event_type in getattr(fn, "handles_event_types", ()):
+                if event_type in found:
+                    raise TypeError(f"{type(self).__name__} handles {event_type!r} twice")
+                found[event_type] = getattr(self, attribute)
+        return found
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    dead_lettered: int = 0
+    dead_letter_ids: list[str] = field(default_factory=list)
+
+
+def _synthetic_event_id(record: RawRecord) -> str:
+    """A stable id for a record whose envelope cannot even be parsed."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kafka://{record.topic}/{record.partition}/{record.offset}"))
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        projection: Projection,
+        *,
+        consumer: str | None = None,
+        tables: dict[str, sa.Table] | None = None,
+        registry: EventRegistry = REGISTRY,
+        max_attempts: int = 3,
+        retry_backoff: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.engine = engine
+        self.projection = projection
+        self.consumer = consumer or projection.name
+        self.tables = tables or {t.name: t for t in projection.tables}
+        self.registry = registry
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self._sleep = sleep
+        self._handlers = projection.handlers()
+
+    # -- the fast path: the whole batch in one transaction ----------------------------------
+    def apply_batch(self, records: Sequence[RawRecord]) -> BatchResult:
+        """Apply ``records`` (in order) effectively once; returns what happened to them.
+
+        Raises only transient database errors: the caller retries the same batch.
+        """
+        result = BatchResult()
+        wanted: list[RawRecord] = []
+        for record in records:
+            if record.header(HEADER_EVENT_TYPE) in self._handlers or record.header(HEADER_EVENT_TYPE) is None:
+                wanted.append(record)
+            else:
+                result.ignored += 1
+        if not wanted:
+            return result
+        try:
+            with self.engine.begin() as conn:
+                self._apply_in(conn, wanted, result)
+            return result
+        except TRANSIENT_DB_ERRORS:
+            raise
+        except Exception:
+            log.warning("batch_failed_isolating_events", consumer=self.consumer, size=len(wanted), exc_info=True)
+        # The slow path: one event per transaction, so one bad event cannot block the rest.
+        result = BatchResult(ignored=result.ignored)
+        for record in wanted:
+            self._apply_alone(record, result)
+        return result
+
+    def _apply_in(self, conn: Connection, records: Sequence[RawRecord], result: BatchResult) -> None:
+        ids = [record.header(HEADER_EVENT_ID) or "" for record in records]
+        known = self._already_seen(conn, [i for i in ids if i])
+        ctx = ApplyContext(conn, self.tables)
+        now = utcnow()
+        inbox_rows: list[dict[str, Any]] = []
+        for record, header_id in zip(records, ids, strict=True):
+            if header_id and header_id in known:
+                result.duplicates += 1
+                continue
+            event = self._read(record)
+            if event.event_id in known:
+                result.duplicates += 1
+                continue
+            handler = self._handlers.get(event.event_type)
+            known.add(event.event_id)
+            if handler is None:
+                result.ignored += 1
+                continue
+            handler(ctx, event)
+            inbox_rows.append(
+                {"consumer": self.consumer, "event_id": event_id_bytes(event.event_id), "processed_at": now}
+            )
+            result.applied += 1
+        ctx.flush()
+        if inbox_rows:
+            conn.execute(inbox.insert(), inbox_rows)
+
+    def _already_seen(self, conn: Connection, event_ids: Iterable[str]) -> set[str]:
+        keys = [event_id_bytes(i) for i in dict.fromkeys(event_ids)]
+        if not keys:
+            return set()
+        seen = conn.execute(
+            sa.select(inbox.c.event_id).where(inbox.c.consumer == self.consumer, inbox.c.event_id.in_(keys))
+        ).scalars()
+        dead = conn.execute(
+            sa.select(dead_letters.c.event_id).where(
+                dead_letters.c.consumer == self.consumer, dead_letters.c.event_id.in_(keys)
+            )
+        ).scalars()
+        return {str(uuid.UUID(bytes=k)) for k in (*seen, *dead)}
+
+    def _read(self, record: RawRecord) -> ReceivedEvent:
+        if record.value is None:
+            raise ValueError(f"record {record.topic}/{record.partition}@{record.offset} has no value")
+        envelope = parse_envelope(record.value)
+        if envelope.event_type not in self._handlers:
+            # Not ours: no need to understand its payload.
+            return ReceivedEvent(record.topic, record.partition, record.offset, envelope, envelope.payload)
+        payload = self.registry.decode_payload(envelope.event_type, envelope.schema_version, envelope.payload)
+        return ReceivedEvent(record.topic, record.partition, record.offset, envelope, payload)
+
+    # -- the slow path: isolate, retry, dead-letter -----------------------------------------
+    def _apply_alone(self, record: RawRecord, result: BatchResult) -> None:
+        error = ""
+        for attempt in range(1, self.max_attempts + 1):
+            alone = BatchResult()
+            try:
+                with self.engine.begin() as conn:
+                    self._apply_in(conn, [record], alone)
+            except TRANSIENT_DB_ERRORS:
+                raise
+            except Exception as exc:
+                error = "".join(traceback.format_exception_only(exc)).strip()
+                log.warning("event_failed", consumer=self.consumer, attempt=attempt, error=error, offset=record.offset)
+                if attempt < self.max_attempts:
+                    self._sleep(self.retry_backoff * 2 ** (attempt - 1))
+                continue
+            result.applied += alone.applied
+            result.duplicates += alone.duplicates
+            result.ignored += alone.ignored
+            return
+        self._dead_letter(record, error, self.max_attempts, result)
+
+    def _dead_letter(self, record: RawRecord, error: str, attempts: int, result: BatchResult) -> None:
+        try:
+            envelope = parse_envelope(record.value or b"")
+            event_id, event_type = envelope.event_id, envelope.event_type
+        except Exception:
+            event_id, event_type = _synthetic_event_id(record), record.header(HEADER_EVENT_TYPE) or "unknown"
+        key = (record.key or b"").decode(errors="replace")
+        stream = BY_NAME.get(record.topic)
+        dlq_topic = dead_letter_topic(stream).name if stream else f"{record.topic}.dlq"
+        now = utcnow()
+        with self.engine.begin() as conn:
+            if self._already_seen(conn, [event_id]):
+                return
+            conn.execute(
+                dead_letters.insert().values(
+                    consumer=self.consumer,
+                    event_id=event_id_bytes(event_id),
+                    event_type=event_type,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    message_key=key,
+                    envelope=record.value or b"",
+                    error=error,
+                    attempts=attempts,
+                    status="pending",
+                    failed_at=now,
+                )
+            )
+            headers = [
+                *((k, v.decode(errors="replace")) for k, v in record.headers),
+                ("dlq-error", error[:4000]),
+                ("dlq-consumer", self.consumer),
+                ("dlq-attempts", str(attempts)),
+                ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}"),
+            ]
+            write_outbox_rows(
+                conn,
+                [
+                    {
+                        # A fresh id: the same event may be dead-lettered by several consumers.
+                        "event_id": uuid.uuid4().bytes,
+                        "topic": dlq_topic,
+                        "message_key": key,
+                        "event_type": event_type,
+                        "headers": headers,
+                        "envelope": record.value or b"",
+                        "created_at": now,
+                    }
+                ],
+            )
+        result.dead_lettered += 1
+        result.dead_letter_ids.append(event_id)
+        log.error("event_dead_lettered", consumer=self.consumer, event_id=event_id, error=error, topic=dlq_topic)
+
+    # -- redrive ----------------------------------------------------------------------------
+    def redrive(self, dead_letter_id: int) -> str:
+        """Apply a dead-lettered event now (after a fix), exactly once; returns its event id.
+
+        The handler, the inbox row and the dead letter's new status commit together, so a
+        redrive that fails changes nothing and a second redrive finds nothing pending.
+        """
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(dead_letters)
+                .where(dead_letters.c.id == dead_letter_id, dead_letters.c.consumer == self.consumer)
+                .with_for_update()
+            ).one_or_none()
+            if row is None:
+                raise LookupError(f"no dead letter {dead_letter_id} for consumer {self.consumer}")
+            if row.status != "pending":
+                raise ValueError(f"dead letter {dead_letter_id} is {row.status}, not pending")
+            record = RawRecord(row.topic, row.partition, row.offset, row.message_key.encode(), row.envelope)
+            event = self._read(record)
+            handler = self._handlers.get(event.event_type)
+            if handler is not None:
+                ctx = ApplyContext(conn, self.tables)
+                handler(ctx, event)
+                ctx.flush()
+            conn.execute(
+                inbox.insert().values(
+                    consumer=self.consumer, event_id=event_id_bytes(event.event_id), processed_at=utcnow()
+                )
+            )
+            conn.execute(
+                dead_letters.update()
+                .where(dead_letters.c.id == dead_letter_id)
+                .values(status="redriven", resolved_at=utcnow(), resolution="applied by redrive")
+            )
+            return event.event_id
