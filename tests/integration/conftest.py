@@ -11,6 +11,8 @@ from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cloudctl.proc import port_open
 from cloudctl.stack import KAFKA_BOOTSTRAP, Secrets, database_name, database_user
+from cpshared.topics import Topic
+from tests.integration.backbone import ScratchDatabase, scratch_database, scratch_topic
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -53,3 +55,13 @@ def connect_as(service: str, passwords: dict[str, str], database: str | None = N
         database=database if database is not None else database_name(service),
         autocommit=True,
     )
+
+
+@pytest.fixture
+def scratch_db(paths: LocalPaths) -> Iterator[ScratchDatabase]:
+    yield from scratch_database(paths)
+
+
+@pytest.fixture
+def scratch_stream() -> Iterator[Topic]:
+    yield from scratch_topic()

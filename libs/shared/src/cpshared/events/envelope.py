@@ -70,11 +70,15 @@ def new_event(
     aggregate_version: int,
     payload: Message,
     causation_id: str | None = None,
+    topic: Topic | None = None,
 ) -> PendingEvent:
-    """An envelope for ``payload``: id, time, correlation, causation and actor from the context."""
+    """An envelope for ``payload``: id, time, correlation, causation and actor from the context.
+
+    The stream is the event type's own, else ``topic``, else the producer's stream.
+    """
     if not isinstance(payload, spec.message):
         raise TypeError(f"{spec.event_type} carries {spec.message.__name__}, not {type(payload).__name__}")
-    topic = spec.topic or SERVICE_STREAMS.get(producer)
+    topic = spec.topic or topic or SERVICE_STREAMS.get(producer)
     if topic is None:
         raise ValueError(f"{spec.event_type} names no stream and {producer!r} has none of its own")
     occurred = Timestamp()

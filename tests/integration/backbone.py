@@ -1,0 +1,189 @@
+"""Test support for the event backbone: a scratch database, scratch topics, a counting projection.
+
+Every test gets its own database (with the outbox, inbox and dead_letters tables and the
+projection's table) and its own topics, so tests never see each other's events and never
+touch the stack's real streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy.engine import Engine
+
+from cloudctl.infra.mariadb import MariaDB
+from cloudctl.paths import LocalPaths
+from cloudplatform.ops.v1 import canary_pb2
+from cpshared.db import make_engine
+from cpshared.events.catalog import CANARY_EMITTED
+from cpshared.events.envelope import PendingEvent, ReceivedEvent, new_event
+from cpshared.events.outbox import write_events
+from cpshared.events.projection import ApplyContext, Projection, handles
+from cpshared.events.tables import metadata as event_metadata
+from cpshared.topics import Topic, TopicKind
+
+KAFKA = "127.0.0.1:9092"
+
+projection_metadata = sa.MetaData()
+
+# One row per applied event, deliberately WITHOUT a unique key on event_id: an event applied
+# twice shows up as two rows, which is exactly what the tests look for.
+effects = sa.Table(
+    "canary_effects",
+    projection_metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("aggregate_id", sa.String(64), nullable=False),
+    sa.Column("aggregate_version", sa.BigInteger, nullable=False),
+    sa.Column("note", sa.String(200), nullable=False),
+    sa.Index("ix_canary_effects_event", "event_id"),
+    sa.Index("ix_canary_effects_aggregate", "aggregate_id", "id"),
+)
+
+
+def make_projection(name: str, topic: Topic, poison_note: str | None = None) -> Projection:
+    """A projection over ``topic`` that writes one effect row per canary event.
+
+    An event whose note equals ``poison_note`` makes the handler fail (a poison event);
+    flip ``projection.poison_note`` to None to "deploy the fix".
+    """
+
+    class CanaryCounter(Projection):
+        topics = (topic,)
+        tables = (effects,)
+
+        def __init__(self) -> None:
+            self.poison_note = poison_note
+
+        @handles(CANARY_EMITTED.event_type)
+        def on_canary(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+            payload: Any = event.payload
+            if self.poison_note is not None and payload.note == self.poison_note:
+                raise ValueError(f"cannot apply canary {payload.sequence}: note {payload.note!r} is poison")
+            ctx.insert(
+                "canary_effects",
+                {
+                    "event_id": event.event_id,
+                    "aggregate_id": event.envelope.aggregate_id,
+                    "aggregate_version": event.envelope.aggregate_version,
+                    "note": payload.note,
+                },
+            )
+
+    CanaryCounter.name = name
+    return CanaryCounter()
+
+
+@dataclass
+class ScratchDatabase:
+    name: str
+    url: str
+    engine: Engine
+
+
+def scratch_database(paths: LocalPaths) -> Iterator[ScratchDatabase]:
+    """A fresh database with the backbone's tables and the test projection's table."""
+    name = f"cp_test_{uuid.uuid4().hex[:10]}"
+    mariadb = MariaDB(paths.root)
+    password = uuid.uuid4().hex
+    mariadb.ensure_service_database(name, name[:32], password)
+    url = f"mysql+pymysql://{name[:32]}:{password}@127.0.0.1:3306/{name}"
+    engine = make_engine(url, pool_size=10)
+    event_metadata.create_all(engine)
+    projection_metadata.create_all(engine)
+    try:
+        yield ScratchDatabase(name=name, url=url, engine=engine)
+    finally:
+        engine.dispose()
+        conn = mariadb.admin_connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+                cur.execute(f"DROP USER IF EXISTS '{name[:32]}'@'127.0.0.1'")
+                cur.execute(f"DROP USER IF EXISTS '{name[:32]}'@'localhost'")
+        finally:
+            conn.close()
+
+
+def scratch_topic(partitions: int = 3) -> Iterator[Topic]:
+    """A fresh stream and its dead-letter topic on the real broker, deleted afterwards."""
+    topic = Topic(name=f"test.{uuid.uuid4().hex[:10]}.events", kind=TopicKind.DOMAIN, partitions=partitions)
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+        await admin.start()
+        try:
+            await admin.create_topics(
+                [
+                    NewTopic(topic.name, num_partitions=partitions, replication_factor=1),
+                    NewTopic(f"{topic.name}.dlq", num_partitions=1, replication_factor=1),
+                ]
+            )
+        finally:
+            await admin.close()
+
+    async def delete() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+        await admin.start()
+        try:
+            await admin.delete_topics([topic.name, f"{topic.name}.dlq"])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    try:
+        yield topic
+    finally:
+        asyncio.run(delete())
+
+
+def canary(topic: Topic, aggregate: str, version: int, note: str = "ok", sequence: int = 0) -> PendingEvent:
+    return new_event(
+        CANARY_EMITTED,
+        producer="tests",
+        aggregate_id=aggregate,
+        aggregate_version=version,
+        payload=canary_pb2.CanaryEmitted(note=note, sequence=sequence, run_size=0, run_id="tests"),
+        topic=topic,
+    )
+
+
+def record_canaries(engine: Engine, topic: Topic, count: int, aggregates: int = 50, batch: int = 1000) -> None:
+    """Commit ``count`` canary events through the outbox, ``aggregates`` interleaved aggregates."""
+    versions = [0] * aggregates
+    pending: list[PendingEvent] = []
+    for i in range(count):
+        a = i % aggregates
+        versions[a] += 1
+        pending.append(canary(topic, f"agg-{a}", versions[a], sequence=i + 1))
+        if len(pending) >= batch:
+            with engine.begin() as conn:
+                write_events(conn, pending)
+            pending = []
+    if pending:
+        with engine.begin() as conn:
+            write_events(conn, pending)
+
+
+def effect_counts(engine: Engine) -> tuple[int, int]:
+    """(rows, distinct events) in the effects table: equal means nothing was applied twice."""
+    with engine.connect() as conn:
+        rows, distinct = conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(effects.c.event_id)))).one()
+    return int(rows), int(distinct)
+
+
+def versions_in_apply_order(engine: Engine) -> dict[str, list[int]]:
+    with engine.connect() as conn:
+        result = conn.execute(
+            sa.select(effects.c.aggregate_id, effects.c.aggregate_version).order_by(effects.c.id)
+        ).all()
+    order: dict[str, list[int]] = {}
+    for aggregate, version in result:
+        order.setdefault(aggregate, []).append(int(version))
+    return order
