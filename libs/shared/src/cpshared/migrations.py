@@ -43,7 +43,25 @@ def migrations_dir(service: str) -> Path:
 
 
 def upgrade(service: str, migrations_dir: Path, database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(service, migrations_dir, database_url), revision)
+    """Migrate to ``revision``, one migrator at a time.
+
+    Several replicas may start at once (Kubernetes init containers) and Alembic takes no
+    lock of its own on MySQL, so a MariaDB named lock serialises them: the second one waits,
+    then finds the schema at head and does nothing.
+    """
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as lock_conn:
+            lock_name = f"cp-migrate:{service}"
+            got = lock_conn.execute(sa.text("SELECT GET_LOCK(:name, 300)"), {"name": lock_name}).scalar()
+            if got != 1:
+                raise RuntimeError(f"{service}: another migration has held the lock for 5 minutes")
+            try:
+                command.upgrade(alembic_config(service, migrations_dir, database_url), revision)
+            finally:
+                lock_conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": lock_name})
+    finally:
+        engine.dispose()
 
 
 def head_revision(migrations_dir: Path) -> str | None:

@@ -38,7 +38,8 @@ def open_migrated_database(service: str, settings: DatabaseSettings, migrations_
         get_logger(service).error("schema_not_migrated", current=current, head=head)
         engine.dispose()
         raise SchemaNotMigrated(
-            f"{service}: database is at revision {current}, the code expects {head}; run `cloudctl migrate`"
+            f"{service}: database is at revision {current}, the code expects {head}; migrate it first "
+            f"(`cloudctl migrate {service}`, or `python -m cpshared.migrations upgrade {service}`)"
         )
     return engine
 

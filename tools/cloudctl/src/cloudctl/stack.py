@@ -97,6 +97,7 @@ def database_url(service: str, password: str, host: str = MARIADB_HOST, port: in
 
 
 def common_env(service: str, password: str, metrics_port: int) -> dict[str, str]:
+    """The variables every process of ``service`` reads (the gateway's HTTP process drops Kafka)."""
     return {
         "CP_SERVICE_NAME": service,
         "CP_ENVIRONMENT": os.environ.get("CP_ENVIRONMENT", "local"),
@@ -126,6 +127,7 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             )
         )
     gateway_env = common_env("gateway", passwords["gateway"], ports.metrics("gateway"))
+    del gateway_env["CP_KAFKA_BOOTSTRAP"]  # the gateway's HTTP process does not talk to Kafka
     gateway_env |= {"CP_HTTP_HOST": "127.0.0.1", "CP_HTTP_PORT": str(ports.gateway_http)}
     gateway_env |= {f"CP_{s.upper()}_GRPC_ADDR": f"127.0.0.1:{ports.grpc(s)}" for s in DOMAIN_SERVICES}
     specs.append(
