@@ -82,6 +82,13 @@ def test_up_status_down_and_up_again(paths: LocalPaths) -> None:
         metrics = httpx.get(f"http://127.0.0.1:{spec.metrics_port}/metrics", timeout=5)
         assert metrics.status_code == 200 and "process_resident_memory_bytes" in metrics.text
 
+    # The event pipeline works end to end on the running stack: each service's outbox is
+    # published by its relay onto its stream.
+    for service in ("identity", "compute", "gateway"):
+        canary = cloudctl("canary", service, "--count", "200", root=root)
+        assert canary.returncode == 0, canary.stdout + canary.stderr
+        assert "200/200 canaries" in canary.stdout
+
     status = cloudctl("status", root=root)
     assert status.returncode == 0, status.stdout + status.stderr
     total = re.search(r"total\s.*?([\d,]+) MiB", status.stdout)

@@ -24,12 +24,22 @@ def test_each_service_connects_to_its_own_database_as_its_own_user(tmp_path: Pat
 
 def test_database_passwords_are_random_kept_and_private(tmp_path: Path) -> None:
     paths = LocalPaths(tmp_path)
-    first = {s.name: s.env["CP_DATABASE_URL"] for s in process_specs(paths)}
-    second = {s.name: s.env["CP_DATABASE_URL"] for s in process_specs(paths)}
+    first = {s.service: s.env["CP_DATABASE_URL"] for s in process_specs(paths)}
+    second = {s.service: s.env["CP_DATABASE_URL"] for s in process_specs(paths)}
     assert first == second
     secret_file = paths.secrets / "database-passwords.json"
     assert secret_file.stat().st_mode & 0o077 == 0
-    assert len(set(first.values())) == len(first)
+    assert len(set(first.values())) == len(first) == len(ALL_SERVICES)
+
+
+def test_every_service_runs_an_outbox_relay_on_its_own_database(tmp_path: Path) -> None:
+    specs = process_specs(LocalPaths(tmp_path))
+    relays = {s.service: s for s in specs if s.module == "cpshared.events.relay_main"}
+    assert set(relays) == set(ALL_SERVICES)
+    main = {s.service: s for s in specs if s.kind != "worker"}
+    for service, relay in relays.items():
+        assert relay.env["CP_DATABASE_URL"] == main[service].env["CP_DATABASE_URL"]
+        assert relay.env["CP_KAFKA_BOOTSTRAP"]
 
 
 def test_gateway_knows_every_domain_service_address(tmp_path: Path) -> None:

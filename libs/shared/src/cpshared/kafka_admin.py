@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -80,6 +81,22 @@ async def ensure_topics_async(
 
 def ensure_topics(bootstrap: str, replication_factor: int = 1) -> list[TopicChange]:
     return asyncio.run(ensure_topics_async(bootstrap, replication_factor=replication_factor))
+
+
+async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of ``topics``; raises LookupError naming a topic the broker lacks."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    partitions: list[TopicPartition] = []
+    for entry in described:
+        if entry.get("error_code"):
+            raise LookupError(f"topic {entry['topic']} does not exist: run `cloudctl topics --ensure`")
+        partitions += [TopicPartition(entry["topic"], p["partition"]) for p in entry["partitions"]]
+    return sorted(partitions)
 
 
 async def describe_topics_async(bootstrap: str) -> dict[str, dict[str, str]]:

@@ -11,22 +11,16 @@ from sqlalchemy.engine import Engine
 
 from cpshared.db import make_engine, wait_for_database
 from cpshared.grpc.server import Registrar, ServiceIdentity, serve
-from cpshared.logging import configure_logging, get_logger
-from cpshared.metrics import serve_metrics
+from cpshared.logging import get_logger
 from cpshared.migrations import current_revision, head_revision
-from cpshared.settings import CommonSettings, DatabaseSettings, ServiceSettings, load_settings
+from cpshared.process import start_process
+from cpshared.settings import DatabaseSettings, ServiceSettings, load_settings
 
 S = TypeVar("S", bound=ServiceSettings)
 
 
 class SchemaNotMigrated(SystemExit):
     pass
-
-
-def start_process(service: str, settings: CommonSettings) -> None:
-    """Logging and /metrics: the first two things every process of the platform sets up."""
-    configure_logging(service, settings.log_level, settings.log_json)
-    serve_metrics(settings.metrics_port)
 
 
 def open_migrated_database(service: str, settings: DatabaseSettings, migrations_dir: Path) -> Engine:

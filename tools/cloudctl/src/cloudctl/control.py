@@ -75,10 +75,12 @@ class Stack:
         )
 
     def health(self, spec: ProcessSpec) -> str:
-        if spec.http_port:
+        if spec.kind == "grpc":
+            assert spec.grpc_port is not None
+            return grpc_health(spec.grpc_port)
+        if spec.kind == "http":
             return http_health(f"http://127.0.0.1:{spec.http_port}/healthz")
-        assert spec.grpc_port is not None
-        return grpc_health(spec.grpc_port)
+        return http_health(f"http://127.0.0.1:{spec.metrics_port}/metrics")
 
     def start_services(self, say: Say) -> list[ProcessSpec]:
         started = []
@@ -154,7 +156,9 @@ class Stack:
                     port=spec.port,
                     healthy=health == "SERVING",
                     rss_bytes=proc.rss_bytes(pid) if pid is not None else None,
-                    detail=health,
+                    detail=f"worker, metrics :{spec.metrics_port}"
+                    if spec.kind == "worker" and health == "SERVING"
+                    else health,
                     extra={"metrics": str(spec.metrics_port)},
                 )
             )

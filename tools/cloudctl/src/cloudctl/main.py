@@ -132,5 +132,51 @@ def migrate(
     Stack().migrate(say, (service,) if service else ALL_SERVICES)
 
 
+@app.command()
+def canary(
+    service: Annotated[str, typer.Argument(help="The service whose pipeline to check.")],
+    count: Annotated[int, typer.Option(min=1, max=100_000, help="How many canary events to send.")] = 10,
+    note: Annotated[str, typer.Option(help="Free text carried by the canaries.")] = "",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for them on the stream.")] = 60.0,
+) -> None:
+    """Send canary events through SERVICE's outbox and wait until they arrive on its stream."""
+    from cloudctl.canary import send_canaries
+    from cloudctl.paths import LocalPaths
+    from cloudctl.stack import Secrets, database_url
+
+    if service not in ALL_SERVICES:
+        say(f"[red]unknown service {service!r}[/red]; one of: {', '.join(ALL_SERVICES)}")
+        raise typer.Exit(2)
+    password = Secrets(LocalPaths()).database_passwords()[service]
+    run = send_canaries(service, database_url(service, password), KAFKA_BOOTSTRAP, count, note, timeout)
+    colour = "green" if run.complete else "red"
+    say(
+        f"[{colour}]{run.received}/{run.sent} canaries[/{colour}] of run {run.run_id} arrived on {run.topic} "
+        f"in {run.seconds:.2f}s"
+    )
+    if not run.complete:
+        raise typer.Exit(1)
+
+
+def run() -> None:
+    """The `cloudctl` command: the app, with the usual operational failures told in one line."""
+    from aiokafka.errors import KafkaConnectionError
+    from sqlalchemy.exc import OperationalError
+
+    from cloudctl.proc import ProcessError
+
+    try:
+        app()
+    except KafkaConnectionError as exc:
+        console.print(f"[red]Kafka is not reachable[/red] ({exc}); is the stack up? `cloudctl status`")
+        raise SystemExit(1) from None
+    except OperationalError as exc:
+        console.print(f"[red]the database is not reachable[/red] ({exc.orig}); is the stack up? `cloudctl status`")
+        raise SystemExit(1) from None
+    except (ProcessError, LookupError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    run()

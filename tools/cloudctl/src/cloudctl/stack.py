@@ -42,6 +42,9 @@ class Ports:
     def metrics(self, service: str) -> int:
         return self.metrics_base + ALL_SERVICES.index(service)
 
+    def relay_metrics(self, service: str) -> int:
+        return self.metrics_base + 100 + ALL_SERVICES.index(service)
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
@@ -58,6 +61,13 @@ class ProcessSpec:
     @property
     def port(self) -> int | None:
         return self.http_port or self.grpc_port
+
+    @property
+    def kind(self) -> str:
+        """How health is probed: gRPC health, HTTP /healthz, or a worker's /metrics answering."""
+        if self.grpc_port:
+            return "grpc"
+        return "http" if self.http_port else "worker"
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", self.module]
@@ -140,6 +150,19 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             metrics_port=ports.metrics("gateway"),
         )
     )
+    for service in ALL_SERVICES:
+        # Every service database has an outbox (events, dead-letter records, the gateway's
+        # request log), so every service runs its relay.
+        env = common_env(service, passwords[service], ports.relay_metrics(service))
+        specs.append(
+            ProcessSpec(
+                name=f"{service}-relay",
+                service=service,
+                module="cpshared.events.relay_main",
+                env=env,
+                metrics_port=ports.relay_metrics(service),
+            )
+        )
     return specs
 
 

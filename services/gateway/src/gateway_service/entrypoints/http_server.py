@@ -7,7 +7,8 @@ from pathlib import Path
 import uvicorn
 
 from cpshared.logging import get_logger
-from cpshared.runtime import open_migrated_database, start_process
+from cpshared.process import start_process
+from cpshared.runtime import open_migrated_database
 from cpshared.settings import load_settings
 from gateway_service import SERVICE_NAME
 from gateway_service.app import create_app
