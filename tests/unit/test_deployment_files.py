@@ -20,7 +20,9 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from cloudctl.stack import ALL_SERVICES, DOMAIN_SERVICES
+from cloudctl.paths import LocalPaths
+from cloudctl.stack import ALL_SERVICES, DOMAIN_SERVICES, process_specs
+from cpshared.events.relay_main import RelaySettings
 from cpshared.settings import env_variables, required_env_variables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,13 @@ INFRASTRUCTURE = ("mariadb", "kafka", "kafka-topics")
 NON_ROOT_USER = 10001
 # A server in a container listens on every interface of the container, or no other reaches it.
 EVERY_INTERFACE = "0.0.0.0"  # noqa: S104 - checked for, not bound to
+
+# Every service's outbox relay: its image, another module, started without migrating.
+RELAY_MODULE = "cpshared.events.relay_main"
+RELAY_ARGS = ["run", RELAY_MODULE]
+RELAY_COMPONENT = "outbox-relay"
+# How a relay's health is checked, in compose and Kubernetes: GET its /metrics.
+METRICS_GET = "urllib.request.urlopen('http://127.0.0.1:' + os.environ['CP_METRICS_PORT'] + '/metrics'"
 
 # Compose's interpolation, ${NAME}, ${NAME:-default} and ${NAME-default}, as the defaults give it.
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
@@ -174,6 +183,35 @@ def image_repository(image: str) -> str:
     """The image's name without its tag (compose's ${...} interpolated first)."""
     image = interpolated(image)
     return image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+
+
+def relay(service: str) -> str:
+    """The name of a service's outbox relay: in the local stack, docker-compose.yml and deploy/k8s."""
+    return f"{service}-relay"
+
+
+def compose_relays(compose_services: dict[str, dict[str, Any]]) -> set[str]:
+    return {name for name, s in compose_services.items() if s.get("command") == RELAY_ARGS}
+
+
+def k8s_relays(deployments: dict[str, dict[str, Any]]) -> set[str]:
+    return {name for name, d in deployments.items() if main_container(d).get("args") == RELAY_ARGS}
+
+
+def probes_get_metrics_on_the_metrics_port(container: dict[str, Any], env: dict[str, str]) -> None:
+    """Each probe GETs /metrics on CP_METRICS_PORT from inside the container.
+
+    Not an httpGet probe: the kubelet dials the pod's IP, and /metrics listens on 127.0.0.1
+    (cpshared.metrics.serve_metrics).
+    """
+    assert "CP_METRICS_PORT" in env
+    for name in ("startupProbe", "readinessProbe", "livenessProbe"):
+        probe = container[name]
+        assert set(probe) & {"exec", "httpGet", "grpc", "tcpSocket"} == {"exec"}, f"{name}: an exec probe"
+        command = " ".join(probe["exec"]["command"])
+        assert METRICS_GET in command, name
+        [seconds] = re.findall(r"timeout=(\d+)", command)
+        assert probe["timeoutSeconds"] > int(seconds), f"{name}: the kubelet waits longer than the request"
 
 
 # --- docker-compose.yml ---------------------------------------------------------------------
@@ -357,6 +395,92 @@ def test_kafka_runs_as_a_single_kraft_node_without_automatic_topic_creation(
 @pytest.mark.parametrize("service", ALL_SERVICES)
 def test_every_compose_service_runs_its_own_image(service: str, compose_services: dict[str, dict[str, Any]]) -> None:
     assert image_repository(compose_services[service]["image"]) == f"cloudplatform/{service}"
+
+
+# --- docker-compose.yml: the outbox relays ---------------------------------------------------
+
+
+def test_compose_runs_one_relay_per_service_as_the_local_stack_does(
+    compose_services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    expected = {relay(s) for s in ALL_SERVICES}
+    assert compose_relays(compose_services) == expected
+    stack = {spec.name for spec in process_specs(LocalPaths(tmp_path)) if spec.module == RELAY_MODULE}
+    assert stack == expected
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_compose_relay_sets_exactly_the_variables_relay_settings_read(
+    service: str, compose_services: dict[str, dict[str, Any]]
+) -> None:
+    env = set(compose_env(compose_services, relay(service)))
+    assert env == env_variables(RelaySettings)
+    assert required_env_variables(RelaySettings) <= env
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_compose_relay_environment_is_accepted_by_relay_settings(
+    service: str, compose_services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {name: interpolated(value) for name, value in compose_env(compose_services, relay(service)).items()}
+    assert env["CP_SERVICE_NAME"] == service
+    settings_accept(env, RelaySettings, monkeypatch)
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_compose_relay_uses_its_services_own_database_url_and_the_services_broker(
+    service: str, compose_services: dict[str, dict[str, Any]]
+) -> None:
+    env = compose_env(compose_services, relay(service))
+    assert env["CP_DATABASE_URL"] == compose_env(compose_services, service)["CP_DATABASE_URL"]
+    url = urlsplit(interpolated(env["CP_DATABASE_URL"]))
+    assert (url.username, url.path) == (f"cp_{service}", f"/cp_{service}")
+    brokers = {compose_env(compose_services, s)["CP_KAFKA_BOOTSTRAP"] for s in DOMAIN_SERVICES}
+    assert brokers == {env["CP_KAFKA_BOOTSTRAP"]}
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_compose_relay_reuses_its_services_built_image_without_pulling_or_migrating(
+    service: str, compose_services: dict[str, dict[str, Any]]
+) -> None:
+    process, server = compose_services[relay(service)], compose_services[service]
+    assert "build" not in process, "the service's block builds the image once"
+    assert process["image"] == server["image"]
+    assert process["pull_policy"] == "never", "a local image: never looked up in a registry"
+    assert process["command"] == RELAY_ARGS, "`run`: the service has migrated"
+    assert process["read_only"] is True and process["cap_drop"] == ["ALL"]
+    assert process["restart"] == "unless-stopped"
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_compose_relay_starts_once_its_service_is_healthy_hence_migrated_and_kafka_is(
+    service: str, compose_services: dict[str, dict[str, Any]]
+) -> None:
+    depends_on = compose_services[relay(service)]["depends_on"]
+    assert depends_on[service]["condition"] == "service_healthy"
+    assert depends_on["kafka"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_compose_relay_is_healthy_when_its_metrics_answer(
+    service: str, compose_services: dict[str, dict[str, Any]]
+) -> None:
+    process = compose_services[relay(service)]
+    env = compose_env(compose_services, relay(service))
+    test = process["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    assert METRICS_GET in test[3]
+    assert env["CP_METRICS_PORT"] in [str(p) for p in process["expose"]]
+    assert not process.get("ports"), "a relay publishes nothing"
+
+
+def test_every_image_compose_does_not_build_is_built_by_a_service_block(
+    compose_services: dict[str, dict[str, Any]],
+) -> None:
+    built = {s["image"] for s in compose_services.values() if "build" in s}
+    for name, service in compose_services.items():
+        if service.get("pull_policy") == "never":
+            assert service["image"] in built, f"{name}: no block builds {service['image']}"
 
 
 # --- Dockerfiles and the build context ------------------------------------------------------
@@ -637,3 +761,109 @@ def test_every_kubernetes_resource_is_in_the_platform_namespace(k8s_resources: l
     for resource in k8s_resources:
         if resource["kind"] != "Namespace":
             assert resource["metadata"]["namespace"] == namespace, resource["metadata"]["name"]
+
+
+# --- deploy/k8s: the outbox relays ---------------------------------------------------------
+
+
+def test_kubernetes_runs_one_relay_deployment_per_service(deployments: dict[str, dict[str, Any]]) -> None:
+    assert k8s_relays(deployments) == {relay(s) for s in ALL_SERVICES}
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_kubernetes_relay_sets_exactly_the_variables_relay_settings_read(
+    service: str,
+    deployments: dict[str, dict[str, Any]],
+    config_maps: dict[str, dict[str, str]],
+    secrets: dict[str, dict[str, str]],
+) -> None:
+    env = set(resolved_env(main_container(deployments[relay(service)]), config_maps, secrets))
+    assert env == env_variables(RelaySettings)
+    assert required_env_variables(RelaySettings) <= env
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_kubernetes_relay_environment_is_accepted_by_relay_settings(
+    service: str,
+    deployments: dict[str, dict[str, Any]],
+    config_maps: dict[str, dict[str, str]],
+    secrets: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = resolved_env(main_container(deployments[relay(service)]), config_maps, secrets)
+    assert env["CP_SERVICE_NAME"] == service
+    settings_accept(env, RelaySettings, monkeypatch)
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_kubernetes_relay_uses_its_services_own_database_secret_and_the_services_broker(
+    service: str,
+    deployments: dict[str, dict[str, Any]],
+    config_maps: dict[str, dict[str, str]],
+    secrets: dict[str, dict[str, str]],
+) -> None:
+    container = main_container(deployments[relay(service)])
+    [database] = [v for v in container["env"] if v["name"] == "CP_DATABASE_URL"]
+    assert database["valueFrom"]["secretKeyRef"] == {"name": f"{service}-database", "key": "CP_DATABASE_URL"}
+    env = resolved_env(container, config_maps, secrets)
+    url = urlsplit(env["CP_DATABASE_URL"])
+    assert (url.username, url.path) == (f"cp_{service}", f"/cp_{service}")
+    brokers = {
+        resolved_env(main_container(deployments[s]), config_maps, secrets)["CP_KAFKA_BOOTSTRAP"]
+        for s in DOMAIN_SERVICES
+    }
+    assert brokers == {env["CP_KAFKA_BOOTSTRAP"]}
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_kubernetes_relay_runs_its_services_image_after_the_same_migration(
+    service: str,
+    deployments: dict[str, dict[str, Any]],
+    config_maps: dict[str, dict[str, str]],
+    secrets: dict[str, dict[str, str]],
+) -> None:
+    relay_pod, server_pod = pod_spec(deployments[relay(service)]), pod_spec(deployments[service])
+    process = main_container(deployments[relay(service)])
+    assert process["image"] == main_container(deployments[service])["image"]
+    assert process["args"] == RELAY_ARGS
+    [migrate] = relay_pod["initContainers"]
+    assert migrate == server_pod["initContainers"][0], "the server pods' own migrate initContainer"
+    migrate_url = resolved_env(migrate, config_maps, secrets)["CP_DATABASE_URL"]
+    assert migrate_url == resolved_env(process, config_maps, secrets)["CP_DATABASE_URL"]
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_kubernetes_relay_runs_one_or_two_replicas_probed_on_its_metrics(
+    service: str,
+    deployments: dict[str, dict[str, Any]],
+    config_maps: dict[str, dict[str, str]],
+    secrets: dict[str, dict[str, str]],
+) -> None:
+    deployment = deployments[relay(service)]
+    assert deployment["spec"]["replicas"] in {1, 2}, "one publishes; a second only stands by"
+    process = main_container(deployment)
+    env = resolved_env(process, config_maps, secrets)
+    assert {"name": "metrics", "containerPort": int(env["CP_METRICS_PORT"]), "protocol": "TCP"} in process["ports"]
+    probes_get_metrics_on_the_metrics_port(process, env)
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_kubernetes_relay_is_labelled_as_its_services_relay_and_behind_no_service(
+    service: str, deployments: dict[str, dict[str, Any]], k8s_services: dict[str, dict[str, Any]]
+) -> None:
+    deployment = deployments[relay(service)]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["app.kubernetes.io/name"] == service
+    assert pod_labels["app.kubernetes.io/component"] == RELAY_COMPONENT
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    for name, k8s_service in k8s_services.items():
+        assert not k8s_service["spec"]["selector"].items() <= pod_labels.items(), f"Service {name} selects it"
+
+
+def test_no_deployment_selects_the_pods_of_another(deployments: dict[str, dict[str, Any]]) -> None:
+    for name, deployment in deployments.items():
+        selector = deployment["spec"]["selector"]["matchLabels"].items()
+        for other_name, other in deployments.items():
+            if other_name != name:
+                other_labels = other["spec"]["template"]["metadata"]["labels"].items()
+                assert not selector <= other_labels, f"{name}'s selector matches {other_name}'s pods"

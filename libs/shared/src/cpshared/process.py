@@ -14,4 +14,4 @@ from cpshared.settings import CommonSettings
 def start_process(service: str, settings: CommonSettings) -> None:
     """Logging and /metrics: the first two things every process of the platform sets up."""
     configure_logging(service, settings.log_level, settings.log_json)
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, settings.metrics_host)

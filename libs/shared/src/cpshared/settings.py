@@ -25,6 +25,10 @@ class CommonSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
     metrics_port: int = Field(ge=0, le=65535, description="Port of the Prometheus /metrics endpoint; 0 disables it.")
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address /metrics listens on: loopback locally, 0.0.0.0 in a container so it can be scraped.",
+    )
 
 
 class DatabaseSettings(BaseSettings):
