@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cloudctl import replay_cli
 from cloudctl.control import Stack
 from cloudctl.stack import ALL_SERVICES, KAFKA_BOOTSTRAP
 from cpshared.kafka_admin import describe_topics_async
@@ -156,6 +157,9 @@ def canary(
     )
     if not run.complete:
         raise typer.Exit(1)
+
+
+app.command(name="replay")(replay_cli.replay)
 
 
 def run() -> None:

@@ -21,6 +21,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
@@ -141,6 +142,29 @@ class BatchResult:
     dead_letter_ids: list[str] = field(default_factory=list)
 
 
+_LITERAL_ROWS = 10_000
+"""Event ids per statement: keeps a statement far below max_allowed_packet however large the batch."""
+
+
+def _event_key(event_id: str) -> bytes:
+    """``event_id_bytes(event_id)``, four times faster for an id in the usual 36-character form."""
+    if len(event_id) == 36:
+        digits = event_id.replace("-", "")
+        if len(digits) == 32:
+            try:
+                key = bytes.fromhex(digits)
+            except ValueError:
+                pass
+            else:
+                if len(key) == 16:
+                    return key
+    return event_id_bytes(event_id)
+
+
+def _quoted(conn: Connection, table: sa.Table) -> str:
+    return conn.dialect.identifier_preparer.format_table(table)
+
+
 def _synthetic_event_id(record: RawRecord) -> str:
     """A stable id for a record whose envelope cannot even be parsed."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kafka://{record.topic}/{record.partition}/{record.offset}"))
@@ -177,8 +201,10 @@ class ProjectionRunner:
         """
         result = BatchResult()
         wanted: list[RawRecord] = []
+        handlers = self._handlers
         for record in records:
-            if record.header(HEADER_EVENT_TYPE) in self._handlers or record.header(HEADER_EVENT_TYPE) is None:
+            event_type = record.header(HEADER_EVENT_TYPE)
+            if event_type is None or event_type in handlers:
                 wanted.append(record)
             else:
                 result.ignored += 1
@@ -199,46 +225,79 @@ class ProjectionRunner:
         return result
 
     def _apply_in(self, conn: Connection, records: Sequence[RawRecord], result: BatchResult) -> None:
-        ids = [record.header(HEADER_EVENT_ID) or "" for record in records]
-        known = self._already_seen(conn, [i for i in ids if i])
+        # Events are known by their 16-byte key, as the inbox stores them: each id is converted
+        # once, and a header id in another spelling of the same UUID still counts as seen.
+        header_ids = [record.header(HEADER_EVENT_ID) for record in records]
+        header_keys = [_event_key(i) if i else None for i in header_ids]
+        known = self._seen_keys(conn, [k for k in header_keys if k is not None])
         ctx = ApplyContext(conn, self.tables)
         now = utcnow()
-        inbox_rows: list[dict[str, Any]] = []
-        for record, header_id in zip(records, ids, strict=True):
-            if header_id and header_id in known:
+        applied: list[bytes] = []
+        handlers = self._handlers
+        for record, header_id, header_key in zip(records, header_ids, header_keys, strict=True):
+            if header_key is not None and header_key in known:
                 result.duplicates += 1
                 continue
             event = self._read(record)
-            if event.event_id in known:
+            event_id = event.event_id
+            key = header_key if header_key is not None and event_id == header_id else _event_key(event_id)
+            if key in known:
                 result.duplicates += 1
                 continue
-            handler = self._handlers.get(event.event_type)
-            known.add(event.event_id)
+            handler = handlers.get(event.event_type)
+            known.add(key)
             if handler is None:
                 result.ignored += 1
                 continue
             handler(ctx, event)
-            inbox_rows.append(
-                {"consumer": self.consumer, "event_id": event_id_bytes(event.event_id), "processed_at": now}
-            )
+            applied.append(key)
             result.applied += 1
         ctx.flush()
-        if inbox_rows:
-            conn.execute(inbox.insert(), inbox_rows)
+        self._write_inbox(conn, applied, now)
 
     def _already_seen(self, conn: Connection, event_ids: Iterable[str]) -> set[str]:
-        keys = [event_id_bytes(i) for i in dict.fromkeys(event_ids)]
+        keys = self._seen_keys(conn, [event_id_bytes(i) for i in dict.fromkeys(event_ids)])
+        return {str(uuid.UUID(bytes=k)) for k in keys}
+
+    # The two statements below run once per batch with thousands of event ids. For a driver
+    # with named "%(name)s" parameters (PyMySQL, mysqlclient) they are written with the ids as
+    # hex literals X'..' (hex digits need no escaping) and only the consumer name and time
+    # bound, because binding every id costs the driver an escape call per value and
+    # SQLAlchemy a parameter dict per row: together more than all the rest a batch does.
+    def _seen_keys(self, conn: Connection, keys: list[bytes]) -> set[bytes]:
+        """The keys among ``keys`` this consumer has applied or dead-lettered."""
         if not keys:
             return set()
-        seen = conn.execute(
-            sa.select(inbox.c.event_id).where(inbox.c.consumer == self.consumer, inbox.c.event_id.in_(keys))
-        ).scalars()
-        dead = conn.execute(
-            sa.select(dead_letters.c.event_id).where(
-                dead_letters.c.consumer == self.consumer, dead_letters.c.event_id.in_(keys)
+        seen: set[bytes] = set()
+        for start in range(0, len(keys), _LITERAL_ROWS):
+            chunk = keys[start : start + _LITERAL_ROWS]
+            if conn.dialect.paramstyle != "pyformat":
+                for table in (inbox, dead_letters):
+                    query = sa.select(table.c.event_id).where(
+                        table.c.consumer == self.consumer, table.c.event_id.in_(chunk)
+                    )
+                    seen.update(conn.execute(query).scalars())
+                continue
+            listed = ",".join([f"X'{k.hex()}'" for k in chunk])
+            sql = " UNION ALL ".join(
+                f"SELECT event_id FROM {_quoted(conn, table)} WHERE consumer = %(consumer)s AND event_id IN ({listed})"  # noqa: S608
+                for table in (inbox, dead_letters)
             )
-        ).scalars()
-        return {str(uuid.UUID(bytes=k)) for k in (*seen, *dead)}
+            seen.update(conn.exec_driver_sql(sql, {"consumer": self.consumer}).scalars())
+        return seen
+
+    def _write_inbox(self, conn: Connection, keys: list[bytes], processed_at: datetime) -> None:
+        if conn.dialect.paramstyle != "pyformat":
+            if keys:
+                rows = [{"consumer": self.consumer, "event_id": k, "processed_at": processed_at} for k in keys]
+                conn.execute(inbox.insert(), rows)
+            return
+        head = f"INSERT INTO {_quoted(conn, inbox)} (consumer, event_id, processed_at) VALUES "  # noqa: S608
+        for start in range(0, len(keys), _LITERAL_ROWS):
+            values = ",".join(
+                [f"(%(consumer)s,X'{k.hex()}',%(processed_at)s)" for k in keys[start : start + _LITERAL_ROWS]]
+            )
+            conn.exec_driver_sql(head + values, {"consumer": self.consumer, "processed_at": processed_at})
 
     def _read(self, record: RawRecord) -> ReceivedEvent:
         if record.value is None:

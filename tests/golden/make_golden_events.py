@@ -1,0 +1,104 @@
+"""Write the golden events: one serialized EventEnvelope per registered event type and version.
+
+Run it after adding an event type or raising its schema version (add an example payload to
+EXAMPLES first), then commit what it wrote:
+
+    .venv/bin/python tests/golden/make_golden_events.py
+
+For each event type in the catalog it writes, under tests/golden/events/,
+``<type>.v<N>.bin`` (the envelope exactly as a producer serializes it) and ``<type>.v<N>.json``
+(the same envelope as ``json_format.MessageToDict``: what today's code must read from it).
+It never rewrites a golden that exists: goldens stand for events that are in the streams
+forever, and tests/unit/test_golden_events.py checks that today's code still reads them all.
+The tests never run this script.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from google.protobuf import json_format
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from cloudplatform.events.v1.envelope_pb2 import Actor, EventEnvelope
+from cloudplatform.ops.v1 import canary_pb2
+from cpshared.events.catalog import REGISTRY
+from cpshared.events.registry import EventSpec
+
+GOLDEN = Path(__file__).resolve().parent / "events"
+
+EVENT_ID = "01941f29-7c00-7000-8000-000000000001"
+OCCURRED_AT = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
+    ("ops.canary_emitted", 1): lambda: canary_pb2.CanaryEmitted(
+        note="golden canary", sequence=3, run_size=10, run_id="01941f29-7c00-7000-8000-0000000000aa"
+    ),
+}
+"""(event type, schema version) -> a payload of that version with every field set."""
+
+
+def golden_envelope(spec: EventSpec, payload: Message) -> EventEnvelope:
+    occurred = Timestamp()
+    occurred.FromDatetime(OCCURRED_AT)
+    packed = AnyMessage()
+    packed.Pack(payload)
+    return EventEnvelope(
+        event_id=EVENT_ID,
+        event_type=spec.event_type,
+        schema_version=spec.version,
+        aggregate_type=spec.aggregate_type,
+        aggregate_id="4711",
+        aggregate_version=7,
+        occurred_at=occurred,
+        producer="golden",
+        correlation_id="req-golden-0001",
+        causation_id="01941f29-7c00-7000-8000-000000000000",
+        actor=Actor(
+            user_id=42,
+            organization_id=7,
+            api_key_id=9,
+            ip="203.0.113.10",
+            user_agent="golden/1.0",
+            request_id="req-golden-0001",
+            service="",
+        ),
+        payload=packed,
+    )
+
+
+def main() -> int:
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    missing: list[str] = []
+    for spec in REGISTRY.specs():
+        stem = f"{spec.event_type}.v{spec.version}"
+        binary, expected = GOLDEN / f"{stem}.bin", GOLDEN / f"{stem}.json"
+        if binary.exists() and expected.exists():
+            print(f"kept    {stem} (goldens are never rewritten)")
+            continue
+        example = EXAMPLES.get((spec.event_type, spec.version))
+        if example is None:
+            missing.append(stem)
+            continue
+        payload = example()
+        if not isinstance(payload, spec.message):
+            raise TypeError(f"the example of {stem} is a {type(payload).__name__}, not {spec.message.__name__}")
+        envelope = golden_envelope(spec, payload)
+        binary.write_bytes(envelope.SerializeToString(deterministic=True))
+        rendered = json_format.MessageToDict(envelope, preserving_proto_field_name=True)
+        expected.write_text(json.dumps(rendered, indent=2, sort_keys=True) + "\n")
+        print(f"wrote   {stem}")
+    if missing:
+        print(f"no example payload for {', '.join(missing)}: add one to EXAMPLES", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
