@@ -33,6 +33,46 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
+# MariaDB errors that say nothing about the data being written: the server or the connection
+# is unavailable, busy or misconfigured. Retrying the same work later is right; blaming
+# (dead-lettering) the event being applied is not.
+TRANSIENT_MARIADB_ERRORS = frozenset(
+    {
+        1021,  # disk full
+        1040,  # too many connections
+        1041,  # out of memory
+        1044,  # access denied to database
+        1045,  # access denied for user
+        1053,  # server shutdown in progress
+        1114,  # table is full
+        1142,  # command denied on table
+        1143,  # command denied on column
+        1205,  # lock wait timeout
+        1213,  # deadlock
+        1290,  # read-only (a failover in progress)
+        1317,  # query interrupted
+        1927,  # connection killed
+        2002,  # cannot connect through socket
+        2003,  # cannot connect
+        2006,  # server has gone away
+        2013,  # lost connection during query
+        2055,  # lost connection
+    }
+)
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """True when ``exc`` is the database's trouble, not the data's: retry, don't blame."""
+    if isinstance(exc, sa_exc.InterfaceError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.OperationalError):
+        args: tuple[object, ...] = tuple(getattr(exc.orig, "args", ()))
+        return bool(args) and args[0] in TRANSIENT_MARIADB_ERRORS
+    return False
+
+
 def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
     return sa.create_engine(
         url,

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cloudctl import replay_cli
+from cloudctl import dlq_cli, replay_cli
 from cloudctl.control import Stack
 from cloudctl.stack import ALL_SERVICES, KAFKA_BOOTSTRAP
 from cpshared.kafka_admin import describe_topics_async
@@ -160,6 +160,7 @@ def canary(
 
 
 app.command(name="replay")(replay_cli.replay)
+app.add_typer(dlq_cli.app, name="dlq", help="Dead letters: list, show, redrive, discard.")
 
 
 def run() -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from cpshared.clock import utcnow
+from cpshared.db import is_transient_db_error
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.envelope import (
     HEADER_EVENT_ID,
@@ -49,7 +50,10 @@ HandlerFn = Callable[[Any, "ApplyContext", ReceivedEvent], None]
 F = TypeVar("F", bound=HandlerFn)
 
 TRANSIENT_DB_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError)
-"""Lost connection, server gone, deadlock, lock wait timeout: retry the batch, not the event."""
+"""The exception types :meth:`ProjectionRunner.apply_batch` may raise: only those errors of
+them that :func:`cpshared.db.is_transient_db_error` calls transient (lost connection, server
+gone, deadlock, lock wait timeout, access denied...) escape; the caller retries the batch.
+Any other error is the event's and leads to its dead letter."""
 
 
 def handles(*event_types: str) -> Callable[[F], F]:
@@ -141,6 +145,13 @@ class BatchResult:
     dead_lettered: int = 0
     dead_letter_ids: list[str] = field(default_factory=list)
 
+    def merge(self, other: BatchResult) -> None:
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.ignored += other.ignored
+        self.dead_lettered += other.dead_lettered
+        self.dead_letter_ids += other.dead_letter_ids
+
 
 _LITERAL_ROWS = 10_000
 """Event ids per statement: keeps a statement far below max_allowed_packet however large the batch."""
@@ -210,19 +221,32 @@ class ProjectionRunner:
                 result.ignored += 1
         if not wanted:
             return result
+        self._apply_records(wanted, result)
+        return result
+
+    def _apply_records(self, records: Sequence[RawRecord], result: BatchResult) -> None:
+        """Apply ``records`` in one transaction; if one of them fails, split the batch in halves.
+
+        Bisecting keeps the order (the left half commits before the right one) and finds a
+        poison event in log2(n) extra transactions, so the events around it still go in
+        large transactions; the poison event itself is retried alone, then dead-lettered.
+        """
+        partial = BatchResult()
         try:
             with self.engine.begin() as conn:
-                self._apply_in(conn, wanted, result)
-            return result
-        except TRANSIENT_DB_ERRORS:
-            raise
-        except Exception:
-            log.warning("batch_failed_isolating_events", consumer=self.consumer, size=len(wanted), exc_info=True)
-        # The slow path: one event per transaction, so one bad event cannot block the rest.
-        result = BatchResult(ignored=result.ignored)
-        for record in wanted:
-            self._apply_alone(record, result)
-        return result
+                self._apply_in(conn, records, partial)
+        except Exception as exc:
+            if is_transient_db_error(exc):
+                raise
+            if len(records) == 1:
+                self._apply_alone(records[0], result)
+                return
+            log.warning("batch_failed_bisecting", consumer=self.consumer, size=len(records), error=str(exc)[:200])
+            middle = len(records) // 2
+            self._apply_records(records[:middle], result)
+            self._apply_records(records[middle:], result)
+            return
+        result.merge(partial)
 
     def _apply_in(self, conn: Connection, records: Sequence[RawRecord], result: BatchResult) -> None:
         # Events are known by their 16-byte key, as the inbox stores them: each id is converted
@@ -317,17 +341,15 @@ class ProjectionRunner:
             try:
                 with self.engine.begin() as conn:
                     self._apply_in(conn, [record], alone)
-            except TRANSIENT_DB_ERRORS:
-                raise
             except Exception as exc:
+                if is_transient_db_error(exc):
+                    raise
                 error = "".join(traceback.format_exception_only(exc)).strip()
                 log.warning("event_failed", consumer=self.consumer, attempt=attempt, error=error, offset=record.offset)
                 if attempt < self.max_attempts:
                     self._sleep(self.retry_backoff * 2 ** (attempt - 1))
                 continue
-            result.applied += alone.applied
-            result.duplicates += alone.duplicates
-            result.ignored += alone.ignored
+            result.merge(alone)
             return
         self._dead_letter(record, error, self.max_attempts, result)
 
