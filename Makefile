@@ -58,7 +58,7 @@ migrate: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/shared/src tools/cloudctl/src services/*/src tests
+	$(BIN)/mypy libs/shared/src tools/cloudctl/src services/*/src tests bench
 	$(BIN)/buf lint
 	$(BIN)/buf breaking --against proto/baseline.binpb
 

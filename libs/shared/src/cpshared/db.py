@@ -90,7 +90,7 @@ def wait_for_database(engine: Engine, *, timeout: float = 60.0) -> None:
     """Block until ``SELECT 1`` succeeds, retrying with jittered backoff up to ``timeout``."""
     for attempt in Retrying(
         retry=retry_if_exception_type(sa_exc.OperationalError),
-        wait=wait_exponential_jitter(initial=0.2, max=5.0),
+        wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
         stop=stop_after_delay(timeout),
         before_sleep=before_sleep_log(log, 30),  # logging.WARNING
         reraise=True,
@@ -106,7 +106,7 @@ def retry_on_disconnect(fn: Callable[[], T], *, timeout: float = 30.0) -> T:
     """
     for attempt in Retrying(
         retry=retry_if_exception_type((sa_exc.OperationalError, sa_exc.InterfaceError)),
-        wait=wait_exponential_jitter(initial=0.2, max=5.0),
+        wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
         stop=stop_after_delay(timeout),
         reraise=True,
     ):
