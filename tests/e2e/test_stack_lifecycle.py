@@ -53,6 +53,10 @@ def test_up_status_down_and_up_again(paths: LocalPaths) -> None:
     assert first.returncode == 0, first.stdout + first.stderr
     assert "http://127.0.0.1:8080" in first.stdout
 
+    # The first admin exists and its token is readable by the operator alone.
+    token = root / ".local" / "admin-token"
+    assert token.exists() and token.stat().st_mode & 0o077 == 0
+
     pids = stack_pids(paths)
     assert all(pid is not None for pid in pids.values()), pids
 

@@ -27,6 +27,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloudplatform.events.v1.envelope_pb2 import Actor, EventEnvelope
+from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.ops.v1 import canary_pb2
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.registry import EventSpec
@@ -36,9 +37,53 @@ GOLDEN = Path(__file__).resolve().parent / "events"
 EVENT_ID = "01941f29-7c00-7000-8000-000000000001"
 OCCURRED_AT = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 
+
+def _timestamp(when: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
 EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("ops.canary_emitted", 1): lambda: canary_pb2.CanaryEmitted(
         note="golden canary", sequence=3, run_size=10, run_id="01941f29-7c00-7000-8000-0000000000aa"
+    ),
+    ("user.created", 1): lambda: identity_events.UserCreated(user_id=4711, role="client", status="pending"),
+    ("api_key.created", 1): lambda: identity_events.ApiKeyCreated(
+        api_key_id=4711,
+        user_id=42,
+        organization_id=7,
+        name="golden key",
+        last_four="Ab3z",
+        scopes=["servers:read", "servers:write"],
+        rate_limit=1000,
+        expires_at=_timestamp(datetime(2026, 1, 1, tzinfo=UTC)),
+    ),
+    ("api_key.revoked", 1): lambda: identity_events.ApiKeyRevoked(
+        api_key_id=4711, user_id=42, organization_id=7, revoked_at=_timestamp(OCCURRED_AT)
+    ),
+    ("quota.reserved", 1): lambda: identity_events.QuotaReserved(
+        quota_id=4711,
+        user_id=42,
+        organization_id=0,
+        resource_type="server",
+        reservation_key="golden-reservation-1",
+        amount=2,
+        current_usage=5,
+        quota_limit=10,
+    ),
+    ("quota.released", 1): lambda: identity_events.QuotaReleased(
+        quota_id=4711,
+        user_id=0,
+        organization_id=7,
+        resource_type="server",
+        reservation_key="golden-reservation-1",
+        amount=2,
+        current_usage=3,
+        quota_limit=10,
+    ),
+    ("setting.changed", 1): lambda: identity_events.SettingChanged(
+        key="signup_enabled", type="boolean", old_value="true", new_value="false"
     ),
 }
 """(event type, schema version) -> a payload of that version with every field set."""

@@ -62,6 +62,15 @@ class Stack:
             migrate(service, database_url(service, passwords[service]))
         say(f"migrations: {len(services)} services at head")
 
+    def first_admin(self, say: Say) -> None:
+        """Create the first admin when there is none; say where its API token is."""
+        from cloudctl.admin_cli import ensure_first_admin, token_file
+
+        written = ensure_first_admin(self.paths, say)
+        token = written or token_file(self.paths)
+        if written is None and token.exists():
+            say(f"first admin: exists; its API token was written to {token}")
+
     # -- service processes ----------------------------------------------------------------
     def managed(self, spec: ProcessSpec) -> proc.ManagedProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CP_")} | spec.env
@@ -120,6 +129,7 @@ class Stack:
         created = [c for c in changes if c.action != "unchanged"]
         say(f"topics: {len(changes)} declared, {len(created)} created or reconfigured")
         self.migrate(say)
+        self.first_admin(say)
         self.start_services(say)
         states = self.wait_healthy()
         failed = {name: s for name, s in states.items() if s != "SERVING"}

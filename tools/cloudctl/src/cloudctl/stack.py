@@ -25,14 +25,17 @@ KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 @dataclass(frozen=True)
 class Ports:
     gateway_http: int = 8080
-    grpc_base: int = 50051
+    # Below Linux's ephemeral range (32768-60999): a listening port inside it can be taken
+    # by the client side of any outgoing connection (a MariaDB or Kafka socket) just before
+    # the service binds it, and the service then fails to start.
+    grpc_base: int = 7051
     metrics_base: int = 9100
 
     @classmethod
     def from_env(cls) -> Ports:
         return cls(
             gateway_http=int(os.environ.get("CP_GATEWAY_HTTP_PORT", 8080)),
-            grpc_base=int(os.environ.get("CP_GRPC_BASE_PORT", 50051)),
+            grpc_base=int(os.environ.get("CP_GRPC_BASE_PORT", cls.grpc_base)),
             metrics_base=int(os.environ.get("CP_METRICS_BASE_PORT", 9100)),
         )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.ops.v1 import canary_pb2
 from cpshared.events.registry import EventRegistry, EventSpec
 from cpshared.topics import Topic
@@ -22,3 +23,11 @@ def event(event_type: str, version: int, message: type[Message], aggregate_type:
 # A synthetic event an operator sends through a service's outbox to check the pipeline;
 # it travels on the stream of the service that emitted it (topic None).
 CANARY_EMITTED = event("ops.canary_emitted", 1, canary_pb2.CanaryEmitted, "canary", topic=None)
+
+# Identity: accounts, API keys, quotas and settings, on identity.events (the producer's stream).
+USER_CREATED = event("user.created", 1, identity_events.UserCreated, "user", topic=None)
+API_KEY_CREATED = event("api_key.created", 1, identity_events.ApiKeyCreated, "api_key", topic=None)
+API_KEY_REVOKED = event("api_key.revoked", 1, identity_events.ApiKeyRevoked, "api_key", topic=None)
+QUOTA_RESERVED = event("quota.reserved", 1, identity_events.QuotaReserved, "quota", topic=None)
+QUOTA_RELEASED = event("quota.released", 1, identity_events.QuotaReleased, "quota", topic=None)
+SETTING_CHANGED = event("setting.changed", 1, identity_events.SettingChanged, "setting", topic=None)

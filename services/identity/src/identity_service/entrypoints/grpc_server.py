@@ -9,16 +9,18 @@ from grpc import aio
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from identity_service import SERVICE_NAME, __version__
+from identity_service.adapters.grpc_servicer import add_identity_servicer
+from identity_service.bootstrap import bootstrap
 from identity_service.config import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def register(settings: Settings) -> Registrar:
+    identity = bootstrap(settings.database_url, pool_size=settings.database_pool_size)
+
     def add_servicers(server: aio.Server) -> list[str]:
-        # The identity domain's own gRPC API arrives with its issue; until then the
-        # process serves health, reflection and ServiceInfo only.
-        return []
+        return add_identity_servicer(server, identity)
 
     return add_servicers
 

@@ -1,0 +1,1 @@
+"""The identity service's adapters: tables, repositories, the gRPC servicer."""

@@ -1,0 +1,226 @@
+"""The IdentityService gRPC API: protobuf in, a use case on a worker thread, protobuf out.
+
+The handlers are synchronous (SQLAlchemy on PyMySQL), so each call runs in a thread and
+the event loop stays free. Domain errors raised there become status codes in the shared
+error interceptor. Nothing here can put a password hash or an API key's hash on the wire:
+the messages have no field for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc import aio
+
+from cloudplatform.identity.v1 import identity_service_pb2 as pb
+from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from cpshared.errors import InvalidInput
+from identity_service.bootstrap import Identity
+from identity_service.domain import commands
+from identity_service.domain.model import (
+    ApiKey,
+    Quota,
+    QuotaOwner,
+    Reservation,
+    ReservationStatus,
+    Setting,
+    SettingType,
+    User,
+    UserRole,
+    UserStatus,
+)
+from identity_service.service_layer import handlers
+
+Context = aio.ServicerContext[Any, Any]
+
+ROLES = {
+    UserRole.ADMIN: pb.USER_ROLE_ADMIN,
+    UserRole.CLIENT: pb.USER_ROLE_CLIENT,
+    UserRole.SUPPORT: pb.USER_ROLE_SUPPORT,
+    UserRole.BILLING: pb.USER_ROLE_BILLING,
+}
+ROLES_BACK = {v: k for k, v in ROLES.items()}
+STATUSES = {
+    UserStatus.ACTIVE: pb.USER_STATUS_ACTIVE,
+    UserStatus.SUSPENDED: pb.USER_STATUS_SUSPENDED,
+    UserStatus.PENDING: pb.USER_STATUS_PENDING,
+    UserStatus.BANNED: pb.USER_STATUS_BANNED,
+}
+STATUSES_BACK = {v: k for k, v in STATUSES.items()}
+SETTING_TYPES = {
+    SettingType.STRING: pb.SETTING_TYPE_STRING,
+    SettingType.INTEGER: pb.SETTING_TYPE_INTEGER,
+    SettingType.BOOLEAN: pb.SETTING_TYPE_BOOLEAN,
+    SettingType.JSON: pb.SETTING_TYPE_JSON,
+}
+
+
+def _ts(when: datetime | None) -> Timestamp | None:
+    if when is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+def user_message(user: User) -> pb.User:
+    return pb.User(
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        role=ROLES[user.role],
+        status=STATUSES[user.status],
+        created_at=_ts(user.created_at),
+    )
+
+
+def api_key_message(key: ApiKey) -> pb.ApiKey:
+    return pb.ApiKey(
+        id=key.id,
+        user_id=key.user_id,
+        organization_id=key.organization_id or 0,
+        name=key.name,
+        last_four=key.last_four,
+        scopes=list(key.scopes),
+        rate_limit=key.rate_limit,
+        expires_at=_ts(key.expires_at),
+        last_used_at=_ts(key.last_used_at),
+        created_at=_ts(key.created_at),
+        revoked_at=_ts(key.revoked_at),
+    )
+
+
+def quota_message(quota: Quota) -> pb.Quota:
+    return pb.Quota(
+        id=quota.id,
+        user_id=quota.owner.user_id or 0,
+        organization_id=quota.owner.organization_id or 0,
+        resource_type=quota.resource_type,
+        quota_limit=quota.quota_limit,
+        current_usage=quota.current_usage,
+    )
+
+
+def reservation_message(reservation: Reservation) -> pb.QuotaReservation:
+    return pb.QuotaReservation(
+        reservation_key=reservation.key,
+        amount=reservation.amount,
+        status=pb.RESERVATION_STATUS_RESERVED
+        if reservation.status is ReservationStatus.RESERVED
+        else pb.RESERVATION_STATUS_RELEASED,
+        created_at=_ts(reservation.created_at),
+        released_at=_ts(reservation.released_at),
+    )
+
+
+def setting_message(setting: Setting) -> pb.Setting:
+    message = pb.Setting(
+        key=setting.key,
+        type=SETTING_TYPES[setting.type],
+        description=setting.description,
+        updated_at=_ts(setting.updated_at),
+    )
+    value = setting.typed_value()
+    if setting.type is SettingType.STRING:
+        message.string_value = str(value)
+    elif setting.type is SettingType.INTEGER and type(value) is int:
+        message.integer_value = value
+    elif setting.type is SettingType.BOOLEAN:
+        message.boolean_value = bool(value)
+    else:
+        message.json_value = setting.value or ""
+    return message
+
+
+class IdentityServicer(pb_grpc.IdentityServiceServicer):
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
+
+    async def CreateUser(self, request: pb.CreateUserRequest, context: Context) -> pb.CreateUserResponse:  # noqa: N802
+        cmd = commands.CreateUser(
+            name=request.name,
+            email=request.email,
+            password=request.password,
+            role=ROLES_BACK.get(request.role, UserRole.CLIENT),
+            status=STATUSES_BACK.get(request.status, UserStatus.PENDING),
+        )
+        user = await asyncio.to_thread(handlers.create_user, cmd, self._identity.uow())
+        return pb.CreateUserResponse(user=user_message(user))
+
+    async def VerifyPassword(  # noqa: N802
+        self, request: pb.VerifyPasswordRequest, context: Context
+    ) -> pb.VerifyPasswordResponse:
+        cmd = commands.VerifyPassword(email=request.email, password=request.password)
+        user = await asyncio.to_thread(handlers.verify_password, cmd, self._identity.uow())
+        return pb.VerifyPasswordResponse(user=user_message(user))
+
+    async def CreateApiKey(self, request: pb.CreateApiKeyRequest, context: Context) -> pb.CreateApiKeyResponse:  # noqa: N802
+        cmd = commands.CreateApiKey(
+            user_id=request.user_id,
+            organization_id=request.organization_id or None,
+            name=request.name,
+            scopes=tuple(request.scopes),
+            rate_limit=request.rate_limit,
+            expires_at=request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None,
+        )
+        key, secret = await asyncio.to_thread(handlers.create_api_key, cmd, self._identity.uow())
+        return pb.CreateApiKeyResponse(api_key=api_key_message(key), secret=secret)
+
+    async def AuthenticateApiKey(  # noqa: N802
+        self, request: pb.AuthenticateApiKeyRequest, context: Context
+    ) -> pb.AuthenticateApiKeyResponse:
+        key, user = await asyncio.to_thread(handlers.authenticate_api_key, request.secret, self._identity.uow())
+        return pb.AuthenticateApiKeyResponse(api_key=api_key_message(key), user_role=ROLES[user.role])
+
+    async def RevokeApiKey(self, request: pb.RevokeApiKeyRequest, context: Context) -> pb.RevokeApiKeyResponse:  # noqa: N802
+        key = await asyncio.to_thread(handlers.revoke_api_key, request.api_key_id, self._identity.uow())
+        return pb.RevokeApiKeyResponse(api_key=api_key_message(key))
+
+    async def ListApiKeys(self, request: pb.ListApiKeysRequest, context: Context) -> pb.ListApiKeysResponse:  # noqa: N802
+        keys = await asyncio.to_thread(handlers.list_api_keys, request.user_id, self._identity.uow())
+        return pb.ListApiKeysResponse(api_keys=[api_key_message(k) for k in keys])
+
+    async def ReserveQuota(self, request: pb.ReserveQuotaRequest, context: Context) -> pb.ReserveQuotaResponse:  # noqa: N802
+        owner_field = request.WhichOneof("owner")
+        if owner_field is None:
+            raise InvalidInput("name the quota's owner: user_id or organization_id")
+        owner = (
+            QuotaOwner(user_id=request.user_id)
+            if owner_field == "user_id"
+            else QuotaOwner(organization_id=request.organization_id)
+        )
+        cmd = commands.ReserveQuota(
+            reservation_key=request.reservation_key,
+            owner=owner,
+            resource_type=request.resource_type,
+            amount=request.amount,
+        )
+        reservation, quota = await asyncio.to_thread(handlers.reserve_quota, cmd, self._identity.uow)
+        return pb.ReserveQuotaResponse(reservation=reservation_message(reservation), quota=quota_message(quota))
+
+    async def ReleaseQuota(self, request: pb.ReleaseQuotaRequest, context: Context) -> pb.ReleaseQuotaResponse:  # noqa: N802
+        reservation, quota = await asyncio.to_thread(
+            handlers.release_quota, request.reservation_key, self._identity.uow
+        )
+        return pb.ReleaseQuotaResponse(reservation=reservation_message(reservation), quota=quota_message(quota))
+
+    async def GetSetting(self, request: pb.GetSettingRequest, context: Context) -> pb.GetSettingResponse:  # noqa: N802
+        setting = await asyncio.to_thread(handlers.get_setting, request.key, self._identity.uow())
+        return pb.GetSettingResponse(setting=setting_message(setting))
+
+    async def SetSetting(self, request: pb.SetSettingRequest, context: Context) -> pb.SetSettingResponse:  # noqa: N802
+        which = request.WhichOneof("value")
+        if which is None:
+            raise InvalidInput("send the new value in the field of the setting's type")
+        sent_as = SettingType(which.removesuffix("_value"))
+        cmd = commands.SetSetting(key=request.key, value=getattr(request, which), sent_as=sent_as)
+        setting = await asyncio.to_thread(handlers.set_setting, cmd, self._identity.uow())
+        return pb.SetSettingResponse(setting=setting_message(setting))
+
+
+def add_identity_servicer(server: aio.Server, identity: Identity) -> list[str]:
+    pb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(identity), server)
+    return [pb.DESCRIPTOR.services_by_name["IdentityService"].full_name]

@@ -1,0 +1,92 @@
+"""The identity tables as SQLAlchemy Core sees them (the migrations create them)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+metadata = sa.MetaData()
+
+ID = mysql.BIGINT(unsigned=True)
+TIME = mysql.DATETIME(fsp=6)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("email", sa.String(255), nullable=False),
+    sa.Column("password", sa.String(255)),
+    sa.Column("role", sa.String(20)),
+    sa.Column("status", sa.String(20)),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+    sa.Column("deleted_at", TIME),
+)
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("status", sa.String(20)),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("key_hash", sa.String(255), nullable=False),
+    sa.Column("last_four", sa.String(4)),
+    sa.Column("permissions", sa.JSON),
+    sa.Column("rate_limit", sa.Integer),
+    sa.Column("expires_at", TIME),
+    sa.Column("last_used_at", TIME),
+    sa.Column("last_used_ip", sa.String(45)),
+    sa.Column("created_at", TIME),
+    sa.Column("revoked_at", TIME),
+)
+
+system_settings = sa.Table(
+    "system_settings",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("value", sa.Text),
+    sa.Column("type", sa.String(10)),
+    sa.Column("description", sa.Text),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+)
+
+resource_quotas = sa.Table(
+    "resource_quotas",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID),
+    sa.Column("organization_id", ID),
+    sa.Column("resource_type", sa.String(50), nullable=False),
+    sa.Column("quota_limit", sa.Integer, nullable=False),
+    sa.Column("current_usage", sa.Integer),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+)
+
+quota_reservations = sa.Table(
+    "quota_reservations",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("reservation_key", sa.String(100), nullable=False),
+    sa.Column("quota_id", ID, nullable=False),
+    sa.Column("user_id", ID),
+    sa.Column("organization_id", ID),
+    sa.Column("resource_type", sa.String(50), nullable=False),
+    sa.Column("amount", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("released_at", TIME),
+)

@@ -1,0 +1,1 @@
+"""The identity domain: plain Python, no database, gRPC or Kafka."""

@@ -1,0 +1,49 @@
+"""What callers ask the identity service to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from identity_service.domain.model import QuotaOwner, SettingType, SettingValue, UserRole, UserStatus
+
+
+@dataclass(frozen=True)
+class CreateUser:
+    name: str
+    email: str
+    password: str
+    role: UserRole = UserRole.CLIENT
+    status: UserStatus = UserStatus.PENDING
+
+
+@dataclass(frozen=True)
+class VerifyPassword:
+    email: str
+    password: str
+
+
+@dataclass(frozen=True)
+class CreateApiKey:
+    user_id: int
+    name: str
+    scopes: tuple[str, ...]
+    organization_id: int | None = None
+    rate_limit: int = 0
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReserveQuota:
+    reservation_key: str
+    owner: QuotaOwner
+    resource_type: str
+    amount: int = 1
+
+
+@dataclass(frozen=True)
+class SetSetting:
+    key: str
+    value: SettingValue = field(default="")
+    sent_as: SettingType | None = None
+    """The type the caller sent the value as (JSON and string are both text), if it says."""

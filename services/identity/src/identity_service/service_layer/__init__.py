@@ -1,0 +1,1 @@
+"""The identity service's use cases and its unit of work."""

@@ -1,0 +1,31 @@
+"""The identity unit of work: one transaction, its repositories, and the outbox."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from cpshared.db import SqlAlchemyUnitOfWork
+from identity_service.adapters.repository import (
+    ApiKeyRepository,
+    OrganizationRepository,
+    QuotaRepository,
+    SettingRepository,
+    UserRepository,
+)
+
+
+class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
+    users: UserRepository
+    organizations: OrganizationRepository
+    api_keys: ApiKeyRepository
+    quotas: QuotaRepository
+    settings: SettingRepository
+
+    def __enter__(self) -> Self:
+        super().__enter__()
+        self.users = UserRepository(self.session)
+        self.organizations = OrganizationRepository(self.session)
+        self.api_keys = ApiKeyRepository(self.session)
+        self.quotas = QuotaRepository(self.session)
+        self.settings = SettingRepository(self.session)
+        return self

@@ -1,0 +1,1 @@
+"""Integration tests of the identity service on the real MariaDB."""

@@ -1,0 +1,1 @@
+"""Unit tests of the identity domain: no database, no network."""
