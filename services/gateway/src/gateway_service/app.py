@@ -10,16 +10,22 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy.engine import Engine
 
+from cpshared.clock import Clock
 from cpshared.context import correlation_id_var, new_correlation_id
 from cpshared.grpc.client import make_channel
 from gateway_service import SERVICE_NAME, __version__
 from gateway_service.config import Settings
+from gateway_service.hetzner.errors import install_error_handlers
+from gateway_service.idempotency.middleware import IdempotencyMiddleware
+from gateway_service.idempotency.store import IdempotencyStore
 
 REQUEST_ID_HEADER = "X-Request-Id"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None) -> FastAPI:
+    """The gateway; ``engine`` is its own (migrated) database, which holds operational state only."""
     channels: dict[str, aio.Channel] = {}
 
     @asynccontextmanager
@@ -32,6 +38,9 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.gather(*(channel.close() for channel in channels.values()))
 
     app = FastAPI(title="Cloud Platform API", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+    # Added before the request-id middleware, so it runs inside it: replays get a request id too.
+    app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
 
     @app.middleware("http")
     async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]

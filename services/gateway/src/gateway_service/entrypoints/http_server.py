@@ -24,7 +24,7 @@ def main() -> None:
     get_logger("gateway.http").info("gateway_starting", host=settings.http_host, port=settings.http_port)
     try:
         uvicorn.run(
-            create_app(settings),
+            create_app(settings, engine),
             host=settings.http_host,
             port=settings.http_port,
             log_config=None,

@@ -1,0 +1,79 @@
+"""A scratch database migrated with the gateway's migrations, and the gateway served on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from fastapi import FastAPI
+
+from cloudctl.infra.mariadb import MariaDB
+from cloudctl.paths import LocalPaths
+from cpshared.clock import ManualClock
+from cpshared.db import make_engine
+from cpshared.migrations import migrations_dir, upgrade
+
+
+@pytest.fixture
+def gateway_url(paths: LocalPaths) -> Iterator[str]:
+    name = f"cp_test_gw_{uuid.uuid4().hex[:10]}"
+    mariadb = MariaDB(paths.root)
+    password = uuid.uuid4().hex
+    mariadb.ensure_service_database(name, name[:32], password)
+    url = f"mysql+pymysql://{name[:32]}:{password}@127.0.0.1:3306/{name}"
+    upgrade("gateway", migrations_dir("gateway"), url)
+    try:
+        yield url
+    finally:
+        conn = mariadb.admin_connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+                cur.execute(f"DROP USER IF EXISTS '{name[:32]}'@'127.0.0.1'")
+                cur.execute(f"DROP USER IF EXISTS '{name[:32]}'@'localhost'")
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def engine(gateway_url: str) -> Iterator[sa.Engine]:
+    engine = make_engine(gateway_url, pool_size=10)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` under a real uvicorn on a loopback port for the test; yields its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test gateway did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
