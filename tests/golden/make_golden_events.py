@@ -85,6 +85,34 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("setting.changed", 1): lambda: identity_events.SettingChanged(
         key="signup_enabled", type="boolean", old_value="true", new_value="false"
     ),
+    ("user.login_succeeded", 1): lambda: identity_events.UserLoginSucceeded(
+        user_id=42, login_activity_id=4711, ip="203.0.113.10"
+    ),
+    ("user.login_failed", 1): lambda: identity_events.UserLoginFailed(
+        user_id=42, login_activity_id=4712, ip="2001:db8::1", reason="wrong_password", failed_logins=3
+    ),
+    ("user.locked", 1): lambda: identity_events.UserLocked(
+        user_id=42,
+        ip="203.0.113.10",
+        reason="too_many_failed_logins",
+        failed_logins=5,
+        locked_until=_timestamp(datetime(2025, 1, 1, 12, 15, tzinfo=UTC)),
+    ),
+    ("organization.created", 1): lambda: identity_events.OrganizationCreated(
+        organization_id=7, owner_user_id=42, status="active"
+    ),
+    ("organization.member_added", 1): lambda: identity_events.OrganizationMemberAdded(
+        organization_id=7, user_id=43, role="admin", invited_by_user_id=42, permissions=["servers:read"]
+    ),
+    ("organization.member_role_changed", 1): lambda: identity_events.OrganizationMemberRoleChanged(
+        organization_id=7, user_id=43, old_role="admin", new_role="billing", changed_by_user_id=42
+    ),
+    ("organization.member_removed", 1): lambda: identity_events.OrganizationMemberRemoved(
+        organization_id=7, user_id=43, role="billing", removed_by_user_id=42
+    ),
+    ("organization.ownership_transferred", 1): lambda: identity_events.OrganizationOwnershipTransferred(
+        organization_id=7, old_owner_user_id=42, new_owner_user_id=43, new_owner_previous_role="member"
+    ),
 }
 """(event type, schema version) -> a payload of that version with every field set."""
 

@@ -1,16 +1,23 @@
-"""A scratch database migrated with the identity migrations, and the service wired to it."""
+"""A scratch database migrated with the identity migrations, the service wired to it, and its
+gRPC API on a loopback port."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import sqlalchemy as sa
+from grpc import aio
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from cpshared.grpc.server import ServiceIdentity, serve
 from cpshared.migrations import migrations_dir, upgrade
+from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity, bootstrap
 
 
@@ -47,3 +54,29 @@ def identity(identity_url: str) -> Iterator[Identity]:
 @pytest.fixture
 def engine(identity: Identity) -> sa.Engine:
     return identity.engine
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def stub(identity: Identity) -> AsyncIterator[pb_grpc.IdentityServiceAsyncStub]:
+    address = f"127.0.0.1:{_free_port()}"
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(
+            ServiceIdentity(service="identity", version="test"),
+            address,
+            lambda server: add_identity_servicer(server, identity),
+            grace=0.5,
+            stop_event=stop,
+        )
+    )
+    async with aio.insecure_channel(address) as channel:
+        await asyncio.wait_for(channel.channel_ready(), timeout=10)
+        yield pb_grpc.IdentityServiceStub(channel)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)

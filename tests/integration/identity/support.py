@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from cloudplatform.identity.v1 import identity_service_pb2 as pb
+from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from cpshared.events.envelope import ReceivedEvent, read_event
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
@@ -37,3 +39,14 @@ def make_organization(engine: sa.Engine, owner_id: int, slug: str = "acme") -> i
             {"n": slug.title(), "s": slug, "o": owner_id},
         )
         return int(result.lastrowid)
+
+
+async def create_user(stub: pb_grpc.IdentityServiceAsyncStub, email: str = "ada@example.com") -> pb.User:
+    """An active client account, made over gRPC (make_user makes one through the handlers)."""
+    answer = await stub.CreateUser(
+        pb.CreateUserRequest(
+            name="Ada", email=email, password=PASSWORD, role=pb.USER_ROLE_CLIENT, status=pb.USER_STATUS_ACTIVE
+        ),
+        timeout=10,
+    )
+    return answer.user

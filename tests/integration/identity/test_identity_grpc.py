@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 
 import grpc
 import pytest
@@ -13,46 +12,7 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from cpshared.grpc.server import ServiceIdentity, serve
-from identity_service.adapters.grpc_servicer import add_identity_servicer
-from identity_service.bootstrap import Identity
-from tests.integration.identity.support import PASSWORD, make_organization
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-async def stub(identity: Identity) -> AsyncIterator[pb_grpc.IdentityServiceAsyncStub]:
-    address = f"127.0.0.1:{_free_port()}"
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve(
-            ServiceIdentity(service="identity", version="test"),
-            address,
-            lambda server: add_identity_servicer(server, identity),
-            grace=0.5,
-            stop_event=stop,
-        )
-    )
-    async with aio.insecure_channel(address) as channel:
-        await asyncio.wait_for(channel.channel_ready(), timeout=10)
-        yield pb_grpc.IdentityServiceStub(channel)
-    stop.set()
-    await asyncio.wait_for(task, timeout=10)
-
-
-async def create_user(stub: pb_grpc.IdentityServiceAsyncStub, email: str = "ada@example.com") -> pb.User:
-    answer = await stub.CreateUser(
-        pb.CreateUserRequest(
-            name="Ada", email=email, password=PASSWORD, role=pb.USER_ROLE_CLIENT, status=pb.USER_STATUS_ACTIVE
-        ),
-        timeout=10,
-    )
-    return answer.user
+from tests.integration.identity.support import PASSWORD, create_user, make_organization
 
 
 async def test_a_user_signs_in_and_works_with_an_api_key_over_grpc(stub: pb_grpc.IdentityServiceAsyncStub) -> None:

@@ -23,9 +23,10 @@ SEED_SETTINGS = {
     "billing_cycle_day": ("1", "integer"),
     "support_email": ("support@cloudplatform.local", "string"),
 }
+LOCKOUT_SETTINGS = {"login_max_failures": ("5", "integer"), "login_lockout_minutes": ("15", "integer")}
 
 
-def test_the_migrated_schema_has_the_seed_settings_and_no_user(engine: sa.Engine) -> None:
+def test_the_migrated_schema_has_the_seed_settings_the_lockout_policy_and_no_user(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         tables = set(conn.execute(sa.text("SHOW TABLES")).scalars())
         settings = {
@@ -43,7 +44,7 @@ def test_the_migrated_schema_has_the_seed_settings_and_no_user(engine: sa.Engine
         "quota_reservations",
         "outbox",
     } <= tables
-    assert settings == SEED_SETTINGS
+    assert settings == SEED_SETTINGS | LOCKOUT_SETTINGS
     assert users == 0
 
 

@@ -24,10 +24,31 @@ def event(event_type: str, version: int, message: type[Message], aggregate_type:
 # it travels on the stream of the service that emitted it (topic None).
 CANARY_EMITTED = event("ops.canary_emitted", 1, canary_pb2.CanaryEmitted, "canary", topic=None)
 
-# Identity: accounts, API keys, quotas and settings, on identity.events (the producer's stream).
+# Identity: accounts, logins, organizations, API keys, quotas and settings, on identity.events
+# (the producer's stream).
 USER_CREATED = event("user.created", 1, identity_events.UserCreated, "user", topic=None)
 API_KEY_CREATED = event("api_key.created", 1, identity_events.ApiKeyCreated, "api_key", topic=None)
 API_KEY_REVOKED = event("api_key.revoked", 1, identity_events.ApiKeyRevoked, "api_key", topic=None)
 QUOTA_RESERVED = event("quota.reserved", 1, identity_events.QuotaReserved, "quota", topic=None)
 QUOTA_RELEASED = event("quota.released", 1, identity_events.QuotaReleased, "quota", topic=None)
 SETTING_CHANGED = event("setting.changed", 1, identity_events.SettingChanged, "setting", topic=None)
+USER_LOGIN_SUCCEEDED = event("user.login_succeeded", 1, identity_events.UserLoginSucceeded, "user", topic=None)
+USER_LOGIN_FAILED = event("user.login_failed", 1, identity_events.UserLoginFailed, "user", topic=None)
+USER_LOCKED = event("user.locked", 1, identity_events.UserLocked, "user", topic=None)
+ORGANIZATION_CREATED = event("organization.created", 1, identity_events.OrganizationCreated, "organization", topic=None)
+ORGANIZATION_MEMBER_ADDED = event(
+    "organization.member_added", 1, identity_events.OrganizationMemberAdded, "organization", topic=None
+)
+ORGANIZATION_MEMBER_ROLE_CHANGED = event(
+    "organization.member_role_changed", 1, identity_events.OrganizationMemberRoleChanged, "organization", topic=None
+)
+ORGANIZATION_MEMBER_REMOVED = event(
+    "organization.member_removed", 1, identity_events.OrganizationMemberRemoved, "organization", topic=None
+)
+ORGANIZATION_OWNERSHIP_TRANSFERRED = event(
+    "organization.ownership_transferred",
+    1,
+    identity_events.OrganizationOwnershipTransferred,
+    "organization",
+    topic=None,
+)

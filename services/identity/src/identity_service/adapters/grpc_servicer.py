@@ -22,6 +22,12 @@ from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import (
     ApiKey,
+    LoginAttempt,
+    LoginFailure,
+    Membership,
+    Organization,
+    OrganizationRole,
+    OrganizationStatus,
     Quota,
     QuotaOwner,
     Reservation,
@@ -58,6 +64,28 @@ SETTING_TYPES = {
 }
 
 
+ORGANIZATION_ROLES = {
+    OrganizationRole.OWNER: pb.ORGANIZATION_ROLE_OWNER,
+    OrganizationRole.ADMIN: pb.ORGANIZATION_ROLE_ADMIN,
+    OrganizationRole.MEMBER: pb.ORGANIZATION_ROLE_MEMBER,
+    OrganizationRole.BILLING: pb.ORGANIZATION_ROLE_BILLING,
+}
+ORGANIZATION_ROLES_BACK = {v: k for k, v in ORGANIZATION_ROLES.items()}
+ORGANIZATION_STATUSES = {
+    OrganizationStatus.ACTIVE: pb.ORGANIZATION_STATUS_ACTIVE,
+    OrganizationStatus.SUSPENDED: pb.ORGANIZATION_STATUS_SUSPENDED,
+    OrganizationStatus.TRIAL: pb.ORGANIZATION_STATUS_TRIAL,
+}
+LOGIN_FAILURES = {
+    LoginFailure.UNKNOWN_EMAIL: pb.LOGIN_FAILURE_REASON_UNKNOWN_EMAIL,
+    LoginFailure.WRONG_PASSWORD: pb.LOGIN_FAILURE_REASON_WRONG_PASSWORD,
+    LoginFailure.LOCKED: pb.LOGIN_FAILURE_REASON_LOCKED,
+    LoginFailure.SUSPENDED: pb.LOGIN_FAILURE_REASON_SUSPENDED,
+    LoginFailure.BANNED: pb.LOGIN_FAILURE_REASON_BANNED,
+    LoginFailure.PENDING: pb.LOGIN_FAILURE_REASON_PENDING,
+}
+
+
 def _ts(when: datetime | None) -> Timestamp | None:
     if when is None:
         return None
@@ -75,6 +103,51 @@ def user_message(user: User) -> pb.User:
         status=STATUSES[user.status],
         created_at=_ts(user.created_at),
     )
+
+
+def organization_message(organization: Organization) -> pb.Organization:
+    return pb.Organization(
+        id=organization.id,
+        name=organization.name,
+        slug=organization.slug,
+        owner_id=organization.owner_id,
+        status=ORGANIZATION_STATUSES[organization.status],
+        created_at=_ts(organization.created_at),
+    )
+
+
+def member_message(member: Membership) -> pb.Member:
+    return pb.Member(
+        organization_id=member.organization_id,
+        user_id=member.user_id,
+        role=ORGANIZATION_ROLES[member.role],
+        permissions=list(member.permissions),
+        invited_by=member.invited_by or 0,
+        joined_at=_ts(member.joined_at),
+    )
+
+
+def login_activity_message(attempt: LoginAttempt) -> pb.LoginActivity:
+    return pb.LoginActivity(
+        id=attempt.id,
+        user_id=attempt.user_id or 0,
+        ip_address=attempt.ip_address,
+        user_agent=attempt.user_agent,
+        success=attempt.success,
+        failure_reason=LOGIN_FAILURES[attempt.failure_reason]
+        if attempt.failure_reason is not None
+        else pb.LOGIN_FAILURE_REASON_UNSPECIFIED,
+        created_at=_ts(attempt.created_at),
+    )
+
+
+def _grantable_role(role: pb.OrganizationRole.ValueType) -> OrganizationRole:
+    if role == pb.ORGANIZATION_ROLE_UNSPECIFIED:
+        return OrganizationRole.MEMBER
+    found = ORGANIZATION_ROLES_BACK.get(role)
+    if found is None:
+        raise InvalidInput(f"role {role} is not an organization role: use admin, member or billing")
+    return found
 
 
 def api_key_message(key: ApiKey) -> pb.ApiKey:
@@ -219,6 +292,101 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         cmd = commands.SetSetting(key=request.key, value=getattr(request, which), sent_as=sent_as)
         setting = await asyncio.to_thread(handlers.set_setting, cmd, self._identity.uow())
         return pb.SetSettingResponse(setting=setting_message(setting))
+
+    async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:  # noqa: N802
+        cmd = commands.Login(
+            email=request.email, password=request.password, ip=request.ip, user_agent=request.user_agent
+        )
+        user = await asyncio.to_thread(handlers.login, cmd, self._identity.uow())
+        return pb.LoginResponse(user=user_message(user))
+
+    async def ListLoginActivity(  # noqa: N802
+        self, request: pb.ListLoginActivityRequest, context: Context
+    ) -> pb.ListLoginActivityResponse:
+        attempts, page, per_page, total = await asyncio.to_thread(
+            handlers.list_login_activity, request.user_id, request.page, request.per_page, self._identity.uow()
+        )
+        return pb.ListLoginActivityResponse(
+            login_activity=[login_activity_message(a) for a in attempts],
+            page=page,
+            per_page=per_page,
+            total_entries=total,
+        )
+
+    async def CreateOrganization(  # noqa: N802
+        self, request: pb.CreateOrganizationRequest, context: Context
+    ) -> pb.CreateOrganizationResponse:
+        cmd = commands.CreateOrganization(acting_user_id=request.acting_user_id, name=request.name, slug=request.slug)
+        organization, owner = await asyncio.to_thread(handlers.create_organization, cmd, self._identity.uow())
+        return pb.CreateOrganizationResponse(
+            organization=organization_message(organization), owner=member_message(owner)
+        )
+
+    async def GetOrganization(  # noqa: N802
+        self, request: pb.GetOrganizationRequest, context: Context
+    ) -> pb.GetOrganizationResponse:
+        organization, members = await asyncio.to_thread(
+            handlers.get_organization, request.acting_user_id, request.organization_id, self._identity.uow()
+        )
+        return pb.GetOrganizationResponse(
+            organization=organization_message(organization), members=[member_message(m) for m in members]
+        )
+
+    async def ListOrganizationsForUser(  # noqa: N802
+        self, request: pb.ListOrganizationsForUserRequest, context: Context
+    ) -> pb.ListOrganizationsForUserResponse:
+        found = await asyncio.to_thread(handlers.list_organizations_for_user, request.user_id, self._identity.uow())
+        return pb.ListOrganizationsForUserResponse(
+            organizations=[
+                pb.OrganizationMembership(organization=organization_message(o), membership=member_message(m))
+                for o, m in found
+            ]
+        )
+
+    async def AddMember(self, request: pb.AddMemberRequest, context: Context) -> pb.AddMemberResponse:  # noqa: N802
+        cmd = commands.AddMember(
+            acting_user_id=request.acting_user_id,
+            organization_id=request.organization_id,
+            user_id=request.user_id,
+            role=_grantable_role(request.role),
+            permissions=tuple(request.permissions),
+        )
+        member = await asyncio.to_thread(handlers.add_member, cmd, self._identity.uow())
+        return pb.AddMemberResponse(member=member_message(member))
+
+    async def ChangeMemberRole(  # noqa: N802
+        self, request: pb.ChangeMemberRoleRequest, context: Context
+    ) -> pb.ChangeMemberRoleResponse:
+        if request.role == pb.ORGANIZATION_ROLE_UNSPECIFIED:
+            raise InvalidInput("name the new role: admin, member or billing")
+        cmd = commands.ChangeMemberRole(
+            acting_user_id=request.acting_user_id,
+            organization_id=request.organization_id,
+            user_id=request.user_id,
+            role=_grantable_role(request.role),
+        )
+        member = await asyncio.to_thread(handlers.change_member_role, cmd, self._identity.uow())
+        return pb.ChangeMemberRoleResponse(member=member_message(member))
+
+    async def RemoveMember(self, request: pb.RemoveMemberRequest, context: Context) -> pb.RemoveMemberResponse:  # noqa: N802
+        cmd = commands.RemoveMember(
+            acting_user_id=request.acting_user_id, organization_id=request.organization_id, user_id=request.user_id
+        )
+        await asyncio.to_thread(handlers.remove_member, cmd, self._identity.uow())
+        return pb.RemoveMemberResponse()
+
+    async def TransferOwnership(  # noqa: N802
+        self, request: pb.TransferOwnershipRequest, context: Context
+    ) -> pb.TransferOwnershipResponse:
+        cmd = commands.TransferOwnership(
+            acting_user_id=request.acting_user_id,
+            organization_id=request.organization_id,
+            new_owner_id=request.new_owner_id,
+        )
+        organization, members = await asyncio.to_thread(handlers.transfer_ownership, cmd, self._identity.uow())
+        return pb.TransferOwnershipResponse(
+            organization=organization_message(organization), members=[member_message(m) for m in members]
+        )
 
 
 def add_identity_servicer(server: aio.Server, identity: Identity) -> list[str]:

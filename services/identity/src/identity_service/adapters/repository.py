@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from identity_service.adapters.tables import (
     api_keys,
+    login_activity,
+    organization_users,
     organizations,
     quota_reservations,
     resource_quotas,
@@ -22,6 +24,13 @@ from identity_service.adapters.tables import (
 )
 from identity_service.domain.model import (
     ApiKey,
+    LoginAttempt,
+    LoginFailure,
+    LoginState,
+    Membership,
+    Organization,
+    OrganizationRole,
+    OrganizationStatus,
     Quota,
     QuotaOwner,
     Reservation,
@@ -77,9 +86,26 @@ class UserRepository:
         row = self._session.execute(users.select().where(users.c.id == user_id)).first()
         return None if row is None else self._user(row)
 
-    def by_email(self, email: str) -> User | None:
-        row = self._session.execute(users.select().where(users.c.email == email)).first()
+    def by_email(self, email: str, *, for_update: bool = False) -> User | None:
+        query = users.select().where(users.c.email == email)
+        row = self._session.execute(query.with_for_update() if for_update else query).first()
         return None if row is None else self._user(row)
+
+    def save_login(
+        self, user: User, state: LoginState, now: datetime, *, succeeded_from: str | None, password_hash: str | None
+    ) -> None:
+        """The lockout state and version after an attempt; on success also when and from where."""
+        values: dict[str, Any] = {
+            "failed_logins": state.failed_logins,
+            "locked_until": to_db(state.locked_until),
+            "version": user.version,
+            "updated_at": to_db(now),
+        }
+        if succeeded_from is not None:
+            values |= {"last_login_at": to_db(now), "last_login_ip": succeeded_from}
+        if password_hash is not None:
+            values["password"] = password_hash
+        self._session.execute(users.update().where(users.c.id == user.id).values(**values))
 
     def set_password_hash(self, user_id: int, password_hash: str, now: datetime) -> None:
         self._session.execute(
@@ -100,6 +126,10 @@ class UserRepository:
             status=UserStatus(row.status),
             created_at=_aware(row.created_at),
             password_hash=row.password,
+            version=int(row.version),
+            failed_logins=int(row.failed_logins),
+            locked_until=from_db(row.locked_until),
+            last_login_at=from_db(row.last_login_at),
         )
 
 
@@ -110,6 +140,188 @@ class OrganizationRepository:
     def exists(self, organization_id: int) -> bool:
         query = sa.select(organizations.c.id).where(organizations.c.id == organization_id)
         return self._session.execute(query).first() is not None
+
+    def add(self, name: str, slug: str, owner_id: int, now: datetime) -> Organization:
+        organization_id = _insert(
+            self._session,
+            organizations.insert().values(
+                name=name,
+                slug=slug,
+                owner_id=owner_id,
+                status=OrganizationStatus.ACTIVE.value,
+                version=1,
+                created_at=to_db(now),
+                updated_at=to_db(now),
+            ),
+        )
+        return Organization(
+            id=organization_id,
+            name=name,
+            slug=slug,
+            owner_id=owner_id,
+            status=OrganizationStatus.ACTIVE,
+            created_at=now,
+        )
+
+    def slug_taken(self, slug: str) -> bool:
+        query = sa.select(organizations.c.id).where(organizations.c.slug == slug)
+        return self._session.execute(query).first() is not None
+
+    def get(self, organization_id: int, *, for_update: bool = False) -> Organization | None:
+        """With ``for_update`` the row is locked until the transaction ends: every change of
+        an organization's members takes this lock first, so the one-owner rule is checked
+        against members that no concurrent change is rewriting."""
+        query = organizations.select().where(organizations.c.id == organization_id)
+        row = self._session.execute(query.with_for_update() if for_update else query).first()
+        return None if row is None else self._organization(row)
+
+    def save(self, organization: Organization, now: datetime) -> None:
+        self._session.execute(
+            organizations.update()
+            .where(organizations.c.id == organization.id)
+            .values(owner_id=organization.owner_id, version=organization.version, updated_at=to_db(now))
+        )
+
+    def of_user(self, user_id: int) -> list[tuple[Organization, Membership]]:
+        query = (
+            sa.select(
+                organizations,
+                organization_users.c.organization_id,
+                organization_users.c.user_id,
+                organization_users.c.role,
+                organization_users.c.permissions,
+                organization_users.c.invited_by,
+                organization_users.c.joined_at,
+            )
+            .join(organization_users, organization_users.c.organization_id == organizations.c.id)
+            .where(organization_users.c.user_id == user_id)
+            .order_by(organizations.c.id)
+        )
+        return [(self._organization(row), self._membership(row)) for row in self._session.execute(query)]
+
+    def add_member(self, member: Membership) -> None:
+        self._session.execute(
+            organization_users.insert().values(
+                organization_id=member.organization_id,
+                user_id=member.user_id,
+                role=member.role.value,
+                permissions=list(member.permissions),
+                invited_by=member.invited_by,
+                joined_at=to_db(member.joined_at),
+            )
+        )
+
+    def member(self, organization_id: int, user_id: int) -> Membership | None:
+        query = organization_users.select().where(
+            organization_users.c.organization_id == organization_id, organization_users.c.user_id == user_id
+        )
+        row = self._session.execute(query).first()
+        return None if row is None else self._membership(row)
+
+    def members(self, organization_id: int) -> list[Membership]:
+        query = (
+            organization_users.select()
+            .where(organization_users.c.organization_id == organization_id)
+            .order_by(organization_users.c.id)
+        )
+        return [self._membership(row) for row in self._session.execute(query)]
+
+    def set_role(self, organization_id: int, user_id: int, role: OrganizationRole) -> None:
+        self._session.execute(
+            organization_users.update()
+            .where(organization_users.c.organization_id == organization_id, organization_users.c.user_id == user_id)
+            .values(role=role.value)
+        )
+
+    def remove_member(self, organization_id: int, user_id: int) -> None:
+        self._session.execute(
+            organization_users.delete().where(
+                organization_users.c.organization_id == organization_id, organization_users.c.user_id == user_id
+            )
+        )
+
+    @staticmethod
+    def _organization(row: Row[Any]) -> Organization:
+        return Organization(
+            id=int(row.id),
+            name=row.name,
+            slug=row.slug,
+            owner_id=int(row.owner_id),
+            status=OrganizationStatus(row.status),
+            created_at=_aware(row.created_at),
+            version=int(row.version),
+        )
+
+    @staticmethod
+    def _membership(row: Row[Any]) -> Membership:
+        return Membership(
+            organization_id=int(row.organization_id),
+            user_id=int(row.user_id),
+            role=OrganizationRole(row.role),
+            permissions=tuple(row.permissions or ()),
+            invited_by=None if row.invited_by is None else int(row.invited_by),
+            joined_at=_aware(row.joined_at),
+        )
+
+
+class LoginActivityRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(
+        self,
+        user_id: int | None,
+        ip_address: str,
+        user_agent: str,
+        failure: LoginFailure | None,
+        now: datetime,
+    ) -> LoginAttempt:
+        attempt_id = _insert(
+            self._session,
+            login_activity.insert().values(
+                user_id=user_id,
+                ip_address=ip_address,
+                user_agent=user_agent or None,
+                success=failure is None,
+                failure_reason=None if failure is None else failure.value,
+                created_at=to_db(now),
+            ),
+        )
+        return LoginAttempt(
+            id=attempt_id,
+            user_id=user_id,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            success=failure is None,
+            failure_reason=failure,
+            created_at=now,
+        )
+
+    def of_user(self, user_id: int, *, offset: int, limit: int) -> tuple[list[LoginAttempt], int]:
+        """One page of a user's attempts, newest first, and how many there are in all."""
+        query = (
+            login_activity.select()
+            .where(login_activity.c.user_id == user_id)
+            .order_by(login_activity.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        total = self._session.execute(
+            sa.select(sa.func.count()).select_from(login_activity).where(login_activity.c.user_id == user_id)
+        ).scalar_one()
+        return [self._attempt(row) for row in self._session.execute(query)], int(total)
+
+    @staticmethod
+    def _attempt(row: Row[Any]) -> LoginAttempt:
+        return LoginAttempt(
+            id=int(row.id),
+            user_id=None if row.user_id is None else int(row.user_id),
+            ip_address=row.ip_address,
+            user_agent=row.user_agent or "",
+            success=bool(row.success),
+            failure_reason=None if row.failure_reason is None else LoginFailure(row.failure_reason),
+            created_at=_aware(row.created_at),
+        )
 
 
 class ApiKeyRepository:

@@ -19,6 +19,11 @@ users = sa.Table(
     sa.Column("password", sa.String(255)),
     sa.Column("role", sa.String(20)),
     sa.Column("status", sa.String(20)),
+    sa.Column("last_login_at", TIME),
+    sa.Column("last_login_ip", sa.String(45)),
+    sa.Column("failed_logins", sa.Integer, nullable=False),
+    sa.Column("locked_until", TIME),
+    sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", TIME),
     sa.Column("updated_at", TIME),
     sa.Column("deleted_at", TIME),
@@ -28,7 +33,37 @@ organizations = sa.Table(
     "organizations",
     metadata,
     sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("slug", sa.String(255), nullable=False),
+    sa.Column("owner_id", ID, nullable=False),
     sa.Column("status", sa.String(20)),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+)
+
+organization_users = sa.Table(
+    "organization_users",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("organization_id", ID, nullable=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("role", sa.String(20)),
+    sa.Column("permissions", sa.JSON),
+    sa.Column("invited_by", ID),
+    sa.Column("joined_at", TIME),
+)
+
+login_activity = sa.Table(
+    "login_activity",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID),
+    sa.Column("ip_address", sa.String(45), nullable=False),
+    sa.Column("user_agent", sa.Text),
+    sa.Column("success", sa.Boolean),
+    sa.Column("failure_reason", sa.String(100)),
+    sa.Column("created_at", TIME),
 )
 
 api_keys = sa.Table(

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from identity_service.domain.model import QuotaOwner, SettingType, SettingValue, UserRole, UserStatus
+from identity_service.domain.model import (
+    OrganizationRole,
+    QuotaOwner,
+    SettingType,
+    SettingValue,
+    UserRole,
+    UserStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -47,3 +54,50 @@ class SetSetting:
     value: SettingValue = field(default="")
     sent_as: SettingType | None = None
     """The type the caller sent the value as (JSON and string are both text), if it says."""
+
+
+@dataclass(frozen=True)
+class Login:
+    email: str
+    password: str
+    ip: str
+    user_agent: str = ""
+
+
+@dataclass(frozen=True)
+class CreateOrganization:
+    acting_user_id: int
+    """Becomes the owner."""
+    name: str
+    slug: str
+
+
+@dataclass(frozen=True)
+class AddMember:
+    acting_user_id: int
+    organization_id: int
+    user_id: int
+    role: OrganizationRole = OrganizationRole.MEMBER
+    permissions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChangeMemberRole:
+    acting_user_id: int
+    organization_id: int
+    user_id: int
+    role: OrganizationRole
+
+
+@dataclass(frozen=True)
+class RemoveMember:
+    acting_user_id: int
+    organization_id: int
+    user_id: int
+
+
+@dataclass(frozen=True)
+class TransferOwnership:
+    acting_user_id: int
+    organization_id: int
+    new_owner_id: int

@@ -1,14 +1,15 @@
-"""Accounts, API keys, quotas and settings as plain values, with the rules that govern them."""
+"""Accounts, organizations, logins, API keys, quotas and settings as plain values, with the
+rules that govern them."""
 
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from cpshared.errors import InvalidInput, LimitExceeded
+from cpshared.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, PreconditionFailed
 
 
 class UserRole(StrEnum):
@@ -58,6 +59,11 @@ class User:
     created_at: datetime
     password_hash: str | None = None
     """Stays inside the service: the gRPC adapter has no field to put it in."""
+    version: int = 1
+    """Aggregate version of the user: bumped with every event recorded about them."""
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    last_login_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -247,3 +253,179 @@ def setting_text(kind: SettingType, value: SettingValue) -> str:
         parse_setting(kind, value)
         return value
     raise InvalidInput(f"this setting is of type {kind.value}: send a {kind.value} value")
+
+
+# -- organizations --------------------------------------------------------------------------
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG.match(slug):
+        raise InvalidInput(
+            f"slug {slug!r} must be 1 to 63 lower-case letters, digits and hyphens, "
+            "starting and ending with a letter or digit, e.g. 'acme-cloud'"
+        )
+    return slug
+
+
+class OrganizationRole(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    BILLING = "billing"
+
+
+MANAGING_ROLES = frozenset({OrganizationRole.OWNER, OrganizationRole.ADMIN})
+
+
+class OrganizationStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    TRIAL = "trial"
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: int
+    name: str
+    slug: str
+    owner_id: int
+    status: OrganizationStatus
+    created_at: datetime
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Membership:
+    organization_id: int
+    user_id: int
+    role: OrganizationRole
+    permissions: tuple[str, ...]
+    invited_by: int | None
+    joined_at: datetime
+
+
+def check_permissions(permissions: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Per-member permissions: scopes as API keys have them; none is allowed (the role decides)."""
+    return check_scopes(permissions) if permissions else ()
+
+
+def check_grantable(role: OrganizationRole) -> OrganizationRole:
+    """Owner is never granted directly: an organization has exactly one, moved by a transfer."""
+    if role is OrganizationRole.OWNER:
+        raise InvalidInput("an organization has exactly one owner: use TransferOwnership to make someone the owner")
+    return role
+
+
+def require_member(actor: Membership | None, organization_id: int) -> Membership:
+    # Not "forbidden": to someone outside, another tenant's organization does not exist.
+    if actor is None:
+        raise NotFound(f"organization {organization_id} does not exist")
+    return actor
+
+
+def require_manager(actor: Membership | None, organization_id: int) -> Membership:
+    member = require_member(actor, organization_id)
+    if member.role not in MANAGING_ROLES:
+        raise Forbidden(f"only the owner or an admin of organization {organization_id} may manage its members")
+    return member
+
+
+def check_role_change(actor: Membership | None, target: Membership, organization_id: int) -> None:
+    require_manager(actor, organization_id)
+    if target.role is OrganizationRole.OWNER:
+        raise PreconditionFailed("the owner's role changes only by TransferOwnership to another member")
+
+
+def check_removal(actor: Membership | None, target: Membership, organization_id: int) -> None:
+    """Managers remove members; anyone may leave; the owner is never removed (the last owner)."""
+    member = require_member(actor, organization_id)
+    if target.role is OrganizationRole.OWNER:
+        raise PreconditionFailed(
+            "the owner cannot be removed: an organization always has one owner; transfer ownership first"
+        )
+    if member.user_id != target.user_id:
+        require_manager(member, organization_id)
+
+
+def check_transfer(actor: Membership | None, new_owner: Membership | None, organization_id: int) -> Membership:
+    member = require_member(actor, organization_id)
+    if member.role is not OrganizationRole.OWNER:
+        raise Forbidden(f"only the owner of organization {organization_id} may transfer its ownership")
+    if new_owner is None:
+        raise PreconditionFailed("the new owner must be a member of the organization already: add them first")
+    if new_owner.user_id == member.user_id:
+        raise InvalidInput("the new owner is the owner already")
+    return new_owner
+
+
+# -- logins ---------------------------------------------------------------------------------
+
+
+class LoginFailure(StrEnum):
+    """The failure_reason of a login_activity row."""
+
+    UNKNOWN_EMAIL = "unknown_email"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 - a failure reason, not a password
+    LOCKED = "locked"
+    SUSPENDED = "suspended"
+    BANNED = "banned"
+    PENDING = "pending"
+
+
+STATUS_FAILURES = {
+    UserStatus.SUSPENDED: LoginFailure.SUSPENDED,
+    UserStatus.BANNED: LoginFailure.BANNED,
+    UserStatus.PENDING: LoginFailure.PENDING,
+}
+
+LOGIN_MAX_FAILURES_SETTING = "login_max_failures"
+LOGIN_LOCKOUT_MINUTES_SETTING = "login_lockout_minutes"
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """After ``max_failures`` wrong passwords in a row an account is locked for ``lockout``."""
+
+    max_failures: int = 5
+    lockout: timedelta = timedelta(minutes=15)
+
+    def __post_init__(self) -> None:
+        if self.max_failures < 1 or self.lockout <= timedelta(0):
+            raise InvalidInput("a lockout policy needs at least 1 failure and a positive lockout time")
+
+
+@dataclass(frozen=True)
+class LoginState:
+    """The user row's lockout counter: consecutive wrong passwords since the last success or lock."""
+
+    failed_logins: int
+    locked_until: datetime | None
+
+    def locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and now < self.locked_until
+
+    def after_wrong_password(self, policy: LockoutPolicy, now: datetime) -> LoginState:
+        """One more failure; the one that reaches the limit locks and starts a fresh count, so
+        that after the lockout the account again gets ``max_failures`` tries."""
+        failed = self.failed_logins + 1
+        if failed >= policy.max_failures:
+            return LoginState(failed_logins=0, locked_until=now + policy.lockout)
+        return LoginState(failed_logins=failed, locked_until=None)
+
+
+LOGIN_SUCCEEDED_STATE = LoginState(failed_logins=0, locked_until=None)
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A login_activity row."""
+
+    id: int
+    user_id: int | None
+    ip_address: str
+    user_agent: str
+    success: bool
+    failure_reason: LoginFailure | None
+    created_at: datetime

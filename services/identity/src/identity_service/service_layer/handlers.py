@@ -3,9 +3,10 @@ events in the same transaction (the outbox), so state and events commit together
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -14,28 +15,47 @@ from sqlalchemy.exc import IntegrityError
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
 from cpshared.db import retry_on_disconnect
-from cpshared.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, Unauthenticated
+from cpshared.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, PreconditionFailed, Unauthenticated
 from cpshared.events import catalog
 from cpshared.events.envelope import new_event
 from cpshared.events.registry import EventSpec
 from identity_service import SERVICE_NAME
 from identity_service.domain import commands, passwords
 from identity_service.domain.model import (
+    LOGIN_LOCKOUT_MINUTES_SETTING,
+    LOGIN_MAX_FAILURES_SETTING,
+    LOGIN_SUCCEEDED_STATE,
+    STATUS_FAILURES,
     ApiKey,
+    LockoutPolicy,
+    LoginAttempt,
+    LoginFailure,
+    LoginState,
+    Membership,
+    Organization,
+    OrganizationRole,
     Quota,
     Reservation,
     ReservationStatus,
     Setting,
     User,
     UserStatus,
+    check_grantable,
     check_name,
     check_new_password,
+    check_permissions,
     check_rate_limit,
+    check_removal,
     check_reservation_key,
     check_resource_type,
+    check_role_change,
     check_scopes,
+    check_slug,
+    check_transfer,
     normalise_email,
     parse_setting,
+    require_manager,
+    require_member,
     setting_text,
 )
 from identity_service.domain.secrets import api_key_digest, new_api_key_secret
@@ -100,9 +120,324 @@ def verify_password(cmd: commands.VerifyPassword, uow: IdentityUnitOfWork) -> Us
     return replace(user, password_hash=None)
 
 
+# -- logins -----------------------------------------------------------------------------------
+
+USER_AGENT_MAX = 1000
+WRONG_CREDENTIALS = "the email or the password is wrong"
+
+
+def _check_ip(ip: str) -> str:
+    try:
+        return str(ipaddress.ip_address(ip.strip()))
+    except ValueError:
+        raise InvalidInput(f"ip {ip!r} is not an IPv4 or IPv6 address: send the address the attempt came from") from (
+            None
+        )
+
+
+def lockout_policy(uow: IdentityUnitOfWork) -> LockoutPolicy:
+    """The policy in system_settings; a missing or unusable value falls back to the default."""
+    default = LockoutPolicy()
+    values: list[int] = []
+    for key, fallback in (
+        (LOGIN_MAX_FAILURES_SETTING, default.max_failures),
+        (LOGIN_LOCKOUT_MINUTES_SETTING, int(default.lockout.total_seconds() // 60)),
+    ):
+        setting = uow.settings.get(key)
+        value = setting.typed_value() if setting is not None else fallback
+        values.append(value if type(value) is int and value >= 1 else fallback)
+    return LockoutPolicy(max_failures=values[0], lockout=timedelta(minutes=values[1]))
+
+
+def login(cmd: commands.Login, uow: IdentityUnitOfWork) -> User:
+    """One sign-in attempt, recorded in login_activity whatever its outcome.
+
+    The attempt, the lockout counter on the user row and the events commit in one
+    transaction, and the refusal is raised only after that commit, so a failed attempt is
+    never lost. The user row is locked (FOR UPDATE) for the attempt: concurrent guesses at
+    one account queue, and each sees the count the previous one committed, so no burst of
+    parallel tries gets more than the policy allows. An unknown email is verified against
+    a dummy hash, a locked account too, so neither answers faster than a wrong password.
+    """
+    ip = _check_ip(cmd.ip)
+    user_agent = cmd.user_agent[:USER_AGENT_MAX]
+    try:
+        email: str | None = normalise_email(cmd.email)
+    except InvalidInput:
+        email = None
+    now = utcnow()
+    with uow:
+        policy = lockout_policy(uow)
+        user = uow.users.by_email(email, for_update=True) if email is not None else None
+        if user is None:
+            passwords.verify_password(None, cmd.password)
+            uow.login_activity.add(None, ip, user_agent, LoginFailure.UNKNOWN_EMAIL, now)
+            uow.commit()
+            raise Unauthenticated(WRONG_CREDENTIALS)
+        state = LoginState(failed_logins=user.failed_logins, locked_until=user.locked_until)
+        if state.locked(now):
+            passwords.verify_password(None, cmd.password)
+            _failed(uow, user, state, ip, user_agent, LoginFailure.LOCKED, now)
+            raise Forbidden(
+                f"too many wrong passwords: the account is locked until {state.locked_until:%Y-%m-%d %H:%M} UTC; "
+                "try again then or reset the password"
+            )
+        verdict = passwords.verify_password(user.password_hash, cmd.password)
+        if not verdict.ok:
+            after = state.after_wrong_password(policy, now)
+            _failed(uow, user, after, ip, user_agent, LoginFailure.WRONG_PASSWORD, now, failed_before=state)
+            raise Unauthenticated(WRONG_CREDENTIALS)
+        refusal = STATUS_FAILURES.get(user.status)
+        if refusal is not None:
+            # The status is told only to whoever knows the password.
+            _failed(uow, user, state, ip, user_agent, refusal, now)
+            raise Forbidden(f"the account is {user.status.value}: contact support")
+        attempt = uow.login_activity.add(user.id, ip, user_agent, None, now)
+        signed_in = replace(user, version=user.version + 1)
+        uow.users.save_login(signed_in, LOGIN_SUCCEEDED_STATE, now, succeeded_from=ip, password_hash=verdict.new_hash)
+        payload = ev.UserLoginSucceeded(user_id=user.id, login_activity_id=attempt.id, ip=ip)
+        _record(uow, catalog.USER_LOGIN_SUCCEEDED, user.id, signed_in.version, payload)
+        uow.commit()
+    return replace(signed_in, password_hash=None, failed_logins=0, locked_until=None, last_login_at=now)
+
+
+def _failed(
+    uow: IdentityUnitOfWork,
+    user: User,
+    state: LoginState,
+    ip: str,
+    user_agent: str,
+    reason: LoginFailure,
+    now: datetime,
+    *,
+    failed_before: LoginState | None = None,
+) -> None:
+    """Record a refused attempt of a known user, and the lock when this attempt caused one."""
+    attempt = uow.login_activity.add(user.id, ip, user_agent, reason, now)
+    version = user.version + 1
+    payload = ev.UserLoginFailed(
+        user_id=user.id, login_activity_id=attempt.id, ip=ip, reason=reason.value, failed_logins=state.failed_logins
+    )
+    _record(uow, catalog.USER_LOGIN_FAILED, user.id, version, payload)
+    if failed_before is not None and state.locked(now):
+        version += 1
+        locked = ev.UserLocked(
+            user_id=user.id,
+            ip=ip,
+            reason="too_many_failed_logins",
+            failed_logins=failed_before.failed_logins + 1,
+            locked_until=_timestamp(state.locked_until),
+        )
+        _record(uow, catalog.USER_LOCKED, user.id, version, locked)
+    uow.users.save_login(replace(user, version=version), state, now, succeeded_from=None, password_hash=None)
+    uow.commit()
+
+
+DEFAULT_PER_PAGE, MAX_PER_PAGE = 25, 50
+
+
+def list_login_activity(
+    user_id: int, page: int, per_page: int, uow: IdentityUnitOfWork
+) -> tuple[list[LoginAttempt], int, int, int]:
+    """(attempts, page, per_page, total_entries): one page of a user's attempts, newest first."""
+    page, per_page = page or 1, per_page or DEFAULT_PER_PAGE
+    if page < 1:
+        raise InvalidInput("page must be 1 or more")
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"per_page must be 1 to {MAX_PER_PAGE}")
+    with uow:
+        if uow.users.get(user_id) is None:
+            raise NotFound(f"user {user_id} does not exist")
+        attempts, total = uow.login_activity.of_user(user_id, offset=(page - 1) * per_page, limit=per_page)
+    return attempts, page, per_page, total
+
+
 def admin_exists(uow: IdentityUnitOfWork) -> bool:
     with uow:
         return uow.users.admin_exists()
+
+
+# -- organizations ----------------------------------------------------------------------------
+#
+# Who may do what is decided here from an explicit acting user id and that user's role in
+# the organization. The gateway's policy module (platform roles, API key scopes, the signed
+# principal) will sit in front of these calls; until then the caller is trusted to pass the
+# authenticated user as the acting user.
+
+
+def create_organization(cmd: commands.CreateOrganization, uow: IdentityUnitOfWork) -> tuple[Organization, Membership]:
+    name, slug = check_name(cmd.name, "the organization's name"), check_slug(cmd.slug)
+    now = utcnow()
+    with uow:
+        owner = uow.users.get(cmd.acting_user_id)
+        if owner is None:
+            raise NotFound(f"user {cmd.acting_user_id} does not exist")
+        if owner.status is not UserStatus.ACTIVE:
+            raise PreconditionFailed(
+                f"user {owner.id} is {owner.status.value}: only an active user creates organizations"
+            )
+        if uow.organizations.slug_taken(slug):
+            raise AlreadyExists(f"the slug {slug!r} is taken: choose another")
+        try:
+            organization = uow.organizations.add(name, slug, owner.id, now)
+        except IntegrityError:  # the same slug committed by a concurrent create
+            raise AlreadyExists(f"the slug {slug!r} is taken: choose another") from None
+        membership = Membership(
+            organization_id=organization.id,
+            user_id=owner.id,
+            role=OrganizationRole.OWNER,
+            permissions=(),
+            invited_by=None,
+            joined_at=now,
+        )
+        uow.organizations.add_member(membership)
+        created = ev.OrganizationCreated(
+            organization_id=organization.id, owner_user_id=owner.id, status=organization.status.value
+        )
+        _record(uow, catalog.ORGANIZATION_CREATED, organization.id, 1, created)
+        uow.commit()
+    return organization, membership
+
+
+def get_organization(
+    acting_user_id: int, organization_id: int, uow: IdentityUnitOfWork
+) -> tuple[Organization, list[Membership]]:
+    with uow:
+        organization = uow.organizations.get(organization_id)
+        actor = uow.organizations.member(organization_id, acting_user_id) if organization else None
+        require_member(actor, organization_id)
+        if organization is None:  # unreachable: a member's organization exists
+            raise NotFound(f"organization {organization_id} does not exist")
+        return organization, uow.organizations.members(organization_id)
+
+
+def list_organizations_for_user(user_id: int, uow: IdentityUnitOfWork) -> list[tuple[Organization, Membership]]:
+    with uow:
+        return uow.organizations.of_user(user_id)
+
+
+def _locked_organization(uow: IdentityUnitOfWork, organization_id: int) -> Organization:
+    organization = uow.organizations.get(organization_id, for_update=True)
+    if organization is None:
+        raise NotFound(f"organization {organization_id} does not exist")
+    return organization
+
+
+def _bump(
+    uow: IdentityUnitOfWork, organization: Organization, now: datetime, owner_id: int | None = None
+) -> Organization:
+    changed = replace(organization, version=organization.version + 1, owner_id=owner_id or organization.owner_id)
+    uow.organizations.save(changed, now)
+    return changed
+
+
+def _existing_member(uow: IdentityUnitOfWork, organization_id: int, user_id: int) -> Membership:
+    member = uow.organizations.member(organization_id, user_id)
+    if member is None:
+        raise NotFound(f"user {user_id} is not a member of organization {organization_id}")
+    return member
+
+
+def add_member(cmd: commands.AddMember, uow: IdentityUnitOfWork) -> Membership:
+    role, permissions = check_grantable(cmd.role), check_permissions(cmd.permissions)
+    now = utcnow()
+    with uow:
+        organization = _locked_organization(uow, cmd.organization_id)
+        require_manager(uow.organizations.member(organization.id, cmd.acting_user_id), organization.id)
+        if uow.users.get(cmd.user_id) is None:
+            raise NotFound(f"user {cmd.user_id} does not exist")
+        if uow.organizations.member(organization.id, cmd.user_id) is not None:
+            raise AlreadyExists(f"user {cmd.user_id} is a member already: change their role instead")
+        member = Membership(
+            organization_id=organization.id,
+            user_id=cmd.user_id,
+            role=role,
+            permissions=permissions,
+            invited_by=cmd.acting_user_id,
+            joined_at=now,
+        )
+        uow.organizations.add_member(member)
+        changed = _bump(uow, organization, now)
+        payload = ev.OrganizationMemberAdded(
+            organization_id=organization.id,
+            user_id=member.user_id,
+            role=role.value,
+            invited_by_user_id=cmd.acting_user_id,
+            permissions=list(permissions),
+        )
+        _record(uow, catalog.ORGANIZATION_MEMBER_ADDED, organization.id, changed.version, payload)
+        uow.commit()
+    return member
+
+
+def change_member_role(cmd: commands.ChangeMemberRole, uow: IdentityUnitOfWork) -> Membership:
+    role = check_grantable(cmd.role)
+    now = utcnow()
+    with uow:
+        organization = _locked_organization(uow, cmd.organization_id)
+        actor = uow.organizations.member(organization.id, cmd.acting_user_id)
+        require_manager(actor, organization.id)
+        target = _existing_member(uow, organization.id, cmd.user_id)
+        check_role_change(actor, target, organization.id)
+        if target.role is role:
+            return target
+        uow.organizations.set_role(organization.id, target.user_id, role)
+        changed = _bump(uow, organization, now)
+        payload = ev.OrganizationMemberRoleChanged(
+            organization_id=organization.id,
+            user_id=target.user_id,
+            old_role=target.role.value,
+            new_role=role.value,
+            changed_by_user_id=cmd.acting_user_id,
+        )
+        _record(uow, catalog.ORGANIZATION_MEMBER_ROLE_CHANGED, organization.id, changed.version, payload)
+        uow.commit()
+    return replace(target, role=role)
+
+
+def remove_member(cmd: commands.RemoveMember, uow: IdentityUnitOfWork) -> None:
+    now = utcnow()
+    with uow:
+        organization = _locked_organization(uow, cmd.organization_id)
+        actor = uow.organizations.member(organization.id, cmd.acting_user_id)
+        require_member(actor, organization.id)
+        target = _existing_member(uow, organization.id, cmd.user_id)
+        check_removal(actor, target, organization.id)
+        uow.organizations.remove_member(organization.id, target.user_id)
+        changed = _bump(uow, organization, now)
+        payload = ev.OrganizationMemberRemoved(
+            organization_id=organization.id,
+            user_id=target.user_id,
+            role=target.role.value,
+            removed_by_user_id=cmd.acting_user_id,
+        )
+        _record(uow, catalog.ORGANIZATION_MEMBER_REMOVED, organization.id, changed.version, payload)
+        uow.commit()
+
+
+def transfer_ownership(
+    cmd: commands.TransferOwnership, uow: IdentityUnitOfWork
+) -> tuple[Organization, list[Membership]]:
+    """The new owner and the old one change roles in one transaction: the organization has
+    exactly one owner before it and after it, and never none or two in between."""
+    now = utcnow()
+    with uow:
+        organization = _locked_organization(uow, cmd.organization_id)
+        actor = uow.organizations.member(organization.id, cmd.acting_user_id)
+        new_owner = check_transfer(actor, uow.organizations.member(organization.id, cmd.new_owner_id), organization.id)
+        uow.organizations.set_role(organization.id, cmd.acting_user_id, OrganizationRole.ADMIN)
+        uow.organizations.set_role(organization.id, new_owner.user_id, OrganizationRole.OWNER)
+        changed = _bump(uow, organization, now, owner_id=new_owner.user_id)
+        payload = ev.OrganizationOwnershipTransferred(
+            organization_id=organization.id,
+            old_owner_user_id=cmd.acting_user_id,
+            new_owner_user_id=new_owner.user_id,
+            new_owner_previous_role=new_owner.role.value,
+        )
+        _record(uow, catalog.ORGANIZATION_OWNERSHIP_TRANSFERRED, organization.id, changed.version, payload)
+        members = uow.organizations.members(organization.id)
+        uow.commit()
+    return changed, members
 
 
 # -- API keys ---------------------------------------------------------------------------------

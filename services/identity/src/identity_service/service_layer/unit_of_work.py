@@ -7,6 +7,7 @@ from typing import Self
 from cpshared.db import SqlAlchemyUnitOfWork
 from identity_service.adapters.repository import (
     ApiKeyRepository,
+    LoginActivityRepository,
     OrganizationRepository,
     QuotaRepository,
     SettingRepository,
@@ -18,6 +19,7 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
     users: UserRepository
     organizations: OrganizationRepository
     api_keys: ApiKeyRepository
+    login_activity: LoginActivityRepository
     quotas: QuotaRepository
     settings: SettingRepository
 
@@ -26,6 +28,7 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
         self.users = UserRepository(self.session)
         self.organizations = OrganizationRepository(self.session)
         self.api_keys = ApiKeyRepository(self.session)
+        self.login_activity = LoginActivityRepository(self.session)
         self.quotas = QuotaRepository(self.session)
         self.settings = SettingRepository(self.session)
         return self
