@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from cloudctl.paths import LocalPaths
@@ -46,3 +47,19 @@ def test_gateway_knows_every_domain_service_address(tmp_path: Path) -> None:
     gateway = next(s for s in process_specs(LocalPaths(tmp_path)) if s.service == "gateway")
     for service in DOMAIN_SERVICES:
         assert gateway.env[f"CP_{service.upper()}_GRPC_ADDR"].startswith("127.0.0.1:")
+
+
+def test_only_identity_gets_the_principal_signing_key_made_once_and_private(tmp_path: Path) -> None:
+    paths = LocalPaths(tmp_path)
+    specs = process_specs(paths)
+    holders = {
+        s.name: s.env["CP_PRINCIPAL_SIGNING_KEY_FILE"] for s in specs if "CP_PRINCIPAL_SIGNING_KEY_FILE" in s.env
+    }
+    assert list(holders) == ["identity-grpc"]
+    key_file = Path(holders["identity-grpc"])
+    assert key_file.parent == paths.secrets and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    pem = key_file.read_text()
+    process_specs(paths)
+    assert key_file.read_text() == pem
+    # No server verifies assertions until the gateway sends them (unauthenticated mode).
+    assert not any(s.env.get("CP_PRINCIPAL_VERIFY_KEY_FILE") for s in specs)

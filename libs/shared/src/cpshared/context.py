@@ -1,7 +1,9 @@
-"""Request-scoped context: correlation id and caller identity.
+"""Request-scoped context: correlation id, caller identity and the verified principal.
 
 Carried in contextvars so that asyncio tasks and log lines of one request see the same
 values; the gRPC interceptors set them from metadata and the client factory sends them on.
+Only the principal is for authorization: it was verified against a signature
+(cpshared.auth.principal); the ``x-caller`` header is informational (logs and metrics).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from dataclasses import dataclass
 
 import uuid_utils
 
+from cpshared.auth.principal import Principal
+
 CORRELATION_ID_HEADER = "x-correlation-id"
 CALLER_HEADER = "x-caller"
+PRINCIPAL_HEADER = "x-principal"
 
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
@@ -21,12 +26,29 @@ correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", defaul
 class Caller:
     """Who is calling: a service, or a principal on whose behalf a service acts."""
 
-    kind: str  # "service" | "anonymous" (principals arrive with the identity service)
+    kind: str  # "service" | "anonymous"; informational: authorize with current_principal()
     name: str
 
 
 ANONYMOUS = Caller(kind="anonymous", name="")
 caller_var: ContextVar[Caller] = ContextVar("caller", default=ANONYMOUS)
+
+
+@dataclass(frozen=True)
+class VerifiedPrincipal:
+    """A principal whose assertion verified, with that assertion, to send on to other services."""
+
+    principal: Principal
+    token: str
+
+
+principal_var: ContextVar[VerifiedPrincipal | None] = ContextVar("principal", default=None)
+
+
+def current_principal() -> Principal | None:
+    """The verified principal of the call being served, None outside one (or unauthenticated mode)."""
+    verified = principal_var.get()
+    return verified.principal if verified else None
 
 
 def new_correlation_id() -> str:

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 
+from cpshared.auth.principal import TrustedKeys, load_public_key
 from cpshared.db import make_engine, wait_for_database
 from cpshared.grpc.server import Registrar, ServiceIdentity, serve
 from cpshared.logging import get_logger
@@ -38,6 +39,20 @@ def open_migrated_database(service: str, settings: DatabaseSettings, migrations_
     return engine
 
 
+class KeyNotLoadable(SystemExit):
+    pass
+
+
+def trusted_keys(settings: ServiceSettings) -> TrustedKeys | None:
+    """The keys calls are verified against, or None (unauthenticated mode) when none is set."""
+    if not settings.principal_verify_key_file:
+        return None
+    try:
+        return TrustedKeys(issuer=load_public_key(Path(settings.principal_verify_key_file)))
+    except (OSError, ValueError) as exc:
+        raise KeyNotLoadable(f"CP_PRINCIPAL_VERIFY_KEY_FILE: cannot load an Ed25519 public key: {exc}") from exc
+
+
 def run_grpc_service(
     *,
     service: str,
@@ -47,6 +62,7 @@ def run_grpc_service(
     register: Callable[[S], Registrar],
 ) -> None:
     settings = load_settings(settings_cls)
+    trusted = trusted_keys(settings)
     start_process(service, settings)
     engine = open_migrated_database(service, settings, migrations_dir)
     identity = ServiceIdentity(
@@ -57,6 +73,6 @@ def run_grpc_service(
     )
     address = f"{settings.grpc_host}:{settings.grpc_port}"
     try:
-        asyncio.run(serve(identity, address, register(settings), grace=settings.grpc_grace_seconds))
+        asyncio.run(serve(identity, address, register(settings), grace=settings.grpc_grace_seconds, trusted=trusted))
     finally:
         engine.dispose()

@@ -54,6 +54,13 @@ class GrpcServerSettings(BaseSettings):
     grpc_host: str = "127.0.0.1"
     grpc_port: int = Field(ge=1, le=65535)
     grpc_grace_seconds: float = Field(default=5.0, ge=0)
+    principal_verify_key_file: str = Field(
+        default="",
+        description=(
+            "PEM file of the identity service's Ed25519 public key: every call but health, reflection and "
+            "ServiceInfo must carry a principal assertion it signed. Empty: unauthenticated mode, nothing checked."
+        ),
+    )
 
 
 class ServiceSettings(CommonSettings, DatabaseSettings, KafkaSettings, GrpcServerSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 
 from cpshared.db import make_engine, make_session_factory
@@ -10,10 +11,14 @@ from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 class Identity:
     """What the entrypoints need. A unit of work holds one session, so each use case call
-    (each thread) gets its own from :meth:`uow`."""
+    (each thread) gets its own from :meth:`uow`.
 
-    def __init__(self, engine: Engine) -> None:
+    ``signing_key`` signs the principal assertions identity issues; without it IssuePrincipal
+    answers UNAVAILABLE and the rest of the service works as before."""
+
+    def __init__(self, engine: Engine, signing_key: Ed25519PrivateKey | None = None) -> None:
         self.engine = engine
+        self.signing_key = signing_key
         self._sessions = make_session_factory(engine)
 
     def uow(self) -> IdentityUnitOfWork:
@@ -23,5 +28,5 @@ class Identity:
         self.engine.dispose()
 
 
-def bootstrap(database_url: str, *, pool_size: int = 5) -> Identity:
-    return Identity(make_engine(database_url, pool_size=pool_size))
+def bootstrap(database_url: str, *, pool_size: int = 5, signing_key: Ed25519PrivateKey | None = None) -> Identity:
+    return Identity(make_engine(database_url, pool_size=pool_size), signing_key)

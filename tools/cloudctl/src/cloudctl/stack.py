@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from cloudctl.paths import LocalPaths
+from cpshared.auth.principal import write_key_pair
 
 DOMAIN_SERVICES = ("identity", "compute", "network", "storage", "billing", "monitoring", "support", "audit")
 ALL_SERVICES = (*DOMAIN_SERVICES, "gateway")
@@ -122,13 +123,29 @@ def common_env(service: str, password: str, metrics_port: int) -> dict[str, str]
     }
 
 
+PRINCIPAL_KEY_NAME = "principal-signing"
+
+
+def principal_key_files(paths: LocalPaths) -> tuple[str, str]:
+    """Identity's Ed25519 key pair, made once in .local/secrets: (private key 0600, public key)."""
+    paths.secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private, public = write_key_pair(paths.secrets, PRINCIPAL_KEY_NAME)
+    return str(private), str(public)
+
+
 def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[ProcessSpec]:
     ports = ports or Ports.from_env()
     passwords = Secrets(paths).database_passwords()
+    signing_key_file, _ = principal_key_files(paths)
     specs: list[ProcessSpec] = []
     for service in DOMAIN_SERVICES:
         env = common_env(service, passwords[service], ports.metrics(service))
         env |= {"CP_GRPC_HOST": "127.0.0.1", "CP_GRPC_PORT": str(ports.grpc(service))}
+        # Only identity holds the private key. No server is given the public key yet
+        # (CP_PRINCIPAL_VERIFY_KEY_FILE): the gateway does not send assertions yet, so the
+        # servers run unauthenticated until it does; then each gets the .pub file's path.
+        if service == "identity":
+            env["CP_PRINCIPAL_SIGNING_KEY_FILE"] = signing_key_file
         specs.append(
             ProcessSpec(
                 name=f"{service}-grpc",

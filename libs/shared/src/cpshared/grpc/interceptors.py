@@ -3,6 +3,12 @@
 grpc.aio interceptors see a handler, not a call, so each interceptor wraps the behaviour
 of the handler it is given with its own ``around`` step. Streaming-response handlers
 (health Watch, reflection) are passed through: wrapping them would have to buffer them.
+
+Authentication: :class:`PrincipalInterceptor` verifies the signed principal assertion in
+``x-principal`` and refuses a call without a valid one (UNAUTHENTICATED), except for health,
+reflection and ServiceInfo, which probes and operators call without one. A server built
+without trusted keys runs in *unauthenticated mode*: it verifies nothing and binds no
+principal (the skeleton services of the local stack run so until keys are handed out).
 """
 
 from __future__ import annotations
@@ -15,14 +21,19 @@ from typing import Any
 import grpc
 from grpc import aio
 
+from cpshared.auth.principal import InvalidPrincipal, TrustedKeys, verify
+from cpshared.clock import utcnow
 from cpshared.context import (
     ANONYMOUS,
     CALLER_HEADER,
     CORRELATION_ID_HEADER,
+    PRINCIPAL_HEADER,
     Caller,
+    VerifiedPrincipal,
     caller_var,
     correlation_id_var,
     new_correlation_id,
+    principal_var,
 )
 from cpshared.errors import DomainError
 from cpshared.logging import get_logger
@@ -49,8 +60,10 @@ class AroundInterceptor(aio.ServerInterceptor):
         self, continuation: Continuation, details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
-        if handler is None or not (handler.unary_unary or handler.stream_unary):
+        if handler is None:
             return handler
+        if not (handler.unary_unary or handler.stream_unary):
+            return self.streaming(handler, details)
         method = details.method
         state = self.prepare(details)
 
@@ -77,6 +90,12 @@ class AroundInterceptor(aio.ServerInterceptor):
         """Per-call state computed from the call details (metadata) before the call runs."""
         return None
 
+    def streaming(
+        self, handler: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """The handler to use for a streaming-response call: by default the handler itself."""
+        return handler
+
     @abstractmethod
     async def around(self, method: str, context: aio.ServicerContext[Any, Any], state: Any, call: Call) -> Any: ...
 
@@ -84,9 +103,8 @@ class AroundInterceptor(aio.ServerInterceptor):
 def parse_caller(raw: str | bytes | None) -> Caller:
     """``service:<name>`` names a calling service; anything else is anonymous.
 
-    Signed principal assertions replace this bare header when the identity service issues
-    them; until then the caller is informational (logged and counted), never trusted for
-    authorization.
+    The caller is informational (logged and counted), never trusted for authorization:
+    that is the verified principal's job (:class:`PrincipalInterceptor`).
     """
     if raw is None:
         return ANONYMOUS
@@ -116,6 +134,76 @@ class ContextInterceptor(AroundInterceptor):
         finally:
             correlation_id_var.reset(cid_token)
             caller_var.reset(caller_token)
+
+
+# Called without a principal: load balancers, probes and operators' tools.
+OPEN_SERVICES = frozenset(
+    {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection", "cloudplatform.ops.v1.ServiceInfoService"}
+)
+
+
+def _metadata_text(details: grpc.HandlerCallDetails, key: str) -> str | None:
+    for name, value in details.invocation_metadata or ():
+        if name == key:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
+
+
+class PrincipalInterceptor(AroundInterceptor):
+    """Verifies the principal assertion of every call and binds the principal for the handler.
+
+    A streaming-response call is refused the same way when its assertion is not valid; its
+    handler is not wrapped, so it does not see the principal in the contextvar (no contract
+    has a streaming RPC that needs it yet).
+    """
+
+    def __init__(self, trusted: TrustedKeys) -> None:
+        self._trusted = trusted
+
+    def prepare(self, details: grpc.HandlerCallDetails) -> VerifiedPrincipal | InvalidPrincipal | None:
+        service, _ = split_method(details.method)
+        if service in OPEN_SERVICES:
+            return None
+        token = _metadata_text(details, PRINCIPAL_HEADER)
+        if not token:
+            return InvalidPrincipal(f"the call carries no principal assertion ({PRINCIPAL_HEADER} metadata)")
+        try:
+            return VerifiedPrincipal(verify(token, self._trusted, utcnow()), token)
+        except InvalidPrincipal as exc:
+            return exc
+
+    async def around(self, method: str, context: aio.ServicerContext[Any, Any], state: Any, call: Call) -> Any:
+        if state is None:
+            return await call()
+        if isinstance(state, InvalidPrincipal):
+            log.info("grpc_call_unauthenticated", method=method, reason=state.message)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{state.code}: {state.message}")
+        token = principal_var.set(state)
+        try:
+            return await call()
+        finally:
+            principal_var.reset(token)
+
+    def streaming(
+        self, handler: grpc.RpcMethodHandler[Any, Any], details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        state = self.prepare(details)
+        if not isinstance(state, InvalidPrincipal):
+            return handler
+        refusal = state
+
+        async def refuse(request: Any, context: aio.ServicerContext[Any, Any]) -> None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{refusal.code}: {refusal.message}")
+
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                refuse,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            refuse, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
 
 
 class MetricsInterceptor(AroundInterceptor):
@@ -151,6 +239,9 @@ class ErrorMappingInterceptor(AroundInterceptor):
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
-def default_interceptors() -> list[aio.ServerInterceptor]:
-    # Outermost first: the context is bound before metrics and errors see the call.
-    return [ContextInterceptor(), MetricsInterceptor(), ErrorMappingInterceptor()]
+def default_interceptors(trusted: TrustedKeys | None = None) -> list[aio.ServerInterceptor]:
+    """The server's interceptors; without ``trusted`` keys the server is in unauthenticated mode."""
+    # Outermost first: the context is bound before metrics and errors see the call, and
+    # metrics count the calls refused for want of a principal.
+    authentication: list[aio.ServerInterceptor] = [PrincipalInterceptor(trusted)] if trusted else []
+    return [ContextInterceptor(), MetricsInterceptor(), *authentication, ErrorMappingInterceptor()]

@@ -2,6 +2,8 @@
 
 ``serve()`` builds a grpc.aio server with the shared interceptors, health checking (each
 registered service reported SERVING), reflection and the ServiceInfo service, binds it,
+verifies the principal assertion of every call when given ``trusted`` keys
+(cpshared.grpc.interceptors.PrincipalInterceptor; without them it runs unauthenticated),
 and stops gracefully on SIGTERM/SIGINT: health turns NOT_SERVING first so load balancers
 drain, then in-flight calls get ``grace`` seconds to finish.
 """
@@ -21,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cloudplatform.ops.v1 import service_info_pb2, service_info_pb2_grpc
+from cpshared.auth.principal import TrustedKeys
 from cpshared.clock import utcnow
 from cpshared.grpc.interceptors import default_interceptors
 from cpshared.logging import get_logger
@@ -78,9 +81,14 @@ async def serve(
     grace: float = 5.0,
     on_started: Callable[[], Awaitable[None]] | None = None,
     stop_event: asyncio.Event | None = None,
+    trusted: TrustedKeys | None = None,
 ) -> None:
-    """Run a gRPC server on ``address`` until SIGTERM/SIGINT (or ``stop_event``) arrives."""
-    server = aio.server(interceptors=default_interceptors(), options=SERVER_OPTIONS)
+    """Run a gRPC server on ``address`` until SIGTERM/SIGINT (or ``stop_event``) arrives.
+
+    With ``trusted`` keys every call but health, reflection and ServiceInfo must carry a valid
+    principal assertion; without them the server is in unauthenticated mode (logged).
+    """
+    server = aio.server(interceptors=default_interceptors(trusted), options=SERVER_OPTIONS)
     service_names = list(register(server))
 
     service_info_pb2_grpc.add_ServiceInfoServiceServicer_to_server(ServiceInfoServicer(identity), server)
@@ -99,7 +107,9 @@ async def serve(
     await server.start()
     for name in ["", *service_names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("grpc_server_started", address=address, services=service_names)
+    log.info("grpc_server_started", address=address, services=service_names, authenticated=trusted is not None)
+    if trusted is None:
+        log.warning("grpc_server_unauthenticated", reason="no principal verify key: calls are not authenticated")
 
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -17,7 +17,8 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from cpshared.errors import InvalidInput
+from cpshared.auth.principal import sign
+from cpshared.errors import InvalidInput, Unavailable
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import (
@@ -387,6 +388,19 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         return pb.TransferOwnershipResponse(
             organization=organization_message(organization), members=[member_message(m) for m in members]
         )
+
+    async def IssuePrincipal(  # noqa: N802
+        self, request: pb.IssuePrincipalRequest, context: Context
+    ) -> pb.IssuePrincipalResponse:
+        signing_key = self._identity.signing_key
+        if signing_key is None:
+            raise Unavailable("this identity service has no principal signing key configured")
+        if request.WhichOneof("credential") != "api_key_secret":
+            raise InvalidInput("give a credential: api_key_secret")
+        principal = await asyncio.to_thread(
+            handlers.principal_for_api_key, request.api_key_secret, self._identity.uow()
+        )
+        return pb.IssuePrincipalResponse(principal=sign(principal, signing_key), expires_at=_ts(principal.expires_at))
 
 
 def add_identity_servicer(server: aio.Server, identity: Identity) -> list[str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from grpc import aio
 
+from cpshared.auth.principal import load_private_key
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from identity_service import SERVICE_NAME, __version__
@@ -17,7 +18,9 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def register(settings: Settings) -> Registrar:
-    identity = bootstrap(settings.database_url, pool_size=settings.database_pool_size)
+    key_file = settings.principal_signing_key_file
+    signing_key = load_private_key(Path(key_file)) if key_file else None
+    identity = bootstrap(settings.database_url, pool_size=settings.database_pool_size, signing_key=signing_key)
 
     def add_servicers(server: aio.Server) -> list[str]:
         return add_identity_servicer(server, identity)

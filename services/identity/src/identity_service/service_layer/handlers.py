@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.exc import IntegrityError
 
 from cloudplatform.identity.v1 import events_pb2 as ev
+from cpshared.auth.principal import Principal, user_principal
 from cpshared.clock import utcnow
 from cpshared.db import retry_on_disconnect
 from cpshared.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, PreconditionFailed, Unauthenticated
@@ -500,6 +501,28 @@ def authenticate_api_key(secret: str, uow: IdentityUnitOfWork) -> tuple[ApiKey, 
         if user is None or user.status is not UserStatus.ACTIVE:
             raise Unauthenticated("the API key's account is not active")
     return key, replace(user, password_hash=None)
+
+
+def principal_for_api_key(secret: str, uow: IdentityUnitOfWork) -> Principal:
+    """Whom an API key speaks for, as the principal identity signs for the other services.
+
+    A key bound to an organization acts only within it: its principal names that one
+    organization (while its user is still a member), not every organization of the user.
+    """
+    key, user = authenticate_api_key(secret, uow)
+    with uow:
+        memberships = uow.organizations.of_user(user.id)
+    organizations = {m.organization_id: m.role.value for _, m in memberships}
+    if key.organization_id is not None:
+        organizations = {k: v for k, v in organizations.items() if k == key.organization_id}
+    return user_principal(
+        user_id=user.id,
+        role=user.role.value,
+        organizations=organizations,
+        api_key_id=key.id,
+        scopes=key.scopes,
+        now=utcnow(),
+    )
 
 
 def revoke_api_key(api_key_id: int, uow: IdentityUnitOfWork) -> ApiKey:

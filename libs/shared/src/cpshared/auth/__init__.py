@@ -1,0 +1,1 @@
+"""Authentication shared by every service: the signed principal assertion."""
