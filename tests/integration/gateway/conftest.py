@@ -19,6 +19,9 @@ from cpshared.clock import ManualClock
 from cpshared.db import make_engine
 from cpshared.migrations import migrations_dir, upgrade
 
+# A scratch identity database and the identity service on it, for tests that need identity.
+from tests.integration.identity.conftest import identity, identity_url  # noqa: F401
+
 
 @pytest.fixture
 def gateway_url(paths: LocalPaths) -> Iterator[str]:

@@ -16,10 +16,16 @@ from cpshared.clock import Clock
 from cpshared.context import correlation_id_var, new_correlation_id
 from cpshared.grpc.client import make_channel
 from gateway_service import SERVICE_NAME, __version__
+from gateway_service.api import api_keys
+from gateway_service.auth.authentication import Authenticator, PrincipalCache
+from gateway_service.auth.gate import Gate
 from gateway_service.config import Settings
 from gateway_service.hetzner.errors import install_error_handlers
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
 from gateway_service.idempotency.store import IdempotencyStore
+from gateway_service.identity_client import IdentityClient
+from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
+from gateway_service.rate_limit.store import RateLimitStore
 
 REQUEST_ID_HEADER = "X-Request-Id"
 
@@ -39,6 +45,12 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
 
     app = FastAPI(title="Cloud Platform API", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    identity = IdentityClient(lambda: channels["identity"])
+    app.state.identity = identity
+    app.state.gate = Gate(Authenticator(identity, PrincipalCache(clock=clock)), RateLimitStore(engine, clock=clock))
+    app.include_router(api_keys.router)
+    # Innermost: route errors are answers by then, so they get the RateLimit headers too.
+    app.add_middleware(RateLimitHeadersMiddleware, clock=clock)
     # Added before the request-id middleware, so it runs inside it: replays get a request id too.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
 

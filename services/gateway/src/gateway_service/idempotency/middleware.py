@@ -9,6 +9,11 @@
 - a request that crashes, or answers 5xx, releases the key: the client may retry it, and
   nothing is replayed that the server did not mean to answer.
 
+An answer that shows a secret once (a new API key's) must not be stored with it: the route
+names such fields in the internal ``X-Idempotency-Redact`` header, which never leaves the
+gateway, and the stored answer holds ``null`` in their place, so a replay answers the
+resource without the secret and the database never holds it.
+
 Keys are per caller (the scope). Until authentication exists (issue 4) the caller is the
 SHA-256 of the Authorization header, or ``anonymous``; with authentication it becomes the
 principal's id, so one caller's key never collides with another's.
@@ -21,11 +26,12 @@ stored and replayed like any other).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Collection
 
 import anyio
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway_service.hetzner.errors import error_response
@@ -42,8 +48,27 @@ from gateway_service.idempotency.store import (
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+REDACT_HEADER = "X-Idempotency-Redact"
 # Headers that belong to one answer, not to the stored one.
-_NOT_STORED = frozenset({"x-request-id", "date", "server"})
+_NOT_STORED = frozenset(
+    {"x-request-id", "date", "server", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after"}
+)
+
+
+def redacted(body: bytes, fields: Collection[str]) -> bytes:
+    """``body`` (a JSON object) with the top-level ``fields`` set to null."""
+    if not fields:
+        return body
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(document, dict):
+        return body
+    for field in fields:
+        if field in document:
+            document[field] = None
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def anonymous_scope(headers: Headers) -> str:
@@ -114,6 +139,7 @@ class IdempotencyMiddleware:
     async def _run_first(self, scope: Scope, receive: Receive, send: Send, caller: str, key: str) -> None:
         status = 0
         kept_headers: list[tuple[str, str]] = []
+        redact: list[str] = []
         chunks: list[bytes] = []
         settled = False  # the row was completed or released
 
@@ -121,6 +147,10 @@ class IdempotencyMiddleware:
             nonlocal status, kept_headers, settled
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                headers = MutableHeaders(scope=message)
+                if REDACT_HEADER in headers:
+                    redact.extend(name.strip() for name in headers[REDACT_HEADER].split(",") if name.strip())
+                    del headers[REDACT_HEADER]
                 kept_headers = [
                     (name.decode("latin-1"), value.decode("latin-1"))
                     for name, value in message.get("headers", [])
@@ -135,7 +165,12 @@ class IdempotencyMiddleware:
                     if status >= 500:
                         await run_in_threadpool(self.store.release, caller, key)
                     else:
-                        stored = StoredResponse(status, kept_headers, b"".join(chunks))
+                        body = redacted(b"".join(chunks), redact)
+                        stored_headers = [
+                            (name, str(len(body)) if name.lower() == "content-length" else value)
+                            for name, value in kept_headers
+                        ]
+                        stored = StoredResponse(status, stored_headers, body)
                         await run_in_threadpool(self.store.complete, caller, key, stored)
             await send(message)
 

@@ -1,0 +1,105 @@
+"""Authorization: the one place that decides what a principal may do.
+
+Two independent checks, both needed:
+
+- **Scopes** limit what an API key may do, whoever holds it. The vocabulary is
+  ``<family>:read`` and ``<family>:write`` per resource family (``api_keys``, ``servers``,
+  ...), plus ``*:read`` / ``*:write`` for every family; ``write`` includes ``read``. A key
+  without the scope gets ``403 forbidden``. Admins' keys are limited by their scopes too
+  (the first admin's key has ``*:read`` and ``*:write``).
+- **Roles** decide whose resources a principal reaches: ``admin`` every user's; ``support``
+  and ``billing`` their own, plus reading the families their job needs; ``client`` only its
+  own. Another tenant's resource answers ``404 not_found``, exactly as if it did not exist,
+  so ids cannot be probed.
+
+A key can only hand on what it has: a new key's scopes must each be granted by the creating
+key's scopes, and (except for admins) its rate limit may not exceed the creating key's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+
+from cpshared.errors import Forbidden, NotFound
+from gateway_service.auth.principal import Principal, Role
+
+EVERY_FAMILY = "*"
+
+
+class Access(StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+class Family(StrEnum):
+    """Resource families that scopes name; a family joins here when its endpoints do."""
+
+    API_KEYS = "api_keys"
+
+
+# What staff roles may read of other users' resources, by family (admins reach everything).
+STAFF_READABLE: Mapping[Role, frozenset[str]] = {
+    Role.SUPPORT: frozenset(),  # API keys are credentials: not for support staff
+    Role.BILLING: frozenset(),
+}
+
+
+def scope(family: str, access: Access) -> str:
+    return f"{family}:{access.value}"
+
+
+def grants(scopes: Iterable[str], family: str, access: Access) -> bool:
+    """Whether ``scopes`` allow ``access`` to ``family`` (``write`` includes ``read``)."""
+    held = set(scopes)
+    accesses = (Access.READ, Access.WRITE) if access is Access.READ else (Access.WRITE,)
+    return any(scope(f, a) in held for f in (family, EVERY_FAMILY) for a in accesses)
+
+
+def require_scope(principal: Principal, family: Family, access: Access) -> None:
+    if not grants(principal.scopes, family, access):
+        raise Forbidden(
+            f"this API key lacks the scope {scope(family, access)!r}; use a key that has it "
+            f"(or {scope(EVERY_FAMILY, access)!r})"
+        )
+
+
+def reaches_every_owner(principal: Principal, family: Family, access: Access) -> bool:
+    """Whether the principal's role reaches ``family`` resources of every user, not only its own."""
+    if principal.role is Role.ADMIN:
+        return True
+    return access is Access.READ and family.value in STAFF_READABLE.get(principal.role, frozenset())
+
+
+def reaches(principal: Principal, owner_user_id: int, family: Family, access: Access) -> bool:
+    """Whether the principal's role reaches a resource of ``family`` owned by ``owner_user_id``."""
+    return owner_user_id == principal.user_id or reaches_every_owner(principal, family, access)
+
+
+def ensure_reaches(principal: Principal, owner_user_id: int, family: Family, access: Access, what: str) -> None:
+    """``404 not_found`` (``what`` names it) unless the principal reaches the resource."""
+    if not reaches(principal, owner_user_id, family, access):
+        raise NotFound(f"{what} does not exist")
+
+
+def check_grantable(principal: Principal, scopes: Iterable[str], rate_limit: int) -> None:
+    """A new key may carry only scopes the creating key has, and no larger budget."""
+    missing = []
+    for wanted in scopes:
+        family, _, access = wanted.partition(":")
+        if access not in (Access.READ.value, Access.WRITE.value):
+            continue  # malformed: identity rejects it with invalid_input and says why
+        if family == EVERY_FAMILY:
+            allowed = scope(EVERY_FAMILY, Access(access)) in principal.scopes or (
+                access == Access.READ.value and scope(EVERY_FAMILY, Access.WRITE) in principal.scopes
+            )
+        else:
+            allowed = grants(principal.scopes, family, Access(access))
+        if not allowed:
+            missing.append(wanted)
+    if missing:
+        raise Forbidden(f"this API key cannot grant scopes it does not have: {', '.join(missing)}")
+    if principal.role is not Role.ADMIN and rate_limit > principal.rate_limit:
+        raise Forbidden(
+            f"rate_limit {rate_limit} is more than this API key's own ({principal.rate_limit}); ask for at most that"
+        )

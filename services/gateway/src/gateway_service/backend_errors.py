@@ -1,0 +1,53 @@
+"""A backend's gRPC status becomes the public error of the same meaning: the one place for it.
+
+Backends abort with ``"<code>: <message>"`` (cpshared's error interceptor); the message says
+what to change and is passed on. Statuses that only mean "the backend broke" are not
+explained to the caller: the details stay in the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import grpc
+from grpc import aio
+
+from cpshared import errors
+from cpshared.logging import get_logger
+from gateway_service.hetzner.errors import INTERNAL_ERROR_MESSAGE
+
+log = get_logger(__name__)
+
+
+class BackendTimeout(errors.DomainError):
+    code = "timeout"
+
+
+ERROR_BY_STATUS: Mapping[grpc.StatusCode, type[errors.DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidInput,
+    grpc.StatusCode.OUT_OF_RANGE: errors.InvalidInput,
+    grpc.StatusCode.NOT_FOUND: errors.NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
+    grpc.StatusCode.ABORTED: errors.Conflict,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.PreconditionFailed,
+    grpc.StatusCode.PERMISSION_DENIED: errors.Forbidden,
+    grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.LimitExceeded,
+}
+
+
+def domain_error_for(exc: grpc.RpcError, backend: str) -> errors.DomainError:
+    """The public error for a failed call to ``backend``."""
+    code = exc.code() if isinstance(exc, aio.AioRpcError | grpc.Call) else grpc.StatusCode.UNKNOWN
+    details = (exc.details() if isinstance(exc, aio.AioRpcError | grpc.Call) else None) or ""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return errors.Unavailable(f"the {backend} service is unavailable; retry in a moment")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return BackendTimeout(f"the {backend} service did not answer in time; retry in a moment")
+    error_class = ERROR_BY_STATUS.get(code)
+    if error_class is None:
+        log.error("backend_call_failed", backend=backend, status=code.name, details=details)
+        return errors.DomainError(INTERNAL_ERROR_MESSAGE)
+    prefix = f"{error_class.code}: "
+    message = details[len(prefix) :] if details.startswith(prefix) else details
+    return error_class(message or f"the {backend} service refused the request ({code.name})")

@@ -1,0 +1,104 @@
+"""Every call the gateway makes to the identity service, over its gRPC API.
+
+Failed calls raise the public error of the same meaning (backend_errors). Authentication is
+:meth:`IdentityClient.authenticate_api_key`; when identity issues signed principal
+assertions, that method is the one place to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc import aio
+
+from cloudplatform.identity.v1 import identity_service_pb2 as pb
+from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from gateway_service.auth.principal import Principal, Role
+from gateway_service.backend_errors import domain_error_for
+
+BACKEND = "identity"
+
+ROLE_BY_MESSAGE = {
+    pb.USER_ROLE_ADMIN: Role.ADMIN,
+    pb.USER_ROLE_SUPPORT: Role.SUPPORT,
+    pb.USER_ROLE_BILLING: Role.BILLING,
+    pb.USER_ROLE_CLIENT: Role.CLIENT,
+}
+
+
+def _timestamp(when: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+class IdentityClient:
+    def __init__(self, channel: Callable[[], aio.Channel]) -> None:
+        # A callable, because the channel is opened in the app's lifespan, after wiring.
+        self._channel = channel
+        self._stub: pb_grpc.IdentityServiceAsyncStub | None = None
+        self._stub_channel: aio.Channel | None = None
+
+    def _identity(self) -> pb_grpc.IdentityServiceAsyncStub:
+        channel = self._channel()
+        if self._stub is None or self._stub_channel is not channel:
+            self._stub, self._stub_channel = pb_grpc.IdentityServiceStub(channel), channel
+        assert self._stub is not None
+        return self._stub
+
+    async def authenticate_api_key(self, secret: str) -> Principal:
+        try:
+            answer = await self._identity().AuthenticateApiKey(pb.AuthenticateApiKeyRequest(secret=secret))
+        except grpc.RpcError as exc:
+            raise domain_error_for(exc, BACKEND) from None
+        key = answer.api_key
+        return Principal(
+            user_id=key.user_id,
+            api_key_id=key.id,
+            # An unknown role gets the least rights rather than a crash.
+            role=ROLE_BY_MESSAGE.get(answer.user_role, Role.CLIENT),
+            scopes=frozenset(key.scopes),
+            organization_id=key.organization_id or None,
+            rate_limit=key.rate_limit,
+        )
+
+    async def list_api_keys(self, user_id: int) -> list[pb.ApiKey]:
+        try:
+            answer = await self._identity().ListApiKeys(pb.ListApiKeysRequest(user_id=user_id))
+        except grpc.RpcError as exc:
+            raise domain_error_for(exc, BACKEND) from None
+        return list(answer.api_keys)
+
+    async def create_api_key(
+        self,
+        *,
+        user_id: int,
+        organization_id: int | None,
+        name: str,
+        scopes: list[str],
+        rate_limit: int,
+        expires_at: datetime | None,
+    ) -> tuple[pb.ApiKey, str]:
+        request = pb.CreateApiKeyRequest(
+            user_id=user_id,
+            organization_id=organization_id or 0,
+            name=name,
+            scopes=scopes,
+            rate_limit=rate_limit,
+            expires_at=_timestamp(expires_at) if expires_at is not None else None,
+        )
+        try:
+            answer = await self._identity().CreateApiKey(request)
+        except grpc.RpcError as exc:
+            raise domain_error_for(exc, BACKEND) from None
+        return answer.api_key, answer.secret
+
+    async def revoke_api_key(self, api_key_id: int) -> pb.ApiKey:
+        try:
+            answer = await self._identity().RevokeApiKey(pb.RevokeApiKeyRequest(api_key_id=api_key_id))
+        except grpc.RpcError as exc:
+            raise domain_error_for(exc, BACKEND) from None
+        return answer.api_key

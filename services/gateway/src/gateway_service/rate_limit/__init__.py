@@ -1,0 +1,1 @@
+"""Per-API-key request budgets shared by every gateway replica (see rate_limit.store)."""
