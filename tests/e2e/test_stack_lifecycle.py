@@ -81,6 +81,26 @@ def test_up_status_down_and_up_again(paths: LocalPaths) -> None:
     ready = httpx.get("http://127.0.0.1:8080/readyz", timeout=5)
     assert ready.status_code == 200, ready.text
 
+    # The public API authenticates through identity: the first admin's token works, a missing
+    # one is refused in Hetzner's error format, a new key is shown once and works at once.
+    bearer = {"Authorization": f"Bearer {token.read_text().strip()}"}
+    listed = httpx.get("http://127.0.0.1:8080/v1/api_keys", headers=bearer, timeout=5)
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["meta"]["pagination"]["total_entries"] >= 1
+    assert int(listed.headers["RateLimit-Remaining"]) < int(listed.headers["RateLimit-Limit"])
+    refused = httpx.get("http://127.0.0.1:8080/v1/api_keys", timeout=5)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+    created = httpx.post(
+        "http://127.0.0.1:8080/v1/api_keys",
+        headers=bearer | {"Idempotency-Key": f"e2e-{os.getpid()}"},
+        json={"name": "e2e", "scopes": ["api_keys:read"]},
+        timeout=5,
+    )
+    assert created.status_code == 201, created.text
+    secret = created.json()["secret"]
+    mine = httpx.get("http://127.0.0.1:8080/v1/api_keys", headers={"Authorization": f"Bearer {secret}"}, timeout=5)
+    assert mine.status_code == 200, mine.text
+
     # Every process serves Prometheus metrics on its own port.
     for spec in process_specs(paths):
         metrics = httpx.get(f"http://127.0.0.1:{spec.metrics_port}/metrics", timeout=5)
