@@ -20,8 +20,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloudctl import proc
 from cloudctl.paths import LocalPaths
-from cloudctl.stack import process_specs
+from cloudctl.stack import process_specs, service_key_files
+from cloudplatform.identity.v1 import identity_service_pb2 as identity_pb2
+from cloudplatform.identity.v1 import identity_service_pb2_grpc as identity_pb2_grpc
 from cloudplatform.ops.v1 import service_info_pb2, service_info_pb2_grpc
+from cpshared.auth.principal import generate_private_key, load_private_key, service_principal, sign, user_principal
+from cpshared.context import PRINCIPAL_HEADER
 from cpshared.migrations import head_revision, migrations_dir
 
 pytestmark = pytest.mark.e2e
@@ -100,6 +104,27 @@ def test_up_status_down_and_up_again(paths: LocalPaths) -> None:
     secret = created.json()["secret"]
     mine = httpx.get("http://127.0.0.1:8080/v1/api_keys", headers={"Authorization": f"Bearer {secret}"}, timeout=5)
     assert mine.status_code == 200, mine.text
+
+    # Every server verifies who is calling: identity refuses a direct call without a principal
+    # assertion, or with one signed by a key it does not trust, and accepts the gateway's own.
+    identity_port = next(s.grpc_port for s in process_specs(paths) if s.service == "identity")
+    stranger = generate_private_key()
+    forged = {
+        "none": None,
+        "user signed by an unknown key": sign(user_principal(user_id=1, role="admin", organizations={}), stranger),
+        "gateway signed by an unknown key": sign(service_principal("gateway"), stranger),
+        "garbage": "cp1.not.valid",
+    }
+    with grpc.insecure_channel(f"127.0.0.1:{identity_port}") as channel:
+        list_keys = identity_pb2_grpc.IdentityServiceStub(channel).ListApiKeys
+        for case, assertion in forged.items():
+            metadata = ((PRINCIPAL_HEADER, assertion),) if assertion else ()
+            with pytest.raises(grpc.RpcError) as unauthenticated:
+                list_keys(identity_pb2.ListApiKeysRequest(user_id=1), metadata=metadata, timeout=5)
+            assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED, case
+        gateway_key = load_private_key(Path(service_key_files(paths, "gateway")[0]))
+        trusted = ((PRINCIPAL_HEADER, sign(service_principal("gateway"), gateway_key)),)
+        list_keys(identity_pb2.ListApiKeysRequest(user_id=1), metadata=trusted, timeout=5)  # answers
 
     # Every process serves Prometheus metrics on its own port.
     for spec in process_specs(paths):

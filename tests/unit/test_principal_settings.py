@@ -10,6 +10,7 @@ from cpshared.auth.principal import (
     InvalidPrincipal,
     generate_private_key,
     load_private_key,
+    service_principal,
     sign,
     user_principal,
     verify,
@@ -44,3 +45,26 @@ def test_the_verify_key_file_is_the_issuers_public_key(tmp_path: Path) -> None:
 def test_an_unreadable_verify_key_file_stops_the_process_naming_the_variable(tmp_path: Path) -> None:
     with pytest.raises(KeyNotLoadable, match="CP_PRINCIPAL_VERIFY_KEY_FILE"):
         trusted_keys(ServiceSettings(**BASE, principal_verify_key_file=str(tmp_path / "missing.pub")))  # type: ignore[arg-type]
+
+
+def test_service_keys_are_trusted_for_their_own_service_only(tmp_path: Path) -> None:
+    _, issuer_file = write_key_pair(tmp_path, "principal")
+    gateway_private, gateway_public = write_key_pair(tmp_path, "service-gateway")
+    spec = f" gateway={gateway_public} ,"
+    settings = ServiceSettings(**BASE, principal_verify_key_file=str(issuer_file), principal_service_keys=spec)  # type: ignore[arg-type]
+    trusted = trusted_keys(settings)
+    assert trusted is not None and set(trusted.services) == {"gateway"}
+    key = load_private_key(gateway_private)
+    assert verify(sign(service_principal("gateway"), key), trusted).service == "gateway"
+    with pytest.raises(InvalidPrincipal):
+        verify(sign(service_principal("billing"), key), trusted)
+    with pytest.raises(InvalidPrincipal, match="signature"):
+        verify(sign(user_principal(user_id=1, role="admin", organizations={}), key), trusted)
+
+
+@pytest.mark.parametrize("spec", ["gateway", "=/x.pub", "gateway=/no/such/file.pub"])
+def test_a_malformed_service_key_list_stops_the_process_naming_the_variable(tmp_path: Path, spec: str) -> None:
+    _, issuer_file = write_key_pair(tmp_path, "principal")
+    settings = ServiceSettings(**BASE, principal_verify_key_file=str(issuer_file), principal_service_keys=spec)  # type: ignore[arg-type]
+    with pytest.raises(KeyNotLoadable, match="CP_PRINCIPAL_SERVICE_KEYS"):
+        trusted_keys(settings)

@@ -61,5 +61,22 @@ def test_only_identity_gets_the_principal_signing_key_made_once_and_private(tmp_
     pem = key_file.read_text()
     process_specs(paths)
     assert key_file.read_text() == pem
-    # No server verifies assertions until the gateway sends them (unauthenticated mode).
-    assert not any(s.env.get("CP_PRINCIPAL_VERIFY_KEY_FILE") for s in specs)
+    # Every gRPC server verifies assertions against identity's public key.
+    servers = [s for s in specs if s.kind == "grpc"]
+    assert servers and all(s.env["CP_PRINCIPAL_VERIFY_KEY_FILE"] == str(key_file.with_suffix(".pub")) for s in servers)
+
+
+def test_the_gateway_gets_its_own_service_key_and_every_server_trusts_its_public_key(tmp_path: Path) -> None:
+    paths = LocalPaths(tmp_path)
+    specs = process_specs(paths)
+    holders = {
+        s.name: s.env["CP_PRINCIPAL_SERVICE_KEY_FILE"] for s in specs if "CP_PRINCIPAL_SERVICE_KEY_FILE" in s.env
+    }
+    assert list(holders) == ["gateway-http"]
+    key_file = Path(holders["gateway-http"])
+    assert key_file.parent == paths.secrets and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    pem = key_file.read_text()
+    servers = [s for s in process_specs(paths) if s.kind == "grpc"]
+    assert key_file.read_text() == pem
+    for server in servers:
+        assert server.env["CP_PRINCIPAL_SERVICE_KEYS"] == f"gateway={key_file.with_suffix('.pub')}"

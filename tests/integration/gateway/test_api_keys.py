@@ -14,6 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from cpshared.auth.principal import generate_private_key
 from cpshared.clock import ManualClock
 from cpshared.db import make_engine
 from cpshared.grpc.server import ServiceIdentity, serve
@@ -49,7 +50,8 @@ async def identity_address(identity: Identity) -> AsyncIterator[str]:
         serve(
             ServiceIdentity(service="identity", version="test"),
             address,
-            lambda server: add_identity_servicer(server, identity),
+            # Identity with a signing key: the gateway exchanges each API key for an assertion.
+            lambda server: add_identity_servicer(server, Identity(identity.engine, generate_private_key())),
             grace=0.5,
             on_started=on_started,
             stop_event=stop,

@@ -25,7 +25,8 @@ def test_the_first_admin_gets_a_random_password_and_a_token_readable_by_its_owne
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     key, user = handlers.authenticate_api_key(made.token, identity.uow())
     assert (user.id, user.role, key.scopes) == (made.user_id, UserRole.ADMIN, ("*:read", "*:write"))
-    assert handlers.verify_password(commands.VerifyPassword("root@example.com", made.password), identity.uow())
+    login = commands.Login(email="root@example.com", password=made.password, ip="127.0.0.1")
+    assert handlers.login(login, identity.uow()).id == made.user_id
     assert len(made.password) >= 20
 
 

@@ -17,7 +17,7 @@ from tests.integration.identity.support import PASSWORD, create_user, make_organ
 
 async def test_a_user_signs_in_and_works_with_an_api_key_over_grpc(stub: pb_grpc.IdentityServiceAsyncStub) -> None:
     user = await create_user(stub)
-    verified = await stub.VerifyPassword(pb.VerifyPasswordRequest(email="ada@example.com", password=PASSWORD))
+    verified = await stub.Login(pb.LoginRequest(email="ada@example.com", password=PASSWORD, ip="127.0.0.1"))
     assert verified.user.id == user.id and verified.user.status == pb.USER_STATUS_ACTIVE
 
     created = await stub.CreateApiKey(
@@ -54,7 +54,7 @@ async def test_errors_arrive_as_status_codes(stub: pb_grpc.IdentityServiceAsyncS
     cases: list[tuple[Awaitable[object], str]] = [
         (stub.CreateUser(pb.CreateUserRequest(name="A", email="ada@example.com", password=PASSWORD)), "ALREADY_EXISTS"),
         (stub.CreateUser(pb.CreateUserRequest(name="A", email="b@example.com", password="short")), "INVALID_ARGUMENT"),
-        (stub.VerifyPassword(pb.VerifyPasswordRequest(email="ada@example.com", password="nope")), "UNAUTHENTICATED"),
+        (stub.Login(pb.LoginRequest(email="ada@example.com", password="nope", ip="127.0.0.1")), "UNAUTHENTICATED"),
         (stub.GetSetting(pb.GetSettingRequest(key="nope")), "NOT_FOUND"),
         (stub.SetSetting(pb.SetSettingRequest(key="signup_enabled", string_value="false")), "INVALID_ARGUMENT"),
         (

@@ -12,7 +12,7 @@ from cpshared.clock import ManualClock, set_clock, utcnow
 from cpshared.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, Unauthenticated
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
-from identity_service.domain.model import ADMIN_SCOPES, UserRole, UserStatus
+from identity_service.domain.model import ADMIN_SCOPES, User, UserRole, UserStatus
 from identity_service.service_layer import handlers
 from tests.integration.identity.support import PASSWORD, event_types, make_user, outbox_events
 
@@ -67,12 +67,16 @@ def test_second_create_with_the_same_email_is_refused(identity: Identity) -> Non
         make_user(identity, email="ADA@example.com")
 
 
-def test_verify_password_accepts_the_right_one_only(identity: Identity) -> None:
+def _login(identity: Identity, email: str, password: str) -> User:
+    return handlers.login(commands.Login(email=email, password=password, ip="127.0.0.1"), identity.uow())
+
+
+def test_login_accepts_the_right_password_only(identity: Identity) -> None:
     user = make_user(identity)
-    assert handlers.verify_password(commands.VerifyPassword("ada@example.com", PASSWORD), identity.uow()).id == user.id
+    assert _login(identity, "ada@example.com", PASSWORD).id == user.id
     for email, password in (("ada@example.com", "wrong password"), ("nobody@example.com", PASSWORD)):
         with pytest.raises(Unauthenticated, match="email or the password is wrong"):
-            handlers.verify_password(commands.VerifyPassword(email, password), identity.uow())
+            _login(identity, email, password)
 
 
 def test_a_legacy_bcrypt_password_verifies_once_and_is_rehashed_to_argon2id(
@@ -83,12 +87,12 @@ def test_a_legacy_bcrypt_password_verifies_once_and_is_rehashed_to_argon2id(
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE users SET password = :p WHERE id = :id"), {"p": legacy, "id": user.id})
 
-    handlers.verify_password(commands.VerifyPassword("ada@example.com", "laravel password"), identity.uow())
+    _login(identity, "ada@example.com", "laravel password")
 
     with engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT password FROM users WHERE id = :id"), {"id": user.id}).scalar_one()
     assert stored.startswith("$argon2id$")
-    handlers.verify_password(commands.VerifyPassword("ada@example.com", "laravel password"), identity.uow())
+    _login(identity, "ada@example.com", "laravel password")
 
 
 def test_an_api_key_authenticates_until_revoked(identity: Identity, engine: sa.Engine) -> None:
@@ -157,7 +161,7 @@ def test_no_secret_or_password_is_stored_in_clear_in_any_column_of_any_table(
     _key, secret = handlers.create_api_key(
         commands.CreateApiKey(user_id=user.id, name="ci", scopes=("servers:write",)), identity.uow()
     )
-    handlers.verify_password(commands.VerifyPassword("ada@example.com", PASSWORD), identity.uow())
+    _login(identity, "ada@example.com", PASSWORD)
 
     needles = [secret.encode(), secret.removeprefix("cpk_").encode(), PASSWORD.encode()]
     scanned = 0

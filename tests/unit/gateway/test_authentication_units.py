@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -43,3 +44,13 @@ def test_the_cache_is_bounded_and_keyed_by_a_digest_never_the_token() -> None:
     assert cache.get(token_digest("three")) == ADA
     assert all(token not in key for key in cache._entries for token in ("one", "two", "three"))
     assert len(token_digest("x")) == 64
+
+
+def test_a_cached_principal_is_dropped_before_its_assertion_expires() -> None:
+    clock = ManualClock()
+    soon = replace(ADA, assertion="cp1.a.b", assertion_expires_at=clock.now() + timedelta(seconds=30, milliseconds=500))
+    cache = PrincipalCache(ttl=timedelta(seconds=1), clock=clock)
+    cache.put(token_digest("secret"), soon)
+    assert cache.get(token_digest("secret")) == soon
+    clock.advance(timedelta(milliseconds=500))
+    assert cache.get(token_digest("secret")) is None

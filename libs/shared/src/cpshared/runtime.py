@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
 from cpshared.auth.principal import TrustedKeys, load_public_key
@@ -48,9 +49,26 @@ def trusted_keys(settings: ServiceSettings) -> TrustedKeys | None:
     if not settings.principal_verify_key_file:
         return None
     try:
-        return TrustedKeys(issuer=load_public_key(Path(settings.principal_verify_key_file)))
+        issuer = load_public_key(Path(settings.principal_verify_key_file))
     except (OSError, ValueError) as exc:
         raise KeyNotLoadable(f"CP_PRINCIPAL_VERIFY_KEY_FILE: cannot load an Ed25519 public key: {exc}") from exc
+    return TrustedKeys(issuer=issuer, services=service_keys(settings.principal_service_keys))
+
+
+def service_keys(spec: str) -> dict[str, Ed25519PublicKey]:
+    """``name=path[,name=path…]`` (CP_PRINCIPAL_SERVICE_KEYS) → each service's public key."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        name, sep, path = (text.strip() for text in item.partition("="))
+        if not sep or not name or not path:
+            raise KeyNotLoadable(f"CP_PRINCIPAL_SERVICE_KEYS: expected name=path, got {item!r}")
+        try:
+            keys[name] = load_public_key(Path(path))
+        except (OSError, ValueError) as exc:
+            raise KeyNotLoadable(f"CP_PRINCIPAL_SERVICE_KEYS: cannot load {name}'s Ed25519 public key: {exc}") from exc
+    return keys
 
 
 def run_grpc_service(

@@ -61,6 +61,14 @@ class GrpcServerSettings(BaseSettings):
             "ServiceInfo must carry a principal assertion it signed. Empty: unauthenticated mode, nothing checked."
         ),
     )
+    principal_service_keys: str = Field(
+        default="",
+        description=(
+            "The services whose own assertions (kind service) are accepted, as a comma-separated list of "
+            "name=path of that service's Ed25519 public key (PEM), e.g. gateway=/keys/gateway.pub. "
+            "Read only when CP_PRINCIPAL_VERIFY_KEY_FILE is set."
+        ),
+    )
 
 
 class ServiceSettings(CommonSettings, DatabaseSettings, KafkaSettings, GrpcServerSettings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -12,6 +13,7 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.engine import Engine
 
+from cpshared.auth.principal import load_private_key
 from cpshared.clock import Clock
 from cpshared.context import correlation_id_var, new_correlation_id
 from cpshared.grpc.client import make_channel
@@ -33,11 +35,13 @@ REQUEST_ID_HEADER = "X-Request-Id"
 def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None) -> FastAPI:
     """The gateway; ``engine`` is its own (migrated) database, which holds operational state only."""
     channels: dict[str, aio.Channel] = {}
+    key_file = settings.principal_service_key_file
+    service_key = load_private_key(Path(key_file)) if key_file else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         for name, address in settings.backend_addresses().items():
-            channels[name] = make_channel(address, caller=SERVICE_NAME, deadline=2.0)
+            channels[name] = make_channel(address, caller=SERVICE_NAME, deadline=2.0, service_key=service_key)
         try:
             yield
         finally:

@@ -22,6 +22,14 @@ class Settings(CommonSettings, DatabaseSettings):
     monitoring_grpc_addr: str = Field(min_length=3)
     support_grpc_addr: str = Field(min_length=3)
     audit_grpc_addr: str = Field(min_length=3)
+    principal_service_key_file: str = Field(
+        default="",
+        description=(
+            "PEM file of the gateway's own Ed25519 private key: calls made for no user (asking identity who "
+            "holds an API key) carry the gateway's service principal signed with it. Empty: they carry none, "
+            "which only servers in unauthenticated mode accept."
+        ),
+    )
 
     def backend_addresses(self) -> dict[str, str]:
         return {name: str(getattr(self, f"{name}_grpc_addr")) for name in BACKENDS}

@@ -1,14 +1,18 @@
 """Every call the gateway makes to the identity service, over its gRPC API.
 
 Failed calls raise the public error of the same meaning (backend_errors). Authentication is
-:meth:`IdentityClient.authenticate_api_key`; when identity issues signed principal
-assertions, that method is the one place to change.
+:meth:`IdentityClient.authenticate_api_key`: identity's signed principal assertion for the key
+(IssuePrincipal, sent on as ``x-principal`` with every backend call made for the request) and
+the key's own record (AuthenticateApiKey: its rate limit and organization, which the
+assertion does not carry), asked for together. Both calls carry the gateway's own service
+assertion, since no user's principal exists yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -50,8 +54,12 @@ class IdentityClient:
         return self._stub
 
     async def authenticate_api_key(self, secret: str) -> Principal:
+        stub = self._identity()
         try:
-            answer = await self._identity().AuthenticateApiKey(pb.AuthenticateApiKeyRequest(secret=secret))
+            answer, issued = await asyncio.gather(
+                stub.AuthenticateApiKey(pb.AuthenticateApiKeyRequest(secret=secret)),
+                stub.IssuePrincipal(pb.IssuePrincipalRequest(api_key_secret=secret)),
+            )
         except grpc.RpcError as exc:
             raise domain_error_for(exc, BACKEND) from None
         key = answer.api_key
@@ -63,6 +71,8 @@ class IdentityClient:
             scopes=frozenset(key.scopes),
             organization_id=key.organization_id or None,
             rate_limit=key.rate_limit,
+            assertion=issued.principal,
+            assertion_expires_at=issued.expires_at.ToDatetime(tzinfo=UTC) if issued.HasField("expires_at") else None,
         )
 
     async def list_api_keys(self, user_id: int) -> list[pb.ApiKey]:

@@ -133,17 +133,32 @@ def principal_key_files(paths: LocalPaths) -> tuple[str, str]:
     return str(private), str(public)
 
 
+# The services that call other services over gRPC, each with its own Ed25519 key pair.
+CALLING_SERVICES = ("gateway",)
+
+
+def service_key_files(paths: LocalPaths, service: str) -> tuple[str, str]:
+    """``service``'s own Ed25519 key pair, made once in .local/secrets: (private key 0600, public key)."""
+    paths.secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private, public = write_key_pair(paths.secrets, f"service-{service}")
+    return str(private), str(public)
+
+
 def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[ProcessSpec]:
     ports = ports or Ports.from_env()
     passwords = Secrets(paths).database_passwords()
-    signing_key_file, _ = principal_key_files(paths)
+    signing_key_file, verify_key_file = principal_key_files(paths)
+    service_keys = {service: service_key_files(paths, service) for service in CALLING_SERVICES}
+    trusted_service_keys = ",".join(f"{service}={public}" for service, (_, public) in service_keys.items())
     specs: list[ProcessSpec] = []
     for service in DOMAIN_SERVICES:
         env = common_env(service, passwords[service], ports.metrics(service))
         env |= {"CP_GRPC_HOST": "127.0.0.1", "CP_GRPC_PORT": str(ports.grpc(service))}
-        # Only identity holds the private key. No server is given the public key yet
-        # (CP_PRINCIPAL_VERIFY_KEY_FILE): the gateway does not send assertions yet, so the
-        # servers run unauthenticated until it does; then each gets the .pub file's path.
+        # Every server verifies principal assertions: user principals against identity's
+        # public key, service principals against the calling services' own public keys.
+        # Only identity holds identity's private key.
+        env["CP_PRINCIPAL_VERIFY_KEY_FILE"] = verify_key_file
+        env["CP_PRINCIPAL_SERVICE_KEYS"] = trusted_service_keys
         if service == "identity":
             env["CP_PRINCIPAL_SIGNING_KEY_FILE"] = signing_key_file
         specs.append(
@@ -160,6 +175,7 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
     del gateway_env["CP_KAFKA_BOOTSTRAP"]  # the gateway's HTTP process does not talk to Kafka
     gateway_env |= {"CP_HTTP_HOST": "127.0.0.1", "CP_HTTP_PORT": str(ports.gateway_http)}
     gateway_env |= {f"CP_{s.upper()}_GRPC_ADDR": f"127.0.0.1:{ports.grpc(s)}" for s in DOMAIN_SERVICES}
+    gateway_env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["gateway"][0]
     specs.append(
         ProcessSpec(
             name="gateway-http",

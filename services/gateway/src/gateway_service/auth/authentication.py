@@ -1,7 +1,8 @@
 """``Authorization: Bearer <API key>`` → the request's :class:`Principal`.
 
-Identity answers who holds a key; the answer is cached for a second, so a busy key costs
-identity one call a second per replica and a revoked key stops working within that second.
+Identity answers who holds a key, with a signed principal assertion for it; the answer is
+cached for a second (never past shortly before the assertion expires), so a busy key costs
+identity one exchange a second per replica and a revoked key stops working within that second.
 The cache is keyed by the SHA-256 of the token, so no token sits in the gateway's memory
 longer than its request, and it is bounded (least recently used entries go first).
 """
@@ -20,6 +21,8 @@ from gateway_service.auth.principal import Principal
 from gateway_service.identity_client import IdentityClient
 
 CACHE_TTL = timedelta(seconds=1)
+# A cached assertion is dropped this long before it expires, so no backend sees it expire in flight.
+RENEW_BEFORE_EXPIRY = timedelta(seconds=30)
 CACHE_MAX_ENTRIES = 10_000
 MAX_TOKEN_LENGTH = 512
 
@@ -64,7 +67,10 @@ class PrincipalCache:
         return principal
 
     def put(self, digest: str, principal: Principal) -> None:
-        self._entries[digest] = (self._clock.now() + self.ttl, principal)
+        until = self._clock.now() + self.ttl
+        if principal.assertion_expires_at is not None:
+            until = min(until, principal.assertion_expires_at - RENEW_BEFORE_EXPIRY)
+        self._entries[digest] = (until, principal)
         self._entries.move_to_end(digest)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

@@ -1,6 +1,7 @@
 """The door of every authenticated route: who is calling, and is their budget spent.
 
 Routes take ``principal: Authenticated``; the dependency authenticates the Bearer token,
+binds identity's signed assertion for it as the principal every backend call sends on,
 counts the request against the key's hourly budget, and leaves the budget in the request's
 state, where :class:`gateway_service.rate_limit.middleware.RateLimitHeadersMiddleware` puts
 the ``RateLimit-*`` headers on the answer, whatever the route then answers.
@@ -13,6 +14,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from cpshared.auth.principal import peek
+from cpshared.context import VerifiedPrincipal, principal_var
 from cpshared.errors import DomainError
 from gateway_service.auth.authentication import Authenticator, bearer_token
 from gateway_service.auth.principal import Principal
@@ -40,6 +43,10 @@ class Gate:
                 "retry after the time in the RateLimit-Reset header"
             )
         request.state.principal = principal
+        # Every backend call made for this request carries identity's assertion (make_channel
+        # forwards the principal of the contextvar); the request's task ends with the request.
+        if principal.assertion:
+            principal_var.set(VerifiedPrincipal(peek(principal.assertion), principal.assertion))
         return principal
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -23,3 +24,6 @@ class Principal:
     scopes: frozenset[str]
     organization_id: int | None
     rate_limit: int  # requests per hour, from the API key
+    assertion: str = field(default="", repr=False, compare=False)
+    """Identity's signed principal assertion for this key, sent as ``x-principal`` to backends."""
+    assertion_expires_at: datetime | None = field(default=None, repr=False, compare=False)

@@ -19,6 +19,12 @@ from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from cpshared.auth.principal import sign
 from cpshared.errors import InvalidInput, Unavailable
+from identity_service.adapters.authorization import (
+    owner_constraint,
+    require_acting_self,
+    require_self,
+    require_service,
+)
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import (
@@ -214,6 +220,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self._identity = identity
 
     async def CreateUser(self, request: pb.CreateUserRequest, context: Context) -> pb.CreateUserResponse:  # noqa: N802
+        require_service("CreateUser")
         cmd = commands.CreateUser(
             name=request.name,
             email=request.email,
@@ -224,14 +231,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         user = await asyncio.to_thread(handlers.create_user, cmd, self._identity.uow())
         return pb.CreateUserResponse(user=user_message(user))
 
-    async def VerifyPassword(  # noqa: N802
-        self, request: pb.VerifyPasswordRequest, context: Context
-    ) -> pb.VerifyPasswordResponse:
-        cmd = commands.VerifyPassword(email=request.email, password=request.password)
-        user = await asyncio.to_thread(handlers.verify_password, cmd, self._identity.uow())
-        return pb.VerifyPasswordResponse(user=user_message(user))
-
     async def CreateApiKey(self, request: pb.CreateApiKeyRequest, context: Context) -> pb.CreateApiKeyResponse:  # noqa: N802
+        require_self(request.user_id, "API keys")
         cmd = commands.CreateApiKey(
             user_id=request.user_id,
             organization_id=request.organization_id or None,
@@ -246,18 +247,23 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def AuthenticateApiKey(  # noqa: N802
         self, request: pb.AuthenticateApiKeyRequest, context: Context
     ) -> pb.AuthenticateApiKeyResponse:
+        require_service("AuthenticateApiKey")
         key, user = await asyncio.to_thread(handlers.authenticate_api_key, request.secret, self._identity.uow())
         return pb.AuthenticateApiKeyResponse(api_key=api_key_message(key), user_role=ROLES[user.role])
 
     async def RevokeApiKey(self, request: pb.RevokeApiKeyRequest, context: Context) -> pb.RevokeApiKeyResponse:  # noqa: N802
-        key = await asyncio.to_thread(handlers.revoke_api_key, request.api_key_id, self._identity.uow())
+        key = await asyncio.to_thread(
+            handlers.revoke_api_key, request.api_key_id, self._identity.uow(), owner_id=owner_constraint()
+        )
         return pb.RevokeApiKeyResponse(api_key=api_key_message(key))
 
     async def ListApiKeys(self, request: pb.ListApiKeysRequest, context: Context) -> pb.ListApiKeysResponse:  # noqa: N802
+        require_self(request.user_id, "API keys")
         keys = await asyncio.to_thread(handlers.list_api_keys, request.user_id, self._identity.uow())
         return pb.ListApiKeysResponse(api_keys=[api_key_message(k) for k in keys])
 
     async def ReserveQuota(self, request: pb.ReserveQuotaRequest, context: Context) -> pb.ReserveQuotaResponse:  # noqa: N802
+        require_service("ReserveQuota")
         owner_field = request.WhichOneof("owner")
         if owner_field is None:
             raise InvalidInput("name the quota's owner: user_id or organization_id")
@@ -276,16 +282,19 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         return pb.ReserveQuotaResponse(reservation=reservation_message(reservation), quota=quota_message(quota))
 
     async def ReleaseQuota(self, request: pb.ReleaseQuotaRequest, context: Context) -> pb.ReleaseQuotaResponse:  # noqa: N802
+        require_service("ReleaseQuota")
         reservation, quota = await asyncio.to_thread(
             handlers.release_quota, request.reservation_key, self._identity.uow
         )
         return pb.ReleaseQuotaResponse(reservation=reservation_message(reservation), quota=quota_message(quota))
 
     async def GetSetting(self, request: pb.GetSettingRequest, context: Context) -> pb.GetSettingResponse:  # noqa: N802
+        require_service("GetSetting")
         setting = await asyncio.to_thread(handlers.get_setting, request.key, self._identity.uow())
         return pb.GetSettingResponse(setting=setting_message(setting))
 
     async def SetSetting(self, request: pb.SetSettingRequest, context: Context) -> pb.SetSettingResponse:  # noqa: N802
+        require_service("SetSetting")
         which = request.WhichOneof("value")
         if which is None:
             raise InvalidInput("send the new value in the field of the setting's type")
@@ -295,6 +304,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         return pb.SetSettingResponse(setting=setting_message(setting))
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:  # noqa: N802
+        require_service("Login")
         cmd = commands.Login(
             email=request.email, password=request.password, ip=request.ip, user_agent=request.user_agent
         )
@@ -304,6 +314,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def ListLoginActivity(  # noqa: N802
         self, request: pb.ListLoginActivityRequest, context: Context
     ) -> pb.ListLoginActivityResponse:
+        require_self(request.user_id, "login activity")
         attempts, page, per_page, total = await asyncio.to_thread(
             handlers.list_login_activity, request.user_id, request.page, request.per_page, self._identity.uow()
         )
@@ -317,6 +328,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def CreateOrganization(  # noqa: N802
         self, request: pb.CreateOrganizationRequest, context: Context
     ) -> pb.CreateOrganizationResponse:
+        require_acting_self(request.acting_user_id)
         cmd = commands.CreateOrganization(acting_user_id=request.acting_user_id, name=request.name, slug=request.slug)
         organization, owner = await asyncio.to_thread(handlers.create_organization, cmd, self._identity.uow())
         return pb.CreateOrganizationResponse(
@@ -326,6 +338,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def GetOrganization(  # noqa: N802
         self, request: pb.GetOrganizationRequest, context: Context
     ) -> pb.GetOrganizationResponse:
+        require_acting_self(request.acting_user_id)
         organization, members = await asyncio.to_thread(
             handlers.get_organization, request.acting_user_id, request.organization_id, self._identity.uow()
         )
@@ -336,6 +349,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def ListOrganizationsForUser(  # noqa: N802
         self, request: pb.ListOrganizationsForUserRequest, context: Context
     ) -> pb.ListOrganizationsForUserResponse:
+        require_self(request.user_id, "organizations")
         found = await asyncio.to_thread(handlers.list_organizations_for_user, request.user_id, self._identity.uow())
         return pb.ListOrganizationsForUserResponse(
             organizations=[
@@ -345,6 +359,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         )
 
     async def AddMember(self, request: pb.AddMemberRequest, context: Context) -> pb.AddMemberResponse:  # noqa: N802
+        require_acting_self(request.acting_user_id)
         cmd = commands.AddMember(
             acting_user_id=request.acting_user_id,
             organization_id=request.organization_id,
@@ -358,6 +373,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def ChangeMemberRole(  # noqa: N802
         self, request: pb.ChangeMemberRoleRequest, context: Context
     ) -> pb.ChangeMemberRoleResponse:
+        require_acting_self(request.acting_user_id)
         if request.role == pb.ORGANIZATION_ROLE_UNSPECIFIED:
             raise InvalidInput("name the new role: admin, member or billing")
         cmd = commands.ChangeMemberRole(
@@ -370,6 +386,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         return pb.ChangeMemberRoleResponse(member=member_message(member))
 
     async def RemoveMember(self, request: pb.RemoveMemberRequest, context: Context) -> pb.RemoveMemberResponse:  # noqa: N802
+        require_acting_self(request.acting_user_id)
         cmd = commands.RemoveMember(
             acting_user_id=request.acting_user_id, organization_id=request.organization_id, user_id=request.user_id
         )
@@ -379,6 +396,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def TransferOwnership(  # noqa: N802
         self, request: pb.TransferOwnershipRequest, context: Context
     ) -> pb.TransferOwnershipResponse:
+        require_acting_self(request.acting_user_id)
         cmd = commands.TransferOwnership(
             acting_user_id=request.acting_user_id,
             organization_id=request.organization_id,
@@ -392,6 +410,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def IssuePrincipal(  # noqa: N802
         self, request: pb.IssuePrincipalRequest, context: Context
     ) -> pb.IssuePrincipalResponse:
+        require_service("IssuePrincipal")
         signing_key = self._identity.signing_key
         if signing_key is None:
             raise Unavailable("this identity service has no principal signing key configured")

@@ -25,12 +25,6 @@ class CreateUser:
 
 
 @dataclass(frozen=True)
-class VerifyPassword:
-    email: str
-    password: str
-
-
-@dataclass(frozen=True)
 class CreateApiKey:
     user_id: int
     name: str

@@ -104,23 +104,6 @@ def create_user(cmd: commands.CreateUser, uow: IdentityUnitOfWork) -> User:
     return User(id=user_id, name=name, email=email, role=cmd.role, status=cmd.status, created_at=now)
 
 
-def verify_password(cmd: commands.VerifyPassword, uow: IdentityUnitOfWork) -> User:
-    wrong = Unauthenticated("the email or the password is wrong")
-    try:
-        email = normalise_email(cmd.email)
-    except InvalidInput:
-        raise wrong from None
-    with uow:
-        user = uow.users.by_email(email)
-        verdict = passwords.verify_password(user.password_hash if user else None, cmd.password)
-        if user is None or not verdict.ok:
-            raise wrong
-        if verdict.new_hash is not None:
-            uow.users.set_password_hash(user.id, verdict.new_hash, utcnow())
-            uow.commit()
-    return replace(user, password_hash=None)
-
-
 # -- logins -----------------------------------------------------------------------------------
 
 USER_AGENT_MAX = 1000
@@ -525,10 +508,11 @@ def principal_for_api_key(secret: str, uow: IdentityUnitOfWork) -> Principal:
     )
 
 
-def revoke_api_key(api_key_id: int, uow: IdentityUnitOfWork) -> ApiKey:
+def revoke_api_key(api_key_id: int, uow: IdentityUnitOfWork, *, owner_id: int | None = None) -> ApiKey:
+    """Revoke a key; with ``owner_id``, only a key of that user (another's answers as missing)."""
     with uow:
         key = uow.api_keys.get(api_key_id, for_update=True)
-        if key is None:
+        if key is None or (owner_id is not None and key.user_id != owner_id):
             raise NotFound(f"API key {api_key_id} does not exist")
         if key.revoked_at is not None:
             return key
