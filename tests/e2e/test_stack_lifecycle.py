@@ -6,27 +6,35 @@ takes everything down (MariaDB and Kafka included) and checks that nothing is le
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import grpc
 import httpx
 import psutil
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloudctl import proc
 from cloudctl.paths import LocalPaths
-from cloudctl.stack import process_specs, service_key_files
+from cloudctl.stack import KAFKA_BOOTSTRAP, process_specs, service_key_files
+from cloudplatform.gateway.v1.events_pb2 import RequestCompleted
 from cloudplatform.identity.v1 import identity_service_pb2 as identity_pb2
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as identity_pb2_grpc
 from cloudplatform.ops.v1 import service_info_pb2, service_info_pb2_grpc
 from cpshared.auth.principal import generate_private_key, load_private_key, service_principal, sign, user_principal
 from cpshared.context import PRINCIPAL_HEADER
+from cpshared.events.catalog import REQUEST_COMPLETED
+from cpshared.events.envelope import HEADER_EVENT_TYPE, parse_envelope
+from cpshared.kafka_admin import topic_partitions
 from cpshared.migrations import head_revision, migrations_dir
+from cpshared.topics import SERVICE_STREAMS
 
 pytestmark = pytest.mark.e2e
 
@@ -49,6 +57,44 @@ def alive(pid: int) -> bool:
 def stack_pids(paths: LocalPaths) -> dict[str, int | None]:
     names = ["mariadb", "kafka", *(s.name for s in process_specs(paths))]
     return {name: proc.read_pid(paths.pid_file(name)) for name in names}
+
+
+async def _end_offsets(topic: str) -> dict[TopicPartition, int]:
+    partitions = await topic_partitions(KAFKA_BOOTSTRAP, [topic])
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA_BOOTSTRAP, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def _request_log(start: dict[TopicPartition, int], request_ids: set[str]) -> list[RequestCompleted]:
+    """The request.completed events on the stream after ``start``: until every one of
+    ``request_ids`` was seen (30 s at most), then a second more, so a duplicate shows."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA_BOOTSTRAP, enable_auto_commit=False)
+    await consumer.start()
+    events: list[RequestCompleted] = []
+    try:
+        consumer.assign(list(start))
+        for partition, offset in start.items():
+            consumer.seek(partition, offset)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if request_ids <= {event.request_id for event in events}:
+                deadline = min(deadline, time.monotonic() + 1)
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    headers = dict(record.headers or ())
+                    if headers.get(HEADER_EVENT_TYPE) != REQUEST_COMPLETED.event_type.encode() or not record.value:
+                        continue
+                    event = RequestCompleted()
+                    parse_envelope(record.value).payload.Unpack(event)
+                    events.append(event)
+        return events
+    finally:
+        await consumer.stop()
 
 
 def test_up_status_down_and_up_again(paths: LocalPaths) -> None:
@@ -88,6 +134,8 @@ def test_up_status_down_and_up_again(paths: LocalPaths) -> None:
     # The public API authenticates through identity: the first admin's token works, a missing
     # one is refused in Hetzner's error format, a new key is shown once and works at once.
     bearer = {"Authorization": f"Bearer {token.read_text().strip()}"}
+    requests_stream = SERVICE_STREAMS["gateway"].name
+    log_start = asyncio.run(_end_offsets(requests_stream))
     listed = httpx.get("http://127.0.0.1:8080/v1/api_keys", headers=bearer, timeout=5)
     assert listed.status_code == 200, listed.text
     assert listed.json()["meta"]["pagination"]["total_entries"] >= 1
@@ -104,6 +152,19 @@ def test_up_status_down_and_up_again(paths: LocalPaths) -> None:
     secret = created.json()["secret"]
     mine = httpx.get("http://127.0.0.1:8080/v1/api_keys", headers={"Authorization": f"Bearer {secret}"}, timeout=5)
     assert mine.status_code == 200, mine.text
+
+    # Each of those answers was logged once, through the gateway's outbox and its relay, as a
+    # request.completed on gateway.requests, under the request id the answer carried.
+    answers = (listed, refused, created, mine)
+    request_ids = {answer.headers["X-Request-Id"] for answer in answers}
+    logged = asyncio.run(_request_log(log_start, request_ids))
+    assert sorted(event.request_id for event in logged) == sorted(request_ids)
+    by_id = {event.request_id: event for event in logged}
+    for answer in answers:
+        event = by_id[answer.headers["X-Request-Id"]]
+        assert (event.method, event.route, event.status) == (answer.request.method, "/v1/api_keys", answer.status_code)
+    assert by_id[refused.headers["X-Request-Id"]].api_key_id == 0
+    assert by_id[mine.headers["X-Request-Id"]].api_key_id == created.json()["api_key"]["id"]
 
     # Every server verifies who is calling: identity refuses a direct call without a principal
     # assertion, or with one signed by a key it does not trust, and accepts the gateway's own.

@@ -27,6 +27,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloudplatform.events.v1.envelope_pb2 import Actor, EventEnvelope
+from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.ops.v1 import canary_pb2
 from cpshared.events.catalog import REGISTRY
@@ -112,6 +113,21 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ),
     ("organization.ownership_transferred", 1): lambda: identity_events.OrganizationOwnershipTransferred(
         organization_id=7, old_owner_user_id=42, new_owner_user_id=43, new_owner_previous_role="member"
+    ),
+    ("request.completed", 1): lambda: gateway_events.RequestCompleted(
+        request_id="01941f29-7c00-7000-8000-0000000000bb",
+        method="DELETE",
+        route="/v1/api_keys/{api_key_id}",
+        path="/v1/api_keys/4711",
+        status=204,
+        duration_ms=12,
+        user_id=42,
+        organization_id=7,
+        api_key_id=4711,
+        ip="203.0.113.10",
+        user_agent="hcloud-cli/1.50.0",
+        idempotent_replay=True,
+        rate_limited=True,
     ),
 }
 """(event type, schema version) -> a payload of that version with every field set."""

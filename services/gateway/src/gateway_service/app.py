@@ -28,8 +28,11 @@ from gateway_service.idempotency.store import IdempotencyStore
 from gateway_service.identity_client import IdentityClient
 from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
 from gateway_service.rate_limit.store import RateLimitStore
+from gateway_service.request_log import RequestLogMiddleware
 
 REQUEST_ID_HEADER = "X-Request-Id"
+# The public API's routers; the request log names each request by the template of its route in them.
+ROUTERS = (api_keys.router,)
 
 
 def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None) -> FastAPI:
@@ -52,11 +55,15 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     identity = IdentityClient(lambda: channels["identity"])
     app.state.identity = identity
     app.state.gate = Gate(Authenticator(identity, PrincipalCache(clock=clock)), RateLimitStore(engine, clock=clock))
-    app.include_router(api_keys.router)
+    for router in ROUTERS:
+        app.include_router(router)
     # Innermost: route errors are answers by then, so they get the RateLimit headers too.
     app.add_middleware(RateLimitHeadersMiddleware, clock=clock)
     # Added before the request-id middleware, so it runs inside it: replays get a request id too.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
+    # Outermost but for the request id: it logs every final answer (401, 429, 409, 422,
+    # replays) as a request.completed event in the gateway's outbox, with its request id.
+    app.add_middleware(RequestLogMiddleware, engine=engine, routes=[r for router in ROUTERS for r in router.routes])
 
     @app.middleware("http")
     async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]

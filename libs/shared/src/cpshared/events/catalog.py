@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.ops.v1 import canary_pb2
 from cpshared.events.registry import EventRegistry, EventSpec
@@ -52,3 +53,7 @@ ORGANIZATION_OWNERSHIP_TRANSFERRED = event(
     "organization",
     topic=None,
 )
+
+# Gateway: the public API's request log, one event per answer, on gateway.requests (the
+# producer's stream); the aggregate id is the request id.
+REQUEST_COMPLETED = event("request.completed", 1, gateway_events.RequestCompleted, "request", topic=None)

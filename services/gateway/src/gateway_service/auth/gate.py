@@ -13,15 +13,35 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from cpshared.auth.principal import peek
-from cpshared.context import VerifiedPrincipal, principal_var
+from cpshared.context import ActorContext, VerifiedPrincipal, actor_var, correlation_id_var, principal_var
 from cpshared.errors import DomainError
 from gateway_service.auth.authentication import Authenticator, bearer_token
 from gateway_service.auth.principal import Principal
 from gateway_service.rate_limit.store import RateLimitStore
 
 BUDGET_STATE = "rate_limit_budget"
+ACTOR_STATE = "actor"
+"""Request state key of the :class:`ActorContext` of an authenticated request (the request log reads it)."""
+MAX_USER_AGENT_LENGTH = 512
+
+
+def request_actor(scope: Scope, principal: Principal | None = None) -> ActorContext:
+    """Who a request acts for: the principal's ids (none before authentication), the client's
+    address, user agent (truncated) and the request id. Never a credential."""
+    client = scope.get("client")
+    user_agent = Headers(scope=scope).get("user-agent", "")[:MAX_USER_AGENT_LENGTH]
+    return ActorContext(
+        user_id=principal.user_id if principal else 0,
+        organization_id=(principal.organization_id or 0) if principal else 0,
+        api_key_id=principal.api_key_id if principal else 0,
+        ip=client[0] if client else "",
+        user_agent=user_agent,
+        request_id=correlation_id_var.get() or "",
+    )
 
 
 class RateLimitExceeded(DomainError):
@@ -35,6 +55,10 @@ class Gate:
 
     async def admit(self, request: Request) -> Principal:
         principal = await self.authenticator.principal_for(bearer_token(request.headers))
+        # Known before the budget is checked, so a 429 is logged with the key that was refused.
+        actor = request_actor(request.scope, principal)
+        setattr(request.state, ACTOR_STATE, actor)
+        actor_var.set(actor)
         budget = await run_in_threadpool(self.rate_limits.hit, principal.api_key_id, principal.rate_limit)
         setattr(request.state, BUDGET_STATE, budget)
         if budget.exceeded:
