@@ -320,3 +320,16 @@ async def test_concurrent_requests_on_two_replicas_never_exceed_the_budget(
     _, secret = new_key(identity, ada.id, rate_limit=10)
     answers = await asyncio.gather(*(call(url, "GET", "/v1/api_keys", secret) for url in [first, second] * 15))
     assert sorted(a.status_code for a in answers) == [200] * 10 + [429] * 20
+
+
+async def test_the_openapi_document_is_served_with_the_error_answers_documented(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        document = (await client.get("/v1/openapi.json")).json()
+    listing = document["paths"]["/v1/api_keys"]["get"]["responses"]
+    for status in ("401", "403", "404", "429"):
+        schema = listing[status]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith("/ErrorAnswer"), (status, schema)
+    assert "rate_limit_exceeded" in listing["429"]["description"]
+    error = document["components"]["schemas"]["ErrorDetail"]
+    assert set(error["properties"]) == {"code", "message", "details"}
+    assert "/v1/api_keys/{api_key_id}" in document["paths"]

@@ -22,7 +22,7 @@ from gateway_service.api import api_keys
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
 from gateway_service.config import Settings
-from gateway_service.hetzner.errors import install_error_handlers
+from gateway_service.hetzner.errors import COMMON_ERROR_ANSWERS, install_error_handlers
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
 from gateway_service.idempotency.store import IdempotencyStore
 from gateway_service.identity_client import IdentityClient
@@ -50,13 +50,20 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
         finally:
             await asyncio.gather(*(channel.close() for channel in channels.values()))
 
-    app = FastAPI(title="Cloud Platform API", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Cloud Platform API",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
     install_error_handlers(app)
     identity = IdentityClient(lambda: channels["identity"])
     app.state.identity = identity
     app.state.gate = Gate(Authenticator(identity, PrincipalCache(clock=clock)), RateLimitStore(engine, clock=clock))
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=COMMON_ERROR_ANSWERS)
     # Innermost: route errors are answers by then, so they get the RateLimit headers too.
     app.add_middleware(RateLimitHeadersMiddleware, clock=clock)
     # Added before the request-id middleware, so it runs inside it: replays get a request id too.

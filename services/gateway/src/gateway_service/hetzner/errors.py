@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cpshared.errors import DomainError, InvalidInput
@@ -47,6 +48,31 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "precondition_failed": 412,  # cpshared.errors.PreconditionFailed: the resource is not in the needed state
     "idempotency_key_reused": 422,  # an Idempotency-Key sent again with another request
 }
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable error code, e.g. not_found, rate_limit_exceeded.")
+    message: str = Field(description="What went wrong and what to change.")
+    details: dict[str, Any] | None = Field(default=None, description="Code-specific details, e.g. fields.")
+
+
+class ErrorAnswer(BaseModel):
+    """The body of every error answer (Hetzner Cloud's error object)."""
+
+    error: ErrorDetail
+
+
+def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for ``statuses``: each is the error object, listing its codes."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        codes = sorted(code for code, code_status in STATUS_BY_CODE.items() if code_status == status)
+        documented[status] = {"model": ErrorAnswer, "description": "Error: " + ", ".join(codes)}
+    return documented
+
+
+# What any authenticated /v1 route may answer besides its own success.
+COMMON_ERROR_ANSWERS = documented_errors(400, 401, 403, 404, 409, 422, 429, 500)
 
 INTERNAL_ERROR_MESSAGE = "the request could not be completed because of an internal error; retry later"
 
