@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -140,27 +139,12 @@ async def bench_relay(engine_url: str, bootstrap: str, n: int = 100_000) -> dict
     }
 
 
-@contextmanager
-def scratch_database_url() -> Iterator[str]:
+def scratch_database_url() -> contextlib.AbstractContextManager[str]:
     """A throwaway database and user on the checkout's MariaDB."""
     from cloudctl.infra.mariadb import MariaDB
     from cloudctl.paths import LocalPaths
 
-    mariadb = MariaDB(LocalPaths().root)
-    name = f"cp_bench_{uuid.uuid4().hex[:10]}"
-    password = uuid.uuid4().hex
-    mariadb.ensure_service_database(name, name, password)
-    try:
-        yield f"mysql+pymysql://{name}:{password}@127.0.0.1:3306/{name}"
-    finally:
-        conn = mariadb.admin_connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-                cur.execute(f"DROP USER IF EXISTS '{name}'@'127.0.0.1'")
-                cur.execute(f"DROP USER IF EXISTS '{name}'@'localhost'")
-        finally:
-            conn.close()
+    return MariaDB(LocalPaths().root).scratch_database("cp_bench")
 
 
 def main() -> None:

@@ -89,26 +89,14 @@ class ScratchDatabase:
 
 def scratch_database(paths: LocalPaths) -> Iterator[ScratchDatabase]:
     """A fresh database with the backbone's tables and the test projection's table."""
-    name = f"cp_test_{uuid.uuid4().hex[:10]}"
-    mariadb = MariaDB(paths.root)
-    password = uuid.uuid4().hex
-    mariadb.ensure_service_database(name, name[:32], password)
-    url = f"mysql+pymysql://{name[:32]}:{password}@127.0.0.1:3306/{name}"
-    engine = make_engine(url, pool_size=10)
-    event_metadata.create_all(engine)
-    projection_metadata.create_all(engine)
-    try:
-        yield ScratchDatabase(name=name, url=url, engine=engine)
-    finally:
-        engine.dispose()
-        conn = mariadb.admin_connect()
+    with MariaDB(paths.root).scratch_database("cp_test") as url:
+        engine = make_engine(url, pool_size=10)
+        event_metadata.create_all(engine)
+        projection_metadata.create_all(engine)
         try:
-            with conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-                cur.execute(f"DROP USER IF EXISTS '{name[:32]}'@'127.0.0.1'")
-                cur.execute(f"DROP USER IF EXISTS '{name[:32]}'@'localhost'")
+            yield ScratchDatabase(name=sa.engine.make_url(url).database or "", url=url, engine=engine)
         finally:
-            conn.close()
+            engine.dispose()
 
 
 def scratch_topic(partitions: int = 3) -> Iterator[Topic]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -25,23 +24,9 @@ from tests.integration.identity.conftest import identity, identity_url  # noqa: 
 
 @pytest.fixture
 def gateway_url(paths: LocalPaths) -> Iterator[str]:
-    name = f"cp_test_gw_{uuid.uuid4().hex[:10]}"
-    mariadb = MariaDB(paths.root)
-    password = uuid.uuid4().hex
-    mariadb.ensure_service_database(name, name[:32], password)
-    url = f"mysql+pymysql://{name[:32]}:{password}@127.0.0.1:3306/{name}"
-    upgrade("gateway", migrations_dir("gateway"), url)
-    try:
+    with MariaDB(paths.root).scratch_database("cp_test_gw") as url:
+        upgrade("gateway", migrations_dir("gateway"), url)
         yield url
-    finally:
-        conn = mariadb.admin_connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-                cur.execute(f"DROP USER IF EXISTS '{name[:32]}'@'127.0.0.1'")
-                cur.execute(f"DROP USER IF EXISTS '{name[:32]}'@'localhost'")
-        finally:
-            conn.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -23,23 +22,9 @@ from identity_service.bootstrap import Identity, bootstrap
 
 @pytest.fixture
 def identity_url(paths: LocalPaths) -> Iterator[str]:
-    name = f"cp_test_id_{uuid.uuid4().hex[:10]}"
-    mariadb = MariaDB(paths.root)
-    password = uuid.uuid4().hex
-    mariadb.ensure_service_database(name, name[:32], password)
-    url = f"mysql+pymysql://{name[:32]}:{password}@127.0.0.1:3306/{name}"
-    upgrade("identity", migrations_dir("identity"), url)
-    try:
+    with MariaDB(paths.root).scratch_database("cp_test_id") as url:
+        upgrade("identity", migrations_dir("identity"), url)
         yield url
-    finally:
-        conn = mariadb.admin_connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-                cur.execute(f"DROP USER IF EXISTS '{name[:32]}'@'127.0.0.1'")
-                cur.execute(f"DROP USER IF EXISTS '{name[:32]}'@'localhost'")
-        finally:
-            conn.close()
 
 
 @pytest.fixture

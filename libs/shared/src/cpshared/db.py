@@ -61,6 +61,11 @@ TRANSIENT_MARIADB_ERRORS = frozenset(
 )
 
 
+TRANSIENT_DB_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError)
+"""The exception types a database outage shows up as: retry loops catch these; whether a
+particular one is the database's trouble or the data's, :func:`is_transient_db_error` says."""
+
+
 def is_transient_db_error(exc: BaseException) -> bool:
     """True when ``exc`` is the database's trouble, not the data's: retry, don't blame."""
     if isinstance(exc, sa_exc.InterfaceError):

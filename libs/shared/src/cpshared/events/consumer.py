@@ -59,8 +59,8 @@ from faust.types import TP, EventT, StreamT
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.engine import Engine
 
-from cpshared.db import make_engine, wait_for_database
-from cpshared.events.projection import TRANSIENT_DB_ERRORS, BatchResult, Projection, ProjectionRunner, RawRecord
+from cpshared.db import TRANSIENT_DB_ERRORS, make_engine, wait_for_database
+from cpshared.events.projection import BatchResult, Projection, ProjectionRunner, RawRecord
 from cpshared.logging import get_logger
 
 log = get_logger(__name__)

@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from cpshared.clock import utcnow
@@ -48,12 +47,6 @@ log = get_logger(__name__)
 
 HandlerFn = Callable[[Any, "ApplyContext", ReceivedEvent], None]
 F = TypeVar("F", bound=HandlerFn)
-
-TRANSIENT_DB_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError)
-"""The exception types :meth:`ProjectionRunner.apply_batch` may raise: only those errors of
-them that :func:`cpshared.db.is_transient_db_error` calls transient (lost connection, server
-gone, deadlock, lock wait timeout, access denied...) escape; the caller retries the batch.
-Any other error is the event's and leads to its dead letter."""
 
 
 def handles(*event_types: str) -> Callable[[F], F]:

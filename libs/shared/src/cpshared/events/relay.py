@@ -49,10 +49,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.codec import has_lz4
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from cpshared.clock import utcnow
+from cpshared.db import TRANSIENT_DB_ERRORS
 from cpshared.events.tables import outbox
 from cpshared.logging import get_logger
 
@@ -66,7 +66,6 @@ after the n-th batch was acknowledged by Kafka and BEFORE it is marked published
 at the worst moment, to prove that consumers see duplicates and apply them once. Never set
 it outside a test."""
 
-TRANSIENT_DB_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError)
 
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published to Kafka.", ["relay"])
 OUTBOX_OLDEST_UNPUBLISHED_AGE = Gauge(

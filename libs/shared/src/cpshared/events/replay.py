@@ -69,6 +69,7 @@ from cpshared.clock import utcnow
 from cpshared.db import retry_on_disconnect
 from cpshared.events.projection import BatchResult, Projection, ProjectionRunner, RawRecord
 from cpshared.events.tables import MICROSECONDS, dead_letters, inbox
+from cpshared.kafka_admin import topic_partitions
 from cpshared.logging import get_logger
 
 log = get_logger(__name__)
@@ -315,23 +316,7 @@ async def replay(
 
 
 async def _partitions(bootstrap: str, projection: Projection) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=replay_consumer(projection))
-    await admin.start()
-    try:
-        described = {t["topic"]: t for t in await admin.describe_topics([t.name for t in projection.topics])}
-    finally:
-        await admin.close()
-    partitions: list[TopicPartition] = []
-    for topic in projection.topics:
-        found = described.get(topic.name)
-        if not found or found["error_code"] or not found["partitions"]:
-            raise LookupError(f"topic {topic.name!r} of projection {projection.name!r} does not exist")
-        partitions += [TopicPartition(topic.name, p["partition"]) for p in sorted(found["partitions"], key=_id)]
-    return partitions
-
-
-def _id(partition: dict[str, Any]) -> int:
-    return int(partition["partition"])
+    return await topic_partitions(bootstrap, [t.name for t in projection.topics])
 
 
 async def _merged(

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -436,6 +437,31 @@ read_rnd_buffer_size = 256K
             connect_timeout=connect_timeout,
             autocommit=True,
         )
+
+    @contextlib.contextmanager
+    def scratch_database(self, prefix: str = "cp_scratch") -> Iterator[str]:
+        """A throwaway database with its own user (as a service gets), dropped afterwards.
+
+        Yields its SQLAlchemy URL. For tests and benchmarks: each gets a database of its own
+        and can never see another's rows or the stack's.
+        """
+        import uuid
+
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        user = name[:32]  # MariaDB user names are at most 32 characters
+        password = uuid.uuid4().hex
+        self.ensure_service_database(name, user, password)
+        try:
+            yield f"mysql+pymysql://{user}:{password}@127.0.0.1:{self.port}/{name}"
+        finally:
+            conn = self.admin_connect()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+                    for host in ("127.0.0.1", "localhost"):
+                        cur.execute("DROP USER IF EXISTS %s@%s", (user, host))
+            finally:
+                conn.close()
 
     def ensure_service_database(self, db_name: str, user: str, password: str) -> None:
         """Database `db_name` (utf8mb4) and `user`@127.0.0.1/localhost with rights on it only."""
