@@ -2,10 +2,11 @@
 
 from pydantic import Field
 
+from cpshared.mail import MailSettings
 from cpshared.settings import ServiceSettings
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, MailSettings):
     """Everything the identity service's processes read from the environment."""
 
     principal_signing_key_file: str = Field(

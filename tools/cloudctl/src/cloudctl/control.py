@@ -14,6 +14,7 @@ from collections.abc import Callable
 from cloudctl import proc
 from cloudctl.health import grpc_health, http_health
 from cloudctl.infra.kafka import Kafka
+from cloudctl.infra.mailsink import MailSink
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.migrate import migrate
 from cloudctl.paths import LocalPaths
@@ -38,6 +39,7 @@ class Stack:
         self.paths = paths or LocalPaths()
         self.mariadb = MariaDB(self.paths.root)
         self.kafka = Kafka(self.paths.root)
+        self.mailsink = MailSink(self.paths.root)
 
     # -- infrastructure -------------------------------------------------------------------
     def infra_up(self, say: Say) -> None:
@@ -46,6 +48,8 @@ class Stack:
         self.mariadb.up()
         say("Kafka: fetching the broker if missing, starting if stopped")
         self.kafka.up()
+        say("SMTP sink: starting if stopped")
+        self.mailsink.up()
 
     def databases(self, say: Say) -> None:
         passwords = Secrets(self.paths).database_passwords()
@@ -149,13 +153,15 @@ class Stack:
         say(f"services: stopped {len(stopped)}")
         if keep_infra:
             return
+        if self.mailsink.stop():
+            say("SMTP sink: stopped")
         if self.kafka.stop():
             say("Kafka: stopped")
         if self.mariadb.stop():
             say("MariaDB: stopped")
 
     def status(self) -> list[proc.ServiceStatus]:
-        rows = [self.mariadb.status(), self.kafka.status()]
+        rows = [self.mariadb.status(), self.kafka.status(), self.mailsink.status()]
         for spec in process_specs(self.paths):
             pid = proc.read_pid(self.paths.pid_file(spec.name))
             health = self.health(spec) if pid is not None else "STOPPED"

@@ -160,6 +160,21 @@ def canary(
 
 
 app.command(name="replay")(replay_cli.replay)
+
+
+@app.command()
+def mail(
+    to: Annotated[str | None, typer.Option(help="Only mail to this address.")] = None,
+    last: Annotated[int, typer.Option(min=1, help="Show this many, newest last.")] = 10,
+) -> None:
+    """Show the mail the local SMTP sink received (verification links, invitations)."""
+    from cloudctl.infra.mailsink import MailSink
+
+    for message in MailSink(Stack().paths.root).messages(to)[-last:]:
+        console.rule(f"{message.subject} → {message.to}")
+        console.print(message.body, markup=False, highlight=False)
+
+
 app.add_typer(dlq_cli.app, name="dlq", help="Dead letters: list, show, redrive, discard.")
 app.add_typer(admin_cli.app, name="admin", help="Administrators: create the first admin.")
 

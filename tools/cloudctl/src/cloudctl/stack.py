@@ -21,6 +21,7 @@ ALL_SERVICES = (*DOMAIN_SERVICES, "gateway")
 
 MARIADB_HOST, MARIADB_PORT = "127.0.0.1", 3306
 KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+SMTP_HOST, SMTP_PORT = "127.0.0.1", 2525
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,15 @@ def common_env(service: str, password: str, metrics_port: int) -> dict[str, str]
     }
 
 
+def mail_env(ports: Ports) -> dict[str, str]:
+    """Where a mail-sending process sends mail: the local SMTP sink (cloudctl.infra.mailsink)."""
+    return {
+        "CP_SMTP_HOST": SMTP_HOST,
+        "CP_SMTP_PORT": str(SMTP_PORT),
+        "CP_PUBLIC_URL": f"http://127.0.0.1:{ports.gateway_http}",
+    }
+
+
 PRINCIPAL_KEY_NAME = "principal-signing"
 
 
@@ -161,6 +171,7 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
         env["CP_PRINCIPAL_SERVICE_KEYS"] = trusted_service_keys
         if service == "identity":
             env["CP_PRINCIPAL_SIGNING_KEY_FILE"] = signing_key_file
+            env |= mail_env(ports)
         specs.append(
             ProcessSpec(
                 name=f"{service}-grpc",
