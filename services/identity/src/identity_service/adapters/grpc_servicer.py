@@ -306,7 +306,12 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:  # noqa: N802
         require_service("Login")
         cmd = commands.Login(
-            email=request.email, password=request.password, ip=request.ip, user_agent=request.user_agent
+            email=request.email,
+            password=request.password,
+            ip=request.ip,
+            user_agent=request.user_agent,
+            totp_code=request.totp_code,
+            recovery_code=request.recovery_code,
         )
         user = await asyncio.to_thread(handlers.login, cmd, self._identity.uow())
         return pb.LoginResponse(user=user_message(user))

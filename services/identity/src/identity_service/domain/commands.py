@@ -53,9 +53,13 @@ class SetSetting:
 @dataclass(frozen=True)
 class Login:
     email: str
-    password: str
+    password: str = field(repr=False)
     ip: str
     user_agent: str = ""
+    totp_code: str = field(default="", repr=False)
+    """The authenticator app's current code, for an account with two-factor authentication on."""
+    recovery_code: str = field(default="", repr=False)
+    """Instead of a TOTP code: an unused recovery code, used up by the sign-in."""
 
 
 @dataclass(frozen=True)
