@@ -6,6 +6,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 
 from cpshared.db import make_engine, make_session_factory
+from cpshared.mail import MailSettings, send_mail
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 
@@ -14,19 +15,33 @@ class Identity:
     (each thread) gets its own from :meth:`uow`.
 
     ``signing_key`` signs the principal assertions identity issues; without it IssuePrincipal
-    answers UNAVAILABLE and the rest of the service works as before."""
+    answers UNAVAILABLE and the rest of the service works as before. ``mail`` says where mail
+    (verification links, invitations) goes; the defaults name the local SMTP sink."""
 
-    def __init__(self, engine: Engine, signing_key: Ed25519PrivateKey | None = None) -> None:
+    def __init__(
+        self, engine: Engine, signing_key: Ed25519PrivateKey | None = None, mail: MailSettings | None = None
+    ) -> None:
         self.engine = engine
         self.signing_key = signing_key
+        self.mail = mail or MailSettings()
         self._sessions = make_session_factory(engine)
 
     def uow(self) -> IdentityUnitOfWork:
         return IdentityUnitOfWork(self._sessions)
 
+    def send_mail(self, to: str, subject: str, body: str) -> str:
+        """Send one mail over SMTP (blocking: call it from a worker thread, after the commit)."""
+        return send_mail(self.mail, to, subject, body)
+
     def close(self) -> None:
         self.engine.dispose()
 
 
-def bootstrap(database_url: str, *, pool_size: int = 5, signing_key: Ed25519PrivateKey | None = None) -> Identity:
-    return Identity(make_engine(database_url, pool_size=pool_size), signing_key)
+def bootstrap(
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    signing_key: Ed25519PrivateKey | None = None,
+    mail: MailSettings | None = None,
+) -> Identity:
+    return Identity(make_engine(database_url, pool_size=pool_size), signing_key, mail)

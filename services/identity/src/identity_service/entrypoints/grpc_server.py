@@ -20,7 +20,9 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def register(settings: Settings) -> Registrar:
     key_file = settings.principal_signing_key_file
     signing_key = load_private_key(Path(key_file)) if key_file else None
-    identity = bootstrap(settings.database_url, pool_size=settings.database_pool_size, signing_key=signing_key)
+    identity = bootstrap(
+        settings.database_url, pool_size=settings.database_pool_size, signing_key=signing_key, mail=settings
+    )
 
     def add_servicers(server: aio.Server) -> list[str]:
         return add_identity_servicer(server, identity)
