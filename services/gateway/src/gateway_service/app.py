@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.engine import Engine
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cpshared.auth.principal import load_private_key
 from cpshared.clock import Clock
@@ -28,11 +31,45 @@ from gateway_service.idempotency.store import IdempotencyStore
 from gateway_service.identity_client import IdentityClient
 from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
 from gateway_service.rate_limit.store import RateLimitStore
-from gateway_service.request_log import RequestLogMiddleware
+from gateway_service.request_log import RequestLogMiddleware, RequestLogWriter
 
 REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # The public API's routers; the request log names each request by the template of its route in them.
 ROUTERS = (api_keys.router,)
+
+
+class RequestIdMiddleware:
+    """Every answer carries a request id; a caller's own id is kept so it can trace it.
+
+    Plain ASGI (not ``@app.middleware``, whose per-request task and streaming wrapper cost
+    more than the rest of a cached request): it sets the id for everything inside it and
+    adds the header to the answer's start message.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        # A caller's id is kept when it is a sane token; anything else gets an id of ours.
+        rid = given if REQUEST_ID.fullmatch(given) else new_correlation_id()
+        token = correlation_id_var.set(rid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _REQUEST_ID]
+                message = {**message, "headers": [*headers, (_REQUEST_ID, rid.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            correlation_id_var.reset(token)
 
 
 def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None) -> FastAPI:
@@ -40,6 +77,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     channels: dict[str, aio.Channel] = {}
     key_file = settings.principal_service_key_file
     service_key = load_private_key(Path(key_file)) if key_file else None
+    request_log = RequestLogWriter(engine)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +86,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
         try:
             yield
         finally:
+            await request_log.close()
             await asyncio.gather(*(channel.close() for channel in channels.values()))
 
     app = FastAPI(
@@ -70,19 +109,11 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
     # Outermost but for the request id: it logs every final answer (401, 429, 409, 422,
     # replays) as a request.completed event in the gateway's outbox, with its request id.
-    app.add_middleware(RequestLogMiddleware, engine=engine, routes=[r for router in ROUTERS for r in router.routes])
+    app.add_middleware(
+        RequestLogMiddleware, writer=request_log, routes=[r for router in ROUTERS for r in router.routes]
+    )
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # Every answer carries a request id; a caller's own id is kept so it can trace it.
-        rid = request.headers.get(REQUEST_ID_HEADER) or new_correlation_id()
-        token = correlation_id_var.set(rid)
-        try:
-            response: Response = await call_next(request)
-        finally:
-            correlation_id_var.reset(token)
-        response.headers[REQUEST_ID_HEADER] = rid
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
