@@ -24,6 +24,7 @@ from gateway_service import SERVICE_NAME, __version__
 from gateway_service.api import api_keys
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
+from gateway_service.auth.invalidation import InvalidationListener
 from gateway_service.config import Settings
 from gateway_service.hetzner.errors import COMMON_ERROR_ANSWERS, install_error_handlers
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
@@ -78,14 +79,22 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     key_file = settings.principal_service_key_file
     service_key = load_private_key(Path(key_file)) if key_file else None
     request_log = RequestLogWriter(engine)
+    cache = PrincipalCache(clock=clock)
+    listener = InvalidationListener(settings.kafka_bootstrap, cache) if settings.kafka_bootstrap else None
+    if listener is not None:
+        cache.trusted = lambda: listener.current
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         for name, address in settings.backend_addresses().items():
             channels[name] = make_channel(address, caller=SERVICE_NAME, deadline=2.0, service_key=service_key)
+        if listener is not None:
+            listener.start()
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
             await request_log.close()
             await asyncio.gather(*(channel.close() for channel in channels.values()))
 
@@ -100,7 +109,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     install_error_handlers(app)
     identity = IdentityClient(lambda: channels["identity"])
     app.state.identity = identity
-    app.state.gate = Gate(Authenticator(identity, PrincipalCache(clock=clock)), RateLimitStore(engine, clock=clock))
+    app.state.gate = Gate(Authenticator(identity, cache), RateLimitStore(engine, clock=clock))
     for router in ROUTERS:
         app.include_router(router, responses=COMMON_ERROR_ANSWERS)
     # Innermost: route errors are answers by then, so they get the RateLimit headers too.

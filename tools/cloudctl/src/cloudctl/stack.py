@@ -184,7 +184,6 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             )
         )
     gateway_env = common_env("gateway", passwords["gateway"], ports.metrics("gateway"))
-    del gateway_env["CP_KAFKA_BOOTSTRAP"]  # the gateway's HTTP process does not talk to Kafka
     gateway_env |= {"CP_HTTP_HOST": "127.0.0.1", "CP_HTTP_PORT": str(ports.gateway_http)}
     # Every request uses the database (rate limit, request log) from the server's thread pool:
     # a pool smaller than the concurrent requests would open and close connections under load.
