@@ -124,12 +124,12 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
 
     app.add_middleware(RequestIdMiddleware)
 
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         """Liveness: the gateway process answers."""
         return {"status": "ok", "service": SERVICE_NAME, "version": __version__}
 
-    @app.get("/readyz")
+    @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         """Readiness: every backend service answers its gRPC health check with SERVING."""
 

@@ -11,7 +11,7 @@ from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from identity_service import SERVICE_NAME, __version__
 from identity_service.adapters.grpc_servicer import add_identity_servicer
-from identity_service.bootstrap import bootstrap
+from identity_service.bootstrap import Identity, bootstrap
 from identity_service.config import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -24,10 +24,12 @@ def register(settings: Settings) -> Registrar:
         settings.database_url, pool_size=settings.database_pool_size, signing_key=signing_key, mail=settings
     )
 
-    def add_servicers(server: aio.Server) -> list[str]:
-        return add_identity_servicer(server, identity)
+    return lambda server: add_servicers(server, identity)
 
-    return add_servicers
+
+def add_servicers(server: aio.Server, identity: Identity) -> list[str]:
+    """Every gRPC service identity answers, on ``server``; their full names."""
+    return add_identity_servicer(server, identity)
 
 
 def main() -> None:
