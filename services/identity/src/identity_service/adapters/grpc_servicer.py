@@ -416,6 +416,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             acting_user_id=request.acting_user_id,
             organization_id=request.organization_id,
             new_owner_id=request.new_owner_id,
+            as_platform_admin=acting_as_platform_admin(),
         )
         organization, members = await asyncio.to_thread(handlers.transfer_ownership, cmd, self._identity.uow())
         return pb.TransferOwnershipResponse(

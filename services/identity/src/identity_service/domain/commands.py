@@ -103,3 +103,5 @@ class TransferOwnership:
     acting_user_id: int
     organization_id: int
     new_owner_id: int
+    as_platform_admin: bool = False
+    """A platform admin sees the organization, but the transfer stays the owner's own act."""

@@ -414,7 +414,7 @@ def transfer_ownership(
     now = utcnow()
     with uow:
         organization = _locked_organization(uow, cmd.organization_id)
-        actor = uow.organizations.member(organization.id, cmd.acting_user_id)
+        actor = _acting(uow, organization.id, cmd.acting_user_id, cmd.as_platform_admin)
         new_owner = check_transfer(actor, uow.organizations.member(organization.id, cmd.new_owner_id), organization.id)
         uow.organizations.set_role(organization.id, cmd.acting_user_id, OrganizationRole.ADMIN)
         uow.organizations.set_role(organization.id, new_owner.user_id, OrganizationRole.OWNER)
