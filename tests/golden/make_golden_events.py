@@ -114,6 +114,30 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("organization.ownership_transferred", 1): lambda: identity_events.OrganizationOwnershipTransferred(
         organization_id=7, old_owner_user_id=42, new_owner_user_id=43, new_owner_previous_role="member"
     ),
+    ("organization.member_invited", 1): lambda: identity_events.OrganizationMemberInvited(
+        organization_id=7,
+        invitation_id=4711,
+        role="member",
+        permissions=["servers:read"],
+        invited_by_user_id=42,
+        expires_at=_timestamp(datetime(2025, 1, 8, 12, 0, tzinfo=UTC)),
+    ),
+    ("organization.invitation_revoked", 1): lambda: identity_events.OrganizationInvitationRevoked(
+        organization_id=7, invitation_id=4711, revoked_by_user_id=42, reason="replaced"
+    ),
+    ("organization.invitation_accepted", 1): lambda: identity_events.OrganizationInvitationAccepted(
+        organization_id=7, invitation_id=4711, user_id=43, role="billing"
+    ),
+    ("organization.updated", 1): lambda: identity_events.OrganizationUpdated(
+        organization_id=7, changed_fields=["name", "billing_email"], updated_by_user_id=42
+    ),
+    ("organization.member_permissions_changed", 1): lambda: identity_events.OrganizationMemberPermissionsChanged(
+        organization_id=7,
+        user_id=43,
+        old_permissions=["servers:read"],
+        new_permissions=["servers:write", "volumes:read"],
+        changed_by_user_id=42,
+    ),
     ("request.completed", 1): lambda: gateway_events.RequestCompleted(
         request_id="01941f29-7c00-7000-8000-0000000000bb",
         method="DELETE",

@@ -53,6 +53,23 @@ ORGANIZATION_OWNERSHIP_TRANSFERRED = event(
     "organization",
     topic=None,
 )
+ORGANIZATION_MEMBER_INVITED = event(
+    "organization.member_invited", 1, identity_events.OrganizationMemberInvited, "organization", topic=None
+)
+ORGANIZATION_INVITATION_REVOKED = event(
+    "organization.invitation_revoked", 1, identity_events.OrganizationInvitationRevoked, "organization", topic=None
+)
+ORGANIZATION_INVITATION_ACCEPTED = event(
+    "organization.invitation_accepted", 1, identity_events.OrganizationInvitationAccepted, "organization", topic=None
+)
+ORGANIZATION_UPDATED = event("organization.updated", 1, identity_events.OrganizationUpdated, "organization", topic=None)
+ORGANIZATION_MEMBER_PERMISSIONS_CHANGED = event(
+    "organization.member_permissions_changed",
+    1,
+    identity_events.OrganizationMemberPermissionsChanged,
+    "organization",
+    topic=None,
+)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.

@@ -52,3 +52,9 @@ def require_acting_self(acting_user_id: int) -> None:
     own = owner_constraint()
     if own is not None and own != acting_user_id:
         raise Forbidden("a user may act only as itself: acting_user_id must be the caller's own id")
+
+
+def acting_as_platform_admin() -> bool:
+    """Whether the caller is a platform admin, who reaches every organization."""
+    principal = current_principal()
+    return principal is not None and not principal.is_service and principal.role == "admin"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -20,6 +21,7 @@ from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from cpshared.auth.principal import sign
 from cpshared.errors import InvalidInput, Unavailable
 from identity_service.adapters.authorization import (
+    acting_as_platform_admin,
     owner_constraint,
     require_acting_self,
     require_self,
@@ -120,6 +122,7 @@ def organization_message(organization: Organization) -> pb.Organization:
         owner_id=organization.owner_id,
         status=ORGANIZATION_STATUSES[organization.status],
         created_at=_ts(organization.created_at),
+        billing_email=organization.billing_email or "",
     )
 
 
@@ -345,7 +348,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> pb.GetOrganizationResponse:
         require_acting_self(request.acting_user_id)
         organization, members = await asyncio.to_thread(
-            handlers.get_organization, request.acting_user_id, request.organization_id, self._identity.uow()
+            partial(handlers.get_organization, as_platform_admin=acting_as_platform_admin()),
+            request.acting_user_id,
+            request.organization_id,
+            self._identity.uow(),
         )
         return pb.GetOrganizationResponse(
             organization=organization_message(organization), members=[member_message(m) for m in members]
@@ -386,6 +392,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             organization_id=request.organization_id,
             user_id=request.user_id,
             role=_grantable_role(request.role),
+            as_platform_admin=acting_as_platform_admin(),
         )
         member = await asyncio.to_thread(handlers.change_member_role, cmd, self._identity.uow())
         return pb.ChangeMemberRoleResponse(member=member_message(member))
@@ -393,7 +400,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def RemoveMember(self, request: pb.RemoveMemberRequest, context: Context) -> pb.RemoveMemberResponse:  # noqa: N802
         require_acting_self(request.acting_user_id)
         cmd = commands.RemoveMember(
-            acting_user_id=request.acting_user_id, organization_id=request.organization_id, user_id=request.user_id
+            acting_user_id=request.acting_user_id,
+            organization_id=request.organization_id,
+            user_id=request.user_id,
+            as_platform_admin=acting_as_platform_admin(),
         )
         await asyncio.to_thread(handlers.remove_member, cmd, self._identity.uow())
         return pb.RemoveMemberResponse()
@@ -406,6 +416,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             acting_user_id=request.acting_user_id,
             organization_id=request.organization_id,
             new_owner_id=request.new_owner_id,
+            as_platform_admin=acting_as_platform_admin(),
         )
         organization, members = await asyncio.to_thread(handlers.transfer_ownership, cmd, self._identity.uow())
         return pb.TransferOwnershipResponse(

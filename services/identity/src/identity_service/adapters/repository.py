@@ -233,6 +233,26 @@ class OrganizationRepository:
             .values(role=role.value)
         )
 
+    def set_permissions(self, organization_id: int, user_id: int, permissions: tuple[str, ...]) -> None:
+        self._session.execute(
+            organization_users.update()
+            .where(organization_users.c.organization_id == organization_id, organization_users.c.user_id == user_id)
+            .values(permissions=list(permissions))
+        )
+
+    def save_details(self, organization: Organization, now: datetime) -> None:
+        """Name, billing email and version (UpdateOrganization)."""
+        self._session.execute(
+            organizations.update()
+            .where(organizations.c.id == organization.id)
+            .values(
+                name=organization.name,
+                billing_email=organization.billing_email,
+                version=organization.version,
+                updated_at=to_db(now),
+            )
+        )
+
     def remove_member(self, organization_id: int, user_id: int) -> None:
         self._session.execute(
             organization_users.delete().where(
@@ -250,6 +270,7 @@ class OrganizationRepository:
             status=OrganizationStatus(row.status),
             created_at=_aware(row.created_at),
             version=int(row.version),
+            billing_email=row.billing_email,
         )
 
     @staticmethod

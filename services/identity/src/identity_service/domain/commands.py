@@ -85,6 +85,8 @@ class ChangeMemberRole:
     organization_id: int
     user_id: int
     role: OrganizationRole
+    as_platform_admin: bool = False
+    """The acting user is a platform admin: acts as an admin of any organization."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ class RemoveMember:
     acting_user_id: int
     organization_id: int
     user_id: int
+    as_platform_admin: bool = False
+    """The acting user is a platform admin: acts as an admin of any organization."""
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,5 @@ class TransferOwnership:
     acting_user_id: int
     organization_id: int
     new_owner_id: int
+    as_platform_admin: bool = False
+    """A platform admin sees the organization, but the transfer stays the owner's own act."""

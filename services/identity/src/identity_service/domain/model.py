@@ -294,6 +294,7 @@ class Organization:
     status: OrganizationStatus
     created_at: datetime
     version: int = 1
+    billing_email: str | None = None
 
 
 @dataclass(frozen=True)

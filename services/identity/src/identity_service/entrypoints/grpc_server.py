@@ -10,6 +10,7 @@ from cpshared.auth.principal import load_private_key
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from identity_service import SERVICE_NAME, __version__
+from identity_service.adapters.grpc_organizations import add_organization_servicer
 from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity, bootstrap
 from identity_service.config import Settings
@@ -29,7 +30,9 @@ def register(settings: Settings) -> Registrar:
 
 def add_servicers(server: aio.Server, identity: Identity) -> list[str]:
     """Every gRPC service identity answers, on ``server``; their full names."""
-    return add_identity_servicer(server, identity)
+    names = add_identity_servicer(server, identity)
+    names += add_organization_servicer(server, identity)
+    return names
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from cpshared.events.envelope import new_event
 from cpshared.events.registry import EventSpec
 from identity_service import SERVICE_NAME
 from identity_service.domain import commands, passwords
+from identity_service.domain.invitations import acting_member
 from identity_service.domain.model import (
     LOGIN_LOCKOUT_MINUTES_SETTING,
     LOGIN_MAX_FAILURES_SETTING,
@@ -284,11 +285,11 @@ def create_organization(cmd: commands.CreateOrganization, uow: IdentityUnitOfWor
 
 
 def get_organization(
-    acting_user_id: int, organization_id: int, uow: IdentityUnitOfWork
+    acting_user_id: int, organization_id: int, uow: IdentityUnitOfWork, *, as_platform_admin: bool = False
 ) -> tuple[Organization, list[Membership]]:
     with uow:
         organization = uow.organizations.get(organization_id)
-        actor = uow.organizations.member(organization_id, acting_user_id) if organization else None
+        actor = _acting(uow, organization_id, acting_user_id, as_platform_admin) if organization else None
         require_member(actor, organization_id)
         if organization is None:  # unreachable: a member's organization exists
             raise NotFound(f"organization {organization_id} does not exist")
@@ -313,6 +314,12 @@ def _bump(
     changed = replace(organization, version=organization.version + 1, owner_id=owner_id or organization.owner_id)
     uow.organizations.save(changed, now)
     return changed
+
+
+def _acting(uow: IdentityUnitOfWork, organization_id: int, user_id: int, as_platform_admin: bool) -> Membership | None:
+    """The acting user's membership; a platform admin outside acts as an admin of it."""
+    member = uow.organizations.member(organization_id, user_id)
+    return acting_member(member, user_id, organization_id, utcnow(), as_platform_admin=as_platform_admin)
 
 
 def _existing_member(uow: IdentityUnitOfWork, organization_id: int, user_id: int) -> Membership:
@@ -359,7 +366,7 @@ def change_member_role(cmd: commands.ChangeMemberRole, uow: IdentityUnitOfWork) 
     now = utcnow()
     with uow:
         organization = _locked_organization(uow, cmd.organization_id)
-        actor = uow.organizations.member(organization.id, cmd.acting_user_id)
+        actor = _acting(uow, organization.id, cmd.acting_user_id, cmd.as_platform_admin)
         require_manager(actor, organization.id)
         target = _existing_member(uow, organization.id, cmd.user_id)
         check_role_change(actor, target, organization.id)
@@ -383,7 +390,7 @@ def remove_member(cmd: commands.RemoveMember, uow: IdentityUnitOfWork) -> None:
     now = utcnow()
     with uow:
         organization = _locked_organization(uow, cmd.organization_id)
-        actor = uow.organizations.member(organization.id, cmd.acting_user_id)
+        actor = _acting(uow, organization.id, cmd.acting_user_id, cmd.as_platform_admin)
         require_member(actor, organization.id)
         target = _existing_member(uow, organization.id, cmd.user_id)
         check_removal(actor, target, organization.id)
@@ -407,7 +414,7 @@ def transfer_ownership(
     now = utcnow()
     with uow:
         organization = _locked_organization(uow, cmd.organization_id)
-        actor = uow.organizations.member(organization.id, cmd.acting_user_id)
+        actor = _acting(uow, organization.id, cmd.acting_user_id, cmd.as_platform_admin)
         new_owner = check_transfer(actor, uow.organizations.member(organization.id, cmd.new_owner_id), organization.id)
         uow.organizations.set_role(organization.id, cmd.acting_user_id, OrganizationRole.ADMIN)
         uow.organizations.set_role(organization.id, new_owner.user_id, OrganizationRole.OWNER)
