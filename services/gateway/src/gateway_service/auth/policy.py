@@ -36,6 +36,7 @@ class Family(StrEnum):
     """Resource families that scopes name; a family joins here when its endpoints do."""
 
     API_KEYS = "api_keys"
+    ACCOUNT = "account"  # the caller's own profile, password and sessions (/v1/me)
 
 
 # What staff roles may read of other users' resources, by family (admins reach everything).
