@@ -138,6 +138,25 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         new_permissions=["servers:write", "volumes:read"],
         changed_by_user_id=42,
     ),
+    ("user.email_verified", 1): lambda: identity_events.UserEmailVerified(
+        user_id=42, verification_id=4711, status="active"
+    ),
+    ("user.session_created", 1): lambda: identity_events.UserSessionCreated(
+        session_id=4711,
+        user_id=42,
+        ip="203.0.113.10",
+        expires_at=_timestamp(datetime(2025, 1, 31, 12, 0, tzinfo=UTC)),
+    ),
+    ("user.session_refreshed", 1): lambda: identity_events.UserSessionRefreshed(
+        session_id=4711, user_id=42, ip="2001:db8::1"
+    ),
+    ("user.session_revoked", 1): lambda: identity_events.UserSessionRevoked(
+        session_id=4711, user_id=42, reason="logout", revoked_by_user_id=42
+    ),
+    ("user.profile_updated", 1): lambda: identity_events.UserProfileUpdated(
+        user_id=42, changed_fields=["city", "timezone"]
+    ),
+    ("user.password_changed", 1): lambda: identity_events.UserPasswordChanged(user_id=42, revoked_sessions=2),
     ("request.completed", 1): lambda: gateway_events.RequestCompleted(
         request_id="01941f29-7c00-7000-8000-0000000000bb",
         method="DELETE",

@@ -39,5 +39,11 @@ class Settings(CommonSettings, DatabaseSettings):
         ),
     )
 
+    session_rate_limit: int = Field(
+        default=3600,
+        ge=1,
+        description="Requests per hour of a signed-in user (all its sessions together); API keys have their own.",
+    )
+
     def backend_addresses(self) -> dict[str, str]:
         return {name: str(getattr(self, f"{name}_grpc_addr")) for name in BACKENDS}

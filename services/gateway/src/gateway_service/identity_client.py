@@ -1,11 +1,13 @@
 """Every call the gateway makes to the identity service, over its gRPC API.
 
 Failed calls raise the public error of the same meaning (backend_errors). Authentication is
-:meth:`IdentityClient.authenticate_api_key`: identity's signed principal assertion for the key
-(IssuePrincipal, sent on as ``x-principal`` with every backend call made for the request) and
-the key's own record (AuthenticateApiKey: its rate limit and organization, which the
-assertion does not carry), asked for together. Both calls carry the gateway's own service
-assertion, since no user's principal exists yet.
+:meth:`IdentityClient.authenticate_api_key` for an API key and
+:meth:`IdentityClient.authenticate_session` for a session's access token. For a key:
+identity's signed principal assertion for the key (IssuePrincipal, sent on as
+``x-principal`` with every backend call made for the request) and the key's own record
+(AuthenticateApiKey: its rate limit and organization, which the assertion does not carry),
+asked for together. These calls carry the gateway's own service assertion, since no user's
+principal exists yet.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from cpshared.auth.principal import peek
+from cpshared.auth.session_token import peek_access_token
 from gateway_service.auth.principal import Principal, Role
 from gateway_service.backend_errors import domain_error_for
 
@@ -31,6 +35,8 @@ ROLE_BY_MESSAGE = {
     pb.USER_ROLE_BILLING: Role.BILLING,
     pb.USER_ROLE_CLIENT: Role.CLIENT,
 }
+
+ROLE_BY_NAME = {role.value: role for role in Role}
 
 
 def _timestamp(when: datetime) -> Timestamp:
@@ -73,6 +79,27 @@ class IdentityClient:
             rate_limit=key.rate_limit,
             assertion=issued.principal,
             assertion_expires_at=issued.expires_at.ToDatetime(tzinfo=UTC) if issued.HasField("expires_at") else None,
+        )
+
+    async def authenticate_session(self, access_token: str, rate_limit: int) -> Principal:
+        """The signed-in user of a live session: identity checks the token and the session and
+        answers the user's principal (all scopes, no API key); the gateway reads the user and
+        role from that assertion, straight from identity, and the session id from the token."""
+        try:
+            issued = await self._identity().IssuePrincipal(pb.IssuePrincipalRequest(session_token=access_token))
+        except grpc.RpcError as exc:
+            raise domain_error_for(exc, BACKEND) from None
+        asserted = peek(issued.principal)
+        return Principal(
+            user_id=asserted.user_id,
+            api_key_id=0,
+            role=ROLE_BY_NAME.get(asserted.role, Role.CLIENT),
+            scopes=frozenset(asserted.scopes),
+            organization_id=None,
+            rate_limit=rate_limit,
+            assertion=issued.principal,
+            assertion_expires_at=issued.expires_at.ToDatetime(tzinfo=UTC) if issued.HasField("expires_at") else None,
+            session_id=peek_access_token(access_token).session_id,
         )
 
     async def list_api_keys(self, user_id: int) -> list[pb.ApiKey]:

@@ -70,6 +70,16 @@ ORGANIZATION_MEMBER_PERMISSIONS_CHANGED = event(
     "organization",
     topic=None,
 )
+# Accounts: email verification, sign-in sessions (aggregate "user_session", keyed by the
+# session id), profile and password. No token, password or personal data in any of them.
+USER_EMAIL_VERIFIED = event("user.email_verified", 1, identity_events.UserEmailVerified, "user", topic=None)
+USER_SESSION_CREATED = event("user.session_created", 1, identity_events.UserSessionCreated, "user_session", topic=None)
+USER_SESSION_REFRESHED = event(
+    "user.session_refreshed", 1, identity_events.UserSessionRefreshed, "user_session", topic=None
+)
+USER_SESSION_REVOKED = event("user.session_revoked", 1, identity_events.UserSessionRevoked, "user_session", topic=None)
+USER_PROFILE_UPDATED = event("user.profile_updated", 1, identity_events.UserProfileUpdated, "user", topic=None)
+USER_PASSWORD_CHANGED = event("user.password_changed", 1, identity_events.UserPasswordChanged, "user", topic=None)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.

@@ -1,10 +1,12 @@
-"""``Authorization: Bearer <API key>`` → the request's :class:`Principal`.
+"""``Authorization: Bearer <token>`` → the request's :class:`Principal`.
 
-Identity answers who holds a key, with a signed principal assertion for it; the answer is
-cached (never past shortly before the assertion expires). Identity's events drop the entries
-of a revoked key or a changed user at once (auth/invalidation.py); while they are being
-followed an entry lives up to 30 seconds, otherwise one second, so a busy key costs identity
-one exchange per replica every 30 s (1 s) and a revoked key stops working within a second.
+The token is an API key (``cpk_...``) or a session's access token (``cps1....``, from
+``POST /v1/auth/login``). Identity answers who holds it, with a signed principal assertion;
+the answer is cached (never past shortly before the assertion expires). Identity's events
+drop the entries of a revoked key or a changed user at once (auth/invalidation.py); while
+they are being followed an entry lives up to 30 seconds, otherwise one second, so a busy
+token costs identity one exchange per replica every 30 s (1 s), and a revoked key or a
+session that signed out stops working within a second.
 The cache is keyed by the SHA-256 of the token, so no token sits in the gateway's memory
 longer than its request, and it is bounded (least recently used entries go first).
 """
@@ -18,6 +20,7 @@ from datetime import datetime, timedelta
 
 from starlette.datastructures import Headers
 
+from cpshared.auth.session_token import is_access_token
 from cpshared.clock import Clock, get_clock
 from cpshared.errors import Unauthenticated
 from gateway_service.auth.principal import Principal
@@ -30,6 +33,8 @@ TRUSTED_CACHE_TTL = timedelta(seconds=30)
 RENEW_BEFORE_EXPIRY = timedelta(seconds=30)
 CACHE_MAX_ENTRIES = 10_000
 MAX_TOKEN_LENGTH = 512
+DEFAULT_SESSION_RATE_LIMIT = 3600
+"""Requests per hour of a signed-in user (settings.session_rate_limit)."""
 
 
 def token_digest(token: str) -> str:
@@ -40,11 +45,13 @@ def bearer_token(headers: Headers) -> str:
     """The token of an ``Authorization: Bearer`` header; ``401 unauthorized`` when there is none."""
     authorization = headers.get("authorization")
     if not authorization:
-        raise Unauthenticated("this endpoint needs an API key: send 'Authorization: Bearer <API key>'")
+        raise Unauthenticated(
+            "this endpoint needs an API key or a session: send 'Authorization: Bearer <API key or access token>'"
+        )
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthenticated("the Authorization header must be 'Bearer <API key>'")
+        raise Unauthenticated("the Authorization header must be 'Bearer <API key or access token>'")
     return token
 
 
@@ -121,15 +128,21 @@ class PrincipalCache:
 
 
 class Authenticator:
-    def __init__(self, identity: IdentityClient, cache: PrincipalCache) -> None:
+    def __init__(
+        self, identity: IdentityClient, cache: PrincipalCache, *, session_rate_limit: int = DEFAULT_SESSION_RATE_LIMIT
+    ) -> None:
         self._identity = identity
         self._cache = cache
+        self._session_rate_limit = session_rate_limit
 
     async def principal_for(self, token: str) -> Principal:
         digest = token_digest(token)
         principal = self._cache.get(digest)
         if principal is None:
             # Refusals are not cached: a new key works at once, and a wrong one costs a call.
-            principal = await self._identity.authenticate_api_key(token)
+            if is_access_token(token):
+                principal = await self._identity.authenticate_session(token, self._session_rate_limit)
+            else:
+                principal = await self._identity.authenticate_api_key(token)
             self._cache.put(digest, principal)
         return principal

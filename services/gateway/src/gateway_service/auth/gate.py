@@ -1,8 +1,9 @@
 """The door of every authenticated route: who is calling, and is their budget spent.
 
-Routes take ``principal: Authenticated``; the dependency authenticates the Bearer token,
-binds identity's signed assertion for it as the principal every backend call sends on,
-counts the request against the key's hourly budget, and leaves the budget in the request's
+Routes take ``principal: Authenticated``; the dependency authenticates the Bearer token (an
+API key or a session access token), binds identity's signed assertion for it as the
+principal every backend call sends on, counts the request against the key's hourly budget
+(a session's: its user's), and leaves the budget in the request's
 state, where :class:`gateway_service.rate_limit.middleware.RateLimitHeadersMiddleware` puts
 the ``RateLimit-*`` headers on the answer, whatever the route then answers.
 """
@@ -21,7 +22,7 @@ from cpshared.context import ActorContext, VerifiedPrincipal, actor_var, correla
 from cpshared.errors import DomainError
 from gateway_service.auth.authentication import Authenticator, bearer_token
 from gateway_service.auth.principal import Principal
-from gateway_service.rate_limit.store import RateLimitStore
+from gateway_service.rate_limit.store import RateLimitStore, rate_limit_bucket
 
 BUDGET_STATE = "rate_limit_budget"
 ACTOR_STATE = "actor"
@@ -59,11 +60,13 @@ class Gate:
         actor = request_actor(request.scope, principal)
         setattr(request.state, ACTOR_STATE, actor)
         actor_var.set(actor)
-        budget = await run_in_threadpool(self.rate_limits.hit, principal.api_key_id, principal.rate_limit)
+        bucket = rate_limit_bucket(principal.api_key_id, principal.user_id)
+        budget = await run_in_threadpool(self.rate_limits.hit, bucket, principal.rate_limit)
         setattr(request.state, BUDGET_STATE, budget)
         if budget.exceeded:
+            whose = "this API key's" if principal.api_key_id else "your signed-in sessions'"
             raise RateLimitExceeded(
-                f"this API key's budget of {budget.limit} requests per hour is spent; "
+                f"{whose} budget of {budget.limit} requests per hour is spent; "
                 "retry after the time in the RateLimit-Reset header"
             )
         request.state.principal = principal

@@ -37,6 +37,7 @@ class Family(StrEnum):
 
     API_KEYS = "api_keys"
     ORGANIZATIONS = "organizations"
+    ACCOUNT = "account"  # the caller's own profile, password and sessions (/v1/me)
 
 
 # What staff roles may read of other users' resources, by family (admins reach everything).

@@ -43,6 +43,16 @@ rate_limit_counters = sa.Table(
 )
 
 WINDOW = timedelta(hours=1)
+# Counters of signed-in users (session access tokens) share the table with API keys' under
+# ids no API key reaches: the user id above 2**63 (api_key_id is an unsigned BIGINT).
+USER_BUCKET_BASE = 1 << 63
+
+
+def rate_limit_bucket(api_key_id: int, user_id: int) -> int:
+    """The counter of a request: its API key's, or for a session (no key) its user's."""
+    return api_key_id if api_key_id else USER_BUCKET_BASE + user_id
+
+
 PRUNE_INTERVAL = timedelta(minutes=1)
 PRUNE_BATCH = 1000
 _DEADLOCK_ERRORS = (1205, 1213)  # lock wait timeout, deadlock: the increment is simply retried
@@ -113,7 +123,7 @@ class RateLimitStore:
             return self._locks.setdefault(api_key_id, threading.Lock())
 
     def hit(self, api_key_id: int, limit: int) -> Budget:
-        """Count one request of ``api_key_id`` and return its budget after it."""
+        """Count one request of ``api_key_id`` (a :func:`rate_limit_bucket`) and return its budget after it."""
         now = self._clock.now()
         self.prune_if_due(now)
         start = window_start(now)

@@ -47,7 +47,7 @@ from identity_service.domain.model import (
     UserRole,
     UserStatus,
 )
-from identity_service.service_layer import handlers
+from identity_service.service_layer import accounts, handlers
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -430,11 +430,17 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         signing_key = self._identity.signing_key
         if signing_key is None:
             raise Unavailable("this identity service has no principal signing key configured")
-        if request.WhichOneof("credential") != "api_key_secret":
-            raise InvalidInput("give a credential: api_key_secret")
-        principal = await asyncio.to_thread(
-            handlers.principal_for_api_key, request.api_key_secret, self._identity.uow()
-        )
+        credential = request.WhichOneof("credential")
+        if credential == "api_key_secret":
+            principal = await asyncio.to_thread(
+                handlers.principal_for_api_key, request.api_key_secret, self._identity.uow()
+            )
+        elif credential == "session_token":
+            principal = await asyncio.to_thread(
+                accounts.principal_for_session, request.session_token, signing_key, self._identity.uow()
+            )
+        else:
+            raise InvalidInput("give a credential: api_key_secret or session_token")
         return pb.IssuePrincipalResponse(principal=sign(principal, signing_key), expires_at=_ts(principal.expires_at))
 
 

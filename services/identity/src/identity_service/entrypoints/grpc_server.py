@@ -10,6 +10,7 @@ from cpshared.auth.principal import load_private_key
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from identity_service import SERVICE_NAME, __version__
+from identity_service.adapters.grpc_accounts import add_account_servicer
 from identity_service.adapters.grpc_organizations import add_organization_servicer
 from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity, bootstrap
@@ -32,6 +33,7 @@ def add_servicers(server: aio.Server, identity: Identity) -> list[str]:
     """Every gRPC service identity answers, on ``server``; their full names."""
     names = add_identity_servicer(server, identity)
     names += add_organization_servicer(server, identity)
+    names += add_account_servicer(server, identity)
     return names
 
 

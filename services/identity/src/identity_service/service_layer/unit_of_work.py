@@ -13,6 +13,7 @@ from identity_service.adapters.repository import (
     SettingRepository,
     UserRepository,
 )
+from identity_service.adapters.repository_accounts import AccountRepository
 from identity_service.adapters.repository_invitations import InvitationRepository
 
 
@@ -24,6 +25,7 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
     quotas: QuotaRepository
     settings: SettingRepository
     invitations: InvitationRepository
+    accounts: AccountRepository
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -34,4 +36,5 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
         self.quotas = QuotaRepository(self.session)
         self.settings = SettingRepository(self.session)
         self.invitations = InvitationRepository(self.session)
+        self.accounts = AccountRepository(self.session)
         return self

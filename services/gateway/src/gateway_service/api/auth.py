@@ -1,0 +1,282 @@
+"""``/v1/auth``: sign-up, email verification and sign-in sessions.
+
+- ``POST /v1/auth/signup`` ``{name, email, password}``: a pending account; a verification
+  link is mailed. ``403 forbidden`` when sign-up is closed, ``409 uniqueness_error`` when the
+  email has an account.
+- ``POST /v1/auth/verify`` ``{token}`` (and ``GET /v1/auth/verify?token=``, the link in the
+  mail): the account becomes active.
+- ``POST /v1/auth/verify/resend`` ``{email}``: a new link for a pending account; always
+  ``202``, so it tells nobody whether an email has an account.
+- ``POST /v1/auth/login`` ``{email, password, totp_code?, recovery_code?}``: an access token
+  (15 minutes) and a refresh token (the session's 30 days), shown once; send the access
+  token as ``Authorization: Bearer <access_token>``. Wrong credentials ``401``, a locked,
+  suspended or unverified account ``403``.
+- ``POST /v1/auth/refresh`` ``{refresh_token}``: new tokens; the old refresh token stops
+  working, and presenting it again ends the session.
+- ``POST /v1/auth/logout`` (a session's access token): ends the calling session; it stops
+  working within the principal cache's TTL (one second).
+
+Answers with tokens are stored without them for Idempotency-Key replays (``X-Idempotency-Redact``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request, Response
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloudplatform.identity.v1 import account_service_pb2 as pb
+from cloudplatform.identity.v1 import identity_service_pb2 as id_pb
+from cpshared.auth.session_token import peek_access_token
+from gateway_service.auth.gate import Authenticated
+from gateway_service.clients.accounts import AccountsClient
+from gateway_service.hetzner.errors import documented_errors, error_response
+from gateway_service.idempotency.middleware import REDACT_HEADER
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+TOKEN_FIELDS = "access_token,refresh_token"  # noqa: S105 - field names, not secrets
+PUBLIC_ERRORS = documented_errors(400, 401, 403, 409, 422, 500)
+
+
+# -- shapes shared with /v1/me --------------------------------------------------------------
+
+
+class UserOut(BaseModel):
+    """A person's account and profile; unset profile fields are null."""
+
+    id: int
+    name: str
+    email: str
+    role: str = Field(description="Platform role: admin, client, support or billing.")
+    status: str = Field(description="active, pending (email not verified yet), suspended or banned.")
+    email_verified: bool
+    email_verified_at: datetime | None
+    company_name: str | None
+    tax_id: str | None
+    phone: str | None
+    address_line1: str | None
+    address_line2: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    country: str | None = Field(description="ISO 3166-1 alpha-2, e.g. DE.")
+    timezone: str | None = Field(description="IANA time zone, e.g. Europe/Berlin.")
+    locale: str | None
+    created: datetime
+
+
+class SessionOut(BaseModel):
+    """A signed-in browser or command line."""
+
+    id: int
+    ip: str = Field(description="Address of the sign-in or of the latest refresh.")
+    user_agent: str
+    created: datetime
+    refreshed: datetime | None
+    expires: datetime = Field(description="The session ends then, however often it is refreshed.")
+    current: bool = Field(default=False, description="Whether this is the session making the request.")
+
+
+class UserAnswer(BaseModel):
+    user: UserOut
+
+
+class TokensAnswer(BaseModel):
+    access_token: str | None = Field(description="Send as 'Authorization: Bearer <access_token>'. Shown once.")
+    refresh_token: str | None = Field(description="Exchange at POST /v1/auth/refresh, once. Shown once.")
+    token_type: str = "Bearer"  # noqa: S105 - the scheme, not a secret
+    expires_in: int = Field(description="Seconds the access token is valid.")
+    refresh_expires_in: int = Field(description="Seconds until the session (and its refresh token) ends.")
+    session: SessionOut
+    user: UserOut | None = None
+
+
+class AcceptedAnswer(BaseModel):
+    message: str
+
+
+def _time(stamp: Timestamp, present: bool) -> datetime | None:
+    return stamp.ToDatetime(tzinfo=UTC) if present else None
+
+
+def _name(enum_name: str, prefix: str) -> str:
+    return enum_name.removeprefix(prefix).lower()
+
+
+def user_out(profile: pb.Profile) -> UserOut:
+    verified_at = _time(profile.email_verified_at, profile.HasField("email_verified_at"))
+    created = _time(profile.created_at, profile.HasField("created_at"))
+    return UserOut(
+        id=profile.id,
+        name=profile.name,
+        email=profile.email,
+        role=_name(id_pb.UserRole.Name(profile.role), "USER_ROLE_"),
+        status=_name(id_pb.UserStatus.Name(profile.status), "USER_STATUS_"),
+        email_verified=verified_at is not None,
+        email_verified_at=verified_at,
+        company_name=profile.company_name or None,
+        tax_id=profile.tax_id or None,
+        phone=profile.phone or None,
+        address_line1=profile.address_line1 or None,
+        address_line2=profile.address_line2 or None,
+        city=profile.city or None,
+        state=profile.state or None,
+        postal_code=profile.postal_code or None,
+        country=profile.country or None,
+        timezone=profile.timezone or None,
+        locale=profile.locale or None,
+        created=created or datetime.fromtimestamp(0, UTC),
+    )
+
+
+def session_out(session: pb.Session, current_session_id: int = 0) -> SessionOut:
+    return SessionOut(
+        id=session.id,
+        ip=session.ip_address,
+        user_agent=session.user_agent,
+        created=_time(session.created_at, True) or datetime.fromtimestamp(0, UTC),
+        refreshed=_time(session.refreshed_at, session.HasField("refreshed_at")),
+        expires=_time(session.expires_at, True) or datetime.fromtimestamp(0, UTC),
+        current=session.id == current_session_id,
+    )
+
+
+def accounts_client(request: Request) -> AccountsClient:
+    client: AccountsClient = request.app.state.accounts
+    return client
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "0.0.0.0"  # noqa: S104 - an address, not a bind
+
+
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")[:512]
+
+
+def _tokens_answer(session: pb.Session, tokens: pb.SessionTokens, profile: pb.Profile | None) -> TokensAnswer:
+    claims = peek_access_token(tokens.access_token)
+    refresh_ends = tokens.refresh_token_expires_at.ToDatetime(tzinfo=UTC)
+    return TokensAnswer(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=int((claims.expires_at - claims.issued_at).total_seconds()),
+        refresh_expires_in=max(0, int((refresh_ends - claims.issued_at).total_seconds())),
+        session=session_out(session, session.id),
+        user=user_out(profile) if profile is not None else None,
+    )
+
+
+# -- routes ---------------------------------------------------------------------------------
+
+
+class SignUpBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    email: str = Field(min_length=3, max_length=255)
+    password: str = Field(min_length=8, max_length=1024)
+
+
+class VerifyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200)
+
+
+class ResendBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=1, max_length=255)
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=1, max_length=255)
+    password: str = Field(min_length=1, max_length=1024)
+    totp_code: str | None = Field(default=None, max_length=16, description="With two-factor authentication on.")
+    recovery_code: str | None = Field(default=None, max_length=64, description="Instead of a TOTP code.")
+
+
+class RefreshBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+@router.post("/signup", status_code=201, responses=PUBLIC_ERRORS)
+async def sign_up(request: Request, body: SignUpBody) -> UserAnswer:
+    """A new account, pending until the link mailed to its email is opened."""
+    profile = await accounts_client(request).sign_up(
+        pb.SignUpRequest(
+            name=body.name,
+            email=body.email,
+            password=body.password,
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+    )
+    return UserAnswer(user=user_out(profile))
+
+
+@router.post("/verify", responses=PUBLIC_ERRORS)
+async def verify_email(request: Request, body: VerifyBody) -> UserAnswer:
+    """Verify the email with the token from the mail: the account becomes active."""
+    return UserAnswer(user=user_out(await accounts_client(request).verify_email(body.token)))
+
+
+@router.get("/verify", responses=PUBLIC_ERRORS)
+async def verify_email_link(request: Request, token: str) -> UserAnswer:
+    """The link in the verification mail: the same as ``POST /v1/auth/verify``."""
+    return UserAnswer(user=user_out(await accounts_client(request).verify_email(token)))
+
+
+@router.post("/verify/resend", status_code=202, responses=PUBLIC_ERRORS)
+async def resend_verification(request: Request, body: ResendBody) -> AcceptedAnswer:
+    """Mail a new verification link to a pending account (at most one a minute)."""
+    await accounts_client(request).resend_verification(body.email)
+    return AcceptedAnswer(message="if an account with this email waits for verification, a new link is on its way")
+
+
+@router.post("/login", responses=PUBLIC_ERRORS)
+async def login(request: Request, response: Response, body: LoginBody) -> TokensAnswer:
+    """Sign in: an access token and a refresh token, shown once."""
+    response.headers[REDACT_HEADER] = TOKEN_FIELDS
+    answer = await accounts_client(request).create_session(
+        pb.CreateSessionRequest(
+            email=body.email,
+            password=body.password,
+            totp_code=body.totp_code or "",
+            recovery_code=body.recovery_code or "",
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+    )
+    return _tokens_answer(answer.session, answer.tokens, answer.profile)
+
+
+@router.post("/refresh", responses=PUBLIC_ERRORS)
+async def refresh(request: Request, response: Response, body: RefreshBody) -> TokensAnswer:
+    """New tokens for the refresh token; the old one stops working (sending it again ends the session)."""
+    response.headers[REDACT_HEADER] = TOKEN_FIELDS
+    answer = await accounts_client(request).refresh_session(body.refresh_token, client_ip(request), user_agent(request))
+    return _tokens_answer(answer.session, answer.tokens, None)
+
+
+@router.post("/logout", status_code=204)
+async def logout(request: Request, principal: Authenticated) -> Response:
+    """End the calling session (sign out)."""
+    if not principal.session_id:
+        answer = error_response(
+            "invalid_input",
+            "this request is authenticated with an API key, not a session: "
+            "revoke the key with DELETE /v1/api_keys/{id}",
+        )
+        answer.status_code = 422
+        return answer
+    await accounts_client(request).revoke_session(principal.session_id, principal.user_id)
+    return Response(status_code=204)

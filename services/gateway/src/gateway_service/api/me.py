@@ -1,0 +1,124 @@
+"""``/v1/me``: the caller's own account, profile, password and sessions.
+
+- ``GET /v1/me``, ``PATCH /v1/me``: the account and its profile; PATCH changes the fields
+  sent (``null`` clears one, except ``name``).
+- ``POST /v1/me/password`` ``{current_password, new_password}``: every other session ends
+  (with an API key: every session).
+- ``GET /v1/me/sessions``: live sessions, newest first, paged; ``current`` marks the caller's.
+- ``DELETE /v1/me/sessions/{id}``: end one of the caller's sessions; another's is ``404``.
+
+A session holds every scope; an API key needs ``account:read`` / ``account:write`` (or ``*``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloudplatform.identity.v1 import account_service_pb2 as pb
+from gateway_service.api.auth import SessionOut, UserAnswer, accounts_client, session_out, user_out
+from gateway_service.auth import policy
+from gateway_service.auth.gate import Authenticated
+from gateway_service.auth.policy import Access, Family
+from gateway_service.hetzner.errors import invalid_field
+from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+
+router = APIRouter(prefix="/v1/me", tags=["me"])
+
+
+class ProfilePatch(BaseModel):
+    """Fields to change; ``null`` or an empty string clears one (not ``name``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=255)
+    company_name: str | None = Field(default=None, max_length=255)
+    tax_id: str | None = Field(default=None, max_length=50)
+    phone: str | None = Field(default=None, max_length=20)
+    address_line1: str | None = Field(default=None, max_length=255)
+    address_line2: str | None = Field(default=None, max_length=255)
+    city: str | None = Field(default=None, max_length=100)
+    state: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2, e.g. DE.")
+    timezone: str | None = Field(default=None, description="IANA time zone, e.g. Europe/Berlin.")
+    locale: str | None = Field(default=None, max_length=10, description="e.g. en or de-DE.")
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class PasswordChanged(BaseModel):
+    revoked_sessions: int = Field(description="Sessions ended by the change.")
+
+
+class SessionsAnswer(BaseModel):
+    sessions: list[SessionOut]
+    meta: dict[str, object]
+
+
+@router.get("")
+async def get_me(request: Request, principal: Authenticated) -> UserAnswer:
+    """The caller's account and profile."""
+    policy.require_scope(principal, Family.ACCOUNT, Access.READ)
+    return UserAnswer(user=user_out(await accounts_client(request).get_profile(principal.user_id)))
+
+
+@router.patch("")
+async def update_me(request: Request, principal: Authenticated, body: ProfilePatch) -> UserAnswer:
+    """Change profile fields."""
+    policy.require_scope(principal, Family.ACCOUNT, Access.WRITE)
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if "name" in changes and changes["name"] is None:
+        raise invalid_field("name", "name cannot be cleared: send 1 to 255 characters")
+    update = pb.UpdateProfileRequest(user_id=principal.user_id, **{k: v or "" for k, v in changes.items()})
+    return UserAnswer(user=user_out(await accounts_client(request).update_profile(update)))
+
+
+@router.post("/password")
+async def change_password(request: Request, principal: Authenticated, body: PasswordChange) -> PasswordChanged:
+    """Change the password; every other session ends."""
+    policy.require_scope(principal, Family.ACCOUNT, Access.WRITE)
+    revoked = await accounts_client(request).change_password(
+        pb.ChangePasswordRequest(
+            user_id=principal.user_id,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            keep_session_id=principal.session_id,
+        )
+    )
+    return PasswordChanged(revoked_sessions=revoked)
+
+
+@router.get("/sessions")
+async def list_sessions(
+    request: Request,
+    response: Response,
+    principal: Authenticated,
+    page: Annotated[str | None, Query()] = None,
+    per_page: Annotated[str | None, Query()] = None,
+) -> SessionsAnswer:
+    """The caller's live sessions, newest first, one page of them."""
+    policy.require_scope(principal, Family.ACCOUNT, Access.READ)
+    page_request = parse_page_request(page, per_page)
+    sessions = await accounts_client(request).list_sessions(principal.user_id)
+    pagination = paginate(page_request, len(sessions))
+    link = link_header(request.url, pagination)
+    if link:
+        response.headers["Link"] = link
+    chosen = sessions[page_request.offset : page_request.offset + page_request.limit]
+    return SessionsAnswer(sessions=[session_out(s, principal.session_id) for s in chosen], meta=pagination.as_meta())
+
+
+@router.delete("/sessions/{session_id}", status_code=204)
+async def revoke_session(request: Request, principal: Authenticated, session_id: int) -> Response:
+    """End one of the caller's sessions: its tokens stop working within a second."""
+    policy.require_scope(principal, Family.ACCOUNT, Access.WRITE)
+    await accounts_client(request).revoke_session(session_id, principal.user_id)
+    return Response(status_code=204)

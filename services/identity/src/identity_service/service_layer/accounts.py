@@ -1,0 +1,407 @@
+"""Account use cases: sign-up and email verification, sessions, profile and password.
+
+Each runs in one unit of work and records its events in the same transaction. Tokens
+(verification, access, refresh) are made here and returned to the caller; only their SHA-256
+is stored, and none of them is ever logged or put in an event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cloudplatform.identity.v1 import events_pb2 as ev
+from cpshared.auth.principal import PRINCIPAL_LIFETIME, Principal, user_principal
+from cpshared.auth.session_token import (
+    AccessClaims,
+    new_access_claims,
+    new_refresh_token,
+    refresh_mac_key,
+    refresh_token_session,
+    sign_access_token,
+    token_digest,
+    verify_access_token,
+)
+from cpshared.clock import utcnow
+from cpshared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
+from cpshared.events import catalog
+from cpshared.logging import get_logger
+from cpshared.mail import MailError
+from identity_service.domain import commands, passwords
+from identity_service.domain.accounts import (
+    RESEND_INTERVAL,
+    SESSION_LIFETIME,
+    SIGNUP_ENABLED_SETTING,
+    VERIFICATION_LIFETIME,
+    Profile,
+    RevokeReason,
+    UserSession,
+    new_verification_token,
+    profile_changes,
+)
+from identity_service.domain.model import ADMIN_SCOPES, UserRole, UserStatus, check_new_password, normalise_email
+from identity_service.service_layer.handlers import (
+    USER_AGENT_MAX,
+    _check_ip,
+    _record,
+    _timestamp,
+    add_user,
+    login,
+)
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
+
+log = get_logger(__name__)
+
+UnitOfWorkFactory = Callable[[], IdentityUnitOfWork]
+SendMail = Callable[[str, str, str], str]
+"""(to, subject, body) -> Message-ID: Identity.send_mail."""
+
+SESSION_SCOPES = ADMIN_SCOPES
+"""A signed-in person acts with the user's full rights: every family, read and write."""
+VERIFY_SUBJECT = "Verify your email address"
+BAD_REFRESH = "the refresh token is not valid: sign in again"
+
+
+@dataclass(frozen=True)
+class SignUp:
+    name: str
+    email: str
+    password: str = field(repr=False)
+    ip: str = ""
+    user_agent: str = ""
+
+
+@dataclass(frozen=True)
+class CreateSession:
+    email: str
+    password: str = field(repr=False)
+    ip: str
+    user_agent: str = ""
+    totp_code: str = field(default="", repr=False)
+    recovery_code: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class SessionTokens:
+    access_token: str = field(repr=False)
+    access_expires_at: datetime
+    refresh_token: str = field(repr=False)
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingMail:
+    """A verification mail to send once the transaction that made its token committed."""
+
+    to: str
+    token: str = field(repr=False)
+
+
+# -- sign-up and verification -------------------------------------------------------------
+
+
+def sign_up(cmd: SignUp, uow: IdentityUnitOfWork) -> tuple[Profile, PendingMail]:
+    """A pending client account and its first verification token, in one transaction.
+
+    The caller sends the mail (:func:`send_verification`) after this returned: a mail never
+    announces an account that was rolled back.
+    """
+    token = new_verification_token()
+    with uow:
+        setting = uow.settings.get(SIGNUP_ENABLED_SETTING)
+        if setting is not None and setting.typed_value() is False:
+            raise Forbidden("sign-up is closed: ask an administrator to create your account")
+        user = add_user(
+            commands.CreateUser(
+                name=cmd.name, email=cmd.email, password=cmd.password, role=UserRole.CLIENT, status=UserStatus.PENDING
+            ),
+            uow,
+        )
+        uow.accounts.add_verification(
+            user.id, user.email, token_digest(token), user.created_at, user.created_at + VERIFICATION_LIFETIME
+        )
+        profile = _profile(uow, user.id)
+        uow.commit()
+    return profile, PendingMail(to=user.email, token=token)
+
+
+def verification_mail(public_url: str, token: str) -> tuple[str, str]:
+    """(subject, body) of the mail that carries a verification token."""
+    link = f"{public_url.rstrip('/')}/v1/auth/verify?token={token}"
+    body = (
+        "Welcome to Cloud Platform.\n\n"
+        f"Open this link within 24 hours to verify your email address and activate your account:\n\n{link}\n\n"
+        f"Or send this token to POST /v1/auth/verify: {token}\n\n"
+        "If you did not sign up, ignore this mail: the account stays inactive.\n"
+    )
+    return VERIFY_SUBJECT, body
+
+
+def send_verification(send: SendMail, public_url: str, mail: PendingMail) -> bool:
+    """Send a verification mail; a failure is logged (never the token) and answered False:
+    the account stays, and ResendVerification sends another link."""
+    subject, body = verification_mail(public_url, mail.token)
+    try:
+        send(mail.to, subject, body)
+    except MailError as exc:
+        log.warning("verification_mail_failed", error=str(exc))
+        return False
+    return True
+
+
+def verify_email(token: str, uow: IdentityUnitOfWork) -> Profile:
+    if not token:
+        raise InvalidInput("send the token from the verification mail")
+    now = utcnow()
+    with uow:
+        verification = uow.accounts.verification_by_hash(token_digest(token))
+        if verification is None:
+            raise InvalidInput("this verification link is not valid: copy the whole link, or ask for a new one")
+        refusal = verification.refusal(now)
+        if refusal is not None:
+            raise InvalidInput(refusal)
+        profile = uow.accounts.profile(verification.user_id, for_update=True)
+        if profile is None or profile.email != verification.email:
+            raise InvalidInput("this verification link is for an email the account no longer has: ask for a new one")
+        uow.accounts.mark_verification_used(verification.id, now)
+        if profile.email_verified_at is None:
+            status = UserStatus.ACTIVE if profile.status is UserStatus.PENDING else profile.status
+            profile = replace(profile, email_verified_at=now, status=status, version=profile.version + 1)
+            uow.accounts.mark_email_verified(profile, now)
+            payload = ev.UserEmailVerified(user_id=profile.id, verification_id=verification.id, status=status.value)
+            _record(uow, catalog.USER_EMAIL_VERIFIED, profile.id, profile.version, payload)
+        uow.commit()
+    return profile
+
+
+def resend_verification(email: str, uow: IdentityUnitOfWork) -> PendingMail | None:
+    """A new token for a pending account, at most one a minute; None otherwise. The caller
+    answers the same either way, so the answer tells nobody whether an account exists."""
+    try:
+        email = normalise_email(email)
+    except InvalidInput:
+        return None
+    token = new_verification_token()
+    now = utcnow()
+    with uow:
+        user = uow.users.by_email(email, for_update=True)  # serialises concurrent resends
+        if user is None or user.status is not UserStatus.PENDING:
+            return None
+        latest = uow.accounts.latest_verification_sent(user.id)
+        if latest is not None and now - latest < RESEND_INTERVAL:
+            return None
+        uow.accounts.add_verification(user.id, user.email, token_digest(token), now, now + VERIFICATION_LIFETIME)
+        uow.commit()
+    return PendingMail(to=user.email, token=token)
+
+
+# -- sessions -----------------------------------------------------------------------------
+
+
+def _key(signing_key: Ed25519PrivateKey | None) -> Ed25519PrivateKey:
+    if signing_key is None:
+        raise Unavailable("this identity service has no signing key configured: sessions cannot be opened")
+    return signing_key
+
+
+def _tokens(key: Ed25519PrivateKey, session: UserSession, refresh_token: str, now: datetime) -> SessionTokens:
+    claims = new_access_claims(session.id, session.user_id, now=now, session_expires_at=session.expires_at)
+    return SessionTokens(
+        access_token=sign_access_token(claims, key),
+        access_expires_at=claims.expires_at,
+        refresh_token=refresh_token,
+        refresh_expires_at=session.expires_at,
+    )
+
+
+def create_session(
+    cmd: CreateSession, signing_key: Ed25519PrivateKey | None, uow_factory: UnitOfWorkFactory
+) -> tuple[UserSession, SessionTokens, Profile]:
+    """Sign in (the Login use case: recorded, lockout, two-factor), then open a session."""
+    key = _key(signing_key)
+    user = login(
+        commands.Login(
+            email=cmd.email,
+            password=cmd.password,
+            ip=cmd.ip,
+            user_agent=cmd.user_agent,
+            totp_code=cmd.totp_code,
+            recovery_code=cmd.recovery_code,
+        ),
+        uow_factory(),
+    )
+    ip, user_agent = _check_ip(cmd.ip), cmd.user_agent[:USER_AGENT_MAX]
+    now = utcnow()
+    with uow_factory() as uow:
+        # The refresh token names its session, so the row comes first with a throwaway hash.
+        placeholder = token_digest(new_verification_token())
+        session = uow.accounts.add_session(user.id, placeholder, ip, user_agent, now, now + SESSION_LIFETIME)
+        refresh_token = new_refresh_token(session.id, refresh_mac_key(key))
+        uow.accounts.set_refresh_hash(session.id, token_digest(refresh_token))
+        payload = ev.UserSessionCreated(
+            session_id=session.id, user_id=user.id, ip=ip, expires_at=_timestamp(session.expires_at)
+        )
+        _record(uow, catalog.USER_SESSION_CREATED, session.id, session.version, payload)
+        profile = _profile(uow, user.id)
+        uow.commit()
+    return session, _tokens(key, session, refresh_token, now), profile
+
+
+def refresh_session(
+    refresh_token: str, ip: str, user_agent: str, signing_key: Ed25519PrivateKey | None, uow: IdentityUnitOfWork
+) -> tuple[UserSession, SessionTokens]:
+    """Rotate the refresh token. The session row is locked for the exchange, so of two
+    refreshes with one token only the first succeeds; the second presents a rotated token,
+    which is what a thief's copy looks like, and revokes the session."""
+    key = _key(signing_key)
+    ip, user_agent = _check_ip(ip), user_agent[:USER_AGENT_MAX]
+    mac_key = refresh_mac_key(key)
+    now = utcnow()
+    with uow:
+        session = uow.accounts.session_by_refresh_hash(token_digest(refresh_token)) if refresh_token else None
+        if session is None:
+            _revoke_if_reused(uow, refresh_token, mac_key, now)
+            raise Unauthenticated(BAD_REFRESH)
+        if session.revoked_at is not None:
+            raise Unauthenticated("the session was ended (signed out or revoked): sign in again")
+        if session.expires_at <= now:
+            raise Unauthenticated("the session has expired: sign in again")
+        user = uow.users.get(session.user_id)
+        if user is None or user.status is not UserStatus.ACTIVE:
+            raise Unauthenticated("the account is not active: contact support")
+        new_token = new_refresh_token(session.id, mac_key)
+        session = replace(session, ip_address=ip, user_agent=user_agent, refreshed_at=now, version=session.version + 1)
+        uow.accounts.save_refresh(session, token_digest(new_token))
+        payload = ev.UserSessionRefreshed(session_id=session.id, user_id=session.user_id, ip=ip)
+        _record(uow, catalog.USER_SESSION_REFRESHED, session.id, session.version, payload)
+        uow.commit()
+    return session, _tokens(key, session, new_token, now)
+
+
+def _revoke_if_reused(uow: IdentityUnitOfWork, refresh_token: str, mac_key: bytes, now: datetime) -> None:
+    """A genuine refresh token that is no longer the session's current one was exchanged
+    before: someone else holds a copy. The session ends for both, and the refusal is
+    raised after the commit so the revocation stands."""
+    session_id = refresh_token_session(refresh_token, mac_key) if refresh_token else None
+    if session_id is None:
+        return
+    session = uow.accounts.session(session_id, for_update=True)
+    if session is None or not session.live(now):
+        return
+    _revoke(uow, session, now, RevokeReason.REFRESH_TOKEN_REUSED, revoked_by=0)
+    uow.commit()
+    log.warning("refresh_token_reused", session_id=session.id, user_id=session.user_id)
+    raise Unauthenticated(
+        "this refresh token was used already, so it may have been copied: the session is ended; sign in again"
+    )
+
+
+def _revoke(uow: IdentityUnitOfWork, session: UserSession, now: datetime, reason: str, revoked_by: int) -> UserSession:
+    revoked = replace(session, revoked_at=now, version=session.version + 1)
+    uow.accounts.save_revoked(revoked)
+    payload = ev.UserSessionRevoked(
+        session_id=session.id, user_id=session.user_id, reason=reason, revoked_by_user_id=revoked_by
+    )
+    _record(uow, catalog.USER_SESSION_REVOKED, session.id, revoked.version, payload)
+    return revoked
+
+
+def revoke_session(
+    session_id: int, uow: IdentityUnitOfWork, *, owner_id: int | None = None, acting_user_id: int = 0
+) -> UserSession:
+    """End a session; with ``owner_id`` only a session of that user (another's answers as missing)."""
+    with uow:
+        session = uow.accounts.session(session_id, for_update=True)
+        if session is None or (owner_id is not None and session.user_id != owner_id):
+            raise NotFound(f"session {session_id} does not exist")
+        if session.revoked_at is not None:
+            return session
+        revoked = _revoke(uow, session, utcnow(), RevokeReason.LOGOUT, revoked_by=acting_user_id)
+        uow.commit()
+    return revoked
+
+
+def list_sessions(user_id: int, uow: IdentityUnitOfWork) -> list[UserSession]:
+    with uow:
+        return uow.accounts.live_sessions(user_id, utcnow())
+
+
+def principal_for_session(access_token: str, signing_key: Ed25519PrivateKey, uow: IdentityUnitOfWork) -> Principal:
+    """The signed-in user behind a live session's access token, with the user's full rights."""
+    now = utcnow()
+    claims: AccessClaims = verify_access_token(access_token, signing_key.public_key(), now)
+    with uow:
+        session = uow.accounts.session(claims.session_id)
+        if session is None or session.user_id != claims.user_id or not session.live(now):
+            raise Unauthenticated("the session was ended (signed out, revoked or expired): sign in again")
+        user = uow.users.get(session.user_id)
+        if user is None or user.status is not UserStatus.ACTIVE:
+            raise Unauthenticated("the account is not active: contact support")
+        memberships = uow.organizations.of_user(user.id)
+    # Never outlives the access token it stands for.
+    lifetime = max(timedelta(seconds=1), min(PRINCIPAL_LIFETIME, claims.expires_at - now.replace(microsecond=0)))
+    return user_principal(
+        user_id=user.id,
+        role=user.role.value,
+        organizations={m.organization_id: m.role.value for _, m in memberships},
+        api_key_id=0,
+        scopes=SESSION_SCOPES,
+        now=now,
+        lifetime=lifetime,
+    )
+
+
+# -- profile and password -----------------------------------------------------------------
+
+
+def _profile(uow: IdentityUnitOfWork, user_id: int, *, for_update: bool = False) -> Profile:
+    profile = uow.accounts.profile(user_id, for_update=for_update)
+    if profile is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return profile
+
+
+def get_profile(user_id: int, uow: IdentityUnitOfWork) -> Profile:
+    with uow:
+        return _profile(uow, user_id)
+
+
+def update_profile(user_id: int, wanted: dict[str, str], uow: IdentityUnitOfWork) -> Profile:
+    """Set the fields in ``wanted`` ('' clears one); the event names the changed fields only."""
+    now = utcnow()
+    with uow:
+        profile = _profile(uow, user_id, for_update=True)
+        changes = profile_changes(profile, wanted)
+        if not changes:
+            return profile
+        changed = replace(profile, **changes, version=profile.version + 1)  # type: ignore[arg-type]
+        uow.accounts.save_profile(changed, changes, now)
+        payload = ev.UserProfileUpdated(user_id=user_id, changed_fields=sorted(changes))
+        _record(uow, catalog.USER_PROFILE_UPDATED, user_id, changed.version, payload)
+        uow.commit()
+    return changed
+
+
+def change_password(
+    user_id: int, current_password: str, new_password: str, keep_session_id: int, uow: IdentityUnitOfWork
+) -> int:
+    """Store the new password and end every session but ``keep_session_id``; how many ended."""
+    check_new_password(new_password)
+    new_hash = passwords.hash_password(new_password)
+    now = utcnow()
+    with uow:
+        profile = _profile(uow, user_id, for_update=True)
+        if not passwords.verify_password(uow.accounts.password_hash(user_id), current_password).ok:
+            raise InvalidInput("the current password is wrong: send the password you sign in with now")
+        changed = replace(profile, version=profile.version + 1)
+        uow.accounts.save_password(changed, new_hash, now)
+        ended = [s for s in uow.accounts.live_sessions(user_id, now, for_update=True) if s.id != keep_session_id]
+        for session in ended:
+            _revoke(uow, session, now, RevokeReason.PASSWORD_CHANGED, revoked_by=user_id)
+        payload = ev.UserPasswordChanged(user_id=user_id, revoked_sessions=len(ended))
+        _record(uow, catalog.USER_PASSWORD_CHANGED, user_id, changed.version, payload)
+        uow.commit()
+    return len(ended)
