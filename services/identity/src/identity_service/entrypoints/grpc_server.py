@@ -10,6 +10,7 @@ from cpshared.auth.principal import load_private_key
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from identity_service import SERVICE_NAME, __version__
+from identity_service.adapters.grpc_admin import add_admin_servicer
 from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import bootstrap
 from identity_service.config import Settings
@@ -25,7 +26,7 @@ def register(settings: Settings) -> Registrar:
     )
 
     def add_servicers(server: aio.Server) -> list[str]:
-        return add_identity_servicer(server, identity)
+        return add_identity_servicer(server, identity) + add_admin_servicer(server, identity)
 
     return add_servicers
 

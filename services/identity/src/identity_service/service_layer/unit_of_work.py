@@ -13,6 +13,7 @@ from identity_service.adapters.repository import (
     SettingRepository,
     UserRepository,
 )
+from identity_service.adapters.repository_staff import StaffRepository
 
 
 class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
@@ -22,6 +23,7 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
     login_activity: LoginActivityRepository
     quotas: QuotaRepository
     settings: SettingRepository
+    staff: StaffRepository
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -31,4 +33,5 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
         self.login_activity = LoginActivityRepository(self.session)
         self.quotas = QuotaRepository(self.session)
         self.settings = SettingRepository(self.session)
+        self.staff = StaffRepository(self.session)
         return self
