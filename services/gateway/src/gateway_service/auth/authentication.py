@@ -81,11 +81,11 @@ class Authenticator:
         self._identity = identity
         self._cache = cache
 
-    async def principal_for(self, token: str) -> Principal:
+    async def principal_for(self, token: str, ip: str = "") -> Principal:
         digest = token_digest(token)
         principal = self._cache.get(digest)
         if principal is None:
             # Refusals are not cached: a new key works at once, and a wrong one costs a call.
-            principal = await self._identity.authenticate_api_key(token)
+            principal = await self._identity.authenticate_api_key(token, ip)
             self._cache.put(digest, principal)
         return principal
