@@ -157,6 +157,26 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         user_id=42, changed_fields=["city", "timezone"]
     ),
     ("user.password_changed", 1): lambda: identity_events.UserPasswordChanged(user_id=42, revoked_sessions=2),
+    ("user.activated", 1): lambda: identity_events.UserStatusChanged(
+        user_id=43, old_status="pending", new_status="active", reason="verified by phone", changed_by_user_id=42
+    ),
+    ("user.suspended", 1): lambda: identity_events.UserStatusChanged(
+        user_id=43, old_status="active", new_status="suspended", reason="unpaid invoices", changed_by_user_id=42
+    ),
+    ("user.banned", 1): lambda: identity_events.UserStatusChanged(
+        user_id=43, old_status="suspended", new_status="banned", reason="abuse", changed_by_user_id=42
+    ),
+    ("user.erased", 1): lambda: identity_events.UserErased(user_id=43, erased_by_user_id=42),
+    ("quota.limit_changed", 1): lambda: identity_events.QuotaLimitChanged(
+        quota_id=4711,
+        user_id=0,
+        organization_id=7,
+        resource_type="server",
+        old_limit=10,
+        new_limit=25,
+        current_usage=3,
+        changed_by_user_id=42,
+    ),
     ("request.completed", 1): lambda: gateway_events.RequestCompleted(
         request_id="01941f29-7c00-7000-8000-0000000000bb",
         method="DELETE",

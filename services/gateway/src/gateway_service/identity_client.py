@@ -59,12 +59,13 @@ class IdentityClient:
         assert self._stub is not None
         return self._stub
 
-    async def authenticate_api_key(self, secret: str) -> Principal:
+    async def authenticate_api_key(self, secret: str, ip: str = "") -> Principal:
+        """``ip`` is the client's address: identity records it as the key's last use."""
         stub = self._identity()
         try:
             answer, issued = await asyncio.gather(
                 stub.AuthenticateApiKey(pb.AuthenticateApiKeyRequest(secret=secret)),
-                stub.IssuePrincipal(pb.IssuePrincipalRequest(api_key_secret=secret)),
+                stub.IssuePrincipal(pb.IssuePrincipalRequest(api_key_secret=secret, client_ip=ip)),
             )
         except grpc.RpcError as exc:
             raise domain_error_for(exc, BACKEND) from None

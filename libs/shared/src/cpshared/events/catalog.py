@@ -81,6 +81,13 @@ USER_SESSION_REVOKED = event("user.session_revoked", 1, identity_events.UserSess
 USER_PROFILE_UPDATED = event("user.profile_updated", 1, identity_events.UserProfileUpdated, "user", topic=None)
 USER_PASSWORD_CHANGED = event("user.password_changed", 1, identity_events.UserPasswordChanged, "user", topic=None)
 
+# Identity, staff administration: status changes, erasure (ids only) and quota limits.
+USER_ACTIVATED = event("user.activated", 1, identity_events.UserStatusChanged, "user", topic=None)
+USER_SUSPENDED = event("user.suspended", 1, identity_events.UserStatusChanged, "user", topic=None)
+USER_BANNED = event("user.banned", 1, identity_events.UserStatusChanged, "user", topic=None)
+USER_ERASED = event("user.erased", 1, identity_events.UserErased, "user", topic=None)
+QUOTA_LIMIT_CHANGED = event("quota.limit_changed", 1, identity_events.QuotaLimitChanged, "quota", topic=None)
+
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.
 REQUEST_COMPLETED = event("request.completed", 1, gateway_events.RequestCompleted, "request", topic=None)

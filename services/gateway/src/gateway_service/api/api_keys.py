@@ -68,6 +68,7 @@ def api_key_json(key: pb.ApiKey) -> dict[str, Any]:
         "rate_limit": key.rate_limit,
         "expires_at": _iso(key.expires_at, key.HasField("expires_at")),
         "last_used_at": _iso(key.last_used_at, key.HasField("last_used_at")),
+        "last_used_ip": key.last_used_ip or None,
         "created": _iso(key.created_at, key.HasField("created_at")),
     }
 

@@ -135,7 +135,7 @@ class Authenticator:
         self._cache = cache
         self._session_rate_limit = session_rate_limit
 
-    async def principal_for(self, token: str) -> Principal:
+    async def principal_for(self, token: str, ip: str = "") -> Principal:
         digest = token_digest(token)
         principal = self._cache.get(digest)
         if principal is None:
@@ -143,6 +143,6 @@ class Authenticator:
             if is_access_token(token):
                 principal = await self._identity.authenticate_session(token, self._session_rate_limit)
             else:
-                principal = await self._identity.authenticate_api_key(token)
+                principal = await self._identity.authenticate_api_key(token, ip)
             self._cache.put(digest, principal)
         return principal

@@ -55,7 +55,8 @@ class Gate:
         self.rate_limits = rate_limits
 
     async def admit(self, request: Request) -> Principal:
-        principal = await self.authenticator.principal_for(bearer_token(request.headers))
+        client_ip = request.client.host if request.client else ""
+        principal = await self.authenticator.principal_for(bearer_token(request.headers), client_ip)
         # Known before the budget is checked, so a 429 is logged with the key that was refused.
         actor = request_actor(request.scope, principal)
         setattr(request.state, ACTOR_STATE, actor)

@@ -38,6 +38,9 @@ class Family(StrEnum):
     API_KEYS = "api_keys"
     ORGANIZATIONS = "organizations"
     ACCOUNT = "account"  # the caller's own profile, password and sessions (/v1/me)
+    USERS = "users"
+    SETTINGS = "settings"
+    QUOTAS = "quotas"
 
 
 # What staff roles may read of other users' resources, by family (admins reach everything).
@@ -82,6 +85,32 @@ def ensure_reaches(principal: Principal, owner_user_id: int, family: Family, acc
     """``404 not_found`` (``what`` names it) unless the principal reaches the resource."""
     if not reaches(principal, owner_user_id, family, access):
         raise NotFound(f"{what} does not exist")
+
+
+# Staff areas (not tenant resources): which platform roles reach them at all, by access. A
+# role outside gets 403 forbidden, never 404: the area exists, the caller may not use it.
+STAFF_AREAS: Mapping[Family, Mapping[Access, frozenset[Role]]] = {
+    Family.USERS: {
+        Access.READ: frozenset({Role.ADMIN, Role.SUPPORT, Role.BILLING}),
+        # Support only suspends and activates clients; identity enforces the rest of the rule.
+        Access.WRITE: frozenset({Role.ADMIN, Role.SUPPORT}),
+    },
+    Family.SETTINGS: {Access.READ: frozenset({Role.ADMIN}), Access.WRITE: frozenset({Role.ADMIN})},
+    Family.QUOTAS: {
+        Access.READ: frozenset({Role.ADMIN, Role.SUPPORT, Role.BILLING}),
+        Access.WRITE: frozenset({Role.ADMIN}),
+    },
+}
+
+
+def require_staff(principal: Principal, family: Family, access: Access, *, admin_only: bool = False) -> None:
+    """``403 forbidden`` unless the principal's role works in the staff area ``family`` (with
+    ``admin_only``, unless it is an admin) and its key has the scope."""
+    allowed = frozenset({Role.ADMIN}) if admin_only else STAFF_AREAS[family][access]
+    if principal.role not in allowed:
+        roles = ", ".join(sorted(r.value for r in allowed))
+        raise Forbidden(f"this is a staff area: {scope(family, access)} is for the roles {roles}")
+    require_scope(principal, family, access)
 
 
 def check_grantable(principal: Principal, scopes: Iterable[str], rate_limit: int) -> None:

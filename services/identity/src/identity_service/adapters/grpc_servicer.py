@@ -173,6 +173,7 @@ def api_key_message(key: ApiKey) -> pb.ApiKey:
         last_used_at=_ts(key.last_used_at),
         created_at=_ts(key.created_at),
         revoked_at=_ts(key.revoked_at),
+        last_used_ip=key.last_used_ip or "",
     )
 
 
@@ -433,7 +434,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         credential = request.WhichOneof("credential")
         if credential == "api_key_secret":
             principal = await asyncio.to_thread(
-                handlers.principal_for_api_key, request.api_key_secret, self._identity.uow()
+                handlers.principal_for_api_key, request.api_key_secret, self._identity.uow(), request.client_ip
             )
         elif credential == "session_token":
             principal = await asyncio.to_thread(

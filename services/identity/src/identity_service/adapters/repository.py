@@ -418,6 +418,7 @@ class ApiKeyRepository:
             created_at=_aware(row.created_at),
             last_used_at=from_db(row.last_used_at),
             revoked_at=from_db(row.revoked_at),
+            last_used_ip=row.last_used_ip,
         )
 
 

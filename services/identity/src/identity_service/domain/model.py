@@ -79,6 +79,7 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    last_used_ip: str | None = None
 
     def refusal(self, now: datetime) -> str | None:
         """Why the key may not be used now, or None when it may."""

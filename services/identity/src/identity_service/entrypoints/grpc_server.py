@@ -11,6 +11,7 @@ from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from identity_service import SERVICE_NAME, __version__
 from identity_service.adapters.grpc_accounts import add_account_servicer
+from identity_service.adapters.grpc_admin import add_admin_servicer
 from identity_service.adapters.grpc_organizations import add_organization_servicer
 from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity, bootstrap
@@ -34,6 +35,7 @@ def add_servicers(server: aio.Server, identity: Identity) -> list[str]:
     names = add_identity_servicer(server, identity)
     names += add_organization_servicer(server, identity)
     names += add_account_servicer(server, identity)
+    names += add_admin_servicer(server, identity)
     return names
 
 

@@ -15,6 +15,7 @@ from identity_service.adapters.repository import (
 )
 from identity_service.adapters.repository_accounts import AccountRepository
 from identity_service.adapters.repository_invitations import InvitationRepository
+from identity_service.adapters.repository_staff import StaffRepository
 
 
 class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
@@ -26,6 +27,7 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
     settings: SettingRepository
     invitations: InvitationRepository
     accounts: AccountRepository
+    staff: StaffRepository
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -37,4 +39,5 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
         self.settings = SettingRepository(self.session)
         self.invitations = InvitationRepository(self.session)
         self.accounts = AccountRepository(self.session)
+        self.staff = StaffRepository(self.session)
         return self

@@ -1,0 +1,227 @@
+"""What staff administration reads and writes, on the unit of work's session: account
+details and search, status changes and erasure, every setting, quota listings and limits,
+and the API keys' last use."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from identity_service.adapters.repository import (
+    ApiKeyRepository,
+    QuotaRepository,
+    UserRepository,
+    from_db,
+    to_db,
+)
+from identity_service.adapters.tables import (
+    api_keys,
+    login_activity,
+    organization_invitations,
+    organization_users,
+    resource_quotas,
+    system_settings,
+    user_sessions,
+    users,
+)
+from identity_service.domain.model import ApiKey, Quota, Setting, SettingType, UserStatus
+from identity_service.domain.staff import ERASED_NAME, UserDetails, UserSearch, erased_email
+
+ERASED_IP = "::"
+"""What an erased account's sign-in records keep as their address: none that points anywhere."""
+
+# Erased columns of the users row: every one that holds personal data or a credential.
+ERASED_TO_NULL = (
+    "password",
+    "two_factor_secret",
+    "two_factor_recovery_codes",
+    "two_factor_confirmed_at",
+    "company_name",
+    "tax_id",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "last_login_ip",
+)
+
+SORT_COLUMNS = {"id": users.c.id, "name": users.c.name, "email": users.c.email, "created": users.c.created_at}
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class StaffRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def details(self, user_id: int, *, for_update: bool = False) -> UserDetails | None:
+        query = users.select().where(users.c.id == user_id)
+        row = self._session.execute(query.with_for_update() if for_update else query).first()
+        return None if row is None else self._details(row)
+
+    def search(self, search: UserSearch, *, offset: int, limit: int) -> tuple[list[UserDetails], int]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if search.query:
+            pattern = _like(search.query)
+            conditions.append(
+                sa.or_(sa.func.lower(users.c.email).like(pattern), sa.func.lower(users.c.name).like(pattern))
+            )
+        if search.role is not None:
+            conditions.append(users.c.role == search.role.value)
+        if search.status is not None:
+            conditions.append(users.c.status == search.status.value)
+        order = [SORT_COLUMNS[k.field].desc() if k.descending else SORT_COLUMNS[k.field].asc() for k in search.sort]
+        if not any(k.field == "id" for k in search.sort):
+            order.append(users.c.id.asc())  # a stable order, so pages neither skip nor repeat
+        query = users.select().where(*conditions).order_by(*order).offset(offset).limit(limit)
+        total = self._session.execute(sa.select(sa.func.count()).select_from(users).where(*conditions)).scalar_one()
+        return [self._details(row) for row in self._session.execute(query)], int(total)
+
+    def set_status(self, user_id: int, status: UserStatus, version: int, now: datetime) -> None:
+        self._session.execute(
+            users.update()
+            .where(users.c.id == user_id)
+            .values(status=status.value, version=version, updated_at=to_db(now))
+        )
+
+    def erase(self, user_id: int, version: int, now: datetime) -> None:
+        """Remove the account's personal data and credentials; the id and role stay."""
+        values: dict[str, Any] = {column: None for column in ERASED_TO_NULL}
+        values |= {
+            "name": ERASED_NAME,
+            "email": erased_email(user_id),
+            "status": UserStatus.BANNED.value,
+            "deleted_at": to_db(now),
+            "updated_at": to_db(now),
+            "version": version,
+        }
+        self._session.execute(users.update().where(users.c.id == user_id).values(**values))
+        # Columns of the seed's users table that tables.py does not map (migration 0003 has them).
+        self._session.execute(
+            sa.text("UPDATE users SET workos_id = NULL, remember_token = NULL WHERE id = :id"), {"id": user_id}
+        )
+
+    def anonymise_login_activity(self, user_id: int) -> None:
+        self._session.execute(
+            login_activity.update()
+            .where(login_activity.c.user_id == user_id)
+            .values(ip_address=ERASED_IP, user_agent=None)
+        )
+
+    def live_api_keys(self, user_id: int) -> list[ApiKey]:
+        """The user's unrevoked keys, locked until the transaction ends."""
+        query = (
+            api_keys.select()
+            .where(api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None))
+            .order_by(api_keys.c.id)
+            .with_for_update()
+        )
+        return [ApiKeyRepository._key(row) for row in self._session.execute(query)]
+
+    def revoke_sessions(self, user_id: int, now: datetime) -> int:
+        result = self._session.execute(
+            user_sessions.update()
+            .where(user_sessions.c.user_id == user_id, user_sessions.c.revoked_at.is_(None))
+            .values(revoked_at=to_db(now), version=user_sessions.c.version + 1)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def revoke_open_invitations(self, email: str, now: datetime) -> int:
+        result = self._session.execute(
+            organization_invitations.update()
+            .where(
+                organization_invitations.c.email == email,
+                organization_invitations.c.accepted_at.is_(None),
+                organization_invitations.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=to_db(now))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def member_count(self, organization_id: int) -> int:
+        query = sa.select(sa.func.count()).where(organization_users.c.organization_id == organization_id)
+        return int(self._session.execute(query).scalar_one())
+
+    @staticmethod
+    def _details(row: Row[Any]) -> UserDetails:
+        return UserDetails(
+            user=UserRepository._user(row),
+            email_verified_at=from_db(row.email_verified_at),
+            two_factor_enabled=row.two_factor_confirmed_at is not None,
+            deleted_at=from_db(row.deleted_at),
+        )
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def settings(self) -> list[Setting]:
+        rows = self._session.execute(system_settings.select().order_by(system_settings.c.key))
+        return [
+            Setting(
+                key=row.key,
+                type=SettingType(row.type),
+                value=row.value,
+                description=row.description or "",
+                version=int(row.version),
+                updated_at=from_db(row.updated_at),
+            )
+            for row in rows
+        ]
+
+    # -- quotas -----------------------------------------------------------------------------
+
+    def quotas(self, *, user_ids: list[int], organization_ids: list[int]) -> list[Quota]:
+        """Quotas of the users and organizations given: users' first, then organizations'."""
+        owned = []
+        if user_ids:
+            owned.append(resource_quotas.c.user_id.in_(user_ids))
+        if organization_ids:
+            owned.append(resource_quotas.c.organization_id.in_(organization_ids))
+        if not owned:
+            return []
+        query = (
+            resource_quotas.select()
+            .where(sa.or_(*owned))
+            .order_by(
+                resource_quotas.c.organization_id.is_not(None),
+                resource_quotas.c.organization_id,
+                resource_quotas.c.user_id,
+                resource_quotas.c.resource_type,
+            )
+        )
+        return [QuotaRepository._quota(row) for row in self._session.execute(query)]
+
+    def set_quota_limit(self, quota: Quota, now: datetime) -> None:
+        self._session.execute(
+            resource_quotas.update()
+            .where(resource_quotas.c.id == quota.id)
+            .values(quota_limit=quota.quota_limit, version=quota.version, updated_at=to_db(now))
+        )
+
+    # -- API key use ------------------------------------------------------------------------
+
+    def note_api_key_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
+        """Record that the key was used now from ``ip``, unless that was recorded less than
+        ``every`` ago: one conditional UPDATE, so a busy key costs a write a minute, not one a
+        request, and concurrent replicas write it once (the row lock serialises them and the
+        second finds the condition false). True when it wrote."""
+        result = self._session.execute(
+            api_keys.update()
+            .where(
+                api_keys.c.id == key_id,
+                sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < to_db(now - every)),
+            )
+            .values(last_used_at=to_db(now), last_used_ip=ip)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

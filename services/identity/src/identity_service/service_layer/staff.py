@@ -1,0 +1,298 @@
+"""Staff administration use cases: search and read accounts, change their status, erase them
+on request, list settings, list quotas and set their limits.
+
+Each takes the acting user's id and reads that user's role from the database in the same
+transaction, so a role or status changed a moment ago counts at once (a signed principal
+may be minutes old). Every change records its events through the unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from google.protobuf.message import Message
+
+from cloudplatform.identity.v1 import events_pb2 as ev
+from cpshared.clock import utcnow
+from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
+from cpshared.events import catalog
+from cpshared.events.envelope import new_event
+from cpshared.events.registry import EventSpec
+from identity_service import SERVICE_NAME
+from identity_service.domain.model import (
+    OrganizationRole,
+    Quota,
+    QuotaOwner,
+    Setting,
+    User,
+    UserRole,
+    UserStatus,
+    check_resource_type,
+)
+from identity_service.domain.staff import (
+    STAFF_ROLES,
+    Area,
+    UserDetails,
+    UserSearch,
+    acting_staff,
+    check_query,
+    check_quota_limit,
+    check_reason,
+    check_status_change,
+    parse_user_sort,
+    require_admin,
+    require_reader,
+)
+from identity_service.service_layer.handlers import DEFAULT_LIMIT_SETTING, _timestamp
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
+
+UnitOfWorkFactory = Callable[[], IdentityUnitOfWork]
+DEFAULT_PER_PAGE, MAX_PER_PAGE = 25, 50
+
+STATUS_EVENTS: dict[UserStatus, EventSpec] = {
+    UserStatus.ACTIVE: catalog.USER_ACTIVATED,
+    UserStatus.SUSPENDED: catalog.USER_SUSPENDED,
+    UserStatus.BANNED: catalog.USER_BANNED,
+}
+
+
+def _record(uow: IdentityUnitOfWork, spec: EventSpec, aggregate_id: int, version: int, payload: Message) -> None:
+    uow.record(
+        new_event(spec, producer=SERVICE_NAME, aggregate_id=aggregate_id, aggregate_version=version, payload=payload)
+    )
+
+
+def _actor(uow: IdentityUnitOfWork, acting_user_id: int) -> User:
+    return acting_staff(uow.users.get(acting_user_id), acting_user_id)
+
+
+def _target(uow: IdentityUnitOfWork, user_id: int, *, for_update: bool = False) -> UserDetails:
+    found = uow.staff.details(user_id, for_update=for_update)
+    if found is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return found
+
+
+def _page(page: int, per_page: int) -> tuple[int, int]:
+    page, per_page = page or 1, per_page or DEFAULT_PER_PAGE
+    if page < 1:
+        raise InvalidInput("page must be 1 or more")
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"per_page must be 1 to {MAX_PER_PAGE}")
+    return page, per_page
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchUsers:
+    acting_user_id: int
+    query: str = ""
+    role: UserRole | None = None
+    status: UserStatus | None = None
+    page: int = 0
+    per_page: int = 0
+    sort: tuple[str, ...] = ()
+
+
+def search_users(cmd: SearchUsers, uow: IdentityUnitOfWork) -> tuple[list[UserDetails], int, int, int]:
+    """(accounts, page, per_page, total_entries): one page of the accounts that match."""
+    page, per_page = _page(cmd.page, cmd.per_page)
+    search = UserSearch(query=check_query(cmd.query), role=cmd.role, status=cmd.status, sort=parse_user_sort(cmd.sort))
+    with uow:
+        require_reader(_actor(uow, cmd.acting_user_id), Area.USERS)
+        found, total = uow.staff.search(search, offset=(page - 1) * per_page, limit=per_page)
+    return found, page, per_page, total
+
+
+def get_user(acting_user_id: int, user_id: int, uow: IdentityUnitOfWork) -> UserDetails:
+    with uow:
+        require_reader(_actor(uow, acting_user_id), Area.USERS)
+        return _target(uow, user_id)
+
+
+@dataclass(frozen=True)
+class SetUserStatus:
+    acting_user_id: int
+    user_id: int
+    status: UserStatus
+    reason: str = ""
+
+
+def set_user_status(cmd: SetUserStatus, uow: IdentityUnitOfWork) -> UserDetails:
+    """Activate, suspend or ban an account. A suspended or banned account's API keys and
+    sessions stop working at their next exchange: IssuePrincipal and AuthenticateApiKey
+    answer only for active accounts (the gateway caches an answer for a second)."""
+    reason = check_reason(cmd.reason)
+    with uow:
+        actor = _actor(uow, cmd.acting_user_id)
+        target = _target(uow, cmd.user_id, for_update=True)
+        if not check_status_change(actor, target, cmd.status):
+            return target
+        now = utcnow()
+        user = target.user
+        version = user.version + 1
+        uow.staff.set_status(user.id, cmd.status, version, now)
+        payload = ev.UserStatusChanged(
+            user_id=user.id,
+            old_status=user.status.value,
+            new_status=cmd.status.value,
+            reason=reason,
+            changed_by_user_id=actor.id,
+        )
+        _record(uow, STATUS_EVENTS[cmd.status], user.id, version, payload)
+        uow.commit()
+    return replace(target, user=replace(user, status=cmd.status, version=version))
+
+
+def erase_user(acting_user_id: int, user_id: int, uow: IdentityUnitOfWork) -> tuple[UserDetails, list[int]]:
+    """Erase an account's personal data on its holder's request (GDPR art. 17), in one
+    transaction: the row keeps its id (invoices, audit records and events refer to it) and
+    nothing else that identifies a person. Returns the account and the organizations of which
+    it is the only member: those are left as they are, for staff to close."""
+    with uow:
+        actor = _actor(uow, acting_user_id)
+        require_admin(actor, "erasing an account")
+        if actor.id == user_id:
+            raise PreconditionFailed("an admin does not erase their own account: ask another admin")
+        target = _target(uow, user_id, for_update=True)
+        if target.deleted_at is not None:
+            return target, _sole_memberships(uow, user_id)
+        now = utcnow()
+        user = target.user
+
+        # Organizations first: refuse before anything changes if one would be left without an owner.
+        sole: list[int] = []
+        leaving = []
+        for organization, membership in uow.organizations.of_user(user.id):
+            locked = uow.organizations.get(organization.id, for_update=True)
+            if locked is None:
+                continue
+            if uow.staff.member_count(locked.id) == 1:
+                sole.append(locked.id)
+            elif membership.role is OrganizationRole.OWNER:
+                raise PreconditionFailed(
+                    f"user {user.id} owns organization {locked.id}, which has other members: "
+                    "transfer ownership first, then erase the account"
+                )
+            else:
+                leaving.append((locked, membership))
+        for organization, membership in leaving:
+            uow.organizations.remove_member(organization.id, user.id)
+            changed = replace(organization, version=organization.version + 1)
+            uow.organizations.save(changed, now)
+            removed = ev.OrganizationMemberRemoved(
+                organization_id=organization.id,
+                user_id=user.id,
+                role=membership.role.value,
+                removed_by_user_id=actor.id,
+            )
+            _record(uow, catalog.ORGANIZATION_MEMBER_REMOVED, organization.id, changed.version, removed)
+
+        for key in uow.staff.live_api_keys(user.id):
+            uow.api_keys.revoke(key.id, now)
+            revoked = ev.ApiKeyRevoked(
+                api_key_id=key.id,
+                user_id=key.user_id,
+                organization_id=key.organization_id or 0,
+                revoked_at=_timestamp(now),
+            )
+            _record(uow, catalog.API_KEY_REVOKED, key.id, 2, revoked)
+        uow.staff.revoke_sessions(user.id, now)
+        uow.staff.revoke_open_invitations(user.email, now)
+        uow.staff.anonymise_login_activity(user.id)
+        version = user.version + 1
+        uow.staff.erase(user.id, version, now)
+        _record(uow, catalog.USER_ERASED, user.id, version, ev.UserErased(user_id=user.id, erased_by_user_id=actor.id))
+        erased = _target(uow, user.id)
+        uow.commit()
+    return erased, sole
+
+
+def _sole_memberships(uow: IdentityUnitOfWork, user_id: int) -> list[int]:
+    return [o.id for o, _ in uow.organizations.of_user(user_id) if uow.staff.member_count(o.id) == 1]
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+def list_settings(acting_user_id: int, uow: IdentityUnitOfWork) -> list[Setting]:
+    with uow:
+        require_reader(_actor(uow, acting_user_id), Area.SETTINGS)
+        return uow.staff.settings()
+
+
+# -- quotas -----------------------------------------------------------------------------------
+
+
+def list_quotas(acting_user_id: int, owner: QuotaOwner | None, uow: IdentityUnitOfWork) -> list[Quota]:
+    """A user's own and their organizations' quotas (staff: anyone's). Another's answer as missing."""
+    with uow:
+        actor = _actor(uow, acting_user_id)
+        staff = actor.role in STAFF_ROLES
+        member_of = {o.id for o, _ in uow.organizations.of_user(actor.id)}
+        if owner is None:
+            return uow.staff.quotas(user_ids=[actor.id], organization_ids=sorted(member_of))
+        if owner.user_id is not None:
+            if owner.user_id != actor.id and (not staff or uow.users.get(owner.user_id) is None):
+                raise NotFound(f"user {owner.user_id} does not exist")
+            return uow.staff.quotas(user_ids=[owner.user_id], organization_ids=[])
+        organization_id = owner.organization_id or 0
+        if organization_id not in member_of and (not staff or not uow.organizations.exists(organization_id)):
+            raise NotFound(f"organization {organization_id} does not exist")
+        return uow.staff.quotas(user_ids=[], organization_ids=[organization_id])
+
+
+@dataclass(frozen=True)
+class SetQuotaLimit:
+    acting_user_id: int
+    owner: QuotaOwner
+    resource_type: str
+    quota_limit: int
+
+
+def set_quota_limit(cmd: SetQuotaLimit, uow_factory: UnitOfWorkFactory) -> Quota:
+    """Set a quota's limit, creating the quota (at the default limit) first when it is missing.
+
+    The creation runs in its own short transaction, as ReserveQuota's does, so concurrent
+    creators of the same row never deadlock at the FOR UPDATE that follows.
+    """
+    resource_type, limit = check_resource_type(cmd.resource_type), check_quota_limit(cmd.quota_limit)
+    with uow_factory() as uow:
+        require_admin(_actor(uow, cmd.acting_user_id), "setting quota limits")
+        exists = (
+            uow.users.get(cmd.owner.user_id) is not None
+            if cmd.owner.user_id is not None
+            else uow.organizations.exists(cmd.owner.organization_id or 0)
+        )
+        if not exists:
+            what = f"user {cmd.owner.user_id}" if cmd.owner.user_id else f"organization {cmd.owner.organization_id}"
+            raise NotFound(f"{what} does not exist")
+        if uow.quotas.get(cmd.owner, resource_type) is None:
+            default = uow.settings.get(DEFAULT_LIMIT_SETTING)
+            value = default.typed_value() if default is not None else 0
+            uow.quotas.create_if_missing(cmd.owner, resource_type, value if type(value) is int else 0, utcnow())
+            uow.commit()
+    with uow_factory() as uow:
+        quota = uow.quotas.get(cmd.owner, resource_type, for_update=True)
+        if quota is None:  # unreachable: created above, and quotas are never deleted
+            raise NotFound(f"no {resource_type} quota exists for this owner")
+        if quota.quota_limit == limit:
+            return quota
+        changed = replace(quota, quota_limit=limit, version=quota.version + 1)
+        uow.staff.set_quota_limit(changed, utcnow())
+        payload = ev.QuotaLimitChanged(
+            quota_id=quota.id,
+            user_id=cmd.owner.user_id or 0,
+            organization_id=cmd.owner.organization_id or 0,
+            resource_type=resource_type,
+            old_limit=quota.quota_limit,
+            new_limit=limit,
+            current_usage=quota.current_usage,
+            changed_by_user_id=cmd.acting_user_id,
+        )
+        _record(uow, catalog.QUOTA_LIMIT_CHANGED, quota.id, changed.version, payload)
+        uow.commit()
+    return changed
