@@ -11,8 +11,10 @@ from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from identity_service import SERVICE_NAME, __version__
 from identity_service.adapters.grpc_servicer import add_identity_servicer
+from identity_service.adapters.grpc_two_factor import add_two_factor_servicer
 from identity_service.bootstrap import bootstrap
 from identity_service.config import Settings
+from identity_service.domain.two_factor import SecretBox
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -20,12 +22,18 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def register(settings: Settings) -> Registrar:
     key_file = settings.principal_signing_key_file
     signing_key = load_private_key(Path(key_file)) if key_file else None
+    data_key_file = settings.data_encryption_key_file
+    secret_box = SecretBox.from_base64(Path(data_key_file).read_text()) if data_key_file else None
     identity = bootstrap(
-        settings.database_url, pool_size=settings.database_pool_size, signing_key=signing_key, mail=settings
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        signing_key=signing_key,
+        mail=settings,
+        secret_box=secret_box,
     )
 
     def add_servicers(server: aio.Server) -> list[str]:
-        return add_identity_servicer(server, identity)
+        return add_identity_servicer(server, identity) + add_two_factor_servicer(server, identity)
 
     return add_servicers
 

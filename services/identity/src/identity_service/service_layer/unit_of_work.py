@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Self
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from cpshared.db import SqlAlchemyUnitOfWork
 from identity_service.adapters.repository import (
     ApiKeyRepository,
@@ -13,6 +15,8 @@ from identity_service.adapters.repository import (
     SettingRepository,
     UserRepository,
 )
+from identity_service.adapters.repository_two_factor import TwoFactorRepository
+from identity_service.domain.two_factor import SecretBox
 
 
 class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
@@ -22,6 +26,12 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
     login_activity: LoginActivityRepository
     quotas: QuotaRepository
     settings: SettingRepository
+    two_factor: TwoFactorRepository
+
+    def __init__(self, session_factory: sessionmaker[Session], secret_box: SecretBox | None = None) -> None:
+        super().__init__(session_factory)
+        self.secret_box = secret_box
+        """Seals and opens the TOTP secrets at rest; None when no data encryption key is configured."""
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -31,4 +41,5 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
         self.login_activity = LoginActivityRepository(self.session)
         self.quotas = QuotaRepository(self.session)
         self.settings = SettingRepository(self.session)
+        self.two_factor = TwoFactorRepository(self.session)
         return self
