@@ -18,9 +18,10 @@ from cpshared.clock import Clock
 from cpshared.context import correlation_id_var, new_correlation_id
 from cpshared.grpc.client import make_channel
 from gateway_service import SERVICE_NAME, __version__
-from gateway_service.api import api_keys
+from gateway_service.api import api_keys, two_factor
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
+from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.config import Settings
 from gateway_service.hetzner.errors import COMMON_ERROR_ANSWERS, install_error_handlers
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
@@ -32,7 +33,7 @@ from gateway_service.request_log import RequestLogMiddleware
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # The public API's routers; the request log names each request by the template of its route in them.
-ROUTERS = (api_keys.router,)
+ROUTERS = (api_keys.router, two_factor.router)
 
 
 def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None) -> FastAPI:
@@ -61,6 +62,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     install_error_handlers(app)
     identity = IdentityClient(lambda: channels["identity"])
     app.state.identity = identity
+    app.state.two_factor = TwoFactorClient(lambda: channels["identity"])
     app.state.gate = Gate(Authenticator(identity, PrincipalCache(clock=clock)), RateLimitStore(engine, clock=clock))
     for router in ROUTERS:
         app.include_router(router, responses=COMMON_ERROR_ANSWERS)

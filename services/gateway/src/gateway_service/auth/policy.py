@@ -36,6 +36,8 @@ class Family(StrEnum):
     """Resource families that scopes name; a family joins here when its endpoints do."""
 
     API_KEYS = "api_keys"
+    TWO_FACTOR = "two_factor"
+    """The caller's own two-factor authentication (/v1/me/two_factor)."""
 
 
 # What staff roles may read of other users' resources, by family (admins reach everything).

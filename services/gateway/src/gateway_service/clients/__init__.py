@@ -1,0 +1,1 @@
+"""Clients of the backend services' gRPC APIs, one module per area."""
