@@ -166,6 +166,15 @@ def test_up_status_down_and_up_again(paths: LocalPaths) -> None:
     assert by_id[refused.headers["X-Request-Id"]].api_key_id == 0
     assert by_id[mine.headers["X-Request-Id"]].api_key_id == created.json()["api_key"]["id"]
 
+    # Revoking the key reaches the gateway through identity's events (the cached principal is
+    # dropped), so the key is refused within a second although the cache would keep it 30 s.
+    key_url = f"http://127.0.0.1:8080/v1/api_keys/{created.json()['api_key']['id']}"
+    assert httpx.delete(key_url, headers=bearer, timeout=5).status_code == 204
+    revoked_at = time.monotonic()
+    while httpx.get(key_url, headers={"Authorization": f"Bearer {secret}"}, timeout=5).status_code != 401:
+        assert time.monotonic() - revoked_at < 1.0, "a revoked key still worked a second later"
+        time.sleep(0.02)
+
     # Every server verifies who is calling: identity refuses a direct call without a principal
     # assertion, or with one signed by a key it does not trust, and accepts the gateway's own.
     identity_port = next(s.grpc_port for s in process_specs(paths) if s.service == "identity")

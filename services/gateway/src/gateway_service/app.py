@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.engine import Engine
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cpshared.auth.principal import load_private_key
 from cpshared.clock import Clock
@@ -21,6 +24,7 @@ from gateway_service import SERVICE_NAME, __version__
 from gateway_service.api import api_keys, two_factor
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
+from gateway_service.auth.invalidation import InvalidationListener
 from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.config import Settings
 from gateway_service.hetzner.errors import COMMON_ERROR_ANSWERS, install_error_handlers
@@ -29,11 +33,45 @@ from gateway_service.idempotency.store import IdempotencyStore
 from gateway_service.identity_client import IdentityClient
 from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
 from gateway_service.rate_limit.store import RateLimitStore
-from gateway_service.request_log import RequestLogMiddleware
+from gateway_service.request_log import RequestLogMiddleware, RequestLogWriter
 
 REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # The public API's routers; the request log names each request by the template of its route in them.
 ROUTERS = (api_keys.router, two_factor.router)
+
+
+class RequestIdMiddleware:
+    """Every answer carries a request id; a caller's own id is kept so it can trace it.
+
+    Plain ASGI (not ``@app.middleware``, whose per-request task and streaming wrapper cost
+    more than the rest of a cached request): it sets the id for everything inside it and
+    adds the header to the answer's start message.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        # A caller's id is kept when it is a sane token; anything else gets an id of ours.
+        rid = given if REQUEST_ID.fullmatch(given) else new_correlation_id()
+        token = correlation_id_var.set(rid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _REQUEST_ID]
+                message = {**message, "headers": [*headers, (_REQUEST_ID, rid.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            correlation_id_var.reset(token)
 
 
 def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None) -> FastAPI:
@@ -41,14 +79,24 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     channels: dict[str, aio.Channel] = {}
     key_file = settings.principal_service_key_file
     service_key = load_private_key(Path(key_file)) if key_file else None
+    request_log = RequestLogWriter(engine)
+    cache = PrincipalCache(clock=clock)
+    listener = InvalidationListener(settings.kafka_bootstrap, cache) if settings.kafka_bootstrap else None
+    if listener is not None:
+        cache.trusted = lambda: listener.current
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         for name, address in settings.backend_addresses().items():
             channels[name] = make_channel(address, caller=SERVICE_NAME, deadline=2.0, service_key=service_key)
+        if listener is not None:
+            listener.start()
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
+            await request_log.close()
             await asyncio.gather(*(channel.close() for channel in channels.values()))
 
     app = FastAPI(
@@ -63,7 +111,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     identity = IdentityClient(lambda: channels["identity"])
     app.state.identity = identity
     app.state.two_factor = TwoFactorClient(lambda: channels["identity"])
-    app.state.gate = Gate(Authenticator(identity, PrincipalCache(clock=clock)), RateLimitStore(engine, clock=clock))
+    app.state.gate = Gate(Authenticator(identity, cache), RateLimitStore(engine, clock=clock))
     for router in ROUTERS:
         app.include_router(router, responses=COMMON_ERROR_ANSWERS)
     # Innermost: route errors are answers by then, so they get the RateLimit headers too.
@@ -72,26 +120,18 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
     # Outermost but for the request id: it logs every final answer (401, 429, 409, 422,
     # replays) as a request.completed event in the gateway's outbox, with its request id.
-    app.add_middleware(RequestLogMiddleware, engine=engine, routes=[r for router in ROUTERS for r in router.routes])
+    app.add_middleware(
+        RequestLogMiddleware, writer=request_log, routes=[r for router in ROUTERS for r in router.routes]
+    )
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # Every answer carries a request id; a caller's own id is kept so it can trace it.
-        rid = request.headers.get(REQUEST_ID_HEADER) or new_correlation_id()
-        token = correlation_id_var.set(rid)
-        try:
-            response: Response = await call_next(request)
-        finally:
-            correlation_id_var.reset(token)
-        response.headers[REQUEST_ID_HEADER] = rid
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         """Liveness: the gateway process answers."""
         return {"status": "ok", "service": SERVICE_NAME, "version": __version__}
 
-    @app.get("/readyz")
+    @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         """Readiness: every backend service answers its gRPC health check with SERVING."""
 

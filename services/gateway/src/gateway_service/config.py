@@ -10,7 +10,8 @@ BACKENDS = ("identity", "compute", "network", "storage", "billing", "monitoring"
 
 
 class Settings(CommonSettings, DatabaseSettings):
-    """The gateway's own database holds only operational state (idempotency keys, rate limits)."""
+    """The gateway's own database holds only operational state (idempotency keys, rate limits);
+    from Kafka it reads identity's events, which drop cached principals (auth/invalidation.py)."""
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
@@ -22,6 +23,13 @@ class Settings(CommonSettings, DatabaseSettings):
     monitoring_grpc_addr: str = Field(min_length=3)
     support_grpc_addr: str = Field(min_length=3)
     audit_grpc_addr: str = Field(min_length=3)
+    kafka_bootstrap: str = Field(
+        default="",
+        description=(
+            "Kafka bootstrap servers, host:port[,host:port]: the gateway follows identity's events there and "
+            "drops cached principals they change. Empty: no events; cached principals live one second."
+        ),
+    )
     principal_service_key_file: str = Field(
         default="",
         description=(

@@ -10,17 +10,21 @@ was an idempotent replay or a 429; never a credential, another header, a query s
 It sits inside the request-id middleware (so it knows the request id) and outside everything
 else, so it sees the final answer: 401, 429, 409 and 422 from idempotency, and replays.
 
-The event is written after the last byte of the answer went out, in its own short
-transaction, off the event loop. The answer is already sent by then, so a failed write (the
-database is down) cannot change it: the failure is logged with the request id and counted in
-``gateway_request_log_failures_total``, and that request is missing from the log. The
+The event is handed to a :class:`RequestLogWriter` after the last byte of the answer went
+out; the writer commits what has queued up in one transaction (a batch of up to 500 rows),
+off the event loop, so a busy gateway writes its log in a few transactions a second instead of
+one per request. The answer is already sent by then, so a failed write (the database is down)
+cannot change it: the failure is logged with the request ids and counted in
+``gateway_request_log_failures_total``, and those requests are missing from the log. The
 alternative, holding every answer until its log row commits, would make the public API as
 available as the gateway's database and slower for every caller; alert on the counter instead.
+On shutdown the writer commits what is queued before the process exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 
@@ -66,10 +70,64 @@ def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
     return partial
 
 
-class RequestLogMiddleware:
-    def __init__(self, app: ASGIApp, *, engine: Engine, routes: Sequence[BaseRoute]) -> None:
-        self.app = app
+MAX_BATCH = 500
+
+
+class RequestLogWriter:
+    """Commits queued request.completed events in batches, one writer task per event loop."""
+
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._queue: asyncio.Queue[PendingEvent] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, event: PendingEvent) -> None:
+        if self._queue is None or self._task is None or self._task.done():
+            self._queue = asyncio.Queue()
+            self._task = asyncio.get_running_loop().create_task(self._run(self._queue), name="request-log-writer")
+        self._queue.put_nowait(event)
+
+    async def _run(self, queue: asyncio.Queue[PendingEvent]) -> None:
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < MAX_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            # Shielded: a batch taken from the queue is written even if shutdown cancels the task.
+            with anyio.CancelScope(shield=True):
+                await asyncio.to_thread(self._write, batch)
+            for _ in batch:
+                queue.task_done()
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is committed (or counted as failed)."""
+        if self._queue is not None and self._task is not None and not self._task.done():
+            await self._queue.join()
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _write(self, events: list[PendingEvent]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                write_events(conn, events)
+        except Exception as exc:  # the answers are sent: count and log, never raise
+            REQUEST_LOG_FAILURES.inc(len(events))
+            log.warning(
+                "request_log_write_failed",
+                request_ids=[event.envelope.aggregate_id for event in events],
+                error=f"{type(exc).__name__}: {exc}",
+            )
+
+
+class RequestLogMiddleware:
+    def __init__(self, app: ASGIApp, *, writer: RequestLogWriter, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.writer = writer
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,9 +170,7 @@ class RequestLogMiddleware:
                 REQUEST_LOG_FAILURES.inc()
                 log.exception("request_log_event_failed", request_id=correlation_id_var.get())
             else:
-                # The answer is out; the write must not be cut short by a disconnect or shutdown.
-                with anyio.CancelScope(shield=True):
-                    await asyncio.to_thread(self._write, event)
+                self.writer.submit(event)
 
     def _event(
         self, scope: Scope, state: dict[str, object], route: str, status: int, duration_ms: int, replayed: bool
@@ -149,15 +205,3 @@ class RequestLogMiddleware:
             )
         finally:
             actor_var.reset(token)
-
-    def _write(self, event: PendingEvent) -> None:
-        try:
-            with self.engine.begin() as conn:
-                write_events(conn, [event])
-        except Exception as exc:  # the answer is sent: count and log, never raise
-            REQUEST_LOG_FAILURES.inc()
-            log.warning(
-                "request_log_write_failed",
-                request_id=event.envelope.aggregate_id,
-                error=f"{type(exc).__name__}: {exc}",
-            )

@@ -23,6 +23,7 @@ ALL_SERVICES = (*DOMAIN_SERVICES, "gateway")
 MARIADB_HOST, MARIADB_PORT = "127.0.0.1", 3306
 KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 SMTP_HOST, SMTP_PORT = "127.0.0.1", 2525
+GATEWAY_POOL_SIZE = 20
 
 
 @dataclass(frozen=True)
@@ -199,8 +200,10 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             )
         )
     gateway_env = common_env("gateway", passwords["gateway"], ports.metrics("gateway"))
-    del gateway_env["CP_KAFKA_BOOTSTRAP"]  # the gateway's HTTP process does not talk to Kafka
     gateway_env |= {"CP_HTTP_HOST": "127.0.0.1", "CP_HTTP_PORT": str(ports.gateway_http)}
+    # Every request uses the database (rate limit, request log) from the server's thread pool:
+    # a pool smaller than the concurrent requests would open and close connections under load.
+    gateway_env["CP_DATABASE_POOL_SIZE"] = str(GATEWAY_POOL_SIZE)
     gateway_env |= {f"CP_{s.upper()}_GRPC_ADDR": f"127.0.0.1:{ports.grpc(s)}" for s in DOMAIN_SERVICES}
     gateway_env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["gateway"][0]
     specs.append(

@@ -1,8 +1,10 @@
 """``Authorization: Bearer <API key>`` → the request's :class:`Principal`.
 
 Identity answers who holds a key, with a signed principal assertion for it; the answer is
-cached for a second (never past shortly before the assertion expires), so a busy key costs
-identity one exchange a second per replica and a revoked key stops working within that second.
+cached (never past shortly before the assertion expires). Identity's events drop the entries
+of a revoked key or a changed user at once (auth/invalidation.py); while they are being
+followed an entry lives up to 30 seconds, otherwise one second, so a busy key costs identity
+one exchange per replica every 30 s (1 s) and a revoked key stops working within a second.
 The cache is keyed by the SHA-256 of the token, so no token sits in the gateway's memory
 longer than its request, and it is bounded (least recently used entries go first).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from starlette.datastructures import Headers
@@ -21,6 +24,8 @@ from gateway_service.auth.principal import Principal
 from gateway_service.identity_client import IdentityClient
 
 CACHE_TTL = timedelta(seconds=1)
+# While identity's events are followed (auth/invalidation.py) they drop changed entries at once.
+TRUSTED_CACHE_TTL = timedelta(seconds=30)
 # A cached assertion is dropped this long before it expires, so no backend sees it expire in flight.
 RENEW_BEFORE_EXPIRY = timedelta(seconds=30)
 CACHE_MAX_ENTRIES = 10_000
@@ -44,13 +49,27 @@ def bearer_token(headers: Headers) -> str:
 
 
 class PrincipalCache:
+    """Principals by token digest, each for ``ttl`` — or ``trusted_ttl`` while ``trusted()`` says
+    identity's events are being followed (auth/invalidation.py), since they drop what changed."""
+
     def __init__(
-        self, *, ttl: timedelta = CACHE_TTL, max_entries: int = CACHE_MAX_ENTRIES, clock: Clock | None = None
+        self,
+        *,
+        ttl: timedelta = CACHE_TTL,
+        trusted_ttl: timedelta = TRUSTED_CACHE_TTL,
+        trusted: Callable[[], bool] = lambda: False,
+        max_entries: int = CACHE_MAX_ENTRIES,
+        clock: Clock | None = None,
     ) -> None:
         self.ttl = ttl
+        self.trusted_ttl = max(ttl, trusted_ttl)
+        self.trusted = trusted
         self.max_entries = max_entries
         self._clock = clock or get_clock()
-        self._entries: OrderedDict[str, tuple[datetime, Principal]] = OrderedDict()
+        # digest -> (cached at, kept until at most, principal)
+        self._entries: OrderedDict[str, tuple[datetime, datetime, Principal]] = OrderedDict()
+        self._by_user: dict[int, set[str]] = {}
+        self._by_key: dict[int, set[str]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -59,21 +78,46 @@ class PrincipalCache:
         entry = self._entries.get(digest)
         if entry is None:
             return None
-        expires_at, principal = entry
-        if self._clock.now() >= expires_at:
-            del self._entries[digest]
+        cached_at, until, principal = entry
+        now = self._clock.now()
+        if now >= until or (now >= cached_at + self.ttl and not self.trusted()):
+            self._drop(digest)
             return None
         self._entries.move_to_end(digest)
         return principal
 
     def put(self, digest: str, principal: Principal) -> None:
-        until = self._clock.now() + self.ttl
+        now = self._clock.now()
+        until = now + self.trusted_ttl
         if principal.assertion_expires_at is not None:
             until = min(until, principal.assertion_expires_at - RENEW_BEFORE_EXPIRY)
-        self._entries[digest] = (until, principal)
-        self._entries.move_to_end(digest)
+        self._drop(digest)
+        self._entries[digest] = (now, until, principal)
+        self._by_user.setdefault(principal.user_id, set()).add(digest)
+        if principal.api_key_id:
+            self._by_key.setdefault(principal.api_key_id, set()).add(digest)
         while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            self._drop(next(iter(self._entries)))
+
+    def forget_user(self, user_id: int) -> None:
+        for digest in list(self._by_user.get(user_id, ())):
+            self._drop(digest)
+
+    def forget_api_key(self, api_key_id: int) -> None:
+        for digest in list(self._by_key.get(api_key_id, ())):
+            self._drop(digest)
+
+    def _drop(self, digest: str) -> None:
+        entry = self._entries.pop(digest, None)
+        if entry is None:
+            return
+        principal = entry[2]
+        for index, owner in ((self._by_user, principal.user_id), (self._by_key, principal.api_key_id)):
+            digests = index.get(owner)
+            if digests is not None:
+                digests.discard(digest)
+                if not digests:
+                    del index[owner]
 
 
 class Authenticator:

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from cpshared.errors import DomainError, InvalidInput
 from cpshared.logging import get_logger
@@ -131,6 +132,18 @@ def _http_exception_code(status: int) -> str:
     return "service_error" if status >= 500 else "invalid_input"
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at the request's path (Starlette's own 405 names only
+    the first route's, though a path's GET and POST are separate routes)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        # PARTIAL: the path matches and the method does not; FULL: both do.
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= set(route_methods)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error with the Hetzner error object and the status of its code."""
 
@@ -142,10 +155,13 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return validation_error_response(exc)
 
-    async def on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _http_exception_code(exc.status_code)
-        response = error_response(code, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        response = error_response(code, str(exc.detail), headers=headers)
         # A 405 stays a 405 (and keeps its Allow header) even though its code is invalid_input.
         response.status_code = exc.status_code
         return response

@@ -12,7 +12,7 @@ from cpshared.runtime import run_grpc_service
 from identity_service import SERVICE_NAME, __version__
 from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.adapters.grpc_two_factor import add_two_factor_servicer
-from identity_service.bootstrap import bootstrap
+from identity_service.bootstrap import Identity, bootstrap
 from identity_service.config import Settings
 from identity_service.domain.two_factor import SecretBox
 
@@ -32,10 +32,12 @@ def register(settings: Settings) -> Registrar:
         secret_box=secret_box,
     )
 
-    def add_servicers(server: aio.Server) -> list[str]:
-        return add_identity_servicer(server, identity) + add_two_factor_servicer(server, identity)
+    return lambda server: add_servicers(server, identity)
 
-    return add_servicers
+
+def add_servicers(server: aio.Server, identity: Identity) -> list[str]:
+    """Every gRPC service identity answers, on ``server``; their full names."""
+    return add_identity_servicer(server, identity) + add_two_factor_servicer(server, identity)
 
 
 def main() -> None:

@@ -1,0 +1,3 @@
+module cloudplatform/bench/loadgen
+
+go 1.22

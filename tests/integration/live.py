@@ -1,0 +1,113 @@
+"""The identity service and the gateway served for real, in background threads, for tests
+that call them synchronously (schemathesis, the authorization matrix): identity's gRPC server
+on its own event loop in a thread, the gateway under uvicorn in another, each on a scratch
+database and a loopback port. As in the stack, identity verifies every call's principal:
+user assertions it signed itself, and the gateway's own service assertion."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from cpshared.auth.principal import TrustedKeys, generate_private_key, private_key_pem
+from cpshared.clock import Clock
+from cpshared.db import make_engine
+from cpshared.grpc.server import ServiceIdentity, serve
+from cpshared.mail import MailSettings
+from gateway_service.app import create_app
+from gateway_service.config import BACKENDS, Settings
+from identity_service.bootstrap import Identity
+from identity_service.domain.two_factor import SecretBox
+from identity_service.entrypoints.grpc_server import add_servicers
+from tests.integration.gateway import conftest as gateway_conftest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def identity_in_thread(engine: sa.Engine, trusted_gateway: Ed25519PublicKey) -> Iterator[tuple[str, Identity]]:
+    """Identity (every servicer, a fresh signing key, mail to the local sink) on a loopback port,
+    verifying user principals it signs and the gateway's service principals."""
+    signing_key = generate_private_key()
+    identity = Identity(engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
+    trusted = TrustedKeys(issuer=signing_key.public_key(), services={"gateway": trusted_gateway})
+    address = f"127.0.0.1:{free_port()}"
+    loop = asyncio.new_event_loop()
+    started, stop = threading.Event(), asyncio.Event()
+
+    async def on_started() -> None:
+        started.set()
+
+    async def run() -> None:
+        await serve(
+            ServiceIdentity(service="identity", version="test"),
+            address,
+            lambda server: add_servicers(server, identity),
+            grace=0.5,
+            on_started=on_started,
+            stop_event=stop,
+            trusted=trusted,
+        )
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), name="identity-grpc", daemon=True)
+    thread.start()
+    if not started.wait(15):
+        raise RuntimeError("identity's gRPC server did not start")
+    try:
+        yield address, identity
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(15)
+        loop.close()
+
+
+@dataclass(frozen=True)
+class LivePlatform:
+    gateway: str
+    """Base URL of the gateway, e.g. http://127.0.0.1:41234."""
+    identity: Identity
+    """Identity wired to the same database, for test setup through its use cases."""
+
+
+@contextlib.contextmanager
+def live_platform(identity_url: str, gateway_url: str, clock: Clock | None = None) -> Iterator[LivePlatform]:
+    identity_engine = make_engine(identity_url, pool_size=10)
+    gateway_engine = make_engine(gateway_url, pool_size=10)
+    gateway_key = generate_private_key()
+    try:
+        with (
+            tempfile.TemporaryDirectory() as keys,
+            identity_in_thread(identity_engine, gateway_key.public_key()) as (address, identity),
+        ):
+            key_file = Path(keys) / "gateway.key"
+            key_file.write_text(private_key_pem(gateway_key))
+            settings = Settings.model_validate(
+                {
+                    "service_name": "gateway",
+                    "metrics_port": 0,
+                    "database_url": gateway_url,
+                    **{f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS},
+                    "identity_grpc_addr": address,
+                    "principal_service_key_file": str(key_file),
+                }
+            )
+            app = create_app(settings, gateway_engine, clock=clock)
+            with contextlib.contextmanager(gateway_conftest.serve)(app) as base_url:
+                yield LivePlatform(gateway=base_url, identity=identity)
+    finally:
+        gateway_engine.dispose()
+        identity_engine.dispose()
