@@ -177,6 +177,15 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         current_usage=3,
         changed_by_user_id=42,
     ),
+    ("user.two_factor_enabled", 1): lambda: identity_events.UserTwoFactorEnabled(
+        user_id=42, confirmed_at=_timestamp(datetime(2025, 1, 1, 12, 0, tzinfo=UTC)), recovery_codes=10
+    ),
+    ("user.two_factor_disabled", 1): lambda: identity_events.UserTwoFactorDisabled(
+        user_id=42, proved_with="recovery_code"
+    ),
+    ("user.recovery_codes_regenerated", 1): lambda: identity_events.UserRecoveryCodesRegenerated(
+        user_id=42, recovery_codes=10
+    ),
     ("request.completed", 1): lambda: gateway_events.RequestCompleted(
         request_id="01941f29-7c00-7000-8000-0000000000bb",
         method="DELETE",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import tempfile
 import threading
@@ -26,6 +27,7 @@ from cpshared.mail import MailSettings
 from gateway_service.app import create_app
 from gateway_service.config import BACKENDS, Settings
 from identity_service.bootstrap import Identity
+from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
 from tests.integration.gateway import conftest as gateway_conftest
 
@@ -41,7 +43,7 @@ def identity_in_thread(engine: sa.Engine, trusted_gateway: Ed25519PublicKey) -> 
     """Identity (every servicer, a fresh signing key, mail to the local sink) on a loopback port,
     verifying user principals it signs and the gateway's service principals."""
     signing_key = generate_private_key()
-    identity = Identity(engine, signing_key, MailSettings())
+    identity = Identity(engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
     trusted = TrustedKeys(issuer=signing_key.public_key(), services={"gateway": trusted_gateway})
     address = f"127.0.0.1:{free_port()}"
     loop = asyncio.new_event_loop()

@@ -62,3 +62,13 @@ class LimitExceeded(DomainError):
 class Unavailable(DomainError):
     grpc_status = grpc.StatusCode.UNAVAILABLE
     code = "unavailable"
+
+
+class TwoFactorRequired(Unauthenticated):
+    """The password was right; the account also needs its second factor (a TOTP or recovery code).
+
+    Its own code, so a client can tell "ask for the code" from "wrong credentials": the code
+    travels in the gRPC status details (``"two_factor_required: ..."``) and the gateway keeps it.
+    """
+
+    code = "two_factor_required"

@@ -21,13 +21,14 @@ from cpshared.clock import Clock
 from cpshared.context import correlation_id_var, new_correlation_id
 from cpshared.grpc.client import make_channel
 from gateway_service import SERVICE_NAME, __version__
-from gateway_service.api import admin, api_keys, auth, me, organizations, quotas
+from gateway_service.api import admin, api_keys, auth, me, organizations, quotas, two_factor
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
 from gateway_service.auth.invalidation import InvalidationListener
 from gateway_service.clients.accounts import AccountsClient
 from gateway_service.clients.admin import AdminClient
 from gateway_service.clients.organizations import OrganizationsClient
+from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.config import Settings
 from gateway_service.hetzner.errors import COMMON_ERROR_ANSWERS, install_error_handlers
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
@@ -41,7 +42,15 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # The public API's routers; the request log names each request by the template of its route in them.
-ROUTERS = (api_keys.router, auth.router, me.router, organizations.router, admin.router, quotas.router)
+ROUTERS = (
+    api_keys.router,
+    auth.router,
+    me.router,
+    organizations.router,
+    admin.router,
+    quotas.router,
+    two_factor.router,
+)
 
 
 class RequestIdMiddleware:
@@ -114,6 +123,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.state.identity = identity
     app.state.organizations = OrganizationsClient(lambda: channels["identity"])
     app.state.admin = AdminClient(lambda: channels["identity"])
+    app.state.two_factor = TwoFactorClient(lambda: channels["identity"])
     app.state.accounts = AccountsClient(lambda: channels["identity"])
     authenticator = Authenticator(identity, cache, session_rate_limit=settings.session_rate_limit)
     app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))

@@ -1,8 +1,11 @@
 """A backend's gRPC status becomes the public error of the same meaning: the one place for it.
 
 Backends abort with ``"<code>: <message>"`` (cpshared's error interceptor); the message says
-what to change and is passed on. Statuses that only mean "the backend broke" are not
-explained to the caller: the details stay in the log.
+what to change and is passed on. The backend's code is kept when it is a public code with the
+same HTTP status as the gRPC status's own (``two_factor_required`` is a 401 like
+``unauthorized``): a client learns what to do next, and the status still means the same.
+Statuses that only mean "the backend broke" are not explained to the caller: the details
+stay in the log.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from grpc import aio
 
 from cpshared import errors
 from cpshared.logging import get_logger
-from gateway_service.hetzner.errors import INTERNAL_ERROR_MESSAGE
+from gateway_service.hetzner.errors import INTERNAL_ERROR_MESSAGE, STATUS_BY_CODE, status_for
 
 log = get_logger(__name__)
 
@@ -48,6 +51,9 @@ def domain_error_for(exc: grpc.RpcError, backend: str) -> errors.DomainError:
     if error_class is None:
         log.error("backend_call_failed", backend=backend, status=code.name, details=details)
         return errors.DomainError(INTERNAL_ERROR_MESSAGE)
-    prefix = f"{error_class.code}: "
-    message = details[len(prefix) :] if details.startswith(prefix) else details
-    return error_class(message or f"the {backend} service refused the request ({code.name})")
+    backend_code, separator, rest = details.partition(": ")
+    if separator and backend_code in STATUS_BY_CODE and status_for(backend_code) == status_for(error_class.code):
+        error = error_class(rest or f"the {backend} service refused the request ({code.name})")
+        error.code = backend_code
+        return error
+    return error_class(details or f"the {backend} service refused the request ({code.name})")

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 
 from cpshared.db import make_engine, make_session_factory
 from cpshared.mail import MailSettings, send_mail
+from identity_service.domain.two_factor import SecretBox
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 
@@ -16,18 +17,25 @@ class Identity:
 
     ``signing_key`` signs the principal assertions identity issues; without it IssuePrincipal
     answers UNAVAILABLE and the rest of the service works as before. ``mail`` says where mail
-    (verification links, invitations) goes; the defaults name the local SMTP sink."""
+    (verification links, invitations) goes; the defaults name the local SMTP sink.
+    ``secret_box`` encrypts TOTP secrets at rest; without it the two-factor RPCs answer
+    UNAVAILABLE."""
 
     def __init__(
-        self, engine: Engine, signing_key: Ed25519PrivateKey | None = None, mail: MailSettings | None = None
+        self,
+        engine: Engine,
+        signing_key: Ed25519PrivateKey | None = None,
+        mail: MailSettings | None = None,
+        secret_box: SecretBox | None = None,
     ) -> None:
         self.engine = engine
         self.signing_key = signing_key
         self.mail = mail or MailSettings()
+        self.secret_box = secret_box
         self._sessions = make_session_factory(engine)
 
     def uow(self) -> IdentityUnitOfWork:
-        return IdentityUnitOfWork(self._sessions)
+        return IdentityUnitOfWork(self._sessions, self.secret_box)
 
     def send_mail(self, to: str, subject: str, body: str) -> str:
         """Send one mail over SMTP (blocking: call it from a worker thread, after the commit)."""
@@ -43,5 +51,6 @@ def bootstrap(
     pool_size: int = 5,
     signing_key: Ed25519PrivateKey | None = None,
     mail: MailSettings | None = None,
+    secret_box: SecretBox | None = None,
 ) -> Identity:
-    return Identity(make_engine(database_url, pool_size=pool_size), signing_key, mail)
+    return Identity(make_engine(database_url, pool_size=pool_size), signing_key, mail, secret_box)

@@ -16,3 +16,11 @@ class Settings(ServiceSettings, MailSettings):
             "holds it). Empty: IssuePrincipal answers UNAVAILABLE."
         ),
     )
+    data_encryption_key_file: str = Field(
+        default="",
+        description=(
+            "File holding the 32-byte AES-256 key (base64) that encrypts TOTP secrets at rest; keep it "
+            "in a secret store and never change it without re-encrypting. Empty: the two-factor RPCs "
+            "answer UNAVAILABLE."
+        ),
+    )

@@ -6,6 +6,7 @@ deploy/; a test checks that those files name the variables the settings read.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -144,6 +145,20 @@ def principal_key_files(paths: LocalPaths) -> tuple[str, str]:
     return str(private), str(public)
 
 
+DATA_KEY_NAME = "data-encryption.key"
+
+
+def data_encryption_key_file(paths: LocalPaths) -> str:
+    """Identity's AES-256 key for secrets at rest (TOTP), made once in .local/secrets (mode 0600)."""
+    paths.secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = paths.secrets / DATA_KEY_NAME
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    return str(path)
+
+
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
 CALLING_SERVICES = ("gateway",)
 
@@ -172,6 +187,7 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
         env["CP_PRINCIPAL_SERVICE_KEYS"] = trusted_service_keys
         if service == "identity":
             env["CP_PRINCIPAL_SIGNING_KEY_FILE"] = signing_key_file
+            env["CP_DATA_ENCRYPTION_KEY_FILE"] = data_encryption_key_file(paths)
             env |= mail_env(ports)
         specs.append(
             ProcessSpec(

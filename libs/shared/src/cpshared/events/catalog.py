@@ -87,6 +87,13 @@ USER_SUSPENDED = event("user.suspended", 1, identity_events.UserStatusChanged, "
 USER_BANNED = event("user.banned", 1, identity_events.UserStatusChanged, "user", topic=None)
 USER_ERASED = event("user.erased", 1, identity_events.UserErased, "user", topic=None)
 QUOTA_LIMIT_CHANGED = event("quota.limit_changed", 1, identity_events.QuotaLimitChanged, "quota", topic=None)
+USER_TWO_FACTOR_ENABLED = event("user.two_factor_enabled", 1, identity_events.UserTwoFactorEnabled, "user", topic=None)
+USER_TWO_FACTOR_DISABLED = event(
+    "user.two_factor_disabled", 1, identity_events.UserTwoFactorDisabled, "user", topic=None
+)
+USER_RECOVERY_CODES_REGENERATED = event(
+    "user.recovery_codes_regenerated", 1, identity_events.UserRecoveryCodesRegenerated, "user", topic=None
+)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.

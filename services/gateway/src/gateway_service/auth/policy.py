@@ -41,6 +41,8 @@ class Family(StrEnum):
     USERS = "users"
     SETTINGS = "settings"
     QUOTAS = "quotas"
+    TWO_FACTOR = "two_factor"
+    """The caller's own two-factor authentication (/v1/me/two_factor)."""
 
 
 # What staff roles may read of other users' resources, by family (admins reach everything).

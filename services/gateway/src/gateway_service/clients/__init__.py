@@ -1,1 +1,1 @@
-"""Clients of the backend services, one module per area."""
+"""Clients of the backend services' gRPC APIs, one module per area."""

@@ -48,6 +48,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     # platform codes, not Hetzner's:
     "precondition_failed": 412,  # cpshared.errors.PreconditionFailed: the resource is not in the needed state
     "idempotency_key_reused": 422,  # an Idempotency-Key sent again with another request
+    "two_factor_required": 401,  # cpshared.errors.TwoFactorRequired: right password, send the 2FA code too
 }
 
 

@@ -374,6 +374,10 @@ class LoginFailure(StrEnum):
     SUSPENDED = "suspended"
     BANNED = "banned"
     PENDING = "pending"
+    TWO_FACTOR_REQUIRED = "two_factor_required"
+    """Right password, no second factor sent: recorded, but not counted towards the lockout."""
+    WRONG_TWO_FACTOR_CODE = "wrong_two_factor_code"
+    """A wrong or already used TOTP or recovery code: counted like a wrong password."""
 
 
 STATUS_FAILURES = {

@@ -14,8 +14,10 @@ from identity_service.adapters.grpc_accounts import add_account_servicer
 from identity_service.adapters.grpc_admin import add_admin_servicer
 from identity_service.adapters.grpc_organizations import add_organization_servicer
 from identity_service.adapters.grpc_servicer import add_identity_servicer
+from identity_service.adapters.grpc_two_factor import add_two_factor_servicer
 from identity_service.bootstrap import Identity, bootstrap
 from identity_service.config import Settings
+from identity_service.domain.two_factor import SecretBox
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -23,8 +25,14 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def register(settings: Settings) -> Registrar:
     key_file = settings.principal_signing_key_file
     signing_key = load_private_key(Path(key_file)) if key_file else None
+    data_key_file = settings.data_encryption_key_file
+    secret_box = SecretBox.from_base64(Path(data_key_file).read_text()) if data_key_file else None
     identity = bootstrap(
-        settings.database_url, pool_size=settings.database_pool_size, signing_key=signing_key, mail=settings
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        signing_key=signing_key,
+        mail=settings,
+        secret_box=secret_box,
     )
 
     return lambda server: add_servicers(server, identity)
@@ -36,6 +44,7 @@ def add_servicers(server: aio.Server, identity: Identity) -> list[str]:
     names += add_organization_servicer(server, identity)
     names += add_account_servicer(server, identity)
     names += add_admin_servicer(server, identity)
+    names += add_two_factor_servicer(server, identity)
     return names
 
 

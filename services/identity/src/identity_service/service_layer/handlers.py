@@ -16,7 +16,15 @@ from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.auth.principal import Principal, user_principal
 from cpshared.clock import utcnow
 from cpshared.db import retry_on_disconnect
-from cpshared.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, PreconditionFailed, Unauthenticated
+from cpshared.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    TwoFactorRequired,
+    Unauthenticated,
+)
 from cpshared.events import catalog
 from cpshared.events.envelope import new_event
 from cpshared.events.registry import EventSpec
@@ -61,6 +69,7 @@ from identity_service.domain.model import (
     setting_text,
 )
 from identity_service.domain.secrets import api_key_digest, new_api_key_secret
+from identity_service.service_layer import two_factor
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 UnitOfWorkFactory = Callable[[], IdentityUnitOfWork]
@@ -114,6 +123,14 @@ def add_user(cmd: commands.CreateUser, uow: IdentityUnitOfWork) -> User:
 
 USER_AGENT_MAX = 1000
 WRONG_CREDENTIALS = "the email or the password is wrong"
+TWO_FACTOR_REQUIRED = (
+    "this account has two-factor authentication on: send the current code of the authenticator app "
+    "(totp_code) or one of the recovery codes (recovery_code) with the email and password"
+)
+WRONG_TWO_FACTOR_CODE = (
+    "the two-factor code is wrong or was used already: send the current code of the authenticator app, "
+    "or an unused recovery code"
+)
 
 
 def _check_ip(ip: str) -> str:
@@ -182,6 +199,15 @@ def login(cmd: commands.Login, uow: IdentityUnitOfWork) -> User:
             # The status is told only to whoever knows the password.
             _failed(uow, user, state, ip, user_agent, refusal, now)
             raise Forbidden(f"the account is {user.status.value}: contact support")
+        second_factor = two_factor.second_factor_failure(cmd, user.id, uow)
+        if second_factor is LoginFailure.TWO_FACTOR_REQUIRED:
+            # Asking for the code is not a failed guess: it does not count towards the lockout.
+            _failed(uow, user, state, ip, user_agent, second_factor, now)
+            raise TwoFactorRequired(TWO_FACTOR_REQUIRED)
+        if second_factor is not None:
+            after = state.after_wrong_password(policy, now)
+            _failed(uow, user, after, ip, user_agent, second_factor, now, failed_before=state)
+            raise Unauthenticated(WRONG_TWO_FACTOR_CODE)
         attempt = uow.login_activity.add(user.id, ip, user_agent, None, now)
         signed_in = replace(user, version=user.version + 1)
         uow.users.save_login(signed_in, LOGIN_SUCCEEDED_STATE, now, succeeded_from=ip, password_hash=verdict.new_hash)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Self
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from cpshared.db import SqlAlchemyUnitOfWork
 from identity_service.adapters.repository import (
     ApiKeyRepository,
@@ -16,6 +18,8 @@ from identity_service.adapters.repository import (
 from identity_service.adapters.repository_accounts import AccountRepository
 from identity_service.adapters.repository_invitations import InvitationRepository
 from identity_service.adapters.repository_staff import StaffRepository
+from identity_service.adapters.repository_two_factor import TwoFactorRepository
+from identity_service.domain.two_factor import SecretBox
 
 
 class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
@@ -28,6 +32,12 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
     invitations: InvitationRepository
     accounts: AccountRepository
     staff: StaffRepository
+    two_factor: TwoFactorRepository
+
+    def __init__(self, session_factory: sessionmaker[Session], secret_box: SecretBox | None = None) -> None:
+        super().__init__(session_factory)
+        self.secret_box = secret_box
+        """Seals and opens the TOTP secrets at rest; None when no data encryption key is configured."""
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -40,4 +50,5 @@ class IdentityUnitOfWork(SqlAlchemyUnitOfWork):
         self.invitations = InvitationRepository(self.session)
         self.accounts = AccountRepository(self.session)
         self.staff = StaffRepository(self.session)
+        self.two_factor = TwoFactorRepository(self.session)
         return self

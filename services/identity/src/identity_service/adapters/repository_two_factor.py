@@ -1,0 +1,54 @@
+"""The users.two_factor_* columns in and out of MariaDB, on the unit of work's session.
+
+Stores what it is given: the secret arrives sealed (encrypted) and the recovery codes as
+digests, so nothing here ever holds either in clear.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from identity_service.adapters.repository import from_db, to_db
+from identity_service.adapters.tables import users
+from identity_service.domain.two_factor import TwoFactor
+
+
+class TwoFactorRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, user_id: int, *, for_update: bool = False) -> tuple[TwoFactor, int, str] | None:
+        """The user's two-factor state, its aggregate version and email; None when no such user.
+
+        With ``for_update`` the user row is locked until the transaction ends, so two
+        requests cannot both use one time step or one recovery code.
+        """
+        query = sa.select(
+            users.c.two_factor_secret,
+            users.c.two_factor_confirmed_at,
+            users.c.two_factor_recovery_codes,
+            users.c.version,
+            users.c.email,
+        ).where(users.c.id == user_id)
+        row = self._session.execute(query.with_for_update() if for_update else query).first()
+        if row is None:
+            return None
+        state = TwoFactor.from_columns(
+            row.two_factor_secret, from_db(row.two_factor_confirmed_at), row.two_factor_recovery_codes
+        )
+        return state, int(row.version), row.email
+
+    def save(self, user_id: int, state: TwoFactor, now: datetime, *, version: int | None = None) -> None:
+        """Write ``state``; with ``version``, also the user's new aggregate version (an event was recorded)."""
+        values: dict[str, object] = {
+            "two_factor_secret": state.sealed_secret,
+            "two_factor_confirmed_at": to_db(state.confirmed_at),
+            "two_factor_recovery_codes": state.codes_document(),
+            "updated_at": to_db(now),
+        }
+        if version is not None:
+            values["version"] = version
+        self._session.execute(users.update().where(users.c.id == user_id).values(**values))

@@ -1,0 +1,233 @@
+"""The two-factor use cases: enrol, confirm, disable, regenerate recovery codes, status; and
+the second-factor check of a sign-in (called by handlers.login).
+
+Each runs in one unit of work with the user row locked (FOR UPDATE): two requests cannot both
+use one time step or one recovery code. The TOTP secret is sealed with the unit of work's
+secret box before it is stored and opened only to check a code; recovery codes exist in clear
+only in the answer that made them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from cloudplatform.identity.v1 import events_pb2 as ev
+from cpshared.clock import utcnow
+from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unavailable
+from cpshared.events import catalog
+from cpshared.events.envelope import new_event
+from cpshared.events.registry import EventSpec
+from identity_service import SERVICE_NAME
+from identity_service.domain import commands, passwords
+from identity_service.domain.model import LoginFailure
+from identity_service.domain.two_factor import (
+    DISABLED,
+    SealedSecretError,
+    SecretBox,
+    TwoFactor,
+    check_code_given,
+    new_recovery_codes,
+    new_totp_secret,
+    provisioning_uri,
+)
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
+
+NOT_CONFIGURED = (
+    "two-factor authentication is not configured on this identity service: set CP_DATA_ENCRYPTION_KEY_FILE "
+    "to a file holding 32 random bytes in base64, then restart it"
+)
+WRONG_CODE = "the code is wrong or was used already: enter the current code from the authenticator app"
+
+
+@dataclass(frozen=True)
+class Status:
+    enabled: bool
+    pending: bool
+    confirmed_at: datetime | None
+    recovery_codes_left: int
+
+    @staticmethod
+    def of(state: TwoFactor) -> Status:
+        return Status(
+            enabled=state.enabled,
+            pending=state.pending,
+            confirmed_at=state.confirmed_at,
+            recovery_codes_left=len(state.recovery_digests) if state.enabled else 0,
+        )
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    secret: str
+    otpauth_uri: str
+
+
+def _record(uow: IdentityUnitOfWork, spec: EventSpec, user_id: int, version: int, payload: Message) -> None:
+    # Not handlers._record: handlers.login imports this module, so this one cannot import it.
+    uow.record(new_event(spec, producer=SERVICE_NAME, aggregate_id=user_id, aggregate_version=version, payload=payload))
+
+
+def _timestamp(when: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+def _box(uow: IdentityUnitOfWork) -> SecretBox:
+    if uow.secret_box is None:
+        raise Unavailable(NOT_CONFIGURED)
+    return uow.secret_box
+
+
+def _locked(uow: IdentityUnitOfWork, user_id: int) -> tuple[TwoFactor, int, str]:
+    found = uow.two_factor.get(user_id, for_update=True)
+    if found is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return found
+
+
+def open_secret(uow: IdentityUnitOfWork, state: TwoFactor, user_id: int) -> str:
+    """The user's TOTP secret in clear, for checking one code; never stored or returned."""
+    if state.sealed_secret is None:
+        raise PreconditionFailed("two-factor authentication is not set up for this account: enrol first")
+    try:
+        return _box(uow).open(state.sealed_secret, user_id)
+    except SealedSecretError:
+        # The key was changed, or the row was tampered with: nothing the user can fix.
+        raise Unavailable(
+            "the stored two-factor secret does not decrypt with the configured data encryption key; "
+            "contact support (an admin must reset two-factor authentication for this account)"
+        ) from None
+
+
+def _after_code(uow: IdentityUnitOfWork, state: TwoFactor, user_id: int, code: str) -> TwoFactor:
+    check_code_given(code)
+    after = state.after_totp(open_secret(uow, state, user_id), code, utcnow())
+    if after is None:
+        raise InvalidInput(WRONG_CODE, details={"fields": [{"name": "code", "messages": ["is wrong or used"]}]})
+    return after
+
+
+def status(user_id: int, uow: IdentityUnitOfWork) -> Status:
+    with uow:
+        found = uow.two_factor.get(user_id)
+    if found is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return Status.of(found[0])
+
+
+def enrol(user_id: int, uow: IdentityUnitOfWork) -> Enrolment:
+    """A new secret for the user's authenticator app; it takes effect once confirmed."""
+    box = _box(uow)
+    secret = new_totp_secret()
+    with uow:
+        state, _, email = _locked(uow, user_id)
+        if state.enabled:
+            raise PreconditionFailed(
+                "two-factor authentication is on already: disable it first to enrol a new authenticator"
+            )
+        pending = TwoFactor(sealed_secret=box.seal(secret, user_id))
+        uow.two_factor.save(user_id, pending, utcnow())
+        uow.commit()
+    return Enrolment(secret=secret, otpauth_uri=provisioning_uri(secret, email))
+
+
+def confirm(user_id: int, code: str, uow: IdentityUnitOfWork) -> tuple[Status, list[str]]:
+    """Turn two-factor authentication on with a first code; the recovery codes, shown this once."""
+    _box(uow)
+    codes = new_recovery_codes()
+    with uow:
+        state, version, _ = _locked(uow, user_id)
+        if state.enabled:
+            raise PreconditionFailed("two-factor authentication is on already")
+        if not state.pending:
+            raise PreconditionFailed("nothing to confirm: enrol first (POST /v1/me/two_factor)")
+        now = utcnow()
+        after = replace(_after_code(uow, state, user_id, code), confirmed_at=now).with_recovery_codes(codes, user_id)
+        payload = ev.UserTwoFactorEnabled(user_id=user_id, confirmed_at=_timestamp(now), recovery_codes=len(codes))
+        _record(uow, catalog.USER_TWO_FACTOR_ENABLED, user_id, version + 1, payload)
+        uow.two_factor.save(user_id, after, now, version=version + 1)
+        uow.commit()
+    return Status.of(after), codes
+
+
+def disable(user_id: int, password: str, code: str, recovery_code: str, uow: IdentityUnitOfWork) -> Status:
+    """Turn it off: the password and a second factor (a code or a recovery code) prove it is the user."""
+    _box(uow)
+    if bool(code) == bool(recovery_code):
+        raise InvalidInput(
+            "send exactly one of code (from the authenticator app) and recovery_code",
+            details={"fields": [{"name": "code", "messages": ["send code or recovery_code"]}]},
+        )
+    with uow:
+        state, version, _ = _locked(uow, user_id)
+        user = uow.users.get(user_id)
+        if user is None:  # unreachable: the row is locked
+            raise NotFound(f"user {user_id} does not exist")
+        if not state.enabled:
+            raise PreconditionFailed("two-factor authentication is off already")
+        # Both are checked whatever the first answer, and the refusal does not say which was
+        # wrong: the endpoint does not tell a password guesser that the password was right.
+        password_ok = passwords.verify_password(user.password_hash, password).ok
+        if code:
+            proved = state.after_totp(open_secret(uow, state, user_id), code, utcnow()) is not None
+        else:
+            proved = state.after_recovery_code(recovery_code, user_id) is not None
+        if not (password_ok and proved):
+            raise InvalidInput(
+                "the password or the second factor is wrong: check both and try again",
+                details={"fields": [{"name": "password", "messages": ["or the code is wrong"]}]},
+            )
+        now = utcnow()
+        payload = ev.UserTwoFactorDisabled(user_id=user_id, proved_with="totp" if code else "recovery_code")
+        _record(uow, catalog.USER_TWO_FACTOR_DISABLED, user_id, version + 1, payload)
+        uow.two_factor.save(user_id, DISABLED, now, version=version + 1)
+        uow.commit()
+    return Status.of(DISABLED)
+
+
+def regenerate_recovery_codes(user_id: int, code: str, uow: IdentityUnitOfWork) -> tuple[Status, list[str]]:
+    """A new set of recovery codes, given a current code; every earlier one stops working."""
+    _box(uow)
+    codes = new_recovery_codes()
+    with uow:
+        state, version, _ = _locked(uow, user_id)
+        if not state.enabled:
+            raise PreconditionFailed("two-factor authentication is off: turn it on first (enrol, then confirm)")
+        after = _after_code(uow, state, user_id, code).with_recovery_codes(codes, user_id)
+        payload = ev.UserRecoveryCodesRegenerated(user_id=user_id, recovery_codes=len(codes))
+        _record(uow, catalog.USER_RECOVERY_CODES_REGENERATED, user_id, version + 1, payload)
+        uow.two_factor.save(user_id, after, utcnow(), version=version + 1)
+        uow.commit()
+    return Status.of(after), codes
+
+
+# -- sign-in ----------------------------------------------------------------------------------
+
+
+def second_factor_failure(cmd: commands.Login, user_id: int, uow: IdentityUnitOfWork) -> LoginFailure | None:
+    """Inside handlers.login's unit of work, the password being right and the user row locked:
+    None when the user has no two-factor authentication or sent a right code (its time step,
+    or the recovery code, is then used up in this transaction); otherwise why the sign-in fails.
+
+    A recovery code is checked without the data encryption key, so an account can still be
+    signed in to with one when the key is missing.
+    """
+    found = uow.two_factor.get(user_id, for_update=True)
+    if found is None or not found[0].enabled:
+        return None
+    state = found[0]
+    if not cmd.totp_code.strip() and not cmd.recovery_code.strip():
+        return LoginFailure.TWO_FACTOR_REQUIRED
+    if cmd.recovery_code.strip():
+        after = state.after_recovery_code(cmd.recovery_code, user_id)
+    else:
+        after = state.after_totp(open_secret(uow, state, user_id), cmd.totp_code, utcnow())
+    if after is None:
+        return LoginFailure.WRONG_TWO_FACTOR_CODE
+    uow.two_factor.save(user_id, after, utcnow())
+    return None
