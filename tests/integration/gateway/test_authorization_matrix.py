@@ -1,0 +1,508 @@
+"""Every endpoint of the public API, every role, the caller's own tenant and another's:
+allowed (2xx) or denied (403 forbidden for a role that may not, 404 not_found for a resource
+of another tenant), and 401 without credentials.
+
+Callers (each with an API key holding every scope, so only roles and tenants decide):
+
+- ``admin``, ``support``, ``billing``: platform staff, members of no organization;
+- ``owner``: a client owning organization A; ``member``: a client with the role member in A;
+- ``other``: a client owning organization B, the other tenant for the three above and the
+  one whose tenant the others reach for as "other".
+
+A cell that changes state (revoke a key, suspend a user, remove a member, transfer an
+organization) works on a resource made for that cell, so cells do not depend on each other.
+Identity verifies every call's principal as in the stack (tests/integration/live.py).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import httpx
+import pyotp
+import pytest
+
+from cloudctl.infra.mailsink import MailSink
+from cloudctl.infra.mariadb import MariaDB
+from cloudctl.paths import LocalPaths
+from cpshared.migrations import migrations_dir, upgrade
+from identity_service.bootstrap import Identity
+from identity_service.domain import commands
+from identity_service.domain.model import OrganizationRole, User, UserRole, UserStatus
+from identity_service.service_layer import handlers
+from tests.integration.live import LivePlatform, live_platform
+
+PASSWORD = "matrix password 1234"
+EVERY_SCOPE = ("*:read", "*:write")
+CALLERS = ("admin", "support", "billing", "owner", "member", "other")
+STAFF = ("admin", "support", "billing")
+Target = Literal["own", "other"]
+Expected = Literal["ok", 403, 404]
+OK: Final = "ok"
+FORBIDDEN: Final = 403
+NOT_FOUND: Final = 404
+TOKEN = re.compile(r"accept\?token=([A-Za-z0-9_-]+)")
+
+
+@dataclass
+class Caller:
+    name: str
+    user: User
+    key: str
+    key_id: int
+    email: str
+    organization: int | None = None
+    """The organization the caller belongs to (owner and member: A; other: B)."""
+
+
+@dataclass
+class World:
+    platform: LivePlatform
+    callers: dict[str, Caller]
+    org_a: int
+    org_b: int
+    org_b_member: int
+    sink: MailSink
+    host: Caller | None = None
+    """Owns the organizations that invite callers (a client in neither A nor B)."""
+    made: list[str] = field(default_factory=list)
+
+    @property
+    def identity(self) -> Identity:
+        return self.platform.identity
+
+    def call(self, method: str, path: str, caller: Caller | None, body: Any = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {caller.key}"} if caller else {}
+        return httpx.request(method, f"{self.platform.gateway}{path}", json=body, headers=headers, timeout=30)
+
+    def other_of(self, caller: Caller) -> Caller:
+        """Whose tenant is "other" for ``caller``: B's owner for everyone but B, A's owner for B."""
+        return self.callers["owner"] if caller.name == "other" else self.callers["other"]
+
+    def other_org(self, caller: Caller) -> int:
+        return self.org_a if caller.name == "other" else self.org_b
+
+    # -- fresh resources for cells that change state ------------------------------------------
+    def user(self, role: UserRole = UserRole.CLIENT, status: UserStatus = UserStatus.ACTIVE) -> User:
+        email = f"m-{uuid.uuid4().hex[:10]}@example.com"
+        name = f"Matrix {role.value}"
+        cmd = commands.CreateUser(name=name, email=email, password=PASSWORD, role=role, status=status)
+        return handlers.create_user(cmd, self.identity.uow())
+
+    def key_of(self, user_id: int) -> tuple[int, str]:
+        key, secret = handlers.create_api_key(
+            commands.CreateApiKey(user_id=user_id, name="cell", scopes=EVERY_SCOPE, rate_limit=100_000),
+            self.identity.uow(),
+        )
+        return key.id, secret
+
+    def organization(self, owner_id: int) -> int:
+        slug = f"org-{uuid.uuid4().hex[:12]}"
+        cmd = commands.CreateOrganization(acting_user_id=owner_id, name=slug, slug=slug)
+        organization, _ = handlers.create_organization(cmd, self.identity.uow())
+        return organization.id
+
+    def add_member(self, organization_id: int, owner_id: int, user_id: int) -> None:
+        cmd = commands.AddMember(
+            acting_user_id=owner_id, organization_id=organization_id, user_id=user_id, role=OrganizationRole.MEMBER
+        )
+        handlers.add_member(cmd, self.identity.uow())
+
+    def session_of(self, email: str) -> int:
+        answer = self.call("POST", "/v1/auth/login", None, {"email": email, "password": PASSWORD})
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["session"]["id"])
+
+
+@pytest.fixture(scope="module")
+def world(paths: LocalPaths) -> Iterator[World]:
+    mariadb = MariaDB(paths.root)
+    with (
+        mariadb.scratch_database("cp_test_mx_id") as identity_url,
+        mariadb.scratch_database("cp_test_mx_gw") as gateway_url,
+    ):
+        upgrade("identity", migrations_dir("identity"), identity_url)
+        upgrade("gateway", migrations_dir("gateway"), gateway_url)
+        with live_platform(identity_url, gateway_url) as platform:
+            callers: dict[str, Caller] = {}
+            roles = {"admin": UserRole.ADMIN, "support": UserRole.SUPPORT, "billing": UserRole.BILLING}
+            for name in CALLERS:
+                email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+                cmd = commands.CreateUser(
+                    name=name.title(),
+                    email=email,
+                    password=PASSWORD,
+                    role=roles.get(name, UserRole.CLIENT),
+                    status=UserStatus.ACTIVE,
+                )
+                user = handlers.create_user(cmd, platform.identity.uow())
+                key, secret = handlers.create_api_key(
+                    commands.CreateApiKey(user_id=user.id, name=name, scopes=EVERY_SCOPE, rate_limit=100_000),
+                    platform.identity.uow(),
+                )
+                callers[name] = Caller(name=name, user=user, key=secret, key_id=key.id, email=email)
+            world = World(platform, callers, 0, 0, 0, MailSink(paths.root))
+            world.org_a = world.organization(callers["owner"].user.id)
+            world.add_member(world.org_a, callers["owner"].user.id, callers["member"].user.id)
+            world.org_b = world.organization(callers["other"].user.id)
+            b_member = world.user()
+            world.add_member(world.org_b, callers["other"].user.id, b_member.id)
+            world.org_b_member = b_member.id
+            callers["owner"].organization = callers["member"].organization = world.org_a
+            callers["other"].organization = world.org_b
+            host = world.user()
+            host_key_id, host_key = world.key_of(host.id)
+            world.host = Caller(name="host", user=host, key=host_key, key_id=host_key_id, email=host.email)
+            yield world
+
+
+# -- the cells --------------------------------------------------------------------------------
+
+Request = tuple[str, str, Any]
+"""(method, path, JSON body or None)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    request: Callable[[World, Caller, Target], Request | None]
+    """The request a caller sends for a target; None where the cell does not exist (no own organization)."""
+    own: Expected | dict[str, Expected] = OK
+    other: Expected | dict[str, Expected] | None = None
+    """None: the endpoint has no other tenant's resource (it lists or acts on the caller's own)."""
+    in_organization: bool = False
+    """The own cell needs the caller's organization: staff, members of none, have no own cell."""
+
+    def expected(self, caller: str, target: Target) -> Expected | None:
+        table = self.own if target == "own" else self.other
+        if table is None or (target == "own" and self.in_organization and caller in STAFF):
+            return None
+        return table[caller] if isinstance(table, dict) else table
+
+
+def staff(admin: Expected, support: Expected, billing: Expected, clients: Expected) -> dict[str, Expected]:
+    return {
+        "admin": admin,
+        "support": support,
+        "billing": billing,
+        "owner": clients,
+        "member": clients,
+        "other": clients,
+    }
+
+
+def org_roles(owner: Expected, member: Expected) -> dict[str, Expected]:
+    """For a caller's own organization: its owner and member (staff and B have A/B as "other")."""
+    return {"owner": owner, "member": member, "other": owner, "admin": OK, "support": OK, "billing": OK}
+
+
+ADMIN_REACHES = staff(OK, NOT_FOUND, NOT_FOUND, NOT_FOUND)
+"""Another tenant's organization: only a platform admin reaches it."""
+
+
+def own_org(world: World, caller: Caller, target: Target) -> int | None:
+    """The caller's organization, or another tenant's; None for staff's own (filtered out)."""
+    return caller.organization if target == "own" else world.other_org(caller)
+
+
+def key_path(world: World, caller: Caller, target: Target, method: str) -> Request:
+    owner = caller if target == "own" else world.other_of(caller)
+    key_id, _ = world.key_of(owner.user.id)
+    return (method, f"/v1/api_keys/{key_id}", None)
+
+
+def session_path(world: World, caller: Caller, target: Target) -> Request:
+    whose = caller if target == "own" else world.other_of(caller)
+    return ("DELETE", f"/v1/me/sessions/{world.session_of(whose.email)}", None)
+
+
+def org_request(method: str, suffix: str = "", body: Any = None) -> Callable[[World, Caller, Target], Request | None]:
+    def build(world: World, caller: Caller, target: Target) -> Request | None:
+        organization = own_org(world, caller, target)
+        if organization is None:
+            return None
+        return (method, f"/v1/organizations/{organization}{suffix}", body)
+
+    return build
+
+
+def member_change(world: World, caller: Caller, target: Target) -> Request | None:
+    organization = own_org(world, caller, target)
+    if organization is None:
+        return None
+    member = world.callers["member"].user.id if organization == world.org_a else world.org_b_member
+    return ("PUT", f"/v1/organizations/{organization}/members/{member}", {"permissions": ["servers:read"]})
+
+
+def member_removal(world: World, caller: Caller, target: Target) -> Request | None:
+    organization = own_org(world, caller, target)
+    if organization is None:
+        return None
+    owner = world.callers["owner"] if organization == world.org_a else world.callers["other"]
+    leaving = world.user()
+    world.add_member(organization, owner.user.id, leaving.id)
+    return ("DELETE", f"/v1/organizations/{organization}/members/{leaving.id}", None)
+
+
+def transfer(world: World, caller: Caller, target: Target) -> Request | None:
+    """A fresh organization per cell: owned by the caller's side (owner → the caller, member →
+    A's owner with the caller a member) or by the other tenant."""
+    if target == "own" and caller.organization is None:
+        return None
+    if target == "own":
+        owner = caller if caller.name in ("owner", "other") else world.callers["owner"]
+    else:
+        owner = world.other_of(caller)
+    organization = world.organization(owner.user.id)
+    heir = world.user()
+    world.add_member(organization, owner.user.id, heir.id)
+    if target == "own" and caller.name == "member":
+        world.add_member(organization, owner.user.id, caller.user.id)
+    return ("POST", f"/v1/organizations/{organization}/actions/transfer_ownership", {"user_id": heir.id})
+
+
+def invitation_revocation(world: World, caller: Caller, target: Target) -> Request | None:
+    organization = own_org(world, caller, target)
+    if organization is None:
+        return None
+    owner = world.callers["owner"] if organization == world.org_a else world.callers["other"]
+    email = f"r-{uuid.uuid4().hex[:8]}@example.com"
+    sent = world.call("POST", f"/v1/organizations/{organization}/invitations", owner, {"email": email})
+    assert sent.status_code == 201, sent.text
+    return ("DELETE", f"/v1/organizations/{organization}/invitations/{sent.json()['invitation']['id']}", None)
+
+
+def accept(world: World, caller: Caller, target: Target) -> Request:
+    """An invitation to a fresh organization, sent to the caller's own email or to somebody else's."""
+    assert world.host is not None
+    email = caller.email if target == "own" else f"someone-{uuid.uuid4().hex[:8]}@example.com"
+    organization = world.organization(world.host.user.id)
+    sent = world.call("POST", f"/v1/organizations/{organization}/invitations", world.host, {"email": email})
+    assert sent.status_code == 201, sent.text
+    match = TOKEN.search(world.sink.wait_for(email, "invited").body)
+    assert match, "no accept link in the invitation mail"
+    return ("POST", "/v1/organizations/invitations/accept", {"token": match.group(1)})
+
+
+def victim(status: UserStatus = UserStatus.ACTIVE) -> Callable[[World, Caller, Target], Request]:
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        user = world.user(status=status)
+        return ("POST", f"/v1/admin/users/{user.id}/actions/{ACTION_OF[status]}", {"reason": "matrix"})
+
+    return build
+
+
+ACTION_OF = {UserStatus.ACTIVE: "suspend", UserStatus.SUSPENDED: "activate", UserStatus.PENDING: "activate"}
+
+
+def admin_action(action: str) -> Callable[[World, Caller, Target], Request]:
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        user = world.user()
+        return (
+            "POST",
+            f"/v1/admin/users/{user.id}/actions/{action}",
+            {"reason": "matrix"} if action != "erase" else None,
+        )
+
+    return build
+
+
+def two_factor_flow(world: World, caller: Caller, target: Target) -> Request:
+    """Enrol (checked itself), then the confirmation is the cell."""
+    enrolled = world.call("POST", "/v1/me/two_factor", caller)
+    assert enrolled.status_code == 201, enrolled.text
+    code = pyotp.TOTP(enrolled.json()["secret"]).now()
+    return ("POST", "/v1/me/two_factor/confirm", {"code": code})
+
+
+def fixed(method: str, path: str, body: Any = None) -> Callable[[World, Caller, Target], Request]:
+    return lambda world, caller, target: (method, path, body)
+
+
+def new_slug(world: World, caller: Caller, target: Target) -> Request:
+    slug = f"made-{uuid.uuid4().hex[:10]}"
+    return ("POST", "/v1/organizations", {"name": slug, "slug": slug})
+
+
+ENDPOINTS = (
+    Endpoint("GET /v1/api_keys", fixed("GET", "/v1/api_keys")),
+    Endpoint("POST /v1/api_keys", fixed("POST", "/v1/api_keys", {"name": "m", "scopes": ["api_keys:read"]})),
+    Endpoint("GET /v1/api_keys/{id}", lambda w, c, t: key_path(w, c, t, "GET"), other=NOT_FOUND),
+    Endpoint("DELETE /v1/api_keys/{id}", lambda w, c, t: key_path(w, c, t, "DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/me", fixed("GET", "/v1/me")),
+    Endpoint("PATCH /v1/me", fixed("PATCH", "/v1/me", {"company_name": "Matrix GmbH"})),
+    Endpoint("GET /v1/me/sessions", fixed("GET", "/v1/me/sessions")),
+    Endpoint("DELETE /v1/me/sessions/{id}", session_path, other=NOT_FOUND),
+    Endpoint("GET /v1/me/two_factor", fixed("GET", "/v1/me/two_factor")),
+    Endpoint("GET /v1/quotas", fixed("GET", "/v1/quotas")),
+    Endpoint("GET /v1/organizations", fixed("GET", "/v1/organizations")),
+    Endpoint("POST /v1/organizations", new_slug),
+    Endpoint("GET /v1/organizations/{id}", org_request("GET"), own=OK, other=ADMIN_REACHES, in_organization=True),
+    Endpoint(
+        "PUT /v1/organizations/{id}",
+        org_request("PUT", body={"name": "Renamed"}),
+        own=org_roles(OK, FORBIDDEN),
+        other=ADMIN_REACHES,
+        in_organization=True,
+    ),
+    Endpoint(
+        "GET /v1/organizations/{id}/members",
+        org_request("GET", "/members"),
+        own=OK,
+        other=ADMIN_REACHES,
+        in_organization=True,
+    ),
+    Endpoint(
+        "PUT /v1/organizations/{id}/members/{user_id}",
+        member_change,
+        own=org_roles(OK, FORBIDDEN),
+        other=ADMIN_REACHES,
+        in_organization=True,
+    ),
+    Endpoint(
+        "DELETE /v1/organizations/{id}/members/{user_id}",
+        member_removal,
+        own=org_roles(OK, FORBIDDEN),
+        other=ADMIN_REACHES,
+        in_organization=True,
+    ),
+    Endpoint(
+        "POST /v1/organizations/{id}/actions/transfer_ownership",
+        transfer,
+        own=org_roles(OK, FORBIDDEN),
+        # Not even an admin moves ownership for an owner: it is the owner's own act.
+        other=staff(FORBIDDEN, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+        in_organization=True,
+    ),
+    Endpoint(
+        "GET /v1/organizations/{id}/invitations",
+        org_request("GET", "/invitations"),
+        own=org_roles(OK, FORBIDDEN),
+        other=ADMIN_REACHES,
+        in_organization=True,
+    ),
+    Endpoint(
+        "POST /v1/organizations/{id}/invitations",
+        lambda w, c, t: org_request("POST", "/invitations", {"email": f"i-{uuid.uuid4().hex[:8]}@example.com"})(
+            w, c, t
+        ),
+        own=org_roles(OK, FORBIDDEN),
+        other=ADMIN_REACHES,
+        in_organization=True,
+    ),
+    Endpoint(
+        "DELETE /v1/organizations/{id}/invitations/{invitation_id}",
+        invitation_revocation,
+        own=org_roles(OK, FORBIDDEN),
+        other=ADMIN_REACHES,
+        in_organization=True,
+    ),
+    # "other": an invitation sent to somebody else's address is not the caller's to accept.
+    Endpoint("POST /v1/organizations/invitations/accept", accept, own=OK, other=FORBIDDEN),
+    Endpoint("GET /v1/admin/users", fixed("GET", "/v1/admin/users"), own=staff(OK, OK, OK, FORBIDDEN)),
+    Endpoint(
+        "GET /v1/admin/users/{id}",
+        lambda w, c, t: ("GET", f"/v1/admin/users/{w.other_of(c).user.id}", None),
+        own=staff(OK, OK, OK, FORBIDDEN),
+    ),
+    Endpoint("POST /v1/admin/users/{id}/actions/suspend", victim(), own=staff(OK, OK, FORBIDDEN, FORBIDDEN)),
+    Endpoint(
+        "POST /v1/admin/users/{id}/actions/activate",
+        victim(UserStatus.SUSPENDED),
+        own=staff(OK, OK, FORBIDDEN, FORBIDDEN),
+    ),
+    Endpoint(
+        "POST /v1/admin/users/{id}/actions/ban", admin_action("ban"), own=staff(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN)
+    ),
+    Endpoint(
+        "POST /v1/admin/users/{id}/actions/erase",
+        admin_action("erase"),
+        own=staff(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ),
+    Endpoint(
+        "GET /v1/admin/settings", fixed("GET", "/v1/admin/settings"), own=staff(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN)
+    ),
+    Endpoint(
+        "GET /v1/admin/settings/{key}",
+        fixed("GET", "/v1/admin/settings/support_email"),
+        own=staff(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ),
+    Endpoint(
+        "PUT /v1/admin/settings/{key}",
+        fixed("PUT", "/v1/admin/settings/default_server_limit", {"value": 10}),
+        own=staff(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ),
+    Endpoint(
+        "PUT /v1/admin/quotas",
+        lambda w, c, t: (
+            "PUT",
+            "/v1/admin/quotas",
+            {"user_id": w.other_of(c).user.id, "resource_type": "server", "limit": 12},
+        ),
+        own=staff(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ),
+    # Last: once a caller has two-factor authentication on, its password alone signs in no more.
+    Endpoint("POST /v1/me/two_factor/confirm", two_factor_flow),
+)
+
+CELLS = [
+    pytest.param(endpoint, caller, target, id=f"{endpoint.name} | {caller} | {target}")
+    for endpoint in ENDPOINTS
+    for caller in CALLERS
+    for target in ("own", "other")
+    if endpoint.expected(caller, target) is not None
+]
+
+
+@pytest.mark.parametrize(("endpoint", "caller", "target"), CELLS)
+def test_each_role_and_tenant_is_allowed_or_denied(
+    world: World, endpoint: Endpoint, caller: str, target: Target
+) -> None:
+    who = world.callers[caller]
+    built = endpoint.request(world, who, target)
+    assert built is not None
+    method, path, body = built
+    answer = world.call(method, path, who, body)
+    expected = endpoint.expected(caller, target)
+    if expected == OK:
+        assert 200 <= answer.status_code < 300, f"{method} {path} as {caller}: {answer.status_code} {answer.text}"
+    else:
+        assert answer.status_code == expected, f"{method} {path} as {caller}: {answer.status_code} {answer.text}"
+        code = {FORBIDDEN: "forbidden", NOT_FOUND: "not_found"}[expected]
+        assert answer.json()["error"]["code"] == code, answer.text
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.name for e in ENDPOINTS])
+def test_without_credentials_every_endpoint_answers_401(world: World, endpoint: Endpoint) -> None:
+    """Refused before anything is looked at: ids and body do not matter."""
+    method, _, template = endpoint.name.partition(" ")
+    path = re.sub(r"\{[a-z_]+\}", "1", template)
+    answer = world.call(method, path, None, {} if method in ("POST", "PUT", "PATCH") else None)
+    assert answer.status_code == 401, f"{method} {path}: {answer.status_code} {answer.text}"
+    assert answer.json()["error"]["code"] == "unauthorized"
+
+
+def test_the_matrix_covers_every_authenticated_route_of_the_document(world: World) -> None:
+    document = httpx.get(f"{world.platform.gateway}/v1/openapi.json", timeout=10).json()
+    public = {"/v1/auth/signup", "/v1/auth/verify", "/v1/auth/verify/resend", "/v1/auth/login", "/v1/auth/refresh"}
+    routes = {
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method in operations
+        if path not in public and path != "/v1/auth/logout"
+    }
+    covered = {re.sub(r"/actions/(suspend|activate|ban)$", "/actions/{action}", e.name) for e in ENDPOINTS}
+    # Covered by their own flows (tests/integration/gateway/test_two_factor_api.py, test_auth.py).
+    elsewhere = {
+        "POST /v1/me/two_factor",
+        "POST /v1/me/two_factor/disable",
+        "POST /v1/me/two_factor/recovery_codes",
+        "POST /v1/me/password",
+    }
+    normalised = {re.sub(r"\{[a-z_]+\}", "{id}", r) for r in routes}
+    missing = normalised - {re.sub(r"\{[a-z_]+\}", "{id}", c) for c in covered} - elsewhere
+    assert not missing, f"routes with no row in the matrix: {sorted(missing)}"
