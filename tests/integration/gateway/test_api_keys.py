@@ -205,6 +205,8 @@ async def test_create_shows_the_secret_once_and_never_again(
     assert new_secret and api_key["last_four"] == new_secret[-4:]
     assert api_key["scopes"] == ["api_keys:read"] and api_key["rate_limit"] == 50
     assert "X-Idempotency-Redact" not in created.headers
+    unkeyed = await call(base_url, "POST", "/v1/api_keys", secret, json={**body, "name": "unkeyed"})
+    assert unkeyed.status_code == 201 and "X-Idempotency-Redact" not in unkeyed.headers
 
     replay = await call(base_url, "POST", "/v1/api_keys", secret, json=body, headers=headers)
     assert replay.status_code == 201

@@ -49,6 +49,19 @@ IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 REDACT_HEADER = "X-Idempotency-Redact"
+_REDACT = REDACT_HEADER.lower().encode()
+
+
+def _without_redact_header(send: Send) -> Send:
+    async def strip(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != _REDACT]
+            message = {**message, "headers": kept}
+        await send(message)
+
+    return strip
+
+
 # Headers that belong to one answer, not to the stored one.
 _NOT_STORED = frozenset(
     {"x-request-id", "date", "server", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after"}
@@ -102,7 +115,8 @@ class IdempotencyMiddleware:
         headers = Headers(scope=scope)
         key = headers.get(IDEMPOTENCY_KEY_HEADER)
         if key is None:
-            await self.app(scope, receive, send)
+            # Nothing is stored, so there is nothing to redact: the route's note goes no further.
+            await self.app(scope, receive, _without_redact_header(send))
             return
         if not _valid_key(key):
             response = error_response(

@@ -198,6 +198,11 @@ def login(cmd: commands.Login, uow: IdentityUnitOfWork) -> User:
         if refusal is not None:
             # The status is told only to whoever knows the password.
             _failed(uow, user, state, ip, user_agent, refusal, now)
+            if user.status is UserStatus.PENDING:
+                raise Forbidden(
+                    "the email address is not verified yet: follow the link in the verification mail, "
+                    "or ask for a new one (POST /v1/auth/verify/resend)"
+                )
             raise Forbidden(f"the account is {user.status.value}: contact support")
         second_factor = two_factor.second_factor_failure(cmd, user.id, uow)
         if second_factor is LoginFailure.TWO_FACTOR_REQUIRED:
