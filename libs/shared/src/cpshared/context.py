@@ -18,6 +18,11 @@ from cpshared.auth.principal import Principal
 CORRELATION_ID_HEADER = "x-correlation-id"
 CALLER_HEADER = "x-caller"
 PRINCIPAL_HEADER = "x-principal"
+ACTOR_IP_HEADER = "x-actor-ip"
+ACTOR_ORGANIZATION_HEADER = "x-actor-organization"
+"""The organization a request acts in (the API key's), when it acts in one."""
+ACTOR_USER_AGENT_HEADER = "x-actor-user-agent-bin"
+"""Binary metadata (``-bin``): a user agent may hold any UTF-8, which text metadata may not."""
 
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 

@@ -8,7 +8,7 @@ skip without parsing the value).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import uuid_utils
 from google.protobuf.any_pb2 import Any as AnyMessage
@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloudplatform.events.v1.envelope_pb2 import Actor, EventEnvelope
 from cpshared.clock import utcnow
-from cpshared.context import actor_var, causation_id_var, correlation_id_var
+from cpshared.context import ActorContext, actor_var, causation_id_var, correlation_id_var, current_principal
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.registry import EventRegistry, EventSpec, UnreadableEvent
 from cpshared.topics import SERVICE_STREAMS, Topic
@@ -62,6 +62,19 @@ def record_headers(envelope: EventEnvelope) -> list[tuple[str, bytes]]:
     ]
 
 
+def _actor() -> ActorContext:
+    """Who the event is recorded for: the request's actor, with the user and API key of the
+    call's verified principal where the actor does not name them (a backend service knows the
+    user from the assertion it verified, the address from the gateway's metadata)."""
+    actor = actor_var.get()
+    principal = current_principal()
+    if actor.user_id == 0 and principal is not None and not principal.is_service:
+        actor = replace(actor, user_id=principal.user_id, api_key_id=principal.api_key_id)
+    if not actor.request_id:
+        actor = replace(actor, request_id=correlation_id_var.get() or "")
+    return actor
+
+
 def new_event(
     spec: EventSpec,
     *,
@@ -83,7 +96,7 @@ def new_event(
         raise ValueError(f"{spec.event_type} names no stream and {producer!r} has none of its own")
     occurred = Timestamp()
     occurred.FromDatetime(utcnow())
-    actor = actor_var.get()
+    actor = _actor()
     packed = AnyMessage()
     packed.Pack(payload)
     envelope = EventEnvelope(

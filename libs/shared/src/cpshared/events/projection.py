@@ -90,6 +90,8 @@ class ApplyContext:
         self.conn = conn
         self._tables = tables
         self._buffered: dict[str, list[dict[str, Any]]] = {}
+        self.state: dict[str, Any] = {}
+        """The projection's own scratch space for this transaction (see Projection.before_commit)."""
 
     def table(self, name: str) -> sa.Table:
         return self._tables[name]
@@ -118,6 +120,11 @@ class Projection:
     """The tables this projection owns and writes; a replay rebuilds exactly these."""
     volatile_columns: ClassVar[dict[str, tuple[str, ...]]] = {}
     """Columns a replay's comparison ignores (e.g. when a row was written, not what it says)."""
+
+    def before_commit(self, ctx: ApplyContext) -> None:
+        """Called once per transaction after its last handler, before the buffered rows are
+        written: a projection that keeps running state for the transaction in ``ctx.state``
+        (e.g. the heads of hash chains) writes it here, once, instead of once per event."""
 
     def handlers(self) -> dict[str, Callable[[ApplyContext, ReceivedEvent], None]]:
         found: dict[str, Callable[[ApplyContext, ReceivedEvent], None]] = {}
@@ -269,6 +276,7 @@ class ProjectionRunner:
             handler(ctx, event)
             applied.append(key)
             result.applied += 1
+        self.projection.before_commit(ctx)
         ctx.flush()
         self._write_inbox(conn, applied, now)
 
@@ -424,6 +432,7 @@ class ProjectionRunner:
             if handler is not None:
                 ctx = ApplyContext(conn, self.tables)
                 handler(ctx, event)
+                self.projection.before_commit(ctx)
                 ctx.flush()
             conn.execute(
                 inbox.insert().values(

@@ -20,9 +20,13 @@ from grpc import aio
 
 from cpshared.auth.principal import ServiceAssertion
 from cpshared.context import (
+    ACTOR_IP_HEADER,
+    ACTOR_ORGANIZATION_HEADER,
+    ACTOR_USER_AGENT_HEADER,
     CALLER_HEADER,
     CORRELATION_ID_HEADER,
     PRINCIPAL_HEADER,
+    actor_var,
     current_correlation_id,
     principal_var,
 )
@@ -68,6 +72,14 @@ def _with_defaults(
             metadata.add(CORRELATION_ID_HEADER, correlation_id)
     if not metadata.get_all(CALLER_HEADER):
         metadata.add(CALLER_HEADER, f"service:{caller}")
+    # Where the request came from, so the events the call causes record it (the audit log).
+    actor = actor_var.get()
+    if actor.ip and not metadata.get_all(ACTOR_IP_HEADER):
+        metadata.add(ACTOR_IP_HEADER, actor.ip)
+    if actor.organization_id and not metadata.get_all(ACTOR_ORGANIZATION_HEADER):
+        metadata.add(ACTOR_ORGANIZATION_HEADER, str(actor.organization_id))
+    if actor.user_agent and not metadata.get_all(ACTOR_USER_AGENT_HEADER):
+        metadata.add(ACTOR_USER_AGENT_HEADER, actor.user_agent.encode())
     return aio.ClientCallDetails(
         method=details.method,
         timeout=details.timeout if details.timeout is not None else deadline,

@@ -24,12 +24,17 @@ from grpc import aio
 from cpshared.auth.principal import InvalidPrincipal, TrustedKeys, verify
 from cpshared.clock import utcnow
 from cpshared.context import (
+    ACTOR_IP_HEADER,
+    ACTOR_ORGANIZATION_HEADER,
+    ACTOR_USER_AGENT_HEADER,
     ANONYMOUS,
     CALLER_HEADER,
     CORRELATION_ID_HEADER,
     PRINCIPAL_HEADER,
+    ActorContext,
     Caller,
     VerifiedPrincipal,
+    actor_var,
     caller_var,
     correlation_id_var,
     new_correlation_id,
@@ -116,24 +121,37 @@ def parse_caller(raw: str | bytes | None) -> Caller:
 
 
 class ContextInterceptor(AroundInterceptor):
-    """Binds the correlation id and the caller from metadata to contextvars for the call."""
+    """Binds the correlation id, the caller and the request's actor (client address and user
+    agent, as the gateway saw them) from metadata to contextvars for the call."""
 
-    def prepare(self, details: grpc.HandlerCallDetails) -> tuple[str, Caller]:
+    def prepare(self, details: grpc.HandlerCallDetails) -> tuple[str, Caller, ActorContext]:
         metadata = dict(details.invocation_metadata or ())
         correlation_id = metadata.get(CORRELATION_ID_HEADER)
         if isinstance(correlation_id, bytes):
             correlation_id = correlation_id.decode()
-        return correlation_id or new_correlation_id(), parse_caller(metadata.get(CALLER_HEADER))
+        correlation_id = correlation_id or new_correlation_id()
+        ip, user_agent = metadata.get(ACTOR_IP_HEADER, ""), metadata.get(ACTOR_USER_AGENT_HEADER, b"")
+        organization = metadata.get(ACTOR_ORGANIZATION_HEADER, "")
+        organization = organization.decode() if isinstance(organization, bytes) else organization
+        actor = ActorContext(
+            organization_id=int(organization) if organization.isdigit() else 0,
+            ip=(ip.decode() if isinstance(ip, bytes) else ip)[:45],
+            user_agent=(user_agent.decode("utf-8", "replace") if isinstance(user_agent, bytes) else user_agent)[:512],
+            request_id=correlation_id,
+        )
+        return correlation_id, parse_caller(metadata.get(CALLER_HEADER)), actor
 
     async def around(self, method: str, context: aio.ServicerContext[Any, Any], state: Any, call: Call) -> Any:
-        correlation_id, caller = state
+        correlation_id, caller, actor = state
         cid_token = correlation_id_var.set(correlation_id)
         caller_token = caller_var.set(caller)
+        actor_token = actor_var.set(actor)
         try:
             return await call()
         finally:
             correlation_id_var.reset(cid_token)
             caller_var.reset(caller_token)
+            actor_var.reset(actor_token)
 
 
 # Called without a principal: load balancers, probes and operators' tools.
