@@ -52,6 +52,9 @@ class Ports:
     def relay_metrics(self, service: str) -> int:
         return self.metrics_base + 100 + ALL_SERVICES.index(service)
 
+    def consumer_metrics(self, service: str) -> int:
+        return self.metrics_base + 200 + ALL_SERVICES.index(service)
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
@@ -64,6 +67,7 @@ class ProcessSpec:
     grpc_port: int | None = None
     http_port: int | None = None
     metrics_port: int | None = None
+    args: tuple[str, ...] = ()
 
     @property
     def port(self) -> int | None:
@@ -77,7 +81,7 @@ class ProcessSpec:
         return "http" if self.http_port else "worker"
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", self.module]
+        return [sys.executable, "-m", self.module, *self.args]
 
 
 def database_name(service: str) -> str:
@@ -148,16 +152,32 @@ def principal_key_files(paths: LocalPaths) -> tuple[str, str]:
 DATA_KEY_NAME = "data-encryption.key"
 
 
-def data_encryption_key_file(paths: LocalPaths) -> str:
-    """Identity's AES-256 key for secrets at rest (TOTP), made once in .local/secrets (mode 0600)."""
+AUDIT_KEY_NAME = "audit-signing.key"
+
+
+def random_key_file(paths: LocalPaths, name: str) -> str:
+    """A file of 32 random bytes (base64) in .local/secrets (mode 0600), made once."""
     paths.secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = paths.secrets / DATA_KEY_NAME
+    path = paths.secrets / name
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
     return str(path)
 
+
+def data_encryption_key_file(paths: LocalPaths) -> str:
+    """Identity's AES-256 key for secrets at rest (TOTP)."""
+    return random_key_file(paths, DATA_KEY_NAME)
+
+
+def audit_signing_key_file(paths: LocalPaths) -> str:
+    """The audit log's HMAC key: every row's hash and every digest is signed with it."""
+    return random_key_file(paths, AUDIT_KEY_NAME)
+
+
+# The projections that run as consumers, by service: module:Factory for consumer_main.
+PROJECTIONS = {"audit": "audit_service.projection:from_environment"}
 
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
 CALLING_SERVICES = ("gateway",)
@@ -189,6 +209,8 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             env["CP_PRINCIPAL_SIGNING_KEY_FILE"] = signing_key_file
             env["CP_DATA_ENCRYPTION_KEY_FILE"] = data_encryption_key_file(paths)
             env |= mail_env(ports)
+        if service == "audit":
+            env["CP_AUDIT_SIGNING_KEY_FILE"] = audit_signing_key_file(paths)
         specs.append(
             ProcessSpec(
                 name=f"{service}-grpc",
@@ -227,6 +249,21 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
                 module="cpshared.events.relay_main",
                 env=env,
                 metrics_port=ports.relay_metrics(service),
+            )
+        )
+    for service, factory in PROJECTIONS.items():
+        # A projection's consumer: it builds its service's state from the streams.
+        env = common_env(service, passwords[service], ports.consumer_metrics(service))
+        if service == "audit":
+            env["CP_AUDIT_SIGNING_KEY_FILE"] = audit_signing_key_file(paths)
+        specs.append(
+            ProcessSpec(
+                name=f"{service}-consumer",
+                service=service,
+                module="cpshared.events.consumer_main",
+                args=(factory,),
+                env=env,
+                metrics_port=ports.consumer_metrics(service),
             )
         )
     return specs
