@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 GENESIS = "0" * 64
 """The ``prev_hash`` of a chain's first row."""
 
@@ -58,9 +60,10 @@ def _plain(value: Any) -> Any:
 
 
 def canonical(row: Mapping[str, Any]) -> bytes:
-    """The bytes a row's hash covers."""
+    """The bytes a row's hash covers: its hashed columns as compact JSON with sorted keys (orjson:
+    UTF-8, no whitespace; this form is part of every stored hash, so it never changes)."""
     content = {column: _plain(row.get(column)) for column in HASHED_COLUMNS}
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
 def row_hash(key: bytes, prev_hash: str, row: Mapping[str, Any]) -> str:
