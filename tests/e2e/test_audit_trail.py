@@ -91,6 +91,26 @@ def test_every_mutating_call_has_one_request_record_linked_to_the_events_it_caus
         assert status == answer.status_code and duration is not None and duration >= 0
         assert {r[1] for r in mine if r[1] != "request"} == caused, (answer.request.url.path, mine)
 
+    # The same entries through the public API: by request id, and the caller's sign-ins.
+    with httpx.Client(base_url=gateway_url(), headers={"Authorization": f"Bearer {token}"}, timeout=15) as http:
+        created_id = calls[0][0].headers["X-Request-Id"]
+        listed = http.get("/v1/audit_logs", params={"request_id": created_id})
+        assert listed.status_code == 200, listed.text
+        assert sorted(e["action"] for e in listed.json()["audit_logs"]) == ["api_key.created", "request"]
+        me = http.get("/v1/me").json()["user"]
+        wrong = httpx.post(
+            f"{gateway_url()}/v1/auth/login", json={"email": me["email"], "password": f"not it {slug}"}, timeout=15
+        )
+        assert wrong.status_code == 401
+        deadline = time.monotonic() + 30
+        while True:
+            activity = http.get("/v1/me/login_activity").json()
+            attempts = activity.get("login_activity", [])
+            if any(not a["success"] for a in attempts) or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert any(not a["success"] and a["reason"] == "wrong_password" for a in attempts), activity
+
     assert cloudctl(paths, "audit", "digest").returncode == 0
     verified = cloudctl(paths, "audit", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -2,7 +2,8 @@
 that call them synchronously (schemathesis, the authorization matrix): identity's gRPC server
 on its own event loop in a thread, the gateway under uvicorn in another, each on a scratch
 database and a loopback port. As in the stack, identity verifies every call's principal:
-user assertions it signed itself, and the gateway's own service assertion."""
+user assertions it signed itself, and the gateway's own service assertion. Optionally the
+audit service's gRPC server too, on a scratch audit database, verifying the same way."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from audit_service.bootstrap import Audit
+from audit_service.entrypoints.grpc_server import add_servicers as add_audit_servicers
 from cpshared.auth.principal import TrustedKeys, generate_private_key, private_key_pem
 from cpshared.clock import Clock
 from cpshared.db import make_engine
-from cpshared.grpc.server import ServiceIdentity, serve
+from cpshared.grpc.server import Registrar, ServiceIdentity, serve
 from cpshared.mail import MailSettings
 from gateway_service.app import create_app
 from gateway_service.config import BACKENDS, Settings
@@ -39,12 +42,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def identity_in_thread(engine: sa.Engine, trusted_gateway: Ed25519PublicKey) -> Iterator[tuple[str, Identity]]:
-    """Identity (every servicer, a fresh signing key, mail to the local sink) on a loopback port,
-    verifying user principals it signs and the gateway's service principals."""
-    signing_key = generate_private_key()
-    identity = Identity(engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
-    trusted = TrustedKeys(issuer=signing_key.public_key(), services={"gateway": trusted_gateway})
+def grpc_in_thread(service: str, register: Registrar, trusted: TrustedKeys) -> Iterator[str]:
+    """A gRPC server of ``service`` (the servicers ``register`` adds) on its own event loop in a
+    thread, on a loopback port, verifying principals against ``trusted``; yields its address."""
     address = f"127.0.0.1:{free_port()}"
     loop = asyncio.new_event_loop()
     started, stop = threading.Event(), asyncio.Event()
@@ -54,25 +54,44 @@ def identity_in_thread(engine: sa.Engine, trusted_gateway: Ed25519PublicKey) -> 
 
     async def run() -> None:
         await serve(
-            ServiceIdentity(service="identity", version="test"),
+            ServiceIdentity(service=service, version="test"),
             address,
-            lambda server: add_servicers(server, identity),
+            register,
             grace=0.5,
             on_started=on_started,
             stop_event=stop,
             trusted=trusted,
         )
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), name="identity-grpc", daemon=True)
+    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), name=f"{service}-grpc", daemon=True)
     thread.start()
     if not started.wait(15):
-        raise RuntimeError("identity's gRPC server did not start")
+        raise RuntimeError(f"{service}'s gRPC server did not start")
     try:
-        yield address, identity
+        yield address
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(15)
         loop.close()
+
+
+@contextlib.contextmanager
+def identity_in_thread(engine: sa.Engine, trusted_gateway: Ed25519PublicKey) -> Iterator[tuple[str, Identity]]:
+    """Identity (every servicer, a fresh signing key, mail to the local sink) on a loopback port,
+    verifying user principals it signs and the gateway's service principals."""
+    signing_key = generate_private_key()
+    identity = Identity(engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
+    trusted = TrustedKeys(issuer=signing_key.public_key(), services={"gateway": trusted_gateway})
+    with grpc_in_thread("identity", lambda server: add_servicers(server, identity), trusted) as address:
+        yield address, identity
+
+
+@contextlib.contextmanager
+def audit_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple[str, Audit]]:
+    """The audit service's query API on a loopback port, verifying principals as identity's peers do."""
+    audit = Audit(engine)
+    with grpc_in_thread("audit", lambda server: add_audit_servicers(server, audit), trusted) as address:
+        yield address, audit
 
 
 @dataclass(frozen=True)
@@ -81,18 +100,36 @@ class LivePlatform:
     """Base URL of the gateway, e.g. http://127.0.0.1:41234."""
     identity: Identity
     """Identity wired to the same database, for test setup through its use cases."""
+    audit: Audit | None = None
+    """The audit service, when the platform runs it (``audit_url``): its engine writes test rows."""
 
 
 @contextlib.contextmanager
-def live_platform(identity_url: str, gateway_url: str, clock: Clock | None = None) -> Iterator[LivePlatform]:
+def live_platform(
+    identity_url: str, gateway_url: str, clock: Clock | None = None, audit_url: str | None = None
+) -> Iterator[LivePlatform]:
+    """Identity and the gateway; with ``audit_url`` (a migrated audit database) the audit
+    service too, trusting identity's and the gateway's keys. Without it the gateway's other
+    backends, audit included, point at a closed port."""
     identity_engine = make_engine(identity_url, pool_size=10)
     gateway_engine = make_engine(gateway_url, pool_size=10)
+    audit_engine = make_engine(audit_url, pool_size=10) if audit_url else None
     gateway_key = generate_private_key()
     try:
         with (
             tempfile.TemporaryDirectory() as keys,
             identity_in_thread(identity_engine, gateway_key.public_key()) as (address, identity),
+            contextlib.ExitStack() as optional,
         ):
+            audit: Audit | None = None
+            backends = {f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS}
+            if audit_engine is not None:
+                assert identity.signing_key is not None
+                trusted = TrustedKeys(
+                    issuer=identity.signing_key.public_key(), services={"gateway": gateway_key.public_key()}
+                )
+                audit_address, audit = optional.enter_context(audit_in_thread(audit_engine, trusted))
+                backends["audit_grpc_addr"] = audit_address
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(
@@ -100,14 +137,16 @@ def live_platform(identity_url: str, gateway_url: str, clock: Clock | None = Non
                     "service_name": "gateway",
                     "metrics_port": 0,
                     "database_url": gateway_url,
-                    **{f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS},
+                    **backends,
                     "identity_grpc_addr": address,
                     "principal_service_key_file": str(key_file),
                 }
             )
             app = create_app(settings, gateway_engine, clock=clock)
             with contextlib.contextmanager(gateway_conftest.serve)(app) as base_url:
-                yield LivePlatform(gateway=base_url, identity=identity)
+                yield LivePlatform(gateway=base_url, identity=identity, audit=audit)
     finally:
         gateway_engine.dispose()
         identity_engine.dispose()
+        if audit_engine is not None:
+            audit_engine.dispose()

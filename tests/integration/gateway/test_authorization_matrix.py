@@ -124,10 +124,12 @@ def world(paths: LocalPaths) -> Iterator[World]:
     with (
         mariadb.scratch_database("cp_test_mx_id") as identity_url,
         mariadb.scratch_database("cp_test_mx_gw") as gateway_url,
+        mariadb.scratch_database("cp_test_mx_au") as audit_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
-        with live_platform(identity_url, gateway_url) as platform:
+        upgrade("audit", migrations_dir("audit"), audit_url)
+        with live_platform(identity_url, gateway_url, audit_url=audit_url) as platform:
             callers: dict[str, Caller] = {}
             roles = {"admin": UserRole.ADMIN, "support": UserRole.SUPPORT, "billing": UserRole.BILLING}
             for name in CALLERS:
@@ -328,6 +330,14 @@ def new_slug(world: World, caller: Caller, target: Target) -> Request:
     return ("POST", "/v1/organizations", {"name": slug, "slug": slug})
 
 
+def audit_logs_of(world: World, caller: Caller, target: Target) -> Request:
+    """The audit log, unfiltered, or filtered on another tenant's user: an empty list for a
+    client, not an error (tests/integration/gateway/test_audit_logs_api.py checks the rows)."""
+    if target == "own":
+        return ("GET", "/v1/audit_logs", None)
+    return ("GET", f"/v1/audit_logs?user_id={world.other_of(caller).user.id}", None)
+
+
 ENDPOINTS = (
     Endpoint("GET /v1/api_keys", fixed("GET", "/v1/api_keys")),
     Endpoint("POST /v1/api_keys", fixed("POST", "/v1/api_keys", {"name": "m", "scopes": ["api_keys:read"]})),
@@ -445,6 +455,8 @@ ENDPOINTS = (
         ),
         own=staff(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     ),
+    Endpoint("GET /v1/audit_logs", audit_logs_of, own=OK, other=OK),
+    Endpoint("GET /v1/me/login_activity", fixed("GET", "/v1/me/login_activity")),
     # Last: once a caller has two-factor authentication on, its password alone signs in no more.
     Endpoint("POST /v1/me/two_factor/confirm", two_factor_flow),
 )

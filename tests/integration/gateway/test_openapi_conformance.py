@@ -32,6 +32,7 @@ from gateway_service.config import BACKENDS, Settings
 from identity_service.domain import commands
 from identity_service.domain.model import UserRole, UserStatus
 from identity_service.service_layer import handlers
+from tests.integration.audit.conftest import insert_entry
 from tests.integration.live import LivePlatform, live_platform
 
 MAX_EXAMPLES = 8
@@ -43,10 +44,16 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
     with (
         mariadb.scratch_database("cp_test_st_id") as identity_url,
         mariadb.scratch_database("cp_test_st_gw") as gateway_url,
+        mariadb.scratch_database("cp_test_st_au") as audit_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
-        with live_platform(identity_url, gateway_url) as live:
+        upgrade("audit", migrations_dir("audit"), audit_url)
+        with live_platform(identity_url, gateway_url, audit_url=audit_url) as live:
+            assert live.audit is not None
+            # A few audit entries, so the audit log's answers are checked with rows in them.
+            insert_entry(live.audit.engine, user_id=1, organization_id=1, new_values={"name": "ci"}, request_id="r-1")
+            insert_entry(live.audit.engine, action="request", response_code=200, duration_ms=3, request_id="r-1")
             yield live
 
 

@@ -21,12 +21,13 @@ from cpshared.clock import Clock
 from cpshared.context import correlation_id_var, new_correlation_id
 from cpshared.grpc.client import make_channel
 from gateway_service import SERVICE_NAME, __version__
-from gateway_service.api import admin, api_keys, auth, me, organizations, quotas, two_factor
+from gateway_service.api import admin, api_keys, audit_logs, auth, me, organizations, quotas, two_factor
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
 from gateway_service.auth.invalidation import InvalidationListener
 from gateway_service.clients.accounts import AccountsClient
 from gateway_service.clients.admin import AdminClient
+from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.config import Settings
@@ -40,7 +41,7 @@ from gateway_service.request_log import RequestLogMiddleware, RequestLogWriter
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
-REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,36}")  # audit_logs.request_id is VARCHAR(36)
 # The public API's routers; the request log names each request by the template of its route in them.
 ROUTERS = (
     api_keys.router,
@@ -50,6 +51,7 @@ ROUTERS = (
     admin.router,
     quotas.router,
     two_factor.router,
+    audit_logs.router,
 )
 
 
@@ -125,6 +127,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.state.admin = AdminClient(lambda: channels["identity"])
     app.state.two_factor = TwoFactorClient(lambda: channels["identity"])
     app.state.accounts = AccountsClient(lambda: channels["identity"])
+    app.state.audit = AuditClient(lambda: channels["audit"])
     authenticator = Authenticator(identity, cache, session_rate_limit=settings.session_rate_limit)
     app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))
     for router in ROUTERS:

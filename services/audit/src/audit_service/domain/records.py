@@ -3,7 +3,8 @@
 - A domain event (``api_key.created``, ``user.suspended`` ...): the action is its type, the
   resource its aggregate (type, and id when numeric), the actor (user, organization, API key,
   address, user agent, request id) from the envelope; the organization falls back to the
-  payload's ``organization_id`` so an organization's own events are found under it. The
+  payload's ``organization_id`` so an organization's own events are found under it, and
+  without a signed-in actor the user falls back to the user the event is about (sign-ins). The
   payload becomes ``new_values``, its ``old_*`` fields ``old_values``.
 - The gateway's ``request.completed``: action ``request``, with the status and duration, the
   caller and the route; its request id links it to the events the call caused.
@@ -78,7 +79,7 @@ def audit_row(event: ReceivedEvent) -> dict[str, Any]:
             "api_key_id": _positive(int(request.get("api_key_id", 0))),
             "ip_address": (request.get("ip") or None),
             "user_agent": (request.get("user_agent") or None),
-            "request_id": (request.get("request_id") or envelope.correlation_id or None),
+            "request_id": (request.get("request_id") or envelope.correlation_id or "")[:36] or None,
             "response_code": int(request.get("status", 0)) or None,
             "duration_ms": int(request.get("duration_ms", 0)),
             "new_values": redact(
@@ -93,11 +94,16 @@ def audit_row(event: ReceivedEvent) -> dict[str, Any]:
     old = {k: v for k, v in values.items() if k.startswith("old_")}
     new = {k: v for k, v in values.items() if not k.startswith("old_")}
     organization = actor.organization_id or int(values.get("organization_id", 0) or 0)
+    # No signed-in actor (a sign-in attempt, a sign-up, the platform itself): the entry is about
+    # the user the event names, so it is found under that user (their login activity).
+    subject = int(values.get("user_id", 0) or 0)
+    if not subject and envelope.aggregate_type == "user":
+        subject = _numeric(envelope.aggregate_id) or 0
     row |= {
         "action": envelope.event_type[:255],
         "resource_type": envelope.aggregate_type[:50] or None,
         "resource_id": _numeric(envelope.aggregate_id),
-        "user_id": _positive(actor.user_id),
+        "user_id": _positive(actor.user_id or subject),
         "organization_id": _positive(organization),
         "api_key_id": _positive(actor.api_key_id),
         "ip_address": actor.ip[:45] or None,

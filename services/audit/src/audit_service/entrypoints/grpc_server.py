@@ -7,7 +7,10 @@ from pathlib import Path
 from grpc import aio
 
 from audit_service import SERVICE_NAME, __version__
+from audit_service.adapters.grpc_audit_log import add_audit_log_servicer
+from audit_service.bootstrap import Audit, bootstrap
 from audit_service.config import Settings
+from audit_service.keeper import Keeper
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 
@@ -15,12 +18,15 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def register(settings: Settings) -> Registrar:
-    def add_servicers(server: aio.Server) -> list[str]:
-        # The audit domain's own gRPC API arrives with its issue; until then the
-        # process serves health, reflection and ServiceInfo only.
-        return []
+    audit = bootstrap(settings.database_url, pool_size=settings.database_pool_size)
+    # Signs the chains' heads at intervals and prunes by retention (one replica at a time).
+    Keeper(audit.engine, settings).start()
+    return lambda server: add_servicers(server, audit)
 
-    return add_servicers
+
+def add_servicers(server: aio.Server, audit: Audit) -> list[str]:
+    """Every gRPC service audit answers, on ``server``; their full names."""
+    return add_audit_log_servicer(server, audit)
 
 
 def main() -> None:

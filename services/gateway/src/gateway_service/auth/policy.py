@@ -43,11 +43,14 @@ class Family(StrEnum):
     QUOTAS = "quotas"
     TWO_FACTOR = "two_factor"
     """The caller's own two-factor authentication (/v1/me/two_factor)."""
+    AUDIT_LOGS = "audit_logs"
+    """The audit log (/v1/audit_logs): read-only; the audit service scopes it to the caller's tenants."""
 
 
 # What staff roles may read of other users' resources, by family (admins reach everything).
 STAFF_READABLE: Mapping[Role, frozenset[str]] = {
-    Role.SUPPORT: frozenset(),  # API keys are credentials: not for support staff
+    # API keys are credentials: not for support staff; the audit log is how support investigates.
+    Role.SUPPORT: frozenset({Family.AUDIT_LOGS.value}),
     Role.BILLING: frozenset(),
 }
 
