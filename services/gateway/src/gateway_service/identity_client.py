@@ -17,13 +17,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from cpshared.auth.principal import peek
 from cpshared.auth.session_token import peek_access_token
+from cpshared.timestamps import to_timestamp as _timestamp
 from gateway_service.auth.principal import Principal, Role
 from gateway_service.backend_errors import domain_error_for
 
@@ -37,12 +37,6 @@ ROLE_BY_MESSAGE = {
 }
 
 ROLE_BY_NAME = {role.value: role for role in Role}
-
-
-def _timestamp(when: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
 
 
 class IdentityClient:

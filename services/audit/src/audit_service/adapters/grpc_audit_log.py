@@ -20,14 +20,9 @@ from audit_service.domain.audit_log import AuditLogEntry, AuditLogQuery, LoginAt
 from audit_service.service_layer import audit_log
 from cloudplatform.audit.v1 import audit_service_pb2 as pb
 from cloudplatform.audit.v1 import audit_service_pb2_grpc as pb_grpc
+from cpshared.timestamps import to_timestamp as _ts
 
 Context = aio.ServicerContext[Any, Any]
-
-
-def _ts(when: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(when)  # naive: taken as UTC, as stored
-    return stamp
 
 
 def _naive_utc(stamp: Timestamp) -> datetime:

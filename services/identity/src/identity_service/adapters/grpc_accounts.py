@@ -12,15 +12,14 @@ user on itself, an admin on anyone (adapters.authorization).
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
 from cloudplatform.identity.v1 import account_service_pb2_grpc as pb_grpc
 from cpshared.context import current_principal
+from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import owner_constraint, require_self, require_service
 from identity_service.adapters.grpc_servicer import ROLES, STATUSES
 from identity_service.bootstrap import Identity
@@ -29,14 +28,6 @@ from identity_service.service_layer import accounts
 from identity_service.service_layer.accounts import PendingMail, SessionTokens
 
 Context = aio.ServicerContext[Any, Any]
-
-
-def _ts(when: datetime | None) -> Timestamp | None:
-    if when is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
 
 
 def profile_message(profile: Profile) -> pb.Profile:

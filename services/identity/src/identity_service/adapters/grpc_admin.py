@@ -15,11 +15,11 @@ from grpc import aio
 from cloudplatform.identity.v1 import admin_service_pb2 as pb
 from cloudplatform.identity.v1 import admin_service_pb2_grpc as pb_grpc
 from cpshared.errors import InvalidInput
+from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import require_acting_self
 from identity_service.adapters.grpc_servicer import (
     ROLES_BACK,
     STATUSES_BACK,
-    _ts,
     quota_message,
     setting_message,
     user_message,

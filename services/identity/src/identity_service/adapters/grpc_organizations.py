@@ -18,11 +18,11 @@ from cloudplatform.identity.v1 import organization_service_pb2 as pb
 from cloudplatform.identity.v1 import organization_service_pb2_grpc as pb_grpc
 from cpshared.logging import get_logger
 from cpshared.mail import MailError
+from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import acting_as_platform_admin, require_acting_self
 from identity_service.adapters.grpc_servicer import (
     ORGANIZATION_ROLES,
     _grantable_role,
-    _ts,
     member_message,
     organization_message,
 )

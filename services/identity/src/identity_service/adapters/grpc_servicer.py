@@ -9,17 +9,17 @@ the messages have no field for them.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC
 from functools import partial
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from cpshared.auth.principal import sign
 from cpshared.errors import InvalidInput, Unavailable
+from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import (
     acting_as_platform_admin,
     owner_constraint,
@@ -95,14 +95,6 @@ LOGIN_FAILURES = {
     LoginFailure.TWO_FACTOR_REQUIRED: pb.LOGIN_FAILURE_REASON_TWO_FACTOR_REQUIRED,
     LoginFailure.WRONG_TWO_FACTOR_CODE: pb.LOGIN_FAILURE_REASON_WRONG_TWO_FACTOR_CODE,
 }
-
-
-def _ts(when: datetime | None) -> Timestamp | None:
-    if when is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
 
 
 def user_message(user: User) -> pb.User:

@@ -14,8 +14,8 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import two_factor_service_pb2 as pb
 from cloudplatform.identity.v1 import two_factor_service_pb2_grpc as pb_grpc
+from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import require_self
-from identity_service.adapters.grpc_servicer import _ts
 from identity_service.bootstrap import Identity
 from identity_service.service_layer import two_factor
 

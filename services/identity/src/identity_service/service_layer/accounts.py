@@ -30,6 +30,7 @@ from cpshared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, 
 from cpshared.events import catalog
 from cpshared.logging import get_logger
 from cpshared.mail import MailError
+from cpshared.timestamps import to_timestamp as _timestamp
 from identity_service.domain import commands, passwords
 from identity_service.domain.accounts import (
     RESEND_INTERVAL,
@@ -47,7 +48,6 @@ from identity_service.service_layer.handlers import (
     USER_AGENT_MAX,
     _check_ip,
     _record,
-    _timestamp,
     add_user,
     login,
 )

@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.exc import IntegrityError
 
 from cloudplatform.identity.v1 import events_pb2 as ev
@@ -28,6 +27,7 @@ from cpshared.errors import (
 from cpshared.events import catalog
 from cpshared.events.envelope import new_event
 from cpshared.events.registry import EventSpec
+from cpshared.timestamps import to_timestamp as _timestamp
 from identity_service import SERVICE_NAME
 from identity_service.domain import commands, passwords
 from identity_service.domain.invitations import acting_member
@@ -82,14 +82,6 @@ def _record(uow: IdentityUnitOfWork, spec: EventSpec, aggregate_id: int | str, v
     uow.record(
         new_event(spec, producer=SERVICE_NAME, aggregate_id=aggregate_id, aggregate_version=version, payload=payload)
     )
-
-
-def _timestamp(when: datetime | None) -> Timestamp | None:
-    if when is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
 
 
 # -- accounts ---------------------------------------------------------------------------------

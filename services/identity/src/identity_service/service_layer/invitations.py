@@ -16,6 +16,7 @@ from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
 from cpshared.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed
 from cpshared.events import catalog
+from cpshared.timestamps import to_timestamp as _timestamp
 from identity_service.domain.invitations import (
     INVITATION_LIFETIME,
     AcceptInvitation,
@@ -38,7 +39,7 @@ from identity_service.domain.model import (
     normalise_email,
     require_manager,
 )
-from identity_service.service_layer.handlers import _bump, _existing_member, _locked_organization, _record, _timestamp
+from identity_service.service_layer.handlers import _bump, _existing_member, _locked_organization, _record
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 TOKEN_MAX = 200

@@ -19,6 +19,7 @@ from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
 from cpshared.events import catalog
 from cpshared.events.envelope import new_event
 from cpshared.events.registry import EventSpec
+from cpshared.timestamps import to_timestamp as _timestamp
 from identity_service import SERVICE_NAME
 from identity_service.domain.model import (
     OrganizationRole,
@@ -44,7 +45,7 @@ from identity_service.domain.staff import (
     require_admin,
     require_reader,
 )
-from identity_service.service_layer.handlers import DEFAULT_LIMIT_SETTING, _timestamp
+from identity_service.service_layer.handlers import DEFAULT_LIMIT_SETTING
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 UnitOfWorkFactory = Callable[[], IdentityUnitOfWork]

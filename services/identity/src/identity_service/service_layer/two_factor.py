@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
@@ -21,6 +20,7 @@ from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unavaila
 from cpshared.events import catalog
 from cpshared.events.envelope import new_event
 from cpshared.events.registry import EventSpec
+from cpshared.timestamps import to_timestamp as _timestamp
 from identity_service import SERVICE_NAME
 from identity_service.domain import commands, passwords
 from identity_service.domain.model import LoginFailure
@@ -69,12 +69,6 @@ class Enrolment:
 def _record(uow: IdentityUnitOfWork, spec: EventSpec, user_id: int, version: int, payload: Message) -> None:
     # Not handlers._record: handlers.login imports this module, so this one cannot import it.
     uow.record(new_event(spec, producer=SERVICE_NAME, aggregate_id=user_id, aggregate_version=version, payload=payload))
-
-
-def _timestamp(when: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
 
 
 def _box(uow: IdentityUnitOfWork) -> SecretBox:
