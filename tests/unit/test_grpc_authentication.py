@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
@@ -202,3 +203,32 @@ async def test_a_service_channel_without_a_key_sends_no_identity_and_is_refused(
 async def test_a_server_without_trusted_keys_checks_nothing_and_binds_no_principal(unguarded: str) -> None:
     assert await call_who(unguarded) == b"nobody"
     assert await call_who(unguarded, "cp1.not.valid") == b"nobody"
+
+
+def test_a_verified_assertion_is_checked_once_and_its_lifetime_on_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cpshared.auth import principal as principal_module
+    from cpshared.grpc import interceptors
+
+    key = generate_private_key()
+    interceptor = interceptors.PrincipalInterceptor(TrustedKeys(issuer=key.public_key()))
+    token = sign(user_principal(user_id=7, role="client", organizations={}), key)
+    checks: list[str] = []
+    real_verify = principal_module.verify
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        checks.append("verify")
+        return real_verify(*args, **kwargs)
+
+    monkeypatch.setattr(interceptors, "verify", counting)
+    details = SimpleNamespace(
+        method="/cloudplatform.identity.v1.IdentityService/ListApiKeys",
+        invocation_metadata=((PRINCIPAL_HEADER, token),),
+    )
+    first, second = interceptor.prepare(details), interceptor.prepare(details)
+    assert isinstance(first, VerifiedPrincipal) and second is first and checks == ["verify"]
+    clock = ManualClock(utcnow() + timedelta(minutes=10))  # past its five-minute lifetime
+    previous = set_clock(clock)
+    try:
+        assert not isinstance(interceptor.prepare(details), VerifiedPrincipal)
+    finally:
+        set_clock(previous)

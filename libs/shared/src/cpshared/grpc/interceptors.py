@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -175,8 +176,14 @@ class PrincipalInterceptor(AroundInterceptor):
     has a streaming RPC that needs it yet).
     """
 
+    VERIFIED_CACHE = 4096
+    """Assertions whose signature was checked, kept until they expire: a caller sends the same
+    one on many calls (the gateway, for a key, for minutes), and an Ed25519 verification costs
+    more than the rest of the interceptor. Only the lifetime is checked again on a hit."""
+
     def __init__(self, trusted: TrustedKeys) -> None:
         self._trusted = trusted
+        self._verified: OrderedDict[str, VerifiedPrincipal] = OrderedDict()
 
     def prepare(self, details: grpc.HandlerCallDetails) -> VerifiedPrincipal | InvalidPrincipal | None:
         service, _ = split_method(details.method)
@@ -185,10 +192,20 @@ class PrincipalInterceptor(AroundInterceptor):
         token = _metadata_text(details, PRINCIPAL_HEADER)
         if not token:
             return InvalidPrincipal(f"the call carries no principal assertion ({PRINCIPAL_HEADER} metadata)")
+        now = utcnow()
+        cached = self._verified.get(token)
+        if cached is not None and now < cached.principal.expires_at:
+            self._verified.move_to_end(token)
+            return cached
         try:
-            return VerifiedPrincipal(verify(token, self._trusted, utcnow()), token)
+            verified = VerifiedPrincipal(verify(token, self._trusted, now), token)
         except InvalidPrincipal as exc:
+            self._verified.pop(token, None)
             return exc
+        self._verified[token] = verified
+        while len(self._verified) > self.VERIFIED_CACHE:
+            self._verified.popitem(last=False)
+        return verified
 
     async def around(self, method: str, context: aio.ServicerContext[Any, Any], state: Any, call: Call) -> Any:
         if state is None:
