@@ -76,7 +76,7 @@ def _listing(
     selector_text = query.get("label_selector")
     if selector_text is not None:
         selector = parse_label_selector(selector_text)
-        items = [item for item in items if selector.matches(getattr(item, "labels", {}))]
+        items = [item for item in items if selector.matches(_labels_of(item))]
     items = sorted(items, key=sort_fields["id"])
     for sort_key in reversed(parse_sort(query.getlist("sort"), sort_fields)):
         items = sorted(items, key=sort_fields[sort_key.field], reverse=sort_key.descending)
@@ -84,6 +84,11 @@ def _listing(
     pagination = paginate(page_request, len(items))
     page = items[page_request.offset : page_request.offset + page_request.limit]
     return {key: [render(item) for item in page], "meta": pagination.as_meta()}
+
+
+def _labels_of(item: Any) -> dict[str, str]:
+    labels: dict[str, str] = item["labels"] if isinstance(item, dict) else getattr(item, "labels", {})
+    return labels
 
 
 def _multi(request: Request, name: str) -> list[str]:
@@ -149,7 +154,7 @@ class ChangeDnsPtr(BaseModel):
 
 
 class EnableRescue(BaseModel):
-    type: str = "linux64"
+    type: str | None = "linux64"
     ssh_keys: list[int] | None = None
 
 
@@ -158,7 +163,7 @@ class AttachIso(BaseModel):
 
 
 class CreateImage(BaseModel):
-    type: str = "snapshot"
+    type: str | None = "snapshot"
     description: str | None = None
     labels: dict[str, str] | None = None
 
@@ -241,10 +246,6 @@ def register_v1(app: FastAPI) -> None:
             "name": lambda x: x["name"] or "",
             "created": lambda x: x["created"],
         }
-        selector_text = query.get("label_selector")
-        if selector_text is not None:
-            selector = parse_label_selector(selector_text)
-            rendered = [i for i in rendered if selector.matches(i["labels"])]
         return _listing(request, "images", rendered, lambda i: i, sorts)
 
     @app.get("/v1/images/{image_id}")
@@ -415,7 +416,7 @@ def register_server_actions(app: FastAPI) -> None:
         sim, project = _sim(request), _project(request)
         server = sim.server(project, server_id)
         if server.protection_rebuild:
-            raise Protected(f"server {server_id:int} is protected against rebuilding")
+            raise Protected(f"server {server_id} is protected against rebuilding")
         image = sim.find_image(project, body.image, server.server_type.architecture)
         if image is None or image.architecture != server.server_type.architecture:
             raise invalid_field("image", f"image {body.image!r} not found for this server")
@@ -437,7 +438,7 @@ def register_server_actions(app: FastAPI) -> None:
     async def enable_rescue(request: Request, server_id: int, body: EnableRescue | None = None) -> dict[str, Any]:
         sim, project = _sim(request), _project(request)
         body = body or EnableRescue()
-        if body.type != "linux64":
+        if body.type not in (None, "linux64"):
             raise invalid_field("type", "type must be linux64")
         keys = [sim.find_ssh_key(project, k).id for k in body.ssh_keys or []]
 
@@ -511,7 +512,7 @@ def register_server_actions(app: FastAPI) -> None:
         is_v4 = server.ipv4 is not None and str(address) == server.ipv4
         is_v6 = server.ipv6 is not None and address in ipaddress.ip_network(server.ipv6)
         if not (is_v4 or is_v6):
-            raise invalid_field("ip", f"{body.ip} is not an address of server {server_id:int}")
+            raise invalid_field("ip", f"{body.ip} is not an address of server {server_id}")
 
         def changed(s: Server) -> None:
             if is_v4:
@@ -527,9 +528,10 @@ def register_server_actions(app: FastAPI) -> None:
     async def create_image(request: Request, server_id: int, body: CreateImage | None = None) -> dict[str, Any]:
         sim = _sim(request)
         body = body or CreateImage()
-        if body.type not in ("snapshot", "backup"):
+        kind = body.type or "snapshot"
+        if kind not in ("snapshot", "backup"):
             raise invalid_field("type", "type must be snapshot or backup")
-        image, action = sim.create_image(_project(request), server_id, body.type, body.description, body.labels)
+        image, action = sim.create_image(_project(request), server_id, kind, body.description, body.labels)
         return {"image": sim.image_json(image), "action": action.as_json(sim.now())}
 
     @app.post(f"{prefix}/request_console", status_code=201)
@@ -540,7 +542,7 @@ def register_server_actions(app: FastAPI) -> None:
         return ActionAnswer.of(
             sim,
             action,
-            wss_url=f"wss://console.hetzner.cloud/?server_id={server_id:int}&token={token}",
+            wss_url=f"wss://console.hetzner.cloud/?server_id={server_id}&token={token}",
             password=secrets.token_urlsafe(12),
         )
 

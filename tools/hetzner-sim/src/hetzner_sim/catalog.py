@@ -203,7 +203,16 @@ def server_type_json(st: ServerType) -> dict[str, Any]:
         "cpu_type": st.cpu_type,
         "architecture": st.architecture,
         "locations": [
-            {"id": loc.id, "name": loc.name, "deprecation": None} for loc in LOCATIONS if loc.name in st.locations
+            # available/recommended: newer than the spec, and the hcloud client (2.27) needs them.
+            {
+                "id": loc.id,
+                "name": loc.name,
+                "deprecation": None,
+                "available": True,
+                "recommended": loc.name == st.locations[0],
+            }
+            for loc in LOCATIONS
+            if loc.name in st.locations
         ],
     }
 
