@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c requirements/constraints.txt
-PACKAGES := libs/contracts libs/shared $(wildcard services/*) tools/cloudctl
+PACKAGES := libs/contracts libs/shared $(wildcard services/*) tools/cloudctl tools/hetzner-sim
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := $(VENV)/.installed
 
@@ -58,7 +58,7 @@ migrate: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/shared/src tools/cloudctl/src services/*/src tests bench
+	$(BIN)/mypy libs/shared/src tools/cloudctl/src tools/hetzner-sim/src services/*/src tests bench
 	$(BIN)/buf lint
 	$(BIN)/buf breaking --against proto/baseline.binpb
 

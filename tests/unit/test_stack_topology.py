@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 from cloudctl.paths import LocalPaths
-from cloudctl.stack import ALL_SERVICES, DOMAIN_SERVICES, process_specs
+from cloudctl.stack import ALL_SERVICES, DOMAIN_SERVICES, process_specs, stack_specs
 
 
 def test_every_service_has_a_process_with_distinct_ports(tmp_path: Path) -> None:
@@ -80,3 +80,14 @@ def test_the_gateway_gets_its_own_service_key_and_every_server_trusts_its_public
     assert key_file.read_text() == pem
     for server in servers:
         assert server.env["CP_PRINCIPAL_SERVICE_KEYS"] == f"gateway={key_file.with_suffix('.pub')}"
+
+
+def test_the_stack_runs_the_hetzner_simulator_on_its_own_ports(tmp_path: Path) -> None:
+    specs = stack_specs(LocalPaths(tmp_path))
+    sim = next(s for s in specs if s.name == "hetzner-sim")
+    assert sim.kind == "http" and sim.module == "hetzner_sim"
+    assert (sim.http_port, sim.metrics_port) == (8090, 9110)
+    assert sim.env["CP_HETZNER_SIM_PORT"] == "8090" and sim.env["CP_HETZNER_SIM_TOKEN"]
+    ports = [p for s in specs for p in (s.grpc_port, s.http_port, s.metrics_port) if p]
+    assert len(ports) == len(set(ports))
+    assert [s.name for s in specs[1:]] == [s.name for s in process_specs(LocalPaths(tmp_path))]

@@ -27,7 +27,7 @@ from cloudctl.stack import (
     database_url,
     database_user,
     gateway_url,
-    process_specs,
+    stack_specs,
 )
 from cpshared.kafka_admin import TopicChange, ensure_topics
 
@@ -97,7 +97,7 @@ class Stack:
 
     def start_services(self, say: Say) -> list[ProcessSpec]:
         started = []
-        for spec in process_specs(self.paths):
+        for spec in stack_specs(self.paths):
             if proc.read_pid(self.paths.pid_file(spec.name)) is not None:
                 continue
             if spec.port and proc.port_open("127.0.0.1", spec.port):
@@ -105,11 +105,11 @@ class Stack:
                 raise proc.PortInUseError(f"{spec.name}: port {spec.port} is held by another process ({owners})")
             proc.start_detached(self.managed(spec))
             started.append(spec)
-        say(f"services: started {len(started)}, already running {len(process_specs(self.paths)) - len(started)}")
+        say(f"services: started {len(started)}, already running {len(stack_specs(self.paths)) - len(started)}")
         return started
 
     def wait_healthy(self, timeout: float = 90.0) -> dict[str, str]:
-        specs = process_specs(self.paths)
+        specs = stack_specs(self.paths)
         deadline = time.monotonic() + timeout
         states: dict[str, str] = {}
         while True:
@@ -143,7 +143,7 @@ class Stack:
 
     def stop_services(self) -> list[str]:
         stopped = []
-        for spec in reversed(process_specs(self.paths)):
+        for spec in reversed(stack_specs(self.paths)):
             if proc.stop_pid(self.paths.pid_file(spec.name)):
                 stopped.append(spec.name)
         return stopped
@@ -162,7 +162,7 @@ class Stack:
 
     def status(self) -> list[proc.ServiceStatus]:
         rows = [self.mariadb.status(), self.kafka.status(), self.mailsink.status()]
-        for spec in process_specs(self.paths):
+        for spec in stack_specs(self.paths):
             pid = proc.read_pid(self.paths.pid_file(spec.name))
             health = self.health(spec) if pid is not None else "STOPPED"
             rows.append(

@@ -269,6 +269,40 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
     return specs
 
 
+HETZNER_SIM_PORT = 8090
+HETZNER_SIM_METRICS_PORT = 9110
+HETZNER_SIM_TOKEN = "sim-token"  # noqa: S105 - the local simulator's development token
+
+
+def upstream_specs() -> list[ProcessSpec]:
+    """The stand-ins for upstream providers: the Hetzner Cloud simulator (tools/hetzner-sim).
+
+    Not a service: no database, no Kafka, so it is kept apart from :func:`process_specs`.
+    """
+    env = {
+        "CP_HETZNER_SIM_HOST": "127.0.0.1",
+        "CP_HETZNER_SIM_PORT": str(HETZNER_SIM_PORT),
+        "CP_HETZNER_SIM_TOKEN": os.environ.get("CP_HETZNER_SIM_TOKEN", HETZNER_SIM_TOKEN),
+        "CP_METRICS_PORT": str(HETZNER_SIM_METRICS_PORT),
+        "CP_LOG_LEVEL": os.environ.get("CP_LOG_LEVEL", "INFO"),
+    }
+    return [
+        ProcessSpec(
+            name="hetzner-sim",
+            service="hetzner-sim",
+            module="hetzner_sim",
+            env=env,
+            http_port=HETZNER_SIM_PORT,
+            metrics_port=HETZNER_SIM_METRICS_PORT,
+        )
+    ]
+
+
+def stack_specs(paths: LocalPaths, ports: Ports | None = None) -> list[ProcessSpec]:
+    """Every process ``cloudctl up`` starts: the upstream simulators first, then the services."""
+    return [*upstream_specs(), *process_specs(paths, ports)]
+
+
 def gateway_url(ports: Ports | None = None) -> str:
     ports = ports or Ports.from_env()
     return f"http://127.0.0.1:{ports.gateway_http}"
