@@ -100,9 +100,7 @@ def upgrade() -> None:
         _id(),
         sa.Column("code", sa.String(50), nullable=False, unique=True),
         sa.Column("name", sa.String(100), nullable=False),
-        sa.Column(
-            "category", sa.Enum("standard", "dedicated", "gpu", "storage", "memory"), server_default="standard"
-        ),
+        sa.Column("category", sa.Enum("standard", "dedicated", "gpu", "storage", "memory"), server_default="standard"),
         sa.Column("cpu_type", sa.String(100)),
         sa.Column("cpu_cores", sa.Integer, nullable=False),
         sa.Column("memory_gb", sa.Numeric(10, 2), nullable=False),
