@@ -6,7 +6,6 @@ Prices arrive as decimal strings and are read as Decimal, never through float.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,7 +67,7 @@ class HcloudCatalog:
                     disk_gb=int(st.disk or 0),
                     storage_type=str(st.storage_type or "local"),
                     architecture=str(st.architecture or "x86"),
-                    deprecated=bool(st.deprecated),
+                    deprecated=st.deprecation is not None,
                     locations=tuple(locations or (str(p["location"]) for p in prices)),
                     gross_hourly={str(p["location"]): _money(p, "price_hourly") for p in prices},
                     gross_monthly={str(p["location"]): _money(p, "price_monthly") for p in prices},
@@ -79,7 +78,7 @@ class HcloudCatalog:
     def system_images(self) -> list[UpstreamImage]:
         found = []
         for image in self.client.images.get_all(type=["system"]):
-            deprecated = image.deprecated if isinstance(getattr(image, "deprecated", None), datetime) else None
+            deprecated = image.deprecation.announced if image.deprecation is not None else None
             size = image.image_size
             found.append(
                 UpstreamImage(
