@@ -67,7 +67,8 @@ class HcloudCatalog:
                     disk_gb=int(st.disk or 0),
                     storage_type=str(st.storage_type or "local"),
                     architecture=str(st.architecture or "x86"),
-                    deprecated=st.deprecation is not None,
+                    # Deprecated only when every location deprecates it (hcloud: per-location deprecation).
+                    deprecated=bool(st.locations) and all(loc.deprecation is not None for loc in st.locations or []),
                     locations=tuple(locations or (str(p["location"]) for p in prices)),
                     gross_hourly={str(p["location"]): _money(p, "price_hourly") for p in prices},
                     gross_monthly={str(p["location"]): _money(p, "price_monthly") for p in prices},
