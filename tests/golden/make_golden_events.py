@@ -26,6 +26,7 @@ from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.events.v1.envelope_pb2 import Actor, EventEnvelope
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
@@ -200,6 +201,45 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         user_agent="hcloud-cli/1.50.0",
         idempotent_replay=True,
         rate_limited=True,
+    ),
+    ("catalog.server_type_synced", 1): lambda: compute_events.ServerTypeSynced(
+        server_type_id=4711,
+        code="cx22",
+        created=True,
+        cpu_cores=2,
+        memory_gb="4.00",
+        disk_gb=40,
+        price_hourly="0.006700",
+        price_monthly="4.51",
+        upstream_datacenters=["fsn1", "nbg1", "hel1"],
+        supported_datacenters=["fsn1", "nbg1"],
+        available=True,
+    ),
+    ("catalog.price_changed", 1): lambda: compute_events.PriceChanged(
+        server_type_id=4711,
+        code="cx22",
+        old_price_hourly="0.006700",
+        old_price_monthly="4.51",
+        price_hourly="0.008000",
+        price_monthly="4.99",
+    ),
+    ("catalog.availability_changed", 1): lambda: compute_events.AvailabilityChanged(
+        server_type_id=4711, code="cx22", available=True, supported_datacenters=["fsn1"]
+    ),
+    ("ssh_key.created", 1): lambda: compute_events.SshKeyCreated(
+        ssh_key_id=4711,
+        user_id=42,
+        organization_id=7,
+        name="golden key",
+        fingerprint="b7:2f:30:a0:2f:6c:58:6c:21:04:58:61:ba:06:3b:2f",
+        type="ssh-ed25519",
+        labels={"env": "prod"},
+    ),
+    ("ssh_key.updated", 1): lambda: compute_events.SshKeyUpdated(
+        ssh_key_id=4711, user_id=42, organization_id=7, name="renamed key", labels={"env": "dev"}
+    ),
+    ("ssh_key.deleted", 1): lambda: compute_events.SshKeyDeleted(
+        ssh_key_id=4711, user_id=42, organization_id=7, fingerprint="b7:2f:30:a0:2f:6c:58:6c:21:04:58:61:ba:06:3b:2f"
     ),
 }
 """(event type, schema version) -> a payload of that version with every field set."""

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cloudctl import admin_cli, audit_cli, dlq_cli, replay_cli
+from cloudctl import admin_cli, audit_cli, compute_cli, dlq_cli, replay_cli
 from cloudctl.control import Stack
 from cloudctl.stack import ALL_SERVICES, KAFKA_BOOTSTRAP
 from cpshared.kafka_admin import describe_topics_async
@@ -178,6 +178,7 @@ def mail(
 app.add_typer(dlq_cli.app, name="dlq", help="Dead letters: list, show, redrive, discard.")
 app.add_typer(audit_cli.app, name="audit", help="The audit log: verify, digest, prune.")
 app.add_typer(admin_cli.app, name="admin", help="Administrators: create the first admin.")
+app.add_typer(compute_cli.app, name="compute", help="The compute service: sync the catalog from upstream.")
 
 
 def run() -> None:

@@ -176,6 +176,20 @@ def audit_signing_key_file(paths: LocalPaths) -> str:
     return random_key_file(paths, AUDIT_KEY_NAME)
 
 
+HCLOUD_TOKEN_NAME = "hcloud-token"  # noqa: S105 - a file name, not a secret
+
+
+def hcloud_token_file(paths: LocalPaths) -> str:
+    """The upstream token compute uses: the simulator's token, in .local/secrets (0600), made once."""
+    paths.secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = paths.secrets / HCLOUD_TOKEN_NAME
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(os.environ.get("CP_HETZNER_SIM_TOKEN", HETZNER_SIM_TOKEN) + "\n")
+    return str(path)
+
+
 # The projections that run as consumers, by service: module:Factory for consumer_main.
 PROJECTIONS = {"audit": "audit_service.projection:from_environment"}
 
@@ -211,6 +225,10 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             env |= mail_env(ports)
         if service == "audit":
             env["CP_AUDIT_SIGNING_KEY_FILE"] = audit_signing_key_file(paths)
+        if service == "compute":
+            # Compute drives upstream (Hetzner) through hcloud: locally, the simulator.
+            env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"
+            env["CP_HCLOUD_TOKEN_FILE"] = hcloud_token_file(paths)
         specs.append(
             ProcessSpec(
                 name=f"{service}-grpc",

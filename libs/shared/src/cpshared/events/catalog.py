@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.ops.v1 import canary_pb2
@@ -94,6 +95,19 @@ USER_TWO_FACTOR_DISABLED = event(
 USER_RECOVERY_CODES_REGENERATED = event(
     "user.recovery_codes_regenerated", 1, identity_events.UserRecoveryCodesRegenerated, "user", topic=None
 )
+
+# Compute: the catalog (server types synced from upstream, the platform's prices and
+# availability) and SSH keys, on compute.events (the producer's stream).
+CATALOG_SERVER_TYPE_SYNCED = event(
+    "catalog.server_type_synced", 1, compute_events.ServerTypeSynced, "server_type", topic=None
+)
+CATALOG_PRICE_CHANGED = event("catalog.price_changed", 1, compute_events.PriceChanged, "server_type", topic=None)
+CATALOG_AVAILABILITY_CHANGED = event(
+    "catalog.availability_changed", 1, compute_events.AvailabilityChanged, "server_type", topic=None
+)
+SSH_KEY_CREATED = event("ssh_key.created", 1, compute_events.SshKeyCreated, "ssh_key", topic=None)
+SSH_KEY_UPDATED = event("ssh_key.updated", 1, compute_events.SshKeyUpdated, "ssh_key", topic=None)
+SSH_KEY_DELETED = event("ssh_key.deleted", 1, compute_events.SshKeyDeleted, "ssh_key", topic=None)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.

@@ -1,4 +1,5 @@
-"""The compute service's gRPC server process."""
+"""The compute service's gRPC server process. It syncs the catalog from upstream once at
+start; an upstream that does not answer is logged and the server starts on the catalog it has."""
 
 from __future__ import annotations
 
@@ -7,20 +8,40 @@ from pathlib import Path
 from grpc import aio
 
 from compute_service import SERVICE_NAME, __version__
+from compute_service.adapters.grpc_servicer import add_compute_servicer
+from compute_service.bootstrap import Compute, bootstrap
 from compute_service.config import Settings
+from compute_service.service_layer import catalog
+from cpshared.errors import DomainError
 from cpshared.grpc.server import Registrar
+from cpshared.logging import get_logger
 from cpshared.runtime import run_grpc_service
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+log = get_logger(__name__)
+
+
+def sync_at_start(compute: Compute) -> None:
+    try:
+        catalog.sync_catalog(compute.catalog_source(), compute.uow())
+    except DomainError as exc:
+        log.warning("catalog_sync_at_start_failed", error=exc.message)
 
 
 def register(settings: Settings) -> Registrar:
-    def add_servicers(server: aio.Server) -> list[str]:
-        # The compute domain's own gRPC API arrives with its issue; until then the
-        # process serves health, reflection and ServiceInfo only.
-        return []
+    compute = bootstrap(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        hcloud_endpoint=settings.hcloud_endpoint,
+        hcloud_token_file=settings.hcloud_token_file,
+    )
+    sync_at_start(compute)
+    return lambda server: add_servicers(server, compute)
 
-    return add_servicers
+
+def add_servicers(server: aio.Server, compute: Compute) -> list[str]:
+    """Every gRPC service compute answers, on ``server``; their full names."""
+    return add_compute_servicer(server, compute)
 
 
 def main() -> None:

@@ -1,0 +1,61 @@
+"""Who may call which compute RPC, decided from the verified principal of the call.
+
+The gateway's policy is the first line; this is the second:
+
+- a *service* principal, or a platform *admin*, may call every RPC and reaches every key;
+- a *user* principal reads the catalog, acts only as itself (``user_id`` must be its own)
+  and only for organizations it belongs to; it reaches its own keys (those bound to no
+  organization) and the keys of the organization its request names. Another tenant's key
+  answers NOT_FOUND (it does not say whether it exists); an admin-only RPC answers
+  PERMISSION_DENIED;
+- no principal at all means the server runs in unauthenticated mode (no trusted keys):
+  nothing is checked, as the interceptor checks nothing either.
+"""
+
+from __future__ import annotations
+
+from cpshared.auth.principal import Principal
+from cpshared.context import current_principal
+from cpshared.errors import Forbidden, NotFound
+
+
+def _user() -> Principal | None:
+    """The calling user when the rules apply to it; None for a service, an admin, or no check."""
+    principal = current_principal()
+    if principal is None or principal.is_service or principal.role == "admin":
+        return None
+    return principal
+
+
+def require_admin(rpc: str) -> None:
+    if _user() is not None:
+        raise Forbidden(f"{rpc} is for platform admins only")
+
+
+def check_tenant(user_id: int, organization_id: int) -> None:
+    """A user acts only as itself, and only for an organization it belongs to."""
+    user = _user()
+    if user is None:
+        return
+    if user_id != user.user_id:
+        raise Forbidden("a user may act only as itself: user_id must be the caller's own id")
+    if organization_id and user.role_in(organization_id) is None:
+        raise NotFound(f"organization {organization_id} does not exist")
+
+
+def reaches_every_tenant() -> bool:
+    return _user() is None
+
+
+def ensure_reaches_key(key_user_id: int, key_organization_id: int | None, organization_id: int, what: str) -> None:
+    """NOT_FOUND unless the caller reaches a key of (``key_user_id``, ``key_organization_id``)
+    when acting in ``organization_id`` (0: none)."""
+    user = _user()
+    if user is None:
+        return
+    if key_organization_id is None:
+        if key_user_id == user.user_id:
+            return
+    elif key_organization_id == organization_id and user.role_in(organization_id) is not None:
+        return
+    raise NotFound(f"{what} does not exist")

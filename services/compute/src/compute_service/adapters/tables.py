@@ -1,0 +1,96 @@
+"""The compute tables as SQLAlchemy Core sees them (the migrations create them)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+metadata = sa.MetaData()
+
+ID = mysql.BIGINT(unsigned=True)
+TIME = mysql.DATETIME(fsp=6)
+
+datacenters = sa.Table(
+    "datacenters",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("code", sa.String(10), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("city", sa.String(100)),
+    sa.Column("country", sa.String(2)),
+    sa.Column("continent", sa.String(20)),
+    sa.Column("latitude", sa.Numeric(10, 8)),
+    sa.Column("longitude", sa.Numeric(11, 8)),
+    sa.Column("status", sa.String(20)),
+    sa.Column("capabilities", sa.JSON),
+    sa.Column("network_zones", sa.JSON),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+)
+
+server_types = sa.Table(
+    "server_types",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("code", sa.String(50), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("category", sa.String(20)),
+    sa.Column("cpu_type", sa.String(100)),
+    sa.Column("cpu_cores", sa.Integer, nullable=False),
+    sa.Column("memory_gb", sa.Numeric(10, 2), nullable=False),
+    sa.Column("disk_gb", sa.Integer, nullable=False),
+    sa.Column("disk_type", sa.String(10)),
+    sa.Column("network_speed_gbps", sa.Numeric(5, 2)),
+    sa.Column("gpu_model", sa.String(100)),
+    sa.Column("gpu_count", sa.Integer),
+    sa.Column("price_hourly", sa.Numeric(10, 6), nullable=False),
+    sa.Column("price_monthly", sa.Numeric(10, 2), nullable=False),
+    sa.Column("available", sa.Boolean),
+    sa.Column("supported_datacenters", sa.JSON),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("architecture", sa.String(10), nullable=False),
+    sa.Column("upstream_datacenters", sa.JSON),
+    sa.Column("synced_at", TIME),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("type", sa.String(20)),
+    sa.Column("os_flavor", sa.String(50)),
+    sa.Column("os_version", sa.String(50)),
+    sa.Column("architecture", sa.String(10)),
+    sa.Column("size_gb", sa.Numeric(10, 2)),
+    sa.Column("min_disk_size", sa.Integer),
+    sa.Column("status", sa.String(20)),
+    sa.Column("public", sa.Boolean),
+    sa.Column("user_id", ID),
+    sa.Column("rapid_deploy", sa.Boolean),
+    sa.Column("created_at", TIME),
+    sa.Column("deprecated_at", TIME),
+    sa.Column("updated_at", TIME),
+)
+
+ssh_keys = sa.Table(
+    "ssh_keys",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("public_key", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.String(255)),
+    sa.Column("type", sa.String(20)),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+    sa.Column("labels", sa.JSON),
+    sa.Column("version", sa.Integer, nullable=False),
+)

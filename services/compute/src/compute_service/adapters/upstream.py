@@ -1,0 +1,98 @@
+"""Upstream (Hetzner Cloud, or the simulator) through the real ``hcloud`` client: what it lists
+of server types and system images, turned into the domain's plain records.
+
+Prices arrive as decimal strings and are read as Decimal, never through float.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from hcloud import Client
+
+from compute_service.domain.catalog import UpstreamImage, UpstreamServerType
+from cpshared.errors import Unavailable
+
+APPLICATION = "cloudplatform-compute"
+GB = 1  # hcloud reports image sizes in GB already
+
+
+class CatalogSource(Protocol):
+    def server_types(self) -> list[UpstreamServerType]: ...
+
+    def system_images(self) -> list[UpstreamImage]: ...
+
+
+def read_token(token_file: str) -> str:
+    if not token_file:
+        raise Unavailable("no upstream token: set CP_HCLOUD_TOKEN_FILE to a file holding the Hetzner API token")
+    try:
+        token = Path(token_file).read_text().strip()
+    except OSError as exc:
+        raise Unavailable(f"CP_HCLOUD_TOKEN_FILE {token_file}: cannot read the upstream token: {exc}") from exc
+    if not token:
+        raise Unavailable(f"CP_HCLOUD_TOKEN_FILE {token_file} is empty")
+    return token
+
+
+def _money(entry: dict[str, Any], field: str) -> Decimal:
+    return Decimal(str(entry[field]["gross"]))
+
+
+class HcloudCatalog:
+    """The catalog as the upstream API lists it."""
+
+    def __init__(self, endpoint: str, token: str, *, timeout: float = 10.0) -> None:
+        self.client = Client(token=token, api_endpoint=endpoint, application_name=APPLICATION, timeout=timeout)
+
+    @classmethod
+    def from_settings(cls, endpoint: str, token_file: str) -> HcloudCatalog:
+        return cls(endpoint, read_token(token_file))
+
+    def server_types(self) -> list[UpstreamServerType]:
+        found = []
+        for st in self.client.server_types.get_all():
+            prices = st.prices or []
+            locations = [loc.location.name for loc in (st.locations or []) if loc.location.name]
+            found.append(
+                UpstreamServerType(
+                    hetzner_id=int(st.id or 0),
+                    code=str(st.name),
+                    name=str(st.description or st.name),
+                    cpu_type=str(st.cpu_type or "shared"),
+                    cores=int(st.cores or 0),
+                    memory_gb=Decimal(str(st.memory or 0)),
+                    disk_gb=int(st.disk or 0),
+                    storage_type=str(st.storage_type or "local"),
+                    architecture=str(st.architecture or "x86"),
+                    # Deprecated only when every location deprecates it (hcloud: per-location deprecation).
+                    deprecated=bool(st.locations) and all(loc.deprecation is not None for loc in st.locations or []),
+                    locations=tuple(locations or (str(p["location"]) for p in prices)),
+                    gross_hourly={str(p["location"]): _money(p, "price_hourly") for p in prices},
+                    gross_monthly={str(p["location"]): _money(p, "price_monthly") for p in prices},
+                )
+            )
+        return found
+
+    def system_images(self) -> list[UpstreamImage]:
+        found = []
+        for image in self.client.images.get_all(type=["system"]):
+            deprecated = image.deprecation.announced if image.deprecation is not None else None
+            size = image.image_size
+            found.append(
+                UpstreamImage(
+                    hetzner_id=int(image.id or 0),
+                    name=str(image.name),
+                    description=str(image.description or ""),
+                    os_flavor=str(image.os_flavor or ""),
+                    os_version=str(image.os_version or ""),
+                    architecture=str(image.architecture or "x86"),
+                    disk_size_gb=int(image.disk_size or 10),
+                    image_size_gb=Decimal(str(size)).quantize(Decimal("0.01")) if size is not None else None,
+                    rapid_deploy=bool(image.rapid_deploy),
+                    deprecated_at=deprecated,
+                )
+            )
+        return found

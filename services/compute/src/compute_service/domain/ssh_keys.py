@@ -1,0 +1,87 @@
+"""SSH keys: a public key validated as OpenSSH, its MD5 fingerprint as Hetzner shows it, and
+the tenant it belongs to (its user, or the organization it was added for)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+from cpshared.errors import InvalidInput
+
+MAX_NAME = 255
+MAX_PUBLIC_KEY = 16_384
+LABEL_KEY = re.compile(
+    r"^([a-z0-9A-Z]([a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?/)?[a-z0-9A-Z]([a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?$"
+)
+LABEL_VALUE = re.compile(r"^([a-z0-9A-Z]([a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?)?$")
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    public_key: str
+    type: str
+    fingerprint: str
+
+
+def parse_public_key(text: str) -> ParsedKey:
+    """``text`` as an OpenSSH public key (``<type> <base64> [comment]``), checked by
+    cryptography; its fingerprint is the MD5 of the key blob in colon-separated hex."""
+    public_key = text.strip()
+    if not public_key or len(public_key) > MAX_PUBLIC_KEY or "\n" in public_key:
+        raise InvalidInput("public_key must be one OpenSSH public key line, e.g. 'ssh-ed25519 AAAA... comment'")
+    try:
+        load_ssh_public_key(public_key.encode())
+    except (ValueError, UnsupportedAlgorithm):
+        raise InvalidInput(
+            "public_key is not a valid OpenSSH public key; give the contents of your id_*.pub file"
+        ) from None
+    parts = public_key.split()
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (IndexError, binascii.Error):
+        raise InvalidInput("public_key is not a valid OpenSSH public key") from None
+    digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+    fingerprint = ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+    return ParsedKey(public_key=public_key, type=parts[0], fingerprint=fingerprint)
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME:
+        raise InvalidInput(f"name must be 1 to {MAX_NAME} characters")
+    return name
+
+
+def check_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Hetzner's label rules: keys with an optional DNS prefix, values up to 63 characters."""
+    for key, value in labels.items():
+        name = key.rpartition("/")[2]
+        if not LABEL_KEY.match(key) or len(name) > 63 or len(key) > 317:
+            raise InvalidInput(f"label key {key!r} is not valid: letters, digits, '-', '_', '.', up to 63 characters")
+        if len(value) > 63 or not LABEL_VALUE.match(value):
+            raise InvalidInput(
+                f"label value {value!r} of {key!r} is not valid: up to 63 letters, digits, '-', '_', '.'"
+            )
+    return dict(labels)
+
+
+@dataclass
+class SshKey:
+    id: int
+    user_id: int
+    organization_id: int | None
+    name: str
+    public_key: str
+    fingerprint: str
+    type: str
+    labels: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1

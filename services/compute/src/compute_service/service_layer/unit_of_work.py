@@ -1,0 +1,19 @@
+"""The compute unit of work: one transaction, its repositories, and the outbox."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from compute_service.adapters.repository import CatalogRepository, SshKeyRepository
+from cpshared.db import SqlAlchemyUnitOfWork
+
+
+class ComputeUnitOfWork(SqlAlchemyUnitOfWork):
+    catalog: CatalogRepository
+    ssh_keys: SshKeyRepository
+
+    def __enter__(self) -> Self:
+        super().__enter__()
+        self.catalog = CatalogRepository(self.session)
+        self.ssh_keys = SshKeyRepository(self.session)
+        return self
