@@ -389,6 +389,14 @@ def register_v1(app: FastAPI) -> None:
         return ActionAnswer.of(sim, sim.action(_project(request), action_id))
 
     register_server_actions(app)
+    register_families(app)
+
+
+def register_families(app: FastAPI) -> None:
+    """The network and storage resources, one module each (they import this one's helpers)."""
+    from hetzner_sim import floating_ips
+
+    floating_ips.register(app)
 
 
 def register_server_actions(app: FastAPI) -> None:
