@@ -37,7 +37,7 @@ def test_floating_ip_lifecycle(sim: Sim, client: Client) -> None:
 
     fip.assign(server).wait_until_finished()
     shown = client.servers.get_by_id(server.id).public_net.floating_ips
-    assert sorted(f.id for f in shown) == sorted([fip.id, v6.floating_ip.id])
+    assert {f.id for f in shown} == {fip.id, v6.floating_ip.id}
     fip.change_dns_ptr(fip.ip, "vip.example.com").wait_until_finished()
     assert client.floating_ips.get_by_id(fip.id).dns_ptr == [{"ip": fip.ip, "dns_ptr": "vip.example.com"}]
     with pytest.raises(APIException) as foreign:
