@@ -33,6 +33,7 @@ from gateway_service.hetzner.errors import field_errors, invalid_field
 from hetzner_sim import catalog
 
 if TYPE_CHECKING:
+    from hetzner_sim.firewalls import Firewall
     from hetzner_sim.floating_ips import FloatingIp
     from hetzner_sim.networks import Network
     from hetzner_sim.volumes import Volume
@@ -211,6 +212,7 @@ class Project:
     ssh_keys: dict[int, SshKey] = field(default_factory=dict)
     images: dict[int, SnapshotImage] = field(default_factory=dict)
     floating_ips: dict[int, FloatingIp] = field(default_factory=dict)
+    firewalls: dict[int, Firewall] = field(default_factory=dict)
     networks: dict[int, Network] = field(default_factory=dict)
     volumes: dict[int, Volume] = field(default_factory=dict)
 
