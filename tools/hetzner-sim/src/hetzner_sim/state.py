@@ -35,6 +35,7 @@ from hetzner_sim import catalog
 if TYPE_CHECKING:
     from hetzner_sim.firewalls import Firewall
     from hetzner_sim.floating_ips import FloatingIp
+    from hetzner_sim.load_balancers import LoadBalancer
     from hetzner_sim.networks import Network
     from hetzner_sim.primary_ips import PrimaryIp
     from hetzner_sim.volumes import Volume
@@ -215,6 +216,7 @@ class Project:
     floating_ips: dict[int, FloatingIp] = field(default_factory=dict)
     firewalls: dict[int, Firewall] = field(default_factory=dict)
     networks: dict[int, Network] = field(default_factory=dict)
+    load_balancers: dict[int, LoadBalancer] = field(default_factory=dict)
     primary_ips: dict[int, PrimaryIp] = field(default_factory=dict)
     volumes: dict[int, Volume] = field(default_factory=dict)
 
