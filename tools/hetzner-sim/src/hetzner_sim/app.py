@@ -625,6 +625,12 @@ def register_control(app: FastAPI) -> None:
                     "servers": {str(s.id): {"name": s.name, "status": s.status} for s in p.servers.values()},
                     "ssh_keys": len(p.ssh_keys),
                     "images": len(p.images),
+                    "floating_ips": len(p.floating_ips),
+                    "primary_ips": len(p.primary_ips),
+                    "networks": len(p.networks),
+                    "firewalls": len(p.firewalls),
+                    "load_balancers": len(p.load_balancers),
+                    "volumes": len(p.volumes),
                     "actions_running": sum(1 for a in sim.project_actions(p) if a.status(now) == "running"),
                 }
                 for name, p in sim.projects.items()
