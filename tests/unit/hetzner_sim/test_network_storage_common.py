@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 from hcloud import APIException, Client
+from hcloud.firewalls import Firewall
+from hcloud.images import Image
 from hcloud.locations import Location
+from hcloud.networks import NetworkSubnet
+from hcloud.server_types import ServerType
+from hcloud.servers import ServerCreatePublicNetwork
 
 from tests.unit.hetzner_sim.conftest import Sim
 from tests.unit.hetzner_sim.test_hcloud_client import api_error
@@ -48,3 +53,40 @@ def test_unknown_ids_actions_and_state(sim: Sim, client: Client) -> None:
     answer = sim.raw("POST", "/volumes", json={"name": "x"})
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_input"
     sim.check(answer)
+
+
+def test_server_created_with_volumes_networks_firewalls_and_primary_ips(sim: Sim, client: Client) -> None:
+    vol = client.volumes.create(size=10, name="data", location=Location(name="fsn1")).volume
+    net = client.networks.create(
+        name="n",
+        ip_range="10.0.0.0/16",
+        subnets=[NetworkSubnet(type="cloud", network_zone="eu-central", ip_range=None)],
+    )
+    fw = client.firewalls.create(name="fw").firewall
+    pip = client.primary_ips.create(type="ipv4", name="mine", location=Location(name="fsn1")).primary_ip
+    answer = client.servers.create(
+        name="full",
+        server_type=ServerType(name="cx22"),
+        image=Image(name="ubuntu-24.04"),
+        location=Location(name="fsn1"),
+        volumes=[vol],
+        networks=[net],
+        firewalls=[Firewall(id=fw.id)],
+        public_net=ServerCreatePublicNetwork(ipv4=pip, enable_ipv6=False),
+    )
+    server = client.servers.get_by_id(answer.server.id)
+    assert [v.id for v in server.volumes] == [vol.id]
+    assert server.private_net[0].network.id == net.id and server.private_net[0].ip == "10.0.0.2"
+    assert server.public_net.firewalls[0].firewall.id == fw.id
+    assert server.public_net.ipv4.ip == pip.ip and server.public_net.ipv6 is None
+    assert client.primary_ips.get_by_id(pip.id).assignee_id == server.id
+    with pytest.raises(APIException) as taken:
+        client.servers.create(
+            name="second",
+            server_type=ServerType(name="cx22"),
+            image=Image(name="ubuntu-24.04"),
+            location=Location(name="fsn1"),
+            volumes=[vol],
+        )
+    assert api_error(taken) == "invalid_input"
+    assert client.servers.get_by_name("second") is None

@@ -19,9 +19,21 @@ from pydantic import BaseModel
 from cpshared.errors import DomainError, NotFound
 from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.label_selector import parse_label_selector
+from hetzner_sim import catalog
 from hetzner_sim.app import _listing, _project, _sim
 from hetzner_sim.common import check_limit, check_name, register_action_routes, unlocked
-from hetzner_sim.state import SERVER_GONE, SERVER_VIEWS, Action, Project, Server, Simulator, check_labels, iso8601
+from hetzner_sim.state import (
+    SERVER_CREATE_OPTIONS,
+    SERVER_GONE,
+    SERVER_VIEWS,
+    Action,
+    CreateServer,
+    Project,
+    Server,
+    Simulator,
+    check_labels,
+    iso8601,
+)
 
 PROTOCOLS = ("tcp", "udp", "icmp", "esp", "gre")
 _PORT = re.compile(r"^(any|\d{1,5}(-\d{1,5})?)$")
@@ -254,8 +266,29 @@ def _server_gone(sim: Simulator, project: Project, server: Server) -> None:
         fw.applied = [e for e in fw.applied if e.server != server.id]
 
 
+def _on_create(
+    sim: Simulator, project: Project, request: CreateServer, dc: catalog.Datacenter
+) -> Callable[[Server], None] | None:
+    """``firewalls`` (``[{"firewall": id}]``) in a server's create request: applied to it."""
+    if not request.firewalls:
+        return None
+    chosen = []
+    for item in request.firewalls:
+        fw = project.firewalls.get(item.get("firewall", -1))
+        if fw is None:
+            raise invalid_field("firewalls", f"firewall {item.get('firewall')} not found")
+        chosen.append(fw)
+
+    def apply(server: Server) -> None:
+        for fw in chosen:
+            fw.applied.append(Applied(server.id, None, "applied"))
+
+    return apply
+
+
 SERVER_VIEWS.append(_view)
 SERVER_GONE.append(_server_gone)
+SERVER_CREATE_OPTIONS.append(_on_create)
 
 SORTS: dict[str, Callable[[Any], Any]] = {
     "id": lambda f: f.id,

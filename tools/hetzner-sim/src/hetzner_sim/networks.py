@@ -19,7 +19,17 @@ from gateway_service.hetzner.errors import invalid_field
 from hetzner_sim import catalog
 from hetzner_sim.app import ActionAnswer, _listing, _project, _sim
 from hetzner_sim.common import check_limit, check_name, register_action_routes, start, unlocked, unprotected
-from hetzner_sim.state import SERVER_GONE, SERVER_VIEWS, Project, Server, Simulator, check_labels, iso8601
+from hetzner_sim.state import (
+    SERVER_CREATE_OPTIONS,
+    SERVER_GONE,
+    SERVER_VIEWS,
+    CreateServer,
+    Project,
+    Server,
+    Simulator,
+    check_labels,
+    iso8601,
+)
 
 PRIVATE = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 ZONES = tuple(sorted({loc.network_zone for loc in catalog.LOCATIONS}))
@@ -254,8 +264,29 @@ def _server_gone(sim: Simulator, project: Project, server: Server) -> None:
         net.servers.pop(server.id, None)
 
 
+def _on_create(
+    sim: Simulator, project: Project, request: CreateServer, dc: catalog.Datacenter
+) -> Callable[[Server], None] | None:
+    """``networks`` in a server's create request: an address in each, from a subnet of its zone."""
+    if not request.networks:
+        return None
+    places = []
+    for network_id in dict.fromkeys(request.networks):
+        net = network_ref(project, network_id, "networks")
+        unlocked(sim, net.id, "network")
+        places.append((net, net.place(dc.location.network_zone)))
+
+    def attach(server: Server) -> None:
+        for net, attachment in places:
+            attachment.mac_address = _mac(server.id, net.id)
+            net.servers[server.id] = attachment
+
+    return attach
+
+
 SERVER_VIEWS.append(_view)
 SERVER_GONE.append(_server_gone)
+SERVER_CREATE_OPTIONS.append(_on_create)
 
 SORTS: dict[str, Callable[[Any], Any]] = {
     "id": lambda n: n.id,

@@ -32,9 +32,11 @@ from hetzner_sim.common import (
     unprotected,
 )
 from hetzner_sim.state import (
+    SERVER_CREATE_OPTIONS,
     SERVER_CREATED,
     SERVER_GONE,
     Action,
+    CreateServer,
     Project,
     Server,
     ServerNotStopped,
@@ -198,8 +200,41 @@ def _server_gone(sim: Simulator, project: Project, server: Server) -> None:
             _unbind(server, pip)
 
 
+def _on_create(
+    sim: Simulator, project: Project, request: CreateServer, dc: catalog.Datacenter
+) -> Callable[[Server], None] | None:
+    """``public_net.ipv4``/``ipv6`` (primary IP ids) in a server's create request: bound to it."""
+    public_net = request.public_net
+    if public_net is None:
+        return None
+    chosen = []
+    for kind, pip_id, enabled in (
+        ("ipv4", public_net.ipv4, public_net.enable_ipv4),
+        ("ipv6", public_net.ipv6, public_net.enable_ipv6),
+    ):
+        if pip_id is None:
+            continue
+        pip = project.primary_ips.get(pip_id)
+        name = f"public_net.{kind}"
+        if pip is None or pip.type != kind:
+            raise invalid_field(name, f"primary IP {pip_id} of type {kind} not found")
+        if not enabled:
+            raise invalid_field(name, f"enable_{kind} is false")
+        if pip.assignee_id is not None or pip.datacenter != dc:
+            raise invalid_field(name, f"primary IP {pip_id} is assigned or in another datacenter")
+        unlocked(sim, pip.id, "primary_ip")
+        chosen.append(pip)
+
+    def bind(server: Server) -> None:
+        for pip in chosen:
+            _bind(server, pip)
+
+    return bind if chosen else None
+
+
 SERVER_CREATED.append(_server_created)
 SERVER_GONE.append(_server_gone)
+SERVER_CREATE_OPTIONS.append(_on_create)
 
 SORTS: dict[str, Callable[[Any], Any]] = {
     "id": lambda p: p.id,

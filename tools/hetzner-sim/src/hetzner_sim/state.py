@@ -228,6 +228,11 @@ ServerHook = Callable[["Simulator", Project, "Server"], None]
 SERVER_VIEWS: list[ServerView] = []
 SERVER_CREATED: list[ServerHook] = []
 SERVER_GONE: list[ServerHook] = []
+# What a server's create request asks of another family (``volumes``, ``networks``,
+# ``firewalls``, ``public_net.ipv4``/``ipv6``): checked before anything changes; the returned
+# function applies it to the new server.
+ServerOption = Callable[["Simulator", Project, "CreateServer", catalog.Datacenter], Callable[["Server"], None] | None]
+SERVER_CREATE_OPTIONS: list[ServerOption] = []
 
 
 class IpPool:
@@ -498,9 +503,6 @@ class Simulator:
             raise invalid_field("server_type", f"server type {server_type.name} is not available in {dc.location.name}")
         if request.user_data is not None and len(request.user_data.encode()) > 32 * 1024:
             raise invalid_field("user_data", "user_data must be at most 32 KiB")
-        for unsupported in ("volumes", "networks", "firewalls"):
-            if getattr(request, unsupported):
-                raise invalid_field(unsupported, f"{unsupported} are not simulated; send none")
         if request.placement_group is not None:
             raise invalid_field("placement_group", "placement groups are not simulated")
         ssh_keys = [self.find_ssh_key(project, ref).id for ref in request.ssh_keys or []]
@@ -510,8 +512,9 @@ class Simulator:
         if len(project.servers) >= self.config.max_servers:
             raise LimitExceeded(f"server limit ({self.config.max_servers}) exceeded")
         public_net = request.public_net or PublicNetRequest()
-        ipv4 = self.pool.take_v4() if public_net.enable_ipv4 else None
-        ipv6 = self.pool.take_v6() if public_net.enable_ipv6 else None
+        finishers = [f for option in SERVER_CREATE_OPTIONS if (f := option(self, project, request, dc)) is not None]
+        ipv4 = self.pool.take_v4() if public_net.enable_ipv4 and public_net.ipv4 is None else None
+        ipv6 = self.pool.take_v6() if public_net.enable_ipv6 and public_net.ipv6 is None else None
         server = Server(
             id=self.next_id(),
             name=name,
@@ -533,6 +536,8 @@ class Simulator:
         project.servers[server.id] = server
         for hook in SERVER_CREATED:
             hook(self, project, server)
+        for finish in finishers:
+            finish(server)
 
         def created() -> None:
             server.status = "off"

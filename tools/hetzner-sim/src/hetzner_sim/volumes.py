@@ -17,7 +17,18 @@ from hetzner_sim import catalog
 from hetzner_sim.app import ActionAnswer, _listing, _multi, _project, _sim
 from hetzner_sim.common import check_limit, check_name, location_of, register_action_routes, server_of, start, unlocked
 from hetzner_sim.common import unprotected as check_unprotected
-from hetzner_sim.state import SERVER_GONE, SERVER_VIEWS, Action, Project, Server, Simulator, check_labels, iso8601
+from hetzner_sim.state import (
+    SERVER_CREATE_OPTIONS,
+    SERVER_GONE,
+    SERVER_VIEWS,
+    Action,
+    CreateServer,
+    Project,
+    Server,
+    Simulator,
+    check_labels,
+    iso8601,
+)
 
 MIN_SIZE, MAX_SIZE = 10, 10240
 FORMATS = ("ext4", "xfs")
@@ -108,8 +119,32 @@ def _server_gone(sim: Simulator, project: Project, server: Server) -> None:
             vol.server = None
 
 
+def _on_create(
+    sim: Simulator, project: Project, request: CreateServer, dc: catalog.Datacenter
+) -> Callable[[Server], None] | None:
+    """``volumes`` in a server's create request: existing, detached volumes of its location."""
+    if not request.volumes:
+        return None
+    chosen = []
+    for volume_id in request.volumes:
+        vol = project.volumes.get(volume_id)
+        if vol is None:
+            raise invalid_field("volumes", f"volume {volume_id} not found")
+        if vol.server is not None or vol.location != dc.location:
+            raise invalid_field("volumes", f"volume {volume_id} is attached or in another location")
+        unlocked(sim, vol.id, "volume")
+        chosen.append(vol)
+
+    def attach(server: Server) -> None:
+        for vol in chosen:
+            vol.server = server.id
+
+    return attach
+
+
 SERVER_VIEWS.append(_view)
 SERVER_GONE.append(_server_gone)
+SERVER_CREATE_OPTIONS.append(_on_create)
 
 SORTS: dict[str, Callable[[Any], Any]] = {
     "id": lambda v: v.id,
