@@ -389,6 +389,19 @@ def register_v1(app: FastAPI) -> None:
         return ActionAnswer.of(sim, sim.action(_project(request), action_id))
 
     register_server_actions(app)
+    register_families(app)
+
+
+def register_families(app: FastAPI) -> None:
+    """The network and storage resources, one module each (they import this one's helpers)."""
+    from hetzner_sim import firewalls, floating_ips, load_balancers, networks, primary_ips, volumes
+
+    firewalls.register(app)
+    floating_ips.register(app)
+    load_balancers.register(app)
+    networks.register(app)
+    primary_ips.register(app)
+    volumes.register(app)
 
 
 def register_server_actions(app: FastAPI) -> None:
@@ -612,6 +625,12 @@ def register_control(app: FastAPI) -> None:
                     "servers": {str(s.id): {"name": s.name, "status": s.status} for s in p.servers.values()},
                     "ssh_keys": len(p.ssh_keys),
                     "images": len(p.images),
+                    "floating_ips": len(p.floating_ips),
+                    "primary_ips": len(p.primary_ips),
+                    "networks": len(p.networks),
+                    "firewalls": len(p.firewalls),
+                    "load_balancers": len(p.load_balancers),
+                    "volumes": len(p.volumes),
                     "actions_running": sum(1 for a in sim.project_actions(p) if a.status(now) == "running"),
                 }
                 for name, p in sim.projects.items()

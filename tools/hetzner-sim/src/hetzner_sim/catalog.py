@@ -141,6 +141,59 @@ ISOS = (
 )
 
 
+@dataclass(frozen=True)
+class LoadBalancerType:
+    id: int
+    name: str
+    description: str
+    max_connections: int
+    max_services: int
+    max_targets: int
+    max_assigned_certificates: int
+    monthly_eur: Decimal
+
+
+LOAD_BALANCER_TYPES = (
+    LoadBalancerType(1, "lb11", "LB11", 10_000, 5, 25, 10, Decimal("5.39")),
+    LoadBalancerType(2, "lb21", "LB21", 20_000, 15, 75, 25, Decimal("16.40")),
+    LoadBalancerType(3, "lb31", "LB31", 40_000, 30, 150, 50, Decimal("32.90")),
+)
+
+
+def load_balancer_type(name_or_id: str | int) -> LoadBalancerType | None:
+    return next((lt for lt in LOAD_BALANCER_TYPES if str(name_or_id) in (lt.name, str(lt.id))), None)
+
+
+def load_balancer_type_prices(lt: LoadBalancerType) -> list[dict[str, Any]]:
+    prices = []
+    for loc in LOCATIONS:
+        monthly = (lt.monthly_eur * _location_factor(loc.name)).quantize(Decimal("0.01"))
+        prices.append(
+            {
+                "location": loc.name,
+                "price_hourly": _money((monthly / 672).quantize(Decimal("0.0001"))),
+                "price_monthly": _money(monthly),
+                "included_traffic": 20 * TB if loc.name in EU else 1 * TB,
+                "price_per_tb_traffic": _money(Decimal("1.00")),
+            }
+        )
+    return prices
+
+
+def load_balancer_type_json(lt: LoadBalancerType) -> dict[str, Any]:
+    return {
+        "id": lt.id,
+        "name": lt.name,
+        "description": lt.description,
+        "max_connections": lt.max_connections,
+        "max_services": lt.max_services,
+        "max_targets": lt.max_targets,
+        "max_assigned_certificates": lt.max_assigned_certificates,
+        "deprecated": None,
+        "prices": load_balancer_type_prices(lt),
+    }
+
+
 def location(name_or_id: str | int) -> Location | None:
     return next((loc for loc in LOCATIONS if str(name_or_id) in (loc.name, str(loc.id))), None)
 
@@ -261,20 +314,7 @@ def pricing_json() -> dict[str, Any]:
             "server_backup": {"percentage": "20.0000000000"},
             "volume": {"price_per_gb_month": _money(Decimal("0.0440"))},
             "load_balancer_types": [
-                {
-                    "id": 1,
-                    "name": "lb11",
-                    "prices": [
-                        {
-                            "location": loc.name,
-                            "price_hourly": _money(Decimal("0.0088")),
-                            "price_monthly": _money(Decimal("5.39")),
-                            "included_traffic": 20 * TB,
-                            "price_per_tb_traffic": _money(Decimal("1.00")),
-                        }
-                        for loc in LOCATIONS
-                    ],
-                }
+                {"id": lt.id, "name": lt.name, "prices": load_balancer_type_prices(lt)} for lt in LOAD_BALANCER_TYPES
             ],
             "server_types": [{"id": st.id, "name": st.name, "prices": server_type_prices(st)} for st in SERVER_TYPES],
         }

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from pydantic import BaseModel, Field
@@ -31,6 +31,14 @@ from pydantic import BaseModel, Field
 from cpshared.errors import AlreadyExists, DomainError, InvalidInput, LimitExceeded, NotFound
 from gateway_service.hetzner.errors import field_errors, invalid_field
 from hetzner_sim import catalog
+
+if TYPE_CHECKING:
+    from hetzner_sim.firewalls import Firewall
+    from hetzner_sim.floating_ips import FloatingIp
+    from hetzner_sim.load_balancers import LoadBalancer
+    from hetzner_sim.networks import Network
+    from hetzner_sim.primary_ips import PrimaryIp
+    from hetzner_sim.volumes import Volume
 
 
 class Locked(DomainError):
@@ -74,6 +82,12 @@ class SimConfig(BaseModel):
     max_servers: int = Field(default=100, ge=0, description="Servers per project.")
     max_ssh_keys: int = Field(default=100, ge=0)
     max_images: int = Field(default=50, ge=0, description="Snapshots and backups per project.")
+    max_floating_ips: int = Field(default=20, ge=0)
+    max_primary_ips: int = Field(default=50, ge=0)
+    max_networks: int = Field(default=50, ge=0)
+    max_firewalls: int = Field(default=50, ge=0)
+    max_load_balancers: int = Field(default=20, ge=0)
+    max_volumes: int = Field(default=50, ge=0)
     rate_limit: int = Field(default=3600, ge=1, description="Requests a project may make in a burst.")
     rate_refill_per_second: float = Field(default=1.0, gt=0)
 
@@ -199,6 +213,26 @@ class Project:
     servers: dict[int, Server] = field(default_factory=dict)
     ssh_keys: dict[int, SshKey] = field(default_factory=dict)
     images: dict[int, SnapshotImage] = field(default_factory=dict)
+    floating_ips: dict[int, FloatingIp] = field(default_factory=dict)
+    firewalls: dict[int, Firewall] = field(default_factory=dict)
+    networks: dict[int, Network] = field(default_factory=dict)
+    load_balancers: dict[int, LoadBalancer] = field(default_factory=dict)
+    primary_ips: dict[int, PrimaryIp] = field(default_factory=dict)
+    volumes: dict[int, Volume] = field(default_factory=dict)
+
+
+# Other resource families (their own modules) hook into servers: what a server's JSON shows
+# of them, and what happens to them when a server is created or goes away.
+ServerView = Callable[[Project, "Server", dict[str, Any]], None]
+ServerHook = Callable[["Simulator", Project, "Server"], None]
+SERVER_VIEWS: list[ServerView] = []
+SERVER_CREATED: list[ServerHook] = []
+SERVER_GONE: list[ServerHook] = []
+# What a server's create request asks of another family (``volumes``, ``networks``,
+# ``firewalls``, ``public_net.ipv4``/``ipv6``): checked before anything changes; the returned
+# function applies it to the new server.
+ServerOption = Callable[["Simulator", Project, "CreateServer", catalog.Datacenter], Callable[["Server"], None] | None]
+SERVER_CREATE_OPTIONS: list[ServerOption] = []
 
 
 class IpPool:
@@ -206,13 +240,14 @@ class IpPool:
 
     V4_RANGES = ("203.0.113.0/24", "198.51.100.0/24")
 
-    def __init__(self) -> None:
+    def __init__(self, v4_ranges: tuple[str, ...] = V4_RANGES, v6_base: str = "2001:db8::/32") -> None:
         self._free_v4 = [
-            str(host) for net in self.V4_RANGES for host in ipaddress.ip_network(net).hosts() if host.packed[-1] > 1
+            str(host) for net in v4_ranges for host in ipaddress.ip_network(net).hosts() if host.packed[-1] > 1
         ]
         self._used_v4: set[str] = set()
         self._next_v6 = 1
         self._free_v6: list[str] = []
+        self._v6_base = ipaddress.ip_network(v6_base)
 
     def take_v4(self) -> str:
         if not self._free_v4:
@@ -229,7 +264,7 @@ class IpPool:
     def take_v6(self) -> str:
         if self._free_v6:
             return self._free_v6.pop(0)
-        network = ipaddress.ip_network("2001:db8::/32")
+        network = self._v6_base
         subnet = ipaddress.IPv6Network((int(network.network_address) + (self._next_v6 << 64), 64))
         self._next_v6 += 1
         return str(subnet)
@@ -283,6 +318,8 @@ class Simulator:
         self.projects: dict[str, Project] = {}
         self.actions: dict[int, Action] = {}
         self.pool = IpPool()
+        # Floating IPs come from their own ranges: 192.0.2.0/24 and /64s of 2001:db8:f000::/36.
+        self.floating_pool = IpPool(("192.0.2.0/24",), "2001:db8:f000::/36")
         self._ids: Iterator[int] = iter(range(100_000, 10**12))
         self._action_ids: Iterator[int] = iter(range(1_000_000, 10**12))
 
@@ -304,7 +341,10 @@ class Simulator:
                 server.locked = self._running_on(server.id)
 
     def _running_on(self, server_id: int) -> bool:
-        return any(not a.done and (server_id, "server") in a.resources for a in self.actions.values())
+        return self.running_on(server_id, "server")
+
+    def running_on(self, resource_id: int, resource_type: str) -> bool:
+        return any(not a.done and (resource_id, resource_type) in a.resources for a in self.actions.values())
 
     def project(self, name: str) -> Project:
         self.tick()
@@ -463,9 +503,6 @@ class Simulator:
             raise invalid_field("server_type", f"server type {server_type.name} is not available in {dc.location.name}")
         if request.user_data is not None and len(request.user_data.encode()) > 32 * 1024:
             raise invalid_field("user_data", "user_data must be at most 32 KiB")
-        for unsupported in ("volumes", "networks", "firewalls"):
-            if getattr(request, unsupported):
-                raise invalid_field(unsupported, f"{unsupported} are not simulated; send none")
         if request.placement_group is not None:
             raise invalid_field("placement_group", "placement groups are not simulated")
         ssh_keys = [self.find_ssh_key(project, ref).id for ref in request.ssh_keys or []]
@@ -475,8 +512,9 @@ class Simulator:
         if len(project.servers) >= self.config.max_servers:
             raise LimitExceeded(f"server limit ({self.config.max_servers}) exceeded")
         public_net = request.public_net or PublicNetRequest()
-        ipv4 = self.pool.take_v4() if public_net.enable_ipv4 else None
-        ipv6 = self.pool.take_v6() if public_net.enable_ipv6 else None
+        finishers = [f for option in SERVER_CREATE_OPTIONS if (f := option(self, project, request, dc)) is not None]
+        ipv4 = self.pool.take_v4() if public_net.enable_ipv4 and public_net.ipv4 is None else None
+        ipv6 = self.pool.take_v6() if public_net.enable_ipv6 and public_net.ipv6 is None else None
         server = Server(
             id=self.next_id(),
             name=name,
@@ -496,6 +534,10 @@ class Simulator:
             ssh_keys=ssh_keys,
         )
         project.servers[server.id] = server
+        for hook in SERVER_CREATED:
+            hook(self, project, server)
+        for finish in finishers:
+            finish(server)
 
         def created() -> None:
             server.status = "off"
@@ -533,6 +575,8 @@ class Simulator:
 
         def deleted() -> None:
             project.servers.pop(server.id, None)
+            for hook in SERVER_GONE:
+                hook(self, project, server)
             if server.ipv4:
                 self.pool.release_v4(server.ipv4)
             if server.ipv6:
@@ -687,7 +731,7 @@ class Simulator:
                 "blocked": False,
                 "dns_ptr": [{"ip": ip, "dns_ptr": ptr} for ip, ptr in sorted(server.dns_ptr_v6.items())],
             }
-        return {
+        answer: dict[str, Any] = {
             "id": server.id,
             "name": server.name,
             "status": server.status,
@@ -712,6 +756,11 @@ class Simulator:
             "primary_disk_size": server.primary_disk_size,
             "placement_group": None,
         }
+        project = self.projects.get(server.project)
+        if project is not None:
+            for view in SERVER_VIEWS:
+                view(project, server, answer)
+        return answer
 
     def metrics(self, server: Server, kinds: list[str], start: float, end: float, step: int) -> dict[str, Any]:
         """Deterministic time series: a wave per server, flat zero while the server is off."""
