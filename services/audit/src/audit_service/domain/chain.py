@@ -59,10 +59,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+PLAIN_COLUMNS = tuple(c for c in HASHED_COLUMNS if c not in ("event_id", "created_at"))
+
+
 def canonical(row: Mapping[str, Any]) -> bytes:
     """The bytes a row's hash covers: its hashed columns as compact JSON with sorted keys (orjson:
-    UTF-8, no whitespace; this form is part of every stored hash, so it never changes)."""
-    content = {column: _plain(row.get(column)) for column in HASHED_COLUMNS}
+    UTF-8, no whitespace; this form is part of every stored hash, so it never changes). Only the
+    event id (bytes, as hex) and the time (ISO 8601 to the microsecond) need converting."""
+    content = {column: row.get(column) for column in PLAIN_COLUMNS}
+    content["event_id"] = _plain(row.get("event_id"))
+    content["created_at"] = _plain(row.get("created_at"))
     return orjson.dumps(content, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
