@@ -23,7 +23,7 @@ from cloudctl.paths import LocalPaths
 from compute_service.service_layer import catalog as compute_catalog
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
-from identity_service.domain.model import UserRole, UserStatus
+from identity_service.domain.model import OrganizationRole, User, UserRole, UserStatus
 from identity_service.service_layer import handlers
 from tests.integration.live import LivePlatform, live_platform
 from tests.unit.hetzner_sim import spec
@@ -44,8 +44,8 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
             yield live
 
 
-def _token(platform: LivePlatform, scopes: tuple[str, ...] = ("*:read", "*:write")) -> str:
-    user = handlers.create_user(
+def _user(platform: LivePlatform) -> User:
+    return handlers.create_user(
         commands.CreateUser(
             name="Catalog Client",
             email=f"cat-{uuid.uuid4().hex[:10]}@example.com",
@@ -55,8 +55,20 @@ def _token(platform: LivePlatform, scopes: tuple[str, ...] = ("*:read", "*:write
         ),
         platform.identity.uow(),
     )
+
+
+def _token(
+    platform: LivePlatform,
+    scopes: tuple[str, ...] = ("*:read", "*:write"),
+    user: User | None = None,
+    organization_id: int | None = None,
+) -> str:
+    """A platform API key of ``user`` (a new client when None), bound to ``organization_id``."""
+    owner = user or _user(platform)
     _, secret = handlers.create_api_key(
-        commands.CreateApiKey(user_id=user.id, name="hcloud", scopes=scopes, rate_limit=100_000),
+        commands.CreateApiKey(
+            user_id=owner.id, name="hcloud", scopes=scopes, organization_id=organization_id, rate_limit=100_000
+        ),
         platform.identity.uow(),
     )
     return secret
@@ -199,6 +211,30 @@ def test_another_tenants_key_is_not_found(platform: LivePlatform, hcloud: Client
         assert error.value.code == "not_found"
     assert stranger.ssh_keys.get_all() == []
     assert hcloud.ssh_keys.get_by_id(_id(mine)).name == "mine"
+
+
+def test_a_key_bound_to_an_organization_works_with_the_organizations_keys(platform: LivePlatform) -> None:
+    owner, member = _user(platform), _user(platform)
+    slug = f"org-{uuid.uuid4().hex[:10]}"
+    organization, _ = handlers.create_organization(
+        commands.CreateOrganization(acting_user_id=owner.id, name=slug, slug=slug), platform.identity.uow()
+    )
+    handlers.add_member(
+        commands.AddMember(
+            acting_user_id=owner.id, organization_id=organization.id, user_id=member.id, role=OrganizationRole.MEMBER
+        ),
+        platform.identity.uow(),
+    )
+    in_organization = client_for(platform, _token(platform, user=owner, organization_id=organization.id))
+    shared = in_organization.ssh_keys.create(name="team", public_key=_public_key())
+    colleague = client_for(platform, _token(platform, user=member, organization_id=organization.id))
+    assert [k.id for k in colleague.ssh_keys.get_all()] == [shared.id]
+    # The owner's key without the organization sees only the owner's own keys.
+    personal = client_for(platform, _token(platform, user=owner))
+    assert personal.ssh_keys.get_all() == []
+    with pytest.raises(APIException) as error:
+        personal.ssh_keys.get_by_id(_id(shared))
+    assert error.value.code == "not_found"
 
 
 def test_a_key_without_the_scope_is_forbidden(platform: LivePlatform) -> None:
