@@ -22,6 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit_service.bootstrap import Audit
 from audit_service.entrypoints.grpc_server import add_servicers as add_audit_servicers
+from compute_service.adapters.upstream import HcloudCatalog
+from compute_service.bootstrap import Compute
+from compute_service.entrypoints.grpc_server import add_servicers as add_compute_servicers
+from compute_service.service_layer import catalog
 from cpshared.auth.principal import TrustedKeys, generate_private_key, private_key_pem
 from cpshared.clock import Clock
 from cpshared.db import make_engine
@@ -29,6 +33,9 @@ from cpshared.grpc.server import Registrar, ServiceIdentity, serve
 from cpshared.mail import MailSettings
 from gateway_service.app import create_app
 from gateway_service.config import BACKENDS, Settings
+from hetzner_sim.app import create_app as create_simulator
+from hetzner_sim.state import ManualClock as SimClock
+from hetzner_sim.state import SimConfig
 from identity_service.bootstrap import Identity
 from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
@@ -94,6 +101,30 @@ def audit_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple[s
         yield address, audit
 
 
+SIMULATOR_TOKEN = "live-platform-sim-token"
+
+
+@contextlib.contextmanager
+def simulator_in_thread() -> Iterator[str]:
+    """A Hetzner simulator under uvicorn on a loopback port; yields its API endpoint (with /v1)."""
+    app = create_simulator(SimConfig(action_seconds=0), clock=SimClock(), tokens=[SIMULATOR_TOKEN])
+    with contextlib.contextmanager(gateway_conftest.serve)(app) as base_url:
+        yield f"{base_url}/v1"
+
+
+@contextlib.contextmanager
+def compute_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple[str, Compute]]:
+    """Compute on a loopback port, its catalog synced once from an in-process simulator (as the
+    compute server does at start), verifying principals as identity's peers do."""
+    with tempfile.TemporaryDirectory() as secrets, simulator_in_thread() as endpoint:
+        token_file = Path(secrets) / "hcloud-token"
+        token_file.write_text(SIMULATOR_TOKEN)
+        compute = Compute(engine, lambda: HcloudCatalog.from_settings(endpoint, str(token_file)))
+        catalog.sync_catalog(compute.catalog_source(), compute.uow())
+        with grpc_in_thread("compute", lambda server: add_compute_servicers(server, compute), trusted) as address:
+            yield address, compute
+
+
 @dataclass(frozen=True)
 class LivePlatform:
     gateway: str
@@ -102,18 +133,26 @@ class LivePlatform:
     """Identity wired to the same database, for test setup through its use cases."""
     audit: Audit | None = None
     """The audit service, when the platform runs it (``audit_url``): its engine writes test rows."""
+    compute: Compute | None = None
+    """The compute service, when the platform runs it (``compute_url``), with its catalog synced."""
 
 
 @contextlib.contextmanager
 def live_platform(
-    identity_url: str, gateway_url: str, clock: Clock | None = None, audit_url: str | None = None
+    identity_url: str,
+    gateway_url: str,
+    clock: Clock | None = None,
+    audit_url: str | None = None,
+    compute_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     """Identity and the gateway; with ``audit_url`` (a migrated audit database) the audit
-    service too, trusting identity's and the gateway's keys. Without it the gateway's other
-    backends, audit included, point at a closed port."""
+    service too, and with ``compute_url`` (a migrated compute database) the compute service,
+    both trusting identity's and the gateway's keys. The gateway's other backends point at a
+    closed port."""
     identity_engine = make_engine(identity_url, pool_size=10)
     gateway_engine = make_engine(gateway_url, pool_size=10)
     audit_engine = make_engine(audit_url, pool_size=10) if audit_url else None
+    compute_engine = make_engine(compute_url, pool_size=10) if compute_url else None
     gateway_key = generate_private_key()
     try:
         with (
@@ -122,14 +161,18 @@ def live_platform(
             contextlib.ExitStack() as optional,
         ):
             audit: Audit | None = None
+            compute: Compute | None = None
             backends = {f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS}
+            assert identity.signing_key is not None
+            trusted = TrustedKeys(
+                issuer=identity.signing_key.public_key(), services={"gateway": gateway_key.public_key()}
+            )
             if audit_engine is not None:
-                assert identity.signing_key is not None
-                trusted = TrustedKeys(
-                    issuer=identity.signing_key.public_key(), services={"gateway": gateway_key.public_key()}
-                )
                 audit_address, audit = optional.enter_context(audit_in_thread(audit_engine, trusted))
                 backends["audit_grpc_addr"] = audit_address
+            if compute_engine is not None:
+                compute_address, compute = optional.enter_context(compute_in_thread(compute_engine, trusted))
+                backends["compute_grpc_addr"] = compute_address
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(
@@ -144,9 +187,11 @@ def live_platform(
             )
             app = create_app(settings, gateway_engine, clock=clock)
             with contextlib.contextmanager(gateway_conftest.serve)(app) as base_url:
-                yield LivePlatform(gateway=base_url, identity=identity, audit=audit)
+                yield LivePlatform(gateway=base_url, identity=identity, audit=audit, compute=compute)
     finally:
         gateway_engine.dispose()
         identity_engine.dispose()
         if audit_engine is not None:
             audit_engine.dispose()
+        if compute_engine is not None:
+            compute_engine.dispose()

@@ -25,10 +25,15 @@ from typing import Any, Final, Literal
 import httpx
 import pyotp
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloudctl.infra.mailsink import MailSink
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from compute_service.bootstrap import Compute
+from compute_service.service_layer import catalog as compute_catalog
+from compute_service.service_layer import ssh_keys as compute_ssh_keys
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
@@ -74,6 +79,11 @@ class World:
     @property
     def identity(self) -> Identity:
         return self.platform.identity
+
+    @property
+    def compute(self) -> Compute:
+        assert self.platform.compute is not None
+        return self.platform.compute
 
     def call(self, method: str, path: str, caller: Caller | None, body: Any = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {caller.key}"} if caller else {}
@@ -125,11 +135,13 @@ def world(paths: LocalPaths) -> Iterator[World]:
         mariadb.scratch_database("cp_test_mx_id") as identity_url,
         mariadb.scratch_database("cp_test_mx_gw") as gateway_url,
         mariadb.scratch_database("cp_test_mx_au") as audit_url,
+        mariadb.scratch_database("cp_test_mx_cp") as compute_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
         upgrade("audit", migrations_dir("audit"), audit_url)
-        with live_platform(identity_url, gateway_url, audit_url=audit_url) as platform:
+        upgrade("compute", migrations_dir("compute"), compute_url)
+        with live_platform(identity_url, gateway_url, audit_url=audit_url, compute_url=compute_url) as platform:
             callers: dict[str, Caller] = {}
             roles = {"admin": UserRole.ADMIN, "support": UserRole.SUPPORT, "billing": UserRole.BILLING}
             for name in CALLERS:
@@ -338,6 +350,44 @@ def audit_logs_of(world: World, caller: Caller, target: Target) -> Request:
     return ("GET", f"/v1/audit_logs?user_id={world.other_of(caller).user.id}", None)
 
 
+def public_key() -> str:
+    key = Ed25519PrivateKey.generate().public_key()
+    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+def new_ssh_key(world: World, caller: Caller, target: Target) -> Request:
+    return ("POST", "/v1/ssh_keys", {"name": f"k-{uuid.uuid4().hex[:8]}", "public_key": public_key()})
+
+
+def ssh_key_request(method: str) -> Callable[[World, Caller, Target], Request]:
+    """A fresh key of the caller's own, or of the other tenant's owner (PUT renames it uniquely)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        key = compute_ssh_keys.create(
+            owner.user.id, None, f"k-{uuid.uuid4().hex[:8]}", public_key(), {}, world.compute.uow()
+        )
+        body = {"name": f"renamed-{uuid.uuid4().hex[:8]}"} if method == "PUT" else None
+        return (method, f"/v1/ssh_keys/{key.id}", body)
+
+    return build
+
+
+def catalog_item(kind: str) -> Callable[[World, Caller, Target], Request]:
+    """One entry of the catalog (every principal reads the catalog; there is no other tenant's)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        if kind == "server_types":
+            ident = compute_catalog.list_server_types(world.compute.uow())[0].id
+        elif kind == "images":
+            ident = compute_catalog.list_images(world.compute.uow())[0].id
+        else:
+            ident = compute_catalog.list_datacenters(world.compute.uow())[0].id
+        return ("GET", f"/v1/{kind}/{ident}", None)
+
+    return build
+
+
 ENDPOINTS = (
     Endpoint("GET /v1/api_keys", fixed("GET", "/v1/api_keys")),
     Endpoint("POST /v1/api_keys", fixed("POST", "/v1/api_keys", {"name": "m", "scopes": ["api_keys:read"]})),
@@ -457,6 +507,21 @@ ENDPOINTS = (
     ),
     Endpoint("GET /v1/audit_logs", audit_logs_of, own=OK, other=OK),
     Endpoint("GET /v1/me/login_activity", fixed("GET", "/v1/me/login_activity")),
+    Endpoint("GET /v1/server_types", fixed("GET", "/v1/server_types")),
+    Endpoint("GET /v1/server_types/{id}", catalog_item("server_types")),
+    Endpoint("GET /v1/locations", fixed("GET", "/v1/locations")),
+    Endpoint("GET /v1/locations/{id}", catalog_item("locations")),
+    Endpoint("GET /v1/datacenters", fixed("GET", "/v1/datacenters")),
+    Endpoint("GET /v1/datacenters/{id}", catalog_item("datacenters")),
+    Endpoint("GET /v1/images", fixed("GET", "/v1/images")),
+    Endpoint("GET /v1/images/{id}", catalog_item("images")),
+    Endpoint("GET /v1/pricing", fixed("GET", "/v1/pricing")),
+    Endpoint("GET /v1/ssh_keys", fixed("GET", "/v1/ssh_keys")),
+    Endpoint("POST /v1/ssh_keys", new_ssh_key),
+    # Another tenant's key: only a platform admin reaches it (compute checks the same).
+    Endpoint("GET /v1/ssh_keys/{id}", ssh_key_request("GET"), other=ADMIN_REACHES),
+    Endpoint("PUT /v1/ssh_keys/{id}", ssh_key_request("PUT"), other=ADMIN_REACHES),
+    Endpoint("DELETE /v1/ssh_keys/{id}", ssh_key_request("DELETE"), other=ADMIN_REACHES),
     # Last: once a caller has two-factor authentication on, its password alone signs in no more.
     Endpoint("POST /v1/me/two_factor/confirm", two_factor_flow),
 )

@@ -45,11 +45,14 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
         mariadb.scratch_database("cp_test_st_id") as identity_url,
         mariadb.scratch_database("cp_test_st_gw") as gateway_url,
         mariadb.scratch_database("cp_test_st_au") as audit_url,
+        mariadb.scratch_database("cp_test_st_cp") as compute_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
         upgrade("audit", migrations_dir("audit"), audit_url)
-        with live_platform(identity_url, gateway_url, audit_url=audit_url) as live:
+        upgrade("compute", migrations_dir("compute"), compute_url)
+        # Compute with its catalog synced from a simulator: the catalog answers hold real rows.
+        with live_platform(identity_url, gateway_url, audit_url=audit_url, compute_url=compute_url) as live:
             assert live.audit is not None
             # A few audit entries, so the audit log's answers are checked with rows in them.
             insert_entry(live.audit.engine, user_id=1, organization_id=1, new_values={"name": "ci"}, request_id="r-1")

@@ -21,13 +21,25 @@ from cpshared.clock import Clock
 from cpshared.context import correlation_id_var, new_correlation_id
 from cpshared.grpc.client import make_channel
 from gateway_service import SERVICE_NAME, __version__
-from gateway_service.api import admin, api_keys, audit_logs, auth, me, organizations, quotas, two_factor
+from gateway_service.api import (
+    admin,
+    api_keys,
+    audit_logs,
+    auth,
+    catalog,
+    me,
+    organizations,
+    quotas,
+    ssh_keys,
+    two_factor,
+)
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
 from gateway_service.auth.invalidation import InvalidationListener
 from gateway_service.clients.accounts import AccountsClient
 from gateway_service.clients.admin import AdminClient
 from gateway_service.clients.audit import AuditClient
+from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.config import Settings
@@ -52,6 +64,8 @@ ROUTERS = (
     quotas.router,
     two_factor.router,
     audit_logs.router,
+    catalog.router,
+    ssh_keys.router,
 )
 
 
@@ -128,6 +142,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.state.two_factor = TwoFactorClient(lambda: channels["identity"])
     app.state.accounts = AccountsClient(lambda: channels["identity"])
     app.state.audit = AuditClient(lambda: channels["audit"])
+    app.state.compute = ComputeClient(lambda: channels["compute"])
     authenticator = Authenticator(identity, cache, session_rate_limit=settings.session_rate_limit)
     app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))
     for router in ROUTERS:

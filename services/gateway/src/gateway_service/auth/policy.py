@@ -45,6 +45,14 @@ class Family(StrEnum):
     """The caller's own two-factor authentication (/v1/me/two_factor)."""
     AUDIT_LOGS = "audit_logs"
     """The audit log (/v1/audit_logs): read-only; the audit service scopes it to the caller's tenants."""
+    SSH_KEYS = "ssh_keys"
+    """SSH keys (/v1/ssh_keys): the tenant's own; compute checks the tenant again."""
+    # The catalog (api/catalog.py): readable by every principal whose key has the family's read scope.
+    SERVER_TYPES = "server_types"
+    LOCATIONS = "locations"
+    DATACENTERS = "datacenters"
+    IMAGES = "images"
+    PRICING = "pricing"
 
 
 # What staff roles may read of other users' resources, by family (admins reach everything).
