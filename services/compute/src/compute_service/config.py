@@ -25,3 +25,29 @@ class Settings(ServiceSettings):
             "sync answers UNAVAILABLE and the catalog keeps what it has."
         ),
     )
+    identity_grpc_addr: str = Field(
+        default="",
+        description=(
+            "host:port of identity's gRPC server: compute reserves and releases server quotas there. "
+            "Empty: creating and deleting servers answers UNAVAILABLE."
+        ),
+    )
+    principal_service_key_file: str = Field(
+        default="",
+        description=(
+            "PEM file of compute's own Ed25519 private key: its calls to identity carry compute's service "
+            "principal signed with it (identity lets only services reserve quotas)."
+        ),
+    )
+    worker_poll_interval: float = Field(
+        default=0.5, gt=0, le=60, description="Seconds the provisioning worker waits when no action is running."
+    )
+    worker_sweep_interval: float = Field(
+        default=60.0, gt=0, description="Seconds between the worker's sweeps for stray upstream servers."
+    )
+    upstream_retry_attempts: int = Field(
+        default=6, ge=1, le=50, description="Attempts of an upstream call failing with 5xx, 429 or a timeout."
+    )
+    upstream_retry_initial_seconds: float = Field(
+        default=0.5, gt=0, description="First backoff between upstream attempts (doubling, at most 20 s)."
+    )
