@@ -2,13 +2,17 @@
 
 from pydantic import Field
 
-from cpshared.settings import ServiceSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cpshared.settings import ENV_PREFIX, CommonSettings, DatabaseSettings, ServiceSettings
 
 SIMULATOR_ENDPOINT = "http://127.0.0.1:8090/v1"
 
 
-class Settings(ServiceSettings):
-    """Everything the compute service's processes read from the environment."""
+class ComputeSettings(BaseSettings):
+    """What every compute process reads besides the common settings: upstream, identity, the worker."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     hcloud_endpoint: str = Field(
         default=SIMULATOR_ENDPOINT,
@@ -51,3 +55,11 @@ class Settings(ServiceSettings):
     upstream_retry_initial_seconds: float = Field(
         default=0.5, gt=0, description="First backoff between upstream attempts (doubling, at most 20 s)."
     )
+
+
+class Settings(ServiceSettings, ComputeSettings):
+    """The compute gRPC server's settings."""
+
+
+class WorkerSettings(CommonSettings, DatabaseSettings, ComputeSettings):
+    """The provisioning worker's settings (no gRPC server, no Kafka: it writes to the outbox)."""

@@ -81,7 +81,7 @@ class IdentityQuotas:
         except aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 detail = (exc.details() or "").partition(": ")[2] or "the server quota is used up"
-                raise LimitExceeded(f"{detail}; delete a server or ask for a higher quota") from None
+                raise LimitExceeded(detail) from None
             raise Unavailable(
                 f"identity could not reserve the server quota: {exc.code().name} {exc.details()}"
             ) from None

@@ -23,7 +23,7 @@ from compute_service import SERVICE_NAME
 from compute_service.adapters.quotas import IdentityQuotas
 from compute_service.adapters.upstream import read_token
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
-from compute_service.config import Settings
+from compute_service.config import WorkerSettings
 from compute_service.service_layer.provisioning import DEFERRED, Provisioner
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.db import make_session_factory
@@ -41,7 +41,7 @@ ACTIONS = Counter("compute_worker_actions_total", "Actions the worker finished o
 SWEPT = Counter("compute_worker_stray_servers_deleted_total", "Stray upstream servers the sweep deleted")
 
 
-def run(provisioner: Provisioner, settings: Settings, stop: threading.Event) -> None:
+def run(provisioner: Provisioner, settings: WorkerSettings, stop: threading.Event) -> None:
     deferred: dict[int, tuple[float, int]] = {}  # action id → (not before, times deferred)
     next_sweep = time.monotonic()
     while not stop.is_set():
@@ -68,7 +68,7 @@ def run(provisioner: Provisioner, settings: Settings, stop: threading.Event) -> 
 
 
 def main() -> None:
-    settings = load_settings(Settings)
+    settings = load_settings(WorkerSettings)
     start_process(SERVICE_NAME, settings)
     engine = open_migrated_database(SERVICE_NAME, settings, MIGRATIONS)
     quotas = IdentityQuotas(settings.identity_grpc_addr, settings.principal_service_key_file)
