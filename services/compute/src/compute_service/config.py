@@ -1,7 +1,6 @@
 """Settings of the compute service, read from CP_* environment variables."""
 
 from pydantic import Field
-
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cpshared.settings import ENV_PREFIX, CommonSettings, DatabaseSettings, ServiceSettings
