@@ -42,6 +42,15 @@ class ComputeSettings(BaseSettings):
             "principal signed with it (identity lets only services reserve quotas)."
         ),
     )
+
+
+class Settings(ServiceSettings, ComputeSettings):
+    """The compute gRPC server's settings."""
+
+
+class WorkerSettings(CommonSettings, DatabaseSettings, ComputeSettings):
+    """The provisioning worker's settings (no gRPC server, no Kafka: it writes to the outbox)."""
+
     worker_poll_interval: float = Field(
         default=0.5, gt=0, le=60, description="Seconds the provisioning worker waits when no action is running."
     )
@@ -54,11 +63,3 @@ class ComputeSettings(BaseSettings):
     upstream_retry_initial_seconds: float = Field(
         default=0.5, gt=0, description="First backoff between upstream attempts (doubling, at most 20 s)."
     )
-
-
-class Settings(ServiceSettings, ComputeSettings):
-    """The compute gRPC server's settings."""
-
-
-class WorkerSettings(CommonSettings, DatabaseSettings, ComputeSettings):
-    """The provisioning worker's settings (no gRPC server, no Kafka: it writes to the outbox)."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from hcloud.images import Image
+from hcloud.locations import Location
+from hcloud.server_types import ServerType
 
 from compute_service.domain import server_status
 from compute_service.domain.servers import DELETE, POWER_OFF, POWER_ON, REBOOT, Locked, Protected
@@ -221,3 +224,26 @@ def test_a_failed_upstream_action_is_recorded_with_its_code(platform: Platform) 
     done = servers.get_action(action.id, _anyone, platform.compute.uow())
     assert (done.error_code, done.error_message) == ("image_unavailable", "gone")
     assert servers.get(server.id, _anyone, platform.compute.uow()).status == "error"
+
+
+def test_the_sweep_deletes_upstream_servers_of_deleted_servers_and_duplicates(platform: Platform) -> None:
+    keep, _ = servers.create(_new(platform, "keep"), platform.compute.quotas, platform.compute.uow())
+    gone, _ = servers.create(_new(platform, "gone"), platform.compute.quotas, platform.compute.uow())
+    provisioner = platform.provisioner()
+    _drain(provisioner)
+    servers.start_action(gone.id, DELETE, _anyone, platform.compute.uow())
+    _drain(provisioner)
+    # What a killed worker's create, landing late, would leave: one more server with each label.
+    client = platform.upstream().client
+    for server_id in (keep.id, gone.id):
+        client.servers.create(
+            name=f"late-{server_id}",
+            server_type=ServerType(name="cx22"),
+            image=Image(name="ubuntu-24.04"),
+            location=Location(name="fsn1"),
+            labels={"cp_server_id": str(server_id)},
+        )
+    assert len(provisioner.sweep()) == 2
+    kept = servers.get(keep.id, _anyone, platform.compute.uow())
+    assert [s["id"] for s in platform.sim.servers()] == [kept.hetzner_id]
+    assert provisioner.sweep() == []

@@ -179,7 +179,7 @@ class Provisioner:
         found = self.upstream.find(server_id)
         for stray in found[1:]:
             log.warning("duplicate_upstream_server_deleted", server_id=server_id, upstream_id=stray.id)
-            self.upstream.delete(stray.id)
+            self.upstream.wait(self.upstream.delete(stray.id))
         return found[0] if found else None
 
     def _power(self, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
@@ -246,5 +246,5 @@ class Provisioner:
         ]
         for stray in strays:
             log.warning("stray_upstream_server_deleted", server_id=stray.platform_id, upstream_id=stray.id)
-            self.upstream.delete(stray.id)
+            self.upstream.wait(self.upstream.delete(stray.id))
         return [stray.id for stray in strays]
