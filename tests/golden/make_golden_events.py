@@ -241,6 +241,31 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("ssh_key.deleted", 1): lambda: compute_events.SshKeyDeleted(
         ssh_key_id=4711, user_id=42, organization_id=7, fingerprint="b7:2f:30:a0:2f:6c:58:6c:21:04:58:61:ba:06:3b:2f"
     ),
+    ("server.created", 1): lambda: compute_events.ServerCreated(
+        server_id=4711,
+        user_id=42,
+        organization_id=7,
+        name="web-1",
+        server_type="cx22",
+        datacenter="fsn1",
+        image="ubuntu-24.04",
+        status="provisioning",
+        labels={"env": "prod"},
+        backup_enabled=True,
+        action_id=9001,
+    ),
+    ("server.status_changed", 1): lambda: compute_events.ServerStatusChanged(
+        server_id=4711,
+        user_id=42,
+        organization_id=7,
+        old_status="provisioning",
+        status="error",
+        action_id=9001,
+        error_code="resource_unavailable",
+    ),
+    ("server.deleted", 1): lambda: compute_events.ServerDeleted(
+        server_id=4711, user_id=42, organization_id=7, name="web-1", action_id=9002
+    ),
 }
 """(event type, schema version) -> a payload of that version with every field set."""
 

@@ -66,20 +66,34 @@ def test_only_identity_gets_the_principal_signing_key_made_once_and_private(tmp_
     assert servers and all(s.env["CP_PRINCIPAL_VERIFY_KEY_FILE"] == str(key_file.with_suffix(".pub")) for s in servers)
 
 
-def test_the_gateway_gets_its_own_service_key_and_every_server_trusts_its_public_key(tmp_path: Path) -> None:
+def test_the_gateway_and_compute_get_their_own_service_keys_and_every_server_trusts_them(tmp_path: Path) -> None:
     paths = LocalPaths(tmp_path)
     specs = process_specs(paths)
     holders = {
         s.name: s.env["CP_PRINCIPAL_SERVICE_KEY_FILE"] for s in specs if "CP_PRINCIPAL_SERVICE_KEY_FILE" in s.env
     }
-    assert list(holders) == ["gateway-http"]
-    key_file = Path(holders["gateway-http"])
-    assert key_file.parent == paths.secrets and stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    pem = key_file.read_text()
+    assert sorted(holders) == ["compute-grpc", "compute-worker", "gateway-http"]
+    assert holders["compute-grpc"] == holders["compute-worker"] != holders["gateway-http"]
+    gateway_key, compute_key = Path(holders["gateway-http"]), Path(holders["compute-grpc"])
+    for key_file in (gateway_key, compute_key):
+        assert key_file.parent == paths.secrets and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    pem = gateway_key.read_text()
     servers = [s for s in process_specs(paths) if s.kind == "grpc"]
-    assert key_file.read_text() == pem
+    assert gateway_key.read_text() == pem
+    trusted = f"gateway={gateway_key.with_suffix('.pub')},compute={compute_key.with_suffix('.pub')}"
     for server in servers:
-        assert server.env["CP_PRINCIPAL_SERVICE_KEYS"] == f"gateway={key_file.with_suffix('.pub')}"
+        assert server.env["CP_PRINCIPAL_SERVICE_KEYS"] == trusted
+
+
+def test_compute_runs_its_provisioning_worker_reaching_identity_and_upstream(tmp_path: Path) -> None:
+    specs = {s.name: s for s in process_specs(LocalPaths(tmp_path))}
+    worker, server = specs["compute-worker"], specs["compute-grpc"]
+    assert worker.kind == "worker" and worker.module == "compute_service.entrypoints.worker"
+    assert worker.metrics_port == 9302 == int(worker.env["CP_METRICS_PORT"])
+    identity = f"127.0.0.1:{specs['identity-grpc'].grpc_port}"
+    assert worker.env["CP_IDENTITY_GRPC_ADDR"] == server.env["CP_IDENTITY_GRPC_ADDR"] == identity
+    for name in ("CP_HCLOUD_ENDPOINT", "CP_HCLOUD_TOKEN_FILE", "CP_DATABASE_URL"):
+        assert worker.env[name] == server.env[name]
 
 
 def test_the_stack_runs_the_hetzner_simulator_on_its_own_ports(tmp_path: Path) -> None:

@@ -7,29 +7,52 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from compute_service.adapters.quotas import IdentityQuotas, Quotas
 from compute_service.adapters.upstream import CatalogSource, HcloudCatalog
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.db import make_engine, make_session_factory
+from cpshared.errors import Unavailable
 
 
 class Compute:
     """What the entrypoints need. ``catalog_source`` makes the upstream client when a sync
     needs it (reading the token then, so a missing token fails the sync, not the start)."""
 
-    def __init__(self, engine: Engine, catalog_source: Callable[[], CatalogSource]) -> None:
+    def __init__(
+        self, engine: Engine, catalog_source: Callable[[], CatalogSource], *, quotas: Quotas | None = None
+    ) -> None:
         self.engine = engine
         self.catalog_source = catalog_source
+        self._quotas = quotas
         self._sessions = make_session_factory(engine)
 
     def uow(self) -> ComputeUnitOfWork:
         return ComputeUnitOfWork(self._sessions)
 
+    @property
+    def quotas(self) -> Quotas:
+        if self._quotas is None:
+            raise Unavailable("compute cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
+        return self._quotas
+
     def close(self) -> None:
+        if isinstance(self._quotas, IdentityQuotas):
+            self._quotas.close()
         self.engine.dispose()
 
 
-def bootstrap(database_url: str, *, pool_size: int = 5, hcloud_endpoint: str, hcloud_token_file: str) -> Compute:
+def bootstrap(
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    hcloud_endpoint: str,
+    hcloud_token_file: str,
+    identity_grpc_addr: str = "",
+    service_key_file: str = "",
+) -> Compute:
+    quotas = IdentityQuotas(identity_grpc_addr, service_key_file) if identity_grpc_addr else None
     return Compute(
         make_engine(database_url, pool_size=pool_size),
         lambda: HcloudCatalog.from_settings(hcloud_endpoint, hcloud_token_file),
+        quotas=quotas,
     )

@@ -55,6 +55,10 @@ class Ports:
     def consumer_metrics(self, service: str) -> int:
         return self.metrics_base + 200 + ALL_SERVICES.index(service)
 
+    def worker_metrics(self, service: str) -> int:
+        """A service's worker: its own offset in the 9200s (WORKERS), e.g. compute's worker on 9302."""
+        return self.metrics_base + WORKERS[service][1]
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
@@ -193,8 +197,12 @@ def hcloud_token_file(paths: LocalPaths) -> str:
 # The projections that run as consumers, by service: module:Factory for consumer_main.
 PROJECTIONS = {"audit": "audit_service.projection:from_environment"}
 
+# The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics
+# port's offset from the metrics base (beside the relays' and consumers' ranges; checked unique).
+WORKERS = {"compute": ("compute_service.entrypoints.worker", 202)}
+
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
-CALLING_SERVICES = ("gateway",)
+CALLING_SERVICES = ("gateway", "compute")
 
 
 def service_key_files(paths: LocalPaths, service: str) -> tuple[str, str]:
@@ -229,6 +237,9 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             # Compute drives upstream (Hetzner) through hcloud: locally, the simulator.
             env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"
             env["CP_HCLOUD_TOKEN_FILE"] = hcloud_token_file(paths)
+            # Compute reserves and releases server quotas at identity, as itself.
+            env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
+            env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["compute"][0]
         specs.append(
             ProcessSpec(
                 name=f"{service}-grpc",
@@ -267,6 +278,21 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
                 module="cpshared.events.relay_main",
                 env=env,
                 metrics_port=ports.relay_metrics(service),
+            )
+        )
+    for service, (module, _) in WORKERS.items():
+        # A service's worker: long-running work driven by its own database (compute provisions servers).
+        grpc_env = next(spec.env for spec in specs if spec.name == f"{service}-grpc")
+        env = common_env(service, passwords[service], ports.worker_metrics(service))
+        env |= {key: value for key, value in grpc_env.items() if key.startswith(("CP_HCLOUD_", "CP_IDENTITY_"))}
+        env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = grpc_env["CP_PRINCIPAL_SERVICE_KEY_FILE"]
+        specs.append(
+            ProcessSpec(
+                name=f"{service}-worker",
+                service=service,
+                module=module,
+                env=env,
+                metrics_port=ports.worker_metrics(service),
             )
         )
     for service, factory in PROJECTIONS.items():

@@ -108,6 +108,10 @@ CATALOG_AVAILABILITY_CHANGED = event(
 SSH_KEY_CREATED = event("ssh_key.created", 1, compute_events.SshKeyCreated, "ssh_key", topic=None)
 SSH_KEY_UPDATED = event("ssh_key.updated", 1, compute_events.SshKeyUpdated, "ssh_key", topic=None)
 SSH_KEY_DELETED = event("ssh_key.deleted", 1, compute_events.SshKeyDeleted, "ssh_key", topic=None)
+# Compute: servers (created, their status changed by the worker's actions, deleted).
+SERVER_CREATED = event("server.created", 1, compute_events.ServerCreated, "server", topic=None)
+SERVER_STATUS_CHANGED = event("server.status_changed", 1, compute_events.ServerStatusChanged, "server", topic=None)
+SERVER_DELETED = event("server.deleted", 1, compute_events.ServerDeleted, "server", topic=None)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.

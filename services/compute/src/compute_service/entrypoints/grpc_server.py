@@ -9,6 +9,7 @@ from grpc import aio
 
 from compute_service import SERVICE_NAME, __version__
 from compute_service.adapters.grpc_servicer import add_compute_servicer
+from compute_service.adapters.server_servicer import add_server_servicer
 from compute_service.bootstrap import Compute, bootstrap
 from compute_service.config import Settings
 from compute_service.service_layer import catalog
@@ -34,6 +35,8 @@ def register(settings: Settings) -> Registrar:
         pool_size=settings.database_pool_size,
         hcloud_endpoint=settings.hcloud_endpoint,
         hcloud_token_file=settings.hcloud_token_file,
+        identity_grpc_addr=settings.identity_grpc_addr,
+        service_key_file=settings.principal_service_key_file,
     )
     sync_at_start(compute)
     return lambda server: add_servicers(server, compute)
@@ -41,7 +44,7 @@ def register(settings: Settings) -> Registrar:
 
 def add_servicers(server: aio.Server, compute: Compute) -> list[str]:
     """Every gRPC service compute answers, on ``server``; their full names."""
-    return add_compute_servicer(server, compute)
+    return add_compute_servicer(server, compute) + add_server_servicer(server, compute)
 
 
 def main() -> None:

@@ -5,15 +5,20 @@ from __future__ import annotations
 from typing import Self
 
 from compute_service.adapters.repository import CatalogRepository, SshKeyRepository
+from compute_service.adapters.server_repository import ActionRepository, ServerRepository
 from cpshared.db import SqlAlchemyUnitOfWork
 
 
 class ComputeUnitOfWork(SqlAlchemyUnitOfWork):
     catalog: CatalogRepository
     ssh_keys: SshKeyRepository
+    servers: ServerRepository
+    actions: ActionRepository
 
     def __enter__(self) -> Self:
         super().__enter__()
         self.catalog = CatalogRepository(self.session)
         self.ssh_keys = SshKeyRepository(self.session)
+        self.servers = ServerRepository(self.session)
+        self.actions = ActionRepository(self.session)
         return self

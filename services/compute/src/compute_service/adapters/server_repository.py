@@ -1,0 +1,308 @@
+"""Reading and writing servers and their actions inside one unit of work's session."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
+
+from compute_service.adapters import tables as t
+from compute_service.domain.servers import Action, Server
+from cpshared.errors import AlreadyExists
+from cpshared.label_sql import LabelRequirement, requirements_clause
+
+DUPLICATE_KEY = 1062
+
+_SERVER_COLUMNS = (
+    t.servers,
+    t.server_types.c.code.label("server_type_code"),
+    t.datacenters.c.code.label("datacenter_code"),
+    t.images.c.name.label("image_name"),
+)
+_SERVER_FROM = (
+    t.servers.join(t.server_types, t.server_types.c.id == t.servers.c.server_type_id)
+    .join(t.datacenters, t.datacenters.c.id == t.servers.c.datacenter_id)
+    .outerjoin(t.images, t.images.c.id == t.servers.c.image_id)
+)
+
+
+def _server(row: sa.Row[Any], ssh_key_ids: list[int]) -> Server:
+    return Server(
+        id=row.id,
+        user_id=row.user_id,
+        organization_id=row.organization_id,
+        name=row.name,
+        status=row.status,
+        server_type_id=row.server_type_id,
+        datacenter_id=row.datacenter_id,
+        image_id=row.image_id,
+        user_data=row.user_data or "",
+        labels=dict(row.labels or {}),
+        backup_enabled=bool(row.backup_enabled),
+        locked=bool(row.locked),
+        protection_delete=bool(row.protection_delete),
+        protection_rebuild=bool(row.protection_rebuild),
+        hetzner_id=row.hetzner_id,
+        ipv4_address=row.ipv4_address,
+        ipv6_address=row.ipv6_address,
+        ipv6_network=row.ipv6_network,
+        ssh_key_ids=ssh_key_ids,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        deleted_at=row.deleted_at,
+        version=row.version,
+        server_type=row.server_type_code,
+        datacenter=row.datacenter_code,
+        image=row.image_name or "",
+    )
+
+
+def _action(row: sa.Row[Any]) -> Action:
+    return Action(
+        id=row.id,
+        command=row.command,
+        status=row.status,
+        server_id=row.server_id,
+        user_id=row.user_id,
+        organization_id=row.organization_id,
+        progress=row.progress,
+        started=row.started,
+        finished=row.finished,
+        error_code=row.error_code or "",
+        error_message=row.error_message or "",
+        upstream_action_id=row.upstream_action_id,
+        version=row.version,
+    )
+
+
+class ServerRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _ssh_key_ids(self, server_ids: Sequence[int]) -> dict[int, list[int]]:
+        found: dict[int, list[int]] = {server_id: [] for server_id in server_ids}
+        if server_ids:
+            c = t.server_ssh_keys.c
+            query = sa.select(c.server_id, c.ssh_key_id).where(c.server_id.in_(server_ids)).order_by(c.ssh_key_id)
+            for server_id, ssh_key_id in self.session.execute(query):
+                found[server_id].append(ssh_key_id)
+        return found
+
+    def get(self, server_id: int, *, for_update: bool = False) -> Server | None:
+        """The server, deleted ones too (the caller decides whether they count)."""
+        if for_update:
+            # Lock only the server's own row, not the catalog rows it is joined with.
+            locked = sa.select(t.servers.c.id).where(t.servers.c.id == server_id).with_for_update()
+            if self.session.execute(locked).first() is None:
+                return None
+        row = self.session.execute(
+            sa.select(*_SERVER_COLUMNS).select_from(_SERVER_FROM).where(t.servers.c.id == server_id)
+        ).first()
+        return _server(row, self._ssh_key_ids([server_id])[server_id]) if row else None
+
+    def add(self, server: Server, now: datetime) -> Server:
+        write = sa.insert(t.servers).values(
+            user_id=server.user_id,
+            organization_id=server.organization_id,
+            name=server.name,
+            hostname=server.name,
+            status=server.status,
+            server_type_id=server.server_type_id,
+            datacenter_id=server.datacenter_id,
+            image_id=server.image_id,
+            user_data=server.user_data or None,
+            labels=server.labels,
+            backup_enabled=server.backup_enabled,
+            locked=server.locked,
+            protection_delete=server.protection_delete,
+            protection_rebuild=server.protection_rebuild,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        try:
+            with self.session.begin_nested():
+                result = self.session.execute(write)
+        except sa_exc.IntegrityError as exc:
+            if getattr(exc.orig, "args", (None,))[0] != DUPLICATE_KEY:
+                raise
+            raise AlreadyExists(
+                f"a server named {server.name!r} exists already; choose another name",
+                details={"fields": [{"name": "name", "messages": ["already exists"]}]},
+            ) from None
+        server.id = int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
+        server.created_at = server.updated_at = now
+        server.version = 1
+        if server.ssh_key_ids:
+            self.session.execute(
+                sa.insert(t.server_ssh_keys),
+                [{"server_id": server.id, "ssh_key_id": key_id, "added_at": now} for key_id in server.ssh_key_ids],
+            )
+        return server
+
+    def save(self, server: Server, now: datetime) -> None:
+        """Write what actions change: status, lock, upstream id and addresses, deletion, version."""
+        self.session.execute(
+            sa.update(t.servers)
+            .where(t.servers.c.id == server.id)
+            .values(
+                status=server.status,
+                locked=server.locked,
+                hetzner_id=server.hetzner_id,
+                ipv4_address=server.ipv4_address,
+                ipv6_address=server.ipv6_address,
+                ipv6_network=server.ipv6_network,
+                deleted_at=server.deleted_at,
+                updated_at=now,
+                version=server.version,
+            )
+        )
+        server.updated_at = now
+
+    def search(
+        self,
+        *,
+        user_id: int | None,
+        organization_id: int | None,
+        name: str,
+        statuses: Sequence[str],
+        requirements: Iterable[LabelRequirement],
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Server], int]:
+        """One page of the live servers of a user (its own, not its organizations') and/or an
+        organization; both None: every tenant's. ``order``: (id|name|created, descending)."""
+        c = t.servers.c
+        conditions: list[sa.ColumnElement[bool]] = [c.deleted_at.is_(None)]
+        tenants: list[sa.ColumnElement[bool]] = []
+        if user_id is not None:
+            tenants.append(sa.and_(c.user_id == user_id, c.organization_id.is_(None)))
+        if organization_id is not None:
+            tenants.append(c.organization_id == organization_id)
+        if tenants:
+            conditions.append(sa.or_(*tenants))
+        if name:
+            conditions.append(c.name == name)
+        if statuses:
+            conditions.append(c.status.in_(list(statuses)))
+        conditions.append(requirements_clause(requirements, c.labels))
+        where = sa.and_(*conditions)
+        total = self.session.execute(sa.select(sa.func.count()).select_from(t.servers).where(where)).scalar_one()
+        columns = {"id": c.id, "name": c.name, "created": c.created_at}
+        order_by = [columns[field].desc() if descending else columns[field].asc() for field, descending in order]
+        query = (
+            sa.select(*_SERVER_COLUMNS)
+            .select_from(_SERVER_FROM)
+            .where(where)
+            .order_by(*order_by, c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        rows = list(self.session.execute(query))
+        keys = self._ssh_key_ids([row.id for row in rows])
+        return [_server(row, keys[row.id]) for row in rows], int(total)
+
+    def deleted_ids(self, server_ids: Iterable[int]) -> set[int]:
+        """Of ``server_ids``, those that are deleted or do not exist."""
+        wanted = set(server_ids)
+        if not wanted:
+            return set()
+        live = self.session.execute(
+            sa.select(t.servers.c.id).where(t.servers.c.id.in_(wanted), t.servers.c.deleted_at.is_(None))
+        ).scalars()
+        return wanted - set(live)
+
+    def recorded_upstream_ids(self, server_ids: Iterable[int]) -> dict[int, int | None]:
+        """Upstream ids recorded for ``server_ids`` (live ones)."""
+        rows = self.session.execute(
+            sa.select(t.servers.c.id, t.servers.c.hetzner_id).where(
+                t.servers.c.id.in_(set(server_ids)), t.servers.c.deleted_at.is_(None)
+            )
+        )
+        return {row.id: row.hetzner_id for row in rows}
+
+    def catalog_choice(self, server_type: str, datacenter: str, image: str) -> tuple[Any, Any, Any]:
+        """The server type, datacenter and image rows named (each None when unknown); the image
+        of the server type's architecture."""
+        st = self.session.execute(sa.select(t.server_types).where(t.server_types.c.code == server_type)).first()
+        dc = self.session.execute(sa.select(t.datacenters).where(t.datacenters.c.code == datacenter)).first()
+        image_row = None
+        if st is not None:
+            image_row = self.session.execute(
+                sa.select(t.images).where(
+                    t.images.c.name == image,
+                    t.images.c.architecture == st.architecture,
+                    t.images.c.public.is_(True),
+                )
+            ).first()
+        return st, dc, image_row
+
+
+class ActionRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, action: Action, now: datetime) -> Action:
+        result = self.session.execute(
+            sa.insert(t.actions).values(
+                command=action.command,
+                status=action.status,
+                progress=action.progress,
+                started=now,
+                resources=action.resources,
+                user_id=action.user_id,
+                organization_id=action.organization_id,
+                server_id=action.server_id,
+                version=1,
+            )
+        )
+        action.id = int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
+        action.started = now
+        return action
+
+    def get(self, action_id: int) -> Action | None:
+        row = self.session.execute(sa.select(t.actions).where(t.actions.c.id == action_id)).first()
+        return _action(row) if row else None
+
+    def for_server(self, server_id: int) -> list[Action]:
+        query = sa.select(t.actions).where(t.actions.c.server_id == server_id).order_by(t.actions.c.id.desc())
+        return [_action(row) for row in self.session.execute(query)]
+
+    def claim_next(self, skip: Collection[int] = ()) -> Action | None:
+        """The oldest running action no other worker holds, locked until this transaction ends.
+
+        The row lock is the claim: a worker that dies loses its connection, the lock goes with
+        it, and the next worker picks the action up where the database says it stands."""
+        query = (
+            sa.select(t.actions)
+            .where(
+                t.actions.c.status == "running",
+                t.actions.c.server_id.is_not(None),
+                t.actions.c.id.not_in(list(skip)) if skip else sa.true(),
+            )
+            .order_by(t.actions.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        row = self.session.execute(query).first()
+        return _action(row) if row else None
+
+    def save(self, action: Action) -> None:
+        self.session.execute(
+            sa.update(t.actions)
+            .where(t.actions.c.id == action.id)
+            .values(
+                status=action.status,
+                progress=action.progress,
+                finished=action.finished,
+                error_code=action.error_code or None,
+                error_message=action.error_message or None,
+                upstream_action_id=action.upstream_action_id,
+                version=action.version,
+            )
+        )

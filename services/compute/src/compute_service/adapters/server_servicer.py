@@ -1,0 +1,161 @@
+"""The ServerService gRPC API: protobuf in, a use case on a worker thread, protobuf out.
+
+A user reaches its own servers and those of the organization its request names (if it is a
+member); admins and services every server; another tenant's server answers NOT_FOUND."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from grpc import aio
+
+from cloudplatform.compute.v1 import server_service_pb2 as pb
+from cloudplatform.compute.v1 import server_service_pb2_grpc as pb_grpc
+from compute_service.adapters import authorization as authz
+from compute_service.adapters.grpc_servicer import MAX_PER_PAGE, _order
+from compute_service.bootstrap import Compute
+from compute_service.domain.servers import DELETE, POWER_OFF, POWER_ON, REBOOT, Action, Server
+from compute_service.service_layer import servers
+from cpshared.errors import InvalidInput
+from cpshared.label_sql import OPERATORS
+from cpshared.timestamps import to_timestamp as _ts
+
+Context = aio.ServicerContext[Any, Any]
+
+
+def server_message(server: Server) -> pb.Server:
+    return pb.Server(
+        id=server.id,
+        user_id=server.user_id,
+        organization_id=server.organization_id or 0,
+        name=server.name,
+        status=server.status,
+        server_type_id=server.server_type_id,
+        server_type=server.server_type,
+        datacenter=server.datacenter,
+        image_id=server.image_id or 0,
+        image=server.image,
+        ipv4_address=server.ipv4_address or "",
+        ipv6_address=server.ipv6_address or "",
+        ipv6_network=server.ipv6_network or "",
+        labels=server.labels,
+        locked=server.locked,
+        backup_enabled=server.backup_enabled,
+        protection_delete=server.protection_delete,
+        protection_rebuild=server.protection_rebuild,
+        ssh_key_ids=server.ssh_key_ids,
+        hetzner_id=server.hetzner_id or 0,
+        created_at=_ts(server.created_at),
+        updated_at=_ts(server.updated_at),
+        version=server.version,
+    )
+
+
+def action_message(action: Action) -> pb.Action:
+    return pb.Action(
+        id=action.id,
+        command=action.command,
+        status=action.status,
+        progress=action.progress,
+        started=_ts(action.started),
+        finished=_ts(action.finished),
+        error_code=action.error_code,
+        error_message=action.error_message,
+        resources=[pb.ActionResource(id=action.server_id, type="server")] if action.server_id else [],
+        server_id=action.server_id or 0,
+    )
+
+
+def _reach(organization_id: int, what: str) -> servers.Reach:
+    def check(user_id: int, owner_organization_id: int | None) -> None:
+        authz.ensure_reaches_key(user_id, owner_organization_id, organization_id, what)
+
+    return check
+
+
+class ServerServicer(pb_grpc.ServerServiceServicer):
+    def __init__(self, compute: Compute) -> None:
+        self._compute = compute
+
+    async def CreateServer(self, request: pb.CreateServerRequest, context: Context) -> pb.CreateServerResponse:  # noqa: N802
+        authz.check_tenant(request.user_id, request.organization_id)
+        if request.user_id <= 0:
+            raise InvalidInput("user_id must name the user creating the server")
+        new = servers.NewServer(
+            user_id=request.user_id,
+            organization_id=request.organization_id or None,
+            name=request.name,
+            server_type=request.server_type,
+            image=request.image,
+            datacenter=request.datacenter,
+            ssh_key_ids=list(request.ssh_key_ids),
+            user_data=request.user_data,
+            labels=dict(request.labels),
+            backups=request.backups,
+        )
+        quotas = self._compute.quotas
+        server, action = await asyncio.to_thread(servers.create, new, quotas, self._compute.uow())
+        return pb.CreateServerResponse(server=server_message(server), action=action_message(action))
+
+    async def GetServer(self, request: pb.GetServerRequest, context: Context) -> pb.GetServerResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        server = await asyncio.to_thread(servers.get, request.server_id, reach, self._compute.uow())
+        return pb.GetServerResponse(server=server_message(server))
+
+    async def ListServers(self, request: pb.ListServersRequest, context: Context) -> pb.ListServersResponse:  # noqa: N802
+        if request.all_tenants:
+            authz.require_admin("ListServers for every tenant")
+        else:
+            authz.check_tenant(request.user_id, request.organization_id)
+        for requirement in request.label_selector:
+            if requirement.operator not in OPERATORS:
+                raise InvalidInput(f"label selector operator {requirement.operator!r} is unknown")
+        query = servers.Search(
+            user_id=None if request.all_tenants else request.user_id,
+            organization_id=None if request.all_tenants else (request.organization_id or None),
+            name=request.name,
+            statuses=list(request.status),
+            requirements=list(request.label_selector),
+            order=_order(list(request.sort)),
+            page=max(request.page, 1),
+            per_page=min(max(request.per_page, 1), MAX_PER_PAGE) if request.per_page else 25,
+        )
+        found, total = await asyncio.to_thread(servers.search, query, self._compute.uow())
+        return pb.ListServersResponse(servers=[server_message(s) for s in found], total_entries=total)
+
+    async def _start(self, server_id: int, organization_id: int, command: str) -> pb.Action:
+        reach = _reach(organization_id, f"server {server_id}")
+        action = await asyncio.to_thread(servers.start_action, server_id, command, reach, self._compute.uow())
+        return action_message(action)
+
+    async def DeleteServer(self, request: pb.DeleteServerRequest, context: Context) -> pb.DeleteServerResponse:  # noqa: N802
+        return pb.DeleteServerResponse(action=await self._start(request.server_id, request.organization_id, DELETE))
+
+    async def PowerOnServer(self, request: pb.PowerOnServerRequest, context: Context) -> pb.PowerOnServerResponse:  # noqa: N802
+        return pb.PowerOnServerResponse(action=await self._start(request.server_id, request.organization_id, POWER_ON))
+
+    async def PowerOffServer(  # noqa: N802
+        self, request: pb.PowerOffServerRequest, context: Context
+    ) -> pb.PowerOffServerResponse:
+        return pb.PowerOffServerResponse(
+            action=await self._start(request.server_id, request.organization_id, POWER_OFF)
+        )
+
+    async def RebootServer(self, request: pb.RebootServerRequest, context: Context) -> pb.RebootServerResponse:  # noqa: N802
+        return pb.RebootServerResponse(action=await self._start(request.server_id, request.organization_id, REBOOT))
+
+    async def GetAction(self, request: pb.GetActionRequest, context: Context) -> pb.GetActionResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"action {request.action_id}")
+        action = await asyncio.to_thread(servers.get_action, request.action_id, reach, self._compute.uow())
+        return pb.GetActionResponse(action=action_message(action))
+
+    async def ListActions(self, request: pb.ListActionsRequest, context: Context) -> pb.ListActionsResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        found = await asyncio.to_thread(servers.list_actions, request.server_id, reach, self._compute.uow())
+        return pb.ListActionsResponse(actions=[action_message(a) for a in found])
+
+
+def add_server_servicer(server: aio.Server, compute: Compute) -> list[str]:
+    pb_grpc.add_ServerServiceServicer_to_server(ServerServicer(compute), server)
+    return [pb.DESCRIPTOR.services_by_name["ServerService"].full_name]

@@ -1,0 +1,255 @@
+"""Servers upstream (Hetzner Cloud, or the simulator) through the real ``hcloud`` client.
+
+Every upstream server carries the label ``cp_server_id=<platform id>``: that label, not a
+remembered upstream id, is how the worker finds what it made, so a worker that died between
+"upstream created it" and "we recorded it" finds it again instead of making a second one.
+
+Transient failures (5xx, 429, timeouts, dropped connections) are retried here with tenacity's
+exponential backoff; hcloud's own retries are switched off so that this is the one retry
+policy (hcloud would resend a timed-out POST without looking for what the first one made).
+What retrying cannot fix raises :class:`UpstreamFailure` with upstream's code and message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import requests
+from hcloud import APIException, Client
+from hcloud.actions import BoundAction
+from hcloud.images import Image
+from hcloud.locations import Location
+from hcloud.server_types import ServerType
+from hcloud.servers import BoundServer
+from hcloud.ssh_keys import SSHKey
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from compute_service.adapters.upstream import APPLICATION
+from compute_service.domain.servers import UpstreamFailure
+from cpshared.errors import Unavailable
+
+T = TypeVar("T")
+SERVER_LABEL = "cp_server_id"
+SSH_KEY_LABEL = "cp_ssh_key_id"
+TRANSIENT_CODES = frozenset(
+    {
+        "rate_limit_exceeded",
+        "server_error",
+        "service_error",
+        "unavailable",
+        "timeout",
+        "conflict",
+        "locked",
+        "bad_gateway",
+        "resource_unavailable",
+        "maintenance",
+    }
+)
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return True
+    if isinstance(exc, APIException):
+        if isinstance(exc.code, int):
+            return exc.code == 429 or exc.code >= 500
+        return exc.code in TRANSIENT_CODES
+    return False
+
+
+@dataclass(frozen=True)
+class UpstreamServer:
+    id: int
+    status: str
+    platform_id: int | None
+    ipv4: str | None = None
+    ipv6_network: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ipv6(self) -> str | None:
+        """The first address of its /64, as Hetzner's console shows it."""
+        return self.ipv6_network.split("/")[0] + "1" if self.ipv6_network else None
+
+
+@dataclass(frozen=True)
+class CreateSpec:
+    platform_id: int
+    name: str
+    server_type: str
+    image: str
+    location: str
+    user_data: str
+    labels: dict[str, str]
+    ssh_key_ids: list[int]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    initial_seconds: float = 0.5
+    max_seconds: float = 20.0
+
+
+def _server(bound: BoundServer) -> UpstreamServer:
+    labels = dict(bound.labels or {})
+    raw = labels.get(SERVER_LABEL, "")
+    public = bound.public_net
+    return UpstreamServer(
+        id=int(bound.id or 0),
+        status=str(bound.status or "unknown"),
+        platform_id=int(raw) if raw.isdigit() else None,
+        ipv4=public.ipv4.ip if public is not None and public.ipv4 is not None else None,
+        ipv6_network=public.ipv6.network + "/" + str(public.ipv6.network_mask)
+        if public is not None and public.ipv6 is not None and public.ipv6.network
+        else None,
+        labels=labels,
+    )
+
+
+class HcloudServers:
+    def __init__(self, endpoint: str, token: str, *, timeout: float = 10.0, retry: RetryPolicy | None = None) -> None:
+        self.client = Client(
+            token=token, api_endpoint=endpoint, application_name=APPLICATION, timeout=timeout, poll_interval=0.2
+        )
+        self.client._client._retry_max_retries = 0  # tenacity below is the one retry policy
+        self.retry = retry or RetryPolicy()
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        """``call`` with transient failures retried; a lasting one is Unavailable, a refusal UpstreamFailure."""
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception(_transient),
+                stop=stop_after_attempt(self.retry.attempts),
+                wait=wait_exponential(multiplier=self.retry.initial_seconds, max=self.retry.max_seconds),
+                reraise=True,
+            ):
+                with attempt:
+                    return call()
+        except APIException as exc:
+            if _transient(exc):
+                raise Unavailable(f"upstream kept failing to {what}: {exc.code}: {exc.message}") from exc
+            raise UpstreamFailure(str(exc.code), str(exc.message)) from exc
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise Unavailable(f"upstream did not answer to {what}: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover - Retrying returns or raises
+
+    def find(self, platform_id: int) -> list[UpstreamServer]:
+        """Upstream servers labelled with ``platform_id``, oldest first."""
+        found = self._call(
+            "list servers",
+            lambda: self.client.servers.get_all(label_selector=f"{SERVER_LABEL}={platform_id}"),
+        )
+        return sorted((_server(s) for s in found), key=lambda s: s.id)
+
+    def labelled(self) -> list[UpstreamServer]:
+        """Every upstream server that carries a platform id."""
+        found = self._call("list servers", lambda: self.client.servers.get_all(label_selector=SERVER_LABEL))
+        return sorted((_server(s) for s in found), key=lambda s: s.id)
+
+    def get(self, upstream_id: int) -> UpstreamServer:
+        return _server(self._call("read a server", lambda: self.client.servers.get_by_id(upstream_id)))
+
+    def ensure_ssh_key(self, ssh_key_id: int, public_key: str) -> int:
+        """The upstream id of the platform's SSH key, added (labelled) when upstream lacks it."""
+
+        def find_or_add() -> int:
+            found = self.client.ssh_keys.get_all(label_selector=f"{SSH_KEY_LABEL}={ssh_key_id}")
+            if found:
+                return int(found[0].id or 0)
+            try:
+                made = self.client.ssh_keys.create(
+                    name=f"cp-ssh-key-{ssh_key_id}", public_key=public_key, labels={SSH_KEY_LABEL: str(ssh_key_id)}
+                )
+            except APIException as exc:
+                if exc.code != "uniqueness_error":
+                    raise
+                # The same key added by another tenant's server: upstream keys are unique by fingerprint.
+                same = [
+                    k
+                    for k in self.client.ssh_keys.get_all()
+                    if (k.public_key or "").split()[:2] == public_key.split()[:2]
+                ]
+                if not same:
+                    raise
+                return int(same[0].id or 0)
+            return int(made.id or 0)
+
+        return self._call("add an SSH key", find_or_add)
+
+    def create(self, spec: CreateSpec) -> tuple[UpstreamServer, int]:
+        """Create the server unless upstream has one with its label already (then adopt it):
+        safe to call again after any failure. Answers the server and the action to wait for (0: none)."""
+
+        def find_or_create() -> tuple[UpstreamServer, int]:
+            existing = self.find(spec.platform_id)
+            if existing:
+                return existing[0], 0
+            answer = self.client.servers.create(
+                name=spec.name,
+                server_type=ServerType(name=spec.server_type),
+                image=Image(name=spec.image),
+                location=Location(name=spec.location),
+                ssh_keys=[SSHKey(id=key_id) for key_id in spec.ssh_key_ids] or None,
+                user_data=spec.user_data or None,
+                labels={**spec.labels, SERVER_LABEL: str(spec.platform_id)},
+            )
+            return _server(answer.server), int(answer.action.id or 0) if answer.action else 0
+
+        return self._call("create a server", find_or_create)
+
+    def wait(self, action_id: int, *, poll_seconds: float = 0.2, limit_seconds: float = 600.0) -> None:
+        """Until the upstream action has finished; UpstreamFailure when it ended in error."""
+        if not action_id:
+            return
+        deadline = time.monotonic() + limit_seconds
+        while True:
+            action = self._call("read an action", lambda: self.client.actions.get_by_id(action_id))
+            if action.status == "success":
+                return
+            if action.status == "error":
+                error = action.error or {"code": "action_failed", "message": ""}
+                raise UpstreamFailure(str(error.get("code", "action_failed")), str(error.get("message", "")))
+            if time.monotonic() > deadline:
+                raise Unavailable(f"upstream action {action_id} did not finish within {limit_seconds:.0f} s")
+            time.sleep(poll_seconds)
+
+    def wait_a_moment(self, seconds: float = 0.2) -> None:
+        time.sleep(seconds)
+
+    def power_on(self, upstream_id: int) -> int:
+        return self._action(
+            "power on a server",
+            lambda: self.client.servers.power_on(BoundServer(self.client.servers, {"id": upstream_id})),
+        )
+
+    def power_off(self, upstream_id: int) -> int:
+        return self._action(
+            "power off a server",
+            lambda: self.client.servers.power_off(BoundServer(self.client.servers, {"id": upstream_id})),
+        )
+
+    def reboot(self, upstream_id: int) -> int:
+        return self._action(
+            "reboot a server", lambda: self.client.servers.reboot(BoundServer(self.client.servers, {"id": upstream_id}))
+        )
+
+    def delete(self, upstream_id: int) -> int:
+        """Delete it; an upstream server that is gone already is no error (answers 0)."""
+
+        def delete_once() -> int:
+            try:
+                action = self.client.servers.delete(BoundServer(self.client.servers, {"id": upstream_id}))
+            except APIException as exc:
+                if exc.code == "not_found":
+                    return 0
+                raise
+            return int(action.id or 0)
+
+        return self._call("delete a server", delete_once)
+
+    def _action(self, what: str, call: Callable[[], BoundAction]) -> int:
+        return int(self._call(what, call).id or 0)

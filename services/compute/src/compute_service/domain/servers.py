@@ -1,0 +1,135 @@
+"""Servers and the actions that change them, as plain records and rules.
+
+A change to a server is an action (Hetzner's vocabulary: ``create_server``, ``start_server``
+…) that the worker carries out upstream. While one runs the server is ``locked``: a second
+one is refused until it finishes. Deleting honours the server's delete protection.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from compute_service.domain import server_status as st
+from cpshared.errors import InvalidInput, PreconditionFailed
+
+CREATE: Final = "create_server"
+DELETE: Final = "delete_server"
+POWER_ON: Final = "start_server"
+POWER_OFF: Final = "stop_server"
+REBOOT: Final = "reboot_server"
+
+# What each power action leaves the server as.
+POWER_RESULT: Final[dict[str, str]] = {POWER_ON: st.RUNNING, POWER_OFF: st.STOPPED, REBOOT: st.RUNNING}
+
+MAX_USER_DATA: Final = 32 * 1024
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME: Final = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+ACTION_RUNNING: Final = "running"
+ACTION_SUCCESS: Final = "success"
+ACTION_ERROR: Final = "error"
+
+
+class Locked(PreconditionFailed):
+    """Another action is running on the resource (Hetzner: 423 locked)."""
+
+    code = "locked"
+
+
+class Protected(PreconditionFailed):
+    """The resource is protected against this change (Hetzner: 423 protected)."""
+
+    code = "protected"
+
+
+def check_server_name(name: str) -> str:
+    if not HOSTNAME.match(name):
+        raise InvalidInput(
+            f"name {name!r} is not a valid hostname: letters, digits and '-', parts of 1 to 63 characters "
+            "separated by '.', not starting or ending with '-'",
+            details={"fields": [{"name": "name", "messages": ["invalid hostname"]}]},
+        )
+    return name
+
+
+def check_user_data(user_data: str) -> str:
+    if len(user_data.encode()) > MAX_USER_DATA:
+        raise InvalidInput(f"user_data is larger than {MAX_USER_DATA} bytes; shorten it")
+    return user_data
+
+
+@dataclass
+class Server:
+    id: int
+    user_id: int
+    organization_id: int | None
+    name: str
+    status: str
+    server_type_id: int
+    datacenter_id: int
+    image_id: int | None
+    user_data: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    backup_enabled: bool = False
+    locked: bool = False
+    protection_delete: bool = False
+    protection_rebuild: bool = False
+    hetzner_id: int | None = None
+    ipv4_address: str | None = None
+    ipv6_address: str | None = None
+    ipv6_network: str | None = None
+    ssh_key_ids: list[int] = field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+    version: int = 1
+    # Read with the server for display: the catalog's names of its type, datacenter and image.
+    server_type: str = ""
+    datacenter: str = ""
+    image: str = ""
+
+    def ensure_can_start(self, command: str) -> None:
+        """Refuse ``command`` while another action runs or when the server cannot take it."""
+        if self.deleted_at is not None or self.status in (st.DELETING, st.DELETED):
+            raise PreconditionFailed(f"server {self.id} is being deleted")
+        if self.locked:
+            raise Locked(f"server {self.id} is locked: another action is running on it; retry when it has finished")
+        if command == DELETE:
+            if self.protection_delete:
+                raise Protected(f"server {self.id} is protected against deletion; remove the protection first")
+            return
+        if self.status in (st.PROVISIONING, st.ERROR):
+            raise PreconditionFailed(f"server {self.id} is {self.status}; it cannot be powered on, off or rebooted")
+
+
+@dataclass
+class Action:
+    id: int
+    command: str
+    status: str
+    server_id: int | None
+    user_id: int | None
+    organization_id: int | None
+    progress: int = 0
+    started: datetime | None = None
+    finished: datetime | None = None
+    error_code: str = ""
+    error_message: str = ""
+    upstream_action_id: int | None = None
+    version: int = 1
+
+    @property
+    def resources(self) -> list[dict[str, object]]:
+        return [{"id": self.server_id, "type": "server"}] if self.server_id else []
+
+
+class UpstreamFailure(Exception):
+    """Upstream refused or failed an action for good (retrying will not help)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

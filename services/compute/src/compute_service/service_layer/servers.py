@@ -1,0 +1,238 @@
+"""Server use cases answered at once: create (catalog checked, quota reserved, server and
+its action recorded), read, list, and starting the actions the worker carries out (delete,
+power on, power off, reboot). Tenancy is checked by the caller's ``reach`` (adapters/
+authorization.py): another tenant's server is NOT_FOUND."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cloudplatform.compute.v1 import events_pb2
+from compute_service import SERVICE_NAME
+from compute_service.adapters.quotas import Quotas, reservation_key
+from compute_service.domain import server_status as st
+from compute_service.domain.servers import (
+    ACTION_RUNNING,
+    CREATE,
+    Action,
+    Server,
+    check_server_name,
+    check_user_data,
+)
+from compute_service.domain.ssh_keys import check_labels
+from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
+from cpshared.clock import utcnow
+from cpshared.errors import DomainError, InvalidInput, NotFound
+from cpshared.events import catalog as events
+from cpshared.events.envelope import new_event
+from cpshared.label_sql import LabelRequirement
+from cpshared.logging import get_logger
+
+log = get_logger(__name__)
+
+Reach = Callable[[int, int | None], None]
+"""reach(user_id, organization_id) of a server: raises NOT_FOUND unless the caller reaches it."""
+
+
+@dataclass(frozen=True)
+class NewServer:
+    user_id: int
+    organization_id: int | None
+    name: str
+    server_type: str
+    image: str
+    datacenter: str
+    ssh_key_ids: Sequence[int] = ()
+    user_data: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    backups: bool = False
+
+
+def _field_error(name: str, message: str) -> InvalidInput:
+    return InvalidInput(message, details={"fields": [{"name": name, "messages": [message]}]})
+
+
+def _same_tenant(user_id: int, organization_id: int | None, request: NewServer) -> bool:
+    if request.organization_id is not None:
+        return organization_id == request.organization_id
+    return organization_id is None and user_id == request.user_id
+
+
+def create(request: NewServer, quotas: Quotas, uow: ComputeUnitOfWork) -> tuple[Server, Action]:
+    name = check_server_name(request.name)
+    user_data = check_user_data(request.user_data)
+    labels = check_labels(request.labels)
+    with uow:
+        server_type, datacenter, image = uow.servers.catalog_choice(
+            request.server_type, request.datacenter, request.image
+        )
+        if server_type is None:
+            raise _field_error("server_type", f"server type {request.server_type!r} does not exist")
+        if datacenter is None:
+            raise _field_error("datacenter", f"datacenter {request.datacenter!r} does not exist")
+        if not server_type.available or datacenter.code not in (server_type.supported_datacenters or []):
+            raise _field_error(
+                "server_type",
+                f"server type {server_type.code} is not offered in {datacenter.code}; "
+                f"it is in: {', '.join(server_type.supported_datacenters or []) or 'no datacenter'}",
+            )
+        if image is None:
+            raise _field_error(
+                "image", f"image {request.image!r} does not exist for the {server_type.architecture} architecture"
+            )
+        key_ids = sorted(set(request.ssh_key_ids))
+        for key_id in key_ids:
+            key = uow.ssh_keys.get(key_id)
+            if key is None or not _same_tenant(key.user_id, key.organization_id, request):
+                raise _field_error("ssh_keys", f"SSH key {key_id} does not exist")
+        server = Server(
+            id=0,
+            user_id=request.user_id,
+            organization_id=request.organization_id,
+            name=name,
+            status=st.PROVISIONING,
+            server_type_id=server_type.id,
+            datacenter_id=datacenter.id,
+            image_id=image.id,
+            user_data=user_data,
+            labels=labels,
+            backup_enabled=request.backups,
+            locked=True,
+            ssh_key_ids=key_ids,
+            server_type=server_type.code,
+            datacenter=datacenter.code,
+            image=image.name,
+        )
+        now = utcnow()
+        uow.servers.add(server, now)
+        action = uow.actions.add(
+            Action(
+                id=0,
+                command=CREATE,
+                status=ACTION_RUNNING,
+                server_id=server.id,
+                user_id=server.user_id,
+                organization_id=server.organization_id,
+            ),
+            now,
+        )
+        uow.record(
+            new_event(
+                events.SERVER_CREATED,
+                producer=SERVICE_NAME,
+                aggregate_id=server.id,
+                aggregate_version=server.version,
+                payload=events_pb2.ServerCreated(
+                    server_id=server.id,
+                    user_id=server.user_id,
+                    organization_id=server.organization_id or 0,
+                    name=server.name,
+                    server_type=server.server_type,
+                    datacenter=server.datacenter,
+                    image=server.image,
+                    status=server.status,
+                    labels=server.labels,
+                    backup_enabled=server.backup_enabled,
+                    action_id=action.id,
+                ),
+            )
+        )
+        # Reserved while the rows are uncommitted: a refusal rolls them back and nothing exists.
+        # The key is the server's id, so a retried reservation counts once.
+        reservation = reservation_key(server.id)
+        quotas.reserve(reservation, server.user_id, server.organization_id)
+        try:
+            uow.commit()
+        except Exception:
+            with contextlib.suppress(DomainError):
+                quotas.release(reservation)
+            raise
+    log.info("server_created", server_id=server.id, action_id=action.id)
+    return server, action
+
+
+def _live(server_id: int, reach: Reach, uow: ComputeUnitOfWork, *, for_update: bool = False) -> Server:
+    server = uow.servers.get(server_id, for_update=for_update)
+    if server is None or server.deleted_at is not None:
+        raise NotFound(f"server {server_id} does not exist")
+    reach(server.user_id, server.organization_id)
+    return server
+
+
+def get(server_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Server:
+    with uow:
+        return _live(server_id, reach, uow)
+
+
+def start_action(server_id: int, command: str, reach: Reach, uow: ComputeUnitOfWork) -> Action:
+    """Record ``command`` for the worker and lock the server until it has finished."""
+    with uow:
+        server = _live(server_id, reach, uow, for_update=True)
+        server.ensure_can_start(command)
+        server.locked = True
+        server.version += 1
+        now = utcnow()
+        uow.servers.save(server, now)
+        action = uow.actions.add(
+            Action(
+                id=0,
+                command=command,
+                status=ACTION_RUNNING,
+                server_id=server.id,
+                user_id=server.user_id,
+                organization_id=server.organization_id,
+            ),
+            now,
+        )
+        uow.commit()
+    log.info("server_action_started", server_id=server_id, action_id=action.id, command=command)
+    return action
+
+
+def get_action(action_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Action:
+    with uow:
+        action = uow.actions.get(action_id)
+    if action is None or action.user_id is None:
+        raise NotFound(f"action {action_id} does not exist")
+    reach(action.user_id, action.organization_id)
+    return action
+
+
+def list_actions(server_id: int, reach: Reach, uow: ComputeUnitOfWork) -> list[Action]:
+    with uow:
+        server = uow.servers.get(server_id)
+        if server is None:
+            raise NotFound(f"server {server_id} does not exist")
+        reach(server.user_id, server.organization_id)
+        return uow.actions.for_server(server_id)
+
+
+@dataclass(frozen=True)
+class Search:
+    user_id: int | None
+    organization_id: int | None
+    name: str = ""
+    statuses: Sequence[str] = ()
+    requirements: Sequence[LabelRequirement] = ()
+    order: Sequence[tuple[str, bool]] = ()
+    page: int = 1
+    per_page: int = 25
+
+
+def search(query: Search, uow: ComputeUnitOfWork) -> tuple[list[Server], int]:
+    for status in query.statuses:
+        if status not in st.STATUSES:
+            raise InvalidInput(f"status {status!r} is unknown; use one of {', '.join(st.STATUSES)}")
+    with uow:
+        return uow.servers.search(
+            user_id=query.user_id,
+            organization_id=query.organization_id,
+            name=query.name,
+            statuses=query.statuses,
+            requirements=query.requirements,
+            order=query.order,
+            offset=(max(query.page, 1) - 1) * query.per_page,
+            limit=query.per_page,
+        )
