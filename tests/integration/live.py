@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit_service.bootstrap import Audit
 from audit_service.entrypoints.grpc_server import add_servicers as add_audit_servicers
+from compute_service.adapters.quotas import IdentityQuotas, Quotas
 from compute_service.adapters.upstream import HcloudCatalog
 from compute_service.bootstrap import Compute
 from compute_service.entrypoints.grpc_server import add_servicers as add_compute_servicers
@@ -83,12 +84,17 @@ def grpc_in_thread(service: str, register: Registrar, trusted: TrustedKeys) -> I
 
 
 @contextlib.contextmanager
-def identity_in_thread(engine: sa.Engine, trusted_gateway: Ed25519PublicKey) -> Iterator[tuple[str, Identity]]:
+def identity_in_thread(
+    engine: sa.Engine, trusted_gateway: Ed25519PublicKey, trusted_compute: Ed25519PublicKey | None = None
+) -> Iterator[tuple[str, Identity]]:
     """Identity (every servicer, a fresh signing key, mail to the local sink) on a loopback port,
-    verifying user principals it signs and the gateway's service principals."""
+    verifying user principals it signs and the gateway's (and compute's) service principals."""
     signing_key = generate_private_key()
     identity = Identity(engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
-    trusted = TrustedKeys(issuer=signing_key.public_key(), services={"gateway": trusted_gateway})
+    services = {"gateway": trusted_gateway}
+    if trusted_compute is not None:
+        services["compute"] = trusted_compute
+    trusted = TrustedKeys(issuer=signing_key.public_key(), services=services)
     with grpc_in_thread("identity", lambda server: add_servicers(server, identity), trusted) as address:
         yield address, identity
 
@@ -113,16 +119,22 @@ def simulator_in_thread() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def compute_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple[str, Compute]]:
+def compute_in_thread(
+    engine: sa.Engine, trusted: TrustedKeys, quotas: Quotas | None = None
+) -> Iterator[tuple[str, Compute, str]]:
     """Compute on a loopback port, its catalog synced once from an in-process simulator (as the
-    compute server does at start), verifying principals as identity's peers do."""
+    compute server does at start), verifying principals as identity's peers do; yields its
+    address, the service and the simulator's API endpoint (token :data:`SIMULATOR_TOKEN`)."""
     with tempfile.TemporaryDirectory() as secrets, simulator_in_thread() as endpoint:
         token_file = Path(secrets) / "hcloud-token"
         token_file.write_text(SIMULATOR_TOKEN)
-        compute = Compute(engine, lambda: HcloudCatalog.from_settings(endpoint, str(token_file)))
+        compute = Compute(engine, lambda: HcloudCatalog.from_settings(endpoint, str(token_file)), quotas=quotas)
         catalog.sync_catalog(compute.catalog_source(), compute.uow())
-        with grpc_in_thread("compute", lambda server: add_compute_servicers(server, compute), trusted) as address:
-            yield address, compute
+        try:
+            with grpc_in_thread("compute", lambda server: add_compute_servicers(server, compute), trusted) as address:
+                yield address, compute, endpoint
+        finally:
+            compute.close()
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,10 @@ class LivePlatform:
     audit: Audit | None = None
     """The audit service, when the platform runs it (``audit_url``): its engine writes test rows."""
     compute: Compute | None = None
-    """The compute service, when the platform runs it (``compute_url``), with its catalog synced."""
+    """The compute service, when the platform runs it (``compute_url``), with its catalog synced
+    and identity's quotas."""
+    simulator: str | None = None
+    """The Hetzner simulator's API endpoint compute uses (with /v1; token :data:`SIMULATOR_TOKEN`)."""
 
 
 @contextlib.contextmanager
@@ -154,14 +169,19 @@ def live_platform(
     audit_engine = make_engine(audit_url, pool_size=10) if audit_url else None
     compute_engine = make_engine(compute_url, pool_size=10) if compute_url else None
     gateway_key = generate_private_key()
+    compute_key = generate_private_key()
     try:
         with (
             tempfile.TemporaryDirectory() as keys,
-            identity_in_thread(identity_engine, gateway_key.public_key()) as (address, identity),
+            identity_in_thread(identity_engine, gateway_key.public_key(), compute_key.public_key()) as (
+                address,
+                identity,
+            ),
             contextlib.ExitStack() as optional,
         ):
             audit: Audit | None = None
             compute: Compute | None = None
+            simulator: str | None = None
             backends = {f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS}
             assert identity.signing_key is not None
             trusted = TrustedKeys(
@@ -171,7 +191,13 @@ def live_platform(
                 audit_address, audit = optional.enter_context(audit_in_thread(audit_engine, trusted))
                 backends["audit_grpc_addr"] = audit_address
             if compute_engine is not None:
-                compute_address, compute = optional.enter_context(compute_in_thread(compute_engine, trusted))
+                compute_key_file = Path(keys) / "compute.key"
+                compute_key_file.write_text(private_key_pem(compute_key))
+                os.chmod(compute_key_file, 0o600)
+                quotas = IdentityQuotas(address, str(compute_key_file))
+                compute_address, compute, simulator = optional.enter_context(
+                    compute_in_thread(compute_engine, trusted, quotas)
+                )
                 backends["compute_grpc_addr"] = compute_address
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
@@ -187,7 +213,9 @@ def live_platform(
             )
             app = create_app(settings, gateway_engine, clock=clock)
             with contextlib.contextmanager(gateway_conftest.serve)(app) as base_url:
-                yield LivePlatform(gateway=base_url, identity=identity, audit=audit, compute=compute)
+                yield LivePlatform(
+                    gateway=base_url, identity=identity, audit=audit, compute=compute, simulator=simulator
+                )
     finally:
         gateway_engine.dispose()
         identity_engine.dispose()

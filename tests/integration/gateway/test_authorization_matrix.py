@@ -31,15 +31,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cloudctl.infra.mailsink import MailSink
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.bootstrap import Compute
+from compute_service.domain.servers import Server
 from compute_service.service_layer import catalog as compute_catalog
+from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer import ssh_keys as compute_ssh_keys
+from compute_service.service_layer.provisioning import Provisioner
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
-from identity_service.domain.model import OrganizationRole, User, UserRole, UserStatus
+from identity_service.domain.model import OrganizationRole, QuotaOwner, User, UserRole, UserStatus
 from identity_service.service_layer import handlers
-from tests.integration.live import LivePlatform, live_platform
+from identity_service.service_layer import staff as identity_staff
+from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
 
 PASSWORD = "matrix password 1234"
 EVERY_SCOPE = ("*:read", "*:write")
@@ -171,6 +176,16 @@ def world(paths: LocalPaths) -> Iterator[World]:
             host = world.user()
             host_key_id, host_key = world.key_of(host.id)
             world.host = Caller(name="host", user=host, key=host_key, key_id=host_key_id, email=host.email)
+            for caller in callers.values():  # cells make many servers
+                identity_staff.set_quota_limit(
+                    identity_staff.SetQuotaLimit(
+                        acting_user_id=callers["admin"].user.id,
+                        owner=QuotaOwner(user_id=caller.user.id),
+                        resource_type="server",
+                        quota_limit=500,
+                    ),
+                    platform.identity.uow,
+                )
             yield world
 
 
@@ -373,6 +388,59 @@ def ssh_key_request(method: str) -> Callable[[World, Caller, Target], Request]:
     return build
 
 
+def provisioned_server(world: World, owner: Caller) -> Server:
+    """A server of ``owner``'s made through compute's use case, its create action carried out
+    by compute's provisioning worker against the simulator (one round at a time, in this thread)."""
+    server, _ = compute_servers.create(
+        compute_servers.NewServer(
+            user_id=owner.user.id,
+            organization_id=None,
+            name=f"mx-{uuid.uuid4().hex[:8]}",
+            server_type="cx22",
+            image="ubuntu-24.04",
+            datacenter="fsn1",
+        ),
+        world.compute.quotas,
+        world.compute.uow(),
+    )
+    assert world.platform.simulator is not None
+    upstream = HcloudServers(
+        world.platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
+    provisioner = Provisioner(world.compute.uow, upstream, world.compute.quotas)
+    while provisioner.run_once() is not None:
+        pass
+    return server
+
+
+def server_request(method: str, suffix: str = "") -> Callable[[World, Caller, Target], Request]:
+    """A fresh provisioned server of the caller's own, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server = provisioned_server(world, owner)
+        return (method, f"/v1/servers/{server.id}{suffix}", None)
+
+    return build
+
+
+def new_server(world: World, caller: Caller, target: Target) -> Request:
+    body = {"name": f"mx-{uuid.uuid4().hex[:8]}", "server_type": "cx22", "image": "ubuntu-24.04", "location": "fsn1"}
+    return ("POST", "/v1/servers", body)
+
+
+def action_request(listing: bool) -> Callable[[World, Caller, Target], Request]:
+    """The create action of a fresh server of the caller's own or the other tenant's."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server = provisioned_server(world, owner)
+        action = compute_servers.list_actions(server.id, lambda user_id, organization_id: None, world.compute.uow())[0]
+        return ("GET", f"/v1/actions?id={action.id}" if listing else f"/v1/actions/{action.id}", None)
+
+    return build
+
+
 def catalog_item(kind: str) -> Callable[[World, Caller, Target], Request]:
     """One entry of the catalog (every principal reads the catalog; there is no other tenant's)."""
 
@@ -522,6 +590,20 @@ ENDPOINTS = (
     Endpoint("GET /v1/ssh_keys/{id}", ssh_key_request("GET"), other=ADMIN_REACHES),
     Endpoint("PUT /v1/ssh_keys/{id}", ssh_key_request("PUT"), other=ADMIN_REACHES),
     Endpoint("DELETE /v1/ssh_keys/{id}", ssh_key_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/servers", fixed("GET", "/v1/servers")),
+    Endpoint("POST /v1/servers", new_server),
+    # Another tenant's server and its actions: only a platform admin reaches them (compute checks the same).
+    Endpoint("GET /v1/servers/{id}", server_request("GET"), other=ADMIN_REACHES),
+    Endpoint("DELETE /v1/servers/{id}", server_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/servers/{id}/actions", server_request("GET", "/actions"), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/poweroff", server_request("POST", "/actions/poweroff"), other=ADMIN_REACHES
+    ),
+    Endpoint("POST /v1/servers/{id}/actions/poweron", server_request("POST", "/actions/poweron"), other=ADMIN_REACHES),
+    Endpoint("POST /v1/servers/{id}/actions/reboot", server_request("POST", "/actions/reboot"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/actions/{id}", action_request(listing=False), other=ADMIN_REACHES),
+    # Listing by id: actions the caller does not reach are left out (an empty list, 200).
+    Endpoint("GET /v1/actions", action_request(listing=True), other=OK),
     # Last: once a caller has two-factor authentication on, its password alone signs in no more.
     Endpoint("POST /v1/me/two_factor/confirm", two_factor_flow),
 )

@@ -22,6 +22,7 @@ from cpshared.context import correlation_id_var, new_correlation_id
 from cpshared.grpc.client import make_channel
 from gateway_service import SERVICE_NAME, __version__
 from gateway_service.api import (
+    actions,
     admin,
     api_keys,
     audit_logs,
@@ -30,6 +31,7 @@ from gateway_service.api import (
     me,
     organizations,
     quotas,
+    servers,
     ssh_keys,
     two_factor,
 )
@@ -41,6 +43,7 @@ from gateway_service.clients.admin import AdminClient
 from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.organizations import OrganizationsClient
+from gateway_service.clients.servers import ServerClient
 from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.config import Settings
 from gateway_service.hetzner.errors import COMMON_ERROR_ANSWERS, install_error_handlers
@@ -66,6 +69,8 @@ ROUTERS = (
     audit_logs.router,
     catalog.router,
     ssh_keys.router,
+    servers.router,
+    actions.router,
 )
 
 
@@ -143,6 +148,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.state.accounts = AccountsClient(lambda: channels["identity"])
     app.state.audit = AuditClient(lambda: channels["audit"])
     app.state.compute = ComputeClient(lambda: channels["compute"])
+    app.state.servers = ServerClient(lambda: channels["compute"])
     authenticator = Authenticator(identity, cache, session_rate_limit=settings.session_rate_limit)
     app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))
     for router in ROUTERS:

@@ -39,6 +39,10 @@ ERROR_BY_STATUS: Mapping[grpc.StatusCode, type[errors.DomainError]] = {
 }
 
 
+# Hetzner's 423 codes: a FAILED_PRECONDITION about the resource's state that Hetzner names itself.
+RESOURCE_STATE_CODES = frozenset({"locked", "protected"})
+
+
 def domain_error_for(exc: grpc.RpcError, backend: str) -> errors.DomainError:
     """The public error for a failed call to ``backend``."""
     code = exc.code() if isinstance(exc, aio.AioRpcError | grpc.Call) else grpc.StatusCode.UNKNOWN
@@ -52,7 +56,10 @@ def domain_error_for(exc: grpc.RpcError, backend: str) -> errors.DomainError:
         log.error("backend_call_failed", backend=backend, status=code.name, details=details)
         return errors.DomainError(INTERNAL_ERROR_MESSAGE)
     backend_code, separator, rest = details.partition(": ")
-    if separator and backend_code in STATUS_BY_CODE and status_for(backend_code) == status_for(error_class.code):
+    kept = status_for(backend_code) == status_for(error_class.code) or (
+        code == grpc.StatusCode.FAILED_PRECONDITION and backend_code in RESOURCE_STATE_CODES
+    )
+    if separator and backend_code in STATUS_BY_CODE and kept:
         error = error_class(rest or f"the {backend} service refused the request ({code.name})")
         error.code = backend_code
         return error

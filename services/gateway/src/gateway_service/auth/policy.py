@@ -47,6 +47,8 @@ class Family(StrEnum):
     """The audit log (/v1/audit_logs): read-only; the audit service scopes it to the caller's tenants."""
     SSH_KEYS = "ssh_keys"
     """SSH keys (/v1/ssh_keys): the tenant's own; compute checks the tenant again."""
+    SERVERS = "servers"
+    """Servers and their actions (/v1/servers, /v1/actions): the tenant's own; compute checks the tenant again."""
     # The catalog (api/catalog.py): readable by every principal whose key has the family's read scope.
     SERVER_TYPES = "server_types"
     LOCATIONS = "locations"

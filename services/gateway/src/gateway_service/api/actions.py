@@ -1,0 +1,68 @@
+"""``/v1/actions``: the actions of the caller's servers, wire-compatible with Hetzner Cloud's.
+
+- ``GET /v1/actions/{id}``: one action the caller reaches (another tenant's: ``404``).
+- ``GET /v1/actions?id=…``: the actions with those IDs the caller reaches (Hetzner requires
+  ``id``; IDs the caller does not reach are left out, as if they did not exist).
+
+Compute keeps the actions; its worker carries them out upstream. Scope ``servers:read``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from cpshared.errors import NotFound
+from gateway_service.api.admin import Meta
+from gateway_service.api.servers import (
+    MAX_ID,
+    ActionAnswer,
+    ActionOut,
+    ActionsAnswer,
+    action_out,
+    server_client,
+    tenant,
+)
+from gateway_service.auth import policy
+from gateway_service.auth.gate import Authenticated
+from gateway_service.auth.policy import Access, Family
+from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+
+router = APIRouter(prefix="/v1/actions", tags=["actions"])
+
+ActionId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")]
+MAX_IDS = 50
+
+
+@router.get("")
+async def list_actions(
+    request: Request,
+    response: Response,
+    principal: Authenticated,
+    id: Annotated[list[Annotated[int, Query(ge=1, le=MAX_ID)]], Query(max_length=MAX_IDS)],
+    page: str | None = None,
+    per_page: str | None = None,
+) -> ActionsAnswer:
+    """The actions with the IDs given that the caller reaches."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    page_request = parse_page_request(page, per_page)
+    found: list[ActionOut] = []
+    for action_id in sorted(set(id)):
+        try:
+            found.append(action_out(await server_client(request).action(action_id, tenant(principal)[1])))
+        except NotFound:
+            continue
+    pagination = paginate(page_request, len(found))
+    link = link_header(request.url, pagination)
+    if link:
+        response.headers["Link"] = link
+    chosen = found[page_request.offset : page_request.offset + page_request.limit]
+    return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
+
+
+@router.get("/{id}")
+async def get_action(request: Request, principal: Authenticated, id: ActionId) -> ActionAnswer:
+    """One action the caller reaches."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    return ActionAnswer(action=action_out(await server_client(request).action(id, tenant(principal)[1])))

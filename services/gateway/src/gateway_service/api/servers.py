@@ -1,0 +1,438 @@
+"""``/v1/servers``: servers, wire-compatible with Hetzner Cloud's, kept by the compute service.
+
+- ``GET /v1/servers``: the caller's servers (with a key bound to an organization, that
+  organization's too), filtered by ``name``, ``status`` (Hetzner's names) and
+  ``label_selector``, sorted by ``id``, ``name`` or ``created``, paged with ``meta`` and ``Link``.
+- ``GET /v1/servers/{id}``; ``POST /v1/servers`` (answers ``server``, the running
+  ``create_server`` ``action``, ``next_actions`` ``[]`` and ``root_password``: always ``null``,
+  the platform hands out no root password, so give SSH keys); ``DELETE /v1/servers/{id}``
+  (answers the ``delete_server`` action).
+- ``POST /v1/servers/{id}/actions/poweron|poweroff|reboot`` and ``GET /v1/servers/{id}/actions``.
+
+The compute worker carries actions out upstream; a client follows them at ``/v1/actions/{id}``.
+Statuses are mapped by cpshared.server_status (the one place). The server type, datacenter,
+location and image objects are the catalog's (api/catalog.py). Quota used up is ``403
+resource_limit_exceeded``; an action already running ``423 locked``; a protected server ``423
+protected``; another tenant's server ``404 not_found``. Scopes ``servers:read`` and ``servers:write``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import partial
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloudplatform.compute.v1 import compute_service_pb2 as cpb
+from cloudplatform.compute.v1 import server_service_pb2 as pb
+from cpshared.errors import InvalidInput
+from cpshared.server_status import hetzner_status, platform_statuses
+from gateway_service.api.admin import Meta
+from gateway_service.api.catalog import (
+    DatacenterOut,
+    ImageOut,
+    LocationOut,
+    ServerTypeOut,
+    compute_client,
+    datacenter_name,
+    datacenter_out,
+    image_out,
+    location_out,
+    server_type_out,
+)
+from gateway_service.api.ssh_keys import Labels
+from gateway_service.auth import policy
+from gateway_service.auth.gate import Authenticated
+from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.principal import Principal
+from gateway_service.clients.servers import ServerClient
+from gateway_service.hetzner.label_selector import parse_label_selector
+from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.hetzner.sorting import parse_sort
+
+router = APIRouter(prefix="/v1/servers", tags=["servers"])
+
+MAX_ID = 2**63 - 1
+SORTABLE = ("id", "name", "created")
+HetznerStatus = Literal[
+    "deleting", "initializing", "migrating", "off", "rebuilding", "running", "starting", "stopping", "unknown"
+]
+ServerId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the server.")]
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+class ActionError(BaseModel):
+    code: str
+    message: str
+
+
+class ActionResourceOut(BaseModel):
+    id: int
+    type: str
+
+
+class ActionOut(BaseModel):
+    id: int
+    command: str
+    status: Literal["running", "success", "error"]
+    progress: int
+    started: datetime
+    finished: datetime | None
+    resources: list[ActionResourceOut]
+    error: ActionError | None
+
+
+class Ipv4Out(BaseModel):
+    id: int
+    ip: str
+    blocked: bool
+    dns_ptr: str
+
+
+class Ipv6Out(BaseModel):
+    id: int
+    ip: str
+    blocked: bool
+    dns_ptr: list[dict[str, str]]
+
+
+class PublicNetOut(BaseModel):
+    ipv4: Ipv4Out | None
+    ipv6: Ipv6Out | None
+    floating_ips: list[int]
+    firewalls: list[dict[str, Any]]
+
+
+class ProtectionOut(BaseModel):
+    delete: bool
+    rebuild: bool
+
+
+class ServerOut(BaseModel):
+    id: int
+    name: str
+    status: HetznerStatus
+    created: datetime
+    public_net: PublicNetOut
+    private_net: list[dict[str, Any]]
+    server_type: ServerTypeOut
+    datacenter: DatacenterOut
+    location: LocationOut
+    image: ImageOut | None
+    iso: None = None
+    rescue_enabled: bool
+    locked: bool
+    backup_window: str | None
+    outgoing_traffic: int | None
+    ingoing_traffic: int | None
+    included_traffic: int
+    protection: ProtectionOut
+    labels: dict[str, str]
+    volumes: list[int]
+    load_balancers: list[int]
+    primary_disk_size: int
+    placement_group: None = None
+
+
+class ServerAnswer(BaseModel):
+    server: ServerOut
+
+
+class ServersAnswer(BaseModel):
+    servers: list[ServerOut]
+    meta: Meta
+
+
+class CreatedServerAnswer(BaseModel):
+    server: ServerOut
+    action: ActionOut
+    next_actions: list[ActionOut]
+    root_password: str | None = Field(description="Always null: the platform hands out no root password.")
+
+
+class ActionAnswer(BaseModel):
+    action: ActionOut
+
+
+class ActionsAnswer(BaseModel):
+    actions: list[ActionOut]
+    meta: Meta
+
+
+class NewServer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=255)
+    server_type: str | int = Field(description="Name or ID of the server type.")
+    image: str | int = Field(description="Name or ID of the image.")
+    location: str | int | None = Field(default=None, description="Name or ID of the location.")
+    datacenter: str | int | None = Field(default=None, description="Name or ID of the datacenter.")
+    ssh_keys: list[str | int] = Field(default_factory=list, description="Names or IDs of SSH keys.")
+    user_data: str = Field(default="", max_length=32_768)
+    labels: Labels = Field(default_factory=dict)
+    start_after_create: bool = Field(default=True, description="Servers always start once created here.")
+
+
+# -- mapping ----------------------------------------------------------------------------------
+
+
+def _time(stamp: Any) -> datetime:
+    result: datetime = stamp.ToDatetime(tzinfo=UTC)
+    return result
+
+
+def action_out(action: pb.Action) -> ActionOut:
+    status: Literal["running", "success", "error"] = (
+        action.status if action.status in ("running", "success", "error") else "running"  # type: ignore[assignment]
+    )
+    return ActionOut(
+        id=action.id,
+        command=action.command,
+        status=status,
+        progress=action.progress,
+        started=_time(action.started),
+        finished=_time(action.finished) if action.HasField("finished") else None,
+        resources=[ActionResourceOut(id=r.id, type=r.type) for r in action.resources],
+        error=ActionError(code=action.error_code, message=action.error_message) if action.status == "error" else None,
+    )
+
+
+class Catalog:
+    """The catalog a server's answer embeds, read once per request."""
+
+    def __init__(self, datacenters: list[cpb.Datacenter], server_types: list[cpb.ServerType], images: list[cpb.Image]):
+        self.datacenters = datacenters
+        self.server_types = server_types
+        self.images = images
+
+    @classmethod
+    async def read(cls, request: Request) -> Catalog:
+        client = compute_client(request)
+        return cls(await client.datacenters(), await client.server_types(), await client.images())
+
+    def datacenter(self, code: str) -> cpb.Datacenter:
+        for dc in self.datacenters:
+            if dc.code == code:
+                return dc
+        return cpb.Datacenter(code=code, name=code)
+
+    def server_out(self, server: pb.Server) -> ServerOut:
+        dc = self.datacenter(server.datacenter)
+        st = next(
+            (s for s in self.server_types if s.id == server.server_type_id),
+            cpb.ServerType(id=server.server_type_id, code=server.server_type),
+        )
+        image = next((i for i in self.images if i.id == server.image_id), None)
+        ipv4 = Ipv4Out(id=server.id, ip=server.ipv4_address, blocked=False, dns_ptr="") if server.ipv4_address else None
+        ipv6 = Ipv6Out(id=server.id, ip=server.ipv6_network, blocked=False, dns_ptr=[]) if server.ipv6_network else None
+        return ServerOut(
+            id=server.id,
+            name=server.name,
+            status=hetzner_status(server.status),  # type: ignore[arg-type]  # one of HetznerStatus
+            created=_time(server.created_at),
+            public_net=PublicNetOut(ipv4=ipv4, ipv6=ipv6, floating_ips=[], firewalls=[]),
+            private_net=[],
+            server_type=server_type_out(st, self.datacenters),
+            datacenter=datacenter_out(dc, self.server_types),
+            location=location_out(dc),
+            image=image_out(image) if image is not None else None,
+            rescue_enabled=False,
+            locked=server.locked,
+            backup_window=None,
+            outgoing_traffic=None,
+            ingoing_traffic=None,
+            included_traffic=0,
+            protection=ProtectionOut(delete=server.protection_delete, rebuild=server.protection_rebuild),
+            labels=dict(server.labels),
+            volumes=[],
+            load_balancers=[],
+            primary_disk_size=st.disk_gb,
+        )
+
+    def datacenter_code(self, location: str | int | None, datacenter: str | int | None) -> str:
+        """The platform datacenter a ``location`` or ``datacenter`` (name or ID) names; empty: compute chooses."""
+        for value, field in ((datacenter, "datacenter"), (location, "location")):
+            if value is None:
+                continue
+            for dc in self.datacenters:
+                if value in (dc.id, str(dc.id), dc.code, datacenter_name(dc)):
+                    return dc.code
+            raise InvalidInput(f"{field} {value!r} does not exist", details={"fields": [{"name": field}]})
+        return ""
+
+    def server_type_code(self, value: str | int) -> str:
+        for st in self.server_types:
+            if value in (st.id, str(st.id)):
+                return st.code
+        return str(value)
+
+    def image_name(self, value: str | int) -> str:
+        for image in self.images:
+            if value in (image.id, str(image.id)):
+                return image.name
+        return str(value)
+
+
+def server_client(request: Request) -> ServerClient:
+    client: ServerClient = request.app.state.servers
+    return client
+
+
+def tenant(principal: Principal) -> tuple[int, int]:
+    """(user, organization or 0): whose servers the request works with."""
+    return principal.user_id, principal.organization_id or 0
+
+
+async def _ssh_key_ids(request: Request, principal: Principal, keys: list[str | int]) -> list[int]:
+    ids = []
+    for key in keys:
+        if isinstance(key, int) or key.isdigit():
+            ids.append(int(key))
+            continue
+        found = await compute_client(request).list_ssh_keys(
+            *tenant(principal), name=key, fingerprint="", label_selector=[], sort=[], page=1, per_page=1
+        )
+        if not found.ssh_keys:
+            raise InvalidInput(f"SSH key {key!r} does not exist", details={"fields": [{"name": "ssh_keys"}]})
+        ids.append(found.ssh_keys[0].id)
+    return ids
+
+
+# -- routes -----------------------------------------------------------------------------------
+
+
+@router.get("")
+async def list_servers(
+    request: Request,
+    response: Response,
+    principal: Authenticated,
+    name: Annotated[str | None, Query(max_length=255, description="Only the server with this name.")] = None,
+    label_selector: Annotated[str | None, Query(max_length=1000)] = None,
+    status: Annotated[list[HetznerStatus] | None, Query(description="Only servers with these statuses.")] = None,
+    sort: Annotated[list[str] | None, Query(description="id, name or created, optionally :asc or :desc.")] = None,
+    page: str | None = None,
+    per_page: str | None = None,
+) -> ServersAnswer:
+    """The caller's servers matching every filter given, one page of them."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    page_request = parse_page_request(page, per_page)
+    sort_keys = parse_sort(sort or [], SORTABLE)
+    selector = parse_label_selector(label_selector)
+    statuses = sorted({s for wanted in status or [] for s in platform_statuses(wanted)})
+    if status and not statuses:  # only Hetzner statuses the platform never shows (starting, stopping)
+        pagination = paginate(page_request, 0)
+        return ServersAnswer(servers=[], meta=Meta.of(pagination))
+    answer = await server_client(request).list_servers(
+        *tenant(principal),
+        name=name or "",
+        status=statuses,
+        label_selector=[
+            cpb.LabelRequirement(key=r.key, operator=r.operator, values=r.values) for r in selector.requirements
+        ],
+        sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in sort_keys],
+        page=page_request.page,
+        per_page=page_request.per_page,
+    )
+    pagination = paginate(page_request, answer.total_entries)
+    link = link_header(request.url, pagination)
+    if link:
+        response.headers["Link"] = link
+    catalog = await Catalog.read(request)
+    return ServersAnswer(servers=[catalog.server_out(s) for s in answer.servers], meta=Meta.of(pagination))
+
+
+@router.post("", status_code=201)
+async def create_server(request: Request, principal: Authenticated, body: NewServer) -> CreatedServerAnswer:
+    """A new server in the caller's tenant; the answer's action follows its creation upstream."""
+    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
+    catalog = await Catalog.read(request)
+    created = await server_client(request).create(
+        *tenant(principal),
+        name=body.name,
+        server_type=catalog.server_type_code(body.server_type),
+        image=catalog.image_name(body.image),
+        datacenter=catalog.datacenter_code(body.location, body.datacenter),
+        ssh_key_ids=await _ssh_key_ids(request, principal, body.ssh_keys),
+        user_data=body.user_data,
+        labels=body.labels,
+    )
+    return CreatedServerAnswer(
+        server=catalog.server_out(created.server),
+        action=action_out(created.action),
+        next_actions=[],
+        root_password=None,
+    )
+
+
+@router.get("/{id}")
+async def get_server(request: Request, principal: Authenticated, id: ServerId) -> ServerAnswer:
+    """One server the caller reaches."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    server = await server_client(request).get(id, tenant(principal)[1])
+    return ServerAnswer(server=(await Catalog.read(request)).server_out(server))
+
+
+@router.delete("/{id}")
+async def delete_server(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Delete a server (``423 protected`` while protected against deletion)."""
+    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
+    return ActionAnswer(action=action_out(await server_client(request).delete(id, tenant(principal)[1])))
+
+
+@router.post("/{id}/actions/poweron", status_code=201)
+async def power_on(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Start a server."""
+    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
+    return ActionAnswer(action=action_out(await server_client(request).power_on(id, tenant(principal)[1])))
+
+
+@router.post("/{id}/actions/poweroff", status_code=201)
+async def power_off(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Cut a server's power (a hard stop)."""
+    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
+    return ActionAnswer(action=action_out(await server_client(request).power_off(id, tenant(principal)[1])))
+
+
+@router.post("/{id}/actions/reboot", status_code=201)
+async def reboot(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Reboot a server."""
+    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
+    return ActionAnswer(action=action_out(await server_client(request).reboot(id, tenant(principal)[1])))
+
+
+@router.get("/{id}/actions")
+async def list_server_actions(
+    request: Request,
+    response: Response,
+    principal: Authenticated,
+    id: ServerId,
+    status: Annotated[list[Literal["running", "success", "error"]] | None, Query()] = None,
+    sort: Annotated[list[str] | None, Query(description="id, command, status, started, finished.")] = None,
+    page: str | None = None,
+    per_page: str | None = None,
+) -> ActionsAnswer:
+    """A server's actions, newest first unless sorted otherwise."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    page_request = parse_page_request(page, per_page)
+    keys = parse_sort(sort or [], ("id", "command", "status", "started", "finished", "progress"))
+    actions = [action_out(a) for a in await server_client(request).list_actions(id, tenant(principal)[1])]
+    actions = [a for a in actions if not status or a.status in status]
+    for key in reversed(keys):
+        actions.sort(key=partial(_sort_value, field=key.field), reverse=key.descending)
+    pagination = paginate(page_request, len(actions))
+    link = link_header(request.url, pagination)
+    if link:
+        response.headers["Link"] = link
+    chosen = actions[page_request.offset : page_request.offset + page_request.limit]
+    return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
+
+
+def _sort_value(action: ActionOut, field: str) -> Any:
+    if field in ("started", "finished"):
+        stamp = getattr(action, field)
+        return stamp.timestamp() if stamp is not None else float("inf")
+    return getattr(action, field)

@@ -1,0 +1,100 @@
+"""The gateway's calls to the compute service's ServerService: servers and their actions. Each
+call carries the request's principal (the channel sends it on); compute checks the tenant again
+from it, and a refusal raises the public error of the same meaning (backend_errors)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from grpc import aio
+
+from cloudplatform.compute.v1 import compute_service_pb2 as cpb
+from cloudplatform.compute.v1 import server_service_pb2 as pb
+from cloudplatform.compute.v1 import server_service_pb2_grpc as pb_grpc
+from gateway_service.clients.compute import _call
+
+
+class ServerClient:
+    def __init__(self, channel: Callable[[], aio.Channel]) -> None:
+        self._channel = channel
+
+    def _servers(self) -> pb_grpc.ServerServiceAsyncStub:
+        return pb_grpc.ServerServiceStub(self._channel())
+
+    async def create(
+        self,
+        user_id: int,
+        organization_id: int,
+        *,
+        name: str,
+        server_type: str,
+        image: str,
+        datacenter: str,
+        ssh_key_ids: Sequence[int],
+        user_data: str,
+        labels: Mapping[str, str],
+    ) -> pb.CreateServerResponse:
+        request = pb.CreateServerRequest(
+            user_id=user_id,
+            organization_id=organization_id,
+            name=name,
+            server_type=server_type,
+            image=image,
+            datacenter=datacenter,
+            ssh_key_ids=ssh_key_ids,
+            user_data=user_data,
+            labels=labels,
+        )
+        return await _call(self._servers().CreateServer(request))
+
+    async def get(self, server_id: int, organization_id: int) -> pb.Server:
+        request = pb.GetServerRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().GetServer(request))).server
+
+    async def list_servers(
+        self,
+        user_id: int,
+        organization_id: int,
+        *,
+        name: str,
+        status: Sequence[str],
+        label_selector: Sequence[cpb.LabelRequirement],
+        sort: Sequence[str],
+        page: int,
+        per_page: int,
+    ) -> pb.ListServersResponse:
+        request = pb.ListServersRequest(
+            user_id=user_id,
+            organization_id=organization_id,
+            name=name,
+            status=status,
+            label_selector=label_selector,
+            sort=sort,
+            page=page,
+            per_page=per_page,
+        )
+        return await _call(self._servers().ListServers(request))
+
+    async def delete(self, server_id: int, organization_id: int) -> pb.Action:
+        request = pb.DeleteServerRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().DeleteServer(request))).action
+
+    async def power_on(self, server_id: int, organization_id: int) -> pb.Action:
+        request = pb.PowerOnServerRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().PowerOnServer(request))).action
+
+    async def power_off(self, server_id: int, organization_id: int) -> pb.Action:
+        request = pb.PowerOffServerRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().PowerOffServer(request))).action
+
+    async def reboot(self, server_id: int, organization_id: int) -> pb.Action:
+        request = pb.RebootServerRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().RebootServer(request))).action
+
+    async def action(self, action_id: int, organization_id: int) -> pb.Action:
+        request = pb.GetActionRequest(action_id=action_id, organization_id=organization_id)
+        return (await _call(self._servers().GetAction(request))).action
+
+    async def list_actions(self, server_id: int, organization_id: int) -> list[pb.Action]:
+        request = pb.ListActionsRequest(server_id=server_id, organization_id=organization_id)
+        return list((await _call(self._servers().ListActions(request))).actions)
