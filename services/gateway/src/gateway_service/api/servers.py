@@ -40,6 +40,7 @@ from gateway_service.api.catalog import (
     datacenter_out,
     image_out,
     location_out,
+    offered_in,
     server_type_out,
 )
 from gateway_service.api.ssh_keys import Labels
@@ -253,8 +254,9 @@ class Catalog:
             primary_disk_size=st.disk_gb,
         )
 
-    def datacenter_code(self, location: str | int | None, datacenter: str | int | None) -> str:
-        """The platform datacenter a ``location`` or ``datacenter`` (name or ID) names; empty: compute chooses."""
+    def datacenter_code(self, location: str | int | None, datacenter: str | int | None, server_type: str) -> str:
+        """The platform datacenter a ``location`` or ``datacenter`` (name or ID) names; with
+        neither, the first active one offering ``server_type`` (as the datacenters' recommendation)."""
         for value, field in ((datacenter, "datacenter"), (location, "location")):
             if value is None:
                 continue
@@ -262,7 +264,9 @@ class Catalog:
                 if value in (dc.id, str(dc.id), dc.code, datacenter_name(dc)):
                     return dc.code
             raise InvalidInput(f"{field} {value!r} does not exist", details={"fields": [{"name": field}]})
-        return ""
+        st = next((s for s in self.server_types if s.code == server_type), None)
+        offering = [dc for dc in self.datacenters if dc.status == "active" and st is not None and offered_in(st, dc)]
+        return offering[0].code if offering else ""
 
     def server_type_code(self, value: str | int) -> str:
         for st in self.server_types:
@@ -350,12 +354,13 @@ async def create_server(request: Request, principal: Authenticated, body: NewSer
     """A new server in the caller's tenant; the answer's action follows its creation upstream."""
     policy.require_scope(principal, Family.SERVERS, Access.WRITE)
     catalog = await Catalog.read(request)
+    server_type = catalog.server_type_code(body.server_type)
     created = await server_client(request).create(
         *tenant(principal),
         name=body.name,
-        server_type=catalog.server_type_code(body.server_type),
+        server_type=server_type,
         image=catalog.image_name(body.image),
-        datacenter=catalog.datacenter_code(body.location, body.datacenter),
+        datacenter=catalog.datacenter_code(body.location, body.datacenter, server_type),
         ssh_key_ids=await _ssh_key_ids(request, principal, body.ssh_keys),
         user_data=body.user_data,
         labels=body.labels,

@@ -1,0 +1,248 @@
+"""Servers through the gateway with the real ``hcloud`` client: ``api_endpoint=<gateway>/v1``
+and a platform API token, nothing special-cased. Compute runs on a scratch database with
+identity's quotas; compute's provisioning worker runs in a thread against the in-process
+Hetzner simulator, so actions finish as in the stack. Every JSON answer is checked against
+Hetzner's OpenAPI document with the simulator tests' validator."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hcloud import APIException, Client
+from hcloud.images import Image
+from hcloud.locations import Location
+from hcloud.server_types import ServerType
+
+from cloudctl.infra.mariadb import MariaDB
+from cloudctl.paths import LocalPaths
+from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
+from compute_service.config import WorkerSettings
+from compute_service.entrypoints import worker
+from compute_service.service_layer.provisioning import Provisioner
+from cpshared.migrations import migrations_dir, upgrade
+from identity_service.domain import commands
+from identity_service.domain.model import QuotaOwner, UserRole, UserStatus
+from identity_service.service_layer import handlers
+from identity_service.service_layer import staff as identity_staff
+from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
+from tests.unit.hetzner_sim import spec
+
+
+class Worker:
+    """Compute's provisioning worker (entrypoints.worker.run) in a thread, stoppable and restartable."""
+
+    def __init__(self, platform: LivePlatform) -> None:
+        assert platform.compute is not None and platform.simulator is not None
+        upstream = HcloudServers(
+            platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+        )
+        self.provisioner = Provisioner(platform.compute.uow, upstream, platform.compute.quotas)
+        self.settings = WorkerSettings.model_construct(
+            worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05
+        )
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(
+            target=worker.run, args=(self.provisioner, self.settings, self.stop_event), daemon=True
+        )
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(15)
+
+
+@pytest.fixture(scope="module")
+def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
+    mariadb = MariaDB(paths.root)
+    with (
+        mariadb.scratch_database("cp_test_sv_id") as identity_url,
+        mariadb.scratch_database("cp_test_sv_gw") as gateway_url,
+        mariadb.scratch_database("cp_test_sv_cp") as compute_url,
+    ):
+        upgrade("identity", migrations_dir("identity"), identity_url)
+        upgrade("gateway", migrations_dir("gateway"), gateway_url)
+        upgrade("compute", migrations_dir("compute"), compute_url)
+        with live_platform(identity_url, gateway_url, compute_url=compute_url) as live:
+            yield live
+
+
+@pytest.fixture(scope="module")
+def running_worker(platform: LivePlatform) -> Iterator[Worker]:
+    runner = Worker(platform)
+    runner.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()
+
+
+def _token(platform: LivePlatform, email: str) -> str:
+    user = handlers.create_user(
+        commands.CreateUser(
+            name="Server User", email=email, password="a long enough password", status=UserStatus.ACTIVE
+        ),
+        platform.identity.uow(),
+    )
+    _, secret = handlers.create_api_key(
+        commands.CreateApiKey(user_id=user.id, name="hcloud", scopes=("*:read", "*:write"), rate_limit=100_000),
+        platform.identity.uow(),
+    )
+    return secret
+
+
+def _client(platform: LivePlatform, token: str, checked: list[str]) -> Client:
+    client = Client(token=token, api_endpoint=f"{platform.gateway}/v1", poll_interval=0.05)
+
+    def check(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.content and response.headers.get("content-type", "").startswith("application/json"):
+            path = (response.request.path_url or "").split("?")[0]
+            spec.validate(str(response.request.method), path, response.status_code, response.json())
+            checked.append(f"{response.request.method} {path} {response.status_code}")
+
+    client._client._session.hooks["response"].append(check)
+    return client
+
+
+def _public_key() -> str:
+    key = Ed25519PrivateKey.generate().public_key()
+    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+def test_a_server_is_created_run_powered_and_deleted_with_the_hcloud_client(
+    platform: LivePlatform, running_worker: Worker
+) -> None:
+    checked: list[str] = []
+    client = _client(platform, _token(platform, "servers@example.com"), checked)
+    key = client.ssh_keys.create(name="laptop", public_key=_public_key())
+
+    created = client.servers.create(
+        name="web-1",
+        server_type=ServerType(name="cx22"),
+        image=Image(name="ubuntu-24.04"),
+        location=Location(name="fsn1"),
+        ssh_keys=[key],
+        labels={"env": "test"},
+    )
+    assert created.root_password is None
+    assert created.server.status == "initializing"
+    assert created.action.command == "create_server" and created.action.status == "running"
+    created.action.wait_until_finished(max_retries=400)
+    action: Any = created.action  # hcloud's types say status is still "running" here
+    assert action.status == "success"
+    server_id = created.server.id
+    assert server_id is not None
+
+    server: Any = client.servers.get_by_id(server_id)  # the attributes below are set once provisioned
+    assert server.status == "running"
+    assert server.public_net.ipv4.ip and server.public_net.ipv6.ip
+    assert server.server_type.name == "cx22" and server.location.name == "fsn1"
+    assert server.image is not None and server.image.name == "ubuntu-24.04"
+    assert server.labels == {"env": "test"}
+
+    assert [s.id for s in client.servers.get_all(label_selector="env=test")] == [server.id]
+    assert client.servers.get_all(label_selector="env=prod") == []
+    assert [s.id for s in client.servers.get_all(name="web-1")] == [server.id]
+    assert [s.id for s in client.servers.get_all(status=["running"])] == [server.id]
+
+    off = server.power_off()
+    assert off.command == "stop_server"
+    off.wait_until_finished(max_retries=400)
+    assert client.servers.get_by_id(server_id).status == "off"
+    server.power_on().wait_until_finished(max_retries=400)
+    assert client.servers.get_by_id(server_id).status == "running"
+    server.reboot().wait_until_finished(max_retries=400)
+
+    commands_seen = {a.command for a in server.get_actions()}
+    assert {"create_server", "stop_server", "start_server", "reboot_server"} <= commands_seen
+    assert client.actions.get_by_id(off.id).status == "success"
+
+    deletion = server.delete()
+    assert deletion.command == "delete_server"
+    deletion.wait_until_finished(max_retries=400)
+    with pytest.raises(APIException) as missing:
+        client.servers.get_by_id(server_id)
+    assert missing.value.code == "not_found"
+    assert checked, "no answer was validated"
+
+
+def test_another_tenants_server_is_not_found(platform: LivePlatform, running_worker: Worker) -> None:
+    checked: list[str] = []
+    owner = _client(platform, _token(platform, "owner@example.com"), checked)
+    stranger = _client(platform, _token(platform, "stranger@example.com"), checked)
+    created = owner.servers.create(name="mine", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"))
+    server_id = created.server.id
+    assert server_id is not None
+    for call in (
+        lambda: stranger.servers.get_by_id(server_id),
+        lambda: stranger.actions.get_by_id(created.action.id),
+        lambda: stranger.servers.power_off(created.server),
+    ):
+        with pytest.raises(APIException) as refused:
+            call()
+        assert refused.value.code == "not_found"
+    created.action.wait_until_finished(max_retries=400)
+
+
+def test_an_action_already_running_locks_the_server(platform: LivePlatform, running_worker: Worker) -> None:
+    checked: list[str] = []
+    client = _client(platform, _token(platform, "locked@example.com"), checked)
+    created = client.servers.create(name="busy", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"))
+    created.action.wait_until_finished(max_retries=400)
+    running_worker.stop()  # the next action stays running until the worker is back
+    server_id = created.server.id
+    assert server_id is not None
+    try:
+        server = client.servers.get_by_id(server_id)
+        reboot = server.reboot()
+        assert client.servers.get_by_id(server_id).locked
+        with pytest.raises(APIException) as refused:
+            server.power_off()
+        assert refused.value.code == "locked"
+    finally:
+        running_worker.start()
+    reboot.wait_until_finished(max_retries=400)
+    assert not client.servers.get_by_id(server_id).locked
+    assert f"POST /v1/servers/{server_id}/actions/poweroff 423" in checked
+
+
+def test_a_used_up_quota_is_resource_limit_exceeded(platform: LivePlatform, running_worker: Worker) -> None:
+    checked: list[str] = []
+    token = _token(platform, "quota@example.com")
+    client = _client(platform, token, checked)
+    with platform.identity.uow() as uow:
+        found = uow.users.by_email("quota@example.com")
+        assert found is not None
+        user_id = found.id
+    admin = handlers.create_user(
+        commands.CreateUser(
+            name="Quota Admin",
+            email="quota-admin@example.com",
+            password="a long enough password",
+            role=UserRole.ADMIN,
+            status=UserStatus.ACTIVE,
+        ),
+        platform.identity.uow(),
+    )
+    identity_staff.set_quota_limit(
+        identity_staff.SetQuotaLimit(
+            acting_user_id=admin.id, owner=QuotaOwner(user_id=user_id), resource_type="server", quota_limit=1
+        ),
+        platform.identity.uow,
+    )
+    first = client.servers.create(name="one", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"))
+    with pytest.raises(APIException) as refused:
+        client.servers.create(name="two", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"))
+    assert refused.value.code == "resource_limit_exceeded"
+    assert "POST /v1/servers 403" in checked
+    first.action.wait_until_finished(max_retries=400)
