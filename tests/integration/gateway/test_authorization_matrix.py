@@ -176,16 +176,6 @@ def world(paths: LocalPaths) -> Iterator[World]:
             host = world.user()
             host_key_id, host_key = world.key_of(host.id)
             world.host = Caller(name="host", user=host, key=host_key, key_id=host_key_id, email=host.email)
-            for caller in callers.values():  # cells make many servers
-                identity_staff.set_quota_limit(
-                    identity_staff.SetQuotaLimit(
-                        acting_user_id=callers["admin"].user.id,
-                        owner=QuotaOwner(user_id=caller.user.id),
-                        resource_type="server",
-                        quota_limit=500,
-                    ),
-                    platform.identity.uow,
-                )
             yield world
 
 
@@ -388,9 +378,23 @@ def ssh_key_request(method: str) -> Callable[[World, Caller, Target], Request]:
     return build
 
 
+def raise_server_limit(world: World, owner: Caller) -> None:
+    """Room for the many servers cells make (the quota rows set limits of their own)."""
+    identity_staff.set_quota_limit(
+        identity_staff.SetQuotaLimit(
+            acting_user_id=world.callers["admin"].user.id,
+            owner=QuotaOwner(user_id=owner.user.id),
+            resource_type="server",
+            quota_limit=500,
+        ),
+        world.identity.uow,
+    )
+
+
 def provisioned_server(world: World, owner: Caller) -> Server:
     """A server of ``owner``'s made through compute's use case, its create action carried out
     by compute's provisioning worker against the simulator (one round at a time, in this thread)."""
+    raise_server_limit(world, owner)
     server, _ = compute_servers.create(
         compute_servers.NewServer(
             user_id=owner.user.id,
@@ -425,6 +429,7 @@ def server_request(method: str, suffix: str = "") -> Callable[[World, Caller, Ta
 
 
 def new_server(world: World, caller: Caller, target: Target) -> Request:
+    raise_server_limit(world, caller)
     body = {"name": f"mx-{uuid.uuid4().hex[:8]}", "server_type": "cx22", "image": "ubuntu-24.04", "location": "fsn1"}
     return ("POST", "/v1/servers", body)
 
