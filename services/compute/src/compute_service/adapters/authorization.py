@@ -14,9 +14,12 @@ The gateway's policy is the first line; this is the second:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from cpshared.auth.principal import Principal
 from cpshared.context import current_principal
-from cpshared.errors import Forbidden, NotFound
+from cpshared.errors import Forbidden, InvalidInput, NotFound
+from cpshared.label_sql import OPERATORS
 
 
 def _user() -> Principal | None:
@@ -59,3 +62,20 @@ def ensure_reaches_key(key_user_id: int, key_organization_id: int | None, organi
     elif key_organization_id == organization_id and user.role_in(organization_id) is not None:
         return
     raise NotFound(f"{what} does not exist")
+
+
+def list_scope(
+    all_tenants: bool, user_id: int, organization_id: int, operators: Iterable[str], rpc: str
+) -> tuple[int | None, int | None]:
+    """The (user id, organization id) a List RPC searches, both None for every tenant (admins
+    only); the label selector's operators must be known."""
+    if all_tenants:
+        require_admin(f"{rpc} for every tenant")
+    else:
+        check_tenant(user_id, organization_id)
+    for operator in operators:
+        if operator not in OPERATORS:
+            raise InvalidInput(f"label selector operator {operator!r} is unknown")
+    if all_tenants:
+        return None, None
+    return user_id, organization_id or None

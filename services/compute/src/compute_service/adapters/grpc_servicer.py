@@ -21,7 +21,6 @@ from compute_service.domain.catalog import Datacenter, Image, ServerType
 from compute_service.domain.ssh_keys import SshKey
 from compute_service.service_layer import catalog, ssh_keys
 from cpshared.errors import InvalidInput
-from cpshared.label_sql import OPERATORS
 from cpshared.timestamps import to_timestamp as _ts
 
 Context = aio.ServicerContext[Any, Any]
@@ -195,16 +194,16 @@ class ComputeServicer(pb_grpc.ComputeServiceServicer):
         return pb.CreateSshKeyResponse(ssh_key=ssh_key_message(key))
 
     async def ListSshKeys(self, request: pb.ListSshKeysRequest, context: Context) -> pb.ListSshKeysResponse:  # noqa: N802
-        if request.all_tenants:
-            authz.require_admin("ListSshKeys for every tenant")
-        else:
-            authz.check_tenant(request.user_id, request.organization_id)
-        for requirement in request.label_selector:
-            if requirement.operator not in OPERATORS:
-                raise InvalidInput(f"label selector operator {requirement.operator!r} is unknown")
+        user_id, organization_id = authz.list_scope(
+            request.all_tenants,
+            request.user_id,
+            request.organization_id,
+            (r.operator for r in request.label_selector),
+            "ListSshKeys",
+        )
         query = ssh_keys.Search(
-            user_id=None if request.all_tenants else request.user_id,
-            organization_id=None if request.all_tenants else (request.organization_id or None),
+            user_id=user_id,
+            organization_id=organization_id,
             name=request.name,
             fingerprint=request.fingerprint,
             requirements=list(request.label_selector),

@@ -18,7 +18,6 @@ from compute_service.bootstrap import Compute
 from compute_service.domain.servers import DELETE, POWER_OFF, POWER_ON, REBOOT, Action, Server
 from compute_service.service_layer import servers
 from cpshared.errors import InvalidInput
-from cpshared.label_sql import OPERATORS
 from cpshared.timestamps import to_timestamp as _ts
 
 Context = aio.ServicerContext[Any, Any]
@@ -104,16 +103,16 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
         return pb.GetServerResponse(server=server_message(server))
 
     async def ListServers(self, request: pb.ListServersRequest, context: Context) -> pb.ListServersResponse:  # noqa: N802
-        if request.all_tenants:
-            authz.require_admin("ListServers for every tenant")
-        else:
-            authz.check_tenant(request.user_id, request.organization_id)
-        for requirement in request.label_selector:
-            if requirement.operator not in OPERATORS:
-                raise InvalidInput(f"label selector operator {requirement.operator!r} is unknown")
+        user_id, organization_id = authz.list_scope(
+            request.all_tenants,
+            request.user_id,
+            request.organization_id,
+            (r.operator for r in request.label_selector),
+            "ListServers",
+        )
         query = servers.Search(
-            user_id=None if request.all_tenants else request.user_id,
-            organization_id=None if request.all_tenants else (request.organization_id or None),
+            user_id=user_id,
+            organization_id=organization_id,
             name=request.name,
             statuses=list(request.status),
             requirements=list(request.label_selector),
