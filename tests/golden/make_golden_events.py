@@ -31,6 +31,7 @@ from cloudplatform.events.v1.envelope_pb2 import Actor, EventEnvelope
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.ops.v1 import canary_pb2
+from cloudplatform.usage.v1 import events_pb2 as usage_events
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.registry import EventSpec
 
@@ -265,6 +266,22 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ),
     ("server.deleted", 1): lambda: compute_events.ServerDeleted(
         server_id=4711, user_id=42, organization_id=7, name="web-1", action_id=9002
+    ),
+    ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
+        resource_type="server",
+        resource_id=4711,
+        resource_name="web-1",
+        user_id=42,
+        organization_id=7,
+        metric_type="compute_hours",
+        quantity="1",
+        period_start=_timestamp(datetime(2025, 1, 1, 11, 0, 0, tzinfo=UTC)),
+        period_end=_timestamp(datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)),
+        product="cx22",
+        location="fsn1",
+        price_hourly="0.006500",
+        price_monthly="4.15",
+        currency="EUR",
     ),
 }
 """(event type, schema version) -> a payload of that version with every field set."""

@@ -12,8 +12,9 @@ from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.ops.v1 import canary_pb2
+from cloudplatform.usage.v1 import events_pb2 as usage_events
 from cpshared.events.registry import EventRegistry, EventSpec
-from cpshared.topics import Topic
+from cpshared.topics import USAGE_EVENTS, Topic
 
 REGISTRY = EventRegistry()
 
@@ -112,6 +113,11 @@ SSH_KEY_DELETED = event("ssh_key.deleted", 1, compute_events.SshKeyDeleted, "ssh
 SERVER_CREATED = event("server.created", 1, compute_events.ServerCreated, "server", topic=None)
 SERVER_STATUS_CHANGED = event("server.status_changed", 1, compute_events.ServerStatusChanged, "server", topic=None)
 SERVER_DELETED = event("server.deleted", 1, compute_events.ServerDeleted, "server", topic=None)
+
+# Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
+# billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric
+# and period, whoever emits it and however often.
+USAGE_RECORDED = event("usage.recorded", 1, usage_events.UsageRecorded, "usage", topic=USAGE_EVENTS)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.

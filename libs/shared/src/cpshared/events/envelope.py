@@ -33,6 +33,21 @@ def new_event_id() -> str:
     return str(uuid_utils.uuid7())
 
 
+# Namespace of the platform's name-based (UUIDv5) event ids.
+DETERMINISTIC_NAMESPACE = uuid.UUID("6f1c1d1e-6a43-4d36-9a59-2f4f0c6a7c01")
+
+
+def deterministic_event_id(*parts: object) -> str:
+    """An event id that is a function of ``parts``: the same fact recorded twice gets one id,
+    which the outbox (unique event id) and every consumer's inbox count once."""
+    return str(uuid.uuid5(DETERMINISTIC_NAMESPACE, "\x1f".join(str(part) for part in parts)))
+
+
+def usage_event_id(resource_type: str, resource_id: int, metric_type: str, period_start_epoch: int) -> str:
+    """The id of the ``usage.recorded`` event of one resource, metric and period (start as Unix seconds)."""
+    return deterministic_event_id("usage.recorded", resource_type, resource_id, metric_type, period_start_epoch)
+
+
 def event_id_bytes(event_id: str) -> bytes:
     """The 16-byte form stored in inbox, outbox and dead-letter keys."""
     return uuid.UUID(event_id).bytes
@@ -84,10 +99,12 @@ def new_event(
     payload: Message,
     causation_id: str | None = None,
     topic: Topic | None = None,
+    event_id: str | None = None,
 ) -> PendingEvent:
     """An envelope for ``payload``: id, time, correlation, causation and actor from the context.
 
-    The stream is the event type's own, else ``topic``, else the producer's stream.
+    The stream is the event type's own, else ``topic``, else the producer's stream. The id is a
+    fresh UUIDv7 unless ``event_id`` gives one (a deterministic id, see :func:`deterministic_event_id`).
     """
     if not isinstance(payload, spec.message):
         raise TypeError(f"{spec.event_type} carries {spec.message.__name__}, not {type(payload).__name__}")
@@ -100,7 +117,7 @@ def new_event(
     packed = AnyMessage()
     packed.Pack(payload)
     envelope = EventEnvelope(
-        event_id=new_event_id(),
+        event_id=event_id or new_event_id(),
         event_type=spec.event_type,
         schema_version=spec.version,
         aggregate_type=spec.aggregate_type,
