@@ -142,7 +142,20 @@ class ServerRepository:
                 sa.insert(t.server_ssh_keys),
                 [{"server_id": server.id, "ssh_key_id": key_id, "added_at": now} for key_id in server.ssh_key_ids],
             )
+        self.open_type_period(server.id, server.server_type_id, now)
         return server
+
+    def open_type_period(self, server_id: int, server_type_id: int, at: datetime) -> None:
+        """Record that ``server_id`` has ``server_type_id`` from ``at`` on (closing the period
+        of its previous type): called at creation and when a type change has finished."""
+        self.session.execute(
+            sa.update(t.server_type_periods)
+            .where(t.server_type_periods.c.server_id == server_id, t.server_type_periods.c.ended_at.is_(None))
+            .values(ended_at=at)
+        )
+        self.session.execute(
+            sa.insert(t.server_type_periods).values(server_id=server_id, server_type_id=server_type_id, started_at=at)
+        )
 
     def save(self, server: Server, now: datetime) -> None:
         """Write what actions change: status, lock, upstream id and addresses, deletion, version."""

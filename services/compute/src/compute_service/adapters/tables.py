@@ -124,6 +124,16 @@ servers = sa.Table(
     sa.Column("protection_rebuild", sa.Boolean, nullable=False),
 )
 
+server_type_periods = sa.Table(
+    "server_type_periods",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("server_id", ID, nullable=False),
+    sa.Column("server_type_id", ID, nullable=False),
+    sa.Column("started_at", TIME, nullable=False),
+    sa.Column("ended_at", TIME),
+)
+
 server_ssh_keys = sa.Table(
     "server_ssh_keys",
     metadata,
