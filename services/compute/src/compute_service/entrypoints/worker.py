@@ -2,7 +2,8 @@
 
 It carries out the running actions of the actions table upstream, one at a time per worker
 (several workers share the table: each claims with FOR UPDATE SKIP LOCKED), and sweeps
-upstream for stray servers every CP_WORKER_SWEEP_INTERVAL seconds. An action whose upstream
+upstream for stray servers every CP_WORKER_SWEEP_INTERVAL seconds. A thread meters the servers'
+hours every CP_METERING_INTERVAL seconds (entrypoints/metering_loop.py). An action whose upstream
 stays unavailable is left running and retried later with a growing pause. SIGTERM or SIGINT
 stop it after the action in hand; SIGKILL at any moment loses nothing (see
 service_layer/provisioning.py).
@@ -24,6 +25,8 @@ from compute_service.adapters.quotas import IdentityQuotas
 from compute_service.adapters.upstream import read_token
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.config import WorkerSettings
+from compute_service.entrypoints.metering_loop import start_metering
+from compute_service.service_layer.metering import Meter
 from compute_service.service_layer.provisioning import DEFERRED, Provisioner
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.db import make_session_factory
@@ -89,9 +92,12 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
     log.info("worker_started", upstream=settings.hcloud_endpoint)
+    metering = start_metering(Meter(lambda: ComputeUnitOfWork(sessions)), settings.metering_interval, stop)
     try:
         run(Provisioner(lambda: ComputeUnitOfWork(sessions), upstream, quotas), settings, stop)
     finally:
+        stop.set()
+        metering.join(30)
         quotas.close()
         engine.dispose()
 
