@@ -1,5 +1,7 @@
 """The compute worker's metering thread: every CP_METERING_INTERVAL seconds it records the
-server hours that have ended (service_layer/metering.py) until none is left.
+server hours that have ended (service_layer/metering.py) until none is left, and starts the
+stop (or delete) of suspended servers that were busy when their account was suspended
+(service_layer/suspension.py).
 
 A database error ends the pass, not the thread: the pass's transaction rolled back, the
 cursors did not move, and the next pass records the same hours (same event ids) again.
@@ -23,6 +25,9 @@ HOURS_DUPLICATE = Counter(
     "compute_metering_duplicate_hours_total", "Server hours found recorded already (nothing added)"
 )
 PASSES_FAILED = Counter("compute_metering_passes_failed_total", "Metering passes ended by a database error")
+SUSPENSIONS_ENFORCED = Counter(
+    "compute_suspension_actions_started_total", "Stop or delete actions the sweep started for suspended servers"
+)
 
 
 def metering_pass(meter: Meter, stop: threading.Event) -> bool:
@@ -40,17 +45,34 @@ def metering_pass(meter: Meter, stop: threading.Event) -> bool:
     return True
 
 
+def enforcement_pass(enforce: Callable[[], int]) -> None:
+    try:
+        SUSPENSIONS_ENFORCED.inc(enforce())
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        log.warning("suspension_sweep_failed", error=str(exc)[:300])
+
+
 def run_metering(
-    meter: Meter, interval: float, stop: threading.Event, after_pass: Callable[[], None] = lambda: None
+    meter: Meter,
+    interval: float,
+    stop: threading.Event,
+    after_pass: Callable[[], None] = lambda: None,
+    enforce: Callable[[], int] | None = None,
 ) -> None:
     """Passes every ``interval`` seconds until ``stop`` is set (a failed pass is retried sooner)."""
     while not stop.is_set():
         succeeded = metering_pass(meter, stop)
+        if enforce is not None:
+            enforcement_pass(enforce)
         after_pass()
         stop.wait(interval if succeeded else min(interval, 5.0))
 
 
-def start_metering(meter: Meter, interval: float, stop: threading.Event) -> threading.Thread:
-    thread = threading.Thread(target=run_metering, args=(meter, interval, stop), name="metering", daemon=True)
+def start_metering(
+    meter: Meter, interval: float, stop: threading.Event, enforce: Callable[[], int] | None = None
+) -> threading.Thread:
+    thread = threading.Thread(
+        target=run_metering, args=(meter, interval, stop), kwargs={"enforce": enforce}, name="metering", daemon=True
+    )
     thread.start()
     return thread
