@@ -3,7 +3,11 @@ from compute's outbox, with the clock driven by the test (cpshared.clock.ManualC
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -252,3 +256,42 @@ def test_the_metering_thread_outlives_database_errors_and_loses_no_hour(
     assert metering_loop.PASSES_FAILED._value.get() - failed_before == 2
     assert metering_loop.HOURS_METERED._value.get() - metered_before == 5
     assert _hours(metered, server_id) == [at(h) for h in range(10, 15)]
+
+
+_METER_IN_A_PROCESS = """
+import sys
+from datetime import datetime
+
+from compute_service.service_layer.metering import Meter
+from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
+from cpshared.clock import ManualClock, set_clock
+from cpshared.db import make_engine, make_session_factory
+
+set_clock(ManualClock(datetime.fromisoformat(sys.argv[2])))
+sessions = make_session_factory(make_engine(sys.argv[1], pool_size=1))
+Meter(lambda: ComputeUnitOfWork(sessions), max_servers=2, max_hours=3).run()
+"""
+
+
+def test_a_metering_process_killed_mid_run_leaves_no_duplicate_and_no_gap(
+    metered: Compute, compute_url: str, clock: ManualClock
+) -> None:
+    clock.set(at(0, 20))
+    ids = [_create(metered, at(0, 20), name=f"web-{n}") for n in range(24)]
+    now = at(47, 30)  # 47 hours of 24 servers due: hundreds of rounds of 3 hours
+    process = subprocess.Popen([sys.executable, "-c", _METER_IN_A_PROCESS, compute_url, now.isoformat()])
+    try:
+        deadline = time.monotonic() + 60
+        while len(_usage(metered)) < 20:  # some rounds committed, many to go
+            assert process.poll() is None and time.monotonic() < deadline, "the metering process ended too soon"
+            time.sleep(0.005)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    recorded_before = len(_usage(metered))
+    assert 20 <= recorded_before < 24 * 47
+    clock.set(now)
+    again = Meter(metered.uow).run()
+    assert again.duplicates == 0 and again.hours == 24 * 47 - recorded_before
+    for server_id in ids:
+        assert _hours(metered, server_id) == [at(h) for h in range(47)]
