@@ -132,5 +132,5 @@ class Meter:
         while True:
             done = self.run_once()
             servers, hours, duplicates = servers + done.servers, hours + done.hours, duplicates + done.duplicates
-            if not done.more or should_stop():
+            if not done.more or should_stop() or not (done.hours or done.duplicates):
                 return MeteringRound(servers, hours, duplicates, more=done.more)
