@@ -9,6 +9,7 @@ cursors did not move, and the next pass records the same hours (same event ids) 
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 
@@ -71,8 +72,14 @@ def run_metering(
 def start_metering(
     meter: Meter, interval: float, stop: threading.Event, enforce: Callable[[], int] | None = None
 ) -> threading.Thread:
+    # The thread runs in a copy of the caller's context: its log lines carry the process's fields.
+    context = contextvars.copy_context()
     thread = threading.Thread(
-        target=run_metering, args=(meter, interval, stop), kwargs={"enforce": enforce}, name="metering", daemon=True
+        target=context.run,
+        args=(run_metering, meter, interval, stop),
+        kwargs={"enforce": enforce},
+        name="metering",
+        daemon=True,
     )
     thread.start()
     return thread
