@@ -267,6 +267,10 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("server.deleted", 1): lambda: compute_events.ServerDeleted(
         server_id=4711, user_id=42, organization_id=7, name="web-1", action_id=9002
     ),
+    ("server.suspended", 1): lambda: compute_events.ServerSuspended(
+        server_id=4711, user_id=42, organization_id=0, reason="suspended", action_id=9003
+    ),
+    ("server.unsuspended", 1): lambda: compute_events.ServerUnsuspended(server_id=4711, user_id=42, organization_id=0),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

@@ -105,3 +105,13 @@ def test_the_stack_runs_the_hetzner_simulator_on_its_own_ports(tmp_path: Path) -
     ports = [p for s in specs for p in (s.grpc_port, s.http_port, s.metrics_port) if p]
     assert len(ports) == len(set(ports))
     assert [s.name for s in specs[1:]] == [s.name for s in process_specs(LocalPaths(tmp_path))]
+
+
+def test_compute_follows_identity_in_its_own_consumer_process_with_its_own_metrics_port(tmp_path: Path) -> None:
+    specs = process_specs(LocalPaths(tmp_path))
+    consumer = next(s for s in specs if s.name == "compute-consumer")
+    assert consumer.module == "cpshared.events.consumer_main"
+    assert consumer.args == ("compute_service.adapters.account_projection:AccountProjection",)
+    assert consumer.env["CP_DATABASE_URL"].endswith("/cp_compute")
+    ports = [s.metrics_port for s in specs if s.metrics_port is not None]
+    assert len(ports) == len(set(ports))

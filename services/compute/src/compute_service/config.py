@@ -57,6 +57,12 @@ class WorkerSettings(CommonSettings, DatabaseSettings, ComputeSettings):
     worker_sweep_interval: float = Field(
         default=60.0, gt=0, description="Seconds between the worker's sweeps for stray upstream servers."
     )
+    metering_interval: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds between the worker's metering passes (each records every server hour that has ended).",
+    )
     upstream_retry_attempts: int = Field(
         default=6, ge=1, le=50, description="Attempts of an upstream call failing with 5xx, 429 or a timeout."
     )

@@ -113,6 +113,8 @@ SSH_KEY_DELETED = event("ssh_key.deleted", 1, compute_events.SshKeyDeleted, "ssh
 SERVER_CREATED = event("server.created", 1, compute_events.ServerCreated, "server", topic=None)
 SERVER_STATUS_CHANGED = event("server.status_changed", 1, compute_events.ServerStatusChanged, "server", topic=None)
 SERVER_DELETED = event("server.deleted", 1, compute_events.ServerDeleted, "server", topic=None)
+SERVER_SUSPENDED = event("server.suspended", 1, compute_events.ServerSuspended, "server", topic=None)
+SERVER_UNSUSPENDED = event("server.unsuspended", 1, compute_events.ServerUnsuspended, "server", topic=None)
 
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric

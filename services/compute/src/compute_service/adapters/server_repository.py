@@ -55,6 +55,8 @@ def _server(row: sa.Row[Any], ssh_key_ids: list[int]) -> Server:
         updated_at=row.updated_at,
         deleted_at=row.deleted_at,
         version=row.version,
+        suspended_at=row.suspended_at,
+        suspension_reason=row.suspension_reason or "",
         server_type=row.server_type_code,
         datacenter=row.datacenter_code,
         image=row.image_name or "",

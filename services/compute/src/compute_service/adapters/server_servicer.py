@@ -39,7 +39,7 @@ def server_message(server: Server) -> pb.Server:
         ipv6_address=server.ipv6_address or "",
         ipv6_network=server.ipv6_network or "",
         labels=server.labels,
-        locked=server.locked,
+        locked=server.shown_locked,
         backup_enabled=server.backup_enabled,
         protection_delete=server.protection_delete,
         protection_rebuild=server.protection_rebuild,

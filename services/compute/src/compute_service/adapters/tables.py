@@ -122,6 +122,10 @@ servers = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("protection_delete", sa.Boolean, nullable=False),
     sa.Column("protection_rebuild", sa.Boolean, nullable=False),
+    # Metering and suspension (migration 0007).
+    sa.Column("metered_until", TIME),
+    sa.Column("suspended_at", TIME),
+    sa.Column("suspension_reason", sa.String(20)),
 )
 
 server_type_periods = sa.Table(

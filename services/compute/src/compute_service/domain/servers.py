@@ -86,6 +86,9 @@ class Server:
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
     version: int = 1
+    # Set while the owner's account is suspended, banned or erased (domain/suspension.py).
+    suspended_at: datetime | None = None
+    suspension_reason: str = ""
     # Read with the server for display: the catalog's names of its type, datacenter and image.
     server_type: str = ""
     datacenter: str = ""
@@ -95,6 +98,7 @@ class Server:
         """Refuse ``command`` while another action runs or when the server cannot take it."""
         if self.deleted_at is not None or self.status in (st.DELETING, st.DELETED):
             raise PreconditionFailed(f"server {self.id} is being deleted")
+        self.ensure_not_suspended()
         if self.locked:
             raise Locked(f"server {self.id} is locked: another action is running on it; retry when it has finished")
         if command == DELETE:
@@ -103,6 +107,20 @@ class Server:
             return
         if self.status in (st.PROVISIONING, st.ERROR):
             raise PreconditionFailed(f"server {self.id} is {self.status}; it cannot be powered on, off or rebooted")
+
+    def ensure_not_suspended(self) -> None:
+        """Refuse every customer action while the owner's account is suspended (delete too, as
+        Hetzner does for a locked project: nothing changes until staff activate the account)."""
+        if self.suspended_at is not None:
+            raise Locked(
+                f"server {self.id} is locked: the account that owns it is {self.suspension_reason or 'suspended'}; "
+                "contact support to have it activated"
+            )
+
+    @property
+    def shown_locked(self) -> bool:
+        """Locked as customers see it: an action running, or the owner's account suspended."""
+        return self.locked or self.suspended_at is not None
 
 
 @dataclass

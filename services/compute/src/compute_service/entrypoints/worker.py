@@ -2,7 +2,9 @@
 
 It carries out the running actions of the actions table upstream, one at a time per worker
 (several workers share the table: each claims with FOR UPDATE SKIP LOCKED), and sweeps
-upstream for stray servers every CP_WORKER_SWEEP_INTERVAL seconds. An action whose upstream
+upstream for stray servers every CP_WORKER_SWEEP_INTERVAL seconds. A thread meters the servers'
+hours every CP_METERING_INTERVAL seconds and stops servers of suspended accounts that were busy
+when the suspension arrived (entrypoints/metering_loop.py). An action whose upstream
 stays unavailable is left running and retried later with a growing pause. SIGTERM or SIGINT
 stop it after the action in hand; SIGKILL at any moment loses nothing (see
 service_layer/provisioning.py).
@@ -13,6 +15,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -24,7 +27,10 @@ from compute_service.adapters.quotas import IdentityQuotas
 from compute_service.adapters.upstream import read_token
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.config import WorkerSettings
+from compute_service.entrypoints.metering_loop import start_metering
+from compute_service.service_layer.metering import Meter
 from compute_service.service_layer.provisioning import DEFERRED, Provisioner
+from compute_service.service_layer.suspension import enforce_suspensions
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.db import make_session_factory
 from cpshared.errors import DomainError
@@ -89,9 +95,15 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
     log.info("worker_started", upstream=settings.hcloud_endpoint)
+    uow_factory = partial(ComputeUnitOfWork, sessions)
+    metering = start_metering(
+        Meter(uow_factory), settings.metering_interval, stop, enforce=lambda: enforce_suspensions(uow_factory)
+    )
     try:
         run(Provisioner(lambda: ComputeUnitOfWork(sessions), upstream, quotas), settings, stop)
     finally:
+        stop.set()
+        metering.join(30)
         quotas.close()
         engine.dispose()
 

@@ -1,0 +1,66 @@
+"""Compute's follower of identity's stream: an account's suspension reaches its servers.
+
+Run by the generic consumer as the process ``compute-consumer`` (consumer group "compute"):
+``python -m cpshared.events.consumer_main compute_service.adapters.account_projection:AccountProjection``.
+Each event is applied in the transaction of its inbox row (cpshared.events.projection), so a
+redelivered ``user.suspended`` finds its inbox row and suspends nothing twice; the server
+events it causes go to compute's outbox in that same transaction.
+
+It projects nothing a replay could rebuild (it acts on servers compute owns), so it declares
+no tables of its own: ``cloudctl replay`` has nothing to do for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import ClassVar
+
+from sqlalchemy.orm import Session
+
+from cloudplatform.identity.v1 import events_pb2 as identity_pb
+from compute_service.domain.suspension import BANNED, ERASED, SUSPENDED
+from compute_service.service_layer import suspension
+from cpshared.events.envelope import ReceivedEvent
+from cpshared.events.outbox import write_events
+from cpshared.events.projection import ApplyContext, Projection, handles
+from cpshared.topics import IDENTITY_EVENTS, Topic
+
+
+@contextmanager
+def _session(ctx: ApplyContext) -> Iterator[Session]:
+    """A session on the projection's transaction (it neither commits nor rolls back: the runner does)."""
+    ctx.flush()
+    session = Session(bind=ctx.conn, join_transaction_mode="rollback_only")
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+class AccountProjection(Projection):
+    name = "compute"
+    topics: ClassVar[tuple[Topic, ...]] = (IDENTITY_EVENTS,)
+    tables = ()
+
+    @handles("user.suspended", "user.banned")
+    def suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserStatusChanged)
+        reason = BANNED if event.event_type == "user.banned" else SUSPENDED
+        with _session(ctx) as session:
+            write_events(ctx.conn, suspension.suspend_account(session, payload.user_id, reason))
+
+    @handles("user.erased")
+    def erased(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserErased)
+        with _session(ctx) as session:
+            write_events(ctx.conn, suspension.suspend_account(session, payload.user_id, ERASED))
+
+    @handles("user.activated")
+    def activated(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserStatusChanged)
+        with _session(ctx) as session:
+            write_events(ctx.conn, suspension.reactivate_account(session, payload.user_id))

@@ -1,0 +1,93 @@
+"""Which clock hours of a server's life are billable, and with which server type.
+
+Hetzner bills every started hour in full, whatever the server's power state: a server lives
+from ``created_at`` to ``deleted_at`` and each UTC clock hour it touches is one hour of
+``compute_hours``, the first and the last partial one included. The hour is priced by the
+server type in effect at its end (for the last hour of a deleted server: at the deletion).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+HOUR: Final = timedelta(hours=1)
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC time (the database hands back naive UTC times)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def hour_floor(value: datetime) -> datetime:
+    return utc(value).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_index(hour_start: datetime) -> int:
+    """Hours since the Unix epoch: the usage event's aggregate version."""
+    return int((utc(hour_start) - EPOCH) // HOUR)
+
+
+def epoch_seconds(hour_start: datetime) -> int:
+    return int((utc(hour_start) - EPOCH).total_seconds())
+
+
+@dataclass(frozen=True)
+class TypePeriod:
+    server_type_id: int
+    started_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MeteredServer:
+    id: int
+    user_id: int
+    organization_id: int | None
+    name: str
+    datacenter: str
+    server_type_id: int
+    created_at: datetime
+    deleted_at: datetime | None
+    metered_until: datetime | None
+
+    def life_end(self, now: datetime) -> datetime:
+        """End (exclusive) of the last hour that is billable by ``now``: for a live server the
+        hours that have ended; for a deleted one every hour it touched, its last partial one too."""
+        if self.deleted_at is None:
+            return hour_floor(now)
+        created, deleted = utc(self.created_at), utc(self.deleted_at)
+        if deleted <= created:  # created and deleted within the same instant: still one started hour
+            return hour_floor(created) + HOUR
+        last_instant = deleted - timedelta(microseconds=1)
+        return hour_floor(last_instant) + HOUR
+
+    def hours_due(self, now: datetime, limit: int) -> list[datetime]:
+        """Starts of the next (at most ``limit``) hours to record, oldest first."""
+        hour = utc(self.metered_until) if self.metered_until is not None else hour_floor(self.created_at)
+        end = self.life_end(now)
+        hours: list[datetime] = []
+        while hour < end and len(hours) < limit:
+            hours.append(hour)
+            hour += HOUR
+        return hours
+
+    def billed_instant(self, hour_start: datetime) -> datetime:
+        """The instant whose server type prices the hour: its end, or the deletion if earlier."""
+        end = utc(hour_start) + HOUR
+        if self.deleted_at is not None and utc(self.deleted_at) < end:
+            return utc(self.deleted_at)
+        return end
+
+
+def type_at(periods: Sequence[TypePeriod], instant: datetime, fallback: int) -> int:
+    """The server type in effect just before ``instant`` (a type that took effect exactly at
+    ``instant`` prices the next hour, not this one); ``fallback`` without a recorded period."""
+    chosen: TypePeriod | None = None
+    for period in periods:
+        if utc(period.started_at) < instant and (chosen is None or period.started_at >= chosen.started_at):
+            chosen = period
+    return chosen.server_type_id if chosen is not None else fallback
