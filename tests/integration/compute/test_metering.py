@@ -58,7 +58,15 @@ def _type(compute: Compute, code: str) -> Any:
         return conn.execute(sa.select(t.server_types).where(t.server_types.c.code == code)).one()
 
 
-def _create(compute: Compute, created_at: datetime, name: str = "web-1", organization_id: int | None = None) -> int:
+def _create(
+    compute: Compute,
+    created_at: datetime,
+    name: str = "web-1",
+    organization_id: int | None = None,
+    *,
+    upstream: bool = True,
+) -> int:
+    """A server recorded at ``created_at``; ``upstream``: the worker has made it upstream."""
     with compute.uow() as uow:
         server_type, datacenter, image = uow.servers.catalog_choice("cx22", "fsn1", "ubuntu-24.04")
         server = Server(
@@ -72,8 +80,14 @@ def _create(compute: Compute, created_at: datetime, name: str = "web-1", organiz
             image_id=image.id,
         )
         uow.servers.add(server, created_at)
+        if upstream:
+            _made_upstream(uow.session, server.id)
         uow.commit()
     return server.id
+
+
+def _made_upstream(session: Any, server_id: int) -> None:
+    session.execute(sa.update(t.servers).where(t.servers.c.id == server_id).values(hetzner_id=900_000 + server_id))
 
 
 def _change_type(compute: Compute, server_id: int, code: str, when: datetime) -> None:
@@ -142,6 +156,25 @@ def test_a_server_from_1020_to_1305_is_billed_for_the_four_hours_it_touched(
         assert (payload.product, payload.location) == ("cx22", "fsn1")
         assert Decimal(payload.price_hourly) == cx22.price_hourly
         assert Decimal(payload.price_monthly) == cx22.price_monthly
+
+
+def test_only_a_server_made_upstream_is_billed_and_from_its_creation_here(
+    metered: Compute, clock: ManualClock
+) -> None:
+    clock.set(at(10, 20))
+    failed = _create(metered, at(10, 20), name="failed", upstream=False)
+    late = _create(metered, at(10, 20), name="late", upstream=False)
+    meter = Meter(metered.uow)
+    clock.set(at(12, 10))
+    assert meter.run().hours == 0  # neither exists upstream yet: nothing is billed
+    with metered.uow() as uow:  # the worker made "late" after an outage
+        _made_upstream(uow.session, late)
+        uow.commit()
+    _delete(metered, failed, at(12, 30))  # "failed" never existed upstream and is deleted
+    clock.set(at(13, 1))
+    assert meter.run().hours == 3
+    assert _hours(metered, late) == [at(10), at(11), at(12)]
+    assert _hours(metered, failed) == []
 
 
 def test_an_hour_is_priced_by_the_type_in_effect_at_its_end(metered: Compute, clock: ManualClock) -> None:

@@ -40,7 +40,9 @@ class MeteringRepository:
         locked_ids = list(
             self.session.execute(
                 sa.select(c.id)
-                .where(c.created_at.is_not(None), sa.or_(live_due, deleted_due))
+                # Only a server that exists upstream is billed (from its creation here): one still
+                # provisioning waits, one whose creation failed is never billed.
+                .where(c.created_at.is_not(None), c.hetzner_id.is_not(None), sa.or_(live_due, deleted_due))
                 .order_by(c.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)

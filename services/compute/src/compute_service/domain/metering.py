@@ -4,6 +4,9 @@ Hetzner bills every started hour in full, whatever the server's power state: a s
 from ``created_at`` to ``deleted_at`` and each UTC clock hour it touches is one hour of
 ``compute_hours``, the first and the last partial one included. The hour is priced by the
 server type in effect at its end (for the last hour of a deleted server: at the deletion).
+Only a server that was made upstream is billed: its hours are recorded once the worker has
+created it (so a creation deferred by an upstream outage is billed from the request, like
+Hetzner), and a server whose creation failed is never billed.
 """
 
 from __future__ import annotations
