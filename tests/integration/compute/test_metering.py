@@ -158,9 +158,7 @@ def test_a_server_from_1020_to_1305_is_billed_for_the_four_hours_it_touched(
         assert Decimal(payload.price_monthly) == cx22.price_monthly
 
 
-def test_only_a_server_made_upstream_is_billed_and_from_its_creation_here(
-    metered: Compute, clock: ManualClock
-) -> None:
+def test_only_a_server_made_upstream_is_billed_and_from_its_creation_here(metered: Compute, clock: ManualClock) -> None:
     clock.set(at(10, 20))
     failed = _create(metered, at(10, 20), name="failed", upstream=False)
     late = _create(metered, at(10, 20), name="late", upstream=False)
