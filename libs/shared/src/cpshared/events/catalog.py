@@ -113,6 +113,13 @@ SSH_KEY_DELETED = event("ssh_key.deleted", 1, compute_events.SshKeyDeleted, "ssh
 SERVER_CREATED = event("server.created", 1, compute_events.ServerCreated, "server", topic=None)
 SERVER_STATUS_CHANGED = event("server.status_changed", 1, compute_events.ServerStatusChanged, "server", topic=None)
 SERVER_DELETED = event("server.deleted", 1, compute_events.ServerDeleted, "server", topic=None)
+SERVER_TYPE_CHANGED = event("server.type_changed", 1, compute_events.ServerTypeChanged, "server", topic=None)
+SERVER_REBUILT = event("server.rebuilt", 1, compute_events.ServerRebuilt, "server", topic=None)
+SERVER_RESCUE_CHANGED = event("server.rescue_changed", 1, compute_events.ServerRescueChanged, "server", topic=None)
+# Compute: snapshot images of tenants (create_image, updated, deleted).
+IMAGE_CREATED = event("image.created", 1, compute_events.ImageCreated, "image", topic=None)
+IMAGE_UPDATED = event("image.updated", 1, compute_events.ImageUpdated, "image", topic=None)
+IMAGE_DELETED = event("image.deleted", 1, compute_events.ImageDeleted, "image", topic=None)
 
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric

@@ -22,6 +22,8 @@ _SERVER_COLUMNS = (
     t.server_types.c.code.label("server_type_code"),
     t.datacenters.c.code.label("datacenter_code"),
     t.images.c.name.label("image_name"),
+    t.server_types.c.disk_gb.label("type_disk_gb"),
+    t.server_types.c.architecture.label("type_architecture"),
 )
 _SERVER_FROM = (
     t.servers.join(t.server_types, t.server_types.c.id == t.servers.c.server_type_id)
@@ -58,6 +60,9 @@ def _server(row: sa.Row[Any], ssh_key_ids: list[int]) -> Server:
         server_type=row.server_type_code,
         datacenter=row.datacenter_code,
         image=row.image_name or "",
+        rescue_enabled=bool(row.rescue_enabled),
+        disk_gb=int(row.disk_gb or row.type_disk_gb or 0),
+        server_type_architecture=row.type_architecture or "",
     )
 
 
@@ -76,6 +81,7 @@ def _action(row: sa.Row[Any]) -> Action:
         error_message=row.error_message or "",
         upstream_action_id=row.upstream_action_id,
         version=row.version,
+        params=dict(row.params or {}),
     )
 
 
@@ -172,6 +178,10 @@ class ServerRepository:
                 deleted_at=server.deleted_at,
                 updated_at=now,
                 version=server.version,
+                server_type_id=server.server_type_id,
+                image_id=server.image_id,
+                rescue_enabled=server.rescue_enabled,
+                disk_gb=server.disk_gb or None,
             )
         )
         server.updated_at = now
@@ -272,6 +282,7 @@ class ActionRepository:
                 organization_id=action.organization_id,
                 server_id=action.server_id,
                 version=1,
+                params=action.params or None,
             )
         )
         action.id = int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
