@@ -33,8 +33,9 @@ from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.bootstrap import Compute
-from compute_service.domain.servers import Server
+from compute_service.domain.servers import POWER_OFF, Server
 from compute_service.service_layer import catalog as compute_catalog
+from compute_service.service_layer import server_actions as compute_server_actions
 from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer import ssh_keys as compute_ssh_keys
 from compute_service.service_layer.provisioning import Provisioner
@@ -417,6 +418,58 @@ def provisioned_server(world: World, owner: Caller) -> Server:
     return server
 
 
+def carry_out_actions(world: World) -> None:
+    """Compute's worker rounds, in this thread, until no action is left."""
+    assert world.platform.simulator is not None
+    upstream = HcloudServers(
+        world.platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
+    provisioner = Provisioner(world.compute.uow, upstream, world.compute.quotas)
+    while provisioner.run_once() is not None:
+        pass
+
+
+def _anyone(user_id: int, organization_id: int | None) -> None:
+    return None
+
+
+def server_action(
+    name: str, body: dict[str, object] | None = None, prepare: Callable[[World, Server], None] | None = None
+) -> Callable[[World, Caller, Target], Request]:
+    """POST /v1/servers/{id}/actions/<name> on a fresh provisioned server (``prepare``d first)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server = provisioned_server(world, owner)
+        if prepare is not None:
+            prepare(world, server)
+            carry_out_actions(world)
+        return ("POST", f"/v1/servers/{server.id}/actions/{name}", body)
+
+    return build
+
+
+def powered_off(world: World, server: Server) -> None:
+    compute_servers.start_action(server.id, POWER_OFF, _anyone, world.compute.uow())
+
+
+def in_rescue(world: World, server: Server) -> None:
+    compute_server_actions.enable_rescue(server.id, "", [], _anyone, world.compute.uow(), world.compute.upstream())
+
+
+def snapshot_request(method: str, body: dict[str, object] | None = None) -> Callable[[World, Caller, Target], Request]:
+    """A fresh snapshot image of the caller's own server, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server = provisioned_server(world, owner)
+        image, _ = compute_server_actions.create_image(server.id, "", "", {}, _anyone, world.compute.uow())
+        carry_out_actions(world)
+        return (method, f"/v1/images/{image.id}", body)
+
+    return build
+
+
 def server_request(method: str, suffix: str = "") -> Callable[[World, Caller, Target], Request]:
     """A fresh provisioned server of the caller's own, or of the other tenant's owner."""
 
@@ -588,6 +641,9 @@ ENDPOINTS = (
     Endpoint("GET /v1/datacenters/{id}", catalog_item("datacenters")),
     Endpoint("GET /v1/images", fixed("GET", "/v1/images")),
     Endpoint("GET /v1/images/{id}", catalog_item("images")),
+    # A tenant's snapshots are its own: no one else's, not even an admin's, through these routes.
+    Endpoint("PUT /v1/images/{id}", snapshot_request("PUT", {"description": "renamed"}), other=NOT_FOUND),
+    Endpoint("DELETE /v1/images/{id}", snapshot_request("DELETE"), other=NOT_FOUND),
     Endpoint("GET /v1/pricing", fixed("GET", "/v1/pricing")),
     Endpoint("GET /v1/ssh_keys", fixed("GET", "/v1/ssh_keys")),
     Endpoint("POST /v1/ssh_keys", new_ssh_key),
@@ -606,6 +662,27 @@ ENDPOINTS = (
     ),
     Endpoint("POST /v1/servers/{id}/actions/poweron", server_request("POST", "/actions/poweron"), other=ADMIN_REACHES),
     Endpoint("POST /v1/servers/{id}/actions/reboot", server_request("POST", "/actions/reboot"), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/rebuild",
+        server_action("rebuild", {"image": "debian-12"}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/change_type",
+        server_action("change_type", {"server_type": "cx32", "upgrade_disk": False}, powered_off),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("POST /v1/servers/{id}/actions/enable_rescue", server_action("enable_rescue", {}), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/disable_rescue",
+        server_action("disable_rescue", None, in_rescue),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/create_image",
+        server_action("create_image", {"description": "matrix"}),
+        other=ADMIN_REACHES,
+    ),
     Endpoint("GET /v1/actions/{id}", action_request(listing=False), other=ADMIN_REACHES),
     # Listing by id: actions the caller does not reach are left out (an empty list, 200).
     Endpoint("GET /v1/actions", action_request(listing=True), other=OK),

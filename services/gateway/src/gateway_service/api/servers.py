@@ -8,6 +8,14 @@
   the platform hands out no root password, so give SSH keys); ``DELETE /v1/servers/{id}``
   (answers the ``delete_server`` action).
 - ``POST /v1/servers/{id}/actions/poweron|poweroff|reboot`` and ``GET /v1/servers/{id}/actions``.
+- ``POST /v1/servers/{id}/actions/rebuild`` (``image``: a system image's name or id, or one
+  of the tenant's snapshots; ``423 protected`` when protected against rebuilding;
+  ``root_password`` is null: give SSH keys), ``change_type`` (``server_type``,
+  ``upgrade_disk``; the server must be off, ``422 server_not_stopped``; a type with a
+  smaller disk than the server's is ``400 invalid_input``), ``enable_rescue`` (``type``,
+  ``ssh_keys``; answers the rescue system's ``root_password`` this once: it is stored
+  nowhere), ``disable_rescue`` and ``create_image`` (``type``, ``description``, ``labels``:
+  answers the tenant's new snapshot ``image``, status ``creating`` until the action ends).
 
 The compute worker carries actions out upstream; a client follows them at ``/v1/actions/{id}``.
 Statuses are mapped by cpshared.server_status (the one place). The server type, datacenter,
@@ -22,7 +30,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
@@ -164,6 +172,49 @@ class ActionsAnswer(BaseModel):
     meta: Meta
 
 
+class RebuildAnswer(BaseModel):
+    action: ActionOut
+    root_password: str | None = Field(description="Always null: the platform hands out no root password.")
+
+
+class RescueAnswer(BaseModel):
+    action: ActionOut
+    root_password: str | None = Field(description="The rescue system's root password, shown this once.")
+
+
+class CreatedImageAnswer(BaseModel):
+    image: ImageOut
+    action: ActionOut
+
+
+class RebuildBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    image: str | int = Field(description="ID or name of the image to rebuild from.")
+
+
+class ChangeTypeBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    server_type: str | int = Field(description="ID or name of the server type to change to.")
+    upgrade_disk: bool = Field(description="If false, the disk keeps its size (a later downgrade stays possible).")
+
+
+class EnableRescueBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["linux64"] | None = Field(default="linux64", description="linux64 (the default when null).")
+    ssh_keys: list[int] | None = Field(default=None, description="IDs of SSH keys to inject.")
+
+
+class CreateImageBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["snapshot", "backup"] | None = Field(default="snapshot", description="snapshot when null.")
+    description: str | None = Field(default=None, max_length=1000)
+    labels: Labels | None = None
+
+
 class NewServer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -241,7 +292,7 @@ class Catalog:
             datacenter=datacenter_out(dc, self.server_types),
             location=location_out(dc),
             image=image_out(image) if image is not None else None,
-            rescue_enabled=False,
+            rescue_enabled=server.rescue_enabled,
             locked=server.locked,
             backup_window=None,
             outgoing_traffic=None,
@@ -251,7 +302,7 @@ class Catalog:
             labels=dict(server.labels),
             volumes=[],
             load_balancers=[],
-            primary_disk_size=st.disk_gb,
+            primary_disk_size=server.disk_gb or st.disk_gb,
         )
 
     def datacenter_code(self, location: str | int | None, datacenter: str | int | None, server_type: str) -> str:
@@ -441,3 +492,67 @@ def _sort_value(action: ActionOut, field: str) -> Any:
         stamp = getattr(action, field)
         return stamp.timestamp() if stamp is not None else float("inf")
     return getattr(action, field)
+
+
+def _write(principal: Principal) -> int:
+    """The organization the caller acts for (0: none), once it may change servers."""
+    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
+    return tenant(principal)[1]
+
+
+@router.post("/{id}/actions/rebuild", status_code=201)
+async def rebuild(
+    request: Request, principal: Authenticated, id: ServerId, body: Annotated[RebuildBody, Body()]
+) -> RebuildAnswer:
+    """Overwrite a server's disk with an image (``423 protected`` while protected against rebuilding)."""
+    organization_id = _write(principal)
+    action = await server_client(request).rebuild(id, organization_id, str(body.image))
+    return RebuildAnswer(action=action_out(action), root_password=None)
+
+
+@router.post("/{id}/actions/change_type", status_code=201)
+async def change_type(
+    request: Request, principal: Authenticated, id: ServerId, body: Annotated[ChangeTypeBody, Body()]
+) -> ActionAnswer:
+    """Change a powered-off server's type."""
+    organization_id = _write(principal)
+    server_type = (await Catalog.read(request)).server_type_code(body.server_type)
+    action = await server_client(request).change_type(id, organization_id, server_type, body.upgrade_disk)
+    return ActionAnswer(action=action_out(action))
+
+
+@router.post("/{id}/actions/enable_rescue", status_code=201)
+async def enable_rescue(
+    request: Request, principal: Authenticated, id: ServerId, body: Annotated[EnableRescueBody | None, Body()] = None
+) -> RescueAnswer:
+    """Boot the rescue system next; its root password is in this answer only."""
+    organization_id = _write(principal)
+    wanted = body or EnableRescueBody()
+    answer = await server_client(request).enable_rescue(
+        id, organization_id, wanted.type or "linux64", wanted.ssh_keys or []
+    )
+    return RescueAnswer(action=action_out(answer.action), root_password=answer.root_password or None)
+
+
+@router.post("/{id}/actions/disable_rescue", status_code=201)
+async def disable_rescue(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Boot from the server's disk again."""
+    organization_id = _write(principal)
+    return ActionAnswer(action=action_out(await server_client(request).disable_rescue(id, organization_id)))
+
+
+@router.post("/{id}/actions/create_image", status_code=201)
+async def create_image(
+    request: Request, principal: Authenticated, id: ServerId, body: Annotated[CreateImageBody | None, Body()] = None
+) -> CreatedImageAnswer:
+    """Make a snapshot image of the server, owned by its tenant."""
+    organization_id = _write(principal)
+    wanted = body or CreateImageBody()
+    answer = await server_client(request).create_image(
+        id,
+        organization_id,
+        image_type=wanted.type or "snapshot",
+        description=wanted.description or "",
+        labels=wanted.labels or {},
+    )
+    return CreatedImageAnswer(image=image_out(answer.image), action=action_out(answer.action))

@@ -98,3 +98,59 @@ class ServerClient:
     async def list_actions(self, server_id: int, organization_id: int) -> list[pb.Action]:
         request = pb.ListActionsRequest(server_id=server_id, organization_id=organization_id)
         return list((await _call(self._servers().ListActions(request))).actions)
+
+    async def rebuild(self, server_id: int, organization_id: int, image: str) -> pb.Action:
+        request = pb.RebuildServerRequest(server_id=server_id, organization_id=organization_id, image=image)
+        return (await _call(self._servers().RebuildServer(request))).action
+
+    async def change_type(
+        self, server_id: int, organization_id: int, server_type: str, upgrade_disk: bool
+    ) -> pb.Action:
+        request = pb.ChangeServerTypeRequest(
+            server_id=server_id, organization_id=organization_id, server_type=server_type, upgrade_disk=upgrade_disk
+        )
+        return (await _call(self._servers().ChangeServerType(request))).action
+
+    async def enable_rescue(
+        self, server_id: int, organization_id: int, rescue_type: str, ssh_key_ids: Sequence[int]
+    ) -> pb.EnableRescueResponse:
+        request = pb.EnableRescueRequest(
+            server_id=server_id, organization_id=organization_id, type=rescue_type, ssh_key_ids=ssh_key_ids
+        )
+        return await _call(self._servers().EnableRescue(request))
+
+    async def disable_rescue(self, server_id: int, organization_id: int) -> pb.Action:
+        request = pb.DisableRescueRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().DisableRescue(request))).action
+
+    async def create_image(
+        self, server_id: int, organization_id: int, *, image_type: str, description: str, labels: Mapping[str, str]
+    ) -> pb.CreateImageResponse:
+        request = pb.CreateImageRequest(
+            server_id=server_id,
+            organization_id=organization_id,
+            type=image_type,
+            description=description,
+            labels=labels,
+        )
+        return await _call(self._servers().CreateImage(request))
+
+    async def own_images(self, user_id: int, organization_id: int) -> list[cpb.Image]:
+        request = pb.ListOwnImagesRequest(user_id=user_id, organization_id=organization_id)
+        return list((await _call(self._servers().ListOwnImages(request))).images)
+
+    async def update_image(
+        self, image_id: int, organization_id: int, *, description: str | None, labels: Mapping[str, str] | None
+    ) -> cpb.Image:
+        request = pb.UpdateImageRequest(
+            image_id=image_id,
+            organization_id=organization_id,
+            description=description,
+            set_labels=labels is not None,
+            labels=labels or {},
+        )
+        return (await _call(self._servers().UpdateImage(request))).image
+
+    async def delete_image(self, image_id: int, organization_id: int) -> None:
+        request = pb.DeleteImageRequest(image_id=image_id, organization_id=organization_id)
+        await _call(self._servers().DeleteImage(request))
