@@ -267,6 +267,9 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("server.deleted", 1): lambda: compute_events.ServerDeleted(
         server_id=4711, user_id=42, organization_id=7, name="web-1", action_id=9002
     ),
+    ("server.updated", 1): lambda: compute_events.ServerUpdated(
+        server_id=4711, user_id=42, organization_id=7, fields=["name", "labels"], name="web-2", labels={"env": "prod"}
+    ),
     ("server.type_changed", 1): lambda: compute_events.ServerTypeChanged(
         server_id=4711,
         user_id=42,

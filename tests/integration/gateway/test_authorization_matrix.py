@@ -396,6 +396,10 @@ def provisioned_server(world: World, owner: Caller) -> Server:
     """A server of ``owner``'s made through compute's use case, its create action carried out
     by compute's provisioning worker against the simulator (one round at a time, in this thread)."""
     raise_server_limit(world, owner)
+    assert world.platform.simulator is not None
+    # Every server cell makes one upstream: room for them all in the simulator's one project.
+    control = world.platform.simulator.removesuffix("/v1")
+    httpx.patch(f"{control}/_sim/config", json={"max_servers": 5000}, timeout=5).raise_for_status()
     server, _ = compute_servers.create(
         compute_servers.NewServer(
             user_id=owner.user.id,
@@ -447,6 +451,22 @@ def server_action(
         return ("POST", f"/v1/servers/{server.id}/actions/{name}", body)
 
     return build
+
+
+def server_with_body(method: str, suffix: str, body: dict[str, object]) -> Callable[[World, Caller, Target], Request]:
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server = provisioned_server(world, owner)
+        return (method, f"/v1/servers/{server.id}{suffix}", body)
+
+    return build
+
+
+def server_create_action(world: World, caller: Caller, target: Target) -> Request:
+    owner = caller if target == "own" else world.other_of(caller)
+    server = provisioned_server(world, owner)
+    action = compute_servers.list_actions(server.id, _anyone, world.compute.uow())[0]
+    return ("GET", f"/v1/servers/{server.id}/actions/{action.id}", None)
 
 
 def powered_off(world: World, server: Server) -> None:
@@ -662,6 +682,14 @@ ENDPOINTS = (
     ),
     Endpoint("POST /v1/servers/{id}/actions/poweron", server_request("POST", "/actions/poweron"), other=ADMIN_REACHES),
     Endpoint("POST /v1/servers/{id}/actions/reboot", server_request("POST", "/actions/reboot"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/servers/actions", fixed("GET", "/v1/servers/actions")),
+    Endpoint("PUT /v1/servers/{id}", server_with_body("PUT", "", {"labels": {"k": "v"}}), other=ADMIN_REACHES),
+    Endpoint("GET /v1/servers/{id}/actions/{action_id}", server_create_action, other=ADMIN_REACHES),
+    Endpoint(
+        "GET /v1/servers/{id}/metrics",
+        server_request("GET", "/metrics?type=cpu&start=2026-01-01T00:00:00Z&end=2026-01-01T01:00:00Z"),
+        other=ADMIN_REACHES,
+    ),
     Endpoint(
         "POST /v1/servers/{id}/actions/rebuild",
         server_action("rebuild", {"image": "debian-12"}),

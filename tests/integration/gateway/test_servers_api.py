@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -196,6 +197,19 @@ def test_a_server_is_created_run_powered_and_deleted_with_the_hcloud_client(
     client.images.update(snapshot, description="kept")
     assert client.images.get_by_id(snapshot.id).description == "kept"
 
+    renamed: Any = server.update(name="web-renamed", labels={"env": "test", "tier": "web"})
+    assert (renamed.name, renamed.labels) == ("web-renamed", {"env": "test", "tier": "web"})
+    assert [s.id for s in client.servers.get_all(label_selector="tier=web")] == [server_id]
+
+    now = datetime.now(UTC)
+    metrics = server.get_metrics(type=["cpu", "network"], start=now - timedelta(hours=1), end=now, step=60)
+    assert "cpu" in metrics.metrics.time_series and metrics.metrics.time_series["cpu"]["values"]
+
+    succeeded = client.servers.actions.get_all(status=["success"], sort=["id:desc"])
+    assert succeeded[0].id > off.id and {a.command for a in succeeded} >= {"create_server", "create_image"}
+    one = client._client.request("GET", f"/servers/{server_id}/actions/{off.id}")
+    assert one["action"]["command"] == "stop_server"
+
     commands_seen = {a.command for a in server.get_actions()}
     assert {
         "create_server",
@@ -236,8 +250,11 @@ def test_listing_pages_through_more_than_fifty_servers_by_label(platform: LivePl
         for n in range(53)
     ]
     client.servers.create(name="other", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"))
+    with pytest.raises(APIException) as taken:
+        client.servers.update(made[0].server, name="fleet-1")
+    assert taken.value.code == "uniqueness_error"
     every = client.servers.get_all(label_selector="fleet=yes")  # hcloud pages at 50: two pages
-    assert sorted(s.id for s in every) == sorted(m.server.id for m in made if m.server.id is not None)
+    assert sorted(s.id or 0 for s in every) == sorted(m.server.id or 0 for m in made)
     assert len(client.servers.get_all(label_selector="fleet=yes,parity=even")) == 27
     assert len(client.servers.get_all(label_selector="fleet")) == 53
     assert len(client.servers.get_all(label_selector="!fleet")) == 1

@@ -113,6 +113,7 @@ SSH_KEY_DELETED = event("ssh_key.deleted", 1, compute_events.SshKeyDeleted, "ssh
 SERVER_CREATED = event("server.created", 1, compute_events.ServerCreated, "server", topic=None)
 SERVER_STATUS_CHANGED = event("server.status_changed", 1, compute_events.ServerStatusChanged, "server", topic=None)
 SERVER_DELETED = event("server.deleted", 1, compute_events.ServerDeleted, "server", topic=None)
+SERVER_UPDATED = event("server.updated", 1, compute_events.ServerUpdated, "server", topic=None)
 SERVER_TYPE_CHANGED = event("server.type_changed", 1, compute_events.ServerTypeChanged, "server", topic=None)
 SERVER_REBUILT = event("server.rebuilt", 1, compute_events.ServerRebuilt, "server", topic=None)
 SERVER_RESCUE_CHANGED = event("server.rescue_changed", 1, compute_events.ServerRescueChanged, "server", topic=None)

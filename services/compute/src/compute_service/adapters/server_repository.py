@@ -186,6 +186,27 @@ class ServerRepository:
         )
         server.updated_at = now
 
+    def rename(self, server: Server, now: datetime) -> None:
+        """Write the name and labels; a name the tenant's live servers have is ALREADY_EXISTS."""
+        write = (
+            sa.update(t.servers)
+            .where(t.servers.c.id == server.id)
+            .values(
+                name=server.name, hostname=server.name, labels=server.labels, updated_at=now, version=server.version
+            )
+        )
+        try:
+            with self.session.begin_nested():
+                self.session.execute(write)
+        except sa_exc.IntegrityError as exc:
+            if getattr(exc.orig, "args", (None,))[0] != DUPLICATE_KEY:
+                raise
+            raise AlreadyExists(
+                f"a server named {server.name!r} exists already; choose another name",
+                details={"fields": [{"name": "name", "messages": ["already exists"]}]},
+            ) from None
+        server.updated_at = now
+
     def search(
         self,
         *,
@@ -296,6 +317,30 @@ class ActionRepository:
     def for_server(self, server_id: int) -> list[Action]:
         query = sa.select(t.actions).where(t.actions.c.server_id == server_id).order_by(t.actions.c.id.desc())
         return [_action(row) for row in self.session.execute(query)]
+
+    def of_tenant(
+        self,
+        user_id: int,
+        organization_id: int | None,
+        statuses: Sequence[str],
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Action], int]:
+        """One page of the server actions of a user's own servers, or of an organization's."""
+        c = t.actions.c
+        where: list[sa.ColumnElement[bool]] = [c.server_id.is_not(None)]
+        if organization_id is not None:
+            where.append(c.organization_id == organization_id)
+        else:
+            where.extend([c.user_id == user_id, c.organization_id.is_(None)])
+        if statuses:
+            where.append(c.status.in_(list(statuses)))
+        total = self.session.execute(sa.select(sa.func.count()).select_from(t.actions).where(*where)).scalar_one()
+        columns = {"id": c.id, "command": c.command, "status": c.status, "started": c.started, "finished": c.finished}
+        order_by = [columns[f].desc() if descending else columns[f].asc() for f, descending in order]
+        query = sa.select(t.actions).where(*where).order_by(*order_by, c.id).offset(offset).limit(limit)
+        return [_action(row) for row in self.session.execute(query)], int(total)
 
     def claim_next(self, skip: Collection[int] = ()) -> Action | None:
         """The oldest running action no other worker holds, locked until this transaction ends.

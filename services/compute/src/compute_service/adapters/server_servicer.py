@@ -6,6 +6,7 @@ member); admins and services every server; another tenant's server answers NOT_F
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 from typing import Any
 
 from grpc import aio
@@ -259,6 +260,62 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
             server_actions.delete_image, request.image_id, reach, self._compute.uow(), self._compute.upstream()
         )
         return pb.DeleteImageResponse()
+
+    async def UpdateServer(self, request: pb.UpdateServerRequest, context: Context) -> pb.UpdateServerResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        server = await asyncio.to_thread(
+            server_actions.update_server,
+            request.server_id,
+            request.name if request.HasField("name") else None,
+            dict(request.labels) if request.set_labels else None,
+            reach,
+            self._compute.uow(),
+        )
+        found = await asyncio.to_thread(servers.get, server.id, reach, self._compute.uow())
+        return pb.UpdateServerResponse(server=server_message(found))
+
+    async def ListTenantActions(  # noqa: N802
+        self, request: pb.ListTenantActionsRequest, context: Context
+    ) -> pb.ListTenantActionsResponse:
+        authz.check_tenant(request.user_id, request.organization_id)
+        found, total = await asyncio.to_thread(
+            server_actions.tenant_actions,
+            request.user_id,
+            request.organization_id or None,
+            list(request.status),
+            [(key.partition(":")[0], key.partition(":")[2] == "desc") for key in request.sort],
+            max(request.page, 1),
+            min(max(request.per_page, 1), MAX_PER_PAGE) if request.per_page else 25,
+            self._compute.uow(),
+        )
+        return pb.ListTenantActionsResponse(actions=[action_message(a) for a in found], total_entries=total)
+
+    async def GetServerMetrics(  # noqa: N802
+        self, request: pb.GetServerMetricsRequest, context: Context
+    ) -> pb.GetServerMetricsResponse:
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        found = await asyncio.to_thread(
+            server_actions.metrics,
+            request.server_id,
+            list(request.types),
+            request.start.ToDatetime(tzinfo=UTC),
+            request.end.ToDatetime(tzinfo=UTC),
+            request.step,
+            reach,
+            self._compute.uow(),
+            self._compute.upstream(),
+        )
+        return pb.GetServerMetricsResponse(
+            start=_ts(found.start),
+            end=_ts(found.end),
+            step=int(found.step or 0),
+            time_series={
+                name: pb.MetricsSeries(
+                    values=[pb.MetricsPoint(timestamp=float(at), value=str(value)) for at, value in series["values"]]
+                )
+                for name, series in (found.time_series or {}).items()
+            },
+        )
 
 
 def add_server_servicer(server: aio.Server, compute: Compute) -> list[str]:

@@ -342,3 +342,15 @@ class HcloudServers:
                     raise
 
         self._call("delete an image", delete_once)
+
+    def metrics(self, upstream_id: int, types: list[str], start: Any, end: Any, step: int | None) -> Any:
+        """hcloud's Metrics of the server (start, end, step, time_series)."""
+        kinds: Any = types
+        return self._call(
+            "read metrics",
+            lambda: (
+                self.client.servers.get_metrics(
+                    self._bound(upstream_id), type=kinds, start=start, end=end, step=step
+                ).metrics
+            ),
+        )

@@ -449,3 +449,93 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
         _status_changed(uow, current, old_status, action)
     if image is not None:
         log.info("image_available", image_id=image.id, upstream_id=image.hetzner_id)
+
+
+# -- rename and relabel, the tenant's actions, metrics -----------------------------------------
+
+
+def update_server(
+    server_id: int, name: str | None, labels: Mapping[str, str] | None, reach: Reach, uow: ComputeUnitOfWork
+) -> Server:
+    from compute_service.domain.servers import check_server_name
+
+    new_name = check_server_name(name) if name is not None else None
+    checked = check_labels(dict(labels)) if labels is not None else None
+    with uow:
+        server = _live(server_id, reach, uow, for_update=True)
+        fields = []
+        if new_name is not None and new_name != server.name:
+            server.name = new_name
+            fields.append("name")
+        if checked is not None and checked != server.labels:
+            server.labels = checked
+            fields.append("labels")
+        if fields:
+            server.version += 1
+            uow.servers.rename(server, utcnow())
+            _server_event(
+                uow,
+                events.SERVER_UPDATED,
+                server,
+                events_pb2.ServerUpdated(
+                    server_id=server.id,
+                    user_id=server.user_id,
+                    organization_id=server.organization_id or 0,
+                    fields=fields,
+                    name=server.name,
+                    labels=server.labels,
+                ),
+            )
+        uow.commit()
+    return server
+
+
+ACTION_STATUSES = ("running", "success", "error")
+ACTION_SORT = ("id", "command", "status", "started", "finished")
+
+
+def tenant_actions(
+    user_id: int,
+    organization_id: int | None,
+    statuses: Sequence[str],
+    order: Sequence[tuple[str, bool]],
+    page: int,
+    per_page: int,
+    uow: ComputeUnitOfWork,
+) -> tuple[list[Action], int]:
+    for status in statuses:
+        if status not in ACTION_STATUSES:
+            raise field_error("status", f"status {status!r} is unknown; use one of {', '.join(ACTION_STATUSES)}")
+    for key, _ in order:
+        if key not in ACTION_SORT:
+            raise field_error("sort", f"sort key {key!r} is unknown; use one of {', '.join(ACTION_SORT)}")
+    with uow:
+        return uow.actions.of_tenant(user_id, organization_id, statuses, order, (max(page, 1) - 1) * per_page, per_page)
+
+
+METRIC_TYPES = ("cpu", "disk", "network")
+
+
+def metrics(
+    server_id: int,
+    types: Sequence[str],
+    start: Any,
+    end: Any,
+    step: int,
+    reach: Reach,
+    uow: ComputeUnitOfWork,
+    upstream: HcloudServers,
+) -> Any:
+    """Upstream's metrics of the server (hcloud's Metrics), asked for at once."""
+    if not types or any(kind not in METRIC_TYPES for kind in types):
+        raise field_error("type", f"type must be one or more of {', '.join(METRIC_TYPES)}")
+    if end <= start:
+        raise field_error("end", "end must be after start")
+    with uow:
+        server = _live(server_id, reach, uow)
+    if server.hetzner_id is None:
+        raise PreconditionFailed(f"server {server_id} is not provisioned yet")
+    try:
+        return upstream.metrics(server.hetzner_id, list(types), start, end, step or None)
+    except UpstreamFailure as failure:
+        raise PreconditionFailed(f"upstream refused the metrics: {failure.message}") from None

@@ -8,6 +8,11 @@
   the platform hands out no root password, so give SSH keys); ``DELETE /v1/servers/{id}``
   (answers the ``delete_server`` action).
 - ``POST /v1/servers/{id}/actions/poweron|poweroff|reboot`` and ``GET /v1/servers/{id}/actions``.
+- ``PUT /v1/servers/{id}`` (``name``, ``labels``; a name the tenant has is ``409
+  uniqueness_error``), ``GET /v1/servers/actions`` (the tenant's server actions: ``id``,
+  ``status``, ``sort``, paging), ``GET /v1/servers/{id}/actions/{action_id}`` and
+  ``GET /v1/servers/{id}/metrics`` (``type`` cpu|disk|network, ``start``, ``end``, ``step``:
+  asked of upstream at once).
 - ``POST /v1/servers/{id}/actions/rebuild`` (``image``: a system image's name or id, or one
   of the tenant's snapshots; ``423 protected`` when protected against rebuilding;
   ``root_password`` is null: give SSH keys), ``change_type`` (``server_type``,
@@ -35,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
-from cpshared.errors import InvalidInput
+from cpshared.errors import InvalidInput, NotFound
 from cpshared.server_status import hetzner_status, platform_statuses
 from gateway_service.api.admin import Meta
 from gateway_service.api.catalog import (
@@ -424,6 +429,52 @@ async def create_server(request: Request, principal: Authenticated, body: NewSer
     )
 
 
+ACTION_SORT = ("id", "command", "status", "started", "finished")
+
+
+@router.get("/actions")
+async def list_tenant_actions(
+    request: Request,
+    response: Response,
+    principal: Authenticated,
+    id: Annotated[list[Annotated[int, Query(ge=1, le=MAX_ID)]] | None, Query(max_length=50)] = None,
+    status: Annotated[list[Literal["running", "success", "error"]] | None, Query()] = None,
+    sort: Annotated[list[str] | None, Query(description="id, command, status, started, finished.")] = None,
+    page: str | None = None,
+    per_page: str | None = None,
+) -> ActionsAnswer:
+    """The actions of the caller's tenant's servers."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    page_request = parse_page_request(page, per_page)
+    keys = parse_sort(sort or [], ACTION_SORT)
+    if id:  # a few named actions: read each, then filter, sort and page here
+        found: list[ActionOut] = []
+        for action_id in sorted(set(id)):
+            try:
+                found.append(action_out(await server_client(request).action(action_id, tenant(principal)[1])))
+            except NotFound:
+                continue
+        found = [a for a in found if not status or a.status in status]
+        for key in reversed(keys):
+            found.sort(key=partial(_sort_value, field=key.field), reverse=key.descending)
+        pagination = paginate(page_request, len(found))
+        chosen = found[page_request.offset : page_request.offset + page_request.limit]
+    else:
+        answer = await server_client(request).tenant_actions(
+            *tenant(principal),
+            status=list(status or []),
+            sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in keys],
+            page=page_request.page,
+            per_page=page_request.per_page,
+        )
+        pagination = paginate(page_request, answer.total_entries)
+        chosen = [action_out(a) for a in answer.actions]
+    link = link_header(request.url, pagination)
+    if link:
+        response.headers["Link"] = link
+    return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
+
+
 @router.get("/{id}")
 async def get_server(request: Request, principal: Authenticated, id: ServerId) -> ServerAnswer:
     """One server the caller reaches."""
@@ -556,3 +607,96 @@ async def create_image(
         labels=wanted.labels or {},
     )
     return CreatedImageAnswer(image=image_out(answer.image), action=action_out(answer.action))
+
+
+class ServerUpdate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    labels: Labels | None = None
+
+
+@router.put("/{id}")
+async def update_server(request: Request, principal: Authenticated, id: ServerId, body: ServerUpdate) -> ServerAnswer:
+    """Rename a server or replace its labels."""
+    organization_id = _write(principal)
+    server = await server_client(request).update(id, organization_id, name=body.name, labels=body.labels)
+    return ServerAnswer(server=(await Catalog.read(request)).server_out(server))
+
+
+@router.get("/{id}/actions/{action_id}")
+async def get_server_action(
+    request: Request,
+    principal: Authenticated,
+    id: ServerId,
+    action_id: Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")],
+) -> ActionAnswer:
+    """One action of a server."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    action = await server_client(request).action(action_id, tenant(principal)[1])
+    if action.server_id != id:
+        raise NotFound(f"action {action_id} of server {id} does not exist")
+    return ActionAnswer(action=action_out(action))
+
+
+class MetricsValues(BaseModel):
+    values: list[tuple[float, str]]
+
+
+class MetricsOut(BaseModel):
+    start: datetime
+    end: datetime
+    step: float
+    time_series: dict[str, MetricsValues]
+
+
+class MetricsAnswer(BaseModel):
+    metrics: MetricsOut
+
+
+def _instant(name: str, raw: str) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO 8601 time", details={"fields": [{"name": name}]}) from None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+
+@router.get("/{id}/metrics")
+async def server_metrics(
+    request: Request,
+    principal: Authenticated,
+    id: ServerId,
+    type: Annotated[
+        list[str], Query(max_length=10, description="Metric types: cpu, disk, network (or comma-separated).")
+    ],
+    start: Annotated[str, Query(max_length=64, description="Start of the period (ISO 8601).")],
+    end: Annotated[str, Query(max_length=64, description="End of the period (ISO 8601).")],
+    step: Annotated[str | None, Query(max_length=12, description="Seconds between two values.")] = None,
+) -> MetricsAnswer:
+    """A server's metrics, read from upstream."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    kinds = list(dict.fromkeys(kind for raw in type for kind in raw.split(",")))
+    if not kinds or any(kind not in ("cpu", "disk", "network") for kind in kinds):
+        raise InvalidInput("type must name cpu, disk or network", details={"fields": [{"name": "type"}]})
+    if step is not None and not step.isdigit():
+        raise InvalidInput("step must be a whole number of seconds", details={"fields": [{"name": "step"}]})
+    answer = await server_client(request).metrics(
+        id,
+        tenant(principal)[1],
+        types=kinds,
+        start=_instant("start", start),
+        end=_instant("end", end),
+        step=int(step) if step else 0,
+    )
+    return MetricsAnswer(
+        metrics=MetricsOut(
+            start=_time(answer.start),
+            end=_time(answer.end),
+            step=answer.step,
+            time_series={
+                name: MetricsValues(values=[(p.timestamp, p.value) for p in series.values])
+                for name, series in answer.time_series.items()
+            },
+        )
+    )

@@ -5,6 +5,7 @@ from it, and a refusal raises the public error of the same meaning (backend_erro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 from grpc import aio
 
@@ -154,3 +155,40 @@ class ServerClient:
     async def delete_image(self, image_id: int, organization_id: int) -> None:
         request = pb.DeleteImageRequest(image_id=image_id, organization_id=organization_id)
         await _call(self._servers().DeleteImage(request))
+
+    async def update(
+        self, server_id: int, organization_id: int, *, name: str | None, labels: Mapping[str, str] | None
+    ) -> pb.Server:
+        request = pb.UpdateServerRequest(
+            server_id=server_id,
+            organization_id=organization_id,
+            name=name,
+            set_labels=labels is not None,
+            labels=labels or {},
+        )
+        return (await _call(self._servers().UpdateServer(request))).server
+
+    async def tenant_actions(
+        self,
+        user_id: int,
+        organization_id: int,
+        *,
+        status: Sequence[str],
+        sort: Sequence[str],
+        page: int,
+        per_page: int,
+    ) -> pb.ListTenantActionsResponse:
+        request = pb.ListTenantActionsRequest(
+            user_id=user_id, organization_id=organization_id, status=status, sort=sort, page=page, per_page=per_page
+        )
+        return await _call(self._servers().ListTenantActions(request))
+
+    async def metrics(
+        self, server_id: int, organization_id: int, *, types: Sequence[str], start: datetime, end: datetime, step: int
+    ) -> pb.GetServerMetricsResponse:
+        request = pb.GetServerMetricsRequest(
+            server_id=server_id, organization_id=organization_id, types=types, step=step
+        )
+        request.start.FromDatetime(start)
+        request.end.FromDatetime(end)
+        return await _call(self._servers().GetServerMetrics(request))
