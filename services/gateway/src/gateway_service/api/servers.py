@@ -475,7 +475,7 @@ async def list_tenant_actions(
     return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
 
 
-@router.get("/{id}")
+@router.get("/{id:int}")
 async def get_server(request: Request, principal: Authenticated, id: ServerId) -> ServerAnswer:
     """One server the caller reaches."""
     policy.require_scope(principal, Family.SERVERS, Access.READ)
@@ -483,7 +483,7 @@ async def get_server(request: Request, principal: Authenticated, id: ServerId) -
     return ServerAnswer(server=(await Catalog.read(request)).server_out(server))
 
 
-@router.delete("/{id}")
+@router.delete("/{id:int}")
 async def delete_server(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Delete a server (``423 protected`` while protected against deletion)."""
     policy.require_scope(principal, Family.SERVERS, Access.WRITE)
@@ -616,7 +616,7 @@ class ServerUpdate(BaseModel):
     labels: Labels | None = None
 
 
-@router.put("/{id}")
+@router.put("/{id:int}")
 async def update_server(request: Request, principal: Authenticated, id: ServerId, body: ServerUpdate) -> ServerAnswer:
     """Rename a server or replace its labels."""
     organization_id = _write(principal)
@@ -624,7 +624,7 @@ async def update_server(request: Request, principal: Authenticated, id: ServerId
     return ServerAnswer(server=(await Catalog.read(request)).server_out(server))
 
 
-@router.get("/{id}/actions/{action_id}")
+@router.get("/{id}/actions/{action_id:int}")
 async def get_server_action(
     request: Request,
     principal: Authenticated,
