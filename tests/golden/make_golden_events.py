@@ -271,6 +271,31 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         server_id=4711, user_id=42, organization_id=0, reason="suspended", action_id=9003
     ),
     ("server.unsuspended", 1): lambda: compute_events.ServerUnsuspended(server_id=4711, user_id=42, organization_id=0),
+    ("server.updated", 1): lambda: compute_events.ServerUpdated(
+        server_id=4711, user_id=42, organization_id=7, fields=["name", "labels"], name="web-2", labels={"env": "prod"}
+    ),
+    ("server.type_changed", 1): lambda: compute_events.ServerTypeChanged(
+        server_id=4711,
+        user_id=42,
+        organization_id=7,
+        old_server_type="cx22",
+        server_type="cx32",
+        disk_gb=40,
+        action_id=9003,
+    ),
+    ("server.rebuilt", 1): lambda: compute_events.ServerRebuilt(
+        server_id=4711, user_id=42, organization_id=7, image_id=12, action_id=9004
+    ),
+    ("server.rescue_changed", 1): lambda: compute_events.ServerRescueChanged(
+        server_id=4711, user_id=42, organization_id=7, rescue_enabled=True, action_id=9005
+    ),
+    ("image.created", 1): lambda: compute_events.ImageCreated(
+        image_id=31, user_id=42, organization_id=7, type="snapshot", server_id=4711, status="creating", action_id=9006
+    ),
+    ("image.updated", 1): lambda: compute_events.ImageUpdated(
+        image_id=31, user_id=42, organization_id=7, fields=["description", "labels"]
+    ),
+    ("image.deleted", 1): lambda: compute_events.ImageDeleted(image_id=31, user_id=42, organization_id=7),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

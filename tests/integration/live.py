@@ -24,6 +24,7 @@ from audit_service.bootstrap import Audit
 from audit_service.entrypoints.grpc_server import add_servicers as add_audit_servicers
 from compute_service.adapters.quotas import IdentityQuotas, Quotas
 from compute_service.adapters.upstream import HcloudCatalog
+from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.bootstrap import Compute
 from compute_service.entrypoints.grpc_server import add_servicers as add_compute_servicers
 from compute_service.service_layer import catalog
@@ -128,7 +129,12 @@ def compute_in_thread(
     with tempfile.TemporaryDirectory() as secrets, simulator_in_thread() as endpoint:
         token_file = Path(secrets) / "hcloud-token"
         token_file.write_text(SIMULATOR_TOKEN)
-        compute = Compute(engine, lambda: HcloudCatalog.from_settings(endpoint, str(token_file)), quotas=quotas)
+        compute = Compute(
+            engine,
+            lambda: HcloudCatalog.from_settings(endpoint, str(token_file)),
+            quotas=quotas,
+            upstream=lambda: HcloudServers(endpoint, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3)),
+        )
         catalog.sync_catalog(compute.catalog_source(), compute.uow())
         try:
             with grpc_in_thread("compute", lambda server: add_compute_servicers(server, compute), trusted) as address:

@@ -33,8 +33,9 @@ from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.bootstrap import Compute
-from compute_service.domain.servers import Server
+from compute_service.domain.servers import POWER_OFF, Server
 from compute_service.service_layer import catalog as compute_catalog
+from compute_service.service_layer import server_actions as compute_server_actions
 from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer import ssh_keys as compute_ssh_keys
 from compute_service.service_layer.provisioning import Provisioner
@@ -395,6 +396,10 @@ def provisioned_server(world: World, owner: Caller) -> Server:
     """A server of ``owner``'s made through compute's use case, its create action carried out
     by compute's provisioning worker against the simulator (one round at a time, in this thread)."""
     raise_server_limit(world, owner)
+    assert world.platform.simulator is not None
+    # Every server cell makes one upstream: room for them all in the simulator's one project.
+    control = world.platform.simulator.removesuffix("/v1")
+    httpx.patch(f"{control}/_sim/config", json={"max_servers": 5000}, timeout=5).raise_for_status()
     server, _ = compute_servers.create(
         compute_servers.NewServer(
             user_id=owner.user.id,
@@ -415,6 +420,74 @@ def provisioned_server(world: World, owner: Caller) -> Server:
     while provisioner.run_once() is not None:
         pass
     return server
+
+
+def carry_out_actions(world: World) -> None:
+    """Compute's worker rounds, in this thread, until no action is left."""
+    assert world.platform.simulator is not None
+    upstream = HcloudServers(
+        world.platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
+    provisioner = Provisioner(world.compute.uow, upstream, world.compute.quotas)
+    while provisioner.run_once() is not None:
+        pass
+
+
+def _anyone(user_id: int, organization_id: int | None) -> None:
+    return None
+
+
+def server_action(
+    name: str, body: dict[str, object] | None = None, prepare: Callable[[World, Server], None] | None = None
+) -> Callable[[World, Caller, Target], Request]:
+    """POST /v1/servers/{id}/actions/<name> on a fresh provisioned server (``prepare``d first)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server = provisioned_server(world, owner)
+        if prepare is not None:
+            prepare(world, server)
+            carry_out_actions(world)
+        return ("POST", f"/v1/servers/{server.id}/actions/{name}", body)
+
+    return build
+
+
+def server_with_body(method: str, suffix: str, body: dict[str, object]) -> Callable[[World, Caller, Target], Request]:
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server = provisioned_server(world, owner)
+        return (method, f"/v1/servers/{server.id}{suffix}", body)
+
+    return build
+
+
+def server_create_action(world: World, caller: Caller, target: Target) -> Request:
+    owner = caller if target == "own" else world.other_of(caller)
+    server = provisioned_server(world, owner)
+    action = compute_servers.list_actions(server.id, _anyone, world.compute.uow())[0]
+    return ("GET", f"/v1/servers/{server.id}/actions/{action.id}", None)
+
+
+def powered_off(world: World, server: Server) -> None:
+    compute_servers.start_action(server.id, POWER_OFF, _anyone, world.compute.uow())
+
+
+def in_rescue(world: World, server: Server) -> None:
+    compute_server_actions.enable_rescue(server.id, "", [], _anyone, world.compute.uow(), world.compute.upstream())
+
+
+def snapshot_request(method: str, body: dict[str, object] | None = None) -> Callable[[World, Caller, Target], Request]:
+    """A fresh snapshot image of the caller's own server, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server = provisioned_server(world, owner)
+        image, _ = compute_server_actions.create_image(server.id, "", "", {}, _anyone, world.compute.uow())
+        carry_out_actions(world)
+        return (method, f"/v1/images/{image.id}", body)
+
+    return build
 
 
 def server_request(method: str, suffix: str = "") -> Callable[[World, Caller, Target], Request]:
@@ -588,6 +661,9 @@ ENDPOINTS = (
     Endpoint("GET /v1/datacenters/{id}", catalog_item("datacenters")),
     Endpoint("GET /v1/images", fixed("GET", "/v1/images")),
     Endpoint("GET /v1/images/{id}", catalog_item("images")),
+    # A tenant's snapshots are its own: no one else's, not even an admin's, through these routes.
+    Endpoint("PUT /v1/images/{id}", snapshot_request("PUT", {"description": "renamed"}), other=NOT_FOUND),
+    Endpoint("DELETE /v1/images/{id}", snapshot_request("DELETE"), other=NOT_FOUND),
     Endpoint("GET /v1/pricing", fixed("GET", "/v1/pricing")),
     Endpoint("GET /v1/ssh_keys", fixed("GET", "/v1/ssh_keys")),
     Endpoint("POST /v1/ssh_keys", new_ssh_key),
@@ -606,6 +682,35 @@ ENDPOINTS = (
     ),
     Endpoint("POST /v1/servers/{id}/actions/poweron", server_request("POST", "/actions/poweron"), other=ADMIN_REACHES),
     Endpoint("POST /v1/servers/{id}/actions/reboot", server_request("POST", "/actions/reboot"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/servers/actions", fixed("GET", "/v1/servers/actions")),
+    Endpoint("PUT /v1/servers/{id}", server_with_body("PUT", "", {"labels": {"k": "v"}}), other=ADMIN_REACHES),
+    Endpoint("GET /v1/servers/{id}/actions/{action_id}", server_create_action, other=ADMIN_REACHES),
+    Endpoint(
+        "GET /v1/servers/{id}/metrics",
+        server_request("GET", "/metrics?type=cpu&start=2026-01-01T00:00:00Z&end=2026-01-01T01:00:00Z"),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/rebuild",
+        server_action("rebuild", {"image": "debian-12"}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/change_type",
+        server_action("change_type", {"server_type": "cx32", "upgrade_disk": False}, powered_off),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("POST /v1/servers/{id}/actions/enable_rescue", server_action("enable_rescue", {}), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/disable_rescue",
+        server_action("disable_rescue", None, in_rescue),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/create_image",
+        server_action("create_image", {"description": "matrix"}),
+        other=ADMIN_REACHES,
+    ),
     Endpoint("GET /v1/actions/{id}", action_request(listing=False), other=ADMIN_REACHES),
     # Listing by id: actions the caller does not reach are left out (an empty list, 200).
     Endpoint("GET /v1/actions", action_request(listing=True), other=OK),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -159,12 +160,67 @@ def test_a_server_is_created_run_powered_and_deleted_with_the_hcloud_client(
     assert off.command == "stop_server"
     off.wait_until_finished(max_retries=400)
     assert client.servers.get_by_id(server_id).status == "off"
+
+    # Change type while off: without upgrade_disk the disk keeps its size.
+    disk = server.primary_disk_size
+    server.change_type(ServerType(name="cx32"), upgrade_disk=False).wait_until_finished(max_retries=400)
+    changed: Any = client.servers.get_by_id(server_id)
+    assert (changed.server_type.name, changed.primary_disk_size, changed.status) == ("cx32", disk, "off")
+
     server.power_on().wait_until_finished(max_retries=400)
     assert client.servers.get_by_id(server_id).status == "running"
     server.reboot().wait_until_finished(max_retries=400)
 
+    rebuilt = server.rebuild(Image(name="debian-12"))
+    assert rebuilt.action.command == "rebuild_server" and rebuilt.root_password is None
+    rebuilt.action.wait_until_finished(max_retries=400)
+    after: Any = client.servers.get_by_id(server_id)
+    assert after.image.name == "debian-12" and after.status == "running"
+
+    rescue = server.enable_rescue()
+    assert rescue.root_password  # shown this once
+    rescue.action.wait_until_finished(max_retries=400)
+    assert client.servers.get_by_id(server_id).rescue_enabled
+
+    made = server.create_image(description="before the upgrade", labels={"kind": "backup"})
+    assert made.image.type == "snapshot" and made.image.status == "creating"
+    made.action.wait_until_finished(max_retries=400)
+    snapshot: Any = client.images.get_by_id(made.image.id)
+    assert (snapshot.status, snapshot.description, snapshot.labels) == (
+        "available",
+        "before the upgrade",
+        {"kind": "backup"},
+    )
+    assert snapshot.created_from.id == server_id
+    assert [i.id for i in client.images.get_all(type=["snapshot"])] == [snapshot.id]
+    assert {i.type for i in client.images.get_all()} == {"system", "snapshot"}
+    client.images.update(snapshot, description="kept")
+    assert client.images.get_by_id(snapshot.id).description == "kept"
+
+    renamed: Any = server.update(name="web-renamed", labels={"env": "test", "tier": "web"})
+    assert (renamed.name, renamed.labels) == ("web-renamed", {"env": "test", "tier": "web"})
+    assert [s.id for s in client.servers.get_all(label_selector="tier=web")] == [server_id]
+
+    now = datetime.now(UTC)
+    metrics = server.get_metrics(type=["cpu", "network"], start=now - timedelta(hours=1), end=now, step=60)
+    assert "cpu" in metrics.metrics.time_series and metrics.metrics.time_series["cpu"]["values"]
+
+    succeeded = client.servers.actions.get_all(status=["success"], sort=["id:desc"])
+    assert succeeded[0].id > off.id and {a.command for a in succeeded} >= {"create_server", "create_image"}
+    one = client._client.request("GET", f"/servers/{server_id}/actions/{off.id}")
+    assert one["action"]["command"] == "stop_server"
+
     commands_seen = {a.command for a in server.get_actions()}
-    assert {"create_server", "stop_server", "start_server", "reboot_server"} <= commands_seen
+    assert {
+        "create_server",
+        "stop_server",
+        "start_server",
+        "reboot_server",
+        "change_server_type",
+        "rebuild_server",
+        "enable_rescue",
+        "create_image",
+    } <= commands_seen
     assert client.actions.get_by_id(off.id).status == "success"
 
     deletion = server.delete()
@@ -173,7 +229,64 @@ def test_a_server_is_created_run_powered_and_deleted_with_the_hcloud_client(
     with pytest.raises(APIException) as missing:
         client.servers.get_by_id(server_id)
     assert missing.value.code == "not_found"
+    client.images.delete(snapshot)
+    assert client.images.get_all(type=["snapshot"]) == []
     assert checked, "no answer was validated"
+    for route in ("change_type 201", "rebuild 201", "enable_rescue 201", "create_image 201"):
+        assert f"POST /v1/servers/{server_id}/actions/{route}" in checked
+
+
+def test_listing_pages_through_more_than_fifty_servers_by_label(platform: LivePlatform, running_worker: Worker) -> None:
+    checked: list[str] = []
+    client = _client(platform, _token(platform, "fleet@example.com"), checked)
+    _raise_server_limit(platform, "fleet@example.com", 60)
+    made = [
+        client.servers.create(
+            name=f"fleet-{n}",
+            server_type=ServerType(name="cx22"),
+            image=Image(name="ubuntu-24.04"),
+            labels={"fleet": "yes", "parity": "even" if n % 2 == 0 else "odd"},
+        )
+        for n in range(53)
+    ]
+    client.servers.create(name="other", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"))
+    with pytest.raises(APIException) as taken:
+        client.servers.update(made[0].server, name="fleet-1")
+    assert taken.value.code == "uniqueness_error"
+    every = client.servers.get_all(label_selector="fleet=yes")  # hcloud pages at 50: two pages
+    assert sorted(s.id or 0 for s in every) == sorted(m.server.id or 0 for m in made)
+    assert len(client.servers.get_all(label_selector="fleet=yes,parity=even")) == 27
+    assert len(client.servers.get_all(label_selector="fleet")) == 53
+    assert len(client.servers.get_all(label_selector="!fleet")) == 1
+    page = client.servers.get_list(label_selector="fleet=yes", page=2, per_page=50)
+    assert page.meta.pagination is not None
+    assert len(page.servers) == 3 and page.meta.pagination.total_entries == 53
+    assert any("page=2" in call or call.startswith("GET /v1/servers ") for call in checked)
+    for created in made:
+        created.action.wait_until_finished(max_retries=400)
+
+
+def _raise_server_limit(platform: LivePlatform, email: str, limit: int) -> None:
+    with platform.identity.uow() as uow:
+        found = uow.users.by_email(email)
+        assert found is not None
+        user_id = found.id
+    admin = handlers.create_user(
+        commands.CreateUser(
+            name="Limit Admin",
+            email=f"admin-for-{email}",
+            password="a long enough password",
+            role=UserRole.ADMIN,
+            status=UserStatus.ACTIVE,
+        ),
+        platform.identity.uow(),
+    )
+    identity_staff.set_quota_limit(
+        identity_staff.SetQuotaLimit(
+            acting_user_id=admin.id, owner=QuotaOwner(user_id=user_id), resource_type="server", quota_limit=limit
+        ),
+        platform.identity.uow,
+    )
 
 
 def test_another_tenants_server_is_not_found(platform: LivePlatform, running_worker: Worker) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 
 from compute_service.adapters.quotas import IdentityQuotas, Quotas
-from compute_service.adapters.upstream import CatalogSource, HcloudCatalog
+from compute_service.adapters.upstream import CatalogSource, HcloudCatalog, read_token
+from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.db import make_engine, make_session_factory
 from cpshared.errors import Unavailable
@@ -19,11 +20,17 @@ class Compute:
     needs it (reading the token then, so a missing token fails the sync, not the start)."""
 
     def __init__(
-        self, engine: Engine, catalog_source: Callable[[], CatalogSource], *, quotas: Quotas | None = None
+        self,
+        engine: Engine,
+        catalog_source: Callable[[], CatalogSource],
+        *,
+        quotas: Quotas | None = None,
+        upstream: Callable[[], HcloudServers] | None = None,
     ) -> None:
         self.engine = engine
         self.catalog_source = catalog_source
         self._quotas = quotas
+        self._upstream = upstream
         self._sessions = make_session_factory(engine)
 
     def uow(self) -> ComputeUnitOfWork:
@@ -34,6 +41,12 @@ class Compute:
         if self._quotas is None:
             raise Unavailable("compute cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
         return self._quotas
+
+    def upstream(self) -> HcloudServers:
+        """Upstream servers, for the calls answered at once (enable rescue, delete an image)."""
+        if self._upstream is None:
+            raise Unavailable("compute has no upstream for servers: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
+        return self._upstream()
 
     def close(self) -> None:
         if isinstance(self._quotas, IdentityQuotas):
@@ -55,4 +68,8 @@ def bootstrap(
         make_engine(database_url, pool_size=pool_size),
         lambda: HcloudCatalog.from_settings(hcloud_endpoint, hcloud_token_file),
         quotas=quotas,
+        # Answered at once to a caller: a short retry, not the worker's patient one.
+        upstream=lambda: HcloudServers(
+            hcloud_endpoint, read_token(hcloud_token_file), retry=RetryPolicy(attempts=3, initial_seconds=0.2)
+        ),
     )

@@ -39,8 +39,8 @@ ERROR_BY_STATUS: Mapping[grpc.StatusCode, type[errors.DomainError]] = {
 }
 
 
-# Hetzner's 423 codes: a FAILED_PRECONDITION about the resource's state that Hetzner names itself.
-RESOURCE_STATE_CODES = frozenset({"locked", "protected"})
+# Hetzner's codes for a FAILED_PRECONDITION about the resource's state that Hetzner names itself.
+RESOURCE_STATE_CODES = frozenset({"locked", "protected", "server_not_stopped"})
 
 
 def domain_error_for(exc: grpc.RpcError, backend: str) -> errors.DomainError:

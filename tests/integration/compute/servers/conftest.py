@@ -161,6 +161,12 @@ def platform(
             make_engine(compute_url, pool_size=5),
             lambda: HcloudCatalog.from_settings(simulator_v1.url, token_file),
             quotas=quotas,
+            upstream=lambda: HcloudServers(
+                simulator_v1.url,
+                Path(token_file).read_text().strip(),
+                timeout=5,
+                retry=RetryPolicy(attempts=3, initial_seconds=0.05, max_seconds=0.5),
+            ),
         )
         try:
             catalog.sync_catalog(compute.catalog_source(), compute.uow())

@@ -115,6 +115,14 @@ SERVER_STATUS_CHANGED = event("server.status_changed", 1, compute_events.ServerS
 SERVER_DELETED = event("server.deleted", 1, compute_events.ServerDeleted, "server", topic=None)
 SERVER_SUSPENDED = event("server.suspended", 1, compute_events.ServerSuspended, "server", topic=None)
 SERVER_UNSUSPENDED = event("server.unsuspended", 1, compute_events.ServerUnsuspended, "server", topic=None)
+SERVER_UPDATED = event("server.updated", 1, compute_events.ServerUpdated, "server", topic=None)
+SERVER_TYPE_CHANGED = event("server.type_changed", 1, compute_events.ServerTypeChanged, "server", topic=None)
+SERVER_REBUILT = event("server.rebuilt", 1, compute_events.ServerRebuilt, "server", topic=None)
+SERVER_RESCUE_CHANGED = event("server.rescue_changed", 1, compute_events.ServerRescueChanged, "server", topic=None)
+# Compute: snapshot images of tenants (create_image, updated, deleted).
+IMAGE_CREATED = event("image.created", 1, compute_events.ImageCreated, "image", topic=None)
+IMAGE_UPDATED = event("image.updated", 1, compute_events.ImageUpdated, "image", topic=None)
+IMAGE_DELETED = event("image.deleted", 1, compute_events.ImageDeleted, "image", topic=None)
 
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric

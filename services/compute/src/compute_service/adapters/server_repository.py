@@ -22,6 +22,8 @@ _SERVER_COLUMNS = (
     t.server_types.c.code.label("server_type_code"),
     t.datacenters.c.code.label("datacenter_code"),
     t.images.c.name.label("image_name"),
+    t.server_types.c.disk_gb.label("type_disk_gb"),
+    t.server_types.c.architecture.label("type_architecture"),
 )
 _SERVER_FROM = (
     t.servers.join(t.server_types, t.server_types.c.id == t.servers.c.server_type_id)
@@ -60,6 +62,9 @@ def _server(row: sa.Row[Any], ssh_key_ids: list[int]) -> Server:
         server_type=row.server_type_code,
         datacenter=row.datacenter_code,
         image=row.image_name or "",
+        rescue_enabled=bool(row.rescue_enabled),
+        disk_gb=int(row.disk_gb or row.type_disk_gb or 0),
+        server_type_architecture=row.type_architecture or "",
     )
 
 
@@ -78,6 +83,7 @@ def _action(row: sa.Row[Any]) -> Action:
         error_message=row.error_message or "",
         upstream_action_id=row.upstream_action_id,
         version=row.version,
+        params=dict(row.params or {}),
     )
 
 
@@ -174,8 +180,33 @@ class ServerRepository:
                 deleted_at=server.deleted_at,
                 updated_at=now,
                 version=server.version,
+                server_type_id=server.server_type_id,
+                image_id=server.image_id,
+                rescue_enabled=server.rescue_enabled,
+                disk_gb=server.disk_gb or None,
             )
         )
+        server.updated_at = now
+
+    def rename(self, server: Server, now: datetime) -> None:
+        """Write the name and labels; a name the tenant's live servers have is ALREADY_EXISTS."""
+        write = (
+            sa.update(t.servers)
+            .where(t.servers.c.id == server.id)
+            .values(
+                name=server.name, hostname=server.name, labels=server.labels, updated_at=now, version=server.version
+            )
+        )
+        try:
+            with self.session.begin_nested():
+                self.session.execute(write)
+        except sa_exc.IntegrityError as exc:
+            if getattr(exc.orig, "args", (None,))[0] != DUPLICATE_KEY:
+                raise
+            raise AlreadyExists(
+                f"a server named {server.name!r} exists already; choose another name",
+                details={"fields": [{"name": "name", "messages": ["already exists"]}]},
+            ) from None
         server.updated_at = now
 
     def search(
@@ -274,6 +305,7 @@ class ActionRepository:
                 organization_id=action.organization_id,
                 server_id=action.server_id,
                 version=1,
+                params=action.params or None,
             )
         )
         action.id = int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
@@ -287,6 +319,30 @@ class ActionRepository:
     def for_server(self, server_id: int) -> list[Action]:
         query = sa.select(t.actions).where(t.actions.c.server_id == server_id).order_by(t.actions.c.id.desc())
         return [_action(row) for row in self.session.execute(query)]
+
+    def of_tenant(
+        self,
+        user_id: int,
+        organization_id: int | None,
+        statuses: Sequence[str],
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Action], int]:
+        """One page of the server actions of a user's own servers, or of an organization's."""
+        c = t.actions.c
+        where: list[sa.ColumnElement[bool]] = [c.server_id.is_not(None)]
+        if organization_id is not None:
+            where.append(c.organization_id == organization_id)
+        else:
+            where.extend([c.user_id == user_id, c.organization_id.is_(None)])
+        if statuses:
+            where.append(c.status.in_(list(statuses)))
+        total = self.session.execute(sa.select(sa.func.count()).select_from(t.actions).where(*where)).scalar_one()
+        columns = {"id": c.id, "command": c.command, "status": c.status, "started": c.started, "finished": c.finished}
+        order_by = [columns[f].desc() if descending else columns[f].asc() for f, descending in order]
+        query = sa.select(t.actions).where(*where).order_by(*order_by, c.id).offset(offset).limit(limit)
+        return [_action(row) for row in self.session.execute(query)], int(total)
 
     def claim_next(self, skip: Collection[int] = ()) -> Action | None:
         """The oldest running action no other worker holds, locked until this transaction ends.

@@ -6,17 +6,20 @@ member); admins and services every server; another tenant's server answers NOT_F
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 from typing import Any
 
 from grpc import aio
 
+from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cloudplatform.compute.v1 import server_service_pb2_grpc as pb_grpc
 from compute_service.adapters import authorization as authz
-from compute_service.adapters.grpc_servicer import MAX_PER_PAGE, _order
+from compute_service.adapters.grpc_servicer import MAX_PER_PAGE, _dec, _order
 from compute_service.bootstrap import Compute
+from compute_service.domain.server_actions import SnapshotImage
 from compute_service.domain.servers import DELETE, POWER_OFF, POWER_ON, REBOOT, Action, Server
-from compute_service.service_layer import servers
+from compute_service.service_layer import server_actions, servers
 from cpshared.errors import InvalidInput
 from cpshared.timestamps import to_timestamp as _ts
 
@@ -48,6 +51,8 @@ def server_message(server: Server) -> pb.Server:
         created_at=_ts(server.created_at),
         updated_at=_ts(server.updated_at),
         version=server.version,
+        rescue_enabled=server.rescue_enabled,
+        disk_gb=server.disk_gb,
     )
 
 
@@ -63,6 +68,30 @@ def action_message(action: Action) -> pb.Action:
         error_message=action.error_message,
         resources=[pb.ActionResource(id=action.server_id, type="server")] if action.server_id else [],
         server_id=action.server_id or 0,
+    )
+
+
+def snapshot_message(image: SnapshotImage) -> cpb.Image:
+    return cpb.Image(
+        id=image.id,
+        hetzner_id=image.hetzner_id or 0,
+        name="",
+        description=image.description,
+        type=image.type,
+        os_flavor=image.os_flavor,
+        os_version=image.os_version,
+        architecture=image.architecture,
+        size_gb=_dec(image.size_gb),
+        min_disk_size=image.disk_size,
+        status=image.status,
+        public=False,
+        user_id=image.user_id,
+        created_at=_ts(image.created_at),
+        organization_id=image.organization_id or 0,
+        labels=image.labels,
+        created_from_server_id=image.server_id or 0,
+        created_from_server_name=image.server_name,
+        disk_size=image.disk_size,
     )
 
 
@@ -153,6 +182,140 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
         reach = _reach(request.organization_id, f"server {request.server_id}")
         found = await asyncio.to_thread(servers.list_actions, request.server_id, reach, self._compute.uow())
         return pb.ListActionsResponse(actions=[action_message(a) for a in found])
+
+    async def RebuildServer(self, request: pb.RebuildServerRequest, context: Context) -> pb.RebuildServerResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action = await asyncio.to_thread(
+            server_actions.rebuild, request.server_id, request.image, reach, self._compute.uow()
+        )
+        return pb.RebuildServerResponse(action=action_message(action))
+
+    async def ChangeServerType(  # noqa: N802
+        self, request: pb.ChangeServerTypeRequest, context: Context
+    ) -> pb.ChangeServerTypeResponse:
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action = await asyncio.to_thread(
+            server_actions.change_type,
+            request.server_id,
+            request.server_type,
+            request.upgrade_disk,
+            reach,
+            self._compute.uow(),
+        )
+        return pb.ChangeServerTypeResponse(action=action_message(action))
+
+    async def EnableRescue(self, request: pb.EnableRescueRequest, context: Context) -> pb.EnableRescueResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action, password = await asyncio.to_thread(
+            server_actions.enable_rescue,
+            request.server_id,
+            request.type,
+            list(request.ssh_key_ids),
+            reach,
+            self._compute.uow(),
+            self._compute.upstream(),
+        )
+        return pb.EnableRescueResponse(action=action_message(action), root_password=password)
+
+    async def DisableRescue(self, request: pb.DisableRescueRequest, context: Context) -> pb.DisableRescueResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action = await asyncio.to_thread(server_actions.disable_rescue, request.server_id, reach, self._compute.uow())
+        return pb.DisableRescueResponse(action=action_message(action))
+
+    async def CreateImage(self, request: pb.CreateImageRequest, context: Context) -> pb.CreateImageResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        image, action = await asyncio.to_thread(
+            server_actions.create_image,
+            request.server_id,
+            request.type,
+            request.description,
+            dict(request.labels),
+            reach,
+            self._compute.uow(),
+        )
+        return pb.CreateImageResponse(image=snapshot_message(image), action=action_message(action))
+
+    async def ListOwnImages(self, request: pb.ListOwnImagesRequest, context: Context) -> pb.ListOwnImagesResponse:  # noqa: N802
+        authz.check_tenant(request.user_id, request.organization_id)
+        found = await asyncio.to_thread(
+            server_actions.list_own_images, request.user_id, request.organization_id or None, self._compute.uow()
+        )
+        return pb.ListOwnImagesResponse(images=[snapshot_message(i) for i in found])
+
+    async def UpdateImage(self, request: pb.UpdateImageRequest, context: Context) -> pb.UpdateImageResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"image {request.image_id}")
+        image = await asyncio.to_thread(
+            server_actions.update_image,
+            request.image_id,
+            request.description if request.HasField("description") else None,
+            dict(request.labels) if request.set_labels else None,
+            reach,
+            self._compute.uow(),
+        )
+        return pb.UpdateImageResponse(image=snapshot_message(image))
+
+    async def DeleteImage(self, request: pb.DeleteImageRequest, context: Context) -> pb.DeleteImageResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"image {request.image_id}")
+        await asyncio.to_thread(
+            server_actions.delete_image, request.image_id, reach, self._compute.uow(), self._compute.upstream()
+        )
+        return pb.DeleteImageResponse()
+
+    async def UpdateServer(self, request: pb.UpdateServerRequest, context: Context) -> pb.UpdateServerResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        server = await asyncio.to_thread(
+            server_actions.update_server,
+            request.server_id,
+            request.name if request.HasField("name") else None,
+            dict(request.labels) if request.set_labels else None,
+            reach,
+            self._compute.uow(),
+        )
+        found = await asyncio.to_thread(servers.get, server.id, reach, self._compute.uow())
+        return pb.UpdateServerResponse(server=server_message(found))
+
+    async def ListTenantActions(  # noqa: N802
+        self, request: pb.ListTenantActionsRequest, context: Context
+    ) -> pb.ListTenantActionsResponse:
+        authz.check_tenant(request.user_id, request.organization_id)
+        found, total = await asyncio.to_thread(
+            server_actions.tenant_actions,
+            request.user_id,
+            request.organization_id or None,
+            list(request.status),
+            [(key.partition(":")[0], key.partition(":")[2] == "desc") for key in request.sort],
+            max(request.page, 1),
+            min(max(request.per_page, 1), MAX_PER_PAGE) if request.per_page else 25,
+            self._compute.uow(),
+        )
+        return pb.ListTenantActionsResponse(actions=[action_message(a) for a in found], total_entries=total)
+
+    async def GetServerMetrics(  # noqa: N802
+        self, request: pb.GetServerMetricsRequest, context: Context
+    ) -> pb.GetServerMetricsResponse:
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        found = await asyncio.to_thread(
+            server_actions.metrics,
+            request.server_id,
+            list(request.types),
+            request.start.ToDatetime(tzinfo=UTC),
+            request.end.ToDatetime(tzinfo=UTC),
+            request.step,
+            reach,
+            self._compute.uow(),
+            self._compute.upstream(),
+        )
+        return pb.GetServerMetricsResponse(
+            start=_ts(found.start),
+            end=_ts(found.end),
+            step=int(found.step or 0),
+            time_series={
+                name: pb.MetricsSeries(
+                    values=[pb.MetricsPoint(timestamp=float(at), value=str(value)) for at, value in series["values"]]
+                )
+                for name, series in (found.time_series or {}).items()
+            },
+        )
 
 
 def add_server_servicer(server: aio.Server, compute: Compute) -> list[str]:

@@ -76,6 +76,10 @@ images = sa.Table(
     sa.Column("created_at", TIME),
     sa.Column("deprecated_at", TIME),
     sa.Column("updated_at", TIME),
+    sa.Column("organization_id", ID),
+    sa.Column("labels", sa.JSON),
+    sa.Column("server_id", ID),
+    sa.Column("disk_size", sa.Integer),
 )
 
 ssh_keys = sa.Table(
@@ -126,6 +130,9 @@ servers = sa.Table(
     sa.Column("metered_until", TIME),
     sa.Column("suspended_at", TIME),
     sa.Column("suspension_reason", sa.String(20)),
+    sa.Column("iso_mounted", sa.String(255)),
+    sa.Column("root_password_hash", sa.String(255)),
+    sa.Column("disk_gb", sa.Integer),
 )
 
 server_type_periods = sa.Table(
@@ -163,4 +170,5 @@ actions = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("server_id", ID),
     sa.Column("upstream_action_id", sa.BigInteger),
+    sa.Column("params", sa.JSON),
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import requests
 from hcloud import APIException, Client
@@ -85,6 +85,16 @@ class CreateSpec:
     user_data: str
     labels: dict[str, str]
     ssh_key_ids: list[int]
+
+
+IMAGE_LABEL = "cp_image_id"
+
+
+@dataclass(frozen=True)
+class UpstreamImage:
+    id: int
+    status: str
+    size_gb: float | None
 
 
 @dataclass(frozen=True)
@@ -253,3 +263,94 @@ class HcloudServers:
 
     def _action(self, what: str, call: Callable[[], BoundAction]) -> int:
         return int(self._call(what, call).id or 0)
+
+    def _bound(self, upstream_id: int) -> BoundServer:
+        return BoundServer(self.client.servers, {"id": upstream_id})
+
+    def rebuild(self, upstream_id: int, *, image_name: str = "", image_id: int = 0) -> int:
+        """Rebuild from a system image (by name) or a snapshot (by upstream id)."""
+        image = Image(id=image_id) if image_id else Image(name=image_name)
+        return self._call(
+            "rebuild a server", lambda: int(self.client.servers.rebuild(self._bound(upstream_id), image).action.id or 0)
+        )
+
+    def change_type(self, upstream_id: int, server_type: str, upgrade_disk: bool) -> int:
+        return self._action(
+            "change a server's type",
+            lambda: self.client.servers.change_type(
+                self._bound(upstream_id), ServerType(name=server_type), upgrade_disk=upgrade_disk
+            ),
+        )
+
+    def enable_rescue(self, upstream_id: int, rescue_type: str, ssh_key_ids: list[int]) -> tuple[int, str]:
+        """The action and the rescue root password upstream made (empty with SSH keys)."""
+
+        def enable() -> tuple[int, str]:
+            keys: Any = ssh_key_ids or None  # hcloud types them as str; the API takes the ids
+            answer = self.client.servers.enable_rescue(self._bound(upstream_id), type=rescue_type, ssh_keys=keys)
+            return int(answer.action.id or 0), str(answer.root_password or "")
+
+        return self._call("enable the rescue system", enable)
+
+    def disable_rescue(self, upstream_id: int) -> int:
+        return self._action(
+            "disable the rescue system", lambda: self.client.servers.disable_rescue(self._bound(upstream_id))
+        )
+
+    def find_image(self, platform_image_id: int) -> UpstreamImage | None:
+        found = self._call(
+            "list images",
+            lambda: self.client.images.get_all(label_selector=f"{IMAGE_LABEL}={platform_image_id}"),
+        )
+        if not found:
+            return None
+        image = min(found, key=lambda i: int(i.id or 0))
+        return UpstreamImage(int(image.id or 0), str(image.status or ""), image.image_size)
+
+    def create_image(
+        self, upstream_id: int, platform_image_id: int, image_type: str, description: str, labels: dict[str, str]
+    ) -> tuple[int, int]:
+        """Make the image unless upstream has one labelled with ``platform_image_id`` already:
+        (upstream image id, action to wait for or 0)."""
+
+        def find_or_create() -> tuple[int, int]:
+            existing = self.find_image(platform_image_id)
+            if existing is not None:
+                return existing.id, 0
+            answer = self.client.servers.create_image(
+                self._bound(upstream_id),
+                description=description,
+                type=image_type,
+                labels={**labels, IMAGE_LABEL: str(platform_image_id)},
+            )
+            return int(answer.image.id or 0), int(answer.action.id or 0)
+
+        return self._call("create an image", find_or_create)
+
+    def image(self, upstream_image_id: int) -> UpstreamImage:
+        image = self._call("read an image", lambda: self.client.images.get_by_id(upstream_image_id))
+        return UpstreamImage(int(image.id or 0), str(image.status or ""), image.image_size)
+
+    def delete_image(self, upstream_image_id: int) -> None:
+        """Delete it; one that is gone already is no error."""
+
+        def delete_once() -> None:
+            try:
+                self.client.images.delete(Image(id=upstream_image_id))
+            except APIException as exc:
+                if exc.code != "not_found":
+                    raise
+
+        self._call("delete an image", delete_once)
+
+    def metrics(self, upstream_id: int, types: list[str], start: Any, end: Any, step: int | None) -> Any:
+        """hcloud's Metrics of the server (start, end, step, time_series)."""
+        kinds: Any = types
+        return self._call(
+            "read metrics",
+            lambda: (
+                self.client.servers.get_metrics(
+                    self._bound(upstream_id), type=kinds, start=start, end=end, step=step
+                ).metrics
+            ),
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from compute_service.domain import server_status as st
 from cpshared.errors import InvalidInput, PreconditionFailed
@@ -93,6 +93,10 @@ class Server:
     server_type: str = ""
     datacenter: str = ""
     image: str = ""
+    # Server actions (domain/server_actions.py): rescue system, disk size now (GB), type's architecture.
+    rescue_enabled: bool = False
+    disk_gb: int = 0
+    server_type_architecture: str = ""
 
     def ensure_can_start(self, command: str) -> None:
         """Refuse ``command`` while another action runs or when the server cannot take it."""
@@ -138,6 +142,8 @@ class Action:
     error_message: str = ""
     upstream_action_id: int | None = None
     version: int = 1
+    # What the worker needs to carry it out (never a secret).
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def resources(self) -> list[dict[str, object]]:

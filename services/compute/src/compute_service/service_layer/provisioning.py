@@ -23,6 +23,7 @@ from cloudplatform.compute.v1 import events_pb2
 from compute_service import SERVICE_NAME
 from compute_service.adapters.quotas import Quotas, reservation_key
 from compute_service.adapters.upstream_servers import CreateSpec, HcloudServers, UpstreamServer
+from compute_service.domain import server_actions
 from compute_service.domain import server_status as st
 from compute_service.domain.servers import (
     ACTION_ERROR,
@@ -37,6 +38,7 @@ from compute_service.domain.servers import (
     Server,
     UpstreamFailure,
 )
+from compute_service.service_layer import server_actions as server_actions_worker
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import Unavailable
@@ -101,6 +103,8 @@ class Provisioner:
                     self._delete(uow, action, server)
                 elif action.command in (POWER_ON, POWER_OFF, REBOOT):
                     self._power(uow, action, server)
+                elif action.command in server_actions.COMMANDS:
+                    server_actions_worker.carry_out(self, uow, action, server)
                 else:
                     raise UpstreamFailure("unsupported_error", f"the worker does not know the command {action.command}")
             except UpstreamFailure as failure:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Self
 
+from compute_service.adapters.image_repository import ImageRepository
 from compute_service.adapters.repository import CatalogRepository, SshKeyRepository
 from compute_service.adapters.server_repository import ActionRepository, ServerRepository
 from cpshared.db import SqlAlchemyUnitOfWork
@@ -14,6 +15,7 @@ class ComputeUnitOfWork(SqlAlchemyUnitOfWork):
     ssh_keys: SshKeyRepository
     servers: ServerRepository
     actions: ActionRepository
+    images: ImageRepository
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -21,4 +23,5 @@ class ComputeUnitOfWork(SqlAlchemyUnitOfWork):
         self.ssh_keys = SshKeyRepository(self.session)
         self.servers = ServerRepository(self.session)
         self.actions = ActionRepository(self.session)
+        self.images = ImageRepository(self.session)
         return self

@@ -15,10 +15,13 @@ How the platform's catalog maps onto Hetzner's shapes (the one place for it):
 - ``/v1/pricing`` lists those server types; products the platform does not sell yet
   (floating and primary IPs, load balancers) are empty lists, and the single prices the
   spec requires for them (floating IP, image, volume, backups) are 0.
-- Images: the ones compute lets the caller use (public system images), ``type`` and
+- Images: the ones compute lets the caller use: the public system images and the caller's
+  tenant's own snapshots (``POST /v1/servers/{id}/actions/create_image``), ``type`` and
   ``status`` in Hetzner's words (``custom`` is a ``snapshot``; a ``deprecated`` image is
   ``available`` with its ``deprecated`` time and listed only with ``include_deprecated``).
-  Images have no labels here, so a ``label_selector`` matches them as label-less.
+  System images have no labels, so a ``label_selector`` matches them as label-less. Own
+  snapshots can be renamed (``PUT /v1/images/{id}``: description, labels) and deleted
+  (``DELETE /v1/images/{id}``; scope ``images:write``); another tenant's are ``404``.
 
 Every authenticated principal may read the catalog; an API key needs the read scope of the
 family it reads: ``server_types``, ``locations``, ``datacenters``, ``images``, ``pricing``.
@@ -33,7 +36,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
 from cpshared.errors import NotFound
@@ -43,6 +46,7 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.clients.compute import ComputeClient
+from gateway_service.clients.servers import ServerClient
 from gateway_service.hetzner.label_selector import parse_label_selector
 from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
 from gateway_service.hetzner.sorting import SortKey, parse_sort
@@ -122,6 +126,11 @@ class DatacenterOut(BaseModel):
     server_types: DatacenterServerTypes
 
 
+class ImageCreatedFrom(BaseModel):
+    id: int
+    name: str
+
+
 class ImageProtection(BaseModel):
     delete: bool
 
@@ -141,8 +150,8 @@ class ImageOut(BaseModel):
     image_size: float | None = Field(description="Size of the image file in GB; null when unknown.")
     disk_size: float = Field(description="Smallest disk it fits, in GB.")
     created: datetime
-    created_from: None = None
-    bound_to: None = None
+    created_from: ImageCreatedFrom | None = None
+    bound_to: int | None = None
     os_flavor: OsFlavor
     os_version: str | None
     rapid_deploy: bool
@@ -328,14 +337,18 @@ def image_out(image: pb.Image) -> ImageOut:
         name=image.name or None,
         description=image.description,
         image_size=float(image.size_gb) if image.size_gb else None,
-        disk_size=image.min_disk_size,
+        disk_size=image.disk_size or image.min_disk_size,
+        created_from=ImageCreatedFrom(id=image.created_from_server_id, name=image.created_from_server_name)
+        if image.created_from_server_id
+        else None,
+        bound_to=image.created_from_server_id if image.type == "backup" and image.created_from_server_id else None,
         created=image.created_at.ToDatetime(tzinfo=UTC),
         os_flavor=flavor,  # type: ignore[arg-type]  # checked against OS_FLAVORS just above
         os_version=image.os_version or None,
         rapid_deploy=image.rapid_deploy,
         protection=ImageProtection(delete=False),
         deprecated=deprecated,
-        labels={},
+        labels=dict(image.labels),
         architecture="arm" if image.architecture == "arm" else "x86",
     )
 
@@ -504,7 +517,7 @@ async def list_images(
     _read(principal, Family.IMAGES)
     keys = parse_sort(sort or [], ("id", "name", "created"))
     selector = parse_label_selector(label_selector)
-    images = [image_out(image) for image in await compute_client(request).images()]
+    images = [image_out(image) for image in await _usable_images(request, principal)]
     found = [
         image
         for image in images
@@ -524,8 +537,54 @@ async def list_images(
 async def get_image(request: Request, principal: Authenticated, id: Id) -> ImageAnswer:
     """One image the caller may use (deprecated ones too)."""
     _read(principal, Family.IMAGES)
-    image = _one(await compute_client(request).images(), id, lambda i: i.id, "image")
+    image = _one(await _usable_images(request, principal), id, lambda i: i.id, "image")
     return ImageAnswer(image=image_out(image))
+
+
+class ImageUpdate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    description: str | None = Field(default=None, max_length=1000)
+    labels: dict[str, str] | None = None
+
+
+async def _own_image(request: Request, principal: Principal, id: int) -> pb.Image:
+    """One of the caller's tenant's snapshots (a system image cannot be changed: 404 here too)."""
+    return _one(await _own_images(request, principal), id, lambda i: i.id, "image")
+
+
+@router.put("/v1/images/{id}")
+async def update_image(request: Request, principal: Authenticated, id: Id, body: ImageUpdate) -> ImageAnswer:
+    """Change one of the tenant's snapshots: its description and labels."""
+    policy.require_scope(principal, Family.IMAGES, Access.WRITE)
+    await _own_image(request, principal, id)
+    image = await _server_client(request).update_image(
+        id, principal.organization_id or 0, description=body.description, labels=body.labels
+    )
+    return ImageAnswer(image=image_out(image))
+
+
+@router.delete("/v1/images/{id}", status_code=204)
+async def delete_image(request: Request, principal: Authenticated, id: Id) -> Response:
+    """Delete one of the tenant's snapshots."""
+    policy.require_scope(principal, Family.IMAGES, Access.WRITE)
+    await _own_image(request, principal, id)
+    await _server_client(request).delete_image(id, principal.organization_id or 0)
+    return Response(status_code=204)
+
+
+def _server_client(request: Request) -> ServerClient:
+    client: ServerClient = request.app.state.servers
+    return client
+
+
+async def _own_images(request: Request, principal: Principal) -> list[pb.Image]:
+    return await _server_client(request).own_images(principal.user_id, principal.organization_id or 0)
+
+
+async def _usable_images(request: Request, principal: Principal) -> list[pb.Image]:
+    """The public system images and the caller's tenant's own snapshots."""
+    return [*await compute_client(request).images(), *await _own_images(request, principal)]
 
 
 @router.get("/v1/pricing")

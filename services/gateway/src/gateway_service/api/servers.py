@@ -8,6 +8,19 @@
   the platform hands out no root password, so give SSH keys); ``DELETE /v1/servers/{id}``
   (answers the ``delete_server`` action).
 - ``POST /v1/servers/{id}/actions/poweron|poweroff|reboot`` and ``GET /v1/servers/{id}/actions``.
+- ``PUT /v1/servers/{id}`` (``name``, ``labels``; a name the tenant has is ``409
+  uniqueness_error``), ``GET /v1/servers/actions`` (the tenant's server actions: ``id``,
+  ``status``, ``sort``, paging), ``GET /v1/servers/{id}/actions/{action_id}`` and
+  ``GET /v1/servers/{id}/metrics`` (``type`` cpu|disk|network, ``start``, ``end``, ``step``:
+  asked of upstream at once).
+- ``POST /v1/servers/{id}/actions/rebuild`` (``image``: a system image's name or id, or one
+  of the tenant's snapshots; ``423 protected`` when protected against rebuilding;
+  ``root_password`` is null: give SSH keys), ``change_type`` (``server_type``,
+  ``upgrade_disk``; the server must be off, ``422 server_not_stopped``; a type with a
+  smaller disk than the server's is ``400 invalid_input``), ``enable_rescue`` (``type``,
+  ``ssh_keys``; answers the rescue system's ``root_password`` this once: it is stored
+  nowhere), ``disable_rescue`` and ``create_image`` (``type``, ``description``, ``labels``:
+  answers the tenant's new snapshot ``image``, status ``creating`` until the action ends).
 
 The compute worker carries actions out upstream; a client follows them at ``/v1/actions/{id}``.
 Statuses are mapped by cpshared.server_status (the one place). The server type, datacenter,
@@ -22,12 +35,12 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
-from cpshared.errors import InvalidInput
+from cpshared.errors import InvalidInput, NotFound
 from cpshared.server_status import hetzner_status, platform_statuses
 from gateway_service.api.admin import Meta
 from gateway_service.api.catalog import (
@@ -164,6 +177,49 @@ class ActionsAnswer(BaseModel):
     meta: Meta
 
 
+class RebuildAnswer(BaseModel):
+    action: ActionOut
+    root_password: str | None = Field(description="Always null: the platform hands out no root password.")
+
+
+class RescueAnswer(BaseModel):
+    action: ActionOut
+    root_password: str | None = Field(description="The rescue system's root password, shown this once.")
+
+
+class CreatedImageAnswer(BaseModel):
+    image: ImageOut
+    action: ActionOut
+
+
+class RebuildBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    image: str | int = Field(description="ID or name of the image to rebuild from.")
+
+
+class ChangeTypeBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    server_type: str | int = Field(description="ID or name of the server type to change to.")
+    upgrade_disk: bool = Field(description="If false, the disk keeps its size (a later downgrade stays possible).")
+
+
+class EnableRescueBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["linux64"] | None = Field(default="linux64", description="linux64 (the default when null).")
+    ssh_keys: list[int] | None = Field(default=None, description="IDs of SSH keys to inject.")
+
+
+class CreateImageBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["snapshot", "backup"] | None = Field(default="snapshot", description="snapshot when null.")
+    description: str | None = Field(default=None, max_length=1000)
+    labels: Labels | None = None
+
+
 class NewServer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -241,7 +297,7 @@ class Catalog:
             datacenter=datacenter_out(dc, self.server_types),
             location=location_out(dc),
             image=image_out(image) if image is not None else None,
-            rescue_enabled=False,
+            rescue_enabled=server.rescue_enabled,
             locked=server.locked,
             backup_window=None,
             outgoing_traffic=None,
@@ -251,7 +307,7 @@ class Catalog:
             labels=dict(server.labels),
             volumes=[],
             load_balancers=[],
-            primary_disk_size=st.disk_gb,
+            primary_disk_size=server.disk_gb or st.disk_gb,
         )
 
     def datacenter_code(self, location: str | int | None, datacenter: str | int | None, server_type: str) -> str:
@@ -373,7 +429,53 @@ async def create_server(request: Request, principal: Authenticated, body: NewSer
     )
 
 
-@router.get("/{id}")
+ACTION_SORT = ("id", "command", "status", "started", "finished")
+
+
+@router.get("/actions")
+async def list_tenant_actions(
+    request: Request,
+    response: Response,
+    principal: Authenticated,
+    id: Annotated[list[Annotated[int, Query(ge=1, le=MAX_ID)]] | None, Query(max_length=50)] = None,
+    status: Annotated[list[Literal["running", "success", "error"]] | None, Query()] = None,
+    sort: Annotated[list[str] | None, Query(description="id, command, status, started, finished.")] = None,
+    page: str | None = None,
+    per_page: str | None = None,
+) -> ActionsAnswer:
+    """The actions of the caller's tenant's servers."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    page_request = parse_page_request(page, per_page)
+    keys = parse_sort(sort or [], ACTION_SORT)
+    if id:  # a few named actions: read each, then filter, sort and page here
+        found: list[ActionOut] = []
+        for action_id in sorted(set(id)):
+            try:
+                found.append(action_out(await server_client(request).action(action_id, tenant(principal)[1])))
+            except NotFound:
+                continue
+        found = [a for a in found if not status or a.status in status]
+        for key in reversed(keys):
+            found.sort(key=partial(_sort_value, field=key.field), reverse=key.descending)
+        pagination = paginate(page_request, len(found))
+        chosen = found[page_request.offset : page_request.offset + page_request.limit]
+    else:
+        answer = await server_client(request).tenant_actions(
+            *tenant(principal),
+            status=list(status or []),
+            sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in keys],
+            page=page_request.page,
+            per_page=page_request.per_page,
+        )
+        pagination = paginate(page_request, answer.total_entries)
+        chosen = [action_out(a) for a in answer.actions]
+    link = link_header(request.url, pagination)
+    if link:
+        response.headers["Link"] = link
+    return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
+
+
+@router.get("/{id:int}")
 async def get_server(request: Request, principal: Authenticated, id: ServerId) -> ServerAnswer:
     """One server the caller reaches."""
     policy.require_scope(principal, Family.SERVERS, Access.READ)
@@ -381,7 +483,7 @@ async def get_server(request: Request, principal: Authenticated, id: ServerId) -
     return ServerAnswer(server=(await Catalog.read(request)).server_out(server))
 
 
-@router.delete("/{id}")
+@router.delete("/{id:int}")
 async def delete_server(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Delete a server (``423 protected`` while protected against deletion)."""
     policy.require_scope(principal, Family.SERVERS, Access.WRITE)
@@ -441,3 +543,160 @@ def _sort_value(action: ActionOut, field: str) -> Any:
         stamp = getattr(action, field)
         return stamp.timestamp() if stamp is not None else float("inf")
     return getattr(action, field)
+
+
+def _write(principal: Principal) -> int:
+    """The organization the caller acts for (0: none), once it may change servers."""
+    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
+    return tenant(principal)[1]
+
+
+@router.post("/{id}/actions/rebuild", status_code=201)
+async def rebuild(
+    request: Request, principal: Authenticated, id: ServerId, body: Annotated[RebuildBody, Body()]
+) -> RebuildAnswer:
+    """Overwrite a server's disk with an image (``423 protected`` while protected against rebuilding)."""
+    organization_id = _write(principal)
+    action = await server_client(request).rebuild(id, organization_id, str(body.image))
+    return RebuildAnswer(action=action_out(action), root_password=None)
+
+
+@router.post("/{id}/actions/change_type", status_code=201)
+async def change_type(
+    request: Request, principal: Authenticated, id: ServerId, body: Annotated[ChangeTypeBody, Body()]
+) -> ActionAnswer:
+    """Change a powered-off server's type."""
+    organization_id = _write(principal)
+    server_type = (await Catalog.read(request)).server_type_code(body.server_type)
+    action = await server_client(request).change_type(id, organization_id, server_type, body.upgrade_disk)
+    return ActionAnswer(action=action_out(action))
+
+
+@router.post("/{id}/actions/enable_rescue", status_code=201)
+async def enable_rescue(
+    request: Request, principal: Authenticated, id: ServerId, body: Annotated[EnableRescueBody | None, Body()] = None
+) -> RescueAnswer:
+    """Boot the rescue system next; its root password is in this answer only."""
+    organization_id = _write(principal)
+    wanted = body or EnableRescueBody()
+    answer = await server_client(request).enable_rescue(
+        id, organization_id, wanted.type or "linux64", wanted.ssh_keys or []
+    )
+    return RescueAnswer(action=action_out(answer.action), root_password=answer.root_password or None)
+
+
+@router.post("/{id}/actions/disable_rescue", status_code=201)
+async def disable_rescue(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Boot from the server's disk again."""
+    organization_id = _write(principal)
+    return ActionAnswer(action=action_out(await server_client(request).disable_rescue(id, organization_id)))
+
+
+@router.post("/{id}/actions/create_image", status_code=201)
+async def create_image(
+    request: Request, principal: Authenticated, id: ServerId, body: Annotated[CreateImageBody | None, Body()] = None
+) -> CreatedImageAnswer:
+    """Make a snapshot image of the server, owned by its tenant."""
+    organization_id = _write(principal)
+    wanted = body or CreateImageBody()
+    answer = await server_client(request).create_image(
+        id,
+        organization_id,
+        image_type=wanted.type or "snapshot",
+        description=wanted.description or "",
+        labels=wanted.labels or {},
+    )
+    return CreatedImageAnswer(image=image_out(answer.image), action=action_out(answer.action))
+
+
+class ServerUpdate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    labels: Labels | None = None
+
+
+@router.put("/{id:int}")
+async def update_server(request: Request, principal: Authenticated, id: ServerId, body: ServerUpdate) -> ServerAnswer:
+    """Rename a server or replace its labels."""
+    organization_id = _write(principal)
+    server = await server_client(request).update(id, organization_id, name=body.name, labels=body.labels)
+    return ServerAnswer(server=(await Catalog.read(request)).server_out(server))
+
+
+@router.get("/{id}/actions/{action_id:int}")
+async def get_server_action(
+    request: Request,
+    principal: Authenticated,
+    id: ServerId,
+    action_id: Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")],
+) -> ActionAnswer:
+    """One action of a server."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    action = await server_client(request).action(action_id, tenant(principal)[1])
+    if action.server_id != id:
+        raise NotFound(f"action {action_id} of server {id} does not exist")
+    return ActionAnswer(action=action_out(action))
+
+
+class MetricsValues(BaseModel):
+    values: list[tuple[float, str]]
+
+
+class MetricsOut(BaseModel):
+    start: datetime
+    end: datetime
+    step: float
+    time_series: dict[str, MetricsValues]
+
+
+class MetricsAnswer(BaseModel):
+    metrics: MetricsOut
+
+
+def _instant(name: str, raw: str) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO 8601 time", details={"fields": [{"name": name}]}) from None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+
+@router.get("/{id}/metrics")
+async def server_metrics(
+    request: Request,
+    principal: Authenticated,
+    id: ServerId,
+    type: Annotated[
+        list[str], Query(max_length=10, description="Metric types: cpu, disk, network (or comma-separated).")
+    ],
+    start: Annotated[str, Query(max_length=64, description="Start of the period (ISO 8601).")],
+    end: Annotated[str, Query(max_length=64, description="End of the period (ISO 8601).")],
+    step: Annotated[str | None, Query(max_length=12, description="Seconds between two values.")] = None,
+) -> MetricsAnswer:
+    """A server's metrics, read from upstream."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    kinds = list(dict.fromkeys(kind for raw in type for kind in raw.split(",")))
+    if not kinds or any(kind not in ("cpu", "disk", "network") for kind in kinds):
+        raise InvalidInput("type must name cpu, disk or network", details={"fields": [{"name": "type"}]})
+    if step is not None and not step.isdigit():
+        raise InvalidInput("step must be a whole number of seconds", details={"fields": [{"name": "step"}]})
+    answer = await server_client(request).metrics(
+        id,
+        tenant(principal)[1],
+        types=kinds,
+        start=_instant("start", start),
+        end=_instant("end", end),
+        step=int(step) if step else 0,
+    )
+    return MetricsAnswer(
+        metrics=MetricsOut(
+            start=_time(answer.start),
+            end=_time(answer.end),
+            step=answer.step,
+            time_series={
+                name: MetricsValues(values=[(p.timestamp, p.value) for p in series.values])
+                for name, series in answer.time_series.items()
+            },
+        )
+    )

@@ -5,6 +5,7 @@ from it, and a refusal raises the public error of the same meaning (backend_erro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 from grpc import aio
 
@@ -98,3 +99,96 @@ class ServerClient:
     async def list_actions(self, server_id: int, organization_id: int) -> list[pb.Action]:
         request = pb.ListActionsRequest(server_id=server_id, organization_id=organization_id)
         return list((await _call(self._servers().ListActions(request))).actions)
+
+    async def rebuild(self, server_id: int, organization_id: int, image: str) -> pb.Action:
+        request = pb.RebuildServerRequest(server_id=server_id, organization_id=organization_id, image=image)
+        return (await _call(self._servers().RebuildServer(request))).action
+
+    async def change_type(
+        self, server_id: int, organization_id: int, server_type: str, upgrade_disk: bool
+    ) -> pb.Action:
+        request = pb.ChangeServerTypeRequest(
+            server_id=server_id, organization_id=organization_id, server_type=server_type, upgrade_disk=upgrade_disk
+        )
+        return (await _call(self._servers().ChangeServerType(request))).action
+
+    async def enable_rescue(
+        self, server_id: int, organization_id: int, rescue_type: str, ssh_key_ids: Sequence[int]
+    ) -> pb.EnableRescueResponse:
+        request = pb.EnableRescueRequest(
+            server_id=server_id, organization_id=organization_id, type=rescue_type, ssh_key_ids=ssh_key_ids
+        )
+        return await _call(self._servers().EnableRescue(request))
+
+    async def disable_rescue(self, server_id: int, organization_id: int) -> pb.Action:
+        request = pb.DisableRescueRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().DisableRescue(request))).action
+
+    async def create_image(
+        self, server_id: int, organization_id: int, *, image_type: str, description: str, labels: Mapping[str, str]
+    ) -> pb.CreateImageResponse:
+        request = pb.CreateImageRequest(
+            server_id=server_id,
+            organization_id=organization_id,
+            type=image_type,
+            description=description,
+            labels=labels,
+        )
+        return await _call(self._servers().CreateImage(request))
+
+    async def own_images(self, user_id: int, organization_id: int) -> list[cpb.Image]:
+        request = pb.ListOwnImagesRequest(user_id=user_id, organization_id=organization_id)
+        return list((await _call(self._servers().ListOwnImages(request))).images)
+
+    async def update_image(
+        self, image_id: int, organization_id: int, *, description: str | None, labels: Mapping[str, str] | None
+    ) -> cpb.Image:
+        request = pb.UpdateImageRequest(
+            image_id=image_id,
+            organization_id=organization_id,
+            description=description,
+            set_labels=labels is not None,
+            labels=labels or {},
+        )
+        return (await _call(self._servers().UpdateImage(request))).image
+
+    async def delete_image(self, image_id: int, organization_id: int) -> None:
+        request = pb.DeleteImageRequest(image_id=image_id, organization_id=organization_id)
+        await _call(self._servers().DeleteImage(request))
+
+    async def update(
+        self, server_id: int, organization_id: int, *, name: str | None, labels: Mapping[str, str] | None
+    ) -> pb.Server:
+        request = pb.UpdateServerRequest(
+            server_id=server_id,
+            organization_id=organization_id,
+            name=name,
+            set_labels=labels is not None,
+            labels=labels or {},
+        )
+        return (await _call(self._servers().UpdateServer(request))).server
+
+    async def tenant_actions(
+        self,
+        user_id: int,
+        organization_id: int,
+        *,
+        status: Sequence[str],
+        sort: Sequence[str],
+        page: int,
+        per_page: int,
+    ) -> pb.ListTenantActionsResponse:
+        request = pb.ListTenantActionsRequest(
+            user_id=user_id, organization_id=organization_id, status=status, sort=sort, page=page, per_page=per_page
+        )
+        return await _call(self._servers().ListTenantActions(request))
+
+    async def metrics(
+        self, server_id: int, organization_id: int, *, types: Sequence[str], start: datetime, end: datetime, step: int
+    ) -> pb.GetServerMetricsResponse:
+        request = pb.GetServerMetricsRequest(
+            server_id=server_id, organization_id=organization_id, types=types, step=step
+        )
+        request.start.FromDatetime(start)
+        request.end.FromDatetime(end)
+        return await _call(self._servers().GetServerMetrics(request))
