@@ -159,11 +159,11 @@ class RunningWatch:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        last_id = 0
+        floor = 0  # every server below it has been seen running
         query = sa.text("SELECT id FROM servers WHERE status = 'running' AND id > :floor")
         while not self.stop.is_set():
             with self.engine.connect() as conn:
-                found = [int(i) for i in conn.execute(query, {"floor": last_id}).scalars()]
+                found = [int(i) for i in conn.execute(query, {"floor": floor}).scalars()]
             now = time.perf_counter()
             fresh = [i for i in found if i not in self.seen]
             if fresh:
@@ -171,6 +171,8 @@ class RunningWatch:
                     for server_id in fresh:
                         self.seen[server_id] = now
                     self.changed.notify_all()
+                while floor + 1 in self.seen:
+                    floor += 1
             self.stop.wait(0.005)
 
     def wait_for(self, server_ids: list[int], limit: float = 600) -> None:
@@ -336,7 +338,9 @@ def main() -> None:
                     print(f"    answered → running, queue included            p50 {b50:7.1f} ms  p99 {b99:7.1f} ms")
                     print(f"    provisioned {burst / elapsed:7.1f} servers/s with {args.workers} worker(s)")
 
-                # (c) lists with every server in the table
+                # (c) lists with every server in the table (the poller stopped: it would compete)
+                watch.stop.set()
+
                 def bare() -> object:
                     return info.GetServiceInfo(service_info_pb2.GetServiceInfoRequest())
 
