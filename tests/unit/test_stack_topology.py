@@ -1,46 +1,62 @@
-"""The local stack's topology: one process per service, distinct ports, own database each."""
+"""The local stack's topology: one process per service, distinct ports, own database each;
+the relays of every service database in one process."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
 from cloudctl.paths import LocalPaths
-from cloudctl.stack import ALL_SERVICES, DOMAIN_SERVICES, process_specs, stack_specs
+from cloudctl.stack import ALL_SERVICES, DOMAIN_SERVICES, RELAYS, ProcessSpec, process_specs, stack_specs
+
+
+def service_specs(paths: LocalPaths) -> list[ProcessSpec]:
+    """Every process but the one running all relays."""
+    return [s for s in process_specs(paths) if s.name != RELAYS]
+
+
+def relay_urls(paths: LocalPaths) -> dict[str, str]:
+    [relays] = [s for s in process_specs(paths) if s.name == RELAYS]
+    urls: dict[str, str] = json.loads(relays.env["CP_RELAY_DATABASE_URLS"])
+    return urls
 
 
 def test_every_service_has_a_process_with_distinct_ports(tmp_path: Path) -> None:
     specs = process_specs(LocalPaths(tmp_path))
-    assert {s.service for s in specs} == set(ALL_SERVICES)
+    assert {s.service for s in specs} == {*ALL_SERVICES, RELAYS}
     ports = [p for s in specs for p in (s.grpc_port, s.http_port, s.metrics_port) if p]
     assert len(ports) == len(set(ports))
 
 
 def test_each_service_connects_to_its_own_database_as_its_own_user(tmp_path: Path) -> None:
-    for spec in process_specs(LocalPaths(tmp_path)):
-        url = spec.env["CP_DATABASE_URL"]
-        assert url.startswith(f"mysql+pymysql://cp_{spec.service}:")
-        assert url.endswith(f"/cp_{spec.service}")
+    paths = LocalPaths(tmp_path)
+    urls = [(s.service, s.env["CP_DATABASE_URL"]) for s in service_specs(paths)] + list(relay_urls(paths).items())
+    for service, url in urls:
+        assert url.startswith(f"mysql+pymysql://cp_{service}:")
+        assert url.endswith(f"/cp_{service}")
 
 
 def test_database_passwords_are_random_kept_and_private(tmp_path: Path) -> None:
     paths = LocalPaths(tmp_path)
-    first = {s.service: s.env["CP_DATABASE_URL"] for s in process_specs(paths)}
-    second = {s.service: s.env["CP_DATABASE_URL"] for s in process_specs(paths)}
+    first = {s.service: s.env["CP_DATABASE_URL"] for s in service_specs(paths)}
+    second = {s.service: s.env["CP_DATABASE_URL"] for s in service_specs(paths)}
     assert first == second
     secret_file = paths.secrets / "database-passwords.json"
     assert secret_file.stat().st_mode & 0o077 == 0
     assert len(set(first.values())) == len(first) == len(ALL_SERVICES)
 
 
-def test_every_service_runs_an_outbox_relay_on_its_own_database(tmp_path: Path) -> None:
-    specs = process_specs(LocalPaths(tmp_path))
-    relays = {s.service: s for s in specs if s.module == "cpshared.events.relay_main"}
-    assert set(relays) == set(ALL_SERVICES)
-    main = {s.service: s for s in specs if s.kind != "worker"}
-    for service, relay in relays.items():
-        assert relay.env["CP_DATABASE_URL"] == main[service].env["CP_DATABASE_URL"]
-        assert relay.env["CP_KAFKA_BOOTSTRAP"]
+def test_every_service_database_has_its_outbox_relay_all_in_one_process(tmp_path: Path) -> None:
+    paths = LocalPaths(tmp_path)
+    [relays] = [s for s in process_specs(paths) if s.module == "cpshared.events.relay_main"]
+    assert (relays.name, relays.args, relays.kind) == (RELAYS, ("--all",), "worker")
+    assert "CP_DATABASE_URL" not in relays.env and relays.env["CP_KAFKA_BOOTSTRAP"]
+    urls = relay_urls(paths)
+    assert set(urls) == set(ALL_SERVICES)
+    main = {s.service: s for s in service_specs(paths) if s.kind != "worker"}
+    for service, url in urls.items():
+        assert url == main[service].env["CP_DATABASE_URL"]
 
 
 def test_gateway_knows_every_domain_service_address(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """``python -m hetzner_sim``: serve the simulator on CP_HETZNER_SIM_HOST:CP_HETZNER_SIM_PORT.
 
 Settings (environment): CP_HETZNER_SIM_HOST (127.0.0.1), CP_HETZNER_SIM_PORT (8090),
-CP_HETZNER_SIM_TOKEN (sim-token; several separated by commas, one project each),
+CP_HETZNER_SIM_TOKEN (sim-token; several separated by commas, one project each) or
+CP_HETZNER_SIM_TOKEN_FILE (a file holding them, e.g. a mounted secret),
 CP_HETZNER_SIM_ACTION_SECONDS (0.5), CP_METRICS_PORT (Prometheus metrics; none if unset).
 """
 

@@ -43,8 +43,14 @@ DEFAULT_TOKEN = "sim-token"  # noqa: S105 - the simulator's documented developme
 
 
 def tokens_from_env() -> list[str]:
-    """CP_HETZNER_SIM_TOKEN: one token, or several separated by commas (one project each)."""
-    raw = os.environ.get("CP_HETZNER_SIM_TOKEN", DEFAULT_TOKEN)
+    """CP_HETZNER_SIM_TOKEN: one token, or several separated by commas (one project each); or
+    CP_HETZNER_SIM_TOKEN_FILE: a file holding them (a mounted secret), which wins when set."""
+    token_file = os.environ.get("CP_HETZNER_SIM_TOKEN_FILE", "")
+    if token_file:
+        with open(token_file, encoding="utf-8") as source:
+            raw = source.read()
+    else:
+        raw = os.environ.get("CP_HETZNER_SIM_TOKEN", DEFAULT_TOKEN)
     return [token.strip() for token in raw.split(",") if token.strip()]
 
 

@@ -4,32 +4,52 @@ One per service database (more replicas only stand by, see :mod:`cpshared.events
 It reads the same ``CP_*`` variables as the service (database URL, Kafka bootstrap,
 logging, metrics port) plus its own ``CP_RELAY_*`` tuning. SIGTERM or SIGINT stop it
 gracefully: the batch in flight is finished and marked, the producer closed.
+
+``python -m cpshared.events.relay_main --all`` runs the relays of several databases in one
+process (the local stack: one process instead of one per service, each Python process being
+tens of MB at rest). ``CP_RELAY_DATABASE_URLS`` maps each relay's name (its service) to its
+database URL, as JSON; every relay has its own engine, its own producer, its own named-lock
+leadership and its metrics under its own ``relay`` label. A relay that fails (its database
+unreachable or not migrated, an unexpected error) is restarted with backoff and counted in
+``outbox_relay_restarts_total``; the others go on. Where each service scales on its own
+(docker compose, Kubernetes) every service keeps its own relay process.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import time
 from datetime import timedelta
 
 import sqlalchemy as sa
+from prometheus_client import Counter
 from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import Engine
 
 from cpshared.db import make_engine, wait_for_database
-from cpshared.events.relay import OutboxRelay
+from cpshared.events.relay import Backoff, OutboxRelay
 from cpshared.events.tables import outbox
 from cpshared.logging import get_logger
 from cpshared.process import start_process
-from cpshared.settings import CommonSettings, DatabaseSettings, KafkaSettings, load_settings
+from cpshared.settings import ENV_PREFIX, CommonSettings, DatabaseSettings, KafkaSettings, load_settings
 
 log = get_logger("cpshared.events.relay_main")
 
 
-class RelaySettings(CommonSettings, DatabaseSettings, KafkaSettings):
-    """The settings of a service's outbox relay process."""
+RELAY_RESTARTS = Counter(
+    "outbox_relay_restarts_total", "Times a relay of a several-relay process failed and was started again.", ["relay"]
+)
+
+
+class RelayTuning(BaseSettings):
+    """How a relay polls, prunes and waits: the same for every relay of a process."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     relay_batch_size: int = Field(default=1000, ge=1, le=20_000, description="Outbox rows sent per round.")
     relay_poll_interval: float = Field(
@@ -47,6 +67,23 @@ class RelaySettings(CommonSettings, DatabaseSettings, KafkaSettings):
     )
     relay_stall_timeout_seconds: float = Field(
         default=10, gt=0, description="Seconds without any acknowledgement before the broker is taken to be down."
+    )
+
+
+class RelaySettings(CommonSettings, DatabaseSettings, KafkaSettings, RelayTuning):
+    """The settings of a service's outbox relay process."""
+
+
+class AllRelaysSettings(CommonSettings, KafkaSettings, RelayTuning):
+    """The settings of a process running several relays (``--all``)."""
+
+    relay_database_urls: dict[str, str] = Field(
+        min_length=1,
+        description='Each relay\'s name (its service) and database URL, as JSON: {"identity": "mysql+pymysql://..."}.',
+    )
+    database_pool_size: int = Field(default=5, ge=1, le=100, description="Connections per relay's engine.")
+    relay_restart_max_seconds: float = Field(
+        default=30, gt=0, description="Longest pause before a failed relay is started again."
     )
 
 
@@ -100,7 +137,73 @@ async def serve(relay: OutboxRelay) -> None:
     await relay.run(stop)
 
 
+def make_relay(engine: Engine, name: str, bootstrap: str, tuning: RelayTuning) -> OutboxRelay:
+    return OutboxRelay(
+        engine,
+        bootstrap,
+        name=name,
+        batch_size=tuning.relay_batch_size,
+        poll_interval=tuning.relay_poll_interval,
+        idle_poll_interval=tuning.relay_idle_poll_interval,
+        published_retention=timedelta(hours=tuning.relay_published_retention_hours),
+        prune_interval=tuning.relay_prune_interval_seconds,
+        stop_grace=tuning.relay_stop_grace_seconds,
+        stall_timeout=tuning.relay_stall_timeout_seconds,
+    )
+
+
+async def supervise(name: str, url: str, settings: AllRelaysSettings, stop: asyncio.Event) -> None:
+    """One relay of a several-relay process, started again (with backoff) whenever it fails."""
+    backoff = Backoff(base=1.0, cap=settings.relay_restart_max_seconds)
+    while not stop.is_set():
+        engine = make_engine(url, pool_size=settings.database_pool_size)
+        try:
+            await asyncio.to_thread(wait_for_database, engine, timeout=10.0)
+            await asyncio.to_thread(require_outbox, engine, name)
+            relay = make_relay(engine, name, settings.kafka_bootstrap, settings)
+            log.info("relay_starting", relay=name, batch_size=settings.relay_batch_size)
+            await relay.run(stop)
+            backoff.reset()
+        except (Exception, OutboxMissing) as exc:
+            RELAY_RESTARTS.labels(name).inc()
+            delay = backoff.next_delay()
+            log.error("relay_failed", relay=name, error=repr(exc), restart_in=round(delay, 2))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+        finally:
+            await asyncio.to_thread(engine.dispose)
+
+
+async def serve_all(settings: AllRelaysSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await asyncio.gather(
+        *(
+            asyncio.create_task(supervise(name, url, settings, stop), name=f"relay-{name}")
+            for name, url in sorted(settings.relay_database_urls.items())
+        )
+    )
+
+
+def main_all() -> None:
+    settings = load_settings(AllRelaysSettings)
+    start_process(settings.service_name, settings)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatedKafkaClientLogs())
+    log.info("relays_starting", relays=sorted(settings.relay_database_urls), bootstrap=settings.kafka_bootstrap)
+    asyncio.run(serve_all(settings))
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m cpshared.events.relay_main", description=__doc__)
+    parser.add_argument(
+        "--all", action="store_true", help="run the relay of every database in CP_RELAY_DATABASE_URLS, in one process"
+    )
+    if parser.parse_args().all:
+        main_all()
+        return
     settings = load_settings(RelaySettings)
     start_process(settings.service_name, settings)
     for handler in logging.getLogger().handlers:
@@ -109,18 +212,7 @@ def main() -> None:
     try:
         wait_for_database(engine)
         require_outbox(engine, settings.service_name)
-        relay = OutboxRelay(
-            engine,
-            settings.kafka_bootstrap,
-            name=settings.service_name,
-            batch_size=settings.relay_batch_size,
-            poll_interval=settings.relay_poll_interval,
-            idle_poll_interval=settings.relay_idle_poll_interval,
-            published_retention=timedelta(hours=settings.relay_published_retention_hours),
-            prune_interval=settings.relay_prune_interval_seconds,
-            stop_grace=settings.relay_stop_grace_seconds,
-            stall_timeout=settings.relay_stall_timeout_seconds,
-        )
+        relay = make_relay(engine, settings.service_name, settings.kafka_bootstrap, settings)
         log.info("relay_starting", batch_size=settings.relay_batch_size, bootstrap=settings.kafka_bootstrap)
         asyncio.run(serve(relay))
     finally:
