@@ -414,7 +414,8 @@ def test_the_settings_actions_and_the_secrets_shown_once_work_with_the_hcloud_cl
         server.change_dns_ptr("192.0.2.77", "not.mine.example.com")
     assert foreign.value.code == "invalid_input"
     server.change_dns_ptr(ipv4, None).wait_until_finished(max_retries=400)
-    assert client.servers.get_by_id(server_id).public_net.ipv4.dns_ptr == ""
+    reset_ptr: Any = client.servers.get_by_id(server_id)
+    assert reset_ptr.public_net.ipv4.dns_ptr == ""
 
     server.enable_backup().wait_until_finished(max_retries=400)
     assert client.servers.get_by_id(server_id).backup_window
