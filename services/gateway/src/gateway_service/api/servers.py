@@ -5,8 +5,13 @@
   ``label_selector``, sorted by ``id``, ``name`` or ``created``, paged with ``meta`` and ``Link``.
 - ``GET /v1/servers/{id}``; ``POST /v1/servers`` (answers ``server``, the running
   ``create_server`` ``action``, ``next_actions`` ``[]`` and ``root_password``: always ``null``,
-  the platform hands out no root password, so give SSH keys); ``DELETE /v1/servers/{id}``
-  (answers the ``delete_server`` action).
+  the platform hands out no root password at creation, so give SSH keys or use
+  ``reset_password``; ``start_after_create: false`` leaves it ``off``); ``DELETE
+  /v1/servers/{id}`` (answers the ``delete_server`` action).
+- ``POST /v1/servers/{id}/actions/shutdown|reset|attach_iso|detach_iso|change_protection|
+  change_dns_ptr|enable_backup|disable_backup`` (Hetzner's bodies; ``change_protection`` is
+  answered finished), ``request_console`` (``wss_url``, ``password``) and ``reset_password``
+  (``root_password``): those secrets are in that answer only.
 - ``POST /v1/servers/{id}/actions/poweron|poweroff|reboot`` and ``GET /v1/servers/{id}/actions``.
 - ``PUT /v1/servers/{id}`` (``name``, ``labels``; a name the tenant has is ``409
   uniqueness_error``), ``GET /v1/servers/actions`` (the tenant's server actions: ``id``,
