@@ -200,3 +200,27 @@ def test_console_and_root_password_are_shown_once_and_found_nowhere(
     for secret in (password, console_password, wss_url, token):
         assert secret not in dump
         assert secret not in logs
+
+
+def test_every_settings_action_is_refused_while_the_owner_is_suspended(platform: Platform) -> None:
+    server = _running(platform)
+    with platform.compute.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE servers SET suspended_at = NOW(6), suspension_reason = 'suspended' WHERE id = :id"),
+            {"id": server.id},
+        )
+    uow, upstream = platform.compute.uow, platform.compute.upstream()
+    for attempt in (
+        lambda: servers.start_action(server.id, SHUTDOWN, _anyone, uow()),
+        lambda: servers.start_action(server.id, RESET, _anyone, uow()),
+        lambda: server_settings.attach_iso(server.id, "virtio-win-0.1.248.iso", _anyone, uow()),
+        lambda: server_settings.change_protection(server.id, True, True, _anyone, uow()),
+        lambda: server_settings.change_dns_ptr(server.id, server.ipv4_address or "", "x.example.com", _anyone, uow()),
+        lambda: server_settings.set_backup(server.id, True, _anyone, uow()),
+        lambda: server_settings.request_console(server.id, _anyone, uow(), upstream),
+        lambda: server_settings.reset_password(server.id, _anyone, uow(), upstream),
+    ):
+        with pytest.raises(Locked, match="suspended"):
+            attempt()
+    assert _drain(platform.provisioner()) == []
+    assert _get(platform, server.id).root_password_hash is None
