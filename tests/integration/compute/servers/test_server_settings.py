@@ -224,3 +224,23 @@ def test_every_settings_action_is_refused_while_the_owner_is_suspended(platform:
             attempt()
     assert _drain(platform.provisioner()) == []
     assert _get(platform, server.id).root_password_hash is None
+
+
+def test_a_password_reset_that_fails_upstream_keeps_no_hash(platform: Platform) -> None:
+    server = _running(platform)
+    platform.sim.fault(
+        method="POST",
+        path="/v1/servers/*/actions/reset_password",
+        kind="action_error",
+        code="action_failed",
+        message="qemu guest agent not running",
+    )
+    _, password = server_settings.reset_password(
+        server.id, _anyone, platform.compute.uow(), platform.compute.upstream()
+    )
+    assert password and _get(platform, server.id).root_password_hash is not None
+    assert _drain(platform.provisioner()) == ["error"]
+    failed = servers.list_actions(server.id, _anyone, platform.compute.uow())[0]
+    assert (failed.command, failed.error_code) == ("reset_password", "action_failed")
+    after = _get(platform, server.id)
+    assert (after.root_password_hash, after.locked) == (None, False)

@@ -228,7 +228,15 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
         upstream_action = action.upstream_action_id or 0  # asked for when the action was started
     else:  # pragma: no cover - run_once dispatches only COMMANDS here
         raise UpstreamFailure("unsupported_error", f"the worker does not know the command {action.command}")
-    up.wait(upstream_action)
+    try:
+        up.wait(upstream_action)
+    except UpstreamFailure:
+        if action.command == RESET_PASSWORD:
+            # Upstream did not set the password whose hash was kept: which one holds is unknown now.
+            failed = uow.servers.get(server.id, for_update=True) or server
+            failed.root_password_hash = None
+            uow.servers.save(failed, utcnow())
+        raise
     iso: dict[str, Any] | None = None
     backup_window = ""
     if action.command in (ATTACH_ISO, DETACH_ISO, ENABLE_BACKUP, DISABLE_BACKUP):
