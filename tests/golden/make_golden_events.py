@@ -289,6 +289,34 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("server.rescue_changed", 1): lambda: compute_events.ServerRescueChanged(
         server_id=4711, user_id=42, organization_id=7, rescue_enabled=True, action_id=9005
     ),
+    ("server.iso_changed", 1): lambda: compute_events.ServerIsoChanged(
+        server_id=4711, user_id=42, organization_id=7, iso="virtio-win-0.1.248.iso", action_id=9007
+    ),
+    ("server.protection_changed", 1): lambda: compute_events.ServerProtectionChanged(
+        server_id=4711, user_id=42, organization_id=7, delete=True, rebuild=True, action_id=9008
+    ),
+    ("server.dns_ptr_changed", 1): lambda: compute_events.ServerDnsPtrChanged(
+        server_id=4711, user_id=42, organization_id=7, ip="203.0.113.10", dns_ptr="web.example.com", action_id=9009
+    ),
+    ("server.backup_changed", 1): lambda: compute_events.ServerBackupChanged(
+        server_id=4711,
+        user_id=42,
+        organization_id=7,
+        backup_enabled=True,
+        server_type_id=3,
+        server_type="cx22",
+        datacenter="fsn1",
+        server_price_hourly="0.0071",
+        server_price_monthly="4.3500",
+        backup_price_percent="20",
+        action_id=9010,
+    ),
+    ("server.password_reset", 1): lambda: compute_events.ServerPasswordReset(
+        server_id=4711, user_id=42, organization_id=7, action_id=9011
+    ),
+    ("server.console_requested", 1): lambda: compute_events.ServerConsoleRequested(
+        server_id=4711, user_id=42, organization_id=7, action_id=9012
+    ),
     ("image.created", 1): lambda: compute_events.ImageCreated(
         image_id=31, user_id=42, organization_id=7, type="snapshot", server_id=4711, status="creating", action_id=9006
     ),

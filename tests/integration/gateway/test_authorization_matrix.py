@@ -36,6 +36,7 @@ from compute_service.bootstrap import Compute
 from compute_service.domain.servers import POWER_OFF, Server
 from compute_service.service_layer import catalog as compute_catalog
 from compute_service.service_layer import server_actions as compute_server_actions
+from compute_service.service_layer import server_settings as compute_server_settings
 from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer import ssh_keys as compute_ssh_keys
 from compute_service.service_layer.provisioning import Provisioner
@@ -477,6 +478,23 @@ def in_rescue(world: World, server: Server) -> None:
     compute_server_actions.enable_rescue(server.id, "", [], _anyone, world.compute.uow(), world.compute.upstream())
 
 
+def with_iso(world: World, server: Server) -> None:
+    compute_server_settings.attach_iso(server.id, "virtio-win-0.1.248.iso", _anyone, world.compute.uow())
+
+
+def with_backups(world: World, server: Server) -> None:
+    compute_server_settings.set_backup(server.id, True, _anyone, world.compute.uow())
+
+
+def server_dns_ptr(world: World, caller: Caller, target: Target) -> Request:
+    """POST change_dns_ptr for the IPv4 address of a fresh provisioned server."""
+    owner = caller if target == "own" else world.other_of(caller)
+    server = provisioned_server(world, owner)
+    found = compute_servers.get(server.id, _anyone, world.compute.uow())
+    body = {"ip": found.ipv4_address, "dns_ptr": "matrix.example.com"}
+    return ("POST", f"/v1/servers/{server.id}/actions/change_dns_ptr", body)
+
+
 def snapshot_request(method: str, body: dict[str, object] | None = None) -> Callable[[World, Caller, Target], Request]:
     """A fresh snapshot image of the caller's own server, or of the other tenant's owner."""
 
@@ -711,6 +729,36 @@ ENDPOINTS = (
         server_action("create_image", {"description": "matrix"}),
         other=ADMIN_REACHES,
     ),
+    Endpoint("POST /v1/servers/{id}/actions/shutdown", server_action("shutdown"), other=ADMIN_REACHES),
+    Endpoint("POST /v1/servers/{id}/actions/reset", server_action("reset"), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/attach_iso",
+        server_action("attach_iso", {"iso": "virtio-win-0.1.248.iso"}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/detach_iso",
+        server_action("detach_iso", None, with_iso),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/change_protection",
+        server_action("change_protection", {"delete": True, "rebuild": True}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/change_dns_ptr",
+        server_dns_ptr,
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("POST /v1/servers/{id}/actions/enable_backup", server_action("enable_backup"), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/disable_backup",
+        server_action("disable_backup", None, with_backups),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("POST /v1/servers/{id}/actions/request_console", server_action("request_console"), other=ADMIN_REACHES),
+    Endpoint("POST /v1/servers/{id}/actions/reset_password", server_action("reset_password"), other=ADMIN_REACHES),
     Endpoint("GET /v1/actions/{id}", action_request(listing=False), other=ADMIN_REACHES),
     # Listing by id: actions the caller does not reach are left out (an empty list, 200).
     Endpoint("GET /v1/actions", action_request(listing=True), other=OK),

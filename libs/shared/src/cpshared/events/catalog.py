@@ -119,6 +119,16 @@ SERVER_UPDATED = event("server.updated", 1, compute_events.ServerUpdated, "serve
 SERVER_TYPE_CHANGED = event("server.type_changed", 1, compute_events.ServerTypeChanged, "server", topic=None)
 SERVER_REBUILT = event("server.rebuilt", 1, compute_events.ServerRebuilt, "server", topic=None)
 SERVER_RESCUE_CHANGED = event("server.rescue_changed", 1, compute_events.ServerRescueChanged, "server", topic=None)
+SERVER_ISO_CHANGED = event("server.iso_changed", 1, compute_events.ServerIsoChanged, "server", topic=None)
+SERVER_PROTECTION_CHANGED = event(
+    "server.protection_changed", 1, compute_events.ServerProtectionChanged, "server", topic=None
+)
+SERVER_DNS_PTR_CHANGED = event("server.dns_ptr_changed", 1, compute_events.ServerDnsPtrChanged, "server", topic=None)
+SERVER_BACKUP_CHANGED = event("server.backup_changed", 1, compute_events.ServerBackupChanged, "server", topic=None)
+SERVER_PASSWORD_RESET = event("server.password_reset", 1, compute_events.ServerPasswordReset, "server", topic=None)
+SERVER_CONSOLE_REQUESTED = event(
+    "server.console_requested", 1, compute_events.ServerConsoleRequested, "server", topic=None
+)
 # Compute: snapshot images of tenants (create_image, updated, deleted).
 IMAGE_CREATED = event("image.created", 1, compute_events.ImageCreated, "image", topic=None)
 IMAGE_UPDATED = event("image.updated", 1, compute_events.ImageUpdated, "image", topic=None)

@@ -65,6 +65,10 @@ def _server(row: sa.Row[Any], ssh_key_ids: list[int]) -> Server:
         rescue_enabled=bool(row.rescue_enabled),
         disk_gb=int(row.disk_gb or row.type_disk_gb or 0),
         server_type_architecture=row.type_architecture or "",
+        iso=dict(row.iso) if row.iso else None,
+        dns_ptrs=dict(row.dns_ptrs or {}),
+        backup_window=row.backup_window or "",
+        root_password_hash=row.root_password_hash,
     )
 
 
@@ -184,6 +188,14 @@ class ServerRepository:
                 image_id=server.image_id,
                 rescue_enabled=server.rescue_enabled,
                 disk_gb=server.disk_gb or None,
+                iso=server.iso,
+                iso_mounted=str(server.iso["name"]) if server.iso else None,
+                dns_ptrs=server.dns_ptrs or None,
+                backup_enabled=server.backup_enabled,
+                backup_window=server.backup_window or None,
+                protection_delete=server.protection_delete,
+                protection_rebuild=server.protection_rebuild,
+                root_password_hash=server.root_password_hash,
             )
         )
         server.updated_at = now

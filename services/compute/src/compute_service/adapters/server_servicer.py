@@ -18,8 +18,8 @@ from compute_service.adapters import authorization as authz
 from compute_service.adapters.grpc_servicer import MAX_PER_PAGE, _dec, _order
 from compute_service.bootstrap import Compute
 from compute_service.domain.server_actions import SnapshotImage
-from compute_service.domain.servers import DELETE, POWER_OFF, POWER_ON, REBOOT, Action, Server
-from compute_service.service_layer import server_actions, servers
+from compute_service.domain.servers import DELETE, POWER_OFF, POWER_ON, REBOOT, RESET, SHUTDOWN, Action, Server
+from compute_service.service_layer import server_actions, server_settings, servers
 from cpshared.errors import InvalidInput
 from cpshared.timestamps import to_timestamp as _ts
 
@@ -53,6 +53,17 @@ def server_message(server: Server) -> pb.Server:
         version=server.version,
         rescue_enabled=server.rescue_enabled,
         disk_gb=server.disk_gb,
+        iso=pb.ServerIso(
+            id=int(server.iso.get("id", 0)),
+            name=str(server.iso.get("name", "")),
+            description=str(server.iso.get("description", "")),
+            type=str(server.iso.get("type", "")),
+            architecture=str(server.iso.get("architecture", "")),
+        )
+        if server.iso
+        else None,
+        dns_ptrs=[pb.DnsPtr(ip=ip, dns_ptr=name) for ip, name in sorted(server.dns_ptrs.items())],
+        backup_window=server.backup_window,
     )
 
 
@@ -121,6 +132,7 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
             user_data=request.user_data,
             labels=dict(request.labels),
             backups=request.backups,
+            start_after_create=request.start_after_create if request.HasField("start_after_create") else True,
         )
         quotas = self._compute.quotas
         server, action = await asyncio.to_thread(servers.create, new, quotas, self._compute.uow())
@@ -316,6 +328,81 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
                 for name, series in (found.time_series or {}).items()
             },
         )
+
+    async def ShutdownServer(  # noqa: N802
+        self, request: pb.ShutdownServerRequest, context: Context
+    ) -> pb.ShutdownServerResponse:
+        return pb.ShutdownServerResponse(action=await self._start(request.server_id, request.organization_id, SHUTDOWN))
+
+    async def ResetServer(self, request: pb.ResetServerRequest, context: Context) -> pb.ResetServerResponse:  # noqa: N802
+        return pb.ResetServerResponse(action=await self._start(request.server_id, request.organization_id, RESET))
+
+    async def AttachIso(self, request: pb.AttachIsoRequest, context: Context) -> pb.AttachIsoResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action = await asyncio.to_thread(
+            server_settings.attach_iso, request.server_id, request.iso, reach, self._compute.uow()
+        )
+        return pb.AttachIsoResponse(action=action_message(action))
+
+    async def DetachIso(self, request: pb.DetachIsoRequest, context: Context) -> pb.DetachIsoResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action = await asyncio.to_thread(server_settings.detach_iso, request.server_id, reach, self._compute.uow())
+        return pb.DetachIsoResponse(action=action_message(action))
+
+    async def ChangeServerProtection(  # noqa: N802
+        self, request: pb.ChangeServerProtectionRequest, context: Context
+    ) -> pb.ChangeServerProtectionResponse:
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action = await asyncio.to_thread(
+            server_settings.change_protection,
+            request.server_id,
+            request.delete if request.HasField("delete") else None,
+            request.rebuild if request.HasField("rebuild") else None,
+            reach,
+            self._compute.uow(),
+        )
+        return pb.ChangeServerProtectionResponse(action=action_message(action))
+
+    async def ChangeDnsPtr(self, request: pb.ChangeDnsPtrRequest, context: Context) -> pb.ChangeDnsPtrResponse:  # noqa: N802
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action = await asyncio.to_thread(
+            server_settings.change_dns_ptr,
+            request.server_id,
+            request.ip,
+            request.dns_ptr if request.HasField("dns_ptr") else None,
+            reach,
+            self._compute.uow(),
+        )
+        return pb.ChangeDnsPtrResponse(action=action_message(action))
+
+    async def _backup(self, server_id: int, organization_id: int, enable: bool) -> pb.Action:
+        reach = _reach(organization_id, f"server {server_id}")
+        action = await asyncio.to_thread(server_settings.set_backup, server_id, enable, reach, self._compute.uow())
+        return action_message(action)
+
+    async def EnableBackup(self, request: pb.EnableBackupRequest, context: Context) -> pb.EnableBackupResponse:  # noqa: N802
+        return pb.EnableBackupResponse(action=await self._backup(request.server_id, request.organization_id, True))
+
+    async def DisableBackup(self, request: pb.DisableBackupRequest, context: Context) -> pb.DisableBackupResponse:  # noqa: N802
+        return pb.DisableBackupResponse(action=await self._backup(request.server_id, request.organization_id, False))
+
+    async def RequestConsole(  # noqa: N802
+        self, request: pb.RequestConsoleRequest, context: Context
+    ) -> pb.RequestConsoleResponse:
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action, wss_url, password = await asyncio.to_thread(
+            server_settings.request_console, request.server_id, reach, self._compute.uow(), self._compute.upstream()
+        )
+        return pb.RequestConsoleResponse(action=action_message(action), wss_url=wss_url, password=password)
+
+    async def ResetServerPassword(  # noqa: N802
+        self, request: pb.ResetServerPasswordRequest, context: Context
+    ) -> pb.ResetServerPasswordResponse:
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action, password = await asyncio.to_thread(
+            server_settings.reset_password, request.server_id, reach, self._compute.uow(), self._compute.upstream()
+        )
+        return pb.ResetServerPasswordResponse(action=action_message(action), root_password=password)
 
 
 def add_server_servicer(server: aio.Server, compute: Compute) -> list[str]:

@@ -133,6 +133,10 @@ servers = sa.Table(
     sa.Column("iso_mounted", sa.String(255)),
     sa.Column("root_password_hash", sa.String(255)),
     sa.Column("disk_gb", sa.Integer),
+    # What the server's settings actions set (migration 0008).
+    sa.Column("iso", sa.JSON),
+    sa.Column("dns_ptrs", sa.JSON),
+    sa.Column("backup_window", sa.String(16)),
 )
 
 server_type_periods = sa.Table(

@@ -21,6 +21,7 @@ import requests
 from hcloud import APIException, Client
 from hcloud.actions import BoundAction
 from hcloud.images import Image
+from hcloud.isos import Iso
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
 from hcloud.servers import BoundServer
@@ -85,6 +86,7 @@ class CreateSpec:
     user_data: str
     labels: dict[str, str]
     ssh_key_ids: list[int]
+    start_after_create: bool = True
 
 
 IMAGE_LABEL = "cp_image_id"
@@ -206,7 +208,11 @@ class HcloudServers:
                 ssh_keys=[SSHKey(id=key_id) for key_id in spec.ssh_key_ids] or None,
                 user_data=spec.user_data or None,
                 labels={**spec.labels, SERVER_LABEL: str(spec.platform_id)},
+                start_after_create=spec.start_after_create,
             )
+            # answer.root_password (made upstream when no SSH key was given) is dropped here on
+            # purpose: the caller of the platform never sees it, so keeping it (even hashed)
+            # would serve nobody; customers set one with reset_password.
             return _server(answer.server), int(answer.action.id or 0) if answer.action else 0
 
         return self._call("create a server", find_or_create)
@@ -354,3 +360,65 @@ class HcloudServers:
                 ).metrics
             ),
         )
+
+    def shutdown(self, upstream_id: int) -> int:
+        return self._action("shut a server down", lambda: self.client.servers.shutdown(self._bound(upstream_id)))
+
+    def reset(self, upstream_id: int) -> int:
+        return self._action("reset a server", lambda: self.client.servers.reset(self._bound(upstream_id)))
+
+    def attach_iso(self, upstream_id: int, iso: str) -> int:
+        """Attach upstream's ISO named ``iso`` (a name or an id, passed on as given)."""
+        return self._action(
+            "attach an ISO", lambda: self.client.servers.attach_iso(self._bound(upstream_id), Iso(name=iso))
+        )
+
+    def detach_iso(self, upstream_id: int) -> int:
+        return self._action("detach an ISO", lambda: self.client.servers.detach_iso(self._bound(upstream_id)))
+
+    def change_dns_ptr(self, upstream_id: int, ip: str, dns_ptr: str | None) -> int:
+        return self._action(
+            "change a reverse DNS entry",
+            lambda: self.client.servers.change_dns_ptr(self._bound(upstream_id), ip=ip, dns_ptr=dns_ptr),
+        )
+
+    def enable_backup(self, upstream_id: int) -> int:
+        return self._action("enable backups", lambda: self.client.servers.enable_backup(self._bound(upstream_id)))
+
+    def disable_backup(self, upstream_id: int) -> int:
+        return self._action("disable backups", lambda: self.client.servers.disable_backup(self._bound(upstream_id)))
+
+    def request_console(self, upstream_id: int) -> tuple[int, str, str]:
+        """The action, the websocket URL and the VNC password (to hand on once, never to keep)."""
+
+        def request() -> tuple[int, str, str]:
+            answer = self.client.servers.request_console(self._bound(upstream_id))
+            return int(answer.action.id or 0), str(answer.wss_url), str(answer.password)
+
+        return self._call("request a console", request)
+
+    def reset_password(self, upstream_id: int) -> tuple[int, str]:
+        """The action and the new root password (to hand on once, never to keep in clear)."""
+
+        def reset() -> tuple[int, str]:
+            answer = self.client.servers.reset_password(self._bound(upstream_id))
+            return int(answer.action.id or 0), str(answer.root_password or "")
+
+        return self._call("reset a root password", reset)
+
+    def settings(self, upstream_id: int) -> tuple[dict[str, Any] | None, str]:
+        """The server's ISO as upstream describes it (None: none) and its backup window ('' : none)."""
+        bound = self._call("read a server", lambda: self.client.servers.get_by_id(upstream_id))
+        iso = bound.iso
+        described = (
+            {
+                "id": int(iso.id or 0),
+                "name": str(iso.name or ""),
+                "description": str(iso.description or ""),
+                "type": str(iso.type or "public"),
+                "architecture": str(iso.architecture or ""),
+            }
+            if iso is not None
+            else None
+        )
+        return described, str(bound.backup_window or "")

@@ -20,9 +20,18 @@ DELETE: Final = "delete_server"
 POWER_ON: Final = "start_server"
 POWER_OFF: Final = "stop_server"
 REBOOT: Final = "reboot_server"
+SHUTDOWN: Final = "shutdown_server"
+RESET: Final = "reset_server"
 
-# What each power action leaves the server as.
-POWER_RESULT: Final[dict[str, str]] = {POWER_ON: st.RUNNING, POWER_OFF: st.STOPPED, REBOOT: st.RUNNING}
+# What each power action leaves the server as (a shutdown is ACPI's: "stopped" once upstream
+# has finished it; a reset is a hard one, the server runs afterwards).
+POWER_RESULT: Final[dict[str, str]] = {
+    POWER_ON: st.RUNNING,
+    POWER_OFF: st.STOPPED,
+    REBOOT: st.RUNNING,
+    SHUTDOWN: st.STOPPED,
+    RESET: st.RUNNING,
+}
 
 MAX_USER_DATA: Final = 32 * 1024
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -97,6 +106,12 @@ class Server:
     rescue_enabled: bool = False
     disk_gb: int = 0
     server_type_architecture: str = ""
+    # Settings actions (domain/server_settings.py): the ISO in its drive (upstream's description),
+    # reverse DNS names by address, upstream's backup window, the root password's argon2id hash.
+    iso: dict[str, Any] | None = None
+    dns_ptrs: dict[str, str] = field(default_factory=dict)
+    backup_window: str = ""
+    root_password_hash: str | None = field(default=None, repr=False)
 
     def ensure_can_start(self, command: str) -> None:
         """Refuse ``command`` while another action runs or when the server cannot take it."""

@@ -23,7 +23,7 @@ from cloudplatform.compute.v1 import events_pb2
 from compute_service import SERVICE_NAME
 from compute_service.adapters.quotas import Quotas, reservation_key
 from compute_service.adapters.upstream_servers import CreateSpec, HcloudServers, UpstreamServer
-from compute_service.domain import server_actions
+from compute_service.domain import server_actions, server_settings
 from compute_service.domain import server_status as st
 from compute_service.domain.servers import (
     ACTION_ERROR,
@@ -34,11 +34,14 @@ from compute_service.domain.servers import (
     POWER_ON,
     POWER_RESULT,
     REBOOT,
+    RESET,
+    SHUTDOWN,
     Action,
     Server,
     UpstreamFailure,
 )
 from compute_service.service_layer import server_actions as server_actions_worker
+from compute_service.service_layer import server_settings as server_settings_worker
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import Unavailable
@@ -101,10 +104,12 @@ class Provisioner:
                     self._create(uow, action, server)
                 elif action.command == DELETE:
                     self._delete(uow, action, server)
-                elif action.command in (POWER_ON, POWER_OFF, REBOOT):
+                elif action.command in POWER_RESULT:
                     self._power(uow, action, server)
                 elif action.command in server_actions.COMMANDS:
                     server_actions_worker.carry_out(self, uow, action, server)
+                elif action.command in server_settings.COMMANDS:
+                    server_settings_worker.carry_out(self, uow, action, server)
                 else:
                     raise UpstreamFailure("unsupported_error", f"the worker does not know the command {action.command}")
             except UpstreamFailure as failure:
@@ -156,6 +161,7 @@ class Provisioner:
             user_data=server.user_data,
             labels=server.labels,
             ssh_key_ids=keys,
+            start_after_create=bool(action.params.get("start_after_create", True)),
         )
         made, upstream_action = self.upstream.create(spec)
         self.upstream.wait(upstream_action)
@@ -190,7 +196,13 @@ class Provisioner:
         upstream = self._one_upstream(server.id)
         if upstream is None:
             raise UpstreamFailure("not_found", f"server {server.id} has no upstream server")
-        call = {POWER_ON: self.upstream.power_on, POWER_OFF: self.upstream.power_off, REBOOT: self.upstream.reboot}
+        call = {
+            POWER_ON: self.upstream.power_on,
+            POWER_OFF: self.upstream.power_off,
+            REBOOT: self.upstream.reboot,
+            SHUTDOWN: self.upstream.shutdown,
+            RESET: self.upstream.reset,
+        }
         upstream_action = call[action.command](upstream.id)
         self.upstream.wait(upstream_action)
         current = uow.servers.get(server.id, for_update=True) or server

@@ -48,6 +48,7 @@ class NewServer:
     user_data: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     backups: bool = False
+    start_after_create: bool = True
 
 
 def _field_error(name: str, message: str) -> InvalidInput:
@@ -115,6 +116,7 @@ def create(request: NewServer, quotas: Quotas, uow: ComputeUnitOfWork) -> tuple[
                 server_id=server.id,
                 user_id=server.user_id,
                 organization_id=server.organization_id,
+                params={} if request.start_after_create else {"start_after_create": False},
             ),
             now,
         )

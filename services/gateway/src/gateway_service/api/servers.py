@@ -5,8 +5,13 @@
   ``label_selector``, sorted by ``id``, ``name`` or ``created``, paged with ``meta`` and ``Link``.
 - ``GET /v1/servers/{id}``; ``POST /v1/servers`` (answers ``server``, the running
   ``create_server`` ``action``, ``next_actions`` ``[]`` and ``root_password``: always ``null``,
-  the platform hands out no root password, so give SSH keys); ``DELETE /v1/servers/{id}``
-  (answers the ``delete_server`` action).
+  the platform hands out no root password at creation, so give SSH keys or use
+  ``reset_password``; ``start_after_create: false`` leaves it ``off``); ``DELETE
+  /v1/servers/{id}`` (answers the ``delete_server`` action).
+- ``POST /v1/servers/{id}/actions/shutdown|reset|attach_iso|detach_iso|change_protection|
+  change_dns_ptr|enable_backup|disable_backup`` (Hetzner's bodies; ``change_protection`` is
+  answered finished), ``request_console`` (``wss_url``, ``password``) and ``reset_password``
+  (``root_password``): those secrets are in that answer only.
 - ``POST /v1/servers/{id}/actions/poweron|poweroff|reboot`` and ``GET /v1/servers/{id}/actions``.
 - ``PUT /v1/servers/{id}`` (``name``, ``labels``; a name the tenant has is ``409
   uniqueness_error``), ``GET /v1/servers/actions`` (the tenant's server actions: ``id``,
@@ -121,6 +126,15 @@ class PublicNetOut(BaseModel):
     firewalls: list[dict[str, Any]]
 
 
+class IsoOut(BaseModel):
+    id: int
+    name: str | None
+    description: str
+    type: Literal["public", "private"] | None
+    architecture: Literal["x86", "arm"] | None
+    deprecation: None = None
+
+
 class ProtectionOut(BaseModel):
     delete: bool
     rebuild: bool
@@ -137,7 +151,7 @@ class ServerOut(BaseModel):
     datacenter: DatacenterOut
     location: LocationOut
     image: ImageOut | None
-    iso: None = None
+    iso: IsoOut | None
     rescue_enabled: bool
     locked: bool
     backup_window: str | None
@@ -231,7 +245,7 @@ class NewServer(BaseModel):
     ssh_keys: list[str | int] = Field(default_factory=list, description="Names or IDs of SSH keys.")
     user_data: str = Field(default="", max_length=32_768)
     labels: Labels = Field(default_factory=dict)
-    start_after_create: bool = Field(default=True, description="Servers always start once created here.")
+    start_after_create: bool = Field(default=True, description="Start the server once created (false: it stays off).")
 
 
 # -- mapping ----------------------------------------------------------------------------------
@@ -284,8 +298,22 @@ class Catalog:
             cpb.ServerType(id=server.server_type_id, code=server.server_type),
         )
         image = next((i for i in self.images if i.id == server.image_id), None)
-        ipv4 = Ipv4Out(id=server.id, ip=server.ipv4_address, blocked=False, dns_ptr="") if server.ipv4_address else None
-        ipv6 = Ipv6Out(id=server.id, ip=server.ipv6_network, blocked=False, dns_ptr=[]) if server.ipv6_network else None
+        ptrs = {p.ip: p.dns_ptr for p in server.dns_ptrs}
+        ipv4 = (
+            Ipv4Out(id=server.id, ip=server.ipv4_address, blocked=False, dns_ptr=ptrs.pop(server.ipv4_address, ""))
+            if server.ipv4_address
+            else None
+        )
+        ipv6 = (
+            Ipv6Out(
+                id=server.id,
+                ip=server.ipv6_network,
+                blocked=False,
+                dns_ptr=[{"ip": ip, "dns_ptr": name} for ip, name in sorted(ptrs.items()) if ":" in ip],
+            )
+            if server.ipv6_network
+            else None
+        )
         return ServerOut(
             id=server.id,
             name=server.name,
@@ -297,9 +325,10 @@ class Catalog:
             datacenter=datacenter_out(dc, self.server_types),
             location=location_out(dc),
             image=image_out(image) if image is not None else None,
+            iso=_iso_out(server.iso) if server.HasField("iso") else None,
             rescue_enabled=server.rescue_enabled,
             locked=server.locked,
-            backup_window=None,
+            backup_window=server.backup_window or None,
             outgoing_traffic=None,
             ingoing_traffic=None,
             included_traffic=0,
@@ -335,6 +364,18 @@ class Catalog:
             if value in (image.id, str(image.id)):
                 return image.name
         return str(value)
+
+
+def _iso_out(iso: pb.ServerIso) -> IsoOut:
+    kind = iso.type if iso.type in ("public", "private") else None
+    architecture = iso.architecture if iso.architecture in ("x86", "arm") else None
+    return IsoOut(
+        id=iso.id,
+        name=iso.name or None,
+        description=iso.description,
+        type=kind,  # type: ignore[arg-type]  # checked above
+        architecture=architecture,  # type: ignore[arg-type]  # checked above
+    )
 
 
 def server_client(request: Request) -> ServerClient:
@@ -420,6 +461,7 @@ async def create_server(request: Request, principal: Authenticated, body: NewSer
         ssh_key_ids=await _ssh_key_ids(request, principal, body.ssh_keys),
         user_data=body.user_data,
         labels=body.labels,
+        start_after_create=body.start_after_create,
     )
     return CreatedServerAnswer(
         server=catalog.server_out(created.server),
@@ -700,3 +742,123 @@ async def server_metrics(
             },
         )
     )
+
+
+# -- shutdown, reset, ISO, protection, reverse DNS, backups, console, root password -------------
+
+
+@router.post("/{id}/actions/shutdown", status_code=201)
+async def shutdown(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Ask the server's OS to shut down (ACPI); the server is off once the action has finished."""
+    organization_id = _write(principal)
+    return ActionAnswer(action=action_out(await server_client(request).shutdown(id, organization_id)))
+
+
+@router.post("/{id}/actions/reset", status_code=201)
+async def reset(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Reset a server (a hard reset, like pressing its reset button)."""
+    organization_id = _write(principal)
+    return ActionAnswer(action=action_out(await server_client(request).reset(id, organization_id)))
+
+
+class AttachIsoBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    iso: str | int = Field(description="ID or name of the ISO to attach.")
+
+
+@router.post("/{id}/actions/attach_iso", status_code=201)
+async def attach_iso(
+    request: Request, principal: Authenticated, id: ServerId, body: Annotated[AttachIsoBody, Body()]
+) -> ActionAnswer:
+    """Put an ISO in the server's virtual drive (it boots from it next)."""
+    organization_id = _write(principal)
+    return ActionAnswer(action=action_out(await server_client(request).attach_iso(id, organization_id, str(body.iso))))
+
+
+@router.post("/{id}/actions/detach_iso", status_code=201)
+async def detach_iso(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Take the ISO out of the server's drive."""
+    organization_id = _write(principal)
+    return ActionAnswer(action=action_out(await server_client(request).detach_iso(id, organization_id)))
+
+
+class ChangeProtectionBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    delete: bool | None = Field(default=None, description="Protect against deletion (the same value as rebuild).")
+    rebuild: bool | None = Field(default=None, description="Protect against rebuilding (the same value as delete).")
+
+
+@router.post("/{id}/actions/change_protection", status_code=201)
+async def change_protection(
+    request: Request,
+    principal: Authenticated,
+    id: ServerId,
+    body: Annotated[ChangeProtectionBody | None, Body()] = None,
+) -> ActionAnswer:
+    """Protect a server against deletion and rebuilding, or lift the protection."""
+    organization_id = _write(principal)
+    wanted = body or ChangeProtectionBody()
+    action = await server_client(request).change_protection(
+        id, organization_id, delete=wanted.delete, rebuild=wanted.rebuild
+    )
+    return ActionAnswer(action=action_out(action))
+
+
+class ChangeDnsPtrBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    ip: str = Field(max_length=45, description="The server's IPv4 address, or an address in its IPv6 network.")
+    dns_ptr: str | None = Field(max_length=255, description="The reverse DNS name; null resets it.")
+
+
+@router.post("/{id}/actions/change_dns_ptr", status_code=201)
+async def change_dns_ptr(
+    request: Request, principal: Authenticated, id: ServerId, body: Annotated[ChangeDnsPtrBody, Body()]
+) -> ActionAnswer:
+    """Set (or with null reset) the reverse DNS name of one of the server's addresses."""
+    organization_id = _write(principal)
+    action = await server_client(request).change_dns_ptr(id, organization_id, body.ip, body.dns_ptr)
+    return ActionAnswer(action=action_out(action))
+
+
+@router.post("/{id}/actions/enable_backup", status_code=201)
+async def enable_backup(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Enable daily backups (billed at 20 % of the server's price while enabled)."""
+    organization_id = _write(principal)
+    return ActionAnswer(action=action_out(await server_client(request).set_backup(id, organization_id, True)))
+
+
+@router.post("/{id}/actions/disable_backup", status_code=201)
+async def disable_backup(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Disable backups."""
+    organization_id = _write(principal)
+    return ActionAnswer(action=action_out(await server_client(request).set_backup(id, organization_id, False)))
+
+
+class ConsoleAnswer(BaseModel):
+    action: ActionOut
+    wss_url: str = Field(description="Websocket URL of the VNC proxy (with a short-lived token), shown this once.")
+    password: str = Field(description="VNC password for that URL, shown this once; stored nowhere.")
+
+
+class PasswordAnswer(BaseModel):
+    action: ActionOut
+    root_password: str = Field(description="The new root password, shown this once; only a hash is kept.")
+
+
+@router.post("/{id}/actions/request_console", status_code=201)
+async def request_console(request: Request, principal: Authenticated, id: ServerId) -> ConsoleAnswer:
+    """A VNC console of the server: its URL and password are in this answer only."""
+    organization_id = _write(principal)
+    answer = await server_client(request).request_console(id, organization_id)
+    return ConsoleAnswer(action=action_out(answer.action), wss_url=answer.wss_url, password=answer.password)
+
+
+@router.post("/{id}/actions/reset_password", status_code=201)
+async def reset_password(request: Request, principal: Authenticated, id: ServerId) -> PasswordAnswer:
+    """A new root password for the server (its OS must run qemu-guest-agent); shown this once."""
+    organization_id = _write(principal)
+    answer = await server_client(request).reset_password(id, organization_id)
+    return PasswordAnswer(action=action_out(answer.action), root_password=answer.root_password)

@@ -34,6 +34,7 @@ class ServerClient:
         ssh_key_ids: Sequence[int],
         user_data: str,
         labels: Mapping[str, str],
+        start_after_create: bool = True,
     ) -> pb.CreateServerResponse:
         request = pb.CreateServerRequest(
             user_id=user_id,
@@ -45,6 +46,7 @@ class ServerClient:
             ssh_key_ids=ssh_key_ids,
             user_data=user_data,
             labels=labels,
+            start_after_create=start_after_create,
         )
         return await _call(self._servers().CreateServer(request))
 
@@ -192,3 +194,46 @@ class ServerClient:
         request.start.FromDatetime(start)
         request.end.FromDatetime(end)
         return await _call(self._servers().GetServerMetrics(request))
+
+    async def shutdown(self, server_id: int, organization_id: int) -> pb.Action:
+        request = pb.ShutdownServerRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().ShutdownServer(request))).action
+
+    async def reset(self, server_id: int, organization_id: int) -> pb.Action:
+        request = pb.ResetServerRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().ResetServer(request))).action
+
+    async def attach_iso(self, server_id: int, organization_id: int, iso: str) -> pb.Action:
+        request = pb.AttachIsoRequest(server_id=server_id, organization_id=organization_id, iso=iso)
+        return (await _call(self._servers().AttachIso(request))).action
+
+    async def detach_iso(self, server_id: int, organization_id: int) -> pb.Action:
+        request = pb.DetachIsoRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().DetachIso(request))).action
+
+    async def change_protection(
+        self, server_id: int, organization_id: int, *, delete: bool | None, rebuild: bool | None
+    ) -> pb.Action:
+        request = pb.ChangeServerProtectionRequest(
+            server_id=server_id, organization_id=organization_id, delete=delete, rebuild=rebuild
+        )
+        return (await _call(self._servers().ChangeServerProtection(request))).action
+
+    async def change_dns_ptr(self, server_id: int, organization_id: int, ip: str, dns_ptr: str | None) -> pb.Action:
+        request = pb.ChangeDnsPtrRequest(server_id=server_id, organization_id=organization_id, ip=ip, dns_ptr=dns_ptr)
+        return (await _call(self._servers().ChangeDnsPtr(request))).action
+
+    async def set_backup(self, server_id: int, organization_id: int, enable: bool) -> pb.Action:
+        if enable:
+            on = pb.EnableBackupRequest(server_id=server_id, organization_id=organization_id)
+            return (await _call(self._servers().EnableBackup(on))).action
+        off = pb.DisableBackupRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().DisableBackup(off))).action
+
+    async def request_console(self, server_id: int, organization_id: int) -> pb.RequestConsoleResponse:
+        request = pb.RequestConsoleRequest(server_id=server_id, organization_id=organization_id)
+        return await _call(self._servers().RequestConsole(request))
+
+    async def reset_password(self, server_id: int, organization_id: int) -> pb.ResetServerPasswordResponse:
+        request = pb.ResetServerPasswordRequest(server_id=server_id, organization_id=organization_id)
+        return await _call(self._servers().ResetServerPassword(request))
