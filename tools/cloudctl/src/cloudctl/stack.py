@@ -195,7 +195,10 @@ def hcloud_token_file(paths: LocalPaths) -> str:
 
 
 # The projections that run as consumers, by service: module:Factory for consumer_main.
-PROJECTIONS = {"audit": "audit_service.projection:from_environment"}
+PROJECTIONS = {
+    "audit": "audit_service.projection:from_environment",
+    "billing": "billing_service.projection:BillingProjection",
+}
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics
 # port's offset from the metrics base (beside the relays' and consumers' ranges; checked unique).

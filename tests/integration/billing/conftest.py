@@ -1,0 +1,3 @@
+from tests.integration.billing.support import billing_db
+
+__all__ = ["billing_db"]
