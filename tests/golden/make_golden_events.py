@@ -26,6 +26,7 @@ from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.events.v1.envelope_pb2 import Actor, EventEnvelope
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
@@ -48,6 +49,25 @@ def _timestamp(when: datetime) -> Timestamp:
 
 
 EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
+    ("invoice.issued", 1): lambda: billing_events.InvoiceIssued(
+        invoice_id=31,
+        invoice_number="INV-2024-12-0007",
+        account_type="organization",
+        account_id=7,
+        user_id=42,
+        organization_id=7,
+        period_start=_timestamp(datetime(2024, 12, 1, tzinfo=UTC)),
+        period_end=_timestamp(datetime(2025, 1, 1, tzinfo=UTC)),
+        currency="EUR",
+        subtotal="3.18",
+        tax_rate="19.00",
+        tax_amount="0.60",
+        credits_applied="1.00",
+        total="2.78",
+        due_date=_timestamp(datetime(2025, 1, 15, tzinfo=UTC)),
+        line_count=1,
+        usage_record_count=744,
+    ),
     ("ops.canary_emitted", 1): lambda: canary_pb2.CanaryEmitted(
         note="golden canary", sequence=3, run_size=10, run_id="01941f29-7c00-7000-8000-0000000000aa"
     ),

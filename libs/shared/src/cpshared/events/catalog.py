@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
@@ -118,6 +119,9 @@ SERVER_DELETED = event("server.deleted", 1, compute_events.ServerDeleted, "serve
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric
 # and period, whoever emits it and however often.
 USAGE_RECORDED = event("usage.recorded", 1, usage_events.UsageRecorded, "usage", topic=USAGE_EVENTS)
+
+# Billing: invoices, on billing.events (the producer's stream); the aggregate id is the invoice id.
+INVOICE_ISSUED = event("invoice.issued", 1, billing_events.InvoiceIssued, "invoice", topic=None)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.
