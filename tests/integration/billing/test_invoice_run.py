@@ -215,3 +215,19 @@ def test_invoice_run_bills_each_account_once_and_late_usage_next_month(
         (2, Decimal(5), net("0.605") - net("0.55"), True),
     ]
     assert lines[1].description.startswith("Adjustment for late usage")
+
+
+def test_concurrent_runs_issue_each_account_once_with_gapless_numbers(billing_db: tuple[str, Engine]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, engine = billing_db
+    apply(engine, [e for user in range(100, 140) for e in hours(user, OCTOBER, 3, user_id=user)])
+    with ThreadPoolExecutor(3) as pool:
+        reports = list(pool.map(lambda _: run_invoices(engine, date(2026, 10, 1), RULES), range(3)))
+    issued = [i for r in reports for i in r.issued]
+    assert len(issued) == 40
+    with engine.connect() as conn:
+        numbers = sorted(conn.execute(sa.select(invoices.c.invoice_number)).scalars())
+        accounts = conn.execute(sa.select(sa.func.count(sa.distinct(invoices.c.account_id)))).scalar_one()
+    assert numbers == [f"INV-2026-10-{n:04d}" for n in range(1, 41)]
+    assert accounts == 40
