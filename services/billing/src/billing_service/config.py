@@ -31,6 +31,12 @@ class BillingRules(BaseSettings):
         description="VAT included in the prices of usage events (compute's prices are gross); 0 if they are net.",
     )
     billing_payment_terms_days: int = Field(default=14, ge=0, le=365, description="Days from issue to due date.")
+    billing_seller_name: str = Field(default="Cloud Platform GmbH", description="The seller's name on invoices.")
+    billing_seller_address: str = Field(
+        default="Industriestr. 25, 91710 Gunzenhausen, Germany",
+        description="The seller's postal address on invoices (one line).",
+    )
+    billing_seller_vat_id: str = Field(default="DE000000000", description="The seller's VAT id on invoices.")
 
     def tax_table(self) -> TaxTable:
         if self.billing_tax_rates_file:
