@@ -28,6 +28,7 @@ from gateway_service.api import (
     audit_logs,
     auth,
     catalog,
+    invoices,
     me,
     organizations,
     quotas,
@@ -41,6 +42,7 @@ from gateway_service.auth.invalidation import InvalidationListener
 from gateway_service.clients.accounts import AccountsClient
 from gateway_service.clients.admin import AdminClient
 from gateway_service.clients.audit import AuditClient
+from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.servers import ServerClient
@@ -71,6 +73,7 @@ ROUTERS = (
     ssh_keys.router,
     servers.router,
     actions.router,
+    invoices.router,
 )
 
 
@@ -149,6 +152,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.state.audit = AuditClient(lambda: channels["audit"])
     app.state.compute = ComputeClient(lambda: channels["compute"])
     app.state.servers = ServerClient(lambda: channels["compute"])
+    app.state.billing = BillingClient(lambda: channels["billing"])
     authenticator = Authenticator(identity, cache, session_rate_limit=settings.session_rate_limit)
     app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))
     for router in ROUTERS:

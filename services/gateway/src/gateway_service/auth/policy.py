@@ -49,6 +49,8 @@ class Family(StrEnum):
     """SSH keys (/v1/ssh_keys): the tenant's own; compute checks the tenant again."""
     SERVERS = "servers"
     """Servers and their actions (/v1/servers, /v1/actions): the tenant's own; compute checks the tenant again."""
+    INVOICES = "invoices"
+    """Invoices (/v1/invoices): the tenant's own; billing staff every account's and the payment actions."""
     # The catalog (api/catalog.py): readable by every principal whose key has the family's read scope.
     SERVER_TYPES = "server_types"
     LOCATIONS = "locations"
@@ -109,6 +111,12 @@ STAFF_AREAS: Mapping[Family, Mapping[Access, frozenset[Role]]] = {
         Access.READ: frozenset({Role.ADMIN, Role.SUPPORT, Role.BILLING}),
         # Support only suspends and activates clients; identity enforces the rest of the rule.
         Access.WRITE: frozenset({Role.ADMIN, Role.SUPPORT}),
+    },
+    # Invoices are tenant resources for reading (billing scopes them); recording payments,
+    # cancelling and refunding is billing staff's work.
+    Family.INVOICES: {
+        Access.READ: frozenset({Role.ADMIN, Role.BILLING}),
+        Access.WRITE: frozenset({Role.ADMIN, Role.BILLING}),
     },
     Family.SETTINGS: {Access.READ: frozenset({Role.ADMIN}), Access.WRITE: frozenset({Role.ADMIN})},
     Family.QUOTAS: {

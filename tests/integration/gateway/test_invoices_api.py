@@ -1,0 +1,181 @@
+"""/v1/invoices end to end through the gateway: identity, the gateway and billing served for real
+(tests/integration/live.py). Usage enters billing through its projection, the invoice run
+issues the invoices; a client sees its own, an organization's billing member the
+organization's (with its key bound to it), a plain member nothing of it, another tenant 404;
+the PDF reads back; billing staff record a payment, refund and cancel, clients may not."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+import pypdf
+import pytest
+
+from billing_service.config import BillingRules
+from billing_service.service_layer.invoice_run import run_invoices
+from cloudctl.infra.mariadb import MariaDB
+from cloudctl.paths import LocalPaths
+from cpshared.migrations import migrations_dir, upgrade
+from identity_service.domain import commands
+from identity_service.domain.model import OrganizationRole, UserRole, UserStatus
+from identity_service.service_layer import handlers
+from tests.integration.billing.support import (
+    OCTOBER,
+    apply,
+    hours,
+    organization_created,
+    profile_updated,
+    user_created,
+)
+from tests.integration.live import LivePlatform, live_platform
+
+
+@dataclass
+class Scene:
+    platform: LivePlatform
+    keys: dict[str, str]
+    users: dict[str, int]
+    organization: int
+    invoices: dict[str, int]
+
+    def call(self, who: str, method: str, path: str, body: object = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.keys[who]}"}
+        return httpx.request(method, f"{self.platform.gateway}{path}", json=body, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def scene(paths: LocalPaths) -> Iterator[Scene]:
+    mariadb = MariaDB(paths.root)
+    with (
+        mariadb.scratch_database("cp_test_inv_id") as identity_url,
+        mariadb.scratch_database("cp_test_inv_gw") as gateway_url,
+        mariadb.scratch_database("cp_test_inv_bi") as billing_url,
+    ):
+        upgrade("identity", migrations_dir("identity"), identity_url)
+        upgrade("gateway", migrations_dir("gateway"), gateway_url)
+        upgrade("billing", migrations_dir("billing"), billing_url)
+        with live_platform(identity_url, gateway_url, billing_url=billing_url) as platform:
+            uow = platform.identity.uow
+            users: dict[str, int] = {}
+            roles = {"admin": UserRole.ADMIN, "billing": UserRole.BILLING}
+            for name in ("alice", "bob", "owner", "payer", "member", "admin", "billing"):
+                email = f"{name}-{uuid.uuid4().hex[:6]}@example.com"
+                cmd = commands.CreateUser(
+                    name=name,
+                    email=email,
+                    password="a long enough password",
+                    role=roles.get(name, UserRole.CLIENT),
+                    status=UserStatus.ACTIVE,
+                )
+                users[name] = handlers.create_user(cmd, uow()).id
+            slug = f"acme-{uuid.uuid4().hex[:6]}"
+            organization, _ = handlers.create_organization(
+                commands.CreateOrganization(acting_user_id=users["owner"], name=slug, slug=slug), uow()
+            )
+            for name, role in (("payer", OrganizationRole.BILLING), ("member", OrganizationRole.MEMBER)):
+                handlers.add_member(
+                    commands.AddMember(
+                        acting_user_id=users["owner"], organization_id=organization.id, user_id=users[name], role=role
+                    ),
+                    uow(),
+                )
+            keys: dict[str, str] = {}
+            for name, user_id in users.items():
+                bound = organization.id if name in ("payer", "member", "owner") else None
+                _, keys[name] = handlers.create_api_key(
+                    commands.CreateApiKey(
+                        user_id=user_id, name=name, scopes=("*:read", "*:write"), organization_id=bound
+                    ),
+                    uow(),
+                )
+            engine = platform.billing
+            assert engine is not None
+            apply(
+                engine,
+                [
+                    user_created(users["alice"]),
+                    user_created(users["bob"]),
+                    profile_updated(users["bob"], "AT", "ATU12345678"),
+                    organization_created(organization.id, users["owner"]),
+                ],
+            )
+            apply(engine, hours(1, OCTOBER, 744, user_id=users["alice"], product="cx32"))
+            apply(engine, hours(2, OCTOBER + timedelta(days=10), 24, user_id=users["bob"]))
+            apply(engine, hours(3, OCTOBER, 100, user_id=users["owner"], organization_id=organization.id))
+            report = run_invoices(engine, OCTOBER.date(), BillingRules())
+            by_account = {(i.account.account_type, i.account.account_id): i.invoice_id for i in report.issued}
+            invoices = {
+                "alice": by_account[("user", users["alice"])],
+                "bob": by_account[("user", users["bob"])],
+                "acme": by_account[("organization", organization.id)],
+            }
+            yield Scene(platform, keys, users, organization.id, invoices)
+
+
+def test_each_caller_sees_its_tenants_invoices(scene: Scene) -> None:
+    mine = scene.call("alice", "GET", "/v1/invoices")
+    assert mine.status_code == 200, mine.text
+    assert [i["id"] for i in mine.json()["invoices"]] == [scene.invoices["alice"]]
+    assert mine.json()["meta"]["pagination"]["total_entries"] == 1
+    assert mine.json()["invoices"][0]["items"] is None
+    for who in ("payer", "owner"):
+        org = scene.call(who, "GET", "/v1/invoices").json()
+        assert [i["id"] for i in org["invoices"]] == [scene.invoices["acme"]], who
+    assert scene.call("member", "GET", "/v1/invoices").status_code == 404
+    staff = scene.call("billing", "GET", "/v1/invoices?per_page=2").json()
+    assert staff["meta"]["pagination"]["total_entries"] == 3 and len(staff["invoices"]) == 2
+    one = scene.call("alice", "GET", f"/v1/invoices/{scene.invoices['alice']}")
+    assert one.status_code == 200
+    invoice = one.json()["invoice"]
+    # 744 h of cx32 capped at 6.80 gross: 5.71 net + 19 % VAT (1.08) = 6.79
+    assert re.fullmatch(r"INV-2026-10-000[1-3]", invoice["number"])
+    assert (invoice["subtotal"], invoice["tax_amount"], invoice["total"]) == (
+        "5.71",
+        "1.08",
+        "6.79",
+    )
+    assert [(i["product"], i["quantity"], i["capped"]) for i in invoice["items"]] == [("cx32", "744.0000", True)]
+    for outsider, invoice_id in (("bob", scene.invoices["alice"]), ("member", scene.invoices["acme"])):
+        answer = scene.call(outsider, "GET", f"/v1/invoices/{invoice_id}")
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
+    bad = scene.call("alice", "GET", "/v1/invoices?status=late")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_input"
+
+
+def test_the_pdf_of_a_reverse_charge_invoice(scene: Scene) -> None:
+    answer = scene.call("bob", "GET", f"/v1/invoices/{scene.invoices['bob']}/pdf")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/pdf"
+    text = " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(answer.content)).pages)
+    invoice = scene.call("bob", "GET", f"/v1/invoices/{scene.invoices['bob']}").json()["invoice"]
+    assert invoice["tax_rate"] == "0.00" and invoice["notes"].startswith("Reverse charge")
+    for expected in (invoice["number"], "VAT ID: ATU12345678", "Reverse charge", f"{invoice['total']} EUR"):
+        assert expected in text, expected
+    assert scene.call("alice", "GET", f"/v1/invoices/{scene.invoices['bob']}/pdf").status_code == 404
+
+
+def test_staff_record_payments_and_refund_clients_may_not(scene: Scene) -> None:
+    path = f"/v1/invoices/{scene.invoices['alice']}/actions"
+    pay = {"amount": "6.79", "method": "credit_card", "reference": "pi_e2e"}
+    denied = scene.call("alice", "POST", f"{path}/pay", pay)
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
+    partial = scene.call("billing", "POST", f"{path}/pay", {**pay, "amount": "5.00"})
+    assert partial.status_code == 400 and "amount due 6.79" in partial.json()["error"]["message"]
+    paid = scene.call("billing", "POST", f"{path}/pay", pay)
+    assert paid.status_code == 200, paid.text
+    assert (paid.json()["invoice"]["status"], paid.json()["invoice"]["payment_reference"]) == ("paid", "pi_e2e")
+    cancel = scene.call("admin", "POST", f"{path}/cancel", {"reason": "late"})
+    assert cancel.status_code == 412 and cancel.json()["error"]["code"] == "precondition_failed"
+    refund = scene.call("admin", "POST", f"{path}/refund", {"reason": "goodwill", "refund_to": "account_credit"})
+    assert refund.status_code == 200, refund.text
+    assert refund.json()["invoice"]["status"] == "refunded"
+    assert refund.json()["invoice"]["credit_note_number"].startswith("CN-")
+    assert scene.call("alice", "GET", "/v1/invoices?status=refunded").json()["meta"]["pagination"]["total_entries"] == 1
+    cancelled = scene.call("billing", "POST", f"/v1/invoices/{scene.invoices['acme']}/actions/cancel", {"reason": "x"})
+    assert cancelled.status_code == 200 and cancelled.json()["invoice"]["status"] == "cancelled"
