@@ -61,6 +61,31 @@ def _invoice_ref() -> billing_events.InvoiceRef:
     )
 
 
+def _payment_method(is_default: bool) -> billing_events.PaymentMethodChanged:
+    return billing_events.PaymentMethodChanged(
+        payment_method_id=5,
+        user_id=42,
+        organization_id=7,
+        type="credit_card",
+        last_four="4242",
+        card_brand="visa",
+        is_default=is_default,
+    )
+
+
+def _pricing_plan() -> billing_events.PricingPlanChanged:
+    return billing_events.PricingPlanChanged(
+        pricing_plan_id=3,
+        code="lb11",
+        name="Load balancer LB11",
+        resource_type="load_balancer",
+        price_hourly="0.008600",
+        price_monthly="5.39",
+        currency="EUR",
+        active=True,
+    )
+
+
 EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("invoice.issued", 1): lambda: billing_events.InvoiceIssued(
         invoice_id=31,
@@ -116,6 +141,12 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         expires_at=_timestamp(datetime(2026, 1, 1, tzinfo=UTC)),
         description="Credit note CN-2025-01-0001 for invoice INV-2024-12-0007",
     ),
+    ("payment_method.added", 1): lambda: _payment_method(is_default=True),
+    ("payment_method.updated", 1): lambda: _payment_method(is_default=True),
+    ("payment_method.default_set", 1): lambda: _payment_method(is_default=True),
+    ("payment_method.removed", 1): lambda: _payment_method(is_default=False),
+    ("pricing_plan.created", 1): lambda: _pricing_plan(),
+    ("pricing_plan.updated", 1): lambda: _pricing_plan(),
     ("ops.canary_emitted", 1): lambda: canary_pb2.CanaryEmitted(
         note="golden canary", sequence=3, run_size=10, run_id="01941f29-7c00-7000-8000-0000000000aa"
     ),

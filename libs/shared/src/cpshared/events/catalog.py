@@ -127,6 +127,20 @@ INVOICE_OVERDUE = event("invoice.overdue", 1, billing_events.InvoiceOverdue, "in
 INVOICE_CANCELLED = event("invoice.cancelled", 1, billing_events.InvoiceCancelled, "invoice", topic=None)
 INVOICE_REFUNDED = event("invoice.refunded", 1, billing_events.InvoiceRefunded, "invoice", topic=None)
 CREDIT_GRANTED = event("credit.granted", 1, billing_events.CreditGranted, "credit", topic=None)
+PAYMENT_METHOD_ADDED = event(
+    "payment_method.added", 1, billing_events.PaymentMethodChanged, "payment_method", topic=None
+)
+PAYMENT_METHOD_UPDATED = event(
+    "payment_method.updated", 1, billing_events.PaymentMethodChanged, "payment_method", topic=None
+)
+PAYMENT_METHOD_DEFAULT_SET = event(
+    "payment_method.default_set", 1, billing_events.PaymentMethodChanged, "payment_method", topic=None
+)
+PAYMENT_METHOD_REMOVED = event(
+    "payment_method.removed", 1, billing_events.PaymentMethodChanged, "payment_method", topic=None
+)
+PRICING_PLAN_CREATED = event("pricing_plan.created", 1, billing_events.PricingPlanChanged, "pricing_plan", topic=None)
+PRICING_PLAN_UPDATED = event("pricing_plan.updated", 1, billing_events.PricingPlanChanged, "pricing_plan", topic=None)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.

@@ -56,3 +56,11 @@ def ensure_reaches_account(account_type: str, account_id: int, what: str) -> Non
     if account_type == "organization" and user.role_in(account_id) in ORGANIZATION_BILLING_ROLES:
         return
     raise NotFound(f"{what} does not exist")
+
+
+def require_admin(what: str) -> None:
+    """Platform admins and services (or no check at all)."""
+    principal = current_principal()
+    if principal is None or principal.is_service or principal.role == "admin":
+        return
+    raise Forbidden(f"{what} is for platform admins only")

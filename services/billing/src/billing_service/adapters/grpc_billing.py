@@ -17,6 +17,7 @@ from grpc import aio
 from sqlalchemy.engine import Engine, Row
 
 from billing_service.adapters import authorization
+from billing_service.adapters.grpc_account_data import AccountDataServicer
 from billing_service.adapters.invoice_pdf import Customer, Seller, render_invoice
 from billing_service.config import BillingRules
 from billing_service.domain.invoice import parse_period
@@ -181,7 +182,7 @@ class InvoiceServicer:
         return pb.RefundInvoiceResponse(invoice=await asyncio.to_thread(self._full, request.invoice_id))
 
 
-class BillingServicer(InvoiceServicer, pb_grpc.BillingServiceServicer):
+class BillingServicer(InvoiceServicer, AccountDataServicer, pb_grpc.BillingServiceServicer):
     def __init__(self, engine: Engine, rules: BillingRules) -> None:
         self._engine = engine
         self._rules = rules

@@ -1,5 +1,7 @@
 """Billing: invoice life, credit notes, one default payment method per account, pricing plans.
 
+- ``version`` of ``payment_methods`` and ``pricing_plans``: the aggregate version of their
+  events.
 - ``invoices.version``: the aggregate version of the invoice's events (issued = 1, each
   status change + 1); ``credit_note_number`` (unique) and ``refunded_amount`` of a refund.
 - ``credit_note_sequences``: the last credit note number of each month (like
@@ -40,6 +42,8 @@ PLANS = [
 
 def upgrade() -> None:
     op.add_column("invoices", sa.Column("version", sa.Integer, nullable=False, server_default="1"))
+    op.add_column("payment_methods", sa.Column("version", sa.Integer, nullable=False, server_default="1"))
+    op.add_column("pricing_plans", sa.Column("version", sa.Integer, nullable=False, server_default="1"))
     op.add_column("invoices", sa.Column("credit_note_number", sa.String(50)))
     op.add_column("invoices", sa.Column("refunded_amount", sa.DECIMAL(10, 2)))
     op.create_unique_constraint("uq_credit_note_number", "invoices", ["credit_note_number"])
@@ -96,3 +100,5 @@ def downgrade() -> None:
     op.drop_column("invoices", "refunded_amount")
     op.drop_column("invoices", "credit_note_number")
     op.drop_column("invoices", "version")
+    op.drop_column("pricing_plans", "version")
+    op.drop_column("payment_methods", "version")
