@@ -33,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from billing_service.adapters.tables import invoices as invoice_table
 from billing_service.config import BillingRules
-from billing_service.service_layer import invoice_life
+from billing_service.domain.payment_methods import NewPaymentMethod
+from billing_service.service_layer import invoice_life, payment_methods
 from billing_service.service_layer.invoice_run import run_invoices
 from cloudctl.infra.mailsink import MailSink
 from cloudctl.infra.mariadb import MariaDB
@@ -519,6 +520,54 @@ OWN_INVOICE: dict[str, Expected] = {
 }
 """The caller's own invoice; for a plain member of A, A's invoice: not its to see."""
 BILLING_STAFF = staff(OK, FORBIDDEN, OK, FORBIDDEN)
+ADMINS_ONLY = staff(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN)
+
+
+def payment_method_request(method: str, suffix: str = "") -> Callable[[World, Caller, Target], Request]:
+    """A fresh card of the caller's own, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        assert world.platform.billing is not None
+        owner = caller if target == "own" else world.other_of(caller)
+        card = NewPaymentMethod(
+            type="credit_card",
+            provider_reference=f"pm_{uuid.uuid4().hex[:8]}",
+            last_four="4242",
+            exp_month=1,
+            exp_year=2040,
+        )
+        row = payment_methods.add(world.platform.billing, owner.user.id, None, card, make_default=False)
+        body = {"billing_name": "Matrix"} if method == "PUT" else None
+        return (method, f"/v1/payment_methods/{row.id}{suffix}", body)
+
+    return build
+
+
+def new_payment_method(world: World, caller: Caller, target: Target) -> Request:
+    body = {
+        "type": "credit_card",
+        "provider_reference": "pm_new",
+        "last_four": "1881",
+        "exp_month": 3,
+        "exp_year": 2041,
+    }
+    return ("POST", "/v1/payment_methods", body)
+
+
+def new_credit(world: World, caller: Caller, target: Target) -> Request:
+    whose = caller if target == "own" else world.other_of(caller)
+    return ("POST", "/v1/credits", {"user_id": whose.user.id, "type": "promotional", "amount": "1.00"})
+
+
+def pricing_plan_request(method: str) -> Callable[[World, Caller, Target], Request]:
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        code = f"mx-{uuid.uuid4().hex[:8]}"
+        body = {"name": "Matrix plan", "resource_type": "volume", "price_per_gb": "0.05"}
+        if method == "POST":
+            return ("POST", "/v1/pricing_plans", {**body, "code": code})
+        return (method, "/v1/pricing_plans/1", body if method == "PUT" else None)
+
+    return build
 
 
 def catalog_item(kind: str) -> Callable[[World, Caller, Target], Request]:
@@ -702,6 +751,24 @@ ENDPOINTS = (
         own=BILLING_STAFF,
         other=BILLING_STAFF,
     ),
+    Endpoint("GET /v1/billing/usage", fixed("GET", "/v1/billing/usage")),
+    Endpoint("GET /v1/credits", fixed("GET", "/v1/credits")),
+    Endpoint("POST /v1/credits", new_credit, BILLING_STAFF, BILLING_STAFF),
+    Endpoint("GET /v1/payment_methods", fixed("GET", "/v1/payment_methods")),
+    Endpoint("POST /v1/payment_methods", new_payment_method),
+    # Another tenant's payment method: billing staff (admin, billing) reach it; anyone else 404.
+    Endpoint("GET /v1/payment_methods/{id}", payment_method_request("GET"), other=INVOICE_READERS),
+    Endpoint("PUT /v1/payment_methods/{id}", payment_method_request("PUT"), other=INVOICE_READERS),
+    Endpoint("DELETE /v1/payment_methods/{id}", payment_method_request("DELETE"), other=INVOICE_READERS),
+    Endpoint(
+        "POST /v1/payment_methods/{id}/actions/set_default",
+        payment_method_request("POST", "/actions/set_default"),
+        other=INVOICE_READERS,
+    ),
+    Endpoint("GET /v1/pricing_plans", fixed("GET", "/v1/pricing_plans")),
+    Endpoint("GET /v1/pricing_plans/{id}", pricing_plan_request("GET")),
+    Endpoint("POST /v1/pricing_plans", pricing_plan_request("POST"), ADMINS_ONLY),
+    Endpoint("PUT /v1/pricing_plans/{id}", pricing_plan_request("PUT"), ADMINS_ONLY),
     # Last: once a caller has two-factor authentication on, its password alone signs in no more.
     Endpoint("POST /v1/me/two_factor/confirm", two_factor_flow),
 )

@@ -179,3 +179,64 @@ def test_staff_record_payments_and_refund_clients_may_not(scene: Scene) -> None:
     assert scene.call("alice", "GET", "/v1/invoices?status=refunded").json()["meta"]["pagination"]["total_entries"] == 1
     cancelled = scene.call("billing", "POST", f"/v1/invoices/{scene.invoices['acme']}/actions/cancel", {"reason": "x"})
     assert cancelled.status_code == 200 and cancelled.json()["invoice"]["status"] == "cancelled"
+
+
+def test_payment_methods_through_the_gateway(scene: Scene) -> None:
+    card = {
+        "type": "credit_card",
+        "provider_reference": "pm_card_1",
+        "last_four": "4242",
+        "exp_month": 8,
+        "exp_year": 2031,
+    }
+    refused = scene.call("alice", "POST", "/v1/payment_methods", {**card, "provider_reference": "4242424242424242"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_input"
+    assert "looks like a card number" in refused.json()["error"]["message"]
+    first = scene.call("alice", "POST", "/v1/payment_methods", card)
+    assert first.status_code == 201, first.text
+    assert first.json()["payment_method"]["is_default"] is True
+    second = scene.call("alice", "POST", "/v1/payment_methods", {"type": "paypal", "paypal_email": "a@example.com"})
+    second_id = second.json()["payment_method"]["id"]
+    assert second.json()["payment_method"]["is_default"] is False
+    made = scene.call("alice", "POST", f"/v1/payment_methods/{second_id}/actions/set_default")
+    assert made.status_code == 200 and made.json()["payment_method"]["is_default"] is True
+    listed = scene.call("alice", "GET", "/v1/payment_methods").json()["payment_methods"]
+    assert [(m["id"], m["is_default"]) for m in listed] == [(second_id, True), (listed[1]["id"], False)]
+    assert scene.call("bob", "GET", f"/v1/payment_methods/{second_id}").status_code == 404
+    # The organization's billing member manages the organization's methods (its key is bound to it).
+    org_card = scene.call("payer", "POST", "/v1/payment_methods", {**card, "provider_reference": "pm_org"})
+    assert org_card.json()["payment_method"]["organization_id"] == scene.organization
+    assert scene.call("member", "GET", "/v1/payment_methods").status_code == 404
+    changed = scene.call("alice", "PUT", f"/v1/payment_methods/{second_id}", {"billing_name": "Alice A."})
+    assert changed.json()["payment_method"]["billing_name"] == "Alice A."
+    assert scene.call("alice", "DELETE", f"/v1/payment_methods/{second_id}").status_code == 204
+
+
+def test_credits_pricing_plans_and_usage_through_the_gateway(scene: Scene) -> None:
+    grant = {"user_id": scene.users["bob"], "type": "referral", "amount": "2.50", "expires_at": "2030-01-01T00:00:00Z"}
+    assert scene.call("bob", "POST", "/v1/credits", grant).status_code == 403
+    granted = scene.call("billing", "POST", "/v1/credits", grant)
+    assert granted.status_code == 201, granted.text
+    mine = scene.call("bob", "GET", "/v1/credits").json()
+    assert [(c["type"], c["balance"]) for c in mine["credits"]] == [("referral", "2.50")]
+    assert mine["remaining"] == {"EUR": "2.50"}
+    # Alice's refunded invoice became a compensation credit (test_staff_record_payments_and_refund...).
+    alice = scene.call("alice", "GET", "/v1/credits").json()["credits"]
+    assert [(c["type"], c["amount"], c["description"][:14]) for c in alice] == [
+        ("compensation", "6.79", "Credit note CN")
+    ]
+    plans = scene.call("alice", "GET", "/v1/pricing_plans?resource_type=floating_ip").json()["pricing_plans"]
+    assert {p["code"] for p in plans} == {"floating_ip_ipv4", "floating_ip_ipv6"}
+    new = {"code": "vol-fast", "name": "Fast volume", "resource_type": "volume", "price_per_gb": "0.080000"}
+    assert scene.call("billing", "POST", "/v1/pricing_plans", new).status_code == 403
+    created = scene.call("admin", "POST", "/v1/pricing_plans", new)
+    assert created.status_code == 201 and created.json()["pricing_plan"]["price_per_gb"] == "0.080000"
+    october = scene.call("alice", "GET", "/v1/billing/usage?month=2026-10")
+    assert october.status_code == 200, october.text
+    usage = october.json()["usage"]
+    assert (usage["estimate"], usage["subtotal"], usage["total"]) == (False, "5.71", "6.79")
+    assert [(r["resource_id"], r["total_quantity"]) for r in usage["resources"]] == [(1, "744.000000")]
+    now = scene.call("alice", "GET", "/v1/billing/usage").json()["usage"]
+    assert now["estimate"] is True and now["resources"] == []
+    bad = scene.call("alice", "GET", "/v1/billing/usage?month=2026-13")
+    assert bad.status_code == 400

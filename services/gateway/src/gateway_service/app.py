@@ -27,6 +27,7 @@ from gateway_service.api import (
     api_keys,
     audit_logs,
     auth,
+    billing,
     catalog,
     invoices,
     me,
@@ -74,6 +75,10 @@ ROUTERS = (
     servers.router,
     actions.router,
     invoices.router,
+    billing.usage_router,
+    billing.credits_router,
+    billing.payment_methods_router,
+    billing.pricing_plans_router,
 )
 
 

@@ -28,7 +28,7 @@ from cpshared.events.envelope import new_event
 from cpshared.events.outbox import write_events
 from cpshared.events.registry import EventSpec
 
-MAX_PER_ACCOUNT = 20
+MAX_PER_ACCOUNT = 100
 
 
 def _naive(moment: datetime) -> datetime:

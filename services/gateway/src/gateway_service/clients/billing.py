@@ -68,3 +68,52 @@ class BillingClient:
     async def refund_invoice(self, invoice_id: int, reason: str, refund_to: str) -> pb.Invoice:
         request = pb.RefundInvoiceRequest(invoice_id=invoice_id, reason=reason, refund_to=refund_to)
         return (await _call(self._billing().RefundInvoice(request))).invoice
+
+    # -- payment methods, credits, pricing plans, usage ---------------------------------------
+    async def add_payment_method(self, request: pb.AddPaymentMethodRequest) -> pb.PaymentMethod:
+        return (await _call(self._billing().AddPaymentMethod(request))).payment_method
+
+    async def list_payment_methods(self, user_id: int, organization_id: int) -> list[pb.PaymentMethod]:
+        request = pb.ListPaymentMethodsRequest(user_id=user_id, organization_id=organization_id)
+        return list((await _call(self._billing().ListPaymentMethods(request))).payment_methods)
+
+    async def get_payment_method(self, method_id: int) -> pb.PaymentMethod:
+        request = pb.GetPaymentMethodRequest(payment_method_id=method_id)
+        return (await _call(self._billing().GetPaymentMethod(request))).payment_method
+
+    async def update_payment_method(self, request: pb.UpdatePaymentMethodRequest) -> pb.PaymentMethod:
+        return (await _call(self._billing().UpdatePaymentMethod(request))).payment_method
+
+    async def set_default_payment_method(self, method_id: int) -> pb.PaymentMethod:
+        request = pb.SetDefaultPaymentMethodRequest(payment_method_id=method_id)
+        return (await _call(self._billing().SetDefaultPaymentMethod(request))).payment_method
+
+    async def delete_payment_method(self, method_id: int) -> None:
+        await _call(self._billing().DeletePaymentMethod(pb.DeletePaymentMethodRequest(payment_method_id=method_id)))
+
+    async def grant_credit(self, request: pb.GrantCreditRequest) -> pb.Credit:
+        return (await _call(self._billing().GrantCredit(request))).credit
+
+    async def list_credits(self, user_id: int, organization_id: int) -> pb.ListCreditsResponse:
+        request = pb.ListCreditsRequest(user_id=user_id, organization_id=organization_id)
+        return await _call(self._billing().ListCredits(request))
+
+    async def list_pricing_plans(self, resource_type: str, include_inactive: bool) -> list[pb.PricingPlan]:
+        request = pb.ListPricingPlansRequest(resource_type=resource_type, include_inactive=include_inactive)
+        return list((await _call(self._billing().ListPricingPlans(request))).pricing_plans)
+
+    async def get_pricing_plan(self, plan_id: int) -> pb.PricingPlan:
+        request = pb.GetPricingPlanRequest(pricing_plan_id=plan_id)
+        return (await _call(self._billing().GetPricingPlan(request))).pricing_plan
+
+    async def create_pricing_plan(self, plan: pb.PricingPlan) -> pb.PricingPlan:
+        request = pb.CreatePricingPlanRequest(pricing_plan=plan)
+        return (await _call(self._billing().CreatePricingPlan(request))).pricing_plan
+
+    async def update_pricing_plan(self, plan: pb.PricingPlan) -> pb.PricingPlan:
+        request = pb.UpdatePricingPlanRequest(pricing_plan=plan)
+        return (await _call(self._billing().UpdatePricingPlan(request))).pricing_plan
+
+    async def monthly_usage(self, user_id: int, organization_id: int, month: str) -> pb.GetMonthlyUsageResponse:
+        request = pb.GetMonthlyUsageRequest(user_id=user_id, organization_id=organization_id, month=month)
+        return await _call(self._billing().GetMonthlyUsage(request))
