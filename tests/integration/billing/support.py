@@ -118,6 +118,29 @@ def organization_created(organization_id: int, owner: int, topic: Topic = IDENTI
     return dataclasses.replace(pending, topic=topic)
 
 
+def organization_updated(
+    organization_id: int,
+    *,
+    country: str | None = None,
+    tax_id: str | None = None,
+    name: str | None = None,
+    topic: Topic = IDENTITY_EVENTS,
+) -> PendingEvent:
+    payload = identity_events.OrganizationUpdated(organization_id=organization_id, updated_by_user_id=1)
+    for field, value in (("country", country), ("tax_id", tax_id), ("name", name)):
+        if value is not None:
+            setattr(payload, field, value)
+            payload.changed_fields.append(field)
+    pending = new_event(
+        catalog.ORGANIZATION_UPDATED,
+        producer="identity",
+        aggregate_id=organization_id,
+        aggregate_version=2,
+        payload=payload,
+    )
+    return dataclasses.replace(pending, topic=topic)
+
+
 def apply(engine: Engine, events: list[PendingEvent]) -> None:
     """Apply ``events`` through the real projection runner, as the consumer would."""
     records = [

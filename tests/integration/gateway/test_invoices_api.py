@@ -240,3 +240,14 @@ def test_credits_pricing_plans_and_usage_through_the_gateway(scene: Scene) -> No
     assert now["estimate"] is True and now["resources"] == []
     bad = scene.call("alice", "GET", "/v1/billing/usage?month=2026-13")
     assert bad.status_code == 400
+
+
+def test_an_organizations_country_and_vat_id_are_set_through_the_gateway(scene: Scene) -> None:
+    path = f"/v1/organizations/{scene.organization}"
+    changed = scene.call("owner", "PUT", path, {"country": "at", "tax_id": "ATU7654321"})
+    assert changed.status_code == 200, changed.text
+    organization = changed.json()["organization"]
+    assert (organization["country"], organization["tax_id"]) == ("AT", "ATU7654321")
+    assert scene.call("member", "PUT", path, {"country": "DE"}).status_code == 403
+    bad = scene.call("owner", "PUT", path, {"country": "XX"})
+    assert bad.status_code == 400 and "ISO 3166-1" in bad.json()["error"]["message"]

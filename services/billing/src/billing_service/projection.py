@@ -10,7 +10,8 @@ unique key of ``usage_records``).
   (``unit_price`` = hourly price, ``price_monthly`` = its cap, ``total_cost`` = quantity x
   hourly price): a later price change never rewrites what was used before it.
 * identity's user and organization events -> ``billing_accounts``: who is billed, the owner
-  of an organization, status, and (from ``user.profile_updated``) country and VAT id.
+  of an organization, status, and country and VAT id (from ``user.profile_updated`` and
+  ``organization.updated``; an organization's name as the company name on its invoices).
 """
 
 from __future__ import annotations
@@ -158,6 +159,20 @@ class BillingProjection(Projection):
         self._account(
             ctx, event, "organization", p.organization_id, owner_user_id=p.owner_user_id, status=p.status or "active"
         )
+
+    @handles("organization.updated")
+    def organization_updated(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        p = event.payload
+        assert isinstance(p, identity_events.OrganizationUpdated)
+        values: dict[str, Any] = {}
+        if p.HasField("country"):
+            values["country"] = p.country.upper() or None
+        if p.HasField("tax_id"):
+            values["tax_id"] = p.tax_id or None
+        if p.HasField("name"):
+            values["company_name"] = p.name or None
+        if values:
+            self._account(ctx, event, "organization", p.organization_id, **values)
 
     @handles("organization.ownership_transferred")
     def ownership_transferred(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
