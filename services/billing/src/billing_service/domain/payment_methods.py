@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 from cpshared.errors import InvalidInput
 
@@ -65,7 +66,7 @@ class NewPaymentMethod:
     billing_address: Mapping[str, str] = field(default_factory=dict)
     paypal_email: str = ""
 
-    def check(self, this_year: int) -> None:
+    def check(self, today: date) -> None:
         refuse_card_numbers(
             {
                 "provider_reference": self.provider_reference,
@@ -87,7 +88,7 @@ class NewPaymentMethod:
                 raise InvalidInput("a credit_card needs the payment provider's token (provider_reference)")
             if not re.fullmatch(r"\d{4}", self.last_four):
                 raise InvalidInput("last_four is the card's last four digits")
-            check_expiry(self.exp_month, self.exp_year, this_year)
+            check_expiry(self.exp_month, self.exp_year, today)
         elif self.type == "paypal":
             if not self.provider_reference and not self.paypal_email:
                 raise InvalidInput("a paypal method needs paypal_email or the provider's reference")
@@ -101,8 +102,11 @@ class NewPaymentMethod:
             raise InvalidInput("card_brand is at most 20 characters, billing_name and paypal_email 255")
 
 
-def check_expiry(month: int, year: int, this_year: int) -> None:
+def check_expiry(month: int, year: int, today: date) -> None:
+    """A card valid through the end of its expiry month, and not for more than 30 years."""
     if not 1 <= month <= 12:
         raise InvalidInput("exp_month is 1 to 12")
-    if not this_year <= year <= this_year + 30:
-        raise InvalidInput(f"exp_year is {this_year} to {this_year + 30}")
+    if not today.year <= year <= today.year + 30:
+        raise InvalidInput(f"exp_year is {today.year} to {today.year + 30}")
+    if (year, month) < (today.year, today.month):
+        raise InvalidInput(f"the card expired at the end of {year}-{month:02d}")

@@ -110,7 +110,7 @@ def add(
     engine: Engine, user_id: int, organization_id: int | None, method: NewPaymentMethod, make_default: bool
 ) -> Row[Any]:
     now = utcnow()
-    method.check(now.year)
+    method.check(now.date())
     try:
         with engine.begin() as conn:
             count = conn.execute(
@@ -172,7 +172,7 @@ def update(
                 raise InvalidInput("the expiry is for credit cards only")
             month = exp_month if exp_month is not None else row.exp_month
             year = exp_year if exp_year is not None else row.exp_year
-            check_expiry(month, year, now.year)
+            check_expiry(month, year, now.date())
             values |= {"exp_month": month, "exp_year": year}
         if billing_address is not None:
             values["billing_address"] = dict(billing_address) or None
