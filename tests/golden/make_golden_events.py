@@ -26,6 +26,7 @@ from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.events.v1.envelope_pb2 import Actor, EventEnvelope
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
@@ -47,7 +48,105 @@ def _timestamp(when: datetime) -> Timestamp:
     return stamp
 
 
+def _invoice_ref() -> billing_events.InvoiceRef:
+    return billing_events.InvoiceRef(
+        invoice_id=31,
+        invoice_number="INV-2024-12-0007",
+        account_type="organization",
+        account_id=7,
+        user_id=42,
+        organization_id=7,
+        currency="EUR",
+        total="2.78",
+    )
+
+
+def _payment_method(is_default: bool) -> billing_events.PaymentMethodChanged:
+    return billing_events.PaymentMethodChanged(
+        payment_method_id=5,
+        user_id=42,
+        organization_id=7,
+        type="credit_card",
+        last_four="4242",
+        card_brand="visa",
+        is_default=is_default,
+    )
+
+
+def _pricing_plan() -> billing_events.PricingPlanChanged:
+    return billing_events.PricingPlanChanged(
+        pricing_plan_id=3,
+        code="lb11",
+        name="Load balancer LB11",
+        resource_type="load_balancer",
+        price_hourly="0.008600",
+        price_monthly="5.39",
+        currency="EUR",
+        active=True,
+    )
+
+
 EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
+    ("invoice.issued", 1): lambda: billing_events.InvoiceIssued(
+        invoice_id=31,
+        invoice_number="INV-2024-12-0007",
+        account_type="organization",
+        account_id=7,
+        user_id=42,
+        organization_id=7,
+        period_start=_timestamp(datetime(2024, 12, 1, tzinfo=UTC)),
+        period_end=_timestamp(datetime(2025, 1, 1, tzinfo=UTC)),
+        currency="EUR",
+        subtotal="3.18",
+        tax_rate="19.00",
+        tax_amount="0.60",
+        credits_applied="1.00",
+        total="2.78",
+        due_date=_timestamp(datetime(2025, 1, 15, tzinfo=UTC)),
+        line_count=1,
+        usage_record_count=744,
+    ),
+    ("invoice.paid", 1): lambda: billing_events.InvoicePaid(
+        invoice=_invoice_ref(),
+        amount="2.78",
+        method="credit_card",
+        reference="pi_3QxGolden",
+        paid_at=_timestamp(datetime(2025, 1, 10, 9, 30, tzinfo=UTC)),
+        previous_status="pending",
+    ),
+    ("invoice.overdue", 1): lambda: billing_events.InvoiceOverdue(
+        invoice=_invoice_ref(),
+        due_date=_timestamp(datetime(2025, 1, 15, tzinfo=UTC)),
+        marked_at=_timestamp(datetime(2025, 1, 16, 0, 5, tzinfo=UTC)),
+    ),
+    ("invoice.cancelled", 1): lambda: billing_events.InvoiceCancelled(
+        invoice=_invoice_ref(), reason="billed twice", credits_restored="1.00", previous_status="overdue"
+    ),
+    ("invoice.refunded", 1): lambda: billing_events.InvoiceRefunded(
+        invoice=_invoice_ref(),
+        credit_note_number="CN-2025-01-0001",
+        amount="2.78",
+        credits_restored="1.00",
+        refunded_to="account_credit",
+        credit_id=12,
+        reason="outage compensation",
+    ),
+    ("credit.granted", 1): lambda: billing_events.CreditGranted(
+        credit_id=12,
+        user_id=42,
+        organization_id=7,
+        type="compensation",
+        amount="2.78",
+        currency="EUR",
+        expires_at=_timestamp(datetime(2026, 1, 1, tzinfo=UTC)),
+        description="Credit note CN-2025-01-0001 for invoice INV-2024-12-0007",
+    ),
+    ("payment_method.added", 1): lambda: _payment_method(is_default=True),
+    ("payment_method.updated", 1): lambda: _payment_method(is_default=True),
+    ("payment_method.default_set", 1): lambda: _payment_method(is_default=True),
+    ("payment_method.removed", 1): lambda: _payment_method(is_default=False),
+    ("pricing_plan.created", 1): lambda: _pricing_plan(),
+    ("pricing_plan.updated", 1): lambda: _pricing_plan(),
     ("ops.canary_emitted", 1): lambda: canary_pb2.CanaryEmitted(
         note="golden canary", sequence=3, run_size=10, run_id="01941f29-7c00-7000-8000-0000000000aa"
     ),

@@ -3,7 +3,7 @@ that call them synchronously (schemathesis, the authorization matrix): identity'
 on its own event loop in a thread, the gateway under uvicorn in another, each on a scratch
 database and a loopback port. As in the stack, identity verifies every call's principal:
 user assertions it signed itself, and the gateway's own service assertion. Optionally the
-audit service's gRPC server too, on a scratch audit database, verifying the same way."""
+audit service's gRPC server too, on a scratch audit database, verifying the same way (and so compute and billing)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit_service.bootstrap import Audit
 from audit_service.entrypoints.grpc_server import add_servicers as add_audit_servicers
+from billing_service.adapters.grpc_billing import add_billing_servicer
+from billing_service.config import BillingRules
 from compute_service.adapters.quotas import IdentityQuotas, Quotas
 from compute_service.adapters.upstream import HcloudCatalog
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
@@ -108,6 +110,13 @@ def audit_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple[s
         yield address, audit
 
 
+@contextlib.contextmanager
+def billing_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[str]:
+    """The billing service's gRPC API on a loopback port, verifying principals as identity's peers do."""
+    with grpc_in_thread("billing", lambda server: add_billing_servicer(server, engine, BillingRules()), trusted) as a:
+        yield a
+
+
 SIMULATOR_TOKEN = "live-platform-sim-token"
 
 
@@ -156,6 +165,9 @@ class LivePlatform:
     and identity's quotas."""
     simulator: str | None = None
     """The Hetzner simulator's API endpoint compute uses (with /v1; token :data:`SIMULATOR_TOKEN`)."""
+    billing: sa.Engine | None = None
+    """The billing service's database, when the platform runs billing (``billing_url``): tests
+    feed it events through the billing projection and run invoices on it."""
 
 
 @contextlib.contextmanager
@@ -165,6 +177,7 @@ def live_platform(
     clock: Clock | None = None,
     audit_url: str | None = None,
     compute_url: str | None = None,
+    billing_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     """Identity and the gateway; with ``audit_url`` (a migrated audit database) the audit
     service too, and with ``compute_url`` (a migrated compute database) the compute service,
@@ -174,6 +187,7 @@ def live_platform(
     gateway_engine = make_engine(gateway_url, pool_size=10)
     audit_engine = make_engine(audit_url, pool_size=10) if audit_url else None
     compute_engine = make_engine(compute_url, pool_size=10) if compute_url else None
+    billing_engine = make_engine(billing_url, pool_size=10) if billing_url else None
     gateway_key = generate_private_key()
     compute_key = generate_private_key()
     try:
@@ -205,6 +219,8 @@ def live_platform(
                     compute_in_thread(compute_engine, trusted, quotas)
                 )
                 backends["compute_grpc_addr"] = compute_address
+            if billing_engine is not None:
+                backends["billing_grpc_addr"] = optional.enter_context(billing_in_thread(billing_engine, trusted))
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(
@@ -220,7 +236,12 @@ def live_platform(
             app = create_app(settings, gateway_engine, clock=clock)
             with contextlib.contextmanager(gateway_conftest.serve)(app) as base_url:
                 yield LivePlatform(
-                    gateway=base_url, identity=identity, audit=audit, compute=compute, simulator=simulator
+                    gateway=base_url,
+                    identity=identity,
+                    audit=audit,
+                    compute=compute,
+                    simulator=simulator,
+                    billing=billing_engine,
                 )
     finally:
         gateway_engine.dispose()
@@ -229,3 +250,5 @@ def live_platform(
             audit_engine.dispose()
         if compute_engine is not None:
             compute_engine.dispose()
+        if billing_engine is not None:
+            billing_engine.dispose()

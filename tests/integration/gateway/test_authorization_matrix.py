@@ -16,18 +16,26 @@ Identity verifies every call's principal as in the stack (tests/integration/live
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any, Final, Literal
 
 import httpx
 import pyotp
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from billing_service.adapters.tables import invoices as invoice_table
+from billing_service.config import BillingRules
+from billing_service.domain.payment_methods import NewPaymentMethod
+from billing_service.service_layer import invoice_life, payment_methods
+from billing_service.service_layer.invoice_run import run_invoices
 from cloudctl.infra.mailsink import MailSink
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
@@ -46,6 +54,8 @@ from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, QuotaOwner, User, UserRole, UserStatus
 from identity_service.service_layer import handlers
 from identity_service.service_layer import staff as identity_staff
+from tests.integration.billing.support import apply as apply_to_billing
+from tests.integration.billing.support import hours, organization_created, user_created
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
 
 PASSWORD = "matrix password 1234"
@@ -143,12 +153,16 @@ def world(paths: LocalPaths) -> Iterator[World]:
         mariadb.scratch_database("cp_test_mx_gw") as gateway_url,
         mariadb.scratch_database("cp_test_mx_au") as audit_url,
         mariadb.scratch_database("cp_test_mx_cp") as compute_url,
+        mariadb.scratch_database("cp_test_mx_bi") as billing_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
         upgrade("audit", migrations_dir("audit"), audit_url)
         upgrade("compute", migrations_dir("compute"), compute_url)
-        with live_platform(identity_url, gateway_url, audit_url=audit_url, compute_url=compute_url) as platform:
+        upgrade("billing", migrations_dir("billing"), billing_url)
+        with live_platform(
+            identity_url, gateway_url, audit_url=audit_url, compute_url=compute_url, billing_url=billing_url
+        ) as platform:
             callers: dict[str, Caller] = {}
             roles = {"admin": UserRole.ADMIN, "support": UserRole.SUPPORT, "billing": UserRole.BILLING}
             for name in CALLERS:
@@ -537,6 +551,116 @@ def action_request(listing: bool) -> Callable[[World, Caller, Target], Request]:
     return build
 
 
+MONTHS = itertools.count()
+
+
+def issued_invoice(world: World, user_id: int, organization_id: int | None = None) -> int:
+    """An invoice of the user's (or the organization's) account for a month of its own: two
+    hours of a server through the billing projection, then the month's invoice run."""
+    assert world.platform.billing is not None
+    n = next(MONTHS)
+    month = date(2001 + n // 12, n % 12 + 1, 1)
+    events = [user_created(user_id)] + ([organization_created(organization_id, user_id)] if organization_id else [])
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    events += hours(900_000 + n, start, 2, user_id=user_id, organization_id=organization_id or 0)
+    apply_to_billing(world.platform.billing, events)
+    (issued,) = run_invoices(world.platform.billing, month, BillingRules()).issued
+    return issued.invoice_id
+
+
+def invoice_of(world: World, caller: Caller, target: Target) -> int:
+    """The caller's own invoice — for a client in organization A, A's invoice (its owner may see
+    it, a plain member may not) — or the other tenant's owner's own."""
+    if target == "other":
+        return issued_invoice(world, world.other_of(caller).user.id)
+    if caller.organization is not None and caller.name != "other":
+        return issued_invoice(world, world.callers["owner"].user.id, caller.organization)
+    return issued_invoice(world, caller.user.id)
+
+
+def invoice_request(suffix: str = "", state: str = "pending") -> Callable[[World, Caller, Target], Request]:
+    """A fresh invoice (paid first for a refund), and the body its action needs."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        assert world.platform.billing is not None
+        invoice_id = invoice_of(world, caller, target)
+        with world.platform.billing.connect() as conn:
+            total = conn.execute(sa.select(invoice_table.c.total).where(invoice_table.c.id == invoice_id)).scalar_one()
+        if state == "paid":
+            invoice_life.record_payment(world.platform.billing, invoice_id, str(total), "paypal", "PAYID-MX", None)
+        body: Any = None
+        if suffix == "/actions/pay":
+            body = {"amount": str(total), "method": "credit_card", "reference": f"pi_{uuid.uuid4().hex[:8]}"}
+        elif suffix in ("/actions/cancel", "/actions/refund"):
+            body = {"reason": "matrix"}
+        method = "POST" if suffix.startswith("/actions") else "GET"
+        return (method, f"/v1/invoices/{invoice_id}{suffix}", body)
+
+    return build
+
+
+INVOICE_READERS = staff(OK, NOT_FOUND, OK, NOT_FOUND)
+"""Another tenant's invoice: billing staff (admin, billing) reach it; anyone else 404."""
+OWN_INVOICE: dict[str, Expected] = {
+    "admin": OK,
+    "support": OK,
+    "billing": OK,
+    "owner": OK,
+    "member": NOT_FOUND,
+    "other": OK,
+}
+"""The caller's own invoice; for a plain member of A, A's invoice: not its to see."""
+BILLING_STAFF = staff(OK, FORBIDDEN, OK, FORBIDDEN)
+ADMINS_ONLY = staff(OK, FORBIDDEN, FORBIDDEN, FORBIDDEN)
+
+
+def payment_method_request(method: str, suffix: str = "") -> Callable[[World, Caller, Target], Request]:
+    """A fresh card of the caller's own, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        assert world.platform.billing is not None
+        owner = caller if target == "own" else world.other_of(caller)
+        card = NewPaymentMethod(
+            type="credit_card",
+            provider_reference=f"pm_{uuid.uuid4().hex[:8]}",
+            last_four="4242",
+            exp_month=1,
+            exp_year=2040,
+        )
+        row = payment_methods.add(world.platform.billing, owner.user.id, None, card, make_default=False)
+        body = {"billing_name": "Matrix"} if method == "PUT" else None
+        return (method, f"/v1/payment_methods/{row.id}{suffix}", body)
+
+    return build
+
+
+def new_payment_method(world: World, caller: Caller, target: Target) -> Request:
+    body = {
+        "type": "credit_card",
+        "provider_reference": "pm_new",
+        "last_four": "1881",
+        "exp_month": 3,
+        "exp_year": 2041,
+    }
+    return ("POST", "/v1/payment_methods", body)
+
+
+def new_credit(world: World, caller: Caller, target: Target) -> Request:
+    whose = caller if target == "own" else world.other_of(caller)
+    return ("POST", "/v1/credits", {"user_id": whose.user.id, "type": "promotional", "amount": "1.00"})
+
+
+def pricing_plan_request(method: str) -> Callable[[World, Caller, Target], Request]:
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        code = f"mx-{uuid.uuid4().hex[:8]}"
+        body = {"name": "Matrix plan", "resource_type": "volume", "price_per_gb": "0.05"}
+        if method == "POST":
+            return ("POST", "/v1/pricing_plans", {**body, "code": code})
+        return (method, "/v1/pricing_plans/1", body if method == "PUT" else None)
+
+    return build
+
+
 def catalog_item(kind: str) -> Callable[[World, Caller, Target], Request]:
     """One entry of the catalog (every principal reads the catalog; there is no other tenant's)."""
 
@@ -762,6 +886,42 @@ ENDPOINTS = (
     Endpoint("GET /v1/actions/{id}", action_request(listing=False), other=ADMIN_REACHES),
     # Listing by id: actions the caller does not reach are left out (an empty list, 200).
     Endpoint("GET /v1/actions", action_request(listing=True), other=OK),
+    Endpoint("GET /v1/invoices", fixed("GET", "/v1/invoices")),
+    Endpoint("GET /v1/invoices/{id}", invoice_request(), own=OWN_INVOICE, other=INVOICE_READERS),
+    Endpoint("GET /v1/invoices/{id}/pdf", invoice_request("/pdf"), own=OWN_INVOICE, other=INVOICE_READERS),
+    Endpoint(
+        "POST /v1/invoices/{id}/actions/pay", invoice_request("/actions/pay"), own=BILLING_STAFF, other=BILLING_STAFF
+    ),
+    Endpoint(
+        "POST /v1/invoices/{id}/actions/cancel",
+        invoice_request("/actions/cancel"),
+        own=BILLING_STAFF,
+        other=BILLING_STAFF,
+    ),
+    Endpoint(
+        "POST /v1/invoices/{id}/actions/refund",
+        invoice_request("/actions/refund", state="paid"),
+        own=BILLING_STAFF,
+        other=BILLING_STAFF,
+    ),
+    Endpoint("GET /v1/billing/usage", fixed("GET", "/v1/billing/usage")),
+    Endpoint("GET /v1/credits", fixed("GET", "/v1/credits")),
+    Endpoint("POST /v1/credits", new_credit, BILLING_STAFF, BILLING_STAFF),
+    Endpoint("GET /v1/payment_methods", fixed("GET", "/v1/payment_methods")),
+    Endpoint("POST /v1/payment_methods", new_payment_method),
+    # Another tenant's payment method: billing staff (admin, billing) reach it; anyone else 404.
+    Endpoint("GET /v1/payment_methods/{id}", payment_method_request("GET"), other=INVOICE_READERS),
+    Endpoint("PUT /v1/payment_methods/{id}", payment_method_request("PUT"), other=INVOICE_READERS),
+    Endpoint("DELETE /v1/payment_methods/{id}", payment_method_request("DELETE"), other=INVOICE_READERS),
+    Endpoint(
+        "POST /v1/payment_methods/{id}/actions/set_default",
+        payment_method_request("POST", "/actions/set_default"),
+        other=INVOICE_READERS,
+    ),
+    Endpoint("GET /v1/pricing_plans", fixed("GET", "/v1/pricing_plans")),
+    Endpoint("GET /v1/pricing_plans/{id}", pricing_plan_request("GET")),
+    Endpoint("POST /v1/pricing_plans", pricing_plan_request("POST"), ADMINS_ONLY),
+    Endpoint("PUT /v1/pricing_plans/{id}", pricing_plan_request("PUT"), ADMINS_ONLY),
     # Last: once a caller has two-factor authentication on, its password alone signs in no more.
     Endpoint("POST /v1/me/two_factor/confirm", two_factor_flow),
 )

@@ -24,6 +24,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
+from billing_service.config import BillingRules
+from billing_service.service_layer.invoice_run import run_invoices
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cpshared.migrations import migrations_dir, upgrade
@@ -33,6 +35,7 @@ from identity_service.domain import commands
 from identity_service.domain.model import UserRole, UserStatus
 from identity_service.service_layer import handlers
 from tests.integration.audit.conftest import insert_entry
+from tests.integration.billing.support import OCTOBER, apply, hours, user_created
 from tests.integration.live import LivePlatform, live_platform
 
 MAX_EXAMPLES = 8
@@ -46,17 +49,25 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
         mariadb.scratch_database("cp_test_st_gw") as gateway_url,
         mariadb.scratch_database("cp_test_st_au") as audit_url,
         mariadb.scratch_database("cp_test_st_cp") as compute_url,
+        mariadb.scratch_database("cp_test_st_bi") as billing_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
         upgrade("audit", migrations_dir("audit"), audit_url)
         upgrade("compute", migrations_dir("compute"), compute_url)
+        upgrade("billing", migrations_dir("billing"), billing_url)
         # Compute with its catalog synced from a simulator: the catalog answers hold real rows.
-        with live_platform(identity_url, gateway_url, audit_url=audit_url, compute_url=compute_url) as live:
+        with live_platform(
+            identity_url, gateway_url, audit_url=audit_url, compute_url=compute_url, billing_url=billing_url
+        ) as live:
             assert live.audit is not None
             # A few audit entries, so the audit log's answers are checked with rows in them.
             insert_entry(live.audit.engine, user_id=1, organization_id=1, new_values={"name": "ci"}, request_id="r-1")
             insert_entry(live.audit.engine, action="request", response_code=200, duration_ms=3, request_id="r-1")
+            # Invoices (billing staff see every account's), so their answers are checked with rows.
+            assert live.billing is not None
+            apply(live.billing, [user_created(1), *hours(1, OCTOBER, 3, user_id=1)])
+            run_invoices(live.billing, OCTOBER.date(), BillingRules())
             yield live
 
 

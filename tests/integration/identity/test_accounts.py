@@ -274,6 +274,10 @@ async def test_profile_updates_are_checked_and_the_event_names_only_the_fields(
     assert all(isinstance(p, ev.UserProfileUpdated) for p in payloads)
     assert [list(p.changed_fields) for p in payloads] == [["city", "country", "timezone"], ["city"]]  # type: ignore[attr-defined]
     assert all(b"Berlin" not in e.envelope.SerializeToString() for e in updates)
+    # Billing taxes by country and VAT id: a change of either carries its new value.
+    first, second = (p for p in payloads if isinstance(p, ev.UserProfileUpdated))
+    assert first.HasField("country") and first.country == "DE" and not first.HasField("tax_id")
+    assert not second.HasField("country")
 
 
 async def test_changing_the_password_revokes_every_other_session(

@@ -302,3 +302,40 @@ async def test_update_organization_and_member_permissions_record_events_without_
         owner.id,
     )
     assert b"bills@example.com" not in b"".join(e.payload.SerializeToString() for e in events)
+
+
+async def test_an_organizations_country_and_vat_id_travel_with_their_values_for_billing(
+    identity: Identity, engine: sa.Engine, orgs: pb_grpc.OrganizationServiceAsyncStub
+) -> None:
+    owner = make_user(identity, unique_email("owner"))
+    org = organization(identity, owner)
+    updated = await orgs.UpdateOrganization(
+        pb.UpdateOrganizationRequest(acting_user_id=owner.id, organization_id=org, country="at", tax_id=" ATU123 ")
+    )
+    assert (updated.organization.country, updated.organization.tax_id) == ("AT", "ATU123")
+    await expect(
+        orgs.UpdateOrganization(
+            pb.UpdateOrganizationRequest(acting_user_id=owner.id, organization_id=org, country="XX")
+        ),
+        "INVALID_ARGUMENT",
+    )
+    cleared = await orgs.UpdateOrganization(
+        pb.UpdateOrganizationRequest(acting_user_id=owner.id, organization_id=org, tax_id="")
+    )
+    assert (cleared.organization.country, cleared.organization.tax_id) == ("AT", "")
+    updates = [e.payload for e in outbox_events(engine) if e.event_type == "organization.updated"]
+    assert all(isinstance(u, ev.OrganizationUpdated) for u in updates)
+    first, second = updates[-2:]
+    assert isinstance(first, ev.OrganizationUpdated) and isinstance(second, ev.OrganizationUpdated)
+    assert (list(first.changed_fields), first.country, first.tax_id, first.HasField("name")) == (
+        ["country", "tax_id"],
+        "AT",
+        "ATU123",
+        False,
+    )
+    assert (list(second.changed_fields), second.HasField("tax_id"), second.tax_id, second.HasField("country")) == (
+        ["tax_id"],
+        True,
+        "",
+        False,
+    )

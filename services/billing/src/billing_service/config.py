@@ -1,7 +1,48 @@
 """Settings of the billing service, read from CP_* environment variables."""
 
-from cpshared.settings import ServiceSettings
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from billing_service.domain.tax import TaxTable
+from cpshared.settings import ENV_PREFIX, ServiceSettings
 
 
-class Settings(ServiceSettings):
+class BillingRules(BaseSettings):
+    """How invoices are made: the seller's country and tax table, prices' included VAT, terms."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    billing_seller_country: str = Field(
+        default="DE", pattern=r"^[A-Z]{2}$", description="The seller's country (ISO 3166-1 alpha-2)."
+    )
+    billing_tax_rates_file: str = Field(
+        default="",
+        description='JSON object of EU VAT rates in percent, e.g. {"DE": "19", "AT": "20"}; empty: the built-in table.',
+    )
+    billing_included_tax_rate: Decimal = Field(
+        default=Decimal(19),
+        ge=0,
+        lt=100,
+        description="VAT included in the prices of usage events (compute's prices are gross); 0 if they are net.",
+    )
+    billing_payment_terms_days: int = Field(default=14, ge=0, le=365, description="Days from issue to due date.")
+    billing_seller_name: str = Field(default="Cloud Platform GmbH", description="The seller's name on invoices.")
+    billing_seller_address: str = Field(
+        default="Industriestr. 25, 91710 Gunzenhausen, Germany",
+        description="The seller's postal address on invoices (one line).",
+    )
+    billing_seller_vat_id: str = Field(default="DE000000000", description="The seller's VAT id on invoices.")
+
+    def tax_table(self) -> TaxTable:
+        if self.billing_tax_rates_file:
+            return TaxTable.from_file(Path(self.billing_tax_rates_file), self.billing_seller_country)
+        return TaxTable(seller_country=self.billing_seller_country)
+
+
+class Settings(ServiceSettings, BillingRules):
     """Everything the billing service's processes read from the environment."""

@@ -27,7 +27,9 @@ from gateway_service.api import (
     api_keys,
     audit_logs,
     auth,
+    billing,
     catalog,
+    invoices,
     me,
     organizations,
     quotas,
@@ -41,6 +43,7 @@ from gateway_service.auth.invalidation import InvalidationListener
 from gateway_service.clients.accounts import AccountsClient
 from gateway_service.clients.admin import AdminClient
 from gateway_service.clients.audit import AuditClient
+from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.servers import ServerClient
@@ -71,6 +74,11 @@ ROUTERS = (
     ssh_keys.router,
     servers.router,
     actions.router,
+    invoices.router,
+    billing.usage_router,
+    billing.credits_router,
+    billing.payment_methods_router,
+    billing.pricing_plans_router,
 )
 
 
@@ -149,6 +157,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.state.audit = AuditClient(lambda: channels["audit"])
     app.state.compute = ComputeClient(lambda: channels["compute"])
     app.state.servers = ServerClient(lambda: channels["compute"])
+    app.state.billing = BillingClient(lambda: channels["billing"])
     authenticator = Authenticator(identity, cache, session_rate_limit=settings.session_rate_limit)
     app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))
     for router in ROUTERS:

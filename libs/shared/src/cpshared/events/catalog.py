@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
@@ -138,6 +139,28 @@ IMAGE_DELETED = event("image.deleted", 1, compute_events.ImageDeleted, "image", 
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric
 # and period, whoever emits it and however often.
 USAGE_RECORDED = event("usage.recorded", 1, usage_events.UsageRecorded, "usage", topic=USAGE_EVENTS)
+
+# Billing: invoices, on billing.events (the producer's stream); the aggregate id is the invoice id.
+INVOICE_ISSUED = event("invoice.issued", 1, billing_events.InvoiceIssued, "invoice", topic=None)
+INVOICE_PAID = event("invoice.paid", 1, billing_events.InvoicePaid, "invoice", topic=None)
+INVOICE_OVERDUE = event("invoice.overdue", 1, billing_events.InvoiceOverdue, "invoice", topic=None)
+INVOICE_CANCELLED = event("invoice.cancelled", 1, billing_events.InvoiceCancelled, "invoice", topic=None)
+INVOICE_REFUNDED = event("invoice.refunded", 1, billing_events.InvoiceRefunded, "invoice", topic=None)
+CREDIT_GRANTED = event("credit.granted", 1, billing_events.CreditGranted, "credit", topic=None)
+PAYMENT_METHOD_ADDED = event(
+    "payment_method.added", 1, billing_events.PaymentMethodChanged, "payment_method", topic=None
+)
+PAYMENT_METHOD_UPDATED = event(
+    "payment_method.updated", 1, billing_events.PaymentMethodChanged, "payment_method", topic=None
+)
+PAYMENT_METHOD_DEFAULT_SET = event(
+    "payment_method.default_set", 1, billing_events.PaymentMethodChanged, "payment_method", topic=None
+)
+PAYMENT_METHOD_REMOVED = event(
+    "payment_method.removed", 1, billing_events.PaymentMethodChanged, "payment_method", topic=None
+)
+PRICING_PLAN_CREATED = event("pricing_plan.created", 1, billing_events.PricingPlanChanged, "pricing_plan", topic=None)
+PRICING_PLAN_UPDATED = event("pricing_plan.updated", 1, billing_events.PricingPlanChanged, "pricing_plan", topic=None)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.

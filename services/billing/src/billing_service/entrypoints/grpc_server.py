@@ -7,7 +7,9 @@ from pathlib import Path
 from grpc import aio
 
 from billing_service import SERVICE_NAME, __version__
+from billing_service.adapters.grpc_billing import add_billing_servicer
 from billing_service.config import Settings
+from cpshared.db import make_engine
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 
@@ -15,10 +17,11 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def register(settings: Settings) -> Registrar:
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
+    settings.tax_table()  # a tax table that does not load stops the start, with its reason
+
     def add_servicers(server: aio.Server) -> list[str]:
-        # The billing domain's own gRPC API arrives with its issue; until then the
-        # process serves health, reflection and ServiceInfo only.
-        return []
+        return add_billing_servicer(server, engine, settings)
 
     return add_servicers
 

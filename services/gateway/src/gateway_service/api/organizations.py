@@ -4,8 +4,9 @@
   ``role``; ``page``/``per_page``, ``sort`` by ``id``, ``name`` or ``created`` (``:desc``).
   Organizations have no labels: ``label_selector`` is refused as invalid input.
 - ``POST /v1/organizations``: a new organization owned by the caller.
-- ``GET``/``PUT /v1/organizations/{id}``: one organization; changing its ``name`` or
-  ``billing_email`` takes its owner or an admin.
+- ``GET``/``PUT /v1/organizations/{id}``: one organization; changing its ``name``,
+  ``billing_email``, ``country`` or ``tax_id`` (the VAT id: an EU business abroad is invoiced
+  with reverse charge) takes its owner or an admin.
 - ``/v1/organizations/{id}/members``: list; ``PUT .../{user_id}`` changes a member's ``role``
   and/or ``permissions``; ``DELETE`` removes a member (anyone may leave; the owner never goes).
 - ``POST /v1/organizations/{id}/actions/transfer_ownership``: the owner makes another member
@@ -77,6 +78,10 @@ class OrganizationChange(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=255)
     billing_email: str | None = Field(default=None, max_length=255, description="Empty string clears it.")
+    country: str | None = Field(
+        default=None, max_length=2, description="ISO 3166-1 alpha-2 code for invoices; empty string clears it."
+    )
+    tax_id: str | None = Field(default=None, max_length=50, description="VAT id; empty string clears it.")
 
 
 class MemberChange(BaseModel):
@@ -129,6 +134,8 @@ class OrganizationOut(BaseModel):
     owner_id: int
     status: str = Field(description="active, suspended or trial.")
     billing_email: str | None
+    country: str | None
+    tax_id: str | None
     created: str | None
     role: Role | None = Field(description="The caller's role in it; null for a platform admin outside it.")
 
@@ -204,6 +211,8 @@ def organization_out(organization: ipb.Organization, role: ipb.OrganizationRole.
         owner_id=organization.owner_id,
         status=STATUSES.get(organization.status, "active"),
         billing_email=organization.billing_email or None,
+        country=organization.country or None,
+        tax_id=organization.tax_id or None,
         created=_iso(organization.created_at, organization.HasField("created_at")),
         role=_role(role) if role is not None else None,
     )
@@ -319,11 +328,13 @@ async def get_organization(request: Request, principal: Authenticated, organizat
 async def update_organization(
     request: Request, principal: Authenticated, organization_id: int, body: OrganizationChange
 ) -> OrganizationAnswer:
-    """Change the name and/or the billing email (owner or admin)."""
+    """Change the name, billing email, country and/or VAT id (owner or admin)."""
     policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    if body.name is None and body.billing_email is None:
-        raise InvalidInput("nothing to change: send a name and/or a billing_email")
-    await _client(request).update(principal.user_id, organization_id, body.name, body.billing_email)
+    if body.name is None and body.billing_email is None and body.country is None and body.tax_id is None:
+        raise InvalidInput("nothing to change: send a name, billing_email, country and/or tax_id")
+    await _client(request).update(
+        principal.user_id, organization_id, body.name, body.billing_email, country=body.country, tax_id=body.tax_id
+    )
     return await _organization_answer(request, principal, organization_id)
 
 

@@ -49,6 +49,16 @@ class Family(StrEnum):
     """SSH keys (/v1/ssh_keys): the tenant's own; compute checks the tenant again."""
     SERVERS = "servers"
     """Servers and their actions (/v1/servers, /v1/actions): the tenant's own; compute checks the tenant again."""
+    INVOICES = "invoices"
+    """Invoices (/v1/invoices): the tenant's own; billing staff every account's and the payment actions."""
+    BILLING = "billing"
+    """The tenant's monthly usage and its estimate (/v1/billing/usage)."""
+    CREDITS = "credits"
+    """Credits (/v1/credits): the tenant's own; billing staff grant them."""
+    PAYMENT_METHODS = "payment_methods"
+    """Payment methods (/v1/payment_methods): the tenant's own; billing checks the tenant again."""
+    PRICING_PLANS = "pricing_plans"
+    """Pricing plans (/v1/pricing_plans): everyone reads; platform admins write."""
     # The catalog (api/catalog.py): readable by every principal whose key has the family's read scope.
     SERVER_TYPES = "server_types"
     LOCATIONS = "locations"
@@ -110,6 +120,11 @@ STAFF_AREAS: Mapping[Family, Mapping[Access, frozenset[Role]]] = {
         # Support only suspends and activates clients; identity enforces the rest of the rule.
         Access.WRITE: frozenset({Role.ADMIN, Role.SUPPORT}),
     },
+    # Invoices, credits and payment methods are tenant resources (billing scopes them); recording
+    # payments, cancelling, refunding and granting credits is billing staff's work.
+    Family.INVOICES: {Access.WRITE: frozenset({Role.ADMIN, Role.BILLING})},
+    Family.CREDITS: {Access.WRITE: frozenset({Role.ADMIN, Role.BILLING})},
+    Family.PRICING_PLANS: {Access.WRITE: frozenset({Role.ADMIN})},
     Family.SETTINGS: {Access.READ: frozenset({Role.ADMIN}), Access.WRITE: frozenset({Role.ADMIN})},
     Family.QUOTAS: {
         Access.READ: frozenset({Role.ADMIN, Role.SUPPORT, Role.BILLING}),

@@ -62,13 +62,24 @@ class OrganizationsClient:
         return await _call(self._identity().GetOrganization(request))
 
     async def update(
-        self, acting_user_id: int, organization_id: int, name: str | None, billing_email: str | None
+        self,
+        acting_user_id: int,
+        organization_id: int,
+        name: str | None,
+        billing_email: str | None,
+        *,
+        country: str | None = None,
+        tax_id: str | None = None,
     ) -> ipb.Organization:
         request = pb.UpdateOrganizationRequest(acting_user_id=acting_user_id, organization_id=organization_id)
         if name is not None:
             request.name = name
         if billing_email is not None:
             request.billing_email = billing_email
+        if country is not None:
+            request.country = country
+        if tax_id is not None:
+            request.tax_id = tax_id
         return (await _call(self._organizations().UpdateOrganization(request))).organization
 
     async def change_role(self, acting_user_id: int, organization_id: int, user_id: int, role: str) -> ipb.Member:

@@ -131,6 +131,8 @@ class OrganizationServicer(pb_grpc.OrganizationServiceServicer):
             organization_id=request.organization_id,
             name=request.name if request.HasField("name") else None,
             billing_email=request.billing_email if request.HasField("billing_email") else None,
+            country=request.country if request.HasField("country") else None,
+            tax_id=request.tax_id if request.HasField("tax_id") else None,
             as_platform_admin=acting_as_platform_admin(),
         )
         organization = await asyncio.to_thread(invitations.update_organization, cmd, self._identity.uow())

@@ -117,6 +117,8 @@ def organization_message(organization: Organization) -> pb.Organization:
         status=ORGANIZATION_STATUSES[organization.status],
         created_at=_ts(organization.created_at),
         billing_email=organization.billing_email or "",
+        country=organization.country or "",
+        tax_id=organization.tax_id or "",
     )
 
 

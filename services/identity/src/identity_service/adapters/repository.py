@@ -241,13 +241,15 @@ class OrganizationRepository:
         )
 
     def save_details(self, organization: Organization, now: datetime) -> None:
-        """Name, billing email and version (UpdateOrganization)."""
+        """Name, billing email, country, VAT id and version (UpdateOrganization)."""
         self._session.execute(
             organizations.update()
             .where(organizations.c.id == organization.id)
             .values(
                 name=organization.name,
                 billing_email=organization.billing_email,
+                country=organization.country,
+                tax_id=organization.tax_id,
                 version=organization.version,
                 updated_at=to_db(now),
             )
@@ -271,6 +273,8 @@ class OrganizationRepository:
             created_at=_aware(row.created_at),
             version=int(row.version),
             billing_email=row.billing_email,
+            country=row.country,
+            tax_id=row.tax_id,
         )
 
     @staticmethod

@@ -52,6 +52,8 @@ organizations = sa.Table(
     sa.Column("slug", sa.String(255), nullable=False),
     sa.Column("owner_id", ID, nullable=False),
     sa.Column("billing_email", sa.String(255)),
+    sa.Column("tax_id", sa.String(50)),
+    sa.Column("country", sa.String(2)),
     sa.Column("status", sa.String(20)),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", TIME),

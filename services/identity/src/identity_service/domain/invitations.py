@@ -152,10 +152,14 @@ class UpdateOrganization:
     billing_email: str | None = None
     """None: unchanged; the empty string clears it."""
     as_platform_admin: bool = False
+    country: str | None = None
+    """ISO 3166-1 alpha-2; None: unchanged; the empty string clears it."""
+    tax_id: str | None = None
+    """VAT id; None: unchanged; the empty string clears it."""
 
     def __post_init__(self) -> None:
-        if self.name is None and self.billing_email is None:
-            raise InvalidInput("nothing to change: send a name and/or a billing_email")
+        if self.name is None and self.billing_email is None and self.country is None and self.tax_id is None:
+            raise InvalidInput("nothing to change: send a name, billing_email, country and/or tax_id")
 
 
 @dataclass(frozen=True)

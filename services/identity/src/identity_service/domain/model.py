@@ -296,6 +296,8 @@ class Organization:
     created_at: datetime
     version: int = 1
     billing_email: str | None = None
+    country: str | None = None
+    tax_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -380,6 +380,11 @@ def update_profile(user_id: int, wanted: dict[str, str], uow: IdentityUnitOfWork
         changed = replace(profile, **changes, version=profile.version + 1)  # type: ignore[arg-type]
         uow.accounts.save_profile(changed, changes, now)
         payload = ev.UserProfileUpdated(user_id=user_id, changed_fields=sorted(changes))
+        # Billing taxes by country and VAT id: those two travel with their new value.
+        if "country" in changes:
+            payload.country = changed.country
+        if "tax_id" in changes:
+            payload.tax_id = changed.tax_id
         _record(uow, catalog.USER_PROFILE_UPDATED, user_id, changed.version, payload)
         uow.commit()
     return changed

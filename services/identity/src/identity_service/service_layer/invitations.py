@@ -17,6 +17,7 @@ from cpshared.clock import utcnow
 from cpshared.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed
 from cpshared.events import catalog
 from cpshared.timestamps import to_timestamp as _timestamp
+from identity_service.domain.accounts import check_profile_value
 from identity_service.domain.invitations import (
     INVITATION_LIFETIME,
     AcceptInvitation,
@@ -202,6 +203,8 @@ def accept_invitation(cmd: AcceptInvitation, uow: IdentityUnitOfWork) -> tuple[O
 def update_organization(cmd: UpdateOrganization, uow: IdentityUnitOfWork) -> Organization:
     name = check_name(cmd.name, "the organization's name") if cmd.name is not None else None
     billing_email = check_billing_email(cmd.billing_email) if cmd.billing_email is not None else None
+    country = check_profile_value("country", cmd.country.strip()) if cmd.country is not None else None
+    tax_id = check_profile_value("tax_id", cmd.tax_id.strip()) if cmd.tax_id is not None else None
     now = utcnow()
     with uow:
         organization = _locked_organization(uow, cmd.organization_id)
@@ -210,15 +213,25 @@ def update_organization(cmd: UpdateOrganization, uow: IdentityUnitOfWork) -> Org
             organization,
             name=name if name is not None else organization.name,
             billing_email=billing_email if cmd.billing_email is not None else organization.billing_email,
+            country=(country or None) if cmd.country is not None else organization.country,
+            tax_id=(tax_id or None) if cmd.tax_id is not None else organization.tax_id,
             version=organization.version + 1,
         )
-        changed = [f for f in ("name", "billing_email") if getattr(updated, f) != getattr(organization, f)]
+        fields = ("name", "billing_email", "country", "tax_id")
+        changed = [f for f in fields if getattr(updated, f) != getattr(organization, f)]
         if not changed:
             return organization
         uow.organizations.save_details(updated, now)
         payload = ev.OrganizationUpdated(
             organization_id=organization.id, changed_fields=changed, updated_by_user_id=cmd.acting_user_id
         )
+        # Billing invoices by country, VAT id and name: those travel with their new value.
+        if "country" in changed:
+            payload.country = updated.country or ""
+        if "tax_id" in changed:
+            payload.tax_id = updated.tax_id or ""
+        if "name" in changed:
+            payload.name = updated.name
         _record(uow, catalog.ORGANIZATION_UPDATED, organization.id, updated.version, payload)
         uow.commit()
     return updated

@@ -1,0 +1,295 @@
+"""BillingService RPCs of an account's own billing data: payment methods, credits, monthly
+usage; and the pricing plans everyone reads. Mixed into BillingServicer (grpc_billing.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from grpc import aio
+from sqlalchemy.engine import Engine, Row
+
+from billing_service.adapters import authorization
+from billing_service.config import BillingRules
+from billing_service.domain.invoice import parse_period
+from billing_service.domain.payment_methods import NewPaymentMethod
+from billing_service.service_layer import credit_grants, payment_methods, pricing_plans, usage_report
+from billing_service.service_layer.invoice_run import Account
+from cloudplatform.billing.v1 import billing_service_pb2 as pb
+from cpshared.errors import InvalidInput
+from cpshared.timestamps import to_timestamp
+
+Context = aio.ServicerContext[Any, Any]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC)
+
+
+def _text(value: Decimal | None) -> str:
+    return "" if value is None else str(value)
+
+
+def payment_method_message(row: Row[Any]) -> pb.PaymentMethod:
+    message = pb.PaymentMethod(
+        id=row.id,
+        user_id=row.user_id,
+        organization_id=row.organization_id or 0,
+        type=row.type,
+        is_default=bool(row.is_default),
+        last_four=row.last_four or "",
+        card_brand=row.card_brand or "",
+        exp_month=row.exp_month or 0,
+        exp_year=row.exp_year or 0,
+        billing_name=row.billing_name or "",
+        billing_address={str(k): str(v) for k, v in (row.billing_address or {}).items()},
+        provider_reference=row.stripe_payment_method_id or "",
+        paypal_email=row.paypal_email or "",
+    )
+    if row.created_at is not None:
+        message.created_at.CopyFrom(to_timestamp(_aware(row.created_at)))
+    return message
+
+
+def credit_message(row: Row[Any]) -> pb.Credit:
+    message = pb.Credit(
+        id=row.id,
+        user_id=row.user_id,
+        organization_id=row.organization_id or 0,
+        type=row.type or "manual",
+        amount=str(row.amount),
+        balance=str(row.balance),
+        currency=row.currency or "",
+        description=row.description or "",
+        expired=credit_grants.is_expired(row),
+    )
+    if row.expires_at is not None:
+        message.expires_at.CopyFrom(to_timestamp(_aware(row.expires_at)))
+    if row.created_at is not None:
+        message.created_at.CopyFrom(to_timestamp(_aware(row.created_at)))
+    return message
+
+
+def plan_message(row: Row[Any]) -> pb.PricingPlan:
+    return pb.PricingPlan(
+        id=row.id,
+        name=row.name,
+        code=row.code,
+        resource_type=row.resource_type,
+        price_hourly=_text(row.price_hourly),
+        price_monthly=_text(row.price_monthly),
+        price_per_gb=_text(row.price_per_gb),
+        included_traffic_tb=row.included_traffic_tb or 0,
+        overage_price_per_tb=_text(row.overage_price_per_tb),
+        currency=row.currency or "",
+        active=bool(row.active),
+    )
+
+
+def plan_fields(plan: pb.PricingPlan) -> pricing_plans.PlanFields:
+    return pricing_plans.PlanFields(
+        name=plan.name,
+        code=plan.code,
+        resource_type=plan.resource_type,
+        price_hourly=plan.price_hourly,
+        price_monthly=plan.price_monthly,
+        price_per_gb=plan.price_per_gb,
+        included_traffic_tb=plan.included_traffic_tb,
+        overage_price_per_tb=plan.overage_price_per_tb,
+        currency=plan.currency,
+        active=plan.active,
+    )
+
+
+class AccountDataServicer:
+    _engine: Engine
+    _rules: BillingRules
+
+    def _method(self, method_id: int) -> Row[Any]:
+        row = payment_methods.get(self._engine, method_id)
+        account = ("organization", row.organization_id) if row.organization_id else ("user", row.user_id)
+        authorization.ensure_reaches_account(account[0], account[1], f"payment method {method_id}")
+        return row
+
+    async def AddPaymentMethod(  # noqa: N802
+        self, request: pb.AddPaymentMethodRequest, context: Context
+    ) -> pb.AddPaymentMethodResponse:
+        authorization.check_account(request.user_id, request.organization_id)
+        method = NewPaymentMethod(
+            type=request.type,
+            provider_reference=request.provider_reference,
+            last_four=request.last_four,
+            card_brand=request.card_brand,
+            exp_month=request.exp_month,
+            exp_year=request.exp_year,
+            billing_name=request.billing_name,
+            billing_address=dict(request.billing_address),
+            paypal_email=request.paypal_email,
+        )
+        row = await asyncio.to_thread(
+            payment_methods.add,
+            self._engine,
+            request.user_id,
+            request.organization_id or None,
+            method,
+            request.make_default,
+        )
+        return pb.AddPaymentMethodResponse(payment_method=payment_method_message(row))
+
+    async def ListPaymentMethods(  # noqa: N802
+        self, request: pb.ListPaymentMethodsRequest, context: Context
+    ) -> pb.ListPaymentMethodsResponse:
+        authorization.check_account(request.user_id, request.organization_id)
+        rows = await asyncio.to_thread(
+            payment_methods.list_for, self._engine, request.user_id, request.organization_id or None
+        )
+        return pb.ListPaymentMethodsResponse(payment_methods=[payment_method_message(r) for r in rows])
+
+    async def GetPaymentMethod(  # noqa: N802
+        self, request: pb.GetPaymentMethodRequest, context: Context
+    ) -> pb.GetPaymentMethodResponse:
+        row = await asyncio.to_thread(self._method, request.payment_method_id)
+        return pb.GetPaymentMethodResponse(payment_method=payment_method_message(row))
+
+    async def UpdatePaymentMethod(  # noqa: N802
+        self, request: pb.UpdatePaymentMethodRequest, context: Context
+    ) -> pb.UpdatePaymentMethodResponse:
+        await asyncio.to_thread(self._method, request.payment_method_id)
+        row = await asyncio.to_thread(
+            payment_methods.update,
+            self._engine,
+            request.payment_method_id,
+            request.billing_name if request.HasField("billing_name") else None,
+            request.exp_month if request.HasField("exp_month") else None,
+            request.exp_year if request.HasField("exp_year") else None,
+            dict(request.billing_address) if request.replace_billing_address else None,
+        )
+        return pb.UpdatePaymentMethodResponse(payment_method=payment_method_message(row))
+
+    async def SetDefaultPaymentMethod(  # noqa: N802
+        self, request: pb.SetDefaultPaymentMethodRequest, context: Context
+    ) -> pb.SetDefaultPaymentMethodResponse:
+        await asyncio.to_thread(self._method, request.payment_method_id)
+        row = await asyncio.to_thread(payment_methods.set_default, self._engine, request.payment_method_id)
+        return pb.SetDefaultPaymentMethodResponse(payment_method=payment_method_message(row))
+
+    async def DeletePaymentMethod(  # noqa: N802
+        self, request: pb.DeletePaymentMethodRequest, context: Context
+    ) -> pb.DeletePaymentMethodResponse:
+        await asyncio.to_thread(self._method, request.payment_method_id)
+        await asyncio.to_thread(payment_methods.delete, self._engine, request.payment_method_id)
+        return pb.DeletePaymentMethodResponse()
+
+    async def GrantCredit(  # noqa: N802
+        self, request: pb.GrantCreditRequest, context: Context
+    ) -> pb.GrantCreditResponse:
+        authorization.require_staff("granting credits")
+        expires_at = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
+        row = await asyncio.to_thread(
+            credit_grants.grant,
+            self._engine,
+            request.user_id,
+            request.organization_id or None,
+            request.type,
+            request.amount,
+            request.currency,
+            expires_at,
+            request.description,
+        )
+        return pb.GrantCreditResponse(credit=credit_message(row))
+
+    async def ListCredits(  # noqa: N802
+        self, request: pb.ListCreditsRequest, context: Context
+    ) -> pb.ListCreditsResponse:
+        authorization.check_account(request.user_id, request.organization_id)
+        rows, remaining = await asyncio.to_thread(
+            credit_grants.list_for, self._engine, request.user_id, request.organization_id or None
+        )
+        return pb.ListCreditsResponse(
+            credits=[credit_message(r) for r in rows], remaining={k: str(v) for k, v in remaining.items()}
+        )
+
+    async def ListPricingPlans(  # noqa: N802
+        self, request: pb.ListPricingPlansRequest, context: Context
+    ) -> pb.ListPricingPlansResponse:
+        rows = await asyncio.to_thread(
+            pricing_plans.list_plans, self._engine, request.resource_type, request.include_inactive
+        )
+        return pb.ListPricingPlansResponse(pricing_plans=[plan_message(r) for r in rows])
+
+    async def GetPricingPlan(  # noqa: N802
+        self, request: pb.GetPricingPlanRequest, context: Context
+    ) -> pb.GetPricingPlanResponse:
+        row = await asyncio.to_thread(pricing_plans.get, self._engine, request.pricing_plan_id)
+        return pb.GetPricingPlanResponse(pricing_plan=plan_message(row))
+
+    async def CreatePricingPlan(  # noqa: N802
+        self, request: pb.CreatePricingPlanRequest, context: Context
+    ) -> pb.CreatePricingPlanResponse:
+        authorization.require_admin("writing pricing plans")
+        row = await asyncio.to_thread(pricing_plans.create, self._engine, plan_fields(request.pricing_plan))
+        return pb.CreatePricingPlanResponse(pricing_plan=plan_message(row))
+
+    async def UpdatePricingPlan(  # noqa: N802
+        self, request: pb.UpdatePricingPlanRequest, context: Context
+    ) -> pb.UpdatePricingPlanResponse:
+        authorization.require_admin("writing pricing plans")
+        row = await asyncio.to_thread(
+            pricing_plans.update, self._engine, request.pricing_plan.id, plan_fields(request.pricing_plan)
+        )
+        return pb.UpdatePricingPlanResponse(pricing_plan=plan_message(row))
+
+    async def GetMonthlyUsage(  # noqa: N802
+        self, request: pb.GetMonthlyUsageRequest, context: Context
+    ) -> pb.GetMonthlyUsageResponse:
+        authorization.check_account(request.user_id, request.organization_id)
+        month: datetime | None = None
+        if request.month:
+            try:
+                month = datetime.combine(parse_period(request.month), datetime.min.time())
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+        account = (
+            Account("organization", request.organization_id)
+            if request.organization_id
+            else Account("user", request.user_id)
+        )
+        report = await asyncio.to_thread(usage_report.monthly_usage, self._engine, account, month, self._rules)
+        answer = pb.GetMonthlyUsageResponse(
+            month=f"{report.month:%Y-%m}",
+            estimate=report.estimate,
+            currency=report.currency,
+            subtotal=str(report.subtotal),
+            tax_rate=str(report.tax_rate),
+            tax_amount=str(report.tax_amount),
+            total=str(report.total),
+            credits_available=str(report.credits_available),
+            usage=[
+                pb.UsageSummary(
+                    resource_type=u.resource_type,
+                    resource_id=u.resource_id,
+                    resource_name=u.resource_name,
+                    metric_type=u.metric_type,
+                    total_quantity=str(u.total_quantity),
+                    total_cost=str(u.total_cost),
+                )
+                for u in report.usage
+            ],
+        )
+        for line in report.lines:
+            item = answer.lines.add(
+                resource_type=line.key.resource_type,
+                resource_id=line.key.resource_id,
+                description=line.description,
+                quantity=str(line.quantity),
+                unit_price=str(line.unit_price),
+                total=str(line.total),
+                product=line.key.product,
+                adjustment=line.adjustment,
+                capped=line.capped,
+            )
+            item.usage_period_start.CopyFrom(to_timestamp(line.period_start))
+            item.usage_period_end.CopyFrom(to_timestamp(line.period_end))
+        return answer
