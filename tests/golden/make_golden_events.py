@@ -48,6 +48,19 @@ def _timestamp(when: datetime) -> Timestamp:
     return stamp
 
 
+def _invoice_ref() -> billing_events.InvoiceRef:
+    return billing_events.InvoiceRef(
+        invoice_id=31,
+        invoice_number="INV-2024-12-0007",
+        account_type="organization",
+        account_id=7,
+        user_id=42,
+        organization_id=7,
+        currency="EUR",
+        total="2.78",
+    )
+
+
 EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("invoice.issued", 1): lambda: billing_events.InvoiceIssued(
         invoice_id=31,
@@ -67,6 +80,41 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         due_date=_timestamp(datetime(2025, 1, 15, tzinfo=UTC)),
         line_count=1,
         usage_record_count=744,
+    ),
+    ("invoice.paid", 1): lambda: billing_events.InvoicePaid(
+        invoice=_invoice_ref(),
+        amount="2.78",
+        method="credit_card",
+        reference="pi_3QxGolden",
+        paid_at=_timestamp(datetime(2025, 1, 10, 9, 30, tzinfo=UTC)),
+        previous_status="pending",
+    ),
+    ("invoice.overdue", 1): lambda: billing_events.InvoiceOverdue(
+        invoice=_invoice_ref(),
+        due_date=_timestamp(datetime(2025, 1, 15, tzinfo=UTC)),
+        marked_at=_timestamp(datetime(2025, 1, 16, 0, 5, tzinfo=UTC)),
+    ),
+    ("invoice.cancelled", 1): lambda: billing_events.InvoiceCancelled(
+        invoice=_invoice_ref(), reason="billed twice", credits_restored="1.00", previous_status="overdue"
+    ),
+    ("invoice.refunded", 1): lambda: billing_events.InvoiceRefunded(
+        invoice=_invoice_ref(),
+        credit_note_number="CN-2025-01-0001",
+        amount="2.78",
+        credits_restored="1.00",
+        refunded_to="account_credit",
+        credit_id=12,
+        reason="outage compensation",
+    ),
+    ("credit.granted", 1): lambda: billing_events.CreditGranted(
+        credit_id=12,
+        user_id=42,
+        organization_id=7,
+        type="compensation",
+        amount="2.78",
+        currency="EUR",
+        expires_at=_timestamp(datetime(2026, 1, 1, tzinfo=UTC)),
+        description="Credit note CN-2025-01-0001 for invoice INV-2024-12-0007",
     ),
     ("ops.canary_emitted", 1): lambda: canary_pb2.CanaryEmitted(
         note="golden canary", sequence=3, run_size=10, run_id="01941f29-7c00-7000-8000-0000000000aa"

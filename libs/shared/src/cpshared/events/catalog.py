@@ -122,6 +122,11 @@ USAGE_RECORDED = event("usage.recorded", 1, usage_events.UsageRecorded, "usage",
 
 # Billing: invoices, on billing.events (the producer's stream); the aggregate id is the invoice id.
 INVOICE_ISSUED = event("invoice.issued", 1, billing_events.InvoiceIssued, "invoice", topic=None)
+INVOICE_PAID = event("invoice.paid", 1, billing_events.InvoicePaid, "invoice", topic=None)
+INVOICE_OVERDUE = event("invoice.overdue", 1, billing_events.InvoiceOverdue, "invoice", topic=None)
+INVOICE_CANCELLED = event("invoice.cancelled", 1, billing_events.InvoiceCancelled, "invoice", topic=None)
+INVOICE_REFUNDED = event("invoice.refunded", 1, billing_events.InvoiceRefunded, "invoice", topic=None)
+CREDIT_GRANTED = event("credit.granted", 1, billing_events.CreditGranted, "credit", topic=None)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.
