@@ -127,6 +127,10 @@ INVOICE_OVERDUE = event("invoice.overdue", 1, billing_events.InvoiceOverdue, "in
 INVOICE_CANCELLED = event("invoice.cancelled", 1, billing_events.InvoiceCancelled, "invoice", topic=None)
 INVOICE_REFUNDED = event("invoice.refunded", 1, billing_events.InvoiceRefunded, "invoice", topic=None)
 CREDIT_GRANTED = event("credit.granted", 1, billing_events.CreditGranted, "credit", topic=None)
+# An overdue invoice past its grace period: billing asks for the account's suspension (aggregate "account").
+SUSPENSION_REQUESTED = event(
+    "billing.suspension_requested", 1, billing_events.SuspensionRequested, "account", topic=None
+)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.
