@@ -8,14 +8,14 @@ PACKAGES := libs/contracts libs/shared $(wildcard services/*) tools/cloudctl too
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := $(VENV)/.installed
 
-.PHONY: help install contracts proto-baseline bench bench-events bench-gateway bench-audit bench-compute up down status topics migrate lint test test-unit test-integration test-e2e clean
+.PHONY: help install contracts proto-baseline bench bench-events bench-gateway bench-audit bench-compute bench-billing up down status topics migrate lint test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make up      install what is missing, start MariaDB, Kafka and every service"
 	@echo "make down    stop everything make up started"
 	@echo "make status  each process: pid, port, health, memory"
 	@echo "make test    lint, contract checks, unit, integration and end-to-end tests"
-	@echo "make bench   benchmarks (make bench-events: relay, consumer, replay; make bench-gateway: HTTP; make bench-audit: the audit log; make bench-compute: servers)"
+	@echo "make bench   benchmarks (make bench-events: relay, consumer, replay; make bench-gateway: HTTP; make bench-audit: the audit log; make bench-compute: servers; make bench-billing: usage ingestion, invoice run)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,7 +93,11 @@ bench-compute: install
 	$(BIN)/cloudctl up --infra-only
 	$(BIN)/python bench/compute_bench.py
 
-bench: bench-events bench-gateway bench-audit bench-compute
+bench-billing: install
+	$(BIN)/cloudctl up --infra-only
+	$(BIN)/python bench/billing_bench.py
+
+bench: bench-events bench-gateway bench-audit bench-compute bench-billing
 
 # Record the current contracts as the baseline `buf breaking` compares against (at a release).
 proto-baseline: install

@@ -147,6 +147,14 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("payment_method.removed", 1): lambda: _payment_method(is_default=False),
     ("pricing_plan.created", 1): lambda: _pricing_plan(),
     ("pricing_plan.updated", 1): lambda: _pricing_plan(),
+    ("billing.suspension_requested", 1): lambda: billing_events.SuspensionRequested(
+        invoice=_invoice_ref(),
+        account_type="organization",
+        account_id=7,
+        due_date=_timestamp(datetime(2025, 1, 15, tzinfo=UTC)),
+        grace_days=14,
+        requested_at=_timestamp(datetime(2025, 1, 30, 0, 5, tzinfo=UTC)),
+    ),
     ("ops.canary_emitted", 1): lambda: canary_pb2.CanaryEmitted(
         note="golden canary", sequence=3, run_size=10, run_id="01941f29-7c00-7000-8000-0000000000aa"
     ),

@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from billing_service.domain.tax import TaxTable
+from billing_service.schedule_settings import ScheduleSettings
 from cpshared.settings import ENV_PREFIX, ServiceSettings
 
 
@@ -44,5 +45,5 @@ class BillingRules(BaseSettings):
         return TaxTable(seller_country=self.billing_seller_country)
 
 
-class Settings(ServiceSettings, BillingRules):
+class Settings(ServiceSettings, BillingRules, ScheduleSettings):
     """Everything the billing service's processes read from the environment."""

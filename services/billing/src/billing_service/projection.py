@@ -12,6 +12,8 @@ unique key of ``usage_records``).
 * identity's user and organization events -> ``billing_accounts``: who is billed, the owner
   of an organization, status, and country and VAT id (from ``user.profile_updated`` and
   ``organization.updated``; an organization's name as the company name on its invoices).
+* identity's ``setting.changed`` of the settings billing follows (``FOLLOWED_SETTINGS``:
+  ``billing_cycle_day``) -> ``billing_settings``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, ClassVar
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.dialects import mysql
 
-from billing_service.adapters.tables import METRIC_TYPES, billing_accounts, usage_records
+from billing_service.adapters.tables import METRIC_TYPES, billing_accounts, billing_settings, usage_records
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.usage.v1 import events_pb2 as usage_events
 from cpshared.events.envelope import ReceivedEvent
@@ -32,6 +34,7 @@ from cpshared.events.projection import ApplyContext, Projection, handles
 from cpshared.topics import IDENTITY_EVENTS, USAGE_EVENTS, Topic
 
 MICRO = Decimal("0.000001")
+FOLLOWED_SETTINGS = frozenset({"billing_cycle_day"})
 
 
 def decimal_field(text: str, what: str, *, optional: bool = False) -> Decimal | None:
@@ -103,7 +106,7 @@ def usage_row(event: ReceivedEvent) -> dict[str, Any]:
 class BillingProjection(Projection):
     name = "billing"
     topics: ClassVar[tuple[Topic, ...]] = (USAGE_EVENTS, IDENTITY_EVENTS)
-    tables = (usage_records, billing_accounts)
+    tables = (usage_records, billing_accounts, billing_settings)
     # Numbered by the database; billed and invoice_id are the invoice run's, not the streams'.
     volatile_columns: ClassVar[dict[str, tuple[str, ...]]] = {
         "usage_records": ("id", "billed", "invoice_id"),
@@ -179,3 +182,14 @@ class BillingProjection(Projection):
         p = event.payload
         assert isinstance(p, identity_events.OrganizationOwnershipTransferred)
         self._account(ctx, event, "organization", p.organization_id, owner_user_id=p.new_owner_user_id)
+
+    @handles("setting.changed")
+    def setting_changed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        p = event.payload
+        assert isinstance(p, identity_events.SettingChanged)
+        if p.key not in FOLLOWED_SETTINGS:
+            return
+        upsert = mysql.insert(ctx.table("billing_settings")).values(
+            setting_key=p.key, value=p.new_value, updated_at=occurred(event)
+        )
+        ctx.execute(upsert.on_duplicate_key_update(value=upsert.inserted.value, updated_at=upsert.inserted.updated_at))

@@ -161,6 +161,10 @@ PAYMENT_METHOD_REMOVED = event(
 )
 PRICING_PLAN_CREATED = event("pricing_plan.created", 1, billing_events.PricingPlanChanged, "pricing_plan", topic=None)
 PRICING_PLAN_UPDATED = event("pricing_plan.updated", 1, billing_events.PricingPlanChanged, "pricing_plan", topic=None)
+# An overdue invoice past its grace period: billing asks for the account's suspension (aggregate "account").
+SUSPENSION_REQUESTED = event(
+    "billing.suspension_requested", 1, billing_events.SuspensionRequested, "account", topic=None
+)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.

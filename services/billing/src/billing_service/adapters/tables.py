@@ -181,3 +181,29 @@ credit_note_sequences = sa.Table(
     sa.Column("period", sa.CHAR(7), primary_key=True),
     sa.Column("last_number", sa.Integer, nullable=False),
 )
+
+billing_settings = sa.Table(
+    "billing_settings",
+    metadata,
+    sa.Column("setting_key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
+)
+
+scheduled_runs = sa.Table(
+    "scheduled_runs",
+    metadata,
+    sa.Column("period", sa.CHAR(7), primary_key=True),
+    sa.Column("cycle_day", sa.Integer, nullable=False),
+    sa.Column("issued", sa.Integer, nullable=False),
+    sa.Column("finished_at", TIME, nullable=False),
+)
+
+suspension_requests = sa.Table(
+    "suspension_requests",
+    metadata,
+    sa.Column("invoice_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("account_type", mysql.ENUM(*ACCOUNT_TYPES), nullable=False),
+    sa.Column("account_id", ID, nullable=False),
+    sa.Column("requested_at", TIME, nullable=False),
+)

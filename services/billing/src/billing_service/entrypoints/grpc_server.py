@@ -9,6 +9,7 @@ from grpc import aio
 from billing_service import SERVICE_NAME, __version__
 from billing_service.adapters.grpc_billing import add_billing_servicer
 from billing_service.config import Settings
+from billing_service.keeper import BillingKeeper
 from cpshared.db import make_engine
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
@@ -19,6 +20,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def register(settings: Settings) -> Registrar:
     engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
     settings.tax_table()  # a tax table that does not load stops the start, with its reason
+    if settings.billing_keeper_enabled:
+        BillingKeeper(engine, settings, settings).start()
 
     def add_servicers(server: aio.Server) -> list[str]:
         return add_billing_servicer(server, engine, settings)

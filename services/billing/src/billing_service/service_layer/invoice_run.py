@@ -39,7 +39,7 @@ from billing_service.adapters.tables import (
 )
 from billing_service.config import BillingRules
 from billing_service.domain.credits import CreditBalance
-from billing_service.domain.invoice import figures, invoice_number, next_month
+from billing_service.domain.invoice import InvoiceFigures, figures, invoice_number, next_month
 from billing_service.domain.pricing import Line, MeteredUsage, month_of, price_adjustments, price_segments
 from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cpshared.clock import utcnow
@@ -92,7 +92,8 @@ def _naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _usage(row: Row[Any]) -> MeteredUsage:
+def metered(row: Row[Any]) -> MeteredUsage:
+    """A ``usage_records`` row (live or rebuilt) as the pricing reads it."""
     meta = row.metadata or {}
     return MeteredUsage(
         resource_type=row.resource_type,
@@ -161,13 +162,7 @@ def _bill(conn: Connection, account: Account, period: date, rules: BillingRules)
     ).all()
     if not unbilled:
         return None
-    current = [r for r in unbilled if r.recorded_at >= start]
-    late = [r for r in unbilled if r.recorded_at < start]
-    lines: list[Line] = price_segments([_usage(r) for r in current], rules.billing_included_tax_rate)
-    if late:
-        lines += price_adjustments(
-            [_usage(r) for r in late], _billed_usage_of(conn, account, late), rules.billing_included_tax_rate
-        )
+    late_rows = [r for r in unbilled if r.recorded_at < start]
     profile = conn.execute(
         sa.select(billing_accounts).where(
             billing_accounts.c.account_type == account.account_type,
@@ -182,19 +177,22 @@ def _bill(conn: Connection, account: Account, period: date, rules: BillingRules)
         .order_by(credits.c.id)
         .with_for_update()
     ).all()
-    tax = rules.tax_table().decide(profile.country if profile else None, profile.tax_id if profile else None)
-    totals = figures(
-        lines,
-        tax,
+    draft = draft_invoice(
+        period,
+        [metered(r) for r in unbilled],
+        _billed_usage_of(conn, account, late_rows) if late_rows else [],
+        profile,
+        unbilled[0].user_id,
+        currency,
         [
             CreditBalance(c.id, c.balance, _aware(c.expires_at) if c.expires_at else None, _aware(c.created_at))
             for c in credit_rows
         ],
         now,
+        rules,
     )
-    user_id = (profile.owner_user_id if profile and profile.owner_user_id else None) or unbilled[0].user_id
+    lines, totals, user_id, due = draft.lines, draft.totals, draft.user_id, draft.due
     number = invoice_number(period, _next_number(conn, period))
-    due = now.date() + timedelta(days=rules.billing_payment_terms_days)
     inserted = conn.execute(
         invoices.insert().values(
             user_id=user_id,
@@ -271,6 +269,48 @@ def _bill(conn: Connection, account: Account, period: date, rules: BillingRules)
     return IssuedInvoice(invoice_id, number, account, totals.total, currency)
 
 
+@dataclass(frozen=True)
+class InvoiceDraft:
+    """What an invoice says, before it has a number: the same for the run and for reconciliation."""
+
+    lines: list[Line]
+    totals: InvoiceFigures
+    currency: str
+    user_id: int
+    due: date
+
+
+def draft_invoice(
+    period: date,
+    unbilled: Sequence[MeteredUsage],
+    billed_before: Sequence[MeteredUsage],
+    profile: Row[Any] | None,
+    first_user_id: int,
+    currency: str,
+    credit_balances: Sequence[CreditBalance],
+    now: datetime,
+    rules: BillingRules,
+) -> InvoiceDraft:
+    """Price an account's unbilled usage up to the end of ``period`` (a month's first day).
+
+    ``unbilled``: usage before the period's end not on any invoice yet; what lies before the
+    period is late usage, charged as adjustments against ``billed_before`` (the account's
+    billed usage of the same resources and months). ``profile``: the account's
+    ``billing_accounts`` row (country, VAT id, owner). Credits are applied at ``now``.
+    """
+    start = datetime.combine(period, datetime.min.time(), tzinfo=UTC)
+    current = [u for u in unbilled if u.period_start >= start]
+    late = [u for u in unbilled if u.period_start < start]
+    lines: list[Line] = price_segments(current, rules.billing_included_tax_rate)
+    if late:
+        lines += price_adjustments(late, billed_before, rules.billing_included_tax_rate)
+    tax = rules.tax_table().decide(profile.country if profile else None, profile.tax_id if profile else None)
+    totals = figures(lines, tax, credit_balances, now)
+    user_id = (profile.owner_user_id if profile and profile.owner_user_id else None) or first_user_id
+    due = now.date() + timedelta(days=rules.billing_payment_terms_days)
+    return InvoiceDraft(lines, totals, currency, user_id, due)
+
+
 def _next_number(conn: Connection, period: date) -> int:
     """The period's next invoice number; the sequence row stays locked until this transaction ends."""
     key = f"{period:%Y-%m}"
@@ -296,7 +336,7 @@ def _billed_usage_of(conn: Connection, account: Account, late: Sequence[Row[Any]
             sa.tuple_(usage_records.c.resource_type, usage_records.c.resource_id).in_(sorted(resources)),
         )
     ).all()
-    return [_usage(r) for r in rows]
+    return [metered(r) for r in rows]
 
 
 def _item(invoice_id: int, line: Line) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from billing_service.config import BillingRules
 from billing_service.domain.invoice import next_month
 from billing_service.domain.pricing import HUNDRED, Line, MeteredUsage, month_of, price_segments, to_cents
 from billing_service.service_layer import credit_grants
-from billing_service.service_layer.invoice_run import Account, _usage
+from billing_service.service_layer.invoice_run import Account, metered
 from cpshared.clock import utcnow
 
 
@@ -74,7 +74,7 @@ def monthly_usage(engine: Engine, account: Account, month_start: datetime | None
         summaries[key][0] += row.quantity
         summaries[key][1] += row.total_cost or Decimal(0)
         names[key] = str((row.metadata or {}).get("resource_name", ""))
-        usages.append(_usage(row))
+        usages.append(metered(row))
     lines = price_segments(usages, rules.billing_included_tax_rate)
     currency = rows[0].currency if rows else "EUR"
     tax = rules.tax_table().decide(profile.country if profile else None, profile.tax_id if profile else None)
