@@ -53,7 +53,9 @@ def as_user(user_id: int, role: str = "client") -> Metadata:
     return ((PRINCIPAL_HEADER, sign(user_principal(user_id=user_id, role=role, organizations={}), IDENTITY_KEY)),)
 
 
-GATEWAY: Metadata = ((PRINCIPAL_HEADER, sign(service_principal("gateway"), GATEWAY_KEY)),)
+def as_gateway() -> Metadata:
+    """The gateway's service assertion, signed now (a module-level one would expire during a long run)."""
+    return ((PRINCIPAL_HEADER, sign(service_principal("gateway"), GATEWAY_KEY)),)
 
 
 def new_key(identity: Identity, user_id: int) -> tuple[int, str]:
@@ -77,8 +79,8 @@ async def test_the_gateway_service_exchanges_a_key_and_a_user_acts_only_on_itsel
     ada_key, ada_secret = new_key(identity, ada.id)
     bob_key, _ = new_key(identity, bob.id)
 
-    issued = await guarded.IssuePrincipal(pb.IssuePrincipalRequest(api_key_secret=ada_secret), metadata=GATEWAY)
-    who = await guarded.AuthenticateApiKey(pb.AuthenticateApiKeyRequest(secret=ada_secret), metadata=GATEWAY)
+    issued = await guarded.IssuePrincipal(pb.IssuePrincipalRequest(api_key_secret=ada_secret), metadata=as_gateway())
+    who = await guarded.AuthenticateApiKey(pb.AuthenticateApiKeyRequest(secret=ada_secret), metadata=as_gateway())
     assert issued.principal and who.api_key.id == ada_key
     ada_assertion: Metadata = ((PRINCIPAL_HEADER, issued.principal),)
 
