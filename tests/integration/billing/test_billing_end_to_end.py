@@ -25,7 +25,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -75,8 +74,6 @@ KILL_DAYS = (5, 11, 17, 23, 29)
 """The billing consumer is SIGKILLed once the clock has passed each of these days of October."""
 INCLUDED_VAT = Decimal("1.19")
 """The README: catalog prices are gross, with 19 % German VAT; invoice lines are net of it."""
-VAT_RATES = {"DE": Decimal(19), "AT": Decimal(20)}
-"""The README's EU table for the two consumers; the French business with a VAT id: reverse charge."""
 CENT, MICRO = Decimal("0.01"), Decimal("0.000001")
 
 
@@ -95,18 +92,18 @@ class Life:
     server_id: int = 0
 
 
-def reference_hours(life: Life, until: datetime) -> Counter[tuple[str, str]]:
-    """Hours per (month, type), written from the README's rule: every started UTC hour of the
-    server's life (a stopped server too), the last partial hour of a deleted one included, each
-    priced by the type in effect at the hour's end (or at the deletion, if earlier)."""
-    hours: Counter[tuple[str, str]] = Counter()
+def billed_hours(life: Life, until: datetime) -> list[tuple[datetime, str]]:
+    """(hour start, type) of every hour billable by ``until``, written from the README's rule:
+    every started UTC hour of the server's life (a stopped server too), the last partial hour of
+    a deleted one included, each priced by the type in effect at the hour's end (or at the
+    deletion, if earlier); a live server's hours once they have ended; never a failed server."""
     if life.failed:
-        return hours
+        return []
+    hours = []
     hour = life.created.replace(minute=0, second=0, microsecond=0)
     while (hour < life.deleted) if life.deleted is not None else (hour + HOUR <= until):
         priced_at = min(hour + HOUR, life.deleted) if life.deleted is not None else hour + HOUR
-        kind = [name for changed, name in life.types if changed < priced_at][-1]
-        hours[(f"{hour:%Y-%m}", kind)] += 1
+        hours.append((hour, [name for changed, name in life.types if changed < priced_at][-1]))
         hour += HOUR
     return hours
 
@@ -127,42 +124,53 @@ class ExpectedLine:
     end: datetime
 
 
-def expected_lines(lives: list[Life], prices: dict[str, tuple[Decimal, Decimal]]) -> list[ExpectedLine]:
+def expected_lines(
+    lives: list[Life], prices: dict[str, tuple[Decimal, Decimal]], until: datetime = METERED_UNTIL
+) -> list[ExpectedLine]:
     """October's lines of some servers: hours x gross hourly price, at most the gross monthly
     price per (server, type), net of the included 19 % and rounded once to the cent."""
     lines = []
     for life in lives:
-        for (month, kind), hours in sorted(reference_hours(life, METERED_UNTIL).items()):
-            if month != "2026-10":
-                continue
+        october = [(hour, kind) for hour, kind in billed_hours(life, until) if hour < NOVEMBER]
+        for kind in sorted({kind for _, kind in october}):
+            starts = [hour for hour, k in october if k == kind]
             hourly, monthly = prices[kind]
-            gross = min(hours * hourly, monthly)
-            first, last = _hours_of(life, kind)
             lines.append(
                 ExpectedLine(
                     resource_id=life.server_id,
                     product=kind,
-                    quantity=Decimal(hours),
+                    quantity=Decimal(len(starts)),
                     unit_price=half_up(hourly / INCLUDED_VAT, MICRO),
-                    total=half_up(gross / INCLUDED_VAT, CENT),
-                    capped=hours * hourly > monthly,
-                    start=first,
-                    end=last + HOUR,
+                    total=half_up(min(len(starts) * hourly, monthly) / INCLUDED_VAT, CENT),
+                    capped=len(starts) * hourly > monthly,
+                    start=starts[0],
+                    end=starts[-1] + HOUR,
                 )
             )
     return sorted(lines, key=lambda line: (line.resource_id, line.product))
 
 
-def _hours_of(life: Life, kind: str) -> tuple[datetime, datetime]:
-    """First and last October hour of ``life`` billed as ``kind`` (the line's period)."""
-    starts = []
-    hour = life.created.replace(minute=0, second=0, microsecond=0)
-    while hour < NOVEMBER and (life.deleted is None or hour < life.deleted):
-        priced_at = min(hour + HOUR, life.deleted) if life.deleted is not None else hour + HOUR
-        if [name for changed, name in life.types if changed < priced_at][-1] == kind:
-            starts.append(hour)
-        hour += HOUR
-    return starts[0], starts[-1]
+def expected_figures(lines: list[ExpectedLine], rate: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """Subtotal (the lines' sum), VAT (on the subtotal, to the cent half up), total."""
+    subtotal = sum((line.total for line in lines), Decimal("0.00"))
+    tax = half_up(subtotal * rate / 100, CENT)
+    return subtotal, tax, subtotal + tax
+
+
+TENANTS = {"ana": Decimal(19), "ben": Decimal(20), "acme": Decimal(0)}
+"""VAT rate per tenant (README's EU table): ana in DE, ben in AT; acme a French business with a
+VAT id, reverse charge."""
+
+
+def _usage_lines(answer: dict[str, Any]) -> list[tuple[int, str, Decimal, Decimal, bool]]:
+    return sorted(
+        (u["resource_id"], u["product"], Decimal(u["quantity"]), Decimal(u["total"]), u["capped"])
+        for u in answer["lines"]
+    )
+
+
+def _as_usage(lines: list[ExpectedLine]) -> list[tuple[int, str, Decimal, Decimal, bool]]:
+    return sorted((e.resource_id, e.product, e.quantity, e.total, e.capped) for e in lines)
 
 
 # -- the platform around the test ---------------------------------------------------------------
@@ -411,14 +419,10 @@ def test_a_month_of_servers_through_the_gateway_is_invoiced_as_the_reference_say
             worker.start()
             try:
                 month = Month(platform, clock, platform.billing, consumer)
-                _play_october(month, platform.simulator.removesuffix("/v1"))
+                _play_october(month, platform.simulator.removesuffix("/v1"), compute_engine)
                 assert consumer.kills >= 3
                 # Caught up: every hour compute metered is a usage row of billing's, once.
-                metered = _count(
-                    compute_engine,
-                    sa.select(sa.func.count()).select_from(outbox).where(outbox.c.event_type == "usage.recorded"),
-                )
-                wait_until(lambda: usage_rows(month.billing) >= metered, 90, "billing catching up on usage")
+                metered = _caught_up(month, compute_engine)
                 time.sleep(1)  # anything applied twice would show now
                 _check_usage(month, metered)
                 _invoice_and_check(month, billing_url, scratch_stream)
@@ -428,7 +432,7 @@ def test_a_month_of_servers_through_the_gateway_is_invoiced_as_the_reference_say
                 compute_engine.dispose()
 
 
-def _play_october(month: Month, simulator_control: str) -> None:
+def _play_october(month: Month, simulator_control: str, compute_engine: sa.Engine) -> None:
     platform = month.platform
     # Three tenants: a German consumer, an Austrian consumer, a French business with a VAT id.
     ana, ben, olga = _user(platform, "ana"), _user(platform, "ben"), _user(platform, "olga")
@@ -477,6 +481,7 @@ def _play_october(month: Month, simulator_control: str) -> None:
     month.advance_to(at(day=15, hour=9, minute=10))
     month.create("ben", "ben-app", "cx32")  # past the month's end
     month.advance_to(at(day=20, hour=6))
+    _check_estimate(month, compute_engine)
     month.create("acme", "acme-cache", "cx22")
     month.advance_to(at(day=20, hour=17, minute=45))
     month.delete("ana-web")
@@ -496,9 +501,36 @@ def _play_october(month: Month, simulator_control: str) -> None:
     assert not month.kill_days
 
 
+def _caught_up(month: Month, compute_engine: sa.Engine) -> int:
+    """Wait until billing has a usage row for every hour compute metered; their number."""
+    metered = _count(
+        compute_engine,
+        sa.select(sa.func.count()).select_from(outbox).where(outbox.c.event_type == "usage.recorded"),
+    )
+    wait_until(lambda: usage_rows(month.billing) >= metered, 90, "billing catching up on usage")
+    return metered
+
+
+def _check_estimate(month: Month, compute_engine: sa.Engine) -> None:
+    """Mid-month, once billing has caught up: each tenant's month-to-date estimate is the
+    reference's October so far (the hours that have ended)."""
+    _caught_up(month, compute_engine)
+    prices = _prices(month)
+    for tenant, rate in TENANTS.items():
+        answer = month.call(tenant, "GET", "/v1/billing/usage")
+        assert answer.status_code == 200, answer.text
+        usage = answer.json()["usage"]
+        lives = [life for life in month.lives.values() if life.tenant == tenant]
+        expected = expected_lines(lives, prices, until=month.clock.now())
+        assert (usage["month"], usage["estimate"]) == ("2026-10", True)
+        assert _usage_lines(usage) == _as_usage(expected), tenant
+        figures = (Decimal(usage["subtotal"]), Decimal(usage["tax_amount"]), Decimal(usage["total"]))
+        assert figures == expected_figures(expected, rate), tenant
+
+
 def _check_usage(month: Month, metered: int) -> None:
     """What compute metered is what the reference says, and billing has each hour once."""
-    reference = sum(sum(reference_hours(life, METERED_UNTIL).values()) for life in month.lives.values())
+    reference = sum(len(billed_hours(life, METERED_UNTIL)) for life in month.lives.values())
     assert metered == month.meter_hours == reference
     assert usage_rows(month.billing) == metered
     assert _count(month.billing, sa.select(sa.func.count()).select_from(dead_letters)) == 0
@@ -525,10 +557,9 @@ def _invoice_and_check(month: Month, billing_url: str, topic: Topic) -> None:
     assert "3 invoice(s) issued for 2026-10" in run.stdout, run.stdout
 
     prices = _prices(month)
-    tenants = {"ana": ("DE", False), "ben": ("AT", False), "acme": ("FR", True)}
     grand_total = Decimal(0)
     figures: list[str] = []
-    for tenant, (country, reverse_charge) in tenants.items():
+    for tenant, rate in TENANTS.items():
         listed = month.call(tenant, "GET", "/v1/invoices")
         assert listed.status_code == 200, listed.text
         [summary] = listed.json()["invoices"]
@@ -556,22 +587,32 @@ def _invoice_and_check(month: Month, billing_url: str, topic: Topic) -> None:
         )
         assert got == expected, tenant
         assert not any(item["adjustment"] for item in invoice["items"])
-        subtotal = sum((line.total for line in expected), Decimal("0.00"))
-        rate = Decimal(0) if reverse_charge else VAT_RATES[country]
-        tax = half_up(subtotal * rate / 100, CENT)
+        subtotal, tax, total = expected_figures(expected, rate)
         assert (Decimal(invoice["subtotal"]), Decimal(invoice["tax_rate"]), Decimal(invoice["tax_amount"])) == (
             subtotal,
             rate,
             tax,
         ), tenant
-        assert (Decimal(invoice["credits_applied"]), Decimal(invoice["total"])) == (Decimal(0), subtotal + tax), tenant
+        assert (Decimal(invoice["credits_applied"]), Decimal(invoice["total"])) == (Decimal(0), total), tenant
         assert (invoice["period_start"], invoice["period_end"]) == ("2026-10-01", "2026-10-31")
-        assert ("Reverse charge" in (invoice["notes"] or "")) is reverse_charge
+        assert ("Reverse charge" in (invoice["notes"] or "")) is (tenant == "acme")
+        # October's usage report (the seed's calculate_monthly_usage) says what the invoice says.
+        usage = month.call(tenant, "GET", "/v1/billing/usage?month=2026-10").json()["usage"]
+        assert usage["estimate"] is False and _usage_lines(usage) == _as_usage(expected), tenant
+        assert (Decimal(usage["subtotal"]), Decimal(usage["tax_amount"]), Decimal(usage["total"])) == (
+            subtotal,
+            tax,
+            total,
+        )
+        hours = {life.server_id: len([h for h, _ in billed_hours(life, NOVEMBER) if h < NOVEMBER]) for life in lives}
+        assert {r["resource_id"]: Decimal(r["total_quantity"]) for r in usage["resources"]} == {
+            server: Decimal(count) for server, count in hours.items() if count
+        }, tenant
         pdf = month.call(tenant, "GET", f"/v1/invoices/{summary['id']}/pdf")
         assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
         text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
         assert invoice["number"] in text and invoice["total"] in text
-        grand_total += subtotal + tax
+        grand_total += total
         figures.append(f"{tenant} {invoice['number']} {subtotal} + {tax} = {invoice['total']}")
     acme_db = next(line for line in expected_lines([month.lives["acme-db"]], prices))
     assert acme_db.capped and acme_db.quantity == 744  # the whole month hit the cap
