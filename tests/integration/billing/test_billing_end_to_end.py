@@ -254,6 +254,14 @@ class BillingConsumer:
         self.process.wait(10)
         self.kills += 1
 
+    def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        """``wait_until``, with the end of the consumer's log in the failure."""
+        try:
+            wait_until(condition, timeout, what)
+        except AssertionError as exc:
+            tail = self.log.read_text(errors="replace").splitlines()[-40:]
+            raise AssertionError(f"{exc}; kills so far {self.kills}; consumer log:\n" + "\n".join(tail)) from None
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -294,7 +302,8 @@ class Month:
             self.meter_hours += meter.run().hours
             if self.kill_days and self.clock.now() >= OCTOBER + timedelta(days=self.kill_days[0]):
                 self.kill_days.pop(0)
-                wait_until(partial(self.applied_more_than, applied), 60, "the billing consumer applying usage")
+                what = "the billing consumer applying usage"
+                self.consumer.wait_until(partial(self.applied_more_than, applied), 90, what)
                 self.consumer.kill()
                 self.consumer.start()
 
@@ -507,7 +516,7 @@ def _caught_up(month: Month, compute_engine: sa.Engine) -> int:
         compute_engine,
         sa.select(sa.func.count()).select_from(outbox).where(outbox.c.event_type == "usage.recorded"),
     )
-    wait_until(lambda: usage_rows(month.billing) >= metered, 90, "billing catching up on usage")
+    month.consumer.wait_until(lambda: usage_rows(month.billing) >= metered, 90, "billing catching up on usage")
     return metered
 
 
