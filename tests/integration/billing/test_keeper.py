@@ -23,6 +23,7 @@ from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cpshared.clock import ManualClock, set_clock
+from cpshared.db import current_database_lock_name
 from cpshared.events import catalog
 from cpshared.events.envelope import PendingEvent, new_event, parse_envelope
 from cpshared.events.tables import outbox
@@ -87,9 +88,10 @@ def test_scheduled_run_on_the_cycle_day_then_overdue_then_suspension_requested_o
 
     clock.set(datetime(2026, 11, 5, 0, 1, tzinfo=UTC))
     with engine.connect() as other:  # another replica holds the lock: this one skips the round
-        assert other.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": LOCK}).scalar() == 1
+        name = current_database_lock_name(other, LOCK)
+        assert other.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar() == 1
         assert keeper.round().skipped
-        other.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK})
+        other.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
     assert statuses(engine) == {}
     report = keeper.round()
     assert (report.invoiced_period, report.issued) == (date(2026, 10, 1), 2)

@@ -8,6 +8,7 @@ across a database restart, waits instead of crashing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self, TypeVar
@@ -186,3 +187,21 @@ class SqlAlchemyUnitOfWork:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+def database_lock_name(prefix: str, database: str) -> str:
+    """The name of a MariaDB named lock that guards something of ONE database.
+
+    Named locks are server-wide, not per database: a bare name would make two databases on one
+    server (two stacks, or the scratch databases of tests running side by side) wait for each
+    other, so the name carries the database (hashed when it would pass MariaDB's 64 characters).
+    """
+    name = f"{prefix}:{database}"
+    if len(name) > 64:
+        name = f"{prefix}:{hashlib.sha256(database.encode()).hexdigest()[:40]}"
+    return name
+
+
+def current_database_lock_name(conn: sa.Connection, prefix: str) -> str:
+    """:func:`database_lock_name` of the database ``conn`` is connected to."""
+    return database_lock_name(prefix, str(conn.execute(sa.text("SELECT DATABASE()")).scalar_one()))

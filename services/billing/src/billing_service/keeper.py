@@ -37,6 +37,7 @@ from billing_service.service_layer.invoice_life import mark_invoice_overdue
 from billing_service.service_layer.invoice_run import run_invoices
 from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cpshared.clock import utcnow
+from cpshared.db import current_database_lock_name
 from cpshared.events import catalog
 from cpshared.events.envelope import new_event
 from cpshared.events.outbox import write_events
@@ -46,6 +47,7 @@ from cpshared.timestamps import to_timestamp
 log = get_logger(__name__)
 
 LOCK = "billing_keeper"
+"""Prefix of the keeper's named lock; the name carries the database (named locks are server-wide)."""
 
 
 @dataclass
@@ -99,7 +101,8 @@ class BillingKeeper:
         """One round, if this replica gets the lock: the scheduled run when due, then the sweep."""
         report = RoundReport()
         with self.engine.connect() as conn:
-            if not conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": LOCK}).scalar():
+            name = current_database_lock_name(conn, LOCK)
+            if not conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}).scalar():
                 report.skipped = True
                 return report
             try:
@@ -107,7 +110,7 @@ class BillingKeeper:
                 self.invoice_if_due(now, report)
                 self.sweep(now, report)
             finally:
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK})
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
         return report
 
     def invoice_if_due(self, now: datetime, report: RoundReport) -> None:

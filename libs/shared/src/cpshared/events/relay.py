@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -52,7 +51,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.engine import Connection, Engine
 
 from cpshared.clock import utcnow
-from cpshared.db import TRANSIENT_DB_ERRORS
+from cpshared.db import TRANSIENT_DB_ERRORS, database_lock_name
 from cpshared.events.tables import outbox
 from cpshared.logging import get_logger
 
@@ -108,10 +107,7 @@ def producer_options(**overrides: Any) -> dict[str, Any]:
 
 def lock_name(database: str) -> str:
     """The relay lock of one database; named locks are server-wide, so the name carries it."""
-    name = f"{LOCK_PREFIX}:{database}"
-    if len(name) > 64:  # MariaDB refuses longer lock names
-        name = f"{LOCK_PREFIX}:{hashlib.sha256(database.encode()).hexdigest()[:40]}"
-    return name
+    return database_lock_name(LOCK_PREFIX, database)
 
 
 def kafka_headers(column: Any) -> list[tuple[str, bytes]]:

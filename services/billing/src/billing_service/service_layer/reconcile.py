@@ -63,6 +63,7 @@ from billing_service.domain.pricing import Line, month_of
 from billing_service.projection import BillingProjection, occurred
 from billing_service.service_layer.invoice_run import Account, InvoiceDraft, draft_invoice, metered
 from cpshared.clock import utcnow
+from cpshared.db import current_database_lock_name
 from cpshared.events import replay as replaying
 from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.projection import ApplyContext
@@ -75,6 +76,7 @@ log = get_logger(__name__)
 SUFFIX = "__recon"
 CONSUMER = "billing-reconcile"
 LOCK = "billing_reconcile"
+"""Prefix of reconcile's named lock; the name carries the database (named locks are server-wide)."""
 QUANTITY = Decimal("0.0001")
 UNIT_PRICE = Decimal("0.000001")
 CENT = Decimal("0.01")
@@ -189,12 +191,13 @@ async def reconcile(
 @contextmanager
 def _exclusive(engine: Engine) -> Iterator[None]:
     with engine.connect() as conn:
-        if not conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": LOCK}).scalar():
+        name = current_database_lock_name(conn, LOCK)
+        if not conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}).scalar():
             raise ReconcileBusy("another reconciliation is running against this database")
         try:
             yield
         finally:
-            conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK})
+            conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
 
 def _clean_up(engine: Engine, shadows: dict[str, sa.Table]) -> None:
