@@ -255,7 +255,10 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
     elif action.command in (ENABLE_BACKUP, DISABLE_BACKUP):
         current.backup_enabled = action.command == ENABLE_BACKUP
         current.backup_window = backup_window if current.backup_enabled else ""
-    uow.servers.save(current, utcnow())
+    now = utcnow()
+    uow.servers.save(current, now)
+    if action.command in (ENABLE_BACKUP, DISABLE_BACKUP):
+        uow.servers.set_backup_period(current.id, current.backup_enabled, now)
     if action.command in (ATTACH_ISO, DETACH_ISO):
         _server_event(
             uow,
