@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -44,7 +45,7 @@ def _last_payload(platform: Platform, event_type: str, message: type[Message]) -
     return payload
 
 
-def _backup_periods(platform: Platform, server_id: int) -> list[tuple[object, object]]:
+def _backup_periods(platform: Platform, server_id: int) -> list[tuple[datetime, datetime | None]]:
     with platform.compute.engine.connect() as conn:
         rows = conn.execute(
             sa.text("SELECT started_at, ended_at FROM server_backup_periods WHERE server_id = :id ORDER BY id"),
