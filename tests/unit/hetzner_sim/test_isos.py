@@ -22,11 +22,12 @@ def test_isos_are_listed_filtered_and_read(sim: Sim, client: Client) -> None:
     wildcard = client.isos.get_all(architecture=["x86"], include_architecture_wildcard=True)
     assert [i.name for i in wildcard] == ["virtio-win-0.1.248.iso", "FreeBSD-14.1-RELEASE-amd64-dvd1"]
     named = client.isos.get_by_name("FreeBSD-14.1-RELEASE-amd64-dvd1")
-    assert named is not None and named.architecture == "x86"
+    assert named is not None and named.id is not None and named.architecture == "x86"
     assert client.isos.get_by_id(named.id).name == named.name
     page = client.isos.get_list(page=2, per_page=2)
     assert [i.name for i in page.isos] == ["FreeBSD-14.1-RELEASE-arm64-dvd1"]
-    assert page.meta.pagination.total_entries == 3 and page.meta.pagination.previous_page == 1
+    pagination = page.meta.pagination
+    assert pagination is not None and pagination.total_entries == 3 and pagination.previous_page == 1
     with pytest.raises(APIException) as missing:
         client.isos.get_by_id(999_999)
     assert missing.value.code == "not_found"
