@@ -381,6 +381,10 @@ def test_the_settings_actions_and_the_secrets_shown_once_work_with_the_hcloud_cl
     assert shutdown.command == "shutdown_server"
     shutdown.wait_until_finished(max_retries=400)
     assert client.servers.get_by_id(server_id).status == "off"
+    with pytest.raises(APIException) as not_running:  # Hetzner resets it only on a running server
+        server.reset_password()
+    assert not_running.value.code == "server_not_running"
+    assert f"POST /v1/servers/{server_id}/actions/reset_password 422" in checked
     reset = server.reset()
     assert reset.command == "reset_server"
     reset.wait_until_finished(max_retries=400)

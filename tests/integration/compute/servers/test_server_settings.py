@@ -16,7 +16,8 @@ from google.protobuf.message import Message
 
 from cloudplatform.compute.v1 import events_pb2
 from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
-from compute_service.domain.servers import RESET, SHUTDOWN, Locked, Protected, Server
+from compute_service.domain.server_settings import ServerNotRunning
+from compute_service.domain.servers import POWER_OFF, RESET, SHUTDOWN, Locked, Protected, Server
 from compute_service.service_layer import server_actions, server_settings, servers
 from cpshared.errors import InvalidInput, PreconditionFailed
 from tests.integration.compute.servers.conftest import Platform
@@ -269,3 +270,17 @@ def test_a_password_reset_that_fails_upstream_keeps_no_hash(platform: Platform) 
     assert (failed.command, failed.error_code) == ("reset_password", "action_failed")
     after = _get(platform, server.id)
     assert (after.root_password_hash, after.locked) == (None, False)
+
+
+def test_a_root_password_is_reset_only_on_a_running_server(platform: Platform) -> None:
+    server = _running(platform)
+    servers.start_action(server.id, POWER_OFF, _anyone, platform.compute.uow())
+    assert _drain(platform.provisioner()) == ["success"]
+    assert _get(platform, server.id).status == "stopped"
+    actions_before = servers.list_actions(server.id, _anyone, platform.compute.uow())
+    with pytest.raises(ServerNotRunning, match="power it on first") as refused:
+        server_settings.reset_password(server.id, _anyone, platform.compute.uow(), platform.compute.upstream())
+    assert refused.value.code == "server_not_running"
+    stopped = _get(platform, server.id)
+    assert (stopped.root_password_hash, stopped.locked) == (None, False)
+    assert servers.list_actions(server.id, _anyone, platform.compute.uow()) == actions_before
