@@ -326,3 +326,118 @@ def test_a_metering_process_killed_mid_run_leaves_no_duplicate_and_no_gap(
     assert again.duplicates == 0 and again.hours == 24 * 47 - recorded_before
     for server_id in ids:
         assert _hours(metered, server_id) == [at(h) for h in range(47)]
+
+
+# -- backups -------------------------------------------------------------------------------------
+
+
+def _set_backup(compute: Compute, server_id: int, enabled: bool, when: datetime) -> None:
+    """What enable_backup/disable_backup do when they finish (and creation with backups)."""
+    with compute.uow() as uow:
+        uow.servers.set_backup_period(server_id, enabled, when)
+        uow.session.execute(sa.update(t.servers).where(t.servers.c.id == server_id).values(backup_enabled=enabled))
+        uow.commit()
+
+
+def _backup_usage(compute: Compute, server_id: int) -> list[tuple[Any, UsageRecorded]]:
+    return [(e, p) for e, p in _usage(compute) if p.resource_type == "backup" and p.resource_id == server_id]
+
+
+def test_every_started_hour_with_backups_enabled_is_a_backup_hour_at_a_fifth_of_the_price(
+    metered: Compute, clock: ManualClock
+) -> None:
+    clock.set(at(10, 20))
+    server_id = _create(metered, at(10, 20))
+    _set_backup(metered, server_id, True, at(10, 40))
+    _set_backup(metered, server_id, False, at(12, 10))
+    _set_backup(metered, server_id, True, at(14, 0))  # from 14:00 exactly: hour 13 has none
+    _change_type(metered, server_id, "cx32", at(14, 30))
+    clock.set(at(15, 0, 1))
+    done = Meter(metered.uow).run()
+    assert done.hours == 5 + 4  # server hours 10-14, backup hours 10, 11, 12 and 14
+    backups = _backup_usage(metered, server_id)
+    assert [p.period_start.ToDatetime(tzinfo=UTC) for _, p in backups] == [at(10), at(11), at(12), at(14)]
+    cx22, cx32 = _type(metered, "cx22"), _type(metered, "cx32")
+    for envelope, payload in backups:
+        start = payload.period_start.ToDatetime(tzinfo=UTC)
+        kind = cx32 if start == at(14) else cx22
+        assert envelope.event_id == usage_event_id("backup", server_id, "compute_hours", int(start.timestamp()))
+        assert (envelope.aggregate_type, envelope.aggregate_id) == ("usage", f"backup:{server_id}")
+        assert (payload.resource_id, payload.resource_name, payload.product) == (server_id, "web-1", kind.code)
+        assert (payload.metric_type, payload.quantity, payload.currency) == ("compute_hours", "1", "EUR")
+        hourly, monthly = Decimal(payload.price_hourly), Decimal(payload.price_monthly)
+        assert hourly <= kind.price_hourly / 5 < hourly + Decimal("0.000001")
+        assert monthly <= kind.price_monthly / 5 < monthly + Decimal("0.01")
+        assert hourly > 0 and monthly > 0
+    server_ids = {e.event_id for e, p in _usage(metered) if p.resource_type == "server"}
+    assert len(server_ids) == 5 and not server_ids & {e.event_id for e, _ in backups}
+
+
+def test_a_server_without_backups_has_no_backup_hour(metered: Compute, clock: ManualClock) -> None:
+    clock.set(at(10, 20))
+    plain = _create(metered, at(10, 20), name="plain")
+    switched = _create(metered, at(10, 20), name="switched")
+    _set_backup(metered, switched, True, at(11, 0))
+    _set_backup(metered, switched, False, at(12, 0))  # enabled exactly during hour 11
+    clock.set(at(13, 1))
+    Meter(metered.uow).run()
+    assert _backup_usage(metered, plain) == []
+    assert [p.period_start.ToDatetime(tzinfo=UTC) for _, p in _backup_usage(metered, switched)] == [at(11)]
+    assert len(_hours(metered, plain)) == 3
+
+
+def test_a_deleted_servers_last_hour_has_backups_if_they_were_on(metered: Compute, clock: ManualClock) -> None:
+    clock.set(at(10, 20))
+    with metered.uow() as uow:
+        server_type, datacenter, image = uow.servers.catalog_choice("cx22", "fsn1", "ubuntu-24.04")
+        server = Server(
+            id=0,
+            user_id=42,
+            organization_id=None,
+            name="saved",
+            status="running",
+            server_type_id=server_type.id,
+            datacenter_id=datacenter.id,
+            image_id=image.id,
+            backup_enabled=True,
+        )
+        uow.servers.add(server, at(10, 20))  # created with backups: a period from its creation
+        _made_upstream(uow.session, server.id)
+        uow.commit()
+    _delete(metered, server.id, at(11, 5))
+    clock.set(at(11, 6))
+    Meter(metered.uow).run()
+    assert [p.period_start.ToDatetime(tzinfo=UTC) for _, p in _backup_usage(metered, server.id)] == [at(10), at(11)]
+
+
+def test_backup_hours_survive_a_crash_and_a_rerun_without_a_duplicate(
+    metered: Compute, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.set(at(10, 20))
+    ids = [_create(metered, at(10, 20), name=f"web-{n}") for n in range(3)]
+    for server_id in ids:
+        _set_backup(metered, server_id, True, at(10, 30))
+    clock.set(at(14, 1))
+    advance = MeteringRepository.advance
+
+    def crash_on_second_cursor(self: MeteringRepository, server_id: int, metered_until: datetime) -> None:
+        if server_id == ids[1]:
+            raise RuntimeError("killed between statements")
+        advance(self, server_id, metered_until)
+
+    monkeypatch.setattr(MeteringRepository, "advance", crash_on_second_cursor)
+    with pytest.raises(RuntimeError):
+        Meter(metered.uow).run()
+    assert _usage(metered) == []
+    monkeypatch.setattr(MeteringRepository, "advance", advance)
+    assert Meter(metered.uow).run().hours == 3 * (4 + 4)
+    with metered.engine.begin() as conn:  # every cursor set back: the rerun records the same ids
+        conn.execute(sa.update(t.servers).where(t.servers.c.id.in_(ids)).values(metered_until=None))
+    again = Meter(metered.uow).run()
+    assert (again.hours, again.duplicates) == (0, 24)
+    for server_id in ids:
+        assert [p.period_start.ToDatetime(tzinfo=UTC) for _, p in _backup_usage(metered, server_id)] == [
+            at(h) for h in range(10, 14)
+        ]
+    event_ids = [e.event_id for e, _ in _usage(metered)]
+    assert len(event_ids) == len(set(event_ids)) == 24

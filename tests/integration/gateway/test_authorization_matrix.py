@@ -669,6 +669,8 @@ def catalog_item(kind: str) -> Callable[[World, Caller, Target], Request]:
             ident = compute_catalog.list_server_types(world.compute.uow())[0].id
         elif kind == "images":
             ident = compute_catalog.list_images(world.compute.uow())[0].id
+        elif kind == "isos":
+            ident = world.compute.isos.list()[0].hetzner_id  # upstream's ISOs, read through
         else:
             ident = compute_catalog.list_datacenters(world.compute.uow())[0].id
         return ("GET", f"/v1/{kind}/{ident}", None)
@@ -803,6 +805,8 @@ ENDPOINTS = (
     Endpoint("GET /v1/datacenters/{id}", catalog_item("datacenters")),
     Endpoint("GET /v1/images", fixed("GET", "/v1/images")),
     Endpoint("GET /v1/images/{id}", catalog_item("images")),
+    Endpoint("GET /v1/isos", fixed("GET", "/v1/isos")),
+    Endpoint("GET /v1/isos/{id}", catalog_item("isos")),
     # A tenant's snapshots are its own: no one else's, not even an admin's, through these routes.
     Endpoint("PUT /v1/images/{id}", snapshot_request("PUT", {"description": "renamed"}), other=NOT_FOUND),
     Endpoint("DELETE /v1/images/{id}", snapshot_request("DELETE"), other=NOT_FOUND),

@@ -381,6 +381,10 @@ def test_the_settings_actions_and_the_secrets_shown_once_work_with_the_hcloud_cl
     assert shutdown.command == "shutdown_server"
     shutdown.wait_until_finished(max_retries=400)
     assert client.servers.get_by_id(server_id).status == "off"
+    with pytest.raises(APIException) as not_running:  # Hetzner resets it only on a running server
+        server.reset_password()
+    assert not_running.value.code == "server_not_running"
+    assert f"POST /v1/servers/{server_id}/actions/reset_password 422" in checked
     reset = server.reset()
     assert reset.command == "reset_server"
     reset.wait_until_finished(max_retries=400)
@@ -451,3 +455,40 @@ def test_the_settings_actions_and_the_secrets_shown_once_work_with_the_hcloud_cl
     ):
         assert f"POST /v1/servers/{server_id}/actions/{route}" in checked
     assert f"DELETE /v1/servers/{server_id} 423" in checked
+
+
+def test_isos_are_listed_read_and_attached_by_what_the_list_answers(
+    platform: LivePlatform, running_worker: Worker
+) -> None:
+    checked: list[str] = []
+    client = _client(platform, _token(platform, "isos@example.com"), checked)
+    every = client.isos.get_all()
+    assert [iso.name for iso in every] == [
+        "virtio-win-0.1.248.iso",
+        "FreeBSD-14.1-RELEASE-amd64-dvd1",
+        "FreeBSD-14.1-RELEASE-arm64-dvd1",
+    ]
+    assert [iso.name for iso in client.isos.get_all(architecture=["arm"])] == ["FreeBSD-14.1-RELEASE-arm64-dvd1"]
+    wildcard = client.isos.get_all(architecture=["x86"], include_architecture_wildcard=True)
+    assert [iso.architecture for iso in wildcard] == [None, "x86"]
+    freebsd = client.isos.get_by_name("FreeBSD-14.1-RELEASE-amd64-dvd1")
+    assert freebsd is not None and freebsd.id is not None and freebsd.type == "public"
+    assert client.isos.get_by_id(freebsd.id).description == "FreeBSD 14.1 x86"
+    second = client.isos.get_list(page=2, per_page=2)
+    assert [iso.name for iso in second.isos] == ["FreeBSD-14.1-RELEASE-arm64-dvd1"]
+    pagination = second.meta.pagination
+    assert pagination is not None and pagination.total_entries == 3 and pagination.next_page is None
+    with pytest.raises(APIException) as missing:
+        client.isos.get_by_id(987_654)
+    assert missing.value.code == "not_found"
+
+    created = client.servers.create(
+        name="installer", server_type=ServerType(name="cx22"), image=Image(name="debian-12")
+    )
+    created.action.wait_until_finished(max_retries=400)
+    assert created.server.id is not None
+    server: Any = client.servers.get_by_id(created.server.id)
+    server.attach_iso(Iso(id=freebsd.id)).wait_until_finished(max_retries=400)  # by the listed id
+    attached: Any = client.servers.get_by_id(created.server.id)
+    assert attached.iso is not None and (attached.iso.id, attached.iso.name) == (freebsd.id, freebsd.name)
+    assert {"GET /v1/isos 200", f"GET /v1/isos/{freebsd.id} 200", "GET /v1/isos/987654 404"} <= set(checked)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from compute_service.adapters.quotas import IdentityQuotas, Quotas
 from compute_service.adapters.upstream import CatalogSource, HcloudCatalog, read_token
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
+from compute_service.service_layer.isos import IsoCatalog
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.db import make_engine, make_session_factory
 from cpshared.errors import Unavailable
@@ -32,6 +33,7 @@ class Compute:
         self._quotas = quotas
         self._upstream = upstream
         self._sessions = make_session_factory(engine)
+        self.isos = IsoCatalog(catalog_source)
 
     def uow(self) -> ComputeUnitOfWork:
         return ComputeUnitOfWork(self._sessions)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,8 @@ from google.protobuf.message import Message
 
 from cloudplatform.compute.v1 import events_pb2
 from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
-from compute_service.domain.servers import RESET, SHUTDOWN, Locked, Protected, Server
+from compute_service.domain.server_settings import ServerNotRunning
+from compute_service.domain.servers import POWER_OFF, RESET, SHUTDOWN, Locked, Protected, Server
 from compute_service.service_layer import server_actions, server_settings, servers
 from cpshared.errors import InvalidInput, PreconditionFailed
 from tests.integration.compute.servers.conftest import Platform
@@ -42,6 +44,15 @@ def _last_payload(platform: Platform, event_type: str, message: type[Message]) -
     payload = message()
     assert envelope.payload.Unpack(payload)
     return payload
+
+
+def _backup_periods(platform: Platform, server_id: int) -> list[tuple[datetime, datetime | None]]:
+    with platform.compute.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT started_at, ended_at FROM server_backup_periods WHERE server_id = :id ORDER BY id"),
+            {"id": server_id},
+        )
+        return [(row.started_at, row.ended_at) for row in rows]
 
 
 def _dump(platform: Platform) -> str:
@@ -150,9 +161,24 @@ def test_backups_are_switched_upstream_and_the_event_carries_what_billing_prices
         price = conn.execute(sa.text("SELECT price_hourly FROM server_types WHERE code = 'cx22'")).scalar_one()
     assert (payload.backup_enabled, payload.server_type, payload.datacenter) == (True, "cx22", enabled.datacenter)
     assert (payload.server_price_hourly, payload.backup_price_percent) == (str(price), "20")
+    opened = _backup_periods(platform, server.id)
+    assert len(opened) == 1 and opened[0][1] is None  # metering bills backups from here on
     server_settings.set_backup(server.id, False, _anyone, platform.compute.uow())
     assert _drain(platform.provisioner()) == ["success"]
     assert (_get(platform, server.id).backup_enabled, _get(platform, server.id).backup_window) == (False, "")
+    closed = _backup_periods(platform, server.id)
+    assert len(closed) == 1 and closed[0][0] == opened[0][0] and closed[0][1] is not None
+    assert closed[0][1] >= closed[0][0]
+
+
+def test_a_server_created_with_backups_has_them_metered_from_its_creation(platform: Platform) -> None:
+    server, _ = servers.create(_new(platform, "saved", backups=True), platform.compute.quotas, platform.compute.uow())
+    periods = _backup_periods(platform, server.id)
+    with platform.compute.engine.connect() as conn:
+        created = conn.execute(sa.text("SELECT created_at FROM servers WHERE id = :id"), {"id": server.id}).scalar()
+    assert periods == [(created, None)]
+    assert _drain(platform.provisioner()) == ["success"]
+    assert _backup_periods(platform, _running(platform, "plain").id) == []
 
 
 def test_a_server_created_with_start_after_create_false_stays_off(platform: Platform) -> None:
@@ -244,3 +270,17 @@ def test_a_password_reset_that_fails_upstream_keeps_no_hash(platform: Platform) 
     assert (failed.command, failed.error_code) == ("reset_password", "action_failed")
     after = _get(platform, server.id)
     assert (after.root_password_hash, after.locked) == (None, False)
+
+
+def test_a_root_password_is_reset_only_on_a_running_server(platform: Platform) -> None:
+    server = _running(platform)
+    servers.start_action(server.id, POWER_OFF, _anyone, platform.compute.uow())
+    assert _drain(platform.provisioner()) == ["success"]
+    assert _get(platform, server.id).status == "stopped"
+    actions_before = servers.list_actions(server.id, _anyone, platform.compute.uow())
+    with pytest.raises(ServerNotRunning, match="power it on first") as refused:
+        server_settings.reset_password(server.id, _anyone, platform.compute.uow(), platform.compute.upstream())
+    assert refused.value.code == "server_not_running"
+    stopped = _get(platform, server.id)
+    assert (stopped.root_password_hash, stopped.locked) == (None, False)
+    assert servers.list_actions(server.id, _anyone, platform.compute.uow()) == actions_before

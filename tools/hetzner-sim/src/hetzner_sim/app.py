@@ -230,6 +230,27 @@ def register_v1(app: FastAPI) -> None:
     async def get_pricing() -> dict[str, Any]:
         return catalog.pricing_json()
 
+    @app.get("/v1/isos")
+    async def list_isos(request: Request) -> dict[str, Any]:
+        query = request.query_params
+        architectures = set(_multi(request, "architecture"))
+        wildcard = query.get("include_architecture_wildcard", "false").lower() == "true"
+        items = [
+            i
+            for i in catalog.ISOS
+            if query.get("name") in (None, i.name)
+            and (not architectures or i.architecture in architectures or (wildcard and i.architecture is None))
+        ]
+        sorts: dict[str, Callable[[Any], Any]] = {"id": lambda x: x.id, "name": lambda x: x.name}
+        return _listing(request, "isos", items, catalog.iso_json, sorts)
+
+    @app.get("/v1/isos/{iso_id}")
+    async def get_iso(iso_id: int) -> dict[str, Any]:
+        found = next((i for i in catalog.ISOS if i.id == iso_id), None)
+        if found is None:
+            raise NotFound(f"ISO {iso_id} not found")
+        return {"iso": catalog.iso_json(found)}
+
     @app.get("/v1/images")
     async def list_images(request: Request) -> dict[str, Any]:
         sim, project = _sim(request), _project(request)

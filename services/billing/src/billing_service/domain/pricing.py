@@ -14,6 +14,9 @@ The rule, precisely:
 * Prices in the events are gross, including the seller's VAT (``included_tax_rate``, e.g.
   19 %); an invoice line is net: ``charge / (1 + included_tax_rate / 100)``, rounded once
   per line with the cap applied before. Tax is then added per the account's country.
+* Backups (resource type ``backup``, the server's id) are segments like any other, at the
+  prices in their events (20 % of the server type's, computed by compute, which knows the
+  type and its price at that hour): the seeded ``backup`` pricing plan only names the rule.
 * Usage that arrives after its month was invoiced is charged as an adjustment: the
   segment's charge over all its usage minus its charge over the usage already billed
   (both rounded as above, so successive adjustments add up to the charge of the whole).
@@ -28,6 +31,10 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
+BACKUP = "backup"
+"""Resource type of a server's backups: priced like every segment (by the hour, capped monthly)
+at the prices compute snapshotted in the event (20 % of the server type's; see compute's
+``domain.metering.backup_prices``)."""
 MICRO = Decimal("0.000001")
 HUNDRED = Decimal(100)
 
@@ -162,7 +169,10 @@ class Line:
 def _describe(segment: Segment, capped: bool, adjustment: bool) -> str:
     key = segment.key
     name = f" {segment.resource_name}" if segment.resource_name else ""
-    text = f"{key.resource_type}{name} (#{key.resource_id}) {key.product}, {key.month:%Y-%m}"
+    if key.resource_type == BACKUP:  # a backup's resource is its server; the product the server's type
+        text = f"Backups of server{name} (#{key.resource_id}) {key.product}, {key.month:%Y-%m}"
+    else:
+        text = f"{key.resource_type}{name} (#{key.resource_id}) {key.product}, {key.month:%Y-%m}"
     if capped:
         text += ", capped at the monthly price"
     if adjustment:

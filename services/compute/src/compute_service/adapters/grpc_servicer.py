@@ -17,7 +17,7 @@ from cloudplatform.compute.v1 import compute_service_pb2 as pb
 from cloudplatform.compute.v1 import compute_service_pb2_grpc as pb_grpc
 from compute_service.adapters import authorization as authz
 from compute_service.bootstrap import Compute
-from compute_service.domain.catalog import Datacenter, Image, ServerType
+from compute_service.domain.catalog import Datacenter, Image, ServerType, UpstreamIso
 from compute_service.domain.ssh_keys import SshKey
 from compute_service.service_layer import catalog, ssh_keys
 from cpshared.errors import InvalidInput
@@ -67,6 +67,18 @@ def server_type_message(st: ServerType) -> pb.ServerType:
         architecture=st.architecture,
         hetzner_id=st.hetzner_id,
         created_at=_ts(st.created_at),
+    )
+
+
+def iso_message(iso: UpstreamIso) -> pb.Iso:
+    return pb.Iso(
+        id=iso.hetzner_id,
+        name=iso.name,
+        description=iso.description,
+        type=iso.type,
+        architecture=iso.architecture or "",
+        deprecation_announced=_ts(iso.deprecation_announced),
+        unavailable_after=_ts(iso.unavailable_after),
     )
 
 
@@ -143,6 +155,10 @@ class ComputeServicer(pb_grpc.ComputeServiceServicer):
     async def ListImages(self, request: pb.ListImagesRequest, context: Context) -> pb.ListImagesResponse:  # noqa: N802
         found = await asyncio.to_thread(catalog.list_images, self._compute.uow())
         return pb.ListImagesResponse(images=[image_message(image) for image in found])
+
+    async def ListIsos(self, request: pb.ListIsosRequest, context: Context) -> pb.ListIsosResponse:  # noqa: N802
+        found = await asyncio.to_thread(self._compute.isos.list)
+        return pb.ListIsosResponse(isos=[iso_message(iso) for iso in found])
 
     async def SetServerTypePrice(  # noqa: N802
         self, request: pb.SetServerTypePriceRequest, context: Context

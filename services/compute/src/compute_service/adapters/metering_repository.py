@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from compute_service.adapters import tables as t
-from compute_service.domain.metering import MeteredServer, TypePeriod, hour_floor
+from compute_service.domain.metering import BackupPeriod, MeteredServer, TypePeriod, hour_floor
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,19 @@ class MeteringRepository:
             )
             for row in self.session.execute(query):
                 found[row.server_id].append(TypePeriod(row.server_type_id, row.started_at, row.ended_at))
+        return found
+
+    def backup_periods(self, server_ids: Collection[int]) -> dict[int, list[BackupPeriod]]:
+        found: dict[int, list[BackupPeriod]] = {server_id: [] for server_id in server_ids}
+        if found:
+            p = t.server_backup_periods.c
+            query = (
+                sa.select(p.server_id, p.started_at, p.ended_at)
+                .where(p.server_id.in_(list(found)))
+                .order_by(p.server_id, p.started_at, p.id)
+            )
+            for row in self.session.execute(query):
+                found[row.server_id].append(BackupPeriod(row.started_at, row.ended_at))
         return found
 
     def prices(self, server_type_ids: Collection[int]) -> dict[int, TypePrice]:

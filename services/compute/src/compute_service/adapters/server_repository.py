@@ -155,6 +155,8 @@ class ServerRepository:
                 [{"server_id": server.id, "ssh_key_id": key_id, "added_at": now} for key_id in server.ssh_key_ids],
             )
         self.open_type_period(server.id, server.server_type_id, now)
+        if server.backup_enabled:
+            self.set_backup_period(server.id, True, now)
         return server
 
     def open_type_period(self, server_id: int, server_type_id: int, at: datetime) -> None:
@@ -168,6 +170,16 @@ class ServerRepository:
         self.session.execute(
             sa.insert(t.server_type_periods).values(server_id=server_id, server_type_id=server_type_id, started_at=at)
         )
+
+    def set_backup_period(self, server_id: int, enabled: bool, at: datetime) -> None:
+        """Record that ``server_id`` has backups enabled (or not) from ``at`` on: a period is opened
+        at creation with backups and when enable_backup finishes, closed when disable_backup does."""
+        p = t.server_backup_periods.c
+        self.session.execute(
+            sa.update(t.server_backup_periods).where(p.server_id == server_id, p.ended_at.is_(None)).values(ended_at=at)
+        )
+        if enabled:
+            self.session.execute(sa.insert(t.server_backup_periods).values(server_id=server_id, started_at=at))
 
     def save(self, server: Server, now: datetime) -> None:
         """Write what actions change: status, lock, upstream id and addresses, deletion, version."""

@@ -149,6 +149,15 @@ server_type_periods = sa.Table(
     sa.Column("ended_at", TIME),
 )
 
+server_backup_periods = sa.Table(
+    "server_backup_periods",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("server_id", ID, nullable=False),
+    sa.Column("started_at", TIME, nullable=False),
+    sa.Column("ended_at", TIME),
+)
+
 server_ssh_keys = sa.Table(
     "server_ssh_keys",
     metadata,

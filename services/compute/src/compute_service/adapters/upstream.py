@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from hcloud import Client
 
-from compute_service.domain.catalog import UpstreamImage, UpstreamServerType
+from compute_service.domain.catalog import UpstreamImage, UpstreamIso, UpstreamServerType
 from cpshared.errors import Unavailable
 
 APPLICATION = "cloudplatform-compute"
@@ -23,6 +23,8 @@ class CatalogSource(Protocol):
     def server_types(self) -> list[UpstreamServerType]: ...
 
     def system_images(self) -> list[UpstreamImage]: ...
+
+    def isos(self) -> list[UpstreamIso]: ...
 
 
 def read_token(token_file: str) -> str:
@@ -96,3 +98,24 @@ class HcloudCatalog:
                 )
             )
         return found
+
+    def isos(self) -> list[UpstreamIso]:
+        """Upstream's PUBLIC ISOs: a private one would be the platform's own upstream project's,
+        no tenant's."""
+        found = []
+        for iso in self.client.isos.get_all():
+            if iso.type != "public":
+                continue
+            deprecation = iso.deprecation
+            found.append(
+                UpstreamIso(
+                    hetzner_id=int(iso.id or 0),
+                    name=str(iso.name or ""),
+                    description=str(iso.description or ""),
+                    type="public",
+                    architecture=str(iso.architecture) if iso.architecture else None,
+                    deprecation_announced=deprecation.announced if deprecation is not None else None,
+                    unavailable_after=deprecation.unavailable_after if deprecation is not None else None,
+                )
+            )
+        return sorted(found, key=lambda i: i.hetzner_id)

@@ -143,6 +143,19 @@ class UpstreamImage:
     deprecated_at: datetime | None
 
 
+@dataclass(frozen=True)
+class UpstreamIso:
+    """An ISO upstream offers (served as upstream lists it; the platform adds nothing to it)."""
+
+    hetzner_id: int
+    name: str
+    description: str
+    type: str
+    architecture: str | None
+    deprecation_announced: datetime | None = None
+    unavailable_after: datetime | None = None
+
+
 @dataclass
 class Image:
     id: int

@@ -7,6 +7,10 @@ server type in effect at its end (for the last hour of a deleted server: at the 
 Only a server that was made upstream is billed: its hours are recorded once the worker has
 created it (so a creation deferred by an upstream outage is billed from the request, like
 Hetzner), and a server whose creation failed is never billed.
+
+Backups are billed like Hetzner's: every started hour of the server's life in which backups
+were enabled (``server_backup_periods``) is one more hour, of resource type ``backup``, at
+:data:`BACKUP_PERCENT` of the prices of the server type that prices the server's hour.
 """
 
 from __future__ import annotations
@@ -14,9 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
 HOUR: Final = timedelta(hours=1)
+BACKUP_PERCENT: Final = Decimal(20)
+"""Backups cost this percentage of the server type's prices (Hetzner's 20 %)."""
+HOURLY_PRECISION: Final = Decimal("0.000001")  # server_types.price_hourly is DECIMAL(10,6)
+MONTHLY_PRECISION: Final = Decimal("0.01")  # server_types.price_monthly is DECIMAL(10,2)
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -94,3 +103,32 @@ def type_at(periods: Sequence[TypePeriod], instant: datetime, fallback: int) -> 
         if utc(period.started_at) < instant and (chosen is None or period.started_at >= chosen.started_at):
             chosen = period
     return chosen.server_type_id if chosen is not None else fallback
+
+
+@dataclass(frozen=True)
+class BackupPeriod:
+    started_at: datetime
+    ended_at: datetime | None
+
+
+def backup_in_hour(periods: Sequence[BackupPeriod], hour_start: datetime, billed_instant: datetime) -> bool:
+    """Whether backups were enabled at some moment of the hour starting at ``hour_start`` (a
+    started hour counts in full); ``billed_instant`` is the hour's end, or the server's deletion
+    when earlier (a period opened after the deletion does not count)."""
+    start, end = utc(hour_start), utc(hour_start) + HOUR
+    for period in periods:
+        opened, closed = utc(period.started_at), period.ended_at
+        if opened < end and opened <= billed_instant and (closed is None or utc(closed) > start):
+            return True
+    return False
+
+
+def backup_prices(price_hourly: Decimal, price_monthly: Decimal) -> tuple[Decimal, Decimal]:
+    """The hourly price and monthly cap of backups for a server type's prices:
+    :data:`BACKUP_PERCENT` of each, at the catalog's precision (6 decimals hourly, cents
+    monthly), rounded DOWN so that backups never cost more than the percentage."""
+    share = BACKUP_PERCENT / 100
+    return (
+        (price_hourly * share).quantize(HOURLY_PRECISION, rounding=ROUND_DOWN),
+        (price_monthly * share).quantize(MONTHLY_PRECISION, rounding=ROUND_DOWN),
+    )

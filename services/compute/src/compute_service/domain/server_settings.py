@@ -12,10 +12,11 @@ carries the server type and its prices so that billing can price them.
 from __future__ import annotations
 
 import ipaddress
-from decimal import Decimal
 from typing import Final
 
+from compute_service.domain.metering import BACKUP_PERCENT
 from compute_service.domain.server_actions import field_error
+from compute_service.domain.server_status import RUNNING
 from compute_service.domain.servers import Server
 from cpshared.errors import PreconditionFailed
 
@@ -32,7 +33,7 @@ RESET_PASSWORD: Final = "reset_password"  # noqa: S105 - a command name, not a p
 COMMANDS: Final = frozenset(
     {ATTACH_ISO, DETACH_ISO, CHANGE_DNS_PTR, ENABLE_BACKUP, DISABLE_BACKUP, REQUEST_CONSOLE, RESET_PASSWORD}
 )
-BACKUP_PRICE_PERCENT: Final = Decimal("20")
+BACKUP_PRICE_PERCENT: Final = BACKUP_PERCENT  # one figure, metering's
 MAX_DNS_PTR: Final = 255
 
 
@@ -76,6 +77,23 @@ def check_dns_ptr(server: Server, ip: str, dns_ptr: str | None) -> str:
 def ensure_backup(server: Server, enable: bool) -> None:
     if server.backup_enabled == enable:
         raise PreconditionFailed(f"backups of server {server.id} are {'enabled' if enable else 'disabled'} already")
+
+
+class ServerNotRunning(PreconditionFailed):
+    """Hetzner resets a root password only on a running server (through its qemu guest agent).
+    Its API names no code for the refusal; the platform answers ``422 server_not_running``, the
+    counterpart of Hetzner's ``422 server_not_stopped``."""
+
+    code = "server_not_running"
+
+
+def ensure_running_for_password_reset(server: Server) -> None:
+    ensure_provisioned(server)
+    if server.status != RUNNING:
+        raise ServerNotRunning(
+            f"server {server.id} is {server.status}; power it on first: the root password is reset "
+            "through the running system's guest agent"
+        )
 
 
 def ensure_provisioned(server: Server) -> int:

@@ -9,6 +9,13 @@ each once, when it is back. Event ids are a function of (server, hour)
 (:func:`~cpshared.events.envelope.usage_event_id`): should an hour be recorded twice anyway
 (a cursor set back by hand), the outbox keeps the first row and billing's inbox counts one.
 
+Backups: each hour recorded in which the server had backups enabled (``server_backup_periods``)
+gets a second event, resource type ``backup`` (the server's id and name, product the server
+type's code), at 20 % of the prices of the type that priced the server's hour
+(:func:`~compute_service.domain.metering.backup_prices`), its id a function of ("backup",
+server, hour): written in the same transaction as the server's hour, so a crash or a rerun
+never records it twice nor skips it.
+
 Rounds are bounded (``max_servers`` servers and ``max_hours`` hours per transaction), so
 catching up on a long outage is many small transactions, not one giant one.
 """
@@ -24,7 +31,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from cloudplatform.usage.v1 import events_pb2 as usage_pb
 from compute_service import SERVICE_NAME
 from compute_service.adapters.metering_repository import MeteringRepository, TypePrice
-from compute_service.domain.metering import HOUR, MeteredServer, epoch_seconds, hour_index, type_at
+from compute_service.domain.metering import (
+    HOUR,
+    MeteredServer,
+    backup_in_hour,
+    backup_prices,
+    epoch_seconds,
+    hour_index,
+    type_at,
+)
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.events import catalog as events
@@ -35,6 +50,7 @@ from cpshared.logging import get_logger
 log = get_logger(__name__)
 
 RESOURCE_TYPE = "server"
+BACKUP_RESOURCE_TYPE = "backup"
 METRIC = "compute_hours"
 CURRENCY = "EUR"
 
@@ -43,7 +59,7 @@ CURRENCY = "EUR"
 class MeteringRound:
     servers: int
     hours: int
-    """Hours recorded (events added to the outbox)."""
+    """Hours recorded (events added to the outbox; a backup hour is one too)."""
     duplicates: int
     """Hours whose event the outbox held already (recorded before: nothing added)."""
     more: bool
@@ -56,15 +72,17 @@ def _timestamp(value: datetime) -> Timestamp:
     return stamp
 
 
-def _usage_event(server: MeteredServer, hour: datetime, price: TypePrice) -> PendingEvent:
+def _usage_event(
+    server: MeteredServer, hour: datetime, price: TypePrice, resource_type: str = RESOURCE_TYPE
+) -> PendingEvent:
     return new_event(
         events.USAGE_RECORDED,
         producer=SERVICE_NAME,
-        aggregate_id=f"{RESOURCE_TYPE}:{server.id}",
+        aggregate_id=f"{resource_type}:{server.id}",
         aggregate_version=hour_index(hour),
-        event_id=usage_event_id(RESOURCE_TYPE, server.id, METRIC, epoch_seconds(hour)),
+        event_id=usage_event_id(resource_type, server.id, METRIC, epoch_seconds(hour)),
         payload=usage_pb.UsageRecorded(
-            resource_type=RESOURCE_TYPE,
+            resource_type=resource_type,
             resource_id=server.id,
             resource_name=server.name,
             user_id=server.user_id,
@@ -80,6 +98,11 @@ def _usage_event(server: MeteredServer, hour: datetime, price: TypePrice) -> Pen
             currency=CURRENCY,
         ),
     )
+
+
+def _backup_event(server: MeteredServer, hour: datetime, price: TypePrice) -> PendingEvent:
+    hourly, monthly = backup_prices(price.price_hourly, price.price_monthly)
+    return _usage_event(server, hour, TypePrice(price.code, hourly, monthly), BACKUP_RESOURCE_TYPE)
 
 
 class Meter:
@@ -101,7 +124,8 @@ class Meter:
             if not servers:
                 return MeteringRound(0, 0, 0, more=False)
             periods = repository.type_periods([s.id for s in servers])
-            planned: list[tuple[MeteredServer, list[tuple[datetime, int]]]] = []
+            backups = repository.backup_periods([s.id for s in servers])
+            planned: list[tuple[MeteredServer, list[tuple[datetime, int, bool]]]] = []
             budget = self.max_hours
             for server in servers:
                 if budget == 0:
@@ -110,12 +134,25 @@ class Meter:
                 budget -= len(hours)
                 instants = [(hour, server.billed_instant(hour)) for hour in hours]
                 planned.append(
-                    (server, [(hour, type_at(periods[server.id], at, server.server_type_id)) for hour, at in instants])
+                    (
+                        server,
+                        [
+                            (
+                                hour,
+                                type_at(periods[server.id], at, server.server_type_id),
+                                backup_in_hour(backups[server.id], hour, at),
+                            )
+                            for hour, at in instants
+                        ],
+                    )
                 )
-            prices = repository.prices({type_id for _, priced in planned for _, type_id in priced})
-            recorded = [
-                _usage_event(server, hour, prices[type_id]) for server, priced in planned for hour, type_id in priced
-            ]
+            prices = repository.prices({type_id for _, priced in planned for _, type_id, _ in priced})
+            recorded: list[PendingEvent] = []
+            for server, priced in planned:
+                for hour, type_id, backed_up in priced:
+                    recorded.append(_usage_event(server, hour, prices[type_id]))
+                    if backed_up:
+                        recorded.append(_backup_event(server, hour, prices[type_id]))
             added = write_events_once(uow.session.connection(), recorded)
             for server, priced in planned:
                 if priced:

@@ -35,6 +35,7 @@ from compute_service.domain.server_settings import (
     ensure_backup,
     ensure_iso_attached,
     ensure_provisioned,
+    ensure_running_for_password_reset,
 )
 from compute_service.domain.servers import ACTION_SUCCESS, Action, Server, UpstreamFailure
 from compute_service.service_layer.server_actions import _begin, _server_event, _started
@@ -149,7 +150,7 @@ def request_console(
 def reset_password(server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers) -> tuple[Action, str]:
     """The reset_password action and the new root password; only its argon2id hash is kept."""
     with uow:
-        server, action = _begin(uow, server_id, RESET_PASSWORD, reach, {}, _provisioned)
+        server, action = _begin(uow, server_id, RESET_PASSWORD, reach, {}, ensure_running_for_password_reset)
         try:
             upstream_action, password = upstream.reset_password(ensure_provisioned(server))
         except UpstreamFailure as failure:
@@ -255,7 +256,10 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
     elif action.command in (ENABLE_BACKUP, DISABLE_BACKUP):
         current.backup_enabled = action.command == ENABLE_BACKUP
         current.backup_window = backup_window if current.backup_enabled else ""
-    uow.servers.save(current, utcnow())
+    now = utcnow()
+    uow.servers.save(current, now)
+    if action.command in (ENABLE_BACKUP, DISABLE_BACKUP):
+        uow.servers.set_backup_period(current.id, current.backup_enabled, now)
     if action.command in (ATTACH_ISO, DETACH_ISO):
         _server_event(
             uow,

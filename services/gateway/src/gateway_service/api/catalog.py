@@ -22,9 +22,11 @@ How the platform's catalog maps onto Hetzner's shapes (the one place for it):
   System images have no labels, so a ``label_selector`` matches them as label-less. Own
   snapshots can be renamed (``PUT /v1/images/{id}``: description, labels) and deleted
   (``DELETE /v1/images/{id}``; scope ``images:write``); another tenant's are ``404``.
+- ISOs (``/v1/isos``): upstream's public ISOs as compute reads them through (cached there),
+  with upstream's ids — the ids and names ``attach_iso`` takes.
 
 Every authenticated principal may read the catalog; an API key needs the read scope of the
-family it reads: ``server_types``, ``locations``, ``datacenters``, ``images``, ``pricing``.
+family it reads: ``server_types``, ``locations``, ``datacenters``, ``images``, ``isos``, ``pricing``.
 Lists are small, so filters, sorting and paging happen here.
 """
 
@@ -160,6 +162,29 @@ class ImageOut(BaseModel):
     deleted: None = None
     labels: dict[str, str]
     architecture: Literal["x86", "arm"]
+
+
+class IsoDeprecation(BaseModel):
+    announced: datetime
+    unavailable_after: datetime
+
+
+class IsoEntry(BaseModel):
+    id: int
+    name: str | None
+    description: str
+    type: Literal["public", "private"] | None
+    architecture: Literal["x86", "arm"] | None = Field(description="null: it fits every architecture.")
+    deprecation: IsoDeprecation | None
+
+
+class IsosAnswer(BaseModel):
+    isos: list[IsoEntry]
+    meta: Meta
+
+
+class IsoAnswer(BaseModel):
+    iso: IsoEntry
 
 
 class ServerTypesAnswer(BaseModel):
@@ -353,6 +378,23 @@ def image_out(image: pb.Image) -> ImageOut:
     )
 
 
+def iso_out(iso: pb.Iso) -> IsoEntry:
+    deprecation = None
+    if iso.HasField("deprecation_announced") and iso.HasField("unavailable_after"):
+        deprecation = IsoDeprecation(
+            announced=iso.deprecation_announced.ToDatetime(tzinfo=UTC),
+            unavailable_after=iso.unavailable_after.ToDatetime(tzinfo=UTC),
+        )
+    return IsoEntry(
+        id=iso.id,
+        name=iso.name or None,
+        description=iso.description,
+        type="private" if iso.type == "private" else "public",
+        architecture="arm" if iso.architecture == "arm" else "x86" if iso.architecture == "x86" else None,
+        deprecation=deprecation,
+    )
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 
@@ -539,6 +581,45 @@ async def get_image(request: Request, principal: Authenticated, id: Id) -> Image
     _read(principal, Family.IMAGES)
     image = _one(await _usable_images(request, principal), id, lambda i: i.id, "image")
     return ImageAnswer(image=image_out(image))
+
+
+@router.get("/v1/isos")
+async def list_isos(
+    request: Request,
+    response: Response,
+    principal: Authenticated,
+    name: Name = None,
+    architecture: Annotated[
+        list[Literal["x86", "arm"]] | None, Query(description="Only ISOs for these architectures.")
+    ] = None,
+    include_architecture_wildcard: Annotated[
+        bool, Query(description="With architecture: also the ISOs that fit every architecture.")
+    ] = False,
+    page: PageParam = None,
+    per_page: PerPageParam = None,
+) -> IsosAnswer:
+    """The ISOs that can be attached to a server (upstream's public ones), by id."""
+    _read(principal, Family.ISOS)
+    found = [
+        iso
+        for iso in map(iso_out, await compute_client(request).isos())
+        if (name is None or iso.name == name)
+        and (
+            not architecture
+            or iso.architecture in architecture
+            or (include_architecture_wildcard and iso.architecture is None)
+        )
+    ]
+    found.sort(key=lambda iso: iso.id)
+    chosen, meta = _page(request, response, found, page, per_page)
+    return IsosAnswer(isos=chosen, meta=meta)
+
+
+@router.get("/v1/isos/{id}")
+async def get_iso(request: Request, principal: Authenticated, id: Id) -> IsoAnswer:
+    """One ISO."""
+    _read(principal, Family.ISOS)
+    return IsoAnswer(iso=iso_out(_one(await compute_client(request).isos(), id, lambda i: i.id, "ISO")))
 
 
 class ImageUpdate(BaseModel):

@@ -858,7 +858,8 @@ async def request_console(request: Request, principal: Authenticated, id: Server
 
 @router.post("/{id}/actions/reset_password", status_code=201)
 async def reset_password(request: Request, principal: Authenticated, id: ServerId) -> PasswordAnswer:
-    """A new root password for the server (its OS must run qemu-guest-agent); shown this once."""
+    """A new root password for the server, shown this once. The server must be running (its OS runs
+    qemu-guest-agent): otherwise ``422 server_not_running``."""
     organization_id = _write(principal)
     answer = await server_client(request).reset_password(id, organization_id)
     return PasswordAnswer(action=action_out(answer.action), root_password=answer.root_password)

@@ -64,6 +64,7 @@ class Family(StrEnum):
     LOCATIONS = "locations"
     DATACENTERS = "datacenters"
     IMAGES = "images"
+    ISOS = "isos"
     PRICING = "pricing"
 
 

@@ -43,6 +43,9 @@ class ComputeClient:
     async def images(self) -> list[pb.Image]:
         return list((await _call(self._compute().ListImages(pb.ListImagesRequest()))).images)
 
+    async def isos(self) -> list[pb.Iso]:
+        return list((await _call(self._compute().ListIsos(pb.ListIsosRequest()))).isos)
+
     async def create_ssh_key(
         self, user_id: int, organization_id: int, name: str, public_key: str, labels: Mapping[str, str]
     ) -> pb.SshKey:

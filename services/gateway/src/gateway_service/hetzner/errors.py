@@ -50,6 +50,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "precondition_failed": 412,  # cpshared.errors.PreconditionFailed: the resource is not in the needed state
     "idempotency_key_reused": 422,  # an Idempotency-Key sent again with another request
     "two_factor_required": 401,  # cpshared.errors.TwoFactorRequired: right password, send the 2FA code too
+    "server_not_running": 422,  # reset_password on a server that is not running (cf. server_not_stopped)
 }
 
 
