@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from audit_service.config import AuditKeySettings
 from audit_service.integrity import create_digest, prune
 from cpshared.clock import utcnow
+from cpshared.db import current_database_lock_name
 from cpshared.logging import get_logger
 
 log = get_logger(__name__)
@@ -42,7 +43,9 @@ class Keeper:
     def round(self) -> None:
         """One round: sign the heads; prune when a day has passed since the last pruning."""
         with self.engine.connect() as conn:
-            if not conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": LOCK}).scalar():
+            # Per database: named locks are server-wide, and each audit database keeps its own log.
+            name = current_database_lock_name(conn, LOCK)
+            if not conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}).scalar():
                 return  # another replica keeps the log this round
             try:
                 now = utcnow()
@@ -54,7 +57,7 @@ class Keeper:
                     self._next_prune = now + PRUNE_EVERY
                     log.info("audit_pruned", removed=removed, retention_days=self.retention.days)
             finally:
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK})
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
