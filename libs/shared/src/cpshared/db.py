@@ -9,7 +9,8 @@ across a database restart, waits instead of crashing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -205,3 +206,18 @@ def database_lock_name(prefix: str, database: str) -> str:
 def current_database_lock_name(conn: sa.Connection, prefix: str) -> str:
     """:func:`database_lock_name` of the database ``conn`` is connected to."""
     return database_lock_name(prefix, str(conn.execute(sa.text("SELECT DATABASE()")).scalar_one()))
+
+
+@contextmanager
+def database_lock(engine: Engine, prefix: str) -> Iterator[bool]:
+    """Try, without waiting, to take the named lock ``prefix`` of ``engine``'s database; yields
+    whether this caller holds it (then released on exit). One replica of a keeper or one
+    operator command at a time per database."""
+    with engine.connect() as conn:
+        name = current_database_lock_name(conn, prefix)
+        held = conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}).scalar() == 1
+        try:
+            yield held
+        finally:
+            if held:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})

@@ -9,13 +9,12 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit_service.config import AuditKeySettings
 from audit_service.integrity import create_digest, prune
 from cpshared.clock import utcnow
-from cpshared.db import current_database_lock_name
+from cpshared.db import database_lock
 from cpshared.logging import get_logger
 
 log = get_logger(__name__)
@@ -42,22 +41,18 @@ class Keeper:
 
     def round(self) -> None:
         """One round: sign the heads; prune when a day has passed since the last pruning."""
-        with self.engine.connect() as conn:
-            # Per database: named locks are server-wide, and each audit database keeps its own log.
-            name = current_database_lock_name(conn, LOCK)
-            if not conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}).scalar():
+        # Per database: named locks are server-wide, and each audit database keeps its own log.
+        with database_lock(self.engine, LOCK) as held:
+            if not held:
                 return  # another replica keeps the log this round
-            try:
-                now = utcnow()
-                digest = create_digest(self.engine, self.key, now)
-                if digest:
-                    log.info("audit_digest_signed", digest_id=digest)
-                if now >= self._next_prune:
-                    removed = prune(self.engine, self.key, now, self.retention)
-                    self._next_prune = now + PRUNE_EVERY
-                    log.info("audit_pruned", removed=removed, retention_days=self.retention.days)
-            finally:
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            now = utcnow()
+            digest = create_digest(self.engine, self.key, now)
+            if digest:
+                log.info("audit_digest_signed", digest_id=digest)
+            if now >= self._next_prune:
+                removed = prune(self.engine, self.key, now, self.retention)
+                self._next_prune = now + PRUNE_EVERY
+                log.info("audit_pruned", removed=removed, retention_days=self.retention.days)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

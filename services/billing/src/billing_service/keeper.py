@@ -37,7 +37,7 @@ from billing_service.service_layer.invoice_life import mark_invoice_overdue
 from billing_service.service_layer.invoice_run import run_invoices
 from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cpshared.clock import utcnow
-from cpshared.db import current_database_lock_name
+from cpshared.db import database_lock
 from cpshared.events import catalog
 from cpshared.events.envelope import new_event
 from cpshared.events.outbox import write_events
@@ -100,17 +100,13 @@ class BillingKeeper:
     def round(self) -> RoundReport:
         """One round, if this replica gets the lock: the scheduled run when due, then the sweep."""
         report = RoundReport()
-        with self.engine.connect() as conn:
-            name = current_database_lock_name(conn, LOCK)
-            if not conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}).scalar():
+        with database_lock(self.engine, LOCK) as held:
+            if not held:
                 report.skipped = True
                 return report
-            try:
-                now = utcnow()
-                self.invoice_if_due(now, report)
-                self.sweep(now, report)
-            finally:
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            now = utcnow()
+            self.invoice_if_due(now, report)
+            self.sweep(now, report)
         return report
 
     def invoice_if_due(self, now: datetime, report: RoundReport) -> None:

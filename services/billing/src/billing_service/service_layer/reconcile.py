@@ -63,7 +63,7 @@ from billing_service.domain.pricing import Line, month_of
 from billing_service.projection import BillingProjection, occurred
 from billing_service.service_layer.invoice_run import Account, InvoiceDraft, draft_invoice, metered
 from cpshared.clock import utcnow
-from cpshared.db import current_database_lock_name
+from cpshared.db import database_lock
 from cpshared.events import replay as replaying
 from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.projection import ApplyContext
@@ -190,14 +190,10 @@ async def reconcile(
 
 @contextmanager
 def _exclusive(engine: Engine) -> Iterator[None]:
-    with engine.connect() as conn:
-        name = current_database_lock_name(conn, LOCK)
-        if not conn.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}).scalar():
+    with database_lock(engine, LOCK) as held:
+        if not held:
             raise ReconcileBusy("another reconciliation is running against this database")
-        try:
-            yield
-        finally:
-            conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+        yield
 
 
 def _clean_up(engine: Engine, shadows: dict[str, sa.Table]) -> None:
