@@ -40,7 +40,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -54,6 +54,7 @@ from cpshared.clock import utcnow
 from cpshared.db import TRANSIENT_DB_ERRORS, database_lock_name
 from cpshared.events.tables import outbox
 from cpshared.logging import get_logger
+from cpshared.timestamps import as_utc
 
 log = get_logger(__name__)
 
@@ -596,7 +597,7 @@ class OutboxRelay:
                 sa.select(outbox.c.created_at).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(1)
             ).scalar()
         self._backlog.set(backlog)
-        self._oldest_age.set(max(0.0, (utcnow() - _as_utc(oldest)).total_seconds()) if oldest else 0.0)
+        self._oldest_age.set(max(0.0, (utcnow() - as_utc(oldest)).total_seconds()) if oldest else 0.0)
 
     def prune(self) -> int:
         """Delete published rows older than the retention, a small batch per transaction."""
@@ -628,11 +629,6 @@ def _json(value: Any) -> Any:
 def _fault_from_env() -> int | None:
     value = os.environ.get(FAULT_EXIT_AFTER_PUBLISH_ENV, "").strip()
     return int(value) if value else None
-
-
-def _as_utc(value: datetime) -> datetime:
-    # DATETIME columns come back naive; the platform stores UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _consume_result(future: asyncio.Future[Any]) -> None:

@@ -19,13 +19,9 @@ from billing_service.service_layer import credit_grants, payment_methods, pricin
 from billing_service.service_layer.invoice_run import Account
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from cpshared.timestamps import to_timestamp
+from cpshared.timestamps import as_utc, to_timestamp
 
 Context = aio.ServicerContext[Any, Any]
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC)
 
 
 def _text(value: Decimal | None) -> str:
@@ -49,7 +45,7 @@ def payment_method_message(row: Row[Any]) -> pb.PaymentMethod:
         paypal_email=row.paypal_email or "",
     )
     if row.created_at is not None:
-        message.created_at.CopyFrom(to_timestamp(_aware(row.created_at)))
+        message.created_at.CopyFrom(to_timestamp(as_utc(row.created_at)))
     return message
 
 
@@ -66,9 +62,9 @@ def credit_message(row: Row[Any]) -> pb.Credit:
         expired=credit_grants.is_expired(row),
     )
     if row.expires_at is not None:
-        message.expires_at.CopyFrom(to_timestamp(_aware(row.expires_at)))
+        message.expires_at.CopyFrom(to_timestamp(as_utc(row.expires_at)))
     if row.created_at is not None:
-        message.created_at.CopyFrom(to_timestamp(_aware(row.created_at)))
+        message.created_at.CopyFrom(to_timestamp(as_utc(row.created_at)))
     return message
 
 

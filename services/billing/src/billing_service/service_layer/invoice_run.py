@@ -47,7 +47,7 @@ from cpshared.events import catalog
 from cpshared.events.envelope import new_event
 from cpshared.events.outbox import write_events
 from cpshared.logging import get_logger
-from cpshared.timestamps import to_timestamp
+from cpshared.timestamps import as_utc, to_timestamp
 
 log = get_logger(__name__)
 
@@ -84,10 +84,6 @@ class RunReport:
     already_invoiced: int = 0
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def _naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
@@ -100,8 +96,8 @@ def metered(row: Row[Any]) -> MeteredUsage:
         resource_id=row.resource_id,
         metric_type=row.metric_type,
         product=row.product,
-        period_start=_aware(row.recorded_at),
-        period_end=_aware(row.period_end),
+        period_start=as_utc(row.recorded_at),
+        period_end=as_utc(row.period_end),
         quantity=row.quantity,
         price_hourly=row.unit_price if row.unit_price is not None else Decimal(0),
         price_monthly=row.price_monthly,
@@ -185,7 +181,7 @@ def _bill(conn: Connection, account: Account, period: date, rules: BillingRules)
         unbilled[0].user_id,
         currency,
         [
-            CreditBalance(c.id, c.balance, _aware(c.expires_at) if c.expires_at else None, _aware(c.created_at))
+            CreditBalance(c.id, c.balance, as_utc(c.expires_at) if c.expires_at else None, as_utc(c.created_at))
             for c in credit_rows
         ],
         now,

@@ -69,6 +69,7 @@ from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.projection import ApplyContext
 from cpshared.events.tables import inbox
 from cpshared.logging import get_logger
+from cpshared.timestamps import as_utc
 from cpshared.topics import IDENTITY_EVENTS, USAGE_EVENTS, Topic
 
 log = get_logger(__name__)
@@ -219,10 +220,6 @@ def _naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def _issued_invoices(engine: Engine, period: date) -> list[Row[Any]]:
     with engine.connect() as conn:
         return list(
@@ -301,7 +298,7 @@ def _compare(
         rows = unbilled.get(account, [])
         draft: InvoiceDraft | None = None
         if rows:
-            at = _aware(invoice.issued_at) if invoice is not None and invoice.issued_at else utcnow()
+            at = as_utc(invoice.issued_at) if invoice is not None and invoice.issued_at else utcnow()
             draft = draft_invoice(
                 period,
                 [metered(r) for r in rows],
@@ -374,11 +371,11 @@ def _balances_before(
         owner = _account_of(credit)
         if owner != account or (credit.currency or "EUR") != currency:
             continue
-        created = _aware(credit.created_at) if credit.created_at else at
+        created = as_utc(credit.created_at) if credit.created_at else at
         if created > at:
             continue
         balance = credit.balance + taken.get(int(credit.id), Decimal(0))
-        expires = _aware(credit.expires_at) if credit.expires_at else None
+        expires = as_utc(credit.expires_at) if credit.expires_at else None
         balances.append(CreditBalance(int(credit.id), balance, expires, created))
     return balances
 

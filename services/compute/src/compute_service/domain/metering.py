@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
+from cpshared.timestamps import as_utc
+
 HOUR: Final = timedelta(hours=1)
 BACKUP_PERCENT: Final = Decimal(20)
 """Backups cost this percentage of the server type's prices (Hetzner's 20 %)."""
@@ -29,22 +31,17 @@ MONTHLY_PRECISION: Final = Decimal("0.01")  # server_types.price_monthly is DECI
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def utc(value: datetime) -> datetime:
-    """``value`` as an aware UTC time (the database hands back naive UTC times)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def hour_floor(value: datetime) -> datetime:
-    return utc(value).replace(minute=0, second=0, microsecond=0)
+    return as_utc(value).replace(minute=0, second=0, microsecond=0)
 
 
 def hour_index(hour_start: datetime) -> int:
     """Hours since the Unix epoch: the usage event's aggregate version."""
-    return int((utc(hour_start) - EPOCH) // HOUR)
+    return int((as_utc(hour_start) - EPOCH) // HOUR)
 
 
 def epoch_seconds(hour_start: datetime) -> int:
-    return int((utc(hour_start) - EPOCH).total_seconds())
+    return int((as_utc(hour_start) - EPOCH).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ class MeteredServer:
         hours that have ended; for a deleted one every hour it touched, its last partial one too."""
         if self.deleted_at is None:
             return hour_floor(now)
-        created, deleted = utc(self.created_at), utc(self.deleted_at)
+        created, deleted = as_utc(self.created_at), as_utc(self.deleted_at)
         if deleted <= created:  # created and deleted within the same instant: still one started hour
             return hour_floor(created) + HOUR
         last_instant = deleted - timedelta(microseconds=1)
@@ -79,7 +76,7 @@ class MeteredServer:
 
     def hours_due(self, now: datetime, limit: int) -> list[datetime]:
         """Starts of the next (at most ``limit``) hours to record, oldest first."""
-        hour = utc(self.metered_until) if self.metered_until is not None else hour_floor(self.created_at)
+        hour = as_utc(self.metered_until) if self.metered_until is not None else hour_floor(self.created_at)
         end = self.life_end(now)
         hours: list[datetime] = []
         while hour < end and len(hours) < limit:
@@ -89,9 +86,9 @@ class MeteredServer:
 
     def billed_instant(self, hour_start: datetime) -> datetime:
         """The instant whose server type prices the hour: its end, or the deletion if earlier."""
-        end = utc(hour_start) + HOUR
-        if self.deleted_at is not None and utc(self.deleted_at) < end:
-            return utc(self.deleted_at)
+        end = as_utc(hour_start) + HOUR
+        if self.deleted_at is not None and as_utc(self.deleted_at) < end:
+            return as_utc(self.deleted_at)
         return end
 
 
@@ -100,7 +97,7 @@ def type_at(periods: Sequence[TypePeriod], instant: datetime, fallback: int) -> 
     ``instant`` prices the next hour, not this one); ``fallback`` without a recorded period."""
     chosen: TypePeriod | None = None
     for period in periods:
-        if utc(period.started_at) < instant and (chosen is None or period.started_at >= chosen.started_at):
+        if as_utc(period.started_at) < instant and (chosen is None or period.started_at >= chosen.started_at):
             chosen = period
     return chosen.server_type_id if chosen is not None else fallback
 
@@ -115,10 +112,10 @@ def backup_in_hour(periods: Sequence[BackupPeriod], hour_start: datetime, billed
     """Whether backups were enabled at some moment of the hour starting at ``hour_start`` (a
     started hour counts in full); ``billed_instant`` is the hour's end, or the server's deletion
     when earlier (a period opened after the deletion does not count)."""
-    start, end = utc(hour_start), utc(hour_start) + HOUR
+    start, end = as_utc(hour_start), as_utc(hour_start) + HOUR
     for period in periods:
-        opened, closed = utc(period.started_at), period.ended_at
-        if opened < end and opened <= billed_instant and (closed is None or utc(closed) > start):
+        opened, closed = as_utc(period.started_at), period.ended_at
+        if opened < end and opened <= billed_instant and (closed is None or as_utc(closed) > start):
             return True
     return False
 
