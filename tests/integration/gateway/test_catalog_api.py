@@ -175,6 +175,12 @@ def test_pricing(hcloud: Client) -> None:
     cpx11 = hcloud.server_types.get_by_name("cpx11")
     assert cpx11 is not None
     assert by_name["cpx11"]["prices"] == cpx11.prices
+    # Hetzner's decimal strings: fixed point, never an exponent ("0E-10"); backups 20 %.
+    traffic = by_name["cpx11"]["prices"][0]["price_per_tb_traffic"]
+    assert traffic == {"net": "0.0000000000", "gross": "0.0000000000"}
+    assert pricing["volume"]["price_per_gb_month"]["gross"] == "0.0000000000"
+    assert pricing["server_backup"]["percentage"] == "20.0000000000"
+    assert pricing["vat_rate"] == "19.000000"
 
 
 def test_ssh_keys_lifecycle_with_label_selector(hcloud: Client) -> None:
