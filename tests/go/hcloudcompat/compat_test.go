@@ -133,6 +133,13 @@ func TestTerraformScenario(t *testing.T) {
 		t.Fatalf("SSH key by name: %+v", got)
 	}
 
+	key = must[*hcloud.SSHKey](t, "update SSH key")(client.SSHKey.Update(ctx, key, hcloud.SSHKeyUpdateOpts{
+		Labels: map[string]string{"managed-by": "terraform", "team": "web"},
+	}))
+	if key.Labels["team"] != "web" {
+		t.Fatalf("SSH key labels: %v", key.Labels)
+	}
+
 	// Servers with labels; the provider waits for each create action.
 	labels := map[string]string{"app": "compat", "managed-by": "terraform"}
 	var servers []*hcloud.Server
@@ -176,6 +183,17 @@ func TestTerraformScenario(t *testing.T) {
 	}
 	if none, err := client.Server.AllWithOpts(ctx, hcloud.ServerListOpts{ListOpts: hcloud.ListOpts{LabelSelector: "app=other"}}); err != nil || len(none) != 0 {
 		t.Fatalf("servers app=other: %v %d", err, len(none))
+	}
+
+	// An in-place update: name and labels.
+	renamed := must[*hcloud.Server](t, "update server")(client.Server.Update(ctx, server, hcloud.ServerUpdateOpts{
+		Name: "compat-web", Labels: map[string]string{"app": "compat", "managed-by": "terraform", "tier": "web"},
+	}))
+	if renamed.Name != "compat-web" || renamed.Labels["tier"] != "web" {
+		t.Fatalf("after update: %s %v", renamed.Name, renamed.Labels)
+	}
+	if web, err := client.Server.AllWithOpts(ctx, hcloud.ServerListOpts{ListOpts: hcloud.ListOpts{LabelSelector: "tier in (web)"}}); err != nil || ids(web) != ids(servers[:1]) {
+		t.Fatalf("servers tier in (web): %v %v", err, ids(web))
 	}
 
 	// Power off, change type while off, power on.
@@ -266,6 +284,15 @@ func TestTerraformScenario(t *testing.T) {
 	snapshot := must[*hcloud.Image](t, "get snapshot")(client.Image.GetByID(ctx, made.Image.ID))
 	if snapshot.Type != hcloud.ImageTypeSnapshot || snapshot.Status != hcloud.ImageStatusAvailable || snapshot.Description != "compat snapshot" {
 		t.Fatalf("snapshot: %+v", snapshot)
+	}
+	snapshot = must[*hcloud.Image](t, "update snapshot")(client.Image.Update(ctx, snapshot, hcloud.ImageUpdateOpts{
+		Description: hcloud.Ptr("kept"), Labels: map[string]string{"app": "compat", "kind": "golden"},
+	}))
+	if snapshot.Description != "kept" || snapshot.Labels["kind"] != "golden" {
+		t.Fatalf("snapshot after update: %q %v", snapshot.Description, snapshot.Labels)
+	}
+	if golden, err := client.Image.AllWithOpts(ctx, hcloud.ImageListOpts{ListOpts: hcloud.ListOpts{LabelSelector: "kind=golden"}}); err != nil || len(golden) != 1 {
+		t.Fatalf("images kind=golden: %v %d", err, len(golden))
 	}
 	t.Run("snapshot protection", func(t *testing.T) {
 		t.Skip("needs image change_protection: issue 13 item 2")

@@ -43,7 +43,7 @@ def make_app() -> FastAPI:
     async def list_servers() -> dict[str, list[int]]:
         return {"servers": []}
 
-    @app.get("/v1/servers/{id}")
+    @app.get("/v1/servers/{id:int}")
     async def get_server(id: int) -> dict[str, int]:
         return {"id": id}
 
@@ -78,6 +78,8 @@ def test_an_unserved_operation_of_a_served_family_names_the_operation() -> None:
 
 def test_a_route_the_gateway_has_wins_and_other_paths_keep_404_and_405() -> None:
     assert client.get("/v1/servers/3").json() == {"id": 3}
+    # An operation the gateway serves, at a path its route refuses: a 404, not "not offered".
+    assert client.get("/v1/servers/null").status_code == 404
     missing = client.get("/v1/no_such_family")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert client.patch("/v1/servers/3").status_code == 405  # no such method in Hetzner's API either

@@ -21,7 +21,7 @@ from starlette.routing import Match
 
 from cpshared.errors import DomainError, InvalidInput
 from cpshared.logging import get_logger
-from gateway_service.hetzner.not_implemented import family, hetzner_operation, not_implemented_message
+from gateway_service.hetzner.not_implemented import example_path, family, hetzner_operation, not_implemented_message
 
 log = get_logger(__name__)
 
@@ -150,6 +150,12 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def has_route(request: Request, method: str, path: str) -> bool:
+    """Whether a route of the app answers ``method path``."""
+    scope = {**request.scope, "method": method, "path": path}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error with the Hetzner error object and the status of its code."""
 
@@ -166,10 +172,10 @@ def install_error_handlers(app: FastAPI) -> None:
         # Only the router raises 404 (no route) and 405 (no route for the method) here; the
         # routes' own "not found" is a DomainError.
         template = hetzner_operation(request.method, request.url.path) if exc.status_code in (404, 405) else None
-        if template is not None:
+        # A route for the operation that refused this path (an id that is no number) is a 404.
+        if template is not None and not has_route(request, request.method, example_path(template)):
             # The family is served when its list (GET /v1/<family>) has a route.
-            listing = {**request.scope, "method": "GET", "path": f"/v1/{family(template)}"}
-            served = any(route.matches(listing)[0] is Match.FULL for route in request.app.router.routes)
+            served = has_route(request, "GET", f"/v1/{family(template)}")
             return error_response("not_implemented", not_implemented_message(request.method, template, served))
         code = _http_exception_code(exc.status_code)
         headers = dict(exc.headers or {})

@@ -2,9 +2,10 @@
 yet, so that a Hetzner client is told "not here yet" rather than a bare ``404 not_found``,
 which it cannot tell from a missing resource (the ``hcloud`` CLI then retries by name).
 
-Only a request no route of the gateway answers gets here (the router's own 404 or 405): a
-route the gateway has always wins, so every family the platform starts serving leaves this
-list by itself. A path that is not Hetzner's keeps its 404.
+Only a request no route of the gateway answers gets here (the router's own 404 or 405), and
+only for an operation the gateway has no route for at all: a route the gateway has always
+wins (a path it refuses, such as an id that is no number, stays a 404), so every family the
+platform starts serving leaves this list by itself. A path that is not Hetzner's keeps its 404.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def hetzner_operation(method: str, path: str) -> str | None:
         if regex.match(path):
             return template if method.upper() in methods else None
     return None
+
+
+def example_path(template: str) -> str:
+    """``template`` with every parameter an id: ``/v1/servers/1/actions/1``."""
+    return re.sub(r"\{[^}]+\}", "1", template)
 
 
 def family(template: str) -> str:
