@@ -3,8 +3,11 @@
 // only the endpoint and a platform API token differ from a run against Hetzner.
 //
 // The scenario is what a Terraform run does: catalog reads, an SSH key, servers with labels
-// listed by selector over several pages, power actions, change type, rebuild, rescue, a
-// snapshot with protection, a server from the snapshot, and everything deleted again.
+// listed by selector over several pages, in-place updates, power actions, change type,
+// rebuild, rescue, ISO, metrics, a snapshot with protection, a server from the snapshot, a
+// placement group, and everything deleted again with nothing left. The steps that wait for a
+// family or fix not merged yet are subtests skipped with the issue's item; remove the skip
+// once it is in.
 //
 // It needs a running gateway: CP_HCLOUD_ENDPOINT (e.g. http://127.0.0.1:8080/v1) and
 // CP_HCLOUD_TOKEN (a platform API key with servers, images and ssh_keys write scopes); without
@@ -77,6 +80,9 @@ func TestTerraformScenario(t *testing.T) {
 	client := newClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// This run's names and its "app" label: against a shared gateway it touches nothing else.
+	run := fmt.Sprintf("compat-%d", time.Now().UnixNano()%1_000_000_000)
+	mine := hcloud.ListOpts{LabelSelector: "app=" + run}
 
 	// Catalog reads, as the provider's data sources and plan do.
 	serverTypes, err := client.ServerType.All(ctx)
@@ -124,12 +130,12 @@ func TestTerraformScenario(t *testing.T) {
 
 	// An SSH key.
 	key := must[*hcloud.SSHKey](t, "create SSH key")(client.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{
-		Name: "compat-key", PublicKey: publicKey(t), Labels: map[string]string{"managed-by": "terraform"},
+		Name: run + "-key", PublicKey: publicKey(t), Labels: map[string]string{"managed-by": "terraform"},
 	}))
 	if got := must[*hcloud.SSHKey](t, "get SSH key")(client.SSHKey.GetByID(ctx, key.ID)); got.Fingerprint != key.Fingerprint {
 		t.Fatalf("SSH key by id: %+v", got)
 	}
-	if got := must[*hcloud.SSHKey](t, "SSH key by name")(client.SSHKey.GetByName(ctx, "compat-key")); got == nil || got.ID != key.ID {
+	if got := must[*hcloud.SSHKey](t, "SSH key by name")(client.SSHKey.GetByName(ctx, run+"-key")); got == nil || got.ID != key.ID {
 		t.Fatalf("SSH key by name: %+v", got)
 	}
 
@@ -141,11 +147,11 @@ func TestTerraformScenario(t *testing.T) {
 	}
 
 	// Servers with labels; the provider waits for each create action.
-	labels := map[string]string{"app": "compat", "managed-by": "terraform"}
+	labels := map[string]string{"app": run, "managed-by": "terraform"}
 	var servers []*hcloud.Server
 	for i := range 3 {
 		created := must[hcloud.ServerCreateResult](t, "create server")(client.Server.Create(ctx, hcloud.ServerCreateOpts{
-			Name:       fmt.Sprintf("compat-%d", i),
+			Name:       fmt.Sprintf("%s-%d", run, i),
 			ServerType: &hcloud.ServerType{Name: "cx22"},
 			Image:      &hcloud.Image{Name: "ubuntu-24.04"},
 			Location:   &hcloud.Location{Name: "fsn1"},
@@ -157,16 +163,16 @@ func TestTerraformScenario(t *testing.T) {
 	}
 	server := must[*hcloud.Server](t, "get server")(client.Server.GetByID(ctx, servers[0].ID))
 	if server.Status != hcloud.ServerStatusRunning || server.PublicNet.IPv4.IP == nil || server.ServerType.Name != "cx22" ||
-		server.Labels["app"] != "compat" || server.Image == nil || server.Image.Name != "ubuntu-24.04" {
+		server.Labels["app"] != run || server.Image == nil || server.Image.Name != "ubuntu-24.04" {
 		t.Fatalf("server after create: %+v", server)
 	}
-	if got := must[*hcloud.Server](t, "server by name")(client.Server.GetByName(ctx, "compat-0")); got == nil || got.ID != server.ID {
+	if got := must[*hcloud.Server](t, "server by name")(client.Server.GetByName(ctx, run+"-0")); got == nil || got.ID != server.ID {
 		t.Fatalf("server by name: %+v", got)
 	}
 
 	// Listing by label selector, two to a page: every page is followed.
 	listed, err := client.Server.AllWithOpts(ctx, hcloud.ServerListOpts{
-		ListOpts: hcloud.ListOpts{LabelSelector: "app=compat,managed-by", PerPage: 2},
+		ListOpts: hcloud.ListOpts{LabelSelector: "app=" + run + ",managed-by", PerPage: 2},
 	})
 	if err != nil {
 		t.Fatalf("servers by label: %v", err)
@@ -175,7 +181,7 @@ func TestTerraformScenario(t *testing.T) {
 		t.Fatalf("servers by label: %v, want %v", ids(listed), ids(servers))
 	}
 	page, response, err := client.Server.List(ctx, hcloud.ServerListOpts{
-		ListOpts: hcloud.ListOpts{LabelSelector: "app=compat", Page: 2, PerPage: 2},
+		ListOpts: hcloud.ListOpts{LabelSelector: "app=" + run, Page: 2, PerPage: 2},
 	})
 	if err != nil || len(page) != 1 || response.Meta.Pagination == nil || response.Meta.Pagination.TotalEntries != 3 ||
 		response.Meta.Pagination.LastPage != 2 || response.Meta.Pagination.PreviousPage != 1 {
@@ -187,12 +193,12 @@ func TestTerraformScenario(t *testing.T) {
 
 	// An in-place update: name and labels.
 	renamed := must[*hcloud.Server](t, "update server")(client.Server.Update(ctx, server, hcloud.ServerUpdateOpts{
-		Name: "compat-web", Labels: map[string]string{"app": "compat", "managed-by": "terraform", "tier": "web"},
+		Name: run + "-web", Labels: map[string]string{"app": run, "managed-by": "terraform", "tier": "web"},
 	}))
-	if renamed.Name != "compat-web" || renamed.Labels["tier"] != "web" {
+	if renamed.Name != run+"-web" || renamed.Labels["tier"] != "web" {
 		t.Fatalf("after update: %s %v", renamed.Name, renamed.Labels)
 	}
-	if web, err := client.Server.AllWithOpts(ctx, hcloud.ServerListOpts{ListOpts: hcloud.ListOpts{LabelSelector: "tier in (web)"}}); err != nil || ids(web) != ids(servers[:1]) {
+	if web, err := client.Server.AllWithOpts(ctx, hcloud.ServerListOpts{ListOpts: hcloud.ListOpts{LabelSelector: "app=" + run + ",tier in (web)"}}); err != nil || ids(web) != ids(servers[:1]) {
 		t.Fatalf("servers tier in (web): %v %v", err, ids(web))
 	}
 
@@ -286,12 +292,12 @@ func TestTerraformScenario(t *testing.T) {
 		t.Fatalf("snapshot: %+v", snapshot)
 	}
 	snapshot = must[*hcloud.Image](t, "update snapshot")(client.Image.Update(ctx, snapshot, hcloud.ImageUpdateOpts{
-		Description: hcloud.Ptr("kept"), Labels: map[string]string{"app": "compat", "kind": "golden"},
+		Description: hcloud.Ptr("kept"), Labels: map[string]string{"app": run, "kind": "golden"},
 	}))
 	if snapshot.Description != "kept" || snapshot.Labels["kind"] != "golden" {
 		t.Fatalf("snapshot after update: %q %v", snapshot.Description, snapshot.Labels)
 	}
-	if golden, err := client.Image.AllWithOpts(ctx, hcloud.ImageListOpts{ListOpts: hcloud.ListOpts{LabelSelector: "kind=golden"}}); err != nil || len(golden) != 1 {
+	if golden, err := client.Image.AllWithOpts(ctx, hcloud.ImageListOpts{ListOpts: hcloud.ListOpts{LabelSelector: "app=" + run + ",kind=golden"}}); err != nil || len(golden) != 1 {
 		t.Fatalf("images kind=golden: %v %d", err, len(golden))
 	}
 	t.Run("snapshot protection", func(t *testing.T) {
@@ -312,7 +318,7 @@ func TestTerraformScenario(t *testing.T) {
 	t.Run("server from the snapshot", func(t *testing.T) {
 		t.Skip("needs servers from own snapshots: issue 13 item 3")
 		created := must[hcloud.ServerCreateResult](t, "server from snapshot")(client.Server.Create(ctx, hcloud.ServerCreateOpts{
-			Name: "compat-from-snapshot", ServerType: &hcloud.ServerType{Name: "cx22"}, Image: snapshot,
+			Name: run + "-from-snapshot", ServerType: &hcloud.ServerType{Name: "cx22"}, Image: snapshot,
 			SSHKeys: []*hcloud.SSHKey{key}, Labels: labels,
 		}))
 		wait(ctx, t, client, "server from snapshot", created.Action)
@@ -322,8 +328,40 @@ func TestTerraformScenario(t *testing.T) {
 		}
 	})
 
-	// Terraform destroy: everything goes, and nothing is left.
-	all, err := client.Server.All(ctx)
+	var placementGroup *hcloud.PlacementGroup // deleted once its servers are
+	t.Run("placement group", func(t *testing.T) {
+		t.Skip("needs placement groups and load_balancer_types: issue 13 item 9")
+		if types, err := client.LoadBalancerType.All(ctx); err != nil || len(types) == 0 {
+			t.Fatalf("load balancer types: %v", err)
+		}
+		made := must[hcloud.PlacementGroupCreateResult](t, "create placement group")(client.PlacementGroup.Create(ctx,
+			hcloud.PlacementGroupCreateOpts{Name: run + "-spread", Type: hcloud.PlacementGroupTypeSpread, Labels: labels}))
+		placementGroup = made.PlacementGroup
+		if made.Action != nil {
+			wait(ctx, t, client, "create placement group", made.Action)
+		}
+		created := must[hcloud.ServerCreateResult](t, "server in placement group")(client.Server.Create(ctx, hcloud.ServerCreateOpts{
+			Name: run + "-spread-1", ServerType: &hcloud.ServerType{Name: "cx22"}, Image: &hcloud.Image{Name: "ubuntu-24.04"},
+			SSHKeys: []*hcloud.SSHKey{key}, Labels: labels, PlacementGroup: placementGroup,
+		}))
+		wait(ctx, t, client, "server in placement group", created.Action)
+		got := must[*hcloud.Server](t, "server in placement group")(client.Server.GetByID(ctx, created.Server.ID))
+		if got.PlacementGroup == nil || got.PlacementGroup.ID != placementGroup.ID {
+			t.Fatalf("server's placement group: %+v", got.PlacementGroup)
+		}
+		wait(ctx, t, client, "power off", must[*hcloud.Action](t, "power off")(client.Server.Poweroff(ctx, got)))
+		wait(ctx, t, client, "remove from placement group", must[*hcloud.Action](t, "remove from placement group")(
+			client.Server.RemoveFromPlacementGroup(ctx, got)))
+		wait(ctx, t, client, "add to placement group", must[*hcloud.Action](t, "add to placement group")(
+			client.Server.AddToPlacementGroup(ctx, got, placementGroup)))
+		group := must[*hcloud.PlacementGroup](t, "get placement group")(client.PlacementGroup.GetByID(ctx, placementGroup.ID))
+		if len(group.Servers) != 1 || group.Servers[0] != got.ID {
+			t.Fatalf("placement group servers: %v", group.Servers)
+		}
+	})
+
+	// Terraform destroy: everything this run made goes, and nothing of it is left.
+	all, err := client.Server.AllWithOpts(ctx, hcloud.ServerListOpts{ListOpts: mine})
 	if err != nil {
 		t.Fatalf("servers: %v", err)
 	}
@@ -331,7 +369,7 @@ func TestTerraformScenario(t *testing.T) {
 		deleted := must[*hcloud.ServerDeleteResult](t, "delete server")(client.Server.DeleteWithResult(ctx, s))
 		wait(ctx, t, client, "delete server", deleted.Action)
 	}
-	own, err := client.Image.AllWithOpts(ctx, hcloud.ImageListOpts{Type: []hcloud.ImageType{hcloud.ImageTypeSnapshot, hcloud.ImageTypeBackup}})
+	own, err := client.Image.AllWithOpts(ctx, hcloud.ImageListOpts{ListOpts: mine})
 	if err != nil {
 		t.Fatalf("own images: %v", err)
 	}
@@ -340,21 +378,40 @@ func TestTerraformScenario(t *testing.T) {
 			t.Fatalf("delete image %d: %v", image.ID, err)
 		}
 	}
+	if placementGroup != nil {
+		if _, err := client.PlacementGroup.Delete(ctx, placementGroup); err != nil {
+			t.Fatalf("delete placement group: %v", err)
+		}
+	}
 	if _, err := client.SSHKey.Delete(ctx, key); err != nil {
 		t.Fatalf("delete SSH key: %v", err)
 	}
 	if got, _, err := client.Server.GetByID(ctx, server.ID); err != nil || got != nil { // hcloud-go: a 404 is nil, nil
 		t.Fatalf("a deleted server: %+v, %v", got, err)
 	}
-	left, err := client.Server.All(ctx)
-	if err != nil || len(left) != 0 {
+	// With a tenant of its own (CP_HCLOUD_OWN_TENANT=1, as the pytest wrapper runs it) the
+	// tenant has nothing at all left; otherwise nothing with this run's label.
+	every := os.Getenv("CP_HCLOUD_OWN_TENANT") == "1"
+	selector := mine
+	if every {
+		selector = hcloud.ListOpts{}
+	}
+	if left, err := client.Server.AllWithOpts(ctx, hcloud.ServerListOpts{ListOpts: selector}); err != nil || len(left) != 0 {
 		t.Fatalf("servers left: %v %v", err, ids(left))
 	}
-	if images, err := client.Image.AllWithOpts(ctx, hcloud.ImageListOpts{Type: []hcloud.ImageType{hcloud.ImageTypeSnapshot, hcloud.ImageTypeBackup}}); err != nil || len(images) != 0 {
+	images, err := client.Image.AllWithOpts(ctx, hcloud.ImageListOpts{
+		ListOpts: selector, Type: []hcloud.ImageType{hcloud.ImageTypeSnapshot, hcloud.ImageTypeBackup},
+	})
+	if err != nil || len(images) != 0 {
 		t.Fatalf("images left: %v %d", err, len(images))
 	}
-	if keys, err := client.SSHKey.All(ctx); err != nil || len(keys) != 0 {
+	if keys, err := client.SSHKey.AllWithOpts(ctx, hcloud.SSHKeyListOpts{ListOpts: selector}); err != nil || (every && len(keys) != 0) {
 		t.Fatalf("SSH keys left: %v %d", err, len(keys))
+	}
+	if every {
+		if groups, err := client.PlacementGroup.All(ctx); placementGroup != nil && (err != nil || len(groups) != 0) {
+			t.Fatalf("placement groups left: %v %d", err, len(groups))
+		}
 	}
 }
 

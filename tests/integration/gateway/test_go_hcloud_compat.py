@@ -164,6 +164,7 @@ def test_hcloud_go_runs_a_terraform_scenario_and_every_answer_matches_the_spec(
         **os.environ,
         "CP_HCLOUD_ENDPOINT": f"{platform.gateway}/v1",
         "CP_HCLOUD_TOKEN": _token(platform),
+        "CP_HCLOUD_OWN_TENANT": "1",  # a user of its own: at the end it has nothing at all left
         "GOTOOLCHAIN": "local",
     }
     go = _go()
