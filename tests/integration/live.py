@@ -13,12 +13,13 @@ import os
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from starlette.types import ASGIApp
 
 from audit_service.bootstrap import Audit
 from audit_service.entrypoints.grpc_server import add_servicers as add_audit_servicers
@@ -178,11 +179,13 @@ def live_platform(
     audit_url: str | None = None,
     compute_url: str | None = None,
     billing_url: str | None = None,
+    wrap_gateway: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> Iterator[LivePlatform]:
     """Identity and the gateway; with ``audit_url`` (a migrated audit database) the audit
     service too, and with ``compute_url`` (a migrated compute database) the compute service,
     both trusting identity's and the gateway's keys. The gateway's other backends point at a
-    closed port."""
+    closed port. ``wrap_gateway`` wraps the gateway's ASGI app before it is served (a test
+    recording every answer)."""
     identity_engine = make_engine(identity_url, pool_size=10)
     gateway_engine = make_engine(gateway_url, pool_size=10)
     audit_engine = make_engine(audit_url, pool_size=10) if audit_url else None
@@ -234,7 +237,8 @@ def live_platform(
                 }
             )
             app = create_app(settings, gateway_engine, clock=clock)
-            with contextlib.contextmanager(gateway_conftest.serve)(app) as base_url:
+            served = wrap_gateway(app) if wrap_gateway is not None else app
+            with contextlib.contextmanager(gateway_conftest.serve)(served) as base_url:
                 yield LivePlatform(
                     gateway=base_url,
                     identity=identity,

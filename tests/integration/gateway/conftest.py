@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
@@ -49,7 +49,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(app: FastAPI) -> Iterator[str]:
+def serve(app: ASGIApp) -> Iterator[str]:
     """Run ``app`` under a real uvicorn on a loopback port for the test; yields its base URL."""
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))

@@ -485,6 +485,12 @@ def server_create_action(world: World, caller: Caller, target: Target) -> Reques
     return ("GET", f"/v1/servers/{server.id}/actions/{action.id}", None)
 
 
+def tenant_server_action(world: World, caller: Caller, target: Target) -> Request:
+    """``GET /v1/servers/actions/{id}``: the same action, by its id alone."""
+    _, path, _ = server_create_action(world, caller, target)
+    return ("GET", f"/v1/servers/actions/{path.rsplit('/', 1)[1]}", None)
+
+
 def powered_off(world: World, server: Server) -> None:
     compute_servers.start_action(server.id, POWER_OFF, _anyone, world.compute.uow())
 
@@ -830,6 +836,7 @@ ENDPOINTS = (
     Endpoint("POST /v1/servers/{id}/actions/poweron", server_request("POST", "/actions/poweron"), other=ADMIN_REACHES),
     Endpoint("POST /v1/servers/{id}/actions/reboot", server_request("POST", "/actions/reboot"), other=ADMIN_REACHES),
     Endpoint("GET /v1/servers/actions", fixed("GET", "/v1/servers/actions")),
+    Endpoint("GET /v1/servers/actions/{action_id}", tenant_server_action, other=ADMIN_REACHES),
     Endpoint("PUT /v1/servers/{id}", server_with_body("PUT", "", {"labels": {"k": "v"}}), other=ADMIN_REACHES),
     Endpoint("GET /v1/servers/{id}/actions/{action_id}", server_create_action, other=ADMIN_REACHES),
     Endpoint(

@@ -175,6 +175,12 @@ def test_pricing(hcloud: Client) -> None:
     cpx11 = hcloud.server_types.get_by_name("cpx11")
     assert cpx11 is not None
     assert by_name["cpx11"]["prices"] == cpx11.prices
+    # Hetzner's decimal strings: fixed point, never an exponent ("0E-10"); backups 20 %.
+    traffic = by_name["cpx11"]["prices"][0]["price_per_tb_traffic"]
+    assert traffic == {"net": "0.0000000000", "gross": "0.0000000000"}
+    assert pricing["volume"]["price_per_gb_month"]["gross"] == "0.0000000000"
+    assert pricing["server_backup"]["percentage"] == "20.0000000000"
+    assert pricing["vat_rate"] == "19.000000"
 
 
 def test_ssh_keys_lifecycle_with_label_selector(hcloud: Client) -> None:
@@ -270,3 +276,16 @@ def test_lists_page_with_meta_and_link(platform: LivePlatform) -> None:
 
 def test_every_answer_was_checked_against_the_spec() -> None:
     assert checked, "no answer was validated"
+
+
+def test_an_operation_the_platform_does_not_offer_is_not_implemented(platform: LivePlatform, hcloud: Client) -> None:
+    """Hetzner's families the platform does not serve yet answer 501 naming the operation
+    (the hcloud client raises it as not_implemented), never the router's bare 404."""
+    with pytest.raises(APIException) as refused:
+        hcloud.floating_ips.get_all()
+    assert refused.value.code == "not_implemented"
+    assert "floating_ips is not offered by this platform yet: GET /v1/floating_ips" in refused.value.message
+    assert ("GET", "/v1/floating_ips", 501) in checked  # and the answer matched the spec
+    headers = {"Authorization": f"Bearer {_token(platform)}"}
+    missing = requests.get(f"{platform.gateway}/v1/not_hetzners_at_all", headers=headers, timeout=10)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")

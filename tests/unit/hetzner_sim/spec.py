@@ -4,6 +4,12 @@
 keys); each operation's response schema is turned into JSON Schema (``$ref`` inlined,
 ``nullable`` as a ``null`` type, the OpenAPI-only number formats dropped) and checked with
 ``jsonschema_rs``.
+
+Stricter than JSON Schema, as Hetzner's Go client is: a JSON float (``40.0``) is never an
+``integer`` (JSON Schema counts a number with a zero fraction as one; Go's ``encoding/json``
+refuses to decode it into an ``int``). And where the spec says ``number`` but Hetzner answers
+integers and its Go client (hcloud-go) decodes an ``int`` (:data:`INTEGER_IN_CLIENTS`), the
+field is held to ``integer``. This module is the one validator every compatibility test uses.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import jsonschema_rs
 
 SPEC_FILE = Path(__file__).resolve().parents[2] / "reference" / "hcloud-openapi.json"
 _OPENAPI_ONLY_FORMATS = {"int32", "int64", "double", "float", "decimal"}
+STRICT_INTEGER = "x-strict-integer"
+INTEGER_IN_CLIENTS = {("server_type", "disk"), ("volume", "size")}
+"""(component schema, property) the spec types ``number`` and hcloud-go decodes into an ``int``."""
 _DROP = {"example", "deprecated", "externalDocs", "xml", "discriminator", "readOnly", "writeOnly"}
 
 
@@ -32,6 +41,22 @@ def spec() -> dict[str, Any]:
                     if key in ("4xx", "5xx"):
                         responses[key.upper()] = responses.pop(key)
     return document
+
+
+class StrictInteger:
+    """The ``x-strict-integer`` keyword: set beside every ``integer`` type, it refuses a JSON float."""
+
+    def __init__(self, parent_schema: dict[str, Any], value: bool, schema_path: list[str | int]) -> None:
+        self.on = value
+
+    def validate(self, instance: Any) -> None:
+        if self.on and isinstance(instance, float):
+            raise ValueError(f"{instance!r} is a JSON float, not an integer")
+
+
+def _integer_only(types: Any) -> bool:
+    listed = [types] if isinstance(types, str) else types if isinstance(types, list) else []
+    return "integer" in listed and "number" not in listed
 
 
 def to_json_schema(node: Any, seen: tuple[str, ...] = ()) -> Any:
@@ -49,10 +74,16 @@ def to_json_schema(node: Any, seen: tuple[str, ...] = ()) -> Any:
             continue
         if key in ("properties", "patternProperties"):
             out[key] = {name: to_json_schema(sub, seen) for name, sub in value.items()}
+            for component, field in INTEGER_IN_CLIENTS:
+                if seen and seen[-1] == component and out[key].get(field, {}).get("type") == "number":
+                    out[key][field] = {**out[key][field], "type": "integer"}
+                    out[key][field][STRICT_INTEGER] = True
         elif key == "nullable":
             continue
         else:
             out[key] = to_json_schema(value, seen)
+    if _integer_only(out.get("type")):
+        out[STRICT_INTEGER] = True
     if node.get("nullable"):
         if isinstance(out.get("type"), str):
             out["type"] = [out["type"], "null"]
@@ -83,7 +114,13 @@ def operation_path(path: str) -> str | None:
 def _validator(template: str, method: str, status_key: str) -> Any:
     response = spec()["paths"][template][method]["responses"][status_key]
     schema = response["content"]["application/json"]["schema"]
-    return jsonschema_rs.validator_for(to_json_schema(schema))
+    return strict_validator(to_json_schema(schema))
+
+
+def strict_validator(schema: dict[str, Any]) -> Any:
+    """A ``jsonschema_rs`` validator of ``schema`` (as :func:`to_json_schema` makes it) that
+    refuses a JSON float wherever an integer is required."""
+    return jsonschema_rs.validator_for(schema, keywords={STRICT_INTEGER: StrictInteger})
 
 
 def response_schema_key(template: str, method: str, status: int) -> str | None:

@@ -72,3 +72,24 @@ def test_the_scenario_covered_many_operations(_server: Sim) -> None:
     if len(operations) < 10:
         pytest.skip("run with test_hcloud_client.py to see the coverage")
     assert len(operations) >= 30
+
+
+def test_a_json_float_is_never_an_integer(sim: Sim, client: Client) -> None:
+    """Go decodes ``40.0`` into no ``int``: the check refuses it where the spec says integer
+    (JSON Schema alone would take it), in a nullable integer too, and takes it for a number."""
+    real = _server_answer(sim, client)
+    answer = copy.deepcopy(real)
+    answer["server"]["primary_disk_size"] = float(answer["server"]["primary_disk_size"])
+    with pytest.raises(AssertionError, match=r"primary_disk_size: .*JSON float, not an integer"):
+        spec.validate("GET", "/v1/servers/1", 200, answer)
+    answer = copy.deepcopy(real)
+    answer["server"]["outgoing_traffic"] = 0.0  # integer or null
+    with pytest.raises(AssertionError, match="outgoing_traffic"):
+        spec.validate("GET", "/v1/servers/1", 200, answer)
+    answer = copy.deepcopy(real)
+    answer["server"]["server_type"]["memory"] = 4  # a number: an integer is one too
+    spec.validate("GET", "/v1/servers/1", 200, answer)
+    # The spec says number for a server type's disk; hcloud-go decodes an int: held to integer.
+    answer["server"]["server_type"]["disk"] = 40.0
+    with pytest.raises(AssertionError, match=r"server/server_type/disk: .*JSON float, not an integer"):
+        spec.validate("GET", "/v1/servers/1", 200, answer)

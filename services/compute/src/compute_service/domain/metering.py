@@ -21,11 +21,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
+from cpshared import prices
 from cpshared.timestamps import as_utc
 
 HOUR: Final = timedelta(hours=1)
-BACKUP_PERCENT: Final = Decimal(20)
-"""Backups cost this percentage of the server type's prices (Hetzner's 20 %)."""
+BACKUP_PERCENT: Final = prices.BACKUP_PERCENT
+"""Backups cost this percentage of the server type's prices (Hetzner's 20 %; the gateway shows it too)."""
 HOURLY_PRECISION: Final = Decimal("0.000001")  # server_types.price_hourly is DECIMAL(10,6)
 MONTHLY_PRECISION: Final = Decimal("0.01")  # server_types.price_monthly is DECIMAL(10,2)
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)

@@ -11,10 +11,12 @@ How the platform's catalog maps onto Hetzner's shapes (the one place for it):
   it is offered in (``supported_datacenters``) and a price per such location. The platform
   keeps one gross EUR price per type, the same in every location; ``net`` is it without
   the VAT of :data:`VAT_RATE`. Traffic is not billed yet: ``included_traffic`` 0 and
-  ``price_per_tb_traffic`` 0.
+  ``price_per_tb_traffic`` 0. Prices are Hetzner's decimal strings (``"0.0000000000"``, never
+  an exponent); counts and sizes Hetzner's clients decode as integers (``disk``) are integers.
 - ``/v1/pricing`` lists those server types; products the platform does not sell yet
   (floating and primary IPs, load balancers) are empty lists, and the single prices the
-  spec requires for them (floating IP, image, volume, backups) are 0.
+  spec requires for them (floating IP, image, volume) are 0; backups cost
+  :data:`cpshared.prices.BACKUP_PERCENT` of the server's price.
 - Images: the ones compute lets the caller use: the public system images and the caller's
   tenant's own snapshots (``POST /v1/servers/{id}/actions/create_image``), ``type`` and
   ``status`` in Hetzner's words (``custom`` is a ``snapshot``; a ``deprecated`` image is
@@ -41,6 +43,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
+from cpshared import prices
 from cpshared.errors import NotFound
 from gateway_service.api.admin import Meta
 from gateway_service.auth import policy
@@ -93,7 +96,7 @@ class ServerTypeOut(BaseModel):
     category: str
     cores: int
     memory: float = Field(description="Memory in GB.")
-    disk: float = Field(description="Disk in GB.")
+    disk: int = Field(description="Disk in GB.")
     deprecated: bool
     deprecation: None = None
     prices: list[ServerTypePrice]
@@ -262,12 +265,14 @@ class PricingAnswer(BaseModel):
 # -- mapping ----------------------------------------------------------------------------------
 
 
+def decimal_string(value: Decimal, places: Decimal = PRICE_PLACES) -> str:
+    """Hetzner's decimal string: fixed point with ``places`` (``"0.0000000000"``, never ``"0E-10"``)."""
+    return format(value.quantize(places, rounding=ROUND_HALF_UP), "f")
+
+
 def money(gross: Decimal) -> Money:
     net = gross * 100 / (100 + VAT_RATE)
-    return Money(
-        net=str(net.quantize(PRICE_PLACES, rounding=ROUND_HALF_UP)),
-        gross=str(gross.quantize(PRICE_PLACES, rounding=ROUND_HALF_UP)),
-    )
+    return Money(net=decimal_string(net), gross=decimal_string(gross))
 
 
 ZERO = money(Decimal(0))
@@ -677,12 +682,12 @@ async def get_pricing(request: Request, principal: Authenticated) -> PricingAnsw
     return PricingAnswer(
         pricing=PricingOut(
             currency=CURRENCY,
-            vat_rate=f"{VAT_RATE:.6f}",
+            vat_rate=decimal_string(VAT_RATE, Decimal("0.000001")),
             image=PricePerGb(price_per_gb_month=ZERO),
             floating_ip=MonthlyPrice(price_monthly=ZERO),
             floating_ips=[],
             primary_ips=[],
-            server_backup=ServerBackupPrice(percentage=f"{Decimal(0):.10f}"),
+            server_backup=ServerBackupPrice(percentage=decimal_string(prices.BACKUP_PERCENT)),
             volume=PricePerGb(price_per_gb_month=ZERO),
             load_balancer_types=[],
             server_types=[

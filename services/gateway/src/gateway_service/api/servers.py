@@ -15,7 +15,7 @@
 - ``POST /v1/servers/{id}/actions/poweron|poweroff|reboot`` and ``GET /v1/servers/{id}/actions``.
 - ``PUT /v1/servers/{id}`` (``name``, ``labels``; a name the tenant has is ``409
   uniqueness_error``), ``GET /v1/servers/actions`` (the tenant's server actions: ``id``,
-  ``status``, ``sort``, paging), ``GET /v1/servers/{id}/actions/{action_id}`` and
+  ``status``, ``sort``, paging) and ``/actions/{action_id}``, ``GET /v1/servers/{id}/actions/{action_id}`` and
   ``GET /v1/servers/{id}/metrics`` (``type`` cpu|disk|network, ``start``, ``end``, ``step``:
   asked of upstream at once).
 - ``POST /v1/servers/{id}/actions/rebuild`` (``image``: a system image's name or id, or one
@@ -517,6 +517,20 @@ async def list_tenant_actions(
     return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
 
 
+@router.get("/actions/{action_id:int}")
+async def get_tenant_action(
+    request: Request,
+    principal: Authenticated,
+    action_id: Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")],
+) -> ActionAnswer:
+    """One action of the caller's tenant's servers."""
+    policy.require_scope(principal, Family.SERVERS, Access.READ)
+    action = await server_client(request).action(action_id, tenant(principal)[1])
+    if not action.server_id:
+        raise NotFound(f"server action {action_id} does not exist")
+    return ActionAnswer(action=action_out(action))
+
+
 @router.get("/{id:int}")
 async def get_server(request: Request, principal: Authenticated, id: ServerId) -> ServerAnswer:
     """One server the caller reaches."""
@@ -688,7 +702,7 @@ class MetricsValues(BaseModel):
 class MetricsOut(BaseModel):
     start: datetime
     end: datetime
-    step: float
+    step: int = Field(description="Seconds between two values.")
     time_series: dict[str, MetricsValues]
 
 

@@ -1,7 +1,9 @@
 """The error object ``{"error": {"code", "message", "details"}}`` and the HTTP status of each code.
 
 Every error answer of the public API goes through here: domain errors raised by handlers,
-request validation errors, unknown routes and unexpected crashes.
+request validation errors, unknown routes (``501 not_implemented`` when the path and method
+are an operation of Hetzner's API, :mod:`gateway_service.hetzner.not_implemented`) and
+unexpected crashes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.routing import Match
 
 from cpshared.errors import DomainError, InvalidInput
 from cpshared.logging import get_logger
+from gateway_service.hetzner.not_implemented import example_path, family, hetzner_operation, not_implemented_message
 
 log = get_logger(__name__)
 
@@ -51,6 +54,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "idempotency_key_reused": 422,  # an Idempotency-Key sent again with another request
     "two_factor_required": 401,  # cpshared.errors.TwoFactorRequired: right password, send the 2FA code too
     "server_not_running": 422,  # reset_password on a server that is not running (cf. server_not_stopped)
+    "not_implemented": 501,  # an operation of Hetzner's API the platform does not offer yet
 }
 
 
@@ -146,6 +150,12 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def has_route(request: Request, method: str, path: str) -> bool:
+    """Whether a route of the app answers ``method path``."""
+    scope = {**request.scope, "method": method, "path": path}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error with the Hetzner error object and the status of its code."""
 
@@ -159,6 +169,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        # Only the router raises 404 (no route) and 405 (no route for the method) here; the
+        # routes' own "not found" is a DomainError.
+        template = hetzner_operation(request.method, request.url.path) if exc.status_code in (404, 405) else None
+        # A route for the operation that refused this path (an id that is no number) is a 404.
+        if template is not None and not has_route(request, request.method, example_path(template)):
+            # The family is served when its list (GET /v1/<family>) has a route.
+            served = has_route(request, "GET", f"/v1/{family(template)}")
+            return error_response("not_implemented", not_implemented_message(request.method, template, served))
         code = _http_exception_code(exc.status_code)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:

@@ -1,0 +1,213 @@
+"""Hetzner's official Go library (hcloud-go, under Terraform's provider, Packer and the hcloud CLI)
+against the gateway, unchanged: the Go module ``tests/go/hcloudcompat`` runs a Terraform-like
+scenario (``go test``) with only the endpoint and a platform API token set.
+
+The platform is served as in test_servers_api.py (identity, compute with its provisioning
+worker against the in-process Hetzner simulator, the gateway on a loopback port). The gateway's
+ASGI app is wrapped by a recorder, and after the Go run every JSON answer the Go client got is
+validated against Hetzner's spec with the integer/number strictness Go has
+(``tests/unit/hetzner_sim/spec.py``). The Go test itself fails on any answer hcloud-go cannot
+decode. ``go`` fetches hcloud-go (pinned in go.mod and go.sum) through the Go module proxy into
+its module cache on the first run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cloudctl.infra.mariadb import MariaDB
+from cloudctl.paths import LocalPaths
+from cpshared.migrations import migrations_dir, upgrade
+from identity_service.domain import commands
+from identity_service.domain.model import UserStatus
+from identity_service.service_layer import handlers
+from tests.integration.gateway.test_servers_api import Worker
+from tests.integration.live import LivePlatform, live_platform
+from tests.unit.hetzner_sim import spec
+
+MODULE = Path(__file__).resolve().parents[2] / "go" / "hcloudcompat"
+GO_TIMEOUT_SECONDS = 600  # the first run downloads hcloud-go and builds it; later runs take seconds
+
+
+@dataclass(frozen=True)
+class Exchange:
+    method: str
+    path: str
+    query: str
+    status: int
+    content_type: str
+    body: bytes
+
+
+class Recorder:
+    """An ASGI wrapper keeping every request's method and path with the answer's status and body."""
+
+    def __init__(self) -> None:
+        self.exchanges: list[Exchange] = []
+        self.app: ASGIApp | None = None
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        self.app = app
+        return self
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status, content_type, chunks = 0, "", []
+
+        async def record(message: Message) -> None:
+            nonlocal status, content_type
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"content-type":
+                        content_type = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, record)
+        query = scope.get("query_string", b"").decode("latin-1")
+        self.exchanges.append(Exchange(scope["method"], scope["path"], query, status, content_type, b"".join(chunks)))
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture(scope="module")
+def platform(paths: LocalPaths, recorder: Recorder) -> Iterator[LivePlatform]:
+    mariadb = MariaDB(paths.root)
+    with (
+        mariadb.scratch_database("cp_test_go_id") as identity_url,
+        mariadb.scratch_database("cp_test_go_gw") as gateway_url,
+        mariadb.scratch_database("cp_test_go_cp") as compute_url,
+    ):
+        upgrade("identity", migrations_dir("identity"), identity_url)
+        upgrade("gateway", migrations_dir("gateway"), gateway_url)
+        upgrade("compute", migrations_dir("compute"), compute_url)
+        with live_platform(identity_url, gateway_url, compute_url=compute_url, wrap_gateway=recorder.wrap) as live:
+            yield live
+
+
+@pytest.fixture(scope="module")
+def running_worker(platform: LivePlatform) -> Iterator[Worker]:
+    runner = Worker(platform)
+    runner.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()
+
+
+def _token(platform: LivePlatform) -> str:
+    user = handlers.create_user(
+        commands.CreateUser(
+            name="Terraform User",
+            email="terraform@example.com",
+            password="a long enough password",
+            status=UserStatus.ACTIVE,
+        ),
+        platform.identity.uow(),
+    )
+    _, secret = handlers.create_api_key(
+        commands.CreateApiKey(user_id=user.id, name="terraform", scopes=("*:read", "*:write"), rate_limit=100_000),
+        platform.identity.uow(),
+    )
+    return secret
+
+
+def _go() -> str:
+    found = shutil.which("go") or next((p for p in ("/usr/local/go/bin/go",) if os.access(p, os.X_OK)), None)
+    if found is None:
+        pytest.fail("the Go toolchain (go) is needed for the Go compatibility suite and was not found")
+    return found
+
+
+def _problems(exchanges: list[Exchange]) -> tuple[list[str], set[str]]:
+    """Every JSON answer under /v1 checked against the spec: the problems and the operations seen."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for exchange in exchanges:
+        if not exchange.path.startswith("/v1/"):
+            continue
+        template = spec.operation_path(exchange.path)
+        seen.add(f"{exchange.method} {template or exchange.path} {exchange.status}")
+        if not exchange.body:
+            continue
+        if not exchange.content_type.startswith("application/json"):
+            problems.append(f"{exchange.method} {exchange.path} {exchange.status}: not JSON ({exchange.content_type})")
+            continue
+        try:
+            spec.validate(exchange.method, exchange.path, exchange.status, json.loads(exchange.body))
+        except AssertionError as error:
+            problems.append(str(error))
+    return problems, seen
+
+
+def test_hcloud_go_runs_a_terraform_scenario_and_every_answer_matches_the_spec(
+    platform: LivePlatform, running_worker: Worker, recorder: Recorder
+) -> None:
+    env = {
+        **os.environ,
+        "CP_HCLOUD_ENDPOINT": f"{platform.gateway}/v1",
+        "CP_HCLOUD_TOKEN": _token(platform),
+        "CP_HCLOUD_OWN_TENANT": "1",  # a user of its own: at the end it has nothing at all left
+        "GOTOOLCHAIN": "local",
+    }
+    go = _go()
+    fetched = subprocess.run(  # hcloud-go and its modules, as go.sum pins them, into the module cache
+        [go, "mod", "download"], cwd=MODULE, env=env, capture_output=True, text=True, timeout=GO_TIMEOUT_SECONDS
+    )
+    assert fetched.returncode == 0, f"go mod download failed:\n{fetched.stdout}{fetched.stderr}"
+    run = subprocess.run(
+        [go, "test", "-count=1", "-v", "./..."],
+        cwd=MODULE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=GO_TIMEOUT_SECONDS,
+        check=False,
+    )
+    output = run.stdout + run.stderr
+    problems, seen = _problems(recorder.exchanges)
+    assert run.returncode == 0, f"go test failed ({run.returncode}):\n{output[-8000:]}\n" + "\n".join(problems)
+    assert "--- PASS: TestTerraformScenario" in output, output[-4000:]
+    assert not problems, f"{len(problems)} answers do not match the spec:\n" + "\n\n".join(problems)
+    for operation in (
+        "GET /server_types 200",
+        "GET /locations 200",
+        "GET /datacenters 200",
+        "GET /images 200",
+        "GET /isos 200",
+        "GET /pricing 200",
+        "POST /ssh_keys 201",
+        "POST /servers 201",
+        "GET /servers 200",
+        "GET /actions 200",
+        "POST /servers/{id}/actions/change_type 201",
+        "POST /servers/{id}/actions/rebuild 201",
+        "POST /servers/{id}/actions/enable_rescue 201",
+        "POST /servers/{id}/actions/create_image 201",
+        "GET /servers/{id}/metrics 200",
+        "DELETE /servers/{id} 200",
+        "DELETE /images/{id} 204",
+        "DELETE /ssh_keys/{id} 204",
+    ):
+        assert operation in seen, f"the Go client never got {operation}: {sorted(seen)}"
+    pages = [
+        e.query for e in recorder.exchanges if e.method == "GET" and e.path == "/v1/servers" and "per_page=2" in e.query
+    ]
+    assert any("page=2" in query.split("&") for query in pages), pages
