@@ -163,7 +163,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     for router in ROUTERS:
         app.include_router(router, responses=COMMON_ERROR_ANSWERS)
     # Innermost: route errors are answers by then, so they get the RateLimit headers too.
-    app.add_middleware(RateLimitHeadersMiddleware, clock=clock)
+    app.add_middleware(RateLimitHeadersMiddleware)
     # Added before the request-id middleware, so it runs inside it: replays get a request id too.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
     # Outermost but for the request id: it logs every final answer (401, 429, 409, 422,
