@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -272,35 +273,43 @@ async def test_the_list_is_paginated_and_sorted_hetzner_style(base_url: str, ide
     assert_error(await call(base_url, "GET", "/v1/api_keys?label_selector=a", secret), 400, "invalid_input")
 
 
-def window_reset(clock: ManualClock) -> int:
-    now = clock.now()
-    return int(now.replace(minute=0, second=0, microsecond=0).timestamp()) + 3600
+def reset_after(clock: ManualClock, seconds: int) -> str:
+    """``RateLimit-Reset``: the UNIX time the bucket is full again (rounded up to the second)."""
+    return str(math.ceil((clock.now() + timedelta(seconds=seconds)).timestamp()))
 
 
 async def test_the_sixth_request_of_a_5_per_hour_key_answers_429_with_the_headers(
     base_url: str, identity: Identity, clock: ManualClock
 ) -> None:
     ada = make_user(identity)
-    _, secret = new_key(identity, ada.id, rate_limit=5)
-    for remaining in (4, 3, 2, 1, 0):
+    _, secret = new_key(identity, ada.id, rate_limit=5)  # one request refills every 12 minutes
+    for used, remaining in enumerate((4, 3, 2, 1, 0), start=1):
         response = await call(base_url, "GET", "/v1/api_keys", secret)
         assert response.status_code == 200
         assert response.headers["RateLimit-Limit"] == "5"
         assert response.headers["RateLimit-Remaining"] == str(remaining)
-        assert response.headers["RateLimit-Reset"] == str(window_reset(clock))
+        assert response.headers["RateLimit-Reset"] == reset_after(clock, used * 720)
+        assert "Retry-After" not in response.headers
 
     refused = await call(base_url, "GET", "/v1/api_keys", secret)
     assert_error(refused, 429, "rate_limit_exceeded")
     assert refused.headers["RateLimit-Limit"] == "5"
     assert refused.headers["RateLimit-Remaining"] == "0"
-    assert refused.headers["RateLimit-Reset"] == str(window_reset(clock))
-    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["RateLimit-Reset"] == reset_after(clock, 3600)
+    assert refused.headers["Retry-After"] == "720"  # until one request has refilled
 
-    # Errors of an authenticated request carry the headers too; the next window refills.
-    clock.advance(timedelta(hours=1))
+    # Errors of an authenticated request carry the headers too; the bucket refills by itself.
+    clock.advance(timedelta(minutes=11))
+    assert (await call(base_url, "GET", "/v1/api_keys", secret)).headers["Retry-After"] == "60"
+    clock.advance(timedelta(minutes=1))
     missing = await call(base_url, "GET", "/v1/api_keys/999999", secret)
     assert_error(missing, 404, "not_found")
-    assert missing.headers["RateLimit-Remaining"] == "4"
+    assert missing.headers["RateLimit-Remaining"] == "0"
+    assert missing.headers["RateLimit-Reset"] == reset_after(clock, 3600)
+    clock.advance(timedelta(hours=2))  # full again: the capacity, never more
+    full = await call(base_url, "GET", "/v1/api_keys", secret)
+    assert full.headers["RateLimit-Remaining"] == "4"
+    assert full.headers["RateLimit-Reset"] == reset_after(clock, 720)
 
 
 async def test_two_gateway_replicas_share_one_budget(start_gateway: Start, identity: Identity) -> None:

@@ -24,7 +24,7 @@ from cpshared.grpc.server import ServiceIdentity, serve
 from gateway_service.app import create_app
 from gateway_service.auth.authentication import CACHE_TTL
 from gateway_service.config import BACKENDS, Settings
-from gateway_service.rate_limit.store import USER_BUCKET_BASE, rate_limit_counters
+from gateway_service.rate_limit.store import USER_BUCKET_BASE, rate_limit_buckets
 from identity_service.adapters.grpc_accounts import add_account_servicer
 from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity
@@ -249,10 +249,12 @@ async def test_session_requests_count_against_the_users_own_budget(
     ada = make_user(identity, email=email)
     access = (await login(base_url, email))["access_token"]
     for _ in range(3):
-        assert (await call(base_url, "GET", "/v1/me", access)).status_code == 200
+        me = await call(base_url, "GET", "/v1/me", access)
+        assert me.status_code == 200
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(rate_limit_counters.c.api_key_id, rate_limit_counters.c.request_count)).all()
-    assert [(int(r[0]), int(r[1])) for r in rows] == [(USER_BUCKET_BASE + ada.id, 3)]
+        rows = conn.execute(sa.select(rate_limit_buckets.c.bucket_id)).scalars().all()
+    assert [int(r) for r in rows] == [USER_BUCKET_BASE + ada.id]
+    assert me.headers["RateLimit-Remaining"] == "47"  # 50 an hour (session_rate_limit), 3 taken
 
 
 async def test_token_answers_are_replayed_without_the_tokens(base_url: str, identity: Identity) -> None:

@@ -1,5 +1,6 @@
-"""Rate-limit budgets leased in blocks: two replicas (two stores on one database) never admit
-more than the limit, and each writes the shared row once per block, not once per request."""
+"""Rate-limit token buckets leased in blocks: two replicas (two stores on one database) never
+admit more than the bucket holds, each writes the shared row once per block, not once per
+request, and the bucket refills continuously on the (manual) clock."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from cpshared.clock import ManualClock
-from gateway_service.rate_limit.store import RateLimitStore, lease_size, rate_limit_counters
+from gateway_service.rate_limit.store import RateLimitStore, interval_us, lease_size, rate_limit_buckets, to_us
 
 
-def shared_count(engine: sa.Engine, api_key_id: int) -> int:
+def shared_count(engine: sa.Engine, clock: ManualClock, bucket_id: int, limit: int) -> int:
+    """How many requests the shared bucket holds as taken now (every replica's leases)."""
     with engine.connect() as conn:
-        query = sa.select(sa.func.sum(rate_limit_counters.c.request_count)).where(
-            rate_limit_counters.c.api_key_id == api_key_id
-        )
-        return int(conn.execute(query).scalar_one() or 0)
+        full_at = conn.execute(
+            sa.select(rate_limit_buckets.c.full_at).where(rate_limit_buckets.c.bucket_id == bucket_id)
+        ).scalar_one_or_none()
+    if full_at is None:
+        return 0
+    return max(0, to_us(full_at) - to_us(clock.now())) // interval_us(limit)
 
 
 def test_a_lease_is_one_percent_of_the_budget_between_1_and_100() -> None:
@@ -29,11 +33,11 @@ def test_a_large_budget_is_written_once_per_block_and_remaining_counts_every_rep
 ) -> None:
     first, second = RateLimitStore(engine, clock=clock), RateLimitStore(engine, clock=clock)
     budgets = [first.hit(7001, 1000) for _ in range(25)]
-    assert shared_count(engine, 7001) == 30  # three blocks of 10
+    assert shared_count(engine, clock, 7001, 1000) == 30  # three blocks of 10
     assert [b.remaining for b in budgets[:3]] == [999, 998, 997]
-    assert budgets[-1].remaining == 1000 - 30 + 5  # the shared count less first's unused lease
+    assert budgets[-1].remaining == 1000 - 30 + 5  # the shared bucket less first's unused lease
     assert second.hit(7001, 1000).remaining == 1000 - 40 + 9
-    assert shared_count(engine, 7001) == 40
+    assert shared_count(engine, clock, 7001, 1000) == 40
 
 
 def test_two_replicas_hammering_one_key_admit_exactly_the_limit(engine: sa.Engine, clock: ManualClock) -> None:
@@ -47,16 +51,91 @@ def test_two_replicas_hammering_one_key_admit_exactly_the_limit(engine: sa.Engin
         admitted = sum(pool.map(hit, range(400)))
     # Leases no replica can use up are spent: at most one block per replica is lost.
     assert limit - 2 * lease_size(limit) <= admitted <= limit
-    # Spent: refused from memory from now on, without another write.
-    before = shared_count(engine, 7002)
-    assert all(stores[i % 2].hit(7002, limit).exceeded for i in range(10))
-    assert shared_count(engine, 7002) == before
+    # Empty: refused from memory until one request refills, without another write.
+    with engine.connect() as conn:
+        before = conn.execute(sa.select(rate_limit_buckets.c.full_at)).scalar_one()
+    refusals = [stores[i % 2].hit(7002, limit) for i in range(10)]
+    assert all(b.exceeded and b.remaining == 0 for b in refusals)
+    assert {b.retry_after for b in refusals} == {12}  # 3,600 s / 300
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(rate_limit_buckets.c.full_at)).scalar_one() == before
 
 
-def test_the_next_window_starts_a_fresh_budget(engine: sa.Engine, clock: ManualClock) -> None:
+def test_the_bucket_refills_one_request_per_interval(engine: sa.Engine, clock: ManualClock) -> None:
     store = RateLimitStore(engine, clock=clock)
-    for _ in range(3):
-        store.hit(7003, 3)
+    first = store.hit(7003, 3)  # one request every 20 minutes
+    assert first.remaining == 2
+    assert first.full_at == clock.now() + timedelta(minutes=20)
+    store.hit(7003, 3)
+    spent = store.hit(7003, 3)
+    assert spent.remaining == 0 and not spent.exceeded
+    assert spent.full_at == clock.now() + timedelta(hours=1)
+    refused = store.hit(7003, 3)
+    assert refused.exceeded and refused.retry_after == 20 * 60
+    assert refused.full_at == spent.full_at  # a refused request costs nothing
+
+    clock.advance(timedelta(minutes=19, seconds=59))
+    assert store.hit(7003, 3).retry_after == 1
+    clock.advance(timedelta(seconds=1))
+    again = store.hit(7003, 3)  # one refilled, and taken at once
+    assert not again.exceeded and again.remaining == 0
     assert store.hit(7003, 3).exceeded
+
+    clock.advance(timedelta(minutes=50))  # two and a half intervals: two requests
+    assert [store.hit(7003, 3).remaining for _ in range(2)] == [1, 0]
+    assert store.hit(7003, 3).retry_after == 10 * 60
+
+    clock.advance(timedelta(hours=2))  # full again, never more than the capacity
+    assert [store.hit(7003, 3).remaining for _ in range(4)][:3] == [2, 1, 0]
+
+
+def test_hetzners_default_refills_one_request_a_second(engine: sa.Engine, clock: ManualClock) -> None:
+    store = RateLimitStore(engine, clock=clock)
+    budgets = [store.hit(7004, 3600) for _ in range(3600)]
+    assert budgets[0].remaining == 3599 and budgets[-1].remaining == 0
+    assert not budgets[-1].exceeded
+    assert budgets[-1].full_at == clock.now() + timedelta(hours=1)
+    refused = store.hit(7004, 3600)
+    assert refused.exceeded and refused.retry_after == 1
+    clock.advance(timedelta(seconds=10))
+    admitted = [store.hit(7004, 3600) for _ in range(11)]
+    assert [b.exceeded for b in admitted] == [False] * 10 + [True]
+
+
+def test_a_restarted_replica_continues_the_shared_bucket(engine: sa.Engine, clock: ManualClock) -> None:
+    first = RateLimitStore(engine, clock=clock)
+    for _ in range(4):
+        first.hit(7005, 5)
+    restarted = RateLimitStore(engine, clock=clock)  # a new process: nothing in memory
+    last = restarted.hit(7005, 5)
+    assert last.remaining == 0 and not last.exceeded
+    assert restarted.hit(7005, 5).exceeded
+    assert first.hit(7005, 5).exceeded
+    # A restart loses only the lease it held: a large budget's unused block is spent.
+    big = RateLimitStore(engine, clock=clock)
+    big.hit(7006, 1000)  # leases 10, uses 1
+    after_restart = RateLimitStore(engine, clock=clock).hit(7006, 1000)
+    assert after_restart.remaining == 1000 - 20 + 9
+
+
+def test_a_lease_left_unused_expires_when_its_block_has_refilled(engine: sa.Engine, clock: ManualClock) -> None:
+    first, second = RateLimitStore(engine, clock=clock), RateLimitStore(engine, clock=clock)
+    first.hit(7007, 1000)  # leases 10 (36 s of refill), uses 1
+    for _ in range(1000 - 10):
+        assert not second.hit(7007, 1000).exceeded
+    assert second.hit(7007, 1000).exceeded
+    # An hour on, the bucket is full again; first's 9 unused requests are gone, not added.
     clock.advance(timedelta(hours=1))
-    assert store.hit(7003, 3).remaining == 2
+    admitted = sum(not first.hit(7007, 1000).exceeded for _ in range(1010))
+    assert admitted == 1000
+
+
+def test_buckets_full_again_are_pruned(engine: sa.Engine, clock: ManualClock) -> None:
+    store = RateLimitStore(engine, clock=clock)
+    store.hit(7008, 60)  # full again in a minute
+    store.hit(7009, 6)  # full again in 10 minutes
+    clock.advance(timedelta(minutes=2))
+    assert store.prune(clock.now()) == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(rate_limit_buckets.c.bucket_id)).scalars().all() == [7009]
+    assert store.hit(7008, 60).remaining == 59

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -21,6 +22,7 @@ from hcloud.images import Image
 from hcloud.isos import Iso
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
+from websockets.sync.client import connect
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
@@ -367,7 +369,8 @@ def test_the_settings_actions_and_the_secrets_shown_once_work_with_the_hcloud_cl
     platform: LivePlatform, running_worker: Worker
 ) -> None:
     checked: list[str] = []
-    client = _client(platform, _token(platform, "settings@example.com"), checked)
+    token = _token(platform, "settings@example.com")
+    client = _client(platform, token, checked)
     key = client.ssh_keys.create(name="laptop", public_key=_public_key())
     created = client.servers.create(
         name="tuned", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"), ssh_keys=[key]
@@ -427,8 +430,24 @@ def test_the_settings_actions_and_the_secrets_shown_once_work_with_the_hcloud_cl
     assert client.servers.get_by_id(server_id).backup_window is None
 
     console = server.request_console()
-    assert console.wss_url.startswith("wss://") and console.password
+    # The platform's own websocket with a single-use ticket: no upstream host, no upstream id.
+    url = urlsplit(console.wss_url)
+    assert (url.scheme, url.netloc, url.path) == ("ws", urlsplit(platform.gateway).netloc, "/v1/console")
+    assert list(parse_qs(url.query)) == ["ticket"] and console.password
+    assert platform.simulator is not None and urlsplit(platform.simulator).netloc not in console.wss_url
+    with connect(console.wss_url, open_timeout=10) as websocket:  # relayed to the simulator's console
+        assert websocket.recv(timeout=10) == b"RFB 003.008\n"
+        websocket.send(b"ping")
+        assert websocket.recv(timeout=10) == b"ping"
     console.action.wait_until_finished(max_retries=400)
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"console-{server_id}"}
+    console_url = f"{platform.gateway}/v1/servers/{server_id}/actions/request_console"
+    first = requests.post(console_url, headers=headers, timeout=10)
+    replayed = requests.post(console_url, headers=headers, timeout=10)
+    assert first.status_code == replayed.status_code == 201 and first.json()["wss_url"]
+    assert replayed.headers["Idempotent-Replayed"] == "true"  # the ticket and password are not kept
+    assert (replayed.json()["wss_url"], replayed.json()["password"]) == (None, None)
+    client.actions.get_by_id(first.json()["action"]["id"]).wait_until_finished(max_retries=400)
     password = server.reset_password()
     assert password.root_password and password.action.command == "reset_password"
     password.action.wait_until_finished(max_retries=400)

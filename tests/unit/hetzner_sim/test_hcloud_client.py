@@ -143,7 +143,7 @@ def test_server_lifecycle(sim: Sim, client: Client) -> None:
     server.change_dns_ptr(server.public_net.ipv4.ip, "web-1.example.com").wait_until_finished()
     assert client.servers.get_by_id(server.id).public_net.ipv4.dns_ptr == "web-1.example.com"
     console = server.request_console()
-    assert console.wss_url.startswith("wss://") and console.password
+    assert console.wss_url.startswith("ws://") and console.password  # the simulator's own (test_console.py)
     assert server.reset_password().root_password
 
     image_answer = server.create_image(description="before upgrade", labels={"kind": "golden"})

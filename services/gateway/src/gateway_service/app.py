@@ -49,6 +49,8 @@ from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.servers import ServerClient
 from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.config import Settings
+from gateway_service.console import relay as console_relay
+from gateway_service.console.tickets import ConsoleTickets
 from gateway_service.hetzner.errors import COMMON_ERROR_ANSWERS, install_error_handlers
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
 from gateway_service.idempotency.store import IdempotencyStore
@@ -160,10 +162,12 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.state.billing = BillingClient(lambda: channels["billing"])
     authenticator = Authenticator(identity, cache, session_rate_limit=settings.session_rate_limit)
     app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))
+    app.state.console_tickets = ConsoleTickets(engine, clock=clock)
+    app.include_router(console_relay.router)
     for router in ROUTERS:
         app.include_router(router, responses=COMMON_ERROR_ANSWERS)
     # Innermost: route errors are answers by then, so they get the RateLimit headers too.
-    app.add_middleware(RateLimitHeadersMiddleware, clock=clock)
+    app.add_middleware(RateLimitHeadersMiddleware)
     # Added before the request-id middleware, so it runs inside it: replays get a request id too.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
     # Outermost but for the request id: it logs every final answer (401, 429, 409, 422,

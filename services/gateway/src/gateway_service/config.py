@@ -10,7 +10,7 @@ BACKENDS = ("identity", "compute", "network", "storage", "billing", "monitoring"
 
 
 class Settings(CommonSettings, DatabaseSettings):
-    """The gateway's own database holds only operational state (idempotency keys, rate limits);
+    """The gateway's own database holds only operational state (idempotency keys, rate limits, console tickets);
     from Kafka it reads identity's events, which drop cached principals (auth/invalidation.py)."""
 
     http_host: str = "127.0.0.1"

@@ -198,7 +198,8 @@ def test_console_and_root_password_are_shown_once_and_found_nowhere(
     action, wss_url, console_password = server_settings.request_console(
         server.id, _anyone, platform.compute.uow(), platform.compute.upstream()
     )
-    assert action.command == "request_console" and wss_url.startswith("wss://") and len(console_password) >= 10
+    assert action.command == "request_console" and wss_url.startswith(("ws://", "wss://"))
+    assert len(console_password) >= 10
     with pytest.raises(Locked):  # locked until upstream's action has finished
         server_settings.request_console(server.id, _anyone, platform.compute.uow(), platform.compute.upstream())
     assert _drain(platform.provisioner()) == ["success"]

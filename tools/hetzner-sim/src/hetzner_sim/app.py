@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from fastapi import Body, FastAPI, Request
+from fastapi import Body, FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect
 
 from cpshared.errors import InvalidInput, NotFound
 from gateway_service.hetzner.errors import error_body, error_response, install_error_handlers, invalid_field, status_for
@@ -59,6 +60,8 @@ class Ctx:
         self.sim, self.faults, self.limiter = sim, faults, limiter
         # One project per token, named after its position, so a token never shows in /_sim/state.
         self.projects = {token: f"project-{i + 1}" for i, token in enumerate(tokens)}
+        # Console tokens handed out by request_console: token -> (project, server id, expiry).
+        self.consoles: dict[str, tuple[str, int, float]] = {}
 
 
 def _project(request: Request) -> Project:
@@ -577,12 +580,19 @@ def register_server_actions(app: FastAPI) -> None:
     @app.post(f"{prefix}/request_console", status_code=201)
     async def request_console(request: Request, server_id: int) -> dict[str, Any]:
         sim = _sim(request)
-        action = sim.server_action(_project(request), server_id, "request_console")
+        project = _project(request)
+        action = sim.server_action(project, server_id, "request_console")
         token = secrets.token_urlsafe(24)
+        ctx: Ctx = request.app.state.ctx
+        ctx.consoles = {t: c for t, c in ctx.consoles.items() if c[2] > sim.now()}
+        ctx.consoles[token] = (project.name, server_id, sim.now() + CONSOLE_TOKEN_SECONDS)
+        # Hetzner's is wss://console.hetzner.cloud/?server_id=…&token=…; the simulator serves
+        # its own console websocket (see /console) on the host and scheme it was reached at.
+        scheme = "wss" if request.url.scheme == "https" else "ws"
         return ActionAnswer.of(
             sim,
             action,
-            wss_url=f"wss://console.hetzner.cloud/?server_id={server_id}&token={token}",
+            wss_url=f"{scheme}://{request.url.netloc}/console?server_id={server_id}&token={token}",
             password=secrets.token_urlsafe(12),
         )
 
@@ -591,6 +601,47 @@ def register_server_actions(app: FastAPI) -> None:
         sim = _sim(request)
         action = sim.server_action(_project(request), server_id, "reset_password")
         return ActionAnswer.of(sim, action, root_password=secrets.token_urlsafe(15))
+
+
+CONSOLE_TOKEN_SECONDS = 60.0
+RFB_VERSION = b"RFB 003.008\n"
+
+
+def register_console(app: FastAPI) -> None:
+    """The console websocket a request_console answer points at: a token opens it once, within
+    a minute, for its server. It speaks the start of VNC's RFB (the server's ProtocolVersion
+    greeting) and then echoes every frame, so a relay can be tested end to end; it draws no
+    screen. The subprotocol a client asks for (noVNC's ``binary``) is accepted."""
+
+    @app.websocket("/console")
+    async def console(websocket: WebSocket, server_id: int = 0, token: str = "") -> None:
+        ctx: Ctx = websocket.app.state.ctx
+        granted = ctx.consoles.pop(token, None)
+        project = ctx.sim.projects.get(granted[0]) if granted else None
+        valid = (
+            granted is not None
+            and granted[1] == server_id
+            and granted[2] > ctx.sim.now()
+            and project is not None
+            and server_id in project.servers
+        )
+        if not valid:
+            await websocket.close(code=1008, reason="invalid console token")
+            return
+        asked = websocket.scope.get("subprotocols") or []
+        await websocket.accept(subprotocol=asked[0] if asked else None)
+        await websocket.send_bytes(RFB_VERSION)
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("bytes") is not None:
+                    await websocket.send_bytes(message["bytes"])
+                elif message.get("text") is not None:
+                    await websocket.send_text(message["text"])
+        except WebSocketDisconnect:
+            return
 
 
 def register_control(app: FastAPI) -> None:
@@ -785,5 +836,6 @@ def create_app(
     install_error_handlers(app)
     register_v1(app)
     register_control(app)
+    register_console(app)
     app.add_middleware(SimMiddleware, ctx=ctx)
     return app

@@ -42,6 +42,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
@@ -67,9 +68,12 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.clients.servers import ServerClient
+from gateway_service.console.relay import console_url
+from gateway_service.console.tickets import ConsoleTickets
 from gateway_service.hetzner.label_selector import parse_label_selector
 from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
+from gateway_service.idempotency.middleware import REDACT_HEADER
 
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
 
@@ -853,7 +857,11 @@ async def disable_backup(request: Request, principal: Authenticated, id: ServerI
 
 class ConsoleAnswer(BaseModel):
     action: ActionOut
-    wss_url: str = Field(description="Websocket URL of the VNC proxy (with a short-lived token), shown this once.")
+    wss_url: str = Field(
+        description=(
+            "Websocket URL of the platform's VNC proxy with a single-use ticket valid one minute, shown this once."
+        )
+    )
     password: str = Field(description="VNC password for that URL, shown this once; stored nowhere.")
 
 
@@ -863,11 +871,22 @@ class PasswordAnswer(BaseModel):
 
 
 @router.post("/{id}/actions/request_console", status_code=201)
-async def request_console(request: Request, principal: Authenticated, id: ServerId) -> ConsoleAnswer:
-    """A VNC console of the server: its URL and password are in this answer only."""
+async def request_console(
+    request: Request, response: Response, principal: Authenticated, id: ServerId
+) -> ConsoleAnswer:
+    """A VNC console of the server: its URL and password are in this answer only.
+
+    The URL is the platform's own websocket (``/v1/console``) with a single-use ticket;
+    upstream's URL (its host, its server id, its token) stays in the gateway, which relays
+    the websocket to it. An Idempotency-Key replay answers both as ``null``."""
     organization_id = _write(principal)
     answer = await server_client(request).request_console(id, organization_id)
-    return ConsoleAnswer(action=action_out(answer.action), wss_url=answer.wss_url, password=answer.password)
+    tickets: ConsoleTickets = request.app.state.console_tickets
+    ticket = await run_in_threadpool(tickets.issue, answer.wss_url, id)
+    response.headers[REDACT_HEADER] = "wss_url,password"
+    return ConsoleAnswer(
+        action=action_out(answer.action), wss_url=console_url(request, ticket), password=answer.password
+    )
 
 
 @router.post("/{id}/actions/reset_password", status_code=201)

@@ -2,8 +2,8 @@
 
 Routes take ``principal: Authenticated``; the dependency authenticates the Bearer token (an
 API key or a session access token), binds identity's signed assertion for it as the
-principal every backend call sends on, counts the request against the key's hourly budget
-(a session's: its user's), and leaves the budget in the request's
+principal every backend call sends on, takes the request from the key's token bucket
+(a session's: its user's; capacity per hour, refilled continuously), and leaves the budget in the request's
 state, where :class:`gateway_service.rate_limit.middleware.RateLimitHeadersMiddleware` puts
 the ``RateLimit-*`` headers on the answer, whatever the route then answers.
 """
@@ -67,8 +67,8 @@ class Gate:
         if budget.exceeded:
             whose = "this API key's" if principal.api_key_id else "your signed-in sessions'"
             raise RateLimitExceeded(
-                f"{whose} budget of {budget.limit} requests per hour is spent; "
-                "retry after the time in the RateLimit-Reset header"
+                f"{whose} budget of {budget.limit} requests per hour is spent; it refills continuously, "
+                f"retry in {budget.retry_after} s (the Retry-After header)"
             )
         request.state.principal = principal
         # Every backend call made for this request carries identity's assertion (make_channel

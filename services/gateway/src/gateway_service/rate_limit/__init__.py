@@ -1,1 +1,1 @@
-"""Per-API-key request budgets shared by every gateway replica (see rate_limit.store)."""
+"""Per-API-key (per-user for sessions) token buckets shared by every gateway replica (see rate_limit.store)."""

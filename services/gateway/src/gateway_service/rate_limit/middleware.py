@@ -2,25 +2,21 @@
 
 The budget is left in the request's state by the authentication dependency; errors a route
 raises become answers inside this middleware, so they carry the headers too. A 429 also
-gets ``Retry-After``.
+gets ``Retry-After`` (the seconds until one request is available again).
 """
 
 from __future__ import annotations
 
-import math
-
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cpshared.clock import Clock, get_clock
 from gateway_service.auth.gate import BUDGET_STATE
 from gateway_service.rate_limit.store import Budget
 
 
 class RateLimitHeadersMiddleware:
-    def __init__(self, app: ASGIApp, *, clock: Clock | None = None) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._clock = clock or get_clock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,9 +30,6 @@ class RateLimitHeadersMiddleware:
                     headers = MutableHeaders(scope=message)
                     for name, value in budget.headers().items():
                         headers[name] = value
-                    if budget.exceeded:
-                        wait = (budget.resets_at - self._clock.now()).total_seconds()
-                        headers["Retry-After"] = str(max(1, math.ceil(wait)))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,1 @@
+"""The platform's own VNC console endpoint: single-use tickets relayed to upstream's websocket."""
