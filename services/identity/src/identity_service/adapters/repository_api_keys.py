@@ -9,12 +9,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from identity_service.adapters.rows import from_db, insert_one, required_time, to_db
-from identity_service.adapters.tables import (
-    api_keys,
-)
-from identity_service.domain.model import (
-    ApiKey,
-)
+from identity_service.adapters.tables import api_keys
+from identity_service.domain.model import ApiKey
 
 
 class ApiKeyRepository:

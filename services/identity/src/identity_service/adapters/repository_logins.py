@@ -10,13 +10,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from identity_service.adapters.rows import insert_one, required_time, to_db
-from identity_service.adapters.tables import (
-    login_activity,
-)
-from identity_service.domain.model import (
-    LoginAttempt,
-    LoginFailure,
-)
+from identity_service.adapters.tables import login_activity
+from identity_service.domain.model import LoginAttempt, LoginFailure
 
 
 class LoginActivityRepository:

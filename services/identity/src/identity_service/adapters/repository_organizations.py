@@ -10,16 +10,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from identity_service.adapters.rows import insert_one, required_time, to_db
-from identity_service.adapters.tables import (
-    organization_users,
-    organizations,
-)
-from identity_service.domain.model import (
-    Membership,
-    Organization,
-    OrganizationRole,
-    OrganizationStatus,
-)
+from identity_service.adapters.tables import organization_users, organizations
+from identity_service.domain.model import Membership, Organization, OrganizationRole, OrganizationStatus
 
 
 class OrganizationRepository:

@@ -10,16 +10,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from identity_service.adapters.rows import from_db, required_time, to_db
-from identity_service.adapters.tables import (
-    quota_reservations,
-    resource_quotas,
-)
-from identity_service.domain.model import (
-    Quota,
-    QuotaOwner,
-    Reservation,
-    ReservationStatus,
-)
+from identity_service.adapters.tables import quota_reservations, resource_quotas
+from identity_service.domain.model import Quota, QuotaOwner, Reservation, ReservationStatus
 
 
 class QuotaRepository:

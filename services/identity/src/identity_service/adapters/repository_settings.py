@@ -5,13 +5,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from identity_service.adapters.rows import from_db, to_db
-from identity_service.adapters.tables import (
-    system_settings,
-)
-from identity_service.domain.model import (
-    Setting,
-    SettingType,
-)
+from identity_service.adapters.tables import system_settings
+from identity_service.domain.model import Setting, SettingType
 
 
 class SettingRepository:

@@ -10,14 +10,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from identity_service.adapters.rows import from_db, insert_one, required_time, to_db
-from identity_service.adapters.tables import (
-    users,
-)
-from identity_service.domain.model import (
-    User,
-    UserRole,
-    UserStatus,
-)
+from identity_service.adapters.tables import users
+from identity_service.domain.model import User, UserRole, UserStatus
 
 
 class UserRepository:

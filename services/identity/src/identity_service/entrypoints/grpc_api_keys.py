@@ -9,18 +9,10 @@ from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cpshared.auth.principal import sign
 from cpshared.errors import InvalidInput, Unavailable
 from cpshared.timestamps import to_timestamp as _ts
-from identity_service.adapters.authorization import (
-    owner_constraint,
-    require_self,
-    require_service,
-)
+from identity_service.adapters.authorization import owner_constraint, require_self, require_service
 from identity_service.domain import commands
 from identity_service.entrypoints.grpc_identity_base import IdentityRpcs
-from identity_service.entrypoints.grpc_messages import (
-    ROLES,
-    Context,
-    api_key_message,
-)
+from identity_service.entrypoints.grpc_messages import ROLES, Context, api_key_message
 from identity_service.service_layer import accounts, api_keys
 
 

@@ -7,19 +7,10 @@ from functools import partial
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from identity_service.adapters.authorization import (
-    acting_as_platform_admin,
-    require_acting_self,
-    require_self,
-)
+from identity_service.adapters.authorization import acting_as_platform_admin, require_acting_self, require_self
 from identity_service.domain import commands
 from identity_service.entrypoints.grpc_identity_base import IdentityRpcs
-from identity_service.entrypoints.grpc_messages import (
-    Context,
-    grantable_role,
-    member_message,
-    organization_message,
-)
+from identity_service.entrypoints.grpc_messages import Context, grantable_role, member_message, organization_message
 from identity_service.service_layer import organizations
 
 

@@ -6,19 +6,11 @@ import asyncio
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from identity_service.adapters.authorization import (
-    require_service,
-)
+from identity_service.adapters.authorization import require_service
 from identity_service.domain import commands
-from identity_service.domain.model import (
-    QuotaOwner,
-)
+from identity_service.domain.model import QuotaOwner
 from identity_service.entrypoints.grpc_identity_base import IdentityRpcs
-from identity_service.entrypoints.grpc_messages import (
-    Context,
-    quota_message,
-    reservation_message,
-)
+from identity_service.entrypoints.grpc_messages import Context, quota_message, reservation_message
 from identity_service.service_layer import quotas
 
 

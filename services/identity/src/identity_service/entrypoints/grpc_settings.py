@@ -6,18 +6,11 @@ import asyncio
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from identity_service.adapters.authorization import (
-    require_service,
-)
+from identity_service.adapters.authorization import require_service
 from identity_service.domain import commands
-from identity_service.domain.model import (
-    SettingType,
-)
+from identity_service.domain.model import SettingType
 from identity_service.entrypoints.grpc_identity_base import IdentityRpcs
-from identity_service.entrypoints.grpc_messages import (
-    Context,
-    setting_message,
-)
+from identity_service.entrypoints.grpc_messages import Context, setting_message
 from identity_service.service_layer import settings
 
 

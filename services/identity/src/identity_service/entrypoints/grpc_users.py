@@ -5,15 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
-from identity_service.adapters.authorization import (
-    require_self,
-    require_service,
-)
+from identity_service.adapters.authorization import require_self, require_service
 from identity_service.domain import commands
-from identity_service.domain.model import (
-    UserRole,
-    UserStatus,
-)
+from identity_service.domain.model import UserRole, UserStatus
 from identity_service.entrypoints.grpc_identity_base import IdentityRpcs
 from identity_service.entrypoints.grpc_messages import (
     ROLES_BACK,

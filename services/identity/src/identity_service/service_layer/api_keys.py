@@ -10,23 +10,11 @@ from datetime import timedelta
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.auth.principal import Principal, user_principal
 from cpshared.clock import utcnow
-from cpshared.errors import (
-    InvalidInput,
-    NotFound,
-    PreconditionFailed,
-    Unauthenticated,
-)
+from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unauthenticated
 from cpshared.events import catalog
 from cpshared.timestamps import to_timestamp as _timestamp
 from identity_service.domain import commands
-from identity_service.domain.model import (
-    ApiKey,
-    User,
-    UserStatus,
-    check_name,
-    check_rate_limit,
-    check_scopes,
-)
+from identity_service.domain.model import ApiKey, User, UserStatus, check_name, check_rate_limit, check_scopes
 from identity_service.domain.secrets import api_key_digest, new_api_key_secret
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
 

@@ -8,13 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from cpshared.clock import utcnow
-from cpshared.errors import (
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    TwoFactorRequired,
-    Unauthenticated,
-)
+from cpshared.errors import Forbidden, InvalidInput, NotFound, TwoFactorRequired, Unauthenticated
 from identity_service.domain import commands, passwords
 from identity_service.domain.model import (
     LOGIN_LOCKOUT_MINUTES_SETTING,

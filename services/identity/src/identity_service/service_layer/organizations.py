@@ -13,11 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
-from cpshared.errors import (
-    AlreadyExists,
-    NotFound,
-    PreconditionFailed,
-)
+from cpshared.errors import AlreadyExists, NotFound, PreconditionFailed
 from cpshared.events import catalog
 from identity_service.domain import commands
 from identity_service.domain.invitations import acting_member

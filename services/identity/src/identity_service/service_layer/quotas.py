@@ -10,10 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
 from cpshared.db import retry_on_disconnect
-from cpshared.errors import (
-    InvalidInput,
-    NotFound,
-)
+from cpshared.errors import InvalidInput, NotFound
 from cpshared.events import catalog
 from identity_service.domain import commands
 from identity_service.domain.model import (

@@ -6,17 +6,10 @@ from dataclasses import replace
 
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
-from cpshared.errors import (
-    InvalidInput,
-    NotFound,
-)
+from cpshared.errors import InvalidInput, NotFound
 from cpshared.events import catalog
 from identity_service.domain import commands
-from identity_service.domain.model import (
-    Setting,
-    parse_setting,
-    setting_text,
-)
+from identity_service.domain.model import Setting, parse_setting, setting_text
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
 
 

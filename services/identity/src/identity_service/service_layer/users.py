@@ -7,17 +7,10 @@ from sqlalchemy.exc import IntegrityError
 
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
-from cpshared.errors import (
-    AlreadyExists,
-)
+from cpshared.errors import AlreadyExists
 from cpshared.events import catalog
 from identity_service.domain import commands, passwords
-from identity_service.domain.model import (
-    User,
-    check_name,
-    check_new_password,
-    normalise_email,
-)
+from identity_service.domain.model import User, check_name, check_new_password, normalise_email
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
 
 
