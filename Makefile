@@ -60,6 +60,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy libs/shared/src tools/cloudctl/src tools/hetzner-sim/src services/*/src tests bench
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/buf lint
 	$(BIN)/buf breaking --against proto/baseline.binpb
 

@@ -60,7 +60,7 @@ from cpshared.logging import configure_logging  # noqa: E402
 from cpshared.migrations import migrations_dir, upgrade  # noqa: E402
 from identity_service.domain import commands  # noqa: E402
 from identity_service.domain.model import QuotaOwner, UserRole, UserStatus  # noqa: E402
-from identity_service.service_layer import handlers, staff  # noqa: E402
+from identity_service.service_layer import staff, users  # noqa: E402
 from tests.integration.live import free_port, grpc_in_thread, identity_in_thread  # noqa: E402
 
 SIM_TOKEN = "bench-sim-token"  # noqa: S105 - the throwaway simulator's token
@@ -248,7 +248,7 @@ def main() -> None:
                 compute_engine, lambda: HcloudCatalog.from_settings(endpoint, str(token_file)), quotas=quotas
             )
             catalog.sync_catalog(compute.catalog_source(), compute.uow())
-            admin = handlers.create_user(
+            admin = users.create_user(
                 commands.CreateUser(
                     name="admin",
                     email="bench-admin@example.com",
@@ -258,7 +258,7 @@ def main() -> None:
                 ),
                 identity.uow(),
             )
-            user = handlers.create_user(
+            user = users.create_user(
                 commands.CreateUser(
                     name="bench",
                     email="bench@example.com",

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from audit_service.projection import AuditProjection
+from audit_service.entrypoints.projection import AuditProjection
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cpshared.context import ActorContext, actor_var, correlation_id_var

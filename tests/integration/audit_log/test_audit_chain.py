@@ -3,17 +3,21 @@ chains that verify, and a tampered row (altered, deleted, inserted) named by ``v
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from audit_service.adapters.chain_store import SqlChainStore
 from audit_service.adapters.tables import audit_anchors, audit_chain_heads, audit_logs
 from audit_service.domain.records import redact
-from audit_service.integrity import create_digest, prune, verify
+from audit_service.service_layer.integrity import create_digest, prune, verify
+from cloudctl.audit_cli import run_audit_command
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cpshared.clock import ManualClock, set_clock
@@ -97,9 +101,29 @@ def test_each_event_is_one_row_with_its_actor_linked_to_its_request_record(engin
     for chain, head in heads.items():
         positions = sorted(int(r["chain_seq"]) for r in found if r["chain_id"] == chain)  # type: ignore[call-overload]
         assert positions == list(range(1, head + 1))
-    report = verify(engine, KEY)
+    report = verify(SqlChainStore(engine), KEY)
     assert report.intact, [str(f) for f in report.findings]
     assert report.rows == 60 and report.chains == len(heads)
+
+
+def test_cloudctl_audit_runs_the_audit_services_own_commands_and_verify_names_a_tampered_row(
+    engine: Engine, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    apply(engine, calls(10))
+    url = engine.url.render_as_string(hide_password=False)
+    key_file = tmp_path / "audit.key"
+    key_file.write_text(base64.b64encode(KEY).decode())
+
+    assert run_audit_command(["digest"], url, key_file) == 0
+    assert run_audit_command(["verify"], url, key_file) == 0
+    assert "30 rows in" in capfd.readouterr().out
+
+    target = _middle(engine)
+    with engine.begin() as conn:
+        conn.execute(audit_logs.update().where(audit_logs.c.id == target["id"]).values(ip_address="198.51.100.66"))
+    assert run_audit_command(["verify"], url, key_file) == 1
+    out = capfd.readouterr().out
+    assert f"altered: row {target['id']}" in out and "intact" not in out
 
 
 def test_anything_that_looks_like_a_secret_is_redacted() -> None:
@@ -130,7 +154,7 @@ def test_an_altered_row_is_named(engine: Engine) -> None:
     target = _middle(engine)
     with engine.begin() as conn:
         conn.execute(audit_logs.update().where(audit_logs.c.id == target["id"]).values(ip_address="198.51.100.66"))
-    findings = verify(engine, KEY).findings
+    findings = verify(SqlChainStore(engine), KEY).findings
     assert [(f.problem, f.row_id) for f in findings] == [("altered", target["id"])]
 
 
@@ -139,7 +163,7 @@ def test_a_deleted_row_is_named_by_its_position_and_neighbours(engine: Engine) -
     target = _middle(engine)
     with engine.begin() as conn:
         conn.execute(audit_logs.delete().where(audit_logs.c.id == target["id"]))
-    findings = verify(engine, KEY).findings
+    findings = verify(SqlChainStore(engine), KEY).findings
     assert len(findings) == 1 and findings[0].problem == "deleted" and findings[0].chain_id == target["chain_id"]
     assert "positions 3..3 are missing" in findings[0].detail
 
@@ -155,31 +179,31 @@ def test_an_inserted_row_is_named(engine: Engine) -> None:
     }
     with engine.begin() as conn:
         new_id = conn.execute(audit_logs.insert().values(forged)).inserted_primary_key[0]  # type: ignore[index]
-    findings = verify(engine, KEY).findings
+    findings = verify(SqlChainStore(engine), KEY).findings
     assert [(f.problem, f.row_id) for f in findings] == [("inserted", new_id)]
 
 
 def test_rows_cut_off_a_chains_end_are_caught_by_the_digest(engine: Engine) -> None:
     apply(engine, calls(10))
-    assert create_digest(engine, KEY, datetime.now(UTC)) is not None
-    assert create_digest(engine, KEY, datetime.now(UTC)) is None  # nothing moved
+    assert create_digest(SqlChainStore(engine), KEY, datetime.now(UTC)) is not None
+    assert create_digest(SqlChainStore(engine), KEY, datetime.now(UTC)) is None  # nothing moved
     with engine.begin() as conn:
         chain, last = conn.execute(
             sa.select(audit_chain_heads.c.chain_id, audit_chain_heads.c.chain_seq).limit(1)
         ).one()
         conn.execute(audit_logs.delete().where(audit_logs.c.chain_id == chain, audit_logs.c.chain_seq >= last - 1))
-    findings = verify(engine, KEY).findings
+    findings = verify(SqlChainStore(engine), KEY).findings
     assert len(findings) == 1 and findings[0].problem == "deleted" and findings[0].chain_id == chain
     assert f"positions {last - 1}..{last} are missing at the chain's end" in findings[0].detail
 
 
 def test_a_forged_digest_is_named_and_a_wrong_key_verifies_nothing(engine: Engine) -> None:
     apply(engine, calls(5))
-    create_digest(engine, KEY, datetime.now(UTC))
+    create_digest(SqlChainStore(engine), KEY, datetime.now(UTC))
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_digests SET signature = REPEAT('0', 64)"))
-    assert [f.problem for f in verify(engine, KEY).findings] == ["forged"]
-    assert len(verify(engine, b"another key of at least 32 bytes!").findings) >= 15
+    assert [f.problem for f in verify(SqlChainStore(engine), KEY).findings] == ["forged"]
+    assert len(verify(SqlChainStore(engine), b"another key of at least 32 bytes!").findings) >= 15
 
 
 def test_pruning_old_entries_leaves_an_anchor_and_the_rest_verifiable(engine: Engine) -> None:
@@ -191,11 +215,11 @@ def test_pruning_old_entries_leaves_an_anchor_and_the_rest_verifiable(engine: En
         apply(engine, [e for n in range(10, 14) for e in api_call(50, 950 + n, EVENTS, REQUESTS, n)])
     finally:
         set_clock(previous)
-    create_digest(engine, KEY, datetime(2025, 11, 1, tzinfo=UTC))
-    removed = prune(engine, KEY, datetime(2026, 1, 1, tzinfo=UTC), timedelta(days=100))
+    create_digest(SqlChainStore(engine), KEY, datetime(2025, 11, 1, tzinfo=UTC))
+    removed = prune(SqlChainStore(engine), KEY, datetime(2026, 1, 1, tzinfo=UTC), timedelta(days=100))
     assert removed == 30
     assert len(rows(engine)) == 12
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(audit_anchors)).scalar_one() >= 1
-    report = verify(engine, KEY)
+    report = verify(SqlChainStore(engine), KEY)
     assert report.intact, [str(f) for f in report.findings]

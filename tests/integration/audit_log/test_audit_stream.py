@@ -20,8 +20,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from audit_service.adapters.chain_store import SqlChainStore
 from audit_service.adapters.tables import audit_chain_heads, audit_logs
-from audit_service.integrity import verify
+from audit_service.service_layer.integrity import verify
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cpshared.db import make_engine
@@ -110,7 +111,7 @@ def test_killed_consumer_records_each_event_once_and_a_replay_rebuilds_the_same_
         distinct = conn.execute(sa.select(sa.func.count(sa.distinct(audit_logs.c.event_id)))).scalar_one()
         assert distinct == len(events)
         live_heads = {r.chain_id: (r.chain_seq, r.row_hash) for r in conn.execute(sa.select(audit_chain_heads))}
-    report = verify(engine, KEY)
+    report = verify(SqlChainStore(engine), KEY)
     assert report.intact, [str(f) for f in report.findings]
 
     projection = scratch_audit(scratch_stream, consumer_name)

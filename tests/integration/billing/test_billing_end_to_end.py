@@ -55,7 +55,7 @@ from cpshared.migrations import migrations_dir, upgrade
 from cpshared.topics import Topic
 from identity_service.domain import commands
 from identity_service.domain.model import UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import api_keys, organizations, users
 from tests.integration.backbone import KAFKA
 from tests.integration.gateway.test_servers_api import Worker
 from tests.integration.live import LivePlatform, live_platform
@@ -348,7 +348,7 @@ class Month:
 
 
 def _user(platform: LivePlatform, name: str) -> int:
-    return handlers.create_user(
+    return users.create_user(
         commands.CreateUser(
             name=name,
             email=f"{name}-{uuid.uuid4().hex[:6]}@example.com",
@@ -360,7 +360,7 @@ def _user(platform: LivePlatform, name: str) -> int:
 
 
 def _key(platform: LivePlatform, user_id: int, organization_id: int | None = None) -> str:
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(
             user_id=user_id,
             name="hcloud",
@@ -446,7 +446,7 @@ def _play_october(month: Month, simulator_control: str, compute_engine: sa.Engin
     # Three tenants: a German consumer, an Austrian consumer, a French business with a VAT id.
     ana, ben, olga = _user(platform, "ana"), _user(platform, "ben"), _user(platform, "olga")
     slug = f"acme-{uuid.uuid4().hex[:6]}"
-    organization, _ = handlers.create_organization(
+    organization, _ = organizations.create_organization(
         commands.CreateOrganization(acting_user_id=olga, name=slug, slug=slug), platform.identity.uow()
     )
     month.tokens = {

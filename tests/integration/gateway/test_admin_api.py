@@ -19,12 +19,12 @@ from cpshared.grpc.server import ServiceIdentity, serve
 from gateway_service.app import create_app
 from gateway_service.auth.authentication import CACHE_TTL
 from gateway_service.config import BACKENDS, Settings
-from identity_service.adapters.grpc_admin import add_admin_servicer
-from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import UserRole
-from identity_service.service_layer import handlers
+from identity_service.entrypoints.grpc_admin import add_admin_servicer
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
+from identity_service.service_layer import api_keys
 from tests.integration.gateway import conftest as gateway_conftest
 from tests.integration.gateway.test_api_keys import _free_port, assert_error, call
 from tests.integration.identity.support import make_user
@@ -94,7 +94,7 @@ class Staff:
 
 def person(identity: Identity, email: str, role: UserRole, scopes: tuple[str, ...] = STAFF_SCOPES) -> Person:
     user = make_user(identity, email, role)
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=user.id, name="staff", scopes=scopes), identity.uow()
     )
     return Person(user.id, secret)

@@ -23,11 +23,11 @@ from gateway_service.app import create_app
 from gateway_service.auth.authentication import CACHE_TTL
 from gateway_service.config import BACKENDS, Settings
 from gateway_service.idempotency.store import idempotency_keys
-from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import UserRole
-from identity_service.service_layer import handlers
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
+from identity_service.service_layer import api_keys
 from tests.integration.gateway import conftest as gateway_conftest
 from tests.integration.identity.support import make_user
 
@@ -98,7 +98,7 @@ def base_url(start_gateway: Start) -> str:
 def new_key(
     identity: Identity, user_id: int, scopes: tuple[str, ...] = ("api_keys:read", "api_keys:write"), rate_limit: int = 0
 ) -> tuple[int, str]:
-    key, secret = handlers.create_api_key(
+    key, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=user_id, name=f"key {len(scopes)}", scopes=scopes, rate_limit=rate_limit),
         identity.uow(),
     )
@@ -135,7 +135,7 @@ async def test_requests_without_a_valid_api_key_answer_401_unauthorized(base_url
 
 async def test_an_expired_key_answers_401(base_url: str, identity: Identity) -> None:
     ada = make_user(identity)
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(
             user_id=ada.id,
             name="short",

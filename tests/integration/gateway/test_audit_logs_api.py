@@ -17,7 +17,7 @@ from cloudctl.paths import LocalPaths
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import UserRole, UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import api_keys, organizations, users
 from tests.integration.audit.conftest import insert_entry
 from tests.integration.live import LivePlatform, live_platform
 
@@ -59,13 +59,13 @@ class World:
 
 def person(platform: LivePlatform, role: UserRole, scopes: tuple[str, ...] = EVERY_SCOPE) -> Person:
     email = f"audit-{role.value}-{uuid.uuid4().hex[:8]}@example.com"
-    user = handlers.create_user(
+    user = users.create_user(
         commands.CreateUser(
             name=role.value.title(), email=email, password="audit password 1234", role=role, status=UserStatus.ACTIVE
         ),
         platform.identity.uow(),
     )
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=user.id, name="audit", scopes=scopes, rate_limit=100_000),
         platform.identity.uow(),
     )
@@ -74,7 +74,7 @@ def person(platform: LivePlatform, role: UserRole, scopes: tuple[str, ...] = EVE
 
 def organization(platform: LivePlatform, owner: Person) -> int:
     slug = f"audit-{uuid.uuid4().hex[:10]}"
-    org, _ = handlers.create_organization(
+    org, _ = organizations.create_organization(
         commands.CreateOrganization(acting_user_id=owner.user_id, name=slug, slug=slug), platform.identity.uow()
     )
     return org.id

@@ -25,9 +25,9 @@ from gateway_service.app import create_app
 from gateway_service.auth.authentication import CACHE_TTL
 from gateway_service.config import BACKENDS, Settings
 from gateway_service.rate_limit.store import USER_BUCKET_BASE, rate_limit_buckets
-from identity_service.adapters.grpc_accounts import add_account_servicer
-from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity
+from identity_service.entrypoints.grpc_accounts import add_account_servicer
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
 from tests.integration.gateway import conftest as gateway_conftest
 from tests.integration.gateway.test_api_keys import _free_port, assert_error, new_key
 from tests.integration.identity.support import PASSWORD, make_user

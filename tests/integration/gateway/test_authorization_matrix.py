@@ -53,7 +53,7 @@ from cpshared.migrations import migrations_dir, upgrade
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, QuotaOwner, User, UserRole, UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
 from tests.integration.billing.support import apply as apply_to_billing
 from tests.integration.billing.support import hours, organization_created, user_created
@@ -119,10 +119,10 @@ class World:
         email = f"m-{uuid.uuid4().hex[:10]}@example.com"
         name = f"Matrix {role.value}"
         cmd = commands.CreateUser(name=name, email=email, password=PASSWORD, role=role, status=status)
-        return handlers.create_user(cmd, self.identity.uow())
+        return users.create_user(cmd, self.identity.uow())
 
     def key_of(self, user_id: int) -> tuple[int, str]:
-        key, secret = handlers.create_api_key(
+        key, secret = api_keys.create_api_key(
             commands.CreateApiKey(user_id=user_id, name="cell", scopes=EVERY_SCOPE, rate_limit=100_000),
             self.identity.uow(),
         )
@@ -131,14 +131,14 @@ class World:
     def organization(self, owner_id: int) -> int:
         slug = f"org-{uuid.uuid4().hex[:12]}"
         cmd = commands.CreateOrganization(acting_user_id=owner_id, name=slug, slug=slug)
-        organization, _ = handlers.create_organization(cmd, self.identity.uow())
+        organization, _ = organizations.create_organization(cmd, self.identity.uow())
         return organization.id
 
     def add_member(self, organization_id: int, owner_id: int, user_id: int) -> None:
         cmd = commands.AddMember(
             acting_user_id=owner_id, organization_id=organization_id, user_id=user_id, role=OrganizationRole.MEMBER
         )
-        handlers.add_member(cmd, self.identity.uow())
+        organizations.add_member(cmd, self.identity.uow())
 
     def session_of(self, email: str) -> int:
         answer = self.call("POST", "/v1/auth/login", None, {"email": email, "password": PASSWORD})
@@ -175,8 +175,8 @@ def world(paths: LocalPaths) -> Iterator[World]:
                     role=roles.get(name, UserRole.CLIENT),
                     status=UserStatus.ACTIVE,
                 )
-                user = handlers.create_user(cmd, platform.identity.uow())
-                key, secret = handlers.create_api_key(
+                user = users.create_user(cmd, platform.identity.uow())
+                key, secret = api_keys.create_api_key(
                     commands.CreateApiKey(user_id=user.id, name=name, scopes=EVERY_SCOPE, rate_limit=100_000),
                     platform.identity.uow(),
                 )

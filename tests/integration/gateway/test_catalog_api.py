@@ -24,7 +24,7 @@ from compute_service.service_layer import catalog as compute_catalog
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, User, UserRole, UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import api_keys, organizations, users
 from tests.integration.live import LivePlatform, live_platform
 from tests.unit.hetzner_sim import spec
 
@@ -45,7 +45,7 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
 
 
 def _user(platform: LivePlatform) -> User:
-    return handlers.create_user(
+    return users.create_user(
         commands.CreateUser(
             name="Catalog Client",
             email=f"cat-{uuid.uuid4().hex[:10]}@example.com",
@@ -65,7 +65,7 @@ def _token(
 ) -> str:
     """A platform API key of ``user`` (a new client when None), bound to ``organization_id``."""
     owner = user or _user(platform)
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(
             user_id=owner.id, name="hcloud", scopes=scopes, organization_id=organization_id, rate_limit=100_000
         ),
@@ -222,10 +222,10 @@ def test_another_tenants_key_is_not_found(platform: LivePlatform, hcloud: Client
 def test_a_key_bound_to_an_organization_works_with_the_organizations_keys(platform: LivePlatform) -> None:
     owner, member = _user(platform), _user(platform)
     slug = f"org-{uuid.uuid4().hex[:10]}"
-    organization, _ = handlers.create_organization(
+    organization, _ = organizations.create_organization(
         commands.CreateOrganization(acting_user_id=owner.id, name=slug, slug=slug), platform.identity.uow()
     )
-    handlers.add_member(
+    organizations.add_member(
         commands.AddMember(
             acting_user_id=owner.id, organization_id=organization.id, user_id=member.id, role=OrganizationRole.MEMBER
         ),

@@ -29,7 +29,7 @@ from cloudctl.paths import LocalPaths
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import api_keys, users
 from tests.integration.gateway.test_servers_api import Worker
 from tests.integration.live import LivePlatform, live_platform
 from tests.unit.hetzner_sim import spec
@@ -113,7 +113,7 @@ def running_worker(platform: LivePlatform) -> Iterator[Worker]:
 
 
 def _token(platform: LivePlatform) -> str:
-    user = handlers.create_user(
+    user = users.create_user(
         commands.CreateUser(
             name="Terraform User",
             email="terraform@example.com",
@@ -122,7 +122,7 @@ def _token(platform: LivePlatform) -> str:
         ),
         platform.identity.uow(),
     )
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=user.id, name="terraform", scopes=("*:read", "*:write"), rate_limit=100_000),
         platform.identity.uow(),
     )

@@ -25,7 +25,7 @@ from cpshared.clock import utcnow
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, UserRole, UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import api_keys, organizations, users
 from tests.integration.billing.support import (
     OCTOBER,
     apply,
@@ -63,7 +63,7 @@ def scene(paths: LocalPaths) -> Iterator[Scene]:
         upgrade("billing", migrations_dir("billing"), billing_url)
         with live_platform(identity_url, gateway_url, billing_url=billing_url) as platform:
             uow = platform.identity.uow
-            users: dict[str, int] = {}
+            user_ids: dict[str, int] = {}
             roles = {"admin": UserRole.ADMIN, "billing": UserRole.BILLING}
             for name in ("alice", "bob", "owner", "payer", "member", "admin", "billing"):
                 email = f"{name}-{uuid.uuid4().hex[:6]}@example.com"
@@ -74,22 +74,25 @@ def scene(paths: LocalPaths) -> Iterator[Scene]:
                     role=roles.get(name, UserRole.CLIENT),
                     status=UserStatus.ACTIVE,
                 )
-                users[name] = handlers.create_user(cmd, uow()).id
+                user_ids[name] = users.create_user(cmd, uow()).id
             slug = f"acme-{uuid.uuid4().hex[:6]}"
-            organization, _ = handlers.create_organization(
-                commands.CreateOrganization(acting_user_id=users["owner"], name=slug, slug=slug), uow()
+            organization, _ = organizations.create_organization(
+                commands.CreateOrganization(acting_user_id=user_ids["owner"], name=slug, slug=slug), uow()
             )
             for name, role in (("payer", OrganizationRole.BILLING), ("member", OrganizationRole.MEMBER)):
-                handlers.add_member(
+                organizations.add_member(
                     commands.AddMember(
-                        acting_user_id=users["owner"], organization_id=organization.id, user_id=users[name], role=role
+                        acting_user_id=user_ids["owner"],
+                        organization_id=organization.id,
+                        user_id=user_ids[name],
+                        role=role,
                     ),
                     uow(),
                 )
             keys: dict[str, str] = {}
-            for name, user_id in users.items():
+            for name, user_id in user_ids.items():
                 bound = organization.id if name in ("payer", "member", "owner") else None
-                _, keys[name] = handlers.create_api_key(
+                _, keys[name] = api_keys.create_api_key(
                     commands.CreateApiKey(
                         user_id=user_id, name=name, scopes=("*:read", "*:write"), organization_id=bound
                     ),
@@ -100,23 +103,23 @@ def scene(paths: LocalPaths) -> Iterator[Scene]:
             apply(
                 engine,
                 [
-                    user_created(users["alice"]),
-                    user_created(users["bob"]),
-                    profile_updated(users["bob"], "AT", "ATU12345678"),
-                    organization_created(organization.id, users["owner"]),
+                    user_created(user_ids["alice"]),
+                    user_created(user_ids["bob"]),
+                    profile_updated(user_ids["bob"], "AT", "ATU12345678"),
+                    organization_created(organization.id, user_ids["owner"]),
                 ],
             )
-            apply(engine, hours(1, OCTOBER, 744, user_id=users["alice"], product="cx32"))
-            apply(engine, hours(2, OCTOBER + timedelta(days=10), 24, user_id=users["bob"]))
-            apply(engine, hours(3, OCTOBER, 100, user_id=users["owner"], organization_id=organization.id))
+            apply(engine, hours(1, OCTOBER, 744, user_id=user_ids["alice"], product="cx32"))
+            apply(engine, hours(2, OCTOBER + timedelta(days=10), 24, user_id=user_ids["bob"]))
+            apply(engine, hours(3, OCTOBER, 100, user_id=user_ids["owner"], organization_id=organization.id))
             report = run_invoices(engine, OCTOBER.date(), BillingRules())
             by_account = {(i.account.account_type, i.account.account_id): i.invoice_id for i in report.issued}
             invoices = {
-                "alice": by_account[("user", users["alice"])],
-                "bob": by_account[("user", users["bob"])],
+                "alice": by_account[("user", user_ids["alice"])],
+                "bob": by_account[("user", user_ids["bob"])],
                 "acme": by_account[("organization", organization.id)],
             }
-            yield Scene(platform, keys, users, organization.id, invoices)
+            yield Scene(platform, keys, user_ids, organization.id, invoices)
 
 
 def test_each_caller_sees_its_tenants_invoices(scene: Scene) -> None:

@@ -33,7 +33,7 @@ from gateway_service.app import create_app
 from gateway_service.config import BACKENDS, Settings
 from identity_service.domain import commands
 from identity_service.domain.model import UserRole, UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import api_keys, users
 from tests.integration.audit.conftest import insert_entry
 from tests.integration.billing.support import OCTOBER, apply, hours, user_created
 from tests.integration.live import LivePlatform, live_platform
@@ -73,7 +73,7 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
 
 @pytest.fixture(scope="module")
 def admin_token(platform: LivePlatform) -> str:
-    admin = handlers.create_user(
+    admin = users.create_user(
         commands.CreateUser(
             name="Schema Admin",
             email="schema-admin@example.com",
@@ -83,7 +83,7 @@ def admin_token(platform: LivePlatform) -> str:
         ),
         platform.identity.uow(),
     )
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(
             user_id=admin.id, name="schemathesis", scopes=("*:read", "*:write"), rate_limit=1_000_000
         ),

@@ -23,12 +23,12 @@ from cpshared.db import make_engine
 from cpshared.grpc.server import ServiceIdentity, serve
 from gateway_service.app import create_app
 from gateway_service.config import BACKENDS, Settings
-from identity_service.adapters.grpc_organizations import add_organization_servicer
-from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import User, UserRole
-from identity_service.service_layer import handlers
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
+from identity_service.entrypoints.grpc_organizations import add_organization_servicer
+from identity_service.service_layer import api_keys, organizations
 from tests.integration.gateway import conftest as gateway_conftest
 from tests.integration.identity.conftest import _free_port
 from tests.integration.identity.support import event_types, make_user
@@ -93,7 +93,7 @@ def unique_email(name: str) -> str:
 
 def user_with_key(identity: Identity, name: str, role: UserRole = UserRole.CLIENT) -> tuple[User, str]:
     user = make_user(identity, unique_email(name), role)
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=user.id, name="orgs", scopes=SCOPES), identity.uow()
     )
     return user, secret
@@ -266,7 +266,7 @@ async def test_a_platform_admin_reaches_every_organization_and_a_key_needs_the_s
     _, admin_key = user_with_key(identity, "staff", UserRole.ADMIN)
     org = ok(await api("POST", "/v1/organizations", owner_key, {"name": "Acme Cloud", "slug": "acme"}), 201)
     path = f"/v1/organizations/{org['organization']['id']}"
-    handlers.add_member(
+    organizations.add_member(
         commands.AddMember(acting_user_id=owner.id, organization_id=org["organization"]["id"], user_id=member.id),
         identity.uow(),
     )
@@ -284,7 +284,7 @@ async def test_a_platform_admin_reaches_every_organization_and_a_key_needs_the_s
     transfer = {"user_id": member.id}
     refused(await api("POST", f"{path}/actions/transfer_ownership", admin_key, transfer), 403, "forbidden")
 
-    _, other_scope = handlers.create_api_key(
+    _, other_scope = api_keys.create_api_key(
         commands.CreateApiKey(user_id=owner.id, name="servers only", scopes=("servers:read",)), identity.uow()
     )
     refused(await api("GET", "/v1/organizations", other_scope), 403, "forbidden")

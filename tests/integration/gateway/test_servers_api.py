@@ -33,7 +33,7 @@ from compute_service.service_layer.provisioning import Provisioner
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import QuotaOwner, UserRole, UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import api_keys, users
 from identity_service.service_layer import staff as identity_staff
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
 from tests.unit.hetzner_sim import spec
@@ -93,13 +93,13 @@ def running_worker(platform: LivePlatform) -> Iterator[Worker]:
 
 
 def _token(platform: LivePlatform, email: str) -> str:
-    user = handlers.create_user(
+    user = users.create_user(
         commands.CreateUser(
             name="Server User", email=email, password="a long enough password", status=UserStatus.ACTIVE
         ),
         platform.identity.uow(),
     )
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=user.id, name="hcloud", scopes=("*:read", "*:write"), rate_limit=100_000),
         platform.identity.uow(),
     )
@@ -275,7 +275,7 @@ def _raise_server_limit(platform: LivePlatform, email: str, limit: int) -> None:
         found = uow.users.by_email(email)
         assert found is not None
         user_id = found.id
-    admin = handlers.create_user(
+    admin = users.create_user(
         commands.CreateUser(
             name="Limit Admin",
             email=f"admin-for-{email}",
@@ -341,7 +341,7 @@ def test_a_used_up_quota_is_resource_limit_exceeded(platform: LivePlatform, runn
         found = uow.users.by_email("quota@example.com")
         assert found is not None
         user_id = found.id
-    admin = handlers.create_user(
+    admin = users.create_user(
         commands.CreateUser(
             name="Quota Admin",
             email="quota-admin@example.com",

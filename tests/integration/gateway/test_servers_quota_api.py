@@ -18,8 +18,8 @@ from cloudctl.paths import LocalPaths
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import QuotaOwner, UserRole, UserStatus
-from identity_service.service_layer import handlers
 from identity_service.service_layer import staff as identity_staff
+from identity_service.service_layer import users
 from tests.integration.gateway.test_servers_api import Worker, _client, _token
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
 
@@ -70,7 +70,7 @@ def test_the_eleventh_server_over_a_limit_of_ten_is_refused_and_creates_nothing_
     with platform.identity.uow() as uow:
         user = uow.users.by_email("ten@example.com")
         assert user is not None
-    admin = handlers.create_user(
+    admin = users.create_user(
         commands.CreateUser(
             name="Limit Admin",
             email="limit-admin@example.com",

@@ -21,12 +21,12 @@ from cpshared.grpc.server import ServiceIdentity, serve
 from gateway_service.app import create_app
 from gateway_service.config import BACKENDS, Settings
 from gateway_service.idempotency.store import idempotency_keys
-from identity_service.adapters.grpc_servicer import add_identity_servicer
-from identity_service.adapters.grpc_two_factor import add_two_factor_servicer
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.two_factor import SecretBox
-from identity_service.service_layer import handlers
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
+from identity_service.entrypoints.grpc_two_factor import add_two_factor_servicer
+from identity_service.service_layer import api_keys
 from tests.integration.gateway import conftest as gateway_conftest
 from tests.integration.gateway.test_api_keys import assert_error, call
 from tests.integration.identity.conftest import _free_port
@@ -81,7 +81,7 @@ def base_url(gateway_url: str, clock: ManualClock, identity_address: str) -> Ite
 
 
 def new_key(identity: Identity, user_id: int, scopes: tuple[str, ...] = SCOPES) -> str:
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=user_id, name="2fa", scopes=scopes), identity.uow()
     )
     return secret

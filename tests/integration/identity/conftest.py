@@ -16,8 +16,8 @@ from cloudctl.paths import LocalPaths
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from cpshared.grpc.server import ServiceIdentity, serve
 from cpshared.migrations import migrations_dir, upgrade
-from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity, bootstrap
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from cpshared.events.envelope import ReceivedEvent, read_event
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import User, UserRole, UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import users
 
 PASSWORD = "a long and secret password"
 
 
 def make_user(identity: Identity, email: str = "ada@example.com", role: UserRole = UserRole.CLIENT) -> User:
-    return handlers.create_user(
+    return users.create_user(
         commands.CreateUser(name="Ada", email=email, password=PASSWORD, role=role, status=UserStatus.ACTIVE),
         identity.uow(),
     )

@@ -26,10 +26,10 @@ from cpshared.auth.session_token import peek_access_token
 from cpshared.clock import ManualClock, set_clock, utcnow
 from cpshared.errors import InvalidInput
 from cpshared.grpc.server import ServiceIdentity, serve
-from identity_service.adapters.grpc_accounts import add_account_servicer
-from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity
 from identity_service.domain.model import UserStatus
+from identity_service.entrypoints.grpc_accounts import add_account_servicer
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
 from identity_service.service_layer import accounts
 from tests.integration.identity.conftest import _free_port
 from tests.integration.identity.support import PASSWORD, make_user, outbox_events

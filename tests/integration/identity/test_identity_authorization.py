@@ -14,11 +14,11 @@ from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from cpshared.auth.principal import TrustedKeys, generate_private_key, service_principal, sign, user_principal
 from cpshared.context import PRINCIPAL_HEADER
 from cpshared.grpc.server import ServiceIdentity, serve
-from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import UserRole
-from identity_service.service_layer import handlers
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
+from identity_service.service_layer import api_keys
 from tests.integration.identity.conftest import _free_port
 from tests.integration.identity.support import make_user
 
@@ -59,7 +59,7 @@ def as_gateway() -> Metadata:
 
 
 def new_key(identity: Identity, user_id: int) -> tuple[int, str]:
-    key, secret = handlers.create_api_key(
+    key, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=user_id, name="ci", scopes=("api_keys:read",)), identity.uow()
     )
     return key.id, secret

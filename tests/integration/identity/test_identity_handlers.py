@@ -13,7 +13,7 @@ from cpshared.errors import AlreadyExists, InvalidInput, NotFound, PreconditionF
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import ADMIN_SCOPES, User, UserRole, UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import api_keys, logins, settings, users
 from tests.integration.identity.support import PASSWORD, event_types, make_user, outbox_events
 
 SEED_SETTINGS = {
@@ -29,10 +29,10 @@ LOCKOUT_SETTINGS = {"login_max_failures": ("5", "integer"), "login_lockout_minut
 def test_the_migrated_schema_has_the_seed_settings_the_lockout_policy_and_no_user(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         tables = set(conn.execute(sa.text("SHOW TABLES")).scalars())
-        settings = {
+        seeded_settings = {
             k: (v, t) for k, v, t in conn.execute(sa.text("SELECT `key`, `value`, `type` FROM system_settings"))
         }
-        users = conn.execute(sa.text("SELECT COUNT(*) FROM users")).scalar_one()
+        user_count = conn.execute(sa.text("SELECT COUNT(*) FROM users")).scalar_one()
     assert {
         "users",
         "organizations",
@@ -44,8 +44,8 @@ def test_the_migrated_schema_has_the_seed_settings_the_lockout_policy_and_no_use
         "quota_reservations",
         "outbox",
     } <= tables
-    assert settings == SEED_SETTINGS | LOCKOUT_SETTINGS
-    assert users == 0
+    assert seeded_settings == SEED_SETTINGS | LOCKOUT_SETTINGS
+    assert user_count == 0
 
 
 def test_create_user_hashes_the_password_with_argon2id_and_records_user_created(
@@ -68,7 +68,7 @@ def test_second_create_with_the_same_email_is_refused(identity: Identity) -> Non
 
 
 def _login(identity: Identity, email: str, password: str) -> User:
-    return handlers.login(commands.Login(email=email, password=password, ip="127.0.0.1"), identity.uow())
+    return logins.login(commands.Login(email=email, password=password, ip="127.0.0.1"), identity.uow())
 
 
 def test_login_accepts_the_right_password_only(identity: Identity) -> None:
@@ -97,23 +97,23 @@ def test_a_legacy_bcrypt_password_verifies_once_and_is_rehashed_to_argon2id(
 
 def test_an_api_key_authenticates_until_revoked(identity: Identity, engine: sa.Engine) -> None:
     user = make_user(identity)
-    key, secret = handlers.create_api_key(
+    key, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=user.id, name="ci", scopes=("servers:read",)), identity.uow()
     )
     assert secret.startswith("cpk_") and key.last_four == secret[-4:] and key.rate_limit == 1000
 
-    found, owner = handlers.authenticate_api_key(secret, identity.uow())
+    found, owner = api_keys.authenticate_api_key(secret, identity.uow())
     assert (found.id, found.user_id, found.scopes, owner.role) == (key.id, user.id, ("servers:read",), UserRole.CLIENT)
 
-    handlers.revoke_api_key(key.id, identity.uow())
-    again = handlers.revoke_api_key(key.id, identity.uow())
+    api_keys.revoke_api_key(key.id, identity.uow())
+    again = api_keys.revoke_api_key(key.id, identity.uow())
     assert again.revoked_at is not None
     with pytest.raises(Unauthenticated, match="revoked"):
-        handlers.authenticate_api_key(secret, identity.uow())
+        api_keys.authenticate_api_key(secret, identity.uow())
     with pytest.raises(Unauthenticated, match="not valid"):
-        handlers.authenticate_api_key(secret + "x", identity.uow())
+        api_keys.authenticate_api_key(secret + "x", identity.uow())
     assert event_types(engine) == ["user.created", "api_key.created", "api_key.revoked"]
-    [listed] = handlers.list_api_keys(user.id, identity.uow())
+    [listed] = api_keys.list_api_keys(user.id, identity.uow())
     assert listed.id == key.id and listed.revoked_at is not None
 
 
@@ -122,33 +122,33 @@ def test_an_api_key_stops_working_when_it_expires(identity: Identity) -> None:
     clock = ManualClock(utcnow())
     previous = set_clock(clock)
     try:
-        _key, secret = handlers.create_api_key(
+        _key, secret = api_keys.create_api_key(
             commands.CreateApiKey(
                 user_id=user.id, name="short", scopes=ADMIN_SCOPES, expires_at=clock.now() + timedelta(hours=1)
             ),
             identity.uow(),
         )
-        handlers.authenticate_api_key(secret, identity.uow())
+        api_keys.authenticate_api_key(secret, identity.uow())
         clock.advance(timedelta(hours=1, seconds=1))
         with pytest.raises(Unauthenticated, match="expired"):
-            handlers.authenticate_api_key(secret, identity.uow())
+            api_keys.authenticate_api_key(secret, identity.uow())
     finally:
         set_clock(previous)
 
 
 def test_api_keys_are_refused_for_missing_or_suspended_users_and_past_expiry(identity: Identity) -> None:
     with pytest.raises(NotFound):
-        handlers.create_api_key(commands.CreateApiKey(user_id=999, name="k", scopes=("servers:read",)), identity.uow())
-    suspended = handlers.create_user(
+        api_keys.create_api_key(commands.CreateApiKey(user_id=999, name="k", scopes=("servers:read",)), identity.uow())
+    suspended = users.create_user(
         commands.CreateUser("Sus", "sus@example.com", PASSWORD, UserRole.CLIENT, UserStatus.SUSPENDED), identity.uow()
     )
     with pytest.raises(PreconditionFailed):
-        handlers.create_api_key(
+        api_keys.create_api_key(
             commands.CreateApiKey(user_id=suspended.id, name="k", scopes=("servers:read",)), identity.uow()
         )
     user = make_user(identity)
     with pytest.raises(InvalidInput, match="future"):
-        handlers.create_api_key(
+        api_keys.create_api_key(
             commands.CreateApiKey(user_id=user.id, name="k", scopes=("servers:read",), expires_at=utcnow()),
             identity.uow(),
         )
@@ -158,7 +158,7 @@ def test_no_secret_or_password_is_stored_in_clear_in_any_column_of_any_table(
     identity: Identity, engine: sa.Engine
 ) -> None:
     user = make_user(identity)
-    _key, secret = handlers.create_api_key(
+    _key, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=user.id, name="ci", scopes=("servers:write",)), identity.uow()
     )
     _login(identity, "ada@example.com", PASSWORD)
@@ -178,20 +178,20 @@ def test_no_secret_or_password_is_stored_in_clear_in_any_column_of_any_table(
 
 
 def test_settings_are_typed_and_each_change_records_setting_changed(identity: Identity, engine: sa.Engine) -> None:
-    limit = handlers.get_setting("default_server_limit", identity.uow())
+    limit = settings.get_setting("default_server_limit", identity.uow())
     assert limit.typed_value() == 10
 
-    changed = handlers.set_setting(commands.SetSetting("default_server_limit", 25), identity.uow())
-    handlers.set_setting(commands.SetSetting("default_server_limit", 25), identity.uow())  # no change, no event
-    handlers.set_setting(commands.SetSetting("signup_enabled", False), identity.uow())
+    changed = settings.set_setting(commands.SetSetting("default_server_limit", 25), identity.uow())
+    settings.set_setting(commands.SetSetting("default_server_limit", 25), identity.uow())  # no change, no event
+    settings.set_setting(commands.SetSetting("signup_enabled", False), identity.uow())
 
     assert changed.typed_value() == 25 and changed.version == 2
-    assert handlers.get_setting("signup_enabled", identity.uow()).typed_value() is False
+    assert settings.get_setting("signup_enabled", identity.uow()).typed_value() is False
     for key, value in (("default_server_limit", "25"), ("signup_enabled", 1), ("maintenance_mode", "yes")):
         with pytest.raises(InvalidInput):
-            handlers.set_setting(commands.SetSetting(key, value), identity.uow())
+            settings.set_setting(commands.SetSetting(key, value), identity.uow())
     with pytest.raises(NotFound):
-        handlers.set_setting(commands.SetSetting("no_such_setting", "x"), identity.uow())
+        settings.set_setting(commands.SetSetting("no_such_setting", "x"), identity.uow())
     events = outbox_events(engine)
     assert [e.event_type for e in events] == ["setting.changed", "setting.changed"]
     payload = events[0].payload

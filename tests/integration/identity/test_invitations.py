@@ -21,13 +21,13 @@ from cloudplatform.identity.v1 import organization_service_pb2 as pb
 from cloudplatform.identity.v1 import organization_service_pb2_grpc as pb_grpc
 from cpshared.clock import ManualClock, set_clock, utcnow
 from cpshared.grpc.server import ServiceIdentity, serve
-from identity_service.adapters.grpc_organizations import add_organization_servicer
-from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.invitations import invitation_digest
 from identity_service.domain.model import User
-from identity_service.service_layer import handlers
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
+from identity_service.entrypoints.grpc_organizations import add_organization_servicer
+from identity_service.service_layer import organizations
 from tests.integration.identity.conftest import _free_port
 from tests.integration.identity.support import event_types, make_user, outbox_events
 
@@ -68,7 +68,7 @@ def unique_email(name: str) -> str:
 
 
 def organization(identity: Identity, owner: User, slug: str = "acme") -> int:
-    created, _ = handlers.create_organization(
+    created, _ = organizations.create_organization(
         commands.CreateOrganization(acting_user_id=owner.id, name="Acme Cloud", slug=slug), identity.uow()
     )
     return created.id
@@ -180,7 +180,7 @@ async def test_inviting_again_revokes_the_old_token_and_only_managers_invite_lis
     invitee_email = unique_email("invitee")
     invitee = make_user(identity, invitee_email)
     org = organization(identity, owner)
-    handlers.add_member(
+    organizations.add_member(
         commands.AddMember(acting_user_id=owner.id, organization_id=org, user_id=member.id), identity.uow()
     )
 
@@ -253,7 +253,7 @@ async def test_update_organization_and_member_permissions_record_events_without_
 ) -> None:
     owner, member = make_user(identity, unique_email("owner")), make_user(identity, unique_email("member"))
     org = organization(identity, owner)
-    handlers.add_member(
+    organizations.add_member(
         commands.AddMember(acting_user_id=owner.id, organization_id=org, user_id=member.id), identity.uow()
     )
 

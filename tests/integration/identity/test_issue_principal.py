@@ -14,11 +14,11 @@ from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from cpshared.auth.principal import PRINCIPAL_LIFETIME, generate_private_key, verify
 from cpshared.grpc.server import ServiceIdentity, serve
-from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, UserRole
-from identity_service.service_layer import handlers
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
+from identity_service.service_layer import api_keys, organizations
 from tests.integration.identity.conftest import _free_port
 from tests.integration.identity.support import make_user
 
@@ -47,7 +47,7 @@ async def signing_stub(identity: Identity) -> AsyncIterator[pb_grpc.IdentityServ
 
 
 def organization_of(identity: Identity, owner_id: int, slug: str) -> int:
-    organization, _ = handlers.create_organization(
+    organization, _ = organizations.create_organization(
         commands.CreateOrganization(acting_user_id=owner_id, name=slug.title(), slug=slug), identity.uow()
     )
     return organization.id
@@ -60,13 +60,13 @@ async def test_an_api_key_is_exchanged_for_a_principal_naming_its_user_roles_org
     bob = make_user(identity, email="bob@example.com")
     owned = organization_of(identity, ada.id, "ada-co")
     joined = organization_of(identity, bob.id, "bob-co")
-    handlers.add_member(
+    organizations.add_member(
         commands.AddMember(
             acting_user_id=bob.id, organization_id=joined, user_id=ada.id, role=OrganizationRole.BILLING
         ),
         identity.uow(),
     )
-    key, secret = handlers.create_api_key(
+    key, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=ada.id, name="ci", scopes=("servers:read", "billing:read")), identity.uow()
     )
 
@@ -86,22 +86,22 @@ async def test_a_key_bound_to_an_organization_speaks_only_within_it(
 ) -> None:
     ada = make_user(identity)
     first, second = organization_of(identity, ada.id, "one"), organization_of(identity, ada.id, "two")
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=ada.id, name="ci", scopes=("*:read",), organization_id=second), identity.uow()
     )
     answer = await signing_stub.IssuePrincipal(pb.IssuePrincipalRequest(api_key_secret=secret), timeout=10)
-    organizations = verify(answer.principal, SIGNING_KEY.public_key()).organizations
-    assert dict(organizations) == {second: "owner"} and first not in organizations
+    speaks_for = verify(answer.principal, SIGNING_KEY.public_key()).organizations
+    assert dict(speaks_for) == {second: "owner"} and first not in speaks_for
 
 
 async def test_a_revoked_or_unknown_key_gets_no_principal(
     identity: Identity, signing_stub: pb_grpc.IdentityServiceAsyncStub
 ) -> None:
     ada = make_user(identity)
-    key, secret = handlers.create_api_key(
+    key, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=ada.id, name="ci", scopes=("servers:read",)), identity.uow()
     )
-    handlers.revoke_api_key(key.id, identity.uow())
+    api_keys.revoke_api_key(key.id, identity.uow())
     for presented in (secret, "cpk_unknown", ""):
         with pytest.raises(aio.AioRpcError) as refused:
             await signing_stub.IssuePrincipal(pb.IssuePrincipalRequest(api_key_secret=presented), timeout=10)
@@ -118,7 +118,7 @@ async def test_an_identity_service_without_a_signing_key_issues_no_principal(
     identity: Identity, stub: pb_grpc.IdentityServiceAsyncStub
 ) -> None:
     ada = make_user(identity)
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=ada.id, name="ci", scopes=("servers:read",)), identity.uow()
     )
     with pytest.raises(aio.AioRpcError) as refused:

@@ -19,7 +19,7 @@ from cpshared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import LoginFailure, User, UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import logins, settings, users
 from tests.integration.identity.support import PASSWORD, event_types, make_user, outbox_events
 
 M = TypeVar("M", bound=Message)
@@ -38,7 +38,7 @@ def clock() -> Iterator[ManualClock]:
 
 
 def login(identity: Identity, password: str = PASSWORD, email: str = "ada@example.com") -> User:
-    return handlers.login(commands.Login(email, password, IP, "pytest/1.0"), identity.uow())
+    return logins.login(commands.Login(email, password, IP, "pytest/1.0"), identity.uow())
 
 
 def last_payload(engine: sa.Engine, kind: type[M]) -> M:
@@ -140,8 +140,8 @@ def test_the_lockout_policy_is_read_from_the_system_settings(
     identity: Identity, engine: sa.Engine, clock: ManualClock
 ) -> None:
     make_user(identity)
-    handlers.set_setting(commands.SetSetting("login_max_failures", 2), identity.uow())
-    handlers.set_setting(commands.SetSetting("login_lockout_minutes", 1), identity.uow())
+    settings.set_setting(commands.SetSetting("login_max_failures", 2), identity.uow())
+    settings.set_setting(commands.SetSetting("login_lockout_minutes", 1), identity.uow())
     for _ in range(2):
         with pytest.raises(Unauthenticated):
             login(identity, "wrong password")
@@ -155,7 +155,7 @@ def test_the_lockout_policy_is_read_from_the_system_settings(
 def test_suspended_banned_and_pending_accounts_are_refused_with_the_right_password_only(
     identity: Identity, engine: sa.Engine, clock: ManualClock, status: UserStatus
 ) -> None:
-    user = handlers.create_user(commands.CreateUser("Ada", "ada@example.com", PASSWORD, status=status), identity.uow())
+    user = users.create_user(commands.CreateUser("Ada", "ada@example.com", PASSWORD, status=status), identity.uow())
     with pytest.raises(Unauthenticated):
         login(identity, "wrong password")
     told = "the email address is not verified yet" if status is UserStatus.PENDING else f"the account is {status.value}"
@@ -182,7 +182,7 @@ def test_a_legacy_bcrypt_password_signs_in_and_is_rehashed(
 def test_an_attempt_without_a_valid_ip_is_refused_and_not_recorded(identity: Identity, engine: sa.Engine) -> None:
     make_user(identity)
     with pytest.raises(InvalidInput, match="IPv4 or IPv6"):
-        handlers.login(commands.Login("ada@example.com", PASSWORD, "somewhere"), identity.uow())
+        logins.login(commands.Login("ada@example.com", PASSWORD, "somewhere"), identity.uow())
     assert activity(engine) == []
 
 
@@ -197,16 +197,16 @@ def test_login_activity_is_listed_newest_first_a_page_at_a_time(
             login(identity, password)
     login(identity, PASSWORD, "other@example.com")
 
-    first, page, per_page, total = handlers.list_login_activity(user.id, 0, 2, identity.uow())
-    second, *_ = handlers.list_login_activity(user.id, 2, 2, identity.uow())
+    first, page, per_page, total = logins.list_login_activity(user.id, 0, 2, identity.uow())
+    second, *_ = logins.list_login_activity(user.id, 2, 2, identity.uow())
     assert (page, per_page, total) == (1, 2, 3)
     assert [a.success for a in first + second] == [False, True, False]
     assert first[0].created_at > first[1].created_at > second[0].created_at
     assert first[0].user_agent == "pytest/1.0" and first[0].failure_reason is LoginFailure.WRONG_PASSWORD
     with pytest.raises(InvalidInput):
-        handlers.list_login_activity(user.id, 1, 51, identity.uow())
+        logins.list_login_activity(user.id, 1, 51, identity.uow())
     with pytest.raises(NotFound):
-        handlers.list_login_activity(999_999, 1, 10, identity.uow())
+        logins.list_login_activity(999_999, 1, 10, identity.uow())
 
 
 def test_ten_concurrent_wrong_passwords_count_five_and_lock_once(

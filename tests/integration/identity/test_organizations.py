@@ -12,7 +12,7 @@ from cpshared.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, Pr
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, UserStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import organizations, users
 from tests.integration.identity.support import PASSWORD, event_types, make_user, outbox_events
 
 OWNER, ADMIN, MEMBER, BILLING = (
@@ -24,18 +24,18 @@ OWNER, ADMIN, MEMBER, BILLING = (
 
 
 def create(identity: Identity, owner_id: int, slug: str = "acme") -> int:
-    organization, _ = handlers.create_organization(
+    organization, _ = organizations.create_organization(
         commands.CreateOrganization(acting_user_id=owner_id, name="Acme", slug=slug), identity.uow()
     )
     return organization.id
 
 
 def add(identity: Identity, actor: int, org: int, user: int, role: OrganizationRole = MEMBER) -> None:
-    handlers.add_member(commands.AddMember(actor, org, user, role), identity.uow())
+    organizations.add_member(commands.AddMember(actor, org, user, role), identity.uow())
 
 
 def roles(identity: Identity, actor: int, org: int) -> dict[int, OrganizationRole]:
-    _, members = handlers.get_organization(actor, org, identity.uow())
+    _, members = organizations.get_organization(actor, org, identity.uow())
     return {m.user_id: m.role for m in members}
 
 
@@ -49,7 +49,7 @@ def test_the_creator_becomes_the_one_owner_and_organization_created_is_recorded(
     identity: Identity, engine: sa.Engine, people: tuple[int, ...]
 ) -> None:
     owner = people[0]
-    organization, membership = handlers.create_organization(
+    organization, membership = organizations.create_organization(
         commands.CreateOrganization(acting_user_id=owner, name="  Acme Cloud ", slug="acme-cloud"), identity.uow()
     )
     assert (organization.name, organization.slug, organization.owner_id) == ("Acme Cloud", "acme-cloud", owner)
@@ -86,7 +86,7 @@ def test_concurrent_creates_with_one_slug_make_one_organization(identity: Identi
 
 
 def test_a_suspended_user_creates_no_organization(identity: Identity, engine: sa.Engine) -> None:
-    user = handlers.create_user(
+    user = users.create_user(
         commands.CreateUser("Sus", "sus@example.com", PASSWORD, status=UserStatus.SUSPENDED), identity.uow()
     )
     with pytest.raises(PreconditionFailed):
@@ -100,11 +100,11 @@ def test_owners_and_admins_manage_members_and_each_change_is_an_event(
 ) -> None:
     owner, admin, member, _ = people
     org = create(identity, owner)
-    handlers.add_member(commands.AddMember(owner, org, admin, ADMIN, ("servers:read",)), identity.uow())
+    organizations.add_member(commands.AddMember(owner, org, admin, ADMIN, ("servers:read",)), identity.uow())
     add(identity, admin, org, member, BILLING)
-    handlers.change_member_role(commands.ChangeMemberRole(admin, org, member, MEMBER), identity.uow())
+    organizations.change_member_role(commands.ChangeMemberRole(admin, org, member, MEMBER), identity.uow())
     assert roles(identity, member, org) == {owner: OWNER, admin: ADMIN, member: MEMBER}
-    handlers.remove_member(commands.RemoveMember(admin, org, member), identity.uow())
+    organizations.remove_member(commands.RemoveMember(admin, org, member), identity.uow())
     assert roles(identity, owner, org) == {owner: OWNER, admin: ADMIN}
 
     events = outbox_events(engine)[-5:]
@@ -139,7 +139,7 @@ def test_members_and_outsiders_cannot_manage_and_outsiders_do_not_see_the_organi
     with pytest.raises(NotFound):
         add(identity, outsider, org, admin)
     with pytest.raises(NotFound):
-        handlers.get_organization(outsider, org, identity.uow())
+        organizations.get_organization(outsider, org, identity.uow())
     with pytest.raises(AlreadyExists):
         add(identity, owner, org, member)
     with pytest.raises(InvalidInput, match="TransferOwnership"):
@@ -157,9 +157,9 @@ def test_nobody_removes_or_demotes_the_last_owner(
     add(identity, owner, org, admin, ADMIN)
     for actor in (owner, admin):
         with pytest.raises(PreconditionFailed, match="transfer ownership first"):
-            handlers.remove_member(commands.RemoveMember(actor, org, owner), identity.uow())
+            organizations.remove_member(commands.RemoveMember(actor, org, owner), identity.uow())
         with pytest.raises(PreconditionFailed, match="TransferOwnership"):
-            handlers.change_member_role(commands.ChangeMemberRole(actor, org, owner, ADMIN), identity.uow())
+            organizations.change_member_role(commands.ChangeMemberRole(actor, org, owner, ADMIN), identity.uow())
     assert roles(identity, owner, org) == {owner: OWNER, admin: ADMIN}
 
 
@@ -171,11 +171,13 @@ def test_a_transfer_makes_the_member_owner_and_the_old_owner_admin(
     add(identity, owner, org, admin, ADMIN)
     add(identity, owner, org, member)
     with pytest.raises(Forbidden):
-        handlers.transfer_ownership(commands.TransferOwnership(admin, org, admin), identity.uow())
+        organizations.transfer_ownership(commands.TransferOwnership(admin, org, admin), identity.uow())
     with pytest.raises(PreconditionFailed):
-        handlers.transfer_ownership(commands.TransferOwnership(owner, org, people[3]), identity.uow())
+        organizations.transfer_ownership(commands.TransferOwnership(owner, org, people[3]), identity.uow())
 
-    organization, members = handlers.transfer_ownership(commands.TransferOwnership(owner, org, member), identity.uow())
+    organization, members = organizations.transfer_ownership(
+        commands.TransferOwnership(owner, org, member), identity.uow()
+    )
 
     assert organization.owner_id == member
     assert {m.user_id: m.role for m in members} == {owner: ADMIN, admin: ADMIN, member: OWNER}
@@ -188,9 +190,9 @@ def test_a_transfer_makes_the_member_owner_and_the_old_owner_admin(
         organization_id=org, old_owner_user_id=owner, new_owner_user_id=member, new_owner_previous_role="member"
     )
     # The former owner, now an admin, may leave; the new owner may not.
-    handlers.remove_member(commands.RemoveMember(owner, org, owner), identity.uow())
+    organizations.remove_member(commands.RemoveMember(owner, org, owner), identity.uow())
     with pytest.raises(PreconditionFailed):
-        handlers.remove_member(commands.RemoveMember(member, org, member), identity.uow())
+        organizations.remove_member(commands.RemoveMember(member, org, member), identity.uow())
 
 
 def test_concurrent_transfers_leave_exactly_one_owner(
@@ -203,7 +205,7 @@ def test_concurrent_transfers_leave_exactly_one_owner(
 
     def transfer(to: int) -> str:
         try:
-            handlers.transfer_ownership(commands.TransferOwnership(owner, org, to), identity.uow())
+            organizations.transfer_ownership(commands.TransferOwnership(owner, org, to), identity.uow())
         except Forbidden:
             return "refused"
         return "done"
@@ -223,6 +225,6 @@ def test_a_user_lists_the_organizations_they_belong_to_with_their_role(
     first = create(identity, owner, "first")
     second = create(identity, other, "second")
     add(identity, other, second, owner, BILLING)
-    listed = handlers.list_organizations_for_user(owner, identity.uow())
+    listed = organizations.list_organizations_for_user(owner, identity.uow())
     assert [(o.id, m.role) for o, m in listed] == [(first, OWNER), (second, BILLING)]
-    assert handlers.list_organizations_for_user(outsider, identity.uow()) == []
+    assert organizations.list_organizations_for_user(outsider, identity.uow()) == []

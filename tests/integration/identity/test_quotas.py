@@ -11,7 +11,7 @@ from cpshared.errors import InvalidInput, LimitExceeded, NotFound
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import Quota, QuotaOwner, Reservation, ReservationStatus
-from identity_service.service_layer import handlers
+from identity_service.service_layer import quotas
 from tests.integration.identity.support import event_types, make_organization, make_user, outbox_events
 
 
@@ -23,7 +23,7 @@ def usage(engine: sa.Engine) -> tuple[int, int]:
 
 
 def reserve(identity: Identity, key: str, owner: QuotaOwner, amount: int = 1) -> tuple[Reservation, Quota]:
-    return handlers.reserve_quota(commands.ReserveQuota(key, owner, "server", amount), identity.uow)
+    return quotas.reserve_quota(commands.ReserveQuota(key, owner, "server", amount), identity.uow)
 
 
 def test_100_concurrent_reservations_against_a_quota_of_10_let_exactly_10_through(
@@ -50,13 +50,13 @@ def test_100_concurrent_reservations_against_a_quota_of_10_let_exactly_10_throug
 
 def test_the_same_reservation_key_answers_the_same_and_counts_once(identity: Identity, engine: sa.Engine) -> None:
     owner = QuotaOwner(user_id=make_user(identity).id)
-    first = handlers.reserve_quota(commands.ReserveQuota("vm-1", owner, "server", 3), identity.uow)
-    again = handlers.reserve_quota(commands.ReserveQuota("vm-1", owner, "server", 3), identity.uow)
+    first = quotas.reserve_quota(commands.ReserveQuota("vm-1", owner, "server", 3), identity.uow)
+    again = quotas.reserve_quota(commands.ReserveQuota("vm-1", owner, "server", 3), identity.uow)
 
     assert again[0] == first[0] and again[1].current_usage == 3
     assert usage(engine) == (10, 3)
     with pytest.raises(InvalidInput, match="another reservation"):
-        handlers.reserve_quota(commands.ReserveQuota("vm-1", owner, "server", 4), identity.uow)
+        quotas.reserve_quota(commands.ReserveQuota("vm-1", owner, "server", 4), identity.uow)
 
 
 def test_concurrent_repeats_of_one_key_count_once(identity: Identity, engine: sa.Engine) -> None:
@@ -74,13 +74,13 @@ def test_release_frees_the_units_exactly_once(identity: Identity, engine: sa.Eng
     reserve(identity, "vm-2", owner, 1)
 
     with ThreadPoolExecutor(max_workers=10) as pool:
-        results = list(pool.map(lambda _: handlers.release_quota("vm-1", identity.uow), range(10)))
+        results = list(pool.map(lambda _: quotas.release_quota("vm-1", identity.uow), range(10)))
 
     assert all(r[0].status is ReservationStatus.RELEASED for r in results)
     assert usage(engine) == (10, 1)
     assert event_types(engine).count("quota.released") == 1
     with pytest.raises(NotFound):
-        handlers.release_quota("never-reserved", identity.uow)
+        quotas.release_quota("never-reserved", identity.uow)
     # Released units can be reserved again, under a new key.
     reserve(identity, "vm-3", owner, 9)
     with pytest.raises(LimitExceeded):
@@ -98,7 +98,7 @@ def test_a_quota_reservation_event_carries_the_quota_version(identity: Identity,
     owner = QuotaOwner(user_id=make_user(identity).id)
     reserve(identity, "a", owner)
     reserve(identity, "b", owner)
-    handlers.release_quota("a", identity.uow)
+    quotas.release_quota("a", identity.uow)
     quota_events = [e for e in outbox_events(engine) if e.envelope.aggregate_type == "quota"]
     assert [(e.event_type, e.envelope.aggregate_version) for e in quota_events] == [
         ("quota.reserved", 1),

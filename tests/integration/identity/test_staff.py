@@ -22,12 +22,12 @@ from cpshared.auth.principal import TrustedKeys, generate_private_key, sign, use
 from cpshared.clock import ManualClock, set_clock, utcnow
 from cpshared.context import PRINCIPAL_HEADER
 from cpshared.grpc.server import ServiceIdentity, serve
-from identity_service.adapters.grpc_admin import add_admin_servicer
-from identity_service.adapters.grpc_servicer import add_identity_servicer
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
 from identity_service.domain.model import UserRole
-from identity_service.service_layer import handlers
+from identity_service.entrypoints.grpc_admin import add_admin_servicer
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
+from identity_service.service_layer import api_keys, users
 from tests.integration.identity.conftest import _free_port
 from tests.integration.identity.support import event_types, make_organization, make_user, outbox_events
 
@@ -109,7 +109,7 @@ async def set_status(stubs: Stubs, actor: int, user_id: int, status: pb.UserStat
 async def test_admins_move_accounts_through_every_allowed_status_and_each_change_is_an_event(
     stubs: Stubs, cast: Cast, engine: sa.Engine
 ) -> None:
-    pending = handlers.create_user(
+    pending = users.create_user(
         commands.CreateUser(name="New", email="new@example.com", password="a long and secret password"),
         Identity(engine).uow(),
     )
@@ -198,7 +198,7 @@ async def test_support_suspends_and_activates_clients_only_and_billing_and_clien
 async def test_a_suspended_users_api_key_no_longer_gets_a_principal(
     stubs: Stubs, cast: Cast, identity: Identity
 ) -> None:
-    _, secret = handlers.create_api_key(
+    _, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=cast.client, name="ci", scopes=("servers:read",)), identity.uow()
     )
     await stubs.identity.IssuePrincipal(pb.IssuePrincipalRequest(api_key_secret=secret), timeout=10)
@@ -310,7 +310,7 @@ async def test_erasure_removes_every_personal_field_revokes_keys_and_sessions_an
             {"o": team, "h": "b" * 64, "now": now},
         )
     keys = [
-        handlers.create_api_key(
+        api_keys.create_api_key(
             commands.CreateApiKey(user_id=ada, name=f"k{n}", scopes=("servers:read",)), identity.uow()
         )[0].id
         for n in range(2)
@@ -472,7 +472,7 @@ def last_use(engine: sa.Engine, key_id: int) -> tuple[object, object]:
 async def test_last_use_of_an_api_key_is_written_once_a_minute_however_often_it_is_exchanged(
     stubs: Stubs, cast: Cast, identity: Identity, engine: sa.Engine, clock: ManualClock
 ) -> None:
-    key, secret = handlers.create_api_key(
+    key, secret = api_keys.create_api_key(
         commands.CreateApiKey(user_id=cast.client, name="busy", scopes=("servers:read",)), identity.uow()
     )
     assert last_use(engine, key.id) == (None, None)

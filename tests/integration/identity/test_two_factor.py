@@ -24,11 +24,11 @@ from cpshared.auth.principal import TrustedKeys, generate_private_key, sign, use
 from cpshared.clock import ManualClock, set_clock
 from cpshared.context import PRINCIPAL_HEADER
 from cpshared.grpc.server import ServiceIdentity, serve
-from identity_service.adapters.grpc_servicer import add_identity_servicer
-from identity_service.adapters.grpc_two_factor import add_two_factor_servicer
 from identity_service.bootstrap import Identity
 from identity_service.domain.model import UserRole
 from identity_service.domain.two_factor import SecretBox, new_data_key_text
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
+from identity_service.entrypoints.grpc_two_factor import add_two_factor_servicer
 from tests.integration.identity.conftest import _free_port
 from tests.integration.identity.support import PASSWORD, event_types, make_user, outbox_events
 

@@ -1,19 +1,22 @@
-"""Wires the audit service's query side together: the engine and the repository over it."""
+"""Wires the audit service together: the engine, the audit log's reads over it, and the
+chains' store for verification, digests and retention."""
 
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from audit_service.adapters.chain_store import SqlChainStore
 from audit_service.adapters.repository_audit_log import AuditLogRepository
 from cpshared.db import make_engine
 
 
 class Audit:
-    """What the gRPC entrypoint needs: the audit log's reads, over one engine."""
+    """What the entrypoints need: the audit log's reads and its chains, over one engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.audit_logs = AuditLogRepository(engine)
+        self.chains = SqlChainStore(engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 
 from cpshared.db import make_engine, make_session_factory
 from cpshared.mail import MailSettings, send_mail
+from identity_service.adapters.unit_of_work import SqlAlchemyIdentityUnitOfWork
 from identity_service.domain.two_factor import SecretBox
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
@@ -35,7 +36,7 @@ class Identity:
         self._sessions = make_session_factory(engine)
 
     def uow(self) -> IdentityUnitOfWork:
-        return IdentityUnitOfWork(self._sessions, self.secret_box)
+        return SqlAlchemyIdentityUnitOfWork(self._sessions, self.secret_box)
 
     def send_mail(self, to: str, subject: str, body: str) -> str:
         """Send one mail over SMTP (blocking: call it from a worker thread, after the commit)."""

@@ -36,7 +36,7 @@ from identity_service.domain import commands
 from identity_service.domain.model import QuotaOwner, UserRole, UserStatus
 from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
-from identity_service.service_layer import handlers, staff
+from identity_service.service_layer import staff, users
 from tests.integration.compute.conftest import SIM_TOKEN
 from tests.integration.live import free_port, grpc_in_thread
 
@@ -127,7 +127,7 @@ class Platform:
         return 0 if quota is None else int(quota.current_usage)
 
     def new_user(self, email: str) -> int:
-        user = handlers.create_user(
+        user = users.create_user(
             commands.CreateUser(
                 name=email.split("@")[0], email=email, password="a long enough password 1", status=UserStatus.ACTIVE
             ),
@@ -170,7 +170,7 @@ def platform(
         )
         try:
             catalog.sync_catalog(compute.catalog_source(), compute.uow())
-            admin = handlers.create_user(
+            admin = users.create_user(
                 commands.CreateUser(
                     name="admin",
                     email="admin@example.com",

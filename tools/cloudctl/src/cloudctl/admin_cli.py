@@ -1,16 +1,20 @@
 """`cloudctl admin create`: the first admin, with a random password and an admin API key.
 
-It goes straight to the identity database with the identity service's own credentials and
-runs the identity service's handlers — the same code, checks and outbox events as the gRPC
-API — rather than calling the gRPC server: `cloudctl up` makes the first admin right after
-the migrations, before any service process runs, and an operator can still make one when
-the identity process is down. The password and the token are printed once and never
-stored in clear: the token goes to .local/admin-token (mode 600) for local tooling.
+It runs the identity service's own operator command (``python -m
+identity_service.entrypoints.cli create-admin``) on the identity database with the identity
+service's own credentials — the same use cases, checks and outbox events as the gRPC API —
+rather than calling the gRPC server: `cloudctl up` makes the first admin right after the
+migrations, before any service process runs, and an operator can still make one when the
+identity process is down. The password and the token are printed once and never stored in
+clear: the token goes to .local/admin-token (mode 600) for local tooling.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,22 +24,21 @@ import typer
 
 from cloudctl.paths import LocalPaths
 from cloudctl.stack import Secrets, database_url
-from cpshared.errors import DomainError
-from identity_service.bootstrap import Identity, bootstrap
-from identity_service.domain import commands
-from identity_service.domain.model import ADMIN_SCOPES, UserRole, UserStatus
-from identity_service.domain.secrets import new_password
-from identity_service.service_layer import handlers
 
 DEFAULT_EMAIL = "admin@cloudplatform.local"
-ADMIN_NAME = "Administrator"
-KEY_NAME = "first admin (cloudctl)"
+IDENTITY_CLI = "identity_service.entrypoints.cli"
+ADMIN_EXISTS = 3
+"""The identity command's exit status when an admin exists already."""
 
 app = typer.Typer(help="The platform's administrators.", no_args_is_help=True)
 
 
 class AdminExists(RuntimeError):
     pass
+
+
+class AdminRefused(RuntimeError):
+    """The identity service refused to create the admin; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -64,22 +67,27 @@ def write_token(path: Path, token: str) -> None:
     tmp.replace(path)
 
 
-def create_admin(identity: Identity, email: str, token_path: Path, *, force: bool = False) -> AdminCredentials:
-    """An active admin user with a random password and an admin API key, its token in ``token_path``."""
-    if not force and handlers.admin_exists(identity.uow()):
-        raise AdminExists("an admin exists already: use --force to add another")
-    password = new_password()
-    user = handlers.create_user(
-        commands.CreateUser(
-            name=ADMIN_NAME, email=email, password=password, role=UserRole.ADMIN, status=UserStatus.ACTIVE
-        ),
-        identity.uow(),
+def create_admin(identity_url: str, email: str, token_path: Path, *, force: bool = False) -> AdminCredentials:
+    """An active admin user with a random password and an admin API key, its token in ``token_path``.
+
+    The identity database's URL (with its password) travels in the environment, never on a
+    command line that every user of the machine can read."""
+    command = [sys.executable, "-m", IDENTITY_CLI, "create-admin", "--email", email, *(["--force"] if force else [])]
+    env = os.environ | {"CP_DATABASE_URL": identity_url}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode == ADMIN_EXISTS:
+        raise AdminExists(done.stderr.strip())
+    if done.returncode != 0:
+        raise AdminRefused(done.stderr.strip() or f"{IDENTITY_CLI} exited with {done.returncode}")
+    made = json.loads(done.stdout)
+    write_token(token_path, str(made["token"]))
+    return AdminCredentials(
+        user_id=int(made["user_id"]),
+        email=str(made["email"]),
+        password=str(made["password"]),
+        token=str(made["token"]),
+        token_file=token_path,
     )
-    _key, token = handlers.create_api_key(
-        commands.CreateApiKey(user_id=user.id, name=KEY_NAME, scopes=ADMIN_SCOPES), identity.uow()
-    )
-    write_token(token_path, token)
-    return AdminCredentials(user_id=user.id, email=user.email, password=password, token=token, token_file=token_path)
 
 
 def announce(credentials: AdminCredentials, say: Callable[[str], None]) -> None:
@@ -89,9 +97,8 @@ def announce(credentials: AdminCredentials, say: Callable[[str], None]) -> None:
     say(f"  the token is in {credentials.token_file} (mode 600); neither is shown again")
 
 
-def identity_from_stack(paths: LocalPaths) -> Identity:
-    password = Secrets(paths).database_passwords()["identity"]
-    return bootstrap(database_url("identity", password), pool_size=1)
+def identity_url_of_stack(paths: LocalPaths) -> str:
+    return database_url("identity", Secrets(paths).database_passwords()["identity"])
 
 
 def ensure_first_admin(paths: LocalPaths, say: Callable[[str], None] | None = None) -> Path | None:
@@ -99,14 +106,10 @@ def ensure_first_admin(paths: LocalPaths, say: Callable[[str], None] | None = No
 
     Returns where the token was written, or None when an admin existed already.
     """
-    identity = identity_from_stack(paths)
     try:
-        try:
-            credentials = create_admin(identity, DEFAULT_EMAIL, token_file(paths))
-        except AdminExists:
-            return None
-    finally:
-        identity.close()
+        credentials = create_admin(identity_url_of_stack(paths), DEFAULT_EMAIL, token_file(paths))
+    except AdminExists:
+        return None
     if say is None:
         from rich.console import Console
 
@@ -125,15 +128,12 @@ def create(
 
     console = Console()
     paths = LocalPaths()
-    identity = identity_from_stack(paths)
     try:
-        credentials = create_admin(identity, email, token_file(paths), force=force)
+        credentials = create_admin(identity_url_of_stack(paths), email, token_file(paths), force=force)
     except AdminExists as exc:
         console.print(f"[yellow]{exc}[/yellow]")
         raise typer.Exit(1) from None
-    except DomainError as exc:
-        console.print(f"[red]{exc.message}[/red]")
+    except AdminRefused as exc:
+        console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
-    finally:
-        identity.close()
     announce(credentials, console.print)

@@ -196,7 +196,7 @@ def hcloud_token_file(paths: LocalPaths) -> str:
 
 # The projections that run as consumers, by service: module:Factory for consumer_main.
 PROJECTIONS = {
-    "audit": "audit_service.projection:from_environment",
+    "audit": "audit_service.entrypoints.projection:from_environment",
     # Compute follows identity: an account's suspension reaches its servers.
     "compute": "compute_service.adapters.account_projection:AccountProjection",
     "billing": "billing_service.projection:BillingProjection",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from audit_service.adapters.repository_audit_log import AuditLogRepository
 from audit_service.domain.audit_log import (
     AuditLogEntry,
     AuditLogQuery,
@@ -11,6 +10,7 @@ from audit_service.domain.audit_log import (
     Reader,
     login_attempt,
 )
+from audit_service.service_layer.ports import AuditLogRepository
 from cpshared.errors import NotFound
 
 

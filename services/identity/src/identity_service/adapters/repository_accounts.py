@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from identity_service.adapters.repository import _aware, _insert, from_db, to_db
+from identity_service.adapters.rows import from_db, insert_one, required_time, to_db
 from identity_service.adapters.tables import email_verifications, user_sessions, users
 from identity_service.domain.accounts import PROFILE_FIELDS, EmailVerification, Profile, UserSession
 from identity_service.domain.model import UserRole, UserStatus
@@ -67,7 +67,7 @@ class AccountRepository:
             email=row.email,
             role=UserRole(row.role),
             status=UserStatus(row.status),
-            created_at=_aware(row.created_at),
+            created_at=required_time(row.created_at),
             email_verified_at=from_db(row.email_verified_at),
             version=int(row.version),
             **texts,
@@ -78,7 +78,7 @@ class AccountRepository:
     def add_verification(
         self, user_id: int, email: str, token_hash: str, now: datetime, expires_at: datetime
     ) -> EmailVerification:
-        verification_id = _insert(
+        verification_id = insert_one(
             self._session,
             email_verifications.insert().values(
                 user_id=user_id,
@@ -112,8 +112,8 @@ class AccountRepository:
             id=int(row.id),
             user_id=int(row.user_id),
             email=row.email,
-            created_at=_aware(row.created_at),
-            expires_at=_aware(row.expires_at),
+            created_at=required_time(row.created_at),
+            expires_at=required_time(row.expires_at),
             used_at=from_db(row.used_at),
         )
 
@@ -124,7 +124,7 @@ class AccountRepository:
     ) -> UserSession:
         """A new session row; its refresh hash is set by :meth:`rotate` once its id is known
         (the refresh token names the session)."""
-        session_id = _insert(
+        session_id = insert_one(
             self._session,
             user_sessions.insert().values(
                 user_id=user_id,
@@ -195,8 +195,8 @@ class AccountRepository:
             user_id=int(row.user_id),
             ip_address=row.ip_address,
             user_agent=row.user_agent or "",
-            created_at=_aware(row.created_at),
-            expires_at=_aware(row.expires_at),
+            created_at=required_time(row.created_at),
+            expires_at=required_time(row.expires_at),
             refreshed_at=from_db(row.refreshed_at),
             revoked_at=from_db(row.revoked_at),
             version=int(row.version),

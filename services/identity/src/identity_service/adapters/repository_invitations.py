@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from identity_service.adapters.repository import _aware, _insert, from_db, to_db
+from identity_service.adapters.rows import from_db, insert_one, required_time, to_db
 from identity_service.adapters.tables import organization_invitations
 from identity_service.domain.invitations import Invitation
 from identity_service.domain.model import OrganizationRole
@@ -36,7 +36,7 @@ class InvitationRepository:
         now: datetime,
         expires_at: datetime,
     ) -> Invitation:
-        invitation_id = _insert(
+        invitation_id = insert_one(
             self._session,
             table.insert().values(
                 organization_id=organization_id,
@@ -106,8 +106,8 @@ class InvitationRepository:
             role=OrganizationRole(row.role),
             permissions=tuple(row.permissions or ()),
             invited_by=None if row.invited_by is None else int(row.invited_by),
-            created_at=_aware(row.created_at),
-            expires_at=_aware(row.expires_at),
+            created_at=required_time(row.created_at),
+            expires_at=required_time(row.expires_at),
             accepted_by=None if row.accepted_by is None else int(row.accepted_by),
             accepted_at=from_db(row.accepted_at),
             revoked_at=from_db(row.revoked_at),

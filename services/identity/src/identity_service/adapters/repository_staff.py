@@ -11,13 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from identity_service.adapters.repository import (
-    ApiKeyRepository,
-    QuotaRepository,
-    UserRepository,
-    from_db,
-    to_db,
-)
+from identity_service.adapters.repository_api_keys import ApiKeyRepository
+from identity_service.adapters.repository_quotas import QuotaRepository
+from identity_service.adapters.repository_users import UserRepository
+from identity_service.adapters.rows import from_db, to_db
 from identity_service.adapters.tables import (
     api_keys,
     login_activity,
@@ -128,7 +125,7 @@ class StaffRepository:
             .order_by(api_keys.c.id)
             .with_for_update()
         )
-        return [ApiKeyRepository._key(row) for row in self._session.execute(query)]
+        return [ApiKeyRepository.api_key_from_row(row) for row in self._session.execute(query)]
 
     def revoke_sessions(self, user_id: int, now: datetime) -> int:
         result = self._session.execute(
@@ -157,7 +154,7 @@ class StaffRepository:
     @staticmethod
     def _details(row: Row[Any]) -> UserDetails:
         return UserDetails(
-            user=UserRepository._user(row),
+            user=UserRepository.user_from_row(row),
             email_verified_at=from_db(row.email_verified_at),
             two_factor_enabled=row.two_factor_confirmed_at is not None,
             deleted_at=from_db(row.deleted_at),
@@ -200,7 +197,7 @@ class StaffRepository:
                 resource_quotas.c.resource_type,
             )
         )
-        return [QuotaRepository._quota(row) for row in self._session.execute(query)]
+        return [QuotaRepository.quota_from_row(row) for row in self._session.execute(query)]
 
     def set_quota_limit(self, quota: Quota, now: datetime) -> None:
         self._session.execute(

@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from identity_service.adapters.repository import from_db, to_db
+from identity_service.adapters.rows import from_db, to_db
 from identity_service.adapters.tables import users
 from identity_service.domain.two_factor import TwoFactor
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from cpshared.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, PreconditionFailed
+from identity_service.domain.events import Locked, LoginFailed, LoginSucceeded, Recorded, UserEvent
 
 
 class UserRole(StrEnum):
@@ -49,8 +50,12 @@ def check_new_password(password: str) -> None:
         raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
 
 
-@dataclass(frozen=True)
+@dataclass
 class User:
+    """The user aggregate. Its sign-in rules change it through :meth:`signed_in` and
+    :meth:`sign_in_refused`, which bump its version and record what happened in
+    :attr:`events`; the unit of work collects them when it commits."""
+
     id: int
     name: str
     email: str
@@ -64,6 +69,55 @@ class User:
     failed_logins: int = 0
     locked_until: datetime | None = None
     last_login_at: datetime | None = None
+    events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
+    """Recorded and not yet collected by a unit of work (a copy made with ``replace`` starts without)."""
+
+    @property
+    def login_state(self) -> LoginState:
+        return LoginState(failed_logins=self.failed_logins, locked_until=self.locked_until)
+
+    def signed_in(self, login_activity_id: int, ip: str, now: datetime) -> None:
+        """A successful sign-in: the lockout count starts afresh."""
+        self.failed_logins, self.locked_until, self.last_login_at = 0, None, now
+        self._record(LoginSucceeded(user_id=self.id, login_activity_id=login_activity_id, ip=ip))
+
+    def sign_in_refused(
+        self, login_activity_id: int, ip: str, reason: LoginFailure, policy: LockoutPolicy, now: datetime
+    ) -> None:
+        """A refused attempt. A wrong password or second-factor code counts towards the lockout,
+        and the one that reaches the policy's limit locks the account; any other refusal (a
+        locked account, its status, a missing second factor) leaves the count as it is."""
+        before = self.login_state
+        counted = reason in COUNTED_FAILURES
+        after = before.after_wrong_password(policy, now) if counted else before
+        self.failed_logins, self.locked_until = after.failed_logins, after.locked_until
+        self._record(
+            LoginFailed(
+                user_id=self.id,
+                login_activity_id=login_activity_id,
+                ip=ip,
+                reason=reason.value,
+                failed_logins=after.failed_logins,
+            )
+        )
+        if counted and after.locked_until is not None and after.locked(now):
+            self._record(
+                Locked(
+                    user_id=self.id,
+                    ip=ip,
+                    reason="too_many_failed_logins",
+                    failed_logins=before.failed_logins + 1,
+                    locked_until=after.locked_until,
+                )
+            )
+
+    def pop_events(self) -> list[Recorded]:
+        recorded, self.events = self.events, []
+        return recorded
+
+    def _record(self, event: UserEvent) -> None:
+        self.version += 1
+        self.events.append(Recorded(version=self.version, event=event))
 
 
 @dataclass(frozen=True)
@@ -424,6 +478,9 @@ class LoginState:
 
 
 LOGIN_SUCCEEDED_STATE = LoginState(failed_logins=0, locked_until=None)
+
+COUNTED_FAILURES = frozenset({LoginFailure.WRONG_PASSWORD, LoginFailure.WRONG_TWO_FACTOR_CODE})
+"""The refusals that count towards the lockout: guesses at a credential."""
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ from cpshared.auth.principal import load_private_key
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from identity_service import SERVICE_NAME, __version__
-from identity_service.adapters.grpc_accounts import add_account_servicer
-from identity_service.adapters.grpc_admin import add_admin_servicer
-from identity_service.adapters.grpc_organizations import add_organization_servicer
-from identity_service.adapters.grpc_servicer import add_identity_servicer
-from identity_service.adapters.grpc_two_factor import add_two_factor_servicer
 from identity_service.bootstrap import Identity, bootstrap
 from identity_service.config import Settings
 from identity_service.domain.two_factor import SecretBox
+from identity_service.entrypoints.grpc_accounts import add_account_servicer
+from identity_service.entrypoints.grpc_admin import add_admin_servicer
+from identity_service.entrypoints.grpc_identity import add_identity_servicer
+from identity_service.entrypoints.grpc_organizations import add_organization_servicer
+from identity_service.entrypoints.grpc_two_factor import add_two_factor_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 

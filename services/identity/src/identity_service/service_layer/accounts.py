@@ -7,7 +7,6 @@ is stored, and none of them is ever logged or put in an event.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -44,20 +43,12 @@ from identity_service.domain.accounts import (
     profile_changes,
 )
 from identity_service.domain.model import ADMIN_SCOPES, UserRole, UserStatus, check_new_password, normalise_email
-from identity_service.service_layer.handlers import (
-    USER_AGENT_MAX,
-    _check_ip,
-    _record,
-    add_user,
-    login,
-)
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
+from identity_service.service_layer.logins import USER_AGENT_MAX, checked_ip, login
+from identity_service.service_layer.ports import MailSender
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory, record
+from identity_service.service_layer.users import add_user
 
 log = get_logger(__name__)
-
-UnitOfWorkFactory = Callable[[], IdentityUnitOfWork]
-SendMail = Callable[[str, str, str], str]
-"""(to, subject, body) -> Message-ID: Identity.send_mail."""
 
 SESSION_SCOPES = ADMIN_SCOPES
 """A signed-in person acts with the user's full rights: every family, read and write."""
@@ -140,7 +131,7 @@ def verification_mail(public_url: str, token: str) -> tuple[str, str]:
     return VERIFY_SUBJECT, body
 
 
-def send_verification(send: SendMail, public_url: str, mail: PendingMail) -> bool:
+def send_verification(send: MailSender, public_url: str, mail: PendingMail) -> bool:
     """Send a verification mail; a failure is logged (never the token) and answered False:
     the account stays, and ResendVerification sends another link."""
     subject, body = verification_mail(public_url, mail.token)
@@ -172,7 +163,7 @@ def verify_email(token: str, uow: IdentityUnitOfWork) -> Profile:
             profile = replace(profile, email_verified_at=now, status=status, version=profile.version + 1)
             uow.accounts.mark_email_verified(profile, now)
             payload = ev.UserEmailVerified(user_id=profile.id, verification_id=verification.id, status=status.value)
-            _record(uow, catalog.USER_EMAIL_VERIFIED, profile.id, profile.version, payload)
+            record(uow, catalog.USER_EMAIL_VERIFIED, profile.id, profile.version, payload)
         uow.commit()
     return profile
 
@@ -233,7 +224,7 @@ def create_session(
         ),
         uow_factory(),
     )
-    ip, user_agent = _check_ip(cmd.ip), cmd.user_agent[:USER_AGENT_MAX]
+    ip, user_agent = checked_ip(cmd.ip), cmd.user_agent[:USER_AGENT_MAX]
     now = utcnow()
     with uow_factory() as uow:
         # The refresh token names its session, so the row comes first with a throwaway hash.
@@ -244,7 +235,7 @@ def create_session(
         payload = ev.UserSessionCreated(
             session_id=session.id, user_id=user.id, ip=ip, expires_at=_timestamp(session.expires_at)
         )
-        _record(uow, catalog.USER_SESSION_CREATED, session.id, session.version, payload)
+        record(uow, catalog.USER_SESSION_CREATED, session.id, session.version, payload)
         profile = _profile(uow, user.id)
         uow.commit()
     return session, _tokens(key, session, refresh_token, now), profile
@@ -257,7 +248,7 @@ def refresh_session(
     refreshes with one token only the first succeeds; the second presents a rotated token,
     which is what a thief's copy looks like, and revokes the session."""
     key = _key(signing_key)
-    ip, user_agent = _check_ip(ip), user_agent[:USER_AGENT_MAX]
+    ip, user_agent = checked_ip(ip), user_agent[:USER_AGENT_MAX]
     mac_key = refresh_mac_key(key)
     now = utcnow()
     with uow:
@@ -276,7 +267,7 @@ def refresh_session(
         session = replace(session, ip_address=ip, user_agent=user_agent, refreshed_at=now, version=session.version + 1)
         uow.accounts.save_refresh(session, token_digest(new_token))
         payload = ev.UserSessionRefreshed(session_id=session.id, user_id=session.user_id, ip=ip)
-        _record(uow, catalog.USER_SESSION_REFRESHED, session.id, session.version, payload)
+        record(uow, catalog.USER_SESSION_REFRESHED, session.id, session.version, payload)
         uow.commit()
     return session, _tokens(key, session, new_token, now)
 
@@ -305,7 +296,7 @@ def _revoke(uow: IdentityUnitOfWork, session: UserSession, now: datetime, reason
     payload = ev.UserSessionRevoked(
         session_id=session.id, user_id=session.user_id, reason=reason, revoked_by_user_id=revoked_by
     )
-    _record(uow, catalog.USER_SESSION_REVOKED, session.id, revoked.version, payload)
+    record(uow, catalog.USER_SESSION_REVOKED, session.id, revoked.version, payload)
     return revoked
 
 
@@ -385,7 +376,7 @@ def update_profile(user_id: int, wanted: dict[str, str], uow: IdentityUnitOfWork
             payload.country = changed.country
         if "tax_id" in changes:
             payload.tax_id = changed.tax_id
-        _record(uow, catalog.USER_PROFILE_UPDATED, user_id, changed.version, payload)
+        record(uow, catalog.USER_PROFILE_UPDATED, user_id, changed.version, payload)
         uow.commit()
     return changed
 
@@ -407,6 +398,6 @@ def change_password(
         for session in ended:
             _revoke(uow, session, now, RevokeReason.PASSWORD_CHANGED, revoked_by=user_id)
         payload = ev.UserPasswordChanged(user_id=user_id, revoked_sessions=len(ended))
-        _record(uow, catalog.USER_PASSWORD_CHANGED, user_id, changed.version, payload)
+        record(uow, catalog.USER_PASSWORD_CHANGED, user_id, changed.version, payload)
         uow.commit()
     return len(ended)

@@ -2,7 +2,7 @@
 organization's details and per-member permissions.
 
 Every change of an organization takes the organization row's lock first (as the membership
-use cases in handlers do), so concurrent invitations, acceptances and role changes of one
+use cases in organizations do), so concurrent invitations, acceptances and role changes of one
 organization queue, and each event's aggregate version is the organization's next one.
 Mail is not sent here: the caller sends the invitation mail after the commit, so a mail never
 announces an invitation that was rolled back.
@@ -40,8 +40,8 @@ from identity_service.domain.model import (
     normalise_email,
     require_manager,
 )
-from identity_service.service_layer.handlers import _bump, _existing_member, _locked_organization, _record
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
+from identity_service.service_layer.organizations import bump_version, existing_member, locked_organization
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
 
 TOKEN_MAX = 200
 
@@ -69,21 +69,21 @@ def invite_member(cmd: InviteMember, uow: IdentityUnitOfWork) -> SentInvitation:
     now = utcnow()
     token = new_invitation_token()
     with uow:
-        organization = _locked_organization(uow, cmd.organization_id)
+        organization = locked_organization(uow, cmd.organization_id)
         _manager(uow, organization, cmd.acting_user_id, cmd.as_platform_admin)
         invitee = uow.users.by_email(email)
         if invitee is not None and uow.organizations.member(organization.id, invitee.id) is not None:
             raise AlreadyExists(f"{email} belongs to a member already: change their role instead")
         for earlier in uow.invitations.open_for(organization.id, email):
             uow.invitations.revoke(earlier.id, now)
-            organization = _bump(uow, organization, now)
+            organization = bump_version(uow, organization, now)
             revoked = ev.OrganizationInvitationRevoked(
                 organization_id=organization.id,
                 invitation_id=earlier.id,
                 revoked_by_user_id=cmd.acting_user_id,
                 reason="replaced",
             )
-            _record(uow, catalog.ORGANIZATION_INVITATION_REVOKED, organization.id, organization.version, revoked)
+            record(uow, catalog.ORGANIZATION_INVITATION_REVOKED, organization.id, organization.version, revoked)
         invitation = uow.invitations.add(
             organization_id=organization.id,
             email=email,
@@ -94,7 +94,7 @@ def invite_member(cmd: InviteMember, uow: IdentityUnitOfWork) -> SentInvitation:
             now=now,
             expires_at=now + INVITATION_LIFETIME,
         )
-        organization = _bump(uow, organization, now)
+        organization = bump_version(uow, organization, now)
         invited = ev.OrganizationMemberInvited(
             organization_id=organization.id,
             invitation_id=invitation.id,
@@ -103,7 +103,7 @@ def invite_member(cmd: InviteMember, uow: IdentityUnitOfWork) -> SentInvitation:
             invited_by_user_id=cmd.acting_user_id,
             expires_at=_timestamp(invitation.expires_at),
         )
-        _record(uow, catalog.ORGANIZATION_MEMBER_INVITED, organization.id, organization.version, invited)
+        record(uow, catalog.ORGANIZATION_MEMBER_INVITED, organization.id, organization.version, invited)
         uow.commit()
     return SentInvitation(invitation=invitation, organization=organization, token=token.token)
 
@@ -122,7 +122,7 @@ def list_invitations(
 def revoke_invitation(cmd: RevokeInvitation, uow: IdentityUnitOfWork) -> Invitation:
     now = utcnow()
     with uow:
-        organization = _locked_organization(uow, cmd.organization_id)
+        organization = locked_organization(uow, cmd.organization_id)
         _manager(uow, organization, cmd.acting_user_id, cmd.as_platform_admin)
         invitation = uow.invitations.get(cmd.invitation_id, for_update=True)
         if invitation is None or invitation.organization_id != organization.id:
@@ -134,14 +134,14 @@ def revoke_invitation(cmd: RevokeInvitation, uow: IdentityUnitOfWork) -> Invitat
                 f"invitation {invitation.id} was accepted already: remove the member instead if they should go"
             )
         uow.invitations.revoke(invitation.id, now)
-        organization = _bump(uow, organization, now)
+        organization = bump_version(uow, organization, now)
         payload = ev.OrganizationInvitationRevoked(
             organization_id=organization.id,
             invitation_id=invitation.id,
             revoked_by_user_id=cmd.acting_user_id,
             reason="revoked",
         )
-        _record(uow, catalog.ORGANIZATION_INVITATION_REVOKED, organization.id, organization.version, payload)
+        record(uow, catalog.ORGANIZATION_INVITATION_REVOKED, organization.id, organization.version, payload)
         uow.commit()
     return replace(invitation, revoked_at=now)
 
@@ -157,7 +157,7 @@ def accept_invitation(cmd: AcceptInvitation, uow: IdentityUnitOfWork) -> tuple[O
         if found is None:
             raise NotFound("no invitation has this token: check that it was copied whole from the mail")
         # The organization's lock first, as every member change takes it: one lock order.
-        organization = _locked_organization(uow, found.organization_id)
+        organization = locked_organization(uow, found.organization_id)
         invitation = uow.invitations.by_token_hash(digest, for_update=True)
         if invitation is None:  # the organization was deleted meanwhile
             raise NotFound("no invitation has this token: ask the organization for a new one")
@@ -182,12 +182,12 @@ def accept_invitation(cmd: AcceptInvitation, uow: IdentityUnitOfWork) -> tuple[O
         )
         uow.invitations.mark_accepted(invitation.id, user.id, now)
         uow.organizations.add_member(member)
-        organization = _bump(uow, organization, now)
+        organization = bump_version(uow, organization, now)
         accepted = ev.OrganizationInvitationAccepted(
             organization_id=organization.id, invitation_id=invitation.id, user_id=user.id, role=invitation.role.value
         )
-        _record(uow, catalog.ORGANIZATION_INVITATION_ACCEPTED, organization.id, organization.version, accepted)
-        organization = _bump(uow, organization, now)
+        record(uow, catalog.ORGANIZATION_INVITATION_ACCEPTED, organization.id, organization.version, accepted)
+        organization = bump_version(uow, organization, now)
         added = ev.OrganizationMemberAdded(
             organization_id=organization.id,
             user_id=user.id,
@@ -195,7 +195,7 @@ def accept_invitation(cmd: AcceptInvitation, uow: IdentityUnitOfWork) -> tuple[O
             invited_by_user_id=invitation.invited_by or 0,
             permissions=list(invitation.permissions),
         )
-        _record(uow, catalog.ORGANIZATION_MEMBER_ADDED, organization.id, organization.version, added)
+        record(uow, catalog.ORGANIZATION_MEMBER_ADDED, organization.id, organization.version, added)
         uow.commit()
     return organization, member
 
@@ -207,7 +207,7 @@ def update_organization(cmd: UpdateOrganization, uow: IdentityUnitOfWork) -> Org
     tax_id = check_profile_value("tax_id", cmd.tax_id.strip()) if cmd.tax_id is not None else None
     now = utcnow()
     with uow:
-        organization = _locked_organization(uow, cmd.organization_id)
+        organization = locked_organization(uow, cmd.organization_id)
         _manager(uow, organization, cmd.acting_user_id, cmd.as_platform_admin)
         updated = replace(
             organization,
@@ -232,7 +232,7 @@ def update_organization(cmd: UpdateOrganization, uow: IdentityUnitOfWork) -> Org
             payload.tax_id = updated.tax_id or ""
         if "name" in changed:
             payload.name = updated.name
-        _record(uow, catalog.ORGANIZATION_UPDATED, organization.id, updated.version, payload)
+        record(uow, catalog.ORGANIZATION_UPDATED, organization.id, updated.version, payload)
         uow.commit()
     return updated
 
@@ -241,13 +241,13 @@ def set_member_permissions(cmd: SetMemberPermissions, uow: IdentityUnitOfWork) -
     permissions = check_permissions(cmd.permissions)
     now = utcnow()
     with uow:
-        organization = _locked_organization(uow, cmd.organization_id)
+        organization = locked_organization(uow, cmd.organization_id)
         _manager(uow, organization, cmd.acting_user_id, cmd.as_platform_admin)
-        target = _existing_member(uow, organization.id, cmd.user_id)
+        target = existing_member(uow, organization.id, cmd.user_id)
         if target.permissions == permissions:
             return target
         uow.organizations.set_permissions(organization.id, target.user_id, permissions)
-        organization = _bump(uow, organization, now)
+        organization = bump_version(uow, organization, now)
         payload = ev.OrganizationMemberPermissionsChanged(
             organization_id=organization.id,
             user_id=target.user_id,
@@ -255,6 +255,6 @@ def set_member_permissions(cmd: SetMemberPermissions, uow: IdentityUnitOfWork) -
             new_permissions=list(permissions),
             changed_by_user_id=cmd.acting_user_id,
         )
-        _record(uow, catalog.ORGANIZATION_MEMBER_PERMISSIONS_CHANGED, organization.id, organization.version, payload)
+        record(uow, catalog.ORGANIZATION_MEMBER_PERMISSIONS_CHANGED, organization.id, organization.version, payload)
         uow.commit()
     return replace(target, permissions=permissions)

@@ -8,19 +8,14 @@ may be minutes old). Every change records its events through the unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-
-from google.protobuf.message import Message
 
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
 from cpshared.events import catalog
-from cpshared.events.envelope import new_event
 from cpshared.events.registry import EventSpec
 from cpshared.timestamps import to_timestamp as _timestamp
-from identity_service import SERVICE_NAME
 from identity_service.domain.model import (
     OrganizationRole,
     Quota,
@@ -45,10 +40,9 @@ from identity_service.domain.staff import (
     require_admin,
     require_reader,
 )
-from identity_service.service_layer.handlers import DEFAULT_LIMIT_SETTING
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
+from identity_service.service_layer.quotas import DEFAULT_LIMIT_SETTING
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory, record
 
-UnitOfWorkFactory = Callable[[], IdentityUnitOfWork]
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 25, 50
 
 STATUS_EVENTS: dict[UserStatus, EventSpec] = {
@@ -56,12 +50,6 @@ STATUS_EVENTS: dict[UserStatus, EventSpec] = {
     UserStatus.SUSPENDED: catalog.USER_SUSPENDED,
     UserStatus.BANNED: catalog.USER_BANNED,
 }
-
-
-def _record(uow: IdentityUnitOfWork, spec: EventSpec, aggregate_id: int, version: int, payload: Message) -> None:
-    uow.record(
-        new_event(spec, producer=SERVICE_NAME, aggregate_id=aggregate_id, aggregate_version=version, payload=payload)
-    )
 
 
 def _actor(uow: IdentityUnitOfWork, acting_user_id: int) -> User:
@@ -143,7 +131,7 @@ def set_user_status(cmd: SetUserStatus, uow: IdentityUnitOfWork) -> UserDetails:
             reason=reason,
             changed_by_user_id=actor.id,
         )
-        _record(uow, STATUS_EVENTS[cmd.status], user.id, version, payload)
+        record(uow, STATUS_EVENTS[cmd.status], user.id, version, payload)
         uow.commit()
     return replace(target, user=replace(user, status=cmd.status, version=version))
 
@@ -190,7 +178,7 @@ def erase_user(acting_user_id: int, user_id: int, uow: IdentityUnitOfWork) -> tu
                 role=membership.role.value,
                 removed_by_user_id=actor.id,
             )
-            _record(uow, catalog.ORGANIZATION_MEMBER_REMOVED, organization.id, changed.version, removed)
+            record(uow, catalog.ORGANIZATION_MEMBER_REMOVED, organization.id, changed.version, removed)
 
         for key in uow.staff.live_api_keys(user.id):
             uow.api_keys.revoke(key.id, now)
@@ -200,13 +188,13 @@ def erase_user(acting_user_id: int, user_id: int, uow: IdentityUnitOfWork) -> tu
                 organization_id=key.organization_id or 0,
                 revoked_at=_timestamp(now),
             )
-            _record(uow, catalog.API_KEY_REVOKED, key.id, 2, revoked)
+            record(uow, catalog.API_KEY_REVOKED, key.id, 2, revoked)
         uow.staff.revoke_sessions(user.id, now)
         uow.staff.revoke_open_invitations(user.email, now)
         uow.staff.anonymise_login_activity(user.id)
         version = user.version + 1
         uow.staff.erase(user.id, version, now)
-        _record(uow, catalog.USER_ERASED, user.id, version, ev.UserErased(user_id=user.id, erased_by_user_id=actor.id))
+        record(uow, catalog.USER_ERASED, user.id, version, ev.UserErased(user_id=user.id, erased_by_user_id=actor.id))
         erased = _target(uow, user.id)
         uow.commit()
     return erased, sole
@@ -294,6 +282,6 @@ def set_quota_limit(cmd: SetQuotaLimit, uow_factory: UnitOfWorkFactory) -> Quota
             current_usage=quota.current_usage,
             changed_by_user_id=cmd.acting_user_id,
         )
-        _record(uow, catalog.QUOTA_LIMIT_CHANGED, quota.id, changed.version, payload)
+        record(uow, catalog.QUOTA_LIMIT_CHANGED, quota.id, changed.version, payload)
         uow.commit()
     return changed

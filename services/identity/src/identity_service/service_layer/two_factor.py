@@ -1,5 +1,5 @@
 """The two-factor use cases: enrol, confirm, disable, regenerate recovery codes, status; and
-the second-factor check of a sign-in (called by handlers.login).
+the second-factor check of a sign-in (called by logins.login).
 
 Each runs in one unit of work with the user row locked (FOR UPDATE): two requests cannot both
 use one time step or one recovery code. The TOTP secret is sealed with the unit of work's
@@ -12,16 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from google.protobuf.message import Message
-
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unavailable
 from cpshared.events import catalog
-from cpshared.events.envelope import new_event
-from cpshared.events.registry import EventSpec
 from cpshared.timestamps import to_timestamp as _timestamp
-from identity_service import SERVICE_NAME
 from identity_service.domain import commands, passwords
 from identity_service.domain.model import LoginFailure
 from identity_service.domain.two_factor import (
@@ -34,7 +29,7 @@ from identity_service.domain.two_factor import (
     new_totp_secret,
     provisioning_uri,
 )
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
 
 NOT_CONFIGURED = (
     "two-factor authentication is not configured on this identity service: set CP_DATA_ENCRYPTION_KEY_FILE "
@@ -64,11 +59,6 @@ class Status:
 class Enrolment:
     secret: str
     otpauth_uri: str
-
-
-def _record(uow: IdentityUnitOfWork, spec: EventSpec, user_id: int, version: int, payload: Message) -> None:
-    # Not handlers._record: handlers.login imports this module, so this one cannot import it.
-    uow.record(new_event(spec, producer=SERVICE_NAME, aggregate_id=user_id, aggregate_version=version, payload=payload))
 
 
 def _box(uow: IdentityUnitOfWork) -> SecretBox:
@@ -143,7 +133,7 @@ def confirm(user_id: int, code: str, uow: IdentityUnitOfWork) -> tuple[Status, l
         now = utcnow()
         after = replace(_after_code(uow, state, user_id, code), confirmed_at=now).with_recovery_codes(codes, user_id)
         payload = ev.UserTwoFactorEnabled(user_id=user_id, confirmed_at=_timestamp(now), recovery_codes=len(codes))
-        _record(uow, catalog.USER_TWO_FACTOR_ENABLED, user_id, version + 1, payload)
+        record(uow, catalog.USER_TWO_FACTOR_ENABLED, user_id, version + 1, payload)
         uow.two_factor.save(user_id, after, now, version=version + 1)
         uow.commit()
     return Status.of(after), codes
@@ -178,7 +168,7 @@ def disable(user_id: int, password: str, code: str, recovery_code: str, uow: Ide
             )
         now = utcnow()
         payload = ev.UserTwoFactorDisabled(user_id=user_id, proved_with="totp" if code else "recovery_code")
-        _record(uow, catalog.USER_TWO_FACTOR_DISABLED, user_id, version + 1, payload)
+        record(uow, catalog.USER_TWO_FACTOR_DISABLED, user_id, version + 1, payload)
         uow.two_factor.save(user_id, DISABLED, now, version=version + 1)
         uow.commit()
     return Status.of(DISABLED)
@@ -194,7 +184,7 @@ def regenerate_recovery_codes(user_id: int, code: str, uow: IdentityUnitOfWork) 
             raise PreconditionFailed("two-factor authentication is off: turn it on first (enrol, then confirm)")
         after = _after_code(uow, state, user_id, code).with_recovery_codes(codes, user_id)
         payload = ev.UserRecoveryCodesRegenerated(user_id=user_id, recovery_codes=len(codes))
-        _record(uow, catalog.USER_RECOVERY_CODES_REGENERATED, user_id, version + 1, payload)
+        record(uow, catalog.USER_RECOVERY_CODES_REGENERATED, user_id, version + 1, payload)
         uow.two_factor.save(user_id, after, utcnow(), version=version + 1)
         uow.commit()
     return Status.of(after), codes
@@ -204,7 +194,7 @@ def regenerate_recovery_codes(user_id: int, code: str, uow: IdentityUnitOfWork) 
 
 
 def second_factor_failure(cmd: commands.Login, user_id: int, uow: IdentityUnitOfWork) -> LoginFailure | None:
-    """Inside handlers.login's unit of work, the password being right and the user row locked:
+    """Inside logins.login's unit of work, the password being right and the user row locked:
     None when the user has no two-factor authentication or sent a right code (its time step,
     or the recovery code, is then used up in this transaction); otherwise why the sign-in fails.
 

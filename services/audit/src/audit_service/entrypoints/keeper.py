@@ -9,10 +9,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from sqlalchemy.engine import Engine
-
+from audit_service.bootstrap import Audit
 from audit_service.config import AuditKeySettings
-from audit_service.integrity import create_digest, prune
+from audit_service.service_layer.integrity import create_digest, prune
 from cpshared.clock import utcnow
 from cpshared.db import database_lock
 from cpshared.logging import get_logger
@@ -24,8 +23,8 @@ PRUNE_EVERY = timedelta(days=1)
 
 
 class Keeper:
-    def __init__(self, engine: Engine, settings: AuditKeySettings) -> None:
-        self.engine = engine
+    def __init__(self, audit: Audit, settings: AuditKeySettings) -> None:
+        self.audit = audit
         self.key = settings.signing_key()
         self.interval = settings.audit_digest_interval_seconds
         self.retention = timedelta(days=settings.audit_retention_days)
@@ -42,15 +41,15 @@ class Keeper:
     def round(self) -> None:
         """One round: sign the heads; prune when a day has passed since the last pruning."""
         # Per database: named locks are server-wide, and each audit database keeps its own log.
-        with database_lock(self.engine, LOCK) as held:
+        with database_lock(self.audit.engine, LOCK) as held:
             if not held:
                 return  # another replica keeps the log this round
             now = utcnow()
-            digest = create_digest(self.engine, self.key, now)
+            digest = create_digest(self.audit.chains, self.key, now)
             if digest:
                 log.info("audit_digest_signed", digest_id=digest)
             if now >= self._next_prune:
-                removed = prune(self.engine, self.key, now, self.retention)
+                removed = prune(self.audit.chains, self.key, now, self.retention)
                 self._next_prune = now + PRUNE_EVERY
                 log.info("audit_pruned", removed=removed, retention_days=self.retention.days)
 

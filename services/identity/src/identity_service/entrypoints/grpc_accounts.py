@@ -21,9 +21,9 @@ from cloudplatform.identity.v1 import account_service_pb2_grpc as pb_grpc
 from cpshared.context import current_principal
 from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import owner_constraint, require_self, require_service
-from identity_service.adapters.grpc_servicer import ROLES, STATUSES
 from identity_service.bootstrap import Identity
 from identity_service.domain.accounts import PROFILE_FIELDS, Profile, UserSession
+from identity_service.entrypoints.grpc_messages import ROLES, STATUSES
 from identity_service.service_layer import accounts
 from identity_service.service_layer.accounts import PendingMail, SessionTokens
 

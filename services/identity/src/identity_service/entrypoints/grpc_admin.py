@@ -17,16 +17,16 @@ from cloudplatform.identity.v1 import admin_service_pb2_grpc as pb_grpc
 from cpshared.errors import InvalidInput
 from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import require_acting_self
-from identity_service.adapters.grpc_servicer import (
+from identity_service.bootstrap import Identity
+from identity_service.domain.model import QuotaOwner
+from identity_service.domain.staff import UserDetails
+from identity_service.entrypoints.grpc_messages import (
     ROLES_BACK,
     STATUSES_BACK,
     quota_message,
     setting_message,
     user_message,
 )
-from identity_service.bootstrap import Identity
-from identity_service.domain.model import QuotaOwner
-from identity_service.domain.staff import UserDetails
 from identity_service.service_layer import staff
 
 Context = aio.ServicerContext[Any, Any]

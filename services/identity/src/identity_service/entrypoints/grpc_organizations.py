@@ -20,15 +20,15 @@ from cpshared.logging import get_logger
 from cpshared.mail import MailError
 from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import acting_as_platform_admin, require_acting_self
-from identity_service.adapters.grpc_servicer import (
-    ORGANIZATION_ROLES,
-    _grantable_role,
-    member_message,
-    organization_message,
-)
 from identity_service.bootstrap import Identity
 from identity_service.domain import invitations as domain
 from identity_service.domain.invitations import Invitation, invitation_mail
+from identity_service.entrypoints.grpc_messages import (
+    ORGANIZATION_ROLES,
+    grantable_role,
+    member_message,
+    organization_message,
+)
 from identity_service.service_layer import invitations
 
 Context = aio.ServicerContext[Any, Any]
@@ -62,7 +62,7 @@ class OrganizationServicer(pb_grpc.OrganizationServiceServicer):
             acting_user_id=request.acting_user_id,
             organization_id=request.organization_id,
             email=request.email,
-            role=_grantable_role(request.role),
+            role=grantable_role(request.role),
             permissions=tuple(request.permissions),
             as_platform_admin=acting_as_platform_admin(),
         )

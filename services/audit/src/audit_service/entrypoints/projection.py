@@ -1,8 +1,8 @@
 """The audit projection: every event of every stream, once, appended to its partition's chain.
 
 Run by the generic consumer (``python -m cpshared.events.consumer_main
-audit_service.projection:from_environment``) and by replays (``cloudctl replay
-audit_service.projection:from_environment --compare``). Effectively once like every
+audit_service.entrypoints.projection:from_environment``) and by replays (``cloudctl replay
+audit_service.entrypoints.projection:from_environment --compare``). Effectively once like every
 projection (cpshared.events.projection): the row and the event's inbox row commit together.
 
 Within a transaction the projection keeps the heads of the chains it touched in

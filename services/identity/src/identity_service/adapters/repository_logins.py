@@ -1,0 +1,74 @@
+"""The sign-in attempts (login_activity), on the unit of work's session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from identity_service.adapters.rows import insert_one, required_time, to_db
+from identity_service.adapters.tables import login_activity
+from identity_service.domain.model import LoginAttempt, LoginFailure
+
+
+class LoginActivityRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(
+        self,
+        user_id: int | None,
+        ip_address: str,
+        user_agent: str,
+        failure: LoginFailure | None,
+        now: datetime,
+    ) -> LoginAttempt:
+        attempt_id = insert_one(
+            self._session,
+            login_activity.insert().values(
+                user_id=user_id,
+                ip_address=ip_address,
+                user_agent=user_agent or None,
+                success=failure is None,
+                failure_reason=None if failure is None else failure.value,
+                created_at=to_db(now),
+            ),
+        )
+        return LoginAttempt(
+            id=attempt_id,
+            user_id=user_id,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            success=failure is None,
+            failure_reason=failure,
+            created_at=now,
+        )
+
+    def of_user(self, user_id: int, *, offset: int, limit: int) -> tuple[list[LoginAttempt], int]:
+        """One page of a user's attempts, newest first, and how many there are in all."""
+        query = (
+            login_activity.select()
+            .where(login_activity.c.user_id == user_id)
+            .order_by(login_activity.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        total = self._session.execute(
+            sa.select(sa.func.count()).select_from(login_activity).where(login_activity.c.user_id == user_id)
+        ).scalar_one()
+        return [self._attempt(row) for row in self._session.execute(query)], int(total)
+
+    @staticmethod
+    def _attempt(row: Row[Any]) -> LoginAttempt:
+        return LoginAttempt(
+            id=int(row.id),
+            user_id=None if row.user_id is None else int(row.user_id),
+            ip_address=row.ip_address,
+            user_agent=row.user_agent or "",
+            success=bool(row.success),
+            failure_reason=None if row.failure_reason is None else LoginFailure(row.failure_reason),
+            created_at=required_time(row.created_at),
+        )

@@ -1,0 +1,69 @@
+"""IdentityService's RPCs of API keys and the principals identity signs for a credential."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC
+
+from cloudplatform.identity.v1 import identity_service_pb2 as pb
+from cpshared.auth.principal import sign
+from cpshared.errors import InvalidInput, Unavailable
+from cpshared.timestamps import to_timestamp as _ts
+from identity_service.adapters.authorization import owner_constraint, require_self, require_service
+from identity_service.domain import commands
+from identity_service.entrypoints.grpc_identity_base import IdentityRpcs
+from identity_service.entrypoints.grpc_messages import ROLES, Context, api_key_message
+from identity_service.service_layer import accounts, api_keys
+
+
+class ApiKeyRpcs(IdentityRpcs):
+    async def CreateApiKey(self, request: pb.CreateApiKeyRequest, context: Context) -> pb.CreateApiKeyResponse:  # noqa: N802
+        require_self(request.user_id, "API keys")
+        cmd = commands.CreateApiKey(
+            user_id=request.user_id,
+            organization_id=request.organization_id or None,
+            name=request.name,
+            scopes=tuple(request.scopes),
+            rate_limit=request.rate_limit,
+            expires_at=request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None,
+        )
+        key, secret = await asyncio.to_thread(api_keys.create_api_key, cmd, self._identity.uow())
+        return pb.CreateApiKeyResponse(api_key=api_key_message(key), secret=secret)
+
+    async def AuthenticateApiKey(  # noqa: N802
+        self, request: pb.AuthenticateApiKeyRequest, context: Context
+    ) -> pb.AuthenticateApiKeyResponse:
+        require_service("AuthenticateApiKey")
+        key, user = await asyncio.to_thread(api_keys.authenticate_api_key, request.secret, self._identity.uow())
+        return pb.AuthenticateApiKeyResponse(api_key=api_key_message(key), user_role=ROLES[user.role])
+
+    async def RevokeApiKey(self, request: pb.RevokeApiKeyRequest, context: Context) -> pb.RevokeApiKeyResponse:  # noqa: N802
+        key = await asyncio.to_thread(
+            api_keys.revoke_api_key, request.api_key_id, self._identity.uow(), owner_id=owner_constraint()
+        )
+        return pb.RevokeApiKeyResponse(api_key=api_key_message(key))
+
+    async def ListApiKeys(self, request: pb.ListApiKeysRequest, context: Context) -> pb.ListApiKeysResponse:  # noqa: N802
+        require_self(request.user_id, "API keys")
+        keys = await asyncio.to_thread(api_keys.list_api_keys, request.user_id, self._identity.uow())
+        return pb.ListApiKeysResponse(api_keys=[api_key_message(k) for k in keys])
+
+    async def IssuePrincipal(  # noqa: N802
+        self, request: pb.IssuePrincipalRequest, context: Context
+    ) -> pb.IssuePrincipalResponse:
+        require_service("IssuePrincipal")
+        signing_key = self._identity.signing_key
+        if signing_key is None:
+            raise Unavailable("this identity service has no principal signing key configured")
+        credential = request.WhichOneof("credential")
+        if credential == "api_key_secret":
+            principal = await asyncio.to_thread(
+                api_keys.principal_for_api_key, request.api_key_secret, self._identity.uow(), request.client_ip
+            )
+        elif credential == "session_token":
+            principal = await asyncio.to_thread(
+                accounts.principal_for_session, request.session_token, signing_key, self._identity.uow()
+            )
+        else:
+            raise InvalidInput("give a credential: api_key_secret or session_token")
+        return pb.IssuePrincipalResponse(principal=sign(principal, signing_key), expires_at=_ts(principal.expires_at))

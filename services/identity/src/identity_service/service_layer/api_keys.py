@@ -1,0 +1,143 @@
+"""API keys: creation (the only time the secret exists outside the caller), authentication,
+the principal a key speaks for, revocation and listing."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import replace
+from datetime import timedelta
+
+from cloudplatform.identity.v1 import events_pb2 as ev
+from cpshared.auth.principal import Principal, user_principal
+from cpshared.clock import utcnow
+from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unauthenticated
+from cpshared.events import catalog
+from cpshared.timestamps import to_timestamp as _timestamp
+from identity_service.domain import commands
+from identity_service.domain.model import ApiKey, User, UserStatus, check_name, check_rate_limit, check_scopes
+from identity_service.domain.secrets import api_key_digest, new_api_key_secret
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
+
+
+def create_api_key(cmd: commands.CreateApiKey, uow: IdentityUnitOfWork) -> tuple[ApiKey, str]:
+    """The new key and its secret: the only time the secret exists outside the caller."""
+    name, scopes, rate_limit = (
+        check_name(cmd.name, "the key's name"),
+        check_scopes(cmd.scopes),
+        check_rate_limit(cmd.rate_limit),
+    )
+    now = utcnow()
+    if cmd.expires_at is not None and cmd.expires_at <= now:
+        raise InvalidInput("expires_at must be in the future (leave it unset for a key that never expires)")
+    new = new_api_key_secret()
+    with uow:
+        user = uow.users.get(cmd.user_id)
+        if user is None:
+            raise NotFound(f"user {cmd.user_id} does not exist")
+        if user.status in (UserStatus.SUSPENDED, UserStatus.BANNED):
+            raise PreconditionFailed(f"user {cmd.user_id} is {user.status.value}: a key for them would not work")
+        if cmd.organization_id is not None and not uow.organizations.exists(cmd.organization_id):
+            raise NotFound(f"organization {cmd.organization_id} does not exist")
+        key = uow.api_keys.add(
+            user_id=user.id,
+            organization_id=cmd.organization_id,
+            name=name,
+            key_hash=new.digest,
+            last_four=new.last_four,
+            scopes=scopes,
+            rate_limit=rate_limit,
+            expires_at=cmd.expires_at,
+            now=now,
+        )
+        payload = ev.ApiKeyCreated(
+            api_key_id=key.id,
+            user_id=key.user_id,
+            organization_id=key.organization_id or 0,
+            name=key.name,
+            last_four=key.last_four,
+            scopes=list(key.scopes),
+            rate_limit=key.rate_limit,
+            expires_at=_timestamp(key.expires_at),
+        )
+        record(uow, catalog.API_KEY_CREATED, key.id, 1, payload)
+        uow.commit()
+    return key, new.secret
+
+
+def authenticate_api_key(secret: str, uow: IdentityUnitOfWork) -> tuple[ApiKey, User]:
+    with uow:
+        key = uow.api_keys.by_hash(api_key_digest(secret)) if secret else None
+        if key is None:
+            raise Unauthenticated("the API key is not valid: check the Bearer token")
+        refusal = key.refusal(utcnow())
+        if refusal is not None:
+            raise Unauthenticated(f"{refusal}: create a new one")
+        user = uow.users.get(key.user_id)
+        if user is None or user.status is not UserStatus.ACTIVE:
+            raise Unauthenticated("the API key's account is not active")
+    return key, replace(user, password_hash=None)
+
+
+API_KEY_USE_RECORDED_EVERY = timedelta(seconds=60)
+"""How stale a key's last_used_at may get: it is written at most once in this time."""
+
+
+def _client_ip(ip: str) -> str | None:
+    """The address as stored, or None when absent or not an address (it never fails a request)."""
+    try:
+        return str(ipaddress.ip_address(ip.strip())) if ip.strip() else None
+    except ValueError:
+        return None
+
+
+def principal_for_api_key(secret: str, uow: IdentityUnitOfWork, client_ip: str = "") -> Principal:
+    """Whom an API key speaks for, as the principal identity signs for the other services.
+
+    A key bound to an organization acts only within it: its principal names that one
+    organization (while its user is still a member), not every organization of the user.
+
+    The key's last use (time and ``client_ip``) is written only when the stored one is older
+    than API_KEY_USE_RECORDED_EVERY, by one conditional UPDATE: a busy key costs a write a
+    minute rather than one per exchange.
+    """
+    key, user = authenticate_api_key(secret, uow)
+    now = utcnow()
+    with uow:
+        memberships = uow.organizations.of_user(user.id)
+        if key.last_used_at is None or key.last_used_at < now - API_KEY_USE_RECORDED_EVERY:
+            uow.staff.note_api_key_use(key.id, _client_ip(client_ip), now, API_KEY_USE_RECORDED_EVERY)
+            uow.commit()
+    organizations = {m.organization_id: m.role.value for _, m in memberships}
+    if key.organization_id is not None:
+        organizations = {k: v for k, v in organizations.items() if k == key.organization_id}
+    return user_principal(
+        user_id=user.id,
+        role=user.role.value,
+        organizations=organizations,
+        api_key_id=key.id,
+        scopes=key.scopes,
+        now=now,
+    )
+
+
+def revoke_api_key(api_key_id: int, uow: IdentityUnitOfWork, *, owner_id: int | None = None) -> ApiKey:
+    """Revoke a key; with ``owner_id``, only a key of that user (another's answers as missing)."""
+    with uow:
+        key = uow.api_keys.get(api_key_id, for_update=True)
+        if key is None or (owner_id is not None and key.user_id != owner_id):
+            raise NotFound(f"API key {api_key_id} does not exist")
+        if key.revoked_at is not None:
+            return key
+        now = utcnow()
+        uow.api_keys.revoke(key.id, now)
+        payload = ev.ApiKeyRevoked(
+            api_key_id=key.id, user_id=key.user_id, organization_id=key.organization_id or 0, revoked_at=_timestamp(now)
+        )
+        record(uow, catalog.API_KEY_REVOKED, key.id, 2, payload)
+        uow.commit()
+    return replace(key, revoked_at=now)
+
+
+def list_api_keys(user_id: int, uow: IdentityUnitOfWork) -> list[ApiKey]:
+    with uow:
+        return uow.api_keys.of_user(user_id)

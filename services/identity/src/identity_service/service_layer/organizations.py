@@ -1,0 +1,218 @@
+"""Organizations and their members: creation, reading, adding, role changes, removal and
+the transfer of ownership.
+
+Who may do what is decided here from an explicit acting user id and that user's role in
+the organization; the gRPC servicers check that the acting user is the signed principal."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from cloudplatform.identity.v1 import events_pb2 as ev
+from cpshared.clock import utcnow
+from cpshared.errors import AlreadyExists, NotFound, PreconditionFailed
+from cpshared.events import catalog
+from identity_service.domain import commands
+from identity_service.domain.invitations import acting_member
+from identity_service.domain.model import (
+    Membership,
+    Organization,
+    OrganizationRole,
+    UserStatus,
+    check_grantable,
+    check_name,
+    check_permissions,
+    check_removal,
+    check_role_change,
+    check_slug,
+    check_transfer,
+    require_manager,
+    require_member,
+)
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
+
+
+def create_organization(cmd: commands.CreateOrganization, uow: IdentityUnitOfWork) -> tuple[Organization, Membership]:
+    name, slug = check_name(cmd.name, "the organization's name"), check_slug(cmd.slug)
+    now = utcnow()
+    with uow:
+        owner = uow.users.get(cmd.acting_user_id)
+        if owner is None:
+            raise NotFound(f"user {cmd.acting_user_id} does not exist")
+        if owner.status is not UserStatus.ACTIVE:
+            raise PreconditionFailed(
+                f"user {owner.id} is {owner.status.value}: only an active user creates organizations"
+            )
+        if uow.organizations.slug_taken(slug):
+            raise AlreadyExists(f"the slug {slug!r} is taken: choose another")
+        try:
+            organization = uow.organizations.add(name, slug, owner.id, now)
+        except IntegrityError:  # the same slug committed by a concurrent create
+            raise AlreadyExists(f"the slug {slug!r} is taken: choose another") from None
+        membership = Membership(
+            organization_id=organization.id,
+            user_id=owner.id,
+            role=OrganizationRole.OWNER,
+            permissions=(),
+            invited_by=None,
+            joined_at=now,
+        )
+        uow.organizations.add_member(membership)
+        created = ev.OrganizationCreated(
+            organization_id=organization.id, owner_user_id=owner.id, status=organization.status.value
+        )
+        record(uow, catalog.ORGANIZATION_CREATED, organization.id, 1, created)
+        uow.commit()
+    return organization, membership
+
+
+def get_organization(
+    acting_user_id: int, organization_id: int, uow: IdentityUnitOfWork, *, as_platform_admin: bool = False
+) -> tuple[Organization, list[Membership]]:
+    with uow:
+        organization = uow.organizations.get(organization_id)
+        actor = acting_member_of(uow, organization_id, acting_user_id, as_platform_admin) if organization else None
+        require_member(actor, organization_id)
+        if organization is None:  # unreachable: a member's organization exists
+            raise NotFound(f"organization {organization_id} does not exist")
+        return organization, uow.organizations.members(organization_id)
+
+
+def list_organizations_for_user(user_id: int, uow: IdentityUnitOfWork) -> list[tuple[Organization, Membership]]:
+    with uow:
+        return uow.organizations.of_user(user_id)
+
+
+def locked_organization(uow: IdentityUnitOfWork, organization_id: int) -> Organization:
+    organization = uow.organizations.get(organization_id, for_update=True)
+    if organization is None:
+        raise NotFound(f"organization {organization_id} does not exist")
+    return organization
+
+
+def bump_version(
+    uow: IdentityUnitOfWork, organization: Organization, now: datetime, owner_id: int | None = None
+) -> Organization:
+    changed = replace(organization, version=organization.version + 1, owner_id=owner_id or organization.owner_id)
+    uow.organizations.save(changed, now)
+    return changed
+
+
+def acting_member_of(
+    uow: IdentityUnitOfWork, organization_id: int, user_id: int, as_platform_admin: bool
+) -> Membership | None:
+    """The acting user's membership; a platform admin outside acts as an admin of it."""
+    member = uow.organizations.member(organization_id, user_id)
+    return acting_member(member, user_id, organization_id, utcnow(), as_platform_admin=as_platform_admin)
+
+
+def existing_member(uow: IdentityUnitOfWork, organization_id: int, user_id: int) -> Membership:
+    member = uow.organizations.member(organization_id, user_id)
+    if member is None:
+        raise NotFound(f"user {user_id} is not a member of organization {organization_id}")
+    return member
+
+
+def add_member(cmd: commands.AddMember, uow: IdentityUnitOfWork) -> Membership:
+    role, permissions = check_grantable(cmd.role), check_permissions(cmd.permissions)
+    now = utcnow()
+    with uow:
+        organization = locked_organization(uow, cmd.organization_id)
+        require_manager(uow.organizations.member(organization.id, cmd.acting_user_id), organization.id)
+        if uow.users.get(cmd.user_id) is None:
+            raise NotFound(f"user {cmd.user_id} does not exist")
+        if uow.organizations.member(organization.id, cmd.user_id) is not None:
+            raise AlreadyExists(f"user {cmd.user_id} is a member already: change their role instead")
+        member = Membership(
+            organization_id=organization.id,
+            user_id=cmd.user_id,
+            role=role,
+            permissions=permissions,
+            invited_by=cmd.acting_user_id,
+            joined_at=now,
+        )
+        uow.organizations.add_member(member)
+        changed = bump_version(uow, organization, now)
+        payload = ev.OrganizationMemberAdded(
+            organization_id=organization.id,
+            user_id=member.user_id,
+            role=role.value,
+            invited_by_user_id=cmd.acting_user_id,
+            permissions=list(permissions),
+        )
+        record(uow, catalog.ORGANIZATION_MEMBER_ADDED, organization.id, changed.version, payload)
+        uow.commit()
+    return member
+
+
+def change_member_role(cmd: commands.ChangeMemberRole, uow: IdentityUnitOfWork) -> Membership:
+    role = check_grantable(cmd.role)
+    now = utcnow()
+    with uow:
+        organization = locked_organization(uow, cmd.organization_id)
+        actor = acting_member_of(uow, organization.id, cmd.acting_user_id, cmd.as_platform_admin)
+        require_manager(actor, organization.id)
+        target = existing_member(uow, organization.id, cmd.user_id)
+        check_role_change(actor, target, organization.id)
+        if target.role is role:
+            return target
+        uow.organizations.set_role(organization.id, target.user_id, role)
+        changed = bump_version(uow, organization, now)
+        payload = ev.OrganizationMemberRoleChanged(
+            organization_id=organization.id,
+            user_id=target.user_id,
+            old_role=target.role.value,
+            new_role=role.value,
+            changed_by_user_id=cmd.acting_user_id,
+        )
+        record(uow, catalog.ORGANIZATION_MEMBER_ROLE_CHANGED, organization.id, changed.version, payload)
+        uow.commit()
+    return replace(target, role=role)
+
+
+def remove_member(cmd: commands.RemoveMember, uow: IdentityUnitOfWork) -> None:
+    now = utcnow()
+    with uow:
+        organization = locked_organization(uow, cmd.organization_id)
+        actor = acting_member_of(uow, organization.id, cmd.acting_user_id, cmd.as_platform_admin)
+        require_member(actor, organization.id)
+        target = existing_member(uow, organization.id, cmd.user_id)
+        check_removal(actor, target, organization.id)
+        uow.organizations.remove_member(organization.id, target.user_id)
+        changed = bump_version(uow, organization, now)
+        payload = ev.OrganizationMemberRemoved(
+            organization_id=organization.id,
+            user_id=target.user_id,
+            role=target.role.value,
+            removed_by_user_id=cmd.acting_user_id,
+        )
+        record(uow, catalog.ORGANIZATION_MEMBER_REMOVED, organization.id, changed.version, payload)
+        uow.commit()
+
+
+def transfer_ownership(
+    cmd: commands.TransferOwnership, uow: IdentityUnitOfWork
+) -> tuple[Organization, list[Membership]]:
+    """The new owner and the old one change roles in one transaction: the organization has
+    exactly one owner before it and after it, and never none or two in between."""
+    now = utcnow()
+    with uow:
+        organization = locked_organization(uow, cmd.organization_id)
+        actor = acting_member_of(uow, organization.id, cmd.acting_user_id, cmd.as_platform_admin)
+        new_owner = check_transfer(actor, uow.organizations.member(organization.id, cmd.new_owner_id), organization.id)
+        uow.organizations.set_role(organization.id, cmd.acting_user_id, OrganizationRole.ADMIN)
+        uow.organizations.set_role(organization.id, new_owner.user_id, OrganizationRole.OWNER)
+        changed = bump_version(uow, organization, now, owner_id=new_owner.user_id)
+        payload = ev.OrganizationOwnershipTransferred(
+            organization_id=organization.id,
+            old_owner_user_id=cmd.acting_user_id,
+            new_owner_user_id=new_owner.user_id,
+            new_owner_previous_role=new_owner.role.value,
+        )
+        record(uow, catalog.ORGANIZATION_OWNERSHIP_TRANSFERRED, organization.id, changed.version, payload)
+        members = uow.organizations.members(organization.id)
+        uow.commit()
+    return changed, members

@@ -1,0 +1,267 @@
+"""The outside world as the identity service layer sees it: the repositories a unit of work
+holds, and mail. Adapters implement them (MariaDB: identity_service.adapters.repository_*;
+SMTP: cpshared.mail, wired by the bootstrap as ``Identity.send_mail``); unit tests give
+in-memory fakes. Nothing here knows a database or a wire format.
+
+Time is the platform's one clock port, :class:`cpshared.clock.Clock` (``utcnow()``), which
+tests replace with a ManualClock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from identity_service.domain.accounts import EmailVerification, Profile, UserSession
+from identity_service.domain.invitations import Invitation
+from identity_service.domain.model import (
+    ApiKey,
+    LoginAttempt,
+    LoginFailure,
+    Membership,
+    Organization,
+    OrganizationRole,
+    Quota,
+    QuotaOwner,
+    Reservation,
+    Setting,
+    User,
+    UserRole,
+    UserStatus,
+)
+from identity_service.domain.staff import UserDetails, UserSearch
+from identity_service.domain.two_factor import TwoFactor
+
+
+class MailSender(Protocol):
+    def __call__(self, to: str, subject: str, body: str, /) -> str:
+        """Hand one mail over for delivery; its Message-ID. Raises cpshared.mail.MailError."""
+        ...
+
+
+class UserRepository(Protocol):
+    seen: list[User]
+    """The users saved in this unit of work: it collects their recorded events on commit."""
+
+    def add(
+        self, name: str, email: str, password_hash: str, role: UserRole, status: UserStatus, now: datetime
+    ) -> int: ...
+
+    def get(self, user_id: int) -> User | None: ...
+
+    def by_email(self, email: str, *, for_update: bool = False) -> User | None: ...
+
+    def save_login(self, user: User, now: datetime, *, succeeded_from: str | None, password_hash: str | None) -> None:
+        """The user's lockout state and version after an attempt; on success also when and from
+        where. The user joins :attr:`seen`."""
+
+    def set_password_hash(self, user_id: int, password_hash: str, now: datetime) -> None: ...
+
+    def admin_exists(self) -> bool: ...
+
+
+class OrganizationRepository(Protocol):
+    def exists(self, organization_id: int) -> bool: ...
+
+    def add(self, name: str, slug: str, owner_id: int, now: datetime) -> Organization: ...
+
+    def slug_taken(self, slug: str) -> bool: ...
+
+    def get(self, organization_id: int, *, for_update: bool = False) -> Organization | None:
+        """With ``for_update`` the row is locked until the transaction ends: every change of
+        an organization's members takes this lock first, so the one-owner rule is checked
+        against members that no concurrent change is rewriting.
+        """
+
+    def save(self, organization: Organization, now: datetime) -> None: ...
+
+    def of_user(self, user_id: int) -> list[tuple[Organization, Membership]]: ...
+
+    def add_member(self, member: Membership) -> None: ...
+
+    def member(self, organization_id: int, user_id: int) -> Membership | None: ...
+
+    def members(self, organization_id: int) -> list[Membership]: ...
+
+    def set_role(self, organization_id: int, user_id: int, role: OrganizationRole) -> None: ...
+
+    def set_permissions(self, organization_id: int, user_id: int, permissions: tuple[str, ...]) -> None: ...
+
+    def save_details(self, organization: Organization, now: datetime) -> None:
+        """Name, billing email, country, VAT id and version (UpdateOrganization)."""
+
+    def remove_member(self, organization_id: int, user_id: int) -> None: ...
+
+
+class LoginActivityRepository(Protocol):
+    def add(
+        self, user_id: int | None, ip_address: str, user_agent: str, failure: LoginFailure | None, now: datetime
+    ) -> LoginAttempt: ...
+
+    def of_user(self, user_id: int, *, offset: int, limit: int) -> tuple[list[LoginAttempt], int]:
+        """One page of a user's attempts, newest first, and how many there are in all."""
+
+
+class ApiKeyRepository(Protocol):
+    def add(
+        self,
+        *,
+        user_id: int,
+        organization_id: int | None,
+        name: str,
+        key_hash: str,
+        last_four: str,
+        scopes: tuple[str, ...],
+        rate_limit: int,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> ApiKey: ...
+
+    def get(self, key_id: int, *, for_update: bool = False) -> ApiKey | None: ...
+
+    def by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    def of_user(self, user_id: int) -> list[ApiKey]: ...
+
+    def revoke(self, key_id: int, now: datetime) -> None: ...
+
+
+class SettingRepository(Protocol):
+    def get(self, key: str, *, for_update: bool = False) -> Setting | None: ...
+
+    def update(self, setting: Setting) -> None: ...
+
+
+class QuotaRepository(Protocol):
+    def create_if_missing(self, owner: QuotaOwner, resource_type: str, quota_limit: int, now: datetime) -> None:
+        """INSERT IGNORE: of several callers creating the same quota at once, one row results."""
+
+    def get(self, owner: QuotaOwner, resource_type: str, *, for_update: bool = False) -> Quota | None:
+        """The quota row; with ``for_update``, locked until the transaction ends."""
+
+    def lock_by_id(self, quota_id: int) -> Quota: ...
+
+    def save_usage(self, quota: Quota, now: datetime) -> None: ...
+
+    def reservation(self, key: str) -> Reservation | None: ...
+
+    def add_reservation(self, reservation: Reservation) -> None: ...
+
+    def mark_released(self, reservation: Reservation) -> None: ...
+
+
+class InvitationRepository(Protocol):
+    def add(
+        self,
+        *,
+        organization_id: int,
+        email: str,
+        role: OrganizationRole,
+        permissions: tuple[str, ...],
+        token_hash: str,
+        invited_by: int,
+        now: datetime,
+        expires_at: datetime,
+    ) -> Invitation: ...
+
+    def get(self, invitation_id: int, *, for_update: bool = False) -> Invitation | None: ...
+
+    def by_token_hash(self, token_hash: str, *, for_update: bool = False) -> Invitation | None: ...
+
+    def open_for(self, organization_id: int, email: str) -> list[Invitation]:
+        """Open invitations of an address (expired ones included: replacing them is harmless)."""
+
+    def open_of_organization(self, organization_id: int, now: datetime) -> list[Invitation]: ...
+
+    def revoke(self, invitation_id: int, now: datetime) -> None: ...
+
+    def mark_accepted(self, invitation_id: int, user_id: int, now: datetime) -> None: ...
+
+
+class AccountRepository(Protocol):
+    def profile(self, user_id: int, *, for_update: bool = False) -> Profile | None:
+        """The user's account and profile; with ``for_update`` the user row is locked."""
+
+    def save_profile(self, profile: Profile, changes: dict[str, str], now: datetime) -> None: ...
+
+    def mark_email_verified(self, profile: Profile, now: datetime) -> None: ...
+
+    def save_password(self, profile: Profile, password_hash: str, now: datetime) -> None: ...
+
+    def password_hash(self, user_id: int) -> str | None: ...
+
+    def add_verification(
+        self, user_id: int, email: str, token_hash: str, now: datetime, expires_at: datetime
+    ) -> EmailVerification: ...
+
+    def verification_by_hash(self, token_hash: str) -> EmailVerification | None: ...
+
+    def latest_verification_sent(self, user_id: int) -> datetime | None: ...
+
+    def mark_verification_used(self, verification_id: int, now: datetime) -> None: ...
+
+    def add_session(
+        self, user_id: int, placeholder_hash: str, ip: str, user_agent: str, now: datetime, expires_at: datetime
+    ) -> UserSession:
+        """A new session row; its refresh hash is set by :meth:`rotate` once its id is known
+        (the refresh token names the session).
+        """
+
+    def session(self, session_id: int, *, for_update: bool = False) -> UserSession | None: ...
+
+    def session_by_refresh_hash(self, refresh_hash: str) -> UserSession | None: ...
+
+    def set_refresh_hash(self, session_id: int, refresh_hash: str) -> None: ...
+
+    def save_refresh(self, session: UserSession, refresh_hash: str) -> None: ...
+
+    def save_revoked(self, session: UserSession) -> None: ...
+
+    def live_sessions(self, user_id: int, now: datetime, *, for_update: bool = False) -> list[UserSession]: ...
+
+
+class StaffRepository(Protocol):
+    def details(self, user_id: int, *, for_update: bool = False) -> UserDetails | None: ...
+
+    def search(self, search: UserSearch, *, offset: int, limit: int) -> tuple[list[UserDetails], int]: ...
+
+    def set_status(self, user_id: int, status: UserStatus, version: int, now: datetime) -> None: ...
+
+    def erase(self, user_id: int, version: int, now: datetime) -> None:
+        """Remove the account's personal data and credentials; the id and role stay."""
+
+    def anonymise_login_activity(self, user_id: int) -> None: ...
+
+    def live_api_keys(self, user_id: int) -> list[ApiKey]:
+        """The user's unrevoked keys, locked until the transaction ends."""
+
+    def revoke_sessions(self, user_id: int, now: datetime) -> int: ...
+
+    def revoke_open_invitations(self, email: str, now: datetime) -> int: ...
+
+    def member_count(self, organization_id: int) -> int: ...
+
+    def settings(self) -> list[Setting]: ...
+
+    def quotas(self, *, user_ids: list[int], organization_ids: list[int]) -> list[Quota]:
+        """Quotas of the users and organizations given: users' first, then organizations'."""
+
+    def set_quota_limit(self, quota: Quota, now: datetime) -> None: ...
+
+    def note_api_key_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
+        """Record that the key was used now from ``ip``, unless that was recorded less than
+        ``every`` ago: one conditional UPDATE, so a busy key costs a write a minute, not one a
+        request, and concurrent replicas write it once (the row lock serialises them and the
+        second finds the condition false). True when it wrote.
+        """
+
+
+class TwoFactorRepository(Protocol):
+    def get(self, user_id: int, *, for_update: bool = False) -> tuple[TwoFactor, int, str] | None:
+        """The user's two-factor state, its aggregate version and email; None when no such user.
+
+        With ``for_update`` the user row is locked until the transaction ends, so two
+        requests cannot both use one time step or one recovery code.
+        """
+
+    def save(self, user_id: int, state: TwoFactor, now: datetime, *, version: int | None = None) -> None:
+        """Write ``state``; with ``version``, also the user's new aggregate version (an event was recorded)."""

@@ -1,0 +1,137 @@
+"""Resource quotas: reserving and releasing units, atomically and idempotently by
+reservation key."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy.exc import IntegrityError
+
+from cloudplatform.identity.v1 import events_pb2 as ev
+from cpshared.clock import utcnow
+from cpshared.db import retry_on_disconnect
+from cpshared.errors import InvalidInput, NotFound
+from cpshared.events import catalog
+from identity_service.domain import commands
+from identity_service.domain.model import (
+    Quota,
+    Reservation,
+    ReservationStatus,
+    check_reservation_key,
+    check_resource_type,
+)
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory, record
+
+DEFAULT_LIMIT_SETTING = "default_server_limit"
+"""The one default the seed has; every resource type's new quota starts at it."""
+
+
+def reserve_quota(cmd: commands.ReserveQuota, uow_factory: UnitOfWorkFactory) -> tuple[Reservation, Quota]:
+    """Reserve ``amount`` units, atomically and idempotently by reservation key.
+
+    The quota row is locked (SELECT ... FOR UPDATE) for the whole transaction that checks
+    the limit, inserts the reservation and raises current_usage: concurrent reservations of
+    one quota queue on that lock, so each sees the usage the previous one committed. A
+    check followed by a separate update would let two callers both see room for the last
+    unit. Deadlocks and lock timeouts are retried: the work is idempotent by its key.
+    """
+    check_reservation_key(cmd.reservation_key)
+    check_resource_type(cmd.resource_type)
+    if cmd.amount < 1:
+        raise InvalidInput("amount must be at least 1")
+    _create_quota_if_missing(cmd, uow_factory())
+    return retry_on_disconnect(lambda: _reserve_locked(cmd, uow_factory()))
+
+
+def _create_quota_if_missing(cmd: commands.ReserveQuota, uow: IdentityUnitOfWork) -> None:
+    """In its own short transaction: had it shared the reserving one, the shared locks that
+    concurrent INSERTs of the same new row take would turn into a deadlock at FOR UPDATE."""
+    with uow:
+        if uow.quotas.get(cmd.owner, cmd.resource_type) is not None:
+            return
+        default = uow.settings.get(DEFAULT_LIMIT_SETTING)
+        value = default.typed_value() if default is not None else 0
+        limit = value if type(value) is int else 0
+        uow.quotas.create_if_missing(cmd.owner, cmd.resource_type, limit, utcnow())
+        uow.commit()
+
+
+def _reserve_locked(cmd: commands.ReserveQuota, uow: IdentityUnitOfWork) -> tuple[Reservation, Quota]:
+    with uow:
+        quota = uow.quotas.get(cmd.owner, cmd.resource_type, for_update=True)
+        if quota is None:
+            raise NotFound(f"no {cmd.resource_type} quota exists for this owner")
+        earlier = uow.quotas.reservation(cmd.reservation_key)
+        if earlier is not None:
+            if not earlier.same_request(cmd.owner, cmd.resource_type, cmd.amount):
+                raise InvalidInput(
+                    f"reservation key {cmd.reservation_key!r} was used for another reservation: use a new key"
+                )
+            return earlier, quota
+        after = quota.reserve(cmd.amount)
+        now = utcnow()
+        reservation = Reservation(
+            key=cmd.reservation_key,
+            quota_id=quota.id,
+            owner=cmd.owner,
+            resource_type=cmd.resource_type,
+            amount=cmd.amount,
+            status=ReservationStatus.RESERVED,
+            created_at=now,
+        )
+        try:
+            uow.quotas.add_reservation(reservation)
+        except IntegrityError:  # the key is in use on another owner's quota, committed meanwhile
+            raise InvalidInput(
+                f"reservation key {cmd.reservation_key!r} was used for another reservation: use a new key"
+            ) from None
+        uow.quotas.save_usage(after, now)
+        payload = ev.QuotaReserved(
+            quota_id=quota.id,
+            user_id=cmd.owner.user_id or 0,
+            organization_id=cmd.owner.organization_id or 0,
+            resource_type=cmd.resource_type,
+            reservation_key=cmd.reservation_key,
+            amount=cmd.amount,
+            current_usage=after.current_usage,
+            quota_limit=after.quota_limit,
+        )
+        record(uow, catalog.QUOTA_RESERVED, quota.id, after.version, payload)
+        uow.commit()
+    return reservation, after
+
+
+def release_quota(reservation_key: str, uow_factory: UnitOfWorkFactory) -> tuple[Reservation, Quota]:
+    """Give a reservation's units back, once: a second release answers as the first."""
+    check_reservation_key(reservation_key)
+    return retry_on_disconnect(lambda: _release_locked(reservation_key, uow_factory()))
+
+
+def _release_locked(reservation_key: str, uow: IdentityUnitOfWork) -> tuple[Reservation, Quota]:
+    with uow:
+        found = uow.quotas.reservation(reservation_key)
+        if found is None:
+            raise NotFound(f"no reservation has the key {reservation_key!r}")
+        # The quota row's lock first, as reserve takes it: one lock order, no deadlock.
+        quota = uow.quotas.lock_by_id(found.quota_id)
+        reservation = uow.quotas.reservation(reservation_key)
+        if reservation is None or reservation.status is ReservationStatus.RELEASED:
+            return reservation or found, quota
+        now = utcnow()
+        after = quota.release(reservation.amount)
+        released = replace(reservation, status=ReservationStatus.RELEASED, released_at=now)
+        uow.quotas.mark_released(released)
+        uow.quotas.save_usage(after, now)
+        payload = ev.QuotaReleased(
+            quota_id=quota.id,
+            user_id=released.owner.user_id or 0,
+            organization_id=released.owner.organization_id or 0,
+            resource_type=released.resource_type,
+            reservation_key=released.key,
+            amount=released.amount,
+            current_usage=after.current_usage,
+            quota_limit=after.quota_limit,
+        )
+        record(uow, catalog.QUOTA_RELEASED, quota.id, after.version, payload)
+        uow.commit()
+    return released, after
