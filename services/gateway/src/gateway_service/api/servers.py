@@ -26,6 +26,9 @@
   ``ssh_keys``; answers the rescue system's ``root_password`` this once: it is stored
   nowhere), ``disable_rescue`` and ``create_image`` (``type``, ``description``, ``labels``:
   answers the tenant's new snapshot ``image``, status ``creating`` until the action ends).
+- ``placement_group`` (an id) in ``POST /v1/servers`` and ``POST
+  /v1/servers/{id}/actions/add_to_placement_group|remove_from_placement_group``: the tenant's
+  placement groups (api/placement_groups.py); a server shows its group as ``placement_group``.
 
 The compute worker carries actions out upstream; a client follows them at ``/v1/actions/{id}``.
 Statuses are mapped by cpshared.server_status (the one place). The server type, datacenter,
