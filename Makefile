@@ -8,13 +8,14 @@ PACKAGES := libs/contracts libs/shared $(wildcard services/*) tools/cloudctl too
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := $(VENV)/.installed
 
-.PHONY: help install contracts proto-baseline bench bench-events bench-gateway bench-audit bench-compute bench-billing up down status topics migrate lint test test-unit test-integration test-e2e clean
+.PHONY: help install contracts proto-baseline test-calendar bench bench-events bench-gateway bench-audit bench-compute bench-billing up down status topics migrate lint test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make up      install what is missing, start MariaDB, Kafka and every service"
 	@echo "make down    stop everything make up started"
 	@echo "make status  each process: pid, port, health, memory"
 	@echo "make test    lint, contract checks, unit, integration and end-to-end tests"
+	@echo "make test-calendar  the calendar-sensitive suites with the clock faked at month end, year end, a leap day, a DST change"
 	@echo "make bench   benchmarks (make bench-events: relay, consumer, replay; make bench-gateway: HTTP; make bench-audit: the audit log; make bench-compute: servers; make bench-billing: usage ingestion, invoice run)"
 
 $(BIN)/python:
@@ -73,6 +74,13 @@ test-e2e: install
 	$(BIN)/pytest -m e2e tests/e2e
 
 test: lint test-unit test-integration test-e2e
+
+# The calendar-sensitive suites (unit, billing, audit, identity) under libfaketime at the
+# awkward instants (a month's and a year's last 30 s, a leap day, the day summer time ends in
+# Europe/Berlin): proof that no test depends on the machine's calendar. ~5 min per instant.
+test-calendar: install
+	$(BIN)/cloudctl up --infra-only
+	$(BIN)/python -m tests.calendar
 
 # Benchmarks print figures and ratios against the raw speed of the same parts, measured in
 # the same run; they are never timed assertions in tests.

@@ -606,7 +606,9 @@ def _invoice_and_check(month: Month, billing_url: str, topic: Topic) -> None:
         assert (invoice["period_start"], invoice["period_end"]) == ("2026-10-01", "2026-10-31")
         assert ("Reverse charge" in (invoice["notes"] or "")) is (tenant == "acme")
         # October's usage report (the seed's calculate_monthly_usage) says what the invoice says.
-        usage = month.call(tenant, "GET", "/v1/billing/usage?month=2026-10").json()["usage"]
+        report = month.call(tenant, "GET", "/v1/billing/usage?month=2026-10")
+        assert report.status_code == 200, report.text
+        usage = report.json()["usage"]
         assert usage["estimate"] is False and _usage_lines(usage) == _as_usage(expected), tenant
         assert (Decimal(usage["subtotal"]), Decimal(usage["tax_amount"]), Decimal(usage["total"])) == (
             subtotal,

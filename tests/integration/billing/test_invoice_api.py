@@ -4,7 +4,7 @@ PDF (read back as text with pypdf), and the staff actions with their refusals.""
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pypdf
@@ -16,6 +16,7 @@ from billing_service.domain.tax import REVERSE_CHARGE_NOTE
 from billing_service.service_layer.invoice_run import run_invoices
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cloudplatform.billing.v1 import billing_service_pb2_grpc as pb_grpc
+from tests.clocks import installed_clock
 from tests.integration.audit.conftest import as_service, as_user
 from tests.integration.billing.support import (
     OCTOBER,
@@ -28,6 +29,7 @@ from tests.integration.billing.support import (
 from tests.integration.billing.test_invoice_life import RULES
 
 ORG = 7
+NOVEMBER_5 = datetime(2026, 11, 5, 9, 30, tzinfo=UTC)
 
 
 def seed(engine: Engine) -> dict[tuple[str, int], int]:
@@ -136,6 +138,12 @@ async def test_the_pdf_reads_back_with_the_invoices_figures(
 
 async def test_staff_actions(billing_db: tuple[str, Engine], stub: pb_grpc.BillingServiceAsyncStub) -> None:
     _, engine = billing_db
+    with installed_clock(NOVEMBER_5):
+        await staff_actions(engine, stub)
+
+
+async def staff_actions(engine: Engine, stub: pb_grpc.BillingServiceAsyncStub) -> None:
+    """October invoiced in November: the credit note is numbered by the month it is issued in."""
     ids = seed(engine)
     mine = ids[("user", 10)]
     pay = pb.RecordPaymentRequest(invoice_id=mine, amount="0.29", method="credit_card", reference="pi_9")

@@ -49,6 +49,7 @@ from compute_service.service_layer import server_settings as compute_server_sett
 from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer import ssh_keys as compute_ssh_keys
 from compute_service.service_layer.provisioning import Provisioner
+from cpshared.clock import utcnow
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
@@ -668,7 +669,7 @@ def payment_method_request(method: str, suffix: str = "") -> Callable[[World, Ca
             provider_reference=f"pm_{uuid.uuid4().hex[:8]}",
             last_four="4242",
             exp_month=1,
-            exp_year=2040,
+            exp_year=utcnow().year + 14,  # never expired, whatever the year the suite runs in
         )
         row = payment_methods.add(world.platform.billing, owner.user.id, None, card, make_default=False)
         body = {"billing_name": "Matrix"} if method == "PUT" else None
@@ -683,7 +684,7 @@ def new_payment_method(world: World, caller: Caller, target: Target) -> Request:
         "provider_reference": "pm_new",
         "last_four": "1881",
         "exp_month": 3,
-        "exp_year": 2041,
+        "exp_year": utcnow().year + 15,
     }
     return ("POST", "/v1/payment_methods", body)
 
