@@ -53,12 +53,16 @@ def _upstream_groups(platform: LivePlatform) -> list[dict[str, object]]:
     return list(answer.json()["placement_groups"])
 
 
-def _create(client: Client, name: str, **kwargs: object) -> int:
+def _create(client: Client, name: str, group: int | None = None) -> int:
     answer = client.servers.create(
-        name=name, server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"), **kwargs
+        name=name,
+        server_type=ServerType(name="cx22"),
+        image=Image(name="ubuntu-24.04"),
+        placement_group=PlacementGroup(id=group) if group is not None else None,
     )
     answer.action.wait_until_finished(max_retries=400)
-    return int(answer.server.id)
+    assert answer.server.id is not None
+    return answer.server.id
 
 
 def test_load_balancer_types_are_the_catalogs_at_the_platforms_prices(platform: LivePlatform) -> None:
@@ -68,12 +72,14 @@ def test_load_balancer_types_are_the_catalogs_at_the_platforms_prices(platform: 
     assert [t.name for t in types] == ["lb11", "lb21", "lb31"]
     lb11 = client.load_balancer_types.get_by_name("lb11")
     assert lb11 is not None and lb11.max_targets == 25 and lb11.max_services == 5
+    assert lb11.prices is not None and lb11.id is not None
     assert {p["location"] for p in lb11.prices} == {"fsn1", "nbg1", "hel1", "ash", "hil"}
     price = lb11.prices[0]
     assert price["price_monthly"]["gross"].startswith("6.41") and isinstance(price["included_traffic"], int)
     assert client.load_balancer_types.get_by_id(lb11.id).name == "lb11"
     page = client.load_balancer_types.get_list(page=2, per_page=1)
-    assert [t.name for t in page.load_balancer_types] == ["lb21"] and page.meta.pagination.total_entries == 3
+    assert page.meta.pagination is not None and page.meta.pagination.total_entries == 3
+    assert [t.name for t in page.load_balancer_types] == ["lb21"]
     with pytest.raises(APIException) as missing:
         client.load_balancer_types.get_by_id(999_999)
     assert missing.value.code == "not_found"
@@ -86,19 +92,21 @@ def test_placement_groups_with_the_hcloud_client(platform: LivePlatform, running
     created = client.placement_groups.create(name="web", type="spread", labels={"env": "prod"})
     assert created.action is None
     group = created.placement_group
+    assert group.id is not None
     assert (group.name, group.type, group.servers, group.labels) == ("web", "spread", [], {"env": "prod"})
     with pytest.raises(APIException) as duplicate:
         client.placement_groups.create(name="web", type="spread")
     assert duplicate.value.code == "uniqueness_error"
     client.placement_groups.create(name="db", type="spread")
     assert [g.name for g in client.placement_groups.get_all(label_selector="env=prod")] == ["web"]
-    assert [g.name for g in client.placement_groups.get_all(sort="name:asc")] == ["db", "web"]
+    assert [g.name for g in client.placement_groups.get_all(sort=["name:asc"])] == ["db", "web"]
     assert client.placement_groups.get_by_name("db") is not None
     listed = client.placement_groups.get_list(type="spread", page=1, per_page=1)
-    assert len(listed.placement_groups) == 1 and listed.meta.pagination.total_entries == 2
+    assert listed.meta.pagination is not None and listed.meta.pagination.total_entries == 2
+    assert len(listed.placement_groups) == 1
 
     # A server created in the group runs in the group upstream made for it.
-    member_id = _create(client, "web-1", placement_group=PlacementGroup(id=group.id))
+    member_id = _create(client, "web-1", group.id)
     member = client.servers.get_by_id(member_id)
     assert member.placement_group is not None and member.placement_group.id == group.id
     assert client.placement_groups.get_by_id(group.id).servers == [member_id]
@@ -134,8 +142,10 @@ def test_another_tenants_group_is_not_found_and_bad_input_is_a_4xx(platform: Liv
     mine = _client(platform, _token(platform, "pg-mine@example.com"), [])
     theirs = _client(platform, _token(platform, "pg-theirs@example.com"), [])
     group = theirs.placement_groups.create(name="private", type="spread").placement_group
+    group_id = group.id
+    assert group_id is not None
     for call in (
-        lambda: mine.placement_groups.get_by_id(group.id),
+        lambda: mine.placement_groups.get_by_id(group_id),
         lambda: mine.placement_groups.update(group, name="stolen"),
         lambda: mine.placement_groups.delete(group),
     ):
