@@ -431,6 +431,18 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         image_id=31, user_id=42, organization_id=7, fields=["description", "labels"]
     ),
     ("image.deleted", 1): lambda: compute_events.ImageDeleted(image_id=31, user_id=42, organization_id=7),
+    ("placement_group.created", 1): lambda: compute_events.PlacementGroupCreated(
+        placement_group_id=12, user_id=42, organization_id=7, name="web-spread", type="spread", labels={"env": "prod"}
+    ),
+    ("placement_group.updated", 1): lambda: compute_events.PlacementGroupUpdated(
+        placement_group_id=12, user_id=42, organization_id=7, fields=["name"], name="web", labels={"env": "prod"}
+    ),
+    ("placement_group.deleted", 1): lambda: compute_events.PlacementGroupDeleted(
+        placement_group_id=12, user_id=42, organization_id=7
+    ),
+    ("server.placement_group_changed", 1): lambda: compute_events.ServerPlacementGroupChanged(
+        server_id=4711, user_id=42, organization_id=7, placement_group_id=12, old_placement_group_id=0, action_id=99
+    ),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

@@ -52,6 +52,22 @@ def test_a_second_sync_changes_nothing_and_keeps_the_platforms_prices(compute: C
     assert "catalog.price_changed" in _outbox_types(compute)
 
 
+def test_sync_adds_load_balancer_types_at_upstreams_price_and_keeps_the_platforms(compute: Compute) -> None:
+    catalog.sync_catalog(compute.catalog_source(), compute.uow())
+    types = {lt.code: lt for lt in catalog.list_load_balancer_types(compute.uow())}
+    assert sorted(types) == ["lb11", "lb21", "lb31"]
+    lb11 = types["lb11"]
+    # The simulator: 5.39 net a month in Falkenstein (the platform's first datacenter), 19 % VAT.
+    assert (lb11.price_monthly, lb11.max_targets, lb11.max_services) == (Decimal("6.41"), 25, 5)
+    assert isinstance(lb11.price_hourly, Decimal) and lb11.price_hourly > 0
+    assert lb11.upstream_datacenters == ["fsn1", "nbg1", "hel1", "ash", "hil"]
+    with compute.engine.begin() as conn:  # the platform's own price, as an admin would set it
+        conn.execute(sa.text("UPDATE load_balancer_types SET price_monthly = 4.99 WHERE code = 'lb11'"))
+    catalog.sync_catalog(compute.catalog_source(), compute.uow())
+    kept = {lt.code: lt for lt in catalog.list_load_balancer_types(compute.uow())}
+    assert kept["lb11"].price_monthly == Decimal("4.99") and len(kept) == 3
+
+
 def test_prices_are_checked(compute: Compute) -> None:
     catalog.sync_catalog(compute.catalog_source(), compute.uow())
     st = catalog.list_server_types(compute.uow())[0]

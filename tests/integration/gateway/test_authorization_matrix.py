@@ -43,6 +43,7 @@ from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.bootstrap import Compute
 from compute_service.domain.servers import POWER_OFF, Server
 from compute_service.service_layer import catalog as compute_catalog
+from compute_service.service_layer import placement_groups as compute_placement_groups
 from compute_service.service_layer import server_actions as compute_server_actions
 from compute_service.service_layer import server_settings as compute_server_settings
 from compute_service.service_layer import servers as compute_servers
@@ -395,6 +396,47 @@ def ssh_key_request(method: str) -> Callable[[World, Caller, Target], Request]:
     return build
 
 
+def placement_group_of(world: World, owner: Caller) -> int:
+    """A fresh placement group of ``owner``'s own."""
+    group = compute_placement_groups.create(
+        owner.user.id, None, f"pg-{uuid.uuid4().hex[:8]}", "spread", {}, world.compute.uow()
+    )
+    return group.id
+
+
+def new_placement_group(world: World, caller: Caller, target: Target) -> Request:
+    return ("POST", "/v1/placement_groups", {"name": f"pg-{uuid.uuid4().hex[:8]}", "type": "spread"})
+
+
+def placement_group_request(method: str) -> Callable[[World, Caller, Target], Request]:
+    """A fresh group of the caller's own, or of the other tenant's owner (PUT renames it uniquely)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        group_id = placement_group_of(world, owner)
+        body = {"name": f"renamed-{uuid.uuid4().hex[:8]}"} if method == "PUT" else None
+        return (method, f"/v1/placement_groups/{group_id}", body)
+
+    return build
+
+
+def add_to_placement_group(world: World, caller: Caller, target: Target) -> Request:
+    """A powered-off server and a placement group, both of the caller's own or the other tenant's."""
+    owner = caller if target == "own" else world.other_of(caller)
+    server = provisioned_server(world, owner)
+    powered_off(world, server)
+    carry_out_actions(world)
+    body = {"placement_group": placement_group_of(world, owner)}
+    return ("POST", f"/v1/servers/{server.id}/actions/add_to_placement_group", body)
+
+
+def remove_from_placement_group(world: World, caller: Caller, target: Target) -> Request:
+    """A server made in a placement group, of the caller's own or the other tenant's."""
+    owner = caller if target == "own" else world.other_of(caller)
+    server = provisioned_server(world, owner, placement_group_id=placement_group_of(world, owner))
+    return ("POST", f"/v1/servers/{server.id}/actions/remove_from_placement_group", None)
+
+
 def raise_server_limit(world: World, owner: Caller) -> None:
     """Room for the many servers cells make (the quota rows set limits of their own)."""
     identity_staff.set_quota_limit(
@@ -408,7 +450,7 @@ def raise_server_limit(world: World, owner: Caller) -> None:
     )
 
 
-def provisioned_server(world: World, owner: Caller) -> Server:
+def provisioned_server(world: World, owner: Caller, placement_group_id: int = 0) -> Server:
     """A server of ``owner``'s made through compute's use case, its create action carried out
     by compute's provisioning worker against the simulator (one round at a time, in this thread)."""
     raise_server_limit(world, owner)
@@ -424,6 +466,7 @@ def provisioned_server(world: World, owner: Caller) -> Server:
             server_type="cx22",
             image="ubuntu-24.04",
             datacenter="fsn1",
+            placement_group_id=placement_group_id,
         ),
         world.compute.quotas,
         world.compute.uow(),
@@ -678,6 +721,8 @@ def catalog_item(kind: str) -> Callable[[World, Caller, Target], Request]:
             ident = compute_catalog.list_images(world.compute.uow())[0].id
         elif kind == "isos":
             ident = world.compute.isos.list()[0].hetzner_id  # upstream's ISOs, read through
+        elif kind == "load_balancer_types":
+            ident = compute_catalog.list_load_balancer_types(world.compute.uow())[0].id
         else:
             ident = compute_catalog.list_datacenters(world.compute.uow())[0].id
         return ("GET", f"/v1/{kind}/{ident}", None)
@@ -818,6 +863,14 @@ ENDPOINTS = (
     Endpoint("PUT /v1/images/{id}", snapshot_request("PUT", {"description": "renamed"}), other=NOT_FOUND),
     Endpoint("DELETE /v1/images/{id}", snapshot_request("DELETE"), other=NOT_FOUND),
     Endpoint("GET /v1/pricing", fixed("GET", "/v1/pricing")),
+    Endpoint("GET /v1/load_balancer_types", fixed("GET", "/v1/load_balancer_types")),
+    Endpoint("GET /v1/load_balancer_types/{id}", catalog_item("load_balancer_types")),
+    Endpoint("GET /v1/placement_groups", fixed("GET", "/v1/placement_groups")),
+    Endpoint("POST /v1/placement_groups", new_placement_group),
+    # Another tenant's group: only a platform admin reaches it (compute checks the same).
+    Endpoint("GET /v1/placement_groups/{id}", placement_group_request("GET"), other=ADMIN_REACHES),
+    Endpoint("PUT /v1/placement_groups/{id}", placement_group_request("PUT"), other=ADMIN_REACHES),
+    Endpoint("DELETE /v1/placement_groups/{id}", placement_group_request("DELETE"), other=ADMIN_REACHES),
     Endpoint("GET /v1/ssh_keys", fixed("GET", "/v1/ssh_keys")),
     Endpoint("POST /v1/ssh_keys", new_ssh_key),
     # Another tenant's key: only a platform admin reaches it (compute checks the same).
@@ -895,6 +948,12 @@ ENDPOINTS = (
     ),
     Endpoint("POST /v1/servers/{id}/actions/request_console", server_action("request_console"), other=ADMIN_REACHES),
     Endpoint("POST /v1/servers/{id}/actions/reset_password", server_action("reset_password"), other=ADMIN_REACHES),
+    Endpoint("POST /v1/servers/{id}/actions/add_to_placement_group", add_to_placement_group, other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/remove_from_placement_group",
+        remove_from_placement_group,
+        other=ADMIN_REACHES,
+    ),
     Endpoint("GET /v1/actions/{id}", action_request(listing=False), other=ADMIN_REACHES),
     # Listing by id: actions the caller does not reach are left out (an empty list, 200).
     Endpoint("GET /v1/actions", action_request(listing=True), other=OK),

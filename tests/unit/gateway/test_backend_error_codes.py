@@ -27,3 +27,11 @@ def test_a_code_of_another_http_status_or_an_unknown_code_is_not_kept() -> None:
     assert other_status.code == "unauthorized"
     unknown = domain_error_for(rpc_error(grpc.StatusCode.UNAUTHENTICATED, "made_up: message"), "identity")
     assert (unknown.code, unknown.message) == ("unauthorized", "made_up: message")
+
+
+def test_a_group_that_still_has_servers_is_resource_in_use_422() -> None:
+    error = domain_error_for(
+        rpc_error(grpc.StatusCode.FAILED_PRECONDITION, "resource_in_use: placement group 3 still has servers"),
+        "compute",
+    )
+    assert (error.code, status_for(error.code)) == ("resource_in_use", 422)

@@ -30,8 +30,10 @@ from gateway_service.api import (
     billing,
     catalog,
     invoices,
+    load_balancer_types,
     me,
     organizations,
+    placement_groups,
     quotas,
     servers,
     ssh_keys,
@@ -46,6 +48,7 @@ from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.organizations import OrganizationsClient
+from gateway_service.clients.placement_groups import PlacementGroupClient
 from gateway_service.clients.servers import ServerClient
 from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.config import Settings
@@ -75,6 +78,8 @@ ROUTERS = (
     catalog.router,
     ssh_keys.router,
     servers.router,
+    placement_groups.router,
+    load_balancer_types.router,
     actions.router,
     invoices.router,
     billing.usage_router,
@@ -159,6 +164,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.state.audit = AuditClient(lambda: channels["audit"])
     app.state.compute = ComputeClient(lambda: channels["compute"])
     app.state.servers = ServerClient(lambda: channels["compute"])
+    app.state.placement_groups = PlacementGroupClient(lambda: channels["compute"])
     app.state.billing = BillingClient(lambda: channels["billing"])
     authenticator = Authenticator(identity, cache, session_rate_limit=settings.session_rate_limit)
     app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))

@@ -40,7 +40,7 @@ ERROR_BY_STATUS: Mapping[grpc.StatusCode, type[errors.DomainError]] = {
 
 
 # Hetzner's codes for a FAILED_PRECONDITION about the resource's state that Hetzner names itself.
-RESOURCE_STATE_CODES = frozenset({"locked", "protected", "server_not_stopped", "server_not_running"})
+RESOURCE_STATE_CODES = frozenset({"locked", "protected", "server_not_stopped", "server_not_running", "resource_in_use"})
 
 
 def domain_error_for(exc: grpc.RpcError, backend: str) -> errors.DomainError:

@@ -424,12 +424,13 @@ def register_v1(app: FastAPI) -> None:
 
 def register_families(app: FastAPI) -> None:
     """The network and storage resources, one module each (they import this one's helpers)."""
-    from hetzner_sim import firewalls, floating_ips, load_balancers, networks, primary_ips, volumes
+    from hetzner_sim import firewalls, floating_ips, load_balancers, networks, placement_groups, primary_ips, volumes
 
     firewalls.register(app)
     floating_ips.register(app)
     load_balancers.register(app)
     networks.register(app)
+    placement_groups.register(app)
     primary_ips.register(app)
     volumes.register(app)
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from hetzner_sim.floating_ips import FloatingIp
     from hetzner_sim.load_balancers import LoadBalancer
     from hetzner_sim.networks import Network
+    from hetzner_sim.placement_groups import PlacementGroup
     from hetzner_sim.primary_ips import PrimaryIp
     from hetzner_sim.volumes import Volume
 
@@ -219,6 +220,7 @@ class Project:
     load_balancers: dict[int, LoadBalancer] = field(default_factory=dict)
     primary_ips: dict[int, PrimaryIp] = field(default_factory=dict)
     volumes: dict[int, Volume] = field(default_factory=dict)
+    placement_groups: dict[int, PlacementGroup] = field(default_factory=dict)
 
 
 # Other resource families (their own modules) hook into servers: what a server's JSON shows
@@ -503,8 +505,6 @@ class Simulator:
             raise invalid_field("server_type", f"server type {server_type.name} is not available in {dc.location.name}")
         if request.user_data is not None and len(request.user_data.encode()) > 32 * 1024:
             raise invalid_field("user_data", "user_data must be at most 32 KiB")
-        if request.placement_group is not None:
-            raise invalid_field("placement_group", "placement groups are not simulated")
         ssh_keys = [self.find_ssh_key(project, ref).id for ref in request.ssh_keys or []]
         labels = check_labels(request.labels)
         if any(s.name == name for s in project.servers.values()):

@@ -134,6 +134,19 @@ SERVER_CONSOLE_REQUESTED = event(
 IMAGE_CREATED = event("image.created", 1, compute_events.ImageCreated, "image", topic=None)
 IMAGE_UPDATED = event("image.updated", 1, compute_events.ImageUpdated, "image", topic=None)
 IMAGE_DELETED = event("image.deleted", 1, compute_events.ImageDeleted, "image", topic=None)
+# Compute: tenants' placement groups, and servers joining or leaving one.
+PLACEMENT_GROUP_CREATED = event(
+    "placement_group.created", 1, compute_events.PlacementGroupCreated, "placement_group", topic=None
+)
+PLACEMENT_GROUP_UPDATED = event(
+    "placement_group.updated", 1, compute_events.PlacementGroupUpdated, "placement_group", topic=None
+)
+PLACEMENT_GROUP_DELETED = event(
+    "placement_group.deleted", 1, compute_events.PlacementGroupDeleted, "placement_group", topic=None
+)
+SERVER_PLACEMENT_GROUP_CHANGED = event(
+    "server.placement_group_changed", 1, compute_events.ServerPlacementGroupChanged, "server", topic=None
+)
 
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric

@@ -18,6 +18,7 @@ from cloudplatform.compute.v1 import compute_service_pb2_grpc as pb_grpc
 from compute_service.adapters import authorization as authz
 from compute_service.bootstrap import Compute
 from compute_service.domain.catalog import Datacenter, Image, ServerType, UpstreamIso
+from compute_service.domain.load_balancer_types import LoadBalancerType
 from compute_service.domain.ssh_keys import SshKey
 from compute_service.service_layer import catalog, ssh_keys
 from cpshared.errors import InvalidInput
@@ -67,6 +68,23 @@ def server_type_message(st: ServerType) -> pb.ServerType:
         architecture=st.architecture,
         hetzner_id=st.hetzner_id,
         created_at=_ts(st.created_at),
+    )
+
+
+def load_balancer_type_message(lt: LoadBalancerType) -> pb.LoadBalancerType:
+    return pb.LoadBalancerType(
+        id=lt.id,
+        code=lt.code,
+        description=lt.description,
+        max_connections=lt.max_connections,
+        max_services=lt.max_services,
+        max_targets=lt.max_targets,
+        max_assigned_certificates=lt.max_assigned_certificates,
+        price_hourly=str(lt.price_hourly),
+        price_monthly=str(lt.price_monthly),
+        available=lt.available,
+        deprecated_at=_ts(lt.deprecated_at),
+        upstream_datacenters=lt.upstream_datacenters,
     )
 
 
@@ -159,6 +177,12 @@ class ComputeServicer(pb_grpc.ComputeServiceServicer):
     async def ListIsos(self, request: pb.ListIsosRequest, context: Context) -> pb.ListIsosResponse:  # noqa: N802
         found = await asyncio.to_thread(self._compute.isos.list)
         return pb.ListIsosResponse(isos=[iso_message(iso) for iso in found])
+
+    async def ListLoadBalancerTypes(  # noqa: N802
+        self, request: pb.ListLoadBalancerTypesRequest, context: Context
+    ) -> pb.ListLoadBalancerTypesResponse:
+        found = await asyncio.to_thread(catalog.list_load_balancer_types, self._compute.uow())
+        return pb.ListLoadBalancerTypesResponse(load_balancer_types=[load_balancer_type_message(lt) for lt in found])
 
     async def SetServerTypePrice(  # noqa: N802
         self, request: pb.SetServerTypePriceRequest, context: Context

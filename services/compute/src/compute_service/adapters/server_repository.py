@@ -11,6 +11,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from compute_service.adapters import tables as t
+from compute_service.adapters.placement_group_repository import PlacementGroupRepository
 from compute_service.domain.servers import Action, Server
 from cpshared.errors import AlreadyExists
 from cpshared.label_sql import LabelRequirement, requirements_clause
@@ -69,6 +70,7 @@ def _server(row: sa.Row[Any], ssh_key_ids: list[int]) -> Server:
         dns_ptrs=dict(row.dns_ptrs or {}),
         backup_window=row.backup_window or "",
         root_password_hash=row.root_password_hash,
+        placement_group_id=row.placement_group_id,
     )
 
 
@@ -114,7 +116,17 @@ class ServerRepository:
         row = self.session.execute(
             sa.select(*_SERVER_COLUMNS).select_from(_SERVER_FROM).where(t.servers.c.id == server_id)
         ).first()
-        return _server(row, self._ssh_key_ids([server_id])[server_id]) if row else None
+        if row is None:
+            return None
+        return self._with_groups([_server(row, self._ssh_key_ids([server_id])[server_id])])[0]
+
+    def _with_groups(self, servers: list[Server]) -> list[Server]:
+        """``servers`` with the placement group each is in read for display."""
+        wanted = [s.placement_group_id for s in servers if s.placement_group_id]
+        groups = PlacementGroupRepository(self.session).many(wanted)
+        for server in servers:
+            server.placement_group = groups.get(server.placement_group_id or 0)
+        return servers
 
     def add(self, server: Server, now: datetime) -> Server:
         write = sa.insert(t.servers).values(
@@ -132,6 +144,7 @@ class ServerRepository:
             locked=server.locked,
             protection_delete=server.protection_delete,
             protection_rebuild=server.protection_rebuild,
+            placement_group_id=server.placement_group_id,
             created_at=now,
             updated_at=now,
             version=1,
@@ -208,6 +221,7 @@ class ServerRepository:
                 protection_delete=server.protection_delete,
                 protection_rebuild=server.protection_rebuild,
                 root_password_hash=server.root_password_hash,
+                placement_group_id=server.placement_group_id,
             )
         )
         server.updated_at = now
@@ -275,7 +289,7 @@ class ServerRepository:
         )
         rows = list(self.session.execute(query))
         keys = self._ssh_key_ids([row.id for row in rows])
-        return [_server(row, keys[row.id]) for row in rows], int(total)
+        return self._with_groups([_server(row, keys[row.id]) for row in rows]), int(total)
 
     def deleted_ids(self, server_ids: Iterable[int]) -> set[int]:
         """Of ``server_ids``, those that are deleted or do not exist."""

@@ -16,10 +16,11 @@ from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cloudplatform.compute.v1 import server_service_pb2_grpc as pb_grpc
 from compute_service.adapters import authorization as authz
 from compute_service.adapters.grpc_servicer import MAX_PER_PAGE, _dec, _order
+from compute_service.adapters.placement_group_servicer import placement_group_message
 from compute_service.bootstrap import Compute
 from compute_service.domain.server_actions import SnapshotImage
 from compute_service.domain.servers import DELETE, POWER_OFF, POWER_ON, REBOOT, RESET, SHUTDOWN, Action, Server
-from compute_service.service_layer import server_actions, server_settings, servers
+from compute_service.service_layer import placement_groups, server_actions, server_settings, servers
 from cpshared.errors import InvalidInput
 from cpshared.timestamps import to_timestamp as _ts
 
@@ -64,6 +65,7 @@ def server_message(server: Server) -> pb.Server:
         else None,
         dns_ptrs=[pb.DnsPtr(ip=ip, dns_ptr=name) for ip, name in sorted(server.dns_ptrs.items())],
         backup_window=server.backup_window,
+        placement_group=placement_group_message(server.placement_group) if server.placement_group else None,
     )
 
 
@@ -133,6 +135,7 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
             labels=dict(request.labels),
             backups=request.backups,
             start_after_create=request.start_after_create if request.HasField("start_after_create") else True,
+            placement_group_id=request.placement_group_id,
         )
         quotas = self._compute.quotas
         server, action = await asyncio.to_thread(servers.create, new, quotas, self._compute.uow())
@@ -403,6 +406,22 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
             server_settings.reset_password, request.server_id, reach, self._compute.uow(), self._compute.upstream()
         )
         return pb.ResetServerPasswordResponse(action=action_message(action), root_password=password)
+
+    async def AddServerToPlacementGroup(  # noqa: N802
+        self, request: pb.AddServerToPlacementGroupRequest, context: Context
+    ) -> pb.AddServerToPlacementGroupResponse:
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action = await asyncio.to_thread(
+            placement_groups.add_server, request.server_id, request.placement_group_id, reach, self._compute.uow()
+        )
+        return pb.AddServerToPlacementGroupResponse(action=action_message(action))
+
+    async def RemoveServerFromPlacementGroup(  # noqa: N802
+        self, request: pb.RemoveServerFromPlacementGroupRequest, context: Context
+    ) -> pb.RemoveServerFromPlacementGroupResponse:
+        reach = _reach(request.organization_id, f"server {request.server_id}")
+        action = await asyncio.to_thread(placement_groups.remove_server, request.server_id, reach, self._compute.uow())
+        return pb.RemoveServerFromPlacementGroupResponse(action=action_message(action))
 
 
 def add_server_servicer(server: aio.Server, compute: Compute) -> list[str]:

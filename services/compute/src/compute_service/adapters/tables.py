@@ -137,6 +137,44 @@ servers = sa.Table(
     sa.Column("iso", sa.JSON),
     sa.Column("dns_ptrs", sa.JSON),
     sa.Column("backup_window", sa.String(16)),
+    # The placement group it is in (migration 0010).
+    sa.Column("placement_group_id", ID),
+)
+
+placement_groups = sa.Table(
+    "placement_groups",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(20), nullable=False),
+    sa.Column("labels", sa.JSON),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+load_balancer_types = sa.Table(
+    "load_balancer_types",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("code", sa.String(50), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("max_connections", sa.Integer, nullable=False),
+    sa.Column("max_services", sa.Integer, nullable=False),
+    sa.Column("max_targets", sa.Integer, nullable=False),
+    sa.Column("max_assigned_certificates", sa.Integer, nullable=False),
+    sa.Column("price_hourly", sa.Numeric(10, 6), nullable=False),
+    sa.Column("price_monthly", sa.Numeric(10, 2), nullable=False),
+    sa.Column("available", sa.Boolean, nullable=False),
+    sa.Column("deprecated_at", TIME),
+    sa.Column("upstream_datacenters", sa.JSON),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
+    sa.Column("synced_at", TIME),
 )
 
 server_type_periods = sa.Table(

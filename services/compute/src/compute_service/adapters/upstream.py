@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hcloud import Client
+from hcloud.deprecation import DeprecationInfo
 
 from compute_service.domain.catalog import UpstreamImage, UpstreamIso, UpstreamServerType
+from compute_service.domain.load_balancer_types import UpstreamLoadBalancerType
 from cpshared.errors import Unavailable
 
 APPLICATION = "cloudplatform-compute"
@@ -25,6 +27,8 @@ class CatalogSource(Protocol):
     def system_images(self) -> list[UpstreamImage]: ...
 
     def isos(self) -> list[UpstreamIso]: ...
+
+    def load_balancer_types(self) -> list[UpstreamLoadBalancerType]: ...
 
 
 def read_token(token_file: str) -> str:
@@ -95,6 +99,27 @@ class HcloudCatalog:
                     image_size_gb=Decimal(str(size)).quantize(Decimal("0.01")) if size is not None else None,
                     rapid_deploy=bool(image.rapid_deploy),
                     deprecated_at=deprecated,
+                )
+            )
+        return found
+
+    def load_balancer_types(self) -> list[UpstreamLoadBalancerType]:
+        found = []
+        for lt in self.client.load_balancer_types.get_all():
+            prices = lt.prices or []
+            deprecation = lt.deprecation
+            found.append(
+                UpstreamLoadBalancerType(
+                    hetzner_id=int(lt.id or 0),
+                    code=str(lt.name),
+                    description=str(lt.description or lt.name),
+                    max_connections=int(lt.max_connections or 0),
+                    max_services=int(lt.max_services or 0),
+                    max_targets=int(lt.max_targets or 0),
+                    max_assigned_certificates=int(lt.max_assigned_certificates or 0),
+                    deprecated_at=deprecation.announced if isinstance(deprecation, DeprecationInfo) else None,
+                    gross_hourly={str(p["location"]): _money(p, "price_hourly") for p in prices},
+                    gross_monthly={str(p["location"]): _money(p, "price_monthly") for p in prices},
                 )
             )
         return found

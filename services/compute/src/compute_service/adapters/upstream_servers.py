@@ -23,6 +23,7 @@ from hcloud.actions import BoundAction
 from hcloud.images import Image
 from hcloud.isos import Iso
 from hcloud.locations import Location
+from hcloud.placement_groups import PlacementGroup
 from hcloud.server_types import ServerType
 from hcloud.servers import BoundServer
 from hcloud.ssh_keys import SSHKey
@@ -35,6 +36,7 @@ from cpshared.errors import Unavailable
 T = TypeVar("T")
 SERVER_LABEL = "cp_server_id"
 SSH_KEY_LABEL = "cp_ssh_key_id"
+PLACEMENT_GROUP_LABEL = "cp_placement_group_id"
 TRANSIENT_CODES = frozenset(
     {
         "rate_limit_exceeded",
@@ -87,6 +89,7 @@ class CreateSpec:
     labels: dict[str, str]
     ssh_key_ids: list[int]
     start_after_create: bool = True
+    placement_group_id: int = 0  # upstream's id of the group it is created in; 0: none
 
 
 IMAGE_LABEL = "cp_image_id"
@@ -209,6 +212,7 @@ class HcloudServers:
                 user_data=spec.user_data or None,
                 labels={**spec.labels, SERVER_LABEL: str(spec.platform_id)},
                 start_after_create=spec.start_after_create,
+                placement_group=PlacementGroup(id=spec.placement_group_id) if spec.placement_group_id else None,
             )
             # answer.root_password (made upstream when no SSH key was given) is dropped here on
             # purpose: the caller of the platform never sees it, so keeping it (even hashed)
@@ -266,6 +270,68 @@ class HcloudServers:
             return int(action.id or 0)
 
         return self._call("delete a server", delete_once)
+
+    # -- placement groups: upstream's group of a platform group, found by its label ----------
+
+    def find_placement_groups(self, platform_id: int) -> list[int]:
+        """Upstream ids of the groups labelled with ``platform_id``, oldest first."""
+        found = self._call(
+            "list placement groups",
+            lambda: self.client.placement_groups.get_all(label_selector=f"{PLACEMENT_GROUP_LABEL}={platform_id}"),
+        )
+        return sorted(int(group.id or 0) for group in found)
+
+    def ensure_placement_group(self, platform_id: int, group_type: str) -> int:
+        """Upstream's id of the platform's group ``platform_id``, made (labelled, named after the
+        platform's id: names are unique upstream) when upstream has none yet."""
+
+        def find_or_create() -> int:
+            found = self.client.placement_groups.get_all(label_selector=f"{PLACEMENT_GROUP_LABEL}={platform_id}")
+            if found:
+                return min(int(group.id or 0) for group in found)
+            made = self.client.placement_groups.create(
+                name=f"cp-placement-group-{platform_id}",
+                type=group_type,
+                labels={PLACEMENT_GROUP_LABEL: str(platform_id)},
+            )
+            return int(made.placement_group.id or 0)
+
+        return self._call("create a placement group", find_or_create)
+
+    def delete_placement_groups(self, platform_id: int) -> None:
+        """Delete every upstream group labelled ``platform_id`` (none is no error)."""
+
+        def delete_all() -> None:
+            for group in self.client.placement_groups.get_all(label_selector=f"{PLACEMENT_GROUP_LABEL}={platform_id}"):
+                try:
+                    self.client.placement_groups.delete(group)
+                except APIException as exc:
+                    if exc.code != "not_found":
+                        raise
+
+        self._call("delete a placement group", delete_all)
+
+    def add_to_placement_group(self, upstream_id: int, upstream_group_id: int) -> int:
+        """Put the server in the upstream group; one there already is no error (answers 0)."""
+
+        def add() -> int:
+            current = self.client.servers.get_by_id(upstream_id).placement_group
+            if current is not None and current.id == upstream_group_id:
+                return 0  # a retry after upstream had added it already
+            group = PlacementGroup(id=upstream_group_id)
+            return int(self.client.servers.add_to_placement_group(self._bound(upstream_id), group).id or 0)
+
+        return self._call("add a server to a placement group", add)
+
+    def remove_from_placement_group(self, upstream_id: int) -> int:
+        """Take the server out of its upstream group; one in no group upstream is no error (0)."""
+
+        def remove() -> int:
+            if self.client.servers.get_by_id(upstream_id).placement_group is None:
+                return 0  # a retry after upstream had removed it already
+            return int(self.client.servers.remove_from_placement_group(self._bound(upstream_id)).id or 0)
+
+        return self._call("remove a server from its placement group", remove)
 
     def _action(self, what: str, call: Callable[[], BoundAction]) -> int:
         return int(self._call(what, call).id or 0)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from compute_service.domain import server_status as st
+from compute_service.domain.placement_groups import PlacementGroup
 from cpshared.errors import InvalidInput, PreconditionFailed
 
 CREATE: Final = "create_server"
@@ -112,6 +113,9 @@ class Server:
     dns_ptrs: dict[str, str] = field(default_factory=dict)
     backup_window: str = ""
     root_password_hash: str | None = field(default=None, repr=False)
+    # The placement group it is in (domain/placement_groups.py), read with it for display.
+    placement_group_id: int | None = None
+    placement_group: PlacementGroup | None = None
 
     def ensure_can_start(self, command: str) -> None:
         """Refuse ``command`` while another action runs or when the server cannot take it."""

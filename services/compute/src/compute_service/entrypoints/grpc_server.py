@@ -9,6 +9,7 @@ from grpc import aio
 
 from compute_service import SERVICE_NAME, __version__
 from compute_service.adapters.grpc_servicer import add_compute_servicer
+from compute_service.adapters.placement_group_servicer import add_placement_group_servicer
 from compute_service.adapters.server_servicer import add_server_servicer
 from compute_service.bootstrap import Compute, bootstrap
 from compute_service.config import Settings
@@ -44,7 +45,11 @@ def register(settings: Settings) -> Registrar:
 
 def add_servicers(server: aio.Server, compute: Compute) -> list[str]:
     """Every gRPC service compute answers, on ``server``; their full names."""
-    return add_compute_servicer(server, compute) + add_server_servicer(server, compute)
+    return (
+        add_compute_servicer(server, compute)
+        + add_server_servicer(server, compute)
+        + add_placement_group_servicer(server, compute)
+    )
 
 
 def main() -> None:

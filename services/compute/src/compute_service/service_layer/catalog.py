@@ -16,6 +16,7 @@ from compute_service import SERVICE_NAME
 from compute_service.adapters.upstream import CatalogSource
 from compute_service.domain import catalog
 from compute_service.domain.catalog import Datacenter, Image, ServerType, SyncReport
+from compute_service.domain.load_balancer_types import LoadBalancerType
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unavailable
@@ -42,6 +43,11 @@ def list_images(uow: ComputeUnitOfWork) -> list[Image]:
         return uow.catalog.images()
 
 
+def list_load_balancer_types(uow: ComputeUnitOfWork) -> list[LoadBalancerType]:
+    with uow:
+        return uow.load_balancer_types.all()
+
+
 def _synced_event(st: ServerType, created: bool) -> events_pb2.ServerTypeSynced:
     return events_pb2.ServerTypeSynced(
         server_type_id=st.id,
@@ -59,10 +65,12 @@ def _synced_event(st: ServerType, created: bool) -> events_pb2.ServerTypeSynced:
 
 
 def sync_catalog(source: CatalogSource, uow: ComputeUnitOfWork) -> SyncReport:
-    """Fetch upstream's server types and system images and upsert them in one transaction."""
+    """Fetch upstream's server types, system images and load balancer types and upsert them in one
+    transaction (a load balancer type's prices, once set, are the platform's: later syncs keep them)."""
     try:
         upstream_types = source.server_types()
         upstream_images = source.system_images()
+        upstream_lb_types = source.load_balancer_types()
     except Exception as exc:  # the hcloud client raises its own and requests' errors
         log.warning("catalog_sync_upstream_failed", error=str(exc))
         raise Unavailable(f"upstream did not answer the catalog: {exc}") from exc
@@ -124,6 +132,8 @@ def sync_catalog(source: CatalogSource, uow: ComputeUnitOfWork) -> SyncReport:
                     images_created += 1
                 else:
                     images_updated += 1
+        for lb_type in upstream_lb_types:
+            uow.load_balancer_types.upsert(lb_type, codes, now)
         uow.commit()
     report = SyncReport(created, updated, images_created, images_updated)
     log.info("catalog_synced", **report.__dict__)

@@ -23,7 +23,7 @@ from cloudplatform.compute.v1 import events_pb2
 from compute_service import SERVICE_NAME
 from compute_service.adapters.quotas import Quotas, reservation_key
 from compute_service.adapters.upstream_servers import CreateSpec, HcloudServers, UpstreamServer
-from compute_service.domain import server_actions, server_settings
+from compute_service.domain import placement_groups, server_actions, server_settings
 from compute_service.domain import server_status as st
 from compute_service.domain.servers import (
     ACTION_ERROR,
@@ -40,6 +40,7 @@ from compute_service.domain.servers import (
     Server,
     UpstreamFailure,
 )
+from compute_service.service_layer import placement_groups as placement_groups_worker
 from compute_service.service_layer import server_actions as server_actions_worker
 from compute_service.service_layer import server_settings as server_settings_worker
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
@@ -110,6 +111,8 @@ class Provisioner:
                     server_actions_worker.carry_out(self, uow, action, server)
                 elif action.command in server_settings.COMMANDS:
                     server_settings_worker.carry_out(self, uow, action, server)
+                elif action.command in placement_groups.COMMANDS:
+                    placement_groups_worker.carry_out(self, uow, action, server)
                 else:
                     raise UpstreamFailure("unsupported_error", f"the worker does not know the command {action.command}")
             except UpstreamFailure as failure:
@@ -141,6 +144,7 @@ class Provisioner:
         current.version += 1
         if action.command == CREATE:
             current.status = st.ERROR
+        placement_groups_worker.undo_on_failure(current, action)
         uow.servers.save(current, utcnow())
         if current.status != old:
             _status_changed(uow, current, old, action, failure.code)
@@ -162,6 +166,9 @@ class Provisioner:
             labels=server.labels,
             ssh_key_ids=keys,
             start_after_create=bool(action.params.get("start_after_create", True)),
+            placement_group_id=placement_groups_worker.upstream_group_id(self, uow, server.placement_group_id)
+            if server.placement_group_id
+            else 0,
         )
         made, upstream_action = self.upstream.create(spec)
         self.upstream.wait(upstream_action)

@@ -49,6 +49,7 @@ class NewServer:
     labels: dict[str, str] = field(default_factory=dict)
     backups: bool = False
     start_after_create: bool = True
+    placement_group_id: int = 0  # the tenant's placement group to create it in; 0: none
 
 
 def _field_error(name: str, message: str) -> InvalidInput:
@@ -88,6 +89,12 @@ def create(request: NewServer, quotas: Quotas, uow: ComputeUnitOfWork) -> tuple[
             key = uow.ssh_keys.get(key_id)
             if key is None or not _same_tenant(key.user_id, key.organization_id, request):
                 raise _field_error("ssh_keys", f"SSH key {key_id} does not exist")
+        group = None
+        if request.placement_group_id:
+            group = uow.placement_groups.get(request.placement_group_id, for_update=True)
+            if group is None or not group.same_tenant(request.user_id, request.organization_id):
+                raise _field_error("placement_group", f"placement group {request.placement_group_id} does not exist")
+            group.ensure_room_for_one()
         server = Server(
             id=0,
             user_id=request.user_id,
@@ -105,9 +112,13 @@ def create(request: NewServer, quotas: Quotas, uow: ComputeUnitOfWork) -> tuple[
             server_type=server_type.code,
             datacenter=datacenter.code,
             image=image.name,
+            placement_group_id=group.id if group is not None else None,
         )
         now = utcnow()
         uow.servers.add(server, now)
+        if group is not None:
+            group.server_ids.append(server.id)
+            server.placement_group = group
         action = uow.actions.add(
             Action(
                 id=0,

@@ -26,6 +26,9 @@
   ``ssh_keys``; answers the rescue system's ``root_password`` this once: it is stored
   nowhere), ``disable_rescue`` and ``create_image`` (``type``, ``description``, ``labels``:
   answers the tenant's new snapshot ``image``, status ``creating`` until the action ends).
+- ``placement_group`` (an id) in ``POST /v1/servers`` and ``POST
+  /v1/servers/{id}/actions/add_to_placement_group|remove_from_placement_group``: the tenant's
+  placement groups (api/placement_groups.py); a server shows its group as ``placement_group``.
 
 The compute worker carries actions out upstream; a client follows them at ``/v1/actions/{id}``.
 Statuses are mapped by cpshared.server_status (the one place). The server type, datacenter,
@@ -62,6 +65,7 @@ from gateway_service.api.catalog import (
     offered_in,
     server_type_out,
 )
+from gateway_service.api.placement_groups import PlacementGroupOut, placement_group_out
 from gateway_service.api.ssh_keys import Labels
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
@@ -167,7 +171,7 @@ class ServerOut(BaseModel):
     volumes: list[int]
     load_balancers: list[int]
     primary_disk_size: int
-    placement_group: None = None
+    placement_group: PlacementGroupOut | None = Field(default=None, description="The placement group it is in.")
 
 
 class ServerAnswer(BaseModel):
@@ -250,6 +254,9 @@ class NewServer(BaseModel):
     user_data: str = Field(default="", max_length=32_768)
     labels: Labels = Field(default_factory=dict)
     start_after_create: bool = Field(default=True, description="Start the server once created (false: it stays off).")
+    placement_group: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="ID of the tenant's placement group to create it in."
+    )
 
 
 # -- mapping ----------------------------------------------------------------------------------
@@ -341,6 +348,7 @@ class Catalog:
             volumes=[],
             load_balancers=[],
             primary_disk_size=server.disk_gb or st.disk_gb,
+            placement_group=placement_group_out(server.placement_group) if server.HasField("placement_group") else None,
         )
 
     def datacenter_code(self, location: str | int | None, datacenter: str | int | None, server_type: str) -> str:
@@ -466,6 +474,7 @@ async def create_server(request: Request, principal: Authenticated, body: NewSer
         user_data=body.user_data,
         labels=body.labels,
         start_after_create=body.start_after_create,
+        placement_group_id=body.placement_group or 0,
     )
     return CreatedServerAnswer(
         server=catalog.server_out(created.server),
@@ -896,3 +905,32 @@ async def reset_password(request: Request, principal: Authenticated, id: ServerI
     organization_id = _write(principal)
     answer = await server_client(request).reset_password(id, organization_id)
     return PasswordAnswer(action=action_out(answer.action), root_password=answer.root_password)
+
+
+# -- placement groups ----------------------------------------------------------------------------
+
+
+class AddToPlacementGroupBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    placement_group: int = Field(ge=1, le=MAX_ID, description="ID of the placement group to add the server to.")
+
+
+@router.post("/{id}/actions/add_to_placement_group", status_code=201)
+async def add_to_placement_group(
+    request: Request, principal: Authenticated, id: ServerId, body: Annotated[AddToPlacementGroupBody, Body()]
+) -> ActionAnswer:
+    """Add a powered-off server to one of the tenant's placement groups (``422 server_not_stopped``
+    otherwise; a spread group holds at most 10 servers)."""
+    organization_id = _write(principal)
+    action = await server_client(request).add_to_placement_group(id, organization_id, body.placement_group)
+    return ActionAnswer(action=action_out(action))
+
+
+@router.post("/{id}/actions/remove_from_placement_group", status_code=201)
+async def remove_from_placement_group(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
+    """Take a server out of its placement group."""
+    organization_id = _write(principal)
+    return ActionAnswer(
+        action=action_out(await server_client(request).remove_from_placement_group(id, organization_id))
+    )

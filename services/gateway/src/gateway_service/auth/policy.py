@@ -49,6 +49,9 @@ class Family(StrEnum):
     """SSH keys (/v1/ssh_keys): the tenant's own; compute checks the tenant again."""
     SERVERS = "servers"
     """Servers and their actions (/v1/servers, /v1/actions): the tenant's own; compute checks the tenant again."""
+    PLACEMENT_GROUPS = "placement_groups"
+    """Placement groups (/v1/placement_groups): the tenant's own; compute checks the tenant again.
+    A server joins or leaves one with a server action (servers:write)."""
     INVOICES = "invoices"
     """Invoices (/v1/invoices): the tenant's own; billing staff every account's and the payment actions."""
     BILLING = "billing"
@@ -66,6 +69,7 @@ class Family(StrEnum):
     IMAGES = "images"
     ISOS = "isos"
     PRICING = "pricing"
+    LOAD_BALANCER_TYPES = "load_balancer_types"
 
 
 # What staff roles may read of other users' resources, by family (admins reach everything).

@@ -46,6 +46,10 @@ class ComputeClient:
     async def isos(self) -> list[pb.Iso]:
         return list((await _call(self._compute().ListIsos(pb.ListIsosRequest()))).isos)
 
+    async def load_balancer_types(self) -> list[pb.LoadBalancerType]:
+        request = pb.ListLoadBalancerTypesRequest()
+        return list((await _call(self._compute().ListLoadBalancerTypes(request))).load_balancer_types)
+
     async def create_ssh_key(
         self, user_id: int, organization_id: int, name: str, public_key: str, labels: Mapping[str, str]
     ) -> pb.SshKey:

@@ -35,6 +35,7 @@ class ServerClient:
         user_data: str,
         labels: Mapping[str, str],
         start_after_create: bool = True,
+        placement_group_id: int = 0,
     ) -> pb.CreateServerResponse:
         request = pb.CreateServerRequest(
             user_id=user_id,
@@ -47,8 +48,19 @@ class ServerClient:
             user_data=user_data,
             labels=labels,
             start_after_create=start_after_create,
+            placement_group_id=placement_group_id,
         )
         return await _call(self._servers().CreateServer(request))
+
+    async def add_to_placement_group(self, server_id: int, organization_id: int, placement_group_id: int) -> pb.Action:
+        request = pb.AddServerToPlacementGroupRequest(
+            server_id=server_id, organization_id=organization_id, placement_group_id=placement_group_id
+        )
+        return (await _call(self._servers().AddServerToPlacementGroup(request))).action
+
+    async def remove_from_placement_group(self, server_id: int, organization_id: int) -> pb.Action:
+        request = pb.RemoveServerFromPlacementGroupRequest(server_id=server_id, organization_id=organization_id)
+        return (await _call(self._servers().RemoveServerFromPlacementGroup(request))).action
 
     async def get(self, server_id: int, organization_id: int) -> pb.Server:
         request = pb.GetServerRequest(server_id=server_id, organization_id=organization_id)

@@ -40,6 +40,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "locked": 423,
     "protected": 423,
     "server_not_stopped": 422,
+    "resource_in_use": 422,
     "rate_limit_exceeded": 429,
     # Hetzner's docs list ``server_error`` as 500 and ``service_error`` as 503; the reference
     # README names only ``service_error``, which is also cpshared's default DomainError code,

@@ -1,0 +1,179 @@
+"""``/v1/placement_groups``: placement groups, wire-compatible with Hetzner Cloud's, kept by the
+compute service.
+
+- ``GET /v1/placement_groups``: the caller's groups (with a key bound to an organization, that
+  organization's too), filtered by ``name``, ``label_selector`` and ``type``, sorted by ``id``,
+  ``name`` or ``created``, paged with ``meta.pagination`` and a ``Link`` header.
+- ``POST /v1/placement_groups`` (``name``, ``type`` ``spread``, ``labels``): a new group in the
+  caller's tenant, answered with ``action: null`` as Hetzner answers it; a name the tenant has
+  is ``409 uniqueness_error``.
+- ``GET``/``PUT`` (``name``, ``labels``)/``DELETE /v1/placement_groups/{id}``: one group the
+  caller reaches; another tenant's is ``404 not_found``; deleting one that still has servers
+  is ``422 resource_in_use``.
+
+A server joins one at creation (``placement_group`` in ``POST /v1/servers``) or with
+``POST /v1/servers/{id}/actions/add_to_placement_group`` and leaves with
+``remove_from_placement_group`` (api/servers.py). A spread group holds at most 10 servers
+(``403 resource_limit_exceeded``). Scopes ``placement_groups:read`` and ``placement_groups:write``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloudplatform.compute.v1 import compute_service_pb2 as cpb
+from cloudplatform.compute.v1 import placement_group_service_pb2 as pb
+from gateway_service.api.admin import Meta
+from gateway_service.api.ssh_keys import Labels
+from gateway_service.auth import policy
+from gateway_service.auth.gate import Authenticated
+from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.principal import Principal
+from gateway_service.clients.placement_groups import PlacementGroupClient
+from gateway_service.hetzner.label_selector import parse_label_selector
+from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.hetzner.sorting import parse_sort
+
+router = APIRouter(prefix="/v1/placement_groups", tags=["placement_groups"])
+
+SORTABLE = ("id", "name", "created")
+MAX_ID = 2**63 - 1
+PlacementGroupType = Literal["spread"]
+PlacementGroupId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the placement group.")]
+
+
+class PlacementGroupOut(BaseModel):
+    id: int
+    name: str
+    labels: dict[str, str]
+    type: PlacementGroupType
+    created: datetime
+    servers: list[int] = Field(description="IDs of the servers in it.")
+
+
+class PlacementGroupAnswer(BaseModel):
+    placement_group: PlacementGroupOut
+
+
+class CreatedPlacementGroupAnswer(BaseModel):
+    placement_group: PlacementGroupOut
+    action: None = Field(default=None, description="Always null: a placement group is made at once.")
+
+
+class PlacementGroupsAnswer(BaseModel):
+    placement_groups: list[PlacementGroupOut]
+    meta: Meta
+
+
+class NewPlacementGroup(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=255)
+    type: PlacementGroupType = Field(description="spread: its servers run on different physical hosts.")
+    labels: Labels = Field(default_factory=dict)
+
+
+class PlacementGroupChange(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    labels: Labels | None = Field(default=None, description="Replaces every label of the group.")
+
+
+def placement_group_out(group: pb.PlacementGroup) -> PlacementGroupOut:
+    return PlacementGroupOut(
+        id=group.id,
+        name=group.name,
+        labels=dict(group.labels),
+        type="spread",
+        created=group.created_at.ToDatetime(tzinfo=UTC),
+        servers=list(group.server_ids),
+    )
+
+
+def placement_group_client(request: Request) -> PlacementGroupClient:
+    client: PlacementGroupClient = request.app.state.placement_groups
+    return client
+
+
+def _tenant(principal: Principal) -> tuple[int, int]:
+    """(user, organization or 0): whose groups the request works with."""
+    return principal.user_id, principal.organization_id or 0
+
+
+@router.get("")
+async def list_placement_groups(
+    request: Request,
+    response: Response,
+    principal: Authenticated,
+    name: Annotated[str | None, Query(max_length=255, description="Only the group with this name.")] = None,
+    label_selector: Annotated[str | None, Query(max_length=1000)] = None,
+    type: Annotated[list[PlacementGroupType] | None, Query(description="Only groups of these types.")] = None,
+    sort: Annotated[list[str] | None, Query(description="id, name or created, optionally :asc or :desc.")] = None,
+    page: str | None = None,
+    per_page: str | None = None,
+) -> PlacementGroupsAnswer:
+    """The caller's placement groups matching every filter given, one page of them."""
+    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.READ)
+    page_request = parse_page_request(page, per_page)
+    sort_keys = parse_sort(sort or [], SORTABLE)
+    selector = parse_label_selector(label_selector)
+    answer = await placement_group_client(request).list(
+        *_tenant(principal),
+        name=name or "",
+        types=list(type or []),
+        label_selector=[
+            cpb.LabelRequirement(key=r.key, operator=r.operator, values=r.values) for r in selector.requirements
+        ],
+        sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in sort_keys],
+        page=page_request.page,
+        per_page=page_request.per_page,
+    )
+    pagination = paginate(page_request, answer.total_entries)
+    link = link_header(request.url, pagination)
+    if link:
+        response.headers["Link"] = link
+    groups = [placement_group_out(group) for group in answer.placement_groups]
+    return PlacementGroupsAnswer(placement_groups=groups, meta=Meta.of(pagination))
+
+
+@router.post("", status_code=201)
+async def create_placement_group(
+    request: Request, principal: Authenticated, body: NewPlacementGroup
+) -> CreatedPlacementGroupAnswer:
+    """A new placement group in the caller's tenant."""
+    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.WRITE)
+    group = await placement_group_client(request).create(
+        *_tenant(principal), name=body.name, type=body.type, labels=body.labels
+    )
+    return CreatedPlacementGroupAnswer(placement_group=placement_group_out(group))
+
+
+@router.get("/{id}")
+async def get_placement_group(request: Request, principal: Authenticated, id: PlacementGroupId) -> PlacementGroupAnswer:
+    """One placement group the caller reaches."""
+    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.READ)
+    group = await placement_group_client(request).get(id, _tenant(principal)[1])
+    return PlacementGroupAnswer(placement_group=placement_group_out(group))
+
+
+@router.put("/{id}")
+async def update_placement_group(
+    request: Request, principal: Authenticated, id: PlacementGroupId, body: PlacementGroupChange
+) -> PlacementGroupAnswer:
+    """Rename a placement group or replace its labels."""
+    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.WRITE)
+    group = await placement_group_client(request).update(id, _tenant(principal)[1], name=body.name, labels=body.labels)
+    return PlacementGroupAnswer(placement_group=placement_group_out(group))
+
+
+@router.delete("/{id}", status_code=204)
+async def delete_placement_group(request: Request, principal: Authenticated, id: PlacementGroupId) -> Response:
+    """Delete a placement group that has no servers."""
+    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.WRITE)
+    await placement_group_client(request).delete(id, _tenant(principal)[1])
+    return Response(status_code=204)
