@@ -12,12 +12,14 @@ from grpc import aio
 from sqlalchemy.engine import Engine, Row
 
 from billing_service.adapters import authorization
-from billing_service.config import BillingRules
+from billing_service.bootstrap import Billing
+from billing_service.domain.accounts import Account
+from billing_service.domain.credits import Credit
 from billing_service.domain.invoice import parse_period
 from billing_service.domain.payment_methods import NewPaymentMethod
 from billing_service.service_layer import credit_grants, payment_methods, pricing_plans, usage_report
-from billing_service.service_layer.invoice_run import Account
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
+from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput
 from cpshared.timestamps import as_utc, to_timestamp
 
@@ -49,22 +51,21 @@ def payment_method_message(row: Row[Any]) -> pb.PaymentMethod:
     return message
 
 
-def credit_message(row: Row[Any]) -> pb.Credit:
+def credit_message(credit: Credit) -> pb.Credit:
     message = pb.Credit(
-        id=row.id,
-        user_id=row.user_id,
-        organization_id=row.organization_id or 0,
-        type=row.type or "manual",
-        amount=str(row.amount),
-        balance=str(row.balance),
-        currency=row.currency or "",
-        description=row.description or "",
-        expired=credit_grants.is_expired(row),
+        id=credit.id,
+        user_id=credit.user_id,
+        organization_id=credit.organization_id or 0,
+        type=credit.type,
+        amount=str(credit.amount),
+        balance=str(credit.balance),
+        currency=credit.currency,
+        description=credit.description or "",
+        expired=credit.is_expired(utcnow()),
     )
-    if row.expires_at is not None:
-        message.expires_at.CopyFrom(to_timestamp(as_utc(row.expires_at)))
-    if row.created_at is not None:
-        message.created_at.CopyFrom(to_timestamp(as_utc(row.created_at)))
+    if credit.expires_at is not None:
+        message.expires_at.CopyFrom(to_timestamp(credit.expires_at))
+    message.created_at.CopyFrom(to_timestamp(credit.created_at))
     return message
 
 
@@ -100,8 +101,11 @@ def plan_fields(plan: pb.PricingPlan) -> pricing_plans.PlanFields:
 
 
 class AccountDataServicer:
-    _engine: Engine
-    _rules: BillingRules
+    _billing: Billing
+
+    @property
+    def _engine(self) -> Engine:
+        return self._billing.engine
 
     def _method(self, method_id: int) -> Row[Any]:
         row = payment_methods.get(self._engine, method_id)
@@ -183,9 +187,8 @@ class AccountDataServicer:
     ) -> pb.GrantCreditResponse:
         authorization.require_staff("granting credits")
         expires_at = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
-        row = await asyncio.to_thread(
+        credit = await asyncio.to_thread(
             credit_grants.grant,
-            self._engine,
             request.user_id,
             request.organization_id or None,
             request.type,
@@ -193,18 +196,19 @@ class AccountDataServicer:
             request.currency,
             expires_at,
             request.description,
+            self._billing.uow(),
         )
-        return pb.GrantCreditResponse(credit=credit_message(row))
+        return pb.GrantCreditResponse(credit=credit_message(credit))
 
     async def ListCredits(  # noqa: N802
         self, request: pb.ListCreditsRequest, context: Context
     ) -> pb.ListCreditsResponse:
         authorization.check_account(request.user_id, request.organization_id)
-        rows, remaining = await asyncio.to_thread(
-            credit_grants.list_for, self._engine, request.user_id, request.organization_id or None
+        found, remaining = await asyncio.to_thread(
+            credit_grants.list_for, request.user_id, request.organization_id or None, self._billing.uow()
         )
         return pb.ListCreditsResponse(
-            credits=[credit_message(r) for r in rows], remaining={k: str(v) for k, v in remaining.items()}
+            credits=[credit_message(c) for c in found], remaining={k: str(v) for k, v in remaining.items()}
         )
 
     async def ListPricingPlans(  # noqa: N802
@@ -247,12 +251,10 @@ class AccountDataServicer:
                 month = datetime.combine(parse_period(request.month), datetime.min.time())
             except ValueError as exc:
                 raise InvalidInput(str(exc)) from None
-        account = (
-            Account("organization", request.organization_id)
-            if request.organization_id
-            else Account("user", request.user_id)
+        account = Account.of(request.user_id, request.organization_id)
+        report = await asyncio.to_thread(
+            usage_report.monthly_usage, account, month, self._billing.terms, self._billing.uow()
         )
-        report = await asyncio.to_thread(usage_report.monthly_usage, self._engine, account, month, self._rules)
         answer = pb.GetMonthlyUsageResponse(
             month=f"{report.month:%Y-%m}",
             estimate=report.estimate,
