@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from billing_service.domain.tax import REVERSE_CHARGE_NOTE
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cloudplatform.billing.v1 import billing_service_pb2_grpc as pb_grpc
+from cpshared.clock import ManualClock
 from tests.integration.audit.conftest import as_service, as_user
 from tests.integration.billing.support import (
     OCTOBER,
@@ -25,7 +26,9 @@ from tests.integration.billing.support import (
     run_invoices,
     user_created,
 )
-from tests.integration.billing.test_invoice_life import RULES
+from tests.integration.billing.test_invoice_life import RULES, clock
+
+__all__ = ["clock"]
 
 ORG = 7
 
@@ -134,7 +137,10 @@ async def test_the_pdf_reads_back_with_the_invoices_figures(
     )
 
 
-async def test_staff_actions(billing_db: tuple[str, Engine], stub: pb_grpc.BillingServiceAsyncStub) -> None:
+async def test_staff_actions(
+    billing_db: tuple[str, Engine], stub: pb_grpc.BillingServiceAsyncStub, clock: ManualClock
+) -> None:
+    # The credit note is numbered by the month it is issued in: November, on the test's clock.
     _, engine = billing_db
     ids = seed(engine)
     mine = ids[("user", 10)]
