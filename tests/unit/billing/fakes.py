@@ -19,8 +19,9 @@ from billing_service.domain.credits import Credit
 from billing_service.domain.events import DomainEvent
 from billing_service.domain.invoices import Invoice
 from billing_service.domain.pricing import MeteredUsage, UsageRecord, month_of
+from billing_service.domain.pricing_plans import PricingPlan
 from billing_service.service_layer import ports
-from cpshared.errors import Conflict, NotFound
+from cpshared.errors import AlreadyExists, Conflict, NotFound
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Data:
     credits: dict[int, Credit] = field(default_factory=dict)
     applications: list[tuple[int, int, Decimal]] = field(default_factory=list)
     """(credit id, invoice id, amount)"""
+    plans: dict[int, PricingPlan] = field(default_factory=dict)
     profiles: dict[Account, BillingProfile] = field(default_factory=dict)
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
@@ -212,6 +214,37 @@ class FakeCredits(ports.CreditRepository):
             aggregate.given_back.clear()
 
 
+class FakePricingPlans(ports.PricingPlanRepository):
+    def __init__(self, data: Data) -> None:
+        super().__init__()
+        self.data = data
+
+    def _add(self, plan: PricingPlan) -> None:
+        if any(p.code == plan.code for p in self.data.plans.values()):
+            raise AlreadyExists(f"a pricing plan with the code {plan.code!r} exists")
+        plan.id = self.data.next_id("plans")
+        self.data.plans[plan.id] = dataclasses.replace(plan, changed=False)
+
+    def _get(self, plan_id: int, *, lock: bool) -> PricingPlan:
+        if plan_id not in self.data.plans:
+            raise NotFound(f"pricing plan {plan_id} does not exist")
+        return dataclasses.replace(self.data.plans[plan_id])
+
+    def list(self, resource_type: str, include_inactive: bool) -> list[PricingPlan]:
+        return [
+            dataclasses.replace(p)
+            for _, p in sorted(self.data.plans.items())
+            if (not resource_type or p.terms.resource_type == resource_type) and (include_inactive or p.terms.active)
+        ]
+
+    def flush(self) -> None:
+        for aggregate in self.seen:
+            assert isinstance(aggregate, PricingPlan)
+            if aggregate.changed:
+                self.data.plans[aggregate.id] = dataclasses.replace(aggregate, changed=False)
+                aggregate.changed = False
+
+
 class FakeAccounts(ports.AccountRepository):
     def __init__(self, data: Data) -> None:
         self.data = data
@@ -264,6 +297,7 @@ class FakeUnitOfWork(ports.AbstractUnitOfWork):
         self.invoices = FakeInvoices(self.work, lambda: self.database.data)
         self.usage = FakeUsage(self.work)
         self.credits = FakeCredits(self.work)
+        self.pricing_plans = FakePricingPlans(self.work)
         self.accounts = FakeAccounts(self.work)
         self.numbers = FakeNumbers(self.work)
         self.schedule = FakeSchedule(self.work)

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing_service.adapters.tables import (
@@ -25,6 +26,7 @@ from billing_service.adapters.tables import (
     invoice_items,
     invoice_sequences,
     invoices,
+    pricing_plans,
     scheduled_runs,
     suspension_requests,
     usage_records,
@@ -34,8 +36,9 @@ from billing_service.domain.credits import Credit
 from billing_service.domain.invoice import next_month
 from billing_service.domain.invoices import Invoice
 from billing_service.domain.pricing import Line, MeteredUsage, UsageRecord, month_of
+from billing_service.domain.pricing_plans import PlanTerms, PricingPlan
 from billing_service.service_layer import ports
-from cpshared.errors import Conflict, NotFound
+from cpshared.errors import AlreadyExists, Conflict, NotFound
 from cpshared.timestamps import as_utc
 
 
@@ -458,6 +461,80 @@ class SqlCreditRepository(_OnSession, ports.CreditRepository):
                     )
                 )
                 aggregate.given_back.clear()
+
+
+def plan_of(row: Row[Any]) -> PricingPlan:
+    terms = PlanTerms(
+        name=row.name,
+        resource_type=row.resource_type,
+        price_hourly=row.price_hourly,
+        price_monthly=row.price_monthly,
+        price_per_gb=row.price_per_gb,
+        included_traffic_tb=row.included_traffic_tb or 0,
+        overage_price_per_tb=row.overage_price_per_tb,
+        currency=row.currency or "",
+        active=bool(row.active),
+    )
+    updated = as_utc(row.updated_at) if row.updated_at is not None else None
+    return PricingPlan(id=int(row.id), code=row.code, terms=terms, version=row.version, updated_at=updated)
+
+
+def plan_values(plan: PricingPlan) -> dict[str, Any]:
+    terms = plan.terms
+    return {
+        "name": terms.name,
+        "resource_type": terms.resource_type,
+        "price_hourly": terms.price_hourly,
+        "price_monthly": terms.price_monthly,
+        "price_per_gb": terms.price_per_gb,
+        "included_traffic_tb": terms.included_traffic_tb,
+        "overage_price_per_tb": terms.overage_price_per_tb,
+        "currency": terms.currency,
+        "active": terms.active,
+        "version": plan.version,
+        "updated_at": naive(plan.updated_at) if plan.updated_at is not None else None,
+    }
+
+
+class SqlPricingPlanRepository(_OnSession, ports.PricingPlanRepository):
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
+    def _add(self, plan: PricingPlan) -> None:
+        values = plan_values(plan)
+        try:
+            inserted = self._sql.execute(
+                pricing_plans.insert().values(code=plan.code, created_at=values["updated_at"], **values)
+            )
+        except IntegrityError:  # the unique code: the unit of work rolls back on the way out
+            raise AlreadyExists(f"a pricing plan with the code {plan.code!r} exists") from None
+        plan.id = int(inserted.lastrowid)
+
+    def _get(self, plan_id: int, *, lock: bool) -> PricingPlan:
+        query = sa.select(pricing_plans).where(pricing_plans.c.id == plan_id)
+        row = self._sql.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            raise NotFound(f"pricing plan {plan_id} does not exist")
+        return plan_of(row)
+
+    def list(self, resource_type: str, include_inactive: bool) -> list[PricingPlan]:
+        where: list[sa.ColumnElement[bool]] = []
+        if resource_type:
+            where.append(pricing_plans.c.resource_type == resource_type)
+        if not include_inactive:
+            where.append(pricing_plans.c.active.is_(True))
+        rows = self._sql.execute(sa.select(pricing_plans).where(*where).order_by(pricing_plans.c.id)).all()
+        return [plan_of(r) for r in rows]
+
+    def flush(self) -> None:
+        for aggregate in self.seen:
+            assert isinstance(aggregate, PricingPlan)
+            if aggregate.changed:
+                self._sql.execute(
+                    pricing_plans.update().where(pricing_plans.c.id == aggregate.id).values(**plan_values(aggregate))
+                )
+                aggregate.changed = False
 
 
 class SqlAccountRepository(_OnSession, ports.AccountRepository):

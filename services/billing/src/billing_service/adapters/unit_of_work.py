@@ -14,6 +14,7 @@ from billing_service.adapters.repositories import (
     SqlCreditRepository,
     SqlInvoiceRepository,
     SqlNumberSequences,
+    SqlPricingPlanRepository,
     SqlScheduleRepository,
     SqlUsageRepository,
 )
@@ -37,6 +38,7 @@ class BillingUnitOfWork(AbstractUnitOfWork):
         self.invoices = SqlInvoiceRepository(session)
         self.usage = SqlUsageRepository(session)
         self.credits = SqlCreditRepository(session)
+        self.pricing_plans = SqlPricingPlanRepository(session)
         self.accounts = SqlAccountRepository(session)
         self.numbers = SqlNumberSequences(session)
         self.schedule = SqlScheduleRepository(session)

@@ -17,6 +17,7 @@ from billing_service.domain.accounts import Account
 from billing_service.domain.credits import Credit
 from billing_service.domain.invoice import parse_period
 from billing_service.domain.payment_methods import NewPaymentMethod
+from billing_service.domain.pricing_plans import PlanFields, PricingPlan
 from billing_service.service_layer import credit_grants, payment_methods, pricing_plans, usage_report
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cpshared.clock import utcnow
@@ -69,24 +70,25 @@ def credit_message(credit: Credit) -> pb.Credit:
     return message
 
 
-def plan_message(row: Row[Any]) -> pb.PricingPlan:
+def plan_message(plan: PricingPlan) -> pb.PricingPlan:
+    terms = plan.terms
     return pb.PricingPlan(
-        id=row.id,
-        name=row.name,
-        code=row.code,
-        resource_type=row.resource_type,
-        price_hourly=_text(row.price_hourly),
-        price_monthly=_text(row.price_monthly),
-        price_per_gb=_text(row.price_per_gb),
-        included_traffic_tb=row.included_traffic_tb or 0,
-        overage_price_per_tb=_text(row.overage_price_per_tb),
-        currency=row.currency or "",
-        active=bool(row.active),
+        id=plan.id,
+        name=terms.name,
+        code=plan.code,
+        resource_type=terms.resource_type,
+        price_hourly=_text(terms.price_hourly),
+        price_monthly=_text(terms.price_monthly),
+        price_per_gb=_text(terms.price_per_gb),
+        included_traffic_tb=terms.included_traffic_tb,
+        overage_price_per_tb=_text(terms.overage_price_per_tb),
+        currency=terms.currency,
+        active=terms.active,
     )
 
 
-def plan_fields(plan: pb.PricingPlan) -> pricing_plans.PlanFields:
-    return pricing_plans.PlanFields(
+def plan_fields(plan: pb.PricingPlan) -> PlanFields:
+    return PlanFields(
         name=plan.name,
         code=plan.code,
         resource_type=plan.resource_type,
@@ -215,21 +217,21 @@ class AccountDataServicer:
         self, request: pb.ListPricingPlansRequest, context: Context
     ) -> pb.ListPricingPlansResponse:
         rows = await asyncio.to_thread(
-            pricing_plans.list_plans, self._engine, request.resource_type, request.include_inactive
+            pricing_plans.list_plans, request.resource_type, request.include_inactive, self._billing.uow()
         )
         return pb.ListPricingPlansResponse(pricing_plans=[plan_message(r) for r in rows])
 
     async def GetPricingPlan(  # noqa: N802
         self, request: pb.GetPricingPlanRequest, context: Context
     ) -> pb.GetPricingPlanResponse:
-        row = await asyncio.to_thread(pricing_plans.get, self._engine, request.pricing_plan_id)
+        row = await asyncio.to_thread(pricing_plans.get, request.pricing_plan_id, self._billing.uow())
         return pb.GetPricingPlanResponse(pricing_plan=plan_message(row))
 
     async def CreatePricingPlan(  # noqa: N802
         self, request: pb.CreatePricingPlanRequest, context: Context
     ) -> pb.CreatePricingPlanResponse:
         authorization.require_admin("writing pricing plans")
-        row = await asyncio.to_thread(pricing_plans.create, self._engine, plan_fields(request.pricing_plan))
+        row = await asyncio.to_thread(pricing_plans.create, plan_fields(request.pricing_plan), self._billing.uow())
         return pb.CreatePricingPlanResponse(pricing_plan=plan_message(row))
 
     async def UpdatePricingPlan(  # noqa: N802
@@ -237,7 +239,7 @@ class AccountDataServicer:
     ) -> pb.UpdatePricingPlanResponse:
         authorization.require_admin("writing pricing plans")
         row = await asyncio.to_thread(
-            pricing_plans.update, self._engine, request.pricing_plan.id, plan_fields(request.pricing_plan)
+            pricing_plans.update, request.pricing_plan.id, plan_fields(request.pricing_plan), self._billing.uow()
         )
         return pb.UpdatePricingPlanResponse(pricing_plan=plan_message(row))
 

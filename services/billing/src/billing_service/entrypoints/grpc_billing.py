@@ -16,12 +16,12 @@ from typing import Any
 from grpc import aio
 from sqlalchemy.engine import Row
 
-from billing_service.adapters import authorization
+from billing_service.adapters import authorization, invoice_views
 from billing_service.adapters.invoice_pdf import Customer, Seller, render_invoice
 from billing_service.bootstrap import Billing
 from billing_service.domain.invoice import parse_period
 from billing_service.entrypoints.grpc_account_data import AccountDataServicer
-from billing_service.service_layer import invoice_life, invoice_read
+from billing_service.service_layer import invoice_life
 from billing_service.service_layer.invoice_run import RunInvoices, run_invoices
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cloudplatform.billing.v1 import billing_service_pb2_grpc as pb_grpc
@@ -99,12 +99,12 @@ class InvoiceServicer:
     _billing: Billing
 
     def _read(self, invoice_id: int) -> tuple[Row[Any], list[Row[Any]], Row[Any] | None]:
-        row, items, account = invoice_read.get_invoice(self._billing.engine, invoice_id)
+        row, items, account = invoice_views.get_invoice(self._billing.engine, invoice_id)
         authorization.ensure_reaches_account(row.account_type, row.account_id, f"invoice {invoice_id}")
         return row, items, account
 
     def _full(self, invoice_id: int) -> pb.Invoice:
-        row, items, _ = invoice_read.get_invoice(self._billing.engine, invoice_id)
+        row, items, _ = invoice_views.get_invoice(self._billing.engine, invoice_id)
         return invoice_message(row, items)
 
     async def ListInvoices(  # noqa: N802
@@ -120,7 +120,7 @@ class InvoiceServicer:
                 ("organization", request.organization_id) if request.organization_id else ("user", request.user_id)
             )
         page = await asyncio.to_thread(
-            invoice_read.list_invoices, self._billing.engine, account, request.status, request.page, request.per_page
+            invoice_views.list_invoices, self._billing.engine, account, request.status, request.page, request.per_page
         )
         return pb.ListInvoicesResponse(
             invoices=[invoice_message(r) for r in page.rows], total_entries=page.total_entries

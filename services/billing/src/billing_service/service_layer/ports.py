@@ -20,6 +20,7 @@ from billing_service.domain.credits import Credit
 from billing_service.domain.events import Aggregate, DomainEvent
 from billing_service.domain.invoices import Invoice
 from billing_service.domain.pricing import MeteredUsage, UsageRecord
+from billing_service.domain.pricing_plans import PricingPlan
 
 
 class Repository(abc.ABC):
@@ -128,6 +129,29 @@ class CreditRepository(Repository):
         """(credit id, amount) of what credits paid of the invoice, locked until the commit."""
 
 
+class PricingPlanRepository(Repository):
+    def add(self, plan: PricingPlan) -> None:
+        """Store a new plan now; it gets its id (AlreadyExists if its code is taken)."""
+        self._add(plan)
+        self._saw(plan)
+
+    def get(self, plan_id: int, *, lock: bool = False) -> PricingPlan:
+        """The plan (NotFound if there is none), locked until the commit with ``lock``."""
+        plan = self._get(plan_id, lock=lock)
+        self._saw(plan)
+        return plan
+
+    @abc.abstractmethod
+    def _add(self, plan: PricingPlan) -> None: ...
+
+    @abc.abstractmethod
+    def _get(self, plan_id: int, *, lock: bool) -> PricingPlan: ...
+
+    @abc.abstractmethod
+    def list(self, resource_type: str, include_inactive: bool) -> list[PricingPlan]:
+        """The plans (of ``resource_type`` if given; the active ones only unless ``include_inactive``), by id."""
+
+
 class AccountRepository(abc.ABC):
     @abc.abstractmethod
     def profile(self, account: Account) -> BillingProfile | None:
@@ -168,6 +192,7 @@ class AbstractUnitOfWork(abc.ABC):
     invoices: InvoiceRepository
     usage: UsageRepository
     credits: CreditRepository
+    pricing_plans: PricingPlanRepository
     accounts: AccountRepository
     numbers: NumberSequences
     schedule: ScheduleRepository
@@ -183,6 +208,7 @@ class AbstractUnitOfWork(abc.ABC):
     def _repositories(self) -> Iterator[Repository]:
         yield self.invoices
         yield self.credits
+        yield self.pricing_plans
 
     def commit(self) -> None:
         for repository in self._repositories():
