@@ -634,7 +634,8 @@ def payment_method_request(method: str, suffix: str = "") -> Callable[[World, Ca
             exp_month=1,
             exp_year=2040,
         )
-        row = payment_methods.add(world.platform.billing, owner.user.id, None, card, make_default=False)
+        billing = Billing(world.platform.billing, BillingRules())
+        row = payment_methods.add(owner.user.id, None, card, False, billing.uow())
         body = {"billing_name": "Matrix"} if method == "PUT" else None
         return (method, f"/v1/payment_methods/{row.id}{suffix}", body)
 

@@ -18,6 +18,7 @@ from billing_service.domain.accounts import Account, BillingProfile
 from billing_service.domain.credits import Credit
 from billing_service.domain.events import DomainEvent
 from billing_service.domain.invoices import Invoice
+from billing_service.domain.payment_methods import PaymentMethod
 from billing_service.domain.pricing import MeteredUsage, UsageRecord, month_of
 from billing_service.domain.pricing_plans import PricingPlan
 from billing_service.service_layer import ports
@@ -42,6 +43,7 @@ class Data:
     applications: list[tuple[int, int, Decimal]] = field(default_factory=list)
     """(credit id, invoice id, amount)"""
     plans: dict[int, PricingPlan] = field(default_factory=dict)
+    payment_methods: dict[int, PaymentMethod] = field(default_factory=dict)
     profiles: dict[Account, BillingProfile] = field(default_factory=dict)
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
@@ -245,6 +247,52 @@ class FakePricingPlans(ports.PricingPlanRepository):
                 aggregate.changed = False
 
 
+class FakePaymentMethods(ports.PaymentMethodRepository):
+    """Payment methods in memory (the one-default rule is the database's; not modelled here)."""
+
+    def __init__(self, data: Data) -> None:
+        super().__init__()
+        self.data = data
+
+    def _copy(self, method: PaymentMethod) -> PaymentMethod:
+        return dataclasses.replace(method, changes={})
+
+    def _add(self, method: PaymentMethod) -> None:
+        method.id = self.data.next_id("payment_methods")
+        self.data.payment_methods[method.id] = self._copy(method)
+
+    def _get(self, method_id: int, *, lock: bool) -> PaymentMethod:
+        if method_id not in self.data.payment_methods:
+            raise NotFound(f"payment method {method_id} does not exist")
+        return self._copy(self.data.payment_methods[method_id])
+
+    def _mine(self, account: Account) -> list[PaymentMethod]:
+        return [self._copy(m) for _, m in sorted(self.data.payment_methods.items()) if m.account == account]
+
+    def _lock_defaults(self, account: Account, besides: int) -> list[PaymentMethod]:
+        return [m for m in self._mine(account) if m.is_default and m.id != besides]
+
+    def _lock_newest(self, account: Account) -> PaymentMethod | None:
+        mine = self._mine(account)
+        return mine[-1] if mine else None
+
+    def lock_count(self, account: Account) -> int:
+        return len(self._mine(account))
+
+    def of_account(self, account: Account) -> list[PaymentMethod]:
+        return sorted(self._mine(account), key=lambda m: (not m.is_default, m.id))
+
+    def remove(self, method: PaymentMethod) -> None:
+        del self.data.payment_methods[method.id]
+
+    def flush(self) -> None:
+        for method in self.seen:
+            assert isinstance(method, PaymentMethod)
+            if method.changes and not method.removed:
+                self.data.payment_methods[method.id] = self._copy(method)
+                method.changes = {}
+
+
 class FakeAccounts(ports.AccountRepository):
     def __init__(self, data: Data) -> None:
         self.data = data
@@ -298,6 +346,7 @@ class FakeUnitOfWork(ports.AbstractUnitOfWork):
         self.usage = FakeUsage(self.work)
         self.credits = FakeCredits(self.work)
         self.pricing_plans = FakePricingPlans(self.work)
+        self.payment_methods = FakePaymentMethods(self.work)
         self.accounts = FakeAccounts(self.work)
         self.numbers = FakeNumbers(self.work)
         self.schedule = FakeSchedule(self.work)

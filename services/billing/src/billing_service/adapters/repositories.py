@@ -26,6 +26,7 @@ from billing_service.adapters.tables import (
     invoice_items,
     invoice_sequences,
     invoices,
+    payment_methods,
     pricing_plans,
     scheduled_runs,
     suspension_requests,
@@ -35,6 +36,7 @@ from billing_service.domain.accounts import Account, BillingProfile
 from billing_service.domain.credits import Credit
 from billing_service.domain.invoice import next_month
 from billing_service.domain.invoices import Invoice
+from billing_service.domain.payment_methods import PaymentMethod
 from billing_service.domain.pricing import Line, MeteredUsage, UsageRecord, month_of
 from billing_service.domain.pricing_plans import PlanTerms, PricingPlan
 from billing_service.service_layer import ports
@@ -535,6 +537,141 @@ class SqlPricingPlanRepository(_OnSession, ports.PricingPlanRepository):
                     pricing_plans.update().where(pricing_plans.c.id == aggregate.id).values(**plan_values(aggregate))
                 )
                 aggregate.changed = False
+
+
+def payment_method_filter(account: Account) -> sa.ColumnElement[bool]:
+    if account.account_type == "organization":
+        return payment_methods.c.organization_id == account.account_id
+    return sa.and_(payment_methods.c.organization_id.is_(None), payment_methods.c.user_id == account.account_id)
+
+
+def payment_method_of(row: Row[Any]) -> PaymentMethod:
+    return PaymentMethod(
+        id=int(row.id),
+        user_id=int(row.user_id),
+        organization_id=row.organization_id,
+        type=row.type,
+        is_default=bool(row.is_default),
+        last_four=row.last_four,
+        card_brand=row.card_brand,
+        exp_month=row.exp_month,
+        exp_year=row.exp_year,
+        billing_name=row.billing_name,
+        billing_address={str(k): str(v) for k, v in row.billing_address.items()} if row.billing_address else None,
+        provider_reference=row.stripe_payment_method_id,
+        paypal_email=row.paypal_email,
+        created_at=as_utc(row.created_at) if row.created_at is not None else None,
+        updated_at=as_utc(row.updated_at) if row.updated_at is not None else None,
+        version=row.version,
+    )
+
+
+DEFAULT_TAKEN = "another default payment method was set at the same time; try again"
+
+
+class SqlPaymentMethodRepository(_OnSession, ports.PaymentMethodRepository):
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
+    def _add(self, method: PaymentMethod) -> None:
+        created = naive(method.created_at) if method.created_at is not None else None
+        try:
+            inserted = self._sql.execute(
+                payment_methods.insert().values(
+                    user_id=method.user_id,
+                    organization_id=method.organization_id,
+                    type=method.type,
+                    is_default=method.is_default,
+                    last_four=method.last_four,
+                    card_brand=method.card_brand,
+                    exp_month=method.exp_month,
+                    exp_year=method.exp_year,
+                    billing_name=method.billing_name,
+                    billing_address=method.billing_address,
+                    stripe_payment_method_id=method.provider_reference,
+                    paypal_email=method.paypal_email,
+                    created_at=created,
+                    updated_at=created,
+                )
+            )
+        except IntegrityError:
+            raise Conflict(DEFAULT_TAKEN) from None
+        method.id = int(inserted.lastrowid)
+
+    def _load(self, where: sa.ColumnElement[bool], *, lock: bool) -> PaymentMethod | None:
+        query = sa.select(payment_methods).where(where)
+        row = self._sql.execute(query.with_for_update() if lock else query).first()
+        return None if row is None else payment_method_of(row)
+
+    def _get(self, method_id: int, *, lock: bool) -> PaymentMethod:
+        found = self._load(payment_methods.c.id == method_id, lock=lock)
+        if found is None:
+            raise NotFound(f"payment method {method_id} does not exist")
+        return found
+
+    def _lock_defaults(self, account: Account, besides: int) -> list[PaymentMethod]:
+        rows = self._sql.execute(
+            sa.select(payment_methods)
+            .where(
+                payment_method_filter(account),
+                payment_methods.c.is_default.is_(True),
+                payment_methods.c.id != besides,
+            )
+            .with_for_update()
+        ).all()
+        return [payment_method_of(r) for r in rows]
+
+    def _lock_newest(self, account: Account) -> PaymentMethod | None:
+        row = self._sql.execute(
+            sa.select(payment_methods)
+            .where(payment_method_filter(account))
+            .order_by(payment_methods.c.id.desc())
+            .limit(1)
+            .with_for_update()
+        ).first()
+        return None if row is None else payment_method_of(row)
+
+    def lock_count(self, account: Account) -> int:
+        return int(
+            self._sql.execute(
+                sa.select(sa.func.count())
+                .select_from(payment_methods)
+                .where(payment_method_filter(account))
+                .with_for_update()
+            ).scalar_one()
+        )
+
+    def of_account(self, account: Account) -> list[PaymentMethod]:
+        rows = self._sql.execute(
+            sa.select(payment_methods)
+            .where(payment_method_filter(account))
+            .order_by(payment_methods.c.is_default.desc(), payment_methods.c.id)
+        ).all()
+        return [payment_method_of(r) for r in rows]
+
+    def remove(self, method: PaymentMethod) -> None:
+        self._sql.execute(payment_methods.delete().where(payment_methods.c.id == method.id))
+
+    def flush(self) -> None:
+        """Changed methods, those that stop being a default first: the account's one default is a
+        unique key, so a default set at the same time elsewhere makes this a Conflict."""
+        changed = [m for m in self.seen if isinstance(m, PaymentMethod) and m.changes and not m.removed]
+        changed.sort(key=lambda m: m.changes.get("is_default", True) is not False)
+        for method in changed:
+            try:
+                self._sql.execute(
+                    payment_methods.update()
+                    .where(payment_methods.c.id == method.id)
+                    .values(
+                        version=method.version,
+                        updated_at=naive(method.updated_at) if method.updated_at is not None else None,
+                        **method.changes,
+                    )
+                )
+            except IntegrityError:
+                raise Conflict(DEFAULT_TAKEN) from None
+            method.changes = {}
 
 
 class SqlAccountRepository(_OnSession, ports.AccountRepository):

@@ -14,6 +14,7 @@ from billing_service.adapters.repositories import (
     SqlCreditRepository,
     SqlInvoiceRepository,
     SqlNumberSequences,
+    SqlPaymentMethodRepository,
     SqlPricingPlanRepository,
     SqlScheduleRepository,
     SqlUsageRepository,
@@ -39,6 +40,7 @@ class BillingUnitOfWork(AbstractUnitOfWork):
         self.usage = SqlUsageRepository(session)
         self.credits = SqlCreditRepository(session)
         self.pricing_plans = SqlPricingPlanRepository(session)
+        self.payment_methods = SqlPaymentMethodRepository(session)
         self.accounts = SqlAccountRepository(session)
         self.numbers = SqlNumberSequences(session)
         self.schedule = SqlScheduleRepository(session)

@@ -9,20 +9,19 @@ from decimal import Decimal
 from typing import Any
 
 from grpc import aio
-from sqlalchemy.engine import Engine, Row
 
 from billing_service.adapters import authorization
 from billing_service.bootstrap import Billing
 from billing_service.domain.accounts import Account
 from billing_service.domain.credits import Credit
 from billing_service.domain.invoice import parse_period
-from billing_service.domain.payment_methods import NewPaymentMethod
+from billing_service.domain.payment_methods import NewPaymentMethod, PaymentMethod
 from billing_service.domain.pricing_plans import PlanFields, PricingPlan
 from billing_service.service_layer import credit_grants, payment_methods, pricing_plans, usage_report
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput
-from cpshared.timestamps import as_utc, to_timestamp
+from cpshared.timestamps import to_timestamp
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -31,24 +30,24 @@ def _text(value: Decimal | None) -> str:
     return "" if value is None else str(value)
 
 
-def payment_method_message(row: Row[Any]) -> pb.PaymentMethod:
+def payment_method_message(method: PaymentMethod) -> pb.PaymentMethod:
     message = pb.PaymentMethod(
-        id=row.id,
-        user_id=row.user_id,
-        organization_id=row.organization_id or 0,
-        type=row.type,
-        is_default=bool(row.is_default),
-        last_four=row.last_four or "",
-        card_brand=row.card_brand or "",
-        exp_month=row.exp_month or 0,
-        exp_year=row.exp_year or 0,
-        billing_name=row.billing_name or "",
-        billing_address={str(k): str(v) for k, v in (row.billing_address or {}).items()},
-        provider_reference=row.stripe_payment_method_id or "",
-        paypal_email=row.paypal_email or "",
+        id=method.id,
+        user_id=method.user_id,
+        organization_id=method.organization_id or 0,
+        type=method.type,
+        is_default=method.is_default,
+        last_four=method.last_four or "",
+        card_brand=method.card_brand or "",
+        exp_month=method.exp_month or 0,
+        exp_year=method.exp_year or 0,
+        billing_name=method.billing_name or "",
+        billing_address=dict(method.billing_address or {}),
+        provider_reference=method.provider_reference or "",
+        paypal_email=method.paypal_email or "",
     )
-    if row.created_at is not None:
-        message.created_at.CopyFrom(to_timestamp(as_utc(row.created_at)))
+    if method.created_at is not None:
+        message.created_at.CopyFrom(to_timestamp(method.created_at))
     return message
 
 
@@ -105,15 +104,11 @@ def plan_fields(plan: pb.PricingPlan) -> PlanFields:
 class AccountDataServicer:
     _billing: Billing
 
-    @property
-    def _engine(self) -> Engine:
-        return self._billing.engine
-
-    def _method(self, method_id: int) -> Row[Any]:
-        row = payment_methods.get(self._engine, method_id)
-        account = ("organization", row.organization_id) if row.organization_id else ("user", row.user_id)
-        authorization.ensure_reaches_account(account[0], account[1], f"payment method {method_id}")
-        return row
+    def _method(self, method_id: int) -> PaymentMethod:
+        method = payment_methods.get(method_id, self._billing.uow())
+        account = method.account
+        authorization.ensure_reaches_account(account.account_type, account.account_id, f"payment method {method_id}")
+        return method
 
     async def AddPaymentMethod(  # noqa: N802
         self, request: pb.AddPaymentMethodRequest, context: Context
@@ -132,11 +127,11 @@ class AccountDataServicer:
         )
         row = await asyncio.to_thread(
             payment_methods.add,
-            self._engine,
             request.user_id,
             request.organization_id or None,
             method,
             request.make_default,
+            self._billing.uow(),
         )
         return pb.AddPaymentMethodResponse(payment_method=payment_method_message(row))
 
@@ -145,7 +140,7 @@ class AccountDataServicer:
     ) -> pb.ListPaymentMethodsResponse:
         authorization.check_account(request.user_id, request.organization_id)
         rows = await asyncio.to_thread(
-            payment_methods.list_for, self._engine, request.user_id, request.organization_id or None
+            payment_methods.list_for, request.user_id, request.organization_id or None, self._billing.uow()
         )
         return pb.ListPaymentMethodsResponse(payment_methods=[payment_method_message(r) for r in rows])
 
@@ -161,12 +156,12 @@ class AccountDataServicer:
         await asyncio.to_thread(self._method, request.payment_method_id)
         row = await asyncio.to_thread(
             payment_methods.update,
-            self._engine,
             request.payment_method_id,
             request.billing_name if request.HasField("billing_name") else None,
             request.exp_month if request.HasField("exp_month") else None,
             request.exp_year if request.HasField("exp_year") else None,
             dict(request.billing_address) if request.replace_billing_address else None,
+            self._billing.uow(),
         )
         return pb.UpdatePaymentMethodResponse(payment_method=payment_method_message(row))
 
@@ -174,14 +169,14 @@ class AccountDataServicer:
         self, request: pb.SetDefaultPaymentMethodRequest, context: Context
     ) -> pb.SetDefaultPaymentMethodResponse:
         await asyncio.to_thread(self._method, request.payment_method_id)
-        row = await asyncio.to_thread(payment_methods.set_default, self._engine, request.payment_method_id)
+        row = await asyncio.to_thread(payment_methods.set_default, request.payment_method_id, self._billing.uow())
         return pb.SetDefaultPaymentMethodResponse(payment_method=payment_method_message(row))
 
     async def DeletePaymentMethod(  # noqa: N802
         self, request: pb.DeletePaymentMethodRequest, context: Context
     ) -> pb.DeletePaymentMethodResponse:
         await asyncio.to_thread(self._method, request.payment_method_id)
-        await asyncio.to_thread(payment_methods.delete, self._engine, request.payment_method_id)
+        await asyncio.to_thread(payment_methods.delete, request.payment_method_id, self._billing.uow())
         return pb.DeletePaymentMethodResponse()
 
     async def GrantCredit(  # noqa: N802

@@ -19,6 +19,7 @@ from billing_service.domain.accounts import Account, BillingProfile
 from billing_service.domain.credits import Credit
 from billing_service.domain.events import Aggregate, DomainEvent
 from billing_service.domain.invoices import Invoice
+from billing_service.domain.payment_methods import PaymentMethod
 from billing_service.domain.pricing import MeteredUsage, UsageRecord
 from billing_service.domain.pricing_plans import PricingPlan
 
@@ -152,6 +153,54 @@ class PricingPlanRepository(Repository):
         """The plans (of ``resource_type`` if given; the active ones only unless ``include_inactive``), by id."""
 
 
+class PaymentMethodRepository(Repository):
+    def add(self, method: PaymentMethod) -> None:
+        """Store a new method now; it gets its id."""
+        self._add(method)
+        self._saw(method)
+
+    def get(self, method_id: int, *, lock: bool = False) -> PaymentMethod:
+        """The method (NotFound if there is none), locked until the commit with ``lock``."""
+        return self._seen(self._get(method_id, lock=lock))
+
+    def lock_defaults(self, account: Account, *, besides: int) -> list[PaymentMethod]:
+        """The account's default methods other than ``besides``, locked until the commit."""
+        return [self._seen(m) for m in self._lock_defaults(account, besides)]
+
+    def lock_newest(self, account: Account) -> PaymentMethod | None:
+        """The account's newest method, locked until the commit."""
+        newest = self._lock_newest(account)
+        return None if newest is None else self._seen(newest)
+
+    def _seen(self, method: PaymentMethod) -> PaymentMethod:
+        self._saw(method)
+        return method
+
+    @abc.abstractmethod
+    def _add(self, method: PaymentMethod) -> None: ...
+
+    @abc.abstractmethod
+    def _get(self, method_id: int, *, lock: bool) -> PaymentMethod: ...
+
+    @abc.abstractmethod
+    def _lock_defaults(self, account: Account, besides: int) -> list[PaymentMethod]: ...
+
+    @abc.abstractmethod
+    def _lock_newest(self, account: Account) -> PaymentMethod | None: ...
+
+    @abc.abstractmethod
+    def lock_count(self, account: Account) -> int:
+        """How many methods the account has, locking them until the commit."""
+
+    @abc.abstractmethod
+    def of_account(self, account: Account) -> list[PaymentMethod]:
+        """The account's methods (to read), the default first, then by id."""
+
+    @abc.abstractmethod
+    def remove(self, method: PaymentMethod) -> None:
+        """Delete the method now."""
+
+
 class AccountRepository(abc.ABC):
     @abc.abstractmethod
     def profile(self, account: Account) -> BillingProfile | None:
@@ -193,6 +242,7 @@ class AbstractUnitOfWork(abc.ABC):
     usage: UsageRepository
     credits: CreditRepository
     pricing_plans: PricingPlanRepository
+    payment_methods: PaymentMethodRepository
     accounts: AccountRepository
     numbers: NumberSequences
     schedule: ScheduleRepository
@@ -209,6 +259,7 @@ class AbstractUnitOfWork(abc.ABC):
         yield self.invoices
         yield self.credits
         yield self.pricing_plans
+        yield self.payment_methods
 
     def commit(self) -> None:
         for repository in self._repositories():
