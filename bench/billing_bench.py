@@ -41,7 +41,8 @@ from bench.consumer_bench import _topics, raw_consume_rate  # noqa: E402
 from billing_service.adapters.tables import billing_accounts, invoices, usage_records  # noqa: E402
 from billing_service.bootstrap import Billing  # noqa: E402
 from billing_service.config import BillingRules  # noqa: E402
-from billing_service.service_layer.invoice_run import RunInvoices, run_invoices  # noqa: E402
+from billing_service.domain.commands import RunInvoices  # noqa: E402
+from billing_service.service_layer.invoice_run import run_invoices  # noqa: E402
 from cloudctl.infra.mariadb import MariaDB  # noqa: E402
 from cloudctl.paths import LocalPaths  # noqa: E402
 from cpshared.db import make_engine  # noqa: E402

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from billing_service.adapters.unit_of_work import BillingUnitOfWork
 from billing_service.bootstrap import Billing
 from billing_service.config import BillingRules
+from billing_service.domain.commands import RunInvoices
 from billing_service.entrypoints.projection import BillingProjection
 from billing_service.service_layer import invoice_run
 from cloudctl.infra.mariadb import MariaDB
@@ -38,7 +39,7 @@ def uow_of(engine: Engine, rules: BillingRules | None = None) -> BillingUnitOfWo
 def run_invoices(engine: Engine, period: date, rules: BillingRules | None = None) -> invoice_run.RunReport:
     """The invoice run as billing's entrypoints run it: its handler on the bootstrap's units of work."""
     billing = Billing(engine, rules or BillingRules())
-    return invoice_run.run_invoices(invoice_run.RunInvoices(period), billing.terms, billing.uow)
+    return invoice_run.run_invoices(RunInvoices(period), billing.terms, billing.uow)
 
 
 PRICES = {"cx22": ("0.006000", "3.79"), "cx32": ("0.011000", "6.80"), "cpx41": ("0.039200", "24.49")}

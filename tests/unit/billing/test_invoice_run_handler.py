@@ -11,9 +11,10 @@ import pytest
 
 from billing_service.config import BillingRules
 from billing_service.domain.accounts import Account, BillingProfile
+from billing_service.domain.commands import RunInvoices
 from billing_service.domain.credits import Credit, CreditGrant
 from billing_service.domain.invoice import InvoiceTerms
-from billing_service.service_layer.invoice_run import RunInvoices, run_invoices
+from billing_service.service_layer.invoice_run import run_invoices
 from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cpshared.clock import ManualClock, set_clock
 from tests.unit.billing.fakes import FakeDatabase, usage_of

@@ -165,6 +165,14 @@ class _OnSession:
     def _sql(self) -> Connection:
         return self.session.connection()
 
+    def _row(self, table: sa.Table, row_id: int, what: str, *, lock: bool) -> Row[Any]:
+        """The row of ``table`` with id ``row_id`` (locked until the commit with ``lock``); NotFound if none."""
+        query = sa.select(table).where(table.c.id == row_id)
+        row = self._sql.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            raise NotFound(f"{what} {row_id} does not exist")
+        return row
+
 
 class SqlInvoiceRepository(_OnSession, ports.InvoiceRepository):
     def __init__(self, session: Session) -> None:
@@ -172,17 +180,13 @@ class SqlInvoiceRepository(_OnSession, ports.InvoiceRepository):
         self.session = session
 
     def exists_for(self, account: Account, period: date) -> bool:
-        found = (
-            self.session.connection()
-            .execute(
-                sa.select(invoices.c.id).where(
-                    invoices.c.account_type == account.account_type,
-                    invoices.c.account_id == account.account_id,
-                    invoices.c.billing_period_start == period,
-                )
+        found = self._sql.execute(
+            sa.select(invoices.c.id).where(
+                invoices.c.account_type == account.account_type,
+                invoices.c.account_id == account.account_id,
+                invoices.c.billing_period_start == period,
             )
-            .first()
-        )
+        ).first()
         return found is not None
 
     def _add(self, invoice: Invoice) -> None:
@@ -215,11 +219,7 @@ class SqlInvoiceRepository(_OnSession, ports.InvoiceRepository):
             self._sql.execute(invoice_items.insert(), [item_row(invoice.id, line) for line in invoice.lines])
 
     def _get(self, invoice_id: int, *, lock: bool) -> Invoice:
-        query = sa.select(invoices).where(invoices.c.id == invoice_id)
-        row = self._sql.execute(query.with_for_update() if lock else query).first()
-        if row is None:
-            raise NotFound(f"invoice {invoice_id} does not exist")
-        return invoice_of(row)
+        return invoice_of(self._row(invoices, invoice_id, "invoice", lock=lock))
 
     def flush(self) -> None:
         """Each pending transition as an UPDATE conditional on the status and version it started
@@ -247,32 +247,24 @@ class SqlInvoiceRepository(_OnSession, ports.InvoiceRepository):
             aggregate.transitions.clear()
 
     def pending_due_before(self, day: date) -> list[int]:
-        due = (
-            self.session.connection()
-            .execute(
-                sa.select(invoices.c.id)
-                .where(invoices.c.status == "pending", invoices.c.due_date < day)
-                .order_by(invoices.c.id)
-            )
-            .scalars()
-        )
+        due = self._sql.execute(
+            sa.select(invoices.c.id)
+            .where(invoices.c.status == "pending", invoices.c.due_date < day)
+            .order_by(invoices.c.id)
+        ).scalars()
         return [int(i) for i in due]
 
     def overdue_unrequested(self, due_before: date) -> list[int]:
-        overdue = (
-            self.session.connection()
-            .execute(
-                sa.select(invoices.c.id)
-                .outerjoin(suspension_requests, suspension_requests.c.invoice_id == invoices.c.id)
-                .where(
-                    invoices.c.status == "overdue",
-                    invoices.c.due_date < due_before,
-                    suspension_requests.c.invoice_id.is_(None),
-                )
-                .order_by(invoices.c.id)
+        overdue = self._sql.execute(
+            sa.select(invoices.c.id)
+            .outerjoin(suspension_requests, suspension_requests.c.invoice_id == invoices.c.id)
+            .where(
+                invoices.c.status == "overdue",
+                invoices.c.due_date < due_before,
+                suspension_requests.c.invoice_id.is_(None),
             )
-            .scalars()
-        )
+            .order_by(invoices.c.id)
+        ).scalars()
         return [int(i) for i in overdue]
 
     def note_suspension_request(self, invoice: Invoice, at: datetime) -> bool:
@@ -294,32 +286,24 @@ class SqlUsageRepository(_OnSession, ports.UsageRepository):
         self.session = session
 
     def accounts_with_unbilled(self, before: datetime) -> list[Account]:
-        rows = (
-            self.session.connection()
-            .execute(
-                sa.select(usage_records.c.organization_id, usage_records.c.user_id)
-                .where(usage_records.c.billed.is_(False), usage_records.c.recorded_at < naive(before))
-                .distinct()
-            )
-            .all()
-        )
+        rows = self._sql.execute(
+            sa.select(usage_records.c.organization_id, usage_records.c.user_id)
+            .where(usage_records.c.billed.is_(False), usage_records.c.recorded_at < naive(before))
+            .distinct()
+        ).all()
         return sorted({Account.of(r.user_id, r.organization_id) for r in rows}, key=Account.sort_key)
 
     def lock_unbilled(self, account: Account, before: datetime) -> list[UsageRecord]:
-        rows = (
-            self.session.connection()
-            .execute(
-                sa.select(usage_records)
-                .where(
-                    usage_filter(account),
-                    usage_records.c.billed.is_(False),
-                    usage_records.c.recorded_at < naive(before),
-                )
-                .order_by(usage_records.c.id)
-                .with_for_update()
+        rows = self._sql.execute(
+            sa.select(usage_records)
+            .where(
+                usage_filter(account),
+                usage_records.c.billed.is_(False),
+                usage_records.c.recorded_at < naive(before),
             )
-            .all()
-        )
+            .order_by(usage_records.c.id)
+            .with_for_update()
+        ).all()
         return [UsageRecord(int(r.id), int(r.user_id), metered(r)) for r in rows]
 
     def billed_of(self, account: Account, late: Sequence[UsageRecord]) -> list[MeteredUsage]:
@@ -327,35 +311,27 @@ class SqlUsageRepository(_OnSession, ports.UsageRepository):
         resources = {(r.usage.resource_type, r.usage.resource_id) for r in late}
         first = datetime.combine(min(months), datetime.min.time())
         last = datetime.combine(next_month(max(months)), datetime.min.time())
-        rows = (
-            self.session.connection()
-            .execute(
-                sa.select(usage_records).where(
-                    usage_filter(account),
-                    usage_records.c.billed.is_(True),
-                    usage_records.c.recorded_at >= first,
-                    usage_records.c.recorded_at < last,
-                    sa.tuple_(usage_records.c.resource_type, usage_records.c.resource_id).in_(sorted(resources)),
-                )
+        rows = self._sql.execute(
+            sa.select(usage_records).where(
+                usage_filter(account),
+                usage_records.c.billed.is_(True),
+                usage_records.c.recorded_at >= first,
+                usage_records.c.recorded_at < last,
+                sa.tuple_(usage_records.c.resource_type, usage_records.c.resource_id).in_(sorted(resources)),
             )
-            .all()
-        )
+        ).all()
         return [metered(r) for r in rows]
 
     def of_period(self, account: Account, start: datetime, end: datetime) -> list[UsageRecord]:
-        rows = (
-            self.session.connection()
-            .execute(
-                sa.select(usage_records)
-                .where(
-                    usage_filter(account),
-                    usage_records.c.recorded_at >= naive(start),
-                    usage_records.c.recorded_at < naive(end),
-                )
-                .order_by(usage_records.c.id)
+        rows = self._sql.execute(
+            sa.select(usage_records)
+            .where(
+                usage_filter(account),
+                usage_records.c.recorded_at >= naive(start),
+                usage_records.c.recorded_at < naive(end),
             )
-            .all()
-        )
+            .order_by(usage_records.c.id)
+        ).all()
         return [UsageRecord(int(r.id), int(r.user_id), metered(r), r.total_cost or Decimal(0)) for r in rows]
 
     def mark_billed(self, ids: Sequence[int], invoice_id: int) -> None:
@@ -391,45 +367,29 @@ class SqlCreditRepository(_OnSession, ports.CreditRepository):
         credit.stored_balance = credit.balance
 
     def _get(self, credit_id: int, *, lock: bool) -> Credit:
-        query = sa.select(credits).where(credits.c.id == credit_id)
-        row = self._sql.execute(query.with_for_update() if lock else query).first()
-        if row is None:
-            raise NotFound(f"credit {credit_id} does not exist")
-        return credit_of(row)
+        return credit_of(self._row(credits, credit_id, "credit", lock=lock))
 
     def _lock_usable(self, account: Account, currency: str) -> list[Credit]:
-        rows = (
-            self.session.connection()
-            .execute(
-                sa.select(credits)
-                .where(credit_filter(account), credits.c.balance > 0, credits.c.currency == currency)
-                .order_by(credits.c.id)
-                .with_for_update()
-            )
-            .all()
-        )
+        rows = self._sql.execute(
+            sa.select(credits)
+            .where(credit_filter(account), credits.c.balance > 0, credits.c.currency == currency)
+            .order_by(credits.c.id)
+            .with_for_update()
+        ).all()
         return [credit_of(r) for r in rows]
 
     def of_account(self, account: Account) -> list[Credit]:
-        rows = (
-            self.session.connection()
-            .execute(
-                sa.select(credits)
-                .where(credit_filter(account))
-                .order_by(credits.c.expires_at.is_(None), credits.c.expires_at, credits.c.id)
-            )
-            .all()
-        )
+        rows = self._sql.execute(
+            sa.select(credits)
+            .where(credit_filter(account))
+            .order_by(credits.c.expires_at.is_(None), credits.c.expires_at, credits.c.id)
+        ).all()
         return [credit_of(r) for r in rows]
 
     def applications_to(self, invoice_id: int) -> list[tuple[int, Decimal]]:
-        rows = (
-            self.session.connection()
-            .execute(
-                sa.select(credit_applications).where(credit_applications.c.invoice_id == invoice_id).with_for_update()
-            )
-            .all()
-        )
+        rows = self._sql.execute(
+            sa.select(credit_applications).where(credit_applications.c.invoice_id == invoice_id).with_for_update()
+        ).all()
         return [(int(r.credit_id), r.amount) for r in rows]
 
     def flush(self) -> None:
@@ -514,11 +474,7 @@ class SqlPricingPlanRepository(_OnSession, ports.PricingPlanRepository):
         plan.id = int(inserted.lastrowid)
 
     def _get(self, plan_id: int, *, lock: bool) -> PricingPlan:
-        query = sa.select(pricing_plans).where(pricing_plans.c.id == plan_id)
-        row = self._sql.execute(query.with_for_update() if lock else query).first()
-        if row is None:
-            raise NotFound(f"pricing plan {plan_id} does not exist")
-        return plan_of(row)
+        return plan_of(self._row(pricing_plans, plan_id, "pricing plan", lock=lock))
 
     def list(self, resource_type: str, include_inactive: bool) -> list[PricingPlan]:
         where: list[sa.ColumnElement[bool]] = []
@@ -599,16 +555,8 @@ class SqlPaymentMethodRepository(_OnSession, ports.PaymentMethodRepository):
             raise Conflict(DEFAULT_TAKEN) from None
         method.id = int(inserted.lastrowid)
 
-    def _load(self, where: sa.ColumnElement[bool], *, lock: bool) -> PaymentMethod | None:
-        query = sa.select(payment_methods).where(where)
-        row = self._sql.execute(query.with_for_update() if lock else query).first()
-        return None if row is None else payment_method_of(row)
-
     def _get(self, method_id: int, *, lock: bool) -> PaymentMethod:
-        found = self._load(payment_methods.c.id == method_id, lock=lock)
-        if found is None:
-            raise NotFound(f"payment method {method_id} does not exist")
-        return found
+        return payment_method_of(self._row(payment_methods, method_id, "payment method", lock=lock))
 
     def _lock_defaults(self, account: Account, besides: int) -> list[PaymentMethod]:
         rows = self._sql.execute(
@@ -679,16 +627,12 @@ class SqlAccountRepository(_OnSession, ports.AccountRepository):
         self.session = session
 
     def profile(self, account: Account) -> BillingProfile | None:
-        row = (
-            self.session.connection()
-            .execute(
-                sa.select(billing_accounts).where(
-                    billing_accounts.c.account_type == account.account_type,
-                    billing_accounts.c.account_id == account.account_id,
-                )
+        row = self._sql.execute(
+            sa.select(billing_accounts).where(
+                billing_accounts.c.account_type == account.account_type,
+                billing_accounts.c.account_id == account.account_id,
             )
-            .first()
-        )
+        ).first()
         return None if row is None else profile_of(row)
 
 
@@ -714,19 +658,15 @@ class SqlScheduleRepository(_OnSession, ports.ScheduleRepository):
         self.session = session
 
     def setting(self, key: str) -> str | None:
-        value = (
-            self.session.connection()
-            .execute(sa.select(billing_settings.c.value).where(billing_settings.c.setting_key == key))
-            .scalar()
-        )
+        value = self._sql.execute(
+            sa.select(billing_settings.c.value).where(billing_settings.c.setting_key == key)
+        ).scalar()
         return None if value is None else str(value)
 
     def has_run(self, period: date) -> bool:
         key = f"{period:%Y-%m}"
         return (
-            self.session.connection()
-            .execute(sa.select(scheduled_runs.c.period).where(scheduled_runs.c.period == key))
-            .first()
+            self._sql.execute(sa.select(scheduled_runs.c.period).where(scheduled_runs.c.period == key)).first()
             is not None
         )
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from billing_service.domain.accounts import Account
+from billing_service.domain.commands import GrantCredit
 from billing_service.domain.events import Aggregate
 from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cpshared.errors import InvalidInput
@@ -65,16 +66,9 @@ class CreditGrant:
     description: str
 
 
-def check_grant(
-    user_id: int,
-    organization_id: int | None,
-    kind: str,
-    amount_text: str,
-    currency: str,
-    expires_at: datetime | None,
-    description: str,
-    now: datetime,
-) -> CreditGrant:
+def check_grant(command: GrantCredit, now: datetime) -> CreditGrant:
+    kind, amount_text, currency, expires_at = command.kind, command.amount, command.currency, command.expires_at
+    description = command.description
     if kind not in TYPES:
         raise InvalidInput(f"type {kind!r} is not one of {', '.join(TYPES)}")
     amount = parse_amount(amount_text)
@@ -85,7 +79,7 @@ def check_grant(
         raise InvalidInput("expires_at is in the past")
     if len(description) > 255:
         raise InvalidInput("description is at most 255 characters")
-    if user_id <= 0 and not organization_id:
+    if command.user_id <= 0 and not command.organization_id:
         raise InvalidInput("name the account: user_id, or organization_id")
     return CreditGrant(kind, amount, currency, expires_at, description)
 
@@ -111,9 +105,6 @@ class Credit(Aggregate):
     """Invoices whose applications were given back since it was loaded, not yet stored."""
     stored_balance: Decimal | None = None
     """The balance as loaded (None for a new credit): the repository writes only if it is unchanged."""
-
-    def event_key(self) -> int:
-        return self.id
 
     @property
     def account(self) -> Account:

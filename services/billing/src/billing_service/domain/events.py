@@ -46,9 +46,11 @@ class _Recorded:
 class Aggregate:
     """Mixin of billing's aggregates: a list of recorded, not yet collected events."""
 
+    id: int
+
     def event_key(self) -> int | str:
-        """The aggregate id its events carry (the Kafka message key)."""
-        raise NotImplementedError
+        """The aggregate id its events carry (the Kafka message key): its id."""
+        return self.id
 
     def record(
         self,

@@ -51,9 +51,6 @@ class Invoice(Aggregate):
     transitions: list[tuple[Transition, datetime]] = field(default_factory=list)
     """Changes made since it was loaded and when, not yet stored."""
 
-    def event_key(self) -> int:
-        return self.id
-
     @property
     def organization_id(self) -> int | None:
         return self.account.organization_id

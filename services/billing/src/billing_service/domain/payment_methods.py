@@ -143,9 +143,6 @@ class PaymentMethod(Aggregate):
     """Columns changed since it was loaded, not yet stored."""
     removed: bool = False
 
-    def event_key(self) -> int:
-        return self.id
-
     @property
     def account(self) -> Account:
         return Account.of(self.user_id, self.organization_id)

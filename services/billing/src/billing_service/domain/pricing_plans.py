@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from billing_service.domain.events import Aggregate
 from cloudplatform.billing.v1 import events_pb2 as billing_events
@@ -113,9 +114,6 @@ class PricingPlan(Aggregate):
     changed: bool = False
     """Changed since it was loaded, not yet stored."""
 
-    def event_key(self) -> int:
-        return self.id
-
     @classmethod
     def create(cls, code: str, terms: PlanTerms, now: datetime) -> PricingPlan:
         plan = cls(id=0, code=check_code(code), terms=terms, updated_at=now)
@@ -129,26 +127,26 @@ class PricingPlan(Aggregate):
         self.terms, self.version, self.updated_at, self.changed = terms, self.version + 1, now, True
         self._record(catalog.PRICING_PLAN_UPDATED)
 
-    def _record(self, spec: EventSpec) -> None:
-        terms, version = self.terms, self.version
+    def fields(self) -> dict[str, Any]:
+        """The plan as its messages carry it (prices as decimal strings, "" for none)."""
+        terms = self.terms
 
         def text(value: Decimal | None) -> str:
             return "" if value is None else str(value)
 
-        self.record(
-            spec,
-            version,
-            lambda: billing_events.PricingPlanChanged(
-                pricing_plan_id=self.id,
-                code=self.code,
-                name=terms.name,
-                resource_type=terms.resource_type,
-                price_hourly=text(terms.price_hourly),
-                price_monthly=text(terms.price_monthly),
-                price_per_gb=text(terms.price_per_gb),
-                included_traffic_tb=terms.included_traffic_tb,
-                overage_price_per_tb=text(terms.overage_price_per_tb),
-                currency=terms.currency,
-                active=terms.active,
-            ),
-        )
+        return {
+            "code": self.code,
+            "name": terms.name,
+            "resource_type": terms.resource_type,
+            "price_hourly": text(terms.price_hourly),
+            "price_monthly": text(terms.price_monthly),
+            "price_per_gb": text(terms.price_per_gb),
+            "included_traffic_tb": terms.included_traffic_tb,
+            "overage_price_per_tb": text(terms.overage_price_per_tb),
+            "currency": terms.currency,
+            "active": terms.active,
+        }
+
+    def _record(self, spec: EventSpec) -> None:
+        fields = self.fields()
+        self.record(spec, self.version, lambda: billing_events.PricingPlanChanged(pricing_plan_id=self.id, **fields))

@@ -23,9 +23,10 @@ from datetime import date
 
 from billing_service.bootstrap import bootstrap
 from billing_service.config import BillingRules
+from billing_service.domain.commands import RunInvoices
 from billing_service.domain.invoice import parse_period
 from billing_service.entrypoints.reconcile import ReconcileBusy, ReconcileReport, reconcile
-from billing_service.service_layer.invoice_run import RunInvoices, run_invoices
+from billing_service.service_layer.invoice_run import run_invoices
 from cpshared.settings import load_settings
 from cpshared.topics import IDENTITY_EVENTS, USAGE_EVENTS, Topic, TopicKind
 

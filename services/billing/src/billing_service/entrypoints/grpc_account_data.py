@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from grpc import aio
@@ -13,6 +12,7 @@ from grpc import aio
 from billing_service.adapters import authorization
 from billing_service.bootstrap import Billing
 from billing_service.domain.accounts import Account
+from billing_service.domain.commands import GrantCredit
 from billing_service.domain.credits import Credit
 from billing_service.domain.invoice import parse_period
 from billing_service.domain.payment_methods import NewPaymentMethod, PaymentMethod
@@ -24,10 +24,6 @@ from cpshared.errors import InvalidInput
 from cpshared.timestamps import to_timestamp
 
 Context = aio.ServicerContext[Any, Any]
-
-
-def _text(value: Decimal | None) -> str:
-    return "" if value is None else str(value)
 
 
 def payment_method_message(method: PaymentMethod) -> pb.PaymentMethod:
@@ -70,20 +66,7 @@ def credit_message(credit: Credit) -> pb.Credit:
 
 
 def plan_message(plan: PricingPlan) -> pb.PricingPlan:
-    terms = plan.terms
-    return pb.PricingPlan(
-        id=plan.id,
-        name=terms.name,
-        code=plan.code,
-        resource_type=terms.resource_type,
-        price_hourly=_text(terms.price_hourly),
-        price_monthly=_text(terms.price_monthly),
-        price_per_gb=_text(terms.price_per_gb),
-        included_traffic_tb=terms.included_traffic_tb,
-        overage_price_per_tb=_text(terms.overage_price_per_tb),
-        currency=terms.currency,
-        active=terms.active,
-    )
+    return pb.PricingPlan(id=plan.id, **plan.fields())
 
 
 def plan_fields(plan: pb.PricingPlan) -> PlanFields:
@@ -184,17 +167,16 @@ class AccountDataServicer:
     ) -> pb.GrantCreditResponse:
         authorization.require_staff("granting credits")
         expires_at = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
-        credit = await asyncio.to_thread(
-            credit_grants.grant,
-            request.user_id,
-            request.organization_id or None,
-            request.type,
-            request.amount,
-            request.currency,
-            expires_at,
-            request.description,
-            self._billing.uow(),
+        command = GrantCredit(
+            user_id=request.user_id,
+            organization_id=request.organization_id or None,
+            kind=request.type,
+            amount=request.amount,
+            currency=request.currency,
+            expires_at=expires_at,
+            description=request.description,
         )
+        credit = await asyncio.to_thread(credit_grants.grant, command, self._billing.uow())
         return pb.GrantCreditResponse(credit=credit_message(credit))
 
     async def ListCredits(  # noqa: N802

@@ -19,10 +19,11 @@ from sqlalchemy.engine import Row
 from billing_service.adapters import authorization, invoice_views
 from billing_service.adapters.invoice_pdf import Customer, Seller, render_invoice
 from billing_service.bootstrap import Billing
+from billing_service.domain.commands import RunInvoices
 from billing_service.domain.invoice import parse_period
 from billing_service.entrypoints.grpc_account_data import AccountDataServicer
 from billing_service.service_layer import invoice_life
-from billing_service.service_layer.invoice_run import RunInvoices, run_invoices
+from billing_service.service_layer.invoice_run import run_invoices
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cloudplatform.billing.v1 import billing_service_pb2_grpc as pb_grpc
 from cpshared.context import current_principal

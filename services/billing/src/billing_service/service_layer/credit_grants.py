@@ -4,30 +4,22 @@ remains. The invoice run spends them (service_layer/invoice_run.py)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from decimal import Decimal
 
 from billing_service.domain.accounts import Account
+from billing_service.domain.commands import GrantCredit
 from billing_service.domain.credits import Credit, check_grant
 from billing_service.service_layer.ports import AbstractUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput
 
 
-def grant(
-    user_id: int,
-    organization_id: int | None,
-    kind: str,
-    amount_text: str,
-    currency: str,
-    expires_at: datetime | None,
-    description: str,
-    uow: AbstractUnitOfWork,
-) -> Credit:
+def grant(command: GrantCredit, uow: AbstractUnitOfWork) -> Credit:
     """A credit of the user's own account, or of an organization's (its owner, as billing knows
     it, unless ``user_id`` names one)."""
     now = utcnow()
-    checked = check_grant(user_id, organization_id, kind, amount_text, currency, expires_at, description, now)
+    checked = check_grant(command, now)
+    user_id, organization_id = command.user_id, command.organization_id
     with uow:
         if organization_id:
             profile = uow.accounts.profile(Account("organization", organization_id))

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from billing_service.domain.accounts import Account
+from billing_service.domain.commands import RunInvoices
 from billing_service.domain.invoice import InvoiceTerms, draft_invoice, invoice_number, next_month
 from billing_service.domain.invoices import Invoice
 from billing_service.domain.pricing import month_of
@@ -31,13 +32,6 @@ from cpshared.clock import utcnow
 from cpshared.logging import get_logger
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class RunInvoices:
-    """Bill every account with unbilled usage up to the end of ``period`` (any day of the month)."""
-
-    period: date
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from billing_service.domain.commands import RunInvoices
 from billing_service.domain.invoice import InvoiceTerms
 from billing_service.service_layer import invoice_life
-from billing_service.service_layer.invoice_run import RunInvoices, run_invoices
+from billing_service.service_layer.invoice_run import run_invoices
 from billing_service.service_layer.ports import AbstractUnitOfWork
 from cpshared.logging import get_logger
 
