@@ -39,7 +39,9 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.consumer_bench import _topics, raw_consume_rate  # noqa: E402
 from billing_service.adapters.tables import billing_accounts, invoices, usage_records  # noqa: E402
+from billing_service.bootstrap import Billing  # noqa: E402
 from billing_service.config import BillingRules  # noqa: E402
+from billing_service.domain.commands import RunInvoices  # noqa: E402
 from billing_service.service_layer.invoice_run import run_invoices  # noqa: E402
 from cloudctl.infra.mariadb import MariaDB  # noqa: E402
 from cloudctl.paths import LocalPaths  # noqa: E402
@@ -176,12 +178,13 @@ def invoice_run_time(accounts: int, hours: int) -> dict[str, Any]:
             rows = seed(engine, accounts, hours)
             seeded = time.perf_counter() - started
             started = time.perf_counter()
-            report = run_invoices(engine, date(2026, 10, 1), BillingRules())
+            billing = Billing(engine, BillingRules())
+            report = run_invoices(RunInvoices(date(2026, 10, 1)), billing.terms, billing.uow)
             seconds = time.perf_counter() - started
             with engine.connect() as conn:
                 issued = int(conn.execute(sa.select(sa.func.count()).select_from(invoices)).scalar_one())
             started = time.perf_counter()
-            again = run_invoices(engine, date(2026, 10, 1), BillingRules())
+            again = run_invoices(RunInvoices(date(2026, 10, 1)), billing.terms, billing.uow)
             rerun = time.perf_counter() - started
         finally:
             engine.dispose()

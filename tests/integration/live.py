@@ -23,8 +23,9 @@ from starlette.types import ASGIApp
 
 from audit_service.bootstrap import Audit
 from audit_service.entrypoints.grpc_server import add_servicers as add_audit_servicers
-from billing_service.adapters.grpc_billing import add_billing_servicer
+from billing_service.bootstrap import Billing
 from billing_service.config import BillingRules
+from billing_service.entrypoints.grpc_billing import add_billing_servicer
 from compute_service.adapters.quotas import IdentityQuotas, Quotas
 from compute_service.adapters.upstream import HcloudCatalog
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
@@ -114,7 +115,9 @@ def audit_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple[s
 @contextlib.contextmanager
 def billing_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[str]:
     """The billing service's gRPC API on a loopback port, verifying principals as identity's peers do."""
-    with grpc_in_thread("billing", lambda server: add_billing_servicer(server, engine, BillingRules()), trusted) as a:
+    with grpc_in_thread(
+        "billing", lambda server: add_billing_servicer(server, Billing(engine, BillingRules())), trusted
+    ) as a:
         yield a
 
 

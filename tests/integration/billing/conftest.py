@@ -9,8 +9,9 @@ import pytest
 from grpc import aio
 from sqlalchemy.engine import Engine
 
-from billing_service.adapters.grpc_billing import add_billing_servicer
+from billing_service.bootstrap import Billing
 from billing_service.config import BillingRules
+from billing_service.entrypoints.grpc_billing import add_billing_servicer
 from cloudplatform.billing.v1 import billing_service_pb2_grpc as pb_grpc
 from cpshared.auth.principal import TrustedKeys
 from cpshared.grpc.server import ServiceIdentity, serve
@@ -33,7 +34,7 @@ async def stub(billing_db: tuple[str, Engine]) -> AsyncIterator[pb_grpc.BillingS
         serve(
             ServiceIdentity(service="billing", version="test"),
             address,
-            lambda server: add_billing_servicer(server, engine, BillingRules()),
+            lambda server: add_billing_servicer(server, Billing(engine, BillingRules())),
             grace=0.5,
             on_started=on_started,
             stop_event=stop,

@@ -6,13 +6,18 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from billing_service.projection import BillingProjection
+from billing_service.adapters.unit_of_work import BillingUnitOfWork
+from billing_service.bootstrap import Billing
+from billing_service.config import BillingRules
+from billing_service.domain.commands import RunInvoices
+from billing_service.entrypoints.projection import BillingProjection
+from billing_service.service_layer import invoice_run
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cloudplatform.identity.v1 import events_pb2 as identity_events
@@ -24,6 +29,18 @@ from cpshared.events.projection import ProjectionRunner, RawRecord
 from cpshared.migrations import migrations_dir, upgrade
 from cpshared.timestamps import to_timestamp
 from cpshared.topics import IDENTITY_EVENTS, USAGE_EVENTS, Topic, TopicKind
+
+
+def uow_of(engine: Engine, rules: BillingRules | None = None) -> BillingUnitOfWork:
+    """A unit of work of billing's, as its entrypoints make them (bootstrap)."""
+    return Billing(engine, rules or BillingRules()).uow()
+
+
+def run_invoices(engine: Engine, period: date, rules: BillingRules | None = None) -> invoice_run.RunReport:
+    """The invoice run as billing's entrypoints run it: its handler on the bootstrap's units of work."""
+    billing = Billing(engine, rules or BillingRules())
+    return invoice_run.run_invoices(RunInvoices(period), billing.terms, billing.uow)
+
 
 PRICES = {"cx22": ("0.006000", "3.79"), "cx32": ("0.011000", "6.80"), "cpx41": ("0.039200", "24.49")}
 

@@ -16,14 +16,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from billing_service.adapters.tables import payment_methods
-from billing_service.service_layer.invoice_run import run_invoices
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cloudplatform.billing.v1 import billing_service_pb2_grpc as pb_grpc
 from cpshared.clock import ManualClock, set_clock
 from cpshared.events.envelope import parse_envelope
 from cpshared.events.tables import outbox
 from tests.integration.audit.conftest import as_service, as_user
-from tests.integration.billing.support import OCTOBER, apply, hours, profile_updated, user_created
+from tests.integration.billing.support import OCTOBER, apply, hours, profile_updated, run_invoices, user_created
 from tests.integration.billing.test_invoice_life import RULES
 
 CARD = {"type": "credit_card", "provider_reference": "pm_1Qx", "last_four": "4242", "card_brand": "visa"}

@@ -14,13 +14,12 @@ from sqlalchemy.engine import Engine
 
 from billing_service.adapters.tables import invoice_items, invoices, usage_records
 from billing_service.config import BillingRules
-from billing_service.service_layer.invoice_run import run_invoices
 from compute_service.adapters.metering_repository import TypePrice
 from compute_service.domain.metering import MeteredServer
 from compute_service.service_layer.metering import _backup_event, _usage_event
 from cpshared.clock import ManualClock, set_clock
 from cpshared.events.envelope import PendingEvent
-from tests.integration.billing.support import OCTOBER, apply, user_created
+from tests.integration.billing.support import OCTOBER, apply, run_invoices, user_created
 
 RULES = BillingRules(billing_seller_country="DE", billing_included_tax_rate=Decimal(19), billing_payment_terms_days=14)
 CX22 = TypePrice("cx22", Decimal("0.007400"), Decimal("4.59"))

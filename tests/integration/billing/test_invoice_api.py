@@ -13,7 +13,6 @@ from grpc import aio
 from sqlalchemy.engine import Engine
 
 from billing_service.domain.tax import REVERSE_CHARGE_NOTE
-from billing_service.service_layer.invoice_run import run_invoices
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cloudplatform.billing.v1 import billing_service_pb2_grpc as pb_grpc
 from tests.clocks import installed_clock
@@ -24,6 +23,7 @@ from tests.integration.billing.support import (
     hours,
     organization_created,
     profile_updated,
+    run_invoices,
     user_created,
 )
 from tests.integration.billing.test_invoice_life import RULES

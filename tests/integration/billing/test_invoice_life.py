@@ -14,16 +14,15 @@ from sqlalchemy.engine import Engine
 
 from billing_service.adapters.tables import credit_applications, credits, invoices
 from billing_service.config import BillingRules
-from billing_service.domain import invoice_life as domain
+from billing_service.domain.invoices import Invoice
 from billing_service.service_layer import invoice_life
-from billing_service.service_layer.invoice_run import run_invoices
 from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cpshared.clock import ManualClock, set_clock
 from cpshared.errors import Conflict, PreconditionFailed
 from cpshared.events import catalog
 from cpshared.events.envelope import parse_envelope
 from cpshared.events.tables import outbox
-from tests.integration.billing.support import OCTOBER, apply, hours
+from tests.integration.billing.support import OCTOBER, apply, hours, run_invoices, uow_of
 
 RULES = BillingRules(billing_payment_terms_days=14)
 
@@ -57,6 +56,11 @@ def issue(engine: Engine, *, users: tuple[int, ...] = (10,), credit: str | None 
     return [i.invoice_id for i in report.issued]
 
 
+def load(engine: Engine, invoice_id: int) -> Invoice:
+    with uow_of(engine) as uow:
+        return uow.invoices.get(invoice_id)
+
+
 def events(engine: Engine) -> list[tuple[str, int, object]]:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(outbox.c.envelope).order_by(outbox.c.id)).all()
@@ -74,7 +78,7 @@ def test_payment_of_a_pending_invoice(billing_db: tuple[str, Engine], clock: Man
     _, engine = billing_db
     (invoice_id,) = issue(engine)
     paid = invoice_life.record_payment(
-        engine, invoice_id, "6.79", "credit_card", "pi_42", datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
+        invoice_id, "6.79", "credit_card", "pi_42", datetime(2026, 11, 3, 8, 0, tzinfo=UTC), uow_of(engine)
     )
     assert (paid.status, paid.version) == ("paid", 2)
     with engine.connect() as conn:
@@ -89,7 +93,7 @@ def test_payment_of_a_pending_invoice(billing_db: tuple[str, Engine], clock: Man
     assert isinstance(payload, billing_events.InvoicePaid)
     assert (payload.amount, payload.reference, payload.invoice.invoice_number) == ("6.79", "pi_42", "INV-2026-10-0001")
     with pytest.raises(PreconditionFailed, match="is paid"):
-        invoice_life.record_payment(engine, invoice_id, "6.79", "credit_card", "pi_43", None)
+        invoice_life.record_payment(invoice_id, "6.79", "credit_card", "pi_43", None, uow_of(engine))
     assert len(events(engine)) == 2  # issued, paid: the refused payment recorded nothing
 
 
@@ -97,15 +101,12 @@ def test_overdue_then_paid_and_the_sweep_function(billing_db: tuple[str, Engine]
     _, engine = billing_db
     first, second = issue(engine, users=(10, 11))
     due = datetime(2026, 11, 16, tzinfo=UTC)  # issued 2026-11-02 + 14 days
-    with engine.begin() as conn:
-        assert not invoice_life.mark_invoice_overdue(conn, first, due + timedelta(hours=23))
-    with engine.begin() as conn:
-        assert invoice_life.mark_invoice_overdue(conn, first, due + timedelta(days=1))
-    with engine.begin() as conn:
-        assert not invoice_life.mark_invoice_overdue(conn, first, due + timedelta(days=2))  # once
-    assert invoice_life.load(engine.connect(), first).status == "overdue"
-    assert invoice_life.load(engine.connect(), second).status == "pending"
-    paid = invoice_life.record_payment(engine, first, "6.79", "bank_transfer", "SEPA-77", None)
+    assert not invoice_life.mark_overdue(first, due + timedelta(hours=23), uow_of(engine))
+    assert invoice_life.mark_overdue(first, due + timedelta(days=1), uow_of(engine))
+    assert not invoice_life.mark_overdue(first, due + timedelta(days=2), uow_of(engine))  # once
+    assert load(engine, first).status == "overdue"
+    assert load(engine, second).status == "pending"
+    paid = invoice_life.record_payment(first, "6.79", "bank_transfer", "SEPA-77", None, uow_of(engine))
     assert (paid.status, paid.version) == ("paid", 3)
     kinds = [(k, v) for k, v, _ in events(engine)]
     assert kinds[-2:] == [("invoice.overdue", 2), ("invoice.paid", 3)]
@@ -116,7 +117,7 @@ def test_cancel_gives_the_credits_back(billing_db: tuple[str, Engine], clock: Ma
     (invoice_id,) = issue(engine, credit="2.00")
     with engine.connect() as conn:
         assert conn.execute(sa.select(credits.c.balance)).scalar_one() == Decimal("0.00")
-    cancelled = invoice_life.cancel(engine, invoice_id, "billed by mistake")
+    cancelled = invoice_life.cancel(invoice_id, "billed by mistake", uow_of(engine))
     assert cancelled.status == "cancelled"
     with engine.connect() as conn:
         assert conn.execute(sa.select(credits.c.balance)).scalar_one() == Decimal("2.00")
@@ -126,7 +127,7 @@ def test_cancel_gives_the_credits_back(billing_db: tuple[str, Engine], clock: Ma
     assert isinstance(payload, billing_events.InvoiceCancelled)
     assert (payload.credits_restored, payload.reason) == ("2.00", "billed by mistake")
     with pytest.raises(PreconditionFailed):
-        invoice_life.cancel(engine, invoice_id, "again")
+        invoice_life.cancel(invoice_id, "again", uow_of(engine))
 
 
 def test_refund_issues_a_credit_note_and_optionally_an_account_credit(
@@ -135,11 +136,11 @@ def test_refund_issues_a_credit_note_and_optionally_an_account_credit(
     _, engine = billing_db
     first, second = issue(engine, users=(10, 11))
     with pytest.raises(PreconditionFailed, match="only a paid invoice"):
-        invoice_life.refund(engine, first, "x", "payment_method")
+        invoice_life.refund(first, "x", "payment_method", uow_of(engine))
     for invoice_id in (first, second):
-        invoice_life.record_payment(engine, invoice_id, "6.79", "credit_card", f"pi_{invoice_id}", None)
-    one = invoice_life.refund(engine, first, "duplicate charge", "payment_method")
-    two = invoice_life.refund(engine, second, "outage", "account_credit")
+        invoice_life.record_payment(invoice_id, "6.79", "credit_card", f"pi_{invoice_id}", None, uow_of(engine))
+    one = invoice_life.refund(first, "duplicate charge", "payment_method", uow_of(engine))
+    two = invoice_life.refund(second, "outage", "account_credit", uow_of(engine))
     assert (one.status, two.status) == ("refunded", "refunded")
     with engine.connect() as conn:
         rows = {r.id: r for r in conn.execute(sa.select(invoices)).all()}
@@ -162,8 +163,9 @@ def test_refund_issues_a_credit_note_and_optionally_an_account_credit(
 def test_a_transition_from_a_stale_read_is_refused(billing_db: tuple[str, Engine], clock: ManualClock) -> None:
     _, engine = billing_db
     (invoice_id,) = issue(engine)
-    with engine.connect() as conn:
-        stale = invoice_life.load(conn, invoice_id)
-    invoice_life.record_payment(engine, invoice_id, "6.79", "paypal", "PAYID-1", None)
-    with pytest.raises(Conflict), engine.begin() as conn:
-        invoice_life.apply_transition(conn, domain.cancel(stale, "too late"))
+    with uow_of(engine) as uow:
+        stale = uow.invoices.get(invoice_id)  # read, not locked
+        invoice_life.record_payment(invoice_id, "6.79", "paypal", "PAYID-1", None, uow_of(engine))
+        stale.cancel("too late", clock.now())
+        with pytest.raises(Conflict):
+            uow.commit()

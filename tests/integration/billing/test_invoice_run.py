@@ -17,7 +17,6 @@ from sqlalchemy.engine import Engine
 from billing_service.adapters.tables import credit_applications, credits, invoice_items, invoices, usage_records
 from billing_service.config import BillingRules
 from billing_service.domain.tax import REVERSE_CHARGE_NOTE
-from billing_service.service_layer.invoice_run import run_invoices
 from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cpshared.clock import ManualClock, set_clock
 from cpshared.events.envelope import parse_envelope
@@ -28,6 +27,7 @@ from tests.integration.billing.support import (
     hours,
     organization_created,
     profile_updated,
+    run_invoices,
     user_created,
 )
 

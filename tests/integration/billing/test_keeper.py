@@ -15,10 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from billing_service.adapters.tables import invoices, scheduled_runs
-from billing_service.config import BillingRules
-from billing_service.keeper import LOCK, BillingKeeper, cycle_day, run_date
-from billing_service.schedule_settings import ScheduleSettings
+from billing_service.bootstrap import Billing
+from billing_service.config import BillingRules, ScheduleSettings
+from billing_service.entrypoints.keeper import LOCK, BillingKeeper
 from billing_service.service_layer.invoice_life import record_payment
+from billing_service.service_layer.schedule import cycle_day, run_date
 from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
 from cloudplatform.identity.v1 import events_pb2 as identity_events
@@ -28,7 +29,7 @@ from cpshared.events import catalog
 from cpshared.events.envelope import PendingEvent, new_event, parse_envelope
 from cpshared.events.tables import outbox
 from cpshared.topics import IDENTITY_EVENTS
-from tests.integration.billing.support import OCTOBER, apply, hours, user_created
+from tests.integration.billing.support import OCTOBER, apply, hours, uow_of, user_created
 
 RULES = BillingRules(billing_seller_country="DE", billing_included_tax_rate=Decimal(19), billing_payment_terms_days=14)
 SCHEDULE = ScheduleSettings(billing_cycle_day=1, billing_suspension_grace_days=14, billing_keeper_interval_seconds=60)
@@ -78,10 +79,10 @@ def test_scheduled_run_on_the_cycle_day_then_overdue_then_suspension_requested_o
 ) -> None:
     _, engine = billing_db
     apply(engine, [user_created(10), user_created(11), *hours(1, OCTOBER, 10), *hours(2, OCTOBER, 20, user_id=11)])
-    keeper = BillingKeeper(engine, RULES, SCHEDULE)
-    assert cycle_day(engine, SCHEDULE.billing_cycle_day) == 1
+    keeper = BillingKeeper(Billing(engine, RULES), SCHEDULE)
+    assert cycle_day(uow_of(engine), SCHEDULE.billing_cycle_day) == 1
     apply(engine, [cycle_day_changed(5)])  # identity moved the cycle day: billing follows
-    assert cycle_day(engine, SCHEDULE.billing_cycle_day) == 5
+    assert cycle_day(uow_of(engine), SCHEDULE.billing_cycle_day) == 5
 
     clock.set(datetime(2026, 11, 4, 23, 59, tzinfo=UTC))
     assert keeper.round().invoiced_period is None and statuses(engine) == {}
@@ -114,7 +115,7 @@ def test_scheduled_run_on_the_cycle_day_then_overdue_then_suspension_requested_o
         paid_id, paid_total = conn.execute(
             sa.select(invoices.c.id, invoices.c.total).where(invoices.c.user_id == 11)
         ).one()
-    record_payment(engine, int(paid_id), str(paid_total), "bank_transfer", "ref-1", None)
+    record_payment(int(paid_id), str(paid_total), "bank_transfer", "ref-1", None, uow_of(engine))
 
     clock.set(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))  # due + 14 days: still within the grace
     assert keeper.round().suspensions_requested == []

@@ -13,12 +13,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from billing_service import keeper
-from billing_service.config import BillingRules
-from billing_service.keeper import BillingKeeper
-from billing_service.schedule_settings import ScheduleSettings
-from billing_service.service_layer import reconcile as reconciling
-from billing_service.service_layer.reconcile import ReconcileBusy, reconcile
+from billing_service.bootstrap import Billing
+from billing_service.config import BillingRules, ScheduleSettings
+from billing_service.entrypoints import keeper
+from billing_service.entrypoints import reconcile as reconciling
+from billing_service.entrypoints.keeper import BillingKeeper
+from billing_service.entrypoints.reconcile import ReconcileBusy, reconcile
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cpshared.db import current_database_lock_name, make_engine
@@ -63,7 +63,7 @@ def test_a_keeper_of_another_database_does_not_skip_this_ones_round(
     billing_db: tuple[str, Engine], other_billing_db: Engine
 ) -> None:
     _, engine = billing_db
-    this = BillingKeeper(engine, BillingRules(), ScheduleSettings())
+    this = BillingKeeper(Billing(engine, BillingRules()), ScheduleSettings())
     with other_billing_db.connect() as other:
         _held(other, keeper.LOCK)
         assert not this.round().skipped

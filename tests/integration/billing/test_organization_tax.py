@@ -13,8 +13,14 @@ from sqlalchemy.engine import Engine
 from billing_service.adapters.tables import billing_accounts, invoices
 from billing_service.config import BillingRules
 from billing_service.domain.tax import REVERSE_CHARGE_NOTE
-from billing_service.service_layer.invoice_run import run_invoices
-from tests.integration.billing.support import OCTOBER, apply, hours, organization_created, organization_updated
+from tests.integration.billing.support import (
+    OCTOBER,
+    apply,
+    hours,
+    organization_created,
+    organization_updated,
+    run_invoices,
+)
 
 
 def test_organization_country_and_vat_id_decide_the_tax(billing_db: tuple[str, Engine]) -> None:

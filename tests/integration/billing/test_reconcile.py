@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 
 from billing_service.adapters.tables import credits, invoice_items, invoices, usage_records
 from billing_service.config import BillingRules
-from billing_service.service_layer.invoice_run import run_invoices
-from billing_service.service_layer.reconcile import ReconcileReport, reconcile
+from billing_service.entrypoints.reconcile import ReconcileReport, reconcile
 from cloudctl.main import app
 from cpshared.clock import ManualClock, set_clock
 from cpshared.events.envelope import PendingEvent
@@ -30,6 +29,7 @@ from tests.integration.billing.support import (
     hours,
     organization_created,
     profile_updated,
+    run_invoices,
     server_hour,
     user_created,
 )

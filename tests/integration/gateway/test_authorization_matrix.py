@@ -32,10 +32,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from billing_service.adapters.tables import invoices as invoice_table
+from billing_service.bootstrap import Billing
 from billing_service.config import BillingRules
 from billing_service.domain.payment_methods import NewPaymentMethod
 from billing_service.service_layer import invoice_life, payment_methods
-from billing_service.service_layer.invoice_run import run_invoices
 from cloudctl.infra.mailsink import MailSink
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
@@ -57,7 +57,7 @@ from identity_service.domain.model import OrganizationRole, QuotaOwner, User, Us
 from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
 from tests.integration.billing.support import apply as apply_to_billing
-from tests.integration.billing.support import hours, organization_created, user_created
+from tests.integration.billing.support import hours, organization_created, run_invoices, user_created
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
 
 PASSWORD = "matrix password 1234"
@@ -637,7 +637,14 @@ def invoice_request(suffix: str = "", state: str = "pending") -> Callable[[World
         with world.platform.billing.connect() as conn:
             total = conn.execute(sa.select(invoice_table.c.total).where(invoice_table.c.id == invoice_id)).scalar_one()
         if state == "paid":
-            invoice_life.record_payment(world.platform.billing, invoice_id, str(total), "paypal", "PAYID-MX", None)
+            invoice_life.record_payment(
+                invoice_id,
+                str(total),
+                "paypal",
+                "PAYID-MX",
+                None,
+                Billing(world.platform.billing, BillingRules()).uow(),
+            )
         body: Any = None
         if suffix == "/actions/pay":
             body = {"amount": str(total), "method": "credit_card", "reference": f"pi_{uuid.uuid4().hex[:8]}"}
@@ -677,7 +684,8 @@ def payment_method_request(method: str, suffix: str = "") -> Callable[[World, Ca
             exp_month=1,
             exp_year=utcnow().year + 14,  # never expired, whatever the year the suite runs in
         )
-        row = payment_methods.add(world.platform.billing, owner.user.id, None, card, make_default=False)
+        billing = Billing(world.platform.billing, BillingRules())
+        row = payment_methods.add(owner.user.id, None, card, False, billing.uow())
         body = {"billing_name": "Matrix"} if method == "PUT" else None
         return (method, f"/v1/payment_methods/{row.id}{suffix}", body)
 

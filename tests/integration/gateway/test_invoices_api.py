@@ -18,7 +18,6 @@ import pypdf
 import pytest
 
 from billing_service.config import BillingRules
-from billing_service.service_layer.invoice_run import run_invoices
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cpshared.clock import utcnow
@@ -32,6 +31,7 @@ from tests.integration.billing.support import (
     hours,
     organization_created,
     profile_updated,
+    run_invoices,
     user_created,
 )
 from tests.integration.live import LivePlatform, live_platform

@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
 from billing_service.config import BillingRules
-from billing_service.service_layer.invoice_run import run_invoices
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cpshared.migrations import migrations_dir, upgrade
@@ -35,7 +34,7 @@ from identity_service.domain import commands
 from identity_service.domain.model import UserRole, UserStatus
 from identity_service.service_layer import api_keys, users
 from tests.integration.audit.conftest import insert_entry
-from tests.integration.billing.support import OCTOBER, apply, hours, user_created
+from tests.integration.billing.support import OCTOBER, apply, hours, run_invoices, user_created
 from tests.integration.live import LivePlatform, live_platform
 
 MAX_EXAMPLES = 8

@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from billing_service.domain.invoice import InvoiceTerms
 from billing_service.domain.tax import TaxTable
-from billing_service.schedule_settings import ScheduleSettings
 from cpshared.settings import ENV_PREFIX, ServiceSettings
 
 
@@ -43,6 +43,31 @@ class BillingRules(BaseSettings):
         if self.billing_tax_rates_file:
             return TaxTable.from_file(Path(self.billing_tax_rates_file), self.billing_seller_country)
         return TaxTable(seller_country=self.billing_seller_country)
+
+    def invoice_terms(self) -> InvoiceTerms:
+        """The rules an invoice is made by (loads the tax table: a file that does not load stops here)."""
+        return InvoiceTerms(self.tax_table(), self.billing_included_tax_rate, self.billing_payment_terms_days)
+
+
+class ScheduleSettings(BaseSettings):
+    """When billing invoices and chases on its own (the keeper thread of the gRPC server)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    billing_cycle_day: int = Field(
+        default=1,
+        ge=1,
+        le=31,
+        description="Day of the month the previous month is invoiced, until identity's billing_cycle_day setting "
+        "changes (billing then follows it).",
+    )
+    billing_suspension_grace_days: int = Field(
+        default=14, ge=0, le=365, description="Days an invoice may stay overdue before a suspension is requested."
+    )
+    billing_keeper_interval_seconds: float = Field(
+        default=300, gt=0, description="Seconds between the keeper's rounds."
+    )
+    billing_keeper_enabled: bool = Field(default=True, description="Run the schedule in the gRPC server process.")
 
 
 class Settings(ServiceSettings, BillingRules, ScheduleSettings):

@@ -2,7 +2,7 @@
 
 cloudctl dlq list --service billing [--status all] [--consumer NAME]
 cloudctl dlq show ID --service billing
-cloudctl dlq redrive ID --service billing --projection billing_service.adapters.projections:Invoices
+cloudctl dlq redrive ID --service billing --projection billing_service.entrypoints.projection:BillingProjection
 cloudctl dlq discard ID --service billing --reason "duplicate of ticket 1234, fixed by hand"
 
 ``--database-url`` reaches any database instead of a service's own (tests, a replay's copy).

@@ -4,7 +4,7 @@ The projection is named as ``module:Factory`` (a Projection subclass or a callab
 arguments that returns one), the database it lives in by ``--service NAME`` (the local
 stack's database of that service) or ``--database-url``.
 
-- ``cloudctl replay billing_service.adapters.projections:UsageTotals --service billing``
+- ``cloudctl replay billing_service.entrypoints.projection:BillingProjection --service billing``
   rebuilds the projection into shadow tables ``<table>__replay`` under its own consumer
   identity, with a progress bar; the live consumer keeps running.
 - ``--compare`` then compares the rebuilt tables with the live ones (rows, content hash, the

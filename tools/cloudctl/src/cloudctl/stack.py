@@ -199,7 +199,7 @@ PROJECTIONS = {
     "audit": "audit_service.entrypoints.projection:from_environment",
     # Compute follows identity: an account's suspension reaches its servers.
     "compute": "compute_service.adapters.account_projection:AccountProjection",
-    "billing": "billing_service.projection:BillingProjection",
+    "billing": "billing_service.entrypoints.projection:BillingProjection",
 }
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from billing_service.domain.pricing_plans import RESOURCE_TYPES
+
 metadata = sa.MetaData()
 
 ID = mysql.BIGINT(unsigned=True)
 TIME = mysql.DATETIME(fsp=6)
-RESOURCE_TYPES = ("server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth")
 METRIC_TYPES = ("compute_hours", "storage_gb_hours", "bandwidth_gb", "requests")
 INVOICE_STATUSES = ("draft", "pending", "paid", "overdue", "cancelled", "refunded")
 ACCOUNT_TYPES = ("user", "organization")

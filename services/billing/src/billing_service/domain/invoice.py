@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from billing_service.domain.accounts import BillingProfile
 from billing_service.domain.credits import CreditBalance, apply_credits
-from billing_service.domain.pricing import HUNDRED, Line, to_cents
-from billing_service.domain.tax import TaxDecision
+from billing_service.domain.pricing import HUNDRED, Line, MeteredUsage, price_adjustments, price_segments, to_cents
+from billing_service.domain.tax import TaxDecision, TaxTable
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,55 @@ def parse_period(text: str) -> date:
 
 def next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class InvoiceTerms:
+    """The invoicing rules of the settings (config.BillingRules.invoice_terms()): the tax table,
+    the VAT included in the usage events' prices, and the days from issue to due date."""
+
+    tax_table: TaxTable
+    included_tax_rate: Decimal
+    payment_terms_days: int
+
+
+@dataclass(frozen=True)
+class InvoiceDraft:
+    """What an invoice says, before it has a number: the same for the run and for reconciliation."""
+
+    lines: list[Line]
+    totals: InvoiceFigures
+    currency: str
+    user_id: int
+    due: date
+
+
+def draft_invoice(
+    period: date,
+    unbilled: Sequence[MeteredUsage],
+    billed_before: Sequence[MeteredUsage],
+    profile: BillingProfile | None,
+    first_user_id: int,
+    currency: str,
+    credit_balances: Sequence[CreditBalance],
+    now: datetime,
+    terms: InvoiceTerms,
+) -> InvoiceDraft:
+    """Price an account's unbilled usage up to the end of ``period`` (a month's first day).
+
+    ``unbilled``: usage before the period's end not on any invoice yet; what lies before the
+    period is late usage, charged as adjustments against ``billed_before`` (the account's
+    billed usage of the same resources and months). ``profile``: what billing knows of the
+    account (country, VAT id, owner). Credits are applied at ``now``.
+    """
+    start = datetime.combine(period, datetime.min.time(), tzinfo=UTC)
+    current = [u for u in unbilled if u.period_start >= start]
+    late = [u for u in unbilled if u.period_start < start]
+    lines: list[Line] = price_segments(current, terms.included_tax_rate)
+    if late:
+        lines += price_adjustments(late, billed_before, terms.included_tax_rate)
+    tax = terms.tax_table.decide(profile.country if profile else None, profile.tax_id if profile else None)
+    totals = figures(lines, tax, credit_balances, now)
+    user_id = (profile.owner_user_id if profile and profile.owner_user_id else None) or first_user_id
+    due = now.date() + timedelta(days=terms.payment_terms_days)
+    return InvoiceDraft(lines, totals, currency, user_id, due)

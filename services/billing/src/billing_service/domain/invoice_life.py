@@ -8,10 +8,11 @@
                                                           └─cancel (staff)─> cancelled
 
 Each function checks the transition and answers a :class:`Transition`: the new status, the
-event to record (its payload) and the columns to write. It changes nothing itself; the service
-layer (service_layer/invoice_life.py) writes the transition with a conditional UPDATE (``WHERE
-status = <the old one>``) and the event in the same transaction, so two concurrent transitions
-cannot both win.
+event to record (its payload) and the columns to write. It changes nothing itself: the
+:class:`~billing_service.domain.invoices.Invoice` aggregate applies it to itself and records
+its event, and the repository stores it with an UPDATE conditional on the status and version
+it started from (``WHERE status = <the old one>``), in the same transaction as the event, so
+two concurrent transitions cannot both win.
 
 A refund is a credit note, as a real provider issues one: its own document number
 (``CN-YYYY-MM-NNNN``, gapless per month, a sequence apart from the invoices'), the amount paid
@@ -58,23 +59,6 @@ class InvoiceSnapshot:
     credits_applied: Decimal
     due_date: date | None
     version: int = 1
-
-    @classmethod
-    def from_row(cls, row: Any) -> InvoiceSnapshot:
-        return cls(
-            invoice_id=row.id,
-            invoice_number=row.invoice_number,
-            account_type=row.account_type,
-            account_id=row.account_id,
-            user_id=row.user_id,
-            organization_id=row.organization_id,
-            status=row.status,
-            currency=row.currency or "EUR",
-            total=row.total,
-            credits_applied=row.credits_applied or Decimal("0.00"),
-            due_date=row.due_date,
-            version=row.version,
-        )
 
     def ref(self) -> billing_events.InvoiceRef:
         return billing_events.InvoiceRef(

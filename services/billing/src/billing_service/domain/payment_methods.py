@@ -13,9 +13,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
+from billing_service.domain.accounts import Account
+from billing_service.domain.events import Aggregate
+from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cpshared.errors import InvalidInput
+from cpshared.events import catalog
+from cpshared.events.registry import EventSpec
 
 TYPES = ("credit_card", "paypal", "bank_transfer", "crypto")
 # 13 to 19 digits, optionally separated by single spaces or dashes.
@@ -110,3 +116,115 @@ def check_expiry(month: int, year: int, today: date) -> None:
         raise InvalidInput(f"exp_year is {today.year} to {today.year + 30}")
     if (year, month) < (today.year, today.month):
         raise InvalidInput(f"the card expired at the end of {year}-{month:02d}")
+
+
+@dataclass(eq=False)
+class PaymentMethod(Aggregate):
+    """A stored payment method of an account. Each change raises its version; the account's
+    one default is kept by the database's unique key (see service_layer/payment_methods.py)."""
+
+    id: int
+    user_id: int
+    organization_id: int | None
+    type: str
+    is_default: bool = False
+    last_four: str | None = None
+    card_brand: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+    billing_name: str | None = None
+    billing_address: dict[str, str] | None = None
+    provider_reference: str | None = None
+    paypal_email: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+    changes: dict[str, Any] = field(default_factory=dict)
+    """Columns changed since it was loaded, not yet stored."""
+    removed: bool = False
+
+    @property
+    def account(self) -> Account:
+        return Account.of(self.user_id, self.organization_id)
+
+    @classmethod
+    def new(cls, user_id: int, organization_id: int | None, method: NewPaymentMethod, now: datetime) -> PaymentMethod:
+        """A checked (:meth:`NewPaymentMethod.check`) method; not the default yet."""
+        return cls(
+            id=0,
+            user_id=user_id,
+            organization_id=organization_id,
+            type=method.type,
+            last_four=method.last_four or None,
+            card_brand=method.card_brand or None,
+            exp_month=method.exp_month or None,
+            exp_year=method.exp_year or None,
+            billing_name=method.billing_name or None,
+            billing_address=dict(method.billing_address) or None,
+            provider_reference=method.provider_reference or None,
+            paypal_email=method.paypal_email or None,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _change(self, now: datetime, **values: Any) -> None:
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.changes |= values
+        self.version += 1
+        self.updated_at = now
+
+    def make_default(self, now: datetime) -> None:
+        self._change(now, is_default=True)
+
+    def clear_default(self, now: datetime) -> None:
+        self._change(now, is_default=False)
+
+    def revise(
+        self,
+        billing_name: str | None,
+        exp_month: int | None,
+        exp_year: int | None,
+        billing_address: Mapping[str, str] | None,
+        now: datetime,
+    ) -> None:
+        """Change what was sent (None: unchanged); records ``payment_method.updated``."""
+        values: dict[str, Any] = {}
+        if billing_name is not None:
+            if len(billing_name) > 255:
+                raise InvalidInput("billing_name is at most 255 characters")
+            values["billing_name"] = billing_name or None
+        if exp_month is not None or exp_year is not None:
+            if self.type != "credit_card":
+                raise InvalidInput("the expiry is for credit cards only")
+            month = exp_month if exp_month is not None else self.exp_month or 0
+            year = exp_year if exp_year is not None else self.exp_year or 0
+            check_expiry(month, year, now.date())
+            values |= {"exp_month": month, "exp_year": year}
+        if billing_address is not None:
+            values["billing_address"] = dict(billing_address) or None
+        if not values:
+            raise InvalidInput("nothing to change: send billing_name, exp_month/exp_year or billing_address")
+        self._change(now, **values)
+        self.announce(catalog.PAYMENT_METHOD_UPDATED)
+
+    def remove(self) -> None:
+        self.removed = True
+        self.announce(catalog.PAYMENT_METHOD_REMOVED, self.version + 1)
+
+    def announce(self, spec: EventSpec, version: int | None = None) -> None:
+        """Record ``spec`` with the method as it is now (at ``version``, else its own)."""
+        payload = billing_events.PaymentMethodChanged(
+            user_id=self.user_id,
+            organization_id=self.organization_id or 0,
+            type=self.type,
+            last_four=self.last_four or "",
+            card_brand=self.card_brand or "",
+            is_default=self.is_default,
+        )
+
+        def with_id() -> billing_events.PaymentMethodChanged:
+            payload.payment_method_id = self.id
+            return payload
+
+        self.record(spec, self.version if version is None else version, with_id)

@@ -236,3 +236,14 @@ def price_adjustments(
             )
         )
     return lines
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """A stored usage record: its id (the invoice marks it billed) and owning user, and the usage."""
+
+    id: int
+    user_id: int
+    usage: MeteredUsage
+    total_cost: Decimal = Decimal(0)
+    """quantity x hourly price as ingested (the seed's ``total_cost``), for the usage summary."""

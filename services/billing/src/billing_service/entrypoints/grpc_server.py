@@ -1,4 +1,4 @@
-"""The billing service's gRPC server process."""
+"""The billing service's gRPC server process (and its keeper thread)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 from grpc import aio
 
 from billing_service import SERVICE_NAME, __version__
-from billing_service.adapters.grpc_billing import add_billing_servicer
+from billing_service.bootstrap import bootstrap
 from billing_service.config import Settings
-from billing_service.keeper import BillingKeeper
-from cpshared.db import make_engine
+from billing_service.entrypoints.grpc_billing import add_billing_servicer
+from billing_service.entrypoints.keeper import BillingKeeper
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 
@@ -18,13 +18,12 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def register(settings: Settings) -> Registrar:
-    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
-    settings.tax_table()  # a tax table that does not load stops the start, with its reason
+    billing = bootstrap(settings.database_url, settings, pool_size=settings.database_pool_size)
     if settings.billing_keeper_enabled:
-        BillingKeeper(engine, settings, settings).start()
+        BillingKeeper(billing, settings).start()
 
     def add_servicers(server: aio.Server) -> list[str]:
-        return add_billing_servicer(server, engine, settings)
+        return add_billing_servicer(server, billing)
 
     return add_servicers
 

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
-from billing_service.adapters.tables import billing_accounts, usage_records
-from billing_service.config import BillingRules
-from billing_service.domain.invoice import next_month
-from billing_service.domain.pricing import HUNDRED, Line, MeteredUsage, month_of, price_segments, to_cents
-from billing_service.service_layer import credit_grants
-from billing_service.service_layer.invoice_run import Account, metered
+from billing_service.domain.accounts import Account
+from billing_service.domain.invoice import InvoiceTerms, next_month
+from billing_service.domain.pricing import HUNDRED, Line, month_of, price_segments, to_cents
+from billing_service.service_layer.ports import AbstractUnitOfWork
 from cpshared.clock import utcnow
 
 
@@ -49,43 +44,34 @@ class MonthlyUsage:
     credits_available: Decimal
 
 
-def monthly_usage(engine: Engine, account: Account, month_start: datetime | None, rules: BillingRules) -> MonthlyUsage:
+def monthly_usage(
+    account: Account, month_start: datetime | None, terms: InvoiceTerms, uow: AbstractUnitOfWork
+) -> MonthlyUsage:
     now = utcnow()
     first = month_of(month_start or now)
-    start = datetime.combine(first, datetime.min.time())
-    end = datetime.combine(next_month(first), datetime.min.time())
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(usage_records)
-            .where(account.usage_filter(), usage_records.c.recorded_at >= start, usage_records.c.recorded_at < end)
-            .order_by(usage_records.c.id)
-        ).all()
-        profile = conn.execute(
-            sa.select(billing_accounts).where(
-                billing_accounts.c.account_type == account.account_type,
-                billing_accounts.c.account_id == account.account_id,
-            )
-        ).first()
+    start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+    end = datetime.combine(next_month(first), datetime.min.time(), tzinfo=UTC)
+    with uow:
+        records = uow.usage.of_period(account, start, end)
+        profile = uow.accounts.profile(account)
+        credits = uow.credits.of_account(account)
     summaries: dict[tuple[str, int, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     names: dict[tuple[str, int, str], str] = {}
-    usages: list[MeteredUsage] = []
-    for row in rows:
-        key = (row.resource_type, row.resource_id, row.metric_type)
-        summaries[key][0] += row.quantity
-        summaries[key][1] += row.total_cost or Decimal(0)
-        names[key] = str((row.metadata or {}).get("resource_name", ""))
-        usages.append(metered(row))
-    lines = price_segments(usages, rules.billing_included_tax_rate)
-    currency = rows[0].currency if rows else "EUR"
-    tax = rules.tax_table().decide(profile.country if profile else None, profile.tax_id if profile else None)
+    for record in records:
+        usage = record.usage
+        key = (usage.resource_type, usage.resource_id, usage.metric_type)
+        summaries[key][0] += usage.quantity
+        summaries[key][1] += record.total_cost
+        names[key] = usage.resource_name
+    lines = price_segments([r.usage for r in records], terms.included_tax_rate)
+    currency = records[0].usage.currency if records else "EUR"
+    tax = terms.tax_table.decide(profile.country if profile else None, profile.tax_id if profile else None)
     subtotal = sum((line.total for line in lines), Decimal("0.00"))
     tax_amount = to_cents(subtotal * tax.rate / HUNDRED)
-    organization = account.account_id if account.account_type == "organization" else None
-    user_id = account.account_id if account.account_type == "user" else 0
-    _, remaining = credit_grants.list_for(engine, user_id, organization)
+    available = sum((c.balance for c in credits if c.currency == currency and not c.is_expired(now)), Decimal("0.00"))
     return MonthlyUsage(
-        month=start,
-        estimate=start <= now.replace(tzinfo=None) < end,
+        month=start.replace(tzinfo=None),
+        estimate=start <= now < end,
         usage=[
             UsageSummary(k[0], k[1], names[k], k[2], v[0], v[1].quantize(Decimal("0.000001")))
             for k, v in sorted(summaries.items())
@@ -96,5 +82,5 @@ def monthly_usage(engine: Engine, account: Account, month_start: datetime | None
         tax_rate=tax.rate,
         tax_amount=tax_amount,
         total=subtotal + tax_amount,
-        credits_available=remaining.get(currency, Decimal("0.00")),
+        credits_available=available,
     )

@@ -14,14 +14,15 @@ from decimal import Decimal
 from typing import Any
 
 from grpc import aio
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Row
 
-from billing_service.adapters import authorization
-from billing_service.adapters.grpc_account_data import AccountDataServicer
+from billing_service.adapters import authorization, invoice_views
 from billing_service.adapters.invoice_pdf import Customer, Seller, render_invoice
-from billing_service.config import BillingRules
+from billing_service.bootstrap import Billing
+from billing_service.domain.commands import RunInvoices
 from billing_service.domain.invoice import parse_period
-from billing_service.service_layer import invoice_life, invoice_read
+from billing_service.entrypoints.grpc_account_data import AccountDataServicer
+from billing_service.service_layer import invoice_life
 from billing_service.service_layer.invoice_run import run_invoices
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cloudplatform.billing.v1 import billing_service_pb2_grpc as pb_grpc
@@ -96,16 +97,15 @@ def invoice_message(row: Row[Any], items: list[Row[Any]] | None = None) -> pb.In
 class InvoiceServicer:
     """The invoice RPCs, mixed into BillingServicer."""
 
-    _engine: Engine
-    _rules: BillingRules
+    _billing: Billing
 
     def _read(self, invoice_id: int) -> tuple[Row[Any], list[Row[Any]], Row[Any] | None]:
-        row, items, account = invoice_read.get_invoice(self._engine, invoice_id)
+        row, items, account = invoice_views.get_invoice(self._billing.engine, invoice_id)
         authorization.ensure_reaches_account(row.account_type, row.account_id, f"invoice {invoice_id}")
         return row, items, account
 
     def _full(self, invoice_id: int) -> pb.Invoice:
-        row, items, _ = invoice_read.get_invoice(self._engine, invoice_id)
+        row, items, _ = invoice_views.get_invoice(self._billing.engine, invoice_id)
         return invoice_message(row, items)
 
     async def ListInvoices(  # noqa: N802
@@ -121,7 +121,7 @@ class InvoiceServicer:
                 ("organization", request.organization_id) if request.organization_id else ("user", request.user_id)
             )
         page = await asyncio.to_thread(
-            invoice_read.list_invoices, self._engine, account, request.status, request.page, request.per_page
+            invoice_views.list_invoices, self._billing.engine, account, request.status, request.page, request.per_page
         )
         return pb.ListInvoicesResponse(
             invoices=[invoice_message(r) for r in page.rows], total_entries=page.total_entries
@@ -137,7 +137,7 @@ class InvoiceServicer:
         self, request: pb.GetInvoicePdfRequest, context: Context
     ) -> pb.GetInvoicePdfResponse:
         row, items, account = await asyncio.to_thread(self._read, request.invoice_id)
-        rules = self._rules
+        rules = self._billing.rules
         seller = Seller(rules.billing_seller_name, rules.billing_seller_address, rules.billing_seller_vat_id)
         fallback = f"{'Organization' if row.account_type == 'organization' else 'Customer'} {row.account_id}"
         customer = Customer(
@@ -156,12 +156,12 @@ class InvoiceServicer:
         paid_at = request.paid_at.ToDatetime(tzinfo=UTC) if request.HasField("paid_at") else None
         await asyncio.to_thread(
             invoice_life.record_payment,
-            self._engine,
             request.invoice_id,
             request.amount,
             request.method,
             request.reference,
             paid_at,
+            self._billing.uow(),
         )
         return pb.RecordPaymentResponse(invoice=await asyncio.to_thread(self._full, request.invoice_id))
 
@@ -169,7 +169,7 @@ class InvoiceServicer:
         self, request: pb.CancelInvoiceRequest, context: Context
     ) -> pb.CancelInvoiceResponse:
         authorization.require_staff("cancelling an invoice")
-        await asyncio.to_thread(invoice_life.cancel, self._engine, request.invoice_id, request.reason)
+        await asyncio.to_thread(invoice_life.cancel, request.invoice_id, request.reason, self._billing.uow())
         return pb.CancelInvoiceResponse(invoice=await asyncio.to_thread(self._full, request.invoice_id))
 
     async def RefundInvoice(  # noqa: N802
@@ -177,15 +177,18 @@ class InvoiceServicer:
     ) -> pb.RefundInvoiceResponse:
         authorization.require_staff("refunding an invoice")
         await asyncio.to_thread(
-            invoice_life.refund, self._engine, request.invoice_id, request.reason, request.refund_to or "payment_method"
+            invoice_life.refund,
+            request.invoice_id,
+            request.reason,
+            request.refund_to or "payment_method",
+            self._billing.uow(),
         )
         return pb.RefundInvoiceResponse(invoice=await asyncio.to_thread(self._full, request.invoice_id))
 
 
 class BillingServicer(InvoiceServicer, AccountDataServicer, pb_grpc.BillingServiceServicer):
-    def __init__(self, engine: Engine, rules: BillingRules) -> None:
-        self._engine = engine
-        self._rules = rules
+    def __init__(self, billing: Billing) -> None:
+        self._billing = billing
 
     async def RunInvoices(  # noqa: N802
         self, request: pb.RunInvoicesRequest, context: Context
@@ -195,7 +198,7 @@ class BillingServicer(InvoiceServicer, AccountDataServicer, pb_grpc.BillingServi
             period = parse_period(request.period)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
-        report = await asyncio.to_thread(run_invoices, self._engine, period, self._rules)
+        report = await asyncio.to_thread(run_invoices, RunInvoices(period), self._billing.terms, self._billing.uow)
         return pb.RunInvoicesResponse(
             issued=[
                 pb.IssuedInvoice(
@@ -212,6 +215,6 @@ class BillingServicer(InvoiceServicer, AccountDataServicer, pb_grpc.BillingServi
         )
 
 
-def add_billing_servicer(server: aio.Server, engine: Engine, rules: BillingRules) -> list[str]:
-    pb_grpc.add_BillingServiceServicer_to_server(BillingServicer(engine, rules), server)
+def add_billing_servicer(server: aio.Server, billing: Billing) -> list[str]:
+    pb_grpc.add_BillingServiceServicer_to_server(BillingServicer(billing), server)
     return [pb.DESCRIPTOR.services_by_name["BillingService"].full_name]

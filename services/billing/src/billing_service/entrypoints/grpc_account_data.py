@@ -5,87 +5,72 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from grpc import aio
-from sqlalchemy.engine import Engine, Row
 
 from billing_service.adapters import authorization
-from billing_service.config import BillingRules
+from billing_service.bootstrap import Billing
+from billing_service.domain.accounts import Account
+from billing_service.domain.commands import GrantCredit
+from billing_service.domain.credits import Credit
 from billing_service.domain.invoice import parse_period
-from billing_service.domain.payment_methods import NewPaymentMethod
+from billing_service.domain.payment_methods import NewPaymentMethod, PaymentMethod
+from billing_service.domain.pricing_plans import PlanFields, PricingPlan
 from billing_service.service_layer import credit_grants, payment_methods, pricing_plans, usage_report
-from billing_service.service_layer.invoice_run import Account
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
+from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput
-from cpshared.timestamps import as_utc, to_timestamp
+from cpshared.timestamps import to_timestamp
 
 Context = aio.ServicerContext[Any, Any]
 
 
-def _text(value: Decimal | None) -> str:
-    return "" if value is None else str(value)
-
-
-def payment_method_message(row: Row[Any]) -> pb.PaymentMethod:
+def payment_method_message(method: PaymentMethod) -> pb.PaymentMethod:
     message = pb.PaymentMethod(
-        id=row.id,
-        user_id=row.user_id,
-        organization_id=row.organization_id or 0,
-        type=row.type,
-        is_default=bool(row.is_default),
-        last_four=row.last_four or "",
-        card_brand=row.card_brand or "",
-        exp_month=row.exp_month or 0,
-        exp_year=row.exp_year or 0,
-        billing_name=row.billing_name or "",
-        billing_address={str(k): str(v) for k, v in (row.billing_address or {}).items()},
-        provider_reference=row.stripe_payment_method_id or "",
-        paypal_email=row.paypal_email or "",
+        id=method.id,
+        user_id=method.user_id,
+        organization_id=method.organization_id or 0,
+        type=method.type,
+        is_default=method.is_default,
+        last_four=method.last_four or "",
+        card_brand=method.card_brand or "",
+        exp_month=method.exp_month or 0,
+        exp_year=method.exp_year or 0,
+        billing_name=method.billing_name or "",
+        billing_address=dict(method.billing_address or {}),
+        provider_reference=method.provider_reference or "",
+        paypal_email=method.paypal_email or "",
     )
-    if row.created_at is not None:
-        message.created_at.CopyFrom(to_timestamp(as_utc(row.created_at)))
+    if method.created_at is not None:
+        message.created_at.CopyFrom(to_timestamp(method.created_at))
     return message
 
 
-def credit_message(row: Row[Any]) -> pb.Credit:
+def credit_message(credit: Credit) -> pb.Credit:
     message = pb.Credit(
-        id=row.id,
-        user_id=row.user_id,
-        organization_id=row.organization_id or 0,
-        type=row.type or "manual",
-        amount=str(row.amount),
-        balance=str(row.balance),
-        currency=row.currency or "",
-        description=row.description or "",
-        expired=credit_grants.is_expired(row),
+        id=credit.id,
+        user_id=credit.user_id,
+        organization_id=credit.organization_id or 0,
+        type=credit.type,
+        amount=str(credit.amount),
+        balance=str(credit.balance),
+        currency=credit.currency,
+        description=credit.description or "",
+        expired=credit.is_expired(utcnow()),
     )
-    if row.expires_at is not None:
-        message.expires_at.CopyFrom(to_timestamp(as_utc(row.expires_at)))
-    if row.created_at is not None:
-        message.created_at.CopyFrom(to_timestamp(as_utc(row.created_at)))
+    if credit.expires_at is not None:
+        message.expires_at.CopyFrom(to_timestamp(credit.expires_at))
+    message.created_at.CopyFrom(to_timestamp(credit.created_at))
     return message
 
 
-def plan_message(row: Row[Any]) -> pb.PricingPlan:
-    return pb.PricingPlan(
-        id=row.id,
-        name=row.name,
-        code=row.code,
-        resource_type=row.resource_type,
-        price_hourly=_text(row.price_hourly),
-        price_monthly=_text(row.price_monthly),
-        price_per_gb=_text(row.price_per_gb),
-        included_traffic_tb=row.included_traffic_tb or 0,
-        overage_price_per_tb=_text(row.overage_price_per_tb),
-        currency=row.currency or "",
-        active=bool(row.active),
-    )
+def plan_message(plan: PricingPlan) -> pb.PricingPlan:
+    return pb.PricingPlan(id=plan.id, **plan.fields())
 
 
-def plan_fields(plan: pb.PricingPlan) -> pricing_plans.PlanFields:
-    return pricing_plans.PlanFields(
+def plan_fields(plan: pb.PricingPlan) -> PlanFields:
+    return PlanFields(
         name=plan.name,
         code=plan.code,
         resource_type=plan.resource_type,
@@ -100,14 +85,13 @@ def plan_fields(plan: pb.PricingPlan) -> pricing_plans.PlanFields:
 
 
 class AccountDataServicer:
-    _engine: Engine
-    _rules: BillingRules
+    _billing: Billing
 
-    def _method(self, method_id: int) -> Row[Any]:
-        row = payment_methods.get(self._engine, method_id)
-        account = ("organization", row.organization_id) if row.organization_id else ("user", row.user_id)
-        authorization.ensure_reaches_account(account[0], account[1], f"payment method {method_id}")
-        return row
+    def _method(self, method_id: int) -> PaymentMethod:
+        method = payment_methods.get(method_id, self._billing.uow())
+        account = method.account
+        authorization.ensure_reaches_account(account.account_type, account.account_id, f"payment method {method_id}")
+        return method
 
     async def AddPaymentMethod(  # noqa: N802
         self, request: pb.AddPaymentMethodRequest, context: Context
@@ -126,11 +110,11 @@ class AccountDataServicer:
         )
         row = await asyncio.to_thread(
             payment_methods.add,
-            self._engine,
             request.user_id,
             request.organization_id or None,
             method,
             request.make_default,
+            self._billing.uow(),
         )
         return pb.AddPaymentMethodResponse(payment_method=payment_method_message(row))
 
@@ -139,7 +123,7 @@ class AccountDataServicer:
     ) -> pb.ListPaymentMethodsResponse:
         authorization.check_account(request.user_id, request.organization_id)
         rows = await asyncio.to_thread(
-            payment_methods.list_for, self._engine, request.user_id, request.organization_id or None
+            payment_methods.list_for, request.user_id, request.organization_id or None, self._billing.uow()
         )
         return pb.ListPaymentMethodsResponse(payment_methods=[payment_method_message(r) for r in rows])
 
@@ -155,12 +139,12 @@ class AccountDataServicer:
         await asyncio.to_thread(self._method, request.payment_method_id)
         row = await asyncio.to_thread(
             payment_methods.update,
-            self._engine,
             request.payment_method_id,
             request.billing_name if request.HasField("billing_name") else None,
             request.exp_month if request.HasField("exp_month") else None,
             request.exp_year if request.HasField("exp_year") else None,
             dict(request.billing_address) if request.replace_billing_address else None,
+            self._billing.uow(),
         )
         return pb.UpdatePaymentMethodResponse(payment_method=payment_method_message(row))
 
@@ -168,14 +152,14 @@ class AccountDataServicer:
         self, request: pb.SetDefaultPaymentMethodRequest, context: Context
     ) -> pb.SetDefaultPaymentMethodResponse:
         await asyncio.to_thread(self._method, request.payment_method_id)
-        row = await asyncio.to_thread(payment_methods.set_default, self._engine, request.payment_method_id)
+        row = await asyncio.to_thread(payment_methods.set_default, request.payment_method_id, self._billing.uow())
         return pb.SetDefaultPaymentMethodResponse(payment_method=payment_method_message(row))
 
     async def DeletePaymentMethod(  # noqa: N802
         self, request: pb.DeletePaymentMethodRequest, context: Context
     ) -> pb.DeletePaymentMethodResponse:
         await asyncio.to_thread(self._method, request.payment_method_id)
-        await asyncio.to_thread(payment_methods.delete, self._engine, request.payment_method_id)
+        await asyncio.to_thread(payment_methods.delete, request.payment_method_id, self._billing.uow())
         return pb.DeletePaymentMethodResponse()
 
     async def GrantCredit(  # noqa: N802
@@ -183,49 +167,48 @@ class AccountDataServicer:
     ) -> pb.GrantCreditResponse:
         authorization.require_staff("granting credits")
         expires_at = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
-        row = await asyncio.to_thread(
-            credit_grants.grant,
-            self._engine,
-            request.user_id,
-            request.organization_id or None,
-            request.type,
-            request.amount,
-            request.currency,
-            expires_at,
-            request.description,
+        command = GrantCredit(
+            user_id=request.user_id,
+            organization_id=request.organization_id or None,
+            kind=request.type,
+            amount=request.amount,
+            currency=request.currency,
+            expires_at=expires_at,
+            description=request.description,
         )
-        return pb.GrantCreditResponse(credit=credit_message(row))
+        credit = await asyncio.to_thread(credit_grants.grant, command, self._billing.uow())
+        return pb.GrantCreditResponse(credit=credit_message(credit))
 
     async def ListCredits(  # noqa: N802
         self, request: pb.ListCreditsRequest, context: Context
     ) -> pb.ListCreditsResponse:
         authorization.check_account(request.user_id, request.organization_id)
-        rows, remaining = await asyncio.to_thread(
-            credit_grants.list_for, self._engine, request.user_id, request.organization_id or None
+        found, remaining = await asyncio.to_thread(
+            credit_grants.list_for, request.user_id, request.organization_id or None, self._billing.uow()
         )
         return pb.ListCreditsResponse(
-            credits=[credit_message(r) for r in rows], remaining={k: str(v) for k, v in remaining.items()}
+            credits=[credit_message(c) for c in found], remaining={k: str(v) for k, v in remaining.items()}
         )
 
     async def ListPricingPlans(  # noqa: N802
         self, request: pb.ListPricingPlansRequest, context: Context
     ) -> pb.ListPricingPlansResponse:
         rows = await asyncio.to_thread(
-            pricing_plans.list_plans, self._engine, request.resource_type, request.include_inactive
+            pricing_plans.list_plans, request.resource_type, request.include_inactive, self._billing.uow()
         )
         return pb.ListPricingPlansResponse(pricing_plans=[plan_message(r) for r in rows])
 
     async def GetPricingPlan(  # noqa: N802
         self, request: pb.GetPricingPlanRequest, context: Context
     ) -> pb.GetPricingPlanResponse:
-        row = await asyncio.to_thread(pricing_plans.get, self._engine, request.pricing_plan_id)
+        row = await asyncio.to_thread(pricing_plans.get, request.pricing_plan_id, self._billing.uow())
         return pb.GetPricingPlanResponse(pricing_plan=plan_message(row))
 
     async def CreatePricingPlan(  # noqa: N802
         self, request: pb.CreatePricingPlanRequest, context: Context
     ) -> pb.CreatePricingPlanResponse:
         authorization.require_admin("writing pricing plans")
-        row = await asyncio.to_thread(pricing_plans.create, self._engine, plan_fields(request.pricing_plan))
+        row = await asyncio.to_thread(pricing_plans.create, plan_fields(request.pricing_plan), self._billing.uow())
         return pb.CreatePricingPlanResponse(pricing_plan=plan_message(row))
 
     async def UpdatePricingPlan(  # noqa: N802
@@ -233,7 +216,7 @@ class AccountDataServicer:
     ) -> pb.UpdatePricingPlanResponse:
         authorization.require_admin("writing pricing plans")
         row = await asyncio.to_thread(
-            pricing_plans.update, self._engine, request.pricing_plan.id, plan_fields(request.pricing_plan)
+            pricing_plans.update, request.pricing_plan.id, plan_fields(request.pricing_plan), self._billing.uow()
         )
         return pb.UpdatePricingPlanResponse(pricing_plan=plan_message(row))
 
@@ -247,12 +230,10 @@ class AccountDataServicer:
                 month = datetime.combine(parse_period(request.month), datetime.min.time())
             except ValueError as exc:
                 raise InvalidInput(str(exc)) from None
-        account = (
-            Account("organization", request.organization_id)
-            if request.organization_id
-            else Account("user", request.user_id)
+        account = Account.of(request.user_id, request.organization_id)
+        report = await asyncio.to_thread(
+            usage_report.monthly_usage, account, month, self._billing.terms, self._billing.uow()
         )
-        report = await asyncio.to_thread(usage_report.monthly_usage, self._engine, account, month, self._rules)
         answer = pb.GetMonthlyUsageResponse(
             month=f"{report.month:%Y-%m}",
             estimate=report.estimate,

@@ -1,7 +1,7 @@
 """Billing's projection: usage and accounts, built from the streams only.
 
 Run by the generic consumer (``python -m cpshared.events.consumer_main
-billing_service.projection:BillingProjection``, consumer group ``billing``) and by replays.
+billing_service.entrypoints.projection:BillingProjection``, consumer group ``billing``) and by replays.
 Effectively once like every projection (cpshared.events.projection): a batch's rows and its
 inbox rows commit together, so a redelivered ``usage.recorded`` counts once (its id is also a
 unique key of ``usage_records``).

@@ -1,4 +1,7 @@
-"""Reading invoices: a page of an account's (or every account's) invoices, one with its items."""
+"""Reading invoices: a page of an account's (or every account's) invoices, one with its items.
+
+The read side, answered straight from the tables (like cosmicpython's ``views``): nothing here
+changes anything, so it needs no aggregate and no unit of work."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 from offset 0 with cpshared's replay (the billing projection itself, under the consumer
 identity ``billing-reconcile@replay``, into scratch tables ``usage_records__recon`` and
 ``billing_accounts__recon`` beside the live ones; dropped afterwards), recomputes the
-period's invoices from them with the invoice run's own code (``invoice_run.draft_invoice``)
+period's invoices from them with the invoice run's own code (``domain.invoice.draft_invoice``)
 and compares them with the issued invoices field by field and line by line.
 
 The references, so that the recomputation is deterministic and a difference means something:
@@ -49,6 +49,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 
+from billing_service.adapters.repositories import metered, profile_of
 from billing_service.adapters.tables import (
     credit_applications,
     credits,
@@ -57,11 +58,11 @@ from billing_service.adapters.tables import (
     usage_records,
 )
 from billing_service.config import BillingRules
+from billing_service.domain.accounts import Account
 from billing_service.domain.credits import CreditBalance
-from billing_service.domain.invoice import invoice_number, next_month
+from billing_service.domain.invoice import InvoiceDraft, draft_invoice, invoice_number, next_month
 from billing_service.domain.pricing import Line, month_of
-from billing_service.projection import BillingProjection, occurred
-from billing_service.service_layer.invoice_run import Account, InvoiceDraft, draft_invoice, metered
+from billing_service.entrypoints.projection import BillingProjection, occurred
 from cpshared.clock import utcnow
 from cpshared.db import database_lock
 from cpshared.events import replay as replaying
@@ -228,9 +229,7 @@ def _issued_invoices(engine: Engine, period: date) -> list[Row[Any]]:
 
 
 def _account_of(row: Any) -> Account:
-    if row.organization_id:
-        return Account("organization", int(row.organization_id))
-    return Account("user", int(row.user_id))
+    return Account.of(int(row.user_id), row.organization_id)
 
 
 def _compare(
@@ -267,7 +266,9 @@ def _compare(
         for inv in conn.execute(sa.select(invoices.c.id, invoices.c.billing_period_start, invoices.c.invoice_number)):
             invoice_periods[int(inv.id)] = inv.billing_period_start
             invoice_numbers[int(inv.id)] = str(inv.invoice_number)
-        profiles = {(r.account_type, int(r.account_id)): r for r in conn.execute(sa.select(rebuilt_accounts))}
+        profiles = {
+            (r.account_type, int(r.account_id)): profile_of(r) for r in conn.execute(sa.select(rebuilt_accounts))
+        }
         issued_ids = [int(i.id) for i in issued]
         items: dict[int, list[Row[Any]]] = defaultdict(list)
         if issued_ids:
@@ -291,6 +292,7 @@ def _compare(
     accounts = sorted(
         set(unbilled) | {Account(t, a) for t, a in by_account}, key=lambda a: (a.account_type, a.account_id)
     )
+    terms = rules.invoice_terms()
     expected_numbers = {int(i.id): invoice_number(period, n) for n, i in enumerate(issued, start=1)}
     next_free = len(issued) + 1
     for account in accounts:
@@ -308,7 +310,7 @@ def _compare(
                 str(rows[0].currency),
                 _balances_before(account, invoice, str(rows[0].currency), credit_rows, applications, at),
                 at,
-                rules,
+                terms,
             )
             report.recomputed_invoices += 1
         if invoice is not None:

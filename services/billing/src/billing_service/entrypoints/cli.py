@@ -1,0 +1,137 @@
+"""Billing's operations, as a process of its own: ``python -m billing_service.entrypoints.cli``.
+
+* ``run --period YYYY-MM``: bill every account with unbilled usage up to the end of the period
+  now (the same handler as the RunInvoices RPC and the keeper's scheduled run; once: a second
+  run issues nothing). It works whether or not the billing gRPC server runs.
+* ``reconcile --period YYYY-MM``: rebuild billing from its streams (offset 0) and diff the
+  period's invoices line by line (entrypoints/reconcile.py); exit 1 on any difference.
+
+The database is ``--database-url`` or ``CP_DATABASE_URL``; Kafka ``--bootstrap`` or
+``CP_KAFKA_BOOTSTRAP``; invoicing rules come from the CP_BILLING_* variables (seller's country,
+tax table file, included VAT, payment terms). ``cloudctl billing run|reconcile`` runs this.
+Exit codes: 0 done (and clean), 1 differences found, 2 the request cannot be carried out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+
+from billing_service.bootstrap import bootstrap
+from billing_service.config import BillingRules
+from billing_service.domain.commands import RunInvoices
+from billing_service.domain.invoice import parse_period
+from billing_service.entrypoints.reconcile import ReconcileBusy, ReconcileReport, reconcile
+from billing_service.service_layer.invoice_run import run_invoices
+from cpshared.settings import load_settings
+from cpshared.topics import IDENTITY_EVENTS, USAGE_EVENTS, Topic, TopicKind
+
+
+def _period(text: str) -> date:
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m billing_service.entrypoints.cli", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("run", "Issue the period's invoices now."),
+        ("reconcile", "Rebuild billing from its streams and diff the period's invoices."),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--period", type=_period, required=True, help="The billing period, YYYY-MM.")
+        command.add_argument(
+            "--database-url", default=os.environ.get("CP_DATABASE_URL", ""), help="Billing's database."
+        )
+        if name == "reconcile":
+            command.add_argument("--bootstrap", default=os.environ.get("CP_KAFKA_BOOTSTRAP", ""), help="Kafka.")
+            command.add_argument("--keep-tables", action="store_true", help="Keep the rebuilt *__recon tables.")
+            command.add_argument(
+                "--topic",
+                action="append",
+                default=[],
+                help="A stream to replay instead of usage.events and identity.events (repeatable).",
+            )
+            command.add_argument("--show", type=int, default=200, help="Differences to list at most.")
+    return parser
+
+
+def _run(database_url: str, period: date, rules: BillingRules) -> int:
+    billing = bootstrap(database_url, rules, pool_size=1)
+    try:
+        report = run_invoices(RunInvoices(period), billing.terms, billing.uow)
+    finally:
+        billing.close()
+    for invoice in report.issued:
+        account = str(invoice.account)
+        print(f"{invoice.invoice_number}  {account:<22} {invoice.total:>12} {invoice.currency}")
+    print(f"{len(report.issued)} invoice(s) issued for {period:%Y-%m}; {report.already_invoiced} already invoiced")
+    return 0
+
+
+def _reconcile(args: argparse.Namespace, rules: BillingRules) -> int:
+    if not args.bootstrap:
+        print("name Kafka: --bootstrap or CP_KAFKA_BOOTSTRAP", file=sys.stderr)
+        return 2
+    streams = (
+        [Topic(name=t, kind=TopicKind.DOMAIN, partitions=1) for t in args.topic]
+        if args.topic
+        else [USAGE_EVENTS, IDENTITY_EVENTS]
+    )
+    billing = bootstrap(args.database_url, rules, pool_size=2)
+    try:
+        report = asyncio.run(
+            reconcile(billing.engine, args.bootstrap, args.period, rules, topics=streams, keep_tables=args.keep_tables)
+        )
+    except ReconcileBusy as exc:
+        print(f"cannot reconcile: {exc}")
+        return 2
+    finally:
+        billing.close()
+    return _print_report(report, args.show)
+
+
+def _print_report(report: ReconcileReport, show: int) -> int:
+    print(
+        f"{report.period:%Y-%m}: {report.events_replayed:,} events replayed in {report.replay_seconds:.1f}s; "
+        f"{report.issued_invoices} invoice(s) issued, {report.recomputed_invoices} recomputed"
+    )
+    if report.clean:
+        print("no difference")
+        return 0
+    header = ("account", "invoice number", "line", "field", "issued", "recomputed")
+    rows = [header] + [
+        (d.account, d.invoice_number, d.line, d.field, d.issued, d.recomputed) for d in report.differences[:show]
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    print("differences")
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if len(report.differences) > show:
+        print(f"… and {len(report.differences) - show} more")
+    print(f"{len(report.differences)} difference(s)")
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not args.database_url:
+        print("name billing's database: --database-url or CP_DATABASE_URL", file=sys.stderr)
+        return 2
+    rules = load_settings(BillingRules)
+    if args.command == "run":
+        return _run(args.database_url, args.period, rules)
+    return _reconcile(args, rules)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
