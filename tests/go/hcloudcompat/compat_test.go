@@ -330,7 +330,6 @@ func TestTerraformScenario(t *testing.T) {
 
 	var placementGroup *hcloud.PlacementGroup // deleted once its servers are
 	t.Run("placement group", func(t *testing.T) {
-		t.Skip("needs placement groups and load_balancer_types: issue 13 item 9")
 		if types, err := client.LoadBalancerType.All(ctx); err != nil || len(types) == 0 {
 			t.Fatalf("load balancer types: %v", err)
 		}

@@ -205,6 +205,12 @@ def test_hcloud_go_runs_a_terraform_scenario_and_every_answer_matches_the_spec(
         "DELETE /servers/{id} 200",
         "DELETE /images/{id} 204",
         "DELETE /ssh_keys/{id} 204",
+        "GET /load_balancer_types 200",
+        "POST /placement_groups 201",
+        "POST /servers/{id}/actions/remove_from_placement_group 201",
+        "POST /servers/{id}/actions/add_to_placement_group 201",
+        "GET /placement_groups/{id} 200",
+        "DELETE /placement_groups/{id} 204",
     ):
         assert operation in seen, f"the Go client never got {operation}: {sorted(seen)}"
     pages = [
