@@ -431,6 +431,9 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         image_id=31, user_id=42, organization_id=7, fields=["description", "labels"]
     ),
     ("image.deleted", 1): lambda: compute_events.ImageDeleted(image_id=31, user_id=42, organization_id=7),
+    ("image.protection_changed", 1): lambda: compute_events.ImageProtectionChanged(
+        image_id=31, user_id=42, organization_id=7, delete=True, action_id=9007
+    ),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

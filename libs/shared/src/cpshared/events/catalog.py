@@ -134,6 +134,9 @@ SERVER_CONSOLE_REQUESTED = event(
 IMAGE_CREATED = event("image.created", 1, compute_events.ImageCreated, "image", topic=None)
 IMAGE_UPDATED = event("image.updated", 1, compute_events.ImageUpdated, "image", topic=None)
 IMAGE_DELETED = event("image.deleted", 1, compute_events.ImageDeleted, "image", topic=None)
+IMAGE_PROTECTION_CHANGED = event(
+    "image.protection_changed", 1, compute_events.ImageProtectionChanged, "image", topic=None
+)
 
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric

@@ -87,6 +87,8 @@ class CreateSpec:
     labels: dict[str, str]
     ssh_key_ids: list[int]
     start_after_create: bool = True
+    # Upstream's id of a snapshot to make it from (0: the system image named ``image``).
+    image_id: int = 0
 
 
 IMAGE_LABEL = "cp_image_id"
@@ -195,25 +197,29 @@ class HcloudServers:
     def create(self, spec: CreateSpec) -> tuple[UpstreamServer, int]:
         """Create the server unless upstream has one with its label already (then adopt it):
         safe to call again after any failure. Answers the server and the action to wait for (0: none)."""
+        made, action, _ = self.create_with_password(spec)
+        return made, action
 
-        def find_or_create() -> tuple[UpstreamServer, int]:
+    def create_with_password(self, spec: CreateSpec) -> tuple[UpstreamServer, int, str]:
+        """As :meth:`create`, with the root password upstream made (created without SSH keys; to
+        hand on once, never to keep in clear). Empty when given SSH keys or when adopted."""
+
+        def find_or_create() -> tuple[UpstreamServer, int, str]:
             existing = self.find(spec.platform_id)
             if existing:
-                return existing[0], 0
+                return existing[0], 0, ""
             answer = self.client.servers.create(
                 name=spec.name,
                 server_type=ServerType(name=spec.server_type),
-                image=Image(name=spec.image),
+                image=Image(id=spec.image_id) if spec.image_id else Image(name=spec.image),
                 location=Location(name=spec.location),
                 ssh_keys=[SSHKey(id=key_id) for key_id in spec.ssh_key_ids] or None,
                 user_data=spec.user_data or None,
                 labels={**spec.labels, SERVER_LABEL: str(spec.platform_id)},
                 start_after_create=spec.start_after_create,
             )
-            # answer.root_password (made upstream when no SSH key was given) is dropped here on
-            # purpose: the caller of the platform never sees it, so keeping it (even hashed)
-            # would serve nobody; customers set one with reset_password.
-            return _server(answer.server), int(answer.action.id or 0) if answer.action else 0
+            action = int(answer.action.id or 0) if answer.action else 0
+            return _server(answer.server), action, str(answer.root_password or "")
 
         return self._call("create a server", find_or_create)
 

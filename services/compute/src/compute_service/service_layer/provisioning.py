@@ -162,8 +162,12 @@ class Provisioner:
             labels=server.labels,
             ssh_key_ids=keys,
             start_after_create=bool(action.params.get("start_after_create", True)),
+            image_id=int(action.params.get("upstream_image_id", 0)),
         )
+        # Created at once without SSH keys (servers.create_with_password): adopted here by its
+        # label, waiting on the action recorded then.
         made, upstream_action = self.upstream.create(spec)
+        upstream_action = upstream_action or action.upstream_action_id or 0
         self.upstream.wait(upstream_action)
         kept = self._one_upstream(server.id) or made
         while kept.status in ("initializing", "starting"):

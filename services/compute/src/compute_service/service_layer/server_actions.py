@@ -19,6 +19,7 @@ from compute_service.adapters import tables as t
 from compute_service.adapters.upstream_servers import HcloudServers
 from compute_service.domain import server_status as st
 from compute_service.domain.server_actions import (
+    CHANGE_IMAGE_PROTECTION,
     CHANGE_TYPE,
     CREATE_IMAGE,
     DISABLE_RESCUE,
@@ -31,7 +32,7 @@ from compute_service.domain.server_actions import (
     ensure_can_rebuild,
     field_error,
 )
-from compute_service.domain.servers import ACTION_RUNNING, Action, Server, UpstreamFailure
+from compute_service.domain.servers import ACTION_RUNNING, ACTION_SUCCESS, Action, Server, UpstreamFailure
 from compute_service.domain.ssh_keys import check_labels
 from compute_service.service_layer.servers import Reach, _live
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
@@ -55,6 +56,8 @@ def _begin(
     reach: Reach,
     params: Mapping[str, Any],
     check: Callable[[Server], None] = lambda server: None,
+    *,
+    image_id: int | None = None,
 ) -> tuple[Server, Action]:
     """Inside ``uow``: check, lock the server and record ``command`` for the worker (uncommitted)."""
     server = _live(server_id, reach, uow, for_update=True)
@@ -73,6 +76,7 @@ def _begin(
             user_id=server.user_id,
             organization_id=server.organization_id,
             params=dict(params),
+            image_id=image_id,
         ),
         now,
     )
@@ -103,6 +107,11 @@ def rebuild(server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork) ->
                 raise field_error("image", f"image {own.id} is {own.status}; wait until it is available")
             if own.architecture != server.server_type_architecture:
                 raise field_error("image", f"image {own.id} is {own.architecture}, the server is not")
+            if own.disk_size > server.disk_gb:
+                raise field_error(
+                    "image",
+                    f"image {own.id} needs a disk of at least {own.disk_size} GB; the server's has {server.disk_gb} GB",
+                )
             params = {"image_id": own.id, "upstream_image_id": own.hetzner_id}
         else:
             system = next(
@@ -151,7 +160,8 @@ def enable_rescue(
     uow: ComputeUnitOfWork,
     upstream: HcloudServers,
 ) -> tuple[Action, str]:
-    """The enable_rescue action and the rescue root password (empty when SSH keys were given)."""
+    """The enable_rescue action and the rescue root password upstream made (Hetzner makes one with
+    SSH keys too)."""
     rescue_type = rescue_type or RESCUE_TYPES[0]
     if rescue_type not in RESCUE_TYPES:
         raise field_error("type", f"rescue type {rescue_type!r} is unknown; use one of {', '.join(RESCUE_TYPES)}")
@@ -248,7 +258,7 @@ def create_image(
             ),
             now,
         )
-        _, action = _begin(uow, server_id, CREATE_IMAGE, reach, {"image_id": image.id})
+        _, action = _begin(uow, server_id, CREATE_IMAGE, reach, {"image_id": image.id}, image_id=image.id)
         _image_event(uow, image, action.id)
         uow.commit()
     return image, _started(action)
@@ -314,8 +324,7 @@ def delete_image(image_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: 
     """Delete a tenant's image, upstream first (one that is gone upstream already is no error)."""
     with uow:
         image = _own_image(image_id, reach, uow, for_update=True)
-        if image.status == "creating":
-            raise PreconditionFailed(f"image {image_id} is still being created; delete it when it is available")
+        image.ensure_can_delete()
         if image.hetzner_id is not None:
             try:
                 upstream.delete_image(image.hetzner_id)
@@ -335,6 +344,59 @@ def delete_image(image_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: 
         )
         uow.commit()
     log.info("image_deleted", image_id=image_id)
+
+
+def change_image_protection(image_id: int, delete: bool | None, reach: Reach, uow: ComputeUnitOfWork) -> Action:
+    """Protect a tenant's image against deletion (or lift it) now: the platform's own protection,
+    as a server's is, so its change_protection action is answered finished."""
+    if delete is None:
+        raise field_error("delete", "delete is required: true protects the image against deletion, false lifts it")
+    with uow:
+        image = _own_image(image_id, reach, uow, for_update=True)
+        image.protection_delete = delete
+        now = utcnow()
+        uow.images.save(image, now)
+        action = uow.actions.add(
+            Action(
+                id=0,
+                command=CHANGE_IMAGE_PROTECTION,
+                status=ACTION_SUCCESS,
+                server_id=None,
+                user_id=image.user_id,
+                organization_id=image.organization_id,
+                progress=100,
+                finished=now,
+                params={"delete": delete},
+                image_id=image.id,
+            ),
+            now,
+        )
+        uow.actions.save(action)  # add() writes what a new action has; the finish time too
+        uow.record(
+            new_event(
+                events.IMAGE_PROTECTION_CHANGED,
+                producer=SERVICE_NAME,
+                aggregate_id=image.id,
+                aggregate_version=1,
+                payload=events_pb2.ImageProtectionChanged(
+                    image_id=image.id,
+                    user_id=image.user_id,
+                    organization_id=image.organization_id or 0,
+                    delete=image.protection_delete,
+                    action_id=action.id,
+                ),
+            )
+        )
+        uow.commit()
+    log.info("image_protection_changed", image_id=image_id, action_id=action.id, delete=delete)
+    return action
+
+
+def image_actions(image_id: int, reach: Reach, uow: ComputeUnitOfWork) -> list[Action]:
+    """The actions about one of the tenant's images, newest first."""
+    with uow:
+        _own_image(image_id, reach, uow)
+        return uow.actions.for_image(image_id)
 
 
 # -- the worker's side -------------------------------------------------------------------------
@@ -493,6 +555,7 @@ def update_server(
 
 ACTION_STATUSES = ("running", "success", "error")
 ACTION_SORT = ("id", "command", "status", "started", "finished")
+ACTION_RESOURCE_TYPES = ("server", "image")
 
 
 def tenant_actions(
@@ -503,7 +566,13 @@ def tenant_actions(
     page: int,
     per_page: int,
     uow: ComputeUnitOfWork,
+    *,
+    resource_type: str = "server",
+    ids: Sequence[int] = (),
 ) -> tuple[list[Action], int]:
+    """A page of the tenant's actions about servers (``resource_type`` "image": about images)."""
+    if resource_type not in ACTION_RESOURCE_TYPES:
+        raise field_error("resource_type", f"resource_type must be one of {', '.join(ACTION_RESOURCE_TYPES)}")
     for status in statuses:
         if status not in ACTION_STATUSES:
             raise field_error("status", f"status {status!r} is unknown; use one of {', '.join(ACTION_STATUSES)}")
@@ -511,7 +580,16 @@ def tenant_actions(
         if key not in ACTION_SORT:
             raise field_error("sort", f"sort key {key!r} is unknown; use one of {', '.join(ACTION_SORT)}")
     with uow:
-        return uow.actions.of_tenant(user_id, organization_id, statuses, order, (max(page, 1) - 1) * per_page, per_page)
+        return uow.actions.of_tenant(
+            user_id,
+            organization_id,
+            statuses,
+            order,
+            (max(page, 1) - 1) * per_page,
+            per_page,
+            resource_type=resource_type,
+            ids=ids,
+        )
 
 
 METRIC_TYPES = ("cpu", "disk", "network")

@@ -14,6 +14,8 @@ from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cloudplatform.compute.v1 import server_service_pb2_grpc as pb_grpc
 from gateway_service.clients.compute import _call
 
+CREATE_DEADLINE_SECONDS = 30.0
+
 
 class ServerClient:
     def __init__(self, channel: Callable[[], aio.Channel]) -> None:
@@ -48,7 +50,9 @@ class ServerClient:
             labels=labels,
             start_after_create=start_after_create,
         )
-        return await _call(self._servers().CreateServer(request))
+        # Without SSH keys compute asks upstream at once for the root password: more than the
+        # default deadline allows. Compute rolls back what it could not answer within this.
+        return await _call(self._servers().CreateServer(request, timeout=CREATE_DEADLINE_SECONDS))
 
     async def get(self, server_id: int, organization_id: int) -> pb.Server:
         request = pb.GetServerRequest(server_id=server_id, organization_id=organization_id)
@@ -179,11 +183,28 @@ class ServerClient:
         sort: Sequence[str],
         page: int,
         per_page: int,
+        resource_type: str = "server",
+        ids: Sequence[int] = (),
     ) -> pb.ListTenantActionsResponse:
         request = pb.ListTenantActionsRequest(
-            user_id=user_id, organization_id=organization_id, status=status, sort=sort, page=page, per_page=per_page
+            user_id=user_id,
+            organization_id=organization_id,
+            status=status,
+            sort=sort,
+            page=page,
+            per_page=per_page,
+            resource_type=resource_type,
+            ids=ids,
         )
         return await _call(self._servers().ListTenantActions(request))
+
+    async def change_image_protection(self, image_id: int, organization_id: int, *, delete: bool | None) -> pb.Action:
+        request = pb.ChangeImageProtectionRequest(image_id=image_id, organization_id=organization_id, delete=delete)
+        return (await _call(self._servers().ChangeImageProtection(request))).action
+
+    async def image_actions(self, image_id: int, organization_id: int) -> list[pb.Action]:
+        request = pb.ListImageActionsRequest(image_id=image_id, organization_id=organization_id)
+        return list((await _call(self._servers().ListImageActions(request))).actions)
 
     async def metrics(
         self, server_id: int, organization_id: int, *, types: Sequence[str], start: datetime, end: datetime, step: int
