@@ -521,6 +521,11 @@ def test_a_server_without_ssh_keys_answers_its_root_password_once_and_keeps_only
         )
     assert password not in stored
     assert "POST /v1/servers 201" in checked
+    rebuilt = client.servers.rebuild(created.server, Image(name="ubuntu-24.04"))
+    assert rebuilt.root_password and rebuilt.root_password != password  # a new one, shown once
+    rebuilt.action.wait_until_finished(max_retries=400)
+    after = compute_servers.get(created.server.id or 0, _anyone, platform.compute.uow())
+    assert after.has_root_password(rebuilt.root_password) and not after.has_root_password(password)
 
     key = client.ssh_keys.create(name="rescuer", public_key=_public_key())
     keyed = client.servers.create(

@@ -197,3 +197,23 @@ def test_a_create_past_the_callers_deadline_keeps_nothing_and_its_upstream_serve
     assert len(platform.sim.servers()) == 1  # made upstream before the deadline was seen to have passed
     assert len(platform.provisioner().sweep()) == 1
     assert [s for s in platform.sim.servers() if s["status"] != "deleting"] == []
+
+
+def test_a_rebuild_answers_upstreams_new_root_password_once_and_keeps_only_its_hash(platform: Platform) -> None:
+    uow = platform.compute.uow
+    server, _, first = servers.create_with_password(
+        _new(platform, "rebuilt"), platform.compute.quotas, uow(), platform.upstream()
+    )
+    assert _drain(platform.provisioner()) == ["success"]
+    action, password = server_actions.rebuild_with_password(server.id, "debian-12", _anyone, uow(), platform.upstream())
+    assert password and password != first and action.upstream_action_id
+    kept = _get(platform, server.id)
+    assert kept.has_root_password(password) and not kept.has_root_password(first)
+    assert password not in _dump(platform)
+    # The worker only waits for the upstream action asked for at once.
+    assert _drain(platform.provisioner()) == ["success"]
+    done = servers.get_action(action.id, _anyone, uow())
+    assert (done.status, done.upstream_action_id) == ("success", action.upstream_action_id)
+    rebuilt = _get(platform, server.id)
+    assert (rebuilt.image, rebuilt.status) == ("debian-12", "running")
+    assert platform.sim.labelled(server.id)[0]["image"]["name"] == "debian-12"

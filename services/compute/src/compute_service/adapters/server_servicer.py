@@ -210,10 +210,15 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
 
     async def RebuildServer(self, request: pb.RebuildServerRequest, context: Context) -> pb.RebuildServerResponse:  # noqa: N802
         reach = _reach(request.organization_id, f"server {request.server_id}")
-        action = await asyncio.to_thread(
-            server_actions.rebuild, request.server_id, request.image, reach, self._compute.uow()
+        action, password = await asyncio.to_thread(
+            server_actions.rebuild_with_password,
+            request.server_id,
+            request.image,
+            reach,
+            self._compute.uow(),
+            self._compute.upstream(),
         )
-        return pb.RebuildServerResponse(action=action_message(action))
+        return pb.RebuildServerResponse(action=action_message(action), root_password=password)
 
     async def ChangeServerType(  # noqa: N802
         self, request: pb.ChangeServerTypeRequest, context: Context

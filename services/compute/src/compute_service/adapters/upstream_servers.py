@@ -281,10 +281,18 @@ class HcloudServers:
 
     def rebuild(self, upstream_id: int, *, image_name: str = "", image_id: int = 0) -> int:
         """Rebuild from a system image (by name) or a snapshot (by upstream id)."""
+        return self.rebuild_with_password(upstream_id, image_name=image_name, image_id=image_id)[0]
+
+    def rebuild_with_password(self, upstream_id: int, *, image_name: str = "", image_id: int = 0) -> tuple[int, str]:
+        """As :meth:`rebuild`, with the new root password upstream made (empty when the server
+        has SSH keys; to hand on once, never to keep in clear)."""
         image = Image(id=image_id) if image_id else Image(name=image_name)
-        return self._call(
-            "rebuild a server", lambda: int(self.client.servers.rebuild(self._bound(upstream_id), image).action.id or 0)
-        )
+
+        def rebuild() -> tuple[int, str]:
+            answer = self.client.servers.rebuild(self._bound(upstream_id), image)
+            return int(answer.action.id or 0) if answer.action else 0, str(answer.root_password or "")
+
+        return self._call("rebuild a server", rebuild)
 
     def change_type(self, upstream_id: int, server_type: str, upgrade_disk: bool) -> int:
         return self._action(

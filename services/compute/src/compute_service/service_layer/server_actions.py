@@ -95,7 +95,23 @@ def _same_tenant(image: SnapshotImage, server: Server) -> bool:
 
 
 def rebuild(server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork) -> Action:
-    """Start rebuilding from a system image (name or id) or one of the tenant's snapshots (id)."""
+    """Start rebuilding from a system image (name or id) or one of the tenant's snapshots (id);
+    the worker asks upstream."""
+    return _rebuild(server_id, image, reach, uow, None)[0]
+
+
+def rebuild_with_password(
+    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers
+) -> tuple[Action, str]:
+    """As :func:`rebuild`, asking upstream at once (as enabling the rescue system does): the new
+    root password upstream made is answered this once (empty when the server has SSH keys) and
+    only its argon2id hash is kept; the worker then waits for upstream's action."""
+    return _rebuild(server_id, image, reach, uow, upstream)
+
+
+def _rebuild(
+    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers | None
+) -> tuple[Action, str]:
     if not image:
         raise field_error("image", "image is required: the name or id of the image to rebuild from")
     with uow:
@@ -125,9 +141,29 @@ def rebuild(server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork) ->
             if system is None:
                 raise field_error("image", f"image {image!r} does not exist for this server's architecture")
             params = {"image_id": system.id, "image_name": system.name}
-        _, action = _begin(uow, server_id, REBUILD, reach, params, ensure_can_rebuild)
+        server, action = _begin(uow, server_id, REBUILD, reach, params, ensure_can_rebuild)
+        password = ""
+        if upstream is not None:
+            if server.hetzner_id is None:
+                raise PreconditionFailed(f"server {server.id} is not provisioned yet")
+            try:
+                upstream_action, password = upstream.rebuild_with_password(
+                    server.hetzner_id,
+                    image_name=str(params.get("image_name", "")),
+                    image_id=int(params.get("upstream_image_id", 0)),
+                )
+            except UpstreamFailure as failure:
+                raise PreconditionFailed(f"upstream refused to rebuild the server: {failure.message}") from None
+            action.upstream_action_id = upstream_action or None
+            uow.actions.save(action)
+            # The rebuilt disk has upstream's new password, or none (SSH keys): the old hash goes.
+            if password:
+                server.keep_root_password(password)
+            else:
+                server.root_password_hash = None
+            uow.servers.save(server, utcnow())
         uow.commit()
-    return _started(action)
+    return _started(action), password
 
 
 def change_type(server_id: int, server_type: str, upgrade_disk: bool, reach: Reach, uow: ComputeUnitOfWork) -> Action:
@@ -422,7 +458,8 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
         raise UpstreamFailure("not_found", f"server {server.id} has no upstream server")
     image: SnapshotImage | None = None
     if action.command == REBUILD:
-        upstream_action = up.rebuild(
+        # Asked for when the action was started (rebuild_with_password), else now.
+        upstream_action = action.upstream_action_id or up.rebuild(
             upstream_server.id,
             image_name=str(params.get("image_name", "")),
             image_id=int(params.get("upstream_image_id", 0)),
@@ -454,7 +491,15 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
     else:  # pragma: no cover - run_once dispatches only COMMANDS here
         raise UpstreamFailure("unsupported_error", f"the worker does not know the command {action.command}")
     if action.command != CREATE_IMAGE:
-        up.wait(upstream_action)
+        try:
+            up.wait(upstream_action)
+        except UpstreamFailure:
+            if action.command == REBUILD:
+                # Upstream did not set the password whose hash was kept: which one holds is unknown now.
+                failed = uow.servers.get(server.id, for_update=True) or server
+                failed.root_password_hash = None
+                uow.servers.save(failed, utcnow())
+            raise
 
     current = uow.servers.get(server.id, for_update=True) or server
     old_status, old_type = current.status, current.server_type

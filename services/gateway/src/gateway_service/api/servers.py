@@ -21,7 +21,8 @@
   asked of upstream at once).
 - ``POST /v1/servers/{id}/actions/rebuild`` (``image``: a system image's name or id, or one
   of the tenant's snapshots; ``423 protected`` when protected against rebuilding;
-  ``root_password`` is null: give SSH keys), ``change_type`` (``server_type``,
+  ``root_password``: upstream's new one for a server without SSH keys, shown this once, else
+  null), ``change_type`` (``server_type``,
   ``upgrade_disk``; the server must be off, ``422 server_not_stopped``; a type with a
   smaller disk than the server's is ``400 invalid_input``), ``enable_rescue`` (``type``,
   ``ssh_keys``; answers the rescue system's ``root_password`` this once: it is stored
@@ -197,7 +198,9 @@ class ActionsAnswer(BaseModel):
 
 class RebuildAnswer(BaseModel):
     action: ActionOut
-    root_password: str | None = Field(description="Always null: the platform hands out no root password.")
+    root_password: str | None = Field(
+        description="New root password when the server has no SSH keys, shown this once (only a hash is kept)."
+    )
 
 
 class RescueAnswer(BaseModel):
@@ -609,8 +612,8 @@ async def rebuild(
 ) -> RebuildAnswer:
     """Overwrite a server's disk with an image (``423 protected`` while protected against rebuilding)."""
     organization_id = _write(principal)
-    action = await server_client(request).rebuild(id, organization_id, str(body.image))
-    return RebuildAnswer(action=action_out(action), root_password=None)
+    answer = await server_client(request).rebuild(id, organization_id, str(body.image))
+    return RebuildAnswer(action=action_out(answer.action), root_password=answer.root_password or None)
 
 
 @router.post("/{id}/actions/change_type", status_code=201)

@@ -106,9 +106,9 @@ class ServerClient:
         request = pb.ListActionsRequest(server_id=server_id, organization_id=organization_id)
         return list((await _call(self._servers().ListActions(request))).actions)
 
-    async def rebuild(self, server_id: int, organization_id: int, image: str) -> pb.Action:
+    async def rebuild(self, server_id: int, organization_id: int, image: str) -> pb.RebuildServerResponse:
         request = pb.RebuildServerRequest(server_id=server_id, organization_id=organization_id, image=image)
-        return (await _call(self._servers().RebuildServer(request))).action
+        return await _call(self._servers().RebuildServer(request))
 
     async def change_type(
         self, server_id: int, organization_id: int, server_type: str, upgrade_disk: bool
