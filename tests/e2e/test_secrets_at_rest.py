@@ -2,7 +2,7 @@
 user up, signs in (with a wrong password too), creates an API key, turns on two-factor
 authentication, signs in with a TOTP code and with a recovery code, refreshes the session,
 creates a server without SSH keys (its root password), enables its rescue system, resets its
-root password, opens its console, and changes the password, none of those secrets appears in
+root password, rebuilds it, opens its console, and changes the password, none of those secrets appears in
 
 - any row of any service's database, nor anywhere in MariaDB's files (tables, undo and redo
   logs: what was once written in clear would linger there);
@@ -121,7 +121,7 @@ def finished(http: httpx.Client, headers: dict[str, str], action: dict[str, obje
 
 def server_secrets(http: httpx.Client, headers: dict[str, str]) -> dict[str, str]:
     """A server created without SSH keys (its root password shown once), its rescue system, a root
-    password reset and a console: every password the platform handed out, by name."""
+    password reset, a rebuild and a console: every password the platform handed out, by name."""
     secrets: dict[str, str] = {}
     body = {"name": f"scan-{uuid.uuid4().hex[:8]}", "server_type": "cx22", "image": "ubuntu-24.04", "location": "fsn1"}
     created = http.post("/v1/servers", headers=headers, json=body)
@@ -138,6 +138,10 @@ def server_secrets(http: httpx.Client, headers: dict[str, str]) -> dict[str, str
     assert reset.status_code == 201, reset.text
     secrets["reset root password"] = reset.json()["root_password"]
     finished(http, headers, reset.json()["action"])
+    rebuilt = http.post(f"{server}/actions/rebuild", headers=headers, json={"image": "debian-12"})
+    assert rebuilt.status_code == 201, rebuilt.text
+    secrets["rebuilt root password"] = rebuilt.json()["root_password"]
+    finished(http, headers, rebuilt.json()["action"])
     console = http.post(f"{server}/actions/request_console", headers=headers)
     assert console.status_code == 201, console.text
     secrets["console password"] = console.json()["password"]
