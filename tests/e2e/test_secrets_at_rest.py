@@ -1,7 +1,8 @@
 """No secret is ever at rest in clear: after a scenario on the running stack that signs a
 user up, signs in (with a wrong password too), creates an API key, turns on two-factor
-authentication, signs in with a TOTP code and with a recovery code, refreshes the session and
-changes the password, none of those secrets appears in
+authentication, signs in with a TOTP code and with a recovery code, refreshes the session,
+creates a server without SSH keys (its root password), enables its rescue system, resets its
+root password, rebuilds it, opens its console, and changes the password, none of those secrets appears in
 
 - any row of any service's database, nor anywhere in MariaDB's files (tables, undo and redo
   logs: what was once written in clear would linger there);
@@ -94,12 +95,61 @@ def scenario(base: str, sink: MailSink, email: str) -> dict[str, str]:
         assert refreshed.status_code == 200, refreshed.text
         secrets["rotated refresh token"] = refreshed.json()["refresh_token"]
         new_bearer = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+        secrets.update(server_secrets(http, new_bearer))
         changed = http.post(
             "/v1/me/password",
             headers=new_bearer,
             json={"current_password": secrets["password"], "new_password": secrets["new password"]},
         )
         assert changed.status_code == 200, changed.text
+    return secrets
+
+
+def finished(http: httpx.Client, headers: dict[str, str], action: dict[str, object], timeout: float = 120.0) -> None:
+    """Until the action (as answered) has succeeded, read through /v1/actions/{id}."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = http.get(f"/v1/actions/{action['id']}", headers=headers)
+        assert got.status_code == 200, got.text
+        status = got.json()["action"]["status"]
+        if status == "success":
+            return
+        assert status == "running", got.text
+        assert time.monotonic() < deadline, f"action {action['id']} still running after {timeout}s"
+        time.sleep(0.5)
+
+
+def server_secrets(http: httpx.Client, headers: dict[str, str]) -> dict[str, str]:
+    """A server created without SSH keys (its root password shown once), its rescue system, a root
+    password reset, a rebuild and a console: every password the platform handed out, by name."""
+    secrets: dict[str, str] = {}
+    body = {"name": f"scan-{uuid.uuid4().hex[:8]}", "server_type": "cx22", "image": "ubuntu-24.04", "location": "fsn1"}
+    created = http.post("/v1/servers", headers=headers, json=body)
+    assert created.status_code == 201, created.text
+    secrets["root password at creation"] = created.json()["root_password"]
+    assert secrets["root password at creation"], created.text
+    finished(http, headers, created.json()["action"])
+    server = f"/v1/servers/{created.json()['server']['id']}"
+    rescue = http.post(f"{server}/actions/enable_rescue", headers=headers, json={})
+    assert rescue.status_code == 201, rescue.text
+    secrets["rescue root password"] = rescue.json()["root_password"]
+    finished(http, headers, rescue.json()["action"])
+    reset = http.post(f"{server}/actions/reset_password", headers=headers)
+    assert reset.status_code == 201, reset.text
+    secrets["reset root password"] = reset.json()["root_password"]
+    finished(http, headers, reset.json()["action"])
+    rebuilt = http.post(f"{server}/actions/rebuild", headers=headers, json={"image": "debian-12"})
+    assert rebuilt.status_code == 201, rebuilt.text
+    secrets["rebuilt root password"] = rebuilt.json()["root_password"]
+    finished(http, headers, rebuilt.json()["action"])
+    console = http.post(f"{server}/actions/request_console", headers=headers)
+    assert console.status_code == 201, console.text
+    secrets["console password"] = console.json()["password"]
+    finished(http, headers, console.json()["action"])
+    deleted = http.delete(server, headers=headers)
+    assert deleted.status_code == 200, deleted.text
+    finished(http, headers, deleted.json()["action"])
+    assert all(secrets.values()), secrets.keys()
     return secrets
 
 
@@ -204,6 +254,7 @@ def test_no_password_key_totp_secret_recovery_code_or_token_is_stored_logged_or_
     assert email.encode() in places["a database row"] and email.encode() in places["MariaDB's files"]
     assert b"user.two_factor_enabled" in places["a Kafka record"]
     assert b"/v1/me/two_factor/confirm" in places["a Kafka record"]  # the request log
+    assert b"server.password_reset" in places["a Kafka record"]
     found = [
         f"the {name} in {place}"
         for name, secret in secrets.items()

@@ -443,6 +443,9 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("server.placement_group_changed", 1): lambda: compute_events.ServerPlacementGroupChanged(
         server_id=4711, user_id=42, organization_id=7, placement_group_id=12, old_placement_group_id=0, action_id=99
     ),
+    ("image.protection_changed", 1): lambda: compute_events.ImageProtectionChanged(
+        image_id=31, user_id=42, organization_id=7, delete=True, action_id=9007
+    ),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

@@ -233,7 +233,6 @@ func TestTerraformScenario(t *testing.T) {
 	}
 	wait(ctx, t, client, "disable rescue", must[*hcloud.Action](t, "disable rescue")(client.Server.DisableRescue(ctx, server)))
 	t.Run("rescue with SSH keys", func(t *testing.T) {
-		t.Skip("needs the rescue root password with SSH keys: issue 13 item 4")
 		withKeys := must[hcloud.ServerEnableRescueResult](t, "enable rescue with keys")(client.Server.EnableRescue(ctx, server,
 			hcloud.ServerEnableRescueOpts{Type: hcloud.ServerRescueTypeLinux64, SSHKeys: []*hcloud.SSHKey{key}}))
 		wait(ctx, t, client, "enable rescue with keys", withKeys.Action)
@@ -301,7 +300,6 @@ func TestTerraformScenario(t *testing.T) {
 		t.Fatalf("images kind=golden: %v %d", err, len(golden))
 	}
 	t.Run("snapshot protection", func(t *testing.T) {
-		t.Skip("needs image change_protection: issue 13 item 2")
 		protect := must[*hcloud.Action](t, "protect snapshot")(client.Image.ChangeProtection(ctx, snapshot,
 			hcloud.ImageChangeProtectionOpts{Delete: hcloud.Ptr(true)}))
 		wait(ctx, t, client, "protect snapshot", protect)
@@ -316,7 +314,6 @@ func TestTerraformScenario(t *testing.T) {
 		wait(ctx, t, client, "unprotect snapshot", unprotect)
 	})
 	t.Run("server from the snapshot", func(t *testing.T) {
-		t.Skip("needs servers from own snapshots: issue 13 item 3")
 		created := must[hcloud.ServerCreateResult](t, "server from snapshot")(client.Server.Create(ctx, hcloud.ServerCreateOpts{
 			Name: run + "-from-snapshot", ServerType: &hcloud.ServerType{Name: "cx22"}, Image: snapshot,
 			SSHKeys: []*hcloud.SSHKey{key}, Labels: labels,

@@ -481,10 +481,11 @@ def _play_october(month: Month, simulator_control: str, compute_engine: sa.Engin
     month.advance_to(at(day=10, hour=5))  # on the hour: exactly five hours
     month.delete("ana-tmp")
     month.advance_to(at(day=12, hour=14))
-    fault = {"method": "POST", "path": "/v1/servers", "kind": "error", "status": 403}
-    fault |= {"code": "resource_limit_exceeded", "message": "no capacity", "times": 1}
+    # Upstream takes the create (compute asks it at once for the root password) but its action fails.
+    fault: dict[str, object] = {"method": "POST", "path": "/v1/servers", "kind": "action_error"}
+    fault |= {"code": "resource_unavailable", "message": "no capacity", "times": 1}
     httpx.post(f"{simulator_control}/_sim/faults", json=fault, timeout=5).raise_for_status()
-    month.create("ben", "ben-fail", "cx22", fails=True)  # never made upstream: never billed
+    month.create("ben", "ben-fail", "cx22", fails=True)  # its creation failed upstream: never billed
     month.advance_to(at(day=12, hour=15, minute=10))
     month.delete("ben-fail")
     month.advance_to(at(day=15, hour=9, minute=10))

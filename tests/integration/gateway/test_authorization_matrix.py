@@ -559,7 +559,9 @@ def server_dns_ptr(world: World, caller: Caller, target: Target) -> Request:
     return ("POST", f"/v1/servers/{server.id}/actions/change_dns_ptr", body)
 
 
-def snapshot_request(method: str, body: dict[str, object] | None = None) -> Callable[[World, Caller, Target], Request]:
+def snapshot_request(
+    method: str, body: dict[str, object] | None = None, suffix: str = ""
+) -> Callable[[World, Caller, Target], Request]:
     """A fresh snapshot image of the caller's own server, or of the other tenant's owner."""
 
     def build(world: World, caller: Caller, target: Target) -> Request:
@@ -567,7 +569,22 @@ def snapshot_request(method: str, body: dict[str, object] | None = None) -> Call
         server = provisioned_server(world, owner)
         image, _ = compute_server_actions.create_image(server.id, "", "", {}, _anyone, world.compute.uow())
         carry_out_actions(world)
-        return (method, f"/v1/images/{image.id}", body)
+        return (method, f"/v1/images/{image.id}{suffix}", body)
+
+    return build
+
+
+def image_action_request(of_image: bool) -> Callable[[World, Caller, Target], Request]:
+    """The create_image action of a fresh snapshot of the caller's own or the other tenant's owner,
+    at /v1/images/{id}/actions/{action_id} (``of_image``) or /v1/images/actions/{id}."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server = provisioned_server(world, owner)
+        image, action = compute_server_actions.create_image(server.id, "", "", {}, _anyone, world.compute.uow())
+        carry_out_actions(world)
+        path = f"/v1/images/{image.id}/actions/{action.id}" if of_image else f"/v1/images/actions/{action.id}"
+        return ("GET", path, None)
 
     return build
 
@@ -870,6 +887,15 @@ ENDPOINTS = (
     # A tenant's snapshots are its own: no one else's, not even an admin's, through these routes.
     Endpoint("PUT /v1/images/{id}", snapshot_request("PUT", {"description": "renamed"}), other=NOT_FOUND),
     Endpoint("DELETE /v1/images/{id}", snapshot_request("DELETE"), other=NOT_FOUND),
+    Endpoint(
+        "POST /v1/images/{id}/actions/change_protection",
+        snapshot_request("POST", {"delete": True}, "/actions/change_protection"),
+        other=NOT_FOUND,
+    ),
+    Endpoint("GET /v1/images/{id}/actions", snapshot_request("GET", None, "/actions"), other=NOT_FOUND),
+    Endpoint("GET /v1/images/{id}/actions/{action_id}", image_action_request(of_image=True), other=NOT_FOUND),
+    Endpoint("GET /v1/images/actions", fixed("GET", "/v1/images/actions")),
+    Endpoint("GET /v1/images/actions/{id}", image_action_request(of_image=False), other=NOT_FOUND),
     Endpoint("GET /v1/pricing", fixed("GET", "/v1/pricing")),
     Endpoint("GET /v1/load_balancer_types", fixed("GET", "/v1/load_balancer_types")),
     Endpoint("GET /v1/load_balancer_types/{id}", catalog_item("load_balancer_types")),

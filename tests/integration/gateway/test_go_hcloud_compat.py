@@ -205,6 +205,7 @@ def test_hcloud_go_runs_a_terraform_scenario_and_every_answer_matches_the_spec(
         "DELETE /servers/{id} 200",
         "DELETE /images/{id} 204",
         "DELETE /ssh_keys/{id} 204",
+        "POST /images/{id}/actions/change_protection 201",
         "GET /load_balancer_types 200",
         "POST /placement_groups 201",
         "POST /servers/{id}/actions/remove_from_placement_group 201",

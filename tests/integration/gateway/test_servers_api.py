@@ -29,6 +29,7 @@ from cloudctl.paths import LocalPaths
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.config import WorkerSettings
 from compute_service.entrypoints import worker
+from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer.provisioning import Provisioner
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
@@ -455,7 +456,7 @@ def test_the_settings_actions_and_the_secrets_shown_once_work_with_the_hcloud_cl
     cold = client.servers.create(
         name="cold", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"), start_after_create=False
     )
-    assert cold.root_password is None  # a deviation from Hetzner: see README (use reset_password)
+    assert cold.root_password  # no SSH keys: upstream's root password, shown this once
     cold.action.wait_until_finished(max_retries=400)
     assert client.servers.get_by_id(cold.server.id or 0).status == "off"
 
@@ -511,3 +512,126 @@ def test_isos_are_listed_read_and_attached_by_what_the_list_answers(
     attached: Any = client.servers.get_by_id(created.server.id)
     assert attached.iso is not None and (attached.iso.id, attached.iso.name) == (freebsd.id, freebsd.name)
     assert {"GET /v1/isos 200", f"GET /v1/isos/{freebsd.id} 200", "GET /v1/isos/987654 404"} <= set(checked)
+
+
+def _anyone(user_id: int, organization_id: int | None) -> None:
+    return None
+
+
+def test_a_server_without_ssh_keys_answers_its_root_password_once_and_keeps_only_its_hash(
+    platform: LivePlatform, running_worker: Worker
+) -> None:
+    assert platform.compute is not None
+    checked: list[str] = []
+    client = _client(platform, _token(platform, "password@example.com"), checked)
+    created = client.servers.create(name="no-keys", server_type=ServerType(name="cx22"), image=Image(name="debian-12"))
+    password = created.root_password
+    assert password and len(password) >= 12
+    created.action.wait_until_finished(max_retries=400)
+    server = compute_servers.get(created.server.id or 0, _anyone, platform.compute.uow())
+    assert server.status == "running" and server.root_password_hash
+    assert password not in server.root_password_hash and server.has_root_password(password)
+    with platform.compute.engine.connect() as conn:
+        stored = " ".join(
+            str(value)
+            for table in ("servers", "actions", "outbox")
+            for row in conn.exec_driver_sql(f"SELECT * FROM {table}")  # noqa: S608 - fixed table names
+            for value in row
+        )
+    assert password not in stored
+    assert "POST /v1/servers 201" in checked
+    rebuilt = client.servers.rebuild(created.server, Image(name="ubuntu-24.04"))
+    assert rebuilt.root_password and rebuilt.root_password != password  # a new one, shown once
+    rebuilt.action.wait_until_finished(max_retries=400)
+    after = compute_servers.get(created.server.id or 0, _anyone, platform.compute.uow())
+    assert after.has_root_password(rebuilt.root_password) and not after.has_root_password(password)
+
+    key = client.ssh_keys.create(name="rescuer", public_key=_public_key())
+    keyed = client.servers.create(
+        name="with-keys", server_type=ServerType(name="cx22"), image=Image(name="debian-12"), ssh_keys=[key]
+    )
+    assert keyed.root_password is None  # as at Hetzner: SSH keys, no password
+    keyed.action.wait_until_finished(max_retries=400)
+    rescue = client.servers.enable_rescue(keyed.server, ssh_keys=[key.id or 0])  # type: ignore[list-item]
+    assert isinstance(rescue.root_password, str) and rescue.root_password  # Hetzner's is never null
+    rescue.action.wait_until_finished(max_retries=400)
+    assert f"POST /v1/servers/{keyed.server.id}/actions/enable_rescue 201" in checked
+
+
+def test_a_snapshot_is_protected_listed_with_its_actions_and_serves_new_servers_of_its_tenant_only(
+    platform: LivePlatform, running_worker: Worker
+) -> None:
+    checked: list[str] = []
+    client = _client(platform, _token(platform, "snapshots@example.com"), checked)
+    stranger = _client(platform, _token(platform, "snapshot-stranger@example.com"), checked)
+    origin = client.servers.create(name="origin", server_type=ServerType(name="cx22"), image=Image(name="debian-12"))
+    origin.action.wait_until_finished(max_retries=400)
+    made = client.servers.create_image(origin.server, description="golden", type="snapshot")
+    made.action.wait_until_finished(max_retries=400)
+    snapshot: Any = client.images.get_by_id(made.image.id or 0)
+    assert (snapshot.status, snapshot.protection) == ("available", {"delete": False})
+
+    protect = client.images.change_protection(snapshot, delete=True)
+    assert (protect.command, protect.status, protect.progress) == ("change_protection", "success", 100)
+    assert protect.resources == [{"id": snapshot.id, "type": "image"}]
+    assert client.images.get_by_id(snapshot.id).protection == {"delete": True}
+    with pytest.raises(APIException) as protected:
+        client.images.delete(snapshot)
+    assert protected.value.code == "protected"
+    assert [i.id for i in client.images.get_all(type=["snapshot"])] == [snapshot.id]  # nothing changed
+
+    # Its actions: the create_image that made it (about its server and it) and the protection.
+    actions = client.images.get_actions(snapshot, sort=["id:asc"])
+    assert [a.command for a in actions] == ["create_image", "change_protection"]
+    assert actions[0].resources == [{"id": origin.server.id, "type": "server"}, {"id": snapshot.id, "type": "image"}]
+    assert [a.id for a in client.images.actions.get_all()] == [a.id for a in actions]
+    assert client.images.actions.get_all(status=["error"]) == []
+    assert client.images.actions.get_by_id(protect.id).command == "change_protection"
+    one = client._client.request("GET", f"/images/{snapshot.id}/actions/{protect.id}")
+    assert one["action"]["id"] == protect.id
+    assert client.actions.get_by_id(protect.id).status == "success"  # how clients wait for it
+    with pytest.raises(APIException) as not_an_image_action:
+        client._client.request("GET", f"/images/actions/{origin.action.id}")
+    assert not_an_image_action.value.code == "not_found"
+    system = client.images.get_by_name_and_architecture("debian-12", "x86")
+    assert system is not None and client.images.get_actions(system) == []
+    with pytest.raises(APIException) as unsupported:
+        client.images.change_protection(system, delete=True)
+    assert unsupported.value.code == "unsupported_error"
+
+    # A server from the snapshot, by its id: made upstream from the upstream image behind it.
+    clone = client.servers.create(
+        name="clone", server_type=ServerType(name="cx32"), image=Image(id=snapshot.id), location=Location(name="fsn1")
+    )
+    assert clone.root_password
+    clone.action.wait_until_finished(max_retries=400)
+    cloned: Any = client.servers.get_by_id(clone.server.id or 0)
+    assert cloned.status == "running" and cloned.image is not None and cloned.image.id == snapshot.id
+    assert cloned.image.type == "snapshot"
+
+    # Another tenant's snapshot is no image at all to anyone else.
+    for call in (
+        lambda: stranger.servers.create(name="theft", server_type=ServerType(name="cx22"), image=Image(id=snapshot.id)),
+        lambda: stranger.images.change_protection(snapshot, delete=False),
+        lambda: stranger.images.get_actions(snapshot),
+        lambda: stranger.images.actions.get_by_id(protect.id),
+    ):
+        with pytest.raises(APIException) as refused:
+            call()
+        assert refused.value.code in ("invalid_input", "not_found")
+    assert stranger.images.actions.get_all() == []
+    assert stranger.servers.get_all() == []
+
+    client.images.change_protection(snapshot, delete=False)
+    client.images.delete(snapshot)
+    assert client.images.get_all(type=["snapshot"]) == []
+    for route in (
+        f"POST /v1/images/{snapshot.id}/actions/change_protection 201",
+        f"DELETE /v1/images/{snapshot.id} 423",
+        f"GET /v1/images/{snapshot.id}/actions 200",
+        "GET /v1/images/actions 200",
+        f"GET /v1/images/actions/{protect.id} 200",
+        f"POST /v1/images/{system.id}/actions/change_protection 400",
+        "POST /v1/servers 400",
+    ):
+        assert route in checked, route

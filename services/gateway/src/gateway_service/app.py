@@ -29,6 +29,7 @@ from gateway_service.api import (
     auth,
     billing,
     catalog,
+    images,
     invoices,
     load_balancer_types,
     me,
@@ -75,6 +76,7 @@ ROUTERS = (
     quotas.router,
     two_factor.router,
     audit_logs.router,
+    images.router,  # before catalog's: /v1/images/actions is not an image id
     catalog.router,
     ssh_keys.router,
     servers.router,

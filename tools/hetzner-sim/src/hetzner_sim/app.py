@@ -484,13 +484,15 @@ def register_server_actions(app: FastAPI) -> None:
         body = body or EnableRescue()
         if body.type not in (None, "linux64"):
             raise invalid_field("type", "type must be linux64")
-        keys = [sim.find_ssh_key(project, k).id for k in body.ssh_keys or []]
+        for key in body.ssh_keys or []:
+            sim.find_ssh_key(project, key)  # unknown keys are refused
 
         def enabled(s: Server) -> None:
             s.rescue_enabled = True
 
         action = sim.server_action(project, server_id, "enable_rescue", enabled)
-        return ActionAnswer.of(sim, action, root_password=None if keys else secrets.token_urlsafe(15))
+        # The spec's root_password here is a string, never null: the rescue system gets one with SSH keys too.
+        return ActionAnswer.of(sim, action, root_password=secrets.token_urlsafe(15))
 
     def flag(command: str, name: str, apply: Callable[[Server], None]) -> None:
         async def handler(request: Request, server_id: int) -> dict[str, Any]:

@@ -487,6 +487,11 @@ class Simulator:
             raise invalid_field("image", f"image {request.image!r} not found")
         if image.architecture != server_type.architecture:
             raise invalid_field("image", f"image architecture {image.architecture} does not match the server type's")
+        if image.disk_size > server_type.disk:
+            raise invalid_field(
+                "server_type",
+                f"image disk size {image.disk_size} GB is larger than the server type's {server_type.disk} GB",
+            )
         if request.location is not None and request.datacenter is not None:
             raise InvalidInput(
                 "give location or datacenter, not both", details=field_errors({"location": ["conflict"]})

@@ -147,6 +147,9 @@ PLACEMENT_GROUP_DELETED = event(
 SERVER_PLACEMENT_GROUP_CHANGED = event(
     "server.placement_group_changed", 1, compute_events.ServerPlacementGroupChanged, "server", topic=None
 )
+IMAGE_PROTECTION_CHANGED = event(
+    "image.protection_changed", 1, compute_events.ImageProtectionChanged, "image", topic=None
+)
 
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric

@@ -33,6 +33,8 @@ def _image(row: sa.Row[Any]) -> SnapshotImage:
         hetzner_id=row.hetzner_id,
         labels=dict(row.labels or {}),
         created_at=row.created_at,
+        protection_delete=bool(row.protection_delete),
+        name=row.name,
     )
 
 
@@ -41,9 +43,10 @@ class ImageRepository:
         self.session = session
 
     def add(self, image: SnapshotImage, now: datetime) -> SnapshotImage:
+        image.name = f"{image.type}-{now:%Y%m%d%H%M%S%f}"
         result = self.session.execute(
             sa.insert(t.images).values(
-                name=f"{image.type}-{now:%Y%m%d%H%M%S%f}",
+                name=image.name,
                 description=image.description,
                 type=image.type,
                 os_flavor=image.os_flavor or None,
@@ -57,6 +60,7 @@ class ImageRepository:
                 server_id=image.server_id,
                 disk_size=image.disk_size,
                 min_disk_size=image.disk_size,
+                protection_delete=image.protection_delete,
                 created_at=now,
                 updated_at=now,
             )
@@ -100,6 +104,7 @@ class ImageRepository:
                 status=image.status,
                 hetzner_id=image.hetzner_id,
                 size_gb=image.size_gb,
+                protection_delete=image.protection_delete,
                 updated_at=now,
             )
         )

@@ -90,6 +90,7 @@ def _action(row: sa.Row[Any]) -> Action:
         upstream_action_id=row.upstream_action_id,
         version=row.version,
         params=dict(row.params or {}),
+        image_id=row.image_id,
     )
 
 
@@ -342,6 +343,7 @@ class ActionRepository:
                 user_id=action.user_id,
                 organization_id=action.organization_id,
                 server_id=action.server_id,
+                image_id=action.image_id,
                 version=1,
                 params=action.params or None,
             )
@@ -358,6 +360,10 @@ class ActionRepository:
         query = sa.select(t.actions).where(t.actions.c.server_id == server_id).order_by(t.actions.c.id.desc())
         return [_action(row) for row in self.session.execute(query)]
 
+    def for_image(self, image_id: int) -> list[Action]:
+        query = sa.select(t.actions).where(t.actions.c.image_id == image_id).order_by(t.actions.c.id.desc())
+        return [_action(row) for row in self.session.execute(query)]
+
     def of_tenant(
         self,
         user_id: int,
@@ -366,10 +372,17 @@ class ActionRepository:
         order: Sequence[tuple[str, bool]],
         offset: int,
         limit: int,
+        *,
+        resource_type: str = "server",
+        ids: Sequence[int] = (),
     ) -> tuple[list[Action], int]:
-        """One page of the server actions of a user's own servers, or of an organization's."""
+        """One page of the actions about a user's own servers (``resource_type`` "image": images),
+        or an organization's; ``ids``: only those actions."""
         c = t.actions.c
-        where: list[sa.ColumnElement[bool]] = [c.server_id.is_not(None)]
+        about = c.image_id if resource_type == "image" else c.server_id
+        where: list[sa.ColumnElement[bool]] = [about.is_not(None)]
+        if ids:
+            where.append(c.id.in_(list(ids)))
         if organization_id is not None:
             where.append(c.organization_id == organization_id)
         else:

@@ -6,6 +6,7 @@ member); admins and services every server; another tenant's server answers NOT_F
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC
 from typing import Any
 
@@ -79,8 +80,9 @@ def action_message(action: Action) -> pb.Action:
         finished=_ts(action.finished),
         error_code=action.error_code,
         error_message=action.error_message,
-        resources=[pb.ActionResource(id=action.server_id, type="server")] if action.server_id else [],
+        resources=[pb.ActionResource(id=int(str(r["id"])), type=str(r["type"])) for r in action.resources],
         server_id=action.server_id or 0,
+        image_id=action.image_id or 0,
     )
 
 
@@ -105,6 +107,7 @@ def snapshot_message(image: SnapshotImage) -> cpb.Image:
         created_from_server_id=image.server_id or 0,
         created_from_server_name=image.server_name,
         disk_size=image.disk_size,
+        protection_delete=image.protection_delete,
     )
 
 
@@ -138,8 +141,18 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
             placement_group_id=request.placement_group_id,
         )
         quotas = self._compute.quotas
-        server, action = await asyncio.to_thread(servers.create, new, quotas, self._compute.uow())
-        return pb.CreateServerResponse(server=server_message(server), action=action_message(action))
+        if new.ssh_key_ids:
+            server, action = await asyncio.to_thread(servers.create, new, quotas, self._compute.uow())
+            password = ""
+        else:  # upstream makes the root password at once: answered this once, only its hash kept
+            remaining = context.time_remaining()
+            deadline = time.monotonic() + remaining if remaining is not None else None
+            server, action, password = await asyncio.to_thread(
+                servers.create_with_password, new, quotas, self._compute.uow(), self._compute.upstream(), deadline
+            )
+        return pb.CreateServerResponse(
+            server=server_message(server), action=action_message(action), root_password=password
+        )
 
     async def GetServer(self, request: pb.GetServerRequest, context: Context) -> pb.GetServerResponse:  # noqa: N802
         reach = _reach(request.organization_id, f"server {request.server_id}")
@@ -200,10 +213,15 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
 
     async def RebuildServer(self, request: pb.RebuildServerRequest, context: Context) -> pb.RebuildServerResponse:  # noqa: N802
         reach = _reach(request.organization_id, f"server {request.server_id}")
-        action = await asyncio.to_thread(
-            server_actions.rebuild, request.server_id, request.image, reach, self._compute.uow()
+        action, password = await asyncio.to_thread(
+            server_actions.rebuild_with_password,
+            request.server_id,
+            request.image,
+            reach,
+            self._compute.uow(),
+            self._compute.upstream(),
         )
-        return pb.RebuildServerResponse(action=action_message(action))
+        return pb.RebuildServerResponse(action=action_message(action), root_password=password)
 
     async def ChangeServerType(  # noqa: N802
         self, request: pb.ChangeServerTypeRequest, context: Context
@@ -302,6 +320,8 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
             max(request.page, 1),
             min(max(request.per_page, 1), MAX_PER_PAGE) if request.per_page else 25,
             self._compute.uow(),
+            resource_type=request.resource_type or "server",
+            ids=list(request.ids),
         )
         return pb.ListTenantActionsResponse(actions=[action_message(a) for a in found], total_entries=total)
 
@@ -422,6 +442,26 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
         reach = _reach(request.organization_id, f"server {request.server_id}")
         action = await asyncio.to_thread(placement_groups.remove_server, request.server_id, reach, self._compute.uow())
         return pb.RemoveServerFromPlacementGroupResponse(action=action_message(action))
+
+    async def ChangeImageProtection(  # noqa: N802
+        self, request: pb.ChangeImageProtectionRequest, context: Context
+    ) -> pb.ChangeImageProtectionResponse:
+        reach = _reach(request.organization_id, f"image {request.image_id}")
+        action = await asyncio.to_thread(
+            server_actions.change_image_protection,
+            request.image_id,
+            request.delete if request.HasField("delete") else None,
+            reach,
+            self._compute.uow(),
+        )
+        return pb.ChangeImageProtectionResponse(action=action_message(action))
+
+    async def ListImageActions(  # noqa: N802
+        self, request: pb.ListImageActionsRequest, context: Context
+    ) -> pb.ListImageActionsResponse:
+        reach = _reach(request.organization_id, f"image {request.image_id}")
+        found = await asyncio.to_thread(server_actions.image_actions, request.image_id, reach, self._compute.uow())
+        return pb.ListImageActionsResponse(actions=[action_message(a) for a in found])
 
 
 def add_server_servicer(server: aio.Server, compute: Compute) -> list[str]:

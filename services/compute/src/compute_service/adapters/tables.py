@@ -80,6 +80,7 @@ images = sa.Table(
     sa.Column("labels", sa.JSON),
     sa.Column("server_id", ID),
     sa.Column("disk_size", sa.Integer),
+    sa.Column("protection_delete", sa.Boolean, nullable=False),  # migration 0010
 )
 
 ssh_keys = sa.Table(
@@ -222,4 +223,5 @@ actions = sa.Table(
     sa.Column("server_id", ID),
     sa.Column("upstream_action_id", sa.BigInteger),
     sa.Column("params", sa.JSON),
+    sa.Column("image_id", ID),  # migration 0010: the image it is about
 )

@@ -90,6 +90,8 @@ class CreateSpec:
     ssh_key_ids: list[int]
     start_after_create: bool = True
     placement_group_id: int = 0  # upstream's id of the group it is created in; 0: none
+    # Upstream's id of a snapshot to make it from (0: the system image named ``image``).
+    image_id: int = 0
 
 
 IMAGE_LABEL = "cp_image_id"
@@ -198,15 +200,21 @@ class HcloudServers:
     def create(self, spec: CreateSpec) -> tuple[UpstreamServer, int]:
         """Create the server unless upstream has one with its label already (then adopt it):
         safe to call again after any failure. Answers the server and the action to wait for (0: none)."""
+        made, action, _ = self.create_with_password(spec)
+        return made, action
 
-        def find_or_create() -> tuple[UpstreamServer, int]:
+    def create_with_password(self, spec: CreateSpec) -> tuple[UpstreamServer, int, str]:
+        """As :meth:`create`, with the root password upstream made (created without SSH keys; to
+        hand on once, never to keep in clear). Empty when given SSH keys or when adopted."""
+
+        def find_or_create() -> tuple[UpstreamServer, int, str]:
             existing = self.find(spec.platform_id)
             if existing:
-                return existing[0], 0
+                return existing[0], 0, ""
             answer = self.client.servers.create(
                 name=spec.name,
                 server_type=ServerType(name=spec.server_type),
-                image=Image(name=spec.image),
+                image=Image(id=spec.image_id) if spec.image_id else Image(name=spec.image),
                 location=Location(name=spec.location),
                 ssh_keys=[SSHKey(id=key_id) for key_id in spec.ssh_key_ids] or None,
                 user_data=spec.user_data or None,
@@ -214,10 +222,8 @@ class HcloudServers:
                 start_after_create=spec.start_after_create,
                 placement_group=PlacementGroup(id=spec.placement_group_id) if spec.placement_group_id else None,
             )
-            # answer.root_password (made upstream when no SSH key was given) is dropped here on
-            # purpose: the caller of the platform never sees it, so keeping it (even hashed)
-            # would serve nobody; customers set one with reset_password.
-            return _server(answer.server), int(answer.action.id or 0) if answer.action else 0
+            action = int(answer.action.id or 0) if answer.action else 0
+            return _server(answer.server), action, str(answer.root_password or "")
 
         return self._call("create a server", find_or_create)
 
@@ -341,10 +347,18 @@ class HcloudServers:
 
     def rebuild(self, upstream_id: int, *, image_name: str = "", image_id: int = 0) -> int:
         """Rebuild from a system image (by name) or a snapshot (by upstream id)."""
+        return self.rebuild_with_password(upstream_id, image_name=image_name, image_id=image_id)[0]
+
+    def rebuild_with_password(self, upstream_id: int, *, image_name: str = "", image_id: int = 0) -> tuple[int, str]:
+        """As :meth:`rebuild`, with the new root password upstream made (empty when the server
+        has SSH keys; to hand on once, never to keep in clear)."""
         image = Image(id=image_id) if image_id else Image(name=image_name)
-        return self._call(
-            "rebuild a server", lambda: int(self.client.servers.rebuild(self._bound(upstream_id), image).action.id or 0)
-        )
+
+        def rebuild() -> tuple[int, str]:
+            answer = self.client.servers.rebuild(self._bound(upstream_id), image)
+            return int(answer.action.id or 0) if answer.action else 0, str(answer.root_password or "")
+
+        return self._call("rebuild a server", rebuild)
 
     def change_type(self, upstream_id: int, server_type: str, upgrade_disk: bool) -> int:
         return self._action(

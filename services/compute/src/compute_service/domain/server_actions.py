@@ -22,6 +22,7 @@ CHANGE_TYPE: Final = "change_server_type"
 ENABLE_RESCUE: Final = "enable_rescue"
 DISABLE_RESCUE: Final = "disable_rescue"
 CREATE_IMAGE: Final = "create_image"
+CHANGE_IMAGE_PROTECTION: Final = "change_protection"  # of an image: answered finished, no worker
 
 COMMANDS: Final = frozenset({REBUILD, CHANGE_TYPE, ENABLE_RESCUE, DISABLE_RESCUE, CREATE_IMAGE})
 RESCUE_TYPES: Final = ("linux64",)
@@ -82,3 +83,12 @@ class SnapshotImage:
     hetzner_id: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
+    protection_delete: bool = False
+    # The platform's own name of the row (Hetzner shows snapshots without a name).
+    name: str = ""
+
+    def ensure_can_delete(self) -> None:
+        if self.protection_delete:
+            raise Protected(f"image {self.id} is protected against deletion; remove the protection first")
+        if self.status == "creating":
+            raise PreconditionFailed(f"image {self.id} is still being created; delete it when it is available")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from argon2 import PasswordHasher, Type
+
 from compute_service.domain import server_status as st
 from compute_service.domain.placement_groups import PlacementGroup
 from cpshared.errors import InvalidInput, PreconditionFailed
@@ -37,6 +39,9 @@ POWER_RESULT: Final[dict[str, str]] = {
 MAX_USER_DATA: Final = 32 * 1024
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME: Final = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+# argon2-cffi's defaults (RFC 9106's second recommendation), as identity hashes passwords.
+_ROOT_PASSWORDS: Final = PasswordHasher(type=Type.ID)
 
 ACTION_RUNNING: Final = "running"
 ACTION_SUCCESS: Final = "success"
@@ -140,6 +145,19 @@ class Server:
                 "contact support to have it activated"
             )
 
+    def keep_root_password(self, password: str) -> None:
+        """Keep only the argon2id hash of the root password upstream made (at creation or a reset)."""
+        self.root_password_hash = _ROOT_PASSWORDS.hash(password)
+
+    def has_root_password(self, password: str) -> bool:
+        """Whether ``password`` is the root password the platform last handed out for it."""
+        if not self.root_password_hash:
+            return False
+        try:
+            return _ROOT_PASSWORDS.verify(self.root_password_hash, password)
+        except Exception:  # argon2's VerificationError, InvalidHashError ...: not this password
+            return False
+
     @property
     def shown_locked(self) -> bool:
         """Locked as customers see it: an action running, or the owner's account suspended."""
@@ -163,10 +181,15 @@ class Action:
     version: int = 1
     # What the worker needs to carry it out (never a secret).
     params: dict[str, Any] = field(default_factory=dict)
+    # The image it is about (an image's change_protection; create_image: its server's too).
+    image_id: int | None = None
 
     @property
     def resources(self) -> list[dict[str, object]]:
-        return [{"id": self.server_id, "type": "server"}] if self.server_id else []
+        found: list[dict[str, object]] = [{"id": self.server_id, "type": "server"}] if self.server_id else []
+        if self.image_id:
+            found.append({"id": self.image_id, "type": "image"})
+        return found
 
 
 class UpstreamFailure(Exception):

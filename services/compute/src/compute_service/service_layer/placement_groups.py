@@ -34,7 +34,7 @@ from compute_service.domain.server_actions import ServerNotStopped
 from compute_service.domain.servers import Action, Server, UpstreamFailure
 from compute_service.domain.ssh_keys import check_labels
 from compute_service.service_layer.server_actions import _begin, _started
-from compute_service.service_layer.servers import Reach, _live
+from compute_service.service_layer.servers import Reach, _live, upstream_group_id
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
@@ -226,18 +226,6 @@ def remove_server(server_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Actio
     return _started(action)
 
 
-def upstream_group_id(provisioner: Provisioner, uow: ComputeUnitOfWork, group_id: int) -> int:
-    """Upstream's id of the platform's group (made there now if it is not yet), recorded on the row."""
-    group = uow.placement_groups.get(group_id, for_update=True)
-    if group is None:
-        raise UpstreamFailure("not_found", f"placement group {group_id} does not exist")
-    upstream_id = provisioner.upstream.ensure_placement_group(group.id, group.type)
-    if group.hetzner_id != upstream_id:
-        group.hetzner_id = upstream_id
-        uow.placement_groups.save(group, utcnow())
-    return upstream_id
-
-
 def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
     """The worker's side of add_to_placement_group and remove_from_placement_group."""
     up = provisioner.upstream
@@ -246,7 +234,7 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
         raise UpstreamFailure("not_found", f"server {server.id} has no upstream server")
     group_id = int(action.params.get("placement_group_id", 0))
     if action.command == ADD:
-        upstream_action = up.add_to_placement_group(upstream_server.id, upstream_group_id(provisioner, uow, group_id))
+        upstream_action = up.add_to_placement_group(upstream_server.id, upstream_group_id(up, uow, group_id))
     else:
         upstream_action = up.remove_from_placement_group(upstream_server.id)
     up.wait(upstream_action)

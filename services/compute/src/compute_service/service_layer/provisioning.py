@@ -43,6 +43,7 @@ from compute_service.domain.servers import (
 from compute_service.service_layer import placement_groups as placement_groups_worker
 from compute_service.service_layer import server_actions as server_actions_worker
 from compute_service.service_layer import server_settings as server_settings_worker
+from compute_service.service_layer.servers import upstream_group_id
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import Unavailable
@@ -166,11 +167,15 @@ class Provisioner:
             labels=server.labels,
             ssh_key_ids=keys,
             start_after_create=bool(action.params.get("start_after_create", True)),
-            placement_group_id=placement_groups_worker.upstream_group_id(self, uow, server.placement_group_id)
+            placement_group_id=upstream_group_id(self.upstream, uow, server.placement_group_id)
             if server.placement_group_id
             else 0,
+            image_id=int(action.params.get("upstream_image_id", 0)),
         )
+        # Created at once without SSH keys (servers.create_with_password): adopted here by its
+        # label, waiting on the action recorded then.
         made, upstream_action = self.upstream.create(spec)
+        upstream_action = upstream_action or action.upstream_action_id or 0
         self.upstream.wait(upstream_action)
         kept = self._one_upstream(server.id) or made
         while kept.status in ("initializing", "starting"):

@@ -19,6 +19,7 @@ from compute_service.adapters import tables as t
 from compute_service.adapters.upstream_servers import HcloudServers
 from compute_service.domain import server_status as st
 from compute_service.domain.server_actions import (
+    CHANGE_IMAGE_PROTECTION,
     CHANGE_TYPE,
     CREATE_IMAGE,
     DISABLE_RESCUE,
@@ -31,7 +32,7 @@ from compute_service.domain.server_actions import (
     ensure_can_rebuild,
     field_error,
 )
-from compute_service.domain.servers import ACTION_RUNNING, Action, Server, UpstreamFailure
+from compute_service.domain.servers import ACTION_RUNNING, ACTION_SUCCESS, Action, Server, UpstreamFailure
 from compute_service.domain.ssh_keys import check_labels
 from compute_service.service_layer.servers import Reach, _live
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
@@ -55,6 +56,8 @@ def _begin(
     reach: Reach,
     params: Mapping[str, Any],
     check: Callable[[Server], None] = lambda server: None,
+    *,
+    image_id: int | None = None,
 ) -> tuple[Server, Action]:
     """Inside ``uow``: check, lock the server and record ``command`` for the worker (uncommitted)."""
     server = _live(server_id, reach, uow, for_update=True)
@@ -73,6 +76,7 @@ def _begin(
             user_id=server.user_id,
             organization_id=server.organization_id,
             params=dict(params),
+            image_id=image_id,
         ),
         now,
     )
@@ -91,7 +95,23 @@ def _same_tenant(image: SnapshotImage, server: Server) -> bool:
 
 
 def rebuild(server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork) -> Action:
-    """Start rebuilding from a system image (name or id) or one of the tenant's snapshots (id)."""
+    """Start rebuilding from a system image (name or id) or one of the tenant's snapshots (id);
+    the worker asks upstream."""
+    return _rebuild(server_id, image, reach, uow, None)[0]
+
+
+def rebuild_with_password(
+    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers
+) -> tuple[Action, str]:
+    """As :func:`rebuild`, asking upstream at once (as enabling the rescue system does): the new
+    root password upstream made is answered this once (empty when the server has SSH keys) and
+    only its argon2id hash is kept; the worker then waits for upstream's action."""
+    return _rebuild(server_id, image, reach, uow, upstream)
+
+
+def _rebuild(
+    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers | None
+) -> tuple[Action, str]:
     if not image:
         raise field_error("image", "image is required: the name or id of the image to rebuild from")
     with uow:
@@ -103,6 +123,11 @@ def rebuild(server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork) ->
                 raise field_error("image", f"image {own.id} is {own.status}; wait until it is available")
             if own.architecture != server.server_type_architecture:
                 raise field_error("image", f"image {own.id} is {own.architecture}, the server is not")
+            if own.disk_size > server.disk_gb:
+                raise field_error(
+                    "image",
+                    f"image {own.id} needs a disk of at least {own.disk_size} GB; the server's has {server.disk_gb} GB",
+                )
             params = {"image_id": own.id, "upstream_image_id": own.hetzner_id}
         else:
             system = next(
@@ -116,9 +141,29 @@ def rebuild(server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork) ->
             if system is None:
                 raise field_error("image", f"image {image!r} does not exist for this server's architecture")
             params = {"image_id": system.id, "image_name": system.name}
-        _, action = _begin(uow, server_id, REBUILD, reach, params, ensure_can_rebuild)
+        server, action = _begin(uow, server_id, REBUILD, reach, params, ensure_can_rebuild)
+        password = ""
+        if upstream is not None:
+            if server.hetzner_id is None:
+                raise PreconditionFailed(f"server {server.id} is not provisioned yet")
+            try:
+                upstream_action, password = upstream.rebuild_with_password(
+                    server.hetzner_id,
+                    image_name=str(params.get("image_name", "")),
+                    image_id=int(params.get("upstream_image_id", 0)),
+                )
+            except UpstreamFailure as failure:
+                raise PreconditionFailed(f"upstream refused to rebuild the server: {failure.message}") from None
+            action.upstream_action_id = upstream_action or None
+            uow.actions.save(action)
+            # The rebuilt disk has upstream's new password, or none (SSH keys): the old hash goes.
+            if password:
+                server.keep_root_password(password)
+            else:
+                server.root_password_hash = None
+            uow.servers.save(server, utcnow())
         uow.commit()
-    return _started(action)
+    return _started(action), password
 
 
 def change_type(server_id: int, server_type: str, upgrade_disk: bool, reach: Reach, uow: ComputeUnitOfWork) -> Action:
@@ -151,7 +196,8 @@ def enable_rescue(
     uow: ComputeUnitOfWork,
     upstream: HcloudServers,
 ) -> tuple[Action, str]:
-    """The enable_rescue action and the rescue root password (empty when SSH keys were given)."""
+    """The enable_rescue action and the rescue root password upstream made (Hetzner makes one with
+    SSH keys too)."""
     rescue_type = rescue_type or RESCUE_TYPES[0]
     if rescue_type not in RESCUE_TYPES:
         raise field_error("type", f"rescue type {rescue_type!r} is unknown; use one of {', '.join(RESCUE_TYPES)}")
@@ -248,7 +294,7 @@ def create_image(
             ),
             now,
         )
-        _, action = _begin(uow, server_id, CREATE_IMAGE, reach, {"image_id": image.id})
+        _, action = _begin(uow, server_id, CREATE_IMAGE, reach, {"image_id": image.id}, image_id=image.id)
         _image_event(uow, image, action.id)
         uow.commit()
     return image, _started(action)
@@ -314,8 +360,7 @@ def delete_image(image_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: 
     """Delete a tenant's image, upstream first (one that is gone upstream already is no error)."""
     with uow:
         image = _own_image(image_id, reach, uow, for_update=True)
-        if image.status == "creating":
-            raise PreconditionFailed(f"image {image_id} is still being created; delete it when it is available")
+        image.ensure_can_delete()
         if image.hetzner_id is not None:
             try:
                 upstream.delete_image(image.hetzner_id)
@@ -335,6 +380,59 @@ def delete_image(image_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: 
         )
         uow.commit()
     log.info("image_deleted", image_id=image_id)
+
+
+def change_image_protection(image_id: int, delete: bool | None, reach: Reach, uow: ComputeUnitOfWork) -> Action:
+    """Protect a tenant's image against deletion (or lift it) now: the platform's own protection,
+    as a server's is, so its change_protection action is answered finished."""
+    if delete is None:
+        raise field_error("delete", "delete is required: true protects the image against deletion, false lifts it")
+    with uow:
+        image = _own_image(image_id, reach, uow, for_update=True)
+        image.protection_delete = delete
+        now = utcnow()
+        uow.images.save(image, now)
+        action = uow.actions.add(
+            Action(
+                id=0,
+                command=CHANGE_IMAGE_PROTECTION,
+                status=ACTION_SUCCESS,
+                server_id=None,
+                user_id=image.user_id,
+                organization_id=image.organization_id,
+                progress=100,
+                finished=now,
+                params={"delete": delete},
+                image_id=image.id,
+            ),
+            now,
+        )
+        uow.actions.save(action)  # add() writes what a new action has; the finish time too
+        uow.record(
+            new_event(
+                events.IMAGE_PROTECTION_CHANGED,
+                producer=SERVICE_NAME,
+                aggregate_id=image.id,
+                aggregate_version=1,
+                payload=events_pb2.ImageProtectionChanged(
+                    image_id=image.id,
+                    user_id=image.user_id,
+                    organization_id=image.organization_id or 0,
+                    delete=image.protection_delete,
+                    action_id=action.id,
+                ),
+            )
+        )
+        uow.commit()
+    log.info("image_protection_changed", image_id=image_id, action_id=action.id, delete=delete)
+    return action
+
+
+def image_actions(image_id: int, reach: Reach, uow: ComputeUnitOfWork) -> list[Action]:
+    """The actions about one of the tenant's images, newest first."""
+    with uow:
+        _own_image(image_id, reach, uow)
+        return uow.actions.for_image(image_id)
 
 
 # -- the worker's side -------------------------------------------------------------------------
@@ -360,7 +458,8 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
         raise UpstreamFailure("not_found", f"server {server.id} has no upstream server")
     image: SnapshotImage | None = None
     if action.command == REBUILD:
-        upstream_action = up.rebuild(
+        # Asked for when the action was started (rebuild_with_password), else now.
+        upstream_action = action.upstream_action_id or up.rebuild(
             upstream_server.id,
             image_name=str(params.get("image_name", "")),
             image_id=int(params.get("upstream_image_id", 0)),
@@ -392,7 +491,15 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
     else:  # pragma: no cover - run_once dispatches only COMMANDS here
         raise UpstreamFailure("unsupported_error", f"the worker does not know the command {action.command}")
     if action.command != CREATE_IMAGE:
-        up.wait(upstream_action)
+        try:
+            up.wait(upstream_action)
+        except UpstreamFailure:
+            if action.command == REBUILD:
+                # Upstream did not set the password whose hash was kept: which one holds is unknown now.
+                failed = uow.servers.get(server.id, for_update=True) or server
+                failed.root_password_hash = None
+                uow.servers.save(failed, utcnow())
+            raise
 
     current = uow.servers.get(server.id, for_update=True) or server
     old_status, old_type = current.status, current.server_type
@@ -493,6 +600,7 @@ def update_server(
 
 ACTION_STATUSES = ("running", "success", "error")
 ACTION_SORT = ("id", "command", "status", "started", "finished")
+ACTION_RESOURCE_TYPES = ("server", "image")
 
 
 def tenant_actions(
@@ -503,7 +611,13 @@ def tenant_actions(
     page: int,
     per_page: int,
     uow: ComputeUnitOfWork,
+    *,
+    resource_type: str = "server",
+    ids: Sequence[int] = (),
 ) -> tuple[list[Action], int]:
+    """A page of the tenant's actions about servers (``resource_type`` "image": about images)."""
+    if resource_type not in ACTION_RESOURCE_TYPES:
+        raise field_error("resource_type", f"resource_type must be one of {', '.join(ACTION_RESOURCE_TYPES)}")
     for status in statuses:
         if status not in ACTION_STATUSES:
             raise field_error("status", f"status {status!r} is unknown; use one of {', '.join(ACTION_STATUSES)}")
@@ -511,7 +625,16 @@ def tenant_actions(
         if key not in ACTION_SORT:
             raise field_error("sort", f"sort key {key!r} is unknown; use one of {', '.join(ACTION_SORT)}")
     with uow:
-        return uow.actions.of_tenant(user_id, organization_id, statuses, order, (max(page, 1) - 1) * per_page, per_page)
+        return uow.actions.of_tenant(
+            user_id,
+            organization_id,
+            statuses,
+            order,
+            (max(page, 1) - 1) * per_page,
+            per_page,
+            resource_type=resource_type,
+            ids=ids,
+        )
 
 
 METRIC_TYPES = ("cpu", "disk", "network")

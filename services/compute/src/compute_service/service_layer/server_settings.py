@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from argon2 import PasswordHasher, Type
-
 from cloudplatform.compute.v1 import events_pb2
 from compute_service.adapters import tables as t
 from compute_service.adapters.upstream_servers import HcloudServers
@@ -47,9 +45,6 @@ from cpshared.events import catalog as events
 
 if TYPE_CHECKING:
     from compute_service.service_layer.provisioning import Provisioner
-
-# argon2-cffi's defaults (RFC 9106's second recommendation), as identity hashes passwords.
-_hasher = PasswordHasher(type=Type.ID)
 
 
 def _provisioned(server: Server) -> None:
@@ -159,7 +154,7 @@ def reset_password(server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstrea
             raise PreconditionFailed("upstream answered no root password; try again")
         action.upstream_action_id = upstream_action or None
         uow.actions.save(action)
-        server.root_password_hash = _hasher.hash(password)
+        server.keep_root_password(password)
         uow.servers.save(server, utcnow())
         _server_event(
             uow,
@@ -172,13 +167,8 @@ def reset_password(server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstrea
 
 
 def verify_root_password(server: Server, password: str) -> bool:
-    """Whether ``password`` is the server's root password as last reset through the platform."""
-    if not server.root_password_hash:
-        return False
-    try:
-        return _hasher.verify(server.root_password_hash, password)
-    except Exception:  # argon2's VerificationError, InvalidHashError ...: not this password
-        return False
+    """Whether ``password`` is the server's root password as last handed out by the platform."""
+    return server.has_root_password(password)
 
 
 # -- the worker's side -------------------------------------------------------------------------

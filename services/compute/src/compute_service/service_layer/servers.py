@@ -1,36 +1,51 @@
 """Server use cases answered at once: create (catalog checked, quota reserved, server and
 its action recorded), read, list, and starting the actions the worker carries out (delete,
 power on, power off, reboot). Tenancy is checked by the caller's ``reach`` (adapters/
-authorization.py): another tenant's server is NOT_FOUND."""
+authorization.py): another tenant's server is NOT_FOUND.
+
+A server is made from a system image (name or id) or from one of the tenant's own snapshots or
+backups (by id; another tenant's is unknown here): one of the server type's architecture whose
+disk fits the type's. Created without SSH keys (:func:`create_with_password`), upstream is asked
+at once, inside the transaction that records the server, as enabling the rescue system is:
+upstream makes the root password, which is answered to the caller this once; only its argon2id
+hash is kept. The worker then adopts that upstream server by its label and waits for it."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cloudplatform.compute.v1 import events_pb2
 from compute_service import SERVICE_NAME
 from compute_service.adapters.quotas import Quotas, reservation_key
+from compute_service.adapters.upstream_servers import CreateSpec, HcloudServers
 from compute_service.domain import server_status as st
+from compute_service.domain.server_actions import SnapshotImage
 from compute_service.domain.servers import (
     ACTION_RUNNING,
     CREATE,
     Action,
     Server,
+    UpstreamFailure,
     check_server_name,
     check_user_data,
 )
 from compute_service.domain.ssh_keys import check_labels
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
-from cpshared.errors import DomainError, InvalidInput, NotFound
+from cpshared.errors import DomainError, InvalidInput, NotFound, PreconditionFailed, Unavailable
 from cpshared.events import catalog as events
 from cpshared.events.envelope import new_event
 from cpshared.label_sql import LabelRequirement
 from cpshared.logging import get_logger
 
 log = get_logger(__name__)
+
+COMMIT_MARGIN_SECONDS = 1.0
+"""Time left before the caller's deadline that committing and answering needs."""
 
 Reach = Callable[[int, int | None], None]
 """reach(user_id, organization_id) of a server: raises NOT_FOUND unless the caller reaches it."""
@@ -62,7 +77,103 @@ def _same_tenant(user_id: int, organization_id: int | None, request: NewServer) 
     return organization_id is None and user_id == request.user_id
 
 
+def _own_image(request: NewServer, server_type: Any, uow: ComputeUnitOfWork) -> SnapshotImage | None:
+    """The tenant's own snapshot or backup ``request.image`` names by id, checked against the
+    server type (None when it names none of the tenant's: another tenant's is as unknown)."""
+    if not request.image.isdigit():
+        return None
+    own = uow.images.get(int(request.image))
+    if own is None or not _same_tenant(own.user_id, own.organization_id, request):
+        return None
+    if own.status != "available" or own.hetzner_id is None:
+        raise _field_error("image", f"image {own.id} is {own.status}; wait until it is available")
+    if own.architecture != server_type.architecture:
+        raise _field_error(
+            "image",
+            f"image {own.id} is {own.architecture}; server type {server_type.code} is {server_type.architecture}",
+        )
+    if own.disk_size > int(server_type.disk_gb):
+        raise _field_error(
+            "server_type",
+            f"image {own.id} needs a disk of at least {own.disk_size} GB; server type {server_type.code} has "
+            f"{server_type.disk_gb} GB: choose a type with a disk of at least that size",
+        )
+    return own
+
+
 def create(request: NewServer, quotas: Quotas, uow: ComputeUnitOfWork) -> tuple[Server, Action]:
+    """Record the server and its create_server action for the worker (no root password)."""
+    server, action, _ = _create(request, quotas, uow, None)
+    return server, action
+
+
+def create_with_password(
+    request: NewServer,
+    quotas: Quotas,
+    uow: ComputeUnitOfWork,
+    upstream: HcloudServers,
+    deadline: float | None = None,
+) -> tuple[Server, Action, str]:
+    """Create as :func:`create`; without SSH keys ask upstream at once and answer the root
+    password it made (empty with SSH keys). Upstream refusing or failing changes nothing, and
+    nothing is kept when the caller's ``deadline`` (time.monotonic()) has passed by the commit:
+    a caller that gave up must not be left with a server whose password it never saw."""
+    return _create(request, quotas, uow, None if request.ssh_key_ids else upstream, deadline)
+
+
+def upstream_group_id(upstream: HcloudServers, uow: ComputeUnitOfWork, group_id: int) -> int:
+    """Upstream's id of the platform's group (made there now if it is not yet), recorded on the row."""
+    group = uow.placement_groups.get(group_id, for_update=True)
+    if group is None:
+        raise UpstreamFailure("not_found", f"placement group {group_id} does not exist")
+    upstream_id = upstream.ensure_placement_group(group.id, group.type)
+    if group.hetzner_id != upstream_id:
+        group.hetzner_id = upstream_id
+        uow.placement_groups.save(group, utcnow())
+    return upstream_id
+
+
+def _upstream_now(server: Server, action: Action, upstream: HcloudServers, uow: ComputeUnitOfWork) -> str:
+    """Inside the uncommitted transaction: create the server upstream (labelled with its id, so
+    the worker adopts it and the sweep ends it should this transaction not commit), keep the
+    hash of the root password upstream made, and answer the password."""
+    try:
+        made, upstream_action, password = upstream.create_with_password(
+            CreateSpec(
+                platform_id=server.id,
+                name=server.name,
+                server_type=server.server_type,
+                image=server.image,
+                image_id=int(action.params.get("upstream_image_id", 0)),
+                location=server.datacenter,
+                user_data=server.user_data,
+                labels=server.labels,
+                ssh_key_ids=[],
+                start_after_create=bool(action.params.get("start_after_create", True)),
+                placement_group_id=upstream_group_id(upstream, uow, server.placement_group_id)
+                if server.placement_group_id
+                else 0,
+            )
+        )
+    except UpstreamFailure as failure:
+        raise PreconditionFailed(f"upstream refused to create the server: {failure.message}") from None
+    if not password:
+        raise PreconditionFailed("upstream answered no root password; try again")
+    server.keep_root_password(password)
+    uow.servers.save(server, utcnow())
+    action.upstream_action_id = upstream_action or None
+    uow.actions.save(action)
+    log.info("server_created_upstream", server_id=server.id, upstream_id=made.id)
+    return password
+
+
+def _create(
+    request: NewServer,
+    quotas: Quotas,
+    uow: ComputeUnitOfWork,
+    upstream: HcloudServers | None,
+    deadline: float | None = None,
+) -> tuple[Server, Action, str]:
     name = check_server_name(request.name)
     user_data = check_user_data(request.user_data)
     labels = check_labels(request.labels)
@@ -80,10 +191,14 @@ def create(request: NewServer, quotas: Quotas, uow: ComputeUnitOfWork) -> tuple[
                 f"server type {server_type.code} is not offered in {datacenter.code}; "
                 f"it is in: {', '.join(server_type.supported_datacenters or []) or 'no datacenter'}",
             )
-        if image is None:
+        own = _own_image(request, server_type, uow) if image is None else None
+        if image is None and own is None:
             raise _field_error(
                 "image", f"image {request.image!r} does not exist for the {server_type.architecture} architecture"
             )
+        params: dict[str, Any] = {} if request.start_after_create else {"start_after_create": False}
+        if own is not None:
+            params["upstream_image_id"] = own.hetzner_id
         key_ids = sorted(set(request.ssh_key_ids))
         for key_id in key_ids:
             key = uow.ssh_keys.get(key_id)
@@ -103,7 +218,7 @@ def create(request: NewServer, quotas: Quotas, uow: ComputeUnitOfWork) -> tuple[
             status=st.PROVISIONING,
             server_type_id=server_type.id,
             datacenter_id=datacenter.id,
-            image_id=image.id,
+            image_id=image.id if own is None else own.id,
             user_data=user_data,
             labels=labels,
             backup_enabled=request.backups,
@@ -111,8 +226,8 @@ def create(request: NewServer, quotas: Quotas, uow: ComputeUnitOfWork) -> tuple[
             ssh_key_ids=key_ids,
             server_type=server_type.code,
             datacenter=datacenter.code,
-            image=image.name,
             placement_group_id=group.id if group is not None else None,
+            image=image.name if own is None else own.name,
         )
         now = utcnow()
         uow.servers.add(server, now)
@@ -127,7 +242,7 @@ def create(request: NewServer, quotas: Quotas, uow: ComputeUnitOfWork) -> tuple[
                 server_id=server.id,
                 user_id=server.user_id,
                 organization_id=server.organization_id,
-                params={} if request.start_after_create else {"start_after_create": False},
+                params=params,
             ),
             now,
         )
@@ -157,13 +272,17 @@ def create(request: NewServer, quotas: Quotas, uow: ComputeUnitOfWork) -> tuple[
         reservation = reservation_key(server.id)
         quotas.reserve(reservation, server.user_id, server.organization_id)
         try:
+            password = _upstream_now(server, action, upstream, uow) if upstream is not None else ""
+            if deadline is not None and time.monotonic() > deadline - COMMIT_MARGIN_SECONDS:
+                # The upstream server made is labelled with an id no committed server has: swept.
+                raise Unavailable("creating the server upstream took too long; nothing was created: try again")
             uow.commit()
         except Exception:
             with contextlib.suppress(DomainError):
                 quotas.release(reservation)
             raise
     log.info("server_created", server_id=server.id, action_id=action.id)
-    return server, action
+    return server, action, password
 
 
 def _live(server_id: int, reach: Reach, uow: ComputeUnitOfWork, *, for_update: bool = False) -> Server:

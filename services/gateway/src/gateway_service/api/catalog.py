@@ -23,7 +23,8 @@ How the platform's catalog maps onto Hetzner's shapes (the one place for it):
   ``available`` with its ``deprecated`` time and listed only with ``include_deprecated``).
   System images have no labels, so a ``label_selector`` matches them as label-less. Own
   snapshots can be renamed (``PUT /v1/images/{id}``: description, labels) and deleted
-  (``DELETE /v1/images/{id}``; scope ``images:write``); another tenant's are ``404``.
+  (``DELETE /v1/images/{id}``; scope ``images:write``; ``423 protected`` while protected:
+  api/images.py has the protection and the image actions); another tenant's are ``404``.
 - ISOs (``/v1/isos``): upstream's public ISOs as compute reads them through (cached there),
   with upstream's ids — the ids and names ``attach_iso`` takes.
 
@@ -376,7 +377,7 @@ def image_out(image: pb.Image) -> ImageOut:
         os_flavor=flavor,  # type: ignore[arg-type]  # checked against OS_FLAVORS just above
         os_version=image.os_version or None,
         rapid_deploy=image.rapid_deploy,
-        protection=ImageProtection(delete=False),
+        protection=ImageProtection(delete=image.protection_delete),
         deprecated=deprecated,
         labels=dict(image.labels),
         architecture="arm" if image.architecture == "arm" else "x86",
@@ -580,7 +581,7 @@ async def list_images(
     return ImagesAnswer(images=chosen, meta=meta)
 
 
-@router.get("/v1/images/{id}")
+@router.get("/v1/images/{id:int}")
 async def get_image(request: Request, principal: Authenticated, id: Id) -> ImageAnswer:
     """One image the caller may use (deprecated ones too)."""
     _read(principal, Family.IMAGES)
@@ -639,7 +640,7 @@ async def _own_image(request: Request, principal: Principal, id: int) -> pb.Imag
     return _one(await _own_images(request, principal), id, lambda i: i.id, "image")
 
 
-@router.put("/v1/images/{id}")
+@router.put("/v1/images/{id:int}")
 async def update_image(request: Request, principal: Authenticated, id: Id, body: ImageUpdate) -> ImageAnswer:
     """Change one of the tenant's snapshots: its description and labels."""
     policy.require_scope(principal, Family.IMAGES, Access.WRITE)
@@ -650,7 +651,7 @@ async def update_image(request: Request, principal: Authenticated, id: Id, body:
     return ImageAnswer(image=image_out(image))
 
 
-@router.delete("/v1/images/{id}", status_code=204)
+@router.delete("/v1/images/{id:int}", status_code=204)
 async def delete_image(request: Request, principal: Authenticated, id: Id) -> Response:
     """Delete one of the tenant's snapshots."""
     policy.require_scope(principal, Family.IMAGES, Access.WRITE)

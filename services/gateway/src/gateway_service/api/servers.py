@@ -3,10 +3,11 @@
 - ``GET /v1/servers``: the caller's servers (with a key bound to an organization, that
   organization's too), filtered by ``name``, ``status`` (Hetzner's names) and
   ``label_selector``, sorted by ``id``, ``name`` or ``created``, paged with ``meta`` and ``Link``.
-- ``GET /v1/servers/{id}``; ``POST /v1/servers`` (answers ``server``, the running
-  ``create_server`` ``action``, ``next_actions`` ``[]`` and ``root_password``: always ``null``,
-  the platform hands out no root password at creation, so give SSH keys or use
-  ``reset_password``; ``start_after_create: false`` leaves it ``off``); ``DELETE
+- ``GET /v1/servers/{id}``; ``POST /v1/servers`` (``image``: a system image's name or id, or the
+  id of one of the tenant's snapshots or backups; answers ``server``, the running
+  ``create_server`` ``action``, ``next_actions`` ``[]`` and ``root_password``: without SSH keys
+  the one upstream made, shown this once (only an argon2id hash is kept), ``null`` with SSH
+  keys; ``start_after_create: false`` leaves it ``off``); ``DELETE
   /v1/servers/{id}`` (answers the ``delete_server`` action).
 - ``POST /v1/servers/{id}/actions/shutdown|reset|attach_iso|detach_iso|change_protection|
   change_dns_ptr|enable_backup|disable_backup`` (Hetzner's bodies; ``change_protection`` is
@@ -20,7 +21,8 @@
   asked of upstream at once).
 - ``POST /v1/servers/{id}/actions/rebuild`` (``image``: a system image's name or id, or one
   of the tenant's snapshots; ``423 protected`` when protected against rebuilding;
-  ``root_password`` is null: give SSH keys), ``change_type`` (``server_type``,
+  ``root_password``: upstream's new one for a server without SSH keys, shown this once, else
+  null), ``change_type`` (``server_type``,
   ``upgrade_disk``; the server must be off, ``422 server_not_stopped``; a type with a
   smaller disk than the server's is ``400 invalid_input``), ``enable_rescue`` (``type``,
   ``ssh_keys``; answers the rescue system's ``root_password`` this once: it is stored
@@ -187,7 +189,10 @@ class CreatedServerAnswer(BaseModel):
     server: ServerOut
     action: ActionOut
     next_actions: list[ActionOut]
-    root_password: str | None = Field(description="Always null: the platform hands out no root password.")
+    root_password: str | None = Field(
+        description="Root password of a server created without SSH keys, shown this once (only a hash is kept); "
+        "null with SSH keys."
+    )
 
 
 class ActionAnswer(BaseModel):
@@ -201,12 +206,14 @@ class ActionsAnswer(BaseModel):
 
 class RebuildAnswer(BaseModel):
     action: ActionOut
-    root_password: str | None = Field(description="Always null: the platform hands out no root password.")
+    root_password: str | None = Field(
+        description="New root password when the server has no SSH keys, shown this once (only a hash is kept)."
+    )
 
 
 class RescueAnswer(BaseModel):
     action: ActionOut
-    root_password: str | None = Field(description="The rescue system's root password, shown this once.")
+    root_password: str = Field(description="The rescue system's root password, shown this once; stored nowhere.")
 
 
 class CreatedImageAnswer(BaseModel):
@@ -292,9 +299,11 @@ class Catalog:
         self.images = images
 
     @classmethod
-    async def read(cls, request: Request) -> Catalog:
+    async def read(cls, request: Request, principal: Principal) -> Catalog:
+        """The catalog and the caller's tenant's own images (a server made from a snapshot shows it)."""
         client = compute_client(request)
-        return cls(await client.datacenters(), await client.server_types(), await client.images())
+        own = await server_client(request).own_images(principal.user_id, principal.organization_id or 0)
+        return cls(await client.datacenters(), await client.server_types(), [*await client.images(), *own])
 
     def datacenter(self, code: str) -> cpb.Datacenter:
         for dc in self.datacenters:
@@ -372,8 +381,10 @@ class Catalog:
         return str(value)
 
     def image_name(self, value: str | int) -> str:
+        """The name of the system image with the ID ``value``; else ``value`` as given: a name, or
+        the ID of one of the tenant's snapshots (which have no name), which compute looks up."""
         for image in self.images:
-            if value in (image.id, str(image.id)):
+            if image.name and value in (image.id, str(image.id)):
                 return image.name
         return str(value)
 
@@ -454,7 +465,7 @@ async def list_servers(
     link = link_header(request.url, pagination)
     if link:
         response.headers["Link"] = link
-    catalog = await Catalog.read(request)
+    catalog = await Catalog.read(request, principal)
     return ServersAnswer(servers=[catalog.server_out(s) for s in answer.servers], meta=Meta.of(pagination))
 
 
@@ -462,7 +473,7 @@ async def list_servers(
 async def create_server(request: Request, principal: Authenticated, body: NewServer) -> CreatedServerAnswer:
     """A new server in the caller's tenant; the answer's action follows its creation upstream."""
     policy.require_scope(principal, Family.SERVERS, Access.WRITE)
-    catalog = await Catalog.read(request)
+    catalog = await Catalog.read(request, principal)
     server_type = catalog.server_type_code(body.server_type)
     created = await server_client(request).create(
         *tenant(principal),
@@ -480,7 +491,7 @@ async def create_server(request: Request, principal: Authenticated, body: NewSer
         server=catalog.server_out(created.server),
         action=action_out(created.action),
         next_actions=[],
-        root_password=None,
+        root_password=created.root_password or None,
     )
 
 
@@ -506,9 +517,11 @@ async def list_tenant_actions(
         found: list[ActionOut] = []
         for action_id in sorted(set(id)):
             try:
-                found.append(action_out(await server_client(request).action(action_id, tenant(principal)[1])))
+                action = await server_client(request).action(action_id, tenant(principal)[1])
             except NotFound:
                 continue
+            if action.server_id:  # an image's change_protection is no server's action
+                found.append(action_out(action))
         found = [a for a in found if not status or a.status in status]
         for key in reversed(keys):
             found.sort(key=partial(_sort_value, field=key.field), reverse=key.descending)
@@ -549,7 +562,7 @@ async def get_server(request: Request, principal: Authenticated, id: ServerId) -
     """One server the caller reaches."""
     policy.require_scope(principal, Family.SERVERS, Access.READ)
     server = await server_client(request).get(id, tenant(principal)[1])
-    return ServerAnswer(server=(await Catalog.read(request)).server_out(server))
+    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server))
 
 
 @router.delete("/{id:int}")
@@ -626,8 +639,8 @@ async def rebuild(
 ) -> RebuildAnswer:
     """Overwrite a server's disk with an image (``423 protected`` while protected against rebuilding)."""
     organization_id = _write(principal)
-    action = await server_client(request).rebuild(id, organization_id, str(body.image))
-    return RebuildAnswer(action=action_out(action), root_password=None)
+    answer = await server_client(request).rebuild(id, organization_id, str(body.image))
+    return RebuildAnswer(action=action_out(answer.action), root_password=answer.root_password or None)
 
 
 @router.post("/{id}/actions/change_type", status_code=201)
@@ -636,7 +649,7 @@ async def change_type(
 ) -> ActionAnswer:
     """Change a powered-off server's type."""
     organization_id = _write(principal)
-    server_type = (await Catalog.read(request)).server_type_code(body.server_type)
+    server_type = (await Catalog.read(request, principal)).server_type_code(body.server_type)
     action = await server_client(request).change_type(id, organization_id, server_type, body.upgrade_disk)
     return ActionAnswer(action=action_out(action))
 
@@ -651,7 +664,8 @@ async def enable_rescue(
     answer = await server_client(request).enable_rescue(
         id, organization_id, wanted.type or "linux64", wanted.ssh_keys or []
     )
-    return RescueAnswer(action=action_out(answer.action), root_password=answer.root_password or None)
+    # Hetzner's answer always carries the rescue password (a string, never null), SSH keys or not.
+    return RescueAnswer(action=action_out(answer.action), root_password=answer.root_password)
 
 
 @router.post("/{id}/actions/disable_rescue", status_code=201)
@@ -690,7 +704,7 @@ async def update_server(request: Request, principal: Authenticated, id: ServerId
     """Rename a server or replace its labels."""
     organization_id = _write(principal)
     server = await server_client(request).update(id, organization_id, name=body.name, labels=body.labels)
-    return ServerAnswer(server=(await Catalog.read(request)).server_out(server))
+    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server))
 
 
 @router.get("/{id}/actions/{action_id:int}")

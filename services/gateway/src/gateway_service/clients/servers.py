@@ -14,6 +14,8 @@ from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cloudplatform.compute.v1 import server_service_pb2_grpc as pb_grpc
 from gateway_service.clients.compute import _call
 
+CREATE_DEADLINE_SECONDS = 30.0
+
 
 class ServerClient:
     def __init__(self, channel: Callable[[], aio.Channel]) -> None:
@@ -50,7 +52,9 @@ class ServerClient:
             start_after_create=start_after_create,
             placement_group_id=placement_group_id,
         )
-        return await _call(self._servers().CreateServer(request))
+        # Without SSH keys compute asks upstream at once for the root password: more than the
+        # default deadline allows. Compute rolls back what it could not answer within this.
+        return await _call(self._servers().CreateServer(request, timeout=CREATE_DEADLINE_SECONDS))
 
     async def add_to_placement_group(self, server_id: int, organization_id: int, placement_group_id: int) -> pb.Action:
         request = pb.AddServerToPlacementGroupRequest(
@@ -114,9 +118,9 @@ class ServerClient:
         request = pb.ListActionsRequest(server_id=server_id, organization_id=organization_id)
         return list((await _call(self._servers().ListActions(request))).actions)
 
-    async def rebuild(self, server_id: int, organization_id: int, image: str) -> pb.Action:
+    async def rebuild(self, server_id: int, organization_id: int, image: str) -> pb.RebuildServerResponse:
         request = pb.RebuildServerRequest(server_id=server_id, organization_id=organization_id, image=image)
-        return (await _call(self._servers().RebuildServer(request))).action
+        return await _call(self._servers().RebuildServer(request))
 
     async def change_type(
         self, server_id: int, organization_id: int, server_type: str, upgrade_disk: bool
@@ -191,11 +195,28 @@ class ServerClient:
         sort: Sequence[str],
         page: int,
         per_page: int,
+        resource_type: str = "server",
+        ids: Sequence[int] = (),
     ) -> pb.ListTenantActionsResponse:
         request = pb.ListTenantActionsRequest(
-            user_id=user_id, organization_id=organization_id, status=status, sort=sort, page=page, per_page=per_page
+            user_id=user_id,
+            organization_id=organization_id,
+            status=status,
+            sort=sort,
+            page=page,
+            per_page=per_page,
+            resource_type=resource_type,
+            ids=ids,
         )
         return await _call(self._servers().ListTenantActions(request))
+
+    async def change_image_protection(self, image_id: int, organization_id: int, *, delete: bool | None) -> pb.Action:
+        request = pb.ChangeImageProtectionRequest(image_id=image_id, organization_id=organization_id, delete=delete)
+        return (await _call(self._servers().ChangeImageProtection(request))).action
+
+    async def image_actions(self, image_id: int, organization_id: int) -> list[pb.Action]:
+        request = pb.ListImageActionsRequest(image_id=image_id, organization_id=organization_id)
+        return list((await _call(self._servers().ListImageActions(request))).actions)
 
     async def metrics(
         self, server_id: int, organization_id: int, *, types: Sequence[str], start: datetime, end: datetime, step: int
