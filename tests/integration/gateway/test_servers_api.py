@@ -452,6 +452,14 @@ def test_the_settings_actions_and_the_secrets_shown_once_work_with_the_hcloud_cl
     password = server.reset_password()
     assert password.root_password and password.action.command == "reset_password"
     password.action.wait_until_finished(max_retries=400)
+    reset_url = f"{platform.gateway}/v1/servers/{server_id}/actions/reset_password"
+    reset_headers = {**headers, "Idempotency-Key": f"reset-{server_id}"}
+    first = requests.post(reset_url, headers=reset_headers, timeout=30)
+    replayed = requests.post(reset_url, headers=reset_headers, timeout=30)
+    assert first.status_code == replayed.status_code == 201 and first.json()["root_password"]
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json()["root_password"] is None  # a root password is kept nowhere, not even for a replay
+    client.actions.get_by_id(first.json()["action"]["id"]).wait_until_finished(max_retries=400)
 
     cold = client.servers.create(
         name="cold", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"), start_after_create=False
@@ -523,7 +531,8 @@ def test_a_server_without_ssh_keys_answers_its_root_password_once_and_keeps_only
 ) -> None:
     assert platform.compute is not None
     checked: list[str] = []
-    client = _client(platform, _token(platform, "password@example.com"), checked)
+    token = _token(platform, "password@example.com")
+    client = _client(platform, token, checked)
     created = client.servers.create(name="no-keys", server_type=ServerType(name="cx22"), image=Image(name="debian-12"))
     password = created.root_password
     assert password and len(password) >= 12
@@ -540,6 +549,14 @@ def test_a_server_without_ssh_keys_answers_its_root_password_once_and_keeps_only
         )
     assert password not in stored
     assert "POST /v1/servers 201" in checked
+    # The answer an Idempotency-Key keeps for a replay holds no root password either.
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "no-keys-again"}
+    body = {"name": "no-keys-again", "server_type": "cx22", "image": "debian-12"}
+    first = requests.post(f"{platform.gateway}/v1/servers", json=body, headers=headers, timeout=30)
+    replayed = requests.post(f"{platform.gateway}/v1/servers", json=body, headers=headers, timeout=30)
+    assert first.status_code == replayed.status_code == 201 and first.json()["root_password"]
+    assert replayed.headers["Idempotent-Replayed"] == "true" and replayed.json()["root_password"] is None
+    client.actions.get_by_id(first.json()["action"]["id"]).wait_until_finished(max_retries=400)
     rebuilt = client.servers.rebuild(created.server, Image(name="ubuntu-24.04"))
     assert rebuilt.root_password and rebuilt.root_password != password  # a new one, shown once
     rebuilt.action.wait_until_finished(max_retries=400)

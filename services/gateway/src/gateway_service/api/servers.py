@@ -81,6 +81,10 @@ from gateway_service.hetzner.pagination import link_header, paginate, parse_page
 from gateway_service.hetzner.sorting import parse_sort
 from gateway_service.idempotency.middleware import REDACT_HEADER
 
+# Root passwords are in their answer only: an Idempotency-Key replay answers them as null, so
+# the stored answer holds none.
+SECRET_ANSWER_FIELDS = "root_password"  # noqa: S105 - the name of the field, not a password
+
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
 
 MAX_ID = 2**63 - 1
@@ -470,9 +474,12 @@ async def list_servers(
 
 
 @router.post("", status_code=201)
-async def create_server(request: Request, principal: Authenticated, body: NewServer) -> CreatedServerAnswer:
+async def create_server(
+    request: Request, response: Response, principal: Authenticated, body: NewServer
+) -> CreatedServerAnswer:
     """A new server in the caller's tenant; the answer's action follows its creation upstream."""
     policy.require_scope(principal, Family.SERVERS, Access.WRITE)
+    response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
     catalog = await Catalog.read(request, principal)
     server_type = catalog.server_type_code(body.server_type)
     created = await server_client(request).create(
@@ -635,10 +642,15 @@ def _write(principal: Principal) -> int:
 
 @router.post("/{id}/actions/rebuild", status_code=201)
 async def rebuild(
-    request: Request, principal: Authenticated, id: ServerId, body: Annotated[RebuildBody, Body()]
+    request: Request,
+    response: Response,
+    principal: Authenticated,
+    id: ServerId,
+    body: Annotated[RebuildBody, Body()],
 ) -> RebuildAnswer:
     """Overwrite a server's disk with an image (``423 protected`` while protected against rebuilding)."""
     organization_id = _write(principal)
+    response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
     answer = await server_client(request).rebuild(id, organization_id, str(body.image))
     return RebuildAnswer(action=action_out(answer.action), root_password=answer.root_password or None)
 
@@ -656,10 +668,15 @@ async def change_type(
 
 @router.post("/{id}/actions/enable_rescue", status_code=201)
 async def enable_rescue(
-    request: Request, principal: Authenticated, id: ServerId, body: Annotated[EnableRescueBody | None, Body()] = None
+    request: Request,
+    response: Response,
+    principal: Authenticated,
+    id: ServerId,
+    body: Annotated[EnableRescueBody | None, Body()] = None,
 ) -> RescueAnswer:
     """Boot the rescue system next; its root password is in this answer only."""
     organization_id = _write(principal)
+    response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
     wanted = body or EnableRescueBody()
     answer = await server_client(request).enable_rescue(
         id, organization_id, wanted.type or "linux64", wanted.ssh_keys or []
@@ -913,10 +930,13 @@ async def request_console(
 
 
 @router.post("/{id}/actions/reset_password", status_code=201)
-async def reset_password(request: Request, principal: Authenticated, id: ServerId) -> PasswordAnswer:
+async def reset_password(
+    request: Request, response: Response, principal: Authenticated, id: ServerId
+) -> PasswordAnswer:
     """A new root password for the server, shown this once. The server must be running (its OS runs
     qemu-guest-agent): otherwise ``422 server_not_running``."""
     organization_id = _write(principal)
+    response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
     answer = await server_client(request).reset_password(id, organization_id)
     return PasswordAnswer(action=action_out(answer.action), root_password=answer.root_password)
 
