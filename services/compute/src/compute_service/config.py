@@ -47,6 +47,16 @@ class ComputeSettings(BaseSettings):
 class Settings(ServiceSettings, ComputeSettings):
     """The compute gRPC server's settings."""
 
+    catalog_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds before a failed catalog sync is tried again (doubling, up to the refresh period).",
+    )
+    catalog_refresh_seconds: float = Field(
+        default=3600.0, gt=0, le=86400, description="Seconds between two syncs of the catalog from upstream."
+    )
+
 
 class WorkerSettings(CommonSettings, DatabaseSettings, ComputeSettings):
     """The provisioning worker's settings (no gRPC server, no Kafka: it writes to the outbox)."""

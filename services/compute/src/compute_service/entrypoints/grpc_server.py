@@ -1,5 +1,6 @@
-"""The compute service's gRPC server process. It syncs the catalog from upstream once at
-start; an upstream that does not answer is logged and the server starts on the catalog it has."""
+"""The compute service's gRPC server process. It syncs the catalog from upstream at start and
+keeps it synced (entrypoints/catalog_keeper.py): an upstream that does not answer is logged,
+the server starts on the catalog it has, and the sync is tried again until it succeeds."""
 
 from __future__ import annotations
 
@@ -13,21 +14,11 @@ from compute_service.adapters.placement_group_servicer import add_placement_grou
 from compute_service.adapters.server_servicer import add_server_servicer
 from compute_service.bootstrap import Compute, bootstrap
 from compute_service.config import Settings
-from compute_service.service_layer import catalog
-from cpshared.errors import DomainError
+from compute_service.entrypoints import catalog_keeper
 from cpshared.grpc.server import Registrar
-from cpshared.logging import get_logger
 from cpshared.runtime import run_grpc_service
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-log = get_logger(__name__)
-
-
-def sync_at_start(compute: Compute) -> None:
-    try:
-        catalog.sync_catalog(compute.catalog_source(), compute.uow())
-    except DomainError as exc:
-        log.warning("catalog_sync_at_start_failed", error=exc.message)
 
 
 def register(settings: Settings) -> Registrar:
@@ -39,7 +30,11 @@ def register(settings: Settings) -> Registrar:
         identity_grpc_addr=settings.identity_grpc_addr,
         service_key_file=settings.principal_service_key_file,
     )
-    sync_at_start(compute)
+    catalog_keeper.start(
+        compute,
+        retry_seconds=settings.catalog_retry_seconds,
+        refresh_seconds=settings.catalog_refresh_seconds,
+    )
     return lambda server: add_servicers(server, compute)
 
 
