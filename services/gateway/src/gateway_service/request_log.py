@@ -2,7 +2,7 @@
 
 The event goes to the gateway's own outbox (``gateway-relay`` publishes it to the
 ``gateway.requests`` stream, where the audit service reads it), never straight to Kafka: no
-dual write (DESIGN.md section 3). It carries the route template, the status, the duration,
+dual write (docs/ARCHITECTURE.md). It carries the route template, the status, the duration,
 who called (user, organization, API key: from :data:`gateway_service.auth.gate.ACTOR_STATE`,
 left there by authentication) and from where (address, user agent), and whether the answer
 was an idempotent replay or a 429; never a credential, another header, a query string or a body.

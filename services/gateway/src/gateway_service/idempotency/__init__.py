@@ -1,1 +1,1 @@
-"""``Idempotency-Key`` on POST (DESIGN.md section 4): a retried request is answered once."""
+"""``Idempotency-Key`` on POST: a retried request is answered once."""
