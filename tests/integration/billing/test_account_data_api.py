@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import grpc
 import pytest
@@ -170,7 +171,9 @@ async def test_credits_pricing_plans_and_monthly_usage(
         )
     )[0] == grpc.StatusCode.INVALID_ARGUMENT
     # Pricing plans: seeded, everyone reads, admins write.
-    plans = (await stub.ListPricingPlans(pb.ListPricingPlansRequest(), metadata=as_user(10))).pricing_plans
+    listed = await stub.ListPricingPlans(pb.ListPricingPlansRequest(), metadata=as_user(10))
+    plans = listed.pricing_plans
+    assert Decimal(listed.included_tax_rate) == Decimal(19)  # the seller's VAT in every gross price
     assert {p.code for p in plans} >= {"volume", "floating_ip_ipv4", "lb11", "traffic"}
     volume = next(p for p in plans if p.code == "volume")
     assert (volume.resource_type, volume.price_per_gb, volume.currency) == ("volume", "0.044000", "EUR")

@@ -196,7 +196,9 @@ class AccountDataServicer:
         rows = await asyncio.to_thread(
             pricing_plans.list_plans, request.resource_type, request.include_inactive, self._billing.uow()
         )
-        return pb.ListPricingPlansResponse(pricing_plans=[plan_message(r) for r in rows])
+        return pb.ListPricingPlansResponse(
+            pricing_plans=[plan_message(r) for r in rows], included_tax_rate=str(self._billing.terms.included_tax_rate)
+        )
 
     async def GetPricingPlan(  # noqa: N802
         self, request: pb.GetPricingPlanRequest, context: Context
