@@ -135,6 +135,10 @@ async def test_credits_pricing_plans_and_monthly_usage(
     assert (await code_of(stub.GrantCredit(bad, metadata=as_user(1, role="admin"))))[
         0
     ] == grpc.StatusCode.INVALID_ARGUMENT
+    # The platform invoices in EUR: a USD credit would never apply, so it is refused at grant time.
+    dollars = pb.GrantCreditRequest(user_id=10, type="promotional", amount="5.00", currency="usd")
+    refused = await code_of(stub.GrantCredit(dollars, metadata=as_user(1, role="admin")))
+    assert refused[0] == grpc.StatusCode.INVALID_ARGUMENT and "invoiced in EUR" in refused[1], refused
     granted = (await stub.GrantCredit(grant, metadata=as_user(2, role="billing"))).credit
     assert (granted.amount, granted.balance, granted.type) == ("5.00", "5.00", "promotional")
     await stub.GrantCredit(

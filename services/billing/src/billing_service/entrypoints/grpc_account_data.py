@@ -176,7 +176,9 @@ class AccountDataServicer:
             expires_at=expires_at,
             description=request.description,
         )
-        credit = await asyncio.to_thread(credit_grants.grant, command, self._billing.uow())
+        credit = await asyncio.to_thread(
+            credit_grants.grant, command, self._billing.uow(), self._billing.rules.billing_currency
+        )
         return pb.GrantCreditResponse(credit=credit_message(credit))
 
     async def ListCredits(  # noqa: N802

@@ -180,7 +180,9 @@ class NewCredit(BaseModel):
     organization_id: StrictInt | None = Field(default=None, ge=1, le=MAX_ID)
     type: Literal["promotional", "referral", "compensation", "manual"] = "manual"
     amount: Money
-    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(
+        default="", pattern=r"^([A-Z]{3})?$", description="ISO 4217; default: the currency the platform invoices in."
+    )
     expires_at: datetime | None = None
     description: str = Field(default="", max_length=255)
 
@@ -412,7 +414,9 @@ class PricingPlanIn(BaseModel):
     price_per_gb: Price = None
     included_traffic_tb: StrictInt = Field(default=0, ge=0, le=100_000)
     overage_price_per_tb: Price = None
-    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(
+        default="", pattern=r"^([A-Z]{3})?$", description="ISO 4217; default: the currency the platform invoices in."
+    )
     active: StrictBool = True
 
 
