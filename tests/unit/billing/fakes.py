@@ -76,6 +76,9 @@ class FakeInvoices(ports.InvoiceRepository):
     def exists_for(self, account: Account, period: date) -> bool:
         return any(i.account == account and i.period_start == period for i in self.data.invoices.values())
 
+    def periods_of(self, account: Account, before: date) -> set[date]:
+        return {i.period_start for i in self.data.invoices.values() if i.account == account and i.period_start < before}
+
     def _add(self, invoice: Invoice) -> None:
         invoice.id = self.data.next_id("invoices")
         self.data.invoices[invoice.id] = _stored_invoice(invoice)

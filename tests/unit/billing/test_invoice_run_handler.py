@@ -4,7 +4,7 @@ which order they are numbered, what the credits pay, what is recorded — no dat
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -156,3 +156,39 @@ def test_credits_pay_the_soonest_to_expire_first_and_keep_what_is_left() -> None
     payload = db.data.outbox[-1].payload
     assert isinstance(payload, billing_events.InvoiceIssued)
     assert (payload.credits_applied, payload.total) == ("3.78", "0.00")
+
+
+def test_usage_of_a_month_never_invoiced_is_billed_under_its_own_month_not_as_an_adjustment() -> None:
+    """Alice's September was never invoiced (its usage arrived after the run, or no run was made
+    for it): October's invoice bills September's hours in a line of its own month. Bob's September
+    was invoiced, so his September hour that arrived late is an adjustment."""
+    september = datetime(2026, 9, 1, tzinfo=UTC)
+    db = FakeDatabase()
+    with db.uow() as uow:
+        uow.usage.add(BOB, usage_of(3, september, 10))
+        uow.commit()
+    set_clock(ManualClock(datetime(2026, 10, 2, 3, 0, tzinfo=UTC)))
+    assert [i.account for i in run_invoices(RunInvoices(date(2026, 9, 1)), TERMS, db.uow).issued] == [BOB]
+    with db.uow() as uow:
+        uow.usage.add(ALICE, usage_of(2, september, 5))
+        uow.usage.add(ALICE, usage_of(2, OCTOBER, 24))
+        uow.usage.add(BOB, usage_of(3, september + timedelta(hours=10), 1))
+        uow.usage.add(BOB, usage_of(3, OCTOBER, 24))
+        uow.commit()
+    set_clock(ManualClock(datetime(2026, 11, 2, 3, 0, tzinfo=UTC)))
+
+    report = run_invoices(RunInvoices(date(2026, 10, 1)), TERMS, db.uow)
+
+    lines = {i.account: db.data.invoices[i.invoice_id].lines for i in report.issued}
+    assert [(line.key.month, line.adjustment, line.quantity) for line in lines[ALICE]] == [
+        (date(2026, 9, 1), False, Decimal(5)),
+        (date(2026, 10, 1), False, Decimal(24)),
+    ]
+    assert not any("Adjustment" in line.description for line in lines[ALICE])
+    assert "2026-09" in lines[ALICE][0].description
+    bob = sorted(lines[BOB], key=lambda line: line.key.month)
+    assert [(line.key.month, line.adjustment, line.quantity) for line in bob] == [
+        (date(2026, 9, 1), True, Decimal(1)),
+        (date(2026, 10, 1), False, Decimal(24)),
+    ]
+    assert bob[0].description.startswith("Adjustment for late usage")

@@ -75,9 +75,19 @@ def read_period(
             linked[int(r.invoice_id)].add(bytes(r.event_id))
         invoice_periods: dict[int, date] = {}
         invoice_numbers: dict[int, str] = {}
-        for inv in conn.execute(sa.select(invoices.c.id, invoices.c.billing_period_start, invoices.c.invoice_number)):
+        account_periods: dict[tuple[str, int], set[date]] = defaultdict(set)
+        for inv in conn.execute(
+            sa.select(
+                invoices.c.id,
+                invoices.c.billing_period_start,
+                invoices.c.invoice_number,
+                invoices.c.account_type,
+                invoices.c.account_id,
+            )
+        ):
             invoice_periods[int(inv.id)] = inv.billing_period_start
             invoice_numbers[int(inv.id)] = str(inv.invoice_number)
+            account_periods[(inv.account_type, int(inv.account_id))].add(inv.billing_period_start)
         profiles = {
             (r.account_type, int(r.account_id)): profile_of(r) for r in conn.execute(sa.select(rebuilt_accounts))
         }
@@ -92,6 +102,7 @@ def read_period(
             linked=dict(linked),
             invoice_periods=invoice_periods,
             invoice_numbers=invoice_numbers,
+            account_periods=dict(account_periods),
             profiles=profiles,
             items=dict(items),
             credits=list(conn.execute(sa.select(credits).order_by(credits.c.id))),

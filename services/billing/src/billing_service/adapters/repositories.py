@@ -189,6 +189,19 @@ class SqlInvoiceRepository(_OnSession, ports.InvoiceRepository):
         ).first()
         return found is not None
 
+    def periods_of(self, account: Account, before: date) -> set[date]:
+        return set(
+            self._sql.execute(
+                sa.select(invoices.c.billing_period_start)
+                .where(
+                    invoices.c.account_type == account.account_type,
+                    invoices.c.account_id == account.account_id,
+                    invoices.c.billing_period_start < before,
+                )
+                .distinct()
+            ).scalars()
+        )
+
     def _add(self, invoice: Invoice) -> None:
         issued = naive(invoice.issued_at) if invoice.issued_at is not None else None
         inserted = self._sql.execute(

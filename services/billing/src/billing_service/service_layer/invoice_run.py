@@ -93,6 +93,7 @@ def bill_account(account: Account, period: date, terms: InvoiceTerms, uow: Abstr
             [credit.as_balance() for credit in credits.values()],
             now,
             terms,
+            uow.invoices.periods_of(account, period) if late else set(),
         )
         number = invoice_number(period, uow.numbers.next_invoice_number(period))
         invoice = Invoice.issue(account, period, number, draft, len(unbilled), now)

@@ -42,6 +42,10 @@ class InvoiceRepository(Repository):
     def exists_for(self, account: Account, period: date) -> bool:
         """Whether the account has an invoice for ``period`` (a month's first day)."""
 
+    @abc.abstractmethod
+    def periods_of(self, account: Account, before: date) -> set[date]:
+        """The periods (months' first days) before ``before`` the account has an invoice of."""
+
     def add(self, invoice: Invoice) -> None:
         """Store a new invoice with its lines now; it gets its id."""
         self._add(invoice)

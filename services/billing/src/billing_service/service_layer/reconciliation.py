@@ -42,6 +42,8 @@ class PeriodRecords:
     """Issued invoice id → the event ids of the live usage billed with it."""
     invoice_periods: dict[int, date] = field(default_factory=dict)
     invoice_numbers: dict[int, str] = field(default_factory=dict)
+    account_periods: dict[tuple[str, int], set[date]] = field(default_factory=dict)
+    """Account → the periods it has an invoice of."""
     profiles: dict[tuple[str, int], BillingProfile] = field(default_factory=dict)
     items: dict[int, list[Any]] = field(default_factory=dict)
     credits: list[Any] = field(default_factory=list)
@@ -91,6 +93,11 @@ def compare(
                 _balances_before(account, invoice, currency, records.credits, records.applications, at),
                 at,
                 terms,
+                {
+                    p
+                    for p in records.account_periods.get((account.account_type, account.account_id), set())
+                    if p < period
+                },
             )
             report.recomputed_invoices += 1
         if invoice is not None:
