@@ -21,10 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from cpshared.errors import InvalidInput, NotFound
-from gateway_service.hetzner.errors import error_body, error_response, install_error_handlers, invalid_field, status_for
-from gateway_service.hetzner.label_selector import parse_label_selector
-from gateway_service.hetzner.pagination import paginate, parse_page_request
-from gateway_service.hetzner.sorting import parse_sort
+from hetzner_conventions.error_handlers import error_response, install_error_handlers
+from hetzner_conventions.errors import error_body, invalid_field, status_for
+from hetzner_conventions.label_selector import parse_label_selector
+from hetzner_conventions.pagination import paginate, parse_page_request
+from hetzner_conventions.sorting import parse_sort
 from hetzner_sim import catalog
 from hetzner_sim.faults import FaultRule, Faults, RateLimiter, headers
 from hetzner_sim.state import (

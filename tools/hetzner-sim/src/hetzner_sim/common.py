@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI, Request
 
 from cpshared.errors import AlreadyExists, LimitExceeded, NotFound
-from gateway_service.hetzner.errors import field_errors, invalid_field
+from hetzner_conventions.errors import field_errors, invalid_field
 from hetzner_sim import catalog
 from hetzner_sim.app import ActionAnswer, _action_list, _project, _sim
 from hetzner_sim.state import Action, Effect, Locked, Project, Protected, Server, Simulator

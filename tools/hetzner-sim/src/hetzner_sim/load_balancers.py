@@ -18,8 +18,8 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from cpshared.errors import DomainError, InvalidInput, NotFound
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.label_selector import parse_label_selector
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.label_selector import parse_label_selector
 from hetzner_sim import catalog
 from hetzner_sim.app import ActionAnswer, _listing, _multi, _parse_time, _project, _sim
 from hetzner_sim.common import (

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from cpshared.errors import DomainError, InvalidInput, LimitExceeded, NotFound
-from gateway_service.hetzner.errors import invalid_field
+from hetzner_conventions.errors import invalid_field
 from hetzner_sim import catalog
 from hetzner_sim.app import ActionAnswer, _listing, _project, _sim
 from hetzner_sim.common import check_limit, check_name, start, unlocked

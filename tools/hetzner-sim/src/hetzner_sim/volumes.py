@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from cpshared.errors import InvalidInput, NotFound
-from gateway_service.hetzner.errors import invalid_field
+from hetzner_conventions.errors import invalid_field
 from hetzner_sim import catalog
 from hetzner_sim.app import ActionAnswer, _listing, _multi, _project, _sim
 from hetzner_sim.common import check_limit, check_name, location_of, register_action_routes, server_of, start, unlocked
