@@ -55,13 +55,13 @@ from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.config import Settings
 from gateway_service.console import relay as console_relay
 from gateway_service.console.tickets import ConsoleTickets
-from gateway_service.hetzner.errors import COMMON_ERROR_ANSWERS, install_error_handlers
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
 from gateway_service.idempotency.store import IdempotencyStore
 from gateway_service.identity_client import IdentityClient
 from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
 from gateway_service.rate_limit.store import RateLimitStore
 from gateway_service.request_log import RequestLogMiddleware, RequestLogWriter
+from hetzner_conventions.error_handlers import COMMON_ERROR_ANSWERS, install_error_handlers
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()

@@ -17,7 +17,7 @@ from grpc import aio
 
 from cpshared import errors
 from cpshared.logging import get_logger
-from gateway_service.hetzner.errors import INTERNAL_ERROR_MESSAGE, STATUS_BY_CODE, status_for
+from hetzner_conventions.errors import INTERNAL_ERROR_MESSAGE, STATUS_BY_CODE, status_for
 
 log = get_logger(__name__)
 

@@ -40,8 +40,8 @@ from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
 from cpshared.events import catalog as events
 from cpshared.events.envelope import new_event
-from cpshared.label_sql import LabelRequirement
 from cpshared.logging import get_logger
+from hetzner_conventions.label_sql import LabelRequirement
 
 if TYPE_CHECKING:
     from compute_service.service_layer.provisioning import Provisioner

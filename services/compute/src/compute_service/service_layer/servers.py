@@ -39,8 +39,8 @@ from cpshared.clock import utcnow
 from cpshared.errors import DomainError, InvalidInput, NotFound, PreconditionFailed, Unavailable
 from cpshared.events import catalog as events
 from cpshared.events.envelope import new_event
-from cpshared.label_sql import LabelRequirement
 from cpshared.logging import get_logger
+from hetzner_conventions.label_sql import LabelRequirement
 
 log = get_logger(__name__)
 

@@ -16,7 +16,7 @@ from cpshared.clock import utcnow
 from cpshared.errors import NotFound
 from cpshared.events import catalog as events
 from cpshared.events.envelope import new_event
-from cpshared.label_sql import LabelRequirement
+from hetzner_conventions.label_sql import LabelRequirement
 
 Reach = Callable[[SshKey], None]
 """Raises NOT_FOUND unless the caller reaches the key."""

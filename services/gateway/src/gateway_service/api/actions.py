@@ -27,7 +27,7 @@ from gateway_service.api.servers import (
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from hetzner_conventions.pagination import link_header, paginate, parse_page_request
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"])
 

@@ -29,9 +29,9 @@ from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.clients.admin import AdminClient
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import Pagination, link_header, paginate, parse_page_request
-from gateway_service.hetzner.sorting import parse_sort
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.pagination import Pagination, link_header, paginate, parse_page_request
+from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

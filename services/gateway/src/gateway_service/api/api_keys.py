@@ -32,11 +32,11 @@ from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
-from gateway_service.hetzner.sorting import parse_sort
 from gateway_service.idempotency.middleware import REDACT_HEADER
 from gateway_service.identity_client import IdentityClient
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.pagination import link_header, paginate, parse_page_request
+from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/api_keys", tags=["api_keys"])
 

@@ -29,9 +29,9 @@ from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.clients.audit import AuditClient
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE, PageRequest, link_header, paginate
-from gateway_service.hetzner.sorting import parse_sort
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE, PageRequest, link_header, paginate
+from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(tags=["audit_logs"])
 

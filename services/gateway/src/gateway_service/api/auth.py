@@ -32,8 +32,8 @@ from cloudplatform.identity.v1 import identity_service_pb2 as id_pb
 from cpshared.auth.session_token import peek_access_token
 from gateway_service.auth.gate import Authenticated
 from gateway_service.clients.accounts import AccountsClient
-from gateway_service.hetzner.errors import documented_errors, error_response
 from gateway_service.idempotency.middleware import REDACT_HEADER
+from hetzner_conventions.error_handlers import documented_errors, error_response
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 

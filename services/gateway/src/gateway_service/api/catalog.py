@@ -53,9 +53,9 @@ from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.servers import ServerClient
-from gateway_service.hetzner.label_selector import parse_label_selector
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
-from gateway_service.hetzner.sorting import SortKey, parse_sort
+from hetzner_conventions.label_selector import parse_label_selector
+from hetzner_conventions.pagination import link_header, paginate, parse_page_request
+from hetzner_conventions.sorting import SortKey, parse_sort
 
 router = APIRouter(tags=["catalog"])
 

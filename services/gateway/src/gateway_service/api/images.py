@@ -44,8 +44,8 @@ from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
-from gateway_service.hetzner.sorting import parse_sort
+from hetzner_conventions.pagination import link_header, paginate, parse_page_request
+from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 

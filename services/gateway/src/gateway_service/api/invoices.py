@@ -30,8 +30,8 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal, Role
 from gateway_service.clients.billing import BillingClient
-from gateway_service.hetzner.errors import documented_errors
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from hetzner_conventions.error_handlers import documented_errors
+from hetzner_conventions.pagination import link_header, paginate, parse_page_request
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 

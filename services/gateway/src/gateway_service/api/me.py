@@ -22,8 +22,8 @@ from gateway_service.api.auth import SessionOut, UserAnswer, accounts_client, se
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.pagination import link_header, paginate, parse_page_request
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 

@@ -12,7 +12,7 @@ from gateway_service.api.admin import Meta, QuotaOut, admin_client, quota_out
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from hetzner_conventions.pagination import link_header, paginate, parse_page_request
 
 router = APIRouter(prefix="/v1/quotas", tags=["quotas"])
 

@@ -33,7 +33,7 @@
   placement groups (api/placement_groups.py); a server shows its group as ``placement_group``.
 
 The compute worker carries actions out upstream; a client follows them at ``/v1/actions/{id}``.
-Statuses are mapped by cpshared.server_status (the one place). The server type, datacenter,
+Statuses are mapped by gateway_service.server_status (the one place). The server type, datacenter,
 location and image objects are the catalog's (api/catalog.py). Quota used up is ``403
 resource_limit_exceeded``; an action already running ``423 locked``; a protected server ``423
 protected``; another tenant's server ``404 not_found``. Scopes ``servers:read`` and ``servers:write``.
@@ -52,7 +52,6 @@ from starlette.concurrency import run_in_threadpool
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cpshared.errors import InvalidInput, NotFound
-from cpshared.server_status import hetzner_status, platform_statuses
 from gateway_service.api.admin import Meta
 from gateway_service.api.catalog import (
     DatacenterOut,
@@ -76,10 +75,11 @@ from gateway_service.auth.principal import Principal
 from gateway_service.clients.servers import ServerClient
 from gateway_service.console.relay import console_url
 from gateway_service.console.tickets import ConsoleTickets
-from gateway_service.hetzner.label_selector import parse_label_selector
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
-from gateway_service.hetzner.sorting import parse_sort
 from gateway_service.idempotency.middleware import REDACT_HEADER
+from gateway_service.server_status import hetzner_status, platform_statuses
+from hetzner_conventions.label_selector import parse_label_selector
+from hetzner_conventions.pagination import link_header, paginate, parse_page_request
+from hetzner_conventions.sorting import parse_sort
 
 # Root passwords are in their answer only: an Idempotency-Key replay answers them as null, so
 # the stored answer holds none.

@@ -6,7 +6,8 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from cpshared import errors
-from gateway_service.hetzner.errors import STATUS_BY_CODE, install_error_handlers
+from hetzner_conventions.error_handlers import install_error_handlers
+from hetzner_conventions.errors import STATUS_BY_CODE
 
 
 class NewServer(BaseModel):

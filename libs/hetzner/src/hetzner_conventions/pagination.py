@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.datastructures import URL
 
-from gateway_service.hetzner.errors import invalid_field
+from hetzner_conventions.errors import invalid_field
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 50

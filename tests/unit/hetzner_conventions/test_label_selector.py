@@ -5,8 +5,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from cpshared.errors import InvalidInput
-from gateway_service.hetzner.label_selector import LabelSelector, Requirement, parse_label_selector
-from gateway_service.hetzner.label_selector_sql import label_selector_clause
+from hetzner_conventions.label_selector import LabelSelector, Requirement, parse_label_selector
+from hetzner_conventions.label_sql import requirements_clause
 
 PROD_WEB = {"env": "prod", "tier": "web", "example.com/team": "core", "flag": ""}
 
@@ -93,11 +93,11 @@ def test_the_error_says_where_in_the_selector_it_is() -> None:
 
 def test_the_sql_clause_uses_quoted_json_paths_and_bound_values() -> None:
     labels = sa.column("labels", sa.JSON)
-    clause = label_selector_clause(parse_label_selector("example.com/team in (core,ops),!gone"), labels)
+    clause = requirements_clause(parse_label_selector("example.com/team in (core,ops),!gone").requirements, labels)
     compiled = clause.compile(dialect=mysql.dialect())
     sql = str(compiled)
     assert "json_contains_path" in sql.lower()
     assert "json_unquote(json_extract" in sql.lower()
     assert '$."example.com/team"' in compiled.params.values()
     assert "core" not in sql  # values are bound, never spliced
-    assert str(label_selector_clause(LabelSelector(()), labels).compile(dialect=mysql.dialect())) == "true"
+    assert str(requirements_clause(LabelSelector(()).requirements, labels).compile(dialect=mysql.dialect())) == "true"

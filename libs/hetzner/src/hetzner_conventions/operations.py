@@ -1,7 +1,9 @@
 """Every operation of Hetzner Cloud's public API: the methods and path templates of its OpenAPI
-description (``tests/reference/hcloud-openapi.json``; ``tests/unit/gateway/test_not_implemented.py``
-keeps this list equal to it). The gateway answers one it has no route for with ``501
-not_implemented`` (:mod:`gateway_service.hetzner.not_implemented`) instead of a bare 404."""
+description (``tests/reference/hcloud-openapi.json``;
+``tests/unit/hetzner_conventions/test_not_implemented.py`` keeps this list equal to it). An app
+that installs :mod:`hetzner_conventions.error_handlers` (the gateway, the simulator) answers one
+it has no route for with ``501 not_implemented`` (:mod:`hetzner_conventions.not_implemented`)
+instead of a bare 404."""
 
 from __future__ import annotations
 

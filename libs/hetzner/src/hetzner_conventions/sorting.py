@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from cpshared.errors import InvalidInput
-from gateway_service.hetzner.errors import invalid_field
+from hetzner_conventions.errors import invalid_field
 
 PARAMETER = "sort"
 

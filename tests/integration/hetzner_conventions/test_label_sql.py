@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from gateway_service.hetzner.label_selector import parse_label_selector
-from gateway_service.hetzner.label_selector_sql import label_selector_clause
+from hetzner_conventions.label_selector import parse_label_selector
+from hetzner_conventions.label_sql import requirements_clause
 
 metadata = sa.MetaData()
 things = sa.Table(
@@ -52,6 +52,8 @@ def table(engine: sa.Engine) -> sa.Table:
 def test_sql_and_in_memory_matching_agree(engine: sa.Engine, table: sa.Table, selector: str) -> None:
     parsed = parse_label_selector(selector)
     with engine.connect() as conn:
-        in_sql = set(conn.scalars(sa.select(table.c.id).where(label_selector_clause(parsed, table.c.labels))))
+        in_sql = set(
+            conn.scalars(sa.select(table.c.id).where(requirements_clause(parsed.requirements, table.c.labels)))
+        )
     in_memory = {i for i, labels in LABELS.items() if parsed.matches(labels or {})}
     assert in_sql == in_memory

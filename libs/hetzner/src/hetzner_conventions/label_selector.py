@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cpshared.errors import InvalidInput
-from gateway_service.hetzner.errors import invalid_field
+from hetzner_conventions.errors import invalid_field
 
 PARAMETER = "label_selector"
 

@@ -4,7 +4,7 @@ import pytest
 from starlette.datastructures import URL
 
 from cpshared.errors import InvalidInput
-from gateway_service.hetzner.pagination import PageRequest, link_header, paginate, parse_page_request
+from hetzner_conventions.pagination import PageRequest, link_header, paginate, parse_page_request
 
 BASE = URL("http://api.test/v1/servers?label_selector=env%3Dprod&sort=id&sort=name:desc&page=3&per_page=5")
 

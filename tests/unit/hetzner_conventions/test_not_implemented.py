@@ -1,14 +1,15 @@
-"""An operation of Hetzner's API the gateway has no route for answers ``501 not_implemented``
-naming it; a path that is not Hetzner's keeps the router's 404, and a route the gateway has wins."""
+"""An operation of Hetzner's API an app (the gateway, the simulator) has no route for answers
+``501 not_implemented`` naming it; a path that is not Hetzner's keeps the router's 404, and a
+route the app has wins."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gateway_service.hetzner.errors import install_error_handlers
-from gateway_service.hetzner.not_implemented import hetzner_operation
-from gateway_service.hetzner.operations import HETZNER_OPERATIONS
+from hetzner_conventions.error_handlers import install_error_handlers
+from hetzner_conventions.not_implemented import hetzner_operation
+from hetzner_conventions.operations import HETZNER_OPERATIONS
 from tests.unit.hetzner_sim import spec
 
 

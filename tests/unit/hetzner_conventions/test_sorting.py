@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from cpshared.errors import InvalidInput
-from gateway_service.hetzner.sorting import SortKey, order_by, parse_sort
+from hetzner_conventions.sorting import SortKey, order_by, parse_sort
 
 ALLOWED = {"id", "name", "created"}
 

@@ -1,8 +1,8 @@
 """Label requirements as a SQL condition over a MariaDB JSON column of labels (``{"k": "v"}``).
 
-The gateway parses Hetzner's ``label_selector`` grammar (gateway_service.hetzner.label_selector)
-and a service that owns labelled rows receives the parsed requirements (key, operator,
-values); both build the WHERE condition here, so a list is filtered and paginated in the
+The gateway parses Hetzner's ``label_selector`` grammar (:mod:`hetzner_conventions.label_selector`)
+and a service that owns labelled rows (compute) receives the parsed requirements (key,
+operator, values) and builds the WHERE condition here, so a list is filtered and paginated in the
 database with the same meaning as the in-memory matcher. Keys go into JSON paths as bound
 parameters, quoted (``$."example.com/k"``), which the key grammar (no quotes, no
 backslashes) keeps unambiguous.

@@ -1,9 +1,8 @@
-"""The error object ``{"error": {"code", "message", "details"}}`` and the HTTP status of each code.
-
-Every error answer of the public API goes through here: domain errors raised by handlers,
-request validation errors, unknown routes (``501 not_implemented`` when the path and method
-are an operation of Hetzner's API, :mod:`gateway_service.hetzner.not_implemented`) and
-unexpected crashes.
+"""Every error of a FastAPI app that speaks Hetzner's API answered with Hetzner's error object
+(:mod:`hetzner_conventions.errors`) and the status of its code: domain errors raised by
+handlers, request validation errors, unknown routes (``501 not_implemented`` when the path and
+method are an operation of Hetzner's API, :mod:`hetzner_conventions.not_implemented`) and
+unexpected crashes. The gateway and the simulator install it.
 """
 
 from __future__ import annotations
@@ -19,44 +18,12 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from cpshared.errors import DomainError, InvalidInput
+from cpshared.errors import DomainError
 from cpshared.logging import get_logger
-from gateway_service.hetzner.not_implemented import example_path, family, hetzner_operation, not_implemented_message
+from hetzner_conventions.errors import INTERNAL_ERROR_MESSAGE, STATUS_BY_CODE, error_body, field_errors, status_for
+from hetzner_conventions.not_implemented import example_path, family, hetzner_operation, not_implemented_message
 
 log = get_logger(__name__)
-
-# Hetzner's documented codes with their statuses, then the platform's own (marked).
-STATUS_BY_CODE: Mapping[str, int] = {
-    "invalid_input": 400,
-    "json_error": 400,
-    "unsupported_error": 400,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "resource_limit_exceeded": 403,
-    "token_readonly": 403,
-    "not_found": 404,
-    "uniqueness_error": 409,
-    "conflict": 409,
-    "locked": 423,
-    "protected": 423,
-    "server_not_stopped": 422,
-    "resource_in_use": 422,
-    "rate_limit_exceeded": 429,
-    # Hetzner's docs list ``server_error`` as 500 and ``service_error`` as 503; the reference
-    # README names only ``service_error``, which is also cpshared's default DomainError code,
-    # so an unexpected failure is ``service_error`` with 500.
-    "service_error": 500,
-    "resource_unavailable": 503,
-    "maintenance": 503,
-    "unavailable": 503,
-    "timeout": 504,
-    # platform codes, not Hetzner's:
-    "precondition_failed": 412,  # cpshared.errors.PreconditionFailed: the resource is not in the needed state
-    "idempotency_key_reused": 422,  # an Idempotency-Key sent again with another request
-    "two_factor_required": 401,  # cpshared.errors.TwoFactorRequired: right password, send the 2FA code too
-    "server_not_running": 422,  # reset_password on a server that is not running (cf. server_not_stopped)
-    "not_implemented": 501,  # an operation of Hetzner's API the platform does not offer yet
-}
 
 
 class ErrorDetail(BaseModel):
@@ -83,17 +50,6 @@ def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 # What any authenticated /v1 route may answer besides its own success.
 COMMON_ERROR_ANSWERS = documented_errors(400, 401, 403, 404, 409, 422, 429, 500)
 
-INTERNAL_ERROR_MESSAGE = "the request could not be completed because of an internal error; retry later"
-
-
-def status_for(code: str) -> int:
-    """The HTTP status of ``code``; an unlisted code is a client error (400) rather than a crash."""
-    return STATUS_BY_CODE.get(code, 400)
-
-
-def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": dict(details) if details else None}}
-
 
 def error_response(
     code: str, message: str, details: Mapping[str, Any] | None = None, *, headers: Mapping[str, str] | None = None
@@ -101,16 +57,6 @@ def error_response(
     return JSONResponse(
         jsonable_encoder(error_body(code, message, details)), status_code=status_for(code), headers=headers
     )
-
-
-def field_errors(fields: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """``invalid_input`` details as Hetzner gives them: ``{"fields": [{"name", "messages"}]}``."""
-    return {"fields": [{"name": name, "messages": list(messages)} for name, messages in fields.items()]}
-
-
-def invalid_field(name: str, message: str) -> InvalidInput:
-    """An ``invalid_input`` error about one query or body field, with Hetzner's ``details``."""
-    return InvalidInput(message, details=field_errors({name: [message]}))
 
 
 def _validation_field_name(loc: Sequence[int | str]) -> str:

@@ -2,10 +2,11 @@
 yet, so that a Hetzner client is told "not here yet" rather than a bare ``404 not_found``,
 which it cannot tell from a missing resource (the ``hcloud`` CLI then retries by name).
 
-Only a request no route of the gateway answers gets here (the router's own 404 or 405), and
-only for an operation the gateway has no route for at all: a route the gateway has always
-wins (a path it refuses, such as an id that is no number, stays a 404), so every family the
-platform starts serving leaves this list by itself. A path that is not Hetzner's keeps its 404.
+Only a request no route of the app answers gets here (the router's own 404 or 405), and
+only for an operation the app has no route for at all: a route the app has always wins (a
+path it refuses, such as an id that is no number, stays a 404), so every family the gateway
+(or the simulator) starts serving leaves this list by itself. A path that is not Hetzner's
+keeps its 404.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from gateway_service.hetzner.operations import HETZNER_OPERATIONS
+from hetzner_conventions.operations import HETZNER_OPERATIONS
 
 
 def _regex(template: str) -> re.Pattern[str]:
