@@ -51,7 +51,7 @@ def password_hash() -> str:
 
 def uow_with_ada(password_hash: str, status: UserStatus = UserStatus.ACTIVE) -> tuple[FakeUnitOfWork, int]:
     uow = FakeUnitOfWork(POLICY)
-    user_id = uow.users.add("Ada", EMAIL, password_hash, UserRole.CLIENT, status, START)
+    user_id = uow.users.add("Ada", EMAIL, password_hash, UserRole.CLIENT, status, START).id
     return uow, user_id
 
 

@@ -16,6 +16,7 @@ from identity_service.domain.model import ApiKey
 class ApiKeyRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+        self.seen: list[ApiKey] = []
 
     def add(
         self,
@@ -44,7 +45,7 @@ class ApiKeyRepository:
                 created_at=to_db(now),
             ),
         )
-        return ApiKey(
+        key = ApiKey(
             id=key_id,
             user_id=user_id,
             organization_id=organization_id,
@@ -55,6 +56,8 @@ class ApiKeyRepository:
             expires_at=expires_at,
             created_at=now,
         )
+        self.seen.append(key)
+        return key
 
     def get(self, key_id: int, *, for_update: bool = False) -> ApiKey | None:
         query = api_keys.select().where(api_keys.c.id == key_id)
@@ -69,8 +72,9 @@ class ApiKeyRepository:
         query = api_keys.select().where(api_keys.c.user_id == user_id).order_by(api_keys.c.id.desc())
         return [self.api_key_from_row(row) for row in self._session.execute(query)]
 
-    def revoke(self, key_id: int, now: datetime) -> None:
-        self._session.execute(api_keys.update().where(api_keys.c.id == key_id).values(revoked_at=to_db(now)))
+    def save_revoked(self, key: ApiKey) -> None:
+        self.seen.append(key)
+        self._session.execute(api_keys.update().where(api_keys.c.id == key.id).values(revoked_at=to_db(key.revoked_at)))
 
     @staticmethod
     def api_key_from_row(row: Row[Any]) -> ApiKey:
