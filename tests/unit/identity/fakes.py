@@ -7,6 +7,8 @@ a commit, and a rollback drops the ones not committed yet.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
@@ -32,6 +34,7 @@ from identity_service.domain.model import (
     UserRole,
     UserStatus,
 )
+from identity_service.domain.passwords import Verdict
 from identity_service.domain.two_factor import TwoFactor, TwoFactorAccount
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
@@ -83,6 +86,24 @@ class FakeUserRepository:
 
     def admin_exists(self) -> bool:
         return any(u.role is UserRole.ADMIN for u in self.rows.values())
+
+
+class FakePasswordHasher:
+    """A fast stand-in for argon2id: a salted SHA-256 (no work factor), so the unit tests
+    spend no second per hash. It remembers what it was asked to check, so a test can see that
+    a refusal without an account still paid for one check."""
+
+    PREFIX = "fake-sha256$"
+
+    def __init__(self) -> None:
+        self.checked: list[str | None] = []
+
+    def hash(self, password: str) -> str:
+        return self.PREFIX + hashlib.sha256(f"salt:{password}".encode()).hexdigest()
+
+    def verify(self, stored: str | None, password: str) -> Verdict:
+        self.checked.append(stored)
+        return Verdict(ok=stored is not None and hmac.compare_digest(stored, self.hash(password)))
 
 
 class FakeLoginActivityRepository:
@@ -354,6 +375,7 @@ class FakeUnitOfWork(IdentityUnitOfWork):
     settings: FakeSettingRepository
     accounts: FakeAccountRepository
     two_factor: FakeTwoFactorRepository
+    passwords: FakePasswordHasher
 
     def __init__(self, settings: dict[str, tuple[SettingType, str]] | None = None) -> None:
         self.users = FakeUserRepository()
@@ -364,6 +386,7 @@ class FakeUnitOfWork(IdentityUnitOfWork):
         self.settings = FakeSettingRepository(settings or {})
         self.accounts = FakeAccountRepository(self.users)
         self.two_factor = FakeTwoFactorRepository()
+        self.passwords = FakePasswordHasher()
         self.secret_box = None
         self.pending: list[PendingEvent] = []
         self.committed: list[PendingEvent] = []

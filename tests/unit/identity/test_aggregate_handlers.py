@@ -16,11 +16,11 @@ from google.protobuf.message import Message
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import ManualClock, set_clock
 from cpshared.errors import AlreadyExists, Forbidden, InvalidInput, LimitExceeded, NotFound, PreconditionFailed
-from identity_service.domain import commands, events, passwords
+from identity_service.domain import commands, events
 from identity_service.domain.model import OrganizationRole, QuotaOwner, ReservationStatus, UserRole, UserStatus
-from identity_service.service_layer import accounts, api_keys, organizations, quotas
+from identity_service.service_layer import accounts, api_keys, organizations, quotas, users
 from identity_service.service_layer.unit_of_work import EVENT_CONTRACTS, contract_payload
-from tests.unit.identity.fakes import FakeUnitOfWork
+from tests.unit.identity.fakes import FakePasswordHasher, FakeUnitOfWork
 
 M = TypeVar("M", bound=Message)
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -39,7 +39,7 @@ def clock() -> Iterator[ManualClock]:
 
 @pytest.fixture(scope="module")
 def password_hash() -> str:
-    return passwords.hash_password(PASSWORD)
+    return FakePasswordHasher().hash(PASSWORD)
 
 
 def with_users(*emails: str, password_hash: str = "") -> tuple[FakeUnitOfWork, list[int]]:
@@ -268,3 +268,15 @@ def test_a_password_change_ends_the_other_sessions_before_it_is_recorded(passwor
         ("user.password_changed", str(ada), version + 1),
     ]
     assert payload(uow, before + 1, ev.UserPasswordChanged).revoked_sessions == 1
+
+
+def test_a_new_account_keeps_only_the_hash_its_hasher_made() -> None:
+    uow = FakeUnitOfWork()
+
+    user = users.create_user(commands.CreateUser("Ada", "Ada@Example.com", PASSWORD), uow)
+
+    assert uow.users.rows[user.id].password_hash == uow.passwords.hash(PASSWORD) != PASSWORD
+    assert user.password_hash is None
+    assert committed(uow) == [("user.created", str(user.id), 1)]
+    created = payload(uow, 0, ev.UserCreated)
+    assert (created.user_id, created.role, created.status) == (user.id, "client", "pending")

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 
 from cpshared.db import make_engine, make_session_factory
 from cpshared.mail import MailSettings, send_mail
+from identity_service.adapters.passwords import Argon2PasswordHasher
 from identity_service.adapters.unit_of_work import SqlAlchemyIdentityUnitOfWork
 from identity_service.domain.two_factor import SecretBox
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
@@ -20,7 +21,8 @@ class Identity:
     answers UNAVAILABLE and the rest of the service works as before. ``mail`` says where mail
     (verification links, invitations) goes; the defaults name the local SMTP sink.
     ``secret_box`` encrypts TOTP secrets at rest; without it the two-factor RPCs answer
-    UNAVAILABLE."""
+    UNAVAILABLE. Every unit of work hashes and checks passwords with argon2id
+    (``passwords``, the service layer's ``ports.PasswordHasher``)."""
 
     def __init__(
         self,
@@ -33,10 +35,11 @@ class Identity:
         self.signing_key = signing_key
         self.mail = mail or MailSettings()
         self.secret_box = secret_box
+        self.passwords = Argon2PasswordHasher()
         self._sessions = make_session_factory(engine)
 
     def uow(self) -> IdentityUnitOfWork:
-        return SqlAlchemyIdentityUnitOfWork(self._sessions, self.secret_box)
+        return SqlAlchemyIdentityUnitOfWork(self._sessions, self.passwords, self.secret_box)
 
     def send_mail(self, to: str, subject: str, body: str) -> str:
         """Send one mail over SMTP (blocking: call it from a worker thread, after the commit)."""

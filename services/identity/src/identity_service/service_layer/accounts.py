@@ -27,7 +27,7 @@ from cpshared.clock import utcnow
 from cpshared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
 from cpshared.logging import get_logger
 from cpshared.mail import MailError
-from identity_service.domain import commands, passwords
+from identity_service.domain import commands
 from identity_service.domain.accounts import (
     RESEND_INTERVAL,
     SESSION_LIFETIME,
@@ -357,11 +357,11 @@ def change_password(
 ) -> int:
     """Store the new password and end every session but ``keep_session_id``; how many ended."""
     check_new_password(new_password)
-    new_hash = passwords.hash_password(new_password)
+    new_hash = uow.passwords.hash(new_password)
     now = utcnow()
     with uow:
         profile = _profile(uow, user_id, for_update=True)
-        if not passwords.verify_password(uow.accounts.password_hash(user_id), current_password).ok:
+        if not uow.passwords.verify(uow.accounts.password_hash(user_id), current_password).ok:
             raise InvalidInput("the current password is wrong: send the password you sign in with now")
         ended = [s for s in uow.accounts.live_sessions(user_id, now, for_update=True) if s.id != keep_session_id]
         for session in ended:

@@ -1,5 +1,5 @@
 """The outside world as the identity service layer sees it: the repositories a unit of work
-holds, and mail. Adapters implement them (MariaDB: identity_service.adapters.repository_*;
+holds, the password hasher, and mail. Adapters implement them (MariaDB: identity_service.adapters.repository_*;
 SMTP: cpshared.mail, wired by the bootstrap as ``Identity.send_mail``); unit tests give
 in-memory fakes. Nothing here knows a database or a wire format.
 
@@ -28,8 +28,21 @@ from identity_service.domain.model import (
     UserRole,
     UserStatus,
 )
+from identity_service.domain.passwords import Verdict
 from identity_service.domain.staff import UserDetails, UserSearch
 from identity_service.domain.two_factor import TwoFactor, TwoFactorAccount
+
+
+class PasswordHasher(Protocol):
+    """Makes and checks password hashes (argon2id in the service: adapters.passwords; a fast
+    fake in unit tests). Never logs or keeps the password."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, stored: str | None, password: str) -> Verdict:
+        """Whether ``password`` matches ``stored``; with no stored hash it still takes as long
+        as a real check (the answer time does not tell which accounts exist), and answers no.
+        ``Verdict.new_hash``: a fresh hash to store when ``stored`` is legacy or outdated."""
 
 
 class MailSender(Protocol):

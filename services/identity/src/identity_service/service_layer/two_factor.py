@@ -14,7 +14,7 @@ from datetime import datetime
 
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unavailable
-from identity_service.domain import commands, passwords
+from identity_service.domain import commands
 from identity_service.domain.model import LoginFailure
 from identity_service.domain.two_factor import (
     DISABLED,
@@ -155,7 +155,7 @@ def disable(user_id: int, password: str, code: str, recovery_code: str, uow: Ide
             raise PreconditionFailed("two-factor authentication is off already")
         # Both are checked whatever the first answer, and the refusal does not say which was
         # wrong: the endpoint does not tell a password guesser that the password was right.
-        password_ok = passwords.verify_password(user.password_hash, password).ok
+        password_ok = uow.passwords.verify(user.password_hash, password).ok
         if code:
             proved = state.after_totp(open_secret(uow, state, user_id), code, utcnow()) is not None
         else:

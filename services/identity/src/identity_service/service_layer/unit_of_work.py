@@ -42,6 +42,8 @@ class IdentityUnitOfWork(abc.ABC):
     accounts: ports.AccountRepository
     staff: ports.StaffRepository
     two_factor: ports.TwoFactorRepository
+    passwords: ports.PasswordHasher
+    """Hashes and checks passwords (the bootstrap gives argon2id)."""
     secret_box: SecretBox | None
     """Seals and opens the TOTP secrets at rest; None when no data encryption key is configured."""
 

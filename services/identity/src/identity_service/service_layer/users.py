@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cpshared.clock import utcnow
 from cpshared.errors import AlreadyExists
-from identity_service.domain import commands, passwords
+from identity_service.domain import commands
 from identity_service.domain.model import User, check_name, check_new_password, normalise_email
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
@@ -24,7 +24,7 @@ def add_user(cmd: commands.CreateUser, uow: IdentityUnitOfWork) -> User:
     whatever else belongs to the same change (a sign-up's verification row)."""
     name, email = check_name(cmd.name), normalise_email(cmd.email)
     check_new_password(cmd.password)
-    password_hash = passwords.hash_password(cmd.password)
+    password_hash = uow.passwords.hash(cmd.password)
     now = utcnow()
     if uow.users.by_email(email) is not None:
         raise AlreadyExists(f"an account with email {email} exists already: sign in or use another email")
