@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
+from cpshared.auth.principal import Principal
 from cpshared.events.envelope import PendingEvent
 from identity_service.domain.accounts import EmailVerification, Profile, UserSession
 from identity_service.domain.model import (
@@ -104,6 +105,17 @@ class FakePasswordHasher:
     def verify(self, stored: str | None, password: str) -> Verdict:
         self.checked.append(stored)
         return Verdict(ok=stored is not None and hmac.compare_digest(stored, self.hash(password)))
+
+
+class FakePrincipalSigner:
+    """Keeps the principals it was asked to sign; the "assertion" names the principal."""
+
+    def __init__(self) -> None:
+        self.signed: list[Principal] = []
+
+    def sign(self, principal: Principal, /) -> str:
+        self.signed.append(principal)
+        return f"signed:{principal.user_id}:{principal.api_key_id}"
 
 
 class FakeLoginActivityRepository:
@@ -226,6 +238,13 @@ class FakeApiKeyRepository:
     def save_revoked(self, key: ApiKey) -> None:
         self.seen.append(key)
         self.rows[key.id] = replace(self.rows[key.id], revoked_at=key.revoked_at)
+
+    def note_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
+        stored = self.rows[key_id]
+        if stored.last_used_at is not None and stored.last_used_at >= now - every:
+            return False
+        self.rows[key_id] = replace(stored, last_used_at=now, last_used_ip=ip)
+        return True
 
 
 class FakeQuotaRepository:

@@ -15,12 +15,21 @@ from google.protobuf.message import Message
 
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import ManualClock, set_clock
-from cpshared.errors import AlreadyExists, Forbidden, InvalidInput, LimitExceeded, NotFound, PreconditionFailed
+from cpshared.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    PreconditionFailed,
+    Unauthenticated,
+    Unavailable,
+)
 from identity_service.domain import commands, events
 from identity_service.domain.model import OrganizationRole, QuotaOwner, ReservationStatus, UserRole, UserStatus
-from identity_service.service_layer import accounts, api_keys, organizations, quotas, users
+from identity_service.service_layer import accounts, api_keys, organizations, principals, quotas, users
 from identity_service.service_layer.unit_of_work import EVENT_CONTRACTS, contract_payload
-from tests.unit.identity.fakes import FakePasswordHasher, FakeUnitOfWork
+from tests.unit.identity.fakes import FakePasswordHasher, FakePrincipalSigner, FakeUnitOfWork
 
 M = TypeVar("M", bound=Message)
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -280,3 +289,39 @@ def test_a_new_account_keeps_only_the_hash_its_hasher_made() -> None:
     assert committed(uow) == [("user.created", str(user.id), 1)]
     created = payload(uow, 0, ev.UserCreated)
     assert (created.user_id, created.role, created.status) == (user.id, "client", "pending")
+
+
+# -- principals -----------------------------------------------------------------------------------
+
+
+def test_a_key_bound_to_an_organization_is_signed_for_that_organization_only() -> None:
+    uow, (ada,) = with_users("ada@example.com")
+    acme, _ = organizations.create_organization(commands.CreateOrganization(ada, "Acme", "acme"), uow)
+    organizations.create_organization(commands.CreateOrganization(ada, "Other", "other"), uow)
+    key, secret = api_keys.create_api_key(commands.CreateApiKey(ada, "ci", ("servers:read",), acme.id), uow)
+    signer = FakePrincipalSigner()
+
+    issued = principals.for_api_key(secret, "203.0.113.10", uow, signer)
+
+    assert issued.assertion == f"signed:{ada}:{key.id}"
+    (principal,) = signer.signed
+    assert (principal.organizations, principal.scopes, principal.expires_at) == (
+        {acme.id: "owner"},
+        ("servers:read",),
+        issued.expires_at,
+    )
+    assert (uow.api_keys.rows[key.id].last_used_at, uow.api_keys.rows[key.id].last_used_ip) == (START, "203.0.113.10")
+
+
+def test_a_revoked_key_or_a_missing_signer_gets_no_assertion() -> None:
+    uow, (ada,) = with_users("ada@example.com")
+    key, secret = api_keys.create_api_key(commands.CreateApiKey(ada, "ci", ("servers:read",)), uow)
+    api_keys.revoke_api_key(key.id, uow)
+    signer = FakePrincipalSigner()
+
+    with pytest.raises(Unauthenticated, match="revoked"):
+        principals.for_api_key(secret, "", uow, signer)
+    with pytest.raises(Unavailable, match="no principal signing key"):
+        principals.required_signer(None)
+
+    assert signer.signed == []

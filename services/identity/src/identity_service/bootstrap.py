@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from cpshared.db import make_engine, make_session_factory
 from cpshared.mail import MailSettings, send_mail
 from identity_service.adapters.passwords import Argon2PasswordHasher
+from identity_service.adapters.principal_signer import Ed25519PrincipalSigner
 from identity_service.adapters.unit_of_work import SqlAlchemyIdentityUnitOfWork
 from identity_service.domain.two_factor import SecretBox
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
@@ -17,7 +18,8 @@ class Identity:
     """What the entrypoints need. A unit of work holds one session, so each use case call
     (each thread) gets its own from :meth:`uow`.
 
-    ``signing_key`` signs the principal assertions identity issues; without it IssuePrincipal
+    ``signing_key`` signs the principal assertions identity issues (``principal_signer``, the
+    service layer's ``ports.PrincipalSigner``) and the sessions' tokens; without it IssuePrincipal
     answers UNAVAILABLE and the rest of the service works as before. ``mail`` says where mail
     (verification links, invitations) goes; the defaults name the local SMTP sink.
     ``secret_box`` encrypts TOTP secrets at rest; without it the two-factor RPCs answer
@@ -33,6 +35,7 @@ class Identity:
     ) -> None:
         self.engine = engine
         self.signing_key = signing_key
+        self.principal_signer = None if signing_key is None else Ed25519PrincipalSigner(signing_key)
         self.mail = mail or MailSettings()
         self.secret_box = secret_box
         self.passwords = Argon2PasswordHasher()

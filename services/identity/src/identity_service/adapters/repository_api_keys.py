@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -75,6 +76,21 @@ class ApiKeyRepository:
     def save_revoked(self, key: ApiKey) -> None:
         self.seen.append(key)
         self._session.execute(api_keys.update().where(api_keys.c.id == key.id).values(revoked_at=to_db(key.revoked_at)))
+
+    def note_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
+        """Record that the key was used now from ``ip``, unless that was recorded less than
+        ``every`` ago: one conditional UPDATE, so a busy key costs a write a minute, not one a
+        request, and concurrent replicas write it once (the row lock serialises them and the
+        second finds the condition false). True when it wrote."""
+        result = self._session.execute(
+            api_keys.update()
+            .where(
+                api_keys.c.id == key_id,
+                sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < to_db(now - every)),
+            )
+            .values(last_used_at=to_db(now), last_used_ip=ip)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     @staticmethod
     def api_key_from_row(row: Row[Any]) -> ApiKey:

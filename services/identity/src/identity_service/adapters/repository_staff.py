@@ -4,7 +4,7 @@ and the API keys' last use."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -156,20 +156,3 @@ class StaffRepository:
             )
         )
         return [QuotaRepository.quota_from_row(row) for row in self._session.execute(query)]
-
-    # -- API key use ------------------------------------------------------------------------
-
-    def note_api_key_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
-        """Record that the key was used now from ``ip``, unless that was recorded less than
-        ``every`` ago: one conditional UPDATE, so a busy key costs a write a minute, not one a
-        request, and concurrent replicas write it once (the row lock serialises them and the
-        second finds the condition false). True when it wrote."""
-        result = self._session.execute(
-            api_keys.update()
-            .where(
-                api_keys.c.id == key_id,
-                sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < to_db(now - every)),
-            )
-            .values(last_used_at=to_db(now), last_used_ip=ip)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]

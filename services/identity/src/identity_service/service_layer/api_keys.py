@@ -92,7 +92,7 @@ def principal_for_api_key(secret: str, uow: IdentityUnitOfWork, client_ip: str =
     with uow:
         memberships = uow.organizations.of_user(user.id)
         if key.last_used_at is None or key.last_used_at < now - API_KEY_USE_RECORDED_EVERY:
-            uow.staff.note_api_key_use(key.id, _client_ip(client_ip), now, API_KEY_USE_RECORDED_EVERY)
+            uow.api_keys.note_use(key.id, _client_ip(client_ip), now, API_KEY_USE_RECORDED_EVERY)
             uow.commit()
     organizations = {m.organization_id: m.role.value for _, m in memberships}
     if key.organization_id is not None:

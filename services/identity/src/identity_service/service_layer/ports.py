@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from cpshared.auth.principal import Principal
 from identity_service.domain.accounts import EmailVerification, Profile, UserSession
 from identity_service.domain.invitations import Invitation
 from identity_service.domain.model import (
@@ -43,6 +44,13 @@ class PasswordHasher(Protocol):
         """Whether ``password`` matches ``stored``; with no stored hash it still takes as long
         as a real check (the answer time does not tell which accounts exist), and answers no.
         ``Verdict.new_hash``: a fresh hash to store when ``stored`` is legacy or outdated."""
+
+
+class PrincipalSigner(Protocol):
+    """Signs the assertion of a principal for the other services (Ed25519 in the service:
+    adapters.principal_signer; a fake in unit tests)."""
+
+    def sign(self, principal: Principal, /) -> str: ...
 
 
 class MailSender(Protocol):
@@ -145,6 +153,13 @@ class ApiKeyRepository(Protocol):
     def of_user(self, user_id: int) -> list[ApiKey]: ...
 
     def save_revoked(self, key: ApiKey) -> None: ...
+
+    def note_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
+        """Record that the key was used now from ``ip``, unless that was recorded less than
+        ``every`` ago: one conditional UPDATE, so a busy key costs a write a minute, not one a
+        request, and concurrent replicas write it once (the row lock serialises them and the
+        second finds the condition false). True when it wrote.
+        """
 
 
 class SettingRepository(Protocol):
@@ -272,13 +287,6 @@ class StaffRepository(Protocol):
 
     def quotas(self, *, user_ids: list[int], organization_ids: list[int]) -> list[Quota]:
         """Quotas of the users and organizations given: users' first, then organizations'."""
-
-    def note_api_key_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
-        """Record that the key was used now from ``ip``, unless that was recorded less than
-        ``every`` ago: one conditional UPDATE, so a busy key costs a write a minute, not one a
-        request, and concurrent replicas write it once (the row lock serialises them and the
-        second finds the condition false). True when it wrote.
-        """
 
 
 class TwoFactorRepository(Protocol):
