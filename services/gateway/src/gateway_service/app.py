@@ -58,7 +58,7 @@ from gateway_service.console.tickets import ConsoleTickets
 from gateway_service.hetzner.errors import COMMON_ERROR_ANSWERS, install_error_handlers
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
 from gateway_service.idempotency.store import IdempotencyStore
-from gateway_service.identity_client import IdentityClient
+from gateway_service.clients.identity import IdentityClient
 from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
 from gateway_service.rate_limit.store import RateLimitStore
 from gateway_service.request_log import RequestLogMiddleware, RequestLogWriter

@@ -36,7 +36,7 @@ from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
 from gateway_service.idempotency.middleware import REDACT_HEADER
-from gateway_service.identity_client import IdentityClient
+from gateway_service.clients.identity import IdentityClient
 
 router = APIRouter(prefix="/v1/api_keys", tags=["api_keys"])
 
