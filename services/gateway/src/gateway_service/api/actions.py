@@ -14,20 +14,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from cpshared.errors import NotFound
-from gateway_service.api.admin import Meta
-from gateway_service.api.servers import (
-    MAX_ID,
-    ActionAnswer,
-    ActionOut,
-    ActionsAnswer,
-    action_out,
-    server_client,
-    tenant,
-)
+from gateway_service.api.common import MAX_ID, page_meta, tenant
+from gateway_service.api.servers.mapping import action_out
+from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.clients.getters import server_client
+from gateway_service.hetzner.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"])
 
@@ -53,12 +47,9 @@ async def list_actions(
             found.append(action_out(await server_client(request).action(action_id, tenant(principal)[1])))
         except NotFound:
             continue
-    pagination = paginate(page_request, len(found))
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
+    meta = page_meta(request, response, page_request, len(found))
     chosen = found[page_request.offset : page_request.offset + page_request.limit]
-    return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
+    return ActionsAnswer(actions=chosen, meta=meta)
 
 
 @router.get("/{id}")

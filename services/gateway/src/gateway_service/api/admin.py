@@ -25,12 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from cloudplatform.identity.v1 import admin_service_pb2 as apb
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
+from gateway_service.api.common import Meta, page_meta, sort_param
+from gateway_service.api.models.quotas import QuotaOut, quota_out
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.clients.admin import AdminClient
+from gateway_service.clients.getters import admin_client
 from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import Pagination, link_header, paginate, parse_page_request
+from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -64,23 +66,6 @@ ACTIONS: dict[str, pb.UserStatus.ValueType] = {
 
 
 # -- answers ----------------------------------------------------------------------------------
-
-
-class PaginationOut(BaseModel):
-    page: int
-    per_page: int
-    previous_page: int | None
-    next_page: int | None
-    last_page: int
-    total_entries: int
-
-
-class Meta(BaseModel):
-    pagination: PaginationOut
-
-    @classmethod
-    def of(cls, pagination: Pagination) -> Meta:
-        return cls.model_validate(pagination.as_meta())
 
 
 class UserOut(BaseModel):
@@ -127,15 +112,6 @@ class SettingAnswer(BaseModel):
 
 class SettingsAnswer(BaseModel):
     settings: list[SettingOut]
-
-
-class QuotaOut(BaseModel):
-    id: int
-    user_id: int | None
-    organization_id: int | None
-    resource_type: str
-    limit: int
-    usage: int
 
 
 class QuotaAnswer(BaseModel):
@@ -213,22 +189,6 @@ def setting_out(setting: pb.Setting) -> SettingOut:
     )
 
 
-def quota_out(quota: pb.Quota) -> QuotaOut:
-    return QuotaOut(
-        id=quota.id,
-        user_id=quota.user_id or None,
-        organization_id=quota.organization_id or None,
-        resource_type=quota.resource_type,
-        limit=quota.quota_limit,
-        usage=quota.current_usage,
-    )
-
-
-def admin_client(request: Request) -> AdminClient:
-    client: AdminClient = request.app.state.admin
-    return client
-
-
 # -- users ------------------------------------------------------------------------------------
 
 
@@ -258,14 +218,11 @@ async def search_users(
             status=STATUSES[status] if status else pb.USER_STATUS_UNSPECIFIED,
             page=page_request.page,
             per_page=page_request.per_page,
-            sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in sort_keys],
+            sort=sort_param(sort_keys),
         )
     )
-    pagination = paginate(page_request, answer.total_entries)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return UsersAnswer(users=[user_out(u) for u in answer.users], meta=Meta.of(pagination))
+    meta = page_meta(request, response, page_request, answer.total_entries)
+    return UsersAnswer(users=[user_out(u) for u in answer.users], meta=meta)
 
 
 @router.get("/users/{user_id}")

@@ -28,15 +28,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cpshared.errors import NotFound
+from gateway_service.api.common import page_meta
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
+from gateway_service.clients.getters import identity_client
 from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
 from gateway_service.idempotency.middleware import REDACT_HEADER
-from gateway_service.clients.identity import IdentityClient
 
 router = APIRouter(prefix="/v1/api_keys", tags=["api_keys"])
 
@@ -73,11 +74,6 @@ def api_key_json(key: pb.ApiKey) -> dict[str, Any]:
     }
 
 
-def _identity(request: Request) -> IdentityClient:
-    client: IdentityClient = request.app.state.identity
-    return client
-
-
 def _sort_by(field: str) -> Callable[[pb.ApiKey], Any]:
     if field == "created":
         return lambda key: key.created_at.ToNanoseconds()
@@ -85,7 +81,7 @@ def _sort_by(field: str) -> Callable[[pb.ApiKey], Any]:
 
 
 async def _live_keys(request: Request, principal: Principal) -> list[pb.ApiKey]:
-    keys = await _identity(request).list_api_keys(principal.user_id)
+    keys = await identity_client(request).list_api_keys(principal.user_id)
     return [key for key in keys if not key.HasField("revoked_at")]
 
 
@@ -115,12 +111,9 @@ async def list_api_keys(
     keys = sorted(await _live_keys(request, principal), key=lambda k: k.id)
     for sort_key in reversed(sort_keys):  # stable sorts, last key first
         keys.sort(key=_sort_by(sort_key.field), reverse=sort_key.descending)
-    pagination = paginate(page_request, len(keys))
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
+    meta = page_meta(request, response, page_request, len(keys))
     chosen = keys[page_request.offset : page_request.offset + page_request.limit]
-    return {"api_keys": [api_key_json(key) for key in chosen], "meta": pagination.as_meta()}
+    return {"api_keys": [api_key_json(key) for key in chosen], "meta": meta.model_dump()}
 
 
 @router.get("/{api_key_id}")
@@ -139,7 +132,7 @@ async def create_api_key(
     policy.require_scope(principal, Family.API_KEYS, Access.WRITE)
     rate_limit = body.rate_limit if body.rate_limit is not None else principal.rate_limit
     policy.check_grantable(principal, body.scopes, rate_limit)
-    key, secret = await _identity(request).create_api_key(
+    key, secret = await identity_client(request).create_api_key(
         user_id=principal.user_id,
         organization_id=principal.organization_id,
         name=body.name,
@@ -157,5 +150,5 @@ async def revoke_api_key(request: Request, principal: Authenticated, api_key_id:
     if not policy.reaches_every_owner(principal, Family.API_KEYS, Access.WRITE):
         # Checked before revoking: another user's key must stay untouched and look absent.
         await _own_key(request, principal, api_key_id)
-    await _identity(request).revoke_api_key(api_key_id)
+    await identity_client(request).revoke_api_key(api_key_id)
     return Response(status_code=204)

@@ -26,27 +26,22 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
-from gateway_service.api.invoices import billing_client
+from gateway_service.api.common import MAX_ID, tenant
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.auth.principal import Principal
+from gateway_service.clients.getters import billing_client
 
 usage_router = APIRouter(prefix="/v1/billing", tags=["billing"])
 credits_router = APIRouter(prefix="/v1/credits", tags=["credits"])
 payment_methods_router = APIRouter(prefix="/v1/payment_methods", tags=["payment_methods"])
 pricing_plans_router = APIRouter(prefix="/v1/pricing_plans", tags=["pricing_plans"])
 
-MAX_ID = 2**63 - 1
 ResourceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Money = Annotated[str, Field(pattern=r"^\d{1,8}(\.\d{1,2})?$", description="Decimal amount, e.g. 12.34.")]
 Price = Annotated[str | None, Field(default=None, pattern=r"^\d{1,8}(\.\d{1,6})?$", description="Decimal price.")]
 ResourceType = Literal["server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth"]
 Address = dict[Annotated[str, Field(max_length=50)], Annotated[str, Field(max_length=255)]]
-
-
-def _tenant(principal: Principal) -> tuple[int, int]:
-    return principal.user_id, principal.organization_id or 0
 
 
 def _time(message: pb.PaymentMethod | pb.Credit | pb.InvoiceItem, name: str) -> datetime | None:
@@ -105,7 +100,7 @@ async def monthly_usage(
 ) -> MonthlyUsageAnswer:
     """The tenant's usage of a month and what its invoice comes (or would come) to."""
     policy.require_scope(principal, Family.BILLING, Access.READ)
-    user_id, organization_id = _tenant(principal)
+    user_id, organization_id = tenant(principal)
     answer = await billing_client(request).monthly_usage(user_id, organization_id, month or "")
     return MonthlyUsageAnswer(
         usage=MonthlyUsageOut(
@@ -205,7 +200,7 @@ def credit_out(credit: pb.Credit) -> CreditOut:
 async def list_credits(request: Request, principal: Authenticated) -> CreditsAnswer:
     """The tenant's credits, the soonest to expire first."""
     policy.require_scope(principal, Family.CREDITS, Access.READ)
-    user_id, organization_id = _tenant(principal)
+    user_id, organization_id = tenant(principal)
     answer = await billing_client(request).list_credits(user_id, organization_id)
     return CreditsAnswer(credits=[credit_out(c) for c in answer.credits], remaining=dict(answer.remaining))
 
@@ -305,7 +300,7 @@ def payment_method_out(method: pb.PaymentMethod) -> PaymentMethodOut:
 async def list_payment_methods(request: Request, principal: Authenticated) -> PaymentMethodsAnswer:
     """The tenant's payment methods, the default first."""
     policy.require_scope(principal, Family.PAYMENT_METHODS, Access.READ)
-    user_id, organization_id = _tenant(principal)
+    user_id, organization_id = tenant(principal)
     methods = await billing_client(request).list_payment_methods(user_id, organization_id)
     return PaymentMethodsAnswer(payment_methods=[payment_method_out(m) for m in methods])
 
@@ -314,7 +309,7 @@ async def list_payment_methods(request: Request, principal: Authenticated) -> Pa
 async def add_payment_method(request: Request, principal: Authenticated, body: NewPaymentMethod) -> PaymentMethodAnswer:
     """A new payment method of the tenant (the first becomes its default)."""
     policy.require_scope(principal, Family.PAYMENT_METHODS, Access.WRITE)
-    user_id, organization_id = _tenant(principal)
+    user_id, organization_id = tenant(principal)
     added = pb.AddPaymentMethodRequest(
         user_id=user_id,
         organization_id=organization_id,

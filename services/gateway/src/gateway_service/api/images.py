@@ -19,7 +19,6 @@ image action is also ``GET /v1/actions/{id}`` (how clients wait for it).
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
@@ -27,24 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cpshared.errors import InvalidInput, NotFound
-from gateway_service.api.admin import Meta
-from gateway_service.api.catalog import compute_client
-from gateway_service.api.servers import (
-    ACTION_SORT,
-    MAX_ID,
-    ActionAnswer,
-    ActionOut,
-    ActionsAnswer,
-    _sort_value,
-    action_out,
-    server_client,
-    tenant,
-)
+from gateway_service.api.common import MAX_ID, page_meta, sort_items, sort_param, tenant
+from gateway_service.api.servers.mapping import ACTION_SORT, action_out, action_sort_value
+from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.clients.getters import compute_client, server_client
+from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
@@ -111,17 +101,14 @@ async def list_image_actions(
     answer = await server_client(request).tenant_actions(
         *tenant(principal),
         status=list(status or []),
-        sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in keys],
+        sort=sort_param(keys),
         page=page_request.page,
         per_page=page_request.per_page,
         resource_type="image",
         ids=sorted(set(id or [])),
     )
-    pagination = paginate(page_request, answer.total_entries)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return ActionsAnswer(actions=[action_out(a) for a in answer.actions], meta=Meta.of(pagination))
+    meta = page_meta(request, response, page_request, answer.total_entries)
+    return ActionsAnswer(actions=[action_out(a) for a in answer.actions], meta=meta)
 
 
 @router.get("/actions/{id:int}")
@@ -168,14 +155,10 @@ async def list_actions_for_image(
         await _ensure_own_image(request, principal, id)
         found = [action_out(a) for a in await server_client(request).image_actions(id, tenant(principal)[1])]
     found = [a for a in found if not status or a.status in status]
-    for key in reversed(keys):
-        found.sort(key=partial(_sort_value, field=key.field), reverse=key.descending)
-    pagination = paginate(page_request, len(found))
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
+    sort_items(found, keys, action_sort_value)
+    meta = page_meta(request, response, page_request, len(found))
     chosen = found[page_request.offset : page_request.offset + page_request.limit]
-    return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
+    return ActionsAnswer(actions=chosen, meta=meta)
 
 
 @router.get("/{id:int}/actions/{action_id:int}")

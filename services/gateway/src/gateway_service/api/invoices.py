@@ -24,18 +24,17 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
-from gateway_service.api.admin import Meta
+from gateway_service.api.common import MAX_ID, Meta, page_meta
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal, Role
-from gateway_service.clients.billing import BillingClient
+from gateway_service.clients.getters import billing_client
 from gateway_service.hetzner.errors import documented_errors
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.hetzner.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
-MAX_ID = 2**63 - 1
 InvoiceId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the invoice.")]
 Status = Literal["pending", "paid", "overdue", "cancelled", "refunded"]
 NOT_IN_STATE = documented_errors(412)  # the invoice's status does not allow the action
@@ -169,11 +168,6 @@ def invoice_out(invoice: pb.Invoice, *, with_items: bool) -> InvoiceOut:
     )
 
 
-def billing_client(request: Request) -> BillingClient:
-    client: BillingClient = request.app.state.billing
-    return client
-
-
 def sees_every_account(principal: Principal) -> bool:
     return principal.role in (Role.ADMIN, Role.BILLING)
 
@@ -198,13 +192,8 @@ async def list_invoices(
         page=page_request.page,
         per_page=page_request.per_page,
     )
-    pagination = paginate(page_request, answer.total_entries)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return InvoicesAnswer(
-        invoices=[invoice_out(i, with_items=False) for i in answer.invoices], meta=Meta.of(pagination)
-    )
+    meta = page_meta(request, response, page_request, answer.total_entries)
+    return InvoicesAnswer(invoices=[invoice_out(i, with_items=False) for i in answer.invoices], meta=meta)
 
 
 @router.get("/{id}")

@@ -18,12 +18,14 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
-from gateway_service.api.auth import SessionOut, UserAnswer, accounts_client, session_out, user_out
+from gateway_service.api.common import page_meta
+from gateway_service.api.models.accounts import SessionOut, UserAnswer, session_out, user_out
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
+from gateway_service.clients.getters import accounts_client
 from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.hetzner.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
@@ -108,12 +110,9 @@ async def list_sessions(
     policy.require_scope(principal, Family.ACCOUNT, Access.READ)
     page_request = parse_page_request(page, per_page)
     sessions = await accounts_client(request).list_sessions(principal.user_id)
-    pagination = paginate(page_request, len(sessions))
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
+    meta = page_meta(request, response, page_request, len(sessions))
     chosen = sessions[page_request.offset : page_request.offset + page_request.limit]
-    return SessionsAnswer(sessions=[session_out(s, principal.session_id) for s in chosen], meta=pagination.as_meta())
+    return SessionsAnswer(sessions=[session_out(s, principal.session_id) for s in chosen], meta=meta.model_dump())
 
 
 @router.delete("/sessions/{session_id}", status_code=204)

@@ -34,13 +34,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import organization_service_pb2 as pb
 from cpshared.errors import InvalidInput
+from gateway_service.api.common import Meta, page_meta
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
-from gateway_service.clients.organizations import OrganizationsClient
+from gateway_service.clients.getters import organizations_client
 from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
@@ -112,19 +113,6 @@ class InvitationAcceptance(BaseModel):
 
 
 # -- answers --------------------------------------------------------------------------------
-
-
-class Pagination(BaseModel):
-    page: int
-    per_page: int
-    previous_page: int | None
-    next_page: int | None
-    last_page: int
-    total_entries: int
-
-
-class Meta(BaseModel):
-    pagination: Pagination
 
 
 class OrganizationOut(BaseModel):
@@ -245,22 +233,12 @@ def _role_of(user_id: int, members: Sequence[ipb.Member]) -> ipb.OrganizationRol
     return next((m.role for m in members if m.user_id == user_id), None)
 
 
-def _client(request: Request) -> OrganizationsClient:
-    client: OrganizationsClient = request.app.state.organizations
-    return client
-
-
 def _page(
     request: Request, response: Response, page: str | None, per_page: str | None, total: int
 ) -> tuple[Meta, slice]:
     page_request = parse_page_request(page, per_page)
-    pagination = paginate(page_request, total)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return Meta.model_validate(pagination.as_meta()), slice(
-        page_request.offset, page_request.offset + page_request.limit
-    )
+    meta = page_meta(request, response, page_request, total)
+    return meta, slice(page_request.offset, page_request.offset + page_request.limit)
 
 
 def _sort_by(field: str) -> Callable[[OrganizationOut], Any]:
@@ -285,7 +263,7 @@ async def list_organizations(
     sort_keys = parse_sort(sort or [], SORTABLE)
     if label_selector:
         raise invalid_field("label_selector", "organizations have no labels; leave label_selector out")
-    found = await _client(request).list_for_user(principal.user_id)
+    found = await organizations_client(request).list_for_user(principal.user_id)
     organizations = [organization_out(o.organization, o.membership.role) for o in found]
     organizations.sort(key=lambda o: o.id)
     for sort_key in reversed(sort_keys):  # stable sorts, last key first
@@ -298,7 +276,7 @@ async def list_organizations(
 async def create_organization(request: Request, principal: Authenticated, body: NewOrganization) -> OrganizationAnswer:
     """A new organization; the caller becomes its owner."""
     policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    created = await _client(request).create(principal.user_id, body.name, body.slug)
+    created = await organizations_client(request).create(principal.user_id, body.name, body.slug)
     return OrganizationAnswer(organization=organization_out(created.organization, created.owner.role))
 
 
@@ -306,14 +284,14 @@ async def create_organization(request: Request, principal: Authenticated, body: 
 async def accept_invitation(request: Request, principal: Authenticated, body: InvitationAcceptance) -> MembershipAnswer:
     """Join an organization with the token from the invitation mail (sent to the caller's email)."""
     policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    accepted = await _client(request).accept_invitation(principal.user_id, body.token)
+    accepted = await organizations_client(request).accept_invitation(principal.user_id, body.token)
     return MembershipAnswer(
         organization=organization_out(accepted.organization, accepted.member.role), member=member_out(accepted.member)
     )
 
 
 async def _organization_answer(request: Request, principal: Principal, organization_id: int) -> OrganizationAnswer:
-    got = await _client(request).get(principal.user_id, organization_id)
+    got = await organizations_client(request).get(principal.user_id, organization_id)
     return OrganizationAnswer(organization=organization_out(got.organization, _role_of(principal.user_id, got.members)))
 
 
@@ -332,7 +310,7 @@ async def update_organization(
     policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     if body.name is None and body.billing_email is None and body.country is None and body.tax_id is None:
         raise InvalidInput("nothing to change: send a name, billing_email, country and/or tax_id")
-    await _client(request).update(
+    await organizations_client(request).update(
         principal.user_id, organization_id, body.name, body.billing_email, country=body.country, tax_id=body.tax_id
     )
     return await _organization_answer(request, principal, organization_id)
@@ -349,7 +327,7 @@ async def list_members(
 ) -> MemberList:
     """The organization's members, in the order they joined."""
     policy.require_scope(principal, Family.ORGANIZATIONS, Access.READ)
-    got = await _client(request).get(principal.user_id, organization_id)
+    got = await organizations_client(request).get(principal.user_id, organization_id)
     meta, chosen = _page(request, response, page, per_page, len(got.members))
     return MemberList(members=[member_out(m) for m in got.members[chosen]], meta=meta)
 
@@ -362,7 +340,7 @@ async def update_member(
     policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     if body.role is None and body.permissions is None:
         raise InvalidInput("nothing to change: send a role and/or permissions")
-    client = _client(request)
+    client = organizations_client(request)
     member: ipb.Member | None = None
     # The role first: it is the change that can be refused for the member (the owner's).
     if body.role is not None:
@@ -377,7 +355,7 @@ async def update_member(
 async def remove_member(request: Request, principal: Authenticated, organization_id: int, user_id: int) -> Response:
     """Remove a member (owner or admin), or leave (a member removing themselves)."""
     policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    await _client(request).remove_member(principal.user_id, organization_id, user_id)
+    await organizations_client(request).remove_member(principal.user_id, organization_id, user_id)
     return Response(status_code=204)
 
 
@@ -387,7 +365,7 @@ async def transfer_ownership(
 ) -> OrganizationAnswer:
     """Make another member the owner (owner only); the caller stays on as an admin."""
     policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    moved = await _client(request).transfer_ownership(principal.user_id, organization_id, body.user_id)
+    moved = await organizations_client(request).transfer_ownership(principal.user_id, organization_id, body.user_id)
     return OrganizationAnswer(
         organization=organization_out(moved.organization, _role_of(principal.user_id, moved.members))
     )
@@ -404,7 +382,7 @@ async def list_invitations(
 ) -> InvitationList:
     """Open invitations, oldest first (owner or admin)."""
     policy.require_scope(principal, Family.ORGANIZATIONS, Access.READ)
-    found = await _client(request).list_invitations(principal.user_id, organization_id)
+    found = await organizations_client(request).list_invitations(principal.user_id, organization_id)
     meta, chosen = _page(request, response, page, per_page, len(found))
     return InvitationList(invitations=[invitation_out(i) for i in found[chosen]], meta=meta)
 
@@ -415,7 +393,7 @@ async def invite_member(
 ) -> InvitationAnswer:
     """Invite an email address (owner or admin); the invitee gets a mail with the token to accept."""
     policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    sent = await _client(request).invite(
+    sent = await organizations_client(request).invite(
         principal.user_id, organization_id, body.email, body.role, list(body.permissions)
     )
     return InvitationAnswer(invitation=invitation_out(sent.invitation), mail_sent=sent.mail_sent)
@@ -427,5 +405,5 @@ async def revoke_invitation(
 ) -> Response:
     """Revoke an open invitation (owner or admin): its token stops working."""
     policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    await _client(request).revoke_invitation(principal.user_id, organization_id, invitation_id)
+    await organizations_client(request).revoke_invitation(principal.user_id, organization_id, invitation_id)
     return Response(status_code=204)

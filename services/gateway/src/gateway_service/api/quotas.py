@@ -8,11 +8,13 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from cloudplatform.identity.v1 import admin_service_pb2 as apb
-from gateway_service.api.admin import Meta, QuotaOut, admin_client, quota_out
+from gateway_service.api.common import Meta, page_meta
+from gateway_service.api.models.quotas import QuotaOut, quota_out
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.clients.getters import admin_client
+from gateway_service.hetzner.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/quotas", tags=["quotas"])
 
@@ -30,9 +32,6 @@ async def list_quotas(
     policy.require_scope(principal, Family.QUOTAS, Access.READ)
     page_request = parse_page_request(page, per_page)
     quotas = await admin_client(request).list_quotas(apb.ListQuotasRequest(acting_user_id=principal.user_id))
-    pagination = paginate(page_request, len(quotas))
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
+    meta = page_meta(request, response, page_request, len(quotas))
     chosen = quotas[page_request.offset : page_request.offset + page_request.limit]
-    return QuotasAnswer(quotas=[quota_out(q) for q in chosen], meta=Meta.of(pagination))
+    return QuotasAnswer(quotas=[quota_out(q) for q in chosen], meta=meta)

@@ -42,42 +42,53 @@ protected``; another tenant's server ``404 not_found``. Scopes ``servers:read`` 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
-from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cpshared.errors import InvalidInput, NotFound
-from cpshared.server_status import hetzner_status, platform_statuses
-from gateway_service.api.admin import Meta
-from gateway_service.api.catalog import (
-    DatacenterOut,
-    ImageOut,
-    LocationOut,
-    ServerTypeOut,
-    compute_client,
-    datacenter_name,
-    datacenter_out,
-    image_out,
-    location_out,
-    offered_in,
-    server_type_out,
+from cpshared.server_status import platform_statuses
+from gateway_service.api.common import MAX_ID, Meta, one_page, page_meta, sort_items, sort_param, tenant
+from gateway_service.api.models.catalog import image_out
+from gateway_service.api.servers.mapping import ACTION_SORT, Catalog, action_out, action_sort_value, as_datetime
+from gateway_service.api.servers.models import (
+    ActionAnswer,
+    ActionOut,
+    ActionsAnswer,
+    AddToPlacementGroupBody,
+    AttachIsoBody,
+    ChangeDnsPtrBody,
+    ChangeProtectionBody,
+    ChangeTypeBody,
+    ConsoleAnswer,
+    CreatedImageAnswer,
+    CreatedServerAnswer,
+    CreateImageBody,
+    EnableRescueBody,
+    HetznerStatus,
+    MetricsAnswer,
+    MetricsOut,
+    MetricsValues,
+    NewServer,
+    PasswordAnswer,
+    RebuildAnswer,
+    RebuildBody,
+    RescueAnswer,
+    ServerAnswer,
+    ServersAnswer,
+    ServerUpdate,
 )
-from gateway_service.api.placement_groups import PlacementGroupOut, placement_group_out
-from gateway_service.api.ssh_keys import Labels
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
-from gateway_service.clients.servers import ServerClient
+from gateway_service.clients.getters import compute_client, server_client
 from gateway_service.console.relay import console_url
 from gateway_service.console.tickets import ConsoleTickets
 from gateway_service.hetzner.label_selector import parse_label_selector
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.hetzner.pagination import paginate, parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
 from gateway_service.idempotency.middleware import REDACT_HEADER
 
@@ -87,332 +98,8 @@ SECRET_ANSWER_FIELDS = "root_password"  # noqa: S105 - the name of the field, no
 
 router = APIRouter(prefix="/v1/servers", tags=["servers"])
 
-MAX_ID = 2**63 - 1
 SORTABLE = ("id", "name", "created")
-HetznerStatus = Literal[
-    "deleting", "initializing", "migrating", "off", "rebuilding", "running", "starting", "stopping", "unknown"
-]
 ServerId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the server.")]
-
-
-# -- answers ----------------------------------------------------------------------------------
-
-
-class ActionError(BaseModel):
-    code: str
-    message: str
-
-
-class ActionResourceOut(BaseModel):
-    id: int
-    type: str
-
-
-class ActionOut(BaseModel):
-    id: int
-    command: str
-    status: Literal["running", "success", "error"]
-    progress: int
-    started: datetime
-    finished: datetime | None
-    resources: list[ActionResourceOut]
-    error: ActionError | None
-
-
-class Ipv4Out(BaseModel):
-    id: int
-    ip: str
-    blocked: bool
-    dns_ptr: str
-
-
-class Ipv6Out(BaseModel):
-    id: int
-    ip: str
-    blocked: bool
-    dns_ptr: list[dict[str, str]]
-
-
-class PublicNetOut(BaseModel):
-    ipv4: Ipv4Out | None
-    ipv6: Ipv6Out | None
-    floating_ips: list[int]
-    firewalls: list[dict[str, Any]]
-
-
-class IsoOut(BaseModel):
-    id: int
-    name: str | None
-    description: str
-    type: Literal["public", "private"] | None
-    architecture: Literal["x86", "arm"] | None
-    deprecation: None = None
-
-
-class ProtectionOut(BaseModel):
-    delete: bool
-    rebuild: bool
-
-
-class ServerOut(BaseModel):
-    id: int
-    name: str
-    status: HetznerStatus
-    created: datetime
-    public_net: PublicNetOut
-    private_net: list[dict[str, Any]]
-    server_type: ServerTypeOut
-    datacenter: DatacenterOut
-    location: LocationOut
-    image: ImageOut | None
-    iso: IsoOut | None
-    rescue_enabled: bool
-    locked: bool
-    backup_window: str | None
-    outgoing_traffic: int | None
-    ingoing_traffic: int | None
-    included_traffic: int
-    protection: ProtectionOut
-    labels: dict[str, str]
-    volumes: list[int]
-    load_balancers: list[int]
-    primary_disk_size: int
-    placement_group: PlacementGroupOut | None = Field(default=None, description="The placement group it is in.")
-
-
-class ServerAnswer(BaseModel):
-    server: ServerOut
-
-
-class ServersAnswer(BaseModel):
-    servers: list[ServerOut]
-    meta: Meta
-
-
-class CreatedServerAnswer(BaseModel):
-    server: ServerOut
-    action: ActionOut
-    next_actions: list[ActionOut]
-    root_password: str | None = Field(
-        description="Root password of a server created without SSH keys, shown this once (only a hash is kept); "
-        "null with SSH keys."
-    )
-
-
-class ActionAnswer(BaseModel):
-    action: ActionOut
-
-
-class ActionsAnswer(BaseModel):
-    actions: list[ActionOut]
-    meta: Meta
-
-
-class RebuildAnswer(BaseModel):
-    action: ActionOut
-    root_password: str | None = Field(
-        description="New root password when the server has no SSH keys, shown this once (only a hash is kept)."
-    )
-
-
-class RescueAnswer(BaseModel):
-    action: ActionOut
-    root_password: str = Field(description="The rescue system's root password, shown this once; stored nowhere.")
-
-
-class CreatedImageAnswer(BaseModel):
-    image: ImageOut
-    action: ActionOut
-
-
-class RebuildBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    image: str | int = Field(description="ID or name of the image to rebuild from.")
-
-
-class ChangeTypeBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    server_type: str | int = Field(description="ID or name of the server type to change to.")
-    upgrade_disk: bool = Field(description="If false, the disk keeps its size (a later downgrade stays possible).")
-
-
-class EnableRescueBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    type: Literal["linux64"] | None = Field(default="linux64", description="linux64 (the default when null).")
-    ssh_keys: list[int] | None = Field(default=None, description="IDs of SSH keys to inject.")
-
-
-class CreateImageBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    type: Literal["snapshot", "backup"] | None = Field(default="snapshot", description="snapshot when null.")
-    description: str | None = Field(default=None, max_length=1000)
-    labels: Labels | None = None
-
-
-class NewServer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str = Field(min_length=1, max_length=255)
-    server_type: str | int = Field(description="Name or ID of the server type.")
-    image: str | int = Field(description="Name or ID of the image.")
-    location: str | int | None = Field(default=None, description="Name or ID of the location.")
-    datacenter: str | int | None = Field(default=None, description="Name or ID of the datacenter.")
-    ssh_keys: list[str | int] = Field(default_factory=list, description="Names or IDs of SSH keys.")
-    user_data: str = Field(default="", max_length=32_768)
-    labels: Labels = Field(default_factory=dict)
-    start_after_create: bool = Field(default=True, description="Start the server once created (false: it stays off).")
-    placement_group: int | None = Field(
-        default=None, ge=1, le=MAX_ID, description="ID of the tenant's placement group to create it in."
-    )
-
-
-# -- mapping ----------------------------------------------------------------------------------
-
-
-def _time(stamp: Any) -> datetime:
-    result: datetime = stamp.ToDatetime(tzinfo=UTC)
-    return result
-
-
-def action_out(action: pb.Action) -> ActionOut:
-    status: Literal["running", "success", "error"] = (
-        action.status if action.status in ("running", "success", "error") else "running"  # type: ignore[assignment]
-    )
-    return ActionOut(
-        id=action.id,
-        command=action.command,
-        status=status,
-        progress=action.progress,
-        started=_time(action.started),
-        finished=_time(action.finished) if action.HasField("finished") else None,
-        resources=[ActionResourceOut(id=r.id, type=r.type) for r in action.resources],
-        error=ActionError(code=action.error_code, message=action.error_message) if action.status == "error" else None,
-    )
-
-
-class Catalog:
-    """The catalog a server's answer embeds, read once per request."""
-
-    def __init__(self, datacenters: list[cpb.Datacenter], server_types: list[cpb.ServerType], images: list[cpb.Image]):
-        self.datacenters = datacenters
-        self.server_types = server_types
-        self.images = images
-
-    @classmethod
-    async def read(cls, request: Request, principal: Principal) -> Catalog:
-        """The catalog and the caller's tenant's own images (a server made from a snapshot shows it)."""
-        client = compute_client(request)
-        own = await server_client(request).own_images(principal.user_id, principal.organization_id or 0)
-        return cls(await client.datacenters(), await client.server_types(), [*await client.images(), *own])
-
-    def datacenter(self, code: str) -> cpb.Datacenter:
-        for dc in self.datacenters:
-            if dc.code == code:
-                return dc
-        return cpb.Datacenter(code=code, name=code)
-
-    def server_out(self, server: pb.Server) -> ServerOut:
-        dc = self.datacenter(server.datacenter)
-        st = next(
-            (s for s in self.server_types if s.id == server.server_type_id),
-            cpb.ServerType(id=server.server_type_id, code=server.server_type),
-        )
-        image = next((i for i in self.images if i.id == server.image_id), None)
-        ptrs = {p.ip: p.dns_ptr for p in server.dns_ptrs}
-        ipv4 = (
-            Ipv4Out(id=server.id, ip=server.ipv4_address, blocked=False, dns_ptr=ptrs.pop(server.ipv4_address, ""))
-            if server.ipv4_address
-            else None
-        )
-        ipv6 = (
-            Ipv6Out(
-                id=server.id,
-                ip=server.ipv6_network,
-                blocked=False,
-                dns_ptr=[{"ip": ip, "dns_ptr": name} for ip, name in sorted(ptrs.items()) if ":" in ip],
-            )
-            if server.ipv6_network
-            else None
-        )
-        return ServerOut(
-            id=server.id,
-            name=server.name,
-            status=hetzner_status(server.status),  # type: ignore[arg-type]  # one of HetznerStatus
-            created=_time(server.created_at),
-            public_net=PublicNetOut(ipv4=ipv4, ipv6=ipv6, floating_ips=[], firewalls=[]),
-            private_net=[],
-            server_type=server_type_out(st, self.datacenters),
-            datacenter=datacenter_out(dc, self.server_types),
-            location=location_out(dc),
-            image=image_out(image) if image is not None else None,
-            iso=_iso_out(server.iso) if server.HasField("iso") else None,
-            rescue_enabled=server.rescue_enabled,
-            locked=server.locked,
-            backup_window=server.backup_window or None,
-            outgoing_traffic=None,
-            ingoing_traffic=None,
-            included_traffic=0,
-            protection=ProtectionOut(delete=server.protection_delete, rebuild=server.protection_rebuild),
-            labels=dict(server.labels),
-            volumes=[],
-            load_balancers=[],
-            primary_disk_size=server.disk_gb or st.disk_gb,
-            placement_group=placement_group_out(server.placement_group) if server.HasField("placement_group") else None,
-        )
-
-    def datacenter_code(self, location: str | int | None, datacenter: str | int | None, server_type: str) -> str:
-        """The platform datacenter a ``location`` or ``datacenter`` (name or ID) names; with
-        neither, the first active one offering ``server_type`` (as the datacenters' recommendation)."""
-        for value, field in ((datacenter, "datacenter"), (location, "location")):
-            if value is None:
-                continue
-            for dc in self.datacenters:
-                if value in (dc.id, str(dc.id), dc.code, datacenter_name(dc)):
-                    return dc.code
-            raise InvalidInput(f"{field} {value!r} does not exist", details={"fields": [{"name": field}]})
-        st = next((s for s in self.server_types if s.code == server_type), None)
-        offering = [dc for dc in self.datacenters if dc.status == "active" and st is not None and offered_in(st, dc)]
-        return offering[0].code if offering else ""
-
-    def server_type_code(self, value: str | int) -> str:
-        for st in self.server_types:
-            if value in (st.id, str(st.id)):
-                return st.code
-        return str(value)
-
-    def image_name(self, value: str | int) -> str:
-        """The name of the system image with the ID ``value``; else ``value`` as given: a name, or
-        the ID of one of the tenant's snapshots (which have no name), which compute looks up."""
-        for image in self.images:
-            if image.name and value in (image.id, str(image.id)):
-                return image.name
-        return str(value)
-
-
-def _iso_out(iso: pb.ServerIso) -> IsoOut:
-    kind = iso.type if iso.type in ("public", "private") else None
-    architecture = iso.architecture if iso.architecture in ("x86", "arm") else None
-    return IsoOut(
-        id=iso.id,
-        name=iso.name or None,
-        description=iso.description,
-        type=kind,  # type: ignore[arg-type]  # checked above
-        architecture=architecture,  # type: ignore[arg-type]  # checked above
-    )
-
-
-def server_client(request: Request) -> ServerClient:
-    client: ServerClient = request.app.state.servers
-    return client
-
-
-def tenant(principal: Principal) -> tuple[int, int]:
-    """(user, organization or 0): whose servers the request works with."""
-    return principal.user_id, principal.organization_id or 0
 
 
 async def _ssh_key_ids(request: Request, principal: Principal, keys: list[str | int]) -> list[int]:
@@ -452,8 +139,7 @@ async def list_servers(
     selector = parse_label_selector(label_selector)
     statuses = sorted({s for wanted in status or [] for s in platform_statuses(wanted)})
     if status and not statuses:  # only Hetzner statuses the platform never shows (starting, stopping)
-        pagination = paginate(page_request, 0)
-        return ServersAnswer(servers=[], meta=Meta.of(pagination))
+        return ServersAnswer(servers=[], meta=Meta.of(paginate(page_request, 0)))
     answer = await server_client(request).list_servers(
         *tenant(principal),
         name=name or "",
@@ -461,16 +147,13 @@ async def list_servers(
         label_selector=[
             cpb.LabelRequirement(key=r.key, operator=r.operator, values=r.values) for r in selector.requirements
         ],
-        sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in sort_keys],
+        sort=sort_param(sort_keys),
         page=page_request.page,
         per_page=page_request.per_page,
     )
-    pagination = paginate(page_request, answer.total_entries)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
+    meta = page_meta(request, response, page_request, answer.total_entries)
     catalog = await Catalog.read(request, principal)
-    return ServersAnswer(servers=[catalog.server_out(s) for s in answer.servers], meta=Meta.of(pagination))
+    return ServersAnswer(servers=[catalog.server_out(s) for s in answer.servers], meta=meta)
 
 
 @router.post("", status_code=201)
@@ -502,9 +185,6 @@ async def create_server(
     )
 
 
-ACTION_SORT = ("id", "command", "status", "started", "finished")
-
-
 @router.get("/actions")
 async def list_tenant_actions(
     request: Request,
@@ -530,24 +210,18 @@ async def list_tenant_actions(
             if action.server_id:  # an image's change_protection is no server's action
                 found.append(action_out(action))
         found = [a for a in found if not status or a.status in status]
-        for key in reversed(keys):
-            found.sort(key=partial(_sort_value, field=key.field), reverse=key.descending)
-        pagination = paginate(page_request, len(found))
-        chosen = found[page_request.offset : page_request.offset + page_request.limit]
+        chosen, meta = one_page(request, response, sort_items(found, keys, action_sort_value), page_request)
     else:
         answer = await server_client(request).tenant_actions(
             *tenant(principal),
             status=list(status or []),
-            sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in keys],
+            sort=sort_param(keys),
             page=page_request.page,
             per_page=page_request.per_page,
         )
-        pagination = paginate(page_request, answer.total_entries)
+        meta = page_meta(request, response, page_request, answer.total_entries)
         chosen = [action_out(a) for a in answer.actions]
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
+    return ActionsAnswer(actions=chosen, meta=meta)
 
 
 @router.get("/actions/{action_id:int}")
@@ -617,21 +291,10 @@ async def list_server_actions(
     keys = parse_sort(sort or [], ("id", "command", "status", "started", "finished", "progress"))
     actions = [action_out(a) for a in await server_client(request).list_actions(id, tenant(principal)[1])]
     actions = [a for a in actions if not status or a.status in status]
-    for key in reversed(keys):
-        actions.sort(key=partial(_sort_value, field=key.field), reverse=key.descending)
-    pagination = paginate(page_request, len(actions))
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
+    sort_items(actions, keys, action_sort_value)
+    meta = page_meta(request, response, page_request, len(actions))
     chosen = actions[page_request.offset : page_request.offset + page_request.limit]
-    return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
-
-
-def _sort_value(action: ActionOut, field: str) -> Any:
-    if field in ("started", "finished"):
-        stamp = getattr(action, field)
-        return stamp.timestamp() if stamp is not None else float("inf")
-    return getattr(action, field)
+    return ActionsAnswer(actions=chosen, meta=meta)
 
 
 def _write(principal: Principal) -> int:
@@ -709,13 +372,6 @@ async def create_image(
     return CreatedImageAnswer(image=image_out(answer.image), action=action_out(answer.action))
 
 
-class ServerUpdate(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    labels: Labels | None = None
-
-
 @router.put("/{id:int}")
 async def update_server(request: Request, principal: Authenticated, id: ServerId, body: ServerUpdate) -> ServerAnswer:
     """Rename a server or replace its labels."""
@@ -737,21 +393,6 @@ async def get_server_action(
     if action.server_id != id:
         raise NotFound(f"action {action_id} of server {id} does not exist")
     return ActionAnswer(action=action_out(action))
-
-
-class MetricsValues(BaseModel):
-    values: list[tuple[float, str]]
-
-
-class MetricsOut(BaseModel):
-    start: datetime
-    end: datetime
-    step: int = Field(description="Seconds between two values.")
-    time_series: dict[str, MetricsValues]
-
-
-class MetricsAnswer(BaseModel):
-    metrics: MetricsOut
 
 
 def _instant(name: str, raw: str) -> datetime:
@@ -791,8 +432,8 @@ async def server_metrics(
     )
     return MetricsAnswer(
         metrics=MetricsOut(
-            start=_time(answer.start),
-            end=_time(answer.end),
+            start=as_datetime(answer.start),
+            end=as_datetime(answer.end),
             step=answer.step,
             time_series={
                 name: MetricsValues(values=[(p.timestamp, p.value) for p in series.values])
@@ -819,12 +460,6 @@ async def reset(request: Request, principal: Authenticated, id: ServerId) -> Act
     return ActionAnswer(action=action_out(await server_client(request).reset(id, organization_id)))
 
 
-class AttachIsoBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    iso: str | int = Field(description="ID or name of the ISO to attach.")
-
-
 @router.post("/{id}/actions/attach_iso", status_code=201)
 async def attach_iso(
     request: Request, principal: Authenticated, id: ServerId, body: Annotated[AttachIsoBody, Body()]
@@ -841,13 +476,6 @@ async def detach_iso(request: Request, principal: Authenticated, id: ServerId) -
     return ActionAnswer(action=action_out(await server_client(request).detach_iso(id, organization_id)))
 
 
-class ChangeProtectionBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    delete: bool | None = Field(default=None, description="Protect against deletion (the same value as rebuild).")
-    rebuild: bool | None = Field(default=None, description="Protect against rebuilding (the same value as delete).")
-
-
 @router.post("/{id}/actions/change_protection", status_code=201)
 async def change_protection(
     request: Request,
@@ -862,13 +490,6 @@ async def change_protection(
         id, organization_id, delete=wanted.delete, rebuild=wanted.rebuild
     )
     return ActionAnswer(action=action_out(action))
-
-
-class ChangeDnsPtrBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    ip: str = Field(max_length=45, description="The server's IPv4 address, or an address in its IPv6 network.")
-    dns_ptr: str | None = Field(max_length=255, description="The reverse DNS name; null resets it.")
 
 
 @router.post("/{id}/actions/change_dns_ptr", status_code=201)
@@ -893,21 +514,6 @@ async def disable_backup(request: Request, principal: Authenticated, id: ServerI
     """Disable backups."""
     organization_id = _write(principal)
     return ActionAnswer(action=action_out(await server_client(request).set_backup(id, organization_id, False)))
-
-
-class ConsoleAnswer(BaseModel):
-    action: ActionOut
-    wss_url: str = Field(
-        description=(
-            "Websocket URL of the platform's VNC proxy with a single-use ticket valid one minute, shown this once."
-        )
-    )
-    password: str = Field(description="VNC password for that URL, shown this once; stored nowhere.")
-
-
-class PasswordAnswer(BaseModel):
-    action: ActionOut
-    root_password: str = Field(description="The new root password, shown this once; only a hash is kept.")
 
 
 @router.post("/{id}/actions/request_console", status_code=201)
@@ -942,12 +548,6 @@ async def reset_password(
 
 
 # -- placement groups ----------------------------------------------------------------------------
-
-
-class AddToPlacementGroupBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    placement_group: int = Field(ge=1, le=MAX_ID, description="ID of the placement group to add the server to.")
 
 
 @router.post("/{id}/actions/add_to_placement_group", status_code=201)
