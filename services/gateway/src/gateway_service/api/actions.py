@@ -17,9 +17,9 @@ from cpshared.errors import NotFound
 from gateway_service.api.common import MAX_ID, page_meta, tenant
 from gateway_service.api.servers.mapping import action_out
 from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import server_client
 from gateway_service.hetzner.pagination import parse_page_request
 
@@ -30,6 +30,7 @@ MAX_IDS = 50
 
 
 @router.get("")
+@scope(Family.SERVERS, Access.READ)
 async def list_actions(
     request: Request,
     response: Response,
@@ -39,7 +40,6 @@ async def list_actions(
     per_page: str | None = None,
 ) -> ActionsAnswer:
     """The actions with the IDs given that the caller reaches."""
-    policy.require_scope(principal, Family.SERVERS, Access.READ)
     page_request = parse_page_request(page, per_page)
     found: list[ActionOut] = []
     for action_id in sorted(set(id)):
@@ -53,7 +53,7 @@ async def list_actions(
 
 
 @router.get("/{id}")
+@scope(Family.SERVERS, Access.READ)
 async def get_action(request: Request, principal: Authenticated, id: ActionId) -> ActionAnswer:
     """One action the caller reaches."""
-    policy.require_scope(principal, Family.SERVERS, Access.READ)
     return ActionAnswer(action=action_out(await server_client(request).action(id, tenant(principal)[1])))

@@ -27,9 +27,9 @@ from cloudplatform.identity.v1 import admin_service_pb2 as apb
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from gateway_service.api.common import Meta, page_meta, sort_param
 from gateway_service.api.models.quotas import QuotaOut, quota_out
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.scoped import staff
 from gateway_service.clients.getters import admin_client
 from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.pagination import parse_page_request
@@ -193,6 +193,7 @@ def setting_out(setting: pb.Setting) -> SettingOut:
 
 
 @router.get("/users")
+@staff(Family.USERS, Access.READ)
 async def search_users(
     request: Request,
     response: Response,
@@ -205,7 +206,6 @@ async def search_users(
     sort: Annotated[list[str] | None, Query()] = None,
 ) -> UsersAnswer:
     """Accounts whose email or name contains ``q``, of a role and status, one page of them."""
-    policy.require_staff(principal, Family.USERS, Access.READ)
     page_request = parse_page_request(page, per_page)
     sort_keys = parse_sort(sort or [], SORTABLE)
     if len(q) > 255:
@@ -226,16 +226,16 @@ async def search_users(
 
 
 @router.get("/users/{user_id}")
+@staff(Family.USERS, Access.READ)
 async def get_user(request: Request, principal: Authenticated, user_id: int) -> UserAnswer:
     """One account, as staff see it."""
-    policy.require_staff(principal, Family.USERS, Access.READ)
     return UserAnswer(user=user_out(await admin_client(request).get_user(principal.user_id, user_id)))
 
 
 @router.post("/users/{user_id}/actions/erase", status_code=201)
+@staff(Family.USERS, Access.WRITE, admin_only=True)
 async def erase_user(request: Request, principal: Authenticated, user_id: int) -> ErasedAnswer:
     """Erase an account's personal data on its holder's request (admins only); its id stays."""
-    policy.require_staff(principal, Family.USERS, Access.WRITE, admin_only=True)
     answer = await admin_client(request).erase_user(principal.user_id, user_id)
     return ErasedAnswer(
         user=user_out(answer.user), sole_member_organization_ids=list(answer.sole_member_organization_ids)
@@ -243,6 +243,7 @@ async def erase_user(request: Request, principal: Authenticated, user_id: int) -
 
 
 @router.post("/users/{user_id}/actions/{action}", status_code=201)
+@staff(Family.USERS, Access.WRITE, admin_only=lambda arguments: arguments["action"] == "ban")
 async def change_user_status(
     request: Request,
     principal: Authenticated,
@@ -251,7 +252,6 @@ async def change_user_status(
     body: StatusChange | None = None,
 ) -> UserAnswer:
     """Activate, suspend or ban an account (support: activate or suspend clients)."""
-    policy.require_staff(principal, Family.USERS, Access.WRITE, admin_only=action == "ban")
     details = await admin_client(request).set_user_status(
         principal.user_id, user_id, ACTIONS[action], body.reason if body else ""
     )
@@ -262,17 +262,17 @@ async def change_user_status(
 
 
 @router.get("/settings")
+@staff(Family.SETTINGS, Access.READ)
 async def list_settings(request: Request, principal: Authenticated) -> SettingsAnswer:
     """Every system setting with its typed value (admins only)."""
-    policy.require_staff(principal, Family.SETTINGS, Access.READ)
     settings = await admin_client(request).list_settings(principal.user_id)
     return SettingsAnswer(settings=[setting_out(s) for s in settings])
 
 
 @router.get("/settings/{key}")
+@staff(Family.SETTINGS, Access.READ)
 async def get_setting(request: Request, principal: Authenticated, key: str) -> SettingAnswer:
     """One system setting (admins only)."""
-    policy.require_staff(principal, Family.SETTINGS, Access.READ)
     return SettingAnswer(setting=setting_out(await admin_client(request).get_setting(key)))
 
 
@@ -294,9 +294,9 @@ def _typed(setting: pb.Setting, value: JsonValue) -> pb.SetSettingRequest:
 
 
 @router.put("/settings/{key}")
+@staff(Family.SETTINGS, Access.WRITE)
 async def set_setting(request: Request, principal: Authenticated, key: str, body: NewSettingValue) -> SettingAnswer:
     """Change a system setting (admins only); the value must be of the setting's type."""
-    policy.require_staff(principal, Family.SETTINGS, Access.WRITE)
     client = admin_client(request)
     setting = await client.get_setting(key)
     return SettingAnswer(setting=setting_out(await client.set_setting(_typed(setting, body.value))))
@@ -306,9 +306,9 @@ async def set_setting(request: Request, principal: Authenticated, key: str, body
 
 
 @router.put("/quotas")
+@staff(Family.QUOTAS, Access.WRITE)
 async def set_quota_limit(request: Request, principal: Authenticated, body: NewQuotaLimit) -> QuotaAnswer:
     """Set the limit of a user's or organization's quota of one resource type (admins only)."""
-    policy.require_staff(principal, Family.QUOTAS, Access.WRITE)
     call = apb.SetQuotaLimitRequest(
         acting_user_id=principal.user_id, resource_type=body.resource_type, quota_limit=body.limit
     )

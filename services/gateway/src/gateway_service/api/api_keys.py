@@ -33,6 +33,7 @@ from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import identity_client
 from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.pagination import parse_page_request
@@ -93,6 +94,7 @@ async def _own_key(request: Request, principal: Principal, api_key_id: int) -> p
 
 
 @router.get("")
+@scope(Family.API_KEYS, Access.READ)
 async def list_api_keys(
     request: Request,
     response: Response,
@@ -103,7 +105,6 @@ async def list_api_keys(
     label_selector: str | None = None,
 ) -> dict[str, Any]:
     """The caller's API keys, one page of them."""
-    policy.require_scope(principal, Family.API_KEYS, Access.READ)
     page_request = parse_page_request(page, per_page)
     sort_keys = parse_sort(sort or [], SORTABLE)
     if label_selector:
@@ -117,19 +118,19 @@ async def list_api_keys(
 
 
 @router.get("/{api_key_id}")
+@scope(Family.API_KEYS, Access.READ)
 async def get_api_key(request: Request, principal: Authenticated, api_key_id: int) -> dict[str, Any]:
     """One of the caller's API keys."""
-    policy.require_scope(principal, Family.API_KEYS, Access.READ)
     return {"api_key": api_key_json(await _own_key(request, principal, api_key_id))}
 
 
 @router.post("", status_code=201)
+@scope(Family.API_KEYS, Access.WRITE)
 async def create_api_key(
     request: Request, response: Response, principal: Authenticated, body: NewApiKey
 ) -> dict[str, Any]:
     """A new API key for the caller; the answer shows its secret, once."""
     response.headers[REDACT_HEADER] = "secret"
-    policy.require_scope(principal, Family.API_KEYS, Access.WRITE)
     rate_limit = body.rate_limit if body.rate_limit is not None else principal.rate_limit
     policy.check_grantable(principal, body.scopes, rate_limit)
     key, secret = await identity_client(request).create_api_key(
@@ -144,9 +145,9 @@ async def create_api_key(
 
 
 @router.delete("/{api_key_id}", status_code=204)
+@scope(Family.API_KEYS, Access.WRITE)
 async def revoke_api_key(request: Request, principal: Authenticated, api_key_id: int) -> Response:
     """Revoke an API key: it stops working within a second."""
-    policy.require_scope(principal, Family.API_KEYS, Access.WRITE)
     if not policy.reaches_every_owner(principal, Family.API_KEYS, Access.WRITE):
         # Checked before revoking: another user's key must stay untouched and look absent.
         await _own_key(request, principal, api_key_id)

@@ -25,9 +25,9 @@ from pydantic import BaseModel, Field, JsonValue
 
 from cloudplatform.audit.v1 import audit_service_pb2 as pb
 from gateway_service.api.common import MAX_ID, Meta, page_meta, sort_param
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import audit_client
 from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE, PageRequest
@@ -148,6 +148,7 @@ Time = Annotated[
 
 
 @router.get("/v1/audit_logs")
+@scope(Family.AUDIT_LOGS, Access.READ)
 async def list_audit_logs(
     request: Request,
     response: Response,
@@ -170,7 +171,6 @@ async def list_audit_logs(
     ] = None,
 ) -> AuditLogsAnswer:
     """Audit log entries the caller may see, matching every filter given, one page of them."""
-    policy.require_scope(principal, Family.AUDIT_LOGS, Access.READ)
     sort_keys = parse_sort(sort or [], SORTABLE)
     answer = await audit_client(request).list_audit_logs(
         pb.ListAuditLogsRequest(
@@ -193,6 +193,7 @@ async def list_audit_logs(
 
 
 @router.get("/v1/me/login_activity")
+@scope(Family.ACCOUNT, Access.READ)
 async def list_login_activity(
     request: Request,
     response: Response,
@@ -201,7 +202,6 @@ async def list_login_activity(
     per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> LoginActivityAnswer:
     """The caller's sign-in attempts, newest first, one page of them."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.READ)
     answer = await audit_client(request).list_login_activity(principal.user_id, page, per_page)
     meta = page_meta(request, response, PageRequest(page, per_page), answer.total_entries)
     return LoginActivityAnswer(login_activity=[login_attempt_out(a) for a in answer.attempts], meta=meta)

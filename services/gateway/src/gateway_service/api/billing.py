@@ -27,9 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from gateway_service.api.common import MAX_ID, tenant
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.scoped import scope, staff
 from gateway_service.clients.getters import billing_client
 
 usage_router = APIRouter(prefix="/v1/billing", tags=["billing"])
@@ -91,6 +91,7 @@ class MonthlyUsageAnswer(BaseModel):
 
 
 @usage_router.get("/usage")
+@scope(Family.BILLING, Access.READ)
 async def monthly_usage(
     request: Request,
     principal: Authenticated,
@@ -99,7 +100,6 @@ async def monthly_usage(
     ] = None,
 ) -> MonthlyUsageAnswer:
     """The tenant's usage of a month and what its invoice comes (or would come) to."""
-    policy.require_scope(principal, Family.BILLING, Access.READ)
     user_id, organization_id = tenant(principal)
     answer = await billing_client(request).monthly_usage(user_id, organization_id, month or "")
     return MonthlyUsageAnswer(
@@ -197,18 +197,18 @@ def credit_out(credit: pb.Credit) -> CreditOut:
 
 
 @credits_router.get("")
+@scope(Family.CREDITS, Access.READ)
 async def list_credits(request: Request, principal: Authenticated) -> CreditsAnswer:
     """The tenant's credits, the soonest to expire first."""
-    policy.require_scope(principal, Family.CREDITS, Access.READ)
     user_id, organization_id = tenant(principal)
     answer = await billing_client(request).list_credits(user_id, organization_id)
     return CreditsAnswer(credits=[credit_out(c) for c in answer.credits], remaining=dict(answer.remaining))
 
 
 @credits_router.post("", status_code=201)
+@staff(Family.CREDITS, Access.WRITE)
 async def grant_credit(request: Request, principal: Authenticated, body: NewCredit) -> CreditAnswer:
     """Grant an account a credit (billing staff)."""
-    policy.require_staff(principal, Family.CREDITS, Access.WRITE)
     grant = pb.GrantCreditRequest(
         user_id=body.user_id,
         organization_id=body.organization_id or 0,
@@ -297,18 +297,18 @@ def payment_method_out(method: pb.PaymentMethod) -> PaymentMethodOut:
 
 
 @payment_methods_router.get("")
+@scope(Family.PAYMENT_METHODS, Access.READ)
 async def list_payment_methods(request: Request, principal: Authenticated) -> PaymentMethodsAnswer:
     """The tenant's payment methods, the default first."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.READ)
     user_id, organization_id = tenant(principal)
     methods = await billing_client(request).list_payment_methods(user_id, organization_id)
     return PaymentMethodsAnswer(payment_methods=[payment_method_out(m) for m in methods])
 
 
 @payment_methods_router.post("", status_code=201)
+@scope(Family.PAYMENT_METHODS, Access.WRITE)
 async def add_payment_method(request: Request, principal: Authenticated, body: NewPaymentMethod) -> PaymentMethodAnswer:
     """A new payment method of the tenant (the first becomes its default)."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.WRITE)
     user_id, organization_id = tenant(principal)
     added = pb.AddPaymentMethodRequest(
         user_id=user_id,
@@ -330,18 +330,18 @@ async def add_payment_method(request: Request, principal: Authenticated, body: N
 
 
 @payment_methods_router.get("/{id}")
+@scope(Family.PAYMENT_METHODS, Access.READ)
 async def get_payment_method(request: Request, principal: Authenticated, id: ResourceId) -> PaymentMethodAnswer:
     """One payment method."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.READ)
     return PaymentMethodAnswer(payment_method=payment_method_out(await billing_client(request).get_payment_method(id)))
 
 
 @payment_methods_router.put("/{id}")
+@scope(Family.PAYMENT_METHODS, Access.WRITE)
 async def update_payment_method(
     request: Request, principal: Authenticated, id: ResourceId, body: PaymentMethodChange
 ) -> PaymentMethodAnswer:
     """Change a payment method's billing name, address or expiry."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.WRITE)
     change = pb.UpdatePaymentMethodRequest(payment_method_id=id)
     if body.billing_name is not None:
         change.billing_name = body.billing_name
@@ -357,17 +357,17 @@ async def update_payment_method(
 
 
 @payment_methods_router.delete("/{id}", status_code=204)
+@scope(Family.PAYMENT_METHODS, Access.WRITE)
 async def delete_payment_method(request: Request, principal: Authenticated, id: ResourceId) -> Response:
     """Remove a payment method."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.WRITE)
     await billing_client(request).delete_payment_method(id)
     return Response(status_code=204)
 
 
 @payment_methods_router.post("/{id}/actions/set_default")
+@scope(Family.PAYMENT_METHODS, Access.WRITE)
 async def set_default_payment_method(request: Request, principal: Authenticated, id: ResourceId) -> PaymentMethodAnswer:
     """Make it the account's default payment method."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.WRITE)
     method = await billing_client(request).set_default_payment_method(id)
     return PaymentMethodAnswer(payment_method=payment_method_out(method))
 
@@ -448,6 +448,7 @@ def plan_message(body: PricingPlanIn, plan_id: int = 0, code: str = "") -> pb.Pr
 
 
 @pricing_plans_router.get("")
+@scope(Family.PRICING_PLANS, Access.READ)
 async def list_pricing_plans(
     request: Request,
     principal: Authenticated,
@@ -455,31 +456,30 @@ async def list_pricing_plans(
     include_inactive: Annotated[bool, Query(description="Plans no longer offered too.")] = False,
 ) -> PricingPlansAnswer:
     """The pricing plans."""
-    policy.require_scope(principal, Family.PRICING_PLANS, Access.READ)
     plans = await billing_client(request).list_pricing_plans(resource_type or "", include_inactive)
     return PricingPlansAnswer(pricing_plans=[plan_out(p) for p in plans])
 
 
 @pricing_plans_router.get("/{id}")
+@scope(Family.PRICING_PLANS, Access.READ)
 async def get_pricing_plan(request: Request, principal: Authenticated, id: ResourceId) -> PricingPlanAnswer:
     """One pricing plan."""
-    policy.require_scope(principal, Family.PRICING_PLANS, Access.READ)
     return PricingPlanAnswer(pricing_plan=plan_out(await billing_client(request).get_pricing_plan(id)))
 
 
 @pricing_plans_router.post("", status_code=201)
+@staff(Family.PRICING_PLANS, Access.WRITE)
 async def create_pricing_plan(request: Request, principal: Authenticated, body: NewPricingPlan) -> PricingPlanAnswer:
     """A new pricing plan (platform admins)."""
-    policy.require_staff(principal, Family.PRICING_PLANS, Access.WRITE)
     plan = await billing_client(request).create_pricing_plan(plan_message(body, code=body.code))
     return PricingPlanAnswer(pricing_plan=plan_out(plan))
 
 
 @pricing_plans_router.put("/{id}")
+@staff(Family.PRICING_PLANS, Access.WRITE)
 async def update_pricing_plan(
     request: Request, principal: Authenticated, id: ResourceId, body: PricingPlanIn
 ) -> PricingPlanAnswer:
     """Change a pricing plan (platform admins); recorded usage keeps the price it had."""
-    policy.require_staff(principal, Family.PRICING_PLANS, Access.WRITE)
     plan = await billing_client(request).update_pricing_plan(plan_message(body, plan_id=id))
     return PricingPlanAnswer(pricing_plan=plan_out(plan))

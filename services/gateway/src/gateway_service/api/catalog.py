@@ -71,10 +71,10 @@ from gateway_service.api.models.catalog import (
     server_type_out,
     server_type_prices,
 )
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import compute_client, server_client
 from gateway_service.hetzner.label_selector import parse_label_selector
 from gateway_service.hetzner.pagination import parse_page_request
@@ -209,10 +209,6 @@ async def _server_types(request: Request) -> list[pb.ServerType]:
     return [st for st in await compute_client(request).server_types() if st.available]
 
 
-def _read(principal: Principal, family: Family) -> None:
-    policy.require_scope(principal, family, Access.READ)
-
-
 Sort = Annotated[list[str] | None, Query(description="id or name, optionally :asc or :desc.")]
 
 
@@ -220,6 +216,7 @@ Sort = Annotated[list[str] | None, Query(description="id or name, optionally :as
 
 
 @router.get("/v1/server_types")
+@scope(Family.SERVER_TYPES, Access.READ)
 async def list_server_types(
     request: Request,
     response: Response,
@@ -229,7 +226,6 @@ async def list_server_types(
     per_page: PerPageParam = None,
 ) -> ServerTypesAnswer:
     """The server types the platform offers, with its prices per location."""
-    _read(principal, Family.SERVER_TYPES)
     datacenters = await active_datacenters(request)
     found = [st for st in await _server_types(request) if name is None or st.code == name]
     chosen, meta = one_page(request, response, found, parse_page_request(page, per_page))
@@ -237,14 +233,15 @@ async def list_server_types(
 
 
 @router.get("/v1/server_types/{id}")
+@scope(Family.SERVER_TYPES, Access.READ)
 async def get_server_type(request: Request, principal: Authenticated, id: Id) -> ServerTypeAnswer:
     """One server type the platform offers."""
-    _read(principal, Family.SERVER_TYPES)
     st = one_by_id(await _server_types(request), id, lambda s: s.id, "server type")
     return ServerTypeAnswer(server_type=server_type_out(st, await active_datacenters(request)))
 
 
 @router.get("/v1/locations")
+@scope(Family.LOCATIONS, Access.READ)
 async def list_locations(
     request: Request,
     response: Response,
@@ -255,7 +252,6 @@ async def list_locations(
     per_page: PerPageParam = None,
 ) -> LocationsAnswer:
     """The locations servers can run in."""
-    _read(principal, Family.LOCATIONS)
     keys = parse_sort(sort or [], ("id", "name"))
     found = [dc for dc in await active_datacenters(request) if name is None or dc.code == name]
     found = sort_items(found, keys, lambda dc, field: dc.id if field == "id" else dc.code)
@@ -264,15 +260,16 @@ async def list_locations(
 
 
 @router.get("/v1/locations/{id}")
+@scope(Family.LOCATIONS, Access.READ)
 async def get_location(request: Request, principal: Authenticated, id: Id) -> LocationAnswer:
     """One location."""
-    _read(principal, Family.LOCATIONS)
     return LocationAnswer(
         location=location_out(one_by_id(await active_datacenters(request), id, lambda d: d.id, "location"))
     )
 
 
 @router.get("/v1/datacenters")
+@scope(Family.DATACENTERS, Access.READ)
 async def list_datacenters(
     request: Request,
     response: Response,
@@ -283,7 +280,6 @@ async def list_datacenters(
     per_page: PerPageParam = None,
 ) -> DatacentersAnswer:
     """The datacenters, each with the server types offered in it."""
-    _read(principal, Family.DATACENTERS)
     keys = parse_sort(sort or [], ("id", "name"))
     every = await active_datacenters(request)
     server_types = await _server_types(request)
@@ -300,9 +296,9 @@ async def list_datacenters(
 
 
 @router.get("/v1/datacenters/{id}")
+@scope(Family.DATACENTERS, Access.READ)
 async def get_datacenter(request: Request, principal: Authenticated, id: Id) -> DatacenterAnswer:
     """One datacenter."""
-    _read(principal, Family.DATACENTERS)
     dc = one_by_id(await active_datacenters(request), id, lambda d: d.id, "datacenter")
     return DatacenterAnswer(datacenter=datacenter_out(dc, await _server_types(request)))
 
@@ -312,6 +308,7 @@ def _image_value(image: ImageOut, field: str) -> Any:
 
 
 @router.get("/v1/images")
+@scope(Family.IMAGES, Access.READ)
 async def list_images(
     request: Request,
     response: Response,
@@ -328,7 +325,6 @@ async def list_images(
     per_page: PerPageParam = None,
 ) -> ImagesAnswer:
     """The images the caller may use, matching every filter given."""
-    _read(principal, Family.IMAGES)
     keys = parse_sort(sort or [], ("id", "name", "created"))
     selector = parse_label_selector(label_selector)
     images = [image_out(image) for image in await _usable_images(request, principal)]
@@ -350,14 +346,15 @@ async def list_images(
 
 
 @router.get("/v1/images/{id:int}")
+@scope(Family.IMAGES, Access.READ)
 async def get_image(request: Request, principal: Authenticated, id: Id) -> ImageAnswer:
     """One image the caller may use (deprecated ones too)."""
-    _read(principal, Family.IMAGES)
     image = one_by_id(await _usable_images(request, principal), id, lambda i: i.id, "image")
     return ImageAnswer(image=image_out(image))
 
 
 @router.get("/v1/isos")
+@scope(Family.ISOS, Access.READ)
 async def list_isos(
     request: Request,
     response: Response,
@@ -373,7 +370,6 @@ async def list_isos(
     per_page: PerPageParam = None,
 ) -> IsosAnswer:
     """The ISOs that can be attached to a server (upstream's public ones), by id."""
-    _read(principal, Family.ISOS)
     found = [
         iso
         for iso in map(iso_out, await compute_client(request).isos())
@@ -390,9 +386,9 @@ async def list_isos(
 
 
 @router.get("/v1/isos/{id}")
+@scope(Family.ISOS, Access.READ)
 async def get_iso(request: Request, principal: Authenticated, id: Id) -> IsoAnswer:
     """One ISO."""
-    _read(principal, Family.ISOS)
     return IsoAnswer(iso=iso_out(one_by_id(await compute_client(request).isos(), id, lambda i: i.id, "ISO")))
 
 
@@ -409,9 +405,9 @@ async def _own_image(request: Request, principal: Principal, id: int) -> pb.Imag
 
 
 @router.put("/v1/images/{id:int}")
+@scope(Family.IMAGES, Access.WRITE)
 async def update_image(request: Request, principal: Authenticated, id: Id, body: ImageUpdate) -> ImageAnswer:
     """Change one of the tenant's snapshots: its description and labels."""
-    policy.require_scope(principal, Family.IMAGES, Access.WRITE)
     await _own_image(request, principal, id)
     image = await server_client(request).update_image(
         id, principal.organization_id or 0, description=body.description, labels=body.labels
@@ -420,9 +416,9 @@ async def update_image(request: Request, principal: Authenticated, id: Id, body:
 
 
 @router.delete("/v1/images/{id:int}", status_code=204)
+@scope(Family.IMAGES, Access.WRITE)
 async def delete_image(request: Request, principal: Authenticated, id: Id) -> Response:
     """Delete one of the tenant's snapshots."""
-    policy.require_scope(principal, Family.IMAGES, Access.WRITE)
     await _own_image(request, principal, id)
     await server_client(request).delete_image(id, principal.organization_id or 0)
     return Response(status_code=204)
@@ -438,9 +434,9 @@ async def _usable_images(request: Request, principal: Principal) -> list[pb.Imag
 
 
 @router.get("/v1/pricing")
+@scope(Family.PRICING, Access.READ)
 async def get_pricing(request: Request, principal: Authenticated) -> PricingAnswer:
     """The platform's prices: its server types per location, net and gross."""
-    _read(principal, Family.PRICING)
     datacenters = await active_datacenters(request)
     server_types = await _server_types(request)
     return PricingAnswer(

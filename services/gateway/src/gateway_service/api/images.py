@@ -29,10 +29,10 @@ from cpshared.errors import InvalidInput, NotFound
 from gateway_service.api.common import MAX_ID, page_meta, sort_items, sort_param, tenant
 from gateway_service.api.servers.mapping import ACTION_SORT, action_out, action_sort_value
 from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import compute_client, server_client
 from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
@@ -84,6 +84,7 @@ async def _own_image_action(request: Request, principal: Principal, action_id: i
 
 
 @router.get("/actions")
+@scope(Family.IMAGES, Access.READ)
 async def list_image_actions(
     request: Request,
     response: Response,
@@ -95,7 +96,6 @@ async def list_image_actions(
     per_page: str | None = None,
 ) -> ActionsAnswer:
     """The actions about the caller's tenant's images."""
-    policy.require_scope(principal, Family.IMAGES, Access.READ)
     page_request = parse_page_request(page, per_page)
     keys = parse_sort(sort or [], ACTION_SORT)
     answer = await server_client(request).tenant_actions(
@@ -112,13 +112,14 @@ async def list_image_actions(
 
 
 @router.get("/actions/{id:int}")
+@scope(Family.IMAGES, Access.READ)
 async def get_image_action(request: Request, principal: Authenticated, id: ActionId) -> ActionAnswer:
     """One action about one of the caller's tenant's images."""
-    policy.require_scope(principal, Family.IMAGES, Access.READ)
     return ActionAnswer(action=action_out(await _own_image_action(request, principal, id)))
 
 
 @router.post("/{id:int}/actions/change_protection", status_code=201)
+@scope(Family.IMAGES, Access.WRITE)
 async def change_image_protection(
     request: Request,
     principal: Authenticated,
@@ -126,7 +127,6 @@ async def change_image_protection(
     body: Annotated[ChangeImageProtectionBody | None, Body()] = None,
 ) -> ActionAnswer:
     """Protect one of the tenant's snapshots against deletion, or lift the protection."""
-    policy.require_scope(principal, Family.IMAGES, Access.WRITE)
     if await _is_system_image(request, id):
         raise Unsupported(f"image {id} is a system image: only snapshots and backups can be protected")
     await _ensure_own_image(request, principal, id)
@@ -136,6 +136,7 @@ async def change_image_protection(
 
 
 @router.get("/{id:int}/actions")
+@scope(Family.IMAGES, Access.READ)
 async def list_actions_for_image(
     request: Request,
     response: Response,
@@ -147,7 +148,6 @@ async def list_actions_for_image(
     per_page: str | None = None,
 ) -> ActionsAnswer:
     """The actions about one image, newest first unless sorted otherwise (a system image has none)."""
-    policy.require_scope(principal, Family.IMAGES, Access.READ)
     page_request = parse_page_request(page, per_page)
     keys = parse_sort(sort or [], ACTION_SORT)
     found: list[ActionOut] = []
@@ -162,9 +162,9 @@ async def list_actions_for_image(
 
 
 @router.get("/{id:int}/actions/{action_id:int}")
+@scope(Family.IMAGES, Access.READ)
 async def get_action_for_image(
     request: Request, principal: Authenticated, id: ImageId, action_id: ActionId
 ) -> ActionAnswer:
     """One action about one image."""
-    policy.require_scope(principal, Family.IMAGES, Access.READ)
     return ActionAnswer(action=action_out(await _own_image_action(request, principal, action_id, id)))

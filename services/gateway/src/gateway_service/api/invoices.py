@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from gateway_service.api.common import MAX_ID, Meta, page_meta
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal, Role
+from gateway_service.auth.scoped import scope, staff
 from gateway_service.clients.getters import billing_client
 from gateway_service.hetzner.errors import documented_errors
 from gateway_service.hetzner.pagination import parse_page_request
@@ -173,6 +173,7 @@ def sees_every_account(principal: Principal) -> bool:
 
 
 @router.get("")
+@scope(Family.INVOICES, Access.READ)
 async def list_invoices(
     request: Request,
     response: Response,
@@ -182,7 +183,6 @@ async def list_invoices(
     per_page: str | None = None,
 ) -> InvoicesAnswer:
     """The invoices the caller sees, newest first, one page of them."""
-    policy.require_scope(principal, Family.INVOICES, Access.READ)
     page_request = parse_page_request(page, per_page)
     answer = await billing_client(request).list_invoices(
         principal.user_id,
@@ -197,9 +197,9 @@ async def list_invoices(
 
 
 @router.get("/{id}")
+@scope(Family.INVOICES, Access.READ)
 async def get_invoice(request: Request, principal: Authenticated, id: InvoiceId) -> InvoiceAnswer:
     """One invoice with its line items."""
-    policy.require_scope(principal, Family.INVOICES, Access.READ)
     return InvoiceAnswer(invoice=invoice_out(await billing_client(request).get_invoice(id), with_items=True))
 
 
@@ -208,9 +208,9 @@ async def get_invoice(request: Request, principal: Authenticated, id: InvoiceId)
     response_class=Response,
     responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}},
 )
+@scope(Family.INVOICES, Access.READ)
 async def get_invoice_pdf(request: Request, principal: Authenticated, id: InvoiceId) -> Response:
     """The invoice as a PDF document."""
-    policy.require_scope(principal, Family.INVOICES, Access.READ)
     answer = await billing_client(request).invoice_pdf(id)
     return Response(
         content=answer.pdf,
@@ -220,27 +220,27 @@ async def get_invoice_pdf(request: Request, principal: Authenticated, id: Invoic
 
 
 @router.post("/{id}/actions/pay", responses=NOT_IN_STATE)
+@staff(Family.INVOICES, Access.WRITE)
 async def pay_invoice(request: Request, principal: Authenticated, id: InvoiceId, body: Payment) -> InvoiceAnswer:
     """Record the payment of the whole amount due (billing staff)."""
-    policy.require_staff(principal, Family.INVOICES, Access.WRITE)
     paid_at = body.paid_at.astimezone(UTC) if body.paid_at is not None else None
     invoice = await billing_client(request).record_payment(id, body.amount, body.method, body.reference, paid_at)
     return InvoiceAnswer(invoice=invoice_out(invoice, with_items=True))
 
 
 @router.post("/{id}/actions/cancel", responses=NOT_IN_STATE)
+@staff(Family.INVOICES, Access.WRITE)
 async def cancel_invoice(
     request: Request, principal: Authenticated, id: InvoiceId, body: Cancellation
 ) -> InvoiceAnswer:
     """Void an unpaid invoice; the credits it used go back (billing staff)."""
-    policy.require_staff(principal, Family.INVOICES, Access.WRITE)
     invoice = await billing_client(request).cancel_invoice(id, body.reason)
     return InvoiceAnswer(invoice=invoice_out(invoice, with_items=True))
 
 
 @router.post("/{id}/actions/refund", responses=NOT_IN_STATE)
+@staff(Family.INVOICES, Access.WRITE)
 async def refund_invoice(request: Request, principal: Authenticated, id: InvoiceId, body: Refund) -> InvoiceAnswer:
     """Refund a paid invoice with a credit note (billing staff)."""
-    policy.require_staff(principal, Family.INVOICES, Access.WRITE)
     invoice = await billing_client(request).refund_invoice(id, body.reason, body.refund_to)
     return InvoiceAnswer(invoice=invoice_out(invoice, with_items=True))

@@ -31,9 +31,9 @@ from gateway_service.api.models.catalog import (
     money,
     one_by_id,
 )
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import compute_client
 from gateway_service.hetzner.pagination import parse_page_request
 
@@ -91,6 +91,7 @@ async def _offered(request: Request) -> list[pb.LoadBalancerType]:
 
 
 @router.get("")
+@scope(Family.LOAD_BALANCER_TYPES, Access.READ)
 async def list_load_balancer_types(
     request: Request,
     response: Response,
@@ -100,7 +101,6 @@ async def list_load_balancer_types(
     per_page: PerPageParam = None,
 ) -> LoadBalancerTypesAnswer:
     """The load balancer types, with the platform's prices per location."""
-    policy.require_scope(principal, Family.LOAD_BALANCER_TYPES, Access.READ)
     datacenters = await active_datacenters(request)
     found = [lt for lt in await _offered(request) if name is None or lt.code == name]
     chosen, meta = one_page(request, response, found, parse_page_request(page, per_page))
@@ -110,8 +110,8 @@ async def list_load_balancer_types(
 
 
 @router.get("/{id}")
+@scope(Family.LOAD_BALANCER_TYPES, Access.READ)
 async def get_load_balancer_type(request: Request, principal: Authenticated, id: Id) -> LoadBalancerTypeAnswer:
     """One load balancer type."""
-    policy.require_scope(principal, Family.LOAD_BALANCER_TYPES, Access.READ)
     lt = one_by_id(await _offered(request), id, lambda t: t.id, "load balancer type")
     return LoadBalancerTypeAnswer(load_balancer_type=load_balancer_type_out(lt, await active_datacenters(request)))

@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudplatform.identity.v1 import account_service_pb2 as pb
 from gateway_service.api.common import page_meta
 from gateway_service.api.models.accounts import SessionOut, UserAnswer, session_out, user_out
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import accounts_client
 from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.pagination import parse_page_request
@@ -66,16 +66,16 @@ class SessionsAnswer(BaseModel):
 
 
 @router.get("")
+@scope(Family.ACCOUNT, Access.READ)
 async def get_me(request: Request, principal: Authenticated) -> UserAnswer:
     """The caller's account and profile."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.READ)
     return UserAnswer(user=user_out(await accounts_client(request).get_profile(principal.user_id)))
 
 
 @router.patch("")
+@scope(Family.ACCOUNT, Access.WRITE)
 async def update_me(request: Request, principal: Authenticated, body: ProfilePatch) -> UserAnswer:
     """Change profile fields."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.WRITE)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if "name" in changes and changes["name"] is None:
         raise invalid_field("name", "name cannot be cleared: send 1 to 255 characters")
@@ -84,9 +84,9 @@ async def update_me(request: Request, principal: Authenticated, body: ProfilePat
 
 
 @router.post("/password")
+@scope(Family.ACCOUNT, Access.WRITE)
 async def change_password(request: Request, principal: Authenticated, body: PasswordChange) -> PasswordChanged:
     """Change the password; every other session ends."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.WRITE)
     revoked = await accounts_client(request).change_password(
         pb.ChangePasswordRequest(
             user_id=principal.user_id,
@@ -99,6 +99,7 @@ async def change_password(request: Request, principal: Authenticated, body: Pass
 
 
 @router.get("/sessions")
+@scope(Family.ACCOUNT, Access.READ)
 async def list_sessions(
     request: Request,
     response: Response,
@@ -107,7 +108,6 @@ async def list_sessions(
     per_page: Annotated[str | None, Query()] = None,
 ) -> SessionsAnswer:
     """The caller's live sessions, newest first, one page of them."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.READ)
     page_request = parse_page_request(page, per_page)
     sessions = await accounts_client(request).list_sessions(principal.user_id)
     meta = page_meta(request, response, page_request, len(sessions))
@@ -116,8 +116,8 @@ async def list_sessions(
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
+@scope(Family.ACCOUNT, Access.WRITE)
 async def revoke_session(request: Request, principal: Authenticated, session_id: int) -> Response:
     """End one of the caller's sessions: its tokens stop working within a second."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.WRITE)
     await accounts_client(request).revoke_session(session_id, principal.user_id)
     return Response(status_code=204)

@@ -35,10 +35,10 @@ from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import organization_service_pb2 as pb
 from cpshared.errors import InvalidInput
 from gateway_service.api.common import Meta, page_meta
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import organizations_client
 from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.pagination import parse_page_request
@@ -249,6 +249,7 @@ def _sort_by(field: str) -> Callable[[OrganizationOut], Any]:
 
 
 @router.get("", response_model=OrganizationList)
+@scope(Family.ORGANIZATIONS, Access.READ)
 async def list_organizations(
     request: Request,
     response: Response,
@@ -259,7 +260,6 @@ async def list_organizations(
     label_selector: str | None = None,
 ) -> OrganizationList:
     """The organizations the caller belongs to, each with the caller's role."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.READ)
     sort_keys = parse_sort(sort or [], SORTABLE)
     if label_selector:
         raise invalid_field("label_selector", "organizations have no labels; leave label_selector out")
@@ -273,17 +273,17 @@ async def list_organizations(
 
 
 @router.post("", status_code=201, response_model=OrganizationAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def create_organization(request: Request, principal: Authenticated, body: NewOrganization) -> OrganizationAnswer:
     """A new organization; the caller becomes its owner."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     created = await organizations_client(request).create(principal.user_id, body.name, body.slug)
     return OrganizationAnswer(organization=organization_out(created.organization, created.owner.role))
 
 
 @router.post("/invitations/accept", response_model=MembershipAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def accept_invitation(request: Request, principal: Authenticated, body: InvitationAcceptance) -> MembershipAnswer:
     """Join an organization with the token from the invitation mail (sent to the caller's email)."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     accepted = await organizations_client(request).accept_invitation(principal.user_id, body.token)
     return MembershipAnswer(
         organization=organization_out(accepted.organization, accepted.member.role), member=member_out(accepted.member)
@@ -296,18 +296,18 @@ async def _organization_answer(request: Request, principal: Principal, organizat
 
 
 @router.get("/{organization_id}", response_model=OrganizationAnswer)
+@scope(Family.ORGANIZATIONS, Access.READ)
 async def get_organization(request: Request, principal: Authenticated, organization_id: int) -> OrganizationAnswer:
     """One organization the caller belongs to."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.READ)
     return await _organization_answer(request, principal, organization_id)
 
 
 @router.put("/{organization_id}", response_model=OrganizationAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def update_organization(
     request: Request, principal: Authenticated, organization_id: int, body: OrganizationChange
 ) -> OrganizationAnswer:
     """Change the name, billing email, country and/or VAT id (owner or admin)."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     if body.name is None and body.billing_email is None and body.country is None and body.tax_id is None:
         raise InvalidInput("nothing to change: send a name, billing_email, country and/or tax_id")
     await organizations_client(request).update(
@@ -317,6 +317,7 @@ async def update_organization(
 
 
 @router.get("/{organization_id}/members", response_model=MemberList)
+@scope(Family.ORGANIZATIONS, Access.READ)
 async def list_members(
     request: Request,
     response: Response,
@@ -326,18 +327,17 @@ async def list_members(
     per_page: str | None = None,
 ) -> MemberList:
     """The organization's members, in the order they joined."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.READ)
     got = await organizations_client(request).get(principal.user_id, organization_id)
     meta, chosen = _page(request, response, page, per_page, len(got.members))
     return MemberList(members=[member_out(m) for m in got.members[chosen]], meta=meta)
 
 
 @router.put("/{organization_id}/members/{user_id}", response_model=MemberAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def update_member(
     request: Request, principal: Authenticated, organization_id: int, user_id: int, body: MemberChange
 ) -> MemberAnswer:
     """Change a member's role and/or permissions (owner or admin); the owner's role moves only by transfer."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     if body.role is None and body.permissions is None:
         raise InvalidInput("nothing to change: send a role and/or permissions")
     client = organizations_client(request)
@@ -352,19 +352,19 @@ async def update_member(
 
 
 @router.delete("/{organization_id}/members/{user_id}", status_code=204)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def remove_member(request: Request, principal: Authenticated, organization_id: int, user_id: int) -> Response:
     """Remove a member (owner or admin), or leave (a member removing themselves)."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     await organizations_client(request).remove_member(principal.user_id, organization_id, user_id)
     return Response(status_code=204)
 
 
 @router.post("/{organization_id}/actions/transfer_ownership", response_model=OrganizationAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def transfer_ownership(
     request: Request, principal: Authenticated, organization_id: int, body: OwnershipTransfer
 ) -> OrganizationAnswer:
     """Make another member the owner (owner only); the caller stays on as an admin."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     moved = await organizations_client(request).transfer_ownership(principal.user_id, organization_id, body.user_id)
     return OrganizationAnswer(
         organization=organization_out(moved.organization, _role_of(principal.user_id, moved.members))
@@ -372,6 +372,7 @@ async def transfer_ownership(
 
 
 @router.get("/{organization_id}/invitations", response_model=InvitationList)
+@scope(Family.ORGANIZATIONS, Access.READ)
 async def list_invitations(
     request: Request,
     response: Response,
@@ -381,18 +382,17 @@ async def list_invitations(
     per_page: str | None = None,
 ) -> InvitationList:
     """Open invitations, oldest first (owner or admin)."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.READ)
     found = await organizations_client(request).list_invitations(principal.user_id, organization_id)
     meta, chosen = _page(request, response, page, per_page, len(found))
     return InvitationList(invitations=[invitation_out(i) for i in found[chosen]], meta=meta)
 
 
 @router.post("/{organization_id}/invitations", status_code=201, response_model=InvitationAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def invite_member(
     request: Request, principal: Authenticated, organization_id: int, body: NewInvitation
 ) -> InvitationAnswer:
     """Invite an email address (owner or admin); the invitee gets a mail with the token to accept."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     sent = await organizations_client(request).invite(
         principal.user_id, organization_id, body.email, body.role, list(body.permissions)
     )
@@ -400,10 +400,10 @@ async def invite_member(
 
 
 @router.delete("/{organization_id}/invitations/{invitation_id}", status_code=204)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def revoke_invitation(
     request: Request, principal: Authenticated, organization_id: int, invitation_id: int
 ) -> Response:
     """Revoke an open invitation (owner or admin): its token stops working."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     await organizations_client(request).revoke_invitation(principal.user_id, organization_id, invitation_id)
     return Response(status_code=204)

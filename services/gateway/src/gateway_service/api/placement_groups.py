@@ -27,9 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from gateway_service.api.common import MAX_ID, Labels, Meta, page_meta, sort_param, tenant
 from gateway_service.api.models.placement_groups import PlacementGroupOut, PlacementGroupType, placement_group_out
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import placement_group_client
 from gateway_service.hetzner.label_selector import parse_label_selector
 from gateway_service.hetzner.pagination import parse_page_request
@@ -71,6 +71,7 @@ class PlacementGroupChange(BaseModel):
 
 
 @router.get("")
+@scope(Family.PLACEMENT_GROUPS, Access.READ)
 async def list_placement_groups(
     request: Request,
     response: Response,
@@ -83,7 +84,6 @@ async def list_placement_groups(
     per_page: str | None = None,
 ) -> PlacementGroupsAnswer:
     """The caller's placement groups matching every filter given, one page of them."""
-    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.READ)
     page_request = parse_page_request(page, per_page)
     sort_keys = parse_sort(sort or [], SORTABLE)
     selector = parse_label_selector(label_selector)
@@ -104,11 +104,11 @@ async def list_placement_groups(
 
 
 @router.post("", status_code=201)
+@scope(Family.PLACEMENT_GROUPS, Access.WRITE)
 async def create_placement_group(
     request: Request, principal: Authenticated, body: NewPlacementGroup
 ) -> CreatedPlacementGroupAnswer:
     """A new placement group in the caller's tenant."""
-    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.WRITE)
     group = await placement_group_client(request).create(
         *tenant(principal), name=body.name, type=body.type, labels=body.labels
     )
@@ -116,26 +116,26 @@ async def create_placement_group(
 
 
 @router.get("/{id}")
+@scope(Family.PLACEMENT_GROUPS, Access.READ)
 async def get_placement_group(request: Request, principal: Authenticated, id: PlacementGroupId) -> PlacementGroupAnswer:
     """One placement group the caller reaches."""
-    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.READ)
     group = await placement_group_client(request).get(id, tenant(principal)[1])
     return PlacementGroupAnswer(placement_group=placement_group_out(group))
 
 
 @router.put("/{id}")
+@scope(Family.PLACEMENT_GROUPS, Access.WRITE)
 async def update_placement_group(
     request: Request, principal: Authenticated, id: PlacementGroupId, body: PlacementGroupChange
 ) -> PlacementGroupAnswer:
     """Rename a placement group or replace its labels."""
-    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.WRITE)
     group = await placement_group_client(request).update(id, tenant(principal)[1], name=body.name, labels=body.labels)
     return PlacementGroupAnswer(placement_group=placement_group_out(group))
 
 
 @router.delete("/{id}", status_code=204)
+@scope(Family.PLACEMENT_GROUPS, Access.WRITE)
 async def delete_placement_group(request: Request, principal: Authenticated, id: PlacementGroupId) -> Response:
     """Delete a placement group that has no servers."""
-    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.WRITE)
     await placement_group_client(request).delete(id, tenant(principal)[1])
     return Response(status_code=204)

@@ -10,9 +10,9 @@ from pydantic import BaseModel
 from cloudplatform.identity.v1 import admin_service_pb2 as apb
 from gateway_service.api.common import Meta, page_meta
 from gateway_service.api.models.quotas import QuotaOut, quota_out
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import admin_client
 from gateway_service.hetzner.pagination import parse_page_request
 
@@ -25,11 +25,11 @@ class QuotasAnswer(BaseModel):
 
 
 @router.get("")
+@scope(Family.QUOTAS, Access.READ)
 async def list_quotas(
     request: Request, response: Response, principal: Authenticated, page: str | None = None, per_page: str | None = None
 ) -> QuotasAnswer:
     """The caller's quotas, then its organizations', one page of them."""
-    policy.require_scope(principal, Family.QUOTAS, Access.READ)
     page_request = parse_page_request(page, per_page)
     quotas = await admin_client(request).list_quotas(apb.ListQuotasRequest(acting_user_id=principal.user_id))
     meta = page_meta(request, response, page_request, len(quotas))

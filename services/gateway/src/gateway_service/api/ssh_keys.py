@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
 from gateway_service.api.common import MAX_ID, Meta, page_meta, sort_param, tenant
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import compute_client
 from gateway_service.hetzner.label_selector import parse_label_selector
 from gateway_service.hetzner.pagination import parse_page_request
@@ -87,6 +87,7 @@ def ssh_key_out(key: pb.SshKey) -> SshKeyOut:
 
 
 @router.get("")
+@scope(Family.SSH_KEYS, Access.READ)
 async def list_ssh_keys(
     request: Request,
     response: Response,
@@ -99,7 +100,6 @@ async def list_ssh_keys(
     per_page: str | None = None,
 ) -> SshKeysAnswer:
     """The caller's SSH keys matching every filter given, one page of them."""
-    policy.require_scope(principal, Family.SSH_KEYS, Access.READ)
     page_request = parse_page_request(page, per_page)
     sort_keys = parse_sort(sort or [], SORTABLE)
     selector = parse_label_selector(label_selector)
@@ -121,9 +121,9 @@ async def list_ssh_keys(
 
 
 @router.post("", status_code=201)
+@scope(Family.SSH_KEYS, Access.WRITE)
 async def create_ssh_key(request: Request, principal: Authenticated, body: NewSshKey) -> SshKeyAnswer:
     """A new SSH key in the caller's tenant."""
-    policy.require_scope(principal, Family.SSH_KEYS, Access.WRITE)
     user_id, organization_id = tenant(principal)
     key = await compute_client(request).create_ssh_key(
         user_id, organization_id, body.name, body.public_key, body.labels
@@ -132,14 +132,15 @@ async def create_ssh_key(request: Request, principal: Authenticated, body: NewSs
 
 
 @router.get("/{id}")
+@scope(Family.SSH_KEYS, Access.READ)
 async def get_ssh_key(request: Request, principal: Authenticated, id: SshKeyId) -> SshKeyAnswer:
     """One SSH key the caller reaches."""
-    policy.require_scope(principal, Family.SSH_KEYS, Access.READ)
     key = await compute_client(request).get_ssh_key(id, *tenant(principal))
     return SshKeyAnswer(ssh_key=ssh_key_out(key))
 
 
 @router.put("/{id}")
+@scope(Family.SSH_KEYS, Access.WRITE)
 async def update_ssh_key(
     request: Request,
     principal: Authenticated,
@@ -147,15 +148,14 @@ async def update_ssh_key(
     body: SshKeyChange,
 ) -> SshKeyAnswer:
     """Rename an SSH key or replace its labels."""
-    policy.require_scope(principal, Family.SSH_KEYS, Access.WRITE)
     user_id, organization_id = tenant(principal)
     key = await compute_client(request).update_ssh_key(id, user_id, organization_id, body.name, body.labels)
     return SshKeyAnswer(ssh_key=ssh_key_out(key))
 
 
 @router.delete("/{id}", status_code=204)
+@scope(Family.SSH_KEYS, Access.WRITE)
 async def delete_ssh_key(request: Request, principal: Authenticated, id: SshKeyId) -> Response:
     """Delete an SSH key."""
-    policy.require_scope(principal, Family.SSH_KEYS, Access.WRITE)
     await compute_client(request).delete_ssh_key(id, *tenant(principal))
     return Response(status_code=204)

@@ -80,10 +80,10 @@ from gateway_service.api.servers.models import (
     ServersAnswer,
     ServerUpdate,
 )
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
+from gateway_service.auth.scoped import scope
 from gateway_service.clients.getters import compute_client, server_client
 from gateway_service.console.relay import console_url
 from gateway_service.console.tickets import ConsoleTickets
@@ -121,6 +121,7 @@ async def _ssh_key_ids(request: Request, principal: Principal, keys: list[str | 
 
 
 @router.get("")
+@scope(Family.SERVERS, Access.READ)
 async def list_servers(
     request: Request,
     response: Response,
@@ -133,7 +134,6 @@ async def list_servers(
     per_page: str | None = None,
 ) -> ServersAnswer:
     """The caller's servers matching every filter given, one page of them."""
-    policy.require_scope(principal, Family.SERVERS, Access.READ)
     page_request = parse_page_request(page, per_page)
     sort_keys = parse_sort(sort or [], SORTABLE)
     selector = parse_label_selector(label_selector)
@@ -157,11 +157,11 @@ async def list_servers(
 
 
 @router.post("", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def create_server(
     request: Request, response: Response, principal: Authenticated, body: NewServer
 ) -> CreatedServerAnswer:
     """A new server in the caller's tenant; the answer's action follows its creation upstream."""
-    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
     response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
     catalog = await Catalog.read(request, principal)
     server_type = catalog.server_type_code(body.server_type)
@@ -186,6 +186,7 @@ async def create_server(
 
 
 @router.get("/actions")
+@scope(Family.SERVERS, Access.READ)
 async def list_tenant_actions(
     request: Request,
     response: Response,
@@ -197,7 +198,6 @@ async def list_tenant_actions(
     per_page: str | None = None,
 ) -> ActionsAnswer:
     """The actions of the caller's tenant's servers."""
-    policy.require_scope(principal, Family.SERVERS, Access.READ)
     page_request = parse_page_request(page, per_page)
     keys = parse_sort(sort or [], ACTION_SORT)
     if id:  # a few named actions: read each, then filter, sort and page here
@@ -225,13 +225,13 @@ async def list_tenant_actions(
 
 
 @router.get("/actions/{action_id:int}")
+@scope(Family.SERVERS, Access.READ)
 async def get_tenant_action(
     request: Request,
     principal: Authenticated,
     action_id: Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")],
 ) -> ActionAnswer:
     """One action of the caller's tenant's servers."""
-    policy.require_scope(principal, Family.SERVERS, Access.READ)
     action = await server_client(request).action(action_id, tenant(principal)[1])
     if not action.server_id:
         raise NotFound(f"server action {action_id} does not exist")
@@ -239,42 +239,43 @@ async def get_tenant_action(
 
 
 @router.get("/{id:int}")
+@scope(Family.SERVERS, Access.READ)
 async def get_server(request: Request, principal: Authenticated, id: ServerId) -> ServerAnswer:
     """One server the caller reaches."""
-    policy.require_scope(principal, Family.SERVERS, Access.READ)
     server = await server_client(request).get(id, tenant(principal)[1])
     return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server))
 
 
 @router.delete("/{id:int}")
+@scope(Family.SERVERS, Access.WRITE)
 async def delete_server(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Delete a server (``423 protected`` while protected against deletion)."""
-    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
     return ActionAnswer(action=action_out(await server_client(request).delete(id, tenant(principal)[1])))
 
 
 @router.post("/{id}/actions/poweron", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def power_on(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Start a server."""
-    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
     return ActionAnswer(action=action_out(await server_client(request).power_on(id, tenant(principal)[1])))
 
 
 @router.post("/{id}/actions/poweroff", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def power_off(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Cut a server's power (a hard stop)."""
-    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
     return ActionAnswer(action=action_out(await server_client(request).power_off(id, tenant(principal)[1])))
 
 
 @router.post("/{id}/actions/reboot", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def reboot(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Reboot a server."""
-    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
     return ActionAnswer(action=action_out(await server_client(request).reboot(id, tenant(principal)[1])))
 
 
 @router.get("/{id}/actions")
+@scope(Family.SERVERS, Access.READ)
 async def list_server_actions(
     request: Request,
     response: Response,
@@ -286,7 +287,6 @@ async def list_server_actions(
     per_page: str | None = None,
 ) -> ActionsAnswer:
     """A server's actions, newest first unless sorted otherwise."""
-    policy.require_scope(principal, Family.SERVERS, Access.READ)
     page_request = parse_page_request(page, per_page)
     keys = parse_sort(sort or [], ("id", "command", "status", "started", "finished", "progress"))
     actions = [action_out(a) for a in await server_client(request).list_actions(id, tenant(principal)[1])]
@@ -297,13 +297,8 @@ async def list_server_actions(
     return ActionsAnswer(actions=chosen, meta=meta)
 
 
-def _write(principal: Principal) -> int:
-    """The organization the caller acts for (0: none), once it may change servers."""
-    policy.require_scope(principal, Family.SERVERS, Access.WRITE)
-    return tenant(principal)[1]
-
-
 @router.post("/{id}/actions/rebuild", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def rebuild(
     request: Request,
     response: Response,
@@ -312,24 +307,26 @@ async def rebuild(
     body: Annotated[RebuildBody, Body()],
 ) -> RebuildAnswer:
     """Overwrite a server's disk with an image (``423 protected`` while protected against rebuilding)."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
     answer = await server_client(request).rebuild(id, organization_id, str(body.image))
     return RebuildAnswer(action=action_out(answer.action), root_password=answer.root_password or None)
 
 
 @router.post("/{id}/actions/change_type", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def change_type(
     request: Request, principal: Authenticated, id: ServerId, body: Annotated[ChangeTypeBody, Body()]
 ) -> ActionAnswer:
     """Change a powered-off server's type."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     server_type = (await Catalog.read(request, principal)).server_type_code(body.server_type)
     action = await server_client(request).change_type(id, organization_id, server_type, body.upgrade_disk)
     return ActionAnswer(action=action_out(action))
 
 
 @router.post("/{id}/actions/enable_rescue", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def enable_rescue(
     request: Request,
     response: Response,
@@ -338,7 +335,7 @@ async def enable_rescue(
     body: Annotated[EnableRescueBody | None, Body()] = None,
 ) -> RescueAnswer:
     """Boot the rescue system next; its root password is in this answer only."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
     wanted = body or EnableRescueBody()
     answer = await server_client(request).enable_rescue(
@@ -349,18 +346,20 @@ async def enable_rescue(
 
 
 @router.post("/{id}/actions/disable_rescue", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def disable_rescue(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Boot from the server's disk again."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     return ActionAnswer(action=action_out(await server_client(request).disable_rescue(id, organization_id)))
 
 
 @router.post("/{id}/actions/create_image", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def create_image(
     request: Request, principal: Authenticated, id: ServerId, body: Annotated[CreateImageBody | None, Body()] = None
 ) -> CreatedImageAnswer:
     """Make a snapshot image of the server, owned by its tenant."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     wanted = body or CreateImageBody()
     answer = await server_client(request).create_image(
         id,
@@ -373,14 +372,16 @@ async def create_image(
 
 
 @router.put("/{id:int}")
+@scope(Family.SERVERS, Access.WRITE)
 async def update_server(request: Request, principal: Authenticated, id: ServerId, body: ServerUpdate) -> ServerAnswer:
     """Rename a server or replace its labels."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     server = await server_client(request).update(id, organization_id, name=body.name, labels=body.labels)
     return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server))
 
 
 @router.get("/{id}/actions/{action_id:int}")
+@scope(Family.SERVERS, Access.READ)
 async def get_server_action(
     request: Request,
     principal: Authenticated,
@@ -388,7 +389,6 @@ async def get_server_action(
     action_id: Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")],
 ) -> ActionAnswer:
     """One action of a server."""
-    policy.require_scope(principal, Family.SERVERS, Access.READ)
     action = await server_client(request).action(action_id, tenant(principal)[1])
     if action.server_id != id:
         raise NotFound(f"action {action_id} of server {id} does not exist")
@@ -404,6 +404,7 @@ def _instant(name: str, raw: str) -> datetime:
 
 
 @router.get("/{id}/metrics")
+@scope(Family.SERVERS, Access.READ)
 async def server_metrics(
     request: Request,
     principal: Authenticated,
@@ -416,7 +417,6 @@ async def server_metrics(
     step: Annotated[str | None, Query(max_length=12, description="Seconds between two values.")] = None,
 ) -> MetricsAnswer:
     """A server's metrics, read from upstream."""
-    policy.require_scope(principal, Family.SERVERS, Access.READ)
     kinds = list(dict.fromkeys(kind for raw in type for kind in raw.split(",")))
     if not kinds or any(kind not in ("cpu", "disk", "network") for kind in kinds):
         raise InvalidInput("type must name cpu, disk or network", details={"fields": [{"name": "type"}]})
@@ -447,36 +447,41 @@ async def server_metrics(
 
 
 @router.post("/{id}/actions/shutdown", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def shutdown(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Ask the server's OS to shut down (ACPI); the server is off once the action has finished."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     return ActionAnswer(action=action_out(await server_client(request).shutdown(id, organization_id)))
 
 
 @router.post("/{id}/actions/reset", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def reset(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Reset a server (a hard reset, like pressing its reset button)."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     return ActionAnswer(action=action_out(await server_client(request).reset(id, organization_id)))
 
 
 @router.post("/{id}/actions/attach_iso", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def attach_iso(
     request: Request, principal: Authenticated, id: ServerId, body: Annotated[AttachIsoBody, Body()]
 ) -> ActionAnswer:
     """Put an ISO in the server's virtual drive (it boots from it next)."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     return ActionAnswer(action=action_out(await server_client(request).attach_iso(id, organization_id, str(body.iso))))
 
 
 @router.post("/{id}/actions/detach_iso", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def detach_iso(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Take the ISO out of the server's drive."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     return ActionAnswer(action=action_out(await server_client(request).detach_iso(id, organization_id)))
 
 
 @router.post("/{id}/actions/change_protection", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def change_protection(
     request: Request,
     principal: Authenticated,
@@ -484,7 +489,7 @@ async def change_protection(
     body: Annotated[ChangeProtectionBody | None, Body()] = None,
 ) -> ActionAnswer:
     """Protect a server against deletion and rebuilding, or lift the protection."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     wanted = body or ChangeProtectionBody()
     action = await server_client(request).change_protection(
         id, organization_id, delete=wanted.delete, rebuild=wanted.rebuild
@@ -493,30 +498,34 @@ async def change_protection(
 
 
 @router.post("/{id}/actions/change_dns_ptr", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def change_dns_ptr(
     request: Request, principal: Authenticated, id: ServerId, body: Annotated[ChangeDnsPtrBody, Body()]
 ) -> ActionAnswer:
     """Set (or with null reset) the reverse DNS name of one of the server's addresses."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     action = await server_client(request).change_dns_ptr(id, organization_id, body.ip, body.dns_ptr)
     return ActionAnswer(action=action_out(action))
 
 
 @router.post("/{id}/actions/enable_backup", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def enable_backup(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Enable daily backups (billed at 20 % of the server's price while enabled)."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     return ActionAnswer(action=action_out(await server_client(request).set_backup(id, organization_id, True)))
 
 
 @router.post("/{id}/actions/disable_backup", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def disable_backup(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Disable backups."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     return ActionAnswer(action=action_out(await server_client(request).set_backup(id, organization_id, False)))
 
 
 @router.post("/{id}/actions/request_console", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def request_console(
     request: Request, response: Response, principal: Authenticated, id: ServerId
 ) -> ConsoleAnswer:
@@ -525,7 +534,7 @@ async def request_console(
     The URL is the platform's own websocket (``/v1/console``) with a single-use ticket;
     upstream's URL (its host, its server id, its token) stays in the gateway, which relays
     the websocket to it. An Idempotency-Key replay answers both as ``null``."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     answer = await server_client(request).request_console(id, organization_id)
     tickets: ConsoleTickets = request.app.state.console_tickets
     ticket = await run_in_threadpool(tickets.issue, answer.wss_url, id)
@@ -536,12 +545,13 @@ async def request_console(
 
 
 @router.post("/{id}/actions/reset_password", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def reset_password(
     request: Request, response: Response, principal: Authenticated, id: ServerId
 ) -> PasswordAnswer:
     """A new root password for the server, shown this once. The server must be running (its OS runs
     qemu-guest-agent): otherwise ``422 server_not_running``."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
     answer = await server_client(request).reset_password(id, organization_id)
     return PasswordAnswer(action=action_out(answer.action), root_password=answer.root_password)
@@ -551,20 +561,22 @@ async def reset_password(
 
 
 @router.post("/{id}/actions/add_to_placement_group", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def add_to_placement_group(
     request: Request, principal: Authenticated, id: ServerId, body: Annotated[AddToPlacementGroupBody, Body()]
 ) -> ActionAnswer:
     """Add a powered-off server to one of the tenant's placement groups (``422 server_not_stopped``
     otherwise; a spread group holds at most 10 servers)."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     action = await server_client(request).add_to_placement_group(id, organization_id, body.placement_group)
     return ActionAnswer(action=action_out(action))
 
 
 @router.post("/{id}/actions/remove_from_placement_group", status_code=201)
+@scope(Family.SERVERS, Access.WRITE)
 async def remove_from_placement_group(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Take a server out of its placement group."""
-    organization_id = _write(principal)
+    organization_id = tenant(principal)[1]
     return ActionAnswer(
         action=action_out(await server_client(request).remove_from_placement_group(id, organization_id))
     )
