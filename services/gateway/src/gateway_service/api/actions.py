@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from cpshared.errors import NotFound
-from gateway_service.api.common import MAX_ID, page_meta, tenant
+from gateway_service.api.common import MAX_ID, one_page, tenant
 from gateway_service.api.servers.mapping import action_out
 from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
 from gateway_service.auth.gate import Authenticated
@@ -47,8 +47,7 @@ async def list_actions(
             found.append(action_out(await server_client(request).action(action_id, tenant(principal)[1])))
         except NotFound:
             continue
-    meta = page_meta(request, response, page_request, len(found))
-    chosen = found[page_request.offset : page_request.offset + page_request.limit]
+    chosen, meta = one_page(request, response, found, page_request)
     return ActionsAnswer(actions=chosen, meta=meta)
 
 

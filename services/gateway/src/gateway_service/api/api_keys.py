@@ -18,7 +18,6 @@ own keys only, because identity has no "get key by id" call yet.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC
 from typing import Annotated, Any
 
@@ -28,7 +27,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cpshared.errors import NotFound
-from gateway_service.api.common import page_meta
+from gateway_service.api.common import one_page, sort_items
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -75,10 +74,8 @@ def api_key_json(key: pb.ApiKey) -> dict[str, Any]:
     }
 
 
-def _sort_by(field: str) -> Callable[[pb.ApiKey], Any]:
-    if field == "created":
-        return lambda key: key.created_at.ToNanoseconds()
-    return lambda key: getattr(key, field)
+def _sort_value(key: pb.ApiKey, field: str) -> Any:
+    return key.created_at.ToNanoseconds() if field == "created" else getattr(key, field)
 
 
 async def _live_keys(request: Request, principal: Principal) -> list[pb.ApiKey]:
@@ -110,10 +107,7 @@ async def list_api_keys(
     if label_selector:
         raise invalid_field("label_selector", "API keys have no labels; leave label_selector out")
     keys = sorted(await _live_keys(request, principal), key=lambda k: k.id)
-    for sort_key in reversed(sort_keys):  # stable sorts, last key first
-        keys.sort(key=_sort_by(sort_key.field), reverse=sort_key.descending)
-    meta = page_meta(request, response, page_request, len(keys))
-    chosen = keys[page_request.offset : page_request.offset + page_request.limit]
+    chosen, meta = one_page(request, response, sort_items(keys, sort_keys, _sort_value), page_request)
     return {"api_keys": [api_key_json(key) for key in chosen], "meta": meta.model_dump()}
 
 

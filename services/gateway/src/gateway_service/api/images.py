@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cpshared.errors import InvalidInput, NotFound
-from gateway_service.api.common import MAX_ID, page_meta, sort_items, sort_param, tenant
+from gateway_service.api.common import MAX_ID, one_page, page_meta, sort_items, sort_param, tenant
 from gateway_service.api.servers.mapping import ACTION_SORT, action_out, action_sort_value
 from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
 from gateway_service.auth.gate import Authenticated
@@ -156,8 +156,7 @@ async def list_actions_for_image(
         found = [action_out(a) for a in await server_client(request).image_actions(id, tenant(principal)[1])]
     found = [a for a in found if not status or a.status in status]
     sort_items(found, keys, action_sort_value)
-    meta = page_meta(request, response, page_request, len(found))
-    chosen = found[page_request.offset : page_request.offset + page_request.limit]
+    chosen, meta = one_page(request, response, found, page_request)
     return ActionsAnswer(actions=chosen, meta=meta)
 
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
-from gateway_service.api.common import page_meta
+from gateway_service.api.common import one_page
 from gateway_service.api.models.accounts import SessionOut, UserAnswer, session_out, user_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -110,8 +110,7 @@ async def list_sessions(
     """The caller's live sessions, newest first, one page of them."""
     page_request = parse_page_request(page, per_page)
     sessions = await accounts_client(request).list_sessions(principal.user_id)
-    meta = page_meta(request, response, page_request, len(sessions))
-    chosen = sessions[page_request.offset : page_request.offset + page_request.limit]
+    chosen, meta = one_page(request, response, sessions, page_request)
     return SessionsAnswer(sessions=[session_out(s, principal.session_id) for s in chosen], meta=meta.model_dump())
 
 

@@ -23,7 +23,7 @@ organization. The key's scopes are checked here (``organizations:read``/``:write
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC
 from typing import Annotated, Any, Literal
 
@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import organization_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from gateway_service.api.common import Meta, page_meta
+from gateway_service.api.common import Meta, one_page, sort_items
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
@@ -233,16 +233,8 @@ def _role_of(user_id: int, members: Sequence[ipb.Member]) -> ipb.OrganizationRol
     return next((m.role for m in members if m.user_id == user_id), None)
 
 
-def _page(
-    request: Request, response: Response, page: str | None, per_page: str | None, total: int
-) -> tuple[Meta, slice]:
-    page_request = parse_page_request(page, per_page)
-    meta = page_meta(request, response, page_request, total)
-    return meta, slice(page_request.offset, page_request.offset + page_request.limit)
-
-
-def _sort_by(field: str) -> Callable[[OrganizationOut], Any]:
-    return lambda organization: getattr(organization, field) or ""
+def _sort_value(organization: OrganizationOut, field: str) -> Any:
+    return getattr(organization, field) or ""
 
 
 # -- routes ---------------------------------------------------------------------------------
@@ -266,10 +258,9 @@ async def list_organizations(
     found = await organizations_client(request).list_for_user(principal.user_id)
     organizations = [organization_out(o.organization, o.membership.role) for o in found]
     organizations.sort(key=lambda o: o.id)
-    for sort_key in reversed(sort_keys):  # stable sorts, last key first
-        organizations.sort(key=_sort_by(sort_key.field), reverse=sort_key.descending)
-    meta, chosen = _page(request, response, page, per_page, len(organizations))
-    return OrganizationList(organizations=organizations[chosen], meta=meta)
+    sort_items(organizations, sort_keys, _sort_value)
+    chosen, meta = one_page(request, response, organizations, parse_page_request(page, per_page))
+    return OrganizationList(organizations=chosen, meta=meta)
 
 
 @router.post("", status_code=201, response_model=OrganizationAnswer)
@@ -328,8 +319,8 @@ async def list_members(
 ) -> MemberList:
     """The organization's members, in the order they joined."""
     got = await organizations_client(request).get(principal.user_id, organization_id)
-    meta, chosen = _page(request, response, page, per_page, len(got.members))
-    return MemberList(members=[member_out(m) for m in got.members[chosen]], meta=meta)
+    chosen, meta = one_page(request, response, got.members, parse_page_request(page, per_page))
+    return MemberList(members=[member_out(m) for m in chosen], meta=meta)
 
 
 @router.put("/{organization_id}/members/{user_id}", response_model=MemberAnswer)
@@ -383,8 +374,8 @@ async def list_invitations(
 ) -> InvitationList:
     """Open invitations, oldest first (owner or admin)."""
     found = await organizations_client(request).list_invitations(principal.user_id, organization_id)
-    meta, chosen = _page(request, response, page, per_page, len(found))
-    return InvitationList(invitations=[invitation_out(i) for i in found[chosen]], meta=meta)
+    chosen, meta = one_page(request, response, found, parse_page_request(page, per_page))
+    return InvitationList(invitations=[invitation_out(i) for i in chosen], meta=meta)
 
 
 @router.post("/{organization_id}/invitations", status_code=201, response_model=InvitationAnswer)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from cloudplatform.identity.v1 import admin_service_pb2 as apb
-from gateway_service.api.common import Meta, page_meta
+from gateway_service.api.common import Meta, one_page
 from gateway_service.api.models.quotas import QuotaOut, quota_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -32,6 +32,5 @@ async def list_quotas(
     """The caller's quotas, then its organizations', one page of them."""
     page_request = parse_page_request(page, per_page)
     quotas = await admin_client(request).list_quotas(apb.ListQuotasRequest(acting_user_id=principal.user_id))
-    meta = page_meta(request, response, page_request, len(quotas))
-    chosen = quotas[page_request.offset : page_request.offset + page_request.limit]
+    chosen, meta = one_page(request, response, quotas, page_request)
     return QuotasAnswer(quotas=[quota_out(q) for q in chosen], meta=meta)

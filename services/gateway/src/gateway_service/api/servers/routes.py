@@ -292,8 +292,7 @@ async def list_server_actions(
     actions = [action_out(a) for a in await server_client(request).list_actions(id, tenant(principal)[1])]
     actions = [a for a in actions if not status or a.status in status]
     sort_items(actions, keys, action_sort_value)
-    meta = page_meta(request, response, page_request, len(actions))
-    chosen = actions[page_request.offset : page_request.offset + page_request.limit]
+    chosen, meta = one_page(request, response, actions, page_request)
     return ActionsAnswer(actions=chosen, meta=meta)
 
 
