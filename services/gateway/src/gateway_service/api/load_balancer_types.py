@@ -2,7 +2,7 @@
 wire-compatible with Hetzner Cloud's, read from compute's catalog (synced from upstream, at the
 platform's own prices).
 
-As for server types (api/catalog.py, whose price mapping this reuses): one gross EUR price per
+As for server types (api/models/catalog.py, whose price mapping this reuses): one gross EUR price per
 type, the same in each of the platform's locations upstream offers it in, ``net`` without the
 VAT; traffic is not billed yet (``included_traffic`` 0, ``price_per_tb_traffic`` 0). A type the
 platform withdrew (not ``available``) is not shown. Any authenticated caller reads them with the

@@ -13,7 +13,7 @@ compute service.
 
 A server joins one at creation (``placement_group`` in ``POST /v1/servers``) or with
 ``POST /v1/servers/{id}/actions/add_to_placement_group`` and leaves with
-``remove_from_placement_group`` (api/servers.py). A spread group holds at most 10 servers
+``remove_from_placement_group`` (api/servers/routes.py). A spread group holds at most 10 servers
 (``403 resource_limit_exceeded``). Scopes ``placement_groups:read`` and ``placement_groups:write``.
 """
 

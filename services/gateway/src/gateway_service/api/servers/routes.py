@@ -34,7 +34,7 @@
 
 The compute worker carries actions out upstream; a client follows them at ``/v1/actions/{id}``.
 Statuses are mapped by cpshared.server_status (the one place). The server type, datacenter,
-location and image objects are the catalog's (api/catalog.py). Quota used up is ``403
+location and image objects are the catalog's (api/models/catalog.py). Quota used up is ``403
 resource_limit_exceeded``; an action already running ``423 locked``; a protected server ``423
 protected``; another tenant's server ``404 not_found``. Scopes ``servers:read`` and ``servers:write``.
 """
