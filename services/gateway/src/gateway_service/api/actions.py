@@ -20,7 +20,7 @@ from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsA
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import server_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"])
@@ -44,7 +44,7 @@ async def list_actions(
     found: list[ActionOut] = []
     for action_id in sorted(set(id)):
         try:
-            found.append(action_out(await server_client(request).action(action_id, tenant(principal)[1])))
+            found.append(action_out(await backends(request).servers.action(action_id, tenant(principal)[1])))
         except NotFound:
             continue
     chosen, meta = one_page(request, response, found, page_request)
@@ -55,4 +55,4 @@ async def list_actions(
 @scope(Family.SERVERS, Access.READ)
 async def get_action(request: Request, principal: Authenticated, id: ActionId) -> ActionAnswer:
     """One action the caller reaches."""
-    return ActionAnswer(action=action_out(await server_client(request).action(id, tenant(principal)[1])))
+    return ActionAnswer(action=action_out(await backends(request).servers.action(id, tenant(principal)[1])))

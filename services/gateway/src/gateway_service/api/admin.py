@@ -30,7 +30,7 @@ from gateway_service.api.models.quotas import QuotaOut, quota_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import staff
-from gateway_service.clients.getters import admin_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
@@ -210,7 +210,7 @@ async def search_users(
     sort_keys = parse_sort(sort or [], SORTABLE)
     if len(q) > 255:
         raise invalid_field("q", "q must be at most 255 characters")
-    answer = await admin_client(request).search_users(
+    answer = await backends(request).admin.search_users(
         apb.SearchUsersRequest(
             acting_user_id=principal.user_id,
             query=q,
@@ -229,14 +229,14 @@ async def search_users(
 @staff(Family.USERS, Access.READ)
 async def get_user(request: Request, principal: Authenticated, user_id: int) -> UserAnswer:
     """One account, as staff see it."""
-    return UserAnswer(user=user_out(await admin_client(request).get_user(principal.user_id, user_id)))
+    return UserAnswer(user=user_out(await backends(request).admin.get_user(principal.user_id, user_id)))
 
 
 @router.post("/users/{user_id}/actions/erase", status_code=201)
 @staff(Family.USERS, Access.WRITE, admin_only=True)
 async def erase_user(request: Request, principal: Authenticated, user_id: int) -> ErasedAnswer:
     """Erase an account's personal data on its holder's request (admins only); its id stays."""
-    answer = await admin_client(request).erase_user(principal.user_id, user_id)
+    answer = await backends(request).admin.erase_user(principal.user_id, user_id)
     return ErasedAnswer(
         user=user_out(answer.user), sole_member_organization_ids=list(answer.sole_member_organization_ids)
     )
@@ -252,7 +252,7 @@ async def change_user_status(
     body: StatusChange | None = None,
 ) -> UserAnswer:
     """Activate, suspend or ban an account (support: activate or suspend clients)."""
-    details = await admin_client(request).set_user_status(
+    details = await backends(request).admin.set_user_status(
         principal.user_id, user_id, ACTIONS[action], body.reason if body else ""
     )
     return UserAnswer(user=user_out(details))
@@ -265,7 +265,7 @@ async def change_user_status(
 @staff(Family.SETTINGS, Access.READ)
 async def list_settings(request: Request, principal: Authenticated) -> SettingsAnswer:
     """Every system setting with its typed value (admins only)."""
-    settings = await admin_client(request).list_settings(principal.user_id)
+    settings = await backends(request).admin.list_settings(principal.user_id)
     return SettingsAnswer(settings=[setting_out(s) for s in settings])
 
 
@@ -273,7 +273,7 @@ async def list_settings(request: Request, principal: Authenticated) -> SettingsA
 @staff(Family.SETTINGS, Access.READ)
 async def get_setting(request: Request, principal: Authenticated, key: str) -> SettingAnswer:
     """One system setting (admins only)."""
-    return SettingAnswer(setting=setting_out(await admin_client(request).get_setting(key)))
+    return SettingAnswer(setting=setting_out(await backends(request).admin.get_setting(key)))
 
 
 def _typed(setting: pb.Setting, value: JsonValue) -> pb.SetSettingRequest:
@@ -297,7 +297,7 @@ def _typed(setting: pb.Setting, value: JsonValue) -> pb.SetSettingRequest:
 @staff(Family.SETTINGS, Access.WRITE)
 async def set_setting(request: Request, principal: Authenticated, key: str, body: NewSettingValue) -> SettingAnswer:
     """Change a system setting (admins only); the value must be of the setting's type."""
-    client = admin_client(request)
+    client = backends(request).admin
     setting = await client.get_setting(key)
     return SettingAnswer(setting=setting_out(await client.set_setting(_typed(setting, body.value))))
 
@@ -316,4 +316,4 @@ async def set_quota_limit(request: Request, principal: Authenticated, body: NewQ
         call.user_id = body.user_id
     else:
         call.organization_id = body.organization_id or 0
-    return QuotaAnswer(quota=quota_out(await admin_client(request).set_quota_limit(call)))
+    return QuotaAnswer(quota=quota_out(await backends(request).admin.set_quota_limit(call)))

@@ -33,7 +33,7 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import identity_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
@@ -79,7 +79,7 @@ def _sort_value(key: pb.ApiKey, field: str) -> Any:
 
 
 async def _live_keys(request: Request, principal: Principal) -> list[pb.ApiKey]:
-    keys = await identity_client(request).list_api_keys(principal.user_id)
+    keys = await backends(request).identity.list_api_keys(principal.user_id)
     return [key for key in keys if not key.HasField("revoked_at")]
 
 
@@ -127,7 +127,7 @@ async def create_api_key(
     response.headers[REDACT_HEADER] = "secret"
     rate_limit = body.rate_limit if body.rate_limit is not None else principal.rate_limit
     policy.check_grantable(principal, body.scopes, rate_limit)
-    key, secret = await identity_client(request).create_api_key(
+    key, secret = await backends(request).identity.create_api_key(
         user_id=principal.user_id,
         organization_id=principal.organization_id,
         name=body.name,
@@ -145,5 +145,5 @@ async def revoke_api_key(request: Request, principal: Authenticated, api_key_id:
     if not policy.reaches_every_owner(principal, Family.API_KEYS, Access.WRITE):
         # Checked before revoking: another user's key must stay untouched and look absent.
         await _own_key(request, principal, api_key_id)
-    await identity_client(request).revoke_api_key(api_key_id)
+    await backends(request).identity.revoke_api_key(api_key_id)
     return Response(status_code=204)

@@ -28,7 +28,7 @@ from gateway_service.api.common import MAX_ID, Meta, page_meta, sort_param
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import audit_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE, PageRequest
 from gateway_service.hetzner.sorting import parse_sort
@@ -172,7 +172,7 @@ async def list_audit_logs(
 ) -> AuditLogsAnswer:
     """Audit log entries the caller may see, matching every filter given, one page of them."""
     sort_keys = parse_sort(sort or [], SORTABLE)
-    answer = await audit_client(request).list_audit_logs(
+    answer = await backends(request).audit.list_audit_logs(
         pb.ListAuditLogsRequest(
             user_id=user_id or 0,
             organization_id=organization_id or 0,
@@ -202,6 +202,6 @@ async def list_login_activity(
     per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> LoginActivityAnswer:
     """The caller's sign-in attempts, newest first, one page of them."""
-    answer = await audit_client(request).list_login_activity(principal.user_id, page, per_page)
+    answer = await backends(request).audit.list_login_activity(principal.user_id, page, per_page)
     meta = page_meta(request, response, PageRequest(page, per_page), answer.total_entries)
     return LoginActivityAnswer(login_activity=[login_attempt_out(a) for a in answer.attempts], meta=meta)

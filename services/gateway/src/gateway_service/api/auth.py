@@ -30,7 +30,7 @@ from cloudplatform.identity.v1 import account_service_pb2 as pb
 from cpshared.auth.session_token import peek_access_token
 from gateway_service.api.models.accounts import SessionOut, UserAnswer, UserOut, session_out, user_out
 from gateway_service.auth.gate import Authenticated
-from gateway_service.clients.getters import accounts_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.errors import documented_errors, error_response
 from gateway_service.idempotency.middleware import REDACT_HEADER
 
@@ -119,7 +119,7 @@ class RefreshBody(BaseModel):
 @router.post("/signup", status_code=201, responses=PUBLIC_ERRORS)
 async def sign_up(request: Request, body: SignUpBody) -> UserAnswer:
     """A new account, pending until the link mailed to its email is opened."""
-    profile = await accounts_client(request).sign_up(
+    profile = await backends(request).accounts.sign_up(
         pb.SignUpRequest(
             name=body.name,
             email=body.email,
@@ -134,19 +134,19 @@ async def sign_up(request: Request, body: SignUpBody) -> UserAnswer:
 @router.post("/verify", responses=PUBLIC_ERRORS)
 async def verify_email(request: Request, body: VerifyBody) -> UserAnswer:
     """Verify the email with the token from the mail: the account becomes active."""
-    return UserAnswer(user=user_out(await accounts_client(request).verify_email(body.token)))
+    return UserAnswer(user=user_out(await backends(request).accounts.verify_email(body.token)))
 
 
 @router.get("/verify", responses=PUBLIC_ERRORS)
 async def verify_email_link(request: Request, token: str) -> UserAnswer:
     """The link in the verification mail: the same as ``POST /v1/auth/verify``."""
-    return UserAnswer(user=user_out(await accounts_client(request).verify_email(token)))
+    return UserAnswer(user=user_out(await backends(request).accounts.verify_email(token)))
 
 
 @router.post("/verify/resend", status_code=202, responses=PUBLIC_ERRORS)
 async def resend_verification(request: Request, body: ResendBody) -> AcceptedAnswer:
     """Mail a new verification link to a pending account (at most one a minute)."""
-    await accounts_client(request).resend_verification(body.email)
+    await backends(request).accounts.resend_verification(body.email)
     return AcceptedAnswer(message="if an account with this email waits for verification, a new link is on its way")
 
 
@@ -154,7 +154,7 @@ async def resend_verification(request: Request, body: ResendBody) -> AcceptedAns
 async def login(request: Request, response: Response, body: LoginBody) -> TokensAnswer:
     """Sign in: an access token and a refresh token, shown once."""
     response.headers[REDACT_HEADER] = TOKEN_FIELDS
-    answer = await accounts_client(request).create_session(
+    answer = await backends(request).accounts.create_session(
         pb.CreateSessionRequest(
             email=body.email,
             password=body.password,
@@ -171,7 +171,9 @@ async def login(request: Request, response: Response, body: LoginBody) -> Tokens
 async def refresh(request: Request, response: Response, body: RefreshBody) -> TokensAnswer:
     """New tokens for the refresh token; the old one stops working (sending it again ends the session)."""
     response.headers[REDACT_HEADER] = TOKEN_FIELDS
-    answer = await accounts_client(request).refresh_session(body.refresh_token, client_ip(request), user_agent(request))
+    answer = await backends(request).accounts.refresh_session(
+        body.refresh_token, client_ip(request), user_agent(request)
+    )
     return _tokens_answer(answer.session, answer.tokens, None)
 
 
@@ -186,5 +188,5 @@ async def logout(request: Request, principal: Authenticated) -> Response:
         )
         answer.status_code = 422
         return answer
-    await accounts_client(request).revoke_session(principal.session_id, principal.user_id)
+    await backends(request).accounts.revoke_session(principal.session_id, principal.user_id)
     return Response(status_code=204)

@@ -30,7 +30,7 @@ from gateway_service.api.common import MAX_ID, tenant
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope, staff
-from gateway_service.clients.getters import billing_client
+from gateway_service.clients.backends import backends
 
 usage_router = APIRouter(prefix="/v1/billing", tags=["billing"])
 credits_router = APIRouter(prefix="/v1/credits", tags=["credits"])
@@ -101,7 +101,7 @@ async def monthly_usage(
 ) -> MonthlyUsageAnswer:
     """The tenant's usage of a month and what its invoice comes (or would come) to."""
     user_id, organization_id = tenant(principal)
-    answer = await billing_client(request).monthly_usage(user_id, organization_id, month or "")
+    answer = await backends(request).billing.monthly_usage(user_id, organization_id, month or "")
     return MonthlyUsageAnswer(
         usage=MonthlyUsageOut(
             month=answer.month,
@@ -201,7 +201,7 @@ def credit_out(credit: pb.Credit) -> CreditOut:
 async def list_credits(request: Request, principal: Authenticated) -> CreditsAnswer:
     """The tenant's credits, the soonest to expire first."""
     user_id, organization_id = tenant(principal)
-    answer = await billing_client(request).list_credits(user_id, organization_id)
+    answer = await backends(request).billing.list_credits(user_id, organization_id)
     return CreditsAnswer(credits=[credit_out(c) for c in answer.credits], remaining=dict(answer.remaining))
 
 
@@ -220,7 +220,7 @@ async def grant_credit(request: Request, principal: Authenticated, body: NewCred
     if body.expires_at is not None:
         expires = body.expires_at if body.expires_at.tzinfo else body.expires_at.replace(tzinfo=UTC)
         grant.expires_at.FromDatetime(expires.astimezone(UTC))
-    return CreditAnswer(credit=credit_out(await billing_client(request).grant_credit(grant)))
+    return CreditAnswer(credit=credit_out(await backends(request).billing.grant_credit(grant)))
 
 
 # -- payment methods ------------------------------------------------------------------------
@@ -301,7 +301,7 @@ def payment_method_out(method: pb.PaymentMethod) -> PaymentMethodOut:
 async def list_payment_methods(request: Request, principal: Authenticated) -> PaymentMethodsAnswer:
     """The tenant's payment methods, the default first."""
     user_id, organization_id = tenant(principal)
-    methods = await billing_client(request).list_payment_methods(user_id, organization_id)
+    methods = await backends(request).billing.list_payment_methods(user_id, organization_id)
     return PaymentMethodsAnswer(payment_methods=[payment_method_out(m) for m in methods])
 
 
@@ -325,7 +325,7 @@ async def add_payment_method(request: Request, principal: Authenticated, body: N
         make_default=body.make_default,
     )
     return PaymentMethodAnswer(
-        payment_method=payment_method_out(await billing_client(request).add_payment_method(added))
+        payment_method=payment_method_out(await backends(request).billing.add_payment_method(added))
     )
 
 
@@ -333,7 +333,9 @@ async def add_payment_method(request: Request, principal: Authenticated, body: N
 @scope(Family.PAYMENT_METHODS, Access.READ)
 async def get_payment_method(request: Request, principal: Authenticated, id: ResourceId) -> PaymentMethodAnswer:
     """One payment method."""
-    return PaymentMethodAnswer(payment_method=payment_method_out(await billing_client(request).get_payment_method(id)))
+    return PaymentMethodAnswer(
+        payment_method=payment_method_out(await backends(request).billing.get_payment_method(id))
+    )
 
 
 @payment_methods_router.put("/{id}")
@@ -352,7 +354,7 @@ async def update_payment_method(
     if body.billing_address is not None:
         change.billing_address.update(body.billing_address)
         change.replace_billing_address = True
-    method = await billing_client(request).update_payment_method(change)
+    method = await backends(request).billing.update_payment_method(change)
     return PaymentMethodAnswer(payment_method=payment_method_out(method))
 
 
@@ -360,7 +362,7 @@ async def update_payment_method(
 @scope(Family.PAYMENT_METHODS, Access.WRITE)
 async def delete_payment_method(request: Request, principal: Authenticated, id: ResourceId) -> Response:
     """Remove a payment method."""
-    await billing_client(request).delete_payment_method(id)
+    await backends(request).billing.delete_payment_method(id)
     return Response(status_code=204)
 
 
@@ -368,7 +370,7 @@ async def delete_payment_method(request: Request, principal: Authenticated, id: 
 @scope(Family.PAYMENT_METHODS, Access.WRITE)
 async def set_default_payment_method(request: Request, principal: Authenticated, id: ResourceId) -> PaymentMethodAnswer:
     """Make it the account's default payment method."""
-    method = await billing_client(request).set_default_payment_method(id)
+    method = await backends(request).billing.set_default_payment_method(id)
     return PaymentMethodAnswer(payment_method=payment_method_out(method))
 
 
@@ -456,7 +458,7 @@ async def list_pricing_plans(
     include_inactive: Annotated[bool, Query(description="Plans no longer offered too.")] = False,
 ) -> PricingPlansAnswer:
     """The pricing plans."""
-    plans = await billing_client(request).list_pricing_plans(resource_type or "", include_inactive)
+    plans = await backends(request).billing.list_pricing_plans(resource_type or "", include_inactive)
     return PricingPlansAnswer(pricing_plans=[plan_out(p) for p in plans])
 
 
@@ -464,14 +466,14 @@ async def list_pricing_plans(
 @scope(Family.PRICING_PLANS, Access.READ)
 async def get_pricing_plan(request: Request, principal: Authenticated, id: ResourceId) -> PricingPlanAnswer:
     """One pricing plan."""
-    return PricingPlanAnswer(pricing_plan=plan_out(await billing_client(request).get_pricing_plan(id)))
+    return PricingPlanAnswer(pricing_plan=plan_out(await backends(request).billing.get_pricing_plan(id)))
 
 
 @pricing_plans_router.post("", status_code=201)
 @staff(Family.PRICING_PLANS, Access.WRITE)
 async def create_pricing_plan(request: Request, principal: Authenticated, body: NewPricingPlan) -> PricingPlanAnswer:
     """A new pricing plan (platform admins)."""
-    plan = await billing_client(request).create_pricing_plan(plan_message(body, code=body.code))
+    plan = await backends(request).billing.create_pricing_plan(plan_message(body, code=body.code))
     return PricingPlanAnswer(pricing_plan=plan_out(plan))
 
 
@@ -481,5 +483,5 @@ async def update_pricing_plan(
     request: Request, principal: Authenticated, id: ResourceId, body: PricingPlanIn
 ) -> PricingPlanAnswer:
     """Change a pricing plan (platform admins); recorded usage keeps the price it had."""
-    plan = await billing_client(request).update_pricing_plan(plan_message(body, plan_id=id))
+    plan = await backends(request).billing.update_pricing_plan(plan_message(body, plan_id=id))
     return PricingPlanAnswer(pricing_plan=plan_out(plan))

@@ -75,7 +75,7 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import compute_client, server_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.label_selector import parse_label_selector
 from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
@@ -206,7 +206,7 @@ def iso_out(iso: pb.Iso) -> IsoEntry:
 
 
 async def _server_types(request: Request) -> list[pb.ServerType]:
-    return [st for st in await compute_client(request).server_types() if st.available]
+    return [st for st in await backends(request).compute.server_types() if st.available]
 
 
 Sort = Annotated[list[str] | None, Query(description="id or name, optionally :asc or :desc.")]
@@ -372,7 +372,7 @@ async def list_isos(
     """The ISOs that can be attached to a server (upstream's public ones), by id."""
     found = [
         iso
-        for iso in map(iso_out, await compute_client(request).isos())
+        for iso in map(iso_out, await backends(request).compute.isos())
         if (name is None or iso.name == name)
         and (
             not architecture
@@ -389,7 +389,7 @@ async def list_isos(
 @scope(Family.ISOS, Access.READ)
 async def get_iso(request: Request, principal: Authenticated, id: Id) -> IsoAnswer:
     """One ISO."""
-    return IsoAnswer(iso=iso_out(one_by_id(await compute_client(request).isos(), id, lambda i: i.id, "ISO")))
+    return IsoAnswer(iso=iso_out(one_by_id(await backends(request).compute.isos(), id, lambda i: i.id, "ISO")))
 
 
 class ImageUpdate(BaseModel):
@@ -409,7 +409,7 @@ async def _own_image(request: Request, principal: Principal, id: int) -> pb.Imag
 async def update_image(request: Request, principal: Authenticated, id: Id, body: ImageUpdate) -> ImageAnswer:
     """Change one of the tenant's snapshots: its description and labels."""
     await _own_image(request, principal, id)
-    image = await server_client(request).update_image(
+    image = await backends(request).servers.update_image(
         id, principal.organization_id or 0, description=body.description, labels=body.labels
     )
     return ImageAnswer(image=image_out(image))
@@ -420,17 +420,17 @@ async def update_image(request: Request, principal: Authenticated, id: Id, body:
 async def delete_image(request: Request, principal: Authenticated, id: Id) -> Response:
     """Delete one of the tenant's snapshots."""
     await _own_image(request, principal, id)
-    await server_client(request).delete_image(id, principal.organization_id or 0)
+    await backends(request).servers.delete_image(id, principal.organization_id or 0)
     return Response(status_code=204)
 
 
 async def _own_images(request: Request, principal: Principal) -> list[pb.Image]:
-    return await server_client(request).own_images(principal.user_id, principal.organization_id or 0)
+    return await backends(request).servers.own_images(principal.user_id, principal.organization_id or 0)
 
 
 async def _usable_images(request: Request, principal: Principal) -> list[pb.Image]:
     """The public system images and the caller's tenant's own snapshots."""
-    return [*await compute_client(request).images(), *await _own_images(request, principal)]
+    return [*await backends(request).compute.images(), *await _own_images(request, principal)]
 
 
 @router.get("/v1/pricing")

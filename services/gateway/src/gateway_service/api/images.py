@@ -33,7 +33,7 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import compute_client, server_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
 
@@ -58,13 +58,13 @@ class ChangeImageProtectionBody(BaseModel):
 
 
 async def _is_system_image(request: Request, image_id: int) -> bool:
-    return any(image.id == image_id for image in await compute_client(request).images())
+    return any(image.id == image_id for image in await backends(request).compute.images())
 
 
 async def _ensure_own_image(request: Request, principal: Principal, image_id: int) -> None:
     """NOT_FOUND unless ``image_id`` is one of the caller's tenant's images: as for
     ``PUT``/``DELETE /v1/images/{id}``, another tenant's image is no one else's, not even staff's."""
-    own = await server_client(request).own_images(principal.user_id, principal.organization_id or 0)
+    own = await backends(request).servers.own_images(principal.user_id, principal.organization_id or 0)
     if not any(image.id == image_id for image in own):
         raise NotFound(f"image {image_id} does not exist")
 
@@ -73,7 +73,7 @@ async def _own_image_action(request: Request, principal: Principal, action_id: i
     """The action ``action_id`` when it is about one of the caller's tenant's images (``image_id``:
     that one); NOT_FOUND otherwise. Read from the tenant's image actions, so an image's actions
     stay readable after it was deleted, as Hetzner's do."""
-    answer = await server_client(request).tenant_actions(
+    answer = await backends(request).servers.tenant_actions(
         *tenant(principal), status=[], sort=[], page=1, per_page=1, resource_type="image", ids=[action_id]
     )
     found = [a for a in answer.actions if not image_id or a.image_id == image_id]
@@ -98,7 +98,7 @@ async def list_image_actions(
     """The actions about the caller's tenant's images."""
     page_request = parse_page_request(page, per_page)
     keys = parse_sort(sort or [], ACTION_SORT)
-    answer = await server_client(request).tenant_actions(
+    answer = await backends(request).servers.tenant_actions(
         *tenant(principal),
         status=list(status or []),
         sort=sort_param(keys),
@@ -131,7 +131,7 @@ async def change_image_protection(
         raise Unsupported(f"image {id} is a system image: only snapshots and backups can be protected")
     await _ensure_own_image(request, principal, id)
     wanted = body or ChangeImageProtectionBody()
-    action = await server_client(request).change_image_protection(id, tenant(principal)[1], delete=wanted.delete)
+    action = await backends(request).servers.change_image_protection(id, tenant(principal)[1], delete=wanted.delete)
     return ActionAnswer(action=action_out(action))
 
 
@@ -153,7 +153,7 @@ async def list_actions_for_image(
     found: list[ActionOut] = []
     if not await _is_system_image(request, id):
         await _ensure_own_image(request, principal, id)
-        found = [action_out(a) for a in await server_client(request).image_actions(id, tenant(principal)[1])]
+        found = [action_out(a) for a in await backends(request).servers.image_actions(id, tenant(principal)[1])]
     found = [a for a in found if not status or a.status in status]
     sort_items(found, keys, action_sort_value)
     chosen, meta = one_page(request, response, found, page_request)

@@ -29,7 +29,7 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal, Role
 from gateway_service.auth.scoped import scope, staff
-from gateway_service.clients.getters import billing_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.errors import documented_errors
 from gateway_service.hetzner.pagination import parse_page_request
 
@@ -184,7 +184,7 @@ async def list_invoices(
 ) -> InvoicesAnswer:
     """The invoices the caller sees, newest first, one page of them."""
     page_request = parse_page_request(page, per_page)
-    answer = await billing_client(request).list_invoices(
+    answer = await backends(request).billing.list_invoices(
         principal.user_id,
         principal.organization_id or 0,
         all_accounts=sees_every_account(principal),
@@ -200,7 +200,7 @@ async def list_invoices(
 @scope(Family.INVOICES, Access.READ)
 async def get_invoice(request: Request, principal: Authenticated, id: InvoiceId) -> InvoiceAnswer:
     """One invoice with its line items."""
-    return InvoiceAnswer(invoice=invoice_out(await billing_client(request).get_invoice(id), with_items=True))
+    return InvoiceAnswer(invoice=invoice_out(await backends(request).billing.get_invoice(id), with_items=True))
 
 
 @router.get(
@@ -211,7 +211,7 @@ async def get_invoice(request: Request, principal: Authenticated, id: InvoiceId)
 @scope(Family.INVOICES, Access.READ)
 async def get_invoice_pdf(request: Request, principal: Authenticated, id: InvoiceId) -> Response:
     """The invoice as a PDF document."""
-    answer = await billing_client(request).invoice_pdf(id)
+    answer = await backends(request).billing.invoice_pdf(id)
     return Response(
         content=answer.pdf,
         media_type="application/pdf",
@@ -224,7 +224,7 @@ async def get_invoice_pdf(request: Request, principal: Authenticated, id: Invoic
 async def pay_invoice(request: Request, principal: Authenticated, id: InvoiceId, body: Payment) -> InvoiceAnswer:
     """Record the payment of the whole amount due (billing staff)."""
     paid_at = body.paid_at.astimezone(UTC) if body.paid_at is not None else None
-    invoice = await billing_client(request).record_payment(id, body.amount, body.method, body.reference, paid_at)
+    invoice = await backends(request).billing.record_payment(id, body.amount, body.method, body.reference, paid_at)
     return InvoiceAnswer(invoice=invoice_out(invoice, with_items=True))
 
 
@@ -234,7 +234,7 @@ async def cancel_invoice(
     request: Request, principal: Authenticated, id: InvoiceId, body: Cancellation
 ) -> InvoiceAnswer:
     """Void an unpaid invoice; the credits it used go back (billing staff)."""
-    invoice = await billing_client(request).cancel_invoice(id, body.reason)
+    invoice = await backends(request).billing.cancel_invoice(id, body.reason)
     return InvoiceAnswer(invoice=invoice_out(invoice, with_items=True))
 
 
@@ -242,5 +242,5 @@ async def cancel_invoice(
 @staff(Family.INVOICES, Access.WRITE)
 async def refund_invoice(request: Request, principal: Authenticated, id: InvoiceId, body: Refund) -> InvoiceAnswer:
     """Refund a paid invoice with a credit note (billing staff)."""
-    invoice = await billing_client(request).refund_invoice(id, body.reason, body.refund_to)
+    invoice = await backends(request).billing.refund_invoice(id, body.reason, body.refund_to)
     return InvoiceAnswer(invoice=invoice_out(invoice, with_items=True))

@@ -34,7 +34,7 @@ from gateway_service.api.models.catalog import (
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import compute_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/load_balancer_types", tags=["catalog"])
@@ -87,7 +87,7 @@ def load_balancer_type_out(lt: pb.LoadBalancerType, datacenters: Sequence[pb.Dat
 
 
 async def _offered(request: Request) -> list[pb.LoadBalancerType]:
-    return [lt for lt in await compute_client(request).load_balancer_types() if lt.available]
+    return [lt for lt in await backends(request).compute.load_balancer_types() if lt.available]
 
 
 @router.get("")

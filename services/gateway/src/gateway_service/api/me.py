@@ -23,7 +23,7 @@ from gateway_service.api.models.accounts import SessionOut, UserAnswer, session_
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import accounts_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.pagination import parse_page_request
 
@@ -69,7 +69,7 @@ class SessionsAnswer(BaseModel):
 @scope(Family.ACCOUNT, Access.READ)
 async def get_me(request: Request, principal: Authenticated) -> UserAnswer:
     """The caller's account and profile."""
-    return UserAnswer(user=user_out(await accounts_client(request).get_profile(principal.user_id)))
+    return UserAnswer(user=user_out(await backends(request).accounts.get_profile(principal.user_id)))
 
 
 @router.patch("")
@@ -80,14 +80,14 @@ async def update_me(request: Request, principal: Authenticated, body: ProfilePat
     if "name" in changes and changes["name"] is None:
         raise invalid_field("name", "name cannot be cleared: send 1 to 255 characters")
     update = pb.UpdateProfileRequest(user_id=principal.user_id, **{k: v or "" for k, v in changes.items()})
-    return UserAnswer(user=user_out(await accounts_client(request).update_profile(update)))
+    return UserAnswer(user=user_out(await backends(request).accounts.update_profile(update)))
 
 
 @router.post("/password")
 @scope(Family.ACCOUNT, Access.WRITE)
 async def change_password(request: Request, principal: Authenticated, body: PasswordChange) -> PasswordChanged:
     """Change the password; every other session ends."""
-    revoked = await accounts_client(request).change_password(
+    revoked = await backends(request).accounts.change_password(
         pb.ChangePasswordRequest(
             user_id=principal.user_id,
             current_password=body.current_password,
@@ -109,7 +109,7 @@ async def list_sessions(
 ) -> SessionsAnswer:
     """The caller's live sessions, newest first, one page of them."""
     page_request = parse_page_request(page, per_page)
-    sessions = await accounts_client(request).list_sessions(principal.user_id)
+    sessions = await backends(request).accounts.list_sessions(principal.user_id)
     chosen, meta = one_page(request, response, sessions, page_request)
     return SessionsAnswer(sessions=[session_out(s, principal.session_id) for s in chosen], meta=meta.model_dump())
 
@@ -118,5 +118,5 @@ async def list_sessions(
 @scope(Family.ACCOUNT, Access.WRITE)
 async def revoke_session(request: Request, principal: Authenticated, session_id: int) -> Response:
     """End one of the caller's sessions: its tokens stop working within a second."""
-    await accounts_client(request).revoke_session(session_id, principal.user_id)
+    await backends(request).accounts.revoke_session(session_id, principal.user_id)
     return Response(status_code=204)

@@ -39,7 +39,7 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import organizations_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.errors import invalid_field
 from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
@@ -255,7 +255,7 @@ async def list_organizations(
     sort_keys = parse_sort(sort or [], SORTABLE)
     if label_selector:
         raise invalid_field("label_selector", "organizations have no labels; leave label_selector out")
-    found = await organizations_client(request).list_for_user(principal.user_id)
+    found = await backends(request).organizations.list_for_user(principal.user_id)
     organizations = [organization_out(o.organization, o.membership.role) for o in found]
     organizations.sort(key=lambda o: o.id)
     sort_items(organizations, sort_keys, _sort_value)
@@ -267,7 +267,7 @@ async def list_organizations(
 @scope(Family.ORGANIZATIONS, Access.WRITE)
 async def create_organization(request: Request, principal: Authenticated, body: NewOrganization) -> OrganizationAnswer:
     """A new organization; the caller becomes its owner."""
-    created = await organizations_client(request).create(principal.user_id, body.name, body.slug)
+    created = await backends(request).organizations.create(principal.user_id, body.name, body.slug)
     return OrganizationAnswer(organization=organization_out(created.organization, created.owner.role))
 
 
@@ -275,14 +275,14 @@ async def create_organization(request: Request, principal: Authenticated, body: 
 @scope(Family.ORGANIZATIONS, Access.WRITE)
 async def accept_invitation(request: Request, principal: Authenticated, body: InvitationAcceptance) -> MembershipAnswer:
     """Join an organization with the token from the invitation mail (sent to the caller's email)."""
-    accepted = await organizations_client(request).accept_invitation(principal.user_id, body.token)
+    accepted = await backends(request).organizations.accept_invitation(principal.user_id, body.token)
     return MembershipAnswer(
         organization=organization_out(accepted.organization, accepted.member.role), member=member_out(accepted.member)
     )
 
 
 async def _organization_answer(request: Request, principal: Principal, organization_id: int) -> OrganizationAnswer:
-    got = await organizations_client(request).get(principal.user_id, organization_id)
+    got = await backends(request).organizations.get(principal.user_id, organization_id)
     return OrganizationAnswer(organization=organization_out(got.organization, _role_of(principal.user_id, got.members)))
 
 
@@ -301,7 +301,7 @@ async def update_organization(
     """Change the name, billing email, country and/or VAT id (owner or admin)."""
     if body.name is None and body.billing_email is None and body.country is None and body.tax_id is None:
         raise InvalidInput("nothing to change: send a name, billing_email, country and/or tax_id")
-    await organizations_client(request).update(
+    await backends(request).organizations.update(
         principal.user_id, organization_id, body.name, body.billing_email, country=body.country, tax_id=body.tax_id
     )
     return await _organization_answer(request, principal, organization_id)
@@ -318,7 +318,7 @@ async def list_members(
     per_page: str | None = None,
 ) -> MemberList:
     """The organization's members, in the order they joined."""
-    got = await organizations_client(request).get(principal.user_id, organization_id)
+    got = await backends(request).organizations.get(principal.user_id, organization_id)
     chosen, meta = one_page(request, response, got.members, parse_page_request(page, per_page))
     return MemberList(members=[member_out(m) for m in chosen], meta=meta)
 
@@ -331,7 +331,7 @@ async def update_member(
     """Change a member's role and/or permissions (owner or admin); the owner's role moves only by transfer."""
     if body.role is None and body.permissions is None:
         raise InvalidInput("nothing to change: send a role and/or permissions")
-    client = organizations_client(request)
+    client = backends(request).organizations
     member: ipb.Member | None = None
     # The role first: it is the change that can be refused for the member (the owner's).
     if body.role is not None:
@@ -346,7 +346,7 @@ async def update_member(
 @scope(Family.ORGANIZATIONS, Access.WRITE)
 async def remove_member(request: Request, principal: Authenticated, organization_id: int, user_id: int) -> Response:
     """Remove a member (owner or admin), or leave (a member removing themselves)."""
-    await organizations_client(request).remove_member(principal.user_id, organization_id, user_id)
+    await backends(request).organizations.remove_member(principal.user_id, organization_id, user_id)
     return Response(status_code=204)
 
 
@@ -356,7 +356,7 @@ async def transfer_ownership(
     request: Request, principal: Authenticated, organization_id: int, body: OwnershipTransfer
 ) -> OrganizationAnswer:
     """Make another member the owner (owner only); the caller stays on as an admin."""
-    moved = await organizations_client(request).transfer_ownership(principal.user_id, organization_id, body.user_id)
+    moved = await backends(request).organizations.transfer_ownership(principal.user_id, organization_id, body.user_id)
     return OrganizationAnswer(
         organization=organization_out(moved.organization, _role_of(principal.user_id, moved.members))
     )
@@ -373,7 +373,7 @@ async def list_invitations(
     per_page: str | None = None,
 ) -> InvitationList:
     """Open invitations, oldest first (owner or admin)."""
-    found = await organizations_client(request).list_invitations(principal.user_id, organization_id)
+    found = await backends(request).organizations.list_invitations(principal.user_id, organization_id)
     chosen, meta = one_page(request, response, found, parse_page_request(page, per_page))
     return InvitationList(invitations=[invitation_out(i) for i in chosen], meta=meta)
 
@@ -384,7 +384,7 @@ async def invite_member(
     request: Request, principal: Authenticated, organization_id: int, body: NewInvitation
 ) -> InvitationAnswer:
     """Invite an email address (owner or admin); the invitee gets a mail with the token to accept."""
-    sent = await organizations_client(request).invite(
+    sent = await backends(request).organizations.invite(
         principal.user_id, organization_id, body.email, body.role, list(body.permissions)
     )
     return InvitationAnswer(invitation=invitation_out(sent.invitation), mail_sent=sent.mail_sent)
@@ -396,5 +396,5 @@ async def revoke_invitation(
     request: Request, principal: Authenticated, organization_id: int, invitation_id: int
 ) -> Response:
     """Revoke an open invitation (owner or admin): its token stops working."""
-    await organizations_client(request).revoke_invitation(principal.user_id, organization_id, invitation_id)
+    await backends(request).organizations.revoke_invitation(principal.user_id, organization_id, invitation_id)
     return Response(status_code=204)

@@ -30,7 +30,7 @@ from gateway_service.api.models.placement_groups import PlacementGroupOut, Place
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import placement_group_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.label_selector import parse_label_selector
 from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
@@ -87,7 +87,7 @@ async def list_placement_groups(
     page_request = parse_page_request(page, per_page)
     sort_keys = parse_sort(sort or [], SORTABLE)
     selector = parse_label_selector(label_selector)
-    answer = await placement_group_client(request).list(
+    answer = await backends(request).placement_groups.list(
         *tenant(principal),
         name=name or "",
         types=list(type or []),
@@ -109,7 +109,7 @@ async def create_placement_group(
     request: Request, principal: Authenticated, body: NewPlacementGroup
 ) -> CreatedPlacementGroupAnswer:
     """A new placement group in the caller's tenant."""
-    group = await placement_group_client(request).create(
+    group = await backends(request).placement_groups.create(
         *tenant(principal), name=body.name, type=body.type, labels=body.labels
     )
     return CreatedPlacementGroupAnswer(placement_group=placement_group_out(group))
@@ -119,7 +119,7 @@ async def create_placement_group(
 @scope(Family.PLACEMENT_GROUPS, Access.READ)
 async def get_placement_group(request: Request, principal: Authenticated, id: PlacementGroupId) -> PlacementGroupAnswer:
     """One placement group the caller reaches."""
-    group = await placement_group_client(request).get(id, tenant(principal)[1])
+    group = await backends(request).placement_groups.get(id, tenant(principal)[1])
     return PlacementGroupAnswer(placement_group=placement_group_out(group))
 
 
@@ -129,7 +129,9 @@ async def update_placement_group(
     request: Request, principal: Authenticated, id: PlacementGroupId, body: PlacementGroupChange
 ) -> PlacementGroupAnswer:
     """Rename a placement group or replace its labels."""
-    group = await placement_group_client(request).update(id, tenant(principal)[1], name=body.name, labels=body.labels)
+    group = await backends(request).placement_groups.update(
+        id, tenant(principal)[1], name=body.name, labels=body.labels
+    )
     return PlacementGroupAnswer(placement_group=placement_group_out(group))
 
 
@@ -137,5 +139,5 @@ async def update_placement_group(
 @scope(Family.PLACEMENT_GROUPS, Access.WRITE)
 async def delete_placement_group(request: Request, principal: Authenticated, id: PlacementGroupId) -> Response:
     """Delete a placement group that has no servers."""
-    await placement_group_client(request).delete(id, tenant(principal)[1])
+    await backends(request).placement_groups.delete(id, tenant(principal)[1])
     return Response(status_code=204)

@@ -13,7 +13,7 @@ from gateway_service.api.models.quotas import QuotaOut, quota_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import admin_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/quotas", tags=["quotas"])
@@ -31,6 +31,6 @@ async def list_quotas(
 ) -> QuotasAnswer:
     """The caller's quotas, then its organizations', one page of them."""
     page_request = parse_page_request(page, per_page)
-    quotas = await admin_client(request).list_quotas(apb.ListQuotasRequest(acting_user_id=principal.user_id))
+    quotas = await backends(request).admin.list_quotas(apb.ListQuotasRequest(acting_user_id=principal.user_id))
     chosen, meta = one_page(request, response, quotas, page_request)
     return QuotasAnswer(quotas=[quota_out(q) for q in chosen], meta=meta)

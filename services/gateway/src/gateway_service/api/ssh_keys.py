@@ -28,7 +28,7 @@ from gateway_service.api.common import MAX_ID, Meta, page_meta, sort_param, tena
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import compute_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.label_selector import parse_label_selector
 from gateway_service.hetzner.pagination import parse_page_request
 from gateway_service.hetzner.sorting import parse_sort
@@ -104,7 +104,7 @@ async def list_ssh_keys(
     sort_keys = parse_sort(sort or [], SORTABLE)
     selector = parse_label_selector(label_selector)
     user_id, organization_id = tenant(principal)
-    answer = await compute_client(request).list_ssh_keys(
+    answer = await backends(request).compute.list_ssh_keys(
         user_id,
         organization_id,
         name=name or "",
@@ -125,7 +125,7 @@ async def list_ssh_keys(
 async def create_ssh_key(request: Request, principal: Authenticated, body: NewSshKey) -> SshKeyAnswer:
     """A new SSH key in the caller's tenant."""
     user_id, organization_id = tenant(principal)
-    key = await compute_client(request).create_ssh_key(
+    key = await backends(request).compute.create_ssh_key(
         user_id, organization_id, body.name, body.public_key, body.labels
     )
     return SshKeyAnswer(ssh_key=ssh_key_out(key))
@@ -135,7 +135,7 @@ async def create_ssh_key(request: Request, principal: Authenticated, body: NewSs
 @scope(Family.SSH_KEYS, Access.READ)
 async def get_ssh_key(request: Request, principal: Authenticated, id: SshKeyId) -> SshKeyAnswer:
     """One SSH key the caller reaches."""
-    key = await compute_client(request).get_ssh_key(id, *tenant(principal))
+    key = await backends(request).compute.get_ssh_key(id, *tenant(principal))
     return SshKeyAnswer(ssh_key=ssh_key_out(key))
 
 
@@ -149,7 +149,7 @@ async def update_ssh_key(
 ) -> SshKeyAnswer:
     """Rename an SSH key or replace its labels."""
     user_id, organization_id = tenant(principal)
-    key = await compute_client(request).update_ssh_key(id, user_id, organization_id, body.name, body.labels)
+    key = await backends(request).compute.update_ssh_key(id, user_id, organization_id, body.name, body.labels)
     return SshKeyAnswer(ssh_key=ssh_key_out(key))
 
 
@@ -157,5 +157,5 @@ async def update_ssh_key(
 @scope(Family.SSH_KEYS, Access.WRITE)
 async def delete_ssh_key(request: Request, principal: Authenticated, id: SshKeyId) -> Response:
     """Delete an SSH key."""
-    await compute_client(request).delete_ssh_key(id, *tenant(principal))
+    await backends(request).compute.delete_ssh_key(id, *tenant(principal))
     return Response(status_code=204)

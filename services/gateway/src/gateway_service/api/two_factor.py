@@ -26,7 +26,7 @@ from cloudplatform.identity.v1 import two_factor_service_pb2 as pb
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import two_factor_client
+from gateway_service.clients.backends import backends
 from gateway_service.hetzner.errors import documented_errors
 from gateway_service.idempotency.middleware import REDACT_HEADER
 
@@ -95,7 +95,7 @@ def state_json(status: pb.TwoFactorStatus) -> TwoFactorState:
 @scope(Family.TWO_FACTOR, Access.READ)
 async def get_two_factor(request: Request, principal: Authenticated) -> TwoFactorAnswer:
     """The caller's two-factor authentication: on or off, and recovery codes left."""
-    return TwoFactorAnswer(two_factor=state_json(await two_factor_client(request).status(principal.user_id)))
+    return TwoFactorAnswer(two_factor=state_json(await backends(request).two_factor.status(principal.user_id)))
 
 
 @router.post("", status_code=201, responses=STATE_ERRORS)
@@ -103,7 +103,7 @@ async def get_two_factor(request: Request, principal: Authenticated) -> TwoFacto
 async def enrol_two_factor(request: Request, response: Response, principal: Authenticated) -> Enrolment:
     """Enrol an authenticator app: a new secret, shown once; confirm it with the app's first code."""
     response.headers[REDACT_HEADER] = "secret,otpauth_uri"
-    enrolled = await two_factor_client(request).enrol(principal.user_id)
+    enrolled = await backends(request).two_factor.enrol(principal.user_id)
     return Enrolment(secret=enrolled.secret, otpauth_uri=enrolled.otpauth_uri)
 
 
@@ -114,7 +114,7 @@ async def confirm_two_factor(
 ) -> RecoveryCodes:
     """Turn two-factor authentication on with the app's first code; the recovery codes, shown once."""
     response.headers[REDACT_HEADER] = "recovery_codes"
-    confirmed = await two_factor_client(request).confirm(principal.user_id, body.code)
+    confirmed = await backends(request).two_factor.confirm(principal.user_id, body.code)
     return RecoveryCodes(two_factor=state_json(confirmed.status), recovery_codes=list(confirmed.recovery_codes))
 
 
@@ -122,7 +122,7 @@ async def confirm_two_factor(
 @scope(Family.TWO_FACTOR, Access.WRITE)
 async def disable_two_factor(request: Request, principal: Authenticated, body: DisableBody) -> TwoFactorAnswer:
     """Turn two-factor authentication off: the password and a code (or a recovery code)."""
-    status = await two_factor_client(request).disable(principal.user_id, body.password, body.code, body.recovery_code)
+    status = await backends(request).two_factor.disable(principal.user_id, body.password, body.code, body.recovery_code)
     return TwoFactorAnswer(two_factor=state_json(status))
 
 
@@ -133,5 +133,5 @@ async def regenerate_recovery_codes(
 ) -> RecoveryCodes:
     """A new set of recovery codes, shown once, given the app's current code; the old ones stop working."""
     response.headers[REDACT_HEADER] = "recovery_codes"
-    answer = await two_factor_client(request).regenerate_recovery_codes(principal.user_id, body.code)
+    answer = await backends(request).two_factor.regenerate_recovery_codes(principal.user_id, body.code)
     return RecoveryCodes(two_factor=state_json(answer.status), recovery_codes=list(answer.recovery_codes))

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
 from cpshared.errors import NotFound
 from gateway_service.api.common import MAX_ID
-from gateway_service.clients.getters import compute_client
+from gateway_service.clients.backends import backends
 
 T = TypeVar("T")
 
@@ -241,7 +241,7 @@ def image_out(image: pb.Image) -> ImageOut:
 
 
 async def active_datacenters(request: Request) -> list[pb.Datacenter]:
-    return [dc for dc in await compute_client(request).datacenters() if dc.status != "deprecated"]
+    return [dc for dc in await backends(request).compute.datacenters() if dc.status != "deprecated"]
 
 
 def one_by_id(items: Sequence[T], wanted: int, ident: Callable[[T], int], what: str) -> T:

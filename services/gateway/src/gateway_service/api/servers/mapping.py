@@ -32,7 +32,7 @@ from gateway_service.api.servers.models import (
     ServerOut,
 )
 from gateway_service.auth.principal import Principal
-from gateway_service.clients.getters import compute_client, server_client
+from gateway_service.clients.backends import backends
 
 
 def as_datetime(stamp: Any) -> datetime:
@@ -67,8 +67,8 @@ class Catalog:
     @classmethod
     async def read(cls, request: Request, principal: Principal) -> Catalog:
         """The catalog and the caller's tenant's own images (a server made from a snapshot shows it)."""
-        client = compute_client(request)
-        own = await server_client(request).own_images(principal.user_id, principal.organization_id or 0)
+        client = backends(request).compute
+        own = await backends(request).servers.own_images(principal.user_id, principal.organization_id or 0)
         return cls(await client.datacenters(), await client.server_types(), [*await client.images(), *own])
 
     def datacenter(self, code: str) -> cpb.Datacenter:

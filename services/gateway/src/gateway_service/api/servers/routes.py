@@ -84,7 +84,7 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.getters import compute_client, server_client
+from gateway_service.clients.backends import backends
 from gateway_service.console.relay import console_url
 from gateway_service.console.tickets import ConsoleTickets
 from gateway_service.hetzner.label_selector import parse_label_selector
@@ -108,7 +108,7 @@ async def _ssh_key_ids(request: Request, principal: Principal, keys: list[str | 
         if isinstance(key, int) or key.isdigit():
             ids.append(int(key))
             continue
-        found = await compute_client(request).list_ssh_keys(
+        found = await backends(request).compute.list_ssh_keys(
             *tenant(principal), name=key, fingerprint="", label_selector=[], sort=[], page=1, per_page=1
         )
         if not found.ssh_keys:
@@ -140,7 +140,7 @@ async def list_servers(
     statuses = sorted({s for wanted in status or [] for s in platform_statuses(wanted)})
     if status and not statuses:  # only Hetzner statuses the platform never shows (starting, stopping)
         return ServersAnswer(servers=[], meta=Meta.of(paginate(page_request, 0)))
-    answer = await server_client(request).list_servers(
+    answer = await backends(request).servers.list_servers(
         *tenant(principal),
         name=name or "",
         status=statuses,
@@ -165,7 +165,7 @@ async def create_server(
     response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
     catalog = await Catalog.read(request, principal)
     server_type = catalog.server_type_code(body.server_type)
-    created = await server_client(request).create(
+    created = await backends(request).servers.create(
         *tenant(principal),
         name=body.name,
         server_type=server_type,
@@ -204,7 +204,7 @@ async def list_tenant_actions(
         found: list[ActionOut] = []
         for action_id in sorted(set(id)):
             try:
-                action = await server_client(request).action(action_id, tenant(principal)[1])
+                action = await backends(request).servers.action(action_id, tenant(principal)[1])
             except NotFound:
                 continue
             if action.server_id:  # an image's change_protection is no server's action
@@ -212,7 +212,7 @@ async def list_tenant_actions(
         found = [a for a in found if not status or a.status in status]
         chosen, meta = one_page(request, response, sort_items(found, keys, action_sort_value), page_request)
     else:
-        answer = await server_client(request).tenant_actions(
+        answer = await backends(request).servers.tenant_actions(
             *tenant(principal),
             status=list(status or []),
             sort=sort_param(keys),
@@ -232,7 +232,7 @@ async def get_tenant_action(
     action_id: Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")],
 ) -> ActionAnswer:
     """One action of the caller's tenant's servers."""
-    action = await server_client(request).action(action_id, tenant(principal)[1])
+    action = await backends(request).servers.action(action_id, tenant(principal)[1])
     if not action.server_id:
         raise NotFound(f"server action {action_id} does not exist")
     return ActionAnswer(action=action_out(action))
@@ -242,7 +242,7 @@ async def get_tenant_action(
 @scope(Family.SERVERS, Access.READ)
 async def get_server(request: Request, principal: Authenticated, id: ServerId) -> ServerAnswer:
     """One server the caller reaches."""
-    server = await server_client(request).get(id, tenant(principal)[1])
+    server = await backends(request).servers.get(id, tenant(principal)[1])
     return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server))
 
 
@@ -250,28 +250,28 @@ async def get_server(request: Request, principal: Authenticated, id: ServerId) -
 @scope(Family.SERVERS, Access.WRITE)
 async def delete_server(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Delete a server (``423 protected`` while protected against deletion)."""
-    return ActionAnswer(action=action_out(await server_client(request).delete(id, tenant(principal)[1])))
+    return ActionAnswer(action=action_out(await backends(request).servers.delete(id, tenant(principal)[1])))
 
 
 @router.post("/{id}/actions/poweron", status_code=201)
 @scope(Family.SERVERS, Access.WRITE)
 async def power_on(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Start a server."""
-    return ActionAnswer(action=action_out(await server_client(request).power_on(id, tenant(principal)[1])))
+    return ActionAnswer(action=action_out(await backends(request).servers.power_on(id, tenant(principal)[1])))
 
 
 @router.post("/{id}/actions/poweroff", status_code=201)
 @scope(Family.SERVERS, Access.WRITE)
 async def power_off(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Cut a server's power (a hard stop)."""
-    return ActionAnswer(action=action_out(await server_client(request).power_off(id, tenant(principal)[1])))
+    return ActionAnswer(action=action_out(await backends(request).servers.power_off(id, tenant(principal)[1])))
 
 
 @router.post("/{id}/actions/reboot", status_code=201)
 @scope(Family.SERVERS, Access.WRITE)
 async def reboot(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Reboot a server."""
-    return ActionAnswer(action=action_out(await server_client(request).reboot(id, tenant(principal)[1])))
+    return ActionAnswer(action=action_out(await backends(request).servers.reboot(id, tenant(principal)[1])))
 
 
 @router.get("/{id}/actions")
@@ -289,7 +289,7 @@ async def list_server_actions(
     """A server's actions, newest first unless sorted otherwise."""
     page_request = parse_page_request(page, per_page)
     keys = parse_sort(sort or [], ("id", "command", "status", "started", "finished", "progress"))
-    actions = [action_out(a) for a in await server_client(request).list_actions(id, tenant(principal)[1])]
+    actions = [action_out(a) for a in await backends(request).servers.list_actions(id, tenant(principal)[1])]
     actions = [a for a in actions if not status or a.status in status]
     sort_items(actions, keys, action_sort_value)
     chosen, meta = one_page(request, response, actions, page_request)
@@ -308,7 +308,7 @@ async def rebuild(
     """Overwrite a server's disk with an image (``423 protected`` while protected against rebuilding)."""
     organization_id = tenant(principal)[1]
     response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
-    answer = await server_client(request).rebuild(id, organization_id, str(body.image))
+    answer = await backends(request).servers.rebuild(id, organization_id, str(body.image))
     return RebuildAnswer(action=action_out(answer.action), root_password=answer.root_password or None)
 
 
@@ -320,7 +320,7 @@ async def change_type(
     """Change a powered-off server's type."""
     organization_id = tenant(principal)[1]
     server_type = (await Catalog.read(request, principal)).server_type_code(body.server_type)
-    action = await server_client(request).change_type(id, organization_id, server_type, body.upgrade_disk)
+    action = await backends(request).servers.change_type(id, organization_id, server_type, body.upgrade_disk)
     return ActionAnswer(action=action_out(action))
 
 
@@ -337,7 +337,7 @@ async def enable_rescue(
     organization_id = tenant(principal)[1]
     response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
     wanted = body or EnableRescueBody()
-    answer = await server_client(request).enable_rescue(
+    answer = await backends(request).servers.enable_rescue(
         id, organization_id, wanted.type or "linux64", wanted.ssh_keys or []
     )
     # Hetzner's answer always carries the rescue password (a string, never null), SSH keys or not.
@@ -349,7 +349,7 @@ async def enable_rescue(
 async def disable_rescue(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Boot from the server's disk again."""
     organization_id = tenant(principal)[1]
-    return ActionAnswer(action=action_out(await server_client(request).disable_rescue(id, organization_id)))
+    return ActionAnswer(action=action_out(await backends(request).servers.disable_rescue(id, organization_id)))
 
 
 @router.post("/{id}/actions/create_image", status_code=201)
@@ -360,7 +360,7 @@ async def create_image(
     """Make a snapshot image of the server, owned by its tenant."""
     organization_id = tenant(principal)[1]
     wanted = body or CreateImageBody()
-    answer = await server_client(request).create_image(
+    answer = await backends(request).servers.create_image(
         id,
         organization_id,
         image_type=wanted.type or "snapshot",
@@ -375,7 +375,7 @@ async def create_image(
 async def update_server(request: Request, principal: Authenticated, id: ServerId, body: ServerUpdate) -> ServerAnswer:
     """Rename a server or replace its labels."""
     organization_id = tenant(principal)[1]
-    server = await server_client(request).update(id, organization_id, name=body.name, labels=body.labels)
+    server = await backends(request).servers.update(id, organization_id, name=body.name, labels=body.labels)
     return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server))
 
 
@@ -388,7 +388,7 @@ async def get_server_action(
     action_id: Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")],
 ) -> ActionAnswer:
     """One action of a server."""
-    action = await server_client(request).action(action_id, tenant(principal)[1])
+    action = await backends(request).servers.action(action_id, tenant(principal)[1])
     if action.server_id != id:
         raise NotFound(f"action {action_id} of server {id} does not exist")
     return ActionAnswer(action=action_out(action))
@@ -421,7 +421,7 @@ async def server_metrics(
         raise InvalidInput("type must name cpu, disk or network", details={"fields": [{"name": "type"}]})
     if step is not None and not step.isdigit():
         raise InvalidInput("step must be a whole number of seconds", details={"fields": [{"name": "step"}]})
-    answer = await server_client(request).metrics(
+    answer = await backends(request).servers.metrics(
         id,
         tenant(principal)[1],
         types=kinds,
@@ -450,7 +450,7 @@ async def server_metrics(
 async def shutdown(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Ask the server's OS to shut down (ACPI); the server is off once the action has finished."""
     organization_id = tenant(principal)[1]
-    return ActionAnswer(action=action_out(await server_client(request).shutdown(id, organization_id)))
+    return ActionAnswer(action=action_out(await backends(request).servers.shutdown(id, organization_id)))
 
 
 @router.post("/{id}/actions/reset", status_code=201)
@@ -458,7 +458,7 @@ async def shutdown(request: Request, principal: Authenticated, id: ServerId) -> 
 async def reset(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Reset a server (a hard reset, like pressing its reset button)."""
     organization_id = tenant(principal)[1]
-    return ActionAnswer(action=action_out(await server_client(request).reset(id, organization_id)))
+    return ActionAnswer(action=action_out(await backends(request).servers.reset(id, organization_id)))
 
 
 @router.post("/{id}/actions/attach_iso", status_code=201)
@@ -468,7 +468,9 @@ async def attach_iso(
 ) -> ActionAnswer:
     """Put an ISO in the server's virtual drive (it boots from it next)."""
     organization_id = tenant(principal)[1]
-    return ActionAnswer(action=action_out(await server_client(request).attach_iso(id, organization_id, str(body.iso))))
+    return ActionAnswer(
+        action=action_out(await backends(request).servers.attach_iso(id, organization_id, str(body.iso)))
+    )
 
 
 @router.post("/{id}/actions/detach_iso", status_code=201)
@@ -476,7 +478,7 @@ async def attach_iso(
 async def detach_iso(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Take the ISO out of the server's drive."""
     organization_id = tenant(principal)[1]
-    return ActionAnswer(action=action_out(await server_client(request).detach_iso(id, organization_id)))
+    return ActionAnswer(action=action_out(await backends(request).servers.detach_iso(id, organization_id)))
 
 
 @router.post("/{id}/actions/change_protection", status_code=201)
@@ -490,7 +492,7 @@ async def change_protection(
     """Protect a server against deletion and rebuilding, or lift the protection."""
     organization_id = tenant(principal)[1]
     wanted = body or ChangeProtectionBody()
-    action = await server_client(request).change_protection(
+    action = await backends(request).servers.change_protection(
         id, organization_id, delete=wanted.delete, rebuild=wanted.rebuild
     )
     return ActionAnswer(action=action_out(action))
@@ -503,7 +505,7 @@ async def change_dns_ptr(
 ) -> ActionAnswer:
     """Set (or with null reset) the reverse DNS name of one of the server's addresses."""
     organization_id = tenant(principal)[1]
-    action = await server_client(request).change_dns_ptr(id, organization_id, body.ip, body.dns_ptr)
+    action = await backends(request).servers.change_dns_ptr(id, organization_id, body.ip, body.dns_ptr)
     return ActionAnswer(action=action_out(action))
 
 
@@ -512,7 +514,7 @@ async def change_dns_ptr(
 async def enable_backup(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Enable daily backups (billed at 20 % of the server's price while enabled)."""
     organization_id = tenant(principal)[1]
-    return ActionAnswer(action=action_out(await server_client(request).set_backup(id, organization_id, True)))
+    return ActionAnswer(action=action_out(await backends(request).servers.set_backup(id, organization_id, True)))
 
 
 @router.post("/{id}/actions/disable_backup", status_code=201)
@@ -520,7 +522,7 @@ async def enable_backup(request: Request, principal: Authenticated, id: ServerId
 async def disable_backup(request: Request, principal: Authenticated, id: ServerId) -> ActionAnswer:
     """Disable backups."""
     organization_id = tenant(principal)[1]
-    return ActionAnswer(action=action_out(await server_client(request).set_backup(id, organization_id, False)))
+    return ActionAnswer(action=action_out(await backends(request).servers.set_backup(id, organization_id, False)))
 
 
 @router.post("/{id}/actions/request_console", status_code=201)
@@ -534,7 +536,7 @@ async def request_console(
     upstream's URL (its host, its server id, its token) stays in the gateway, which relays
     the websocket to it. An Idempotency-Key replay answers both as ``null``."""
     organization_id = tenant(principal)[1]
-    answer = await server_client(request).request_console(id, organization_id)
+    answer = await backends(request).servers.request_console(id, organization_id)
     tickets: ConsoleTickets = request.app.state.console_tickets
     ticket = await run_in_threadpool(tickets.issue, answer.wss_url, id)
     response.headers[REDACT_HEADER] = "wss_url,password"
@@ -552,7 +554,7 @@ async def reset_password(
     qemu-guest-agent): otherwise ``422 server_not_running``."""
     organization_id = tenant(principal)[1]
     response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
-    answer = await server_client(request).reset_password(id, organization_id)
+    answer = await backends(request).servers.reset_password(id, organization_id)
     return PasswordAnswer(action=action_out(answer.action), root_password=answer.root_password)
 
 
@@ -567,7 +569,7 @@ async def add_to_placement_group(
     """Add a powered-off server to one of the tenant's placement groups (``422 server_not_stopped``
     otherwise; a spread group holds at most 10 servers)."""
     organization_id = tenant(principal)[1]
-    action = await server_client(request).add_to_placement_group(id, organization_id, body.placement_group)
+    action = await backends(request).servers.add_to_placement_group(id, organization_id, body.placement_group)
     return ActionAnswer(action=action_out(action))
 
 
@@ -577,5 +579,5 @@ async def remove_from_placement_group(request: Request, principal: Authenticated
     """Take a server out of its placement group."""
     organization_id = tenant(principal)[1]
     return ActionAnswer(
-        action=action_out(await server_client(request).remove_from_placement_group(id, organization_id))
+        action=action_out(await backends(request).servers.remove_from_placement_group(id, organization_id))
     )
