@@ -24,7 +24,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
-from gateway_service.api.common import MAX_ID, Meta, page_meta, sort_param, tenant
+from gateway_service.api.common import MAX_ID, Labels, Meta, page_meta, sort_param, tenant
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
@@ -36,9 +36,6 @@ from gateway_service.hetzner.sorting import parse_sort
 router = APIRouter(prefix="/v1/ssh_keys", tags=["ssh_keys"])
 
 SORTABLE = ("id", "name")
-# Hetzner's label value rule (a key's rule is checked by compute, which says what is wrong).
-LABEL_VALUE = r"^(()|[a-z0-9A-Z]|([a-z0-9A-Z][a-z0-9A-Z\._-]{0,61}[a-z0-9A-Z]))$"
-Labels = dict[str, Annotated[str, Field(pattern=LABEL_VALUE)]]
 SshKeyId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the SSH key.")]
 
 
