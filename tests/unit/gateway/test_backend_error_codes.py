@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from grpc import aio
 
-from gateway_service.clients.backend import domain_error_for
+from gateway_service.clients.calls import domain_error_for
 from gateway_service.hetzner.errors import status_for
 
 

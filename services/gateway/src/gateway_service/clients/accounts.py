@@ -2,7 +2,7 @@
 
 The public steps (sign-up, verification, login, refresh) run before anyone is signed in, so
 they carry the gateway's own service principal; the others carry the caller's. A failed call
-raises the public error of the same meaning (clients/backend.py).
+raises the public error of the same meaning (clients/calls.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
 from cloudplatform.identity.v1 import account_service_pb2_grpc as pb_grpc
-from gateway_service.clients.backend import backend_call
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "identity"
 

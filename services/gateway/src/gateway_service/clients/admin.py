@@ -12,7 +12,7 @@ from cloudplatform.identity.v1 import admin_service_pb2 as apb
 from cloudplatform.identity.v1 import admin_service_pb2_grpc as apb_grpc
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from gateway_service.clients.backend import backend_call
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "identity"
 

@@ -1,7 +1,7 @@
 """The gateway's calls to the audit service's AuditService: audit log entries and sign-in
 attempts. Each call carries the request's principal (the channel sends it on); audit decides
 from it which tenants' entries the caller sees. A failed call raises the public error of the
-same meaning (clients/backend.py)."""
+same meaning (clients/calls.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from grpc import aio
 
 from cloudplatform.audit.v1 import audit_service_pb2 as pb
 from cloudplatform.audit.v1 import audit_service_pb2_grpc as pb_grpc
-from gateway_service.clients.backend import backend_call
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "audit"
 

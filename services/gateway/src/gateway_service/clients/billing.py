@@ -12,7 +12,7 @@ from grpc import aio
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cloudplatform.billing.v1 import billing_service_pb2_grpc as pb_grpc
 from cpshared.timestamps import to_timestamp
-from gateway_service.clients.backend import backend_call
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "billing"
 

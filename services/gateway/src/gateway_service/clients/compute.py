@@ -1,7 +1,7 @@
 """The gateway's calls to the compute service's ComputeService: the catalog (datacenters, server
 types with the platform's prices, images) and SSH keys. Each call carries the request's
 principal (the channel sends it on); compute checks the tenant again from it, and a refusal
-raises the public error of the same meaning (clients/backend.py)."""
+raises the public error of the same meaning (clients/calls.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from grpc import aio
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
 from cloudplatform.compute.v1 import compute_service_pb2_grpc as pb_grpc
-from gateway_service.clients.backend import backend_call
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "compute"
 

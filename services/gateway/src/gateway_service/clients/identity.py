@@ -1,6 +1,6 @@
 """Every call the gateway makes to the identity service, over its gRPC API.
 
-Failed calls raise the public error of the same meaning (clients/backend.py). Authentication is
+Failed calls raise the public error of the same meaning (clients/calls.py). Authentication is
 :meth:`IdentityClient.authenticate_api_key` for an API key and
 :meth:`IdentityClient.authenticate_session` for a session's access token. For a key:
 identity's signed principal assertion for the key (IssuePrincipal, sent on as
@@ -24,7 +24,7 @@ from cpshared.auth.principal import peek
 from cpshared.auth.session_token import peek_access_token
 from cpshared.timestamps import to_timestamp as _timestamp
 from gateway_service.auth.principal import Principal, Role
-from gateway_service.clients.backend import backend_call
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "identity"
 

@@ -2,7 +2,7 @@
 creating organizations and their memberships, OrganizationService for invitations, details
 and per-member permissions. Each call carries the request's principal (the channel sends it
 on); identity decides who may do what, and a refusal raises the public error of the same
-meaning (clients/backend.py)."""
+meaning (clients/calls.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as ipb_grpc
 from cloudplatform.identity.v1 import organization_service_pb2 as pb
 from cloudplatform.identity.v1 import organization_service_pb2_grpc as pb_grpc
-from gateway_service.clients.backend import backend_call
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "identity"
 

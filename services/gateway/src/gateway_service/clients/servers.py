@@ -1,6 +1,6 @@
 """The gateway's calls to the compute service's ServerService: servers and their actions. Each
 call carries the request's principal (the channel sends it on); compute checks the tenant again
-from it, and a refusal raises the public error of the same meaning (clients/backend.py)."""
+from it, and a refusal raises the public error of the same meaning (clients/calls.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from grpc import aio
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cloudplatform.compute.v1 import server_service_pb2_grpc as pb_grpc
-from gateway_service.clients.backend import backend_call
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "compute"
 

@@ -1,6 +1,6 @@
 """The gateway's calls to identity's TwoFactorService.
 
-Failed calls raise the public error of the same meaning (clients/backend.py). Every call carries
+Failed calls raise the public error of the same meaning (clients/calls.py). Every call carries
 the request's principal (make_channel forwards it), so identity holds a user to its own
 two-factor settings as well.
 """
@@ -13,7 +13,7 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import two_factor_service_pb2 as pb
 from cloudplatform.identity.v1 import two_factor_service_pb2_grpc as pb_grpc
-from gateway_service.clients.backend import backend_call
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "identity"
 
