@@ -1,6 +1,6 @@
 """Every call the gateway makes to the identity service, over its gRPC API.
 
-Failed calls raise the public error of the same meaning (backend_errors). Authentication is
+Failed calls raise the public error of the same meaning (clients/calls.py). Authentication is
 :meth:`IdentityClient.authenticate_api_key` for an API key and
 :meth:`IdentityClient.authenticate_session` for a session's access token. For a key:
 identity's signed principal assertion for the key (IssuePrincipal, sent on as
@@ -16,7 +16,6 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import grpc
 from grpc import aio
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
@@ -25,7 +24,7 @@ from cpshared.auth.principal import peek
 from cpshared.auth.session_token import peek_access_token
 from cpshared.timestamps import to_timestamp as _timestamp
 from gateway_service.auth.principal import Principal, Role
-from gateway_service.backend_errors import domain_error_for
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "identity"
 
@@ -56,13 +55,13 @@ class IdentityClient:
     async def authenticate_api_key(self, secret: str, ip: str = "") -> Principal:
         """``ip`` is the client's address: identity records it as the key's last use."""
         stub = self._identity()
-        try:
-            answer, issued = await asyncio.gather(
+        answer, issued = await backend_call(
+            BACKEND,
+            asyncio.gather(
                 stub.AuthenticateApiKey(pb.AuthenticateApiKeyRequest(secret=secret)),
                 stub.IssuePrincipal(pb.IssuePrincipalRequest(api_key_secret=secret, client_ip=ip)),
-            )
-        except grpc.RpcError as exc:
-            raise domain_error_for(exc, BACKEND) from None
+            ),
+        )
         key = answer.api_key
         return Principal(
             user_id=key.user_id,
@@ -80,10 +79,9 @@ class IdentityClient:
         """The signed-in user of a live session: identity checks the token and the session and
         answers the user's principal (all scopes, no API key); the gateway reads the user and
         role from that assertion, straight from identity, and the session id from the token."""
-        try:
-            issued = await self._identity().IssuePrincipal(pb.IssuePrincipalRequest(session_token=access_token))
-        except grpc.RpcError as exc:
-            raise domain_error_for(exc, BACKEND) from None
+        issued = await backend_call(
+            BACKEND, self._identity().IssuePrincipal(pb.IssuePrincipalRequest(session_token=access_token))
+        )
         asserted = peek(issued.principal)
         return Principal(
             user_id=asserted.user_id,
@@ -98,10 +96,7 @@ class IdentityClient:
         )
 
     async def list_api_keys(self, user_id: int) -> list[pb.ApiKey]:
-        try:
-            answer = await self._identity().ListApiKeys(pb.ListApiKeysRequest(user_id=user_id))
-        except grpc.RpcError as exc:
-            raise domain_error_for(exc, BACKEND) from None
+        answer = await backend_call(BACKEND, self._identity().ListApiKeys(pb.ListApiKeysRequest(user_id=user_id)))
         return list(answer.api_keys)
 
     async def create_api_key(
@@ -122,15 +117,11 @@ class IdentityClient:
             rate_limit=rate_limit,
             expires_at=_timestamp(expires_at) if expires_at is not None else None,
         )
-        try:
-            answer = await self._identity().CreateApiKey(request)
-        except grpc.RpcError as exc:
-            raise domain_error_for(exc, BACKEND) from None
+        answer = await backend_call(BACKEND, self._identity().CreateApiKey(request))
         return answer.api_key, answer.secret
 
     async def revoke_api_key(self, api_key_id: int) -> pb.ApiKey:
-        try:
-            answer = await self._identity().RevokeApiKey(pb.RevokeApiKeyRequest(api_key_id=api_key_id))
-        except grpc.RpcError as exc:
-            raise domain_error_for(exc, BACKEND) from None
+        answer = await backend_call(
+            BACKEND, self._identity().RevokeApiKey(pb.RevokeApiKeyRequest(api_key_id=api_key_id))
+        )
         return answer.api_key

@@ -1,5 +1,8 @@
 """A backend's gRPC status becomes the public error of the same meaning: the one place for it.
 
+Every client awaits its gRPC calls through :func:`backend_call`, which raises the public error
+(:func:`domain_error_for`) for a failed call; routers never see a gRPC error.
+
 Backends abort with ``"<code>: <message>"`` (cpshared's error interceptor); the message says
 what to change and is passed on. The backend's code is kept when it is a public code with the
 same HTTP status as the gRPC status's own (``two_factor_required`` is a 401 like
@@ -10,7 +13,8 @@ stay in the log.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
+from typing import TypeVar
 
 import grpc
 from grpc import aio
@@ -20,6 +24,7 @@ from cpshared.logging import get_logger
 from hetzner_conventions.errors import INTERNAL_ERROR_MESSAGE, STATUS_BY_CODE, status_for
 
 log = get_logger(__name__)
+Answer = TypeVar("Answer")
 
 
 class BackendTimeout(errors.DomainError):
@@ -64,3 +69,11 @@ def domain_error_for(exc: grpc.RpcError, backend: str) -> errors.DomainError:
         error.code = backend_code
         return error
     return error_class(details or f"the {backend} service refused the request ({code.name})")
+
+
+async def backend_call(backend: str, call: Awaitable[Answer]) -> Answer:
+    """The answer of a gRPC call to ``backend``; a failed call raises its public error."""
+    try:
+        return await call
+    except grpc.RpcError as exc:
+        raise domain_error_for(exc, backend) from None
