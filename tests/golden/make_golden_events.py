@@ -114,6 +114,15 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         paid_at=_timestamp(datetime(2025, 1, 10, 9, 30, tzinfo=UTC)),
         previous_status="pending",
     ),
+    ("invoice.payment_received", 1): lambda: billing_events.InvoicePaymentReceived(
+        invoice=_invoice_ref(),
+        amount="1.00",
+        method="bank_transfer",
+        reference="tr-2025-01-0007",
+        paid_at=_timestamp(datetime(2025, 1, 8, 14, 0, tzinfo=UTC)),
+        amount_paid="1.00",
+        remaining="1.78",
+    ),
     ("invoice.overdue", 1): lambda: billing_events.InvoiceOverdue(
         invoice=_invoice_ref(),
         due_date=_timestamp(datetime(2025, 1, 15, tzinfo=UTC)),

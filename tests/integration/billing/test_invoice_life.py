@@ -12,13 +12,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from billing_service.adapters.tables import credit_applications, credits, invoices
+from billing_service.adapters.tables import credit_applications, credits, invoice_payments, invoices
 from billing_service.config import BillingRules
 from billing_service.domain.invoices import Invoice
 from billing_service.service_layer import invoice_life
 from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cpshared.clock import ManualClock, set_clock
-from cpshared.errors import Conflict, PreconditionFailed
+from cpshared.errors import Conflict, InvalidInput, PreconditionFailed
 from cpshared.events import catalog
 from cpshared.events.envelope import parse_envelope
 from cpshared.events.tables import outbox
@@ -169,3 +169,61 @@ def test_a_transition_from_a_stale_read_is_refused(billing_db: tuple[str, Engine
         stale.cancel("too late", clock.now())
         with pytest.raises(Conflict):
             uow.commit()
+
+
+def test_payments_and_refunds_are_ledger_entries(billing_db: tuple[str, Engine], clock: ManualClock) -> None:
+    """A customer pays 6.79 in two transfers: the first leaves the invoice pending, the second
+    pays it; a repeated reference is a conflict and records nothing. An overpayment of another
+    invoice becomes an account credit. Refunds: part of what was paid (a credit note of that part,
+    the invoice stays paid), then the rest (refunded). Every movement is a row of the ledger."""
+    _, engine = billing_db
+    first, second = issue(engine, users=(10, 11))
+    part = invoice_life.record_payment(first, "2.00", "bank_transfer", "tr-1", None, uow_of(engine))
+    assert (part.status, part.amount_paid, part.version) == ("pending", Decimal("2.00"), 2)
+    kind, version, payload = events(engine)[-1]
+    assert (kind, version) == ("invoice.payment_received", 2)
+    assert isinstance(payload, billing_events.InvoicePaymentReceived)
+    assert (payload.amount, payload.amount_paid, payload.remaining) == ("2.00", "2.00", "4.79")
+    with pytest.raises(Conflict, match="tr-1"):
+        invoice_life.record_payment(first, "2.00", "bank_transfer", "tr-1", None, uow_of(engine))
+    assert load(engine, first).amount_paid == Decimal("2.00")  # the repeat changed nothing
+    paid = invoice_life.record_payment(first, "4.79", "bank_transfer", "tr-2", None, uow_of(engine))
+    assert (paid.status, paid.amount_paid, paid.version) == ("paid", Decimal("6.79"), 3)
+    kind, _, payload = events(engine)[-1]
+    assert kind == "invoice.paid" and isinstance(payload, billing_events.InvoicePaid)
+    assert (payload.amount, payload.amount_paid, payload.overpayment) == ("4.79", "6.79", "0.00")
+
+    over = invoice_life.record_payment(second, "10.00", "paypal", "pp-9", None, uow_of(engine))
+    assert (over.status, over.amount_paid) == ("paid", Decimal("6.79"))
+    with engine.connect() as conn:
+        credit = conn.execute(sa.select(credits).where(credits.c.user_id == 11)).one()
+    assert (credit.amount, credit.type) == (Decimal("3.21"), "compensation")
+    assert "Overpayment of invoice INV-2026-10-0002" in credit.description
+
+    partly = invoice_life.refund(first, "goodwill", "payment_method", uow_of(engine), "1.50")
+    assert (partly.status, partly.refunded_amount) == ("paid", Decimal("1.50"))
+    with pytest.raises(InvalidInput, match=r"at most 5\.29"):
+        invoice_life.refund(first, "too much", "payment_method", uow_of(engine), "6.00")
+    rest = invoice_life.refund(first, "service ended", "account_credit", uow_of(engine))
+    assert (rest.status, rest.refunded_amount) == ("refunded", Decimal("6.79"))
+    with engine.connect() as conn:
+        ledger = conn.execute(
+            sa.select(invoice_payments.c.kind, invoice_payments.c.amount, invoice_payments.c.reference)
+            .where(invoice_payments.c.invoice_id == first)
+            .order_by(invoice_payments.c.id)
+        ).all()
+        notes = [
+            r.credit_note_number
+            for r in conn.execute(
+                sa.select(invoice_payments.c.credit_note_number)
+                .where(invoice_payments.c.invoice_id == first, invoice_payments.c.kind == "refund")
+                .order_by(invoice_payments.c.id)
+            )
+        ]
+    assert [(k, a, r) for k, a, r in ledger] == [
+        ("payment", Decimal("2.00"), "tr-1"),
+        ("payment", Decimal("4.79"), "tr-2"),
+        ("refund", Decimal("1.50"), notes[0]),
+        ("refund", Decimal("5.29"), notes[1]),
+    ]
+    assert notes == ["CN-2026-11-0001", "CN-2026-11-0002"]

@@ -169,11 +169,26 @@ def test_staff_record_payments_and_refund_clients_may_not(scene: Scene) -> None:
     pay = {"amount": "6.79", "method": "credit_card", "reference": "pi_e2e"}
     denied = scene.call("alice", "POST", f"{path}/pay", pay)
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
-    partial = scene.call("billing", "POST", f"{path}/pay", {**pay, "amount": "5.00"})
-    assert partial.status_code == 400 and "amount due 6.79" in partial.json()["error"]["message"]
-    paid = scene.call("billing", "POST", f"{path}/pay", pay)
+    # Paid in two parts: the first leaves it pending; a repeated reference is a conflict.
+    partial = scene.call("billing", "POST", f"{path}/pay", {**pay, "amount": "5.00", "reference": "tr-1"})
+    assert partial.status_code == 200, partial.text
+    assert (partial.json()["invoice"]["status"], partial.json()["invoice"]["amount_paid"]) == ("pending", "5.00")
+    again = scene.call("billing", "POST", f"{path}/pay", {**pay, "amount": "5.00", "reference": "tr-1"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict", again.text
+    nothing = scene.call("billing", "POST", f"{path}/pay", {**pay, "amount": "0.00"})
+    assert nothing.status_code == 400 and nothing.json()["error"]["code"] == "invalid_input"
+    paid = scene.call("billing", "POST", f"{path}/pay", {**pay, "amount": "1.79"})
     assert paid.status_code == 200, paid.text
-    assert (paid.json()["invoice"]["status"], paid.json()["invoice"]["payment_reference"]) == ("paid", "pi_e2e")
+    invoice = paid.json()["invoice"]
+    assert (invoice["status"], invoice["payment_reference"], invoice["amount_paid"]) == ("paid", "pi_e2e", "6.79")
+    assert [(p["kind"], p["amount"], p["reference"]) for p in invoice["payments"]] == [
+        ("payment", "5.00", "tr-1"),
+        ("payment", "1.79", "pi_e2e"),
+    ]
+    assert (
+        scene.call("alice", "GET", f"/v1/invoices/{scene.invoices['alice']}").json()["invoice"]["payments"][0]["method"]
+        == "credit_card"
+    )
     cancel = scene.call("admin", "POST", f"{path}/cancel", {"reason": "late"})
     assert cancel.status_code == 412 and cancel.json()["error"]["code"] == "precondition_failed"
     refund = scene.call("admin", "POST", f"{path}/refund", {"reason": "goodwill", "refund_to": "account_credit"})

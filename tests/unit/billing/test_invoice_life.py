@@ -56,7 +56,7 @@ def test_an_invoice_is_overdue_the_day_after_its_due_date() -> None:
     )
 
 
-def test_a_payment_is_of_the_whole_amount_by_a_known_method_with_a_reference() -> None:
+def test_a_payment_by_a_known_method_with_a_reference_pays_the_invoice_once_it_reaches_the_total() -> None:
     at = datetime(2026, 11, 10, tzinfo=UTC)
     paid = invoice_life.record_payment(PENDING, "11.90", "credit_card", " pi_123 ", at)
     assert (paid.to_status, paid.values["payment_reference"], paid.values["payment_method"]) == (
@@ -66,8 +66,22 @@ def test_a_payment_is_of_the_whole_amount_by_a_known_method_with_a_reference() -
     )
     overdue = dataclasses.replace(PENDING, status="overdue", version=2)
     assert invoice_life.record_payment(overdue, "11.90", "bank_transfer", "SEPA-1", at).version == 3
-    with pytest.raises(InvalidInput, match=r"amount due 11\.90"):
-        invoice_life.record_payment(PENDING, "11.00", "credit_card", "pi_1", at)
+    # Part of it: recorded, the invoice stays pending; the rest pays it; more is an overpayment.
+    part = invoice_life.record_payment(PENDING, "11.00", "bank_transfer", "tr-1", at)
+    assert (part.spec.event_type, part.to_status, part.values) == (
+        "invoice.payment_received",
+        "pending",
+        {"amount_paid": Decimal("11.00")},
+    )
+    assert isinstance(part.payload, billing_events.InvoicePaymentReceived)
+    assert (part.payload.amount, part.payload.amount_paid, part.payload.remaining) == ("11.00", "11.00", "0.90")
+    assert part.ledger is not None and (part.ledger.kind, part.ledger.amount) == ("payment", Decimal("11.00"))
+    rest = invoice_life.record_payment(
+        dataclasses.replace(PENDING, amount_paid=Decimal("11.00")), "2.00", "paypal", "p", at
+    )
+    assert (rest.to_status, rest.values["amount_paid"], rest.overpayment) == ("paid", Decimal("11.90"), Decimal("1.10"))
+    with pytest.raises(InvalidInput, match="more than 0"):
+        invoice_life.record_payment(PENDING, "0.00", "credit_card", "pi_1", at)
     with pytest.raises(InvalidInput, match="not an amount in cents"):
         invoice_life.record_payment(PENDING, "11.901", "credit_card", "pi_1", at)
     with pytest.raises(InvalidInput, match="not a decimal"):
@@ -89,7 +103,14 @@ def test_only_unpaid_invoices_are_cancelled_and_only_paid_ones_refunded() -> Non
         invoice_life.cancel(dataclasses.replace(PENDING, status="paid"), "x")
     with pytest.raises(PreconditionFailed, match="only a paid invoice can be refunded"):
         invoice_life.refund(PENDING, "x", "payment_method", "CN-2026-11-0001")
-    paid = dataclasses.replace(PENDING, status="paid", version=2)
+    paid = dataclasses.replace(PENDING, status="paid", version=2, amount_paid=Decimal("11.90"))
+    # Part of what was paid: a credit note of that part; the invoice stays paid, its credits used stay spent.
+    part = invoice_life.refund(paid, "goodwill", "payment_method", "CN-2026-11-0001", amount="4.00")
+    assert (part.to_status, part.restore_credits, part.values["refunded_amount"]) == ("paid", False, Decimal("4.00"))
+    with pytest.raises(InvalidInput, match=r"at most 7\.90"):
+        invoice_life.refund(
+            dataclasses.replace(paid, refunded_amount=Decimal("4.00")), "x", "payment_method", "", amount="8.00"
+        )
     refunded = invoice_life.refund(paid, "outage", "account_credit", "CN-2026-11-0001", credit_id=9)
     payload = refunded.payload
     assert isinstance(payload, billing_events.InvoiceRefunded)

@@ -159,6 +159,9 @@ USAGE_RECORDED = event("usage.recorded", 1, usage_events.UsageRecorded, "usage",
 # Billing: invoices, on billing.events (the producer's stream); the aggregate id is the invoice id.
 INVOICE_ISSUED = event("invoice.issued", 1, billing_events.InvoiceIssued, "invoice", topic=None)
 INVOICE_PAID = event("invoice.paid", 1, billing_events.InvoicePaid, "invoice", topic=None)
+INVOICE_PAYMENT_RECEIVED = event(
+    "invoice.payment_received", 1, billing_events.InvoicePaymentReceived, "invoice", topic=None
+)
 INVOICE_OVERDUE = event("invoice.overdue", 1, billing_events.InvoiceOverdue, "invoice", topic=None)
 INVOICE_CANCELLED = event("invoice.cancelled", 1, billing_events.InvoiceCancelled, "invoice", topic=None)
 INVOICE_REFUNDED = event("invoice.refunded", 1, billing_events.InvoiceRefunded, "invoice", topic=None)

@@ -11,7 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 
-from billing_service.adapters.tables import INVOICE_STATUSES, billing_accounts, invoice_items, invoices
+from billing_service.adapters.tables import (
+    INVOICE_STATUSES,
+    billing_accounts,
+    invoice_items,
+    invoice_payments,
+    invoices,
+)
 from cpshared.errors import InvalidInput, NotFound
 
 MAX_PER_PAGE = 50
@@ -48,6 +54,18 @@ def list_invoices(
             .offset((page - 1) * per_page)
         ).all()
     return InvoicePage(list(rows), int(total))
+
+
+def payments_of(engine: Engine, invoice_id: int) -> list[Row[Any]]:
+    """The invoice's ledger: its payments and refunds in the order they were recorded."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(invoice_payments)
+                .where(invoice_payments.c.invoice_id == invoice_id)
+                .order_by(invoice_payments.c.id)
+            )
+        )
 
 
 def get_invoice(engine: Engine, invoice_id: int) -> tuple[Row[Any], list[Row[Any]], Row[Any] | None]:

@@ -24,6 +24,7 @@ from billing_service.adapters.tables import (
     credit_note_sequences,
     credits,
     invoice_items,
+    invoice_payments,
     invoice_sequences,
     invoices,
     payment_methods,
@@ -35,6 +36,7 @@ from billing_service.adapters.tables import (
 from billing_service.domain.accounts import Account, BillingProfile
 from billing_service.domain.credits import Credit
 from billing_service.domain.invoice import next_month
+from billing_service.domain.invoice_life import LedgerEntry
 from billing_service.domain.invoices import Invoice
 from billing_service.domain.payment_methods import PaymentMethod
 from billing_service.domain.pricing import Line, MeteredUsage, UsageRecord, month_of
@@ -122,6 +124,8 @@ def invoice_of(row: Row[Any]) -> Invoice:
         notes=row.notes,
         issued_at=as_utc(row.issued_at) if row.issued_at is not None else None,
         version=row.version,
+        amount_paid=row.amount_paid,
+        refunded_amount=row.refunded_amount or Decimal("0.00"),
     )
 
 
@@ -285,7 +289,31 @@ class SqlInvoiceRepository(_OnSession, ports.InvoiceRepository):
                 )
                 if changed.rowcount != 1:
                     raise Conflict(f"invoice {aggregate.invoice_number} changed meanwhile; read it again")
+                if transition.ledger is not None:
+                    self._write_ledger(aggregate, transition.ledger, at)
             aggregate.transitions.clear()
+
+    def _write_ledger(self, invoice: Invoice, entry: LedgerEntry, at: datetime) -> None:
+        try:
+            self._sql.execute(
+                invoice_payments.insert().values(
+                    invoice_id=invoice.id,
+                    kind=entry.kind,
+                    amount=entry.amount,
+                    currency=invoice.currency,
+                    method=entry.method,
+                    reference=entry.reference,
+                    credit_note_number=entry.credit_note_number,
+                    credit_id=entry.credit_id,
+                    occurred_at=naive(entry.occurred_at) if entry.occurred_at is not None else at,
+                    created_at=at,
+                )
+            )
+        except IntegrityError:
+            raise Conflict(
+                f"a {entry.kind} with reference {entry.reference!r} is already recorded for invoice "
+                f"{invoice.invoice_number}"
+            ) from None
 
     def pending_due_before(self, day: date) -> list[int]:
         due = self._sql.execute(

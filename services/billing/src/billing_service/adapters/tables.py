@@ -63,6 +63,23 @@ invoices = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("credit_note_number", sa.String(50)),
     sa.Column("refunded_amount", sa.DECIMAL(10, 2)),
+    sa.Column("amount_paid", sa.DECIMAL(10, 2), nullable=False),
+)
+
+invoice_payments = sa.Table(
+    "invoice_payments",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("invoice_id", ID, nullable=False),
+    sa.Column("kind", mysql.ENUM("payment", "refund"), nullable=False),
+    sa.Column("amount", sa.DECIMAL(10, 2), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("method", sa.String(30)),
+    sa.Column("reference", sa.String(255)),
+    sa.Column("credit_note_number", sa.String(50)),
+    sa.Column("credit_id", ID),
+    sa.Column("occurred_at", TIME, nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
 )
 
 invoice_items = sa.Table(

@@ -7,6 +7,13 @@
        └─mark_overdue (the sweep, past the due date)─> overdue ──pay──> paid
                                                           └─cancel (staff)─> cancelled
 
+Payments and refunds are ledger entries (``invoice_payments``): a payment of less than what
+remains due is recorded (``invoice.payment_received``) and leaves the invoice ``pending`` or
+``overdue``; the payment that reaches the total makes it ``paid`` (``invoice.paid``), and what
+it pays beyond the total is an overpayment the account keeps as a credit. A refund of part of
+what was paid is a credit note of that part and leaves the invoice ``paid``; the refund that
+gives back the rest makes it ``refunded``.
+
 Each function checks the transition and answers a :class:`Transition`: the new status, the
 event to record (its payload) and the columns to write. It changes nothing itself: the
 :class:`~billing_service.domain.invoices.Invoice` aggregate applies it to itself and records
@@ -20,7 +27,7 @@ going back either to the payment method (``payment_method``: the provider's refu
 recorded) or into an account credit of type ``compensation`` (``account_credit``). The invoice
 itself is never rewritten or negated; it keeps its figures and gets status ``refunded``.
 Cancelling (voiding an unpaid invoice) and refunding both give back the credits the invoice
-used. Only whole amounts are paid or refunded: a partial payment is refused with its reason.
+used (a partial refund gives them back only with the refund of the rest).
 """
 
 from __future__ import annotations
@@ -59,6 +66,13 @@ class InvoiceSnapshot:
     credits_applied: Decimal
     due_date: date | None
     version: int = 1
+    amount_paid: Decimal = Decimal("0.00")
+    refunded_amount: Decimal = Decimal("0.00")
+
+    @property
+    def remaining(self) -> Decimal:
+        """What is still due."""
+        return max(self.total - self.amount_paid, Decimal("0.00"))
 
     def ref(self) -> billing_events.InvoiceRef:
         return billing_events.InvoiceRef(
@@ -74,6 +88,20 @@ class InvoiceSnapshot:
 
 
 @dataclass(frozen=True)
+class LedgerEntry:
+    """A payment received or a refund made: a row of the invoice's ledger."""
+
+    kind: str  # payment | refund
+    amount: Decimal
+    occurred_at: datetime | None
+    """When the money moved (a payment's ``paid_at``); None: when the change is made."""
+    method: str | None = None
+    reference: str | None = None
+    credit_note_number: str | None = None
+    credit_id: int | None = None
+
+
+@dataclass(frozen=True)
 class Transition:
     """A checked change of an invoice's status: write ``values`` where the status is still
     ``from_status`` and record ``spec`` with ``payload`` as aggregate version ``version``."""
@@ -85,6 +113,9 @@ class Transition:
     payload: Message
     values: dict[str, Any] = field(default_factory=dict)
     restore_credits: bool = False
+    ledger: LedgerEntry | None = None
+    overpayment: Decimal = Decimal("0.00")
+    """What a payment paid beyond the total (the account keeps it as a credit)."""
 
     @property
     def version(self) -> int:
@@ -128,19 +159,42 @@ def _amount(text: str, what: str) -> Decimal:
 
 
 def record_payment(invoice: InvoiceSnapshot, amount: str, method: str, reference: str, paid_at: datetime) -> Transition:
-    """``pending``/``overdue`` -> ``paid`` with ``invoice.paid``: the whole amount due, by a known
-    method, with the provider's reference (so a payment is traceable and recorded once)."""
+    """A payment of a ``pending``/``overdue`` invoice, by a known method, with the provider's
+    reference (so it is traceable and recorded once). Less than what remains due:
+    ``invoice.payment_received``, the status unchanged; the rest or more: ``paid`` with
+    ``invoice.paid``, anything beyond the total an overpayment."""
     _require(invoice, ("pending", "overdue"), "paid")
     paid = _amount(amount, "amount")
-    if paid != invoice.total:
-        raise InvalidInput(
-            f"amount {paid} is not the amount due {invoice.total} {invoice.currency}: only whole payments are recorded"
-        )
+    remaining = invoice.remaining
+    if paid <= 0 and remaining > 0:
+        raise InvalidInput(f"amount {paid} is not a payment: more than 0 (still due {remaining} {invoice.currency})")
     if method not in PAYMENT_METHODS:
         raise InvalidInput(f"method {method!r} is not one of {', '.join(PAYMENT_METHODS)}")
     reference = reference.strip()
     if not reference or len(reference) > 255:
         raise InvalidInput("reference is the payment provider's reference of the payment (1 to 255 characters)")
+    ledger = LedgerEntry("payment", paid, paid_at, method=method, reference=reference)
+    if paid < remaining:
+        after = invoice.amount_paid + paid
+        received = billing_events.InvoicePaymentReceived(
+            invoice=invoice.ref(),
+            amount=str(paid),
+            method=method,
+            reference=reference,
+            paid_at=to_timestamp(paid_at),
+            amount_paid=str(after),
+            remaining=str(invoice.total - after),
+        )
+        return Transition(
+            invoice,
+            invoice.status,
+            invoice.status,
+            catalog.INVOICE_PAYMENT_RECEIVED,
+            received,
+            {"amount_paid": after},
+            ledger=ledger,
+        )
+    overpayment = paid - remaining
     payload = billing_events.InvoicePaid(
         invoice=invoice.ref(),
         amount=str(paid),
@@ -148,9 +202,18 @@ def record_payment(invoice: InvoiceSnapshot, amount: str, method: str, reference
         reference=reference,
         paid_at=to_timestamp(paid_at),
         previous_status=invoice.status,
+        amount_paid=str(invoice.total),
+        overpayment=str(overpayment),
     )
-    values = {"paid_at": paid_at, "payment_method": method, "payment_reference": reference}
-    return Transition(invoice, invoice.status, "paid", catalog.INVOICE_PAID, payload, values)
+    values = {
+        "paid_at": paid_at,
+        "payment_method": method,
+        "payment_reference": reference,
+        "amount_paid": invoice.total,
+    }
+    return Transition(
+        invoice, invoice.status, "paid", catalog.INVOICE_PAID, payload, values, ledger=ledger, overpayment=overpayment
+    )
 
 
 def _reason(reason: str) -> str:
@@ -173,30 +236,55 @@ def cancel(invoice: InvoiceSnapshot, reason: str) -> Transition:
 
 
 def refund(
-    invoice: InvoiceSnapshot, reason: str, refunded_to: str, credit_note_number: str, credit_id: int = 0
+    invoice: InvoiceSnapshot,
+    reason: str,
+    refunded_to: str,
+    credit_note_number: str,
+    credit_id: int = 0,
+    amount: str = "",
 ) -> Transition:
-    """``paid`` -> ``refunded`` with ``invoice.refunded``: a credit note of the amount paid; the
-    credits it used go back."""
+    """A refund of a ``paid`` invoice with ``invoice.refunded``: a credit note of ``amount`` (all
+    that was paid and not refunded yet when empty). The refund of the rest makes it ``refunded``
+    and gives back the credits it used; a partial one leaves it ``paid``."""
     _require(invoice, ("paid",), "refunded")
     if refunded_to not in REFUND_DESTINATIONS:
         raise InvalidInput(f"refund_to {refunded_to!r} is not one of {', '.join(REFUND_DESTINATIONS)}")
+    refundable = invoice.amount_paid - invoice.refunded_amount
+    value = refundable if not amount else _amount(amount, "amount")
+    if value <= 0 or value > refundable:
+        raise InvalidInput(
+            f"amount {value} is not refundable: more than 0 and at most {refundable} {invoice.currency} "
+            "(paid and not refunded yet)"
+        )
+    whole = value == refundable
     payload = billing_events.InvoiceRefunded(
         invoice=invoice.ref(),
         credit_note_number=credit_note_number,
-        amount=str(invoice.total),
-        credits_restored=str(invoice.credits_applied),
+        amount=str(value),
+        credits_restored=str(invoice.credits_applied) if whole else "0.00",
         refunded_to=refunded_to,
         credit_id=credit_id,
         reason=_reason(reason),
+        refunded_total=str(invoice.refunded_amount + value),
+    )
+    ledger = LedgerEntry(
+        "refund",
+        value,
+        None,
+        method=refunded_to,
+        reference=credit_note_number or None,
+        credit_note_number=credit_note_number or None,
+        credit_id=credit_id or None,
     )
     return Transition(
         invoice,
         "paid",
-        "refunded",
+        "refunded" if whole else "paid",
         catalog.INVOICE_REFUNDED,
         payload,
-        {"credit_note_number": credit_note_number, "refunded_amount": invoice.total},
-        restore_credits=True,
+        {"credit_note_number": credit_note_number, "refunded_amount": invoice.refunded_amount + value},
+        restore_credits=whole,
+        ledger=ledger,
     )
 
 

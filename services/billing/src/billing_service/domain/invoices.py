@@ -44,6 +44,10 @@ class Invoice(Aggregate):
     notes: str | None = None
     issued_at: datetime | None = None
     version: int = 1
+    amount_paid: Decimal = Decimal("0.00")
+    """What its payments add up to."""
+    refunded_amount: Decimal = Decimal("0.00")
+    """What its refunds add up to."""
     lines: list[Line] = field(default_factory=list)
     """A new invoice's lines (a loaded invoice's stay in the database: its life never changes them)."""
     credit_applications: tuple[tuple[int, Decimal], ...] = ()
@@ -123,11 +127,15 @@ class Invoice(Aggregate):
             credits_applied=self.credits_applied,
             due_date=self.due_date,
             version=self.version,
+            amount_paid=self.amount_paid,
+            refunded_amount=self.refunded_amount,
         )
 
     def _apply(self, transition: Transition, now: datetime) -> Transition:
         self.status = transition.to_status
         self.version = transition.version
+        self.amount_paid = transition.values.get("amount_paid", self.amount_paid)
+        self.refunded_amount = transition.values.get("refunded_amount", self.refunded_amount)
         self.transitions.append((transition, now))
         payload = transition.payload
         self.record(transition.spec, transition.version, lambda: payload)
@@ -142,23 +150,28 @@ class Invoice(Aggregate):
         return True
 
     def pay(self, amount: str, method: str, reference: str, paid_at: datetime, now: datetime) -> Transition:
+        """A payment of all or part of what is due (see ``invoice_life.record_payment``); the
+        transition says what it paid beyond the total (``overpayment``)."""
         return self._apply(invoice_life.record_payment(self.snapshot(), amount, method, reference, paid_at), now)
 
     def cancel(self, reason: str, now: datetime) -> Transition:
         """Voided; the transition says the credits it used go back (``restore_credits``)."""
         return self._apply(invoice_life.cancel(self.snapshot(), reason), now)
 
-    def check_refund(self, reason: str, refunded_to: str) -> None:
-        """Refuse a refund before anything is written for it (a credit note number is not taken)."""
-        invoice_life.refund(self.snapshot(), reason, refunded_to, "")
+    def check_refund(self, reason: str, refunded_to: str, amount: str = "") -> Decimal:
+        """Refuse a refund before anything is written for it (a credit note number is not taken);
+        the amount it will refund."""
+        checked = invoice_life.refund(self.snapshot(), reason, refunded_to, "", amount=amount)
+        assert checked.ledger is not None
+        return checked.ledger.amount
 
     def refund(
-        self, reason: str, refunded_to: str, credit_note_number: str, credit_id: int, now: datetime
+        self, reason: str, refunded_to: str, credit_note_number: str, credit_id: int, now: datetime, amount: str = ""
     ) -> Transition:
-        """A credit note ``credit_note_number`` of the amount paid; ``credit_id`` the compensation
-        credit it became (``account_credit``), else 0."""
+        """A credit note ``credit_note_number`` of ``amount`` (all that was paid and not refunded
+        when empty); ``credit_id`` the compensation credit it became (``account_credit``), else 0."""
         return self._apply(
-            invoice_life.refund(self.snapshot(), reason, refunded_to, credit_note_number, credit_id), now
+            invoice_life.refund(self.snapshot(), reason, refunded_to, credit_note_number, credit_id, amount), now
         )
 
     def request_suspension(self, now: datetime, grace_days: int) -> None:

@@ -45,6 +45,20 @@ def _money(value: Decimal | None) -> str:
     return "" if value is None else str(value)
 
 
+def payment_message(row: Row[Any]) -> pb.InvoicePayment:
+    message = pb.InvoicePayment(
+        kind=row.kind,
+        amount=_money(row.amount),
+        currency=row.currency,
+        method=row.method or "",
+        reference=row.reference or "",
+        credit_note_number=row.credit_note_number or "",
+        credit_id=row.credit_id or 0,
+    )
+    message.occurred_at.CopyFrom(to_timestamp(row.occurred_at.replace(tzinfo=UTC)))
+    return message
+
+
 def invoice_message(row: Row[Any], items: list[Row[Any]] | None = None) -> pb.Invoice:
     message = pb.Invoice(
         id=row.id,
@@ -68,6 +82,7 @@ def invoice_message(row: Row[Any], items: list[Row[Any]] | None = None) -> pb.In
         notes=row.notes or "",
         credit_note_number=row.credit_note_number or "",
         refunded_amount=_money(row.refunded_amount),
+        amount_paid=_money(row.amount_paid),
     )
     if row.issued_at is not None:
         message.issued_at.CopyFrom(to_timestamp(row.issued_at.replace(tzinfo=UTC)))
@@ -106,7 +121,9 @@ class InvoiceServicer:
 
     def _full(self, invoice_id: int) -> pb.Invoice:
         row, items, _ = invoice_views.get_invoice(self._billing.engine, invoice_id)
-        return invoice_message(row, items)
+        message = invoice_message(row, items)
+        message.payments.extend(payment_message(p) for p in invoice_views.payments_of(self._billing.engine, invoice_id))
+        return message
 
     async def ListInvoices(  # noqa: N802
         self, request: pb.ListInvoicesRequest, context: Context
@@ -131,7 +148,10 @@ class InvoiceServicer:
         self, request: pb.GetInvoiceRequest, context: Context
     ) -> pb.GetInvoiceResponse:
         row, items, _ = await asyncio.to_thread(self._read, request.invoice_id)
-        return pb.GetInvoiceResponse(invoice=invoice_message(row, items))
+        message = invoice_message(row, items)
+        payments = await asyncio.to_thread(invoice_views.payments_of, self._billing.engine, request.invoice_id)
+        message.payments.extend(payment_message(p) for p in payments)
+        return pb.GetInvoiceResponse(invoice=message)
 
     async def GetInvoicePdf(  # noqa: N802
         self, request: pb.GetInvoicePdfRequest, context: Context
@@ -182,6 +202,7 @@ class InvoiceServicer:
             request.reason,
             request.refund_to or "payment_method",
             self._billing.uow(),
+            request.amount,
         )
         return pb.RefundInvoiceResponse(invoice=await asyncio.to_thread(self._full, request.invoice_id))
 

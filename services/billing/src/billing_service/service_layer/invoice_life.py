@@ -10,6 +10,7 @@ invoice used back to their balances.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from billing_service.domain.credits import Credit, CreditGrant
 from billing_service.domain.invoice_life import credit_note_number
@@ -33,44 +34,60 @@ def mark_overdue(invoice_id: int, now: datetime, uow: AbstractUnitOfWork) -> boo
     return True
 
 
+def _account_credit(invoice: Invoice, amount: Decimal, description: str, now: datetime, uow: AbstractUnitOfWork) -> int:
+    """A compensation credit of the invoice's account (``credit.granted``); its id."""
+    grant = CreditGrant("compensation", amount, invoice.currency, None, description)
+    credit = Credit.grant(invoice.user_id, invoice.organization_id, grant, now)
+    uow.credits.add(credit)
+    return credit.id
+
+
 def record_payment(
     invoice_id: int, amount: str, method: str, reference: str, paid_at: datetime | None, uow: AbstractUnitOfWork
 ) -> Invoice:
+    """A payment of all or part of what the invoice has due; what it pays beyond the total
+    becomes a credit of the account."""
     now = utcnow()
     with uow:
         invoice = uow.invoices.get(invoice_id, lock=True)
-        invoice.pay(amount, method, reference, paid_at or now, now)
+        paid = invoice.pay(amount, method, reference, paid_at or now, now)
+        if paid.overpayment > 0:
+            description = f"Overpayment of invoice {invoice.invoice_number} ({reference.strip()})"
+            _account_credit(invoice, paid.overpayment, description, now, uow)
         uow.commit()
     return invoice
 
 
 def cancel(invoice_id: int, reason: str, uow: AbstractUnitOfWork) -> Invoice:
+    """Void an unpaid invoice: the credits it used go back, and what part payments it had
+    received becomes a credit of the account."""
     now = utcnow()
     with uow:
         invoice = uow.invoices.get(invoice_id, lock=True)
+        received = invoice.amount_paid
         if invoice.cancel(reason, now).restore_credits:
             give_back_credits(invoice, uow)
+        if received > 0:
+            _account_credit(invoice, received, f"Payments of cancelled invoice {invoice.invoice_number}", now, uow)
         uow.commit()
     return invoice
 
 
-def refund(invoice_id: int, reason: str, refund_to: str, uow: AbstractUnitOfWork) -> Invoice:
-    """A credit note for a paid invoice; with ``account_credit`` the amount becomes a
-    compensation credit of the account (``credit.granted``), else it goes back to the payment
-    method it was paid with."""
+def refund(invoice_id: int, reason: str, refund_to: str, uow: AbstractUnitOfWork, amount: str = "") -> Invoice:
+    """A credit note for a paid invoice, of ``amount`` (all that was paid and not refunded yet
+    when empty); with ``account_credit`` the amount becomes a compensation credit of the account
+    (``credit.granted``), else it goes back to the payment method it was paid with."""
     now = utcnow()
     with uow:
         invoice = uow.invoices.get(invoice_id, lock=True)
-        invoice.check_refund(reason, refund_to)  # before a credit note number is taken
+        value = invoice.check_refund(reason, refund_to, amount)  # before a credit note number is taken
         number = credit_note_number(now.date(), uow.numbers.next_credit_note_number(now.date()))
         credit_id = 0
-        if refund_to == "account_credit" and invoice.total > 0:
-            description = f"Credit note {number} for invoice {invoice.invoice_number}"
-            grant = CreditGrant("compensation", invoice.total, invoice.currency, None, description)
-            credit = Credit.grant(invoice.user_id, invoice.organization_id, grant, now)
-            uow.credits.add(credit)
-            credit_id = credit.id
-        if invoice.refund(reason, refund_to, number, credit_id, now).restore_credits:
+        if refund_to == "account_credit" and value > 0:
+            credit_id = _account_credit(
+                invoice, value, f"Credit note {number} for invoice {invoice.invoice_number}", now, uow
+            )
+        if invoice.refund(reason, refund_to, number, credit_id, now, amount).restore_credits:
             give_back_credits(invoice, uow)
         uow.commit()
     return invoice

@@ -34,10 +34,10 @@ from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
+from gateway_service.idempotency.middleware import REDACT_HEADER
 from hetzner_conventions.errors import invalid_field
 from hetzner_conventions.pagination import parse_page_request
 from hetzner_conventions.sorting import parse_sort
-from gateway_service.idempotency.middleware import REDACT_HEADER
 
 router = APIRouter(prefix="/v1/api_keys", tags=["api_keys"])
 

@@ -31,8 +31,8 @@ from cpshared.auth.session_token import peek_access_token
 from gateway_service.api.models.accounts import SessionOut, UserAnswer, UserOut, session_out, user_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.clients.backends import backends
-from hetzner_conventions.error_handlers import documented_errors, error_response
 from gateway_service.idempotency.middleware import REDACT_HEADER
+from hetzner_conventions.error_handlers import documented_errors, error_response
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 

@@ -8,8 +8,14 @@
   /v1/invoices/{id}/pdf``: the same as a PDF document (``application/pdf``). Another tenant's
   invoice, or an organization's for a plain member, is ``404 not_found``.
 - ``POST /v1/invoices/{id}/actions/pay`` (``amount``, ``method``, ``reference``, ``paid_at``),
-  ``.../cancel`` (``reason``), ``.../refund`` (``reason``, ``refund_to``): billing staff only
-  (``403 forbidden`` otherwise); a status that does not allow it is ``412 precondition_failed``.
+  ``.../cancel`` (``reason``), ``.../refund`` (``reason``, ``refund_to``, ``amount``): billing
+  staff only (``403 forbidden`` otherwise); a status that does not allow it is ``412
+  precondition_failed``. A payment of part of what is due leaves the invoice pending or overdue
+  (``amount_paid`` grows) until the payments reach the total; the excess of an overpayment
+  becomes an account credit; a provider reference already recorded for the invoice is ``409
+  conflict``. A refund of part of what was paid is a credit note of that part, the invoice
+  stays ``paid`` until all of it is refunded. A single invoice shows its ``payments`` (the
+  ledger of payments and refunds).
 
 Money is a decimal string (``"12.34"``) with the invoice's ``currency``. Scopes
 ``invoices:read`` and ``invoices:write``; billing checks the tenant again from the principal.
@@ -56,6 +62,17 @@ class InvoiceItemOut(BaseModel):
     adjustment: bool = Field(description="Whether it adjusts an earlier invoice (usage that arrived late).")
 
 
+class InvoicePaymentOut(BaseModel):
+    kind: Literal["payment", "refund"]
+    amount: str
+    currency: str
+    method: str = Field(description="A payment's method; a refund's destination (payment_method, account_credit).")
+    reference: str | None = Field(description="The provider's reference of a payment; a refund's credit note number.")
+    credit_note_number: str | None
+    credit_id: int | None = Field(description="The account credit a refund became.")
+    occurred_at: datetime
+
+
 class InvoiceOut(BaseModel):
     id: int
     number: str
@@ -80,7 +97,11 @@ class InvoiceOut(BaseModel):
     notes: str | None
     credit_note_number: str | None
     refunded_amount: str | None
+    amount_paid: str = Field(description="What its payments add up to (pending or overdue until it reaches the total).")
     items: list[InvoiceItemOut] | None = Field(description="Line items (with a single invoice; null in lists).")
+    payments: list[InvoicePaymentOut] | None = Field(
+        description="Its payments and refunds in the order recorded (with a single invoice; null in lists)."
+    )
 
 
 class InvoiceAnswer(BaseModel):
@@ -95,7 +116,10 @@ class InvoicesAnswer(BaseModel):
 class Payment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: Money = Field(description="The amount paid: the invoice's total.")
+    amount: Money = Field(
+        description="The amount paid: part of what is due (the invoice stays pending or overdue), all of it, "
+        "or more (the excess becomes an account credit)."
+    )
     method: Literal["credit_card", "paypal", "bank_transfer", "crypto"]
     reference: str = Field(min_length=1, max_length=255, description="The payment provider's reference.")
     paid_at: datetime | None = Field(default=None, description="When it was paid; now if absent.")
@@ -114,6 +138,9 @@ class Refund(BaseModel):
     refund_to: Literal["payment_method", "account_credit"] = Field(
         default="payment_method",
         description="Back to the payment method it was paid with, or an account credit (type compensation).",
+    )
+    amount: Money | None = Field(
+        default=None, description="Part of what was paid; all that was paid and not refunded yet when absent."
     )
 
 
@@ -146,6 +173,22 @@ def invoice_out(invoice: pb.Invoice, *, with_items: bool) -> InvoiceOut:
         notes=invoice.notes or None,
         credit_note_number=invoice.credit_note_number or None,
         refunded_amount=invoice.refunded_amount or None,
+        amount_paid=invoice.amount_paid or "0.00",
+        payments=[
+            InvoicePaymentOut(
+                kind=p.kind,  # type: ignore[arg-type]
+                amount=p.amount,
+                currency=p.currency,
+                method=p.method,
+                reference=p.reference or None,
+                credit_note_number=p.credit_note_number or None,
+                credit_id=p.credit_id or None,
+                occurred_at=p.occurred_at.ToDatetime(tzinfo=UTC),
+            )
+            for p in invoice.payments
+        ]
+        if with_items
+        else None,
         items=[
             InvoiceItemOut(
                 id=item.id,
@@ -222,7 +265,7 @@ async def get_invoice_pdf(request: Request, principal: Authenticated, id: Invoic
 @router.post("/{id}/actions/pay", responses=NOT_IN_STATE)
 @staff(Family.INVOICES, Access.WRITE)
 async def pay_invoice(request: Request, principal: Authenticated, id: InvoiceId, body: Payment) -> InvoiceAnswer:
-    """Record the payment of the whole amount due (billing staff)."""
+    """Record a payment of all or part of what is due (billing staff)."""
     paid_at = body.paid_at.astimezone(UTC) if body.paid_at is not None else None
     invoice = await backends(request).billing.record_payment(id, body.amount, body.method, body.reference, paid_at)
     return InvoiceAnswer(invoice=invoice_out(invoice, with_items=True))
@@ -241,6 +284,6 @@ async def cancel_invoice(
 @router.post("/{id}/actions/refund", responses=NOT_IN_STATE)
 @staff(Family.INVOICES, Access.WRITE)
 async def refund_invoice(request: Request, principal: Authenticated, id: InvoiceId, body: Refund) -> InvoiceAnswer:
-    """Refund a paid invoice with a credit note (billing staff)."""
-    invoice = await backends(request).billing.refund_invoice(id, body.reason, body.refund_to)
+    """Refund all or part of what a paid invoice received, with a credit note (billing staff)."""
+    invoice = await backends(request).billing.refund_invoice(id, body.reason, body.refund_to, body.amount or "")
     return InvoiceAnswer(invoice=invoice_out(invoice, with_items=True))

@@ -27,8 +27,8 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
-from hetzner_conventions.error_handlers import documented_errors
 from gateway_service.idempotency.middleware import REDACT_HEADER
+from hetzner_conventions.error_handlers import documented_errors
 
 router = APIRouter(prefix="/v1/me/two_factor", tags=["two_factor"])
 

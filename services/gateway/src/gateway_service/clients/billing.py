@@ -59,8 +59,8 @@ class BillingClient:
         request = pb.CancelInvoiceRequest(invoice_id=invoice_id, reason=reason)
         return (await backend_call(BACKEND, self._billing().CancelInvoice(request))).invoice
 
-    async def refund_invoice(self, invoice_id: int, reason: str, refund_to: str) -> pb.Invoice:
-        request = pb.RefundInvoiceRequest(invoice_id=invoice_id, reason=reason, refund_to=refund_to)
+    async def refund_invoice(self, invoice_id: int, reason: str, refund_to: str, amount: str = "") -> pb.Invoice:
+        request = pb.RefundInvoiceRequest(invoice_id=invoice_id, reason=reason, refund_to=refund_to, amount=amount)
         return (await backend_call(BACKEND, self._billing().RefundInvoice(request))).invoice
 
     # -- payment methods, credits, pricing plans, usage ---------------------------------------

@@ -10,7 +10,6 @@ from fastapi import Request
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from gateway_service.server_status import hetzner_status
 from gateway_service.api.models.catalog import (
     datacenter_name,
     datacenter_out,
@@ -33,6 +32,7 @@ from gateway_service.api.servers.models import (
 )
 from gateway_service.auth.principal import Principal
 from gateway_service.clients.backends import backends
+from gateway_service.server_status import hetzner_status
 
 
 def as_datetime(stamp: Any) -> datetime:

@@ -49,7 +49,6 @@ from starlette.concurrency import run_in_threadpool
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cpshared.errors import InvalidInput, NotFound
-from gateway_service.server_status import platform_statuses
 from gateway_service.api.common import MAX_ID, Meta, one_page, page_meta, sort_items, sort_param, tenant
 from gateway_service.api.models.catalog import image_out
 from gateway_service.api.servers.mapping import ACTION_SORT, Catalog, action_out, action_sort_value, as_datetime
@@ -87,10 +86,11 @@ from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
 from gateway_service.console.relay import console_url
 from gateway_service.console.tickets import ConsoleTickets
+from gateway_service.idempotency.middleware import REDACT_HEADER
+from gateway_service.server_status import platform_statuses
 from hetzner_conventions.label_selector import parse_label_selector
 from hetzner_conventions.pagination import paginate, parse_page_request
 from hetzner_conventions.sorting import parse_sort
-from gateway_service.idempotency.middleware import REDACT_HEADER
 
 # Root passwords are in their answer only: an Idempotency-Key replay answers them as null, so
 # the stored answer holds none.
