@@ -26,6 +26,8 @@ from audit_service.entrypoints.grpc_server import add_servicers as add_audit_ser
 from billing_service.bootstrap import Billing
 from billing_service.config import BillingRules
 from billing_service.entrypoints.grpc_billing import add_billing_servicer
+from cloudctl.infra.mariadb import MariaDB
+from cloudctl.paths import LocalPaths
 from compute_service.adapters.quotas import IdentityQuotas, Quotas
 from compute_service.adapters.upstream import HcloudCatalog
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
@@ -37,6 +39,7 @@ from cpshared.clock import Clock
 from cpshared.db import make_engine
 from cpshared.grpc.server import Registrar, ServiceIdentity, serve
 from cpshared.mail import MailSettings
+from cpshared.migrations import migrations_dir, upgrade
 from gateway_service.app import create_app
 from gateway_service.config import BACKENDS, Settings
 from hetzner_sim.app import create_app as create_simulator
@@ -188,7 +191,29 @@ def live_platform(
     service too, and with ``compute_url`` (a migrated compute database) the compute service,
     both trusting identity's and the gateway's keys. The gateway's other backends point at a
     closed port. ``wrap_gateway`` wraps the gateway's ASGI app before it is served (a test
-    recording every answer)."""
+    recording every answer). A platform with compute runs billing too (on a scratch database
+    of its own unless ``billing_url`` names one): the catalog and the servers the gateway
+    answers carry billing's prices (its VAT, the traffic included)."""
+    with contextlib.ExitStack() as scratch:
+        if compute_url and not billing_url:
+            billing_url = scratch.enter_context(MariaDB(LocalPaths().root).scratch_database("cp_test_live_bi"))
+            upgrade("billing", migrations_dir("billing"), billing_url)
+        with _live_platform(
+            identity_url, gateway_url, clock, audit_url, compute_url, billing_url, wrap_gateway
+        ) as platform:
+            yield platform
+
+
+@contextlib.contextmanager
+def _live_platform(
+    identity_url: str,
+    gateway_url: str,
+    clock: Clock | None,
+    audit_url: str | None,
+    compute_url: str | None,
+    billing_url: str | None,
+    wrap_gateway: Callable[[ASGIApp], ASGIApp] | None,
+) -> Iterator[LivePlatform]:
     identity_engine = make_engine(identity_url, pool_size=10)
     gateway_engine = make_engine(gateway_url, pool_size=10)
     audit_engine = make_engine(audit_url, pool_size=10) if audit_url else None

@@ -175,12 +175,25 @@ def test_pricing(hcloud: Client) -> None:
     cpx11 = hcloud.server_types.get_by_name("cpx11")
     assert cpx11 is not None
     assert by_name["cpx11"]["prices"] == cpx11.prices
-    # Hetzner's decimal strings: fixed point, never an exponent ("0E-10"); backups 20 %.
-    traffic = by_name["cpx11"]["prices"][0]["price_per_tb_traffic"]
-    assert traffic == {"net": "0.0000000000", "gross": "0.0000000000"}
-    assert pricing["volume"]["price_per_gb_month"]["gross"] == "0.0000000000"
+    # Hetzner's decimal strings: fixed point, never an exponent ("0E-10"); backups 20 %. The
+    # prices other than servers' are billing's plans: traffic 20 TB included (Hetzner's bytes)
+    # and 1.00 gross per TB beyond, volumes 0.044 per GB, floating IPs, load balancers.
+    price = by_name["cpx11"]["prices"][0]
+    assert price["included_traffic"] == 20 * 1024**4 == 21990232555520
+    assert price["price_per_tb_traffic"] == {"net": "0.8403361345", "gross": "1.0000000000"}
+    assert pricing["volume"]["price_per_gb_month"] == {"net": "0.0369747899", "gross": "0.0440000000"}
+    assert pricing["image"]["price_per_gb_month"]["gross"] == "0.0000000000"
     assert pricing["server_backup"]["percentage"] == "20.0000000000"
     assert pricing["vat_rate"] == "19.000000"
+    assert pricing["floating_ip"]["price_monthly"]["gross"] == "3.5700000000"
+    floating = {f["type"]: f["prices"] for f in pricing["floating_ips"]}
+    assert set(floating) == {"ipv4", "ipv6"} and {p["location"] for p in floating["ipv4"]} == {
+        loc.name for loc in hcloud.locations.get_all()
+    }
+    assert pricing["primary_ips"] == []  # no plan: not sold yet
+    lb11 = next(lt for lt in pricing["load_balancer_types"] if lt["name"] == "lb11")
+    assert lb11["prices"][0]["price_monthly"]["gross"] == "5.3900000000"
+    assert lb11["prices"][0]["included_traffic"] == 20 * 1024**4
 
 
 def test_ssh_keys_lifecycle_with_label_selector(hcloud: Client) -> None:

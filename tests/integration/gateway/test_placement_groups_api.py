@@ -75,7 +75,8 @@ def test_load_balancer_types_are_the_catalogs_at_the_platforms_prices(platform: 
     assert lb11.prices is not None and lb11.id is not None
     assert {p["location"] for p in lb11.prices} == {"fsn1", "nbg1", "hel1", "ash", "hil"}
     price = lb11.prices[0]
-    assert price["price_monthly"]["gross"].startswith("6.41") and isinstance(price["included_traffic"], int)
+    # billing's lb11 plan is the price (5.39 gross a month), with its traffic plan's 20 TB included
+    assert price["price_monthly"]["gross"] == "5.3900000000" and price["included_traffic"] == 20 * 1024**4
     assert client.load_balancer_types.get_by_id(lb11.id).name == "lb11"
     page = client.load_balancer_types.get_list(page=2, per_page=1)
     assert page.meta.pagination is not None and page.meta.pagination.total_entries == 3

@@ -78,3 +78,34 @@ def test_the_cache_fetches_once_per_ttl() -> None:
 
     assert asyncio.run(scenario()) == (Decimal(19), Decimal(19), Decimal(21))
     assert len(calls) == 3
+
+
+def test_while_billing_does_not_answer_the_last_list_is_served_and_before_it_ever_did_the_error() -> None:
+    answers: list[pb.ListPricingPlansResponse | Exception] = [
+        RuntimeError("billing down"),
+        _answer(),
+        RuntimeError("x"),
+    ]
+
+    async def fetch() -> pb.ListPricingPlansResponse:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def scenario() -> Decimal:
+        cache = PriceListCache(fetch, ttl=0, retry=3600)
+        try:
+            await cache.get()
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("no list before billing answered")
+        await cache.get()  # billing answers
+        stale = await cache.get()  # billing fails again: the last list
+        again = await cache.get()  # within the retry delay: not asked
+        assert stale is again
+        return stale.vat_rate
+
+    assert asyncio.run(scenario()) == Decimal(19)
+    assert answers == []

@@ -18,8 +18,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
+from cpshared.logging import get_logger
+
+log = get_logger(__name__)
 
 TTL_SECONDS: Final = 60.0
+RETRY_SECONDS: Final = 5.0
 PRICE_PLACES: Final = Decimal("0.0000000001")  # Hetzner shows prices with ten decimal places
 TIB: Final = 1024**4
 """Hetzner's "TB" of included traffic, in bytes (its 20 TB are 21990232555520 bytes)."""
@@ -98,20 +102,35 @@ class PriceList:
 
 class PriceListCache:
     """One gateway process's copy of the price list, fetched again after :data:`TTL_SECONDS`;
-    concurrent requests after expiry wait for one fetch."""
+    concurrent requests after expiry wait for one fetch. While billing does not answer, the
+    last list it gave is served (asked again after :data:`RETRY_SECONDS`); before billing ever
+    answered, the fetch's error is the caller's (``503``: the prices are not known)."""
 
-    def __init__(self, fetch: Callable[[], Awaitable[pb.ListPricingPlansResponse]], ttl: float = TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[pb.ListPricingPlansResponse]],
+        ttl: float = TTL_SECONDS,
+        retry: float = RETRY_SECONDS,
+    ) -> None:
         self._fetch = fetch
         self._ttl = ttl
+        self._retry = retry
         self._value: PriceList | None = None
-        self._fetched_at = 0.0
+        self._fresh_until = 0.0
         self._lock = asyncio.Lock()
 
     async def get(self) -> PriceList:
-        if self._value is not None and time.monotonic() - self._fetched_at < self._ttl:
+        if self._value is not None and time.monotonic() < self._fresh_until:
             return self._value
         async with self._lock:
-            if self._value is None or time.monotonic() - self._fetched_at >= self._ttl:
+            if self._value is not None and time.monotonic() < self._fresh_until:
+                return self._value
+            try:
                 self._value = PriceList.of(await self._fetch())
-                self._fetched_at = time.monotonic()
+                self._fresh_until = time.monotonic() + self._ttl
+            except Exception:
+                if self._value is None:
+                    raise
+                log.warning("price_list_stale", retry_seconds=self._retry, exc_info=True)
+                self._fresh_until = time.monotonic() + self._retry
             return self._value

@@ -10,13 +10,15 @@ How the platform's catalog maps onto Hetzner's shapes (the one place for it):
 - Only server types the platform offers (``available``) are shown, each with the locations
   it is offered in (``supported_datacenters``) and a price per such location. The platform
   keeps one gross EUR price per type, the same in every location; ``net`` is it without
-  the VAT of :data:`VAT_RATE`. Traffic is not billed yet: ``included_traffic`` 0 and
-  ``price_per_tb_traffic`` 0. Prices are Hetzner's decimal strings (``"0.0000000000"``, never
-  an exponent); counts and sizes Hetzner's clients decode as integers (``disk``) are integers.
-- ``/v1/pricing`` lists those server types; products the platform does not sell yet
-  (floating and primary IPs, load balancers) are empty lists, and the single prices the
-  spec requires for them (floating IP, image, volume) are 0; backups cost
-  :data:`cpshared.prices.BACKUP_PERCENT` of the server's price.
+  the VAT billing says the platform's gross prices include (``ListPricingPlans``'
+  ``included_tax_rate``). ``included_traffic`` and ``price_per_tb_traffic`` are billing's
+  ``traffic`` plan (20 TB a month, in bytes as Hetzner counts them, and the price per TB
+  beyond). Prices are Hetzner's decimal strings (``"0.0000000000"``, never an exponent);
+  counts and sizes Hetzner's clients decode as integers (``disk``) are integers.
+- ``/v1/pricing``: those server types; the VAT, volumes per GB, floating IPv4/IPv6 and load
+  balancer types from billing's active pricing plans (gateway_service/price_list.py, cached
+  per process); primary IPs have no plan yet (an empty list) and images are not billed (0);
+  backups cost :data:`cpshared.prices.BACKUP_PERCENT` of the server's price.
 - Images: the ones compute lets the caller use: the public system images and the caller's
   tenant's own snapshots (``POST /v1/servers/{id}/actions/create_image``), ``type`` and
   ``status`` in Hetzner's words (``custom`` is a ``snapshot``; a ``deprecated`` image is
@@ -43,11 +45,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
-from cpshared import prices
+from cpshared import prices as cpshared_prices
 from gateway_service.api.common import Meta, one_page, sort_items
 from gateway_service.api.models.catalog import (
-    CURRENCY,
-    VAT_RATE,
     ZERO,
     DatacenterOut,
     Id,
@@ -64,10 +64,11 @@ from gateway_service.api.models.catalog import (
     active_datacenters,
     datacenter_name,
     datacenter_out,
-    decimal_string,
     image_out,
     location_out,
+    money_of,
     one_by_id,
+    per_location,
     server_type_out,
     server_type_prices,
 )
@@ -76,6 +77,7 @@ from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
+from gateway_service.price_list import decimal_string
 from hetzner_conventions.label_selector import parse_label_selector
 from hetzner_conventions.pagination import parse_page_request
 from hetzner_conventions.sorting import parse_sort
@@ -155,6 +157,22 @@ class MonthlyPrice(BaseModel):
     price_monthly: Money
 
 
+class LocationMonthlyPrice(BaseModel):
+    location: str
+    price_monthly: Money
+
+
+class FloatingIpPricing(BaseModel):
+    type: Literal["ipv4", "ipv6"]
+    prices: list[LocationMonthlyPrice]
+
+
+class LoadBalancerTypePricing(BaseModel):
+    id: int
+    name: str
+    prices: list[ServerTypePrice]
+
+
 class ServerBackupPrice(BaseModel):
     percentage: str
 
@@ -170,11 +188,11 @@ class PricingOut(BaseModel):
     vat_rate: str
     image: PricePerGb
     floating_ip: MonthlyPrice
-    floating_ips: list[dict[str, Any]]
+    floating_ips: list[FloatingIpPricing]
     primary_ips: list[dict[str, Any]]
     server_backup: ServerBackupPrice
     volume: PricePerGb
-    load_balancer_types: list[dict[str, Any]]
+    load_balancer_types: list[LoadBalancerTypePricing]
     server_types: list[ServerTypePricing]
 
 
@@ -229,7 +247,8 @@ async def list_server_types(
     datacenters = await active_datacenters(request)
     found = [st for st in await _server_types(request) if name is None or st.code == name]
     chosen, meta = one_page(request, response, found, parse_page_request(page, per_page))
-    return ServerTypesAnswer(server_types=[server_type_out(st, datacenters) for st in chosen], meta=meta)
+    prices = await backends(request).prices.get()
+    return ServerTypesAnswer(server_types=[server_type_out(st, datacenters, prices) for st in chosen], meta=meta)
 
 
 @router.get("/v1/server_types/{id}")
@@ -237,7 +256,8 @@ async def list_server_types(
 async def get_server_type(request: Request, principal: Authenticated, id: Id) -> ServerTypeAnswer:
     """One server type the platform offers."""
     st = one_by_id(await _server_types(request), id, lambda s: s.id, "server type")
-    return ServerTypeAnswer(server_type=server_type_out(st, await active_datacenters(request)))
+    prices = await backends(request).prices.get()
+    return ServerTypeAnswer(server_type=server_type_out(st, await active_datacenters(request), prices))
 
 
 @router.get("/v1/locations")
@@ -436,22 +456,48 @@ async def _usable_images(request: Request, principal: Principal) -> list[pb.Imag
 @router.get("/v1/pricing")
 @scope(Family.PRICING, Access.READ)
 async def get_pricing(request: Request, principal: Authenticated) -> PricingAnswer:
-    """The platform's prices: its server types per location, net and gross."""
+    """The platform's prices, net and gross: its server types per location from compute's
+    catalog; the VAT, traffic, volumes, floating IPs and load balancers from billing's plans.
+    Products without an active plan are not sold (primary IPs: none yet)."""
     datacenters = await active_datacenters(request)
     server_types = await _server_types(request)
+    prices = await backends(request).prices.get()
+    floating_ips = []
+    for ip_type in ("ipv4", "ipv6"):
+        offered = prices.floating_ip(ip_type)
+        if offered is not None:
+            monthly = money_of(offered[1])
+            floating_ips.append(
+                FloatingIpPricing(
+                    type=ip_type,
+                    prices=[LocationMonthlyPrice(location=dc.code, price_monthly=monthly) for dc in datacenters],
+                )
+            )
+    load_balancer_types = []
+    for lt in await backends(request).compute.load_balancer_types():
+        priced = prices.load_balancer(lt.code)
+        if lt.available and priced is not None:
+            hourly, monthly = money_of(priced[0]), money_of(priced[1])
+            offered_in = [dc for dc in datacenters if dc.code in lt.upstream_datacenters]
+            load_balancer_types.append(
+                LoadBalancerTypePricing(
+                    id=lt.id, name=lt.code, prices=per_location(hourly, monthly, offered_in, prices)
+                )
+            )
+    ipv4 = prices.floating_ip("ipv4")
     return PricingAnswer(
         pricing=PricingOut(
-            currency=CURRENCY,
-            vat_rate=decimal_string(VAT_RATE, Decimal("0.000001")),
+            currency=prices.currency,
+            vat_rate=decimal_string(prices.vat_rate, Decimal("0.000001")),
             image=PricePerGb(price_per_gb_month=ZERO),
-            floating_ip=MonthlyPrice(price_monthly=ZERO),
-            floating_ips=[],
+            floating_ip=MonthlyPrice(price_monthly=money_of(ipv4[1]) if ipv4 is not None else ZERO),
+            floating_ips=floating_ips,
             primary_ips=[],
-            server_backup=ServerBackupPrice(percentage=decimal_string(prices.BACKUP_PERCENT)),
-            volume=PricePerGb(price_per_gb_month=ZERO),
-            load_balancer_types=[],
+            server_backup=ServerBackupPrice(percentage=decimal_string(cpshared_prices.BACKUP_PERCENT)),
+            volume=PricePerGb(price_per_gb_month=money_of(prices.volume_per_gb_month)),
+            load_balancer_types=load_balancer_types,
             server_types=[
-                ServerTypePricing(id=st.id, name=st.code, prices=server_type_prices(st, datacenters))
+                ServerTypePricing(id=st.id, name=st.code, prices=server_type_prices(st, datacenters, prices))
                 for st in server_types
             ],
         )

@@ -1,12 +1,12 @@
 """``/v1/load_balancer_types`` (``name``, paging) and ``/v1/load_balancer_types/{id}``,
-wire-compatible with Hetzner Cloud's, read from compute's catalog (synced from upstream, at the
-platform's own prices).
+wire-compatible with Hetzner Cloud's: the types of compute's catalog (synced from upstream) at
+the prices of billing's pricing plan of the same code (``lb11`` …; the one home of the price).
 
-As for server types (api/models/catalog.py, whose price mapping this reuses): one gross EUR price per
-type, the same in each of the platform's locations upstream offers it in, ``net`` without the
-VAT; traffic is not billed yet (``included_traffic`` 0, ``price_per_tb_traffic`` 0). A type the
-platform withdrew (not ``available``) is not shown. Any authenticated caller reads them with the
-scope ``load_balancer_types:read``.
+One gross price per type, the same in each of the platform's locations upstream offers it in,
+``net`` without the VAT billing says the prices include, with the traffic included and its
+price beyond (billing's ``traffic`` plan). A type the platform withdrew (not ``available``) or
+has no active plan for is not shown. Any authenticated caller reads them with the scope
+``load_balancer_types:read``.
 """
 
 from __future__ import annotations
@@ -20,21 +20,21 @@ from pydantic import BaseModel, Field
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
 from gateway_service.api.common import Meta, one_page
 from gateway_service.api.models.catalog import (
-    ZERO,
     Id,
     Name,
     PageParam,
     PerPageParam,
     ServerTypePrice,
-    _decimal,
     active_datacenters,
-    money,
+    money_of,
     one_by_id,
+    per_location,
 )
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
+from gateway_service.price_list import PriceList
 from hetzner_conventions.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/load_balancer_types", tags=["catalog"])
@@ -61,8 +61,13 @@ class LoadBalancerTypeAnswer(BaseModel):
     load_balancer_type: LoadBalancerTypeOut
 
 
-def load_balancer_type_out(lt: pb.LoadBalancerType, datacenters: Sequence[pb.Datacenter]) -> LoadBalancerTypeOut:
-    hourly, monthly = money(_decimal(lt.price_hourly)), money(_decimal(lt.price_monthly))
+def load_balancer_type_out(
+    lt: pb.LoadBalancerType, datacenters: Sequence[pb.Datacenter], prices: PriceList
+) -> LoadBalancerTypeOut:
+    """A type with billing's prices of its plan (``lt.code``) in each platform location upstream offers it in."""
+    priced = prices.load_balancer(lt.code)
+    assert priced is not None, "only types with a plan are offered (_offered)"
+    offered_in = [dc for dc in datacenters if dc.code in lt.upstream_datacenters]
     return LoadBalancerTypeOut(
         id=lt.id,
         name=lt.code,
@@ -72,22 +77,15 @@ def load_balancer_type_out(lt: pb.LoadBalancerType, datacenters: Sequence[pb.Dat
         max_targets=lt.max_targets,
         max_assigned_certificates=lt.max_assigned_certificates,
         deprecated=lt.deprecated_at.ToDatetime(tzinfo=UTC) if lt.HasField("deprecated_at") else None,
-        prices=[
-            ServerTypePrice(
-                location=dc.code,
-                price_hourly=hourly,
-                price_monthly=monthly,
-                included_traffic=0,
-                price_per_tb_traffic=ZERO,
-            )
-            for dc in datacenters
-            if dc.code in lt.upstream_datacenters
-        ],
+        prices=per_location(money_of(priced[0]), money_of(priced[1]), offered_in, prices),
     )
 
 
-async def _offered(request: Request) -> list[pb.LoadBalancerType]:
-    return [lt for lt in await backends(request).compute.load_balancer_types() if lt.available]
+async def _offered(request: Request) -> tuple[list[pb.LoadBalancerType], PriceList]:
+    """The types compute offers that billing has an active plan for, and the price list."""
+    prices = await backends(request).prices.get()
+    types = await backends(request).compute.load_balancer_types()
+    return [lt for lt in types if lt.available and prices.load_balancer(lt.code) is not None], prices
 
 
 @router.get("")
@@ -102,10 +100,11 @@ async def list_load_balancer_types(
 ) -> LoadBalancerTypesAnswer:
     """The load balancer types, with the platform's prices per location."""
     datacenters = await active_datacenters(request)
-    found = [lt for lt in await _offered(request) if name is None or lt.code == name]
+    offered, prices = await _offered(request)
+    found = [lt for lt in offered if name is None or lt.code == name]
     chosen, meta = one_page(request, response, found, parse_page_request(page, per_page))
     return LoadBalancerTypesAnswer(
-        load_balancer_types=[load_balancer_type_out(lt, datacenters) for lt in chosen], meta=meta
+        load_balancer_types=[load_balancer_type_out(lt, datacenters, prices) for lt in chosen], meta=meta
     )
 
 
@@ -113,5 +112,8 @@ async def list_load_balancer_types(
 @scope(Family.LOAD_BALANCER_TYPES, Access.READ)
 async def get_load_balancer_type(request: Request, principal: Authenticated, id: Id) -> LoadBalancerTypeAnswer:
     """One load balancer type."""
-    lt = one_by_id(await _offered(request), id, lambda t: t.id, "load balancer type")
-    return LoadBalancerTypeAnswer(load_balancer_type=load_balancer_type_out(lt, await active_datacenters(request)))
+    offered, prices = await _offered(request)
+    lt = one_by_id(offered, id, lambda t: t.id, "load balancer type")
+    return LoadBalancerTypeAnswer(
+        load_balancer_type=load_balancer_type_out(lt, await active_datacenters(request), prices)
+    )

@@ -19,6 +19,7 @@ from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
 from gateway_service.clients.servers import ServerClient
 from gateway_service.clients.two_factor import TwoFactorClient
+from gateway_service.price_list import PriceListCache
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Backends:
     """Compute's ServerService: servers, their actions and images."""
     placement_groups: PlacementGroupClient
     billing: BillingClient
+    prices: PriceListCache
+    """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
     @classmethod
     def wire(cls, channel: Callable[[str], aio.Channel]) -> Backends:
@@ -47,6 +50,7 @@ class Backends:
         def of(backend: str) -> Callable[[], aio.Channel]:
             return lambda: channel(backend)
 
+        billing = BillingClient(of("billing"))
         return cls(
             identity=IdentityClient(of("identity")),
             accounts=AccountsClient(of("identity")),
@@ -57,7 +61,8 @@ class Backends:
             compute=ComputeClient(of("compute")),
             servers=ServerClient(of("compute")),
             placement_groups=PlacementGroupClient(of("compute")),
-            billing=BillingClient(of("billing")),
+            billing=billing,
+            prices=PriceListCache(billing.price_list),
         )
 
 

@@ -94,6 +94,10 @@ class BillingClient:
         request = pb.ListCreditsRequest(user_id=user_id, organization_id=organization_id)
         return await backend_call(BACKEND, self._billing().ListCredits(request))
 
+    async def price_list(self) -> pb.ListPricingPlansResponse:
+        """Every active plan and the VAT included in the platform's gross prices."""
+        return await backend_call(BACKEND, self._billing().ListPricingPlans(pb.ListPricingPlansRequest()))
+
     async def list_pricing_plans(self, resource_type: str, include_inactive: bool) -> list[pb.PricingPlan]:
         request = pb.ListPricingPlansRequest(resource_type=resource_type, include_inactive=include_inactive)
         return list((await backend_call(BACKEND, self._billing().ListPricingPlans(request))).pricing_plans)

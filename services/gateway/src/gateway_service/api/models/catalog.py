@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import Path, Query, Request
@@ -16,13 +16,9 @@ from cloudplatform.compute.v1 import compute_service_pb2 as pb
 from cpshared.errors import NotFound
 from gateway_service.api.common import MAX_ID
 from gateway_service.clients.backends import backends
+from gateway_service.price_list import NetGross, PriceList, decimal_string
 
 T = TypeVar("T")
-
-VAT_RATE = Decimal("19")
-"""The VAT (percent) in the platform's gross prices: German VAT, as the platform sells from Germany."""
-CURRENCY = "EUR"
-PRICE_PLACES = Decimal("0.0000000001")  # Hetzner shows prices with ten decimal places
 
 
 class Money(BaseModel):
@@ -34,7 +30,7 @@ class ServerTypePrice(BaseModel):
     location: str
     price_hourly: Money
     price_monthly: Money
-    included_traffic: int = Field(description="Free traffic per month in bytes (the platform bills none yet).")
+    included_traffic: int = Field(description="Free traffic per month in bytes (billing's traffic plan).")
     price_per_tb_traffic: Money
 
 
@@ -130,17 +126,16 @@ class ImageOut(BaseModel):
     architecture: Literal["x86", "arm"]
 
 
-def decimal_string(value: Decimal, places: Decimal = PRICE_PLACES) -> str:
-    """Hetzner's decimal string: fixed point with ``places`` (``"0.0000000000"``, never ``"0E-10"``)."""
-    return format(value.quantize(places, rounding=ROUND_HALF_UP), "f")
+def money_of(price: NetGross) -> Money:
+    return Money(net=price.net, gross=price.gross)
 
 
-def money(gross: Decimal) -> Money:
-    net = gross * 100 / (100 + VAT_RATE)
-    return Money(net=decimal_string(net), gross=decimal_string(gross))
+def money(gross: Decimal, prices: PriceList) -> Money:
+    """A gross price with its net, without the VAT billing says the platform's prices include."""
+    return money_of(prices.money(gross))
 
 
-ZERO = money(Decimal(0))
+ZERO = Money(net=decimal_string(Decimal(0)), gross=decimal_string(Decimal(0)))
 
 
 def _decimal(text: str) -> Decimal:
@@ -179,18 +174,31 @@ def datacenter_out(dc: pb.Datacenter, server_types: Sequence[pb.ServerType]) -> 
     )
 
 
-def server_type_prices(st: pb.ServerType, datacenters: Sequence[pb.Datacenter]) -> list[ServerTypePrice]:
-    hourly, monthly = money(_decimal(st.price_hourly)), money(_decimal(st.price_monthly))
+def per_location(
+    hourly: Money, monthly: Money, locations: Sequence[pb.Datacenter], prices: PriceList
+) -> list[ServerTypePrice]:
+    """One price per location, with the traffic included and its price beyond (billing's traffic plan)."""
+    traffic = money_of(prices.price_per_tb_traffic)
     return [
         ServerTypePrice(
-            location=dc.code, price_hourly=hourly, price_monthly=monthly, included_traffic=0, price_per_tb_traffic=ZERO
+            location=dc.code,
+            price_hourly=hourly,
+            price_monthly=monthly,
+            included_traffic=prices.included_traffic,
+            price_per_tb_traffic=traffic,
         )
-        for dc in datacenters
-        if offered_in(st, dc)
+        for dc in locations
     ]
 
 
-def server_type_out(st: pb.ServerType, datacenters: Sequence[pb.Datacenter]) -> ServerTypeOut:
+def server_type_prices(
+    st: pb.ServerType, datacenters: Sequence[pb.Datacenter], prices: PriceList
+) -> list[ServerTypePrice]:
+    hourly, monthly = money(_decimal(st.price_hourly), prices), money(_decimal(st.price_monthly), prices)
+    return per_location(hourly, monthly, [dc for dc in datacenters if offered_in(st, dc)], prices)
+
+
+def server_type_out(st: pb.ServerType, datacenters: Sequence[pb.Datacenter], prices: PriceList) -> ServerTypeOut:
     offered = [dc for dc in datacenters if offered_in(st, dc)]
     return ServerTypeOut(
         id=st.id,
@@ -201,7 +209,7 @@ def server_type_out(st: pb.ServerType, datacenters: Sequence[pb.Datacenter]) -> 
         memory=float(_decimal(st.memory_gb)),
         disk=st.disk_gb,
         deprecated=False,
-        prices=server_type_prices(st, datacenters),
+        prices=server_type_prices(st, datacenters, prices),
         storage_type="local" if st.disk_type == "nvme" else "network",
         cpu_type="dedicated" if st.cpu_type == "dedicated" else "shared",
         architecture="arm" if st.architecture == "arm" else "x86",

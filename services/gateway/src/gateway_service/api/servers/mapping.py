@@ -32,6 +32,7 @@ from gateway_service.api.servers.models import (
 )
 from gateway_service.auth.principal import Principal
 from gateway_service.clients.backends import backends
+from gateway_service.price_list import PriceList
 from gateway_service.server_status import hetzner_status
 
 
@@ -59,17 +60,27 @@ def action_out(action: pb.Action) -> ActionOut:
 class Catalog:
     """The catalog a server's answer embeds, read once per request."""
 
-    def __init__(self, datacenters: list[cpb.Datacenter], server_types: list[cpb.ServerType], images: list[cpb.Image]):
+    def __init__(
+        self,
+        datacenters: list[cpb.Datacenter],
+        server_types: list[cpb.ServerType],
+        images: list[cpb.Image],
+        prices: PriceList,
+    ):
         self.datacenters = datacenters
         self.server_types = server_types
         self.images = images
+        self.prices = prices
 
     @classmethod
     async def read(cls, request: Request, principal: Principal) -> Catalog:
         """The catalog and the caller's tenant's own images (a server made from a snapshot shows it)."""
         client = backends(request).compute
         own = await backends(request).servers.own_images(principal.user_id, principal.organization_id or 0)
-        return cls(await client.datacenters(), await client.server_types(), [*await client.images(), *own])
+        images = [*await client.images(), *own]
+        return cls(
+            await client.datacenters(), await client.server_types(), images, await backends(request).prices.get()
+        )
 
     def datacenter(self, code: str) -> cpb.Datacenter:
         for dc in self.datacenters:
@@ -107,7 +118,7 @@ class Catalog:
             created=as_datetime(server.created_at),
             public_net=PublicNetOut(ipv4=ipv4, ipv6=ipv6, floating_ips=[], firewalls=[]),
             private_net=[],
-            server_type=server_type_out(st, self.datacenters),
+            server_type=server_type_out(st, self.datacenters, self.prices),
             datacenter=datacenter_out(dc, self.server_types),
             location=location_out(dc),
             image=image_out(image) if image is not None else None,
@@ -117,7 +128,7 @@ class Catalog:
             backup_window=server.backup_window or None,
             outgoing_traffic=None,
             ingoing_traffic=None,
-            included_traffic=0,
+            included_traffic=self.prices.included_traffic,
             protection=ProtectionOut(delete=server.protection_delete, rebuild=server.protection_rebuild),
             labels=dict(server.labels),
             volumes=[],
