@@ -19,6 +19,7 @@ from typing import ClassVar
 from sqlalchemy.orm import Session
 
 from cloudplatform.identity.v1 import events_pb2 as identity_pb
+from compute_service.adapters.server_repository import ActionRepository, ServerRepository
 from compute_service.domain.suspension import BANNED, ERASED, SUSPENDED
 from compute_service.service_layer import suspension
 from cpshared.events.envelope import ReceivedEvent
@@ -49,18 +50,24 @@ class AccountProjection(Projection):
         assert isinstance(payload, identity_pb.UserStatusChanged)
         reason = BANNED if event.event_type == "user.banned" else SUSPENDED
         with _session(ctx) as session:
-            write_events(ctx.conn, suspension.suspend_account(session, payload.user_id, reason))
+            recorded = suspension.suspend_account(
+                ServerRepository(session), ActionRepository(session), payload.user_id, reason
+            )
+            write_events(ctx.conn, recorded)
 
     @handles("user.erased")
     def erased(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
         payload = event.payload
         assert isinstance(payload, identity_pb.UserErased)
         with _session(ctx) as session:
-            write_events(ctx.conn, suspension.suspend_account(session, payload.user_id, ERASED))
+            recorded = suspension.suspend_account(
+                ServerRepository(session), ActionRepository(session), payload.user_id, ERASED
+            )
+            write_events(ctx.conn, recorded)
 
     @handles("user.activated")
     def activated(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
         payload = event.payload
         assert isinstance(payload, identity_pb.UserStatusChanged)
         with _session(ctx) as session:
-            write_events(ctx.conn, suspension.reactivate_account(session, payload.user_id))
+            write_events(ctx.conn, suspension.reactivate_account(ServerRepository(session), payload.user_id))

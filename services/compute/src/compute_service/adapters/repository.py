@@ -119,9 +119,9 @@ class CatalogRepository:
         row = self.session.execute(query.with_for_update() if for_update else query).first()
         return _server_type(row) if row else None
 
-    def server_type_by_code(self, code: str) -> ServerType | None:
-        query = sa.select(t.server_types).where(t.server_types.c.code == code).with_for_update()
-        row = self.session.execute(query).first()
+    def server_type_by_code(self, code: str, *, for_update: bool = True) -> ServerType | None:
+        query = sa.select(t.server_types).where(t.server_types.c.code == code)
+        row = self.session.execute(query.with_for_update() if for_update else query).first()
         return _server_type(row) if row else None
 
     def insert_server_type(self, values: dict[str, Any]) -> int:

@@ -18,14 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudplatform.compute.v1 import events_pb2
-from compute_service import SERVICE_NAME
 from compute_service.adapters.quotas import Quotas, reservation_key
-from compute_service.adapters.upstream_servers import CreateSpec, HcloudServers
+from compute_service.adapters.upstream_servers import CreateSpec, HcloudServers, UpstreamServer
 from compute_service.domain import server_status as st
 from compute_service.domain.server_actions import SnapshotImage
 from compute_service.domain.servers import (
-    ACTION_RUNNING,
     CREATE,
     Action,
     Server,
@@ -37,8 +34,6 @@ from compute_service.domain.ssh_keys import check_labels
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import DomainError, InvalidInput, NotFound, PreconditionFailed, Unavailable
-from cpshared.events import catalog as events
-from cpshared.events.envelope import new_event
 from cpshared.label_sql import LabelRequirement
 from cpshared.logging import get_logger
 
@@ -234,39 +229,8 @@ def _create(
         if group is not None:
             group.server_ids.append(server.id)
             server.placement_group = group
-        action = uow.actions.add(
-            Action(
-                id=0,
-                command=CREATE,
-                status=ACTION_RUNNING,
-                server_id=server.id,
-                user_id=server.user_id,
-                organization_id=server.organization_id,
-                params=params,
-            ),
-            now,
-        )
-        uow.record(
-            new_event(
-                events.SERVER_CREATED,
-                producer=SERVICE_NAME,
-                aggregate_id=server.id,
-                aggregate_version=server.version,
-                payload=events_pb2.ServerCreated(
-                    server_id=server.id,
-                    user_id=server.user_id,
-                    organization_id=server.organization_id or 0,
-                    name=server.name,
-                    server_type=server.server_type,
-                    datacenter=server.datacenter,
-                    image=server.image,
-                    status=server.status,
-                    labels=server.labels,
-                    backup_enabled=server.backup_enabled,
-                    action_id=action.id,
-                ),
-            )
-        )
+        action = uow.actions.add(Action.running(CREATE, server, params), now)
+        server.created(action)
         # Reserved while the rows are uncommitted: a refusal rolls them back and nothing exists.
         # The key is the server's id, so a retried reservation counts once.
         reservation = reservation_key(server.id)
@@ -285,7 +249,8 @@ def _create(
     return server, action, password
 
 
-def _live(server_id: int, reach: Reach, uow: ComputeUnitOfWork, *, for_update: bool = False) -> Server:
+def live_server(server_id: int, reach: Reach, uow: ComputeUnitOfWork, *, for_update: bool = False) -> Server:
+    """Inside ``uow``: the server unless it is deleted or the caller does not reach it (NOT_FOUND)."""
     server = uow.servers.get(server_id, for_update=for_update)
     if server is None or server.deleted_at is not None:
         raise NotFound(f"server {server_id} does not exist")
@@ -295,32 +260,53 @@ def _live(server_id: int, reach: Reach, uow: ComputeUnitOfWork, *, for_update: b
 
 def get(server_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Server:
     with uow:
-        return _live(server_id, reach, uow)
+        return live_server(server_id, reach, uow)
 
 
 def start_action(server_id: int, command: str, reach: Reach, uow: ComputeUnitOfWork) -> Action:
     """Record ``command`` for the worker and lock the server until it has finished."""
     with uow:
-        server = _live(server_id, reach, uow, for_update=True)
-        server.ensure_can_start(command)
-        server.locked = True
-        server.version += 1
-        now = utcnow()
-        uow.servers.save(server, now)
-        action = uow.actions.add(
-            Action(
-                id=0,
-                command=command,
-                status=ACTION_RUNNING,
-                server_id=server.id,
-                user_id=server.user_id,
-                organization_id=server.organization_id,
-            ),
-            now,
-        )
+        _, action = begin(uow, server_id, command, reach)
         uow.commit()
     log.info("server_action_started", server_id=server_id, action_id=action.id, command=command)
     return action
+
+
+def begin(
+    uow: ComputeUnitOfWork,
+    server_id: int,
+    command: str,
+    reach: Reach,
+    params: dict[str, Any] | None = None,
+    *,
+    check: Callable[[Server], None] | None = None,
+    image_id: int | None = None,
+) -> tuple[Server, Action]:
+    """Inside ``uow`` (uncommitted): the server the caller reaches begins ``command``
+    (:meth:`Server.begin`: checked, locked, its version bumped) and the running action is added."""
+    server = live_server(server_id, reach, uow, for_update=True)
+    action = server.begin(command, params, check=check, image_id=image_id)
+    now = utcnow()
+    uow.servers.save(server, now)
+    return server, uow.actions.add(action, now)
+
+
+def one_upstream(upstream: HcloudServers, server_id: int) -> UpstreamServer | None:
+    """The oldest upstream server labelled ``server_id``; any younger ones (a retried create
+    that landed twice) are deleted."""
+    found = upstream.find(server_id)
+    for stray in found[1:]:
+        log.warning("duplicate_upstream_server_deleted", server_id=server_id, upstream_id=stray.id)
+        upstream.wait(upstream.delete(stray.id))
+    return found[0] if found else None
+
+
+def upstream_server_of(upstream: HcloudServers, server: Server) -> UpstreamServer:
+    """The upstream server of ``server`` for the worker; UpstreamFailure when it has none."""
+    found = one_upstream(upstream, server.id)
+    if found is None:
+        raise UpstreamFailure("not_found", f"server {server.id} has no upstream server")
+    return found
 
 
 def get_action(action_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Action:
