@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from cloudplatform.compute.v1 import events_pb2
 from compute_service import SERVICE_NAME
-from compute_service.adapters.upstream_servers import HcloudServers
 from compute_service.domain import server_status as st
 from compute_service.domain.placement_groups import (
     ADD,
@@ -32,6 +31,7 @@ from compute_service.domain.placement_groups import (
 from compute_service.domain.server_actions import ServerNotStopped
 from compute_service.domain.servers import Action, Server, UpstreamFailure
 from compute_service.domain.ssh_keys import check_labels
+from compute_service.service_layer.ports import UpstreamServers
 from compute_service.service_layer.server_actions import started
 from compute_service.service_layer.servers import Reach, begin, live_server, upstream_group_id, upstream_server_of
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
@@ -124,7 +124,7 @@ def update(
     return group
 
 
-def delete(group_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers) -> None:
+def delete(group_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers) -> None:
     """Delete an empty group, upstream's first (a group upstream never had is no error)."""
     with uow:
         group = _reached(group_id, reach, uow, for_update=True)
@@ -222,7 +222,7 @@ def remove_server(server_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Actio
     return started(action)
 
 
-def carry_out(up: HcloudServers, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+def carry_out(up: UpstreamServers, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
     """The worker's side of add_to_placement_group and remove_from_placement_group."""
     upstream_server = upstream_server_of(up, server)
     group_id = int(action.params.get("placement_group_id", 0))

@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from compute_service.adapters.quotas import Quotas, reservation_key
-from compute_service.adapters.upstream_servers import CreateSpec, HcloudServers
 from compute_service.domain import placement_groups, server_actions, server_settings
 from compute_service.domain import server_status as st
 from compute_service.domain.servers import (
@@ -39,6 +37,7 @@ from compute_service.domain.servers import (
 from compute_service.service_layer import placement_groups as placement_groups_worker
 from compute_service.service_layer import server_actions as server_actions_worker
 from compute_service.service_layer import server_settings as server_settings_worker
+from compute_service.service_layer.ports import CreateSpec, Quotas, UpstreamServers, reservation_key
 from compute_service.service_layer.servers import one_upstream, upstream_group_id, upstream_server_of
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
@@ -48,7 +47,7 @@ from cpshared.logging import get_logger
 log = get_logger(__name__)
 DEFERRED = "deferred"
 
-CarryOut = Callable[[HcloudServers, Quotas, ComputeUnitOfWork, Action, Server], None]
+CarryOut = Callable[[UpstreamServers, Quotas, ComputeUnitOfWork, Action, Server], None]
 """Carries one running action out upstream and has the server record the result, in the
 worker's transaction; raises UpstreamFailure (recorded as the action's failure) or
 Unavailable (the action is left running for later)."""
@@ -61,7 +60,7 @@ class Outcome:
     status: str
 
 
-def _create(upstream: HcloudServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+def _create(upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
     keys = []
     for key_id in server.ssh_key_ids:
         key = uow.ssh_keys.get(key_id)
@@ -107,7 +106,7 @@ def _create(upstream: HcloudServers, quotas: Quotas, uow: ComputeUnitOfWork, act
     uow.actions.save(action)
 
 
-def _power(upstream: HcloudServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+def _power(upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
     upstream_id = upstream_server_of(upstream, server).id
     call = {
         POWER_ON: upstream.power_on,
@@ -124,7 +123,7 @@ def _power(upstream: HcloudServers, quotas: Quotas, uow: ComputeUnitOfWork, acti
     uow.actions.save(action)
 
 
-def _delete(upstream: HcloudServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+def _delete(upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
     for found in upstream.find(server.id):
         upstream.wait(upstream.delete(found.id))
     quotas.release(reservation_key(server.id))
@@ -136,19 +135,19 @@ def _delete(upstream: HcloudServers, quotas: Quotas, uow: ComputeUnitOfWork, act
 
 
 def _server_actions(
-    upstream: HcloudServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server
+    upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server
 ) -> None:
     server_actions_worker.carry_out(upstream, uow, action, server)
 
 
 def _server_settings(
-    upstream: HcloudServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server
+    upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server
 ) -> None:
     server_settings_worker.carry_out(upstream, uow, action, server)
 
 
 def _placement_groups(
-    upstream: HcloudServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server
+    upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server
 ) -> None:
     placement_groups_worker.carry_out(upstream, uow, action, server)
 
@@ -165,7 +164,7 @@ CARRY_OUT: dict[str, CarryOut] = {
 
 
 class Provisioner:
-    def __init__(self, uow_factory: Callable[[], ComputeUnitOfWork], upstream: HcloudServers, quotas: Quotas) -> None:
+    def __init__(self, uow_factory: Callable[[], ComputeUnitOfWork], upstream: UpstreamServers, quotas: Quotas) -> None:
         self.uow_factory = uow_factory
         self.upstream = upstream
         self.quotas = quotas

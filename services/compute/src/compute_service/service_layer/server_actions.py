@@ -15,7 +15,6 @@ from typing import Any
 
 from cloudplatform.compute.v1 import events_pb2
 from compute_service import SERVICE_NAME
-from compute_service.adapters.upstream_servers import HcloudServers
 from compute_service.domain.server_actions import (
     CHANGE_IMAGE_PROTECTION,
     CHANGE_TYPE,
@@ -32,6 +31,7 @@ from compute_service.domain.server_actions import (
 )
 from compute_service.domain.servers import ACTION_SUCCESS, Action, Server, UpstreamFailure, check_server_name
 from compute_service.domain.ssh_keys import check_labels
+from compute_service.service_layer.ports import UpstreamServers
 from compute_service.service_layer.servers import Reach, begin, live_server, upstream_server_of
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
@@ -63,7 +63,7 @@ def rebuild(server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork) ->
 
 
 def rebuild_with_password(
-    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers
+    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers
 ) -> tuple[Action, str]:
     """As :func:`rebuild`, asking upstream at once (as enabling the rescue system does): the new
     root password upstream made is answered this once (empty when the server has SSH keys) and
@@ -72,7 +72,7 @@ def rebuild_with_password(
 
 
 def _rebuild(
-    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers | None
+    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers | None
 ) -> tuple[Action, str]:
     if not image:
         raise field_error("image", "image is required: the name or id of the image to rebuild from")
@@ -156,7 +156,7 @@ def enable_rescue(
     ssh_key_ids: Sequence[int],
     reach: Reach,
     uow: ComputeUnitOfWork,
-    upstream: HcloudServers,
+    upstream: UpstreamServers,
 ) -> tuple[Action, str]:
     """The enable_rescue action and the rescue root password upstream made (Hetzner makes one with
     SSH keys too)."""
@@ -318,7 +318,7 @@ def update_image(
         return image
 
 
-def delete_image(image_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers) -> None:
+def delete_image(image_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers) -> None:
     """Delete a tenant's image, upstream first (one that is gone upstream already is no error)."""
     with uow:
         image = _own_image(image_id, reach, uow, for_update=True)
@@ -400,7 +400,7 @@ def image_actions(image_id: int, reach: Reach, uow: ComputeUnitOfWork) -> list[A
 # -- the worker's side -------------------------------------------------------------------------
 
 
-def carry_out(up: HcloudServers, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+def carry_out(up: UpstreamServers, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
     """Carry ``action`` (one of domain.server_actions.COMMANDS) out upstream and have the server
     record the result; raises UpstreamFailure (the caller records it) or Unavailable (left for later)."""
     params = action.params
@@ -541,7 +541,7 @@ def metrics(
     step: int,
     reach: Reach,
     uow: ComputeUnitOfWork,
-    upstream: HcloudServers,
+    upstream: UpstreamServers,
 ) -> Any:
     """Upstream's metrics of the server (hcloud's Metrics), asked for at once."""
     if not types or any(kind not in METRIC_TYPES for kind in types):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from compute_service.adapters.upstream_servers import HcloudServers
 from compute_service.domain.server_settings import (
     ATTACH_ISO,
     BACKUP_PRICE_PERCENT,
@@ -34,6 +33,7 @@ from compute_service.domain.server_settings import (
     ensure_running_for_password_reset,
 )
 from compute_service.domain.servers import Action, Server, UpstreamFailure
+from compute_service.service_layer.ports import UpstreamServers
 from compute_service.service_layer.server_actions import started
 from compute_service.service_layer.servers import Reach, begin, live_server, upstream_server_of
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
@@ -93,7 +93,7 @@ def change_protection(
 
 
 def request_console(
-    server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers
+    server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers
 ) -> tuple[Action, str, str]:
     """The request_console action, the websocket URL and the VNC password (never stored)."""
     with uow:
@@ -109,7 +109,9 @@ def request_console(
     return started(action), wss_url, password
 
 
-def reset_password(server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers) -> tuple[Action, str]:
+def reset_password(
+    server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers
+) -> tuple[Action, str]:
     """The reset_password action and the new root password; only its argon2id hash is kept."""
     with uow:
         server, action = begin(uow, server_id, RESET_PASSWORD, reach, check=ensure_running_for_password_reset)
@@ -135,7 +137,7 @@ def verify_root_password(server: Server, password: str) -> bool:
 # -- the worker's side -------------------------------------------------------------------------
 
 
-def carry_out(up: HcloudServers, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+def carry_out(up: UpstreamServers, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
     """Carry ``action`` (one of domain.server_settings.COMMANDS) out upstream and have the server
     record the result; raises UpstreamFailure (the caller records it) or Unavailable (left for later)."""
     params: dict[str, Any] = action.params

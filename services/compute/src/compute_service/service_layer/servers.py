@@ -18,8 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from compute_service.adapters.quotas import Quotas, reservation_key
-from compute_service.adapters.upstream_servers import CreateSpec, HcloudServers, UpstreamServer
 from compute_service.domain import server_status as st
 from compute_service.domain.server_actions import SnapshotImage
 from compute_service.domain.servers import (
@@ -31,6 +29,7 @@ from compute_service.domain.servers import (
     check_user_data,
 )
 from compute_service.domain.ssh_keys import check_labels
+from compute_service.service_layer.ports import CreateSpec, Quotas, UpstreamServer, UpstreamServers, reservation_key
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import DomainError, InvalidInput, NotFound, PreconditionFailed, Unavailable
@@ -106,7 +105,7 @@ def create_with_password(
     request: NewServer,
     quotas: Quotas,
     uow: ComputeUnitOfWork,
-    upstream: HcloudServers,
+    upstream: UpstreamServers,
     deadline: float | None = None,
 ) -> tuple[Server, Action, str]:
     """Create as :func:`create`; without SSH keys ask upstream at once and answer the root
@@ -116,7 +115,7 @@ def create_with_password(
     return _create(request, quotas, uow, None if request.ssh_key_ids else upstream, deadline)
 
 
-def upstream_group_id(upstream: HcloudServers, uow: ComputeUnitOfWork, group_id: int) -> int:
+def upstream_group_id(upstream: UpstreamServers, uow: ComputeUnitOfWork, group_id: int) -> int:
     """Upstream's id of the platform's group (made there now if it is not yet), recorded on the row."""
     group = uow.placement_groups.get(group_id, for_update=True)
     if group is None:
@@ -128,7 +127,7 @@ def upstream_group_id(upstream: HcloudServers, uow: ComputeUnitOfWork, group_id:
     return upstream_id
 
 
-def _upstream_now(server: Server, action: Action, upstream: HcloudServers, uow: ComputeUnitOfWork) -> str:
+def _upstream_now(server: Server, action: Action, upstream: UpstreamServers, uow: ComputeUnitOfWork) -> str:
     """Inside the uncommitted transaction: create the server upstream (labelled with its id, so
     the worker adopts it and the sweep ends it should this transaction not commit), keep the
     hash of the root password upstream made, and answer the password."""
@@ -166,7 +165,7 @@ def _create(
     request: NewServer,
     quotas: Quotas,
     uow: ComputeUnitOfWork,
-    upstream: HcloudServers | None,
+    upstream: UpstreamServers | None,
     deadline: float | None = None,
 ) -> tuple[Server, Action, str]:
     name = check_server_name(request.name)
@@ -291,7 +290,7 @@ def begin(
     return server, uow.actions.add(action, now)
 
 
-def one_upstream(upstream: HcloudServers, server_id: int) -> UpstreamServer | None:
+def one_upstream(upstream: UpstreamServers, server_id: int) -> UpstreamServer | None:
     """The oldest upstream server labelled ``server_id``; any younger ones (a retried create
     that landed twice) are deleted."""
     found = upstream.find(server_id)
@@ -301,7 +300,7 @@ def one_upstream(upstream: HcloudServers, server_id: int) -> UpstreamServer | No
     return found[0] if found else None
 
 
-def upstream_server_of(upstream: HcloudServers, server: Server) -> UpstreamServer:
+def upstream_server_of(upstream: UpstreamServers, server: Server) -> UpstreamServer:
     """The upstream server of ``server`` for the worker; UpstreamFailure when it has none."""
     found = one_upstream(upstream, server.id)
     if found is None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from compute_service.adapters.server_repository import ActionRepository, ServerRepository
 from compute_service.domain.servers import Action, Server
 from compute_service.domain.suspension import ERASED
+from compute_service.service_layer.ports import ActionRepository, ServerRepository
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork, server_events
 from cpshared.clock import utcnow
 from cpshared.events.envelope import PendingEvent
