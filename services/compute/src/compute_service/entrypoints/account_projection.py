@@ -1,7 +1,7 @@
 """Compute's follower of identity's stream: an account's suspension reaches its servers.
 
 Run by the generic consumer as the process ``compute-consumer`` (consumer group "compute"):
-``python -m cpshared.events.consumer_main compute_service.adapters.account_projection:AccountProjection``.
+``python -m cpshared.events.consumer_main compute_service.entrypoints.account_projection:AccountProjection``.
 Each event is applied in the transaction of its inbox row (cpshared.events.projection), so a
 redelivered ``user.suspended`` finds its inbox row and suspends nothing twice; the server
 events it causes go to compute's outbox in that same transaction.
