@@ -198,12 +198,16 @@ class FakeActionRepository:
 class FakeSshKeyRepository:
     def __init__(self) -> None:
         self.rows: dict[int, SshKey] = {}
+        self.seen: list[SshKey] = []
 
     def get(self, ssh_key_id: int, *, for_update: bool = False) -> SshKey | None:
         return self.rows.get(ssh_key_id)
 
 
 class FakePlacementGroupRepository:
+    def __init__(self) -> None:
+        self.seen: list[PlacementGroup] = []
+
     def get(self, group_id: int, *, for_update: bool = False) -> PlacementGroup | None:
         return None
 

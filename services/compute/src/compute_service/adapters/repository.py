@@ -190,6 +190,12 @@ class CatalogRepository:
 class SshKeyRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.seen: list[SshKey] = []
+        """The keys written in this unit of work: it collects their recorded events on commit."""
+
+    def _saw(self, key: SshKey) -> None:
+        if not any(seen is key for seen in self.seen):
+            self.seen.append(key)
 
     def get(self, ssh_key_id: int, *, for_update: bool = False) -> SshKey | None:
         query = sa.select(t.ssh_keys).where(t.ssh_keys.c.id == ssh_key_id)
@@ -231,6 +237,7 @@ class SshKeyRepository:
         key.id = int(result.inserted_primary_key[0])
         key.created_at = key.updated_at = now
         key.version = 1
+        self._saw(key)
         return key
 
     def save(self, key: SshKey, now: datetime) -> None:
@@ -241,9 +248,11 @@ class SshKeyRepository:
         )
         self._unique(write, key.name, key.fingerprint)
         key.updated_at = now
+        self._saw(key)
 
-    def delete(self, ssh_key_id: int) -> None:
-        self.session.execute(sa.delete(t.ssh_keys).where(t.ssh_keys.c.id == ssh_key_id))
+    def delete(self, key: SshKey) -> None:
+        self.session.execute(sa.delete(t.ssh_keys).where(t.ssh_keys.c.id == key.id))
+        self._saw(key)
 
     def search(
         self,

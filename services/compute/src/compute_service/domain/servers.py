@@ -7,7 +7,7 @@ one is refused until it finishes. Deleting honours the server's delete protectio
 The server changes itself: :meth:`Server.begin` checks the rule, locks the server, bumps its
 version and makes the running :class:`Action`; the methods that end an action (``provisioned``,
 ``powered``, ``deleted``, ``action_failed`` …) unlock it, bump its version, finish the action
-and record what happened in :attr:`Server.events`, which the unit of work turns into the
+and record what happened in ``events``, which the unit of work turns into the
 contract's events (``server.*``, cloudplatform.compute.v1) when it commits. A use case never
 bumps a version or builds an event itself.
 """
@@ -24,6 +24,7 @@ from argon2 import PasswordHasher, Type
 
 from compute_service.domain import server_status as st
 from compute_service.domain import suspension
+from compute_service.domain.aggregate import Aggregate
 from compute_service.domain.placement_groups import ADD as ADD_TO_PLACEMENT_GROUP
 from compute_service.domain.placement_groups import PlacementGroup
 from cpshared.errors import InvalidInput, PreconditionFailed
@@ -70,17 +71,6 @@ class Protected(PreconditionFailed):
     code = "protected"
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """One event an aggregate recorded: the contract's event type (``server.created`` …), the
-    aggregate version it carries and its payload's fields (plain values)."""
-
-    event_type: str
-    aggregate_id: int
-    version: int
-    fields: dict[str, Any]
-
-
 def check_server_name(name: str) -> str:
     if not HOSTNAME.match(name):
         raise InvalidInput(
@@ -98,7 +88,7 @@ def check_user_data(user_data: str) -> str:
 
 
 @dataclass
-class Server:
+class Server(Aggregate):
     id: int
     user_id: int
     organization_id: int | None
@@ -142,8 +132,6 @@ class Server:
     # The placement group it is in (domain/placement_groups.py), read with it for display.
     placement_group_id: int | None = None
     placement_group: PlacementGroup | None = None
-    events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
-    """Recorded and not yet collected by a unit of work."""
 
     def ensure_can_start(self, command: str) -> None:
         """Refuse ``command`` while another action runs or when the server cannot take it."""
@@ -439,10 +427,6 @@ class Server:
         self._record("server.unsuspended")
         return True
 
-    def pop_events(self) -> list[Recorded]:
-        recorded, self.events = self.events, []
-        return recorded
-
     def _finish(self, action: Action, upstream_action_id: int | None, now: datetime, *, status: str = "") -> str:
         """Unlock after ``action`` finished upstream, bump the version, finish the action; the status before."""
         old = self.status
@@ -461,7 +445,7 @@ class Server:
 
     def _record(self, event_type: str, **fields: Any) -> None:
         owner = {"server_id": self.id, "user_id": self.user_id, "organization_id": self.organization_id or 0}
-        self.events.append(Recorded(event_type, self.id, self.version, {**owner, **fields}))
+        self._emit(event_type, self.id, self.version, {**owner, **fields})
 
 
 @dataclass

@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cloudplatform.compute.v1 import events_pb2
-from compute_service import SERVICE_NAME
 from compute_service.domain import server_status as st
 from compute_service.domain.placement_groups import (
     ADD,
@@ -37,16 +35,10 @@ from compute_service.service_layer.servers import Reach, begin, live_server, ups
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
-from cpshared.events import catalog as events
-from cpshared.events.envelope import new_event
 from cpshared.label_sql import LabelRequirement
 from cpshared.logging import get_logger
 
 log = get_logger(__name__)
-
-
-def _owner(group: PlacementGroup) -> dict[str, int]:
-    return {"placement_group_id": group.id, "user_id": group.user_id, "organization_id": group.organization_id or 0}
 
 
 def create(
@@ -62,17 +54,7 @@ def create(
     )
     with uow:
         uow.placement_groups.add(group, utcnow())
-        uow.record(
-            new_event(
-                events.PLACEMENT_GROUP_CREATED,
-                producer=SERVICE_NAME,
-                aggregate_id=group.id,
-                aggregate_version=group.version,
-                payload=events_pb2.PlacementGroupCreated(
-                    **_owner(group), name=group.name, type=group.type, labels=group.labels
-                ),
-            )
-        )
+        group.created()
         uow.commit()
     log.info("placement_group_created", placement_group_id=group.id)
     return group
@@ -98,28 +80,9 @@ def update(
     new_labels = check_labels(dict(labels)) if labels is not None else None
     with uow:
         group = _reached(group_id, reach, uow, for_update=True)
-        fields = []
-        if new_name is not None and new_name != group.name:
-            group.name = new_name
-            fields.append("name")
-        if new_labels is not None and new_labels != group.labels:
-            group.labels = new_labels
-            fields.append("labels")
-        if not fields:
+        if not group.update(new_name, new_labels):
             return group
-        group.version += 1
         uow.placement_groups.save(group, utcnow())
-        uow.record(
-            new_event(
-                events.PLACEMENT_GROUP_UPDATED,
-                producer=SERVICE_NAME,
-                aggregate_id=group.id,
-                aggregate_version=group.version,
-                payload=events_pb2.PlacementGroupUpdated(
-                    **_owner(group), fields=fields, name=group.name, labels=group.labels
-                ),
-            )
-        )
         uow.commit()
     return group
 
@@ -133,16 +96,8 @@ def delete(group_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: Upstre
             upstream.delete_placement_groups(group.id)
         except UpstreamFailure as failure:
             raise PreconditionFailed(f"upstream refused to delete the placement group: {failure.message}") from None
-        uow.placement_groups.delete(group.id)
-        uow.record(
-            new_event(
-                events.PLACEMENT_GROUP_DELETED,
-                producer=SERVICE_NAME,
-                aggregate_id=group.id,
-                aggregate_version=group.version + 1,
-                payload=events_pb2.PlacementGroupDeleted(**_owner(group)),
-            )
-        )
+        group.delete()
+        uow.placement_groups.delete(group)
         uow.commit()
     log.info("placement_group_deleted", placement_group_id=group_id)
 

@@ -212,13 +212,16 @@ class CatalogRepository(Protocol):
 
 
 class SshKeyRepository(Protocol):
+    seen: list[SshKey]
+    """The keys written in this unit of work: it collects their recorded events on commit."""
+
     def get(self, ssh_key_id: int, *, for_update: bool = False) -> SshKey | None: ...
 
     def add(self, key: SshKey, now: datetime) -> SshKey: ...
 
     def save(self, key: SshKey, now: datetime) -> None: ...
 
-    def delete(self, ssh_key_id: int) -> None: ...
+    def delete(self, key: SshKey) -> None: ...
 
     def search(
         self,
@@ -320,13 +323,16 @@ class ImageRepository(Protocol):
 
 
 class PlacementGroupRepository(Protocol):
+    seen: list[PlacementGroup]
+    """The groups written in this unit of work: it collects their recorded events on commit."""
+
     def get(self, group_id: int, *, for_update: bool = False) -> PlacementGroup | None: ...
 
     def add(self, group: PlacementGroup, now: datetime) -> PlacementGroup: ...
 
     def save(self, group: PlacementGroup, now: datetime) -> None: ...
 
-    def delete(self, group_id: int) -> None: ...
+    def delete(self, group: PlacementGroup) -> None: ...
 
     def search(
         self,

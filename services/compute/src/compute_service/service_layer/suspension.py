@@ -15,7 +15,7 @@ from datetime import datetime
 from compute_service.domain.servers import Action, Server
 from compute_service.domain.suspension import ERASED
 from compute_service.service_layer.ports import ActionRepository, ServerRepository
-from compute_service.service_layer.unit_of_work import ComputeUnitOfWork, server_events
+from compute_service.service_layer.unit_of_work import ComputeUnitOfWork, aggregate_events
 from cpshared.clock import utcnow
 from cpshared.events.envelope import PendingEvent
 from cpshared.logging import get_logger
@@ -46,7 +46,7 @@ def suspend_account(
             continue  # already suspended (an erasure still goes further: it deletes)
         servers.save_suspension(server)
         server.suspended(_enforce(servers, actions, server, now))
-        recorded.extend(server_events(server))
+        recorded.extend(aggregate_events(server))
     return recorded
 
 
@@ -58,7 +58,7 @@ def reactivate_account(servers: ServerRepository, user_id: int) -> list[PendingE
         server = servers.get(server_id)
         if server is not None and server.lift_suspension():
             servers.save_suspension(server)
-            recorded.extend(server_events(server))
+            recorded.extend(aggregate_events(server))
     return recorded
 
 

@@ -3,10 +3,10 @@
 :class:`compute_service.adapters.unit_of_work.SqlAlchemyComputeUnitOfWork`, wired by the
 bootstrap; unit tests use an in-memory fake.
 
-The outbox gets what the aggregates recorded themselves (a server's ``events``, collected by
-:meth:`ComputeUnitOfWork.collect_events` from the servers the repository wrote, in that order,
-when the unit of work commits) and what a use case records with :meth:`record` (images, SSH
-keys, placement groups, the catalog). Events with deterministic ids (metering's hours) are
+The outbox gets what the aggregates recorded themselves (the ``events`` of servers, SSH keys and
+placement groups, collected by :meth:`ComputeUnitOfWork.collect_events` from those their
+repositories wrote, in that order, when the unit of work commits) and what a use case records
+with :meth:`record` (images, the catalog). Events with deterministic ids (metering's hours) are
 written at once with :meth:`record_once`, in the same transaction, each only once."""
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from types import TracebackType
 from typing import Self
 
 from compute_service import SERVICE_NAME
-from compute_service.domain.servers import Server
+from compute_service.domain.aggregate import Aggregate
 from compute_service.service_layer import ports
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.envelope import PendingEvent, new_event
 
 
-def server_events(server: Server) -> list[PendingEvent]:
-    """The events ``server`` recorded (and forgets now), as the contract's outbox events."""
+def aggregate_events(aggregate: Aggregate) -> list[PendingEvent]:
+    """The events ``aggregate`` recorded (and forgets now), as the contract's outbox events."""
     pending = []
-    for recorded in server.pop_events():
+    for recorded in aggregate.pop_events():
         spec = REGISTRY.spec(recorded.event_type)
         pending.append(
             new_event(
@@ -76,9 +76,10 @@ class ComputeUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
     def collect_events(self) -> None:
-        """The events the servers written in this unit of work recorded, into the outbox, in order."""
-        for server in self.servers.seen:
-            for event in server_events(server):
+        """The events the aggregates written in this unit of work recorded, into the outbox, in order."""
+        seen: list[Aggregate] = [*self.servers.seen, *self.ssh_keys.seen, *self.placement_groups.seen]
+        for aggregate in seen:
+            for event in aggregate_events(aggregate):
                 self.record(event)
 
 
