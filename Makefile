@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c requirements/constraints.txt
-PACKAGES := libs/contracts libs/shared $(wildcard services/*) tools/cloudctl tools/hetzner-sim
+PACKAGES := libs/contracts libs/shared libs/hetzner $(wildcard services/*) tools/cloudctl tools/hetzner-sim
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := $(VENV)/.installed
 
@@ -59,7 +59,7 @@ migrate: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/shared/src tools/cloudctl/src tools/hetzner-sim/src services/*/src tests bench
+	$(BIN)/mypy libs/shared/src libs/hetzner/src tools/cloudctl/src tools/hetzner-sim/src services/*/src tests bench
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/buf lint
 	$(BIN)/buf breaking --against proto/baseline.binpb

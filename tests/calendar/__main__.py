@@ -20,12 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloudctl.infra.mariadb import apt_install
-from cloudctl.paths import LocalPaths
+from tests.faketime import faked_environment, prepare_preload
 
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 ROOT = Path(__file__).resolve().parents[2]
-SLEEP_SHIM_SOURCE = Path(__file__).with_name("monotonic_sleep.c")
 
 
 @dataclass(frozen=True)
@@ -60,34 +57,9 @@ SUITES = (
 )
 
 
-def prepare_preload() -> str:
-    """libfaketime (installed from Debian's `faketime` when missing) behind the sleep shim,
-    compiled here with the machine's C compiler: the LD_PRELOAD list of the faked runs."""
-    paths = LocalPaths(ROOT)
-    if not LIBFAKETIME.exists():
-        apt_install(["faketime"], paths.logs / "apt-faketime.log")
-    if not LIBFAKETIME.exists():
-        raise SystemExit(f"libfaketime is not at {LIBFAKETIME} after installing Debian's faketime package")
-    shim = paths.local / "calendar" / "monotonic_sleep.so"
-    if not shim.exists() or shim.stat().st_mtime < SLEEP_SHIM_SOURCE.stat().st_mtime:
-        shim.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(SLEEP_SHIM_SOURCE), "-ldl"], check=True)
-    return f"{shim}:{LIBFAKETIME}"
-
-
-def faked_environment(instant: Instant, preload: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        LD_PRELOAD=preload,
-        FAKETIME=f"@{instant.local_time}",
-        # children (relays, consumers, workers) carry on from the parent's faked time, not from the instant
-        FAKETIME_DONT_RESET="1",
-        TZ=instant.zone,
-        # only the wall clock is faked: timeouts and sleeps run on the real monotonic clock
-        # (see monotonic_sleep.c for why both settings are needed)
-        DONT_FAKE_MONOTONIC="1",
-    )
-    return env
+def faked(instant: Instant, preload: str) -> dict[str, str]:
+    # children (relays, consumers, workers) carry on from the parent's faked time, not from the instant
+    return faked_environment(os.environ, preload, instant.local_time, instant.zone, children_carry_on=True)
 
 
 def main() -> int:
@@ -106,7 +78,7 @@ def main() -> int:
         code = subprocess.call(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *suites, *args.pytest_args],
             cwd=ROOT,
-            env=faked_environment(instant, preload),
+            env=faked(instant, preload),
         )
         results.append((instant, code, time.monotonic() - started))
     print("\ninstant      clock                          result   seconds")

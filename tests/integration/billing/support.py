@@ -36,10 +36,12 @@ def uow_of(engine: Engine, rules: BillingRules | None = None) -> BillingUnitOfWo
     return Billing(engine, rules or BillingRules()).uow()
 
 
-def run_invoices(engine: Engine, period: date, rules: BillingRules | None = None) -> invoice_run.RunReport:
+def run_invoices(
+    engine: Engine, period: date, rules: BillingRules | None = None, *, batch: int = invoice_run.BATCH
+) -> invoice_run.RunReport:
     """The invoice run as billing's entrypoints run it: its handler on the bootstrap's units of work."""
     billing = Billing(engine, rules or BillingRules())
-    return invoice_run.run_invoices(RunInvoices(period), billing.terms, billing.uow)
+    return invoice_run.run_invoices(RunInvoices(period), billing.terms, billing.uow, batch=batch)
 
 
 PRICES = {"cx22": ("0.006000", "3.79"), "cx32": ("0.011000", "6.80"), "cpx41": ("0.039200", "24.49")}

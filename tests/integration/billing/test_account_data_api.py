@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import grpc
 import pytest
@@ -134,6 +135,10 @@ async def test_credits_pricing_plans_and_monthly_usage(
     assert (await code_of(stub.GrantCredit(bad, metadata=as_user(1, role="admin"))))[
         0
     ] == grpc.StatusCode.INVALID_ARGUMENT
+    # The platform invoices in EUR: a USD credit would never apply, so it is refused at grant time.
+    dollars = pb.GrantCreditRequest(user_id=10, type="promotional", amount="5.00", currency="usd")
+    refused = await code_of(stub.GrantCredit(dollars, metadata=as_user(1, role="admin")))
+    assert refused[0] == grpc.StatusCode.INVALID_ARGUMENT and "invoiced in EUR" in refused[1], refused
     granted = (await stub.GrantCredit(grant, metadata=as_user(2, role="billing"))).credit
     assert (granted.amount, granted.balance, granted.type) == ("5.00", "5.00", "promotional")
     await stub.GrantCredit(
@@ -170,7 +175,9 @@ async def test_credits_pricing_plans_and_monthly_usage(
         )
     )[0] == grpc.StatusCode.INVALID_ARGUMENT
     # Pricing plans: seeded, everyone reads, admins write.
-    plans = (await stub.ListPricingPlans(pb.ListPricingPlansRequest(), metadata=as_user(10))).pricing_plans
+    listed = await stub.ListPricingPlans(pb.ListPricingPlansRequest(), metadata=as_user(10))
+    plans = listed.pricing_plans
+    assert Decimal(listed.included_tax_rate) == Decimal(19)  # the seller's VAT in every gross price
     assert {p.code for p in plans} >= {"volume", "floating_ip_ipv4", "lb11", "traffic"}
     volume = next(p for p in plans if p.code == "volume")
     assert (volume.resource_type, volume.price_per_gb, volume.currency) == ("volume", "0.044000", "EUR")

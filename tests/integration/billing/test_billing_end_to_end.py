@@ -48,7 +48,7 @@ from billing_service.adapters.tables import invoice_items, invoices, usage_recor
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from compute_service.service_layer.metering import Meter
-from cpshared.clock import ManualClock, set_clock
+from cpshared.clock import ManualClock, get_clock, set_clock
 from cpshared.db import make_engine
 from cpshared.events.tables import dead_letters, outbox
 from cpshared.migrations import migrations_dir, upgrade
@@ -56,6 +56,7 @@ from cpshared.topics import Topic
 from identity_service.domain import commands
 from identity_service.domain.model import UserStatus
 from identity_service.service_layer import api_keys, organizations, users
+from tests.faketime import environment_at
 from tests.integration.backbone import KAFKA
 from tests.integration.gateway.test_servers_api import Worker
 from tests.integration.live import LivePlatform, live_platform
@@ -384,10 +385,12 @@ def clock() -> Iterator[ManualClock]:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``cloudctl billing ARGS`` as an operator runs it, on the scenario's clock: the invoices it
+    issues are dated by the ManualClock's now (libfaketime), not by the machine's calendar."""
     return subprocess.run(
         [CLOUDCTL, "billing", *args],
         cwd=ROOT,
-        env=_env(COLUMNS="250"),
+        env=environment_at(get_clock().now(), _env(COLUMNS="250")),
         capture_output=True,
         text=True,
         timeout=120,
@@ -562,6 +565,7 @@ def _prices(month: Month) -> dict[str, tuple[Decimal, Decimal]]:
 
 
 def _invoice_and_check(month: Month, billing_url: str, topic: Topic) -> None:
+    issued_from = get_clock().now()
     run = run_cli("run", "--period", "2026-10", "--database-url", billing_url)
     assert run.returncode == 0, run.stderr
     assert "3 invoice(s) issued for 2026-10" in run.stdout, run.stdout
@@ -605,6 +609,9 @@ def _invoice_and_check(month: Month, billing_url: str, topic: Topic) -> None:
         ), tenant
         assert (Decimal(invoice["credits_applied"]), Decimal(invoice["total"])) == (Decimal(0), total), tenant
         assert (invoice["period_start"], invoice["period_end"]) == ("2026-10-01", "2026-10-31")
+        # issued on the scenario's clock (the CLI runs on it), not on the machine's calendar
+        issued = datetime.fromisoformat(invoice["issued"])
+        assert issued_from <= issued < issued_from + timedelta(minutes=5), invoice["issued"]
         assert ("Reverse charge" in (invoice["notes"] or "")) is (tenant == "acme")
         # October's usage report (the seed's calculate_monthly_usage) says what the invoice says.
         report = month.call(tenant, "GET", "/v1/billing/usage?month=2026-10")

@@ -217,13 +217,24 @@ def test_invoice_run_bills_each_account_once_and_late_usage_next_month(
     assert lines[1].description.startswith("Adjustment for late usage")
 
 
-def test_concurrent_runs_issue_each_account_once_with_gapless_numbers(billing_db: tuple[str, Engine]) -> None:
+@pytest.mark.parametrize("batch", [200, 7, 1])
+def test_concurrent_runs_issue_each_account_once_with_gapless_numbers(
+    billing_db: tuple[str, Engine], batch: int
+) -> None:
+    """Three runs of the same period at once, with batches that hold all the accounts, batches
+    that interleave (7: one run's batch overlaps another's at different boundaries), and one
+    account per unit of work."""
     from concurrent.futures import ThreadPoolExecutor
 
     _, engine = billing_db
     apply(engine, [e for user in range(100, 140) for e in hours(user, OCTOBER, 3, user_id=user)])
     with ThreadPoolExecutor(3) as pool:
-        reports = list(pool.map(lambda _: run_invoices(engine, date(2026, 10, 1), RULES), range(3)))
+        reports = list(
+            pool.map(
+                lambda n: run_invoices(engine, date(2026, 10, 1), RULES, batch=batch + n % 2 * (batch > 1)),
+                range(3),
+            )
+        )
     issued = [i for r in reports for i in r.issued]
     assert len(issued) == 40
     with engine.connect() as conn:

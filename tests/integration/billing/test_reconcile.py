@@ -6,6 +6,7 @@ that reached the stream only after the run are each reported, with exit 1."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +18,8 @@ from typer.testing import CliRunner
 
 from billing_service.adapters.tables import credits, invoice_items, invoices, usage_records
 from billing_service.config import BillingRules
-from billing_service.entrypoints.reconcile import ReconcileReport, reconcile
+from billing_service.domain.reconciliation import ReconcileReport
+from billing_service.entrypoints.reconcile import reconcile
 from cloudctl.main import app
 from cpshared.clock import ManualClock, set_clock
 from cpshared.events.envelope import PendingEvent
@@ -187,3 +189,46 @@ def test_a_tampered_line_and_a_deleted_usage_row_are_reported(
     ]
     code, output = cli(url, scratch_stream, "2026-10")
     assert code == 1 and "no usage row" in output
+
+
+def test_an_open_period_compares_the_ingested_usage_with_the_streams(
+    billing_db: tuple[str, Engine], scratch_stream: Topic, clock: ManualClock
+) -> None:
+    """November has usage and no invoice yet (its run has not happened): reconciling it says the
+    period is open and compares billing's usage records with the streams', not invoices that do
+    not exist yet; a tampered or a missing record is a difference (exit 1)."""
+    url, engine = billing_db
+    clock.set(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+    events = [user_created(10, topic=scratch_stream), user_created(11, topic=scratch_stream)]
+    events += hours(1, NOVEMBER, 30, user_id=10, topic=scratch_stream)
+    events += hours(2, NOVEMBER + timedelta(days=2), 12, product="cx32", user_id=11, topic=scratch_stream)
+    live_and_stream(engine, events)
+
+    report = check(engine, scratch_stream, NOVEMBER.date())
+    assert report.open and report.clean and report.differences == []
+    assert (report.issued_invoices, report.recomputed_invoices, report.usage_compared) == (0, 0, 42)
+    code, output = cli(url, scratch_stream, "2026-11")
+    assert code == 0, output
+    assert "open period, usage matches" in output and "42 usage record(s) compared" in output
+
+    with engine.begin() as conn:  # one record's quantity edited, another deleted
+        first, second = conn.execute(
+            sa.select(usage_records.c.id, usage_records.c.event_id, usage_records.c.user_id)
+            .order_by(usage_records.c.user_id.desc(), usage_records.c.id)
+            .limit(2)
+        ).all()
+        conn.execute(usage_records.update().where(usage_records.c.id == first.id).values(quantity=Decimal(3)))
+        conn.execute(usage_records.delete().where(usage_records.c.id == second.id))
+    report = check(engine, scratch_stream, NOVEMBER.date())
+    assert report.open and not report.clean
+    found = sorted((d.account, d.field, d.issued, d.recomputed) for d in report.differences)
+    assert found == [
+        ("user 11", "quantity", "3.000000", "1.000000"),
+        ("user 11", "usage row", "no usage row", "in the streams"),
+    ]
+    assert all(d.invoice_number == "—" for d in report.differences)
+    assert str(uuid.UUID(bytes=bytes(second.event_id))) in next(
+        d.line for d in report.differences if d.field == "usage row"
+    )
+    code, output = cli(url, scratch_stream, "2026-11")
+    assert code == 1 and "2 difference(s)" in output and "no usage row" in output

@@ -219,6 +219,9 @@ def test_payment_methods_through_the_gateway(scene: Scene) -> None:
 def test_credits_pricing_plans_and_usage_through_the_gateway(scene: Scene) -> None:
     grant = {"user_id": scene.users["bob"], "type": "referral", "amount": "2.50", "expires_at": "2030-01-01T00:00:00Z"}
     assert scene.call("bob", "POST", "/v1/credits", grant).status_code == 403
+    dollars = scene.call("billing", "POST", "/v1/credits", {**grant, "currency": "USD"})
+    assert dollars.status_code == 400 and dollars.json()["error"]["code"] == "invalid_input", dollars.text
+    assert "grant it in EUR" in dollars.json()["error"]["message"]
     granted = scene.call("billing", "POST", "/v1/credits", grant)
     assert granted.status_code == 201, granted.text
     mine = scene.call("bob", "GET", "/v1/credits").json()

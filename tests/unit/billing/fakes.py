@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -73,8 +73,12 @@ class FakeInvoices(ports.InvoiceRepository):
         self.committed = committed
         """The data as last committed: a conditional UPDATE sees the latest committed row."""
 
-    def exists_for(self, account: Account, period: date) -> bool:
-        return any(i.account == account and i.period_start == period for i in self.data.invoices.values())
+    def invoiced_among(self, accounts: Sequence[Account], period: date) -> set[Account]:
+        wanted = set(accounts)
+        return {i.account for i in self.data.invoices.values() if i.account in wanted and i.period_start == period}
+
+    def periods_of(self, account: Account, before: date) -> set[date]:
+        return {i.period_start for i in self.data.invoices.values() if i.account == account and i.period_start < before}
 
     def _add(self, invoice: Invoice) -> None:
         invoice.id = self.data.next_id("invoices")
@@ -136,12 +140,13 @@ class FakeUsage(ports.UsageRepository):
         found = {u.account for u in self.data.usage.values() if not u.billed and u.record.usage.period_start < before}
         return sorted(found, key=Account.sort_key)
 
-    def lock_unbilled(self, account: Account, before: datetime) -> list[UsageRecord]:
-        return [
-            u.record
-            for _, u in sorted(self.data.usage.items())
-            if u.account == account and not u.billed and u.record.usage.period_start < before
-        ]
+    def lock_unbilled(self, accounts: Sequence[Account], before: datetime) -> dict[Account, list[UsageRecord]]:
+        wanted = set(accounts)
+        found: dict[Account, list[UsageRecord]] = {}
+        for _, u in sorted(self.data.usage.items()):
+            if u.account in wanted and not u.billed and u.record.usage.period_start < before:
+                found.setdefault(u.account, []).append(u.record)
+        return found
 
     def billed_of(self, account: Account, late: Sequence[UsageRecord]) -> list[MeteredUsage]:
         months = {month_of(r.usage.period_start) for r in late}
@@ -162,12 +167,13 @@ class FakeUsage(ports.UsageRepository):
             if u.account == account and start <= u.record.usage.period_start < end
         ]
 
-    def mark_billed(self, ids: Sequence[int], invoice_id: int) -> None:
-        if any(self.data.usage[i].billed for i in ids):
+    def mark_billed(self, billed: Mapping[Account, tuple[int, Sequence[int]]]) -> None:
+        if any(self.data.usage[i].billed for _, ids in billed.values() for i in ids):
             raise RuntimeError("usage changed under the invoice run")
-        for record_id in ids:
-            self.data.usage[record_id].billed = True
-            self.data.usage[record_id].invoice_id = invoice_id
+        for invoice_id, ids in billed.values():
+            for record_id in ids:
+                self.data.usage[record_id].billed = True
+                self.data.usage[record_id].invoice_id = invoice_id
 
 
 class FakeCredits(ports.CreditRepository):
@@ -185,12 +191,13 @@ class FakeCredits(ports.CreditRepository):
             raise NotFound(f"credit {credit_id} does not exist")
         return _stored_credit(self.data.credits[credit_id])
 
-    def _lock_usable(self, account: Account, currency: str) -> list[Credit]:
-        return [
-            _stored_credit(c)
-            for _, c in sorted(self.data.credits.items())
-            if c.account == account and c.balance > 0 and c.currency == currency
-        ]
+    def _lock_usable(self, accounts: Sequence[Account]) -> dict[Account, list[Credit]]:
+        wanted = set(accounts)
+        found: dict[Account, list[Credit]] = {}
+        for _, c in sorted(self.data.credits.items()):
+            if c.account in wanted and c.balance > 0:
+                found.setdefault(c.account, []).append(_stored_credit(c))
+        return found
 
     def of_account(self, account: Account) -> list[Credit]:
         mine = [_stored_credit(c) for c in self.data.credits.values() if c.account == account]
@@ -300,6 +307,9 @@ class FakeAccounts(ports.AccountRepository):
     def profile(self, account: Account) -> BillingProfile | None:
         return self.data.profiles.get(account)
 
+    def profiles(self, accounts: Sequence[Account]) -> dict[Account, BillingProfile]:
+        return {a: self.data.profiles[a] for a in accounts if a in self.data.profiles}
+
 
 class FakeNumbers(ports.NumberSequences):
     def __init__(self, data: Data) -> None:
@@ -310,8 +320,11 @@ class FakeNumbers(ports.NumberSequences):
         self.data.counters[key] = self.data.counters.get(key, 0) + 1
         return self.data.counters[key]
 
-    def next_invoice_number(self, period: date) -> int:
-        return self._next("invoice", period)
+    def reserve_invoice_numbers(self, period: date, count: int) -> int:
+        first = self._next("invoice", period)
+        for _ in range(count - 1):
+            self._next("invoice", period)
+        return first
 
     def next_credit_note_number(self, month: date) -> int:
         return self._next("credit_note", month)

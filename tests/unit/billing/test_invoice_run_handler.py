@@ -4,7 +4,7 @@ which order they are numbered, what the credits pay, what is recorded — no dat
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -156,3 +156,78 @@ def test_credits_pay_the_soonest_to_expire_first_and_keep_what_is_left() -> None
     payload = db.data.outbox[-1].payload
     assert isinstance(payload, billing_events.InvoiceIssued)
     assert (payload.credits_applied, payload.total) == ("3.78", "0.00")
+
+
+def test_usage_of_a_month_never_invoiced_is_billed_under_its_own_month_not_as_an_adjustment() -> None:
+    """Alice's September was never invoiced (its usage arrived after the run, or no run was made
+    for it): October's invoice bills September's hours in a line of its own month. Bob's September
+    was invoiced, so his September hour that arrived late is an adjustment."""
+    september = datetime(2026, 9, 1, tzinfo=UTC)
+    db = FakeDatabase()
+    with db.uow() as uow:
+        uow.usage.add(BOB, usage_of(3, september, 10))
+        uow.commit()
+    set_clock(ManualClock(datetime(2026, 10, 2, 3, 0, tzinfo=UTC)))
+    assert [i.account for i in run_invoices(RunInvoices(date(2026, 9, 1)), TERMS, db.uow).issued] == [BOB]
+    with db.uow() as uow:
+        uow.usage.add(ALICE, usage_of(2, september, 5))
+        uow.usage.add(ALICE, usage_of(2, OCTOBER, 24))
+        uow.usage.add(BOB, usage_of(3, september + timedelta(hours=10), 1))
+        uow.usage.add(BOB, usage_of(3, OCTOBER, 24))
+        uow.commit()
+    set_clock(ManualClock(datetime(2026, 11, 2, 3, 0, tzinfo=UTC)))
+
+    report = run_invoices(RunInvoices(date(2026, 10, 1)), TERMS, db.uow)
+
+    lines = {i.account: db.data.invoices[i.invoice_id].lines for i in report.issued}
+    assert [(line.key.month, line.adjustment, line.quantity) for line in lines[ALICE]] == [
+        (date(2026, 9, 1), False, Decimal(5)),
+        (date(2026, 10, 1), False, Decimal(24)),
+    ]
+    assert not any("Adjustment" in line.description for line in lines[ALICE])
+    assert "2026-09" in lines[ALICE][0].description
+    bob = sorted(lines[BOB], key=lambda line: line.key.month)
+    assert [(line.key.month, line.adjustment, line.quantity) for line in bob] == [
+        (date(2026, 9, 1), True, Decimal(1)),
+        (date(2026, 10, 1), False, Decimal(24)),
+    ]
+    assert bob[0].description.startswith("Adjustment for late usage")
+
+
+def test_batches_number_without_gaps_and_a_failing_account_rolls_back_only_its_own_invoice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Accounts are billed in batches (here of two), numbers taken per batch from the counter;
+    an account that cannot be billed makes its batch roll back (numbers given back) and be
+    billed again one account per unit of work: the accounts before it get their invoices, the
+    failure surfaces as before, and no number is lost."""
+    carol = Account("user", 12)
+    db = FakeDatabase()
+    with db.uow() as uow:
+        for account in (ALICE, BOB, carol, ORG):
+            user_id = 42 if account == ORG else account.account_id
+            uow.usage.add(account, usage_of(account.account_id, OCTOBER, 24), user_id=user_id)
+        uow.commit()
+
+    from billing_service.domain.invoice import draft_invoice as real
+    from billing_service.service_layer import invoice_run
+
+    def draft(*args: object, **kwargs: object) -> object:
+        if args[4] == carol.account_id:  # first_user_id
+            raise RuntimeError("carol's invoice cannot be drafted")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(invoice_run, "draft_invoice", draft)
+    with pytest.raises(RuntimeError, match="carol"):
+        run_invoices(RunInvoices(date(2026, 10, 1)), TERMS, db.uow, batch=2)
+    # the org and alice in the first batch; bob (billed alone after his batch failed) before carol
+    assert sorted((i.invoice_number, i.account.account_id) for i in db.data.invoices.values()) == [
+        ("INV-2026-10-0001", ORG.account_id),
+        ("INV-2026-10-0002", ALICE.account_id),
+        ("INV-2026-10-0003", BOB.account_id),
+    ]
+
+    monkeypatch.setattr(invoice_run, "draft_invoice", real)
+    report = run_invoices(RunInvoices(date(2026, 10, 1)), TERMS, db.uow, batch=2)
+    assert [(i.invoice_number, i.account) for i in report.issued] == [("INV-2026-10-0004", carol)]
+    assert report.already_invoiced == 0

@@ -25,7 +25,7 @@ from compute_service.service_layer.ports import CreateSpec, UpstreamServer, Upst
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.errors import LimitExceeded
 from cpshared.events.envelope import PendingEvent
-from cpshared.label_sql import LabelRequirement
+from hetzner_conventions.label_sql import LabelRequirement
 
 CX22 = ServerType(
     id=1,

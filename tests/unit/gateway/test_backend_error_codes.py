@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 from grpc import aio
 
-from gateway_service.backend_errors import domain_error_for
-from gateway_service.hetzner.errors import status_for
+from gateway_service.clients.calls import domain_error_for
+from hetzner_conventions.errors import status_for
 
 
 def rpc_error(code: grpc.StatusCode, details: str) -> aio.AioRpcError:

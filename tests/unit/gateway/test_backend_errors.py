@@ -4,8 +4,8 @@ import grpc
 import pytest
 from grpc import aio
 
-from gateway_service.backend_errors import domain_error_for
-from gateway_service.hetzner.errors import INTERNAL_ERROR_MESSAGE, status_for
+from gateway_service.clients.calls import domain_error_for
+from hetzner_conventions.errors import INTERNAL_ERROR_MESSAGE, status_for
 
 
 def rpc_error(code: grpc.StatusCode, details: str) -> aio.AioRpcError:

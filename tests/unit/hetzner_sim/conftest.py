@@ -17,7 +17,8 @@ import requests
 import uvicorn
 from hcloud import Client
 
-from hetzner_sim.app import Ctx, create_app
+from hetzner_sim.app import create_app
+from hetzner_sim.common import Ctx
 from hetzner_sim.state import ManualClock, SimConfig
 from tests.unit.hetzner_sim import spec
 

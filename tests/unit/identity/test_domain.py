@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,11 +104,12 @@ def test_emails_are_normalised_and_checked() -> None:
 
 def test_a_quota_refuses_a_reservation_beyond_its_limit_and_never_goes_below_zero() -> None:
     quota = Quota(1, QuotaOwner(user_id=7), "server", quota_limit=2, current_usage=1, version=3)
-    after = quota.reserve(1)
-    assert (after.current_usage, after.version) == (2, 4)
+    reservation = quota.reserve("k1", 1, NOW)
+    assert (quota.current_usage, quota.version) == (2, 4)
     with pytest.raises(LimitExceeded):
-        after.reserve(1)
-    assert after.release(5).current_usage == 0
+        quota.reserve("k2", 1, NOW)
+    quota.release(replace(reservation, amount=5), NOW)
+    assert quota.current_usage == 0
 
 
 def test_a_quota_belongs_to_exactly_one_owner() -> None:

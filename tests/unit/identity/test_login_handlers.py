@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import ManualClock, set_clock
 from cpshared.errors import Forbidden, Unauthenticated
-from identity_service.domain import commands, passwords
+from identity_service.domain import commands
 from identity_service.domain.model import (
     LOGIN_LOCKOUT_MINUTES_SETTING,
     LOGIN_MAX_FAILURES_SETTING,
@@ -23,7 +23,7 @@ from identity_service.domain.model import (
     UserStatus,
 )
 from identity_service.service_layer import logins
-from tests.unit.identity.fakes import FakeUnitOfWork
+from tests.unit.identity.fakes import FakePasswordHasher, FakeUnitOfWork
 
 M = TypeVar("M", bound=Message)
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -46,12 +46,12 @@ def clock() -> Iterator[ManualClock]:
 
 @pytest.fixture(scope="module")
 def password_hash() -> str:
-    return passwords.hash_password(PASSWORD)
+    return FakePasswordHasher().hash(PASSWORD)
 
 
 def uow_with_ada(password_hash: str, status: UserStatus = UserStatus.ACTIVE) -> tuple[FakeUnitOfWork, int]:
     uow = FakeUnitOfWork(POLICY)
-    user_id = uow.users.add("Ada", EMAIL, password_hash, UserRole.CLIENT, status, START)
+    user_id = uow.users.add("Ada", EMAIL, password_hash, UserRole.CLIENT, status, START).id
     return uow, user_id
 
 
@@ -177,3 +177,13 @@ def test_an_unusable_lockout_setting_falls_back_to_the_default_policy(stored: st
     policy = logins.lockout_policy(uow)
 
     assert (policy.max_failures, policy.lockout) == (5, timedelta(minutes=15))
+
+
+def test_an_unknown_email_still_pays_for_one_password_check(clock: ManualClock, password_hash: str) -> None:
+    uow, _ = uow_with_ada(password_hash)
+
+    with pytest.raises(Unauthenticated):
+        attempt(uow, PASSWORD, email="nobody@example.com")
+
+    # Checked against no hash: as slow as a wrong password, so the time tells no address.
+    assert uow.passwords.checked == [None]

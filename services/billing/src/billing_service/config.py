@@ -32,6 +32,11 @@ class BillingRules(BaseSettings):
         description="VAT included in the prices of usage events (compute's prices are gross); 0 if they are net.",
     )
     billing_payment_terms_days: int = Field(default=14, ge=0, le=365, description="Days from issue to due date.")
+    billing_currency: str = Field(
+        default="EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="The currency the platform prices and invoices in (ISO 4217); credits are granted in it.",
+    )
     billing_seller_name: str = Field(default="Cloud Platform GmbH", description="The seller's name on invoices.")
     billing_seller_address: str = Field(
         default="Industriestr. 25, 91710 Gunzenhausen, Germany",

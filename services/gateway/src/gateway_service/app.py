@@ -36,32 +36,23 @@ from gateway_service.api import (
     organizations,
     placement_groups,
     quotas,
-    servers,
     ssh_keys,
     two_factor,
 )
+from gateway_service.api.servers import routes as servers
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
 from gateway_service.auth.invalidation import InvalidationListener
-from gateway_service.clients.accounts import AccountsClient
-from gateway_service.clients.admin import AdminClient
-from gateway_service.clients.audit import AuditClient
-from gateway_service.clients.billing import BillingClient
-from gateway_service.clients.compute import ComputeClient
-from gateway_service.clients.organizations import OrganizationsClient
-from gateway_service.clients.placement_groups import PlacementGroupClient
-from gateway_service.clients.servers import ServerClient
-from gateway_service.clients.two_factor import TwoFactorClient
+from gateway_service.clients.backends import BACKENDS_STATE, Backends
 from gateway_service.config import Settings
 from gateway_service.console import relay as console_relay
 from gateway_service.console.tickets import ConsoleTickets
-from gateway_service.hetzner.errors import COMMON_ERROR_ANSWERS, install_error_handlers
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
 from gateway_service.idempotency.store import IdempotencyStore
-from gateway_service.identity_client import IdentityClient
 from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
 from gateway_service.rate_limit.store import RateLimitStore
 from gateway_service.request_log import RequestLogMiddleware, RequestLogWriter
+from hetzner_conventions.error_handlers import COMMON_ERROR_ANSWERS, install_error_handlers
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
@@ -157,18 +148,9 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
         redoc_url=None,
     )
     install_error_handlers(app)
-    identity = IdentityClient(lambda: channels["identity"])
-    app.state.identity = identity
-    app.state.organizations = OrganizationsClient(lambda: channels["identity"])
-    app.state.admin = AdminClient(lambda: channels["identity"])
-    app.state.two_factor = TwoFactorClient(lambda: channels["identity"])
-    app.state.accounts = AccountsClient(lambda: channels["identity"])
-    app.state.audit = AuditClient(lambda: channels["audit"])
-    app.state.compute = ComputeClient(lambda: channels["compute"])
-    app.state.servers = ServerClient(lambda: channels["compute"])
-    app.state.placement_groups = PlacementGroupClient(lambda: channels["compute"])
-    app.state.billing = BillingClient(lambda: channels["billing"])
-    authenticator = Authenticator(identity, cache, session_rate_limit=settings.session_rate_limit)
+    wired = Backends.wire(lambda backend: channels[backend])
+    setattr(app.state, BACKENDS_STATE, wired)
+    authenticator = Authenticator(wired.identity, cache, session_rate_limit=settings.session_rate_limit)
     app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))
     app.state.console_tickets = ConsoleTickets(engine, clock=clock)
     app.include_router(console_relay.router)

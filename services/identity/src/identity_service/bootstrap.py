@@ -7,6 +7,8 @@ from sqlalchemy.engine import Engine
 
 from cpshared.db import make_engine, make_session_factory
 from cpshared.mail import MailSettings, send_mail
+from identity_service.adapters.passwords import Argon2PasswordHasher
+from identity_service.adapters.principal_signer import Ed25519PrincipalSigner
 from identity_service.adapters.unit_of_work import SqlAlchemyIdentityUnitOfWork
 from identity_service.domain.two_factor import SecretBox
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
@@ -16,11 +18,13 @@ class Identity:
     """What the entrypoints need. A unit of work holds one session, so each use case call
     (each thread) gets its own from :meth:`uow`.
 
-    ``signing_key`` signs the principal assertions identity issues; without it IssuePrincipal
+    ``signing_key`` signs the principal assertions identity issues (``principal_signer``, the
+    service layer's ``ports.PrincipalSigner``) and the sessions' tokens; without it IssuePrincipal
     answers UNAVAILABLE and the rest of the service works as before. ``mail`` says where mail
     (verification links, invitations) goes; the defaults name the local SMTP sink.
     ``secret_box`` encrypts TOTP secrets at rest; without it the two-factor RPCs answer
-    UNAVAILABLE."""
+    UNAVAILABLE. Every unit of work hashes and checks passwords with argon2id
+    (``passwords``, the service layer's ``ports.PasswordHasher``)."""
 
     def __init__(
         self,
@@ -31,12 +35,14 @@ class Identity:
     ) -> None:
         self.engine = engine
         self.signing_key = signing_key
+        self.principal_signer = None if signing_key is None else Ed25519PrincipalSigner(signing_key)
         self.mail = mail or MailSettings()
         self.secret_box = secret_box
+        self.passwords = Argon2PasswordHasher()
         self._sessions = make_session_factory(engine)
 
     def uow(self) -> IdentityUnitOfWork:
-        return SqlAlchemyIdentityUnitOfWork(self._sessions, self.secret_box)
+        return SqlAlchemyIdentityUnitOfWork(self._sessions, self.passwords, self.secret_box)
 
     def send_mail(self, to: str, subject: str, body: str) -> str:
         """Send one mail over SMTP (blocking: call it from a worker thread, after the commit)."""

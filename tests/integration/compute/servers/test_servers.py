@@ -9,11 +9,11 @@ from hcloud.images import Image
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
 
-from compute_service.domain import server_status
 from compute_service.domain.servers import DELETE, POWER_OFF, POWER_ON, REBOOT, Locked, Protected
 from compute_service.service_layer import servers
 from compute_service.service_layer.provisioning import Provisioner
 from cpshared.errors import AlreadyExists, InvalidInput, LimitExceeded, NotFound, PreconditionFailed
+from gateway_service.server_status import hetzner_status
 from tests.integration.compute.servers.conftest import Platform
 
 
@@ -74,7 +74,7 @@ def test_a_created_server_is_provisioned_upstream_labelled_with_its_platform_id(
     done = servers.get_action(action.id, _anyone, platform.compute.uow())
     assert (done.status, done.progress) == ("success", 100) and done.finished is not None
     assert _events(platform) == ["server.created", "server.status_changed"]
-    assert server_status.hetzner_status(running.status) == "running"
+    assert hetzner_status(running.status) == "running"
 
 
 def test_the_quota_refuses_the_third_server_and_nothing_is_created(platform: Platform) -> None:
@@ -119,7 +119,7 @@ def test_power_off_and_on_go_through_the_worker_and_change_the_status(platform: 
     assert servers.get(server.id, _anyone, platform.compute.uow()).locked
     assert _drain(provisioner) == ["success"]
     off = servers.get(server.id, _anyone, platform.compute.uow())
-    assert (off.status, server_status.hetzner_status(off.status), off.locked) == ("stopped", "off", False)
+    assert (off.status, hetzner_status(off.status), off.locked) == ("stopped", "off", False)
     assert platform.sim.labelled(server.id)[0]["status"] == "off"
     servers.start_action(server.id, POWER_ON, _anyone, platform.compute.uow())
     _drain(provisioner)

@@ -17,11 +17,10 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from cpshared.errors import DomainError, NotFound
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.label_selector import parse_label_selector
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.label_selector import parse_label_selector
 from hetzner_sim import catalog
-from hetzner_sim.app import _listing, _project, _sim
-from hetzner_sim.common import check_limit, check_name, register_action_routes, unlocked
+from hetzner_sim.common import check_limit, check_name, listing, project_of, register_action_routes, sim_of, unlocked
 from hetzner_sim.state import (
     SERVER_CREATE_OPTIONS,
     SERVER_GONE,
@@ -306,14 +305,14 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/firewalls")
     async def list_firewalls(request: Request) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         name = request.query_params.get("name")
         items = [f for f in project.firewalls.values() if name in (None, f.name)]
-        return _listing(request, "firewalls", items, lambda f: f.as_json(project), SORTS)
+        return listing(request, "firewalls", items, lambda f: f.as_json(project), SORTS)
 
     @app.post("/v1/firewalls", status_code=201)
     async def create_firewall(request: Request, body: CreateFirewall) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         labels = check_labels(body.labels)
         rules = _rules(body.rules)
         entries = [_entry(project, r) for r in body.apply_to or []]
@@ -329,12 +328,12 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/firewalls/{firewall_id:int}")
     async def get_firewall(request: Request, firewall_id: int) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         return {"firewall": firewall(project, firewall_id).as_json(project)}
 
     @app.put("/v1/firewalls/{firewall_id:int}")
     async def update_firewall(request: Request, firewall_id: int, body: UpdateFirewall) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         fw = firewall(project, firewall_id)
         if body.name is not None:
             check_name(project.firewalls.values(), body.name, fw.id)
@@ -345,7 +344,7 @@ def register(app: FastAPI) -> None:
 
     @app.delete("/v1/firewalls/{firewall_id:int}", status_code=204)
     async def delete_firewall(request: Request, firewall_id: int) -> None:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         fw = firewall(project, firewall_id)
         unlocked(sim, fw.id, "firewall")
         if fw.applied:
@@ -356,7 +355,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/set_rules", status_code=201)
     async def set_rules(request: Request, firewall_id: int, body: SetRules) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         fw = firewall(project, firewall_id)
         unlocked(sim, fw.id, "firewall")
         rules = _rules(body.rules)
@@ -373,7 +372,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/apply_to_resources", status_code=201)
     async def apply_to_resources(request: Request, firewall_id: int, body: ApplyTo) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         fw = firewall(project, firewall_id)
         unlocked(sim, fw.id, "firewall")
         entries = [_entry(project, r) for r in body.apply_to]
@@ -381,7 +380,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/remove_from_resources", status_code=201)
     async def remove_from_resources(request: Request, firewall_id: int, body: RemoveFrom) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         fw = firewall(project, firewall_id)
         unlocked(sim, fw.id, "firewall")
         entries = []

@@ -13,17 +13,20 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from cpshared.errors import NotFound
-from gateway_service.hetzner.errors import invalid_field
+from hetzner_conventions.errors import invalid_field
 from hetzner_sim import catalog
-from hetzner_sim.app import ActionAnswer, _listing, _project, _sim
 from hetzner_sim.common import (
+    ActionAnswer,
     change_dns_ptr,
     check_limit,
     check_name,
+    listing,
     location_of,
+    project_of,
     register_action_routes,
     reverse_dns,
     server_of,
+    sim_of,
     start,
     unlocked,
     unprotected,
@@ -129,12 +132,12 @@ def register(app: FastAPI) -> None:
     @app.get("/v1/floating_ips")
     async def list_floating_ips(request: Request) -> dict[str, Any]:
         name = request.query_params.get("name")
-        items = [f for f in _project(request).floating_ips.values() if name in (None, f.name)]
-        return _listing(request, "floating_ips", items, lambda f: f.as_json(), SORTS)
+        items = [f for f in project_of(request).floating_ips.values() if name in (None, f.name)]
+        return listing(request, "floating_ips", items, lambda f: f.as_json(), SORTS)
 
     @app.post("/v1/floating_ips", status_code=201)
     async def create_floating_ip(request: Request, body: CreateFloatingIp) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         if body.type not in ("ipv4", "ipv6"):
             raise invalid_field("type", "type must be ipv4 or ipv6")
         server = server_of(sim, project, body.server) if body.server is not None else None
@@ -169,11 +172,11 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/floating_ips/{fip_id:int}")
     async def get_floating_ip(request: Request, fip_id: int) -> dict[str, Any]:
-        return {"floating_ip": floating_ip(_project(request), fip_id).as_json()}
+        return {"floating_ip": floating_ip(project_of(request), fip_id).as_json()}
 
     @app.put("/v1/floating_ips/{fip_id:int}")
     async def update_floating_ip(request: Request, fip_id: int, body: UpdateFloatingIp) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         fip = floating_ip(project, fip_id)
         if body.name is not None:
             check_name(project.floating_ips.values(), body.name, fip.id)
@@ -186,7 +189,7 @@ def register(app: FastAPI) -> None:
 
     @app.delete("/v1/floating_ips/{fip_id:int}", status_code=204)
     async def delete_floating_ip(request: Request, fip_id: int) -> None:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         fip = floating_ip(project, fip_id)
         unprotected(fip.protection_delete, fip.id, "floating_ip")
         unlocked(sim, fip.id, "floating_ip")
@@ -200,7 +203,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/assign", status_code=201)
     async def assign(request: Request, fip_id: int, body: Assign) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         fip = floating_ip(project, fip_id)
         if body.server is None:
             return await unassign(request, fip_id)
@@ -214,7 +217,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/unassign", status_code=201)
     async def unassign(request: Request, fip_id: int) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         fip = floating_ip(project, fip_id)
         resources = [(fip.id, "floating_ip")]
         if fip.server is not None:
@@ -227,14 +230,14 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/change_dns_ptr", status_code=201)
     async def change_floating_dns_ptr(request: Request, fip_id: int, body: DnsPtr) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         fip = floating_ip(project, fip_id)
         effect = change_dns_ptr(fip.dns_ptr, fip.ip, fip.ip, body.ip, body.dns_ptr)
         return ActionAnswer.of(sim, start(sim, project, "change_dns_ptr", [(fip.id, "floating_ip")], effect))
 
     @app.post(f"{prefix}/change_protection", status_code=201)
     async def change_floating_protection(request: Request, fip_id: int, body: DeleteProtection) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         fip = floating_ip(project, fip_id)
 
         def changed() -> None:

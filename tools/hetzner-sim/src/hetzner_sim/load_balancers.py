@@ -18,15 +18,20 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from cpshared.errors import DomainError, InvalidInput, NotFound
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.label_selector import parse_label_selector
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.label_selector import parse_label_selector
 from hetzner_sim import catalog
-from hetzner_sim.app import ActionAnswer, _listing, _multi, _parse_time, _project, _sim
 from hetzner_sim.common import (
+    ActionAnswer,
     change_dns_ptr,
     check_limit,
     check_name,
+    listing,
+    multi,
+    parse_time,
+    project_of,
     register_action_routes,
+    sim_of,
     start,
     unlocked,
     unprotected,
@@ -382,7 +387,7 @@ def register(app: FastAPI) -> None:
         name = request.query_params.get("name")
         items = [lt for lt in catalog.LOAD_BALANCER_TYPES if name in (None, lt.name)]
         sorts: dict[str, Callable[[Any], Any]] = {"id": lambda x: x.id, "name": lambda x: x.name}
-        return _listing(request, "load_balancer_types", items, catalog.load_balancer_type_json, sorts)
+        return listing(request, "load_balancer_types", items, catalog.load_balancer_type_json, sorts)
 
     @app.get("/v1/load_balancer_types/{type_id:int}")
     async def get_load_balancer_type(type_id: int) -> dict[str, Any]:
@@ -393,14 +398,14 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/load_balancers")
     async def list_load_balancers(request: Request) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         name = request.query_params.get("name")
         items = [lb for lb in project.load_balancers.values() if name in (None, lb.name)]
-        return _listing(request, "load_balancers", items, lambda lb: as_json(project, lb), SORTS)
+        return listing(request, "load_balancers", items, lambda lb: as_json(project, lb), SORTS)
 
     @app.post("/v1/load_balancers", status_code=201)
     async def create_load_balancer(request: Request, body: CreateLoadBalancer) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         lb_type = catalog.load_balancer_type(body.load_balancer_type)
         if lb_type is None:
             raise invalid_field("load_balancer_type", f"load balancer type {body.load_balancer_type!r} not found")
@@ -449,12 +454,12 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/load_balancers/{lb_id:int}")
     async def get_load_balancer(request: Request, lb_id: int) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         return {"load_balancer": as_json(project, load_balancer(project, lb_id))}
 
     @app.put("/v1/load_balancers/{lb_id:int}")
     async def update_load_balancer(request: Request, lb_id: int, body: UpdateLoadBalancer) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         lb = load_balancer(project, lb_id)
         if body.name is not None:
             check_name(project.load_balancers.values(), body.name, lb.id)
@@ -465,7 +470,7 @@ def register(app: FastAPI) -> None:
 
     @app.delete("/v1/load_balancers/{lb_id:int}", status_code=204)
     async def delete_load_balancer(request: Request, lb_id: int) -> None:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         lb = load_balancer(project, lb_id)
         unprotected(lb.protection_delete, lb.id, "load_balancer")
         unlocked(sim, lb.id, "load_balancer")
@@ -477,12 +482,12 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/load_balancers/{lb_id:int}/metrics")
     async def load_balancer_metrics(request: Request, lb_id: int) -> dict[str, Any]:
-        lb = load_balancer(_project(request), lb_id)
-        kinds = _multi(request, "type")
+        lb = load_balancer(project_of(request), lb_id)
+        kinds = multi(request, "type")
         if not kinds or any(k not in METRICS for k in kinds):
             raise invalid_field("type", f"type must be one or more of {', '.join(METRICS)}")
-        begin = _parse_time("start", request.query_params.get("start"))
-        end = _parse_time("end", request.query_params.get("end"))
+        begin = parse_time("start", request.query_params.get("start"))
+        end = parse_time("end", request.query_params.get("end"))
         if end < begin:
             raise invalid_field("end", "end must not be before start")
         step_raw = request.query_params.get("step")
@@ -503,21 +508,21 @@ def register(app: FastAPI) -> None:
     prefix = "/v1/load_balancers/{lb_id:int}/actions"
 
     def run(request: Request, lb: LoadBalancer, command: str, effect: Callable[[], None] | None) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         return ActionAnswer.of(sim, start(sim, project, command, [(lb.id, "load_balancer")], effect))
 
     @app.post(f"{prefix}/add_target", status_code=201)
     async def add_target(request: Request, lb_id: int, body: TargetBody) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         lb = load_balancer(project, lb_id)
-        unlocked(_sim(request), lb.id, "load_balancer")
+        unlocked(sim_of(request), lb.id, "load_balancer")
         target = _target(project, lb, body)
         _fits(lb, lb.type, len(lb.services), len(lb.targets) + 1)
         return run(request, lb, "add_target", lambda: lb.targets.append(target))
 
     @app.post(f"{prefix}/remove_target", status_code=201)
     async def remove_target(request: Request, lb_id: int, body: TargetBody) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         lb = load_balancer(project, lb_id)
         key = (
             body.type,
@@ -532,8 +537,8 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/add_service", status_code=201)
     async def add_service(request: Request, lb_id: int, body: ServiceBody) -> dict[str, Any]:
-        lb = load_balancer(_project(request), lb_id)
-        unlocked(_sim(request), lb.id, "load_balancer")
+        lb = load_balancer(project_of(request), lb_id)
+        unlocked(sim_of(request), lb.id, "load_balancer")
         service = _service(body)
         if any(s["listen_port"] == service["listen_port"] for s in lb.services):
             raise InvalidInput(f"listen_port {service['listen_port']} already has a service")
@@ -542,8 +547,8 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/update_service", status_code=201)
     async def update_service(request: Request, lb_id: int, body: ServiceBody) -> dict[str, Any]:
-        lb = load_balancer(_project(request), lb_id)
-        unlocked(_sim(request), lb.id, "load_balancer")
+        lb = load_balancer(project_of(request), lb_id)
+        unlocked(sim_of(request), lb.id, "load_balancer")
         index = next((i for i, s in enumerate(lb.services) if s["listen_port"] == body.listen_port), None)
         if index is None:
             raise invalid_field("listen_port", f"no service listens on {body.listen_port}")
@@ -556,7 +561,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/delete_service", status_code=201)
     async def delete_service(request: Request, lb_id: int, body: ListenPort) -> dict[str, Any]:
-        lb = load_balancer(_project(request), lb_id)
+        lb = load_balancer(project_of(request), lb_id)
         service = next((s for s in lb.services if s["listen_port"] == body.listen_port), None)
         if service is None:
             raise invalid_field("listen_port", f"no service listens on {body.listen_port}")
@@ -564,7 +569,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/change_algorithm", status_code=201)
     async def change_algorithm(request: Request, lb_id: int, body: Algorithm) -> dict[str, Any]:
-        lb = load_balancer(_project(request), lb_id)
+        lb = load_balancer(project_of(request), lb_id)
         if body.type not in ("round_robin", "least_connections"):
             raise invalid_field("type", "type must be round_robin or least_connections")
 
@@ -575,7 +580,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/change_type", status_code=201)
     async def change_lb_type(request: Request, lb_id: int, body: ChangeType) -> dict[str, Any]:
-        lb = load_balancer(_project(request), lb_id)
+        lb = load_balancer(project_of(request), lb_id)
         new_type = catalog.load_balancer_type(body.load_balancer_type)
         if new_type is None:
             raise invalid_field("load_balancer_type", f"load balancer type {body.load_balancer_type!r} not found")
@@ -588,7 +593,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/change_protection", status_code=201)
     async def change_lb_protection(request: Request, lb_id: int, body: DeleteProtection) -> dict[str, Any]:
-        lb = load_balancer(_project(request), lb_id)
+        lb = load_balancer(project_of(request), lb_id)
 
         def changed() -> None:
             if body.delete is not None:
@@ -598,14 +603,14 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/change_dns_ptr", status_code=201)
     async def change_lb_dns_ptr(request: Request, lb_id: int, body: DnsPtr) -> dict[str, Any]:
-        lb = load_balancer(_project(request), lb_id)
+        lb = load_balancer(project_of(request), lb_id)
         ip = lb.ipv6 if ":" in body.ip else lb.ipv4
         effect = change_dns_ptr(lb.dns_ptr, ip, ip, body.ip, body.dns_ptr)
         return run(request, lb, "change_dns_ptr", effect)
 
     @app.post(f"{prefix}/enable_public_interface", status_code=201)
     async def enable_public_interface(request: Request, lb_id: int) -> dict[str, Any]:
-        lb = load_balancer(_project(request), lb_id)
+        lb = load_balancer(project_of(request), lb_id)
 
         def enabled() -> None:
             lb.public_enabled = True
@@ -614,7 +619,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/disable_public_interface", status_code=201)
     async def disable_public_interface(request: Request, lb_id: int) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         lb = load_balancer(project, lb_id)
         if not _networks_of(project, lb):
             raise LoadBalancerNotAttached("attach the load balancer to a network before disabling its public interface")
@@ -626,7 +631,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/attach_to_network", status_code=201)
     async def attach_lb_to_network(request: Request, lb_id: int, body: AttachNetwork) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         lb = load_balancer(project, lb_id)
         net = network_ref(project, body.network)
         unlocked(sim, lb.id, "load_balancer")
@@ -643,7 +648,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/detach_from_network", status_code=201)
     async def detach_lb_from_network(request: Request, lb_id: int, body: DetachNetwork) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         lb = load_balancer(project, lb_id)
         net = network_ref(project, body.network)
         if lb.id not in net.load_balancers:

@@ -15,10 +15,20 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from cpshared.errors import InvalidInput, NotFound
-from gateway_service.hetzner.errors import invalid_field
+from hetzner_conventions.errors import invalid_field
 from hetzner_sim import catalog
-from hetzner_sim.app import ActionAnswer, _listing, _project, _sim
-from hetzner_sim.common import check_limit, check_name, register_action_routes, start, unlocked, unprotected
+from hetzner_sim.common import (
+    ActionAnswer,
+    check_limit,
+    check_name,
+    listing,
+    project_of,
+    register_action_routes,
+    sim_of,
+    start,
+    unlocked,
+    unprotected,
+)
 from hetzner_sim.state import (
     SERVER_CREATE_OPTIONS,
     SERVER_GONE,
@@ -301,12 +311,12 @@ def register(app: FastAPI) -> None:
     @app.get("/v1/networks")
     async def list_networks(request: Request) -> dict[str, Any]:
         name = request.query_params.get("name")
-        items = [n for n in _project(request).networks.values() if name in (None, n.name)]
-        return _listing(request, "networks", items, lambda n: n.as_json(), SORTS)
+        items = [n for n in project_of(request).networks.values() if name in (None, n.name)]
+        return listing(request, "networks", items, lambda n: n.as_json(), SORTS)
 
     @app.post("/v1/networks", status_code=201)
     async def create_network(request: Request, body: CreateNetwork) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         net = Network(sim.next_id(), body.name, _network_range(body.ip_range), sim.now())
         net.labels = check_labels(body.labels)
         net.expose_routes_to_vswitch = body.expose_routes_to_vswitch
@@ -321,11 +331,11 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/networks/{network_id:int}")
     async def get_network(request: Request, network_id: int) -> dict[str, Any]:
-        return {"network": network(_project(request), network_id).as_json()}
+        return {"network": network(project_of(request), network_id).as_json()}
 
     @app.put("/v1/networks/{network_id:int}")
     async def update_network(request: Request, network_id: int, body: UpdateNetwork) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         net = network(project, network_id)
         if body.name is not None:
             check_name(project.networks.values(), body.name, net.id)
@@ -338,7 +348,7 @@ def register(app: FastAPI) -> None:
 
     @app.delete("/v1/networks/{network_id:int}", status_code=204)
     async def delete_network(request: Request, network_id: int) -> None:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         net = network(project, network_id)
         unprotected(net.protection_delete, net.id, "network")
         unlocked(sim, net.id, "network")
@@ -349,18 +359,18 @@ def register(app: FastAPI) -> None:
     prefix = "/v1/networks/{network_id:int}/actions"
 
     def run(request: Request, net: Network, command: str, effect: Callable[[], None]) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         return ActionAnswer.of(sim, start(sim, project, command, [(net.id, "network")], effect))
 
     @app.post(f"{prefix}/add_subnet", status_code=201)
     async def add_subnet(request: Request, network_id: int, body: SubnetBody) -> dict[str, Any]:
-        net = network(_project(request), network_id)
+        net = network(project_of(request), network_id)
         subnet = _new_subnet(net, body)
         return run(request, net, "add_subnet", lambda: net.subnets.append(subnet))
 
     @app.post(f"{prefix}/delete_subnet", status_code=201)
     async def delete_subnet(request: Request, network_id: int, body: IpRange) -> dict[str, Any]:
-        net = network(_project(request), network_id)
+        net = network(project_of(request), network_id)
         wanted = _cidr(body.ip_range, "ip_range")
         subnet = next((s for s in net.subnets if s.ip_range == wanted), None)
         if subnet is None:
@@ -371,7 +381,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/add_route", status_code=201)
     async def add_route(request: Request, network_id: int, body: RouteBody) -> dict[str, Any]:
-        net = network(_project(request), network_id)
+        net = network(project_of(request), network_id)
         route = _route(net, body)
         if route in net.routes:
             raise invalid_field("destination", "the network already has this route")
@@ -379,7 +389,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/delete_route", status_code=201)
     async def delete_route(request: Request, network_id: int, body: RouteBody) -> dict[str, Any]:
-        net = network(_project(request), network_id)
+        net = network(project_of(request), network_id)
         route = (str(_cidr(body.destination, "destination")), str(_address(body.gateway, "gateway")))
         if route not in net.routes:
             raise invalid_field("destination", "the network has no such route")
@@ -387,7 +397,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/change_ip_range", status_code=201)
     async def change_ip_range(request: Request, network_id: int, body: IpRange) -> dict[str, Any]:
-        net = network(_project(request), network_id)
+        net = network(project_of(request), network_id)
         ip_range = _network_range(body.ip_range)
         if not net.ip_range.subnet_of(ip_range) or ip_range.network_address != net.ip_range.network_address:
             raise invalid_field("ip_range", f"the range only grows: it must contain {net.ip_range} and start with it")
@@ -399,7 +409,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/change_protection", status_code=201)
     async def change_network_protection(request: Request, network_id: int, body: DeleteProtection) -> dict[str, Any]:
-        net = network(_project(request), network_id)
+        net = network(project_of(request), network_id)
 
         def changed() -> None:
             if body.delete is not None:
@@ -411,7 +421,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{server_prefix}/attach_to_network", status_code=201)
     async def attach_to_network(request: Request, server_id: int, body: AttachServer) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         server = sim.server(project, server_id)
         net = network_ref(project, body.network)
         unlocked(sim, server.id, "server")
@@ -436,7 +446,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{server_prefix}/detach_from_network", status_code=201)
     async def detach_from_network(request: Request, server_id: int, body: DetachServer) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         server = sim.server(project, server_id)
         net = network_ref(project, body.network)
         if server.id not in net.servers:

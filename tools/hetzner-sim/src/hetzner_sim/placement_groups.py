@@ -16,10 +16,9 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from cpshared.errors import DomainError, InvalidInput, LimitExceeded, NotFound
-from gateway_service.hetzner.errors import invalid_field
+from hetzner_conventions.errors import invalid_field
 from hetzner_sim import catalog
-from hetzner_sim.app import ActionAnswer, _listing, _project, _sim
-from hetzner_sim.common import check_limit, check_name, start, unlocked
+from hetzner_sim.common import ActionAnswer, check_limit, check_name, listing, project_of, sim_of, start, unlocked
 from hetzner_sim.state import (
     SERVER_CREATE_OPTIONS,
     SERVER_GONE,
@@ -134,17 +133,17 @@ SORTS: dict[str, Callable[[Any], Any]] = {
 def register(app: FastAPI) -> None:
     @app.get("/v1/placement_groups")
     async def list_placement_groups(request: Request) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         name = request.query_params.get("name")
         types = request.query_params.getlist("type")
         items = [
             g for g in project.placement_groups.values() if name in (None, g.name) and (not types or g.type in types)
         ]
-        return _listing(request, "placement_groups", items, PlacementGroup.as_json, SORTS)
+        return listing(request, "placement_groups", items, PlacementGroup.as_json, SORTS)
 
     @app.post("/v1/placement_groups", status_code=201)
     async def create_placement_group(request: Request, body: CreatePlacementGroup) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         if body.type not in TYPES:
             raise invalid_field("type", f"type must be one of {', '.join(TYPES)}")
         labels = check_labels(body.labels)
@@ -156,11 +155,11 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/placement_groups/{group_id:int}")
     async def get_placement_group(request: Request, group_id: int) -> dict[str, Any]:
-        return {"placement_group": placement_group(_project(request), group_id).as_json()}
+        return {"placement_group": placement_group(project_of(request), group_id).as_json()}
 
     @app.put("/v1/placement_groups/{group_id:int}")
     async def update_placement_group(request: Request, group_id: int, body: UpdatePlacementGroup) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         group = placement_group(project, group_id)
         if body.name is not None:
             check_name(project.placement_groups.values(), body.name, group.id)
@@ -171,7 +170,7 @@ def register(app: FastAPI) -> None:
 
     @app.delete("/v1/placement_groups/{group_id:int}", status_code=204)
     async def delete_placement_group(request: Request, group_id: int) -> None:
-        project = _project(request)
+        project = project_of(request)
         group = placement_group(project, group_id)
         if group.servers:
             raise InUse(f"placement group {group.id} still has servers; remove them from it first")
@@ -181,7 +180,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{server_prefix}/add_to_placement_group", status_code=201)
     async def add_to_placement_group(request: Request, server_id: int, body: AddToPlacementGroup) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         server = sim.server(project, server_id)
         group = project.placement_groups.get(body.placement_group)
         if group is None:
@@ -201,7 +200,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{server_prefix}/remove_from_placement_group", status_code=201)
     async def remove_from_placement_group(request: Request, server_id: int) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         server = sim.server(project, server_id)
         group = _group_of(project, server)
         if group is None:

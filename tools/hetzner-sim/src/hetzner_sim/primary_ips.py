@@ -17,16 +17,19 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from cpshared.errors import InvalidInput, NotFound
-from gateway_service.hetzner.errors import invalid_field
+from hetzner_conventions.errors import invalid_field
 from hetzner_sim import catalog
-from hetzner_sim.app import ActionAnswer, _listing, _project, _sim
 from hetzner_sim.common import (
+    ActionAnswer,
     change_dns_ptr,
     check_limit,
     check_name,
+    listing,
+    project_of,
     register_action_routes,
     reverse_dns,
     server_of,
+    sim_of,
     start,
     unlocked,
     unprotected,
@@ -248,18 +251,18 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/primary_ips")
     async def list_primary_ips(request: Request) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         query = request.query_params
         items = [
             p
             for p in project.primary_ips.values()
             if query.get("name") in (None, p.name) and query.get("ip") in (None, p.ip)
         ]
-        return _listing(request, "primary_ips", items, lambda p: as_json(project, p), SORTS)
+        return listing(request, "primary_ips", items, lambda p: as_json(project, p), SORTS)
 
     @app.post("/v1/primary_ips", status_code=201)
     async def create_primary_ip(request: Request, body: CreatePrimaryIp) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         if body.type not in ("ipv4", "ipv6"):
             raise invalid_field("type", "type must be ipv4 or ipv6")
         if body.assignee_type != "server":
@@ -295,12 +298,12 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/primary_ips/{pip_id:int}")
     async def get_primary_ip(request: Request, pip_id: int) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         return {"primary_ip": as_json(project, primary_ip(project, pip_id))}
 
     @app.put("/v1/primary_ips/{pip_id:int}")
     async def update_primary_ip(request: Request, pip_id: int, body: UpdatePrimaryIp) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         pip = primary_ip(project, pip_id)
         if body.name is not None:
             check_name(project.primary_ips.values(), body.name, pip.id)
@@ -313,7 +316,7 @@ def register(app: FastAPI) -> None:
 
     @app.delete("/v1/primary_ips/{pip_id:int}", status_code=204)
     async def delete_primary_ip(request: Request, pip_id: int) -> None:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         pip = primary_ip(project, pip_id)
         unprotected(pip.protection_delete, pip.id, "primary_ip")
         unlocked(sim, pip.id, "primary_ip")
@@ -333,7 +336,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/assign", status_code=201)
     async def assign(request: Request, pip_id: int, body: Assign) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         pip = primary_ip(project, pip_id)
         if body.assignee_type != "server":
             raise invalid_field("assignee_type", "assignee_type must be server")
@@ -342,7 +345,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/unassign", status_code=201)
     async def unassign(request: Request, pip_id: int) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         pip = primary_ip(project, pip_id)
         if pip.assignee_id is None:
             raise InvalidInput(f"primary IP {pip.id} is not assigned")
@@ -357,7 +360,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/change_dns_ptr", status_code=201)
     async def change_primary_dns_ptr(request: Request, pip_id: int, body: DnsPtr) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         pip = primary_ip(project, pip_id)
         records = _records(project, pip)
         effect = change_dns_ptr(records, pip.ip, pip.ip, body.ip, body.dns_ptr)
@@ -365,7 +368,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/change_protection", status_code=201)
     async def change_primary_protection(request: Request, pip_id: int, body: DeleteProtection) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         pip = primary_ip(project, pip_id)
 
         def changed() -> None:

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from pydantic import BaseModel, Field
 
 from cpshared.errors import AlreadyExists, DomainError, InvalidInput, LimitExceeded, NotFound
-from gateway_service.hetzner.errors import field_errors, invalid_field
+from hetzner_conventions.errors import field_errors, invalid_field
 from hetzner_sim import catalog
 
 if TYPE_CHECKING:

@@ -12,10 +12,22 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from cpshared.errors import InvalidInput, NotFound
-from gateway_service.hetzner.errors import invalid_field
+from hetzner_conventions.errors import invalid_field
 from hetzner_sim import catalog
-from hetzner_sim.app import ActionAnswer, _listing, _multi, _project, _sim
-from hetzner_sim.common import check_limit, check_name, location_of, register_action_routes, server_of, start, unlocked
+from hetzner_sim.common import (
+    ActionAnswer,
+    check_limit,
+    check_name,
+    listing,
+    location_of,
+    multi,
+    project_of,
+    register_action_routes,
+    server_of,
+    sim_of,
+    start,
+    unlocked,
+)
 from hetzner_sim.common import unprotected as check_unprotected
 from hetzner_sim.state import (
     SERVER_CREATE_OPTIONS,
@@ -159,17 +171,17 @@ def register(app: FastAPI) -> None:
     @app.get("/v1/volumes")
     async def list_volumes(request: Request) -> dict[str, Any]:
         name = request.query_params.get("name")
-        statuses = set(_multi(request, "status"))
+        statuses = set(multi(request, "status"))
         items = [
             v
-            for v in _project(request).volumes.values()
+            for v in project_of(request).volumes.values()
             if name in (None, v.name) and (not statuses or v.status in statuses)
         ]
-        return _listing(request, "volumes", items, lambda v: v.as_json(), SORTS)
+        return listing(request, "volumes", items, lambda v: v.as_json(), SORTS)
 
     @app.post("/v1/volumes", status_code=201)
     async def create_volume(request: Request, body: CreateVolume) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         if not MIN_SIZE <= body.size <= MAX_SIZE:
             raise invalid_field("size", f"size must be between {MIN_SIZE} and {MAX_SIZE} GB")
         if (body.location is None) == (body.server is None):
@@ -213,11 +225,11 @@ def register(app: FastAPI) -> None:
 
     @app.get("/v1/volumes/{volume_id:int}")
     async def get_volume(request: Request, volume_id: int) -> dict[str, Any]:
-        return {"volume": volume(_project(request), volume_id).as_json()}
+        return {"volume": volume(project_of(request), volume_id).as_json()}
 
     @app.put("/v1/volumes/{volume_id:int}")
     async def update_volume(request: Request, volume_id: int, body: UpdateVolume) -> dict[str, Any]:
-        project = _project(request)
+        project = project_of(request)
         vol = volume(project, volume_id)
         if body.name is not None:
             check_name(project.volumes.values(), body.name, vol.id)
@@ -228,7 +240,7 @@ def register(app: FastAPI) -> None:
 
     @app.delete("/v1/volumes/{volume_id:int}", status_code=204)
     async def delete_volume(request: Request, volume_id: int) -> None:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         vol = volume(project, volume_id)
         check_unprotected(vol.protection_delete, vol.id, "volume")
         unlocked(sim, vol.id, "volume")
@@ -240,13 +252,13 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/attach", status_code=201)
     async def attach(request: Request, volume_id: int, body: Attach) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         vol = volume(project, volume_id)
         return ActionAnswer.of(sim, _attach(sim, project, vol, server_of(sim, project, body.server)))
 
     @app.post(f"{prefix}/detach", status_code=201)
     async def detach(request: Request, volume_id: int) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         vol = volume(project, volume_id)
         if vol.server is None:
             raise InvalidInput(f"volume {vol.id} is not attached")
@@ -259,7 +271,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/resize", status_code=201)
     async def resize(request: Request, volume_id: int, body: Resize) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         vol = volume(project, volume_id)
         size = int(body.size)
         if size != body.size or size <= vol.size or size > MAX_SIZE:
@@ -272,7 +284,7 @@ def register(app: FastAPI) -> None:
 
     @app.post(f"{prefix}/change_protection", status_code=201)
     async def change_volume_protection(request: Request, volume_id: int, body: DeleteProtection) -> dict[str, Any]:
-        sim, project = _sim(request), _project(request)
+        sim, project = sim_of(request), project_of(request)
         vol = volume(project, volume_id)
 
         def changed() -> None:

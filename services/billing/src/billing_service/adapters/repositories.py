@@ -6,7 +6,7 @@ as naive UTC (DATETIME columns) and handed out aware (cpshared.timestamps.as_utc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -52,6 +52,17 @@ def usage_filter(account: Account) -> sa.ColumnElement[bool]:
     if account.account_type == "organization":
         return usage_records.c.organization_id == account.account_id
     return sa.and_(usage_records.c.organization_id.is_(None), usage_records.c.user_id == account.account_id)
+
+
+def accounts_filter(table: sa.Table, accounts: Sequence[Account]) -> sa.ColumnElement[bool]:
+    """Rows of any of ``accounts`` in a table with ``user_id`` and ``organization_id``: two IN
+    lists (an index range each), not one condition per account."""
+    users = [a.account_id for a in accounts if a.account_type == "user"]
+    organizations = [a.account_id for a in accounts if a.account_type == "organization"]
+    return sa.or_(
+        sa.and_(table.c.organization_id.is_(None), table.c.user_id.in_(users)),
+        table.c.organization_id.in_(organizations),
+    )
 
 
 def credit_filter(account: Account) -> sa.ColumnElement[bool]:
@@ -131,6 +142,32 @@ def credit_of(row: Row[Any]) -> Credit:
     )
 
 
+def invoice_row(invoice: Invoice) -> dict[str, Any]:
+    """A new invoice as its ``invoices`` row."""
+    issued = naive(invoice.issued_at) if invoice.issued_at is not None else None
+    return {
+        "user_id": invoice.user_id,
+        "organization_id": invoice.organization_id,
+        "invoice_number": invoice.invoice_number,
+        "status": invoice.status,
+        "currency": invoice.currency,
+        "subtotal": invoice.subtotal,
+        "tax_rate": invoice.tax_rate,
+        "tax_amount": invoice.tax_amount,
+        "total": invoice.total,
+        "credits_applied": invoice.credits_applied,
+        "billing_period_start": invoice.period_start,
+        "billing_period_end": invoice.period_end,
+        "due_date": invoice.due_date,
+        "notes": invoice.notes,
+        "created_at": issued,
+        "updated_at": issued,
+        "account_type": invoice.account.account_type,
+        "account_id": invoice.account.account_id,
+        "issued_at": issued,
+    }
+
+
 def item_row(invoice_id: int, line: Line) -> dict[str, Any]:
     key = line.key
     return {
@@ -179,44 +216,48 @@ class SqlInvoiceRepository(_OnSession, ports.InvoiceRepository):
         super().__init__()
         self.session = session
 
-    def exists_for(self, account: Account, period: date) -> bool:
-        found = self._sql.execute(
-            sa.select(invoices.c.id).where(
-                invoices.c.account_type == account.account_type,
-                invoices.c.account_id == account.account_id,
+    def invoiced_among(self, accounts: Sequence[Account], period: date) -> set[Account]:
+        if not accounts:
+            return set()
+        rows = self._sql.execute(
+            sa.select(invoices.c.account_type, invoices.c.account_id).where(
+                sa.tuple_(invoices.c.account_type, invoices.c.account_id).in_(
+                    [(a.account_type, a.account_id) for a in accounts]
+                ),
                 invoices.c.billing_period_start == period,
             )
-        ).first()
-        return found is not None
+        ).all()
+        return {Account(r.account_type, int(r.account_id)) for r in rows}
+
+    def periods_of(self, account: Account, before: date) -> set[date]:
+        return set(
+            self._sql.execute(
+                sa.select(invoices.c.billing_period_start)
+                .where(
+                    invoices.c.account_type == account.account_type,
+                    invoices.c.account_id == account.account_id,
+                    invoices.c.billing_period_start < before,
+                )
+                .distinct()
+            ).scalars()
+        )
 
     def _add(self, invoice: Invoice) -> None:
-        issued = naive(invoice.issued_at) if invoice.issued_at is not None else None
-        inserted = self._sql.execute(
-            invoices.insert().values(
-                user_id=invoice.user_id,
-                organization_id=invoice.organization_id,
-                invoice_number=invoice.invoice_number,
-                status=invoice.status,
-                currency=invoice.currency,
-                subtotal=invoice.subtotal,
-                tax_rate=invoice.tax_rate,
-                tax_amount=invoice.tax_amount,
-                total=invoice.total,
-                credits_applied=invoice.credits_applied,
-                billing_period_start=invoice.period_start,
-                billing_period_end=invoice.period_end,
-                due_date=invoice.due_date,
-                notes=invoice.notes,
-                created_at=issued,
-                updated_at=issued,
-                account_type=invoice.account.account_type,
-                account_id=invoice.account.account_id,
-                issued_at=issued,
-            )
-        )
-        invoice.id = int(inserted.lastrowid)
-        if invoice.lines:
-            self._sql.execute(invoice_items.insert(), [item_row(invoice.id, line) for line in invoice.lines])
+        self._add_many([invoice])
+
+    def _add_many(self, new: Sequence[Invoice]) -> None:
+        """One INSERT … RETURNING for the invoices (ids in the order given), one for all their lines."""
+        if not new:
+            return
+        ids = self._sql.execute(
+            invoices.insert().returning(invoices.c.id, sort_by_parameter_order=True),
+            [invoice_row(invoice) for invoice in new],
+        ).scalars()
+        for invoice, invoice_id in zip(new, ids, strict=True):
+            invoice.id = int(invoice_id)
+        items = [item_row(invoice.id, line) for invoice in new for line in invoice.lines]
+        if items:
+            self._sql.execute(invoice_items.insert(), items)
 
     def _get(self, invoice_id: int, *, lock: bool) -> Invoice:
         return invoice_of(self._row(invoices, invoice_id, "invoice", lock=lock))
@@ -293,18 +334,25 @@ class SqlUsageRepository(_OnSession, ports.UsageRepository):
         ).all()
         return sorted({Account.of(r.user_id, r.organization_id) for r in rows}, key=Account.sort_key)
 
-    def lock_unbilled(self, account: Account, before: datetime) -> list[UsageRecord]:
+    def lock_unbilled(self, accounts: Sequence[Account], before: datetime) -> dict[Account, list[UsageRecord]]:
+        found: dict[Account, list[UsageRecord]] = {}
+        if not accounts:
+            return found
         rows = self._sql.execute(
             sa.select(usage_records)
             .where(
-                usage_filter(account),
+                accounts_filter(usage_records, accounts),
                 usage_records.c.billed.is_(False),
                 usage_records.c.recorded_at < naive(before),
             )
             .order_by(usage_records.c.id)
             .with_for_update()
         ).all()
-        return [UsageRecord(int(r.id), int(r.user_id), metered(r)) for r in rows]
+        for r in rows:
+            found.setdefault(Account.of(int(r.user_id), r.organization_id), []).append(
+                UsageRecord(int(r.id), int(r.user_id), metered(r))
+            )
+        return found
 
     def billed_of(self, account: Account, late: Sequence[UsageRecord]) -> list[MeteredUsage]:
         months = {month_of(r.usage.period_start) for r in late}
@@ -334,14 +382,19 @@ class SqlUsageRepository(_OnSession, ports.UsageRepository):
         ).all()
         return [UsageRecord(int(r.id), int(r.user_id), metered(r), r.total_cost or Decimal(0)) for r in rows]
 
-    def mark_billed(self, ids: Sequence[int], invoice_id: int) -> None:
+    def mark_billed(self, billed: Mapping[Account, tuple[int, Sequence[int]]]) -> None:
+        """One UPDATE for the run's whole batch: the records by id, each given its account's invoice."""
+        ids = [record_id for _, records in billed.values() for record_id in records]
+        if not ids:
+            return
+        invoice_of = sa.case(*((usage_filter(account), invoice_id) for account, (invoice_id, _) in billed.items()))
         marked = self._sql.execute(
             usage_records.update()
-            .where(usage_records.c.id.in_(list(ids)), usage_records.c.billed.is_(False))
-            .values(billed=True, invoice_id=invoice_id)
+            .where(usage_records.c.id.in_(ids), usage_records.c.billed.is_(False))
+            .values(billed=True, invoice_id=invoice_of)
         )
         if marked.rowcount != len(ids):
-            raise RuntimeError(f"usage records {list(ids)[:5]}… changed under the invoice run")
+            raise RuntimeError(f"usage records {ids[:5]}… changed under the invoice run")
 
 
 class SqlCreditRepository(_OnSession, ports.CreditRepository):
@@ -369,14 +422,20 @@ class SqlCreditRepository(_OnSession, ports.CreditRepository):
     def _get(self, credit_id: int, *, lock: bool) -> Credit:
         return credit_of(self._row(credits, credit_id, "credit", lock=lock))
 
-    def _lock_usable(self, account: Account, currency: str) -> list[Credit]:
+    def _lock_usable(self, accounts: Sequence[Account]) -> dict[Account, list[Credit]]:
+        found: dict[Account, list[Credit]] = {}
+        if not accounts:
+            return found
         rows = self._sql.execute(
             sa.select(credits)
-            .where(credit_filter(account), credits.c.balance > 0, credits.c.currency == currency)
+            .where(accounts_filter(credits, accounts), credits.c.balance > 0)
             .order_by(credits.c.id)
             .with_for_update()
         ).all()
-        return [credit_of(r) for r in rows]
+        for r in rows:
+            credit = credit_of(r)
+            found.setdefault(credit.account, []).append(credit)
+        return found
 
     def of_account(self, account: Account) -> list[Credit]:
         rows = self._sql.execute(
@@ -635,19 +694,34 @@ class SqlAccountRepository(_OnSession, ports.AccountRepository):
         ).first()
         return None if row is None else profile_of(row)
 
+    def profiles(self, accounts: Sequence[Account]) -> dict[Account, BillingProfile]:
+        if not accounts:
+            return {}
+        rows = self._sql.execute(
+            sa.select(billing_accounts).where(
+                sa.tuple_(billing_accounts.c.account_type, billing_accounts.c.account_id).in_(
+                    [(a.account_type, a.account_id) for a in accounts]
+                )
+            )
+        ).all()
+        return {Account(r.account_type, int(r.account_id)): profile_of(r) for r in rows}
+
 
 class SqlNumberSequences(_OnSession, ports.NumberSequences):
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _next(self, table: sa.Table, month: date) -> int:
+    def _next(self, table: sa.Table, month: date, count: int = 1) -> int:
+        """The first of ``count`` numbers: the month's counter moved on by ``count`` (the row stays
+        locked by this transaction until it ends)."""
         key = f"{month:%Y-%m}"
-        upsert = mysql.insert(table).values(period=key, last_number=1)
-        self._sql.execute(upsert.on_duplicate_key_update(last_number=table.c.last_number + 1))
-        return int(self._sql.execute(sa.select(table.c.last_number).where(table.c.period == key)).scalar_one())
+        upsert = mysql.insert(table).values(period=key, last_number=count)
+        self._sql.execute(upsert.on_duplicate_key_update(last_number=table.c.last_number + count))
+        last = int(self._sql.execute(sa.select(table.c.last_number).where(table.c.period == key)).scalar_one())
+        return last - count + 1
 
-    def next_invoice_number(self, period: date) -> int:
-        return self._next(invoice_sequences, period)
+    def reserve_invoice_numbers(self, period: date, count: int) -> int:
+        return self._next(invoice_sequences, period, count)
 
     def next_credit_note_number(self, month: date) -> int:
         return self._next(credit_note_sequences, month)

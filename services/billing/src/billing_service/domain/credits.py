@@ -66,15 +66,22 @@ class CreditGrant:
     description: str
 
 
-def check_grant(command: GrantCredit, now: datetime) -> CreditGrant:
+def check_grant(command: GrantCredit, now: datetime, billing_currency: str) -> CreditGrant:
+    """A grant checked against the rules; ``billing_currency`` is the one the platform invoices
+    in: a credit is granted in it (the default), as one in any other would never apply."""
     kind, amount_text, currency, expires_at = command.kind, command.amount, command.currency, command.expires_at
     description = command.description
     if kind not in TYPES:
         raise InvalidInput(f"type {kind!r} is not one of {', '.join(TYPES)}")
     amount = parse_amount(amount_text)
-    currency = (currency or "EUR").upper()
+    currency = (currency or billing_currency).upper()
     if len(currency) != 3 or not currency.isalpha():
         raise InvalidInput(f"currency {currency!r} is not an ISO 4217 code")
+    if currency != billing_currency:
+        raise InvalidInput(
+            f"currency {currency!r}: accounts are invoiced in {billing_currency}, so a credit in {currency} "
+            f"would never apply; grant it in {billing_currency}"
+        )
     if expires_at is not None and expires_at <= now:
         raise InvalidInput("expires_at is in the past")
     if len(description) > 255:

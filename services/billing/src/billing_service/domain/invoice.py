@@ -7,14 +7,22 @@ total = subtotal + tax - credits applied.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from billing_service.domain.accounts import BillingProfile
 from billing_service.domain.credits import CreditBalance, apply_credits
-from billing_service.domain.pricing import HUNDRED, Line, MeteredUsage, price_adjustments, price_segments, to_cents
+from billing_service.domain.pricing import (
+    HUNDRED,
+    Line,
+    MeteredUsage,
+    month_of,
+    price_adjustments,
+    price_segments,
+    to_cents,
+)
 from billing_service.domain.tax import TaxDecision, TaxTable
 
 
@@ -95,17 +103,21 @@ def draft_invoice(
     credit_balances: Sequence[CreditBalance],
     now: datetime,
     terms: InvoiceTerms,
+    invoiced_months: Collection[date],
 ) -> InvoiceDraft:
     """Price an account's unbilled usage up to the end of ``period`` (a month's first day).
 
-    ``unbilled``: usage before the period's end not on any invoice yet; what lies before the
-    period is late usage, charged as adjustments against ``billed_before`` (the account's
-    billed usage of the same resources and months). ``profile``: what billing knows of the
-    account (country, VAT id, owner). Credits are applied at ``now``.
+    ``unbilled``: usage before the period's end not on any invoice yet. Usage of an earlier
+    month the account was invoiced for (``invoiced_months``) is late usage, charged as
+    adjustments against ``billed_before`` (the account's billed usage of the same resources
+    and months); usage of an earlier month never invoiced is billed as it would have been, in
+    lines of its own month. ``profile``: what billing knows of the account (country, VAT id,
+    owner). Credits are applied at ``now``.
     """
     start = datetime.combine(period, datetime.min.time(), tzinfo=UTC)
-    current = [u for u in unbilled if u.period_start >= start]
-    late = [u for u in unbilled if u.period_start < start]
+    invoiced = set(invoiced_months)
+    current = [u for u in unbilled if u.period_start >= start or month_of(u.period_start) not in invoiced]
+    late = [u for u in unbilled if u.period_start < start and month_of(u.period_start) in invoiced]
     lines: list[Line] = price_segments(current, terms.included_tax_rate)
     if late:
         lines += price_adjustments(late, billed_before, terms.included_tax_rate)

@@ -4,7 +4,8 @@
   now (the same handler as the RunInvoices RPC and the keeper's scheduled run; once: a second
   run issues nothing). It works whether or not the billing gRPC server runs.
 * ``reconcile --period YYYY-MM``: rebuild billing from its streams (offset 0) and diff the
-  period's invoices line by line (entrypoints/reconcile.py); exit 1 on any difference.
+  period's invoices line by line (entrypoints/reconcile.py); of an open period (no invoice
+  issued yet) compare the ingested usage with the streams' instead; exit 1 on any difference.
 
 The database is ``--database-url`` or ``CP_DATABASE_URL``; Kafka ``--bootstrap`` or
 ``CP_KAFKA_BOOTSTRAP``; invoicing rules come from the CP_BILLING_* variables (seller's country,
@@ -25,7 +26,8 @@ from billing_service.bootstrap import bootstrap
 from billing_service.config import BillingRules
 from billing_service.domain.commands import RunInvoices
 from billing_service.domain.invoice import parse_period
-from billing_service.entrypoints.reconcile import ReconcileBusy, ReconcileReport, reconcile
+from billing_service.domain.reconciliation import ReconcileReport
+from billing_service.entrypoints.reconcile import ReconcileBusy, reconcile
 from billing_service.service_layer.invoice_run import run_invoices
 from cpshared.settings import load_settings
 from cpshared.topics import IDENTITY_EVENTS, USAGE_EVENTS, Topic, TopicKind
@@ -101,14 +103,20 @@ def _reconcile(args: argparse.Namespace, rules: BillingRules) -> int:
 
 
 def _print_report(report: ReconcileReport, show: int) -> int:
-    print(
-        f"{report.period:%Y-%m}: {report.events_replayed:,} events replayed in {report.replay_seconds:.1f}s; "
-        f"{report.issued_invoices} invoice(s) issued, {report.recomputed_invoices} recomputed"
-    )
+    replayed = f"{report.period:%Y-%m}: {report.events_replayed:,} events replayed in {report.replay_seconds:.1f}s; "
+    if report.open:
+        print(
+            f"{replayed}open period (no invoice issued yet): "
+            f"{report.usage_compared:,} usage record(s) compared with the streams"
+        )
+    else:
+        print(f"{replayed}{report.issued_invoices} invoice(s) issued, {report.recomputed_invoices} recomputed")
     if report.clean:
-        print("no difference")
+        print("open period, usage matches" if report.open else "no difference")
         return 0
-    header = ("account", "invoice number", "line", "field", "issued", "recomputed")
+    header = ("account", "invoice number", "line", "field") + (
+        ("billing", "streams") if report.open else ("issued", "recomputed")
+    )
     rows = [header] + [
         (d.account, d.invoice_number, d.line, d.field, d.issued, d.recomputed) for d in report.differences[:show]
     ]

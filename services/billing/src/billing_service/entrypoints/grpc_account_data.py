@@ -176,7 +176,9 @@ class AccountDataServicer:
             expires_at=expires_at,
             description=request.description,
         )
-        credit = await asyncio.to_thread(credit_grants.grant, command, self._billing.uow())
+        credit = await asyncio.to_thread(
+            credit_grants.grant, command, self._billing.uow(), self._billing.rules.billing_currency
+        )
         return pb.GrantCreditResponse(credit=credit_message(credit))
 
     async def ListCredits(  # noqa: N802
@@ -196,7 +198,9 @@ class AccountDataServicer:
         rows = await asyncio.to_thread(
             pricing_plans.list_plans, request.resource_type, request.include_inactive, self._billing.uow()
         )
-        return pb.ListPricingPlansResponse(pricing_plans=[plan_message(r) for r in rows])
+        return pb.ListPricingPlansResponse(
+            pricing_plans=[plan_message(r) for r in rows], included_tax_rate=str(self._billing.terms.included_tax_rate)
+        )
 
     async def GetPricingPlan(  # noqa: N802
         self, request: pb.GetPricingPlanRequest, context: Context

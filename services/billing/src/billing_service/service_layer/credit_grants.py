@@ -14,11 +14,11 @@ from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput
 
 
-def grant(command: GrantCredit, uow: AbstractUnitOfWork) -> Credit:
+def grant(command: GrantCredit, uow: AbstractUnitOfWork, billing_currency: str) -> Credit:
     """A credit of the user's own account, or of an organization's (its owner, as billing knows
-    it, unless ``user_id`` names one)."""
+    it, unless ``user_id`` names one), in ``billing_currency`` (the platform's invoicing currency)."""
     now = utcnow()
-    checked = check_grant(command, now)
+    checked = check_grant(command, now, billing_currency)
     user_id, organization_id = command.user_id, command.organization_id
     with uow:
         if organization_id:

@@ -9,7 +9,7 @@ unit of work commits (:meth:`Repository.flush`), and their events collected then
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -39,13 +39,27 @@ class Repository(abc.ABC):
 
 class InvoiceRepository(Repository):
     @abc.abstractmethod
-    def exists_for(self, account: Account, period: date) -> bool:
-        """Whether the account has an invoice for ``period`` (a month's first day)."""
+    def invoiced_among(self, accounts: Sequence[Account], period: date) -> set[Account]:
+        """Which of ``accounts`` have an invoice for ``period`` (a month's first day)."""
+
+    @abc.abstractmethod
+    def periods_of(self, account: Account, before: date) -> set[date]:
+        """The periods (months' first days) before ``before`` the account has an invoice of."""
 
     def add(self, invoice: Invoice) -> None:
         """Store a new invoice with its lines now; it gets its id."""
         self._add(invoice)
         self._saw(invoice)
+
+    def add_many(self, new: Sequence[Invoice]) -> None:
+        """Store new invoices with their lines now (at once where the store can); each gets its id."""
+        self._add_many(new)
+        for invoice in new:
+            self._saw(invoice)
+
+    def _add_many(self, new: Sequence[Invoice]) -> None:
+        for invoice in new:
+            self._add(invoice)
 
     def get(self, invoice_id: int, *, lock: bool = False) -> Invoice:
         """The invoice (NotFound if there is none), locked until the commit with ``lock``."""
@@ -78,8 +92,9 @@ class UsageRepository(abc.ABC):
         """Accounts with unbilled usage recorded before ``before`` (naive UTC), in a stable order."""
 
     @abc.abstractmethod
-    def lock_unbilled(self, account: Account, before: datetime) -> list[UsageRecord]:
-        """The account's unbilled usage before ``before`` in id order, locked until the commit."""
+    def lock_unbilled(self, accounts: Sequence[Account], before: datetime) -> dict[Account, list[UsageRecord]]:
+        """Each of ``accounts``' unbilled usage before ``before`` in id order (accounts without
+        any left out), locked until the commit."""
 
     @abc.abstractmethod
     def billed_of(self, account: Account, late: Sequence[UsageRecord]) -> list[MeteredUsage]:
@@ -90,8 +105,9 @@ class UsageRepository(abc.ABC):
         """The account's usage recorded in [start, end), billed or not, in id order (to read)."""
 
     @abc.abstractmethod
-    def mark_billed(self, ids: Sequence[int], invoice_id: int) -> None:
-        """Mark the (locked, unbilled) records billed with the invoice; RuntimeError if one changed."""
+    def mark_billed(self, billed: Mapping[Account, tuple[int, Sequence[int]]]) -> None:
+        """Mark the (locked, unbilled) records billed: account → (its invoice's id, its records'
+        ids); RuntimeError if one changed."""
 
 
 class CreditRepository(Repository):
@@ -105,11 +121,13 @@ class CreditRepository(Repository):
         self._saw(credit)
         return credit
 
-    def lock_usable(self, account: Account, currency: str) -> list[Credit]:
-        """The account's credits in ``currency`` with a balance, by id, locked until the commit."""
-        found = self._lock_usable(account, currency)
-        for credit in found:
-            self._saw(credit)
+    def lock_usable(self, accounts: Sequence[Account]) -> dict[Account, list[Credit]]:
+        """Each of ``accounts``' credits with a balance, by id, locked until the commit (accounts
+        without any left out)."""
+        found = self._lock_usable(accounts)
+        for credits in found.values():
+            for credit in credits:
+                self._saw(credit)
         return found
 
     @abc.abstractmethod
@@ -119,7 +137,7 @@ class CreditRepository(Repository):
     def _get(self, credit_id: int, *, lock: bool) -> Credit: ...
 
     @abc.abstractmethod
-    def _lock_usable(self, account: Account, currency: str) -> list[Credit]: ...
+    def _lock_usable(self, accounts: Sequence[Account]) -> dict[Account, list[Credit]]: ...
 
     @abc.abstractmethod
     def of_account(self, account: Account) -> list[Credit]:
@@ -206,13 +224,18 @@ class AccountRepository(abc.ABC):
     def profile(self, account: Account) -> BillingProfile | None:
         """What identity's events told billing of the account; None if nothing yet."""
 
+    @abc.abstractmethod
+    def profiles(self, accounts: Sequence[Account]) -> dict[Account, BillingProfile]:
+        """What billing knows of each of ``accounts`` (those it knows nothing of left out)."""
+
 
 class NumberSequences(abc.ABC):
     """Gapless numbers per month: the month's counter stays locked until the commit, so a
     rollback gives its number back before anyone else can take it."""
 
     @abc.abstractmethod
-    def next_invoice_number(self, period: date) -> int: ...
+    def reserve_invoice_numbers(self, period: date, count: int) -> int:
+        """The first of ``count`` consecutive invoice numbers of the month, taken at once."""
 
     @abc.abstractmethod
     def next_credit_note_number(self, month: date) -> int: ...

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from cpshared.auth.principal import Principal
 from cpshared.context import current_principal
 from cpshared.errors import Forbidden, InvalidInput, NotFound
-from cpshared.label_sql import OPERATORS
+from hetzner_conventions.label_sql import OPERATORS
 
 
 def _user() -> Principal | None:

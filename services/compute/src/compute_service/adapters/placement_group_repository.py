@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from compute_service.adapters import tables as t
 from compute_service.domain.placement_groups import PlacementGroup
 from cpshared.errors import AlreadyExists
-from cpshared.label_sql import LabelRequirement, requirements_clause
+from hetzner_conventions.label_sql import LabelRequirement, requirements_clause
 
 DUPLICATE_KEY = 1062
 

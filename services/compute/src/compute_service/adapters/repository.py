@@ -15,7 +15,7 @@ from compute_service.adapters import tables as t
 from compute_service.domain.catalog import Datacenter, Image, ServerType, UpstreamImage
 from compute_service.domain.ssh_keys import SshKey
 from cpshared.errors import AlreadyExists
-from cpshared.label_sql import LabelRequirement, requirements_clause
+from hetzner_conventions.label_sql import LabelRequirement, requirements_clause
 
 DUPLICATE_KEY = 1062
 

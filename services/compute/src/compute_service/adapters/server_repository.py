@@ -15,7 +15,7 @@ from compute_service.adapters.placement_group_repository import PlacementGroupRe
 from compute_service.domain import server_status as st
 from compute_service.domain.servers import Action, Server
 from cpshared.errors import AlreadyExists
-from cpshared.label_sql import LabelRequirement, requirements_clause
+from hetzner_conventions.label_sql import LabelRequirement, requirements_clause
 
 DUPLICATE_KEY = 1062
 

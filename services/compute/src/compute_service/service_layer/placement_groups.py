@@ -35,8 +35,8 @@ from compute_service.service_layer.servers import Reach, begin, live_server, ups
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
-from cpshared.label_sql import LabelRequirement
 from cpshared.logging import get_logger
+from hetzner_conventions.label_sql import LabelRequirement
 
 log = get_logger(__name__)
 

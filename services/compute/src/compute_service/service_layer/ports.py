@@ -21,7 +21,7 @@ from compute_service.domain.placement_groups import PlacementGroup
 from compute_service.domain.server_actions import SnapshotImage
 from compute_service.domain.servers import Action, Server
 from compute_service.domain.ssh_keys import SshKey
-from cpshared.label_sql import LabelRequirement
+from hetzner_conventions.label_sql import LabelRequirement
 
 # -- the upstream cloud ----------------------------------------------------------------------
 

@@ -33,8 +33,8 @@ from compute_service.service_layer.ports import CreateSpec, Quotas, UpstreamServ
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import DomainError, InvalidInput, NotFound, PreconditionFailed, Unavailable
-from cpshared.label_sql import LabelRequirement
 from cpshared.logging import get_logger
+from hetzner_conventions.label_sql import LabelRequirement
 
 log = get_logger(__name__)
 

@@ -13,7 +13,7 @@ from compute_service.domain.ssh_keys import SshKey, check_labels, check_name, pa
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import NotFound
-from cpshared.label_sql import LabelRequirement
+from hetzner_conventions.label_sql import LabelRequirement
 
 Reach = Callable[[SshKey], None]
 """Raises NOT_FOUND unless the caller reaches the key."""

@@ -14,20 +14,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from cpshared.errors import NotFound
-from gateway_service.api.admin import Meta
-from gateway_service.api.servers import (
-    MAX_ID,
-    ActionAnswer,
-    ActionOut,
-    ActionsAnswer,
-    action_out,
-    server_client,
-    tenant,
-)
-from gateway_service.auth import policy
+from gateway_service.api.common import MAX_ID, one_page, tenant
+from gateway_service.api.servers.mapping import action_out
+from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.auth.scoped import scope
+from gateway_service.clients.backends import backends
+from hetzner_conventions.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"])
 
@@ -36,6 +30,7 @@ MAX_IDS = 50
 
 
 @router.get("")
+@scope(Family.SERVERS, Access.READ)
 async def list_actions(
     request: Request,
     response: Response,
@@ -45,24 +40,19 @@ async def list_actions(
     per_page: str | None = None,
 ) -> ActionsAnswer:
     """The actions with the IDs given that the caller reaches."""
-    policy.require_scope(principal, Family.SERVERS, Access.READ)
     page_request = parse_page_request(page, per_page)
     found: list[ActionOut] = []
     for action_id in sorted(set(id)):
         try:
-            found.append(action_out(await server_client(request).action(action_id, tenant(principal)[1])))
+            found.append(action_out(await backends(request).servers.action(action_id, tenant(principal)[1])))
         except NotFound:
             continue
-    pagination = paginate(page_request, len(found))
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    chosen = found[page_request.offset : page_request.offset + page_request.limit]
-    return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
+    chosen, meta = one_page(request, response, found, page_request)
+    return ActionsAnswer(actions=chosen, meta=meta)
 
 
 @router.get("/{id}")
+@scope(Family.SERVERS, Access.READ)
 async def get_action(request: Request, principal: Authenticated, id: ActionId) -> ActionAnswer:
     """One action the caller reaches."""
-    policy.require_scope(principal, Family.SERVERS, Access.READ)
-    return ActionAnswer(action=action_out(await server_client(request).action(id, tenant(principal)[1])))
+    return ActionAnswer(action=action_out(await backends(request).servers.action(id, tenant(principal)[1])))

@@ -25,13 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from cloudplatform.identity.v1 import admin_service_pb2 as apb
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
-from gateway_service.auth import policy
+from gateway_service.api.common import Meta, page_meta, sort_param
+from gateway_service.api.models.quotas import QuotaOut, quota_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.clients.admin import AdminClient
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import Pagination, link_header, paginate, parse_page_request
-from gateway_service.hetzner.sorting import parse_sort
+from gateway_service.auth.scoped import staff
+from gateway_service.clients.backends import backends
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.pagination import parse_page_request
+from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -64,23 +66,6 @@ ACTIONS: dict[str, pb.UserStatus.ValueType] = {
 
 
 # -- answers ----------------------------------------------------------------------------------
-
-
-class PaginationOut(BaseModel):
-    page: int
-    per_page: int
-    previous_page: int | None
-    next_page: int | None
-    last_page: int
-    total_entries: int
-
-
-class Meta(BaseModel):
-    pagination: PaginationOut
-
-    @classmethod
-    def of(cls, pagination: Pagination) -> Meta:
-        return cls.model_validate(pagination.as_meta())
 
 
 class UserOut(BaseModel):
@@ -127,15 +112,6 @@ class SettingAnswer(BaseModel):
 
 class SettingsAnswer(BaseModel):
     settings: list[SettingOut]
-
-
-class QuotaOut(BaseModel):
-    id: int
-    user_id: int | None
-    organization_id: int | None
-    resource_type: str
-    limit: int
-    usage: int
 
 
 class QuotaAnswer(BaseModel):
@@ -213,26 +189,11 @@ def setting_out(setting: pb.Setting) -> SettingOut:
     )
 
 
-def quota_out(quota: pb.Quota) -> QuotaOut:
-    return QuotaOut(
-        id=quota.id,
-        user_id=quota.user_id or None,
-        organization_id=quota.organization_id or None,
-        resource_type=quota.resource_type,
-        limit=quota.quota_limit,
-        usage=quota.current_usage,
-    )
-
-
-def admin_client(request: Request) -> AdminClient:
-    client: AdminClient = request.app.state.admin
-    return client
-
-
 # -- users ------------------------------------------------------------------------------------
 
 
 @router.get("/users")
+@staff(Family.USERS, Access.READ)
 async def search_users(
     request: Request,
     response: Response,
@@ -245,12 +206,11 @@ async def search_users(
     sort: Annotated[list[str] | None, Query()] = None,
 ) -> UsersAnswer:
     """Accounts whose email or name contains ``q``, of a role and status, one page of them."""
-    policy.require_staff(principal, Family.USERS, Access.READ)
     page_request = parse_page_request(page, per_page)
     sort_keys = parse_sort(sort or [], SORTABLE)
     if len(q) > 255:
         raise invalid_field("q", "q must be at most 255 characters")
-    answer = await admin_client(request).search_users(
+    answer = await backends(request).admin.search_users(
         apb.SearchUsersRequest(
             acting_user_id=principal.user_id,
             query=q,
@@ -258,34 +218,32 @@ async def search_users(
             status=STATUSES[status] if status else pb.USER_STATUS_UNSPECIFIED,
             page=page_request.page,
             per_page=page_request.per_page,
-            sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in sort_keys],
+            sort=sort_param(sort_keys),
         )
     )
-    pagination = paginate(page_request, answer.total_entries)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return UsersAnswer(users=[user_out(u) for u in answer.users], meta=Meta.of(pagination))
+    meta = page_meta(request, response, page_request, answer.total_entries)
+    return UsersAnswer(users=[user_out(u) for u in answer.users], meta=meta)
 
 
 @router.get("/users/{user_id}")
+@staff(Family.USERS, Access.READ)
 async def get_user(request: Request, principal: Authenticated, user_id: int) -> UserAnswer:
     """One account, as staff see it."""
-    policy.require_staff(principal, Family.USERS, Access.READ)
-    return UserAnswer(user=user_out(await admin_client(request).get_user(principal.user_id, user_id)))
+    return UserAnswer(user=user_out(await backends(request).admin.get_user(principal.user_id, user_id)))
 
 
 @router.post("/users/{user_id}/actions/erase", status_code=201)
+@staff(Family.USERS, Access.WRITE, admin_only=True)
 async def erase_user(request: Request, principal: Authenticated, user_id: int) -> ErasedAnswer:
     """Erase an account's personal data on its holder's request (admins only); its id stays."""
-    policy.require_staff(principal, Family.USERS, Access.WRITE, admin_only=True)
-    answer = await admin_client(request).erase_user(principal.user_id, user_id)
+    answer = await backends(request).admin.erase_user(principal.user_id, user_id)
     return ErasedAnswer(
         user=user_out(answer.user), sole_member_organization_ids=list(answer.sole_member_organization_ids)
     )
 
 
 @router.post("/users/{user_id}/actions/{action}", status_code=201)
+@staff(Family.USERS, Access.WRITE, admin_only=lambda arguments: arguments["action"] == "ban")
 async def change_user_status(
     request: Request,
     principal: Authenticated,
@@ -294,8 +252,7 @@ async def change_user_status(
     body: StatusChange | None = None,
 ) -> UserAnswer:
     """Activate, suspend or ban an account (support: activate or suspend clients)."""
-    policy.require_staff(principal, Family.USERS, Access.WRITE, admin_only=action == "ban")
-    details = await admin_client(request).set_user_status(
+    details = await backends(request).admin.set_user_status(
         principal.user_id, user_id, ACTIONS[action], body.reason if body else ""
     )
     return UserAnswer(user=user_out(details))
@@ -305,18 +262,18 @@ async def change_user_status(
 
 
 @router.get("/settings")
+@staff(Family.SETTINGS, Access.READ)
 async def list_settings(request: Request, principal: Authenticated) -> SettingsAnswer:
     """Every system setting with its typed value (admins only)."""
-    policy.require_staff(principal, Family.SETTINGS, Access.READ)
-    settings = await admin_client(request).list_settings(principal.user_id)
+    settings = await backends(request).admin.list_settings(principal.user_id)
     return SettingsAnswer(settings=[setting_out(s) for s in settings])
 
 
 @router.get("/settings/{key}")
+@staff(Family.SETTINGS, Access.READ)
 async def get_setting(request: Request, principal: Authenticated, key: str) -> SettingAnswer:
     """One system setting (admins only)."""
-    policy.require_staff(principal, Family.SETTINGS, Access.READ)
-    return SettingAnswer(setting=setting_out(await admin_client(request).get_setting(key)))
+    return SettingAnswer(setting=setting_out(await backends(request).admin.get_setting(key)))
 
 
 def _typed(setting: pb.Setting, value: JsonValue) -> pb.SetSettingRequest:
@@ -337,10 +294,10 @@ def _typed(setting: pb.Setting, value: JsonValue) -> pb.SetSettingRequest:
 
 
 @router.put("/settings/{key}")
+@staff(Family.SETTINGS, Access.WRITE)
 async def set_setting(request: Request, principal: Authenticated, key: str, body: NewSettingValue) -> SettingAnswer:
     """Change a system setting (admins only); the value must be of the setting's type."""
-    policy.require_staff(principal, Family.SETTINGS, Access.WRITE)
-    client = admin_client(request)
+    client = backends(request).admin
     setting = await client.get_setting(key)
     return SettingAnswer(setting=setting_out(await client.set_setting(_typed(setting, body.value))))
 
@@ -349,9 +306,9 @@ async def set_setting(request: Request, principal: Authenticated, key: str, body
 
 
 @router.put("/quotas")
+@staff(Family.QUOTAS, Access.WRITE)
 async def set_quota_limit(request: Request, principal: Authenticated, body: NewQuotaLimit) -> QuotaAnswer:
     """Set the limit of a user's or organization's quota of one resource type (admins only)."""
-    policy.require_staff(principal, Family.QUOTAS, Access.WRITE)
     call = apb.SetQuotaLimitRequest(
         acting_user_id=principal.user_id, resource_type=body.resource_type, quota_limit=body.limit
     )
@@ -359,4 +316,4 @@ async def set_quota_limit(request: Request, principal: Authenticated, body: NewQ
         call.user_id = body.user_id
     else:
         call.organization_id = body.organization_id or 0
-    return QuotaAnswer(quota=quota_out(await admin_client(request).set_quota_limit(call)))
+    return QuotaAnswer(quota=quota_out(await backends(request).admin.set_quota_limit(call)))

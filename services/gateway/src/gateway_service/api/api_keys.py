@@ -18,7 +18,6 @@ own keys only, because identity has no "get key by id" call yet.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC
 from typing import Annotated, Any
 
@@ -28,15 +27,17 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cpshared.errors import NotFound
+from gateway_service.api.common import one_page, sort_items
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
-from gateway_service.hetzner.sorting import parse_sort
+from gateway_service.auth.scoped import scope
+from gateway_service.clients.backends import backends
 from gateway_service.idempotency.middleware import REDACT_HEADER
-from gateway_service.identity_client import IdentityClient
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.pagination import parse_page_request
+from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/api_keys", tags=["api_keys"])
 
@@ -73,19 +74,12 @@ def api_key_json(key: pb.ApiKey) -> dict[str, Any]:
     }
 
 
-def _identity(request: Request) -> IdentityClient:
-    client: IdentityClient = request.app.state.identity
-    return client
-
-
-def _sort_by(field: str) -> Callable[[pb.ApiKey], Any]:
-    if field == "created":
-        return lambda key: key.created_at.ToNanoseconds()
-    return lambda key: getattr(key, field)
+def _sort_value(key: pb.ApiKey, field: str) -> Any:
+    return key.created_at.ToNanoseconds() if field == "created" else getattr(key, field)
 
 
 async def _live_keys(request: Request, principal: Principal) -> list[pb.ApiKey]:
-    keys = await _identity(request).list_api_keys(principal.user_id)
+    keys = await backends(request).identity.list_api_keys(principal.user_id)
     return [key for key in keys if not key.HasField("revoked_at")]
 
 
@@ -97,6 +91,7 @@ async def _own_key(request: Request, principal: Principal, api_key_id: int) -> p
 
 
 @router.get("")
+@scope(Family.API_KEYS, Access.READ)
 async def list_api_keys(
     request: Request,
     response: Response,
@@ -107,39 +102,32 @@ async def list_api_keys(
     label_selector: str | None = None,
 ) -> dict[str, Any]:
     """The caller's API keys, one page of them."""
-    policy.require_scope(principal, Family.API_KEYS, Access.READ)
     page_request = parse_page_request(page, per_page)
     sort_keys = parse_sort(sort or [], SORTABLE)
     if label_selector:
         raise invalid_field("label_selector", "API keys have no labels; leave label_selector out")
     keys = sorted(await _live_keys(request, principal), key=lambda k: k.id)
-    for sort_key in reversed(sort_keys):  # stable sorts, last key first
-        keys.sort(key=_sort_by(sort_key.field), reverse=sort_key.descending)
-    pagination = paginate(page_request, len(keys))
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    chosen = keys[page_request.offset : page_request.offset + page_request.limit]
-    return {"api_keys": [api_key_json(key) for key in chosen], "meta": pagination.as_meta()}
+    chosen, meta = one_page(request, response, sort_items(keys, sort_keys, _sort_value), page_request)
+    return {"api_keys": [api_key_json(key) for key in chosen], "meta": meta.model_dump()}
 
 
 @router.get("/{api_key_id}")
+@scope(Family.API_KEYS, Access.READ)
 async def get_api_key(request: Request, principal: Authenticated, api_key_id: int) -> dict[str, Any]:
     """One of the caller's API keys."""
-    policy.require_scope(principal, Family.API_KEYS, Access.READ)
     return {"api_key": api_key_json(await _own_key(request, principal, api_key_id))}
 
 
 @router.post("", status_code=201)
+@scope(Family.API_KEYS, Access.WRITE)
 async def create_api_key(
     request: Request, response: Response, principal: Authenticated, body: NewApiKey
 ) -> dict[str, Any]:
     """A new API key for the caller; the answer shows its secret, once."""
     response.headers[REDACT_HEADER] = "secret"
-    policy.require_scope(principal, Family.API_KEYS, Access.WRITE)
     rate_limit = body.rate_limit if body.rate_limit is not None else principal.rate_limit
     policy.check_grantable(principal, body.scopes, rate_limit)
-    key, secret = await _identity(request).create_api_key(
+    key, secret = await backends(request).identity.create_api_key(
         user_id=principal.user_id,
         organization_id=principal.organization_id,
         name=body.name,
@@ -151,11 +139,11 @@ async def create_api_key(
 
 
 @router.delete("/{api_key_id}", status_code=204)
+@scope(Family.API_KEYS, Access.WRITE)
 async def revoke_api_key(request: Request, principal: Authenticated, api_key_id: int) -> Response:
     """Revoke an API key: it stops working within a second."""
-    policy.require_scope(principal, Family.API_KEYS, Access.WRITE)
     if not policy.reaches_every_owner(principal, Family.API_KEYS, Access.WRITE):
         # Checked before revoking: another user's key must stay untouched and look absent.
         await _own_key(request, principal, api_key_id)
-    await _identity(request).revoke_api_key(api_key_id)
+    await backends(request).identity.revoke_api_key(api_key_id)
     return Response(status_code=204)

@@ -24,19 +24,18 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field, JsonValue
 
 from cloudplatform.audit.v1 import audit_service_pb2 as pb
-from gateway_service.api.admin import Meta
-from gateway_service.auth import policy
+from gateway_service.api.common import MAX_ID, Meta, page_meta, sort_param
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.clients.audit import AuditClient
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE, PageRequest, link_header, paginate
-from gateway_service.hetzner.sorting import parse_sort
+from gateway_service.auth.scoped import scope
+from gateway_service.clients.backends import backends
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE, PageRequest
+from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(tags=["audit_logs"])
 
 SORTABLE = ("id", "created")
-MAX_ID = 2**63 - 1
 MAX_PAGE = 2**31 - 1
 
 
@@ -77,11 +76,6 @@ class LoginAttemptOut(BaseModel):
 class LoginActivityAnswer(BaseModel):
     login_activity: list[LoginAttemptOut]
     meta: Meta
-
-
-def audit_client(request: Request) -> AuditClient:
-    client: AuditClient = request.app.state.audit
-    return client
 
 
 def _json(text: str) -> JsonValue:
@@ -154,6 +148,7 @@ Time = Annotated[
 
 
 @router.get("/v1/audit_logs")
+@scope(Family.AUDIT_LOGS, Access.READ)
 async def list_audit_logs(
     request: Request,
     response: Response,
@@ -176,9 +171,8 @@ async def list_audit_logs(
     ] = None,
 ) -> AuditLogsAnswer:
     """Audit log entries the caller may see, matching every filter given, one page of them."""
-    policy.require_scope(principal, Family.AUDIT_LOGS, Access.READ)
     sort_keys = parse_sort(sort or [], SORTABLE)
-    answer = await audit_client(request).list_audit_logs(
+    answer = await backends(request).audit.list_audit_logs(
         pb.ListAuditLogsRequest(
             user_id=user_id or 0,
             organization_id=organization_id or 0,
@@ -191,17 +185,15 @@ async def list_audit_logs(
             until=_timestamp("until", until),
             page=page,
             per_page=per_page,
-            sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in sort_keys],
+            sort=sort_param(sort_keys),
         )
     )
-    pagination = paginate(PageRequest(page, per_page), answer.total_entries)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return AuditLogsAnswer(audit_logs=[audit_log_out(e) for e in answer.entries], meta=Meta.of(pagination))
+    meta = page_meta(request, response, PageRequest(page, per_page), answer.total_entries)
+    return AuditLogsAnswer(audit_logs=[audit_log_out(e) for e in answer.entries], meta=meta)
 
 
 @router.get("/v1/me/login_activity")
+@scope(Family.ACCOUNT, Access.READ)
 async def list_login_activity(
     request: Request,
     response: Response,
@@ -210,10 +202,6 @@ async def list_login_activity(
     per_page: PerPage = DEFAULT_PER_PAGE,
 ) -> LoginActivityAnswer:
     """The caller's sign-in attempts, newest first, one page of them."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.READ)
-    answer = await audit_client(request).list_login_activity(principal.user_id, page, per_page)
-    pagination = paginate(PageRequest(page, per_page), answer.total_entries)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return LoginActivityAnswer(login_activity=[login_attempt_out(a) for a in answer.attempts], meta=Meta.of(pagination))
+    answer = await backends(request).audit.list_login_activity(principal.user_id, page, per_page)
+    meta = page_meta(request, response, PageRequest(page, per_page), answer.total_entries)
+    return LoginActivityAnswer(login_activity=[login_attempt_out(a) for a in answer.attempts], meta=meta)

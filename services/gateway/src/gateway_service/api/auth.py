@@ -21,19 +21,18 @@ Answers with tokens are stored without them for Idempotency-Key replays (``X-Ide
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from fastapi import APIRouter, Request, Response
-from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
-from cloudplatform.identity.v1 import identity_service_pb2 as id_pb
 from cpshared.auth.session_token import peek_access_token
+from gateway_service.api.models.accounts import SessionOut, UserAnswer, UserOut, session_out, user_out
 from gateway_service.auth.gate import Authenticated
-from gateway_service.clients.accounts import AccountsClient
-from gateway_service.hetzner.errors import documented_errors, error_response
+from gateway_service.clients.backends import backends
 from gateway_service.idempotency.middleware import REDACT_HEADER
+from hetzner_conventions.error_handlers import documented_errors, error_response
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -42,46 +41,6 @@ PUBLIC_ERRORS = documented_errors(400, 401, 403, 409, 422, 500)
 
 
 # -- shapes shared with /v1/me --------------------------------------------------------------
-
-
-class UserOut(BaseModel):
-    """A person's account and profile; unset profile fields are null."""
-
-    id: int
-    name: str
-    email: str
-    role: str = Field(description="Platform role: admin, client, support or billing.")
-    status: str = Field(description="active, pending (email not verified yet), suspended or banned.")
-    email_verified: bool
-    email_verified_at: datetime | None
-    company_name: str | None
-    tax_id: str | None
-    phone: str | None
-    address_line1: str | None
-    address_line2: str | None
-    city: str | None
-    state: str | None
-    postal_code: str | None
-    country: str | None = Field(description="ISO 3166-1 alpha-2, e.g. DE.")
-    timezone: str | None = Field(description="IANA time zone, e.g. Europe/Berlin.")
-    locale: str | None
-    created: datetime
-
-
-class SessionOut(BaseModel):
-    """A signed-in browser or command line."""
-
-    id: int
-    ip: str = Field(description="Address of the sign-in or of the latest refresh.")
-    user_agent: str
-    created: datetime
-    refreshed: datetime | None
-    expires: datetime = Field(description="The session ends then, however often it is refreshed.")
-    current: bool = Field(default=False, description="Whether this is the session making the request.")
-
-
-class UserAnswer(BaseModel):
-    user: UserOut
 
 
 class TokensAnswer(BaseModel):
@@ -96,57 +55,6 @@ class TokensAnswer(BaseModel):
 
 class AcceptedAnswer(BaseModel):
     message: str
-
-
-def _time(stamp: Timestamp, present: bool) -> datetime | None:
-    return stamp.ToDatetime(tzinfo=UTC) if present else None
-
-
-def _name(enum_name: str, prefix: str) -> str:
-    return enum_name.removeprefix(prefix).lower()
-
-
-def user_out(profile: pb.Profile) -> UserOut:
-    verified_at = _time(profile.email_verified_at, profile.HasField("email_verified_at"))
-    created = _time(profile.created_at, profile.HasField("created_at"))
-    return UserOut(
-        id=profile.id,
-        name=profile.name,
-        email=profile.email,
-        role=_name(id_pb.UserRole.Name(profile.role), "USER_ROLE_"),
-        status=_name(id_pb.UserStatus.Name(profile.status), "USER_STATUS_"),
-        email_verified=verified_at is not None,
-        email_verified_at=verified_at,
-        company_name=profile.company_name or None,
-        tax_id=profile.tax_id or None,
-        phone=profile.phone or None,
-        address_line1=profile.address_line1 or None,
-        address_line2=profile.address_line2 or None,
-        city=profile.city or None,
-        state=profile.state or None,
-        postal_code=profile.postal_code or None,
-        country=profile.country or None,
-        timezone=profile.timezone or None,
-        locale=profile.locale or None,
-        created=created or datetime.fromtimestamp(0, UTC),
-    )
-
-
-def session_out(session: pb.Session, current_session_id: int = 0) -> SessionOut:
-    return SessionOut(
-        id=session.id,
-        ip=session.ip_address,
-        user_agent=session.user_agent,
-        created=_time(session.created_at, True) or datetime.fromtimestamp(0, UTC),
-        refreshed=_time(session.refreshed_at, session.HasField("refreshed_at")),
-        expires=_time(session.expires_at, True) or datetime.fromtimestamp(0, UTC),
-        current=session.id == current_session_id,
-    )
-
-
-def accounts_client(request: Request) -> AccountsClient:
-    client: AccountsClient = request.app.state.accounts
-    return client
 
 
 def client_ip(request: Request) -> str:
@@ -211,7 +119,7 @@ class RefreshBody(BaseModel):
 @router.post("/signup", status_code=201, responses=PUBLIC_ERRORS)
 async def sign_up(request: Request, body: SignUpBody) -> UserAnswer:
     """A new account, pending until the link mailed to its email is opened."""
-    profile = await accounts_client(request).sign_up(
+    profile = await backends(request).accounts.sign_up(
         pb.SignUpRequest(
             name=body.name,
             email=body.email,
@@ -226,19 +134,19 @@ async def sign_up(request: Request, body: SignUpBody) -> UserAnswer:
 @router.post("/verify", responses=PUBLIC_ERRORS)
 async def verify_email(request: Request, body: VerifyBody) -> UserAnswer:
     """Verify the email with the token from the mail: the account becomes active."""
-    return UserAnswer(user=user_out(await accounts_client(request).verify_email(body.token)))
+    return UserAnswer(user=user_out(await backends(request).accounts.verify_email(body.token)))
 
 
 @router.get("/verify", responses=PUBLIC_ERRORS)
 async def verify_email_link(request: Request, token: str) -> UserAnswer:
     """The link in the verification mail: the same as ``POST /v1/auth/verify``."""
-    return UserAnswer(user=user_out(await accounts_client(request).verify_email(token)))
+    return UserAnswer(user=user_out(await backends(request).accounts.verify_email(token)))
 
 
 @router.post("/verify/resend", status_code=202, responses=PUBLIC_ERRORS)
 async def resend_verification(request: Request, body: ResendBody) -> AcceptedAnswer:
     """Mail a new verification link to a pending account (at most one a minute)."""
-    await accounts_client(request).resend_verification(body.email)
+    await backends(request).accounts.resend_verification(body.email)
     return AcceptedAnswer(message="if an account with this email waits for verification, a new link is on its way")
 
 
@@ -246,7 +154,7 @@ async def resend_verification(request: Request, body: ResendBody) -> AcceptedAns
 async def login(request: Request, response: Response, body: LoginBody) -> TokensAnswer:
     """Sign in: an access token and a refresh token, shown once."""
     response.headers[REDACT_HEADER] = TOKEN_FIELDS
-    answer = await accounts_client(request).create_session(
+    answer = await backends(request).accounts.create_session(
         pb.CreateSessionRequest(
             email=body.email,
             password=body.password,
@@ -263,7 +171,9 @@ async def login(request: Request, response: Response, body: LoginBody) -> Tokens
 async def refresh(request: Request, response: Response, body: RefreshBody) -> TokensAnswer:
     """New tokens for the refresh token; the old one stops working (sending it again ends the session)."""
     response.headers[REDACT_HEADER] = TOKEN_FIELDS
-    answer = await accounts_client(request).refresh_session(body.refresh_token, client_ip(request), user_agent(request))
+    answer = await backends(request).accounts.refresh_session(
+        body.refresh_token, client_ip(request), user_agent(request)
+    )
     return _tokens_answer(answer.session, answer.tokens, None)
 
 
@@ -278,5 +188,5 @@ async def logout(request: Request, principal: Authenticated) -> Response:
         )
         answer.status_code = 422
         return answer
-    await accounts_client(request).revoke_session(principal.session_id, principal.user_id)
+    await backends(request).accounts.revoke_session(principal.session_id, principal.user_id)
     return Response(status_code=204)

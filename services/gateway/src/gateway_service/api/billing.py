@@ -26,27 +26,22 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
-from gateway_service.api.invoices import billing_client
-from gateway_service.auth import policy
+from gateway_service.api.common import MAX_ID, tenant
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.auth.principal import Principal
+from gateway_service.auth.scoped import scope, staff
+from gateway_service.clients.backends import backends
 
 usage_router = APIRouter(prefix="/v1/billing", tags=["billing"])
 credits_router = APIRouter(prefix="/v1/credits", tags=["credits"])
 payment_methods_router = APIRouter(prefix="/v1/payment_methods", tags=["payment_methods"])
 pricing_plans_router = APIRouter(prefix="/v1/pricing_plans", tags=["pricing_plans"])
 
-MAX_ID = 2**63 - 1
 ResourceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Money = Annotated[str, Field(pattern=r"^\d{1,8}(\.\d{1,2})?$", description="Decimal amount, e.g. 12.34.")]
 Price = Annotated[str | None, Field(default=None, pattern=r"^\d{1,8}(\.\d{1,6})?$", description="Decimal price.")]
 ResourceType = Literal["server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth"]
 Address = dict[Annotated[str, Field(max_length=50)], Annotated[str, Field(max_length=255)]]
-
-
-def _tenant(principal: Principal) -> tuple[int, int]:
-    return principal.user_id, principal.organization_id or 0
 
 
 def _time(message: pb.PaymentMethod | pb.Credit | pb.InvoiceItem, name: str) -> datetime | None:
@@ -96,6 +91,7 @@ class MonthlyUsageAnswer(BaseModel):
 
 
 @usage_router.get("/usage")
+@scope(Family.BILLING, Access.READ)
 async def monthly_usage(
     request: Request,
     principal: Authenticated,
@@ -104,9 +100,8 @@ async def monthly_usage(
     ] = None,
 ) -> MonthlyUsageAnswer:
     """The tenant's usage of a month and what its invoice comes (or would come) to."""
-    policy.require_scope(principal, Family.BILLING, Access.READ)
-    user_id, organization_id = _tenant(principal)
-    answer = await billing_client(request).monthly_usage(user_id, organization_id, month or "")
+    user_id, organization_id = tenant(principal)
+    answer = await backends(request).billing.monthly_usage(user_id, organization_id, month or "")
     return MonthlyUsageAnswer(
         usage=MonthlyUsageOut(
             month=answer.month,
@@ -180,7 +175,9 @@ class NewCredit(BaseModel):
     organization_id: StrictInt | None = Field(default=None, ge=1, le=MAX_ID)
     type: Literal["promotional", "referral", "compensation", "manual"] = "manual"
     amount: Money
-    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(
+        default="", pattern=r"^([A-Z]{3})?$", description="ISO 4217; default: the currency the platform invoices in."
+    )
     expires_at: datetime | None = None
     description: str = Field(default="", max_length=255)
 
@@ -202,18 +199,18 @@ def credit_out(credit: pb.Credit) -> CreditOut:
 
 
 @credits_router.get("")
+@scope(Family.CREDITS, Access.READ)
 async def list_credits(request: Request, principal: Authenticated) -> CreditsAnswer:
     """The tenant's credits, the soonest to expire first."""
-    policy.require_scope(principal, Family.CREDITS, Access.READ)
-    user_id, organization_id = _tenant(principal)
-    answer = await billing_client(request).list_credits(user_id, organization_id)
+    user_id, organization_id = tenant(principal)
+    answer = await backends(request).billing.list_credits(user_id, organization_id)
     return CreditsAnswer(credits=[credit_out(c) for c in answer.credits], remaining=dict(answer.remaining))
 
 
 @credits_router.post("", status_code=201)
+@staff(Family.CREDITS, Access.WRITE)
 async def grant_credit(request: Request, principal: Authenticated, body: NewCredit) -> CreditAnswer:
     """Grant an account a credit (billing staff)."""
-    policy.require_staff(principal, Family.CREDITS, Access.WRITE)
     grant = pb.GrantCreditRequest(
         user_id=body.user_id,
         organization_id=body.organization_id or 0,
@@ -225,7 +222,7 @@ async def grant_credit(request: Request, principal: Authenticated, body: NewCred
     if body.expires_at is not None:
         expires = body.expires_at if body.expires_at.tzinfo else body.expires_at.replace(tzinfo=UTC)
         grant.expires_at.FromDatetime(expires.astimezone(UTC))
-    return CreditAnswer(credit=credit_out(await billing_client(request).grant_credit(grant)))
+    return CreditAnswer(credit=credit_out(await backends(request).billing.grant_credit(grant)))
 
 
 # -- payment methods ------------------------------------------------------------------------
@@ -302,19 +299,19 @@ def payment_method_out(method: pb.PaymentMethod) -> PaymentMethodOut:
 
 
 @payment_methods_router.get("")
+@scope(Family.PAYMENT_METHODS, Access.READ)
 async def list_payment_methods(request: Request, principal: Authenticated) -> PaymentMethodsAnswer:
     """The tenant's payment methods, the default first."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.READ)
-    user_id, organization_id = _tenant(principal)
-    methods = await billing_client(request).list_payment_methods(user_id, organization_id)
+    user_id, organization_id = tenant(principal)
+    methods = await backends(request).billing.list_payment_methods(user_id, organization_id)
     return PaymentMethodsAnswer(payment_methods=[payment_method_out(m) for m in methods])
 
 
 @payment_methods_router.post("", status_code=201)
+@scope(Family.PAYMENT_METHODS, Access.WRITE)
 async def add_payment_method(request: Request, principal: Authenticated, body: NewPaymentMethod) -> PaymentMethodAnswer:
     """A new payment method of the tenant (the first becomes its default)."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.WRITE)
-    user_id, organization_id = _tenant(principal)
+    user_id, organization_id = tenant(principal)
     added = pb.AddPaymentMethodRequest(
         user_id=user_id,
         organization_id=organization_id,
@@ -330,23 +327,25 @@ async def add_payment_method(request: Request, principal: Authenticated, body: N
         make_default=body.make_default,
     )
     return PaymentMethodAnswer(
-        payment_method=payment_method_out(await billing_client(request).add_payment_method(added))
+        payment_method=payment_method_out(await backends(request).billing.add_payment_method(added))
     )
 
 
 @payment_methods_router.get("/{id}")
+@scope(Family.PAYMENT_METHODS, Access.READ)
 async def get_payment_method(request: Request, principal: Authenticated, id: ResourceId) -> PaymentMethodAnswer:
     """One payment method."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.READ)
-    return PaymentMethodAnswer(payment_method=payment_method_out(await billing_client(request).get_payment_method(id)))
+    return PaymentMethodAnswer(
+        payment_method=payment_method_out(await backends(request).billing.get_payment_method(id))
+    )
 
 
 @payment_methods_router.put("/{id}")
+@scope(Family.PAYMENT_METHODS, Access.WRITE)
 async def update_payment_method(
     request: Request, principal: Authenticated, id: ResourceId, body: PaymentMethodChange
 ) -> PaymentMethodAnswer:
     """Change a payment method's billing name, address or expiry."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.WRITE)
     change = pb.UpdatePaymentMethodRequest(payment_method_id=id)
     if body.billing_name is not None:
         change.billing_name = body.billing_name
@@ -357,23 +356,23 @@ async def update_payment_method(
     if body.billing_address is not None:
         change.billing_address.update(body.billing_address)
         change.replace_billing_address = True
-    method = await billing_client(request).update_payment_method(change)
+    method = await backends(request).billing.update_payment_method(change)
     return PaymentMethodAnswer(payment_method=payment_method_out(method))
 
 
 @payment_methods_router.delete("/{id}", status_code=204)
+@scope(Family.PAYMENT_METHODS, Access.WRITE)
 async def delete_payment_method(request: Request, principal: Authenticated, id: ResourceId) -> Response:
     """Remove a payment method."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.WRITE)
-    await billing_client(request).delete_payment_method(id)
+    await backends(request).billing.delete_payment_method(id)
     return Response(status_code=204)
 
 
 @payment_methods_router.post("/{id}/actions/set_default")
+@scope(Family.PAYMENT_METHODS, Access.WRITE)
 async def set_default_payment_method(request: Request, principal: Authenticated, id: ResourceId) -> PaymentMethodAnswer:
     """Make it the account's default payment method."""
-    policy.require_scope(principal, Family.PAYMENT_METHODS, Access.WRITE)
-    method = await billing_client(request).set_default_payment_method(id)
+    method = await backends(request).billing.set_default_payment_method(id)
     return PaymentMethodAnswer(payment_method=payment_method_out(method))
 
 
@@ -412,7 +411,9 @@ class PricingPlanIn(BaseModel):
     price_per_gb: Price = None
     included_traffic_tb: StrictInt = Field(default=0, ge=0, le=100_000)
     overage_price_per_tb: Price = None
-    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(
+        default="", pattern=r"^([A-Z]{3})?$", description="ISO 4217; default: the currency the platform invoices in."
+    )
     active: StrictBool = True
 
 
@@ -453,6 +454,7 @@ def plan_message(body: PricingPlanIn, plan_id: int = 0, code: str = "") -> pb.Pr
 
 
 @pricing_plans_router.get("")
+@scope(Family.PRICING_PLANS, Access.READ)
 async def list_pricing_plans(
     request: Request,
     principal: Authenticated,
@@ -460,31 +462,30 @@ async def list_pricing_plans(
     include_inactive: Annotated[bool, Query(description="Plans no longer offered too.")] = False,
 ) -> PricingPlansAnswer:
     """The pricing plans."""
-    policy.require_scope(principal, Family.PRICING_PLANS, Access.READ)
-    plans = await billing_client(request).list_pricing_plans(resource_type or "", include_inactive)
+    plans = await backends(request).billing.list_pricing_plans(resource_type or "", include_inactive)
     return PricingPlansAnswer(pricing_plans=[plan_out(p) for p in plans])
 
 
 @pricing_plans_router.get("/{id}")
+@scope(Family.PRICING_PLANS, Access.READ)
 async def get_pricing_plan(request: Request, principal: Authenticated, id: ResourceId) -> PricingPlanAnswer:
     """One pricing plan."""
-    policy.require_scope(principal, Family.PRICING_PLANS, Access.READ)
-    return PricingPlanAnswer(pricing_plan=plan_out(await billing_client(request).get_pricing_plan(id)))
+    return PricingPlanAnswer(pricing_plan=plan_out(await backends(request).billing.get_pricing_plan(id)))
 
 
 @pricing_plans_router.post("", status_code=201)
+@staff(Family.PRICING_PLANS, Access.WRITE)
 async def create_pricing_plan(request: Request, principal: Authenticated, body: NewPricingPlan) -> PricingPlanAnswer:
     """A new pricing plan (platform admins)."""
-    policy.require_staff(principal, Family.PRICING_PLANS, Access.WRITE)
-    plan = await billing_client(request).create_pricing_plan(plan_message(body, code=body.code))
+    plan = await backends(request).billing.create_pricing_plan(plan_message(body, code=body.code))
     return PricingPlanAnswer(pricing_plan=plan_out(plan))
 
 
 @pricing_plans_router.put("/{id}")
+@staff(Family.PRICING_PLANS, Access.WRITE)
 async def update_pricing_plan(
     request: Request, principal: Authenticated, id: ResourceId, body: PricingPlanIn
 ) -> PricingPlanAnswer:
     """Change a pricing plan (platform admins); recorded usage keeps the price it had."""
-    policy.require_staff(principal, Family.PRICING_PLANS, Access.WRITE)
-    plan = await billing_client(request).update_pricing_plan(plan_message(body, plan_id=id))
+    plan = await backends(request).billing.update_pricing_plan(plan_message(body, plan_id=id))
     return PricingPlanAnswer(pricing_plan=plan_out(plan))

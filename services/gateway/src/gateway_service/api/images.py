@@ -19,7 +19,6 @@ image action is also ``GET /v1/actions/{id}`` (how clients wait for it).
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
@@ -27,25 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cpshared.errors import InvalidInput, NotFound
-from gateway_service.api.admin import Meta
-from gateway_service.api.catalog import compute_client
-from gateway_service.api.servers import (
-    ACTION_SORT,
-    MAX_ID,
-    ActionAnswer,
-    ActionOut,
-    ActionsAnswer,
-    _sort_value,
-    action_out,
-    server_client,
-    tenant,
-)
-from gateway_service.auth import policy
+from gateway_service.api.common import MAX_ID, one_page, page_meta, sort_items, sort_param, tenant
+from gateway_service.api.servers.mapping import ACTION_SORT, action_out, action_sort_value
+from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
-from gateway_service.hetzner.sorting import parse_sort
+from gateway_service.auth.scoped import scope
+from gateway_service.clients.backends import backends
+from hetzner_conventions.pagination import parse_page_request
+from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 
@@ -68,13 +58,13 @@ class ChangeImageProtectionBody(BaseModel):
 
 
 async def _is_system_image(request: Request, image_id: int) -> bool:
-    return any(image.id == image_id for image in await compute_client(request).images())
+    return any(image.id == image_id for image in await backends(request).compute.images())
 
 
 async def _ensure_own_image(request: Request, principal: Principal, image_id: int) -> None:
     """NOT_FOUND unless ``image_id`` is one of the caller's tenant's images: as for
     ``PUT``/``DELETE /v1/images/{id}``, another tenant's image is no one else's, not even staff's."""
-    own = await server_client(request).own_images(principal.user_id, principal.organization_id or 0)
+    own = await backends(request).servers.own_images(principal.user_id, principal.organization_id or 0)
     if not any(image.id == image_id for image in own):
         raise NotFound(f"image {image_id} does not exist")
 
@@ -83,7 +73,7 @@ async def _own_image_action(request: Request, principal: Principal, action_id: i
     """The action ``action_id`` when it is about one of the caller's tenant's images (``image_id``:
     that one); NOT_FOUND otherwise. Read from the tenant's image actions, so an image's actions
     stay readable after it was deleted, as Hetzner's do."""
-    answer = await server_client(request).tenant_actions(
+    answer = await backends(request).servers.tenant_actions(
         *tenant(principal), status=[], sort=[], page=1, per_page=1, resource_type="image", ids=[action_id]
     )
     found = [a for a in answer.actions if not image_id or a.image_id == image_id]
@@ -94,6 +84,7 @@ async def _own_image_action(request: Request, principal: Principal, action_id: i
 
 
 @router.get("/actions")
+@scope(Family.IMAGES, Access.READ)
 async def list_image_actions(
     request: Request,
     response: Response,
@@ -105,33 +96,30 @@ async def list_image_actions(
     per_page: str | None = None,
 ) -> ActionsAnswer:
     """The actions about the caller's tenant's images."""
-    policy.require_scope(principal, Family.IMAGES, Access.READ)
     page_request = parse_page_request(page, per_page)
     keys = parse_sort(sort or [], ACTION_SORT)
-    answer = await server_client(request).tenant_actions(
+    answer = await backends(request).servers.tenant_actions(
         *tenant(principal),
         status=list(status or []),
-        sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in keys],
+        sort=sort_param(keys),
         page=page_request.page,
         per_page=page_request.per_page,
         resource_type="image",
         ids=sorted(set(id or [])),
     )
-    pagination = paginate(page_request, answer.total_entries)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return ActionsAnswer(actions=[action_out(a) for a in answer.actions], meta=Meta.of(pagination))
+    meta = page_meta(request, response, page_request, answer.total_entries)
+    return ActionsAnswer(actions=[action_out(a) for a in answer.actions], meta=meta)
 
 
 @router.get("/actions/{id:int}")
+@scope(Family.IMAGES, Access.READ)
 async def get_image_action(request: Request, principal: Authenticated, id: ActionId) -> ActionAnswer:
     """One action about one of the caller's tenant's images."""
-    policy.require_scope(principal, Family.IMAGES, Access.READ)
     return ActionAnswer(action=action_out(await _own_image_action(request, principal, id)))
 
 
 @router.post("/{id:int}/actions/change_protection", status_code=201)
+@scope(Family.IMAGES, Access.WRITE)
 async def change_image_protection(
     request: Request,
     principal: Authenticated,
@@ -139,16 +127,16 @@ async def change_image_protection(
     body: Annotated[ChangeImageProtectionBody | None, Body()] = None,
 ) -> ActionAnswer:
     """Protect one of the tenant's snapshots against deletion, or lift the protection."""
-    policy.require_scope(principal, Family.IMAGES, Access.WRITE)
     if await _is_system_image(request, id):
         raise Unsupported(f"image {id} is a system image: only snapshots and backups can be protected")
     await _ensure_own_image(request, principal, id)
     wanted = body or ChangeImageProtectionBody()
-    action = await server_client(request).change_image_protection(id, tenant(principal)[1], delete=wanted.delete)
+    action = await backends(request).servers.change_image_protection(id, tenant(principal)[1], delete=wanted.delete)
     return ActionAnswer(action=action_out(action))
 
 
 @router.get("/{id:int}/actions")
+@scope(Family.IMAGES, Access.READ)
 async def list_actions_for_image(
     request: Request,
     response: Response,
@@ -160,28 +148,22 @@ async def list_actions_for_image(
     per_page: str | None = None,
 ) -> ActionsAnswer:
     """The actions about one image, newest first unless sorted otherwise (a system image has none)."""
-    policy.require_scope(principal, Family.IMAGES, Access.READ)
     page_request = parse_page_request(page, per_page)
     keys = parse_sort(sort or [], ACTION_SORT)
     found: list[ActionOut] = []
     if not await _is_system_image(request, id):
         await _ensure_own_image(request, principal, id)
-        found = [action_out(a) for a in await server_client(request).image_actions(id, tenant(principal)[1])]
+        found = [action_out(a) for a in await backends(request).servers.image_actions(id, tenant(principal)[1])]
     found = [a for a in found if not status or a.status in status]
-    for key in reversed(keys):
-        found.sort(key=partial(_sort_value, field=key.field), reverse=key.descending)
-    pagination = paginate(page_request, len(found))
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    chosen = found[page_request.offset : page_request.offset + page_request.limit]
-    return ActionsAnswer(actions=chosen, meta=Meta.of(pagination))
+    sort_items(found, keys, action_sort_value)
+    chosen, meta = one_page(request, response, found, page_request)
+    return ActionsAnswer(actions=chosen, meta=meta)
 
 
 @router.get("/{id:int}/actions/{action_id:int}")
+@scope(Family.IMAGES, Access.READ)
 async def get_action_for_image(
     request: Request, principal: Authenticated, id: ImageId, action_id: ActionId
 ) -> ActionAnswer:
     """One action about one image."""
-    policy.require_scope(principal, Family.IMAGES, Access.READ)
     return ActionAnswer(action=action_out(await _own_image_action(request, principal, action_id, id)))

@@ -24,18 +24,17 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
-from gateway_service.api.admin import Meta
-from gateway_service.auth import policy
+from gateway_service.api.common import MAX_ID, Meta, page_meta
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal, Role
-from gateway_service.clients.billing import BillingClient
-from gateway_service.hetzner.errors import documented_errors
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.auth.scoped import scope, staff
+from gateway_service.clients.backends import backends
+from hetzner_conventions.error_handlers import documented_errors
+from hetzner_conventions.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
-MAX_ID = 2**63 - 1
 InvoiceId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the invoice.")]
 Status = Literal["pending", "paid", "overdue", "cancelled", "refunded"]
 NOT_IN_STATE = documented_errors(412)  # the invoice's status does not allow the action
@@ -169,16 +168,12 @@ def invoice_out(invoice: pb.Invoice, *, with_items: bool) -> InvoiceOut:
     )
 
 
-def billing_client(request: Request) -> BillingClient:
-    client: BillingClient = request.app.state.billing
-    return client
-
-
 def sees_every_account(principal: Principal) -> bool:
     return principal.role in (Role.ADMIN, Role.BILLING)
 
 
 @router.get("")
+@scope(Family.INVOICES, Access.READ)
 async def list_invoices(
     request: Request,
     response: Response,
@@ -188,9 +183,8 @@ async def list_invoices(
     per_page: str | None = None,
 ) -> InvoicesAnswer:
     """The invoices the caller sees, newest first, one page of them."""
-    policy.require_scope(principal, Family.INVOICES, Access.READ)
     page_request = parse_page_request(page, per_page)
-    answer = await billing_client(request).list_invoices(
+    answer = await backends(request).billing.list_invoices(
         principal.user_id,
         principal.organization_id or 0,
         all_accounts=sees_every_account(principal),
@@ -198,20 +192,15 @@ async def list_invoices(
         page=page_request.page,
         per_page=page_request.per_page,
     )
-    pagination = paginate(page_request, answer.total_entries)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return InvoicesAnswer(
-        invoices=[invoice_out(i, with_items=False) for i in answer.invoices], meta=Meta.of(pagination)
-    )
+    meta = page_meta(request, response, page_request, answer.total_entries)
+    return InvoicesAnswer(invoices=[invoice_out(i, with_items=False) for i in answer.invoices], meta=meta)
 
 
 @router.get("/{id}")
+@scope(Family.INVOICES, Access.READ)
 async def get_invoice(request: Request, principal: Authenticated, id: InvoiceId) -> InvoiceAnswer:
     """One invoice with its line items."""
-    policy.require_scope(principal, Family.INVOICES, Access.READ)
-    return InvoiceAnswer(invoice=invoice_out(await billing_client(request).get_invoice(id), with_items=True))
+    return InvoiceAnswer(invoice=invoice_out(await backends(request).billing.get_invoice(id), with_items=True))
 
 
 @router.get(
@@ -219,10 +208,10 @@ async def get_invoice(request: Request, principal: Authenticated, id: InvoiceId)
     response_class=Response,
     responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}},
 )
+@scope(Family.INVOICES, Access.READ)
 async def get_invoice_pdf(request: Request, principal: Authenticated, id: InvoiceId) -> Response:
     """The invoice as a PDF document."""
-    policy.require_scope(principal, Family.INVOICES, Access.READ)
-    answer = await billing_client(request).invoice_pdf(id)
+    answer = await backends(request).billing.invoice_pdf(id)
     return Response(
         content=answer.pdf,
         media_type="application/pdf",
@@ -231,27 +220,27 @@ async def get_invoice_pdf(request: Request, principal: Authenticated, id: Invoic
 
 
 @router.post("/{id}/actions/pay", responses=NOT_IN_STATE)
+@staff(Family.INVOICES, Access.WRITE)
 async def pay_invoice(request: Request, principal: Authenticated, id: InvoiceId, body: Payment) -> InvoiceAnswer:
     """Record the payment of the whole amount due (billing staff)."""
-    policy.require_staff(principal, Family.INVOICES, Access.WRITE)
     paid_at = body.paid_at.astimezone(UTC) if body.paid_at is not None else None
-    invoice = await billing_client(request).record_payment(id, body.amount, body.method, body.reference, paid_at)
+    invoice = await backends(request).billing.record_payment(id, body.amount, body.method, body.reference, paid_at)
     return InvoiceAnswer(invoice=invoice_out(invoice, with_items=True))
 
 
 @router.post("/{id}/actions/cancel", responses=NOT_IN_STATE)
+@staff(Family.INVOICES, Access.WRITE)
 async def cancel_invoice(
     request: Request, principal: Authenticated, id: InvoiceId, body: Cancellation
 ) -> InvoiceAnswer:
     """Void an unpaid invoice; the credits it used go back (billing staff)."""
-    policy.require_staff(principal, Family.INVOICES, Access.WRITE)
-    invoice = await billing_client(request).cancel_invoice(id, body.reason)
+    invoice = await backends(request).billing.cancel_invoice(id, body.reason)
     return InvoiceAnswer(invoice=invoice_out(invoice, with_items=True))
 
 
 @router.post("/{id}/actions/refund", responses=NOT_IN_STATE)
+@staff(Family.INVOICES, Access.WRITE)
 async def refund_invoice(request: Request, principal: Authenticated, id: InvoiceId, body: Refund) -> InvoiceAnswer:
     """Refund a paid invoice with a credit note (billing staff)."""
-    policy.require_staff(principal, Family.INVOICES, Access.WRITE)
-    invoice = await billing_client(request).refund_invoice(id, body.reason, body.refund_to)
+    invoice = await backends(request).billing.refund_invoice(id, body.reason, body.refund_to)
     return InvoiceAnswer(invoice=invoice_out(invoice, with_items=True))

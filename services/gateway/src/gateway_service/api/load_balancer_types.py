@@ -2,7 +2,7 @@
 wire-compatible with Hetzner Cloud's, read from compute's catalog (synced from upstream, at the
 platform's own prices).
 
-As for server types (api/catalog.py, whose price mapping this reuses): one gross EUR price per
+As for server types (api/models/catalog.py, whose price mapping this reuses): one gross EUR price per
 type, the same in each of the platform's locations upstream offers it in, ``net`` without the
 VAT; traffic is not billed yet (``included_traffic`` 0, ``price_per_tb_traffic`` 0). A type the
 platform withdrew (not ``available``) is not shown. Any authenticated caller reads them with the
@@ -18,24 +18,24 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
-from gateway_service.api.admin import Meta
-from gateway_service.api.catalog import (
+from gateway_service.api.common import Meta, one_page
+from gateway_service.api.models.catalog import (
     ZERO,
     Id,
     Name,
     PageParam,
     PerPageParam,
     ServerTypePrice,
-    _datacenters,
     _decimal,
-    _one,
-    _page,
-    _read,
-    compute_client,
+    active_datacenters,
     money,
+    one_by_id,
 )
 from gateway_service.auth.gate import Authenticated
-from gateway_service.auth.policy import Family
+from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.scoped import scope
+from gateway_service.clients.backends import backends
+from hetzner_conventions.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/load_balancer_types", tags=["catalog"])
 
@@ -87,10 +87,11 @@ def load_balancer_type_out(lt: pb.LoadBalancerType, datacenters: Sequence[pb.Dat
 
 
 async def _offered(request: Request) -> list[pb.LoadBalancerType]:
-    return [lt for lt in await compute_client(request).load_balancer_types() if lt.available]
+    return [lt for lt in await backends(request).compute.load_balancer_types() if lt.available]
 
 
 @router.get("")
+@scope(Family.LOAD_BALANCER_TYPES, Access.READ)
 async def list_load_balancer_types(
     request: Request,
     response: Response,
@@ -100,18 +101,17 @@ async def list_load_balancer_types(
     per_page: PerPageParam = None,
 ) -> LoadBalancerTypesAnswer:
     """The load balancer types, with the platform's prices per location."""
-    _read(principal, Family.LOAD_BALANCER_TYPES)
-    datacenters = await _datacenters(request)
+    datacenters = await active_datacenters(request)
     found = [lt for lt in await _offered(request) if name is None or lt.code == name]
-    chosen, meta = _page(request, response, found, page, per_page)
+    chosen, meta = one_page(request, response, found, parse_page_request(page, per_page))
     return LoadBalancerTypesAnswer(
         load_balancer_types=[load_balancer_type_out(lt, datacenters) for lt in chosen], meta=meta
     )
 
 
 @router.get("/{id}")
+@scope(Family.LOAD_BALANCER_TYPES, Access.READ)
 async def get_load_balancer_type(request: Request, principal: Authenticated, id: Id) -> LoadBalancerTypeAnswer:
     """One load balancer type."""
-    _read(principal, Family.LOAD_BALANCER_TYPES)
-    lt = _one(await _offered(request), id, lambda t: t.id, "load balancer type")
-    return LoadBalancerTypeAnswer(load_balancer_type=load_balancer_type_out(lt, await _datacenters(request)))
+    lt = one_by_id(await _offered(request), id, lambda t: t.id, "load balancer type")
+    return LoadBalancerTypeAnswer(load_balancer_type=load_balancer_type_out(lt, await active_datacenters(request)))

@@ -18,12 +18,14 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
-from gateway_service.api.auth import SessionOut, UserAnswer, accounts_client, session_out, user_out
-from gateway_service.auth import policy
+from gateway_service.api.common import one_page
+from gateway_service.api.models.accounts import SessionOut, UserAnswer, session_out, user_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.auth.scoped import scope
+from gateway_service.clients.backends import backends
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
@@ -64,28 +66,28 @@ class SessionsAnswer(BaseModel):
 
 
 @router.get("")
+@scope(Family.ACCOUNT, Access.READ)
 async def get_me(request: Request, principal: Authenticated) -> UserAnswer:
     """The caller's account and profile."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.READ)
-    return UserAnswer(user=user_out(await accounts_client(request).get_profile(principal.user_id)))
+    return UserAnswer(user=user_out(await backends(request).accounts.get_profile(principal.user_id)))
 
 
 @router.patch("")
+@scope(Family.ACCOUNT, Access.WRITE)
 async def update_me(request: Request, principal: Authenticated, body: ProfilePatch) -> UserAnswer:
     """Change profile fields."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.WRITE)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if "name" in changes and changes["name"] is None:
         raise invalid_field("name", "name cannot be cleared: send 1 to 255 characters")
     update = pb.UpdateProfileRequest(user_id=principal.user_id, **{k: v or "" for k, v in changes.items()})
-    return UserAnswer(user=user_out(await accounts_client(request).update_profile(update)))
+    return UserAnswer(user=user_out(await backends(request).accounts.update_profile(update)))
 
 
 @router.post("/password")
+@scope(Family.ACCOUNT, Access.WRITE)
 async def change_password(request: Request, principal: Authenticated, body: PasswordChange) -> PasswordChanged:
     """Change the password; every other session ends."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.WRITE)
-    revoked = await accounts_client(request).change_password(
+    revoked = await backends(request).accounts.change_password(
         pb.ChangePasswordRequest(
             user_id=principal.user_id,
             current_password=body.current_password,
@@ -97,6 +99,7 @@ async def change_password(request: Request, principal: Authenticated, body: Pass
 
 
 @router.get("/sessions")
+@scope(Family.ACCOUNT, Access.READ)
 async def list_sessions(
     request: Request,
     response: Response,
@@ -105,20 +108,15 @@ async def list_sessions(
     per_page: Annotated[str | None, Query()] = None,
 ) -> SessionsAnswer:
     """The caller's live sessions, newest first, one page of them."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.READ)
     page_request = parse_page_request(page, per_page)
-    sessions = await accounts_client(request).list_sessions(principal.user_id)
-    pagination = paginate(page_request, len(sessions))
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    chosen = sessions[page_request.offset : page_request.offset + page_request.limit]
-    return SessionsAnswer(sessions=[session_out(s, principal.session_id) for s in chosen], meta=pagination.as_meta())
+    sessions = await backends(request).accounts.list_sessions(principal.user_id)
+    chosen, meta = one_page(request, response, sessions, page_request)
+    return SessionsAnswer(sessions=[session_out(s, principal.session_id) for s in chosen], meta=meta.model_dump())
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
+@scope(Family.ACCOUNT, Access.WRITE)
 async def revoke_session(request: Request, principal: Authenticated, session_id: int) -> Response:
     """End one of the caller's sessions: its tokens stop working within a second."""
-    policy.require_scope(principal, Family.ACCOUNT, Access.WRITE)
-    await accounts_client(request).revoke_session(session_id, principal.user_id)
+    await backends(request).accounts.revoke_session(session_id, principal.user_id)
     return Response(status_code=204)

@@ -23,7 +23,7 @@ organization. The key's scopes are checked here (``organizations:read``/``:write
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC
 from typing import Annotated, Any, Literal
 
@@ -34,14 +34,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import organization_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from gateway_service.auth import policy
+from gateway_service.api.common import Meta, one_page, sort_items
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
-from gateway_service.clients.organizations import OrganizationsClient
-from gateway_service.hetzner.errors import invalid_field
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
-from gateway_service.hetzner.sorting import parse_sort
+from gateway_service.auth.scoped import scope
+from gateway_service.clients.backends import backends
+from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.pagination import parse_page_request
+from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
 
@@ -112,19 +113,6 @@ class InvitationAcceptance(BaseModel):
 
 
 # -- answers --------------------------------------------------------------------------------
-
-
-class Pagination(BaseModel):
-    page: int
-    per_page: int
-    previous_page: int | None
-    next_page: int | None
-    last_page: int
-    total_entries: int
-
-
-class Meta(BaseModel):
-    pagination: Pagination
 
 
 class OrganizationOut(BaseModel):
@@ -245,32 +233,15 @@ def _role_of(user_id: int, members: Sequence[ipb.Member]) -> ipb.OrganizationRol
     return next((m.role for m in members if m.user_id == user_id), None)
 
 
-def _client(request: Request) -> OrganizationsClient:
-    client: OrganizationsClient = request.app.state.organizations
-    return client
-
-
-def _page(
-    request: Request, response: Response, page: str | None, per_page: str | None, total: int
-) -> tuple[Meta, slice]:
-    page_request = parse_page_request(page, per_page)
-    pagination = paginate(page_request, total)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return Meta.model_validate(pagination.as_meta()), slice(
-        page_request.offset, page_request.offset + page_request.limit
-    )
-
-
-def _sort_by(field: str) -> Callable[[OrganizationOut], Any]:
-    return lambda organization: getattr(organization, field) or ""
+def _sort_value(organization: OrganizationOut, field: str) -> Any:
+    return getattr(organization, field) or ""
 
 
 # -- routes ---------------------------------------------------------------------------------
 
 
 @router.get("", response_model=OrganizationList)
+@scope(Family.ORGANIZATIONS, Access.READ)
 async def list_organizations(
     request: Request,
     response: Response,
@@ -281,64 +252,63 @@ async def list_organizations(
     label_selector: str | None = None,
 ) -> OrganizationList:
     """The organizations the caller belongs to, each with the caller's role."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.READ)
     sort_keys = parse_sort(sort or [], SORTABLE)
     if label_selector:
         raise invalid_field("label_selector", "organizations have no labels; leave label_selector out")
-    found = await _client(request).list_for_user(principal.user_id)
+    found = await backends(request).organizations.list_for_user(principal.user_id)
     organizations = [organization_out(o.organization, o.membership.role) for o in found]
     organizations.sort(key=lambda o: o.id)
-    for sort_key in reversed(sort_keys):  # stable sorts, last key first
-        organizations.sort(key=_sort_by(sort_key.field), reverse=sort_key.descending)
-    meta, chosen = _page(request, response, page, per_page, len(organizations))
-    return OrganizationList(organizations=organizations[chosen], meta=meta)
+    sort_items(organizations, sort_keys, _sort_value)
+    chosen, meta = one_page(request, response, organizations, parse_page_request(page, per_page))
+    return OrganizationList(organizations=chosen, meta=meta)
 
 
 @router.post("", status_code=201, response_model=OrganizationAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def create_organization(request: Request, principal: Authenticated, body: NewOrganization) -> OrganizationAnswer:
     """A new organization; the caller becomes its owner."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    created = await _client(request).create(principal.user_id, body.name, body.slug)
+    created = await backends(request).organizations.create(principal.user_id, body.name, body.slug)
     return OrganizationAnswer(organization=organization_out(created.organization, created.owner.role))
 
 
 @router.post("/invitations/accept", response_model=MembershipAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def accept_invitation(request: Request, principal: Authenticated, body: InvitationAcceptance) -> MembershipAnswer:
     """Join an organization with the token from the invitation mail (sent to the caller's email)."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    accepted = await _client(request).accept_invitation(principal.user_id, body.token)
+    accepted = await backends(request).organizations.accept_invitation(principal.user_id, body.token)
     return MembershipAnswer(
         organization=organization_out(accepted.organization, accepted.member.role), member=member_out(accepted.member)
     )
 
 
 async def _organization_answer(request: Request, principal: Principal, organization_id: int) -> OrganizationAnswer:
-    got = await _client(request).get(principal.user_id, organization_id)
+    got = await backends(request).organizations.get(principal.user_id, organization_id)
     return OrganizationAnswer(organization=organization_out(got.organization, _role_of(principal.user_id, got.members)))
 
 
 @router.get("/{organization_id}", response_model=OrganizationAnswer)
+@scope(Family.ORGANIZATIONS, Access.READ)
 async def get_organization(request: Request, principal: Authenticated, organization_id: int) -> OrganizationAnswer:
     """One organization the caller belongs to."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.READ)
     return await _organization_answer(request, principal, organization_id)
 
 
 @router.put("/{organization_id}", response_model=OrganizationAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def update_organization(
     request: Request, principal: Authenticated, organization_id: int, body: OrganizationChange
 ) -> OrganizationAnswer:
     """Change the name, billing email, country and/or VAT id (owner or admin)."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     if body.name is None and body.billing_email is None and body.country is None and body.tax_id is None:
         raise InvalidInput("nothing to change: send a name, billing_email, country and/or tax_id")
-    await _client(request).update(
+    await backends(request).organizations.update(
         principal.user_id, organization_id, body.name, body.billing_email, country=body.country, tax_id=body.tax_id
     )
     return await _organization_answer(request, principal, organization_id)
 
 
 @router.get("/{organization_id}/members", response_model=MemberList)
+@scope(Family.ORGANIZATIONS, Access.READ)
 async def list_members(
     request: Request,
     response: Response,
@@ -348,21 +318,20 @@ async def list_members(
     per_page: str | None = None,
 ) -> MemberList:
     """The organization's members, in the order they joined."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.READ)
-    got = await _client(request).get(principal.user_id, organization_id)
-    meta, chosen = _page(request, response, page, per_page, len(got.members))
-    return MemberList(members=[member_out(m) for m in got.members[chosen]], meta=meta)
+    got = await backends(request).organizations.get(principal.user_id, organization_id)
+    chosen, meta = one_page(request, response, got.members, parse_page_request(page, per_page))
+    return MemberList(members=[member_out(m) for m in chosen], meta=meta)
 
 
 @router.put("/{organization_id}/members/{user_id}", response_model=MemberAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def update_member(
     request: Request, principal: Authenticated, organization_id: int, user_id: int, body: MemberChange
 ) -> MemberAnswer:
     """Change a member's role and/or permissions (owner or admin); the owner's role moves only by transfer."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
     if body.role is None and body.permissions is None:
         raise InvalidInput("nothing to change: send a role and/or permissions")
-    client = _client(request)
+    client = backends(request).organizations
     member: ipb.Member | None = None
     # The role first: it is the change that can be refused for the member (the owner's).
     if body.role is not None:
@@ -374,26 +343,27 @@ async def update_member(
 
 
 @router.delete("/{organization_id}/members/{user_id}", status_code=204)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def remove_member(request: Request, principal: Authenticated, organization_id: int, user_id: int) -> Response:
     """Remove a member (owner or admin), or leave (a member removing themselves)."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    await _client(request).remove_member(principal.user_id, organization_id, user_id)
+    await backends(request).organizations.remove_member(principal.user_id, organization_id, user_id)
     return Response(status_code=204)
 
 
 @router.post("/{organization_id}/actions/transfer_ownership", response_model=OrganizationAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def transfer_ownership(
     request: Request, principal: Authenticated, organization_id: int, body: OwnershipTransfer
 ) -> OrganizationAnswer:
     """Make another member the owner (owner only); the caller stays on as an admin."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    moved = await _client(request).transfer_ownership(principal.user_id, organization_id, body.user_id)
+    moved = await backends(request).organizations.transfer_ownership(principal.user_id, organization_id, body.user_id)
     return OrganizationAnswer(
         organization=organization_out(moved.organization, _role_of(principal.user_id, moved.members))
     )
 
 
 @router.get("/{organization_id}/invitations", response_model=InvitationList)
+@scope(Family.ORGANIZATIONS, Access.READ)
 async def list_invitations(
     request: Request,
     response: Response,
@@ -403,29 +373,28 @@ async def list_invitations(
     per_page: str | None = None,
 ) -> InvitationList:
     """Open invitations, oldest first (owner or admin)."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.READ)
-    found = await _client(request).list_invitations(principal.user_id, organization_id)
-    meta, chosen = _page(request, response, page, per_page, len(found))
-    return InvitationList(invitations=[invitation_out(i) for i in found[chosen]], meta=meta)
+    found = await backends(request).organizations.list_invitations(principal.user_id, organization_id)
+    chosen, meta = one_page(request, response, found, parse_page_request(page, per_page))
+    return InvitationList(invitations=[invitation_out(i) for i in chosen], meta=meta)
 
 
 @router.post("/{organization_id}/invitations", status_code=201, response_model=InvitationAnswer)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def invite_member(
     request: Request, principal: Authenticated, organization_id: int, body: NewInvitation
 ) -> InvitationAnswer:
     """Invite an email address (owner or admin); the invitee gets a mail with the token to accept."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    sent = await _client(request).invite(
+    sent = await backends(request).organizations.invite(
         principal.user_id, organization_id, body.email, body.role, list(body.permissions)
     )
     return InvitationAnswer(invitation=invitation_out(sent.invitation), mail_sent=sent.mail_sent)
 
 
 @router.delete("/{organization_id}/invitations/{invitation_id}", status_code=204)
+@scope(Family.ORGANIZATIONS, Access.WRITE)
 async def revoke_invitation(
     request: Request, principal: Authenticated, organization_id: int, invitation_id: int
 ) -> Response:
     """Revoke an open invitation (owner or admin): its token stops working."""
-    policy.require_scope(principal, Family.ORGANIZATIONS, Access.WRITE)
-    await _client(request).revoke_invitation(principal.user_id, organization_id, invitation_id)
+    await backends(request).organizations.revoke_invitation(principal.user_id, organization_id, invitation_id)
     return Response(status_code=204)

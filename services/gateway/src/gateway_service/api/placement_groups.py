@@ -13,46 +13,32 @@ compute service.
 
 A server joins one at creation (``placement_group`` in ``POST /v1/servers``) or with
 ``POST /v1/servers/{id}/actions/add_to_placement_group`` and leaves with
-``remove_from_placement_group`` (api/servers.py). A spread group holds at most 10 servers
+``remove_from_placement_group`` (api/servers/routes.py). A spread group holds at most 10 servers
 (``403 resource_limit_exceeded``). Scopes ``placement_groups:read`` and ``placement_groups:write``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
-from cloudplatform.compute.v1 import placement_group_service_pb2 as pb
-from gateway_service.api.admin import Meta
-from gateway_service.api.ssh_keys import Labels
-from gateway_service.auth import policy
+from gateway_service.api.common import MAX_ID, Labels, Meta, page_meta, sort_param, tenant
+from gateway_service.api.models.placement_groups import PlacementGroupOut, PlacementGroupType, placement_group_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.auth.principal import Principal
-from gateway_service.clients.placement_groups import PlacementGroupClient
-from gateway_service.hetzner.label_selector import parse_label_selector
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
-from gateway_service.hetzner.sorting import parse_sort
+from gateway_service.auth.scoped import scope
+from gateway_service.clients.backends import backends
+from hetzner_conventions.label_selector import parse_label_selector
+from hetzner_conventions.pagination import parse_page_request
+from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/placement_groups", tags=["placement_groups"])
 
 SORTABLE = ("id", "name", "created")
-MAX_ID = 2**63 - 1
-PlacementGroupType = Literal["spread"]
 PlacementGroupId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the placement group.")]
-
-
-class PlacementGroupOut(BaseModel):
-    id: int
-    name: str
-    labels: dict[str, str]
-    type: PlacementGroupType
-    created: datetime
-    servers: list[int] = Field(description="IDs of the servers in it.")
 
 
 class PlacementGroupAnswer(BaseModel):
@@ -84,28 +70,8 @@ class PlacementGroupChange(BaseModel):
     labels: Labels | None = Field(default=None, description="Replaces every label of the group.")
 
 
-def placement_group_out(group: pb.PlacementGroup) -> PlacementGroupOut:
-    return PlacementGroupOut(
-        id=group.id,
-        name=group.name,
-        labels=dict(group.labels),
-        type="spread",
-        created=group.created_at.ToDatetime(tzinfo=UTC),
-        servers=list(group.server_ids),
-    )
-
-
-def placement_group_client(request: Request) -> PlacementGroupClient:
-    client: PlacementGroupClient = request.app.state.placement_groups
-    return client
-
-
-def _tenant(principal: Principal) -> tuple[int, int]:
-    """(user, organization or 0): whose groups the request works with."""
-    return principal.user_id, principal.organization_id or 0
-
-
 @router.get("")
+@scope(Family.PLACEMENT_GROUPS, Access.READ)
 async def list_placement_groups(
     request: Request,
     response: Response,
@@ -118,62 +84,60 @@ async def list_placement_groups(
     per_page: str | None = None,
 ) -> PlacementGroupsAnswer:
     """The caller's placement groups matching every filter given, one page of them."""
-    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.READ)
     page_request = parse_page_request(page, per_page)
     sort_keys = parse_sort(sort or [], SORTABLE)
     selector = parse_label_selector(label_selector)
-    answer = await placement_group_client(request).list(
-        *_tenant(principal),
+    answer = await backends(request).placement_groups.list(
+        *tenant(principal),
         name=name or "",
         types=list(type or []),
         label_selector=[
             cpb.LabelRequirement(key=r.key, operator=r.operator, values=r.values) for r in selector.requirements
         ],
-        sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in sort_keys],
+        sort=sort_param(sort_keys),
         page=page_request.page,
         per_page=page_request.per_page,
     )
-    pagination = paginate(page_request, answer.total_entries)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
+    meta = page_meta(request, response, page_request, answer.total_entries)
     groups = [placement_group_out(group) for group in answer.placement_groups]
-    return PlacementGroupsAnswer(placement_groups=groups, meta=Meta.of(pagination))
+    return PlacementGroupsAnswer(placement_groups=groups, meta=meta)
 
 
 @router.post("", status_code=201)
+@scope(Family.PLACEMENT_GROUPS, Access.WRITE)
 async def create_placement_group(
     request: Request, principal: Authenticated, body: NewPlacementGroup
 ) -> CreatedPlacementGroupAnswer:
     """A new placement group in the caller's tenant."""
-    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.WRITE)
-    group = await placement_group_client(request).create(
-        *_tenant(principal), name=body.name, type=body.type, labels=body.labels
+    group = await backends(request).placement_groups.create(
+        *tenant(principal), name=body.name, type=body.type, labels=body.labels
     )
     return CreatedPlacementGroupAnswer(placement_group=placement_group_out(group))
 
 
 @router.get("/{id}")
+@scope(Family.PLACEMENT_GROUPS, Access.READ)
 async def get_placement_group(request: Request, principal: Authenticated, id: PlacementGroupId) -> PlacementGroupAnswer:
     """One placement group the caller reaches."""
-    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.READ)
-    group = await placement_group_client(request).get(id, _tenant(principal)[1])
+    group = await backends(request).placement_groups.get(id, tenant(principal)[1])
     return PlacementGroupAnswer(placement_group=placement_group_out(group))
 
 
 @router.put("/{id}")
+@scope(Family.PLACEMENT_GROUPS, Access.WRITE)
 async def update_placement_group(
     request: Request, principal: Authenticated, id: PlacementGroupId, body: PlacementGroupChange
 ) -> PlacementGroupAnswer:
     """Rename a placement group or replace its labels."""
-    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.WRITE)
-    group = await placement_group_client(request).update(id, _tenant(principal)[1], name=body.name, labels=body.labels)
+    group = await backends(request).placement_groups.update(
+        id, tenant(principal)[1], name=body.name, labels=body.labels
+    )
     return PlacementGroupAnswer(placement_group=placement_group_out(group))
 
 
 @router.delete("/{id}", status_code=204)
+@scope(Family.PLACEMENT_GROUPS, Access.WRITE)
 async def delete_placement_group(request: Request, principal: Authenticated, id: PlacementGroupId) -> Response:
     """Delete a placement group that has no servers."""
-    policy.require_scope(principal, Family.PLACEMENT_GROUPS, Access.WRITE)
-    await placement_group_client(request).delete(id, _tenant(principal)[1])
+    await backends(request).placement_groups.delete(id, tenant(principal)[1])
     return Response(status_code=204)

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from cloudplatform.identity.v1 import admin_service_pb2 as apb
-from gateway_service.api.admin import Meta, QuotaOut, admin_client, quota_out
-from gateway_service.auth import policy
+from gateway_service.api.common import Meta, one_page
+from gateway_service.api.models.quotas import QuotaOut, quota_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
+from gateway_service.auth.scoped import scope
+from gateway_service.clients.backends import backends
+from hetzner_conventions.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/quotas", tags=["quotas"])
 
@@ -23,16 +25,12 @@ class QuotasAnswer(BaseModel):
 
 
 @router.get("")
+@scope(Family.QUOTAS, Access.READ)
 async def list_quotas(
     request: Request, response: Response, principal: Authenticated, page: str | None = None, per_page: str | None = None
 ) -> QuotasAnswer:
     """The caller's quotas, then its organizations', one page of them."""
-    policy.require_scope(principal, Family.QUOTAS, Access.READ)
     page_request = parse_page_request(page, per_page)
-    quotas = await admin_client(request).list_quotas(apb.ListQuotasRequest(acting_user_id=principal.user_id))
-    pagination = paginate(page_request, len(quotas))
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    chosen = quotas[page_request.offset : page_request.offset + page_request.limit]
-    return QuotasAnswer(quotas=[quota_out(q) for q in chosen], meta=Meta.of(pagination))
+    quotas = await backends(request).admin.list_quotas(apb.ListQuotasRequest(acting_user_id=principal.user_id))
+    chosen, meta = one_page(request, response, quotas, page_request)
+    return QuotasAnswer(quotas=[quota_out(q) for q in chosen], meta=meta)

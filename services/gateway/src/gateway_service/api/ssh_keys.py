@@ -24,23 +24,18 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
-from gateway_service.api.admin import Meta
-from gateway_service.auth import policy
+from gateway_service.api.common import MAX_ID, Labels, Meta, page_meta, sort_param, tenant
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.auth.principal import Principal
-from gateway_service.clients.compute import ComputeClient
-from gateway_service.hetzner.label_selector import parse_label_selector
-from gateway_service.hetzner.pagination import link_header, paginate, parse_page_request
-from gateway_service.hetzner.sorting import parse_sort
+from gateway_service.auth.scoped import scope
+from gateway_service.clients.backends import backends
+from hetzner_conventions.label_selector import parse_label_selector
+from hetzner_conventions.pagination import parse_page_request
+from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/ssh_keys", tags=["ssh_keys"])
 
 SORTABLE = ("id", "name")
-MAX_ID = 2**63 - 1
-# Hetzner's label value rule (a key's rule is checked by compute, which says what is wrong).
-LABEL_VALUE = r"^(()|[a-z0-9A-Z]|([a-z0-9A-Z][a-z0-9A-Z\._-]{0,61}[a-z0-9A-Z]))$"
-Labels = dict[str, Annotated[str, Field(pattern=LABEL_VALUE)]]
 SshKeyId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the SSH key.")]
 
 
@@ -88,17 +83,8 @@ def ssh_key_out(key: pb.SshKey) -> SshKeyOut:
     )
 
 
-def compute_client(request: Request) -> ComputeClient:
-    client: ComputeClient = request.app.state.compute
-    return client
-
-
-def _tenant(principal: Principal) -> tuple[int, int]:
-    """(user, organization or 0): whose keys the request works with."""
-    return principal.user_id, principal.organization_id or 0
-
-
 @router.get("")
+@scope(Family.SSH_KEYS, Access.READ)
 async def list_ssh_keys(
     request: Request,
     response: Response,
@@ -111,12 +97,11 @@ async def list_ssh_keys(
     per_page: str | None = None,
 ) -> SshKeysAnswer:
     """The caller's SSH keys matching every filter given, one page of them."""
-    policy.require_scope(principal, Family.SSH_KEYS, Access.READ)
     page_request = parse_page_request(page, per_page)
     sort_keys = parse_sort(sort or [], SORTABLE)
     selector = parse_label_selector(label_selector)
-    user_id, organization_id = _tenant(principal)
-    answer = await compute_client(request).list_ssh_keys(
+    user_id, organization_id = tenant(principal)
+    answer = await backends(request).compute.list_ssh_keys(
         user_id,
         organization_id,
         name=name or "",
@@ -124,37 +109,35 @@ async def list_ssh_keys(
         label_selector=[
             pb.LabelRequirement(key=r.key, operator=r.operator, values=r.values) for r in selector.requirements
         ],
-        sort=[f"{k.field}:{'desc' if k.descending else 'asc'}" for k in sort_keys],
+        sort=sort_param(sort_keys),
         page=page_request.page,
         per_page=page_request.per_page,
     )
-    pagination = paginate(page_request, answer.total_entries)
-    link = link_header(request.url, pagination)
-    if link:
-        response.headers["Link"] = link
-    return SshKeysAnswer(ssh_keys=[ssh_key_out(key) for key in answer.ssh_keys], meta=Meta.of(pagination))
+    meta = page_meta(request, response, page_request, answer.total_entries)
+    return SshKeysAnswer(ssh_keys=[ssh_key_out(key) for key in answer.ssh_keys], meta=meta)
 
 
 @router.post("", status_code=201)
+@scope(Family.SSH_KEYS, Access.WRITE)
 async def create_ssh_key(request: Request, principal: Authenticated, body: NewSshKey) -> SshKeyAnswer:
     """A new SSH key in the caller's tenant."""
-    policy.require_scope(principal, Family.SSH_KEYS, Access.WRITE)
-    user_id, organization_id = _tenant(principal)
-    key = await compute_client(request).create_ssh_key(
+    user_id, organization_id = tenant(principal)
+    key = await backends(request).compute.create_ssh_key(
         user_id, organization_id, body.name, body.public_key, body.labels
     )
     return SshKeyAnswer(ssh_key=ssh_key_out(key))
 
 
 @router.get("/{id}")
+@scope(Family.SSH_KEYS, Access.READ)
 async def get_ssh_key(request: Request, principal: Authenticated, id: SshKeyId) -> SshKeyAnswer:
     """One SSH key the caller reaches."""
-    policy.require_scope(principal, Family.SSH_KEYS, Access.READ)
-    key = await compute_client(request).get_ssh_key(id, *_tenant(principal))
+    key = await backends(request).compute.get_ssh_key(id, *tenant(principal))
     return SshKeyAnswer(ssh_key=ssh_key_out(key))
 
 
 @router.put("/{id}")
+@scope(Family.SSH_KEYS, Access.WRITE)
 async def update_ssh_key(
     request: Request,
     principal: Authenticated,
@@ -162,15 +145,14 @@ async def update_ssh_key(
     body: SshKeyChange,
 ) -> SshKeyAnswer:
     """Rename an SSH key or replace its labels."""
-    policy.require_scope(principal, Family.SSH_KEYS, Access.WRITE)
-    user_id, organization_id = _tenant(principal)
-    key = await compute_client(request).update_ssh_key(id, user_id, organization_id, body.name, body.labels)
+    user_id, organization_id = tenant(principal)
+    key = await backends(request).compute.update_ssh_key(id, user_id, organization_id, body.name, body.labels)
     return SshKeyAnswer(ssh_key=ssh_key_out(key))
 
 
 @router.delete("/{id}", status_code=204)
+@scope(Family.SSH_KEYS, Access.WRITE)
 async def delete_ssh_key(request: Request, principal: Authenticated, id: SshKeyId) -> Response:
     """Delete an SSH key."""
-    policy.require_scope(principal, Family.SSH_KEYS, Access.WRITE)
-    await compute_client(request).delete_ssh_key(id, *_tenant(principal))
+    await backends(request).compute.delete_ssh_key(id, *tenant(principal))
     return Response(status_code=204)

@@ -23,12 +23,12 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloudplatform.identity.v1 import two_factor_service_pb2 as pb
-from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.clients.two_factor import TwoFactorClient
-from gateway_service.hetzner.errors import documented_errors
+from gateway_service.auth.scoped import scope
+from gateway_service.clients.backends import backends
 from gateway_service.idempotency.middleware import REDACT_HEADER
+from hetzner_conventions.error_handlers import documented_errors
 
 router = APIRouter(prefix="/v1/me/two_factor", tags=["two_factor"])
 
@@ -82,11 +82,6 @@ class DisableBody(BaseModel):
         return self
 
 
-def _client(request: Request) -> TwoFactorClient:
-    client: TwoFactorClient = request.app.state.two_factor
-    return client
-
-
 def state_json(status: pb.TwoFactorStatus) -> TwoFactorState:
     return TwoFactorState(
         enabled=status.enabled,
@@ -97,46 +92,46 @@ def state_json(status: pb.TwoFactorStatus) -> TwoFactorState:
 
 
 @router.get("", responses=documented_errors(503))
+@scope(Family.TWO_FACTOR, Access.READ)
 async def get_two_factor(request: Request, principal: Authenticated) -> TwoFactorAnswer:
     """The caller's two-factor authentication: on or off, and recovery codes left."""
-    policy.require_scope(principal, Family.TWO_FACTOR, Access.READ)
-    return TwoFactorAnswer(two_factor=state_json(await _client(request).status(principal.user_id)))
+    return TwoFactorAnswer(two_factor=state_json(await backends(request).two_factor.status(principal.user_id)))
 
 
 @router.post("", status_code=201, responses=STATE_ERRORS)
+@scope(Family.TWO_FACTOR, Access.WRITE)
 async def enrol_two_factor(request: Request, response: Response, principal: Authenticated) -> Enrolment:
     """Enrol an authenticator app: a new secret, shown once; confirm it with the app's first code."""
     response.headers[REDACT_HEADER] = "secret,otpauth_uri"
-    policy.require_scope(principal, Family.TWO_FACTOR, Access.WRITE)
-    enrolled = await _client(request).enrol(principal.user_id)
+    enrolled = await backends(request).two_factor.enrol(principal.user_id)
     return Enrolment(secret=enrolled.secret, otpauth_uri=enrolled.otpauth_uri)
 
 
 @router.post("/confirm", responses=STATE_ERRORS)
+@scope(Family.TWO_FACTOR, Access.WRITE)
 async def confirm_two_factor(
     request: Request, response: Response, principal: Authenticated, body: CodeBody
 ) -> RecoveryCodes:
     """Turn two-factor authentication on with the app's first code; the recovery codes, shown once."""
     response.headers[REDACT_HEADER] = "recovery_codes"
-    policy.require_scope(principal, Family.TWO_FACTOR, Access.WRITE)
-    confirmed = await _client(request).confirm(principal.user_id, body.code)
+    confirmed = await backends(request).two_factor.confirm(principal.user_id, body.code)
     return RecoveryCodes(two_factor=state_json(confirmed.status), recovery_codes=list(confirmed.recovery_codes))
 
 
 @router.post("/disable", responses=STATE_ERRORS)
+@scope(Family.TWO_FACTOR, Access.WRITE)
 async def disable_two_factor(request: Request, principal: Authenticated, body: DisableBody) -> TwoFactorAnswer:
     """Turn two-factor authentication off: the password and a code (or a recovery code)."""
-    policy.require_scope(principal, Family.TWO_FACTOR, Access.WRITE)
-    status = await _client(request).disable(principal.user_id, body.password, body.code, body.recovery_code)
+    status = await backends(request).two_factor.disable(principal.user_id, body.password, body.code, body.recovery_code)
     return TwoFactorAnswer(two_factor=state_json(status))
 
 
 @router.post("/recovery_codes", responses=STATE_ERRORS)
+@scope(Family.TWO_FACTOR, Access.WRITE)
 async def regenerate_recovery_codes(
     request: Request, response: Response, principal: Authenticated, body: CodeBody
 ) -> RecoveryCodes:
     """A new set of recovery codes, shown once, given the app's current code; the old ones stop working."""
     response.headers[REDACT_HEADER] = "recovery_codes"
-    policy.require_scope(principal, Family.TWO_FACTOR, Access.WRITE)
-    answer = await _client(request).regenerate_recovery_codes(principal.user_id, body.code)
+    answer = await backends(request).two_factor.regenerate_recovery_codes(principal.user_id, body.code)
     return RecoveryCodes(two_factor=state_json(answer.status), recovery_codes=list(answer.recovery_codes))

@@ -24,7 +24,7 @@ from cpshared.auth.session_token import is_access_token
 from cpshared.clock import Clock, get_clock
 from cpshared.errors import Unauthenticated
 from gateway_service.auth.principal import Principal
-from gateway_service.identity_client import IdentityClient
+from gateway_service.clients.identity import IdentityClient
 
 CACHE_TTL = timedelta(seconds=1)
 # While identity's events are followed (auth/invalidation.py) they drop changed entries at once.

@@ -2,23 +2,20 @@
 
 The public steps (sign-up, verification, login, refresh) run before anyone is signed in, so
 they carry the gateway's own service principal; the others carry the caller's. A failed call
-raises the public error of the same meaning (backend_errors).
+raises the public error of the same meaning (clients/calls.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
 
-import grpc
 from grpc import aio
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
 from cloudplatform.identity.v1 import account_service_pb2_grpc as pb_grpc
-from gateway_service.backend_errors import domain_error_for
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "identity"
-Answer = TypeVar("Answer")
 
 
 class AccountsClient:
@@ -35,42 +32,35 @@ class AccountsClient:
         assert self._stub is not None
         return self._stub
 
-    @staticmethod
-    async def _call(call: Awaitable[Answer]) -> Answer:
-        try:
-            return await call
-        except grpc.RpcError as exc:
-            raise domain_error_for(exc, BACKEND) from None
-
     async def sign_up(self, request: pb.SignUpRequest) -> pb.Profile:
-        return (await self._call(self._accounts().SignUp(request))).profile
+        return (await backend_call(BACKEND, self._accounts().SignUp(request))).profile
 
     async def verify_email(self, token: str) -> pb.Profile:
-        return (await self._call(self._accounts().VerifyEmail(pb.VerifyEmailRequest(token=token)))).profile
+        return (await backend_call(BACKEND, self._accounts().VerifyEmail(pb.VerifyEmailRequest(token=token)))).profile
 
     async def resend_verification(self, email: str) -> None:
-        await self._call(self._accounts().ResendVerification(pb.ResendVerificationRequest(email=email)))
+        await backend_call(BACKEND, self._accounts().ResendVerification(pb.ResendVerificationRequest(email=email)))
 
     async def create_session(self, request: pb.CreateSessionRequest) -> pb.CreateSessionResponse:
-        return await self._call(self._accounts().CreateSession(request))
+        return await backend_call(BACKEND, self._accounts().CreateSession(request))
 
     async def refresh_session(self, refresh_token: str, ip: str, user_agent: str) -> pb.RefreshSessionResponse:
         request = pb.RefreshSessionRequest(refresh_token=refresh_token, ip=ip, user_agent=user_agent)
-        return await self._call(self._accounts().RefreshSession(request))
+        return await backend_call(BACKEND, self._accounts().RefreshSession(request))
 
     async def revoke_session(self, session_id: int, user_id: int) -> pb.Session:
         request = pb.RevokeSessionRequest(session_id=session_id, user_id=user_id)
-        return (await self._call(self._accounts().RevokeSession(request))).session
+        return (await backend_call(BACKEND, self._accounts().RevokeSession(request))).session
 
     async def list_sessions(self, user_id: int) -> list[pb.Session]:
-        answer = await self._call(self._accounts().ListSessions(pb.ListSessionsRequest(user_id=user_id)))
+        answer = await backend_call(BACKEND, self._accounts().ListSessions(pb.ListSessionsRequest(user_id=user_id)))
         return list(answer.sessions)
 
     async def get_profile(self, user_id: int) -> pb.Profile:
-        return (await self._call(self._accounts().GetProfile(pb.GetProfileRequest(user_id=user_id)))).profile
+        return (await backend_call(BACKEND, self._accounts().GetProfile(pb.GetProfileRequest(user_id=user_id)))).profile
 
     async def update_profile(self, request: pb.UpdateProfileRequest) -> pb.Profile:
-        return (await self._call(self._accounts().UpdateProfile(request))).profile
+        return (await backend_call(BACKEND, self._accounts().UpdateProfile(request))).profile
 
     async def change_password(self, request: pb.ChangePasswordRequest) -> int:
-        return (await self._call(self._accounts().ChangePassword(request))).revoked_sessions
+        return (await backend_call(BACKEND, self._accounts().ChangePassword(request))).revoked_sessions

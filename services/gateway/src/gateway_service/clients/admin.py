@@ -4,27 +4,17 @@ it) and names the caller as the acting user; identity decides from the caller's 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
 
-import grpc
 from grpc import aio
 
 from cloudplatform.identity.v1 import admin_service_pb2 as apb
 from cloudplatform.identity.v1 import admin_service_pb2_grpc as apb_grpc
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from gateway_service.backend_errors import domain_error_for
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "identity"
-Answer = TypeVar("Answer")
-
-
-async def _called(call: Awaitable[Answer]) -> Answer:
-    try:
-        return await call
-    except grpc.RpcError as exc:
-        raise domain_error_for(exc, BACKEND) from None
 
 
 class AdminClient:
@@ -39,11 +29,11 @@ class AdminClient:
         return pb_grpc.IdentityServiceStub(self._channel())
 
     async def search_users(self, request: apb.SearchUsersRequest) -> apb.SearchUsersResponse:
-        return await _called(self._admin().SearchUsers(request))
+        return await backend_call(BACKEND, self._admin().SearchUsers(request))
 
     async def get_user(self, acting_user_id: int, user_id: int) -> apb.UserDetails:
-        answer = await _called(
-            self._admin().GetUser(apb.GetUserRequest(acting_user_id=acting_user_id, user_id=user_id))
+        answer = await backend_call(
+            BACKEND, self._admin().GetUser(apb.GetUserRequest(acting_user_id=acting_user_id, user_id=user_id))
         )
         return answer.user
 
@@ -51,25 +41,27 @@ class AdminClient:
         self, acting_user_id: int, user_id: int, status: pb.UserStatus.ValueType, reason: str
     ) -> apb.UserDetails:
         request = apb.SetUserStatusRequest(acting_user_id=acting_user_id, user_id=user_id, status=status, reason=reason)
-        return (await _called(self._admin().SetUserStatus(request))).user
+        return (await backend_call(BACKEND, self._admin().SetUserStatus(request))).user
 
     async def erase_user(self, acting_user_id: int, user_id: int) -> apb.EraseUserResponse:
-        return await _called(
-            self._admin().EraseUser(apb.EraseUserRequest(acting_user_id=acting_user_id, user_id=user_id))
+        return await backend_call(
+            BACKEND, self._admin().EraseUser(apb.EraseUserRequest(acting_user_id=acting_user_id, user_id=user_id))
         )
 
     async def list_settings(self, acting_user_id: int) -> list[pb.Setting]:
-        answer = await _called(self._admin().ListSettings(apb.ListSettingsRequest(acting_user_id=acting_user_id)))
+        answer = await backend_call(
+            BACKEND, self._admin().ListSettings(apb.ListSettingsRequest(acting_user_id=acting_user_id))
+        )
         return list(answer.settings)
 
     async def get_setting(self, key: str) -> pb.Setting:
-        return (await _called(self._identity().GetSetting(pb.GetSettingRequest(key=key)))).setting
+        return (await backend_call(BACKEND, self._identity().GetSetting(pb.GetSettingRequest(key=key)))).setting
 
     async def set_setting(self, request: pb.SetSettingRequest) -> pb.Setting:
-        return (await _called(self._identity().SetSetting(request))).setting
+        return (await backend_call(BACKEND, self._identity().SetSetting(request))).setting
 
     async def list_quotas(self, request: apb.ListQuotasRequest) -> list[pb.Quota]:
-        return list((await _called(self._admin().ListQuotas(request))).quotas)
+        return list((await backend_call(BACKEND, self._admin().ListQuotas(request))).quotas)
 
     async def set_quota_limit(self, request: apb.SetQuotaLimitRequest) -> pb.Quota:
-        return (await _called(self._admin().SetQuotaLimit(request))).quota
+        return (await backend_call(BACKEND, self._admin().SetQuotaLimit(request))).quota

@@ -1,22 +1,19 @@
 """The gateway's calls to the audit service's AuditService: audit log entries and sign-in
 attempts. Each call carries the request's principal (the channel sends it on); audit decides
 from it which tenants' entries the caller sees. A failed call raises the public error of the
-same meaning (backend_errors)."""
+same meaning (clients/calls.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
 
-import grpc
 from grpc import aio
 
 from cloudplatform.audit.v1 import audit_service_pb2 as pb
 from cloudplatform.audit.v1 import audit_service_pb2_grpc as pb_grpc
-from gateway_service.backend_errors import domain_error_for
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "audit"
-Answer = TypeVar("Answer")
 
 
 class AuditClient:
@@ -27,16 +24,9 @@ class AuditClient:
     def _audit(self) -> pb_grpc.AuditServiceAsyncStub:
         return pb_grpc.AuditServiceStub(self._channel())
 
-    @staticmethod
-    async def _call(call: Awaitable[Answer]) -> Answer:
-        try:
-            return await call
-        except grpc.RpcError as exc:
-            raise domain_error_for(exc, BACKEND) from None
-
     async def list_audit_logs(self, request: pb.ListAuditLogsRequest) -> pb.ListAuditLogsResponse:
-        return await self._call(self._audit().ListAuditLogs(request))
+        return await backend_call(BACKEND, self._audit().ListAuditLogs(request))
 
     async def list_login_activity(self, user_id: int, page: int, per_page: int) -> pb.ListLoginActivityResponse:
         request = pb.ListLoginActivityRequest(user_id=user_id, page=page, per_page=per_page)
-        return await self._call(self._audit().ListLoginActivity(request))
+        return await backend_call(BACKEND, self._audit().ListLoginActivity(request))

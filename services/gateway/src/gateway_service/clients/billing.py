@@ -4,27 +4,17 @@ checks the tenant again from it, and a refusal raises the public error of the sa
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
 
-import grpc
 from grpc import aio
 
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
 from cloudplatform.billing.v1 import billing_service_pb2_grpc as pb_grpc
 from cpshared.timestamps import to_timestamp
-from gateway_service.backend_errors import domain_error_for
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "billing"
-T = TypeVar("T")
-
-
-async def _call(call: Awaitable[T]) -> T:
-    try:
-        return await call
-    except grpc.RpcError as exc:
-        raise domain_error_for(exc, BACKEND) from None
 
 
 class BillingClient:
@@ -45,13 +35,17 @@ class BillingClient:
             page=page,
             per_page=per_page,
         )
-        return await _call(self._billing().ListInvoices(request))
+        return await backend_call(BACKEND, self._billing().ListInvoices(request))
 
     async def get_invoice(self, invoice_id: int) -> pb.Invoice:
-        return (await _call(self._billing().GetInvoice(pb.GetInvoiceRequest(invoice_id=invoice_id)))).invoice
+        return (
+            await backend_call(BACKEND, self._billing().GetInvoice(pb.GetInvoiceRequest(invoice_id=invoice_id)))
+        ).invoice
 
     async def invoice_pdf(self, invoice_id: int) -> pb.GetInvoicePdfResponse:
-        return await _call(self._billing().GetInvoicePdf(pb.GetInvoicePdfRequest(invoice_id=invoice_id)))
+        return await backend_call(
+            BACKEND, self._billing().GetInvoicePdf(pb.GetInvoicePdfRequest(invoice_id=invoice_id))
+        )
 
     async def record_payment(
         self, invoice_id: int, amount: str, method: str, reference: str, paid_at: datetime | None
@@ -59,61 +53,63 @@ class BillingClient:
         request = pb.RecordPaymentRequest(invoice_id=invoice_id, amount=amount, method=method, reference=reference)
         if paid_at is not None:
             request.paid_at.CopyFrom(to_timestamp(paid_at))
-        return (await _call(self._billing().RecordPayment(request))).invoice
+        return (await backend_call(BACKEND, self._billing().RecordPayment(request))).invoice
 
     async def cancel_invoice(self, invoice_id: int, reason: str) -> pb.Invoice:
         request = pb.CancelInvoiceRequest(invoice_id=invoice_id, reason=reason)
-        return (await _call(self._billing().CancelInvoice(request))).invoice
+        return (await backend_call(BACKEND, self._billing().CancelInvoice(request))).invoice
 
     async def refund_invoice(self, invoice_id: int, reason: str, refund_to: str) -> pb.Invoice:
         request = pb.RefundInvoiceRequest(invoice_id=invoice_id, reason=reason, refund_to=refund_to)
-        return (await _call(self._billing().RefundInvoice(request))).invoice
+        return (await backend_call(BACKEND, self._billing().RefundInvoice(request))).invoice
 
     # -- payment methods, credits, pricing plans, usage ---------------------------------------
     async def add_payment_method(self, request: pb.AddPaymentMethodRequest) -> pb.PaymentMethod:
-        return (await _call(self._billing().AddPaymentMethod(request))).payment_method
+        return (await backend_call(BACKEND, self._billing().AddPaymentMethod(request))).payment_method
 
     async def list_payment_methods(self, user_id: int, organization_id: int) -> list[pb.PaymentMethod]:
         request = pb.ListPaymentMethodsRequest(user_id=user_id, organization_id=organization_id)
-        return list((await _call(self._billing().ListPaymentMethods(request))).payment_methods)
+        return list((await backend_call(BACKEND, self._billing().ListPaymentMethods(request))).payment_methods)
 
     async def get_payment_method(self, method_id: int) -> pb.PaymentMethod:
         request = pb.GetPaymentMethodRequest(payment_method_id=method_id)
-        return (await _call(self._billing().GetPaymentMethod(request))).payment_method
+        return (await backend_call(BACKEND, self._billing().GetPaymentMethod(request))).payment_method
 
     async def update_payment_method(self, request: pb.UpdatePaymentMethodRequest) -> pb.PaymentMethod:
-        return (await _call(self._billing().UpdatePaymentMethod(request))).payment_method
+        return (await backend_call(BACKEND, self._billing().UpdatePaymentMethod(request))).payment_method
 
     async def set_default_payment_method(self, method_id: int) -> pb.PaymentMethod:
         request = pb.SetDefaultPaymentMethodRequest(payment_method_id=method_id)
-        return (await _call(self._billing().SetDefaultPaymentMethod(request))).payment_method
+        return (await backend_call(BACKEND, self._billing().SetDefaultPaymentMethod(request))).payment_method
 
     async def delete_payment_method(self, method_id: int) -> None:
-        await _call(self._billing().DeletePaymentMethod(pb.DeletePaymentMethodRequest(payment_method_id=method_id)))
+        await backend_call(
+            BACKEND, self._billing().DeletePaymentMethod(pb.DeletePaymentMethodRequest(payment_method_id=method_id))
+        )
 
     async def grant_credit(self, request: pb.GrantCreditRequest) -> pb.Credit:
-        return (await _call(self._billing().GrantCredit(request))).credit
+        return (await backend_call(BACKEND, self._billing().GrantCredit(request))).credit
 
     async def list_credits(self, user_id: int, organization_id: int) -> pb.ListCreditsResponse:
         request = pb.ListCreditsRequest(user_id=user_id, organization_id=organization_id)
-        return await _call(self._billing().ListCredits(request))
+        return await backend_call(BACKEND, self._billing().ListCredits(request))
 
     async def list_pricing_plans(self, resource_type: str, include_inactive: bool) -> list[pb.PricingPlan]:
         request = pb.ListPricingPlansRequest(resource_type=resource_type, include_inactive=include_inactive)
-        return list((await _call(self._billing().ListPricingPlans(request))).pricing_plans)
+        return list((await backend_call(BACKEND, self._billing().ListPricingPlans(request))).pricing_plans)
 
     async def get_pricing_plan(self, plan_id: int) -> pb.PricingPlan:
         request = pb.GetPricingPlanRequest(pricing_plan_id=plan_id)
-        return (await _call(self._billing().GetPricingPlan(request))).pricing_plan
+        return (await backend_call(BACKEND, self._billing().GetPricingPlan(request))).pricing_plan
 
     async def create_pricing_plan(self, plan: pb.PricingPlan) -> pb.PricingPlan:
         request = pb.CreatePricingPlanRequest(pricing_plan=plan)
-        return (await _call(self._billing().CreatePricingPlan(request))).pricing_plan
+        return (await backend_call(BACKEND, self._billing().CreatePricingPlan(request))).pricing_plan
 
     async def update_pricing_plan(self, plan: pb.PricingPlan) -> pb.PricingPlan:
         request = pb.UpdatePricingPlanRequest(pricing_plan=plan)
-        return (await _call(self._billing().UpdatePricingPlan(request))).pricing_plan
+        return (await backend_call(BACKEND, self._billing().UpdatePricingPlan(request))).pricing_plan
 
     async def monthly_usage(self, user_id: int, organization_id: int, month: str) -> pb.GetMonthlyUsageResponse:
         request = pb.GetMonthlyUsageRequest(user_id=user_id, organization_id=organization_id, month=month)
-        return await _call(self._billing().GetMonthlyUsage(request))
+        return await backend_call(BACKEND, self._billing().GetMonthlyUsage(request))

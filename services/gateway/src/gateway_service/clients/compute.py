@@ -1,29 +1,19 @@
 """The gateway's calls to the compute service's ComputeService: the catalog (datacenters, server
 types with the platform's prices, images) and SSH keys. Each call carries the request's
 principal (the channel sends it on); compute checks the tenant again from it, and a refusal
-raises the public error of the same meaning (backend_errors)."""
+raises the public error of the same meaning (clients/calls.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Mapping, Sequence
 
-import grpc
 from grpc import aio
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
 from cloudplatform.compute.v1 import compute_service_pb2_grpc as pb_grpc
-from gateway_service.backend_errors import domain_error_for
+from gateway_service.clients.calls import backend_call
 
 BACKEND = "compute"
-T = TypeVar("T")
-
-
-async def _call(call: Awaitable[T]) -> T:
-    try:
-        return await call
-    except grpc.RpcError as exc:
-        raise domain_error_for(exc, BACKEND) from None
 
 
 class ComputeClient:
@@ -35,20 +25,24 @@ class ComputeClient:
         return pb_grpc.ComputeServiceStub(self._channel())
 
     async def datacenters(self) -> list[pb.Datacenter]:
-        return list((await _call(self._compute().ListDatacenters(pb.ListDatacentersRequest()))).datacenters)
+        return list(
+            (await backend_call(BACKEND, self._compute().ListDatacenters(pb.ListDatacentersRequest()))).datacenters
+        )
 
     async def server_types(self) -> list[pb.ServerType]:
-        return list((await _call(self._compute().ListServerTypes(pb.ListServerTypesRequest()))).server_types)
+        return list(
+            (await backend_call(BACKEND, self._compute().ListServerTypes(pb.ListServerTypesRequest()))).server_types
+        )
 
     async def images(self) -> list[pb.Image]:
-        return list((await _call(self._compute().ListImages(pb.ListImagesRequest()))).images)
+        return list((await backend_call(BACKEND, self._compute().ListImages(pb.ListImagesRequest()))).images)
 
     async def isos(self) -> list[pb.Iso]:
-        return list((await _call(self._compute().ListIsos(pb.ListIsosRequest()))).isos)
+        return list((await backend_call(BACKEND, self._compute().ListIsos(pb.ListIsosRequest()))).isos)
 
     async def load_balancer_types(self) -> list[pb.LoadBalancerType]:
         request = pb.ListLoadBalancerTypesRequest()
-        return list((await _call(self._compute().ListLoadBalancerTypes(request))).load_balancer_types)
+        return list((await backend_call(BACKEND, self._compute().ListLoadBalancerTypes(request))).load_balancer_types)
 
     async def create_ssh_key(
         self, user_id: int, organization_id: int, name: str, public_key: str, labels: Mapping[str, str]
@@ -56,7 +50,7 @@ class ComputeClient:
         request = pb.CreateSshKeyRequest(
             user_id=user_id, organization_id=organization_id, name=name, public_key=public_key, labels=labels
         )
-        return (await _call(self._compute().CreateSshKey(request))).ssh_key
+        return (await backend_call(BACKEND, self._compute().CreateSshKey(request))).ssh_key
 
     async def list_ssh_keys(
         self,
@@ -80,11 +74,11 @@ class ComputeClient:
             page=page,
             per_page=per_page,
         )
-        return await _call(self._compute().ListSshKeys(request))
+        return await backend_call(BACKEND, self._compute().ListSshKeys(request))
 
     async def get_ssh_key(self, ssh_key_id: int, user_id: int, organization_id: int) -> pb.SshKey:
         request = pb.GetSshKeyRequest(ssh_key_id=ssh_key_id, user_id=user_id, organization_id=organization_id)
-        return (await _call(self._compute().GetSshKey(request))).ssh_key
+        return (await backend_call(BACKEND, self._compute().GetSshKey(request))).ssh_key
 
     async def update_ssh_key(
         self,
@@ -103,8 +97,8 @@ class ComputeClient:
         )
         if name is not None:
             request.name = name
-        return (await _call(self._compute().UpdateSshKey(request))).ssh_key
+        return (await backend_call(BACKEND, self._compute().UpdateSshKey(request))).ssh_key
 
     async def delete_ssh_key(self, ssh_key_id: int, user_id: int, organization_id: int) -> None:
         request = pb.DeleteSshKeyRequest(ssh_key_id=ssh_key_id, user_id=user_id, organization_id=organization_id)
-        await _call(self._compute().DeleteSshKey(request))
+        await backend_call(BACKEND, self._compute().DeleteSshKey(request))

@@ -1,6 +1,6 @@
 """The gateway's calls to the compute service's PlacementGroupService. Each call carries the
 request's principal (the channel sends it on); compute checks the tenant again from it, and a
-refusal raises the public error of the same meaning (backend_errors)."""
+refusal raises the public error of the same meaning (clients/calls.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from grpc import aio
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import placement_group_service_pb2 as pb
 from cloudplatform.compute.v1 import placement_group_service_pb2_grpc as pb_grpc
-from gateway_service.clients.compute import _call
+from gateway_service.clients.calls import backend_call
+
+BACKEND = "compute"
 
 
 class PlacementGroupClient:
@@ -27,7 +29,7 @@ class PlacementGroupClient:
         request = pb.CreatePlacementGroupRequest(
             user_id=user_id, organization_id=organization_id, name=name, type=type, labels=labels
         )
-        return (await _call(self._groups().CreatePlacementGroup(request))).placement_group
+        return (await backend_call(BACKEND, self._groups().CreatePlacementGroup(request))).placement_group
 
     async def list(
         self,
@@ -51,11 +53,11 @@ class PlacementGroupClient:
             page=page,
             per_page=per_page,
         )
-        return await _call(self._groups().ListPlacementGroups(request))
+        return await backend_call(BACKEND, self._groups().ListPlacementGroups(request))
 
     async def get(self, placement_group_id: int, organization_id: int) -> pb.PlacementGroup:
         request = pb.GetPlacementGroupRequest(placement_group_id=placement_group_id, organization_id=organization_id)
-        return (await _call(self._groups().GetPlacementGroup(request))).placement_group
+        return (await backend_call(BACKEND, self._groups().GetPlacementGroup(request))).placement_group
 
     async def update(
         self, placement_group_id: int, organization_id: int, *, name: str | None, labels: Mapping[str, str] | None
@@ -68,8 +70,8 @@ class PlacementGroupClient:
         )
         if name is not None:
             request.name = name
-        return (await _call(self._groups().UpdatePlacementGroup(request))).placement_group
+        return (await backend_call(BACKEND, self._groups().UpdatePlacementGroup(request))).placement_group
 
     async def delete(self, placement_group_id: int, organization_id: int) -> None:
         request = pb.DeletePlacementGroupRequest(placement_group_id=placement_group_id, organization_id=organization_id)
-        await _call(self._groups().DeletePlacementGroup(request))
+        await backend_call(BACKEND, self._groups().DeletePlacementGroup(request))

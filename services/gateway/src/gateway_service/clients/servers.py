@@ -1,6 +1,6 @@
 """The gateway's calls to the compute service's ServerService: servers and their actions. Each
 call carries the request's principal (the channel sends it on); compute checks the tenant again
-from it, and a refusal raises the public error of the same meaning (backend_errors)."""
+from it, and a refusal raises the public error of the same meaning (clients/calls.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from grpc import aio
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cloudplatform.compute.v1 import server_service_pb2_grpc as pb_grpc
-from gateway_service.clients.compute import _call
+from gateway_service.clients.calls import backend_call
+
+BACKEND = "compute"
 
 CREATE_DEADLINE_SECONDS = 30.0
 
@@ -54,21 +56,21 @@ class ServerClient:
         )
         # Without SSH keys compute asks upstream at once for the root password: more than the
         # default deadline allows. Compute rolls back what it could not answer within this.
-        return await _call(self._servers().CreateServer(request, timeout=CREATE_DEADLINE_SECONDS))
+        return await backend_call(BACKEND, self._servers().CreateServer(request, timeout=CREATE_DEADLINE_SECONDS))
 
     async def add_to_placement_group(self, server_id: int, organization_id: int, placement_group_id: int) -> pb.Action:
         request = pb.AddServerToPlacementGroupRequest(
             server_id=server_id, organization_id=organization_id, placement_group_id=placement_group_id
         )
-        return (await _call(self._servers().AddServerToPlacementGroup(request))).action
+        return (await backend_call(BACKEND, self._servers().AddServerToPlacementGroup(request))).action
 
     async def remove_from_placement_group(self, server_id: int, organization_id: int) -> pb.Action:
         request = pb.RemoveServerFromPlacementGroupRequest(server_id=server_id, organization_id=organization_id)
-        return (await _call(self._servers().RemoveServerFromPlacementGroup(request))).action
+        return (await backend_call(BACKEND, self._servers().RemoveServerFromPlacementGroup(request))).action
 
     async def get(self, server_id: int, organization_id: int) -> pb.Server:
         request = pb.GetServerRequest(server_id=server_id, organization_id=organization_id)
-        return (await _call(self._servers().GetServer(request))).server
+        return (await backend_call(BACKEND, self._servers().GetServer(request))).server
 
     async def list_servers(
         self,
@@ -92,35 +94,35 @@ class ServerClient:
             page=page,
             per_page=per_page,
         )
-        return await _call(self._servers().ListServers(request))
+        return await backend_call(BACKEND, self._servers().ListServers(request))
 
     async def delete(self, server_id: int, organization_id: int) -> pb.Action:
         request = pb.DeleteServerRequest(server_id=server_id, organization_id=organization_id)
-        return (await _call(self._servers().DeleteServer(request))).action
+        return (await backend_call(BACKEND, self._servers().DeleteServer(request))).action
 
     async def power_on(self, server_id: int, organization_id: int) -> pb.Action:
         request = pb.PowerOnServerRequest(server_id=server_id, organization_id=organization_id)
-        return (await _call(self._servers().PowerOnServer(request))).action
+        return (await backend_call(BACKEND, self._servers().PowerOnServer(request))).action
 
     async def power_off(self, server_id: int, organization_id: int) -> pb.Action:
         request = pb.PowerOffServerRequest(server_id=server_id, organization_id=organization_id)
-        return (await _call(self._servers().PowerOffServer(request))).action
+        return (await backend_call(BACKEND, self._servers().PowerOffServer(request))).action
 
     async def reboot(self, server_id: int, organization_id: int) -> pb.Action:
         request = pb.RebootServerRequest(server_id=server_id, organization_id=organization_id)
-        return (await _call(self._servers().RebootServer(request))).action
+        return (await backend_call(BACKEND, self._servers().RebootServer(request))).action
 
     async def action(self, action_id: int, organization_id: int) -> pb.Action:
         request = pb.GetActionRequest(action_id=action_id, organization_id=organization_id)
-        return (await _call(self._servers().GetAction(request))).action
+        return (await backend_call(BACKEND, self._servers().GetAction(request))).action
 
     async def list_actions(self, server_id: int, organization_id: int) -> list[pb.Action]:
         request = pb.ListActionsRequest(server_id=server_id, organization_id=organization_id)
-        return list((await _call(self._servers().ListActions(request))).actions)
+        return list((await backend_call(BACKEND, self._servers().ListActions(request))).actions)
 
     async def rebuild(self, server_id: int, organization_id: int, image: str) -> pb.RebuildServerResponse:
         request = pb.RebuildServerRequest(server_id=server_id, organization_id=organization_id, image=image)
-        return await _call(self._servers().RebuildServer(request))
+        return await backend_call(BACKEND, self._servers().RebuildServer(request))
 
     async def change_type(
         self, server_id: int, organization_id: int, server_type: str, upgrade_disk: bool
@@ -128,7 +130,7 @@ class ServerClient:
         request = pb.ChangeServerTypeRequest(
             server_id=server_id, organization_id=organization_id, server_type=server_type, upgrade_disk=upgrade_disk
         )
-        return (await _call(self._servers().ChangeServerType(request))).action
+        return (await backend_call(BACKEND, self._servers().ChangeServerType(request))).action
 
     async def enable_rescue(
         self, server_id: int, organization_id: int, rescue_type: str, ssh_key_ids: Sequence[int]
@@ -136,11 +138,11 @@ class ServerClient:
         request = pb.EnableRescueRequest(
             server_id=server_id, organization_id=organization_id, type=rescue_type, ssh_key_ids=ssh_key_ids
         )
-        return await _call(self._servers().EnableRescue(request))
+        return await backend_call(BACKEND, self._servers().EnableRescue(request))
 
     async def disable_rescue(self, server_id: int, organization_id: int) -> pb.Action:
         request = pb.DisableRescueRequest(server_id=server_id, organization_id=organization_id)
-        return (await _call(self._servers().DisableRescue(request))).action
+        return (await backend_call(BACKEND, self._servers().DisableRescue(request))).action
 
     async def create_image(
         self, server_id: int, organization_id: int, *, image_type: str, description: str, labels: Mapping[str, str]
@@ -152,11 +154,11 @@ class ServerClient:
             description=description,
             labels=labels,
         )
-        return await _call(self._servers().CreateImage(request))
+        return await backend_call(BACKEND, self._servers().CreateImage(request))
 
     async def own_images(self, user_id: int, organization_id: int) -> list[cpb.Image]:
         request = pb.ListOwnImagesRequest(user_id=user_id, organization_id=organization_id)
-        return list((await _call(self._servers().ListOwnImages(request))).images)
+        return list((await backend_call(BACKEND, self._servers().ListOwnImages(request))).images)
 
     async def update_image(
         self, image_id: int, organization_id: int, *, description: str | None, labels: Mapping[str, str] | None
@@ -168,11 +170,11 @@ class ServerClient:
             set_labels=labels is not None,
             labels=labels or {},
         )
-        return (await _call(self._servers().UpdateImage(request))).image
+        return (await backend_call(BACKEND, self._servers().UpdateImage(request))).image
 
     async def delete_image(self, image_id: int, organization_id: int) -> None:
         request = pb.DeleteImageRequest(image_id=image_id, organization_id=organization_id)
-        await _call(self._servers().DeleteImage(request))
+        await backend_call(BACKEND, self._servers().DeleteImage(request))
 
     async def update(
         self, server_id: int, organization_id: int, *, name: str | None, labels: Mapping[str, str] | None
@@ -184,7 +186,7 @@ class ServerClient:
             set_labels=labels is not None,
             labels=labels or {},
         )
-        return (await _call(self._servers().UpdateServer(request))).server
+        return (await backend_call(BACKEND, self._servers().UpdateServer(request))).server
 
     async def tenant_actions(
         self,
@@ -208,15 +210,15 @@ class ServerClient:
             resource_type=resource_type,
             ids=ids,
         )
-        return await _call(self._servers().ListTenantActions(request))
+        return await backend_call(BACKEND, self._servers().ListTenantActions(request))
 
     async def change_image_protection(self, image_id: int, organization_id: int, *, delete: bool | None) -> pb.Action:
         request = pb.ChangeImageProtectionRequest(image_id=image_id, organization_id=organization_id, delete=delete)
-        return (await _call(self._servers().ChangeImageProtection(request))).action
+        return (await backend_call(BACKEND, self._servers().ChangeImageProtection(request))).action
 
     async def image_actions(self, image_id: int, organization_id: int) -> list[pb.Action]:
         request = pb.ListImageActionsRequest(image_id=image_id, organization_id=organization_id)
-        return list((await _call(self._servers().ListImageActions(request))).actions)
+        return list((await backend_call(BACKEND, self._servers().ListImageActions(request))).actions)
 
     async def metrics(
         self, server_id: int, organization_id: int, *, types: Sequence[str], start: datetime, end: datetime, step: int
@@ -226,23 +228,23 @@ class ServerClient:
         )
         request.start.FromDatetime(start)
         request.end.FromDatetime(end)
-        return await _call(self._servers().GetServerMetrics(request))
+        return await backend_call(BACKEND, self._servers().GetServerMetrics(request))
 
     async def shutdown(self, server_id: int, organization_id: int) -> pb.Action:
         request = pb.ShutdownServerRequest(server_id=server_id, organization_id=organization_id)
-        return (await _call(self._servers().ShutdownServer(request))).action
+        return (await backend_call(BACKEND, self._servers().ShutdownServer(request))).action
 
     async def reset(self, server_id: int, organization_id: int) -> pb.Action:
         request = pb.ResetServerRequest(server_id=server_id, organization_id=organization_id)
-        return (await _call(self._servers().ResetServer(request))).action
+        return (await backend_call(BACKEND, self._servers().ResetServer(request))).action
 
     async def attach_iso(self, server_id: int, organization_id: int, iso: str) -> pb.Action:
         request = pb.AttachIsoRequest(server_id=server_id, organization_id=organization_id, iso=iso)
-        return (await _call(self._servers().AttachIso(request))).action
+        return (await backend_call(BACKEND, self._servers().AttachIso(request))).action
 
     async def detach_iso(self, server_id: int, organization_id: int) -> pb.Action:
         request = pb.DetachIsoRequest(server_id=server_id, organization_id=organization_id)
-        return (await _call(self._servers().DetachIso(request))).action
+        return (await backend_call(BACKEND, self._servers().DetachIso(request))).action
 
     async def change_protection(
         self, server_id: int, organization_id: int, *, delete: bool | None, rebuild: bool | None
@@ -250,23 +252,23 @@ class ServerClient:
         request = pb.ChangeServerProtectionRequest(
             server_id=server_id, organization_id=organization_id, delete=delete, rebuild=rebuild
         )
-        return (await _call(self._servers().ChangeServerProtection(request))).action
+        return (await backend_call(BACKEND, self._servers().ChangeServerProtection(request))).action
 
     async def change_dns_ptr(self, server_id: int, organization_id: int, ip: str, dns_ptr: str | None) -> pb.Action:
         request = pb.ChangeDnsPtrRequest(server_id=server_id, organization_id=organization_id, ip=ip, dns_ptr=dns_ptr)
-        return (await _call(self._servers().ChangeDnsPtr(request))).action
+        return (await backend_call(BACKEND, self._servers().ChangeDnsPtr(request))).action
 
     async def set_backup(self, server_id: int, organization_id: int, enable: bool) -> pb.Action:
         if enable:
             on = pb.EnableBackupRequest(server_id=server_id, organization_id=organization_id)
-            return (await _call(self._servers().EnableBackup(on))).action
+            return (await backend_call(BACKEND, self._servers().EnableBackup(on))).action
         off = pb.DisableBackupRequest(server_id=server_id, organization_id=organization_id)
-        return (await _call(self._servers().DisableBackup(off))).action
+        return (await backend_call(BACKEND, self._servers().DisableBackup(off))).action
 
     async def request_console(self, server_id: int, organization_id: int) -> pb.RequestConsoleResponse:
         request = pb.RequestConsoleRequest(server_id=server_id, organization_id=organization_id)
-        return await _call(self._servers().RequestConsole(request))
+        return await backend_call(BACKEND, self._servers().RequestConsole(request))
 
     async def reset_password(self, server_id: int, organization_id: int) -> pb.ResetServerPasswordResponse:
         request = pb.ResetServerPasswordRequest(server_id=server_id, organization_id=organization_id)
-        return await _call(self._servers().ResetServerPassword(request))
+        return await backend_call(BACKEND, self._servers().ResetServerPassword(request))

@@ -34,7 +34,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway_service.hetzner.errors import error_response
 from gateway_service.idempotency.store import (
     Claimed,
     IdempotencyStore,
@@ -44,6 +43,7 @@ from gateway_service.idempotency.store import (
     StoredResponse,
     request_fingerprint,
 )
+from hetzner_conventions.error_handlers import error_response
 
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -18,6 +18,7 @@ from identity_service.domain.model import UserRole, UserStatus
 class AccountRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+        self.seen: list[UserSession | Profile] = []
 
     # -- profile --------------------------------------------------------------------------
 
@@ -28,6 +29,7 @@ class AccountRepository:
         return None if row is None else self._profile(row)
 
     def save_profile(self, profile: Profile, changes: dict[str, str], now: datetime) -> None:
+        self.seen.append(profile)
         values: dict[str, Any] = {name: (value or None) if name != "name" else value for name, value in changes.items()}
         self._session.execute(
             users.update()
@@ -36,6 +38,7 @@ class AccountRepository:
         )
 
     def mark_email_verified(self, profile: Profile, now: datetime) -> None:
+        self.seen.append(profile)
         self._session.execute(
             users.update()
             .where(users.c.id == profile.id)
@@ -48,6 +51,7 @@ class AccountRepository:
         )
 
     def save_password(self, profile: Profile, password_hash: str, now: datetime) -> None:
+        self.seen.append(profile)
         self._session.execute(
             users.update()
             .where(users.c.id == profile.id)
@@ -136,9 +140,11 @@ class AccountRepository:
                 version=1,
             ),
         )
-        return UserSession(
+        session = UserSession(
             id=session_id, user_id=user_id, ip_address=ip, user_agent=user_agent, created_at=now, expires_at=expires_at
         )
+        self.seen.append(session)
+        return session
 
     def session(self, session_id: int, *, for_update: bool = False) -> UserSession | None:
         query = user_sessions.select().where(user_sessions.c.id == session_id)
@@ -156,6 +162,7 @@ class AccountRepository:
         )
 
     def save_refresh(self, session: UserSession, refresh_hash: str) -> None:
+        self.seen.append(session)
         self._session.execute(
             user_sessions.update()
             .where(user_sessions.c.id == session.id)
@@ -169,6 +176,7 @@ class AccountRepository:
         )
 
     def save_revoked(self, session: UserSession) -> None:
+        self.seen.append(session)
         self._session.execute(
             user_sessions.update()
             .where(user_sessions.c.id == session.id)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,7 @@ from identity_service.domain.model import ApiKey
 class ApiKeyRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+        self.seen: list[ApiKey] = []
 
     def add(
         self,
@@ -44,7 +46,7 @@ class ApiKeyRepository:
                 created_at=to_db(now),
             ),
         )
-        return ApiKey(
+        key = ApiKey(
             id=key_id,
             user_id=user_id,
             organization_id=organization_id,
@@ -55,6 +57,8 @@ class ApiKeyRepository:
             expires_at=expires_at,
             created_at=now,
         )
+        self.seen.append(key)
+        return key
 
     def get(self, key_id: int, *, for_update: bool = False) -> ApiKey | None:
         query = api_keys.select().where(api_keys.c.id == key_id)
@@ -69,8 +73,24 @@ class ApiKeyRepository:
         query = api_keys.select().where(api_keys.c.user_id == user_id).order_by(api_keys.c.id.desc())
         return [self.api_key_from_row(row) for row in self._session.execute(query)]
 
-    def revoke(self, key_id: int, now: datetime) -> None:
-        self._session.execute(api_keys.update().where(api_keys.c.id == key_id).values(revoked_at=to_db(now)))
+    def save_revoked(self, key: ApiKey) -> None:
+        self.seen.append(key)
+        self._session.execute(api_keys.update().where(api_keys.c.id == key.id).values(revoked_at=to_db(key.revoked_at)))
+
+    def note_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
+        """Record that the key was used now from ``ip``, unless that was recorded less than
+        ``every`` ago: one conditional UPDATE, so a busy key costs a write a minute, not one a
+        request, and concurrent replicas write it once (the row lock serialises them and the
+        second finds the condition false). True when it wrote."""
+        result = self._session.execute(
+            api_keys.update()
+            .where(
+                api_keys.c.id == key_id,
+                sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < to_db(now - every)),
+            )
+            .values(last_used_at=to_db(now), last_used_ip=ip)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     @staticmethod
     def api_key_from_row(row: Row[Any]) -> ApiKey:

@@ -17,6 +17,7 @@ from identity_service.domain.model import Membership, Organization, Organization
 class OrganizationRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+        self.seen: list[Organization] = []
 
     def exists(self, organization_id: int) -> bool:
         query = sa.select(organizations.c.id).where(organizations.c.id == organization_id)
@@ -35,7 +36,7 @@ class OrganizationRepository:
                 updated_at=to_db(now),
             ),
         )
-        return Organization(
+        organization = Organization(
             id=organization_id,
             name=name,
             slug=slug,
@@ -43,6 +44,8 @@ class OrganizationRepository:
             status=OrganizationStatus.ACTIVE,
             created_at=now,
         )
+        self.seen.append(organization)
+        return organization
 
     def slug_taken(self, slug: str) -> bool:
         query = sa.select(organizations.c.id).where(organizations.c.slug == slug)
@@ -57,10 +60,20 @@ class OrganizationRepository:
         return None if row is None else self._organization(row)
 
     def save(self, organization: Organization, now: datetime) -> None:
+        """Its details, owner and version."""
+        self.seen.append(organization)
         self._session.execute(
             organizations.update()
             .where(organizations.c.id == organization.id)
-            .values(owner_id=organization.owner_id, version=organization.version, updated_at=to_db(now))
+            .values(
+                name=organization.name,
+                billing_email=organization.billing_email,
+                country=organization.country,
+                tax_id=organization.tax_id,
+                owner_id=organization.owner_id,
+                version=organization.version,
+                updated_at=to_db(now),
+            )
         )
 
     def of_user(self, user_id: int) -> list[tuple[Organization, Membership]]:
@@ -119,21 +132,6 @@ class OrganizationRepository:
             organization_users.update()
             .where(organization_users.c.organization_id == organization_id, organization_users.c.user_id == user_id)
             .values(permissions=list(permissions))
-        )
-
-    def save_details(self, organization: Organization, now: datetime) -> None:
-        """Name, billing email, country, VAT id and version (UpdateOrganization)."""
-        self._session.execute(
-            organizations.update()
-            .where(organizations.c.id == organization.id)
-            .values(
-                name=organization.name,
-                billing_email=organization.billing_email,
-                country=organization.country,
-                tax_id=organization.tax_id,
-                version=organization.version,
-                updated_at=to_db(now),
-            )
         )
 
     def remove_member(self, organization_id: int, user_id: int) -> None:

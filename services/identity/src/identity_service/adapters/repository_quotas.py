@@ -17,6 +17,7 @@ from identity_service.domain.model import Quota, QuotaOwner, Reservation, Reserv
 class QuotaRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+        self.seen: list[Quota] = []
 
     @staticmethod
     def _owned_by(owner: QuotaOwner) -> sa.ColumnElement[bool]:
@@ -53,11 +54,17 @@ class QuotaRepository:
         ).one()
         return self.quota_from_row(row)
 
-    def save_usage(self, quota: Quota, now: datetime) -> None:
+    def save(self, quota: Quota, now: datetime) -> None:
+        self.seen.append(quota)
         self._session.execute(
             resource_quotas.update()
             .where(resource_quotas.c.id == quota.id)
-            .values(current_usage=quota.current_usage, version=quota.version, updated_at=to_db(now))
+            .values(
+                current_usage=quota.current_usage,
+                quota_limit=quota.quota_limit,
+                version=quota.version,
+                updated_at=to_db(now),
+            )
         )
 
     def reservation(self, key: str) -> Reservation | None:

@@ -12,6 +12,7 @@ from identity_service.domain.model import Setting, SettingType
 class SettingRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+        self.seen: list[Setting] = []
 
     def get(self, key: str, *, for_update: bool = False) -> Setting | None:
         query = system_settings.select().where(system_settings.c.key == key)
@@ -28,6 +29,7 @@ class SettingRepository:
         )
 
     def update(self, setting: Setting) -> None:
+        self.seen.append(setting)
         self._session.execute(
             system_settings.update()
             .where(system_settings.c.key == setting.key)

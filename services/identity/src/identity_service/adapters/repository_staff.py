@@ -4,7 +4,7 @@ and the API keys' last use."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,29 +25,11 @@ from identity_service.adapters.tables import (
     user_sessions,
     users,
 )
-from identity_service.domain.model import ApiKey, Quota, Setting, SettingType, UserStatus
-from identity_service.domain.staff import ERASED_NAME, UserDetails, UserSearch, erased_email
+from identity_service.domain.model import ApiKey, Quota, Setting, SettingType
+from identity_service.domain.staff import UserDetails, UserSearch
 
 ERASED_IP = "::"
 """What an erased account's sign-in records keep as their address: none that points anywhere."""
-
-# Erased columns of the users row: every one that holds personal data or a credential.
-ERASED_TO_NULL = (
-    "password",
-    "two_factor_secret",
-    "two_factor_recovery_codes",
-    "two_factor_confirmed_at",
-    "company_name",
-    "tax_id",
-    "phone",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-    "last_login_ip",
-)
 
 SORT_COLUMNS = {"id": users.c.id, "name": users.c.name, "email": users.c.email, "created": users.c.created_at}
 
@@ -85,30 +67,6 @@ class StaffRepository:
         query = users.select().where(*conditions).order_by(*order).offset(offset).limit(limit)
         total = self._session.execute(sa.select(sa.func.count()).select_from(users).where(*conditions)).scalar_one()
         return [self._details(row) for row in self._session.execute(query)], int(total)
-
-    def set_status(self, user_id: int, status: UserStatus, version: int, now: datetime) -> None:
-        self._session.execute(
-            users.update()
-            .where(users.c.id == user_id)
-            .values(status=status.value, version=version, updated_at=to_db(now))
-        )
-
-    def erase(self, user_id: int, version: int, now: datetime) -> None:
-        """Remove the account's personal data and credentials; the id and role stay."""
-        values: dict[str, Any] = {column: None for column in ERASED_TO_NULL}
-        values |= {
-            "name": ERASED_NAME,
-            "email": erased_email(user_id),
-            "status": UserStatus.BANNED.value,
-            "deleted_at": to_db(now),
-            "updated_at": to_db(now),
-            "version": version,
-        }
-        self._session.execute(users.update().where(users.c.id == user_id).values(**values))
-        # Columns of the seed's users table that tables.py does not map (migration 0003 has them).
-        self._session.execute(
-            sa.text("UPDATE users SET workos_id = NULL, remember_token = NULL WHERE id = :id"), {"id": user_id}
-        )
 
     def anonymise_login_activity(self, user_id: int) -> None:
         self._session.execute(
@@ -198,27 +156,3 @@ class StaffRepository:
             )
         )
         return [QuotaRepository.quota_from_row(row) for row in self._session.execute(query)]
-
-    def set_quota_limit(self, quota: Quota, now: datetime) -> None:
-        self._session.execute(
-            resource_quotas.update()
-            .where(resource_quotas.c.id == quota.id)
-            .values(quota_limit=quota.quota_limit, version=quota.version, updated_at=to_db(now))
-        )
-
-    # -- API key use ------------------------------------------------------------------------
-
-    def note_api_key_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
-        """Record that the key was used now from ``ip``, unless that was recorded less than
-        ``every`` ago: one conditional UPDATE, so a busy key costs a write a minute, not one a
-        request, and concurrent replicas write it once (the row lock serialises them and the
-        second finds the condition false). True when it wrote."""
-        result = self._session.execute(
-            api_keys.update()
-            .where(
-                api_keys.c.id == key_id,
-                sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < to_db(now - every)),
-            )
-            .values(last_used_at=to_db(now), last_used_ip=ip)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]

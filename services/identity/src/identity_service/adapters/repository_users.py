@@ -12,6 +12,25 @@ from sqlalchemy.orm import Session
 from identity_service.adapters.rows import from_db, insert_one, required_time, to_db
 from identity_service.adapters.tables import users
 from identity_service.domain.model import User, UserRole, UserStatus
+from identity_service.domain.staff import ERASED_NAME, erased_email
+
+# Erased columns of the users row: every one that holds personal data or a credential.
+ERASED_TO_NULL = (
+    "password",
+    "two_factor_secret",
+    "two_factor_recovery_codes",
+    "two_factor_confirmed_at",
+    "company_name",
+    "tax_id",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "last_login_ip",
+)
 
 
 class UserRepository:
@@ -19,8 +38,9 @@ class UserRepository:
         self._session = session
         self.seen: list[User] = []
 
-    def add(self, name: str, email: str, password_hash: str, role: UserRole, status: UserStatus, now: datetime) -> int:
-        return insert_one(
+    def add(self, name: str, email: str, password_hash: str, role: UserRole, status: UserStatus, now: datetime) -> User:
+        """The new user; it joins :attr:`seen`."""
+        user_id = insert_one(
             self._session,
             users.insert().values(
                 name=name,
@@ -31,6 +51,36 @@ class UserRepository:
                 created_at=to_db(now),
                 updated_at=to_db(now),
             ),
+        )
+        user = User(id=user_id, name=name, email=email, role=role, status=status, created_at=now)
+        self.seen.append(user)
+        return user
+
+    def save_status(self, user: User, now: datetime) -> None:
+        """Its status and version; it joins :attr:`seen`."""
+        self.seen.append(user)
+        self._session.execute(
+            users.update()
+            .where(users.c.id == user.id)
+            .values(status=user.status.value, version=user.version, updated_at=to_db(now))
+        )
+
+    def save_erased(self, user: User, now: datetime) -> None:
+        """Remove the account's personal data and credentials; the id and role stay. It joins :attr:`seen`."""
+        self.seen.append(user)
+        values: dict[str, Any] = {column: None for column in ERASED_TO_NULL}
+        values |= {
+            "name": ERASED_NAME,
+            "email": erased_email(user.id),
+            "status": UserStatus.BANNED.value,
+            "deleted_at": to_db(now),
+            "updated_at": to_db(now),
+            "version": user.version,
+        }
+        self._session.execute(users.update().where(users.c.id == user.id).values(**values))
+        # Columns of the seed's users table that tables.py does not map (migration 0003 has them).
+        self._session.execute(
+            sa.text("UPDATE users SET workos_id = NULL, remember_token = NULL WHERE id = :id"), {"id": user.id}
         )
 
     def get(self, user_id: int) -> User | None:

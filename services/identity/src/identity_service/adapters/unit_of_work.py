@@ -19,12 +19,19 @@ from identity_service.adapters.repository_staff import StaffRepository
 from identity_service.adapters.repository_two_factor import TwoFactorRepository
 from identity_service.adapters.repository_users import UserRepository
 from identity_service.domain.two_factor import SecretBox
+from identity_service.service_layer import ports
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 
 class SqlAlchemyIdentityUnitOfWork(SqlAlchemyUnitOfWork, IdentityUnitOfWork):
-    def __init__(self, session_factory: sessionmaker[Session], secret_box: SecretBox | None = None) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        passwords: ports.PasswordHasher,
+        secret_box: SecretBox | None = None,
+    ) -> None:
         super().__init__(session_factory)
+        self.passwords = passwords
         self.secret_box = secret_box
 
     def __enter__(self) -> Self:

@@ -5,11 +5,21 @@ from __future__ import annotations
 import re
 import secrets
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
 from cpshared.errors import InvalidInput
+from identity_service.domain.aggregate import Aggregate
+from identity_service.domain.events import (
+    EmailVerified,
+    PasswordChanged,
+    ProfileUpdated,
+    Recorded,
+    SessionCreated,
+    SessionRefreshed,
+    SessionRevoked,
+)
 from identity_service.domain.model import UserRole, UserStatus, check_name
 
 SIGNUP_ENABLED_SETTING = "signup_enabled"
@@ -40,8 +50,10 @@ class EmailVerification:
         return None
 
 
-@dataclass(frozen=True)
-class UserSession:
+@dataclass
+class UserSession(Aggregate):
+    """A sign-in session: opened, refreshed (its refresh token rotated) and revoked."""
+
     id: int
     user_id: int
     ip_address: str
@@ -51,9 +63,30 @@ class UserSession:
     refreshed_at: datetime | None = None
     revoked_at: datetime | None = None
     version: int = 1
+    events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def live(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
+
+    def opened(self) -> None:
+        """Announce the new session, at the version it was created at."""
+        self._record(
+            SessionCreated(session_id=self.id, user_id=self.user_id, ip=self.ip_address, expires_at=self.expires_at),
+            bump=False,
+        )
+
+    def refresh(self, ip: str, user_agent: str, now: datetime) -> None:
+        self.ip_address, self.user_agent, self.refreshed_at = ip, user_agent, now
+        self._record(SessionRefreshed(session_id=self.id, user_id=self.user_id, ip=ip))
+
+    def revoke(self, now: datetime, reason: str, revoked_by_user_id: int) -> None:
+        """End the session; ``revoked_by_user_id`` 0 when nobody asked (a reused refresh token)."""
+        self.revoked_at = now
+        self._record(
+            SessionRevoked(
+                session_id=self.id, user_id=self.user_id, reason=reason, revoked_by_user_id=revoked_by_user_id
+            )
+        )
 
 
 class RevokeReason:
@@ -80,8 +113,11 @@ PROFILE_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class Profile:
+@dataclass
+class Profile(Aggregate):
+    """The user aggregate as its holder sees and changes it: the profile, the password and
+    the email verification. Its version is the user's."""
+
     id: int
     name: str
     email: str
@@ -101,6 +137,38 @@ class Profile:
     timezone: str = ""
     locale: str = ""
     version: int = 1
+    events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def verify_email(self, verification_id: int, now: datetime) -> bool:
+        """The address is proved: a pending account becomes active. False when it was verified already."""
+        if self.email_verified_at is not None:
+            return False
+        self.email_verified_at = now
+        if self.status is UserStatus.PENDING:
+            self.status = UserStatus.ACTIVE
+        self._record(EmailVerified(user_id=self.id, verification_id=verification_id, status=self.status.value))
+        return True
+
+    def update(self, wanted: dict[str, str]) -> dict[str, str]:
+        """Set the fields in ``wanted`` ('' clears one); the ones that changed (the event names only those)."""
+        changes = profile_changes(self, wanted)
+        if not changes:
+            return changes
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self._record(
+            ProfileUpdated(
+                user_id=self.id,
+                changed_fields=tuple(sorted(changes)),
+                country=self.country if "country" in changes else None,
+                tax_id=self.tax_id if "tax_id" in changes else None,
+            )
+        )
+        return changes
+
+    def password_changed(self, revoked_sessions: int) -> None:
+        """A new password is stored (the caller proved the current one); ``revoked_sessions`` ended with it."""
+        self._record(PasswordChanged(user_id=self.id, revoked_sessions=revoked_sessions))
 
 
 # ISO 3166-1 alpha-2, officially assigned codes.

@@ -8,9 +8,15 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from cpshared.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, PreconditionFailed
-from identity_service.domain.events import Locked, LoginFailed, LoginSucceeded, Recorded, UserEvent
+from cpshared.errors import AlreadyExists, Forbidden, InvalidInput, LimitExceeded, NotFound, PreconditionFailed
+from identity_service.domain import events
+from identity_service.domain.aggregate import Aggregate
+from identity_service.domain.events import Locked, LoginFailed, LoginSucceeded, Recorded
+
+if TYPE_CHECKING:
+    from identity_service.domain.invitations import Invitation
 
 
 class UserRole(StrEnum):
@@ -26,6 +32,13 @@ class UserStatus(StrEnum):
     PENDING = "pending"
     BANNED = "banned"
 
+
+STATUS_EVENTS: dict[UserStatus, type[events.UserStatusChanged]] = {
+    UserStatus.ACTIVE: events.UserActivated,
+    UserStatus.SUSPENDED: events.UserSuspended,
+    UserStatus.BANNED: events.UserBanned,
+}
+"""A status change is announced as the event of the status it reaches."""
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
@@ -51,7 +64,7 @@ def check_new_password(password: str) -> None:
 
 
 @dataclass
-class User:
+class User(Aggregate):
     """The user aggregate. Its sign-in rules change it through :meth:`signed_in` and
     :meth:`sign_in_refused`, which bump its version and record what happened in
     :attr:`events`; the unit of work collects them when it commits."""
@@ -71,6 +84,29 @@ class User:
     last_login_at: datetime | None = None
     events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
     """Recorded and not yet collected by a unit of work (a copy made with ``replace`` starts without)."""
+
+    def created(self) -> None:
+        """Announce the new account, at its first version."""
+        self._record(events.UserCreated(user_id=self.id, role=self.role.value, status=self.status.value), bump=False)
+
+    def change_status(self, status: UserStatus, reason: str, changed_by_user_id: int) -> None:
+        """Staff move the account to ``status`` (who may, and which moves are allowed, is
+        :func:`identity_service.domain.staff.check_status_change`)."""
+        old, self.status = self.status, status
+        self._record(
+            STATUS_EVENTS[status](
+                user_id=self.id,
+                old_status=old.value,
+                new_status=status.value,
+                reason=reason,
+                changed_by_user_id=changed_by_user_id,
+            )
+        )
+
+    def erase(self, erased_by_user_id: int) -> None:
+        """The account's personal data goes (the repository blanks it); the id and role stay, banned."""
+        self.status = UserStatus.BANNED
+        self._record(events.UserErased(user_id=self.id, erased_by_user_id=erased_by_user_id))
 
     @property
     def login_state(self) -> LoginState:
@@ -111,17 +147,11 @@ class User:
                 )
             )
 
-    def pop_events(self) -> list[Recorded]:
-        recorded, self.events = self.events, []
-        return recorded
 
-    def _record(self, event: UserEvent) -> None:
-        self.version += 1
-        self.events.append(Recorded(version=self.version, event=event))
+@dataclass
+class ApiKey(Aggregate):
+    """An API key: created at version 1, revoked (at version 2) once and for good."""
 
-
-@dataclass(frozen=True)
-class ApiKey:
     id: int
     user_id: int
     organization_id: int | None
@@ -134,6 +164,13 @@ class ApiKey:
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_ip: str | None = None
+    version: int = field(default=1, compare=False)
+    """Not stored: a key has two versions, as created (1) and as revoked (2)."""
+    events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.revoked_at is not None:
+            self.version = 2
 
     def refusal(self, now: datetime) -> str | None:
         """Why the key may not be used now, or None when it may."""
@@ -142,6 +179,34 @@ class ApiKey:
         if self.expires_at is not None and self.expires_at <= now:
             return "the API key has expired"
         return None
+
+    def created(self) -> None:
+        """Announce the new key (its secret never leaves the caller: the event has the last four)."""
+        self._record(
+            events.ApiKeyCreated(
+                api_key_id=self.id,
+                user_id=self.user_id,
+                organization_id=self.organization_id,
+                name=self.name,
+                last_four=self.last_four,
+                scopes=self.scopes,
+                rate_limit=self.rate_limit,
+                expires_at=self.expires_at,
+            ),
+            bump=False,
+        )
+
+    def revoke(self, now: datetime) -> bool:
+        """Revoke the key; False (and nothing recorded) when it was revoked already."""
+        if self.revoked_at is not None:
+            return False
+        self.revoked_at = now
+        self._record(
+            events.ApiKeyRevoked(
+                api_key_id=self.id, user_id=self.user_id, organization_id=self.organization_id, revoked_at=now
+            )
+        )
+        return True
 
 
 SCOPE = re.compile(r"^(\*|[a-z][a-z_]{0,49}):(read|write)$")
@@ -199,16 +264,20 @@ def check_reservation_key(key: str) -> str:
     return key
 
 
-@dataclass(frozen=True)
-class Quota:
+@dataclass
+class Quota(Aggregate):
+    """A resource quota of one owner. Reservations are idempotent by their key: the service
+    layer finds an earlier reservation of a key before asking the quota again."""
+
     id: int
     owner: QuotaOwner
     resource_type: str
     quota_limit: int
     current_usage: int
     version: int
+    events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
 
-    def reserve(self, amount: int) -> Quota:
+    def reserve(self, reservation_key: str, amount: int, now: datetime) -> Reservation:
         if amount < 1:
             raise InvalidInput("amount must be at least 1")
         if self.current_usage + amount > self.quota_limit:
@@ -217,11 +286,67 @@ class Quota:
                 f"{amount} more would exceed it; release some or ask support to raise the limit",
                 details={"limit": self.quota_limit, "usage": self.current_usage, "requested": amount},
             )
-        return replace(self, current_usage=self.current_usage + amount, version=self.version + 1)
+        self.current_usage += amount
+        self._record(
+            events.QuotaReserved(
+                quota_id=self.id,
+                user_id=self.owner.user_id,
+                organization_id=self.owner.organization_id,
+                resource_type=self.resource_type,
+                reservation_key=reservation_key,
+                amount=amount,
+                current_usage=self.current_usage,
+                quota_limit=self.quota_limit,
+            )
+        )
+        return Reservation(
+            key=reservation_key,
+            quota_id=self.id,
+            owner=self.owner,
+            resource_type=self.resource_type,
+            amount=amount,
+            status=ReservationStatus.RESERVED,
+            created_at=now,
+        )
 
-    def release(self, amount: int) -> Quota:
+    def release(self, reservation: Reservation, now: datetime) -> Reservation:
+        """Give the reservation's units back; a released one answers as it is, unchanged."""
+        if reservation.status is ReservationStatus.RELEASED:
+            return reservation
         # Never below zero, even if a limit was lowered or usage corrected by hand meanwhile.
-        return replace(self, current_usage=max(0, self.current_usage - amount), version=self.version + 1)
+        self.current_usage = max(0, self.current_usage - reservation.amount)
+        self._record(
+            events.QuotaReleased(
+                quota_id=self.id,
+                user_id=reservation.owner.user_id,
+                organization_id=reservation.owner.organization_id,
+                resource_type=reservation.resource_type,
+                reservation_key=reservation.key,
+                amount=reservation.amount,
+                current_usage=self.current_usage,
+                quota_limit=self.quota_limit,
+            )
+        )
+        return replace(reservation, status=ReservationStatus.RELEASED, released_at=now)
+
+    def change_limit(self, quota_limit: int, changed_by_user_id: int) -> bool:
+        """Set the limit (usage above it stays: new reservations are refused); False when unchanged."""
+        if quota_limit == self.quota_limit:
+            return False
+        old, self.quota_limit = self.quota_limit, quota_limit
+        self._record(
+            events.QuotaLimitChanged(
+                quota_id=self.id,
+                user_id=self.owner.user_id,
+                organization_id=self.owner.organization_id,
+                resource_type=self.resource_type,
+                old_limit=old,
+                new_limit=quota_limit,
+                current_usage=self.current_usage,
+                changed_by_user_id=changed_by_user_id,
+            )
+        )
+        return True
 
 
 class ReservationStatus(StrEnum):
@@ -258,8 +383,8 @@ SettingValue = object
 """str, int, bool, or a decoded JSON document: what a setting of each type holds."""
 
 
-@dataclass(frozen=True)
-class Setting:
+@dataclass
+class Setting(Aggregate):
     key: str
     type: SettingType
     value: str | None
@@ -267,9 +392,28 @@ class Setting:
     description: str
     version: int
     updated_at: datetime | None
+    events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.key
 
     def typed_value(self) -> SettingValue:
         return parse_setting(self.type, self.value or "")
+
+    def set(self, value: SettingValue, sent_as: SettingType | None, now: datetime) -> bool:
+        """Set the value, checked against the setting's type; False when it is the value already."""
+        if sent_as is not None and sent_as is not self.type:
+            raise InvalidInput(
+                f"{self.key} is a {self.type.value} setting, not {sent_as.value}: send a {self.type.value} value"
+            )
+        text = setting_text(self.type, value)
+        parse_setting(self.type, text)
+        if text == self.value:
+            return False
+        old, self.value, self.updated_at = self.value, text, now
+        self._record(events.SettingChanged(key=self.key, type=self.type.value, old_value=old or "", new_value=text))
+        return True
 
 
 def parse_setting(kind: SettingType, text: str) -> SettingValue:
@@ -340,8 +484,14 @@ class OrganizationStatus(StrEnum):
     TRIAL = "trial"
 
 
-@dataclass(frozen=True)
-class Organization:
+@dataclass
+class Organization(Aggregate):
+    """The organization aggregate: its details, its one owner, and every change of its members
+    and invitations. The member and invitation rows are kept by the repositories; each change
+    of them is decided here (who may, and what it does), bumps the organization's version and
+    records its event. The service layer takes the organization's row lock before asking, so
+    the members it passes in are the current ones."""
+
     id: int
     name: str
     slug: str
@@ -352,6 +502,198 @@ class Organization:
     billing_email: str | None = None
     country: str | None = None
     tax_id: str | None = None
+    events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def founded(self, now: datetime) -> Membership:
+        """Announce the new organization (at its first version); its owner's membership."""
+        self._record(
+            events.OrganizationCreated(organization_id=self.id, owner_user_id=self.owner_id, status=self.status.value),
+            bump=False,
+        )
+        return Membership(self.id, self.owner_id, OrganizationRole.OWNER, (), invited_by=None, joined_at=now)
+
+    def add_member(
+        self,
+        actor: Membership | None,
+        user_id: int,
+        current: Membership | None,
+        role: OrganizationRole,
+        permissions: tuple[str, ...],
+        now: datetime,
+    ) -> Membership:
+        """``current``: the user's membership now, if any (a member is not added twice)."""
+        manager = require_manager(actor, self.id)
+        if current is not None:
+            raise AlreadyExists(f"user {user_id} is a member already: change their role instead")
+        member = Membership(self.id, user_id, check_grantable(role), permissions, manager.user_id, now)
+        self._member_added(member)
+        return member
+
+    def change_role(self, actor: Membership | None, target: Membership, role: OrganizationRole) -> Membership:
+        check_role_change(actor, target, self.id)
+        if target.role is role or actor is None:
+            return target
+        self._record(
+            events.OrganizationMemberRoleChanged(
+                organization_id=self.id,
+                user_id=target.user_id,
+                old_role=target.role.value,
+                new_role=role.value,
+                changed_by_user_id=actor.user_id,
+            )
+        )
+        return replace(target, role=role)
+
+    def remove_member(self, actor: Membership | None, target: Membership) -> None:
+        check_removal(actor, target, self.id)
+        self._member_removed(target, removed_by_user_id=target.user_id if actor is None else actor.user_id)
+
+    def remove_erased_member(self, member: Membership, erased_by_user_id: int) -> None:
+        """Staff erase an account: it leaves its organizations (the owner's is refused before)."""
+        if member.role is OrganizationRole.OWNER:
+            raise PreconditionFailed("the owner cannot be removed: transfer ownership first")
+        self._member_removed(member, removed_by_user_id=erased_by_user_id)
+
+    def transfer_ownership(self, actor: Membership | None, new_owner: Membership | None) -> Membership:
+        """The new owner's membership as it was; the old owner becomes an admin."""
+        chosen = check_transfer(actor, new_owner, self.id)
+        old_owner = self.owner_id if actor is None else actor.user_id
+        self.owner_id = chosen.user_id
+        self._record(
+            events.OrganizationOwnershipTransferred(
+                organization_id=self.id,
+                old_owner_user_id=old_owner,
+                new_owner_user_id=chosen.user_id,
+                new_owner_previous_role=chosen.role.value,
+            )
+        )
+        return chosen
+
+    def set_member_permissions(
+        self, actor: Membership | None, target: Membership, permissions: tuple[str, ...]
+    ) -> Membership:
+        manager = require_manager(actor, self.id)
+        if target.permissions == permissions:
+            return target
+        self._record(
+            events.OrganizationMemberPermissionsChanged(
+                organization_id=self.id,
+                user_id=target.user_id,
+                old_permissions=target.permissions,
+                new_permissions=permissions,
+                changed_by_user_id=manager.user_id,
+            )
+        )
+        return replace(target, permissions=permissions)
+
+    def update(
+        self,
+        actor: Membership | None,
+        *,
+        name: str | None,
+        billing_email: str | None,
+        country: str | None,
+        tax_id: str | None,
+    ) -> list[str]:
+        """Set the details given (None: keep; '' clears an optional one); the fields that changed."""
+        manager = require_manager(actor, self.id)
+        wanted = {
+            "name": self.name if name is None else name,
+            "billing_email": self.billing_email if billing_email is None else (billing_email or None),
+            "country": self.country if country is None else (country or None),
+            "tax_id": self.tax_id if tax_id is None else (tax_id or None),
+        }
+        changed = [f for f, value in wanted.items() if value != getattr(self, f)]
+        if not changed:
+            return []
+        for f in changed:
+            setattr(self, f, wanted[f])
+        self._record(
+            events.OrganizationUpdated(
+                organization_id=self.id,
+                changed_fields=tuple(changed),
+                updated_by_user_id=manager.user_id,
+                country=(self.country or "") if "country" in changed else None,
+                tax_id=(self.tax_id or "") if "tax_id" in changed else None,
+                name=self.name if "name" in changed else None,
+            )
+        )
+        return changed
+
+    # -- invitations: the rows are the invitation repository's; the decisions are here --------
+
+    def invite(self, invitation: Invitation, replacing: list[Invitation]) -> None:
+        """A new invitation; the open ones of the same address it replaces are revoked first."""
+        for earlier in replacing:
+            self._invitation_revoked(earlier, invitation.invited_by or 0, reason="replaced")
+        self._record(
+            events.OrganizationMemberInvited(
+                organization_id=self.id,
+                invitation_id=invitation.id,
+                role=invitation.role.value,
+                permissions=invitation.permissions,
+                invited_by_user_id=invitation.invited_by,
+                expires_at=invitation.expires_at,
+            )
+        )
+
+    def revoke_invitation(self, actor: Membership | None, invitation: Invitation, now: datetime) -> Invitation:
+        manager = require_manager(actor, self.id)
+        if invitation.revoked_at is not None:
+            return invitation
+        if invitation.accepted_at is not None:
+            raise PreconditionFailed(
+                f"invitation {invitation.id} was accepted already: remove the member instead if they should go"
+            )
+        self._invitation_revoked(invitation, manager.user_id, reason="revoked")
+        return replace(invitation, revoked_at=now)
+
+    def accept_invitation(
+        self, invitation: Invitation, user: User, current: Membership | None, now: datetime
+    ) -> Membership:
+        """``user`` joins as the invitation says; ``current``: their membership now, if any."""
+        invitation.check_acceptable(user, now)
+        if current is not None:
+            raise AlreadyExists(f"you are a member of organization {self.id} already")
+        member = Membership(self.id, user.id, invitation.role, invitation.permissions, invitation.invited_by, now)
+        self._record(
+            events.OrganizationInvitationAccepted(
+                organization_id=self.id, invitation_id=invitation.id, user_id=user.id, role=invitation.role.value
+            )
+        )
+        self._member_added(member)
+        return member
+
+    def _member_added(self, member: Membership) -> None:
+        self._record(
+            events.OrganizationMemberAdded(
+                organization_id=self.id,
+                user_id=member.user_id,
+                role=member.role.value,
+                invited_by_user_id=member.invited_by,
+                permissions=member.permissions,
+            )
+        )
+
+    def _member_removed(self, member: Membership, removed_by_user_id: int) -> None:
+        self._record(
+            events.OrganizationMemberRemoved(
+                organization_id=self.id,
+                user_id=member.user_id,
+                role=member.role.value,
+                removed_by_user_id=removed_by_user_id,
+            )
+        )
+
+    def _invitation_revoked(self, invitation: Invitation, revoked_by_user_id: int, reason: str) -> None:
+        self._record(
+            events.OrganizationInvitationRevoked(
+                organization_id=self.id,
+                invitation_id=invitation.id,
+                revoked_by_user_id=revoked_by_user_id,
+                reason=reason,
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cpshared.errors import InvalidInput
+from identity_service.domain.aggregate import Aggregate
+from identity_service.domain.events import Recorded, RecoveryCodesRegenerated, TwoFactorDisabled, TwoFactorEnabled
 
 ISSUER = "Cloud Platform"
 RECOVERY_CODE_COUNT = 10
@@ -237,3 +239,34 @@ def check_code_given(code: str, what: str = "code") -> str:
             details={"fields": [{"name": what, "messages": ["is required"]}]},
         )
     return code
+
+
+@dataclass
+class TwoFactorAccount(Aggregate):
+    """The user aggregate as its two-factor use cases change it: the state above, the user's
+    version and email. Turning it on or off and regenerating the recovery codes are events of
+    the user; enrolling and using up a code or a time step only change the state."""
+
+    id: int
+    """The user's id."""
+    email: str
+    state: TwoFactor
+    version: int
+    events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def enable(self, confirmed: TwoFactor, recovery_codes: int) -> None:
+        """``confirmed``: the pending state after its first right code, confirmed and with its recovery codes."""
+        if confirmed.confirmed_at is None:
+            raise ValueError("an enabled state has its confirmation time")
+        self.state = confirmed
+        self._record(
+            TwoFactorEnabled(user_id=self.id, confirmed_at=confirmed.confirmed_at, recovery_codes=recovery_codes)
+        )
+
+    def disable(self, proved_with: str) -> None:
+        self.state = DISABLED
+        self._record(TwoFactorDisabled(user_id=self.id, proved_with=proved_with))
+
+    def replace_recovery_codes(self, after: TwoFactor, recovery_codes: int) -> None:
+        self.state = after
+        self._record(RecoveryCodesRegenerated(user_id=self.id, recovery_codes=recovery_codes))

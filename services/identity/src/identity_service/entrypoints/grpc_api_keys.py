@@ -6,14 +6,13 @@ import asyncio
 from datetime import UTC
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
-from cpshared.auth.principal import sign
-from cpshared.errors import InvalidInput, Unavailable
+from cpshared.errors import InvalidInput
 from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import owner_constraint, require_self, require_service
 from identity_service.domain import commands
 from identity_service.entrypoints.grpc_identity_base import IdentityRpcs
 from identity_service.entrypoints.grpc_messages import ROLES, Context, api_key_message
-from identity_service.service_layer import accounts, api_keys
+from identity_service.service_layer import api_keys, principals
 
 
 class ApiKeyRpcs(IdentityRpcs):
@@ -52,18 +51,16 @@ class ApiKeyRpcs(IdentityRpcs):
         self, request: pb.IssuePrincipalRequest, context: Context
     ) -> pb.IssuePrincipalResponse:
         require_service("IssuePrincipal")
-        signing_key = self._identity.signing_key
-        if signing_key is None:
-            raise Unavailable("this identity service has no principal signing key configured")
+        signer = principals.required_signer(self._identity.principal_signer)
         credential = request.WhichOneof("credential")
         if credential == "api_key_secret":
-            principal = await asyncio.to_thread(
-                api_keys.principal_for_api_key, request.api_key_secret, self._identity.uow(), request.client_ip
+            issued = await asyncio.to_thread(
+                principals.for_api_key, request.api_key_secret, request.client_ip, self._identity.uow(), signer
             )
         elif credential == "session_token":
-            principal = await asyncio.to_thread(
-                accounts.principal_for_session, request.session_token, signing_key, self._identity.uow()
+            issued = await asyncio.to_thread(
+                principals.for_session, request.session_token, self._identity.signing_key, self._identity.uow(), signer
             )
         else:
             raise InvalidInput("give a credential: api_key_secret or session_token")
-        return pb.IssuePrincipalResponse(principal=sign(principal, signing_key), expires_at=_ts(principal.expires_at))
+        return pb.IssuePrincipalResponse(principal=issued.assertion, expires_at=_ts(issued.expires_at))

@@ -7,12 +7,11 @@ is stored, and none of them is ever logged or put in an event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.auth.principal import PRINCIPAL_LIFETIME, Principal, user_principal
 from cpshared.auth.session_token import (
     AccessClaims,
@@ -26,11 +25,9 @@ from cpshared.auth.session_token import (
 )
 from cpshared.clock import utcnow
 from cpshared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
-from cpshared.events import catalog
 from cpshared.logging import get_logger
 from cpshared.mail import MailError
-from cpshared.timestamps import to_timestamp as _timestamp
-from identity_service.domain import commands, passwords
+from identity_service.domain import commands
 from identity_service.domain.accounts import (
     RESEND_INTERVAL,
     SESSION_LIFETIME,
@@ -40,12 +37,11 @@ from identity_service.domain.accounts import (
     RevokeReason,
     UserSession,
     new_verification_token,
-    profile_changes,
 )
 from identity_service.domain.model import ADMIN_SCOPES, UserRole, UserStatus, check_new_password, normalise_email
 from identity_service.service_layer.logins import USER_AGENT_MAX, checked_ip, login
 from identity_service.service_layer.ports import MailSender
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory, record
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory
 from identity_service.service_layer.users import add_user
 
 log = get_logger(__name__)
@@ -158,12 +154,8 @@ def verify_email(token: str, uow: IdentityUnitOfWork) -> Profile:
         if profile is None or profile.email != verification.email:
             raise InvalidInput("this verification link is for an email the account no longer has: ask for a new one")
         uow.accounts.mark_verification_used(verification.id, now)
-        if profile.email_verified_at is None:
-            status = UserStatus.ACTIVE if profile.status is UserStatus.PENDING else profile.status
-            profile = replace(profile, email_verified_at=now, status=status, version=profile.version + 1)
+        if profile.verify_email(verification.id, now):
             uow.accounts.mark_email_verified(profile, now)
-            payload = ev.UserEmailVerified(user_id=profile.id, verification_id=verification.id, status=status.value)
-            record(uow, catalog.USER_EMAIL_VERIFIED, profile.id, profile.version, payload)
         uow.commit()
     return profile
 
@@ -232,10 +224,7 @@ def create_session(
         session = uow.accounts.add_session(user.id, placeholder, ip, user_agent, now, now + SESSION_LIFETIME)
         refresh_token = new_refresh_token(session.id, refresh_mac_key(key))
         uow.accounts.set_refresh_hash(session.id, token_digest(refresh_token))
-        payload = ev.UserSessionCreated(
-            session_id=session.id, user_id=user.id, ip=ip, expires_at=_timestamp(session.expires_at)
-        )
-        record(uow, catalog.USER_SESSION_CREATED, session.id, session.version, payload)
+        session.opened()
         profile = _profile(uow, user.id)
         uow.commit()
     return session, _tokens(key, session, refresh_token, now), profile
@@ -264,10 +253,8 @@ def refresh_session(
         if user is None or user.status is not UserStatus.ACTIVE:
             raise Unauthenticated("the account is not active: contact support")
         new_token = new_refresh_token(session.id, mac_key)
-        session = replace(session, ip_address=ip, user_agent=user_agent, refreshed_at=now, version=session.version + 1)
+        session.refresh(ip, user_agent, now)
         uow.accounts.save_refresh(session, token_digest(new_token))
-        payload = ev.UserSessionRefreshed(session_id=session.id, user_id=session.user_id, ip=ip)
-        record(uow, catalog.USER_SESSION_REFRESHED, session.id, session.version, payload)
         uow.commit()
     return session, _tokens(key, session, new_token, now)
 
@@ -282,22 +269,13 @@ def _revoke_if_reused(uow: IdentityUnitOfWork, refresh_token: str, mac_key: byte
     session = uow.accounts.session(session_id, for_update=True)
     if session is None or not session.live(now):
         return
-    _revoke(uow, session, now, RevokeReason.REFRESH_TOKEN_REUSED, revoked_by=0)
+    session.revoke(now, RevokeReason.REFRESH_TOKEN_REUSED, revoked_by_user_id=0)
+    uow.accounts.save_revoked(session)
     uow.commit()
     log.warning("refresh_token_reused", session_id=session.id, user_id=session.user_id)
     raise Unauthenticated(
         "this refresh token was used already, so it may have been copied: the session is ended; sign in again"
     )
-
-
-def _revoke(uow: IdentityUnitOfWork, session: UserSession, now: datetime, reason: str, revoked_by: int) -> UserSession:
-    revoked = replace(session, revoked_at=now, version=session.version + 1)
-    uow.accounts.save_revoked(revoked)
-    payload = ev.UserSessionRevoked(
-        session_id=session.id, user_id=session.user_id, reason=reason, revoked_by_user_id=revoked_by
-    )
-    record(uow, catalog.USER_SESSION_REVOKED, session.id, revoked.version, payload)
-    return revoked
 
 
 def revoke_session(
@@ -310,9 +288,10 @@ def revoke_session(
             raise NotFound(f"session {session_id} does not exist")
         if session.revoked_at is not None:
             return session
-        revoked = _revoke(uow, session, utcnow(), RevokeReason.LOGOUT, revoked_by=acting_user_id)
+        session.revoke(utcnow(), RevokeReason.LOGOUT, revoked_by_user_id=acting_user_id)
+        uow.accounts.save_revoked(session)
         uow.commit()
-    return revoked
+    return session
 
 
 def list_sessions(user_id: int, uow: IdentityUnitOfWork) -> list[UserSession]:
@@ -365,20 +344,12 @@ def update_profile(user_id: int, wanted: dict[str, str], uow: IdentityUnitOfWork
     now = utcnow()
     with uow:
         profile = _profile(uow, user_id, for_update=True)
-        changes = profile_changes(profile, wanted)
+        changes = profile.update(wanted)
         if not changes:
             return profile
-        changed = replace(profile, **changes, version=profile.version + 1)  # type: ignore[arg-type]
-        uow.accounts.save_profile(changed, changes, now)
-        payload = ev.UserProfileUpdated(user_id=user_id, changed_fields=sorted(changes))
-        # Billing taxes by country and VAT id: those two travel with their new value.
-        if "country" in changes:
-            payload.country = changed.country
-        if "tax_id" in changes:
-            payload.tax_id = changed.tax_id
-        record(uow, catalog.USER_PROFILE_UPDATED, user_id, changed.version, payload)
+        uow.accounts.save_profile(profile, changes, now)
         uow.commit()
-    return changed
+    return profile
 
 
 def change_password(
@@ -386,18 +357,17 @@ def change_password(
 ) -> int:
     """Store the new password and end every session but ``keep_session_id``; how many ended."""
     check_new_password(new_password)
-    new_hash = passwords.hash_password(new_password)
+    new_hash = uow.passwords.hash(new_password)
     now = utcnow()
     with uow:
         profile = _profile(uow, user_id, for_update=True)
-        if not passwords.verify_password(uow.accounts.password_hash(user_id), current_password).ok:
+        if not uow.passwords.verify(uow.accounts.password_hash(user_id), current_password).ok:
             raise InvalidInput("the current password is wrong: send the password you sign in with now")
-        changed = replace(profile, version=profile.version + 1)
-        uow.accounts.save_password(changed, new_hash, now)
         ended = [s for s in uow.accounts.live_sessions(user_id, now, for_update=True) if s.id != keep_session_id]
         for session in ended:
-            _revoke(uow, session, now, RevokeReason.PASSWORD_CHANGED, revoked_by=user_id)
-        payload = ev.UserPasswordChanged(user_id=user_id, revoked_sessions=len(ended))
-        record(uow, catalog.USER_PASSWORD_CHANGED, user_id, changed.version, payload)
+            session.revoke(now, RevokeReason.PASSWORD_CHANGED, revoked_by_user_id=user_id)
+            uow.accounts.save_revoked(session)
+        profile.password_changed(revoked_sessions=len(ended))
+        uow.accounts.save_password(profile, new_hash, now)
         uow.commit()
     return len(ended)

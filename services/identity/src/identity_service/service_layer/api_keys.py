@@ -7,16 +7,13 @@ import ipaddress
 from dataclasses import replace
 from datetime import timedelta
 
-from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.auth.principal import Principal, user_principal
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unauthenticated
-from cpshared.events import catalog
-from cpshared.timestamps import to_timestamp as _timestamp
 from identity_service.domain import commands
 from identity_service.domain.model import ApiKey, User, UserStatus, check_name, check_rate_limit, check_scopes
 from identity_service.domain.secrets import api_key_digest, new_api_key_secret
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 
 def create_api_key(cmd: commands.CreateApiKey, uow: IdentityUnitOfWork) -> tuple[ApiKey, str]:
@@ -49,17 +46,7 @@ def create_api_key(cmd: commands.CreateApiKey, uow: IdentityUnitOfWork) -> tuple
             expires_at=cmd.expires_at,
             now=now,
         )
-        payload = ev.ApiKeyCreated(
-            api_key_id=key.id,
-            user_id=key.user_id,
-            organization_id=key.organization_id or 0,
-            name=key.name,
-            last_four=key.last_four,
-            scopes=list(key.scopes),
-            rate_limit=key.rate_limit,
-            expires_at=_timestamp(key.expires_at),
-        )
-        record(uow, catalog.API_KEY_CREATED, key.id, 1, payload)
+        key.created()
         uow.commit()
     return key, new.secret
 
@@ -105,7 +92,7 @@ def principal_for_api_key(secret: str, uow: IdentityUnitOfWork, client_ip: str =
     with uow:
         memberships = uow.organizations.of_user(user.id)
         if key.last_used_at is None or key.last_used_at < now - API_KEY_USE_RECORDED_EVERY:
-            uow.staff.note_api_key_use(key.id, _client_ip(client_ip), now, API_KEY_USE_RECORDED_EVERY)
+            uow.api_keys.note_use(key.id, _client_ip(client_ip), now, API_KEY_USE_RECORDED_EVERY)
             uow.commit()
     organizations = {m.organization_id: m.role.value for _, m in memberships}
     if key.organization_id is not None:
@@ -126,16 +113,11 @@ def revoke_api_key(api_key_id: int, uow: IdentityUnitOfWork, *, owner_id: int | 
         key = uow.api_keys.get(api_key_id, for_update=True)
         if key is None or (owner_id is not None and key.user_id != owner_id):
             raise NotFound(f"API key {api_key_id} does not exist")
-        if key.revoked_at is not None:
+        if not key.revoke(utcnow()):
             return key
-        now = utcnow()
-        uow.api_keys.revoke(key.id, now)
-        payload = ev.ApiKeyRevoked(
-            api_key_id=key.id, user_id=key.user_id, organization_id=key.organization_id or 0, revoked_at=_timestamp(now)
-        )
-        record(uow, catalog.API_KEY_REVOKED, key.id, 2, payload)
+        uow.api_keys.save_revoked(key)
         uow.commit()
-    return replace(key, revoked_at=now)
+    return key
 
 
 def list_api_keys(user_id: int, uow: IdentityUnitOfWork) -> list[ApiKey]:

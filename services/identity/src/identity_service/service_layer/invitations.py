@@ -10,13 +10,10 @@ announces an invitation that was rolled back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
-from cpshared.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed
-from cpshared.events import catalog
-from cpshared.timestamps import to_timestamp as _timestamp
+from cpshared.errors import AlreadyExists, InvalidInput, NotFound
 from identity_service.domain.accounts import check_profile_value
 from identity_service.domain.invitations import (
     INVITATION_LIFETIME,
@@ -40,8 +37,8 @@ from identity_service.domain.model import (
     normalise_email,
     require_manager,
 )
-from identity_service.service_layer.organizations import bump_version, existing_member, locked_organization
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
+from identity_service.service_layer.organizations import existing_member, locked_organization
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 TOKEN_MAX = 200
 
@@ -74,16 +71,9 @@ def invite_member(cmd: InviteMember, uow: IdentityUnitOfWork) -> SentInvitation:
         invitee = uow.users.by_email(email)
         if invitee is not None and uow.organizations.member(organization.id, invitee.id) is not None:
             raise AlreadyExists(f"{email} belongs to a member already: change their role instead")
-        for earlier in uow.invitations.open_for(organization.id, email):
+        replaced = uow.invitations.open_for(organization.id, email)
+        for earlier in replaced:
             uow.invitations.revoke(earlier.id, now)
-            organization = bump_version(uow, organization, now)
-            revoked = ev.OrganizationInvitationRevoked(
-                organization_id=organization.id,
-                invitation_id=earlier.id,
-                revoked_by_user_id=cmd.acting_user_id,
-                reason="replaced",
-            )
-            record(uow, catalog.ORGANIZATION_INVITATION_REVOKED, organization.id, organization.version, revoked)
         invitation = uow.invitations.add(
             organization_id=organization.id,
             email=email,
@@ -94,16 +84,8 @@ def invite_member(cmd: InviteMember, uow: IdentityUnitOfWork) -> SentInvitation:
             now=now,
             expires_at=now + INVITATION_LIFETIME,
         )
-        organization = bump_version(uow, organization, now)
-        invited = ev.OrganizationMemberInvited(
-            organization_id=organization.id,
-            invitation_id=invitation.id,
-            role=role.value,
-            permissions=list(permissions),
-            invited_by_user_id=cmd.acting_user_id,
-            expires_at=_timestamp(invitation.expires_at),
-        )
-        record(uow, catalog.ORGANIZATION_MEMBER_INVITED, organization.id, organization.version, invited)
+        organization.invite(invitation, replacing=replaced)
+        uow.organizations.save(organization, now)
         uow.commit()
     return SentInvitation(invitation=invitation, organization=organization, token=token.token)
 
@@ -123,27 +105,17 @@ def revoke_invitation(cmd: RevokeInvitation, uow: IdentityUnitOfWork) -> Invitat
     now = utcnow()
     with uow:
         organization = locked_organization(uow, cmd.organization_id)
-        _manager(uow, organization, cmd.acting_user_id, cmd.as_platform_admin)
+        actor = _manager(uow, organization, cmd.acting_user_id, cmd.as_platform_admin)
         invitation = uow.invitations.get(cmd.invitation_id, for_update=True)
         if invitation is None or invitation.organization_id != organization.id:
             raise NotFound(f"invitation {cmd.invitation_id} does not exist in organization {organization.id}")
-        if invitation.revoked_at is not None:
+        revoked = organization.revoke_invitation(actor, invitation, now)
+        if revoked is invitation:
             return invitation
-        if invitation.accepted_at is not None:
-            raise PreconditionFailed(
-                f"invitation {invitation.id} was accepted already: remove the member instead if they should go"
-            )
         uow.invitations.revoke(invitation.id, now)
-        organization = bump_version(uow, organization, now)
-        payload = ev.OrganizationInvitationRevoked(
-            organization_id=organization.id,
-            invitation_id=invitation.id,
-            revoked_by_user_id=cmd.acting_user_id,
-            reason="revoked",
-        )
-        record(uow, catalog.ORGANIZATION_INVITATION_REVOKED, organization.id, organization.version, payload)
+        uow.organizations.save(organization, now)
         uow.commit()
-    return replace(invitation, revoked_at=now)
+    return revoked
 
 
 def accept_invitation(cmd: AcceptInvitation, uow: IdentityUnitOfWork) -> tuple[Organization, Membership]:
@@ -169,72 +141,31 @@ def accept_invitation(cmd: AcceptInvitation, uow: IdentityUnitOfWork) -> tuple[O
             member = uow.organizations.member(organization.id, user.id)
             if member is not None:
                 return organization, member
-        invitation.check_acceptable(user, now)
-        if uow.organizations.member(organization.id, user.id) is not None:
-            raise AlreadyExists(f"you are a member of organization {organization.id} already")
-        member = Membership(
-            organization_id=organization.id,
-            user_id=user.id,
-            role=invitation.role,
-            permissions=invitation.permissions,
-            invited_by=invitation.invited_by,
-            joined_at=now,
+        member = organization.accept_invitation(
+            invitation, user, uow.organizations.member(organization.id, user.id), now
         )
         uow.invitations.mark_accepted(invitation.id, user.id, now)
         uow.organizations.add_member(member)
-        organization = bump_version(uow, organization, now)
-        accepted = ev.OrganizationInvitationAccepted(
-            organization_id=organization.id, invitation_id=invitation.id, user_id=user.id, role=invitation.role.value
-        )
-        record(uow, catalog.ORGANIZATION_INVITATION_ACCEPTED, organization.id, organization.version, accepted)
-        organization = bump_version(uow, organization, now)
-        added = ev.OrganizationMemberAdded(
-            organization_id=organization.id,
-            user_id=user.id,
-            role=invitation.role.value,
-            invited_by_user_id=invitation.invited_by or 0,
-            permissions=list(invitation.permissions),
-        )
-        record(uow, catalog.ORGANIZATION_MEMBER_ADDED, organization.id, organization.version, added)
+        uow.organizations.save(organization, now)
         uow.commit()
     return organization, member
 
 
 def update_organization(cmd: UpdateOrganization, uow: IdentityUnitOfWork) -> Organization:
     name = check_name(cmd.name, "the organization's name") if cmd.name is not None else None
-    billing_email = check_billing_email(cmd.billing_email) if cmd.billing_email is not None else None
+    # '' clears: check_billing_email answers None for it, which update() would read as "keep".
+    billing_email = (check_billing_email(cmd.billing_email) or "") if cmd.billing_email is not None else None
     country = check_profile_value("country", cmd.country.strip()) if cmd.country is not None else None
     tax_id = check_profile_value("tax_id", cmd.tax_id.strip()) if cmd.tax_id is not None else None
     now = utcnow()
     with uow:
         organization = locked_organization(uow, cmd.organization_id)
-        _manager(uow, organization, cmd.acting_user_id, cmd.as_platform_admin)
-        updated = replace(
-            organization,
-            name=name if name is not None else organization.name,
-            billing_email=billing_email if cmd.billing_email is not None else organization.billing_email,
-            country=(country or None) if cmd.country is not None else organization.country,
-            tax_id=(tax_id or None) if cmd.tax_id is not None else organization.tax_id,
-            version=organization.version + 1,
-        )
-        fields = ("name", "billing_email", "country", "tax_id")
-        changed = [f for f in fields if getattr(updated, f) != getattr(organization, f)]
-        if not changed:
+        actor = _manager(uow, organization, cmd.acting_user_id, cmd.as_platform_admin)
+        if not organization.update(actor, name=name, billing_email=billing_email, country=country, tax_id=tax_id):
             return organization
-        uow.organizations.save_details(updated, now)
-        payload = ev.OrganizationUpdated(
-            organization_id=organization.id, changed_fields=changed, updated_by_user_id=cmd.acting_user_id
-        )
-        # Billing invoices by country, VAT id and name: those travel with their new value.
-        if "country" in changed:
-            payload.country = updated.country or ""
-        if "tax_id" in changed:
-            payload.tax_id = updated.tax_id or ""
-        if "name" in changed:
-            payload.name = updated.name
-        record(uow, catalog.ORGANIZATION_UPDATED, organization.id, updated.version, payload)
+        uow.organizations.save(organization, now)
         uow.commit()
-    return updated
+    return organization
 
 
 def set_member_permissions(cmd: SetMemberPermissions, uow: IdentityUnitOfWork) -> Membership:
@@ -242,19 +173,12 @@ def set_member_permissions(cmd: SetMemberPermissions, uow: IdentityUnitOfWork) -
     now = utcnow()
     with uow:
         organization = locked_organization(uow, cmd.organization_id)
-        _manager(uow, organization, cmd.acting_user_id, cmd.as_platform_admin)
+        actor = _manager(uow, organization, cmd.acting_user_id, cmd.as_platform_admin)
         target = existing_member(uow, organization.id, cmd.user_id)
-        if target.permissions == permissions:
+        changed = organization.set_member_permissions(actor, target, permissions)
+        if changed is target:
             return target
         uow.organizations.set_permissions(organization.id, target.user_id, permissions)
-        organization = bump_version(uow, organization, now)
-        payload = ev.OrganizationMemberPermissionsChanged(
-            organization_id=organization.id,
-            user_id=target.user_id,
-            old_permissions=list(target.permissions),
-            new_permissions=list(permissions),
-            changed_by_user_id=cmd.acting_user_id,
-        )
-        record(uow, catalog.ORGANIZATION_MEMBER_PERMISSIONS_CHANGED, organization.id, organization.version, payload)
+        uow.organizations.save(organization, now)
         uow.commit()
-    return replace(target, permissions=permissions)
+    return changed

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from cpshared.clock import utcnow
 from cpshared.errors import Forbidden, InvalidInput, NotFound, TwoFactorRequired, Unauthenticated
-from identity_service.domain import commands, passwords
+from identity_service.domain import commands
 from identity_service.domain.model import (
     LOGIN_LOCKOUT_MINUTES_SETTING,
     LOGIN_MAX_FAILURES_SETTING,
@@ -80,18 +80,18 @@ def login(cmd: commands.Login, uow: IdentityUnitOfWork) -> User:
         policy = lockout_policy(uow)
         user = uow.users.by_email(email, for_update=True) if email is not None else None
         if user is None:
-            passwords.verify_password(None, cmd.password)
+            uow.passwords.verify(None, cmd.password)
             uow.login_activity.add(None, ip, user_agent, LoginFailure.UNKNOWN_EMAIL, now)
             uow.commit()
             raise Unauthenticated(WRONG_CREDENTIALS)
         if user.login_state.locked(now):
-            passwords.verify_password(None, cmd.password)
+            uow.passwords.verify(None, cmd.password)
             _refused(uow, user, ip, user_agent, LoginFailure.LOCKED, policy, now)
             raise Forbidden(
                 f"too many wrong passwords: the account is locked until {user.locked_until:%Y-%m-%d %H:%M} UTC; "
                 "try again then or reset the password"
             )
-        verdict = passwords.verify_password(user.password_hash, cmd.password)
+        verdict = uow.passwords.verify(user.password_hash, cmd.password)
         if not verdict.ok:
             _refused(uow, user, ip, user_agent, LoginFailure.WRONG_PASSWORD, policy, now)
             raise Unauthenticated(WRONG_CREDENTIALS)

@@ -6,15 +6,10 @@ the organization; the gRPC servicers check that the acting user is the signed pr
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime
-
 from sqlalchemy.exc import IntegrityError
 
-from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
 from cpshared.errors import AlreadyExists, NotFound, PreconditionFailed
-from cpshared.events import catalog
 from identity_service.domain import commands
 from identity_service.domain.invitations import acting_member
 from identity_service.domain.model import (
@@ -25,14 +20,11 @@ from identity_service.domain.model import (
     check_grantable,
     check_name,
     check_permissions,
-    check_removal,
-    check_role_change,
     check_slug,
-    check_transfer,
     require_manager,
     require_member,
 )
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 
 def create_organization(cmd: commands.CreateOrganization, uow: IdentityUnitOfWork) -> tuple[Organization, Membership]:
@@ -52,19 +44,8 @@ def create_organization(cmd: commands.CreateOrganization, uow: IdentityUnitOfWor
             organization = uow.organizations.add(name, slug, owner.id, now)
         except IntegrityError:  # the same slug committed by a concurrent create
             raise AlreadyExists(f"the slug {slug!r} is taken: choose another") from None
-        membership = Membership(
-            organization_id=organization.id,
-            user_id=owner.id,
-            role=OrganizationRole.OWNER,
-            permissions=(),
-            invited_by=None,
-            joined_at=now,
-        )
+        membership = organization.founded(now)
         uow.organizations.add_member(membership)
-        created = ev.OrganizationCreated(
-            organization_id=organization.id, owner_user_id=owner.id, status=organization.status.value
-        )
-        record(uow, catalog.ORGANIZATION_CREATED, organization.id, 1, created)
         uow.commit()
     return organization, membership
 
@@ -93,14 +74,6 @@ def locked_organization(uow: IdentityUnitOfWork, organization_id: int) -> Organi
     return organization
 
 
-def bump_version(
-    uow: IdentityUnitOfWork, organization: Organization, now: datetime, owner_id: int | None = None
-) -> Organization:
-    changed = replace(organization, version=organization.version + 1, owner_id=owner_id or organization.owner_id)
-    uow.organizations.save(changed, now)
-    return changed
-
-
 def acting_member_of(
     uow: IdentityUnitOfWork, organization_id: int, user_id: int, as_platform_admin: bool
 ) -> Membership | None:
@@ -121,29 +94,13 @@ def add_member(cmd: commands.AddMember, uow: IdentityUnitOfWork) -> Membership:
     now = utcnow()
     with uow:
         organization = locked_organization(uow, cmd.organization_id)
-        require_manager(uow.organizations.member(organization.id, cmd.acting_user_id), organization.id)
+        actor = require_manager(uow.organizations.member(organization.id, cmd.acting_user_id), organization.id)
         if uow.users.get(cmd.user_id) is None:
             raise NotFound(f"user {cmd.user_id} does not exist")
-        if uow.organizations.member(organization.id, cmd.user_id) is not None:
-            raise AlreadyExists(f"user {cmd.user_id} is a member already: change their role instead")
-        member = Membership(
-            organization_id=organization.id,
-            user_id=cmd.user_id,
-            role=role,
-            permissions=permissions,
-            invited_by=cmd.acting_user_id,
-            joined_at=now,
-        )
+        current = uow.organizations.member(organization.id, cmd.user_id)
+        member = organization.add_member(actor, cmd.user_id, current, role, permissions, now)
         uow.organizations.add_member(member)
-        changed = bump_version(uow, organization, now)
-        payload = ev.OrganizationMemberAdded(
-            organization_id=organization.id,
-            user_id=member.user_id,
-            role=role.value,
-            invited_by_user_id=cmd.acting_user_id,
-            permissions=list(permissions),
-        )
-        record(uow, catalog.ORGANIZATION_MEMBER_ADDED, organization.id, changed.version, payload)
+        uow.organizations.save(organization, now)
         uow.commit()
     return member
 
@@ -156,21 +113,13 @@ def change_member_role(cmd: commands.ChangeMemberRole, uow: IdentityUnitOfWork) 
         actor = acting_member_of(uow, organization.id, cmd.acting_user_id, cmd.as_platform_admin)
         require_manager(actor, organization.id)
         target = existing_member(uow, organization.id, cmd.user_id)
-        check_role_change(actor, target, organization.id)
-        if target.role is role:
+        changed = organization.change_role(actor, target, role)
+        if changed is target:
             return target
         uow.organizations.set_role(organization.id, target.user_id, role)
-        changed = bump_version(uow, organization, now)
-        payload = ev.OrganizationMemberRoleChanged(
-            organization_id=organization.id,
-            user_id=target.user_id,
-            old_role=target.role.value,
-            new_role=role.value,
-            changed_by_user_id=cmd.acting_user_id,
-        )
-        record(uow, catalog.ORGANIZATION_MEMBER_ROLE_CHANGED, organization.id, changed.version, payload)
+        uow.organizations.save(organization, now)
         uow.commit()
-    return replace(target, role=role)
+    return changed
 
 
 def remove_member(cmd: commands.RemoveMember, uow: IdentityUnitOfWork) -> None:
@@ -180,16 +129,9 @@ def remove_member(cmd: commands.RemoveMember, uow: IdentityUnitOfWork) -> None:
         actor = acting_member_of(uow, organization.id, cmd.acting_user_id, cmd.as_platform_admin)
         require_member(actor, organization.id)
         target = existing_member(uow, organization.id, cmd.user_id)
-        check_removal(actor, target, organization.id)
+        organization.remove_member(actor, target)
         uow.organizations.remove_member(organization.id, target.user_id)
-        changed = bump_version(uow, organization, now)
-        payload = ev.OrganizationMemberRemoved(
-            organization_id=organization.id,
-            user_id=target.user_id,
-            role=target.role.value,
-            removed_by_user_id=cmd.acting_user_id,
-        )
-        record(uow, catalog.ORGANIZATION_MEMBER_REMOVED, organization.id, changed.version, payload)
+        uow.organizations.save(organization, now)
         uow.commit()
 
 
@@ -202,17 +144,10 @@ def transfer_ownership(
     with uow:
         organization = locked_organization(uow, cmd.organization_id)
         actor = acting_member_of(uow, organization.id, cmd.acting_user_id, cmd.as_platform_admin)
-        new_owner = check_transfer(actor, uow.organizations.member(organization.id, cmd.new_owner_id), organization.id)
+        new_owner = organization.transfer_ownership(actor, uow.organizations.member(organization.id, cmd.new_owner_id))
         uow.organizations.set_role(organization.id, cmd.acting_user_id, OrganizationRole.ADMIN)
         uow.organizations.set_role(organization.id, new_owner.user_id, OrganizationRole.OWNER)
-        changed = bump_version(uow, organization, now, owner_id=new_owner.user_id)
-        payload = ev.OrganizationOwnershipTransferred(
-            organization_id=organization.id,
-            old_owner_user_id=cmd.acting_user_id,
-            new_owner_user_id=new_owner.user_id,
-            new_owner_previous_role=new_owner.role.value,
-        )
-        record(uow, catalog.ORGANIZATION_OWNERSHIP_TRANSFERRED, organization.id, changed.version, payload)
+        uow.organizations.save(organization, now)
         members = uow.organizations.members(organization.id)
         uow.commit()
-    return changed, members
+    return organization, members

@@ -1,5 +1,5 @@
 """The outside world as the identity service layer sees it: the repositories a unit of work
-holds, and mail. Adapters implement them (MariaDB: identity_service.adapters.repository_*;
+holds, the password hasher, and mail. Adapters implement them (MariaDB: identity_service.adapters.repository_*;
 SMTP: cpshared.mail, wired by the bootstrap as ``Identity.send_mail``); unit tests give
 in-memory fakes. Nothing here knows a database or a wire format.
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from cpshared.auth.principal import Principal
 from identity_service.domain.accounts import EmailVerification, Profile, UserSession
 from identity_service.domain.invitations import Invitation
 from identity_service.domain.model import (
@@ -28,8 +29,28 @@ from identity_service.domain.model import (
     UserRole,
     UserStatus,
 )
+from identity_service.domain.passwords import Verdict
 from identity_service.domain.staff import UserDetails, UserSearch
-from identity_service.domain.two_factor import TwoFactor
+from identity_service.domain.two_factor import TwoFactor, TwoFactorAccount
+
+
+class PasswordHasher(Protocol):
+    """Makes and checks password hashes (argon2id in the service: adapters.passwords; a fast
+    fake in unit tests). Never logs or keeps the password."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, stored: str | None, password: str) -> Verdict:
+        """Whether ``password`` matches ``stored``; with no stored hash it still takes as long
+        as a real check (the answer time does not tell which accounts exist), and answers no.
+        ``Verdict.new_hash``: a fresh hash to store when ``stored`` is legacy or outdated."""
+
+
+class PrincipalSigner(Protocol):
+    """Signs the assertion of a principal for the other services (Ed25519 in the service:
+    adapters.principal_signer; a fake in unit tests)."""
+
+    def sign(self, principal: Principal, /) -> str: ...
 
 
 class MailSender(Protocol):
@@ -42,9 +63,8 @@ class UserRepository(Protocol):
     seen: list[User]
     """The users saved in this unit of work: it collects their recorded events on commit."""
 
-    def add(
-        self, name: str, email: str, password_hash: str, role: UserRole, status: UserStatus, now: datetime
-    ) -> int: ...
+    def add(self, name: str, email: str, password_hash: str, role: UserRole, status: UserStatus, now: datetime) -> User:
+        """The new user; it joins :attr:`seen`."""
 
     def get(self, user_id: int) -> User | None: ...
 
@@ -56,10 +76,19 @@ class UserRepository(Protocol):
 
     def set_password_hash(self, user_id: int, password_hash: str, now: datetime) -> None: ...
 
+    def save_status(self, user: User, now: datetime) -> None:
+        """Its status and version; it joins :attr:`seen`."""
+
+    def save_erased(self, user: User, now: datetime) -> None:
+        """Remove the account's personal data and credentials; the id and role stay. It joins :attr:`seen`."""
+
     def admin_exists(self) -> bool: ...
 
 
 class OrganizationRepository(Protocol):
+    seen: list[Organization]
+    """The organizations added or saved in this unit of work: it collects their events on commit."""
+
     def exists(self, organization_id: int) -> bool: ...
 
     def add(self, name: str, slug: str, owner_id: int, now: datetime) -> Organization: ...
@@ -72,7 +101,8 @@ class OrganizationRepository(Protocol):
         against members that no concurrent change is rewriting.
         """
 
-    def save(self, organization: Organization, now: datetime) -> None: ...
+    def save(self, organization: Organization, now: datetime) -> None:
+        """Its details, owner and version; it joins :attr:`seen`."""
 
     def of_user(self, user_id: int) -> list[tuple[Organization, Membership]]: ...
 
@@ -85,9 +115,6 @@ class OrganizationRepository(Protocol):
     def set_role(self, organization_id: int, user_id: int, role: OrganizationRole) -> None: ...
 
     def set_permissions(self, organization_id: int, user_id: int, permissions: tuple[str, ...]) -> None: ...
-
-    def save_details(self, organization: Organization, now: datetime) -> None:
-        """Name, billing email, country, VAT id and version (UpdateOrganization)."""
 
     def remove_member(self, organization_id: int, user_id: int) -> None: ...
 
@@ -102,6 +129,9 @@ class LoginActivityRepository(Protocol):
 
 
 class ApiKeyRepository(Protocol):
+    seen: list[ApiKey]
+    """The keys added or saved in this unit of work: it collects their events on commit."""
+
     def add(
         self,
         *,
@@ -122,16 +152,29 @@ class ApiKeyRepository(Protocol):
 
     def of_user(self, user_id: int) -> list[ApiKey]: ...
 
-    def revoke(self, key_id: int, now: datetime) -> None: ...
+    def save_revoked(self, key: ApiKey) -> None: ...
+
+    def note_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
+        """Record that the key was used now from ``ip``, unless that was recorded less than
+        ``every`` ago: one conditional UPDATE, so a busy key costs a write a minute, not one a
+        request, and concurrent replicas write it once (the row lock serialises them and the
+        second finds the condition false). True when it wrote.
+        """
 
 
 class SettingRepository(Protocol):
+    seen: list[Setting]
+    """The settings updated in this unit of work: it collects their events on commit."""
+
     def get(self, key: str, *, for_update: bool = False) -> Setting | None: ...
 
     def update(self, setting: Setting) -> None: ...
 
 
 class QuotaRepository(Protocol):
+    seen: list[Quota]
+    """The quotas saved in this unit of work: it collects their events on commit."""
+
     def create_if_missing(self, owner: QuotaOwner, resource_type: str, quota_limit: int, now: datetime) -> None:
         """INSERT IGNORE: of several callers creating the same quota at once, one row results."""
 
@@ -140,7 +183,8 @@ class QuotaRepository(Protocol):
 
     def lock_by_id(self, quota_id: int) -> Quota: ...
 
-    def save_usage(self, quota: Quota, now: datetime) -> None: ...
+    def save(self, quota: Quota, now: datetime) -> None:
+        """Its usage, limit and version."""
 
     def reservation(self, key: str) -> Reservation | None: ...
 
@@ -178,10 +222,14 @@ class InvitationRepository(Protocol):
 
 
 class AccountRepository(Protocol):
+    seen: list[UserSession | Profile]
+    """The sessions and profiles added or saved in this unit of work: it collects their events on commit."""
+
     def profile(self, user_id: int, *, for_update: bool = False) -> Profile | None:
         """The user's account and profile; with ``for_update`` the user row is locked."""
 
-    def save_profile(self, profile: Profile, changes: dict[str, str], now: datetime) -> None: ...
+    def save_profile(self, profile: Profile, changes: dict[str, str], now: datetime) -> None:
+        """The fields in ``changes`` and the version; the profile joins :attr:`seen` (as below)."""
 
     def mark_email_verified(self, profile: Profile, now: datetime) -> None: ...
 
@@ -224,11 +272,6 @@ class StaffRepository(Protocol):
 
     def search(self, search: UserSearch, *, offset: int, limit: int) -> tuple[list[UserDetails], int]: ...
 
-    def set_status(self, user_id: int, status: UserStatus, version: int, now: datetime) -> None: ...
-
-    def erase(self, user_id: int, version: int, now: datetime) -> None:
-        """Remove the account's personal data and credentials; the id and role stay."""
-
     def anonymise_login_activity(self, user_id: int) -> None: ...
 
     def live_api_keys(self, user_id: int) -> list[ApiKey]:
@@ -245,23 +288,20 @@ class StaffRepository(Protocol):
     def quotas(self, *, user_ids: list[int], organization_ids: list[int]) -> list[Quota]:
         """Quotas of the users and organizations given: users' first, then organizations'."""
 
-    def set_quota_limit(self, quota: Quota, now: datetime) -> None: ...
-
-    def note_api_key_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
-        """Record that the key was used now from ``ip``, unless that was recorded less than
-        ``every`` ago: one conditional UPDATE, so a busy key costs a write a minute, not one a
-        request, and concurrent replicas write it once (the row lock serialises them and the
-        second finds the condition false). True when it wrote.
-        """
-
 
 class TwoFactorRepository(Protocol):
-    def get(self, user_id: int, *, for_update: bool = False) -> tuple[TwoFactor, int, str] | None:
-        """The user's two-factor state, its aggregate version and email; None when no such user.
+    seen: list[TwoFactorAccount]
+    """The accounts saved in this unit of work: it collects their events on commit."""
+
+    def get(self, user_id: int, *, for_update: bool = False) -> TwoFactorAccount | None:
+        """The user's two-factor state, with the user's version and email; None when no such user.
 
         With ``for_update`` the user row is locked until the transaction ends, so two
         requests cannot both use one time step or one recovery code.
         """
 
-    def save(self, user_id: int, state: TwoFactor, now: datetime, *, version: int | None = None) -> None:
-        """Write ``state``; with ``version``, also the user's new aggregate version (an event was recorded)."""
+    def save(self, account: TwoFactorAccount, now: datetime) -> None:
+        """The state and the user's version (an event was recorded); the account joins :attr:`seen`."""
+
+    def save_state(self, user_id: int, state: TwoFactor, now: datetime) -> None:
+        """Only the state (enrolling, using up a code): no event, the user's version stays."""

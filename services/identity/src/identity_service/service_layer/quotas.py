@@ -3,15 +3,11 @@ reservation key."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sqlalchemy.exc import IntegrityError
 
-from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
 from cpshared.db import retry_on_disconnect
 from cpshared.errors import InvalidInput, NotFound
-from cpshared.events import catalog
 from identity_service.domain import commands
 from identity_service.domain.model import (
     Quota,
@@ -20,7 +16,7 @@ from identity_service.domain.model import (
     check_reservation_key,
     check_resource_type,
 )
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory, record
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory
 
 DEFAULT_LIMIT_SETTING = "default_server_limit"
 """The one default the seed has; every resource type's new quota starts at it."""
@@ -68,37 +64,17 @@ def _reserve_locked(cmd: commands.ReserveQuota, uow: IdentityUnitOfWork) -> tupl
                     f"reservation key {cmd.reservation_key!r} was used for another reservation: use a new key"
                 )
             return earlier, quota
-        after = quota.reserve(cmd.amount)
         now = utcnow()
-        reservation = Reservation(
-            key=cmd.reservation_key,
-            quota_id=quota.id,
-            owner=cmd.owner,
-            resource_type=cmd.resource_type,
-            amount=cmd.amount,
-            status=ReservationStatus.RESERVED,
-            created_at=now,
-        )
+        reservation = quota.reserve(cmd.reservation_key, cmd.amount, now)
         try:
             uow.quotas.add_reservation(reservation)
         except IntegrityError:  # the key is in use on another owner's quota, committed meanwhile
             raise InvalidInput(
                 f"reservation key {cmd.reservation_key!r} was used for another reservation: use a new key"
             ) from None
-        uow.quotas.save_usage(after, now)
-        payload = ev.QuotaReserved(
-            quota_id=quota.id,
-            user_id=cmd.owner.user_id or 0,
-            organization_id=cmd.owner.organization_id or 0,
-            resource_type=cmd.resource_type,
-            reservation_key=cmd.reservation_key,
-            amount=cmd.amount,
-            current_usage=after.current_usage,
-            quota_limit=after.quota_limit,
-        )
-        record(uow, catalog.QUOTA_RESERVED, quota.id, after.version, payload)
+        uow.quotas.save(quota, now)
         uow.commit()
-    return reservation, after
+    return reservation, quota
 
 
 def release_quota(reservation_key: str, uow_factory: UnitOfWorkFactory) -> tuple[Reservation, Quota]:
@@ -118,20 +94,8 @@ def _release_locked(reservation_key: str, uow: IdentityUnitOfWork) -> tuple[Rese
         if reservation is None or reservation.status is ReservationStatus.RELEASED:
             return reservation or found, quota
         now = utcnow()
-        after = quota.release(reservation.amount)
-        released = replace(reservation, status=ReservationStatus.RELEASED, released_at=now)
+        released = quota.release(reservation, now)
         uow.quotas.mark_released(released)
-        uow.quotas.save_usage(after, now)
-        payload = ev.QuotaReleased(
-            quota_id=quota.id,
-            user_id=released.owner.user_id or 0,
-            organization_id=released.owner.organization_id or 0,
-            resource_type=released.resource_type,
-            reservation_key=released.key,
-            amount=released.amount,
-            current_usage=after.current_usage,
-            quota_limit=after.quota_limit,
-        )
-        record(uow, catalog.QUOTA_RELEASED, quota.id, after.version, payload)
+        uow.quotas.save(quota, now)
         uow.commit()
-    return released, after
+    return released, quota

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
-from cpshared.errors import InvalidInput, NotFound
-from cpshared.events import catalog
+from cpshared.errors import NotFound
 from identity_service.domain import commands
-from identity_service.domain.model import Setting, parse_setting, setting_text
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
+from identity_service.domain.model import Setting
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 
 def get_setting(key: str, uow: IdentityUnitOfWork) -> Setting:
@@ -26,20 +22,8 @@ def set_setting(cmd: commands.SetSetting, uow: IdentityUnitOfWork) -> Setting:
         setting = uow.settings.get(cmd.key, for_update=True)
         if setting is None:
             raise NotFound(f"there is no setting {cmd.key!r}")
-        if cmd.sent_as is not None and cmd.sent_as is not setting.type:
-            raise InvalidInput(
-                f"{cmd.key} is a {setting.type.value} setting, not {cmd.sent_as.value}: "
-                f"send a {setting.type.value} value"
-            )
-        text = setting_text(setting.type, cmd.value)
-        parse_setting(setting.type, text)
-        if text == setting.value:
+        if not setting.set(cmd.value, cmd.sent_as, utcnow()):
             return setting
-        changed = replace(setting, value=text, version=setting.version + 1, updated_at=utcnow())
-        uow.settings.update(changed)
-        payload = ev.SettingChanged(
-            key=setting.key, type=setting.type.value, old_value=setting.value or "", new_value=text
-        )
-        record(uow, catalog.SETTING_CHANGED, setting.key, changed.version, payload)
+        uow.settings.update(setting)
         uow.commit()
-    return changed
+    return setting

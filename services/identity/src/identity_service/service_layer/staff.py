@@ -8,14 +8,10 @@ may be minutes old). Every change records its events through the unit of work.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
-from cpshared.events import catalog
-from cpshared.events.registry import EventSpec
-from cpshared.timestamps import to_timestamp as _timestamp
 from identity_service.domain.model import (
     OrganizationRole,
     Quota,
@@ -41,15 +37,9 @@ from identity_service.domain.staff import (
     require_reader,
 )
 from identity_service.service_layer.quotas import DEFAULT_LIMIT_SETTING
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory, record
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory
 
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 25, 50
-
-STATUS_EVENTS: dict[UserStatus, EventSpec] = {
-    UserStatus.ACTIVE: catalog.USER_ACTIVATED,
-    UserStatus.SUSPENDED: catalog.USER_SUSPENDED,
-    UserStatus.BANNED: catalog.USER_BANNED,
-}
 
 
 def _actor(uow: IdentityUnitOfWork, acting_user_id: int) -> User:
@@ -120,20 +110,10 @@ def set_user_status(cmd: SetUserStatus, uow: IdentityUnitOfWork) -> UserDetails:
         target = _target(uow, cmd.user_id, for_update=True)
         if not check_status_change(actor, target, cmd.status):
             return target
-        now = utcnow()
-        user = target.user
-        version = user.version + 1
-        uow.staff.set_status(user.id, cmd.status, version, now)
-        payload = ev.UserStatusChanged(
-            user_id=user.id,
-            old_status=user.status.value,
-            new_status=cmd.status.value,
-            reason=reason,
-            changed_by_user_id=actor.id,
-        )
-        record(uow, STATUS_EVENTS[cmd.status], user.id, version, payload)
+        target.user.change_status(cmd.status, reason, changed_by_user_id=actor.id)
+        uow.users.save_status(target.user, utcnow())
         uow.commit()
-    return replace(target, user=replace(user, status=cmd.status, version=version))
+    return target
 
 
 def erase_user(acting_user_id: int, user_id: int, uow: IdentityUnitOfWork) -> tuple[UserDetails, list[int]]:
@@ -169,32 +149,18 @@ def erase_user(acting_user_id: int, user_id: int, uow: IdentityUnitOfWork) -> tu
             else:
                 leaving.append((locked, membership))
         for organization, membership in leaving:
+            organization.remove_erased_member(membership, erased_by_user_id=actor.id)
             uow.organizations.remove_member(organization.id, user.id)
-            changed = replace(organization, version=organization.version + 1)
-            uow.organizations.save(changed, now)
-            removed = ev.OrganizationMemberRemoved(
-                organization_id=organization.id,
-                user_id=user.id,
-                role=membership.role.value,
-                removed_by_user_id=actor.id,
-            )
-            record(uow, catalog.ORGANIZATION_MEMBER_REMOVED, organization.id, changed.version, removed)
+            uow.organizations.save(organization, now)
 
         for key in uow.staff.live_api_keys(user.id):
-            uow.api_keys.revoke(key.id, now)
-            revoked = ev.ApiKeyRevoked(
-                api_key_id=key.id,
-                user_id=key.user_id,
-                organization_id=key.organization_id or 0,
-                revoked_at=_timestamp(now),
-            )
-            record(uow, catalog.API_KEY_REVOKED, key.id, 2, revoked)
+            key.revoke(now)
+            uow.api_keys.save_revoked(key)
         uow.staff.revoke_sessions(user.id, now)
         uow.staff.revoke_open_invitations(user.email, now)
         uow.staff.anonymise_login_activity(user.id)
-        version = user.version + 1
-        uow.staff.erase(user.id, version, now)
-        record(uow, catalog.USER_ERASED, user.id, version, ev.UserErased(user_id=user.id, erased_by_user_id=actor.id))
+        user.erase(erased_by_user_id=actor.id)
+        uow.users.save_erased(user, now)
         erased = _target(uow, user.id)
         uow.commit()
     return erased, sole
@@ -268,20 +234,8 @@ def set_quota_limit(cmd: SetQuotaLimit, uow_factory: UnitOfWorkFactory) -> Quota
         quota = uow.quotas.get(cmd.owner, resource_type, for_update=True)
         if quota is None:  # unreachable: created above, and quotas are never deleted
             raise NotFound(f"no {resource_type} quota exists for this owner")
-        if quota.quota_limit == limit:
+        if not quota.change_limit(limit, changed_by_user_id=cmd.acting_user_id):
             return quota
-        changed = replace(quota, quota_limit=limit, version=quota.version + 1)
-        uow.staff.set_quota_limit(changed, utcnow())
-        payload = ev.QuotaLimitChanged(
-            quota_id=quota.id,
-            user_id=cmd.owner.user_id or 0,
-            organization_id=cmd.owner.organization_id or 0,
-            resource_type=resource_type,
-            old_limit=quota.quota_limit,
-            new_limit=limit,
-            current_usage=quota.current_usage,
-            changed_by_user_id=cmd.acting_user_id,
-        )
-        record(uow, catalog.QUOTA_LIMIT_CHANGED, quota.id, changed.version, payload)
+        uow.quotas.save(quota, utcnow())
         uow.commit()
-    return changed
+    return quota

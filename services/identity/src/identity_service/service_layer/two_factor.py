@@ -12,24 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unavailable
-from cpshared.events import catalog
-from cpshared.timestamps import to_timestamp as _timestamp
-from identity_service.domain import commands, passwords
+from identity_service.domain import commands
 from identity_service.domain.model import LoginFailure
 from identity_service.domain.two_factor import (
     DISABLED,
     SealedSecretError,
     SecretBox,
     TwoFactor,
+    TwoFactorAccount,
     check_code_given,
     new_recovery_codes,
     new_totp_secret,
     provisioning_uri,
 )
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 NOT_CONFIGURED = (
     "two-factor authentication is not configured on this identity service: set CP_DATA_ENCRYPTION_KEY_FILE "
@@ -67,7 +65,7 @@ def _box(uow: IdentityUnitOfWork) -> SecretBox:
     return uow.secret_box
 
 
-def _locked(uow: IdentityUnitOfWork, user_id: int) -> tuple[TwoFactor, int, str]:
+def _locked(uow: IdentityUnitOfWork, user_id: int) -> TwoFactorAccount:
     found = uow.two_factor.get(user_id, for_update=True)
     if found is None:
         raise NotFound(f"user {user_id} does not exist")
@@ -101,7 +99,7 @@ def status(user_id: int, uow: IdentityUnitOfWork) -> Status:
         found = uow.two_factor.get(user_id)
     if found is None:
         raise NotFound(f"user {user_id} does not exist")
-    return Status.of(found[0])
+    return Status.of(found.state)
 
 
 def enrol(user_id: int, uow: IdentityUnitOfWork) -> Enrolment:
@@ -109,15 +107,15 @@ def enrol(user_id: int, uow: IdentityUnitOfWork) -> Enrolment:
     box = _box(uow)
     secret = new_totp_secret()
     with uow:
-        state, _, email = _locked(uow, user_id)
-        if state.enabled:
+        account = _locked(uow, user_id)
+        if account.state.enabled:
             raise PreconditionFailed(
                 "two-factor authentication is on already: disable it first to enrol a new authenticator"
             )
         pending = TwoFactor(sealed_secret=box.seal(secret, user_id))
-        uow.two_factor.save(user_id, pending, utcnow())
+        uow.two_factor.save_state(user_id, pending, utcnow())
         uow.commit()
-    return Enrolment(secret=secret, otpauth_uri=provisioning_uri(secret, email))
+    return Enrolment(secret=secret, otpauth_uri=provisioning_uri(secret, account.email))
 
 
 def confirm(user_id: int, code: str, uow: IdentityUnitOfWork) -> tuple[Status, list[str]]:
@@ -125,16 +123,16 @@ def confirm(user_id: int, code: str, uow: IdentityUnitOfWork) -> tuple[Status, l
     _box(uow)
     codes = new_recovery_codes()
     with uow:
-        state, version, _ = _locked(uow, user_id)
+        account = _locked(uow, user_id)
+        state = account.state
         if state.enabled:
             raise PreconditionFailed("two-factor authentication is on already")
         if not state.pending:
             raise PreconditionFailed("nothing to confirm: enrol first (POST /v1/me/two_factor)")
         now = utcnow()
         after = replace(_after_code(uow, state, user_id, code), confirmed_at=now).with_recovery_codes(codes, user_id)
-        payload = ev.UserTwoFactorEnabled(user_id=user_id, confirmed_at=_timestamp(now), recovery_codes=len(codes))
-        record(uow, catalog.USER_TWO_FACTOR_ENABLED, user_id, version + 1, payload)
-        uow.two_factor.save(user_id, after, now, version=version + 1)
+        account.enable(after, recovery_codes=len(codes))
+        uow.two_factor.save(account, now)
         uow.commit()
     return Status.of(after), codes
 
@@ -148,7 +146,8 @@ def disable(user_id: int, password: str, code: str, recovery_code: str, uow: Ide
             details={"fields": [{"name": "code", "messages": ["send code or recovery_code"]}]},
         )
     with uow:
-        state, version, _ = _locked(uow, user_id)
+        account = _locked(uow, user_id)
+        state = account.state
         user = uow.users.get(user_id)
         if user is None:  # unreachable: the row is locked
             raise NotFound(f"user {user_id} does not exist")
@@ -156,7 +155,7 @@ def disable(user_id: int, password: str, code: str, recovery_code: str, uow: Ide
             raise PreconditionFailed("two-factor authentication is off already")
         # Both are checked whatever the first answer, and the refusal does not say which was
         # wrong: the endpoint does not tell a password guesser that the password was right.
-        password_ok = passwords.verify_password(user.password_hash, password).ok
+        password_ok = uow.passwords.verify(user.password_hash, password).ok
         if code:
             proved = state.after_totp(open_secret(uow, state, user_id), code, utcnow()) is not None
         else:
@@ -166,10 +165,8 @@ def disable(user_id: int, password: str, code: str, recovery_code: str, uow: Ide
                 "the password or the second factor is wrong: check both and try again",
                 details={"fields": [{"name": "password", "messages": ["or the code is wrong"]}]},
             )
-        now = utcnow()
-        payload = ev.UserTwoFactorDisabled(user_id=user_id, proved_with="totp" if code else "recovery_code")
-        record(uow, catalog.USER_TWO_FACTOR_DISABLED, user_id, version + 1, payload)
-        uow.two_factor.save(user_id, DISABLED, now, version=version + 1)
+        account.disable(proved_with="totp" if code else "recovery_code")
+        uow.two_factor.save(account, utcnow())
         uow.commit()
     return Status.of(DISABLED)
 
@@ -179,13 +176,12 @@ def regenerate_recovery_codes(user_id: int, code: str, uow: IdentityUnitOfWork) 
     _box(uow)
     codes = new_recovery_codes()
     with uow:
-        state, version, _ = _locked(uow, user_id)
-        if not state.enabled:
+        account = _locked(uow, user_id)
+        if not account.state.enabled:
             raise PreconditionFailed("two-factor authentication is off: turn it on first (enrol, then confirm)")
-        after = _after_code(uow, state, user_id, code).with_recovery_codes(codes, user_id)
-        payload = ev.UserRecoveryCodesRegenerated(user_id=user_id, recovery_codes=len(codes))
-        record(uow, catalog.USER_RECOVERY_CODES_REGENERATED, user_id, version + 1, payload)
-        uow.two_factor.save(user_id, after, utcnow(), version=version + 1)
+        after = _after_code(uow, account.state, user_id, code).with_recovery_codes(codes, user_id)
+        account.replace_recovery_codes(after, recovery_codes=len(codes))
+        uow.two_factor.save(account, utcnow())
         uow.commit()
     return Status.of(after), codes
 
@@ -202,9 +198,9 @@ def second_factor_failure(cmd: commands.Login, user_id: int, uow: IdentityUnitOf
     signed in to with one when the key is missing.
     """
     found = uow.two_factor.get(user_id, for_update=True)
-    if found is None or not found[0].enabled:
+    if found is None or not found.state.enabled:
         return None
-    state = found[0]
+    state = found.state
     if not cmd.totp_code.strip() and not cmd.recovery_code.strip():
         return LoginFailure.TWO_FACTOR_REQUIRED
     if cmd.recovery_code.strip():
@@ -213,5 +209,5 @@ def second_factor_failure(cmd: commands.Login, user_id: int, uow: IdentityUnitOf
         after = state.after_totp(open_secret(uow, state, user_id), cmd.totp_code, utcnow())
     if after is None:
         return LoginFailure.WRONG_TWO_FACTOR_CODE
-    uow.two_factor.save(user_id, after, utcnow())
+    uow.two_factor.save_state(user_id, after, utcnow())
     return None

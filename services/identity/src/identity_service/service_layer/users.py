@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.clock import utcnow
 from cpshared.errors import AlreadyExists
-from cpshared.events import catalog
-from identity_service.domain import commands, passwords
+from identity_service.domain import commands
 from identity_service.domain.model import User, check_name, check_new_password, normalise_email
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, record
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 
 def create_user(cmd: commands.CreateUser, uow: IdentityUnitOfWork) -> User:
@@ -26,16 +24,16 @@ def add_user(cmd: commands.CreateUser, uow: IdentityUnitOfWork) -> User:
     whatever else belongs to the same change (a sign-up's verification row)."""
     name, email = check_name(cmd.name), normalise_email(cmd.email)
     check_new_password(cmd.password)
-    password_hash = passwords.hash_password(cmd.password)
+    password_hash = uow.passwords.hash(cmd.password)
     now = utcnow()
     if uow.users.by_email(email) is not None:
         raise AlreadyExists(f"an account with email {email} exists already: sign in or use another email")
     try:
-        user_id = uow.users.add(name, email, password_hash, cmd.role, cmd.status, now)
+        user = uow.users.add(name, email, password_hash, cmd.role, cmd.status, now)
     except IntegrityError:  # the same email committed by a concurrent sign-up
         raise AlreadyExists(f"an account with email {email} exists already") from None
-    record(uow, catalog.USER_CREATED, user_id, 1, ev.UserCreated(user_id=user_id, role=cmd.role, status=cmd.status))
-    return User(id=user_id, name=name, email=email, role=cmd.role, status=cmd.status, created_at=now)
+    user.created()
+    return user
 
 
 def admin_exists(uow: IdentityUnitOfWork) -> bool:

@@ -1,0 +1,75 @@
+"""What every router shares: ids, labels, the tenant of a request, ``meta.pagination`` and the
+one way a list route answers a page (the ``Link`` header and ``meta``), built on the Hetzner
+conventions of the ``hetzner_conventions`` library (pagination, sorting).
+
+Routers import this module and never each other (an import-linter contract in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Request, Response
+from pydantic import BaseModel, Field
+
+from gateway_service.auth.principal import Principal
+from hetzner_conventions.pagination import PageRequest, Pagination, link_header, paginate
+from hetzner_conventions.sorting import SortKey
+
+T = TypeVar("T")
+
+MAX_ID = 2**63 - 1
+"""The largest id a path or query accepts (a signed 64-bit integer)."""
+# Hetzner's label value rule (a key's rule is checked by the backend, which says what is wrong).
+LABEL_VALUE = r"^(()|[a-z0-9A-Z]|([a-z0-9A-Z][a-z0-9A-Z\._-]{0,61}[a-z0-9A-Z]))$"
+Labels = dict[str, Annotated[str, Field(pattern=LABEL_VALUE)]]
+
+
+def tenant(principal: Principal) -> tuple[int, int]:
+    """(user, organization or 0): whose resources the request works with."""
+    return principal.user_id, principal.organization_id or 0
+
+
+class PaginationOut(BaseModel):
+    page: int
+    per_page: int
+    previous_page: int | None
+    next_page: int | None
+    last_page: int
+    total_entries: int
+
+
+class Meta(BaseModel):
+    pagination: PaginationOut
+
+    @classmethod
+    def of(cls, pagination: Pagination) -> Meta:
+        return cls.model_validate(pagination.as_meta())
+
+
+def page_meta(request: Request, response: Response, page: PageRequest, total_entries: int) -> Meta:
+    """The ``meta`` of an answer holding ``page`` of ``total_entries``; sets the ``Link`` header."""
+    pagination = paginate(page, total_entries)
+    link = link_header(request.url, pagination)
+    if link:
+        response.headers["Link"] = link
+    return Meta.of(pagination)
+
+
+def one_page(request: Request, response: Response, items: Sequence[T], page: PageRequest) -> tuple[list[T], Meta]:
+    """``page`` of ``items`` (filtered and sorted by the caller) and its ``meta``; sets ``Link``."""
+    meta = page_meta(request, response, page, len(items))
+    return list(items[page.offset : page.offset + page.limit]), meta
+
+
+def sort_items(items: list[T], keys: Sequence[SortKey], value: Callable[[T, str], Any]) -> list[T]:
+    """``items`` sorted in place by ``keys`` (the first key orders first); ``value`` reads a field."""
+    for key in reversed(keys):  # stable sorts, last key first
+        items.sort(key=lambda item: value(item, key.field), reverse=key.descending)
+    return items
+
+
+def sort_param(keys: Sequence[SortKey]) -> list[str]:
+    """``keys`` as a backend's ``sort`` field: ``field:asc`` / ``field:desc``."""
+    return [f"{k.field}:{'desc' if k.descending else 'asc'}" for k in keys]

@@ -1,0 +1,177 @@
+"""The Hetzner mapping of the servers API: compute's protobuf answers as Hetzner's JSON shapes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import Request
+
+from cloudplatform.compute.v1 import compute_service_pb2 as cpb
+from cloudplatform.compute.v1 import server_service_pb2 as pb
+from cpshared.errors import InvalidInput
+from gateway_service.api.models.catalog import (
+    datacenter_name,
+    datacenter_out,
+    image_out,
+    location_out,
+    offered_in,
+    server_type_out,
+)
+from gateway_service.api.models.placement_groups import placement_group_out
+from gateway_service.api.servers.models import (
+    ActionError,
+    ActionOut,
+    ActionResourceOut,
+    Ipv4Out,
+    Ipv6Out,
+    IsoOut,
+    ProtectionOut,
+    PublicNetOut,
+    ServerOut,
+)
+from gateway_service.auth.principal import Principal
+from gateway_service.clients.backends import backends
+from gateway_service.server_status import hetzner_status
+
+
+def as_datetime(stamp: Any) -> datetime:
+    result: datetime = stamp.ToDatetime(tzinfo=UTC)
+    return result
+
+
+def action_out(action: pb.Action) -> ActionOut:
+    status: Literal["running", "success", "error"] = (
+        action.status if action.status in ("running", "success", "error") else "running"  # type: ignore[assignment]
+    )
+    return ActionOut(
+        id=action.id,
+        command=action.command,
+        status=status,
+        progress=action.progress,
+        started=as_datetime(action.started),
+        finished=as_datetime(action.finished) if action.HasField("finished") else None,
+        resources=[ActionResourceOut(id=r.id, type=r.type) for r in action.resources],
+        error=ActionError(code=action.error_code, message=action.error_message) if action.status == "error" else None,
+    )
+
+
+class Catalog:
+    """The catalog a server's answer embeds, read once per request."""
+
+    def __init__(self, datacenters: list[cpb.Datacenter], server_types: list[cpb.ServerType], images: list[cpb.Image]):
+        self.datacenters = datacenters
+        self.server_types = server_types
+        self.images = images
+
+    @classmethod
+    async def read(cls, request: Request, principal: Principal) -> Catalog:
+        """The catalog and the caller's tenant's own images (a server made from a snapshot shows it)."""
+        client = backends(request).compute
+        own = await backends(request).servers.own_images(principal.user_id, principal.organization_id or 0)
+        return cls(await client.datacenters(), await client.server_types(), [*await client.images(), *own])
+
+    def datacenter(self, code: str) -> cpb.Datacenter:
+        for dc in self.datacenters:
+            if dc.code == code:
+                return dc
+        return cpb.Datacenter(code=code, name=code)
+
+    def server_out(self, server: pb.Server) -> ServerOut:
+        dc = self.datacenter(server.datacenter)
+        st = next(
+            (s for s in self.server_types if s.id == server.server_type_id),
+            cpb.ServerType(id=server.server_type_id, code=server.server_type),
+        )
+        image = next((i for i in self.images if i.id == server.image_id), None)
+        ptrs = {p.ip: p.dns_ptr for p in server.dns_ptrs}
+        ipv4 = (
+            Ipv4Out(id=server.id, ip=server.ipv4_address, blocked=False, dns_ptr=ptrs.pop(server.ipv4_address, ""))
+            if server.ipv4_address
+            else None
+        )
+        ipv6 = (
+            Ipv6Out(
+                id=server.id,
+                ip=server.ipv6_network,
+                blocked=False,
+                dns_ptr=[{"ip": ip, "dns_ptr": name} for ip, name in sorted(ptrs.items()) if ":" in ip],
+            )
+            if server.ipv6_network
+            else None
+        )
+        return ServerOut(
+            id=server.id,
+            name=server.name,
+            status=hetzner_status(server.status),  # type: ignore[arg-type]  # one of HetznerStatus
+            created=as_datetime(server.created_at),
+            public_net=PublicNetOut(ipv4=ipv4, ipv6=ipv6, floating_ips=[], firewalls=[]),
+            private_net=[],
+            server_type=server_type_out(st, self.datacenters),
+            datacenter=datacenter_out(dc, self.server_types),
+            location=location_out(dc),
+            image=image_out(image) if image is not None else None,
+            iso=_iso_out(server.iso) if server.HasField("iso") else None,
+            rescue_enabled=server.rescue_enabled,
+            locked=server.locked,
+            backup_window=server.backup_window or None,
+            outgoing_traffic=None,
+            ingoing_traffic=None,
+            included_traffic=0,
+            protection=ProtectionOut(delete=server.protection_delete, rebuild=server.protection_rebuild),
+            labels=dict(server.labels),
+            volumes=[],
+            load_balancers=[],
+            primary_disk_size=server.disk_gb or st.disk_gb,
+            placement_group=placement_group_out(server.placement_group) if server.HasField("placement_group") else None,
+        )
+
+    def datacenter_code(self, location: str | int | None, datacenter: str | int | None, server_type: str) -> str:
+        """The platform datacenter a ``location`` or ``datacenter`` (name or ID) names; with
+        neither, the first active one offering ``server_type`` (as the datacenters' recommendation)."""
+        for value, field in ((datacenter, "datacenter"), (location, "location")):
+            if value is None:
+                continue
+            for dc in self.datacenters:
+                if value in (dc.id, str(dc.id), dc.code, datacenter_name(dc)):
+                    return dc.code
+            raise InvalidInput(f"{field} {value!r} does not exist", details={"fields": [{"name": field}]})
+        st = next((s for s in self.server_types if s.code == server_type), None)
+        offering = [dc for dc in self.datacenters if dc.status == "active" and st is not None and offered_in(st, dc)]
+        return offering[0].code if offering else ""
+
+    def server_type_code(self, value: str | int) -> str:
+        for st in self.server_types:
+            if value in (st.id, str(st.id)):
+                return st.code
+        return str(value)
+
+    def image_name(self, value: str | int) -> str:
+        """The name of the system image with the ID ``value``; else ``value`` as given: a name, or
+        the ID of one of the tenant's snapshots (which have no name), which compute looks up."""
+        for image in self.images:
+            if image.name and value in (image.id, str(image.id)):
+                return image.name
+        return str(value)
+
+
+def _iso_out(iso: pb.ServerIso) -> IsoOut:
+    kind = iso.type if iso.type in ("public", "private") else None
+    architecture = iso.architecture if iso.architecture in ("x86", "arm") else None
+    return IsoOut(
+        id=iso.id,
+        name=iso.name or None,
+        description=iso.description,
+        type=kind,  # type: ignore[arg-type]  # checked above
+        architecture=architecture,  # type: ignore[arg-type]  # checked above
+    )
+
+
+ACTION_SORT = ("id", "command", "status", "started", "finished")
+
+
+def action_sort_value(action: ActionOut, field: str) -> Any:
+    if field in ("started", "finished"):
+        stamp = getattr(action, field)
+        return stamp.timestamp() if stamp is not None else float("inf")
+    return getattr(action, field)

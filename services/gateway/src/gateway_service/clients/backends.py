@@ -1,0 +1,70 @@
+"""The gateway's backend clients, wired once when the app is made and reached by every route the
+same way: ``backends(request).compute``, ``backends(request).servers``, ..."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+from grpc import aio
+
+from gateway_service.clients.accounts import AccountsClient
+from gateway_service.clients.admin import AdminClient
+from gateway_service.clients.audit import AuditClient
+from gateway_service.clients.billing import BillingClient
+from gateway_service.clients.compute import ComputeClient
+from gateway_service.clients.identity import IdentityClient
+from gateway_service.clients.organizations import OrganizationsClient
+from gateway_service.clients.placement_groups import PlacementGroupClient
+from gateway_service.clients.servers import ServerClient
+from gateway_service.clients.two_factor import TwoFactorClient
+
+
+@dataclass(frozen=True)
+class Backends:
+    """One client per backend gRPC service the routes call."""
+
+    identity: IdentityClient
+    """Identity's IdentityService: authentication and API keys."""
+    accounts: AccountsClient
+    admin: AdminClient
+    organizations: OrganizationsClient
+    two_factor: TwoFactorClient
+    audit: AuditClient
+    compute: ComputeClient
+    """Compute's ComputeService: the catalog and SSH keys."""
+    servers: ServerClient
+    """Compute's ServerService: servers, their actions and images."""
+    placement_groups: PlacementGroupClient
+    billing: BillingClient
+
+    @classmethod
+    def wire(cls, channel: Callable[[str], aio.Channel]) -> Backends:
+        """The clients over ``channel(backend)``, asked at each call: the channels are opened in
+        the app's lifespan, after wiring."""
+
+        def of(backend: str) -> Callable[[], aio.Channel]:
+            return lambda: channel(backend)
+
+        return cls(
+            identity=IdentityClient(of("identity")),
+            accounts=AccountsClient(of("identity")),
+            admin=AdminClient(of("identity")),
+            organizations=OrganizationsClient(of("identity")),
+            two_factor=TwoFactorClient(of("identity")),
+            audit=AuditClient(of("audit")),
+            compute=ComputeClient(of("compute")),
+            servers=ServerClient(of("compute")),
+            placement_groups=PlacementGroupClient(of("compute")),
+            billing=BillingClient(of("billing")),
+        )
+
+
+BACKENDS_STATE = "backends"
+
+
+def backends(request: Request) -> Backends:
+    """The app's backend clients (``create_app`` keeps them in its state)."""
+    wired: Backends = getattr(request.app.state, BACKENDS_STATE)
+    return wired
