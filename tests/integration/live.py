@@ -28,12 +28,13 @@ from billing_service.config import BillingRules
 from billing_service.entrypoints.grpc_billing import add_billing_servicer
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
-from compute_service.adapters.quotas import IdentityQuotas, Quotas
+from compute_service.adapters.quotas import IdentityQuotas
 from compute_service.adapters.upstream import HcloudCatalog
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.bootstrap import Compute
 from compute_service.entrypoints.grpc_server import add_servicers as add_compute_servicers
 from compute_service.service_layer import catalog
+from compute_service.service_layer.ports import Quotas
 from cpshared.auth.principal import TrustedKeys, generate_private_key, private_key_pem
 from cpshared.clock import Clock
 from cpshared.db import make_engine

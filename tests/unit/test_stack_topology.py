@@ -127,7 +127,7 @@ def test_compute_follows_identity_in_its_own_consumer_process_with_its_own_metri
     specs = process_specs(LocalPaths(tmp_path))
     consumer = next(s for s in specs if s.name == "compute-consumer")
     assert consumer.module == "cpshared.events.consumer_main"
-    assert consumer.args == ("compute_service.adapters.account_projection:AccountProjection",)
+    assert consumer.args == ("compute_service.entrypoints.account_projection:AccountProjection",)
     assert consumer.env["CP_DATABASE_URL"].endswith("/cp_compute")
     ports = [s.metrics_port for s in specs if s.metrics_port is not None]
     assert len(ports) == len(set(ports))

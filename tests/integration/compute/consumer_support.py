@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from compute_service.adapters.account_projection import AccountProjection
+from compute_service.entrypoints.account_projection import AccountProjection
 from cpshared.topics import Topic, TopicKind
 
 

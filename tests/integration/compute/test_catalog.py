@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -103,3 +108,29 @@ def test_an_upstream_that_refuses_the_token_fails_the_sync_and_changes_nothing(
     with pytest.raises(Unavailable):
         catalog.sync_catalog(HcloudCatalog(simulator, "wrong-token"), compute.uow())
     assert catalog.list_server_types(compute.uow()) == []
+
+
+def test_the_operators_sync_catalog_command_syncs_through_computes_own_entrypoint(
+    compute: Compute, compute_url: str, simulator: str, token_file: str
+) -> None:
+    env = os.environ | {
+        "CP_DATABASE_URL": compute_url,
+        "CP_HCLOUD_ENDPOINT": simulator,
+        "CP_HCLOUD_TOKEN_FILE": token_file,
+    }
+    command = [sys.executable, "-m", "compute_service.entrypoints.cli", "sync-catalog"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "server_types_created": 12,
+        "server_types_updated": 0,
+        "images_created": 16,
+        "images_updated": 0,
+    }
+    assert "cx22" in {st.code for st in catalog.list_server_types(compute.uow())}
+    assert _outbox_types(compute).count("catalog.server_type_synced") == 12
+
+    unreachable = env | {"CP_HCLOUD_TOKEN_FILE": str(Path(token_file).with_name("missing-token"))}
+    refused = subprocess.run(command, env=unreachable, capture_output=True, text=True, check=False, timeout=120)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "token" in refused.stderr.strip().splitlines()[-1]

@@ -294,13 +294,13 @@ import sys
 from datetime import datetime
 
 from compute_service.service_layer.metering import Meter
-from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
+from compute_service.adapters.unit_of_work import SqlAlchemyComputeUnitOfWork
 from cpshared.clock import ManualClock, set_clock
 from cpshared.db import make_engine, make_session_factory
 
 set_clock(ManualClock(datetime.fromisoformat(sys.argv[2])))
 sessions = make_session_factory(make_engine(sys.argv[1], pool_size=1))
-Meter(lambda: ComputeUnitOfWork(sessions), max_servers=2, max_hours=3).run()
+Meter(lambda: SqlAlchemyComputeUnitOfWork(sessions), max_servers=2, max_hours=3).run()
 """
 
 

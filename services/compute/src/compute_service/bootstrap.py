@@ -1,5 +1,6 @@
-"""Wires the compute service together: engine, sessions, a fresh unit of work per call, and
-the upstream catalog (hcloud) it syncs from."""
+"""Wires the compute service together, for every entrypoint: engine, sessions, a fresh unit of
+work per call, the upstream cloud (hcloud) for the catalog and for servers, identity's quotas,
+and the worker's provisioner and meter built on them."""
 
 from __future__ import annotations
 
@@ -7,18 +8,23 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
-from compute_service.adapters.quotas import IdentityQuotas, Quotas
-from compute_service.adapters.upstream import CatalogSource, HcloudCatalog, read_token
+from compute_service.adapters.quotas import IdentityQuotas
+from compute_service.adapters.unit_of_work import SqlAlchemyComputeUnitOfWork
+from compute_service.adapters.upstream import HcloudCatalog, read_token
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.service_layer.isos import IsoCatalog
-from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
+from compute_service.service_layer.metering import Meter
+from compute_service.service_layer.ports import CatalogSource, Quotas, UpstreamServers
+from compute_service.service_layer.provisioning import Provisioner
 from cpshared.db import make_engine, make_session_factory
 from cpshared.errors import Unavailable
 
 
 class Compute:
     """What the entrypoints need. ``catalog_source`` makes the upstream client when a sync
-    needs it (reading the token then, so a missing token fails the sync, not the start)."""
+    needs it (reading the token then, so a missing token fails the sync, not the start).
+    ``upstream`` answers the calls made while a caller waits (a short retry); ``worker_upstream``
+    the worker's (a patient one; ``upstream`` when not given)."""
 
     def __init__(
         self,
@@ -26,17 +32,19 @@ class Compute:
         catalog_source: Callable[[], CatalogSource],
         *,
         quotas: Quotas | None = None,
-        upstream: Callable[[], HcloudServers] | None = None,
+        upstream: Callable[[], UpstreamServers] | None = None,
+        worker_upstream: Callable[[], UpstreamServers] | None = None,
     ) -> None:
         self.engine = engine
         self.catalog_source = catalog_source
         self._quotas = quotas
         self._upstream = upstream
+        self._worker_upstream = worker_upstream or upstream
         self._sessions = make_session_factory(engine)
         self.isos = IsoCatalog(catalog_source)
 
-    def uow(self) -> ComputeUnitOfWork:
-        return ComputeUnitOfWork(self._sessions)
+    def uow(self) -> SqlAlchemyComputeUnitOfWork:
+        return SqlAlchemyComputeUnitOfWork(self._sessions)
 
     @property
     def quotas(self) -> Quotas:
@@ -44,11 +52,20 @@ class Compute:
             raise Unavailable("compute cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
         return self._quotas
 
-    def upstream(self) -> HcloudServers:
+    def upstream(self) -> UpstreamServers:
         """Upstream servers, for the calls answered at once (enable rescue, delete an image)."""
         if self._upstream is None:
             raise Unavailable("compute has no upstream for servers: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
         return self._upstream()
+
+    def provisioner(self) -> Provisioner:
+        """The worker's: carries running actions out upstream with the patient retry."""
+        if self._worker_upstream is None:
+            raise Unavailable("compute has no upstream for servers: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
+        return Provisioner(self.uow, self._worker_upstream(), self.quotas)
+
+    def meter(self) -> Meter:
+        return Meter(self.uow)
 
     def close(self) -> None:
         if isinstance(self._quotas, IdentityQuotas):
@@ -64,14 +81,21 @@ def bootstrap(
     hcloud_token_file: str,
     identity_grpc_addr: str = "",
     service_key_file: str = "",
+    worker_retry: RetryPolicy | None = None,
+    engine: Engine | None = None,
 ) -> Compute:
+    """``worker_retry``: the worker's retry of upstream calls; ``engine``: one opened already
+    (the worker's, checked to be migrated), else one on ``database_url``."""
     quotas = IdentityQuotas(identity_grpc_addr, service_key_file) if identity_grpc_addr else None
     return Compute(
-        make_engine(database_url, pool_size=pool_size),
+        engine or make_engine(database_url, pool_size=pool_size),
         lambda: HcloudCatalog.from_settings(hcloud_endpoint, hcloud_token_file),
         quotas=quotas,
         # Answered at once to a caller: a short retry, not the worker's patient one.
         upstream=lambda: HcloudServers(
             hcloud_endpoint, read_token(hcloud_token_file), retry=RetryPolicy(attempts=3, initial_seconds=0.2)
+        ),
+        worker_upstream=lambda: HcloudServers(
+            hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy()
         ),
     )

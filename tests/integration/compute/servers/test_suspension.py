@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from cloudplatform.identity.v1 import events_pb2 as identity_pb
 from compute_service.adapters import tables as t
-from compute_service.adapters.account_projection import AccountProjection
-from compute_service.adapters.server_servicer import server_message
 from compute_service.domain.servers import DELETE, POWER_OFF, POWER_ON, Locked
+from compute_service.entrypoints.account_projection import AccountProjection
+from compute_service.entrypoints.server_servicer import server_message
 from compute_service.service_layer import servers, suspension
 from cpshared.events import catalog as events
 from cpshared.events.envelope import new_event

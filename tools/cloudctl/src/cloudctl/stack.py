@@ -198,7 +198,7 @@ def hcloud_token_file(paths: LocalPaths) -> str:
 PROJECTIONS = {
     "audit": "audit_service.entrypoints.projection:from_environment",
     # Compute follows identity: an account's suspension reaches its servers.
-    "compute": "compute_service.adapters.account_projection:AccountProjection",
+    "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
 }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -12,16 +11,11 @@ from sqlalchemy.orm import Session
 
 from compute_service.adapters import tables as t
 from compute_service.domain.metering import BackupPeriod, MeteredServer, TypePeriod, hour_floor
+from compute_service.service_layer import ports
+from compute_service.service_layer.ports import TypePrice as TypePrice
 
 
-@dataclass(frozen=True)
-class TypePrice:
-    code: str
-    price_hourly: Decimal
-    price_monthly: Decimal
-
-
-class MeteringRepository:
+class MeteringRepository(ports.MeteringRepository):
     def __init__(self, session: Session) -> None:
         self.session = session
 

@@ -38,6 +38,12 @@ def _group(row: sa.Row[Any], server_ids: list[int]) -> PlacementGroup:
 class PlacementGroupRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.seen: list[PlacementGroup] = []
+        """The groups written in this unit of work: it collects their recorded events on commit."""
+
+    def _saw(self, group: PlacementGroup) -> None:
+        if not any(seen is group for seen in self.seen):
+            self.seen.append(group)
 
     def members(self, group_ids: Iterable[int]) -> dict[int, list[int]]:
         """The live servers of each group, by id."""
@@ -94,6 +100,7 @@ class PlacementGroupRepository:
         group.id = int(result.inserted_primary_key[0])
         group.created_at = group.updated_at = now
         group.version = 1
+        self._saw(group)
         return group
 
     def save(self, group: PlacementGroup, now: datetime) -> None:
@@ -106,9 +113,11 @@ class PlacementGroupRepository:
         )
         self._unique(write, group.name)
         group.updated_at = now
+        self._saw(group)
 
-    def delete(self, group_id: int) -> None:
-        self.session.execute(sa.delete(t.placement_groups).where(t.placement_groups.c.id == group_id))
+    def delete(self, group: PlacementGroup) -> None:
+        self.session.execute(sa.delete(t.placement_groups).where(t.placement_groups.c.id == group.id))
+        self._saw(group)
 
     def search(
         self,

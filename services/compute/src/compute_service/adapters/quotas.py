@@ -12,7 +12,7 @@ import asyncio
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from grpc import aio
@@ -20,6 +20,7 @@ from grpc import aio
 from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as ipb_grpc
 from compute_service import SERVICE_NAME
+from compute_service.service_layer.ports import Quotas
 from cpshared.auth.principal import ServiceAssertion, load_private_key
 from cpshared.context import PRINCIPAL_HEADER
 from cpshared.errors import LimitExceeded, Unavailable
@@ -30,20 +31,7 @@ RESOURCE_TYPE = "server"
 CALL_TIMEOUT = 10.0
 
 
-class Quotas(Protocol):
-    def reserve(self, reservation_key: str, user_id: int, organization_id: int | None) -> None:
-        """One unit of the tenant's server quota, idempotent by key; LimitExceeded when used up."""
-
-    def release(self, reservation_key: str) -> None:
-        """Give the unit back; releasing again (or a key never reserved) is no error."""
-
-
-def reservation_key(server_id: int) -> str:
-    """The server's quota reservation: its platform id, so every retry names the same one."""
-    return f"server-{server_id}"
-
-
-class IdentityQuotas:
+class IdentityQuotas(Quotas):
     def __init__(self, address: str, service_key_file: str) -> None:
         if not address:
             raise Unavailable("compute cannot reach identity: set CP_IDENTITY_GRPC_ADDR")

@@ -119,9 +119,9 @@ class CatalogRepository:
         row = self.session.execute(query.with_for_update() if for_update else query).first()
         return _server_type(row) if row else None
 
-    def server_type_by_code(self, code: str) -> ServerType | None:
-        query = sa.select(t.server_types).where(t.server_types.c.code == code).with_for_update()
-        row = self.session.execute(query).first()
+    def server_type_by_code(self, code: str, *, for_update: bool = True) -> ServerType | None:
+        query = sa.select(t.server_types).where(t.server_types.c.code == code)
+        row = self.session.execute(query.with_for_update() if for_update else query).first()
         return _server_type(row) if row else None
 
     def insert_server_type(self, values: dict[str, Any]) -> int:
@@ -190,6 +190,12 @@ class CatalogRepository:
 class SshKeyRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.seen: list[SshKey] = []
+        """The keys written in this unit of work: it collects their recorded events on commit."""
+
+    def _saw(self, key: SshKey) -> None:
+        if not any(seen is key for seen in self.seen):
+            self.seen.append(key)
 
     def get(self, ssh_key_id: int, *, for_update: bool = False) -> SshKey | None:
         query = sa.select(t.ssh_keys).where(t.ssh_keys.c.id == ssh_key_id)
@@ -231,6 +237,7 @@ class SshKeyRepository:
         key.id = int(result.inserted_primary_key[0])
         key.created_at = key.updated_at = now
         key.version = 1
+        self._saw(key)
         return key
 
     def save(self, key: SshKey, now: datetime) -> None:
@@ -241,9 +248,11 @@ class SshKeyRepository:
         )
         self._unique(write, key.name, key.fingerprint)
         key.updated_at = now
+        self._saw(key)
 
-    def delete(self, ssh_key_id: int) -> None:
-        self.session.execute(sa.delete(t.ssh_keys).where(t.ssh_keys.c.id == ssh_key_id))
+    def delete(self, key: SshKey) -> None:
+        self.session.execute(sa.delete(t.ssh_keys).where(t.ssh_keys.c.id == key.id))
+        self._saw(key)
 
     def search(
         self,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from compute_service.adapters import tables as t
 from compute_service.adapters.placement_group_repository import PlacementGroupRepository
+from compute_service.domain import server_status as st
 from compute_service.domain.servers import Action, Server
 from cpshared.errors import AlreadyExists
 from hetzner_conventions.label_sql import LabelRequirement, requirements_clause
@@ -97,6 +98,12 @@ def _action(row: sa.Row[Any]) -> Action:
 class ServerRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.seen: list[Server] = []
+        """The servers written in this unit of work: it collects their recorded events on commit."""
+
+    def _saw(self, server: Server) -> None:
+        if not any(seen is server for seen in self.seen):
+            self.seen.append(server)
 
     def _ssh_key_ids(self, server_ids: Sequence[int]) -> dict[int, list[int]]:
         found: dict[int, list[int]] = {server_id: [] for server_id in server_ids}
@@ -171,6 +178,7 @@ class ServerRepository:
         self.open_type_period(server.id, server.server_type_id, now)
         if server.backup_enabled:
             self.set_backup_period(server.id, True, now)
+        self._saw(server)
         return server
 
     def open_type_period(self, server_id: int, server_type_id: int, at: datetime) -> None:
@@ -226,6 +234,48 @@ class ServerRepository:
             )
         )
         server.updated_at = now
+        self._saw(server)
+
+    def own_live_ids(self, user_id: int) -> list[int]:
+        """The live servers ``user_id`` owns itself (not its organizations'), locked until the transaction ends."""
+        c = t.servers.c
+        query = (
+            sa.select(c.id)
+            .where(c.user_id == user_id, c.organization_id.is_(None), c.deleted_at.is_(None))
+            .order_by(c.id)
+            .with_for_update()
+        )
+        return list(self.session.execute(query).scalars())
+
+    def to_enforce(self, erased: str, limit: int) -> list[int]:
+        """Suspended servers that still run (or live, when their account was ``erased``) and are
+        free now, locked (skipping those another transaction holds)."""
+        c = t.servers.c
+        query = (
+            sa.select(c.id)
+            .where(
+                c.suspended_at.is_not(None),
+                c.deleted_at.is_(None),
+                c.locked.is_not(True),
+                sa.or_(
+                    sa.and_(c.suspension_reason == erased, c.status.not_in([st.DELETING, st.DELETED])),
+                    c.status.in_([st.RUNNING, st.PAUSED]),
+                ),
+            )
+            .order_by(c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(self.session.execute(query).scalars())
+
+    def save_suspension(self, server: Server) -> None:
+        """Write the suspension (when and why, or none)."""
+        self.session.execute(
+            sa.update(t.servers)
+            .where(t.servers.c.id == server.id)
+            .values(suspended_at=server.suspended_at, suspension_reason=server.suspension_reason or None)
+        )
+        self._saw(server)
 
     def rename(self, server: Server, now: datetime) -> None:
         """Write the name and labels; a name the tenant's live servers have is ALREADY_EXISTS."""
@@ -247,6 +297,7 @@ class ServerRepository:
                 details={"fields": [{"name": "name", "messages": ["already exists"]}]},
             ) from None
         server.updated_at = now
+        self._saw(server)
 
     def search(
         self,

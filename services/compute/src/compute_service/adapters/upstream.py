@@ -8,27 +8,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from hcloud import Client
 from hcloud.deprecation import DeprecationInfo
 
 from compute_service.domain.catalog import UpstreamImage, UpstreamIso, UpstreamServerType
 from compute_service.domain.load_balancer_types import UpstreamLoadBalancerType
+from compute_service.service_layer.ports import CatalogSource
 from cpshared.errors import Unavailable
 
 APPLICATION = "cloudplatform-compute"
 GB = 1  # hcloud reports image sizes in GB already
-
-
-class CatalogSource(Protocol):
-    def server_types(self) -> list[UpstreamServerType]: ...
-
-    def system_images(self) -> list[UpstreamImage]: ...
-
-    def isos(self) -> list[UpstreamIso]: ...
-
-    def load_balancer_types(self) -> list[UpstreamLoadBalancerType]: ...
 
 
 def read_token(token_file: str) -> str:
@@ -47,7 +38,7 @@ def _money(entry: dict[str, Any], field: str) -> Decimal:
     return Decimal(str(entry[field]["gross"]))
 
 
-class HcloudCatalog:
+class HcloudCatalog(CatalogSource):
     """The catalog as the upstream API lists it."""
 
     def __init__(self, endpoint: str, token: str, *, timeout: float = 10.0) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -31,6 +31,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from compute_service.adapters.upstream import APPLICATION
 from compute_service.domain.servers import UpstreamFailure
+from compute_service.service_layer.ports import CreateSpec, UpstreamServer, UpstreamServers, UpstreamSnapshot
 from cpshared.errors import Unavailable
 
 T = TypeVar("T")
@@ -63,45 +64,7 @@ def _transient(exc: BaseException) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class UpstreamServer:
-    id: int
-    status: str
-    platform_id: int | None
-    ipv4: str | None = None
-    ipv6_network: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ipv6(self) -> str | None:
-        """The first address of its /64, as Hetzner's console shows it."""
-        return self.ipv6_network.split("/")[0] + "1" if self.ipv6_network else None
-
-
-@dataclass(frozen=True)
-class CreateSpec:
-    platform_id: int
-    name: str
-    server_type: str
-    image: str
-    location: str
-    user_data: str
-    labels: dict[str, str]
-    ssh_key_ids: list[int]
-    start_after_create: bool = True
-    placement_group_id: int = 0  # upstream's id of the group it is created in; 0: none
-    # Upstream's id of a snapshot to make it from (0: the system image named ``image``).
-    image_id: int = 0
-
-
 IMAGE_LABEL = "cp_image_id"
-
-
-@dataclass(frozen=True)
-class UpstreamImage:
-    id: int
-    status: str
-    size_gb: float | None
 
 
 @dataclass(frozen=True)
@@ -127,7 +90,7 @@ def _server(bound: BoundServer) -> UpstreamServer:
     )
 
 
-class HcloudServers:
+class HcloudServers(UpstreamServers):
     def __init__(self, endpoint: str, token: str, *, timeout: float = 10.0, retry: RetryPolicy | None = None) -> None:
         self.client = Client(
             token=token, api_endpoint=endpoint, application_name=APPLICATION, timeout=timeout, poll_interval=0.2
@@ -383,7 +346,7 @@ class HcloudServers:
             "disable the rescue system", lambda: self.client.servers.disable_rescue(self._bound(upstream_id))
         )
 
-    def find_image(self, platform_image_id: int) -> UpstreamImage | None:
+    def find_image(self, platform_image_id: int) -> UpstreamSnapshot | None:
         found = self._call(
             "list images",
             lambda: self.client.images.get_all(label_selector=f"{IMAGE_LABEL}={platform_image_id}"),
@@ -391,7 +354,7 @@ class HcloudServers:
         if not found:
             return None
         image = min(found, key=lambda i: int(i.id or 0))
-        return UpstreamImage(int(image.id or 0), str(image.status or ""), image.image_size)
+        return UpstreamSnapshot(int(image.id or 0), str(image.status or ""), image.image_size)
 
     def create_image(
         self, upstream_id: int, platform_image_id: int, image_type: str, description: str, labels: dict[str, str]
@@ -413,9 +376,9 @@ class HcloudServers:
 
         return self._call("create an image", find_or_create)
 
-    def image(self, upstream_image_id: int) -> UpstreamImage:
+    def image(self, upstream_image_id: int) -> UpstreamSnapshot:
         image = self._call("read an image", lambda: self.client.images.get_by_id(upstream_image_id))
-        return UpstreamImage(int(image.id or 0), str(image.status or ""), image.image_size)
+        return UpstreamSnapshot(int(image.id or 0), str(image.status or ""), image.image_size)
 
     def delete_image(self, upstream_image_id: int) -> None:
         """Delete it; one that is gone already is no error."""

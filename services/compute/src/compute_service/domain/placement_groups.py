@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
+from compute_service.domain.aggregate import Aggregate
 from cpshared.errors import InvalidInput, LimitExceeded, PreconditionFailed
 
 TYPES: Final = ("spread",)
@@ -47,7 +48,7 @@ def check_type(kind: str) -> str:
 
 
 @dataclass
-class PlacementGroup:
+class PlacementGroup(Aggregate):
     id: int
     user_id: int
     organization_id: int | None
@@ -79,3 +80,31 @@ class PlacementGroup:
         if self.organization_id is not None:
             return organization_id == self.organization_id
         return organization_id is None and user_id == self.user_id
+
+    def created(self) -> None:
+        """Record the group, once the repository gave it its id."""
+        self._record("placement_group.created", name=self.name, type=self.type, labels=dict(self.labels))
+
+    def update(self, name: str | None, labels: dict[str, str] | None) -> list[str]:
+        """Rename and relabel (values already checked); the fields that changed."""
+        fields = []
+        if name is not None and name != self.name:
+            self.name = name
+            fields.append("name")
+        if labels is not None and labels != self.labels:
+            self.labels = labels
+            fields.append("labels")
+        if fields:
+            self.version += 1
+            self._record("placement_group.updated", fields=fields, name=self.name, labels=dict(self.labels))
+        return fields
+
+    def delete(self) -> None:
+        """Only an empty group goes (``resource_in_use`` otherwise)."""
+        self.ensure_empty()
+        self.version += 1
+        self._record("placement_group.deleted")
+
+    def _record(self, event_type: str, **fields: Any) -> None:
+        owner = {"placement_group_id": self.id, "user_id": self.user_id, "organization_id": self.organization_id or 0}
+        self._emit(event_type, self.id, self.version, {**owner, **fields})

@@ -9,10 +9,12 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
+from compute_service.domain.aggregate import Aggregate
 from cpshared.errors import InvalidInput
 
 MAX_NAME = 255
@@ -73,7 +75,7 @@ def check_labels(labels: dict[str, str]) -> dict[str, str]:
 
 
 @dataclass
-class SshKey:
+class SshKey(Aggregate):
     id: int
     user_id: int
     organization_id: int | None
@@ -85,3 +87,27 @@ class SshKey:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1
+
+    def created(self) -> None:
+        """Record the key, once the repository gave it its id."""
+        self._record(
+            "ssh_key.created", name=self.name, fingerprint=self.fingerprint, type=self.type, labels=dict(self.labels)
+        )
+
+    def update(self, name: str | None, labels: dict[str, str] | None) -> bool:
+        """Rename and relabel (values already checked); False when nothing changed."""
+        if (name is None or name == self.name) and (labels is None or labels == self.labels):
+            return False
+        self.name = name if name is not None else self.name
+        self.labels = labels if labels is not None else self.labels
+        self.version += 1
+        self._record("ssh_key.updated", name=self.name, labels=dict(self.labels))
+        return True
+
+    def delete(self) -> None:
+        self.version += 1
+        self._record("ssh_key.deleted", fingerprint=self.fingerprint)
+
+    def _record(self, event_type: str, **fields: Any) -> None:
+        owner = {"ssh_key_id": self.id, "user_id": self.user_id, "organization_id": self.organization_id or 0}
+        self._emit(event_type, self.id, self.version, {**owner, **fields})

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Final
 
 from compute_service.domain import server_status as st
-from compute_service.domain.servers import DELETE, POWER_OFF, Server
+from compute_service.domain import servers  # servers imports this module: names read at call time
 
 SUSPENDED: Final = "suspended"
 BANNED: Final = "banned"
@@ -24,12 +24,12 @@ _POWERED: Final = frozenset({st.RUNNING, st.PAUSED})
 _GONE: Final = frozenset({st.DELETING, st.DELETED})
 
 
-def enforcing_command(server: Server) -> str | None:
+def enforcing_command(server: servers.Server) -> str | None:
     """The action that brings a suspended server where its suspension wants it (off, or gone
     when the account was erased); None when it is there, or busy with another action (the
     worker's suspension sweep comes back to it)."""
     if server.suspended_at is None or server.locked or server.deleted_at is not None or server.status in _GONE:
         return None
     if server.suspension_reason == ERASED:
-        return DELETE
-    return POWER_OFF if server.status in _POWERED else None
+        return servers.DELETE
+    return servers.POWER_OFF if server.status in _POWERED else None

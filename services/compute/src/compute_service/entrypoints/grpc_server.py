@@ -9,12 +9,12 @@ from pathlib import Path
 from grpc import aio
 
 from compute_service import SERVICE_NAME, __version__
-from compute_service.adapters.grpc_servicer import add_compute_servicer
-from compute_service.adapters.placement_group_servicer import add_placement_group_servicer
-from compute_service.adapters.server_servicer import add_server_servicer
 from compute_service.bootstrap import Compute, bootstrap
 from compute_service.config import Settings
 from compute_service.entrypoints import catalog_keeper
+from compute_service.entrypoints.grpc_servicer import add_compute_servicer
+from compute_service.entrypoints.placement_group_servicer import add_placement_group_servicer
+from compute_service.entrypoints.server_servicer import add_server_servicer
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 

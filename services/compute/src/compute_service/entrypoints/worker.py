@@ -15,7 +15,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -23,16 +22,12 @@ from prometheus_client import Counter
 from sqlalchemy import exc as sa_exc
 
 from compute_service import SERVICE_NAME
-from compute_service.adapters.quotas import IdentityQuotas
-from compute_service.adapters.upstream import read_token
-from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
+from compute_service.adapters.upstream_servers import RetryPolicy
+from compute_service.bootstrap import bootstrap
 from compute_service.config import WorkerSettings
 from compute_service.entrypoints.metering_loop import start_metering
-from compute_service.service_layer.metering import Meter
 from compute_service.service_layer.provisioning import DEFERRED, Provisioner
 from compute_service.service_layer.suspension import enforce_suspensions
-from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
-from cpshared.db import make_session_factory
 from cpshared.errors import DomainError
 from cpshared.logging import get_logger
 from cpshared.process import start_process
@@ -76,16 +71,18 @@ def run(provisioner: Provisioner, settings: WorkerSettings, stop: threading.Even
 def main() -> None:
     settings = load_settings(WorkerSettings)
     start_process(SERVICE_NAME, settings)
-    engine = open_migrated_database(SERVICE_NAME, settings, MIGRATIONS)
-    quotas = IdentityQuotas(settings.identity_grpc_addr, settings.principal_service_key_file)
-    upstream = HcloudServers(
-        settings.hcloud_endpoint,
-        read_token(settings.hcloud_token_file),
-        retry=RetryPolicy(
+    compute = bootstrap(
+        settings.database_url,
+        hcloud_endpoint=settings.hcloud_endpoint,
+        hcloud_token_file=settings.hcloud_token_file,
+        identity_grpc_addr=settings.identity_grpc_addr,
+        service_key_file=settings.principal_service_key_file,
+        worker_retry=RetryPolicy(
             attempts=settings.upstream_retry_attempts, initial_seconds=settings.upstream_retry_initial_seconds
         ),
+        engine=open_migrated_database(SERVICE_NAME, settings, MIGRATIONS),
     )
-    sessions = make_session_factory(engine)
+    provisioner = compute.provisioner()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -95,17 +92,15 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
     log.info("worker_started", upstream=settings.hcloud_endpoint)
-    uow_factory = partial(ComputeUnitOfWork, sessions)
     metering = start_metering(
-        Meter(uow_factory), settings.metering_interval, stop, enforce=lambda: enforce_suspensions(uow_factory)
+        compute.meter(), settings.metering_interval, stop, enforce=lambda: enforce_suspensions(compute.uow)
     )
     try:
-        run(Provisioner(lambda: ComputeUnitOfWork(sessions), upstream, quotas), settings, stop)
+        run(provisioner, settings, stop)
     finally:
         stop.set()
         metering.join(30)
-        quotas.close()
-        engine.dispose()
+        compute.close()
 
 
 if __name__ == "__main__":

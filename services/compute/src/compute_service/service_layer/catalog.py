@@ -13,10 +13,10 @@ from google.protobuf.message import Message
 
 from cloudplatform.compute.v1 import events_pb2
 from compute_service import SERVICE_NAME
-from compute_service.adapters.upstream import CatalogSource
 from compute_service.domain import catalog
 from compute_service.domain.catalog import Datacenter, Image, ServerType, SyncReport
 from compute_service.domain.load_balancer_types import LoadBalancerType
+from compute_service.service_layer.ports import CatalogSource
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unavailable

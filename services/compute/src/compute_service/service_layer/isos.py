@@ -16,8 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from compute_service.adapters.upstream import CatalogSource
 from compute_service.domain.catalog import UpstreamIso
+from compute_service.service_layer.ports import CatalogSource
 from cpshared.errors import Unavailable
 from cpshared.logging import get_logger
 

@@ -30,7 +30,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloudplatform.usage.v1 import events_pb2 as usage_pb
 from compute_service import SERVICE_NAME
-from compute_service.adapters.metering_repository import MeteringRepository, TypePrice
 from compute_service.domain.metering import (
     HOUR,
     MeteredServer,
@@ -40,11 +39,11 @@ from compute_service.domain.metering import (
     hour_index,
     type_at,
 )
+from compute_service.service_layer.ports import TypePrice
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.events import catalog as events
 from cpshared.events.envelope import PendingEvent, new_event, usage_event_id
-from cpshared.events.outbox import write_events_once
 from cpshared.logging import get_logger
 
 log = get_logger(__name__)
@@ -118,7 +117,7 @@ class Meter:
     def run_once(self) -> MeteringRound:
         """Record the hours due now of up to ``max_servers`` servers (at most ``max_hours``), in one transaction."""
         with self.uow_factory() as uow:
-            repository = MeteringRepository(uow.session)
+            repository = uow.metering
             now = utcnow()
             servers = repository.claim_due(now, self.max_servers)
             if not servers:
@@ -153,7 +152,7 @@ class Meter:
                     recorded.append(_usage_event(server, hour, prices[type_id]))
                     if backed_up:
                         recorded.append(_backup_event(server, hour, prices[type_id]))
-            added = write_events_once(uow.session.connection(), recorded)
+            added = uow.record_once(recorded)
             for server, priced in planned:
                 if priced:
                     repository.advance(server.id, priced[-1][0] + HOUR)

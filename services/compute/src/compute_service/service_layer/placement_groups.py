@@ -16,11 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from cloudplatform.compute.v1 import events_pb2
-from compute_service import SERVICE_NAME
-from compute_service.adapters.upstream_servers import HcloudServers
 from compute_service.domain import server_status as st
 from compute_service.domain.placement_groups import (
     ADD,
@@ -33,24 +29,16 @@ from compute_service.domain.placement_groups import (
 from compute_service.domain.server_actions import ServerNotStopped
 from compute_service.domain.servers import Action, Server, UpstreamFailure
 from compute_service.domain.ssh_keys import check_labels
-from compute_service.service_layer.server_actions import _begin, _started
-from compute_service.service_layer.servers import Reach, _live, upstream_group_id
+from compute_service.service_layer.ports import UpstreamServers
+from compute_service.service_layer.server_actions import started
+from compute_service.service_layer.servers import Reach, begin, live_server, upstream_group_id, upstream_server_of
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
-from cpshared.events import catalog as events
-from cpshared.events.envelope import new_event
 from cpshared.logging import get_logger
 from hetzner_conventions.label_sql import LabelRequirement
 
-if TYPE_CHECKING:
-    from compute_service.service_layer.provisioning import Provisioner
-
 log = get_logger(__name__)
-
-
-def _owner(group: PlacementGroup) -> dict[str, int]:
-    return {"placement_group_id": group.id, "user_id": group.user_id, "organization_id": group.organization_id or 0}
 
 
 def create(
@@ -66,17 +54,7 @@ def create(
     )
     with uow:
         uow.placement_groups.add(group, utcnow())
-        uow.record(
-            new_event(
-                events.PLACEMENT_GROUP_CREATED,
-                producer=SERVICE_NAME,
-                aggregate_id=group.id,
-                aggregate_version=group.version,
-                payload=events_pb2.PlacementGroupCreated(
-                    **_owner(group), name=group.name, type=group.type, labels=group.labels
-                ),
-            )
-        )
+        group.created()
         uow.commit()
     log.info("placement_group_created", placement_group_id=group.id)
     return group
@@ -102,33 +80,14 @@ def update(
     new_labels = check_labels(dict(labels)) if labels is not None else None
     with uow:
         group = _reached(group_id, reach, uow, for_update=True)
-        fields = []
-        if new_name is not None and new_name != group.name:
-            group.name = new_name
-            fields.append("name")
-        if new_labels is not None and new_labels != group.labels:
-            group.labels = new_labels
-            fields.append("labels")
-        if not fields:
+        if not group.update(new_name, new_labels):
             return group
-        group.version += 1
         uow.placement_groups.save(group, utcnow())
-        uow.record(
-            new_event(
-                events.PLACEMENT_GROUP_UPDATED,
-                producer=SERVICE_NAME,
-                aggregate_id=group.id,
-                aggregate_version=group.version,
-                payload=events_pb2.PlacementGroupUpdated(
-                    **_owner(group), fields=fields, name=group.name, labels=group.labels
-                ),
-            )
-        )
         uow.commit()
     return group
 
 
-def delete(group_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers) -> None:
+def delete(group_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers) -> None:
     """Delete an empty group, upstream's first (a group upstream never had is no error)."""
     with uow:
         group = _reached(group_id, reach, uow, for_update=True)
@@ -137,16 +96,8 @@ def delete(group_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: Hcloud
             upstream.delete_placement_groups(group.id)
         except UpstreamFailure as failure:
             raise PreconditionFailed(f"upstream refused to delete the placement group: {failure.message}") from None
-        uow.placement_groups.delete(group.id)
-        uow.record(
-            new_event(
-                events.PLACEMENT_GROUP_DELETED,
-                producer=SERVICE_NAME,
-                aggregate_id=group.id,
-                aggregate_version=group.version + 1,
-                payload=events_pb2.PlacementGroupDeleted(**_owner(group)),
-            )
-        )
+        group.delete()
+        uow.placement_groups.delete(group)
         uow.commit()
     log.info("placement_group_deleted", placement_group_id=group_id)
 
@@ -187,7 +138,7 @@ def add_server(server_id: int, group_id: int, reach: Reach, uow: ComputeUnitOfWo
     if group_id <= 0:
         raise field_error("placement_group", "placement_group must be the id of one of your placement groups")
     with uow:
-        server = _live(server_id, reach, uow)
+        server = live_server(server_id, reach, uow)
         group = uow.placement_groups.get(group_id, for_update=True)
         if group is None or not group.same_tenant(server.user_id, server.organization_id):
             raise field_error("placement_group", f"placement group {group_id} does not exist")
@@ -204,11 +155,11 @@ def add_server(server_id: int, group_id: int, reach: Reach, uow: ComputeUnitOfWo
                 )
             group.ensure_room_for_one()
 
-        locked, action = _begin(uow, server_id, ADD, reach, {"placement_group_id": group.id}, check)
+        locked, action = begin(uow, server_id, ADD, reach, {"placement_group_id": group.id}, check=check)
         locked.placement_group_id = group.id
         uow.servers.save(locked, utcnow())
         uow.commit()
-    return _started(action)
+    return started(action)
 
 
 def remove_server(server_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Action:
@@ -219,19 +170,16 @@ def remove_server(server_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Actio
             if current.placement_group_id is None:
                 raise InvalidInput(f"server {current.id} is in no placement group")
 
-        server = _live(server_id, reach, uow)
+        server = live_server(server_id, reach, uow)
         params = {"placement_group_id": server.placement_group_id or 0}
-        _, action = _begin(uow, server_id, REMOVE, reach, params, check)
+        _, action = begin(uow, server_id, REMOVE, reach, params, check=check)
         uow.commit()
-    return _started(action)
+    return started(action)
 
 
-def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+def carry_out(up: UpstreamServers, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
     """The worker's side of add_to_placement_group and remove_from_placement_group."""
-    up = provisioner.upstream
-    upstream_server = provisioner._one_upstream(server.id)
-    if upstream_server is None:
-        raise UpstreamFailure("not_found", f"server {server.id} has no upstream server")
+    upstream_server = upstream_server_of(up, server)
     group_id = int(action.params.get("placement_group_id", 0))
     if action.command == ADD:
         upstream_action = up.add_to_placement_group(upstream_server.id, upstream_group_id(up, uow, group_id))
@@ -239,33 +187,10 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
         upstream_action = up.remove_from_placement_group(upstream_server.id)
     up.wait(upstream_action)
     current = uow.servers.get(server.id, for_update=True) or server
-    current.locked = False
-    current.version += 1
-    if action.command == REMOVE:
-        current.placement_group_id = None
-    uow.servers.save(current, utcnow())
-    uow.record(
-        new_event(
-            events.SERVER_PLACEMENT_GROUP_CHANGED,
-            producer=SERVICE_NAME,
-            aggregate_id=current.id,
-            aggregate_version=current.version,
-            payload=events_pb2.ServerPlacementGroupChanged(
-                server_id=current.id,
-                user_id=current.user_id,
-                organization_id=current.organization_id or 0,
-                placement_group_id=current.placement_group_id or 0,
-                old_placement_group_id=0 if action.command == ADD else group_id,
-                action_id=action.id,
-            ),
-        )
-    )
-    action.upstream_action_id = upstream_action or None
-    provisioner._finish(action)
-    uow.actions.save(action)
-
-
-def undo_on_failure(server: Server, action: Action) -> None:
-    """An add_to_placement_group that failed takes the server out of the group again."""
+    now = utcnow()
     if action.command == ADD:
-        server.placement_group_id = None
+        current.placement_group_changed(action, current.placement_group_id, 0, upstream_action, now)
+    else:
+        current.placement_group_changed(action, None, group_id, upstream_action, now)
+    uow.servers.save(current, now)
+    uow.actions.save(action)

@@ -19,15 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from cloudplatform.compute.v1 import events_pb2
-from compute_service import SERVICE_NAME
-from compute_service.adapters.quotas import Quotas, reservation_key
-from compute_service.adapters.upstream_servers import CreateSpec, HcloudServers, UpstreamServer
 from compute_service.domain import placement_groups, server_actions, server_settings
 from compute_service.domain import server_status as st
 from compute_service.domain.servers import (
-    ACTION_ERROR,
-    ACTION_SUCCESS,
     CREATE,
     DELETE,
     POWER_OFF,
@@ -43,16 +37,20 @@ from compute_service.domain.servers import (
 from compute_service.service_layer import placement_groups as placement_groups_worker
 from compute_service.service_layer import server_actions as server_actions_worker
 from compute_service.service_layer import server_settings as server_settings_worker
-from compute_service.service_layer.servers import upstream_group_id
+from compute_service.service_layer.ports import CreateSpec, Quotas, UpstreamServers, reservation_key
+from compute_service.service_layer.servers import one_upstream, upstream_group_id, upstream_server_of
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import Unavailable
-from cpshared.events import catalog as events
-from cpshared.events.envelope import new_event
 from cpshared.logging import get_logger
 
 log = get_logger(__name__)
 DEFERRED = "deferred"
+
+CarryOut = Callable[[UpstreamServers, Quotas, ComputeUnitOfWork, Action, Server], None]
+"""Carries one running action out upstream and has the server record the result, in the
+worker's transaction; raises UpstreamFailure (recorded as the action's failure) or
+Unavailable (the action is left running for later)."""
 
 
 @dataclass(frozen=True)
@@ -62,28 +60,111 @@ class Outcome:
     status: str
 
 
-def _status_changed(uow: ComputeUnitOfWork, server: Server, old: str, action: Action, error_code: str = "") -> None:
-    uow.record(
-        new_event(
-            events.SERVER_STATUS_CHANGED,
-            producer=SERVICE_NAME,
-            aggregate_id=server.id,
-            aggregate_version=server.version,
-            payload=events_pb2.ServerStatusChanged(
-                server_id=server.id,
-                user_id=server.user_id,
-                organization_id=server.organization_id or 0,
-                old_status=old,
-                status=server.status,
-                action_id=action.id,
-                error_code=error_code,
-            ),
-        )
+def _create(upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+    keys = []
+    for key_id in server.ssh_key_ids:
+        key = uow.ssh_keys.get(key_id)
+        if key is not None:
+            keys.append(upstream.ensure_ssh_key(key.id, key.public_key))
+    spec = CreateSpec(
+        platform_id=server.id,
+        name=server.name,
+        server_type=server.server_type,
+        image=server.image,
+        location=server.datacenter,
+        user_data=server.user_data,
+        labels=server.labels,
+        ssh_key_ids=keys,
+        start_after_create=bool(action.params.get("start_after_create", True)),
+        placement_group_id=upstream_group_id(upstream, uow, server.placement_group_id)
+        if server.placement_group_id
+        else 0,
+        image_id=int(action.params.get("upstream_image_id", 0)),
     )
+    # Created at once without SSH keys (servers.create_with_password): adopted here by its
+    # label, waiting on the action recorded then.
+    made, upstream_action = upstream.create(spec)
+    upstream_action = upstream_action or action.upstream_action_id or 0
+    upstream.wait(upstream_action)
+    kept = one_upstream(upstream, server.id) or made
+    while kept.status in ("initializing", "starting"):
+        # Adopted from an earlier attempt whose action we no longer know: wait on the server.
+        upstream.wait_a_moment()
+        kept = upstream.get(kept.id)
+    current = uow.servers.get(server.id, for_update=True) or server
+    current.provisioned(
+        action,
+        hetzner_id=kept.id,
+        ipv4=kept.ipv4,
+        ipv6_network=kept.ipv6_network,
+        ipv6=kept.ipv6,
+        status=st.from_hetzner(kept.status),
+        upstream_action_id=upstream_action,
+        now=utcnow(),
+    )
+    uow.servers.save(current, utcnow())
+    uow.actions.save(action)
+
+
+def _power(upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+    upstream_id = upstream_server_of(upstream, server).id
+    call = {
+        POWER_ON: upstream.power_on,
+        POWER_OFF: upstream.power_off,
+        REBOOT: upstream.reboot,
+        SHUTDOWN: upstream.shutdown,
+        RESET: upstream.reset,
+    }
+    upstream_action = call[action.command](upstream_id)
+    upstream.wait(upstream_action)
+    current = uow.servers.get(server.id, for_update=True) or server
+    current.powered(action, upstream_action, utcnow())
+    uow.servers.save(current, utcnow())
+    uow.actions.save(action)
+
+
+def _delete(upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+    for found in upstream.find(server.id):
+        upstream.wait(upstream.delete(found.id))
+    quotas.release(reservation_key(server.id))
+    current = uow.servers.get(server.id, for_update=True) or server
+    now = utcnow()
+    current.deleted(action, now)
+    uow.servers.save(current, now)
+    uow.actions.save(action)
+
+
+def _server_actions(
+    upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server
+) -> None:
+    server_actions_worker.carry_out(upstream, uow, action, server)
+
+
+def _server_settings(
+    upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server
+) -> None:
+    server_settings_worker.carry_out(upstream, uow, action, server)
+
+
+def _placement_groups(
+    upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, action: Action, server: Server
+) -> None:
+    placement_groups_worker.carry_out(upstream, uow, action, server)
+
+
+CARRY_OUT: dict[str, CarryOut] = {
+    CREATE: _create,
+    DELETE: _delete,
+    **dict.fromkeys(POWER_RESULT, _power),
+    **dict.fromkeys(server_actions.COMMANDS, _server_actions),
+    **dict.fromkeys(server_settings.COMMANDS, _server_settings),
+    **dict.fromkeys(placement_groups.COMMANDS, _placement_groups),
+}
+"""The worker's dispatch: each command the worker carries out, and what carries it out."""
 
 
 class Provisioner:
-    def __init__(self, uow_factory: Callable[[], ComputeUnitOfWork], upstream: HcloudServers, quotas: Quotas) -> None:
+    def __init__(self, uow_factory: Callable[[], ComputeUnitOfWork], upstream: UpstreamServers, quotas: Quotas) -> None:
         self.uow_factory = uow_factory
         self.upstream = upstream
         self.quotas = quotas
@@ -102,20 +183,10 @@ class Provisioner:
                 raise RuntimeError(f"action {action.id} names server {action.server_id}, which does not exist")
             log.info("action_claimed", action_id=action.id, command=action.command, server_id=server.id)
             try:
-                if action.command == CREATE:
-                    self._create(uow, action, server)
-                elif action.command == DELETE:
-                    self._delete(uow, action, server)
-                elif action.command in POWER_RESULT:
-                    self._power(uow, action, server)
-                elif action.command in server_actions.COMMANDS:
-                    server_actions_worker.carry_out(self, uow, action, server)
-                elif action.command in server_settings.COMMANDS:
-                    server_settings_worker.carry_out(self, uow, action, server)
-                elif action.command in placement_groups.COMMANDS:
-                    placement_groups_worker.carry_out(self, uow, action, server)
-                else:
+                carry_out = CARRY_OUT.get(action.command)
+                if carry_out is None:
                     raise UpstreamFailure("unsupported_error", f"the worker does not know the command {action.command}")
+                carry_out(self.upstream, self.quotas, uow, action, server)
             except UpstreamFailure as failure:
                 self._failed(uow, action, server, failure)
             except Unavailable as exc:
@@ -125,137 +196,14 @@ class Provisioner:
             log.info("action_finished", action_id=action.id, status=action.status, error_code=action.error_code)
             return Outcome(action.id, action.command, action.status)
 
-    def _finish(self, action: Action) -> None:
-        action.status = ACTION_SUCCESS
-        action.progress = 100
-        action.finished = utcnow()
-        action.version += 1
-
     def _failed(self, uow: ComputeUnitOfWork, action: Action, server: Server, failure: UpstreamFailure) -> None:
-        action.status = ACTION_ERROR
-        action.progress = 100
-        action.finished = utcnow()
-        action.error_code, action.error_message = failure.code, failure.message
-        action.version += 1
-        uow.actions.save(action)
         # Re-read under lock: the final write is the only one that touches the server row.
         current = uow.servers.get(server.id, for_update=True) or server
-        old = current.status
-        current.locked = False
-        current.version += 1
-        if action.command == CREATE:
-            current.status = st.ERROR
-        placement_groups_worker.undo_on_failure(current, action)
-        uow.servers.save(current, utcnow())
-        if current.status != old:
-            _status_changed(uow, current, old, action, failure.code)
+        now = utcnow()
+        current.action_failed(action, failure.code, failure.message, now)
+        uow.actions.save(action)
+        uow.servers.save(current, now)
         log.warning("action_failed", action_id=action.id, code=failure.code, message=failure.message)
-
-    def _create(self, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
-        keys = []
-        for key_id in server.ssh_key_ids:
-            key = uow.ssh_keys.get(key_id)
-            if key is not None:
-                keys.append(self.upstream.ensure_ssh_key(key.id, key.public_key))
-        spec = CreateSpec(
-            platform_id=server.id,
-            name=server.name,
-            server_type=server.server_type,
-            image=server.image,
-            location=server.datacenter,
-            user_data=server.user_data,
-            labels=server.labels,
-            ssh_key_ids=keys,
-            start_after_create=bool(action.params.get("start_after_create", True)),
-            placement_group_id=upstream_group_id(self.upstream, uow, server.placement_group_id)
-            if server.placement_group_id
-            else 0,
-            image_id=int(action.params.get("upstream_image_id", 0)),
-        )
-        # Created at once without SSH keys (servers.create_with_password): adopted here by its
-        # label, waiting on the action recorded then.
-        made, upstream_action = self.upstream.create(spec)
-        upstream_action = upstream_action or action.upstream_action_id or 0
-        self.upstream.wait(upstream_action)
-        kept = self._one_upstream(server.id) or made
-        while kept.status in ("initializing", "starting"):
-            # Adopted from an earlier attempt whose action we no longer know: wait on the server.
-            self.upstream.wait_a_moment()
-            kept = self.upstream.get(kept.id)
-        current = uow.servers.get(server.id, for_update=True) or server
-        old = current.status
-        current.hetzner_id = kept.id
-        current.ipv4_address, current.ipv6_network, current.ipv6_address = kept.ipv4, kept.ipv6_network, kept.ipv6
-        current.status = st.from_hetzner(kept.status)
-        current.locked = False
-        current.version += 1
-        uow.servers.save(current, utcnow())
-        action.upstream_action_id = upstream_action or None
-        self._finish(action)
-        uow.actions.save(action)
-        _status_changed(uow, current, old, action)
-
-    def _one_upstream(self, server_id: int) -> UpstreamServer | None:
-        """The oldest upstream server labelled ``server_id``; any younger ones (a retried create
-        that landed twice) are deleted."""
-        found = self.upstream.find(server_id)
-        for stray in found[1:]:
-            log.warning("duplicate_upstream_server_deleted", server_id=server_id, upstream_id=stray.id)
-            self.upstream.wait(self.upstream.delete(stray.id))
-        return found[0] if found else None
-
-    def _power(self, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
-        upstream = self._one_upstream(server.id)
-        if upstream is None:
-            raise UpstreamFailure("not_found", f"server {server.id} has no upstream server")
-        call = {
-            POWER_ON: self.upstream.power_on,
-            POWER_OFF: self.upstream.power_off,
-            REBOOT: self.upstream.reboot,
-            SHUTDOWN: self.upstream.shutdown,
-            RESET: self.upstream.reset,
-        }
-        upstream_action = call[action.command](upstream.id)
-        self.upstream.wait(upstream_action)
-        current = uow.servers.get(server.id, for_update=True) or server
-        old = current.status
-        current.status = POWER_RESULT[action.command]
-        current.locked = False
-        current.version += 1
-        uow.servers.save(current, utcnow())
-        action.upstream_action_id = upstream_action or None
-        self._finish(action)
-        uow.actions.save(action)
-        if current.status != old:
-            _status_changed(uow, current, old, action)
-
-    def _delete(self, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
-        for upstream in self.upstream.find(server.id):
-            self.upstream.wait(self.upstream.delete(upstream.id))
-        self.quotas.release(reservation_key(server.id))
-        current = uow.servers.get(server.id, for_update=True) or server
-        current.status = st.DELETED
-        current.deleted_at = utcnow()
-        current.locked = False
-        current.version += 1
-        uow.servers.save(current, current.deleted_at)
-        self._finish(action)
-        uow.actions.save(action)
-        uow.record(
-            new_event(
-                events.SERVER_DELETED,
-                producer=SERVICE_NAME,
-                aggregate_id=current.id,
-                aggregate_version=current.version,
-                payload=events_pb2.ServerDeleted(
-                    server_id=current.id,
-                    user_id=current.user_id,
-                    organization_id=current.organization_id or 0,
-                    name=current.name,
-                    action_id=action.id,
-                ),
-            )
-        )
 
     def sweep(self) -> list[int]:
         """Delete upstream servers no live platform server owns; their upstream ids."""

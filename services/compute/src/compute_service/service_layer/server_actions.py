@@ -9,15 +9,12 @@ and stored nowhere; the worker then only waits for upstream's action and records
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cloudplatform.compute.v1 import events_pb2
 from compute_service import SERVICE_NAME
-from compute_service.adapters import tables as t
-from compute_service.adapters.upstream_servers import HcloudServers
-from compute_service.domain import server_status as st
 from compute_service.domain.server_actions import (
     CHANGE_IMAGE_PROTECTION,
     CHANGE_TYPE,
@@ -32,9 +29,10 @@ from compute_service.domain.server_actions import (
     ensure_can_rebuild,
     field_error,
 )
-from compute_service.domain.servers import ACTION_RUNNING, ACTION_SUCCESS, Action, Server, UpstreamFailure
+from compute_service.domain.servers import ACTION_SUCCESS, Action, Server, UpstreamFailure, check_server_name
 from compute_service.domain.ssh_keys import check_labels
-from compute_service.service_layer.servers import Reach, _live
+from compute_service.service_layer.ports import UpstreamServers
+from compute_service.service_layer.servers import Reach, begin, live_server, upstream_server_of
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import NotFound, PreconditionFailed
@@ -42,48 +40,12 @@ from cpshared.events import catalog as events
 from cpshared.events.envelope import new_event
 from cpshared.logging import get_logger
 
-if TYPE_CHECKING:
-    from compute_service.service_layer.provisioning import Provisioner
-
 log = get_logger(__name__)
 MAX_DESCRIPTION = 1000
 
 
-def _begin(
-    uow: ComputeUnitOfWork,
-    server_id: int,
-    command: str,
-    reach: Reach,
-    params: Mapping[str, Any],
-    check: Callable[[Server], None] = lambda server: None,
-    *,
-    image_id: int | None = None,
-) -> tuple[Server, Action]:
-    """Inside ``uow``: check, lock the server and record ``command`` for the worker (uncommitted)."""
-    server = _live(server_id, reach, uow, for_update=True)
-    server.ensure_can_start(command)
-    check(server)
-    server.locked = True
-    server.version += 1
-    now = utcnow()
-    uow.servers.save(server, now)
-    action = uow.actions.add(
-        Action(
-            id=0,
-            command=command,
-            status=ACTION_RUNNING,
-            server_id=server.id,
-            user_id=server.user_id,
-            organization_id=server.organization_id,
-            params=dict(params),
-            image_id=image_id,
-        ),
-        now,
-    )
-    return server, action
-
-
-def _started(action: Action) -> Action:
+def started(action: Action) -> Action:
+    """Log the action a use case started and answer it."""
     log.info("server_action_started", server_id=action.server_id, action_id=action.id, command=action.command)
     return action
 
@@ -101,7 +63,7 @@ def rebuild(server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork) ->
 
 
 def rebuild_with_password(
-    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers
+    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers
 ) -> tuple[Action, str]:
     """As :func:`rebuild`, asking upstream at once (as enabling the rescue system does): the new
     root password upstream made is answered this once (empty when the server has SSH keys) and
@@ -110,12 +72,12 @@ def rebuild_with_password(
 
 
 def _rebuild(
-    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers | None
+    server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers | None
 ) -> tuple[Action, str]:
     if not image:
         raise field_error("image", "image is required: the name or id of the image to rebuild from")
     with uow:
-        server = _live(server_id, reach, uow)
+        server = live_server(server_id, reach, uow)
         params: dict[str, Any]
         own = uow.images.get(int(image)) if image.isdigit() else None
         if own is not None and _same_tenant(own, server):
@@ -141,7 +103,7 @@ def _rebuild(
             if system is None:
                 raise field_error("image", f"image {image!r} does not exist for this server's architecture")
             params = {"image_id": system.id, "image_name": system.name}
-        server, action = _begin(uow, server_id, REBUILD, reach, params, ensure_can_rebuild)
+        server, action = begin(uow, server_id, REBUILD, reach, params, check=ensure_can_rebuild)
         password = ""
         if upstream is not None:
             if server.hetzner_id is None:
@@ -160,15 +122,15 @@ def _rebuild(
             if password:
                 server.keep_root_password(password)
             else:
-                server.root_password_hash = None
+                server.forget_root_password()
             uow.servers.save(server, utcnow())
         uow.commit()
-    return _started(action), password
+    return started(action), password
 
 
 def change_type(server_id: int, server_type: str, upgrade_disk: bool, reach: Reach, uow: ComputeUnitOfWork) -> Action:
     with uow:
-        row = uow.session.execute(t.server_types.select().where(t.server_types.c.code == server_type)).first()
+        row = uow.catalog.server_type_by_code(server_type, for_update=False)
         if row is None:
             raise field_error("server_type", f"server type {server_type!r} does not exist")
 
@@ -183,9 +145,9 @@ def change_type(server_id: int, server_type: str, upgrade_disk: bool, reach: Rea
             )
 
         params = {"server_type_id": int(row.id), "server_type": row.code, "upgrade_disk": upgrade_disk}
-        _, action = _begin(uow, server_id, CHANGE_TYPE, reach, params, check)
+        _, action = begin(uow, server_id, CHANGE_TYPE, reach, params, check=check)
         uow.commit()
-    return _started(action)
+    return started(action)
 
 
 def enable_rescue(
@@ -194,7 +156,7 @@ def enable_rescue(
     ssh_key_ids: Sequence[int],
     reach: Reach,
     uow: ComputeUnitOfWork,
-    upstream: HcloudServers,
+    upstream: UpstreamServers,
 ) -> tuple[Action, str]:
     """The enable_rescue action and the rescue root password upstream made (Hetzner makes one with
     SSH keys too)."""
@@ -202,7 +164,7 @@ def enable_rescue(
     if rescue_type not in RESCUE_TYPES:
         raise field_error("type", f"rescue type {rescue_type!r} is unknown; use one of {', '.join(RESCUE_TYPES)}")
     with uow:
-        server, action = _begin(uow, server_id, ENABLE_RESCUE, reach, {"type": rescue_type})
+        server, action = begin(uow, server_id, ENABLE_RESCUE, reach, {"type": rescue_type})
         if server.hetzner_id is None:
             raise PreconditionFailed(f"server {server.id} is not provisioned yet")
         keys = []
@@ -222,7 +184,7 @@ def enable_rescue(
         action.upstream_action_id = upstream_action or None
         uow.actions.save(action)
         uow.commit()
-    return _started(action), password
+    return started(action), password
 
 
 def disable_rescue(server_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Action:
@@ -232,9 +194,9 @@ def disable_rescue(server_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Acti
             if not server.rescue_enabled:
                 raise PreconditionFailed(f"the rescue system of server {server.id} is not enabled")
 
-        _, action = _begin(uow, server_id, DISABLE_RESCUE, reach, {}, check)
+        _, action = begin(uow, server_id, DISABLE_RESCUE, reach, check=check)
         uow.commit()
-    return _started(action)
+    return started(action)
 
 
 def _image_event(uow: ComputeUnitOfWork, image: SnapshotImage, action_id: int) -> None:
@@ -272,7 +234,7 @@ def create_image(
         raise field_error("description", f"description is longer than {MAX_DESCRIPTION} characters")
     checked = check_labels(dict(labels))
     with uow:
-        server = _live(server_id, reach, uow)
+        server = live_server(server_id, reach, uow)
         source = uow.catalog.images()
         flavor = next(((i.os_flavor, i.os_version) for i in source if i.id == server.image_id), ("unknown", ""))
         now = utcnow()
@@ -294,10 +256,10 @@ def create_image(
             ),
             now,
         )
-        _, action = _begin(uow, server_id, CREATE_IMAGE, reach, {"image_id": image.id}, image_id=image.id)
+        _, action = begin(uow, server_id, CREATE_IMAGE, reach, {"image_id": image.id}, image_id=image.id)
         _image_event(uow, image, action.id)
         uow.commit()
-    return image, _started(action)
+    return image, started(action)
 
 
 # -- tenants' images ---------------------------------------------------------------------------
@@ -356,7 +318,7 @@ def update_image(
         return image
 
 
-def delete_image(image_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers) -> None:
+def delete_image(image_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers) -> None:
     """Delete a tenant's image, upstream first (one that is gone upstream already is no error)."""
     with uow:
         image = _own_image(image_id, reach, uow, for_update=True)
@@ -438,24 +400,11 @@ def image_actions(image_id: int, reach: Reach, uow: ComputeUnitOfWork) -> list[A
 # -- the worker's side -------------------------------------------------------------------------
 
 
-def _server_event(uow: ComputeUnitOfWork, spec: Any, server: Server, payload: Any) -> None:
-    uow.record(
-        new_event(
-            spec, producer=SERVICE_NAME, aggregate_id=server.id, aggregate_version=server.version, payload=payload
-        )
-    )
-
-
-def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
-    """Carry ``action`` (one of domain.server_actions.COMMANDS) out upstream and record the
-    result; raises UpstreamFailure (the caller records it) or Unavailable (left for later)."""
-    from compute_service.service_layer.provisioning import _status_changed  # provisioning imports this module
-
-    up = provisioner.upstream
+def carry_out(up: UpstreamServers, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+    """Carry ``action`` (one of domain.server_actions.COMMANDS) out upstream and have the server
+    record the result; raises UpstreamFailure (the caller records it) or Unavailable (left for later)."""
     params = action.params
-    upstream_server = provisioner._one_upstream(server.id)
-    if upstream_server is None:
-        raise UpstreamFailure("not_found", f"server {server.id} has no upstream server")
+    upstream_server = upstream_server_of(up, server)
     image: SnapshotImage | None = None
     if action.command == REBUILD:
         # Asked for when the action was started (rebuild_with_password), else now.
@@ -488,72 +437,40 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
         image.size_gb = None if made.size_gb is None else Decimal(str(made.size_gb))
         uow.images.save(image, utcnow())
         _image_event(uow, image, action.id)
-    else:  # pragma: no cover - run_once dispatches only COMMANDS here
+    else:  # pragma: no cover - the worker dispatches only COMMANDS here
         raise UpstreamFailure("unsupported_error", f"the worker does not know the command {action.command}")
     if action.command != CREATE_IMAGE:
         try:
             up.wait(upstream_action)
         except UpstreamFailure:
             if action.command == REBUILD:
-                # Upstream did not set the password whose hash was kept: which one holds is unknown now.
                 failed = uow.servers.get(server.id, for_update=True) or server
-                failed.root_password_hash = None
+                failed.forget_root_password()
                 uow.servers.save(failed, utcnow())
             raise
 
     current = uow.servers.get(server.id, for_update=True) or server
-    old_status, old_type = current.status, current.server_type
     now = utcnow()
-    current.locked = False
-    current.version += 1
     if action.command == REBUILD:
-        current.image_id = int(params["image_id"])
-        current.status = st.RUNNING
+        current.rebuilt(action, int(params["image_id"]), upstream_action, now)
     elif action.command == CHANGE_TYPE:
-        current.server_type_id = int(params["server_type_id"])
-        current.server_type = str(params["server_type"])
-        if params["upgrade_disk"]:
-            row = uow.session.execute(
-                t.server_types.select().where(t.server_types.c.id == current.server_type_id)
-            ).first()
-            current.disk_gb = int(row.disk_gb) if row is not None else current.disk_gb
+        new_type = uow.catalog.server_type(int(params["server_type_id"])) if params["upgrade_disk"] else None
+        current.type_changed(
+            action,
+            server_type_id=int(params["server_type_id"]),
+            server_type=str(params["server_type"]),
+            disk_gb=int(new_type.disk_gb) if new_type is not None else None,
+            upstream_action_id=upstream_action,
+            now=now,
+        )
     elif action.command in (ENABLE_RESCUE, DISABLE_RESCUE):
-        current.rescue_enabled = action.command == ENABLE_RESCUE
+        current.rescue_changed(action, action.command == ENABLE_RESCUE, upstream_action, now)
+    else:
+        current.finished(action, upstream_action, now)
     uow.servers.save(current, now)
-    owner = {"server_id": current.id, "user_id": current.user_id, "organization_id": current.organization_id or 0}
-    if action.command == REBUILD:
-        _server_event(
-            uow,
-            events.SERVER_REBUILT,
-            current,
-            events_pb2.ServerRebuilt(**owner, image_id=current.image_id or 0, action_id=action.id),
-        )
-    elif action.command == CHANGE_TYPE:
+    if action.command == CHANGE_TYPE:
         uow.servers.open_type_period(current.id, current.server_type_id, now)
-        _server_event(
-            uow,
-            events.SERVER_TYPE_CHANGED,
-            current,
-            events_pb2.ServerTypeChanged(
-                **owner,
-                old_server_type=old_type,
-                server_type=current.server_type,
-                disk_gb=current.disk_gb,
-                action_id=action.id,
-            ),
-        )
-    elif action.command in (ENABLE_RESCUE, DISABLE_RESCUE):
-        _server_event(
-            uow,
-            events.SERVER_RESCUE_CHANGED,
-            current,
-            events_pb2.ServerRescueChanged(**owner, rescue_enabled=current.rescue_enabled, action_id=action.id),
-        )
-    action.upstream_action_id = upstream_action or None
-    provisioner._finish(action)
     uow.actions.save(action)
-    if current.status != old_status:
-        _status_changed(uow, current, old_status, action)
     if image is not None:
         log.info("image_available", image_id=image.id, upstream_id=image.hetzner_id)
 
@@ -564,36 +481,12 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
 def update_server(
     server_id: int, name: str | None, labels: Mapping[str, str] | None, reach: Reach, uow: ComputeUnitOfWork
 ) -> Server:
-    from compute_service.domain.servers import check_server_name
-
     new_name = check_server_name(name) if name is not None else None
     checked = check_labels(dict(labels)) if labels is not None else None
     with uow:
-        server = _live(server_id, reach, uow, for_update=True)
-        server.ensure_not_suspended()
-        fields = []
-        if new_name is not None and new_name != server.name:
-            server.name = new_name
-            fields.append("name")
-        if checked is not None and checked != server.labels:
-            server.labels = checked
-            fields.append("labels")
-        if fields:
-            server.version += 1
+        server = live_server(server_id, reach, uow, for_update=True)
+        if server.update(new_name, checked):
             uow.servers.rename(server, utcnow())
-            _server_event(
-                uow,
-                events.SERVER_UPDATED,
-                server,
-                events_pb2.ServerUpdated(
-                    server_id=server.id,
-                    user_id=server.user_id,
-                    organization_id=server.organization_id or 0,
-                    fields=fields,
-                    name=server.name,
-                    labels=server.labels,
-                ),
-            )
         uow.commit()
     return server
 
@@ -648,7 +541,7 @@ def metrics(
     step: int,
     reach: Reach,
     uow: ComputeUnitOfWork,
-    upstream: HcloudServers,
+    upstream: UpstreamServers,
 ) -> Any:
     """Upstream's metrics of the server (hcloud's Metrics), asked for at once."""
     if not types or any(kind not in METRIC_TYPES for kind in types):
@@ -656,7 +549,7 @@ def metrics(
     if end <= start:
         raise field_error("end", "end must be after start")
     with uow:
-        server = _live(server_id, reach, uow)
+        server = live_server(server_id, reach, uow)
     if server.hetzner_id is None:
         raise PreconditionFailed(f"server {server_id} is not provisioned yet")
     try:

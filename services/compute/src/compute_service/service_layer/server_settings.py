@@ -12,11 +12,8 @@ upstream's action and finishes it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cloudplatform.compute.v1 import events_pb2
-from compute_service.adapters import tables as t
-from compute_service.adapters.upstream_servers import HcloudServers
 from compute_service.domain.server_settings import (
     ATTACH_ISO,
     BACKUP_PRICE_PERCENT,
@@ -35,56 +32,49 @@ from compute_service.domain.server_settings import (
     ensure_provisioned,
     ensure_running_for_password_reset,
 )
-from compute_service.domain.servers import ACTION_SUCCESS, Action, Server, UpstreamFailure
-from compute_service.service_layer.server_actions import _begin, _server_event, _started
-from compute_service.service_layer.servers import Reach, _live
+from compute_service.domain.servers import Action, Server, UpstreamFailure
+from compute_service.service_layer.ports import UpstreamServers
+from compute_service.service_layer.server_actions import started
+from compute_service.service_layer.servers import Reach, begin, live_server, upstream_server_of
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import PreconditionFailed
-from cpshared.events import catalog as events
-
-if TYPE_CHECKING:
-    from compute_service.service_layer.provisioning import Provisioner
 
 
 def _provisioned(server: Server) -> None:
     ensure_provisioned(server)
 
 
-def _owner(server: Server) -> dict[str, int]:
-    return {"server_id": server.id, "user_id": server.user_id, "organization_id": server.organization_id or 0}
-
-
 def attach_iso(server_id: int, iso: str, reach: Reach, uow: ComputeUnitOfWork) -> Action:
     wanted = check_iso(iso)
     with uow:
-        _, action = _begin(uow, server_id, ATTACH_ISO, reach, {"iso": wanted}, lambda s: None)
+        _, action = begin(uow, server_id, ATTACH_ISO, reach, {"iso": wanted})
         uow.commit()
-    return _started(action)
+    return started(action)
 
 
 def detach_iso(server_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Action:
     with uow:
-        _, action = _begin(uow, server_id, DETACH_ISO, reach, {}, ensure_iso_attached)
+        _, action = begin(uow, server_id, DETACH_ISO, reach, check=ensure_iso_attached)
         uow.commit()
-    return _started(action)
+    return started(action)
 
 
 def change_dns_ptr(server_id: int, ip: str, dns_ptr: str | None, reach: Reach, uow: ComputeUnitOfWork) -> Action:
     with uow:
-        server = _live(server_id, reach, uow)
+        server = live_server(server_id, reach, uow)
         address = check_dns_ptr(server, ip, dns_ptr)
-        _, action = _begin(uow, server_id, CHANGE_DNS_PTR, reach, {"ip": address, "dns_ptr": dns_ptr})
+        _, action = begin(uow, server_id, CHANGE_DNS_PTR, reach, {"ip": address, "dns_ptr": dns_ptr})
         uow.commit()
-    return _started(action)
+    return started(action)
 
 
 def set_backup(server_id: int, enable: bool, reach: Reach, uow: ComputeUnitOfWork) -> Action:
     command = ENABLE_BACKUP if enable else DISABLE_BACKUP
     with uow:
-        _, action = _begin(uow, server_id, command, reach, {}, lambda s: ensure_backup(s, enable))
+        _, action = begin(uow, server_id, command, reach, check=lambda s: ensure_backup(s, enable))
         uow.commit()
-    return _started(action)
+    return started(action)
 
 
 def change_protection(
@@ -93,59 +83,38 @@ def change_protection(
     """Set the protection now: the action is answered finished (nothing to do upstream)."""
     check_protection(delete, rebuild)
     with uow:
-        server, action = _begin(uow, server_id, CHANGE_PROTECTION, reach, {"delete": delete, "rebuild": rebuild})
-        if delete is not None:
-            server.protection_delete = delete
-        if rebuild is not None:
-            server.protection_rebuild = rebuild
-        server.locked = False
-        server.version += 1
+        server, action = begin(uow, server_id, CHANGE_PROTECTION, reach, {"delete": delete, "rebuild": rebuild})
         now = utcnow()
+        server.change_protection(action, delete, rebuild, now)
         uow.servers.save(server, now)
-        action.status, action.progress, action.finished = ACTION_SUCCESS, 100, now
-        action.version += 1
         uow.actions.save(action)
-        _server_event(
-            uow,
-            events.SERVER_PROTECTION_CHANGED,
-            server,
-            events_pb2.ServerProtectionChanged(
-                **_owner(server),
-                delete=server.protection_delete,
-                rebuild=server.protection_rebuild,
-                action_id=action.id,
-            ),
-        )
         uow.commit()
-    return _started(action)
+    return started(action)
 
 
 def request_console(
-    server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers
+    server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers
 ) -> tuple[Action, str, str]:
     """The request_console action, the websocket URL and the VNC password (never stored)."""
     with uow:
-        server, action = _begin(uow, server_id, REQUEST_CONSOLE, reach, {}, _provisioned)
+        server, action = begin(uow, server_id, REQUEST_CONSOLE, reach, check=_provisioned)
         try:
             upstream_action, wss_url, password = upstream.request_console(ensure_provisioned(server))
         except UpstreamFailure as failure:
             raise PreconditionFailed(f"upstream refused to open a console: {failure.message}") from None
         action.upstream_action_id = upstream_action or None
         uow.actions.save(action)
-        _server_event(
-            uow,
-            events.SERVER_CONSOLE_REQUESTED,
-            server,
-            events_pb2.ServerConsoleRequested(**_owner(server), action_id=action.id),
-        )
+        server.console_requested(action)
         uow.commit()
-    return _started(action), wss_url, password
+    return started(action), wss_url, password
 
 
-def reset_password(server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: HcloudServers) -> tuple[Action, str]:
+def reset_password(
+    server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstream: UpstreamServers
+) -> tuple[Action, str]:
     """The reset_password action and the new root password; only its argon2id hash is kept."""
     with uow:
-        server, action = _begin(uow, server_id, RESET_PASSWORD, reach, {}, ensure_running_for_password_reset)
+        server, action = begin(uow, server_id, RESET_PASSWORD, reach, check=ensure_running_for_password_reset)
         try:
             upstream_action, password = upstream.reset_password(ensure_provisioned(server))
         except UpstreamFailure as failure:
@@ -154,16 +123,10 @@ def reset_password(server_id: int, reach: Reach, uow: ComputeUnitOfWork, upstrea
             raise PreconditionFailed("upstream answered no root password; try again")
         action.upstream_action_id = upstream_action or None
         uow.actions.save(action)
-        server.keep_root_password(password)
+        server.password_reset(action, password)
         uow.servers.save(server, utcnow())
-        _server_event(
-            uow,
-            events.SERVER_PASSWORD_RESET,
-            server,
-            events_pb2.ServerPasswordReset(**_owner(server), action_id=action.id),
-        )
         uow.commit()
-    return _started(action), password
+    return started(action), password
 
 
 def verify_root_password(server: Server, password: str) -> bool:
@@ -174,37 +137,11 @@ def verify_root_password(server: Server, password: str) -> bool:
 # -- the worker's side -------------------------------------------------------------------------
 
 
-def _backup_event(uow: ComputeUnitOfWork, server: Server, action: Action) -> None:
-    row = uow.session.execute(t.server_types.select().where(t.server_types.c.id == server.server_type_id)).first()
-    hourly = row.price_hourly if row is not None else None
-    monthly = row.price_monthly if row is not None else None
-    _server_event(
-        uow,
-        events.SERVER_BACKUP_CHANGED,
-        server,
-        events_pb2.ServerBackupChanged(
-            **_owner(server),
-            backup_enabled=server.backup_enabled,
-            server_type_id=server.server_type_id,
-            server_type=server.server_type,
-            datacenter=server.datacenter,
-            server_price_hourly="" if hourly is None else str(hourly),
-            server_price_monthly="" if monthly is None else str(monthly),
-            backup_price_percent=str(BACKUP_PRICE_PERCENT),
-            action_id=action.id,
-        ),
-    )
-
-
-def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
-    """Carry ``action`` (one of domain.server_settings.COMMANDS) out upstream and record the
-    result; raises UpstreamFailure (the caller records it) or Unavailable (left for later)."""
-    up = provisioner.upstream
+def carry_out(up: UpstreamServers, uow: ComputeUnitOfWork, action: Action, server: Server) -> None:
+    """Carry ``action`` (one of domain.server_settings.COMMANDS) out upstream and have the server
+    record the result; raises UpstreamFailure (the caller records it) or Unavailable (left for later)."""
     params: dict[str, Any] = action.params
-    upstream_server = provisioner._one_upstream(server.id)
-    if upstream_server is None:
-        raise UpstreamFailure("not_found", f"server {server.id} has no upstream server")
-    upstream_id = upstream_server.id
+    upstream_id = upstream_server_of(up, server).id
     if action.command == ATTACH_ISO:
         upstream_action = up.attach_iso(upstream_id, str(params["iso"]))
     elif action.command == DETACH_ISO:
@@ -217,15 +154,14 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
         upstream_action = up.disable_backup(upstream_id)
     elif action.command in (REQUEST_CONSOLE, RESET_PASSWORD):
         upstream_action = action.upstream_action_id or 0  # asked for when the action was started
-    else:  # pragma: no cover - run_once dispatches only COMMANDS here
+    else:  # pragma: no cover - the worker dispatches only COMMANDS here
         raise UpstreamFailure("unsupported_error", f"the worker does not know the command {action.command}")
     try:
         up.wait(upstream_action)
     except UpstreamFailure:
         if action.command == RESET_PASSWORD:
-            # Upstream did not set the password whose hash was kept: which one holds is unknown now.
             failed = uow.servers.get(server.id, for_update=True) or server
-            failed.root_password_hash = None
+            failed.forget_root_password()
             uow.servers.save(failed, utcnow())
         raise
     iso: dict[str, Any] | None = None
@@ -234,42 +170,29 @@ def carry_out(provisioner: Provisioner, uow: ComputeUnitOfWork, action: Action, 
         iso, backup_window = up.settings(upstream_id)
 
     current = uow.servers.get(server.id, for_update=True) or server
-    current.locked = False
-    current.version += 1
-    if action.command in (ATTACH_ISO, DETACH_ISO):
-        current.iso = iso
-    elif action.command == CHANGE_DNS_PTR:
-        if params.get("dns_ptr") is None:
-            current.dns_ptrs.pop(str(params["ip"]), None)
-        else:
-            current.dns_ptrs[str(params["ip"])] = str(params["dns_ptr"])
-    elif action.command in (ENABLE_BACKUP, DISABLE_BACKUP):
-        current.backup_enabled = action.command == ENABLE_BACKUP
-        current.backup_window = backup_window if current.backup_enabled else ""
     now = utcnow()
+    if action.command in (ATTACH_ISO, DETACH_ISO):
+        current.iso_changed(action, iso, upstream_action, now)
+    elif action.command == CHANGE_DNS_PTR:
+        dns_ptr = params.get("dns_ptr")
+        current.dns_ptr_changed(
+            action, str(params["ip"]), None if dns_ptr is None else str(dns_ptr), upstream_action, now
+        )
+    elif action.command in (ENABLE_BACKUP, DISABLE_BACKUP):
+        server_type = uow.catalog.server_type(current.server_type_id)
+        current.backup_changed(
+            action,
+            enabled=action.command == ENABLE_BACKUP,
+            window=backup_window,
+            server_price_hourly="" if server_type is None else str(server_type.price_hourly),
+            server_price_monthly="" if server_type is None else str(server_type.price_monthly),
+            backup_price_percent=str(BACKUP_PRICE_PERCENT),
+            upstream_action_id=upstream_action,
+            now=now,
+        )
+    else:
+        current.finished(action, upstream_action, now)
     uow.servers.save(current, now)
     if action.command in (ENABLE_BACKUP, DISABLE_BACKUP):
         uow.servers.set_backup_period(current.id, current.backup_enabled, now)
-    if action.command in (ATTACH_ISO, DETACH_ISO):
-        _server_event(
-            uow,
-            events.SERVER_ISO_CHANGED,
-            current,
-            events_pb2.ServerIsoChanged(
-                **_owner(current), iso=str(current.iso["name"]) if current.iso else "", action_id=action.id
-            ),
-        )
-    elif action.command == CHANGE_DNS_PTR:
-        _server_event(
-            uow,
-            events.SERVER_DNS_PTR_CHANGED,
-            current,
-            events_pb2.ServerDnsPtrChanged(
-                **_owner(current), ip=str(params["ip"]), dns_ptr=str(params.get("dns_ptr") or ""), action_id=action.id
-            ),
-        )
-    elif action.command in (ENABLE_BACKUP, DISABLE_BACKUP):
-        _backup_event(uow, current, action)
-    action.upstream_action_id = upstream_action or None
-    provisioner._finish(action)
     uow.actions.save(action)

@@ -18,14 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudplatform.compute.v1 import events_pb2
-from compute_service import SERVICE_NAME
-from compute_service.adapters.quotas import Quotas, reservation_key
-from compute_service.adapters.upstream_servers import CreateSpec, HcloudServers
 from compute_service.domain import server_status as st
 from compute_service.domain.server_actions import SnapshotImage
 from compute_service.domain.servers import (
-    ACTION_RUNNING,
     CREATE,
     Action,
     Server,
@@ -34,11 +29,10 @@ from compute_service.domain.servers import (
     check_user_data,
 )
 from compute_service.domain.ssh_keys import check_labels
+from compute_service.service_layer.ports import CreateSpec, Quotas, UpstreamServer, UpstreamServers, reservation_key
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import DomainError, InvalidInput, NotFound, PreconditionFailed, Unavailable
-from cpshared.events import catalog as events
-from cpshared.events.envelope import new_event
 from cpshared.logging import get_logger
 from hetzner_conventions.label_sql import LabelRequirement
 
@@ -111,7 +105,7 @@ def create_with_password(
     request: NewServer,
     quotas: Quotas,
     uow: ComputeUnitOfWork,
-    upstream: HcloudServers,
+    upstream: UpstreamServers,
     deadline: float | None = None,
 ) -> tuple[Server, Action, str]:
     """Create as :func:`create`; without SSH keys ask upstream at once and answer the root
@@ -121,7 +115,7 @@ def create_with_password(
     return _create(request, quotas, uow, None if request.ssh_key_ids else upstream, deadline)
 
 
-def upstream_group_id(upstream: HcloudServers, uow: ComputeUnitOfWork, group_id: int) -> int:
+def upstream_group_id(upstream: UpstreamServers, uow: ComputeUnitOfWork, group_id: int) -> int:
     """Upstream's id of the platform's group (made there now if it is not yet), recorded on the row."""
     group = uow.placement_groups.get(group_id, for_update=True)
     if group is None:
@@ -133,7 +127,7 @@ def upstream_group_id(upstream: HcloudServers, uow: ComputeUnitOfWork, group_id:
     return upstream_id
 
 
-def _upstream_now(server: Server, action: Action, upstream: HcloudServers, uow: ComputeUnitOfWork) -> str:
+def _upstream_now(server: Server, action: Action, upstream: UpstreamServers, uow: ComputeUnitOfWork) -> str:
     """Inside the uncommitted transaction: create the server upstream (labelled with its id, so
     the worker adopts it and the sweep ends it should this transaction not commit), keep the
     hash of the root password upstream made, and answer the password."""
@@ -171,7 +165,7 @@ def _create(
     request: NewServer,
     quotas: Quotas,
     uow: ComputeUnitOfWork,
-    upstream: HcloudServers | None,
+    upstream: UpstreamServers | None,
     deadline: float | None = None,
 ) -> tuple[Server, Action, str]:
     name = check_server_name(request.name)
@@ -234,39 +228,8 @@ def _create(
         if group is not None:
             group.server_ids.append(server.id)
             server.placement_group = group
-        action = uow.actions.add(
-            Action(
-                id=0,
-                command=CREATE,
-                status=ACTION_RUNNING,
-                server_id=server.id,
-                user_id=server.user_id,
-                organization_id=server.organization_id,
-                params=params,
-            ),
-            now,
-        )
-        uow.record(
-            new_event(
-                events.SERVER_CREATED,
-                producer=SERVICE_NAME,
-                aggregate_id=server.id,
-                aggregate_version=server.version,
-                payload=events_pb2.ServerCreated(
-                    server_id=server.id,
-                    user_id=server.user_id,
-                    organization_id=server.organization_id or 0,
-                    name=server.name,
-                    server_type=server.server_type,
-                    datacenter=server.datacenter,
-                    image=server.image,
-                    status=server.status,
-                    labels=server.labels,
-                    backup_enabled=server.backup_enabled,
-                    action_id=action.id,
-                ),
-            )
-        )
+        action = uow.actions.add(Action.running(CREATE, server, params), now)
+        server.created(action)
         # Reserved while the rows are uncommitted: a refusal rolls them back and nothing exists.
         # The key is the server's id, so a retried reservation counts once.
         reservation = reservation_key(server.id)
@@ -285,7 +248,8 @@ def _create(
     return server, action, password
 
 
-def _live(server_id: int, reach: Reach, uow: ComputeUnitOfWork, *, for_update: bool = False) -> Server:
+def live_server(server_id: int, reach: Reach, uow: ComputeUnitOfWork, *, for_update: bool = False) -> Server:
+    """Inside ``uow``: the server unless it is deleted or the caller does not reach it (NOT_FOUND)."""
     server = uow.servers.get(server_id, for_update=for_update)
     if server is None or server.deleted_at is not None:
         raise NotFound(f"server {server_id} does not exist")
@@ -295,32 +259,53 @@ def _live(server_id: int, reach: Reach, uow: ComputeUnitOfWork, *, for_update: b
 
 def get(server_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Server:
     with uow:
-        return _live(server_id, reach, uow)
+        return live_server(server_id, reach, uow)
 
 
 def start_action(server_id: int, command: str, reach: Reach, uow: ComputeUnitOfWork) -> Action:
     """Record ``command`` for the worker and lock the server until it has finished."""
     with uow:
-        server = _live(server_id, reach, uow, for_update=True)
-        server.ensure_can_start(command)
-        server.locked = True
-        server.version += 1
-        now = utcnow()
-        uow.servers.save(server, now)
-        action = uow.actions.add(
-            Action(
-                id=0,
-                command=command,
-                status=ACTION_RUNNING,
-                server_id=server.id,
-                user_id=server.user_id,
-                organization_id=server.organization_id,
-            ),
-            now,
-        )
+        _, action = begin(uow, server_id, command, reach)
         uow.commit()
     log.info("server_action_started", server_id=server_id, action_id=action.id, command=command)
     return action
+
+
+def begin(
+    uow: ComputeUnitOfWork,
+    server_id: int,
+    command: str,
+    reach: Reach,
+    params: dict[str, Any] | None = None,
+    *,
+    check: Callable[[Server], None] | None = None,
+    image_id: int | None = None,
+) -> tuple[Server, Action]:
+    """Inside ``uow`` (uncommitted): the server the caller reaches begins ``command``
+    (:meth:`Server.begin`: checked, locked, its version bumped) and the running action is added."""
+    server = live_server(server_id, reach, uow, for_update=True)
+    action = server.begin(command, params, check=check, image_id=image_id)
+    now = utcnow()
+    uow.servers.save(server, now)
+    return server, uow.actions.add(action, now)
+
+
+def one_upstream(upstream: UpstreamServers, server_id: int) -> UpstreamServer | None:
+    """The oldest upstream server labelled ``server_id``; any younger ones (a retried create
+    that landed twice) are deleted."""
+    found = upstream.find(server_id)
+    for stray in found[1:]:
+        log.warning("duplicate_upstream_server_deleted", server_id=server_id, upstream_id=stray.id)
+        upstream.wait(upstream.delete(stray.id))
+    return found[0] if found else None
+
+
+def upstream_server_of(upstream: UpstreamServers, server: Server) -> UpstreamServer:
+    """The upstream server of ``server`` for the worker; UpstreamFailure when it has none."""
+    found = one_upstream(upstream, server.id)
+    if found is None:
+        raise UpstreamFailure("not_found", f"server {server.id} has no upstream server")
+    return found
 
 
 def get_action(action_id: int, reach: Reach, uow: ComputeUnitOfWork) -> Action:

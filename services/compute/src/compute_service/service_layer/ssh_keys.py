@@ -1,21 +1,18 @@
 """SSH key use cases. Tenancy (who reaches which key) is checked by the caller from the
 verified principal (adapters/authorization.py) before and after loading; here a key is
 validated, made unique within its tenant (the database's unique keys decide under
-concurrency), changed with its version raised, and every change recorded as an event."""
+concurrency), changed by the key itself (its version raised and the change recorded as an event, which the
+unit of work writes to the outbox on commit)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cloudplatform.compute.v1 import events_pb2
-from compute_service import SERVICE_NAME
 from compute_service.domain.ssh_keys import SshKey, check_labels, check_name, parse_public_key
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import NotFound
-from cpshared.events import catalog as events
-from cpshared.events.envelope import new_event
 from hetzner_conventions.label_sql import LabelRequirement
 
 Reach = Callable[[SshKey], None]
@@ -43,23 +40,7 @@ def create(
     )
     with uow:
         uow.ssh_keys.add(key, utcnow())
-        uow.record(
-            new_event(
-                events.SSH_KEY_CREATED,
-                producer=SERVICE_NAME,
-                aggregate_id=key.id,
-                aggregate_version=key.version,
-                payload=events_pb2.SshKeyCreated(
-                    ssh_key_id=key.id,
-                    user_id=key.user_id,
-                    organization_id=key.organization_id or 0,
-                    name=key.name,
-                    fingerprint=key.fingerprint,
-                    type=key.type,
-                    labels=key.labels,
-                ),
-            )
-        )
+        key.created()
         uow.commit()
     return key
 
@@ -83,27 +64,9 @@ def update(
         if key is None:
             raise NotFound(f"SSH key {ssh_key_id} does not exist")
         reach(key)
-        if (new_name is None or new_name == key.name) and (new_labels is None or new_labels == key.labels):
+        if not key.update(new_name, new_labels):
             return key
-        key.name = new_name if new_name is not None else key.name
-        key.labels = new_labels if new_labels is not None else key.labels
-        key.version += 1
         uow.ssh_keys.save(key, utcnow())
-        uow.record(
-            new_event(
-                events.SSH_KEY_UPDATED,
-                producer=SERVICE_NAME,
-                aggregate_id=key.id,
-                aggregate_version=key.version,
-                payload=events_pb2.SshKeyUpdated(
-                    ssh_key_id=key.id,
-                    user_id=key.user_id,
-                    organization_id=key.organization_id or 0,
-                    name=key.name,
-                    labels=key.labels,
-                ),
-            )
-        )
         uow.commit()
     return key
 
@@ -114,21 +77,8 @@ def delete(ssh_key_id: int, reach: Reach, uow: ComputeUnitOfWork) -> None:
         if key is None:
             raise NotFound(f"SSH key {ssh_key_id} does not exist")
         reach(key)
-        uow.ssh_keys.delete(key.id)
-        uow.record(
-            new_event(
-                events.SSH_KEY_DELETED,
-                producer=SERVICE_NAME,
-                aggregate_id=key.id,
-                aggregate_version=key.version + 1,
-                payload=events_pb2.SshKeyDeleted(
-                    ssh_key_id=key.id,
-                    user_id=key.user_id,
-                    organization_id=key.organization_id or 0,
-                    fingerprint=key.fingerprint,
-                ),
-            )
-        )
+        key.delete()
+        uow.ssh_keys.delete(key)
         uow.commit()
 
 

@@ -1,33 +1,86 @@
-"""The compute unit of work: one transaction, its repositories, and the outbox."""
+"""The compute unit of work as the service layer sees it: one transaction, its repositories
+(the ports in :mod:`compute_service.service_layer.ports`) and the outbox. The MariaDB one is
+:class:`compute_service.adapters.unit_of_work.SqlAlchemyComputeUnitOfWork`, wired by the
+bootstrap; unit tests use an in-memory fake.
+
+The outbox gets what the aggregates recorded themselves (the ``events`` of servers, SSH keys and
+placement groups, collected by :meth:`ComputeUnitOfWork.collect_events` from those their
+repositories wrote, in that order, when the unit of work commits) and what a use case records
+with :meth:`record` (images, the catalog). Events with deterministic ids (metering's hours) are
+written at once with :meth:`record_once`, in the same transaction, each only once."""
 
 from __future__ import annotations
 
+import abc
+from collections.abc import Callable, Sequence
+from types import TracebackType
 from typing import Self
 
-from compute_service.adapters.image_repository import ImageRepository
-from compute_service.adapters.load_balancer_type_repository import LoadBalancerTypeRepository
-from compute_service.adapters.placement_group_repository import PlacementGroupRepository
-from compute_service.adapters.repository import CatalogRepository, SshKeyRepository
-from compute_service.adapters.server_repository import ActionRepository, ServerRepository
-from cpshared.db import SqlAlchemyUnitOfWork
+from compute_service import SERVICE_NAME
+from compute_service.domain.aggregate import Aggregate
+from compute_service.service_layer import ports
+from cpshared.events.catalog import REGISTRY
+from cpshared.events.envelope import PendingEvent, new_event
 
 
-class ComputeUnitOfWork(SqlAlchemyUnitOfWork):
-    catalog: CatalogRepository
-    ssh_keys: SshKeyRepository
-    servers: ServerRepository
-    actions: ActionRepository
-    images: ImageRepository
-    placement_groups: PlacementGroupRepository
-    load_balancer_types: LoadBalancerTypeRepository
+def aggregate_events(aggregate: Aggregate) -> list[PendingEvent]:
+    """The events ``aggregate`` recorded (and forgets now), as the contract's outbox events."""
+    pending = []
+    for recorded in aggregate.pop_events():
+        spec = REGISTRY.spec(recorded.event_type)
+        pending.append(
+            new_event(
+                spec,
+                producer=SERVICE_NAME,
+                aggregate_id=recorded.aggregate_id,
+                aggregate_version=recorded.version,
+                payload=spec.message(**recorded.fields),
+            )
+        )
+    return pending
 
-    def __enter__(self) -> Self:
-        super().__enter__()
-        self.catalog = CatalogRepository(self.session)
-        self.ssh_keys = SshKeyRepository(self.session)
-        self.servers = ServerRepository(self.session)
-        self.actions = ActionRepository(self.session)
-        self.images = ImageRepository(self.session)
-        self.placement_groups = PlacementGroupRepository(self.session)
-        self.load_balancer_types = LoadBalancerTypeRepository(self.session)
-        return self
+
+class ComputeUnitOfWork(abc.ABC):
+    """``with uow: ...; uow.commit()``; leaving without commit rolls back."""
+
+    catalog: ports.CatalogRepository
+    ssh_keys: ports.SshKeyRepository
+    servers: ports.ServerRepository
+    actions: ports.ActionRepository
+    images: ports.ImageRepository
+    placement_groups: ports.PlacementGroupRepository
+    load_balancer_types: ports.LoadBalancerTypeRepository
+    metering: ports.MeteringRepository
+
+    @abc.abstractmethod
+    def __enter__(self) -> Self: ...
+
+    @abc.abstractmethod
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def record(self, event: PendingEvent) -> None: ...
+
+    @abc.abstractmethod
+    def record_once(self, events: Sequence[PendingEvent]) -> list[PendingEvent]:
+        """Write those of ``events`` (deterministic ids) the outbox does not hold yet, now, in
+        this transaction; the ones written."""
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Collect the aggregates' events, then write state and outbox in one transaction."""
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+    def collect_events(self) -> None:
+        """The events the aggregates written in this unit of work recorded, into the outbox, in order."""
+        seen: list[Aggregate] = [*self.servers.seen, *self.ssh_keys.seen, *self.placement_groups.seen]
+        for aggregate in seen:
+            for event in aggregate_events(aggregate):
+                self.record(event)
+
+
+UnitOfWorkFactory = Callable[[], ComputeUnitOfWork]

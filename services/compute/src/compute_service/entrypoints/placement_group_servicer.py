@@ -13,9 +13,9 @@ from grpc import aio
 from cloudplatform.compute.v1 import placement_group_service_pb2 as pb
 from cloudplatform.compute.v1 import placement_group_service_pb2_grpc as pb_grpc
 from compute_service.adapters import authorization as authz
-from compute_service.adapters.grpc_servicer import MAX_PER_PAGE, _order
 from compute_service.bootstrap import Compute
 from compute_service.domain.placement_groups import PlacementGroup
+from compute_service.entrypoints.grpc_servicer import MAX_PER_PAGE, sort_order
 from compute_service.service_layer import placement_groups
 from compute_service.service_layer.servers import Reach
 from cpshared.errors import InvalidInput
@@ -82,7 +82,7 @@ class PlacementGroupServicer(pb_grpc.PlacementGroupServiceServicer):
             name=request.name,
             types=list(request.types),
             requirements=list(request.label_selector),
-            order=_order(list(request.sort)),
+            order=sort_order(list(request.sort)),
             page=max(request.page, 1),
             per_page=min(max(request.per_page, 1), MAX_PER_PAGE) if request.per_page else 25,
         )

@@ -1,7 +1,7 @@
 """Compute's follower of identity's stream: an account's suspension reaches its servers.
 
 Run by the generic consumer as the process ``compute-consumer`` (consumer group "compute"):
-``python -m cpshared.events.consumer_main compute_service.adapters.account_projection:AccountProjection``.
+``python -m cpshared.events.consumer_main compute_service.entrypoints.account_projection:AccountProjection``.
 Each event is applied in the transaction of its inbox row (cpshared.events.projection), so a
 redelivered ``user.suspended`` finds its inbox row and suspends nothing twice; the server
 events it causes go to compute's outbox in that same transaction.
@@ -19,6 +19,7 @@ from typing import ClassVar
 from sqlalchemy.orm import Session
 
 from cloudplatform.identity.v1 import events_pb2 as identity_pb
+from compute_service.adapters.server_repository import ActionRepository, ServerRepository
 from compute_service.domain.suspension import BANNED, ERASED, SUSPENDED
 from compute_service.service_layer import suspension
 from cpshared.events.envelope import ReceivedEvent
@@ -49,18 +50,24 @@ class AccountProjection(Projection):
         assert isinstance(payload, identity_pb.UserStatusChanged)
         reason = BANNED if event.event_type == "user.banned" else SUSPENDED
         with _session(ctx) as session:
-            write_events(ctx.conn, suspension.suspend_account(session, payload.user_id, reason))
+            recorded = suspension.suspend_account(
+                ServerRepository(session), ActionRepository(session), payload.user_id, reason
+            )
+            write_events(ctx.conn, recorded)
 
     @handles("user.erased")
     def erased(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
         payload = event.payload
         assert isinstance(payload, identity_pb.UserErased)
         with _session(ctx) as session:
-            write_events(ctx.conn, suspension.suspend_account(session, payload.user_id, ERASED))
+            recorded = suspension.suspend_account(
+                ServerRepository(session), ActionRepository(session), payload.user_id, ERASED
+            )
+            write_events(ctx.conn, recorded)
 
     @handles("user.activated")
     def activated(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
         payload = event.payload
         assert isinstance(payload, identity_pb.UserStatusChanged)
         with _session(ctx) as session:
-            write_events(ctx.conn, suspension.reactivate_account(session, payload.user_id))
+            write_events(ctx.conn, suspension.reactivate_account(ServerRepository(session), payload.user_id))

@@ -29,7 +29,7 @@ SORTABLE = ("id", "name", "created")
 MAX_PER_PAGE = 50
 
 
-def _dec(value: Decimal | None) -> str:
+def decimal_text(value: Decimal | None) -> str:
     return "" if value is None else str(value)
 
 
@@ -41,8 +41,8 @@ def datacenter_message(dc: Datacenter) -> pb.Datacenter:
         city=dc.city,
         country=dc.country,
         continent=dc.continent,
-        latitude=_dec(dc.latitude),
-        longitude=_dec(dc.longitude),
+        latitude=decimal_text(dc.latitude),
+        longitude=decimal_text(dc.longitude),
         status=dc.status,
         network_zones=dc.network_zones,
     )
@@ -110,7 +110,7 @@ def image_message(image: Image) -> pb.Image:
         os_flavor=image.os_flavor,
         os_version=image.os_version,
         architecture=image.architecture,
-        size_gb=_dec(image.size_gb),
+        size_gb=decimal_text(image.size_gb),
         min_disk_size=image.min_disk_size,
         status=image.status,
         public=image.public,
@@ -144,7 +144,7 @@ def _reach(organization_id: int, ssh_key_id: int) -> ssh_keys.Reach:
     return check
 
 
-def _order(sort: list[str]) -> list[tuple[str, bool]]:
+def sort_order(sort: list[str]) -> list[tuple[str, bool]]:
     order = []
     for raw in sort:
         field, _, direction = raw.partition(":")
@@ -247,7 +247,7 @@ class ComputeServicer(pb_grpc.ComputeServiceServicer):
             name=request.name,
             fingerprint=request.fingerprint,
             requirements=list(request.label_selector),
-            order=_order(list(request.sort)),
+            order=sort_order(list(request.sort)),
             page=max(request.page, 1),
             per_page=min(max(request.per_page, 1), MAX_PER_PAGE) if request.per_page else 25,
         )

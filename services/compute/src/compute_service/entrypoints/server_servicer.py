@@ -16,11 +16,11 @@ from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cloudplatform.compute.v1 import server_service_pb2_grpc as pb_grpc
 from compute_service.adapters import authorization as authz
-from compute_service.adapters.grpc_servicer import MAX_PER_PAGE, _dec, _order
-from compute_service.adapters.placement_group_servicer import placement_group_message
 from compute_service.bootstrap import Compute
 from compute_service.domain.server_actions import SnapshotImage
 from compute_service.domain.servers import DELETE, POWER_OFF, POWER_ON, REBOOT, RESET, SHUTDOWN, Action, Server
+from compute_service.entrypoints.grpc_servicer import MAX_PER_PAGE, decimal_text, sort_order
+from compute_service.entrypoints.placement_group_servicer import placement_group_message
 from compute_service.service_layer import placement_groups, server_actions, server_settings, servers
 from cpshared.errors import InvalidInput
 from cpshared.timestamps import to_timestamp as _ts
@@ -96,7 +96,7 @@ def snapshot_message(image: SnapshotImage) -> cpb.Image:
         os_flavor=image.os_flavor,
         os_version=image.os_version,
         architecture=image.architecture,
-        size_gb=_dec(image.size_gb),
+        size_gb=decimal_text(image.size_gb),
         min_disk_size=image.disk_size,
         status=image.status,
         public=False,
@@ -173,7 +173,7 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
             name=request.name,
             statuses=list(request.status),
             requirements=list(request.label_selector),
-            order=_order(list(request.sort)),
+            order=sort_order(list(request.sort)),
             page=max(request.page, 1),
             per_page=min(max(request.per_page, 1), MAX_PER_PAGE) if request.per_page else 25,
         )
