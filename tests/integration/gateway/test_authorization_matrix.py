@@ -1010,6 +1010,7 @@ ENDPOINTS = (
         other=BILLING_STAFF,
     ),
     Endpoint("GET /v1/billing/usage", fixed("GET", "/v1/billing/usage")),
+    Endpoint("GET /v1/billing/statement", fixed("GET", "/v1/billing/statement")),
     Endpoint("GET /v1/credits", fixed("GET", "/v1/credits")),
     Endpoint("POST /v1/credits", new_credit, BILLING_STAFF, BILLING_STAFF),
     Endpoint("GET /v1/payment_methods", fixed("GET", "/v1/payment_methods")),

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 import httpx
 import pypdf
@@ -273,3 +274,28 @@ def test_an_organizations_country_and_vat_id_are_set_through_the_gateway(scene: 
     assert scene.call("member", "PUT", path, {"country": "DE"}).status_code == 403
     bad = scene.call("owner", "PUT", path, {"country": "XX"})
     assert bad.status_code == 400 and "ISO 3166-1" in bad.json()["error"]["message"]
+
+
+def test_the_account_statement_says_where_the_account_stands(scene: Scene) -> None:
+    """Alice's invoice was paid in two parts and refunded into a credit (the staff test above):
+    her statement lists each document oldest first and says she owes nothing and is in credit.
+    Bob's invoice is open: he owes its total, less the credit he was granted."""
+    alice = scene.call("alice", "GET", "/v1/billing/statement")
+    assert alice.status_code == 200, alice.text
+    statement = alice.json()["statement"]
+    kinds = [(e["kind"], e["amount"]) for e in statement["entries"]]
+    assert kinds[:3] == [("invoice", "6.79"), ("payment", "5.00"), ("payment", "1.79")]
+    assert ("refund", "6.79") in kinds and ("credit", "6.79") in kinds
+    refund = next(e for e in statement["entries"] if e["kind"] == "refund")
+    invoice_number = statement["entries"][0]["document"]
+    assert refund["document"].startswith("CN-") and refund["invoice_number"] == invoice_number
+    assert (statement["paid"], statement["refunded"], statement["outstanding"]) == ("6.79", "6.79", "0.00")
+    assert statement["credits_available"] == "6.79" and statement["balance"] == "-6.79"
+    bob = scene.call("bob", "GET", "/v1/billing/statement").json()["statement"]
+    invoice = scene.call("bob", "GET", f"/v1/invoices/{scene.invoices['bob']}").json()["invoice"]
+    assert bob["outstanding"] == invoice["total"] and bob["currency"] == "EUR"
+    assert Decimal(bob["balance"]) == Decimal(invoice["total"]) - Decimal(bob["credits_available"])
+    assert scene.call("member", "GET", "/v1/billing/statement").status_code == 404  # a plain member
+    payer = scene.call("payer", "GET", "/v1/billing/statement").json()["statement"]
+    assert [e["kind"] for e in payer["entries"]] == ["invoice", "cancellation"]  # the org's cancelled invoice
+    assert payer["outstanding"] == "0.00" and payer["invoiced"] == "0.00"

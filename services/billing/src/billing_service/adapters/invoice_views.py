@@ -6,6 +6,7 @@ changes anything, so it needs no aggregate and no unit of work."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,11 +15,21 @@ from sqlalchemy.engine import Engine, Row
 from billing_service.adapters.tables import (
     INVOICE_STATUSES,
     billing_accounts,
+    credits,
     invoice_items,
     invoice_payments,
     invoices,
 )
+from billing_service.domain.accounts import Account
+from billing_service.domain.statement import (
+    Statement,
+    StatementCredit,
+    StatementInvoice,
+    StatementMovement,
+    statement,
+)
 from cpshared.errors import InvalidInput, NotFound
+from cpshared.timestamps import as_utc
 
 MAX_PER_PAGE = 50
 
@@ -84,3 +95,70 @@ def get_invoice(engine: Engine, invoice_id: int) -> tuple[Row[Any], list[Row[Any
             )
         ).first()
     return row, list(items), account
+
+
+def statement_of(engine: Engine, account: Account, currency: str, now: datetime) -> Statement:
+    """The account's statement (``domain/statement.py``): its invoices, their payments and
+    refunds, and its credits, read in one connection."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(invoices)
+            .where(invoices.c.account_type == account.account_type, invoices.c.account_id == account.account_id)
+            .order_by(invoices.c.id)
+        ).all()
+        numbers = {int(r.id): str(r.invoice_number) for r in rows}
+        ledger = (
+            conn.execute(
+                sa.select(invoice_payments)
+                .where(invoice_payments.c.invoice_id.in_(list(numbers)))
+                .order_by(invoice_payments.c.id)
+            ).all()
+            if numbers
+            else []
+        )
+        owned = conn.execute(
+            sa.select(credits)
+            .where(
+                credits.c.organization_id == account.account_id
+                if account.account_type == "organization"
+                else sa.and_(credits.c.organization_id.is_(None), credits.c.user_id == account.account_id)
+            )
+            .order_by(credits.c.id)
+        ).all()
+    return statement(
+        currency,
+        [
+            StatementInvoice(
+                number=str(r.invoice_number),
+                status=r.status,
+                total=r.total,
+                amount_paid=r.amount_paid,
+                issued_at=as_utc(r.issued_at or r.created_at),
+                cancelled_at=as_utc(r.updated_at) if r.status == "cancelled" and r.updated_at else None,
+            )
+            for r in rows
+        ],
+        [
+            StatementMovement(
+                kind=r.kind,
+                invoice_number=numbers[int(r.invoice_id)],
+                amount=r.amount,
+                method=r.method or "",
+                reference=r.reference or r.credit_note_number or "",
+                occurred_at=as_utc(r.occurred_at),
+            )
+            for r in ledger
+        ],
+        [
+            StatementCredit(
+                kind=r.type or "manual",
+                amount=r.amount,
+                balance=r.balance,
+                description=r.description or "",
+                granted_at=as_utc(r.created_at),
+                expired=r.expires_at is not None and as_utc(r.expires_at) <= now,
+            )
+            for r in owned
+            if (r.currency or currency) == currency
+        ],
+    )

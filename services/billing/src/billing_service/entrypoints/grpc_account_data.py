@@ -9,7 +9,7 @@ from typing import Any
 
 from grpc import aio
 
-from billing_service.adapters import authorization
+from billing_service.adapters import authorization, invoice_views
 from billing_service.bootstrap import Billing
 from billing_service.domain.accounts import Account
 from billing_service.domain.commands import GrantCredit
@@ -223,6 +223,38 @@ class AccountDataServicer:
             pricing_plans.update, request.pricing_plan.id, plan_fields(request.pricing_plan), self._billing.uow()
         )
         return pb.UpdatePricingPlanResponse(pricing_plan=plan_message(row))
+
+    async def GetAccountStatement(  # noqa: N802
+        self, request: pb.GetAccountStatementRequest, context: Context
+    ) -> pb.GetAccountStatementResponse:
+        authorization.check_account(request.user_id, request.organization_id)
+        account = Account.of(request.user_id, request.organization_id)
+        found = await asyncio.to_thread(
+            invoice_views.statement_of,
+            self._billing.engine,
+            account,
+            self._billing.rules.billing_currency,
+            utcnow(),
+        )
+        answer = pb.GetAccountStatementResponse(
+            currency=found.currency,
+            invoiced=str(found.invoiced),
+            paid=str(found.paid),
+            refunded=str(found.refunded),
+            outstanding=str(found.outstanding),
+            credits_available=str(found.credits_available),
+            balance=str(found.balance),
+        )
+        for entry in found.entries:
+            item = answer.entries.add(
+                kind=entry.kind,
+                document=entry.document,
+                invoice_number=entry.invoice_number,
+                amount=str(entry.amount),
+                description=entry.description,
+            )
+            item.at.CopyFrom(to_timestamp(entry.at))
+        return answer
 
     async def GetMonthlyUsage(  # noqa: N802
         self, request: pb.GetMonthlyUsageRequest, context: Context

@@ -90,6 +90,61 @@ class MonthlyUsageAnswer(BaseModel):
     usage: MonthlyUsageOut
 
 
+class StatementEntryOut(BaseModel):
+    at: datetime
+    kind: Literal["invoice", "payment", "refund", "cancellation", "credit"]
+    document: str | None = Field(description="Invoice number, payment reference or credit note number.")
+    invoice_number: str | None
+    amount: str = Field(description="Decimal string, never negative: the kind says which way the money went.")
+    description: str
+
+
+class StatementOut(BaseModel):
+    currency: str
+    entries: list[StatementEntryOut] = Field(description="Every document, oldest first.")
+    invoiced: str = Field(description="Invoices issued and not cancelled.")
+    paid: str = Field(description="Payments received.")
+    refunded: str = Field(description="Refunds made.")
+    outstanding: str = Field(description="What the open (pending, overdue) invoices still have due.")
+    credits_available: str = Field(description="Unexpired credits' balances.")
+    balance: str = Field(description="outstanding - credits_available; negative: the account is in credit.")
+
+
+class StatementAnswer(BaseModel):
+    statement: StatementOut
+
+
+@usage_router.get("/statement")
+@scope(Family.BILLING, Access.READ)
+async def account_statement(request: Request, principal: Authenticated) -> StatementAnswer:
+    """The tenant's statement: invoices, payments, refunds, cancellations and credits, oldest
+    first, and where the account stands."""
+    user_id, organization_id = tenant(principal)
+    answer = await backends(request).billing.statement(user_id, organization_id)
+    return StatementAnswer(
+        statement=StatementOut(
+            currency=answer.currency,
+            entries=[
+                StatementEntryOut(
+                    at=e.at.ToDatetime(tzinfo=UTC),
+                    kind=e.kind,  # type: ignore[arg-type]  # one of the kinds billing answers
+                    document=e.document or None,
+                    invoice_number=e.invoice_number or None,
+                    amount=e.amount,
+                    description=e.description,
+                )
+                for e in answer.entries
+            ],
+            invoiced=answer.invoiced,
+            paid=answer.paid,
+            refunded=answer.refunded,
+            outstanding=answer.outstanding,
+            credits_available=answer.credits_available,
+            balance=answer.balance,
+        )
+    )
+
+
 @usage_router.get("/usage")
 @scope(Family.BILLING, Access.READ)
 async def monthly_usage(

@@ -114,6 +114,10 @@ class BillingClient:
         request = pb.UpdatePricingPlanRequest(pricing_plan=plan)
         return (await backend_call(BACKEND, self._billing().UpdatePricingPlan(request))).pricing_plan
 
+    async def statement(self, user_id: int, organization_id: int) -> pb.GetAccountStatementResponse:
+        request = pb.GetAccountStatementRequest(user_id=user_id, organization_id=organization_id)
+        return await backend_call(BACKEND, self._billing().GetAccountStatement(request))
+
     async def monthly_usage(self, user_id: int, organization_id: int, month: str) -> pb.GetMonthlyUsageResponse:
         request = pb.GetMonthlyUsageRequest(user_id=user_id, organization_id=organization_id, month=month)
         return await backend_call(BACKEND, self._billing().GetMonthlyUsage(request))
