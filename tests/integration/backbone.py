@@ -99,6 +99,9 @@ def scratch_database(paths: LocalPaths) -> Iterator[ScratchDatabase]:
             engine.dispose()
 
 
+KEEP = {"retention.ms": "-1"}
+
+
 def scratch_topic(partitions: int = 3) -> Iterator[Topic]:
     """A fresh stream and its dead-letter topic on the real broker, deleted afterwards."""
     topic = Topic(name=f"test.{uuid.uuid4().hex[:10]}.events", kind=TopicKind.DOMAIN, partitions=partitions)
@@ -109,8 +112,11 @@ def scratch_topic(partitions: int = 3) -> Iterator[Topic]:
         try:
             await admin.create_topics(
                 [
-                    NewTopic(topic.name, num_partitions=partitions, replication_factor=1),
-                    NewTopic(f"{topic.name}.dlq", num_partitions=1, replication_factor=1),
+                    # kept forever, as the platform's domain streams are (retention_ms -1): under
+                    # make test-calendar records carry a faked past time, and the broker's default
+                    # retention (7 days) would delete them at its next check, mid-test
+                    NewTopic(topic.name, num_partitions=partitions, replication_factor=1, topic_configs=KEEP),
+                    NewTopic(f"{topic.name}.dlq", num_partitions=1, replication_factor=1, topic_configs=KEEP),
                 ]
             )
         finally:
