@@ -7,7 +7,7 @@ of the same events in the same run, and the invoice run for 10,000 accounts.
     with the billing projection over the scratch topic) into a scratch billing database -- one
     usage_records row with its prices snapshotted and one inbox row per event -- timed from its
     first committed batch to the last row;
-(c) the invoice run (``invoice_run.run_invoices``, one transaction per account) over usage
+(c) the invoice run (``invoice_run.run_invoices``, batches of accounts per transaction) over usage
     seeded straight into ``usage_records``: ``--accounts`` accounts (10,000), each a user with
     one cx22 server used ``--hours`` hours (36) of October, every fifth with a second server
     resized from cx22 to cx32 halfway (12 + 12 hours), countries DE / FR with a VAT id / AT /
