@@ -28,13 +28,14 @@ from billing_service.config import BillingRules
 from billing_service.entrypoints.grpc_billing import add_billing_servicer
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from compute_service.adapters.billing_prices import BillingBackupPricing
 from compute_service.adapters.quotas import IdentityQuotas
 from compute_service.adapters.upstream import HcloudCatalog
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.bootstrap import Compute
 from compute_service.entrypoints.grpc_server import add_servicers as add_compute_servicers
 from compute_service.service_layer import catalog
-from compute_service.service_layer.ports import Quotas
+from compute_service.service_layer.ports import BackupPricing, Quotas
 from cpshared.auth.principal import TrustedKeys, generate_private_key, private_key_pem
 from cpshared.clock import Clock
 from cpshared.db import make_engine
@@ -138,7 +139,7 @@ def simulator_in_thread() -> Iterator[str]:
 
 @contextlib.contextmanager
 def compute_in_thread(
-    engine: sa.Engine, trusted: TrustedKeys, quotas: Quotas | None = None
+    engine: sa.Engine, trusted: TrustedKeys, quotas: Quotas | None = None, backup_pricing: BackupPricing | None = None
 ) -> Iterator[tuple[str, Compute, str]]:
     """Compute on a loopback port, its catalog synced once from an in-process simulator (as the
     compute server does at start), verifying principals as identity's peers do; yields its
@@ -150,6 +151,7 @@ def compute_in_thread(
             engine,
             lambda: HcloudCatalog.from_settings(endpoint, str(token_file)),
             quotas=quotas,
+            backup_pricing=backup_pricing,
             upstream=lambda: HcloudServers(endpoint, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3)),
         )
         catalog.sync_catalog(compute.catalog_source(), compute.uow())
@@ -237,22 +239,25 @@ def _live_platform(
             backends = {f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS}
             assert identity.signing_key is not None
             trusted = TrustedKeys(
-                issuer=identity.signing_key.public_key(), services={"gateway": gateway_key.public_key()}
+                issuer=identity.signing_key.public_key(),
+                services={"gateway": gateway_key.public_key(), "compute": compute_key.public_key()},
             )
             if audit_engine is not None:
                 audit_address, audit = optional.enter_context(audit_in_thread(audit_engine, trusted))
                 backends["audit_grpc_addr"] = audit_address
+            if billing_engine is not None:
+                backends["billing_grpc_addr"] = optional.enter_context(billing_in_thread(billing_engine, trusted))
             if compute_engine is not None:
                 compute_key_file = Path(keys) / "compute.key"
                 compute_key_file.write_text(private_key_pem(compute_key))
                 os.chmod(compute_key_file, 0o600)
                 quotas = IdentityQuotas(address, str(compute_key_file))
+                # Billing runs beside compute (live_platform sees to it): backups cost its plan's share.
+                backup_pricing = BillingBackupPricing(backends["billing_grpc_addr"], str(compute_key_file), ttl=0)
                 compute_address, compute, simulator = optional.enter_context(
-                    compute_in_thread(compute_engine, trusted, quotas)
+                    compute_in_thread(compute_engine, trusted, quotas, backup_pricing)
                 )
                 backends["compute_grpc_addr"] = compute_address
-            if billing_engine is not None:
-                backends["billing_grpc_addr"] = optional.enter_context(billing_in_thread(billing_engine, trusted))
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(

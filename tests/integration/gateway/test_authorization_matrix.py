@@ -547,7 +547,7 @@ def with_iso(world: World, server: Server) -> None:
 
 
 def with_backups(world: World, server: Server) -> None:
-    compute_server_settings.set_backup(server.id, True, _anyone, world.compute.uow())
+    compute_server_settings.set_backup(server.id, True, _anyone, world.compute.uow(), world.compute.backup_pricing)
 
 
 def server_dns_ptr(world: World, caller: Caller, target: Target) -> Request:

@@ -244,6 +244,8 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             env["CP_HCLOUD_TOKEN_FILE"] = hcloud_token_file(paths)
             # Compute reserves and releases server quotas at identity, as itself.
             env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
+            # Compute asks billing's backup plan what backups cost, as itself.
+            env["CP_BILLING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('billing')}"
             env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["compute"][0]
         specs.append(
             ProcessSpec(
