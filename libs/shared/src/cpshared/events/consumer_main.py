@@ -27,8 +27,7 @@ class ConsumerSettings(CommonSettings, DatabaseSettings, KafkaSettings):
     consumer_max_batch: int = Field(default=2000, ge=1, le=100_000, description="Records per database transaction.")
     consumer_batch_within: float = Field(default=0.2, gt=0, description="Seconds to wait for a batch to fill.")
     consumer_commit_interval: float = Field(default=1.0, gt=0, description="Seconds between offset commits.")
-    consumer_buffer_maxsize: int = Field(default=8192, ge=1, description="Records faust may prefetch.")
-    consumer_max_poll_records: int = Field(default=2000, ge=1, description="Records handed over per poll.")
+    consumer_max_poll_records: int = Field(default=2000, ge=1, description="Records one getmany hands over at most.")
     consumer_fetch_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Bytes per partition fetch.")
     consumer_session_timeout: float = Field(
         default=30.0, ge=6, description="Seconds before a silent member is dropped."
@@ -46,7 +45,6 @@ class ConsumerSettings(CommonSettings, DatabaseSettings, KafkaSettings):
             max_batch=self.consumer_max_batch,
             batch_within=self.consumer_batch_within,
             commit_interval=self.consumer_commit_interval,
-            buffer_maxsize=self.consumer_buffer_maxsize,
             fetch_max_bytes=self.consumer_fetch_max_bytes,
             max_poll_records=self.consumer_max_poll_records,
             session_timeout=self.consumer_session_timeout,
