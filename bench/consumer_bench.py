@@ -300,8 +300,8 @@ def main() -> int:
     parser.add_argument("-n", "--events", type=int, default=100_000)
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--database-url", help="a scratch database (default: make one on the local MariaDB)")
-    parser.add_argument("--profile", action="store_true", help="cProfile the driver alone (d) and print the top entries")
-    parser.add_argument("--no-details", action="store_true", help="skip (d) the driver alone and (e) the database alone")
+    parser.add_argument("--profile", action="store_true", help="cProfile the driver alone (d), print the top")
+    parser.add_argument("--no-details", action="store_true", help="skip (d) the driver and (e) the database alone")
     args = parser.parse_args()
     try:  # the consumer process runs on uvloop when it is installed; so does this one
         import uvloop
