@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from cloudctl import dlq_cli
+from cloudctl.paths import LocalPaths
 from cpshared.events.envelope import PendingEvent
 from cpshared.events.projection import ProjectionRunner, RawRecord
 from cpshared.events.tables import dead_letters, inbox, outbox
@@ -42,6 +43,7 @@ from tests.integration.backbone import (
     effect_counts,
     effects,
     make_projection,
+    scratch_database,
     versions_in_apply_order,
 )
 
@@ -312,6 +314,88 @@ def test_members_joining_and_leaving_mid_stream_hand_partitions_over_without_los
     for aggregate, versions in order.items():
         assert versions == list(range(1, len(versions) + 1)), f"{aggregate} applied out of order"
     assert sum(asyncio.run(committed_offsets(first.name, scratch_stream.name)).values()) == total
+
+
+def test_the_consumer_host_killed_while_four_projections_run_applies_each_event_once_in_each(
+    paths: LocalPaths, scratch_stream: Topic, tmp_path: Path
+) -> None:
+    """``consumer_main --all`` with four projections, each its own consumer group and database,
+    SIGKILLed four times while 30,000 events flow: each projection ends with every event
+    exactly once, each aggregate in order, and its offsets where the stream ends."""
+    total, aggregates, kills_wanted = 30_000, 32, 4
+    events = canaries(scratch_stream, total, aggregates)
+    letters = "abcd"
+    with contextlib.ExitStack() as stack:
+        databases = {
+            letter: stack.enter_context(contextlib.contextmanager(scratch_database)(paths)) for letter in letters
+        }
+        consumers = {
+            letter: {"projection": f"tests.integration.backbone:hosted_counter_{letter}", "database_url": db.url}
+            for letter, db in databases.items()
+        }
+        host_log = tmp_path / "host.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CP_")} | {
+            "CP_SERVICE_NAME": "consumers",
+            "CP_ENVIRONMENT": "test",
+            "CP_METRICS_PORT": "0",
+            "CP_LOG_JSON": "true",
+            "CP_KAFKA_BOOTSTRAP": KAFKA,
+            "CP_TEST_TOPIC": scratch_stream.name,
+            "CP_CONSUMERS": json.dumps(consumers),
+            "CP_CONSUMER_INSTANCE_ID": "host-kill-test",
+        }
+        host: subprocess.Popen[bytes] | None = None
+
+        def start() -> subprocess.Popen[bytes]:
+            with host_log.open("ab") as out:
+                return subprocess.Popen(
+                    [sys.executable, "-m", "cpshared.events.consumer_main", "--all"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+
+        def applied() -> list[int]:
+            return [count(db.engine, inbox) for db in databases.values()]
+
+        producer_error: list[BaseException] = []
+
+        def feed() -> None:
+            try:
+                asyncio.run(produce(events, chunk=2000, pause=0.5))
+            except BaseException as exc:  # reported by the main thread
+                producer_error.append(exc)
+
+        producer = threading.Thread(target=feed, name="producer", daemon=True)
+        producer.start()
+        rng = random.Random()
+        try:
+            for _ in range(kills_wanted):
+                host = start()
+                before = sum(applied())
+                wait_until(lambda: sum(applied()) > before, 60, "the host to apply events")  # noqa: B023
+                time.sleep(rng.uniform(0.1, 1.5))
+                host.send_signal(signal.SIGKILL)
+                host.wait(10)
+            producer.join(120)
+            assert not producer.is_alive() and not producer_error, producer_error
+            host = start()
+            wait_until(lambda: min(applied()) >= total, 180, "every projection to apply every event", poll=0.5)
+            host.send_signal(signal.SIGTERM)
+            assert host.wait(30) == 0
+        finally:
+            if host is not None and host.poll() is None:
+                host.kill()
+                host.wait(10)
+        for letter, db in databases.items():
+            assert effect_counts(db.engine) == (total, total), letter
+            order = versions_in_apply_order(db.engine)
+            assert len(order) == aggregates
+            for aggregate, versions in order.items():
+                assert versions == list(range(1, len(versions) + 1)), f"{letter}: {aggregate} applied out of order"
+            group = f"host-{letter}-{scratch_stream.name}"
+            assert sum(asyncio.run(committed_offsets(group, scratch_stream.name)).values()) == total
 
 
 def test_poison_event_goes_to_dead_letter_topic_and_table_and_the_stream_continues_then_redrive_applies_once(

@@ -450,7 +450,7 @@ class ProjectionConsumer:
             self.log_progress()
 
 
-def _use_uvloop() -> None:
+def use_uvloop() -> None:
     try:
         import uvloop
     except ImportError:
@@ -484,7 +484,7 @@ def run_consumer(
             return await consumer.run(stop)
 
         if tuning is None or tuning.uvloop:
-            _use_uvloop()
+            use_uvloop()
         return asyncio.run(main())
     finally:
         engine.dispose()

@@ -4,25 +4,49 @@
 without arguments that returns a projection. Settings come from the environment
 (``CP_DATABASE_URL``, ``CP_KAFKA_BOOTSTRAP``, ``CP_CONSUMER_MAX_BATCH`` ...). SIGTERM stops
 the process gracefully: the batch in flight is committed (or the process ends without
-acking it) and the offsets of committed batches are committed to Kafka.
+committing its offsets) and the offsets of committed batches are committed to Kafka.
+
+``python -m cpshared.events.consumer_main --all`` is the consumer host: every projection named
+in ``CP_CONSUMERS`` (JSON: each consumer's name, its ``projection`` factory and its service's
+``database_url``) in ONE process — the local stack's, where a Python process per consumer costs
+~110 MB at rest. Each keeps its own consumer group, engine and metrics label; one that fails
+(a batch that cannot commit, its database gone, Kafka refusing) is stopped without committing
+its offsets and started again with backoff (``consumer_restarts_total``) while the others go
+on. Docker compose and Kubernetes keep a process per consumer, scaled on its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
-from pydantic import Field
+from prometheus_client import Counter
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cpshared.events.consumer import ConsumerTuning, run_consumer
+from cpshared.db import make_engine, wait_for_database
+from cpshared.events.consumer import ConsumerTuning, ProjectionConsumer, run_consumer, use_uvloop
 from cpshared.events.projection import Projection
+from cpshared.events.relay import Backoff
+from cpshared.logging import get_logger
 from cpshared.process import start_process
-from cpshared.settings import CommonSettings, DatabaseSettings, KafkaSettings, load_settings
+from cpshared.settings import ENV_PREFIX, CommonSettings, DatabaseSettings, KafkaSettings, load_settings
+
+log = get_logger("cpshared.events.consumer_main")
+
+CONSUMER_RESTARTS = Counter(
+    "consumer_restarts_total", "Times a consumer of the consumer host failed and was started again.", ["consumer"]
+)
 
 
-class ConsumerSettings(CommonSettings, DatabaseSettings, KafkaSettings):
-    """The settings of a projection's consumer process."""
+class ConsumerTuningSettings(BaseSettings):
+    """How a consumer batches, commits and retries: the same for every consumer of a process."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     consumer_max_batch: int = Field(default=2000, ge=1, le=100_000, description="Records per database transaction.")
     consumer_batch_within: float = Field(default=0.2, gt=0, description="Seconds to wait for a batch to fill.")
@@ -56,6 +80,31 @@ class ConsumerSettings(CommonSettings, DatabaseSettings, KafkaSettings):
         )
 
 
+class ConsumerSettings(CommonSettings, DatabaseSettings, KafkaSettings, ConsumerTuningSettings):
+    """The settings of a projection's consumer process."""
+
+
+class HostedConsumer(BaseModel):
+    projection: str = Field(description="module:Factory of the projection.")
+    database_url: str = Field(min_length=1, description="Its service's database.")
+
+
+class ConsumerHostSettings(CommonSettings, KafkaSettings, ConsumerTuningSettings):
+    """The settings of the consumer host (``--all``)."""
+
+    consumers: dict[str, HostedConsumer] = Field(
+        min_length=1,
+        description=(
+            "Each consumer's name and what it runs, as JSON: "
+            '{"billing": {"projection": "billing_service...:BillingProjection", "database_url": "mysql+pymysql://..."}}.'
+        ),
+    )
+    database_pool_size: int = Field(default=2, ge=1, le=100, description="Connections per consumer's engine.")
+    consumer_restart_max_seconds: float = Field(
+        default=30, gt=0, description="Longest pause before a failed consumer is started again."
+    )
+
+
 def load_projection(spec: str) -> Projection:
     """``package.module:Name`` -> a projection (``Name`` is a Projection class or a factory)."""
     module_name, _, attribute = spec.partition(":")
@@ -68,10 +117,66 @@ def load_projection(spec: str) -> Projection:
     return projection
 
 
+class ConsumerFailed(Exception):
+    """A hosted consumer ended with a batch it could not commit: it stops without committing
+    the batch's offsets (Kafka redelivers it to the restarted consumer)."""
+
+
+def _fail(status: int) -> None:
+    raise ConsumerFailed(f"exit status {status}")
+
+
+async def supervise(name: str, hosted: HostedConsumer, settings: ConsumerHostSettings, stop: asyncio.Event) -> None:
+    """One consumer of the host, started again (with backoff) whenever it fails."""
+    backoff = Backoff(base=1.0, cap=settings.consumer_restart_max_seconds)
+    while not stop.is_set():
+        engine = make_engine(hosted.database_url, pool_size=settings.database_pool_size)
+        try:
+            await asyncio.to_thread(wait_for_database, engine, timeout=10.0)
+            projection = load_projection(hosted.projection)
+            consumer = ProjectionConsumer(projection, engine, settings.kafka_bootstrap, settings.tuning(), die=_fail)
+            if await consumer.run(stop) != 0:
+                raise ConsumerFailed("the Kafka client failed")
+            backoff.reset()
+        except (Exception, SystemExit) as exc:
+            CONSUMER_RESTARTS.labels(name).inc()
+            delay = backoff.next_delay()
+            log.error("consumer_failed", consumer=name, error=repr(exc)[:300], restart_in=round(delay, 2))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+        finally:
+            await asyncio.to_thread(engine.dispose)
+
+
+async def serve_all(settings: ConsumerHostSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await asyncio.gather(
+        *(
+            asyncio.create_task(supervise(name, hosted, settings, stop), name=f"consumer-{name}")
+            for name, hosted in sorted(settings.consumers.items())
+        )
+    )
+
+
+def main_all() -> int:
+    settings = load_settings(ConsumerHostSettings)
+    start_process(settings.service_name, settings)
+    log.info("consumers_starting", consumers=sorted(settings.consumers), bootstrap=settings.kafka_bootstrap)
+    if settings.consumer_uvloop:
+        use_uvloop()
+    asyncio.run(serve_all(settings))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m cpshared.events.consumer_main module:ProjectionFactory", file=sys.stderr)
+    if args == ["--all"]:
+        return main_all()
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: python -m cpshared.events.consumer_main (module:ProjectionFactory | --all)", file=sys.stderr)
         return 2
     settings = load_settings(ConsumerSettings)
     start_process(settings.service_name, settings)
