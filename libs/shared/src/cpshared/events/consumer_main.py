@@ -18,20 +18,19 @@ on. Docker compose and Kubernetes keep a process per consumer, scaled on its own
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import importlib
-import signal
 import sys
 from collections.abc import Sequence
 
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import Engine
 
-from cpshared.db import make_engine, wait_for_database
 from cpshared.events.consumer import ConsumerTuning, ProjectionConsumer, run_consumer, use_uvloop
+from cpshared.events.hosting import Loop, serve_all, supervise
 from cpshared.events.projection import Projection
-from cpshared.events.relay import Backoff
 from cpshared.logging import get_logger
 from cpshared.process import start_process
 from cpshared.settings import ENV_PREFIX, CommonSettings, DatabaseSettings, KafkaSettings, load_settings
@@ -126,38 +125,32 @@ def _fail(status: int) -> None:
     raise ConsumerFailed(f"exit status {status}")
 
 
-async def supervise(name: str, hosted: HostedConsumer, settings: ConsumerHostSettings, stop: asyncio.Event) -> None:
-    """One consumer of the host, started again (with backoff) whenever it fails."""
-    backoff = Backoff(base=1.0, cap=settings.consumer_restart_max_seconds)
-    while not stop.is_set():
-        engine = make_engine(hosted.database_url, pool_size=settings.database_pool_size)
-        try:
-            await asyncio.to_thread(wait_for_database, engine, timeout=10.0)
-            projection = load_projection(hosted.projection)
-            consumer = ProjectionConsumer(projection, engine, settings.kafka_bootstrap, settings.tuning(), die=_fail)
-            if await consumer.run(stop) != 0:
-                raise ConsumerFailed("the Kafka client failed")
-            backoff.reset()
-        except (Exception, SystemExit) as exc:
-            CONSUMER_RESTARTS.labels(name).inc()
-            delay = backoff.next_delay()
-            log.error("consumer_failed", consumer=name, error=repr(exc)[:300], restart_in=round(delay, 2))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-        finally:
-            await asyncio.to_thread(engine.dispose)
+def _hosted_loop(hosted: HostedConsumer, settings: ConsumerHostSettings) -> Loop:
+    async def run(engine: Engine, stop: asyncio.Event) -> None:
+        projection = load_projection(hosted.projection)
+        consumer = ProjectionConsumer(projection, engine, settings.kafka_bootstrap, settings.tuning(), die=_fail)
+        if await consumer.run(stop) != 0:
+            raise ConsumerFailed("the Kafka client failed")
+
+    return run
 
 
-async def serve_all(settings: ConsumerHostSettings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await asyncio.gather(
-        *(
-            asyncio.create_task(supervise(name, hosted, settings, stop), name=f"consumer-{name}")
-            for name, hosted in sorted(settings.consumers.items())
-        )
+async def serve_consumers(settings: ConsumerHostSettings) -> None:
+    await serve_all(
+        "consumer",
+        {
+            name: functools.partial(
+                supervise,
+                "consumer",
+                name,
+                hosted.database_url,
+                _hosted_loop(hosted, settings),
+                pool_size=settings.database_pool_size,
+                restart_cap=settings.consumer_restart_max_seconds,
+                restarts=CONSUMER_RESTARTS,
+            )
+            for name, hosted in settings.consumers.items()
+        },
     )
 
 
@@ -167,7 +160,7 @@ def main_all() -> int:
     log.info("consumers_starting", consumers=sorted(settings.consumers), bootstrap=settings.kafka_bootstrap)
     if settings.consumer_uvloop:
         use_uvloop()
-    asyncio.run(serve_all(settings))
+    asyncio.run(serve_consumers(settings))
     return 0
 
 
