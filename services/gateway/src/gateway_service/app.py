@@ -24,6 +24,7 @@ from gateway_service import SERVICE_NAME, __version__
 from gateway_service.api import (
     actions,
     admin,
+    admin_tickets,
     api_keys,
     audit_logs,
     auth,
@@ -37,6 +38,7 @@ from gateway_service.api import (
     placement_groups,
     quotas,
     ssh_keys,
+    tickets,
     two_factor,
 )
 from gateway_service.api.servers import routes as servers
@@ -79,6 +81,8 @@ ROUTERS = (
     billing.credits_router,
     billing.payment_methods_router,
     billing.pricing_plans_router,
+    tickets.router,
+    admin_tickets.router,
 )
 
 

@@ -238,6 +238,9 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             env |= mail_env(ports)
         if service == "audit":
             env["CP_AUDIT_SIGNING_KEY_FILE"] = audit_signing_key_file(paths)
+        if service == "support":
+            # Ticket attachments: the local object store's directory, under the stack's own.
+            env["CP_ATTACHMENTS_DIR"] = str(paths.local / "support" / "attachments")
         if service == "compute":
             # Compute drives upstream (Hetzner) through hcloud: locally, the simulator.
             env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"

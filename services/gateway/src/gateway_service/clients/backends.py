@@ -18,6 +18,7 @@ from gateway_service.clients.identity import IdentityClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
 from gateway_service.clients.servers import ServerClient
+from gateway_service.clients.tickets import TicketClient
 from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.price_list import PriceListCache
 
@@ -39,6 +40,8 @@ class Backends:
     """Compute's ServerService: servers, their actions and images."""
     placement_groups: PlacementGroupClient
     billing: BillingClient
+    tickets: TicketClient
+    """Support's TicketService: tickets, their threads and attachments."""
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
@@ -62,6 +65,7 @@ class Backends:
             servers=ServerClient(of("compute")),
             placement_groups=PlacementGroupClient(of("compute")),
             billing=billing,
+            tickets=TicketClient(of("support")),
             prices=PriceListCache(billing.price_list),
         )
 

@@ -1,0 +1,78 @@
+"""The outside world as support's service layer sees it: its repositories (MariaDB, in
+``adapters/``) and the object store attachments live in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from support_service.domain.tickets import Attachment, Ticket, TicketMessage
+
+
+@dataclass(frozen=True)
+class TicketQuery:
+    """A search of tickets. Tenancy: ``user_id`` and/or ``organization_id`` (None both: every
+    tenant's, the staff view)."""
+
+    user_id: int | None = None
+    organization_id: int | None = None
+    statuses: Sequence[str] = ()
+    priorities: Sequence[str] = ()
+    categories: Sequence[str] = ()
+    assigned_to: int | None = None
+    unassigned: bool = False
+    customer_user_id: int | None = None
+    customer_organization_id: int | None = None
+    text: str = ""
+    """In the number, the subject or a message (internal notes only when ``with_notes``)."""
+    with_notes: bool = False
+    breached: bool = False
+    order: Sequence[tuple[str, bool]] = ()
+    offset: int = 0
+    limit: int = 25
+
+
+class TicketRepository(Protocol):
+    seen: list[Ticket]
+
+    def next_number(self, year: int) -> int:
+        """The year's next ticket number, taken in this transaction (given back by a rollback)."""
+
+    def add(self, ticket: Ticket, now: datetime) -> Ticket: ...
+
+    def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None: ...
+
+    def save(self, ticket: Ticket, now: datetime) -> None: ...
+
+    def search(self, query: TicketQuery) -> tuple[list[Ticket], int]: ...
+
+    def add_message(self, message: TicketMessage, now: datetime) -> TicketMessage: ...
+
+    def add_attachment(self, attachment: Attachment, now: datetime) -> Attachment: ...
+
+    def set_message_attachments(self, message_id: int, attachment_ids: Iterable[int]) -> None: ...
+
+    def messages(self, ticket_id: int, *, with_notes: bool) -> list[TicketMessage]: ...
+
+    def attachment(self, ticket_id: int, attachment_id: int) -> tuple[Attachment, TicketMessage] | None:
+        """The attachment of the ticket and the message it belongs to."""
+
+    def resolved_before(self, instant: datetime, limit: int) -> list[int]:
+        """Ids of resolved tickets resolved before ``instant``."""
+
+    def breach_candidates(
+        self, now: datetime, first_response: Mapping[str, timedelta], resolution: Mapping[str, timedelta], limit: int
+    ) -> list[int]:
+        """Ids of open and pending tickets with a target passed at ``now`` and not recorded yet."""
+
+
+class ObjectStore(Protocol):
+    """Where attachments' content lives, by key (a local directory by default)."""
+
+    def put(self, key: str, content: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def delete(self, key: str) -> None: ...
