@@ -46,12 +46,14 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import staff
 from gateway_service.clients.backends import backends
+from hetzner_conventions.error_handlers import documented_errors
 from hetzner_conventions.errors import invalid_field
 from hetzner_conventions.pagination import parse_page_request
 from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/admin/tickets", tags=["admin"])
 
+STATE_ERRORS = documented_errors(412)  # the ticket's status does not allow it (a closed ticket is final)
 SORTABLE = ("id", "created", "updated", "priority", "status")
 STAFF_ROLES = frozenset({ipb.USER_ROLE_ADMIN, ipb.USER_ROLE_SUPPORT})
 TicketId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the ticket.")]
@@ -155,7 +157,7 @@ async def _write(request: Request, id: int, body: NewMessage, *, note: bool) -> 
     return StaffMessageAnswer(message=staff_message_out(answer.message), ticket=staff_ticket_out(answer.ticket))
 
 
-@router.post("/{id}/messages", status_code=201)
+@router.post("/{id}/messages", status_code=201, responses=STATE_ERRORS)
 @staff(Family.TICKETS, Access.WRITE)
 async def reply(request: Request, principal: Authenticated, id: TicketId, body: NewMessage) -> StaffMessageAnswer:
     """A reply the customer sees; an open ticket becomes pending (the customer's turn)."""
@@ -178,7 +180,7 @@ async def get_attachment(
     return download(await backends(request).tickets.attachment(id, attachment_id, 0, staff_view=True))
 
 
-@router.post("/{id}/assign")
+@router.post("/{id}/assign", responses=STATE_ERRORS)
 @staff(Family.TICKETS, Access.WRITE)
 async def assign(request: Request, principal: Authenticated, id: TicketId, body: Assignment) -> StaffTicketAnswer:
     """Assign the ticket to a staff member (an admin or support user), or to nobody."""
@@ -195,7 +197,7 @@ async def assign(request: Request, principal: Authenticated, id: TicketId, body:
     return StaffTicketAnswer(ticket=staff_ticket_out(await clients.tickets.assign(id, body.assigned_to or 0)))
 
 
-@router.post("/{id}/status")
+@router.post("/{id}/status", responses=STATE_ERRORS)
 @staff(Family.TICKETS, Access.WRITE)
 async def set_status(request: Request, principal: Authenticated, id: TicketId, body: StatusChange) -> StaffTicketAnswer:
     """Move the ticket to another status."""

@@ -49,12 +49,14 @@ from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import Backends, backends
+from hetzner_conventions.error_handlers import documented_errors
 from hetzner_conventions.errors import invalid_field
 from hetzner_conventions.pagination import parse_page_request
 from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 
+STATE_ERRORS = documented_errors(412)  # the ticket's status does not allow it (a closed ticket is final)
 SORTABLE = ("id", "created", "updated", "priority", "status")
 TicketId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the ticket.")]
 AttachmentId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the attachment.")]
@@ -189,7 +191,7 @@ async def list_messages(request: Request, principal: Authenticated, id: TicketId
     return MessagesAnswer(messages=[message_out(m) for m in found])
 
 
-@router.post("/{id}/messages", status_code=201)
+@router.post("/{id}/messages", status_code=201, responses=STATE_ERRORS)
 @scope(Family.TICKETS, Access.WRITE)
 async def reply(request: Request, principal: Authenticated, id: TicketId, body: NewMessage) -> MessageAnswer:
     """Reply; a pending or resolved ticket is open again."""
@@ -214,7 +216,7 @@ async def get_attachment(
     return download(answer)
 
 
-@router.post("/{id}/close")
+@router.post("/{id}/close", responses=STATE_ERRORS)
 @scope(Family.TICKETS, Access.WRITE)
 async def close_ticket(request: Request, principal: Authenticated, id: TicketId) -> TicketAnswer:
     """Close the ticket (final: a new question is a new ticket)."""
@@ -222,7 +224,7 @@ async def close_ticket(request: Request, principal: Authenticated, id: TicketId)
     return TicketAnswer(ticket=ticket_out(ticket))
 
 
-@router.post("/{id}/reopen")
+@router.post("/{id}/reopen", responses=STATE_ERRORS)
 @scope(Family.TICKETS, Access.WRITE)
 async def reopen_ticket(request: Request, principal: Authenticated, id: TicketId) -> TicketAnswer:
     """Reopen a resolved ticket."""
@@ -230,7 +232,7 @@ async def reopen_ticket(request: Request, principal: Authenticated, id: TicketId
     return TicketAnswer(ticket=ticket_out(ticket))
 
 
-@router.post("/{id}/rate")
+@router.post("/{id}/rate", responses=STATE_ERRORS)
 @scope(Family.TICKETS, Access.WRITE)
 async def rate_ticket(request: Request, principal: Authenticated, id: TicketId, body: Rating) -> TicketAnswer:
     """Rate a resolved ticket, once."""
