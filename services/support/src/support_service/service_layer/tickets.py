@@ -77,11 +77,14 @@ class NewTicket:
     attachments: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
 
 
-def _store(store: ObjectStore, ticket_id: int, uploads: list[Upload]) -> list[str]:
+def _store(store: ObjectStore, ticket_id: int, uploads: list[Upload], stored: list[str]) -> list[str]:
+    """Each upload into the store under a fresh key; ``stored`` learns each key as soon as it is
+    written, so a failure on the next leaves nothing behind unknown."""
     keys = []
     for upload in uploads:
         key = f"tickets/{ticket_id}/{uuid.uuid4().hex}"
         store.put(key, upload.content)
+        stored.append(key)
         keys.append(key)
     return keys
 
@@ -110,8 +113,7 @@ def _write_message(
         ),
         now,
     )
-    keys = _store(store, ticket.id, uploads)
-    stored.extend(keys)
+    keys = _store(store, ticket.id, uploads, stored)
     for upload, key in zip(uploads, keys, strict=True):
         attachment = Attachment(
             id=0,
