@@ -15,6 +15,7 @@ The tests never run this script.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -84,6 +85,21 @@ def _pricing_plan() -> billing_events.PricingPlanChanged:
         price_monthly="5.39",
         currency="EUR",
         active=True,
+    )
+
+
+def _window_changed(status: str, fields: list[str], staff_user_id: int) -> Message:
+    return support_events.MaintenanceWindowChanged(
+        maintenance_window_id=21,
+        title="Storage network upgrade",
+        type="planned",
+        status=status,
+        start_time=_timestamp(datetime(2025, 1, 10, 2, 0, 0, tzinfo=UTC)),
+        end_time=_timestamp(datetime(2025, 1, 10, 4, 0, 0, tzinfo=UTC)),
+        affected_services=["volumes", "backups"],
+        affected_datacenters=["fsn1-dc14"],
+        fields=fields,
+        staff_user_id=staff_user_id,
     )
 
 
@@ -496,6 +512,11 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         due_at=_timestamp(datetime(2025, 1, 1, 12, 30, 0, tzinfo=UTC)),
         priority="urgent",
     ),
+    ("maintenance.scheduled", 1): functools.partial(_window_changed, "scheduled", [], 5),
+    ("maintenance.updated", 1): functools.partial(_window_changed, "scheduled", ["end_time"], 5),
+    ("maintenance.started", 1): functools.partial(_window_changed, "in_progress", [], 0),
+    ("maintenance.completed", 1): functools.partial(_window_changed, "completed", [], 0),
+    ("maintenance.cancelled", 1): functools.partial(_window_changed, "cancelled", [], 5),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

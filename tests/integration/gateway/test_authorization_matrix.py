@@ -22,7 +22,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal
 
 import httpx
@@ -722,6 +722,27 @@ def ticket_request(
     return build
 
 
+def window_body(hours: int = 1) -> dict[str, Any]:
+    start = utcnow() + timedelta(hours=hours)
+    return {
+        "title": "Matrix maintenance",
+        "affected_datacenters": ["fsn1-dc14"],
+        "start_time": start.isoformat(),
+        "end_time": (start + timedelta(hours=1)).isoformat(),
+    }
+
+
+def window_request(method: str, suffix: str = "", body: Any = None) -> Callable[[World, Caller, Target], Request]:
+    """A fresh maintenance window an admin scheduled (windows belong to no tenant)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        made = world.call("POST", "/v1/admin/maintenance_windows", world.callers["admin"], window_body())
+        assert made.status_code == 201, made.text
+        return (method, f"/v1/admin/maintenance_windows/{made.json()['maintenance_window']['id']}{suffix}", body)
+
+    return build
+
+
 def ticket_assignment(world: World, caller: Caller, target: Target) -> Request:
     owner = caller if target == "own" else world.other_of(caller)
     ticket_id, _ = ticket_of(world, owner)
@@ -1140,6 +1161,17 @@ ENDPOINTS = (
         own=HELPDESK,
         other=HELPDESK,
     ),
+    # Maintenance windows belong to no tenant: the helpdesk's staff keep them (the public list
+    # needs no credentials: tests/integration/support).
+    Endpoint("GET /v1/admin/maintenance_windows", fixed("GET", "/v1/admin/maintenance_windows"), own=HELPDESK),
+    Endpoint(
+        "POST /v1/admin/maintenance_windows",
+        lambda world, caller, target: ("POST", "/v1/admin/maintenance_windows", window_body()),
+        own=HELPDESK,
+    ),
+    Endpoint("GET /v1/admin/maintenance_windows/{id}", window_request("GET"), own=HELPDESK),
+    Endpoint("PUT /v1/admin/maintenance_windows/{id}", window_request("PUT", "", {"title": "Moved"}), own=HELPDESK),
+    Endpoint("POST /v1/admin/maintenance_windows/{id}/cancel", window_request("POST", "/cancel"), own=HELPDESK),
     # Last: once a caller has two-factor authentication on, its password alone signs in no more.
     Endpoint("POST /v1/me/two_factor/confirm", two_factor_flow),
 )
@@ -1183,7 +1215,14 @@ def test_without_credentials_every_endpoint_answers_401(world: World, endpoint: 
 
 def test_the_matrix_covers_every_authenticated_route_of_the_document(world: World) -> None:
     document = httpx.get(f"{world.platform.gateway}/v1/openapi.json", timeout=10).json()
-    public = {"/v1/auth/signup", "/v1/auth/verify", "/v1/auth/verify/resend", "/v1/auth/login", "/v1/auth/refresh"}
+    public = {
+        "/v1/auth/signup",
+        "/v1/auth/verify",
+        "/v1/auth/verify/resend",
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/v1/maintenance_windows",
+    }
     routes = {
         f"{method.upper()} {path}"
         for path, operations in document["paths"].items()

@@ -36,7 +36,7 @@ from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, UserRole, UserStatus
 from identity_service.service_layer import api_keys, organizations, users
-from support_service.entrypoints import ticket_keeper
+from support_service.entrypoints import keeper
 from tests.clocks import installed_clock
 from tests.integration.live import LivePlatform, live_platform
 
@@ -261,7 +261,7 @@ def test_a_ticket_from_opening_to_closing_itself(world: World) -> None:
     # quiet for the quiet period: the keeper in support's process closes it
     support = world.platform.support
     assert support is not None
-    stop = ticket_keeper.start(support, every_seconds=0.05)
+    stop = keeper.start(support, every_seconds=0.05)
     try:
         world.clock.advance(timedelta(hours=71))
         time.sleep(0.3)
@@ -277,7 +277,7 @@ def test_a_ticket_from_opening_to_closing_itself(world: World) -> None:
 
     # the events: every step recorded, no message text in any payload, the note only announced
     events = [
-        (t, raw, payload) for t, raw, payload in world.outbox_payloads() if payload["ticket_id"] == str(ticket_id)
+        (t, raw, payload) for t, raw, payload in world.outbox_payloads() if payload.get("ticket_id") == str(ticket_id)
     ]
     types = [t for t, _, _ in events]
     for expected in (
@@ -418,7 +418,7 @@ def test_an_unanswered_urgent_ticket_breaches_its_first_response_target(world: W
     opened = _open(world, world.customer, priority="urgent", subject="Everything is down")
     ticket_id = opened.json()["ticket"]["id"]
     world.clock.advance(timedelta(minutes=29))
-    ticket_keeper.run_once(support)
+    keeper.run_once(support)
     assert (
         world.call("GET", f"/v1/admin/tickets/{ticket_id}", world.agent).json()["ticket"]["service_level"][
             "first_response_breached"
@@ -426,23 +426,23 @@ def test_an_unanswered_urgent_ticket_breaches_its_first_response_target(world: W
         is False
     )
     world.clock.advance(timedelta(minutes=2))
-    keeper_pass = ticket_keeper.run_once(support)
-    assert keeper_pass is not None and (ticket_id, "first_response") in keeper_pass.breaches
+    report = keeper.run_once(support)
+    assert report.tickets is not None and (ticket_id, "first_response") in report.tickets.breaches
     ticket = world.call("GET", f"/v1/admin/tickets/{ticket_id}", world.agent).json()["ticket"]
     assert ticket["service_level"]["first_response_breached"] is True
     breached = world.call("GET", "/v1/admin/tickets?breached=true", world.agent).json()["tickets"]
     assert ticket_id in [t["id"] for t in breached]
     breaches = [
-        p for t, _, p in world.outbox_payloads() if t == "ticket.sla_breached" and p["ticket_id"] == str(ticket_id)
+        p for t, _, p in world.outbox_payloads() if t == "ticket.sla_breached" and p.get("ticket_id") == str(ticket_id)
     ]
     assert [b["target"] for b in breaches] == ["first_response"]
-    ticket_keeper.run_once(support)  # recorded once
+    keeper.run_once(support)  # recorded once
     assert (
         len(
             [
                 p
                 for t, _, p in world.outbox_payloads()
-                if t == "ticket.sla_breached" and p["ticket_id"] == str(ticket_id)
+                if t == "ticket.sla_breached" and p.get("ticket_id") == str(ticket_id)
             ]
         )
         == 1
@@ -453,3 +453,99 @@ def test_ticket_numbers_have_no_gaps(world: World) -> None:
     answer = world.call("GET", "/v1/admin/tickets?sort=id:asc&per_page=50", world.agent).json()
     numbers = [int(t["ticket_number"].rsplit("-", 1)[1]) for t in answer["tickets"]]
     assert numbers == list(range(1, len(numbers) + 1))
+
+
+def _window_body(world: World, start: timedelta, end: timedelta, **fields: Any) -> dict[str, Any]:
+    now = world.clock.now()
+    return {
+        "title": "Storage network upgrade",
+        "description": "<i>Volumes may be slow.</i>",
+        "type": "planned",
+        "affected_services": ["volumes", "backups"],
+        "affected_datacenters": ["fsn1-dc14"],
+        "start_time": (now + start).isoformat(),
+        "end_time": (now + end).isoformat(),
+        **fields,
+    }
+
+
+def _window(world: World, start: timedelta, end: timedelta, **fields: Any) -> httpx.Response:
+    return world.call("POST", "/v1/admin/maintenance_windows", world.agent, _window_body(world, start, end, **fields))
+
+
+def test_maintenance_windows_move_with_the_clock_and_the_public_sees_the_current_ones(world: World) -> None:
+    support = world.platform.support
+    assert support is not None
+    created = _window(world, timedelta(hours=1), timedelta(hours=3))
+    assert created.status_code == 201, created.text
+    window = created.json()["maintenance_window"]
+    assert (window["status"], window["created_by"]) == ("scheduled", world.agent.user_id)
+    other = _window(world, timedelta(hours=2), timedelta(hours=4), title="Emergency router swap", type="emergency")
+    assert other.status_code == 201
+    cancelled = world.call(
+        "POST", f"/v1/admin/maintenance_windows/{other.json()['maintenance_window']['id']}/cancel", world.agent
+    )
+    assert cancelled.status_code == 200 and cancelled.json()["maintenance_window"]["status"] == "cancelled"
+
+    # the public list: no credentials, the scheduled and running ones, without who made them
+    public = httpx.get(f"{world.platform.gateway}/v1/maintenance_windows", timeout=10)
+    assert public.status_code == 200
+    listed = [w for w in public.json()["maintenance_windows"] if w["id"] == window["id"]]
+    assert len(listed) == 1 and "created_by" not in listed[0]
+    assert other.json()["maintenance_window"]["id"] not in [w["id"] for w in public.json()["maintenance_windows"]]
+
+    # staff only write; customers and billing staff are refused, nothing changes
+    def total() -> int:
+        answer = world.call("GET", "/v1/admin/maintenance_windows", world.agent)
+        return int(answer.json()["meta"]["pagination"]["total_entries"])
+
+    before = total()
+    for caller in (world.customer, world.billing):
+        body = _window_body(world, timedelta(hours=1), timedelta(hours=2))
+        assert world.call("POST", "/v1/admin/maintenance_windows", caller, body).status_code == 403
+        assert (
+            world.call("PUT", f"/v1/admin/maintenance_windows/{window['id']}", caller, {"title": "x"}).status_code
+            == 403
+        )
+    assert httpx.post(f"{world.platform.gateway}/v1/admin/maintenance_windows", json={}, timeout=10).status_code == 401
+    assert total() == before
+    # bad windows: ends before it starts, in the past, an unknown service or datacenter
+    for bad in (
+        _window(world, timedelta(hours=3), timedelta(hours=1)),
+        _window(world, timedelta(hours=-3), timedelta(hours=-1)),
+        _window(world, timedelta(hours=1), timedelta(hours=2), affected_services=["toasters"]),
+        _window(world, timedelta(hours=1), timedelta(hours=2), affected_datacenters=["../etc"]),
+        _window(world, timedelta(hours=1), timedelta(hours=2), status="completed"),
+    ):
+        assert 400 <= bad.status_code < 500, bad.text
+    assert total() == before
+
+    moved = world.call(
+        "PUT",
+        f"/v1/admin/maintenance_windows/{window['id']}",
+        world.agent,
+        {"title": "Storage network upgrade (phase 1)"},
+    )
+    assert moved.status_code == 200 and moved.json()["maintenance_window"]["title"].endswith("(phase 1)")
+    world.clock.advance(timedelta(hours=1, minutes=1))
+    assert (window["id"], "in_progress") in keeper.run_once(support).maintenance
+    running = world.call("GET", f"/v1/admin/maintenance_windows/{window['id']}", world.agent).json()[
+        "maintenance_window"
+    ]
+    assert running["status"] == "in_progress"
+    late_start = world.call(
+        "PUT",
+        f"/v1/admin/maintenance_windows/{window['id']}",
+        world.agent,
+        {"start_time": (world.clock.now() + timedelta(hours=1)).isoformat()},
+    )
+    assert late_start.status_code == 412
+    world.clock.advance(timedelta(hours=2))
+    assert (window["id"], "completed") in keeper.run_once(support).maintenance
+    assert window["id"] not in [
+        w["id"]
+        for w in httpx.get(f"{world.platform.gateway}/v1/maintenance_windows", timeout=10).json()["maintenance_windows"]
+    ]
+    assert world.call("POST", f"/v1/admin/maintenance_windows/{window['id']}/cancel", world.agent).status_code == 412
+    types = [t for t, _, p in world.outbox_payloads() if p.get("maintenance_window_id") == str(window["id"])]
+    assert types == ["maintenance.scheduled", "maintenance.updated", "maintenance.started", "maintenance.completed"]

@@ -33,6 +33,7 @@ from gateway_service.api import (
     images,
     invoices,
     load_balancer_types,
+    maintenance_windows,
     me,
     organizations,
     placement_groups,
@@ -83,6 +84,8 @@ ROUTERS = (
     billing.pricing_plans_router,
     tickets.router,
     admin_tickets.router,
+    maintenance_windows.router,
+    maintenance_windows.admin_router,
 )
 
 

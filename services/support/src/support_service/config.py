@@ -36,7 +36,9 @@ class Settings(ServiceSettings):
     quiet_period_hours: float = Field(
         default=72, gt=0, description="A resolved ticket no one writes to closes itself after this long."
     )
-    ticket_keeper_seconds: float = Field(default=60, gt=0, description="How often the ticket keeper runs.")
+    keeper_seconds: float = Field(
+        default=60, gt=0, description="How often the keeper closes quiet tickets, records breaches, moves windows."
+    )
 
     @model_validator(mode="after")
     def _every_priority(self) -> Settings:

@@ -186,7 +186,7 @@ SUSPENSION_REQUESTED = event(
     "billing.suspension_requested", 1, billing_events.SuspensionRequested, "account", topic=None
 )
 
-# Support: tickets, on support.events (the producer's stream); the aggregate id is the ticket id.
+# Support: tickets and maintenance windows, on support.events (the producer's stream).
 # No payload carries message text; an internal note is announced by its own type, never its content.
 TICKET_OPENED = event("ticket.opened", 1, support_events.TicketOpened, "ticket", topic=None)
 TICKET_REPLIED = event("ticket.replied", 1, support_events.TicketReplied, "ticket", topic=None)
@@ -197,6 +197,22 @@ TICKET_STATUS_CHANGED = event("ticket.status_changed", 1, support_events.TicketS
 TICKET_ASSIGNED = event("ticket.assigned", 1, support_events.TicketAssigned, "ticket", topic=None)
 TICKET_RATED = event("ticket.rated", 1, support_events.TicketRated, "ticket", topic=None)
 TICKET_SLA_BREACHED = event("ticket.sla_breached", 1, support_events.TicketSlaBreached, "ticket", topic=None)
+# Maintenance windows (aggregate "maintenance_window"): each event carries the window as it is now.
+MAINTENANCE_SCHEDULED = event(
+    "maintenance.scheduled", 1, support_events.MaintenanceWindowChanged, "maintenance_window", topic=None
+)
+MAINTENANCE_UPDATED = event(
+    "maintenance.updated", 1, support_events.MaintenanceWindowChanged, "maintenance_window", topic=None
+)
+MAINTENANCE_STARTED = event(
+    "maintenance.started", 1, support_events.MaintenanceWindowChanged, "maintenance_window", topic=None
+)
+MAINTENANCE_COMPLETED = event(
+    "maintenance.completed", 1, support_events.MaintenanceWindowChanged, "maintenance_window", topic=None
+)
+MAINTENANCE_CANCELLED = event(
+    "maintenance.cancelled", 1, support_events.MaintenanceWindowChanged, "maintenance_window", topic=None
+)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.

@@ -73,6 +73,9 @@ class Family(StrEnum):
     TICKETS = "tickets"
     """Support tickets (/v1/tickets): the tenant's own; support staff work every ticket
     (/v1/admin/tickets, a staff area). Support checks the tenant and the view again."""
+    MAINTENANCE_WINDOWS = "maintenance_windows"
+    """Maintenance windows: anyone reads the upcoming and current ones (/v1/maintenance_windows,
+    no authentication); admins and support staff keep them (/v1/admin/maintenance_windows)."""
 
 
 # What staff roles may read of other users' resources, by family (admins reach everything).
@@ -136,6 +139,10 @@ STAFF_AREAS: Mapping[Family, Mapping[Access, frozenset[Role]]] = {
     # The helpdesk: platform admins and support staff read and answer every ticket, add internal
     # notes, assign and move them (billing staff open tickets as customers do).
     Family.TICKETS: {
+        Access.READ: frozenset({Role.ADMIN, Role.SUPPORT}),
+        Access.WRITE: frozenset({Role.ADMIN, Role.SUPPORT}),
+    },
+    Family.MAINTENANCE_WINDOWS: {
         Access.READ: frozenset({Role.ADMIN, Role.SUPPORT}),
         Access.WRITE: frozenset({Role.ADMIN, Role.SUPPORT}),
     },

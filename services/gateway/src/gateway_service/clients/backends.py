@@ -15,6 +15,7 @@ from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.identity import IdentityClient
+from gateway_service.clients.maintenance import MaintenanceClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
 from gateway_service.clients.servers import ServerClient
@@ -42,6 +43,8 @@ class Backends:
     billing: BillingClient
     tickets: TicketClient
     """Support's TicketService: tickets, their threads and attachments."""
+    maintenance: MaintenanceClient
+    """Support's MaintenanceService: maintenance windows."""
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
@@ -66,6 +69,7 @@ class Backends:
             placement_groups=PlacementGroupClient(of("compute")),
             billing=billing,
             tickets=TicketClient(of("support")),
+            maintenance=MaintenanceClient(of("support")),
             prices=PriceListCache(billing.price_list),
         )
 

@@ -85,6 +85,7 @@ maintenance_windows = sa.Table(
     sa.Column("created_by", ID),
     sa.Column("created_at", TIME),
     sa.Column("updated_at", TIME),
+    sa.Column("version", sa.Integer, nullable=False),
 )
 
 notifications = sa.Table(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Self
 
 from cpshared.db import SqlAlchemyUnitOfWork
+from support_service.adapters.maintenance_repository import MaintenanceRepository
 from support_service.adapters.ticket_repository import TicketRepository
 from support_service.service_layer.unit_of_work import SupportUnitOfWork
 
@@ -14,6 +15,7 @@ class SqlAlchemySupportUnitOfWork(SqlAlchemyUnitOfWork, SupportUnitOfWork):
     def __enter__(self) -> Self:
         super().__enter__()
         self.tickets = TicketRepository(self.session)
+        self.maintenance = MaintenanceRepository(self.session)
         return self
 
     def commit(self) -> None:

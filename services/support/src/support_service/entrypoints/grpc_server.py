@@ -1,5 +1,5 @@
-"""The support service's gRPC server process: the TicketService, and the ticket keeper running
-beside it (entrypoints/ticket_keeper.py)."""
+"""The support service's gRPC server process: the TicketService and MaintenanceService, and the
+keeper running beside it (entrypoints/keeper.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from cpshared.runtime import run_grpc_service
 from support_service import SERVICE_NAME, __version__
 from support_service.bootstrap import Support, bootstrap
 from support_service.config import Settings
-from support_service.entrypoints import ticket_keeper
+from support_service.entrypoints import keeper
+from support_service.entrypoints.maintenance_servicer import add_maintenance_servicer
 from support_service.entrypoints.ticket_servicer import add_ticket_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -20,13 +21,13 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def register(settings: Settings) -> Registrar:
     support = bootstrap(settings)
-    ticket_keeper.start(support, every_seconds=settings.ticket_keeper_seconds)
+    keeper.start(support, every_seconds=settings.keeper_seconds)
     return lambda server: add_servicers(server, support)
 
 
 def add_servicers(server: aio.Server, support: Support) -> list[str]:
     """Every gRPC service support answers, on ``server``; their full names."""
-    return add_ticket_servicer(server, support)
+    return add_ticket_servicer(server, support) + add_maintenance_servicer(server, support)
 
 
 def main() -> None:

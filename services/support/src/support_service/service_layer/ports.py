@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from support_service.domain.maintenance import MaintenanceWindow
 from support_service.domain.tickets import Attachment, Ticket, TicketMessage
 
 
@@ -66,6 +67,25 @@ class TicketRepository(Protocol):
         self, now: datetime, first_response: Mapping[str, timedelta], resolution: Mapping[str, timedelta], limit: int
     ) -> list[int]:
         """Ids of open and pending tickets with a target passed at ``now`` and not recorded yet."""
+
+
+class MaintenanceRepository(Protocol):
+    seen: list[MaintenanceWindow]
+
+    def add(self, window: MaintenanceWindow, now: datetime) -> MaintenanceWindow: ...
+
+    def get(self, window_id: int, *, for_update: bool = False) -> MaintenanceWindow | None: ...
+
+    def save(self, window: MaintenanceWindow, now: datetime) -> None: ...
+
+    def search(
+        self, statuses: Sequence[str], *, upcoming_first: bool, offset: int, limit: int
+    ) -> tuple[list[MaintenanceWindow], int]:
+        """Windows in ``statuses`` (empty: any); soonest start first with ``upcoming_first``,
+        else the newest first."""
+
+    def due(self, now: datetime, limit: int) -> list[int]:
+        """Ids of scheduled windows whose start, and running ones whose end, has come."""
 
 
 class ObjectStore(Protocol):

@@ -3,8 +3,8 @@ ports in :mod:`support_service.service_layer.ports`) and the outbox. The MariaDB
 :class:`support_service.adapters.unit_of_work.SqlAlchemySupportUnitOfWork`, wired by the
 bootstrap.
 
-The outbox gets what the aggregates recorded themselves (the ``events`` of the tickets its
-repository wrote, collected by :meth:`SupportUnitOfWork.collect_events` when it commits)."""
+The outbox gets what the aggregates recorded themselves (the ``events`` of the tickets and
+maintenance windows its repositories wrote, collected by :meth:`SupportUnitOfWork.collect_events` when it commits)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ class SupportUnitOfWork(abc.ABC):
     """``with uow: ...; uow.commit()``; leaving without commit rolls back."""
 
     tickets: ports.TicketRepository
+    maintenance: ports.MaintenanceRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
@@ -73,7 +74,8 @@ class SupportUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
     def collect_events(self) -> None:
-        for aggregate in list(self.tickets.seen):
+        seen: list[Aggregate] = [*self.tickets.seen, *self.maintenance.seen]
+        for aggregate in seen:
             for event in aggregate_events(aggregate):
                 self.record(event)
 

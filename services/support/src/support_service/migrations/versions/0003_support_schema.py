@@ -14,8 +14,9 @@ and what tickets need besides.
 - ``ticket_number_sequences``: the last ticket number given in each year, raised in the
   transaction that opens a ticket, so numbers have no gaps (a rolled-back opening gives its
   number back).
-- ``maintenance_windows`` and ``notifications``: the seed's, every column, enum, index and
-  default (``created_by`` a plain id).
+- ``maintenance_windows``: the seed's, every column, enum, index and default (``created_by`` a
+  plain id), and the aggregate's ``version``.
+- ``notifications``: the seed's, every column, index and default.
 
 Times are DATETIME(6) in UTC, as in the other services (no session time zone, microseconds, no
 2038 limit); the seed's CURRENT_TIMESTAMP defaults stay.
@@ -130,6 +131,7 @@ def upgrade() -> None:
         sa.Column("created_by", ID),
         sa.Column("created_at", TIME, server_default=NOW),
         sa.Column("updated_at", TIME, server_default=NOW_ON_UPDATE),
+        sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Index("idx_status", "status"),
         sa.Index("idx_start_time", "start_time"),
         **TABLE,
