@@ -374,6 +374,27 @@ def test_bad_input_is_refused_and_changes_nothing(world: World) -> None:
         len(world.call("GET", f"/v1/admin/tickets/{ticket_id}/messages", world.agent).json()["messages"])
         == messages_before
     )
+    # staff's filters: assignee, customer, priority, category
+    assigned = world.call(
+        "POST", f"/v1/admin/tickets/{ticket_id}/assign", world.agent, {"assigned_to": world.agent.user_id}
+    )
+    assert assigned.status_code == 200
+    billing_ticket = _open(world, world.other, category="billing", priority="low", subject="Invoice question")
+    assert billing_ticket.status_code == 201
+    other_id = billing_ticket.json()["ticket"]["id"]
+
+    def staff_ids(query: str) -> set[int]:
+        answer = world.call("GET", f"/v1/admin/tickets?{query}&per_page=50", world.agent)
+        assert answer.status_code == 200, answer.text
+        return {t["id"] for t in answer.json()["tickets"]}
+
+    mine = staff_ids(f"assigned_to={world.agent.user_id}")
+    assert ticket_id in mine and other_id not in mine
+    assert ticket_id not in staff_ids("unassigned=true") and other_id in staff_ids("unassigned=true")
+    assert staff_ids(f"user_id={world.other.user_id}") == {other_id}
+    assert other_id in staff_ids("category=billing&priority=low") and ticket_id not in staff_ids("category=billing")
+    assert staff_ids("q=Invoice%20question") == {other_id}
+    assert world.call("GET", "/v1/admin/tickets?priority=extreme", world.agent).status_code == 400
     # a transition no helpdesk allows
     world.call("POST", f"/v1/admin/tickets/{ticket_id}/status", world.agent, {"status": "closed"})
     reopened = world.call("POST", f"/v1/admin/tickets/{ticket_id}/status", world.agent, {"status": "open"})

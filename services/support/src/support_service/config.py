@@ -23,7 +23,13 @@ class Settings(ServiceSettings):
         default=".local/support/attachments",
         description="Directory of the local object store that keeps ticket attachments.",
     )
-    attachment_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1, le=8 * 1024 * 1024)
+    attachment_max_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1,
+        # An attachment is answered whole over gRPC: the gateway's channel takes at most 4 MiB.
+        le=3 * 1024 * 1024,
+        description="The largest attachment, in bytes.",
+    )
     attachments_per_message: int = Field(default=3, ge=0, le=10)
     first_response_minutes: dict[str, int] = Field(
         default_factory=lambda: dict(FIRST_RESPONSE_MINUTES),

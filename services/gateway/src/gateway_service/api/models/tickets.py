@@ -24,8 +24,9 @@ Status = Literal["open", "pending", "resolved", "closed"]
 ResourceType = Literal["server", "placement_group", "ssh_key"]
 MAX_MESSAGE = 10_000
 MAX_ATTACHMENTS = 10
-# Base64 of the largest attachment support may be configured to keep (8 MiB).
-MAX_ENCODED = 4 * (8 * 1024 * 1024 // 3 + 1)
+# Base64 of the largest attachment support may be configured to keep (3 MiB); support checks
+# its own, smaller limit and says what it is.
+MAX_ENCODED = 4 * (3 * 1024 * 1024 // 3 + 1)
 Message = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE, description="Text (never rendered as HTML).")]
 
 
