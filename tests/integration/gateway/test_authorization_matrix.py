@@ -57,6 +57,7 @@ from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, QuotaOwner, User, UserRole, UserStatus
 from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
+from support_service.domain.notifications import Notification
 from tests.integration.billing.support import apply as apply_to_billing
 from tests.integration.billing.support import hours, organization_created, run_invoices, user_created
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
@@ -743,6 +744,18 @@ def window_request(method: str, suffix: str = "", body: Any = None) -> Callable[
     return build
 
 
+def notification_read(world: World, caller: Caller, target: Target) -> Request:
+    """A fresh notification in the caller's inbox, or in the other tenant's owner's."""
+    owner = caller if target == "own" else world.other_of(caller)
+    support = world.platform.support
+    assert support is not None
+    made = Notification(str(uuid.uuid4()), "ticket_replied", "user", owner.user.id, {"ticket_id": 1})
+    with support.uow() as uow:
+        uow.notifications.add(made, utcnow())
+        uow.commit()
+    return ("POST", f"/v1/notifications/{made.id}/read", None)
+
+
 def ticket_assignment(world: World, caller: Caller, target: Target) -> Request:
     owner = caller if target == "own" else world.other_of(caller)
     ticket_id, _ = ticket_of(world, owner)
@@ -1161,6 +1174,10 @@ ENDPOINTS = (
         own=HELPDESK,
         other=HELPDESK,
     ),
+    # The caller's own inbox: another's notification is 404 to anyone, staff included.
+    Endpoint("GET /v1/notifications", fixed("GET", "/v1/notifications")),
+    Endpoint("POST /v1/notifications/read_all", fixed("POST", "/v1/notifications/read_all")),
+    Endpoint("POST /v1/notifications/{id}/read", notification_read, other=EVERYONE_ELSES),
     # Maintenance windows belong to no tenant: the helpdesk's staff keep them (the public list
     # needs no credentials: tests/integration/support).
     Endpoint("GET /v1/admin/maintenance_windows", fixed("GET", "/v1/admin/maintenance_windows"), own=HELPDESK),

@@ -30,13 +30,15 @@ from cloudctl.paths import LocalPaths
 from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
 from cpshared.clock import ManualClock
 from cpshared.events.catalog import REGISTRY
-from cpshared.events.envelope import ReceivedEvent
+from cpshared.events.envelope import ReceivedEvent, record_headers
+from cpshared.events.projection import ProjectionRunner, RawRecord
 from cpshared.events.tables import outbox
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, UserRole, UserStatus
 from identity_service.service_layer import api_keys, organizations, users
 from support_service.entrypoints import keeper
+from support_service.entrypoints.notification_projection import NotificationProjection
 from tests.clocks import installed_clock
 from tests.integration.live import LivePlatform, live_platform
 
@@ -388,8 +390,8 @@ def test_bad_input_is_refused_and_changes_nothing(world: World) -> None:
         assert answer.status_code == 200, answer.text
         return {t["id"] for t in answer.json()["tickets"]}
 
-    mine = staff_ids(f"assigned_to={world.agent.user_id}")
-    assert ticket_id in mine and other_id not in mine
+    assigned_ids = staff_ids(f"assigned_to={world.agent.user_id}")
+    assert ticket_id in assigned_ids and other_id not in assigned_ids
     assert ticket_id not in staff_ids("unassigned=true") and other_id in staff_ids("unassigned=true")
     assert staff_ids(f"user_id={world.other.user_id}") == {other_id}
     assert other_id in staff_ids("category=billing&priority=low") and ticket_id not in staff_ids("category=billing")
@@ -570,3 +572,50 @@ def test_maintenance_windows_move_with_the_clock_and_the_public_sees_the_current
     assert world.call("POST", f"/v1/admin/maintenance_windows/{window['id']}/cancel", world.agent).status_code == 412
     types = [t for t, _, p in world.outbox_payloads() if p.get("maintenance_window_id") == str(window["id"])]
     assert types == ["maintenance.scheduled", "maintenance.updated", "maintenance.started", "maintenance.completed"]
+
+
+def test_the_customer_hears_of_staff_replies_and_resolutions_in_the_inbox_never_of_notes(world: World) -> None:
+    """support's own events through the real projection runner, as support-consumer applies them
+    (a second delivery of the same records notifies nobody twice)."""
+    support = world.platform.support
+    assert support is not None
+    opened = _open(world, world.customer, subject="Inbox please")
+    ticket_id = opened.json()["ticket"]["id"]
+    agent = world.agent
+    assert world.call("POST", f"/v1/admin/tickets/{ticket_id}/notes", agent, {"message": NOTE}).status_code == 201
+    assert (
+        world.call("POST", f"/v1/admin/tickets/{ticket_id}/messages", agent, {"message": "Fixed."}).status_code == 201
+    )
+    resolved = world.call("POST", f"/v1/admin/tickets/{ticket_id}/status", agent, {"status": "resolved"})
+    assert resolved.status_code == 200
+    records = [
+        RawRecord(
+            "support.events", 0, offset, str(ticket_id).encode(), raw, record_headers(EventEnvelope.FromString(raw))
+        )
+        for offset, (_, raw, _) in enumerate(world.outbox_payloads())
+    ]
+    runner = ProjectionRunner(support.engine, NotificationProjection())
+    runner.apply_batch(records)
+    runner.apply_batch(records)  # redelivered
+
+    inbox = world.call("GET", "/v1/notifications?unread=true", world.customer)
+    assert inbox.status_code == 200, inbox.text
+    mine = [n for n in inbox.json()["notifications"] if n["data"]["ticket_id"] == ticket_id]
+    assert sorted(n["type"] for n in mine) == ["ticket_replied", "ticket_resolved"]
+    assert all(n["data"]["subject"] == "Inbox please" for n in mine)
+    assert NOTE not in inbox.text
+    unread = inbox.json()["meta"]["unread"]
+    assert unread >= 2
+    # another user's inbox has none of it, and cannot mark it
+    assert all(
+        n["data"]["ticket_id"] != ticket_id
+        for n in world.call("GET", "/v1/notifications", world.other).json()["notifications"]
+    )
+    assert world.call("POST", f"/v1/notifications/{mine[0]['id']}/read", world.other).status_code == 404
+    read = world.call("POST", f"/v1/notifications/{mine[0]['id']}/read", world.customer)
+    assert read.status_code == 200 and read.json()["notification"]["read"] is not None
+    assert world.call("GET", "/v1/notifications", world.customer).json()["meta"]["unread"] == unread - 1
+    marked = world.call("POST", "/v1/notifications/read_all", world.customer)
+    assert marked.status_code == 200 and marked.json()["marked"] == unread - 1
+    assert world.call("GET", "/v1/notifications?unread=true", world.customer).json()["notifications"] == []
+    assert world.call("POST", "/v1/notifications/not-a-uuid/read", world.customer).status_code == 400

@@ -10,6 +10,7 @@ import pytest
 from cpshared.errors import Conflict, InvalidInput, PreconditionFailed
 from support_service.config import default_rules
 from support_service.domain.attachments import AttachmentLimits, check_uploads, sniff
+from support_service.domain.notifications import TICKET_REPLIED, TICKET_RESOLVED, for_reply, for_status
 from support_service.domain.tickets import (
     CLOSED,
     OPEN,
@@ -152,3 +153,14 @@ def test_attachments_are_sniffed_and_limited() -> None:
         check_uploads([("a.txt", b"a"), ("b.txt", b"b"), ("c.txt", b"c")], limits)
     with pytest.raises(InvalidInput):
         check_uploads([("a\x00.txt", b"a")], limits)
+
+
+def test_who_hears_of_what() -> None:
+    ticket = _ticket()
+    [replied] = for_reply("e-1", ticket, 9, from_staff=True)
+    assert (replied.type, replied.notifiable_id, replied.data["message_id"]) == (TICKET_REPLIED, 42, 9)
+    assert for_reply("e-2", ticket, 10, from_staff=False) == []  # the customer's own reply
+    assert for_status("e-3", ticket, PENDING) == []
+    [resolved] = for_status("e-4", ticket, RESOLVED)
+    assert resolved.type == TICKET_RESOLVED
+    assert for_reply("e-1", ticket, 9, from_staff=True)[0].id == replied.id  # the same event, the same id

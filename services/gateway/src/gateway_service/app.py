@@ -35,6 +35,7 @@ from gateway_service.api import (
     load_balancer_types,
     maintenance_windows,
     me,
+    notifications,
     organizations,
     placement_groups,
     quotas,
@@ -86,6 +87,7 @@ ROUTERS = (
     admin_tickets.router,
     maintenance_windows.router,
     maintenance_windows.admin_router,
+    notifications.router,
 )
 
 

@@ -73,6 +73,8 @@ class Family(StrEnum):
     TICKETS = "tickets"
     """Support tickets (/v1/tickets): the tenant's own; support staff work every ticket
     (/v1/admin/tickets, a staff area). Support checks the tenant and the view again."""
+    NOTIFICATIONS = "notifications"
+    """The caller's own in-app inbox (/v1/notifications); support checks the user again."""
     MAINTENANCE_WINDOWS = "maintenance_windows"
     """Maintenance windows: anyone reads the upcoming and current ones (/v1/maintenance_windows,
     no authentication); admins and support staff keep them (/v1/admin/maintenance_windows)."""

@@ -16,6 +16,7 @@ from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.identity import IdentityClient
 from gateway_service.clients.maintenance import MaintenanceClient
+from gateway_service.clients.notifications import NotificationClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
 from gateway_service.clients.servers import ServerClient
@@ -45,6 +46,8 @@ class Backends:
     """Support's TicketService: tickets, their threads and attachments."""
     maintenance: MaintenanceClient
     """Support's MaintenanceService: maintenance windows."""
+    notifications: NotificationClient
+    """Support's NotificationService: the caller's in-app inbox."""
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
@@ -70,6 +73,7 @@ class Backends:
             billing=billing,
             tickets=TicketClient(of("support")),
             maintenance=MaintenanceClient(of("support")),
+            notifications=NotificationClient(of("support")),
             prices=PriceListCache(billing.price_list),
         )
 

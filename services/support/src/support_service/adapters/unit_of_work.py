@@ -7,6 +7,7 @@ from typing import Self
 
 from cpshared.db import SqlAlchemyUnitOfWork
 from support_service.adapters.maintenance_repository import MaintenanceRepository
+from support_service.adapters.notification_repository import NotificationRepository
 from support_service.adapters.ticket_repository import TicketRepository
 from support_service.service_layer.unit_of_work import SupportUnitOfWork
 
@@ -16,6 +17,7 @@ class SqlAlchemySupportUnitOfWork(SqlAlchemyUnitOfWork, SupportUnitOfWork):
         super().__enter__()
         self.tickets = TicketRepository(self.session)
         self.maintenance = MaintenanceRepository(self.session)
+        self.notifications = NotificationRepository(self.session)
         return self
 
     def commit(self) -> None:

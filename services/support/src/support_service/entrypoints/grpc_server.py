@@ -1,5 +1,5 @@
-"""The support service's gRPC server process: the TicketService and MaintenanceService, and the
-keeper running beside it (entrypoints/keeper.py)."""
+"""The support service's gRPC server process: the TicketService, MaintenanceService and
+NotificationService, and the keeper running beside it (entrypoints/keeper.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from support_service.bootstrap import Support, bootstrap
 from support_service.config import Settings
 from support_service.entrypoints import keeper
 from support_service.entrypoints.maintenance_servicer import add_maintenance_servicer
+from support_service.entrypoints.notification_servicer import add_notification_servicer
 from support_service.entrypoints.ticket_servicer import add_ticket_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -27,7 +28,11 @@ def register(settings: Settings) -> Registrar:
 
 def add_servicers(server: aio.Server, support: Support) -> list[str]:
     """Every gRPC service support answers, on ``server``; their full names."""
-    return add_ticket_servicer(server, support) + add_maintenance_servicer(server, support)
+    return (
+        add_ticket_servicer(server, support)
+        + add_maintenance_servicer(server, support)
+        + add_notification_servicer(server, support)
+    )
 
 
 def main() -> None:

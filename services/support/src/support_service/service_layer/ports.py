@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from support_service.domain.maintenance import MaintenanceWindow
+from support_service.domain.notifications import Notification
 from support_service.domain.tickets import Attachment, Ticket, TicketMessage
 
 
@@ -86,6 +87,21 @@ class MaintenanceRepository(Protocol):
 
     def due(self, now: datetime, limit: int) -> list[int]:
         """Ids of scheduled windows whose start, and running ones whose end, has come."""
+
+
+class NotificationRepository(Protocol):
+    def add(self, notification: Notification, now: datetime) -> None:
+        """Once: a notification whose id exists is not written again."""
+
+    def search(
+        self, user_id: int, *, unread_only: bool, offset: int, limit: int
+    ) -> tuple[list[Notification], int, int]:
+        """One page of the user's notifications (newest first), how many match, how many are unread."""
+
+    def get(self, user_id: int, notification_id: str) -> Notification | None: ...
+
+    def mark_read(self, user_id: int, notification_id: str | None, now: datetime) -> int:
+        """Mark one (or, with None, every) unread notification of the user read; how many."""
 
 
 class ObjectStore(Protocol):

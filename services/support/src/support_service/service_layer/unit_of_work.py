@@ -54,6 +54,7 @@ class SupportUnitOfWork(abc.ABC):
 
     tickets: ports.TicketRepository
     maintenance: ports.MaintenanceRepository
+    notifications: ports.NotificationRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
