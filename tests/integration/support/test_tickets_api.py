@@ -27,10 +27,11 @@ from google.protobuf.json_format import MessageToDict
 from audit_service.domain.records import audit_row
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
 from cpshared.clock import ManualClock
 from cpshared.events.catalog import REGISTRY
-from cpshared.events.envelope import ReceivedEvent, record_headers
+from cpshared.events.envelope import ReceivedEvent, new_event, record_headers
 from cpshared.events.projection import ProjectionRunner, RawRecord
 from cpshared.events.tables import outbox
 from cpshared.migrations import migrations_dir, upgrade
@@ -619,3 +620,79 @@ def test_the_customer_hears_of_staff_replies_and_resolutions_in_the_inbox_never_
     assert marked.status_code == 200 and marked.json()["marked"] == unread - 1
     assert world.call("GET", "/v1/notifications?unread=true", world.customer).json()["notifications"] == []
     assert world.call("POST", "/v1/notifications/not-a-uuid/read", world.customer).status_code == 400
+
+
+def _compute_records(*payloads: Any) -> list[RawRecord]:
+    records = []
+    for offset, payload in enumerate(payloads):
+        event_type = "server.created" if isinstance(payload, compute_events.ServerCreated) else "server.deleted"
+        event = new_event(
+            REGISTRY.spec(event_type),
+            producer="compute",
+            aggregate_id=payload.server_id,
+            aggregate_version=1,
+            payload=payload,
+        )
+        records.append(
+            RawRecord(
+                "compute.events", 0, 10_000 + offset, event.key, event.envelope.SerializeToString(), event.headers()
+            )
+        )
+    return records
+
+
+def _support_records(world: World, since: int = 0) -> list[RawRecord]:
+    return [
+        RawRecord("support.events", 1, offset, b"k", raw, record_headers(EventEnvelope.FromString(raw)))
+        for offset, (_, raw, _) in enumerate(world.outbox_payloads())
+        if offset >= since
+    ]
+
+
+def test_a_maintenance_window_notifies_exactly_the_customers_with_servers_there(world: World) -> None:
+    support = world.platform.support
+    assert support is not None
+    runner = ProjectionRunner(support.engine, NotificationProjection())
+    runner.apply_batch(
+        _compute_records(
+            compute_events.ServerCreated(server_id=901, user_id=world.customer.user_id, datacenter="fsn1-dc14"),
+            compute_events.ServerCreated(server_id=902, user_id=world.other.user_id, datacenter="nbg1-dc3"),
+            compute_events.ServerCreated(server_id=903, user_id=world.agent.user_id, datacenter="fsn1-dc8"),
+        )
+    )
+    already = len(world.outbox_payloads())
+    created = _window(world, timedelta(hours=1), timedelta(hours=2), affected_datacenters=["fsn1-dc14"])
+    assert created.status_code == 201, created.text
+    window_id = created.json()["maintenance_window"]["id"]
+    world.clock.advance(timedelta(hours=1, minutes=1))
+    keeper.run_once(support)
+    world.clock.advance(timedelta(hours=1))
+    keeper.run_once(support)
+    records = _support_records(world, already)
+    runner.apply_batch(records)
+    runner.apply_batch(records)  # redelivered: nobody hears twice
+
+    def heard(caller: Caller) -> list[str]:
+        answer = world.call("GET", "/v1/notifications?per_page=50", caller)
+        assert answer.status_code == 200, answer.text
+        return [
+            n["type"] for n in answer.json()["notifications"] if n["data"].get("maintenance_window_id") == window_id
+        ]
+
+    assert sorted(heard(world.customer)) == ["maintenance_completed", "maintenance_scheduled", "maintenance_started"]
+    assert heard(world.other) == []  # a server elsewhere
+    assert heard(world.agent) == []  # another datacenter of the same location
+
+    # a deleted server is no longer there
+    runner.apply_batch(_compute_records(compute_events.ServerDeleted(server_id=901, user_id=world.customer.user_id)))
+    already = len(world.outbox_payloads())
+    later = _window(world, timedelta(hours=1), timedelta(hours=2), affected_datacenters=["fsn1"])
+    assert later.status_code == 201
+    runner.apply_batch(_support_records(world, already))
+    later_id = later.json()["maintenance_window"]["id"]
+    inbox = world.call("GET", "/v1/notifications?per_page=50", world.customer).json()["notifications"]
+    assert all(n["data"].get("maintenance_window_id") != later_id for n in inbox)
+    staff_inbox = world.call("GET", "/v1/notifications?per_page=50", world.agent).json()["notifications"]
+    assert [n["type"] for n in staff_inbox if n["data"].get("maintenance_window_id") == later_id] == [
+        "maintenance_scheduled"
+    ]

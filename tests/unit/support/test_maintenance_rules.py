@@ -14,6 +14,7 @@ from support_service.domain.maintenance import (
     MaintenanceWindow,
     new_window,
 )
+from support_service.domain.notifications import affects
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -74,3 +75,10 @@ def test_changes_and_cancelling() -> None:
     assert scheduled.status == CANCELLED
     with pytest.raises(PreconditionFailed):
         scheduled.update(5, now=NOW, title="Again")
+
+
+def test_which_resources_a_window_affects() -> None:
+    assert affects("fsn1-dc14", "fsn1-dc14")
+    assert not affects("fsn1-dc14", "fsn1-dc8")
+    assert affects("fsn1", "fsn1-dc8") and affects("fsn1-dc14", "fsn1")
+    assert not affects("fsn1", "nbg1-dc3") and not affects("fsn1", "fsn10")

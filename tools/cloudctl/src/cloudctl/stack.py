@@ -200,7 +200,8 @@ PROJECTIONS = {
     # Compute follows identity: an account's suspension reaches its servers.
     "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
-    # Support follows its own stream: a staff reply or a resolution reaches the customer's inbox.
+    # Support follows its own stream and compute's: replies, resolutions and maintenance windows
+    # reach the inboxes of the customers concerned.
     "support": "support_service.entrypoints.notification_projection:NotificationProjection",
 }
 

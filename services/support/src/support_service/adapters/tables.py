@@ -100,3 +100,14 @@ notifications = sa.Table(
     sa.Column("created_at", TIME),
     sa.Column("updated_at", TIME),
 )
+
+customer_resources = sa.Table(
+    "customer_resources",
+    metadata,
+    sa.Column("resource_type", sa.String(50), primary_key=True),
+    sa.Column("resource_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("datacenter", sa.String(50), nullable=False),
+    sa.Column("recorded_at", TIME, nullable=False),
+)

@@ -5,7 +5,10 @@ What notifies whom, so far (the other kinds of issue 19 — invoices, alerts, se
 maintenance, sign-ins, quotas — and mail are still to come):
 
 - ``ticket.replied`` by staff: ``ticket_replied`` to the customer who opened the ticket;
-- ``ticket.status_changed`` to ``resolved``: ``ticket_resolved`` to that customer.
+- ``ticket.status_changed`` to ``resolved``: ``ticket_resolved`` to that customer;
+- ``maintenance.scheduled``, ``.started``, ``.completed``: ``maintenance_scheduled``,
+  ``maintenance_started``, ``maintenance_completed`` to every customer with a resource in an
+  affected datacenter (:func:`affects`), once each.
 
 An internal note notifies nobody. A notification's id is a function of the event and the
 person, so the same event never notifies the same person twice.
@@ -24,6 +27,11 @@ from support_service.domain.tickets import RESOLVED, Ticket
 USER: Final = "user"
 TICKET_REPLIED: Final = "ticket_replied"
 TICKET_RESOLVED: Final = "ticket_resolved"
+MAINTENANCE_KINDS: Final = {
+    "maintenance.scheduled": "maintenance_scheduled",
+    "maintenance.started": "maintenance_started",
+    "maintenance.completed": "maintenance_completed",
+}
 NAMESPACE: Final = uuid.UUID("3b7c4e0a-2f51-4c55-9d35-6a0f3f1d2c11")
 
 
@@ -61,4 +69,28 @@ def for_status(event_id: str, ticket: Ticket, status: str) -> list[Notification]
         return []
     return [
         Notification(notification_id(event_id, ticket.user_id), TICKET_RESOLVED, USER, ticket.user_id, _about(ticket))
+    ]
+
+
+def _location(datacenter: str) -> str:
+    return datacenter.split("-dc", 1)[0]
+
+
+def affects(window_datacenter: str, resource_datacenter: str) -> bool:
+    """Whether a window naming ``window_datacenter`` (``fsn1-dc14`` or the location ``fsn1``)
+    affects a resource in ``resource_datacenter`` (either form): the same datacenter, or a
+    location and a datacenter in it."""
+    if _location(window_datacenter) != _location(resource_datacenter):
+        return False
+    precise = "-dc" in window_datacenter and "-dc" in resource_datacenter
+    return window_datacenter == resource_datacenter if precise else True
+
+
+def for_maintenance(event_id: str, event_type: str, data: dict[str, Any], user_ids: list[int]) -> list[Notification]:
+    kind = MAINTENANCE_KINDS.get(event_type)
+    if kind is None:
+        return []
+    return [
+        Notification(notification_id(event_id, user_id), kind, USER, user_id, dict(data))
+        for user_id in sorted(set(user_ids))
     ]

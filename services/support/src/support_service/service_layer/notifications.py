@@ -1,14 +1,18 @@
 """Inbox use cases: a user reads their notifications and marks them read; the reaction to
 support's own events makes them (``notify_*``, on the repositories of the reaction's
-transaction, so the inbox row of the event and its notifications commit together)."""
+transaction, so the inbox row of the event and its notifications commit together) and keeps
+where customers have resources from compute's events (``record_resource``, ``forget_resource``)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from cpshared.clock import utcnow
 from cpshared.errors import NotFound
 from support_service.domain import notifications as rules
 from support_service.domain.notifications import Notification
-from support_service.service_layer.ports import NotificationRepository, TicketRepository
+from support_service.service_layer.ports import CustomerResourceRepository, NotificationRepository, TicketRepository
 from support_service.service_layer.unit_of_work import SupportUnitOfWork
 
 
@@ -66,3 +70,37 @@ def notify_status(
     if ticket is None:
         return []
     return _write(rules.for_status(event_id, ticket, status), inbox)
+
+
+def record_resource(
+    resources: CustomerResourceRepository,
+    resource_type: str,
+    resource_id: int,
+    user_id: int,
+    organization_id: int | None,
+    datacenter: str,
+) -> None:
+    if datacenter:
+        resources.record(resource_type, resource_id, user_id, organization_id, datacenter, utcnow())
+
+
+def forget_resource(resources: CustomerResourceRepository, resource_type: str, resource_id: int) -> None:
+    resources.forget(resource_type, resource_id)
+
+
+def notify_maintenance(
+    event_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    datacenters: Sequence[str],
+    resources: CustomerResourceRepository,
+    inbox: NotificationRepository,
+) -> list[Notification]:
+    """Every customer with a resource in an affected datacenter hears of the window, once."""
+    locations = sorted({name.split("-dc", 1)[0] for name in datacenters})
+    users = [
+        user_id
+        for user_id, datacenter in resources.owners_near(locations)
+        if any(rules.affects(window_dc, datacenter) for window_dc in datacenters)
+    ]
+    return _write(rules.for_maintenance(event_id, event_type, data, users), inbox)

@@ -104,6 +104,25 @@ class NotificationRepository(Protocol):
         """Mark one (or, with None, every) unread notification of the user read; how many."""
 
 
+class CustomerResourceRepository(Protocol):
+    """Where customers have resources, as compute's events told support."""
+
+    def record(
+        self,
+        resource_type: str,
+        resource_id: int,
+        user_id: int,
+        organization_id: int | None,
+        datacenter: str,
+        now: datetime,
+    ) -> None: ...
+
+    def forget(self, resource_type: str, resource_id: int) -> None: ...
+
+    def owners_near(self, locations: Sequence[str]) -> list[tuple[int, str]]:
+        """(user id, datacenter) of every resource in one of ``locations`` or their datacenters."""
+
+
 class ObjectStore(Protocol):
     """Where attachments' content lives, by key (a local directory by default)."""
 
