@@ -50,6 +50,9 @@ from hetzner_sim.state import SimConfig
 from identity_service.bootstrap import Identity
 from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
+from support_service.adapters.object_store import LocalObjectStore
+from support_service.bootstrap import Support
+from support_service.entrypoints.grpc_server import add_servicers as add_support_servicers
 from tests.integration.gateway import conftest as gateway_conftest
 
 
@@ -126,6 +129,16 @@ def billing_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[str]:
         yield a
 
 
+@contextlib.contextmanager
+def support_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple[str, Support]]:
+    """The support service's gRPC API on a loopback port (attachments in a scratch directory),
+    verifying principals as identity's peers do."""
+    with tempfile.TemporaryDirectory() as attachments:
+        support = Support(engine, LocalObjectStore(attachments))
+        with grpc_in_thread("support", lambda server: add_support_servicers(server, support), trusted) as address:
+            yield address, support
+
+
 SIMULATOR_TOKEN = "live-platform-sim-token"
 
 
@@ -178,6 +191,9 @@ class LivePlatform:
     billing: sa.Engine | None = None
     """The billing service's database, when the platform runs billing (``billing_url``): tests
     feed it events through the billing projection and run invoices on it."""
+    support: Support | None = None
+    """The support service, when the platform runs it (``support_url``): tests run its ticket
+    keeper and read its outbox through it."""
 
 
 @contextlib.contextmanager
@@ -189,6 +205,7 @@ def live_platform(
     compute_url: str | None = None,
     billing_url: str | None = None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None = None,
+    support_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     """Identity and the gateway; with ``audit_url`` (a migrated audit database) the audit
     service too, and with ``compute_url`` (a migrated compute database) the compute service,
@@ -196,13 +213,14 @@ def live_platform(
     closed port. ``wrap_gateway`` wraps the gateway's ASGI app before it is served (a test
     recording every answer). A platform with compute runs billing too (on a scratch database
     of its own unless ``billing_url`` names one): the catalog and the servers the gateway
-    answers carry billing's prices (its VAT, the traffic included)."""
+    answers carry billing's prices (its VAT, the traffic included). With ``support_url`` (a
+    migrated support database) the support service runs too."""
     with contextlib.ExitStack() as scratch:
         if compute_url and not billing_url:
             billing_url = scratch.enter_context(MariaDB(LocalPaths().root).scratch_database("cp_test_live_bi"))
             upgrade("billing", migrations_dir("billing"), billing_url)
         with _live_platform(
-            identity_url, gateway_url, clock, audit_url, compute_url, billing_url, wrap_gateway
+            identity_url, gateway_url, clock, audit_url, compute_url, billing_url, wrap_gateway, support_url
         ) as platform:
             yield platform
 
@@ -216,12 +234,14 @@ def _live_platform(
     compute_url: str | None,
     billing_url: str | None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None,
+    support_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     identity_engine = make_engine(identity_url, pool_size=10)
     gateway_engine = make_engine(gateway_url, pool_size=10)
     audit_engine = make_engine(audit_url, pool_size=10) if audit_url else None
     compute_engine = make_engine(compute_url, pool_size=10) if compute_url else None
     billing_engine = make_engine(billing_url, pool_size=10) if billing_url else None
+    support_engine = make_engine(support_url, pool_size=10) if support_url else None
     gateway_key = generate_private_key()
     compute_key = generate_private_key()
     try:
@@ -258,6 +278,10 @@ def _live_platform(
                     compute_in_thread(compute_engine, trusted, quotas, backup_pricing)
                 )
                 backends["compute_grpc_addr"] = compute_address
+            support: Support | None = None
+            if support_engine is not None:
+                support_address, support = optional.enter_context(support_in_thread(support_engine, trusted))
+                backends["support_grpc_addr"] = support_address
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(
@@ -280,6 +304,7 @@ def _live_platform(
                     compute=compute,
                     simulator=simulator,
                     billing=billing_engine,
+                    support=support,
                 )
     finally:
         gateway_engine.dispose()
@@ -290,3 +315,5 @@ def _live_platform(
             compute_engine.dispose()
         if billing_engine is not None:
             billing_engine.dispose()
+        if support_engine is not None:
+            support_engine.dispose()

@@ -18,6 +18,7 @@ from cloudctl.stack import (
     process_specs,
     stack_specs,
 )
+from support_service.config import Settings as SupportSettings
 
 
 def service_specs(paths: LocalPaths) -> list[ProcessSpec]:
@@ -145,3 +146,14 @@ def test_every_projection_runs_in_the_consumer_host_on_its_own_services_database
     assert not [s for s in specs if s.name.endswith("-consumer")]
     ports = [s.metrics_port for s in specs if s.metrics_port is not None]
     assert len(ports) == len(set(ports))
+
+
+def test_support_keeps_attachments_under_the_stacks_own_directory(tmp_path: Path) -> None:
+    paths = LocalPaths(tmp_path)
+    [server] = [s for s in process_specs(paths) if s.name == "support-grpc"]
+    assert server.env["CP_ATTACHMENTS_DIR"] == str(paths.local / "support" / "attachments")
+    settings = SupportSettings.model_validate(
+        {name.removeprefix("CP_").lower(): value for name, value in server.env.items()}
+    )
+    assert settings.attachments_dir == server.env["CP_ATTACHMENTS_DIR"]
+    assert settings.rules().policy.quiet_period.total_seconds() == 72 * 3600

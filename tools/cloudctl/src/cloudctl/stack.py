@@ -197,6 +197,9 @@ PROJECTIONS = {
     # Compute follows identity: an account's suspension reaches its servers.
     "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
+    # Support follows its own stream and compute's: replies, resolutions and maintenance windows
+    # reach the inboxes of the customers concerned.
+    "support": "support_service.entrypoints.notification_projection:NotificationProjection",
 }
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics
@@ -235,6 +238,9 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             env |= mail_env(ports)
         if service == "audit":
             env["CP_AUDIT_SIGNING_KEY_FILE"] = audit_signing_key_file(paths)
+        if service == "support":
+            # Ticket attachments: the local object store's directory, under the stack's own.
+            env["CP_ATTACHMENTS_DIR"] = str(paths.local / "support" / "attachments")
         if service == "compute":
             # Compute drives upstream (Hetzner) through hcloud: locally, the simulator.
             env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"

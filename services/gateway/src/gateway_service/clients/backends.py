@@ -15,9 +15,12 @@ from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.identity import IdentityClient
+from gateway_service.clients.maintenance import MaintenanceClient
+from gateway_service.clients.notifications import NotificationClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
 from gateway_service.clients.servers import ServerClient
+from gateway_service.clients.tickets import TicketClient
 from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.price_list import PriceListCache
 
@@ -39,6 +42,12 @@ class Backends:
     """Compute's ServerService: servers, their actions and images."""
     placement_groups: PlacementGroupClient
     billing: BillingClient
+    tickets: TicketClient
+    """Support's TicketService: tickets, their threads and attachments."""
+    maintenance: MaintenanceClient
+    """Support's MaintenanceService: maintenance windows."""
+    notifications: NotificationClient
+    """Support's NotificationService: the caller's in-app inbox."""
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
@@ -62,6 +71,9 @@ class Backends:
             servers=ServerClient(of("compute")),
             placement_groups=PlacementGroupClient(of("compute")),
             billing=billing,
+            tickets=TicketClient(of("support")),
+            maintenance=MaintenanceClient(of("support")),
+            notifications=NotificationClient(of("support")),
             prices=PriceListCache(billing.price_list),
         )
 
