@@ -49,6 +49,10 @@ from hetzner_sim.state import SimConfig
 from identity_service.bootstrap import Identity
 from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
+from network_service.adapters.compute import ComputeClient as NetworkComputeClient
+from network_service.adapters.quotas import IdentityQuotas as NetworkQuotas
+from network_service.bootstrap import Network
+from network_service.entrypoints.grpc_server import add_servicers as add_network_servicers
 from tests.integration.gateway import conftest as gateway_conftest
 
 
@@ -94,15 +98,20 @@ def grpc_in_thread(service: str, register: Registrar, trusted: TrustedKeys) -> I
 
 @contextlib.contextmanager
 def identity_in_thread(
-    engine: sa.Engine, trusted_gateway: Ed25519PublicKey, trusted_compute: Ed25519PublicKey | None = None
+    engine: sa.Engine,
+    trusted_gateway: Ed25519PublicKey,
+    trusted_compute: Ed25519PublicKey | None = None,
+    trusted_network: Ed25519PublicKey | None = None,
 ) -> Iterator[tuple[str, Identity]]:
     """Identity (every servicer, a fresh signing key, mail to the local sink) on a loopback port,
-    verifying user principals it signs and the gateway's (and compute's) service principals."""
+    verifying user principals it signs and the gateway's (and compute's, network's) service principals."""
     signing_key = generate_private_key()
     identity = Identity(engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
     services = {"gateway": trusted_gateway}
     if trusted_compute is not None:
         services["compute"] = trusted_compute
+    if trusted_network is not None:
+        services["network"] = trusted_network
     trusted = TrustedKeys(issuer=signing_key.public_key(), services=services)
     with grpc_in_thread("identity", lambda server: add_servicers(server, identity), trusted) as address:
         yield address, identity
@@ -126,6 +135,26 @@ def billing_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[str]:
 
 
 SIMULATOR_TOKEN = "live-platform-sim-token"
+
+
+@contextlib.contextmanager
+def network_in_thread(
+    engine: sa.Engine, trusted: TrustedKeys, identity_address: str, compute_address: str, key_file: str
+) -> Iterator[tuple[str, Network]]:
+    """Network on a loopback port, reserving quotas at identity and reading servers at compute as
+    network's service principal (key ``key_file``); its worker is the test's to run."""
+    network = Network(
+        engine,
+        quotas=NetworkQuotas(identity_address, key_file),
+        compute=NetworkComputeClient(compute_address, key_file),
+    )
+    try:
+        with grpc_in_thread(
+            "network", lambda server: add_network_servicers(server, network, create_wait_seconds=20), trusted
+        ) as address:
+            yield address, network
+    finally:
+        network.close()
 
 
 @contextlib.contextmanager
@@ -176,6 +205,9 @@ class LivePlatform:
     billing: sa.Engine | None = None
     """The billing service's database, when the platform runs billing (``billing_url``): tests
     feed it events through the billing projection and run invoices on it."""
+    network: Network | None = None
+    """The network service, when the platform runs it (``network_url``, with compute): its worker
+    is the test's to run (``network.provisioner`` needs an upstream: pass one to Provisioner)."""
 
 
 @contextlib.contextmanager
@@ -187,6 +219,7 @@ def live_platform(
     compute_url: str | None = None,
     billing_url: str | None = None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None = None,
+    network_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     """Identity and the gateway; with ``audit_url`` (a migrated audit database) the audit
     service too, and with ``compute_url`` (a migrated compute database) the compute service,
@@ -194,13 +227,14 @@ def live_platform(
     closed port. ``wrap_gateway`` wraps the gateway's ASGI app before it is served (a test
     recording every answer). A platform with compute runs billing too (on a scratch database
     of its own unless ``billing_url`` names one): the catalog and the servers the gateway
-    answers carry billing's prices (its VAT, the traffic included)."""
+    answers carry billing's prices (its VAT, the traffic included). With ``network_url`` (a
+    migrated network database; needs ``compute_url``) the network service too."""
     with contextlib.ExitStack() as scratch:
         if compute_url and not billing_url:
             billing_url = scratch.enter_context(MariaDB(LocalPaths().root).scratch_database("cp_test_live_bi"))
             upgrade("billing", migrations_dir("billing"), billing_url)
         with _live_platform(
-            identity_url, gateway_url, clock, audit_url, compute_url, billing_url, wrap_gateway
+            identity_url, gateway_url, clock, audit_url, compute_url, billing_url, wrap_gateway, network_url
         ) as platform:
             yield platform
 
@@ -214,18 +248,23 @@ def _live_platform(
     compute_url: str | None,
     billing_url: str | None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None,
+    network_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     identity_engine = make_engine(identity_url, pool_size=10)
     gateway_engine = make_engine(gateway_url, pool_size=10)
     audit_engine = make_engine(audit_url, pool_size=10) if audit_url else None
     compute_engine = make_engine(compute_url, pool_size=10) if compute_url else None
     billing_engine = make_engine(billing_url, pool_size=10) if billing_url else None
+    network_engine = make_engine(network_url, pool_size=10) if network_url else None
     gateway_key = generate_private_key()
     compute_key = generate_private_key()
+    network_key = generate_private_key()
     try:
         with (
             tempfile.TemporaryDirectory() as keys,
-            identity_in_thread(identity_engine, gateway_key.public_key(), compute_key.public_key()) as (
+            identity_in_thread(
+                identity_engine, gateway_key.public_key(), compute_key.public_key(), network_key.public_key()
+            ) as (
                 address,
                 identity,
             ),
@@ -237,7 +276,8 @@ def _live_platform(
             backends = {f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS}
             assert identity.signing_key is not None
             trusted = TrustedKeys(
-                issuer=identity.signing_key.public_key(), services={"gateway": gateway_key.public_key()}
+                issuer=identity.signing_key.public_key(),
+                services={"gateway": gateway_key.public_key(), "network": network_key.public_key()},
             )
             if audit_engine is not None:
                 audit_address, audit = optional.enter_context(audit_in_thread(audit_engine, trusted))
@@ -253,6 +293,18 @@ def _live_platform(
                 backends["compute_grpc_addr"] = compute_address
             if billing_engine is not None:
                 backends["billing_grpc_addr"] = optional.enter_context(billing_in_thread(billing_engine, trusted))
+            network: Network | None = None
+            if network_engine is not None:
+                assert compute_engine is not None, "network needs compute (its servers and locations)"
+                network_key_file = Path(keys) / "network.key"
+                network_key_file.write_text(private_key_pem(network_key))
+                os.chmod(network_key_file, 0o600)
+                network_address, network = optional.enter_context(
+                    network_in_thread(
+                        network_engine, trusted, address, backends["compute_grpc_addr"], str(network_key_file)
+                    )
+                )
+                backends["network_grpc_addr"] = network_address
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(
@@ -275,6 +327,7 @@ def _live_platform(
                     compute=compute,
                     simulator=simulator,
                     billing=billing_engine,
+                    network=network,
                 )
     finally:
         gateway_engine.dispose()
@@ -285,3 +338,5 @@ def _live_platform(
             compute_engine.dispose()
         if billing_engine is not None:
             billing_engine.dispose()
+        if network_engine is not None:
+            network_engine.dispose()

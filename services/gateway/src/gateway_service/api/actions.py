@@ -1,10 +1,12 @@
-"""``/v1/actions``: the actions of the caller's servers, wire-compatible with Hetzner Cloud's.
+"""``/v1/actions``: the actions of the caller's resources, wire-compatible with Hetzner Cloud's.
 
 - ``GET /v1/actions/{id}``: one action the caller reaches (another tenant's: ``404``).
 - ``GET /v1/actions?id=…``: the actions with those IDs the caller reaches (Hetzner requires
   ``id``; IDs the caller does not reach are left out, as if they did not exist).
 
-Compute keeps the actions; its worker carries them out upstream. Scope ``servers:read``.
+Compute keeps the actions of servers and images, network those of floating IPs (its action ids
+start at 10^12, so one id names one action); each service's worker carries them out upstream.
+An id compute does not know is asked of network. Scope ``servers:read``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ async def list_actions(
     found: list[ActionOut] = []
     for action_id in sorted(set(id)):
         try:
-            found.append(action_out(await backends(request).servers.action(action_id, tenant(principal)[1])))
+            found.append(await _action(request, principal, action_id))
         except NotFound:
             continue
     chosen, meta = one_page(request, response, found, page_request)
@@ -55,4 +57,13 @@ async def list_actions(
 @scope(Family.SERVERS, Access.READ)
 async def get_action(request: Request, principal: Authenticated, id: ActionId) -> ActionAnswer:
     """One action the caller reaches."""
-    return ActionAnswer(action=action_out(await backends(request).servers.action(id, tenant(principal)[1])))
+    return ActionAnswer(action=await _action(request, principal, id))
+
+
+async def _action(request: Request, principal: Authenticated, action_id: int) -> ActionOut:
+    """The action of compute, else of network, that the caller reaches (NotFound: neither)."""
+    organization_id = tenant(principal)[1]
+    try:
+        return action_out(await backends(request).servers.action(action_id, organization_id))
+    except NotFound:
+        return action_out(await backends(request).floating_ips.action(action_id, organization_id))

@@ -14,6 +14,7 @@ from gateway_service.clients.admin import AdminClient
 from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
+from gateway_service.clients.floating_ips import FloatingIpClient
 from gateway_service.clients.identity import IdentityClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
@@ -38,6 +39,8 @@ class Backends:
     servers: ServerClient
     """Compute's ServerService: servers, their actions and images."""
     placement_groups: PlacementGroupClient
+    floating_ips: FloatingIpClient
+    """Network's FloatingIpService: floating IPs and network's actions."""
     billing: BillingClient
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
@@ -61,6 +64,7 @@ class Backends:
             compute=ComputeClient(of("compute")),
             servers=ServerClient(of("compute")),
             placement_groups=PlacementGroupClient(of("compute")),
+            floating_ips=FloatingIpClient(of("network")),
             billing=billing,
             prices=PriceListCache(billing.price_list),
         )

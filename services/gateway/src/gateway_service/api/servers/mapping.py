@@ -9,6 +9,7 @@ from fastapi import Request
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
+from cloudplatform.network.v1 import network_service_pb2 as npb
 from cpshared.errors import InvalidInput
 from gateway_service.api.models.catalog import (
     datacenter_name,
@@ -41,7 +42,8 @@ def as_datetime(stamp: Any) -> datetime:
     return result
 
 
-def action_out(action: pb.Action) -> ActionOut:
+def action_out(action: pb.Action | npb.Action) -> ActionOut:
+    """An action of compute or network (the same fields) in Hetzner's shape."""
     status: Literal["running", "success", "error"] = (
         action.status if action.status in ("running", "success", "error") else "running"  # type: ignore[assignment]
     )
