@@ -114,7 +114,7 @@ def test_compute_runs_its_provisioning_worker_reaching_identity_and_upstream(tmp
     specs = {s.name: s for s in process_specs(LocalPaths(tmp_path))}
     worker, server = specs["compute-worker"], specs["compute-grpc"]
     assert worker.kind == "worker" and worker.module == "compute_service.entrypoints.worker"
-    assert worker.metrics_port == 9302 == int(worker.env["CP_METRICS_PORT"])
+    assert worker.metrics_port == 9320 == int(worker.env["CP_METRICS_PORT"])
     identity = f"127.0.0.1:{specs['identity-grpc'].grpc_port}"
     assert worker.env["CP_IDENTITY_GRPC_ADDR"] == server.env["CP_IDENTITY_GRPC_ADDR"] == identity
     for name in ("CP_HCLOUD_ENDPOINT", "CP_HCLOUD_TOKEN_FILE", "CP_DATABASE_URL"):
@@ -146,7 +146,7 @@ def test_network_runs_its_worker_reaching_identity_compute_and_upstream(tmp_path
     specs = {s.name: s for s in process_specs(LocalPaths(tmp_path))}
     worker, server = specs["network-worker"], specs["network-grpc"]
     assert worker.kind == "worker" and worker.module == "network_service.entrypoints.worker"
-    assert worker.metrics_port == 9303 == int(worker.env["CP_METRICS_PORT"])
+    assert worker.metrics_port == 9321 == int(worker.env["CP_METRICS_PORT"])
     identity = f"127.0.0.1:{specs['identity-grpc'].grpc_port}"
     compute = f"127.0.0.1:{specs['compute-grpc'].grpc_port}"
     assert worker.env["CP_IDENTITY_GRPC_ADDR"] == server.env["CP_IDENTITY_GRPC_ADDR"] == identity

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+import sqlalchemy as sa
 from hcloud import APIException, Client
 from hcloud.images import Image
 from hcloud.locations import Location
@@ -24,6 +25,8 @@ from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.config import WorkerSettings
 from compute_service.entrypoints import worker as compute_worker
 from compute_service.service_layer.provisioning import Provisioner
+from cpshared.events.projection import ProjectionRunner, RawRecord
+from cpshared.events.tables import outbox
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import UserStatus
@@ -31,6 +34,7 @@ from identity_service.service_layer import api_keys, users
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.config import WorkerSettings as NetworkWorkerSettings
 from network_service.entrypoints import worker as network_worker
+from network_service.entrypoints.server_projection import ServerProjection
 from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
 from tests.unit.hetzner_sim import spec
@@ -262,3 +266,40 @@ def test_bad_input_is_refused_in_hetzners_format_and_changes_nothing(platform: L
     assert all(code.split()[-1].startswith(("2", "4")) for code in checked)
     client.floating_ips.delete(own)
     _wait_until_nothing_upstream(platform, own.id or 0)
+
+
+def test_a_server_shows_its_floating_ips_and_its_deletion_unassigns_them(platform: LivePlatform, workers: None) -> None:
+    """The server's Hetzner view shows what network knows (one network call for a page of
+    servers); compute's ``server.deleted``, applied by network's projection as its consumer
+    would, unassigns the floating IP (redelivered: nothing twice)."""
+    assert platform.compute is not None and platform.network is not None
+    checked: list[str] = []
+    client: Any = _client(platform, _token(platform, "fip-reaction@example.com"), checked)
+    server, bystander = _server(client, "doomed"), _server(client, "bystander")
+    fip = client.floating_ips.create(type="ipv6", server=server).floating_ip
+    assert fip.server.id == server.id and fip.ip.endswith("/64")
+    assert client.servers.get_by_id(server.id).public_net.floating_ips[0].id == fip.id
+    listed = {s.id: [f.id for f in s.public_net.floating_ips] for s in client.servers.get_all()}
+    assert listed == {server.id: [fip.id], bystander.id: []}
+
+    client.servers.delete(server).wait_until_finished(max_retries=400)
+    with platform.compute.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(outbox.c.topic, outbox.c.message_key, outbox.c.envelope).where(
+                outbox.c.event_type == "server.deleted", outbox.c.message_key == str(server.id)
+            )
+        ).all()
+    assert len(rows) == 1
+    records = [RawRecord(row.topic, 0, n, row.message_key.encode(), row.envelope) for n, row in enumerate(rows * 2)]
+    ProjectionRunner(platform.network.engine, ServerProjection()).apply_batch(records)
+
+    assert client.floating_ips.get_by_id(fip.id).server is None
+    with platform.network.engine.connect() as conn:
+        unassigned = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(outbox)
+            .where(outbox.c.event_type == "floating_ip.unassigned", outbox.c.message_key == str(fip.id))
+        ).scalar_one()
+    assert unassigned == 1
+    client.floating_ips.delete(fip)
+    _wait_until_nothing_upstream(platform, fip.id)

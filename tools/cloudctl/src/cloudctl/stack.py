@@ -56,7 +56,7 @@ class Ports:
         return self.metrics_base + 200 + ALL_SERVICES.index(service)
 
     def worker_metrics(self, service: str) -> int:
-        """A service's worker: its own offset in the 9200s (WORKERS), e.g. compute's worker on 9302."""
+        """A service's worker: its own offset (WORKERS) past the consumers' range, e.g. compute's worker on 9320."""
         return self.metrics_base + WORKERS[service][1]
 
 
@@ -200,13 +200,15 @@ PROJECTIONS = {
     # Compute follows identity: an account's suspension reaches its servers.
     "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
+    # Network follows compute: a deleted server's floating IPs are unassigned.
+    "network": "network_service.entrypoints.server_projection:ServerProjection",
 }
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics
 # port's offset from the metrics base (beside the relays' and consumers' ranges; checked unique).
 WORKERS = {
-    "compute": ("compute_service.entrypoints.worker", 202),
-    "network": ("network_service.entrypoints.worker", 203),
+    "compute": ("compute_service.entrypoints.worker", 220),
+    "network": ("network_service.entrypoints.worker", 221),
 }
 
 # The services that call other services over gRPC, each with its own Ed25519 key pair.

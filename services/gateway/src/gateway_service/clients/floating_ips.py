@@ -11,9 +11,12 @@ from grpc import aio
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.network.v1 import network_service_pb2 as pb
 from cloudplatform.network.v1 import network_service_pb2_grpc as pb_grpc
-from gateway_service.clients.calls import backend_call
+from cpshared import errors
+from cpshared.logging import get_logger
+from gateway_service.clients.calls import BackendTimeout, backend_call
 
 BACKEND = "network"
+log = get_logger(__name__)
 
 
 class FloatingIpClient:
@@ -153,9 +156,14 @@ class FloatingIpClient:
         return await backend_call(BACKEND, self._fips().ListActions(request))
 
     async def of_servers(self, server_ids: Sequence[int]) -> dict[int, list[int]]:
-        """The floating IPs assigned to each of those servers (one call for a page of servers)."""
+        """The floating IPs assigned to each of those servers (one call for a page of servers).
+        A server's answer does not fail for network: while network does not answer, none is shown."""
         if not server_ids:
             return {}
         request = pb.ServerFloatingIpsRequest(server_ids=server_ids)
-        answer = await backend_call(BACKEND, self._fips().ServerFloatingIps(request))
+        try:
+            answer = await backend_call(BACKEND, self._fips().ServerFloatingIps(request))
+        except (errors.Unavailable, BackendTimeout) as exc:
+            log.warning("server_floating_ips_unavailable", error=exc.message)
+            return {}
         return {entry.server_id: list(entry.floating_ip_ids) for entry in answer.servers}

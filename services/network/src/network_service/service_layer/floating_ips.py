@@ -14,16 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from cpshared.aggregate import pending_events
 from cpshared.clock import utcnow
 from cpshared.errors import AlreadyExists, InvalidInput, NotFound
+from cpshared.events.envelope import PendingEvent
 from cpshared.logging import get_logger
 from hetzner_conventions.errors import invalid_field
 from hetzner_conventions.label_sql import LabelRequirement
 from hetzner_conventions.labels import check_labels
+from network_service import SERVICE_NAME
 from network_service.domain import floating_ips as fips
 from network_service.domain.actions import Action
 from network_service.domain.floating_ips import FloatingIp, check_description, check_name, check_type
-from network_service.service_layer.ports import Compute, Quotas, reservation_key
+from network_service.service_layer.ports import Compute, FloatingIpRepository, Quotas, reservation_key
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
 
 log = get_logger(__name__)
@@ -215,17 +218,19 @@ def change_protection(floating_ip_id: int, delete: bool | None, reach: Reach, uo
     return action
 
 
-def server_deleted(server_id: int, uow: NetworkUnitOfWork) -> list[int]:
+def server_deleted(repository: FloatingIpRepository, server_id: int) -> list[PendingEvent]:
     """Compute deleted the server (upstream unassigned what it had): its floating IPs are
-    unassigned here; the ids of those that were."""
-    with uow:
-        found = uow.floating_ips.assigned_to([server_id], for_update=True)
-        now = utcnow()
-        for fip in found:
-            fip.unassigned(None, now)
-            uow.floating_ips.save(fip, now)
-        uow.commit()
-    return [fip.id for fip in found]
+    unassigned here (each locked first, so a worker's action on one finishes before); the
+    ``floating_ip.unassigned`` events, for the caller's transaction's outbox."""
+    now = utcnow()
+    recorded: list[PendingEvent] = []
+    for fip in repository.assigned_to([server_id], for_update=True):
+        fip.unassigned(None, now)
+        repository.save(fip, now)
+        recorded.extend(pending_events(fip, SERVICE_NAME))
+    if recorded:
+        log.info("floating_ips_of_deleted_server_unassigned", server_id=server_id, count=len(recorded))
+    return recorded
 
 
 def of_servers(server_ids: Sequence[int], reach: Reach, uow: NetworkUnitOfWork) -> dict[int, list[int]]:
