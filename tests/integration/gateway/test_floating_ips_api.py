@@ -290,7 +290,9 @@ def test_a_server_shows_its_floating_ips_and_its_deletion_unassigns_them(platfor
             )
         ).all()
     assert len(rows) == 1
-    records = [RawRecord(row.topic, 0, n, row.message_key.encode(), row.envelope) for n, row in enumerate(rows * 2)]
+    records = [
+        RawRecord(row.topic, 0, n, row.message_key.encode(), row.envelope) for n, row in enumerate([*rows, *rows])
+    ]
     ProjectionRunner(platform.network.engine, ServerProjection()).apply_batch(records)
 
     assert client.floating_ips.get_by_id(fip.id).server is None
