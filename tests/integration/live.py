@@ -49,6 +49,7 @@ from hetzner_sim.state import SimConfig
 from identity_service.bootstrap import Identity
 from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
+from network_service.adapters.billing import BillingPrices as NetworkPrices
 from network_service.adapters.compute import ComputeClient as NetworkComputeClient
 from network_service.adapters.quotas import IdentityQuotas as NetworkQuotas
 from network_service.bootstrap import Network
@@ -139,14 +140,21 @@ SIMULATOR_TOKEN = "live-platform-sim-token"
 
 @contextlib.contextmanager
 def network_in_thread(
-    engine: sa.Engine, trusted: TrustedKeys, identity_address: str, compute_address: str, key_file: str
+    engine: sa.Engine,
+    trusted: TrustedKeys,
+    identity_address: str,
+    compute_address: str,
+    key_file: str,
+    billing_address: str = "",
 ) -> Iterator[tuple[str, Network]]:
-    """Network on a loopback port, reserving quotas at identity and reading servers at compute as
-    network's service principal (key ``key_file``); its worker is the test's to run."""
+    """Network on a loopback port, reserving quotas at identity, reading servers at compute and
+    prices at billing as network's service principal (key ``key_file``); its worker and meter
+    are the test's to run."""
     network = Network(
         engine,
         quotas=NetworkQuotas(identity_address, key_file),
         compute=NetworkComputeClient(compute_address, key_file),
+        prices=NetworkPrices(billing_address, key_file) if billing_address else None,
     )
     try:
         with grpc_in_thread(
@@ -301,7 +309,12 @@ def _live_platform(
                 os.chmod(network_key_file, 0o600)
                 network_address, network = optional.enter_context(
                     network_in_thread(
-                        network_engine, trusted, address, backends["compute_grpc_addr"], str(network_key_file)
+                        network_engine,
+                        trusted,
+                        address,
+                        backends["compute_grpc_addr"],
+                        str(network_key_file),
+                        backends.get("billing_grpc_addr", ""),
                     )
                 )
                 backends["network_grpc_addr"] = network_address

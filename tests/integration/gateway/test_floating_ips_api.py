@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -19,23 +22,29 @@ from hcloud.images import Image
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
 
+from billing_service.adapters.tables import invoice_items
+from billing_service.config import BillingRules
+from billing_service.entrypoints.projection import BillingProjection
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.config import WorkerSettings
 from compute_service.entrypoints import worker as compute_worker
 from compute_service.service_layer.provisioning import Provisioner
+from cpshared.events.envelope import usage_event_id
 from cpshared.events.projection import ProjectionRunner, RawRecord
 from cpshared.events.tables import outbox
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import UserStatus
 from identity_service.service_layer import api_keys, users
+from network_service.adapters.tables import floating_ips as fip_table
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.config import WorkerSettings as NetworkWorkerSettings
 from network_service.entrypoints import worker as network_worker
 from network_service.entrypoints.server_projection import ServerProjection
 from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
+from tests.integration.billing.support import run_invoices, user_created
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
 from tests.unit.hetzner_sim import spec
 
@@ -305,3 +314,60 @@ def test_a_server_shows_its_floating_ips_and_its_deletion_unassigns_them(platfor
     assert unassigned == 1
     client.floating_ips.delete(fip)
     _wait_until_nothing_upstream(platform, fip.id)
+
+
+def test_a_floating_ips_hours_are_metered_once_and_invoiced_on_a_line_of_its_own(
+    platform: LivePlatform, workers: None
+) -> None:
+    """Network's meter records one ``usage.recorded`` per started hour of the floating IP's life
+    (deterministic ids: a second pass adds nothing), priced by billing's floating_ip_ipv4 plan;
+    billing's projection and invoice run bill them on the floating IP's own line."""
+    assert platform.network is not None and platform.billing is not None
+    meter = platform.network.meter()
+    assert meter is not None
+    checked: list[str] = []
+    token = _token(platform, "fip-metered@example.com")
+    client: Any = _client(platform, token, checked)
+    fip = client.floating_ips.create(type="ipv4", home_location=Location(name="nbg1")).floating_ip
+    client.floating_ips.delete(fip)
+    _wait_until_nothing_upstream(platform, fip.id)
+    # Its life, moved to a month of its own: 10:15 to 13:30 touches four clock hours.
+    born, gone = datetime(2001, 3, 1, 10, 15, tzinfo=UTC), datetime(2001, 3, 1, 13, 30, tzinfo=UTC)
+    with platform.network.engine.begin() as conn:
+        conn.execute(sa.update(fip_table).where(fip_table.c.id == fip.id).values(created_at=born, deleted_at=gone))
+
+    meter.run()
+    assert meter.run().hours == 0  # nothing left to record: each hour once
+    with platform.network.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(outbox.c.event_id, outbox.c.topic, outbox.c.message_key, outbox.c.envelope)
+            .where(outbox.c.event_type == "usage.recorded", outbox.c.message_key == f"floating_ip:{fip.id}")
+            .order_by(outbox.c.id)
+        ).all()
+    hours = [born.replace(minute=0) + timedelta(hours=n) for n in range(4)]
+    expected_ids = [usage_event_id("floating_ip", fip.id, "compute_hours", int(h.timestamp())) for h in hours]
+    assert [
+        str(uuid.UUID(bytes=row.event_id)) if isinstance(row.event_id, bytes) else row.event_id for row in rows
+    ] == (expected_ids)
+
+    with platform.identity.uow() as uow:
+        user = uow.users.by_email("fip-metered@example.com")
+    assert user is not None
+    account = user_created(user.id)
+    records = [
+        RawRecord(account.topic.name, 0, 0, account.key, account.envelope.SerializeToString(), account.headers())
+    ]
+    records += [
+        RawRecord(row.topic, 1, n, row.message_key.encode(), row.envelope) for n, row in enumerate([*rows, *rows])
+    ]
+    ProjectionRunner(platform.billing, BillingProjection()).apply_batch(records)
+    (issued,) = run_invoices(platform.billing, date(2001, 3, 1), BillingRules()).issued
+    with platform.billing.connect() as conn:
+        lines = conn.execute(
+            sa.select(invoice_items.c.resource_type, invoice_items.c.resource_id, invoice_items.c.quantity).where(
+                invoice_items.c.invoice_id == issued.invoice_id
+            )
+        ).all()
+    assert [(line.resource_type, line.resource_id, line.quantity) for line in lines] == [
+        ("floating_ip", fip.id, Decimal("4.0000"))
+    ]

@@ -1,6 +1,6 @@
 """Wires the network service together, for every entrypoint: engine, sessions, a fresh unit of
 work per call, the upstream cloud (hcloud), identity's quotas, compute's servers and locations,
-and the worker's provisioner built on them."""
+billing's prices, and the worker's provisioner and meter built on them."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from sqlalchemy.engine import Engine
 from cpshared.db import make_engine, make_session_factory
 from cpshared.errors import Unavailable
 from cpshared.upstream import RetryPolicy, read_token
+from network_service.adapters.billing import BillingPrices
 from network_service.adapters.compute import ComputeClient
 from network_service.adapters.quotas import IdentityQuotas
 from network_service.adapters.unit_of_work import SqlAlchemyNetworkUnitOfWork
 from network_service.adapters.upstream import HcloudFloatingIps
-from network_service.service_layer.ports import Compute, Quotas, UpstreamFloatingIps
+from network_service.service_layer.metering import Meter
+from network_service.service_layer.ports import Compute, Prices, Quotas, UpstreamFloatingIps
 from network_service.service_layer.provisioning import Provisioner
 
 
@@ -29,11 +31,13 @@ class Network:
         quotas: Quotas | None = None,
         compute: Compute | None = None,
         upstream: Callable[[], UpstreamFloatingIps] | None = None,
+        prices: Prices | None = None,
     ) -> None:
         self.engine = engine
         self._quotas = quotas
         self._compute = compute
         self._upstream = upstream
+        self._prices = prices
         self._sessions = make_session_factory(engine)
 
     def uow(self) -> SqlAlchemyNetworkUnitOfWork:
@@ -56,9 +60,13 @@ class Network:
             raise Unavailable("network has no upstream: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
         return Provisioner(self.uow, self._upstream(), self.quotas)
 
+    def meter(self) -> Meter | None:
+        """The worker's metering, when billing's prices are reachable (CP_BILLING_GRPC_ADDR)."""
+        return Meter(self.uow, self._prices) if self._prices is not None else None
+
     def close(self) -> None:
-        for peer in (self._quotas, self._compute):
-            if isinstance(peer, IdentityQuotas | ComputeClient):
+        for peer in (self._quotas, self._compute, self._prices):
+            if isinstance(peer, IdentityQuotas | ComputeClient | BillingPrices):
                 peer.close()
         self.engine.dispose()
 
@@ -71,6 +79,7 @@ def bootstrap(
     hcloud_token_file: str = "",
     identity_grpc_addr: str = "",
     compute_grpc_addr: str = "",
+    billing_grpc_addr: str = "",
     service_key_file: str = "",
     worker_retry: RetryPolicy | None = None,
     engine: Engine | None = None,
@@ -88,4 +97,5 @@ def bootstrap(
         )
         if hcloud_endpoint
         else None,
+        prices=BillingPrices(billing_grpc_addr, service_key_file) if billing_grpc_addr else None,
     )

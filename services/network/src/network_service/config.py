@@ -74,3 +74,16 @@ class WorkerSettings(CommonSettings, DatabaseSettings, NetworkSettings):
     upstream_retry_initial_seconds: float = Field(
         default=0.5, gt=0, description="First backoff between upstream attempts (doubling, at most 20 s)."
     )
+    billing_grpc_addr: str = Field(
+        default="",
+        description=(
+            "host:port of billing's gRPC server: metering prices floating IP hours with its pricing plans. "
+            "Empty: the worker does not meter."
+        ),
+    )
+    metering_interval: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds between the worker's metering passes (each records every floating IP hour ended).",
+    )

@@ -296,6 +296,9 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             for key, value in grpc_env.items()
             if key.startswith(("CP_HCLOUD_", "CP_IDENTITY_", "CP_COMPUTE_GRPC"))
         }
+        if service == "network":
+            # Network's worker meters floating IP hours at billing's prices.
+            env["CP_BILLING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('billing')}"
         env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = grpc_env["CP_PRINCIPAL_SERVICE_KEY_FILE"]
         specs.append(
             ProcessSpec(

@@ -9,10 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from cpshared.metering import hour_floor
 from hetzner_conventions.label_sql import LabelRequirement, requirements_clause
 from network_service.adapters import tables as t
 from network_service.domain.actions import Action
 from network_service.domain.floating_ips import FloatingIp
+from network_service.domain.metering import MeteredFloatingIp
 
 
 def _floating_ip(row: sa.Row[Any]) -> FloatingIp:
@@ -275,3 +277,50 @@ class ActionRepository:
         order_by = [columns[f].desc() if descending else columns[f].asc() for f, descending in order]
         query = sa.select(t.actions).where(*where).order_by(*order_by, c.id).offset(offset).limit(limit)
         return [_action(row) for row in self.session.execute(query)], int(total)
+
+
+class MeteringRepository:
+    """Metering's cursors on floating_ips (``metered_until``)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def claim_due(self, now: datetime, limit: int) -> list[MeteredFloatingIp]:
+        """Up to ``limit`` floating IPs with an hour to record by ``now``, locked for this
+        transaction (SKIP LOCKED: another worker takes the others). Only one made upstream
+        (``ready``) is billed, from its creation; one whose creation failed never."""
+        c = t.floating_ips.c
+        current_hour = hour_floor(now)
+        live_due = sa.and_(
+            c.deleted_at.is_(None),
+            sa.or_(sa.and_(c.metered_until.is_(None), c.created_at < current_hour), c.metered_until < current_hour),
+        )
+        deleted_due = sa.and_(
+            c.deleted_at.is_not(None), sa.or_(c.metered_until.is_(None), c.metered_until < c.deleted_at)
+        )
+        query = (
+            sa.select(t.floating_ips)
+            .where(c.status == "ready", c.created_at.is_not(None), sa.or_(live_due, deleted_due))
+            .order_by(c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [
+            MeteredFloatingIp(
+                id=row.id,
+                user_id=row.user_id,
+                organization_id=row.organization_id,
+                name=row.name,
+                type=row.type,
+                home_location=row.home_location,
+                created_at=row.created_at,
+                deleted_at=row.deleted_at,
+                metered_until=row.metered_until,
+            )
+            for row in self.session.execute(query)
+        ]
+
+    def advance(self, floating_ip_id: int, metered_until: datetime) -> None:
+        self.session.execute(
+            sa.update(t.floating_ips).where(t.floating_ips.c.id == floating_ip_id).values(metered_until=metered_until)
+        )

@@ -36,6 +36,7 @@ floating_ips = sa.Table(
     sa.Column("locked", sa.Boolean, nullable=False),
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("metered_until", TIME),
 )
 
 actions = sa.Table(

@@ -9,7 +9,7 @@ from typing import Self
 from cpshared.db import SqlAlchemyUnitOfWork
 from cpshared.events.envelope import PendingEvent
 from cpshared.events.outbox import write_events_once
-from network_service.adapters.repository import ActionRepository, FloatingIpRepository
+from network_service.adapters.repository import ActionRepository, FloatingIpRepository, MeteringRepository
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
 
 
@@ -18,6 +18,7 @@ class SqlAlchemyNetworkUnitOfWork(SqlAlchemyUnitOfWork, NetworkUnitOfWork):
         super().__enter__()
         self.floating_ips = FloatingIpRepository(self.session)
         self.actions = ActionRepository(self.session)
+        self.metering = MeteringRepository(self.session)
         return self
 
     def record_once(self, events: Sequence[PendingEvent]) -> list[PendingEvent]:

@@ -2,7 +2,8 @@
 
 It carries out the running actions of network's actions table upstream, one at a time per
 worker (several workers share the table: each claims with FOR UPDATE SKIP LOCKED), and sweeps
-upstream for stray floating IPs every CP_WORKER_SWEEP_INTERVAL seconds. An action whose
+upstream for stray floating IPs every CP_WORKER_SWEEP_INTERVAL seconds; every CP_METERING_INTERVAL
+seconds it records the floating IP hours that have ended (service_layer/metering.py). An action whose
 upstream stays unavailable is left running and retried later with a growing pause. SIGTERM or
 SIGINT stop it after the action in hand; SIGKILL at any moment loses nothing (see
 service_layer/provisioning.py).
@@ -28,6 +29,7 @@ from cpshared.upstream import RetryPolicy
 from network_service import SERVICE_NAME
 from network_service.bootstrap import bootstrap
 from network_service.config import WorkerSettings
+from network_service.service_layer.metering import Meter
 from network_service.service_layer.provisioning import DEFERRED, Provisioner
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -37,13 +39,21 @@ log = get_logger(__name__)
 ACTIONS = Counter(
     "network_worker_actions_total", "Actions network's worker finished or deferred", ["command", "status"]
 )
+METERED = Counter("network_worker_usage_hours_total", "Floating IP hours metering recorded (usage.recorded)")
 SWEPT = Counter("network_worker_stray_floating_ips_deleted_total", "Stray upstream floating IPs the sweep deleted")
 
 
-def run(provisioner: Provisioner, settings: WorkerSettings, stop: threading.Event) -> None:
+def run(provisioner: Provisioner, settings: WorkerSettings, stop: threading.Event, meter: Meter | None = None) -> None:
     deferred: dict[int, tuple[float, int]] = {}  # action id → (not before, times deferred)
     next_sweep = time.monotonic() + settings.worker_sweep_interval
+    next_metering = time.monotonic()
     while not stop.is_set():
+        if meter is not None and time.monotonic() >= next_metering:
+            next_metering = time.monotonic() + settings.metering_interval
+            try:
+                METERED.inc(meter.run().hours)
+            except (DomainError, sa_exc.OperationalError) as exc:
+                log.warning("metering_round_failed", error=str(exc))
         now = time.monotonic()
         skip = [action_id for action_id, (not_before, _) in deferred.items() if not_before > now]
         try:
@@ -75,6 +85,7 @@ def main() -> None:
         hcloud_token_file=settings.hcloud_token_file,
         identity_grpc_addr=settings.identity_grpc_addr,
         compute_grpc_addr=settings.compute_grpc_addr,
+        billing_grpc_addr=settings.billing_grpc_addr,
         service_key_file=settings.principal_service_key_file,
         worker_retry=RetryPolicy(
             attempts=settings.upstream_retry_attempts, initial_seconds=settings.upstream_retry_initial_seconds
@@ -92,7 +103,7 @@ def main() -> None:
         signal.signal(signum, on_signal)
     log.info("worker_started", upstream=settings.hcloud_endpoint)
     try:
-        run(provisioner, settings, stop)
+        run(provisioner, settings, stop, network.meter())
     finally:
         stop.set()
         network.close()

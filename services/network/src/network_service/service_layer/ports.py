@@ -12,6 +12,7 @@ from typing import Protocol
 from hetzner_conventions.label_sql import LabelRequirement
 from network_service.domain.actions import Action
 from network_service.domain.floating_ips import FloatingIp, LocationRef, ServerRef
+from network_service.domain.metering import MeteredFloatingIp, Price
 
 # -- upstream -------------------------------------------------------------------------------------
 
@@ -86,7 +87,21 @@ class Compute(Protocol):
     def location_by_id(self, location_id: int) -> LocationRef | None: ...
 
 
+class Prices(Protocol):
+    """Billing's pricing plans, as metering reads them."""
+
+    def floating_ip(self, kind: str) -> Price | None:
+        """The active plan of floating IPs of ``kind`` (ipv4/ipv6); None: not offered."""
+
+
 # -- the repositories of a unit of work ------------------------------------------------------
+
+
+class MeteringRepository(Protocol):
+    def claim_due(self, now: datetime, limit: int) -> list[MeteredFloatingIp]:
+        """Up to ``limit`` floating IPs with an hour to record by ``now``, locked (SKIP LOCKED)."""
+
+    def advance(self, floating_ip_id: int, metered_until: datetime) -> None: ...
 
 
 class FloatingIpRepository(Protocol):

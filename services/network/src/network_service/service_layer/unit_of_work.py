@@ -26,6 +26,7 @@ class NetworkUnitOfWork(abc.ABC):
 
     floating_ips: ports.FloatingIpRepository
     actions: ports.ActionRepository
+    metering: ports.MeteringRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...

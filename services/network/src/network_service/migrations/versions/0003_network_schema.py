@@ -12,8 +12,9 @@ Every column, enum, default and index of the seed, with these deliberate differe
 - floating_ips gains what Hetzner's floating IP has beyond the seed: ``name``, ``description``,
   ``home_location`` (the location code of ``datacenter_id``), ``network_zone``, ``dns_ptrs``
   (every reverse DNS entry; ``ptr_record`` keeps the one of ``ip_address`` itself),
-  ``protection_delete``, ``blocked``, ``locked``, ``status`` and ``version`` (the aggregate
-  version its events carry), and an index on (user_id, organization_id, name).
+  ``protection_delete``, ``blocked``, ``locked``, ``status``, ``version`` (the aggregate
+  version its events carry) and ``metered_until`` (metering's cursor: the hours before it are
+  recorded), and an index on (user_id, organization_id, name).
 - primary_ips (Hetzner's, not in the seed) has the shape of floating_ips plus ``assignee_type``,
   ``auto_delete`` and the datacenter it lives in.
 - actions: Hetzner's actions of network's resources; ids start at 10^12, apart from compute's,
@@ -79,6 +80,7 @@ def upgrade() -> None:
         sa.Column("locked", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("status", sa.Enum("creating", "ready", "error"), nullable=False, server_default="creating"),
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+        sa.Column("metered_until", TIME, nullable=True),
         sa.Index("idx_user", "user_id"),
         sa.Index("idx_ip", "ip_address"),
         sa.Index("idx_server", "server_id"),
