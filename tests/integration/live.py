@@ -52,8 +52,12 @@ from identity_service.entrypoints.grpc_server import add_servicers
 from network_service.adapters.billing import BillingPrices as NetworkPrices
 from network_service.adapters.compute import ComputeClient as NetworkComputeClient
 from network_service.adapters.quotas import IdentityQuotas as NetworkQuotas
+from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.bootstrap import Network
+from network_service.config import WorkerSettings as NetworkWorkerSettings
+from network_service.entrypoints import worker as network_worker
 from network_service.entrypoints.grpc_server import add_servicers as add_network_servicers
+from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
 from tests.integration.gateway import conftest as gateway_conftest
 
 
@@ -353,3 +357,24 @@ def _live_platform(
             billing_engine.dispose()
         if network_engine is not None:
             network_engine.dispose()
+
+
+@contextlib.contextmanager
+def network_worker_running(platform: LivePlatform) -> Iterator[None]:
+    """Network's worker (its entrypoint's loop) in a thread, against the platform's simulator."""
+    assert platform.network is not None and platform.simulator is not None
+    upstream = HcloudFloatingIps(
+        platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
+    provisioner = NetworkProvisioner(platform.network.uow, upstream, platform.network.quotas)
+    settings = NetworkWorkerSettings.model_construct(
+        worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=network_worker.run, args=(provisioner, settings, stop), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(15)

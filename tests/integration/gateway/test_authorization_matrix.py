@@ -16,10 +16,8 @@ Identity verifies every call's principal as in the stack (tests/integration/live
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -59,15 +57,11 @@ from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, QuotaOwner, User, UserRole, UserStatus
 from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
-from network_service.adapters.upstream import HcloudFloatingIps
-from network_service.config import WorkerSettings as NetworkWorkerSettings
 from network_service.domain.floating_ips import FloatingIp
-from network_service.entrypoints import worker as network_worker
 from network_service.service_layer import floating_ips as network_floating_ips
-from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
 from tests.integration.billing.support import apply as apply_to_billing
 from tests.integration.billing.support import hours, organization_created, run_invoices, user_created
-from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
+from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform, network_worker_running
 
 PASSWORD = "matrix password 1234"
 EVERY_SCOPE = ("*:read", "*:write")
@@ -498,27 +492,6 @@ def provisioned_server(world: World, owner: Caller, placement_group_id: int = 0)
     while provisioner.run_once() is not None:
         pass
     return server
-
-
-@contextlib.contextmanager
-def network_worker_running(platform: LivePlatform) -> Iterator[None]:
-    """Network's worker (its entrypoint's loop) in a thread: the floating IP cells' actions end."""
-    assert platform.network is not None and platform.simulator is not None
-    upstream = HcloudFloatingIps(
-        platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
-    )
-    provisioner = NetworkProvisioner(platform.network.uow, upstream, platform.network.quotas)
-    settings = NetworkWorkerSettings.model_construct(
-        worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=network_worker.run, args=(provisioner, settings, stop), daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(15)
 
 
 def ready_floating_ip(world: World, owner: Caller) -> FloatingIp:

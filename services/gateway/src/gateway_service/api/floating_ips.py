@@ -261,7 +261,7 @@ async def list_floating_ip_actions(
     return await _actions(request, response, principal, 0, id, list(status or []), sort, page, per_page)
 
 
-@router.get("/actions/{action_id}")
+@router.get("/actions/{action_id:int}")
 @scope(Family.FLOATING_IPS, Access.READ)
 async def get_floating_ip_action(request: Request, principal: Authenticated, action_id: ActionId) -> ActionAnswer:
     """One action of the caller's floating IPs."""
@@ -271,7 +271,7 @@ async def get_floating_ip_action(request: Request, principal: Authenticated, act
     return ActionAnswer(action=action_out(action))
 
 
-@router.get("/{id}")
+@router.get("/{id:int}")
 @scope(Family.FLOATING_IPS, Access.READ)
 async def get_floating_ip(request: Request, principal: Authenticated, id: FloatingIpId) -> FloatingIpAnswer:
     """One floating IP the caller reaches."""
@@ -279,7 +279,7 @@ async def get_floating_ip(request: Request, principal: Authenticated, id: Floati
     return FloatingIpAnswer(floating_ip=(await Locations.read(request)).out(fip))
 
 
-@router.put("/{id}")
+@router.put("/{id:int}")
 @scope(Family.FLOATING_IPS, Access.WRITE)
 async def update_floating_ip(
     request: Request, principal: Authenticated, id: FloatingIpId, body: FloatingIpChange
@@ -291,7 +291,7 @@ async def update_floating_ip(
     return FloatingIpAnswer(floating_ip=(await Locations.read(request)).out(fip))
 
 
-@router.delete("/{id}", status_code=204)
+@router.delete("/{id:int}", status_code=204)
 @scope(Family.FLOATING_IPS, Access.WRITE)
 async def delete_floating_ip(request: Request, principal: Authenticated, id: FloatingIpId) -> Response:
     """Delete a floating IP (``423 protected`` while protected against deletion)."""
@@ -299,7 +299,7 @@ async def delete_floating_ip(request: Request, principal: Authenticated, id: Flo
     return Response(status_code=204)
 
 
-@router.get("/{id}/actions")
+@router.get("/{id:int}/actions")
 @scope(Family.FLOATING_IPS, Access.READ)
 async def list_actions_of_floating_ip(
     request: Request,
@@ -315,7 +315,7 @@ async def list_actions_of_floating_ip(
     return await _actions(request, response, principal, id, None, list(status or []), sort, page, per_page)
 
 
-@router.get("/{id}/actions/{action_id}")
+@router.get("/{id:int}/actions/{action_id:int}")
 @scope(Family.FLOATING_IPS, Access.READ)
 async def get_action_of_floating_ip(
     request: Request, principal: Authenticated, id: FloatingIpId, action_id: ActionId
@@ -327,7 +327,7 @@ async def get_action_of_floating_ip(
     return ActionAnswer(action=action_out(action))
 
 
-@router.post("/{id}/actions/assign", status_code=201)
+@router.post("/{id:int}/actions/assign", status_code=201)
 @scope(Family.FLOATING_IPS, Access.WRITE)
 async def assign_floating_ip(
     request: Request, principal: Authenticated, id: FloatingIpId, body: Annotated[AssignBody, Body()]
@@ -337,14 +337,14 @@ async def assign_floating_ip(
     return ActionAnswer(action=action_out(action))
 
 
-@router.post("/{id}/actions/unassign", status_code=201)
+@router.post("/{id:int}/actions/unassign", status_code=201)
 @scope(Family.FLOATING_IPS, Access.WRITE)
 async def unassign_floating_ip(request: Request, principal: Authenticated, id: FloatingIpId) -> ActionAnswer:
     """Unassign it from its server."""
     return ActionAnswer(action=action_out(await backends(request).floating_ips.unassign(id, tenant(principal)[1])))
 
 
-@router.post("/{id}/actions/change_dns_ptr", status_code=201)
+@router.post("/{id:int}/actions/change_dns_ptr", status_code=201)
 @scope(Family.FLOATING_IPS, Access.WRITE)
 async def change_floating_ip_dns_ptr(
     request: Request, principal: Authenticated, id: FloatingIpId, body: Annotated[DnsPtrBody, Body()]
@@ -354,7 +354,7 @@ async def change_floating_ip_dns_ptr(
     return ActionAnswer(action=action_out(action))
 
 
-@router.post("/{id}/actions/change_protection", status_code=201)
+@router.post("/{id:int}/actions/change_protection", status_code=201)
 @scope(Family.FLOATING_IPS, Access.WRITE)
 async def change_floating_ip_protection(
     request: Request,
