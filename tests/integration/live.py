@@ -366,7 +366,8 @@ def network_worker_running(platform: LivePlatform) -> Iterator[None]:
     upstream = HcloudFloatingIps(
         platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
     )
-    provisioner = NetworkProvisioner(platform.network.uow, upstream, platform.network.quotas)
+    network = platform.network
+    provisioner = NetworkProvisioner(network.uow, upstream, network.quotas, network.compute)
     settings = NetworkWorkerSettings.model_construct(
         worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05
     )

@@ -78,6 +78,7 @@ def workers(platform: LivePlatform) -> Iterator[None]:
         platform.network.uow,
         HcloudFloatingIps(platform.simulator, SIMULATOR_TOKEN, retry=fast),
         platform.network.quotas,
+        platform.network.compute,
     )
     stop = threading.Event()
     threads = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.config import WorkerSettings
+from compute_service.domain.servers import DELETE as DELETE_SERVER
 from compute_service.entrypoints import worker as compute_worker
 from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer.provisioning import Provisioner
@@ -90,7 +92,7 @@ def _upstream(platform: LivePlatform) -> HcloudFloatingIps:
 
 def _worker(platform: LivePlatform, upstream: Any) -> NetworkProvisioner:
     assert platform.network is not None
-    return NetworkProvisioner(platform.network.uow, upstream, platform.network.quotas)
+    return NetworkProvisioner(platform.network.uow, upstream, platform.network.quotas, platform.network.compute)
 
 
 def _until_done(platform: LivePlatform) -> None:
@@ -278,3 +280,54 @@ def test_transient_upstream_failures_are_retried_and_a_refusal_ends_the_action_i
     with platform.identity.uow() as uow:
         quota = uow.quotas.get(QuotaOwner(user_id=user_id), "floating_ip")
     assert quota is not None and quota.current_usage == 1  # the live one of the test above
+
+
+def test_assigning_to_a_server_deleted_meanwhile_ends_the_action_in_error_and_unlocks(
+    platform: LivePlatform, owner: tuple[int, list[int]]
+) -> None:
+    network, compute = platform.network, platform.compute
+    assert network is not None and compute is not None
+    user_id, _ = owner
+    fip, _ = floating_ips.create(
+        floating_ips.NewFloatingIp(user_id=user_id, organization_id=None, type="ipv4", home_location="fsn1"),
+        network.uow(),
+        network.compute,
+        network.quotas,
+    )
+    _until_done(platform)
+    server, _ = compute_servers.create(
+        compute_servers.NewServer(
+            user_id=user_id,
+            organization_id=None,
+            name="short-lived",
+            server_type="cx22",
+            image="ubuntu-24.04",
+            datacenter="fsn1",
+        ),
+        compute.quotas,
+        compute.uow(),
+    )
+
+    def compute_server() -> Any:
+        with compute.uow() as uow:
+            return uow.servers.get(server.id)
+
+    _wait(lambda: compute_server().hetzner_id is not None and not compute_server().locked)
+    action = floating_ips.assign(fip.id, server.id, _anyone, network.uow(), network.compute)
+    compute_servers.start_action(server.id, DELETE_SERVER, _anyone, compute.uow())
+    _wait(lambda: compute_server().deleted_at is not None)
+
+    _until_done(platform)
+    failed = floating_ips.action(action.id, _anyone, network.uow())
+    assert (failed.status, failed.error_code) == ("error", "server_not_found")
+    after = floating_ips.get(fip.id, _anyone, network.uow())
+    assert (after.locked, after.server_id) == (False, None)
+    floating_ips.delete(fip.id, _anyone, network.uow())
+    _until_done(platform)
+
+
+def _wait(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

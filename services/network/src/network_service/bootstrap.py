@@ -58,7 +58,7 @@ class Network:
     def provisioner(self) -> Provisioner:
         if self._upstream is None:
             raise Unavailable("network has no upstream: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
-        return Provisioner(self.uow, self._upstream(), self.quotas)
+        return Provisioner(self.uow, self._upstream(), self.quotas, self._compute)
 
     def meter(self) -> Meter | None:
         """The worker's metering, when billing's prices are reachable (CP_BILLING_GRPC_ADDR)."""

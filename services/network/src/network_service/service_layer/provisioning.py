@@ -22,13 +22,23 @@ from cpshared.logging import get_logger
 from network_service.domain import floating_ips as fips
 from network_service.domain.actions import Action, UpstreamFailure
 from network_service.domain.floating_ips import FloatingIp
-from network_service.service_layer.ports import Quotas, UpstreamFloatingIps, reservation_key
+from network_service.service_layer.ports import Compute, Quotas, UpstreamFloatingIps, reservation_key
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
 
 log = get_logger(__name__)
 DEFERRED = "deferred"
 
-CarryOut = Callable[[UpstreamFloatingIps, Quotas, NetworkUnitOfWork, Action, FloatingIp], None]
+
+@dataclass(frozen=True)
+class Peers:
+    """What an action is carried out with: upstream, identity's quotas, compute's servers."""
+
+    upstream: UpstreamFloatingIps
+    quotas: Quotas
+    compute: Compute | None
+
+
+CarryOut = Callable[[Peers, NetworkUnitOfWork, Action, FloatingIp], None]
 """Carries one running action out upstream and has the floating IP record the result, in the
 worker's transaction; raises UpstreamFailure (the action's failure) or Unavailable (left running)."""
 
@@ -47,44 +57,52 @@ def _upstream_of(up: UpstreamFloatingIps, fip: FloatingIp) -> int:
     return found[0].id
 
 
-def _server_upstream(up: UpstreamFloatingIps, server_id: int) -> int:
-    upstream_server = up.server_of(server_id)
-    if upstream_server is None:
-        # Compute has not made it upstream yet (or it is going): try again later.
-        raise Unavailable(f"server {server_id} does not exist upstream yet")
-    return upstream_server
+def _server_upstream(peers: Peers, server_id: int) -> int:
+    """Upstream's id of the platform's server. One compute has deleted meanwhile ends the action
+    (``server_not_found``); one compute has not made upstream yet is waited for."""
+    upstream_server = peers.upstream.server_of(server_id)
+    if upstream_server is not None:
+        return upstream_server
+    found = peers.compute.server(server_id) if peers.compute is not None else None
+    if peers.compute is not None and (found is None or not found.live):
+        raise UpstreamFailure("server_not_found", f"server {server_id} was deleted")
+    raise Unavailable(f"server {server_id} does not exist upstream yet")
 
 
-def _create(up: UpstreamFloatingIps, quotas: Quotas, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+def _create(peers: Peers, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+    up = peers.upstream
     server_id = int(action.params.get("server_id", 0) or 0)
-    upstream_server = _server_upstream(up, server_id) if server_id else None
+    upstream_server = _server_upstream(peers, server_id) if server_id else None
     made, upstream_action = up.create(fip.id, fip.type, fip.home_location, upstream_server, fip.description)
     up.wait(upstream_action)
     fip.provisioned(action, made.id, made.ip, server_id or None, utcnow())
 
 
-def _assign(up: UpstreamFloatingIps, quotas: Quotas, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+def _assign(peers: Peers, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+    up = peers.upstream
     server_id = int(action.params["server_id"])
-    up.wait(up.assign(_upstream_of(up, fip), _server_upstream(up, server_id)))
+    up.wait(up.assign(_upstream_of(up, fip), _server_upstream(peers, server_id)))
     fip.assigned(action, server_id, utcnow())
 
 
-def _unassign(up: UpstreamFloatingIps, quotas: Quotas, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+def _unassign(peers: Peers, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+    up = peers.upstream
     up.wait(up.unassign(_upstream_of(up, fip)))
     fip.unassigned(action, utcnow())
 
 
-def _dns_ptr(up: UpstreamFloatingIps, quotas: Quotas, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+def _dns_ptr(peers: Peers, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+    up = peers.upstream
     ip = str(action.params["ip"])
     dns_ptr = action.params.get("dns_ptr")
     up.wait(up.change_dns_ptr(_upstream_of(up, fip), ip, dns_ptr))
     fip.dns_ptr_changed(action, ip, dns_ptr, utcnow())
 
 
-def _delete(up: UpstreamFloatingIps, quotas: Quotas, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
-    for found in up.find(fip.id):
-        up.delete(found.id)
-    quotas.release(reservation_key(fip.id))
+def _delete(peers: Peers, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+    for found in peers.upstream.find(fip.id):
+        peers.upstream.delete(found.id)
+    peers.quotas.release(reservation_key(fip.id))
     fip.cleaned_up(action, utcnow())
 
 
@@ -99,10 +117,17 @@ CARRY_OUT: dict[str, CarryOut] = {
 
 
 class Provisioner:
-    def __init__(self, uow_factory: Callable[[], NetworkUnitOfWork], upstream: UpstreamFloatingIps, quotas: Quotas):
+    def __init__(
+        self,
+        uow_factory: Callable[[], NetworkUnitOfWork],
+        upstream: UpstreamFloatingIps,
+        quotas: Quotas,
+        compute: Compute | None = None,
+    ) -> None:
         self.uow_factory = uow_factory
         self.upstream = upstream
         self.quotas = quotas
+        self.peers = Peers(upstream, quotas, compute)
 
     def run_once(self, skip: Collection[int] = ()) -> Outcome | None:
         """Claim the oldest running action (not in ``skip``) and carry it out; None when there is none."""
@@ -115,7 +140,7 @@ class Provisioner:
                 raise RuntimeError(f"action {action.id} names floating IP {action.resource_id}, which does not exist")
             log.info("action_claimed", action_id=action.id, command=action.command, floating_ip_id=fip.id)
             try:
-                CARRY_OUT[action.command](self.upstream, self.quotas, uow, action, fip)
+                CARRY_OUT[action.command](self.peers, uow, action, fip)
             except UpstreamFailure as failure:
                 self._failed(action, fip, failure)
             except Unavailable as exc:
