@@ -497,6 +497,12 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("floating_ip.deleted", 1): lambda: network_events.FloatingIpDeleted(
         floating_ip_id=21, user_id=42, organization_id=7, reason="deleted"
     ),
+    ("floating_ip.blocked", 1): lambda: network_events.FloatingIpBlocked(
+        floating_ip_id=21, user_id=42, organization_id=0, reason="suspended"
+    ),
+    ("floating_ip.unblocked", 1): lambda: network_events.FloatingIpUnblocked(
+        floating_ip_id=21, user_id=42, organization_id=0
+    ),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

@@ -1,13 +1,19 @@
-"""Network's worker killed at every line of its upstream work: creating, assigning, reverse DNS
-and deleting floating IPs, the worker dies right after its k-th upstream call returned (upstream
-did it, the platform has not recorded it: its transaction is lost), for every k; a fresh worker
-then finishes the action. At the end every live floating IP has exactly one upstream floating IP
+"""Network's worker and reactions.
+
+The worker killed at every line of its upstream work (creating, assigning, reverse DNS and
+deleting floating IPs): it dies right after its k-th upstream call returned (upstream did it,
+the platform has not recorded it: its transaction is lost), for every k; a fresh worker then
+finishes the action. At the end every live floating IP has exactly one upstream floating IP
 (the one it recorded), deleted ones have none, nothing upstream is unowned, and identity's quota
-counts the live floating IPs. Upstream is the in-process simulator, driven through hcloud."""
+counts the live floating IPs. Also: upstream refusals and outages, a server deleted under an
+assign, and an account suspended, reactivated and erased (identity's events through network's
+projection). Upstream is the in-process simulator, driven through hcloud.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +25,7 @@ from hcloud import Client
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from cloudplatform.identity.v1 import events_pb2 as identity_events
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.config import WorkerSettings
 from compute_service.domain.servers import DELETE as DELETE_SERVER
@@ -26,11 +33,17 @@ from compute_service.entrypoints import worker as compute_worker
 from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer.provisioning import Provisioner
 from cpshared.errors import NotFound
+from cpshared.events import catalog
+from cpshared.events.envelope import PendingEvent, new_event
+from cpshared.events.projection import ProjectionRunner, RawRecord
 from cpshared.migrations import migrations_dir, upgrade
+from cpshared.topics import IDENTITY_EVENTS
 from identity_service.domain import commands
 from identity_service.domain.model import QuotaOwner, UserStatus
 from identity_service.service_layer import users
 from network_service.adapters.upstream import HcloudFloatingIps
+from network_service.domain.actions import Locked
+from network_service.entrypoints.server_projection import ServerProjection
 from network_service.service_layer import floating_ips
 from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
@@ -331,3 +344,63 @@ def _wait(check: Callable[[], bool]) -> None:
     while not check():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def _apply(platform: LivePlatform, *events: PendingEvent) -> None:
+    """Identity's events through network's projection, as its consumer applies them (each twice:
+    a redelivery changes nothing)."""
+    assert platform.network is not None
+    records = [
+        RawRecord(e.topic.name, 0, n, e.key, e.envelope.SerializeToString(), e.headers())
+        for n, e in enumerate([*events, *events])
+    ]
+    ProjectionRunner(platform.network.engine, ServerProjection()).apply_batch(records)
+
+
+def _identity_event(spec: Any, message: Any, user_id: int) -> PendingEvent:
+    pending = new_event(spec, producer="identity", aggregate_id=user_id, aggregate_version=1, payload=message)
+    return dataclasses.replace(pending, topic=IDENTITY_EVENTS)
+
+
+def test_a_suspended_accounts_floating_ips_are_blocked_and_an_erased_ones_deleted(
+    platform: LivePlatform, owner: tuple[int, list[int]]
+) -> None:
+    network = platform.network
+    assert network is not None
+    user = users.create_user(
+        commands.CreateUser(
+            name="Doomed", email="doomed@example.com", password="a long enough password", status=UserStatus.ACTIVE
+        ),
+        platform.identity.uow(),
+    )
+    made = []
+    for _ in range(2):
+        fip, _ = floating_ips.create(
+            floating_ips.NewFloatingIp(user_id=user.id, organization_id=None, type="ipv4", home_location="fsn1"),
+            network.uow(),
+            network.compute,
+            network.quotas,
+        )
+        made.append(fip.id)
+    _until_done(platform)
+    floating_ips.change_protection(made[0], True, _anyone, network.uow())
+
+    suspended = identity_events.UserStatusChanged(user_id=user.id, old_status="active", new_status="suspended")
+    _apply(platform, _identity_event(catalog.USER_SUSPENDED, suspended, user.id))
+    assert all(floating_ips.get(f, _anyone, network.uow()).blocked for f in made)
+    with pytest.raises(Locked):
+        floating_ips.unassign(made[1], _anyone, network.uow())
+    activated = identity_events.UserStatusChanged(user_id=user.id, old_status="suspended", new_status="active")
+    _apply(platform, _identity_event(catalog.USER_ACTIVATED, activated, user.id))
+    assert not any(floating_ips.get(f, _anyone, network.uow()).blocked for f in made)
+
+    erased = identity_events.UserErased(user_id=user.id, erased_by_user_id=1)
+    _apply(platform, _identity_event(catalog.USER_ERASED, erased, user.id))
+    _until_done(platform)
+    for fip_id in made:  # the protected one too
+        with pytest.raises(NotFound):
+            floating_ips.get(fip_id, _anyone, network.uow())
+        assert _upstream(platform).find(fip_id) == []
+    with platform.identity.uow() as uow:
+        quota = uow.quotas.get(QuotaOwner(user_id=user.id), "floating_ip")
+    assert quota is not None and quota.current_usage == 0

@@ -141,3 +141,31 @@ def test_an_update_records_only_what_changed() -> None:
     assert fip.update("front", "the front", {"env": "prod"}) == ["name", "description", "labels"]
     (event,) = fip.pop_events()
     assert event.fields["fields"] == ["name", "description", "labels"] and event.version == 2
+
+
+def test_a_blocked_floating_ip_takes_no_change_until_unblocked() -> None:
+    fip = _fip()
+    assert fip.block("suspended") and not fip.block("suspended")
+    for change in (
+        lambda: fip.begin(fips.UNASSIGN, {}, NOW),
+        lambda: fip.change_protection(True, NOW),
+        lambda: fip.update("other", None, None),
+        lambda: fip.delete(NOW),
+    ):
+        with pytest.raises(Locked, match="blocked"):
+            change()
+    assert fip.unblock() and not fip.unblock()
+    assert [e.event_type for e in fip.pop_events()] == ["floating_ip.blocked", "floating_ip.unblocked"]
+    fip.begin(fips.UNASSIGN, {}, NOW)
+
+
+def test_an_erased_accounts_floating_ip_is_deleted_protected_or_not_but_not_while_busy() -> None:
+    fip = _fip(protection_delete=True)
+    action = fip.erase(NOW)
+    assert action is not None and action.command == fips.DELETE and action.params == {"erased": True}
+    assert (fip.blocked, fip.locked, fip.deleted_at) == (True, True, NOW)
+    assert [e.fields.get("reason") for e in fip.pop_events()] == ["erased", "erased"]
+    busy = _fip()
+    busy.begin(fips.ASSIGN, {"server_id": 5}, NOW)
+    assert busy.erase(NOW) is None
+    assert busy.blocked and busy.deleted_at is None

@@ -200,7 +200,8 @@ PROJECTIONS = {
     # Compute follows identity: an account's suspension reaches its servers.
     "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
-    # Network follows compute: a deleted server's floating IPs are unassigned.
+    # Network follows compute and identity: a deleted server's floating IPs are unassigned, a
+    # suspended account's blocked, an erased one's deleted.
     "network": "network_service.entrypoints.server_projection:ServerProjection",
 }
 

@@ -166,6 +166,8 @@ FLOATING_IP_PROTECTION_CHANGED = event(
     "floating_ip.protection_changed", 1, network_events.FloatingIpProtectionChanged, "floating_ip", topic=None
 )
 FLOATING_IP_DELETED = event("floating_ip.deleted", 1, network_events.FloatingIpDeleted, "floating_ip", topic=None)
+FLOATING_IP_BLOCKED = event("floating_ip.blocked", 1, network_events.FloatingIpBlocked, "floating_ip", topic=None)
+FLOATING_IP_UNBLOCKED = event("floating_ip.unblocked", 1, network_events.FloatingIpUnblocked, "floating_ip", topic=None)
 
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric

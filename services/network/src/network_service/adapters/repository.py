@@ -136,6 +136,15 @@ class FloatingIpRepository:
         )
         return [_floating_ip(row) for row in self.session.execute(query.with_for_update() if for_update else query)]
 
+    def owned_by(self, user_id: int, *, for_update: bool = False) -> list[FloatingIp]:
+        c = t.floating_ips.c
+        query = (
+            sa.select(t.floating_ips)
+            .where(c.user_id == user_id, c.organization_id.is_(None), c.deleted_at.is_(None))
+            .order_by(c.id)
+        )
+        return [_floating_ip(row) for row in self.session.execute(query.with_for_update() if for_update else query)]
+
     def deleted_ids(self, ids: Iterable[int]) -> set[int]:
         wanted = set(ids)
         if not wanted:

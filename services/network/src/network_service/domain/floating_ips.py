@@ -143,10 +143,16 @@ class FloatingIp(Aggregate):
 
     # -- actions --------------------------------------------------------------------------------
 
+    def ensure_not_blocked(self) -> None:
+        if self.blocked:
+            raise Locked(f"floating IP {self.id} is blocked: its account is suspended; nothing can be done with it")
+
     def begin(
         self, command: str, params: dict[str, Any], now: datetime, *, check: Callable[[FloatingIp], None] | None = None
     ) -> Action:
-        """Lock it for ``command`` (``locked`` while another runs) and make the running action."""
+        """Lock it for ``command`` (``locked`` while another runs, or while it is blocked) and make
+        the running action."""
+        self.ensure_not_blocked()
         if self.locked:
             raise Locked(f"floating IP {self.id} is locked: another action is running on it; retry when it finished")
         if check is not None:
@@ -219,6 +225,7 @@ class FloatingIp(Aggregate):
 
     def change_protection(self, delete: bool | None, now: datetime) -> Action:
         """Finished at once: protection is the platform's."""
+        self.ensure_not_blocked()
         if self.locked:
             raise Locked(f"floating IP {self.id} is locked: another action is running on it; retry when it finished")
         if delete is not None:
@@ -233,6 +240,7 @@ class FloatingIp(Aggregate):
         self._record("floating_ip.protection_changed", delete=self.protection_delete, action_id=action.id)
 
     def update(self, name: str | None, description: str | None, labels: dict[str, str] | None) -> list[str]:
+        self.ensure_not_blocked()
         fields = []
         if name is not None and name != self.name:
             self.name = name
@@ -262,6 +270,37 @@ class FloatingIp(Aggregate):
         action = self.begin(DELETE, {}, now)
         self.deleted_at = now
         self._record("floating_ip.deleted", reason="deleted")
+        return action
+
+    def block(self, reason: str) -> bool:
+        """Its account was suspended, banned or erased: nothing is done with it until the account is
+        active again. False when it was blocked already."""
+        if self.blocked:
+            return False
+        self.blocked = True
+        self.version += 1
+        self._record("floating_ip.blocked", reason=reason)
+        return True
+
+    def unblock(self) -> bool:
+        if not self.blocked:
+            return False
+        self.blocked = False
+        self.version += 1
+        self._record("floating_ip.unblocked")
+        return True
+
+    def erase(self, now: datetime) -> Action | None:
+        """Its account was erased: deleted whatever its protection (the worker deletes it upstream);
+        None while an action runs on it (it stays blocked, ``erase`` is for the next pass)."""
+        self.block("erased")
+        if self.locked:
+            return None
+        self.locked = True
+        self.version += 1
+        action = self._action(DELETE, {"erased": True}, now)
+        self.deleted_at = now
+        self._record("floating_ip.deleted", reason="erased")
         return action
 
     def cleaned_up(self, action: Action, now: datetime) -> None:

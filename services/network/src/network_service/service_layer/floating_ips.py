@@ -26,7 +26,13 @@ from network_service import SERVICE_NAME
 from network_service.domain import floating_ips as fips
 from network_service.domain.actions import Action
 from network_service.domain.floating_ips import FloatingIp, check_description, check_name, check_type
-from network_service.service_layer.ports import Compute, FloatingIpRepository, Quotas, reservation_key
+from network_service.service_layer.ports import (
+    ActionRepository,
+    Compute,
+    FloatingIpRepository,
+    Quotas,
+    reservation_key,
+)
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
 
 log = get_logger(__name__)
@@ -230,6 +236,41 @@ def server_deleted(repository: FloatingIpRepository, server_id: int) -> list[Pen
         recorded.extend(pending_events(fip, SERVICE_NAME))
     if recorded:
         log.info("floating_ips_of_deleted_server_unassigned", server_id=server_id, count=len(recorded))
+    return recorded
+
+
+def account_suspended(repository: FloatingIpRepository, user_id: int, reason: str) -> list[PendingEvent]:
+    """Block the floating IPs ``user_id`` owns itself (``reason``: suspended or banned)."""
+    recorded: list[PendingEvent] = []
+    for fip in repository.owned_by(user_id, for_update=True):
+        if fip.block(reason):
+            repository.save(fip, utcnow())
+            recorded.extend(pending_events(fip, SERVICE_NAME))
+    return recorded
+
+
+def account_activated(repository: FloatingIpRepository, user_id: int) -> list[PendingEvent]:
+    recorded: list[PendingEvent] = []
+    for fip in repository.owned_by(user_id, for_update=True):
+        if fip.unblock():
+            repository.save(fip, utcnow())
+            recorded.extend(pending_events(fip, SERVICE_NAME))
+    return recorded
+
+
+def account_erased(repository: FloatingIpRepository, actions: ActionRepository, user_id: int) -> list[PendingEvent]:
+    """Delete the floating IPs ``user_id`` owns itself, protected or not (network's worker deletes
+    them upstream and gives the quota back); one busy with an action stays blocked (logged)."""
+    now = utcnow()
+    recorded: list[PendingEvent] = []
+    for fip in repository.owned_by(user_id, for_update=True):
+        action = fip.erase(now)
+        if action is None:
+            log.warning("floating_ip_of_erased_account_busy", floating_ip_id=fip.id)
+        else:
+            actions.add(action)
+        repository.save(fip, now)
+        recorded.extend(pending_events(fip, SERVICE_NAME))
     return recorded
 
 

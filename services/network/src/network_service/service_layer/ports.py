@@ -123,6 +123,9 @@ class FloatingIpRepository(Protocol):
     def assigned_to(self, server_ids: Collection[int], *, for_update: bool = False) -> list[FloatingIp]:
         """The live floating IPs assigned to those servers."""
 
+    def owned_by(self, user_id: int, *, for_update: bool = False) -> list[FloatingIp]:
+        """The live floating IPs ``user_id`` owns itself (no organization's)."""
+
     def deleted_ids(self, ids: Iterable[int]) -> set[int]:
         """Of ``ids``, those deleted or never known."""
 
