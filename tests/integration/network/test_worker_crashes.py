@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from hcloud import Client
+from hcloud.locations import Location
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
@@ -404,3 +405,31 @@ def test_a_suspended_accounts_floating_ips_are_blocked_and_an_erased_ones_delete
     with platform.identity.uow() as uow:
         quota = uow.quotas.get(QuotaOwner(user_id=user.id), "floating_ip")
     assert quota is not None and quota.current_usage == 0
+
+
+def test_the_sweep_deletes_upstream_floating_ips_no_live_platform_one_owns(
+    platform: LivePlatform, owner: tuple[int, list[int]]
+) -> None:
+    """A create a dead worker sent may land upstream after its successor made its own: the
+    sweep deletes an upstream floating IP labelled with a deleted platform one, or with a live one
+    that recorded another; the recorded one stays."""
+    network = platform.network
+    assert network is not None and platform.simulator is not None
+    user_id, _ = owner
+    fip, _ = floating_ips.create(
+        floating_ips.NewFloatingIp(user_id=user_id, organization_id=None, type="ipv4", home_location="fsn1"),
+        network.uow(),
+        network.compute,
+        network.quotas,
+    )
+    _until_done(platform)
+    hcloud = Client(token=SIMULATOR_TOKEN, api_endpoint=platform.simulator)
+    home = Location(name="fsn1")
+    late = hcloud.floating_ips.create(type="ipv4", home_location=home, labels={"cp_floating_ip_id": str(fip.id)})
+    orphan = hcloud.floating_ips.create(type="ipv4", home_location=home, labels={"cp_floating_ip_id": "999999"})
+    swept = _worker(platform, _upstream(platform)).sweep()
+    assert sorted(swept) == sorted([int(late.floating_ip.id or 0), int(orphan.floating_ip.id or 0)])
+    kept = floating_ips.get(fip.id, _anyone, network.uow())
+    assert [f.id for f in _upstream(platform).find(fip.id)] == [kept.hetzner_id]
+    floating_ips.delete(fip.id, _anyone, network.uow())
+    _until_done(platform)
