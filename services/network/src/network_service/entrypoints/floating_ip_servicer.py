@@ -15,6 +15,7 @@ from cloudplatform.network.v1 import network_service_pb2 as pb
 from cloudplatform.network.v1 import network_service_pb2_grpc as pb_grpc
 from cpshared.errors import InvalidInput
 from cpshared.timestamps import to_timestamp as _ts
+from hetzner_conventions.sorting import parse_sort
 from network_service.adapters import authorization as authz
 from network_service.bootstrap import Network
 from network_service.domain.actions import RUNNING, Action
@@ -30,16 +31,8 @@ POLL_SECONDS = 0.05
 
 
 def sort_order(sort: list[str], sortable: tuple[str, ...] = SORTABLE) -> list[tuple[str, bool]]:
-    order = []
-    for raw in sort:
-        field, _, direction = raw.partition(":")
-        if field not in sortable or direction not in ("", "asc", "desc"):
-            raise InvalidInput(
-                f"cannot sort by {raw!r}; sort by {', '.join(sortable)}, optionally :asc or :desc",
-                details={"fields": [{"name": "sort", "messages": [f"{raw!r} is not a sort key"]}]},
-            )
-        order.append((field, direction == "desc"))
-    return order
+    """The (field, descending) pairs of a request's ``sort`` (Hetzner's rule, ``hetzner_conventions.sorting``)."""
+    return [(key.field, key.descending) for key in parse_sort(sort, sortable)]
 
 
 def _per_page(per_page: int) -> int:

@@ -379,7 +379,8 @@ async def update_server(request: Request, principal: Authenticated, id: ServerId
     """Rename a server or replace its labels."""
     organization_id = tenant(principal)[1]
     server = await backends(request).servers.update(id, organization_id, name=body.name, labels=body.labels)
-    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server))
+    floating_ips = await backends(request).floating_ips.of_servers([server.id])
+    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server, floating_ips))
 
 
 @router.get("/{id}/actions/{action_id:int}")
