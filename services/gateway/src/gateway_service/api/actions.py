@@ -5,8 +5,8 @@
   ``id``; IDs the caller does not reach are left out, as if they did not exist).
 
 Compute keeps the actions of servers and images, network those of floating IPs (its action ids
-start at 10^12, so one id names one action); each service's worker carries them out upstream.
-An id compute does not know is asked of network. Scope ``servers:read``.
+start at 10^12, so one id names one action: the id says whom to ask); each service's worker
+carries them out upstream. Scope ``servers:read``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ router = APIRouter(prefix="/v1/actions", tags=["actions"])
 
 ActionId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")]
 MAX_IDS = 50
+NETWORK_ACTION_IDS_FROM = 10**12
+"""Network numbers its actions from here (its actions table's AUTO_INCREMENT), compute below."""
 
 
 @router.get("")
@@ -61,9 +63,8 @@ async def get_action(request: Request, principal: Authenticated, id: ActionId) -
 
 
 async def _action(request: Request, principal: Authenticated, action_id: int) -> ActionOut:
-    """The action of compute, else of network, that the caller reaches (NotFound: neither)."""
+    """The action the caller reaches, of the service whose id range holds ``action_id``."""
     organization_id = tenant(principal)[1]
-    try:
-        return action_out(await backends(request).servers.action(action_id, organization_id))
-    except NotFound:
+    if action_id >= NETWORK_ACTION_IDS_FROM:
         return action_out(await backends(request).floating_ips.action(action_id, organization_id))
+    return action_out(await backends(request).servers.action(action_id, organization_id))
