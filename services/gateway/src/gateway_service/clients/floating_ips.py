@@ -16,6 +16,9 @@ from cpshared.logging import get_logger
 from gateway_service.clients.calls import BackendTimeout, backend_call
 
 BACKEND = "network"
+CREATE_DEADLINE_SECONDS = 35.0
+"""Network answers a create once its worker made the floating IP upstream (at most its
+CP_CREATE_WAIT_SECONDS, and never past this deadline): more than the default deadline allows."""
 log = get_logger(__name__)
 
 
@@ -48,7 +51,7 @@ class FloatingIpClient:
             name=name,
             labels=labels,
         )
-        return await backend_call(BACKEND, self._fips().CreateFloatingIp(request))
+        return await backend_call(BACKEND, self._fips().CreateFloatingIp(request, timeout=CREATE_DEADLINE_SECONDS))
 
     async def search(
         self,

@@ -28,6 +28,8 @@ MAX_PER_PAGE = 50
 SORTABLE = ("id", "name", "created")
 ACTION_SORTABLE = ("id", "command", "status", "started", "finished")
 POLL_SECONDS = 0.05
+DEADLINE_MARGIN = 1.0
+"""Seconds of the caller's deadline kept for answering after the wait."""
 
 
 def sort_order(sort: list[str], sortable: tuple[str, ...] = SORTABLE) -> list[tuple[str, bool]]:
@@ -109,8 +111,11 @@ class FloatingIpServicer(pb_grpc.FloatingIpServiceServicer):
         fip, action = await asyncio.to_thread(
             lambda: floating_ips.create(cmd, network.uow(), network.compute, network.quotas)
         )
-        # Hetzner answers a floating IP with its address: wait (bounded) for the worker to make it.
-        deadline = time.monotonic() + self._create_wait
+        # Hetzner answers a floating IP with its address: wait (bounded by the configured wait and
+        # the caller's deadline, less a margin to answer) for the worker to make it.
+        remaining = context.time_remaining()
+        wait = self._create_wait if remaining is None else min(self._create_wait, remaining - DEADLINE_MARGIN)
+        deadline = time.monotonic() + wait
         while action.status == RUNNING and time.monotonic() < deadline:
             await asyncio.sleep(POLL_SECONDS)
             action = await asyncio.to_thread(floating_ips.action, action.id, lambda *_: None, network.uow())
