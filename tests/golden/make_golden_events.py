@@ -32,6 +32,7 @@ from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.events.v1.envelope_pb2 import Actor, EventEnvelope
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
+from cloudplatform.network.v1 import events_pb2 as network_events
 from cloudplatform.ops.v1 import canary_pb2
 from cloudplatform.support.v1 import events_pb2 as support_events
 from cloudplatform.usage.v1 import events_pb2 as usage_events
@@ -517,6 +518,53 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("maintenance.started", 1): functools.partial(_window_changed, "in_progress", [], 0),
     ("maintenance.completed", 1): functools.partial(_window_changed, "completed", [], 0),
     ("maintenance.cancelled", 1): functools.partial(_window_changed, "cancelled", [], 5),
+    ("floating_ip.created", 1): lambda: network_events.FloatingIpCreated(
+        floating_ip_id=21,
+        user_id=42,
+        organization_id=7,
+        name="web-ip",
+        type="ipv4",
+        ip="203.0.113.21",
+        home_location="fsn1",
+        server_id=4711,
+        labels={"env": "prod"},
+        action_id=1000000000001,
+    ),
+    ("floating_ip.updated", 1): lambda: network_events.FloatingIpUpdated(
+        floating_ip_id=21,
+        user_id=42,
+        organization_id=7,
+        fields=["description"],
+        name="web-ip",
+        description="the web front",
+        labels={"env": "prod"},
+    ),
+    ("floating_ip.assigned", 1): lambda: network_events.FloatingIpAssigned(
+        floating_ip_id=21, user_id=42, organization_id=7, server_id=4712, old_server_id=4711, action_id=1000000000002
+    ),
+    ("floating_ip.unassigned", 1): lambda: network_events.FloatingIpUnassigned(
+        floating_ip_id=21, user_id=42, organization_id=7, server_id=4712, action_id=1000000000003
+    ),
+    ("floating_ip.dns_ptr_changed", 1): lambda: network_events.FloatingIpDnsPtrChanged(
+        floating_ip_id=21,
+        user_id=42,
+        organization_id=7,
+        ip="203.0.113.21",
+        dns_ptr="www.example.com",
+        action_id=1000000000004,
+    ),
+    ("floating_ip.protection_changed", 1): lambda: network_events.FloatingIpProtectionChanged(
+        floating_ip_id=21, user_id=42, organization_id=7, delete=True, action_id=1000000000005
+    ),
+    ("floating_ip.deleted", 1): lambda: network_events.FloatingIpDeleted(
+        floating_ip_id=21, user_id=42, organization_id=7, reason="deleted"
+    ),
+    ("floating_ip.blocked", 1): lambda: network_events.FloatingIpBlocked(
+        floating_ip_id=21, user_id=42, organization_id=0, reason="suspended"
+    ),
+    ("floating_ip.unblocked", 1): lambda: network_events.FloatingIpUnblocked(
+        floating_ip_id=21, user_id=42, organization_id=0
+    ),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

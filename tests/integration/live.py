@@ -50,6 +50,15 @@ from hetzner_sim.state import SimConfig
 from identity_service.bootstrap import Identity
 from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
+from network_service.adapters.billing import BillingPrices as NetworkPrices
+from network_service.adapters.compute import ComputeClient as NetworkComputeClient
+from network_service.adapters.quotas import IdentityQuotas as NetworkQuotas
+from network_service.adapters.upstream import HcloudFloatingIps
+from network_service.bootstrap import Network
+from network_service.config import WorkerSettings as NetworkWorkerSettings
+from network_service.entrypoints import worker as network_worker
+from network_service.entrypoints.grpc_server import add_servicers as add_network_servicers
+from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
 from support_service.adapters.object_store import LocalObjectStore
 from support_service.bootstrap import Support
 from support_service.entrypoints.grpc_server import add_servicers as add_support_servicers
@@ -98,15 +107,20 @@ def grpc_in_thread(service: str, register: Registrar, trusted: TrustedKeys) -> I
 
 @contextlib.contextmanager
 def identity_in_thread(
-    engine: sa.Engine, trusted_gateway: Ed25519PublicKey, trusted_compute: Ed25519PublicKey | None = None
+    engine: sa.Engine,
+    trusted_gateway: Ed25519PublicKey,
+    trusted_compute: Ed25519PublicKey | None = None,
+    trusted_network: Ed25519PublicKey | None = None,
 ) -> Iterator[tuple[str, Identity]]:
     """Identity (every servicer, a fresh signing key, mail to the local sink) on a loopback port,
-    verifying user principals it signs and the gateway's (and compute's) service principals."""
+    verifying user principals it signs and the gateway's (and compute's, network's) service principals."""
     signing_key = generate_private_key()
     identity = Identity(engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
     services = {"gateway": trusted_gateway}
     if trusted_compute is not None:
         services["compute"] = trusted_compute
+    if trusted_network is not None:
+        services["network"] = trusted_network
     trusted = TrustedKeys(issuer=signing_key.public_key(), services=services)
     with grpc_in_thread("identity", lambda server: add_servicers(server, identity), trusted) as address:
         yield address, identity
@@ -140,6 +154,33 @@ def support_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple
 
 
 SIMULATOR_TOKEN = "live-platform-sim-token"
+
+
+@contextlib.contextmanager
+def network_in_thread(
+    engine: sa.Engine,
+    trusted: TrustedKeys,
+    identity_address: str,
+    compute_address: str,
+    key_file: str,
+    billing_address: str = "",
+) -> Iterator[tuple[str, Network]]:
+    """Network on a loopback port, reserving quotas at identity, reading servers at compute and
+    prices at billing as network's service principal (key ``key_file``); its worker and meter
+    are the test's to run."""
+    network = Network(
+        engine,
+        quotas=NetworkQuotas(identity_address, key_file),
+        compute=NetworkComputeClient(compute_address, key_file),
+        prices=NetworkPrices(billing_address, key_file) if billing_address else None,
+    )
+    try:
+        with grpc_in_thread(
+            "network", lambda server: add_network_servicers(server, network, create_wait_seconds=20), trusted
+        ) as address:
+            yield address, network
+    finally:
+        network.close()
 
 
 @contextlib.contextmanager
@@ -194,6 +235,9 @@ class LivePlatform:
     support: Support | None = None
     """The support service, when the platform runs it (``support_url``): tests run its ticket
     keeper and read its outbox through it."""
+    network: Network | None = None
+    """The network service, when the platform runs it (``network_url``, with compute): its worker
+    is the test's to run (``network.provisioner`` needs an upstream: pass one to Provisioner)."""
 
 
 @contextlib.contextmanager
@@ -206,6 +250,7 @@ def live_platform(
     billing_url: str | None = None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None = None,
     support_url: str | None = None,
+    network_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     """Identity and the gateway; with ``audit_url`` (a migrated audit database) the audit
     service too, and with ``compute_url`` (a migrated compute database) the compute service,
@@ -214,13 +259,22 @@ def live_platform(
     recording every answer). A platform with compute runs billing too (on a scratch database
     of its own unless ``billing_url`` names one): the catalog and the servers the gateway
     answers carry billing's prices (its VAT, the traffic included). With ``support_url`` (a
-    migrated support database) the support service runs too."""
+    migrated support database) the support service runs too, and with ``network_url`` (a
+    migrated network database; needs ``compute_url``) the network service."""
     with contextlib.ExitStack() as scratch:
         if compute_url and not billing_url:
             billing_url = scratch.enter_context(MariaDB(LocalPaths().root).scratch_database("cp_test_live_bi"))
             upgrade("billing", migrations_dir("billing"), billing_url)
         with _live_platform(
-            identity_url, gateway_url, clock, audit_url, compute_url, billing_url, wrap_gateway, support_url
+            identity_url,
+            gateway_url,
+            clock,
+            audit_url,
+            compute_url,
+            billing_url,
+            wrap_gateway,
+            support_url,
+            network_url,
         ) as platform:
             yield platform
 
@@ -235,6 +289,7 @@ def _live_platform(
     billing_url: str | None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None,
     support_url: str | None = None,
+    network_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     identity_engine = make_engine(identity_url, pool_size=10)
     gateway_engine = make_engine(gateway_url, pool_size=10)
@@ -242,12 +297,16 @@ def _live_platform(
     compute_engine = make_engine(compute_url, pool_size=10) if compute_url else None
     billing_engine = make_engine(billing_url, pool_size=10) if billing_url else None
     support_engine = make_engine(support_url, pool_size=10) if support_url else None
+    network_engine = make_engine(network_url, pool_size=10) if network_url else None
     gateway_key = generate_private_key()
     compute_key = generate_private_key()
+    network_key = generate_private_key()
     try:
         with (
             tempfile.TemporaryDirectory() as keys,
-            identity_in_thread(identity_engine, gateway_key.public_key(), compute_key.public_key()) as (
+            identity_in_thread(
+                identity_engine, gateway_key.public_key(), compute_key.public_key(), network_key.public_key()
+            ) as (
                 address,
                 identity,
             ),
@@ -260,7 +319,11 @@ def _live_platform(
             assert identity.signing_key is not None
             trusted = TrustedKeys(
                 issuer=identity.signing_key.public_key(),
-                services={"gateway": gateway_key.public_key(), "compute": compute_key.public_key()},
+                services={
+                    "gateway": gateway_key.public_key(),
+                    "compute": compute_key.public_key(),
+                    "network": network_key.public_key(),
+                },
             )
             if audit_engine is not None:
                 audit_address, audit = optional.enter_context(audit_in_thread(audit_engine, trusted))
@@ -282,6 +345,23 @@ def _live_platform(
             if support_engine is not None:
                 support_address, support = optional.enter_context(support_in_thread(support_engine, trusted))
                 backends["support_grpc_addr"] = support_address
+            network: Network | None = None
+            if network_engine is not None:
+                assert compute_engine is not None, "network needs compute (its servers and locations)"
+                network_key_file = Path(keys) / "network.key"
+                network_key_file.write_text(private_key_pem(network_key))
+                os.chmod(network_key_file, 0o600)
+                network_address, network = optional.enter_context(
+                    network_in_thread(
+                        network_engine,
+                        trusted,
+                        address,
+                        backends["compute_grpc_addr"],
+                        str(network_key_file),
+                        backends.get("billing_grpc_addr", ""),
+                    )
+                )
+                backends["network_grpc_addr"] = network_address
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(
@@ -305,6 +385,7 @@ def _live_platform(
                     simulator=simulator,
                     billing=billing_engine,
                     support=support,
+                    network=network,
                 )
     finally:
         gateway_engine.dispose()
@@ -317,3 +398,27 @@ def _live_platform(
             billing_engine.dispose()
         if support_engine is not None:
             support_engine.dispose()
+        if network_engine is not None:
+            network_engine.dispose()
+
+
+@contextlib.contextmanager
+def network_worker_running(platform: LivePlatform) -> Iterator[None]:
+    """Network's worker (its entrypoint's loop) in a thread, against the platform's simulator."""
+    assert platform.network is not None and platform.simulator is not None
+    upstream = HcloudFloatingIps(
+        platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
+    network = platform.network
+    provisioner = NetworkProvisioner(network.uow, upstream, network.quotas, network.compute)
+    settings = NetworkWorkerSettings.model_construct(
+        worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=network_worker.run, args=(provisioner, settings, stop), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(15)

@@ -92,21 +92,30 @@ def test_only_identity_gets_the_principal_signing_key_made_once_and_private(tmp_
     assert servers and all(s.env["CP_PRINCIPAL_VERIFY_KEY_FILE"] == str(key_file.with_suffix(".pub")) for s in servers)
 
 
-def test_the_gateway_and_compute_get_their_own_service_keys_and_every_server_trusts_them(tmp_path: Path) -> None:
+def test_the_gateway_compute_and_network_get_their_own_service_keys_and_every_server_trusts_them(
+    tmp_path: Path,
+) -> None:
     paths = LocalPaths(tmp_path)
     specs = process_specs(paths)
     holders = {
         s.name: s.env["CP_PRINCIPAL_SERVICE_KEY_FILE"] for s in specs if "CP_PRINCIPAL_SERVICE_KEY_FILE" in s.env
     }
-    assert sorted(holders) == ["compute-grpc", "compute-worker", "gateway-http"]
+    assert sorted(holders) == ["compute-grpc", "compute-worker", "gateway-http", "network-grpc", "network-worker"]
     assert holders["compute-grpc"] == holders["compute-worker"] != holders["gateway-http"]
+    assert (
+        holders["network-grpc"] == holders["network-worker"] not in (holders["gateway-http"], holders["compute-grpc"])
+    )
     gateway_key, compute_key = Path(holders["gateway-http"]), Path(holders["compute-grpc"])
-    for key_file in (gateway_key, compute_key):
+    network_key = Path(holders["network-grpc"])
+    for key_file in (gateway_key, compute_key, network_key):
         assert key_file.parent == paths.secrets and stat.S_IMODE(key_file.stat().st_mode) == 0o600
     pem = gateway_key.read_text()
     servers = [s for s in process_specs(paths) if s.kind == "grpc"]
     assert gateway_key.read_text() == pem
-    trusted = f"gateway={gateway_key.with_suffix('.pub')},compute={compute_key.with_suffix('.pub')}"
+    trusted = (
+        f"gateway={gateway_key.with_suffix('.pub')},compute={compute_key.with_suffix('.pub')},"
+        f"network={network_key.with_suffix('.pub')}"
+    )
     for server in servers:
         assert server.env["CP_PRINCIPAL_SERVICE_KEYS"] == trusted
 
@@ -115,7 +124,7 @@ def test_compute_runs_its_provisioning_worker_reaching_identity_and_upstream(tmp
     specs = {s.name: s for s in process_specs(LocalPaths(tmp_path))}
     worker, server = specs["compute-worker"], specs["compute-grpc"]
     assert worker.kind == "worker" and worker.module == "compute_service.entrypoints.worker"
-    assert worker.metrics_port == 9302 == int(worker.env["CP_METRICS_PORT"])
+    assert worker.metrics_port == 9320 == int(worker.env["CP_METRICS_PORT"])
     identity = f"127.0.0.1:{specs['identity-grpc'].grpc_port}"
     assert worker.env["CP_IDENTITY_GRPC_ADDR"] == server.env["CP_IDENTITY_GRPC_ADDR"] == identity
     for name in ("CP_HCLOUD_ENDPOINT", "CP_HCLOUD_TOKEN_FILE", "CP_DATABASE_URL"):
@@ -157,3 +166,19 @@ def test_support_keeps_attachments_under_the_stacks_own_directory(tmp_path: Path
     )
     assert settings.attachments_dir == server.env["CP_ATTACHMENTS_DIR"]
     assert settings.rules().policy.quiet_period.total_seconds() == 72 * 3600
+
+
+def test_network_runs_its_worker_reaching_identity_compute_and_upstream(tmp_path: Path) -> None:
+    specs = {s.name: s for s in process_specs(LocalPaths(tmp_path))}
+    worker, server = specs["network-worker"], specs["network-grpc"]
+    assert worker.kind == "worker" and worker.module == "network_service.entrypoints.worker"
+    assert worker.metrics_port == 9321 == int(worker.env["CP_METRICS_PORT"])
+    identity = f"127.0.0.1:{specs['identity-grpc'].grpc_port}"
+    compute = f"127.0.0.1:{specs['compute-grpc'].grpc_port}"
+    assert worker.env["CP_IDENTITY_GRPC_ADDR"] == server.env["CP_IDENTITY_GRPC_ADDR"] == identity
+    assert worker.env["CP_COMPUTE_GRPC_ADDR"] == server.env["CP_COMPUTE_GRPC_ADDR"] == compute
+    assert (
+        worker.env["CP_HCLOUD_ENDPOINT"]
+        == server.env["CP_HCLOUD_ENDPOINT"]
+        == specs["compute-grpc"].env["CP_HCLOUD_ENDPOINT"]
+    )

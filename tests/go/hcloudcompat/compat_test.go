@@ -5,7 +5,8 @@
 // The scenario is what a Terraform run does: catalog reads, an SSH key, servers with labels
 // listed by selector over several pages, in-place updates, power actions, change type,
 // rebuild, rescue, ISO, metrics, a snapshot with protection, a server from the snapshot, a
-// placement group, and everything deleted again with nothing left. The steps that wait for a
+// placement group, floating IPs (assigned, reverse DNS, protection), and everything deleted
+// again with nothing left. The steps that wait for a
 // family or fix not merged yet are subtests skipped with the item; remove the skip
 // once it is in.
 //
@@ -353,6 +354,72 @@ func TestTerraformScenario(t *testing.T) {
 		group := must[*hcloud.PlacementGroup](t, "get placement group")(client.PlacementGroup.GetByID(ctx, placementGroup.ID))
 		if len(group.Servers) != 1 || group.Servers[0] != got.ID {
 			t.Fatalf("placement group servers: %v", group.Servers)
+		}
+	})
+
+	t.Run("floating IPs", func(t *testing.T) {
+		var made []*hcloud.FloatingIP
+		for _, kind := range []hcloud.FloatingIPType{hcloud.FloatingIPTypeIPv4, hcloud.FloatingIPTypeIPv6} {
+			description := run + " " + string(kind)
+			created := must[hcloud.FloatingIPCreateResult](t, "create floating IP")(client.FloatingIP.Create(ctx,
+				hcloud.FloatingIPCreateOpts{Type: kind, HomeLocation: fsn1, Description: &description, Labels: labels}))
+			if created.Action != nil {
+				wait(ctx, t, client, "create floating IP", created.Action)
+			}
+			if created.FloatingIP.IP == nil || created.FloatingIP.HomeLocation == nil || created.FloatingIP.HomeLocation.Name != "fsn1" {
+				t.Fatalf("floating IP: %+v", created.FloatingIP)
+			}
+			made = append(made, created.FloatingIP)
+		}
+		listed, err := client.FloatingIP.AllWithOpts(ctx, hcloud.FloatingIPListOpts{
+			ListOpts: hcloud.ListOpts{LabelSelector: "app=" + run, PerPage: 1},
+		})
+		if err != nil || len(listed) != 2 {
+			t.Fatalf("floating IPs by label selector, one per page: %v %d", err, len(listed))
+		}
+		v4 := made[0]
+		wait(ctx, t, client, "assign floating IP", must[*hcloud.Action](t, "assign floating IP")(
+			client.FloatingIP.Assign(ctx, v4, server)))
+		got := must[*hcloud.FloatingIP](t, "get floating IP")(client.FloatingIP.GetByID(ctx, v4.ID))
+		if got.Server == nil || got.Server.ID != server.ID {
+			t.Fatalf("floating IP's server: %+v", got.Server)
+		}
+		seen := must[*hcloud.Server](t, "server with its floating IP")(client.Server.GetByID(ctx, server.ID))
+		if len(seen.PublicNet.FloatingIPs) != 1 || seen.PublicNet.FloatingIPs[0].ID != v4.ID {
+			t.Fatalf("server's floating IPs: %+v", seen.PublicNet.FloatingIPs)
+		}
+		ptr := "www." + run + ".example.com"
+		wait(ctx, t, client, "floating IP reverse DNS", must[*hcloud.Action](t, "floating IP reverse DNS")(
+			client.FloatingIP.ChangeDNSPtr(ctx, v4, v4.IP.String(), &ptr)))
+		if got := must[*hcloud.FloatingIP](t, "get floating IP")(client.FloatingIP.GetByID(ctx, v4.ID)); got.DNSPtrForIP(v4.IP) != ptr {
+			t.Fatalf("floating IP reverse DNS: %+v", got.DNSPtr)
+		}
+		updated := must[*hcloud.FloatingIP](t, "update floating IP")(client.FloatingIP.Update(ctx, v4,
+			hcloud.FloatingIPUpdateOpts{Description: "updated", Labels: labels}))
+		if updated.Description != "updated" {
+			t.Fatalf("floating IP update: %+v", updated)
+		}
+		protect := true
+		wait(ctx, t, client, "protect floating IP", must[*hcloud.Action](t, "protect floating IP")(
+			client.FloatingIP.ChangeProtection(ctx, v4, hcloud.FloatingIPChangeProtectionOpts{Delete: &protect})))
+		if _, err := client.FloatingIP.Delete(ctx, v4); !hcloud.IsError(err, hcloud.ErrorCodeProtected) {
+			t.Fatalf("deleting a protected floating IP: %v", err)
+		}
+		protect = false
+		wait(ctx, t, client, "unprotect floating IP", must[*hcloud.Action](t, "unprotect floating IP")(
+			client.FloatingIP.ChangeProtection(ctx, v4, hcloud.FloatingIPChangeProtectionOpts{Delete: &protect})))
+		wait(ctx, t, client, "unassign floating IP", must[*hcloud.Action](t, "unassign floating IP")(
+			client.FloatingIP.Unassign(ctx, v4)))
+		if actions, err := client.FloatingIP.Action.All(ctx, hcloud.ActionListOpts{}); err != nil || len(actions) < 4 {
+			t.Fatalf("floating IP actions: %v %d", err, len(actions))
+		}
+		for _, fip := range made {
+			if _, err := client.FloatingIP.Delete(ctx, fip); err != nil {
+				t.Fatalf("delete floating IP %d: %v", fip.ID, err)
+			}
+		}
+		if left, err := client.FloatingIP.AllWithOpts(ctx, hcloud.FloatingIPListOpts{ListOpts: mine}); err != nil || len(left) != 0 {
+			t.Fatalf("floating IPs left: %v %d", err, len(left))
 		}
 	})
 

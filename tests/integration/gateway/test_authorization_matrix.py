@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import itertools
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -57,10 +58,12 @@ from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, QuotaOwner, User, UserRole, UserStatus
 from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
+from network_service.domain.floating_ips import FloatingIp
+from network_service.service_layer import floating_ips as network_floating_ips
 from support_service.domain.notifications import Notification
 from tests.integration.billing.support import apply as apply_to_billing
 from tests.integration.billing.support import hours, organization_created, run_invoices, user_created
-from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
+from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform, network_worker_running
 
 PASSWORD = "matrix password 1234"
 EVERY_SCOPE = ("*:read", "*:write")
@@ -159,6 +162,7 @@ def world(paths: LocalPaths) -> Iterator[World]:
         mariadb.scratch_database("cp_test_mx_cp") as compute_url,
         mariadb.scratch_database("cp_test_mx_bi") as billing_url,
         mariadb.scratch_database("cp_test_mx_su") as support_url,
+        mariadb.scratch_database("cp_test_mx_nw") as network_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
@@ -166,14 +170,19 @@ def world(paths: LocalPaths) -> Iterator[World]:
         upgrade("compute", migrations_dir("compute"), compute_url)
         upgrade("billing", migrations_dir("billing"), billing_url)
         upgrade("support", migrations_dir("support"), support_url)
-        with live_platform(
-            identity_url,
-            gateway_url,
-            audit_url=audit_url,
-            compute_url=compute_url,
-            billing_url=billing_url,
-            support_url=support_url,
-        ) as platform:
+        upgrade("network", migrations_dir("network"), network_url)
+        with (
+            live_platform(
+                identity_url,
+                gateway_url,
+                audit_url=audit_url,
+                compute_url=compute_url,
+                billing_url=billing_url,
+                support_url=support_url,
+                network_url=network_url,
+            ) as platform,
+            network_worker_running(platform),
+        ):
             callers: dict[str, Caller] = {}
             roles = {"admin": UserRole.ADMIN, "support": UserRole.SUPPORT, "billing": UserRole.BILLING}
             for name in CALLERS:
@@ -488,6 +497,87 @@ def provisioned_server(world: World, owner: Caller, placement_group_id: int = 0)
     while provisioner.run_once() is not None:
         pass
     return server
+
+
+def ready_floating_ip(world: World, owner: Caller) -> FloatingIp:
+    """A fresh floating IP of ``owner``'s own in fsn1, made upstream by network's worker."""
+    network = world.platform.network
+    assert network is not None
+    identity_staff.set_quota_limit(
+        identity_staff.SetQuotaLimit(
+            acting_user_id=world.callers["admin"].user.id,
+            owner=QuotaOwner(user_id=owner.user.id),
+            resource_type="floating_ip",
+            quota_limit=500,
+        ),
+        world.identity.uow,
+    )
+    assert world.platform.simulator is not None
+    control = world.platform.simulator.removesuffix("/v1")
+    httpx.patch(f"{control}/_sim/config", json={"max_floating_ips": 5000}, timeout=5).raise_for_status()
+    made, _ = network_floating_ips.create(
+        network_floating_ips.NewFloatingIp(
+            user_id=owner.user.id, organization_id=None, type="ipv4", home_location="fsn1"
+        ),
+        network.uow(),
+        network.compute,
+        network.quotas,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with network.uow() as uow:
+            current = uow.floating_ips.get_any(made.id)
+        if current is not None and not current.locked:
+            return current
+        time.sleep(0.05)
+    raise AssertionError(f"floating IP {made.id} was not made upstream")
+
+
+def floating_ip_request(
+    method: str, suffix: str = "", body: Callable[[World, Caller, FloatingIp], dict[str, Any]] | None = None
+) -> Callable[[World, Caller, Target], Request]:
+    """A fresh floating IP of the caller's own, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        fip = ready_floating_ip(world, owner)
+        return (method, f"/v1/floating_ips/{fip.id}{suffix}", body(world, owner, fip) if body else None)
+
+    return build
+
+
+def assign_body(world: World, owner: Caller, fip: FloatingIp) -> dict[str, Any]:
+    return {"server": provisioned_server(world, owner).id}
+
+
+def dns_ptr_body(world: World, owner: Caller, fip: FloatingIp) -> dict[str, Any]:
+    return {"ip": fip.ip_address, "dns_ptr": "matrix.example.com"}
+
+
+def new_floating_ip(world: World, caller: Caller, target: Target) -> Request:
+    ready_floating_ip(world, caller)  # raises the caller's floating IP limit too
+    return ("POST", "/v1/floating_ips", {"type": "ipv4", "home_location": "fsn1"})
+
+
+def floating_ip_action(of_floating_ip: bool) -> Callable[[World, Caller, Target], Request]:
+    """The create action of a fresh floating IP of the caller's own or the other tenant's owner, at
+    /v1/floating_ips/{id}/actions/{action_id} (``of_floating_ip``) or /v1/floating_ips/actions/{id}."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        fip = ready_floating_ip(world, owner)
+        network = world.platform.network
+        assert network is not None
+        (action,), _ = network_floating_ips.actions(
+            network_floating_ips.ActionSearch(user_id=None, organization_id=None, floating_ip_id=fip.id),
+            _anyone,
+            network.uow(),
+        )
+        if of_floating_ip:
+            return ("GET", f"/v1/floating_ips/{fip.id}/actions/{action.id}", None)
+        return ("GET", f"/v1/floating_ips/actions/{action.id}", None)
+
+    return build
 
 
 def carry_out_actions(world: World) -> None:
@@ -993,6 +1083,40 @@ ENDPOINTS = (
     Endpoint("GET /v1/placement_groups/{id}", placement_group_request("GET"), other=ADMIN_REACHES),
     Endpoint("PUT /v1/placement_groups/{id}", placement_group_request("PUT"), other=ADMIN_REACHES),
     Endpoint("DELETE /v1/placement_groups/{id}", placement_group_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/floating_ips", fixed("GET", "/v1/floating_ips")),
+    Endpoint("POST /v1/floating_ips", new_floating_ip),
+    # Another tenant's floating IP and its actions: only a platform admin reaches them (network checks the same).
+    Endpoint("GET /v1/floating_ips/{id}", floating_ip_request("GET"), other=ADMIN_REACHES),
+    Endpoint(
+        "PUT /v1/floating_ips/{id}",
+        floating_ip_request("PUT", body=lambda w, o, f: {"description": "matrix"}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("DELETE /v1/floating_ips/{id}", floating_ip_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/floating_ips/{id}/actions", floating_ip_request("GET", "/actions"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/floating_ips/{id}/actions/{action_id}", floating_ip_action(True), other=ADMIN_REACHES),
+    Endpoint("GET /v1/floating_ips/actions", fixed("GET", "/v1/floating_ips/actions")),
+    Endpoint("GET /v1/floating_ips/actions/{id}", floating_ip_action(False), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/floating_ips/{id}/actions/assign",
+        floating_ip_request("POST", "/actions/assign", assign_body),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/floating_ips/{id}/actions/unassign",
+        floating_ip_request("POST", "/actions/unassign"),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/floating_ips/{id}/actions/change_dns_ptr",
+        floating_ip_request("POST", "/actions/change_dns_ptr", dns_ptr_body),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/floating_ips/{id}/actions/change_protection",
+        floating_ip_request("POST", "/actions/change_protection", lambda w, o, f: {"delete": True}),
+        other=ADMIN_REACHES,
+    ),
     Endpoint("GET /v1/ssh_keys", fixed("GET", "/v1/ssh_keys")),
     Endpoint("POST /v1/ssh_keys", new_ssh_key),
     # Another tenant's key: only a platform admin reaches it (compute checks the same).

@@ -3,7 +3,8 @@ against the gateway, unchanged: the Go module ``tests/go/hcloudcompat`` runs a T
 scenario (``go test``) with only the endpoint and a platform API token set.
 
 The platform is served as in test_servers_api.py (identity, compute with its provisioning
-worker against the in-process Hetzner simulator, the gateway on a loopback port). The gateway's
+worker and network with its worker against the in-process Hetzner simulator, the gateway on a
+loopback port). The gateway's
 ASGI app is wrapped by a recorder, and after the Go run every JSON answer the Go client got is
 validated against Hetzner's spec with the integer/number strictness Go has
 (``tests/unit/hetzner_sim/spec.py``). The Go test itself fails on any answer hcloud-go cannot
@@ -31,7 +32,7 @@ from identity_service.domain import commands
 from identity_service.domain.model import UserStatus
 from identity_service.service_layer import api_keys, users
 from tests.integration.gateway.test_servers_api import Worker
-from tests.integration.live import LivePlatform, live_platform
+from tests.integration.live import LivePlatform, live_platform, network_worker_running
 from tests.unit.hetzner_sim import spec
 
 MODULE = Path(__file__).resolve().parents[2] / "go" / "hcloudcompat"
@@ -94,11 +95,18 @@ def platform(paths: LocalPaths, recorder: Recorder) -> Iterator[LivePlatform]:
         mariadb.scratch_database("cp_test_go_id") as identity_url,
         mariadb.scratch_database("cp_test_go_gw") as gateway_url,
         mariadb.scratch_database("cp_test_go_cp") as compute_url,
+        mariadb.scratch_database("cp_test_go_nw") as network_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
         upgrade("compute", migrations_dir("compute"), compute_url)
-        with live_platform(identity_url, gateway_url, compute_url=compute_url, wrap_gateway=recorder.wrap) as live:
+        upgrade("network", migrations_dir("network"), network_url)
+        with (
+            live_platform(
+                identity_url, gateway_url, compute_url=compute_url, network_url=network_url, wrap_gateway=recorder.wrap
+            ) as live,
+            network_worker_running(live),
+        ):
             yield live
 
 
@@ -212,6 +220,16 @@ def test_hcloud_go_runs_a_terraform_scenario_and_every_answer_matches_the_spec(
         "POST /servers/{id}/actions/add_to_placement_group 201",
         "GET /placement_groups/{id} 200",
         "DELETE /placement_groups/{id} 204",
+        "POST /floating_ips 201",
+        "GET /floating_ips 200",
+        "POST /floating_ips/{id}/actions/assign 201",
+        "POST /floating_ips/{id}/actions/change_dns_ptr 201",
+        "POST /floating_ips/{id}/actions/change_protection 201",
+        "POST /floating_ips/{id}/actions/unassign 201",
+        "PUT /floating_ips/{id} 200",
+        "DELETE /floating_ips/{id} 423",
+        "DELETE /floating_ips/{id} 204",
+        "GET /floating_ips/actions 200",
     ):
         assert operation in seen, f"the Go client never got {operation}: {sorted(seen)}"
     pages = [

@@ -35,7 +35,7 @@ from identity_service.domain.model import UserRole, UserStatus
 from identity_service.service_layer import api_keys, users
 from tests.integration.audit.conftest import insert_entry
 from tests.integration.billing.support import OCTOBER, apply, hours, run_invoices, user_created
-from tests.integration.live import LivePlatform, live_platform
+from tests.integration.live import LivePlatform, live_platform, network_worker_running
 
 MAX_EXAMPLES = 8
 
@@ -50,6 +50,7 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
         mariadb.scratch_database("cp_test_st_cp") as compute_url,
         mariadb.scratch_database("cp_test_st_bi") as billing_url,
         mariadb.scratch_database("cp_test_st_su") as support_url,
+        mariadb.scratch_database("cp_test_st_nw") as network_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
@@ -57,15 +58,21 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
         upgrade("compute", migrations_dir("compute"), compute_url)
         upgrade("billing", migrations_dir("billing"), billing_url)
         upgrade("support", migrations_dir("support"), support_url)
-        # Compute with its catalog synced from a simulator: the catalog answers hold real rows.
-        with live_platform(
-            identity_url,
-            gateway_url,
-            audit_url=audit_url,
-            compute_url=compute_url,
-            billing_url=billing_url,
-            support_url=support_url,
-        ) as live:
+        upgrade("network", migrations_dir("network"), network_url)
+        # Compute with its catalog synced from a simulator: the catalog answers hold real rows;
+        # network with its worker, so floating IPs are made upstream.
+        with (
+            live_platform(
+                identity_url,
+                gateway_url,
+                audit_url=audit_url,
+                compute_url=compute_url,
+                billing_url=billing_url,
+                support_url=support_url,
+                network_url=network_url,
+            ) as live,
+            network_worker_running(live),
+        ):
             assert live.audit is not None
             # A few audit entries, so the audit log's answers are checked with rows in them.
             insert_entry(live.audit.engine, user_id=1, organization_id=1, new_values={"name": "ci"}, request_id="r-1")

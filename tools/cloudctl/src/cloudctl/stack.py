@@ -53,7 +53,7 @@ class Ports:
         return self.metrics_base + 100 + ALL_SERVICES.index(service)
 
     def worker_metrics(self, service: str) -> int:
-        """A service's worker: its own offset in the 9200s (WORKERS), e.g. compute's worker on 9302."""
+        """A service's worker: its own offset (WORKERS) past the consumers' range, e.g. compute's worker on 9320."""
         return self.metrics_base + WORKERS[service][1]
 
 
@@ -200,14 +200,20 @@ PROJECTIONS = {
     # Support follows its own stream and compute's: replies, resolutions and maintenance windows
     # reach the inboxes of the customers concerned.
     "support": "support_service.entrypoints.notification_projection:NotificationProjection",
+    # Network follows compute and identity: a deleted server's floating IPs are unassigned, a
+    # suspended account's blocked, an erased one's deleted.
+    "network": "network_service.entrypoints.server_projection:ServerProjection",
 }
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics
 # port's offset from the metrics base (beside the relays' and consumers' ranges; checked unique).
-WORKERS = {"compute": ("compute_service.entrypoints.worker", 202)}
+WORKERS = {
+    "compute": ("compute_service.entrypoints.worker", 220),
+    "network": ("network_service.entrypoints.worker", 221),
+}
 
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
-CALLING_SERVICES = ("gateway", "compute")
+CALLING_SERVICES = ("gateway", "compute", "network")
 
 
 def service_key_files(paths: LocalPaths, service: str) -> tuple[str, str]:
@@ -250,6 +256,14 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             # Compute asks billing's backup plan what backups cost, as itself.
             env["CP_BILLING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('billing')}"
             env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["compute"][0]
+        if service == "network":
+            # Network drives upstream's floating IPs through hcloud (locally, the simulator), reserves
+            # floating IP quotas at identity and reads servers and locations at compute, as itself.
+            env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"
+            env["CP_HCLOUD_TOKEN_FILE"] = hcloud_token_file(paths)
+            env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
+            env["CP_COMPUTE_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('compute')}"
+            env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["network"][0]
         specs.append(
             ProcessSpec(
                 name=f"{service}-grpc",
@@ -279,10 +293,18 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
     )
     specs.append(relays_spec(passwords, ports))
     for service, (module, _) in WORKERS.items():
-        # A service's worker: long-running work driven by its own database (compute provisions servers).
+        # A service's worker: long-running work driven by its own database (compute provisions
+        # servers, network floating IPs).
         grpc_env = next(spec.env for spec in specs if spec.name == f"{service}-grpc")
         env = common_env(service, passwords[service], ports.worker_metrics(service))
-        env |= {key: value for key, value in grpc_env.items() if key.startswith(("CP_HCLOUD_", "CP_IDENTITY_"))}
+        env |= {
+            key: value
+            for key, value in grpc_env.items()
+            if key.startswith(("CP_HCLOUD_", "CP_IDENTITY_", "CP_COMPUTE_GRPC"))
+        }
+        if service == "network":
+            # Network's worker meters floating IP hours at billing's prices.
+            env["CP_BILLING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('billing')}"
         env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = grpc_env["CP_PRINCIPAL_SERVICE_KEY_FILE"]
         specs.append(
             ProcessSpec(

@@ -12,6 +12,7 @@ from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
+from cloudplatform.network.v1 import events_pb2 as network_events
 from cloudplatform.ops.v1 import canary_pb2
 from cloudplatform.support.v1 import events_pb2 as support_events
 from cloudplatform.usage.v1 import events_pb2 as usage_events
@@ -151,6 +152,23 @@ SERVER_PLACEMENT_GROUP_CHANGED = event(
 IMAGE_PROTECTION_CHANGED = event(
     "image.protection_changed", 1, compute_events.ImageProtectionChanged, "image", topic=None
 )
+
+# Network: tenants' floating IPs, on network.events (the producer's stream).
+FLOATING_IP_CREATED = event("floating_ip.created", 1, network_events.FloatingIpCreated, "floating_ip", topic=None)
+FLOATING_IP_UPDATED = event("floating_ip.updated", 1, network_events.FloatingIpUpdated, "floating_ip", topic=None)
+FLOATING_IP_ASSIGNED = event("floating_ip.assigned", 1, network_events.FloatingIpAssigned, "floating_ip", topic=None)
+FLOATING_IP_UNASSIGNED = event(
+    "floating_ip.unassigned", 1, network_events.FloatingIpUnassigned, "floating_ip", topic=None
+)
+FLOATING_IP_DNS_PTR_CHANGED = event(
+    "floating_ip.dns_ptr_changed", 1, network_events.FloatingIpDnsPtrChanged, "floating_ip", topic=None
+)
+FLOATING_IP_PROTECTION_CHANGED = event(
+    "floating_ip.protection_changed", 1, network_events.FloatingIpProtectionChanged, "floating_ip", topic=None
+)
+FLOATING_IP_DELETED = event("floating_ip.deleted", 1, network_events.FloatingIpDeleted, "floating_ip", topic=None)
+FLOATING_IP_BLOCKED = event("floating_ip.blocked", 1, network_events.FloatingIpBlocked, "floating_ip", topic=None)
+FLOATING_IP_UNBLOCKED = event("floating_ip.unblocked", 1, network_events.FloatingIpUnblocked, "floating_ip", topic=None)
 
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric

@@ -16,66 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cpshared.auth.principal import Principal
-from cpshared.context import current_principal
-from cpshared.errors import Forbidden, InvalidInput, NotFound
+from cpshared.auth import tenancy
+from cpshared.auth.tenancy import check_tenant, ensure_reaches_key, reaches_every_tenant, require_admin
 from hetzner_conventions.label_sql import OPERATORS
 
-
-def _user() -> Principal | None:
-    """The calling user when the rules apply to it; None for a service, an admin, or no check."""
-    principal = current_principal()
-    if principal is None or principal.is_service or principal.role == "admin":
-        return None
-    return principal
-
-
-def require_admin(rpc: str) -> None:
-    if _user() is not None:
-        raise Forbidden(f"{rpc} is for platform admins only")
-
-
-def check_tenant(user_id: int, organization_id: int) -> None:
-    """A user acts only as itself, and only for an organization it belongs to."""
-    user = _user()
-    if user is None:
-        return
-    if user_id != user.user_id:
-        raise Forbidden("a user may act only as itself: user_id must be the caller's own id")
-    if organization_id and user.role_in(organization_id) is None:
-        raise NotFound(f"organization {organization_id} does not exist")
-
-
-def reaches_every_tenant() -> bool:
-    return _user() is None
-
-
-def ensure_reaches_key(key_user_id: int, key_organization_id: int | None, organization_id: int, what: str) -> None:
-    """NOT_FOUND unless the caller reaches a key of (``key_user_id``, ``key_organization_id``)
-    when acting in ``organization_id`` (0: none)."""
-    user = _user()
-    if user is None:
-        return
-    if key_organization_id is None:
-        if key_user_id == user.user_id:
-            return
-    elif key_organization_id == organization_id and user.role_in(organization_id) is not None:
-        return
-    raise NotFound(f"{what} does not exist")
+__all__ = ["check_tenant", "ensure_reaches_key", "list_scope", "reaches_every_tenant", "require_admin"]
 
 
 def list_scope(
     all_tenants: bool, user_id: int, organization_id: int, operators: Iterable[str], rpc: str
 ) -> tuple[int | None, int | None]:
     """The (user id, organization id) a List RPC searches, both None for every tenant (admins
-    only); the label selector's operators must be known."""
-    if all_tenants:
-        require_admin(f"{rpc} for every tenant")
-    else:
-        check_tenant(user_id, organization_id)
-    for operator in operators:
-        if operator not in OPERATORS:
-            raise InvalidInput(f"label selector operator {operator!r} is unknown")
-    if all_tenants:
-        return None, None
-    return user_id, organization_id or None
+    only); the label selector's operators must be Hetzner's."""
+    return tenancy.list_scope(all_tenants, user_id, organization_id, operators, rpc, OPERATORS)

@@ -19,21 +19,17 @@ from cloudplatform.billing.v1 import billing_service_pb2_grpc as bpb_grpc
 from compute_service import SERVICE_NAME
 from compute_service.service_layer.ports import BackupPricing
 from cpshared.errors import PreconditionFailed, Unavailable
-from cpshared.grpc.blocking import BlockingChannel
+from cpshared.grpc.service_client import ServiceChannel
 
 BACKUP_PLAN: Final = "backup"
 TTL_SECONDS: Final = 60.0
-CALL_TIMEOUT: Final = 5.0
 
 
 class BillingBackupPricing(BackupPricing):
     def __init__(self, address: str, service_key_file: str, *, ttl: float = TTL_SECONDS) -> None:
         if not address:
             raise Unavailable("compute cannot reach billing: set CP_BILLING_GRPC_ADDR")
-        self._client = BlockingChannel(
-            address, caller=SERVICE_NAME, service_key_file=service_key_file, timeout=CALL_TIMEOUT
-        )
-        self._stub = bpb_grpc.BillingServiceStub(self._client.channel)
+        self._client = ServiceChannel(address, service_key_file, caller=SERVICE_NAME, callee="billing")
         self._ttl = ttl
         self._lock = threading.Lock()
         self._percent: Decimal | None = None
@@ -49,7 +45,9 @@ class BillingBackupPricing(BackupPricing):
     def _fetch(self) -> Decimal:
         request = bpb.ListPricingPlansRequest(resource_type=BACKUP_PLAN)
         try:
-            answer = self._client.call(lambda: self._stub.ListPricingPlans(request))
+            answer = self._client.call(
+                lambda ch, md: bpb_grpc.BillingServiceStub(ch).ListPricingPlans(request, metadata=md)
+            )
         except aio.AioRpcError as exc:
             raise Unavailable(f"billing did not say what backups cost: {exc.code().name} {exc.details()}") from None
         plan = next((p for p in answer.pricing_plans if p.code == BACKUP_PLAN and p.active and p.percentage), None)

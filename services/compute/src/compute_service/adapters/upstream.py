@@ -7,7 +7,6 @@ Prices arrive as decimal strings and are read as Decimal, never through float.
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from hcloud import Client
@@ -16,22 +15,10 @@ from hcloud.deprecation import DeprecationInfo
 from compute_service.domain.catalog import UpstreamImage, UpstreamIso, UpstreamServerType
 from compute_service.domain.load_balancer_types import UpstreamLoadBalancerType
 from compute_service.service_layer.ports import CatalogSource
-from cpshared.errors import Unavailable
+from cpshared.upstream import read_token as read_token  # the bootstrap reads the token through it
 
 APPLICATION = "cloudplatform-compute"
 GB = 1  # hcloud reports image sizes in GB already
-
-
-def read_token(token_file: str) -> str:
-    if not token_file:
-        raise Unavailable("no upstream token: set CP_HCLOUD_TOKEN_FILE to a file holding the Hetzner API token")
-    try:
-        token = Path(token_file).read_text().strip()
-    except OSError as exc:
-        raise Unavailable(f"CP_HCLOUD_TOKEN_FILE {token_file}: cannot read the upstream token: {exc}") from exc
-    if not token:
-        raise Unavailable(f"CP_HCLOUD_TOKEN_FILE {token_file} is empty")
-    return token
 
 
 def _money(entry: dict[str, Any], field: str) -> Decimal:

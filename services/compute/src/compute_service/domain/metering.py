@@ -18,29 +18,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
+from cpshared.metering import EPOCH, HOUR, epoch_seconds, hour_floor, hour_index, hours_due, life_end
 from cpshared.timestamps import as_utc
 
-HOUR: Final = timedelta(hours=1)
+__all__ = [
+    "EPOCH",
+    "HOUR",
+    "BackupPeriod",
+    "MeteredServer",
+    "TypePeriod",
+    "backup_in_hour",
+    "backup_prices",
+    "epoch_seconds",
+    "hour_floor",
+    "hour_index",
+    "type_at",
+]
+
 HOURLY_PRECISION: Final = Decimal("0.000001")  # server_types.price_hourly is DECIMAL(10,6)
 MONTHLY_PRECISION: Final = Decimal("0.01")  # server_types.price_monthly is DECIMAL(10,2)
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def hour_floor(value: datetime) -> datetime:
-    return as_utc(value).replace(minute=0, second=0, microsecond=0)
-
-
-def hour_index(hour_start: datetime) -> int:
-    """Hours since the Unix epoch: the usage event's aggregate version."""
-    return int((as_utc(hour_start) - EPOCH) // HOUR)
-
-
-def epoch_seconds(hour_start: datetime) -> int:
-    return int((as_utc(hour_start) - EPOCH).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -63,25 +63,12 @@ class MeteredServer:
     metered_until: datetime | None
 
     def life_end(self, now: datetime) -> datetime:
-        """End (exclusive) of the last hour that is billable by ``now``: for a live server the
-        hours that have ended; for a deleted one every hour it touched, its last partial one too."""
-        if self.deleted_at is None:
-            return hour_floor(now)
-        created, deleted = as_utc(self.created_at), as_utc(self.deleted_at)
-        if deleted <= created:  # created and deleted within the same instant: still one started hour
-            return hour_floor(created) + HOUR
-        last_instant = deleted - timedelta(microseconds=1)
-        return hour_floor(last_instant) + HOUR
+        """End (exclusive) of the last hour that is billable by ``now`` (:func:`cpshared.metering.life_end`)."""
+        return life_end(self.created_at, self.deleted_at, now)
 
     def hours_due(self, now: datetime, limit: int) -> list[datetime]:
         """Starts of the next (at most ``limit``) hours to record, oldest first."""
-        hour = as_utc(self.metered_until) if self.metered_until is not None else hour_floor(self.created_at)
-        end = self.life_end(now)
-        hours: list[datetime] = []
-        while hour < end and len(hours) < limit:
-            hours.append(hour)
-            hour += HOUR
-        return hours
+        return hours_due(self.created_at, self.deleted_at, self.metered_until, now, limit)
 
     def billed_instant(self, hour_start: datetime) -> datetime:
         """The instant whose server type prices the hour: its end, or the deletion if earlier."""

@@ -27,9 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from cloudplatform.usage.v1 import events_pb2 as usage_pb
 from compute_service import SERVICE_NAME
 from compute_service.domain.metering import (
     HOUR,
@@ -37,16 +34,14 @@ from compute_service.domain.metering import (
     MeteredServer,
     backup_in_hour,
     backup_prices,
-    epoch_seconds,
-    hour_index,
     type_at,
 )
 from compute_service.service_layer.ports import TypePrice
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
-from cpshared.events import catalog as events
-from cpshared.events.envelope import PendingEvent, new_event, usage_event_id
+from cpshared.events.envelope import PendingEvent
 from cpshared.logging import get_logger
+from cpshared.metering import usage_recorded
 
 log = get_logger(__name__)
 
@@ -67,37 +62,23 @@ class MeteringRound:
     """The round was cut at its bounds: more may be due at once."""
 
 
-def _timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def _usage_event(
     server: MeteredServer, hour: datetime, price: TypePrice, resource_type: str = RESOURCE_TYPE
 ) -> PendingEvent:
-    return new_event(
-        events.USAGE_RECORDED,
+    return usage_recorded(
         producer=SERVICE_NAME,
-        aggregate_id=f"{resource_type}:{server.id}",
-        aggregate_version=hour_index(hour),
-        event_id=usage_event_id(resource_type, server.id, METRIC, epoch_seconds(hour)),
-        payload=usage_pb.UsageRecorded(
-            resource_type=resource_type,
-            resource_id=server.id,
-            resource_name=server.name,
-            user_id=server.user_id,
-            organization_id=server.organization_id or 0,
-            metric_type=METRIC,
-            quantity="1",
-            period_start=_timestamp(hour),
-            period_end=_timestamp(hour + HOUR),
-            product=price.code,
-            location=server.datacenter,
-            price_hourly=str(price.price_hourly),
-            price_monthly=str(price.price_monthly),
-            currency=CURRENCY,
-        ),
+        resource_type=resource_type,
+        resource_id=server.id,
+        resource_name=server.name,
+        user_id=server.user_id,
+        organization_id=server.organization_id,
+        metric=METRIC,
+        hour=hour,
+        product=price.code,
+        location=server.datacenter,
+        price_hourly=price.price_hourly,
+        price_monthly=price.price_monthly,
+        currency=CURRENCY,
     )
 
 

@@ -19,25 +19,13 @@ from typing import Self
 from compute_service import SERVICE_NAME
 from compute_service.domain.aggregate import Aggregate
 from compute_service.service_layer import ports
-from cpshared.events.catalog import REGISTRY
-from cpshared.events.envelope import PendingEvent, new_event
+from cpshared.aggregate import pending_events
+from cpshared.events.envelope import PendingEvent
 
 
 def aggregate_events(aggregate: Aggregate) -> list[PendingEvent]:
     """The events ``aggregate`` recorded (and forgets now), as the contract's outbox events."""
-    pending = []
-    for recorded in aggregate.pop_events():
-        spec = REGISTRY.spec(recorded.event_type)
-        pending.append(
-            new_event(
-                spec,
-                producer=SERVICE_NAME,
-                aggregate_id=recorded.aggregate_id,
-                aggregate_version=recorded.version,
-                payload=spec.message(**recorded.fields),
-            )
-        )
-    return pending
+    return pending_events(aggregate, SERVICE_NAME)
 
 
 class ComputeUnitOfWork(abc.ABC):

@@ -1,10 +1,12 @@
-"""``/v1/actions``: the actions of the caller's servers, wire-compatible with Hetzner Cloud's.
+"""``/v1/actions``: the actions of the caller's resources, wire-compatible with Hetzner Cloud's.
 
 - ``GET /v1/actions/{id}``: one action the caller reaches (another tenant's: ``404``).
 - ``GET /v1/actions?id=…``: the actions with those IDs the caller reaches (Hetzner requires
   ``id``; IDs the caller does not reach are left out, as if they did not exist).
 
-Compute keeps the actions; its worker carries them out upstream. Scope ``servers:read``.
+Compute keeps the actions of servers and images, network those of floating IPs (its action ids
+start at 10^12, so one id names one action: the id says whom to ask); each service's worker
+carries them out upstream. Scope ``servers:read``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ router = APIRouter(prefix="/v1/actions", tags=["actions"])
 
 ActionId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")]
 MAX_IDS = 50
+NETWORK_ACTION_IDS_FROM = 10**12
+"""Network numbers its actions from here (its actions table's AUTO_INCREMENT), compute below."""
 
 
 @router.get("")
@@ -44,7 +48,7 @@ async def list_actions(
     found: list[ActionOut] = []
     for action_id in sorted(set(id)):
         try:
-            found.append(action_out(await backends(request).servers.action(action_id, tenant(principal)[1])))
+            found.append(await _action(request, principal, action_id))
         except NotFound:
             continue
     chosen, meta = one_page(request, response, found, page_request)
@@ -55,4 +59,12 @@ async def list_actions(
 @scope(Family.SERVERS, Access.READ)
 async def get_action(request: Request, principal: Authenticated, id: ActionId) -> ActionAnswer:
     """One action the caller reaches."""
-    return ActionAnswer(action=action_out(await backends(request).servers.action(id, tenant(principal)[1])))
+    return ActionAnswer(action=await _action(request, principal, id))
+
+
+async def _action(request: Request, principal: Authenticated, action_id: int) -> ActionOut:
+    """The action the caller reaches, of the service whose id range holds ``action_id``."""
+    organization_id = tenant(principal)[1]
+    if action_id >= NETWORK_ACTION_IDS_FROM:
+        return action_out(await backends(request).floating_ips.action(action_id, organization_id))
+    return action_out(await backends(request).servers.action(action_id, organization_id))

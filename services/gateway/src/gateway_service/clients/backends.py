@@ -14,6 +14,7 @@ from gateway_service.clients.admin import AdminClient
 from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
+from gateway_service.clients.floating_ips import FloatingIpClient
 from gateway_service.clients.identity import IdentityClient
 from gateway_service.clients.maintenance import MaintenanceClient
 from gateway_service.clients.notifications import NotificationClient
@@ -41,6 +42,8 @@ class Backends:
     servers: ServerClient
     """Compute's ServerService: servers, their actions and images."""
     placement_groups: PlacementGroupClient
+    floating_ips: FloatingIpClient
+    """Network's FloatingIpService: floating IPs and network's actions."""
     billing: BillingClient
     tickets: TicketClient
     """Support's TicketService: tickets, their threads and attachments."""
@@ -70,6 +73,7 @@ class Backends:
             compute=ComputeClient(of("compute")),
             servers=ServerClient(of("compute")),
             placement_groups=PlacementGroupClient(of("compute")),
+            floating_ips=FloatingIpClient(of("network")),
             billing=billing,
             tickets=TicketClient(of("support")),
             maintenance=MaintenanceClient(of("support")),

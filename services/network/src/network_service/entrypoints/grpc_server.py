@@ -9,18 +9,27 @@ from grpc import aio
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from network_service import SERVICE_NAME, __version__
+from network_service.bootstrap import Network, bootstrap
 from network_service.config import Settings
+from network_service.entrypoints.floating_ip_servicer import add_floating_ip_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def register(settings: Settings) -> Registrar:
-    def add_servicers(server: aio.Server) -> list[str]:
-        # The network domain's own gRPC API arrives with its issue; until then the
-        # process serves health, reflection and ServiceInfo only.
-        return []
+    network = bootstrap(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        identity_grpc_addr=settings.identity_grpc_addr,
+        compute_grpc_addr=settings.compute_grpc_addr,
+        service_key_file=settings.principal_service_key_file,
+    )
+    return lambda server: add_servicers(server, network, settings.create_wait_seconds)
 
-    return add_servicers
+
+def add_servicers(server: aio.Server, network: Network, create_wait_seconds: float = 30.0) -> list[str]:
+    """Every gRPC service network answers, on ``server``; their full names."""
+    return add_floating_ip_servicer(server, network, create_wait_seconds)
 
 
 def main() -> None:

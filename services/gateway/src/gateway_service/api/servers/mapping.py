@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -9,6 +10,7 @@ from fastapi import Request
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
+from cloudplatform.network.v1 import network_service_pb2 as npb
 from cpshared.errors import InvalidInput
 from gateway_service.api.models.catalog import (
     datacenter_name,
@@ -41,7 +43,8 @@ def as_datetime(stamp: Any) -> datetime:
     return result
 
 
-def action_out(action: pb.Action) -> ActionOut:
+def action_out(action: pb.Action | npb.Action) -> ActionOut:
+    """An action of compute or network (the same fields) in Hetzner's shape."""
     status: Literal["running", "success", "error"] = (
         action.status if action.status in ("running", "success", "error") else "running"  # type: ignore[assignment]
     )
@@ -88,7 +91,8 @@ class Catalog:
                 return dc
         return cpb.Datacenter(code=code, name=code)
 
-    def server_out(self, server: pb.Server) -> ServerOut:
+    def server_out(self, server: pb.Server, floating_ips: Mapping[int, list[int]] | None = None) -> ServerOut:
+        """``floating_ips``: network's floating IPs of the servers answered, by server (one call for a page)."""
         dc = self.datacenter(server.datacenter)
         st = next(
             (s for s in self.server_types if s.id == server.server_type_id),
@@ -116,7 +120,9 @@ class Catalog:
             name=server.name,
             status=hetzner_status(server.status),  # type: ignore[arg-type]  # one of HetznerStatus
             created=as_datetime(server.created_at),
-            public_net=PublicNetOut(ipv4=ipv4, ipv6=ipv6, floating_ips=[], firewalls=[]),
+            public_net=PublicNetOut(
+                ipv4=ipv4, ipv6=ipv6, floating_ips=list((floating_ips or {}).get(server.id, [])), firewalls=[]
+            ),
             private_net=[],
             server_type=server_type_out(st, self.datacenters, self.prices),
             datacenter=datacenter_out(dc, self.server_types),

@@ -153,7 +153,9 @@ async def list_servers(
     )
     meta = page_meta(request, response, page_request, answer.total_entries)
     catalog = await Catalog.read(request, principal)
-    return ServersAnswer(servers=[catalog.server_out(s) for s in answer.servers], meta=meta)
+    # What network knows of the page's servers: one call for the page, not one per server.
+    floating_ips = await backends(request).floating_ips.of_servers([s.id for s in answer.servers])
+    return ServersAnswer(servers=[catalog.server_out(s, floating_ips) for s in answer.servers], meta=meta)
 
 
 @router.post("", status_code=201)
@@ -243,7 +245,8 @@ async def get_tenant_action(
 async def get_server(request: Request, principal: Authenticated, id: ServerId) -> ServerAnswer:
     """One server the caller reaches."""
     server = await backends(request).servers.get(id, tenant(principal)[1])
-    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server))
+    floating_ips = await backends(request).floating_ips.of_servers([server.id])
+    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server, floating_ips))
 
 
 @router.delete("/{id:int}")
@@ -376,7 +379,8 @@ async def update_server(request: Request, principal: Authenticated, id: ServerId
     """Rename a server or replace its labels."""
     organization_id = tenant(principal)[1]
     server = await backends(request).servers.update(id, organization_id, name=body.name, labels=body.labels)
-    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server))
+    floating_ips = await backends(request).floating_ips.of_servers([server.id])
+    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server, floating_ips))
 
 
 @router.get("/{id}/actions/{action_id:int}")

@@ -1,0 +1,192 @@
+"""Network benchmark: floating IPs through the gateway with the real ``hcloud`` client.
+
+The platform as the integration tests serve it (tests/integration/live.py): identity, compute
+(its catalog synced), billing, network and the gateway on loopback ports over scratch databases
+of the local MariaDB, network's worker in a thread, the Hetzner simulator in-process with actions
+finishing at once. Every request goes client → gateway (HTTP) → network (gRPC) → MariaDB, and
+upstream work through hcloud to the simulator (HTTP).
+
+(a) create-to-ready, one at a time: ``POST /v1/floating_ips`` answers once network's worker has
+    made the floating IP upstream (its address known), so the answer's latency is create-to-ready;
+(b) assign and unassign: the action's start to its end as the client sees it (``wait_until_finished``
+    polling ``/v1/actions/{id}`` every 10 ms);
+(c) ``GET /v1/floating_ips`` with ``--total`` floating IPs of one tenant: a page of 25, a page of
+    50, and a page of 25 with a label selector that half of them match.
+
+``make bench-network`` runs it (MariaDB from ``cloudctl up --infra-only``; no stack port used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from hcloud import Client  # noqa: E402
+from hcloud.images import Image  # noqa: E402
+from hcloud.locations import Location  # noqa: E402
+from hcloud.server_types import ServerType  # noqa: E402
+
+from cloudctl.infra.mariadb import MariaDB  # noqa: E402
+from cloudctl.paths import LocalPaths  # noqa: E402
+from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy  # noqa: E402
+from compute_service.service_layer.provisioning import Provisioner  # noqa: E402
+from cpshared.logging import configure_logging  # noqa: E402
+from cpshared.migrations import migrations_dir, upgrade  # noqa: E402
+from identity_service.domain import commands  # noqa: E402
+from identity_service.domain.model import QuotaOwner, UserRole, UserStatus  # noqa: E402
+from identity_service.service_layer import api_keys, staff, users  # noqa: E402
+from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform, network_worker_running  # noqa: E402
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p99 in milliseconds."""
+    q = statistics.quantiles(sorted(samples), n=100, method="inclusive")
+    return q[49] * 1000, q[98] * 1000
+
+
+def timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+PASSWORD = "bench password, throwaway"  # noqa: S105 - scratch users of a scratch database
+
+
+def tenant(platform: LivePlatform, limit: int) -> str:
+    """A client user with an API key (its secret) and room for ``limit`` floating IPs."""
+    user = users.create_user(
+        commands.CreateUser(name="Bench", email="bench@example.com", password=PASSWORD, status=UserStatus.ACTIVE),
+        platform.identity.uow(),
+    )
+    admin = users.create_user(
+        commands.CreateUser(
+            name="Bench Admin",
+            email="bench-admin@example.com",
+            password=PASSWORD,
+            role=UserRole.ADMIN,
+            status=UserStatus.ACTIVE,
+        ),
+        platform.identity.uow(),
+    )
+    for resource_type in ("floating_ip", "server"):
+        staff.set_quota_limit(
+            staff.SetQuotaLimit(
+                acting_user_id=admin.id,
+                owner=QuotaOwner(user_id=user.id),
+                resource_type=resource_type,
+                quota_limit=limit,
+            ),
+            platform.identity.uow,
+        )
+    _, secret = api_keys.create_api_key(
+        commands.CreateApiKey(user_id=user.id, name="bench", scopes=("*:read", "*:write"), rate_limit=1_000_000),
+        platform.identity.uow(),
+    )
+    return secret
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sequential", type=int, default=100, help="floating IPs created one at a time (a)")
+    parser.add_argument("--actions", type=int, default=50, help="assign/unassign pairs (b)")
+    parser.add_argument("--total", type=int, default=200, help="floating IPs of the tenant for the lists (c)")
+    parser.add_argument("--lists", type=int, default=100, help="calls per list measured (c)")
+    args = parser.parse_args()
+    configure_logging("network-bench", level="WARNING")
+    mariadb = MariaDB(LocalPaths().root)
+    with (
+        mariadb.scratch_database("cp_bench_nw_id") as identity_url,
+        mariadb.scratch_database("cp_bench_nw_gw") as gateway_url,
+        mariadb.scratch_database("cp_bench_nw_cp") as compute_url,
+        mariadb.scratch_database("cp_bench_nw_nw") as network_url,
+    ):
+        for service, url in (
+            ("identity", identity_url),
+            ("gateway", gateway_url),
+            ("compute", compute_url),
+            ("network", network_url),
+        ):
+            upgrade(service, migrations_dir(service), url)
+        with (
+            live_platform(identity_url, gateway_url, compute_url=compute_url, network_url=network_url) as platform,
+            network_worker_running(platform),
+        ):
+            assert platform.simulator is not None and platform.compute is not None
+            control = platform.simulator.removesuffix("/v1")
+            config = {"max_floating_ips": 100_000, "rate_limit": 10_000_000, "rate_refill_per_second": 1_000_000}
+            httpx.patch(f"{control}/_sim/config", json=config, timeout=5).raise_for_status()
+            total = max(args.total, args.sequential)
+            client = Client(
+                token=tenant(platform, total + 10), api_endpoint=f"{platform.gateway}/v1", poll_interval=0.01
+            )
+            fsn1 = Location(name="fsn1")
+
+            # A server to assign to (compute's worker run here, one round at a time).
+            made = client.servers.create(
+                name="bench", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"), location=fsn1
+            )
+            upstream = HcloudServers(platform.simulator, SIMULATOR_TOKEN, retry=RetryPolicy(attempts=3))
+            provisioner = Provisioner(platform.compute.uow, upstream, platform.compute.quotas)
+            while provisioner.run_once() is not None:
+                pass
+            server = client.servers.get_by_id(made.server.id or 0)
+
+            created: list[float] = []
+            fips = []
+            for n in range(args.sequential):
+                labels = {"half": "yes" if n % 2 == 0 else "no"}
+                started = time.perf_counter()
+                answer = client.floating_ips.create(type="ipv4", home_location=fsn1, labels=labels)
+                created.append(time.perf_counter() - started)
+                assert answer.floating_ip.ip and answer.action is not None and answer.action.status == "success"
+                fips.append(answer.floating_ip)
+            c50, c99 = percentiles(created)
+            print(f"(a) {args.sequential} floating IPs created one at a time (answered with their address):")
+            print(f"    create-to-ready                                 p50 {c50:7.1f} ms  p99 {c99:7.1f} ms")
+
+            assigned: list[float] = []
+            unassigned: list[float] = []
+            for n in range(args.actions):
+                fip = fips[n % len(fips)]
+                started = time.perf_counter()
+                client.floating_ips.assign(fip, server).wait_until_finished()
+                assigned.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                client.floating_ips.unassign(fip).wait_until_finished()
+                unassigned.append(time.perf_counter() - started)
+            a50, a99 = percentiles(assigned)
+            u50, u99 = percentiles(unassigned)
+            print(f"(b) {args.actions} assign/unassign pairs (start to success, polled every 10 ms):")
+            print(f"    assign                                          p50 {a50:7.1f} ms  p99 {a99:7.1f} ms")
+            print(f"    unassign                                        p50 {u50:7.1f} ms  p99 {u99:7.1f} ms")
+
+            for n in range(args.sequential, total):
+                labels = {"half": "yes" if n % 2 == 0 else "no"}
+                client.floating_ips.create(type="ipv4", home_location=fsn1, labels=labels)
+            print(f"(c) GET /v1/floating_ips with {total} floating IPs of the tenant, {args.lists} calls each:")
+            for what, call in (
+                ("page of 25", lambda: client.floating_ips.get_list(page=1, per_page=25)),
+                ("page of 50", lambda: client.floating_ips.get_list(page=1, per_page=50)),
+                ("page of 25, label selector", lambda: client.floating_ips.get_list(label_selector="half=yes")),
+            ):
+                samples = [timed(call) for _ in range(args.lists)]
+                p50, p99 = percentiles(samples)
+                print(f"    {what:<44}p50 {p50:7.1f} ms  p99 {p99:7.1f} ms")
+
+            for fip in client.floating_ips.get_all():
+                client.floating_ips.delete(fip)
+            client.servers.delete(server)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Identity's quotas over gRPC, for a service's synchronous use cases: one unit of a tenant's
+``resource_type`` quota reserved (atomic, idempotent by reservation key) or released, as the
+calling service (identity lets only services reserve and release)."""
+
+from __future__ import annotations
+
+import grpc
+from grpc import aio
+
+from cloudplatform.identity.v1 import identity_service_pb2 as ipb
+from cloudplatform.identity.v1 import identity_service_pb2_grpc as ipb_grpc
+from cpshared.errors import LimitExceeded, Unavailable
+from cpshared.grpc.service_client import ServiceChannel
+
+
+class IdentityQuotas:
+    def __init__(self, address: str, service_key_file: str, *, service: str, resource_type: str) -> None:
+        self.resource_type = resource_type
+        self._identity = ServiceChannel(address, service_key_file, caller=service, callee="identity")
+
+    def reserve(self, reservation_key: str, user_id: int, organization_id: int | None) -> None:
+        """One unit of the tenant's quota, idempotent by key; LimitExceeded when used up."""
+        owner: dict[str, int] = {"organization_id": organization_id} if organization_id else {"user_id": user_id}
+        request = ipb.ReserveQuotaRequest(
+            reservation_key=reservation_key, resource_type=self.resource_type, amount=1, **owner
+        )
+        try:
+            self._identity.call(lambda ch, md: ipb_grpc.IdentityServiceStub(ch).ReserveQuota(request, metadata=md))
+        except aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                detail = (exc.details() or "").partition(": ")[2] or f"the {self.resource_type} quota is used up"
+                raise LimitExceeded(detail) from None
+            raise Unavailable(
+                f"identity could not reserve the {self.resource_type} quota: {exc.code().name} {exc.details()}"
+            ) from None
+
+    def release(self, reservation_key: str) -> None:
+        """Give the unit back; releasing again (or a key never reserved) is no error."""
+        request = ipb.ReleaseQuotaRequest(reservation_key=reservation_key)
+        try:
+            self._identity.call(lambda ch, md: ipb_grpc.IdentityServiceStub(ch).ReleaseQuota(request, metadata=md))
+        except aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return
+            raise Unavailable(
+                f"identity could not release the {self.resource_type} quota: {exc.code().name} {exc.details()}"
+            ) from None
+
+    def close(self) -> None:
+        self._identity.close()

@@ -1,0 +1,60 @@
+"""The network tables as SQLAlchemy Core sees them (the migrations create them)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+metadata = sa.MetaData()
+
+ID = mysql.BIGINT(unsigned=True)
+TIME = mysql.DATETIME(fsp=6)
+
+floating_ips = sa.Table(
+    "floating_ips",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("ip_address", sa.String(45)),
+    sa.Column("ptr_record", sa.String(255)),
+    sa.Column("datacenter_id", ID, nullable=False),
+    sa.Column("server_id", ID),
+    sa.Column("type", sa.String(4)),
+    sa.Column("labels", sa.JSON),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+    sa.Column("deleted_at", TIME),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("home_location", sa.String(20), nullable=False),
+    sa.Column("network_zone", sa.String(50), nullable=False),
+    sa.Column("dns_ptrs", sa.JSON),
+    sa.Column("protection_delete", sa.Boolean, nullable=False),
+    sa.Column("blocked", sa.Boolean, nullable=False),
+    sa.Column("locked", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("metered_until", TIME),
+)
+
+actions = sa.Table(
+    "actions",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("command", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("progress", sa.Integer, nullable=False),
+    sa.Column("started", TIME, nullable=False),
+    sa.Column("finished", TIME),
+    sa.Column("error_code", sa.String(100)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("resource_type", sa.String(50), nullable=False),
+    sa.Column("resource_id", ID, nullable=False),
+    sa.Column("resources", sa.JSON, nullable=False),
+    sa.Column("params", sa.JSON),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("upstream_action_id", sa.BigInteger),
+)

@@ -1,0 +1,101 @@
+"""Wires the network service together, for every entrypoint: engine, sessions, a fresh unit of
+work per call, the upstream cloud (hcloud), identity's quotas, compute's servers and locations,
+billing's prices, and the worker's provisioner and meter built on them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+from cpshared.db import make_engine, make_session_factory
+from cpshared.errors import Unavailable
+from cpshared.upstream import RetryPolicy, read_token
+from network_service.adapters.billing import BillingPrices
+from network_service.adapters.compute import ComputeClient
+from network_service.adapters.quotas import IdentityQuotas
+from network_service.adapters.unit_of_work import SqlAlchemyNetworkUnitOfWork
+from network_service.adapters.upstream import HcloudFloatingIps
+from network_service.service_layer.metering import Meter
+from network_service.service_layer.ports import Compute, Prices, Quotas, UpstreamFloatingIps
+from network_service.service_layer.provisioning import Provisioner
+
+
+class Network:
+    """What the entrypoints need; a missing peer answers UNAVAILABLE when a use case needs it."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        quotas: Quotas | None = None,
+        compute: Compute | None = None,
+        upstream: Callable[[], UpstreamFloatingIps] | None = None,
+        prices: Prices | None = None,
+    ) -> None:
+        self.engine = engine
+        self._quotas = quotas
+        self._compute = compute
+        self._upstream = upstream
+        self._prices = prices
+        self._sessions = make_session_factory(engine)
+
+    def uow(self) -> SqlAlchemyNetworkUnitOfWork:
+        return SqlAlchemyNetworkUnitOfWork(self._sessions)
+
+    @property
+    def quotas(self) -> Quotas:
+        if self._quotas is None:
+            raise Unavailable("network cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
+        return self._quotas
+
+    @property
+    def compute(self) -> Compute:
+        if self._compute is None:
+            raise Unavailable("network cannot reach compute: set CP_COMPUTE_GRPC_ADDR")
+        return self._compute
+
+    def provisioner(self) -> Provisioner:
+        if self._upstream is None:
+            raise Unavailable("network has no upstream: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
+        return Provisioner(self.uow, self._upstream(), self.quotas, self._compute)
+
+    def meter(self) -> Meter | None:
+        """The worker's metering, when billing's prices are reachable (CP_BILLING_GRPC_ADDR)."""
+        return Meter(self.uow, self._prices) if self._prices is not None else None
+
+    def close(self) -> None:
+        for peer in (self._quotas, self._compute, self._prices):
+            if isinstance(peer, IdentityQuotas | ComputeClient | BillingPrices):
+                peer.close()
+        self.engine.dispose()
+
+
+def bootstrap(
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    hcloud_endpoint: str = "",
+    hcloud_token_file: str = "",
+    identity_grpc_addr: str = "",
+    compute_grpc_addr: str = "",
+    billing_grpc_addr: str = "",
+    service_key_file: str = "",
+    worker_retry: RetryPolicy | None = None,
+    engine: Engine | None = None,
+) -> Network:
+    """``worker_retry``: the worker's retry of upstream calls; ``engine``: one opened already
+    (the worker's, checked to be migrated), else one on ``database_url``."""
+    return Network(
+        engine or make_engine(database_url, pool_size=pool_size),
+        quotas=IdentityQuotas(identity_grpc_addr, service_key_file) if identity_grpc_addr else None,
+        compute=ComputeClient(compute_grpc_addr, service_key_file) if compute_grpc_addr else None,
+        upstream=(
+            lambda: HcloudFloatingIps(
+                hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy()
+            )
+        )
+        if hcloud_endpoint
+        else None,
+        prices=BillingPrices(billing_grpc_addr, service_key_file) if billing_grpc_addr else None,
+    )

@@ -1,0 +1,87 @@
+"""Network's follower of compute's and identity's streams: what a deleted server leaves behind
+in network, and what an account's suspension, reactivation or erasure does to its floating IPs.
+
+Run by the generic consumer as the process ``network-consumer`` (consumer group "network"):
+``python -m cpshared.events.consumer_main network_service.entrypoints.server_projection:ServerProjection``.
+Each event is applied in the transaction of its inbox row (cpshared.events.projection), so a
+redelivered event finds its inbox row and changes nothing twice; the ``floating_ip.*`` events it
+causes go to network's outbox in that same transaction.
+
+- ``server.deleted``: the server's floating IPs are unassigned (upstream, deleting the server
+  unassigned them already);
+- ``user.suspended`` / ``user.banned``: the user's own floating IPs are blocked (no action, no
+  change until ``user.activated`` unblocks them);
+- ``user.erased``: they are deleted, protected or not (network's worker deletes them upstream and
+  gives the quota back).
+
+It projects nothing a replay could rebuild (it acts on floating IPs network owns), so it
+declares no tables of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import ClassVar
+
+from sqlalchemy.orm import Session
+
+from cloudplatform.compute.v1 import events_pb2 as compute_pb
+from cloudplatform.identity.v1 import events_pb2 as identity_pb
+from cpshared.events.envelope import ReceivedEvent
+from cpshared.events.outbox import write_events
+from cpshared.events.projection import ApplyContext, Projection, handles
+from cpshared.topics import COMPUTE_EVENTS, IDENTITY_EVENTS, Topic
+from network_service.adapters.repository import ActionRepository, FloatingIpRepository
+from network_service.service_layer import floating_ips
+
+
+@contextmanager
+def _session(ctx: ApplyContext) -> Iterator[Session]:
+    """A session on the projection's transaction (it neither commits nor rolls back: the runner does)."""
+    ctx.flush()
+    session = Session(bind=ctx.conn, join_transaction_mode="rollback_only")
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+class ServerProjection(Projection):
+    name = "network"
+    topics: ClassVar[tuple[Topic, ...]] = (COMPUTE_EVENTS, IDENTITY_EVENTS)
+    tables = ()
+
+    @handles("server.deleted")
+    def server_deleted(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerDeleted)
+        with _session(ctx) as session:
+            write_events(ctx.conn, floating_ips.server_deleted(FloatingIpRepository(session), payload.server_id))
+
+    @handles("user.suspended", "user.banned")
+    def suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserStatusChanged)
+        reason = "banned" if event.event_type == "user.banned" else "suspended"
+        with _session(ctx) as session:
+            write_events(
+                ctx.conn, floating_ips.account_suspended(FloatingIpRepository(session), payload.user_id, reason)
+            )
+
+    @handles("user.activated")
+    def activated(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserStatusChanged)
+        with _session(ctx) as session:
+            write_events(ctx.conn, floating_ips.account_activated(FloatingIpRepository(session), payload.user_id))
+
+    @handles("user.erased")
+    def erased(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserErased)
+        with _session(ctx) as session:
+            recorded = floating_ips.account_erased(
+                FloatingIpRepository(session), ActionRepository(session), payload.user_id
+            )
+            write_events(ctx.conn, recorded)

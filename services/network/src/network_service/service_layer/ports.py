@@ -1,0 +1,167 @@
+"""The interfaces of network's outside world, which its use cases depend on and the bootstrap
+fills with adapters: the upstream cloud (hcloud), compute's servers and locations, identity's
+quotas, and the repositories of a unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from hetzner_conventions.label_sql import LabelRequirement
+from network_service.domain.actions import Action
+from network_service.domain.floating_ips import FloatingIp, LocationRef, ServerRef
+from network_service.domain.metering import MeteredFloatingIp, Price
+
+# -- upstream -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpstreamFloatingIp:
+    id: int
+    ip: str
+    """The address (IPv4) or network (IPv6, CIDR)."""
+    server_id: int | None
+    """Upstream's id of the server it is assigned to."""
+    platform_id: int | None
+
+
+class UpstreamFloatingIps(Protocol):
+    """Floating IPs upstream, each labelled with the platform's id; every call is safe to repeat."""
+
+    def find(self, platform_id: int) -> list[UpstreamFloatingIp]:
+        """Upstream floating IPs labelled with ``platform_id``, oldest first."""
+
+    def labelled(self) -> list[UpstreamFloatingIp]:
+        """Every upstream floating IP that carries a platform id."""
+
+    def create(
+        self, platform_id: int, kind: str, home_location: str, upstream_server_id: int | None, description: str
+    ) -> tuple[UpstreamFloatingIp, int]:
+        """Create it unless one with its label exists (then adopt it): (it, action to wait for or 0)."""
+
+    def server_of(self, platform_server_id: int) -> int | None:
+        """Upstream's id of the platform's server (found by compute's label); None: none."""
+
+    def assign(self, upstream_id: int, upstream_server_id: int) -> int:
+        """Assign it (a no-op answering 0 when it is already); the action to wait for."""
+
+    def unassign(self, upstream_id: int) -> int:
+        """Unassign it (a no-op answering 0 when it is not); the action to wait for."""
+
+    def change_dns_ptr(self, upstream_id: int, ip: str, dns_ptr: str | None) -> int: ...
+
+    def delete(self, upstream_id: int) -> None:
+        """Delete it; one gone already is no error."""
+
+    def wait(self, action_id: int) -> None:
+        """Until the upstream action finished; UpstreamFailure when it ended in error."""
+
+
+# -- other services ------------------------------------------------------------------------------
+
+
+class Quotas(Protocol):
+    def reserve(self, reservation_key: str, user_id: int, organization_id: int | None) -> None:
+        """One unit of the tenant's floating_ip quota, idempotent by key; LimitExceeded when used up."""
+
+    def release(self, reservation_key: str) -> None:
+        """Give the unit back; releasing again (or a key never reserved) is no error."""
+
+
+def reservation_key(floating_ip_id: int) -> str:
+    """The floating IP's quota reservation: its platform id, so every retry names the same one."""
+    return f"floating_ip-{floating_ip_id}"
+
+
+class Compute(Protocol):
+    """Compute's servers and locations, as network sees them."""
+
+    def server(self, server_id: int) -> ServerRef | None:
+        """The server (``live`` False once deleted); None: compute never had it."""
+
+    def location(self, code: str) -> LocationRef | None:
+        """The location of compute's catalog with this code; None: unknown."""
+
+    def location_by_id(self, location_id: int) -> LocationRef | None: ...
+
+
+class Prices(Protocol):
+    """Billing's pricing plans, as metering reads them."""
+
+    def floating_ip(self, kind: str) -> Price | None:
+        """The active plan of floating IPs of ``kind`` (ipv4/ipv6); None: not offered."""
+
+
+# -- the repositories of a unit of work ------------------------------------------------------
+
+
+class MeteringRepository(Protocol):
+    def claim_due(self, now: datetime, limit: int) -> list[MeteredFloatingIp]:
+        """Up to ``limit`` floating IPs with an hour to record by ``now``, locked (SKIP LOCKED)."""
+
+    def advance(self, floating_ip_id: int, metered_until: datetime) -> None: ...
+
+
+class FloatingIpRepository(Protocol):
+    seen: list[FloatingIp]
+
+    def add(self, fip: FloatingIp, now: datetime) -> FloatingIp: ...
+
+    def get(self, floating_ip_id: int, *, for_update: bool = False) -> FloatingIp | None:
+        """A live (not deleted) floating IP."""
+
+    def named(self, user_id: int, organization_id: int | None, name: str) -> FloatingIp | None:
+        """The tenant's live floating IP of that name."""
+
+    def get_any(self, floating_ip_id: int, *, for_update: bool = False) -> FloatingIp | None:
+        """Deleted ones too (the worker's)."""
+
+    def save(self, fip: FloatingIp, now: datetime) -> None: ...
+
+    def assigned_to(self, server_ids: Collection[int], *, for_update: bool = False) -> list[FloatingIp]:
+        """The live floating IPs assigned to those servers."""
+
+    def owned_by(self, user_id: int, *, for_update: bool = False) -> list[FloatingIp]:
+        """The live floating IPs ``user_id`` owns itself (no organization's)."""
+
+    def deleted_ids(self, ids: Iterable[int]) -> set[int]:
+        """Of ``ids``, those deleted or never known."""
+
+    def search(
+        self,
+        *,
+        user_id: int | None,
+        organization_id: int | None,
+        name: str,
+        requirements: Sequence[LabelRequirement],
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[FloatingIp], int]: ...
+
+
+class ActionRepository(Protocol):
+    def add(self, action: Action) -> Action: ...
+
+    def get(self, action_id: int) -> Action | None: ...
+
+    def save(self, action: Action) -> None: ...
+
+    def claim_next(self, skip: Collection[int], commands: Collection[str]) -> Action | None:
+        """The oldest running action of ``commands`` (not in ``skip``), locked (SKIP LOCKED)."""
+
+    def search(
+        self,
+        *,
+        user_id: int | None,
+        organization_id: int | None,
+        resource_type: str,
+        resource_id: int,
+        ids: Sequence[int],
+        statuses: Sequence[str],
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Action], int]: ...

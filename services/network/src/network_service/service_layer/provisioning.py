@@ -1,0 +1,186 @@
+"""Network's worker's use cases: carry out one running action upstream, and sweep upstream for
+floating IPs nobody should have.
+
+Claiming an action locks its row (SELECT ... FOR UPDATE SKIP LOCKED) for the transaction that
+carries it out, and everything the action changes — floating IP, action, events — commits in
+that same transaction at its end. A worker killed at any line therefore leaves the action
+running and unclaimed; the next worker starts it over, and every step is safe to repeat:
+creating looks the platform id's label up upstream first, assigning and unassigning look at
+upstream's assignment first, deleting deletes whatever carries the label, and identity's quota
+release is idempotent. Upstream that stays unavailable (5xx, 429, timeouts after the retries)
+leaves the action running for later; a permanent refusal ends it in ``error`` with upstream's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from cpshared.clock import utcnow
+from cpshared.errors import Unavailable
+from cpshared.logging import get_logger
+from network_service.domain import floating_ips as fips
+from network_service.domain.actions import Action, UpstreamFailure
+from network_service.domain.floating_ips import FloatingIp
+from network_service.service_layer.ports import Compute, Quotas, UpstreamFloatingIps, reservation_key
+from network_service.service_layer.unit_of_work import NetworkUnitOfWork
+
+log = get_logger(__name__)
+DEFERRED = "deferred"
+
+
+@dataclass(frozen=True)
+class Peers:
+    """What an action is carried out with: upstream, identity's quotas, compute's servers."""
+
+    upstream: UpstreamFloatingIps
+    quotas: Quotas
+    compute: Compute | None
+
+
+CarryOut = Callable[[Peers, NetworkUnitOfWork, Action, FloatingIp], None]
+"""Carries one running action out upstream and has the floating IP record the result, in the
+worker's transaction; raises UpstreamFailure (the action's failure) or Unavailable (left running)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action_id: int
+    command: str
+    status: str
+
+
+def _upstream_of(up: UpstreamFloatingIps, fip: FloatingIp) -> int:
+    found = up.find(fip.id)
+    if not found:
+        raise UpstreamFailure("not_found", f"floating IP {fip.id} does not exist upstream")
+    return found[0].id
+
+
+def _server_upstream(peers: Peers, server_id: int) -> int:
+    """Upstream's id of the platform's server. One compute has deleted meanwhile ends the action
+    (``server_not_found``); one compute has not made upstream yet is waited for."""
+    upstream_server = peers.upstream.server_of(server_id)
+    if upstream_server is not None:
+        return upstream_server
+    found = peers.compute.server(server_id) if peers.compute is not None else None
+    if peers.compute is not None and (found is None or not found.live):
+        raise UpstreamFailure("server_not_found", f"server {server_id} was deleted")
+    raise Unavailable(f"server {server_id} does not exist upstream yet")
+
+
+def _create(peers: Peers, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+    up = peers.upstream
+    server_id = int(action.params.get("server_id", 0) or 0)
+    upstream_server = _server_upstream(peers, server_id) if server_id else None
+    made, upstream_action = up.create(fip.id, fip.type, fip.home_location, upstream_server, fip.description)
+    up.wait(upstream_action)
+    fip.provisioned(action, made.id, made.ip, server_id or None, utcnow())
+
+
+def _assign(peers: Peers, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+    up = peers.upstream
+    server_id = int(action.params["server_id"])
+    up.wait(up.assign(_upstream_of(up, fip), _server_upstream(peers, server_id)))
+    fip.assigned(action, server_id, utcnow())
+
+
+def _unassign(peers: Peers, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+    up = peers.upstream
+    up.wait(up.unassign(_upstream_of(up, fip)))
+    fip.unassigned(action, utcnow())
+
+
+def _dns_ptr(peers: Peers, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+    up = peers.upstream
+    ip = str(action.params["ip"])
+    dns_ptr = action.params.get("dns_ptr")
+    up.wait(up.change_dns_ptr(_upstream_of(up, fip), ip, dns_ptr))
+    fip.dns_ptr_changed(action, ip, dns_ptr, utcnow())
+
+
+def _delete(peers: Peers, uow: NetworkUnitOfWork, action: Action, fip: FloatingIp) -> None:
+    for found in peers.upstream.find(fip.id):
+        peers.upstream.delete(found.id)
+    peers.quotas.release(reservation_key(fip.id))
+    fip.cleaned_up(action, utcnow())
+
+
+CARRY_OUT: dict[str, CarryOut] = {
+    fips.CREATE: _create,
+    fips.ASSIGN: _assign,
+    fips.UNASSIGN: _unassign,
+    fips.CHANGE_DNS_PTR: _dns_ptr,
+    fips.DELETE: _delete,
+}
+"""The worker's dispatch: each command it carries out, and what carries it out."""
+
+
+class Provisioner:
+    def __init__(
+        self,
+        uow_factory: Callable[[], NetworkUnitOfWork],
+        upstream: UpstreamFloatingIps,
+        quotas: Quotas,
+        compute: Compute | None = None,
+    ) -> None:
+        self.uow_factory = uow_factory
+        self.upstream = upstream
+        self.quotas = quotas
+        self.peers = Peers(upstream, quotas, compute)
+
+    def run_once(self, skip: Collection[int] = ()) -> Outcome | None:
+        """Claim the oldest running action (not in ``skip``) and carry it out; None when there is none."""
+        with self.uow_factory() as uow:
+            action = uow.actions.claim_next(skip, CARRY_OUT)
+            if action is None:
+                return None
+            fip = uow.floating_ips.get_any(action.resource_id, for_update=True)
+            if fip is None:  # pragma: no cover - actions are only made for existing floating IPs
+                raise RuntimeError(f"action {action.id} names floating IP {action.resource_id}, which does not exist")
+            log.info("action_claimed", action_id=action.id, command=action.command, floating_ip_id=fip.id)
+            try:
+                CARRY_OUT[action.command](self.peers, uow, action, fip)
+            except UpstreamFailure as failure:
+                self._failed(action, fip, failure)
+            except Unavailable as exc:
+                log.warning("action_deferred", action_id=action.id, command=action.command, error=exc.message)
+                return Outcome(action.id, action.command, DEFERRED)
+            now = utcnow()
+            uow.actions.save(action)
+            uow.floating_ips.save(fip, now)
+            uow.commit()
+            log.info("action_finished", action_id=action.id, status=action.status, error_code=action.error_code)
+            return Outcome(action.id, action.command, action.status)
+
+    def _failed(self, action: Action, fip: FloatingIp, failure: UpstreamFailure) -> None:
+        fip.action_failed(action, failure.code, failure.message, utcnow())
+        if action.command == fips.CREATE:
+            # Nothing of it may stay: whatever upstream made under its label goes, the quota comes back.
+            for found in self.upstream.find(fip.id):
+                self.upstream.delete(found.id)
+            self.quotas.release(reservation_key(fip.id))
+        log.warning("action_failed", action_id=action.id, code=failure.code, message=failure.message)
+
+    def sweep(self) -> list[int]:
+        """Delete upstream floating IPs whose platform floating IP is deleted; their upstream ids.
+        (A create request a dead worker sent may land upstream after its successor made its own.)"""
+        labelled = self.upstream.labelled()
+        if not labelled:
+            return []
+        with self.uow_factory() as uow:
+            gone = uow.floating_ips.deleted_ids({f.platform_id for f in labelled if f.platform_id is not None})
+            recorded = {
+                fid: fip.hetzner_id
+                for fid in {f.platform_id for f in labelled if f.platform_id is not None} - gone
+                if (fip := uow.floating_ips.get_any(fid)) is not None
+            }
+        strays = [
+            f
+            for f in labelled
+            if f.platform_id is not None and (f.platform_id in gone or recorded.get(f.platform_id) not in (None, f.id))
+        ]
+        for stray in strays:
+            log.warning("stray_upstream_floating_ip_deleted", floating_ip_id=stray.platform_id, upstream_id=stray.id)
+            self.upstream.delete(stray.id)
+        return [stray.id for stray in strays]
