@@ -49,6 +49,9 @@ from hetzner_sim.state import SimConfig
 from identity_service.bootstrap import Identity
 from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
+from monitoring_service.bootstrap import Monitoring
+from monitoring_service.config import RetentionSettings
+from monitoring_service.entrypoints.grpc_server import add_servicers as add_monitoring_servicers
 from tests.integration.gateway import conftest as gateway_conftest
 
 
@@ -125,6 +128,16 @@ def billing_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[str]:
         yield a
 
 
+@contextlib.contextmanager
+def monitoring_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple[str, Monitoring]]:
+    """The monitoring service's gRPC API on a loopback port (no retention keeper: tests run it)."""
+    monitoring = Monitoring(engine)
+    with grpc_in_thread(
+        "monitoring", lambda server: add_monitoring_servicers(server, monitoring, RetentionSettings()), trusted
+    ) as address:
+        yield address, monitoring
+
+
 SIMULATOR_TOKEN = "live-platform-sim-token"
 
 
@@ -176,6 +189,9 @@ class LivePlatform:
     billing: sa.Engine | None = None
     """The billing service's database, when the platform runs billing (``billing_url``): tests
     feed it events through the billing projection and run invoices on it."""
+    monitoring: Monitoring | None = None
+    """The monitoring service, when the platform runs compute: tests feed its projection and
+    run its collector against the simulator."""
 
 
 @contextlib.contextmanager
@@ -187,6 +203,7 @@ def live_platform(
     compute_url: str | None = None,
     billing_url: str | None = None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None = None,
+    monitoring_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     """Identity and the gateway; with ``audit_url`` (a migrated audit database) the audit
     service too, and with ``compute_url`` (a migrated compute database) the compute service,
@@ -194,13 +211,17 @@ def live_platform(
     closed port. ``wrap_gateway`` wraps the gateway's ASGI app before it is served (a test
     recording every answer). A platform with compute runs billing too (on a scratch database
     of its own unless ``billing_url`` names one): the catalog and the servers the gateway
-    answers carry billing's prices (its VAT, the traffic included)."""
+    answers carry billing's prices (its VAT, the traffic included); and monitoring (on a scratch
+    database unless ``monitoring_url`` names one), which answers the servers' metrics."""
     with contextlib.ExitStack() as scratch:
         if compute_url and not billing_url:
             billing_url = scratch.enter_context(MariaDB(LocalPaths().root).scratch_database("cp_test_live_bi"))
             upgrade("billing", migrations_dir("billing"), billing_url)
+        if compute_url and not monitoring_url:
+            monitoring_url = scratch.enter_context(MariaDB(LocalPaths().root).scratch_database("cp_test_live_mo"))
+            upgrade("monitoring", migrations_dir("monitoring"), monitoring_url)
         with _live_platform(
-            identity_url, gateway_url, clock, audit_url, compute_url, billing_url, wrap_gateway
+            identity_url, gateway_url, clock, audit_url, compute_url, billing_url, wrap_gateway, monitoring_url
         ) as platform:
             yield platform
 
@@ -214,12 +235,14 @@ def _live_platform(
     compute_url: str | None,
     billing_url: str | None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None,
+    monitoring_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     identity_engine = make_engine(identity_url, pool_size=10)
     gateway_engine = make_engine(gateway_url, pool_size=10)
     audit_engine = make_engine(audit_url, pool_size=10) if audit_url else None
     compute_engine = make_engine(compute_url, pool_size=10) if compute_url else None
     billing_engine = make_engine(billing_url, pool_size=10) if billing_url else None
+    monitoring_engine = make_engine(monitoring_url, pool_size=10) if monitoring_url else None
     gateway_key = generate_private_key()
     compute_key = generate_private_key()
     try:
@@ -234,6 +257,7 @@ def _live_platform(
             audit: Audit | None = None
             compute: Compute | None = None
             simulator: str | None = None
+            monitoring: Monitoring | None = None
             backends = {f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS}
             assert identity.signing_key is not None
             trusted = TrustedKeys(
@@ -253,6 +277,11 @@ def _live_platform(
                 backends["compute_grpc_addr"] = compute_address
             if billing_engine is not None:
                 backends["billing_grpc_addr"] = optional.enter_context(billing_in_thread(billing_engine, trusted))
+            if monitoring_engine is not None:
+                monitoring_address, monitoring = optional.enter_context(
+                    monitoring_in_thread(monitoring_engine, trusted)
+                )
+                backends["monitoring_grpc_addr"] = monitoring_address
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(
@@ -275,6 +304,7 @@ def _live_platform(
                     compute=compute,
                     simulator=simulator,
                     billing=billing_engine,
+                    monitoring=monitoring,
                 )
     finally:
         gateway_engine.dispose()
@@ -285,3 +315,5 @@ def _live_platform(
             compute_engine.dispose()
         if billing_engine is not None:
             billing_engine.dispose()
+        if monitoring_engine is not None:
+            monitoring_engine.dispose()

@@ -59,6 +59,7 @@ from identity_service.service_layer import staff as identity_staff
 from tests.integration.billing.support import apply as apply_to_billing
 from tests.integration.billing.support import hours, organization_created, run_invoices, user_created
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
+from tests.integration.monitoring.support import outbox_records, project
 
 PASSWORD = "matrix password 1234"
 EVERY_SCOPE = ("*:read", "*:write")
@@ -600,6 +601,17 @@ def server_request(method: str, suffix: str = "") -> Callable[[World, Caller, Ta
     return build
 
 
+def metrics_request(world: World, caller: Caller, target: Target) -> Request:
+    """A fresh provisioned server's metrics, once monitoring's projection has its compute events."""
+    method, path, body = server_request("GET", METRICS_QUERY)(world, caller, target)
+    assert world.platform.monitoring is not None
+    project(world.platform.monitoring.engine, outbox_records(world.compute.engine))
+    return (method, path, body)
+
+
+METRICS_QUERY = "/metrics?type=cpu&start=2026-01-01T00:00:00Z&end=2026-01-01T01:00:00Z"
+
+
 def new_server(world: World, caller: Caller, target: Target) -> Request:
     raise_server_limit(world, caller)
     body = {"name": f"mx-{uuid.uuid4().hex[:8]}", "server_type": "cx22", "image": "ubuntu-24.04", "location": "fsn1"}
@@ -926,11 +938,7 @@ ENDPOINTS = (
     Endpoint("GET /v1/servers/actions/{action_id}", tenant_server_action, other=ADMIN_REACHES),
     Endpoint("PUT /v1/servers/{id}", server_with_body("PUT", "", {"labels": {"k": "v"}}), other=ADMIN_REACHES),
     Endpoint("GET /v1/servers/{id}/actions/{action_id}", server_create_action, other=ADMIN_REACHES),
-    Endpoint(
-        "GET /v1/servers/{id}/metrics",
-        server_request("GET", "/metrics?type=cpu&start=2026-01-01T00:00:00Z&end=2026-01-01T01:00:00Z"),
-        other=ADMIN_REACHES,
-    ),
+    Endpoint("GET /v1/servers/{id}/metrics", metrics_request, other=ADMIN_REACHES),
     Endpoint(
         "POST /v1/servers/{id}/actions/rebuild",
         server_action("rebuild", {"image": "debian-12"}),

@@ -200,11 +200,17 @@ PROJECTIONS = {
     # Compute follows identity: an account's suspension reaches its servers.
     "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
+    # Monitoring follows compute's servers (which run, their upstream ids) and stores the samples.
+    "monitoring": "monitoring_service.entrypoints.projection:MonitoringProjection",
 }
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics
 # port's offset from the metrics base (beside the relays' and consumers' ranges; checked unique).
-WORKERS = {"compute": ("compute_service.entrypoints.worker", 202)}
+WORKERS = {
+    "compute": ("compute_service.entrypoints.worker", 202),
+    # Monitoring's collector: upstream's metrics of every running server, each minute.
+    "monitoring": ("monitoring_service.entrypoints.collector", 225),
+}
 
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
 CALLING_SERVICES = ("gateway", "compute")
@@ -245,6 +251,10 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             # Compute reserves and releases server quotas at identity, as itself.
             env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
             env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["compute"][0]
+        if service == "monitoring":
+            # Monitoring's collector reads upstream's metrics through hcloud, as compute does.
+            env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"
+            env["CP_HCLOUD_TOKEN_FILE"] = hcloud_token_file(paths)
         specs.append(
             ProcessSpec(
                 name=f"{service}-grpc",
@@ -278,7 +288,8 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
         grpc_env = next(spec.env for spec in specs if spec.name == f"{service}-grpc")
         env = common_env(service, passwords[service], ports.worker_metrics(service))
         env |= {key: value for key, value in grpc_env.items() if key.startswith(("CP_HCLOUD_", "CP_IDENTITY_"))}
-        env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = grpc_env["CP_PRINCIPAL_SERVICE_KEY_FILE"]
+        if "CP_PRINCIPAL_SERVICE_KEY_FILE" in grpc_env:
+            env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = grpc_env["CP_PRINCIPAL_SERVICE_KEY_FILE"]
         specs.append(
             ProcessSpec(
                 name=f"{service}-worker",

@@ -15,6 +15,7 @@ from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.identity import IdentityClient
+from gateway_service.clients.monitoring import MonitoringClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
 from gateway_service.clients.servers import ServerClient
@@ -39,6 +40,8 @@ class Backends:
     """Compute's ServerService: servers, their actions and images."""
     placement_groups: PlacementGroupClient
     billing: BillingClient
+    monitoring: MonitoringClient
+    """Monitoring's MonitoringService: servers' stored metrics."""
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
@@ -62,6 +65,7 @@ class Backends:
             servers=ServerClient(of("compute")),
             placement_groups=PlacementGroupClient(of("compute")),
             billing=billing,
+            monitoring=MonitoringClient(of("monitoring")),
             prices=PriceListCache(billing.price_list),
         )
 
