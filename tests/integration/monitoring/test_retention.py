@@ -19,11 +19,13 @@ from sqlalchemy.engine import Engine
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
-from cpshared.db import make_engine
+from cpshared.db import database_lock, make_engine
 from cpshared.migrations import migrations_dir, upgrade
+from cpshared.retention import ROWS_REMOVED
 from monitoring_service.bootstrap import Monitoring
 from monitoring_service.config import RetentionSettings
-from monitoring_service.entrypoints.retention_keeper import ROWS_REMOVED, retention_pass
+from monitoring_service.entrypoints.retention_keeper import retention_pass
+from monitoring_service.service_layer.retention import RetentionReport
 from tests.clocks import installed_clock
 
 SETTINGS = RetentionSettings(metrics_retention_days=30, metrics_partitions_ahead_days=7)
@@ -38,6 +40,12 @@ def database(paths: LocalPaths) -> Iterator[tuple[str, Engine]]:
             yield url, engine
         finally:
             engine.dispose()
+
+
+def _run(monitoring: Monitoring) -> RetentionReport:
+    report = retention_pass(monitoring, SETTINGS)
+    assert report is not None
+    return report
 
 
 def _partitions(engine: Engine) -> list[str]:
@@ -85,7 +93,7 @@ def test_retention_drops_old_day_partitions_and_keeps_every_row_inside_the_windo
     monitoring = Monitoring(engine)
     assert _partitions(engine) == ["pmax"]
     with installed_clock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC)) as clock:
-        made = retention_pass(monitoring.uow, SETTINGS)
+        made = _run(monitoring)
         assert made.created == [f"p202603{d:02d}" for d in range(1, 9)] and made.dropped == []
         _store(engine, date(2026, 3, 1), 8)
         assert _rows_by_day(engine) == {date(2026, 3, 1) + timedelta(days=n): 6 for n in range(8)}
@@ -93,16 +101,16 @@ def test_retention_drops_old_day_partitions_and_keeps_every_row_inside_the_windo
         # Every day the keeper runs: partitions stay ahead, nothing is within 30 days yet.
         for _ in range(30):
             clock.advance(timedelta(days=1))
-            assert retention_pass(monitoring.uow, SETTINGS).dropped == []
+            assert _run(monitoring).dropped == []
         assert _partitions(engine)[-2:] == ["p20260407", "pmax"]
 
         # Two days later, 2026-04-02 10:00: the cutoff is 2026-03-03 10:00; 1 and 2 March end before it.
         clock.advance(timedelta(days=2))
-        before = ROWS_REMOVED.labels("server_metrics")._value.get()
-        report = retention_pass(monitoring.uow, SETTINGS)
+        before = ROWS_REMOVED.labels("monitoring", "server_metrics")._value.get()
+        report = _run(monitoring)
     assert report.kept_from == datetime(2026, 3, 3, 10, 0)
     assert report.dropped == ["p20260301", "p20260302"] and report.rows_removed == 12
-    assert ROWS_REMOVED.labels("server_metrics")._value.get() - before == 12
+    assert ROWS_REMOVED.labels("monitoring", "server_metrics")._value.get() - before == 12
     assert "p20260301" not in _partitions(engine) and _partitions(engine)[0] == "p20260303"
     # The day the cutoff falls in is kept whole (a partition is dropped only once it has ended
     # before the cutoff), and so is every day after it.
@@ -113,10 +121,10 @@ def test_a_long_pause_makes_the_cutoffs_day_the_first_new_partition(database: tu
     _, engine = database
     monitoring = Monitoring(engine)
     with installed_clock(datetime(2026, 1, 10, 0, 0, tzinfo=UTC)) as clock:
-        retention_pass(monitoring.uow, SETTINGS)
+        _run(monitoring)
         _store(engine, date(2026, 1, 10), 2)
         clock.advance(timedelta(days=90))  # 2026-04-10: the cutoff is 2026-03-11
-        report = retention_pass(monitoring.uow, SETTINGS)
+        report = _run(monitoring)
     assert report.created[0] == "p20260311" and report.created[-1] == "p20260417"
     assert report.rows_removed == 12 and _rows_by_day(engine) == {}
     assert _partitions(engine)[0] == "p20260311"
@@ -137,3 +145,12 @@ def test_the_operators_command_runs_the_same_pass(database: tuple[str, Engine]) 
     answer = json.loads(done.stdout)
     assert answer["table"] == "server_metrics" and answer["partitions_created"] == 4
     assert answer["rows_removed"] == 0 and len(_partitions(engine)) == 5
+
+
+def test_a_run_while_another_process_holds_the_tables_lock_changes_nothing(database: tuple[str, Engine]) -> None:
+    _, engine = database
+    monitoring = Monitoring(engine)
+    with database_lock(engine, "retention_server_metrics") as held:
+        assert held
+        assert retention_pass(monitoring, SETTINGS) is None
+    assert _partitions(engine) == ["pmax"]

@@ -36,12 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(CliSettings)
     monitoring = bootstrap(settings.database_url, pool_size=1)
     try:
-        report = retention_pass(monitoring.uow, settings)
+        report = retention_pass(monitoring, settings)
     except sa_exc.SQLAlchemyError as exc:
         print(f"retention failed: {exc}", file=sys.stderr)
         return 1
     finally:
         monitoring.close()
+    if report is None:
+        print("retention failed: another process is running the retention of server_metrics", file=sys.stderr)
+        return 1
     print(
         json.dumps(
             {

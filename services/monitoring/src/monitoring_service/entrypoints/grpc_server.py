@@ -20,7 +20,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def register(settings: Settings) -> Registrar:
     monitoring = bootstrap(settings.database_url, pool_size=settings.database_pool_size)
-    retention_keeper.start(monitoring.uow, settings)
+    retention_keeper.start(monitoring, settings)
     return lambda server: add_servicers(server, monitoring, settings)
 
 

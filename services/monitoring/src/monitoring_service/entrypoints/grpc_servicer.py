@@ -10,7 +10,7 @@ from grpc import aio
 
 from cloudplatform.monitoring.v1 import monitoring_service_pb2 as pb
 from cloudplatform.monitoring.v1 import monitoring_service_pb2_grpc as pb_grpc
-from cpshared.errors import InvalidInput
+from cpshared.errors import Conflict, InvalidInput
 from cpshared.timestamps import to_timestamp
 from monitoring_service.adapters import authorization as authz
 from monitoring_service.bootstrap import Monitoring
@@ -55,7 +55,9 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):
         self, request: pb.RunRetentionRequest, context: Context
     ) -> pb.RunRetentionResponse:
         authz.require_admin("RunRetention")
-        report = await asyncio.to_thread(retention_pass, self._monitoring.uow, self._retention)
+        report = await asyncio.to_thread(retention_pass, self._monitoring, self._retention)
+        if report is None:
+            raise Conflict("a retention run of server_metrics is in progress elsewhere; try again when it ends")
         return pb.RunRetentionResponse(
             partitions_dropped=len(report.dropped),
             rows_removed=report.rows_removed,
