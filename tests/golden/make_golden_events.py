@@ -486,6 +486,23 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         network_packets_out="110.8000",
         source="upstream",
     ),
+    **{
+        (event_type, 1): lambda: monitoring_events.AlertRuleChanged(
+            alert_rule_id=31,
+            user_id=42,
+            organization_id=7,
+            name="cpu high on web-1",
+            resource_type="server",
+            resource_id=4711,
+            metric="cpu_usage",
+            operator="gt",
+            threshold="80.00",
+            duration_minutes=5,
+            enabled=True,
+            channel_types=["email", "webhook", "in_app"],
+        )
+        for event_type in ("alert_rule.created", "alert_rule.updated", "alert_rule.deleted")
+    },
 }
 """(event type, schema version) -> a payload of that version with every field set."""
 

@@ -56,6 +56,7 @@ from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, QuotaOwner, User, UserRole, UserStatus
 from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
+from monitoring_service.service_layer import alert_rules as monitoring_alert_rules
 from tests.integration.billing.support import apply as apply_to_billing
 from tests.integration.billing.support import hours, organization_created, run_invoices, user_created
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
@@ -393,6 +394,34 @@ def ssh_key_request(method: str) -> Callable[[World, Caller, Target], Request]:
         )
         body = {"name": f"renamed-{uuid.uuid4().hex[:8]}"} if method == "PUT" else None
         return (method, f"/v1/ssh_keys/{key.id}", body)
+
+    return build
+
+
+ALERT_RULE = {"name": "cpu high", "resource_type": "server", "metric": "cpu_usage", "operator": "gt", "threshold": 80}
+
+
+def alert_rule_request(method: str) -> Callable[[World, Caller, Target], Request]:
+    """A fresh alert rule of the caller's own, or of the other tenant's owner (made in monitoring)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        assert world.platform.monitoring is not None
+        fields = {k: str(v) for k, v in ALERT_RULE.items()}
+        rule = monitoring_alert_rules.create(
+            monitoring_alert_rules.NewAlertRule(
+                user_id=owner.user.id,
+                organization_id=None,
+                resource_id=None,
+                duration_minutes=None,
+                enabled=None,
+                channels=[],
+                **fields,
+            ),
+            world.platform.monitoring.uow(),
+        )
+        body = {"threshold": 90} if method == "PUT" else None
+        return (method, f"/v1/alert_rules/{rule.id}", body)
 
     return build
 
@@ -911,6 +940,11 @@ ENDPOINTS = (
     Endpoint("GET /v1/pricing", fixed("GET", "/v1/pricing")),
     Endpoint("GET /v1/load_balancer_types", fixed("GET", "/v1/load_balancer_types")),
     Endpoint("GET /v1/load_balancer_types/{id}", catalog_item("load_balancer_types")),
+    Endpoint("GET /v1/alert_rules", fixed("GET", "/v1/alert_rules")),
+    Endpoint("POST /v1/alert_rules", fixed("POST", "/v1/alert_rules", ALERT_RULE)),
+    Endpoint("GET /v1/alert_rules/{id}", alert_rule_request("GET"), other=ADMIN_REACHES),
+    Endpoint("PUT /v1/alert_rules/{id}", alert_rule_request("PUT"), other=ADMIN_REACHES),
+    Endpoint("DELETE /v1/alert_rules/{id}", alert_rule_request("DELETE"), other=ADMIN_REACHES),
     Endpoint("GET /v1/placement_groups", fixed("GET", "/v1/placement_groups")),
     Endpoint("POST /v1/placement_groups", new_placement_group),
     # Another tenant's group: only a platform admin reaches it (compute checks the same).

@@ -24,6 +24,7 @@ from gateway_service import SERVICE_NAME, __version__
 from gateway_service.api import (
     actions,
     admin,
+    alert_rules,
     api_keys,
     audit_logs,
     auth,
@@ -79,6 +80,7 @@ ROUTERS = (
     billing.credits_router,
     billing.payment_methods_router,
     billing.pricing_plans_router,
+    alert_rules.router,
 )
 
 

@@ -161,6 +161,10 @@ USAGE_RECORDED = event("usage.recorded", 1, usage_events.UsageRecorded, "usage",
 # monitoring.metrics stream (telemetry: audit does not record it). Event ids are deterministic
 # (server, instant): a sample collected or delivered twice counts once.
 METRIC_SAMPLED = event("metric.sampled", 1, monitoring_events.MetricSampled, "server", topic=MONITORING_METRICS)
+# Monitoring: tenants' alert rules, on monitoring.events (the producer's stream).
+ALERT_RULE_CREATED = event("alert_rule.created", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
+ALERT_RULE_UPDATED = event("alert_rule.updated", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
+ALERT_RULE_DELETED = event("alert_rule.deleted", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
 
 # Billing: invoices, on billing.events (the producer's stream); the aggregate id is the invoice id.
 INVOICE_ISSUED = event("invoice.issued", 1, billing_events.InvoiceIssued, "invoice", topic=None)

@@ -15,7 +15,7 @@ from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.identity import IdentityClient
-from gateway_service.clients.monitoring import MonitoringClient
+from gateway_service.clients.monitoring import AlertRuleClient, MonitoringClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
 from gateway_service.clients.servers import ServerClient
@@ -42,6 +42,8 @@ class Backends:
     billing: BillingClient
     monitoring: MonitoringClient
     """Monitoring's MonitoringService: servers' stored metrics."""
+    alert_rules: AlertRuleClient
+    """Monitoring's AlertRuleService."""
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
@@ -66,6 +68,7 @@ class Backends:
             placement_groups=PlacementGroupClient(of("compute")),
             billing=billing,
             monitoring=MonitoringClient(of("monitoring")),
+            alert_rules=AlertRuleClient(of("monitoring")),
             prices=PriceListCache(billing.price_list),
         )
 

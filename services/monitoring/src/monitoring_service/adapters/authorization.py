@@ -45,3 +45,14 @@ def reach(organization_id: int, what: str) -> Callable[[int, int | None], None]:
         raise NotFound(f"{what} does not exist")
 
     return check
+
+
+def check_tenant(user_id: int, organization_id: int) -> None:
+    """A user acts only as itself, and only for an organization it belongs to."""
+    user = _user()
+    if user is None:
+        return
+    if user_id != user.user_id:
+        raise Forbidden("a user may act only as itself: user_id must be the caller's own id")
+    if organization_id and user.role_in(organization_id) is None:
+        raise NotFound(f"organization {organization_id} does not exist")

@@ -50,6 +50,7 @@ alert_rules = sa.Table(
     sa.Column("notification_channels", sa.JSON),
     sa.Column("created_at", TIME, nullable=False),
     sa.Column("updated_at", TIME, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
 )
 
 alert_history = sa.Table(

@@ -1,5 +1,6 @@
-"""The monitoring service's gRPC server process: MonitoringService (stored metrics, retention)
-and the retention keeper (entrypoints/retention_keeper.py) in a thread beside it."""
+"""The monitoring service's gRPC server process: MonitoringService (stored metrics, retention),
+AlertRuleService (tenants' alert rules) and the retention keeper (entrypoints/retention_keeper.py)
+in a thread beside it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from monitoring_service import SERVICE_NAME, __version__
 from monitoring_service.bootstrap import Monitoring, bootstrap
 from monitoring_service.config import RetentionSettings, Settings
 from monitoring_service.entrypoints import retention_keeper
+from monitoring_service.entrypoints.alert_rule_servicer import add_alert_rule_servicer
 from monitoring_service.entrypoints.grpc_servicer import add_monitoring_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -26,7 +28,7 @@ def register(settings: Settings) -> Registrar:
 
 def add_servicers(server: aio.Server, monitoring: Monitoring, retention: RetentionSettings) -> list[str]:
     """Every gRPC service monitoring answers, on ``server``; their full names."""
-    return add_monitoring_servicer(server, monitoring, retention)
+    return add_monitoring_servicer(server, monitoring, retention) + add_alert_rule_servicer(server, monitoring)
 
 
 def main() -> None:

@@ -9,9 +9,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from monitoring_service.domain.alert_rules import AlertRule
 from monitoring_service.domain.metrics import MetricsQuery
 from monitoring_service.domain.retention import DayPartition
 from monitoring_service.domain.servers import MonitoredServer
+
+
+class AlertRuleRepository(abc.ABC):
+    seen: list[AlertRule]
+    """The rules added, saved or deleted in this unit of work: it collects their events on commit."""
+
+    @abc.abstractmethod
+    def add(self, rule: AlertRule) -> AlertRule:
+        """Insert ``rule``; it gets its id."""
+
+    @abc.abstractmethod
+    def get(self, rule_id: int, *, for_update: bool = False) -> AlertRule | None: ...
+
+    @abc.abstractmethod
+    def of_tenant(self, user_id: int, organization_id: int | None, resource_type: str) -> list[AlertRule]:
+        """The rules of the user (those bound to no organization) and of ``organization_id``, by id."""
+
+    @abc.abstractmethod
+    def save(self, rule: AlertRule) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, rule: AlertRule) -> None: ...
 
 
 class MonitoredServerRepository(abc.ABC):

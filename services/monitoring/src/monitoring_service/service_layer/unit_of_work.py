@@ -10,7 +10,9 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
-from cpshared.events.envelope import PendingEvent
+from cpshared.events.catalog import REGISTRY
+from cpshared.events.envelope import PendingEvent, new_event
+from monitoring_service import SERVICE_NAME
 from monitoring_service.service_layer import ports
 
 
@@ -19,6 +21,7 @@ class MonitoringUnitOfWork(abc.ABC):
 
     servers: ports.MonitoredServerRepository
     metrics: ports.MetricsStore
+    alert_rules: ports.AlertRuleRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
@@ -37,10 +40,26 @@ class MonitoringUnitOfWork(abc.ABC):
         this transaction; the ones written."""
 
     @abc.abstractmethod
-    def commit(self) -> None: ...
+    def commit(self) -> None:
+        """Collect the aggregates' events, then write state and outbox in one transaction."""
 
     @abc.abstractmethod
     def rollback(self) -> None: ...
+
+    def collect_events(self) -> None:
+        """The events the alert rules written in this unit of work recorded, into the outbox, in order."""
+        for rule in self.alert_rules.seen:
+            for recorded in rule.pop_events():
+                spec = REGISTRY.spec(recorded.event_type)
+                self.record(
+                    new_event(
+                        spec,
+                        producer=SERVICE_NAME,
+                        aggregate_id=recorded.aggregate_id,
+                        aggregate_version=recorded.version,
+                        payload=spec.message(**recorded.fields),
+                    )
+                )
 
 
 UnitOfWorkFactory = Callable[[], MonitoringUnitOfWork]
