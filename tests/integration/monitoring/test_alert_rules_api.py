@@ -11,13 +11,17 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from audit_service.entrypoints.projection import AuditProjection
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from cpshared.db import make_engine
+from cpshared.events.projection import ProjectionRunner
 from cpshared.events.tables import outbox
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import UserStatus
 from identity_service.service_layer import api_keys, users
+from tests.integration.audit_log.support import KEY
 from tests.integration.live import LivePlatform, live_platform
 from tests.integration.monitoring.support import outbox_records, project
 from tests.integration.monitoring.test_stored_metrics import _provision
@@ -192,3 +196,27 @@ def test_another_tenants_rule_and_server_are_out_of_reach(platform: LivePlatform
     bad_change = owner.call("PUT", f"/v1/alert_rules/{rule['id']}", {"duration_minutes": 0})
     assert bad_change.status_code == 400
     assert owner.call("GET", f"/v1/alert_rules/{rule['id']}").json()["alert_rule"]["duration_minutes"] == 5
+
+
+def test_the_audit_log_records_alert_rule_changes_and_never_a_sample(platform: LivePlatform, paths: LocalPaths) -> None:
+    ann = Tenant(platform, "audited-rules@example.com")
+    rule = ann.call("POST", "/v1/alert_rules", RULE | {"name": "audited"}).json()["alert_rule"]
+    assert ann.call("PUT", f"/v1/alert_rules/{rule['id']}", {"enabled": False}).status_code == 200
+    assert platform.monitoring is not None
+    records = [r for r in outbox_records(platform.monitoring.engine) if r.topic == "monitoring.events"]
+    with MariaDB(paths.root).scratch_database("cp_test_ar_au") as audit_url:
+        upgrade("audit", migrations_dir("audit"), audit_url)
+        engine = make_engine(audit_url, pool_size=2)
+        try:
+            result = ProjectionRunner(engine, AuditProjection(KEY)).apply_batch(records)
+            assert result.dead_lettered == 0 and result.applied == len(records)
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text("SELECT action, resource_type, resource_id FROM audit_logs ORDER BY id")
+                ).all()
+        finally:
+            engine.dispose()
+    assert ("alert_rule.created", "alert_rule", str(rule["id"])) in [tuple(map(str, r)) for r in rows]
+    assert ("alert_rule.updated", "alert_rule", str(rule["id"])) in [tuple(map(str, r)) for r in rows]
+    # Samples travel on monitoring.metrics, which audit does not follow.
+    assert "monitoring.metrics" not in {t.name for t in AuditProjection.topics}
