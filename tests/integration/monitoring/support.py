@@ -8,8 +8,8 @@ import threading
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cpshared.events.projection import BatchResult, ProjectionRunner, RawRecord
 from cpshared.clock import utcnow
+from cpshared.events.projection import BatchResult, ProjectionRunner, RawRecord
 from cpshared.events.tables import outbox
 from monitoring_service.adapters.upstream import HcloudMetrics
 from monitoring_service.entrypoints.projection import MonitoringProjection
