@@ -131,3 +131,14 @@ def test_compute_follows_identity_in_its_own_consumer_process_with_its_own_metri
     assert consumer.env["CP_DATABASE_URL"].endswith("/cp_compute")
     ports = [s.metrics_port for s in specs if s.metrics_port is not None]
     assert len(ports) == len(set(ports))
+
+
+def test_monitoring_runs_its_consumer_and_its_collector_reading_upstream_as_compute_does(tmp_path: Path) -> None:
+    specs = {s.name: s for s in process_specs(LocalPaths(tmp_path))}
+    consumer, collector, compute = specs["monitoring-consumer"], specs["monitoring-worker"], specs["compute-worker"]
+    assert consumer.args == ("monitoring_service.entrypoints.projection:MonitoringProjection",)
+    assert collector.kind == "worker" and collector.module == "monitoring_service.entrypoints.collector"
+    assert collector.env["CP_DATABASE_URL"].endswith("/cp_monitoring")
+    for name in ("CP_HCLOUD_ENDPOINT", "CP_HCLOUD_TOKEN_FILE"):
+        assert collector.env[name] == compute.env[name]
+    assert "CP_PRINCIPAL_SERVICE_KEY_FILE" not in collector.env
