@@ -197,3 +197,31 @@ def test_bad_periods_are_invalid_input_and_another_tenants_server_is_not_found(p
     # The owner reaches it: a period without samples answers empty series.
     empty = server.get_metrics(type=["cpu"], start=start - timedelta(hours=1), end=start).metrics
     assert empty.time_series == {"cpu": {"values": []}}
+
+
+def test_a_server_known_without_its_upstream_id_is_found_upstream_by_its_label(platform: LivePlatform) -> None:
+    """Events recorded before server.status_changed carried upstream_id: the collector finds the
+    server upstream by the cp_server_id label compute gave it."""
+    assert platform.monitoring is not None and platform.compute is not None and platform.simulator is not None
+    client = _client(platform, "labelled@example.com")
+    server_id = int(
+        client.servers.create(
+            "labelled-1", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04")
+        ).server.id
+        or 0
+    )
+    _provision(platform)
+    project(platform.monitoring.engine, outbox_records(platform.compute.engine))
+    with platform.monitoring.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE monitored_servers SET upstream_id = NULL WHERE server_id = :s"), {"s": server_id})
+    collector = Collector(platform.monitoring.uow, HcloudMetrics(platform.simulator, SIMULATOR_TOKEN))
+    at = T0 + timedelta(days=1)
+    report = collector.collect(at)
+    assert report.failed == 0
+    project(platform.monitoring.engine, outbox_records(platform.monitoring.engine))
+    upstream_id = _upstream_id(platform, server_id)
+    minute = at.replace(second=0)
+    assert _stored(platform, server_id) == [
+        (moment.replace(tzinfo=None), _two(_simulated(100.0, moment, upstream_id)))
+        for moment in (minute - timedelta(minutes=2), minute - timedelta(minutes=1), minute)
+    ]

@@ -83,6 +83,12 @@ class FakeUpstream(ports.UpstreamMetrics):
         self.asked: list[tuple[int, datetime, datetime, int]] = []
         self.gone: set[int] = set()
         self.down: set[int] = set()
+        self.labels: dict[int, int] = {}
+        self.listed = 0
+
+    def labelled_servers(self) -> dict[int, int]:
+        self.listed += 1
+        return dict(self.labels)
 
     def server_metrics(
         self, upstream_id: int, types: Sequence[str], start: datetime, end: datetime, step: int
@@ -134,3 +140,19 @@ def test_a_server_gone_upstream_is_skipped_and_an_unanswered_one_counted() -> No
     report = Collector(lambda: FakeUow(servers, outbox), upstream).collect(NOW)
     assert (report.servers, report.samples, report.failed) == (3, 3, 1)
     assert {e.envelope.aggregate_id for e in outbox.values()} == {"3"}
+
+
+def test_a_running_server_whose_events_did_not_carry_its_upstream_id_is_found_by_label() -> None:
+    servers = [_server(1, 101), _server(2, None), _server(3, None)]
+    outbox: dict[str, PendingEvent] = {}
+    upstream = FakeUpstream()
+    upstream.labels = {2: 202}
+    report = Collector(lambda: FakeUow(servers, outbox), upstream).collect(NOW)
+    assert upstream.listed == 1 and [asked[0] for asked in upstream.asked] == [101, 202]
+    assert (report.servers, report.samples, report.failed) == (2, 6, 1)
+
+
+def test_upstream_is_not_listed_when_every_upstream_id_is_known() -> None:
+    upstream = FakeUpstream()
+    Collector(lambda: FakeUow([_server(1, 101)], {}), upstream).collect(NOW)
+    assert upstream.listed == 0

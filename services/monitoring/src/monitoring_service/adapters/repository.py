@@ -33,7 +33,7 @@ class SqlMonitoredServers(MonitoredServerRepository):
     def collectable(self) -> list[MonitoredServer]:
         rows = self.session.execute(
             sa.select(t)
-            .where(t.c.status == RUNNING, t.c.deleted_at.is_(None), t.c.upstream_id.is_not(None))
+            .where(t.c.status == RUNNING, t.c.deleted_at.is_(None))
             .order_by(t.c.server_id)
         )
         return [_server(row) for row in rows]

@@ -17,6 +17,8 @@ from cpshared.errors import Unavailable
 from monitoring_service.service_layer.ports import UpstreamGone, UpstreamMetrics, UpstreamPoint, UpstreamUnavailable
 
 APPLICATION = "cloudplatform-monitoring"
+SERVER_LABEL = "cp_server_id"
+"""The label compute puts on every server it creates upstream: the platform's server id."""
 TRANSIENT_CODES = {"rate_limit_exceeded", "timeout", "server_error", "service_error", "maintenance", "unavailable"}
 
 
@@ -79,3 +81,22 @@ class HcloudMetrics(UpstreamMetrics):
             ]
             for name, series in metrics.time_series.items()
         }
+
+    def labelled_servers(self) -> dict[int, int]:
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception(_transient),
+                stop=stop_after_attempt(self.attempts),
+                wait=wait_exponential(multiplier=0.2, max=5.0),
+                reraise=True,
+            ):
+                with attempt:
+                    found = self.client.servers.get_all(label_selector=SERVER_LABEL)
+        except (APIException, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise UpstreamUnavailable(f"upstream did not list its servers: {exc}") from exc
+        ids: dict[int, int] = {}
+        for server in found:
+            raw = (server.labels or {}).get(SERVER_LABEL, "")
+            if raw.isdigit() and server.id is not None:
+                ids.setdefault(int(raw), int(server.id))
+        return ids

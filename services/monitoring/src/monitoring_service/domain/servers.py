@@ -19,4 +19,5 @@ class MonitoredServer:
 
     @property
     def collectable(self) -> bool:
-        return self.status == RUNNING and self.upstream_id is not None and not self.deleted
+        """Running (its upstream id may be unknown: events from before compute recorded it)."""
+        return self.status == RUNNING and not self.deleted

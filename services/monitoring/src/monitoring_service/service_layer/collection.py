@@ -9,7 +9,7 @@ and counted once by every consumer's inbox."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cloudplatform.monitoring.v1 import events_pb2 as pb
@@ -99,6 +99,7 @@ class Collector:
         report = CollectionReport()
         with self._uow() as uow:
             servers = uow.servers.collectable()
+        servers = self._with_upstream_ids(servers, report)
         for first in range(0, len(servers), CHUNK):
             events: list[PendingEvent] = []
             for server in servers[first : first + CHUNK]:
@@ -106,6 +107,26 @@ class Collector:
                 events += [sample_event(s) for s in self._samples(server, start, end, report)]
             self._write(events, report)
         return report
+
+    def _with_upstream_ids(self, servers: list[MonitoredServer], report: CollectionReport) -> list[MonitoredServer]:
+        """``servers`` with their upstream ids; those whose events did not say are found by label."""
+        if all(server.upstream_id is not None for server in servers):
+            return servers
+        try:
+            labelled = self._upstream.labelled_servers()
+        except UpstreamUnavailable as exc:
+            log.warning("collect_upstream_unavailable", error=str(exc)[:300])
+            labelled = {}
+        found = []
+        for server in servers:
+            if server.upstream_id is None:
+                upstream_id = labelled.get(server.server_id)
+                if upstream_id is None:
+                    report.failed += 1
+                    continue
+                server = replace(server, upstream_id=upstream_id)
+            found.append(server)
+        return found
 
     def _samples(
         self, server: MonitoredServer, start: datetime, end: datetime, report: CollectionReport

@@ -45,7 +45,7 @@ class MonitoredServerRepository(abc.ABC):
 
     @abc.abstractmethod
     def collectable(self) -> list[MonitoredServer]:
-        """The servers that run upstream now, by id."""
+        """The servers that run now, by id."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,13 @@ class UpstreamMetrics(abc.ABC):
 
         Raises :class:`UpstreamGone` when upstream no longer knows the server, and
         :class:`UpstreamUnavailable` when it does not answer."""
+
+    @abc.abstractmethod
+    def labelled_servers(self) -> dict[int, int]:
+        """Platform server id → upstream id, from the ``cp_server_id`` label compute puts on every
+        server it creates upstream (for servers whose events did not carry the upstream id).
+
+        Raises :class:`UpstreamUnavailable` when upstream does not answer."""
 
 
 class UpstreamGone(Exception):
