@@ -32,8 +32,6 @@ class SqlMonitoredServers(MonitoredServerRepository):
 
     def collectable(self) -> list[MonitoredServer]:
         rows = self.session.execute(
-            sa.select(t)
-            .where(t.c.status == RUNNING, t.c.deleted_at.is_(None))
-            .order_by(t.c.server_id)
+            sa.select(t).where(t.c.status == RUNNING, t.c.deleted_at.is_(None)).order_by(t.c.server_id)
         )
         return [_server(row) for row in rows]
