@@ -14,7 +14,7 @@ from monitoring_service.domain.metrics import MetricsQuery
 from monitoring_service.domain.retention import DayPartition
 from monitoring_service.domain.servers import MonitoredServer
 from monitoring_service.service_layer import ports
-from monitoring_service.service_layer.collection import Collector, sample_event_id, sample_of
+from monitoring_service.service_layer.collection import Collector, look_back, sample_event_id, sample_of
 from monitoring_service.service_layer.unit_of_work import MonitoringUnitOfWork
 
 NOW = datetime(2026, 3, 10, 12, 0, 42, tzinfo=UTC)
@@ -156,3 +156,12 @@ def test_upstream_is_not_listed_when_every_upstream_id_is_known() -> None:
     upstream = FakeUpstream()
     Collector(lambda: FakeUow([_server(1, 101)], {}), upstream).collect(NOW)
     assert upstream.listed == 0
+
+
+def test_a_pass_asks_far_enough_back_to_overlap_the_previous_one() -> None:
+    assert look_back(60) == timedelta(minutes=2) and look_back(30) == timedelta(minutes=2)
+    assert look_back(300) == timedelta(minutes=6)
+    upstream = FakeUpstream()
+    Collector(lambda: FakeUow([_server(1, 101)], {}), upstream, look_back=look_back(300)).collect(NOW)
+    minute = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    assert upstream.asked == [(101, minute - timedelta(minutes=6), minute, 60)]

@@ -11,7 +11,7 @@ from cpshared.db import make_engine, make_session_factory
 from cpshared.errors import Unavailable
 from monitoring_service.adapters.unit_of_work import SqlAlchemyMonitoringUnitOfWork
 from monitoring_service.adapters.upstream import HcloudMetrics, read_token
-from monitoring_service.service_layer.collection import Collector
+from monitoring_service.service_layer.collection import Collector, look_back
 from monitoring_service.service_layer.ports import UpstreamMetrics
 
 
@@ -26,10 +26,11 @@ class Monitoring:
     def uow(self) -> SqlAlchemyMonitoringUnitOfWork:
         return SqlAlchemyMonitoringUnitOfWork(self._sessions)
 
-    def collector(self) -> Collector:
+    def collector(self, interval_seconds: float = 60.0) -> Collector:
+        """The collector for passes every ``interval_seconds`` (how far back each pass asks)."""
         if self._upstream is None:
             raise Unavailable("monitoring has no upstream: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
-        return Collector(self.uow, self._upstream())
+        return Collector(self.uow, self._upstream(), look_back=look_back(interval_seconds))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -60,7 +60,7 @@ def main() -> None:
         hcloud_token_file=settings.hcloud_token_file,
         engine=open_migrated_database(SERVICE_NAME, settings, MIGRATIONS),
     )
-    collector = monitoring.collector()
+    collector = monitoring.collector(settings.collect_interval_seconds)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -1,13 +1,15 @@
 """The collector's use case: every minute, what upstream measured of each running server, as
 ``metric.sampled`` records on monitoring.metrics.
 
-Each pass asks upstream for the last two minutes at a one-minute step, so a minute a pass missed
-(a restart, a slow upstream) is still collected by the next one; a sample's event id is a
+Each pass asks upstream for the last two minutes (or the interval between passes and a minute,
+if longer) at a one-minute step, so a minute a pass missed (a restart, a slow upstream) is still
+collected by the next one; a sample's event id is a
 function of its server and instant, so the minute collected twice is written to the outbox once
 and counted once by every consumer's inbox."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -87,15 +89,22 @@ class CollectionReport:
     """Servers upstream did not answer for."""
 
 
+def look_back(interval_seconds: float) -> timedelta:
+    """How far back a pass asks: two steps, or the interval between passes and a step, whichever
+    is longer, so that consecutive passes overlap and a pass missed or late loses no sample."""
+    return max(LOOK_BACK, timedelta(seconds=math.ceil(interval_seconds) + STEP_SECONDS))
+
+
 class Collector:
-    def __init__(self, uow: UnitOfWorkFactory, upstream: UpstreamMetrics) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, upstream: UpstreamMetrics, *, look_back: timedelta = LOOK_BACK) -> None:
         self._uow = uow
         self._upstream = upstream
+        self._look_back = look_back
 
     def collect(self, now: datetime) -> CollectionReport:
         """One pass at ``now``: the samples of every running server up to the minute ``now`` is in."""
         end = now.replace(second=0, microsecond=0)
-        start = end - LOOK_BACK
+        start = end - self._look_back
         report = CollectionReport()
         with self._uow() as uow:
             servers = uow.servers.collectable()
