@@ -3,6 +3,7 @@ them, fed to monitoring's projection by the real projection runner (with its inb
 
 from __future__ import annotations
 
+import os
 import threading
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from sqlalchemy.engine import Engine
 from cpshared.clock import utcnow
 from cpshared.events.projection import BatchResult, ProjectionRunner, RawRecord
 from cpshared.events.tables import outbox
+from cpshared.topics import Topic, TopicKind
 from monitoring_service.adapters.upstream import HcloudMetrics
 from monitoring_service.entrypoints.projection import MonitoringProjection
 from monitoring_service.service_layer.collection import Collector
@@ -76,3 +78,15 @@ class MonitoringPipeline:
     def stop(self) -> None:
         self.stop_event.set()
         self.thread.join(15)
+
+
+def projection_from_env() -> MonitoringProjection:
+    """Monitoring's projection reading a scratch stream, for a consumer SUBPROCESS:
+    ``python -m cpshared.events.consumer_main tests.integration.monitoring.support:projection_from_env``
+    with CP_TEST_TOPIC (the scratch stream) and CP_TEST_CONSUMER (the consumer name)."""
+
+    class ScratchMonitoringProjection(MonitoringProjection):
+        name = os.environ["CP_TEST_CONSUMER"]
+        topics = (Topic(name=os.environ["CP_TEST_TOPIC"], kind=TopicKind.DOMAIN, partitions=3),)
+
+    return ScratchMonitoringProjection()
