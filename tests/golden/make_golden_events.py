@@ -32,6 +32,7 @@ from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.events.v1.envelope_pb2 import Actor, EventEnvelope
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
+from cloudplatform.monitoring.v1 import events_pb2 as monitoring_events
 from cloudplatform.network.v1 import events_pb2 as network_events
 from cloudplatform.ops.v1 import canary_pb2
 from cloudplatform.support.v1 import events_pb2 as support_events
@@ -581,6 +582,37 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         price_monthly="4.15",
         currency="EUR",
     ),
+    ("metric.sampled", 1): lambda: monitoring_events.MetricSampled(
+        server_id=4711,
+        recorded_at=_timestamp(datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)),
+        cpu_usage="37.5123",
+        disk_read_iops="83.1000",
+        disk_write_iops="55.4000",
+        disk_read_bytes_per_second="1108000.0000",
+        disk_write_bytes_per_second="554000.0000",
+        network_in_bytes_per_second="277000.0000",
+        network_out_bytes_per_second="221600.0000",
+        network_packets_in="138.5000",
+        network_packets_out="110.8000",
+        source="upstream",
+    ),
+    **{
+        (event_type, 1): lambda: monitoring_events.AlertRuleChanged(
+            alert_rule_id=31,
+            user_id=42,
+            organization_id=7,
+            name="cpu high on web-1",
+            resource_type="server",
+            resource_id=4711,
+            metric="cpu_usage",
+            operator="gt",
+            threshold="80.00",
+            duration_minutes=5,
+            enabled=True,
+            channel_types=["email", "webhook", "in_app"],
+        )
+        for event_type in ("alert_rule.created", "alert_rule.updated", "alert_rule.deleted")
+    },
 }
 """(event type, schema version) -> a payload of that version with every field set."""
 

@@ -50,6 +50,9 @@ from hetzner_sim.state import SimConfig
 from identity_service.bootstrap import Identity
 from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
+from monitoring_service.bootstrap import Monitoring
+from monitoring_service.config import RetentionSettings
+from monitoring_service.entrypoints.grpc_server import add_servicers as add_monitoring_servicers
 from network_service.adapters.billing import BillingPrices as NetworkPrices
 from network_service.adapters.compute import ComputeClient as NetworkComputeClient
 from network_service.adapters.quotas import IdentityQuotas as NetworkQuotas
@@ -153,6 +156,16 @@ def support_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple
             yield address, support
 
 
+@contextlib.contextmanager
+def monitoring_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple[str, Monitoring]]:
+    """The monitoring service's gRPC API on a loopback port (no retention keeper: tests run it)."""
+    monitoring = Monitoring(engine)
+    with grpc_in_thread(
+        "monitoring", lambda server: add_monitoring_servicers(server, monitoring, RetentionSettings()), trusted
+    ) as address:
+        yield address, monitoring
+
+
 SIMULATOR_TOKEN = "live-platform-sim-token"
 
 
@@ -238,6 +251,9 @@ class LivePlatform:
     network: Network | None = None
     """The network service, when the platform runs it (``network_url``, with compute): its worker
     is the test's to run (``network.provisioner`` needs an upstream: pass one to Provisioner)."""
+    monitoring: Monitoring | None = None
+    """The monitoring service, when the platform runs compute: tests feed its projection and
+    run its collector against the simulator."""
 
 
 @contextlib.contextmanager
@@ -251,6 +267,7 @@ def live_platform(
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None = None,
     support_url: str | None = None,
     network_url: str | None = None,
+    monitoring_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     """Identity and the gateway; with ``audit_url`` (a migrated audit database) the audit
     service too, and with ``compute_url`` (a migrated compute database) the compute service,
@@ -260,11 +277,15 @@ def live_platform(
     of its own unless ``billing_url`` names one): the catalog and the servers the gateway
     answers carry billing's prices (its VAT, the traffic included). With ``support_url`` (a
     migrated support database) the support service runs too, and with ``network_url`` (a
-    migrated network database; needs ``compute_url``) the network service."""
+    migrated network database; needs ``compute_url``) the network service; and monitoring (on a scratch database unless
+    ``monitoring_url`` names one), which answers the servers' metrics."""
     with contextlib.ExitStack() as scratch:
         if compute_url and not billing_url:
             billing_url = scratch.enter_context(MariaDB(LocalPaths().root).scratch_database("cp_test_live_bi"))
             upgrade("billing", migrations_dir("billing"), billing_url)
+        if compute_url and not monitoring_url:
+            monitoring_url = scratch.enter_context(MariaDB(LocalPaths().root).scratch_database("cp_test_live_mo"))
+            upgrade("monitoring", migrations_dir("monitoring"), monitoring_url)
         with _live_platform(
             identity_url,
             gateway_url,
@@ -275,6 +296,7 @@ def live_platform(
             wrap_gateway,
             support_url,
             network_url,
+            monitoring_url,
         ) as platform:
             yield platform
 
@@ -290,6 +312,7 @@ def _live_platform(
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None,
     support_url: str | None = None,
     network_url: str | None = None,
+    monitoring_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     identity_engine = make_engine(identity_url, pool_size=10)
     gateway_engine = make_engine(gateway_url, pool_size=10)
@@ -298,6 +321,7 @@ def _live_platform(
     billing_engine = make_engine(billing_url, pool_size=10) if billing_url else None
     support_engine = make_engine(support_url, pool_size=10) if support_url else None
     network_engine = make_engine(network_url, pool_size=10) if network_url else None
+    monitoring_engine = make_engine(monitoring_url, pool_size=10) if monitoring_url else None
     gateway_key = generate_private_key()
     compute_key = generate_private_key()
     network_key = generate_private_key()
@@ -315,6 +339,7 @@ def _live_platform(
             audit: Audit | None = None
             compute: Compute | None = None
             simulator: str | None = None
+            monitoring: Monitoring | None = None
             backends = {f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS}
             assert identity.signing_key is not None
             trusted = TrustedKeys(
@@ -362,6 +387,11 @@ def _live_platform(
                     )
                 )
                 backends["network_grpc_addr"] = network_address
+            if monitoring_engine is not None:
+                monitoring_address, monitoring = optional.enter_context(
+                    monitoring_in_thread(monitoring_engine, trusted)
+                )
+                backends["monitoring_grpc_addr"] = monitoring_address
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(
@@ -386,6 +416,7 @@ def _live_platform(
                     billing=billing_engine,
                     support=support,
                     network=network,
+                    monitoring=monitoring,
                 )
     finally:
         gateway_engine.dispose()
@@ -400,6 +431,8 @@ def _live_platform(
             support_engine.dispose()
         if network_engine is not None:
             network_engine.dispose()
+        if monitoring_engine is not None:
+            monitoring_engine.dispose()
 
 
 @contextlib.contextmanager

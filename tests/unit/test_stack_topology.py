@@ -182,3 +182,14 @@ def test_network_runs_its_worker_reaching_identity_compute_and_upstream(tmp_path
         == server.env["CP_HCLOUD_ENDPOINT"]
         == specs["compute-grpc"].env["CP_HCLOUD_ENDPOINT"]
     )
+
+
+def test_monitoring_runs_its_consumer_and_its_collector_reading_upstream_as_compute_does(tmp_path: Path) -> None:
+    specs = {s.name: s for s in process_specs(LocalPaths(tmp_path))}
+    collector, compute = specs["monitoring-worker"], specs["compute-worker"]
+    assert PROJECTIONS["monitoring"] == "monitoring_service.entrypoints.projection:MonitoringProjection"
+    assert collector.kind == "worker" and collector.module == "monitoring_service.entrypoints.collector"
+    assert collector.env["CP_DATABASE_URL"].endswith("/cp_monitoring")
+    for name in ("CP_HCLOUD_ENDPOINT", "CP_HCLOUD_TOKEN_FILE"):
+        assert collector.env[name] == compute.env[name]
+    assert "CP_PRINCIPAL_SERVICE_KEY_FILE" not in collector.env

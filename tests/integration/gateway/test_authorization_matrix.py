@@ -58,12 +58,14 @@ from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, QuotaOwner, User, UserRole, UserStatus
 from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
+from monitoring_service.service_layer import alert_rules as monitoring_alert_rules
 from network_service.domain.floating_ips import FloatingIp
 from network_service.service_layer import floating_ips as network_floating_ips
 from support_service.domain.notifications import Notification
 from tests.integration.billing.support import apply as apply_to_billing
 from tests.integration.billing.support import hours, organization_created, run_invoices, user_created
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform, network_worker_running
+from tests.integration.monitoring.support import outbox_records, project
 
 PASSWORD = "matrix password 1234"
 EVERY_SCOPE = ("*:read", "*:write")
@@ -414,6 +416,34 @@ def ssh_key_request(method: str) -> Callable[[World, Caller, Target], Request]:
     return build
 
 
+ALERT_RULE = {"name": "cpu high", "resource_type": "server", "metric": "cpu_usage", "operator": "gt", "threshold": 80}
+
+
+def alert_rule_request(method: str) -> Callable[[World, Caller, Target], Request]:
+    """A fresh alert rule of the caller's own, or of the other tenant's owner (made in monitoring)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        assert world.platform.monitoring is not None
+        fields = {k: str(v) for k, v in ALERT_RULE.items()}
+        rule = monitoring_alert_rules.create(
+            monitoring_alert_rules.NewAlertRule(
+                user_id=owner.user.id,
+                organization_id=None,
+                resource_id=None,
+                duration_minutes=None,
+                enabled=None,
+                channels=[],
+                **fields,
+            ),
+            world.platform.monitoring.uow(),
+        )
+        body = {"threshold": 90} if method == "PUT" else None
+        return (method, f"/v1/alert_rules/{rule.id}", body)
+
+    return build
+
+
 def placement_group_of(world: World, owner: Caller) -> int:
     """A fresh placement group of ``owner``'s own."""
     group = compute_placement_groups.create(
@@ -697,6 +727,17 @@ def server_request(method: str, suffix: str = "") -> Callable[[World, Caller, Ta
         return (method, f"/v1/servers/{server.id}{suffix}", None)
 
     return build
+
+
+def metrics_request(world: World, caller: Caller, target: Target) -> Request:
+    """A fresh provisioned server's metrics, once monitoring's projection has its compute events."""
+    method, path, body = server_request("GET", METRICS_QUERY)(world, caller, target)
+    assert world.platform.monitoring is not None
+    project(world.platform.monitoring.engine, outbox_records(world.compute.engine))
+    return (method, path, body)
+
+
+METRICS_QUERY = "/metrics?type=cpu&start=2026-01-01T00:00:00Z&end=2026-01-01T01:00:00Z"
 
 
 def new_server(world: World, caller: Caller, target: Target) -> Request:
@@ -1077,6 +1118,11 @@ ENDPOINTS = (
     Endpoint("GET /v1/pricing", fixed("GET", "/v1/pricing")),
     Endpoint("GET /v1/load_balancer_types", fixed("GET", "/v1/load_balancer_types")),
     Endpoint("GET /v1/load_balancer_types/{id}", catalog_item("load_balancer_types")),
+    Endpoint("GET /v1/alert_rules", fixed("GET", "/v1/alert_rules")),
+    Endpoint("POST /v1/alert_rules", fixed("POST", "/v1/alert_rules", ALERT_RULE)),
+    Endpoint("GET /v1/alert_rules/{id}", alert_rule_request("GET"), other=ADMIN_REACHES),
+    Endpoint("PUT /v1/alert_rules/{id}", alert_rule_request("PUT"), other=ADMIN_REACHES),
+    Endpoint("DELETE /v1/alert_rules/{id}", alert_rule_request("DELETE"), other=ADMIN_REACHES),
     Endpoint("GET /v1/placement_groups", fixed("GET", "/v1/placement_groups")),
     Endpoint("POST /v1/placement_groups", new_placement_group),
     # Another tenant's group: only a platform admin reaches it (compute checks the same).
@@ -1138,11 +1184,7 @@ ENDPOINTS = (
     Endpoint("GET /v1/servers/actions/{action_id}", tenant_server_action, other=ADMIN_REACHES),
     Endpoint("PUT /v1/servers/{id}", server_with_body("PUT", "", {"labels": {"k": "v"}}), other=ADMIN_REACHES),
     Endpoint("GET /v1/servers/{id}/actions/{action_id}", server_create_action, other=ADMIN_REACHES),
-    Endpoint(
-        "GET /v1/servers/{id}/metrics",
-        server_request("GET", "/metrics?type=cpu&start=2026-01-01T00:00:00Z&end=2026-01-01T01:00:00Z"),
-        other=ADMIN_REACHES,
-    ),
+    Endpoint("GET /v1/servers/{id}/metrics", metrics_request, other=ADMIN_REACHES),
     Endpoint(
         "POST /v1/servers/{id}/actions/rebuild",
         server_action("rebuild", {"image": "debian-12"}),

@@ -33,6 +33,7 @@ from identity_service.domain.model import UserStatus
 from identity_service.service_layer import api_keys, users
 from tests.integration.gateway.test_servers_api import Worker
 from tests.integration.live import LivePlatform, live_platform, network_worker_running
+from tests.integration.monitoring.support import MonitoringPipeline
 from tests.unit.hetzner_sim import spec
 
 MODULE = Path(__file__).resolve().parents[2] / "go" / "hcloudcompat"
@@ -114,9 +115,13 @@ def platform(paths: LocalPaths, recorder: Recorder) -> Iterator[LivePlatform]:
 def running_worker(platform: LivePlatform) -> Iterator[Worker]:
     runner = Worker(platform)
     runner.start()
+    # Monitoring stores the servers' metrics the scenario asks for.
+    pipeline = MonitoringPipeline(platform)
+    pipeline.start()
     try:
         yield runner
     finally:
+        pipeline.stop()
         runner.stop()
 
 

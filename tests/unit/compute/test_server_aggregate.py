@@ -83,7 +83,7 @@ def test_begin_applies_the_command_rule_before_locking() -> None:
 
 
 def test_a_finished_power_action_unlocks_records_the_status_change_and_finishes_the_action() -> None:
-    server = _server()
+    server = _server(hetzner_id=4711)
     action = _with_id(server.begin(POWER_OFF))
     server.powered(action, 555, NOW)
     assert (server.status, server.locked, server.version) == (st.STOPPED, False, 5)
@@ -104,6 +104,7 @@ def test_a_finished_power_action_unlocks_records_the_status_change_and_finishes_
         "status": st.STOPPED,
         "action_id": 99,
         "error_code": "",
+        "upstream_id": 4711,
     }
     assert server.pop_events() == []  # collected once
 

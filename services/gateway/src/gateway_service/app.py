@@ -25,6 +25,7 @@ from gateway_service.api import (
     actions,
     admin,
     admin_tickets,
+    alert_rules,
     api_keys,
     audit_logs,
     auth,
@@ -90,6 +91,7 @@ ROUTERS = (
     maintenance_windows.router,
     maintenance_windows.admin_router,
     notifications.router,
+    alert_rules.router,
 )
 
 

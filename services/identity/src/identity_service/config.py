@@ -1,12 +1,26 @@
 """Settings of the identity service, read from CP_* environment variables."""
 
 from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cpshared.mail import MailSettings
-from cpshared.settings import ServiceSettings
+from cpshared.settings import ENV_PREFIX, ServiceSettings
 
 
-class Settings(ServiceSettings, MailSettings):
+class RetentionSettings(BaseSettings):
+    """How long identity keeps the sign-in history."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    login_activity_retention_days: int = Field(
+        default=90, ge=1, le=3660, description="Days of sign-in attempts (login_activity) kept; older ones are deleted."
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, le=86400, description="Seconds between two runs of the retention keeper."
+    )
+
+
+class Settings(ServiceSettings, MailSettings, RetentionSettings):
     """Everything the identity service's processes read from the environment."""
 
     principal_signing_key_file: str = Field(

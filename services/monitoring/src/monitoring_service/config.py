@@ -1,7 +1,55 @@
 """Settings of the monitoring service, read from CP_* environment variables."""
 
-from cpshared.settings import ServiceSettings
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cpshared.settings import ENV_PREFIX, CommonSettings, DatabaseSettings, ServiceSettings
+
+SIMULATOR_ENDPOINT = "http://127.0.0.1:8090/v1"
 
 
-class Settings(ServiceSettings):
-    """Everything the monitoring service's processes read from the environment."""
+class RetentionSettings(BaseSettings):
+    """How long stored metrics are kept, and how the keeper keeps it so."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    metrics_retention_days: int = Field(
+        default=30, ge=1, le=366, description="Days of server metrics kept (older day partitions are dropped)."
+    )
+    metrics_partitions_ahead_days: int = Field(
+        default=7, ge=1, le=60, description="Days ahead for which server_metrics has its day partitions made."
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, le=86400, description="Seconds between two runs of the retention keeper."
+    )
+
+
+class UpstreamSettings(BaseSettings):
+    """Where upstream's metrics are read (the collector)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    hcloud_endpoint: str = Field(
+        default=SIMULATOR_ENDPOINT,
+        pattern=r"^https?://",
+        description="Base URL of the upstream Hetzner Cloud API (with /v1); the default is the local simulator.",
+    )
+    hcloud_token_file: str = Field(
+        default="", description="File holding the upstream API token. Empty: the collector cannot start."
+    )
+
+
+class Settings(ServiceSettings, RetentionSettings):
+    """The monitoring gRPC server's settings (it runs the retention keeper)."""
+
+
+class CollectorSettings(CommonSettings, DatabaseSettings, UpstreamSettings):
+    """The collector worker's settings (no gRPC server, no Kafka: it writes to the outbox)."""
+
+    collect_interval_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="Seconds between two collection passes."
+    )
+
+
+class CliSettings(DatabaseSettings, RetentionSettings):
+    """The operator commands' settings: the database and the retention."""

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cloudctl import admin_cli, audit_cli, billing_cli, compute_cli, dlq_cli, replay_cli
+from cloudctl import admin_cli, audit_cli, billing_cli, compute_cli, dlq_cli, replay_cli, retention_cli
 from cloudctl.control import Stack
 from cloudctl.stack import ALL_SERVICES, KAFKA_BOOTSTRAP
 from cpshared.kafka_admin import describe_topics_async
@@ -180,6 +180,7 @@ app.add_typer(audit_cli.app, name="audit", help="The audit log: verify, digest, 
 app.add_typer(admin_cli.app, name="admin", help="Administrators: create the first admin.")
 app.add_typer(compute_cli.app, name="compute", help="The compute service: sync the catalog from upstream.")
 app.add_typer(billing_cli.app, name="billing", help="Billing: run the invoices of a period.")
+app.add_typer(retention_cli.app, name="retention", help="Data retention: run every owner's retention now.")
 
 
 def run() -> None:

@@ -203,6 +203,8 @@ PROJECTIONS = {
     # Network follows compute and identity: a deleted server's floating IPs are unassigned, a
     # suspended account's blocked, an erased one's deleted.
     "network": "network_service.entrypoints.server_projection:ServerProjection",
+    # Monitoring follows compute's servers (which run, their upstream ids) and stores the samples.
+    "monitoring": "monitoring_service.entrypoints.projection:MonitoringProjection",
 }
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics
@@ -210,6 +212,8 @@ PROJECTIONS = {
 WORKERS = {
     "compute": ("compute_service.entrypoints.worker", 220),
     "network": ("network_service.entrypoints.worker", 221),
+    # Monitoring's collector: upstream's metrics of every running server, each minute.
+    "monitoring": ("monitoring_service.entrypoints.collector", 225),
 }
 
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
@@ -264,6 +268,10 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
             env["CP_COMPUTE_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('compute')}"
             env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["network"][0]
+        if service == "monitoring":
+            # Monitoring's collector reads upstream's metrics through hcloud, as compute does.
+            env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"
+            env["CP_HCLOUD_TOKEN_FILE"] = hcloud_token_file(paths)
         specs.append(
             ProcessSpec(
                 name=f"{service}-grpc",
@@ -305,7 +313,8 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
         if service == "network":
             # Network's worker meters floating IP hours at billing's prices.
             env["CP_BILLING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('billing')}"
-        env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = grpc_env["CP_PRINCIPAL_SERVICE_KEY_FILE"]
+        if "CP_PRINCIPAL_SERVICE_KEY_FILE" in grpc_env:
+            env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = grpc_env["CP_PRINCIPAL_SERVICE_KEY_FILE"]
         specs.append(
             ProcessSpec(
                 name=f"{service}-worker",

@@ -12,12 +12,13 @@ from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
+from cloudplatform.monitoring.v1 import events_pb2 as monitoring_events
 from cloudplatform.network.v1 import events_pb2 as network_events
 from cloudplatform.ops.v1 import canary_pb2
 from cloudplatform.support.v1 import events_pb2 as support_events
 from cloudplatform.usage.v1 import events_pb2 as usage_events
 from cpshared.events.registry import EventRegistry, EventSpec
-from cpshared.topics import USAGE_EVENTS, Topic
+from cpshared.topics import MONITORING_METRICS, USAGE_EVENTS, Topic
 
 REGISTRY = EventRegistry()
 
@@ -174,6 +175,15 @@ FLOATING_IP_UNBLOCKED = event("floating_ip.unblocked", 1, network_events.Floatin
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric
 # and period, whoever emits it and however often.
 USAGE_RECORDED = event("usage.recorded", 1, usage_events.UsageRecorded, "usage", topic=USAGE_EVENTS)
+
+# Monitoring: what upstream measured of a server at one instant, on the time-retained
+# monitoring.metrics stream (telemetry: audit does not record it). Event ids are deterministic
+# (server, instant): a sample collected or delivered twice counts once.
+METRIC_SAMPLED = event("metric.sampled", 1, monitoring_events.MetricSampled, "server", topic=MONITORING_METRICS)
+# Monitoring: tenants' alert rules, on monitoring.events (the producer's stream).
+ALERT_RULE_CREATED = event("alert_rule.created", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
+ALERT_RULE_UPDATED = event("alert_rule.updated", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
+ALERT_RULE_DELETED = event("alert_rule.deleted", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
 
 # Billing: invoices, on billing.events (the producer's stream); the aggregate id is the invoice id.
 INVOICE_ISSUED = event("invoice.issued", 1, billing_events.InvoiceIssued, "invoice", topic=None)

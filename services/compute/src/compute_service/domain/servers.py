@@ -440,7 +440,12 @@ class Server(Aggregate):
     def _status_changed(self, old: str, action: Action, *, error_code: str = "", always: bool = False) -> None:
         if always or self.status != old:
             self._record(
-                "server.status_changed", old_status=old, status=self.status, action_id=action.id, error_code=error_code
+                "server.status_changed",
+                old_status=old,
+                status=self.status,
+                action_id=action.id,
+                error_code=error_code,
+                upstream_id=self.hetzner_id or 0,
             )
 
     def _record(self, event_type: str, **fields: Any) -> None:

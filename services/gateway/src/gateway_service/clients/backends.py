@@ -17,6 +17,7 @@ from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.floating_ips import FloatingIpClient
 from gateway_service.clients.identity import IdentityClient
 from gateway_service.clients.maintenance import MaintenanceClient
+from gateway_service.clients.monitoring import AlertRuleClient, MonitoringClient
 from gateway_service.clients.notifications import NotificationClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
@@ -51,6 +52,10 @@ class Backends:
     """Support's MaintenanceService: maintenance windows."""
     notifications: NotificationClient
     """Support's NotificationService: the caller's in-app inbox."""
+    monitoring: MonitoringClient
+    """Monitoring's MonitoringService: servers' stored metrics."""
+    alert_rules: AlertRuleClient
+    """Monitoring's AlertRuleService."""
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
@@ -78,6 +83,8 @@ class Backends:
             tickets=TicketClient(of("support")),
             maintenance=MaintenanceClient(of("support")),
             notifications=NotificationClient(of("support")),
+            monitoring=MonitoringClient(of("monitoring")),
+            alert_rules=AlertRuleClient(of("monitoring")),
             prices=PriceListCache(billing.price_list),
         )
 

@@ -61,6 +61,14 @@ class LoginActivityRepository:
         ).scalar_one()
         return [self._attempt(row) for row in self._session.execute(query)], int(total)
 
+    def delete_before(self, cutoff: datetime, limit: int) -> int:
+        """Oldest first, along idx_created, so a batch holds few locks and a long history goes in steps."""
+        result = self._session.execute(
+            sa.text("DELETE FROM login_activity WHERE created_at < :cutoff ORDER BY created_at LIMIT :limit"),
+            {"cutoff": to_db(cutoff), "limit": limit},
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     @staticmethod
     def _attempt(row: Row[Any]) -> LoginAttempt:
         return LoginAttempt(

@@ -1,5 +1,6 @@
 """The identity service's operator commands: ``python -m identity_service.entrypoints.cli
-create-admin --email …`` (run by ``cloudctl admin create`` and ``cloudctl up``).
+create-admin --email …`` (run by ``cloudctl admin create`` and ``cloudctl up``) and ``retention``
+(run by ``cloudctl retention run``: one JSON line, the sign-in attempts deleted).
 
 It works on the identity database named by ``CP_DATABASE_URL`` with the identity service's
 own use cases — the same checks and outbox events as the gRPC API — rather than calling the
@@ -15,14 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from cpshared.errors import DomainError
+from cpshared.logging import configure_logging
+from cpshared.retention import run_retention
 from cpshared.settings import DatabaseSettings, load_settings
+from identity_service import SERVICE_NAME
 from identity_service.bootstrap import Identity, bootstrap
+from identity_service.config import RetentionSettings
 from identity_service.domain import commands
 from identity_service.domain.model import ADMIN_SCOPES, UserRole, UserStatus
 from identity_service.domain.secrets import new_password
+from identity_service.entrypoints.retention_keeper import login_activity_retention
 from identity_service.service_layer import api_keys, users
 
 ADMIN_NAME = "Administrator"
@@ -48,13 +55,43 @@ def create_admin(identity: Identity, email: str, *, force: bool) -> dict[str, ob
     return {"user_id": user.id, "email": user.email, "password": password, "token": token}
 
 
+class RetentionCliSettings(DatabaseSettings, RetentionSettings):
+    """The database and the retention's days."""
+
+
+def retention() -> int:
+    """``retention``: delete the sign-in attempts older than the retention now (one JSON line)."""
+    configure_logging(SERVICE_NAME)
+    for handler in logging.getLogger().handlers:  # stdout carries the answer only
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+    settings = load_settings(RetentionCliSettings)
+    identity = bootstrap(settings.database_url, pool_size=1)
+    try:
+        removed = run_retention(identity.engine, login_activity_retention(identity, settings))
+    finally:
+        identity.close()
+    if removed is None:
+        print("retention failed: another process is running the retention of login_activity", file=sys.stderr)
+        return 1
+    print(
+        json.dumps(
+            {"table": "login_activity", "rows_removed": removed, "kept_days": settings.login_activity_retention_days}
+        )
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="identity_service.entrypoints.cli", description=__doc__.split("\n\n")[0])
     commands_ = parser.add_subparsers(dest="command", required=True)
     admin = commands_.add_parser("create-admin", help="an admin with a random password and an admin API key")
     admin.add_argument("--email", required=True, help="the admin's email address")
     admin.add_argument("--force", action="store_true", help="create one even if an admin exists")
+    commands_.add_parser("retention", help="delete the sign-in attempts older than the retention now")
     args = parser.parse_args(argv)
+    if args.command == "retention":
+        return retention()
 
     settings = load_settings(DatabaseSettings)
     identity = bootstrap(settings.database_url, pool_size=1)

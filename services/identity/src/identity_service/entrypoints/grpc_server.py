@@ -8,6 +8,7 @@ from grpc import aio
 
 from cpshared.auth.principal import load_private_key
 from cpshared.grpc.server import Registrar
+from cpshared.retention import start_keeper
 from cpshared.runtime import run_grpc_service
 from identity_service import SERVICE_NAME, __version__
 from identity_service.bootstrap import Identity, bootstrap
@@ -18,6 +19,7 @@ from identity_service.entrypoints.grpc_admin import add_admin_servicer
 from identity_service.entrypoints.grpc_identity import add_identity_servicer
 from identity_service.entrypoints.grpc_organizations import add_organization_servicer
 from identity_service.entrypoints.grpc_two_factor import add_two_factor_servicer
+from identity_service.entrypoints.retention_keeper import login_activity_retention
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -34,7 +36,7 @@ def register(settings: Settings) -> Registrar:
         mail=settings,
         secret_box=secret_box,
     )
-
+    start_keeper(identity.engine, [login_activity_retention(identity, settings)], settings.retention_interval_seconds)
     return lambda server: add_servicers(server, identity)
 
 

@@ -127,6 +127,9 @@ class LoginActivityRepository(Protocol):
     def of_user(self, user_id: int, *, offset: int, limit: int) -> tuple[list[LoginAttempt], int]:
         """One page of a user's attempts, newest first, and how many there are in all."""
 
+    def delete_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete at most ``limit`` of the oldest attempts made before ``cutoff``; how many."""
+
 
 class ApiKeyRepository(Protocol):
     seen: list[ApiKey]

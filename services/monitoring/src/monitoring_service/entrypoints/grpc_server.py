@@ -1,4 +1,6 @@
-"""The monitoring service's gRPC server process."""
+"""The monitoring service's gRPC server process: MonitoringService (stored metrics, retention),
+AlertRuleService (tenants' alert rules) and the retention keeper (entrypoints/retention_keeper.py)
+in a thread beside it."""
 
 from __future__ import annotations
 
@@ -9,18 +11,24 @@ from grpc import aio
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from monitoring_service import SERVICE_NAME, __version__
-from monitoring_service.config import Settings
+from monitoring_service.bootstrap import Monitoring, bootstrap
+from monitoring_service.config import RetentionSettings, Settings
+from monitoring_service.entrypoints import retention_keeper
+from monitoring_service.entrypoints.alert_rule_servicer import add_alert_rule_servicer
+from monitoring_service.entrypoints.grpc_servicer import add_monitoring_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def register(settings: Settings) -> Registrar:
-    def add_servicers(server: aio.Server) -> list[str]:
-        # The monitoring domain's own gRPC API arrives with its issue; until then the
-        # process serves health, reflection and ServiceInfo only.
-        return []
+    monitoring = bootstrap(settings.database_url, pool_size=settings.database_pool_size)
+    retention_keeper.start(monitoring, settings)
+    return lambda server: add_servicers(server, monitoring, settings)
 
-    return add_servicers
+
+def add_servicers(server: aio.Server, monitoring: Monitoring, retention: RetentionSettings) -> list[str]:
+    """Every gRPC service monitoring answers, on ``server``; their full names."""
+    return add_monitoring_servicer(server, monitoring, retention) + add_alert_rule_servicer(server, monitoring)
 
 
 def main() -> None:

@@ -18,7 +18,8 @@
   uniqueness_error``), ``GET /v1/servers/actions`` (the tenant's server actions: ``id``,
   ``status``, ``sort``, paging) and ``/actions/{action_id}``, ``GET /v1/servers/{id}/actions/{action_id}`` and
   ``GET /v1/servers/{id}/metrics`` (``type`` cpu|disk|network, ``start``, ``end``, ``step``:
-  asked of upstream at once).
+  answered by the monitoring service from the samples it stored, averaged per step; a period
+  over 31 days or an end before the start is ``400 invalid_input``).
 - ``POST /v1/servers/{id}/actions/rebuild`` (``image``: a system image's name or id, or one
   of the tenant's snapshots; ``423 protected`` when protected against rebuilding;
   ``root_password``: upstream's new one for a server without SSH keys, shown this once, else
@@ -406,6 +407,10 @@ def _instant(name: str, raw: str) -> datetime:
     return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
 
 
+MAX_METRICS_STEP = 31 * 24 * 3600
+"""The largest step: one value for the longest period monitoring answers."""
+
+
 @router.get("/{id}/metrics")
 @scope(Family.SERVERS, Access.READ)
 async def server_metrics(
@@ -419,13 +424,15 @@ async def server_metrics(
     end: Annotated[str, Query(max_length=64, description="End of the period (ISO 8601).")],
     step: Annotated[str | None, Query(max_length=12, description="Seconds between two values.")] = None,
 ) -> MetricsAnswer:
-    """A server's metrics, read from upstream."""
+    """A server's metrics, from the samples monitoring stored (averaged in SQL per step)."""
     kinds = list(dict.fromkeys(kind for raw in type for kind in raw.split(",")))
     if not kinds or any(kind not in ("cpu", "disk", "network") for kind in kinds):
         raise InvalidInput("type must name cpu, disk or network", details={"fields": [{"name": "type"}]})
-    if step is not None and not step.isdigit():
-        raise InvalidInput("step must be a whole number of seconds", details={"fields": [{"name": "step"}]})
-    answer = await backends(request).servers.metrics(
+    if step is not None and (not step.isdigit() or int(step) > MAX_METRICS_STEP):
+        raise InvalidInput(
+            f"step must be a whole number of seconds up to {MAX_METRICS_STEP}", details={"fields": [{"name": "step"}]}
+        )
+    answer = await backends(request).monitoring.server_metrics(
         id,
         tenant(principal)[1],
         types=kinds,

@@ -1,0 +1,21 @@
+"""Identity's retention of the sign-in history, run by the shared keeper (``cpshared.retention``)
+in a thread of the identity gRPC server at start and every CP_RETENTION_INTERVAL_SECONDS, and by
+``python -m identity_service.entrypoints.cli retention`` (``cloudctl retention run``): sign-in
+attempts (login_activity) older than CP_LOGIN_ACTIVITY_RETENTION_DAYS (90) are deleted."""
+
+from __future__ import annotations
+
+from cpshared.clock import utcnow
+from cpshared.retention import Retention
+from identity_service import SERVICE_NAME
+from identity_service.bootstrap import Identity
+from identity_service.config import RetentionSettings
+from identity_service.service_layer.retention import prune_login_activity
+
+
+def login_activity_retention(identity: Identity, settings: RetentionSettings) -> Retention:
+    return Retention(
+        SERVICE_NAME,
+        "login_activity",
+        lambda: prune_login_activity(utcnow(), settings.login_activity_retention_days, identity.uow),
+    )

@@ -1,0 +1,109 @@
+"""The outside world as monitoring's service layer sees it: its repositories and the upstream
+cloud's metrics. The adapters implement them (adapters/), the bootstrap wires them."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from monitoring_service.domain.alert_rules import AlertRule
+from monitoring_service.domain.metrics import MetricsQuery
+from monitoring_service.domain.retention import DayPartition
+from monitoring_service.domain.servers import MonitoredServer
+
+
+class AlertRuleRepository(abc.ABC):
+    seen: list[AlertRule]
+    """The rules added, saved or deleted in this unit of work: it collects their events on commit."""
+
+    @abc.abstractmethod
+    def add(self, rule: AlertRule) -> AlertRule:
+        """Insert ``rule``; it gets its id."""
+
+    @abc.abstractmethod
+    def get(self, rule_id: int, *, for_update: bool = False) -> AlertRule | None: ...
+
+    @abc.abstractmethod
+    def of_tenant(self, user_id: int, organization_id: int | None, resource_type: str) -> list[AlertRule]:
+        """The rules of the user (those bound to no organization) and of ``organization_id``, by id."""
+
+    @abc.abstractmethod
+    def save(self, rule: AlertRule) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, rule: AlertRule) -> None: ...
+
+
+class MonitoredServerRepository(abc.ABC):
+    """Monitoring's projection of compute's servers."""
+
+    @abc.abstractmethod
+    def get(self, server_id: int) -> MonitoredServer | None: ...
+
+    @abc.abstractmethod
+    def collectable(self) -> list[MonitoredServer]:
+        """The servers that run now, by id."""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One step of a query: its start (Unix seconds) and the average of each column over it."""
+
+    start: float
+    averages: dict[str, Decimal | None]
+
+
+class MetricsStore(abc.ABC):
+    """server_metrics: its aggregates and its day partitions."""
+
+    @abc.abstractmethod
+    def aggregate(self, query: MetricsQuery) -> list[Bucket]:
+        """The steps of ``query`` that have samples, oldest first, averaged in the database."""
+
+    @abc.abstractmethod
+    def day_partitions(self) -> list[DayPartition]: ...
+
+    @abc.abstractmethod
+    def add_partitions(self, days: Sequence[DayPartition]) -> None:
+        """Split ``days`` off the catch-all partition (they follow the last day partition)."""
+
+    @abc.abstractmethod
+    def drop_partition(self, day: DayPartition) -> int:
+        """Drop the partition; the rows it held."""
+
+
+@dataclass(frozen=True)
+class UpstreamPoint:
+    at: datetime
+    value: str
+
+
+class UpstreamMetrics(abc.ABC):
+    """Upstream's (Hetzner's) metrics of a server."""
+
+    @abc.abstractmethod
+    def server_metrics(
+        self, upstream_id: int, types: Sequence[str], start: datetime, end: datetime, step: int
+    ) -> dict[str, list[UpstreamPoint]]:
+        """Upstream's series by name (``cpu``, ``disk.0.iops.read``, ...) over [start, end].
+
+        Raises :class:`UpstreamGone` when upstream no longer knows the server, and
+        :class:`UpstreamUnavailable` when it does not answer."""
+
+    @abc.abstractmethod
+    def labelled_servers(self) -> dict[int, int]:
+        """Platform server id → upstream id, from the ``cp_server_id`` label compute puts on every
+        server it creates upstream (for servers whose events did not carry the upstream id).
+
+        Raises :class:`UpstreamUnavailable` when upstream does not answer."""
+
+
+class UpstreamGone(Exception):
+    """Upstream does not know the server (deleted there)."""
+
+
+class UpstreamUnavailable(Exception):
+    """Upstream did not answer (after the adapter's retries)."""
