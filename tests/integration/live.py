@@ -49,6 +49,11 @@ from hetzner_sim.state import SimConfig
 from identity_service.bootstrap import Identity
 from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
+from storage_service.adapters.compute import ComputeServers
+from storage_service.adapters.quotas import IdentityQuotas as StorageQuotas
+from storage_service.adapters.upstream import HcloudVolumes
+from storage_service.bootstrap import Storage
+from storage_service.entrypoints.grpc_server import add_servicers as add_storage_servicers
 from tests.integration.gateway import conftest as gateway_conftest
 
 
@@ -94,15 +99,20 @@ def grpc_in_thread(service: str, register: Registrar, trusted: TrustedKeys) -> I
 
 @contextlib.contextmanager
 def identity_in_thread(
-    engine: sa.Engine, trusted_gateway: Ed25519PublicKey, trusted_compute: Ed25519PublicKey | None = None
+    engine: sa.Engine,
+    trusted_gateway: Ed25519PublicKey,
+    trusted_compute: Ed25519PublicKey | None = None,
+    trusted_storage: Ed25519PublicKey | None = None,
 ) -> Iterator[tuple[str, Identity]]:
     """Identity (every servicer, a fresh signing key, mail to the local sink) on a loopback port,
-    verifying user principals it signs and the gateway's (and compute's) service principals."""
+    verifying user principals it signs and the gateway's (and compute's, storage's) service principals."""
     signing_key = generate_private_key()
     identity = Identity(engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
     services = {"gateway": trusted_gateway}
     if trusted_compute is not None:
         services["compute"] = trusted_compute
+    if trusted_storage is not None:
+        services["storage"] = trusted_storage
     trusted = TrustedKeys(issuer=signing_key.public_key(), services=services)
     with grpc_in_thread("identity", lambda server: add_servicers(server, identity), trusted) as address:
         yield address, identity
@@ -160,6 +170,27 @@ def compute_in_thread(
             compute.close()
 
 
+@contextlib.contextmanager
+def storage_in_thread(
+    engine: sa.Engine, trusted: TrustedKeys, identity: str, compute: str, key_file: Path, simulator: str
+) -> Iterator[tuple[str, Storage]]:
+    """Storage on a loopback port, calling identity and compute as itself (``key_file``), its
+    worker's upstream the simulator at ``simulator``; yields its address and the service."""
+    storage = Storage(
+        engine,
+        quotas=StorageQuotas(identity, str(key_file)),
+        servers=ComputeServers(compute, str(key_file)),
+        upstream=lambda: HcloudVolumes(
+            simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+        ),
+    )
+    try:
+        with grpc_in_thread("storage", lambda server: add_storage_servicers(server, storage), trusted) as address:
+            yield address, storage
+    finally:
+        storage.close()
+
+
 @dataclass(frozen=True)
 class LivePlatform:
     gateway: str
@@ -176,6 +207,10 @@ class LivePlatform:
     billing: sa.Engine | None = None
     """The billing service's database, when the platform runs billing (``billing_url``): tests
     feed it events through the billing projection and run invoices on it."""
+    storage: Storage | None = None
+    """The storage service, when the platform runs it (``storage_url``, with compute): identity's
+    quotas, compute's servers, and the simulator as its worker's upstream (the tests run the
+    worker: ``storage.provisioner()``)."""
 
 
 @contextlib.contextmanager
@@ -187,6 +222,7 @@ def live_platform(
     compute_url: str | None = None,
     billing_url: str | None = None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None = None,
+    storage_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     """Identity and the gateway; with ``audit_url`` (a migrated audit database) the audit
     service too, and with ``compute_url`` (a migrated compute database) the compute service,
@@ -194,13 +230,14 @@ def live_platform(
     closed port. ``wrap_gateway`` wraps the gateway's ASGI app before it is served (a test
     recording every answer). A platform with compute runs billing too (on a scratch database
     of its own unless ``billing_url`` names one): the catalog and the servers the gateway
-    answers carry billing's prices (its VAT, the traffic included)."""
+    answers carry billing's prices (its VAT, the traffic included). With ``storage_url`` (a
+    migrated storage database; needs ``compute_url``) the storage service too."""
     with contextlib.ExitStack() as scratch:
         if compute_url and not billing_url:
             billing_url = scratch.enter_context(MariaDB(LocalPaths().root).scratch_database("cp_test_live_bi"))
             upgrade("billing", migrations_dir("billing"), billing_url)
         with _live_platform(
-            identity_url, gateway_url, clock, audit_url, compute_url, billing_url, wrap_gateway
+            identity_url, gateway_url, clock, audit_url, compute_url, billing_url, wrap_gateway, storage_url
         ) as platform:
             yield platform
 
@@ -214,18 +251,26 @@ def _live_platform(
     compute_url: str | None,
     billing_url: str | None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None,
+    storage_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     identity_engine = make_engine(identity_url, pool_size=10)
     gateway_engine = make_engine(gateway_url, pool_size=10)
     audit_engine = make_engine(audit_url, pool_size=10) if audit_url else None
     compute_engine = make_engine(compute_url, pool_size=10) if compute_url else None
     billing_engine = make_engine(billing_url, pool_size=10) if billing_url else None
+    storage_engine = make_engine(storage_url, pool_size=10) if storage_url else None
     gateway_key = generate_private_key()
     compute_key = generate_private_key()
+    storage_key = generate_private_key()
     try:
         with (
             tempfile.TemporaryDirectory() as keys,
-            identity_in_thread(identity_engine, gateway_key.public_key(), compute_key.public_key()) as (
+            identity_in_thread(
+                identity_engine,
+                gateway_key.public_key(),
+                compute_key.public_key(),
+                storage_key.public_key() if storage_engine is not None else None,
+            ) as (
                 address,
                 identity,
             ),
@@ -234,11 +279,13 @@ def _live_platform(
             audit: Audit | None = None
             compute: Compute | None = None
             simulator: str | None = None
+            storage: Storage | None = None
             backends = {f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS}
             assert identity.signing_key is not None
-            trusted = TrustedKeys(
-                issuer=identity.signing_key.public_key(), services={"gateway": gateway_key.public_key()}
-            )
+            services = {"gateway": gateway_key.public_key()}
+            if storage_engine is not None:
+                services["storage"] = storage_key.public_key()  # storage calls compute as itself
+            trusted = TrustedKeys(issuer=identity.signing_key.public_key(), services=services)
             if audit_engine is not None:
                 audit_address, audit = optional.enter_context(audit_in_thread(audit_engine, trusted))
                 backends["audit_grpc_addr"] = audit_address
@@ -251,6 +298,17 @@ def _live_platform(
                     compute_in_thread(compute_engine, trusted, quotas)
                 )
                 backends["compute_grpc_addr"] = compute_address
+                if storage_engine is not None:
+                    assert simulator is not None
+                    storage_key_file = Path(keys) / "storage.key"
+                    storage_key_file.write_text(private_key_pem(storage_key))
+                    os.chmod(storage_key_file, 0o600)
+                    storage_address, storage = optional.enter_context(
+                        storage_in_thread(
+                            storage_engine, trusted, address, compute_address, storage_key_file, simulator
+                        )
+                    )
+                    backends["storage_grpc_addr"] = storage_address
             if billing_engine is not None:
                 backends["billing_grpc_addr"] = optional.enter_context(billing_in_thread(billing_engine, trusted))
             key_file = Path(keys) / "gateway.key"
@@ -275,6 +333,7 @@ def _live_platform(
                     compute=compute,
                     simulator=simulator,
                     billing=billing_engine,
+                    storage=storage,
                 )
     finally:
         gateway_engine.dispose()
@@ -285,3 +344,5 @@ def _live_platform(
             compute_engine.dispose()
         if billing_engine is not None:
             billing_engine.dispose()
+        if storage_engine is not None:
+            storage_engine.dispose()

@@ -38,6 +38,7 @@ from gateway_service.api import (
     quotas,
     ssh_keys,
     two_factor,
+    volumes,
 )
 from gateway_service.api.servers import routes as servers
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
@@ -72,6 +73,7 @@ ROUTERS = (
     ssh_keys.router,
     servers.router,
     placement_groups.router,
+    volumes.router,
     load_balancer_types.router,
     actions.router,
     invoices.router,

@@ -204,10 +204,13 @@ PROJECTIONS = {
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics
 # port's offset from the metrics base (beside the relays' and consumers' ranges; checked unique).
-WORKERS = {"compute": ("compute_service.entrypoints.worker", 202)}
+WORKERS = {
+    "compute": ("compute_service.entrypoints.worker", 202),
+    "storage": ("storage_service.entrypoints.worker", 203),
+}
 
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
-CALLING_SERVICES = ("gateway", "compute")
+CALLING_SERVICES = ("gateway", "compute", "storage")
 
 
 def service_key_files(paths: LocalPaths, service: str) -> tuple[str, str]:
@@ -245,6 +248,12 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             # Compute reserves and releases server quotas at identity, as itself.
             env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
             env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["compute"][0]
+        if service == "storage":
+            # Storage reserves volume quotas at identity and asks compute for servers and
+            # datacenters, as itself; its worker drives upstream volumes (below).
+            env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
+            env["CP_COMPUTE_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('compute')}"
+            env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["storage"][0]
         specs.append(
             ProcessSpec(
                 name=f"{service}-grpc",
@@ -277,7 +286,14 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
         # A service's worker: long-running work driven by its own database (compute provisions servers).
         grpc_env = next(spec.env for spec in specs if spec.name == f"{service}-grpc")
         env = common_env(service, passwords[service], ports.worker_metrics(service))
-        env |= {key: value for key, value in grpc_env.items() if key.startswith(("CP_HCLOUD_", "CP_IDENTITY_"))}
+        env |= {
+            key: value
+            for key, value in grpc_env.items()
+            if key.startswith(("CP_HCLOUD_", "CP_IDENTITY_", "CP_COMPUTE_GRPC_"))
+        }
+        # Every worker drives upstream (Hetzner) through hcloud: locally, the simulator.
+        env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"
+        env["CP_HCLOUD_TOKEN_FILE"] = hcloud_token_file(paths)
         env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = grpc_env["CP_PRINCIPAL_SERVICE_KEY_FILE"]
         specs.append(
             ProcessSpec(

@@ -1,6 +1,6 @@
-"""Who may call which compute RPC, decided from the verified principal of the call.
-
-The gateway's policy is the first line; this is the second:
+"""Who may call which compute RPC, decided from the verified principal of the call: the
+platform's one rule of tenancy (:mod:`cpshared.auth.tenancy`), and the label selector's
+operators a List RPC may use.
 
 - a *service* principal, or a platform *admin*, may call every RPC and reaches every key;
 - a *user* principal reads the catalog, acts only as itself (``user_id`` must be its own)
@@ -16,52 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cpshared.auth.principal import Principal
-from cpshared.context import current_principal
-from cpshared.errors import Forbidden, InvalidInput, NotFound
+from cpshared.auth.tenancy import check_tenant as check_tenant
+from cpshared.auth.tenancy import ensure_reaches as ensure_reaches_key
+from cpshared.auth.tenancy import reaches_every_tenant as reaches_every_tenant
+from cpshared.auth.tenancy import require_admin as require_admin
+from cpshared.auth.tenancy import tenant_scope
+from cpshared.errors import InvalidInput
 from hetzner_conventions.label_sql import OPERATORS
 
-
-def _user() -> Principal | None:
-    """The calling user when the rules apply to it; None for a service, an admin, or no check."""
-    principal = current_principal()
-    if principal is None or principal.is_service or principal.role == "admin":
-        return None
-    return principal
-
-
-def require_admin(rpc: str) -> None:
-    if _user() is not None:
-        raise Forbidden(f"{rpc} is for platform admins only")
-
-
-def check_tenant(user_id: int, organization_id: int) -> None:
-    """A user acts only as itself, and only for an organization it belongs to."""
-    user = _user()
-    if user is None:
-        return
-    if user_id != user.user_id:
-        raise Forbidden("a user may act only as itself: user_id must be the caller's own id")
-    if organization_id and user.role_in(organization_id) is None:
-        raise NotFound(f"organization {organization_id} does not exist")
-
-
-def reaches_every_tenant() -> bool:
-    return _user() is None
-
-
-def ensure_reaches_key(key_user_id: int, key_organization_id: int | None, organization_id: int, what: str) -> None:
-    """NOT_FOUND unless the caller reaches a key of (``key_user_id``, ``key_organization_id``)
-    when acting in ``organization_id`` (0: none)."""
-    user = _user()
-    if user is None:
-        return
-    if key_organization_id is None:
-        if key_user_id == user.user_id:
-            return
-    elif key_organization_id == organization_id and user.role_in(organization_id) is not None:
-        return
-    raise NotFound(f"{what} does not exist")
+__all__ = ["check_tenant", "ensure_reaches_key", "list_scope", "reaches_every_tenant", "require_admin"]
 
 
 def list_scope(
@@ -69,13 +32,8 @@ def list_scope(
 ) -> tuple[int | None, int | None]:
     """The (user id, organization id) a List RPC searches, both None for every tenant (admins
     only); the label selector's operators must be known."""
-    if all_tenants:
-        require_admin(f"{rpc} for every tenant")
-    else:
-        check_tenant(user_id, organization_id)
+    scope = tenant_scope(all_tenants, user_id, organization_id, rpc)
     for operator in operators:
         if operator not in OPERATORS:
             raise InvalidInput(f"label selector operator {operator!r} is unknown")
-    if all_tenants:
-        return None, None
-    return user_id, organization_id or None
+    return scope

@@ -4,21 +4,18 @@ Every upstream server carries the label ``cp_server_id=<platform id>``: that lab
 remembered upstream id, is how the worker finds what it made, so a worker that died between
 "upstream created it" and "we recorded it" finds it again instead of making a second one.
 
-Transient failures (5xx, 429, timeouts, dropped connections) are retried here with tenacity's
-exponential backoff; hcloud's own retries are switched off so that this is the one retry
-policy (hcloud would resend a timed-out POST without looking for what the first one made).
-What retrying cannot fix raises :class:`UpstreamFailure` with upstream's code and message.
+Transient failures (5xx, 429, timeouts, dropped connections) are retried by the one retry
+policy the Hetzner conventions hold (``hetzner_conventions.upstream``); what retrying cannot fix
+raises :class:`UpstreamFailure` with upstream's code and message.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import requests
-from hcloud import APIException, Client
+from hcloud import APIException
 from hcloud.actions import BoundAction
 from hcloud.images import Image
 from hcloud.isos import Iso
@@ -27,51 +24,18 @@ from hcloud.placement_groups import PlacementGroup
 from hcloud.server_types import ServerType
 from hcloud.servers import BoundServer
 from hcloud.ssh_keys import SSHKey
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from compute_service.adapters.upstream import APPLICATION
 from compute_service.domain.servers import UpstreamFailure
 from compute_service.service_layer.ports import CreateSpec, UpstreamServer, UpstreamServers, UpstreamSnapshot
-from cpshared.errors import Unavailable
+from hetzner_conventions import upstream as hetzner_upstream
+from hetzner_conventions.upstream import SERVER_LABEL
+from hetzner_conventions.upstream import RetryPolicy as RetryPolicy
 
 T = TypeVar("T")
-SERVER_LABEL = "cp_server_id"
 SSH_KEY_LABEL = "cp_ssh_key_id"
 PLACEMENT_GROUP_LABEL = "cp_placement_group_id"
-TRANSIENT_CODES = frozenset(
-    {
-        "rate_limit_exceeded",
-        "server_error",
-        "service_error",
-        "unavailable",
-        "timeout",
-        "conflict",
-        "locked",
-        "bad_gateway",
-        "resource_unavailable",
-        "maintenance",
-    }
-)
-
-
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-        return True
-    if isinstance(exc, APIException):
-        if isinstance(exc.code, int):
-            return exc.code == 429 or exc.code >= 500
-        return exc.code in TRANSIENT_CODES
-    return False
-
-
 IMAGE_LABEL = "cp_image_id"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 6
-    initial_seconds: float = 0.5
-    max_seconds: float = 20.0
 
 
 def _server(bound: BoundServer) -> UpstreamServer:
@@ -92,30 +56,12 @@ def _server(bound: BoundServer) -> UpstreamServer:
 
 class HcloudServers(UpstreamServers):
     def __init__(self, endpoint: str, token: str, *, timeout: float = 10.0, retry: RetryPolicy | None = None) -> None:
-        self.client = Client(
-            token=token, api_endpoint=endpoint, application_name=APPLICATION, timeout=timeout, poll_interval=0.2
-        )
-        self.client._client._retry_max_retries = 0  # tenacity below is the one retry policy
+        self.client = hetzner_upstream.client(endpoint, token, APPLICATION, timeout=timeout)
         self.retry = retry or RetryPolicy()
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
         """``call`` with transient failures retried; a lasting one is Unavailable, a refusal UpstreamFailure."""
-        try:
-            for attempt in Retrying(
-                retry=retry_if_exception(_transient),
-                stop=stop_after_attempt(self.retry.attempts),
-                wait=wait_exponential(multiplier=self.retry.initial_seconds, max=self.retry.max_seconds),
-                reraise=True,
-            ):
-                with attempt:
-                    return call()
-        except APIException as exc:
-            if _transient(exc):
-                raise Unavailable(f"upstream kept failing to {what}: {exc.code}: {exc.message}") from exc
-            raise UpstreamFailure(str(exc.code), str(exc.message)) from exc
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            raise Unavailable(f"upstream did not answer to {what}: {exc}") from exc
-        raise AssertionError("unreachable")  # pragma: no cover - Retrying returns or raises
+        return hetzner_upstream.call(what, call, self.retry, UpstreamFailure)
 
     def find(self, platform_id: int) -> list[UpstreamServer]:
         """Upstream servers labelled with ``platform_id``, oldest first."""
@@ -192,19 +138,9 @@ class HcloudServers(UpstreamServers):
 
     def wait(self, action_id: int, *, poll_seconds: float = 0.2, limit_seconds: float = 600.0) -> None:
         """Until the upstream action has finished; UpstreamFailure when it ended in error."""
-        if not action_id:
-            return
-        deadline = time.monotonic() + limit_seconds
-        while True:
-            action = self._call("read an action", lambda: self.client.actions.get_by_id(action_id))
-            if action.status == "success":
-                return
-            if action.status == "error":
-                error = action.error or {"code": "action_failed", "message": ""}
-                raise UpstreamFailure(str(error.get("code", "action_failed")), str(error.get("message", "")))
-            if time.monotonic() > deadline:
-                raise Unavailable(f"upstream action {action_id} did not finish within {limit_seconds:.0f} s")
-            time.sleep(poll_seconds)
+        hetzner_upstream.wait(
+            self.client, action_id, self.retry, UpstreamFailure, poll_seconds=poll_seconds, limit_seconds=limit_seconds
+        )
 
     def wait_a_moment(self, seconds: float = 0.2) -> None:
         time.sleep(seconds)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,13 +15,10 @@ from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from compute_service.domain.aggregate import Aggregate
 from cpshared.errors import InvalidInput
+from hetzner_conventions.labels import check_labels as check_labels  # Hetzner's label rules, kept once
 
 MAX_NAME = 255
 MAX_PUBLIC_KEY = 16_384
-LABEL_KEY = re.compile(
-    r"^([a-z0-9A-Z]([a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?/)?[a-z0-9A-Z]([a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?$"
-)
-LABEL_VALUE = re.compile(r"^([a-z0-9A-Z]([a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?)?$")
 
 
 @dataclass(frozen=True)
@@ -59,19 +55,6 @@ def check_name(name: str) -> str:
     if not name or len(name) > MAX_NAME:
         raise InvalidInput(f"name must be 1 to {MAX_NAME} characters")
     return name
-
-
-def check_labels(labels: dict[str, str]) -> dict[str, str]:
-    """Hetzner's label rules: keys with an optional DNS prefix, values up to 63 characters."""
-    for key, value in labels.items():
-        name = key.rpartition("/")[2]
-        if not LABEL_KEY.match(key) or len(name) > 63 or len(key) > 317:
-            raise InvalidInput(f"label key {key!r} is not valid: letters, digits, '-', '_', '.', up to 63 characters")
-        if len(value) > 63 or not LABEL_VALUE.match(value):
-            raise InvalidInput(
-                f"label value {value!r} of {key!r} is not valid: up to 63 letters, digits, '-', '_', '.'"
-            )
-    return dict(labels)
 
 
 @dataclass

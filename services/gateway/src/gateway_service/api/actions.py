@@ -4,7 +4,8 @@
 - ``GET /v1/actions?id=…``: the actions with those IDs the caller reaches (Hetzner requires
   ``id``; IDs the caller does not reach are left out, as if they did not exist).
 
-Compute keeps the actions; its worker carries them out upstream. Scope ``servers:read``.
+Compute keeps the actions on servers and images, storage those on volumes (its ids start at
+10^12, so an id says whose it is); their workers carry them out upstream. Scope ``servers:read``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from cpshared.errors import NotFound
 from gateway_service.api.common import MAX_ID, one_page, tenant
+from gateway_service.api.models.actions import volume_action_out
 from gateway_service.api.servers.mapping import action_out
 from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
+from gateway_service.clients.storage import ACTION_IDS_START
 from hetzner_conventions.pagination import parse_page_request
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"])
@@ -44,7 +47,7 @@ async def list_actions(
     found: list[ActionOut] = []
     for action_id in sorted(set(id)):
         try:
-            found.append(action_out(await backends(request).servers.action(action_id, tenant(principal)[1])))
+            found.append(await _action(request, principal, action_id))
         except NotFound:
             continue
     chosen, meta = one_page(request, response, found, page_request)
@@ -55,4 +58,11 @@ async def list_actions(
 @scope(Family.SERVERS, Access.READ)
 async def get_action(request: Request, principal: Authenticated, id: ActionId) -> ActionAnswer:
     """One action the caller reaches."""
-    return ActionAnswer(action=action_out(await backends(request).servers.action(id, tenant(principal)[1])))
+    return ActionAnswer(action=await _action(request, principal, id))
+
+
+async def _action(request: Request, principal: Authenticated, action_id: int) -> ActionOut:
+    """The action, from the service whose id range it is in."""
+    if action_id >= ACTION_IDS_START:
+        return volume_action_out(await backends(request).storage.action(action_id, tenant(principal)[1]))
+    return action_out(await backends(request).servers.action(action_id, tenant(principal)[1]))

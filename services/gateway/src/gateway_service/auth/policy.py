@@ -52,6 +52,8 @@ class Family(StrEnum):
     PLACEMENT_GROUPS = "placement_groups"
     """Placement groups (/v1/placement_groups): the tenant's own; compute checks the tenant again.
     A server joins or leaves one with a server action (servers:write)."""
+    VOLUMES = "volumes"
+    """Volumes and their actions (/v1/volumes): the tenant's own; storage checks the tenant again."""
     INVOICES = "invoices"
     """Invoices (/v1/invoices): the tenant's own; billing staff every account's and the payment actions."""
     BILLING = "billing"

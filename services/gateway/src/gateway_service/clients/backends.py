@@ -18,6 +18,7 @@ from gateway_service.clients.identity import IdentityClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
 from gateway_service.clients.servers import ServerClient
+from gateway_service.clients.storage import StorageClient
 from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.price_list import PriceListCache
 
@@ -38,6 +39,8 @@ class Backends:
     servers: ServerClient
     """Compute's ServerService: servers, their actions and images."""
     placement_groups: PlacementGroupClient
+    storage: StorageClient
+    """Storage's VolumeService: volumes and their actions."""
     billing: BillingClient
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
@@ -61,6 +64,7 @@ class Backends:
             compute=ComputeClient(of("compute")),
             servers=ServerClient(of("compute")),
             placement_groups=PlacementGroupClient(of("compute")),
+            storage=StorageClient(of("storage")),
             billing=billing,
             prices=PriceListCache(billing.price_list),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -9,7 +10,8 @@ from fastapi import Request
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
-from cpshared.errors import InvalidInput
+from cpshared.errors import DomainError, InvalidInput
+from cpshared.logging import get_logger
 from gateway_service.api.models.catalog import (
     datacenter_name,
     datacenter_out,
@@ -34,6 +36,8 @@ from gateway_service.auth.principal import Principal
 from gateway_service.clients.backends import backends
 from gateway_service.price_list import PriceList
 from gateway_service.server_status import hetzner_status
+
+log = get_logger(__name__)
 
 
 def as_datetime(stamp: Any) -> datetime:
@@ -71,6 +75,8 @@ class Catalog:
         self.server_types = server_types
         self.images = images
         self.prices = prices
+        self.volumes: dict[int, Sequence[int]] = {}
+        """The volumes attached to the servers answered (:meth:`read_volumes`), by server id."""
 
     @classmethod
     async def read(cls, request: Request, principal: Principal) -> Catalog:
@@ -87,6 +93,18 @@ class Catalog:
             if dc.code == code:
                 return dc
         return cpb.Datacenter(code=code, name=code)
+
+    async def read_volumes(self, request: Request, principal: Principal, servers: Sequence[pb.Server]) -> Catalog:
+        """Learn the volumes attached to ``servers`` (one call to storage for the page); a storage
+        that does not answer leaves them empty rather than failing the servers' answer."""
+        try:
+            self.volumes = await backends(request).storage.server_volumes(
+                [server.id for server in servers], principal.organization_id or 0
+            )
+        except DomainError as exc:
+            log.warning("server_volumes_unavailable", error=str(exc))
+            self.volumes = {}
+        return self
 
     def server_out(self, server: pb.Server) -> ServerOut:
         dc = self.datacenter(server.datacenter)
@@ -131,7 +149,7 @@ class Catalog:
             included_traffic=self.prices.included_traffic,
             protection=ProtectionOut(delete=server.protection_delete, rebuild=server.protection_rebuild),
             labels=dict(server.labels),
-            volumes=[],
+            volumes=list(self.volumes.get(server.id, ())),
             load_balancers=[],
             primary_disk_size=server.disk_gb or st.disk_gb,
             placement_group=placement_group_out(server.placement_group) if server.HasField("placement_group") else None,

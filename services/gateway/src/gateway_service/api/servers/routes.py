@@ -152,7 +152,7 @@ async def list_servers(
         per_page=page_request.per_page,
     )
     meta = page_meta(request, response, page_request, answer.total_entries)
-    catalog = await Catalog.read(request, principal)
+    catalog = await (await Catalog.read(request, principal)).read_volumes(request, principal, answer.servers)
     return ServersAnswer(servers=[catalog.server_out(s) for s in answer.servers], meta=meta)
 
 
@@ -243,7 +243,8 @@ async def get_tenant_action(
 async def get_server(request: Request, principal: Authenticated, id: ServerId) -> ServerAnswer:
     """One server the caller reaches."""
     server = await backends(request).servers.get(id, tenant(principal)[1])
-    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server))
+    catalog = await (await Catalog.read(request, principal)).read_volumes(request, principal, [server])
+    return ServerAnswer(server=catalog.server_out(server))
 
 
 @router.delete("/{id:int}")
@@ -376,7 +377,8 @@ async def update_server(request: Request, principal: Authenticated, id: ServerId
     """Rename a server or replace its labels."""
     organization_id = tenant(principal)[1]
     server = await backends(request).servers.update(id, organization_id, name=body.name, labels=body.labels)
-    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server))
+    catalog = await (await Catalog.read(request, principal)).read_volumes(request, principal, [server])
+    return ServerAnswer(server=catalog.server_out(server))
 
 
 @router.get("/{id}/actions/{action_id:int}")
