@@ -22,6 +22,10 @@ from hcloud.servers import BoundServer
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from cloudplatform.compute.v1 import events_pb2 as compute_pb
+from cpshared.events import catalog as events
+from cpshared.events.envelope import new_event
+from cpshared.events.projection import ProjectionRunner, RawRecord
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import QuotaOwner, UserRole, UserStatus
@@ -29,6 +33,7 @@ from identity_service.service_layer import staff as identity_staff
 from identity_service.service_layer import users
 from storage_service.config import WorkerSettings as StorageWorkerSettings
 from storage_service.entrypoints import worker as storage_worker
+from storage_service.entrypoints.server_projection import ServerProjection
 from tests.integration.gateway.test_servers_api import Worker, _client, _token
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
 
@@ -277,3 +282,43 @@ def test_a_server_holds_sixteen_volumes_and_quotas_bound_count_and_gb(platform: 
     assert len(_upstream_volumes(platform)) == upstream + 1
     assert _quota(platform, user_id, "volume") == 17 and _quota(platform, user_id, "volume_gb") == 170
     assert client.volumes.get_by_id(loose.volume.id).size == 10
+
+
+def _server_deleted(server_id: int, user_id: int) -> RawRecord:
+    event = new_event(
+        events.SERVER_DELETED,
+        producer="compute",
+        aggregate_id=server_id,
+        aggregate_version=9,
+        payload=compute_pb.ServerDeleted(server_id=server_id, user_id=user_id, name="gone", action_id=1),
+    )
+    return RawRecord(event.topic.name, 0, 0, event.key, event.envelope.SerializeToString(), event.headers())
+
+
+def test_a_deleted_servers_volumes_are_detached_and_stay(platform: LivePlatform, workers: None) -> None:
+    email = "server-gone@example.com"
+    client = _client(platform, _token(platform, email), [])
+    server = _server(client, "doomed")
+    made = client.volumes.create(size=10, name="stays", server=server)
+    made.action.wait_until_finished(max_retries=400)
+    client.servers.delete(server).wait_until_finished(max_retries=400)
+    assert platform.storage is not None
+    runner = ProjectionRunner(platform.storage.engine, ServerProjection())
+    record = _server_deleted(server.id, _user_id(platform, email))
+    assert runner.apply_batch([record]).applied == 1
+    assert runner.apply_batch([record]).applied == 0  # redelivered: its inbox row says it was applied
+
+    volume = client.volumes.get_by_id(made.volume.id)
+    assert volume.server is None and volume.status == "available"
+    with platform.storage.engine.connect() as conn:
+        detached = conn.execute(
+            sa.text("SELECT COUNT(*) FROM outbox WHERE event_type = 'volume.detached' AND message_key = :id"),
+            {"id": str(volume.id)},
+        ).scalar_one()
+    assert detached == 1
+    upstream = [v for v in _upstream_volumes(platform) if v["labels"].get("cp_volume_id") == str(volume.id)]
+    assert len(upstream) == 1 and upstream[0]["server"] is None
+    # It attaches elsewhere afterwards, as any detached volume.
+    other = _server(client, "successor")
+    client.volumes.attach(volume, other).wait_until_finished(max_retries=400)
+    assert client.volumes.get_by_id(volume.id).server.id == other.id

@@ -200,13 +200,15 @@ PROJECTIONS = {
     # Compute follows identity: an account's suspension reaches its servers.
     "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
+    # Storage follows compute: a deleted server's volumes are detached.
+    "storage": "storage_service.entrypoints.server_projection:ServerProjection",
 }
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics
 # port's offset from the metrics base (beside the relays' and consumers' ranges; checked unique).
 WORKERS = {
     "compute": ("compute_service.entrypoints.worker", 202),
-    "storage": ("storage_service.entrypoints.worker", 203),
+    "storage": ("storage_service.entrypoints.worker", 213),
 }
 
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
