@@ -49,6 +49,7 @@ from hetzner_sim.state import SimConfig
 from identity_service.bootstrap import Identity
 from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
+from storage_service.adapters.billing import BillingPlans
 from storage_service.adapters.compute import ComputeServers
 from storage_service.adapters.quotas import IdentityQuotas as StorageQuotas
 from storage_service.adapters.upstream import HcloudVolumes
@@ -170,16 +171,26 @@ def compute_in_thread(
             compute.close()
 
 
+@dataclass(frozen=True)
+class StorageNeighbours:
+    """The gRPC addresses storage calls: identity's quotas, compute's servers, billing's plans."""
+
+    identity: str
+    compute: str
+    billing: str = ""
+
+
 @contextlib.contextmanager
 def storage_in_thread(
-    engine: sa.Engine, trusted: TrustedKeys, identity: str, compute: str, key_file: Path, simulator: str
+    engine: sa.Engine, trusted: TrustedKeys, neighbours: StorageNeighbours, key_file: Path, simulator: str
 ) -> Iterator[tuple[str, Storage]]:
-    """Storage on a loopback port, calling identity and compute as itself (``key_file``), its
-    worker's upstream the simulator at ``simulator``; yields its address and the service."""
+    """Storage on a loopback port, calling its neighbours as itself (``key_file``), its worker's
+    upstream the simulator at ``simulator``; yields its address and the service."""
     storage = Storage(
         engine,
-        quotas=StorageQuotas(identity, str(key_file)),
-        servers=ComputeServers(compute, str(key_file)),
+        quotas=StorageQuotas(neighbours.identity, str(key_file)),
+        servers=ComputeServers(neighbours.compute, str(key_file)),
+        plans=BillingPlans(neighbours.billing, str(key_file)) if neighbours.billing else None,
         upstream=lambda: HcloudVolumes(
             simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
         ),
@@ -298,19 +309,22 @@ def _live_platform(
                     compute_in_thread(compute_engine, trusted, quotas)
                 )
                 backends["compute_grpc_addr"] = compute_address
-                if storage_engine is not None:
-                    assert simulator is not None
-                    storage_key_file = Path(keys) / "storage.key"
-                    storage_key_file.write_text(private_key_pem(storage_key))
-                    os.chmod(storage_key_file, 0o600)
-                    storage_address, storage = optional.enter_context(
-                        storage_in_thread(
-                            storage_engine, trusted, address, compute_address, storage_key_file, simulator
-                        )
-                    )
-                    backends["storage_grpc_addr"] = storage_address
             if billing_engine is not None:
                 backends["billing_grpc_addr"] = optional.enter_context(billing_in_thread(billing_engine, trusted))
+            if storage_engine is not None:
+                assert simulator is not None, "storage needs compute (compute_url)"
+                storage_key_file = Path(keys) / "storage.key"
+                storage_key_file.write_text(private_key_pem(storage_key))
+                os.chmod(storage_key_file, 0o600)
+                neighbours = StorageNeighbours(
+                    identity=address,
+                    compute=backends["compute_grpc_addr"],
+                    billing=backends["billing_grpc_addr"] if billing_engine is not None else "",
+                )
+                storage_address, storage = optional.enter_context(
+                    storage_in_thread(storage_engine, trusted, neighbours, storage_key_file, simulator)
+                )
+                backends["storage_grpc_addr"] = storage_address
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(

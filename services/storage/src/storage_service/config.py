@@ -63,6 +63,19 @@ class WorkerSettings(CommonSettings, DatabaseSettings, StorageSettings):
     worker_sweep_interval: float = Field(
         default=60.0, gt=0, description="Seconds between the worker's sweeps for stray upstream volumes."
     )
+    billing_grpc_addr: str = Field(
+        default="",
+        description=(
+            "host:port of billing's gRPC server: the worker prices volumes' hours from its volume plan. "
+            "Empty: volumes are not metered (the worker logs it at every metering pass)."
+        ),
+    )
+    metering_interval: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds between the worker's metering passes (each records every volume hour that has ended).",
+    )
     upstream_retry_attempts: int = Field(
         default=6, ge=1, le=50, description="Attempts of an upstream call failing with 5xx, 429 or a timeout."
     )

@@ -296,6 +296,9 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
         # Every worker drives upstream (Hetzner) through hcloud: locally, the simulator.
         env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"
         env["CP_HCLOUD_TOKEN_FILE"] = hcloud_token_file(paths)
+        if service == "storage":
+            # Storage's worker prices volume hours from billing's volume plan.
+            env["CP_BILLING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('billing')}"
         env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = grpc_env["CP_PRINCIPAL_SERVICE_KEY_FILE"]
         specs.append(
             ProcessSpec(

@@ -17,32 +17,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
 from cpshared import prices
 from cpshared.timestamps import as_utc
+from hetzner_conventions import billing_hours
+from hetzner_conventions.billing_hours import billed_instant, hours_due, life_end
 
-HOUR: Final = timedelta(hours=1)
+# Hetzner's hourly billing, kept once (hetzner_conventions.billing_hours); named here for compute's callers.
+HOUR: Final = billing_hours.HOUR
+EPOCH: Final = billing_hours.EPOCH
+hour_floor = billing_hours.hour_floor
+hour_index = billing_hours.hour_index
+epoch_seconds = billing_hours.epoch_seconds
 BACKUP_PERCENT: Final = prices.BACKUP_PERCENT
 """Backups cost this percentage of the server type's prices (Hetzner's 20 %; the gateway shows it too)."""
 HOURLY_PRECISION: Final = Decimal("0.000001")  # server_types.price_hourly is DECIMAL(10,6)
 MONTHLY_PRECISION: Final = Decimal("0.01")  # server_types.price_monthly is DECIMAL(10,2)
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def hour_floor(value: datetime) -> datetime:
-    return as_utc(value).replace(minute=0, second=0, microsecond=0)
-
-
-def hour_index(hour_start: datetime) -> int:
-    """Hours since the Unix epoch: the usage event's aggregate version."""
-    return int((as_utc(hour_start) - EPOCH) // HOUR)
-
-
-def epoch_seconds(hour_start: datetime) -> int:
-    return int((as_utc(hour_start) - EPOCH).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -65,32 +58,16 @@ class MeteredServer:
     metered_until: datetime | None
 
     def life_end(self, now: datetime) -> datetime:
-        """End (exclusive) of the last hour that is billable by ``now``: for a live server the
-        hours that have ended; for a deleted one every hour it touched, its last partial one too."""
-        if self.deleted_at is None:
-            return hour_floor(now)
-        created, deleted = as_utc(self.created_at), as_utc(self.deleted_at)
-        if deleted <= created:  # created and deleted within the same instant: still one started hour
-            return hour_floor(created) + HOUR
-        last_instant = deleted - timedelta(microseconds=1)
-        return hour_floor(last_instant) + HOUR
+        """End (exclusive) of the last hour billable by ``now`` (Hetzner's hourly billing)."""
+        return life_end(self.created_at, self.deleted_at, now)
 
     def hours_due(self, now: datetime, limit: int) -> list[datetime]:
         """Starts of the next (at most ``limit``) hours to record, oldest first."""
-        hour = as_utc(self.metered_until) if self.metered_until is not None else hour_floor(self.created_at)
-        end = self.life_end(now)
-        hours: list[datetime] = []
-        while hour < end and len(hours) < limit:
-            hours.append(hour)
-            hour += HOUR
-        return hours
+        return hours_due(self.created_at, self.deleted_at, self.metered_until, now, limit)
 
     def billed_instant(self, hour_start: datetime) -> datetime:
         """The instant whose server type prices the hour: its end, or the deletion if earlier."""
-        end = as_utc(hour_start) + HOUR
-        if self.deleted_at is not None and as_utc(self.deleted_at) < end:
-            return as_utc(self.deleted_at)
-        return end
+        return billed_instant(hour_start, self.deleted_at)
 
 
 def type_at(periods: Sequence[TypePeriod], instant: datetime, fallback: int) -> int:

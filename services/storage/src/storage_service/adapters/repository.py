@@ -127,6 +127,11 @@ class VolumeRepository:
         volume.updated_at = now
         self._saw(volume)
 
+    def open_size_period(self, volume_id: int, size_gb: int, at: datetime) -> None:
+        self.session.execute(
+            sa.insert(t.volume_size_periods).values(volume_id=volume_id, size_gb=size_gb, started_at=at)
+        )
+
     def lock_server(self, server_id: int) -> None:
         self.session.execute(mysql_insert(t.server_slots).values(server_id=server_id).prefix_with("IGNORE"))
         self.session.execute(

@@ -37,6 +37,16 @@ volumes = sa.Table(
     sa.Column("protection_delete", sa.Boolean, nullable=False),
     sa.Column("locked", sa.Boolean, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("metered_until", TIME),  # migration 0004: the metering cursor
+)
+
+volume_size_periods = sa.Table(
+    "volume_size_periods",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("volume_id", ID, nullable=False),
+    sa.Column("size_gb", sa.Integer, nullable=False),
+    sa.Column("started_at", TIME, nullable=False),
 )
 
 snapshots = sa.Table(

@@ -1,5 +1,6 @@
 """The storage worker: carries running volume actions out upstream (one at a time, each in its
-own transaction; see service_layer/provisioning.py) and sweeps upstream for stray volumes."""
+own transaction; see service_layer/provisioning.py), sweeps upstream for stray volumes, and
+meters volumes by the hour in a thread of its own (service_layer/metering.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from cpshared.runtime import open_migrated_database
 from cpshared.settings import load_settings
 from hetzner_conventions.upstream import RetryPolicy
 from storage_service import SERVICE_NAME
-from storage_service.bootstrap import bootstrap
+from storage_service.bootstrap import Storage, bootstrap
 from storage_service.config import WorkerSettings
 from storage_service.service_layer.provisioning import DEFERRED, Provisioner
 
@@ -57,6 +58,19 @@ def run(provisioner: Provisioner, settings: WorkerSettings, stop: threading.Even
             stop.wait(settings.worker_poll_interval)
 
 
+def meter_until_stopped(storage: Storage, interval: float, stop: threading.Event) -> None:
+    """Metering passes every ``interval`` seconds until ``stop``: every volume hour that has ended
+    is recorded (a pass that cannot reach billing records nothing and is tried again)."""
+    while not stop.is_set():
+        try:
+            done = storage.meter().run(should_stop=stop.is_set)
+            if done.hours:
+                log.info("volumes_metered", volumes=done.volumes, hours=done.hours)
+        except (DomainError, sa_exc.OperationalError) as exc:
+            log.warning("metering_pass_failed", error=str(exc))
+        stop.wait(interval)
+
+
 def main() -> None:
     settings = load_settings(WorkerSettings)
     start_process(SERVICE_NAME, settings)
@@ -66,6 +80,7 @@ def main() -> None:
         hcloud_token_file=settings.hcloud_token_file,
         identity_grpc_addr=settings.identity_grpc_addr,
         compute_grpc_addr=settings.compute_grpc_addr,
+        billing_grpc_addr=settings.billing_grpc_addr,
         service_key_file=settings.principal_service_key_file,
         worker_retry=RetryPolicy(
             attempts=settings.upstream_retry_attempts, initial_seconds=settings.upstream_retry_initial_seconds
@@ -82,10 +97,15 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
     log.info("worker_started", upstream=settings.hcloud_endpoint)
+    metering = threading.Thread(
+        target=meter_until_stopped, args=(storage, settings.metering_interval, stop), name="metering", daemon=True
+    )
+    metering.start()
     try:
         run(provisioner, settings, stop)
     finally:
         stop.set()
+        metering.join(30)
         storage.close()
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from hetzner_conventions.label_sql import LabelRequirement
+from storage_service.domain.metering import MeteredVolume, SizePeriod
 from storage_service.domain.volumes import Action, ServerInfo, Volume
 
 # -- the upstream cloud ----------------------------------------------------------------------
@@ -82,6 +84,14 @@ class Servers(Protocol):
         """Compute's id of the datacenter with that code; None: unknown."""
 
 
+class PricePlans(Protocol):
+    """Billing's pricing plans, the one home of the volume price."""
+
+    def volume_per_gb_month(self) -> tuple[Decimal, str]:
+        """The active ``volume`` plan's gross price per GB and month, and its currency;
+        Unavailable while billing does not answer or has no such plan."""
+
+
 class Quotas(Protocol):
     def reserve(
         self, reservation_key: str, resource_type: str, amount: int, user_id: int, organization_id: int | None
@@ -119,6 +129,9 @@ class VolumeRepository(Protocol):
 
     def save(self, volume: Volume, now: datetime) -> None: ...
 
+    def open_size_period(self, volume_id: int, size_gb: int, at: datetime) -> None:
+        """From ``at`` on the volume is ``size_gb`` GB (metering prices its hours by it)."""
+
     def count_on_server(self, server_id: int) -> int:
         """Live volumes attached (or being attached) to the server."""
 
@@ -144,6 +157,15 @@ class VolumeRepository(Protocol):
     def deleted_ids(self, volume_ids: Iterable[int]) -> set[int]: ...
 
     def recorded_upstream_ids(self, volume_ids: Iterable[int]) -> dict[int, int]: ...
+
+
+class MeteringRepository(Protocol):
+    def claim_due(self, now: datetime, limit: int) -> list[MeteredVolume]:
+        """Up to ``limit`` volumes with an hour to record by ``now``, locked for this transaction."""
+
+    def size_periods(self, volume_ids: Iterable[int]) -> dict[int, list[SizePeriod]]: ...
+
+    def advance(self, volume_id: int, metered_until: datetime) -> None: ...
 
 
 class ActionRepository(Protocol):

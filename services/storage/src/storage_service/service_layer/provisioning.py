@@ -122,6 +122,7 @@ def _resize(up: UpstreamVolumes, quotas: Quotas, uow: StorageUnitOfWork, action:
         up.wait(upstream_action)
     now = utcnow()
     volume.resized(action, size_gb, now, upstream_action)
+    uow.volumes.open_size_period(volume.id, size_gb, now)
     uow.volumes.save(volume, now)
     uow.actions.save(action)
 

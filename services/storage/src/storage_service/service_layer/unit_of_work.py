@@ -39,6 +39,7 @@ class StorageUnitOfWork(abc.ABC):
 
     volumes: ports.VolumeRepository
     actions: ports.ActionRepository
+    metering: ports.MeteringRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...

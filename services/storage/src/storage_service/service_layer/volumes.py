@@ -118,6 +118,7 @@ def create(cmd: CreateVolume, uow: StorageUnitOfWork, servers: Servers, quotas: 
                 )
         now = utcnow()
         uow.volumes.add(volume, now)
+        uow.volumes.open_size_period(volume.id, volume.size_gb, now)
         action = volume.created(server.id if server is not None else None)
         action.params.update(size_gb=volume.size_gb, automount=cmd.automount)
         if server is not None:
