@@ -49,15 +49,22 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
         mariadb.scratch_database("cp_test_st_au") as audit_url,
         mariadb.scratch_database("cp_test_st_cp") as compute_url,
         mariadb.scratch_database("cp_test_st_bi") as billing_url,
+        mariadb.scratch_database("cp_test_st_st") as storage_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
         upgrade("audit", migrations_dir("audit"), audit_url)
         upgrade("compute", migrations_dir("compute"), compute_url)
         upgrade("billing", migrations_dir("billing"), billing_url)
+        upgrade("storage", migrations_dir("storage"), storage_url)
         # Compute with its catalog synced from a simulator: the catalog answers hold real rows.
         with live_platform(
-            identity_url, gateway_url, audit_url=audit_url, compute_url=compute_url, billing_url=billing_url
+            identity_url,
+            gateway_url,
+            audit_url=audit_url,
+            compute_url=compute_url,
+            billing_url=billing_url,
+            storage_url=storage_url,
         ) as live:
             assert live.audit is not None
             # A few audit entries, so the audit log's answers are checked with rows in them.

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from hcloud import APIException, Client
+from hcloud.actions import ActionFailedException
 from hcloud.images import Image
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
@@ -322,3 +323,42 @@ def test_a_deleted_servers_volumes_are_detached_and_stay(platform: LivePlatform,
     other = _server(client, "successor")
     client.volumes.attach(volume, other).wait_until_finished(max_retries=400)
     assert client.volumes.get_by_id(volume.id).server.id == other.id
+
+
+def _fault(platform: LivePlatform, **rule: Any) -> None:
+    assert platform.simulator is not None
+    control = platform.simulator.removesuffix("/v1")
+    httpx.post(f"{control}/_sim/faults", json=rule, timeout=5).raise_for_status()
+
+
+def _clear_faults(platform: LivePlatform) -> None:
+    assert platform.simulator is not None
+    httpx.delete(f"{platform.simulator.removesuffix('/v1')}/_sim/faults", timeout=5).raise_for_status()
+
+
+def test_upstream_faults_are_retried_without_a_second_volume_and_a_refusal_ends_in_error(
+    platform: LivePlatform, workers: None
+) -> None:
+    client = _client(platform, _token(platform, "faults@example.com"), [])
+    try:
+        # Upstream makes the volume but the answer is lost (502): the retry finds it by its label.
+        _fault(platform, method="POST", path="/v1/volumes", kind="drop", times=1)
+        _fault(platform, method="POST", path="/v1/volumes", kind="rate_limit", times=1)
+        made = client.volumes.create(size=10, name="flaky", location=Location(name="fsn1"))
+        made.action.wait_until_finished(max_retries=400)
+        owned = [v for v in _upstream_volumes(platform) if v["labels"].get("cp_volume_id") == str(made.volume.id)]
+        assert len(owned) == 1
+        assert client.volumes.get_by_id(made.volume.id).status == "available"
+
+        # A refusal for good: the action ends in error with upstream's code, the size stays.
+        _fault(
+            platform, method="POST", path="/v1/volumes/*/actions/resize", kind="error", status=422, code="invalid_input"
+        )
+        resize = client.volumes.resize(made.volume, 30)
+        with pytest.raises(ActionFailedException):
+            resize.wait_until_finished(max_retries=400)
+        action = client.actions.get_by_id(resize.id)
+        assert action.status == "error" and action.error["code"] == "invalid_input"
+        assert client.volumes.get_by_id(made.volume.id).size == 10 and owned[0]["size"] == 10
+    finally:
+        _clear_faults(platform)
