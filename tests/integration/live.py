@@ -14,7 +14,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -218,6 +218,9 @@ class LivePlatform:
     billing: sa.Engine | None = None
     """The billing service's database, when the platform runs billing (``billing_url``): tests
     feed it events through the billing projection and run invoices on it."""
+    storage_worker_env: dict[str, str] = field(default_factory=dict)
+    """With storage: the environment a storage worker process needs to join this platform
+    (``python -m storage_service.entrypoints.worker``), but for its metrics port."""
     storage: Storage | None = None
     """The storage service, when the platform runs it (``storage_url``, with compute): identity's
     quotas, compute's servers, and the simulator as its worker's upstream (the tests run the
@@ -291,6 +294,7 @@ def _live_platform(
             compute: Compute | None = None
             simulator: str | None = None
             storage: Storage | None = None
+            storage_worker_env: dict[str, str] = {}
             backends = {f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS}
             assert identity.signing_key is not None
             services = {"gateway": gateway_key.public_key()}
@@ -325,6 +329,18 @@ def _live_platform(
                     storage_in_thread(storage_engine, trusted, neighbours, storage_key_file, simulator)
                 )
                 backends["storage_grpc_addr"] = storage_address
+                token_file = Path(keys) / "hcloud-token"
+                token_file.write_text(SIMULATOR_TOKEN)
+                storage_worker_env = {
+                    "CP_SERVICE_NAME": "storage",
+                    "CP_DATABASE_URL": str(storage_url),
+                    "CP_HCLOUD_ENDPOINT": simulator,
+                    "CP_HCLOUD_TOKEN_FILE": str(token_file),
+                    "CP_IDENTITY_GRPC_ADDR": neighbours.identity,
+                    "CP_COMPUTE_GRPC_ADDR": neighbours.compute,
+                    "CP_BILLING_GRPC_ADDR": neighbours.billing,
+                    "CP_PRINCIPAL_SERVICE_KEY_FILE": str(storage_key_file),
+                }
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(
@@ -348,6 +364,7 @@ def _live_platform(
                     simulator=simulator,
                     billing=billing_engine,
                     storage=storage,
+                    storage_worker_env=storage_worker_env,
                 )
     finally:
         gateway_engine.dispose()
