@@ -233,7 +233,7 @@ async def list_all_volume_actions(
     return await _actions(request, response, principal, 0, id, status, sort, page, per_page)
 
 
-@router.get("/actions/{action_id}")
+@router.get("/actions/{action_id:int}")
 @scope(Family.VOLUMES, Access.READ)
 async def get_any_volume_action(request: Request, principal: Authenticated, action_id: ActionId) -> VolumeActionAnswer:
     """One action on a volume the caller reaches."""
@@ -241,7 +241,7 @@ async def get_any_volume_action(request: Request, principal: Authenticated, acti
     return VolumeActionAnswer(action=action_out(action))
 
 
-@router.get("/{id}")
+@router.get("/{id:int}")
 @scope(Family.VOLUMES, Access.READ)
 async def get_volume(request: Request, principal: Authenticated, id: VolumeId) -> VolumeAnswer:
     """One volume the caller reaches."""
@@ -249,7 +249,7 @@ async def get_volume(request: Request, principal: Authenticated, id: VolumeId) -
     return VolumeAnswer(volume=(await Locations.read(request)).volume_out(volume))
 
 
-@router.put("/{id}")
+@router.put("/{id:int}")
 @scope(Family.VOLUMES, Access.WRITE)
 async def update_volume(request: Request, principal: Authenticated, id: VolumeId, body: VolumeChange) -> VolumeAnswer:
     """Rename a volume or replace its labels."""
@@ -257,7 +257,7 @@ async def update_volume(request: Request, principal: Authenticated, id: VolumeId
     return VolumeAnswer(volume=(await Locations.read(request)).volume_out(volume))
 
 
-@router.delete("/{id}", status_code=204)
+@router.delete("/{id:int}", status_code=204)
 @scope(Family.VOLUMES, Access.WRITE)
 async def delete_volume(request: Request, principal: Authenticated, id: VolumeId) -> Response:
     """Delete a detached, unprotected volume (storage's worker removes it upstream)."""
@@ -291,7 +291,7 @@ async def _actions(
     return VolumeActionsAnswer(actions=[action_out(a) for a in answer.actions], meta=meta)
 
 
-@router.get("/{id}/actions")
+@router.get("/{id:int}/actions")
 @scope(Family.VOLUMES, Access.READ)
 async def list_volume_actions(
     request: Request,
@@ -307,7 +307,7 @@ async def list_volume_actions(
     return await _actions(request, response, principal, id, None, status, sort, page, per_page)
 
 
-@router.get("/{id}/actions/{action_id}")
+@router.get("/{id:int}/actions/{action_id:int}")
 @scope(Family.VOLUMES, Access.READ)
 async def get_volume_action(
     request: Request, principal: Authenticated, id: VolumeId, action_id: ActionId
@@ -317,7 +317,7 @@ async def get_volume_action(
     return VolumeActionAnswer(action=action_out(action))
 
 
-@router.post("/{id}/actions/attach", status_code=201)
+@router.post("/{id:int}/actions/attach", status_code=201)
 @scope(Family.VOLUMES, Access.WRITE)
 async def attach_volume(request: Request, principal: Authenticated, id: VolumeId, body: Attach) -> VolumeActionAnswer:
     """Attach the volume to a server in its location."""
@@ -325,7 +325,7 @@ async def attach_volume(request: Request, principal: Authenticated, id: VolumeId
     return VolumeActionAnswer(action=action_out(action))
 
 
-@router.post("/{id}/actions/detach", status_code=201)
+@router.post("/{id:int}/actions/detach", status_code=201)
 @scope(Family.VOLUMES, Access.WRITE)
 async def detach_volume(request: Request, principal: Authenticated, id: VolumeId) -> VolumeActionAnswer:
     """Detach the volume from its server."""
@@ -333,7 +333,7 @@ async def detach_volume(request: Request, principal: Authenticated, id: VolumeId
     return VolumeActionAnswer(action=action_out(action))
 
 
-@router.post("/{id}/actions/resize", status_code=201)
+@router.post("/{id:int}/actions/resize", status_code=201)
 @scope(Family.VOLUMES, Access.WRITE)
 async def resize_volume(request: Request, principal: Authenticated, id: VolumeId, body: Resize) -> VolumeActionAnswer:
     """Grow the volume (it never shrinks)."""
@@ -345,7 +345,7 @@ async def resize_volume(request: Request, principal: Authenticated, id: VolumeId
     return VolumeActionAnswer(action=action_out(action))
 
 
-@router.post("/{id}/actions/change_protection", status_code=201)
+@router.post("/{id:int}/actions/change_protection", status_code=201)
 @scope(Family.VOLUMES, Access.WRITE)
 async def change_volume_protection(
     request: Request, principal: Authenticated, id: VolumeId, body: Protection

@@ -133,10 +133,16 @@ class VolumeRepository:
         )
 
     def lock_server(self, server_id: int) -> None:
-        self.session.execute(mysql_insert(t.server_slots).values(server_id=server_id).prefix_with("IGNORE"))
-        self.session.execute(
-            sa.select(t.server_slots.c.server_id).where(t.server_slots.c.server_id == server_id).with_for_update()
-        )
+        """The server's slot row, locked until this transaction ends. A server's first slot row is
+        made in a short transaction of its own: two transactions inserting it inside their own
+        would deadlock on each other's gap locks (as identity makes a quota's row)."""
+        query = sa.select(t.server_slots.c.server_id).where(t.server_slots.c.server_id == server_id).with_for_update()
+        if self.session.execute(query).first() is not None:
+            return
+        with self.session.get_bind().engine.connect() as conn:
+            conn.execute(mysql_insert(t.server_slots).values(server_id=server_id).prefix_with("IGNORE"))
+            conn.commit()
+        self.session.execute(query)
 
     def count_on_server(self, server_id: int) -> int:
         c = t.volumes.c
