@@ -15,6 +15,7 @@ The tests never run this script.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.ops.v1 import canary_pb2
 from cloudplatform.storage.v1 import events_pb2 as storage_events
+from cloudplatform.support.v1 import events_pb2 as support_events
 from cloudplatform.usage.v1 import events_pb2 as usage_events
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.registry import EventSpec
@@ -84,6 +86,21 @@ def _pricing_plan() -> billing_events.PricingPlanChanged:
         price_monthly="5.39",
         currency="EUR",
         active=True,
+    )
+
+
+def _window_changed(status: str, fields: list[str], staff_user_id: int) -> Message:
+    return support_events.MaintenanceWindowChanged(
+        maintenance_window_id=21,
+        title="Storage network upgrade",
+        type="planned",
+        status=status,
+        start_time=_timestamp(datetime(2025, 1, 10, 2, 0, 0, tzinfo=UTC)),
+        end_time=_timestamp(datetime(2025, 1, 10, 4, 0, 0, tzinfo=UTC)),
+        affected_services=["volumes", "backups"],
+        affected_datacenters=["fsn1-dc14"],
+        fields=fields,
+        staff_user_id=staff_user_id,
     )
 
 
@@ -497,6 +514,51 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         error_code="invalid_input",
         error_message="size must be larger",
     ),
+    ("ticket.opened", 1): lambda: support_events.TicketOpened(
+        ticket_id=88,
+        user_id=42,
+        organization_id=7,
+        ticket_number="TKT-2025-000088",
+        subject="Server unreachable",
+        category="technical",
+        priority="high",
+        related_resource_type="server",
+        related_resource_id=4711,
+        message_id=301,
+        attachment_count=1,
+    ),
+    ("ticket.replied", 1): lambda: support_events.TicketReplied(
+        ticket_id=88,
+        user_id=42,
+        organization_id=7,
+        message_id=302,
+        author_user_id=5,
+        from_staff=True,
+        attachment_count=0,
+    ),
+    ("ticket.internal_note_added", 1): lambda: support_events.TicketInternalNoteAdded(
+        ticket_id=88, user_id=42, organization_id=7, message_id=303, author_user_id=5
+    ),
+    ("ticket.status_changed", 1): lambda: support_events.TicketStatusChanged(
+        ticket_id=88, user_id=42, organization_id=7, old_status="open", status="pending", reason="staff_reply"
+    ),
+    ("ticket.assigned", 1): lambda: support_events.TicketAssigned(
+        ticket_id=88, user_id=42, organization_id=7, assigned_to=5, old_assigned_to=6
+    ),
+    ("ticket.rated", 1): lambda: support_events.TicketRated(ticket_id=88, user_id=42, organization_id=7, rating=5),
+    ("ticket.sla_breached", 1): lambda: support_events.TicketSlaBreached(
+        ticket_id=88,
+        user_id=42,
+        organization_id=7,
+        target="first_response",
+        due_at=_timestamp(datetime(2025, 1, 1, 12, 30, 0, tzinfo=UTC)),
+        priority="urgent",
+    ),
+    ("maintenance.scheduled", 1): functools.partial(_window_changed, "scheduled", [], 5),
+    ("maintenance.updated", 1): functools.partial(_window_changed, "scheduled", ["end_time"], 5),
+    ("maintenance.started", 1): functools.partial(_window_changed, "in_progress", [], 0),
+    ("maintenance.completed", 1): functools.partial(_window_changed, "completed", [], 0),
+    ("maintenance.cancelled", 1): functools.partial(_window_changed, "cancelled", [], 5),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

@@ -277,3 +277,28 @@ async def read_topic(topic: Topic, *, bootstrap: str = KAFKA) -> list[RawRecord]
         return records
     finally:
         await consumer.stop()
+
+
+def _hosted_counter(letter: str) -> Projection:
+    """One of four canary counters a consumer HOST runs at once (``consumer_main --all``): each
+    its own consumer group ``host-<letter>`` over CP_TEST_TOPIC, each on its own database."""
+    import os
+
+    topic = Topic(name=os.environ["CP_TEST_TOPIC"], kind=TopicKind.DOMAIN, partitions=3)
+    return make_projection(f"host-{letter}-{topic.name}", topic)
+
+
+def hosted_counter_a() -> Projection:
+    return _hosted_counter("a")
+
+
+def hosted_counter_b() -> Projection:
+    return _hosted_counter("b")
+
+
+def hosted_counter_c() -> Projection:
+    return _hosted_counter("c")
+
+
+def hosted_counter_d() -> Projection:
+    return _hosted_counter("d")

@@ -28,13 +28,14 @@ from billing_service.config import BillingRules
 from billing_service.entrypoints.grpc_billing import add_billing_servicer
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from compute_service.adapters.billing_prices import BillingBackupPricing
 from compute_service.adapters.quotas import IdentityQuotas
 from compute_service.adapters.upstream import HcloudCatalog
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.bootstrap import Compute
 from compute_service.entrypoints.grpc_server import add_servicers as add_compute_servicers
 from compute_service.service_layer import catalog
-from compute_service.service_layer.ports import Quotas
+from compute_service.service_layer.ports import BackupPricing, Quotas
 from cpshared.auth.principal import TrustedKeys, generate_private_key, private_key_pem
 from cpshared.clock import Clock
 from cpshared.db import make_engine
@@ -55,6 +56,9 @@ from storage_service.adapters.quotas import IdentityQuotas as StorageQuotas
 from storage_service.adapters.upstream import HcloudVolumes
 from storage_service.bootstrap import Storage
 from storage_service.entrypoints.grpc_server import add_servicers as add_storage_servicers
+from support_service.adapters.object_store import LocalObjectStore
+from support_service.bootstrap import Support
+from support_service.entrypoints.grpc_server import add_servicers as add_support_servicers
 from tests.integration.gateway import conftest as gateway_conftest
 
 
@@ -136,6 +140,16 @@ def billing_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[str]:
         yield a
 
 
+@contextlib.contextmanager
+def support_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple[str, Support]]:
+    """The support service's gRPC API on a loopback port (attachments in a scratch directory),
+    verifying principals as identity's peers do."""
+    with tempfile.TemporaryDirectory() as attachments:
+        support = Support(engine, LocalObjectStore(attachments))
+        with grpc_in_thread("support", lambda server: add_support_servicers(server, support), trusted) as address:
+            yield address, support
+
+
 SIMULATOR_TOKEN = "live-platform-sim-token"
 
 
@@ -149,7 +163,7 @@ def simulator_in_thread() -> Iterator[str]:
 
 @contextlib.contextmanager
 def compute_in_thread(
-    engine: sa.Engine, trusted: TrustedKeys, quotas: Quotas | None = None
+    engine: sa.Engine, trusted: TrustedKeys, quotas: Quotas | None = None, backup_pricing: BackupPricing | None = None
 ) -> Iterator[tuple[str, Compute, str]]:
     """Compute on a loopback port, its catalog synced once from an in-process simulator (as the
     compute server does at start), verifying principals as identity's peers do; yields its
@@ -161,6 +175,7 @@ def compute_in_thread(
             engine,
             lambda: HcloudCatalog.from_settings(endpoint, str(token_file)),
             quotas=quotas,
+            backup_pricing=backup_pricing,
             upstream=lambda: HcloudServers(endpoint, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3)),
         )
         catalog.sync_catalog(compute.catalog_source(), compute.uow())
@@ -225,6 +240,9 @@ class LivePlatform:
     """The storage service, when the platform runs it (``storage_url``, with compute): identity's
     quotas, compute's servers, and the simulator as its worker's upstream (the tests run the
     worker: ``storage.provisioner()``)."""
+    support: Support | None = None
+    """The support service, when the platform runs it (``support_url``): tests run its ticket
+    keeper and read its outbox through it."""
 
 
 @contextlib.contextmanager
@@ -237,6 +255,7 @@ def live_platform(
     billing_url: str | None = None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None = None,
     storage_url: str | None = None,
+    support_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     """Identity and the gateway; with ``audit_url`` (a migrated audit database) the audit
     service too, and with ``compute_url`` (a migrated compute database) the compute service,
@@ -245,13 +264,22 @@ def live_platform(
     recording every answer). A platform with compute runs billing too (on a scratch database
     of its own unless ``billing_url`` names one): the catalog and the servers the gateway
     answers carry billing's prices (its VAT, the traffic included). With ``storage_url`` (a
-    migrated storage database; needs ``compute_url``) the storage service too."""
+    migrated storage database; needs ``compute_url``) the storage service too, and with
+    ``support_url`` (a migrated support database) the support service."""
     with contextlib.ExitStack() as scratch:
         if compute_url and not billing_url:
             billing_url = scratch.enter_context(MariaDB(LocalPaths().root).scratch_database("cp_test_live_bi"))
             upgrade("billing", migrations_dir("billing"), billing_url)
         with _live_platform(
-            identity_url, gateway_url, clock, audit_url, compute_url, billing_url, wrap_gateway, storage_url
+            identity_url,
+            gateway_url,
+            clock,
+            audit_url,
+            compute_url,
+            billing_url,
+            wrap_gateway,
+            storage_url=storage_url,
+            support_url=support_url,
         ) as platform:
             yield platform
 
@@ -266,6 +294,7 @@ def _live_platform(
     billing_url: str | None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None,
     storage_url: str | None = None,
+    support_url: str | None = None,
 ) -> Iterator[LivePlatform]:
     identity_engine = make_engine(identity_url, pool_size=10)
     gateway_engine = make_engine(gateway_url, pool_size=10)
@@ -273,6 +302,7 @@ def _live_platform(
     compute_engine = make_engine(compute_url, pool_size=10) if compute_url else None
     billing_engine = make_engine(billing_url, pool_size=10) if billing_url else None
     storage_engine = make_engine(storage_url, pool_size=10) if storage_url else None
+    support_engine = make_engine(support_url, pool_size=10) if support_url else None
     gateway_key = generate_private_key()
     compute_key = generate_private_key()
     storage_key = generate_private_key()
@@ -297,24 +327,26 @@ def _live_platform(
             storage_worker_env: dict[str, str] = {}
             backends = {f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS}
             assert identity.signing_key is not None
-            services = {"gateway": gateway_key.public_key()}
+            services = {"gateway": gateway_key.public_key(), "compute": compute_key.public_key()}
             if storage_engine is not None:
-                services["storage"] = storage_key.public_key()  # storage calls compute as itself
+                services["storage"] = storage_key.public_key()  # storage calls compute and billing as itself
             trusted = TrustedKeys(issuer=identity.signing_key.public_key(), services=services)
             if audit_engine is not None:
                 audit_address, audit = optional.enter_context(audit_in_thread(audit_engine, trusted))
                 backends["audit_grpc_addr"] = audit_address
+            if billing_engine is not None:
+                backends["billing_grpc_addr"] = optional.enter_context(billing_in_thread(billing_engine, trusted))
             if compute_engine is not None:
                 compute_key_file = Path(keys) / "compute.key"
                 compute_key_file.write_text(private_key_pem(compute_key))
                 os.chmod(compute_key_file, 0o600)
                 quotas = IdentityQuotas(address, str(compute_key_file))
+                # Billing runs beside compute (live_platform sees to it): backups cost its plan's share.
+                backup_pricing = BillingBackupPricing(backends["billing_grpc_addr"], str(compute_key_file), ttl=0)
                 compute_address, compute, simulator = optional.enter_context(
-                    compute_in_thread(compute_engine, trusted, quotas)
+                    compute_in_thread(compute_engine, trusted, quotas, backup_pricing)
                 )
                 backends["compute_grpc_addr"] = compute_address
-            if billing_engine is not None:
-                backends["billing_grpc_addr"] = optional.enter_context(billing_in_thread(billing_engine, trusted))
             if storage_engine is not None:
                 assert simulator is not None, "storage needs compute (compute_url)"
                 storage_key_file = Path(keys) / "storage.key"
@@ -341,6 +373,10 @@ def _live_platform(
                     "CP_BILLING_GRPC_ADDR": neighbours.billing,
                     "CP_PRINCIPAL_SERVICE_KEY_FILE": str(storage_key_file),
                 }
+            support: Support | None = None
+            if support_engine is not None:
+                support_address, support = optional.enter_context(support_in_thread(support_engine, trusted))
+                backends["support_grpc_addr"] = support_address
             key_file = Path(keys) / "gateway.key"
             key_file.write_text(private_key_pem(gateway_key))
             settings = Settings.model_validate(
@@ -365,6 +401,7 @@ def _live_platform(
                     billing=billing_engine,
                     storage=storage,
                     storage_worker_env=storage_worker_env,
+                    support=support,
                 )
     finally:
         gateway_engine.dispose()
@@ -377,3 +414,5 @@ def _live_platform(
             billing_engine.dispose()
         if storage_engine is not None:
             storage_engine.dispose()
+        if support_engine is not None:
+            support_engine.dispose()

@@ -1,4 +1,4 @@
-"""The faust consumer process on the real Kafka and MariaDB: crashes, poison events, redrive.
+"""The projection consumer process on the real Kafka and MariaDB: crashes, poison events, redrive.
 
 The consumer runs as a subprocess (``python -m cpshared.events.consumer_main``) so it can
 be killed with SIGKILL, the way a node or the OOM killer ends it: no finally, no flush.
@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from cloudctl import dlq_cli
+from cloudctl.paths import LocalPaths
 from cpshared.events.envelope import PendingEvent
 from cpshared.events.projection import ProjectionRunner, RawRecord
 from cpshared.events.tables import dead_letters, inbox, outbox
@@ -42,6 +43,7 @@ from tests.integration.backbone import (
     effect_counts,
     effects,
     make_projection,
+    scratch_database,
     versions_in_apply_order,
 )
 
@@ -255,6 +257,147 @@ def test_consumer_killed_ten_times_while_100000_events_flow_applies_each_exactly
     assert sum(asyncio.run(committed_offsets(consumer.name, scratch_stream.name)).values()) == total
 
 
+def test_members_joining_and_leaving_mid_stream_hand_partitions_over_without_losing_or_repeating_an_event(
+    scratch_db: ScratchDatabase, scratch_stream: Topic, tmp_path: Path
+) -> None:
+    """Two members of one group while 40,000 events flow: the second joins (a rebalance), the
+    first stops gracefully (another), a third joins late. Each revocation finishes the batch in
+    flight and commits its offsets before the partitions move, so every event is applied once,
+    each aggregate in order, and the offsets end where the stream ends."""
+    total, aggregates = 40_000, 48
+    events = canaries(scratch_stream, total, aggregates)
+    members = [
+        ConsumerProcess(scratch_db, scratch_stream, tmp_path / f"member-{n}.log", CP_CONSUMER_MAX_BATCH="500")
+        for n in range(3)
+    ]
+    producer_error: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            asyncio.run(produce(events, chunk=2000, pause=0.3))
+        except BaseException as exc:  # reported by the main thread
+            producer_error.append(exc)
+
+    producer = threading.Thread(target=feed, name="producer", daemon=True)
+    first, second, third = members
+    try:
+        first.start()
+        producer.start()
+        wait_until(lambda: count(scratch_db.engine, inbox) > 2_000, 60, "the first member to apply events")
+        second.start()
+        wait_until(lambda: bool(second.log_events("partitions_assigned")), 60, "the second member to get partitions")
+        wait_until(lambda: count(scratch_db.engine, inbox) > 15_000, 90, "both members to apply events")
+        assert first.stop() == 0  # leaves the group: its partitions move to the second
+        third.start()
+        producer.join(120)
+        assert not producer.is_alive() and not producer_error, producer_error
+        wait_until(lambda: count(scratch_db.engine, inbox) >= total, 150, "every event to be applied", poll=0.5)
+        assert second.stop() == 0 and third.stop() == 0
+    finally:
+        for member in members:
+            member.ensure_stopped()
+
+    assert first.log_events("partitions_revoked") and second.log_events("partitions_revoked")
+    applied_by = [
+        sum(int(r["applied"]) for r in m.log_events("consumer_progress")[-1:])
+        if m.log_events("consumer_progress")
+        else 0
+        for m in members
+    ]
+    duplicates = sum(int(r["duplicates"]) for m in members for r in m.log_events("duplicates_skipped"))
+    print(f"\napplied by each member: {applied_by}; redelivered and skipped by the inbox: {duplicates}")
+    assert applied_by[0] > 0 and applied_by[1] > 0
+    assert effect_counts(scratch_db.engine) == (total, total)
+    assert count(scratch_db.engine, inbox) == total
+    order = versions_in_apply_order(scratch_db.engine)
+    assert len(order) == aggregates
+    for aggregate, versions in order.items():
+        assert versions == list(range(1, len(versions) + 1)), f"{aggregate} applied out of order"
+    assert sum(asyncio.run(committed_offsets(first.name, scratch_stream.name)).values()) == total
+
+
+def test_the_consumer_host_killed_while_four_projections_run_applies_each_event_once_in_each(
+    paths: LocalPaths, scratch_stream: Topic, tmp_path: Path
+) -> None:
+    """``consumer_main --all`` with four projections, each its own consumer group and database,
+    SIGKILLed four times while 30,000 events flow: each projection ends with every event
+    exactly once, each aggregate in order, and its offsets where the stream ends."""
+    total, aggregates, kills_wanted = 30_000, 32, 4
+    events = canaries(scratch_stream, total, aggregates)
+    letters = "abcd"
+    with contextlib.ExitStack() as stack:
+        databases = {
+            letter: stack.enter_context(contextlib.contextmanager(scratch_database)(paths)) for letter in letters
+        }
+        consumers = {
+            letter: {"projection": f"tests.integration.backbone:hosted_counter_{letter}", "database_url": db.url}
+            for letter, db in databases.items()
+        }
+        host_log = tmp_path / "host.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CP_")} | {
+            "CP_SERVICE_NAME": "consumers",
+            "CP_ENVIRONMENT": "test",
+            "CP_METRICS_PORT": "0",
+            "CP_LOG_JSON": "true",
+            "CP_KAFKA_BOOTSTRAP": KAFKA,
+            "CP_TEST_TOPIC": scratch_stream.name,
+            "CP_CONSUMERS": json.dumps(consumers),
+            "CP_CONSUMER_INSTANCE_ID": "host-kill-test",
+        }
+        host: subprocess.Popen[bytes] | None = None
+
+        def start() -> subprocess.Popen[bytes]:
+            with host_log.open("ab") as out:
+                return subprocess.Popen(
+                    [sys.executable, "-m", "cpshared.events.consumer_main", "--all"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+
+        def applied() -> list[int]:
+            return [count(db.engine, inbox) for db in databases.values()]
+
+        producer_error: list[BaseException] = []
+
+        def feed() -> None:
+            try:
+                asyncio.run(produce(events, chunk=2000, pause=0.5))
+            except BaseException as exc:  # reported by the main thread
+                producer_error.append(exc)
+
+        producer = threading.Thread(target=feed, name="producer", daemon=True)
+        producer.start()
+        rng = random.Random()
+        try:
+            for _ in range(kills_wanted):
+                host = start()
+                before = sum(applied())
+                wait_until(lambda: sum(applied()) > before, 60, "the host to apply events")  # noqa: B023
+                time.sleep(rng.uniform(0.1, 1.5))
+                host.send_signal(signal.SIGKILL)
+                host.wait(10)
+            producer.join(120)
+            assert not producer.is_alive() and not producer_error, producer_error
+            host = start()
+            wait_until(lambda: min(applied()) >= total, 180, "every projection to apply every event", poll=0.5)
+            host.send_signal(signal.SIGTERM)
+            assert host.wait(30) == 0
+        finally:
+            if host is not None and host.poll() is None:
+                host.kill()
+                host.wait(10)
+        for letter, db in databases.items():
+            assert effect_counts(db.engine) == (total, total), letter
+            order = versions_in_apply_order(db.engine)
+            assert len(order) == aggregates
+            for aggregate, versions in order.items():
+                assert versions == list(range(1, len(versions) + 1)), f"{letter}: {aggregate} applied out of order"
+            group = f"host-{letter}-{scratch_stream.name}"
+            assert sum(asyncio.run(committed_offsets(group, scratch_stream.name)).values()) == total
+
+
 def test_poison_event_goes_to_dead_letter_topic_and_table_and_the_stream_continues_then_redrive_applies_once(
     scratch_db: ScratchDatabase,
     scratch_stream: Topic,
@@ -410,7 +553,7 @@ def test_a_database_outage_holds_the_batch_unacked_and_a_stop_during_it_commits_
 
         # A stop now cannot finish the batch: after the grace period the process ends without acking it.
         assert consumer.stop() == 75
-        assert consumer.log_events("consumer_exiting_without_ack")
+        assert consumer.log_events("consumer_exiting_without_commit")
         assert committed() <= applied
 
         inserts(allowed=True)

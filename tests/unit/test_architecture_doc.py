@@ -13,7 +13,7 @@ from cpshared.events.projection import Projection
 from cpshared.topics import BY_NAME, SERVICE_STREAMS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "ARCHITECTURE.md"
-SKELETONS = ("network", "storage", "monitoring", "support")
+SKELETONS = ("network", "storage", "monitoring")
 
 
 def table() -> dict[str, tuple[set[str], set[str]]]:

@@ -8,12 +8,22 @@ import stat
 from pathlib import Path
 
 from cloudctl.paths import LocalPaths
-from cloudctl.stack import ALL_SERVICES, DOMAIN_SERVICES, RELAYS, ProcessSpec, process_specs, stack_specs
+from cloudctl.stack import (
+    ALL_SERVICES,
+    CONSUMERS,
+    DOMAIN_SERVICES,
+    PROJECTIONS,
+    RELAYS,
+    ProcessSpec,
+    process_specs,
+    stack_specs,
+)
+from support_service.config import Settings as SupportSettings
 
 
 def service_specs(paths: LocalPaths) -> list[ProcessSpec]:
-    """Every process but the one running all relays."""
-    return [s for s in process_specs(paths) if s.name != RELAYS]
+    """Every process but the hosts running all relays and all consumers."""
+    return [s for s in process_specs(paths) if s.name not in (RELAYS, CONSUMERS)]
 
 
 def relay_urls(paths: LocalPaths) -> dict[str, str]:
@@ -24,7 +34,7 @@ def relay_urls(paths: LocalPaths) -> dict[str, str]:
 
 def test_every_service_has_a_process_with_distinct_ports(tmp_path: Path) -> None:
     specs = process_specs(LocalPaths(tmp_path))
-    assert {s.service for s in specs} == {*ALL_SERVICES, RELAYS}
+    assert {s.service for s in specs} == {*ALL_SERVICES, RELAYS, CONSUMERS}
     ports = [p for s in specs for p in (s.grpc_port, s.http_port, s.metrics_port) if p]
     assert len(ports) == len(set(ports))
 
@@ -132,11 +142,27 @@ def test_the_stack_runs_the_hetzner_simulator_on_its_own_ports(tmp_path: Path) -
     assert [s.name for s in specs[1:]] == [s.name for s in process_specs(LocalPaths(tmp_path))]
 
 
-def test_compute_follows_identity_in_its_own_consumer_process_with_its_own_metrics_port(tmp_path: Path) -> None:
+def test_every_projection_runs_in_the_consumer_host_on_its_own_services_database(tmp_path: Path) -> None:
     specs = process_specs(LocalPaths(tmp_path))
-    consumer = next(s for s in specs if s.name == "compute-consumer")
-    assert consumer.module == "cpshared.events.consumer_main"
-    assert consumer.args == ("compute_service.entrypoints.account_projection:AccountProjection",)
-    assert consumer.env["CP_DATABASE_URL"].endswith("/cp_compute")
+    host = next(s for s in specs if s.name == "consumers")
+    assert host.module == "cpshared.events.consumer_main" and host.args == ("--all",)
+    assert "CP_DATABASE_URL" not in host.env and host.env["CP_AUDIT_SIGNING_KEY_FILE"]
+    consumers = json.loads(host.env["CP_CONSUMERS"])
+    assert {name: c["projection"] for name, c in consumers.items()} == PROJECTIONS
+    assert consumers["compute"]["projection"] == "compute_service.entrypoints.account_projection:AccountProjection"
+    for name, consumer in consumers.items():
+        assert consumer["database_url"].endswith(f"/cp_{name}")
+    assert not [s for s in specs if s.name.endswith("-consumer")]
     ports = [s.metrics_port for s in specs if s.metrics_port is not None]
     assert len(ports) == len(set(ports))
+
+
+def test_support_keeps_attachments_under_the_stacks_own_directory(tmp_path: Path) -> None:
+    paths = LocalPaths(tmp_path)
+    [server] = [s for s in process_specs(paths) if s.name == "support-grpc"]
+    assert server.env["CP_ATTACHMENTS_DIR"] == str(paths.local / "support" / "attachments")
+    settings = SupportSettings.model_validate(
+        {name.removeprefix("CP_").lower(): value for name, value in server.env.items()}
+    )
+    assert settings.attachments_dir == server.env["CP_ATTACHMENTS_DIR"]
+    assert settings.rules().policy.quiet_period.total_seconds() == 72 * 3600

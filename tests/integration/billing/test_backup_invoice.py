@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from billing_service.adapters.tables import invoice_items, invoices, usage_records
 from billing_service.config import BillingRules
 from compute_service.adapters.metering_repository import TypePrice
-from compute_service.domain.metering import MeteredServer
+from compute_service.domain.metering import BackupPeriod, MeteredServer
 from compute_service.service_layer.metering import _backup_event, _usage_event
 from cpshared.clock import ManualClock, set_clock
 from cpshared.events.envelope import PendingEvent
@@ -23,6 +23,7 @@ from tests.integration.billing.support import OCTOBER, apply, run_invoices, user
 
 RULES = BillingRules(billing_seller_country="DE", billing_included_tax_rate=Decimal(19), billing_payment_terms_days=14)
 CX22 = TypePrice("cx22", Decimal("0.007400"), Decimal("4.59"))
+BACKUPS_AT_20 = BackupPeriod(OCTOBER, None, Decimal(20))  # billing's seeded backup plan
 
 
 def _net(gross: Decimal) -> Decimal:
@@ -50,7 +51,7 @@ def _metered(server: MeteredServer, hours: range, backups: range) -> list[Pendin
         hour = OCTOBER + timedelta(hours=n)
         found.append(_usage_event(server, hour, CX22))
         if n in backups:
-            found.append(_backup_event(server, hour, CX22))
+            found.append(_backup_event(server, hour, CX22, BACKUPS_AT_20))
     return found
 
 

@@ -331,10 +331,12 @@ def test_a_metering_process_killed_mid_run_leaves_no_duplicate_and_no_gap(
 # -- backups -------------------------------------------------------------------------------------
 
 
-def _set_backup(compute: Compute, server_id: int, enabled: bool, when: datetime) -> None:
+def _set_backup(
+    compute: Compute, server_id: int, enabled: bool, when: datetime, percent: Decimal = Decimal(20)
+) -> None:
     """What enable_backup/disable_backup do when they finish (and creation with backups)."""
     with compute.uow() as uow:
-        uow.servers.set_backup_period(server_id, enabled, when)
+        uow.servers.set_backup_period(server_id, enabled, when, percent if enabled else None)
         uow.session.execute(sa.update(t.servers).where(t.servers.c.id == server_id).values(backup_enabled=enabled))
         uow.commit()
 
@@ -373,6 +375,27 @@ def test_every_started_hour_with_backups_enabled_is_a_backup_hour_at_a_fifth_of_
     assert len(server_ids) == 5 and not server_ids & {e.event_id for e, _ in backups}
 
 
+def test_each_backup_period_is_priced_at_the_percentage_it_was_enabled_at(metered: Compute, clock: ManualClock) -> None:
+    """Billing's backup plan changed between two enablings: each period keeps its own share."""
+    clock.set(at(10, 20))
+    server_id = _create(metered, at(10, 20))
+    _set_backup(metered, server_id, True, at(10, 30), Decimal(20))
+    _set_backup(metered, server_id, False, at(11, 30))
+    _set_backup(metered, server_id, True, at(13, 0), Decimal("37.5"))
+    clock.set(at(14, 0, 1))
+    Meter(metered.uow).run()
+    cx22 = _type(metered, "cx22")
+    priced = {
+        p.period_start.ToDatetime(tzinfo=UTC): Decimal(p.price_monthly) for _, p in _backup_usage(metered, server_id)
+    }
+    cent = Decimal("0.01")
+    assert priced == {
+        at(10): (cx22.price_monthly * Decimal("0.2")).quantize(cent, rounding="ROUND_DOWN"),
+        at(11): (cx22.price_monthly * Decimal("0.2")).quantize(cent, rounding="ROUND_DOWN"),
+        at(13): (cx22.price_monthly * Decimal("0.375")).quantize(cent, rounding="ROUND_DOWN"),
+    }
+
+
 def test_a_server_without_backups_has_no_backup_hour(metered: Compute, clock: ManualClock) -> None:
     clock.set(at(10, 20))
     plain = _create(metered, at(10, 20), name="plain")
@@ -402,6 +425,7 @@ def test_a_deleted_servers_last_hour_has_backups_if_they_were_on(metered: Comput
             backup_enabled=True,
         )
         uow.servers.add(server, at(10, 20))  # created with backups: a period from its creation
+        uow.servers.set_backup_period(server.id, True, at(10, 20), Decimal(20))
         _made_upstream(uow.session, server.id)
         uow.commit()
     _delete(metered, server.id, at(11, 5))

@@ -16,12 +16,13 @@ Identity verifies every call's principal as in the stack (tests/integration/live
 
 from __future__ import annotations
 
+import base64
 import itertools
 import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal
 
 import httpx
@@ -57,6 +58,7 @@ from identity_service.domain.model import OrganizationRole, QuotaOwner, User, Us
 from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
 from storage_service.service_layer import volumes as storage_volumes
+from support_service.domain.notifications import Notification
 from tests.integration.billing.support import apply as apply_to_billing
 from tests.integration.billing.support import hours, organization_created, run_invoices, user_created
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
@@ -158,6 +160,7 @@ def world(paths: LocalPaths) -> Iterator[World]:
         mariadb.scratch_database("cp_test_mx_cp") as compute_url,
         mariadb.scratch_database("cp_test_mx_bi") as billing_url,
         mariadb.scratch_database("cp_test_mx_st") as storage_url,
+        mariadb.scratch_database("cp_test_mx_su") as support_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
@@ -165,6 +168,7 @@ def world(paths: LocalPaths) -> Iterator[World]:
         upgrade("compute", migrations_dir("compute"), compute_url)
         upgrade("billing", migrations_dir("billing"), billing_url)
         upgrade("storage", migrations_dir("storage"), storage_url)
+        upgrade("support", migrations_dir("support"), support_url)
         with live_platform(
             identity_url,
             gateway_url,
@@ -172,6 +176,7 @@ def world(paths: LocalPaths) -> Iterator[World]:
             compute_url=compute_url,
             billing_url=billing_url,
             storage_url=storage_url,
+            support_url=support_url,
         ) as platform:
             callers: dict[str, Caller] = {}
             roles = {"admin": UserRole.ADMIN, "support": UserRole.SUPPORT, "billing": UserRole.BILLING}
@@ -555,7 +560,7 @@ def with_iso(world: World, server: Server) -> None:
 
 
 def with_backups(world: World, server: Server) -> None:
-    compute_server_settings.set_backup(server.id, True, _anyone, world.compute.uow())
+    compute_server_settings.set_backup(server.id, True, _anyone, world.compute.uow(), world.compute.backup_pricing)
 
 
 def server_dns_ptr(world: World, caller: Caller, target: Target) -> Request:
@@ -768,6 +773,85 @@ def invoice_request(suffix: str = "", state: str = "pending") -> Callable[[World
 
 
 INVOICE_READERS = staff(OK, NOT_FOUND, OK, NOT_FOUND)
+HELPDESK = staff(OK, OK, FORBIDDEN, FORBIDDEN)
+"""The helpdesk (/v1/admin/tickets): platform admins and support staff, every tenant's ticket."""
+EVERYONE_ELSES = staff(NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
+"""The customer's view of tickets (/v1/tickets): another tenant's ticket is 404 to anyone, staff
+included (staff work tickets through the helpdesk)."""
+SCREENSHOT = base64.b64encode(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(32)).decode()
+
+
+def ticket_of(world: World, owner: Caller, *, attachment: bool = False, resolved: bool = False) -> tuple[int, int]:
+    """A fresh ticket ``owner`` opened (with an attachment, resolved by an admin): its id and
+    its first attachment's (0 without one)."""
+    body: dict[str, Any] = {"subject": "Matrix", "message": "Please help."}
+    if attachment:
+        body["attachments"] = [{"file_name": "screen.png", "content": SCREENSHOT}]
+    opened = world.call("POST", "/v1/tickets", owner, body)
+    assert opened.status_code == 201, opened.text
+    ticket_id = opened.json()["ticket"]["id"]
+    if resolved:
+        moved = world.call(
+            "POST", f"/v1/admin/tickets/{ticket_id}/status", world.callers["admin"], {"status": "resolved"}
+        )
+        assert moved.status_code == 200, moved.text
+    files = opened.json()["message"]["attachments"]
+    return ticket_id, files[0]["id"] if files else 0
+
+
+def ticket_request(
+    method: str, prefix: str, suffix: str = "", body: Any = None, *, attachment: bool = False, resolved: bool = False
+) -> Callable[[World, Caller, Target], Request]:
+    """A fresh ticket of the caller's own, or of the other tenant's owner, on ``prefix``
+    (/v1/tickets or /v1/admin/tickets); ``{attachment}`` in ``suffix`` is its attachment's id."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        ticket_id, attachment_id = ticket_of(world, owner, attachment=attachment, resolved=resolved)
+        return (method, f"{prefix}/{ticket_id}{suffix.format(attachment=attachment_id)}", body)
+
+    return build
+
+
+def window_body(hours: int = 1) -> dict[str, Any]:
+    start = utcnow() + timedelta(hours=hours)
+    return {
+        "title": "Matrix maintenance",
+        "affected_datacenters": ["fsn1-dc14"],
+        "start_time": start.isoformat(),
+        "end_time": (start + timedelta(hours=1)).isoformat(),
+    }
+
+
+def window_request(method: str, suffix: str = "", body: Any = None) -> Callable[[World, Caller, Target], Request]:
+    """A fresh maintenance window an admin scheduled (windows belong to no tenant)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        made = world.call("POST", "/v1/admin/maintenance_windows", world.callers["admin"], window_body())
+        assert made.status_code == 201, made.text
+        return (method, f"/v1/admin/maintenance_windows/{made.json()['maintenance_window']['id']}{suffix}", body)
+
+    return build
+
+
+def notification_read(world: World, caller: Caller, target: Target) -> Request:
+    """A fresh notification in the caller's inbox, or in the other tenant's owner's."""
+    owner = caller if target == "own" else world.other_of(caller)
+    support = world.platform.support
+    assert support is not None
+    made = Notification(str(uuid.uuid4()), "ticket_replied", "user", owner.user.id, {"ticket_id": 1})
+    with support.uow() as uow:
+        uow.notifications.add(made, utcnow())
+        uow.commit()
+    return ("POST", f"/v1/notifications/{made.id}/read", None)
+
+
+def ticket_assignment(world: World, caller: Caller, target: Target) -> Request:
+    owner = caller if target == "own" else world.other_of(caller)
+    ticket_id, _ = ticket_of(world, owner)
+    return ("POST", f"/v1/admin/tickets/{ticket_id}/assign", {"assigned_to": world.callers["support"].user.id})
+
+
 """Another tenant's invoice: billing staff (admin, billing) reach it; anyone else 404."""
 OWN_INVOICE: dict[str, Expected] = {
     "admin": OK,
@@ -1148,6 +1232,79 @@ ENDPOINTS = (
     Endpoint("GET /v1/pricing_plans/{id}", pricing_plan_request("GET")),
     Endpoint("POST /v1/pricing_plans", pricing_plan_request("POST"), ADMINS_ONLY),
     Endpoint("PUT /v1/pricing_plans/{id}", pricing_plan_request("PUT"), ADMINS_ONLY),
+    Endpoint("GET /v1/tickets", fixed("GET", "/v1/tickets")),
+    Endpoint("POST /v1/tickets", fixed("POST", "/v1/tickets", {"subject": "Matrix", "message": "Hello"})),
+    Endpoint("GET /v1/tickets/{id}", ticket_request("GET", "/v1/tickets"), other=EVERYONE_ELSES),
+    Endpoint("GET /v1/tickets/{id}/messages", ticket_request("GET", "/v1/tickets", "/messages"), other=EVERYONE_ELSES),
+    Endpoint(
+        "POST /v1/tickets/{id}/messages",
+        ticket_request("POST", "/v1/tickets", "/messages", {"message": "More detail."}),
+        other=EVERYONE_ELSES,
+    ),
+    Endpoint(
+        "GET /v1/tickets/{id}/attachments/{attachment_id}",
+        ticket_request("GET", "/v1/tickets", "/attachments/{attachment}", attachment=True),
+        other=EVERYONE_ELSES,
+    ),
+    Endpoint("POST /v1/tickets/{id}/close", ticket_request("POST", "/v1/tickets", "/close"), other=EVERYONE_ELSES),
+    Endpoint(
+        "POST /v1/tickets/{id}/reopen",
+        ticket_request("POST", "/v1/tickets", "/reopen", resolved=True),
+        other=EVERYONE_ELSES,
+    ),
+    Endpoint(
+        "POST /v1/tickets/{id}/rate",
+        ticket_request("POST", "/v1/tickets", "/rate", {"rating": 4}, resolved=True),
+        other=EVERYONE_ELSES,
+    ),
+    Endpoint("GET /v1/admin/tickets", fixed("GET", "/v1/admin/tickets"), own=HELPDESK),
+    Endpoint("GET /v1/admin/tickets/{id}", ticket_request("GET", "/v1/admin/tickets"), own=HELPDESK, other=HELPDESK),
+    Endpoint(
+        "GET /v1/admin/tickets/{id}/messages",
+        ticket_request("GET", "/v1/admin/tickets", "/messages"),
+        own=HELPDESK,
+        other=HELPDESK,
+    ),
+    Endpoint(
+        "POST /v1/admin/tickets/{id}/messages",
+        ticket_request("POST", "/v1/admin/tickets", "/messages", {"message": "We are on it."}),
+        own=HELPDESK,
+        other=HELPDESK,
+    ),
+    Endpoint(
+        "POST /v1/admin/tickets/{id}/notes",
+        ticket_request("POST", "/v1/admin/tickets", "/notes", {"message": "Internal."}),
+        own=HELPDESK,
+        other=HELPDESK,
+    ),
+    Endpoint(
+        "GET /v1/admin/tickets/{id}/attachments/{attachment_id}",
+        ticket_request("GET", "/v1/admin/tickets", "/attachments/{attachment}", attachment=True),
+        own=HELPDESK,
+        other=HELPDESK,
+    ),
+    Endpoint("POST /v1/admin/tickets/{id}/assign", ticket_assignment, own=HELPDESK, other=HELPDESK),
+    Endpoint(
+        "POST /v1/admin/tickets/{id}/status",
+        ticket_request("POST", "/v1/admin/tickets", "/status", {"status": "resolved"}),
+        own=HELPDESK,
+        other=HELPDESK,
+    ),
+    # The caller's own inbox: another's notification is 404 to anyone, staff included.
+    Endpoint("GET /v1/notifications", fixed("GET", "/v1/notifications")),
+    Endpoint("POST /v1/notifications/read_all", fixed("POST", "/v1/notifications/read_all")),
+    Endpoint("POST /v1/notifications/{id}/read", notification_read, other=EVERYONE_ELSES),
+    # Maintenance windows belong to no tenant: the helpdesk's staff keep them (the public list
+    # needs no credentials: tests/integration/support).
+    Endpoint("GET /v1/admin/maintenance_windows", fixed("GET", "/v1/admin/maintenance_windows"), own=HELPDESK),
+    Endpoint(
+        "POST /v1/admin/maintenance_windows",
+        lambda world, caller, target: ("POST", "/v1/admin/maintenance_windows", window_body()),
+        own=HELPDESK,
+    ),
+    Endpoint("GET /v1/admin/maintenance_windows/{id}", window_request("GET"), own=HELPDESK),
+    Endpoint("PUT /v1/admin/maintenance_windows/{id}", window_request("PUT", "", {"title": "Moved"}), own=HELPDESK),
+    Endpoint("POST /v1/admin/maintenance_windows/{id}/cancel", window_request("POST", "/cancel"), own=HELPDESK),
     # Last: once a caller has two-factor authentication on, its password alone signs in no more.
     Endpoint("POST /v1/me/two_factor/confirm", two_factor_flow),
 )
@@ -1191,7 +1348,14 @@ def test_without_credentials_every_endpoint_answers_401(world: World, endpoint: 
 
 def test_the_matrix_covers_every_authenticated_route_of_the_document(world: World) -> None:
     document = httpx.get(f"{world.platform.gateway}/v1/openapi.json", timeout=10).json()
-    public = {"/v1/auth/signup", "/v1/auth/verify", "/v1/auth/verify/resend", "/v1/auth/login", "/v1/auth/refresh"}
+    public = {
+        "/v1/auth/signup",
+        "/v1/auth/verify",
+        "/v1/auth/verify/resend",
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/v1/maintenance_windows",
+    }
     routes = {
         f"{method.upper()} {path}"
         for path, operations in document["paths"].items()

@@ -50,6 +50,7 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
         mariadb.scratch_database("cp_test_st_cp") as compute_url,
         mariadb.scratch_database("cp_test_st_bi") as billing_url,
         mariadb.scratch_database("cp_test_st_st") as storage_url,
+        mariadb.scratch_database("cp_test_st_su") as support_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
@@ -57,6 +58,7 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
         upgrade("compute", migrations_dir("compute"), compute_url)
         upgrade("billing", migrations_dir("billing"), billing_url)
         upgrade("storage", migrations_dir("storage"), storage_url)
+        upgrade("support", migrations_dir("support"), support_url)
         # Compute with its catalog synced from a simulator: the catalog answers hold real rows.
         with live_platform(
             identity_url,
@@ -65,6 +67,7 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
             compute_url=compute_url,
             billing_url=billing_url,
             storage_url=storage_url,
+            support_url=support_url,
         ) as live:
             assert live.audit is not None
             # A few audit entries, so the audit log's answers are checked with rows in them.

@@ -103,7 +103,9 @@ class FakeServerRepository:
     def open_type_period(self, server_id: int, server_type_id: int, at: datetime) -> None:
         pass
 
-    def set_backup_period(self, server_id: int, enabled: bool, at: datetime) -> None:
+    def set_backup_period(
+        self, server_id: int, enabled: bool, at: datetime, price_percent: Decimal | None = None
+    ) -> None:
         pass
 
     def save(self, server: Server, now: datetime) -> None:

@@ -1,6 +1,6 @@
 """Wires the compute service together, for every entrypoint: engine, sessions, a fresh unit of
 work per call, the upstream cloud (hcloud) for the catalog and for servers, identity's quotas,
-and the worker's provisioner and meter built on them."""
+billing's backup price, and the worker's provisioner and meter built on them."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from compute_service.adapters.billing_prices import BillingBackupPricing
 from compute_service.adapters.quotas import IdentityQuotas
 from compute_service.adapters.unit_of_work import SqlAlchemyComputeUnitOfWork
 from compute_service.adapters.upstream import HcloudCatalog, read_token
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.service_layer.isos import IsoCatalog
 from compute_service.service_layer.metering import Meter
-from compute_service.service_layer.ports import CatalogSource, Quotas, UpstreamServers
+from compute_service.service_layer.ports import BackupPricing, CatalogSource, Quotas, UpstreamServers
 from compute_service.service_layer.provisioning import Provisioner
 from cpshared.db import make_engine, make_session_factory
 from cpshared.errors import Unavailable
@@ -32,12 +33,14 @@ class Compute:
         catalog_source: Callable[[], CatalogSource],
         *,
         quotas: Quotas | None = None,
+        backup_pricing: BackupPricing | None = None,
         upstream: Callable[[], UpstreamServers] | None = None,
         worker_upstream: Callable[[], UpstreamServers] | None = None,
     ) -> None:
         self.engine = engine
         self.catalog_source = catalog_source
         self._quotas = quotas
+        self._backup_pricing = backup_pricing
         self._upstream = upstream
         self._worker_upstream = worker_upstream or upstream
         self._sessions = make_session_factory(engine)
@@ -51,6 +54,12 @@ class Compute:
         if self._quotas is None:
             raise Unavailable("compute cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
         return self._quotas
+
+    @property
+    def backup_pricing(self) -> BackupPricing:
+        if self._backup_pricing is None:
+            raise Unavailable("compute cannot ask billing what backups cost: set CP_BILLING_GRPC_ADDR")
+        return self._backup_pricing
 
     def upstream(self) -> UpstreamServers:
         """Upstream servers, for the calls answered at once (enable rescue, delete an image)."""
@@ -70,6 +79,8 @@ class Compute:
     def close(self) -> None:
         if isinstance(self._quotas, IdentityQuotas):
             self._quotas.close()
+        if isinstance(self._backup_pricing, BillingBackupPricing):
+            self._backup_pricing.close()
         self.engine.dispose()
 
 
@@ -80,6 +91,7 @@ def bootstrap(
     hcloud_endpoint: str,
     hcloud_token_file: str,
     identity_grpc_addr: str = "",
+    billing_grpc_addr: str = "",
     service_key_file: str = "",
     worker_retry: RetryPolicy | None = None,
     engine: Engine | None = None,
@@ -91,6 +103,7 @@ def bootstrap(
         engine or make_engine(database_url, pool_size=pool_size),
         lambda: HcloudCatalog.from_settings(hcloud_endpoint, hcloud_token_file),
         quotas=quotas,
+        backup_pricing=BillingBackupPricing(billing_grpc_addr, service_key_file) if billing_grpc_addr else None,
         # Answered at once to a caller: a short retry, not the worker's patient one.
         upstream=lambda: HcloudServers(
             hcloud_endpoint, read_token(hcloud_token_file), retry=RetryPolicy(attempts=3, initial_seconds=0.2)

@@ -47,6 +47,14 @@ class ComputeSettings(BaseSettings):
 class Settings(ServiceSettings, ComputeSettings):
     """The compute gRPC server's settings."""
 
+    billing_grpc_addr: str = Field(
+        default="",
+        description=(
+            "host:port of billing's gRPC server: compute asks its backup pricing plan what backups cost "
+            "when a customer enables them. Empty: enabling backups answers UNAVAILABLE."
+        ),
+    )
+
     catalog_retry_seconds: float = Field(
         default=5.0,
         gt=0,

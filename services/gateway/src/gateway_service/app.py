@@ -24,6 +24,7 @@ from gateway_service import SERVICE_NAME, __version__
 from gateway_service.api import (
     actions,
     admin,
+    admin_tickets,
     api_keys,
     audit_logs,
     auth,
@@ -32,11 +33,14 @@ from gateway_service.api import (
     images,
     invoices,
     load_balancer_types,
+    maintenance_windows,
     me,
+    notifications,
     organizations,
     placement_groups,
     quotas,
     ssh_keys,
+    tickets,
     two_factor,
     volumes,
 )
@@ -81,6 +85,11 @@ ROUTERS = (
     billing.credits_router,
     billing.payment_methods_router,
     billing.pricing_plans_router,
+    tickets.router,
+    admin_tickets.router,
+    maintenance_windows.router,
+    maintenance_windows.admin_router,
+    notifications.router,
 )
 
 

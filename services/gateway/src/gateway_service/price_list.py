@@ -2,7 +2,7 @@
 billing's pricing plans (``ListPricingPlans``: the active plans and the VAT included in every
 gross price). Server types carry their own gross prices in compute's catalog; everything else —
 the VAT, traffic included per month and its price beyond, volumes per GB, floating IPs, load
-balancers — is read here from billing and nowhere else.
+balancers, the backups' share of the server's price — is read here from billing and nowhere else.
 
 The list is cached for :data:`TTL_SECONDS` per gateway process (a changed plan shows within that
 time; prices of recorded usage never depend on it: usage snapshots its price when recorded).
@@ -29,6 +29,7 @@ TIB: Final = 1024**4
 """Hetzner's "TB" of included traffic, in bytes (its 20 TB are 21990232555520 bytes)."""
 TRAFFIC_PLAN: Final = "traffic"
 VOLUME_PLAN: Final = "volume"
+BACKUP_PLAN: Final = "backup"
 FLOATING_IP_PLANS: Final = {"ipv4": "floating_ip_ipv4", "ipv6": "floating_ip_ipv6"}
 
 
@@ -84,6 +85,12 @@ class PriceList:
     def volume_per_gb_month(self) -> NetGross:
         plan = self._plan(VOLUME_PLAN)
         return self.money(_decimal(plan.price_per_gb) if plan is not None else Decimal(0))
+
+    @property
+    def backup_percentage(self) -> Decimal:
+        """The share (percent) of a server's prices its backups cost: the ``backup`` plan's (0 without it)."""
+        plan = self._plan(BACKUP_PLAN)
+        return _decimal(plan.percentage) if plan is not None else Decimal(0)
 
     def floating_ip(self, ip_type: str) -> tuple[NetGross, NetGross] | None:
         """Hourly and monthly price of a floating IP of ``ip_type`` (ipv4/ipv6); None when not offered."""

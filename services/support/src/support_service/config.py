@@ -1,7 +1,77 @@
 """Settings of the support service, read from CP_* environment variables."""
 
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field, model_validator
+
 from cpshared.settings import ServiceSettings
+from support_service.domain.attachments import AttachmentLimits
+from support_service.domain.tickets import PRIORITIES, ServicePolicy
+from support_service.service_layer.tickets import Rules
+
+# Minutes from a ticket's opening, per priority.
+FIRST_RESPONSE_MINUTES = {"low": 24 * 60, "normal": 8 * 60, "high": 2 * 60, "urgent": 30}
+RESOLUTION_MINUTES = {"low": 10 * 24 * 60, "normal": 5 * 24 * 60, "high": 2 * 24 * 60, "urgent": 8 * 60}
 
 
 class Settings(ServiceSettings):
     """Everything the support service's processes read from the environment."""
+
+    attachments_dir: str = Field(
+        default=".local/support/attachments",
+        description="Directory of the local object store that keeps ticket attachments.",
+    )
+    attachment_max_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1,
+        # An attachment is answered whole over gRPC: the gateway's channel takes at most 4 MiB.
+        le=3 * 1024 * 1024,
+        description="The largest attachment, in bytes.",
+    )
+    attachments_per_message: int = Field(default=3, ge=0, le=10)
+    first_response_minutes: dict[str, int] = Field(
+        default_factory=lambda: dict(FIRST_RESPONSE_MINUTES),
+        description='First staff reply due, minutes after opening, per priority (JSON: {"urgent": 30, ...}).',
+    )
+    resolution_minutes: dict[str, int] = Field(
+        default_factory=lambda: dict(RESOLUTION_MINUTES),
+        description="Resolution due, minutes after opening, per priority (JSON).",
+    )
+    quiet_period_hours: float = Field(
+        default=72, gt=0, description="A resolved ticket no one writes to closes itself after this long."
+    )
+    keeper_seconds: float = Field(
+        default=60, gt=0, description="How often the keeper closes quiet tickets, records breaches, moves windows."
+    )
+
+    @model_validator(mode="after")
+    def _every_priority(self) -> Settings:
+        for name in ("first_response_minutes", "resolution_minutes"):
+            targets = getattr(self, name)
+            if set(targets) != set(PRIORITIES) or any(minutes <= 0 for minutes in targets.values()):
+                raise ValueError(f"{name} must give a positive number of minutes for each of {', '.join(PRIORITIES)}")
+        return self
+
+    def rules(self) -> Rules:
+        return Rules(
+            policy=ServicePolicy(
+                first_response={p: timedelta(minutes=m) for p, m in self.first_response_minutes.items()},
+                resolution={p: timedelta(minutes=m) for p, m in self.resolution_minutes.items()},
+                quiet_period=timedelta(hours=self.quiet_period_hours),
+            ),
+            limits=AttachmentLimits(max_bytes=self.attachment_max_bytes, max_count=self.attachments_per_message),
+        )
+
+
+def default_rules() -> Rules:
+    """The rules of the defaults above (tests and tools without an environment)."""
+    return Rules(
+        policy=ServicePolicy(
+            first_response={p: timedelta(minutes=m) for p, m in FIRST_RESPONSE_MINUTES.items()},
+            resolution={p: timedelta(minutes=m) for p, m in RESOLUTION_MINUTES.items()},
+            quiet_period=timedelta(hours=72),
+        ),
+        limits=AttachmentLimits(max_bytes=2 * 1024 * 1024, max_count=3),
+    )

@@ -15,10 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from compute_service.adapters.billing_prices import BillingBackupPricing
 from compute_service.adapters.quotas import IdentityQuotas
 from compute_service.adapters.upstream import HcloudCatalog
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
@@ -38,7 +41,7 @@ from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers
 from identity_service.service_layer import staff, users
 from tests.integration.compute.conftest import SIM_TOKEN
-from tests.integration.live import free_port, grpc_in_thread
+from tests.integration.live import billing_in_thread, free_port, grpc_in_thread
 
 ACTION_SECONDS = 0.2
 
@@ -98,6 +101,7 @@ class Platform:
     sim: Simulator
     user_id: int
     admin_id: int
+    billing: sa.Engine
 
     def upstream(self, attempts: int = 6) -> HcloudServers:
         return HcloudServers(
@@ -143,24 +147,66 @@ def identity_url(paths: LocalPaths) -> Iterator[str]:
         yield url
 
 
+@dataclass(frozen=True)
+class ComputeKey:
+    key: Ed25519PrivateKey
+    file: str
+
+
+@pytest.fixture(scope="session")
+def compute_key(tmp_path_factory: pytest.TempPathFactory) -> ComputeKey:
+    """Compute's service key pair for the session: identity and billing trust its public key."""
+    key = generate_private_key()
+    key_file = tmp_path_factory.mktemp("compute-key") / "compute-service.key"
+    key_file.write_text(private_key_pem(key))
+    os.chmod(key_file, 0o600)
+    return ComputeKey(key, str(key_file))
+
+
+@dataclass(frozen=True)
+class BillingService:
+    address: str
+    engine: sa.Engine
+    """Its database: a test that changes a plan puts it back."""
+
+
+@pytest.fixture(scope="session")
+def billing_service(paths: LocalPaths, compute_key: ComputeKey) -> Iterator[BillingService]:
+    """Billing (one database for the session, its seeded plans) answering compute's price questions."""
+    with MariaDB(paths.root).scratch_database("cp_test_compute_bi") as url:
+        upgrade("billing", migrations_dir("billing"), url)
+        engine = make_engine(url, pool_size=5)
+        trusted = TrustedKeys(
+            issuer=generate_private_key().public_key(), services={"compute": compute_key.key.public_key()}
+        )
+        try:
+            with billing_in_thread(engine, trusted) as address:
+                yield BillingService(address, engine)
+        finally:
+            engine.dispose()
+
+
 @pytest.fixture
 def platform(
-    compute_url: str, identity_url: str, token_file: str, simulator_v1: Simulator, tmp_path: Path
+    compute_url: str,
+    identity_url: str,
+    token_file: str,
+    simulator_v1: Simulator,
+    compute_key: ComputeKey,
+    billing_service: BillingService,
 ) -> Iterator[Platform]:
-    compute_key = generate_private_key()
-    key_file = tmp_path / "compute-service.key"
-    key_file.write_text(private_key_pem(compute_key))
-    os.chmod(key_file, 0o600)
+    key_file = compute_key.file
     signing_key = generate_private_key()
     identity_engine = make_engine(identity_url, pool_size=5)
     identity = Identity(identity_engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
-    trusted = TrustedKeys(issuer=signing_key.public_key(), services={"compute": compute_key.public_key()})
+    trusted = TrustedKeys(issuer=signing_key.public_key(), services={"compute": compute_key.key.public_key()})
     with grpc_in_thread("identity", lambda server: add_servicers(server, identity), trusted) as address:
         quotas = IdentityQuotas(address, str(key_file))
         compute = Compute(
             make_engine(compute_url, pool_size=5),
             lambda: HcloudCatalog.from_settings(simulator_v1.url, token_file),
             quotas=quotas,
+            backup_pricing=BillingBackupPricing(billing_service.address, key_file, ttl=0),
             upstream=lambda: HcloudServers(
                 simulator_v1.url,
                 Path(token_file).read_text().strip(),
@@ -185,11 +231,12 @@ def platform(
                 compute_url=compute_url,
                 identity=identity,
                 identity_address=address,
-                service_key_file=str(key_file),
+                service_key_file=key_file,
                 token_file=token_file,
                 sim=simulator_v1,
                 user_id=0,
                 admin_id=int(admin.id),
+                billing=billing_service.engine,
             )
             platform.user_id = platform.new_user("client@example.com")
             yield platform

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -145,13 +146,50 @@ def test_reverse_dns_is_set_upstream_for_the_servers_own_addresses_only(platform
     assert _get(platform, server.id).dns_ptrs == {inside_v6: "v6.example.com"}
 
 
+def _backup_plan(platform: Platform, percentage: Decimal = Decimal(20), active: bool = True) -> None:
+    with platform.billing.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE pricing_plans SET percentage = :percentage, active = :active WHERE code = 'backup'"),
+            {"percentage": percentage, "active": active},
+        )
+
+
+def test_backups_cost_what_billings_backup_plan_says_when_they_are_enabled(platform: Platform) -> None:
+    """The share is billing's plan's when the customer asks: the action, the event and the backup
+    period carry it; without an active backup plan backups are not offered."""
+    server = _running(platform)
+    try:
+        _backup_plan(platform, percentage=Decimal("37.5"))
+        server_settings.set_backup(server.id, True, _anyone, platform.compute.uow(), platform.compute.backup_pricing)
+        _backup_plan(platform, percentage=Decimal(20))  # a change after the request prices later enablings only
+        assert _drain(platform.provisioner()) == ["success"]
+        payload = _last_payload(platform, "server.backup_changed", events_pb2.ServerBackupChanged)
+        assert isinstance(payload, events_pb2.ServerBackupChanged)
+        assert payload.backup_price_percent == "37.50"
+        with platform.compute.engine.connect() as conn:
+            percent = conn.execute(
+                sa.text("SELECT price_percent FROM server_backup_periods WHERE server_id = :id"), {"id": server.id}
+            ).scalar_one()
+        assert percent == Decimal("37.50")
+        server_settings.set_backup(server.id, False, _anyone, platform.compute.uow(), platform.compute.backup_pricing)
+        assert _drain(platform.provisioner()) == ["success"]
+        _backup_plan(platform, Decimal(20), active=False)
+        with pytest.raises(PreconditionFailed, match="backups are not offered"):
+            server_settings.set_backup(
+                server.id, True, _anyone, platform.compute.uow(), platform.compute.backup_pricing
+            )
+        assert not _get(platform, server.id).backup_enabled and not _get(platform, server.id).locked
+    finally:
+        _backup_plan(platform)
+
+
 def test_backups_are_switched_upstream_and_the_event_carries_what_billing_prices_them_with(
     platform: Platform,
 ) -> None:
     server = _running(platform)
     with pytest.raises(PreconditionFailed, match="disabled already"):
-        server_settings.set_backup(server.id, False, _anyone, platform.compute.uow())
-    server_settings.set_backup(server.id, True, _anyone, platform.compute.uow())
+        server_settings.set_backup(server.id, False, _anyone, platform.compute.uow(), platform.compute.backup_pricing)
+    server_settings.set_backup(server.id, True, _anyone, platform.compute.uow(), platform.compute.backup_pricing)
     assert _drain(platform.provisioner()) == ["success"]
     enabled = _get(platform, server.id)
     assert enabled.backup_enabled and enabled.backup_window
@@ -160,10 +198,10 @@ def test_backups_are_switched_upstream_and_the_event_carries_what_billing_prices
     with platform.compute.engine.connect() as conn:
         price = conn.execute(sa.text("SELECT price_hourly FROM server_types WHERE code = 'cx22'")).scalar_one()
     assert (payload.backup_enabled, payload.server_type, payload.datacenter) == (True, "cx22", enabled.datacenter)
-    assert (payload.server_price_hourly, payload.backup_price_percent) == (str(price), "20")
+    assert (payload.server_price_hourly, payload.backup_price_percent) == (str(price), "20.00")  # billing's plan
     opened = _backup_periods(platform, server.id)
     assert len(opened) == 1 and opened[0][1] is None  # metering bills backups from here on
-    server_settings.set_backup(server.id, False, _anyone, platform.compute.uow())
+    server_settings.set_backup(server.id, False, _anyone, platform.compute.uow(), platform.compute.backup_pricing)
     assert _drain(platform.provisioner()) == ["success"]
     assert (_get(platform, server.id).backup_enabled, _get(platform, server.id).backup_window) == (False, "")
     closed = _backup_periods(platform, server.id)
@@ -172,7 +210,12 @@ def test_backups_are_switched_upstream_and_the_event_carries_what_billing_prices
 
 
 def test_a_server_created_with_backups_has_them_metered_from_its_creation(platform: Platform) -> None:
-    server, _ = servers.create(_new(platform, "saved", backups=True), platform.compute.quotas, platform.compute.uow())
+    percent = platform.compute.backup_pricing.backup_percent()
+    server, _ = servers.create(
+        _new(platform, "saved", backups=True, backup_price_percent=percent),
+        platform.compute.quotas,
+        platform.compute.uow(),
+    )
     periods = _backup_periods(platform, server.id)
     with platform.compute.engine.connect() as conn:
         created = conn.execute(sa.text("SELECT created_at FROM servers WHERE id = :id"), {"id": server.id}).scalar()
@@ -243,7 +286,7 @@ def test_every_settings_action_is_refused_while_the_owner_is_suspended(platform:
         lambda: server_settings.attach_iso(server.id, "virtio-win-0.1.248.iso", _anyone, uow()),
         lambda: server_settings.change_protection(server.id, True, True, _anyone, uow()),
         lambda: server_settings.change_dns_ptr(server.id, server.ipv4_address or "", "x.example.com", _anyone, uow()),
-        lambda: server_settings.set_backup(server.id, True, _anyone, uow()),
+        lambda: server_settings.set_backup(server.id, True, _anyone, uow(), platform.compute.backup_pricing),
         lambda: server_settings.request_console(server.id, _anyone, uow(), upstream),
         lambda: server_settings.reset_password(server.id, _anyone, uow(), upstream),
     ):

@@ -52,9 +52,6 @@ class Ports:
     def relay_metrics(self, service: str) -> int:
         return self.metrics_base + 100 + ALL_SERVICES.index(service)
 
-    def consumer_metrics(self, service: str) -> int:
-        return self.metrics_base + 200 + ALL_SERVICES.index(service)
-
     def worker_metrics(self, service: str) -> int:
         """A service's worker: its own offset in the 9200s (WORKERS), e.g. compute's worker on 9302."""
         return self.metrics_base + WORKERS[service][1]
@@ -202,6 +199,9 @@ PROJECTIONS = {
     "billing": "billing_service.entrypoints.projection:BillingProjection",
     # Storage follows compute: a deleted server's volumes are detached.
     "storage": "storage_service.entrypoints.server_projection:ServerProjection",
+    # Support follows its own stream and compute's: replies, resolutions and maintenance windows
+    # reach the inboxes of the customers concerned.
+    "support": "support_service.entrypoints.notification_projection:NotificationProjection",
 }
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics
@@ -243,12 +243,17 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             env |= mail_env(ports)
         if service == "audit":
             env["CP_AUDIT_SIGNING_KEY_FILE"] = audit_signing_key_file(paths)
+        if service == "support":
+            # Ticket attachments: the local object store's directory, under the stack's own.
+            env["CP_ATTACHMENTS_DIR"] = str(paths.local / "support" / "attachments")
         if service == "compute":
             # Compute drives upstream (Hetzner) through hcloud: locally, the simulator.
             env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"
             env["CP_HCLOUD_TOKEN_FILE"] = hcloud_token_file(paths)
             # Compute reserves and releases server quotas at identity, as itself.
             env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
+            # Compute asks billing's backup plan what backups cost, as itself.
+            env["CP_BILLING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('billing')}"
             env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["compute"][0]
         if service == "storage":
             # Storage reserves volume quotas at identity and asks compute for servers and
@@ -309,22 +314,36 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
                 metrics_port=ports.worker_metrics(service),
             )
         )
-    for service, factory in PROJECTIONS.items():
-        # A projection's consumer: it builds its service's state from the streams.
-        env = common_env(service, passwords[service], ports.consumer_metrics(service))
-        if service == "audit":
-            env["CP_AUDIT_SIGNING_KEY_FILE"] = audit_signing_key_file(paths)
-        specs.append(
-            ProcessSpec(
-                name=f"{service}-consumer",
-                service=service,
-                module="cpshared.events.consumer_main",
-                args=(factory,),
-                env=env,
-                metrics_port=ports.consumer_metrics(service),
-            )
-        )
+    specs.append(consumers_spec(paths, passwords, ports))
     return specs
+
+
+CONSUMERS = "consumers"
+
+
+def consumers_spec(paths: LocalPaths, passwords: dict[str, str], ports: Ports) -> ProcessSpec:
+    """Every projection of :data:`PROJECTIONS` in ONE process locally (``consumer_main --all``):
+    each with its own consumer group, engine on its service's database and ``consumer`` metrics
+    label, a failing one restarted with backoff while the others go on. A process per consumer
+    would cost ~110 MB each at rest; docker-compose and Kubernetes keep one per consumer."""
+    metrics_port = ports.metrics_base + 200  # the consumers' and workers' range, 9300-9399
+    env = {key: value for key, value in common_env(CONSUMERS, "", metrics_port).items() if key != "CP_DATABASE_URL"}
+    env["CP_CONSUMERS"] = json.dumps(
+        {
+            service: {"projection": factory, "database_url": database_url(service, passwords[service])}
+            for service, factory in PROJECTIONS.items()
+        }
+    )
+    # The audit projection signs the log's rows with the audit service's key.
+    env["CP_AUDIT_SIGNING_KEY_FILE"] = audit_signing_key_file(paths)
+    return ProcessSpec(
+        name=CONSUMERS,
+        service=CONSUMERS,
+        module="cpshared.events.consumer_main",
+        args=("--all",),
+        env=env,
+        metrics_port=metrics_port,
+    )
 
 
 RELAYS = "relays"

@@ -14,6 +14,7 @@ from cloudplatform.gateway.v1 import events_pb2 as gateway_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.ops.v1 import canary_pb2
 from cloudplatform.storage.v1 import events_pb2 as storage_events
+from cloudplatform.support.v1 import events_pb2 as support_events
 from cloudplatform.usage.v1 import events_pb2 as usage_events
 from cpshared.events.registry import EventRegistry, EventSpec
 from cpshared.topics import USAGE_EVENTS, Topic
@@ -184,6 +185,34 @@ PRICING_PLAN_UPDATED = event("pricing_plan.updated", 1, billing_events.PricingPl
 # An overdue invoice past its grace period: billing asks for the account's suspension (aggregate "account").
 SUSPENSION_REQUESTED = event(
     "billing.suspension_requested", 1, billing_events.SuspensionRequested, "account", topic=None
+)
+
+# Support: tickets and maintenance windows, on support.events (the producer's stream).
+# No payload carries message text; an internal note is announced by its own type, never its content.
+TICKET_OPENED = event("ticket.opened", 1, support_events.TicketOpened, "ticket", topic=None)
+TICKET_REPLIED = event("ticket.replied", 1, support_events.TicketReplied, "ticket", topic=None)
+TICKET_INTERNAL_NOTE_ADDED = event(
+    "ticket.internal_note_added", 1, support_events.TicketInternalNoteAdded, "ticket", topic=None
+)
+TICKET_STATUS_CHANGED = event("ticket.status_changed", 1, support_events.TicketStatusChanged, "ticket", topic=None)
+TICKET_ASSIGNED = event("ticket.assigned", 1, support_events.TicketAssigned, "ticket", topic=None)
+TICKET_RATED = event("ticket.rated", 1, support_events.TicketRated, "ticket", topic=None)
+TICKET_SLA_BREACHED = event("ticket.sla_breached", 1, support_events.TicketSlaBreached, "ticket", topic=None)
+# Maintenance windows (aggregate "maintenance_window"): each event carries the window as it is now.
+MAINTENANCE_SCHEDULED = event(
+    "maintenance.scheduled", 1, support_events.MaintenanceWindowChanged, "maintenance_window", topic=None
+)
+MAINTENANCE_UPDATED = event(
+    "maintenance.updated", 1, support_events.MaintenanceWindowChanged, "maintenance_window", topic=None
+)
+MAINTENANCE_STARTED = event(
+    "maintenance.started", 1, support_events.MaintenanceWindowChanged, "maintenance_window", topic=None
+)
+MAINTENANCE_COMPLETED = event(
+    "maintenance.completed", 1, support_events.MaintenanceWindowChanged, "maintenance_window", topic=None
+)
+MAINTENANCE_CANCELLED = event(
+    "maintenance.cancelled", 1, support_events.MaintenanceWindowChanged, "maintenance_window", topic=None
 )
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the

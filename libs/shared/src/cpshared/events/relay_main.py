@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import functools
 import logging
 import signal
 import time
@@ -32,7 +32,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import Engine
 
 from cpshared.db import make_engine, wait_for_database
-from cpshared.events.relay import Backoff, OutboxRelay
+from cpshared.events.hosting import Loop, serve_all, supervise
+from cpshared.events.relay import OutboxRelay
 from cpshared.events.tables import outbox
 from cpshared.logging import get_logger
 from cpshared.process import start_process
@@ -152,38 +153,32 @@ def make_relay(engine: Engine, name: str, bootstrap: str, tuning: RelayTuning) -
     )
 
 
-async def supervise(name: str, url: str, settings: AllRelaysSettings, stop: asyncio.Event) -> None:
-    """One relay of a several-relay process, started again (with backoff) whenever it fails."""
-    backoff = Backoff(base=1.0, cap=settings.relay_restart_max_seconds)
-    while not stop.is_set():
-        engine = make_engine(url, pool_size=settings.database_pool_size)
-        try:
-            await asyncio.to_thread(wait_for_database, engine, timeout=10.0)
-            await asyncio.to_thread(require_outbox, engine, name)
-            relay = make_relay(engine, name, settings.kafka_bootstrap, settings)
-            log.info("relay_starting", relay=name, batch_size=settings.relay_batch_size)
-            await relay.run(stop)
-            backoff.reset()
-        except (Exception, OutboxMissing) as exc:
-            RELAY_RESTARTS.labels(name).inc()
-            delay = backoff.next_delay()
-            log.error("relay_failed", relay=name, error=repr(exc), restart_in=round(delay, 2))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-        finally:
-            await asyncio.to_thread(engine.dispose)
+def _relay_loop(name: str, settings: AllRelaysSettings) -> Loop:
+    async def run(engine: Engine, stop: asyncio.Event) -> None:
+        await asyncio.to_thread(require_outbox, engine, name)
+        relay = make_relay(engine, name, settings.kafka_bootstrap, settings)
+        log.info("relay_starting", relay=name, batch_size=settings.relay_batch_size)
+        await relay.run(stop)
+
+    return run
 
 
-async def serve_all(settings: AllRelaysSettings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await asyncio.gather(
-        *(
-            asyncio.create_task(supervise(name, url, settings, stop), name=f"relay-{name}")
-            for name, url in sorted(settings.relay_database_urls.items())
-        )
+async def serve_relays(settings: AllRelaysSettings) -> None:
+    await serve_all(
+        "relay",
+        {
+            name: functools.partial(
+                supervise,
+                "relay",
+                name,
+                url,
+                _relay_loop(name, settings),
+                pool_size=settings.database_pool_size,
+                restart_cap=settings.relay_restart_max_seconds,
+                restarts=RELAY_RESTARTS,
+            )
+            for name, url in settings.relay_database_urls.items()
+        },
     )
 
 
@@ -193,7 +188,7 @@ def main_all() -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatedKafkaClientLogs())
     log.info("relays_starting", relays=sorted(settings.relay_database_urls), bootstrap=settings.kafka_bootstrap)
-    asyncio.run(serve_all(settings))
+    asyncio.run(serve_relays(settings))
 
 
 def main() -> None:

@@ -523,6 +523,7 @@ def plan_of(row: Row[Any]) -> PricingPlan:
         overage_price_per_tb=row.overage_price_per_tb,
         currency=row.currency or "",
         active=bool(row.active),
+        percentage=row.percentage,
     )
     updated = as_utc(row.updated_at) if row.updated_at is not None else None
     return PricingPlan(id=int(row.id), code=row.code, terms=terms, version=row.version, updated_at=updated)
@@ -540,6 +541,7 @@ def plan_values(plan: PricingPlan) -> dict[str, Any]:
         "overage_price_per_tb": terms.overage_price_per_tb,
         "currency": terms.currency,
         "active": terms.active,
+        "percentage": terms.percentage,
         "version": plan.version,
         "updated_at": naive(plan.updated_at) if plan.updated_at is not None else None,
     }

@@ -29,6 +29,7 @@ pricing_plans = sa.Table(
     sa.Column("overage_price_per_tb", sa.DECIMAL(10, 2)),
     sa.Column("currency", sa.String(3)),
     sa.Column("active", sa.Boolean),
+    sa.Column("percentage", sa.DECIMAL(5, 2)),
     sa.Column("created_at", TIME),
     sa.Column("updated_at", TIME),
     sa.Column("version", sa.Integer, nullable=False),

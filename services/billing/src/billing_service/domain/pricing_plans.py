@@ -17,7 +17,14 @@ from cpshared.events.registry import EventSpec
 
 RESOURCE_TYPES = ("server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth")
 # Column precision (integer digits, decimals) of each price.
-PRECISION = {"price_hourly": (4, 6), "price_monthly": (8, 2), "price_per_gb": (4, 6), "overage_price_per_tb": (8, 2)}
+PRECISION = {
+    "price_hourly": (4, 6),
+    "price_monthly": (8, 2),
+    "price_per_gb": (4, 6),
+    "overage_price_per_tb": (8, 2),
+    "percentage": (3, 2),
+}
+HUNDRED = Decimal(100)
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class PlanFields:
     overage_price_per_tb: str
     currency: str
     active: bool
+    percentage: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,9 @@ class PlanTerms:
     overage_price_per_tb: Decimal | None
     currency: str
     active: bool
+    percentage: Decimal | None = None
+    """A percentage of another product's price: the ``backup`` plan's of the server's (compute
+    meters a server's backups at this share of its type's prices)."""
 
 
 def _price(name: str, text: str) -> Decimal | None:
@@ -87,7 +98,12 @@ def check_terms(fields: PlanFields) -> PlanTerms:
         raise InvalidInput("included_traffic_tb is 0 to 100000")
     prices = {name: _price(name, getattr(fields, name)) for name in PRECISION}
     if all(v is None for v in prices.values()):
-        raise InvalidInput("a plan needs a price: price_hourly, price_monthly, price_per_gb or overage_price_per_tb")
+        raise InvalidInput(
+            "a plan needs a price: price_hourly, price_monthly, price_per_gb, overage_price_per_tb or percentage"
+        )
+    percentage = prices["percentage"]
+    if percentage is not None and percentage > HUNDRED:
+        raise InvalidInput(f"percentage {fields.percentage!r} is at most 100")
     return PlanTerms(
         name=fields.name,
         resource_type=fields.resource_type,
@@ -145,6 +161,7 @@ class PricingPlan(Aggregate):
             "overage_price_per_tb": text(terms.overage_price_per_tb),
             "currency": terms.currency,
             "active": terms.active,
+            "percentage": text(terms.percentage),
         }
 
     def _record(self, spec: EventSpec) -> None:

@@ -81,6 +81,7 @@ def plan_fields(plan: pb.PricingPlan) -> PlanFields:
         overage_price_per_tb=plan.overage_price_per_tb,
         currency=plan.currency,
         active=plan.active,
+        percentage=plan.percentage,
     )
 
 

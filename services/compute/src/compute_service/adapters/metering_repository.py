@@ -93,12 +93,12 @@ class MeteringRepository(ports.MeteringRepository):
         if found:
             p = t.server_backup_periods.c
             query = (
-                sa.select(p.server_id, p.started_at, p.ended_at)
+                sa.select(p.server_id, p.started_at, p.ended_at, p.price_percent)
                 .where(p.server_id.in_(list(found)))
                 .order_by(p.server_id, p.started_at, p.id)
             )
             for row in self.session.execute(query):
-                found[row.server_id].append(BackupPeriod(row.started_at, row.ended_at))
+                found[row.server_id].append(BackupPeriod(row.started_at, row.ended_at, Decimal(row.price_percent)))
         return found
 
     def prices(self, server_type_ids: Collection[int]) -> dict[int, TypePrice]:

@@ -1,9 +1,8 @@
 """Identity's quotas over gRPC, for compute's synchronous use cases.
 
 Calls carry compute's own service principal (identity lets only services reserve and
-release), never the user's being served, through :class:`cpshared.grpc.service_channel.ServiceChannel`
-(its own event loop in a background thread), so the use cases — on worker threads of the gRPC
-server, or in the provisioning worker — call it synchronously.
+release), never the user's being served, on a :class:`~cpshared.grpc.blocking.BlockingChannel`
+(the use cases run on worker threads of the gRPC server, or in the provisioning worker).
 """
 
 from __future__ import annotations
@@ -16,15 +15,20 @@ from cloudplatform.identity.v1 import identity_service_pb2_grpc as ipb_grpc
 from compute_service import SERVICE_NAME
 from compute_service.service_layer.ports import Quotas
 from cpshared.errors import LimitExceeded, Unavailable
-from cpshared.grpc.service_channel import ServiceChannel
+from cpshared.grpc.blocking import BlockingChannel
 
 RESOURCE_TYPE = "server"
+CALL_TIMEOUT = 10.0
 
 
 class IdentityQuotas(Quotas):
     def __init__(self, address: str, service_key_file: str) -> None:
-        self._channel = ServiceChannel(address, service_key_file, SERVICE_NAME, callee="identity")
-        self._stub = ipb_grpc.IdentityServiceStub(self._channel.channel)
+        if not address:
+            raise Unavailable("compute cannot reach identity: set CP_IDENTITY_GRPC_ADDR")
+        self._client = BlockingChannel(
+            address, caller=SERVICE_NAME, service_key_file=service_key_file, timeout=CALL_TIMEOUT
+        )
+        self._stub = ipb_grpc.IdentityServiceStub(self._client.channel)
 
     def reserve(self, reservation_key: str, user_id: int, organization_id: int | None) -> None:
         owner: dict[str, int] = {"organization_id": organization_id} if organization_id else {"user_id": user_id}
@@ -32,7 +36,7 @@ class IdentityQuotas(Quotas):
             reservation_key=reservation_key, resource_type=RESOURCE_TYPE, amount=1, **owner
         )
         try:
-            self._channel.call(self._stub.ReserveQuota, request)
+            self._client.call(lambda: self._stub.ReserveQuota(request))
         except aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 detail = (exc.details() or "").partition(": ")[2] or "the server quota is used up"
@@ -43,7 +47,7 @@ class IdentityQuotas(Quotas):
 
     def release(self, reservation_key: str) -> None:
         try:
-            self._channel.call(self._stub.ReleaseQuota, ipb.ReleaseQuotaRequest(reservation_key=reservation_key))
+            self._client.call(lambda: self._stub.ReleaseQuota(ipb.ReleaseQuotaRequest(reservation_key=reservation_key)))
         except aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return
@@ -52,4 +56,4 @@ class IdentityQuotas(Quotas):
             ) from None
 
     def close(self) -> None:
-        self._channel.close()
+        self._client.close()

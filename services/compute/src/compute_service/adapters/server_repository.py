@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -176,8 +177,6 @@ class ServerRepository:
                 [{"server_id": server.id, "ssh_key_id": key_id, "added_at": now} for key_id in server.ssh_key_ids],
             )
         self.open_type_period(server.id, server.server_type_id, now)
-        if server.backup_enabled:
-            self.set_backup_period(server.id, True, now)
         self._saw(server)
         return server
 
@@ -193,15 +192,24 @@ class ServerRepository:
             sa.insert(t.server_type_periods).values(server_id=server_id, server_type_id=server_type_id, started_at=at)
         )
 
-    def set_backup_period(self, server_id: int, enabled: bool, at: datetime) -> None:
+    def set_backup_period(
+        self, server_id: int, enabled: bool, at: datetime, price_percent: Decimal | None = None
+    ) -> None:
         """Record that ``server_id`` has backups enabled (or not) from ``at`` on: a period is opened
-        at creation with backups and when enable_backup finishes, closed when disable_backup does."""
+        when enable_backup finishes (at ``price_percent`` of the server's prices), closed when
+        disable_backup does."""
         p = t.server_backup_periods.c
         self.session.execute(
             sa.update(t.server_backup_periods).where(p.server_id == server_id, p.ended_at.is_(None)).values(ended_at=at)
         )
         if enabled:
-            self.session.execute(sa.insert(t.server_backup_periods).values(server_id=server_id, started_at=at))
+            if price_percent is None:
+                raise ValueError("a backup period needs the price percentage it was enabled at")
+            self.session.execute(
+                sa.insert(t.server_backup_periods).values(
+                    server_id=server_id, started_at=at, price_percent=price_percent
+                )
+            )
 
     def save(self, server: Server, now: datetime) -> None:
         """Write what actions change: status, lock, upstream id and addresses, deletion, version."""

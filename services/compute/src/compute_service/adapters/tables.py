@@ -195,6 +195,7 @@ server_backup_periods = sa.Table(
     sa.Column("server_id", ID, nullable=False),
     sa.Column("started_at", TIME, nullable=False),
     sa.Column("ended_at", TIME),
+    sa.Column("price_percent", sa.DECIMAL(5, 2), nullable=False),
 )
 
 server_ssh_keys = sa.Table(

@@ -9,8 +9,9 @@ created it (so a creation deferred by an upstream outage is billed from the requ
 Hetzner), and a server whose creation failed is never billed.
 
 Backups are billed like Hetzner's: every started hour of the server's life in which backups
-were enabled (``server_backup_periods``) is one more hour, of resource type ``backup``, at
-:data:`BACKUP_PERCENT` of the prices of the server type that prices the server's hour.
+were enabled (``server_backup_periods``) is one more hour, of resource type ``backup``, at the
+period's percentage of the prices of the server type that prices the server's hour. The
+percentage is billing's ``backup`` pricing plan's when backups were enabled (its one home).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
-from cpshared import prices
 from cpshared.timestamps import as_utc
 from hetzner_conventions import billing_hours
 from hetzner_conventions.billing_hours import billed_instant, hours_due, life_end
@@ -32,8 +32,6 @@ EPOCH: Final = billing_hours.EPOCH
 hour_floor = billing_hours.hour_floor
 hour_index = billing_hours.hour_index
 epoch_seconds = billing_hours.epoch_seconds
-BACKUP_PERCENT: Final = prices.BACKUP_PERCENT
-"""Backups cost this percentage of the server type's prices (Hetzner's 20 %; the gateway shows it too)."""
 HOURLY_PRECISION: Final = Decimal("0.000001")  # server_types.price_hourly is DECIMAL(10,6)
 MONTHLY_PRECISION: Final = Decimal("0.01")  # server_types.price_monthly is DECIMAL(10,2)
 
@@ -84,25 +82,30 @@ def type_at(periods: Sequence[TypePeriod], instant: datetime, fallback: int) -> 
 class BackupPeriod:
     started_at: datetime
     ended_at: datetime | None
+    price_percent: Decimal
+    """The share of the server's prices its backup hours cost (billing's plan when enabled)."""
 
 
-def backup_in_hour(periods: Sequence[BackupPeriod], hour_start: datetime, billed_instant: datetime) -> bool:
-    """Whether backups were enabled at some moment of the hour starting at ``hour_start`` (a
-    started hour counts in full); ``billed_instant`` is the hour's end, or the server's deletion
-    when earlier (a period opened after the deletion does not count)."""
+def backup_in_hour(
+    periods: Sequence[BackupPeriod], hour_start: datetime, billed_instant: datetime
+) -> BackupPeriod | None:
+    """The backup period that makes the hour starting at ``hour_start`` a backup hour (backups
+    enabled at some moment of it: a started hour counts in full; the first such period prices
+    it), or None; ``billed_instant`` is the hour's end, or the server's deletion when earlier (a
+    period opened after the deletion does not count)."""
     start, end = as_utc(hour_start), as_utc(hour_start) + HOUR
     for period in periods:
         opened, closed = as_utc(period.started_at), period.ended_at
         if opened < end and opened <= billed_instant and (closed is None or as_utc(closed) > start):
-            return True
-    return False
+            return period
+    return None
 
 
-def backup_prices(price_hourly: Decimal, price_monthly: Decimal) -> tuple[Decimal, Decimal]:
-    """The hourly price and monthly cap of backups for a server type's prices:
-    :data:`BACKUP_PERCENT` of each, at the catalog's precision (6 decimals hourly, cents
-    monthly), rounded DOWN so that backups never cost more than the percentage."""
-    share = BACKUP_PERCENT / 100
+def backup_prices(price_hourly: Decimal, price_monthly: Decimal, percent: Decimal) -> tuple[Decimal, Decimal]:
+    """The hourly price and monthly cap of backups for a server type's prices: ``percent`` of
+    each, at the catalog's precision (6 decimals hourly, cents monthly), rounded DOWN so that
+    backups never cost more than the percentage."""
+    share = percent / 100
     return (
         (price_hourly * share).quantize(HOURLY_PRECISION, rounding=ROUND_DOWN),
         (price_monthly * share).quantize(MONTHLY_PRECISION, rounding=ROUND_DOWN),

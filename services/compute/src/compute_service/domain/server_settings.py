@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Final
 
-from compute_service.domain.metering import BACKUP_PERCENT
 from compute_service.domain.server_actions import field_error
 from compute_service.domain.server_status import RUNNING
 from compute_service.domain.servers import Server
@@ -33,7 +32,6 @@ RESET_PASSWORD: Final = "reset_password"  # noqa: S105 - a command name, not a p
 COMMANDS: Final = frozenset(
     {ATTACH_ISO, DETACH_ISO, CHANGE_DNS_PTR, ENABLE_BACKUP, DISABLE_BACKUP, REQUEST_CONSOLE, RESET_PASSWORD}
 )
-BACKUP_PRICE_PERCENT: Final = BACKUP_PERCENT  # one figure, metering's
 MAX_DNS_PTR: Final = 255
 
 

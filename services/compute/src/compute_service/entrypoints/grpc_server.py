@@ -28,6 +28,7 @@ def register(settings: Settings) -> Registrar:
         hcloud_endpoint=settings.hcloud_endpoint,
         hcloud_token_file=settings.hcloud_token_file,
         identity_grpc_addr=settings.identity_grpc_addr,
+        billing_grpc_addr=settings.billing_grpc_addr,
         service_key_file=settings.principal_service_key_file,
     )
     catalog_keeper.start(

@@ -137,6 +137,10 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
             user_data=request.user_data,
             labels=dict(request.labels),
             backups=request.backups,
+            # Backups from the start cost what billing's backup plan says now.
+            backup_price_percent=(
+                await asyncio.to_thread(self._compute.backup_pricing.backup_percent) if request.backups else None
+            ),
             start_after_create=request.start_after_create if request.HasField("start_after_create") else True,
             placement_group_id=request.placement_group_id,
         )
@@ -400,7 +404,9 @@ class ServerServicer(pb_grpc.ServerServiceServicer):
 
     async def _backup(self, server_id: int, organization_id: int, enable: bool) -> pb.Action:
         reach = _reach(organization_id, f"server {server_id}")
-        action = await asyncio.to_thread(server_settings.set_backup, server_id, enable, reach, self._compute.uow())
+        action = await asyncio.to_thread(
+            server_settings.set_backup, server_id, enable, reach, self._compute.uow(), self._compute.backup_pricing
+        )
         return action_message(action)
 
     async def EnableBackup(self, request: pb.EnableBackupRequest, context: Context) -> pb.EnableBackupResponse:  # noqa: N802

@@ -11,7 +11,8 @@ each once, when it is back. Event ids are a function of (server, hour)
 
 Backups: each hour recorded in which the server had backups enabled (``server_backup_periods``)
 gets a second event, resource type ``backup`` (the server's id and name, product the server
-type's code), at 20 % of the prices of the type that priced the server's hour
+type's code), at the backup period's percentage (billing's ``backup`` plan when backups were
+enabled) of the prices of the type that priced the server's hour
 (:func:`~compute_service.domain.metering.backup_prices`), its id a function of ("backup",
 server, hour): written in the same transaction as the server's hour, so a crash or a rerun
 never records it twice nor skips it.
@@ -32,6 +33,7 @@ from cloudplatform.usage.v1 import events_pb2 as usage_pb
 from compute_service import SERVICE_NAME
 from compute_service.domain.metering import (
     HOUR,
+    BackupPeriod,
     MeteredServer,
     backup_in_hour,
     backup_prices,
@@ -99,8 +101,8 @@ def _usage_event(
     )
 
 
-def _backup_event(server: MeteredServer, hour: datetime, price: TypePrice) -> PendingEvent:
-    hourly, monthly = backup_prices(price.price_hourly, price.price_monthly)
+def _backup_event(server: MeteredServer, hour: datetime, price: TypePrice, period: BackupPeriod) -> PendingEvent:
+    hourly, monthly = backup_prices(price.price_hourly, price.price_monthly, period.price_percent)
     return _usage_event(server, hour, TypePrice(price.code, hourly, monthly), BACKUP_RESOURCE_TYPE)
 
 
@@ -124,7 +126,7 @@ class Meter:
                 return MeteringRound(0, 0, 0, more=False)
             periods = repository.type_periods([s.id for s in servers])
             backups = repository.backup_periods([s.id for s in servers])
-            planned: list[tuple[MeteredServer, list[tuple[datetime, int, bool]]]] = []
+            planned: list[tuple[MeteredServer, list[tuple[datetime, int, BackupPeriod | None]]]] = []
             budget = self.max_hours
             for server in servers:
                 if budget == 0:
@@ -148,10 +150,10 @@ class Meter:
             prices = repository.prices({type_id for _, priced in planned for _, type_id, _ in priced})
             recorded: list[PendingEvent] = []
             for server, priced in planned:
-                for hour, type_id, backed_up in priced:
+                for hour, type_id, backup_period in priced:
                     recorded.append(_usage_event(server, hour, prices[type_id]))
-                    if backed_up:
-                        recorded.append(_backup_event(server, hour, prices[type_id]))
+                    if backup_period is not None:
+                        recorded.append(_backup_event(server, hour, prices[type_id], backup_period))
             added = uow.record_once(recorded)
             for server, priced in planned:
                 if priced:

@@ -170,6 +170,16 @@ class CatalogSource(Protocol):
     def load_balancer_types(self) -> list[UpstreamLoadBalancerType]: ...
 
 
+# -- billing ----------------------------------------------------------------------------------
+
+
+class BackupPricing(Protocol):
+    def backup_percent(self) -> Decimal:
+        """The share (percent) of a server's prices its backups cost: billing's active ``backup``
+        pricing plan's. PreconditionFailed when billing offers no backup plan; Unavailable when
+        billing cannot be asked."""
+
+
 # -- identity ---------------------------------------------------------------------------------
 
 
@@ -249,7 +259,9 @@ class ServerRepository(Protocol):
 
     def open_type_period(self, server_id: int, server_type_id: int, at: datetime) -> None: ...
 
-    def set_backup_period(self, server_id: int, enabled: bool, at: datetime) -> None: ...
+    def set_backup_period(
+        self, server_id: int, enabled: bool, at: datetime, price_percent: Decimal | None = None
+    ) -> None: ...
 
     def save(self, server: Server, now: datetime) -> None: ...
 

@@ -12,11 +12,11 @@ upstream's action and finishes it.
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, Final
 
 from compute_service.domain.server_settings import (
     ATTACH_ISO,
-    BACKUP_PRICE_PERCENT,
     CHANGE_DNS_PTR,
     CHANGE_PROTECTION,
     DETACH_ISO,
@@ -33,12 +33,15 @@ from compute_service.domain.server_settings import (
     ensure_running_for_password_reset,
 )
 from compute_service.domain.servers import Action, Server, UpstreamFailure
-from compute_service.service_layer.ports import UpstreamServers
+from compute_service.service_layer.ports import BackupPricing, UpstreamServers
 from compute_service.service_layer.server_actions import started
 from compute_service.service_layer.servers import Reach, begin, live_server, upstream_server_of
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.errors import PreconditionFailed
+
+BACKUP_PRICE_PERCENT: Final = "backup_price_percent"
+"""The enable_backup action's parameter: billing's backup percentage when it was asked for."""
 
 
 def _provisioned(server: Server) -> None:
@@ -69,10 +72,13 @@ def change_dns_ptr(server_id: int, ip: str, dns_ptr: str | None, reach: Reach, u
     return started(action)
 
 
-def set_backup(server_id: int, enable: bool, reach: Reach, uow: ComputeUnitOfWork) -> Action:
+def set_backup(server_id: int, enable: bool, reach: Reach, uow: ComputeUnitOfWork, pricing: BackupPricing) -> Action:
+    """Enabling asks billing for the backup plan's percentage first (outside the transaction):
+    the action carries it, and the backup period the worker opens keeps it."""
     command = ENABLE_BACKUP if enable else DISABLE_BACKUP
+    params = {BACKUP_PRICE_PERCENT: str(pricing.backup_percent())} if enable else None
     with uow:
-        _, action = begin(uow, server_id, command, reach, check=lambda s: ensure_backup(s, enable))
+        _, action = begin(uow, server_id, command, reach, params, check=lambda s: ensure_backup(s, enable))
         uow.commit()
     return started(action)
 
@@ -186,7 +192,7 @@ def carry_out(up: UpstreamServers, uow: ComputeUnitOfWork, action: Action, serve
             window=backup_window,
             server_price_hourly="" if server_type is None else str(server_type.price_hourly),
             server_price_monthly="" if server_type is None else str(server_type.price_monthly),
-            backup_price_percent=str(BACKUP_PRICE_PERCENT),
+            backup_price_percent=str(params.get(BACKUP_PRICE_PERCENT, "")),
             upstream_action_id=upstream_action,
             now=now,
         )
@@ -194,5 +200,8 @@ def carry_out(up: UpstreamServers, uow: ComputeUnitOfWork, action: Action, serve
         current.finished(action, upstream_action, now)
     uow.servers.save(current, now)
     if action.command in (ENABLE_BACKUP, DISABLE_BACKUP):
-        uow.servers.set_backup_period(current.id, current.backup_enabled, now)
+        percent = params.get(BACKUP_PRICE_PERCENT)
+        uow.servers.set_backup_period(
+            current.id, current.backup_enabled, now, Decimal(str(percent)) if percent is not None else None
+        )
     uow.actions.save(action)

@@ -16,6 +16,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from compute_service.domain import server_status as st
@@ -57,6 +58,9 @@ class NewServer:
     user_data: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     backups: bool = False
+    backup_price_percent: Decimal | None = None
+    """With ``backups``: the share of the server's prices they cost (billing's backup plan's, asked
+    before the transaction); the backup period opened with the server keeps it."""
     start_after_create: bool = True
     placement_group_id: int = 0  # the tenant's placement group to create it in; 0: none
 
@@ -168,6 +172,8 @@ def _create(
     upstream: UpstreamServers | None,
     deadline: float | None = None,
 ) -> tuple[Server, Action, str]:
+    if request.backups and request.backup_price_percent is None:
+        raise PreconditionFailed("backups are not offered: their price is not known")
     name = check_server_name(request.name)
     user_data = check_user_data(request.user_data)
     labels = check_labels(request.labels)
@@ -225,6 +231,8 @@ def _create(
         )
         now = utcnow()
         uow.servers.add(server, now)
+        if server.backup_enabled:
+            uow.servers.set_backup_period(server.id, True, now, request.backup_price_percent)
         if group is not None:
             group.server_ids.append(server.id)
             server.placement_group = group

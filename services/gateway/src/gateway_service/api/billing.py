@@ -40,6 +40,14 @@ pricing_plans_router = APIRouter(prefix="/v1/pricing_plans", tags=["pricing_plan
 ResourceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Money = Annotated[str, Field(pattern=r"^\d{1,8}(\.\d{1,2})?$", description="Decimal amount, e.g. 12.34.")]
 Price = Annotated[str | None, Field(default=None, pattern=r"^\d{1,8}(\.\d{1,6})?$", description="Decimal price.")]
+Percentage = Annotated[
+    str | None,
+    Field(
+        default=None,
+        pattern=r"^\d{1,3}(\.\d{1,2})?$",
+        description="A percentage of another product's price (the backup plan: of the server's), 0 to 100.",
+    ),
+]
 ResourceType = Literal["server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth"]
 Address = dict[Annotated[str, Field(max_length=50)], Annotated[str, Field(max_length=255)]]
 
@@ -446,6 +454,7 @@ class PricingPlanOut(BaseModel):
     overage_price_per_tb: str | None
     currency: str
     active: bool
+    percentage: str | None
 
 
 class PricingPlanAnswer(BaseModel):
@@ -466,6 +475,7 @@ class PricingPlanIn(BaseModel):
     price_per_gb: Price = None
     included_traffic_tb: StrictInt = Field(default=0, ge=0, le=100_000)
     overage_price_per_tb: Price = None
+    percentage: Percentage = None
     currency: str = Field(
         default="", pattern=r"^([A-Z]{3})?$", description="ISO 4217; default: the currency the platform invoices in."
     )
@@ -489,6 +499,7 @@ def plan_out(plan: pb.PricingPlan) -> PricingPlanOut:
         overage_price_per_tb=plan.overage_price_per_tb or None,
         currency=plan.currency,
         active=plan.active,
+        percentage=plan.percentage or None,
     )
 
 
@@ -505,6 +516,7 @@ def plan_message(body: PricingPlanIn, plan_id: int = 0, code: str = "") -> pb.Pr
         overage_price_per_tb=body.overage_price_per_tb or "",
         currency=body.currency,
         active=body.active,
+        percentage=body.percentage or "",
     )
 
 

@@ -18,7 +18,8 @@ How the platform's catalog maps onto Hetzner's shapes (the one place for it):
 - ``/v1/pricing``: those server types; the VAT, volumes per GB, floating IPv4/IPv6 and load
   balancer types from billing's active pricing plans (gateway_service/price_list.py, cached
   per process); primary IPs have no plan yet (an empty list) and images are not billed (0);
-  backups cost :data:`cpshared.prices.BACKUP_PERCENT` of the server's price.
+  backups cost the ``backup`` plan's percentage of the server's price (``0`` without the plan:
+  not offered).
 - Images: the ones compute lets the caller use: the public system images and the caller's
   tenant's own snapshots (``POST /v1/servers/{id}/actions/create_image``), ``type`` and
   ``status`` in Hetzner's words (``custom`` is a ``snapshot``; a ``deprecated`` image is
@@ -45,7 +46,6 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
-from cpshared import prices as cpshared_prices
 from gateway_service.api.common import Meta, one_page, sort_items
 from gateway_service.api.models.catalog import (
     ZERO,
@@ -493,7 +493,7 @@ async def get_pricing(request: Request, principal: Authenticated) -> PricingAnsw
             floating_ip=MonthlyPrice(price_monthly=money_of(ipv4[1]) if ipv4 is not None else ZERO),
             floating_ips=floating_ips,
             primary_ips=[],
-            server_backup=ServerBackupPrice(percentage=decimal_string(cpshared_prices.BACKUP_PERCENT)),
+            server_backup=ServerBackupPrice(percentage=decimal_string(prices.backup_percentage)),
             volume=PricePerGb(price_per_gb_month=money_of(prices.volume_per_gb_month)),
             load_balancer_types=load_balancer_types,
             server_types=[

@@ -72,6 +72,14 @@ class Family(StrEnum):
     ISOS = "isos"
     PRICING = "pricing"
     LOAD_BALANCER_TYPES = "load_balancer_types"
+    TICKETS = "tickets"
+    """Support tickets (/v1/tickets): the tenant's own; support staff work every ticket
+    (/v1/admin/tickets, a staff area). Support checks the tenant and the view again."""
+    NOTIFICATIONS = "notifications"
+    """The caller's own in-app inbox (/v1/notifications); support checks the user again."""
+    MAINTENANCE_WINDOWS = "maintenance_windows"
+    """Maintenance windows: anyone reads the upcoming and current ones (/v1/maintenance_windows,
+    no authentication); admins and support staff keep them (/v1/admin/maintenance_windows)."""
 
 
 # What staff roles may read of other users' resources, by family (admins reach everything).
@@ -132,6 +140,16 @@ STAFF_AREAS: Mapping[Family, Mapping[Access, frozenset[Role]]] = {
     Family.INVOICES: {Access.WRITE: frozenset({Role.ADMIN, Role.BILLING})},
     Family.CREDITS: {Access.WRITE: frozenset({Role.ADMIN, Role.BILLING})},
     Family.PRICING_PLANS: {Access.WRITE: frozenset({Role.ADMIN})},
+    # The helpdesk: platform admins and support staff read and answer every ticket, add internal
+    # notes, assign and move them (billing staff open tickets as customers do).
+    Family.TICKETS: {
+        Access.READ: frozenset({Role.ADMIN, Role.SUPPORT}),
+        Access.WRITE: frozenset({Role.ADMIN, Role.SUPPORT}),
+    },
+    Family.MAINTENANCE_WINDOWS: {
+        Access.READ: frozenset({Role.ADMIN, Role.SUPPORT}),
+        Access.WRITE: frozenset({Role.ADMIN, Role.SUPPORT}),
+    },
     Family.SETTINGS: {Access.READ: frozenset({Role.ADMIN}), Access.WRITE: frozenset({Role.ADMIN})},
     Family.QUOTAS: {
         Access.READ: frozenset({Role.ADMIN, Role.SUPPORT, Role.BILLING}),

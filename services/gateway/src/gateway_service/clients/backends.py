@@ -15,10 +15,13 @@ from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.identity import IdentityClient
+from gateway_service.clients.maintenance import MaintenanceClient
+from gateway_service.clients.notifications import NotificationClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
 from gateway_service.clients.servers import ServerClient
 from gateway_service.clients.storage import StorageClient
+from gateway_service.clients.tickets import TicketClient
 from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.price_list import PriceListCache
 
@@ -42,6 +45,12 @@ class Backends:
     storage: StorageClient
     """Storage's VolumeService: volumes and their actions."""
     billing: BillingClient
+    tickets: TicketClient
+    """Support's TicketService: tickets, their threads and attachments."""
+    maintenance: MaintenanceClient
+    """Support's MaintenanceService: maintenance windows."""
+    notifications: NotificationClient
+    """Support's NotificationService: the caller's in-app inbox."""
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
@@ -66,6 +75,9 @@ class Backends:
             placement_groups=PlacementGroupClient(of("compute")),
             storage=StorageClient(of("storage")),
             billing=billing,
+            tickets=TicketClient(of("support")),
+            maintenance=MaintenanceClient(of("support")),
+            notifications=NotificationClient(of("support")),
             prices=PriceListCache(billing.price_list),
         )
 

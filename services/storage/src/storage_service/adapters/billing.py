@@ -10,7 +10,7 @@ from grpc import aio
 from cloudplatform.billing.v1 import billing_service_pb2 as bpb
 from cloudplatform.billing.v1 import billing_service_pb2_grpc as bpb_grpc
 from cpshared.errors import Unavailable
-from cpshared.grpc.service_channel import ServiceChannel
+from cpshared.grpc.blocking import BlockingChannel
 from storage_service import SERVICE_NAME
 from storage_service.service_layer.ports import PricePlans
 
@@ -19,13 +19,13 @@ VOLUME_PLAN = "volume"
 
 class BillingPlans(PricePlans):
     def __init__(self, address: str, service_key_file: str) -> None:
-        self._channel = ServiceChannel(address, service_key_file, SERVICE_NAME, callee="billing")
+        self._channel = BlockingChannel(address, caller=SERVICE_NAME, service_key_file=service_key_file)
         self._stub = bpb_grpc.BillingServiceStub(self._channel.channel)
 
     def volume_per_gb_month(self) -> tuple[Decimal, str]:
         try:
             answer = self._channel.call(
-                self._stub.ListPricingPlans, bpb.ListPricingPlansRequest(resource_type=VOLUME_PLAN)
+                lambda: self._stub.ListPricingPlans(bpb.ListPricingPlansRequest(resource_type=VOLUME_PLAN))
             )
         except aio.AioRpcError as exc:
             raise Unavailable(f"billing could not list its pricing plans: {exc.code().name} {exc.details()}") from None

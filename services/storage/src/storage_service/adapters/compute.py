@@ -11,7 +11,7 @@ from cloudplatform.compute.v1 import compute_service_pb2_grpc as cpb_grpc
 from cloudplatform.compute.v1 import server_service_pb2 as spb
 from cloudplatform.compute.v1 import server_service_pb2_grpc as spb_grpc
 from cpshared.errors import Unavailable
-from cpshared.grpc.service_channel import ServiceChannel
+from cpshared.grpc.blocking import BlockingChannel
 from storage_service import SERVICE_NAME
 from storage_service.domain.volumes import ServerInfo
 from storage_service.service_layer.ports import Servers
@@ -21,13 +21,13 @@ GONE = frozenset({"deleting", "deleted"})
 
 class ComputeServers(Servers):
     def __init__(self, address: str, service_key_file: str) -> None:
-        self._channel = ServiceChannel(address, service_key_file, SERVICE_NAME, callee="compute")
+        self._channel = BlockingChannel(address, caller=SERVICE_NAME, service_key_file=service_key_file)
         self._servers = spb_grpc.ServerServiceStub(self._channel.channel)
         self._compute = cpb_grpc.ComputeServiceStub(self._channel.channel)
 
     def server(self, server_id: int) -> ServerInfo | None:
         try:
-            answer = self._channel.call(self._servers.GetServer, spb.GetServerRequest(server_id=server_id))
+            answer = self._channel.call(lambda: self._servers.GetServer(spb.GetServerRequest(server_id=server_id)))
         except aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None
@@ -45,7 +45,7 @@ class ComputeServers(Servers):
 
     def datacenter_id(self, location: str) -> int | None:
         try:
-            answer = self._channel.call(self._compute.ListDatacenters, cpb.ListDatacentersRequest())
+            answer = self._channel.call(lambda: self._compute.ListDatacenters(cpb.ListDatacentersRequest()))
         except aio.AioRpcError as exc:
             raise Unavailable(f"compute could not list its datacenters: {exc.code().name} {exc.details()}") from None
         return next((dc.id for dc in answer.datacenters if dc.code == location), None)

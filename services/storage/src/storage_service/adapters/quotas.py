@@ -9,14 +9,14 @@ from grpc import aio
 from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as ipb_grpc
 from cpshared.errors import LimitExceeded, Unavailable
-from cpshared.grpc.service_channel import ServiceChannel
+from cpshared.grpc.blocking import BlockingChannel
 from storage_service import SERVICE_NAME
 from storage_service.service_layer.ports import Quotas
 
 
 class IdentityQuotas(Quotas):
     def __init__(self, address: str, service_key_file: str) -> None:
-        self._channel = ServiceChannel(address, service_key_file, SERVICE_NAME, callee="identity")
+        self._channel = BlockingChannel(address, caller=SERVICE_NAME, service_key_file=service_key_file)
         self._stub = ipb_grpc.IdentityServiceStub(self._channel.channel)
 
     def reserve(
@@ -27,7 +27,7 @@ class IdentityQuotas(Quotas):
             reservation_key=reservation_key, resource_type=resource_type, amount=amount, **owner
         )
         try:
-            self._channel.call(self._stub.ReserveQuota, request)
+            self._channel.call(lambda: self._stub.ReserveQuota(request))
         except aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 detail = (exc.details() or "").partition(": ")[2] or f"the {resource_type} quota is used up"
@@ -38,7 +38,9 @@ class IdentityQuotas(Quotas):
 
     def release(self, reservation_key: str) -> None:
         try:
-            self._channel.call(self._stub.ReleaseQuota, ipb.ReleaseQuotaRequest(reservation_key=reservation_key))
+            self._channel.call(
+                lambda: self._stub.ReleaseQuota(ipb.ReleaseQuotaRequest(reservation_key=reservation_key))
+            )
         except aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return

@@ -1,4 +1,5 @@
-"""The support service's gRPC server process."""
+"""The support service's gRPC server process: the TicketService, MaintenanceService and
+NotificationService, and the keeper running beside it (entrypoints/keeper.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,29 @@ from grpc import aio
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from support_service import SERVICE_NAME, __version__
+from support_service.bootstrap import Support, bootstrap
 from support_service.config import Settings
+from support_service.entrypoints import keeper
+from support_service.entrypoints.maintenance_servicer import add_maintenance_servicer
+from support_service.entrypoints.notification_servicer import add_notification_servicer
+from support_service.entrypoints.ticket_servicer import add_ticket_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def register(settings: Settings) -> Registrar:
-    def add_servicers(server: aio.Server) -> list[str]:
-        # The support domain's own gRPC API arrives with its issue; until then the
-        # process serves health, reflection and ServiceInfo only.
-        return []
+    support = bootstrap(settings)
+    keeper.start(support, every_seconds=settings.keeper_seconds)
+    return lambda server: add_servicers(server, support)
 
-    return add_servicers
+
+def add_servicers(server: aio.Server, support: Support) -> list[str]:
+    """Every gRPC service support answers, on ``server``; their full names."""
+    return (
+        add_ticket_servicer(server, support)
+        + add_maintenance_servicer(server, support)
+        + add_notification_servicer(server, support)
+    )
 
 
 def main() -> None:

@@ -1,0 +1,25 @@
+"""The support unit of work on MariaDB: one SQLAlchemy session, the repositories on it, and the
+outbox written by the shared unit of work's commit."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from cpshared.db import SqlAlchemyUnitOfWork
+from support_service.adapters.maintenance_repository import MaintenanceRepository
+from support_service.adapters.notification_repository import NotificationRepository
+from support_service.adapters.ticket_repository import TicketRepository
+from support_service.service_layer.unit_of_work import SupportUnitOfWork
+
+
+class SqlAlchemySupportUnitOfWork(SqlAlchemyUnitOfWork, SupportUnitOfWork):
+    def __enter__(self) -> Self:
+        super().__enter__()
+        self.tickets = TicketRepository(self.session)
+        self.maintenance = MaintenanceRepository(self.session)
+        self.notifications = NotificationRepository(self.session)
+        return self
+
+    def commit(self) -> None:
+        self.collect_events()
+        super().commit()

@@ -1,0 +1,96 @@
+"""The in-app inbox: what the platform tells a person (the seed's ``notifications``: a type, the
+one notified — ``notifiable_type`` ``user`` and its id —, data as JSON text, ``read_at``).
+
+What notifies whom, so far (the other kinds of issue 19 — invoices, alerts, servers,
+maintenance, sign-ins, quotas — and mail are still to come):
+
+- ``ticket.replied`` by staff: ``ticket_replied`` to the customer who opened the ticket;
+- ``ticket.status_changed`` to ``resolved``: ``ticket_resolved`` to that customer;
+- ``maintenance.scheduled``, ``.started``, ``.completed``: ``maintenance_scheduled``,
+  ``maintenance_started``, ``maintenance_completed`` to every customer with a resource in an
+  affected datacenter (:func:`affects`), once each.
+
+An internal note notifies nobody. A notification's id is a function of the event and the
+person, so the same event never notifies the same person twice.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from support_service.domain.tickets import RESOLVED, Ticket
+
+USER: Final = "user"
+TICKET_REPLIED: Final = "ticket_replied"
+TICKET_RESOLVED: Final = "ticket_resolved"
+MAINTENANCE_KINDS: Final = {
+    "maintenance.scheduled": "maintenance_scheduled",
+    "maintenance.started": "maintenance_started",
+    "maintenance.completed": "maintenance_completed",
+}
+NAMESPACE: Final = uuid.UUID("3b7c4e0a-2f51-4c55-9d35-6a0f3f1d2c11")
+
+
+@dataclass
+class Notification:
+    id: str
+    type: str
+    notifiable_type: str
+    notifiable_id: int
+    data: dict[str, Any]
+    read_at: datetime | None = None
+    created_at: datetime | None = None
+
+    def data_text(self) -> str:
+        return json.dumps(self.data, ensure_ascii=False, sort_keys=True)
+
+
+def notification_id(event_id: str, user_id: int) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{event_id}\x1f{USER}\x1f{user_id}"))
+
+
+def _about(ticket: Ticket) -> dict[str, Any]:
+    return {"ticket_id": ticket.id, "ticket_number": ticket.ticket_number, "subject": ticket.subject}
+
+
+def for_reply(event_id: str, ticket: Ticket, message_id: int, from_staff: bool) -> list[Notification]:
+    if not from_staff:
+        return []
+    data = {**_about(ticket), "message_id": message_id}
+    return [Notification(notification_id(event_id, ticket.user_id), TICKET_REPLIED, USER, ticket.user_id, data)]
+
+
+def for_status(event_id: str, ticket: Ticket, status: str) -> list[Notification]:
+    if status != RESOLVED:
+        return []
+    return [
+        Notification(notification_id(event_id, ticket.user_id), TICKET_RESOLVED, USER, ticket.user_id, _about(ticket))
+    ]
+
+
+def _location(datacenter: str) -> str:
+    return datacenter.split("-dc", 1)[0]
+
+
+def affects(window_datacenter: str, resource_datacenter: str) -> bool:
+    """Whether a window naming ``window_datacenter`` (``fsn1-dc14`` or the location ``fsn1``)
+    affects a resource in ``resource_datacenter`` (either form): the same datacenter, or a
+    location and a datacenter in it."""
+    if _location(window_datacenter) != _location(resource_datacenter):
+        return False
+    precise = "-dc" in window_datacenter and "-dc" in resource_datacenter
+    return window_datacenter == resource_datacenter if precise else True
+
+
+def for_maintenance(event_id: str, event_type: str, data: dict[str, Any], user_ids: list[int]) -> list[Notification]:
+    kind = MAINTENANCE_KINDS.get(event_type)
+    if kind is None:
+        return []
+    return [
+        Notification(notification_id(event_id, user_id), kind, USER, user_id, dict(data))
+        for user_id in sorted(set(user_ids))
+    ]

@@ -1,0 +1,133 @@
+"""The outside world as support's service layer sees it: its repositories (MariaDB, in
+``adapters/``) and the object store attachments live in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from support_service.domain.maintenance import MaintenanceWindow
+from support_service.domain.notifications import Notification
+from support_service.domain.tickets import Attachment, Ticket, TicketMessage
+
+
+@dataclass(frozen=True)
+class TicketQuery:
+    """A search of tickets. Tenancy: ``user_id`` and/or ``organization_id`` (None both: every
+    tenant's, the staff view)."""
+
+    user_id: int | None = None
+    organization_id: int | None = None
+    statuses: Sequence[str] = ()
+    priorities: Sequence[str] = ()
+    categories: Sequence[str] = ()
+    assigned_to: int | None = None
+    unassigned: bool = False
+    customer_user_id: int | None = None
+    customer_organization_id: int | None = None
+    text: str = ""
+    """In the number, the subject or a message (internal notes only when ``with_notes``)."""
+    with_notes: bool = False
+    breached: bool = False
+    order: Sequence[tuple[str, bool]] = ()
+    offset: int = 0
+    limit: int = 25
+
+
+class TicketRepository(Protocol):
+    seen: list[Ticket]
+
+    def next_number(self, year: int) -> int:
+        """The year's next ticket number, taken in this transaction (given back by a rollback)."""
+
+    def add(self, ticket: Ticket, now: datetime) -> Ticket: ...
+
+    def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None: ...
+
+    def save(self, ticket: Ticket, now: datetime) -> None: ...
+
+    def search(self, query: TicketQuery) -> tuple[list[Ticket], int]: ...
+
+    def add_message(self, message: TicketMessage, now: datetime) -> TicketMessage: ...
+
+    def add_attachment(self, attachment: Attachment, now: datetime) -> Attachment: ...
+
+    def set_message_attachments(self, message_id: int, attachment_ids: Iterable[int]) -> None: ...
+
+    def messages(self, ticket_id: int, *, with_notes: bool) -> list[TicketMessage]: ...
+
+    def attachment(self, ticket_id: int, attachment_id: int) -> tuple[Attachment, TicketMessage] | None:
+        """The attachment of the ticket and the message it belongs to."""
+
+    def resolved_before(self, instant: datetime, limit: int) -> list[int]:
+        """Ids of resolved tickets resolved before ``instant``."""
+
+    def breach_candidates(
+        self, now: datetime, first_response: Mapping[str, timedelta], resolution: Mapping[str, timedelta], limit: int
+    ) -> list[int]:
+        """Ids of open and pending tickets with a target passed at ``now`` and not recorded yet."""
+
+
+class MaintenanceRepository(Protocol):
+    seen: list[MaintenanceWindow]
+
+    def add(self, window: MaintenanceWindow, now: datetime) -> MaintenanceWindow: ...
+
+    def get(self, window_id: int, *, for_update: bool = False) -> MaintenanceWindow | None: ...
+
+    def save(self, window: MaintenanceWindow, now: datetime) -> None: ...
+
+    def search(
+        self, statuses: Sequence[str], *, upcoming_first: bool, offset: int, limit: int
+    ) -> tuple[list[MaintenanceWindow], int]:
+        """Windows in ``statuses`` (empty: any); soonest start first with ``upcoming_first``,
+        else the newest first."""
+
+    def due(self, now: datetime, limit: int) -> list[int]:
+        """Ids of scheduled windows whose start, and running ones whose end, has come."""
+
+
+class NotificationRepository(Protocol):
+    def add(self, notification: Notification, now: datetime) -> None:
+        """Once: a notification whose id exists is not written again."""
+
+    def search(
+        self, user_id: int, *, unread_only: bool, offset: int, limit: int
+    ) -> tuple[list[Notification], int, int]:
+        """One page of the user's notifications (newest first), how many match, how many are unread."""
+
+    def get(self, user_id: int, notification_id: str) -> Notification | None: ...
+
+    def mark_read(self, user_id: int, notification_id: str | None, now: datetime) -> int:
+        """Mark one (or, with None, every) unread notification of the user read; how many."""
+
+
+class CustomerResourceRepository(Protocol):
+    """Where customers have resources, as compute's events told support."""
+
+    def record(
+        self,
+        resource_type: str,
+        resource_id: int,
+        user_id: int,
+        organization_id: int | None,
+        datacenter: str,
+        now: datetime,
+    ) -> None: ...
+
+    def forget(self, resource_type: str, resource_id: int) -> None: ...
+
+    def owners_near(self, locations: Sequence[str]) -> list[tuple[int, str]]:
+        """(user id, datacenter) of every resource in one of ``locations`` or their datacenters."""
+
+
+class ObjectStore(Protocol):
+    """Where attachments' content lives, by key (a local directory by default)."""
+
+    def put(self, key: str, content: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def delete(self, key: str) -> None: ...
