@@ -35,6 +35,7 @@ from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.monitoring.v1 import events_pb2 as monitoring_events
 from cloudplatform.network.v1 import events_pb2 as network_events
 from cloudplatform.ops.v1 import canary_pb2
+from cloudplatform.storage.v1 import events_pb2 as storage_events
 from cloudplatform.support.v1 import events_pb2 as support_events
 from cloudplatform.usage.v1 import events_pb2 as usage_events
 from cpshared.events.catalog import REGISTRY
@@ -473,6 +474,47 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ),
     ("image.protection_changed", 1): lambda: compute_events.ImageProtectionChanged(
         image_id=31, user_id=42, organization_id=7, delete=True, action_id=9007
+    ),
+    ("volume.created", 1): lambda: storage_events.VolumeCreated(
+        volume_id=55,
+        user_id=42,
+        organization_id=7,
+        name="data-1",
+        size_gb=10,
+        location="fsn1",
+        server_id=4711,
+        format="ext4",
+        labels={"env": "prod"},
+    ),
+    ("volume.provisioned", 1): lambda: storage_events.VolumeProvisioned(
+        volume_id=55, user_id=42, organization_id=7, hetzner_id=987654, size_gb=10
+    ),
+    ("volume.updated", 1): lambda: storage_events.VolumeUpdated(
+        volume_id=55, user_id=42, organization_id=7, fields=["name"], name="data", labels={"env": "prod"}
+    ),
+    ("volume.attached", 1): lambda: storage_events.VolumeAttached(
+        volume_id=55, user_id=42, organization_id=7, server_id=4711
+    ),
+    ("volume.detached", 1): lambda: storage_events.VolumeDetached(
+        volume_id=55, user_id=42, organization_id=7, server_id=4711, reason="requested"
+    ),
+    ("volume.resized", 1): lambda: storage_events.VolumeResized(
+        volume_id=55, user_id=42, organization_id=7, old_size_gb=10, size_gb=20
+    ),
+    ("volume.protection_changed", 1): lambda: storage_events.VolumeProtectionChanged(
+        volume_id=55, user_id=42, organization_id=7, delete=True
+    ),
+    ("volume.deleted", 1): lambda: storage_events.VolumeDeleted(
+        volume_id=55, user_id=42, organization_id=7, size_gb=20
+    ),
+    ("volume.action_failed", 1): lambda: storage_events.VolumeActionFailed(
+        volume_id=55,
+        user_id=42,
+        organization_id=7,
+        action_id=1000000000003,
+        command="resize_volume",
+        error_code="invalid_input",
+        error_message="size must be larger",
     ),
     ("ticket.opened", 1): lambda: support_events.TicketOpened(
         ticket_id=88,

@@ -14,7 +14,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -62,6 +62,12 @@ from network_service.config import WorkerSettings as NetworkWorkerSettings
 from network_service.entrypoints import worker as network_worker
 from network_service.entrypoints.grpc_server import add_servicers as add_network_servicers
 from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
+from storage_service.adapters.billing import BillingPlans
+from storage_service.adapters.compute import ComputeServers
+from storage_service.adapters.quotas import IdentityQuotas as StorageQuotas
+from storage_service.adapters.upstream import HcloudVolumes
+from storage_service.bootstrap import Storage
+from storage_service.entrypoints.grpc_server import add_servicers as add_storage_servicers
 from support_service.adapters.object_store import LocalObjectStore
 from support_service.bootstrap import Support
 from support_service.entrypoints.grpc_server import add_servicers as add_support_servicers
@@ -114,9 +120,11 @@ def identity_in_thread(
     trusted_gateway: Ed25519PublicKey,
     trusted_compute: Ed25519PublicKey | None = None,
     trusted_network: Ed25519PublicKey | None = None,
+    trusted_storage: Ed25519PublicKey | None = None,
 ) -> Iterator[tuple[str, Identity]]:
     """Identity (every servicer, a fresh signing key, mail to the local sink) on a loopback port,
-    verifying user principals it signs and the gateway's (and compute's, network's) service principals."""
+    verifying user principals it signs and the gateway's (and compute's, network's, storage's)
+    service principals."""
     signing_key = generate_private_key()
     identity = Identity(engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
     services = {"gateway": trusted_gateway}
@@ -124,6 +132,8 @@ def identity_in_thread(
         services["compute"] = trusted_compute
     if trusted_network is not None:
         services["network"] = trusted_network
+    if trusted_storage is not None:
+        services["storage"] = trusted_storage
     trusted = TrustedKeys(issuer=signing_key.public_key(), services=services)
     with grpc_in_thread("identity", lambda server: add_servicers(server, identity), trusted) as address:
         yield address, identity
@@ -199,7 +209,12 @@ def network_in_thread(
 @contextlib.contextmanager
 def simulator_in_thread() -> Iterator[str]:
     """A Hetzner simulator under uvicorn on a loopback port; yields its API endpoint (with /v1)."""
-    app = create_simulator(SimConfig(action_seconds=0), clock=SimClock(), tokens=[SIMULATOR_TOKEN])
+    # Hetzner's 3,600 requests an hour are the simulator's default; a live platform's suites (the
+    # authorization matrix makes thousands of upstream calls) are not about that limit, which its
+    # own tests cover: a budget no suite reaches.
+    app = create_simulator(
+        SimConfig(action_seconds=0, rate_limit=1_000_000), clock=SimClock(), tokens=[SIMULATOR_TOKEN]
+    )
     with contextlib.contextmanager(gateway_conftest.serve)(app) as base_url:
         yield f"{base_url}/v1"
 
@@ -230,6 +245,37 @@ def compute_in_thread(
 
 
 @dataclass(frozen=True)
+class StorageNeighbours:
+    """The gRPC addresses storage calls: identity's quotas, compute's servers, billing's plans."""
+
+    identity: str
+    compute: str
+    billing: str = ""
+
+
+@contextlib.contextmanager
+def storage_in_thread(
+    engine: sa.Engine, trusted: TrustedKeys, neighbours: StorageNeighbours, key_file: Path, simulator: str
+) -> Iterator[tuple[str, Storage]]:
+    """Storage on a loopback port, calling its neighbours as itself (``key_file``), its worker's
+    upstream the simulator at ``simulator``; yields its address and the service."""
+    storage = Storage(
+        engine,
+        quotas=StorageQuotas(neighbours.identity, str(key_file)),
+        servers=ComputeServers(neighbours.compute, str(key_file)),
+        plans=BillingPlans(neighbours.billing, str(key_file)) if neighbours.billing else None,
+        upstream=lambda: HcloudVolumes(
+            simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+        ),
+    )
+    try:
+        with grpc_in_thread("storage", lambda server: add_storage_servicers(server, storage), trusted) as address:
+            yield address, storage
+    finally:
+        storage.close()
+
+
+@dataclass(frozen=True)
 class LivePlatform:
     gateway: str
     """Base URL of the gateway, e.g. http://127.0.0.1:41234."""
@@ -245,6 +291,13 @@ class LivePlatform:
     billing: sa.Engine | None = None
     """The billing service's database, when the platform runs billing (``billing_url``): tests
     feed it events through the billing projection and run invoices on it."""
+    storage_worker_env: dict[str, str] = field(default_factory=dict)
+    """With storage: the environment a storage worker process needs to join this platform
+    (``python -m storage_service.entrypoints.worker``), but for its metrics port."""
+    storage: Storage | None = None
+    """The storage service, when the platform runs it (``storage_url``, with compute): identity's
+    quotas, compute's servers, and the simulator as its worker's upstream (the tests run the
+    worker: ``storage.provisioner()``)."""
     support: Support | None = None
     """The support service, when the platform runs it (``support_url``): tests run its ticket
     keeper and read its outbox through it."""
@@ -265,6 +318,7 @@ def live_platform(
     compute_url: str | None = None,
     billing_url: str | None = None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None = None,
+    storage_url: str | None = None,
     support_url: str | None = None,
     network_url: str | None = None,
     monitoring_url: str | None = None,
@@ -276,9 +330,10 @@ def live_platform(
     recording every answer). A platform with compute runs billing too (on a scratch database
     of its own unless ``billing_url`` names one): the catalog and the servers the gateway
     answers carry billing's prices (its VAT, the traffic included). With ``support_url`` (a
-    migrated support database) the support service runs too, and with ``network_url`` (a
-    migrated network database; needs ``compute_url``) the network service; and monitoring (on a scratch database unless
-    ``monitoring_url`` names one), which answers the servers' metrics."""
+    migrated support database) the support service runs too; with ``network_url`` or
+    ``storage_url`` (migrated databases; need ``compute_url``) the network and storage services;
+    and monitoring (on a scratch database unless ``monitoring_url`` names one), which answers the
+    servers' metrics."""
     with contextlib.ExitStack() as scratch:
         if compute_url and not billing_url:
             billing_url = scratch.enter_context(MariaDB(LocalPaths().root).scratch_database("cp_test_live_bi"))
@@ -294,9 +349,10 @@ def live_platform(
             compute_url,
             billing_url,
             wrap_gateway,
-            support_url,
-            network_url,
-            monitoring_url,
+            storage_url=storage_url,
+            support_url=support_url,
+            network_url=network_url,
+            monitoring_url=monitoring_url,
         ) as platform:
             yield platform
 
@@ -310,6 +366,7 @@ def _live_platform(
     compute_url: str | None,
     billing_url: str | None,
     wrap_gateway: Callable[[ASGIApp], ASGIApp] | None,
+    storage_url: str | None = None,
     support_url: str | None = None,
     network_url: str | None = None,
     monitoring_url: str | None = None,
@@ -319,17 +376,23 @@ def _live_platform(
     audit_engine = make_engine(audit_url, pool_size=10) if audit_url else None
     compute_engine = make_engine(compute_url, pool_size=10) if compute_url else None
     billing_engine = make_engine(billing_url, pool_size=10) if billing_url else None
+    storage_engine = make_engine(storage_url, pool_size=10) if storage_url else None
     support_engine = make_engine(support_url, pool_size=10) if support_url else None
     network_engine = make_engine(network_url, pool_size=10) if network_url else None
     monitoring_engine = make_engine(monitoring_url, pool_size=10) if monitoring_url else None
     gateway_key = generate_private_key()
     compute_key = generate_private_key()
     network_key = generate_private_key()
+    storage_key = generate_private_key()
     try:
         with (
             tempfile.TemporaryDirectory() as keys,
             identity_in_thread(
-                identity_engine, gateway_key.public_key(), compute_key.public_key(), network_key.public_key()
+                identity_engine,
+                gateway_key.public_key(),
+                compute_key.public_key(),
+                network_key.public_key(),
+                storage_key.public_key() if storage_engine is not None else None,
             ) as (
                 address,
                 identity,
@@ -340,16 +403,18 @@ def _live_platform(
             compute: Compute | None = None
             simulator: str | None = None
             monitoring: Monitoring | None = None
+            storage: Storage | None = None
+            storage_worker_env: dict[str, str] = {}
             backends = {f"{name}_grpc_addr": "127.0.0.1:9" for name in BACKENDS}
             assert identity.signing_key is not None
-            trusted = TrustedKeys(
-                issuer=identity.signing_key.public_key(),
-                services={
-                    "gateway": gateway_key.public_key(),
-                    "compute": compute_key.public_key(),
-                    "network": network_key.public_key(),
-                },
-            )
+            services = {
+                "gateway": gateway_key.public_key(),
+                "compute": compute_key.public_key(),
+                "network": network_key.public_key(),
+            }
+            if storage_engine is not None:
+                services["storage"] = storage_key.public_key()  # storage calls compute and billing as itself
+            trusted = TrustedKeys(issuer=identity.signing_key.public_key(), services=services)
             if audit_engine is not None:
                 audit_address, audit = optional.enter_context(audit_in_thread(audit_engine, trusted))
                 backends["audit_grpc_addr"] = audit_address
@@ -366,6 +431,32 @@ def _live_platform(
                     compute_in_thread(compute_engine, trusted, quotas, backup_pricing)
                 )
                 backends["compute_grpc_addr"] = compute_address
+            if storage_engine is not None:
+                assert simulator is not None, "storage needs compute (compute_url)"
+                storage_key_file = Path(keys) / "storage.key"
+                storage_key_file.write_text(private_key_pem(storage_key))
+                os.chmod(storage_key_file, 0o600)
+                neighbours = StorageNeighbours(
+                    identity=address,
+                    compute=backends["compute_grpc_addr"],
+                    billing=backends["billing_grpc_addr"] if billing_engine is not None else "",
+                )
+                storage_address, storage = optional.enter_context(
+                    storage_in_thread(storage_engine, trusted, neighbours, storage_key_file, simulator)
+                )
+                backends["storage_grpc_addr"] = storage_address
+                token_file = Path(keys) / "hcloud-token"
+                token_file.write_text(SIMULATOR_TOKEN)
+                storage_worker_env = {
+                    "CP_SERVICE_NAME": "storage",
+                    "CP_DATABASE_URL": str(storage_url),
+                    "CP_HCLOUD_ENDPOINT": simulator,
+                    "CP_HCLOUD_TOKEN_FILE": str(token_file),
+                    "CP_IDENTITY_GRPC_ADDR": neighbours.identity,
+                    "CP_COMPUTE_GRPC_ADDR": neighbours.compute,
+                    "CP_BILLING_GRPC_ADDR": neighbours.billing,
+                    "CP_PRINCIPAL_SERVICE_KEY_FILE": str(storage_key_file),
+                }
             support: Support | None = None
             if support_engine is not None:
                 support_address, support = optional.enter_context(support_in_thread(support_engine, trusted))
@@ -414,6 +505,8 @@ def _live_platform(
                     compute=compute,
                     simulator=simulator,
                     billing=billing_engine,
+                    storage=storage,
+                    storage_worker_env=storage_worker_env,
                     support=support,
                     network=network,
                     monitoring=monitoring,
@@ -427,6 +520,8 @@ def _live_platform(
             compute_engine.dispose()
         if billing_engine is not None:
             billing_engine.dispose()
+        if storage_engine is not None:
+            storage_engine.dispose()
         if support_engine is not None:
             support_engine.dispose()
         if network_engine is not None:

@@ -92,7 +92,7 @@ def test_only_identity_gets_the_principal_signing_key_made_once_and_private(tmp_
     assert servers and all(s.env["CP_PRINCIPAL_VERIFY_KEY_FILE"] == str(key_file.with_suffix(".pub")) for s in servers)
 
 
-def test_the_gateway_compute_and_network_get_their_own_service_keys_and_every_server_trusts_them(
+def test_the_gateway_compute_network_and_storage_get_their_own_service_keys_and_every_server_trusts_them(
     tmp_path: Path,
 ) -> None:
     paths = LocalPaths(tmp_path)
@@ -100,21 +100,37 @@ def test_the_gateway_compute_and_network_get_their_own_service_keys_and_every_se
     holders = {
         s.name: s.env["CP_PRINCIPAL_SERVICE_KEY_FILE"] for s in specs if "CP_PRINCIPAL_SERVICE_KEY_FILE" in s.env
     }
-    assert sorted(holders) == ["compute-grpc", "compute-worker", "gateway-http", "network-grpc", "network-worker"]
+    assert sorted(holders) == [
+        "compute-grpc",
+        "compute-worker",
+        "gateway-http",
+        "network-grpc",
+        "network-worker",
+        "storage-grpc",
+        "storage-worker",
+    ]
     assert holders["compute-grpc"] == holders["compute-worker"] != holders["gateway-http"]
-    assert (
-        holders["network-grpc"] == holders["network-worker"] not in (holders["gateway-http"], holders["compute-grpc"])
-    )
+    for service in ("network", "storage"):
+        assert (
+            holders[f"{service}-grpc"]
+            == holders[f"{service}-worker"]
+            not in (
+                holders["gateway-http"],
+                holders["compute-grpc"],
+            )
+        )
+    assert holders["network-grpc"] != holders["storage-grpc"]
     gateway_key, compute_key = Path(holders["gateway-http"]), Path(holders["compute-grpc"])
-    network_key = Path(holders["network-grpc"])
-    for key_file in (gateway_key, compute_key, network_key):
+    network_key, storage_key = Path(holders["network-grpc"]), Path(holders["storage-grpc"])
+    for key_file in (gateway_key, compute_key, network_key, storage_key):
         assert key_file.parent == paths.secrets and stat.S_IMODE(key_file.stat().st_mode) == 0o600
     pem = gateway_key.read_text()
     servers = [s for s in process_specs(paths) if s.kind == "grpc"]
     assert gateway_key.read_text() == pem
     trusted = (
         f"gateway={gateway_key.with_suffix('.pub')},compute={compute_key.with_suffix('.pub')},"
-        f"network={network_key.with_suffix('.pub')}"
+        f"network={network_key.with_suffix('.pub')},"
+        f"storage={storage_key.with_suffix('.pub')}"
     )
     for server in servers:
         assert server.env["CP_PRINCIPAL_SERVICE_KEYS"] == trusted

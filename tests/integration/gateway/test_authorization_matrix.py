@@ -61,6 +61,7 @@ from identity_service.service_layer import staff as identity_staff
 from monitoring_service.service_layer import alert_rules as monitoring_alert_rules
 from network_service.domain.floating_ips import FloatingIp
 from network_service.service_layer import floating_ips as network_floating_ips
+from storage_service.service_layer import volumes as storage_volumes
 from support_service.domain.notifications import Notification
 from tests.integration.billing.support import apply as apply_to_billing
 from tests.integration.billing.support import hours, organization_created, run_invoices, user_created
@@ -163,6 +164,7 @@ def world(paths: LocalPaths) -> Iterator[World]:
         mariadb.scratch_database("cp_test_mx_au") as audit_url,
         mariadb.scratch_database("cp_test_mx_cp") as compute_url,
         mariadb.scratch_database("cp_test_mx_bi") as billing_url,
+        mariadb.scratch_database("cp_test_mx_st") as storage_url,
         mariadb.scratch_database("cp_test_mx_su") as support_url,
         mariadb.scratch_database("cp_test_mx_nw") as network_url,
     ):
@@ -171,6 +173,7 @@ def world(paths: LocalPaths) -> Iterator[World]:
         upgrade("audit", migrations_dir("audit"), audit_url)
         upgrade("compute", migrations_dir("compute"), compute_url)
         upgrade("billing", migrations_dir("billing"), billing_url)
+        upgrade("storage", migrations_dir("storage"), storage_url)
         upgrade("support", migrations_dir("support"), support_url)
         upgrade("network", migrations_dir("network"), network_url)
         with (
@@ -180,6 +183,7 @@ def world(paths: LocalPaths) -> Iterator[World]:
                 audit_url=audit_url,
                 compute_url=compute_url,
                 billing_url=billing_url,
+                storage_url=storage_url,
                 support_url=support_url,
                 network_url=network_url,
             ) as platform,
@@ -758,6 +762,92 @@ def action_request(listing: bool) -> Callable[[World, Caller, Target], Request]:
     return build
 
 
+# -- volumes (storage) ------------------------------------------------------------------------
+
+
+def carry_out_volume_actions(world: World) -> None:
+    """Storage's worker rounds, in this thread, until no action is left."""
+    assert world.platform.storage is not None
+    provisioner = world.platform.storage.provisioner()
+    while provisioner.run_once() is not None:
+        pass
+
+
+def volume_of(world: World, owner: Caller, attached: bool = False) -> tuple[int, int]:
+    """A fresh volume of ``owner``'s (on a fresh server of its when ``attached``), made through
+    storage's use case and carried out by its worker: (volume id, create action id)."""
+    storage = world.platform.storage
+    assert storage is not None
+    for resource_type in ("volume", "volume_gb"):
+        identity_staff.set_quota_limit(
+            identity_staff.SetQuotaLimit(
+                acting_user_id=world.callers["admin"].user.id,
+                owner=QuotaOwner(user_id=owner.user.id),
+                resource_type=resource_type,
+                quota_limit=100_000,
+            ),
+            world.identity.uow,
+        )
+    server_id = provisioned_server(world, owner).id if attached else 0
+    assert world.platform.simulator is not None
+    control = world.platform.simulator.removesuffix("/v1")
+    httpx.patch(f"{control}/_sim/config", json={"max_volumes": 5000}, timeout=5).raise_for_status()
+    created = storage_volumes.create(
+        storage_volumes.CreateVolume(
+            user_id=owner.user.id,
+            organization_id=None,
+            name=f"mx-{uuid.uuid4().hex[:8]}",
+            size_gb=10,
+            location="" if server_id else "fsn1",
+            server_id=server_id,
+        ),
+        storage.uow(),
+        storage.servers,
+        storage.quotas,
+    )
+    carry_out_volume_actions(world)
+    return created.volume.id, created.action.id
+
+
+def new_volume(world: World, caller: Caller, target: Target) -> Request:
+    volume_of(world, caller)  # the quotas raised for the caller
+    return ("POST", "/v1/volumes", {"name": f"mx-{uuid.uuid4().hex[:8]}", "size": 10, "location": "fsn1"})
+
+
+def volume_request(
+    method: str, suffix: str = "", body: Any = None, attached: bool = False
+) -> Callable[[World, Caller, Target], Request]:
+    """A fresh volume of the caller's own, or of the other tenant's owner (attached: on a server)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        volume_id, _ = volume_of(world, owner, attached)
+        return (method, f"/v1/volumes/{volume_id}{suffix}", body)
+
+    return build
+
+
+def volume_attach(world: World, caller: Caller, target: Target) -> Request:
+    """Attach a fresh volume to a fresh server, both of the caller's own or the other tenant's owner."""
+    owner = caller if target == "own" else world.other_of(caller)
+    volume_id, _ = volume_of(world, owner)
+    server = provisioned_server(world, owner)
+    return ("POST", f"/v1/volumes/{volume_id}/actions/attach", {"server": server.id})
+
+
+def volume_action_request(of_volume: bool) -> Callable[[World, Caller, Target], Request]:
+    """The create_volume action of a fresh volume, at /v1/volumes/{id}/actions/{action_id}
+    (``of_volume``) or /v1/volumes/actions/{id}."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        volume_id, action_id = volume_of(world, owner)
+        path = f"/v1/volumes/{volume_id}/actions/{action_id}" if of_volume else f"/v1/volumes/actions/{action_id}"
+        return ("GET", path, None)
+
+    return build
+
+
 MONTHS = itertools.count()
 
 
@@ -1240,6 +1330,32 @@ ENDPOINTS = (
     Endpoint(
         "POST /v1/servers/{id}/actions/remove_from_placement_group",
         remove_from_placement_group,
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("GET /v1/volumes", fixed("GET", "/v1/volumes")),
+    Endpoint("POST /v1/volumes", new_volume),
+    # Another tenant's volume and its actions: only a platform admin reaches them (storage checks the same).
+    Endpoint("GET /v1/volumes/{id}", volume_request("GET"), other=ADMIN_REACHES),
+    Endpoint("PUT /v1/volumes/{id}", volume_request("PUT", "", {"labels": {"k": "v"}}), other=ADMIN_REACHES),
+    Endpoint("DELETE /v1/volumes/{id}", volume_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/volumes/actions", fixed("GET", "/v1/volumes/actions")),
+    Endpoint("GET /v1/volumes/actions/{id}", volume_action_request(of_volume=False), other=ADMIN_REACHES),
+    Endpoint("GET /v1/volumes/{id}/actions", volume_request("GET", "/actions"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/volumes/{id}/actions/{action_id}", volume_action_request(of_volume=True), other=ADMIN_REACHES),
+    Endpoint("POST /v1/volumes/{id}/actions/attach", volume_attach, other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/volumes/{id}/actions/detach",
+        volume_request("POST", "/actions/detach", attached=True),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/volumes/{id}/actions/resize",
+        volume_request("POST", "/actions/resize", {"size": 20}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/volumes/{id}/actions/change_protection",
+        volume_request("POST", "/actions/change_protection", {"delete": True}),
         other=ADMIN_REACHES,
     ),
     Endpoint("GET /v1/actions/{id}", action_request(listing=False), other=ADMIN_REACHES),

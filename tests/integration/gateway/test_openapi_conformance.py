@@ -49,6 +49,7 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
         mariadb.scratch_database("cp_test_st_au") as audit_url,
         mariadb.scratch_database("cp_test_st_cp") as compute_url,
         mariadb.scratch_database("cp_test_st_bi") as billing_url,
+        mariadb.scratch_database("cp_test_st_st") as storage_url,
         mariadb.scratch_database("cp_test_st_su") as support_url,
         mariadb.scratch_database("cp_test_st_nw") as network_url,
     ):
@@ -57,6 +58,7 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
         upgrade("audit", migrations_dir("audit"), audit_url)
         upgrade("compute", migrations_dir("compute"), compute_url)
         upgrade("billing", migrations_dir("billing"), billing_url)
+        upgrade("storage", migrations_dir("storage"), storage_url)
         upgrade("support", migrations_dir("support"), support_url)
         upgrade("network", migrations_dir("network"), network_url)
         # Compute with its catalog synced from a simulator: the catalog answers hold real rows;
@@ -68,6 +70,7 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
                 audit_url=audit_url,
                 compute_url=compute_url,
                 billing_url=billing_url,
+                storage_url=storage_url,
                 support_url=support_url,
                 network_url=network_url,
             ) as live,

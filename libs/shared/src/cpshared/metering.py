@@ -1,6 +1,6 @@
 """Metering's shared arithmetic: which UTC clock hours of a resource's life are billable, and the
 ``usage.recorded`` event of one of them. Every service that meters its resources by the hour
-(compute's servers and backups, network's floating IPs) uses these; what is billable and at
+(compute's servers and backups, network's floating IPs, storage's volumes) uses these; what is billable and at
 which price is each service's own rule.
 
 Hetzner bills every started hour in full: a resource lives from its creation to its deletion and
@@ -63,6 +63,14 @@ def hours_due(
         hours.append(hour)
         hour += HOUR
     return hours
+
+
+def billed_instant(hour_start: datetime, deleted_at: datetime | None) -> datetime:
+    """The instant whose state prices the hour: its end, or the deletion if earlier."""
+    end = as_utc(hour_start) + HOUR
+    if deleted_at is not None and as_utc(deleted_at) < end:
+        return as_utc(deleted_at)
+    return end
 
 
 def _timestamp(value: datetime) -> Timestamp:

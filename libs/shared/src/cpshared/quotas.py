@@ -18,20 +18,28 @@ class IdentityQuotas:
         self.resource_type = resource_type
         self._identity = ServiceChannel(address, service_key_file, caller=service, callee="identity")
 
-    def reserve(self, reservation_key: str, user_id: int, organization_id: int | None) -> None:
-        """One unit of the tenant's quota, idempotent by key; LimitExceeded when used up."""
+    def reserve(
+        self,
+        reservation_key: str,
+        user_id: int,
+        organization_id: int | None,
+        *,
+        resource_type: str | None = None,
+        amount: int = 1,
+    ) -> None:
+        """``amount`` units (one by default) of the tenant's ``resource_type`` quota (the client's
+        own by default), idempotent by key; LimitExceeded when used up."""
+        kind = resource_type or self.resource_type
         owner: dict[str, int] = {"organization_id": organization_id} if organization_id else {"user_id": user_id}
-        request = ipb.ReserveQuotaRequest(
-            reservation_key=reservation_key, resource_type=self.resource_type, amount=1, **owner
-        )
+        request = ipb.ReserveQuotaRequest(reservation_key=reservation_key, resource_type=kind, amount=amount, **owner)
         try:
             self._identity.call(lambda ch, md: ipb_grpc.IdentityServiceStub(ch).ReserveQuota(request, metadata=md))
         except aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                detail = (exc.details() or "").partition(": ")[2] or f"the {self.resource_type} quota is used up"
+                detail = (exc.details() or "").partition(": ")[2] or f"the {kind} quota is used up"
                 raise LimitExceeded(detail) from None
             raise Unavailable(
-                f"identity could not reserve the {self.resource_type} quota: {exc.code().name} {exc.details()}"
+                f"identity could not reserve the {kind} quota: {exc.code().name} {exc.details()}"
             ) from None
 
     def release(self, reservation_key: str) -> None:

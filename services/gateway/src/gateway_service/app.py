@@ -44,6 +44,7 @@ from gateway_service.api import (
     ssh_keys,
     tickets,
     two_factor,
+    volumes,
 )
 from gateway_service.api.servers import routes as servers
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
@@ -79,6 +80,7 @@ ROUTERS = (
     servers.router,
     placement_groups.router,
     floating_ips.router,
+    volumes.router,
     load_balancer_types.router,
     actions.router,
     invoices.router,

@@ -197,6 +197,8 @@ PROJECTIONS = {
     # Compute follows identity: an account's suspension reaches its servers.
     "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
+    # Storage follows compute: a deleted server's volumes are detached.
+    "storage": "storage_service.entrypoints.server_projection:ServerProjection",
     # Support follows its own stream and compute's: replies, resolutions and maintenance windows
     # reach the inboxes of the customers concerned.
     "support": "support_service.entrypoints.notification_projection:NotificationProjection",
@@ -212,12 +214,13 @@ PROJECTIONS = {
 WORKERS = {
     "compute": ("compute_service.entrypoints.worker", 220),
     "network": ("network_service.entrypoints.worker", 221),
+    "storage": ("storage_service.entrypoints.worker", 222),
     # Monitoring's collector: upstream's metrics of every running server, each minute.
     "monitoring": ("monitoring_service.entrypoints.collector", 225),
 }
 
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
-CALLING_SERVICES = ("gateway", "compute", "network")
+CALLING_SERVICES = ("gateway", "compute", "network", "storage")
 
 
 def service_key_files(paths: LocalPaths, service: str) -> tuple[str, str]:
@@ -272,6 +275,12 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             # Monitoring's collector reads upstream's metrics through hcloud, as compute does.
             env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"
             env["CP_HCLOUD_TOKEN_FILE"] = hcloud_token_file(paths)
+        if service == "storage":
+            # Storage reserves volume quotas at identity and asks compute for servers and
+            # datacenters, as itself; its worker drives upstream volumes (below).
+            env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
+            env["CP_COMPUTE_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('compute')}"
+            env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["storage"][0]
         specs.append(
             ProcessSpec(
                 name=f"{service}-grpc",
@@ -312,6 +321,12 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
         }
         if service == "network":
             # Network's worker meters floating IP hours at billing's prices.
+            env["CP_BILLING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('billing')}"
+        if service == "storage":
+            # Storage's worker drives upstream volumes through hcloud (locally, the simulator) and
+            # prices volume hours from billing's volume plan.
+            env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"
+            env["CP_HCLOUD_TOKEN_FILE"] = hcloud_token_file(paths)
             env["CP_BILLING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('billing')}"
         if "CP_PRINCIPAL_SERVICE_KEY_FILE" in grpc_env:
             env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = grpc_env["CP_PRINCIPAL_SERVICE_KEY_FILE"]

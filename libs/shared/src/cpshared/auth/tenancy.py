@@ -47,16 +47,16 @@ def reaches_every_tenant() -> bool:
     return _user() is None
 
 
-def ensure_reaches_key(key_user_id: int, key_organization_id: int | None, organization_id: int, what: str) -> None:
-    """NOT_FOUND unless the caller reaches a key of (``key_user_id``, ``key_organization_id``)
-    when acting in ``organization_id`` (0: none)."""
+def ensure_reaches(owner_user_id: int, owner_organization_id: int | None, organization_id: int, what: str) -> None:
+    """NOT_FOUND unless the caller reaches a resource of (``owner_user_id``,
+    ``owner_organization_id``) when acting in ``organization_id`` (0: none)."""
     user = _user()
     if user is None:
         return
-    if key_organization_id is None:
-        if key_user_id == user.user_id:
+    if owner_organization_id is None:
+        if owner_user_id == user.user_id:
             return
-    elif key_organization_id == organization_id and user.role_in(organization_id) is not None:
+    elif owner_organization_id == organization_id and user.role_in(organization_id) is not None:
         return
     raise NotFound(f"{what} does not exist")
 
@@ -69,15 +69,18 @@ def list_scope(
     rpc: str,
     known_operators: Collection[str],
 ) -> tuple[int | None, int | None]:
-    """The (user id, organization id) a List RPC searches, both None for every tenant (admins
-    only); the label selector's operators must be among ``known_operators``."""
-    if all_tenants:
-        require_admin(f"{rpc} for every tenant")
-    else:
-        check_tenant(user_id, organization_id)
+    """:func:`tenant_scope`, the label selector's operators checked to be among ``known_operators``."""
+    scope = tenant_scope(all_tenants, user_id, organization_id, rpc)
     for operator in operators:
         if operator not in known_operators:
             raise InvalidInput(f"label selector operator {operator!r} is unknown")
+    return scope
+
+
+def tenant_scope(all_tenants: bool, user_id: int, organization_id: int, rpc: str) -> tuple[int | None, int | None]:
+    """The (user id, organization id) a List call searches, both None for every tenant (admins only)."""
     if all_tenants:
+        require_admin(f"{rpc} for every tenant")
         return None, None
+    check_tenant(user_id, organization_id)
     return user_id, organization_id or None

@@ -15,6 +15,7 @@ from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.monitoring.v1 import events_pb2 as monitoring_events
 from cloudplatform.network.v1 import events_pb2 as network_events
 from cloudplatform.ops.v1 import canary_pb2
+from cloudplatform.storage.v1 import events_pb2 as storage_events
 from cloudplatform.support.v1 import events_pb2 as support_events
 from cloudplatform.usage.v1 import events_pb2 as usage_events
 from cpshared.events.registry import EventRegistry, EventSpec
@@ -245,3 +246,16 @@ MAINTENANCE_CANCELLED = event(
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.
 REQUEST_COMPLETED = event("request.completed", 1, gateway_events.RequestCompleted, "request", topic=None)
+
+# Storage: volumes, on storage.events (the producer's stream); the aggregate is the volume.
+VOLUME_CREATED = event("volume.created", 1, storage_events.VolumeCreated, "volume", topic=None)
+VOLUME_PROVISIONED = event("volume.provisioned", 1, storage_events.VolumeProvisioned, "volume", topic=None)
+VOLUME_UPDATED = event("volume.updated", 1, storage_events.VolumeUpdated, "volume", topic=None)
+VOLUME_ATTACHED = event("volume.attached", 1, storage_events.VolumeAttached, "volume", topic=None)
+VOLUME_DETACHED = event("volume.detached", 1, storage_events.VolumeDetached, "volume", topic=None)
+VOLUME_RESIZED = event("volume.resized", 1, storage_events.VolumeResized, "volume", topic=None)
+VOLUME_PROTECTION_CHANGED = event(
+    "volume.protection_changed", 1, storage_events.VolumeProtectionChanged, "volume", topic=None
+)
+VOLUME_DELETED = event("volume.deleted", 1, storage_events.VolumeDeleted, "volume", topic=None)
+VOLUME_ACTION_FAILED = event("volume.action_failed", 1, storage_events.VolumeActionFailed, "volume", topic=None)

@@ -139,7 +139,7 @@ def ssh_key_message(key: SshKey) -> pb.SshKey:
 
 def _reach(organization_id: int, ssh_key_id: int) -> ssh_keys.Reach:
     def check(key: SshKey) -> None:
-        authz.ensure_reaches_key(key.user_id, key.organization_id, organization_id, f"SSH key {ssh_key_id}")
+        authz.ensure_reaches(key.user_id, key.organization_id, organization_id, f"SSH key {ssh_key_id}")
 
     return check
 

@@ -40,7 +40,7 @@ def placement_group_message(group: PlacementGroup) -> pb.PlacementGroup:
 
 def _reach(organization_id: int, group_id: int) -> Reach:
     def check(user_id: int, owner_organization_id: int | None) -> None:
-        authz.ensure_reaches_key(user_id, owner_organization_id, organization_id, f"placement group {group_id}")
+        authz.ensure_reaches(user_id, owner_organization_id, organization_id, f"placement group {group_id}")
 
     return check
 

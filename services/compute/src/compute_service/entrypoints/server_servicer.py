@@ -113,7 +113,7 @@ def snapshot_message(image: SnapshotImage) -> cpb.Image:
 
 def _reach(organization_id: int, what: str) -> servers.Reach:
     def check(user_id: int, owner_organization_id: int | None) -> None:
-        authz.ensure_reaches_key(user_id, owner_organization_id, organization_id, what)
+        authz.ensure_reaches(user_id, owner_organization_id, organization_id, what)
 
     return check
 

@@ -4,9 +4,9 @@
 - ``GET /v1/actions?id=…``: the actions with those IDs the caller reaches (Hetzner requires
   ``id``; IDs the caller does not reach are left out, as if they did not exist).
 
-Compute keeps the actions of servers and images, network those of floating IPs (its action ids
-start at 10^12, so one id names one action: the id says whom to ask); each service's worker
-carries them out upstream. Scope ``servers:read``.
+Compute keeps the actions of servers and images, network those of floating IPs, storage those
+of volumes; each numbers its own from the first id of its range (``cpshared.action_ids``), so
+an id says whom to ask, and each service's worker carries them out upstream. Scope ``servers:read``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from cpshared.action_ids import owner_of
 from cpshared.errors import NotFound
 from gateway_service.api.common import MAX_ID, one_page, tenant
+from gateway_service.api.models.actions import volume_action_out
 from gateway_service.api.servers.mapping import action_out
 from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
 from gateway_service.auth.gate import Authenticated
@@ -29,8 +31,6 @@ router = APIRouter(prefix="/v1/actions", tags=["actions"])
 
 ActionId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")]
 MAX_IDS = 50
-NETWORK_ACTION_IDS_FROM = 10**12
-"""Network numbers its actions from here (its actions table's AUTO_INCREMENT), compute below."""
 
 
 @router.get("")
@@ -65,6 +65,9 @@ async def get_action(request: Request, principal: Authenticated, id: ActionId) -
 async def _action(request: Request, principal: Authenticated, action_id: int) -> ActionOut:
     """The action the caller reaches, of the service whose id range holds ``action_id``."""
     organization_id = tenant(principal)[1]
-    if action_id >= NETWORK_ACTION_IDS_FROM:
+    owner = owner_of(action_id)
+    if owner == "network":
         return action_out(await backends(request).floating_ips.action(action_id, organization_id))
+    if owner == "storage":
+        return volume_action_out(await backends(request).storage.action(action_id, organization_id))
     return action_out(await backends(request).servers.action(action_id, organization_id))

@@ -22,6 +22,7 @@ from gateway_service.clients.notifications import NotificationClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
 from gateway_service.clients.servers import ServerClient
+from gateway_service.clients.storage import StorageClient
 from gateway_service.clients.tickets import TicketClient
 from gateway_service.clients.two_factor import TwoFactorClient
 from gateway_service.price_list import PriceListCache
@@ -45,6 +46,8 @@ class Backends:
     placement_groups: PlacementGroupClient
     floating_ips: FloatingIpClient
     """Network's FloatingIpService: floating IPs and network's actions."""
+    storage: StorageClient
+    """Storage's VolumeService: volumes and their actions."""
     billing: BillingClient
     tickets: TicketClient
     """Support's TicketService: tickets, their threads and attachments."""
@@ -79,6 +82,7 @@ class Backends:
             servers=ServerClient(of("compute")),
             placement_groups=PlacementGroupClient(of("compute")),
             floating_ips=FloatingIpClient(of("network")),
+            storage=StorageClient(of("storage")),
             billing=billing,
             tickets=TicketClient(of("support")),
             maintenance=MaintenanceClient(of("support")),

@@ -19,7 +19,12 @@ from identity_service.domain.model import (
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory
 
 DEFAULT_LIMIT_SETTING = "default_server_limit"
-"""The one default the seed has; every resource type's new quota starts at it."""
+"""The seed's default: a resource type's new quota starts at it unless the setting
+``default_<resource_type>_limit`` exists (``default_volume_gb_limit``: GB of volumes)."""
+
+
+def default_limit_setting(resource_type: str) -> str:
+    return f"default_{resource_type}_limit"
 
 
 def reserve_quota(cmd: commands.ReserveQuota, uow_factory: UnitOfWorkFactory) -> tuple[Reservation, Quota]:
@@ -45,7 +50,7 @@ def _create_quota_if_missing(cmd: commands.ReserveQuota, uow: IdentityUnitOfWork
     with uow:
         if uow.quotas.get(cmd.owner, cmd.resource_type) is not None:
             return
-        default = uow.settings.get(DEFAULT_LIMIT_SETTING)
+        default = uow.settings.get(default_limit_setting(cmd.resource_type)) or uow.settings.get(DEFAULT_LIMIT_SETTING)
         value = default.typed_value() if default is not None else 0
         limit = value if type(value) is int else 0
         uow.quotas.create_if_missing(cmd.owner, cmd.resource_type, limit, utcnow())

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cpshared.auth import tenancy
-from cpshared.auth.tenancy import check_tenant, ensure_reaches_key, require_admin
+from cpshared.auth.tenancy import check_tenant, ensure_reaches, require_admin
 from hetzner_conventions.label_sql import OPERATORS
 
-__all__ = ["check_tenant", "ensure_reaches_key", "list_scope", "require_admin"]
+__all__ = ["check_tenant", "ensure_reaches", "list_scope", "require_admin"]
 
 
 def list_scope(

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from cpshared.action_ids import NETWORK_FIRST_ACTION_ID
 from cpshared.errors import PreconditionFailed
 
 RUNNING: Final = "running"
 SUCCESS: Final = "success"
 ERROR: Final = "error"
-FIRST_ID: Final = 10**12
+FIRST_ID: Final = NETWORK_FIRST_ACTION_ID
 
 
 class Locked(PreconditionFailed):

@@ -81,7 +81,7 @@ def action_message(action: Action) -> pb.Action:
 
 def _reach(organization_id: int, what: str) -> Reach:
     def check(user_id: int, owner_organization_id: int | None) -> None:
-        authz.ensure_reaches_key(user_id, owner_organization_id, organization_id, what)
+        authz.ensure_reaches(user_id, owner_organization_id, organization_id, what)
 
     return check
 
@@ -251,7 +251,7 @@ class FloatingIpServicer(pb_grpc.FloatingIpServiceServicer):
     ) -> pb.ServerFloatingIpsResponse:
         def reach(user_id: int, organization_id: int | None) -> None:
             # A server's floating IPs are its tenant's: the caller sees those it reaches.
-            authz.ensure_reaches_key(user_id, organization_id, organization_id or 0, "floating IP")
+            authz.ensure_reaches(user_id, organization_id, organization_id or 0, "floating IP")
 
         found = await asyncio.to_thread(floating_ips.of_servers, list(request.server_ids), reach, self._network.uow())
         return pb.ServerFloatingIpsResponse(

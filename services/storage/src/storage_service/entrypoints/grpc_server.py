@@ -1,4 +1,4 @@
-"""The storage service's gRPC server process."""
+"""The storage service's gRPC server process: VolumeService (and health, reflection, ServiceInfo)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,27 @@ from grpc import aio
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from storage_service import SERVICE_NAME, __version__
+from storage_service.bootstrap import Storage, bootstrap
 from storage_service.config import Settings
+from storage_service.entrypoints.volume_servicer import add_volume_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def register(settings: Settings) -> Registrar:
-    def add_servicers(server: aio.Server) -> list[str]:
-        # The storage domain's own gRPC API arrives with its issue; until then the
-        # process serves health, reflection and ServiceInfo only.
-        return []
+    storage = bootstrap(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        identity_grpc_addr=settings.identity_grpc_addr,
+        compute_grpc_addr=settings.compute_grpc_addr,
+        service_key_file=settings.principal_service_key_file,
+    )
+    return lambda server: add_servicers(server, storage)
 
-    return add_servicers
+
+def add_servicers(server: aio.Server, storage: Storage) -> list[str]:
+    """Every gRPC service storage answers, on ``server``; their full names."""
+    return add_volume_servicer(server, storage)
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -11,7 +12,8 @@ from fastapi import Request
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.compute.v1 import server_service_pb2 as pb
 from cloudplatform.network.v1 import network_service_pb2 as npb
-from cpshared.errors import InvalidInput
+from cpshared.errors import DomainError, InvalidInput
+from cpshared.logging import get_logger
 from gateway_service.api.models.catalog import (
     datacenter_name,
     datacenter_out,
@@ -36,6 +38,8 @@ from gateway_service.auth.principal import Principal
 from gateway_service.clients.backends import backends
 from gateway_service.price_list import PriceList
 from gateway_service.server_status import hetzner_status
+
+log = get_logger(__name__)
 
 
 def as_datetime(stamp: Any) -> datetime:
@@ -74,6 +78,10 @@ class Catalog:
         self.server_types = server_types
         self.images = images
         self.prices = prices
+        self.volumes: Mapping[int, Sequence[int]] = {}
+        """The volumes attached to the servers answered (:meth:`read_attachments`), by server id."""
+        self.floating_ips: Mapping[int, Sequence[int]] = {}
+        """The floating IPs assigned to the servers answered (:meth:`read_attachments`), by server id."""
 
     @classmethod
     async def read(cls, request: Request, principal: Principal) -> Catalog:
@@ -91,8 +99,25 @@ class Catalog:
                 return dc
         return cpb.Datacenter(code=code, name=code)
 
-    def server_out(self, server: pb.Server, floating_ips: Mapping[int, list[int]] | None = None) -> ServerOut:
-        """``floating_ips``: network's floating IPs of the servers answered, by server (one call for a page)."""
+    async def read_attachments(self, request: Request, principal: Principal, servers: Sequence[pb.Server]) -> Catalog:
+        """Learn what other services attach to ``servers``: storage's volumes and network's floating
+        IPs, one call to each for the page, made together. A service that does not answer leaves
+        its part empty rather than failing the servers' answer."""
+        ids = [server.id for server in servers]
+
+        async def volumes() -> Mapping[int, Sequence[int]]:
+            try:
+                return await backends(request).storage.server_volumes(ids, principal.organization_id or 0)
+            except DomainError as exc:
+                log.warning("server_volumes_unavailable", error=str(exc))
+                return {}
+
+        self.volumes, self.floating_ips = await asyncio.gather(
+            volumes(), backends(request).floating_ips.of_servers(ids)
+        )
+        return self
+
+    def server_out(self, server: pb.Server) -> ServerOut:
         dc = self.datacenter(server.datacenter)
         st = next(
             (s for s in self.server_types if s.id == server.server_type_id),
@@ -121,7 +146,7 @@ class Catalog:
             status=hetzner_status(server.status),  # type: ignore[arg-type]  # one of HetznerStatus
             created=as_datetime(server.created_at),
             public_net=PublicNetOut(
-                ipv4=ipv4, ipv6=ipv6, floating_ips=list((floating_ips or {}).get(server.id, [])), firewalls=[]
+                ipv4=ipv4, ipv6=ipv6, floating_ips=list(self.floating_ips.get(server.id, ())), firewalls=[]
             ),
             private_net=[],
             server_type=server_type_out(st, self.datacenters, self.prices),
@@ -137,7 +162,7 @@ class Catalog:
             included_traffic=self.prices.included_traffic,
             protection=ProtectionOut(delete=server.protection_delete, rebuild=server.protection_rebuild),
             labels=dict(server.labels),
-            volumes=[],
+            volumes=list(self.volumes.get(server.id, ())),
             load_balancers=[],
             primary_disk_size=server.disk_gb or st.disk_gb,
             placement_group=placement_group_out(server.placement_group) if server.HasField("placement_group") else None,

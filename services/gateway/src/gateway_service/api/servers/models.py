@@ -9,33 +9,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway_service.api.common import MAX_ID, Labels, Meta
+from gateway_service.api.models.actions import ActionError as ActionError
+from gateway_service.api.models.actions import ActionOut as ActionOut
+from gateway_service.api.models.actions import ActionResourceOut as ActionResourceOut
 from gateway_service.api.models.catalog import DatacenterOut, ImageOut, LocationOut, ServerTypeOut
 from gateway_service.api.models.placement_groups import PlacementGroupOut
 
 HetznerStatus = Literal[
     "deleting", "initializing", "migrating", "off", "rebuilding", "running", "starting", "stopping", "unknown"
 ]
-
-
-class ActionError(BaseModel):
-    code: str
-    message: str
-
-
-class ActionResourceOut(BaseModel):
-    id: int
-    type: str
-
-
-class ActionOut(BaseModel):
-    id: int
-    command: str
-    status: Literal["running", "success", "error"]
-    progress: int
-    started: datetime
-    finished: datetime | None
-    resources: list[ActionResourceOut]
-    error: ActionError | None
 
 
 class Ipv4Out(BaseModel):

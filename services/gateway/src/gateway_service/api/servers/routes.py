@@ -153,10 +153,8 @@ async def list_servers(
         per_page=page_request.per_page,
     )
     meta = page_meta(request, response, page_request, answer.total_entries)
-    catalog = await Catalog.read(request, principal)
-    # What network knows of the page's servers: one call for the page, not one per server.
-    floating_ips = await backends(request).floating_ips.of_servers([s.id for s in answer.servers])
-    return ServersAnswer(servers=[catalog.server_out(s, floating_ips) for s in answer.servers], meta=meta)
+    catalog = await (await Catalog.read(request, principal)).read_attachments(request, principal, answer.servers)
+    return ServersAnswer(servers=[catalog.server_out(s) for s in answer.servers], meta=meta)
 
 
 @router.post("", status_code=201)
@@ -246,8 +244,8 @@ async def get_tenant_action(
 async def get_server(request: Request, principal: Authenticated, id: ServerId) -> ServerAnswer:
     """One server the caller reaches."""
     server = await backends(request).servers.get(id, tenant(principal)[1])
-    floating_ips = await backends(request).floating_ips.of_servers([server.id])
-    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server, floating_ips))
+    catalog = await (await Catalog.read(request, principal)).read_attachments(request, principal, [server])
+    return ServerAnswer(server=catalog.server_out(server))
 
 
 @router.delete("/{id:int}")
@@ -380,8 +378,8 @@ async def update_server(request: Request, principal: Authenticated, id: ServerId
     """Rename a server or replace its labels."""
     organization_id = tenant(principal)[1]
     server = await backends(request).servers.update(id, organization_id, name=body.name, labels=body.labels)
-    floating_ips = await backends(request).floating_ips.of_servers([server.id])
-    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server, floating_ips))
+    catalog = await (await Catalog.read(request, principal)).read_attachments(request, principal, [server])
+    return ServerAnswer(server=catalog.server_out(server))
 
 
 @router.get("/{id}/actions/{action_id:int}")
