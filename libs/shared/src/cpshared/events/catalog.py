@@ -66,6 +66,12 @@ ORGANIZATION_INVITATION_ACCEPTED = event(
     "organization.invitation_accepted", 1, identity_events.OrganizationInvitationAccepted, "organization", topic=None
 )
 ORGANIZATION_UPDATED = event("organization.updated", 1, identity_events.OrganizationUpdated, "organization", topic=None)
+ORGANIZATION_SUSPENDED = event(
+    "organization.suspended", 1, identity_events.OrganizationStatusChanged, "organization", topic=None
+)
+ORGANIZATION_ACTIVATED = event(
+    "organization.activated", 1, identity_events.OrganizationStatusChanged, "organization", topic=None
+)
 ORGANIZATION_MEMBER_PERMISSIONS_CHANGED = event(
     "organization.member_permissions_changed",
     1,
@@ -184,6 +190,7 @@ PRICING_PLAN_UPDATED = event("pricing_plan.updated", 1, billing_events.PricingPl
 SUSPENSION_REQUESTED = event(
     "billing.suspension_requested", 1, billing_events.SuspensionRequested, "account", topic=None
 )
+SUSPENSION_LIFTED = event("billing.suspension_lifted", 1, billing_events.SuspensionLifted, "account", topic=None)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.
