@@ -200,6 +200,8 @@ PROJECTIONS = {
     # Compute follows identity: an account's suspension reaches its servers.
     "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
+    # Identity follows billing: dunning suspends and reactivates users and organizations.
+    "identity": "identity_service.entrypoints.billing_projection:BillingProjection",
 }
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics

@@ -385,7 +385,9 @@ class SqlInvoiceRepository(_OnSession, ports.InvoiceRepository):
         if invoice_ids:
             self._sql.execute(
                 suspension_requests.update()
-                .where(suspension_requests.c.invoice_id.in_(list(invoice_ids)), suspension_requests.c.lifted_at.is_(None))
+                .where(
+                    suspension_requests.c.invoice_id.in_(list(invoice_ids)), suspension_requests.c.lifted_at.is_(None)
+                )
                 .values(lifted_at=naive(at))
             )
 
