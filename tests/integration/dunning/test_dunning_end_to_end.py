@@ -347,6 +347,12 @@ def _dunning(s: Scenario, identity_engine: sa.Engine) -> None:
     deleted = s.call("olga", "DELETE", f"/v1/servers/{s.servers['acme-db']}")
     assert deleted.status_code == 423, deleted.text  # suspension by billing never deletes anything
     assert s.server_row("acme-db").deleted_at is None and s.server_row("ana-web").deleted_at is None
+    # Nothing new is created for a suspended organization (identity refuses its quota).
+    body = {"name": "acme-new", "server_type": "cx22", "image": "ubuntu-24.04", "location": "fsn1"}
+    created = s.call("olga", "POST", "/v1/servers", body)
+    assert created.status_code == 412 and created.json()["error"]["code"] == "precondition_failed", created.text
+    assert "suspended" in created.json()["error"]["message"]
+    assert [server["name"] for server in s.ok("olga", "GET", "/v1/servers")["servers"]] == ["acme-db"]
 
     # Each invoice is paid in two parts: the first leaves it overdue, the second pays it.
     for invoice_id, who in ((ana_invoice, "ana"), (acme_invoice, "acme")):

@@ -10,12 +10,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from cpshared.errors import InvalidInput
+from cpshared.errors import InvalidInput, PreconditionFailed
 from cpshared.events.catalog import REGISTRY
+from identity_service.domain import commands
 from identity_service.domain import dunning as rules
 from identity_service.domain.dunning import AccountType
-from identity_service.domain.model import Organization, OrganizationStatus, UserRole, UserStatus
-from identity_service.service_layer import dunning
+from identity_service.domain.model import Organization, OrganizationStatus, QuotaOwner, UserRole, UserStatus
+from identity_service.service_layer import dunning, quotas
 from tests.unit.identity.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -121,3 +122,22 @@ def test_an_organization_changes_status_only_through_a_suspension() -> None:
 def test_the_reasons_name_the_invoice() -> None:
     assert "INV-2026-10-0007" in rules.request_reason("INV-2026-10-0007", date(2026, 11, 16), 14)
     assert "INV-2026-10-0007" in rules.lift_reason("INV-2026-10-0007")
+
+
+def test_a_suspended_organization_reserves_no_quota_until_it_is_active_again() -> None:
+    uow = FakeUnitOfWork()
+    owner = _user(uow)
+    organization = uow.organizations.add("Acme", "acme", owner, NOW)
+    quota_owner = QuotaOwner(organization_id=organization.id)
+    uow.quotas.create_if_missing(quota_owner, "server", 5, NOW)
+    quotas.reserve_quota(commands.ReserveQuota("vm-1", quota_owner, "server", 1), lambda: uow)
+
+    assert dunning.suspend_on_request(_request("organization", organization.id), uow)
+    with pytest.raises(PreconditionFailed, match="suspended"):
+        quotas.reserve_quota(commands.ReserveQuota("vm-2", quota_owner, "server", 1), lambda: uow)
+    # The reservation made before answers as before (idempotent by its key).
+    quotas.reserve_quota(commands.ReserveQuota("vm-1", quota_owner, "server", 1), lambda: uow)
+
+    assert dunning.lift_on_request(_lift("organization", organization.id), uow)
+    _, quota = quotas.reserve_quota(commands.ReserveQuota("vm-2", quota_owner, "server", 1), lambda: uow)
+    assert quota.current_usage == 2

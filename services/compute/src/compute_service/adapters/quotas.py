@@ -14,7 +14,7 @@ from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as ipb_grpc
 from compute_service import SERVICE_NAME
 from compute_service.service_layer.ports import Quotas
-from cpshared.errors import LimitExceeded, Unavailable
+from cpshared.errors import LimitExceeded, PreconditionFailed, Unavailable
 from cpshared.grpc.blocking import BlockingChannel
 
 RESOURCE_TYPE = "server"
@@ -41,6 +41,8 @@ class IdentityQuotas(Quotas):
             if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 detail = (exc.details() or "").partition(": ")[2] or "the server quota is used up"
                 raise LimitExceeded(detail) from None
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:  # the account is suspended
+                raise PreconditionFailed(exc.details() or "the account is suspended") from None
             raise Unavailable(
                 f"identity could not reserve the server quota: {exc.code().name} {exc.details()}"
             ) from None
