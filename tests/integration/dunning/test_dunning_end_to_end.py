@@ -35,7 +35,7 @@ from hcloud.images import Image
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
 
-from billing_service.adapters.tables import usage_records
+from billing_service.adapters.tables import billing_accounts, usage_records
 from billing_service.service_layer import schedule
 from billing_service.service_layer.schedule import RoundReport
 from cloudctl.infra.mariadb import MariaDB
@@ -216,6 +216,14 @@ class Scenario:
     def organization_status(self) -> str:
         return self.ok("olga", "GET", f"/v1/organizations/{self.ids['acme']}")["organization"]["status"]  # type: ignore[no-any-return]
 
+    def billing_status(self, account_type: str, account_id: int) -> str | None:
+        """The account's status as billing's projection follows it from identity's events."""
+        c = billing_accounts.c
+        with self.billing.connect() as conn:
+            return conn.execute(
+                sa.select(c.status).where(c.account_type == account_type, c.account_id == account_id)
+            ).scalar_one_or_none()
+
     def invoice(self, invoice_id: int) -> dict[str, Any]:
         return self.ok("admin", "GET", f"/v1/invoices/{invoice_id}")["invoice"]  # type: ignore[no-any-return]
 
@@ -333,6 +341,8 @@ def _dunning(s: Scenario, identity_engine: sa.Engine) -> None:
     s.wait(lambda: s.user_status("ana") == "suspended", "identity suspending ana on billing's request")
     s.wait(lambda: s.organization_status() == "suspended", "identity suspending acme on billing's request")
     assert s.user_status("olga") == "active"  # the organization is suspended, not its owner
+    s.wait(lambda: s.billing_status("organization", acme.id) == "suspended", "billing following acme's status")
+    s.wait(lambda: s.billing_status("user", ana) == "suspended", "billing following ana's status")
     # ana's key stops working; her server is stopped and locked (read from compute's database).
     s.wait(lambda: s.call("ana", "GET", "/v1/servers").status_code == 401, "ana's key refused")
     s.wait(
@@ -369,6 +379,7 @@ def _dunning(s: Scenario, identity_engine: sa.Engine) -> None:
     s.wait(lambda: s.server("ana", "ana-web")["locked"] is False, "ana's server unlocked")
     s.wait(lambda: s.server("olga", "acme-db")["locked"] is False, "acme's server unlocked")
     assert s.server("ana", "ana-web")["status"] == "off"  # unlocked, not powered on for the owner
+    s.wait(lambda: s.billing_status("organization", acme.id) == "active", "billing following acme's status")
     action = s.client("olga").servers.get_by_id(s.servers["acme-db"]).power_on()
     action.wait_until_finished(max_retries=400)
     assert s.server("olga", "acme-db")["status"] == "running"
