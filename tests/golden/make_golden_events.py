@@ -184,6 +184,29 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         grace_days=14,
         requested_at=_timestamp(datetime(2025, 1, 30, 0, 5, tzinfo=UTC)),
     ),
+    ("billing.suspension_lifted", 1): lambda: billing_events.SuspensionLifted(
+        account_type="organization",
+        account_id=7,
+        cleared_by=_invoice_ref(),
+        requested_invoice_ids=[9001],
+        lifted_at=_timestamp(datetime(2025, 2, 3, 10, 30, tzinfo=UTC)),
+    ),
+    ("organization.suspended", 1): lambda: identity_events.OrganizationStatusChanged(
+        organization_id=7,
+        old_status="active",
+        new_status="suspended",
+        reason="billing: invoice INV-2025-01-0001 overdue past the 14-day grace period",
+        changed_by_user_id=0,
+        requested_by="billing",
+    ),
+    ("organization.activated", 1): lambda: identity_events.OrganizationStatusChanged(
+        organization_id=7,
+        old_status="suspended",
+        new_status="active",
+        reason="billing: no overdue invoice left",
+        changed_by_user_id=0,
+        requested_by="billing",
+    ),
     ("ops.canary_emitted", 1): lambda: canary_pb2.CanaryEmitted(
         note="golden canary", sequence=3, run_size=10, run_id="01941f29-7c00-7000-8000-0000000000aa"
     ),

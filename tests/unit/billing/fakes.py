@@ -49,6 +49,7 @@ class Data:
     settings: dict[str, str] = field(default_factory=dict)
     runs: dict[date, tuple[int, int]] = field(default_factory=dict)
     suspension_requests: set[int] = field(default_factory=set)
+    lifted_requests: set[int] = field(default_factory=set)
     outbox: list[DomainEvent] = field(default_factory=list)
     last_ids: dict[str, int] = field(default_factory=dict)
 
@@ -123,6 +124,22 @@ class FakeInvoices(ports.InvoiceRepository):
             return False
         self.data.suspension_requests.add(invoice.id)
         return True
+
+    def standing_suspension_requests(self, account: Account) -> list[int]:
+        return sorted(
+            i
+            for i in self.data.suspension_requests - self.data.lifted_requests
+            if self.data.invoices[i].account == account
+        )
+
+    def has_overdue(self, account: Account) -> bool:
+        current = {i.id: i for i in self.data.invoices.values()} | {
+            a.id: a for a in self.seen if isinstance(a, Invoice)
+        }
+        return any(i.account == account and i.status == "overdue" for i in current.values())
+
+    def lift_suspension_requests(self, invoice_ids: Sequence[int], at: datetime) -> None:
+        self.data.lifted_requests.update(invoice_ids)
 
 
 class FakeUsage(ports.UsageRepository):

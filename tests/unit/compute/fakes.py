@@ -118,6 +118,9 @@ class FakeServerRepository:
             s.id for s in self.rows.values() if s.user_id == user_id and s.organization_id is None and not s.deleted_at
         )
 
+    def organization_live_ids(self, organization_id: int) -> list[int]:
+        return sorted(s.id for s in self.rows.values() if s.organization_id == organization_id and not s.deleted_at)
+
     def to_enforce(self, erased: str, limit: int) -> list[int]:
         raise NotImplementedError  # not used by these tests
 

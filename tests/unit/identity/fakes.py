@@ -17,6 +17,7 @@ from typing import Self
 from cpshared.auth.principal import Principal
 from cpshared.events.envelope import PendingEvent
 from identity_service.domain.accounts import EmailVerification, Profile, UserSession
+from identity_service.domain.dunning import AccountType, BillingHold
 from identity_service.domain.model import (
     ApiKey,
     LoginAttempt,
@@ -51,7 +52,7 @@ class FakeUserRepository:
         self.seen.append(user)
         return user
 
-    def get(self, user_id: int) -> User | None:
+    def get(self, user_id: int, *, for_update: bool = False) -> User | None:
         found = self.rows.get(user_id)
         return None if found is None else replace(found)
 
@@ -132,6 +133,11 @@ class FakeLoginActivityRepository:
     def of_user(self, user_id: int, *, offset: int, limit: int) -> tuple[list[LoginAttempt], int]:
         mine = [a for a in reversed(self.attempts) if a.user_id == user_id]
         return mine[offset : offset + limit], len(mine)
+
+    def delete_before(self, cutoff: datetime, limit: int) -> int:
+        old = [a for a in self.attempts if a.created_at < cutoff][:limit]
+        self.attempts = [a for a in self.attempts if a not in old]
+        return len(old)
 
 
 class FakeSettingRepository:
@@ -385,6 +391,21 @@ class FakeTwoFactorRepository:
         raise AssertionError("no two-factor state changes in a password sign-in")
 
 
+class FakeDunningRepository:
+    def __init__(self) -> None:
+        self.holds: dict[tuple[AccountType, int], BillingHold] = {}
+
+    def hold(self, account_type: AccountType, account_id: int) -> BillingHold | None:
+        return self.holds.get((account_type, account_id))
+
+    def keep(self, hold: BillingHold) -> None:
+        assert (hold.account_type, hold.account_id) not in self.holds, "one hold per account (primary key)"
+        self.holds[hold.account_type, hold.account_id] = hold
+
+    def release(self, account_type: AccountType, account_id: int) -> bool:
+        return self.holds.pop((account_type, account_id), None) is not None
+
+
 class FakeUnitOfWork(IdentityUnitOfWork):
     users: FakeUserRepository
     organizations: FakeOrganizationRepository
@@ -394,6 +415,7 @@ class FakeUnitOfWork(IdentityUnitOfWork):
     settings: FakeSettingRepository
     accounts: FakeAccountRepository
     two_factor: FakeTwoFactorRepository
+    dunning: FakeDunningRepository
     passwords: FakePasswordHasher
 
     def __init__(self, settings: dict[str, tuple[SettingType, str]] | None = None) -> None:
@@ -405,6 +427,7 @@ class FakeUnitOfWork(IdentityUnitOfWork):
         self.settings = FakeSettingRepository(settings or {})
         self.accounts = FakeAccountRepository(self.users)
         self.two_factor = FakeTwoFactorRepository()
+        self.dunning = FakeDunningRepository()
         self.passwords = FakePasswordHasher()
         self.secret_box = None
         self.pending: list[PendingEvent] = []

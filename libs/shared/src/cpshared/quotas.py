@@ -9,7 +9,7 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as ipb_grpc
-from cpshared.errors import LimitExceeded, Unavailable
+from cpshared.errors import LimitExceeded, PreconditionFailed, Unavailable
 from cpshared.grpc.service_client import ServiceChannel
 
 
@@ -38,6 +38,8 @@ class IdentityQuotas:
             if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 detail = (exc.details() or "").partition(": ")[2] or f"the {kind} quota is used up"
                 raise LimitExceeded(detail) from None
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:  # the account is suspended
+                raise PreconditionFailed(exc.details() or "the account is suspended") from None
             raise Unavailable(
                 f"identity could not reserve the {kind} quota: {exc.code().name} {exc.details()}"
             ) from None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import sessionmaker
 
 from cpshared.db import make_engine, make_session_factory
 from cpshared.mail import MailSettings, send_mail
@@ -61,3 +62,12 @@ def bootstrap(
     secret_box: SecretBox | None = None,
 ) -> Identity:
     return Identity(make_engine(database_url, pool_size=pool_size), signing_key, mail, secret_box)
+
+
+def uow_on(conn: Connection, passwords: Argon2PasswordHasher | None = None) -> IdentityUnitOfWork:
+    """A unit of work inside an open transaction (a projection's, with its inbox rows): its
+    commit releases a savepoint and its rollback returns to it; the transaction's owner commits."""
+    sessions = sessionmaker(
+        bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
+    )
+    return SqlAlchemyIdentityUnitOfWork(sessions, passwords or Argon2PasswordHasher())

@@ -207,6 +207,8 @@ PROJECTIONS = {
     "network": "network_service.entrypoints.server_projection:ServerProjection",
     # Monitoring follows compute's servers (which run, their upstream ids) and stores the samples.
     "monitoring": "monitoring_service.entrypoints.projection:MonitoringProjection",
+    # Identity follows billing: dunning suspends and reactivates users and organizations.
+    "identity": "identity_service.entrypoints.billing_projection:BillingProjection",
 }
 
 # The services' workers, by service: the module that runs as ``<service>-worker`` and its metrics

@@ -70,6 +70,12 @@ ORGANIZATION_INVITATION_ACCEPTED = event(
     "organization.invitation_accepted", 1, identity_events.OrganizationInvitationAccepted, "organization", topic=None
 )
 ORGANIZATION_UPDATED = event("organization.updated", 1, identity_events.OrganizationUpdated, "organization", topic=None)
+ORGANIZATION_SUSPENDED = event(
+    "organization.suspended", 1, identity_events.OrganizationStatusChanged, "organization", topic=None
+)
+ORGANIZATION_ACTIVATED = event(
+    "organization.activated", 1, identity_events.OrganizationStatusChanged, "organization", topic=None
+)
 ORGANIZATION_MEMBER_PERMISSIONS_CHANGED = event(
     "organization.member_permissions_changed",
     1,
@@ -214,6 +220,7 @@ PRICING_PLAN_UPDATED = event("pricing_plan.updated", 1, billing_events.PricingPl
 SUSPENSION_REQUESTED = event(
     "billing.suspension_requested", 1, billing_events.SuspensionRequested, "account", topic=None
 )
+SUSPENSION_LIFTED = event("billing.suspension_lifted", 1, billing_events.SuspensionLifted, "account", topic=None)
 
 # Support: tickets and maintenance windows, on support.events (the producer's stream).
 # No payload carries message text; an internal note is announced by its own type, never its content.

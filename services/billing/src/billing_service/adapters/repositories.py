@@ -349,6 +349,48 @@ class SqlInvoiceRepository(_OnSession, ports.InvoiceRepository):
         )
         return int(inserted.rowcount) == 1
 
+    def standing_suspension_requests(self, account: Account) -> list[int]:
+        standing = self._sql.execute(
+            sa.select(suspension_requests.c.invoice_id)
+            .where(
+                suspension_requests.c.account_type == account.account_type,
+                suspension_requests.c.account_id == account.account_id,
+                suspension_requests.c.lifted_at.is_(None),
+            )
+            .order_by(suspension_requests.c.invoice_id)
+            .with_for_update()
+        ).scalars()
+        return [int(i) for i in standing]
+
+    def has_overdue(self, account: Account) -> bool:
+        overdue = {
+            int(i)
+            for i in self._sql.execute(
+                sa.select(invoices.c.id).where(
+                    invoices.c.account_type == account.account_type,
+                    invoices.c.account_id == account.account_id,
+                    invoices.c.status == "overdue",
+                )
+            ).scalars()
+        }
+        for aggregate in self.seen:  # changed in this transaction and not written yet
+            if isinstance(aggregate, Invoice) and aggregate.account == account:
+                if aggregate.status == "overdue":
+                    overdue.add(aggregate.id)
+                else:
+                    overdue.discard(aggregate.id)
+        return bool(overdue)
+
+    def lift_suspension_requests(self, invoice_ids: Sequence[int], at: datetime) -> None:
+        if invoice_ids:
+            self._sql.execute(
+                suspension_requests.update()
+                .where(
+                    suspension_requests.c.invoice_id.in_(list(invoice_ids)), suspension_requests.c.lifted_at.is_(None)
+                )
+                .values(lifted_at=naive(at))
+            )
+
 
 class SqlUsageRepository(_OnSession, ports.UsageRepository):
     def __init__(self, session: Session) -> None:

@@ -225,4 +225,6 @@ suspension_requests = sa.Table(
     sa.Column("account_type", mysql.ENUM(*ACCOUNT_TYPES), nullable=False),
     sa.Column("account_id", ID, nullable=False),
     sa.Column("requested_at", TIME, nullable=False),
+    sa.Column("lifted_at", TIME, nullable=True),
+    sa.Index("idx_suspension_requests_account", "account_type", "account_id"),
 )

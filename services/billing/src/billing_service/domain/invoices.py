@@ -10,6 +10,7 @@ transition started from, so two concurrent changes of one invoice cannot both wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -189,6 +190,24 @@ class Invoice(Aggregate):
                 due_date=to_timestamp(datetime.combine(due, datetime.min.time(), tzinfo=UTC)),
                 grace_days=grace_days,
                 requested_at=to_timestamp(now),
+            ),
+            aggregate_id=f"{self.account.account_type}:{self.account.account_id}",
+        )
+
+    def suspension_lifted(self, requested_invoice_ids: Sequence[int], now: datetime) -> None:
+        """Records ``billing.suspension_lifted`` for the invoice's account (keyed by the account):
+        this invoice's payment or cancellation left the account, whose suspension billing had
+        requested for ``requested_invoice_ids``, with no overdue invoice."""
+        ref = self.snapshot().ref()
+        self.record(
+            catalog.SUSPENSION_LIFTED,
+            1,
+            lambda: billing_events.SuspensionLifted(
+                account_type=self.account.account_type,
+                account_id=self.account.account_id,
+                cleared_by=ref,
+                requested_invoice_ids=list(requested_invoice_ids),
+                lifted_at=to_timestamp(now),
             ),
             aggregate_id=f"{self.account.account_type}:{self.account.account_id}",
         )

@@ -163,6 +163,12 @@ class BillingProjection(Projection):
             ctx, event, "organization", p.organization_id, owner_user_id=p.owner_user_id, status=p.status or "active"
         )
 
+    @handles("organization.suspended", "organization.activated")
+    def organization_status_changed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        p = event.payload
+        assert isinstance(p, identity_events.OrganizationStatusChanged)
+        self._account(ctx, event, "organization", p.organization_id, status=p.new_status)
+
     @handles("organization.updated")
     def organization_updated(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
         p = event.payload

@@ -1,5 +1,7 @@
 """An invoice's life after the run: payments, cancellations and refunds (from the gRPC API),
-and the overdue sweep's marks (from the keeper) — each one unit of work with its event.
+and the overdue sweep's marks (from the keeper) — each one unit of work with its event. The
+payment or cancellation that leaves an account billing asked to suspend with no overdue
+invoice lifts that request (``billing.suspension_lifted``).
 
 The invoice is locked while it changes; the aggregate checks the transition and records its
 event; the repository stores it conditionally on the status and version it was read with (so
@@ -42,6 +44,20 @@ def _account_credit(invoice: Invoice, amount: Decimal, description: str, now: da
     return credit.id
 
 
+def lift_suspension_if_clear(invoice: Invoice, now: datetime, uow: AbstractUnitOfWork) -> bool:
+    """Dunning's second half, in the transaction that paid or voided ``invoice``: when billing
+    had asked to suspend its account and no overdue invoice is left, the standing requests are
+    withdrawn and ``billing.suspension_lifted`` is recorded, once per clearing. The account's
+    standing requests are locked first, so of two payments clearing the account's last two
+    overdue invoices at once, the second sees the first's and lifts (never both, never none)."""
+    standing = uow.invoices.standing_suspension_requests(invoice.account)
+    if not standing or uow.invoices.has_overdue(invoice.account):
+        return False
+    uow.invoices.lift_suspension_requests(standing, now)
+    invoice.suspension_lifted(standing, now)
+    return True
+
+
 def record_payment(
     invoice_id: int, amount: str, method: str, reference: str, paid_at: datetime | None, uow: AbstractUnitOfWork
 ) -> Invoice:
@@ -54,6 +70,7 @@ def record_payment(
         if paid.overpayment > 0:
             description = f"Overpayment of invoice {invoice.invoice_number} ({reference.strip()})"
             _account_credit(invoice, paid.overpayment, description, now, uow)
+        lift_suspension_if_clear(invoice, now, uow)
         uow.commit()
     return invoice
 
@@ -69,6 +86,7 @@ def cancel(invoice_id: int, reason: str, uow: AbstractUnitOfWork) -> Invoice:
             give_back_credits(invoice, uow)
         if received > 0:
             _account_credit(invoice, received, f"Payments of cancelled invoice {invoice.invoice_number}", now, uow)
+        lift_suspension_if_clear(invoice, now, uow)
         uow.commit()
     return invoice
 

@@ -85,6 +85,19 @@ class InvoiceRepository(Repository):
     def note_suspension_request(self, invoice: Invoice, at: datetime) -> bool:
         """Note that a suspension was requested for ``invoice``; False if it was already."""
 
+    @abc.abstractmethod
+    def standing_suspension_requests(self, account: Account) -> list[int]:
+        """Ids of the invoices whose suspension requests for ``account`` are not lifted yet,
+        locked until the commit (one clearing of the account at a time)."""
+
+    @abc.abstractmethod
+    def has_overdue(self, account: Account) -> bool:
+        """Whether ``account`` still has an overdue invoice (as committed, or changed here)."""
+
+    @abc.abstractmethod
+    def lift_suspension_requests(self, invoice_ids: Sequence[int], at: datetime) -> None:
+        """Mark the (locked, standing) requests of ``invoice_ids`` lifted at ``at``."""
+
 
 class UsageRepository(abc.ABC):
     @abc.abstractmethod

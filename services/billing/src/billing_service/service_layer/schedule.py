@@ -9,8 +9,9 @@
 2. **The overdue sweep.** Every pending invoice whose due date has passed becomes overdue with
    ``invoice.overdue`` (one unit of work each); every overdue invoice more than
    ``CP_BILLING_SUSPENSION_GRACE_DAYS`` past its due date gets, once, a
-   ``billing.suspension_requested`` event on billing.events. Identity does not act on that
-   event yet.
+   ``billing.suspension_requested`` event on billing.events; identity suspends the account
+   (its billing projection). The payment that clears the account lifts it
+   (``invoice_life.lift_suspension_if_clear``: ``billing.suspension_lifted``).
 """
 
 from __future__ import annotations

@@ -255,6 +255,17 @@ class ServerRepository:
         )
         return list(self.session.execute(query).scalars())
 
+    def organization_live_ids(self, organization_id: int) -> list[int]:
+        """The live servers ``organization_id`` owns, locked until the transaction ends."""
+        c = t.servers.c
+        query = (
+            sa.select(c.id)
+            .where(c.organization_id == organization_id, c.deleted_at.is_(None))
+            .order_by(c.id)
+            .with_for_update()
+        )
+        return list(self.session.execute(query).scalars())
+
     def to_enforce(self, erased: str, limit: int) -> list[int]:
         """Suspended servers that still run (or live, when their account was ``erased``) and are
         free now, locked (skipping those another transaction holds)."""

@@ -1,7 +1,8 @@
 """What an account's suspension means for its servers.
 
 When identity suspends or bans an account, every live server the user owns itself (not its
-organizations': those belong to the organization) is suspended: powered off and locked
+organizations': those belong to the organization, and are suspended with it, on
+``organization.suspended``) is suspended: powered off and locked
 against every customer action, delete included — Hetzner, too, refuses everything on a
 locked project, and deleting would let a customer with an unpaid bill dodge it. When the
 account is erased its servers are deleted (their protection lifted), so nothing keeps

@@ -1,4 +1,6 @@
-"""Compute's follower of identity's stream: an account's suspension reaches its servers.
+"""Compute's follower of identity's stream: an account's suspension reaches its servers (a
+user's own servers with ``user.*``, an organization's with ``organization.suspended`` /
+``organization.activated``, whoever asked: staff, or billing's dunning).
 
 Run by the generic consumer as the process ``compute-consumer`` (consumer group "compute"):
 ``python -m cpshared.events.consumer_main compute_service.entrypoints.account_projection:AccountProjection``.
@@ -71,3 +73,22 @@ class AccountProjection(Projection):
         assert isinstance(payload, identity_pb.UserStatusChanged)
         with _session(ctx) as session:
             write_events(ctx.conn, suspension.reactivate_account(ServerRepository(session), payload.user_id))
+
+    @handles("organization.suspended")
+    def organization_suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.OrganizationStatusChanged)
+        with _session(ctx) as session:
+            recorded = suspension.suspend_organization(
+                ServerRepository(session), ActionRepository(session), payload.organization_id
+            )
+            write_events(ctx.conn, recorded)
+
+    @handles("organization.activated")
+    def organization_activated(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.OrganizationStatusChanged)
+        with _session(ctx) as session:
+            write_events(
+                ctx.conn, suspension.reactivate_organization(ServerRepository(session), payload.organization_id)
+            )

@@ -267,6 +267,9 @@ class ServerRepository(Protocol):
 
     def own_live_ids(self, user_id: int) -> list[int]: ...
 
+    def organization_live_ids(self, organization_id: int) -> list[int]:
+        """The live servers ``organization_id`` owns, locked until the transaction ends."""
+
     def to_enforce(self, erased: str, limit: int) -> list[int]: ...
 
     def save_suspension(self, server: Server) -> None: ...

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from compute_service.domain.servers import Action, Server
-from compute_service.domain.suspension import ERASED
+from compute_service.domain.suspension import ERASED, SUSPENDED
 from compute_service.service_layer.ports import ActionRepository, ServerRepository
 from compute_service.service_layer.unit_of_work import ComputeUnitOfWork, aggregate_events
 from cpshared.clock import utcnow
@@ -34,13 +34,12 @@ def _enforce(servers: ServerRepository, actions: ActionRepository, server: Serve
     return action
 
 
-def suspend_account(
-    servers: ServerRepository, actions: ActionRepository, user_id: int, reason: str
+def _suspend(
+    servers: ServerRepository, actions: ActionRepository, server_ids: list[int], reason: str
 ) -> list[PendingEvent]:
-    """Suspend the live servers ``user_id`` owns itself (``reason``: suspended, banned, erased)."""
     now = utcnow()
     recorded: list[PendingEvent] = []
-    for server_id in servers.own_live_ids(user_id):
+    for server_id in server_ids:
         server = servers.get(server_id)
         if server is None or not server.suspend(reason, now):
             continue  # already suspended (an erasure still goes further: it deletes)
@@ -50,16 +49,39 @@ def suspend_account(
     return recorded
 
 
-def reactivate_account(servers: ServerRepository, user_id: int) -> list[PendingEvent]:
-    """Lift the suspension of ``user_id``'s own servers (they stay powered off); an erased
-    account's servers stay on their way out."""
+def _reactivate(servers: ServerRepository, server_ids: list[int]) -> list[PendingEvent]:
     recorded: list[PendingEvent] = []
-    for server_id in servers.own_live_ids(user_id):
+    for server_id in server_ids:
         server = servers.get(server_id)
         if server is not None and server.lift_suspension():
             servers.save_suspension(server)
             recorded.extend(aggregate_events(server))
     return recorded
+
+
+def suspend_account(
+    servers: ServerRepository, actions: ActionRepository, user_id: int, reason: str
+) -> list[PendingEvent]:
+    """Suspend the live servers ``user_id`` owns itself (``reason``: suspended, banned, erased)."""
+    return _suspend(servers, actions, servers.own_live_ids(user_id), reason)
+
+
+def reactivate_account(servers: ServerRepository, user_id: int) -> list[PendingEvent]:
+    """Lift the suspension of ``user_id``'s own servers (they stay powered off); an erased
+    account's servers stay on their way out."""
+    return _reactivate(servers, servers.own_live_ids(user_id))
+
+
+def suspend_organization(
+    servers: ServerRepository, actions: ActionRepository, organization_id: int
+) -> list[PendingEvent]:
+    """Suspend the live servers ``organization_id`` owns (its members' own servers are theirs)."""
+    return _suspend(servers, actions, servers.organization_live_ids(organization_id), SUSPENDED)
+
+
+def reactivate_organization(servers: ServerRepository, organization_id: int) -> list[PendingEvent]:
+    """Lift the suspension of the organization's servers (they stay powered off)."""
+    return _reactivate(servers, servers.organization_live_ids(organization_id))
 
 
 def enforce_suspensions(uow_factory: Callable[[], ComputeUnitOfWork], limit: int = 200) -> int:

@@ -60,7 +60,7 @@ class OrganizationRepository:
         return None if row is None else self._organization(row)
 
     def save(self, organization: Organization, now: datetime) -> None:
-        """Its details, owner and version."""
+        """Its details, owner, status and version."""
         self.seen.append(organization)
         self._session.execute(
             organizations.update()
@@ -71,6 +71,7 @@ class OrganizationRepository:
                 country=organization.country,
                 tax_id=organization.tax_id,
                 owner_id=organization.owner_id,
+                status=organization.status.value,
                 version=organization.version,
                 updated_at=to_db(now),
             )

@@ -83,8 +83,9 @@ class UserRepository:
             sa.text("UPDATE users SET workos_id = NULL, remember_token = NULL WHERE id = :id"), {"id": user.id}
         )
 
-    def get(self, user_id: int) -> User | None:
-        row = self._session.execute(users.select().where(users.c.id == user_id)).first()
+    def get(self, user_id: int, *, for_update: bool = False) -> User | None:
+        query = users.select().where(users.c.id == user_id)
+        row = self._session.execute(query.with_for_update() if for_update else query).first()
         return None if row is None else self.user_from_row(row)
 
     def by_email(self, email: str, *, for_update: bool = False) -> User | None:

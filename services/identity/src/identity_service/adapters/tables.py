@@ -187,3 +187,14 @@ organization_invitations = sa.Table(
     sa.Column("accepted_at", TIME),
     sa.Column("revoked_at", TIME),
 )
+
+billing_holds = sa.Table(
+    "billing_holds",
+    metadata,
+    sa.Column("account_type", mysql.ENUM("user", "organization"), primary_key=True),
+    sa.Column("account_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("previous_status", sa.String(20), nullable=False),
+    sa.Column("invoice_id", ID, nullable=False),
+    sa.Column("reason", sa.String(1000), nullable=False),
+    sa.Column("suspended_at", TIME, nullable=False),
+)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cpshared.db import SqlAlchemyUnitOfWork
 from identity_service.adapters.repository_accounts import AccountRepository
 from identity_service.adapters.repository_api_keys import ApiKeyRepository
+from identity_service.adapters.repository_dunning import DunningRepository
 from identity_service.adapters.repository_invitations import InvitationRepository
 from identity_service.adapters.repository_logins import LoginActivityRepository
 from identity_service.adapters.repository_organizations import OrganizationRepository
@@ -46,6 +47,7 @@ class SqlAlchemyIdentityUnitOfWork(SqlAlchemyUnitOfWork, IdentityUnitOfWork):
         self.accounts = AccountRepository(self.session)
         self.staff = StaffRepository(self.session)
         self.two_factor = TwoFactorRepository(self.session)
+        self.dunning = DunningRepository(self.session)
         return self
 
     def commit(self) -> None:

@@ -51,6 +51,8 @@ class UserStatusChanged:
     new_status: str
     reason: str
     changed_by_user_id: int
+    requested_by: str = ""
+    """The service on whose request it changed ("billing"); empty when staff changed it."""
 
 
 class UserActivated(UserStatusChanged):
@@ -222,6 +224,25 @@ class OrganizationMemberPermissionsChanged:
     changed_by_user_id: int
 
 
+@dataclass(frozen=True)
+class OrganizationStatusChanged:
+    organization_id: int
+    old_status: str
+    new_status: str
+    reason: str
+    changed_by_user_id: int
+    requested_by: str = ""
+    """The service on whose request it changed ("billing"); empty when staff changed it."""
+
+
+class OrganizationSuspended(OrganizationStatusChanged):
+    pass
+
+
+class OrganizationActivated(OrganizationStatusChanged):
+    pass
+
+
 OrganizationEvent = (
     OrganizationCreated
     | OrganizationMemberAdded
@@ -233,6 +254,7 @@ OrganizationEvent = (
     | OrganizationInvitationAccepted
     | OrganizationUpdated
     | OrganizationMemberPermissionsChanged
+    | OrganizationStatusChanged
 )
 
 

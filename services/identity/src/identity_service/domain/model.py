@@ -89,9 +89,10 @@ class User(Aggregate):
         """Announce the new account, at its first version."""
         self._record(events.UserCreated(user_id=self.id, role=self.role.value, status=self.status.value), bump=False)
 
-    def change_status(self, status: UserStatus, reason: str, changed_by_user_id: int) -> None:
+    def change_status(self, status: UserStatus, reason: str, changed_by_user_id: int, requested_by: str = "") -> None:
         """Staff move the account to ``status`` (who may, and which moves are allowed, is
-        :func:`identity_service.domain.staff.check_status_change`)."""
+        :func:`identity_service.domain.staff.check_status_change`), or a service asks for it
+        (``requested_by``: billing's dunning, :mod:`identity_service.domain.dunning`)."""
         old, self.status = self.status, status
         self._record(
             STATUS_EVENTS[status](
@@ -100,6 +101,7 @@ class User(Aggregate):
                 new_status=status.value,
                 reason=reason,
                 changed_by_user_id=changed_by_user_id,
+                requested_by=requested_by,
             )
         )
 
@@ -503,6 +505,29 @@ class Organization(Aggregate):
     country: str | None = None
     tax_id: str | None = None
     events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def change_status(
+        self, status: OrganizationStatus, reason: str, changed_by_user_id: int, requested_by: str = ""
+    ) -> None:
+        """The organization becomes ``status`` (suspended, or back to active or trial), with
+        ``organization.suspended`` or ``organization.activated``; every service locks the
+        organization's resources while it is suspended. Nothing happens when it has that status."""
+        if status is self.status:
+            return
+        if OrganizationStatus.SUSPENDED not in (status, self.status):
+            raise InvalidInput(f"organization {self.id} is {self.status.value}: only a suspension changes that here")
+        old, self.status = self.status, status
+        event = events.OrganizationSuspended if status is OrganizationStatus.SUSPENDED else events.OrganizationActivated
+        self._record(
+            event(
+                organization_id=self.id,
+                old_status=old.value,
+                new_status=status.value,
+                reason=reason,
+                changed_by_user_id=changed_by_user_id,
+                requested_by=requested_by,
+            )
+        )
 
     def founded(self, now: datetime) -> Membership:
         """Announce the new organization (at its first version); its owner's membership."""

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from cpshared.auth.principal import Principal
 from identity_service.domain.accounts import EmailVerification, Profile, UserSession
+from identity_service.domain.dunning import AccountType, BillingHold
 from identity_service.domain.invitations import Invitation
 from identity_service.domain.model import (
     ApiKey,
@@ -66,7 +67,8 @@ class UserRepository(Protocol):
     def add(self, name: str, email: str, password_hash: str, role: UserRole, status: UserStatus, now: datetime) -> User:
         """The new user; it joins :attr:`seen`."""
 
-    def get(self, user_id: int) -> User | None: ...
+    def get(self, user_id: int, *, for_update: bool = False) -> User | None:
+        """With ``for_update`` the user row is locked until the transaction ends."""
 
     def by_email(self, email: str, *, for_update: bool = False) -> User | None: ...
 
@@ -102,7 +104,7 @@ class OrganizationRepository(Protocol):
         """
 
     def save(self, organization: Organization, now: datetime) -> None:
-        """Its details, owner and version; it joins :attr:`seen`."""
+        """Its details, owner, status and version; it joins :attr:`seen`."""
 
     def of_user(self, user_id: int) -> list[tuple[Organization, Membership]]: ...
 
@@ -290,6 +292,17 @@ class StaffRepository(Protocol):
 
     def quotas(self, *, user_ids: list[int], organization_ids: list[int]) -> list[Quota]:
         """Quotas of the users and organizations given: users' first, then organizations'."""
+
+
+class DunningRepository(Protocol):
+    """Billing's holds: the accounts suspended because billing asked (domain/dunning.py)."""
+
+    def hold(self, account_type: AccountType, account_id: int) -> BillingHold | None: ...
+
+    def keep(self, hold: BillingHold) -> None: ...
+
+    def release(self, account_type: AccountType, account_id: int) -> bool:
+        """Forget the account's hold; False when it had none."""
 
 
 class TwoFactorRepository(Protocol):

@@ -7,12 +7,15 @@ from sqlalchemy.exc import IntegrityError
 
 from cpshared.clock import utcnow
 from cpshared.db import retry_on_disconnect
-from cpshared.errors import InvalidInput, NotFound
+from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
 from identity_service.domain import commands
 from identity_service.domain.model import (
+    OrganizationStatus,
     Quota,
+    QuotaOwner,
     Reservation,
     ReservationStatus,
+    UserStatus,
     check_reservation_key,
     check_resource_type,
 )
@@ -69,6 +72,7 @@ def _reserve_locked(cmd: commands.ReserveQuota, uow: IdentityUnitOfWork) -> tupl
                     f"reservation key {cmd.reservation_key!r} was used for another reservation: use a new key"
                 )
             return earlier, quota
+        _refuse_suspended(cmd.owner, uow)
         now = utcnow()
         reservation = quota.reserve(cmd.reservation_key, cmd.amount, now)
         try:
@@ -80,6 +84,23 @@ def _reserve_locked(cmd: commands.ReserveQuota, uow: IdentityUnitOfWork) -> tupl
         uow.quotas.save(quota, now)
         uow.commit()
     return reservation, quota
+
+
+def _refuse_suspended(owner: QuotaOwner, uow: IdentityUnitOfWork) -> None:
+    """A suspended account (by staff, or by billing's dunning) gets nothing new: every service
+    reserves quota before it creates a resource, so this one check covers them all."""
+    if owner.organization_id is not None:
+        organization = uow.organizations.get(owner.organization_id)
+        if organization is not None and organization.status is OrganizationStatus.SUSPENDED:
+            raise PreconditionFailed(
+                f"organization {organization.id} is suspended: nothing new is created for it until it is active again"
+            )
+    elif owner.user_id is not None:
+        user = uow.users.get(owner.user_id)
+        if user is not None and user.status in (UserStatus.SUSPENDED, UserStatus.BANNED):
+            raise PreconditionFailed(
+                f"user {user.id} is {user.status.value}: nothing new is created for it until it is active again"
+            )
 
 
 def release_quota(reservation_key: str, uow_factory: UnitOfWorkFactory) -> tuple[Reservation, Quota]:

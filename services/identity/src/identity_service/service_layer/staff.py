@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
+from identity_service.domain.dunning import AccountType
 from identity_service.domain.model import (
     OrganizationRole,
     Quota,
@@ -103,12 +104,18 @@ class SetUserStatus:
 def set_user_status(cmd: SetUserStatus, uow: IdentityUnitOfWork) -> UserDetails:
     """Activate, suspend or ban an account. A suspended or banned account's API keys and
     sessions stop working at their next exchange: IssuePrincipal and AuthenticateApiKey
-    answer only for active accounts (the gateway caches an answer for a second)."""
+    answer only for active accounts (the gateway caches an answer for a second). Billing's hold
+    on the account (dunning) goes: staff's status stands until staff change it."""
     reason = check_reason(cmd.reason)
     with uow:
         actor = _actor(uow, cmd.acting_user_id)
         target = _target(uow, cmd.user_id, for_update=True)
-        if not check_status_change(actor, target, cmd.status):
+        changed = check_status_change(actor, target, cmd.status)
+        # Staff decide from now on: billing's lift will not reactivate an account staff set.
+        released = uow.dunning.release(AccountType.USER, target.user.id)
+        if not changed:
+            if released:
+                uow.commit()
             return target
         target.user.change_status(cmd.status, reason, changed_by_user_id=actor.id)
         uow.users.save_status(target.user, utcnow())

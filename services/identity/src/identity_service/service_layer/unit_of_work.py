@@ -42,6 +42,7 @@ class IdentityUnitOfWork(abc.ABC):
     accounts: ports.AccountRepository
     staff: ports.StaffRepository
     two_factor: ports.TwoFactorRepository
+    dunning: ports.DunningRepository
     passwords: ports.PasswordHasher
     """Hashes and checks passwords (the bootstrap gives argon2id)."""
     secret_box: SecretBox | None
@@ -121,6 +122,8 @@ EVENT_CONTRACTS: dict[type[events.IdentityEvent], EventSpec] = {
     events.OrganizationInvitationAccepted: catalog.ORGANIZATION_INVITATION_ACCEPTED,
     events.OrganizationUpdated: catalog.ORGANIZATION_UPDATED,
     events.OrganizationMemberPermissionsChanged: catalog.ORGANIZATION_MEMBER_PERMISSIONS_CHANGED,
+    events.OrganizationSuspended: catalog.ORGANIZATION_SUSPENDED,
+    events.OrganizationActivated: catalog.ORGANIZATION_ACTIVATED,
     events.ApiKeyCreated: catalog.API_KEY_CREATED,
     events.ApiKeyRevoked: catalog.API_KEY_REVOKED,
     events.SessionCreated: catalog.USER_SESSION_CREATED,
