@@ -92,21 +92,26 @@ def test_only_identity_gets_the_principal_signing_key_made_once_and_private(tmp_
     assert servers and all(s.env["CP_PRINCIPAL_VERIFY_KEY_FILE"] == str(key_file.with_suffix(".pub")) for s in servers)
 
 
-def test_the_gateway_and_compute_get_their_own_service_keys_and_every_server_trusts_them(tmp_path: Path) -> None:
+def test_the_calling_services_get_their_own_service_keys_and_every_server_trusts_them(tmp_path: Path) -> None:
     paths = LocalPaths(tmp_path)
     specs = process_specs(paths)
     holders = {
         s.name: s.env["CP_PRINCIPAL_SERVICE_KEY_FILE"] for s in specs if "CP_PRINCIPAL_SERVICE_KEY_FILE" in s.env
     }
-    assert sorted(holders) == ["compute-grpc", "compute-worker", "gateway-http"]
+    assert sorted(holders) == ["compute-grpc", "compute-worker", "gateway-http", "support-grpc"]
     assert holders["compute-grpc"] == holders["compute-worker"] != holders["gateway-http"]
+    assert holders["support-grpc"] not in (holders["compute-grpc"], holders["gateway-http"])
     gateway_key, compute_key = Path(holders["gateway-http"]), Path(holders["compute-grpc"])
-    for key_file in (gateway_key, compute_key):
+    support_key = Path(holders["support-grpc"])
+    for key_file in (gateway_key, compute_key, support_key):
         assert key_file.parent == paths.secrets and stat.S_IMODE(key_file.stat().st_mode) == 0o600
     pem = gateway_key.read_text()
     servers = [s for s in process_specs(paths) if s.kind == "grpc"]
     assert gateway_key.read_text() == pem
-    trusted = f"gateway={gateway_key.with_suffix('.pub')},compute={compute_key.with_suffix('.pub')}"
+    trusted = ",".join(
+        f"{name}={key.with_suffix('.pub')}"
+        for name, key in (("gateway", gateway_key), ("compute", compute_key), ("support", support_key))
+    )
     for server in servers:
         assert server.env["CP_PRINCIPAL_SERVICE_KEYS"] == trusted
 

@@ -207,7 +207,7 @@ PROJECTIONS = {
 WORKERS = {"compute": ("compute_service.entrypoints.worker", 202)}
 
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
-CALLING_SERVICES = ("gateway", "compute")
+CALLING_SERVICES = ("gateway", "compute", "support")
 
 
 def service_key_files(paths: LocalPaths, service: str) -> tuple[str, str]:
@@ -241,6 +241,10 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
         if service == "support":
             # Ticket attachments: the local object store's directory, under the stack's own.
             env["CP_ATTACHMENTS_DIR"] = str(paths.local / "support" / "attachments")
+            # Support mails notifications to the SMTP sink, asking identity (as itself) who a user is.
+            env |= mail_env(ports)
+            env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
+            env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["support"][0]
         if service == "compute":
             # Compute drives upstream (Hetzner) through hcloud: locally, the simulator.
             env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"

@@ -30,6 +30,7 @@ from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.projection import ApplyContext, Projection, handles
 from cpshared.topics import COMPUTE_EVENTS, SUPPORT_EVENTS, Topic
 from support_service.adapters.customer_resource_repository import CustomerResourceRepository
+from support_service.adapters.delivery_repository import DeliveryRepository, PreferenceRepository
 from support_service.adapters.notification_repository import NotificationRepository
 from support_service.adapters.ticket_repository import TicketRepository
 from support_service.service_layer import notifications
@@ -45,6 +46,12 @@ def _session(ctx: ApplyContext) -> Iterator[Session]:
         session.flush()
     finally:
         session.close()
+
+
+def _outlets(session: Session) -> notifications.Outlets:
+    return notifications.Outlets(
+        NotificationRepository(session), DeliveryRepository(session), PreferenceRepository(session)
+    )
 
 
 class NotificationProjection(Projection):
@@ -63,7 +70,7 @@ class NotificationProjection(Projection):
                 payload.message_id,
                 payload.from_staff,
                 TicketRepository(session),
-                NotificationRepository(session),
+                _outlets(session),
             )
 
     @handles("ticket.status_changed")
@@ -76,7 +83,7 @@ class NotificationProjection(Projection):
                 payload.ticket_id,
                 payload.status,
                 TicketRepository(session),
-                NotificationRepository(session),
+                _outlets(session),
             )
 
     @handles("maintenance.scheduled", "maintenance.started", "maintenance.completed")
@@ -100,7 +107,7 @@ class NotificationProjection(Projection):
                 shown,
                 list(payload.affected_datacenters),
                 CustomerResourceRepository(session),
-                NotificationRepository(session),
+                _outlets(session),
             )
 
     @handles("server.created")

@@ -10,9 +10,16 @@ from typing import Any
 
 from cpshared.clock import utcnow
 from cpshared.errors import NotFound
+from support_service.domain import delivery as channels
 from support_service.domain import notifications as rules
 from support_service.domain.notifications import Notification
-from support_service.service_layer.ports import CustomerResourceRepository, NotificationRepository, TicketRepository
+from support_service.service_layer.ports import (
+    CustomerResourceRepository,
+    DeliveryRepository,
+    NotificationRepository,
+    PreferenceRepository,
+    TicketRepository,
+)
 from support_service.service_layer.unit_of_work import SupportUnitOfWork
 
 
@@ -42,10 +49,41 @@ def mark_all_read(user_id: int, uow: SupportUnitOfWork) -> int:
     return marked
 
 
-def _write(found: list[Notification], inbox: NotificationRepository) -> list[Notification]:
+class Outlets:
+    """Where the reaction's notifications go, on its transaction: the inbox, the mail
+    deliveries, and the preferences that choose between them."""
+
+    def __init__(
+        self, inbox: NotificationRepository, deliveries: DeliveryRepository, preferences: PreferenceRepository
+    ) -> None:
+        self.inbox = inbox
+        self.deliveries = deliveries
+        self.preferences = preferences
+
+
+def _write(found: list[Notification], outlets: Outlets) -> list[Notification]:
+    """Each notification into the inbox and as a pending mail, as its user chose (both by
+    default); the delivery's key (notification, channel) makes it once however often this runs."""
     now = utcnow()
+    chosen: dict[int, dict[tuple[str, str], bool]] = {}
     for notification in found:
-        inbox.add(notification, now)
+        user_id = notification.notifiable_id
+        if user_id not in chosen:
+            chosen[user_id] = outlets.preferences.chosen(user_id)
+        if channels.effective(notification.type, channels.IN_APP, chosen[user_id]):
+            outlets.inbox.add(notification, now)
+        if channels.effective(notification.type, channels.EMAIL, chosen[user_id]):
+            outlets.deliveries.add(
+                channels.Delivery(
+                    id=channels.delivery_id(notification.id, channels.EMAIL),
+                    notification_id=notification.id,
+                    channel=channels.EMAIL,
+                    user_id=user_id,
+                    type=notification.type,
+                    data=dict(notification.data),
+                ),
+                now,
+            )
     return found
 
 
@@ -55,21 +93,21 @@ def notify_reply(
     message_id: int,
     from_staff: bool,
     tickets: TicketRepository,
-    inbox: NotificationRepository,
+    outlets: Outlets,
 ) -> list[Notification]:
     ticket = tickets.get(ticket_id)
     if ticket is None:
         return []
-    return _write(rules.for_reply(event_id, ticket, message_id, from_staff), inbox)
+    return _write(rules.for_reply(event_id, ticket, message_id, from_staff), outlets)
 
 
 def notify_status(
-    event_id: str, ticket_id: int, status: str, tickets: TicketRepository, inbox: NotificationRepository
+    event_id: str, ticket_id: int, status: str, tickets: TicketRepository, outlets: Outlets
 ) -> list[Notification]:
     ticket = tickets.get(ticket_id)
     if ticket is None:
         return []
-    return _write(rules.for_status(event_id, ticket, status), inbox)
+    return _write(rules.for_status(event_id, ticket, status), outlets)
 
 
 def record_resource(
@@ -94,7 +132,7 @@ def notify_maintenance(
     data: dict[str, Any],
     datacenters: Sequence[str],
     resources: CustomerResourceRepository,
-    inbox: NotificationRepository,
+    outlets: Outlets,
 ) -> list[Notification]:
     """Every customer with a resource in an affected datacenter hears of the window, once."""
     locations = sorted({name.split("-dc", 1)[0] for name in datacenters})
@@ -103,4 +141,22 @@ def notify_maintenance(
         for user_id, datacenter in resources.owners_near(locations)
         if any(rules.affects(window_dc, datacenter) for window_dc in datacenters)
     ]
-    return _write(rules.for_maintenance(event_id, event_type, data, users), inbox)
+    return _write(rules.for_maintenance(event_id, event_type, data, users), outlets)
+
+
+def preferences(user_id: int, uow: SupportUnitOfWork) -> list[channels.Preference]:
+    """Every kind and channel with the user's effective setting."""
+    with uow:
+        return channels.every_preference(uow.preferences.chosen(user_id))
+
+
+def set_preferences(
+    user_id: int, wanted: Sequence[channels.Preference], uow: SupportUnitOfWork
+) -> list[channels.Preference]:
+    """Set the user's choices (each kind and channel checked; nothing changes when one is unknown)."""
+    for preference in wanted:
+        channels.check_preference(preference.kind, preference.channel)
+    with uow:
+        uow.preferences.set(user_id, {(p.kind, p.channel): p.enabled for p in wanted}, utcnow())
+        uow.commit()
+    return preferences(user_id, uow)

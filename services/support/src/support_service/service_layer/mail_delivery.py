@@ -1,0 +1,94 @@
+"""The mail sender: sends the pending mail deliveries the reaction wrote (after its commit)
+and records each outcome.
+
+One pass claims the due deliveries in a short transaction (locked past other senders with
+SKIP LOCKED, the attempt counted and the row leased), then, outside any transaction, asks
+identity who the user is (address, name, locale, time zone), renders the kind's mail and
+hands it to the SMTP server, and records ``sent`` (with its Message-ID) or the failure: due
+again after the policy's backoff, or ``failed`` for good after the last attempt, with the
+error kept. A sender that dies between the SMTP server's acceptance and the record sends that
+one mail again when its lease ends, under the same Message-ID (derived from the delivery), so
+a receiver can tell the repeat; nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from cpshared.clock import utcnow
+from cpshared.errors import Unavailable
+from cpshared.logging import get_logger
+from cpshared.mail import MailError
+from support_service.domain.delivery import Delivery, RetryPolicy
+from support_service.domain.mail_templates import render
+from support_service.service_layer.ports import MailSender, Recipients
+from support_service.service_layer.unit_of_work import UnitOfWorkFactory
+
+log = get_logger(__name__)
+
+LEASE = timedelta(minutes=5)
+
+
+@dataclass
+class SendPass:
+    sent: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def message_id(delivery: Delivery) -> str:
+    return f"<{delivery.id}@notifications.cloud.localhost>"
+
+
+def send_due(
+    uow: UnitOfWorkFactory,
+    recipients: Recipients,
+    send: MailSender,
+    public_url: str,
+    policy: RetryPolicy,
+    *,
+    limit: int = 100,
+) -> SendPass:
+    """One pass over the deliveries due now."""
+    now = utcnow()
+    with uow() as work:
+        due = work.deliveries.claim_due(now, now + LEASE, limit)
+        work.commit()
+    outcome = SendPass()
+    for delivery in due:
+        error = _attempt(delivery, recipients, send, public_url)
+        finished = utcnow()
+        with uow() as work:
+            if error is None:
+                work.deliveries.record_sent(delivery.id, message_id(delivery), finished)
+                outcome.sent.append(delivery.id)
+            elif policy.exhausted(delivery.attempts):
+                work.deliveries.record_failure(delivery.id, error, None, finished)
+                outcome.failed.append(delivery.id)
+                log.warning(
+                    "notification_mail_failed", delivery_id=delivery.id, attempts=delivery.attempts, error=error
+                )
+            else:
+                work.deliveries.record_failure(
+                    delivery.id, error, finished + policy.backoff(delivery.attempts), finished
+                )
+                outcome.retried.append(delivery.id)
+            work.commit()
+    return outcome
+
+
+def _attempt(delivery: Delivery, recipients: Recipients, send: MailSender, public_url: str) -> str | None:
+    """Send one delivery's mail; None when the SMTP server took it, else why not."""
+    try:
+        recipient = recipients.recipient(delivery.user_id)
+    except Unavailable as exc:
+        return f"identity could not say who user {delivery.user_id} is: {exc}"
+    if recipient is None or not recipient.email:
+        return f"user {delivery.user_id} has no address to mail"
+    mail = render(delivery.type, delivery.data, recipient, public_url)
+    try:
+        send(recipient.email, mail.subject, mail.text, mail.html, message_id(delivery))
+    except MailError as exc:
+        return str(exc)
+    return None

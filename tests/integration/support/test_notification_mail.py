@@ -1,0 +1,254 @@
+"""Notifications by mail, end to end on MariaDB, a real identity over gRPC and the local SMTP sink.
+
+Support's reaction writes one pending mail delivery per notification in its own transaction
+(a redelivered event adds none); the sender asks identity, as support, who the user is, renders
+the mail in their language and time zone, hands it to the SMTP sink and records it sent (a
+second pass sends nothing). A maintenance title full of markup and a header injection arrives
+as text. A user who turned email off for a kind still finds it in the inbox and gets no mail.
+An SMTP server that refuses is retried with backoff and recorded failed after the last attempt.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import mailbox
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from cloudctl.infra.mailsink import MailSink
+from cloudctl.infra.mariadb import MariaDB
+from cloudctl.paths import LocalPaths
+from cloudctl.stack import SMTP_HOST, SMTP_PORT
+from cloudplatform.compute.v1 import events_pb2 as compute_events
+from cloudplatform.support.v1 import events_pb2 as support_events
+from cpshared.auth.principal import TrustedKeys, generate_private_key, load_public_key, write_key_pair
+from cpshared.db import make_engine
+from cpshared.events.catalog import REGISTRY
+from cpshared.events.envelope import new_event
+from cpshared.events.projection import ProjectionRunner, RawRecord
+from cpshared.mail import MailSettings
+from cpshared.migrations import migrations_dir, upgrade
+from identity_service.bootstrap import Identity
+from identity_service.domain import commands
+from identity_service.domain.model import UserRole, UserStatus
+from identity_service.domain.two_factor import SecretBox
+from identity_service.entrypoints.grpc_server import add_servicers as add_identity_servicers
+from identity_service.service_layer import accounts, users
+from support_service.adapters import tables as t
+from support_service.adapters.object_store import LocalObjectStore
+from support_service.adapters.recipients import IdentityRecipients
+from support_service.bootstrap import Support
+from support_service.domain.delivery import EMAIL, FAILED, SENT, Preference, RetryPolicy
+from support_service.entrypoints import mail_sender
+from support_service.entrypoints.notification_projection import NotificationProjection
+from support_service.service_layer import notifications
+from tests.integration.live import grpc_in_thread
+
+PASSWORD = "notify password 1234"
+SINK = MailSettings(smtp_host=SMTP_HOST, smtp_port=SMTP_PORT, public_url="https://cloud.example")
+POLICY = RetryPolicy(max_attempts=3, first_backoff=timedelta(0), max_backoff=timedelta(0))
+
+
+@dataclass
+class World:
+    support: Support
+    identity: Identity
+    recipients: IdentityRecipients
+    sink: MailSink
+    runner: ProjectionRunner
+    offset: int = 0
+
+    def user(self, *, locale: str = "", timezone: str = "") -> tuple[int, str]:
+        address = f"n-{uuid.uuid4().hex[:10]}@example.com"
+        cmd = commands.CreateUser(
+            name="Nora <b>Notify</b>", email=address, password=PASSWORD, role=UserRole.CLIENT, status=UserStatus.ACTIVE
+        )
+        user_id = users.create_user(cmd, self.identity.uow()).id
+        wanted = {k: v for k, v in {"locale": locale, "timezone": timezone}.items() if v}
+        if wanted:
+            accounts.update_profile(user_id, wanted, self.identity.uow())
+        return user_id, address
+
+    def feed(self, topic: str, event_type: str, aggregate_id: int, payload: Message, *, twice: bool = True) -> None:
+        event = new_event(
+            REGISTRY.spec(event_type),
+            producer=topic.split(".")[0],
+            aggregate_id=aggregate_id,
+            aggregate_version=1,
+            payload=payload,
+        )
+        self.offset += 1
+        record = RawRecord(topic, 0, self.offset, event.key, event.envelope.SerializeToString(), event.headers())
+        self.runner.apply_batch([record])
+        if twice:
+            self.runner.apply_batch([record])  # redelivered
+
+    def server_in(self, user_id: int, datacenter: str) -> None:
+        server_id = int(uuid.uuid4().int % 10**9)
+        self.feed(
+            "compute.events",
+            "server.created",
+            server_id,
+            compute_events.ServerCreated(server_id=server_id, user_id=user_id, datacenter=datacenter),
+        )
+
+    def window(self, title: str, datacenter: str) -> int:
+        window_id = int(uuid.uuid4().int % 10**9)
+        start, end = Timestamp(), Timestamp()
+        start.FromDatetime(datetime(2026, 12, 8, 13, 0, tzinfo=UTC))
+        end.FromDatetime(datetime(2026, 12, 8, 15, 30, tzinfo=UTC))
+        payload = support_events.MaintenanceWindowChanged(
+            maintenance_window_id=window_id,
+            title=title,
+            type="planned",
+            status="scheduled",
+            start_time=start,
+            end_time=end,
+            affected_services=["servers"],
+            affected_datacenters=[datacenter],
+        )
+        self.feed("support.events", "maintenance.scheduled", window_id, payload)
+        return window_id
+
+    def deliveries(self, user_id: int) -> list[sa.Row[object]]:
+        c = t.notification_deliveries.c
+        with self.support.engine.connect() as conn:
+            return list(conn.execute(sa.select(t.notification_deliveries).where(c.user_id == user_id)))
+
+    def mails(self, to: str) -> list[EmailMessage]:
+        found = []
+        if self.sink.maildir.exists():
+            for message in mailbox.Maildir(self.sink.maildir, create=False):
+                parsed = message_from_bytes(message.as_bytes(), policy=email.policy.default)
+                assert isinstance(parsed, EmailMessage)
+                if to.lower() in str(parsed["To"]).lower():
+                    found.append(parsed)
+        return found
+
+
+@pytest.fixture(scope="module")
+def world(paths: LocalPaths) -> Iterator[World]:
+    sink = MailSink(paths.root)
+    assert sink.status().healthy, "the SMTP sink is not running: `cloudctl up --infra-only` starts it"
+    mariadb = MariaDB(paths.root)
+    with (
+        mariadb.scratch_database("cp_test_nm_id") as identity_url,
+        mariadb.scratch_database("cp_test_nm_su") as support_url,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        upgrade("identity", migrations_dir("identity"), identity_url)
+        upgrade("support", migrations_dir("support"), support_url)
+        private, public = write_key_pair(Path(scratch), "service-support")
+        signing_key = generate_private_key()
+        identity_engine = make_engine(identity_url, pool_size=5)
+        identity = Identity(identity_engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
+        trusted = TrustedKeys(issuer=signing_key.public_key(), services={"support": load_public_key(public)})
+        support_engine = make_engine(support_url, pool_size=5)
+        support = Support(support_engine, LocalObjectStore(Path(scratch) / "attachments"))
+        with grpc_in_thread("identity", lambda server: add_identity_servicers(server, identity), trusted) as address:
+            recipients = IdentityRecipients(address, str(private))
+            try:
+                yield World(
+                    support, identity, recipients, sink, ProjectionRunner(support_engine, NotificationProjection())
+                )
+            finally:
+                recipients.close()
+        support_engine.dispose()
+        identity_engine.dispose()
+
+
+def test_a_notification_is_mailed_once_in_the_users_language_and_time_zone_as_text(world: World) -> None:
+    user_id, address = world.user(locale="de-DE", timezone="Europe/Berlin")
+    world.server_in(user_id, "fsn1-dc14")
+    title = "<script>alert(1)</script> Kernel\r\nBcc: victim@example.com"
+    world.window(title, "fsn1-dc14")
+
+    pending = world.deliveries(user_id)
+    assert [(row.channel, row.status, row.type) for row in pending] == [(EMAIL, "pending", "maintenance_scheduled")]
+    first = mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
+    assert first is not None and pending[0].id in first.sent
+    again = mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
+    assert again is not None and pending[0].id not in again.sent
+
+    world.sink.wait_for(address, "Wartung geplant")
+    mails = world.mails(address)
+    assert len(mails) == 1
+    mail = mails[0]
+    assert mail["Bcc"] is None and "\n" not in str(mail["Subject"])
+    assert str(mail["Subject"]).strip().startswith("Wartung geplant: <script>alert(1)</script> Kernel Bcc:")
+    assert str(mail["Message-ID"]).strip() == f"<{pending[0].id}@notifications.cloud.localhost>"
+    text = mail.get_body(preferencelist=("plain",))
+    html = mail.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    assert "2026-12-08 14:00 CET" in text.get_content() and "16:30 CET" in text.get_content()
+    assert "Hallo Nora <b>Notify</b>," in text.get_content()
+    body = html.get_content()
+    assert "<script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "Nora &lt;b&gt;Notify&lt;/b&gt;" in body
+    assert 'href="https://cloud.example/notifications"' in body
+    [row] = world.deliveries(user_id)
+    assert row.status == SENT and row.attempts == 1 and row.message_id == str(mail["Message-ID"]).strip()
+
+
+def test_email_turned_off_for_a_kind_keeps_the_inbox_and_sends_no_mail(world: World) -> None:
+    quiet, quiet_address = world.user()
+    loud, loud_address = world.user()
+    chosen = notifications.set_preferences(
+        quiet, [Preference("maintenance_scheduled", EMAIL, False)], world.support.uow()
+    )
+    assert Preference("maintenance_scheduled", EMAIL, False) in chosen
+    assert Preference("maintenance_started", EMAIL, True) in chosen
+    assert Preference("maintenance_scheduled", "in_app", True) in chosen
+    world.server_in(quiet, "nbg1-dc3")
+    world.server_in(loud, "nbg1-dc3")
+    window_id = world.window("Network upgrade", "nbg1")
+
+    assert world.deliveries(quiet) == []
+    inbox, _, _ = notifications.search(quiet, world.support.uow(), unread_only=True, page=1, per_page=50)
+    assert [n.type for n in inbox if n.data.get("maintenance_window_id") == window_id] == ["maintenance_scheduled"]
+    mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
+    mail = world.sink.wait_for(loud_address, "Maintenance scheduled: Network upgrade")
+    assert "2026-12-08 13:00 UTC" in mail.body  # no time zone known: UTC, English
+    assert world.sink.messages(quiet_address) == []
+
+
+def test_a_refusing_smtp_server_is_retried_then_the_mail_is_recorded_failed(world: World) -> None:
+    user_id, address = world.user()
+    world.server_in(user_id, "hel1-dc2")
+    world.window("Storage", "hel1-dc2")
+    [row] = world.deliveries(user_id)
+    down = MailSettings(smtp_host="127.0.0.1", smtp_port=1, smtp_timeout_seconds=1)
+    outcomes = [mail_sender.run_once(world.support, world.recipients, down, POLICY) for _ in range(POLICY.max_attempts)]
+    assert [row.id in (o.retried if o else []) for o in outcomes] == [True, True, False]
+    assert outcomes[-1] is not None and row.id in outcomes[-1].failed
+    [failed] = world.deliveries(user_id)
+    assert failed.status == FAILED and failed.attempts == POLICY.max_attempts
+    assert "127.0.0.1:1" in (failed.last_error or "")
+    # failed for good: a working SMTP server later sends nothing for it
+    mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
+    assert world.sink.messages(address) == []
+
+
+def test_a_failed_attempt_is_retried_and_then_sent(world: World) -> None:
+    user_id, address = world.user()
+    world.server_in(user_id, "ash-dc1")
+    world.window("Power", "ash-dc1")
+    down = MailSettings(smtp_host="127.0.0.1", smtp_port=1, smtp_timeout_seconds=1)
+    mail_sender.run_once(world.support, world.recipients, down, POLICY)
+    mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
+    world.sink.wait_for(address, "Maintenance scheduled: Power")
+    [row] = world.deliveries(user_id)
+    assert row.status == SENT and row.attempts == 2
+    assert len(world.sink.messages(address)) == 1
