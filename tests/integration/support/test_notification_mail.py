@@ -31,7 +31,9 @@ from cloudctl.infra.mailsink import MailSink
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cloudctl.stack import SMTP_HOST, SMTP_PORT
+from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cloudplatform.compute.v1 import events_pb2 as compute_events
+from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.support.v1 import events_pb2 as support_events
 from cpshared.auth.principal import TrustedKeys, generate_private_key, load_public_key, write_key_pair
 from cpshared.db import make_engine
@@ -252,3 +254,97 @@ def test_a_failed_attempt_is_retried_and_then_sent(world: World) -> None:
     [row] = world.deliveries(user_id)
     assert row.status == SENT and row.attempts == 2
     assert len(world.sink.messages(address)) == 1
+
+
+def _kinds(world: World, user_id: int) -> list[str]:
+    return sorted(row.type for row in world.deliveries(user_id))
+
+
+def test_an_organizations_invoice_mails_its_owner_and_billing_member_not_a_plain_member(world: World) -> None:
+    owner, _ = world.user()
+    billing, billing_address = world.user()
+    plain, plain_address = world.user()
+    organization_id = int(uuid.uuid4().int % 10**9)
+    world.feed(
+        "identity.events",
+        "organization.created",
+        organization_id,
+        identity_events.OrganizationCreated(organization_id=organization_id, owner_user_id=owner, status="active"),
+    )
+    for user_id, role in ((billing, "member"), (plain, "member")):
+        world.feed(
+            "identity.events",
+            "organization.member_added",
+            organization_id,
+            identity_events.OrganizationMemberAdded(organization_id=organization_id, user_id=user_id, role=role),
+        )
+    world.feed(
+        "identity.events",
+        "organization.member_role_changed",
+        organization_id,
+        identity_events.OrganizationMemberRoleChanged(
+            organization_id=organization_id, user_id=billing, old_role="member", new_role="billing"
+        ),
+    )
+    due = Timestamp()
+    due.FromDatetime(datetime(2026, 12, 22, tzinfo=UTC))
+    number = f"INV-{uuid.uuid4().hex[:8]}"
+    world.feed(
+        "billing.events",
+        "invoice.issued",
+        1,
+        billing_events.InvoiceIssued(
+            invoice_id=1,
+            invoice_number=number,
+            account_type="organization",
+            account_id=organization_id,
+            user_id=owner,
+            organization_id=organization_id,
+            currency="EUR",
+            total="119.00",
+            due_date=due,
+        ),
+    )
+    assert _kinds(world, owner) == _kinds(world, billing) == ["invoice_issued"]
+    assert _kinds(world, plain) == []
+    mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
+    mail = world.sink.wait_for(billing_address, f"Invoice {number}: 119.00 EUR")
+    assert "due 2026-12-22 00:00 UTC" in mail.body
+    assert world.sink.messages(plain_address) == []
+
+
+def test_identity_and_compute_events_notify_the_user(world: World) -> None:
+    user_id, _ = world.user()
+    for ip in ("203.0.113.1", "203.0.113.1", "198.51.100.7"):
+        world.feed(
+            "identity.events",
+            "user.login_succeeded",
+            user_id,
+            identity_events.UserLoginSucceeded(user_id=user_id, ip=ip),
+        )
+    # the very first address notifies nobody, the same again neither, a new one does
+    assert _kinds(world, user_id) == ["new_sign_in"]
+    world.feed(
+        "identity.events",
+        "user.suspended",
+        user_id,
+        identity_events.UserStatusChanged(user_id=user_id, old_status="active", new_status="suspended"),
+    )
+    world.feed(
+        "compute.events",
+        "server.status_changed",
+        5,
+        compute_events.ServerStatusChanged(
+            server_id=5, user_id=user_id, old_status="starting", status="error", error_code="upstream_failed"
+        ),
+    )
+    world.feed(
+        "compute.events",
+        "server.status_changed",
+        5,
+        compute_events.ServerStatusChanged(server_id=5, user_id=user_id, old_status="off", status="running"),
+    )
+    assert _kinds(world, user_id) == ["account_suspended", "new_sign_in", "server_error"]
+    inbox, _, _ = notifications.search(user_id, world.support.uow(), unread_only=False, page=1, per_page=50)
+    sign_in = next(n for n in inbox if n.type == "new_sign_in")
+    assert sign_in.data["ip"] == "198.51.100.7"

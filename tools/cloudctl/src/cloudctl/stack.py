@@ -197,8 +197,8 @@ PROJECTIONS = {
     # Compute follows identity: an account's suspension reaches its servers.
     "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
-    # Support follows its own stream and compute's: replies, resolutions and maintenance windows
-    # reach the inboxes of the customers concerned.
+    # Support follows its own stream, compute's, identity's and billing's: replies, resolutions,
+    # maintenance windows, invoices, sign-ins and failed servers reach the people concerned.
     "support": "support_service.entrypoints.notification_projection:NotificationProjection",
 }
 

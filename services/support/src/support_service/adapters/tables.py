@@ -140,3 +140,20 @@ notification_preferences = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("updated_at", TIME, nullable=False),
 )
+
+organization_members = sa.Table(
+    "organization_members",
+    metadata,
+    sa.Column("organization_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("user_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("recorded_at", TIME, nullable=False),
+)
+
+known_sign_in_addresses = sa.Table(
+    "known_sign_in_addresses",
+    metadata,
+    sa.Column("user_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("ip_sha256", sa.CHAR(64), primary_key=True),
+    sa.Column("first_seen_at", TIME, nullable=False),
+)

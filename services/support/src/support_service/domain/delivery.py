@@ -30,6 +30,14 @@ KINDS: Final[dict[str, str]] = {
     "maintenance_scheduled": "maintenance",
     "maintenance_started": "maintenance",
     "maintenance_completed": "maintenance",
+    "invoice_issued": "billing",
+    "invoice_overdue": "billing",
+    "payment_recorded": "billing",
+    "account_suspension_requested": "billing",
+    "account_suspended": "security",
+    "account_activated": "security",
+    "new_sign_in": "security",
+    "server_error": "servers",
 }
 
 NAMESPACE: Final = uuid.UUID("6f2a1c3e-8d4b-4e0f-9a57-1b2c3d4e5f60")

@@ -64,6 +64,30 @@ _TEXTS: Final[dict[str, dict[str, Any]]] = {
                 "Maintenance completed: {title}",
                 'Maintenance "{title}" is completed ({datacenters}).',
             ),
+            "invoice_issued": (
+                "Invoice {invoice_number}: {total} {currency}",
+                "Invoice {invoice_number} over {total} {currency} was issued; it is due {due}.",
+            ),
+            "invoice_overdue": (
+                "Invoice {invoice_number} is overdue",
+                "Invoice {invoice_number} was due {due} and is not paid yet.",
+            ),
+            "payment_recorded": (
+                "Payment received for {invoice_number}",
+                "We received {amount} {currency} for invoice {invoice_number}; {remaining} {currency} remain.",
+            ),
+            "account_suspension_requested": (
+                "Account suspension for {invoice_number}",
+                "Invoice {invoice_number} is overdue past its grace period: the account is being suspended.",
+            ),
+            "account_suspended": ("Your account was suspended", "Your account was suspended. Please contact support."),
+            "account_activated": ("Your account is active", "Your account is active again."),
+            "new_sign_in": (
+                "New sign-in to your account",
+                "Someone signed in to your account {when_signed_in} from an address not seen before ({ip}). "
+                "If it was not you, change your password.",
+            ),
+            "server_error": ("Server {server_id} failed", "Your server {server_id} is in error ({error_code})."),
         },
         "fallback": ("Notification: {type}", "There is news for you: {type}."),
     },
@@ -91,6 +115,37 @@ _TEXTS: Final[dict[str, dict[str, Any]]] = {
             "maintenance_completed": (
                 "Wartung abgeschlossen: {title}",
                 'Die Wartung "{title}" ist abgeschlossen ({datacenters}).',
+            ),
+            "invoice_issued": (
+                "Rechnung {invoice_number}: {total} {currency}",
+                "Rechnung {invoice_number} über {total} {currency} wurde ausgestellt; fällig {due}.",
+            ),
+            "invoice_overdue": (
+                "Rechnung {invoice_number} ist überfällig",
+                "Rechnung {invoice_number} war {due} fällig und ist noch nicht bezahlt.",
+            ),
+            "payment_recorded": (
+                "Zahlung für {invoice_number} erhalten",
+                "Wir haben {amount} {currency} für Rechnung {invoice_number} erhalten; "
+                "offen sind {remaining} {currency}.",
+            ),
+            "account_suspension_requested": (
+                "Kontosperre wegen {invoice_number}",
+                "Rechnung {invoice_number} ist über die Frist hinaus überfällig: das Konto wird gesperrt.",
+            ),
+            "account_suspended": (
+                "Ihr Konto wurde gesperrt",
+                "Ihr Konto wurde gesperrt. Bitte wenden Sie sich an den Support.",
+            ),
+            "account_activated": ("Ihr Konto ist aktiv", "Ihr Konto ist wieder aktiv."),
+            "new_sign_in": (
+                "Neue Anmeldung bei Ihrem Konto",
+                "Jemand hat sich {when_signed_in} von einer neuen Adresse ({ip}) angemeldet. "
+                "Falls Sie es nicht waren, ändern Sie Ihr Passwort.",
+            ),
+            "server_error": (
+                "Server {server_id} ausgefallen",
+                "Ihr Server {server_id} ist im Fehlerzustand ({error_code}).",
             ),
         },
         "fallback": ("Benachrichtigung: {type}", "Es gibt Neuigkeiten für Sie: {type}."),
@@ -140,6 +195,8 @@ def render(kind: str, data: dict[str, Any], recipient: Recipient, public_url: st
     values["type"] = kind
     values["when"] = local_time(str(data.get("start_time", "")), tz)
     values["until"] = local_time(str(data.get("end_time", "")), tz)
+    values["due"] = local_time(str(data.get("due_date", "")), tz)
+    values["when_signed_in"] = local_time(str(data.get("signed_in_at", "")), tz)
     values["datacenters"] = ", ".join(str(d) for d in data.get("affected_datacenters", []) or [])
     values["name"] = recipient.name or recipient.email
     subject_template, line_template = texts["kinds"].get(kind, texts["fallback"])

@@ -94,3 +94,28 @@ def for_maintenance(event_id: str, event_type: str, data: dict[str, Any], user_i
         Notification(notification_id(event_id, user_id), kind, USER, user_id, dict(data))
         for user_id in sorted(set(user_ids))
     ]
+
+
+# Beyond tickets and maintenance: billing's, identity's and compute's events (issue 19).
+INVOICE_KINDS: Final = {
+    "invoice.issued": "invoice_issued",
+    "invoice.overdue": "invoice_overdue",
+    "invoice.payment_received": "payment_recorded",
+    "billing.suspension_requested": "account_suspension_requested",
+}
+ACCOUNT_KINDS: Final = {"user.suspended": "account_suspended", "user.activated": "account_activated"}
+NEW_SIGN_IN: Final = "new_sign_in"
+SERVER_ERROR: Final = "server_error"
+BILLING_ROLES: Final = frozenset({"owner", "billing"})
+"""An organization's members who hear of its invoices and payments."""
+OPERATING_ROLES: Final = frozenset({"owner", "admin"})
+"""An organization's members who hear of its servers' failures (and the user who made the server)."""
+
+
+def for_people(event_id: str, kind: str, data: dict[str, Any], user_ids: list[int]) -> list[Notification]:
+    """``kind`` with ``data`` to each of ``user_ids`` once (0 is nobody)."""
+    return [
+        Notification(notification_id(event_id, user_id), kind, USER, user_id, dict(data))
+        for user_id in sorted(set(user_ids))
+        if user_id > 0
+    ]

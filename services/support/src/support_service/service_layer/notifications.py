@@ -5,6 +5,7 @@ where customers have resources from compute's events (``record_resource``, ``for
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from support_service.domain import delivery as channels
 from support_service.domain import notifications as rules
 from support_service.domain.notifications import Notification
 from support_service.service_layer.ports import (
+    AudienceRepository,
     CustomerResourceRepository,
     DeliveryRepository,
     NotificationRepository,
@@ -160,3 +162,69 @@ def set_preferences(
         uow.preferences.set(user_id, {(p.kind, p.channel): p.enabled for p in wanted}, utcnow())
         uow.commit()
     return preferences(user_id, uow)
+
+
+def record_member(audience: AudienceRepository, organization_id: int, user_id: int, role: str) -> None:
+    if organization_id and user_id:
+        audience.set_member(organization_id, user_id, role, utcnow())
+
+
+def remove_member(audience: AudienceRepository, organization_id: int, user_id: int) -> None:
+    audience.remove_member(organization_id, user_id)
+
+
+def forget_user(audience: AudienceRepository, user_id: int) -> None:
+    audience.forget_user(user_id)
+
+
+def notify_billing(
+    event_id: str,
+    kind: str,
+    data: dict[str, Any],
+    user_id: int,
+    organization_id: int,
+    audience: AudienceRepository,
+    outlets: Outlets,
+) -> list[Notification]:
+    """An invoice, payment or suspension: the account's user, or for an organization its
+    owners and billing members (the invoice's user when support knows no member yet)."""
+    people = audience.members(organization_id, rules.BILLING_ROLES) if organization_id else []
+    return _write(rules.for_people(event_id, kind, data, people or [user_id]), outlets)
+
+
+def notify_user(event_id: str, kind: str, data: dict[str, Any], user_id: int, outlets: Outlets) -> list[Notification]:
+    return _write(rules.for_people(event_id, kind, data, [user_id]), outlets)
+
+
+def notify_sign_in(
+    event_id: str, user_id: int, ip: str, signed_in_at: str, audience: AudienceRepository, outlets: Outlets
+) -> list[Notification]:
+    """A sign-in from an address the user never signed in from before (their very first one
+    notifies nobody); the address is kept only as its SHA-256."""
+    if not ip:
+        return []
+    new, had_before = audience.remember_address(user_id, hashlib.sha256(ip.encode()).hexdigest(), utcnow())
+    if not (new and had_before):
+        return []
+    return _write(
+        rules.for_people(event_id, rules.NEW_SIGN_IN, {"ip": ip, "signed_in_at": signed_in_at}, [user_id]), outlets
+    )
+
+
+def notify_server_error(
+    event_id: str,
+    server_id: int,
+    user_id: int,
+    organization_id: int,
+    old_status: str,
+    status: str,
+    error_code: str,
+    audience: AudienceRepository,
+    outlets: Outlets,
+) -> list[Notification]:
+    """A server that went into ``error``: the user who made it, and an organization's owners and admins."""
+    if status != "error" or old_status == "error":
+        return []
+    people = [user_id, *(audience.members(organization_id, rules.OPERATING_ROLES) if organization_id else [])]
+    data = {"server_id": server_id, "error_code": error_code or "unknown"}
+    return _write(rules.for_people(event_id, rules.SERVER_ERROR, data, people), outlets)

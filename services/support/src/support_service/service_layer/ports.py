@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -147,6 +147,22 @@ class PreferenceRepository(Protocol):
         """The user's own choices, (kind, channel) -> enabled."""
 
     def set(self, user_id: int, choices: dict[tuple[str, str], bool], now: datetime) -> None: ...
+
+
+class AudienceRepository(Protocol):
+    """Organizations' members and users' sign-in addresses, as identity's events told support."""
+
+    def set_member(self, organization_id: int, user_id: int, role: str, now: datetime) -> None: ...
+
+    def remove_member(self, organization_id: int, user_id: int) -> None: ...
+
+    def forget_user(self, user_id: int) -> None: ...
+
+    def members(self, organization_id: int, roles: Collection[str]) -> list[int]:
+        """The organization's members holding one of ``roles``."""
+
+    def remember_address(self, user_id: int, ip_sha256: str, now: datetime) -> tuple[bool, bool]:
+        """Record the address; (whether it is new for the user, whether the user had any before)."""
 
 
 class Recipients(Protocol):
