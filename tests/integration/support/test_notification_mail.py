@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import email.policy
 import mailbox
-import os
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -35,7 +34,6 @@ from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.support.v1 import events_pb2 as support_events
-from cpshared.auth.principal import TrustedKeys, generate_private_key, load_public_key, write_key_pair
 from cpshared.db import make_engine
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.envelope import new_event
@@ -43,11 +41,6 @@ from cpshared.events.projection import ProjectionRunner, RawRecord
 from cpshared.mail import MailSettings
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.bootstrap import Identity
-from identity_service.domain import commands
-from identity_service.domain.model import UserRole, UserStatus
-from identity_service.domain.two_factor import SecretBox
-from identity_service.entrypoints.grpc_server import add_servicers as add_identity_servicers
-from identity_service.service_layer import accounts, users
 from support_service.adapters import tables as t
 from support_service.adapters.object_store import LocalObjectStore
 from support_service.adapters.recipients import IdentityRecipients
@@ -56,7 +49,7 @@ from support_service.domain.delivery import EMAIL, FAILED, SENT, Preference, Ret
 from support_service.entrypoints import mail_sender
 from support_service.entrypoints.notification_projection import NotificationProjection
 from support_service.service_layer import notifications
-from tests.integration.live import grpc_in_thread
+from tests.integration.support.recipients import identity_for_support, make_user
 
 PASSWORD = "notify password 1234"
 SINK = MailSettings(smtp_host=SMTP_HOST, smtp_port=SMTP_PORT, public_url="https://cloud.example")
@@ -73,15 +66,7 @@ class World:
     offset: int = 0
 
     def user(self, *, locale: str = "", timezone: str = "") -> tuple[int, str]:
-        address = f"n-{uuid.uuid4().hex[:10]}@example.com"
-        cmd = commands.CreateUser(
-            name="Nora <b>Notify</b>", email=address, password=PASSWORD, role=UserRole.CLIENT, status=UserStatus.ACTIVE
-        )
-        user_id = users.create_user(cmd, self.identity.uow()).id
-        wanted = {k: v for k, v in {"locale": locale, "timezone": timezone}.items() if v}
-        if wanted:
-            accounts.update_profile(user_id, wanted, self.identity.uow())
-        return user_id, address
+        return make_user(self.identity, locale=locale, timezone=timezone)
 
     def feed(self, topic: str, event_type: str, aggregate_id: int, payload: Message, *, twice: bool = True) -> None:
         event = new_event(
@@ -152,23 +137,16 @@ def world(paths: LocalPaths) -> Iterator[World]:
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("support", migrations_dir("support"), support_url)
-        private, public = write_key_pair(Path(scratch), "service-support")
-        signing_key = generate_private_key()
         identity_engine = make_engine(identity_url, pool_size=5)
-        identity = Identity(identity_engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
-        trusted = TrustedKeys(issuer=signing_key.public_key(), services={"support": load_public_key(public)})
         support_engine = make_engine(support_url, pool_size=5)
         support = Support(support_engine, LocalObjectStore(Path(scratch) / "attachments"))
-        with grpc_in_thread("identity", lambda server: add_identity_servicers(server, identity), trusted) as address:
-            recipients = IdentityRecipients(address, str(private))
-            try:
-                yield World(
-                    support, identity, recipients, sink, ProjectionRunner(support_engine, NotificationProjection())
-                )
-            finally:
-                recipients.close()
-        support_engine.dispose()
-        identity_engine.dispose()
+        try:
+            with identity_for_support(identity_engine) as (identity, recipients):
+                runner = ProjectionRunner(support_engine, NotificationProjection())
+                yield World(support, identity, recipients, sink, runner)
+        finally:
+            support_engine.dispose()
+            identity_engine.dispose()
 
 
 def test_a_notification_is_mailed_once_in_the_users_language_and_time_zone_as_text(world: World) -> None:
