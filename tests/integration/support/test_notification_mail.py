@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -32,12 +33,14 @@ from cloudctl.paths import LocalPaths
 from cloudctl.stack import SMTP_HOST, SMTP_PORT
 from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cloudplatform.compute.v1 import events_pb2 as compute_events
+from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.support.v1 import events_pb2 as support_events
 from cpshared.db import make_engine
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.envelope import new_event
 from cpshared.events.projection import ProjectionRunner, RawRecord
+from cpshared.events.tables import outbox
 from cpshared.mail import MailSettings
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.bootstrap import Identity
@@ -114,6 +117,24 @@ class World:
         with self.support.engine.connect() as conn:
             return list(conn.execute(sa.select(t.notification_deliveries).where(c.user_id == user_id)))
 
+    def announced(self, user_id: int) -> list[tuple[str, dict[str, object]]]:
+        """The notification.* events about ``user_id`` in support's outbox, in order."""
+        found = []
+        with self.support.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(outbox.c.event_type, outbox.c.envelope)
+                .where(outbox.c.event_type.like("notification.%"))
+                .order_by(outbox.c.id)
+            )
+            for event_type, raw in rows:
+                envelope = EventEnvelope.FromString(raw)
+                payload = REGISTRY.spec(event_type).message()
+                envelope.payload.Unpack(payload)
+                data = MessageToDict(payload, preserving_proto_field_name=True)
+                if int(data.get("user_id", 0)) == user_id:
+                    found.append((str(event_type), data))
+        return found
+
     def mails(self, to: str) -> list[EmailMessage]:
         found = []
         if self.sink.maildir.exists():
@@ -180,6 +201,11 @@ def test_a_notification_is_mailed_once_in_the_users_language_and_time_zone_as_te
     assert 'href="https://cloud.example/notifications"' in body
     [row] = world.deliveries(user_id)
     assert row.status == SENT and row.attempts == 1 and row.message_id == str(mail["Message-ID"]).strip()
+    # announced once each (the event was delivered twice), with no content
+    announced = world.announced(user_id)
+    assert [event_type for event_type, _ in announced] == ["notification.created", "notification.delivered"]
+    assert announced[0][1]["channels"] == ["in_app", "email"] and announced[0][1]["kind"] == "maintenance_scheduled"
+    assert announced[1][1]["message_id"] == row.message_id and "Kernel" not in str(announced)
 
 
 def test_email_turned_off_for_a_kind_keeps_the_inbox_and_sends_no_mail(world: World) -> None:
@@ -196,6 +222,7 @@ def test_email_turned_off_for_a_kind_keeps_the_inbox_and_sends_no_mail(world: Wo
     window_id = world.window("Network upgrade", "nbg1")
 
     assert world.deliveries(quiet) == []
+    assert [data["channels"] for _, data in world.announced(quiet)] == [["in_app"]]
     inbox, _, _ = notifications.search(quiet, world.support.uow(), unread_only=True, page=1, per_page=50)
     assert [n.type for n in inbox if n.data.get("maintenance_window_id") == window_id] == ["maintenance_scheduled"]
     mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
@@ -216,6 +243,10 @@ def test_a_refusing_smtp_server_is_retried_then_the_mail_is_recorded_failed(worl
     [failed] = world.deliveries(user_id)
     assert failed.status == FAILED and failed.attempts == POLICY.max_attempts
     assert "127.0.0.1:1" in (failed.last_error or "")
+    assert [event_type for event_type, _ in world.announced(user_id)] == [
+        "notification.created",
+        "notification.delivery_failed",
+    ]
     # failed for good: a working SMTP server later sends nothing for it
     mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
     assert world.sink.messages(address) == []

@@ -34,6 +34,7 @@ from cloudplatform.compute.v1 import events_pb2 as compute_pb
 from cloudplatform.identity.v1 import events_pb2 as identity_pb
 from cloudplatform.support.v1 import events_pb2 as support_pb
 from cpshared.events.envelope import ReceivedEvent
+from cpshared.events.outbox import write_events_once
 from cpshared.events.projection import ApplyContext, Projection, handles
 from cpshared.topics import BILLING_EVENTS, COMPUTE_EVENTS, IDENTITY_EVENTS, SUPPORT_EVENTS, Topic
 from support_service.adapters.audience_repository import AudienceRepository
@@ -58,8 +59,12 @@ def _session(ctx: ApplyContext) -> Iterator[Session]:
 
 
 def _outlets(session: Session) -> notifications.Outlets:
+    connection = session.connection()
     return notifications.Outlets(
-        NotificationRepository(session), DeliveryRepository(session), PreferenceRepository(session)
+        NotificationRepository(session),
+        DeliveryRepository(session),
+        PreferenceRepository(session),
+        lambda events: write_events_once(connection, events),
     )
 
 

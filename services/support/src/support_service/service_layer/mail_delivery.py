@@ -18,8 +18,11 @@ from datetime import timedelta
 
 from cpshared.clock import utcnow
 from cpshared.errors import Unavailable
+from cpshared.events.catalog import REGISTRY
+from cpshared.events.envelope import PendingEvent, new_event
 from cpshared.logging import get_logger
 from cpshared.mail import MailError
+from support_service import SERVICE_NAME
 from support_service.domain.delivery import Delivery, RetryPolicy
 from support_service.domain.mail_templates import render
 from support_service.service_layer.ports import MailSender, Recipients
@@ -62,9 +65,11 @@ def send_due(
         with uow() as work:
             if error is None:
                 work.deliveries.record_sent(delivery.id, message_id(delivery), finished)
+                work.record(_announced("notification.delivered", delivery, message_id=message_id(delivery)))
                 outcome.sent.append(delivery.id)
             elif policy.exhausted(delivery.attempts):
                 work.deliveries.record_failure(delivery.id, error, None, finished)
+                work.record(_announced("notification.delivery_failed", delivery, error=error[:1000]))
                 outcome.failed.append(delivery.id)
                 log.warning(
                     "notification_mail_failed", delivery_id=delivery.id, attempts=delivery.attempts, error=error
@@ -76,6 +81,26 @@ def send_due(
                 outcome.retried.append(delivery.id)
             work.commit()
     return outcome
+
+
+def _announced(event_type: str, delivery: Delivery, *, message_id: str = "", error: str = "") -> PendingEvent:
+    spec = REGISTRY.spec(event_type)
+    return new_event(
+        spec,
+        producer=SERVICE_NAME,
+        aggregate_id=delivery.notification_id,
+        aggregate_version=1 + delivery.attempts,
+        payload=spec.message(
+            notification_id=delivery.notification_id,
+            delivery_id=delivery.id,
+            user_id=delivery.user_id,
+            kind=delivery.type,
+            channel=delivery.channel,
+            attempts=delivery.attempts,
+            message_id=message_id,
+            error=error,
+        ),
+    )
 
 
 def _attempt(delivery: Delivery, recipients: Recipients, send: MailSender, public_url: str) -> str | None:

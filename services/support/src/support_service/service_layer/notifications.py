@@ -6,11 +6,14 @@ where customers have resources from compute's events (``record_resource``, ``for
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cpshared.clock import utcnow
 from cpshared.errors import NotFound
+from cpshared.events.catalog import REGISTRY
+from cpshared.events.envelope import PendingEvent, deterministic_event_id, new_event
+from support_service import SERVICE_NAME
 from support_service.domain import delivery as channels
 from support_service.domain import notifications as rules
 from support_service.domain.notifications import Notification
@@ -56,11 +59,17 @@ class Outlets:
     deliveries, and the preferences that choose between them."""
 
     def __init__(
-        self, inbox: NotificationRepository, deliveries: DeliveryRepository, preferences: PreferenceRepository
+        self,
+        inbox: NotificationRepository,
+        deliveries: DeliveryRepository,
+        preferences: PreferenceRepository,
+        announce: Callable[[list[PendingEvent]], object],
     ) -> None:
         self.inbox = inbox
         self.deliveries = deliveries
         self.preferences = preferences
+        self.announce = announce
+        """Writes events into the outbox of the reaction's transaction, once by their ids."""
 
 
 def _write(found: list[Notification], outlets: Outlets) -> list[Notification]:
@@ -68,13 +77,17 @@ def _write(found: list[Notification], outlets: Outlets) -> list[Notification]:
     default); the delivery's key (notification, channel) makes it once however often this runs."""
     now = utcnow()
     chosen: dict[int, dict[tuple[str, str], bool]] = {}
+    announced: list[PendingEvent] = []
     for notification in found:
         user_id = notification.notifiable_id
         if user_id not in chosen:
             chosen[user_id] = outlets.preferences.chosen(user_id)
-        if channels.effective(notification.type, channels.IN_APP, chosen[user_id]):
+        on = [c for c in channels.CHANNELS if channels.effective(notification.type, c, chosen[user_id])]
+        if channels.IN_APP in on:
             outlets.inbox.add(notification, now)
-        if channels.effective(notification.type, channels.EMAIL, chosen[user_id]):
+        if on:
+            announced.append(_created(notification, on))
+        if channels.EMAIL in on:
             outlets.deliveries.add(
                 channels.Delivery(
                     id=channels.delivery_id(notification.id, channels.EMAIL),
@@ -86,7 +99,28 @@ def _write(found: list[Notification], outlets: Outlets) -> list[Notification]:
                 ),
                 now,
             )
+    if announced:
+        outlets.announce(announced)
     return found
+
+
+def _created(notification: Notification, on: list[str]) -> PendingEvent:
+    """``notification.created``: once per notification (its id is a function of the notification's)."""
+    spec = REGISTRY.spec("notification.created")
+    return new_event(
+        spec,
+        producer=SERVICE_NAME,
+        aggregate_id=notification.id,
+        aggregate_version=1,
+        payload=spec.message(
+            notification_id=notification.id,
+            user_id=notification.notifiable_id,
+            kind=notification.type,
+            channels=on,
+            source_event_id=notification.source_event_id,
+        ),
+        event_id=deterministic_event_id("notification.created", notification.id),
+    )
 
 
 def notify_reply(
