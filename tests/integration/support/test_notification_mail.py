@@ -353,7 +353,16 @@ def test_identity_and_compute_events_notify_the_user(world: World) -> None:
         5,
         compute_events.ServerStatusChanged(server_id=5, user_id=user_id, old_status="off", status="running"),
     )
-    assert _kinds(world, user_id) == ["account_suspended", "new_sign_in", "server_error"]
+    for usage in (2, 3):  # the second reservation uses the quota up
+        world.feed(
+            "identity.events",
+            "quota.reserved",
+            9,
+            identity_events.QuotaReserved(
+                quota_id=9, user_id=user_id, resource_type="server", amount=1, current_usage=usage, quota_limit=3
+            ),
+        )
+    assert _kinds(world, user_id) == ["account_suspended", "new_sign_in", "quota_reached", "server_error"]
     inbox, _, _ = notifications.search(user_id, world.support.uow(), unread_only=False, page=1, per_page=50)
     sign_in = next(n for n in inbox if n.type == "new_sign_in")
     assert sign_in.data["ip"] == "198.51.100.7"

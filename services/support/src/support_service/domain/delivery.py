@@ -38,6 +38,7 @@ KINDS: Final[dict[str, str]] = {
     "account_activated": "security",
     "new_sign_in": "security",
     "server_error": "servers",
+    "quota_reached": "servers",
 }
 
 NAMESPACE: Final = uuid.UUID("6f2a1c3e-8d4b-4e0f-9a57-1b2c3d4e5f60")

@@ -88,6 +88,10 @@ _TEXTS: Final[dict[str, dict[str, Any]]] = {
                 "If it was not you, change your password.",
             ),
             "server_error": ("Server {server_id} failed", "Your server {server_id} is in error ({error_code})."),
+            "quota_reached": (
+                "Your {resource_type} quota is used up",
+                "You use {current_usage} of {quota_limit} {resource_type} allowed: ask support for a higher limit.",
+            ),
         },
         "fallback": ("Notification: {type}", "There is news for you: {type}."),
     },
@@ -146,6 +150,11 @@ _TEXTS: Final[dict[str, dict[str, Any]]] = {
             "server_error": (
                 "Server {server_id} ausgefallen",
                 "Ihr Server {server_id} ist im Fehlerzustand ({error_code}).",
+            ),
+            "quota_reached": (
+                "Ihr Kontingent für {resource_type} ist ausgeschöpft",
+                "Sie nutzen {current_usage} von {quota_limit} erlaubten ({resource_type}): "
+                "der Support kann das Limit erhöhen.",
             ),
         },
         "fallback": ("Benachrichtigung: {type}", "Es gibt Neuigkeiten für Sie: {type}."),

@@ -124,6 +124,7 @@ INVOICE_KINDS: Final = {
 ACCOUNT_KINDS: Final = {"user.suspended": "account_suspended", "user.activated": "account_activated"}
 NEW_SIGN_IN: Final = "new_sign_in"
 SERVER_ERROR: Final = "server_error"
+QUOTA_REACHED: Final = "quota_reached"
 BILLING_ROLES: Final = frozenset({"owner", "billing"})
 """An organization's members who hear of its invoices and payments."""
 OPERATING_ROLES: Final = frozenset({"owner", "admin"})

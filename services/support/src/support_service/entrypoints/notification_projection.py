@@ -240,6 +240,24 @@ class NotificationProjection(Projection):
                 _outlets(session),
             )
 
+    @handles("quota.reserved")
+    def quota_reserved(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.QuotaReserved)
+        if payload.quota_limit <= 0 or payload.current_usage < payload.quota_limit:
+            return
+        with _session(ctx) as session:
+            notifications.notify_quota(
+                event.event_id,
+                payload.resource_type,
+                payload.current_usage,
+                payload.quota_limit,
+                payload.user_id,
+                payload.organization_id,
+                AudienceRepository(session),
+                _outlets(session),
+            )
+
     # -- billing: invoices, payments, suspensions -------------------------------------------
     @handles("invoice.issued")
     def invoice_issued(self, ctx: ApplyContext, event: ReceivedEvent) -> None:

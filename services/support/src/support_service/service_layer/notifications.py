@@ -262,3 +262,21 @@ def notify_server_error(
     people = [user_id, *(audience.members(organization_id, rules.OPERATING_ROLES) if organization_id else [])]
     data = {"server_id": server_id, "error_code": error_code or "unknown"}
     return _write(rules.for_people(event_id, rules.SERVER_ERROR, data, people), outlets)
+
+
+def notify_quota(
+    event_id: str,
+    resource_type: str,
+    current_usage: int,
+    quota_limit: int,
+    user_id: int,
+    organization_id: int,
+    audience: AudienceRepository,
+    outlets: Outlets,
+) -> list[Notification]:
+    """A reservation that used a quota up: the user, or an organization's owners and admins."""
+    if quota_limit <= 0 or current_usage < quota_limit:
+        return []
+    people = audience.members(organization_id, rules.OPERATING_ROLES) if organization_id else [user_id]
+    data = {"resource_type": resource_type, "current_usage": current_usage, "quota_limit": quota_limit}
+    return _write(rules.for_people(event_id, rules.QUOTA_REACHED, data, people), outlets)
