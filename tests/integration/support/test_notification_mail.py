@@ -366,3 +366,15 @@ def test_identity_and_compute_events_notify_the_user(world: World) -> None:
     inbox, _, _ = notifications.search(user_id, world.support.uow(), unread_only=False, page=1, per_page=50)
     sign_in = next(n for n in inbox if n.type == "new_sign_in")
     assert sign_in.data["ip"] == "198.51.100.7"
+
+
+def test_a_user_identity_does_not_know_is_recorded_failed_at_once(world: World) -> None:
+    nobody = 987_654_321
+    world.server_in(nobody, "fsn1-dc7")
+    world.window("Cooling", "fsn1-dc7")
+    [row] = world.deliveries(nobody)
+    outcome = mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
+    assert outcome is not None and row.id in outcome.failed
+    [failed] = world.deliveries(nobody)
+    assert failed.status == FAILED and failed.attempts == 1
+    assert failed.last_error == f"user {nobody} has no address to mail"

@@ -60,14 +60,14 @@ def send_due(
         work.commit()
     outcome = SendPass()
     for delivery in due:
-        error = _attempt(delivery, recipients, send, public_url)
+        error, final = _attempt(delivery, recipients, send, public_url)
         finished = utcnow()
         with uow() as work:
             if error is None:
                 work.deliveries.record_sent(delivery.id, message_id(delivery), finished)
                 work.record(_announced("notification.delivered", delivery, message_id=message_id(delivery)))
                 outcome.sent.append(delivery.id)
-            elif policy.exhausted(delivery.attempts):
+            elif final or policy.exhausted(delivery.attempts):
                 work.deliveries.record_failure(delivery.id, error, None, finished)
                 work.record(_announced("notification.delivery_failed", delivery, error=error[:1000]))
                 outcome.failed.append(delivery.id)
@@ -103,17 +103,18 @@ def _announced(event_type: str, delivery: Delivery, *, message_id: str = "", err
     )
 
 
-def _attempt(delivery: Delivery, recipients: Recipients, send: MailSender, public_url: str) -> str | None:
-    """Send one delivery's mail; None when the SMTP server took it, else why not."""
+def _attempt(delivery: Delivery, recipients: Recipients, send: MailSender, public_url: str) -> tuple[str | None, bool]:
+    """Send one delivery's mail: (None, _) when the SMTP server took it, else (why not, whether
+    no later attempt can do better: a user identity does not know, or without an address)."""
     try:
         recipient = recipients.recipient(delivery.user_id)
     except Unavailable as exc:
-        return f"identity could not say who user {delivery.user_id} is: {exc}"
+        return f"identity could not say who user {delivery.user_id} is: {exc}", False
     if recipient is None or not recipient.email:
-        return f"user {delivery.user_id} has no address to mail"
+        return f"user {delivery.user_id} has no address to mail", True
     mail = render(delivery.type, delivery.data, recipient, public_url)
     try:
         send(recipient.email, mail.subject, mail.text, mail.html, message_id(delivery))
     except MailError as exc:
-        return str(exc)
-    return None
+        return str(exc), False
+    return None, False
