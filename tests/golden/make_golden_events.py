@@ -631,6 +631,31 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("floating_ip.unblocked", 1): lambda: network_events.FloatingIpUnblocked(
         floating_ip_id=21, user_id=42, organization_id=0
     ),
+    ("notification.created", 1): lambda: support_events.NotificationCreated(
+        notification_id="5d0c1f7e-3b0a-5b7e-9d2c-0f4f1c2d3e4a",
+        user_id=42,
+        kind="invoice_issued",
+        channels=["in_app", "email"],
+        source_event_id="01941f29-7c00-7000-8000-0000000000aa",
+    ),
+    ("notification.delivered", 1): lambda: support_events.NotificationDeliveryChanged(
+        notification_id="5d0c1f7e-3b0a-5b7e-9d2c-0f4f1c2d3e4a",
+        delivery_id="8a1b2c3d-4e5f-5a6b-8c7d-9e0f1a2b3c4d",
+        user_id=42,
+        kind="invoice_issued",
+        channel="email",
+        attempts=1,
+        message_id="<8a1b2c3d-4e5f-5a6b-8c7d-9e0f1a2b3c4d@notifications.cloud.localhost>",
+    ),
+    ("notification.delivery_failed", 1): lambda: support_events.NotificationDeliveryChanged(
+        notification_id="5d0c1f7e-3b0a-5b7e-9d2c-0f4f1c2d3e4a",
+        delivery_id="8a1b2c3d-4e5f-5a6b-8c7d-9e0f1a2b3c4d",
+        user_id=42,
+        kind="invoice_issued",
+        channel="email",
+        attempts=5,
+        error="could not send mail through smtp.example:587: Connection refused",
+    ),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

@@ -92,9 +92,7 @@ def test_only_identity_gets_the_principal_signing_key_made_once_and_private(tmp_
     assert servers and all(s.env["CP_PRINCIPAL_VERIFY_KEY_FILE"] == str(key_file.with_suffix(".pub")) for s in servers)
 
 
-def test_the_gateway_compute_network_and_storage_get_their_own_service_keys_and_every_server_trusts_them(
-    tmp_path: Path,
-) -> None:
+def test_the_calling_services_get_their_own_service_keys_and_every_server_trusts_them(tmp_path: Path) -> None:
     paths = LocalPaths(tmp_path)
     specs = process_specs(paths)
     holders = {
@@ -108,29 +106,31 @@ def test_the_gateway_compute_network_and_storage_get_their_own_service_keys_and_
         "network-worker",
         "storage-grpc",
         "storage-worker",
+        "support-grpc",
     ]
     assert holders["compute-grpc"] == holders["compute-worker"] != holders["gateway-http"]
     for service in ("network", "storage"):
-        assert (
-            holders[f"{service}-grpc"]
-            == holders[f"{service}-worker"]
-            not in (
-                holders["gateway-http"],
-                holders["compute-grpc"],
-            )
-        )
-    assert holders["network-grpc"] != holders["storage-grpc"]
-    gateway_key, compute_key = Path(holders["gateway-http"]), Path(holders["compute-grpc"])
-    network_key, storage_key = Path(holders["network-grpc"]), Path(holders["storage-grpc"])
-    for key_file in (gateway_key, compute_key, network_key, storage_key):
+        assert holders[f"{service}-grpc"] == holders[f"{service}-worker"]
+    keys = {"gateway": holders["gateway-http"]} | {
+        service: holders[f"{service}-grpc"] for service in ("compute", "network", "storage", "support")
+    }
+    assert len(set(keys.values())) == len(keys)
+    gateway_key, compute_key = Path(keys["gateway"]), Path(keys["compute"])
+    network_key, storage_key, support_key = Path(keys["network"]), Path(keys["storage"]), Path(keys["support"])
+    for key_file in (gateway_key, compute_key, network_key, storage_key, support_key):
         assert key_file.parent == paths.secrets and stat.S_IMODE(key_file.stat().st_mode) == 0o600
     pem = gateway_key.read_text()
     servers = [s for s in process_specs(paths) if s.kind == "grpc"]
     assert gateway_key.read_text() == pem
-    trusted = (
-        f"gateway={gateway_key.with_suffix('.pub')},compute={compute_key.with_suffix('.pub')},"
-        f"network={network_key.with_suffix('.pub')},"
-        f"storage={storage_key.with_suffix('.pub')}"
+    trusted = ",".join(
+        f"{name}={key.with_suffix('.pub')}"
+        for name, key in (
+            ("gateway", gateway_key),
+            ("compute", compute_key),
+            ("network", network_key),
+            ("storage", storage_key),
+            ("support", support_key),
+        )
     )
     for server in servers:
         assert server.env["CP_PRINCIPAL_SERVICE_KEYS"] == trusted

@@ -1460,6 +1460,15 @@ ENDPOINTS = (
     Endpoint("GET /v1/notifications", fixed("GET", "/v1/notifications")),
     Endpoint("POST /v1/notifications/read_all", fixed("POST", "/v1/notifications/read_all")),
     Endpoint("POST /v1/notifications/{id}/read", notification_read, other=EVERYONE_ELSES),
+    Endpoint("GET /v1/notifications/preferences", fixed("GET", "/v1/notifications/preferences")),
+    Endpoint(
+        "PUT /v1/notifications/preferences",
+        fixed(
+            "PUT",
+            "/v1/notifications/preferences",
+            {"preferences": [{"kind": "maintenance_completed", "channel": "email", "enabled": False}]},
+        ),
+    ),
     # Maintenance windows belong to no tenant: the helpdesk's staff keep them (the public list
     # needs no credentials: tests/integration/support).
     Endpoint("GET /v1/admin/maintenance_windows", fixed("GET", "/v1/admin/maintenance_windows"), own=HELPDESK),

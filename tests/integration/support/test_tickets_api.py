@@ -696,3 +696,33 @@ def test_a_maintenance_window_notifies_exactly_the_customers_with_servers_there(
     assert [n["type"] for n in staff_inbox if n["data"].get("maintenance_window_id") == later_id] == [
         "maintenance_scheduled"
     ]
+
+
+def test_notification_preferences_are_the_callers_own_and_checked(world: World) -> None:
+    answer = world.call("GET", "/v1/notifications/preferences", world.owner_personal)
+    assert answer.status_code == 200, answer.text
+    defaults = answer.json()["preferences"]
+    assert {"kind": "ticket_replied", "channel": "email", "enabled": True} in defaults
+    assert all(p["enabled"] for p in defaults)
+    off = {"preferences": [{"kind": "ticket_replied", "channel": "email", "enabled": False}]}
+    changed = world.call("PUT", "/v1/notifications/preferences", world.owner_personal, off)
+    assert changed.status_code == 200, changed.text
+    assert {"kind": "ticket_replied", "channel": "email", "enabled": False} in changed.json()["preferences"]
+    assert {"kind": "ticket_replied", "channel": "in_app", "enabled": True} in changed.json()["preferences"]
+    # another user's are untouched
+    theirs = world.call("GET", "/v1/notifications/preferences", world.other).json()["preferences"]
+    assert all(p["enabled"] for p in theirs)
+    bad_bodies: list[dict[str, Any]] = [
+        {"preferences": [{"kind": "no_such_kind", "channel": "email", "enabled": False}]},
+        {"preferences": [{"kind": "ticket_replied", "channel": "sms", "enabled": False}]},
+        {"preferences": [{"kind": "ticket_replied", "channel": "email", "enabled": False, "user_id": 1}]},
+        {"preferences": []},
+        {"user_id": world.other.user_id},
+    ]
+    for bad in bad_bodies:
+        refused = world.call("PUT", "/v1/notifications/preferences", world.owner_personal, bad)
+        assert refused.status_code == 400, (bad, refused.text)
+        assert refused.json()["error"]["code"] == "invalid_input"
+    after = world.call("GET", "/v1/notifications/preferences", world.owner_personal).json()["preferences"]
+    assert after == changed.json()["preferences"]
+    assert world.call("GET", "/v1/notifications/preferences", None).status_code == 401

@@ -41,19 +41,31 @@ class MailError(RuntimeError):
     """The SMTP server refused the mail or could not be reached."""
 
 
-def compose(settings: MailSettings, to: str, subject: str, body: str) -> EmailMessage:
+def compose(
+    settings: MailSettings, to: str, subject: str, body: str, *, html: str | None = None, message_id: str | None = None
+) -> EmailMessage:
+    """A mail of ``body`` (plain text) and, with ``html``, an HTML alternative. ``message_id``
+    (``<…@…>``) gives a mail sent again the same Message-ID, so receivers can tell repeats."""
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = to
     message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain="cloud.localhost")
+    message["Message-ID"] = message_id or make_msgid(domain="cloud.localhost")
     message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
     return message
 
 
-def send_mail(settings: MailSettings, to: str, subject: str, body: str) -> str:
-    """Send one plain-text mail; its Message-ID. :class:`MailError` when it could not be handed over."""
-    message = compose(settings, to, subject, body)
+def send_mail(
+    settings: MailSettings, to: str, subject: str, body: str, *, html: str | None = None, message_id: str | None = None
+) -> str:
+    """Send one mail (plain text, and HTML with ``html``); its Message-ID. :class:`MailError` when
+    it could not be handed over (a header that cannot be written, too)."""
+    try:
+        message = compose(settings, to, subject, body, html=html, message_id=message_id)
+    except ValueError as exc:
+        raise MailError(f"could not write the mail: {exc}") from exc
     try:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds) as smtp:
             if settings.smtp_starttls:

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 from pydantic import Field, model_validator
 
+from cpshared.mail import MailSettings
 from cpshared.settings import ServiceSettings
 from support_service.domain.attachments import AttachmentLimits
+from support_service.domain.delivery import RetryPolicy
 from support_service.domain.tickets import PRIORITIES, ServicePolicy
 from support_service.service_layer.tickets import Rules
 
@@ -16,7 +18,7 @@ FIRST_RESPONSE_MINUTES = {"low": 24 * 60, "normal": 8 * 60, "high": 2 * 60, "urg
 RESOLUTION_MINUTES = {"low": 10 * 24 * 60, "normal": 5 * 24 * 60, "high": 2 * 24 * 60, "urgent": 8 * 60}
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, MailSettings):
     """Everything the support service's processes read from the environment."""
 
     attachments_dir: str = Field(
@@ -45,6 +47,31 @@ class Settings(ServiceSettings):
     keeper_seconds: float = Field(
         default=60, gt=0, description="How often the keeper closes quiet tickets, records breaches, moves windows."
     )
+
+    identity_grpc_addr: str = Field(
+        default="",
+        description=(
+            "host:port of identity's gRPC server: the mail sender asks it who a user is (address, name, "
+            "locale, time zone). Empty: notifications are not mailed (their deliveries wait)."
+        ),
+    )
+    principal_service_key_file: str = Field(
+        default="",
+        description="PEM file of support's own Ed25519 private key: its calls to identity carry support's principal.",
+    )
+    mail_sender_seconds: float = Field(default=2, gt=0, description="How often the mail sender looks for due mail.")
+    mail_max_attempts: int = Field(default=5, ge=1, le=50, description="Attempts before a mail is recorded failed.")
+    mail_first_backoff_seconds: float = Field(
+        default=30, gt=0, description="Wait after a mail's first failed attempt; doubled after each further one."
+    )
+    mail_max_backoff_seconds: float = Field(default=3600, gt=0, description="The longest wait between attempts.")
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.mail_max_attempts,
+            first_backoff=timedelta(seconds=self.mail_first_backoff_seconds),
+            max_backoff=timedelta(seconds=self.mail_max_backoff_seconds),
+        )
 
     @model_validator(mode="after")
     def _every_priority(self) -> Settings:

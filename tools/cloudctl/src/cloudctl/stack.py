@@ -199,8 +199,8 @@ PROJECTIONS = {
     "billing": "billing_service.entrypoints.projection:BillingProjection",
     # Storage follows compute: a deleted server's volumes are detached.
     "storage": "storage_service.entrypoints.server_projection:ServerProjection",
-    # Support follows its own stream and compute's: replies, resolutions and maintenance windows
-    # reach the inboxes of the customers concerned.
+    # Support follows its own stream, compute's, identity's and billing's: replies, resolutions,
+    # maintenance windows, invoices, sign-ins and failed servers reach the people concerned.
     "support": "support_service.entrypoints.notification_projection:NotificationProjection",
     # Network follows compute and identity: a deleted server's floating IPs are unassigned, a
     # suspended account's blocked, an erased one's deleted.
@@ -222,7 +222,7 @@ WORKERS = {
 }
 
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
-CALLING_SERVICES = ("gateway", "compute", "network", "storage")
+CALLING_SERVICES = ("gateway", "compute", "network", "storage", "support")
 
 
 def service_key_files(paths: LocalPaths, service: str) -> tuple[str, str]:
@@ -256,6 +256,10 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
         if service == "support":
             # Ticket attachments: the local object store's directory, under the stack's own.
             env["CP_ATTACHMENTS_DIR"] = str(paths.local / "support" / "attachments")
+            # Support mails notifications to the SMTP sink, asking identity (as itself) who a user is.
+            env |= mail_env(ports)
+            env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
+            env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["support"][0]
         if service == "compute":
             # Compute drives upstream (Hetzner) through hcloud: locally, the simulator.
             env["CP_HCLOUD_ENDPOINT"] = f"http://127.0.0.1:{HETZNER_SIM_PORT}/v1"

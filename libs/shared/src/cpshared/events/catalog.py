@@ -249,6 +249,14 @@ MAINTENANCE_COMPLETED = event(
 MAINTENANCE_CANCELLED = event(
     "maintenance.cancelled", 1, support_events.MaintenanceWindowChanged, "maintenance_window", topic=None
 )
+# Notifications (aggregate "notification"): made by support's reaction, delivered by its mail sender.
+NOTIFICATION_CREATED = event("notification.created", 1, support_events.NotificationCreated, "notification", topic=None)
+NOTIFICATION_DELIVERED = event(
+    "notification.delivered", 1, support_events.NotificationDeliveryChanged, "notification", topic=None
+)
+NOTIFICATION_DELIVERY_FAILED = event(
+    "notification.delivery_failed", 1, support_events.NotificationDeliveryChanged, "notification", topic=None
+)
 
 # Gateway: the public API's request log, one event per answer, on gateway.requests (the
 # producer's stream); the aggregate id is the request id.

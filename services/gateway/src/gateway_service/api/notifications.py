@@ -6,6 +6,8 @@ resolution notify (README: Support tickets).
   ``meta.unread`` (how many are unread);
 - ``POST /v1/notifications/{id}/read``: one marked read (another user's is ``404``);
 - ``POST /v1/notifications/read_all``: every one marked read; how many were unread.
+- ``GET /v1/notifications/preferences``: per kind and channel (``in_app``, ``email``) whether
+  the caller hears of it there; ``PUT`` sets choices (an unknown kind or channel is ``400``).
 
 Scopes ``notifications:read`` and ``notifications:write``.
 """
@@ -14,10 +16,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.support.v1 import notification_service_pb2 as pb
 from gateway_service.api.common import Meta, page_meta
@@ -57,6 +59,36 @@ class MarkedAnswer(BaseModel):
     marked: int
 
 
+class PreferenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(min_length=1, max_length=100, description="The notification kind, e.g. ticket_replied.")
+    channel: Literal["in_app", "email"]
+    enabled: bool
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    preferences: list[PreferenceIn] = Field(min_length=1, max_length=200)
+
+
+class PreferenceOut(BaseModel):
+    kind: str
+    channel: str
+    enabled: bool
+
+
+class PreferencesAnswer(BaseModel):
+    preferences: list[PreferenceOut]
+
+
+def preferences_answer(found: list[pb.NotificationPreference]) -> PreferencesAnswer:
+    return PreferencesAnswer(
+        preferences=[PreferenceOut(kind=p.kind, channel=p.channel, enabled=p.enabled) for p in found]
+    )
+
+
 def notification_out(notification: pb.Notification) -> NotificationOut:
     return NotificationOut(
         id=notification.id,
@@ -87,6 +119,21 @@ async def list_notifications(
         notifications=[notification_out(n) for n in answer.notifications],
         meta=NotificationsMeta(pagination=meta.pagination, unread=answer.unread),
     )
+
+
+@router.get("/preferences")
+@scope(Family.NOTIFICATIONS, Access.READ)
+async def get_preferences(request: Request, principal: Authenticated) -> PreferencesAnswer:
+    """Per notification kind and channel, whether the caller hears of it there."""
+    return preferences_answer(await backends(request).notifications.preferences(principal.user_id))
+
+
+@router.put("/preferences")
+@scope(Family.NOTIFICATIONS, Access.WRITE)
+async def set_preferences(request: Request, principal: Authenticated, body: PreferencesIn) -> PreferencesAnswer:
+    """Set the caller's choices (the kinds and channels not named keep theirs)."""
+    wanted = [pb.NotificationPreference(kind=p.kind, channel=p.channel, enabled=p.enabled) for p in body.preferences]
+    return preferences_answer(await backends(request).notifications.set_preferences(principal.user_id, wanted))
 
 
 @router.post("/read_all")

@@ -34,3 +34,13 @@ class NotificationClient:
     async def mark_all_read(self, user_id: int) -> int:
         request = pb.MarkAllNotificationsReadRequest(user_id=user_id)
         return (await backend_call(BACKEND, self._inbox().MarkAllNotificationsRead(request))).marked
+
+    async def preferences(self, user_id: int) -> list[pb.NotificationPreference]:
+        request = pb.GetNotificationPreferencesRequest(user_id=user_id)
+        return list((await backend_call(BACKEND, self._inbox().GetNotificationPreferences(request))).preferences)
+
+    async def set_preferences(
+        self, user_id: int, wanted: list[pb.NotificationPreference]
+    ) -> list[pb.NotificationPreference]:
+        request = pb.SetNotificationPreferencesRequest(user_id=user_id, preferences=wanted)
+        return list((await backend_call(BACKEND, self._inbox().SetNotificationPreferences(request))).preferences)

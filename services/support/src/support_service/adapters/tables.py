@@ -111,3 +111,49 @@ customer_resources = sa.Table(
     sa.Column("datacenter", sa.String(50), nullable=False),
     sa.Column("recorded_at", TIME, nullable=False),
 )
+
+notification_deliveries = sa.Table(
+    "notification_deliveries",
+    metadata,
+    sa.Column("id", sa.CHAR(36), primary_key=True),
+    sa.Column("notification_id", sa.CHAR(36), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("type", sa.String(255), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", TIME, nullable=False),
+    sa.Column("last_error", sa.String(1000)),
+    sa.Column("message_id", sa.String(255)),
+    sa.Column("sent_at", TIME),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
+)
+
+notification_preferences = sa.Table(
+    "notification_preferences",
+    metadata,
+    sa.Column("user_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(100), primary_key=True),
+    sa.Column("channel", sa.String(20), primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
+)
+
+organization_members = sa.Table(
+    "organization_members",
+    metadata,
+    sa.Column("organization_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("user_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("recorded_at", TIME, nullable=False),
+)
+
+known_sign_in_addresses = sa.Table(
+    "known_sign_in_addresses",
+    metadata,
+    sa.Column("user_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("ip_sha256", sa.CHAR(64), primary_key=True),
+    sa.Column("first_seen_at", TIME, nullable=False),
+)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Self
 
 from cpshared.db import SqlAlchemyUnitOfWork
+from support_service.adapters.delivery_repository import DeliveryRepository, PreferenceRepository
 from support_service.adapters.maintenance_repository import MaintenanceRepository
 from support_service.adapters.notification_repository import NotificationRepository
 from support_service.adapters.ticket_repository import TicketRepository
@@ -18,6 +19,8 @@ class SqlAlchemySupportUnitOfWork(SqlAlchemyUnitOfWork, SupportUnitOfWork):
         self.tickets = TicketRepository(self.session)
         self.maintenance = MaintenanceRepository(self.session)
         self.notifications = NotificationRepository(self.session)
+        self.deliveries = DeliveryRepository(self.session)
+        self.preferences = PreferenceRepository(self.session)
         return self
 
     def commit(self) -> None:

@@ -44,6 +44,8 @@ class Notification:
     data: dict[str, Any]
     read_at: datetime | None = None
     created_at: datetime | None = None
+    source_event_id: str = ""
+    """The event that made it (not stored: announced in ``notification.created``)."""
 
     def data_text(self) -> str:
         return json.dumps(self.data, ensure_ascii=False, sort_keys=True)
@@ -61,14 +63,30 @@ def for_reply(event_id: str, ticket: Ticket, message_id: int, from_staff: bool) 
     if not from_staff:
         return []
     data = {**_about(ticket), "message_id": message_id}
-    return [Notification(notification_id(event_id, ticket.user_id), TICKET_REPLIED, USER, ticket.user_id, data)]
+    return [
+        Notification(
+            notification_id(event_id, ticket.user_id),
+            TICKET_REPLIED,
+            USER,
+            ticket.user_id,
+            data,
+            source_event_id=event_id,
+        )
+    ]
 
 
 def for_status(event_id: str, ticket: Ticket, status: str) -> list[Notification]:
     if status != RESOLVED:
         return []
     return [
-        Notification(notification_id(event_id, ticket.user_id), TICKET_RESOLVED, USER, ticket.user_id, _about(ticket))
+        Notification(
+            notification_id(event_id, ticket.user_id),
+            TICKET_RESOLVED,
+            USER,
+            ticket.user_id,
+            _about(ticket),
+            source_event_id=event_id,
+        )
     ]
 
 
@@ -91,6 +109,32 @@ def for_maintenance(event_id: str, event_type: str, data: dict[str, Any], user_i
     if kind is None:
         return []
     return [
-        Notification(notification_id(event_id, user_id), kind, USER, user_id, dict(data))
+        Notification(notification_id(event_id, user_id), kind, USER, user_id, dict(data), source_event_id=event_id)
         for user_id in sorted(set(user_ids))
+    ]
+
+
+# Beyond tickets and maintenance: billing's, identity's and compute's events (issue 19).
+INVOICE_KINDS: Final = {
+    "invoice.issued": "invoice_issued",
+    "invoice.overdue": "invoice_overdue",
+    "invoice.payment_received": "payment_recorded",
+    "billing.suspension_requested": "account_suspension_requested",
+}
+ACCOUNT_KINDS: Final = {"user.suspended": "account_suspended", "user.activated": "account_activated"}
+NEW_SIGN_IN: Final = "new_sign_in"
+SERVER_ERROR: Final = "server_error"
+QUOTA_REACHED: Final = "quota_reached"
+BILLING_ROLES: Final = frozenset({"owner", "billing"})
+"""An organization's members who hear of its invoices and payments."""
+OPERATING_ROLES: Final = frozenset({"owner", "admin"})
+"""An organization's members who hear of its servers' failures (and the user who made the server)."""
+
+
+def for_people(event_id: str, kind: str, data: dict[str, Any], user_ids: list[int]) -> list[Notification]:
+    """``kind`` with ``data`` to each of ``user_ids`` once (0 is nobody)."""
+    return [
+        Notification(notification_id(event_id, user_id), kind, USER, user_id, dict(data), source_event_id=event_id)
+        for user_id in sorted(set(user_ids))
+        if user_id > 0
     ]

@@ -1,5 +1,6 @@
 """The support service's gRPC server process: the TicketService, MaintenanceService and
-NotificationService, and the keeper running beside it (entrypoints/keeper.py)."""
+NotificationService, and the keeper (entrypoints/keeper.py) and mail sender
+(entrypoints/mail_sender.py) running beside it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from grpc import aio
 from cpshared.grpc.server import Registrar
 from cpshared.runtime import run_grpc_service
 from support_service import SERVICE_NAME, __version__
+from support_service.adapters.recipients import IdentityRecipients
 from support_service.bootstrap import Support, bootstrap
 from support_service.config import Settings
-from support_service.entrypoints import keeper
+from support_service.entrypoints import keeper, mail_sender
 from support_service.entrypoints.maintenance_servicer import add_maintenance_servicer
 from support_service.entrypoints.notification_servicer import add_notification_servicer
 from support_service.entrypoints.ticket_servicer import add_ticket_servicer
@@ -23,6 +25,11 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def register(settings: Settings) -> Registrar:
     support = bootstrap(settings)
     keeper.start(support, every_seconds=settings.keeper_seconds)
+    if settings.identity_grpc_addr:
+        recipients = IdentityRecipients(settings.identity_grpc_addr, settings.principal_service_key_file)
+        mail_sender.start(
+            support, recipients, settings, settings.retry_policy(), every_seconds=settings.mail_sender_seconds
+        )
     return lambda server: add_servicers(server, support)
 
 

@@ -1,7 +1,11 @@
-"""Support's follower of its own stream and compute's: the events a person must hear of become
-notifications in their in-app inbox (domain/notifications.py says which and to whom); compute's
+"""Support's follower of its own stream, compute's, identity's and billing's: the events a person
+must hear of become notifications in their in-app inbox and pending mail deliveries, as each
+user's preferences say (domain/notifications.py says which and to whom); compute's
 ``server.created`` and ``server.deleted`` keep where customers have servers
-(``customer_resources``), so a maintenance window reaches exactly those it affects.
+(``customer_resources``), so a maintenance window reaches exactly those it affects; identity's
+organization events keep organizations' members (``organization_members``), so an invoice
+reaches an organization's owners and billing members; sign-ins keep the addresses a user signed
+in from (``known_sign_in_addresses``, hashed).
 
 Run by the generic consumer as the process ``support-consumer`` (consumer group "support"):
 ``python -m cpshared.events.consumer_main support_service.entrypoints.notification_projection:NotificationProjection``.
@@ -19,19 +23,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import ClassVar
+from datetime import UTC
+from typing import Any, ClassVar
 
 from google.protobuf.json_format import MessageToDict
 from sqlalchemy.orm import Session
 
+from cloudplatform.billing.v1 import events_pb2 as billing_pb
 from cloudplatform.compute.v1 import events_pb2 as compute_pb
+from cloudplatform.identity.v1 import events_pb2 as identity_pb
 from cloudplatform.support.v1 import events_pb2 as support_pb
 from cpshared.events.envelope import ReceivedEvent
+from cpshared.events.outbox import write_events_once
 from cpshared.events.projection import ApplyContext, Projection, handles
-from cpshared.topics import COMPUTE_EVENTS, SUPPORT_EVENTS, Topic
+from cpshared.topics import BILLING_EVENTS, COMPUTE_EVENTS, IDENTITY_EVENTS, SUPPORT_EVENTS, Topic
+from support_service.adapters.audience_repository import AudienceRepository
 from support_service.adapters.customer_resource_repository import CustomerResourceRepository
+from support_service.adapters.delivery_repository import DeliveryRepository, PreferenceRepository
 from support_service.adapters.notification_repository import NotificationRepository
 from support_service.adapters.ticket_repository import TicketRepository
+from support_service.domain import notifications as rules
 from support_service.service_layer import notifications
 
 
@@ -47,9 +58,19 @@ def _session(ctx: ApplyContext) -> Iterator[Session]:
         session.close()
 
 
+def _outlets(session: Session) -> notifications.Outlets:
+    connection = session.connection()
+    return notifications.Outlets(
+        NotificationRepository(session),
+        DeliveryRepository(session),
+        PreferenceRepository(session),
+        lambda events: write_events_once(connection, events),
+    )
+
+
 class NotificationProjection(Projection):
     name = "support"
-    topics: ClassVar[tuple[Topic, ...]] = (SUPPORT_EVENTS, COMPUTE_EVENTS)
+    topics: ClassVar[tuple[Topic, ...]] = (SUPPORT_EVENTS, COMPUTE_EVENTS, IDENTITY_EVENTS, BILLING_EVENTS)
     tables = ()
 
     @handles("ticket.replied")
@@ -63,7 +84,7 @@ class NotificationProjection(Projection):
                 payload.message_id,
                 payload.from_staff,
                 TicketRepository(session),
-                NotificationRepository(session),
+                _outlets(session),
             )
 
     @handles("ticket.status_changed")
@@ -76,7 +97,7 @@ class NotificationProjection(Projection):
                 payload.ticket_id,
                 payload.status,
                 TicketRepository(session),
-                NotificationRepository(session),
+                _outlets(session),
             )
 
     @handles("maintenance.scheduled", "maintenance.started", "maintenance.completed")
@@ -100,7 +121,7 @@ class NotificationProjection(Projection):
                 shown,
                 list(payload.affected_datacenters),
                 CustomerResourceRepository(session),
-                NotificationRepository(session),
+                _outlets(session),
             )
 
     @handles("server.created")
@@ -123,3 +144,169 @@ class NotificationProjection(Projection):
         assert isinstance(payload, compute_pb.ServerDeleted)
         with _session(ctx) as session:
             notifications.forget_resource(CustomerResourceRepository(session), "server", payload.server_id)
+
+    @handles("server.status_changed")
+    def server_status(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerStatusChanged)
+        if payload.status != "error":
+            return
+        with _session(ctx) as session:
+            notifications.notify_server_error(
+                event.event_id,
+                payload.server_id,
+                payload.user_id,
+                payload.organization_id,
+                payload.old_status,
+                payload.status,
+                payload.error_code,
+                AudienceRepository(session),
+                _outlets(session),
+            )
+
+    # -- identity: organizations' members, accounts, sign-ins ------------------------------
+    @handles("organization.created")
+    def organization_created(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.OrganizationCreated)
+        with _session(ctx) as session:
+            notifications.record_member(
+                AudienceRepository(session), payload.organization_id, payload.owner_user_id, "owner"
+            )
+
+    @handles("organization.member_added")
+    def member_added(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.OrganizationMemberAdded)
+        with _session(ctx) as session:
+            notifications.record_member(
+                AudienceRepository(session), payload.organization_id, payload.user_id, payload.role
+            )
+
+    @handles("organization.member_role_changed")
+    def member_role_changed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.OrganizationMemberRoleChanged)
+        with _session(ctx) as session:
+            notifications.record_member(
+                AudienceRepository(session), payload.organization_id, payload.user_id, payload.new_role
+            )
+
+    @handles("organization.member_removed")
+    def member_removed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.OrganizationMemberRemoved)
+        with _session(ctx) as session:
+            notifications.remove_member(AudienceRepository(session), payload.organization_id, payload.user_id)
+
+    @handles("organization.ownership_transferred")
+    def ownership_transferred(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.OrganizationOwnershipTransferred)
+        with _session(ctx) as session:
+            audience = AudienceRepository(session)
+            notifications.record_member(audience, payload.organization_id, payload.new_owner_user_id, "owner")
+            # the old owner stays a member; identity makes them an admin
+            notifications.record_member(audience, payload.organization_id, payload.old_owner_user_id, "admin")
+
+    @handles("user.erased")
+    def user_erased(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserErased)
+        with _session(ctx) as session:
+            notifications.forget_user(AudienceRepository(session), payload.user_id)
+
+    @handles("user.suspended", "user.activated")
+    def account_status(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserStatusChanged)
+        kind = rules.ACCOUNT_KINDS[event.event_type]
+        with _session(ctx) as session:
+            notifications.notify_user(
+                event.event_id, kind, {"status": payload.new_status}, payload.user_id, _outlets(session)
+            )
+
+    @handles("user.login_succeeded")
+    def signed_in(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserLoginSucceeded)
+        with _session(ctx) as session:
+            notifications.notify_sign_in(
+                event.event_id,
+                payload.user_id,
+                payload.ip,
+                _time(event.envelope, "occurred_at"),
+                AudienceRepository(session),
+                _outlets(session),
+            )
+
+    @handles("quota.reserved")
+    def quota_reserved(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.QuotaReserved)
+        if payload.quota_limit <= 0 or payload.current_usage < payload.quota_limit:
+            return
+        with _session(ctx) as session:
+            notifications.notify_quota(
+                event.event_id,
+                payload.resource_type,
+                payload.current_usage,
+                payload.quota_limit,
+                payload.user_id,
+                payload.organization_id,
+                AudienceRepository(session),
+                _outlets(session),
+            )
+
+    # -- billing: invoices, payments, suspensions -------------------------------------------
+    @handles("invoice.issued")
+    def invoice_issued(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, billing_pb.InvoiceIssued)
+        data = {
+            "invoice_id": payload.invoice_id,
+            "invoice_number": payload.invoice_number,
+            "total": payload.total,
+            "currency": payload.currency,
+            "due_date": _time(payload, "due_date"),
+        }
+        self._billing(ctx, event, data, payload.user_id, payload.organization_id)
+
+    @handles("invoice.overdue", "invoice.payment_received", "billing.suspension_requested")
+    def invoice_changed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(
+            payload, billing_pb.InvoiceOverdue | billing_pb.InvoicePaymentReceived | billing_pb.SuspensionRequested
+        )
+        invoice = payload.invoice
+        data: dict[str, Any] = {
+            "invoice_id": invoice.invoice_id,
+            "invoice_number": invoice.invoice_number,
+            "currency": invoice.currency,
+        }
+        if isinstance(payload, billing_pb.InvoicePaymentReceived):
+            data |= {"amount": payload.amount, "remaining": payload.remaining}
+        else:
+            data["due_date"] = _time(payload, "due_date")
+        self._billing(ctx, event, data, invoice.user_id, invoice.organization_id)
+
+    def _billing(
+        self, ctx: ApplyContext, event: ReceivedEvent, data: dict[str, Any], user_id: int, organization_id: int
+    ) -> None:
+        with _session(ctx) as session:
+            notifications.notify_billing(
+                event.event_id,
+                rules.INVOICE_KINDS[event.event_type],
+                data,
+                user_id,
+                organization_id,
+                AudienceRepository(session),
+                _outlets(session),
+            )
+
+
+def _time(payload: Any, name: str) -> str:
+    """A Timestamp field as RFC 3339 text; empty when unset."""
+    if not payload.HasField(name):
+        return ""
+    return str(getattr(payload, name).ToDatetime(tzinfo=UTC).isoformat())

@@ -10,9 +10,11 @@ from grpc import aio
 
 from cloudplatform.support.v1 import notification_service_pb2 as pb
 from cloudplatform.support.v1 import notification_service_pb2_grpc as pb_grpc
+from cpshared.errors import InvalidInput
 from cpshared.timestamps import to_timestamp as _ts
 from support_service.adapters import authorization as authz
 from support_service.bootstrap import Support
+from support_service.domain.delivery import InvalidPreference, Preference
 from support_service.domain.notifications import Notification
 from support_service.entrypoints.ticket_servicer import MAX_PER_PAGE
 from support_service.service_layer import notifications
@@ -66,6 +68,28 @@ class NotificationServicer(pb_grpc.NotificationServiceServicer):
         authz.check_tenant(request.user_id, 0)
         marked = await asyncio.to_thread(notifications.mark_all_read, request.user_id, self._support.uow())
         return pb.MarkAllNotificationsReadResponse(marked=marked)
+
+    async def GetNotificationPreferences(  # noqa: N802
+        self, request: pb.GetNotificationPreferencesRequest, context: Context
+    ) -> pb.GetNotificationPreferencesResponse:
+        authz.check_tenant(request.user_id, 0)
+        found = await asyncio.to_thread(notifications.preferences, request.user_id, self._support.uow())
+        return pb.GetNotificationPreferencesResponse(preferences=[preference_message(p) for p in found])
+
+    async def SetNotificationPreferences(  # noqa: N802
+        self, request: pb.SetNotificationPreferencesRequest, context: Context
+    ) -> pb.SetNotificationPreferencesResponse:
+        authz.check_tenant(request.user_id, 0)
+        wanted = [Preference(p.kind, p.channel, p.enabled) for p in request.preferences]
+        try:
+            found = await asyncio.to_thread(notifications.set_preferences, request.user_id, wanted, self._support.uow())
+        except InvalidPreference as exc:
+            raise InvalidInput(str(exc)) from None
+        return pb.SetNotificationPreferencesResponse(preferences=[preference_message(p) for p in found])
+
+
+def preference_message(preference: Preference) -> pb.NotificationPreference:
+    return pb.NotificationPreference(kind=preference.kind, channel=preference.channel, enabled=preference.enabled)
 
 
 def add_notification_servicer(server: aio.Server, support: Support) -> list[str]:

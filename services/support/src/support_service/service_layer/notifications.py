@@ -5,14 +5,26 @@ where customers have resources from compute's events (``record_resource``, ``for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cpshared.clock import utcnow
 from cpshared.errors import NotFound
+from cpshared.events.catalog import REGISTRY
+from cpshared.events.envelope import PendingEvent, deterministic_event_id, new_event
+from support_service import SERVICE_NAME
+from support_service.domain import delivery as channels
 from support_service.domain import notifications as rules
 from support_service.domain.notifications import Notification
-from support_service.service_layer.ports import CustomerResourceRepository, NotificationRepository, TicketRepository
+from support_service.service_layer.ports import (
+    AudienceRepository,
+    CustomerResourceRepository,
+    DeliveryRepository,
+    NotificationRepository,
+    PreferenceRepository,
+    TicketRepository,
+)
 from support_service.service_layer.unit_of_work import SupportUnitOfWork
 
 
@@ -42,11 +54,73 @@ def mark_all_read(user_id: int, uow: SupportUnitOfWork) -> int:
     return marked
 
 
-def _write(found: list[Notification], inbox: NotificationRepository) -> list[Notification]:
+class Outlets:
+    """Where the reaction's notifications go, on its transaction: the inbox, the mail
+    deliveries, and the preferences that choose between them."""
+
+    def __init__(
+        self,
+        inbox: NotificationRepository,
+        deliveries: DeliveryRepository,
+        preferences: PreferenceRepository,
+        announce: Callable[[list[PendingEvent]], object],
+    ) -> None:
+        self.inbox = inbox
+        self.deliveries = deliveries
+        self.preferences = preferences
+        self.announce = announce
+        """Writes events into the outbox of the reaction's transaction, once by their ids."""
+
+
+def _write(found: list[Notification], outlets: Outlets) -> list[Notification]:
+    """Each notification into the inbox and as a pending mail, as its user chose (both by
+    default); the delivery's key (notification, channel) makes it once however often this runs."""
     now = utcnow()
+    chosen: dict[int, dict[tuple[str, str], bool]] = {}
+    announced: list[PendingEvent] = []
     for notification in found:
-        inbox.add(notification, now)
+        user_id = notification.notifiable_id
+        if user_id not in chosen:
+            chosen[user_id] = outlets.preferences.chosen(user_id)
+        on = [c for c in channels.CHANNELS if channels.effective(notification.type, c, chosen[user_id])]
+        if channels.IN_APP in on:
+            outlets.inbox.add(notification, now)
+        if on:
+            announced.append(_created(notification, on))
+        if channels.EMAIL in on:
+            outlets.deliveries.add(
+                channels.Delivery(
+                    id=channels.delivery_id(notification.id, channels.EMAIL),
+                    notification_id=notification.id,
+                    channel=channels.EMAIL,
+                    user_id=user_id,
+                    type=notification.type,
+                    data=dict(notification.data),
+                ),
+                now,
+            )
+    if announced:
+        outlets.announce(announced)
     return found
+
+
+def _created(notification: Notification, on: list[str]) -> PendingEvent:
+    """``notification.created``: once per notification (its id is a function of the notification's)."""
+    spec = REGISTRY.spec("notification.created")
+    return new_event(
+        spec,
+        producer=SERVICE_NAME,
+        aggregate_id=notification.id,
+        aggregate_version=1,
+        payload=spec.message(
+            notification_id=notification.id,
+            user_id=notification.notifiable_id,
+            kind=notification.type,
+            channels=on,
+            source_event_id=notification.source_event_id,
+        ),
+        event_id=deterministic_event_id("notification.created", notification.id),
+    )
 
 
 def notify_reply(
@@ -55,21 +129,21 @@ def notify_reply(
     message_id: int,
     from_staff: bool,
     tickets: TicketRepository,
-    inbox: NotificationRepository,
+    outlets: Outlets,
 ) -> list[Notification]:
     ticket = tickets.get(ticket_id)
     if ticket is None:
         return []
-    return _write(rules.for_reply(event_id, ticket, message_id, from_staff), inbox)
+    return _write(rules.for_reply(event_id, ticket, message_id, from_staff), outlets)
 
 
 def notify_status(
-    event_id: str, ticket_id: int, status: str, tickets: TicketRepository, inbox: NotificationRepository
+    event_id: str, ticket_id: int, status: str, tickets: TicketRepository, outlets: Outlets
 ) -> list[Notification]:
     ticket = tickets.get(ticket_id)
     if ticket is None:
         return []
-    return _write(rules.for_status(event_id, ticket, status), inbox)
+    return _write(rules.for_status(event_id, ticket, status), outlets)
 
 
 def record_resource(
@@ -94,7 +168,7 @@ def notify_maintenance(
     data: dict[str, Any],
     datacenters: Sequence[str],
     resources: CustomerResourceRepository,
-    inbox: NotificationRepository,
+    outlets: Outlets,
 ) -> list[Notification]:
     """Every customer with a resource in an affected datacenter hears of the window, once."""
     locations = sorted({name.split("-dc", 1)[0] for name in datacenters})
@@ -103,4 +177,106 @@ def notify_maintenance(
         for user_id, datacenter in resources.owners_near(locations)
         if any(rules.affects(window_dc, datacenter) for window_dc in datacenters)
     ]
-    return _write(rules.for_maintenance(event_id, event_type, data, users), inbox)
+    return _write(rules.for_maintenance(event_id, event_type, data, users), outlets)
+
+
+def preferences(user_id: int, uow: SupportUnitOfWork) -> list[channels.Preference]:
+    """Every kind and channel with the user's effective setting."""
+    with uow:
+        return channels.every_preference(uow.preferences.chosen(user_id))
+
+
+def set_preferences(
+    user_id: int, wanted: Sequence[channels.Preference], uow: SupportUnitOfWork
+) -> list[channels.Preference]:
+    """Set the user's choices (each kind and channel checked; nothing changes when one is unknown)."""
+    for preference in wanted:
+        channels.check_preference(preference.kind, preference.channel)
+    with uow:
+        uow.preferences.set(user_id, {(p.kind, p.channel): p.enabled for p in wanted}, utcnow())
+        uow.commit()
+    return preferences(user_id, uow)
+
+
+def record_member(audience: AudienceRepository, organization_id: int, user_id: int, role: str) -> None:
+    if organization_id and user_id:
+        audience.set_member(organization_id, user_id, role, utcnow())
+
+
+def remove_member(audience: AudienceRepository, organization_id: int, user_id: int) -> None:
+    audience.remove_member(organization_id, user_id)
+
+
+def forget_user(audience: AudienceRepository, user_id: int) -> None:
+    audience.forget_user(user_id)
+
+
+def notify_billing(
+    event_id: str,
+    kind: str,
+    data: dict[str, Any],
+    user_id: int,
+    organization_id: int,
+    audience: AudienceRepository,
+    outlets: Outlets,
+) -> list[Notification]:
+    """An invoice, payment or suspension: the account's user, or for an organization its
+    owners and billing members (the invoice's user when support knows no member yet)."""
+    people = audience.members(organization_id, rules.BILLING_ROLES) if organization_id else []
+    return _write(rules.for_people(event_id, kind, data, people or [user_id]), outlets)
+
+
+def notify_user(event_id: str, kind: str, data: dict[str, Any], user_id: int, outlets: Outlets) -> list[Notification]:
+    return _write(rules.for_people(event_id, kind, data, [user_id]), outlets)
+
+
+def notify_sign_in(
+    event_id: str, user_id: int, ip: str, signed_in_at: str, audience: AudienceRepository, outlets: Outlets
+) -> list[Notification]:
+    """A sign-in from an address the user never signed in from before (their very first one
+    notifies nobody); the address is kept only as its SHA-256."""
+    if not ip:
+        return []
+    new, had_before = audience.remember_address(user_id, hashlib.sha256(ip.encode()).hexdigest(), utcnow())
+    if not (new and had_before):
+        return []
+    return _write(
+        rules.for_people(event_id, rules.NEW_SIGN_IN, {"ip": ip, "signed_in_at": signed_in_at}, [user_id]), outlets
+    )
+
+
+def notify_server_error(
+    event_id: str,
+    server_id: int,
+    user_id: int,
+    organization_id: int,
+    old_status: str,
+    status: str,
+    error_code: str,
+    audience: AudienceRepository,
+    outlets: Outlets,
+) -> list[Notification]:
+    """A server that went into ``error``: the user who made it, and an organization's owners and admins."""
+    if status != "error" or old_status == "error":
+        return []
+    people = [user_id, *(audience.members(organization_id, rules.OPERATING_ROLES) if organization_id else [])]
+    data = {"server_id": server_id, "error_code": error_code or "unknown"}
+    return _write(rules.for_people(event_id, rules.SERVER_ERROR, data, people), outlets)
+
+
+def notify_quota(
+    event_id: str,
+    resource_type: str,
+    current_usage: int,
+    quota_limit: int,
+    user_id: int,
+    organization_id: int,
+    audience: AudienceRepository,
+    outlets: Outlets,
+) -> list[Notification]:
+    """A reservation that used a quota up: the user, or an organization's owners and admins."""
+    if quota_limit <= 0 or current_usage < quota_limit:
+        return []
+    people = audience.members(organization_id, rules.OPERATING_ROLES) if organization_id else [user_id]
+    data = {"resource_type": resource_type, "current_usage": current_usage, "quota_limit": quota_limit}
+    return _write(rules.for_people(event_id, rules.QUOTA_REACHED, data, people), outlets)

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from support_service.domain.delivery import Delivery
+from support_service.domain.mail_templates import Recipient
 from support_service.domain.maintenance import MaintenanceWindow
 from support_service.domain.notifications import Notification
 from support_service.domain.tickets import Attachment, Ticket, TicketMessage
@@ -121,6 +123,59 @@ class CustomerResourceRepository(Protocol):
 
     def owners_near(self, locations: Sequence[str]) -> list[tuple[int, str]]:
         """(user id, datacenter) of every resource in one of ``locations`` or their datacenters."""
+
+
+class DeliveryRepository(Protocol):
+    """Mail deliveries of notifications, one per notification and channel."""
+
+    def add(self, delivery: Delivery, now: datetime) -> None:
+        """Once: a second delivery of the same notification and channel is not written."""
+
+    def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
+        """Pending deliveries due at ``now``, locked past other senders and leased until ``lease_until``."""
+
+    def record_sent(self, delivery_id: str, message_id: str, now: datetime) -> None: ...
+
+    def record_failure(self, delivery_id: str, error: str, retry_at: datetime | None, now: datetime) -> None:
+        """A failed attempt: due again at ``retry_at``, or failed for good when None."""
+
+    def get(self, delivery_id: str) -> Delivery | None: ...
+
+
+class PreferenceRepository(Protocol):
+    def chosen(self, user_id: int) -> dict[tuple[str, str], bool]:
+        """The user's own choices, (kind, channel) -> enabled."""
+
+    def set(self, user_id: int, choices: dict[tuple[str, str], bool], now: datetime) -> None: ...
+
+
+class AudienceRepository(Protocol):
+    """Organizations' members and users' sign-in addresses, as identity's events told support."""
+
+    def set_member(self, organization_id: int, user_id: int, role: str, now: datetime) -> None: ...
+
+    def remove_member(self, organization_id: int, user_id: int) -> None: ...
+
+    def forget_user(self, user_id: int) -> None: ...
+
+    def members(self, organization_id: int, roles: Collection[str]) -> list[int]:
+        """The organization's members holding one of ``roles``."""
+
+    def remember_address(self, user_id: int, ip_sha256: str, now: datetime) -> tuple[bool, bool]:
+        """Record the address; (whether it is new for the user, whether the user had any before)."""
+
+
+class Recipients(Protocol):
+    """Who a user is for mail (their address, name, locale and time zone): identity knows."""
+
+    def recipient(self, user_id: int) -> Recipient | None:
+        """None when identity has no such user (or no address for them); raises
+        cpshared.errors.Unavailable when identity cannot answer now."""
+
+
+class MailSender(Protocol):
+    def __call__(self, to: str, subject: str, text: str, html: str, message_id: str) -> str:
+        """Hand one mail to the SMTP server; its Message-ID. Raises cpshared.mail.MailError."""
 
 
 class ObjectStore(Protocol):

@@ -55,6 +55,8 @@ class SupportUnitOfWork(abc.ABC):
     tickets: ports.TicketRepository
     maintenance: ports.MaintenanceRepository
     notifications: ports.NotificationRepository
+    deliveries: ports.DeliveryRepository
+    preferences: ports.PreferenceRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
