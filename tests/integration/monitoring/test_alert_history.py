@@ -226,4 +226,5 @@ def test_the_alert_service_answers_the_tenant_only_and_acknowledges_as_the_calle
         assert (acked.status, acked.acknowledged_by) == ("acknowledged", 7) and acked.HasField("acknowledged_at")
         got = stub.GetAlert(alert_pb.GetAlertRequest(alert_id=ALERT), metadata=as_(1, "admin")).alert
         assert got == acked
-    assert [read_event(r.topic, 0, 0, r.value or b"").event_type for r in outbox_records(engine)] == ["alert.acknowledged"]
+    recorded = [read_event(r.topic, 0, 0, r.value or b"").event_type for r in outbox_records(engine)]
+    assert recorded == ["alert.acknowledged"]
