@@ -703,6 +703,30 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         )
         for event_type in ("alert_rule.created", "alert_rule.updated", "alert_rule.deleted")
     },
+    **{
+        (event_type, 1): functools.partial(
+            monitoring_events.AlertChanged,
+            alert_id=5_812_734_225_601_337,
+            alert_rule_id=31,
+            user_id=42,
+            organization_id=7,
+            rule_name="cpu high on web-1",
+            resource_type="server",
+            resource_id=4711,
+            metric="cpu_usage",
+            operator="gt",
+            threshold="80.00",
+            duration_minutes=5,
+            status=event_type.removeprefix("alert."),
+            value="95.00",
+            message="cpu_usage > 80.00 for 5 min (now 95.00)",
+            triggered_at=_timestamp(datetime(2025, 1, 1, 11, 55, tzinfo=UTC)),
+            resolved_at=_timestamp(datetime(2025, 1, 1, 12, 0, tzinfo=UTC)),
+            acknowledged_at=_timestamp(datetime(2025, 1, 1, 11, 58, tzinfo=UTC)),
+            acknowledged_by=42,
+        )
+        for event_type in ("alert.triggered", "alert.resolved", "alert.acknowledged")
+    },
 }
 """(event type, schema version) -> a payload of that version with every field set."""
 

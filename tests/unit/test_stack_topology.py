@@ -209,3 +209,12 @@ def test_monitoring_runs_its_consumer_and_its_collector_reading_upstream_as_comp
     for name in ("CP_HCLOUD_ENDPOINT", "CP_HCLOUD_TOKEN_FILE"):
         assert collector.env[name] == compute.env[name]
     assert "CP_PRINCIPAL_SERVICE_KEY_FILE" not in collector.env
+
+
+def test_monitoring_runs_its_alert_processor_as_a_process_of_its_own_not_a_projection(tmp_path: Path) -> None:
+    specs = {s.name: s for s in process_specs(LocalPaths(tmp_path))}
+    alerts = specs["monitoring-alerts"]
+    assert alerts.kind == "worker" and alerts.module == "monitoring_service.entrypoints.alert_processor"
+    assert alerts.env["CP_DATABASE_URL"].endswith("/cp_monitoring") and alerts.env["CP_KAFKA_BOOTSTRAP"]
+    assert alerts.metrics_port == 9326 == int(alerts.env["CP_METRICS_PORT"])
+    assert "monitoring_service.entrypoints.alert_processor" not in " ".join(PROJECTIONS.values())

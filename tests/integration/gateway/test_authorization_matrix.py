@@ -66,7 +66,7 @@ from support_service.domain.notifications import Notification
 from tests.integration.billing.support import apply as apply_to_billing
 from tests.integration.billing.support import hours, organization_created, run_invoices, user_created
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform, network_worker_running
-from tests.integration.monitoring.support import outbox_records, project
+from tests.integration.monitoring.support import outbox_records, project, trigger_alert
 
 PASSWORD = "matrix password 1234"
 EVERY_SCOPE = ("*:read", "*:write")
@@ -444,6 +444,32 @@ def alert_rule_request(method: str) -> Callable[[World, Caller, Target], Request
         )
         body = {"threshold": 90} if method == "PUT" else None
         return (method, f"/v1/alert_rules/{rule.id}", body)
+
+    return build
+
+
+def alert_request(method: str, suffix: str = "") -> Callable[[World, Caller, Target], Request]:
+    """A fresh alert of a fresh rule of the caller's own, or of the other tenant's owner (the
+    rule made in monitoring, its alert.triggered applied by monitoring's projection)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        assert world.platform.monitoring is not None
+        fields = {k: str(v) for k, v in ALERT_RULE.items()}
+        rule = monitoring_alert_rules.create(
+            monitoring_alert_rules.NewAlertRule(
+                user_id=owner.user.id,
+                organization_id=None,
+                resource_id=None,
+                duration_minutes=None,
+                enabled=None,
+                channels=[],
+                **fields,
+            ),
+            world.platform.monitoring.uow(),
+        )
+        alert = trigger_alert(world.platform.monitoring.engine, rule.id, owner.user.id, 41, datetime.now(UTC))
+        return (method, f"/v1/alerts/{alert}{suffix}", None)
 
     return build
 
@@ -1213,6 +1239,13 @@ ENDPOINTS = (
     Endpoint("GET /v1/alert_rules/{id}", alert_rule_request("GET"), other=ADMIN_REACHES),
     Endpoint("PUT /v1/alert_rules/{id}", alert_rule_request("PUT"), other=ADMIN_REACHES),
     Endpoint("DELETE /v1/alert_rules/{id}", alert_rule_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/alerts", fixed("GET", "/v1/alerts")),
+    Endpoint("GET /v1/alerts/{id}", alert_request("GET"), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/alerts/{id}/actions/acknowledge",
+        alert_request("POST", "/actions/acknowledge"),
+        other=ADMIN_REACHES,
+    ),
     Endpoint("GET /v1/placement_groups", fixed("GET", "/v1/placement_groups")),
     Endpoint("POST /v1/placement_groups", new_placement_group),
     # Another tenant's group: only a platform admin reaches it (compute checks the same).

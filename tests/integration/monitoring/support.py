@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cloudplatform.monitoring.v1 import events_pb2 as monitoring_pb
 from cpshared.clock import utcnow
+from cpshared.events import catalog
+from cpshared.events.envelope import deterministic_event_id, new_event
 from cpshared.events.projection import BatchResult, ProjectionRunner, RawRecord
 from cpshared.events.tables import outbox
+from cpshared.timestamps import to_timestamp
 from cpshared.topics import Topic, TopicKind
 from monitoring_service.adapters.upstream import HcloudMetrics
+from monitoring_service.domain.alert_evaluation import alert_id
 from monitoring_service.entrypoints.projection import MonitoringProjection
 from monitoring_service.service_layer.collection import Collector
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform
@@ -90,3 +96,34 @@ def projection_from_env() -> MonitoringProjection:
         topics = (Topic(name=os.environ["CP_TEST_TOPIC"], kind=TopicKind.DOMAIN, partitions=3),)
 
     return ScratchMonitoringProjection()
+
+
+def trigger_alert(monitoring_engine: Engine, rule_id: int, user_id: int, resource_id: int, at: datetime) -> int:
+    """An ``alert.triggered`` of the rule about ``resource_id`` at ``at``, as the alert processor
+    publishes it, applied by monitoring's projection; the alert's id."""
+    alert = alert_id(rule_id, resource_id, at)
+    event = new_event(
+        catalog.ALERT_TRIGGERED,
+        producer="monitoring",
+        aggregate_id=alert,
+        aggregate_version=1,
+        payload=monitoring_pb.AlertChanged(
+            alert_id=alert,
+            alert_rule_id=rule_id,
+            user_id=user_id,
+            resource_type="server",
+            resource_id=resource_id,
+            metric="cpu_usage",
+            operator="gt",
+            threshold="80.00",
+            duration_minutes=5,
+            status="triggered",
+            value="95.00",
+            message="triggered: cpu_usage > 80.00 for 5 min (now 95.00)",
+            triggered_at=to_timestamp(at),
+        ),
+        event_id=deterministic_event_id("alert", alert, "triggered"),
+    )
+    record = RawRecord(event.topic.name, 0, 0, event.key, event.envelope.SerializeToString(), tuple(event.headers()))
+    project(monitoring_engine, [record])
+    return alert

@@ -5,6 +5,7 @@ tenant's rule a 404; each change recorded as an alert_rule.* event in monitoring
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from identity_service.domain.model import UserStatus
 from identity_service.service_layer import api_keys, users
 from tests.integration.audit_log.support import KEY
 from tests.integration.live import LivePlatform, live_platform
-from tests.integration.monitoring.support import outbox_records, project
+from tests.integration.monitoring.support import outbox_records, project, trigger_alert
 from tests.integration.monitoring.test_stored_metrics import _provision
 
 
@@ -220,3 +221,62 @@ def test_the_audit_log_records_alert_rule_changes_and_never_a_sample(platform: L
     assert ("alert_rule.updated", "alert_rule", str(rule["id"])) in [tuple(map(str, r)) for r in rows]
     # Samples travel on monitoring.metrics, which audit does not follow.
     assert "monitoring.metrics" not in {t.name for t in AuditProjection.topics}
+
+
+def test_a_tenants_alerts_are_listed_read_and_acknowledged_and_audited(
+    platform: LivePlatform, paths: LocalPaths
+) -> None:
+    assert platform.monitoring is not None
+    ann = Tenant(platform, "alerted@example.com")
+    stranger = Tenant(platform, "not-alerted@example.com")
+    rule = ann.call("POST", "/v1/alert_rules", RULE | {"name": "alerting"}).json()["alert_rule"]
+    with platform.monitoring.engine.connect() as conn:  # the key's user, for acknowledged_by
+        user_id = int(
+            conn.execute(sa.text("SELECT user_id FROM alert_rules WHERE id = :id"), {"id": rule["id"]}).scalar_one()
+        )
+    at = datetime(2026, 5, 4, 8, 4, tzinfo=UTC)
+    alert = trigger_alert(platform.monitoring.engine, rule["id"], user_id, 4711, at)
+
+    listed = ann.call("GET", "/v1/alerts").json()
+    assert [(a["id"], a["status"], a["resource_id"], a["value"]) for a in listed["alerts"]] == [
+        (alert, "triggered", 4711, 95.0)
+    ]
+    assert listed["meta"]["pagination"]["total_entries"] == 1
+    assert ann.call("GET", "/v1/alerts?status=resolved").json()["alerts"] == []
+    assert ann.call("GET", f"/v1/alerts?alert_rule_id={rule['id']}").json()["alerts"][0]["id"] == alert
+    got = ann.call("GET", f"/v1/alerts/{alert}").json()["alert"]
+    assert got["rule_name"] == "alerting" and got["triggered"].startswith("2026-05-04T08:04:00")
+    assert got["acknowledged"] is None and got["resolved"] is None
+
+    # Another tenant: nothing listed, the alert does not exist for it, and nothing changes.
+    assert stranger.call("GET", "/v1/alerts").json()["alerts"] == []
+    for method, path in (("GET", f"/v1/alerts/{alert}"), ("POST", f"/v1/alerts/{alert}/actions/acknowledge")):
+        answer = stranger.call(method, path)
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
+    # Bad input: a 4xx in Hetzner's format, never a 5xx.
+    for path in ("/v1/alerts?status=firing", "/v1/alerts?alert_rule_id=0", "/v1/alerts/0", "/v1/alerts/x"):
+        answer = ann.call("GET", path)
+        assert 400 <= answer.status_code < 500 and "error" in answer.json(), (path, answer.text)
+    assert ann.call("POST", "/v1/alerts/99999999/actions/acknowledge").status_code == 404
+    assert ann.call("GET", f"/v1/alerts/{alert}").json()["alert"]["acknowledged"] is None
+
+    acked = ann.call("POST", f"/v1/alerts/{alert}/actions/acknowledge")
+    assert acked.status_code == 200, acked.text
+    body = acked.json()["alert"]
+    assert body["status"] == "acknowledged" and body["acknowledged_by"] == user_id and body["acknowledged"]
+    again = ann.call("POST", f"/v1/alerts/{alert}/actions/acknowledge").json()["alert"]
+    assert again == body
+    assert _events(platform, "alert.") == ["alert.acknowledged"]
+
+    records = [r for r in outbox_records(platform.monitoring.engine) if r.topic == "monitoring.events"]
+    with MariaDB(paths.root).scratch_database("cp_test_ar_au2") as audit_url:
+        upgrade("audit", migrations_dir("audit"), audit_url)
+        engine = make_engine(audit_url, pool_size=2)
+        try:
+            result = ProjectionRunner(engine, AuditProjection(KEY)).apply_batch(records)
+            assert result.dead_lettered == 0
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT action, resource_type, resource_id FROM audit_logs")).all()
+        finally:
+            engine.dispose()
+    assert ("alert.acknowledged", "alert", str(alert)) in [tuple(map(str, r)) for r in rows]

@@ -18,6 +18,7 @@ class TopicKind(StrEnum):
     DOMAIN = "domain"
     TELEMETRY = "telemetry"
     DEAD_LETTER = "dead_letter"
+    STATE = "state"
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,6 @@ MONITORING_METRICS = Topic(
     retention_ms=7 * DAY_MS,
     description="raw server metric samples",
 )
-
 STREAMS: tuple[Topic, ...] = (
     IDENTITY_EVENTS,
     COMPUTE_EVENTS,
@@ -87,7 +87,18 @@ def dead_letter_topic(stream: Topic) -> Topic:
 
 DEAD_LETTERS: tuple[Topic, ...] = tuple(dead_letter_topic(s) for s in STREAMS)
 
-ALL_TOPICS: tuple[Topic, ...] = STREAMS + DEAD_LETTERS
+ALERT_WINDOWS_CHANGELOG = Topic(
+    name="monitoring-alerts-alert_windows-changelog",
+    kind=TopicKind.STATE,
+    # Co-partitioned with monitoring.metrics: a window is written to its sample's partition.
+    partitions=MONITORING_METRICS.partitions,
+    cleanup_policy="compact",
+    description="the alert processor's windows (faust table alert_windows), one per (rule, server)",
+)
+STATE_TOPICS: tuple[Topic, ...] = (ALERT_WINDOWS_CHANGELOG,)
+"""Stream processors' state (faust tables' changelogs): compacted, the last value per key kept."""
+
+ALL_TOPICS: tuple[Topic, ...] = STREAMS + DEAD_LETTERS + STATE_TOPICS
 
 BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
 

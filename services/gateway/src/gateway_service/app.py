@@ -26,6 +26,7 @@ from gateway_service.api import (
     admin,
     admin_tickets,
     alert_rules,
+    alerts,
     api_keys,
     audit_logs,
     auth,
@@ -94,6 +95,7 @@ ROUTERS = (
     maintenance_windows.admin_router,
     notifications.router,
     alert_rules.router,
+    alerts.router,
 )
 
 

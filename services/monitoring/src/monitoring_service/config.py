@@ -3,7 +3,7 @@
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cpshared.settings import ENV_PREFIX, CommonSettings, DatabaseSettings, ServiceSettings
+from cpshared.settings import ENV_PREFIX, CommonSettings, DatabaseSettings, KafkaSettings, ServiceSettings
 
 SIMULATOR_ENDPOINT = "http://127.0.0.1:8090/v1"
 
@@ -53,3 +53,12 @@ class CollectorSettings(CommonSettings, DatabaseSettings, UpstreamSettings):
 
 class CliSettings(DatabaseSettings, RetentionSettings):
     """The operator commands' settings: the database and the retention."""
+
+
+class AlertProcessorSettings(CommonSettings, DatabaseSettings, KafkaSettings):
+    """The alert processor's settings (a faust-streaming worker: Kafka in and out, rules read
+    from monitoring's database)."""
+
+    rules_refresh_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Seconds between two reads of the enabled alert rules."
+    )

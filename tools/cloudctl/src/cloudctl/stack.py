@@ -221,6 +221,14 @@ WORKERS = {
     "monitoring": ("monitoring_service.entrypoints.collector", 225),
 }
 
+# The services' stream processors (faust-streaming, not projections: windowed state in Kafka
+# changelogs), by service: the module that runs as ``<service>-alerts`` and its metrics port's
+# offset from the metrics base (beside the workers').
+STREAM_PROCESSORS = {
+    # Monitoring's alert evaluation: one window per (rule, server) over monitoring.metrics.
+    "monitoring": ("monitoring_service.entrypoints.alert_processor", 226),
+}
+
 # The services that call other services over gRPC, each with its own Ed25519 key pair.
 CALLING_SERVICES = ("gateway", "compute", "network", "storage", "support")
 
@@ -343,6 +351,18 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
                 module=module,
                 env=env,
                 metrics_port=ports.worker_metrics(service),
+            )
+        )
+    for service, (module, offset) in STREAM_PROCESSORS.items():
+        # Reads the service's database (the rules), reads and writes Kafka.
+        env = common_env(service, passwords[service], ports.metrics_base + offset)
+        specs.append(
+            ProcessSpec(
+                name=f"{service}-alerts",
+                service=service,
+                module=module,
+                env=env,
+                metrics_port=ports.metrics_base + offset,
             )
         )
     specs.append(consumers_spec(paths, passwords, ports))

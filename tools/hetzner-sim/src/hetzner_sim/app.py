@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import Body, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cpshared.errors import InvalidInput, NotFound
@@ -39,7 +40,7 @@ from hetzner_sim import (
 )
 from hetzner_sim.common import Ctx, sim_of
 from hetzner_sim.faults import FaultRule, Faults, RateLimiter, headers
-from hetzner_sim.state import PLANNED_ACTION_ERROR, Clock, SimConfig, Simulator
+from hetzner_sim.state import PLANNED_ACTION_ERROR, Clock, SimConfig, Simulator, iso8601
 
 DEFAULT_TOKEN = "sim-token"  # noqa: S105 - the simulator's documented development token
 
@@ -54,6 +55,13 @@ def tokens_from_env() -> list[str]:
     else:
         raw = os.environ.get("CP_HETZNER_SIM_TOKEN", DEFAULT_TOKEN)
     return [token.strip() for token in raw.split(",") if token.strip()]
+
+
+class CpuLevel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    cpu: float | None = Field(ge=0, allow_inf_nan=False, description="CPU percent; null: the wave again.")
+    from_: AwareDatetime | None = Field(default=None, alias="from", description="From when (default: now).")
 
 
 def register_control(app: FastAPI) -> None:
@@ -81,6 +89,20 @@ def register_control(app: FastAPI) -> None:
         ctx: Ctx = request.app.state.ctx
         if not ctx.faults.remove(rule_id):
             raise NotFound(f"fault {rule_id} not found")
+
+    @app.put("/_sim/servers/{server_id}/cpu")
+    async def set_server_cpu(request: Request, server_id: int, level: CpuLevel) -> dict[str, Any]:
+        """The server's simulated CPU from ``from`` (default: now) on: ``cpu`` percent (100 per
+        core at most), or null for the wave again. Later levels than ``from`` are dropped."""
+        sim = sim_of(request)
+        server = next((p.servers[server_id] for p in sim.projects.values() if server_id in p.servers), None)
+        if server is None:
+            raise NotFound(f"server {server_id} not found")
+        if level.cpu is not None and level.cpu > 100.0 * server.server_type.cores:
+            raise InvalidInput(f"cpu must be 0 to {100 * server.server_type.cores} (100 per core)")
+        since = level.from_.timestamp() if level.from_ is not None else sim.now()
+        server.cpu_levels = [entry for entry in server.cpu_levels if entry[0] < since] + [(since, level.cpu)]
+        return {"server": server_id, "cpu_levels": [{"from": iso8601(t), "cpu": v} for t, v in server.cpu_levels]}
 
     @app.get("/_sim/config")
     async def get_config(request: Request) -> dict[str, Any]:

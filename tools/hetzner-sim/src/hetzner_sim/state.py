@@ -202,6 +202,9 @@ class Server:
     dns_ptr_v6: dict[str, str] = field(default_factory=dict)
     protection_delete: bool = False
     protection_rebuild: bool = False
+    cpu_levels: list[tuple[float, float | None]] = field(default_factory=list)
+    """Set through the control API (``PUT /_sim/servers/{id}/cpu``): (from, CPU %) in time
+    order; None returns to the wave. A level holds from its instant until the next one."""
     rescue_enabled: bool = False
     backup_window: str | None = None
     iso: catalog.Iso | None = None
@@ -786,13 +789,25 @@ class Simulator:
         }
         running = server.status == "running"
         points = [start + i * step for i in range(int((end - start) // step) + 1)]
+
+        def set_cpu(moment: float) -> float | None:
+            level = None
+            for since, value in server.cpu_levels:
+                if since > moment:
+                    break
+                level = value
+            return level
+
         time_series: dict[str, Any] = {}
         for kind in kinds:
             for name, scale in series[kind]:
                 values: list[list[float | str]] = []
                 for moment in points:
                     level = 0.0
-                    if running:
+                    held = set_cpu(moment) if name == "cpu" else None
+                    if running and held is not None:
+                        level = held
+                    elif running:
                         level = scale * (0.3 + 0.2 * math.sin(moment / 300.0 + server.id % 17))
                     values.append([moment, f"{level:.4f}"])
                 time_series[name] = {"values": values}

@@ -191,6 +191,12 @@ METRIC_SAMPLED = event("metric.sampled", 1, monitoring_events.MetricSampled, "se
 ALERT_RULE_CREATED = event("alert_rule.created", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
 ALERT_RULE_UPDATED = event("alert_rule.updated", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
 ALERT_RULE_DELETED = event("alert_rule.deleted", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
+# Monitoring: alerts, on monitoring.events. Triggered and resolved are published by the alert
+# processor (deterministic ids: a replay or a re-sent transition counts once), acknowledged by
+# the monitoring service (through its outbox).
+ALERT_TRIGGERED = event("alert.triggered", 1, monitoring_events.AlertChanged, "alert", topic=None)
+ALERT_RESOLVED = event("alert.resolved", 1, monitoring_events.AlertChanged, "alert", topic=None)
+ALERT_ACKNOWLEDGED = event("alert.acknowledged", 1, monitoring_events.AlertChanged, "alert", topic=None)
 
 # Billing: invoices, on billing.events (the producer's stream); the aggregate id is the invoice id.
 INVOICE_ISSUED = event("invoice.issued", 1, billing_events.InvoiceIssued, "invoice", topic=None)

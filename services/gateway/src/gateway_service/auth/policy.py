@@ -67,6 +67,8 @@ class Family(StrEnum):
     PRICING_PLANS = "pricing_plans"
     ALERT_RULES = "alert_rules"
     """Alert rules (/v1/alert_rules): the tenant's own; monitoring checks the tenant again."""
+    ALERTS = "alerts"
+    """Alerts (/v1/alerts): the tenant's rules' alerts; monitoring checks the tenant again."""
     """Pricing plans (/v1/pricing_plans): everyone reads; platform admins write."""
     # The catalog (api/catalog.py): readable by every principal whose key has the family's read scope.
     SERVER_TYPES = "server_types"

@@ -17,7 +17,7 @@ from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.floating_ips import FloatingIpClient
 from gateway_service.clients.identity import IdentityClient
 from gateway_service.clients.maintenance import MaintenanceClient
-from gateway_service.clients.monitoring import AlertRuleClient, MonitoringClient
+from gateway_service.clients.monitoring import AlertClient, AlertRuleClient, MonitoringClient
 from gateway_service.clients.notifications import NotificationClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
@@ -59,6 +59,8 @@ class Backends:
     """Monitoring's MonitoringService: servers' stored metrics."""
     alert_rules: AlertRuleClient
     """Monitoring's AlertRuleService."""
+    alerts: AlertClient
+    """Monitoring's AlertService."""
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
@@ -89,6 +91,7 @@ class Backends:
             notifications=NotificationClient(of("support")),
             monitoring=MonitoringClient(of("monitoring")),
             alert_rules=AlertRuleClient(of("monitoring")),
+            alerts=AlertClient(of("monitoring")),
             prices=PriceListCache(billing.price_list),
         )
 

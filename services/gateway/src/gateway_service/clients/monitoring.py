@@ -1,5 +1,5 @@
-"""The gateway's calls to the monitoring service's MonitoringService (a server's stored metrics)
-and AlertRuleService (tenants' alert rules).
+"""The gateway's calls to the monitoring service's MonitoringService (a server's stored metrics),
+AlertRuleService (tenants' alert rules) and AlertService (their alerts).
 Each call carries the request's principal; monitoring checks the tenant again from it."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from grpc import aio
 
 from cloudplatform.monitoring.v1 import alert_rule_service_pb2 as rules_pb
 from cloudplatform.monitoring.v1 import alert_rule_service_pb2_grpc as rules_grpc
+from cloudplatform.monitoring.v1 import alert_service_pb2 as alerts_pb
+from cloudplatform.monitoring.v1 import alert_service_pb2_grpc as alerts_grpc
 from cloudplatform.monitoring.v1 import monitoring_service_pb2 as pb
 from cloudplatform.monitoring.v1 import monitoring_service_pb2_grpc as pb_grpc
 from gateway_service.clients.calls import backend_call
@@ -64,3 +66,27 @@ class AlertRuleClient:
     async def delete(self, rule_id: int, organization_id: int) -> None:
         request = rules_pb.DeleteAlertRuleRequest(alert_rule_id=rule_id, organization_id=organization_id)
         await backend_call(BACKEND, self._rules().DeleteAlertRule(request))
+
+
+class AlertClient:
+    """Monitoring's AlertService: tenants' alerts."""
+
+    def __init__(self, channel: Callable[[], aio.Channel]) -> None:
+        self._channel = channel
+
+    def _alerts(self) -> alerts_grpc.AlertServiceAsyncStub:
+        return alerts_grpc.AlertServiceStub(self._channel())
+
+    async def list(self, user_id: int, organization_id: int, status: str, alert_rule_id: int) -> list[alerts_pb.Alert]:
+        request = alerts_pb.ListAlertsRequest(
+            user_id=user_id, organization_id=organization_id, status=status, alert_rule_id=alert_rule_id
+        )
+        return list((await backend_call(BACKEND, self._alerts().ListAlerts(request))).alerts)
+
+    async def get(self, alert_id: int, organization_id: int) -> alerts_pb.Alert:
+        request = alerts_pb.GetAlertRequest(alert_id=alert_id, organization_id=organization_id)
+        return (await backend_call(BACKEND, self._alerts().GetAlert(request))).alert
+
+    async def acknowledge(self, alert_id: int, user_id: int, organization_id: int) -> alerts_pb.Alert:
+        request = alerts_pb.AcknowledgeAlertRequest(alert_id=alert_id, user_id=user_id, organization_id=organization_id)
+        return (await backend_call(BACKEND, self._alerts().AcknowledgeAlert(request))).alert

@@ -57,7 +57,10 @@ alert_history = sa.Table(
     "alert_history",
     metadata,
     sa.Column("id", ID, primary_key=True, autoincrement=True),
-    sa.Column("alert_rule_id", ID, sa.ForeignKey("alert_rules.id", ondelete="CASCADE"), nullable=False),
+    # monitoring's projection of its alert events (migration 0005): no foreign key.
+    sa.Column("alert_rule_id", ID, nullable=False),
+    sa.Column("resource_type", sa.Enum("server", "volume", "load_balancer"), nullable=False),
+    sa.Column("resource_id", ID),
     sa.Column("status", sa.Enum("triggered", "resolved", "acknowledged"), nullable=False),
     sa.Column("value", sa.Numeric(10, 2)),
     sa.Column("message", sa.Text),

@@ -9,6 +9,7 @@ from typing import Self
 from cpshared.db import SqlAlchemyUnitOfWork
 from cpshared.events.envelope import PendingEvent
 from cpshared.events.outbox import write_events_once
+from monitoring_service.adapters.alert_repository import SqlAlerts
 from monitoring_service.adapters.alert_rule_repository import SqlAlertRules
 from monitoring_service.adapters.metrics_store import SqlMetricsStore
 from monitoring_service.adapters.repository import SqlMonitoredServers
@@ -21,6 +22,7 @@ class SqlAlchemyMonitoringUnitOfWork(SqlAlchemyUnitOfWork, MonitoringUnitOfWork)
         self.servers = SqlMonitoredServers(self.session)
         self.metrics = SqlMetricsStore(self.session)
         self.alert_rules = SqlAlertRules(self.session)
+        self.alerts = SqlAlerts(self.session)
         return self
 
     def commit(self) -> None:

@@ -15,6 +15,7 @@ from monitoring_service.bootstrap import Monitoring, bootstrap
 from monitoring_service.config import RetentionSettings, Settings
 from monitoring_service.entrypoints import retention_keeper
 from monitoring_service.entrypoints.alert_rule_servicer import add_alert_rule_servicer
+from monitoring_service.entrypoints.alert_servicer import add_alert_servicer
 from monitoring_service.entrypoints.grpc_servicer import add_monitoring_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -28,7 +29,11 @@ def register(settings: Settings) -> Registrar:
 
 def add_servicers(server: aio.Server, monitoring: Monitoring, retention: RetentionSettings) -> list[str]:
     """Every gRPC service monitoring answers, on ``server``; their full names."""
-    return add_monitoring_servicer(server, monitoring, retention) + add_alert_rule_servicer(server, monitoring)
+    return (
+        add_monitoring_servicer(server, monitoring, retention)
+        + add_alert_rule_servicer(server, monitoring)
+        + add_alert_servicer(server, monitoring)
+    )
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from monitoring_service.domain.alert_rules import AlertRule
+from monitoring_service.domain.alerts import Alert
 from monitoring_service.domain.metrics import MetricsQuery
 from monitoring_service.domain.retention import DayPartition
 from monitoring_service.domain.servers import MonitoredServer
@@ -35,6 +36,22 @@ class AlertRuleRepository(abc.ABC):
 
     @abc.abstractmethod
     def delete(self, rule: AlertRule) -> None: ...
+
+
+class AlertRepository(abc.ABC):
+    """Alerts (alert_history, monitoring's projection of its alert events) with their rules."""
+
+    @abc.abstractmethod
+    def get(self, alert_id: int, *, for_update: bool = False) -> Alert | None: ...
+
+    @abc.abstractmethod
+    def of_tenant(
+        self, user_id: int, organization_id: int | None, *, status: str = "", alert_rule_id: int = 0
+    ) -> list[Alert]:
+        """The alerts of the user's own rules and of ``organization_id``'s, newest first."""
+
+    @abc.abstractmethod
+    def save_acknowledgement(self, alert: Alert) -> None: ...
 
 
 class MonitoredServerRepository(abc.ABC):

@@ -22,6 +22,7 @@ class MonitoringUnitOfWork(abc.ABC):
     servers: ports.MonitoredServerRepository
     metrics: ports.MetricsStore
     alert_rules: ports.AlertRuleRepository
+    alerts: ports.AlertRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
