@@ -28,6 +28,11 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "protected": 423,
     "server_not_stopped": 422,
     "resource_in_use": 422,
+    "server_already_attached": 422,
+    "server_not_attached_to_network": 422,
+    "ip_not_available": 422,
+    "no_subnet_available": 422,
+    "networks_overlap": 422,
     "rate_limit_exceeded": 429,
     # Hetzner's docs list ``server_error`` as 500 and ``service_error`` as 503; the reference
     # README names only ``service_error``, which is also cpshared's default DomainError code,
