@@ -171,6 +171,7 @@ def network_in_thread(
     network = Network(
         engine,
         quotas=NetworkQuotas(identity_address, key_file),
+        network_quotas=NetworkQuotas(identity_address, key_file, "network"),
         compute=NetworkComputeClient(compute_address, key_file),
         prices=NetworkPrices(billing_address, key_file) if billing_address else None,
     )

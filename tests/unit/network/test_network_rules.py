@@ -138,21 +138,21 @@ def test_the_range_only_grows() -> None:
 def test_attaching_chooses_the_lowest_free_address_and_takes_alias_ips() -> None:
     net = _with_subnet()
     first = net.check_attach(_server(5), alias_ips=["10.0.1.20"])
-    assert (first.ip, first.alias_ips) == ("10.0.1.1", ["10.0.1.20"])
+    assert (first.ip, first.alias_ips) == ("10.0.1.2", ["10.0.1.20"])  # .1 of a subnet is kept free
     action = net.begin_attach(first, NOW)
     assert net.locked and action.resources[0] == {"id": 5, "type": "server"}
     net.completed(action, NOW, mac_address="86:00:00:00:00:01")
     second = net.check_attach(_server(6), ip="10.0.1.30")
     assert second.ip == "10.0.1.30"
     third = net.check_attach(_server(7))
-    assert third.ip == "10.0.1.2"
-    assert net.attachment(5) == nets.Attachment(5, "10.0.1.1", ["10.0.1.20"], "86:00:00:00:00:01")
+    assert third.ip == "10.0.1.3"
+    assert net.attachment(5) == nets.Attachment(5, "10.0.1.2", ["10.0.1.20"], "86:00:00:00:00:01")
 
 
 @pytest.mark.parametrize(
     ("ip", "aliases", "error"),
     [
-        ("10.0.1.1", [], nets.IpNotAvailable),  # taken by server 5
+        ("10.0.1.2", [], nets.IpNotAvailable),  # taken by server 5
         ("10.0.1.20", [], nets.IpNotAvailable),  # an alias of server 5
         ("10.0.2.1", [], nets.IpNotAvailable),  # in no subnet
         ("10.0.1.0", [], nets.IpNotAvailable),  # the subnet's network address

@@ -58,3 +58,38 @@ actions = sa.Table(
     sa.Column("organization_id", ID),
     sa.Column("upstream_action_id", sa.BigInteger),
 )
+
+networks = sa.Table(
+    "networks",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("ip_range", sa.String(50), nullable=False),
+    sa.Column("subnets", sa.JSON),
+    sa.Column("routes", sa.JSON),
+    sa.Column("labels", sa.JSON),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+    sa.Column("deleted_at", TIME),
+    sa.Column("expose_routes_to_vswitch", sa.Boolean, nullable=False),
+    sa.Column("protection_delete", sa.Boolean, nullable=False),
+    sa.Column("blocked", sa.Boolean, nullable=False),
+    sa.Column("locked", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+server_networks = sa.Table(
+    "server_networks",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("server_id", ID, nullable=False),
+    sa.Column("network_id", ID, nullable=False),
+    sa.Column("private_ip", sa.String(45)),
+    sa.Column("alias_ips", sa.JSON),
+    sa.Column("mac_address", sa.String(17)),
+    sa.Column("attached_at", TIME),
+)

@@ -344,8 +344,9 @@ class Network(Aggregate):
 
     def _first_free(self, subnets: list[Subnet], taken: set[Address]) -> Address:
         for subnet in subnets:
+            first = subnet.range.network_address + 1  # kept free, as Hetzner does
             for address in subnet.range.hosts():
-                if address not in taken:
+                if address not in taken and address != first:
                     return address
         raise NoSubnetAvailable(f"no free address is left in the subnets of network {self.id} for this server")
 
