@@ -54,6 +54,9 @@ class Family(StrEnum):
     A server joins or leaves one with a server action (servers:write)."""
     FLOATING_IPS = "floating_ips"
     """Floating IPs (/v1/floating_ips) and their actions: the tenant's own; network checks the tenant again."""
+    NETWORKS = "networks"
+    """Private networks (/v1/networks) and their actions: the tenant's own; network checks the tenant
+    again. A server is attached or detached with a server action (servers:write)."""
     INVOICES = "invoices"
     """Invoices (/v1/invoices): the tenant's own; billing staff every account's and the payment actions."""
     BILLING = "billing"

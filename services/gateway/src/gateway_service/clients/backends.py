@@ -17,6 +17,7 @@ from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.floating_ips import FloatingIpClient
 from gateway_service.clients.identity import IdentityClient
 from gateway_service.clients.maintenance import MaintenanceClient
+from gateway_service.clients.networks import NetworkClient
 from gateway_service.clients.notifications import NotificationClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
@@ -44,6 +45,8 @@ class Backends:
     placement_groups: PlacementGroupClient
     floating_ips: FloatingIpClient
     """Network's FloatingIpService: floating IPs and network's actions."""
+    networks: NetworkClient
+    """Network's PrivateNetworkService: private networks and the servers' attachments."""
     billing: BillingClient
     tickets: TicketClient
     """Support's TicketService: tickets, their threads and attachments."""
@@ -74,6 +77,7 @@ class Backends:
             servers=ServerClient(of("compute")),
             placement_groups=PlacementGroupClient(of("compute")),
             floating_ips=FloatingIpClient(of("network")),
+            networks=NetworkClient(of("network")),
             billing=billing,
             tickets=TicketClient(of("support")),
             maintenance=MaintenanceClient(of("support")),

@@ -360,3 +360,35 @@ def search(query: Search, uow: NetworkUnitOfWork) -> tuple[list[Network], int]:
             offset=(max(query.page, 1) - 1) * query.per_page,
             limit=query.per_page,
         )
+
+
+@dataclass(frozen=True)
+class ActionSearch:
+    user_id: int | None
+    organization_id: int | None
+    network_id: int = 0
+    ids: Sequence[int] = ()
+    statuses: Sequence[str] = ()
+    order: Sequence[tuple[str, bool]] = ()
+    page: int = 1
+    per_page: int = 25
+
+
+def actions(query: ActionSearch, reach: Reach, uow: NetworkUnitOfWork) -> tuple[list[Action], int]:
+    with uow:
+        if query.network_id:
+            network = uow.networks.get_any(query.network_id)
+            if network is None or network.deleted_at is not None:
+                raise NotFound(f"network {query.network_id} does not exist")
+            reach(network.user_id, network.organization_id)
+        return uow.actions.search(
+            user_id=query.user_id,
+            organization_id=query.organization_id,
+            resource_type=nets.RESOURCE,
+            resource_id=query.network_id,
+            ids=query.ids,
+            statuses=query.statuses,
+            order=query.order,
+            offset=(max(query.page, 1) - 1) * query.per_page,
+            limit=query.per_page,
+        )

@@ -91,8 +91,14 @@ class Catalog:
                 return dc
         return cpb.Datacenter(code=code, name=code)
 
-    def server_out(self, server: pb.Server, floating_ips: Mapping[int, list[int]] | None = None) -> ServerOut:
-        """``floating_ips``: network's floating IPs of the servers answered, by server (one call for a page)."""
+    def server_out(
+        self,
+        server: pb.Server,
+        floating_ips: Mapping[int, list[int]] | None = None,
+        private_nets: Mapping[int, list[npb.ServerNetwork]] | None = None,
+    ) -> ServerOut:
+        """``floating_ips`` and ``private_nets``: network's floating IPs and network attachments of
+        the servers answered, by server (one call each for a page)."""
         dc = self.datacenter(server.datacenter)
         st = next(
             (s for s in self.server_types if s.id == server.server_type_id),
@@ -123,7 +129,15 @@ class Catalog:
             public_net=PublicNetOut(
                 ipv4=ipv4, ipv6=ipv6, floating_ips=list((floating_ips or {}).get(server.id, [])), firewalls=[]
             ),
-            private_net=[],
+            private_net=[
+                {
+                    "network": entry.network_id,
+                    "ip": entry.ip,
+                    "alias_ips": list(entry.alias_ips),
+                    "mac_address": entry.mac_address,
+                }
+                for entry in (private_nets or {}).get(server.id, [])
+            ],
             server_type=server_type_out(st, self.datacenters, self.prices),
             datacenter=datacenter_out(dc, self.server_types),
             location=location_out(dc),

@@ -155,7 +155,8 @@ async def list_servers(
     catalog = await Catalog.read(request, principal)
     # What network knows of the page's servers: one call for the page, not one per server.
     floating_ips = await backends(request).floating_ips.of_servers([s.id for s in answer.servers])
-    return ServersAnswer(servers=[catalog.server_out(s, floating_ips) for s in answer.servers], meta=meta)
+    private_nets = await backends(request).networks.of_servers([s.id for s in answer.servers])
+    return ServersAnswer(servers=[catalog.server_out(s, floating_ips, private_nets) for s in answer.servers], meta=meta)
 
 
 @router.post("", status_code=201)
@@ -246,7 +247,8 @@ async def get_server(request: Request, principal: Authenticated, id: ServerId) -
     """One server the caller reaches."""
     server = await backends(request).servers.get(id, tenant(principal)[1])
     floating_ips = await backends(request).floating_ips.of_servers([server.id])
-    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server, floating_ips))
+    private_nets = await backends(request).networks.of_servers([server.id])
+    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server, floating_ips, private_nets))
 
 
 @router.delete("/{id:int}")
@@ -380,7 +382,8 @@ async def update_server(request: Request, principal: Authenticated, id: ServerId
     organization_id = tenant(principal)[1]
     server = await backends(request).servers.update(id, organization_id, name=body.name, labels=body.labels)
     floating_ips = await backends(request).floating_ips.of_servers([server.id])
-    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server, floating_ips))
+    private_nets = await backends(request).networks.of_servers([server.id])
+    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server, floating_ips, private_nets))
 
 
 @router.get("/{id}/actions/{action_id:int}")
