@@ -73,15 +73,28 @@ def workers(platform: LivePlatform) -> Iterator[None]:
         networks=HcloudNetworks(platform.simulator, SIMULATOR_TOKEN, retry=fast),
         network_quotas=platform.network.network_quotas,
     )
-    settings = {"worker_poll_interval": 0.05, "worker_sweep_interval": 3600.0, "upstream_retry_initial_seconds": 0.05}
     stop = threading.Event()
     threads = [
         threading.Thread(
-            target=compute_worker.run, args=(compute, WorkerSettings.model_construct(**settings), stop), daemon=True
+            target=compute_worker.run,
+            args=(
+                compute,
+                WorkerSettings.model_construct(
+                    worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05
+                ),
+                stop,
+            ),
+            daemon=True,
         ),
         threading.Thread(
             target=network_worker.run,
-            args=(network, NetworkWorkerSettings.model_construct(**settings), stop),
+            args=(
+                network,
+                NetworkWorkerSettings.model_construct(
+                    worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05
+                ),
+                stop,
+            ),
             daemon=True,
         ),
     ]
@@ -109,7 +122,8 @@ def _client(platform: LivePlatform, token: str, checked: list[str]) -> Any:
 
 
 def _labelled(platform: LivePlatform, network_id: int) -> list[Any]:
-    return _upstream(platform).networks.get_all(label_selector=f"{NETWORK_LABEL}={network_id}")
+    found: list[Any] = _upstream(platform).networks.get_all(label_selector=f"{NETWORK_LABEL}={network_id}")
+    return found
 
 
 def _wait_until_gone_upstream(platform: LivePlatform, network_id: int) -> None:
