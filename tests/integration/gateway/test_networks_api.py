@@ -169,7 +169,7 @@ def test_a_network_with_subnets_and_a_route_gets_a_server_with_an_alias_ip_and_g
     client.servers.change_alias_ips(server, network, ["10.0.1.51"]).wait_until_finished(max_retries=400)
     assert client.servers.get_by_id(server.id).private_net[0].alias_ips == ["10.0.1.51"]
     with pytest.raises(APIException) as in_use:
-        client.networks.delete(network)
+        client.networks.delete_subnet(network, NetworkSubnet(ip_range="10.0.1.0/24"))
     assert in_use.value.code == "resource_in_use"
     client.servers.detach_from_network(server, network).wait_until_finished(max_retries=400)
     assert client.servers.get_by_id(server.id).private_net == []
@@ -283,3 +283,21 @@ def test_a_deleted_server_leaves_its_networks(platform: LivePlatform, workers: N
     assert detached == 1
     client.networks.delete(network)
     _wait_until_gone_upstream(platform, network.id)
+
+
+def test_deleting_a_network_detaches_its_servers(platform: LivePlatform, workers: None) -> None:
+    """Hetzner's rule: attached resources are detached automatically, here and upstream."""
+    client = _client(platform, _token(platform, "net-detach@example.com"), [])
+    network = client.networks.create(
+        name="dropped",
+        ip_range="10.6.0.0/16",
+        subnets=[NetworkSubnet(ip_range="10.6.1.0/24", type="cloud", network_zone="eu-central")],
+    )
+    server = _server(client, "kept")
+    client.servers.attach_to_network(server, network).wait_until_finished(max_retries=400)
+    client.networks.delete(network)
+    assert client.servers.get_by_id(server.id).private_net == []
+    _wait_until_gone_upstream(platform, network.id)
+    upstream_server = _upstream(platform).servers.get_all(label_selector=f"cp_server_id={server.id}")[0]
+    assert upstream_server.private_net == []
+    client.servers.delete(server).wait_until_finished(max_retries=400)

@@ -20,15 +20,17 @@ from hcloud import Client
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from cloudplatform.identity.v1 import events_pb2 as identity_events
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.config import WorkerSettings
 from compute_service.entrypoints import worker as compute_worker
 from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer.provisioning import Provisioner
 from cpshared.errors import DomainError, InvalidInput, NotFound
+from cpshared.events import catalog
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
-from identity_service.domain.model import UserStatus
+from identity_service.domain.model import QuotaOwner, UserStatus
 from identity_service.service_layer import users
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.adapters.upstream_networks import NETWORK_LABEL, HcloudNetworks
@@ -37,7 +39,7 @@ from network_service.domain.actions import ERROR, SUCCESS, Locked
 from network_service.service_layer import networks
 from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
-from tests.integration.network.test_worker_crashes import DiesAfter, Killed
+from tests.integration.network.test_worker_crashes import DiesAfter, Killed, _apply, _identity_event
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +200,7 @@ def test_a_network_lives_upstream_from_creation_to_deletion(
     assert networks.of_servers([first], _anyone, service.uow())[first][0][1].alias_ips == ["10.0.1.21", "10.0.1.22"]
 
     with pytest.raises(nets.ResourceInUse):
-        networks.delete(network.id, _anyone, service.uow())
+        networks.delete_subnet(network.id, "10.0.1.0/24", _anyone, service.uow())
     networks.detach(first, network.id, _anyone, service.uow(), service.compute)
     _until_done(platform)
     assert _client(platform).servers.get_by_id(upstream_server_id).private_net == []
@@ -390,3 +392,40 @@ def test_a_failed_upstream_action_ends_in_error_and_changes_nothing(
     assert (failed.status, failed.error_code) == (ERROR, "not_found")
     after = networks.get(network.id, _anyone, service.uow())
     assert after.subnets == [] and not after.locked
+
+
+def test_a_suspended_accounts_networks_are_locked_and_an_erased_ones_deleted(
+    platform: LivePlatform, owner: tuple[int, list[int]]
+) -> None:
+    service = platform.network
+    assert service is not None
+    user = users.create_user(
+        commands.CreateUser(
+            name="Gone", email="net-gone@example.com", password="a long enough password", status=UserStatus.ACTIVE
+        ),
+        platform.identity.uow(),
+    )
+    made = [_create(platform, user.id, f"gone-{n}", ip_range="10.9.0.0/16").id for n in range(2)]
+    _until_done(platform)
+    networks.change_protection(made[0], True, _anyone, service.uow())
+    suspended = identity_events.UserStatusChanged(user_id=user.id, old_status="active", new_status="suspended")
+    _apply(platform, _identity_event(catalog.USER_SUSPENDED, suspended, user.id))
+    assert all(networks.get(n, _anyone, service.uow()).blocked for n in made)
+    with pytest.raises(Locked):
+        networks.add_route(made[1], "10.100.0.0/24", "10.9.0.5", _anyone, service.uow())
+    with pytest.raises(Locked):
+        networks.update(made[1], "renamed", None, None, _anyone, service.uow())
+    activated = identity_events.UserStatusChanged(user_id=user.id, old_status="suspended", new_status="active")
+    _apply(platform, _identity_event(catalog.USER_ACTIVATED, activated, user.id))
+    assert not any(networks.get(n, _anyone, service.uow()).blocked for n in made)
+
+    erased = identity_events.UserErased(user_id=user.id, erased_by_user_id=1)
+    _apply(platform, _identity_event(catalog.USER_ERASED, erased, user.id))
+    _until_done(platform)
+    for network_id in made:  # the protected one too
+        with pytest.raises(NotFound):
+            networks.get(network_id, _anyone, service.uow())
+        assert [n for n in _upstream_networks(platform) if n.labels[NETWORK_LABEL] == str(network_id)] == []
+    with platform.identity.uow() as uow:
+        quota = uow.quotas.get(QuotaOwner(user_id=user.id), "network")
+    assert quota is not None and quota.current_usage == 0

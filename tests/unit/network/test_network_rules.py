@@ -229,11 +229,20 @@ def test_locking_protection_and_deletion() -> None:
         net.delete(NOW)
     net.change_protection(False, NOW)
     net.completed(net.begin_attach(net.check_attach(_server(5)), NOW), NOW)
-    with pytest.raises(nets.ResourceInUse):
-        net.delete(NOW)
-    net.server_gone(5)
-    net.delete(NOW)
-    assert net.deleted_at == NOW and net.locked
+    net.pop_events()
+    net.delete(NOW)  # Hetzner's rule: attached servers are detached with it
+    assert net.deleted_at == NOW and net.locked and net.attachments == []
+    assert [e.event_type for e in net.pop_events()] == ["network.server_detached", "network.deleted"]
+
+
+def test_an_erased_accounts_network_is_deleted_even_protected_unless_busy() -> None:
+    net = _with_subnet()
+    net.change_protection(True, NOW)
+    action = net.erase(NOW)
+    assert action is not None and net.blocked and net.deleted_at == NOW
+    busy = _with_subnet()
+    busy.begin(nets.CHANGE_IP_RANGE, {"ip_range": "10.0.0.0/15"}, NOW)
+    assert busy.erase(NOW) is None and busy.blocked and busy.deleted_at is None
 
 
 def test_blocked_networks_refuse_everything_until_unblocked() -> None:

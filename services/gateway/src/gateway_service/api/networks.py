@@ -9,8 +9,8 @@ service (its worker makes them upstream); and the server actions that attach ser
   caller's tenant (one unit of its ``network`` quota, ``403 resource_limit_exceeded`` when used
   up). A public range, a malformed CIDR, an overlapping or outside subnet is ``400 invalid_input``.
 - ``GET``/``PUT`` (``name``, ``labels``, ``expose_routes_to_vswitch``)/``DELETE /v1/networks/{id}``;
-  a protected one is not deleted (``423 protected``), nor one with servers attached
-  (``422 resource_in_use``), nor one with an action running (``423 locked``).
+  a protected one is not deleted (``423 protected``), nor one with an action running
+  (``423 locked``); deleting one detaches its servers (Hetzner's rule).
 - ``POST /v1/networks/{id}/actions/add_subnet``, ``delete_subnet``, ``add_route``,
   ``delete_route``, ``change_ip_range`` (grow only), ``change_protection`` (finished at once).
 - ``GET /v1/networks/actions``, ``/actions/{id}``, ``/{id}/actions``, ``/{id}/actions/{action_id}``.
@@ -329,7 +329,7 @@ async def update_network(
 @router.delete("/{id:int}", status_code=204)
 @scope(Family.NETWORKS, Access.WRITE)
 async def delete_network(request: Request, principal: Authenticated, id: NetworkId) -> Response:
-    """Delete a network (``423 protected``, ``422 resource_in_use`` while servers are attached)."""
+    """Delete a network (``423 protected``); its servers are detached with it."""
     await backends(request).networks.delete(id, tenant(principal)[1])
     return Response(status_code=204)
 
@@ -377,7 +377,7 @@ async def add_subnet(
 async def delete_subnet(
     request: Request, principal: Authenticated, id: NetworkId, body: Annotated[IpRangeBody, Body()]
 ) -> ActionAnswer:
-    """Delete a subnet no server has an address in."""
+    """Delete a subnet (``422 resource_in_use`` while a server has an address in it)."""
     action = await backends(request).networks.delete_subnet(id, tenant(principal)[1], body.ip_range)
     return ActionAnswer(action=action_out(action))
 

@@ -15,8 +15,9 @@ Hetzner's rules kept here, each broken one answered before anything changed:
 - a server is attached once (``server_already_attached``), in its network zone's ``cloud`` or
   ``server`` subnets (``no_subnet_available``), with a free address (``ip_not_available``),
   chosen lowest first or given, and up to :data:`MAX_ALIAS_IPS` alias IPs from the same subnets;
-- a protected network is not deleted (``protected``); one with servers attached is in use
-  (``resource_in_use``); while an action runs it is ``locked``.
+- a subnet a server has an address in is in use (``resource_in_use``); a protected network is
+  not deleted (``protected``), and deleting one detaches its servers; while an action runs it
+  is ``locked``.
 
 The network changes itself: ``begin_*`` methods check their rule, lock it and make the running
 action (its ``params`` say what changes); :meth:`Network.completed` applies that change once
@@ -558,20 +559,31 @@ class Network(Aggregate):
         return fields
 
     def delete(self, now: datetime) -> Action:
-        """Gone for its tenant now (``protected``, ``resource_in_use``, ``locked`` refuse); the
-        worker deletes it upstream and gives its quota back."""
+        """Gone for its tenant now (``protected``, ``locked`` refuse); its servers are detached
+        with it (Hetzner's rule: attached resources are detached automatically); the worker
+        deletes it upstream and gives its quota back."""
         if self.protection_delete:
             raise Protected(f"network {self.id} is protected against deletion; change its protection first")
-        if self.attachments:
-            servers = ", ".join(str(a.server_id) for a in self.attachments)
-            raise ResourceInUse(f"network {self.id} has servers attached ({servers}); detach them first")
         self._lock()
+        return self._take(now, "deleted")
+
+    def _take(self, now: datetime, reason: str) -> Action:
         self.locked = True
         self.version += 1
-        action = self._action(DELETE, {}, now)
+        action = self._action(DELETE, {"reason": reason}, now)
+        for attached in list(self.attachments):
+            self._detach(attached.server_id, 0)
         self.deleted_at = now
-        self._record("network.deleted", reason="deleted")
+        self._record("network.deleted", reason=reason)
         return action
+
+    def erase(self, now: datetime) -> Action | None:
+        """Its account was erased: deleted whatever its protection (the worker deletes it
+        upstream); None while an action runs on it (it stays blocked, ``erase`` is for the next pass)."""
+        self.block("erased")
+        if self.locked:
+            return None
+        return self._take(now, "erased")
 
     def block(self, reason: str) -> bool:
         if self.blocked:

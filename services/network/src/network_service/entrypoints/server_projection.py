@@ -13,7 +13,7 @@ causes go to network's outbox in that same transaction.
 - ``user.suspended`` / ``user.banned``: the user's own floating IPs and networks are blocked
   (no action, no change until ``user.activated`` unblocks them);
 - ``user.erased``: its floating IPs are deleted, protected or not (network's worker deletes them
-  upstream and gives the quota back); its networks stay blocked (not deleted yet).
+  upstream and gives the quota back), and its networks likewise.
 
 It projects nothing a replay could rebuild (it acts on floating IPs network owns), so it
 declares no tables of its own.
@@ -90,4 +90,7 @@ class ServerProjection(Projection):
                 FloatingIpRepository(session), ActionRepository(session), payload.user_id
             )
             write_events(ctx.conn, recorded)
-            write_events(ctx.conn, networks.account_suspended(NetworkRepository(session), payload.user_id, "erased"))
+            write_events(
+                ctx.conn,
+                networks.account_erased(NetworkRepository(session), ActionRepository(session), payload.user_id),
+            )

@@ -28,7 +28,7 @@ from network_service.domain import networks as nets
 from network_service.domain.actions import Action
 from network_service.domain.floating_ips import ServerRef
 from network_service.domain.networks import Attachment, Network, check_name, new_network
-from network_service.service_layer.ports import Compute, NetworkRepository, Quotas
+from network_service.service_layer.ports import ActionRepository, Compute, NetworkRepository, Quotas
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
 
 log = get_logger(__name__)
@@ -326,6 +326,22 @@ def account_activated(repository: NetworkRepository, user_id: int) -> list[Pendi
         if network.unblock():
             repository.save(network, utcnow())
             recorded.extend(pending_events(network, SERVICE_NAME))
+    return recorded
+
+
+def account_erased(repository: NetworkRepository, actions: ActionRepository, user_id: int) -> list[PendingEvent]:
+    """Delete the networks ``user_id`` owns itself, protected or not (network's worker deletes
+    them upstream and gives the quota back); one busy with an action stays blocked (logged)."""
+    now = utcnow()
+    recorded: list[PendingEvent] = []
+    for network in repository.owned_by(user_id, for_update=True):
+        action = network.erase(now)
+        if action is None:
+            log.warning("network_of_erased_account_busy", network_id=network.id)
+        else:
+            actions.add(action)
+        repository.save(network, now)
+        recorded.extend(pending_events(network, SERVICE_NAME))
     return recorded
 
 
