@@ -27,6 +27,10 @@ from compute_service.service_layer.provisioning import Provisioner
 from cpshared.events.projection import ProjectionRunner, RawRecord
 from cpshared.events.tables import outbox
 from cpshared.migrations import migrations_dir, upgrade
+from identity_service.domain import commands
+from identity_service.domain.model import QuotaOwner, UserRole, UserStatus
+from identity_service.service_layer import api_keys, users
+from identity_service.service_layer import staff as identity_staff
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.adapters.upstream_networks import NETWORK_LABEL, HcloudNetworks
 from network_service.config import WorkerSettings as NetworkWorkerSettings
@@ -301,3 +305,45 @@ def test_deleting_a_network_detaches_its_servers(platform: LivePlatform, workers
     upstream_server = _upstream(platform).servers.get_all(label_selector=f"cp_server_id={server.id}")[0]
     assert upstream_server.private_net == []
     client.servers.delete(server).wait_until_finished(max_retries=400)
+
+
+def test_the_network_quota_is_kept_and_given_back(platform: LivePlatform, workers: None) -> None:
+    """Identity's ``network`` quota: the one past the limit is ``403 resource_limit_exceeded``
+    with nothing made here or upstream; a deleted network gives its unit back."""
+    user = users.create_user(
+        commands.CreateUser(
+            name="Quota", email="net-quota@example.com", password="a long enough password", status=UserStatus.ACTIVE
+        ),
+        platform.identity.uow(),
+    )
+    admin = users.create_user(
+        commands.CreateUser(
+            name="Quota Admin",
+            email="net-quota-admin@example.com",
+            password="a long enough password",
+            role=UserRole.ADMIN,
+            status=UserStatus.ACTIVE,
+        ),
+        platform.identity.uow(),
+    )
+    identity_staff.set_quota_limit(
+        identity_staff.SetQuotaLimit(
+            acting_user_id=admin.id, owner=QuotaOwner(user_id=user.id), resource_type="network", quota_limit=2
+        ),
+        platform.identity.uow,
+    )
+    _, secret = api_keys.create_api_key(
+        commands.CreateApiKey(user_id=user.id, name="hcloud", scopes=("*:read", "*:write"), rate_limit=100_000),
+        platform.identity.uow(),
+    )
+    client = _client(platform, secret, [])
+    first, _second = (client.networks.create(name=f"q-{n}", ip_range="10.0.0.0/16") for n in range(2))
+    before = len(_upstream(platform).networks.get_all())
+    with pytest.raises(APIException) as refused:
+        client.networks.create(name="q-third", ip_range="10.0.0.0/16")
+    assert refused.value.code == "resource_limit_exceeded"
+    assert len(_upstream(platform).networks.get_all()) == before
+    assert sorted(n.name for n in client.networks.get_all()) == ["q-0", "q-1"]
+    client.networks.delete(first)
+    _wait_until_gone_upstream(platform, first.id)
+    client.networks.create(name="q-third", ip_range="10.0.0.0/16")
