@@ -639,6 +639,22 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         network_id=31, user_id=42, organization_id=0, reason="suspended"
     ),
     ("network.unblocked", 1): lambda: network_events.NetworkUnblocked(network_id=31, user_id=42, organization_id=0),
+    ("firewall.rules_set", 1): lambda: network_events.FirewallRulesSet(
+        firewall_id=41, user_id=42, organization_id=7, rules=3, action_id=1000000000031
+    ),
+    ("firewall.applied", 1): lambda: network_events.FirewallApplied(
+        firewall_id=41, user_id=42, organization_id=7, servers=[4711], selectors=["env=prod"], action_id=1000000000032
+    ),
+    ("firewall.removed", 1): lambda: network_events.FirewallRemoved(
+        firewall_id=41, user_id=42, organization_id=7, servers=[4711], selectors=["env=prod"], action_id=1000000000033
+    ),
+    ("firewall.deleted", 1): lambda: network_events.FirewallDeleted(
+        firewall_id=41, user_id=42, organization_id=7, reason="deleted"
+    ),
+    ("firewall.blocked", 1): lambda: network_events.FirewallBlocked(
+        firewall_id=41, user_id=42, organization_id=0, reason="suspended"
+    ),
+    ("firewall.unblocked", 1): lambda: network_events.FirewallUnblocked(firewall_id=41, user_id=42, organization_id=0),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

@@ -196,6 +196,15 @@ NETWORK_DELETED = event("network.deleted", 1, network_events.NetworkDeleted, "ne
 NETWORK_BLOCKED = event("network.blocked", 1, network_events.NetworkBlocked, "network", topic=None)
 NETWORK_UNBLOCKED = event("network.unblocked", 1, network_events.NetworkUnblocked, "network", topic=None)
 
+
+# Network: tenants' firewalls, on network.events.
+FIREWALL_RULES_SET = event("firewall.rules_set", 1, network_events.FirewallRulesSet, "firewall", topic=None)
+FIREWALL_APPLIED = event("firewall.applied", 1, network_events.FirewallApplied, "firewall", topic=None)
+FIREWALL_REMOVED = event("firewall.removed", 1, network_events.FirewallRemoved, "firewall", topic=None)
+FIREWALL_DELETED = event("firewall.deleted", 1, network_events.FirewallDeleted, "firewall", topic=None)
+FIREWALL_BLOCKED = event("firewall.blocked", 1, network_events.FirewallBlocked, "firewall", topic=None)
+FIREWALL_UNBLOCKED = event("firewall.unblocked", 1, network_events.FirewallUnblocked, "firewall", topic=None)
+
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric
 # and period, whoever emits it and however often.
