@@ -173,6 +173,7 @@ def network_in_thread(
         engine,
         quotas=NetworkQuotas(identity_address, key_file),
         network_quotas=NetworkQuotas(identity_address, key_file, "network"),
+        firewall_quotas=NetworkQuotas(identity_address, key_file, "firewall"),
         compute=NetworkComputeClient(compute_address, key_file),
         prices=NetworkPrices(billing_address, key_file) if billing_address else None,
     )

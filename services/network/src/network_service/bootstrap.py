@@ -13,7 +13,7 @@ from cpshared.errors import Unavailable
 from cpshared.upstream import RetryPolicy, read_token
 from network_service.adapters.billing import BillingPrices
 from network_service.adapters.compute import ComputeClient
-from network_service.adapters.quotas import NETWORK_RESOURCE_TYPE, IdentityQuotas
+from network_service.adapters.quotas import FIREWALL_RESOURCE_TYPE, NETWORK_RESOURCE_TYPE, IdentityQuotas
 from network_service.adapters.unit_of_work import SqlAlchemyNetworkUnitOfWork
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.adapters.upstream_networks import HcloudNetworks
@@ -35,8 +35,10 @@ class Network:
         prices: Prices | None = None,
         network_quotas: Quotas | None = None,
         networks_upstream: Callable[[], UpstreamNetworks] | None = None,
+        firewall_quotas: Quotas | None = None,
     ) -> None:
         self.engine = engine
+        self._firewall_quotas = firewall_quotas
         self._network_quotas = network_quotas
         self._networks_upstream = networks_upstream
         self._quotas = quotas
@@ -62,6 +64,13 @@ class Network:
         return self._network_quotas
 
     @property
+    def firewall_quotas(self) -> Quotas:
+        """Identity's ``firewall`` quota (firewalls)."""
+        if self._firewall_quotas is None:
+            raise Unavailable("network cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
+        return self._firewall_quotas
+
+    @property
     def compute(self) -> Compute:
         if self._compute is None:
             raise Unavailable("network cannot reach compute: set CP_COMPUTE_GRPC_ADDR")
@@ -84,7 +93,7 @@ class Network:
         return Meter(self.uow, self._prices) if self._prices is not None else None
 
     def close(self) -> None:
-        for peer in (self._quotas, self._network_quotas, self._compute, self._prices):
+        for peer in (self._quotas, self._network_quotas, self._firewall_quotas, self._compute, self._prices):
             if isinstance(peer, IdentityQuotas | ComputeClient | BillingPrices):
                 peer.close()
         self.engine.dispose()
@@ -119,6 +128,9 @@ def bootstrap(
         prices=BillingPrices(billing_grpc_addr, service_key_file) if billing_grpc_addr else None,
         network_quotas=(
             IdentityQuotas(identity_grpc_addr, service_key_file, NETWORK_RESOURCE_TYPE) if identity_grpc_addr else None
+        ),
+        firewall_quotas=(
+            IdentityQuotas(identity_grpc_addr, service_key_file, FIREWALL_RESOURCE_TYPE) if identity_grpc_addr else None
         ),
         networks_upstream=(
             lambda: HcloudNetworks(hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy())

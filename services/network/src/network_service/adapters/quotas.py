@@ -1,5 +1,5 @@
 """Identity's quotas over gRPC: the shared client (:class:`cpshared.quotas.IdentityQuotas`) for
-the resource type ``floating_ip`` (or ``network``, private networks), as network."""
+the resource type ``floating_ip`` (or ``network``, private networks; ``firewall``, firewalls), as network."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from network_service import SERVICE_NAME
 
 RESOURCE_TYPE = "floating_ip"
 NETWORK_RESOURCE_TYPE = "network"
+FIREWALL_RESOURCE_TYPE = "firewall"
 
 
 class IdentityQuotas(SharedIdentityQuotas):

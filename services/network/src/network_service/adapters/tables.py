@@ -93,3 +93,44 @@ server_networks = sa.Table(
     sa.Column("mac_address", sa.String(17)),
     sa.Column("attached_at", TIME),
 )
+
+firewalls = sa.Table(
+    "firewalls",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("labels", sa.JSON),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+    sa.Column("selectors", sa.JSON),
+    sa.Column("blocked", sa.Boolean, nullable=False),
+    sa.Column("locked", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("deleted_at", TIME),
+)
+
+firewall_rules = sa.Table(
+    "firewall_rules",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("firewall_id", ID, nullable=False),
+    sa.Column("direction", sa.String(3), nullable=False),
+    sa.Column("protocol", sa.String(4), nullable=False),
+    sa.Column("source_ips", sa.JSON),
+    sa.Column("destination_ips", sa.JSON),
+    sa.Column("port", sa.String(20)),
+    sa.Column("description", sa.Text),
+    sa.Column("priority", sa.Integer),
+    sa.Column("created_at", TIME),
+)
+
+server_firewalls = sa.Table(
+    "server_firewalls",
+    metadata,
+    sa.Column("server_id", ID, primary_key=True),
+    sa.Column("firewall_id", ID, primary_key=True),
+    sa.Column("attached_at", TIME),
+)

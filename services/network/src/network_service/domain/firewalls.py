@@ -11,7 +11,9 @@ Hetzner's rules kept here, each broken one answered before anything changed:
   anything is in use (``resource_in_use``) and is not deleted; while an action runs it is
   ``locked``; its account suspended, it is ``blocked``.
 
-Not wired yet: no persistence, use cases, worker or API use this module (see the README).
+Persisted by :mod:`network_service.adapters.firewall_repository`, used by
+:mod:`network_service.service_layer.firewalls`; the worker and the API do not serve it yet (see
+the README).
 """
 
 from __future__ import annotations
@@ -174,6 +176,19 @@ class Firewall(Aggregate):
     deleted_at: datetime | None = None
     version: int = 1
 
+    def update(self, name: str | None, labels: dict[str, str] | None) -> bool:
+        """Rename it and/or replace its labels (both checked by the caller); whether anything changed."""
+        changed = False
+        if name is not None and name != self.name:
+            self.name = name
+            changed = True
+        if labels is not None and labels != self.labels:
+            self.labels = dict(labels)
+            changed = True
+        if changed:
+            self.version += 1
+        return changed
+
     def covers(self, server_id: int, server_labels: Mapping[str, str]) -> bool:
         """Whether it applies to that server: named, or its labels match one of the selectors."""
         return server_id in self.servers or any(parse_label_selector(s).matches(server_labels) for s in self.selectors)
@@ -276,3 +291,16 @@ class Firewall(Aggregate):
     def _record(self, event_type: str, **fields: Any) -> None:
         owner = {"firewall_id": self.id, "user_id": self.user_id, "organization_id": self.organization_id or 0}
         self._emit(event_type, self.id, self.version, {**owner, **fields})
+
+
+def new_firewall(
+    user_id: int,
+    organization_id: int | None,
+    name: str,
+    rules: list[Rule],
+    labels: dict[str, str],
+) -> Firewall:
+    """A firewall not stored yet (its rules and labels checked by the caller); not applied to anything."""
+    return Firewall(
+        id=0, user_id=user_id, organization_id=organization_id, name=check_name(name), rules=rules, labels=labels
+    )

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from hetzner_conventions.label_sql import LabelRequirement
 from network_service.domain.actions import Action
+from network_service.domain.firewalls import Firewall
 from network_service.domain.floating_ips import FloatingIp, LocationRef, ServerRef
 from network_service.domain.metering import MeteredFloatingIp, Price
 from network_service.domain.networks import Network, Route, Subnet
@@ -235,6 +236,43 @@ class NetworkRepository(Protocol):
         offset: int,
         limit: int,
     ) -> tuple[list[Network], int]: ...
+
+
+class FirewallRepository(Protocol):
+    seen: list[Firewall]
+
+    def add(self, firewall: Firewall, now: datetime) -> Firewall: ...
+
+    def get(self, firewall_id: int, *, for_update: bool = False) -> Firewall | None:
+        """A live (not deleted) firewall, with its rules and the servers it is applied to."""
+
+    def get_any(self, firewall_id: int, *, for_update: bool = False) -> Firewall | None:
+        """Deleted ones too (the worker's)."""
+
+    def named(self, user_id: int, organization_id: int | None, name: str) -> Firewall | None: ...
+
+    def save(self, firewall: Firewall, now: datetime) -> None:
+        """Write it, its rules and the servers it is applied to one by one."""
+
+    def applied_to(self, server_ids: Collection[int], *, for_update: bool = False) -> list[Firewall]:
+        """The live firewalls applied one by one to any of those servers."""
+
+    def with_selectors(self, user_id: int, organization_id: int | None, *, for_update: bool = False) -> list[Firewall]:
+        """The tenant's live firewalls applied to at least one label selector."""
+
+    def owned_by(self, user_id: int, *, for_update: bool = False) -> list[Firewall]: ...
+
+    def search(
+        self,
+        *,
+        user_id: int | None,
+        organization_id: int | None,
+        name: str,
+        requirements: Sequence[LabelRequirement],
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Firewall], int]: ...
 
 
 class ActionRepository(Protocol):

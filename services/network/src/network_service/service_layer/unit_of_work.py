@@ -28,6 +28,7 @@ class NetworkUnitOfWork(abc.ABC):
     actions: ports.ActionRepository
     metering: ports.MeteringRepository
     networks: ports.NetworkRepository
+    firewalls: ports.FirewallRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
@@ -52,7 +53,7 @@ class NetworkUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
     def collect_events(self) -> None:
-        for aggregate in [*self.floating_ips.seen, *self.networks.seen]:
+        for aggregate in [*self.floating_ips.seen, *self.networks.seen, *self.firewalls.seen]:
             for event in pending_events(aggregate, SERVICE_NAME):
                 self.record(event)
 

@@ -1,0 +1,303 @@
+"""Firewalls through network's use cases on MariaDB, with identity's ``firewall`` quota and
+compute's servers over gRPC (the live platform's).
+
+A firewall is created with rules, labels and what it applies to (a server and a label selector):
+its rules, servers and selectors are stored, its ``apply_firewall`` action runs and locks it, a
+unit of identity's ``firewall`` quota is reserved; completing the action records
+``firewall.applied`` in network's outbox. Listing filters by name and label selector, sorts and
+pages; another tenant's firewall is NOT_FOUND. set_rules replaces the rule list; bad input
+(a port ``0-70000``, a ``/33`` range, 10,000 rules, an unknown server) is refused with nothing
+changed; a firewall applied to anything is ``resource_in_use``; removed from everything it is
+deleted and its quota unit is back. Upstream (network's worker) is not part of this slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from cloudctl.infra.mariadb import MariaDB
+from cloudctl.paths import LocalPaths
+from compute_service.service_layer import servers as compute_servers
+from cpshared.clock import utcnow
+from cpshared.errors import AlreadyExists, DomainError, NotFound
+from cpshared.events.tables import outbox
+from cpshared.migrations import migrations_dir, upgrade
+from hetzner_conventions.label_selector import parse_label_selector
+from identity_service.domain import commands
+from identity_service.domain.model import QuotaOwner, UserStatus
+from identity_service.service_layer import users
+from network_service.domain import firewalls as fws
+from network_service.domain.actions import RUNNING, SUCCESS, Locked
+from network_service.domain.networks import ResourceInUse
+from network_service.service_layer import firewalls
+from tests.integration.live import LivePlatform, live_platform
+
+SSH = {"direction": "in", "protocol": "tcp", "port": "22", "source_ips": ["0.0.0.0/0", "::/0"]}
+PING = {"direction": "in", "protocol": "icmp", "source_ips": ["10.0.0.0/8"], "description": "ping"}
+OUT = {"direction": "out", "protocol": "udp", "port": "1024-2048", "destination_ips": ["192.168.0.0/16"]}
+
+
+@pytest.fixture(scope="module")
+def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
+    mariadb = MariaDB(paths.root)
+    with (
+        mariadb.scratch_database("cp_test_fw_id") as identity_url,
+        mariadb.scratch_database("cp_test_fw_gw") as gateway_url,
+        mariadb.scratch_database("cp_test_fw_cp") as compute_url,
+        mariadb.scratch_database("cp_test_fw_nw") as network_url,
+    ):
+        for service, url in (
+            ("identity", identity_url),
+            ("gateway", gateway_url),
+            ("compute", compute_url),
+            ("network", network_url),
+        ):
+            upgrade(service, migrations_dir(service), url)
+        with live_platform(identity_url, gateway_url, compute_url=compute_url, network_url=network_url) as live:
+            yield live
+
+
+def _anyone(user_id: int, organization_id: int | None) -> None:
+    return None
+
+
+def _only(user_id: int) -> firewalls.Reach:
+    def reach(owner: int, organization_id: int | None) -> None:
+        if owner != user_id or organization_id is not None:
+            raise NotFound("not yours")
+
+    return reach
+
+
+def _user(platform: LivePlatform, name: str) -> int:
+    return users.create_user(
+        commands.CreateUser(
+            name=name, email=f"{name}@example.com", password="a long enough password", status=UserStatus.ACTIVE
+        ),
+        platform.identity.uow(),
+    ).id
+
+
+def _server(platform: LivePlatform, user_id: int, name: str) -> int:
+    assert platform.compute is not None
+    server, _ = compute_servers.create(
+        compute_servers.NewServer(
+            user_id=user_id,
+            organization_id=None,
+            name=name,
+            server_type="cpx11",
+            image="ubuntu-24.04",
+            datacenter="fsn1",
+            labels={"role": "web"},
+        ),
+        platform.compute.quotas,
+        platform.compute.uow(),
+    )
+    return server.id
+
+
+def _quota_used(platform: LivePlatform, user_id: int) -> int:
+    with platform.identity.uow() as uow:
+        quota = uow.quotas.get(QuotaOwner(user_id=user_id), "firewall")
+    return quota.current_usage if quota is not None else 0
+
+
+def _complete(platform: LivePlatform, firewall_id: int, action_id: int) -> None:
+    """What network's worker does once upstream did the action."""
+    assert platform.network is not None
+    with platform.network.uow() as uow:
+        firewall = uow.firewalls.get(firewall_id, for_update=True)
+        action = uow.actions.get(action_id)
+        assert firewall is not None and action is not None and action.status == RUNNING
+        now = utcnow()
+        firewall.completed(action, now)
+        uow.actions.save(action)
+        uow.firewalls.save(firewall, now)
+        uow.commit()
+
+
+def _recorded(platform: LivePlatform, firewall_id: int) -> list[str]:
+    assert platform.network is not None
+    with platform.network.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(outbox.c.event_type)
+            .where(outbox.c.message_key == str(firewall_id), outbox.c.event_type.like("firewall.%"))
+            .order_by(outbox.c.id)
+        )
+        return [row.event_type for row in rows]
+
+
+def _state(platform: LivePlatform, firewall_id: int) -> tuple[Any, ...]:
+    assert platform.network is not None
+    fw = firewalls.get(firewall_id, _anyone, platform.network.uow())
+    return fw.name, fw.rules, fw.servers, fw.selectors, fw.labels, fw.locked, fw.version
+
+
+def test_a_firewall_from_creation_to_deletion(platform: LivePlatform) -> None:
+    service = platform.network
+    assert service is not None
+    user_id = _user(platform, "fw")
+    first = _server(platform, user_id, "fw-1")
+
+    fw, (apply,) = firewalls.create(
+        firewalls.NewFirewall(
+            user_id=user_id,
+            organization_id=None,
+            name="web",
+            rules=[SSH, PING],
+            labels={"env": "prod"},
+            apply_to=firewalls.Targets(servers=[first], selectors=["role=web"]),
+        ),
+        _only(user_id),
+        service.uow(),
+        service.firewall_quotas,
+        service.compute,
+    )
+    assert apply.command == fws.APPLY and apply.status == RUNNING
+    assert _quota_used(platform, user_id) == 1
+    stored = firewalls.get(fw.id, _only(user_id), service.uow())
+    assert [r.as_dict() for r in stored.rules] == [
+        {**SSH, "destination_ips": [], "description": None},
+        {**PING, "port": None, "destination_ips": []},
+    ]
+    assert stored.labels == {"env": "prod"} and stored.locked and stored.servers == []
+    with pytest.raises(Locked):
+        firewalls.set_rules(fw.id, [OUT], _anyone, service.uow())
+
+    _complete(platform, fw.id, apply.id)
+    applied = firewalls.get(fw.id, _anyone, service.uow())
+    assert (applied.servers, applied.selectors, applied.locked) == ([first], ["role=web"], False)
+    assert _recorded(platform, fw.id) == ["firewall.applied"]
+    covered = firewalls.of_servers(
+        {first: {}, 999_999: {"role": "web"}, 999_998: {"role": "db"}}, (user_id, None), _anyone, service.uow()
+    )
+    assert covered == {first: [fw.id], 999_999: [fw.id]}
+
+    with pytest.raises(ResourceInUse):
+        firewalls.delete(fw.id, _anyone, service.uow(), service.firewall_quotas)
+
+    rules = firewalls.set_rules(fw.id, [OUT], _anyone, service.uow())
+    _complete(platform, fw.id, rules.id)
+    assert [r.as_dict()["destination_ips"] for r in firewalls.get(fw.id, _anyone, service.uow()).rules] == [
+        ["192.168.0.0/16"]
+    ]
+
+    removed = firewalls.remove_from_resources(
+        fw.id, firewalls.Targets(servers=[first], selectors=["role=web"]), _anyone, service.uow()
+    )
+    _complete(platform, fw.id, removed.id)
+    assert firewalls.action(removed.id, _anyone, service.uow()).status == SUCCESS
+    firewalls.delete(fw.id, _anyone, service.uow(), service.firewall_quotas)
+    with pytest.raises(NotFound):
+        firewalls.get(fw.id, _anyone, service.uow())
+    assert _quota_used(platform, user_id) == 0
+    assert _recorded(platform, fw.id) == [
+        "firewall.applied",
+        "firewall.rules_set",
+        "firewall.removed",
+        "firewall.deleted",
+    ]
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [{**SSH, "port": "0-70000"}],
+        [{**SSH, "source_ips": ["10.0.0.0/33"]}],
+        [SSH] * 10_000,
+        [{**SSH, "protocol": "icmp"}],
+    ],
+    ids=["port-0-70000", "cidr-33", "ten-thousand", "icmp-with-port"],
+)
+def test_bad_rules_change_nothing(platform: LivePlatform, rules: list[dict[str, Any]]) -> None:
+    service = platform.network
+    assert service is not None
+    user_id = _user(platform, f"bad{len(rules)}{len(str(rules))}")
+    with pytest.raises(DomainError):
+        firewalls.create(
+            firewalls.NewFirewall(user_id=user_id, organization_id=None, name="bad", rules=rules),
+            _anyone,
+            service.uow(),
+            service.firewall_quotas,
+            service.compute,
+        )
+    assert firewalls.search(firewalls.Search(user_id=user_id, organization_id=None), service.uow()) == ([], 0)
+    assert _quota_used(platform, user_id) == 0
+
+    fw, _ = firewalls.create(
+        firewalls.NewFirewall(user_id=user_id, organization_id=None, name="good", rules=[SSH]),
+        _anyone,
+        service.uow(),
+        service.firewall_quotas,
+        service.compute,
+    )
+    before = _state(platform, fw.id)
+    with pytest.raises(DomainError):
+        firewalls.set_rules(fw.id, rules, _anyone, service.uow())
+    assert _state(platform, fw.id) == before
+    firewalls.delete(fw.id, _anyone, service.uow(), service.firewall_quotas)
+
+
+def test_listing_naming_and_tenants(platform: LivePlatform) -> None:
+    service = platform.network
+    assert service is not None
+    owner, other = _user(platform, "fwlist"), _user(platform, "fwother")
+    made = []
+    for name, env in (("b", "prod"), ("a", "dev"), ("c", "prod")):
+        fw, actions = firewalls.create(
+            firewalls.NewFirewall(user_id=owner, organization_id=None, name=name, labels={"env": env}),
+            _anyone,
+            service.uow(),
+            service.firewall_quotas,
+            service.compute,
+        )
+        assert actions == []
+        made.append(fw.id)
+    with pytest.raises(AlreadyExists):
+        firewalls.create(
+            firewalls.NewFirewall(user_id=owner, organization_id=None, name="a"),
+            _anyone,
+            service.uow(),
+            service.firewall_quotas,
+            service.compute,
+        )
+    page, total = firewalls.search(
+        firewalls.Search(
+            user_id=owner,
+            organization_id=None,
+            requirements=parse_label_selector("env=prod").requirements,
+            order=[("name", True)],
+        ),
+        service.uow(),
+    )
+    assert ([f.name for f in page], total) == (["c", "b"], 2)
+    page, total = firewalls.search(
+        firewalls.Search(user_id=owner, organization_id=None, order=[("name", False)], page=2, per_page=2),
+        service.uow(),
+    )
+    assert ([f.name for f in page], total) == (["c"], 3)
+    assert firewalls.search(firewalls.Search(user_id=owner, organization_id=None, name="a"), service.uow())[1] == 1
+
+    with pytest.raises(NotFound):
+        firewalls.get(made[0], _only(other), service.uow())
+    with pytest.raises(NotFound):
+        firewalls.update(made[0], "stolen", None, _only(other), service.uow())
+    with pytest.raises(NotFound):
+        firewalls.delete(made[0], _only(other), service.uow(), service.firewall_quotas)
+    other_server = _server(platform, other, "fw-other")
+    with pytest.raises(DomainError):  # another tenant's server is no server of the caller's
+        firewalls.apply_to_resources(
+            made[0], firewalls.Targets(servers=[other_server]), _only(owner), service.uow(), service.compute
+        )
+    with pytest.raises(AlreadyExists):
+        firewalls.update(made[0], "a", None, _only(owner), service.uow())
+    renamed = firewalls.update(made[0], "renamed", {"env": "test"}, _only(owner), service.uow())
+    assert (renamed.name, renamed.labels) == ("renamed", {"env": "test"})
+    assert _quota_used(platform, owner) == 3
+    for firewall_id in made:
+        firewalls.delete(firewall_id, _only(owner), service.uow(), service.firewall_quotas)
+    assert _quota_used(platform, owner) == 0
