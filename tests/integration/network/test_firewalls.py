@@ -13,6 +13,7 @@ deleted and its quota unit is back. Upstream (network's worker) is not part of t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,11 +21,16 @@ import pytest
 import sqlalchemy as sa
 
 from cloudctl.infra.mariadb import MariaDB
+from cloudplatform.compute.v1 import events_pb2 as compute_events
+from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudctl.paths import LocalPaths
 from compute_service.service_layer import servers as compute_servers
 from cpshared.clock import utcnow
 from cpshared.errors import AlreadyExists, DomainError, NotFound
+from cpshared.events import catalog
+from cpshared.events.envelope import new_event
 from cpshared.events.tables import outbox
+from cpshared.topics import COMPUTE_EVENTS
 from cpshared.migrations import migrations_dir, upgrade
 from hetzner_conventions.label_selector import parse_label_selector
 from identity_service.domain import commands
@@ -35,6 +41,7 @@ from network_service.domain.actions import RUNNING, SUCCESS, Locked
 from network_service.domain.networks import ResourceInUse
 from network_service.service_layer import firewalls
 from tests.integration.live import LivePlatform, live_platform
+from tests.integration.network.test_worker_crashes import _apply, _identity_event
 
 SSH = {"direction": "in", "protocol": "tcp", "port": "22", "source_ips": ["0.0.0.0/0", "::/0"]}
 PING = {"direction": "in", "protocol": "icmp", "source_ips": ["10.0.0.0/8"], "description": "ping"}
@@ -301,3 +308,48 @@ def test_listing_naming_and_tenants(platform: LivePlatform) -> None:
     for firewall_id in made:
         firewalls.delete(firewall_id, _only(owner), service.uow(), service.firewall_quotas)
     assert _quota_used(platform, owner) == 0
+
+
+def test_compute_and_identity_events_reach_firewalls(platform: LivePlatform) -> None:
+    """A deleted server leaves the firewalls applied to it; a suspended account's firewalls are
+    blocked (locked for every action) until it is active again."""
+    service = platform.network
+    assert service is not None
+    user_id = _user(platform, "fwevents")
+    server_id = _server(platform, user_id, "fw-gone")
+    fw, (apply,) = firewalls.create(
+        firewalls.NewFirewall(
+            user_id=user_id,
+            organization_id=None,
+            name="events",
+            rules=[SSH],
+            apply_to=firewalls.Targets(servers=[server_id]),
+        ),
+        _anyone,
+        service.uow(),
+        service.firewall_quotas,
+        service.compute,
+    )
+    _complete(platform, fw.id, apply.id)
+    deleted = compute_events.ServerDeleted(server_id=server_id, user_id=user_id, name="fw-gone")
+    pending = new_event(
+        catalog.SERVER_DELETED, producer="compute", aggregate_id=server_id, aggregate_version=3, payload=deleted
+    )
+    _apply(platform, dataclasses.replace(pending, topic=COMPUTE_EVENTS))
+    assert firewalls.get(fw.id, _anyone, service.uow()).servers == []
+
+    suspended = identity_events.UserStatusChanged(user_id=user_id, old_status="active", new_status="suspended")
+    _apply(platform, _identity_event(catalog.USER_SUSPENDED, suspended, user_id))
+    assert firewalls.get(fw.id, _anyone, service.uow()).blocked
+    with pytest.raises(Locked):
+        firewalls.set_rules(fw.id, [OUT], _anyone, service.uow())
+    activated = identity_events.UserStatusChanged(user_id=user_id, old_status="suspended", new_status="active")
+    _apply(platform, _identity_event(catalog.USER_ACTIVATED, activated, user_id))
+    assert not firewalls.get(fw.id, _anyone, service.uow()).blocked
+    assert _recorded(platform, fw.id) == [
+        "firewall.applied",
+        "firewall.removed",
+        "firewall.blocked",
+        "firewall.unblocked",
+    ]
+    firewalls.delete(fw.id, _anyone, service.uow(), service.firewall_quotas)

@@ -9,8 +9,9 @@ redelivered event finds its inbox row and changes nothing twice; the ``floating_
 causes go to network's outbox in that same transaction.
 
 - ``server.deleted``: the server's floating IPs are unassigned and it leaves its private
-  networks (upstream, deleting the server did both already);
-- ``user.suspended`` / ``user.banned``: the user's own floating IPs and networks are blocked
+  networks and the firewalls applied to it one by one (upstream, deleting the server did that
+  already);
+- ``user.suspended`` / ``user.banned``: the user's own floating IPs, networks and firewalls are blocked
   (no action, no change until ``user.activated`` unblocks them);
 - ``user.erased``: its floating IPs are deleted, protected or not (network's worker deletes them
   upstream and gives the quota back), and its networks likewise.
@@ -33,9 +34,10 @@ from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.outbox import write_events
 from cpshared.events.projection import ApplyContext, Projection, handles
 from cpshared.topics import COMPUTE_EVENTS, IDENTITY_EVENTS, Topic
+from network_service.adapters.firewall_repository import FirewallRepository
 from network_service.adapters.network_repository import NetworkRepository
 from network_service.adapters.repository import ActionRepository, FloatingIpRepository
-from network_service.service_layer import floating_ips, networks
+from network_service.service_layer import firewalls, floating_ips, networks
 
 
 @contextmanager
@@ -61,6 +63,7 @@ class ServerProjection(Projection):
         with _session(ctx) as session:
             write_events(ctx.conn, floating_ips.server_deleted(FloatingIpRepository(session), payload.server_id))
             write_events(ctx.conn, networks.server_deleted(NetworkRepository(session), payload.server_id))
+            write_events(ctx.conn, firewalls.server_deleted(FirewallRepository(session), payload.server_id))
 
     @handles("user.suspended", "user.banned")
     def suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
@@ -72,6 +75,7 @@ class ServerProjection(Projection):
                 ctx.conn, floating_ips.account_suspended(FloatingIpRepository(session), payload.user_id, reason)
             )
             write_events(ctx.conn, networks.account_suspended(NetworkRepository(session), payload.user_id, reason))
+            write_events(ctx.conn, firewalls.account_suspended(FirewallRepository(session), payload.user_id, reason))
 
     @handles("user.activated")
     def activated(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
@@ -80,6 +84,7 @@ class ServerProjection(Projection):
         with _session(ctx) as session:
             write_events(ctx.conn, floating_ips.account_activated(FloatingIpRepository(session), payload.user_id))
             write_events(ctx.conn, networks.account_activated(NetworkRepository(session), payload.user_id))
+            write_events(ctx.conn, firewalls.account_activated(FirewallRepository(session), payload.user_id))
 
     @handles("user.erased")
     def erased(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
