@@ -21,17 +21,17 @@ import pytest
 import sqlalchemy as sa
 
 from cloudctl.infra.mariadb import MariaDB
+from cloudctl.paths import LocalPaths
 from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
-from cloudctl.paths import LocalPaths
 from compute_service.service_layer import servers as compute_servers
 from cpshared.clock import utcnow
 from cpshared.errors import AlreadyExists, DomainError, NotFound
 from cpshared.events import catalog
 from cpshared.events.envelope import new_event
 from cpshared.events.tables import outbox
-from cpshared.topics import COMPUTE_EVENTS
 from cpshared.migrations import migrations_dir, upgrade
+from cpshared.topics import COMPUTE_EVENTS
 from hetzner_conventions.label_selector import parse_label_selector
 from identity_service.domain import commands
 from identity_service.domain.model import QuotaOwner, UserStatus
