@@ -54,6 +54,7 @@ from network_service.adapters.billing import BillingPrices as NetworkPrices
 from network_service.adapters.compute import ComputeClient as NetworkComputeClient
 from network_service.adapters.quotas import IdentityQuotas as NetworkQuotas
 from network_service.adapters.upstream import HcloudFloatingIps
+from network_service.adapters.upstream_firewalls import HcloudFirewalls
 from network_service.adapters.upstream_networks import HcloudNetworks
 from network_service.bootstrap import Network
 from network_service.config import WorkerSettings as NetworkWorkerSettings
@@ -416,8 +417,17 @@ def network_worker_running(platform: LivePlatform) -> Iterator[None]:
     networks = HcloudNetworks(
         platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
     )
+    firewalls = HcloudFirewalls(
+        platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
     provisioner = NetworkProvisioner(
-        network.uow, upstream, network.quotas, network.compute, networks=networks, network_quotas=network.network_quotas
+        network.uow,
+        upstream,
+        network.quotas,
+        network.compute,
+        networks=networks,
+        network_quotas=network.network_quotas,
+        firewalls=firewalls,
     )
     settings = NetworkWorkerSettings.model_construct(
         worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05

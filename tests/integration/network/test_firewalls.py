@@ -19,12 +19,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hcloud import Client
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cloudplatform.compute.v1 import events_pb2 as compute_events
 from cloudplatform.identity.v1 import events_pb2 as identity_events
+from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.service_layer import servers as compute_servers
+from compute_service.service_layer.provisioning import Provisioner
 from cpshared.clock import utcnow
 from cpshared.errors import AlreadyExists, DomainError, NotFound
 from cpshared.events import catalog
@@ -36,11 +39,14 @@ from hetzner_conventions.label_selector import parse_label_selector
 from identity_service.domain import commands
 from identity_service.domain.model import QuotaOwner, UserStatus
 from identity_service.service_layer import users
+from network_service.adapters.upstream import HcloudFloatingIps
+from network_service.adapters.upstream_firewalls import FIREWALL_LABEL, HcloudFirewalls
 from network_service.domain import firewalls as fws
 from network_service.domain.actions import RUNNING, SUCCESS, Locked
 from network_service.domain.networks import ResourceInUse
 from network_service.service_layer import firewalls
-from tests.integration.live import LivePlatform, live_platform
+from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
+from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
 from tests.integration.network.test_worker_crashes import _apply, _identity_event
 
 SSH = {"direction": "in", "protocol": "tcp", "port": "22", "source_ips": ["0.0.0.0/0", "::/0"]}
@@ -353,3 +359,97 @@ def test_compute_and_identity_events_reach_firewalls(platform: LivePlatform) -> 
         "firewall.unblocked",
     ]
     firewalls.delete(fw.id, _anyone, service.uow(), service.firewall_quotas)
+
+
+def _provisioner(platform: LivePlatform) -> NetworkProvisioner:
+    assert platform.network is not None and platform.simulator is not None
+    retry = RetryPolicy(attempts=3, initial_seconds=0.05)
+    return NetworkProvisioner(
+        platform.network.uow,
+        HcloudFloatingIps(platform.simulator, SIMULATOR_TOKEN, retry=retry),
+        platform.network.quotas,
+        platform.network.compute,
+        firewalls=HcloudFirewalls(platform.simulator, SIMULATOR_TOKEN, retry=retry),
+    )
+
+
+def _until_done(platform: LivePlatform) -> None:
+    worker = _provisioner(platform)
+    while worker.run_once() is not None:
+        pass
+    worker.reconcile()
+
+
+def _upstream(platform: LivePlatform, firewall_id: int) -> list[Any]:
+    assert platform.simulator is not None
+    client = Client(token=SIMULATOR_TOKEN, api_endpoint=platform.simulator)
+    return client.firewalls.get_all(label_selector=f"{FIREWALL_LABEL}={firewall_id}")
+
+
+def _upstream_server(platform: LivePlatform, server_id: int) -> int:
+    assert platform.simulator is not None and platform.compute is not None
+    upstream = HcloudServers(platform.simulator, SIMULATOR_TOKEN, retry=RetryPolicy(attempts=3, initial_seconds=0.05))
+    provisioner = Provisioner(platform.compute.uow, upstream, platform.compute.quotas)
+    while provisioner.run_once() is not None:
+        pass
+    client = Client(token=SIMULATOR_TOKEN, api_endpoint=platform.simulator)
+    (found,) = client.servers.get_all(label_selector=f"cp_server_id={server_id}")
+    return int(found.id or 0)
+
+
+def _server_created(platform: LivePlatform, server_id: int, user_id: int, labels: dict[str, str]) -> None:
+    created = compute_events.ServerCreated(server_id=server_id, user_id=user_id, name="x", labels=labels)
+    pending = new_event(
+        catalog.SERVER_CREATED, producer="compute", aggregate_id=server_id, aggregate_version=1, payload=created
+    )
+    _apply(platform, dataclasses.replace(pending, topic=COMPUTE_EVENTS))
+
+
+def test_upstream_mirrors_a_firewall_and_covers_a_server_labelled_later(platform: LivePlatform) -> None:
+    service = platform.network
+    assert service is not None
+    user_id = _user(platform, "fwup")
+    fw, (apply,) = firewalls.create(
+        firewalls.NewFirewall(
+            user_id=user_id,
+            organization_id=None,
+            name="up",
+            rules=[SSH, PING],
+            apply_to=firewalls.Targets(selectors=["role=web"]),
+        ),
+        _anyone,
+        service.uow(),
+        service.firewall_quotas,
+        service.compute,
+    )
+    _until_done(platform)
+    assert firewalls.action(apply.id, _anyone, service.uow()).status == SUCCESS
+    (upstream,) = _upstream(platform, fw.id)
+    assert firewalls.get(fw.id, _anyone, service.uow()).hetzner_id == upstream.id
+    assert sorted((r.protocol, r.port) for r in upstream.rules) == [("icmp", None), ("tcp", "22")]
+    assert not upstream.applied_to
+
+    server_id = _server(platform, user_id, "fw-later")  # labelled role=web
+    upstream_server = _upstream_server(platform, server_id)
+    _server_created(platform, server_id, user_id, {"role": "web"})
+    assert not firewalls.get(fw.id, _anyone, service.uow()).synced
+    _until_done(platform)
+    assert firewalls.get(fw.id, _anyone, service.uow()).synced
+    (upstream,) = _upstream(platform, fw.id)
+    assert [int(r.server.id) for r in upstream.applied_to] == [upstream_server]
+
+    rules = firewalls.set_rules(fw.id, [OUT], _anyone, service.uow())
+    _until_done(platform)
+    assert firewalls.action(rules.id, _anyone, service.uow()).status == SUCCESS
+    (upstream,) = _upstream(platform, fw.id)
+    assert [(r.direction, r.protocol, r.port, r.destination_ips) for r in upstream.rules] == [
+        ("out", "udp", "1024-2048", ["192.168.0.0/16"])
+    ]
+
+    firewalls.remove_from_resources(fw.id, firewalls.Targets(selectors=["role=web"]), _anyone, service.uow())
+    _until_done(platform)
+    (upstream,) = _upstream(platform, fw.id)
+    assert not upstream.applied_to
+    firewalls.delete(fw.id, _anyone, service.uow(), service.firewall_quotas)
+    _provisioner(platform).sweep()
+    assert _upstream(platform, fw.id) == []

@@ -16,9 +16,17 @@ from network_service.adapters.compute import ComputeClient
 from network_service.adapters.quotas import FIREWALL_RESOURCE_TYPE, NETWORK_RESOURCE_TYPE, IdentityQuotas
 from network_service.adapters.unit_of_work import SqlAlchemyNetworkUnitOfWork
 from network_service.adapters.upstream import HcloudFloatingIps
+from network_service.adapters.upstream_firewalls import HcloudFirewalls
 from network_service.adapters.upstream_networks import HcloudNetworks
 from network_service.service_layer.metering import Meter
-from network_service.service_layer.ports import Compute, Prices, Quotas, UpstreamFloatingIps, UpstreamNetworks
+from network_service.service_layer.ports import (
+    Compute,
+    Prices,
+    Quotas,
+    UpstreamFirewalls,
+    UpstreamFloatingIps,
+    UpstreamNetworks,
+)
 from network_service.service_layer.provisioning import Provisioner
 
 
@@ -36,8 +44,10 @@ class Network:
         network_quotas: Quotas | None = None,
         networks_upstream: Callable[[], UpstreamNetworks] | None = None,
         firewall_quotas: Quotas | None = None,
+        firewalls_upstream: Callable[[], UpstreamFirewalls] | None = None,
     ) -> None:
         self.engine = engine
+        self._firewalls_upstream = firewalls_upstream
         self._firewall_quotas = firewall_quotas
         self._network_quotas = network_quotas
         self._networks_upstream = networks_upstream
@@ -86,6 +96,7 @@ class Network:
             self._compute,
             networks=self._networks_upstream() if self._networks_upstream else None,
             network_quotas=self._network_quotas,
+            firewalls=self._firewalls_upstream() if self._firewalls_upstream else None,
         )
 
     def meter(self) -> Meter | None:
@@ -134,6 +145,11 @@ def bootstrap(
         ),
         networks_upstream=(
             lambda: HcloudNetworks(hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy())
+        )
+        if hcloud_endpoint
+        else None,
+        firewalls_upstream=(
+            lambda: HcloudFirewalls(hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy())
         )
         if hcloud_endpoint
         else None,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.orm import Session
 
 from hetzner_conventions.label_sql import LabelRequirement, requirements_clause
@@ -29,6 +30,7 @@ def _firewall(row: sa.Row[Any], rules: list[Rule], servers: list[int]) -> Firewa
         hetzner_id=row.hetzner_id,
         blocked=bool(row.blocked),
         locked=bool(row.locked),
+        synced=bool(row.synced),
         created_at=row.created_at,
         deleted_at=row.deleted_at,
         version=row.version,
@@ -111,6 +113,7 @@ class FirewallRepository:
             "deleted_at": firewall.deleted_at,
             "blocked": firewall.blocked,
             "locked": firewall.locked,
+            "synced": firewall.synced,
             "version": firewall.version,
         }
 
@@ -192,6 +195,65 @@ class FirewallRepository:
         conditions = [c.deleted_at.is_(None), *_tenant(c, user_id if not organization_id else None, organization_id)]
         conditions.append(sa.func.json_length(sa.func.coalesce(c.selectors, sa.text("'[]'"))) > 0)
         return self._many(sa.select(t.firewalls).where(*conditions).order_by(c.id), for_update)
+
+    def unsynced(self, limit: int, *, for_update: bool = False) -> list[Firewall]:
+        """Live firewalls upstream may not mirror yet (oldest first), no action running on them."""
+        c = t.firewalls.c
+        query = (
+            sa.select(t.firewalls)
+            .where(c.synced.is_(False), c.locked.is_(False), c.deleted_at.is_(None))
+            .order_by(c.id)
+            .limit(limit)
+        )
+        return self._many(query.with_for_update(skip_locked=True) if for_update else query)
+
+    def deleted_ids(self, ids: Collection[int]) -> set[int]:
+        """Those of ``ids`` that name no live firewall (deleted, or never stored)."""
+        if not ids:
+            return set()
+        c = t.firewalls.c
+        live = self.session.execute(sa.select(c.id).where(c.id.in_(sorted(ids)), c.deleted_at.is_(None)))
+        return set(ids) - {int(row.id) for row in live}
+
+    def server_labels(self, user_id: int, organization_id: int | None) -> dict[int, dict[str, str]]:
+        """The tenant's servers network knows (from compute.events) with their labels."""
+        c = t.server_labels.c
+        owner = (
+            c.organization_id == organization_id
+            if organization_id
+            else sa.and_(c.user_id == user_id, c.organization_id.is_(None))
+        )
+        rows = self.session.execute(sa.select(t.server_labels).where(owner).order_by(c.server_id))
+        return {int(row.server_id): dict(row.labels or {}) for row in rows}
+
+    def server_seen(
+        self, server_id: int, user_id: int, organization_id: int | None, labels: dict[str, str], now: datetime
+    ) -> None:
+        """Record the server's tenant and labels; the tenant's firewalls with selectors become unsynced."""
+        values = {"user_id": user_id, "organization_id": organization_id, "labels": labels, "updated_at": now}
+        insert = mysql_insert(t.server_labels).values(server_id=server_id, **values)
+        self.session.execute(insert.on_duplicate_key_update(**values))
+        self._unsync(user_id, organization_id)
+
+    def server_forgotten(self, server_id: int) -> None:
+        c = t.server_labels.c
+        row = self.session.execute(sa.select(t.server_labels).where(c.server_id == server_id)).first()
+        if row is None:
+            return
+        self.session.execute(sa.delete(t.server_labels).where(c.server_id == server_id))
+        self._unsync(int(row.user_id), row.organization_id)
+
+    def _unsync(self, user_id: int, organization_id: int | None) -> None:
+        c = t.firewalls.c
+        owner = (
+            c.organization_id == organization_id
+            if organization_id
+            else sa.and_(c.user_id == user_id, c.organization_id.is_(None))
+        )
+        has_selectors = sa.func.json_length(sa.func.coalesce(c.selectors, sa.text("'[]'"))) > 0
+        self.session.execute(
+            sa.update(t.firewalls).where(owner, c.deleted_at.is_(None), has_selectors).values(synced=False)
+        )
 
     def owned_by(self, user_id: int, *, for_update: bool = False) -> list[Firewall]:
         c = t.firewalls.c

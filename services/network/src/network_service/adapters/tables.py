@@ -110,6 +110,7 @@ firewalls = sa.Table(
     sa.Column("locked", sa.Boolean, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("deleted_at", TIME),
+    sa.Column("synced", sa.Boolean, nullable=False),
 )
 
 firewall_rules = sa.Table(
@@ -133,4 +134,14 @@ server_firewalls = sa.Table(
     sa.Column("server_id", ID, primary_key=True),
     sa.Column("firewall_id", ID, primary_key=True),
     sa.Column("attached_at", TIME),
+)
+
+server_labels = sa.Table(
+    "server_labels",
+    metadata,
+    sa.Column("server_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("labels", sa.JSON),
+    sa.Column("updated_at", TIME, nullable=False),
 )

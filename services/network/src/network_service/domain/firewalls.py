@@ -172,6 +172,9 @@ class Firewall(Aggregate):
     hetzner_id: int | None = None
     blocked: bool = False
     locked: bool = False
+    synced: bool = True
+    """False while upstream may not cover the servers its selectors match now (a server's labels
+    changed): network's worker brings upstream in line."""
     created_at: datetime | None = None
     deleted_at: datetime | None = None
     version: int = 1
@@ -254,6 +257,25 @@ class Firewall(Aggregate):
                 "firewall.removed", servers=params["servers"], selectors=params["selectors"], action_id=action.id
             )
 
+    def action_failed(self, action: Action, code: str, message: str, now: datetime) -> None:
+        """Upstream refused ``action`` for good: it ends in error with upstream's code and nothing
+        changed here."""
+        self.locked = False
+        self.version += 1
+        action.fail(code, message, now)
+
+    def after(self, action: Action) -> tuple[list[int], list[str]]:
+        """The servers and selectors it is applied to once ``action`` is done."""
+        params = action.params
+        if action.command == APPLY:
+            return [*self.servers, *params["servers"]], [*self.selectors, *params["selectors"]]
+        if action.command == REMOVE:
+            return (
+                [s for s in self.servers if s not in params["servers"]],
+                [s for s in self.selectors if s not in params["selectors"]],
+            )
+        return list(self.servers), list(self.selectors)
+
     def server_gone(self, server_id: int) -> bool:
         """Compute deleted the server: it is no more among the servers it is applied to."""
         if server_id not in self.servers:
@@ -300,7 +322,14 @@ def new_firewall(
     rules: list[Rule],
     labels: dict[str, str],
 ) -> Firewall:
-    """A firewall not stored yet (its rules and labels checked by the caller); not applied to anything."""
+    """A firewall not stored yet (its rules and labels checked by the caller); not applied to
+    anything, not upstream yet (unsynced: network's worker makes it there)."""
     return Firewall(
-        id=0, user_id=user_id, organization_id=organization_id, name=check_name(name), rules=rules, labels=labels
+        id=0,
+        user_id=user_id,
+        organization_id=organization_id,
+        name=check_name(name),
+        rules=rules,
+        labels=labels,
+        synced=False,
     )

@@ -11,13 +11,16 @@ causes go to network's outbox in that same transaction.
 - ``server.deleted``: the server's floating IPs are unassigned and it leaves its private
   networks and the firewalls applied to it one by one (upstream, deleting the server did that
   already);
+- ``server.created`` / ``server.updated``: the server's tenant and labels (server_labels), for
+  the firewalls applied by label selector: that tenant's firewalls with selectors become
+  unsynced, and network's worker applies them upstream to the servers they match now;
 - ``user.suspended`` / ``user.banned``: the user's own floating IPs, networks and firewalls are blocked
   (no action, no change until ``user.activated`` unblocks them);
 - ``user.erased``: its floating IPs are deleted, protected or not (network's worker deletes them
   upstream and gives the quota back), and its networks likewise.
 
-It projects nothing a replay could rebuild (it acts on floating IPs network owns), so it
-declares no tables of its own.
+It acts on resources network owns and keeps server_labels beside them (written in the same
+transaction), so it declares no tables for a replay to rebuild.
 """
 
 from __future__ import annotations
@@ -56,6 +59,19 @@ class ServerProjection(Projection):
     topics: ClassVar[tuple[Topic, ...]] = (COMPUTE_EVENTS, IDENTITY_EVENTS)
     tables = ()
 
+    @handles("server.created", "server.updated")
+    def server_labelled(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerCreated | compute_pb.ServerUpdated)
+        with _session(ctx) as session:
+            firewalls.server_labelled(
+                FirewallRepository(session),
+                payload.server_id,
+                payload.user_id,
+                payload.organization_id or None,
+                dict(payload.labels),
+            )
+
     @handles("server.deleted")
     def server_deleted(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
         payload = event.payload
@@ -64,6 +80,7 @@ class ServerProjection(Projection):
             write_events(ctx.conn, floating_ips.server_deleted(FloatingIpRepository(session), payload.server_id))
             write_events(ctx.conn, networks.server_deleted(NetworkRepository(session), payload.server_id))
             write_events(ctx.conn, firewalls.server_deleted(FirewallRepository(session), payload.server_id))
+            FirewallRepository(session).server_forgotten(payload.server_id)
 
     @handles("user.suspended", "user.banned")
     def suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:

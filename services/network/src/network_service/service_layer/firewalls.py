@@ -220,6 +220,13 @@ def of_servers(
 # -- reactions ----------------------------------------------------------------------------------
 
 
+def server_labelled(
+    repository: FirewallRepository, server_id: int, user_id: int, organization_id: int | None, labels: dict[str, str]
+) -> None:
+    """Compute created or relabelled the server: its labels, for the tenant's label selectors."""
+    repository.server_seen(server_id, user_id, organization_id, labels, utcnow())
+
+
 def server_deleted(repository: FirewallRepository, server_id: int) -> list[PendingEvent]:
     """Compute deleted the server: the firewalls applied to it one by one leave it; the
     ``firewall.removed`` events, for the caller's transaction's outbox."""

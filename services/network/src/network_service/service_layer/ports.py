@@ -11,7 +11,7 @@ from typing import Protocol
 
 from hetzner_conventions.label_sql import LabelRequirement
 from network_service.domain.actions import Action
-from network_service.domain.firewalls import Firewall
+from network_service.domain.firewalls import Firewall, Rule
 from network_service.domain.floating_ips import FloatingIp, LocationRef, ServerRef
 from network_service.domain.metering import MeteredFloatingIp, Price
 from network_service.domain.networks import Network, Route, Subnet
@@ -262,6 +262,22 @@ class FirewallRepository(Protocol):
 
     def owned_by(self, user_id: int, *, for_update: bool = False) -> list[Firewall]: ...
 
+    def unsynced(self, limit: int, *, for_update: bool = False) -> list[Firewall]:
+        """Live firewalls upstream may not mirror yet (oldest first), no action running on them."""
+
+    def deleted_ids(self, ids: Collection[int]) -> set[int]:
+        """Those of ``ids`` that name no live firewall."""
+
+    def server_labels(self, user_id: int, organization_id: int | None) -> dict[int, dict[str, str]]:
+        """The tenant's servers network knows (from compute.events) with their labels."""
+
+    def server_seen(
+        self, server_id: int, user_id: int, organization_id: int | None, labels: dict[str, str], now: datetime
+    ) -> None:
+        """Record the server's tenant and labels; the tenant's firewalls with selectors become unsynced."""
+
+    def server_forgotten(self, server_id: int) -> None: ...
+
     def search(
         self,
         *,
@@ -273,6 +289,45 @@ class FirewallRepository(Protocol):
         offset: int,
         limit: int,
     ) -> tuple[list[Firewall], int]: ...
+
+
+@dataclass(frozen=True)
+class UpstreamFirewall:
+    id: int
+    rules: list[Rule]
+    server_ids: list[int]
+    """Upstream's ids of the servers it is applied to."""
+    platform_id: int | None
+
+
+class UpstreamFirewalls(Protocol):
+    """Firewalls upstream, each labelled with the platform's id and applied to servers one by one
+    (a platform selector is resolved here into the servers it matches); every call is safe to
+    repeat (a change upstream has already is a no-op answering no actions)."""
+
+    def find(self, platform_id: int) -> list[UpstreamFirewall]:
+        """Upstream firewalls labelled with ``platform_id``, oldest first."""
+
+    def labelled(self) -> list[UpstreamFirewall]:
+        """Every upstream firewall that carries a platform id."""
+
+    def create(self, platform_id: int, rules: list[Rule]) -> UpstreamFirewall:
+        """Create it unless one with its label exists (then adopt it)."""
+
+    def set_rules(self, upstream_id: int, rules: list[Rule]) -> list[int]:
+        """Replace its rules unless upstream has them; upstream's action ids."""
+
+    def apply(self, upstream_id: int, upstream_server_ids: list[int]) -> list[int]: ...
+
+    def remove(self, upstream_id: int, upstream_server_ids: list[int]) -> list[int]: ...
+
+    def server_of(self, platform_server_id: int) -> int | None:
+        """Upstream's id of the platform's server (found by compute's label); None: none."""
+
+    def delete(self, upstream_id: int) -> None:
+        """Remove it from every server, then delete it (one gone already is no error)."""
+
+    def wait(self, action_id: int) -> None: ...
 
 
 class ActionRepository(Protocol):
