@@ -185,10 +185,11 @@ def test_a_firewall_from_creation_to_deletion(platform: LivePlatform) -> None:
     applied = firewalls.get(fw.id, _anyone, service.uow())
     assert (applied.servers, applied.selectors, applied.locked) == ([first], ["role=web"], False)
     assert _recorded(platform, fw.id) == ["firewall.applied"]
-    covered = firewalls.of_servers(
-        {first: {}, 999_999: {"role": "web"}, 999_998: {"role": "db"}}, (user_id, None), _anyone, service.uow()
-    )
-    assert covered == {first: [fw.id], 999_999: [fw.id]}
+    labelled = _server(platform, user_id, "fw-labelled")  # role=web
+    _server_created(platform, labelled, user_id, {"role": "web"})
+    covered = firewalls.of_servers([first, labelled, 999_999], _anyone, service.uow())
+    assert {s: [f.id for f in fws_] for s, fws_ in covered.items()} == {first: [fw.id], labelled: [fw.id]}
+    assert firewalls.selector_servers([applied], service.uow()) == {(fw.id, "role=web"): [labelled]}
 
     with pytest.raises(ResourceInUse):
         firewalls.delete(fw.id, _anyone, service.uow(), service.firewall_quotas)

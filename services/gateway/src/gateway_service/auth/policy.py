@@ -57,6 +57,8 @@ class Family(StrEnum):
     NETWORKS = "networks"
     """Private networks (/v1/networks) and their actions: the tenant's own; network checks the tenant
     again. A server is attached or detached with a server action (servers:write)."""
+    FIREWALLS = "firewalls"
+    """Firewalls (/v1/firewalls) and their actions: the tenant's own; network checks the tenant again."""
     INVOICES = "invoices"
     """Invoices (/v1/invoices): the tenant's own; billing staff every account's and the payment actions."""
     BILLING = "billing"

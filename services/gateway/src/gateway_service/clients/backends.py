@@ -14,6 +14,7 @@ from gateway_service.clients.admin import AdminClient
 from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
+from gateway_service.clients.firewalls import FirewallClient
 from gateway_service.clients.floating_ips import FloatingIpClient
 from gateway_service.clients.identity import IdentityClient
 from gateway_service.clients.maintenance import MaintenanceClient
@@ -47,6 +48,8 @@ class Backends:
     """Network's FloatingIpService: floating IPs and network's actions."""
     networks: NetworkClient
     """Network's PrivateNetworkService: private networks and the servers' attachments."""
+    firewalls: FirewallClient
+    """Network's FirewallService: firewalls and the servers they cover."""
     billing: BillingClient
     tickets: TicketClient
     """Support's TicketService: tickets, their threads and attachments."""
@@ -78,6 +81,7 @@ class Backends:
             placement_groups=PlacementGroupClient(of("compute")),
             floating_ips=FloatingIpClient(of("network")),
             networks=NetworkClient(of("network")),
+            firewalls=FirewallClient(of("network")),
             billing=billing,
             tickets=TicketClient(of("support")),
             maintenance=MaintenanceClient(of("support")),

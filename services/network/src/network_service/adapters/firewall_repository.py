@@ -226,6 +226,14 @@ class FirewallRepository:
         rows = self.session.execute(sa.select(t.server_labels).where(owner).order_by(c.server_id))
         return {int(row.server_id): dict(row.labels or {}) for row in rows}
 
+    def known_servers(self, server_ids: Collection[int]) -> dict[int, tuple[int, int | None, dict[str, str]]]:
+        """Those of the servers network knows: (user id, organization id, labels) by server."""
+        if not server_ids:
+            return {}
+        c = t.server_labels.c
+        rows = self.session.execute(sa.select(t.server_labels).where(c.server_id.in_(sorted(server_ids))))
+        return {int(r.server_id): (int(r.user_id), r.organization_id, dict(r.labels or {})) for r in rows}
+
     def server_seen(
         self, server_id: int, user_id: int, organization_id: int | None, labels: dict[str, str], now: datetime
     ) -> None:

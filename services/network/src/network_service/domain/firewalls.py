@@ -37,7 +37,8 @@ PORT_PROTOCOLS: Final = ("tcp", "udp")
 MAX_RULES: Final = 50
 MAX_IPS_PER_RULE: Final = 100
 MAX_DESCRIPTION: Final = 255
-MAX_NAME: Final = 255
+MAX_NAME: Final = 128
+"""Hetzner limits a firewall's name to 128 characters."""
 
 SET_RULES: Final = "set_firewall_rules"
 APPLY: Final = "apply_firewall"

@@ -23,6 +23,7 @@ from cpshared.errors import AlreadyExists, NotFound
 from cpshared.events.envelope import PendingEvent
 from cpshared.logging import get_logger
 from hetzner_conventions.errors import invalid_field
+from hetzner_conventions.label_selector import parse_label_selector
 from hetzner_conventions.label_sql import LabelRequirement
 from hetzner_conventions.labels import check_labels
 from network_service import SERVICE_NAME
@@ -197,24 +198,53 @@ def remove_from_resources(firewall_id: int, targets: Targets, reach: Reach, uow:
     return _run(firewall_id, reach, uow, start)
 
 
-def of_servers(
-    servers: Mapping[int, Mapping[str, str]], tenant: tuple[int, int | None], reach: Reach, uow: NetworkUnitOfWork
-) -> dict[int, list[int]]:
-    """The firewalls covering each of those servers of one tenant (server id → its labels), by
-    server: applied one by one or by a label selector its labels match; two queries for the page."""
-    found: dict[int, list[int]] = {}
+def of_servers(server_ids: Sequence[int], reach: Reach, uow: NetworkUnitOfWork) -> dict[int, list[Firewall]]:
+    """The firewalls the caller reaches covering each of those servers, by server: applied one
+    by one, or by a label selector the server's labels (as compute.events told) match; a few
+    queries for the page, whatever its size."""
+    wanted = set(server_ids)
+    found: dict[int, list[Firewall]] = {}
     with uow:
-        candidates = {f.id: f for f in uow.firewalls.applied_to(sorted(servers))}
-        candidates.update({f.id: f for f in uow.firewalls.with_selectors(*tenant)})
+        known = uow.firewalls.known_servers(sorted(wanted))
+        candidates = {f.id: f for f in uow.firewalls.applied_to(sorted(wanted))}
+        for tenant in sorted({(user_id, org) for user_id, org, _ in known.values()}, key=str):
+            candidates.update({f.id: f for f in uow.firewalls.with_selectors(*tenant)})
         for firewall in sorted(candidates.values(), key=lambda f: f.id):
             try:
                 reach(firewall.user_id, firewall.organization_id)
             except NotFound:
                 continue
-            for server_id, labels in servers.items():
-                if firewall.covers(server_id, labels):
-                    found.setdefault(server_id, []).append(firewall.id)
+            for server_id in sorted(wanted):
+                tenant_labels = known.get(server_id)
+                same_tenant = tenant_labels is not None and (
+                    tenant_labels[1] == firewall.organization_id
+                    if firewall.organization_id
+                    else (tenant_labels[0], tenant_labels[1]) == (firewall.user_id, None)
+                )
+                labels = tenant_labels[2] if tenant_labels is not None and same_tenant else {}
+                if server_id in firewall.servers or (same_tenant and firewall.covers(server_id, labels)):
+                    found.setdefault(server_id, []).append(firewall)
     return found
+
+
+def selector_servers(firewalls: Sequence[Firewall], uow: NetworkUnitOfWork) -> dict[tuple[int, str], list[int]]:
+    """The tenant's servers each selector of those firewalls matches now: (firewall id,
+    selector) → server ids."""
+    matched: dict[tuple[int, str], list[int]] = {}
+    with uow:
+        labels_of: dict[tuple[int, int | None], dict[int, dict[str, str]]] = {}
+        for firewall in firewalls:
+            if not firewall.selectors:
+                continue
+            tenant = (firewall.user_id, firewall.organization_id)
+            if tenant not in labels_of:
+                labels_of[tenant] = uow.firewalls.server_labels(*tenant)
+            for selector in firewall.selectors:
+                parsed = parse_label_selector(selector)
+                matched[(firewall.id, selector)] = [
+                    server_id for server_id, labels in labels_of[tenant].items() if parsed.matches(labels)
+                ]
+    return matched
 
 
 # -- reactions ----------------------------------------------------------------------------------

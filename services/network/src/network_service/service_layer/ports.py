@@ -271,6 +271,9 @@ class FirewallRepository(Protocol):
     def server_labels(self, user_id: int, organization_id: int | None) -> dict[int, dict[str, str]]:
         """The tenant's servers network knows (from compute.events) with their labels."""
 
+    def known_servers(self, server_ids: Collection[int]) -> dict[int, tuple[int, int | None, dict[str, str]]]:
+        """Those of the servers network knows: (user id, organization id, labels) by server."""
+
     def server_seen(
         self, server_id: int, user_id: int, organization_id: int | None, labels: dict[str, str], now: datetime
     ) -> None:

@@ -96,9 +96,10 @@ class Catalog:
         server: pb.Server,
         floating_ips: Mapping[int, list[int]] | None = None,
         private_nets: Mapping[int, list[npb.ServerNetwork]] | None = None,
+        firewalls: Mapping[int, list[npb.ServerFirewall]] | None = None,
     ) -> ServerOut:
         """``floating_ips`` and ``private_nets``: network's floating IPs and network attachments of
-        the servers answered, by server (one call each for a page)."""
+        the servers answered, by server (one call each for a page); ``firewalls`` likewise."""
         dc = self.datacenter(server.datacenter)
         st = next(
             (s for s in self.server_types if s.id == server.server_type_id),
@@ -127,7 +128,10 @@ class Catalog:
             status=hetzner_status(server.status),  # type: ignore[arg-type]  # one of HetznerStatus
             created=as_datetime(server.created_at),
             public_net=PublicNetOut(
-                ipv4=ipv4, ipv6=ipv6, floating_ips=list((floating_ips or {}).get(server.id, [])), firewalls=[]
+                ipv4=ipv4,
+                ipv6=ipv6,
+                floating_ips=list((floating_ips or {}).get(server.id, [])),
+                firewalls=[{"id": f.firewall_id, "status": f.status} for f in (firewalls or {}).get(server.id, [])],
             ),
             private_net=[
                 {

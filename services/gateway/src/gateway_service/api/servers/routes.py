@@ -156,7 +156,10 @@ async def list_servers(
     # What network knows of the page's servers: one call for the page, not one per server.
     floating_ips = await backends(request).floating_ips.of_servers([s.id for s in answer.servers])
     private_nets = await backends(request).networks.of_servers([s.id for s in answer.servers])
-    return ServersAnswer(servers=[catalog.server_out(s, floating_ips, private_nets) for s in answer.servers], meta=meta)
+    firewalls = await backends(request).firewalls.of_servers([s.id for s in answer.servers])
+    return ServersAnswer(
+        servers=[catalog.server_out(s, floating_ips, private_nets, firewalls) for s in answer.servers], meta=meta
+    )
 
 
 @router.post("", status_code=201)
@@ -248,7 +251,9 @@ async def get_server(request: Request, principal: Authenticated, id: ServerId) -
     server = await backends(request).servers.get(id, tenant(principal)[1])
     floating_ips = await backends(request).floating_ips.of_servers([server.id])
     private_nets = await backends(request).networks.of_servers([server.id])
-    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server, floating_ips, private_nets))
+    firewalls = await backends(request).firewalls.of_servers([server.id])
+    catalog = await Catalog.read(request, principal)
+    return ServerAnswer(server=catalog.server_out(server, floating_ips, private_nets, firewalls))
 
 
 @router.delete("/{id:int}")
@@ -383,7 +388,9 @@ async def update_server(request: Request, principal: Authenticated, id: ServerId
     server = await backends(request).servers.update(id, organization_id, name=body.name, labels=body.labels)
     floating_ips = await backends(request).floating_ips.of_servers([server.id])
     private_nets = await backends(request).networks.of_servers([server.id])
-    return ServerAnswer(server=(await Catalog.read(request, principal)).server_out(server, floating_ips, private_nets))
+    firewalls = await backends(request).firewalls.of_servers([server.id])
+    catalog = await Catalog.read(request, principal)
+    return ServerAnswer(server=catalog.server_out(server, floating_ips, private_nets, firewalls))
 
 
 @router.get("/{id}/actions/{action_id:int}")
