@@ -58,8 +58,10 @@ from identity_service.domain import commands
 from identity_service.domain.model import OrganizationRole, QuotaOwner, User, UserRole, UserStatus
 from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
+from network_service.domain.firewalls import Firewall
 from network_service.domain.floating_ips import FloatingIp
 from network_service.domain.networks import Network as PrivateNetwork
+from network_service.service_layer import firewalls as network_firewalls
 from network_service.service_layer import floating_ips as network_floating_ips
 from network_service.service_layer import networks as network_networks
 from support_service.domain.notifications import Notification
@@ -660,6 +662,92 @@ def network_action(of_network: bool) -> Callable[[World, Caller, Target], Reques
         if of_network:
             return ("GET", f"/v1/networks/{made.id}/actions/{action.id}", None)
         return ("GET", f"/v1/networks/actions/{action.id}", None)
+
+    return build
+
+
+def ready_firewall(world: World, owner: Caller, applied: bool = False) -> Firewall:
+    """A fresh firewall of ``owner``'s own with one rule (applied to the selector
+    ``matrix=yes`` when ``applied``), made upstream by network's worker; it has one finished
+    action (``apply_firewall``, or ``set_firewall_rules``)."""
+    network = world.platform.network
+    assert network is not None
+    identity_staff.set_quota_limit(
+        identity_staff.SetQuotaLimit(
+            acting_user_id=world.callers["admin"].user.id,
+            owner=QuotaOwner(user_id=owner.user.id),
+            resource_type="firewall",
+            quota_limit=500,
+        ),
+        world.identity.uow,
+    )
+    assert world.platform.simulator is not None
+    control = world.platform.simulator.removesuffix("/v1")
+    httpx.patch(f"{control}/_sim/config", json={"max_firewalls": 5000}, timeout=5).raise_for_status()
+    rule = {"direction": "in", "protocol": "tcp", "port": "22", "source_ips": ["0.0.0.0/0"]}
+    made, _ = network_firewalls.create(
+        network_firewalls.NewFirewall(
+            user_id=owner.user.id,
+            organization_id=None,
+            name=f"matrix-{time.monotonic_ns()}",
+            rules=[rule],
+            apply_to=network_firewalls.Targets(selectors=["matrix=yes"] if applied else []),
+        ),
+        _anyone,
+        network.uow(),
+        network.firewall_quotas,
+        network.compute,
+    )
+    if not applied:
+        network_firewalls.set_rules(made.id, [rule], _anyone, network.uow())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        current = network_firewalls.get(made.id, _anyone, network.uow())
+        if not current.locked:
+            assert current.selectors == (["matrix=yes"] if applied else []), "the worker's action failed"
+            return current
+        time.sleep(0.05)
+    raise AssertionError(f"firewall {made.id} is still locked")
+
+
+SEL_MATRIX = {"type": "label_selector", "label_selector": {"selector": "matrix=yes"}}
+SEL_OTHER = {"type": "label_selector", "label_selector": {"selector": "other=yes"}}
+
+
+def firewall_request(
+    method: str, suffix: str = "", body: dict[str, Any] | None = None, applied: bool = False
+) -> Callable[[World, Caller, Target], Request]:
+    """A fresh firewall of the caller's own, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        made = ready_firewall(world, owner, applied)
+        return (method, f"/v1/firewalls/{made.id}{suffix}", body)
+
+    return build
+
+
+def new_firewall(world: World, caller: Caller, target: Target) -> Request:
+    ready_firewall(world, caller)  # raises the caller's firewall limit too
+    return ("POST", "/v1/firewalls", {"name": f"new-{time.monotonic_ns()}"})
+
+
+def firewall_action(of_firewall: bool) -> Callable[[World, Caller, Target], Request]:
+    """The action of a fresh firewall of the caller's own or the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        made = ready_firewall(world, owner)
+        network = world.platform.network
+        assert network is not None
+        (action,), _ = network_firewalls.actions(
+            network_firewalls.ActionSearch(user_id=None, organization_id=None, firewall_id=made.id),
+            _anyone,
+            network.uow(),
+        )
+        if of_firewall:
+            return ("GET", f"/v1/firewalls/{made.id}/actions/{action.id}", None)
+        return ("GET", f"/v1/firewalls/actions/{action.id}", None)
 
     return build
 
@@ -1282,6 +1370,37 @@ ENDPOINTS = (
     Endpoint(
         "POST /v1/servers/{id}/actions/change_alias_ips",
         server_network_action("change_alias_ips", attached=True),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("GET /v1/firewalls", fixed("GET", "/v1/firewalls")),
+    Endpoint("POST /v1/firewalls", new_firewall),
+    # Another tenant's firewall and its actions: only a platform admin reaches them (network checks the same).
+    Endpoint("GET /v1/firewalls/{id}", firewall_request("GET"), other=ADMIN_REACHES),
+    Endpoint(
+        "PUT /v1/firewalls/{id}", firewall_request("PUT", body={"labels": {"matrix": "yes"}}), other=ADMIN_REACHES
+    ),
+    Endpoint("DELETE /v1/firewalls/{id}", firewall_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/firewalls/{id}/actions", firewall_request("GET", "/actions"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/firewalls/{id}/actions/{action_id}", firewall_action(True), other=ADMIN_REACHES),
+    Endpoint("GET /v1/firewalls/actions", fixed("GET", "/v1/firewalls/actions")),
+    Endpoint("GET /v1/firewalls/actions/{id}", firewall_action(False), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/firewalls/{id}/actions/set_rules",
+        firewall_request(
+            "POST",
+            "/actions/set_rules",
+            {"rules": [{"direction": "out", "protocol": "icmp", "destination_ips": ["0.0.0.0/0"]}]},
+        ),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/firewalls/{id}/actions/apply_to_resources",
+        firewall_request("POST", "/actions/apply_to_resources", {"apply_to": [SEL_OTHER]}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/firewalls/{id}/actions/remove_from_resources",
+        firewall_request("POST", "/actions/remove_from_resources", {"remove_from": [SEL_MATRIX]}, applied=True),
         other=ADMIN_REACHES,
     ),
     Endpoint("GET /v1/ssh_keys", fixed("GET", "/v1/ssh_keys")),
