@@ -261,6 +261,19 @@ def test_bad_input_is_refused_in_hetzners_format_and_changes_nothing(platform: L
         "invalid_input"
     )
     assert refused(lambda: client.firewalls.create(name="kept")) == "uniqueness_error"
+    server_of_stranger = _server(stranger, "not-yours", {})
+    by_id = FirewallResource(type=FirewallResource.TYPE_SERVER, server=server_of_stranger)
+    assert refused(lambda: client.firewalls.apply_to_resources(kept, [by_id])) == "firewall_resource_not_found"
+    assert refused(lambda: client.firewalls.remove_from_resources(kept, [_by_selector("a=b")])) == (
+        "firewall_already_removed"
+    )
+    for action in client.firewalls.apply_to_resources(kept, [_by_selector("a=b")]):
+        action.wait_until_finished(max_retries=400)
+    assert refused(lambda: client.firewalls.apply_to_resources(kept, [_by_selector("a=b")])) == (
+        "firewall_already_applied"
+    )
+    for action in client.firewalls.remove_from_resources(kept, [_by_selector("a=b")]):
+        action.wait_until_finished(max_retries=400)
     assert refused(lambda: stranger.firewalls.get_by_id(kept.id)) == "not_found"
     assert refused(lambda: stranger.firewalls.set_rules(kept, [SSH])) == "not_found"
     assert refused(lambda: stranger.firewalls.delete(kept)) == "not_found"
@@ -272,3 +285,4 @@ def test_bad_input_is_refused_in_hetzners_format_and_changes_nothing(platform: L
     assert all(code.split()[-1].startswith(("2", "4")) for code in checked)
     client.firewalls.delete(kept)
     _eventually(lambda: _labelled(platform, kept.id) == [])
+    stranger.servers.delete(server_of_stranger).wait_until_finished(max_retries=400)

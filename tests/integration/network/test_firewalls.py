@@ -303,7 +303,7 @@ def test_listing_naming_and_tenants(platform: LivePlatform) -> None:
     with pytest.raises(NotFound):
         firewalls.delete(made[0], _only(other), service.uow(), service.firewall_quotas)
     other_server = _server(platform, other, "fw-other")
-    with pytest.raises(DomainError):  # another tenant's server is no server of the caller's
+    with pytest.raises(fws.FirewallResourceNotFound):  # another tenant's server is no server of the caller's
         firewalls.apply_to_resources(
             made[0], firewalls.Targets(servers=[other_server]), _only(owner), service.uow(), service.compute
         )

@@ -71,11 +71,13 @@ def test_applied_by_selector_it_covers_a_server_created_later_whose_labels_match
     assert fw.covers(5, {})
     assert fw.covers(77, {"env": "prod", "role": "api"})  # a server made afterwards
     assert not fw.covers(78, {"env": "prod", "role": "db"})
-    with pytest.raises(InvalidInput):
+    with pytest.raises(fws.FirewallAlreadyApplied):
         fw.check_apply([5], [])
+    with pytest.raises(fws.ServerAlreadyAdded):
+        fw.check_apply([8, 8], [])
     with pytest.raises(InvalidInput):
         fw.check_apply([], ["env in (a"])
-    with pytest.raises(InvalidInput):
+    with pytest.raises(fws.FirewallAlreadyRemoved):
         fw.check_remove([6], [])
 
 

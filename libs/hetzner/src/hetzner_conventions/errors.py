@@ -33,6 +33,10 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "ip_not_available": 422,
     "no_subnet_available": 422,
     "networks_overlap": 422,
+    "firewall_already_applied": 422,
+    "firewall_already_removed": 422,
+    "server_already_added": 422,
+    "firewall_resource_not_found": 404,
     "rate_limit_exceeded": 429,
     # Hetzner's docs list ``server_error`` as 500 and ``service_error`` as 503; the reference
     # README names only ``service_error``, which is also cpshared's default DomainError code,

@@ -58,6 +58,10 @@ RESOURCE_STATE_CODES = frozenset(
         "ip_not_available",
         "no_subnet_available",
         "networks_overlap",
+        # firewalls' (network service):
+        "firewall_already_applied",
+        "firewall_already_removed",
+        "server_already_added",
     }
 )
 

@@ -25,10 +25,11 @@ from datetime import datetime
 from typing import Any, Final
 
 from cpshared.aggregate import Aggregate
+from cpshared.errors import NotFound
 from hetzner_conventions.errors import invalid_field
 from hetzner_conventions.label_selector import parse_label_selector
 from network_service.domain.actions import RUNNING, Action, Locked
-from network_service.domain.networks import ResourceInUse
+from network_service.domain.networks import HetznerRefusal, ResourceInUse
 
 RESOURCE: Final = "firewall"
 DIRECTIONS: Final = ("in", "out")
@@ -43,6 +44,24 @@ MAX_NAME: Final = 128
 SET_RULES: Final = "set_firewall_rules"
 APPLY: Final = "apply_firewall"
 REMOVE: Final = "remove_firewall"
+
+
+class FirewallAlreadyApplied(HetznerRefusal):
+    code = "firewall_already_applied"
+
+
+class FirewallAlreadyRemoved(HetznerRefusal):
+    code = "firewall_already_removed"
+
+
+class ServerAlreadyAdded(HetznerRefusal):
+    code = "server_already_added"
+
+
+class FirewallResourceNotFound(NotFound):
+    """A server to apply a firewall to (or remove it from) that the caller does not reach."""
+
+    code = "firewall_resource_not_found"
 
 
 def _cidrs(name: str, values: list[str]) -> list[str]:
@@ -199,21 +218,23 @@ class Firewall(Aggregate):
 
     def check_apply(self, server_ids: list[int], selectors: list[str]) -> tuple[list[int], list[str]]:
         """What applying would add (those it has already are Hetzner's ``firewall_already_applied``)."""
+        if len(set(server_ids)) < len(server_ids):
+            raise ServerAlreadyAdded("a server is named more than once in apply_to")
         for server_id in server_ids:
             if server_id in self.servers:
-                raise invalid_field("apply_to", f"firewall {self.id} is applied to server {server_id} already")
+                raise FirewallAlreadyApplied(f"firewall {self.id} is applied to server {server_id} already")
         for selector in selectors:
             if selector in self.selectors:
-                raise invalid_field("apply_to", f"firewall {self.id} is applied to {selector!r} already")
+                raise FirewallAlreadyApplied(f"firewall {self.id} is applied to {selector!r} already")
         return list(dict.fromkeys(server_ids)), [check_selector(s) for s in dict.fromkeys(selectors)]
 
     def check_remove(self, server_ids: list[int], selectors: list[str]) -> tuple[list[int], list[str]]:
         for server_id in server_ids:
             if server_id not in self.servers:
-                raise invalid_field("remove_from", f"firewall {self.id} is not applied to server {server_id}")
+                raise FirewallAlreadyRemoved(f"firewall {self.id} is not applied to server {server_id}")
         for selector in selectors:
             if selector not in self.selectors:
-                raise invalid_field("remove_from", f"firewall {self.id} is not applied to {selector!r}")
+                raise FirewallAlreadyRemoved(f"firewall {self.id} is not applied to {selector!r}")
         return list(dict.fromkeys(server_ids)), list(dict.fromkeys(selectors))
 
     def begin(self, command: str, params: dict[str, Any], now: datetime) -> Action:

@@ -72,16 +72,16 @@ def _name_taken(name: str) -> AlreadyExists:
     )
 
 
-def _check_servers(server_ids: Sequence[int], reach: Reach, compute: Compute, field_name: str) -> list[int]:
-    """Each server exists (live) and the caller reaches it (otherwise the request's bad field)."""
+def _check_servers(server_ids: Sequence[int], reach: Reach, compute: Compute) -> list[int]:
+    """Each server exists (live) and the caller reaches it (Hetzner's ``firewall_resource_not_found``)."""
     for server_id in server_ids:
         server = compute.server(server_id) if server_id > 0 else None
         if server is None or not server.live:
-            raise invalid_field(field_name, f"server {server_id} does not exist")
+            raise fws.FirewallResourceNotFound(f"server {server_id} does not exist")
         try:
             reach(server.user_id, server.organization_id)
         except NotFound:
-            raise invalid_field(field_name, f"server {server_id} does not exist") from None
+            raise fws.FirewallResourceNotFound(f"server {server_id} does not exist") from None
     return list(server_ids)
 
 
@@ -93,7 +93,7 @@ def create(
     firewall = new_firewall(cmd.user_id, cmd.organization_id, cmd.name, rules, check_labels(dict(cmd.labels or {})))
     if cmd.apply_to:
         servers, selectors = firewall.check_apply(list(cmd.apply_to.servers), list(cmd.apply_to.selectors))
-        _check_servers(servers, reach, compute, "apply_to")
+        _check_servers(servers, reach, compute)
     now = utcnow()
     started: list[Action] = []
     with uow:
@@ -178,7 +178,7 @@ def apply_to_resources(
 ) -> Action:
     if not targets:
         raise invalid_field("apply_to", "name at least one server or label selector to apply the firewall to")
-    _check_servers(list(targets.servers), reach, compute, "apply_to")
+    _check_servers(list(targets.servers), reach, compute)
 
     def start(firewall: Firewall) -> Action:
         servers, selectors = firewall.check_apply(list(targets.servers), list(targets.selectors))
