@@ -359,7 +359,23 @@ def test_compute_and_identity_events_reach_firewalls(platform: LivePlatform) -> 
         "firewall.blocked",
         "firewall.unblocked",
     ]
-    firewalls.delete(fw.id, _anyone, service.uow(), service.firewall_quotas)
+
+    applied, (apply,) = firewalls.create(
+        firewalls.NewFirewall(
+            user_id=user_id, organization_id=None, name="kept", apply_to=firewalls.Targets(selectors=["x=y"])
+        ),
+        _anyone,
+        service.uow(),
+        service.firewall_quotas,
+        service.compute,
+    )
+    _complete(platform, applied.id, apply.id)
+    erased = identity_events.UserErased(user_id=user_id, erased_by_user_id=1)
+    _apply(platform, _identity_event(catalog.USER_ERASED, erased, user_id))
+    for firewall_id in (fw.id, applied.id):  # the applied one too
+        with pytest.raises(NotFound):
+            firewalls.get(firewall_id, _anyone, service.uow())
+    assert _recorded(platform, applied.id)[-1] == "firewall.deleted"
 
 
 def _provisioner(platform: LivePlatform) -> NetworkProvisioner:

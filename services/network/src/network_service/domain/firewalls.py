@@ -316,6 +316,17 @@ class Firewall(Aggregate):
         self.version += 1
         self._record("firewall.deleted", reason="deleted")
 
+    def erase(self, now: datetime) -> bool:
+        """Its account was erased: it goes, applied or not (network's worker sweeps it upstream);
+        one busy with an action stays (False)."""
+        if self.locked:
+            return False
+        self.servers, self.selectors = [], []
+        self.deleted_at = now
+        self.version += 1
+        self._record("firewall.deleted", reason="erased")
+        return True
+
     def block(self, reason: str) -> bool:
         if self.blocked:
             return False

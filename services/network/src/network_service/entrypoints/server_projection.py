@@ -17,7 +17,8 @@ causes go to network's outbox in that same transaction.
 - ``user.suspended`` / ``user.banned``: the user's own floating IPs, networks and firewalls are blocked
   (no action, no change until ``user.activated`` unblocks them);
 - ``user.erased``: its floating IPs are deleted, protected or not (network's worker deletes them
-  upstream and gives the quota back), and its networks likewise.
+  upstream and gives the quota back), and its networks likewise; its firewalls are deleted, applied
+  or not (the worker's sweep deletes them upstream).
 
 It acts on resources network owns and keeps server_labels beside them (written in the same
 transaction), so it declares no tables for a replay to rebuild.
@@ -116,3 +117,4 @@ class ServerProjection(Projection):
                 ctx.conn,
                 networks.account_erased(NetworkRepository(session), ActionRepository(session), payload.user_id),
             )
+            write_events(ctx.conn, firewalls.account_erased(FirewallRepository(session), payload.user_id))

@@ -287,6 +287,20 @@ def account_activated(repository: FirewallRepository, user_id: int) -> list[Pend
     return recorded
 
 
+def account_erased(repository: FirewallRepository, user_id: int) -> list[PendingEvent]:
+    """Delete the firewalls ``user_id`` owns itself, applied or not (network's worker sweeps them
+    upstream); one busy with an action stays blocked (logged)."""
+    now = utcnow()
+    recorded: list[PendingEvent] = []
+    for firewall in repository.owned_by(user_id, for_update=True):
+        if not firewall.erase(now):
+            log.warning("firewall_of_erased_account_busy", firewall_id=firewall.id)
+            continue
+        repository.save(firewall, now)
+        recorded.extend(pending_events(firewall, SERVICE_NAME))
+    return recorded
+
+
 @dataclass(frozen=True)
 class Search:
     user_id: int | None
