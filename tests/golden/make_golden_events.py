@@ -639,6 +639,12 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         network_id=31, user_id=42, organization_id=0, reason="suspended"
     ),
     ("network.unblocked", 1): lambda: network_events.NetworkUnblocked(network_id=31, user_id=42, organization_id=0),
+    ("firewall.created", 1): lambda: network_events.FirewallCreated(
+        firewall_id=41, user_id=42, organization_id=7, name="web", rules=3, labels={"env": "prod"}
+    ),
+    ("firewall.updated", 1): lambda: network_events.FirewallUpdated(
+        firewall_id=41, user_id=42, organization_id=7, name="web-renamed", labels={"env": "test"}
+    ),
     ("firewall.rules_set", 1): lambda: network_events.FirewallRulesSet(
         firewall_id=41, user_id=42, organization_id=7, rules=3, action_id=1000000000031
     ),

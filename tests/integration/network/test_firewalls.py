@@ -184,7 +184,7 @@ def test_a_firewall_from_creation_to_deletion(platform: LivePlatform) -> None:
     _complete(platform, fw.id, apply.id)
     applied = firewalls.get(fw.id, _anyone, service.uow())
     assert (applied.servers, applied.selectors, applied.locked) == ([first], ["role=web"], False)
-    assert _recorded(platform, fw.id) == ["firewall.applied"]
+    assert _recorded(platform, fw.id) == ["firewall.created", "firewall.applied"]
     labelled = _server(platform, user_id, "fw-labelled")  # role=web
     _server_created(platform, labelled, user_id, {"role": "web"})
     covered = firewalls.of_servers([first, labelled, 999_999], _anyone, service.uow())
@@ -210,6 +210,7 @@ def test_a_firewall_from_creation_to_deletion(platform: LivePlatform) -> None:
         firewalls.get(fw.id, _anyone, service.uow())
     assert _quota_used(platform, user_id) == 0
     assert _recorded(platform, fw.id) == [
+        "firewall.created",
         "firewall.applied",
         "firewall.rules_set",
         "firewall.removed",
@@ -311,6 +312,7 @@ def test_listing_naming_and_tenants(platform: LivePlatform) -> None:
         firewalls.update(made[0], "a", None, _only(owner), service.uow())
     renamed = firewalls.update(made[0], "renamed", {"env": "test"}, _only(owner), service.uow())
     assert (renamed.name, renamed.labels) == ("renamed", {"env": "test"})
+    assert _recorded(platform, made[0]) == ["firewall.created", "firewall.updated"]
     assert _quota_used(platform, owner) == 3
     for firewall_id in made:
         firewalls.delete(firewall_id, _only(owner), service.uow(), service.firewall_quotas)
@@ -354,6 +356,7 @@ def test_compute_and_identity_events_reach_firewalls(platform: LivePlatform) -> 
     _apply(platform, _identity_event(catalog.USER_ACTIVATED, activated, user_id))
     assert not firewalls.get(fw.id, _anyone, service.uow()).blocked
     assert _recorded(platform, fw.id) == [
+        "firewall.created",
         "firewall.applied",
         "firewall.removed",
         "firewall.blocked",

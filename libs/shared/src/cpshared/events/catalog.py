@@ -198,6 +198,8 @@ NETWORK_UNBLOCKED = event("network.unblocked", 1, network_events.NetworkUnblocke
 
 
 # Network: tenants' firewalls, on network.events.
+FIREWALL_CREATED = event("firewall.created", 1, network_events.FirewallCreated, "firewall", topic=None)
+FIREWALL_UPDATED = event("firewall.updated", 1, network_events.FirewallUpdated, "firewall", topic=None)
 FIREWALL_RULES_SET = event("firewall.rules_set", 1, network_events.FirewallRulesSet, "firewall", topic=None)
 FIREWALL_APPLIED = event("firewall.applied", 1, network_events.FirewallApplied, "firewall", topic=None)
 FIREWALL_REMOVED = event("firewall.removed", 1, network_events.FirewallRemoved, "firewall", topic=None)

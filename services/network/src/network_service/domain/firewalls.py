@@ -210,7 +210,12 @@ class Firewall(Aggregate):
             changed = True
         if changed:
             self.version += 1
+            self._record("firewall.updated", name=self.name, labels=dict(self.labels))
         return changed
+
+    def created(self) -> None:
+        """Stored: record ``firewall.created`` (its id is known now)."""
+        self._record("firewall.created", name=self.name, rules=len(self.rules), labels=dict(self.labels))
 
     def covers(self, server_id: int, server_labels: Mapping[str, str]) -> bool:
         """Whether it applies to that server: named, or its labels match one of the selectors."""

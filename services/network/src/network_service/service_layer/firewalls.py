@@ -100,6 +100,7 @@ def create(
         if uow.firewalls.named(cmd.user_id, cmd.organization_id, firewall.name) is not None:
             raise _name_taken(firewall.name)
         uow.firewalls.add(firewall, now)
+        firewall.created()
         quotas.reserve(reservation_key(firewall.id), cmd.user_id, cmd.organization_id)
         if cmd.apply_to:
             action = firewall.begin(fws.APPLY, {"servers": servers, "selectors": selectors}, now)
