@@ -656,6 +656,102 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         attempts=5,
         error="could not send mail through smtp.example:587: Connection refused",
     ),
+    ("network.created", 1): lambda: network_events.NetworkCreated(
+        network_id=31,
+        user_id=42,
+        organization_id=7,
+        name="backend",
+        ip_range="10.0.0.0/16",
+        subnets=["10.0.1.0/24"],
+        labels={"env": "prod"},
+        action_id=1000000000011,
+    ),
+    ("network.updated", 1): lambda: network_events.NetworkUpdated(
+        network_id=31, user_id=42, organization_id=7, fields=["name"], name="backend-2", labels={"env": "prod"}
+    ),
+    ("network.subnet_added", 1): lambda: network_events.NetworkSubnetAdded(
+        network_id=31,
+        user_id=42,
+        organization_id=7,
+        ip_range="10.0.2.0/24",
+        type="cloud",
+        network_zone="eu-central",
+        action_id=1000000000012,
+    ),
+    ("network.subnet_deleted", 1): lambda: network_events.NetworkSubnetDeleted(
+        network_id=31, user_id=42, organization_id=7, ip_range="10.0.2.0/24", action_id=1000000000013
+    ),
+    ("network.route_added", 1): lambda: network_events.NetworkRouteAdded(
+        network_id=31,
+        user_id=42,
+        organization_id=7,
+        destination="10.100.1.0/24",
+        gateway="10.0.1.1",
+        action_id=1000000000014,
+    ),
+    ("network.route_deleted", 1): lambda: network_events.NetworkRouteDeleted(
+        network_id=31,
+        user_id=42,
+        organization_id=7,
+        destination="10.100.1.0/24",
+        gateway="10.0.1.1",
+        action_id=1000000000015,
+    ),
+    ("network.ip_range_changed", 1): lambda: network_events.NetworkIpRangeChanged(
+        network_id=31,
+        user_id=42,
+        organization_id=7,
+        ip_range="10.0.0.0/15",
+        old_ip_range="10.0.0.0/16",
+        action_id=1000000000016,
+    ),
+    ("network.protection_changed", 1): lambda: network_events.NetworkProtectionChanged(
+        network_id=31, user_id=42, organization_id=7, delete=True, action_id=1000000000017
+    ),
+    ("network.server_attached", 1): lambda: network_events.NetworkServerAttached(
+        network_id=31,
+        user_id=42,
+        organization_id=7,
+        server_id=4711,
+        ip="10.0.1.2",
+        alias_ips=["10.0.1.3"],
+        action_id=1000000000018,
+    ),
+    ("network.server_detached", 1): lambda: network_events.NetworkServerDetached(
+        network_id=31, user_id=42, organization_id=7, server_id=4711, action_id=1000000000019
+    ),
+    ("network.alias_ips_changed", 1): lambda: network_events.NetworkAliasIpsChanged(
+        network_id=31, user_id=42, organization_id=7, server_id=4711, alias_ips=["10.0.1.4"], action_id=1000000000020
+    ),
+    ("network.deleted", 1): lambda: network_events.NetworkDeleted(
+        network_id=31, user_id=42, organization_id=7, reason="deleted"
+    ),
+    ("network.blocked", 1): lambda: network_events.NetworkBlocked(
+        network_id=31, user_id=42, organization_id=0, reason="suspended"
+    ),
+    ("network.unblocked", 1): lambda: network_events.NetworkUnblocked(network_id=31, user_id=42, organization_id=0),
+    ("firewall.created", 1): lambda: network_events.FirewallCreated(
+        firewall_id=41, user_id=42, organization_id=7, name="web", rules=3, labels={"env": "prod"}
+    ),
+    ("firewall.updated", 1): lambda: network_events.FirewallUpdated(
+        firewall_id=41, user_id=42, organization_id=7, name="web-renamed", labels={"env": "test"}
+    ),
+    ("firewall.rules_set", 1): lambda: network_events.FirewallRulesSet(
+        firewall_id=41, user_id=42, organization_id=7, rules=3, action_id=1000000000031
+    ),
+    ("firewall.applied", 1): lambda: network_events.FirewallApplied(
+        firewall_id=41, user_id=42, organization_id=7, servers=[4711], selectors=["env=prod"], action_id=1000000000032
+    ),
+    ("firewall.removed", 1): lambda: network_events.FirewallRemoved(
+        firewall_id=41, user_id=42, organization_id=7, servers=[4711], selectors=["env=prod"], action_id=1000000000033
+    ),
+    ("firewall.deleted", 1): lambda: network_events.FirewallDeleted(
+        firewall_id=41, user_id=42, organization_id=7, reason="deleted"
+    ),
+    ("firewall.blocked", 1): lambda: network_events.FirewallBlocked(
+        firewall_id=41, user_id=42, organization_id=0, reason="suspended"
+    ),
+    ("firewall.unblocked", 1): lambda: network_events.FirewallUnblocked(firewall_id=41, user_id=42, organization_id=0),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

@@ -57,6 +57,8 @@ from network_service.adapters.billing import BillingPrices as NetworkPrices
 from network_service.adapters.compute import ComputeClient as NetworkComputeClient
 from network_service.adapters.quotas import IdentityQuotas as NetworkQuotas
 from network_service.adapters.upstream import HcloudFloatingIps
+from network_service.adapters.upstream_firewalls import HcloudFirewalls
+from network_service.adapters.upstream_networks import HcloudNetworks
 from network_service.bootstrap import Network
 from network_service.config import WorkerSettings as NetworkWorkerSettings
 from network_service.entrypoints import worker as network_worker
@@ -194,6 +196,8 @@ def network_in_thread(
     network = Network(
         engine,
         quotas=NetworkQuotas(identity_address, key_file),
+        network_quotas=NetworkQuotas(identity_address, key_file, "network"),
+        firewall_quotas=NetworkQuotas(identity_address, key_file, "firewall"),
         compute=NetworkComputeClient(compute_address, key_file),
         prices=NetworkPrices(billing_address, key_file) if billing_address else None,
     )
@@ -538,7 +542,21 @@ def network_worker_running(platform: LivePlatform) -> Iterator[None]:
         platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
     )
     network = platform.network
-    provisioner = NetworkProvisioner(network.uow, upstream, network.quotas, network.compute)
+    networks = HcloudNetworks(
+        platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
+    firewalls = HcloudFirewalls(
+        platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
+    provisioner = NetworkProvisioner(
+        network.uow,
+        upstream,
+        network.quotas,
+        network.compute,
+        networks=networks,
+        network_quotas=network.network_quotas,
+        firewalls=firewalls,
+    )
     settings = NetworkWorkerSettings.model_construct(
         worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05
     )

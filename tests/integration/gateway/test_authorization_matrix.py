@@ -59,8 +59,12 @@ from identity_service.domain.model import OrganizationRole, QuotaOwner, User, Us
 from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
 from monitoring_service.service_layer import alert_rules as monitoring_alert_rules
+from network_service.domain.firewalls import Firewall
 from network_service.domain.floating_ips import FloatingIp
+from network_service.domain.networks import Network as PrivateNetwork
+from network_service.service_layer import firewalls as network_firewalls
 from network_service.service_layer import floating_ips as network_floating_ips
+from network_service.service_layer import networks as network_networks
 from storage_service.service_layer import volumes as storage_volumes
 from support_service.domain.notifications import Notification
 from tests.integration.billing.support import apply as apply_to_billing
@@ -636,6 +640,200 @@ def floating_ip_action(of_floating_ip: bool) -> Callable[[World, Caller, Target]
         if of_floating_ip:
             return ("GET", f"/v1/floating_ips/{fip.id}/actions/{action.id}", None)
         return ("GET", f"/v1/floating_ips/actions/{action.id}", None)
+
+    return build
+
+
+def ready_network(world: World, owner: Caller) -> PrivateNetwork:
+    """A fresh private network of ``owner``'s own (10.0.0.0/16, a cloud subnet 10.0.1.0/24 in
+    eu-central, a route), made upstream by network's worker."""
+    network = world.platform.network
+    assert network is not None and world.platform.simulator is not None
+    identity_staff.set_quota_limit(
+        identity_staff.SetQuotaLimit(
+            acting_user_id=world.callers["admin"].user.id,
+            owner=QuotaOwner(user_id=owner.user.id),
+            resource_type="network",
+            quota_limit=500,
+        ),
+        world.identity.uow,
+    )
+    control = world.platform.simulator.removesuffix("/v1")
+    httpx.patch(f"{control}/_sim/config", json={"max_networks": 5000}, timeout=5).raise_for_status()
+    made, _ = network_networks.create(
+        network_networks.NewNetwork(
+            user_id=owner.user.id,
+            organization_id=None,
+            name=f"matrix-{time.monotonic_ns()}",
+            ip_range="10.0.0.0/16",
+            subnets=[network_networks.NewSubnet("cloud", "eu-central", "10.0.1.0/24")],
+            routes=[("10.100.0.0/24", "10.0.1.5")],
+        ),
+        network.uow(),
+        network.network_quotas,
+    )
+    return _unlocked(world, made.id)
+
+
+def _unlocked(world: World, network_id: int) -> PrivateNetwork:
+    network = world.platform.network
+    assert network is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with network.uow() as uow:
+            current = uow.networks.get_any(network_id)
+        if current is not None and not current.locked:
+            return current
+        time.sleep(0.05)
+    raise AssertionError(f"network {network_id} is still locked")
+
+
+def network_request(
+    method: str, suffix: str = "", body: dict[str, Any] | None = None
+) -> Callable[[World, Caller, Target], Request]:
+    """A fresh network of the caller's own, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        made = ready_network(world, owner)
+        return (method, f"/v1/networks/{made.id}{suffix}", body)
+
+    return build
+
+
+def new_network(world: World, caller: Caller, target: Target) -> Request:
+    ready_network(world, caller)  # raises the caller's network limit too
+    return ("POST", "/v1/networks", {"name": f"new-{time.monotonic_ns()}", "ip_range": "10.0.0.0/16"})
+
+
+def network_action(of_network: bool) -> Callable[[World, Caller, Target], Request]:
+    """The create action of a fresh network of the caller's own or the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        made = ready_network(world, owner)
+        network = world.platform.network
+        assert network is not None
+        (action,), _ = network_networks.actions(
+            network_networks.ActionSearch(user_id=None, organization_id=None, network_id=made.id),
+            _anyone,
+            network.uow(),
+        )
+        if of_network:
+            return ("GET", f"/v1/networks/{made.id}/actions/{action.id}", None)
+        return ("GET", f"/v1/networks/actions/{action.id}", None)
+
+    return build
+
+
+def ready_firewall(world: World, owner: Caller, applied: bool = False) -> Firewall:
+    """A fresh firewall of ``owner``'s own with one rule (applied to the selector
+    ``matrix=yes`` when ``applied``), made upstream by network's worker; it has one finished
+    action (``apply_firewall``, or ``set_firewall_rules``)."""
+    network = world.platform.network
+    assert network is not None
+    identity_staff.set_quota_limit(
+        identity_staff.SetQuotaLimit(
+            acting_user_id=world.callers["admin"].user.id,
+            owner=QuotaOwner(user_id=owner.user.id),
+            resource_type="firewall",
+            quota_limit=500,
+        ),
+        world.identity.uow,
+    )
+    assert world.platform.simulator is not None
+    control = world.platform.simulator.removesuffix("/v1")
+    httpx.patch(f"{control}/_sim/config", json={"max_firewalls": 5000}, timeout=5).raise_for_status()
+    rule = {"direction": "in", "protocol": "tcp", "port": "22", "source_ips": ["0.0.0.0/0"]}
+    made, _ = network_firewalls.create(
+        network_firewalls.NewFirewall(
+            user_id=owner.user.id,
+            organization_id=None,
+            name=f"matrix-{time.monotonic_ns()}",
+            rules=[rule],
+            apply_to=network_firewalls.Targets(selectors=["matrix=yes"] if applied else []),
+        ),
+        _anyone,
+        network.uow(),
+        network.firewall_quotas,
+        network.compute,
+    )
+    if not applied:
+        network_firewalls.set_rules(made.id, [rule], _anyone, network.uow())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        current = network_firewalls.get(made.id, _anyone, network.uow())
+        if not current.locked:
+            assert current.selectors == (["matrix=yes"] if applied else []), "the worker's action failed"
+            return current
+        time.sleep(0.05)
+    raise AssertionError(f"firewall {made.id} is still locked")
+
+
+SEL_MATRIX = {"type": "label_selector", "label_selector": {"selector": "matrix=yes"}}
+SEL_OTHER = {"type": "label_selector", "label_selector": {"selector": "other=yes"}}
+
+
+def firewall_request(
+    method: str, suffix: str = "", body: dict[str, Any] | None = None, applied: bool = False
+) -> Callable[[World, Caller, Target], Request]:
+    """A fresh firewall of the caller's own, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        made = ready_firewall(world, owner, applied)
+        return (method, f"/v1/firewalls/{made.id}{suffix}", body)
+
+    return build
+
+
+def new_firewall(world: World, caller: Caller, target: Target) -> Request:
+    ready_firewall(world, caller)  # raises the caller's firewall limit too
+    return ("POST", "/v1/firewalls", {"name": f"new-{time.monotonic_ns()}"})
+
+
+def firewall_action(of_firewall: bool) -> Callable[[World, Caller, Target], Request]:
+    """The action of a fresh firewall of the caller's own or the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        made = ready_firewall(world, owner)
+        network = world.platform.network
+        assert network is not None
+        (action,), _ = network_firewalls.actions(
+            network_firewalls.ActionSearch(user_id=None, organization_id=None, firewall_id=made.id),
+            _anyone,
+            network.uow(),
+        )
+        if of_firewall:
+            return ("GET", f"/v1/firewalls/{made.id}/actions/{action.id}", None)
+        return ("GET", f"/v1/firewalls/actions/{action.id}", None)
+
+    return build
+
+
+def server_network_action(name: str, attached: bool) -> Callable[[World, Caller, Target], Request]:
+    """A server and a network of the caller's own or the other tenant's owner (the server
+    attached first when ``attached``), and the server action ``name`` on them."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server = provisioned_server(world, owner)
+        made = ready_network(world, owner)
+        body: dict[str, Any] = {"network": made.id}
+        if attached:
+            network = world.platform.network
+            assert network is not None
+            network_networks.attach(
+                network_networks.Attach(server_id=server.id, network_id=made.id),
+                _anyone,
+                network.uow(),
+                network.compute,
+            )
+            _unlocked(world, made.id)
+        if name == "change_alias_ips":
+            body["alias_ips"] = ["10.0.1.77"]
+        return ("POST", f"/v1/servers/{server.id}/actions/{name}", body)
 
     return build
 
@@ -1284,6 +1482,94 @@ ENDPOINTS = (
     Endpoint(
         "POST /v1/floating_ips/{id}/actions/change_protection",
         floating_ip_request("POST", "/actions/change_protection", lambda w, o, f: {"delete": True}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("GET /v1/networks", fixed("GET", "/v1/networks")),
+    Endpoint("POST /v1/networks", new_network),
+    # Another tenant's network and its actions: only a platform admin reaches them (network checks the same).
+    Endpoint("GET /v1/networks/{id}", network_request("GET"), other=ADMIN_REACHES),
+    Endpoint("PUT /v1/networks/{id}", network_request("PUT", body={"labels": {"matrix": "yes"}}), other=ADMIN_REACHES),
+    Endpoint("DELETE /v1/networks/{id}", network_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/networks/{id}/actions", network_request("GET", "/actions"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/networks/{id}/actions/{action_id}", network_action(True), other=ADMIN_REACHES),
+    Endpoint("GET /v1/networks/actions", fixed("GET", "/v1/networks/actions")),
+    Endpoint("GET /v1/networks/actions/{id}", network_action(False), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/networks/{id}/actions/add_subnet",
+        network_request(
+            "POST", "/actions/add_subnet", {"type": "cloud", "network_zone": "eu-central", "ip_range": "10.0.2.0/24"}
+        ),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/networks/{id}/actions/delete_subnet",
+        network_request("POST", "/actions/delete_subnet", {"ip_range": "10.0.1.0/24"}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/networks/{id}/actions/add_route",
+        network_request("POST", "/actions/add_route", {"destination": "10.101.0.0/24", "gateway": "10.0.1.6"}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/networks/{id}/actions/delete_route",
+        network_request("POST", "/actions/delete_route", {"destination": "10.100.0.0/24", "gateway": "10.0.1.5"}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/networks/{id}/actions/change_ip_range",
+        network_request("POST", "/actions/change_ip_range", {"ip_range": "10.0.0.0/15"}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/networks/{id}/actions/change_protection",
+        network_request("POST", "/actions/change_protection", {"delete": True}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/attach_to_network",
+        server_network_action("attach_to_network", attached=False),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/detach_from_network",
+        server_network_action("detach_from_network", attached=True),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/servers/{id}/actions/change_alias_ips",
+        server_network_action("change_alias_ips", attached=True),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("GET /v1/firewalls", fixed("GET", "/v1/firewalls")),
+    Endpoint("POST /v1/firewalls", new_firewall),
+    # Another tenant's firewall and its actions: only a platform admin reaches them (network checks the same).
+    Endpoint("GET /v1/firewalls/{id}", firewall_request("GET"), other=ADMIN_REACHES),
+    Endpoint(
+        "PUT /v1/firewalls/{id}", firewall_request("PUT", body={"labels": {"matrix": "yes"}}), other=ADMIN_REACHES
+    ),
+    Endpoint("DELETE /v1/firewalls/{id}", firewall_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/firewalls/{id}/actions", firewall_request("GET", "/actions"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/firewalls/{id}/actions/{action_id}", firewall_action(True), other=ADMIN_REACHES),
+    Endpoint("GET /v1/firewalls/actions", fixed("GET", "/v1/firewalls/actions")),
+    Endpoint("GET /v1/firewalls/actions/{id}", firewall_action(False), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/firewalls/{id}/actions/set_rules",
+        firewall_request(
+            "POST",
+            "/actions/set_rules",
+            {"rules": [{"direction": "out", "protocol": "icmp", "destination_ips": ["0.0.0.0/0"]}]},
+        ),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/firewalls/{id}/actions/apply_to_resources",
+        firewall_request("POST", "/actions/apply_to_resources", {"apply_to": [SEL_OTHER]}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/firewalls/{id}/actions/remove_from_resources",
+        firewall_request("POST", "/actions/remove_from_resources", {"remove_from": [SEL_MATRIX]}, applied=True),
         other=ADMIN_REACHES,
     ),
     Endpoint("GET /v1/ssh_keys", fixed("GET", "/v1/ssh_keys")),

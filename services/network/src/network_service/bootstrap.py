@@ -13,11 +13,20 @@ from cpshared.errors import Unavailable
 from cpshared.upstream import RetryPolicy, read_token
 from network_service.adapters.billing import BillingPrices
 from network_service.adapters.compute import ComputeClient
-from network_service.adapters.quotas import IdentityQuotas
+from network_service.adapters.quotas import FIREWALL_RESOURCE_TYPE, NETWORK_RESOURCE_TYPE, IdentityQuotas
 from network_service.adapters.unit_of_work import SqlAlchemyNetworkUnitOfWork
 from network_service.adapters.upstream import HcloudFloatingIps
+from network_service.adapters.upstream_firewalls import HcloudFirewalls
+from network_service.adapters.upstream_networks import HcloudNetworks
 from network_service.service_layer.metering import Meter
-from network_service.service_layer.ports import Compute, Prices, Quotas, UpstreamFloatingIps
+from network_service.service_layer.ports import (
+    Compute,
+    Prices,
+    Quotas,
+    UpstreamFirewalls,
+    UpstreamFloatingIps,
+    UpstreamNetworks,
+)
 from network_service.service_layer.provisioning import Provisioner
 
 
@@ -32,8 +41,16 @@ class Network:
         compute: Compute | None = None,
         upstream: Callable[[], UpstreamFloatingIps] | None = None,
         prices: Prices | None = None,
+        network_quotas: Quotas | None = None,
+        networks_upstream: Callable[[], UpstreamNetworks] | None = None,
+        firewall_quotas: Quotas | None = None,
+        firewalls_upstream: Callable[[], UpstreamFirewalls] | None = None,
     ) -> None:
         self.engine = engine
+        self._firewalls_upstream = firewalls_upstream
+        self._firewall_quotas = firewall_quotas
+        self._network_quotas = network_quotas
+        self._networks_upstream = networks_upstream
         self._quotas = quotas
         self._compute = compute
         self._upstream = upstream
@@ -50,6 +67,20 @@ class Network:
         return self._quotas
 
     @property
+    def network_quotas(self) -> Quotas:
+        """Identity's ``network`` quota (private networks)."""
+        if self._network_quotas is None:
+            raise Unavailable("network cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
+        return self._network_quotas
+
+    @property
+    def firewall_quotas(self) -> Quotas:
+        """Identity's ``firewall`` quota (firewalls)."""
+        if self._firewall_quotas is None:
+            raise Unavailable("network cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
+        return self._firewall_quotas
+
+    @property
     def compute(self) -> Compute:
         if self._compute is None:
             raise Unavailable("network cannot reach compute: set CP_COMPUTE_GRPC_ADDR")
@@ -58,14 +89,22 @@ class Network:
     def provisioner(self) -> Provisioner:
         if self._upstream is None:
             raise Unavailable("network has no upstream: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
-        return Provisioner(self.uow, self._upstream(), self.quotas, self._compute)
+        return Provisioner(
+            self.uow,
+            self._upstream(),
+            self.quotas,
+            self._compute,
+            networks=self._networks_upstream() if self._networks_upstream else None,
+            network_quotas=self._network_quotas,
+            firewalls=self._firewalls_upstream() if self._firewalls_upstream else None,
+        )
 
     def meter(self) -> Meter | None:
         """The worker's metering, when billing's prices are reachable (CP_BILLING_GRPC_ADDR)."""
         return Meter(self.uow, self._prices) if self._prices is not None else None
 
     def close(self) -> None:
-        for peer in (self._quotas, self._compute, self._prices):
+        for peer in (self._quotas, self._network_quotas, self._firewall_quotas, self._compute, self._prices):
             if isinstance(peer, IdentityQuotas | ComputeClient | BillingPrices):
                 peer.close()
         self.engine.dispose()
@@ -98,4 +137,20 @@ def bootstrap(
         if hcloud_endpoint
         else None,
         prices=BillingPrices(billing_grpc_addr, service_key_file) if billing_grpc_addr else None,
+        network_quotas=(
+            IdentityQuotas(identity_grpc_addr, service_key_file, NETWORK_RESOURCE_TYPE) if identity_grpc_addr else None
+        ),
+        firewall_quotas=(
+            IdentityQuotas(identity_grpc_addr, service_key_file, FIREWALL_RESOURCE_TYPE) if identity_grpc_addr else None
+        ),
+        networks_upstream=(
+            lambda: HcloudNetworks(hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy())
+        )
+        if hcloud_endpoint
+        else None,
+        firewalls_upstream=(
+            lambda: HcloudFirewalls(hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy())
+        )
+        if hcloud_endpoint
+        else None,
     )

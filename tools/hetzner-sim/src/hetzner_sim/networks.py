@@ -201,6 +201,11 @@ class DetachServer(BaseModel):
     network: int
 
 
+class ChangeAliasIps(BaseModel):
+    network: int
+    alias_ips: list[str]
+
+
 def network(project: Project, network_id: int) -> Network:
     if network_id not in project.networks:
         raise NotFound(f"network {network_id} not found")
@@ -443,6 +448,31 @@ def register(app: FastAPI) -> None:
 
         resources = [(server.id, "server"), (net.id, "network")]
         return ActionAnswer.of(sim, start(sim, project, "attach_to_network", resources, attached))
+
+    @app.post(f"{server_prefix}/change_alias_ips", status_code=201)
+    async def change_alias_ips(request: Request, server_id: int, body: ChangeAliasIps) -> dict[str, Any]:
+        sim, project = sim_of(request), project_of(request)
+        server = sim.server(project, server_id)
+        net = network_ref(project, body.network)
+        unlocked(sim, server.id, "server")
+        unlocked(sim, net.id, "network")
+        attachment = net.servers.get(server.id)
+        if attachment is None:
+            raise InvalidInput(f"server {server.id} is not attached to network {net.id}")
+        used = net.used_ips() - set(attachment.alias_ips)
+        aliases: list[str] = []
+        for alias in body.alias_ips:
+            address = _address(alias, "alias_ips")
+            if address not in attachment.subnet or str(address) in used:
+                raise invalid_field("alias_ips", f"{alias} is not a free address of subnet {attachment.subnet}")
+            aliases.append(str(address))
+            used.add(str(address))
+
+        def changed() -> None:
+            attachment.alias_ips = aliases
+
+        resources = [(server.id, "server"), (net.id, "network")]
+        return ActionAnswer.of(sim, start(sim, project, "change_alias_ips", resources, changed))
 
     @app.post(f"{server_prefix}/detach_from_network", status_code=201)
     async def detach_from_network(request: Request, server_id: int, body: DetachServer) -> dict[str, Any]:

@@ -178,6 +178,43 @@ FLOATING_IP_DELETED = event("floating_ip.deleted", 1, network_events.FloatingIpD
 FLOATING_IP_BLOCKED = event("floating_ip.blocked", 1, network_events.FloatingIpBlocked, "floating_ip", topic=None)
 FLOATING_IP_UNBLOCKED = event("floating_ip.unblocked", 1, network_events.FloatingIpUnblocked, "floating_ip", topic=None)
 
+# Network: tenants' private networks, on network.events.
+NETWORK_CREATED = event("network.created", 1, network_events.NetworkCreated, "network", topic=None)
+NETWORK_UPDATED = event("network.updated", 1, network_events.NetworkUpdated, "network", topic=None)
+NETWORK_SUBNET_ADDED = event("network.subnet_added", 1, network_events.NetworkSubnetAdded, "network", topic=None)
+NETWORK_SUBNET_DELETED = event("network.subnet_deleted", 1, network_events.NetworkSubnetDeleted, "network", topic=None)
+NETWORK_ROUTE_ADDED = event("network.route_added", 1, network_events.NetworkRouteAdded, "network", topic=None)
+NETWORK_ROUTE_DELETED = event("network.route_deleted", 1, network_events.NetworkRouteDeleted, "network", topic=None)
+NETWORK_IP_RANGE_CHANGED = event(
+    "network.ip_range_changed", 1, network_events.NetworkIpRangeChanged, "network", topic=None
+)
+NETWORK_PROTECTION_CHANGED = event(
+    "network.protection_changed", 1, network_events.NetworkProtectionChanged, "network", topic=None
+)
+NETWORK_SERVER_ATTACHED = event(
+    "network.server_attached", 1, network_events.NetworkServerAttached, "network", topic=None
+)
+NETWORK_SERVER_DETACHED = event(
+    "network.server_detached", 1, network_events.NetworkServerDetached, "network", topic=None
+)
+NETWORK_ALIAS_IPS_CHANGED = event(
+    "network.alias_ips_changed", 1, network_events.NetworkAliasIpsChanged, "network", topic=None
+)
+NETWORK_DELETED = event("network.deleted", 1, network_events.NetworkDeleted, "network", topic=None)
+NETWORK_BLOCKED = event("network.blocked", 1, network_events.NetworkBlocked, "network", topic=None)
+NETWORK_UNBLOCKED = event("network.unblocked", 1, network_events.NetworkUnblocked, "network", topic=None)
+
+
+# Network: tenants' firewalls, on network.events.
+FIREWALL_CREATED = event("firewall.created", 1, network_events.FirewallCreated, "firewall", topic=None)
+FIREWALL_UPDATED = event("firewall.updated", 1, network_events.FirewallUpdated, "firewall", topic=None)
+FIREWALL_RULES_SET = event("firewall.rules_set", 1, network_events.FirewallRulesSet, "firewall", topic=None)
+FIREWALL_APPLIED = event("firewall.applied", 1, network_events.FirewallApplied, "firewall", topic=None)
+FIREWALL_REMOVED = event("firewall.removed", 1, network_events.FirewallRemoved, "firewall", topic=None)
+FIREWALL_DELETED = event("firewall.deleted", 1, network_events.FirewallDeleted, "firewall", topic=None)
+FIREWALL_BLOCKED = event("firewall.blocked", 1, network_events.FirewallBlocked, "firewall", topic=None)
+FIREWALL_UNBLOCKED = event("firewall.unblocked", 1, network_events.FirewallUnblocked, "firewall", topic=None)
+
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric
 # and period, whoever emits it and however often.

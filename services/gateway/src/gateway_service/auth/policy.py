@@ -56,6 +56,11 @@ class Family(StrEnum):
     """Floating IPs (/v1/floating_ips) and their actions: the tenant's own; network checks the tenant again."""
     VOLUMES = "volumes"
     """Volumes and their actions (/v1/volumes): the tenant's own; storage checks the tenant again."""
+    NETWORKS = "networks"
+    """Private networks (/v1/networks) and their actions: the tenant's own; network checks the tenant
+    again. A server is attached or detached with a server action (servers:write)."""
+    FIREWALLS = "firewalls"
+    """Firewalls (/v1/firewalls) and their actions: the tenant's own; network checks the tenant again."""
     INVOICES = "invoices"
     """Invoices (/v1/invoices): the tenant's own; billing staff every account's and the payment actions."""
     BILLING = "billing"

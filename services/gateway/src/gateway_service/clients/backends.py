@@ -14,10 +14,12 @@ from gateway_service.clients.admin import AdminClient
 from gateway_service.clients.audit import AuditClient
 from gateway_service.clients.billing import BillingClient
 from gateway_service.clients.compute import ComputeClient
+from gateway_service.clients.firewalls import FirewallClient
 from gateway_service.clients.floating_ips import FloatingIpClient
 from gateway_service.clients.identity import IdentityClient
 from gateway_service.clients.maintenance import MaintenanceClient
 from gateway_service.clients.monitoring import AlertClient, AlertRuleClient, MonitoringClient
+from gateway_service.clients.networks import NetworkClient
 from gateway_service.clients.notifications import NotificationClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
@@ -48,6 +50,10 @@ class Backends:
     """Network's FloatingIpService: floating IPs and network's actions."""
     storage: StorageClient
     """Storage's VolumeService: volumes and their actions."""
+    networks: NetworkClient
+    """Network's PrivateNetworkService: private networks and the servers' attachments."""
+    firewalls: FirewallClient
+    """Network's FirewallService: firewalls and the servers they cover."""
     billing: BillingClient
     tickets: TicketClient
     """Support's TicketService: tickets, their threads and attachments."""
@@ -85,6 +91,8 @@ class Backends:
             placement_groups=PlacementGroupClient(of("compute")),
             floating_ips=FloatingIpClient(of("network")),
             storage=StorageClient(of("storage")),
+            networks=NetworkClient(of("network")),
+            firewalls=FirewallClient(of("network")),
             billing=billing,
             tickets=TicketClient(of("support")),
             maintenance=MaintenanceClient(of("support")),

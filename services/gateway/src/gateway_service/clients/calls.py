@@ -45,7 +45,25 @@ ERROR_BY_STATUS: Mapping[grpc.StatusCode, type[errors.DomainError]] = {
 
 
 # Hetzner's codes for a FAILED_PRECONDITION about the resource's state that Hetzner names itself.
-RESOURCE_STATE_CODES = frozenset({"locked", "protected", "server_not_stopped", "server_not_running", "resource_in_use"})
+RESOURCE_STATE_CODES = frozenset(
+    {
+        "locked",
+        "protected",
+        "server_not_stopped",
+        "server_not_running",
+        "resource_in_use",
+        # private networks' (network service):
+        "server_already_attached",
+        "server_not_attached_to_network",
+        "ip_not_available",
+        "no_subnet_available",
+        "networks_overlap",
+        # firewalls' (network service):
+        "firewall_already_applied",
+        "firewall_already_removed",
+        "server_already_added",
+    }
+)
 
 
 def domain_error_for(exc: grpc.RpcError, backend: str) -> errors.DomainError:

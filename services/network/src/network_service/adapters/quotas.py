@@ -1,5 +1,5 @@
-"""Identity's floating IP quotas over gRPC: the shared client (:class:`cpshared.quotas.IdentityQuotas`)
-for the resource type ``floating_ip``, as network."""
+"""Identity's quotas over gRPC: the shared client (:class:`cpshared.quotas.IdentityQuotas`) for
+the resource type ``floating_ip`` (or ``network``, private networks; ``firewall``, firewalls), as network."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from cpshared.quotas import IdentityQuotas as SharedIdentityQuotas
 from network_service import SERVICE_NAME
 
 RESOURCE_TYPE = "floating_ip"
+NETWORK_RESOURCE_TYPE = "network"
+FIREWALL_RESOURCE_TYPE = "firewall"
 
 
 class IdentityQuotas(SharedIdentityQuotas):
-    def __init__(self, address: str, service_key_file: str) -> None:
-        super().__init__(address, service_key_file, service=SERVICE_NAME, resource_type=RESOURCE_TYPE)
+    def __init__(self, address: str, service_key_file: str, resource_type: str = RESOURCE_TYPE) -> None:
+        super().__init__(address, service_key_file, service=SERVICE_NAME, resource_type=resource_type)

@@ -58,3 +58,90 @@ actions = sa.Table(
     sa.Column("organization_id", ID),
     sa.Column("upstream_action_id", sa.BigInteger),
 )
+
+networks = sa.Table(
+    "networks",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("ip_range", sa.String(50), nullable=False),
+    sa.Column("subnets", sa.JSON),
+    sa.Column("routes", sa.JSON),
+    sa.Column("labels", sa.JSON),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+    sa.Column("deleted_at", TIME),
+    sa.Column("expose_routes_to_vswitch", sa.Boolean, nullable=False),
+    sa.Column("protection_delete", sa.Boolean, nullable=False),
+    sa.Column("blocked", sa.Boolean, nullable=False),
+    sa.Column("locked", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+server_networks = sa.Table(
+    "server_networks",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("server_id", ID, nullable=False),
+    sa.Column("network_id", ID, nullable=False),
+    sa.Column("private_ip", sa.String(45)),
+    sa.Column("alias_ips", sa.JSON),
+    sa.Column("mac_address", sa.String(17)),
+    sa.Column("attached_at", TIME),
+)
+
+firewalls = sa.Table(
+    "firewalls",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("labels", sa.JSON),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+    sa.Column("selectors", sa.JSON),
+    sa.Column("blocked", sa.Boolean, nullable=False),
+    sa.Column("locked", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("deleted_at", TIME),
+    sa.Column("synced", sa.Boolean, nullable=False),
+)
+
+firewall_rules = sa.Table(
+    "firewall_rules",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("firewall_id", ID, nullable=False),
+    sa.Column("direction", sa.String(3), nullable=False),
+    sa.Column("protocol", sa.String(4), nullable=False),
+    sa.Column("source_ips", sa.JSON),
+    sa.Column("destination_ips", sa.JSON),
+    sa.Column("port", sa.String(20)),
+    sa.Column("description", sa.Text),
+    sa.Column("priority", sa.Integer),
+    sa.Column("created_at", TIME),
+)
+
+server_firewalls = sa.Table(
+    "server_firewalls",
+    metadata,
+    sa.Column("server_id", ID, primary_key=True),
+    sa.Column("firewall_id", ID, primary_key=True),
+    sa.Column("attached_at", TIME),
+)
+
+server_labels = sa.Table(
+    "server_labels",
+    metadata,
+    sa.Column("server_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("labels", sa.JSON),
+    sa.Column("updated_at", TIME, nullable=False),
+)

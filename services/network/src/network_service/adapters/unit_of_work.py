@@ -9,6 +9,8 @@ from typing import Self
 from cpshared.db import SqlAlchemyUnitOfWork
 from cpshared.events.envelope import PendingEvent
 from cpshared.events.outbox import write_events_once
+from network_service.adapters.firewall_repository import FirewallRepository
+from network_service.adapters.network_repository import NetworkRepository
 from network_service.adapters.repository import ActionRepository, FloatingIpRepository, MeteringRepository
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
 
@@ -19,6 +21,8 @@ class SqlAlchemyNetworkUnitOfWork(SqlAlchemyUnitOfWork, NetworkUnitOfWork):
         self.floating_ips = FloatingIpRepository(self.session)
         self.actions = ActionRepository(self.session)
         self.metering = MeteringRepository(self.session)
+        self.networks = NetworkRepository(self.session)
+        self.firewalls = FirewallRepository(self.session)
         return self
 
     def record_once(self, events: Sequence[PendingEvent]) -> list[PendingEvent]:

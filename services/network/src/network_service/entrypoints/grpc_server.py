@@ -11,7 +11,9 @@ from cpshared.runtime import run_grpc_service
 from network_service import SERVICE_NAME, __version__
 from network_service.bootstrap import Network, bootstrap
 from network_service.config import Settings
+from network_service.entrypoints.firewall_servicer import add_firewall_servicer
 from network_service.entrypoints.floating_ip_servicer import add_floating_ip_servicer
+from network_service.entrypoints.network_servicer import add_network_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -29,7 +31,11 @@ def register(settings: Settings) -> Registrar:
 
 def add_servicers(server: aio.Server, network: Network, create_wait_seconds: float = 30.0) -> list[str]:
     """Every gRPC service network answers, on ``server``; their full names."""
-    return add_floating_ip_servicer(server, network, create_wait_seconds)
+    return (
+        add_floating_ip_servicer(server, network, create_wait_seconds)
+        + add_network_servicer(server, network, create_wait_seconds)
+        + add_firewall_servicer(server, network)
+    )
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Network's follower of compute's and identity's streams: what a deleted server leaves behind
-in network, and what an account's suspension, reactivation or erasure does to its floating IPs.
+in network, and what an account's suspension, reactivation or erasure does to its floating IPs
+and private networks.
 
 Run by the generic consumer as the process ``network-consumer`` (consumer group "network"):
 ``python -m cpshared.events.consumer_main network_service.entrypoints.server_projection:ServerProjection``.
@@ -7,15 +8,20 @@ Each event is applied in the transaction of its inbox row (cpshared.events.proje
 redelivered event finds its inbox row and changes nothing twice; the ``floating_ip.*`` events it
 causes go to network's outbox in that same transaction.
 
-- ``server.deleted``: the server's floating IPs are unassigned (upstream, deleting the server
-  unassigned them already);
-- ``user.suspended`` / ``user.banned``: the user's own floating IPs are blocked (no action, no
-  change until ``user.activated`` unblocks them);
-- ``user.erased``: they are deleted, protected or not (network's worker deletes them upstream and
-  gives the quota back).
+- ``server.deleted``: the server's floating IPs are unassigned and it leaves its private
+  networks and the firewalls applied to it one by one (upstream, deleting the server did that
+  already);
+- ``server.created`` / ``server.updated``: the server's tenant and labels (server_labels), for
+  the firewalls applied by label selector: that tenant's firewalls with selectors become
+  unsynced, and network's worker applies them upstream to the servers they match now;
+- ``user.suspended`` / ``user.banned``: the user's own floating IPs, networks and firewalls are blocked
+  (no action, no change until ``user.activated`` unblocks them);
+- ``user.erased``: its floating IPs are deleted, protected or not (network's worker deletes them
+  upstream and gives the quota back), and its networks likewise; its firewalls are deleted, applied
+  or not (the worker's sweep deletes them upstream).
 
-It projects nothing a replay could rebuild (it acts on floating IPs network owns), so it
-declares no tables of its own.
+It acts on resources network owns and keeps server_labels beside them (written in the same
+transaction), so it declares no tables for a replay to rebuild.
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.outbox import write_events
 from cpshared.events.projection import ApplyContext, Projection, handles
 from cpshared.topics import COMPUTE_EVENTS, IDENTITY_EVENTS, Topic
+from network_service.adapters.firewall_repository import FirewallRepository
+from network_service.adapters.network_repository import NetworkRepository
 from network_service.adapters.repository import ActionRepository, FloatingIpRepository
-from network_service.service_layer import floating_ips
+from network_service.service_layer import firewalls, floating_ips, networks
 
 
 @contextmanager
@@ -52,12 +60,28 @@ class ServerProjection(Projection):
     topics: ClassVar[tuple[Topic, ...]] = (COMPUTE_EVENTS, IDENTITY_EVENTS)
     tables = ()
 
+    @handles("server.created", "server.updated")
+    def server_labelled(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerCreated | compute_pb.ServerUpdated)
+        with _session(ctx) as session:
+            firewalls.server_labelled(
+                FirewallRepository(session),
+                payload.server_id,
+                payload.user_id,
+                payload.organization_id or None,
+                dict(payload.labels),
+            )
+
     @handles("server.deleted")
     def server_deleted(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
         payload = event.payload
         assert isinstance(payload, compute_pb.ServerDeleted)
         with _session(ctx) as session:
             write_events(ctx.conn, floating_ips.server_deleted(FloatingIpRepository(session), payload.server_id))
+            write_events(ctx.conn, networks.server_deleted(NetworkRepository(session), payload.server_id))
+            write_events(ctx.conn, firewalls.server_deleted(FirewallRepository(session), payload.server_id))
+            FirewallRepository(session).server_forgotten(payload.server_id)
 
     @handles("user.suspended", "user.banned")
     def suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
@@ -68,6 +92,8 @@ class ServerProjection(Projection):
             write_events(
                 ctx.conn, floating_ips.account_suspended(FloatingIpRepository(session), payload.user_id, reason)
             )
+            write_events(ctx.conn, networks.account_suspended(NetworkRepository(session), payload.user_id, reason))
+            write_events(ctx.conn, firewalls.account_suspended(FirewallRepository(session), payload.user_id, reason))
 
     @handles("user.activated")
     def activated(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
@@ -75,6 +101,8 @@ class ServerProjection(Projection):
         assert isinstance(payload, identity_pb.UserStatusChanged)
         with _session(ctx) as session:
             write_events(ctx.conn, floating_ips.account_activated(FloatingIpRepository(session), payload.user_id))
+            write_events(ctx.conn, networks.account_activated(NetworkRepository(session), payload.user_id))
+            write_events(ctx.conn, firewalls.account_activated(FirewallRepository(session), payload.user_id))
 
     @handles("user.erased")
     def erased(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
@@ -85,3 +113,8 @@ class ServerProjection(Projection):
                 FloatingIpRepository(session), ActionRepository(session), payload.user_id
             )
             write_events(ctx.conn, recorded)
+            write_events(
+                ctx.conn,
+                networks.account_erased(NetworkRepository(session), ActionRepository(session), payload.user_id),
+            )
+            write_events(ctx.conn, firewalls.account_erased(FirewallRepository(session), payload.user_id))

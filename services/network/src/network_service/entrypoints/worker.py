@@ -40,6 +40,10 @@ ACTIONS = Counter(
     "network_worker_actions_total", "Actions network's worker finished or deferred", ["command", "status"]
 )
 METERED = Counter("network_worker_usage_hours_total", "Floating IP hours metering recorded (usage.recorded)")
+RECONCILED = Counter("network_worker_firewalls_synced_total", "Firewalls the worker brought in line upstream")
+RECONCILE_SECONDS = 2.0
+"""How often, at most, the idle worker brings unsynced firewalls in line upstream (one whose
+server compute has not made upstream yet stays unsynced: it is looked at again then)."""
 SWEPT = Counter("network_worker_stray_floating_ips_deleted_total", "Stray upstream floating IPs the sweep deleted")
 
 
@@ -47,6 +51,7 @@ def run(provisioner: Provisioner, settings: WorkerSettings, stop: threading.Even
     deferred: dict[int, tuple[float, int]] = {}  # action id → (not before, times deferred)
     next_sweep = time.monotonic() + settings.worker_sweep_interval
     next_metering = time.monotonic()
+    next_reconcile = time.monotonic()
     while not stop.is_set():
         if meter is not None and time.monotonic() >= next_metering:
             next_metering = time.monotonic() + settings.metering_interval
@@ -69,6 +74,9 @@ def run(provisioner: Provisioner, settings: WorkerSettings, stop: threading.Even
             if time.monotonic() >= next_sweep:
                 SWEPT.inc(len(provisioner.sweep()))
                 next_sweep = time.monotonic() + settings.worker_sweep_interval
+            if outcome is None and time.monotonic() >= next_reconcile:
+                RECONCILED.inc(len(provisioner.reconcile()))
+                next_reconcile = time.monotonic() + RECONCILE_SECONDS
         except (DomainError, sa_exc.OperationalError) as exc:
             log.warning("worker_round_failed", error=str(exc))
             outcome = None

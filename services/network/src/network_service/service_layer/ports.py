@@ -11,8 +11,10 @@ from typing import Protocol
 
 from hetzner_conventions.label_sql import LabelRequirement
 from network_service.domain.actions import Action
+from network_service.domain.firewalls import Firewall, Rule
 from network_service.domain.floating_ips import FloatingIp, LocationRef, ServerRef
 from network_service.domain.metering import MeteredFloatingIp, Price
+from network_service.domain.networks import Network, Route, Subnet
 
 # -- upstream -------------------------------------------------------------------------------------
 
@@ -51,6 +53,66 @@ class UpstreamFloatingIps(Protocol):
         """Unassign it (a no-op answering 0 when it is not); the action to wait for."""
 
     def change_dns_ptr(self, upstream_id: int, ip: str, dns_ptr: str | None) -> int: ...
+
+    def delete(self, upstream_id: int) -> None:
+        """Delete it; one gone already is no error."""
+
+    def wait(self, action_id: int) -> None:
+        """Until the upstream action finished; UpstreamFailure when it ended in error."""
+
+
+@dataclass(frozen=True)
+class UpstreamNetwork:
+    id: int
+    ip_range: str
+    subnets: list[str]
+    routes: list[tuple[str, str]]
+    server_ids: list[int]
+    """Upstream's ids of the servers attached."""
+    platform_id: int | None
+
+
+class UpstreamNetworks(Protocol):
+    """Private networks upstream, each labelled with the platform's id; every call is safe to
+    repeat (a change upstream has already is a no-op answering action 0)."""
+
+    def find(self, platform_id: int) -> list[UpstreamNetwork]:
+        """Upstream networks labelled with ``platform_id``, oldest first."""
+
+    def labelled(self) -> list[UpstreamNetwork]:
+        """Every upstream network that carries a platform id."""
+
+    def create(
+        self,
+        platform_id: int,
+        ip_range: str,
+        subnets: list[Subnet],
+        routes: list[Route],
+        expose_routes_to_vswitch: bool,
+    ) -> UpstreamNetwork:
+        """Create it unless one with its label exists (then adopt it)."""
+
+    def add_subnet(self, upstream_id: int, subnet: Subnet) -> int: ...
+
+    def delete_subnet(self, upstream_id: int, ip_range: str) -> int: ...
+
+    def add_route(self, upstream_id: int, route: Route) -> int: ...
+
+    def delete_route(self, upstream_id: int, route: Route) -> int: ...
+
+    def change_ip_range(self, upstream_id: int, ip_range: str) -> int: ...
+
+    def attach(self, upstream_id: int, upstream_server_id: int, ip: str, alias_ips: list[str]) -> int: ...
+
+    def mac_address(self, upstream_id: int, upstream_server_id: int) -> str:
+        """The server's MAC address in the network upstream; empty: not attached."""
+
+    def detach(self, upstream_id: int, upstream_server_id: int) -> int: ...
+
+    def change_alias_ips(self, upstream_id: int, upstream_server_id: int, alias_ips: list[str]) -> int: ...
+
+    def server_of(self, platform_server_id: int) -> int | None:
+        """Upstream's id of the platform's server (found by compute's label); None: none."""
 
     def delete(self, upstream_id: int) -> None:
         """Delete it; one gone already is no error."""
@@ -140,6 +202,135 @@ class FloatingIpRepository(Protocol):
         offset: int,
         limit: int,
     ) -> tuple[list[FloatingIp], int]: ...
+
+
+class NetworkRepository(Protocol):
+    seen: list[Network]
+
+    def add(self, network: Network, now: datetime) -> Network: ...
+
+    def get(self, network_id: int, *, for_update: bool = False) -> Network | None:
+        """A live (not deleted) network, with its attached servers."""
+
+    def get_any(self, network_id: int, *, for_update: bool = False) -> Network | None:
+        """Deleted ones too (the worker's)."""
+
+    def named(self, user_id: int, organization_id: int | None, name: str) -> Network | None: ...
+
+    def save(self, network: Network, now: datetime) -> None:
+        """Write it, its subnets, routes and attached servers."""
+
+    def attached_to(self, server_ids: Collection[int], *, for_update: bool = False) -> list[Network]:
+        """The live networks any of those servers is attached to."""
+
+    def owned_by(self, user_id: int, *, for_update: bool = False) -> list[Network]: ...
+
+    def search(
+        self,
+        *,
+        user_id: int | None,
+        organization_id: int | None,
+        name: str,
+        requirements: Sequence[LabelRequirement],
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Network], int]: ...
+
+
+class FirewallRepository(Protocol):
+    seen: list[Firewall]
+
+    def add(self, firewall: Firewall, now: datetime) -> Firewall: ...
+
+    def get(self, firewall_id: int, *, for_update: bool = False) -> Firewall | None:
+        """A live (not deleted) firewall, with its rules and the servers it is applied to."""
+
+    def get_any(self, firewall_id: int, *, for_update: bool = False) -> Firewall | None:
+        """Deleted ones too (the worker's)."""
+
+    def named(self, user_id: int, organization_id: int | None, name: str) -> Firewall | None: ...
+
+    def save(self, firewall: Firewall, now: datetime) -> None:
+        """Write it, its rules and the servers it is applied to one by one."""
+
+    def applied_to(self, server_ids: Collection[int], *, for_update: bool = False) -> list[Firewall]:
+        """The live firewalls applied one by one to any of those servers."""
+
+    def with_selectors(self, user_id: int, organization_id: int | None, *, for_update: bool = False) -> list[Firewall]:
+        """The tenant's live firewalls applied to at least one label selector."""
+
+    def owned_by(self, user_id: int, *, for_update: bool = False) -> list[Firewall]: ...
+
+    def unsynced(self, limit: int, *, for_update: bool = False) -> list[Firewall]:
+        """Live firewalls upstream may not mirror yet (oldest first), no action running on them."""
+
+    def deleted_ids(self, ids: Collection[int]) -> set[int]:
+        """Those of ``ids`` that name no live firewall."""
+
+    def server_labels(self, user_id: int, organization_id: int | None) -> dict[int, dict[str, str]]:
+        """The tenant's servers network knows (from compute.events) with their labels."""
+
+    def known_servers(self, server_ids: Collection[int]) -> dict[int, tuple[int, int | None, dict[str, str]]]:
+        """Those of the servers network knows: (user id, organization id, labels) by server."""
+
+    def server_seen(
+        self, server_id: int, user_id: int, organization_id: int | None, labels: dict[str, str], now: datetime
+    ) -> None:
+        """Record the server's tenant and labels; the tenant's firewalls with selectors become unsynced."""
+
+    def server_forgotten(self, server_id: int) -> None: ...
+
+    def search(
+        self,
+        *,
+        user_id: int | None,
+        organization_id: int | None,
+        name: str,
+        requirements: Sequence[LabelRequirement],
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Firewall], int]: ...
+
+
+@dataclass(frozen=True)
+class UpstreamFirewall:
+    id: int
+    rules: list[Rule]
+    server_ids: list[int]
+    """Upstream's ids of the servers it is applied to."""
+    platform_id: int | None
+
+
+class UpstreamFirewalls(Protocol):
+    """Firewalls upstream, each labelled with the platform's id and applied to servers one by one
+    (a platform selector is resolved here into the servers it matches); every call is safe to
+    repeat (a change upstream has already is a no-op answering no actions)."""
+
+    def find(self, platform_id: int) -> list[UpstreamFirewall]:
+        """Upstream firewalls labelled with ``platform_id``, oldest first."""
+
+    def labelled(self) -> list[UpstreamFirewall]:
+        """Every upstream firewall that carries a platform id."""
+
+    def create(self, platform_id: int, rules: list[Rule]) -> UpstreamFirewall:
+        """Create it unless one with its label exists (then adopt it)."""
+
+    def set_rules(self, upstream_id: int, rules: list[Rule]) -> list[int]:
+        """Replace its rules unless upstream has them; upstream's action ids."""
+
+    def apply(self, upstream_id: int, upstream_server_ids: list[int]) -> list[int]: ...
+
+    def remove(self, upstream_id: int, upstream_server_ids: list[int]) -> list[int]: ...
+
+    def server_of(self, platform_server_id: int) -> int | None:
+        """Upstream's id of the platform's server (found by compute's label); None: none."""
+
+    def delete(self, upstream_id: int) -> None:
+        """Remove it from every server, then delete it (one gone already is no error)."""
+
+    def wait(self, action_id: int) -> None: ...
 
 
 class ActionRepository(Protocol):

@@ -22,7 +22,15 @@ from cpshared.logging import get_logger
 from network_service.domain import floating_ips as fips
 from network_service.domain.actions import Action, UpstreamFailure
 from network_service.domain.floating_ips import FloatingIp
-from network_service.service_layer.ports import Compute, Quotas, UpstreamFloatingIps, reservation_key
+from network_service.service_layer import firewall_provisioning, network_provisioning
+from network_service.service_layer.ports import (
+    Compute,
+    Quotas,
+    UpstreamFirewalls,
+    UpstreamFloatingIps,
+    UpstreamNetworks,
+    reservation_key,
+)
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
 
 log = get_logger(__name__)
@@ -123,18 +131,44 @@ class Provisioner:
         upstream: UpstreamFloatingIps,
         quotas: Quotas,
         compute: Compute | None = None,
+        networks: UpstreamNetworks | None = None,
+        network_quotas: Quotas | None = None,
+        firewalls: UpstreamFirewalls | None = None,
     ) -> None:
+        """``networks`` (and ``network_quotas``, identity's ``network`` quota): private networks'
+        actions are carried out too; ``firewalls``: firewalls' actions, and :meth:`reconcile`."""
         self.uow_factory = uow_factory
         self.upstream = upstream
         self.quotas = quotas
         self.peers = Peers(upstream, quotas, compute)
+        self.networks = (
+            network_provisioning.NetworkPeers(networks, network_quotas or quotas, compute) if networks else None
+        )
+        self.firewalls = firewall_provisioning.FirewallPeers(firewalls) if firewalls else None
+        self.commands = [
+            *CARRY_OUT,
+            *(network_provisioning.COMMANDS if networks else ()),
+            *(firewall_provisioning.COMMANDS if firewalls else ()),
+        ]
 
     def run_once(self, skip: Collection[int] = ()) -> Outcome | None:
         """Claim the oldest running action (not in ``skip``) and carry it out; None when there is none."""
         with self.uow_factory() as uow:
-            action = uow.actions.claim_next(skip, CARRY_OUT)
+            action = uow.actions.claim_next(skip, self.commands)
             if action is None:
                 return None
+            if action.resource_type in ("network", "firewall"):
+                try:
+                    if action.resource_type == "network" and self.networks is not None:
+                        network_provisioning.carry_out(self.networks, uow, action)
+                    elif self.firewalls is not None:
+                        firewall_provisioning.carry_out(self.firewalls, uow, action)
+                except Unavailable as exc:
+                    log.warning("action_deferred", action_id=action.id, command=action.command, error=exc.message)
+                    return Outcome(action.id, action.command, DEFERRED)
+                uow.commit()
+                log.info("action_finished", action_id=action.id, status=action.status, error_code=action.error_code)
+                return Outcome(action.id, action.command, action.status)
             fip = uow.floating_ips.get_any(action.resource_id, for_update=True)
             if fip is None:  # pragma: no cover - actions are only made for existing floating IPs
                 raise RuntimeError(f"action {action.id} names floating IP {action.resource_id}, which does not exist")
@@ -163,8 +197,18 @@ class Provisioner:
         log.warning("action_failed", action_id=action.id, code=failure.code, message=failure.message)
 
     def sweep(self) -> list[int]:
-        """Delete upstream floating IPs whose platform floating IP is deleted; their upstream ids.
+        """Delete upstream floating IPs (and networks, firewalls) whose platform one is deleted; their upstream ids.
         (A create request a dead worker sent may land upstream after its successor made its own.)"""
+        swept = network_provisioning.sweep(self.uow_factory, self.networks.upstream) if self.networks else []
+        if self.firewalls:
+            swept += firewall_provisioning.sweep(self.uow_factory, self.firewalls.upstream)
+        return swept + self._sweep_floating_ips()
+
+    def reconcile(self) -> list[int]:
+        """Bring unsynced firewalls in line upstream; their ids."""
+        return firewall_provisioning.reconcile(self.uow_factory, self.firewalls) if self.firewalls else []
+
+    def _sweep_floating_ips(self) -> list[int]:
         labelled = self.upstream.labelled()
         if not labelled:
             return []

@@ -27,6 +27,8 @@ class NetworkUnitOfWork(abc.ABC):
     floating_ips: ports.FloatingIpRepository
     actions: ports.ActionRepository
     metering: ports.MeteringRepository
+    networks: ports.NetworkRepository
+    firewalls: ports.FirewallRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
@@ -51,7 +53,7 @@ class NetworkUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
     def collect_events(self) -> None:
-        for aggregate in self.floating_ips.seen:
+        for aggregate in [*self.floating_ips.seen, *self.networks.seen, *self.firewalls.seen]:
             for event in pending_events(aggregate, SERVICE_NAME):
                 self.record(event)
 

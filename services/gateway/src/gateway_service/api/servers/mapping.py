@@ -82,6 +82,10 @@ class Catalog:
         """The volumes attached to the servers answered (:meth:`read_attachments`), by server id."""
         self.floating_ips: Mapping[int, Sequence[int]] = {}
         """The floating IPs assigned to the servers answered (:meth:`read_attachments`), by server id."""
+        self.private_nets: Mapping[int, Sequence[npb.ServerNetwork]] = {}
+        """The networks the servers answered are attached to (:meth:`read_attachments`), by server id."""
+        self.firewalls: Mapping[int, Sequence[npb.ServerFirewall]] = {}
+        """The firewalls applied to the servers answered (:meth:`read_attachments`), by server id."""
 
     @classmethod
     async def read(cls, request: Request, principal: Principal) -> Catalog:
@@ -100,9 +104,9 @@ class Catalog:
         return cpb.Datacenter(code=code, name=code)
 
     async def read_attachments(self, request: Request, principal: Principal, servers: Sequence[pb.Server]) -> Catalog:
-        """Learn what other services attach to ``servers``: storage's volumes and network's floating
-        IPs, one call to each for the page, made together. A service that does not answer leaves
-        its part empty rather than failing the servers' answer."""
+        """Learn what other services attach to ``servers``: storage's volumes, network's floating IPs,
+        network attachments and firewalls, one call to each for the page, made together. A service
+        that does not answer leaves its part empty rather than failing the servers' answer."""
         ids = [server.id for server in servers]
 
         async def volumes() -> Mapping[int, Sequence[int]]:
@@ -112,8 +116,11 @@ class Catalog:
                 log.warning("server_volumes_unavailable", error=str(exc))
                 return {}
 
-        self.volumes, self.floating_ips = await asyncio.gather(
-            volumes(), backends(request).floating_ips.of_servers(ids)
+        self.volumes, self.floating_ips, self.private_nets, self.firewalls = await asyncio.gather(
+            volumes(),
+            backends(request).floating_ips.of_servers(ids),
+            backends(request).networks.of_servers(ids),
+            backends(request).firewalls.of_servers(ids),
         )
         return self
 
@@ -146,9 +153,20 @@ class Catalog:
             status=hetzner_status(server.status),  # type: ignore[arg-type]  # one of HetznerStatus
             created=as_datetime(server.created_at),
             public_net=PublicNetOut(
-                ipv4=ipv4, ipv6=ipv6, floating_ips=list(self.floating_ips.get(server.id, ())), firewalls=[]
+                ipv4=ipv4,
+                ipv6=ipv6,
+                floating_ips=list(self.floating_ips.get(server.id, ())),
+                firewalls=[{"id": f.firewall_id, "status": f.status} for f in self.firewalls.get(server.id, ())],
             ),
-            private_net=[],
+            private_net=[
+                {
+                    "network": entry.network_id,
+                    "ip": entry.ip,
+                    "alias_ips": list(entry.alias_ips),
+                    "mac_address": entry.mac_address,
+                }
+                for entry in self.private_nets.get(server.id, ())
+            ],
             server_type=server_type_out(st, self.datacenters, self.prices),
             datacenter=datacenter_out(dc, self.server_types),
             location=location_out(dc),
