@@ -281,7 +281,7 @@ def test_a_suspended_accounts_volumes_refuse_every_change_until_it_is_active_aga
     assert world.volume(volume_id).size_gb == 20
 
 
-def test_an_erased_accounts_volumes_are_detached_and_deleted_and_a_busy_one_stays_locked(world: World) -> None:
+def test_an_erased_accounts_volumes_are_detached_and_deleted_a_busy_one_when_its_action_ends(world: World) -> None:
     attached = world.create(name="attached", server_id=1)
     world.drain()
     volumes.change_protection(attached.volume.id, True, _mine, world.uow())
@@ -291,14 +291,16 @@ def test_an_erased_accounts_volumes_are_detached_and_deleted_and_a_busy_one_stay
         events = reactions.account_erased(uow.volumes, uow.actions, USER)
         uow.commit()
     assert [e.envelope.event_type for e in events] == ["volume.detached"]
-    world.drain()
-    gone = world.volume(attached.volume.id)
-    assert gone.deleted_at is not None and gone.server_id is None  # protected or not
-    assert world.upstream.find(attached.volume.id) == []
     left = world.volume(busy.volume.id)
-    assert left.deleted_at is None and left.blocked
+    assert left.deleted_at is None and left.blocked and left.erased  # its create runs first
     with pytest.raises(v.Locked):
         volumes.delete(busy.volume.id, _mine, world.uow())
+    world.drain()
+    for volume_id in (attached.volume.id, busy.volume.id):
+        gone = world.volume(volume_id)
+        assert gone.deleted_at is not None and gone.server_id is None  # protected or not
+        assert world.upstream.find(volume_id) == []
+    assert world.quotas.held == {}
 
 
 def test_the_sweep_deletes_upstream_volumes_no_live_volume_owns(world: World) -> None:

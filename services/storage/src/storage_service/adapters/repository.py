@@ -36,6 +36,7 @@ def _volume(row: sa.Row[Any]) -> Volume:
         protection_delete=bool(row.protection_delete),
         locked=bool(row.locked),
         blocked=bool(row.blocked),
+        erased=bool(row.erased),
         hetzner_id=row.hetzner_id or 0,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -105,6 +106,7 @@ class VolumeRepository:
             "protection_delete": volume.protection_delete,
             "locked": volume.locked,
             "blocked": volume.blocked,
+            "erased": volume.erased,
             "version": volume.version,
         }
 

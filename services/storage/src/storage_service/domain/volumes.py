@@ -166,6 +166,7 @@ class Volume(Aggregate):
     protection_delete: bool = False
     locked: bool = False
     blocked: bool = False
+    erased: bool = False
     hetzner_id: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -269,8 +270,10 @@ class Volume(Aggregate):
     def erase(self, now: datetime) -> Action | None:
         """Its account was erased: detached and deleted whatever its protection (the worker's
         delete detaches it upstream first and removes it there). None while another action runs
-        on it or upstream has nothing yet (``creating``): it stays blocked for a later pass."""
+        on it (a create included): it stays blocked and ``erased``, and the worker erases it when
+        that action ends (:meth:`erase_pending`)."""
         self.block()
+        self.erased = True
         if self.locked or self.status == DELETING:
             return None
         if self.server_id is not None:
@@ -279,6 +282,12 @@ class Volume(Aggregate):
         self.version += 1
         self.status = DELETING
         return self._action(DELETE, {"erased": True})
+
+    def erase_pending(self, now: datetime) -> Action | None:
+        """The erasure its account's ``user.erased`` left for when its action ended, if any."""
+        if not self.erased or not self.live or self.locked or self.status == DELETING:
+            return None
+        return self.erase(now)
 
     # -- the rules of each command ------------------------------------------------------------
 

@@ -71,8 +71,9 @@ def account_activated(
 
 def account_erased(volumes: VolumeRepository, actions: ActionRepository, user_id: int) -> list[PendingEvent]:
     """Detach and delete the volumes ``user_id`` owns itself, protected or not; one busy with an
-    action stays blocked (logged). The ``volume.detached`` events, for the caller's outbox (the
-    worker records ``volume.deleted`` when upstream's copy is gone)."""
+    action is marked erased (logged), and the worker deletes it when that action ends. The
+    ``volume.detached`` events, for the caller's outbox (the worker records ``volume.deleted``
+    when upstream's copy is gone)."""
     now = utcnow()
     events: list[PendingEvent] = []
     for volume in _owned(volumes, user_id, None):
