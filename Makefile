@@ -8,7 +8,7 @@ PACKAGES := libs/contracts libs/shared libs/hetzner $(wildcard services/*) tools
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := $(VENV)/.installed
 
-.PHONY: help install contracts proto-baseline test-calendar bench bench-events bench-gateway bench-audit bench-compute bench-billing bench-network up down status topics migrate lint test test-unit test-integration test-e2e clean
+.PHONY: help install contracts proto-baseline test-calendar bench bench-events bench-gateway bench-audit bench-compute bench-billing bench-network bench-storage up down status topics migrate lint test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make up      install what is missing, start MariaDB, Kafka and every service"
@@ -16,7 +16,7 @@ help:
 	@echo "make status  each process: pid, port, health, memory"
 	@echo "make test    lint, contract checks, unit, integration and end-to-end tests"
 	@echo "make test-calendar  the calendar-sensitive suites with the clock faked at month end, year end, a leap day, a DST change"
-	@echo "make bench   benchmarks (make bench-events: relay, consumer, replay; make bench-gateway: HTTP; make bench-audit: the audit log; make bench-compute: servers; make bench-billing: usage ingestion, invoice run; make bench-network: floating IPs)"
+	@echo "make bench   benchmarks (make bench-events: relay, consumer, replay; make bench-gateway: HTTP; make bench-audit: the audit log; make bench-compute: servers; make bench-billing: usage ingestion, invoice run; make bench-network: floating IPs; make bench-storage: volumes)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -110,7 +110,11 @@ bench-network: install
 	$(BIN)/cloudctl up --infra-only
 	$(BIN)/python bench/network_bench.py
 
-bench: bench-events bench-gateway bench-audit bench-compute bench-billing bench-network
+bench-storage: install
+	$(BIN)/cloudctl up --infra-only
+	$(BIN)/python bench/storage_bench.py
+
+bench: bench-events bench-gateway bench-audit bench-compute bench-billing bench-network bench-storage
 
 # Record the current contracts as the baseline `buf breaking` compares against (at a release).
 proto-baseline: install

@@ -423,6 +423,79 @@ func TestTerraformScenario(t *testing.T) {
 		}
 	})
 
+	t.Run("volumes", func(t *testing.T) {
+		automount, format := true, "ext4"
+		onServer := must[hcloud.VolumeCreateResult](t, "create volume on a server")(client.Volume.Create(ctx,
+			hcloud.VolumeCreateOpts{Name: run + "-vol-a", Size: 10, Server: server, Automount: &automount, Format: &format, Labels: labels}))
+		wait(ctx, t, client, "create volume on a server", append([]*hcloud.Action{onServer.Action}, onServer.NextActions...)...)
+		loose := must[hcloud.VolumeCreateResult](t, "create volume in a location")(client.Volume.Create(ctx,
+			hcloud.VolumeCreateOpts{Name: run + "-vol-b", Size: 10, Location: fsn1, Labels: labels}))
+		wait(ctx, t, client, "create volume in a location", loose.Action)
+		a := must[*hcloud.Volume](t, "get volume")(client.Volume.GetByID(ctx, onServer.Volume.ID))
+		if a.Size != 10 || a.Server == nil || a.Server.ID != server.ID || a.Location == nil || a.Location.Name != "fsn1" ||
+			a.Format == nil || *a.Format != "ext4" || a.LinuxDevice == "" || a.Status != hcloud.VolumeStatusAvailable {
+			t.Fatalf("volume on a server: %+v", a)
+		}
+		listed, err := client.Volume.AllWithOpts(ctx, hcloud.VolumeListOpts{
+			ListOpts: hcloud.ListOpts{LabelSelector: "app=" + run, PerPage: 1},
+		})
+		if err != nil || len(listed) != 2 {
+			t.Fatalf("volumes by label selector, one per page: %v %d", err, len(listed))
+		}
+		if none, err := client.Volume.AllWithOpts(ctx, hcloud.VolumeListOpts{
+			ListOpts: hcloud.ListOpts{LabelSelector: "app=" + run + "-other"},
+		}); err != nil || len(none) != 0 {
+			t.Fatalf("volumes of another label: %v %d", err, len(none))
+		}
+		b := loose.Volume
+		wait(ctx, t, client, "attach volume", must[*hcloud.Action](t, "attach volume")(
+			client.Volume.AttachWithOpts(ctx, b, hcloud.VolumeAttachOpts{Server: server, Automount: &automount})))
+		if got := must[*hcloud.Volume](t, "get volume")(client.Volume.GetByID(ctx, b.ID)); got.Server == nil || got.Server.ID != server.ID {
+			t.Fatalf("attached volume's server: %+v", got.Server)
+		}
+		if seen := must[*hcloud.Server](t, "server with its volumes")(client.Server.GetByID(ctx, server.ID)); len(seen.Volumes) != 2 {
+			t.Fatalf("server's volumes: %+v", seen.Volumes)
+		}
+		if _, err := client.Volume.Delete(ctx, b); !hcloud.IsError(err, hcloud.ErrorCode("resource_in_use")) {
+			t.Fatalf("deleting an attached volume: %v", err)
+		}
+		wait(ctx, t, client, "detach volume", must[*hcloud.Action](t, "detach volume")(client.Volume.Detach(ctx, b)))
+		if got := must[*hcloud.Volume](t, "get volume")(client.Volume.GetByID(ctx, b.ID)); got.Server != nil {
+			t.Fatalf("detached volume's server: %+v", got.Server)
+		}
+		wait(ctx, t, client, "resize volume", must[*hcloud.Action](t, "resize volume")(client.Volume.Resize(ctx, b, 20)))
+		if got := must[*hcloud.Volume](t, "get volume")(client.Volume.GetByID(ctx, b.ID)); got.Size != 20 {
+			t.Fatalf("resized volume: %d GB", got.Size)
+		}
+		if _, _, err := client.Volume.Resize(ctx, b, 15); !hcloud.IsError(err, hcloud.ErrorCodeInvalidInput) {
+			t.Fatalf("shrinking a volume: %v", err)
+		}
+		protect := true
+		wait(ctx, t, client, "protect volume", must[*hcloud.Action](t, "protect volume")(
+			client.Volume.ChangeProtection(ctx, b, hcloud.VolumeChangeProtectionOpts{Delete: &protect})))
+		if got := must[*hcloud.Volume](t, "get volume")(client.Volume.GetByID(ctx, b.ID)); !got.Protection.Delete {
+			t.Fatalf("protected volume: %+v", got.Protection)
+		}
+		if _, err := client.Volume.Delete(ctx, b); !hcloud.IsError(err, hcloud.ErrorCodeProtected) {
+			t.Fatalf("deleting a protected volume: %v", err)
+		}
+		protect = false
+		wait(ctx, t, client, "unprotect volume", must[*hcloud.Action](t, "unprotect volume")(
+			client.Volume.ChangeProtection(ctx, b, hcloud.VolumeChangeProtectionOpts{Delete: &protect})))
+		if actions, err := client.Volume.Action.All(ctx, hcloud.ActionListOpts{}); err != nil || len(actions) < 6 {
+			t.Fatalf("volume actions: %v %d", err, len(actions))
+		}
+		wait(ctx, t, client, "detach volume", must[*hcloud.Action](t, "detach volume")(client.Volume.Detach(ctx, a)))
+		for _, volume := range []*hcloud.Volume{a, b} {
+			if _, err := client.Volume.Delete(ctx, volume); err != nil {
+				t.Fatalf("delete volume %d: %v", volume.ID, err)
+			}
+		}
+		if left, err := client.Volume.AllWithOpts(ctx, hcloud.VolumeListOpts{ListOpts: mine}); err != nil || len(left) != 0 {
+			t.Fatalf("volumes left: %v %d", err, len(left))
+		}
+	})
+
 	// Terraform destroy: everything this run made goes, and nothing of it is left.
 	all, err := client.Server.AllWithOpts(ctx, hcloud.ServerListOpts{ListOpts: mine})
 	if err != nil {

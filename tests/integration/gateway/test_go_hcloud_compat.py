@@ -3,7 +3,7 @@ against the gateway, unchanged: the Go module ``tests/go/hcloudcompat`` runs a T
 scenario (``go test``) with only the endpoint and a platform API token set.
 
 The platform is served as in test_servers_api.py (identity, compute with its provisioning
-worker and network with its worker against the in-process Hetzner simulator, the gateway on a
+worker, network and storage with their workers against the in-process Hetzner simulator, the gateway on a
 loopback port). The gateway's
 ASGI app is wrapped by a recorder, and after the Go run every JSON answer the Go client got is
 validated against Hetzner's spec with the integer/number strictness Go has
@@ -32,6 +32,7 @@ from identity_service.domain import commands
 from identity_service.domain.model import UserStatus
 from identity_service.service_layer import api_keys, users
 from tests.integration.gateway.test_servers_api import Worker
+from tests.integration.gateway.test_volumes_api import StorageWorker
 from tests.integration.live import LivePlatform, live_platform, network_worker_running
 from tests.integration.monitoring.support import MonitoringPipeline
 from tests.unit.hetzner_sim import spec
@@ -97,14 +98,21 @@ def platform(paths: LocalPaths, recorder: Recorder) -> Iterator[LivePlatform]:
         mariadb.scratch_database("cp_test_go_gw") as gateway_url,
         mariadb.scratch_database("cp_test_go_cp") as compute_url,
         mariadb.scratch_database("cp_test_go_nw") as network_url,
+        mariadb.scratch_database("cp_test_go_st") as storage_url,
     ):
         upgrade("identity", migrations_dir("identity"), identity_url)
         upgrade("gateway", migrations_dir("gateway"), gateway_url)
         upgrade("compute", migrations_dir("compute"), compute_url)
         upgrade("network", migrations_dir("network"), network_url)
+        upgrade("storage", migrations_dir("storage"), storage_url)
         with (
             live_platform(
-                identity_url, gateway_url, compute_url=compute_url, network_url=network_url, wrap_gateway=recorder.wrap
+                identity_url,
+                gateway_url,
+                compute_url=compute_url,
+                network_url=network_url,
+                storage_url=storage_url,
+                wrap_gateway=recorder.wrap,
             ) as live,
             network_worker_running(live),
         ):
@@ -115,6 +123,8 @@ def platform(paths: LocalPaths, recorder: Recorder) -> Iterator[LivePlatform]:
 def running_worker(platform: LivePlatform) -> Iterator[Worker]:
     runner = Worker(platform)
     runner.start()
+    storage = StorageWorker(platform)  # volumes' actions, as the stack's storage-worker
+    storage.thread.start()
     # Monitoring stores the servers' metrics the scenario asks for.
     pipeline = MonitoringPipeline(platform)
     pipeline.start()
@@ -122,6 +132,7 @@ def running_worker(platform: LivePlatform) -> Iterator[Worker]:
         yield runner
     finally:
         pipeline.stop()
+        storage.stop()
         runner.stop()
 
 
@@ -235,9 +246,25 @@ def test_hcloud_go_runs_a_terraform_scenario_and_every_answer_matches_the_spec(
         "DELETE /floating_ips/{id} 423",
         "DELETE /floating_ips/{id} 204",
         "GET /floating_ips/actions 200",
+        "POST /volumes 201",
+        "GET /volumes 200",
+        "GET /volumes/{id} 200",
+        "POST /volumes/{id}/actions/attach 201",
+        "POST /volumes/{id}/actions/detach 201",
+        "POST /volumes/{id}/actions/resize 201",
+        "POST /volumes/{id}/actions/resize 400",
+        "POST /volumes/{id}/actions/change_protection 201",
+        "DELETE /volumes/{id} 423",
+        "DELETE /volumes/{id} 422",
+        "DELETE /volumes/{id} 204",
+        "GET /volumes/actions 200",
     ):
         assert operation in seen, f"the Go client never got {operation}: {sorted(seen)}"
     pages = [
         e.query for e in recorder.exchanges if e.method == "GET" and e.path == "/v1/servers" and "per_page=2" in e.query
     ]
     assert any("page=2" in query.split("&") for query in pages), pages
+    volume_pages = [
+        e.query for e in recorder.exchanges if e.method == "GET" and e.path == "/v1/volumes" and "per_page=1" in e.query
+    ]
+    assert any("page=2" in query.split("&") for query in volume_pages), volume_pages

@@ -24,17 +24,22 @@ from hcloud.servers import BoundServer
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cloudplatform.compute.v1 import events_pb2 as compute_pb
+from cloudplatform.identity.v1 import events_pb2 as identity_pb
 from cpshared.events import catalog as events
 from cpshared.events.envelope import new_event
 from cpshared.events.projection import ProjectionRunner, RawRecord
 from cpshared.migrations import migrations_dir, upgrade
+from cpshared.topics import IDENTITY_EVENTS
 from identity_service.domain import commands
 from identity_service.domain.model import QuotaOwner, UserRole, UserStatus
+from identity_service.service_layer import organizations as identity_organizations
 from identity_service.service_layer import staff as identity_staff
 from identity_service.service_layer import users
 from storage_service.config import WorkerSettings as StorageWorkerSettings
+from storage_service.domain.volumes import Locked
 from storage_service.entrypoints import worker as storage_worker
 from storage_service.entrypoints.server_projection import ServerProjection
+from storage_service.service_layer import volumes as storage_volumes
 from tests.integration.gateway.test_servers_api import Worker, _client, _token
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
 
@@ -362,3 +367,143 @@ def test_upstream_faults_are_retried_without_a_second_volume_and_a_refusal_ends_
         assert client.volumes.get_by_id(made.volume.id).size == 10 and owned[0]["size"] == 10
     finally:
         _clear_faults(platform)
+
+
+def _identity_record(spec: Any, payload: Any, aggregate_id: int, offset: int) -> RawRecord:
+    """An identity event as storage's consumer reads it from identity.events."""
+    event = new_event(spec, producer="identity", aggregate_id=aggregate_id, aggregate_version=offset, payload=payload)
+    return RawRecord(IDENTITY_EVENTS.name, 0, offset, event.key, event.envelope.SerializeToString(), event.headers())
+
+
+def _apply_twice(platform: LivePlatform, record: RawRecord) -> None:
+    assert platform.storage is not None
+    runner = ProjectionRunner(platform.storage.engine, ServerProjection())
+    assert runner.apply_batch([record]).applied == 1
+    assert runner.apply_batch([record]).applied == 0  # redelivered: changes nothing twice
+
+
+def _status(user_id: int, old: str, new: str) -> identity_pb.UserStatusChanged:
+    return identity_pb.UserStatusChanged(user_id=user_id, old_status=old, new_status=new)
+
+
+def _blocked(platform: LivePlatform, volume_id: int) -> bool:
+    assert platform.storage is not None
+    with platform.storage.engine.connect() as conn:
+        return bool(conn.execute(sa.text("SELECT blocked FROM volumes WHERE id = :id"), {"id": volume_id}).scalar_one())
+
+
+def _wait(check: Any, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def test_a_suspended_accounts_volumes_are_locked_and_an_erased_ones_detached_and_deleted(
+    platform: LivePlatform, workers: None
+) -> None:
+    email = "suspended-volumes@example.com"
+    token = _token(platform, email)
+    client = _client(platform, token, [])
+    user_id = _user_id(platform, email)
+    server = _server(client, "susp-a")
+    attached = client.volumes.create(size=10, name="susp-attached", server=server)
+    attached.action.wait_until_finished(max_retries=400)
+    loose = client.volumes.create(size=20, name="susp-loose", location=Location(name="fsn1"))
+    loose.action.wait_until_finished(max_retries=400)
+    client.volumes.change_protection(attached.volume, delete=True).wait_until_finished(max_retries=400)
+    ids = [attached.volume.id, loose.volume.id]
+
+    _apply_twice(platform, _identity_record(events.USER_SUSPENDED, _status(user_id, "active", "suspended"), user_id, 1))
+    assert all(_blocked(platform, volume_id) for volume_id in ids)
+    volume, other = client.volumes.get_by_id(ids[0]), client.volumes.get_by_id(ids[1])  # reads still answer
+    before = _live_rows(platform)
+    for refused in (
+        lambda: client.volumes.resize(other, 30),
+        lambda: client.volumes.attach(other, server),
+        lambda: client.volumes.detach(volume),
+        lambda: client.volumes.change_protection(volume, delete=False),
+        lambda: client.volumes.update(other, name="renamed"),
+        lambda: client.volumes.delete(other),
+    ):
+        _refused(refused, "locked")
+    answer = httpx.post(
+        f"{platform.gateway}/v1/volumes/{ids[1]}/actions/resize",
+        json={"size": 40},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 423 and answer.json()["error"]["code"] == "locked"
+    assert _live_rows(platform) == before  # nothing changed, nothing deleted
+
+    _apply_twice(platform, _identity_record(events.USER_ACTIVATED, _status(user_id, "suspended", "active"), user_id, 2))
+    assert not any(_blocked(platform, volume_id) for volume_id in ids)
+    client.volumes.resize(other, 30).wait_until_finished(max_retries=400)
+    assert client.volumes.get_by_id(ids[1]).size == 30
+
+    erased = identity_pb.UserErased(user_id=user_id, erased_by_user_id=1)
+    _apply_twice(platform, _identity_record(events.USER_ERASED, erased, user_id, 3))
+    assert platform.storage is not None
+    for volume_id in ids:  # the protected, attached one too
+        _wait(lambda v=volume_id: v not in {row[0] for row in _live_rows(platform)}, f"volume {volume_id} is deleted")
+        _refused(lambda v=volume_id: client.volumes.get_by_id(v), "not_found")
+    mine = {str(volume_id) for volume_id in ids}
+    assert [v for v in _upstream_volumes(platform) if v["labels"].get("cp_volume_id") in mine] == []
+    with platform.storage.engine.connect() as conn:
+        detached = conn.execute(
+            sa.text(
+                "SELECT COUNT(*) FROM outbox WHERE event_type = 'volume.detached' AND message_key = :id"
+                " AND envelope LIKE '%account_erased%'"
+            ),
+            {"id": str(ids[0])},
+        ).scalar_one()
+    assert detached == 1
+    assert _quota(platform, user_id, "volume") == 0 and _quota(platform, user_id, "volume_gb") == 0
+    assert client.servers.get_by_id(server.id).volumes == []
+
+
+def test_a_suspended_organizations_volumes_are_locked_until_it_is_active_again(
+    platform: LivePlatform, workers: None
+) -> None:
+    email = "org-volumes@example.com"
+    _token(platform, email)
+    user_id = _user_id(platform, email)
+    organization, _ = identity_organizations.create_organization(
+        commands.CreateOrganization(acting_user_id=user_id, name="Volume Org", slug="volume-org"),
+        platform.identity.uow(),
+    )
+    storage = platform.storage
+    assert storage is not None
+    own = storage_volumes.create(
+        storage_volumes.CreateVolume(user_id=user_id, organization_id=None, name="own", size_gb=10, location="fsn1"),
+        storage.uow(),
+        storage.servers,
+        storage.quotas,
+    ).volume
+    theirs = storage_volumes.create(
+        storage_volumes.CreateVolume(
+            user_id=user_id, organization_id=organization.id, name="theirs", size_gb=10, location="fsn1"
+        ),
+        storage.uow(),
+        storage.servers,
+        storage.quotas,
+    ).volume
+    _wait(lambda: all(row[2] == "available" for row in _live_rows(platform) if row[0] in (own.id, theirs.id)), "made")
+
+    suspended = identity_pb.OrganizationStatusChanged(
+        organization_id=organization.id, old_status="active", new_status="suspended"
+    )
+    _apply_twice(platform, _identity_record(events.ORGANIZATION_SUSPENDED, suspended, organization.id, 1))
+    assert _blocked(platform, theirs.id) and not _blocked(platform, own.id)  # a member's own volumes are theirs
+
+    def anyone(user_id: int, organization_id: int | None) -> None:
+        return None
+
+    with pytest.raises(Locked):
+        storage_volumes.resize(theirs.id, 20, anyone, storage.uow(), storage.quotas)
+    activated = identity_pb.OrganizationStatusChanged(
+        organization_id=organization.id, old_status="suspended", new_status="active"
+    )
+    _apply_twice(platform, _identity_record(events.ORGANIZATION_ACTIVATED, activated, organization.id, 2))
+    assert not _blocked(platform, theirs.id)
+    storage_volumes.resize(theirs.id, 20, anyone, storage.uow(), storage.quotas)

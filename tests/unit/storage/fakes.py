@@ -78,6 +78,18 @@ class FakeVolumes:
     def count_on_server(self, server_id: int) -> int:
         return sum(1 for vol in self.state.values() if vol.server_id == server_id and vol.deleted_at is None)
 
+    def of_account(self, *, user_id: int | None = None, organization_id: int | None = None) -> list[Volume]:
+        return [
+            vol
+            for vol in sorted(self.state.values(), key=lambda x: x.id)
+            if vol.deleted_at is None
+            and (
+                vol.organization_id == organization_id
+                if organization_id is not None
+                else (vol.user_id == user_id and vol.organization_id is None)
+            )
+        ]
+
     def on_servers(self, server_ids: Iterable[int]) -> dict[int, list[Volume]]:
         wanted = set(server_ids)
         found: dict[int, list[Volume]] = {}

@@ -253,6 +253,56 @@ def test_a_deleted_servers_idle_volumes_are_detached_and_stay(world: World) -> N
     assert (volume.server_id, volume.status, volume.deleted_at) == (None, v.AVAILABLE, None)
 
 
+def test_a_suspended_accounts_volumes_refuse_every_change_until_it_is_active_again(world: World) -> None:
+    created = world.create(server_id=1)
+    world.drain()
+    with world.uow() as uow:
+        assert reactions.account_suspended(uow.volumes, user_id=USER) == 1
+        assert reactions.account_suspended(uow.volumes, user_id=USER) == 0  # once
+        assert reactions.account_suspended(uow.volumes, organization_id=5) == 0  # not the organization's
+        uow.commit()
+    volume_id = created.volume.id
+    for refused in (
+        lambda: volumes.resize(volume_id, 20, _mine, world.uow(), world.quotas),
+        lambda: volumes.detach(volume_id, _mine, world.uow()),
+        lambda: volumes.change_protection(volume_id, True, _mine, world.uow()),
+        lambda: volumes.update(volume_id, "other", None, _mine, world.uow()),
+        lambda: volumes.delete(volume_id, _mine, world.uow()),
+    ):
+        with pytest.raises(v.Locked, match="suspended"):
+            refused()
+    volume = world.volume(volume_id)
+    assert (volume.size_gb, volume.server_id, volume.name, volume.deleted_at) == (10, 1, "data", None)
+    with world.uow() as uow:
+        assert reactions.account_activated(uow.volumes, user_id=USER) == 1
+        uow.commit()
+    volumes.resize(volume_id, 20, _mine, world.uow(), world.quotas)
+    world.drain()
+    assert world.volume(volume_id).size_gb == 20
+
+
+def test_an_erased_accounts_volumes_are_detached_and_deleted_a_busy_one_when_its_action_ends(world: World) -> None:
+    attached = world.create(name="attached", server_id=1)
+    world.drain()
+    volumes.change_protection(attached.volume.id, True, _mine, world.uow())
+    world.drain()
+    busy = world.create(name="busy")  # its create has not run yet
+    with world.uow() as uow:
+        events = reactions.account_erased(uow.volumes, uow.actions, USER)
+        uow.commit()
+    assert [e.envelope.event_type for e in events] == ["volume.detached"]
+    left = world.volume(busy.volume.id)
+    assert left.deleted_at is None and left.blocked and left.erased  # its create runs first
+    with pytest.raises(v.Locked):
+        volumes.delete(busy.volume.id, _mine, world.uow())
+    world.drain()
+    for volume_id in (attached.volume.id, busy.volume.id):
+        gone = world.volume(volume_id)
+        assert gone.deleted_at is not None and gone.server_id is None  # protected or not
+        assert world.upstream.find(volume_id) == []
+    assert world.quotas.held == {}
+
+
 def test_the_sweep_deletes_upstream_volumes_no_live_volume_owns(world: World) -> None:
     created = world.create()
     world.drain()

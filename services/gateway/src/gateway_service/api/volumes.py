@@ -103,7 +103,7 @@ class NewVolume(BaseModel):
 
     name: str = Field(min_length=1, max_length=255)
     size: int = Field(ge=-(2**31), le=2**31 - 1, description="Size in GB, 10 to 10240.")
-    location: str | None = Field(default=None, max_length=64, description="Location name; or give server.")
+    location: str | int | None = Field(default=None, description="Name or ID of the location; or give server.")
     server: int | None = Field(default=None, ge=1, le=MAX_ID, description="Server to attach it to; or give location.")
     automount: bool | None = None
     format: str | None = Field(default=None, max_length=20, description="ext4 or xfs.")
@@ -145,6 +145,20 @@ class Locations:
     @classmethod
     async def read(cls, request: Request) -> Locations:
         return cls(await active_datacenters(request))
+
+    def code(self, location: str | int | None) -> str:
+        """The location a create names (its name, or its ID as hcloud-go sends it); a name is
+        storage's to check."""
+        if location is None:
+            return ""
+        if isinstance(location, str):
+            if len(location) > 64:
+                raise InvalidInput("location is too long", details={"fields": [{"name": "location"}]})
+            return location
+        for dc in self._by_code.values():
+            if dc.id == location:
+                return dc.code
+        raise InvalidInput(f"location {location} does not exist", details={"fields": [{"name": "location"}]})
 
     def volume_out(self, volume: pb.Volume) -> VolumeOut:
         dc = self._by_code.get(volume.location) or cpb.Datacenter(id=volume.datacenter_id, code=volume.location)
@@ -201,17 +215,17 @@ async def list_volumes(
 @scope(Family.VOLUMES, Access.WRITE)
 async def create_volume(request: Request, principal: Authenticated, body: NewVolume) -> CreatedVolumeAnswer:
     """A new volume in a location, or on a server (attached to it)."""
+    locations = await Locations.read(request)
     created = await backends(request).storage.create(
         *tenant(principal),
         name=body.name,
         size_gb=body.size,
-        location=body.location or "",
+        location=locations.code(body.location),
         server_id=body.server or 0,
         automount=bool(body.automount),
         format=body.format or "",
         labels=body.labels,
     )
-    locations = await Locations.read(request)
     return CreatedVolumeAnswer(
         volume=locations.volume_out(created.volume), action=action_out(created.action), next_actions=[]
     )

@@ -35,6 +35,8 @@ def _volume(row: sa.Row[Any]) -> Volume:
         labels=dict(row.labels or {}),
         protection_delete=bool(row.protection_delete),
         locked=bool(row.locked),
+        blocked=bool(row.blocked),
+        erased=bool(row.erased),
         hetzner_id=row.hetzner_id or 0,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -103,6 +105,8 @@ class VolumeRepository:
             "deleted_at": volume.deleted_at,
             "protection_delete": volume.protection_delete,
             "locked": volume.locked,
+            "blocked": volume.blocked,
+            "erased": volume.erased,
             "version": volume.version,
         }
 
@@ -148,6 +152,18 @@ class VolumeRepository:
         c = t.volumes.c
         query = sa.select(sa.func.count()).where(c.server_id == server_id, c.deleted_at.is_(None))
         return int(self.session.execute(query).scalar_one())
+
+    def of_account(self, *, user_id: int | None = None, organization_id: int | None = None) -> list[Volume]:
+        """The live volumes a user owns itself (``user_id``) or an organization owns, locked
+        until this transaction ends (suspension and erasure change them)."""
+        c = t.volumes.c
+        owner = (
+            c.organization_id == organization_id
+            if organization_id is not None
+            else sa.and_(c.user_id == user_id, c.organization_id.is_(None))
+        )
+        query = sa.select(t.volumes).where(owner, c.deleted_at.is_(None)).order_by(c.id).with_for_update()
+        return [_volume(row) for row in self.session.execute(query)]
 
     def on_servers(self, server_ids: Iterable[int]) -> dict[int, list[Volume]]:
         wanted = sorted(set(server_ids))

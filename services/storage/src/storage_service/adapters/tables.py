@@ -40,6 +40,8 @@ volumes = sa.Table(
     sa.Column("locked", sa.Boolean, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("metered_until", TIME),  # migration 0004: the metering cursor
+    sa.Column("blocked", sa.Boolean, nullable=False),  # migration 0005: the account is suspended
+    sa.Column("erased", sa.Boolean, nullable=False),  # migration 0005: delete once its action ends
 )
 
 volume_size_periods = sa.Table(

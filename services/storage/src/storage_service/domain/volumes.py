@@ -165,6 +165,8 @@ class Volume(Aggregate):
     labels: dict[str, str] = field(default_factory=dict)
     protection_delete: bool = False
     locked: bool = False
+    blocked: bool = False
+    erased: bool = False
     hetzner_id: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -233,6 +235,7 @@ class Volume(Aggregate):
 
     def begin(self, command: str, params: dict[str, Any], check: Callable[[Volume], None] | None = None) -> Action:
         """Check the rules of ``command``, lock the volume and start its action."""
+        self.ensure_not_blocked()
         if self.locked:
             raise Locked(f"volume {self.id} is locked: an action is running on it; wait for it to finish")
         if self.status in (CREATING, ERROR) and command != DELETE:
@@ -243,6 +246,48 @@ class Volume(Aggregate):
         self.version += 1
         server_id = params.get("server_id") or self.server_id
         return self._action(command, params, server_id if command in (ATTACH, DETACH) else None)
+
+    def ensure_not_blocked(self) -> None:
+        if self.blocked:
+            raise Locked(f"volume {self.id} is locked: its account is suspended; nothing can be done with it")
+
+    # -- suspension -------------------------------------------------------------------------
+
+    def block(self) -> bool:
+        """Its account was suspended, banned or erased: no customer action until it is active
+        again (the volume stays, attached or not). False when it was blocked already."""
+        if self.blocked:
+            return False
+        self.blocked = True
+        return True
+
+    def unblock(self) -> bool:
+        if not self.blocked:
+            return False
+        self.blocked = False
+        return True
+
+    def erase(self, now: datetime) -> Action | None:
+        """Its account was erased: detached and deleted whatever its protection (the worker's
+        delete detaches it upstream first and removes it there). None while another action runs
+        on it (a create included): it stays blocked and ``erased``, and the worker erases it when
+        that action ends (:meth:`erase_pending`)."""
+        self.block()
+        self.erased = True
+        if self.locked or self.status == DELETING:
+            return None
+        if self.server_id is not None:
+            self.detached(None, now, reason="account_erased")
+        self.locked = True
+        self.version += 1
+        self.status = DELETING
+        return self._action(DELETE, {"erased": True})
+
+    def erase_pending(self, now: datetime) -> Action | None:
+        """The erasure its account's ``user.erased`` left for when its action ended, if any."""
+        if not self.erased or not self.live or self.locked or self.status == DELETING:
+            return None
+        return self.erase(now)
 
     # -- the rules of each command ------------------------------------------------------------
 
@@ -281,6 +326,7 @@ class Volume(Aggregate):
     # -- changes answered at once -----------------------------------------------------------
 
     def update(self, name: str | None, labels: dict[str, str] | None) -> list[str]:
+        self.ensure_not_blocked()
         fields = []
         if name is not None and name != self.name:
             self.name = check_name(name)

@@ -1,40 +1,90 @@
-"""Storage's follower of compute's stream: a deleted server's volumes are detached.
+"""Storage's follower of compute's and identity's streams: a deleted server's volumes are
+detached; a suspended or banned account's volumes are blocked (``423 locked`` to every customer
+action, never deleted) and unblocked on activation — a user's own volumes on ``user.*``, an
+organization's on ``organization.suspended``/``organization.activated``; an erased user's
+volumes are detached and deleted (upstream too, through the worker).
 
 Run by the generic consumer as the process ``storage-consumer`` (consumer group "storage"):
 ``python -m cpshared.events.consumer_main storage_service.entrypoints.server_projection:ServerProjection``.
 Each event is applied in the transaction of its inbox row (cpshared.events.projection), so a
-redelivered ``server.deleted`` finds its inbox row and detaches nothing twice; the volume events
+redelivered event finds its inbox row and detaches nothing twice; the volume events
 it causes go to storage's outbox in that same transaction. It acts on volumes storage owns and
 projects nothing a replay could rebuild, so it declares no tables of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
 from sqlalchemy.orm import Session
 
 from cloudplatform.compute.v1 import events_pb2 as compute_pb
+from cloudplatform.identity.v1 import events_pb2 as identity_pb
 from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.outbox import write_events
 from cpshared.events.projection import ApplyContext, Projection, handles
-from cpshared.topics import COMPUTE_EVENTS, Topic
-from storage_service.adapters.repository import VolumeRepository
+from cpshared.topics import COMPUTE_EVENTS, IDENTITY_EVENTS, Topic
+from storage_service.adapters.repository import ActionRepository, VolumeRepository
 from storage_service.service_layer import reactions
+
+
+@contextmanager
+def _session(ctx: ApplyContext) -> Iterator[Session]:
+    """A session on the projection's transaction (it neither commits nor rolls back: the runner does)."""
+    ctx.flush()
+    session = Session(bind=ctx.conn, join_transaction_mode="rollback_only")
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 class ServerProjection(Projection):
     name = "storage"
-    topics: ClassVar[tuple[Topic, ...]] = (COMPUTE_EVENTS,)
+    topics: ClassVar[tuple[Topic, ...]] = (COMPUTE_EVENTS, IDENTITY_EVENTS)
     tables = ()
 
     @handles("server.deleted")
     def server_deleted(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
         payload = event.payload
         assert isinstance(payload, compute_pb.ServerDeleted)
-        ctx.flush()
-        session = Session(bind=ctx.conn, join_transaction_mode="rollback_only")
-        try:
+        with _session(ctx) as session:
             write_events(ctx.conn, reactions.server_deleted(VolumeRepository(session), payload.server_id))
-        finally:
-            session.close()
+
+    @handles("user.suspended", "user.banned")
+    def user_suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserStatusChanged)
+        with _session(ctx) as session:
+            reactions.account_suspended(VolumeRepository(session), user_id=payload.user_id)
+
+    @handles("user.activated")
+    def user_activated(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserStatusChanged)
+        with _session(ctx) as session:
+            reactions.account_activated(VolumeRepository(session), user_id=payload.user_id)
+
+    @handles("user.erased")
+    def user_erased(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.UserErased)
+        with _session(ctx) as session:
+            recorded = reactions.account_erased(VolumeRepository(session), ActionRepository(session), payload.user_id)
+            write_events(ctx.conn, recorded)
+
+    @handles("organization.suspended")
+    def organization_suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.OrganizationStatusChanged)
+        with _session(ctx) as session:
+            reactions.account_suspended(VolumeRepository(session), organization_id=payload.organization_id)
+
+    @handles("organization.activated")
+    def organization_activated(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, identity_pb.OrganizationStatusChanged)
+        with _session(ctx) as session:
+            reactions.account_activated(VolumeRepository(session), organization_id=payload.organization_id)

@@ -138,6 +138,9 @@ class VolumeRepository(Protocol):
     def on_servers(self, server_ids: Iterable[int]) -> dict[int, list[Volume]]:
         """The live volumes of each server, by server id (servers without: left out)."""
 
+    def of_account(self, *, user_id: int | None = None, organization_id: int | None = None) -> list[Volume]:
+        """The live volumes a user owns itself or an organization owns, locked for update."""
+
     def lock_server(self, server_id: int) -> None:
         """Serialize attaches to one server until the transaction ends (the limit of 16 is exact)."""
 

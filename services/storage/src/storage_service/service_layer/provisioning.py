@@ -178,9 +178,19 @@ class Provisioner:
             except Unavailable as exc:
                 log.warning("action_deferred", action_id=action.id, command=action.command, error=exc.message)
                 return Outcome(action.id, action.command, DEFERRED)
+            self._erase_if_pending(uow, volume)
             uow.commit()
             log.info("action_finished", action_id=action.id, status=action.status, error_code=action.error_code)
             return Outcome(action.id, action.command, action.status)
+
+    def _erase_if_pending(self, uow: StorageUnitOfWork, volume: Volume) -> None:
+        """Its account was erased while this action ran: its delete starts now (the next round)."""
+        now = utcnow()
+        erasure = volume.erase_pending(now)
+        if erasure is not None:
+            uow.actions.add(erasure, now)
+            uow.volumes.save(volume, now)
+            log.info("erasure_started", volume_id=volume.id, action_id=erasure.id)
 
     def _failed(self, uow: StorageUnitOfWork, action: Action, volume: Volume, failure: UpstreamFailure) -> None:
         now = utcnow()
