@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
+from annotated_types import Ge, Le
 from fastapi import Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Strict
 
 from gateway_service.auth.principal import Principal
 from hetzner_conventions.pagination import PageRequest, Pagination, link_header, paginate
@@ -20,7 +21,19 @@ from hetzner_conventions.sorting import SortKey
 T = TypeVar("T")
 
 MAX_ID = 2**63 - 1
-"""The largest id a path or query accepts (a signed 64-bit integer)."""
+"""The largest id a path, query or body accepts (a signed 64-bit integer, protobuf's int64, SQL's BIGINT)."""
+
+# The one definition of an id at the edge: every route's ids (path, query, body, lists of ids)
+# are these, so no value reaches protobuf or SQL out of range (tests/unit/gateway/
+# test_integer_bounds.py walks the OpenAPI document for integers without bounds).
+Id = Annotated[int, Ge(1), Le(MAX_ID)]
+"""An id in a path or query: 1 to 2^63-1, else 400 ``invalid_input``."""
+BodyId = Annotated[int, Strict(), Ge(1), Le(MAX_ID)]
+"""An id in a JSON body: a JSON integer (never ``true``, ``1.0`` or ``"1"``), 1 to 2^63-1."""
+OptionalBodyId = Annotated[int, Strict(), Ge(0), Le(MAX_ID)]
+"""An id in a JSON body where 0 means none."""
+Int32 = Annotated[int, Strict(), Ge(1), Le(2**31 - 1)]
+"""A positive count or limit in a JSON body that a backend holds as an int32."""
 # Hetzner's label value rule (a key's rule is checked by the backend, which says what is wrong).
 LABEL_VALUE = r"^(()|[a-z0-9A-Z]|([a-z0-9A-Z][a-z0-9A-Z\._-]{0,61}[a-z0-9A-Z]))$"
 Labels = dict[str, Annotated[str, Field(pattern=LABEL_VALUE)]]
