@@ -54,6 +54,7 @@ from gateway_service.clients.backends import BACKENDS_STATE, Backends
 from gateway_service.config import Settings
 from gateway_service.console import relay as console_relay
 from gateway_service.console.tickets import ConsoleTickets
+from gateway_service.http_hygiene import HttpHygieneMiddleware
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
 from gateway_service.idempotency.store import IdempotencyStore
 from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
@@ -175,6 +176,8 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.add_middleware(RateLimitHeadersMiddleware)
     # Added before the request-id middleware, so it runs inside it: replays get a request id too.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
+    # Security headers, Cache-Control: no-store and the body cap on every answer the log sees (a 413 too).
+    app.add_middleware(HttpHygieneMiddleware, max_body_bytes=settings.max_request_body_bytes)
     # Outermost but for the request id: it logs every final answer (401, 429, 409, 422,
     # replays) as a request.completed event in the gateway's outbox, with its request id.
     app.add_middleware(
