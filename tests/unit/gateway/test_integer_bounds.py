@@ -100,3 +100,24 @@ def test_the_largest_page_times_the_largest_per_page_fits_an_int32() -> None:
     request = parse_page_request(str(MAX_PAGE), str(MAX_PER_PAGE))
     assert request == PageRequest(MAX_PAGE, MAX_PER_PAGE)
     assert request.offset + request.limit <= 2**31 - 1
+
+
+def test_page_and_per_page_are_integers_in_the_document() -> None:
+    doc = document()
+    paging = [
+        (f"{method} {path}", parameter)
+        for path, operations in doc["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query" and parameter["name"] in ("page", "per_page")
+    ]
+    assert len(paging) > 20
+    assert [where for where, parameter in paging if parameter["schema"]["type"] != "integer"] == []
+    pages = {parameter["schema"]["maximum"] for _, parameter in paging if parameter["name"] == "page"}
+    assert pages == {MAX_PAGE}
+
+
+def test_423_and_413_are_documented_on_the_authenticated_routes() -> None:
+    doc = document()
+    servers = doc["paths"]["/v1/servers/{id}"]["delete"]["responses"]
+    assert {"413", "423"} <= set(servers)

@@ -48,8 +48,9 @@ def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return documented
 
 
-# What any authenticated /v1 route may answer besides its own success.
-COMMON_ERROR_ANSWERS = documented_errors(400, 401, 403, 404, 409, 422, 429, 500)
+# What any authenticated /v1 route may answer besides its own success (413: a body past the
+# gateway's cap; 423: a locked or protected resource).
+COMMON_ERROR_ANSWERS = documented_errors(400, 401, 403, 404, 409, 413, 422, 423, 429, 500)
 
 
 def error_response(

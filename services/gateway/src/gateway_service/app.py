@@ -46,6 +46,7 @@ from gateway_service.api import (
     two_factor,
     volumes,
 )
+from gateway_service.api.common import typed_paging
 from gateway_service.api.servers import routes as servers
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
@@ -164,6 +165,8 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
         redoc_url=None,
     )
     install_error_handlers(app)
+    build_document = app.openapi
+    app.openapi = lambda: typed_paging(build_document())  # type: ignore[method-assign]
     wired = Backends.wire(lambda backend: channels[backend])
     setattr(app.state, BACKENDS_STATE, wired)
     authenticator = Authenticator(wired.identity, cache, session_rate_limit=settings.session_rate_limit)

@@ -15,7 +15,15 @@ from fastapi import Request, Response
 from pydantic import BaseModel, Field, Strict
 
 from gateway_service.auth.principal import Principal
-from hetzner_conventions.pagination import PageRequest, Pagination, link_header, paginate
+from hetzner_conventions.pagination import (
+    DEFAULT_PER_PAGE,
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    PageRequest,
+    Pagination,
+    link_header,
+    paginate,
+)
 from hetzner_conventions.sorting import SortKey
 
 T = TypeVar("T")
@@ -86,3 +94,31 @@ def sort_items(items: list[T], keys: Sequence[SortKey], value: Callable[[T, str]
 def sort_param(keys: Sequence[SortKey]) -> list[str]:
     """``keys`` as a backend's ``sort`` field: ``field:asc`` / ``field:desc``."""
     return [f"{k.field}:{'desc' if k.descending else 'asc'}" for k in keys]
+
+
+# page and per_page as parse_page_request validates them (the routes read them as text).
+PAGING_SCHEMAS: dict[str, dict[str, Any]] = {
+    "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1, "title": "Page"},
+    "per_page": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_ID,
+        "default": DEFAULT_PER_PAGE,
+        "title": "Per Page",
+        "description": f"Entries per page, 1 to {MAX_PER_PAGE}; more is served as {MAX_PER_PAGE}.",
+    },
+}
+
+
+def typed_paging(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` (an OpenAPI document, changed in place) with each ``page`` and ``per_page``
+    query parameter a route reads as text typed as the integer it is validated as."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                name = parameter.get("name")
+                if parameter.get("in") != "query" or name not in PAGING_SCHEMAS:
+                    continue
+                if parameter.get("schema", {}).get("type") != "integer":  # those typed by their route stay
+                    parameter["schema"] = dict(PAGING_SCHEMAS[name])
+    return document
