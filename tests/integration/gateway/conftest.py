@@ -17,6 +17,7 @@ from cloudctl.paths import LocalPaths
 from cpshared.clock import ManualClock
 from cpshared.db import make_engine
 from cpshared.migrations import migrations_dir, upgrade
+from gateway_service.entrypoints.http_server import server_config
 
 # A scratch identity database and the identity service on it, for tests that need identity.
 from tests.integration.identity.conftest import identity, identity_url  # noqa: F401
@@ -52,7 +53,8 @@ def _free_port() -> int:
 def serve(app: ASGIApp) -> Iterator[str]:
     """Run ``app`` under a real uvicorn on a loopback port for the test; yields its base URL."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    # Served as the gateway's process serves it (no server banner, its timeouts).
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -47,8 +48,9 @@ def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return documented
 
 
-# What any authenticated /v1 route may answer besides its own success.
-COMMON_ERROR_ANSWERS = documented_errors(400, 401, 403, 404, 409, 422, 429, 500)
+# What any authenticated /v1 route may answer besides its own success (413: a body past the
+# gateway's cap; 423: a locked or protected resource).
+COMMON_ERROR_ANSWERS = documented_errors(400, 401, 403, 404, 409, 413, 422, 423, 429, 500)
 
 
 def error_response(
@@ -89,7 +91,8 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method some route answers at the request's path (Starlette's own 405 names only
     the first route's, though a path's GET and POST are separate routes)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    # Every route, those of included routers too (FastAPI keeps an included router as one route).
+    for route in iter_route_contexts(request.app.router.routes):
         route_methods = getattr(route, "methods", None)
         # PARTIAL: the path matches and the method does not; FULL: both do.
         if route_methods and route.matches(request.scope)[0] is not Match.NONE:

@@ -52,6 +52,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "two_factor_required": 401,  # cpshared.errors.TwoFactorRequired: right password, send the 2FA code too
     "server_not_running": 422,  # reset_password on a server that is not running (cf. server_not_stopped)
     "not_implemented": 501,  # an operation of Hetzner's API the platform does not offer yet
+    "request_too_large": 413,  # a request body past the gateway's cap (CP_MAX_REQUEST_BODY_BYTES)
 }
 
 

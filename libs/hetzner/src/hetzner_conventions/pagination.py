@@ -18,6 +18,9 @@ from hetzner_conventions.errors import invalid_field
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 50
+MAX_PAGE = (2**31 - 1) // MAX_PER_PAGE
+"""The largest ``page``: ``page`` and ``page * per_page`` both fit a backend's int32 (protobuf ``page``),
+so no page can overflow a request or an SQL offset; a larger one is ``invalid_input``."""
 
 
 @dataclass(frozen=True)
@@ -34,20 +37,24 @@ class PageRequest:
         return self.per_page
 
 
-def _positive_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise invalid_field(name, f"{name} must be a whole number of at least 1, got {raw!r}") from None
+def _positive_int(name: str, raw: str, most: int | None = None) -> int:
+    text = raw.strip()
+    # Digits only (no "+1", "1_000", non-ASCII digits), and few enough that int() never parses a huge number.
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
+        raise invalid_field(name, f"{name} must be a whole number of at least 1, got {raw[:40]!r}")
+    value = int(text)
     if value < 1:
         raise invalid_field(name, f"{name} must be at least 1, got {value}")
+    if most is not None and value > most:
+        raise invalid_field(name, f"{name} must be at most {most}, got {value}")
     return value
 
 
 def parse_page_request(page: str | None, per_page: str | None) -> PageRequest:
     """The page asked for by the raw ``page`` and ``per_page`` query values (None = absent)."""
-    number = _positive_int("page", page) if page not in (None, "") else 1
-    size = _positive_int("per_page", per_page) if per_page not in (None, "") else DEFAULT_PER_PAGE
+    number = _positive_int("page", page, MAX_PAGE) if page not in (None, "") else 1
+    # A per_page past MAX_PER_PAGE is served as MAX_PER_PAGE (Hetzner's way); past int64 it is no number.
+    size = _positive_int("per_page", per_page, 2**63 - 1) if per_page not in (None, "") else DEFAULT_PER_PAGE
     return PageRequest(page=number, per_page=min(size, MAX_PER_PAGE))
 
 

@@ -49,6 +49,7 @@ from gateway_service.api import (
     two_factor,
     volumes,
 )
+from gateway_service.api.common import typed_paging
 from gateway_service.api.servers import routes as servers
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
@@ -57,6 +58,7 @@ from gateway_service.clients.backends import BACKENDS_STATE, Backends
 from gateway_service.config import Settings
 from gateway_service.console import relay as console_relay
 from gateway_service.console.tickets import ConsoleTickets
+from gateway_service.http_hygiene import HttpHygieneMiddleware
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
 from gateway_service.idempotency.store import IdempotencyStore
 from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
@@ -170,6 +172,8 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
         redoc_url=None,
     )
     install_error_handlers(app)
+    build_document = app.openapi
+    app.openapi = lambda: typed_paging(build_document())  # type: ignore[method-assign]
     wired = Backends.wire(lambda backend: channels[backend])
     setattr(app.state, BACKENDS_STATE, wired)
     authenticator = Authenticator(wired.identity, cache, session_rate_limit=settings.session_rate_limit)
@@ -182,6 +186,8 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     app.add_middleware(RateLimitHeadersMiddleware)
     # Added before the request-id middleware, so it runs inside it: replays get a request id too.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
+    # Security headers, Cache-Control: no-store and the body cap on every answer the log sees (a 413 too).
+    app.add_middleware(HttpHygieneMiddleware, max_body_bytes=settings.max_request_body_bytes)
     # Outermost but for the request id: it logs every final answer (401, 429, 409, 422,
     # replays) as a request.completed event in the gateway's outbox, with its request id.
     app.add_middleware(

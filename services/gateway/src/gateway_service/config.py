@@ -45,5 +45,11 @@ class Settings(CommonSettings, DatabaseSettings):
         description="Requests per hour of a signed-in user (all its sessions together); API keys have their own.",
     )
 
+    max_request_body_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="The largest request body in bytes (10 MiB); a larger one is answered 413 request_too_large.",
+    )
+
     def backend_addresses(self) -> dict[str, str]:
         return {name: str(getattr(self, f"{name}_grpc_addr")) for name in BACKENDS}

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from cloudplatform.identity.v1 import admin_service_pb2 as apb
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
-from gateway_service.api.common import Meta, page_meta, sort_param
+from gateway_service.api.common import BodyId, Id, Meta, page_meta, sort_param
 from gateway_service.api.models.quotas import QuotaOut, quota_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -136,8 +136,8 @@ class NewSettingValue(BaseModel):
 class NewQuotaLimit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int | None = Field(default=None, ge=1)
-    organization_id: int | None = Field(default=None, ge=1)
+    user_id: BodyId | None = None
+    organization_id: BodyId | None = None
     resource_type: str = Field(min_length=1, max_length=50)
     limit: int = Field(ge=0, le=1_000_000)
 
@@ -227,14 +227,14 @@ async def search_users(
 
 @router.get("/users/{user_id}")
 @staff(Family.USERS, Access.READ)
-async def get_user(request: Request, principal: Authenticated, user_id: int) -> UserAnswer:
+async def get_user(request: Request, principal: Authenticated, user_id: Id) -> UserAnswer:
     """One account, as staff see it."""
     return UserAnswer(user=user_out(await backends(request).admin.get_user(principal.user_id, user_id)))
 
 
 @router.post("/users/{user_id}/actions/erase", status_code=201)
 @staff(Family.USERS, Access.WRITE, admin_only=True)
-async def erase_user(request: Request, principal: Authenticated, user_id: int) -> ErasedAnswer:
+async def erase_user(request: Request, principal: Authenticated, user_id: Id) -> ErasedAnswer:
     """Erase an account's personal data on its holder's request (admins only); its id stays."""
     answer = await backends(request).admin.erase_user(principal.user_id, user_id)
     return ErasedAnswer(
@@ -247,7 +247,7 @@ async def erase_user(request: Request, principal: Authenticated, user_id: int) -
 async def change_user_status(
     request: Request,
     principal: Authenticated,
-    user_id: int,
+    user_id: Id,
     action: Literal["activate", "suspend", "ban"],
     body: StatusChange | None = None,
 ) -> UserAnswer:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.support.v1 import ticket_service_pb2 as pb
 from cpshared.errors import NotFound
-from gateway_service.api.common import MAX_ID, page_meta, sort_param
+from gateway_service.api.common import MAX_ID, BodyId, page_meta, sort_param
 from gateway_service.api.models.tickets import (
     ATTACHMENT_RESPONSE,
     Category,
@@ -64,7 +64,7 @@ UserFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 class Assignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    assigned_to: int | None = Field(ge=1, le=MAX_ID, description="A staff member's user id; null: nobody.")
+    assigned_to: BodyId | None = Field(description="A staff member's user id; null: nobody.")
 
 
 class StatusChange(BaseModel):

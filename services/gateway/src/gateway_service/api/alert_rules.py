@@ -26,7 +26,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.monitoring.v1 import alert_rule_service_pb2 as pb
-from gateway_service.api.common import MAX_ID, Meta, one_page, sort_items, tenant
+from gateway_service.api.common import MAX_ID, BodyId, Meta, one_page, sort_items, tenant
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
@@ -83,7 +83,7 @@ class NewAlertRule(BaseModel):
 
     name: str = Field(min_length=1, max_length=255)
     resource_type: ResourceType
-    resource_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Absent: every resource of the type.")
+    resource_id: BodyId | None = Field(default=None, description="Absent: every resource of the type.")
     metric: str = Field(min_length=1, max_length=50)
     operator: str = Field(min_length=1, max_length=10, description="gt, gte, lt, lte or eq.")
     threshold: Decimal = Field(allow_inf_nan=False, description="Two decimal places at most.")

@@ -27,7 +27,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cpshared.errors import NotFound
-from gateway_service.api.common import one_page, sort_items
+from gateway_service.api.common import Id, Int32, one_page, sort_items
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -50,7 +50,7 @@ class NewApiKey(BaseModel):
     name: str = Field(min_length=1, max_length=255)
     scopes: list[str] = Field(min_length=1, max_length=100)
     expires_at: AwareDatetime | None = None
-    rate_limit: int | None = Field(default=None, ge=1)
+    rate_limit: Int32 | None = Field(default=None)
 
 
 def _iso(stamp: Timestamp, present: bool) -> str | None:
@@ -113,7 +113,7 @@ async def list_api_keys(
 
 @router.get("/{api_key_id}")
 @scope(Family.API_KEYS, Access.READ)
-async def get_api_key(request: Request, principal: Authenticated, api_key_id: int) -> dict[str, Any]:
+async def get_api_key(request: Request, principal: Authenticated, api_key_id: Id) -> dict[str, Any]:
     """One of the caller's API keys."""
     return {"api_key": api_key_json(await _own_key(request, principal, api_key_id))}
 
@@ -140,7 +140,7 @@ async def create_api_key(
 
 @router.delete("/{api_key_id}", status_code=204)
 @scope(Family.API_KEYS, Access.WRITE)
-async def revoke_api_key(request: Request, principal: Authenticated, api_key_id: int) -> Response:
+async def revoke_api_key(request: Request, principal: Authenticated, api_key_id: Id) -> Response:
     """Revoke an API key: it stops working within a second."""
     if not policy.reaches_every_owner(principal, Family.API_KEYS, Access.WRITE):
         # Checked before revoking: another user's key must stay untouched and look absent.

@@ -30,13 +30,12 @@ from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
 from hetzner_conventions.errors import invalid_field
-from hetzner_conventions.pagination import DEFAULT_PER_PAGE, MAX_PER_PAGE, PageRequest
+from hetzner_conventions.pagination import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, PageRequest
 from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(tags=["audit_logs"])
 
 SORTABLE = ("id", "created")
-MAX_PAGE = 2**31 - 1
 
 
 class AuditLogOut(BaseModel):

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
-from gateway_service.api.common import MAX_ID, tenant
+from gateway_service.api.common import MAX_ID, BodyId, OptionalBodyId, tenant
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope, staff
@@ -234,8 +234,8 @@ class CreditsAnswer(BaseModel):
 class NewCredit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: StrictInt = Field(default=0, ge=0, le=MAX_ID, description="The user; 0 with organization_id.")
-    organization_id: StrictInt | None = Field(default=None, ge=1, le=MAX_ID)
+    user_id: OptionalBodyId = Field(default=0, description="The user; 0 with organization_id.")
+    organization_id: BodyId | None = None
     type: Literal["promotional", "referral", "compensation", "manual"] = "manual"
     amount: Money
     currency: str = Field(

@@ -10,17 +10,38 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
+from annotated_types import Ge, Le
 from fastapi import Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Strict
 
 from gateway_service.auth.principal import Principal
-from hetzner_conventions.pagination import PageRequest, Pagination, link_header, paginate
+from hetzner_conventions.pagination import (
+    DEFAULT_PER_PAGE,
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    PageRequest,
+    Pagination,
+    link_header,
+    paginate,
+)
 from hetzner_conventions.sorting import SortKey
 
 T = TypeVar("T")
 
 MAX_ID = 2**63 - 1
-"""The largest id a path or query accepts (a signed 64-bit integer)."""
+"""The largest id a path, query or body accepts (a signed 64-bit integer, protobuf's int64, SQL's BIGINT)."""
+
+# The one definition of an id at the edge: every route's ids (path, query, body, lists of ids)
+# are these, so no value reaches protobuf or SQL out of range (tests/unit/gateway/
+# test_integer_bounds.py walks the OpenAPI document for integers without bounds).
+Id = Annotated[int, Ge(1), Le(MAX_ID)]
+"""An id in a path or query: 1 to 2^63-1, else 400 ``invalid_input``."""
+BodyId = Annotated[int, Strict(), Ge(1), Le(MAX_ID)]
+"""An id in a JSON body: a JSON integer (never ``true``, ``1.0`` or ``"1"``), 1 to 2^63-1."""
+OptionalBodyId = Annotated[int, Strict(), Ge(0), Le(MAX_ID)]
+"""An id in a JSON body where 0 means none."""
+Int32 = Annotated[int, Strict(), Ge(1), Le(2**31 - 1)]
+"""A positive count or limit in a JSON body that a backend holds as an int32."""
 # Hetzner's label value rule (a key's rule is checked by the backend, which says what is wrong).
 LABEL_VALUE = r"^(()|[a-z0-9A-Z]|([a-z0-9A-Z][a-z0-9A-Z\._-]{0,61}[a-z0-9A-Z]))$"
 Labels = dict[str, Annotated[str, Field(pattern=LABEL_VALUE)]]
@@ -73,3 +94,31 @@ def sort_items(items: list[T], keys: Sequence[SortKey], value: Callable[[T, str]
 def sort_param(keys: Sequence[SortKey]) -> list[str]:
     """``keys`` as a backend's ``sort`` field: ``field:asc`` / ``field:desc``."""
     return [f"{k.field}:{'desc' if k.descending else 'asc'}" for k in keys]
+
+
+# page and per_page as parse_page_request validates them (the routes read them as text).
+PAGING_SCHEMAS: dict[str, dict[str, Any]] = {
+    "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1, "title": "Page"},
+    "per_page": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_ID,
+        "default": DEFAULT_PER_PAGE,
+        "title": "Per Page",
+        "description": f"Entries per page, 1 to {MAX_PER_PAGE}; more is served as {MAX_PER_PAGE}.",
+    },
+}
+
+
+def typed_paging(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` (an OpenAPI document, changed in place) with each ``page`` and ``per_page``
+    query parameter a route reads as text typed as the integer it is validated as."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                name = parameter.get("name")
+                if parameter.get("in") != "query" or name not in PAGING_SCHEMAS:
+                    continue
+                if parameter.get("schema", {}).get("type") != "integer":  # those typed by their route stay
+                    parameter["schema"] = dict(PAGING_SCHEMAS[name])
+    return document

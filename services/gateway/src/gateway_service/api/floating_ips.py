@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.network.v1 import network_service_pb2 as npb
 from cpshared.errors import NotFound
-from gateway_service.api.common import MAX_ID, Labels, Meta, page_meta, sort_param, tenant
+from gateway_service.api.common import MAX_ID, BodyId, Labels, Meta, page_meta, sort_param, tenant
 from gateway_service.api.models.catalog import LocationOut, location_out
 from gateway_service.api.servers.mapping import action_out, as_datetime
 from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
@@ -97,7 +97,7 @@ class NewFloatingIp(BaseModel):
 
     type: IpType
     home_location: str | None = Field(default=None, max_length=64, description="Name or ID of a location.")
-    server: int | None = Field(default=None, ge=1, le=MAX_ID, description="Server to assign it to.")
+    server: BodyId | None = Field(default=None, description="Server to assign it to.")
     description: str | None = Field(default=None, max_length=1000)
     name: str | None = Field(default=None, min_length=1, max_length=255)
     labels: Labels = Field(default_factory=dict)
@@ -114,7 +114,7 @@ class FloatingIpChange(BaseModel):
 class AssignBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    server: int = Field(ge=1, le=MAX_ID, description="ID of the server to assign the floating IP to.")
+    server: BodyId = Field(description="ID of the server to assign the floating IP to.")
 
 
 class DnsPtrBody(BaseModel):

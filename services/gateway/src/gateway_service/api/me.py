@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
-from gateway_service.api.common import one_page
+from gateway_service.api.common import Id, one_page
 from gateway_service.api.models.accounts import SessionOut, UserAnswer, session_out, user_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -116,7 +116,7 @@ async def list_sessions(
 
 @router.delete("/sessions/{session_id}", status_code=204)
 @scope(Family.ACCOUNT, Access.WRITE)
-async def revoke_session(request: Request, principal: Authenticated, session_id: int) -> Response:
+async def revoke_session(request: Request, principal: Authenticated, session_id: Id) -> Response:
     """End one of the caller's sessions: its tokens stop working within a second."""
     await backends(request).accounts.revoke_session(session_id, principal.user_id)
     return Response(status_code=204)

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import organization_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from gateway_service.api.common import Meta, one_page, sort_items
+from gateway_service.api.common import BodyId, Id, Meta, one_page, sort_items
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
@@ -95,7 +95,7 @@ class MemberChange(BaseModel):
 class OwnershipTransfer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int = Field(ge=1, description="A member who becomes the owner.")
+    user_id: BodyId = Field(description="A member who becomes the owner.")
 
 
 class NewInvitation(BaseModel):
@@ -288,7 +288,7 @@ async def _organization_answer(request: Request, principal: Principal, organizat
 
 @router.get("/{organization_id}", response_model=OrganizationAnswer)
 @scope(Family.ORGANIZATIONS, Access.READ)
-async def get_organization(request: Request, principal: Authenticated, organization_id: int) -> OrganizationAnswer:
+async def get_organization(request: Request, principal: Authenticated, organization_id: Id) -> OrganizationAnswer:
     """One organization the caller belongs to."""
     return await _organization_answer(request, principal, organization_id)
 
@@ -296,7 +296,7 @@ async def get_organization(request: Request, principal: Authenticated, organizat
 @router.put("/{organization_id}", response_model=OrganizationAnswer)
 @scope(Family.ORGANIZATIONS, Access.WRITE)
 async def update_organization(
-    request: Request, principal: Authenticated, organization_id: int, body: OrganizationChange
+    request: Request, principal: Authenticated, organization_id: Id, body: OrganizationChange
 ) -> OrganizationAnswer:
     """Change the name, billing email, country and/or VAT id (owner or admin)."""
     if body.name is None and body.billing_email is None and body.country is None and body.tax_id is None:
@@ -313,7 +313,7 @@ async def list_members(
     request: Request,
     response: Response,
     principal: Authenticated,
-    organization_id: int,
+    organization_id: Id,
     page: str | None = None,
     per_page: str | None = None,
 ) -> MemberList:
@@ -326,7 +326,7 @@ async def list_members(
 @router.put("/{organization_id}/members/{user_id}", response_model=MemberAnswer)
 @scope(Family.ORGANIZATIONS, Access.WRITE)
 async def update_member(
-    request: Request, principal: Authenticated, organization_id: int, user_id: int, body: MemberChange
+    request: Request, principal: Authenticated, organization_id: Id, user_id: Id, body: MemberChange
 ) -> MemberAnswer:
     """Change a member's role and/or permissions (owner or admin); the owner's role moves only by transfer."""
     if body.role is None and body.permissions is None:
@@ -344,7 +344,7 @@ async def update_member(
 
 @router.delete("/{organization_id}/members/{user_id}", status_code=204)
 @scope(Family.ORGANIZATIONS, Access.WRITE)
-async def remove_member(request: Request, principal: Authenticated, organization_id: int, user_id: int) -> Response:
+async def remove_member(request: Request, principal: Authenticated, organization_id: Id, user_id: Id) -> Response:
     """Remove a member (owner or admin), or leave (a member removing themselves)."""
     await backends(request).organizations.remove_member(principal.user_id, organization_id, user_id)
     return Response(status_code=204)
@@ -353,7 +353,7 @@ async def remove_member(request: Request, principal: Authenticated, organization
 @router.post("/{organization_id}/actions/transfer_ownership", response_model=OrganizationAnswer)
 @scope(Family.ORGANIZATIONS, Access.WRITE)
 async def transfer_ownership(
-    request: Request, principal: Authenticated, organization_id: int, body: OwnershipTransfer
+    request: Request, principal: Authenticated, organization_id: Id, body: OwnershipTransfer
 ) -> OrganizationAnswer:
     """Make another member the owner (owner only); the caller stays on as an admin."""
     moved = await backends(request).organizations.transfer_ownership(principal.user_id, organization_id, body.user_id)
@@ -368,7 +368,7 @@ async def list_invitations(
     request: Request,
     response: Response,
     principal: Authenticated,
-    organization_id: int,
+    organization_id: Id,
     page: str | None = None,
     per_page: str | None = None,
 ) -> InvitationList:
@@ -381,7 +381,7 @@ async def list_invitations(
 @router.post("/{organization_id}/invitations", status_code=201, response_model=InvitationAnswer)
 @scope(Family.ORGANIZATIONS, Access.WRITE)
 async def invite_member(
-    request: Request, principal: Authenticated, organization_id: int, body: NewInvitation
+    request: Request, principal: Authenticated, organization_id: Id, body: NewInvitation
 ) -> InvitationAnswer:
     """Invite an email address (owner or admin); the invitee gets a mail with the token to accept."""
     sent = await backends(request).organizations.invite(
@@ -393,7 +393,7 @@ async def invite_member(
 @router.delete("/{organization_id}/invitations/{invitation_id}", status_code=204)
 @scope(Family.ORGANIZATIONS, Access.WRITE)
 async def revoke_invitation(
-    request: Request, principal: Authenticated, organization_id: int, invitation_id: int
+    request: Request, principal: Authenticated, organization_id: Id, invitation_id: Id
 ) -> Response:
     """Revoke an open invitation (owner or admin): its token stops working."""
     await backends(request).organizations.revoke_invitation(principal.user_id, organization_id, invitation_id)

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.storage.v1 import volume_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from gateway_service.api.common import MAX_ID, Labels, Meta, page_meta, sort_param, tenant
+from gateway_service.api.common import MAX_ID, BodyId, Labels, Meta, page_meta, sort_param, tenant
 from gateway_service.api.models.actions import ActionOut, ActionStatus, as_datetime
 from gateway_service.api.models.actions import volume_action_out as action_out
 from gateway_service.api.models.catalog import LocationOut, active_datacenters, location_out
@@ -103,8 +103,10 @@ class NewVolume(BaseModel):
 
     name: str = Field(min_length=1, max_length=255)
     size: int = Field(ge=-(2**31), le=2**31 - 1, description="Size in GB, 10 to 10240.")
-    location: str | int | None = Field(default=None, description="Name or ID of the location; or give server.")
-    server: int | None = Field(default=None, ge=1, le=MAX_ID, description="Server to attach it to; or give location.")
+    location: Annotated[str, Field(max_length=64)] | BodyId | None = Field(
+        default=None, description="Name or ID of the location; or give server."
+    )
+    server: BodyId | None = Field(default=None, description="Server to attach it to; or give location.")
     automount: bool | None = None
     format: str | None = Field(default=None, max_length=20, description="ext4 or xfs.")
     labels: Labels = Field(default_factory=dict)
@@ -120,7 +122,7 @@ class VolumeChange(BaseModel):
 class Attach(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    server: int = Field(ge=1, le=MAX_ID)
+    server: BodyId
     automount: bool | None = None
 
 

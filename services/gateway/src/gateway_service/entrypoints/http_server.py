@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from cpshared.logging import get_logger
 from cpshared.process import start_process
@@ -17,20 +18,28 @@ from gateway_service.config import Settings
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+    """How the gateway is served: no ``server`` banner, no access log of uvicorn's (the request log
+    is the gateway's own), keep-alive connections closed after 5 idle seconds."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+    )
+
+
 def main() -> None:
     settings = load_settings(Settings)
     start_process(SERVICE_NAME, settings)
     engine = open_migrated_database(SERVICE_NAME, settings, MIGRATIONS)
     get_logger("gateway.http").info("gateway_starting", host=settings.http_host, port=settings.http_port)
     try:
-        uvicorn.run(
-            create_app(settings, engine),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+        uvicorn.Server(server_config(create_app(settings, engine), settings.http_host, settings.http_port)).run()
     finally:
         engine.dispose()
 

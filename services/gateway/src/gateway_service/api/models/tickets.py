@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.support.v1 import ticket_service_pb2 as pb
-from gateway_service.api.common import MAX_ID, Meta
+from gateway_service.api.common import BodyId, Meta
 from hetzner_conventions.errors import invalid_field
 
 Category = Literal["technical", "billing", "abuse", "sales", "other"]
@@ -85,7 +85,7 @@ class RelatedResource(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: ResourceType
-    id: int = Field(ge=1, le=MAX_ID)
+    id: BodyId
 
 
 class TicketOut(BaseModel):

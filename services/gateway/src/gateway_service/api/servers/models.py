@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway_service.api.common import MAX_ID, Labels, Meta
+from gateway_service.api.common import BodyId, Labels, Meta
 from gateway_service.api.models.actions import ActionError as ActionError
 from gateway_service.api.models.actions import ActionOut as ActionOut
 from gateway_service.api.models.actions import ActionResourceOut as ActionResourceOut
@@ -129,13 +129,13 @@ class CreatedImageAnswer(BaseModel):
 class RebuildBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    image: str | int = Field(description="ID or name of the image to rebuild from.")
+    image: str | BodyId = Field(description="ID or name of the image to rebuild from.")
 
 
 class ChangeTypeBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    server_type: str | int = Field(description="ID or name of the server type to change to.")
+    server_type: str | BodyId = Field(description="ID or name of the server type to change to.")
     upgrade_disk: bool = Field(description="If false, the disk keeps its size (a later downgrade stays possible).")
 
 
@@ -143,7 +143,7 @@ class EnableRescueBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["linux64"] | None = Field(default="linux64", description="linux64 (the default when null).")
-    ssh_keys: list[int] | None = Field(default=None, description="IDs of SSH keys to inject.")
+    ssh_keys: list[BodyId] | None = Field(default=None, description="IDs of SSH keys to inject.")
 
 
 class CreateImageBody(BaseModel):
@@ -158,16 +158,16 @@ class NewServer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     name: str = Field(min_length=1, max_length=255)
-    server_type: str | int = Field(description="Name or ID of the server type.")
-    image: str | int = Field(description="Name or ID of the image.")
-    location: str | int | None = Field(default=None, description="Name or ID of the location.")
-    datacenter: str | int | None = Field(default=None, description="Name or ID of the datacenter.")
-    ssh_keys: list[str | int] = Field(default_factory=list, description="Names or IDs of SSH keys.")
+    server_type: str | BodyId = Field(description="Name or ID of the server type.")
+    image: str | BodyId = Field(description="Name or ID of the image.")
+    location: str | BodyId | None = Field(default=None, description="Name or ID of the location.")
+    datacenter: str | BodyId | None = Field(default=None, description="Name or ID of the datacenter.")
+    ssh_keys: list[str | BodyId] = Field(default_factory=list, description="Names or IDs of SSH keys.")
     user_data: str = Field(default="", max_length=32_768)
     labels: Labels = Field(default_factory=dict)
     start_after_create: bool = Field(default=True, description="Start the server once created (false: it stays off).")
-    placement_group: int | None = Field(
-        default=None, ge=1, le=MAX_ID, description="ID of the tenant's placement group to create it in."
+    placement_group: BodyId | None = Field(
+        default=None, description="ID of the tenant's placement group to create it in."
     )
 
 
@@ -196,7 +196,7 @@ class MetricsAnswer(BaseModel):
 class AttachIsoBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    iso: str | int = Field(description="ID or name of the ISO to attach.")
+    iso: str | BodyId = Field(description="ID or name of the ISO to attach.")
 
 
 class ChangeProtectionBody(BaseModel):
@@ -231,4 +231,4 @@ class PasswordAnswer(BaseModel):
 class AddToPlacementGroupBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    placement_group: int = Field(ge=1, le=MAX_ID, description="ID of the placement group to add the server to.")
+    placement_group: BodyId = Field(description="ID of the placement group to add the server to.")
