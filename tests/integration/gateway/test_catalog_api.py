@@ -295,10 +295,10 @@ def test_an_operation_the_platform_does_not_offer_is_not_implemented(platform: L
     """Hetzner's families the platform does not serve yet answer 501 naming the operation
     (the hcloud client raises it as not_implemented), never the router's bare 404."""
     with pytest.raises(APIException) as refused:
-        hcloud.volumes.get_all()
+        hcloud.certificates.get_all()
     assert refused.value.code == "not_implemented"
-    assert "volumes is not offered by this platform yet: GET /v1/volumes" in refused.value.message
-    assert ("GET", "/v1/volumes", 501) in checked  # and the answer matched the spec
+    assert "certificates is not offered by this platform yet: GET /v1/certificates" in refused.value.message
+    assert ("GET", "/v1/certificates", 501) in checked  # and the answer matched the spec
     headers = {"Authorization": f"Bearer {_token(platform)}"}
     missing = requests.get(f"{platform.gateway}/v1/not_hetzners_at_all", headers=headers, timeout=10)
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")

@@ -24,6 +24,8 @@ SEED_SETTINGS = {
     "support_email": ("support@cloudplatform.local", "string"),
 }
 LOCKOUT_SETTINGS = {"login_max_failures": ("5", "integer"), "login_lockout_minutes": ("15", "integer")}
+# Volumes' total size has a default of its own (identity_0006): the shared default of 10 would be 10 GB.
+QUOTA_SETTINGS = {"default_volume_gb_limit": ("10240", "integer")}
 
 
 def test_the_migrated_schema_has_the_seed_settings_the_lockout_policy_and_no_user(engine: sa.Engine) -> None:
@@ -44,7 +46,7 @@ def test_the_migrated_schema_has_the_seed_settings_the_lockout_policy_and_no_use
         "quota_reservations",
         "outbox",
     } <= tables
-    assert seeded_settings == SEED_SETTINGS | LOCKOUT_SETTINGS
+    assert seeded_settings == SEED_SETTINGS | LOCKOUT_SETTINGS | QUOTA_SETTINGS
     assert user_count == 0
 
 
