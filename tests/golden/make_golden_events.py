@@ -224,6 +224,21 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("api_key.revoked", 1): lambda: identity_events.ApiKeyRevoked(
         api_key_id=4711, user_id=42, organization_id=7, revoked_at=_timestamp(OCCURRED_AT)
     ),
+    ("api_key.updated", 1): lambda: identity_events.ApiKeyUpdated(
+        api_key_id=4711,
+        user_id=42,
+        organization_id=7,
+        name="renamed golden key",
+        scopes=["servers:read"],
+        rate_limit=500,
+    ),
+    ("api_key.rotated", 1): lambda: identity_events.ApiKeyRotated(
+        api_key_id=4711,
+        user_id=42,
+        organization_id=7,
+        successor_api_key_id=4712,
+        retires_at=_timestamp(datetime(2026, 1, 1, 1, tzinfo=UTC)),
+    ),
     ("quota.reserved", 1): lambda: identity_events.QuotaReserved(
         quota_id=4711,
         user_id=42,

@@ -280,6 +280,14 @@ def key_path(world: World, caller: Caller, target: Target, method: str) -> Reque
     return (method, f"/v1/api_keys/{key_id}", None)
 
 
+def key_request(method: str, suffix: str, body: Any) -> Callable[[World, Caller, Target], Request]:
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        _, path, _ = key_path(world, caller, target, method)
+        return (method, path + suffix, body)
+
+    return build
+
+
 def session_path(world: World, caller: Caller, target: Target) -> Request:
     whose = caller if target == "own" else world.other_of(caller)
     return ("DELETE", f"/v1/me/sessions/{world.session_of(whose.email)}", None)
@@ -1292,6 +1300,12 @@ ENDPOINTS = (
     Endpoint("GET /v1/api_keys", fixed("GET", "/v1/api_keys")),
     Endpoint("POST /v1/api_keys", fixed("POST", "/v1/api_keys", {"name": "m", "scopes": ["api_keys:read"]})),
     Endpoint("GET /v1/api_keys/{id}", lambda w, c, t: key_path(w, c, t, "GET"), other=NOT_FOUND),
+    Endpoint("PUT /v1/api_keys/{id}", key_request("PUT", "", {"name": "renamed"}), other=NOT_FOUND),
+    Endpoint(
+        "POST /v1/api_keys/{id}/actions/rotate",
+        key_request("POST", "/actions/rotate", {"grace_period_seconds": 3600}),
+        other=NOT_FOUND,
+    ),
     Endpoint("DELETE /v1/api_keys/{id}", lambda w, c, t: key_path(w, c, t, "DELETE"), other=ADMIN_REACHES),
     Endpoint("GET /v1/me", fixed("GET", "/v1/me")),
     Endpoint("PATCH /v1/me", fixed("PATCH", "/v1/me", {"company_name": "Matrix GmbH"})),

@@ -241,9 +241,9 @@ class FakeApiKeyRepository:
     def of_user(self, user_id: int) -> list[ApiKey]:
         return [replace(k) for k in sorted(self.rows.values(), key=lambda k: -k.id) if k.user_id == user_id]
 
-    def save_revoked(self, key: ApiKey) -> None:
+    def save(self, key: ApiKey) -> None:
         self.seen.append(key)
-        self.rows[key.id] = replace(self.rows[key.id], revoked_at=key.revoked_at)
+        self.rows[key.id] = replace(key)
 
     def note_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
         stored = self.rows[key_id]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
@@ -179,6 +179,42 @@ def test_an_api_key_is_created_at_version_1_and_revoked_once_at_version_2() -> N
     assert created.last_four == key.last_four and not created.HasField("expires_at")
     assert payload(uow, 1, ev.ApiKeyRevoked).revoked_at.ToDatetime(tzinfo=UTC) == START
     assert revoked.revoked_at == again.revoked_at == START
+
+
+def test_a_key_is_updated_then_rotated_with_one_version_per_change() -> None:
+    uow, (ada, bob) = with_users("ada@example.com", "bob@example.com")
+    key, _ = api_keys.create_api_key(commands.CreateApiKey(ada, "ci", ("servers:read",), rate_limit=60), uow)
+
+    same = api_keys.update_api_key(commands.UpdateApiKey(key.id, name="ci", owner_id=ada), uow)
+    changed = api_keys.update_api_key(
+        commands.UpdateApiKey(key.id, name="deploy", scopes=("servers:write",), owner_id=ada), uow
+    )
+    with pytest.raises(NotFound):
+        api_keys.update_api_key(commands.UpdateApiKey(key.id, name="mine", owner_id=bob), uow)
+    with pytest.raises(InvalidInput):
+        api_keys.rotate_api_key(commands.RotateApiKey(key.id, grace_period_seconds=-1, owner_id=ada), uow)
+    successor, secret, previous = api_keys.rotate_api_key(
+        commands.RotateApiKey(key.id, grace_period_seconds=600, owner_id=ada), uow
+    )
+
+    assert same.version == 1 and changed.version == 2 and previous.version == 3
+    assert committed(uow) == [
+        ("api_key.created", str(key.id), 1),
+        ("api_key.updated", str(key.id), 2),
+        ("api_key.created", str(successor.id), 1),
+        ("api_key.rotated", str(key.id), 3),
+    ]
+    assert (successor.name, successor.scopes, successor.rate_limit) == ("deploy", ("servers:write",), 60)
+    assert secret.endswith(successor.last_four)
+    rotated = payload(uow, 3, ev.ApiKeyRotated)
+    assert rotated.successor_api_key_id == successor.id
+    assert rotated.retires_at.ToDatetime(tzinfo=UTC) == START + timedelta(minutes=10) == previous.expires_at
+    assert previous.revoked_at is None
+
+    _, _, at_once = api_keys.rotate_api_key(commands.RotateApiKey(successor.id, 0, owner_id=ada), uow)
+    assert at_once.revoked_at == START
+    with pytest.raises(NotFound):
+        api_keys.rotate_api_key(commands.RotateApiKey(successor.id, 0, owner_id=ada), uow)
 
 
 def test_another_users_key_answers_as_missing_and_stays_live() -> None:

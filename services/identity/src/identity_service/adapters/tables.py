@@ -100,6 +100,7 @@ api_keys = sa.Table(
     sa.Column("last_used_ip", sa.String(45)),
     sa.Column("created_at", TIME),
     sa.Column("revoked_at", TIME),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
 )
 
 system_settings = sa.Table(

@@ -282,6 +282,25 @@ class ApiKeyRevoked:
 
 
 @dataclass(frozen=True)
+class ApiKeyUpdated:
+    api_key_id: int
+    user_id: int
+    organization_id: int | None
+    name: str
+    scopes: tuple[str, ...]
+    rate_limit: int
+
+
+@dataclass(frozen=True)
+class ApiKeyRotated:
+    api_key_id: int
+    user_id: int
+    organization_id: int | None
+    successor_api_key_id: int
+    retires_at: datetime
+
+
+@dataclass(frozen=True)
 class SessionCreated:
     session_id: int
     user_id: int
@@ -354,6 +373,8 @@ IdentityEvent = (
     | OrganizationEvent
     | ApiKeyCreated
     | ApiKeyRevoked
+    | ApiKeyUpdated
+    | ApiKeyRotated
     | SessionCreated
     | SessionRefreshed
     | SessionRevoked

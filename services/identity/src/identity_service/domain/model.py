@@ -152,7 +152,8 @@ class User(Aggregate):
 
 @dataclass
 class ApiKey(Aggregate):
-    """An API key: created at version 1, revoked (at version 2) once and for good."""
+    """An API key: created at version 1; renamed, re-scoped or rotated while live; revoked
+    once and for good. Its version is stored (``api_keys.version``)."""
 
     id: int
     user_id: int
@@ -167,12 +168,7 @@ class ApiKey(Aggregate):
     revoked_at: datetime | None = None
     last_used_ip: str | None = None
     version: int = field(default=1, compare=False)
-    """Not stored: a key has two versions, as created (1) and as revoked (2)."""
     events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.revoked_at is not None:
-            self.version = 2
 
     def refusal(self, now: datetime) -> str | None:
         """Why the key may not be used now, or None when it may."""
@@ -197,6 +193,46 @@ class ApiKey(Aggregate):
             ),
             bump=False,
         )
+
+    def update(self, *, name: str | None, scopes: tuple[str, ...] | None, rate_limit: int | None) -> bool:
+        """Rename, re-scope or change the rate limit; False (nothing recorded) when nothing changes."""
+        changed = False
+        for attribute, value in (("name", name), ("scopes", scopes), ("rate_limit", rate_limit)):
+            if value is not None and getattr(self, attribute) != value:
+                setattr(self, attribute, value)
+                changed = True
+        if changed:
+            self._record(
+                events.ApiKeyUpdated(
+                    api_key_id=self.id,
+                    user_id=self.user_id,
+                    organization_id=self.organization_id,
+                    name=self.name,
+                    scopes=self.scopes,
+                    rate_limit=self.rate_limit,
+                )
+            )
+        return changed
+
+    def retire(self, successor_id: int, grace: timedelta, now: datetime) -> None:
+        """Replaced by ``successor_id``: the key works for ``grace`` more (never past its own
+        expiry), and is revoked at once when ``grace`` is zero."""
+        retires_at = now + grace
+        if self.expires_at is not None and self.expires_at < retires_at:
+            retires_at = self.expires_at
+        self._record(
+            events.ApiKeyRotated(
+                api_key_id=self.id,
+                user_id=self.user_id,
+                organization_id=self.organization_id,
+                successor_api_key_id=successor_id,
+                retires_at=retires_at,
+            )
+        )
+        if grace <= timedelta(0):
+            self.revoke(now)
+        else:
+            self.expires_at = retires_at
 
     def revoke(self, now: datetime) -> bool:
         """Revoke the key; False (and nothing recorded) when it was revoked already."""

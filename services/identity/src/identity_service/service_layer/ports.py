@@ -157,7 +157,8 @@ class ApiKeyRepository(Protocol):
 
     def of_user(self, user_id: int) -> list[ApiKey]: ...
 
-    def save_revoked(self, key: ApiKey) -> None: ...
+    def save(self, key: ApiKey) -> None:
+        """Write what the key's own methods changed (name, scopes, rate limit, expiry, revocation)."""
 
     def note_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
         """Record that the key was used now from ``ip``, unless that was recorded less than

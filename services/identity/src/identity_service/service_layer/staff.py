@@ -162,7 +162,7 @@ def erase_user(acting_user_id: int, user_id: int, uow: IdentityUnitOfWork) -> tu
 
         for key in uow.staff.live_api_keys(user.id):
             key.revoke(now)
-            uow.api_keys.save_revoked(key)
+            uow.api_keys.save(key)
         uow.staff.revoke_sessions(user.id, now)
         uow.staff.revoke_open_invitations(user.email, now)
         uow.staff.anonymise_login_activity(user.id)

@@ -126,6 +126,8 @@ EVENT_CONTRACTS: dict[type[events.IdentityEvent], EventSpec] = {
     events.OrganizationActivated: catalog.ORGANIZATION_ACTIVATED,
     events.ApiKeyCreated: catalog.API_KEY_CREATED,
     events.ApiKeyRevoked: catalog.API_KEY_REVOKED,
+    events.ApiKeyUpdated: catalog.API_KEY_UPDATED,
+    events.ApiKeyRotated: catalog.API_KEY_ROTATED,
     events.SessionCreated: catalog.USER_SESSION_CREATED,
     events.SessionRefreshed: catalog.USER_SESSION_REFRESHED,
     events.SessionRevoked: catalog.USER_SESSION_REVOKED,
