@@ -224,6 +224,9 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("api_key.revoked", 1): lambda: identity_events.ApiKeyRevoked(
         api_key_id=4711, user_id=42, organization_id=7, revoked_at=_timestamp(OCCURRED_AT)
     ),
+    ("organization.trial_ended", 1): lambda: identity_events.OrganizationTrialEnded(
+        organization_id=7, trial_ends_at=_timestamp(OCCURRED_AT), new_status="active"
+    ),
     ("api_key.updated", 1): lambda: identity_events.ApiKeyUpdated(
         api_key_id=4711,
         user_id=42,

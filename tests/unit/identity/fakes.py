@@ -165,14 +165,21 @@ class FakeOrganizationRepository:
     def exists(self, organization_id: int) -> bool:
         return organization_id in self.rows
 
-    def add(self, name: str, slug: str, owner_id: int, now: datetime) -> Organization:
-        organization = Organization(len(self.rows) + 1, name, slug, owner_id, OrganizationStatus.ACTIVE, now)
+    def add(
+        self, name: str, slug: str, owner_id: int, now: datetime, trial_ends_at: datetime | None = None
+    ) -> Organization:
+        status = OrganizationStatus.ACTIVE if trial_ends_at is None else OrganizationStatus.TRIAL
+        organization = Organization(len(self.rows) + 1, name, slug, owner_id, status, now, trial_ends_at=trial_ends_at)
         self.rows[organization.id] = replace(organization)
         self.seen.append(organization)
         return organization
 
     def slug_taken(self, slug: str) -> bool:
         return any(o.slug == slug for o in self.rows.values())
+
+    def trials_over(self, now: datetime, limit: int) -> list[int]:
+        due = [o for o in self.rows.values() if o.trial_over(now)]
+        return [o.id for o in sorted(due, key=lambda o: (o.trial_ends_at, o.id))][:limit]
 
     def get(self, organization_id: int, *, for_update: bool = False) -> Organization | None:
         found = self.rows.get(organization_id)

@@ -26,7 +26,15 @@ from cpshared.errors import (
     Unavailable,
 )
 from identity_service.domain import commands, events
-from identity_service.domain.model import OrganizationRole, QuotaOwner, ReservationStatus, UserRole, UserStatus
+from identity_service.domain.model import (
+    OrganizationRole,
+    OrganizationStatus,
+    QuotaOwner,
+    ReservationStatus,
+    SettingType,
+    UserRole,
+    UserStatus,
+)
 from identity_service.service_layer import accounts, api_keys, organizations, principals, quotas, users
 from identity_service.service_layer.unit_of_work import EVENT_CONTRACTS, contract_payload
 from tests.unit.identity.fakes import FakePasswordHasher, FakePrincipalSigner, FakeUnitOfWork
@@ -226,6 +234,42 @@ def test_another_users_key_answers_as_missing_and_stays_live() -> None:
 
     assert [t for t, _, _ in committed(uow)] == ["api_key.created"]
     assert uow.api_keys.rows[key.id].revoked_at is None
+
+
+# -- trials -------------------------------------------------------------------------------------
+
+
+def test_an_organization_on_trial_is_capped_and_becomes_active_when_the_trial_is_due(clock: ManualClock) -> None:
+    uow = FakeUnitOfWork(
+        {"organization_trial_days": (SettingType.INTEGER, "14"), "trial_server_limit": (SettingType.INTEGER, "2")}
+    )
+    ada = uow.users.add("ada", "ada@example.com", "", UserRole.CLIENT, UserStatus.ACTIVE, START).id
+    organization, _ = organizations.create_organization(commands.CreateOrganization(ada, "Acme", "acme"), uow)
+    assert organization.status is OrganizationStatus.TRIAL
+    assert organization.trial_ends_at == START + timedelta(days=14)
+    owner = QuotaOwner(organization_id=organization.id)
+    uow.quotas.create_if_missing(owner, "server", 10, START)
+    quotas.reserve_quota(commands.ReserveQuota("vm-1", owner, "server", 2), lambda: uow)
+    with pytest.raises(LimitExceeded, match="on trial"):
+        quotas.reserve_quota(commands.ReserveQuota("vm-2", owner, "server", 1), lambda: uow)
+    uow.quotas.create_if_missing(owner, "floating_ip", 3, START)
+    for n in range(3):  # no trial limit set for floating IPs: the quota alone counts
+        quotas.reserve_quota(commands.ReserveQuota(f"ip-{n}", owner, "floating_ip", 1), lambda: uow)
+
+    assert organizations.end_due_trials(START + timedelta(days=13), lambda: uow) == 0
+    clock.advance(timedelta(days=14))
+    assert organizations.end_due_trials(START + timedelta(days=14), lambda: uow) == 1
+    assert organizations.end_due_trials(START + timedelta(days=14), lambda: uow) == 0
+    assert uow.organizations.rows[organization.id].status is OrganizationStatus.ACTIVE
+    ended = [e for e in committed(uow) if e[0] == "organization.trial_ended"]
+    assert ended == [("organization.trial_ended", str(organization.id), 2)]
+    quotas.reserve_quota(commands.ReserveQuota("vm-2", owner, "server", 1), lambda: uow)
+
+
+def test_without_a_trial_setting_an_organization_starts_active() -> None:
+    uow, (ada,) = with_users("ada@example.com")
+    organization, _ = organizations.create_organization(commands.CreateOrganization(ada, "Acme", "acme"), uow)
+    assert organization.status is OrganizationStatus.ACTIVE and organization.trial_ends_at is None
 
 
 # -- quotas -------------------------------------------------------------------------------------

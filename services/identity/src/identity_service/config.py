@@ -18,6 +18,12 @@ class RetentionSettings(BaseSettings):
     retention_interval_seconds: float = Field(
         default=3600.0, gt=0, le=86400, description="Seconds between two runs of the retention keeper."
     )
+    trial_check_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="Seconds between two looks for organization trials that are due to end.",
+    )
 
 
 class Settings(ServiceSettings, MailSettings, RetentionSettings):

@@ -39,6 +39,9 @@ API_KEY_CREATED = event("api_key.created", 1, identity_events.ApiKeyCreated, "ap
 API_KEY_REVOKED = event("api_key.revoked", 1, identity_events.ApiKeyRevoked, "api_key", topic=None)
 API_KEY_UPDATED = event("api_key.updated", 1, identity_events.ApiKeyUpdated, "api_key", topic=None)
 API_KEY_ROTATED = event("api_key.rotated", 1, identity_events.ApiKeyRotated, "api_key", topic=None)
+ORGANIZATION_TRIAL_ENDED = event(
+    "organization.trial_ended", 1, identity_events.OrganizationTrialEnded, "organization", topic=None
+)
 QUOTA_RESERVED = event("quota.reserved", 1, identity_events.QuotaReserved, "quota", topic=None)
 QUOTA_RELEASED = event("quota.released", 1, identity_events.QuotaReleased, "quota", topic=None)
 SETTING_CHANGED = event("setting.changed", 1, identity_events.SettingChanged, "setting", topic=None)

@@ -121,6 +121,9 @@ class OrganizationOut(BaseModel):
     slug: str
     owner_id: int
     status: str = Field(description="active, suspended or trial.")
+    trial_ends_at: str | None = Field(
+        default=None, description="When the trial ends (or ended); null for an organization that had no trial."
+    )
     billing_email: str | None
     country: str | None
     tax_id: str | None
@@ -198,6 +201,7 @@ def organization_out(organization: ipb.Organization, role: ipb.OrganizationRole.
         slug=organization.slug,
         owner_id=organization.owner_id,
         status=STATUSES.get(organization.status, "active"),
+        trial_ends_at=_iso(organization.trial_ends_at, organization.HasField("trial_ends_at")),
         billing_email=organization.billing_email or None,
         country=organization.country or None,
         tax_id=organization.tax_id or None,

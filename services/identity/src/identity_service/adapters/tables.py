@@ -55,6 +55,7 @@ organizations = sa.Table(
     sa.Column("tax_id", sa.String(50)),
     sa.Column("country", sa.String(2)),
     sa.Column("status", sa.String(20)),
+    sa.Column("trial_ends_at", TIME),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", TIME),
     sa.Column("updated_at", TIME),

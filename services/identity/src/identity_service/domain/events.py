@@ -143,6 +143,13 @@ class OrganizationCreated:
 
 
 @dataclass(frozen=True)
+class OrganizationTrialEnded:
+    organization_id: int
+    trial_ends_at: datetime
+    new_status: str
+
+
+@dataclass(frozen=True)
 class OrganizationMemberAdded:
     organization_id: int
     user_id: int
@@ -255,6 +262,7 @@ OrganizationEvent = (
     | OrganizationUpdated
     | OrganizationMemberPermissionsChanged
     | OrganizationStatusChanged
+    | OrganizationTrialEnded
 )
 
 

@@ -315,9 +315,17 @@ class Quota(Aggregate):
     version: int
     events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
 
-    def reserve(self, reservation_key: str, amount: int, now: datetime) -> Reservation:
+    def reserve(self, reservation_key: str, amount: int, now: datetime, cap: TrialCap | None = None) -> Reservation:
+        """``cap``: the organization is on trial, and its trial limit (when lower) applies."""
         if amount < 1:
             raise InvalidInput("amount must be at least 1")
+        if cap is not None and cap.limit < self.quota_limit and self.current_usage + amount > cap.limit:
+            until = f" until {cap.ends_at:%Y-%m-%d %H:%M} UTC" if cap.ends_at is not None else ""
+            raise LimitExceeded(
+                f"the organization is on trial{until}: it may have {cap.limit} {self.resource_type} and "
+                f"{self.current_usage} are in use; {amount} more would exceed it",
+                details={"limit": cap.limit, "usage": self.current_usage, "requested": amount, "trial": True},
+            )
         if self.current_usage + amount > self.quota_limit:
             raise LimitExceeded(
                 f"the {self.resource_type} quota is {self.quota_limit} and {self.current_usage} are in use: "
@@ -506,6 +514,14 @@ def check_slug(slug: str) -> str:
     return slug
 
 
+@dataclass(frozen=True)
+class TrialCap:
+    """A trial's limit on one resource type, lower than the quota while the trial lasts."""
+
+    limit: int
+    ends_at: datetime | None
+
+
 class OrganizationRole(StrEnum):
     OWNER = "owner"
     ADMIN = "admin"
@@ -540,7 +556,28 @@ class Organization(Aggregate):
     billing_email: str | None = None
     country: str | None = None
     tax_id: str | None = None
+    trial_ends_at: datetime | None = None
+    """Set while (and after) the organization was on a trial; None when it never had one."""
     events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def trial_over(self, now: datetime) -> bool:
+        """Whether the trial is due to end: still on trial, and its end has come."""
+        return self.status is OrganizationStatus.TRIAL and self.trial_ends_at is not None and self.trial_ends_at <= now
+
+    def end_trial(self, now: datetime) -> bool:
+        """The trial is over: the organization becomes active, with ``organization.trial_ended``.
+        False (nothing recorded) when it is not on a trial that is due. An organization that
+        billing suspended during its trial is not on trial now: billing's lift gives it back its
+        trial, which then ends here at the next run."""
+        if not self.trial_over(now) or self.trial_ends_at is None:
+            return False
+        self.status = OrganizationStatus.ACTIVE
+        self._record(
+            events.OrganizationTrialEnded(
+                organization_id=self.id, trial_ends_at=self.trial_ends_at, new_status=self.status.value
+            )
+        )
+        return True
 
     def change_status(
         self, status: OrganizationStatus, reason: str, changed_by_user_id: int, requested_by: str = ""

@@ -93,7 +93,13 @@ class OrganizationRepository(Protocol):
 
     def exists(self, organization_id: int) -> bool: ...
 
-    def add(self, name: str, slug: str, owner_id: int, now: datetime) -> Organization: ...
+    def add(
+        self, name: str, slug: str, owner_id: int, now: datetime, trial_ends_at: datetime | None = None
+    ) -> Organization:
+        """A new organization: active, or on trial until ``trial_ends_at`` when that is given."""
+
+    def trials_over(self, now: datetime, limit: int) -> list[int]:
+        """Ids of organizations on a trial whose end has come, oldest end first."""
 
     def slug_taken(self, slug: str) -> bool: ...
 

@@ -124,6 +124,7 @@ EVENT_CONTRACTS: dict[type[events.IdentityEvent], EventSpec] = {
     events.OrganizationMemberPermissionsChanged: catalog.ORGANIZATION_MEMBER_PERMISSIONS_CHANGED,
     events.OrganizationSuspended: catalog.ORGANIZATION_SUSPENDED,
     events.OrganizationActivated: catalog.ORGANIZATION_ACTIVATED,
+    events.OrganizationTrialEnded: catalog.ORGANIZATION_TRIAL_ENDED,
     events.ApiKeyCreated: catalog.API_KEY_CREATED,
     events.ApiKeyRevoked: catalog.API_KEY_REVOKED,
     events.ApiKeyUpdated: catalog.API_KEY_UPDATED,
