@@ -50,7 +50,7 @@ def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # What any authenticated /v1 route may answer besides its own success (413: a body past the
 # gateway's cap; 423: a locked or protected resource).
-COMMON_ERROR_ANSWERS = documented_errors(400, 401, 403, 404, 409, 413, 422, 423, 429, 500)
+COMMON_ERROR_ANSWERS = documented_errors(400, 401, 403, 404, 409, 413, 422, 423, 429, 500, 503)
 
 
 def error_response(
@@ -111,7 +111,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_domain_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
-        return error_response(exc.code, exc.message, exc.details)
+        # An error may name headers of its answer (a 503 maintenance's Retry-After).
+        return error_response(exc.code, exc.message, exc.details, headers=getattr(exc, "headers", None))
 
     async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -54,6 +54,8 @@ from gateway_service.api.servers import routes as servers
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
 from gateway_service.auth.invalidation import InvalidationListener
+from gateway_service.auth.maintenance import SETTING as MAINTENANCE_SETTING
+from gateway_service.auth.maintenance import MaintenanceSwitch
 from gateway_service.clients.backends import BACKENDS_STATE, Backends
 from gateway_service.config import Settings
 from gateway_service.console import relay as console_relay
@@ -138,6 +140,16 @@ class RequestIdMiddleware:
             correlation_id_var.reset(token)
 
 
+def maintenance_on(wired: Backends) -> Callable[[], Awaitable[bool]]:
+    """Reads identity's ``maintenance_mode`` setting (see auth.maintenance)."""
+
+    async def read() -> bool:
+        setting = await wired.admin.get_setting(MAINTENANCE_SETTING)
+        return setting.WhichOneof("value") == "boolean_value" and setting.boolean_value
+
+    return read
+
+
 def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None) -> FastAPI:
     """The gateway; ``engine`` is its own (migrated) database, which holds operational state only."""
     channels: dict[str, aio.Channel] = {}
@@ -177,7 +189,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     wired = Backends.wire(lambda backend: channels[backend])
     setattr(app.state, BACKENDS_STATE, wired)
     authenticator = Authenticator(wired.identity, cache, session_rate_limit=settings.session_rate_limit)
-    app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))
+    app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock), MaintenanceSwitch(maintenance_on(wired)))
     app.state.console_tickets = ConsoleTickets(engine, clock=clock)
     app.include_router(console_relay.router)
     for router in ROUTERS:

@@ -21,7 +21,8 @@ from cpshared.auth.principal import peek
 from cpshared.context import ActorContext, VerifiedPrincipal, actor_var, correlation_id_var, principal_var
 from cpshared.errors import DomainError
 from gateway_service.auth.authentication import Authenticator, bearer_token
-from gateway_service.auth.principal import Principal
+from gateway_service.auth.maintenance import MaintenanceSwitch
+from gateway_service.auth.principal import Principal, Role
 from gateway_service.rate_limit.store import RateLimitStore, rate_limit_bucket
 
 BUDGET_STATE = "rate_limit_budget"
@@ -50,9 +51,12 @@ class RateLimitExceeded(DomainError):
 
 
 class Gate:
-    def __init__(self, authenticator: Authenticator, rate_limits: RateLimitStore) -> None:
+    def __init__(
+        self, authenticator: Authenticator, rate_limits: RateLimitStore, maintenance: MaintenanceSwitch | None = None
+    ) -> None:
         self.authenticator = authenticator
         self.rate_limits = rate_limits
+        self.maintenance = maintenance
 
     async def admit(self, request: Request) -> Principal:
         client_ip = request.client.host if request.client else ""
@@ -61,6 +65,9 @@ class Gate:
         actor = request_actor(request.scope, principal)
         setattr(request.state, ACTOR_STATE, actor)
         actor_var.set(actor)
+        if self.maintenance is not None:
+            # Read as the gateway itself: the principal is bound to the request further down.
+            await self.maintenance.refuse_writes(request.method, staff=principal.role is not Role.CLIENT)
         bucket = rate_limit_bucket(principal.api_key_id, principal.user_id)
         budget = await run_in_threadpool(self.rate_limits.hit, bucket, principal.rate_limit)
         setattr(request.state, BUDGET_STATE, budget)
