@@ -125,11 +125,11 @@ class TrafficMeter:
                     continue
                 owed.append((found, owner))
             events = [traffic_event(d, o) for d, o in owed]
-            written = {e.event_id for e in uow.record_once(events)}
+            written = {e.envelope.event_id for e in uow.record_once(events)}
             for (d, owner), event in zip(owed, events, strict=True):
                 hour = MeteredHour(d.server_id, d.hour, d.bytes_out, d.total_gb, d.revision)
                 uow.traffic.save(hour, owner.user_id, owner.organization_id, now)
-                if event.event_id in written:
+                if event.envelope.event_id in written:
                     report.recorded += 1
                     report.late += d.revision > 0
                     report.gigabytes += d.quantity_gb
