@@ -180,7 +180,7 @@ def test_samples_to_a_traffic_overage_line_late_and_repeated_samples_counted_onc
     assert stored == 420
 
     # To billing (each event twice: a redelivery) and the stream, beside a server hour of compute's.
-    billing_url, billing = billing_db
+    _, billing = billing_db
     usage = _usage_events(monitoring.engine, scratch_stream)
     assert len(usage) == 13 and len({e.envelope.event_id for e in usage}) == 13
     hour = dataclasses.replace(server_hour(HEAVY, DAY, user_id=USER), topic=scratch_stream)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from datetime import date
 
 from sqlalchemy import exc as sa_exc
 
+from billing_service import SERVICE_NAME
 from billing_service.bootstrap import bootstrap
 from billing_service.config import BillingRules, RetentionSettings
 from billing_service.domain.commands import RunInvoices
@@ -35,6 +37,7 @@ from billing_service.domain.reconciliation import ReconcileReport
 from billing_service.entrypoints.reconcile import ReconcileBusy, reconcile
 from billing_service.entrypoints.retention_keeper import TABLE, usage_retention
 from billing_service.service_layer.invoice_run import run_invoices
+from cpshared.logging import configure_logging
 from cpshared.retention import run_retention
 from cpshared.settings import load_settings
 from cpshared.topics import IDENTITY_EVENTS, USAGE_EVENTS, Topic, TopicKind
@@ -90,6 +93,10 @@ def _run(database_url: str, period: date, rules: BillingRules) -> int:
 
 
 def _retention(database_url: str, settings: RetentionSettings, rules: BillingRules) -> int:
+    configure_logging(SERVICE_NAME)
+    for handler in logging.getLogger().handlers:  # stdout carries the answer only
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
     billing = bootstrap(database_url, rules, pool_size=1)
     try:
         removed = run_retention(billing.engine, usage_retention(billing, settings))

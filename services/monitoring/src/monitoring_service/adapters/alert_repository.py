@@ -95,7 +95,7 @@ class SqlAlerts(AlertRepository):
 
     def delete_resolved_before(self, cutoff: datetime, limit: int) -> int:
         ids = (
-            self.session.execute(
+            self._session.execute(
                 sa.select(h.c.id)
                 .where(h.c.status == "resolved", h.c.resolved_at < cutoff.astimezone(UTC).replace(tzinfo=None))
                 .order_by(h.c.resolved_at)
@@ -106,4 +106,4 @@ class SqlAlerts(AlertRepository):
         )
         if not ids:
             return 0
-        return int(self.session.execute(sa.delete(h).where(h.c.id.in_(list(ids)))).rowcount)
+        return int(self._session.execute(sa.delete(h).where(h.c.id.in_(list(ids)))).rowcount)
