@@ -66,9 +66,8 @@ def compare(
     if records.removed:
         report.usage_removed = True
         for n, invoice in enumerate(issued, start=1):
-            account = account_label(Account(str(invoice.account_type), int(invoice.account_id)))
             report.differences += diff_invoice_alone(
-                account,
+                account_label(Account(str(invoice.account_type), int(invoice.account_id))),
                 str(invoice.invoice_number),
                 invoice_number(period, n),
                 invoice,

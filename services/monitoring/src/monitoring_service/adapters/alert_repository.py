@@ -106,4 +106,5 @@ class SqlAlerts(AlertRepository):
         )
         if not ids:
             return 0
-        return int(self._session.execute(sa.delete(h).where(h.c.id.in_(list(ids)))).rowcount)
+        result = self._session.execute(sa.delete(h).where(h.c.id.in_(list(ids))))
+        return int(getattr(result, "rowcount", 0))

@@ -62,4 +62,5 @@ class SqlTraffic(TrafficRepository):
         return {int(row.server_id): Decimal(row.gb) for row in rows}
 
     def forget_before(self, before: datetime) -> int:
-        return int(self.session.execute(sa.delete(t).where(t.c.hour_start < _naive(before))).rowcount)
+        result = self.session.execute(sa.delete(t).where(t.c.hour_start < _naive(before)))
+        return int(getattr(result, "rowcount", 0))
