@@ -75,7 +75,7 @@ def test_billed_usage_of_old_periods_is_removed_and_never_comes_back(
     with engine.connect() as conn:
         left = conn.execute(sa.select(usage_records.c.recorded_at, usage_records.c.billed)).all()
         invoice_id = conn.execute(sa.select(invoices.c.id)).scalar_one()
-        noted = conn.execute(sa.select(sa.distinct(usage_records_removed.c.invoice_id))).scalars().all()
+        noted = conn.execute(sa.select(usage_records_removed.c.invoice_id).distinct()).scalars().all()
     assert len(left) == 5 and all(not billed and at >= NOVEMBER.replace(tzinfo=None) for at, billed in left)
     assert noted == [invoice_id] and _count(engine, usage_records_removed) == 100
     assert run_retention(engine, retention) == 0  # nothing more to remove
