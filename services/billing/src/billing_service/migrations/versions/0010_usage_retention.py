@@ -5,8 +5,9 @@
   that billed it and its period's end. The projection skips a ``usage.recorded`` whose event is
   listed, so a replay (``cloudctl replay billing``) or reconciliation does not bring a removed
   record back as unbilled usage, and reconciliation knows which invoices had their usage
-  removed (it compares those invoices' own figures only). 16 + 8 + 8 bytes per removed record.
-- ``idx_usage_retention``: on (invoice_id, id), the retention's batches.
+  removed (it compares those invoices' own figures only). About 40 bytes per removed record.
+  The retention finds the records of old invoices along the index of the foreign key on
+  ``usage_records.invoice_id``.
 
 The ``traffic`` pricing plan (20 TB included per server and month, 1.00 per TB beyond) exists
 since billing_0004; outgoing traffic is ``usage_records.metric_type = 'bandwidth_gb'``.
@@ -40,9 +41,7 @@ def upgrade() -> None:
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_unicode_ci",
     )
-    op.create_index("idx_usage_retention", "usage_records", ["invoice_id", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index("idx_usage_retention", table_name="usage_records")
     op.drop_table("usage_records_removed")
