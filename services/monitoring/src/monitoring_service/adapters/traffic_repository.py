@@ -11,6 +11,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Session
 
 from monitoring_service.adapters.tables import traffic_hours as t
+from monitoring_service.domain.servers import MonitoredServer
 from monitoring_service.domain.traffic import MeteredHour
 from monitoring_service.service_layer.ports import TrafficRepository
 
@@ -33,18 +34,23 @@ class SqlTraffic(TrafficRepository):
             )
         return found
 
-    def save(self, hour: MeteredHour, user_id: int, organization_id: int | None, at: datetime) -> None:
-        row = {
-            "server_id": hour.server_id,
-            "hour_start": _naive(hour.hour),
-            "user_id": user_id,
-            "organization_id": organization_id,
-            "bytes_out": hour.bytes_out,
-            "recorded_gb": hour.recorded_gb,
-            "revision": hour.revision,
-            "updated_at": _naive(at),
-        }
-        statement = mysql.insert(t).values(row)
+    def save(self, hours: Sequence[tuple[MeteredHour, MonitoredServer]], at: datetime) -> None:
+        if not hours:
+            return
+        rows = [
+            {
+                "server_id": hour.server_id,
+                "hour_start": _naive(hour.hour),
+                "user_id": owner.user_id,
+                "organization_id": owner.organization_id,
+                "bytes_out": hour.bytes_out,
+                "recorded_gb": hour.recorded_gb,
+                "revision": hour.revision,
+                "updated_at": _naive(at),
+            }
+            for hour, owner in hours
+        ]
+        statement = mysql.insert(t).values(rows)
         self.session.execute(
             statement.on_duplicate_key_update(
                 {name: statement.inserted[name] for name in ("bytes_out", "recorded_gb", "revision", "updated_at")}

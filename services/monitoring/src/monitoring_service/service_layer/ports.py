@@ -98,7 +98,8 @@ class TrafficRepository(abc.ABC):
         """The hours from ``since`` on, locked until the commit."""
 
     @abc.abstractmethod
-    def save(self, hour: MeteredHour, user_id: int, organization_id: int | None, at: datetime) -> None: ...
+    def save(self, hours: Sequence[tuple[MeteredHour, MonitoredServer]], at: datetime) -> None:
+        """Store what was recorded of ``hours`` (each with its server's owner), in one statement."""
 
     @abc.abstractmethod
     def recorded_since(self, since: datetime, server_ids: Sequence[int]) -> dict[int, Decimal]:

@@ -126,9 +126,10 @@ class TrafficMeter:
                 owed.append((found, owner))
             events = [traffic_event(d, o) for d, o in owed]
             written = {e.envelope.event_id for e in uow.record_once(events)}
-            for (d, owner), event in zip(owed, events, strict=True):
-                hour = MeteredHour(d.server_id, d.hour, d.bytes_out, d.total_gb, d.revision)
-                uow.traffic.save(hour, owner.user_id, owner.organization_id, now)
+            uow.traffic.save(
+                [(MeteredHour(d.server_id, d.hour, d.bytes_out, d.total_gb, d.revision), o) for d, o in owed], now
+            )
+            for (d, _), event in zip(owed, events, strict=True):
                 if event.envelope.event_id in written:
                     report.recorded += 1
                     report.late += d.revision > 0
