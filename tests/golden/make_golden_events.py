@@ -800,6 +800,15 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         network_packets_out="110.8000",
         source="upstream",
     ),
+    ("metric.summarized", 1): lambda: monitoring_events.MetricsSummarized(
+        server_id=4711,
+        summarized_at=_timestamp(datetime(2025, 1, 1, 12, 5, 0, tzinfo=UTC)),
+        window_start=_timestamp(datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)),
+        cpu_usage="37.51",
+        memory_usage="",
+        disk_usage="",
+        outgoing_traffic_gb="1523.402710",
+    ),
     **{
         (event_type, 1): lambda: monitoring_events.AlertRuleChanged(
             alert_rule_id=31,

@@ -19,6 +19,9 @@ class RetentionSettings(BaseSettings):
     metrics_partitions_ahead_days: int = Field(
         default=7, ge=1, le=60, description="Days ahead for which server_metrics has its day partitions made."
     )
+    alert_history_retention_days: int = Field(
+        default=60, ge=1, le=3660, description="Days a resolved alert is kept in alert_history (after it resolved)."
+    )
     retention_interval_seconds: float = Field(
         default=3600.0, gt=0, le=86400, description="Seconds between two runs of the retention keeper."
     )
@@ -39,11 +42,36 @@ class UpstreamSettings(BaseSettings):
     )
 
 
+class TrafficSettings(BaseSettings):
+    """The traffic meter (a loop of the collector): when an hour is closed, how late a sample still counts."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    traffic_meter_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="Seconds between two traffic meter passes (also the window of each server's usage summary).",
+    )
+    traffic_close_after_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=86400,
+        description="Seconds after an hour's end before its traffic is recorded for billing (samples' delivery delay).",
+    )
+    traffic_late_hours: int = Field(
+        default=24,
+        ge=0,
+        le=168,
+        description="Closed hours every pass re-sums: a sample stored later than this after its hour is not billed.",
+    )
+
+
 class Settings(ServiceSettings, RetentionSettings):
     """The monitoring gRPC server's settings (it runs the retention keeper)."""
 
 
-class CollectorSettings(CommonSettings, DatabaseSettings, UpstreamSettings):
+class CollectorSettings(CommonSettings, DatabaseSettings, UpstreamSettings, TrafficSettings):
     """The collector worker's settings (no gRPC server, no Kafka: it writes to the outbox)."""
 
     collect_interval_seconds: float = Field(

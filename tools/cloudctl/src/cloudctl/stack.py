@@ -194,7 +194,8 @@ def hcloud_token_file(paths: LocalPaths) -> str:
 # The projections that run as consumers, by service: module:Factory for consumer_main.
 PROJECTIONS = {
     "audit": "audit_service.entrypoints.projection:from_environment",
-    # Compute follows identity: an account's suspension reaches its servers.
+    # Compute follows identity (an account's suspension reaches its servers) and monitoring's usage
+    # summaries on monitoring.metrics (its servers' traffic and usage columns).
     "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
     # Storage follows compute: a deleted server's volumes are detached.

@@ -229,6 +229,11 @@ USAGE_RECORDED = event("usage.recorded", 1, usage_events.UsageRecorded, "usage",
 # monitoring.metrics stream (telemetry: audit does not record it). Event ids are deterministic
 # (server, instant): a sample collected or delivered twice counts once.
 METRIC_SAMPLED = event("metric.sampled", 1, monitoring_events.MetricSampled, "server", topic=MONITORING_METRICS)
+# Monitoring: a server's use summarized every few minutes (its traffic meter), on monitoring.metrics;
+# compute keeps its servers' usage columns from it. Ids deterministic (server, instant).
+METRICS_SUMMARIZED = event(
+    "metric.summarized", 1, monitoring_events.MetricsSummarized, "server", topic=MONITORING_METRICS
+)
 # Monitoring: tenants' alert rules, on monitoring.events (the producer's stream).
 ALERT_RULE_CREATED = event("alert_rule.created", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
 ALERT_RULE_UPDATED = event("alert_rule.updated", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)

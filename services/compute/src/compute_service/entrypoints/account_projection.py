@@ -1,6 +1,9 @@
 """Compute's follower of identity's stream: an account's suspension reaches its servers (a
 user's own servers with ``user.*``, an organization's with ``organization.suspended`` /
-``organization.activated``, whoever asked: staff, or billing's dunning).
+``organization.activated``, whoever asked: staff, or billing's dunning). And of
+monitoring.metrics: a server's ``metric.summarized`` (monitoring's traffic meter, every few
+minutes, not per sample; the samples themselves are ignored) sets its ``bandwidth_used_gb``,
+``cpu_usage``, ``memory_usage`` and ``disk_usage`` (``adapters/server_usage.py``).
 
 Run by the generic consumer as the process ``compute-consumer`` (consumer group "compute"):
 ``python -m cpshared.events.consumer_main compute_service.entrypoints.account_projection:AccountProjection``.
@@ -21,13 +24,16 @@ from typing import ClassVar
 from sqlalchemy.orm import Session
 
 from cloudplatform.identity.v1 import events_pb2 as identity_pb
+from cloudplatform.monitoring.v1 import events_pb2 as monitoring_pb
 from compute_service.adapters.server_repository import ActionRepository, ServerRepository
+from compute_service.adapters.server_usage import SqlServerUsage
+from compute_service.domain.server_usage import ServerUsage
 from compute_service.domain.suspension import BANNED, ERASED, SUSPENDED
 from compute_service.service_layer import suspension
 from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.outbox import write_events
 from cpshared.events.projection import ApplyContext, Projection, handles
-from cpshared.topics import IDENTITY_EVENTS, Topic
+from cpshared.topics import IDENTITY_EVENTS, MONITORING_METRICS, Topic
 
 
 @contextmanager
@@ -43,8 +49,22 @@ def _session(ctx: ApplyContext) -> Iterator[Session]:
 
 class AccountProjection(Projection):
     name = "compute"
-    topics: ClassVar[tuple[Topic, ...]] = (IDENTITY_EVENTS,)
+    topics: ClassVar[tuple[Topic, ...]] = (IDENTITY_EVENTS, MONITORING_METRICS)
     tables = ()
+
+    @handles("metric.summarized")
+    def summarized(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        p = event.payload
+        assert isinstance(p, monitoring_pb.MetricsSummarized)
+        usage = ServerUsage.of(
+            p.server_id,
+            p.summarized_at.ToDatetime(),
+            p.outgoing_traffic_gb,
+            p.cpu_usage,
+            p.memory_usage,
+            p.disk_usage,
+        )
+        SqlServerUsage(ctx.conn).record(usage)
 
     @handles("user.suspended", "user.banned")
     def suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:

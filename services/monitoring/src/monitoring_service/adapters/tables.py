@@ -100,3 +100,16 @@ monitored_servers = sa.Table(
     sa.Column("deleted_at", TIME),
     sa.Column("updated_at", TIME, nullable=False),
 )
+
+traffic_hours = sa.Table(
+    "traffic_hours",
+    metadata,
+    sa.Column("server_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("hour_start", TIME, primary_key=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("bytes_out", mysql.BIGINT(unsigned=True), nullable=False),
+    sa.Column("recorded_gb", sa.Numeric(20, 6), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
+)

@@ -14,6 +14,7 @@ from monitoring_service.domain.alerts import Alert
 from monitoring_service.domain.metrics import MetricsQuery
 from monitoring_service.domain.retention import DayPartition
 from monitoring_service.domain.servers import MonitoredServer
+from monitoring_service.domain.traffic import HourTraffic, MeteredHour
 
 
 class AlertRuleRepository(abc.ABC):
@@ -53,6 +54,10 @@ class AlertRepository(abc.ABC):
     @abc.abstractmethod
     def save_acknowledgement(self, alert: Alert) -> None: ...
 
+    @abc.abstractmethod
+    def delete_resolved_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete at most ``limit`` alerts resolved before ``cutoff``; how many."""
+
 
 class MonitoredServerRepository(abc.ABC):
     """Monitoring's projection of compute's servers."""
@@ -64,6 +69,10 @@ class MonitoredServerRepository(abc.ABC):
     def collectable(self) -> list[MonitoredServer]:
         """The servers that run now, by id."""
 
+    @abc.abstractmethod
+    def of_ids(self, server_ids: Sequence[int]) -> dict[int, MonitoredServer]:
+        """The servers of ``server_ids`` monitoring knows (deleted ones too)."""
+
 
 @dataclass(frozen=True)
 class Bucket:
@@ -73,12 +82,48 @@ class Bucket:
     averages: dict[str, Decimal | None]
 
 
+@dataclass(frozen=True)
+class Usage:
+    """A server's average use over a window, in percent (None: no sample said)."""
+
+    cpu: Decimal | None
+    memory: Decimal | None
+
+
+class TrafficRepository(abc.ABC):
+    """traffic_hours: what the traffic meter recorded of each server's hours."""
+
+    @abc.abstractmethod
+    def metered(self, since: datetime) -> dict[tuple[int, datetime], MeteredHour]:
+        """The hours from ``since`` on, locked until the commit."""
+
+    @abc.abstractmethod
+    def save(self, hours: Sequence[tuple[MeteredHour, MonitoredServer]], at: datetime) -> None:
+        """Store what was recorded of ``hours`` (each with its server's owner), in one statement."""
+
+    @abc.abstractmethod
+    def recorded_since(self, since: datetime, server_ids: Sequence[int]) -> dict[int, Decimal]:
+        """The GB recorded of each of ``server_ids``' hours from ``since`` on."""
+
+    @abc.abstractmethod
+    def forget_before(self, before: datetime) -> int:
+        """Delete the hours before ``before`` (no pass reads them again); how many."""
+
+
 class MetricsStore(abc.ABC):
     """server_metrics: its aggregates and its day partitions."""
 
     @abc.abstractmethod
     def aggregate(self, query: MetricsQuery) -> list[Bucket]:
         """The steps of ``query`` that have samples, oldest first, averaged in the database."""
+
+    @abc.abstractmethod
+    def outgoing_by_hour(self, since: datetime, until: datetime) -> list[HourTraffic]:
+        """Every server's outgoing bytes per UTC hour of [since, until), from its stored samples."""
+
+    @abc.abstractmethod
+    def averages(self, since: datetime, until: datetime) -> dict[int, Usage]:
+        """Every server with samples in [since, until): its average cpu and memory use."""
 
     @abc.abstractmethod
     def day_partitions(self) -> list[DayPartition]: ...

@@ -23,6 +23,7 @@ class MonitoringUnitOfWork(abc.ABC):
     metrics: ports.MetricsStore
     alert_rules: ports.AlertRuleRepository
     alerts: ports.AlertRepository
+    traffic: ports.TrafficRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
