@@ -27,10 +27,10 @@ from network_service.adapters.upstream_networks import HcloudNetworks
 from network_service.service_layer.metering import Meter
 from network_service.service_layer.ports import (
     Compute,
+    LoadBalancerTypes,
     Prices,
     Quotas,
     UpstreamFirewalls,
-    LoadBalancerTypes,
     UpstreamFloatingIps,
     UpstreamLoadBalancers,
     UpstreamNetworks,

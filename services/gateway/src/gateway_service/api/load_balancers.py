@@ -348,7 +348,9 @@ def service_message(body: ServiceBody | ServiceChange) -> npb.LoadBalancerServic
         )
         if hc.http is not None:
             http = npb.LoadBalancerHealthCheckHttp(status_codes=hc.http.status_codes or [])
-            _set(http, {"domain": hc.http.domain, "path": hc.http.path, "response": hc.http.response, "tls": hc.http.tls})
+            _set(
+                http, {"domain": hc.http.domain, "path": hc.http.path, "response": hc.http.response, "tls": hc.http.tls}
+            )
             check.http.CopyFrom(http)
         message.health_check.CopyFrom(check)
     if body.http is not None:
@@ -419,7 +421,9 @@ async def list_load_balancers(
 
 @router.post("", status_code=201)
 @scope(Family.LOAD_BALANCERS, Access.WRITE)
-async def create_load_balancer(request: Request, principal: Authenticated, body: NewLoadBalancer) -> CreatedLoadBalancer:
+async def create_load_balancer(
+    request: Request, principal: Authenticated, body: NewLoadBalancer
+) -> CreatedLoadBalancer:
     """A new load balancer in the caller's tenant; network's worker makes it upstream."""
     user_id, organization_id = tenant(principal)
     shapes = await Shapes.read(request)
@@ -567,7 +571,9 @@ async def _start(request: Request, principal: Authenticated, lb_id: int, command
 
 @router.post("/{id:int}/actions/add_service", status_code=201)
 @scope(Family.LOAD_BALANCERS, Access.WRITE)
-async def add_service(request: Request, principal: Authenticated, id: LoadBalancerId, body: ServiceBody) -> ActionAnswer:
+async def add_service(
+    request: Request, principal: Authenticated, id: LoadBalancerId, body: ServiceBody
+) -> ActionAnswer:
     """Add a service (a listen port)."""
     return await _start(request, principal, id, "add_service", service=service_message(body))
 
@@ -619,9 +625,7 @@ async def change_algorithm(
 @scope(Family.LOAD_BALANCERS, Access.WRITE)
 async def change_type(request: Request, principal: Authenticated, id: LoadBalancerId, body: TypeBody) -> ActionAnswer:
     """Change the type (its services and targets must fit the new one)."""
-    return await _start(
-        request, principal, id, "change_load_balancer_type", load_balancer_type=body.load_balancer_type
-    )
+    return await _start(request, principal, id, "change_load_balancer_type", load_balancer_type=body.load_balancer_type)
 
 
 @router.post("/{id:int}/actions/attach_to_network", status_code=201)
@@ -658,7 +662,9 @@ async def disable_public_interface(request: Request, principal: Authenticated, i
 
 @router.post("/{id:int}/actions/change_dns_ptr", status_code=201)
 @scope(Family.LOAD_BALANCERS, Access.WRITE)
-async def change_dns_ptr(request: Request, principal: Authenticated, id: LoadBalancerId, body: DnsPtrBody) -> ActionAnswer:
+async def change_dns_ptr(
+    request: Request, principal: Authenticated, id: LoadBalancerId, body: DnsPtrBody
+) -> ActionAnswer:
     """Set (or, with null, reset) the reverse DNS entry of one of its addresses."""
     fields: dict[str, Any] = {"ip": body.ip}
     if body.dns_ptr is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from decimal import Decimal
 from functools import partial
 from typing import Any
-from decimal import Decimal
 
 from grpc import aio
 

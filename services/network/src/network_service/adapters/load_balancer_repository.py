@@ -441,7 +441,9 @@ class CertificateRepository:
 
     def save(self, certificate: Certificate, now: datetime) -> None:
         self.session.execute(
-            sa.update(t.certificates).where(t.certificates.c.id == certificate.id).values(**self._values(certificate, now))
+            sa.update(t.certificates)
+            .where(t.certificates.c.id == certificate.id)
+            .values(**self._values(certificate, now))
         )
         if not any(seen is certificate for seen in self.seen):
             self.seen.append(certificate)

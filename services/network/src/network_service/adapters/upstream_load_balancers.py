@@ -249,7 +249,9 @@ class HcloudLoadBalancers(UpstreamLoadBalancers):
         for service in current.services or []:
             if service.listen_port not in wanted_services:
 
-                def delete_service(lb: BoundLoadBalancer, port: int = int(service.listen_port or 0)) -> BoundAction | None:
+                def delete_service(
+                    lb: BoundLoadBalancer, port: int = int(service.listen_port or 0)
+                ) -> BoundAction | None:
                     if any(s.listen_port == port for s in lb.services or []):
                         return lbs.delete_service(ref, LoadBalancerService(listen_port=port))
                     return None
@@ -257,7 +259,9 @@ class HcloudLoadBalancers(UpstreamLoadBalancers):
                 step("delete a load balancer's service", delete_service)
         for port, wanted in sorted(wanted_services.items()):
 
-            def service_step(lb: BoundLoadBalancer, port: int = port, wanted: dict[str, Any] = wanted) -> BoundAction | None:
+            def service_step(
+                lb: BoundLoadBalancer, port: int = port, wanted: dict[str, Any] = wanted
+            ) -> BoundAction | None:
                 found = next((s for s in lb.services or [] if s.listen_port == port), None)
                 if found is None:
                     return lbs.add_service(ref, _service(wanted))
@@ -281,7 +285,9 @@ class HcloudLoadBalancers(UpstreamLoadBalancers):
                 step("remove a load balancer's target", remove)
         current = step("read a load balancer", _nothing)
         present = {
-            ("server", str(int(t.server.id or 0))) if t.type == "server" and t.server else ("ip", str(t.ip.ip if t.ip else ""))
+            ("server", str(int(t.server.id or 0)))
+            if t.type == "server" and t.server
+            else ("ip", str(t.ip.ip if t.ip else ""))
             for t in current.targets or []
         }
         for (kind, value), private in sorted(wanted_targets.items()):
@@ -304,11 +310,15 @@ class HcloudLoadBalancers(UpstreamLoadBalancers):
                 continue
             wanted_ptr = spec.dns_ptrs.get(ip)
 
-            def dns(lb: BoundLoadBalancer, ip: str = ip, attribute: str = attribute, wanted_ptr: Any = wanted_ptr) -> BoundAction | None:
+            def dns(
+                lb: BoundLoadBalancer, ip: str = ip, attribute: str = attribute, wanted_ptr: Any = wanted_ptr
+            ) -> BoundAction | None:
                 address = getattr(lb.public_net, attribute, None) if lb.public_net is not None else None
                 raw = getattr(address, "dns_ptr", None)
-                now = raw if isinstance(raw, str) or raw is None else next(
-                    (entry.get("dns_ptr") for entry in raw if entry.get("ip") == ip), None
+                now = (
+                    raw
+                    if isinstance(raw, str) or raw is None
+                    else next((entry.get("dns_ptr") for entry in raw if entry.get("ip") == ip), None)
                 )
                 if (now or None) == (wanted_ptr or None):
                     return None
@@ -336,7 +346,9 @@ class HcloudLoadBalancers(UpstreamLoadBalancers):
     def delete(self, upstream_id: int) -> None:
         def delete_once() -> None:
             try:
-                self.client.load_balancers.delete(LoadBalancer(id=upstream_id))
+                # DELETE answers 204 (Hetzner's reference); hcloud 2.27's load_balancers.delete
+                # expects an action in the answer, so the request is sent as it is.
+                self.client.request("DELETE", f"/load_balancers/{upstream_id}")
             except APIException as exc:
                 if exc.code != "not_found":
                     raise

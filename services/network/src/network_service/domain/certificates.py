@@ -11,6 +11,7 @@ platform's upstream issues none.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -52,7 +53,9 @@ def parse_uploaded(certificate: str, private_key: str) -> ParsedCertificate:
     try:
         chain = x509.load_pem_x509_certificates(certificate.encode())
     except ValueError:
-        raise invalid_field("certificate", "certificate is not a PEM certificate chain (BEGIN CERTIFICATE blocks)") from None
+        raise invalid_field(
+            "certificate", "certificate is not a PEM certificate chain (BEGIN CERTIFICATE blocks)"
+        ) from None
     if not chain:
         raise invalid_field("certificate", "certificate holds no certificate")
     try:
@@ -67,9 +70,11 @@ def parse_uploaded(certificate: str, private_key: str) -> ParsedCertificate:
             raise invalid_field("certificate", "the first certificate of the chain is a CA certificate, not a server's")
     except x509.ExtensionNotFound:
         pass
-    for place, (child, parent) in enumerate(zip(chain, chain[1:], strict=False), start=1):
+    for place, (child, parent) in enumerate(itertools.pairwise(chain), start=1):
         if child.issuer != parent.subject:
-            raise invalid_field("certificate", f"certificate {place + 1} of the chain did not issue certificate {place}")
+            raise invalid_field(
+                "certificate", f"certificate {place + 1} of the chain did not issue certificate {place}"
+            )
     names: list[str] = []
     try:
         alternative = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

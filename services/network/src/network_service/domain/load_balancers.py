@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from cpshared.aggregate import Aggregate
-from cpshared.errors import InvalidInput, NotFound
+from cpshared.errors import InvalidInput, LimitExceeded, NotFound
 from hetzner_conventions.errors import invalid_field
 from hetzner_conventions.label_selector import parse_label_selector
 from hetzner_conventions.labels import check_hostname
@@ -92,10 +92,8 @@ class AlreadyAttached(HetznerRefusal):
     code = "load_balancer_already_attached"
 
 
-class ResourceLimitExceeded(HetznerRefusal):
-    """More services or targets than the type allows (Hetzner: ``resource_limit_exceeded``)."""
-
-    code = "resource_limit_exceeded"
+class ResourceLimitExceeded(LimitExceeded):
+    """More services, targets or certificates than the type allows (Hetzner: ``resource_limit_exceeded``)."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +132,9 @@ def check_service(body: Mapping[str, Any], old: Mapping[str, Any] | None = None)
         raise invalid_field("protocol", "protocol must be tcp, http or https")
     default_listen = {"http": 80, "https": 443}.get(protocol)
     listen = body.get("listen_port")
-    listen = check_port("listen_port", listen if listen is not None else (old["listen_port"] if old else default_listen))
+    listen = check_port(
+        "listen_port", listen if listen is not None else (old["listen_port"] if old else default_listen)
+    )
     destination = body.get("destination_port")
     if destination is None:
         destination = old["destination_port"] if old else (80 if protocol == "https" else listen)
@@ -175,7 +175,9 @@ def check_service(body: Mapping[str, Any], old: Mapping[str, Any] | None = None)
 
         path = str(http_value("path", "/"))
         if not path.startswith("/") or len(path) > 255:
-            raise invalid_field("health_check.http.path", "health_check.http.path must start with / (255 characters at most)")
+            raise invalid_field(
+                "health_check.http.path", "health_check.http.path must start with / (255 characters at most)"
+            )
         codes = list(http_value("status_codes", ["2??", "3??"]))
         for code in codes:
             if len(str(code)) != 3 or not all(ch.isdigit() or ch == "?" for ch in str(code)):
@@ -362,9 +364,7 @@ def fits(lb_type: LoadBalancerType, spec: Spec) -> None:
         raise ResourceLimitExceeded(f"{lb_type.code} allows at most {lb_type.max_targets} targets")
     certificates = {c for s in spec.services for c in ((s.get("http") or {}).get("certificates") or [])}
     if len(certificates) > lb_type.max_assigned_certificates:
-        raise ResourceLimitExceeded(
-            f"{lb_type.code} allows at most {lb_type.max_assigned_certificates} certificates"
-        )
+        raise ResourceLimitExceeded(f"{lb_type.code} allows at most {lb_type.max_assigned_certificates} certificates")
 
 
 def check_services(services: list[dict[str, Any]]) -> None:
@@ -469,10 +469,11 @@ class LoadBalancer(Aggregate):
                 raise InvalidInput("enable the public interface before detaching the last network")
         elif command == DISABLE_PUBLIC:
             if not spec.networks:
-                raise NotAttachedToNetwork("attach the load balancer to a network before disabling its public interface")
-        elif command == CHANGE_DNS_PTR:
-            if params["ip"] not in (self.ipv4, self.ipv6):
-                raise invalid_field("ip", f"{params['ip']} is not an address of load balancer {self.id}")
+                raise NotAttachedToNetwork(
+                    "attach the load balancer to a network before disabling its public interface"
+                )
+        elif command == CHANGE_DNS_PTR and params["ip"] not in (self.ipv4, self.ipv6):
+            raise invalid_field("ip", f"{params['ip']} is not an address of load balancer {self.id}")
         fits(lb_type, changed(spec, command, params))
 
     def begin(self, command: str, params: dict[str, Any], now: datetime) -> Action:

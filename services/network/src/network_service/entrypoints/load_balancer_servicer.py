@@ -40,7 +40,9 @@ def service_body(message: pb.LoadBalancerServiceSpec) -> dict[str, Any]:
     }
     if message.HasField("health_check"):
         hc = message.health_check
-        check: dict[str, Any] = {name: _opt(hc, name) for name in ("protocol", "port", "interval", "timeout", "retries")}
+        check: dict[str, Any] = {
+            name: _opt(hc, name) for name in ("protocol", "port", "interval", "timeout", "retries")
+        }
         if hc.HasField("http"):
             http = hc.http
             check["http"] = {name: _opt(http, name) for name in ("domain", "path", "response", "tls")}

@@ -53,9 +53,7 @@ def create(cmd: NewCertificate, uow: NetworkUnitOfWork) -> Certificate:
         )
     name = check_name(cmd.name)
     parsed = parse_uploaded(cmd.certificate, cmd.private_key)
-    certificate = new_certificate(
-        cmd.user_id, cmd.organization_id, name, parsed, check_labels(dict(cmd.labels or {}))
-    )
+    certificate = new_certificate(cmd.user_id, cmd.organization_id, name, parsed, check_labels(dict(cmd.labels or {})))
     with uow:
         if uow.certificates.named(cmd.user_id, cmd.organization_id, name) is not None:
             raise _name_taken(name)

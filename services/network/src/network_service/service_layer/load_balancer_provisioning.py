@@ -59,7 +59,9 @@ def _servers(uow: NetworkUnitOfWork, lb: LoadBalancer, spec: Spec) -> dict[int, 
     return wanted
 
 
-def _sync(peers: LoadBalancerPeers, uow: NetworkUnitOfWork, lb: LoadBalancer, spec: Spec) -> tuple[UpstreamLoadBalancer, bool]:
+def _sync(
+    peers: LoadBalancerPeers, uow: NetworkUnitOfWork, lb: LoadBalancer, spec: Spec
+) -> tuple[UpstreamLoadBalancer, bool]:
     """Make upstream hold ``spec``; (upstream's load balancer, whether every targeted server is
     upstream). A network not made upstream yet is waited for (Unavailable)."""
     up = peers.upstream
@@ -87,7 +89,9 @@ def _sync(peers: LoadBalancerPeers, uow: NetworkUnitOfWork, lb: LoadBalancer, sp
     return result, complete
 
 
-def _store_health(uow: NetworkUnitOfWork, lb: LoadBalancer, upstream: UpstreamLoadBalancer, upstream_of: dict[int, int]) -> None:
+def _store_health(
+    uow: NetworkUnitOfWork, lb: LoadBalancer, upstream: UpstreamLoadBalancer, upstream_of: dict[int, int]
+) -> None:
     """Upstream's health under the platform's names (``server:<platform id>``, ``ip:<address>``)."""
     health: dict[tuple[str, int], str] = {}
     for (key, port), status in upstream.health.items():

@@ -404,9 +404,7 @@ def account_activated(repository: LoadBalancerRepository, user_id: int) -> list[
     return recorded
 
 
-def account_erased(
-    repository: LoadBalancerRepository, actions: ActionRepository, user_id: int
-) -> list[PendingEvent]:
+def account_erased(repository: LoadBalancerRepository, actions: ActionRepository, user_id: int) -> list[PendingEvent]:
     """Delete the load balancers ``user_id`` owns itself, protected or not (their delete actions
     delete them upstream and give the quota back); one busy with an action stays (logged)."""
     now = utcnow()

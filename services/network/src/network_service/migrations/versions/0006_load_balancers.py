@@ -41,9 +41,7 @@ def upgrade() -> None:
     op.add_column("load_balancers", sa.Column("location", sa.String(20), nullable=False, server_default=""))
     op.add_column("load_balancers", sa.Column("network_zone", sa.String(50), nullable=False, server_default=""))
     op.add_column("load_balancers", sa.Column("ipv6", sa.String(45)))
-    op.add_column(
-        "load_balancers", sa.Column("public_enabled", sa.Boolean, nullable=False, server_default=sa.true())
-    )
+    op.add_column("load_balancers", sa.Column("public_enabled", sa.Boolean, nullable=False, server_default=sa.true()))
     op.add_column("load_balancers", sa.Column("dns_ptrs", sa.JSON))
     op.add_column("load_balancers", sa.Column("networks", sa.JSON))
     op.add_column(
@@ -58,9 +56,7 @@ def upgrade() -> None:
     op.create_table(
         "load_balancer_services",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
-        sa.Column(
-            "load_balancer_id", ID, sa.ForeignKey("load_balancers.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("load_balancer_id", ID, sa.ForeignKey("load_balancers.id", ondelete="CASCADE"), nullable=False),
         sa.Column("listen_port", sa.Integer, nullable=False),
         sa.Column("protocol", sa.Enum("tcp", "http", "https"), nullable=False),
         sa.Column("destination_port", sa.Integer, nullable=False),
@@ -73,9 +69,7 @@ def upgrade() -> None:
     op.create_table(
         "load_balancer_targets",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
-        sa.Column(
-            "load_balancer_id", ID, sa.ForeignKey("load_balancers.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("load_balancer_id", ID, sa.ForeignKey("load_balancers.id", ondelete="CASCADE"), nullable=False),
         sa.Column("type", sa.Enum("server", "label_selector", "ip"), nullable=False),
         sa.Column("server_id", ID),
         sa.Column("label_selector", sa.String(1000)),
