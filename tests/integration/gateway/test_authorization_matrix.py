@@ -1757,7 +1757,7 @@ ENDPOINTS = (
     Endpoint("GET /v1/certificates/{id}", certificate_request("GET"), other=ADMIN_REACHES),
     Endpoint(
         "PUT /v1/certificates/{id}",
-        certificate_request("PUT", {"name": f"renamed-{time.monotonic_ns()}"}),
+        certificate_request("PUT", {"labels": {"matrix": "yes"}}),
         other=ADMIN_REACHES,
     ),
     Endpoint("DELETE /v1/certificates/{id}", certificate_request("DELETE"), other=ADMIN_REACHES),
