@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -36,6 +37,8 @@ from hcloud.locations import Location
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
+from cloudplatform.usage.v1.events_pb2 import UsageRecorded
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
 from compute_service.config import WorkerSettings
 from compute_service.entrypoints import worker as compute_worker
@@ -49,7 +52,9 @@ from network_service.adapters.upstream_load_balancers import LOAD_BALANCER_LABEL
 from network_service.config import WorkerSettings as NetworkWorkerSettings
 from network_service.entrypoints import worker as network_worker
 from network_service.entrypoints.server_projection import ServerProjection
+from network_service.service_layer import load_balancers
 from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
+from tests.clocks import installed_clock
 from tests.integration.gateway.test_firewalls_api import _compute_events_to_network, _eventually, _server, seen_owner
 from tests.integration.gateway.test_floating_ips_api import _token, _upstream
 from tests.integration.gateway.test_networks_api import _client
@@ -376,3 +381,43 @@ def test_certificates_and_bad_input_are_answered_in_hetzners_format(platform: Li
     assert client.certificates.get_all() == []
     _eventually(lambda: _labelled(platform, lb.id) == [])
     stranger.servers.delete(theirs).wait_until_finished(max_retries=400)
+
+
+def test_a_running_load_balancer_is_metered_hourly_at_billings_price(platform: LivePlatform, workers: None) -> None:
+    """Network's meter records one usage.recorded per started hour of a running load balancer,
+    priced by billing's plan of its type over gRPC; a round run again records nothing twice."""
+    network = platform.network
+    assert network is not None
+    owner = seen_owner(platform, "lb@example.com")
+    start = datetime(2031, 3, 4, 9, 30, tzinfo=UTC)
+    with installed_clock(start) as clock:
+        made, _ = load_balancers.create(
+            load_balancers.NewLoadBalancer(
+                user_id=owner, organization_id=None, name="metered", load_balancer_type="lb21", location="fsn1"
+            ),
+            lambda user_id, organization_id: None,
+            network.uow(),
+            load_balancers.Peers(network.compute, network.load_balancer_types, network.load_balancer_quotas),
+        )
+        _eventually(lambda: load_balancers.get(made.id, lambda u, o: None, network.uow()).status == "running")
+        meter = network.meter()
+        assert meter is not None
+        clock.set(start + timedelta(hours=3))
+        first = meter.run()
+        again = meter.run()
+        with network.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(outbox.c.event_id, outbox.c.envelope).where(outbox.c.event_type == "usage.recorded")
+            ).all()
+    usages = [UsageRecorded.FromString(EventEnvelope.FromString(row.envelope).payload.value) for row in rows]
+    mine = [u for u in usages if (u.resource_type, u.resource_id) == ("load_balancer", made.id)]
+    assert [(u.product, u.metric_type, Decimal(u.price_hourly), u.location) for u in mine] == [
+        ("lb21", "compute_hours", Decimal("0.0258"), "fsn1")
+    ] * 3
+    assert sorted(u.period_start.ToDatetime(tzinfo=UTC).hour for u in mine) == [9, 10, 11]
+    assert first.hours >= 3 and again.hours == 0
+    assert len({row.event_id for row in rows}) == len(rows)
+    network_uow = network.uow()
+    action = load_balancers.delete(made.id, lambda u, o: None, network_uow)
+    assert action.command == "delete_load_balancer"
+    _eventually(lambda: _labelled(platform, made.id) == [])
