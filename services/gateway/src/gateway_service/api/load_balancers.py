@@ -59,6 +59,8 @@ MAX_ITEMS = 100
 LoadBalancerId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the load balancer.")]
 ActionId = Annotated[int, Path(ge=1, le=MAX_ID, description="ID of the action.")]
 Port = Annotated[int, Field(ge=1, le=65535)]
+IdOrName = Annotated[str, Field(min_length=1, max_length=64)] | Annotated[int, Field(ge=1, le=MAX_ID)]
+"""Hetzner documents a string; hcloud-go sends the ID as a number."""
 
 
 class Body(BaseModel):
@@ -135,8 +137,8 @@ class AlgorithmBody(Body):
 
 class NewLoadBalancer(Body):
     name: str = Field(min_length=1, max_length=128)
-    load_balancer_type: str = Field(min_length=1, max_length=64, description="ID or name of the type.")
-    location: str | None = Field(default=None, max_length=64, description="ID or name of a location.")
+    load_balancer_type: IdOrName = Field(description="ID or name of the type.")
+    location: IdOrName | None = Field(default=None, description="ID or name of a location.")
     network_zone: str | None = Field(default=None, max_length=64)
     algorithm: AlgorithmBody | None = None
     services: list[ServiceBody] = Field(default_factory=list, max_length=MAX_ITEMS)
@@ -156,7 +158,7 @@ class ListenPortBody(Body):
 
 
 class TypeBody(Body):
-    load_balancer_type: str = Field(min_length=1, max_length=64)
+    load_balancer_type: IdOrName = Field(description="ID or name of the type.")
 
 
 class NetworkBody(Body):
@@ -427,7 +429,7 @@ async def create_load_balancer(
     """A new load balancer in the caller's tenant; network's worker makes it upstream."""
     user_id, organization_id = tenant(principal)
     shapes = await Shapes.read(request)
-    location = body.location or ""
+    location = str(body.location or "")
     if location.isdigit():
         location = next((d.code for d in shapes.datacenters if d.id == int(location)), location)
     answer = await backends(request).load_balancers.create(
@@ -435,7 +437,7 @@ async def create_load_balancer(
             user_id=user_id,
             organization_id=organization_id,
             name=body.name,
-            load_balancer_type=body.load_balancer_type,
+            load_balancer_type=str(body.load_balancer_type),
             location=location,
             network_zone=body.network_zone or "",
             algorithm=body.algorithm.type if body.algorithm else "",
@@ -625,7 +627,9 @@ async def change_algorithm(
 @scope(Family.LOAD_BALANCERS, Access.WRITE)
 async def change_type(request: Request, principal: Authenticated, id: LoadBalancerId, body: TypeBody) -> ActionAnswer:
     """Change the type (its services and targets must fit the new one)."""
-    return await _start(request, principal, id, "change_load_balancer_type", load_balancer_type=body.load_balancer_type)
+    return await _start(
+        request, principal, id, "change_load_balancer_type", load_balancer_type=str(body.load_balancer_type)
+    )
 
 
 @router.post("/{id:int}/actions/attach_to_network", status_code=201)
