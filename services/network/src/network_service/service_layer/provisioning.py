@@ -177,6 +177,8 @@ class Provisioner:
                         load_balancer_provisioning.carry_out(self.load_balancers, uow, action)
                     elif action.resource_type == "firewall" and self.firewalls is not None:
                         firewall_provisioning.carry_out(self.firewalls, uow, action)
+                    else:  # a command name two kinds share, of a kind this worker has no upstream for
+                        raise Unavailable(f"this worker carries out no {action.resource_type} actions")
                 except Unavailable as exc:
                     log.warning("action_deferred", action_id=action.id, command=action.command, error=exc.message)
                     return Outcome(action.id, action.command, DEFERRED)
