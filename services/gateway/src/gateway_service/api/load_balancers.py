@@ -224,6 +224,22 @@ class Shapes:
         b = backends(request)
         return cls(await active_datacenters(request), list(await b.compute.load_balancer_types()), await b.prices.get())
 
+    def _type(self, lt: cpb.LoadBalancerType) -> LoadBalancerTypeOut:
+        """The type with its prices; one billing has no active plan for any more shows none."""
+        if self.prices.load_balancer(lt.code) is not None:
+            return load_balancer_type_out(lt, self.datacenters, self.prices)
+        return LoadBalancerTypeOut(
+            id=lt.id,
+            name=lt.code,
+            description=lt.description,
+            max_connections=lt.max_connections,
+            max_services=lt.max_services,
+            max_targets=lt.max_targets,
+            max_assigned_certificates=lt.max_assigned_certificates,
+            deprecated=None,
+            prices=[],
+        )
+
     def out(self, lb: npb.LoadBalancer) -> LoadBalancerOut:
         dc = next((d for d in self.datacenters if d.code == lb.location), cpb.Datacenter(code=lb.location))
         lt = self.types.get(lb.load_balancer_type) or cpb.LoadBalancerType(code=lb.load_balancer_type)
@@ -238,7 +254,7 @@ class Shapes:
             },
             private_net=[{"network": n.network_id, "ip": n.ip or None} for n in lb.networks],
             location=location_out(dc),
-            load_balancer_type=load_balancer_type_out(lt, self.datacenters, self.prices),
+            load_balancer_type=self._type(lt),
             protection={"delete": lb.protection_delete},
             labels=dict(lb.labels),
             targets=[_target_out(t) for t in lb.targets],
