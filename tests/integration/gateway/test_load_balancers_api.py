@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,8 @@ from hcloud.load_balancers import (
 )
 from hcloud.locations import Location
 
+from billing_service.adapters.tables import invoice_items
+from billing_service.entrypoints.projection import BillingProjection
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
@@ -55,6 +57,8 @@ from network_service.entrypoints.server_projection import ServerProjection
 from network_service.service_layer import load_balancers
 from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
 from tests.clocks import installed_clock
+from tests.integration.billing.support import apply as apply_to_billing
+from tests.integration.billing.support import run_invoices, user_created
 from tests.integration.gateway.test_firewalls_api import _compute_events_to_network, _eventually, _server, seen_owner
 from tests.integration.gateway.test_floating_ips_api import _token, _upstream
 from tests.integration.gateway.test_networks_api import _client
@@ -69,15 +73,19 @@ def platform(paths: LocalPaths) -> Iterator[LivePlatform]:
         mariadb.scratch_database("cp_test_lba_gw") as gateway_url,
         mariadb.scratch_database("cp_test_lba_cp") as compute_url,
         mariadb.scratch_database("cp_test_lba_nw") as network_url,
+        mariadb.scratch_database("cp_test_lba_bi") as billing_url,
     ):
         for service, url in (
             ("identity", identity_url),
             ("gateway", gateway_url),
             ("compute", compute_url),
             ("network", network_url),
+            ("billing", billing_url),
         ):
             upgrade(service, migrations_dir(service), url)
-        with live_platform(identity_url, gateway_url, compute_url=compute_url, network_url=network_url) as live:
+        with live_platform(
+            identity_url, gateway_url, compute_url=compute_url, network_url=network_url, billing_url=billing_url
+        ) as live:
             yield live
 
 
@@ -388,7 +396,8 @@ def test_a_running_load_balancer_is_metered_hourly_at_billings_price(platform: L
     priced by billing's plan of its type over gRPC; a round run again records nothing twice."""
     network = platform.network
     assert network is not None
-    owner = seen_owner(platform, "lb@example.com")
+    _token(platform, "lb-metered@example.com")
+    owner = seen_owner(platform, "lb-metered@example.com")
     start = datetime(2031, 3, 4, 9, 30, tzinfo=UTC)
     with installed_clock(start) as clock:
         made, _ = load_balancers.create(
@@ -417,6 +426,23 @@ def test_a_running_load_balancer_is_metered_hourly_at_billings_price(platform: L
     assert sorted(u.period_start.ToDatetime(tzinfo=UTC).hour for u in mine) == [9, 10, 11]
     assert first.hours >= 3 and again.hours == 0
     assert len({row.event_id for row in rows}) == len(rows)
+
+    # Billing invoices them on a line of their own.
+    assert platform.billing is not None
+    apply_to_billing(platform.billing, [user_created(owner)])
+    mine_rows = [
+        RawRecord("usage.events", 0, n, str(made.id).encode(), row.envelope)
+        for n, (row, usage) in enumerate(zip(rows, usages, strict=True))
+        if (usage.resource_type, usage.resource_id) == ("load_balancer", made.id)
+    ]
+    ProjectionRunner(platform.billing, BillingProjection()).apply_batch(mine_rows)
+    with installed_clock(datetime(2031, 4, 2, 3, tzinfo=UTC)):
+        run_invoices(platform.billing, date(2031, 3, 1))
+    with platform.billing.connect() as conn:
+        lines = conn.execute(sa.select(invoice_items.c.description, invoice_items.c.quantity)).all()
+    assert [(line.description, int(line.quantity)) for line in lines if "load_balancer" in line.description] == [
+        (f"load_balancer metered (#{made.id}) lb21, 2031-03", 3)
+    ]
     network_uow = network.uow()
     action = load_balancers.delete(made.id, lambda u, o: None, network_uow)
     assert action.command == "delete_load_balancer"
