@@ -34,6 +34,7 @@ from hcloud.load_balancers import (
     LoadBalancerTargetLabelSelector,
 )
 from hcloud.locations import Location
+from hcloud.networks import NetworkSubnet
 
 from billing_service.adapters.tables import invoice_items
 from billing_service.entrypoints.projection import BillingProjection
@@ -370,6 +371,11 @@ def test_certificates_and_bad_input_are_answered_in_hetzners_format(platform: Li
         "load_balancer_not_attached_to_network"
     )
     assert _refused(lambda: client.load_balancers.change_type(lb, LoadBalancerType(name="lb99"))) == "invalid_input"
+    subnet = NetworkSubnet(type="cloud", ip_range="10.0.1.0/24", network_zone="eu-central")
+    mine = client.networks.create(name="lb-net", ip_range="10.0.0.0/16", subnets=[subnet])
+    theirs_net = stranger.networks.create(name="their-net", ip_range="10.0.0.0/16", subnets=[subnet])
+    assert _refused(lambda: client.load_balancers.attach_to_network(lb, mine, ip="10.9.9.9")) == "invalid_input"
+    assert _refused(lambda: client.load_balancers.attach_to_network(lb, theirs_net)) == "invalid_input"
     assert (
         _refused(
             lambda: client.load_balancers.create(

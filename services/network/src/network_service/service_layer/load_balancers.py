@@ -13,6 +13,7 @@ network and certificate it names) before anything changed.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,7 +132,9 @@ def _check_certificates(service: Mapping[str, Any], user_id: int, org: int | Non
     raise invalid_field("protocol", HTTPS_UPSTREAM)
 
 
-def _check_network(network_id: int, lb: LoadBalancer, reach: Reach, uow: NetworkUnitOfWork, zone: str) -> None:
+def _check_network(
+    network_id: int, lb: LoadBalancer, reach: Reach, uow: NetworkUnitOfWork, zone: str, ip: str | None = None
+) -> None:
     network = uow.networks.get(network_id) if network_id > 0 else None
     if network is None:
         raise invalid_field("network", f"network {network_id} does not exist")
@@ -143,6 +146,13 @@ def _check_network(network_id: int, lb: LoadBalancer, reach: Reach, uow: Network
         raise invalid_field("network", f"network {network_id} does not exist")
     if not any(s.network_zone == zone for s in network.subnets):
         raise invalid_field("network", f"network {network_id} has no subnet in the network zone {zone}")
+    if ip:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            raise invalid_field("ip", f"{ip!r} is not an IP address") from None
+        if not any(address in ipaddress.ip_network(s.ip_range) for s in network.subnets if s.network_zone == zone):
+            raise invalid_field("ip", f"{ip} is not in a subnet of network {network_id} in the network zone {zone}")
 
 
 def create(cmd: NewLoadBalancer, reach: Reach, uow: NetworkUnitOfWork, peers: Peers) -> tuple[LoadBalancer, Action]:
@@ -304,7 +314,7 @@ def start(
         if "service" in checked:
             _check_certificates(checked["service"], lb.user_id, lb.organization_id, uow)
         if command == lbs.ATTACH:
-            _check_network(int(checked["network"]), lb, reach, uow, lb.network_zone)
+            _check_network(int(checked["network"]), lb, reach, uow, lb.network_zone, checked.get("ip"))
         the_type = lb_type(peers.types, checked["type"] if command == lbs.CHANGE_TYPE else lb.spec.type)
         lb.check(command, checked, the_type)
         action = lb.begin(command, checked, utcnow())
