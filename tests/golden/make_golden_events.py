@@ -770,6 +770,57 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         firewall_id=41, user_id=42, organization_id=0, reason="suspended"
     ),
     ("firewall.unblocked", 1): lambda: network_events.FirewallUnblocked(firewall_id=41, user_id=42, organization_id=0),
+    ("load_balancer.created", 1): lambda: network_events.LoadBalancerCreated(
+        load_balancer_id=51,
+        user_id=42,
+        organization_id=7,
+        name="web-lb",
+        load_balancer_type="lb11",
+        location="fsn1",
+        labels={"env": "prod"},
+        action_id=1000000000051,
+    ),
+    ("load_balancer.provisioned", 1): lambda: network_events.LoadBalancerProvisioned(
+        load_balancer_id=51,
+        user_id=42,
+        organization_id=7,
+        ipv4="203.0.113.51",
+        ipv6="2001:db8:51::1",
+        action_id=1000000000051,
+    ),
+    ("load_balancer.updated", 1): lambda: network_events.LoadBalancerUpdated(
+        load_balancer_id=51, user_id=42, organization_id=7, name="web-lb-renamed", labels={"env": "test"}
+    ),
+    ("load_balancer.changed", 1): lambda: network_events.LoadBalancerChanged(
+        load_balancer_id=51, user_id=42, organization_id=7, command="add_target", action_id=1000000000052
+    ),
+    ("load_balancer.target_removed", 1): lambda: network_events.LoadBalancerTargetRemoved(
+        load_balancer_id=51, user_id=42, organization_id=7, server_id=4711
+    ),
+    ("load_balancer.deleted", 1): lambda: network_events.LoadBalancerDeleted(
+        load_balancer_id=51, user_id=42, organization_id=7, reason="deleted"
+    ),
+    ("load_balancer.blocked", 1): lambda: network_events.LoadBalancerBlocked(
+        load_balancer_id=51, user_id=42, organization_id=0, reason="suspended"
+    ),
+    ("load_balancer.unblocked", 1): lambda: network_events.LoadBalancerUnblocked(
+        load_balancer_id=51, user_id=42, organization_id=0
+    ),
+    ("certificate.created", 1): lambda: network_events.CertificateCreated(
+        certificate_id=61,
+        user_id=42,
+        organization_id=7,
+        name="www",
+        type="uploaded",
+        domain_names=["www.example.com", "example.com"],
+        fingerprint="AB:CD:EF:01",
+    ),
+    ("certificate.updated", 1): lambda: network_events.CertificateUpdated(
+        certificate_id=61, user_id=42, organization_id=7, name="www-2027", labels={"env": "prod"}
+    ),
+    ("certificate.deleted", 1): lambda: network_events.CertificateDeleted(
+        certificate_id=61, user_id=42, organization_id=7, reason="deleted"
+    ),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,

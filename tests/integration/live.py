@@ -58,6 +58,7 @@ from network_service.adapters.compute import ComputeClient as NetworkComputeClie
 from network_service.adapters.quotas import IdentityQuotas as NetworkQuotas
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.adapters.upstream_firewalls import HcloudFirewalls
+from network_service.adapters.upstream_load_balancers import HcloudLoadBalancers
 from network_service.adapters.upstream_networks import HcloudNetworks
 from network_service.bootstrap import Network
 from network_service.config import WorkerSettings as NetworkWorkerSettings
@@ -198,6 +199,7 @@ def network_in_thread(
         quotas=NetworkQuotas(identity_address, key_file),
         network_quotas=NetworkQuotas(identity_address, key_file, "network"),
         firewall_quotas=NetworkQuotas(identity_address, key_file, "firewall"),
+        load_balancer_quotas=NetworkQuotas(identity_address, key_file, "load_balancer"),
         compute=NetworkComputeClient(compute_address, key_file),
         prices=NetworkPrices(billing_address, key_file) if billing_address else None,
     )
@@ -548,6 +550,9 @@ def network_worker_running(platform: LivePlatform) -> Iterator[None]:
     firewalls = HcloudFirewalls(
         platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
     )
+    load_balancers = HcloudLoadBalancers(
+        platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
     provisioner = NetworkProvisioner(
         network.uow,
         upstream,
@@ -556,6 +561,8 @@ def network_worker_running(platform: LivePlatform) -> Iterator[None]:
         networks=networks,
         network_quotas=network.network_quotas,
         firewalls=firewalls,
+        load_balancers=load_balancers,
+        load_balancer_quotas=network.load_balancer_quotas,
     )
     settings = NetworkWorkerSettings.model_construct(
         worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05

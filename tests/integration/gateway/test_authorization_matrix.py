@@ -30,8 +30,11 @@ import httpx
 import pyotp
 import pytest
 import sqlalchemy as sa
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
 
 from billing_service.adapters.tables import invoices as invoice_table
 from billing_service.bootstrap import Billing
@@ -61,9 +64,12 @@ from identity_service.service_layer import staff as identity_staff
 from monitoring_service.service_layer import alert_rules as monitoring_alert_rules
 from network_service.domain.firewalls import Firewall
 from network_service.domain.floating_ips import FloatingIp
+from network_service.domain.load_balancers import LoadBalancer
 from network_service.domain.networks import Network as PrivateNetwork
+from network_service.service_layer import certificates as network_certificates
 from network_service.service_layer import firewalls as network_firewalls
 from network_service.service_layer import floating_ips as network_floating_ips
+from network_service.service_layer import load_balancers as network_load_balancers
 from network_service.service_layer import networks as network_networks
 from storage_service.service_layer import volumes as storage_volumes
 from support_service.domain.notifications import Notification
@@ -818,6 +824,144 @@ def firewall_action(of_firewall: bool) -> Callable[[World, Caller, Target], Requ
         return ("GET", f"/v1/firewalls/actions/{action.id}", None)
 
     return build
+
+
+def ready_load_balancer(world: World, owner: Caller, attached: bool = False) -> LoadBalancer:
+    """A fresh lb11 of ``owner``'s own in fsn1 with a tcp service on port 80 and an ip target
+    1.1.1.2 (attached to a fresh network of the owner's when ``attached``), made upstream by
+    network's worker; its one action is ``create_load_balancer``."""
+    network = world.platform.network
+    assert network is not None and world.platform.simulator is not None
+    identity_staff.set_quota_limit(
+        identity_staff.SetQuotaLimit(
+            acting_user_id=world.callers["admin"].user.id,
+            owner=QuotaOwner(user_id=owner.user.id),
+            resource_type="load_balancer",
+            quota_limit=500,
+        ),
+        world.identity.uow,
+    )
+    control = world.platform.simulator.removesuffix("/v1")
+    httpx.patch(f"{control}/_sim/config", json={"max_load_balancers": 5000}, timeout=5).raise_for_status()
+    made, _ = network_load_balancers.create(
+        network_load_balancers.NewLoadBalancer(
+            user_id=owner.user.id,
+            organization_id=None,
+            name=f"matrix-{time.monotonic_ns()}",
+            load_balancer_type="lb11",
+            location="fsn1",
+            services=[{"protocol": "tcp", "listen_port": 80, "destination_port": 80}],
+            targets=[{"type": "ip", "ip": "1.1.1.2"}],
+            network=ready_network(world, owner).id if attached else 0,
+        ),
+        _anyone,
+        network.uow(),
+        network_load_balancers.Peers(network.compute, network.load_balancer_types, network.load_balancer_quotas),
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        current = network_load_balancers.get(made.id, _anyone, network.uow())
+        if not current.locked:
+            assert current.status == "running", "the worker's create failed"
+            return current
+        time.sleep(0.05)
+    raise AssertionError(f"load balancer {made.id} is still locked")
+
+
+def load_balancer_request(
+    method: str, suffix: str = "", body: dict[str, Any] | None = None, attached: bool = False
+) -> Callable[[World, Caller, Target], Request]:
+    """A fresh load balancer of the caller's own, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        made = ready_load_balancer(world, owner, attached)
+        wanted = dict(body or {})
+        if "network" in wanted:  # the network it is (or is to be) attached to
+            wanted["network"] = made.spec.networks[0]["network"] if attached else ready_network(world, owner).id
+        if wanted.get("ip") == "own":
+            wanted["ip"] = made.ipv4
+        return (method, f"/v1/load_balancers/{made.id}{suffix}", wanted if body is not None else None)
+
+    return build
+
+
+def new_load_balancer(world: World, caller: Caller, target: Target) -> Request:
+    ready_load_balancer(world, caller)  # raises the caller's load balancer limit too
+    return (
+        "POST",
+        "/v1/load_balancers",
+        {"name": f"new-{time.monotonic_ns()}", "load_balancer_type": "lb11", "location": "fsn1"},
+    )
+
+
+def load_balancer_action(of_load_balancer: bool) -> Callable[[World, Caller, Target], Request]:
+    """The create action of a fresh load balancer of the caller's own or the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        made = ready_load_balancer(world, owner)
+        network = world.platform.network
+        assert network is not None
+        (action,), _ = network_load_balancers.actions(
+            network_load_balancers.ActionSearch(user_id=None, organization_id=None, load_balancer_id=made.id),
+            _anyone,
+            network.uow(),
+        )
+        if of_load_balancer:
+            return ("GET", f"/v1/load_balancers/{made.id}/actions/{action.id}", None)
+        return ("GET", f"/v1/load_balancers/actions/{action.id}", None)
+
+    return build
+
+
+def certificate_pem(name: str) -> tuple[str, str]:
+    """A self-signed certificate for ``name`` and its key, in PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), private.decode()
+
+
+def certificate_request(method: str, body: dict[str, Any] | None = None) -> Callable[[World, Caller, Target], Request]:
+    """A fresh certificate of the caller's own, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        network = world.platform.network
+        assert network is not None
+        pem, key = certificate_pem("matrix.example.com")
+        made = network_certificates.create(
+            network_certificates.NewCertificate(
+                user_id=owner.user.id,
+                organization_id=None,
+                name=f"matrix-{time.monotonic_ns()}",
+                certificate=pem,
+                private_key=key,
+            ),
+            network.uow(),
+        )
+        return (method, f"/v1/certificates/{made.id}", body)
+
+    return build
+
+
+def new_certificate(world: World, caller: Caller, target: Target) -> Request:
+    pem, key = certificate_pem("new.example.com")
+    return ("POST", "/v1/certificates", {"name": f"new-{time.monotonic_ns()}", "certificate": pem, "private_key": key})
 
 
 def server_network_action(name: str, attached: bool) -> Callable[[World, Caller, Target], Request]:
@@ -1586,6 +1730,51 @@ ENDPOINTS = (
         firewall_request("POST", "/actions/remove_from_resources", {"remove_from": [SEL_MATRIX]}, applied=True),
         other=ADMIN_REACHES,
     ),
+    Endpoint("GET /v1/load_balancers", fixed("GET", "/v1/load_balancers")),
+    Endpoint("POST /v1/load_balancers", new_load_balancer),
+    # Another tenant's load balancer and its actions: only a platform admin reaches them (network checks the same).
+    Endpoint("GET /v1/load_balancers/{id}", load_balancer_request("GET"), other=ADMIN_REACHES),
+    Endpoint(
+        "PUT /v1/load_balancers/{id}",
+        load_balancer_request("PUT", body={"labels": {"matrix": "yes"}}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("DELETE /v1/load_balancers/{id}", load_balancer_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/load_balancers/{id}/actions", load_balancer_request("GET", "/actions"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/load_balancers/{id}/actions/{action_id}", load_balancer_action(True), other=ADMIN_REACHES),
+    Endpoint("GET /v1/load_balancers/actions", fixed("GET", "/v1/load_balancers/actions")),
+    Endpoint("GET /v1/load_balancers/actions/{id}", load_balancer_action(False), other=ADMIN_REACHES),
+    *(
+        Endpoint(
+            f"POST /v1/load_balancers/{{id}}/actions/{name}",
+            load_balancer_request("POST", f"/actions/{name}", body, attached),
+            other=ADMIN_REACHES,
+        )
+        for name, body, attached in (
+            ("add_service", {"protocol": "tcp", "listen_port": 8443, "destination_port": 8443}, False),
+            ("update_service", {"listen_port": 80, "destination_port": 81}, False),
+            ("delete_service", {"listen_port": 80}, False),
+            ("add_target", {"type": "ip", "ip": {"ip": "1.1.1.1"}}, False),
+            ("remove_target", {"type": "ip", "ip": {"ip": "1.1.1.2"}}, False),
+            ("change_algorithm", {"type": "least_connections"}, False),
+            ("change_type", {"load_balancer_type": "lb21"}, False),
+            ("attach_to_network", {"network": 0}, False),
+            ("detach_from_network", {"network": 0}, True),
+            ("enable_public_interface", {}, False),
+            ("disable_public_interface", {}, True),
+            ("change_dns_ptr", {"ip": "own", "dns_ptr": "lb.example.com"}, False),
+            ("change_protection", {"delete": False}, False),
+        )
+    ),
+    Endpoint("GET /v1/certificates", fixed("GET", "/v1/certificates")),
+    Endpoint("POST /v1/certificates", new_certificate),
+    Endpoint("GET /v1/certificates/{id}", certificate_request("GET"), other=ADMIN_REACHES),
+    Endpoint(
+        "PUT /v1/certificates/{id}",
+        certificate_request("PUT", {"labels": {"matrix": "yes"}}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("DELETE /v1/certificates/{id}", certificate_request("DELETE"), other=ADMIN_REACHES),
     Endpoint("GET /v1/ssh_keys", fixed("GET", "/v1/ssh_keys")),
     Endpoint("POST /v1/ssh_keys", new_ssh_key),
     # Another tenant's key: only a platform admin reaches it (compute checks the same).

@@ -37,6 +37,10 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "firewall_already_removed": 422,
     "server_already_added": 422,
     "firewall_resource_not_found": 404,
+    "target_already_defined": 422,
+    "source_port_already_used": 422,
+    "load_balancer_not_attached_to_network": 422,
+    "load_balancer_already_attached": 422,
     "rate_limit_exceeded": 429,
     # Hetzner's docs list ``server_error`` as 500 and ``service_error`` as 503; the reference
     # README names only ``service_error``, which is also cpshared's default DomainError code,

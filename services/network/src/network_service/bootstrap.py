@@ -13,18 +13,26 @@ from cpshared.errors import Unavailable
 from cpshared.upstream import RetryPolicy, read_token
 from network_service.adapters.billing import BillingPrices
 from network_service.adapters.compute import ComputeClient
-from network_service.adapters.quotas import FIREWALL_RESOURCE_TYPE, NETWORK_RESOURCE_TYPE, IdentityQuotas
+from network_service.adapters.quotas import (
+    FIREWALL_RESOURCE_TYPE,
+    LOAD_BALANCER_RESOURCE_TYPE,
+    NETWORK_RESOURCE_TYPE,
+    IdentityQuotas,
+)
 from network_service.adapters.unit_of_work import SqlAlchemyNetworkUnitOfWork
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.adapters.upstream_firewalls import HcloudFirewalls
+from network_service.adapters.upstream_load_balancers import HcloudLoadBalancers
 from network_service.adapters.upstream_networks import HcloudNetworks
 from network_service.service_layer.metering import Meter
 from network_service.service_layer.ports import (
     Compute,
+    LoadBalancerTypes,
     Prices,
     Quotas,
     UpstreamFirewalls,
     UpstreamFloatingIps,
+    UpstreamLoadBalancers,
     UpstreamNetworks,
 )
 from network_service.service_layer.provisioning import Provisioner
@@ -45,8 +53,12 @@ class Network:
         networks_upstream: Callable[[], UpstreamNetworks] | None = None,
         firewall_quotas: Quotas | None = None,
         firewalls_upstream: Callable[[], UpstreamFirewalls] | None = None,
+        load_balancer_quotas: Quotas | None = None,
+        load_balancers_upstream: Callable[[], UpstreamLoadBalancers] | None = None,
     ) -> None:
         self.engine = engine
+        self._load_balancer_quotas = load_balancer_quotas
+        self._load_balancers_upstream = load_balancers_upstream
         self._firewalls_upstream = firewalls_upstream
         self._firewall_quotas = firewall_quotas
         self._network_quotas = network_quotas
@@ -81,6 +93,21 @@ class Network:
         return self._firewall_quotas
 
     @property
+    def load_balancer_quotas(self) -> Quotas:
+        """Identity's ``load_balancer`` quota."""
+        if self._load_balancer_quotas is None:
+            raise Unavailable("network cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
+        return self._load_balancer_quotas
+
+    @property
+    def load_balancer_types(self) -> LoadBalancerTypes:
+        """Compute's catalog of load balancer types."""
+        compute = self.compute
+        if not isinstance(compute, ComputeClient):  # pragma: no cover - the bootstrap wires compute's client
+            raise Unavailable("network cannot read compute's load balancer types")
+        return compute
+
+    @property
     def compute(self) -> Compute:
         if self._compute is None:
             raise Unavailable("network cannot reach compute: set CP_COMPUTE_GRPC_ADDR")
@@ -97,14 +124,26 @@ class Network:
             networks=self._networks_upstream() if self._networks_upstream else None,
             network_quotas=self._network_quotas,
             firewalls=self._firewalls_upstream() if self._firewalls_upstream else None,
+            load_balancers=self._load_balancers_upstream() if self._load_balancers_upstream else None,
+            load_balancer_quotas=self._load_balancer_quotas,
         )
 
     def meter(self) -> Meter | None:
         """The worker's metering, when billing's prices are reachable (CP_BILLING_GRPC_ADDR)."""
-        return Meter(self.uow, self._prices) if self._prices is not None else None
+        if self._prices is None:
+            return None
+        lb_prices = self._prices if isinstance(self._prices, BillingPrices) else None
+        return Meter(self.uow, self._prices, load_balancer_prices=lb_prices)
 
     def close(self) -> None:
-        for peer in (self._quotas, self._network_quotas, self._firewall_quotas, self._compute, self._prices):
+        for peer in (
+            self._quotas,
+            self._network_quotas,
+            self._firewall_quotas,
+            self._load_balancer_quotas,
+            self._compute,
+            self._prices,
+        ):
             if isinstance(peer, IdentityQuotas | ComputeClient | BillingPrices):
                 peer.close()
         self.engine.dispose()
@@ -150,6 +189,18 @@ def bootstrap(
         else None,
         firewalls_upstream=(
             lambda: HcloudFirewalls(hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy())
+        )
+        if hcloud_endpoint
+        else None,
+        load_balancer_quotas=(
+            IdentityQuotas(identity_grpc_addr, service_key_file, LOAD_BALANCER_RESOURCE_TYPE)
+            if identity_grpc_addr
+            else None
+        ),
+        load_balancers_upstream=(
+            lambda: HcloudLoadBalancers(
+                hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy()
+            )
         )
         if hcloud_endpoint
         else None,

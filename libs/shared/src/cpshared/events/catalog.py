@@ -220,6 +220,35 @@ FIREWALL_DELETED = event("firewall.deleted", 1, network_events.FirewallDeleted, 
 FIREWALL_BLOCKED = event("firewall.blocked", 1, network_events.FirewallBlocked, "firewall", topic=None)
 FIREWALL_UNBLOCKED = event("firewall.unblocked", 1, network_events.FirewallUnblocked, "firewall", topic=None)
 
+# Network: tenants' load balancers and certificates, on network.events.
+LOAD_BALANCER_CREATED = event(
+    "load_balancer.created", 1, network_events.LoadBalancerCreated, "load_balancer", topic=None
+)
+LOAD_BALANCER_PROVISIONED = event(
+    "load_balancer.provisioned", 1, network_events.LoadBalancerProvisioned, "load_balancer", topic=None
+)
+LOAD_BALANCER_UPDATED = event(
+    "load_balancer.updated", 1, network_events.LoadBalancerUpdated, "load_balancer", topic=None
+)
+LOAD_BALANCER_CHANGED = event(
+    "load_balancer.changed", 1, network_events.LoadBalancerChanged, "load_balancer", topic=None
+)
+LOAD_BALANCER_TARGET_REMOVED = event(
+    "load_balancer.target_removed", 1, network_events.LoadBalancerTargetRemoved, "load_balancer", topic=None
+)
+LOAD_BALANCER_DELETED = event(
+    "load_balancer.deleted", 1, network_events.LoadBalancerDeleted, "load_balancer", topic=None
+)
+LOAD_BALANCER_BLOCKED = event(
+    "load_balancer.blocked", 1, network_events.LoadBalancerBlocked, "load_balancer", topic=None
+)
+LOAD_BALANCER_UNBLOCKED = event(
+    "load_balancer.unblocked", 1, network_events.LoadBalancerUnblocked, "load_balancer", topic=None
+)
+CERTIFICATE_CREATED = event("certificate.created", 1, network_events.CertificateCreated, "certificate", topic=None)
+CERTIFICATE_UPDATED = event("certificate.updated", 1, network_events.CertificateUpdated, "certificate", topic=None)
+CERTIFICATE_DELETED = event("certificate.deleted", 1, network_events.CertificateDeleted, "certificate", topic=None)
+
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric
 # and period, whoever emits it and however often.

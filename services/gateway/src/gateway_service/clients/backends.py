@@ -17,6 +17,7 @@ from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.firewalls import FirewallClient
 from gateway_service.clients.floating_ips import FloatingIpClient
 from gateway_service.clients.identity import IdentityClient
+from gateway_service.clients.load_balancers import CertificateClient, LoadBalancerClient
 from gateway_service.clients.maintenance import MaintenanceClient
 from gateway_service.clients.monitoring import AlertClient, AlertRuleClient, MonitoringClient
 from gateway_service.clients.networks import NetworkClient
@@ -54,6 +55,10 @@ class Backends:
     """Network's PrivateNetworkService: private networks and the servers' attachments."""
     firewalls: FirewallClient
     """Network's FirewallService: firewalls and the servers they cover."""
+    load_balancers: LoadBalancerClient
+    """Network's LoadBalancerService: load balancers, their actions and the servers they target."""
+    certificates: CertificateClient
+    """Network's CertificateService: uploaded certificates."""
     billing: BillingClient
     tickets: TicketClient
     """Support's TicketService: tickets, their threads and attachments."""
@@ -93,6 +98,8 @@ class Backends:
             storage=StorageClient(of("storage")),
             networks=NetworkClient(of("network")),
             firewalls=FirewallClient(of("network")),
+            load_balancers=LoadBalancerClient(of("network")),
+            certificates=CertificateClient(of("network")),
             billing=billing,
             tickets=TicketClient(of("support")),
             maintenance=MaintenanceClient(of("support")),

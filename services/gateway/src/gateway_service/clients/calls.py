@@ -62,6 +62,11 @@ RESOURCE_STATE_CODES = frozenset(
         "firewall_already_applied",
         "firewall_already_removed",
         "server_already_added",
+        # load balancers' (network service):
+        "target_already_defined",
+        "source_port_already_used",
+        "load_balancer_not_attached_to_network",
+        "load_balancer_already_attached",
     }
 )
 

@@ -1,11 +1,13 @@
-"""Billing's pricing plans over gRPC, as network's service principal: the floating IP plans
-metering prices hours with (cached a minute; the last list is kept while billing does not answer)."""
+"""Billing's pricing plans over gRPC, as network's service principal: the floating IP and load
+balancer plans metering prices hours with (cached a minute; the last list is kept while billing does not answer)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from decimal import Decimal
+from functools import partial
+from typing import Any
 
 from grpc import aio
 
@@ -15,12 +17,16 @@ from cpshared.errors import Unavailable
 from cpshared.grpc.service_client import ServiceChannel
 from network_service import SERVICE_NAME
 from network_service.domain.metering import PLANS, Price
-from network_service.service_layer.ports import Prices
+from network_service.service_layer.ports import LoadBalancerPrices, Prices
 
 CACHE_SECONDS = 60.0
 
 
-class BillingPrices(Prices):
+def _list_plans(request: bpb.ListPricingPlansRequest, channel: Any, metadata: Any) -> Any:
+    return bpb_grpc.BillingServiceStub(channel).ListPricingPlans(request, metadata=metadata)
+
+
+class BillingPrices(Prices, LoadBalancerPrices):
     def __init__(self, address: str, service_key_file: str) -> None:
         self._billing = ServiceChannel(address, service_key_file, caller=SERVICE_NAME, callee="billing")
         self._plans: dict[str, Price] | None = None
@@ -30,20 +36,21 @@ class BillingPrices(Prices):
     def _load(self) -> dict[str, Price]:
         with self._lock:
             if self._plans is None or time.monotonic() - self._read_at > CACHE_SECONDS:
-                request = bpb.ListPricingPlansRequest(resource_type="floating_ip")
-                try:
-                    answer = self._billing.call(
-                        lambda ch, md: bpb_grpc.BillingServiceStub(ch).ListPricingPlans(request, metadata=md)
-                    )
-                except aio.AioRpcError as exc:
-                    if self._plans is None:
-                        raise Unavailable(f"billing could not list its pricing plans: {exc.code().name}") from None
-                    return self._plans
+                plans = []
+                for resource_type in ("floating_ip", "load_balancer"):
+                    request = bpb.ListPricingPlansRequest(resource_type=resource_type)
+                    try:
+                        answer = self._billing.call(partial(_list_plans, request))
+                    except aio.AioRpcError as exc:
+                        if self._plans is None:
+                            raise Unavailable(f"billing could not list its pricing plans: {exc.code().name}") from None
+                        return self._plans
+                    plans.extend(answer.pricing_plans)
                 self._plans = {
                     plan.code: Price(
                         plan.code, Decimal(plan.price_hourly), Decimal(plan.price_monthly), plan.currency or "EUR"
                     )
-                    for plan in answer.pricing_plans
+                    for plan in plans
                     if plan.active and plan.price_hourly and plan.price_monthly
                 }
                 self._read_at = time.monotonic()
@@ -52,6 +59,9 @@ class BillingPrices(Prices):
     def floating_ip(self, kind: str) -> Price | None:
         code = PLANS.get(kind)
         return self._load().get(code) if code else None
+
+    def load_balancer(self, code: str) -> Price | None:
+        return self._load().get(code)
 
     def close(self) -> None:
         self._billing.close()
