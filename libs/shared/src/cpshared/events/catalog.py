@@ -317,3 +317,7 @@ VOLUME_PROTECTION_CHANGED = event(
 )
 VOLUME_DELETED = event("volume.deleted", 1, storage_events.VolumeDeleted, "volume", topic=None)
 VOLUME_ACTION_FAILED = event("volume.action_failed", 1, storage_events.VolumeActionFailed, "volume", topic=None)
+# Storage: servers' automated backups, on storage.events; the aggregate is the backup.
+BACKUP_CREATED = event("backup.created", 1, storage_events.BackupCreated, "backup", topic=None)
+BACKUP_EXPIRED = event("backup.expired", 1, storage_events.BackupRemoved, "backup", topic=None)
+BACKUP_DELETED = event("backup.deleted", 1, storage_events.BackupRemoved, "backup", topic=None)

@@ -112,3 +112,15 @@ server_slots = sa.Table(
     metadata,
     sa.Column("server_id", ID, primary_key=True, autoincrement=False),
 )
+
+# Migration 0006: storage's projection of compute's servers, as backups need them.
+backup_servers = sa.Table(
+    "backup_servers",
+    metadata,
+    sa.Column("server_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("upstream_id", sa.BigInteger, nullable=False),
+    sa.Column("backups_enabled", sa.Boolean, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+)

@@ -1,5 +1,7 @@
-"""Storage's follower of compute's and identity's streams: a deleted server's volumes are
-detached; a suspended or banned account's volumes are blocked (``423 locked`` to every customer
+"""Storage's follower of compute's and identity's streams: the servers backups belong to
+(``backup_servers``: tenant, upstream id, backup option) from compute's server events; a
+deleted server's volumes are detached and its backups expire, a server whose backups were
+disabled has its backups expire; a suspended or banned account's volumes are blocked (``423 locked`` to every customer
 action, never deleted) and unblocked on activation — a user's own volumes on ``user.*``, an
 organization's on ``organization.suspended``/``organization.activated``; an erased user's
 volumes are detached and deleted (upstream too, through the worker).
@@ -26,8 +28,9 @@ from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.outbox import write_events
 from cpshared.events.projection import ApplyContext, Projection, handles
 from cpshared.topics import COMPUTE_EVENTS, IDENTITY_EVENTS, Topic
+from storage_service.adapters.backup_repository import BackupRepository
 from storage_service.adapters.repository import ActionRepository, VolumeRepository
-from storage_service.service_layer import reactions
+from storage_service.service_layer import backups, reactions
 
 
 @contextmanager
@@ -46,12 +49,44 @@ class ServerProjection(Projection):
     topics: ClassVar[tuple[Topic, ...]] = (COMPUTE_EVENTS, IDENTITY_EVENTS)
     tables = ()
 
+    @handles("server.created")
+    def server_created(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerCreated)
+        with _session(ctx) as session:
+            backups.server_created(
+                BackupRepository(session),
+                payload.server_id,
+                payload.user_id,
+                payload.organization_id or None,
+                payload.backup_enabled,
+            )
+
+    @handles("server.status_changed")
+    def server_status_changed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerStatusChanged)
+        with _session(ctx) as session:
+            backups.server_upstream_known(BackupRepository(session), payload.server_id, payload.upstream_id)
+
+    @handles("server.backup_changed")
+    def server_backup_changed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerBackupChanged)
+        with _session(ctx) as session:
+            recorded = backups.backup_option_changed(
+                BackupRepository(session), payload.server_id, payload.backup_enabled
+            )
+            write_events(ctx.conn, recorded)
+
     @handles("server.deleted")
     def server_deleted(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
         payload = event.payload
         assert isinstance(payload, compute_pb.ServerDeleted)
         with _session(ctx) as session:
-            write_events(ctx.conn, reactions.server_deleted(VolumeRepository(session), payload.server_id))
+            recorded = reactions.server_deleted(VolumeRepository(session), payload.server_id)
+            recorded += backups.server_deleted(BackupRepository(session), payload.server_id)
+            write_events(ctx.conn, recorded)
 
     @handles("user.suspended", "user.banned")
     def user_suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from hetzner_conventions.label_sql import LabelRequirement
+from storage_service.domain.backups import Backup, BackupServer, UpstreamBackup
 from storage_service.domain.metering import MeteredVolume, SizePeriod
 from storage_service.domain.volumes import Action, ServerInfo, Volume
 
@@ -69,6 +70,20 @@ class UpstreamVolumes(Protocol):
     def delete(self, upstream_id: int) -> None: ...
 
     def wait(self, action_id: int) -> None: ...
+
+
+class UpstreamBackups(Protocol):
+    """Servers' backup images upstream (Hetzner's images of type ``backup``)."""
+
+    def backups(self) -> list[UpstreamBackup]:
+        """Every backup image of the project, with the upstream server it is bound to."""
+
+    def delete_image(self, hetzner_id: int) -> None:
+        """Delete an image; one that is gone already is no error."""
+
+
+class UpstreamStorage(UpstreamVolumes, UpstreamBackups, Protocol):
+    """What the storage worker asks upstream: volumes and servers' backup images."""
 
 
 # -- other services --------------------------------------------------------------------------
@@ -195,3 +210,37 @@ class ActionRepository(Protocol):
         offset: int,
         limit: int,
     ) -> tuple[list[Action], int]: ...
+
+
+class BackupRepository(Protocol):
+    seen: list[Backup]
+
+    def server(self, server_id: int, *, for_update: bool = False) -> BackupServer | None: ...
+
+    def server_created(self, server_id: int, user_id: int, organization_id: int | None, enabled: bool) -> None:
+        """Record a server (again: nothing changes)."""
+
+    def set_upstream_id(self, server_id: int, upstream_id: int) -> None: ...
+
+    def set_enabled(self, server_id: int, enabled: bool) -> None: ...
+
+    def set_deleted(self, server_id: int) -> None: ...
+
+    def servers_with_backups(self) -> list[BackupServer]:
+        """Servers not deleted whose backups are enabled, or which still have backup rows."""
+
+    def of_server(self, server_id: int, *, for_update: bool = False) -> list[Backup]:
+        """The server's backups, newest first."""
+
+    def get(self, backup_id: int, *, for_update: bool = False) -> Backup | None: ...
+
+    def add(self, backup: Backup) -> Backup:
+        """Insert it and give it its id; None-safe against a second worker (unique hetzner_id)."""
+
+    def save(self, backup: Backup) -> None: ...
+
+    def remove(self, backup: Backup) -> None:
+        """Delete the row (its events are still collected)."""
+
+    def deleting(self, limit: int) -> list[Backup]:
+        """Backups a customer deleted whose upstream image is still to go, locked."""
