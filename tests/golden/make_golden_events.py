@@ -546,6 +546,12 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("backup.deleted", 1): lambda: storage_events.BackupRemoved(
         backup_id=301, server_id=4711, user_id=42, organization_id=7, reason="requested"
     ),
+    ("snapshot.created", 1): lambda: storage_events.SnapshotChanged(
+        snapshot_id=88, user_id=42, organization_id=7, resource_type="server", resource_id=4711, size_gb="2.50"
+    ),
+    ("snapshot.deleted", 1): lambda: storage_events.SnapshotChanged(
+        snapshot_id=88, user_id=42, organization_id=7, resource_type="server", resource_id=4711, size_gb="2.50"
+    ),
     ("volume.action_failed", 1): lambda: storage_events.VolumeActionFailed(
         volume_id=55,
         user_id=42,

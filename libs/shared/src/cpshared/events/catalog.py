@@ -321,3 +321,6 @@ VOLUME_ACTION_FAILED = event("volume.action_failed", 1, storage_events.VolumeAct
 BACKUP_CREATED = event("backup.created", 1, storage_events.BackupCreated, "backup", topic=None)
 BACKUP_EXPIRED = event("backup.expired", 1, storage_events.BackupRemoved, "backup", topic=None)
 BACKUP_DELETED = event("backup.deleted", 1, storage_events.BackupRemoved, "backup", topic=None)
+# Storage: servers' snapshots as storage bills them, on storage.events; the aggregate is the snapshot.
+SNAPSHOT_CREATED = event("snapshot.created", 1, storage_events.SnapshotChanged, "snapshot", topic=None)
+SNAPSHOT_DELETED = event("snapshot.deleted", 1, storage_events.SnapshotChanged, "snapshot", topic=None)

@@ -214,6 +214,7 @@ def _image_event(uow: ComputeUnitOfWork, image: SnapshotImage, action_id: int) -
                 server_id=image.server_id or 0,
                 status=image.status,
                 action_id=action_id,
+                size_gb="" if image.size_gb is None else f"{image.size_gb:.2f}",
             ),
         )
     )

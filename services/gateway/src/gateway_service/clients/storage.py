@@ -31,6 +31,10 @@ class StorageClient:
         request = bpb.ListBackupsRequest(server_id=server_id, organization_id=organization_id)
         return await backend_call(BACKEND, self._backups().ListBackups(request))
 
+    async def snapshot_volume(self, volume_id: int, organization_id: int) -> bpb.CreateVolumeSnapshotResponse:
+        request = bpb.CreateVolumeSnapshotRequest(volume_id=volume_id, organization_id=organization_id)
+        return await backend_call(BACKEND, self._backups().CreateVolumeSnapshot(request))
+
     async def delete_backup(self, server_id: int, backup_id: int, organization_id: int) -> bpb.DeleteBackupResponse:
         request = bpb.DeleteBackupRequest(server_id=server_id, backup_id=backup_id, organization_id=organization_id)
         return await backend_call(BACKEND, self._backups().DeleteBackup(request))

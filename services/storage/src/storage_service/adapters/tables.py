@@ -69,6 +69,7 @@ snapshots = sa.Table(
     sa.Column("labels", sa.JSON),
     sa.Column("created_at", TIME),
     sa.Column("deleted_at", TIME),
+    sa.Column("metered_until", TIME),  # migration 0006: the metering cursor
 )
 
 backups = sa.Table(

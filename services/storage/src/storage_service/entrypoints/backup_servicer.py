@@ -1,4 +1,4 @@
-"""The BackupService gRPC API: a server's backups, listed and deleted. A user reaches the
+"""The BackupService gRPC API: a server's backups, listed and deleted; a volume snapshot refused. A user reaches the
 backups of its own servers and those of the organization its request names; another tenant's
 server (or one storage has not heard of from compute) is NOT_FOUND."""
 
@@ -15,7 +15,7 @@ from cpshared.timestamps import to_timestamp as _ts
 from storage_service.adapters import authorization as authz
 from storage_service.bootstrap import Storage
 from storage_service.domain.backups import Backup
-from storage_service.service_layer import backups
+from storage_service.service_layer import backups, snapshots
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -53,6 +53,13 @@ class BackupServicer(pb_grpc.BackupServiceServicer):
             backups.delete_backup, request.server_id, request.backup_id, reach, self._storage.uow()
         )
         return pb.DeleteBackupResponse(backup=backup_message(backup))
+
+    async def CreateVolumeSnapshot(  # noqa: N802
+        self, request: pb.CreateVolumeSnapshotRequest, context: Context
+    ) -> pb.CreateVolumeSnapshotResponse:
+        reach = authz.reach(request.organization_id, f"volume {request.volume_id}")
+        await asyncio.to_thread(snapshots.snapshot_volume, request.volume_id, reach, self._storage.uow())
+        return pb.CreateVolumeSnapshotResponse()  # pragma: no cover - refused while upstream has none
 
 
 def add_backup_servicer(server: aio.Server, storage: Storage) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Protocol
 from hetzner_conventions.label_sql import LabelRequirement
 from storage_service.domain.backups import Backup, BackupServer, UpstreamBackup
 from storage_service.domain.metering import MeteredVolume, SizePeriod
+from storage_service.domain.snapshots import MeteredSnapshot, Snapshot
 from storage_service.domain.volumes import Action, ServerInfo, Volume
 
 # -- the upstream cloud ----------------------------------------------------------------------
@@ -106,6 +107,10 @@ class PricePlans(Protocol):
         """The active ``volume`` plan's gross price per GB and month, and its currency;
         Unavailable while billing does not answer or has no such plan."""
 
+    def snapshot_per_gb_month(self) -> tuple[Decimal, str]:
+        """The active ``snapshot`` plan's gross price per GB and month, and its currency;
+        Unavailable while billing does not answer or has no such plan."""
+
 
 class Quotas(Protocol):
     def reserve(
@@ -185,6 +190,11 @@ class MeteringRepository(Protocol):
 
     def advance(self, volume_id: int, metered_until: datetime) -> None: ...
 
+    def claim_due_snapshots(self, now: datetime, limit: int) -> list[MeteredSnapshot]:
+        """Up to ``limit`` available snapshots with an hour to record by ``now``, locked."""
+
+    def advance_snapshot(self, snapshot_id: int, metered_until: datetime) -> None: ...
+
 
 class ActionRepository(Protocol):
     def add(self, action: Action, now: datetime) -> Action: ...
@@ -244,3 +254,14 @@ class BackupRepository(Protocol):
 
     def deleting(self, limit: int) -> list[Backup]:
         """Backups a customer deleted whose upstream image is still to go, locked."""
+
+
+class SnapshotRepository(Protocol):
+    seen: list[Snapshot]
+
+    def record_made(self, snapshot_id: int, user_id: int, organization_id: int | None, server_id: int) -> None:
+        """The row of a snapshot being made (again: nothing changes)."""
+
+    def get(self, snapshot_id: int, *, for_update: bool = False) -> Snapshot | None: ...
+
+    def save(self, snapshot: Snapshot) -> None: ...

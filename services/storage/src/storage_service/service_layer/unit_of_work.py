@@ -48,6 +48,7 @@ class StorageUnitOfWork(abc.ABC):
     actions: ports.ActionRepository
     metering: ports.MeteringRepository
     backups: ports.BackupRepository
+    snapshots: ports.SnapshotRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
@@ -72,7 +73,7 @@ class StorageUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
     def collect_events(self) -> None:
-        for aggregate in [*self.volumes.seen, *self.backups.seen]:
+        for aggregate in [*self.volumes.seen, *self.backups.seen, *self.snapshots.seen]:
             for event in aggregate_events(aggregate):
                 self.record(event)
 

@@ -1,8 +1,10 @@
-"""Backups: ``backup_servers``, storage's projection of compute's servers as backups need them
+"""Backups and snapshots. ``backup_servers``, storage's projection of compute's servers as backups need them
 (the tenant from ``server.created``, the id upstream from ``server.status_changed``, the backup
 option from ``server.created``/``server.backup_changed``, ``deleted`` from ``server.deleted``);
 the worker mirrors the backup images upstream has of each enabled server into ``backups``,
 whose unique key on ``hetzner_id`` (beyond the seed) records an upstream image once.
+``snapshots.metered_until``: the metering cursor of a server's snapshot (billed per GB and
+month, by the hour, as volumes are).
 
 Revision ID: storage_0006
 Revises: storage_0005
@@ -36,8 +38,12 @@ def upgrade() -> None:
         mysql_collate="utf8mb4_unicode_ci",
     )
     op.create_index("uq_backups_hetzner_id", "backups", ["hetzner_id"], unique=True)
+    op.add_column("snapshots", sa.Column("metered_until", mysql.DATETIME(fsp=6), nullable=True))
+    op.create_index("idx_snapshots_metering", "snapshots", ["deleted_at", "metered_until"])
 
 
 def downgrade() -> None:
+    op.drop_index("idx_snapshots_metering", "snapshots")
+    op.drop_column("snapshots", "metered_until")
     op.drop_index("uq_backups_hetzner_id", "backups")
     op.drop_table("backup_servers")
