@@ -530,6 +530,9 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("volume.deleted", 1): lambda: storage_events.VolumeDeleted(
         volume_id=55, user_id=42, organization_id=7, size_gb=20
     ),
+    ("server.restore_started", 1): lambda: compute_events.ServerRestoreStarted(
+        server_id=4711, user_id=42, organization_id=7, backup_id=1000000000301, action_id=9001
+    ),
     ("backup.created", 1): lambda: storage_events.BackupCreated(
         backup_id=301,
         server_id=4711,

@@ -1,8 +1,9 @@
 """Servers' backups end to end: a server made and its backups enabled through the gateway with
 the ``hcloud`` client (compute's worker carries the actions out on the simulator), storage's
-consumer fed compute's events, the simulator's clock moved a day at a time, and storage's
-worker mirroring upstream's backup images: seven daily backups, the eighth expires the first;
-listed and deleted through the gateway; a deleted server's backups expire."""
+consumer fed compute's events (and compute's storage's), the simulator's clock moved a day at a
+time, and storage's worker mirroring upstream's backup images: seven daily backups, the eighth
+expires the first; the server restored from one (``restoring`` while the rebuild runs); listed
+and deleted through the gateway; a deleted server's backups expire."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.projection import ProjectionRunner
 from cpshared.migrations import migrations_dir, upgrade
+from compute_service.entrypoints.account_projection import AccountProjection
 from storage_service.entrypoints.server_projection import ServerProjection
 from tests.integration.gateway.test_servers_api import Worker, _client, _token
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
@@ -65,7 +67,9 @@ class Pipeline:
         assert platform.compute is not None and platform.storage is not None and platform.simulator is not None
         self.platform = platform
         self.runner = ProjectionRunner(platform.storage.engine, ServerProjection())
+        self.compute_runner = ProjectionRunner(platform.compute.engine, AccountProjection())
         self.seen = 0
+        self.storage_seen = 0
         self.control = platform.simulator.removesuffix("/v1") + "/_sim"
 
     def follow_compute(self) -> None:
@@ -74,6 +78,14 @@ class Pipeline:
         if records:
             self.runner.apply_batch(records)
             self.seen = records[-1].offset
+
+    def follow_storage(self) -> None:
+        """Compute's consumer applies storage's new events (the backups it may rebuild from)."""
+        assert self.platform.storage is not None
+        records = [r for r in outbox_records(self.platform.storage.engine, after=self.storage_seen)]
+        if records:
+            self.compute_runner.apply_batch(records)
+            self.storage_seen = records[-1].offset
 
     def days_pass(self, days: int = 1) -> None:
         httpx.post(f"{self.control}/clock", json={"seconds": days * DAY}, timeout=5).raise_for_status()
@@ -156,6 +168,35 @@ def test_seven_daily_backups_the_eighth_expires_the_first_and_a_deleted_server_t
     assert len(pipeline.storage_events("backup.created")) == 8
     pipeline.mirror()
     assert len(pipeline.storage_events("backup.created")) == 8  # a pass again records nothing twice
+
+    # Restore: the server rebuilt from one of its backups with the hcloud client (Hetzner's
+    # rebuild with the backup's id); the backup is "restoring" while compute's action runs.
+    pipeline.follow_storage()
+    chosen = ids[2]
+    compute_worker.stop()
+    rebuilt = client.servers.rebuild(server, Image(id=chosen))
+    pipeline.follow_compute()
+    restoring = {b["id"]: b["status"] for b in _backups(platform, token, server.id)["backups"]}
+    assert restoring[chosen] == "restoring" and list(restoring.values()).count("restoring") == 1
+    compute_worker.start()
+    rebuilt.action.wait_until_finished(max_retries=400)
+    pipeline.follow_compute()
+    assert all(b["status"] == "available" for b in _backups(platform, token, server.id)["backups"])
+    upstream_server = httpx.get(
+        f"{platform.simulator}/servers",
+        params={"label_selector": f"cp_server_id={server.id}"},
+        headers={"Authorization": f"Bearer {SIMULATOR_TOKEN}"},
+        timeout=5,
+    ).json()["servers"][0]
+    assert upstream_server["image"]["type"] == "backup" and upstream_server["image"]["id"] in _upstream_backups(platform)
+    for wrong in (ids[0], 10**12 + 999_999):  # expired, or never a backup: refused, nothing changes
+        refused = httpx.post(
+            f"{platform.gateway}/v1/servers/{server.id}/actions/rebuild",
+            json={"image": str(wrong)},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_input", refused.text
 
     # Delete one: gone from the list at once, upstream by the worker's next pass.
     doomed = ids[3]

@@ -1,6 +1,8 @@
-"""Compute's follower of identity's stream: an account's suspension reaches its servers (a
-user's own servers with ``user.*``, an organization's with ``organization.suspended`` /
-``organization.activated``, whoever asked: staff, or billing's dunning).
+"""Compute's follower of identity's and storage's streams: an account's suspension reaches its
+servers (a user's own servers with ``user.*``, an organization's with ``organization.suspended`` /
+``organization.activated``, whoever asked: staff, or billing's dunning); the backups storage
+keeps of servers (``server_backups``: ``backup.created``, ``backup.expired``,
+``backup.deleted``), so a server is rebuilt from one of its backups.
 
 Run by the generic consumer as the process ``compute-consumer`` (consumer group "compute"):
 ``python -m cpshared.events.consumer_main compute_service.entrypoints.account_projection:AccountProjection``.
@@ -8,8 +10,9 @@ Each event is applied in the transaction of its inbox row (cpshared.events.proje
 redelivered ``user.suspended`` finds its inbox row and suspends nothing twice; the server
 events it causes go to compute's outbox in that same transaction.
 
-It projects nothing a replay could rebuild (it acts on servers compute owns), so it declares
-no tables of its own: ``cloudctl replay`` has nothing to do for it.
+It acts on servers compute owns, so it declares no tables of its own (``server_backups`` is
+kept by it in the same transactions, not rebuilt by a replay: ``cloudctl replay`` has nothing
+to do for it).
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from typing import ClassVar
 from sqlalchemy.orm import Session
 
 from cloudplatform.identity.v1 import events_pb2 as identity_pb
+from cloudplatform.storage.v1 import events_pb2 as storage_pb
+from compute_service.adapters.backup_repository import ServerBackupRepository
 from compute_service.adapters.server_repository import ActionRepository, ServerRepository
 from compute_service.domain.suspension import BANNED, ERASED, SUSPENDED
 from compute_service.service_layer import suspension
 from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.outbox import write_events
 from cpshared.events.projection import ApplyContext, Projection, handles
-from cpshared.topics import IDENTITY_EVENTS, Topic
+from cpshared.topics import IDENTITY_EVENTS, STORAGE_EVENTS, Topic
 
 
 @contextmanager
@@ -43,8 +48,23 @@ def _session(ctx: ApplyContext) -> Iterator[Session]:
 
 class AccountProjection(Projection):
     name = "compute"
-    topics: ClassVar[tuple[Topic, ...]] = (IDENTITY_EVENTS,)
+    topics: ClassVar[tuple[Topic, ...]] = (IDENTITY_EVENTS, STORAGE_EVENTS)
     tables = ()
+
+    @handles("backup.created")
+    def backup_created(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        """Storage recorded a server's backup: the server can be rebuilt from it (a restore)."""
+        payload = event.payload
+        assert isinstance(payload, storage_pb.BackupCreated)
+        with _session(ctx) as session:
+            ServerBackupRepository(session).add(payload.backup_id, payload.server_id, payload.hetzner_id)
+
+    @handles("backup.expired", "backup.deleted")
+    def backup_removed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, storage_pb.BackupRemoved)
+        with _session(ctx) as session:
+            ServerBackupRepository(session).remove(payload.backup_id)
 
     @handles("user.suspended", "user.banned")
     def suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:

@@ -124,6 +124,20 @@ class Backup(Aggregate):
         self.expires_at = min(self.expires_at, now) if self.expires_at is not None else now
         self._record("backup.expired", reason=reason)
 
+    def restore_started(self) -> bool:
+        """The server is being rebuilt from it (compute's ``server.restore_started``)."""
+        if self.status != AVAILABLE:
+            return False
+        self.status = RESTORING
+        return True
+
+    def restore_ended(self) -> bool:
+        """The rebuild finished or failed: available again."""
+        if self.status != RESTORING:
+            return False
+        self.status = AVAILABLE
+        return True
+
     def begin_delete(self) -> None:
         if self.status in (RESTORING, DELETING):
             raise BackupBusy(f"backup {self.id} is {self.status}; wait until it is available")

@@ -71,7 +71,24 @@ class ServerProjection(Projection):
         payload = event.payload
         assert isinstance(payload, compute_pb.ServerStatusChanged)
         with _session(ctx) as session:
-            backups.server_upstream_known(BackupRepository(session), payload.server_id, payload.upstream_id)
+            repo = BackupRepository(session)
+            backups.server_upstream_known(repo, payload.server_id, payload.upstream_id)
+            if payload.error_code:  # an action failed: a restore that was running has ended
+                backups.restore_ended(repo, payload.server_id)
+
+    @handles("server.restore_started")
+    def server_restore_started(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerRestoreStarted)
+        with _session(ctx) as session:
+            backups.restore_started(BackupRepository(session), payload.server_id, payload.backup_id)
+
+    @handles("server.rebuilt")
+    def server_rebuilt(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerRebuilt)
+        with _session(ctx) as session:
+            backups.restore_ended(BackupRepository(session), payload.server_id)
 
     @handles("server.backup_changed")
     def server_backup_changed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:

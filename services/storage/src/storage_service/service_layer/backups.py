@@ -67,6 +67,21 @@ def server_deleted(repo: BackupRepository, server_id: int) -> list[PendingEvent]
     return _expire_all(repo, server_id, b.SERVER_DELETED)
 
 
+def restore_started(repo: BackupRepository, server_id: int, backup_id: int) -> None:
+    """Compute began rebuilding the server from the backup: ``restoring`` until it ends."""
+    backup = repo.get(backup_id, for_update=True)
+    if backup is not None and backup.server_id == server_id and backup.restore_started():
+        repo.save(backup)
+        log.info("backup_restoring", server_id=server_id, backup_id=backup_id)
+
+
+def restore_ended(repo: BackupRepository, server_id: int) -> None:
+    """The server's rebuild finished (or its action failed): its restoring backups are available."""
+    for backup in repo.of_server(server_id, for_update=True):
+        if backup.restore_ended():
+            repo.save(backup)
+
+
 # -- the worker's mirror ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Mirrored:

@@ -2,7 +2,9 @@
 (the tenant from ``server.created``, the id upstream from ``server.status_changed``, the backup
 option from ``server.created``/``server.backup_changed``, ``deleted`` from ``server.deleted``);
 the worker mirrors the backup images upstream has of each enabled server into ``backups``,
-whose unique key on ``hetzner_id`` (beyond the seed) records an upstream image once.
+whose unique key on ``hetzner_id`` (beyond the seed) records an upstream image once; its ids
+start at 10**12 (``cpshared.image_ids``), above compute's images, so a rebuild's image id says
+whether it names a backup.
 ``snapshots.metered_until``: the metering cursor of a server's snapshot (billed per GB and
 month, by the hour, as volumes are).
 
@@ -21,6 +23,7 @@ branch_labels = None
 depends_on = None
 
 ID = mysql.BIGINT(unsigned=True)
+FIRST_BACKUP_ID = 10**12  # cpshared.image_ids: backups' ids (a migration keeps its own figures)
 
 
 def upgrade() -> None:
@@ -38,6 +41,7 @@ def upgrade() -> None:
         mysql_collate="utf8mb4_unicode_ci",
     )
     op.create_index("uq_backups_hetzner_id", "backups", ["hetzner_id"], unique=True)
+    op.execute(f"ALTER TABLE backups AUTO_INCREMENT = {FIRST_BACKUP_ID}")
     op.add_column("snapshots", sa.Column("metered_until", mysql.DATETIME(fsp=6), nullable=True))
     op.create_index("idx_snapshots_metering", "snapshots", ["deleted_at", "metered_until"])
 
