@@ -83,4 +83,4 @@ def snapshot_prices(size_gb: Decimal, price_per_gb_month: Decimal) -> tuple[Deci
 
 
 def snapshot_product(size_gb: Decimal) -> str:
-    return f"{size_gb:.2f} GB snapshot"
+    return f"{size_gb:.2f} GB"

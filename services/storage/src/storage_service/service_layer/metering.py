@@ -99,7 +99,7 @@ def snapshot_usage_event(snapshot: MeteredSnapshot, hour: datetime, per_gb: Deci
         payload=usage_pb.UsageRecorded(
             resource_type=SNAPSHOT_RESOURCE_TYPE,
             resource_id=snapshot.id,
-            resource_name=f"snapshot of server #{snapshot.resource_id}",
+            resource_name=f"of server #{snapshot.resource_id}",  # the line: "snapshot of server #5 (#31) 2.50 GB"
             user_id=snapshot.user_id,
             organization_id=snapshot.organization_id or 0,
             metric_type=METRIC,
