@@ -8,7 +8,7 @@ and deleted through the gateway; a deleted server's backups expire."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from hcloud.server_types import ServerType
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
+from cpshared.clock import ManualClock, get_clock, set_clock
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.projection import ProjectionRunner
 from cpshared.migrations import migrations_dir, upgrade
@@ -235,3 +236,65 @@ def test_seven_daily_backups_the_eighth_expires_the_first_and_a_deleted_server_t
     assert gone.status_code == 404
     pipeline.days_pass()
     assert len(pipeline.storage_events("backup.created")) == 8  # none for a deleted server
+
+
+def test_a_snapshot_is_recorded_and_metered_per_gb_month_until_deleted_and_a_volume_one_is_not_supported(
+    platform: LivePlatform, compute_worker: Worker
+) -> None:
+    """compute's create_image makes a snapshot; storage records it from compute's image events
+    and its worker meters it by the hour from billing's snapshot plan (2.50 GB x 0.0119 a month,
+    a 730th of it an hour) until the image is deleted."""
+    assert platform.storage is not None
+    start = datetime(2026, 5, 4, 10, 20, tzinfo=UTC)
+    previous = set_clock(ManualClock(start))
+    try:
+        clock = get_clock()
+        assert isinstance(clock, ManualClock)
+        pipeline = Pipeline(platform)
+        pipeline.follow_compute()
+        token = _token(platform, "snapshots@example.com")
+        client = _client(platform, token, [])
+        made = client.servers.create(name="snap", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"))
+        made.action.wait_until_finished(max_retries=400)
+        server = client.servers.get_by_id(made.server.id)
+        image = server.create_image(description="before the upgrade", type="snapshot")
+        image.action.wait_until_finished(max_retries=400)
+        pipeline.follow_compute()
+        (created,) = pipeline.storage_events("snapshot.created")
+        assert (created.snapshot_id, created.resource_id, created.size_gb) == (image.image.id, server.id, "2.50")
+        clock.advance(timedelta(hours=3))  # 13:20: the hours 10, 11 and 12 have ended
+        platform.storage.meter().run()
+        snapshot_hours = [
+            e for e in _usage(platform) if e.resource_type == "snapshot" and e.resource_id == image.image.id
+        ]
+        assert [(e.product, e.price_hourly, e.price_monthly) for e in snapshot_hours] == [
+            ("2.50 GB", "0.000041", "0.029750")
+        ] * 3
+        client.images.delete(image.image)
+        pipeline.follow_compute()
+        assert len(pipeline.storage_events("snapshot.deleted")) == 1
+        clock.advance(timedelta(hours=5))
+        platform.storage.meter().run()
+        snapshot_hours = [
+            e for e in _usage(platform) if e.resource_type == "snapshot" and e.resource_id == image.image.id
+        ]
+        assert len(snapshot_hours) == 4  # the started hour of its deletion, then nothing
+
+        volume = httpx.post(
+            f"{platform.gateway}/v1/volumes/999999/actions/create_snapshot",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert volume.status_code == 404  # none of the caller's: not found before anything else
+    finally:
+        set_clock(previous)
+
+
+def _usage(platform: LivePlatform) -> list[Any]:
+    assert platform.storage is not None
+    with platform.storage.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT envelope FROM outbox WHERE event_type = 'usage.recorded' ORDER BY id")
+        ).scalars()
+        envelopes = [EventEnvelope.FromString(raw) for raw in rows]
+    return [REGISTRY.decode_payload(e.event_type, e.schema_version, e.payload) for e in envelopes]
