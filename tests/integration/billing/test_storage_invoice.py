@@ -106,7 +106,9 @@ def test_a_month_of_volumes_backups_and_a_snapshot_is_invoiced_as_the_reference_
 ) -> None:
     url, engine = billing_db
     with engine.connect() as conn:  # the plans the storage worker prices from
-        plans = dict(conn.execute(sa.text("SELECT code, price_per_gb FROM pricing_plans WHERE active")).all())
+        plans: dict[str, Decimal] = dict(
+            conn.execute(sa.text("SELECT code, price_per_gb FROM pricing_plans WHERE active")).all()
+        )
     assert (plans["volume"], plans["snapshot"]) == (VOLUME_PER_GB, SNAPSHOT_PER_GB)
     live_and_stream(engine, _month(scratch_stream))
     report = run_invoices(engine, date(2026, 10, 1), RULES)

@@ -20,11 +20,11 @@ from hcloud.server_types import ServerType
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cloudplatform.events.v1.envelope_pb2 import EventEnvelope
+from compute_service.entrypoints.account_projection import AccountProjection
 from cpshared.clock import ManualClock, get_clock, set_clock
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.projection import ProjectionRunner
 from cpshared.migrations import migrations_dir, upgrade
-from compute_service.entrypoints.account_projection import AccountProjection
 from storage_service.entrypoints.server_projection import ServerProjection
 from tests.integration.gateway.test_servers_api import Worker, _client, _token
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
@@ -105,9 +105,7 @@ class Pipeline:
             found = []
             for raw in rows:
                 envelope = EventEnvelope.FromString(raw)
-                found.append(
-                    REGISTRY.decode_payload(envelope.event_type, envelope.schema_version, envelope.payload)
-                )
+                found.append(REGISTRY.decode_payload(envelope.event_type, envelope.schema_version, envelope.payload))
         return found
 
 
@@ -137,9 +135,13 @@ def test_seven_daily_backups_the_eighth_expires_the_first_and_a_deleted_server_t
     pipeline = Pipeline(platform)
     token = _token(platform, "backups@example.com")
     client = _client(platform, token, [])
-    made = client.servers.create(name="backed-up", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"))
+    made = client.servers.create(
+        name="backed-up", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04")
+    )
     made.action.wait_until_finished(max_retries=400)
+    assert made.server.id is not None
     server = client.servers.get_by_id(made.server.id)
+    assert server.id is not None
     server.enable_backup().wait_until_finished(max_retries=400)
     pipeline.follow_compute()
     listed = _backups(platform, token, server.id)
@@ -189,7 +191,9 @@ def test_seven_daily_backups_the_eighth_expires_the_first_and_a_deleted_server_t
         headers={"Authorization": f"Bearer {SIMULATOR_TOKEN}"},
         timeout=5,
     ).json()["servers"][0]
-    assert upstream_server["image"]["type"] == "backup" and upstream_server["image"]["id"] in _upstream_backups(platform)
+    assert upstream_server["image"]["type"] == "backup" and upstream_server["image"]["id"] in _upstream_backups(
+        platform
+    )
     for wrong in (ids[0], 10**12 + 999_999):  # expired, or never a backup: refused, nothing changes
         refused = httpx.post(
             f"{platform.gateway}/v1/servers/{server.id}/actions/rebuild",
@@ -215,7 +219,9 @@ def test_seven_daily_backups_the_eighth_expires_the_first_and_a_deleted_server_t
     # Another tenant sees nothing of it; nonsense is a 4xx.
     stranger = _token(platform, "stranger@example.com")
     other = httpx.get(
-        f"{platform.gateway}/v1/servers/{server.id}/backups", headers={"Authorization": f"Bearer {stranger}"}, timeout=10
+        f"{platform.gateway}/v1/servers/{server.id}/backups",
+        headers={"Authorization": f"Bearer {stranger}"},
+        timeout=10,
     )
     assert other.status_code == 404 and other.json()["error"]["code"] == "not_found"
     for path in (f"/v1/servers/{server.id}/backups/0", "/v1/servers/0/backups", f"/v1/servers/{server.id}/backups/x"):
@@ -256,6 +262,7 @@ def test_a_snapshot_is_recorded_and_metered_per_gb_month_until_deleted_and_a_vol
         client = _client(platform, token, [])
         made = client.servers.create(name="snap", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04"))
         made.action.wait_until_finished(max_retries=400)
+        assert made.server.id is not None
         server = client.servers.get_by_id(made.server.id)
         image = server.create_image(description="before the upgrade", type="snapshot")
         image.action.wait_until_finished(max_retries=400)

@@ -65,7 +65,7 @@ class World:
         self.upstream.images[self.next_image] = UpstreamBackup(
             self.next_image, UPSTREAM_SERVER, f"backup {day}", "available", Decimal("2.50"), START + timedelta(days=day)
         )
-        for old in sorted(self.upstream.images)[:-b.SLOTS]:
+        for old in sorted(self.upstream.images)[: -b.SLOTS]:
             del self.upstream.images[old]
         return self.next_image
 

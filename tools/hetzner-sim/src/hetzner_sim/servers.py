@@ -229,7 +229,6 @@ def register_actions(app: FastAPI) -> None:
     def iso_off(s: Server) -> None:
         s.iso = None
 
-
     flag("disable_rescue", "disable_rescue", rescue_off)
     flag("detach_iso", "detach_iso", iso_off)
 

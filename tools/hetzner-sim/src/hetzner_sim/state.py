@@ -377,7 +377,9 @@ class Simulator:
                 self.add_backup_image(project, server, moment, description=None)
                 server.backups_since = moment
 
-    def add_backup_image(self, project: Project, server: Server, moment: float, description: str | None) -> SnapshotImage:
+    def add_backup_image(
+        self, project: Project, server: Server, moment: float, description: str | None
+    ) -> SnapshotImage:
         """An available backup image of ``server`` made at ``moment``; the oldest of its backups
         goes when all seven slots are taken."""
         source = server.image

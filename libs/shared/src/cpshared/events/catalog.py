@@ -129,9 +129,7 @@ SERVER_UNSUSPENDED = event("server.unsuspended", 1, compute_events.ServerUnsuspe
 SERVER_UPDATED = event("server.updated", 1, compute_events.ServerUpdated, "server", topic=None)
 SERVER_TYPE_CHANGED = event("server.type_changed", 1, compute_events.ServerTypeChanged, "server", topic=None)
 SERVER_REBUILT = event("server.rebuilt", 1, compute_events.ServerRebuilt, "server", topic=None)
-SERVER_RESTORE_STARTED = event(
-    "server.restore_started", 1, compute_events.ServerRestoreStarted, "server", topic=None
-)
+SERVER_RESTORE_STARTED = event("server.restore_started", 1, compute_events.ServerRestoreStarted, "server", topic=None)
 SERVER_RESCUE_CHANGED = event("server.rescue_changed", 1, compute_events.ServerRescueChanged, "server", topic=None)
 SERVER_ISO_CHANGED = event("server.iso_changed", 1, compute_events.ServerIsoChanged, "server", topic=None)
 SERVER_PROTECTION_CHANGED = event(

@@ -91,7 +91,14 @@ class MeteringRepository:
         )
         rows = self.session.execute(
             sa.select(
-                c.id, c.user_id, c.organization_id, c.resource_id, c.size_gb, c.created_at, c.deleted_at, c.metered_until
+                c.id,
+                c.user_id,
+                c.organization_id,
+                c.resource_id,
+                c.size_gb,
+                c.created_at,
+                c.deleted_at,
+                c.metered_until,
             )
             .where(c.status == AVAILABLE, c.size_gb.is_not(None), sa.or_(live_due, deleted_due))
             .order_by(c.id)

@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 from cloudplatform.compute.v1 import events_pb2 as compute_pb
 from cloudplatform.identity.v1 import events_pb2 as identity_pb
 from cpshared.events.envelope import ReceivedEvent
-from cpshared.timestamps import as_utc
 from cpshared.events.outbox import write_events
 from cpshared.events.projection import ApplyContext, Projection, handles
+from cpshared.timestamps import as_utc
 from cpshared.topics import COMPUTE_EVENTS, IDENTITY_EVENTS, Topic
 from storage_service.adapters.backup_repository import BackupRepository
 from storage_service.adapters.repository import ActionRepository, VolumeRepository

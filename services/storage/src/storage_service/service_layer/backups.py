@@ -30,7 +30,9 @@ DELETE_BATCH = 50
 
 
 # -- what compute's events say (the consumer's transaction) ------------------------------------
-def server_created(repo: BackupRepository, server_id: int, user_id: int, organization_id: int | None, enabled: bool) -> None:
+def server_created(
+    repo: BackupRepository, server_id: int, user_id: int, organization_id: int | None, enabled: bool
+) -> None:
     repo.server_created(server_id, user_id, organization_id, enabled)
 
 

@@ -10,7 +10,8 @@ from cpshared.events.envelope import PendingEvent
 from storage_service.domain.snapshots import AVAILABLE, refuse_volume_snapshot
 from storage_service.service_layer.ports import SnapshotRepository
 from storage_service.service_layer.unit_of_work import StorageUnitOfWork, aggregate_events
-from storage_service.service_layer.volumes import Reach, get as get_volume
+from storage_service.service_layer.volumes import Reach
+from storage_service.service_layer.volumes import get as get_volume
 
 SNAPSHOT = "snapshot"
 

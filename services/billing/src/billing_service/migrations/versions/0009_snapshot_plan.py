@@ -23,7 +23,9 @@ AFTER = (*BEFORE, "snapshot")
 
 
 def upgrade() -> None:
-    op.alter_column("pricing_plans", "resource_type", existing_type=mysql.ENUM(*BEFORE), type_=mysql.ENUM(*AFTER), nullable=False)
+    op.alter_column(
+        "pricing_plans", "resource_type", existing_type=mysql.ENUM(*BEFORE), type_=mysql.ENUM(*AFTER), nullable=False
+    )
     plans = sa.table(
         "pricing_plans",
         sa.column("code"),
@@ -34,10 +36,20 @@ def upgrade() -> None:
     )
     op.bulk_insert(
         plans,
-        [{"code": "snapshot", "name": "Snapshots (per GB)", "resource_type": "snapshot", "price_per_gb": "0.011900", "currency": "EUR"}],
+        [
+            {
+                "code": "snapshot",
+                "name": "Snapshots (per GB)",
+                "resource_type": "snapshot",
+                "price_per_gb": "0.011900",
+                "currency": "EUR",
+            }
+        ],
     )
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM pricing_plans WHERE resource_type = 'snapshot'")
-    op.alter_column("pricing_plans", "resource_type", existing_type=mysql.ENUM(*AFTER), type_=mysql.ENUM(*BEFORE), nullable=False)
+    op.alter_column(
+        "pricing_plans", "resource_type", existing_type=mysql.ENUM(*AFTER), type_=mysql.ENUM(*BEFORE), nullable=False
+    )
