@@ -200,6 +200,9 @@ class FakeBackups:
     def set_deleted(self, server_id: int) -> None:
         self._change(server_id, deleted=True, backups_enabled=False)
 
+    def servers_of_user(self, user_id: int) -> list[BackupServer]:
+        return [s for _, s in sorted(self.servers.items()) if s.user_id == user_id and s.organization_id is None]
+
     def servers_with_backups(self) -> list[BackupServer]:
         with_rows = {b.server_id for b in self.state.values()}
         return [

@@ -110,6 +110,18 @@ def test_a_deleted_backup_is_gone_at_once_and_deleted_upstream_by_the_next_pass(
     assert len(world.events("backup.deleted")) == 1 and world.events("backup.expired") == []
 
 
+def test_an_erased_users_backups_are_deleted_upstream_by_the_next_pass() -> None:
+    world = World()
+    images = [world.daily_backup(0), world.daily_backup(1)]
+    backups.mirror(world.uow, world.upstream)
+    with world.uow() as uow:
+        assert backups.account_erased(uow.backups, USER + 1) == 0
+        assert backups.account_erased(uow.backups, USER) == 2
+        uow.commit()
+    assert backups.mirror(world.uow, world.upstream).deleted == 2
+    assert sorted(world.upstream.deleted) == images and world.store.backups == {}
+
+
 def test_a_restoring_backup_cannot_be_deleted() -> None:
     world = World()
     world.daily_backup(0)

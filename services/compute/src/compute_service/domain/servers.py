@@ -220,9 +220,13 @@ class Server(Aggregate):
         status: str,
         upstream_action_id: int | None,
         now: datetime,
+        backup_window: str = "",
     ) -> None:
-        """create_server has finished upstream: the server runs there as ``hetzner_id``."""
+        """create_server has finished upstream: the server runs there as ``hetzner_id`` (with
+        backups from the start: upstream's ``backup_window``)."""
         self.hetzner_id = hetzner_id
+        if self.backup_enabled:
+            self.backup_window = backup_window
         self.ipv4_address, self.ipv6_network, self.ipv6_address = ipv4, ipv6_network, ipv6
         old = self._finish(action, upstream_action_id, now, status=status)
         self._status_changed(old, action, always=True)

@@ -93,6 +93,13 @@ class BackupRepository:
     def set_deleted(self, server_id: int) -> None:
         self._set(server_id, deleted=True, backups_enabled=False)
 
+    def servers_of_user(self, user_id: int) -> list[BackupServer]:
+        c = t.backup_servers.c
+        rows = self.session.execute(
+            sa.select(t.backup_servers).where(c.user_id == user_id, c.organization_id.is_(None)).order_by(c.server_id)
+        )
+        return [_server(row) for row in rows]
+
     def servers_with_backups(self) -> list[BackupServer]:
         has_rows = sa.exists().where(t.backups.c.server_id == t.backup_servers.c.server_id)
         rows = self.session.execute(

@@ -155,6 +155,7 @@ class ServerProjection(Projection):
         assert isinstance(payload, identity_pb.UserErased)
         with _session(ctx) as session:
             recorded = reactions.account_erased(VolumeRepository(session), ActionRepository(session), payload.user_id)
+            backups.account_erased(BackupRepository(session), payload.user_id)
             write_events(ctx.conn, recorded)
 
     @handles("organization.suspended")

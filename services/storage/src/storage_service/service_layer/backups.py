@@ -84,6 +84,21 @@ def restore_ended(repo: BackupRepository, server_id: int) -> None:
             repo.save(backup)
 
 
+def account_erased(repo: BackupRepository, user_id: int) -> int:
+    """An erased user's backups (of the servers it owns itself) are deleted: ``deleting`` now,
+    upstream's images deleted by the worker's next pass (``backup.deleted``). How many."""
+    count = 0
+    for server in repo.servers_of_user(user_id):
+        for backup in repo.of_server(server.server_id, for_update=True):
+            if backup.status not in (b.DELETING, b.RESTORING):
+                backup.begin_delete()
+                repo.save(backup)
+                count += 1
+    if count:
+        log.info("backups_of_erased_account_deleted", user_id=user_id, count=count)
+    return count
+
+
 # -- the worker's mirror ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Mirrored:

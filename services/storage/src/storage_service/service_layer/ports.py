@@ -236,6 +236,9 @@ class BackupRepository(Protocol):
 
     def set_deleted(self, server_id: int) -> None: ...
 
+    def servers_of_user(self, user_id: int) -> list[BackupServer]:
+        """The servers the user owns itself (not an organization's)."""
+
     def servers_with_backups(self) -> list[BackupServer]:
         """Servers not deleted whose backups are enabled, or which still have backup rows."""
 
