@@ -1006,7 +1006,7 @@ def backed_up_server(world: World, owner: Caller) -> tuple[int, int]:
     with storage.uow() as uow:
         known = uow.backups.server(server.id)
         assert known is not None and known.upstream_id
-        storage_backups.backup_option_changed(uow.backups, server.id, True)
+        storage_backups.backup_option_changed(uow.backups, server.id, owner.user.id, None, True)
         uow.commit()
     headers = {"Authorization": f"Bearer {SIMULATOR_TOKEN}"}
     base = f"{world.platform.simulator}/servers/{known.upstream_id}/actions"

@@ -405,6 +405,10 @@ class FakeUpstreamBackups:
     def __init__(self) -> None:
         self.images: dict[int, UpstreamBackup] = {}
         self.deleted: list[int] = []
+        self.servers: dict[int, int] = {}  # platform server id → upstream's (by compute's label)
+
+    def upstream_server_id(self, platform_server_id: int) -> int | None:
+        return self.servers.get(platform_server_id)
 
     def backups(self) -> list[UpstreamBackup]:
         return list(self.images.values())

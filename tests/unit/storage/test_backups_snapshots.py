@@ -110,6 +110,20 @@ def test_a_deleted_backup_is_gone_at_once_and_deleted_upstream_by_the_next_pass(
     assert len(world.events("backup.deleted")) == 1 and world.events("backup.expired") == []
 
 
+def test_a_server_storage_never_heard_of_is_recorded_when_its_backups_are_enabled_and_found_upstream() -> None:
+    world = World()
+    with world.uow() as uow:
+        backups.backup_option_changed(uow.backups, 6, USER, None, enabled=True)
+        uow.commit()
+    world.upstream.servers[6] = 9006
+    world.next_image += 1
+    world.upstream.images[world.next_image] = UpstreamBackup(
+        world.next_image, 9006, "older server", "available", Decimal("2.50"), START
+    )
+    assert backups.mirror(world.uow, world.upstream).created == 1
+    assert world.store.backup_servers[6].upstream_id == 9006
+
+
 def test_an_erased_users_backups_are_deleted_upstream_by_the_next_pass() -> None:
     world = World()
     images = [world.daily_backup(0), world.daily_backup(1)]
@@ -139,13 +153,13 @@ def test_disabled_backups_and_a_deleted_server_expire_the_backups() -> None:
     backups.mirror(world.uow, world.upstream)
     world.upstream.images.clear()  # upstream removes them when compute disables the option
     with world.uow() as uow:
-        expired = backups.backup_option_changed(uow.backups, SERVER, enabled=False)
+        expired = backups.backup_option_changed(uow.backups, SERVER, USER, None, enabled=False)
         uow.commit()
     assert len(expired) == 2 and world.store.backups == {}
     world.daily_backup(2)  # upstream would not make it; a server not enabled records nothing
     assert backups.mirror(world.uow, world.upstream).created == 0
     with world.uow() as uow:
-        backups.backup_option_changed(uow.backups, SERVER, enabled=True)
+        backups.backup_option_changed(uow.backups, SERVER, USER, None, enabled=True)
         uow.commit()
     assert backups.mirror(world.uow, world.upstream).created == 1
     with world.uow() as uow:

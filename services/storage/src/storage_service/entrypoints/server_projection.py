@@ -96,7 +96,11 @@ class ServerProjection(Projection):
         assert isinstance(payload, compute_pb.ServerBackupChanged)
         with _session(ctx) as session:
             recorded = backups.backup_option_changed(
-                BackupRepository(session), payload.server_id, payload.backup_enabled
+                BackupRepository(session),
+                payload.server_id,
+                payload.user_id,
+                payload.organization_id or None,
+                payload.backup_enabled,
             )
             write_events(ctx.conn, recorded)
 

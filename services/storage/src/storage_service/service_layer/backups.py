@@ -53,8 +53,12 @@ def _expire_all(repo: BackupRepository, server_id: int, reason: str) -> list[Pen
     return events
 
 
-def backup_option_changed(repo: BackupRepository, server_id: int, enabled: bool) -> list[PendingEvent]:
-    """Enabled or disabled; disabling removed every backup upstream, so they expire here too."""
+def backup_option_changed(
+    repo: BackupRepository, server_id: int, user_id: int, organization_id: int | None, enabled: bool
+) -> list[PendingEvent]:
+    """Enabled or disabled; disabling removed every backup upstream, so they expire here too. A
+    server storage has not heard of (made before storage followed servers) is recorded now."""
+    repo.server_created(server_id, user_id, organization_id, enabled)
     if repo.server(server_id, for_update=True) is None:
         return []
     repo.set_enabled(server_id, enabled)
@@ -139,6 +143,12 @@ def mirror(uow_factory: UnitOfWorkFactory, upstream: UpstreamBackups) -> Mirrore
     deleted upstream. Each server in a transaction of its own."""
     with uow_factory() as uow:
         servers: list[BackupServer] = uow.backups.servers_with_backups()
+        for server in servers:
+            if server.backups_enabled and not server.upstream_id:  # its status events not seen (yet)
+                upstream_id = upstream.upstream_server_id(server.server_id)
+                if upstream_id:
+                    uow.backups.set_upstream_id(server.server_id, upstream_id)
+        uow.commit()
     if not servers:
         return Mirrored(deleted=_delete_pending(uow_factory, upstream))
     found = upstream.backups()

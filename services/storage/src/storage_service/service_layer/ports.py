@@ -82,6 +82,9 @@ class UpstreamBackups(Protocol):
     def delete_image(self, hetzner_id: int) -> None:
         """Delete an image; one that is gone already is no error."""
 
+    def upstream_server_id(self, platform_server_id: int) -> int | None:
+        """Upstream's id of the platform's server (found by compute's label); None: not there."""
+
 
 class UpstreamStorage(UpstreamVolumes, UpstreamBackups, Protocol):
     """What the storage worker asks upstream: volumes and servers' backup images."""
