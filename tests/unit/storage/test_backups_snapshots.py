@@ -229,3 +229,11 @@ def test_a_volume_snapshot_is_not_supported_and_another_tenants_volume_is_not_fo
     with pytest.raises(NotSupported) as refused:
         snapshots.snapshot_volume(1, _mine, world.uow())
     assert refused.value.code == "not_supported" and "no volume snapshots" in str(refused.value)
+
+
+def test_a_backup_image_compute_made_is_recorded_as_manual() -> None:
+    world = World()
+    world.upstream.images[77] = UpstreamBackup(77, UPSTREAM_SERVER, "by hand", "available", None, START, manual=True)
+    backups.mirror(world.uow, world.upstream)
+    (backup,) = world.store.backups.values()
+    assert backup.type == b.MANUAL and backup.size_gb is None

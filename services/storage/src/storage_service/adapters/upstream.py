@@ -23,7 +23,7 @@ from hcloud.volumes import BoundVolume
 
 from cpshared import upstream as hetzner_upstream
 from cpshared.errors import Unavailable
-from cpshared.upstream import SERVER_LABEL, RetryPolicy
+from cpshared.upstream import IMAGE_LABEL, SERVER_LABEL, RetryPolicy
 from storage_service.domain.backups import UpstreamBackup
 from storage_service.domain.volumes import UpstreamFailure
 from storage_service.service_layer.ports import UpstreamStorage, UpstreamVolume, VolumeSpec
@@ -71,6 +71,7 @@ def _backup(image: BoundImage) -> UpstreamBackup | None:
         status=str(image.status or ""),
         size_gb=Decimal(str(size)).quantize(Decimal("0.01")) if size is not None else None,
         created=image.created.astimezone(UTC),
+        manual=IMAGE_LABEL in (image.labels or {}),
     )
 
 

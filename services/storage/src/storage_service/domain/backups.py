@@ -69,6 +69,9 @@ class UpstreamBackup:
     status: str
     size_gb: Decimal | None
     created: datetime
+    manual: bool = False
+    """Made by compute's ``create_image`` (type backup; it carries compute's image label), not
+    one of upstream's automated daily backups. It takes one of the seven slots too."""
 
 
 @dataclass(eq=False)
@@ -94,7 +97,7 @@ class Backup(Aggregate):
             user_id=server.user_id,
             organization_id=server.organization_id,
             hetzner_id=image.hetzner_id,
-            type=AUTOMATED,
+            type=MANUAL if image.manual else AUTOMATED,
             description=image.description,
             size_gb=image.size_gb,
             status=AVAILABLE if image.status == AVAILABLE else CREATING,
