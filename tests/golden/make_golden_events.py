@@ -548,6 +548,31 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("volume.deleted", 1): lambda: storage_events.VolumeDeleted(
         volume_id=55, user_id=42, organization_id=7, size_gb=20
     ),
+    ("server.restore_started", 1): lambda: compute_events.ServerRestoreStarted(
+        server_id=4711, user_id=42, organization_id=7, backup_id=1000000000301, action_id=9001
+    ),
+    ("backup.created", 1): lambda: storage_events.BackupCreated(
+        backup_id=301,
+        server_id=4711,
+        user_id=42,
+        organization_id=7,
+        type="automated",
+        size_gb="2.50",
+        expires_at=_timestamp(datetime(2025, 1, 8, 22, 0, 0, tzinfo=UTC)),
+        hetzner_id=123456,
+    ),
+    ("backup.expired", 1): lambda: storage_events.BackupRemoved(
+        backup_id=301, server_id=4711, user_id=42, organization_id=7, reason="rotated"
+    ),
+    ("backup.deleted", 1): lambda: storage_events.BackupRemoved(
+        backup_id=301, server_id=4711, user_id=42, organization_id=7, reason="requested"
+    ),
+    ("snapshot.created", 1): lambda: storage_events.SnapshotChanged(
+        snapshot_id=88, user_id=42, organization_id=7, resource_type="server", resource_id=4711, size_gb="2.50"
+    ),
+    ("snapshot.deleted", 1): lambda: storage_events.SnapshotChanged(
+        snapshot_id=88, user_id=42, organization_id=7, resource_type="server", resource_id=4711, size_gb="2.50"
+    ),
     ("volume.action_failed", 1): lambda: storage_events.VolumeActionFailed(
         volume_id=55,
         user_id=42,

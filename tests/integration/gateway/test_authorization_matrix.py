@@ -55,6 +55,7 @@ from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer import ssh_keys as compute_ssh_keys
 from compute_service.service_layer.provisioning import Provisioner
 from cpshared.clock import utcnow
+from cpshared.events.projection import ProjectionRunner
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
@@ -71,6 +72,8 @@ from network_service.service_layer import firewalls as network_firewalls
 from network_service.service_layer import floating_ips as network_floating_ips
 from network_service.service_layer import load_balancers as network_load_balancers
 from network_service.service_layer import networks as network_networks
+from storage_service.entrypoints.server_projection import ServerProjection as StorageProjection
+from storage_service.service_layer import backups as storage_backups
 from storage_service.service_layer import volumes as storage_volumes
 from support_service.domain.notifications import Notification
 from tests.integration.billing.support import apply as apply_to_billing
@@ -83,8 +86,10 @@ EVERY_SCOPE = ("*:read", "*:write")
 CALLERS = ("admin", "support", "billing", "owner", "member", "other")
 STAFF = ("admin", "support", "billing")
 Target = Literal["own", "other"]
-Expected = Literal["ok", 403, 404]
+Expected = Literal["ok", 400, 403, 404]
 OK: Final = "ok"
+NOT_SUPPORTED: Final = 400
+"""Reached, and refused because upstream has no such operation (a volume snapshot)."""
 FORBIDDEN: Final = 403
 NOT_FOUND: Final = 404
 TOKEN = re.compile(r"accept\?token=([A-Za-z0-9_-]+)")
@@ -1138,6 +1143,46 @@ def action_request(listing: bool) -> Callable[[World, Caller, Target], Request]:
     return build
 
 
+# -- servers' backups (storage) -----------------------------------------------------------------
+
+
+def backed_up_server(world: World, owner: Caller) -> tuple[int, int]:
+    """A fresh provisioned server of ``owner``'s with one backup: storage's consumer applies
+    compute's events, the server's backups are enabled upstream (one backup image made there)
+    and in storage (the use case its consumer runs on ``server.backup_changed``), and storage's
+    backup pass records the image. (server id, backup id)."""
+    server = provisioned_server(world, owner)
+    storage = world.platform.storage
+    assert storage is not None and world.platform.simulator is not None
+    ProjectionRunner(storage.engine, StorageProjection()).apply_batch(outbox_records(world.compute.engine))
+    with storage.uow() as uow:
+        known = uow.backups.server(server.id)
+        assert known is not None and known.upstream_id
+        storage_backups.backup_option_changed(uow.backups, server.id, owner.user.id, None, True)
+        uow.commit()
+    headers = {"Authorization": f"Bearer {SIMULATOR_TOKEN}"}
+    base = f"{world.platform.simulator}/servers/{known.upstream_id}/actions"
+    httpx.post(f"{base}/enable_backup", headers=headers, timeout=5).raise_for_status()
+    httpx.post(f"{base}/create_image", json={"type": "backup"}, headers=headers, timeout=5).raise_for_status()
+    storage.mirror_backups()
+    with storage.uow() as uow:
+        (backup,) = uow.backups.of_server(server.id)
+    return server.id, backup.id
+
+
+def backups_request(method: str) -> Callable[[World, Caller, Target], Request]:
+    """A fresh server (of the caller's own or the other tenant's owner) with one backup: its
+    backups listed (GET) or the backup deleted (DELETE)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server_id, backup_id = backed_up_server(world, owner)
+        suffix = f"/{backup_id}" if method == "DELETE" else ""
+        return (method, f"/v1/servers/{server_id}/backups{suffix}", None)
+
+    return build
+
+
 # -- volumes (storage) ------------------------------------------------------------------------
 
 
@@ -1797,6 +1842,8 @@ ENDPOINTS = (
     Endpoint("PUT /v1/servers/{id}", server_with_body("PUT", "", {"labels": {"k": "v"}}), other=ADMIN_REACHES),
     Endpoint("GET /v1/servers/{id}/actions/{action_id}", server_create_action, other=ADMIN_REACHES),
     Endpoint("GET /v1/servers/{id}/metrics", metrics_request, other=ADMIN_REACHES),
+    Endpoint("GET /v1/servers/{id}/backups", backups_request("GET"), other=ADMIN_REACHES),
+    Endpoint("DELETE /v1/servers/{id}/backups/{backup_id}", backups_request("DELETE"), other=ADMIN_REACHES),
     Endpoint(
         "POST /v1/servers/{id}/actions/rebuild",
         server_action("rebuild", {"image": "debian-12"}),
@@ -1865,6 +1912,12 @@ ENDPOINTS = (
     Endpoint("GET /v1/volumes/{id}/actions", volume_request("GET", "/actions"), other=ADMIN_REACHES),
     Endpoint("GET /v1/volumes/{id}/actions/{action_id}", volume_action_request(of_volume=True), other=ADMIN_REACHES),
     Endpoint("POST /v1/volumes/{id}/actions/attach", volume_attach, other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/volumes/{id}/actions/create_snapshot",
+        volume_request("POST", "/actions/create_snapshot"),
+        own=NOT_SUPPORTED,
+        other=staff(NOT_SUPPORTED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    ),
     Endpoint(
         "POST /v1/volumes/{id}/actions/detach",
         volume_request("POST", "/actions/detach", attached=True),
@@ -2029,7 +2082,7 @@ def test_each_role_and_tenant_is_allowed_or_denied(
         assert 200 <= answer.status_code < 300, f"{method} {path} as {caller}: {answer.status_code} {answer.text}"
     else:
         assert answer.status_code == expected, f"{method} {path} as {caller}: {answer.status_code} {answer.text}"
-        code = {FORBIDDEN: "forbidden", NOT_FOUND: "not_found"}[expected]
+        code = {FORBIDDEN: "forbidden", NOT_FOUND: "not_found", NOT_SUPPORTED: "not_supported"}[expected]
         assert answer.json()["error"]["code"] == code, answer.text
 
 

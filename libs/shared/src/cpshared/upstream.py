@@ -31,6 +31,10 @@ T = TypeVar("T")
 SERVER_LABEL: Final = "cp_server_id"
 """The label compute puts on every upstream server: the platform's server id."""
 
+IMAGE_LABEL: Final = "cp_image_id"
+"""The label compute puts on every image it makes upstream (``create_image``): the platform's
+image id. A backup image without it is one of upstream's automated daily backups."""
+
 TRANSIENT_CODES: Final = frozenset(
     {
         "rate_limit_exceeded",

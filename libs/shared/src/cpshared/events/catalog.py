@@ -134,6 +134,7 @@ SERVER_UNSUSPENDED = event("server.unsuspended", 1, compute_events.ServerUnsuspe
 SERVER_UPDATED = event("server.updated", 1, compute_events.ServerUpdated, "server", topic=None)
 SERVER_TYPE_CHANGED = event("server.type_changed", 1, compute_events.ServerTypeChanged, "server", topic=None)
 SERVER_REBUILT = event("server.rebuilt", 1, compute_events.ServerRebuilt, "server", topic=None)
+SERVER_RESTORE_STARTED = event("server.restore_started", 1, compute_events.ServerRestoreStarted, "server", topic=None)
 SERVER_RESCUE_CHANGED = event("server.rescue_changed", 1, compute_events.ServerRescueChanged, "server", topic=None)
 SERVER_ISO_CHANGED = event("server.iso_changed", 1, compute_events.ServerIsoChanged, "server", topic=None)
 SERVER_PROTECTION_CHANGED = event(
@@ -356,3 +357,10 @@ VOLUME_PROTECTION_CHANGED = event(
 )
 VOLUME_DELETED = event("volume.deleted", 1, storage_events.VolumeDeleted, "volume", topic=None)
 VOLUME_ACTION_FAILED = event("volume.action_failed", 1, storage_events.VolumeActionFailed, "volume", topic=None)
+# Storage: servers' automated backups, on storage.events; the aggregate is the backup.
+BACKUP_CREATED = event("backup.created", 1, storage_events.BackupCreated, "backup", topic=None)
+BACKUP_EXPIRED = event("backup.expired", 1, storage_events.BackupRemoved, "backup", topic=None)
+BACKUP_DELETED = event("backup.deleted", 1, storage_events.BackupRemoved, "backup", topic=None)
+# Storage: servers' snapshots as storage bills them, on storage.events; the aggregate is the snapshot.
+SNAPSHOT_CREATED = event("snapshot.created", 1, storage_events.SnapshotChanged, "snapshot", topic=None)
+SNAPSHOT_DELETED = event("snapshot.deleted", 1, storage_events.SnapshotChanged, "snapshot", topic=None)

@@ -12,6 +12,8 @@
 - actions ``attach`` (``server`` in the volume's location, at most 16 volumes per server),
   ``detach``, ``resize`` (only grows), ``change_protection``; ``GET /v1/volumes/actions``,
   ``/v1/volumes/actions/{id}``, ``/v1/volumes/{id}/actions`` and ``/{id}/actions/{action_id}``.
+- ``POST /v1/volumes/{id}/actions/create_snapshot`` (the platform's; Hetzner has no volume
+  snapshots): ``400 not_supported`` for a volume the caller reaches, changing nothing.
 
 Statuses inside are the platform's (creating, available, attached, detaching, deleting,
 error); Hetzner's outside: ``creating`` while it is made, ``available`` after. Scopes
@@ -369,3 +371,11 @@ async def change_volume_protection(
     """Set the volume's delete protection."""
     action = await backends(request).storage.change_protection(id, tenant(principal)[1], body.delete)
     return VolumeActionAnswer(action=action_out(action))
+
+
+@router.post("/{id:int}/actions/create_snapshot", status_code=201)
+@scope(Family.VOLUMES, Access.WRITE)
+async def create_volume_snapshot(request: Request, principal: Authenticated, id: VolumeId) -> Response:
+    """Refused with ``not_supported``: the upstream cloud has no volume snapshots."""
+    await backends(request).storage.snapshot_volume(id, tenant(principal)[1])
+    return Response(status_code=201)  # pragma: no cover - storage refuses while upstream has none

@@ -13,7 +13,7 @@ The ``traffic`` pricing plan (20 TB included per server and month, 1.00 per TB b
 since billing_0004; outgoing traffic is ``usage_records.metric_type = 'bandwidth_gb'``.
 
 Revision ID: billing_0010
-Revises: billing_0008
+Revises: billing_0009
 Create Date: 2026-12-08
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = "billing_0010"
-down_revision = "billing_0008"
+down_revision = "billing_0009"
 branch_labels = None
 depends_on = None
 

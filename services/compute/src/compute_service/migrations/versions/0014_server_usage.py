@@ -6,7 +6,7 @@
   changes nothing.
 
 Revision ID: compute_0014
-Revises: compute_0012
+Revises: compute_0013
 Create Date: 2026-12-08
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = "compute_0014"
-down_revision = "compute_0012"
+down_revision = "compute_0013"
 branch_labels = None
 depends_on = None
 
