@@ -11,8 +11,9 @@ from cpshared.db import make_engine, make_session_factory
 from cpshared.errors import Unavailable
 from monitoring_service.adapters.unit_of_work import SqlAlchemyMonitoringUnitOfWork
 from monitoring_service.adapters.upstream import HcloudMetrics, read_token
+from monitoring_service.adapters.uptime_checker import NetworkChecker
 from monitoring_service.service_layer.collection import Collector, look_back
-from monitoring_service.service_layer.ports import UpstreamMetrics
+from monitoring_service.service_layer.ports import UpstreamMetrics, UptimeChecker
 
 
 class Monitoring:
@@ -31,6 +32,10 @@ class Monitoring:
         if self._upstream is None:
             raise Unavailable("monitoring has no upstream: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
         return Collector(self.uow, self._upstream(), look_back=look_back(interval_seconds))
+
+    def uptime_checker(self, region: str, *, ca_file: str = "") -> UptimeChecker:
+        """The uptime checks run from this machine, as checker location ``region``."""
+        return NetworkChecker(region, ca_file=ca_file)
 
     def close(self) -> None:
         self.engine.dispose()
