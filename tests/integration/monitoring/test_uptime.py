@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -119,6 +120,7 @@ def _anyone(user_id: int, organization_id: int | None) -> None:
 def _status_events(monitoring: Monitoring) -> list[tuple[str, monitoring_pb.UptimeMonitorStatusChanged]]:
     out = []
     for r in outbox_records(monitoring.engine):
+        assert r.value is not None
         event = read_event(r.topic, 0, r.offset, r.value)
         if event.event_type in ("uptime_monitor.down", "uptime_monitor.up"):
             assert isinstance(event.payload, monitoring_pb.UptimeMonitorStatusChanged)
@@ -270,7 +272,8 @@ def test_bad_input_changes_nothing(monitoring: Monitoring, change: dict[str, obj
     existing = uptime.create(_new("http", "example.com"), REGIONS, monitoring.uow())
     with pytest.raises(InvalidInput) as refused:
         uptime.create(dataclasses.replace(_new("http", "example.com"), **change), REGIONS, monitoring.uow())  # type: ignore[arg-type]
-    assert refused.value.details["fields"][0]["name"] == field
+    fields = cast(list[dict[str, Any]], refused.value.details["fields"])
+    assert fields[0]["name"] == field
     update = {k: v for k, v in change.items() if k not in ("type",)}
     if update:
         with pytest.raises(InvalidInput):
@@ -301,5 +304,5 @@ def test_another_tenant_sees_nothing_and_delete_removes_results(monitoring: Moni
     uptime.delete(monitor.id, _anyone, monitoring.uow())
     with monitoring.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM uptime_check_results")).scalar() == 0
-    kinds = [read_event(r.topic, 0, r.offset, r.value).event_type for r in outbox_records(monitoring.engine)]
+    kinds = [read_event(r.topic, 0, r.offset, r.value or b"").event_type for r in outbox_records(monitoring.engine)]
     assert kinds == ["uptime_monitor.created", "uptime_monitor.deleted"]

@@ -47,6 +47,7 @@ from gateway_service.api import (
     ssh_keys,
     tickets,
     two_factor,
+    uptime_monitors,
     volumes,
 )
 from gateway_service.api.common import typed_paging
@@ -102,6 +103,7 @@ ROUTERS = (
     maintenance_windows.admin_router,
     notifications.router,
     alert_rules.router,
+    uptime_monitors.router,
     alerts.router,
 )
 
