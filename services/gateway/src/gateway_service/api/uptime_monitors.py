@@ -34,7 +34,7 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
-from hetzner_conventions.pagination import parse_page_request
+from hetzner_conventions.pagination import MAX_PAGE, MAX_PER_PAGE, parse_page_request
 from hetzner_conventions.sorting import parse_sort
 
 router = APIRouter(prefix="/v1/uptime_monitors", tags=["uptime_monitors"])
@@ -189,11 +189,16 @@ async def list_uptime_monitors(
     response: Response,
     principal: Authenticated,
     sort: Annotated[list[str] | None, Query(description="id, name or created, optionally :asc or :desc.")] = None,
-    page: str | None = None,
-    per_page: str | None = None,
+    page: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description="The page, 1 by default.")] = None,
+    per_page: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_ID, description=f"Entries per page, 1 to {MAX_PER_PAGE}; more is served as {MAX_PER_PAGE}."),
+    ] = None,
 ) -> UptimeMonitorsAnswer:
     """The caller's uptime monitors, one page of them."""
-    page_request = parse_page_request(page, per_page)
+    page_request = parse_page_request(
+        str(page) if page is not None else None, str(per_page) if per_page is not None else None
+    )
     sort_keys = parse_sort(sort or [], SORTABLE)
     monitors = await backends(request).uptime_monitors.list(*tenant(principal))
     shown, meta = one_page(request, response, sort_items(monitors, sort_keys, _sort_value), page_request)
