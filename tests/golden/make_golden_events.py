@@ -926,6 +926,45 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         )
         for event_type in ("alert.triggered", "alert.resolved", "alert.acknowledged")
     },
+    **{
+        (event_type, 1): functools.partial(
+            monitoring_events.UptimeMonitorChanged,
+            uptime_monitor_id=17,
+            user_id=42,
+            organization_id=7,
+            name="shop front",
+            type="https",
+            target="shop.example.com",
+            port=443,
+            interval_seconds=60,
+            timeout_seconds=10,
+            regions=["fsn1"],
+            enabled=True,
+            channel_types=["email", "webhook", "in_app"],
+        )
+        for event_type in ("uptime_monitor.created", "uptime_monitor.updated", "uptime_monitor.deleted")
+    },
+    **{
+        (event_type, 1): functools.partial(
+            monitoring_events.UptimeMonitorStatusChanged,
+            uptime_monitor_id=17,
+            user_id=42,
+            organization_id=7,
+            name="shop front",
+            type="https",
+            target="shop.example.com",
+            port=443,
+            status=event_type.removeprefix("uptime_monitor."),
+            at=_timestamp(datetime(2025, 1, 1, 12, 0, tzinfo=UTC)),
+            down_since=_timestamp(datetime(2025, 1, 1, 11, 58, tzinfo=UTC)),
+            consecutive_failures=3,
+            error="connection refused",
+            region="fsn1",
+            latency_ms=87,
+            channel_types=["email", "webhook", "in_app"],
+        )
+        for event_type in ("uptime_monitor.down", "uptime_monitor.up")
+    },
 }
 """(event type, schema version) -> a payload of that version with every field set."""
 

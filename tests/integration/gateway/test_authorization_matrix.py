@@ -63,6 +63,7 @@ from identity_service.domain.model import OrganizationRole, QuotaOwner, User, Us
 from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
 from monitoring_service.service_layer import alert_rules as monitoring_alert_rules
+from monitoring_service.service_layer import uptime as monitoring_uptime
 from network_service.domain.firewalls import Firewall
 from network_service.domain.floating_ips import FloatingIp
 from network_service.domain.load_balancers import LoadBalancer
@@ -467,6 +468,38 @@ def alert_rule_request(method: str) -> Callable[[World, Caller, Target], Request
         )
         body = {"threshold": 90} if method == "PUT" else None
         return (method, f"/v1/alert_rules/{rule.id}", body)
+
+    return build
+
+
+UPTIME_MONITOR = {"name": "shop", "type": "http", "target": "shop.example.com"}
+
+
+def uptime_monitor_request(method: str, suffix: str = "") -> Callable[[World, Caller, Target], Request]:
+    """A fresh uptime monitor of the caller's own, or of the other tenant's owner (made in monitoring)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        assert world.platform.monitoring is not None
+        monitor = monitoring_uptime.create(
+            monitoring_uptime.NewUptimeMonitor(
+                user_id=owner.user.id,
+                organization_id=None,
+                name="shop",
+                type="http",
+                target="shop.example.com",
+                port=None,
+                interval_seconds=None,
+                timeout_seconds=None,
+                regions=[],
+                enabled=False,
+                channels=[],
+            ),
+            ("local",),
+            world.platform.monitoring.uow(),
+        )
+        body = {"interval_seconds": 120} if method == "PUT" else None
+        return (method, f"/v1/uptime_monitors/{monitor.id}{suffix}", body)
 
     return build
 
@@ -1640,6 +1673,13 @@ ENDPOINTS = (
     Endpoint("GET /v1/alert_rules/{id}", alert_rule_request("GET"), other=ADMIN_REACHES),
     Endpoint("PUT /v1/alert_rules/{id}", alert_rule_request("PUT"), other=ADMIN_REACHES),
     Endpoint("DELETE /v1/alert_rules/{id}", alert_rule_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/uptime_monitors", fixed("GET", "/v1/uptime_monitors")),
+    Endpoint("POST /v1/uptime_monitors", fixed("POST", "/v1/uptime_monitors", UPTIME_MONITOR)),
+    Endpoint("GET /v1/uptime_monitors/{id}", uptime_monitor_request("GET"), other=ADMIN_REACHES),
+    Endpoint("PUT /v1/uptime_monitors/{id}", uptime_monitor_request("PUT"), other=ADMIN_REACHES),
+    Endpoint("DELETE /v1/uptime_monitors/{id}", uptime_monitor_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/uptime_monitors/{id}/results", uptime_monitor_request("GET", "/results"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/uptime_monitors/{id}/uptime", uptime_monitor_request("GET", "/uptime"), other=ADMIN_REACHES),
     Endpoint("GET /v1/alerts", fixed("GET", "/v1/alerts")),
     Endpoint("GET /v1/alerts/{id}", alert_request("GET"), other=ADMIN_REACHES),
     Endpoint(

@@ -12,9 +12,10 @@ from cpshared.db import make_engine, make_session_factory
 from cpshared.errors import Unavailable
 from monitoring_service.adapters.unit_of_work import SqlAlchemyMonitoringUnitOfWork
 from monitoring_service.adapters.upstream import HcloudMetrics, read_token
+from monitoring_service.adapters.uptime_checker import NetworkChecker
 from monitoring_service.config import TrafficSettings
 from monitoring_service.service_layer.collection import Collector, look_back
-from monitoring_service.service_layer.ports import UpstreamMetrics
+from monitoring_service.service_layer.ports import UpstreamMetrics, UptimeChecker
 from monitoring_service.service_layer.traffic import TrafficMeter
 
 
@@ -42,6 +43,10 @@ class Monitoring:
             late_hours=settings.traffic_late_hours,
             summary_window=timedelta(seconds=settings.traffic_meter_interval_seconds),
         )
+
+    def uptime_checker(self, region: str, *, ca_file: str = "") -> UptimeChecker:
+        """The uptime checks run from this machine, as checker location ``region``."""
+        return NetworkChecker(region, ca_file=ca_file)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -67,12 +67,46 @@ class TrafficSettings(BaseSettings):
     )
 
 
-class Settings(ServiceSettings, RetentionSettings):
+class UptimeSettings(BaseSettings):
+    """Where uptime monitors may be checked from."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    uptime_regions: str = Field(
+        default="local",
+        pattern=r"^[a-z0-9-]{1,32}(,[a-z0-9-]{1,32})*$",
+        description="The checker locations a monitor may name (comma-separated); one, 'local', on one machine.",
+    )
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(self.uptime_regions.split(","))
+
+
+class UptimeCheckerSettings(UptimeSettings):
+    """The uptime checker: its location, and how a check decides down."""
+
+    uptime_region: str = Field(
+        default="local", pattern=r"^[a-z0-9-]{1,32}$", description="The location this process's checker runs in."
+    )
+    uptime_failures_to_down: int = Field(
+        default=3, ge=1, le=20, description="Failed checks in a row that make a monitor down."
+    )
+    uptime_pass_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds between two looks for due uptime checks."
+    )
+    uptime_ca_file: str = Field(
+        default="", description="CA bundle trusted for https checks instead of the system's (empty: the system's)."
+    )
+
+
+class Settings(ServiceSettings, RetentionSettings, UptimeSettings):
     """The monitoring gRPC server's settings (it runs the retention keeper)."""
 
 
-class CollectorSettings(CommonSettings, DatabaseSettings, UpstreamSettings, TrafficSettings):
-    """The collector worker's settings (no gRPC server, no Kafka: it writes to the outbox)."""
+class CollectorSettings(CommonSettings, DatabaseSettings, UpstreamSettings, TrafficSettings, UptimeCheckerSettings):
+    """The worker's settings: the collector, the traffic meter and the uptime checker (no gRPC
+    server, no Kafka: they write to the outbox)."""
 
     collect_interval_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="Seconds between two collection passes."

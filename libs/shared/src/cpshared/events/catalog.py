@@ -274,6 +274,23 @@ ALERT_RULE_DELETED = event("alert_rule.deleted", 1, monitoring_events.AlertRuleC
 ALERT_TRIGGERED = event("alert.triggered", 1, monitoring_events.AlertChanged, "alert", topic=None)
 ALERT_RESOLVED = event("alert.resolved", 1, monitoring_events.AlertChanged, "alert", topic=None)
 ALERT_ACKNOWLEDGED = event("alert.acknowledged", 1, monitoring_events.AlertChanged, "alert", topic=None)
+# Monitoring: tenants' uptime monitors and their status, on monitoring.events. Down and up come
+# from the uptime checker (through monitoring's outbox; the support service notifies them).
+UPTIME_MONITOR_CREATED = event(
+    "uptime_monitor.created", 1, monitoring_events.UptimeMonitorChanged, "uptime_monitor", topic=None
+)
+UPTIME_MONITOR_UPDATED = event(
+    "uptime_monitor.updated", 1, monitoring_events.UptimeMonitorChanged, "uptime_monitor", topic=None
+)
+UPTIME_MONITOR_DELETED = event(
+    "uptime_monitor.deleted", 1, monitoring_events.UptimeMonitorChanged, "uptime_monitor", topic=None
+)
+UPTIME_MONITOR_DOWN = event(
+    "uptime_monitor.down", 1, monitoring_events.UptimeMonitorStatusChanged, "uptime_monitor", topic=None
+)
+UPTIME_MONITOR_UP = event(
+    "uptime_monitor.up", 1, monitoring_events.UptimeMonitorStatusChanged, "uptime_monitor", topic=None
+)
 
 # Billing: invoices, on billing.events (the producer's stream); the aggregate id is the invoice id.
 INVOICE_ISSUED = event("invoice.issued", 1, billing_events.InvoiceIssued, "invoice", topic=None)

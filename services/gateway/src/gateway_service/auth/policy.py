@@ -78,6 +78,9 @@ class Family(StrEnum):
     """Alert rules (/v1/alert_rules): the tenant's own; monitoring checks the tenant again."""
     ALERTS = "alerts"
     """Alerts (/v1/alerts): the tenant's rules' alerts; monitoring checks the tenant again."""
+    UPTIME_MONITORS = "uptime_monitors"
+    """Uptime monitors (/v1/uptime_monitors) with their results and uptime: the tenant's own;
+    monitoring checks the tenant again."""
     """Pricing plans (/v1/pricing_plans): everyone reads; platform admins write."""
     # The catalog (api/catalog.py): readable by every principal whose key has the family's read scope.
     SERVER_TYPES = "server_types"

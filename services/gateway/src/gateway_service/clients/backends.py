@@ -19,7 +19,7 @@ from gateway_service.clients.floating_ips import FloatingIpClient
 from gateway_service.clients.identity import IdentityClient
 from gateway_service.clients.load_balancers import CertificateClient, LoadBalancerClient
 from gateway_service.clients.maintenance import MaintenanceClient
-from gateway_service.clients.monitoring import AlertClient, AlertRuleClient, MonitoringClient
+from gateway_service.clients.monitoring import AlertClient, AlertRuleClient, MonitoringClient, UptimeMonitorClient
 from gateway_service.clients.networks import NetworkClient
 from gateway_service.clients.notifications import NotificationClient
 from gateway_service.clients.organizations import OrganizationsClient
@@ -72,6 +72,8 @@ class Backends:
     """Monitoring's AlertRuleService."""
     alerts: AlertClient
     """Monitoring's AlertService."""
+    uptime_monitors: UptimeMonitorClient
+    """Monitoring's UptimeMonitorService."""
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
@@ -107,6 +109,7 @@ class Backends:
             monitoring=MonitoringClient(of("monitoring")),
             alert_rules=AlertRuleClient(of("monitoring")),
             alerts=AlertClient(of("monitoring")),
+            uptime_monitors=UptimeMonitorClient(of("monitoring")),
             prices=PriceListCache(billing.price_list),
         )
 

@@ -14,6 +14,7 @@ from monitoring_service.adapters.alert_rule_repository import SqlAlertRules
 from monitoring_service.adapters.metrics_store import SqlMetricsStore
 from monitoring_service.adapters.repository import SqlMonitoredServers
 from monitoring_service.adapters.traffic_repository import SqlTraffic
+from monitoring_service.adapters.uptime_repository import SqlUptimeMonitors
 from monitoring_service.service_layer.unit_of_work import MonitoringUnitOfWork
 
 
@@ -25,6 +26,7 @@ class SqlAlchemyMonitoringUnitOfWork(SqlAlchemyUnitOfWork, MonitoringUnitOfWork)
         self.alert_rules = SqlAlertRules(self.session)
         self.alerts = SqlAlerts(self.session)
         self.traffic = SqlTraffic(self.session)
+        self.uptime_monitors = SqlUptimeMonitors(self.session)
         return self
 
     def commit(self) -> None:

@@ -1,4 +1,5 @@
-"""The metrics collector worker: ``python -m monitoring_service.entrypoints.collector``.
+"""The monitoring worker: ``python -m monitoring_service.entrypoints.collector``: the metrics
+collector, and the uptime checker in a thread beside it.
 
 Every CP_COLLECT_INTERVAL_SECONDS it reads upstream's metrics (hcloud) of every server that runs
 (monitoring's projection of compute's events) and writes each sample as a ``metric.sampled``
@@ -9,6 +10,11 @@ CP_TRAFFIC_METER_INTERVAL_SECONDS it also runs the traffic meter (service_layer/
 closed hours' outgoing traffic as ``usage.recorded`` for billing, each active server's
 ``metric.summarized`` for compute), one process at a time (a named lock). SIGTERM or SIGINT stop
 it after the pass in hand.
+
+The uptime checker looks every CP_UPTIME_PASS_SECONDS for the monitors of its location
+(CP_UPTIME_REGION) whose next check is due, runs each check from here, and writes the result,
+the monitor's state and its ``uptime_monitor.down`` / ``up`` events in one transaction
+(service_layer/uptime.py).
 """
 
 from __future__ import annotations
@@ -32,8 +38,11 @@ from cpshared.settings import load_settings
 from monitoring_service import SERVICE_NAME
 from monitoring_service.bootstrap import Monitoring, bootstrap
 from monitoring_service.config import CollectorSettings
+from monitoring_service.service_layer import uptime
 from monitoring_service.service_layer.collection import Collector
+from monitoring_service.service_layer.ports import UptimeChecker
 from monitoring_service.service_layer.traffic import TrafficMeter
+from monitoring_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 log = get_logger(__name__)
@@ -42,6 +51,9 @@ SAMPLES = Counter("monitoring_collector_samples_total", "Samples the collector w
 REPEATED = Counter("monitoring_collector_samples_repeated_total", "Samples found written already (nothing added)")
 FAILED = Counter("monitoring_collector_servers_failed_total", "Servers whose metrics upstream did not answer")
 PASSES_FAILED = Counter("monitoring_collector_passes_failed_total", "Collection passes ended by an error")
+UPTIME_CHECKS = Counter("monitoring_uptime_checks_total", "Uptime checks run and recorded")
+UPTIME_CHANGES = Counter("monitoring_uptime_status_changes_total", "Uptime monitors gone down or up", ["status"])
+UPTIME_PASSES_FAILED = Counter("monitoring_uptime_passes_failed_total", "Uptime passes ended by an error")
 
 
 def collection_pass(collector: Collector) -> None:
@@ -91,6 +103,33 @@ def meter_pass(monitoring: Monitoring, meter: TrafficMeter) -> None:
     )
 
 
+def uptime_pass(checker: UptimeChecker, failures_to_down: int, uow: UnitOfWorkFactory) -> None:
+    try:
+        report = uptime.check_due(checker, failures_to_down, uow())
+    except (DomainError, sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        UPTIME_PASSES_FAILED.inc()
+        log.warning("uptime_pass_failed", error=str(exc)[:300])
+        return
+    UPTIME_CHECKS.inc(report.checked)
+    UPTIME_CHANGES.labels("down").inc(report.down)
+    UPTIME_CHANGES.labels("up").inc(report.up)
+    if report.checked:
+        log.info("uptime_pass", checked=report.checked, down=report.down, up=report.up)
+
+
+def run_uptime_checker(
+    checker: UptimeChecker, failures_to_down: int, uow: UnitOfWorkFactory, every: float, stop: threading.Event
+) -> threading.Thread:
+    def loop() -> None:
+        while not stop.is_set():
+            uptime_pass(checker, failures_to_down, uow)
+            stop.wait(every)
+
+    thread = threading.Thread(target=loop, name="uptime-checker", daemon=True)
+    thread.start()
+    return thread
+
+
 def main() -> None:
     settings = load_settings(CollectorSettings)
     start_process(SERVICE_NAME, settings)
@@ -112,6 +151,11 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
     log.info("collector_started", upstream=settings.hcloud_endpoint, interval=settings.collect_interval_seconds)
+    checker = monitoring.uptime_checker(settings.uptime_region, ca_file=settings.uptime_ca_file)
+    checking = run_uptime_checker(
+        checker, settings.uptime_failures_to_down, monitoring.uow, settings.uptime_pass_seconds, stop
+    )
+    log.info("uptime_checker_started", region=settings.uptime_region, every=settings.uptime_pass_seconds)
     try:
         while not stop.is_set():
             collection_pass(collector)
@@ -120,6 +164,7 @@ def main() -> None:
                 meter_pass(monitoring, meter)
             stop.wait(settings.collect_interval_seconds)
     finally:
+        checking.join(60)
         monitoring.close()
 
 

@@ -15,6 +15,7 @@ from monitoring_service.domain.metrics import MetricsQuery
 from monitoring_service.domain.retention import DayPartition
 from monitoring_service.domain.servers import MonitoredServer
 from monitoring_service.domain.traffic import HourTraffic, MeteredHour
+from monitoring_service.domain.uptime_monitors import CheckResult, UptimeMonitor
 
 
 class AlertRuleRepository(abc.ABC):
@@ -37,6 +38,53 @@ class AlertRuleRepository(abc.ABC):
 
     @abc.abstractmethod
     def delete(self, rule: AlertRule) -> None: ...
+
+
+class UptimeMonitorRepository(abc.ABC):
+    seen: list[UptimeMonitor]
+    """The monitors added, saved or deleted in this unit of work: it collects their events on commit."""
+
+    @abc.abstractmethod
+    def add(self, monitor: UptimeMonitor) -> UptimeMonitor:
+        """Insert ``monitor``; it gets its id."""
+
+    @abc.abstractmethod
+    def get(self, monitor_id: int, *, for_update: bool = False) -> UptimeMonitor | None: ...
+
+    @abc.abstractmethod
+    def of_tenant(self, user_id: int, organization_id: int | None) -> list[UptimeMonitor]:
+        """The monitors of the user (those bound to no organization) and of ``organization_id``, by id."""
+
+    @abc.abstractmethod
+    def due(self, now: datetime, region: str, limit: int) -> list[UptimeMonitor]:
+        """Enabled monitors of ``region`` whose next check is due, locked (others skip them), oldest due first."""
+
+    @abc.abstractmethod
+    def save(self, monitor: UptimeMonitor) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, monitor: UptimeMonitor) -> None:
+        """Remove the monitor and its results."""
+
+    @abc.abstractmethod
+    def add_result(self, monitor_id: int, result: CheckResult) -> None: ...
+
+    @abc.abstractmethod
+    def results(self, monitor_id: int, since: datetime, limit: int) -> list[CheckResult]:
+        """The monitor's results since ``since``, newest first."""
+
+    @abc.abstractmethod
+    def counts(self, monitor_id: int, since: datetime) -> tuple[int, int]:
+        """(checks that passed, checks) since ``since``, counted in the database."""
+
+
+class UptimeChecker(abc.ABC):
+    """Runs one check of a monitor from this checker's location."""
+
+    region: str
+
+    @abc.abstractmethod
+    def check(self, monitor: UptimeMonitor) -> CheckResult: ...
 
 
 class AlertRepository(abc.ABC):

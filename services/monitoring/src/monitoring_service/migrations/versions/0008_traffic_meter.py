@@ -10,14 +10,14 @@
   resolved alerts older than CP_ALERT_HISTORY_RETENTION_DAYS (60) in batches.
 
 Revision ID: monitoring_0008
-Revises: monitoring_0005
+Revises: monitoring_0006
 Create Date: 2026-12-08
 """
 
 from alembic import op
 
 revision = "monitoring_0008"
-down_revision = "monitoring_0005"
+down_revision = "monitoring_0006"
 branch_labels = None
 depends_on = None
 
