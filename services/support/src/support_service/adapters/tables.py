@@ -129,6 +129,17 @@ notification_deliveries = sa.Table(
     sa.Column("sent_at", TIME),
     sa.Column("created_at", TIME, nullable=False),
     sa.Column("updated_at", TIME, nullable=False),
+    sa.Column("target", sa.String(2048)),
+)
+
+webhook_secrets = sa.Table(
+    "webhook_secrets",
+    metadata,
+    sa.Column("account_type", sa.String(20), primary_key=True),
+    sa.Column("account_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("rotated_at", TIME, nullable=False),
 )
 
 notification_preferences = sa.Table(
