@@ -364,7 +364,7 @@ def _plain(payload: Any) -> dict[str, Any]:
         payload, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
     for field in payload.DESCRIPTOR.fields:
-        if field.cpp_type in _INTEGERS and field.label != FieldDescriptor.LABEL_REPEATED and field.name in data:
+        if field.cpp_type in _INTEGERS and not field.is_repeated and field.name in data:
             data[field.name] = int(data[field.name])
     return data
 

@@ -16,6 +16,7 @@ from cpshared.events.envelope import PendingEvent, deterministic_event_id, new_e
 from support_service import SERVICE_NAME
 from support_service.domain import delivery as channels
 from support_service.domain import monitoring_notices as monitoring
+from support_service.domain import webhooks
 from support_service.domain import notifications as rules
 from support_service.domain.delivery import Delivery
 from support_service.domain.notifications import Notification
@@ -375,3 +376,23 @@ def notify_quota(
     people = audience.members(organization_id, rules.OPERATING_ROLES) if organization_id else [user_id]
     data = {"resource_type": resource_type, "current_usage": current_usage, "quota_limit": quota_limit}
     return _write(rules.for_people(event_id, rules.QUOTA_REACHED, data, people), outlets)
+
+
+def webhook_secret(user_id: int, organization_id: int, uow: SupportUnitOfWork) -> str:
+    """The secret that signs the account's webhooks (the organization's when one is named),
+    made on first use."""
+    account_type, account_id = monitoring.account_of(user_id, organization_id)
+    with uow:
+        secret = uow.webhook_secrets.secret(account_type, account_id, utcnow())
+        uow.commit()
+    return secret
+
+
+def rotate_webhook_secret(user_id: int, organization_id: int, uow: SupportUnitOfWork) -> str:
+    """A new secret for the account; webhooks sent from now on (retries too) are signed with it."""
+    account_type, account_id = monitoring.account_of(user_id, organization_id)
+    secret = webhooks.new_secret()
+    with uow:
+        uow.webhook_secrets.rotate(account_type, account_id, secret, utcnow())
+        uow.commit()
+    return secret
