@@ -473,6 +473,32 @@ def test_an_unanswered_urgent_ticket_breaches_its_first_response_target(world: W
     )
 
 
+def test_the_clock_stops_while_a_ticket_waits_on_the_customer(world: World) -> None:
+    """An urgent ticket answered and pending for a day breaches nothing; once the customer
+    writes back, its resolution target (8 h) counts on from where it stopped."""
+    support = world.platform.support
+    assert support is not None
+    opened = _open(world, world.customer, priority="urgent", subject="Slow disk")
+    ticket_id = opened.json()["ticket"]["id"]
+    world.clock.advance(timedelta(minutes=10))
+    answer = {"message": "Which volume?"}
+    assert world.call("POST", f"/v1/admin/tickets/{ticket_id}/messages", world.agent, answer).status_code == 201
+    world.clock.advance(timedelta(days=1))
+    report = keeper.run_once(support)
+    assert report.tickets is not None and ticket_id not in [t for t, _ in report.tickets.breaches]
+    level = world.call("GET", f"/v1/admin/tickets/{ticket_id}", world.agent).json()["ticket"]["service_level"]
+    assert level["resolution_breached"] is False
+    assert (
+        world.call("POST", f"/v1/tickets/{ticket_id}/messages", world.customer, {"message": "vol-1"}).status_code == 201
+    )
+    world.clock.advance(timedelta(hours=7, minutes=49))  # 7 h 59 min of the 8 h counted
+    report = keeper.run_once(support)
+    assert report.tickets is not None and ticket_id not in [t for t, _ in report.tickets.breaches]
+    world.clock.advance(timedelta(minutes=2))
+    report = keeper.run_once(support)
+    assert report.tickets is not None and (ticket_id, "resolution") in report.tickets.breaches
+
+
 def test_ticket_numbers_have_no_gaps(world: World) -> None:
     answer = world.call("GET", "/v1/admin/tickets?sort=id:asc&per_page=50", world.agent).json()
     numbers = [int(t["ticket_number"].rsplit("-", 1)[1]) for t in answer["tickets"]]

@@ -33,6 +33,8 @@ tickets = sa.Table(
     sa.Column("first_response_breached_at", TIME),
     sa.Column("resolution_breached_at", TIME),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("pending_since", TIME),
+    sa.Column("sla_paused_seconds", sa.BigInteger, nullable=False),
 )
 
 ticket_messages = sa.Table(

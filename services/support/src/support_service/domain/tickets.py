@@ -14,7 +14,9 @@
 - **Rating**: the customer rates a resolved ticket once, 1 to 5.
 - **Service levels** (:class:`ServicePolicy`): a first staff reply and a resolution are due
   within their priority's targets from the opening; a target passed is a breach, recorded
-  once (``ticket.sla_breached``) and visible to staff.
+  once (``ticket.sla_breached``) and visible to staff. The clock stops while the ticket is
+  ``pending`` (waiting on the customer): every due time moves by the time spent pending
+  (``pending_since``, ``sla_paused_seconds``), and a pending ticket never breaches.
 """
 
 from __future__ import annotations
@@ -138,6 +140,10 @@ class Ticket(Aggregate):
     first_response_breached_at: datetime | None = None
     resolution_breached_at: datetime | None = None
     version: int = 1
+    pending_since: datetime | None = None
+    """Since when the ticket waits on the customer (the service-level clock stopped)."""
+    sla_paused_seconds: int = 0
+    """How long the clock was stopped before, in whole seconds."""
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -147,10 +153,18 @@ class Ticket(Aggregate):
             return organization_id == self.organization_id
         return organization_id is None and user_id == self.user_id
 
+    def paused(self, now: datetime) -> timedelta:
+        """How long the service-level clock has been stopped (pending) up to ``now``."""
+        paused = timedelta(seconds=self.sla_paused_seconds)
+        if self.pending_since is not None:
+            paused += max(now - self.pending_since, timedelta(0))
+        return paused
+
     def service_level(self, policy: ServicePolicy, now: datetime) -> ServiceLevel:
         assert self.created_at is not None
-        first_due = self.created_at + policy.first_response[self.priority]
-        resolution_due = self.created_at + policy.resolution[self.priority]
+        paused = self.paused(now)
+        first_due = self.created_at + policy.first_response[self.priority] + paused
+        resolution_due = self.created_at + policy.resolution[self.priority] + paused
         answered = self.first_response_at or self.closed_at or now
         resolved = self.resolved_at or self.closed_at or now
         return ServiceLevel(
@@ -262,6 +276,8 @@ class Ticket(Aggregate):
 
     def record_breaches(self, policy: ServicePolicy, now: datetime) -> list[str]:
         """Record each target passed, once; the targets recorded now."""
+        if self.status == PENDING:
+            return []  # the clock is stopped
         level = self.service_level(policy, now)
         found = []
         if level.first_response_breached and self.first_response_breached_at is None:
@@ -277,6 +293,11 @@ class Ticket(Aggregate):
 
     def _move(self, status: str, reason: str, now: datetime) -> None:
         old, self.status = self.status, status
+        if old == PENDING and self.pending_since is not None:
+            self.sla_paused_seconds += int(max(now - self.pending_since, timedelta(0)).total_seconds())
+            self.pending_since = None
+        if status == PENDING:
+            self.pending_since = now
         if status == RESOLVED:
             self.resolved_at = now
         elif status in (OPEN, PENDING):

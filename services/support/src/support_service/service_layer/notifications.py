@@ -16,8 +16,8 @@ from cpshared.events.envelope import PendingEvent, deterministic_event_id, new_e
 from support_service import SERVICE_NAME
 from support_service.domain import delivery as channels
 from support_service.domain import monitoring_notices as monitoring
-from support_service.domain import webhooks
 from support_service.domain import notifications as rules
+from support_service.domain import webhooks
 from support_service.domain.delivery import Delivery
 from support_service.domain.notifications import Notification
 from support_service.service_layer.ports import (
