@@ -752,3 +752,26 @@ def test_notification_preferences_are_the_callers_own_and_checked(world: World) 
     after = world.call("GET", "/v1/notifications/preferences", world.owner_personal).json()["preferences"]
     assert after == changed.json()["preferences"]
     assert world.call("GET", "/v1/notifications/preferences", None).status_code == 401
+
+
+def test_webhook_secrets_are_the_accounts_own_and_rotate(world: World) -> None:
+    path = "/v1/notifications/webhook_secret"
+    mine = world.call("GET", path, world.customer)
+    assert mine.status_code == 200, mine.text
+    secret = mine.json()["webhook_secret"]
+    assert secret["account_type"] == "user" and secret["account_id"] == world.customer.user_id
+    assert secret["secret"].startswith("whsec_") and len(secret["secret"]) == 70
+    assert world.call("GET", path, world.customer).json()["webhook_secret"] == secret  # made once
+    theirs = world.call("GET", path, world.other).json()["webhook_secret"]
+    assert theirs["secret"] != secret["secret"] and theirs["account_id"] == world.other.user_id
+    rotated = world.call("POST", f"{path}/rotate", world.customer)
+    assert rotated.status_code == 200 and rotated.json()["webhook_secret"]["secret"] != secret["secret"]
+    assert world.call("GET", path, world.customer).json() == rotated.json()
+    # an organization's: its owner's key bound to it sees it; a plain member's is refused
+    organization = world.call("GET", path, world.owner_for_org).json()["webhook_secret"]
+    assert organization["account_type"] == "organization"
+    assert organization["secret"] != world.call("GET", path, world.owner_personal).json()["webhook_secret"]["secret"]
+    refused = world.call("POST", f"{path}/rotate", world.member_for_org)
+    assert refused.status_code == 403, refused.text
+    assert world.call("GET", path, world.owner_for_org).json()["webhook_secret"] == organization
+    assert world.call("GET", path, None).status_code == 401
