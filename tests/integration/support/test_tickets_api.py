@@ -207,6 +207,8 @@ def test_a_ticket_from_opening_to_closing_itself(world: World) -> None:
         "POST", f"/v1/admin/tickets/{ticket_id}/assign", agent, {"assigned_to": world.billing.user_id}
     )
     assert not_staff.status_code == 400 and not_staff.json()["error"]["code"] == "invalid_input"
+    nobody = world.call("POST", f"/v1/admin/tickets/{ticket_id}/assign", agent, {"assigned_to": 987_654_321})
+    assert nobody.status_code == 400 and "does not exist" in nobody.json()["error"]["message"]
     world.clock.advance(timedelta(minutes=20))
     replied = world.call(
         "POST", f"/v1/admin/tickets/{ticket_id}/messages", agent, {"message": "Please boot the rescue system."}
@@ -345,6 +347,8 @@ def test_bad_input_is_refused_and_changes_nothing(world: World) -> None:
         world, customer, related_resource={"type": "placement_group", "id": theirs.json()["placement_group"]["id"]}
     )
     assert foreign.status_code == 400 and foreign.json()["error"]["code"] == "invalid_input"
+    missing = _open(world, customer, related_resource={"type": "server", "id": 987_654_321})
+    assert missing.status_code == 400 and "not one of your resources" in missing.json()["error"]["message"]
     assert world.staff_total() == before
     own = _open(
         world, customer, related_resource={"type": "placement_group", "id": mine.json()["placement_group"]["id"]}

@@ -192,3 +192,31 @@ def test_staff_setting_pending_stops_the_first_response_clock_too() -> None:
     ticket.change_status(OPEN, "customer_answered", T0 + timedelta(hours=2, minutes=20))
     assert ticket.record_breaches(POLICY, T0 + timedelta(hours=2, minutes=30)) == []
     assert ticket.record_breaches(POLICY, T0 + timedelta(hours=2, minutes=30, seconds=1)) == ["first_response"]
+
+
+def test_a_related_resource_must_be_the_openers_own() -> None:
+    from support_service.domain.tickets import check_related_owner
+
+    check_related_owner("server", 5, (42, None), 42, None)  # the user's own
+    check_related_owner("server", 5, (7, 900), 42, 900)  # the organization's, for the organization
+    for owner, user_id, organization_id in (
+        (None, 42, None),  # no such resource
+        ((43, None), 42, None),  # another user's
+        ((42, None), 42, 900),  # the user's own, while acting for an organization
+        ((42, 900), 42, None),  # the organization's, while acting for oneself
+        ((42, 901), 42, 900),  # another organization's
+    ):
+        with pytest.raises(InvalidInput, match="not one of your resources"):
+            check_related_owner("server", 5, owner, user_id, organization_id)
+
+
+def test_a_ticket_is_assigned_to_staff_only() -> None:
+    from support_service.domain.tickets import check_assignee
+
+    check_assignee(3, "support")
+    check_assignee(3, "admin")
+    with pytest.raises(InvalidInput, match="does not exist"):
+        check_assignee(3, None)
+    for role in ("client", "billing"):
+        with pytest.raises(InvalidInput, match="not support staff"):
+            check_assignee(3, role)

@@ -55,6 +55,13 @@ class Settings(ServiceSettings, MailSettings):
             "locale, time zone). Empty: notifications are not mailed (their deliveries wait)."
         ),
     )
+    compute_grpc_addr: str = Field(
+        default="",
+        description=(
+            "host:port of compute's gRPC server: support asks it whose a ticket's related resource is. "
+            "Empty: a ticket naming a related resource is refused as unavailable."
+        ),
+    )
     principal_service_key_file: str = Field(
         default="",
         description="PEM file of support's own Ed25519 private key: its calls to identity carry support's principal.",

@@ -43,9 +43,11 @@ TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
     RESOLVED: frozenset({OPEN, CLOSED}),
     CLOSED: frozenset(),
 }
-# The resources a ticket may be about: those the platform keeps today (the gateway checks the
-# caller reaches the one named).
+# The resources a ticket may be about: those the platform keeps today (support asks compute
+# whose the one named is: :func:`check_related_owner`).
 RESOURCE_TYPES: Final = ("server", "placement_group", "ssh_key")
+STAFF_ROLES: Final = frozenset({"admin", "support"})
+"""The platform roles a ticket may be assigned to."""
 MAX_SUBJECT: Final = 255
 # ticket_messages.message is a TEXT (65,535 bytes): 10,000 characters fit in any UTF-8.
 MAX_MESSAGE: Final = 10_000
@@ -94,6 +96,35 @@ def check_related(resource_type: str, resource_id: int) -> tuple[str | None, int
     if resource_id <= 0:
         raise field_error("related_resource.id", "related_resource.id must be the id of one of your resources")
     return resource_type, resource_id
+
+
+def check_related_owner(
+    resource_type: str,
+    resource_id: int,
+    owner: tuple[int, int | None] | None,
+    user_id: int,
+    organization_id: int | None,
+) -> None:
+    """The related resource must be the opener's: their own (bound to no organization) when they
+    act for themselves, the organization's when they act for one. ``owner``: (user, organization)
+    of the resource as compute knows it, None when it does not exist. Another tenant's resource
+    reads like one that does not exist."""
+    if owner is not None:
+        owner_user, owner_organization = owner
+        if owner_organization is not None and owner_organization == organization_id:
+            return
+        if owner_organization is None and organization_id is None and owner_user == user_id:
+            return
+    raise field_error("related_resource", f"{resource_type} {resource_id} is not one of your resources")
+
+
+def check_assignee(user_id: int, role: str | None) -> None:
+    """A ticket is assigned to a staff member (an admin or support user): ``role`` is the
+    user's platform role, None when there is no such user."""
+    if role is None:
+        raise field_error("assigned_to", f"user {user_id} does not exist")
+    if role not in STAFF_ROLES:
+        raise field_error("assigned_to", f"user {user_id} is not support staff; assign an admin or support user")
 
 
 def ticket_number(year: int, number: int) -> str:

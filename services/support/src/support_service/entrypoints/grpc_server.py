@@ -27,8 +27,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def register(settings: Settings) -> Registrar:
     support = bootstrap(settings)
     keeper.start(support, every_seconds=settings.keeper_seconds)
-    if settings.identity_grpc_addr:
-        recipients = IdentityRecipients(settings.identity_grpc_addr, settings.principal_service_key_file)
+    if isinstance(support.accounts, IdentityRecipients):
+        recipients = support.accounts
         sources = (
             MonitoringChannelSources(settings.monitoring_grpc_addr, settings.principal_service_key_file)
             if settings.monitoring_grpc_addr

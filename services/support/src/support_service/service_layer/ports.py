@@ -179,6 +179,23 @@ class MailSender(Protocol):
         """Hand one mail to the SMTP server; its Message-ID. Raises cpshared.mail.MailError."""
 
 
+class Accounts(Protocol):
+    """Who a user is on the platform: identity knows."""
+
+    def role(self, user_id: int) -> str | None:
+        """The user's platform role ("admin", "support", "billing", "client"); None when identity
+        has no such user. Raises cpshared.errors.Unavailable when identity cannot answer now."""
+
+
+class ResourceOwners(Protocol):
+    """Whose a customer's resource is: the service that keeps it knows (compute, for servers,
+    placement groups and SSH keys)."""
+
+    def owner(self, resource_type: str, resource_id: int) -> tuple[int, int | None] | None:
+        """(user, organization or None) of the resource; None when it does not exist. Raises
+        cpshared.errors.Unavailable when its service cannot answer now."""
+
+
 class ChannelSources(Protocol):
     """Where a monitoring notice goes: the channels of the rule (or monitor) that caused it, as
     monitoring keeps them (their targets never travel in events)."""
