@@ -272,6 +272,8 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             # locally a webhook may point at a receiver on this machine.
             env["CP_MONITORING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('monitoring')}"
             env["CP_WEBHOOK_ALLOW_INTERNAL_TARGETS"] = "true"
+            # A ticket's related resource must be the opener's: support asks compute (as itself).
+            env["CP_COMPUTE_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('compute')}"
             env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["support"][0]
         if service == "compute":
             # Compute drives upstream (Hetzner) through hcloud: locally, the simulator.
