@@ -211,7 +211,8 @@ def world(paths: LocalPaths) -> Iterator[World]:
         upgrade("support", migrations_dir("support"), support_url)
         upgrade("monitoring", migrations_dir("monitoring"), monitoring_url)
         engines = [make_engine(url, pool_size=5) for url in (identity_url, support_url, monitoring_url)]
-        stack.callback(lambda: [engine.dispose() for engine in engines])
+        for engine in engines:
+            stack.callback(engine.dispose)
         private, public = write_key_pair(scratch, "service-support")
         signing_key = generate_private_key()
         trusted = TrustedKeys(issuer=signing_key.public_key(), services={"support": load_public_key(public)})
