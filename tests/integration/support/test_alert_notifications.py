@@ -1,6 +1,6 @@
 """Alerts through their rule's channels, end to end on MariaDB, real identity and monitoring
 servers over gRPC (each trusting support's own service key), the local SMTP sink and real HTTP
-receivers on loopback.
+receivers on loopback (and once through the real Kafka and a consumer process).
 
 Monitoring's ``alert.triggered`` / ``alert.resolved`` (fed to support's reaction twice: a
 redelivery) become one ``channels`` delivery; the sender asks monitoring for the rule's channels
@@ -14,9 +14,14 @@ platform is never called unless the settings allow it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -43,9 +48,10 @@ from cpshared.db import make_engine
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.envelope import new_event
 from cpshared.events.projection import ProjectionRunner, RawRecord
-from cpshared.events.tables import outbox
+from cpshared.events.tables import inbox, outbox
 from cpshared.mail import MailSettings
 from cpshared.migrations import migrations_dir, upgrade
+from cpshared.topics import Topic
 from identity_service.bootstrap import Identity
 from identity_service.domain.two_factor import SecretBox
 from identity_service.entrypoints.grpc_server import add_servicers as add_identity_servicers
@@ -63,8 +69,12 @@ from support_service.domain.delivery import FAILED, FAN_OUT, PENDING, SENT, Retr
 from support_service.entrypoints import mail_sender
 from support_service.entrypoints.notification_projection import NotificationProjection
 from support_service.service_layer import notifications
+from tests.integration.backbone import KAFKA
 from tests.integration.live import free_port, grpc_in_thread
 from tests.integration.support.recipients import make_user
+from tests.integration.test_consumer_crashes import produce, wait_until
+
+ROOT = Path(__file__).resolve().parents[3]
 
 SINK = MailSettings(smtp_host=SMTP_HOST, smtp_port=SMTP_PORT, public_url="https://cloud.example")
 POLICY = RetryPolicy(max_attempts=3, first_backoff=timedelta(0), max_backoff=timedelta(0))
@@ -108,6 +118,7 @@ def _closed_port() -> int:
 
 @dataclass
 class World:
+    support_url: str
     support: Support
     identity: Identity
     monitoring: Monitoring
@@ -153,6 +164,12 @@ class World:
         return rule.id
 
     def alert(self, event_type: str, rule_id: int, user_id: int, organization_id: int = 0) -> str:
+        payload = self.alert_payload(event_type, rule_id, user_id, organization_id)
+        return self.feed("monitoring.events", event_type, payload.alert_id, payload)
+
+    def alert_payload(
+        self, event_type: str, rule_id: int, user_id: int, organization_id: int = 0
+    ) -> monitoring_events.AlertChanged:
         triggered = Timestamp()
         triggered.FromDatetime(TRIGGERED_AT)
         payload = monitoring_events.AlertChanged(
@@ -173,7 +190,7 @@ class World:
         )
         if event_type == "alert.resolved":
             payload.resolved_at.FromDatetime(TRIGGERED_AT + timedelta(minutes=7))
-        return self.feed("monitoring.events", event_type, payload.alert_id, payload)
+        return payload
 
     def send(self, *, sources: MonitoringChannelSources | None = None, post: HttpWebhooks | None = None) -> Any:
         outcome = mail_sender.run_once(
@@ -230,7 +247,7 @@ def world(paths: LocalPaths) -> Iterator[World]:
         stack.callback(sources.close)
         support = Support(engines[1], LocalObjectStore(scratch / "attachments"))
         runner = ProjectionRunner(engines[1], NotificationProjection())
-        yield World(support, identity, monitoring, recipients, sources, sink, runner, str(private))
+        yield World(support_url, support, identity, monitoring, recipients, sources, sink, runner, str(private))
 
 
 @pytest.fixture
@@ -413,6 +430,68 @@ def test_an_organizations_rule_reaches_its_owners_and_admins_inbox(world: World,
     # the organization's secret signs (whoever of its members asks for it), not the member's own
     assert webhooks.verify(notifications.webhook_secret(owner, organization_id, world.support.uow()), body, signed)
     assert not webhooks.verify(notifications.webhook_secret(admin, 0, world.support.uow()), body, signed)
+
+
+def test_through_kafka_a_redelivered_alert_reaches_the_webhook_once(
+    world: World, receiver: Receiver, scratch_stream: Topic, tmp_path: Path
+) -> None:
+    """monitoring.events on the real Kafka (a scratch topic), support's reaction as its own
+    consumer process (as the stack runs it), the alert published twice (the processor re-sends
+    after a crash)."""
+    user_id, _ = make_user(world.identity)
+    rule_id = world.rule(user_id, [("webhook", receiver.url)])
+    payload = world.alert_payload("alert.triggered", rule_id, user_id)
+    spec = REGISTRY.spec("alert.triggered")
+    event = new_event(
+        spec,
+        producer="monitoring",
+        aggregate_id=payload.alert_id,
+        aggregate_version=1,
+        payload=payload,
+        topic=scratch_stream,
+    )
+    asyncio.run(produce([event, event]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CP_")} | {
+        "CP_SERVICE_NAME": "support-consumer",
+        "CP_ENVIRONMENT": "test",
+        "CP_METRICS_PORT": "0",
+        "CP_KAFKA_BOOTSTRAP": KAFKA,
+        "CP_DATABASE_URL": world.support_url,
+        "CP_TEST_TOPIC": scratch_stream.name,
+        "CP_TEST_CONSUMER": f"support-{scratch_stream.name}",
+    }
+
+    def applied() -> int:
+        with world.support.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(inbox)).scalar_one())
+
+    before = applied()
+    with (tmp_path / "consumer.log").open("ab") as out:
+        host = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cpshared.events.consumer_main",
+                "tests.integration.support.scratch:notifications_from_env",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: len(world.deliveries(user_id)) == 1 and applied() > before, 60, "the reaction to apply it")
+    finally:
+        host.send_signal(signal.SIGTERM)
+        host.wait(30)
+    [fan_out] = world.deliveries(user_id)
+    assert fan_out.channel == FAN_OUT
+    world.send()
+    world.send()
+    [(headers, body)] = receiver.got
+    secret = notifications.webhook_secret(user_id, 0, world.support.uow())
+    assert webhooks.verify(secret, body, headers[webhooks.SIGNATURE_HEADER.lower()])
+    assert json.loads(body)["data"]["alert_id"] == payload.alert_id
 
 
 def alert_rules_reach_all() -> Any:
