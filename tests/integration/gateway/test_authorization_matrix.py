@@ -2084,6 +2084,9 @@ ENDPOINTS = (
             {"preferences": [{"kind": "maintenance_completed", "channel": "email", "enabled": False}]},
         ),
     ),
+    # The caller's own webhook secret (an organization's needs a key bound to it, as its owner or admin).
+    Endpoint("GET /v1/notifications/webhook_secret", fixed("GET", "/v1/notifications/webhook_secret")),
+    Endpoint("POST /v1/notifications/webhook_secret/rotate", fixed("POST", "/v1/notifications/webhook_secret/rotate")),
     # Maintenance windows belong to no tenant: the helpdesk's staff keep them (the public list
     # needs no credentials: tests/integration/support).
     Endpoint("GET /v1/admin/maintenance_windows", fixed("GET", "/v1/admin/maintenance_windows"), own=HELPDESK),

@@ -200,8 +200,9 @@ PROJECTIONS = {
     "billing": "billing_service.entrypoints.projection:BillingProjection",
     # Storage follows compute: a deleted server's volumes are detached.
     "storage": "storage_service.entrypoints.server_projection:ServerProjection",
-    # Support follows its own stream, compute's, identity's and billing's: replies, resolutions,
-    # maintenance windows, invoices, sign-ins and failed servers reach the people concerned.
+    # Support follows its own stream, compute's, identity's, billing's and monitoring's: replies,
+    # resolutions, maintenance windows, invoices, suspensions, sign-ins, failed servers and alerts
+    # reach the people concerned.
     "support": "support_service.entrypoints.notification_projection:NotificationProjection",
     # Network follows compute and identity: a deleted server's floating IPs are unassigned, a
     # suspended account's blocked, an erased one's deleted.
@@ -268,6 +269,12 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             # Support mails notifications to the SMTP sink, asking identity (as itself) who a user is.
             env |= mail_env(ports)
             env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
+            # Alert notices go through their rules' channels, asked of monitoring (as support);
+            # locally a webhook may point at a receiver on this machine.
+            env["CP_MONITORING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('monitoring')}"
+            env["CP_WEBHOOK_ALLOW_INTERNAL_TARGETS"] = "true"
+            # A ticket's related resource must be the opener's: support asks compute (as itself).
+            env["CP_COMPUTE_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('compute')}"
             env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["support"][0]
         if service == "compute":
             # Compute drives upstream (Hetzner) through hcloud: locally, the simulator.
