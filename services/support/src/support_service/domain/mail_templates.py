@@ -98,7 +98,10 @@ _TEXTS: Final[dict[str, dict[str, Any]]] = {
                 "({metric} at {value}).",
             ),
             "uptime_down": ("Down: {monitor_name}", "Your uptime monitor {monitor_name} ({target}) finds it down."),
-            "uptime_up": ("Up again: {monitor_name}", "Your uptime monitor {monitor_name} ({target}) finds it up again."),
+            "uptime_up": (
+                "Up again: {monitor_name}",
+                "Your uptime monitor {monitor_name} ({target}) finds it up again.",
+            ),
             "new_sign_in": (
                 "New sign-in to your account",
                 "Someone signed in to your account {when_signed_in} from an address not seen before ({ip}). "
