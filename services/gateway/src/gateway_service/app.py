@@ -61,6 +61,7 @@ from gateway_service.console.tickets import ConsoleTickets
 from gateway_service.http_hygiene import HttpHygieneMiddleware
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
 from gateway_service.idempotency.store import IdempotencyStore
+from gateway_service.rate_limit.credentials import THROTTLE_STATE, CredentialThrottle
 from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
 from gateway_service.rate_limit.store import RateLimitStore
 from gateway_service.request_log import RequestLogMiddleware, RequestLogWriter
@@ -177,7 +178,15 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     wired = Backends.wire(lambda backend: channels[backend])
     setattr(app.state, BACKENDS_STATE, wired)
     authenticator = Authenticator(wired.identity, cache, session_rate_limit=settings.session_rate_limit)
-    app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))
+    throttle = CredentialThrottle(
+        address_burst=settings.credential_address_burst,
+        address_per_minute=settings.credential_address_per_minute,
+        global_burst=settings.credential_global_burst,
+        global_per_second=settings.credential_global_per_second,
+        concurrency=settings.credential_concurrency,
+    )
+    setattr(app.state, THROTTLE_STATE, throttle)
+    app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock), throttle)
     app.state.console_tickets = ConsoleTickets(engine, clock=clock)
     app.include_router(console_relay.router)
     for router in ROUTERS:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
@@ -24,6 +24,7 @@ from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
+from gateway_service.rate_limit.credentials import credential_throttle
 from hetzner_conventions.errors import invalid_field
 from hetzner_conventions.pagination import parse_page_request
 
@@ -83,7 +84,7 @@ async def update_me(request: Request, principal: Authenticated, body: ProfilePat
     return UserAnswer(user=user_out(await backends(request).accounts.update_profile(update)))
 
 
-@router.post("/password")
+@router.post("/password", dependencies=[Depends(credential_throttle)])
 @scope(Family.ACCOUNT, Access.WRITE)
 async def change_password(request: Request, principal: Authenticated, body: PasswordChange) -> PasswordChanged:
     """Change the password; every other session ends."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Self
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloudplatform.identity.v1 import two_factor_service_pb2 as pb
@@ -28,6 +28,7 @@ from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
 from gateway_service.idempotency.middleware import REDACT_HEADER
+from gateway_service.rate_limit.credentials import credential_throttle
 from hetzner_conventions.error_handlers import documented_errors
 
 router = APIRouter(prefix="/v1/me/two_factor", tags=["two_factor"])
@@ -107,7 +108,7 @@ async def enrol_two_factor(request: Request, response: Response, principal: Auth
     return Enrolment(secret=enrolled.secret, otpauth_uri=enrolled.otpauth_uri)
 
 
-@router.post("/confirm", responses=STATE_ERRORS)
+@router.post("/confirm", responses=STATE_ERRORS, dependencies=[Depends(credential_throttle)])
 @scope(Family.TWO_FACTOR, Access.WRITE)
 async def confirm_two_factor(
     request: Request, response: Response, principal: Authenticated, body: CodeBody
@@ -118,7 +119,7 @@ async def confirm_two_factor(
     return RecoveryCodes(two_factor=state_json(confirmed.status), recovery_codes=list(confirmed.recovery_codes))
 
 
-@router.post("/disable", responses=STATE_ERRORS)
+@router.post("/disable", responses=STATE_ERRORS, dependencies=[Depends(credential_throttle)])
 @scope(Family.TWO_FACTOR, Access.WRITE)
 async def disable_two_factor(request: Request, principal: Authenticated, body: DisableBody) -> TwoFactorAnswer:
     """Turn two-factor authentication off: the password and a code (or a recovery code)."""
@@ -126,7 +127,7 @@ async def disable_two_factor(request: Request, principal: Authenticated, body: D
     return TwoFactorAnswer(two_factor=state_json(status))
 
 
-@router.post("/recovery_codes", responses=STATE_ERRORS)
+@router.post("/recovery_codes", responses=STATE_ERRORS, dependencies=[Depends(credential_throttle)])
 @scope(Family.TWO_FACTOR, Access.WRITE)
 async def regenerate_recovery_codes(
     request: Request, response: Response, principal: Authenticated, body: CodeBody

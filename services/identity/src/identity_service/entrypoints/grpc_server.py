@@ -35,6 +35,8 @@ def register(settings: Settings) -> Registrar:
         signing_key=signing_key,
         mail=settings,
         secret_box=secret_box,
+        credential_workers=settings.credential_workers,
+        credential_waiting=settings.credential_waiting,
     )
     start_keeper(identity.engine, [login_activity_retention(identity, settings)], settings.retention_interval_seconds)
     return lambda server: add_servicers(server, identity)
