@@ -47,7 +47,10 @@ def main() -> None:
     get_logger("gateway.http").info("gateway_starting", host=settings.http_host, port=settings.http_port)
     try:
         config = server_config(
-            create_app(settings, engine), settings.http_host, settings.http_port, trusted_proxies=settings.trusted_proxies
+            create_app(settings, engine),
+            settings.http_host,
+            settings.http_port,
+            trusted_proxies=settings.trusted_proxies,
         )
         uvicorn.Server(config).run()
     finally:

@@ -824,8 +824,10 @@ class LockoutPolicy:
             raise InvalidInput("a lockout policy needs at least 1 failure and a positive lockout time")
 
 
+FREE_FAILURES = 2
+"""Failures of an (account, address) pair in a row that bring no wait (a person mistyping)."""
 FIRST_DELAY = timedelta(seconds=1)
-"""The wait after a first failure of an (account, address) pair; it doubles with each further one."""
+"""The wait after the first failure past the free ones; it doubles with each further one."""
 
 
 def sign_in_subject(email: str) -> str:
@@ -840,8 +842,9 @@ class SignInFailures:
     """Failed credential checks of one account (its email) from one client address: a wrong
     password at sign-in, a wrong current password, a wrong two-factor or recovery code.
 
-    After the n-th failure in a row the pair waits ``FIRST_DELAY * 2**(n-1)`` (1 s, 2 s, 4 s, …)
-    before its next attempt is even checked; the ``max_failures``-th locks the pair for the
+    The first ``FREE_FAILURES`` in a row bring no wait; after each further one the pair waits
+    ``FIRST_DELAY``, doubled each time (1 s, 2 s, 4 s, …), before its next attempt is even
+    checked; the ``max_failures``-th locks the pair for the
     policy's ``lockout``, and every further failure locks it again. Only that address is slowed
     and locked: the owner signs in from another one. The count restarts after ``lockout`` of
     quiet once the last wait ended, and a success from the address clears it."""
@@ -869,8 +872,10 @@ class SignInFailures:
         failures = self.current(policy, now).failures + 1
         if failures >= policy.max_failures:
             wait = policy.lockout
+        elif failures <= FREE_FAILURES:
+            wait = timedelta(0)
         else:
-            wait = min(policy.lockout, FIRST_DELAY * 2 ** (failures - 1))
+            wait = min(policy.lockout, FIRST_DELAY * 2 ** (failures - FREE_FAILURES - 1))
         return SignInFailures(self.subject, self.ip, failures, now, now + wait)
 
     def locked(self, policy: LockoutPolicy, now: datetime) -> bool:

@@ -45,9 +45,9 @@ TOO_MANY_FAILURES = (
 def login(cmd: commands.Login, uow: IdentityUnitOfWork) -> User:
     """One sign-in attempt, recorded in login_activity whatever its outcome.
 
-    Failures count per (email, client address) (:class:`SignInFailures`): each wrong password
-    or code makes that pair wait longer before its next attempt is even checked (1 s, 2 s, …),
-    and the ``max_failures``-th locks the pair for the lockout time. Only the guessing address
+    Failures count per (email, client address) (:class:`SignInFailures`): past the first two,
+    each wrong password or code makes that pair wait longer before its next attempt is even
+    checked (1 s, 2 s, …), and the ``max_failures``-th locks the pair for the lockout time. Only the guessing address
     is slowed: the owner signs in from another one meanwhile. An unknown email counts exactly
     like a known one and both answer the same (401 for a wrong password, 429 while the pair
     waits), so neither the answer nor the lock tells which emails have an account.

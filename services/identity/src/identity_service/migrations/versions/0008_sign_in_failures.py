@@ -3,7 +3,7 @@
 - ``sign_in_failures``: one row per (subject, address) with failed credential checks: the
   subject is the SHA-256 of the email as sent (known or not, so an unknown email is throttled
   like a known one), the failures in a row, when the last was, and until when the pair waits
-  (1 s, 2 s, 4 s, … then the lockout). A success from the address deletes the row; the
+  (none after the first two, then 1 s, 2 s, 4 s, … then the lockout). A success from the address deletes the row; the
   retention keeper deletes rows whose wait ended long ago.
 - ``users.failed_logins`` and ``users.locked_until`` stay but are no longer set: whoever could
   guess at an email could lock its owner out.
