@@ -179,7 +179,7 @@ def test_a_success_starts_the_count_of_its_address_afresh(clock: ManualClock, pa
 def test_a_pending_account_with_the_right_password_is_told_to_verify_and_not_counted(
     clock: ManualClock, password_hash: str
 ) -> None:
-    uow, ada = uow_with_ada(password_hash, UserStatus.PENDING)
+    uow, _ = uow_with_ada(password_hash, UserStatus.PENDING)
 
     for _ in range(4):
         with pytest.raises(Forbidden, match="not verified yet"):

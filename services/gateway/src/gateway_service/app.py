@@ -184,6 +184,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
         global_burst=settings.credential_global_burst,
         global_per_second=settings.credential_global_per_second,
         concurrency=settings.credential_concurrency,
+        clock=clock,
     )
     setattr(app.state, THROTTLE_STATE, throttle)
     app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock), throttle)

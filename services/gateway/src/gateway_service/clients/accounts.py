@@ -16,6 +16,10 @@ from cloudplatform.identity.v1 import account_service_pb2_grpc as pb_grpc
 from gateway_service.clients.calls import backend_call
 
 BACKEND = "identity"
+CREDENTIAL_DEADLINE = 5.0
+"""Seconds a call that checks or sets a password may take (argon2id costs ~0.1 s of a core, and
+identity queues such calls on a small pool of their own): longer than the channel's default.
+Identity refuses a call it cannot finish within it (429), rather than letting it time out."""
 
 
 class AccountsClient:
@@ -33,7 +37,7 @@ class AccountsClient:
         return self._stub
 
     async def sign_up(self, request: pb.SignUpRequest) -> pb.Profile:
-        return (await backend_call(BACKEND, self._accounts().SignUp(request))).profile
+        return (await backend_call(BACKEND, self._accounts().SignUp(request, timeout=CREDENTIAL_DEADLINE))).profile
 
     async def verify_email(self, token: str) -> pb.Profile:
         return (await backend_call(BACKEND, self._accounts().VerifyEmail(pb.VerifyEmailRequest(token=token)))).profile
@@ -42,7 +46,7 @@ class AccountsClient:
         await backend_call(BACKEND, self._accounts().ResendVerification(pb.ResendVerificationRequest(email=email)))
 
     async def create_session(self, request: pb.CreateSessionRequest) -> pb.CreateSessionResponse:
-        return await backend_call(BACKEND, self._accounts().CreateSession(request))
+        return await backend_call(BACKEND, self._accounts().CreateSession(request, timeout=CREDENTIAL_DEADLINE))
 
     async def refresh_session(self, refresh_token: str, ip: str, user_agent: str) -> pb.RefreshSessionResponse:
         request = pb.RefreshSessionRequest(refresh_token=refresh_token, ip=ip, user_agent=user_agent)
@@ -63,4 +67,6 @@ class AccountsClient:
         return (await backend_call(BACKEND, self._accounts().UpdateProfile(request))).profile
 
     async def change_password(self, request: pb.ChangePasswordRequest) -> int:
-        return (await backend_call(BACKEND, self._accounts().ChangePassword(request))).revoked_sessions
+        return (
+            await backend_call(BACKEND, self._accounts().ChangePassword(request, timeout=CREDENTIAL_DEADLINE))
+        ).revoked_sessions

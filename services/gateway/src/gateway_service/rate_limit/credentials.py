@@ -25,13 +25,13 @@ count is the shared, exact one.
 from __future__ import annotations
 
 import math
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
 
+from cpshared.clock import Clock, get_clock
 from cpshared.errors import RateLimited
 
 MAX_ADDRESSES = 100_000
@@ -65,7 +65,7 @@ class TokenBuckets:
             while len(self._buckets) > MAX_ADDRESSES:
                 self._buckets.popitem(last=False)
         else:
-            bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.rate)
+            bucket.tokens = min(float(self.burst), bucket.tokens + max(0.0, now - bucket.at) * self.rate)
             bucket.at = now
             self._buckets.move_to_end(key)
         return bucket
@@ -94,11 +94,16 @@ class CredentialThrottle:
         global_burst: int,
         global_per_second: float,
         concurrency: int,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
-        self.addresses = TokenBuckets(address_burst, address_per_minute / 60, clock)
-        self.key_failures = TokenBuckets(address_burst, address_per_minute / 60, clock)
-        self.overall = TokenBuckets(global_burst, global_per_second, clock)
+        source = clock or get_clock()
+
+        def seconds() -> float:
+            return source.now().timestamp()
+
+        self.addresses = TokenBuckets(address_burst, address_per_minute / 60, seconds)
+        self.key_failures = TokenBuckets(address_burst, address_per_minute / 60, seconds)
+        self.overall = TokenBuckets(global_burst, global_per_second, seconds)
         self.concurrency = concurrency
         self.in_flight = 0
 

@@ -18,6 +18,7 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
 from cloudplatform.identity.v1 import account_service_pb2_grpc as pb_grpc
+from cpshared.bounded_pool import time_left
 from cpshared.context import actor_var, current_principal
 from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import owner_constraint, require_self, require_service
@@ -88,7 +89,9 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
             ip=request.ip,
             user_agent=request.user_agent,
         )
-        profile, mail = await self._identity.credentials.run(accounts.sign_up, cmd, self._identity.uow())
+        profile, mail = await self._identity.credentials.run(
+            time_left(context), accounts.sign_up, cmd, self._identity.uow()
+        )
         await self._mail_verification(mail)
         return pb.SignUpResponse(profile=profile_message(profile) if profile is not None else None)
 
@@ -118,7 +121,7 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
             recovery_code=request.recovery_code,
         )
         session, tokens, profile = await self._identity.credentials.run(
-            accounts.create_session, cmd, self._identity.signing_key, self._identity.uow
+            time_left(context), accounts.create_session, cmd, self._identity.signing_key, self._identity.uow
         )
         return pb.CreateSessionResponse(
             session=session_message(session), tokens=tokens_message(tokens), profile=profile_message(profile)
@@ -178,6 +181,7 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
     ) -> pb.ChangePasswordResponse:
         require_self(request.user_id, "the password")
         revoked = await self._identity.credentials.run(
+            time_left(context),
             accounts.change_password,
             request.user_id,
             request.current_password,

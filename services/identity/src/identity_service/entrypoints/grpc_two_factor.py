@@ -14,6 +14,7 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import two_factor_service_pb2 as pb
 from cloudplatform.identity.v1 import two_factor_service_pb2_grpc as pb_grpc
+from cpshared.bounded_pool import time_left
 from cpshared.context import actor_var
 from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import require_self
@@ -56,7 +57,12 @@ class TwoFactorServicer(pb_grpc.TwoFactorServiceServicer):
     ) -> pb.ConfirmTwoFactorResponse:
         require_self(request.user_id, WHAT)
         status, codes = await self._identity.credentials.run(
-            two_factor.confirm, request.user_id, request.code, self._identity.uow(), ip=actor_var.get().ip
+            time_left(context),
+            two_factor.confirm,
+            request.user_id,
+            request.code,
+            self._identity.uow(),
+            ip=actor_var.get().ip,
         )
         return pb.ConfirmTwoFactorResponse(status=status_message(status), recovery_codes=codes)
 
@@ -65,6 +71,7 @@ class TwoFactorServicer(pb_grpc.TwoFactorServiceServicer):
     ) -> pb.DisableTwoFactorResponse:
         require_self(request.user_id, WHAT)
         status = await self._identity.credentials.run(
+            time_left(context),
             two_factor.disable,
             request.user_id,
             request.password,
@@ -80,6 +87,7 @@ class TwoFactorServicer(pb_grpc.TwoFactorServiceServicer):
     ) -> pb.RegenerateRecoveryCodesResponse:
         require_self(request.user_id, WHAT)
         status, codes = await self._identity.credentials.run(
+            time_left(context),
             two_factor.regenerate_recovery_codes,
             request.user_id,
             request.code,
