@@ -29,6 +29,7 @@ from identity_service.domain.model import UserRole, sign_in_subject
 from identity_service.domain.two_factor import SecretBox, new_data_key_text
 from identity_service.entrypoints.grpc_identity import add_identity_servicer
 from identity_service.entrypoints.grpc_two_factor import add_two_factor_servicer
+from identity_service.service_layer import accounts
 from tests.integration.identity.conftest import _free_port
 from tests.integration.identity.support import PASSWORD, event_types, make_user, outbox_events
 
@@ -332,3 +333,26 @@ async def test_a_user_manages_only_its_own_two_factor_and_an_admin_anyones(
             tf.GetTwoFactorStatusRequest(user_id=ada.id), metadata=as_user(root.id, "admin")
         )
         assert anyone.status.pending
+
+
+async def test_enabling_two_factor_ends_every_other_session(
+    stubs: Stubs, identity: Identity, engine: sa.Engine, clock: ManualClock
+) -> None:
+    ada = make_user(identity)
+    signing = Identity(identity.engine, generate_private_key())
+    opened = [
+        accounts.create_session(
+            accounts.CreateSession(email="ada@example.com", password=PASSWORD, ip=LOGIN_IP),
+            signing.signing_key,
+            signing.uow,
+        )[0]
+        for _ in range(3)
+    ]
+    enrolled = await stubs.two_factor.EnrolTwoFactor(tf.EnrolTwoFactorRequest(user_id=ada.id))
+    code = pyotp.TOTP(enrolled.secret).at(clock.now())
+    await stubs.two_factor.ConfirmTwoFactor(
+        tf.ConfirmTwoFactorRequest(user_id=ada.id, code=code, keep_session_id=opened[0].id)
+    )
+    # The sessions opened without the second factor end; the caller's own stays.
+    assert [s.id for s in accounts.list_sessions(ada.id, identity.uow())] == [opened[0].id]
+    assert event_types(engine).count("user.session_revoked") == 2

@@ -4,14 +4,17 @@
 - ``POST /v1/me/two_factor``: enrol: a new ``secret`` and its ``otpauth_uri`` (show it as a QR
   code) for an authenticator app; enrolling again before confirming replaces it.
 - ``POST /v1/me/two_factor/confirm`` ``{code}``: turns it on with the app's first code; answers
-  the ``recovery_codes``.
+  the ``recovery_codes``. Every other session of the user ends (they were opened without the
+  second factor); the calling one stays (with an API key: every session ends).
 - ``POST /v1/me/two_factor/disable`` ``{password, code | recovery_code}``: turns it off.
 - ``POST /v1/me/two_factor/recovery_codes`` ``{code}``: a new set of recovery codes; the earlier
   ones stop working.
 
 The secret, the URI (it holds the secret) and recovery codes are shown once: an
 Idempotency-Key replay answers them as ``null`` (idempotency.middleware's redaction), so the
-gateway's database never holds them. Identity checks again that a user acts on itself.
+gateway's database never holds them. Identity checks again that a user acts on itself. The
+routes that check a code or the password are throttled like sign-in (429 with Retry-After),
+and a wrong code counts towards identity's per-(account, address) lockout.
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ async def confirm_two_factor(
 ) -> RecoveryCodes:
     """Turn two-factor authentication on with the app's first code; the recovery codes, shown once."""
     response.headers[REDACT_HEADER] = "recovery_codes"
-    confirmed = await backends(request).two_factor.confirm(principal.user_id, body.code)
+    confirmed = await backends(request).two_factor.confirm(principal.user_id, body.code, principal.session_id)
     return RecoveryCodes(two_factor=state_json(confirmed.status), recovery_codes=list(confirmed.recovery_codes))
 
 

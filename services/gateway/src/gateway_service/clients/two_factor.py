@@ -36,9 +36,12 @@ class TwoFactorClient:
     async def enrol(self, user_id: int) -> pb.EnrolTwoFactorResponse:
         return await backend_call(BACKEND, self._stub().EnrolTwoFactor(pb.EnrolTwoFactorRequest(user_id=user_id)))
 
-    async def confirm(self, user_id: int, code: str) -> pb.ConfirmTwoFactorResponse:
+    async def confirm(self, user_id: int, code: str, keep_session_id: int = 0) -> pb.ConfirmTwoFactorResponse:
         return await backend_call(
-            BACKEND, self._stub().ConfirmTwoFactor(pb.ConfirmTwoFactorRequest(user_id=user_id, code=code))
+            BACKEND,
+            self._stub().ConfirmTwoFactor(
+                pb.ConfirmTwoFactorRequest(user_id=user_id, code=code, keep_session_id=keep_session_id)
+            ),
         )
 
     async def disable(

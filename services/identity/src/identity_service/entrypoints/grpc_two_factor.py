@@ -63,6 +63,7 @@ class TwoFactorServicer(pb_grpc.TwoFactorServiceServicer):
             request.code,
             self._identity.uow(),
             ip=actor_var.get().ip,
+            keep_session_id=request.keep_session_id,
         )
         return pb.ConfirmTwoFactorResponse(status=status_message(status), recovery_codes=codes)
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unavailable
 from identity_service.domain import commands
+from identity_service.domain.accounts import RevokeReason
 from identity_service.domain.model import LoginFailure
 from identity_service.domain.two_factor import (
     DISABLED,
@@ -131,8 +132,12 @@ def _counted_code(
         refuse_counted(uow, pair, now, wrong)
 
 
-def confirm(user_id: int, code: str, uow: IdentityUnitOfWork, *, ip: str = "") -> tuple[Status, list[str]]:
-    """Turn two-factor authentication on with a first code; the recovery codes, shown this once."""
+def confirm(
+    user_id: int, code: str, uow: IdentityUnitOfWork, *, ip: str = "", keep_session_id: int = 0
+) -> tuple[Status, list[str]]:
+    """Turn two-factor authentication on with a first code; the recovery codes, shown this once.
+    Every session of the user but ``keep_session_id`` ends: they were opened without the second
+    factor (a thief's session among them, perhaps)."""
     _box(uow)
     codes = new_recovery_codes()
     with uow:
@@ -148,6 +153,10 @@ def confirm(user_id: int, code: str, uow: IdentityUnitOfWork, *, ip: str = "") -
         )
         account.enable(after, recovery_codes=len(codes))
         uow.two_factor.save(account, now)
+        for session in uow.accounts.live_sessions(user_id, now, for_update=True):
+            if session.id != keep_session_id:
+                session.revoke(now, RevokeReason.TWO_FACTOR_ENABLED, revoked_by_user_id=user_id)
+                uow.accounts.save_revoked(session)
         uow.commit()
     return Status.of(after), codes
 
