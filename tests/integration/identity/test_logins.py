@@ -53,18 +53,18 @@ def guess(identity: Identity, clock: ManualClock, times: int) -> None:
         else:  # pragma: no cover - a wrong password never signs in
             raise AssertionError("signed in with a wrong password")
         waits = pair_rows(identity.engine)
-        blocked_until = max((row.blocked_until for row in waits if row.blocked_until is not None), default=None)
+        blocked_until = max((until for _, _, until in waits if until is not None), default=None)
         if blocked_until is not None and blocked_until.replace(tzinfo=UTC) > clock.now() and _ < times - 1:
             clock.advance(blocked_until.replace(tzinfo=UTC) - clock.now())
 
 
-def pair_rows(engine: sa.Engine) -> list[sa.Row[tuple[object, ...]]]:
+def pair_rows(engine: sa.Engine) -> list[tuple[str, int, datetime | None]]:
+    """(address, failures, blocked until) of every (email, address) pair with failures."""
     with engine.connect() as conn:
-        return list(
-            conn.execute(
-                sa.text("SELECT ip_address, failures, blocked_until FROM sign_in_failures WHERE failures > 0")
-            ).all()
-        )
+        rows = conn.execute(
+            sa.text("SELECT ip_address, failures, blocked_until FROM sign_in_failures WHERE failures > 0")
+        ).all()
+    return [(str(r[0]), int(r[1]), r[2]) for r in rows]
 
 
 def last_payload(engine: sa.Engine, kind: type[M]) -> M:

@@ -23,7 +23,7 @@ from identity_service.domain.model import (
     UserRole,
     UserStatus,
 )
-from identity_service.service_layer import logins
+from identity_service.service_layer import credential_failures, logins
 from tests.unit.identity.fakes import FakePasswordHasher, FakeUnitOfWork
 
 M = TypeVar("M", bound=Message)
@@ -194,7 +194,7 @@ def test_an_unusable_lockout_setting_falls_back_to_the_default_policy(stored: st
     kind = SettingType.INTEGER if stored != "many" else SettingType.STRING
     uow = FakeUnitOfWork({LOGIN_MAX_FAILURES_SETTING: (kind, stored), LOGIN_LOCKOUT_MINUTES_SETTING: (kind, stored)})
 
-    policy = logins.lockout_policy(uow)
+    policy = credential_failures.lockout_policy(uow)
 
     assert (policy.max_failures, policy.lockout) == (5, timedelta(minutes=15))
 
