@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from cloudplatform.identity.v1 import admin_service_pb2 as apb
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
-from gateway_service.api.common import BodyId, Id, Meta, page_meta, sort_param
+from gateway_service.api.common import BodyId, Id, Meta, Text, page_meta, sort_param
 from gateway_service.api.models.quotas import QuotaOut, quota_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -124,7 +124,7 @@ class QuotaAnswer(BaseModel):
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(default="", max_length=1000, description="Why, for the record.")
+    reason: Text = Field(default="", max_length=1000, description="Why, for the record.")
 
 
 class NewSettingValue(BaseModel):

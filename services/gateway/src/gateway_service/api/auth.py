@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
 from cpshared.auth.session_token import peek_access_token
+from gateway_service.api.common import Text
 from gateway_service.api.models.accounts import SessionOut, UserAnswer, UserOut, session_out, user_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.clients.backends import backends
@@ -91,7 +92,7 @@ def _tokens_answer(session: pb.Session, tokens: pb.SessionTokens, profile: pb.Pr
 class SignUpBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     email: str = Field(min_length=3, max_length=255)
     password: str = Field(min_length=8, max_length=1024)
 

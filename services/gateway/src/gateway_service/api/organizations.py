@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import organization_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from gateway_service.api.common import BodyId, Id, Meta, one_page, sort_items
+from gateway_service.api.common import BodyId, Id, Meta, Text, one_page, sort_items
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
@@ -74,19 +74,19 @@ ROLES_OUT: dict[int, Role] = {
 class NewOrganization(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     slug: str = Field(min_length=1, max_length=63, description="Lower-case letters, digits and hyphens.")
 
 
 class OrganizationChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
     billing_email: str | None = Field(default=None, max_length=255, description="Empty string clears it.")
     country: str | None = Field(
         default=None, max_length=2, description="ISO 3166-1 alpha-2 code for invoices; empty string clears it."
     )
-    tax_id: str | None = Field(default=None, max_length=50, description="VAT id; empty string clears it.")
+    tax_id: Text | None = Field(default=None, max_length=50, description="VAT id; empty string clears it.")
 
 
 class MemberChange(BaseModel):
