@@ -49,6 +49,9 @@ def test_a_resource_carries_at_most_max_labels_and_dns_names_are_hostnames() -> 
 def test_a_quota_is_set_only_for_a_resource_type_that_has_one() -> None:
     from gateway_service.api.admin import NewQuotaLimit
 
-    assert NewQuotaLimit(user_id=1, resource_type="volume_gb", limit=5).resource_type == "volume_gb"
+    assert (
+        NewQuotaLimit.model_validate({"user_id": 1, "resource_type": "volume_gb", "limit": 5}).resource_type
+        == "volume_gb"
+    )
     with pytest.raises(ValidationError):
-        NewQuotaLimit(user_id=1, resource_type="zz_fuzz", limit=5)  # type: ignore[arg-type]
+        NewQuotaLimit.model_validate({"user_id": 1, "resource_type": "zz_fuzz", "limit": 5})

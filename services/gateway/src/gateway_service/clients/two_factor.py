@@ -13,7 +13,7 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import two_factor_service_pb2 as pb
 from cloudplatform.identity.v1 import two_factor_service_pb2_grpc as pb_grpc
-from gateway_service.clients.accounts import CREDENTIAL_DEADLINE
+from gateway_service.clients.accounts import CREDENTIAL_DEADLINE, credential_call
 from gateway_service.clients.calls import backend_call
 
 BACKEND = "identity"
@@ -52,7 +52,7 @@ class TwoFactorClient:
             request.code = code
         if recovery_code is not None:
             request.recovery_code = recovery_code
-        answer = await backend_call(BACKEND, self._stub().DisableTwoFactor(request, timeout=CREDENTIAL_DEADLINE))
+        answer = await credential_call(self._stub().DisableTwoFactor(request, timeout=CREDENTIAL_DEADLINE))
         return answer.status
 
     async def regenerate_recovery_codes(self, user_id: int, code: str) -> pb.RegenerateRecoveryCodesResponse:
