@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from cloudctl.infra.mailsink import MailSink
 from cloudctl.paths import LocalPaths
 from cpshared.auth.principal import generate_private_key
-from cpshared.clock import ManualClock
+from cpshared.clock import ManualClock, set_clock
 from cpshared.db import make_engine
 from cpshared.grpc.server import ServiceIdentity, serve
 from gateway_service.app import create_app
@@ -184,8 +184,19 @@ async def test_sign_up_with_an_email_that_has_an_account_answers_the_same_202(
     assert "common" in weak.json()["error"]["message"]
 
 
+@pytest.fixture
+def identity_time() -> Iterator[ManualClock]:
+    """Identity's time (process-wide) held still: the waits it hands out do not pass meanwhile."""
+    manual = ManualClock()
+    previous = set_clock(manual)
+    try:
+        yield manual
+    finally:
+        set_clock(previous)
+
+
 async def test_wrong_passwords_slow_and_lock_the_guessing_address_while_the_owner_signs_in_from_another(
-    base_url: str, identity: Identity
+    base_url: str, identity: Identity, identity_time: ManualClock
 ) -> None:
     email = unique_email()
     make_user(identity, email=email)
