@@ -53,6 +53,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "server_not_running": 422,  # reset_password on a server that is not running (cf. server_not_stopped)
     "not_implemented": 501,  # an operation of Hetzner's API the platform does not offer yet
     "request_too_large": 413,  # a request body past the gateway's cap (CP_MAX_REQUEST_BODY_BYTES)
+    "request_timeout": 408,  # a request body not sent within CP_REQUEST_BODY_TIMEOUT_SECONDS
 }
 
 

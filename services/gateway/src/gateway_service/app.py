@@ -197,7 +197,11 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     # Added before the request-id middleware, so it runs inside it: replays get a request id too.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
     # Security headers, Cache-Control: no-store and the body cap on every answer the log sees (a 413 too).
-    app.add_middleware(HttpHygieneMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        HttpHygieneMiddleware,
+        max_body_bytes=settings.max_request_body_bytes,
+        body_timeout=settings.request_body_timeout_seconds,
+    )
     # Outermost but for the request id: it logs every final answer (401, 429, 409, 422,
     # replays) as a request.completed event in the gateway's outbox, with its request id.
     app.add_middleware(

@@ -82,5 +82,12 @@ class Settings(CommonSettings, DatabaseSettings):
         description="The largest request body in bytes (10 MiB); a larger one is answered 413 request_too_large.",
     )
 
+    request_body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Seconds a request body may take to arrive whole; a slower one is answered 408 request_timeout.",
+    )
+
     def backend_addresses(self) -> dict[str, str]:
         return {name: str(getattr(self, f"{name}_grpc_addr")) for name in BACKENDS}
