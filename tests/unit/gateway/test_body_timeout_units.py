@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import MutableMapping
 from typing import Any
 
 from starlette.requests import Request
@@ -33,8 +34,8 @@ async def run(messages: list[dict[str, Any]], stall: bool) -> list[dict[str, Any
             await asyncio.sleep(3600)
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     middleware = HttpHygieneMiddleware(echo, max_body_bytes=1024, body_timeout=0.2)
     await asyncio.wait_for(middleware(scope(), receive, send), timeout=5)
