@@ -18,20 +18,22 @@ FAILURES_KEPT = timedelta(days=1)
 def prune_login_activity(
     now: datetime, keep_days: int, uow: Callable[[], IdentityUnitOfWork], *, batch: int = BATCH
 ) -> int:
-    """Delete every attempt made before ``now - keep_days`` and the failure counts long over;
-    how many rows were deleted."""
+    """Delete every attempt made before ``now - keep_days``; how many were deleted."""
     cutoff = now - timedelta(days=keep_days)
+    return _in_batches(lambda work: work.login_activity.delete_before(cutoff, batch), uow, batch)
+
+
+def prune_sign_in_failures(now: datetime, uow: Callable[[], IdentityUnitOfWork], *, batch: int = BATCH) -> int:
+    """Forget the failure counts whose last wait ended ``FAILURES_KEPT`` ago; how many."""
+    return _in_batches(lambda work: work.login_activity.delete_failures_before(now - FAILURES_KEPT, batch), uow, batch)
+
+
+def _in_batches(delete: Callable[[IdentityUnitOfWork], int], uow: Callable[[], IdentityUnitOfWork], batch: int) -> int:
     removed = 0
-    deletions: tuple[Callable[[IdentityUnitOfWork], int], ...] = (
-        lambda work: work.login_activity.delete_before(cutoff, batch),
-        lambda work: work.login_activity.delete_failures_before(now - FAILURES_KEPT, batch),
-    )
-    for delete in deletions:
-        while True:
-            with uow() as work:
-                deleted = delete(work)
-                work.commit()
-            removed += deleted
-            if deleted < batch:
-                break
-    return removed
+    while True:
+        with uow() as work:
+            deleted = delete(work)
+            work.commit()
+        removed += deleted
+        if deleted < batch:
+            return removed
