@@ -2148,6 +2148,8 @@ def test_the_matrix_covers_every_authenticated_route_of_the_document(world: Worl
         "/v1/auth/login",
         "/v1/auth/refresh",
         "/v1/maintenance_windows",
+        # The invitation mail's link (GET, no credentials); its POST is a row of the matrix.
+        "/v1/organizations/invitations/accept",
     }
     routes = {
         f"{method.upper()} {path}"

@@ -32,6 +32,7 @@ from identity_service.domain.model import (
     ReservationStatus,
     Setting,
     SettingType,
+    SignInFailures,
     User,
     UserRole,
     UserStatus,
@@ -122,6 +123,7 @@ class FakePrincipalSigner:
 class FakeLoginActivityRepository:
     def __init__(self) -> None:
         self.attempts: list[LoginAttempt] = []
+        self.pairs: dict[tuple[str, str], SignInFailures] = {}
 
     def add(
         self, user_id: int | None, ip_address: str, user_agent: str, failure: LoginFailure | None, now: datetime
@@ -137,6 +139,21 @@ class FakeLoginActivityRepository:
     def delete_before(self, cutoff: datetime, limit: int) -> int:
         old = [a for a in self.attempts if a.created_at < cutoff][:limit]
         self.attempts = [a for a in self.attempts if a not in old]
+        return len(old)
+
+    def failures(self, subject: str, ip_address: str) -> SignInFailures:
+        return self.pairs.get((subject, ip_address), SignInFailures(subject, ip_address))
+
+    def save_failures(self, failures: SignInFailures) -> None:
+        self.pairs[(failures.subject, failures.ip)] = failures
+
+    def clear_failures(self, subject: str, ip_address: str) -> None:
+        self.pairs.pop((subject, ip_address), None)
+
+    def delete_failures_before(self, cutoff: datetime, limit: int) -> int:
+        old = [k for k, v in self.pairs.items() if v.blocked_until is None or v.blocked_until < cutoff][:limit]
+        for key in old:
+            del self.pairs[key]
         return len(old)
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from cpshared.errors import DomainError
+from cpshared.errors import DomainError, RateLimited
 from cpshared.logging import get_logger
 from hetzner_conventions.errors import INTERNAL_ERROR_MESSAGE, STATUS_BY_CODE, error_body, field_errors, status_for
 from hetzner_conventions.not_implemented import example_path, family, hetzner_operation, not_implemented_message
@@ -111,8 +111,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_domain_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
-        # An error may name headers of its answer (a 503 maintenance's Retry-After).
-        return error_response(exc.code, exc.message, exc.details, headers=getattr(exc, "headers", None))
+        # An error may name headers of its answer (a 503 maintenance's Retry-After); a refusal
+        # for too many requests says when to come back.
+        headers = dict(getattr(exc, "headers", None) or {})
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        return error_response(exc.code, exc.message, exc.details, headers=headers or None)
 
     async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -58,6 +58,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "not_implemented": 501,  # an operation of Hetzner's API the platform does not offer yet
     "request_too_large": 413,  # a request body past the gateway's cap (CP_MAX_REQUEST_BODY_BYTES)
     "not_supported": 400,  # the upstream cloud has no such operation (a volume snapshot: Hetzner has none)
+    "request_timeout": 408,  # a request body not sent within CP_REQUEST_BODY_TIMEOUT_SECONDS
 }
 
 

@@ -69,6 +69,7 @@ from gateway_service.console.tickets import ConsoleTickets
 from gateway_service.http_hygiene import HttpHygieneMiddleware
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
 from gateway_service.idempotency.store import IdempotencyStore
+from gateway_service.rate_limit.credentials import THROTTLE_STATE, CredentialThrottle
 from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
 from gateway_service.rate_limit.store import RateLimitStore
 from gateway_service.request_log import RequestLogMiddleware, RequestLogWriter
@@ -240,7 +241,18 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     wired = Backends.wire(lambda backend: channels[backend])
     setattr(app.state, BACKENDS_STATE, wired)
     authenticator = Authenticator(wired.identity, cache, session_rate_limit=settings.session_rate_limit)
-    app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock), MaintenanceSwitch(maintenance_on(wired)))
+    throttle = CredentialThrottle(
+        address_burst=settings.credential_address_burst,
+        address_per_minute=settings.credential_address_per_minute,
+        global_burst=settings.credential_global_burst,
+        global_per_second=settings.credential_global_per_second,
+        concurrency=settings.credential_concurrency,
+        clock=clock,
+    )
+    setattr(app.state, THROTTLE_STATE, throttle)
+    app.state.gate = Gate(
+        authenticator, RateLimitStore(engine, clock=clock), throttle, MaintenanceSwitch(maintenance_on(wired))
+    )
     app.state.console_tickets = ConsoleTickets(engine, clock=clock)
     app.include_router(console_relay.router)
     for router in ROUTERS:
@@ -250,7 +262,11 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     # Added before the request-id middleware, so it runs inside it: replays get a request id too.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
     # Security headers, Cache-Control: no-store and the body cap on every answer the log sees (a 413 too).
-    app.add_middleware(HttpHygieneMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        HttpHygieneMiddleware,
+        max_body_bytes=settings.max_request_body_bytes,
+        body_timeout=settings.request_body_timeout_seconds,
+    )
     # Outermost but for the request id: it logs every final answer (401, 429, 409, 422,
     # replays) as a request.completed event in the gateway's outbox, with its request id.
     app.add_middleware(

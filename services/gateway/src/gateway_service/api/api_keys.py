@@ -32,7 +32,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cpshared.errors import NotFound
-from gateway_service.api.common import Id, Int32, one_page, sort_items
+from gateway_service.api.common import Id, Int32, Text, one_page, sort_items
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -52,7 +52,7 @@ SORTABLE = ("id", "name", "created")
 class NewApiKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     scopes: list[str] = Field(min_length=1, max_length=100)
     expires_at: AwareDatetime | None = None
     rate_limit: Int32 | None = Field(default=None)

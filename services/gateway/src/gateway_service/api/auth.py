@@ -1,8 +1,10 @@
 """``/v1/auth``: sign-up, email verification and sign-in sessions.
 
-- ``POST /v1/auth/signup`` ``{name, email, password}``: a pending account; a verification
-  link is mailed. ``403 forbidden`` when sign-up is closed, ``409 uniqueness_error`` when the
-  email has an account.
+- ``POST /v1/auth/signup`` ``{name, email, password}``: ``202``; a pending account is made and
+  a verification link mailed, or, when the email has an account already, its owner is mailed
+  "you already have an account": the answer is the same, so it tells nobody which emails have
+  an account. ``403 forbidden`` when sign-up is closed, ``400 invalid_input`` for a password
+  the policy refuses (too short, common, or the email or name).
 - ``POST /v1/auth/verify`` ``{token}`` (and ``GET /v1/auth/verify?token=``, the link in the
   mail): the account becomes active.
 - ``POST /v1/auth/verify/resend`` ``{email}``: a new link for a pending account; always
@@ -17,27 +19,33 @@
   working within the principal cache's TTL (one second).
 
 Answers with tokens are stored without them for Idempotency-Key replays (``X-Idempotency-Redact``).
+Every route but logout is throttled per client address and overall (``429`` with
+``Retry-After``, :mod:`gateway_service.rate_limit.credentials`); identity also slows and locks
+an address that keeps guessing one account's password, never the account itself.
 """
 
 from __future__ import annotations
 
 from datetime import UTC
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
 from cpshared.auth.session_token import peek_access_token
+from gateway_service.api.common import Text
 from gateway_service.api.models.accounts import SessionOut, UserAnswer, UserOut, session_out, user_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.clients.backends import backends
 from gateway_service.idempotency.middleware import REDACT_HEADER
+from gateway_service.rate_limit.credentials import credential_throttle
 from hetzner_conventions.error_handlers import documented_errors, error_response
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
+THROTTLED = [Depends(credential_throttle)]
 
 TOKEN_FIELDS = "access_token,refresh_token"  # noqa: S105 - field names, not secrets
-PUBLIC_ERRORS = documented_errors(400, 401, 403, 409, 422, 500)
+PUBLIC_ERRORS = documented_errors(400, 401, 403, 409, 422, 429, 500)
 
 
 # -- shapes shared with /v1/me --------------------------------------------------------------
@@ -84,7 +92,7 @@ def _tokens_answer(session: pb.Session, tokens: pb.SessionTokens, profile: pb.Pr
 class SignUpBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     email: str = Field(min_length=3, max_length=255)
     password: str = Field(min_length=8, max_length=1024)
 
@@ -116,10 +124,17 @@ class RefreshBody(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
-@router.post("/signup", status_code=201, responses=PUBLIC_ERRORS)
-async def sign_up(request: Request, body: SignUpBody) -> UserAnswer:
-    """A new account, pending until the link mailed to its email is opened."""
-    profile = await backends(request).accounts.sign_up(
+SIGNED_UP = (
+    "check your mail: a link to verify the email address and activate the account is on its way "
+    "(if the email has an account already, the mail says so)"
+)
+
+
+@router.post("/signup", status_code=202, responses=PUBLIC_ERRORS, dependencies=THROTTLED)
+async def sign_up(request: Request, body: SignUpBody) -> AcceptedAnswer:
+    """A new account, pending until the link mailed to its email is opened; the same answer when the
+    email has an account (its owner is mailed instead)."""
+    await backends(request).accounts.sign_up(
         pb.SignUpRequest(
             name=body.name,
             email=body.email,
@@ -128,29 +143,29 @@ async def sign_up(request: Request, body: SignUpBody) -> UserAnswer:
             user_agent=user_agent(request),
         )
     )
-    return UserAnswer(user=user_out(profile))
+    return AcceptedAnswer(message=SIGNED_UP)
 
 
-@router.post("/verify", responses=PUBLIC_ERRORS)
+@router.post("/verify", responses=PUBLIC_ERRORS, dependencies=THROTTLED)
 async def verify_email(request: Request, body: VerifyBody) -> UserAnswer:
     """Verify the email with the token from the mail: the account becomes active."""
     return UserAnswer(user=user_out(await backends(request).accounts.verify_email(body.token)))
 
 
-@router.get("/verify", responses=PUBLIC_ERRORS)
+@router.get("/verify", responses=PUBLIC_ERRORS, dependencies=THROTTLED)
 async def verify_email_link(request: Request, token: str) -> UserAnswer:
     """The link in the verification mail: the same as ``POST /v1/auth/verify``."""
     return UserAnswer(user=user_out(await backends(request).accounts.verify_email(token)))
 
 
-@router.post("/verify/resend", status_code=202, responses=PUBLIC_ERRORS)
+@router.post("/verify/resend", status_code=202, responses=PUBLIC_ERRORS, dependencies=THROTTLED)
 async def resend_verification(request: Request, body: ResendBody) -> AcceptedAnswer:
     """Mail a new verification link to a pending account (at most one a minute)."""
     await backends(request).accounts.resend_verification(body.email)
     return AcceptedAnswer(message="if an account with this email waits for verification, a new link is on its way")
 
 
-@router.post("/login", responses=PUBLIC_ERRORS)
+@router.post("/login", responses=PUBLIC_ERRORS, dependencies=THROTTLED)
 async def login(request: Request, response: Response, body: LoginBody) -> TokensAnswer:
     """Sign in: an access token and a refresh token, shown once."""
     response.headers[REDACT_HEADER] = TOKEN_FIELDS
@@ -167,7 +182,7 @@ async def login(request: Request, response: Response, body: LoginBody) -> Tokens
     return _tokens_answer(answer.session, answer.tokens, answer.profile)
 
 
-@router.post("/refresh", responses=PUBLIC_ERRORS)
+@router.post("/refresh", responses=PUBLIC_ERRORS, dependencies=THROTTLED)
 async def refresh(request: Request, response: Response, body: RefreshBody) -> TokensAnswer:
     """New tokens for the refresh token; the old one stops working (sending it again ends the session)."""
     response.headers[REDACT_HEADER] = TOKEN_FIELDS

@@ -25,7 +25,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.support.v1 import ticket_service_pb2 as pb
-from gateway_service.api.common import MAX_ID, page_meta, sort_param, tenant
+from cpshared.errors import NotFound
+from gateway_service.api.common import MAX_ID, Text, page_meta, sort_param, tenant
 from gateway_service.api.models.tickets import (
     ATTACHMENT_RESPONSE,
     MAX_ATTACHMENTS,
@@ -65,7 +66,7 @@ class NewTicket(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=255, description="One line of text (never rendered as HTML).")
+    subject: Text = Field(min_length=1, max_length=255, description="One line of text (never rendered as HTML).")
     category: Category = "technical"
     priority: Priority = "normal"
     message: Message

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.storage.v1 import volume_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from gateway_service.api.common import MAX_ID, BodyId, Labels, Meta, page_meta, sort_param, tenant
+from gateway_service.api.common import MAX_ID, BodyId, Labels, Meta, Text, page_meta, sort_param, tenant
 from gateway_service.api.models.actions import ActionOut, ActionStatus, as_datetime
 from gateway_service.api.models.actions import volume_action_out as action_out
 from gateway_service.api.models.catalog import LocationOut, active_datacenters, location_out
@@ -103,7 +103,7 @@ class VolumeActionsAnswer(BaseModel):
 class NewVolume(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     size: int = Field(ge=-(2**31), le=2**31 - 1, description="Size in GB, 10 to 10240.")
     location: Annotated[str, Field(max_length=64)] | BodyId | None = Field(
         default=None, description="Name or ID of the location; or give server."
@@ -117,7 +117,7 @@ class NewVolume(BaseModel):
 class VolumeChange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
     labels: Labels | None = Field(default=None, description="Replaces every label of the volume.")
 
 

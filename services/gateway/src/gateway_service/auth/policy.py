@@ -44,7 +44,10 @@ class Family(StrEnum):
     TWO_FACTOR = "two_factor"
     """The caller's own two-factor authentication (/v1/me/two_factor)."""
     AUDIT_LOGS = "audit_logs"
-    """The audit log (/v1/audit_logs): read-only; the audit service scopes it to the caller's tenants."""
+    """The audit log (/v1/audit_logs): read-only; the audit service scopes it to the caller's
+    tenants: a user reads the entries of its own actions and an organization's entries only as
+    its owner or an admin of it (a plain or billing member does not read who did what, from
+    which address); admins and support staff read every tenant's."""
     SSH_KEYS = "ssh_keys"
     """SSH keys (/v1/ssh_keys): the tenant's own; compute checks the tenant again."""
     SERVERS = "servers"

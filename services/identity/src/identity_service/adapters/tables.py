@@ -85,6 +85,17 @@ login_activity = sa.Table(
     sa.Column("created_at", TIME),
 )
 
+# Failed credential checks per (account, client address): migrations/versions/0008_sign_in_failures.py.
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    metadata,
+    sa.Column("subject", sa.CHAR(64), primary_key=True),
+    sa.Column("ip_address", sa.String(45), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failed_at", TIME),
+    sa.Column("blocked_until", TIME),
+)
+
 api_keys = sa.Table(
     "api_keys",
     metadata,

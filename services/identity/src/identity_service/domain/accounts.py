@@ -93,6 +93,7 @@ class RevokeReason:
     LOGOUT = "logout"
     REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105 - a reason, not a token
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason, not a password
+    TWO_FACTOR_ENABLED = "two_factor_enabled"
 
 
 # -- profile ------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
 from cloudplatform.identity.v1 import account_service_pb2_grpc as pb_grpc
-from cpshared.context import current_principal
+from cpshared.bounded_pool import time_left
+from cpshared.context import actor_var, current_principal
 from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import owner_constraint, require_self, require_service
 from identity_service.bootstrap import Identity
@@ -88,9 +89,11 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
             ip=request.ip,
             user_agent=request.user_agent,
         )
-        profile, mail = await asyncio.to_thread(accounts.sign_up, cmd, self._identity.uow())
+        profile, mail = await self._identity.credentials.run(
+            time_left(context), accounts.sign_up, cmd, self._identity.uow()
+        )
         await self._mail_verification(mail)
-        return pb.SignUpResponse(profile=profile_message(profile))
+        return pb.SignUpResponse(profile=profile_message(profile) if profile is not None else None)
 
     async def VerifyEmail(self, request: pb.VerifyEmailRequest, context: Context) -> pb.VerifyEmailResponse:  # noqa: N802
         require_service("VerifyEmail")
@@ -117,8 +120,8 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
             totp_code=request.totp_code,
             recovery_code=request.recovery_code,
         )
-        session, tokens, profile = await asyncio.to_thread(
-            accounts.create_session, cmd, self._identity.signing_key, self._identity.uow
+        session, tokens, profile = await self._identity.credentials.run(
+            time_left(context), accounts.create_session, cmd, self._identity.signing_key, self._identity.uow
         )
         return pb.CreateSessionResponse(
             session=session_message(session), tokens=tokens_message(tokens), profile=profile_message(profile)
@@ -177,13 +180,15 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
         self, request: pb.ChangePasswordRequest, context: Context
     ) -> pb.ChangePasswordResponse:
         require_self(request.user_id, "the password")
-        revoked = await asyncio.to_thread(
+        revoked = await self._identity.credentials.run(
+            time_left(context),
             accounts.change_password,
             request.user_id,
             request.current_password,
             request.new_password,
             request.keep_session_id,
             self._identity.uow(),
+            ip=actor_var.get().ip,
         )
         return pb.ChangePasswordResponse(revoked_sessions=revoked)
 

@@ -24,7 +24,7 @@ from cpshared.auth.session_token import (
     verify_access_token,
 )
 from cpshared.clock import utcnow
-from cpshared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
+from cpshared.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
 from cpshared.logging import get_logger
 from cpshared.mail import MailError
 from identity_service.domain import commands
@@ -38,8 +38,10 @@ from identity_service.domain.accounts import (
     UserSession,
     new_verification_token,
 )
-from identity_service.domain.model import ADMIN_SCOPES, UserRole, UserStatus, check_new_password, normalise_email
-from identity_service.service_layer.logins import USER_AGENT_MAX, checked_ip, login
+from identity_service.domain.model import ADMIN_SCOPES, UserRole, UserStatus, normalise_email
+from identity_service.domain.passwords import check_new_password
+from identity_service.service_layer.credential_failures import checked_ip, guarded, refuse_counted, throttle_key
+from identity_service.service_layer.logins import USER_AGENT_MAX, login
 from identity_service.service_layer.ports import MailSender
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory
 from identity_service.service_layer.users import add_user
@@ -81,19 +83,23 @@ class SessionTokens:
 
 @dataclass(frozen=True)
 class PendingMail:
-    """A verification mail to send once the transaction that made its token committed."""
+    """A mail to send once the transaction that made its token committed: a verification link,
+    or (``token`` None) the notice that the email has an account already."""
 
     to: str
-    token: str = field(repr=False)
+    token: str | None = field(repr=False)
 
 
 # -- sign-up and verification -------------------------------------------------------------
 
 
-def sign_up(cmd: SignUp, uow: IdentityUnitOfWork) -> tuple[Profile, PendingMail]:
-    """A pending client account and its first verification token, in one transaction.
+def sign_up(cmd: SignUp, uow: IdentityUnitOfWork) -> tuple[Profile | None, PendingMail]:
+    """A pending client account and its first verification token, in one transaction; for an
+    email that has an account already, nothing is made and the mail tells its owner so.
 
-    The caller sends the mail (:func:`send_verification`) after this returned: a mail never
+    The caller answers the same either way (the gateway's 202), so sign-up tells nobody which
+    emails have an account; the password is hashed in both cases, so neither is faster. The
+    caller sends the mail (:func:`send_verification`) after this returned: a mail never
     announces an account that was rolled back.
     """
     token = new_verification_token()
@@ -101,18 +107,40 @@ def sign_up(cmd: SignUp, uow: IdentityUnitOfWork) -> tuple[Profile, PendingMail]
         setting = uow.settings.get(SIGNUP_ENABLED_SETTING)
         if setting is not None and setting.typed_value() is False:
             raise Forbidden("sign-up is closed: ask an administrator to create your account")
-        user = add_user(
-            commands.CreateUser(
-                name=cmd.name, email=cmd.email, password=cmd.password, role=UserRole.CLIENT, status=UserStatus.PENDING
-            ),
-            uow,
-        )
+        try:
+            user = add_user(
+                commands.CreateUser(
+                    name=cmd.name,
+                    email=cmd.email,
+                    password=cmd.password,
+                    role=UserRole.CLIENT,
+                    status=UserStatus.PENDING,
+                ),
+                uow,
+            )
+        except AlreadyExists:
+            return None, PendingMail(to=normalise_email(cmd.email), token=None)
         uow.accounts.add_verification(
             user.id, user.email, token_digest(token), user.created_at, user.created_at + VERIFICATION_LIFETIME
         )
         profile = _profile(uow, user.id)
         uow.commit()
     return profile, PendingMail(to=user.email, token=token)
+
+
+EXISTING_ACCOUNT_SUBJECT = "You already have an account"
+
+
+def existing_account_mail(public_url: str) -> tuple[str, str]:
+    """(subject, body) of the mail a sign-up with an email that has an account sends its owner."""
+    base = public_url.rstrip("/")
+    body = (
+        "Someone, perhaps you, tried to sign up to Cloud Platform with this email address.\n\n"
+        "You already have an account: sign in with it (POST /v1/auth/login), or, if you forgot the "
+        f"password, ask for a new one. Cloud Platform: {base}\n\n"
+        "If it was not you, ignore this mail: nothing was changed.\n"
+    )
+    return EXISTING_ACCOUNT_SUBJECT, body
 
 
 def verification_mail(public_url: str, token: str) -> tuple[str, str]:
@@ -130,7 +158,10 @@ def verification_mail(public_url: str, token: str) -> tuple[str, str]:
 def send_verification(send: MailSender, public_url: str, mail: PendingMail) -> bool:
     """Send a verification mail; a failure is logged (never the token) and answered False:
     the account stays, and ResendVerification sends another link."""
-    subject, body = verification_mail(public_url, mail.token)
+    if mail.token is None:
+        subject, body = existing_account_mail(public_url)
+    else:
+        subject, body = verification_mail(public_url, mail.token)
     try:
         send(mail.to, subject, body)
     except MailError as exc:
@@ -353,16 +384,29 @@ def update_profile(user_id: int, wanted: dict[str, str], uow: IdentityUnitOfWork
 
 
 def change_password(
-    user_id: int, current_password: str, new_password: str, keep_session_id: int, uow: IdentityUnitOfWork
+    user_id: int,
+    current_password: str,
+    new_password: str,
+    keep_session_id: int,
+    uow: IdentityUnitOfWork,
+    *,
+    ip: str = "",
 ) -> int:
-    """Store the new password and end every session but ``keep_session_id``; how many ended."""
-    check_new_password(new_password)
-    new_hash = uow.passwords.hash(new_password)
+    """Store the new password and end every session but ``keep_session_id``; how many ended.
+
+    A wrong current password counts towards the (account, ``ip``) pair's failures like a wrong
+    password at sign-in, so a stolen session cannot guess it without limit."""
+    address = throttle_key(ip)
     now = utcnow()
     with uow:
         profile = _profile(uow, user_id, for_update=True)
+        check_new_password(new_password, email=profile.email, name=profile.name)
+        pair = guarded(uow, profile.email, address, now)
         if not uow.passwords.verify(uow.accounts.password_hash(user_id), current_password).ok:
-            raise InvalidInput("the current password is wrong: send the password you sign in with now")
+            refuse_counted(
+                uow, pair, now, InvalidInput("the current password is wrong: send the password you sign in with now")
+            )
+        new_hash = uow.passwords.hash(new_password)
         ended = [s for s in uow.accounts.live_sessions(user_id, now, for_update=True) if s.id != keep_session_id]
         for session in ended:
             session.revoke(now, RevokeReason.PASSWORD_CHANGED, revoked_by_user_id=user_id)

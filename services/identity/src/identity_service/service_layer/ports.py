@@ -26,6 +26,7 @@ from identity_service.domain.model import (
     QuotaOwner,
     Reservation,
     Setting,
+    SignInFailures,
     User,
     UserRole,
     UserStatus,
@@ -137,6 +138,16 @@ class LoginActivityRepository(Protocol):
 
     def delete_before(self, cutoff: datetime, limit: int) -> int:
         """Delete at most ``limit`` of the oldest attempts made before ``cutoff``; how many."""
+
+    def failures(self, subject: str, ip_address: str) -> SignInFailures:
+        """The failed credential checks of (account, address), locked for this unit of work."""
+
+    def save_failures(self, failures: SignInFailures) -> None: ...
+
+    def clear_failures(self, subject: str, ip_address: str) -> None: ...
+
+    def delete_failures_before(self, cutoff: datetime, limit: int) -> int:
+        """Forget at most ``limit`` pairs whose last wait ended before ``cutoff``; how many."""
 
 
 class ApiKeyRepository(Protocol):

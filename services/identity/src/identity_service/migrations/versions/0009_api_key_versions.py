@@ -4,7 +4,7 @@
   a revoked key of before this revision was at 2, and is set so).
 
 Revision ID: identity_0009
-Revises: identity_0007
+Revises: identity_0008
 Create Date: 2026-12-08
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "identity_0009"
-down_revision = "identity_0007"
+down_revision = "identity_0008"
 branch_labels = None
 depends_on = None
 
