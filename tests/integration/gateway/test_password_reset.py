@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from cloudctl.infra.mailsink import MailSink
 from cloudctl.paths import LocalPaths
+from cloudplatform.identity.v1 import events_pb2 as ev
 from cpshared.auth.principal import generate_private_key
 from cpshared.clock import ManualClock, set_clock
 from cpshared.db import make_engine
@@ -171,10 +172,11 @@ async def test_a_reset_from_the_mail_sets_the_password_ends_every_session_and_li
         refreshed = await call(base_url, "POST", "/v1/auth/refresh", json={"refresh_token": before["refresh_token"]})
         assert_error(refreshed, 401, "unauthorized")
 
-    resets = [e for e in outbox_events(keyed.engine) if e.event_type == "user.password_reset"]
-    assert [(e.payload.user_id, e.payload.revoked_sessions, e.payload.unlocked) for e in resets] == [(ada.id, 2, True)]
-    revoked = [e for e in outbox_events(keyed.engine) if e.event_type == "user.session_revoked"]
-    assert sorted(e.payload.session_id for e in revoked if e.payload.reason == "password_reset") == sorted(
+    events = outbox_events(keyed.engine)
+    resets = [p for p in (e.payload for e in events) if isinstance(p, ev.UserPasswordReset)]
+    assert [(p.user_id, p.revoked_sessions, p.unlocked) for p in resets] == [(ada.id, 2, True)]
+    ended = [p for p in (e.payload for e in events) if isinstance(p, ev.UserSessionRevoked)]
+    assert sorted(p.session_id for p in ended if p.reason == "password_reset") == sorted(
         [first["session"]["id"], second["session"]["id"]]
     )
     with keyed.engine.connect() as conn:
