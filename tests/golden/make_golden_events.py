@@ -336,6 +336,9 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         user_id=42, changed_fields=["city", "timezone"]
     ),
     ("user.password_changed", 1): lambda: identity_events.UserPasswordChanged(user_id=42, revoked_sessions=2),
+    ("user.password_reset", 1): lambda: identity_events.UserPasswordReset(
+        user_id=42, revoked_sessions=2, unlocked=True
+    ),
     ("user.activated", 1): lambda: identity_events.UserStatusChanged(
         user_id=43, old_status="pending", new_status="active", reason="verified by phone", changed_by_user_id=42
     ),

@@ -2145,6 +2145,8 @@ def test_the_matrix_covers_every_authenticated_route_of_the_document(world: Worl
         "/v1/auth/signup",
         "/v1/auth/verify",
         "/v1/auth/verify/resend",
+        "/v1/auth/password_reset",
+        "/v1/auth/password_reset/confirm",
         "/v1/auth/login",
         "/v1/auth/refresh",
         "/v1/maintenance_windows",

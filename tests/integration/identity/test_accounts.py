@@ -353,3 +353,34 @@ async def test_changing_the_password_revokes_every_other_session(
     await stub.CreateSession(
         pb.CreateSessionRequest(email=email, password="an entirely new password", ip="203.0.113.10")
     )
+
+
+async def test_a_password_reset_token_is_made_for_active_accounts_once_a_minute_under_the_policy(
+    signing: Identity, manual_clock: ManualClock
+) -> None:
+    email = unique_email()
+    ada = make_user(signing, email=email)
+    mail = accounts.request_password_reset(email.upper(), signing.uow())
+    assert mail is not None and mail.to == email and mail.minutes == 30
+    assert accounts.request_password_reset(email, signing.uow()) is None  # within the minute
+    assert accounts.request_password_reset(unique_email("nobody"), signing.uow()) is None
+    assert accounts.request_password_reset("not an email", signing.uow()) is None
+
+    # The password policy applies, and a refusal leaves the token usable.
+    with pytest.raises(InvalidInput, match="password"):
+        accounts.confirm_password_reset(mail.token or "", "short", signing.uow())
+    with pytest.raises(InvalidInput, match="token"):
+        accounts.confirm_password_reset("", "a new and long password", signing.uow())
+    profile, revoked = accounts.confirm_password_reset(mail.token or "", "a new and long password", signing.uow())
+    assert (profile.id, revoked) == (ada.id, 0)
+
+    # A suspended account is mailed nothing, and an open token of it is refused.
+    manual_clock.advance(timedelta(minutes=1))
+    pending = accounts.request_password_reset(email, signing.uow())
+    assert pending is not None
+    with signing.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE users SET status = 'suspended' WHERE id = :id"), {"id": ada.id})
+    with pytest.raises(InvalidInput, match="suspended"):
+        accounts.confirm_password_reset(pending.token, "yet another long password", signing.uow())
+    manual_clock.advance(timedelta(minutes=1))
+    assert accounts.request_password_reset(email, signing.uow()) is None

@@ -33,6 +33,8 @@ TRIAL_SETTINGS = {
     "trial_volume_gb_limit": ("100", "integer"),
     "trial_floating_ip_limit": ("1", "integer"),
 }
+# Password reset tokens' lifetime (identity_0011).
+RESET_SETTINGS = {"password_reset_minutes": ("30", "integer")}
 
 
 def test_the_migrated_schema_has_the_seed_settings_the_lockout_policy_and_no_user(engine: sa.Engine) -> None:
@@ -52,8 +54,9 @@ def test_the_migrated_schema_has_the_seed_settings_the_lockout_policy_and_no_use
         "resource_quotas",
         "quota_reservations",
         "outbox",
+        "password_resets",
     } <= tables
-    assert seeded_settings == SEED_SETTINGS | LOCKOUT_SETTINGS | QUOTA_SETTINGS | TRIAL_SETTINGS
+    assert seeded_settings == SEED_SETTINGS | LOCKOUT_SETTINGS | QUOTA_SETTINGS | TRIAL_SETTINGS | RESET_SETTINGS
     assert user_count == 0
 
 

@@ -16,7 +16,7 @@ from typing import Self
 
 from cpshared.auth.principal import Principal
 from cpshared.events.envelope import PendingEvent
-from identity_service.domain.accounts import EmailVerification, Profile, UserSession
+from identity_service.domain.accounts import EmailVerification, PasswordResetToken, Profile, UserSession
 from identity_service.domain.dunning import AccountType, BillingHold
 from identity_service.domain.model import (
     ApiKey,
@@ -149,6 +149,13 @@ class FakeLoginActivityRepository:
 
     def clear_failures(self, subject: str, ip_address: str) -> None:
         self.pairs.pop((subject, ip_address), None)
+
+    def clear_subject(self, subject: str, now: datetime) -> int:
+        mine = [k for k in self.pairs if k[0] == subject]
+        blocked = sum(1 for k in mine if (self.pairs[k].blocked_until or now) > now)
+        for k in mine:
+            del self.pairs[k]
+        return blocked
 
     def delete_failures_before(self, cutoff: datetime, limit: int) -> int:
         old = [k for k, v in self.pairs.items() if v.blocked_until is None or v.blocked_until < cutoff][:limit]
@@ -322,6 +329,7 @@ class FakeAccountRepository:
         self.sessions: dict[int, UserSession] = {}
         self.refresh_hashes: dict[int, str] = {}
         self.verifications: dict[str, EmailVerification] = {}
+        self.password_resets: dict[str, PasswordResetToken] = {}
         self.seen: list[UserSession | Profile] = []
 
     def profile(self, user_id: int, *, for_update: bool = False) -> Profile | None:
@@ -348,6 +356,33 @@ class FakeAccountRepository:
     def password_hash(self, user_id: int) -> str | None:
         user = self._users.rows.get(user_id)
         return None if user is None else user.password_hash
+
+    def save_reset_password(self, profile: Profile, password_hash: str, now: datetime) -> None:
+        self.save_password(profile, password_hash, now)
+        user = self._users.rows[profile.id]
+        self._users.rows[profile.id] = replace(user, failed_logins=0, locked_until=None)
+
+    def locked_until(self, user_id: int) -> datetime | None:
+        user = self._users.rows.get(user_id)
+        return None if user is None else user.locked_until
+
+    def add_password_reset(
+        self, user_id: int, token_hash: str, now: datetime, expires_at: datetime
+    ) -> PasswordResetToken:
+        reset = PasswordResetToken(len(self.password_resets) + 1, user_id, now, expires_at, used_at=None)
+        self.password_resets[token_hash] = reset
+        return reset
+
+    def password_reset_by_hash(self, token_hash: str) -> PasswordResetToken | None:
+        return self.password_resets.get(token_hash)
+
+    def latest_password_reset_sent(self, user_id: int) -> datetime | None:
+        return max((r.created_at for r in self.password_resets.values() if r.user_id == user_id), default=None)
+
+    def end_password_resets(self, user_id: int, now: datetime) -> None:
+        for token_hash, r in self.password_resets.items():
+            if r.user_id == user_id and r.used_at is None:
+                self.password_resets[token_hash] = replace(r, used_at=now)
 
     def add_verification(
         self, user_id: int, email: str, token_hash: str, now: datetime, expires_at: datetime

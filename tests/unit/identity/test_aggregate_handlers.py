@@ -359,6 +359,45 @@ def test_a_password_change_ends_the_other_sessions_before_it_is_recorded(passwor
     assert payload(uow, before + 1, ev.UserPasswordChanged).revoked_sessions == 1
 
 
+def test_a_password_reset_ends_every_session_lifts_the_lock_and_uses_the_token_up(
+    password_hash: str, clock: ManualClock
+) -> None:
+    uow, (ada,) = with_users("ada@example.com", password_hash=password_hash)
+    key = Ed25519PrivateKey.generate()
+    session, _, _ = accounts.create_session(accounts.CreateSession("ada@example.com", PASSWORD, IP), key, lambda: uow)
+    uow.users.rows[ada] = dataclasses.replace(
+        uow.users.rows[ada], failed_logins=0, locked_until=START + timedelta(minutes=15)
+    )
+    mail = accounts.request_password_reset("ada@example.com", uow)
+    assert mail is not None
+    before = len(uow.committed)
+
+    profile, ended = accounts.confirm_password_reset(mail.token or "", "a brand new passphrase", uow)
+
+    assert (profile.id, ended) == (ada, 1)
+    assert uow.users.rows[ada].locked_until is None
+    version = uow.users.rows[ada].version
+    assert committed(uow)[before:] == [
+        ("user.session_revoked", str(session.id), 2),
+        ("user.password_reset", str(ada), version + 1),
+    ]
+    reset = payload(uow, before + 1, ev.UserPasswordReset)
+    assert (reset.revoked_sessions, reset.unlocked) == (1, True)
+    assert payload(uow, before, ev.UserSessionRevoked).reason == "password_reset"
+    with pytest.raises(InvalidInput, match="used already"):
+        accounts.confirm_password_reset(mail.token or "", "another new passphrase", uow)
+    assert len(uow.committed) == before + 2
+
+
+def test_a_password_reset_token_expires_after_the_setting(clock: ManualClock) -> None:
+    uow, _ = with_users("ada@example.com")
+    mail = accounts.request_password_reset("ada@example.com", uow)
+    assert mail is not None and mail.minutes == 30
+    clock.advance(timedelta(minutes=30))
+    with pytest.raises(InvalidInput, match="expired"):
+        accounts.confirm_password_reset(mail.token or "", "a brand new passphrase", uow)
+
+
 def test_a_new_account_keeps_only_the_hash_its_hasher_made() -> None:
     uow = FakeUnitOfWork()
 

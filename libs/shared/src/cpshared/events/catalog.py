@@ -98,6 +98,7 @@ USER_SESSION_REFRESHED = event(
 USER_SESSION_REVOKED = event("user.session_revoked", 1, identity_events.UserSessionRevoked, "user_session", topic=None)
 USER_PROFILE_UPDATED = event("user.profile_updated", 1, identity_events.UserProfileUpdated, "user", topic=None)
 USER_PASSWORD_CHANGED = event("user.password_changed", 1, identity_events.UserPasswordChanged, "user", topic=None)
+USER_PASSWORD_RESET = event("user.password_reset", 1, identity_events.UserPasswordReset, "user", topic=None)
 
 # Identity, staff administration: status changes, erasure (ids only) and quota limits.
 USER_ACTIVATED = event("user.activated", 1, identity_events.UserStatusChanged, "user", topic=None)

@@ -9,6 +9,11 @@
   mail): the account becomes active.
 - ``POST /v1/auth/verify/resend`` ``{email}``: a new link for a pending account; always
   ``202``, so it tells nobody whether an email has an account.
+- ``POST /v1/auth/password_reset`` ``{email}``: a single-use reset token is mailed to an
+  active account (valid ``password_reset_minutes``, 30 by default); always ``202``.
+- ``POST /v1/auth/password_reset/confirm`` ``{token, password}``: the new password (the
+  password policy applies); every session of the account ends and a lockout is lifted;
+  two-factor authentication stays on. A used, replaced or expired token ``400 invalid_input``.
 - ``POST /v1/auth/login`` ``{email, password, totp_code?, recovery_code?}``: an access token
   (15 minutes) and a refresh token (the session's 30 days), shown once; send the access
   token as ``Authorization: Bearer <access_token>``. Wrong credentials ``401``, a locked,
@@ -109,6 +114,23 @@ class ResendBody(BaseModel):
     email: str = Field(min_length=1, max_length=255)
 
 
+class PasswordResetBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=1, max_length=255)
+
+
+class PasswordResetConfirmBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200, description="The reset token from the mail.")
+    password: str = Field(min_length=8, max_length=1024, description="The new password.")
+
+
+class PasswordResetAnswer(BaseModel):
+    revoked_sessions: int = Field(description="Sessions of the account the reset ended (all of them).")
+
+
 class LoginBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -163,6 +185,20 @@ async def resend_verification(request: Request, body: ResendBody) -> AcceptedAns
     """Mail a new verification link to a pending account (at most one a minute)."""
     await backends(request).accounts.resend_verification(body.email)
     return AcceptedAnswer(message="if an account with this email waits for verification, a new link is on its way")
+
+
+@router.post("/password_reset", status_code=202, responses=PUBLIC_ERRORS, dependencies=THROTTLED)
+async def request_password_reset(request: Request, body: PasswordResetBody) -> AcceptedAnswer:
+    """Mail a password reset token to the account with this email (at most one a minute)."""
+    await backends(request).accounts.request_password_reset(body.email)
+    return AcceptedAnswer(message="if an active account has this email, a password reset token is on its way")
+
+
+@router.post("/password_reset/confirm", responses=PUBLIC_ERRORS, dependencies=THROTTLED)
+async def confirm_password_reset(request: Request, body: PasswordResetConfirmBody) -> PasswordResetAnswer:
+    """Set a new password with the token from the reset mail; every session of the account ends."""
+    revoked = await backends(request).accounts.confirm_password_reset(body.token, body.password)
+    return PasswordResetAnswer(revoked_sessions=revoked)
 
 
 @router.post("/login", responses=PUBLIC_ERRORS, dependencies=THROTTLED)

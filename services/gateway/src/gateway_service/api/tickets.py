@@ -25,7 +25,6 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.support.v1 import ticket_service_pb2 as pb
-from cpshared.errors import NotFound
 from gateway_service.api.common import MAX_ID, Text, page_meta, sort_param, tenant
 from gateway_service.api.models.tickets import (
     ATTACHMENT_RESPONSE,

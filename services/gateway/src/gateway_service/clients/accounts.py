@@ -1,6 +1,6 @@
 """The gateway's calls to identity's AccountService: sign-up, sessions, profile, password.
 
-The public steps (sign-up, verification, login, refresh) run before anyone is signed in, so
+The public steps (sign-up, verification, login, refresh, password reset) run before anyone is signed in, so
 they carry the gateway's own service principal; the others carry the caller's. A failed call
 raises the public error of the same meaning (clients/calls.py).
 """
@@ -59,6 +59,14 @@ class AccountsClient:
 
     async def resend_verification(self, email: str) -> None:
         await backend_call(BACKEND, self._accounts().ResendVerification(pb.ResendVerificationRequest(email=email)))
+
+    async def request_password_reset(self, email: str) -> None:
+        request = pb.RequestPasswordResetRequest(email=email)
+        await backend_call(BACKEND, self._accounts().RequestPasswordReset(request))
+
+    async def confirm_password_reset(self, token: str, new_password: str) -> int:
+        request = pb.ConfirmPasswordResetRequest(token=token, new_password=new_password)
+        return (await backend_call(BACKEND, self._accounts().ConfirmPasswordReset(request))).revoked_sessions
 
     async def create_session(self, request: pb.CreateSessionRequest) -> pb.CreateSessionResponse:
         return await credential_call(self._accounts().CreateSession(request, timeout=CREDENTIAL_DEADLINE))

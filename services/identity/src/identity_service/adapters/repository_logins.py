@@ -109,6 +109,16 @@ class LoginActivityRepository:
             )
         )
 
+    def clear_subject(self, subject: str, now: datetime) -> int:
+        """Forget every address's failures of ``subject``; how many of those pairs were blocked."""
+        blocked = self._session.execute(
+            sa.select(sa.func.count())
+            .select_from(sign_in_failures)
+            .where(sign_in_failures.c.subject == subject, sign_in_failures.c.blocked_until > to_db(now))
+        ).scalar_one()
+        self._session.execute(sign_in_failures.delete().where(sign_in_failures.c.subject == subject))
+        return int(blocked)
+
     def delete_failures_before(self, cutoff: datetime, limit: int) -> int:
         """Pairs whose last wait ended before ``cutoff`` (retention), at most ``limit``."""
         result = self._session.execute(

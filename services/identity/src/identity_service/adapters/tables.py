@@ -169,6 +169,17 @@ email_verifications = sa.Table(
     sa.Column("used_at", TIME),
 )
 
+password_resets = sa.Table(
+    "password_resets",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("expires_at", TIME, nullable=False),
+    sa.Column("used_at", TIME),
+)
+
 user_sessions = sa.Table(
     "user_sessions",
     metadata,

@@ -97,6 +97,16 @@ class PasswordChanged:
 
 
 @dataclass(frozen=True)
+class PasswordReset:
+    """A new password set with a reset token from the mail (no current password proved)."""
+
+    user_id: int
+    revoked_sessions: int
+    unlocked: bool
+    """Whether the reset lifted a lockout from wrong passwords."""
+
+
+@dataclass(frozen=True)
 class TwoFactorEnabled:
     user_id: int
     confirmed_at: datetime
@@ -126,6 +136,7 @@ UserEvent = (
     | EmailVerified
     | ProfileUpdated
     | PasswordChanged
+    | PasswordReset
     | TwoFactorEnabled
     | TwoFactorDisabled
     | RecoveryCodesRegenerated

@@ -1,12 +1,17 @@
-"""The AccountService gRPC API: sign-up, verification, sessions, profile and password.
+"""The AccountService gRPC API: sign-up, verification, sessions, profile, password and its reset.
 
 As in grpc_servicer: protobuf in, a use case on a worker thread, protobuf out. Verification
 mails are sent after the use case committed, on another worker thread; a mail that fails is
 logged and the answer is still OK (the person asks for a new link).
 
+A password reset mail is sent on a background task after the answer, so the answer takes as
+long whether or not the email has an account; the notice that a reset happened is sent after
+the reset committed.
+
 Who may call: the public steps before anyone is signed in (SignUp, VerifyEmail,
-ResendVerification, CreateSession, RefreshSession) only services (the gateway); the rest a
-user on itself, an admin on anyone (adapters.authorization).
+ResendVerification, CreateSession, RefreshSession, RequestPasswordReset, ConfirmPasswordReset)
+only services (the gateway); the rest a user on itself, an admin on anyone
+(adapters.authorization).
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ def _acting_user_id() -> int:
 class AccountServicer(pb_grpc.AccountServiceServicer):
     def __init__(self, identity: Identity) -> None:
         self._identity = identity
+        self._background: set[asyncio.Task[bool]] = set()
 
     async def _mail_verification(self, mail: PendingMail | None) -> None:
         if mail is not None:
@@ -191,6 +197,31 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
             ip=actor_var.get().ip,
         )
         return pb.ChangePasswordResponse(revoked_sessions=revoked)
+
+    async def RequestPasswordReset(  # noqa: N802
+        self, request: pb.RequestPasswordResetRequest, context: Context
+    ) -> pb.RequestPasswordResetResponse:
+        require_service("RequestPasswordReset")
+        identity = self._identity
+        mail = await asyncio.to_thread(accounts.request_password_reset, request.email, identity.uow())
+        if mail is not None:
+            task = asyncio.create_task(
+                asyncio.to_thread(accounts.send_password_reset, identity.send_mail, identity.mail.public_url, mail)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return pb.RequestPasswordResetResponse()
+
+    async def ConfirmPasswordReset(  # noqa: N802
+        self, request: pb.ConfirmPasswordResetRequest, context: Context
+    ) -> pb.ConfirmPasswordResetResponse:
+        require_service("ConfirmPasswordReset")
+        identity = self._identity
+        profile, revoked = await asyncio.to_thread(
+            accounts.confirm_password_reset, request.token, request.new_password, identity.uow()
+        )
+        await asyncio.to_thread(accounts.send_password_reset_done, identity.send_mail, profile.email)
+        return pb.ConfirmPasswordResetResponse(revoked_sessions=revoked)
 
 
 def add_account_servicer(server: aio.Server, identity: Identity) -> list[str]:

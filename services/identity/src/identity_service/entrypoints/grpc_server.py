@@ -19,7 +19,11 @@ from identity_service.entrypoints.grpc_admin import add_admin_servicer
 from identity_service.entrypoints.grpc_identity import add_identity_servicer
 from identity_service.entrypoints.grpc_organizations import add_organization_servicer
 from identity_service.entrypoints.grpc_two_factor import add_two_factor_servicer
-from identity_service.entrypoints.retention_keeper import login_activity_retention, sign_in_failures_retention, trial_ends
+from identity_service.entrypoints.retention_keeper import (
+    login_activity_retention,
+    sign_in_failures_retention,
+    trial_ends,
+)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 

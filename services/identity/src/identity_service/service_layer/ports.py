@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from cpshared.auth.principal import Principal
-from identity_service.domain.accounts import EmailVerification, Profile, UserSession
+from identity_service.domain.accounts import EmailVerification, PasswordResetToken, Profile, UserSession
 from identity_service.domain.dunning import AccountType, BillingHold
 from identity_service.domain.invitations import Invitation
 from identity_service.domain.model import (
@@ -146,6 +146,9 @@ class LoginActivityRepository(Protocol):
 
     def clear_failures(self, subject: str, ip_address: str) -> None: ...
 
+    def clear_subject(self, subject: str, now: datetime) -> int:
+        """Forget every address's failures of ``subject`` (a password reset); how many were blocked at ``now``."""
+
     def delete_failures_before(self, cutoff: datetime, limit: int) -> int:
         """Forget at most ``limit`` pairs whose last wait ended before ``cutoff``; how many."""
 
@@ -258,7 +261,24 @@ class AccountRepository(Protocol):
 
     def save_password(self, profile: Profile, password_hash: str, now: datetime) -> None: ...
 
+    def save_reset_password(self, profile: Profile, password_hash: str, now: datetime) -> None:
+        """The new password, and no lockout left: the failure count and lock are cleared."""
+
+    def locked_until(self, user_id: int) -> datetime | None: ...
+
     def password_hash(self, user_id: int) -> str | None: ...
+
+    def add_password_reset(
+        self, user_id: int, token_hash: str, now: datetime, expires_at: datetime
+    ) -> PasswordResetToken: ...
+
+    def password_reset_by_hash(self, token_hash: str) -> PasswordResetToken | None:
+        """The reset row of a token, locked for the confirmation."""
+
+    def latest_password_reset_sent(self, user_id: int) -> datetime | None: ...
+
+    def end_password_resets(self, user_id: int, now: datetime) -> None:
+        """Every open reset token of the user stops working."""
 
     def add_verification(
         self, user_id: int, email: str, token_hash: str, now: datetime, expires_at: datetime

@@ -109,6 +109,7 @@ EVENT_CONTRACTS: dict[type[events.IdentityEvent], EventSpec] = {
     events.EmailVerified: catalog.USER_EMAIL_VERIFIED,
     events.ProfileUpdated: catalog.USER_PROFILE_UPDATED,
     events.PasswordChanged: catalog.USER_PASSWORD_CHANGED,
+    events.PasswordReset: catalog.USER_PASSWORD_RESET,
     events.TwoFactorEnabled: catalog.USER_TWO_FACTOR_ENABLED,
     events.TwoFactorDisabled: catalog.USER_TWO_FACTOR_DISABLED,
     events.RecoveryCodesRegenerated: catalog.USER_RECOVERY_CODES_REGENERATED,
