@@ -13,11 +13,17 @@ from cpshared.errors import Unavailable
 from cpshared.upstream import RetryPolicy, read_token
 from network_service.adapters.billing import BillingPrices
 from network_service.adapters.compute import ComputeClient
-from network_service.adapters.quotas import FIREWALL_RESOURCE_TYPE, NETWORK_RESOURCE_TYPE, IdentityQuotas
+from network_service.adapters.quotas import (
+    FIREWALL_RESOURCE_TYPE,
+    NETWORK_RESOURCE_TYPE,
+    PRIMARY_IP_RESOURCE_TYPE,
+    IdentityQuotas,
+)
 from network_service.adapters.unit_of_work import SqlAlchemyNetworkUnitOfWork
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.adapters.upstream_firewalls import HcloudFirewalls
 from network_service.adapters.upstream_networks import HcloudNetworks
+from network_service.adapters.upstream_primary_ips import HcloudPrimaryIps
 from network_service.service_layer.metering import Meter
 from network_service.service_layer.ports import (
     Compute,
@@ -26,6 +32,7 @@ from network_service.service_layer.ports import (
     UpstreamFirewalls,
     UpstreamFloatingIps,
     UpstreamNetworks,
+    UpstreamPrimaryIps,
 )
 from network_service.service_layer.provisioning import Provisioner
 
@@ -45,8 +52,12 @@ class Network:
         networks_upstream: Callable[[], UpstreamNetworks] | None = None,
         firewall_quotas: Quotas | None = None,
         firewalls_upstream: Callable[[], UpstreamFirewalls] | None = None,
+        primary_ip_quotas: Quotas | None = None,
+        primary_ips_upstream: Callable[[], UpstreamPrimaryIps] | None = None,
     ) -> None:
         self.engine = engine
+        self._primary_ip_quotas = primary_ip_quotas
+        self._primary_ips_upstream = primary_ips_upstream
         self._firewalls_upstream = firewalls_upstream
         self._firewall_quotas = firewall_quotas
         self._network_quotas = network_quotas
@@ -81,6 +92,13 @@ class Network:
         return self._firewall_quotas
 
     @property
+    def primary_ip_quotas(self) -> Quotas:
+        """Identity's ``primary_ip`` quota (primary IPs)."""
+        if self._primary_ip_quotas is None:
+            raise Unavailable("network cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
+        return self._primary_ip_quotas
+
+    @property
     def compute(self) -> Compute:
         if self._compute is None:
             raise Unavailable("network cannot reach compute: set CP_COMPUTE_GRPC_ADDR")
@@ -97,6 +115,8 @@ class Network:
             networks=self._networks_upstream() if self._networks_upstream else None,
             network_quotas=self._network_quotas,
             firewalls=self._firewalls_upstream() if self._firewalls_upstream else None,
+            primary_ips=self._primary_ips_upstream() if self._primary_ips_upstream else None,
+            primary_ip_quotas=self._primary_ip_quotas,
         )
 
     def meter(self) -> Meter | None:
@@ -104,7 +124,15 @@ class Network:
         return Meter(self.uow, self._prices) if self._prices is not None else None
 
     def close(self) -> None:
-        for peer in (self._quotas, self._network_quotas, self._firewall_quotas, self._compute, self._prices):
+        peers = (
+            self._quotas,
+            self._network_quotas,
+            self._firewall_quotas,
+            self._primary_ip_quotas,
+            self._compute,
+            self._prices,
+        )
+        for peer in peers:
             if isinstance(peer, IdentityQuotas | ComputeClient | BillingPrices):
                 peer.close()
         self.engine.dispose()
@@ -150,6 +178,18 @@ def bootstrap(
         else None,
         firewalls_upstream=(
             lambda: HcloudFirewalls(hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy())
+        )
+        if hcloud_endpoint
+        else None,
+        primary_ip_quotas=(
+            IdentityQuotas(identity_grpc_addr, service_key_file, PRIMARY_IP_RESOURCE_TYPE)
+            if identity_grpc_addr
+            else None
+        ),
+        primary_ips_upstream=(
+            lambda: HcloudPrimaryIps(
+                hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy()
+            )
         )
         if hcloud_endpoint
         else None,

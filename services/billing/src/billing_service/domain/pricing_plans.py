@@ -15,7 +15,7 @@ from cpshared.errors import InvalidInput
 from cpshared.events import catalog
 from cpshared.events.registry import EventSpec
 
-RESOURCE_TYPES = ("server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth")
+RESOURCE_TYPES = ("server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth", "primary_ip")
 # Column precision (integer digits, decimals) of each price.
 PRECISION = {
     "price_hourly": (4, 6),

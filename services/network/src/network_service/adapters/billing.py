@@ -14,7 +14,7 @@ from cloudplatform.billing.v1 import billing_service_pb2_grpc as bpb_grpc
 from cpshared.errors import Unavailable
 from cpshared.grpc.service_client import ServiceChannel
 from network_service import SERVICE_NAME
-from network_service.domain.metering import PLANS, Price
+from network_service.domain.metering import PLANS, PRIMARY_IP_PLANS, Price
 from network_service.service_layer.ports import Prices
 
 CACHE_SECONDS = 60.0
@@ -30,27 +30,42 @@ class BillingPrices(Prices):
     def _load(self) -> dict[str, Price]:
         with self._lock:
             if self._plans is None or time.monotonic() - self._read_at > CACHE_SECONDS:
-                request = bpb.ListPricingPlansRequest(resource_type="floating_ip")
-                try:
-                    answer = self._billing.call(
-                        lambda ch, md: bpb_grpc.BillingServiceStub(ch).ListPricingPlans(request, metadata=md)
+                plans: dict[str, Price] = {}
+                for resource_type in ("floating_ip", "primary_ip"):
+                    try:
+                        answer = self._list(resource_type)
+                    except aio.AioRpcError as exc:
+                        if resource_type == "primary_ip":
+                            continue  # a billing without primary IP plans: they are not billed
+                        if self._plans is None:
+                            raise Unavailable(f"billing could not list its pricing plans: {exc.code().name}") from None
+                        return self._plans
+                    plans.update(
+                        {
+                            plan.code: Price(
+                                plan.code,
+                                Decimal(plan.price_hourly),
+                                Decimal(plan.price_monthly),
+                                plan.currency or "EUR",
+                            )
+                            for plan in answer.pricing_plans
+                            if plan.active and plan.price_hourly and plan.price_monthly and Decimal(plan.price_hourly)
+                        }
                     )
-                except aio.AioRpcError as exc:
-                    if self._plans is None:
-                        raise Unavailable(f"billing could not list its pricing plans: {exc.code().name}") from None
-                    return self._plans
-                self._plans = {
-                    plan.code: Price(
-                        plan.code, Decimal(plan.price_hourly), Decimal(plan.price_monthly), plan.currency or "EUR"
-                    )
-                    for plan in answer.pricing_plans
-                    if plan.active and plan.price_hourly and plan.price_monthly
-                }
+                self._plans = plans
                 self._read_at = time.monotonic()
             return self._plans
 
     def floating_ip(self, kind: str) -> Price | None:
         code = PLANS.get(kind)
+        return self._load().get(code) if code else None
+
+    def _list(self, resource_type: str) -> bpb.ListPricingPlansResponse:
+        request = bpb.ListPricingPlansRequest(resource_type=resource_type)
+        return self._billing.call(lambda ch, md: bpb_grpc.BillingServiceStub(ch).ListPricingPlans(request, metadata=md))
+
+    def primary_ip(self, kind: str) -> Price | None:
+        code = PRIMARY_IP_PLANS.get(kind)
         return self._load().get(code) if code else None
 
     def close(self) -> None:

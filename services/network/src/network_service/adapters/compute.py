@@ -44,6 +44,7 @@ class ComputeClient(Compute):
             location=server.datacenter,
             network_zone=location.network_zone if location is not None else "",
             live=server.status not in GONE,
+            status=server.status,
         )
 
     def _load(self) -> dict[str, LocationRef]:

@@ -1,5 +1,6 @@
 """Identity's quotas over gRPC: the shared client (:class:`cpshared.quotas.IdentityQuotas`) for
-the resource type ``floating_ip`` (or ``network``, private networks; ``firewall``, firewalls), as network."""
+the resource type ``floating_ip`` (or ``network``, private networks; ``firewall``, firewalls;
+``primary_ip``, primary IPs), as network."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from network_service import SERVICE_NAME
 RESOURCE_TYPE = "floating_ip"
 NETWORK_RESOURCE_TYPE = "network"
 FIREWALL_RESOURCE_TYPE = "firewall"
+PRIMARY_IP_RESOURCE_TYPE = "primary_ip"
 
 
 class IdentityQuotas(SharedIdentityQuotas):

@@ -11,6 +11,7 @@ from cpshared.events.envelope import PendingEvent
 from cpshared.events.outbox import write_events_once
 from network_service.adapters.firewall_repository import FirewallRepository
 from network_service.adapters.network_repository import NetworkRepository
+from network_service.adapters.primary_ip_repository import PrimaryIpMeteringRepository, PrimaryIpRepository
 from network_service.adapters.repository import ActionRepository, FloatingIpRepository, MeteringRepository
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
 
@@ -23,6 +24,8 @@ class SqlAlchemyNetworkUnitOfWork(SqlAlchemyUnitOfWork, NetworkUnitOfWork):
         self.metering = MeteringRepository(self.session)
         self.networks = NetworkRepository(self.session)
         self.firewalls = FirewallRepository(self.session)
+        self.primary_ips = PrimaryIpRepository(self.session)
+        self.primary_ip_metering = PrimaryIpMeteringRepository(self.session)
         return self
 
     def record_once(self, events: Sequence[PendingEvent]) -> list[PendingEvent]:

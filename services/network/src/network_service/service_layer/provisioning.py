@@ -22,13 +22,14 @@ from cpshared.logging import get_logger
 from network_service.domain import floating_ips as fips
 from network_service.domain.actions import Action, UpstreamFailure
 from network_service.domain.floating_ips import FloatingIp
-from network_service.service_layer import firewall_provisioning, network_provisioning
+from network_service.service_layer import firewall_provisioning, network_provisioning, primary_ip_provisioning
 from network_service.service_layer.ports import (
     Compute,
     Quotas,
     UpstreamFirewalls,
     UpstreamFloatingIps,
     UpstreamNetworks,
+    UpstreamPrimaryIps,
     reservation_key,
 )
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
@@ -134,9 +135,12 @@ class Provisioner:
         networks: UpstreamNetworks | None = None,
         network_quotas: Quotas | None = None,
         firewalls: UpstreamFirewalls | None = None,
+        primary_ips: UpstreamPrimaryIps | None = None,
+        primary_ip_quotas: Quotas | None = None,
     ) -> None:
         """``networks`` (and ``network_quotas``, identity's ``network`` quota): private networks'
-        actions are carried out too; ``firewalls``: firewalls' actions, and :meth:`reconcile`."""
+        actions are carried out too; ``firewalls``: firewalls' actions, and :meth:`reconcile`;
+        ``primary_ips`` (and ``primary_ip_quotas``, identity's ``primary_ip`` quota): primary IPs'."""
         self.uow_factory = uow_factory
         self.upstream = upstream
         self.quotas = quotas
@@ -145,10 +149,16 @@ class Provisioner:
             network_provisioning.NetworkPeers(networks, network_quotas or quotas, compute) if networks else None
         )
         self.firewalls = firewall_provisioning.FirewallPeers(firewalls) if firewalls else None
+        self.primary_ips = (
+            primary_ip_provisioning.PrimaryIpPeers(primary_ips, primary_ip_quotas or quotas, compute)
+            if primary_ips
+            else None
+        )
         self.commands = [
             *CARRY_OUT,
             *(network_provisioning.COMMANDS if networks else ()),
             *(firewall_provisioning.COMMANDS if firewalls else ()),
+            *(primary_ip_provisioning.COMMANDS if primary_ips else ()),
         ]
 
     def run_once(self, skip: Collection[int] = ()) -> Outcome | None:
@@ -157,10 +167,14 @@ class Provisioner:
             action = uow.actions.claim_next(skip, self.commands)
             if action is None:
                 return None
-            if action.resource_type in ("network", "firewall"):
+            if action.resource_type in ("network", "firewall", "primary_ip"):
                 try:
                     if action.resource_type == "network" and self.networks is not None:
                         network_provisioning.carry_out(self.networks, uow, action)
+                    elif action.resource_type == "primary_ip":
+                        if self.primary_ips is None:
+                            return Outcome(action.id, action.command, DEFERRED)
+                        primary_ip_provisioning.carry_out(self.primary_ips, uow, action)
                     elif self.firewalls is not None:
                         firewall_provisioning.carry_out(self.firewalls, uow, action)
                 except Unavailable as exc:
@@ -202,6 +216,8 @@ class Provisioner:
         swept = network_provisioning.sweep(self.uow_factory, self.networks.upstream) if self.networks else []
         if self.firewalls:
             swept += firewall_provisioning.sweep(self.uow_factory, self.firewalls.upstream)
+        if self.primary_ips:
+            swept += primary_ip_provisioning.sweep(self.uow_factory, self.primary_ips.upstream)
         return swept + self._sweep_floating_ips()
 
     def reconcile(self) -> list[int]:

@@ -29,6 +29,8 @@ class NetworkUnitOfWork(abc.ABC):
     metering: ports.MeteringRepository
     networks: ports.NetworkRepository
     firewalls: ports.FirewallRepository
+    primary_ips: ports.PrimaryIpRepository
+    primary_ip_metering: ports.PrimaryIpMeteringRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
@@ -53,7 +55,7 @@ class NetworkUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
     def collect_events(self) -> None:
-        for aggregate in [*self.floating_ips.seen, *self.networks.seen, *self.firewalls.seen]:
+        for aggregate in [*self.floating_ips.seen, *self.networks.seen, *self.firewalls.seen, *self.primary_ips.seen]:
             for event in pending_events(aggregate, SERVICE_NAME):
                 self.record(event)
 
