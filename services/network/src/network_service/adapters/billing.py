@@ -62,7 +62,10 @@ class BillingPrices(Prices):
 
     def _list(self, resource_type: str) -> bpb.ListPricingPlansResponse:
         request = bpb.ListPricingPlansRequest(resource_type=resource_type)
-        return self._billing.call(lambda ch, md: bpb_grpc.BillingServiceStub(ch).ListPricingPlans(request, metadata=md))
+        answer: bpb.ListPricingPlansResponse = self._billing.call(
+            lambda ch, md: bpb_grpc.BillingServiceStub(ch).ListPricingPlans(request, metadata=md)
+        )
+        return answer
 
     def primary_ip(self, kind: str) -> Price | None:
         code = PRIMARY_IP_PLANS.get(kind)
