@@ -59,6 +59,7 @@ from network_service.adapters.quotas import IdentityQuotas as NetworkQuotas
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.adapters.upstream_firewalls import HcloudFirewalls
 from network_service.adapters.upstream_networks import HcloudNetworks
+from network_service.adapters.upstream_primary_ips import HcloudPrimaryIps
 from network_service.bootstrap import Network
 from network_service.config import WorkerSettings as NetworkWorkerSettings
 from network_service.entrypoints import worker as network_worker
@@ -198,6 +199,7 @@ def network_in_thread(
         quotas=NetworkQuotas(identity_address, key_file),
         network_quotas=NetworkQuotas(identity_address, key_file, "network"),
         firewall_quotas=NetworkQuotas(identity_address, key_file, "firewall"),
+        primary_ip_quotas=NetworkQuotas(identity_address, key_file, "primary_ip"),
         compute=NetworkComputeClient(compute_address, key_file),
         prices=NetworkPrices(billing_address, key_file) if billing_address else None,
     )
@@ -548,6 +550,9 @@ def network_worker_running(platform: LivePlatform) -> Iterator[None]:
     firewalls = HcloudFirewalls(
         platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
     )
+    primary_ips = HcloudPrimaryIps(
+        platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
     provisioner = NetworkProvisioner(
         network.uow,
         upstream,
@@ -556,6 +561,8 @@ def network_worker_running(platform: LivePlatform) -> Iterator[None]:
         networks=networks,
         network_quotas=network.network_quotas,
         firewalls=firewalls,
+        primary_ips=primary_ips,
+        primary_ip_quotas=network.primary_ip_quotas,
     )
     settings = NetworkWorkerSettings.model_construct(
         worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05

@@ -8,7 +8,7 @@ service (its worker makes them upstream, and adopts a server's own addresses as 
   of ``location``/``datacenter`` (name or ID) and ``assignee_id`` (a powered-off server of the
   tenant without a primary IP of that type), ``auto_delete``, ``labels``): one unit of the
   tenant's ``primary_ip`` quota (``403 resource_limit_exceeded`` when used up), answered with its
-  address once upstream made it (and the ``create_primary_ip`` action when it is assigned).
+  address once upstream made it and its ``create_primary_ip`` action.
 - ``GET``/``PUT`` (``name``, ``labels``, ``auto_delete``)/``DELETE /v1/primary_ips/{id}``: a
   protected one is not deleted (``423 protected``), nor one whose server runs
   (``422 server_not_stopped``), nor one with an action running (``423 locked``).
@@ -91,7 +91,7 @@ class PrimaryIpAnswer(BaseModel):
 
 class CreatedPrimaryIpAnswer(BaseModel):
     primary_ip: PrimaryIpOut
-    action: ActionOut | None = Field(description="The create_primary_ip action (when assigned at creation).")
+    action: ActionOut = Field(description="The create_primary_ip action.")
 
 
 class PrimaryIpsAnswer(BaseModel):
@@ -237,8 +237,7 @@ async def create_primary_ip(request: Request, principal: Authenticated, body: Ne
         auto_delete=body.auto_delete,
         labels=body.labels,
     )
-    action = action_out(answer.action) if body.assignee_id else None
-    return CreatedPrimaryIpAnswer(primary_ip=places.out(answer.primary_ip), action=action)
+    return CreatedPrimaryIpAnswer(primary_ip=places.out(answer.primary_ip), action=action_out(answer.action))
 
 
 async def _actions(

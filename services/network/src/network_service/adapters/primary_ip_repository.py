@@ -162,8 +162,13 @@ class PrimaryIpRepository:
         offset: int,
         limit: int,
     ) -> tuple[list[PrimaryIp], int]:
-        """One page of a tenant's primary IPs (both None: every tenant's). ``order``: (id|name|created, descending)."""
-        conditions: list[sa.ColumnElement[bool]] = [c.deleted_at.is_(None), *_tenant(c, user_id, organization_id)]
+        """One page of a tenant's primary IPs (both None: every tenant's; a server's own addresses
+        once adopted). ``order``: (id|name|created, descending)."""
+        conditions: list[sa.ColumnElement[bool]] = [
+            c.deleted_at.is_(None),
+            sa.or_(c.adopted.is_(False), c.status == "ready"),
+            *_tenant(c, user_id, organization_id),
+        ]
         if name:
             conditions.append(c.name == name)
         if ip:
