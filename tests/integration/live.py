@@ -310,6 +310,9 @@ class LivePlatform:
     network: Network | None = None
     """The network service, when the platform runs it (``network_url``, with compute): its worker
     is the test's to run (``network.provisioner`` needs an upstream: pass one to Provisioner)."""
+    network_worker_env: dict[str, str] = field(default_factory=dict)
+    """With network: the environment a network worker process needs to join this platform
+    (``python -m network_service.entrypoints.worker``), but for its metrics port."""
     monitoring: Monitoring | None = None
     """The monitoring service, when the platform runs compute: tests feed its projection and
     run its collector against the simulator."""
@@ -468,6 +471,7 @@ def _live_platform(
                 support_address, support = optional.enter_context(support_in_thread(support_engine, trusted))
                 backends["support_grpc_addr"] = support_address
             network: Network | None = None
+            network_worker_env: dict[str, str] = {}
             if network_engine is not None:
                 assert compute_engine is not None, "network needs compute (its servers and locations)"
                 network_key_file = Path(keys) / "network.key"
@@ -484,6 +488,19 @@ def _live_platform(
                     )
                 )
                 backends["network_grpc_addr"] = network_address
+                assert simulator is not None
+                network_token_file = Path(keys) / "hcloud-token"
+                network_token_file.write_text(SIMULATOR_TOKEN)
+                network_worker_env = {
+                    "CP_SERVICE_NAME": "network",
+                    "CP_DATABASE_URL": str(network_url),
+                    "CP_HCLOUD_ENDPOINT": simulator,
+                    "CP_HCLOUD_TOKEN_FILE": str(network_token_file),
+                    "CP_IDENTITY_GRPC_ADDR": address,
+                    "CP_COMPUTE_GRPC_ADDR": backends["compute_grpc_addr"],
+                    "CP_BILLING_GRPC_ADDR": backends.get("billing_grpc_addr", ""),
+                    "CP_PRINCIPAL_SERVICE_KEY_FILE": str(network_key_file),
+                }
             if monitoring_engine is not None:
                 monitoring_address, monitoring = optional.enter_context(
                     monitoring_in_thread(monitoring_engine, trusted)
@@ -515,6 +532,7 @@ def _live_platform(
                     storage_worker_env=storage_worker_env,
                     support=support,
                     network=network,
+                    network_worker_env=network_worker_env,
                     monitoring=monitoring,
                 )
     finally:
