@@ -24,6 +24,7 @@ upstream work through hcloud to the simulator (HTTP).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -35,7 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from hcloud import Client  # noqa: E402
+from hcloud import APIException, Client  # noqa: E402
 from hcloud.images import Image  # noqa: E402
 from hcloud.locations import Location  # noqa: E402
 from hcloud.server_types import ServerType  # noqa: E402
@@ -208,7 +209,8 @@ def main() -> None:
             for fip in client.floating_ips.get_all():
                 client.floating_ips.delete(fip)
             for pip in client.primary_ips.get_all():
-                client.primary_ips.delete(pip)
+                with contextlib.suppress(APIException):  # a delete the client retried (it answers 404 then)
+                    client.primary_ips.delete(pip)
             client.servers.delete(server)
 
         # (e) outside the worker: it would mirror the firewalls upstream meanwhile.
