@@ -142,7 +142,7 @@ class PrimaryIpClient:
         sort: Sequence[str] = (),
         page: int = 1,
         per_page: int = 25,
-    ) -> pb.ListActionsResponse:
+    ) -> pb.ListPrimaryIpActionsResponse:
         request = pb.ListPrimaryIpActionsRequest(
             user_id=user_id,
             organization_id=organization_id,

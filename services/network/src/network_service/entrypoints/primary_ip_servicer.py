@@ -148,7 +148,7 @@ class PrimaryIpServicer(pb_grpc.PrimaryIpServiceServicer):
 
     async def AssignPrimaryIp(  # noqa: N802
         self, request: pb.AssignPrimaryIpRequest, context: Context
-    ) -> pb.PrimaryIpActionResponse:
+    ) -> pb.AssignPrimaryIpResponse:
         reach = _reach(request.organization_id, f"primary IP {request.primary_ip_id}")
         network = self._network
         action = await asyncio.to_thread(
@@ -161,21 +161,21 @@ class PrimaryIpServicer(pb_grpc.PrimaryIpServiceServicer):
                 network.compute,
             )
         )
-        return pb.PrimaryIpActionResponse(action=action_message(action))
+        return pb.AssignPrimaryIpResponse(action=action_message(action))
 
     async def UnassignPrimaryIp(  # noqa: N802
         self, request: pb.UnassignPrimaryIpRequest, context: Context
-    ) -> pb.PrimaryIpActionResponse:
+    ) -> pb.UnassignPrimaryIpResponse:
         reach = _reach(request.organization_id, f"primary IP {request.primary_ip_id}")
         network = self._network
         action = await asyncio.to_thread(
             lambda: primary_ips.unassign(request.primary_ip_id, reach, network.uow(), network.compute)
         )
-        return pb.PrimaryIpActionResponse(action=action_message(action))
+        return pb.UnassignPrimaryIpResponse(action=action_message(action))
 
     async def ChangePrimaryIpDnsPtr(  # noqa: N802
         self, request: pb.ChangePrimaryIpDnsPtrRequest, context: Context
-    ) -> pb.PrimaryIpActionResponse:
+    ) -> pb.ChangePrimaryIpDnsPtrResponse:
         reach = _reach(request.organization_id, f"primary IP {request.primary_ip_id}")
         action = await asyncio.to_thread(
             primary_ips.change_dns_ptr,
@@ -185,11 +185,11 @@ class PrimaryIpServicer(pb_grpc.PrimaryIpServiceServicer):
             reach,
             self._network.uow(),
         )
-        return pb.PrimaryIpActionResponse(action=action_message(action))
+        return pb.ChangePrimaryIpDnsPtrResponse(action=action_message(action))
 
     async def ChangePrimaryIpProtection(  # noqa: N802
         self, request: pb.ChangePrimaryIpProtectionRequest, context: Context
-    ) -> pb.PrimaryIpActionResponse:
+    ) -> pb.ChangePrimaryIpProtectionResponse:
         reach = _reach(request.organization_id, f"primary IP {request.primary_ip_id}")
         action = await asyncio.to_thread(
             primary_ips.change_protection,
@@ -198,11 +198,11 @@ class PrimaryIpServicer(pb_grpc.PrimaryIpServiceServicer):
             reach,
             self._network.uow(),
         )
-        return pb.PrimaryIpActionResponse(action=action_message(action))
+        return pb.ChangePrimaryIpProtectionResponse(action=action_message(action))
 
     async def ListPrimaryIpActions(  # noqa: N802
         self, request: pb.ListPrimaryIpActionsRequest, context: Context
-    ) -> pb.ListActionsResponse:
+    ) -> pb.ListPrimaryIpActionsResponse:
         user_id, organization_id = authz.list_scope(
             False, request.user_id, request.organization_id, (), "ListPrimaryIpActions"
         )
@@ -224,7 +224,7 @@ class PrimaryIpServicer(pb_grpc.PrimaryIpServiceServicer):
         )
         reach = _reach(request.organization_id, f"primary IP {request.primary_ip_id}")
         found, total = await asyncio.to_thread(primary_ips.actions, query, reach, self._network.uow())
-        return pb.ListActionsResponse(actions=[action_message(a) for a in found], total_entries=total)
+        return pb.ListPrimaryIpActionsResponse(actions=[action_message(a) for a in found], total_entries=total)
 
     async def ServerPrimaryIps(  # noqa: N802
         self, request: pb.ServerPrimaryIpsRequest, context: Context
