@@ -93,7 +93,14 @@ def _dns_ptr(peers: PrimaryIpPeers, action: Action, pip: PrimaryIp) -> None:
 
 def _delete(peers: PrimaryIpPeers, action: Action, pip: PrimaryIp) -> None:
     for found in peers.upstream.find(pip.id):
-        peers.upstream.delete(found.id)
+        try:
+            peers.upstream.delete(found.id)
+        except UpstreamFailure as refused:
+            if refused.code != "server_not_stopped":
+                raise
+            # Gone here already: upstream deletes it once its server is off or deleted (an erased
+            # account's servers are being deleted); the action waits for that.
+            raise Unavailable(f"primary IP {pip.id} waits for its server to stop upstream") from None
     peers.quotas.release(primary_ip_reservation_key(pip.id))
     pip.cleaned_up(action, utcnow())
 
