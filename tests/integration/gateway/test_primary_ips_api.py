@@ -10,7 +10,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,6 +22,9 @@ from hcloud.images import Image
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
 
+from billing_service.adapters.tables import invoice_items
+from billing_service.config import BillingRules
+from billing_service.entrypoints.projection import BillingProjection
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from compute_service.adapters.upstream_servers import HcloudServers, RetryPolicy
@@ -36,6 +40,7 @@ from identity_service.domain.model import UserStatus
 from identity_service.service_layer import api_keys, users
 from network_service.adapters.tables import primary_ips as pip_table
 from network_service.entrypoints.server_projection import ServerProjection
+from tests.integration.billing.support import run_invoices, user_created
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform, network_worker_running
 from tests.unit.hetzner_sim import spec
 
@@ -282,9 +287,13 @@ def test_bad_input_is_refused_and_changes_nothing(platform: LivePlatform, worker
     assert all(code.split()[-1].startswith(("2", "4")) for code in checked)
 
 
-def test_a_primary_ipv4s_hours_are_metered_once_by_billings_plan(platform: LivePlatform, workers: None) -> None:
+def test_a_primary_ipv4s_hours_are_metered_once_and_invoiced_on_a_line_of_its_own(
+    platform: LivePlatform, workers: None
+) -> None:
     """One ``usage.recorded`` per started hour (deterministic ids, a second pass adds nothing),
-    priced by billing's primary_ip_ipv4 plan; IPv6 (no price) records nothing."""
+    priced by billing's primary_ip_ipv4 plan; IPv6 (no price) records nothing. Billing's projection
+    and invoice run bill the hours on the primary IP's own line, equal to the plan's hourly price
+    times the hours (under the monthly cap)."""
     assert platform.network is not None
     meter = platform.network.meter()
     assert meter is not None
@@ -315,3 +324,35 @@ def test_a_primary_ipv4s_hours_are_metered_once_by_billings_plan(platform: LiveP
     assert [str(uuid.UUID(bytes=row.event_id)) for row in rows] == [
         usage_event_id("primary_ip", v4.id, "compute_hours", int(h.timestamp())) for h in hours
     ]
+
+    assert platform.billing is not None
+    with platform.network.engine.connect() as conn:
+        records = conn.execute(
+            sa.select(outbox.c.topic, outbox.c.message_key, outbox.c.envelope)
+            .where(outbox.c.event_type == "usage.recorded", outbox.c.message_key == f"primary_ip:{v4.id}")
+            .order_by(outbox.c.id)
+        ).all()
+    with platform.identity.uow() as uow:
+        user = uow.users.by_email("pip-metered@example.com")
+    assert user is not None
+    account = user_created(user.id)
+    raw = [RawRecord(account.topic.name, 0, 0, account.key, account.envelope.SerializeToString(), account.headers())]
+    raw += [RawRecord(r.topic, 1, n, r.message_key.encode(), r.envelope) for n, r in enumerate([*records, *records])]
+    ProjectionRunner(platform.billing, BillingProjection()).apply_batch(raw)
+    (issued,) = run_invoices(platform.billing, date(2001, 4, 1), BillingRules()).issued
+    with platform.billing.connect() as conn:
+        lines = conn.execute(
+            sa.select(
+                invoice_items.c.resource_type,
+                invoice_items.c.resource_id,
+                invoice_items.c.quantity,
+                invoice_items.c.unit_price,
+                invoice_items.c.total,
+            ).where(invoice_items.c.invoice_id == issued.invoice_id)
+        ).all()
+    # billing_0009's primary_ip_ipv4 plan: 0.000952 gross an hour, invoiced net of the 19 % VAT it includes.
+    net_hourly = (Decimal("0.000952") * 100 / 119).quantize(Decimal("0.000001"))
+    assert [(r.resource_type, r.resource_id, r.quantity, r.unit_price) for r in lines] == [
+        ("primary_ip", v4.id, Decimal("4.0000"), net_hourly)
+    ]
+    assert lines[0].total == (4 * net_hourly).quantize(Decimal("0.01"))
