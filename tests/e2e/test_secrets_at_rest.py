@@ -54,7 +54,7 @@ def scenario(base: str, sink: MailSink, email: str) -> dict[str, str]:
     secrets["new password"] = f"second password {uuid.uuid4().hex}"
     with httpx.Client(base_url=base, timeout=15) as http:
         signed_up = http.post("/v1/auth/signup", json={"name": "Scan", "email": email, "password": secrets["password"]})
-        assert signed_up.status_code == 201, signed_up.text
+        assert signed_up.status_code == 202, signed_up.text
         match = TOKEN.search(sink.wait_for(email, "Verify").body)
         assert match
         assert http.post("/v1/auth/verify", json={"token": match.group(1)}).status_code == 200

@@ -224,6 +224,24 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("api_key.revoked", 1): lambda: identity_events.ApiKeyRevoked(
         api_key_id=4711, user_id=42, organization_id=7, revoked_at=_timestamp(OCCURRED_AT)
     ),
+    ("organization.trial_ended", 1): lambda: identity_events.OrganizationTrialEnded(
+        organization_id=7, trial_ends_at=_timestamp(OCCURRED_AT), new_status="active"
+    ),
+    ("api_key.updated", 1): lambda: identity_events.ApiKeyUpdated(
+        api_key_id=4711,
+        user_id=42,
+        organization_id=7,
+        name="renamed golden key",
+        scopes=["servers:read"],
+        rate_limit=500,
+    ),
+    ("api_key.rotated", 1): lambda: identity_events.ApiKeyRotated(
+        api_key_id=4711,
+        user_id=42,
+        organization_id=7,
+        successor_api_key_id=4712,
+        retires_at=_timestamp(datetime(2026, 1, 1, 1, tzinfo=UTC)),
+    ),
     ("quota.reserved", 1): lambda: identity_events.QuotaReserved(
         quota_id=4711,
         user_id=42,
@@ -318,6 +336,9 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         user_id=42, changed_fields=["city", "timezone"]
     ),
     ("user.password_changed", 1): lambda: identity_events.UserPasswordChanged(user_id=42, revoked_sessions=2),
+    ("user.password_reset", 1): lambda: identity_events.UserPasswordReset(
+        user_id=42, revoked_sessions=2, unlocked=True
+    ),
     ("user.activated", 1): lambda: identity_events.UserStatusChanged(
         user_id=43, old_status="pending", new_status="active", reason="verified by phone", changed_by_user_id=42
     ),
@@ -529,6 +550,31 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ),
     ("volume.deleted", 1): lambda: storage_events.VolumeDeleted(
         volume_id=55, user_id=42, organization_id=7, size_gb=20
+    ),
+    ("server.restore_started", 1): lambda: compute_events.ServerRestoreStarted(
+        server_id=4711, user_id=42, organization_id=7, backup_id=1000000000301, action_id=9001
+    ),
+    ("backup.created", 1): lambda: storage_events.BackupCreated(
+        backup_id=301,
+        server_id=4711,
+        user_id=42,
+        organization_id=7,
+        type="automated",
+        size_gb="2.50",
+        expires_at=_timestamp(datetime(2025, 1, 8, 22, 0, 0, tzinfo=UTC)),
+        hetzner_id=123456,
+    ),
+    ("backup.expired", 1): lambda: storage_events.BackupRemoved(
+        backup_id=301, server_id=4711, user_id=42, organization_id=7, reason="rotated"
+    ),
+    ("backup.deleted", 1): lambda: storage_events.BackupRemoved(
+        backup_id=301, server_id=4711, user_id=42, organization_id=7, reason="requested"
+    ),
+    ("snapshot.created", 1): lambda: storage_events.SnapshotChanged(
+        snapshot_id=88, user_id=42, organization_id=7, resource_type="server", resource_id=4711, size_gb="2.50"
+    ),
+    ("snapshot.deleted", 1): lambda: storage_events.SnapshotChanged(
+        snapshot_id=88, user_id=42, organization_id=7, resource_type="server", resource_id=4711, size_gb="2.50"
     ),
     ("volume.action_failed", 1): lambda: storage_events.VolumeActionFailed(
         volume_id=55,
@@ -801,6 +847,57 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         firewall_id=41, user_id=42, organization_id=0, reason="suspended"
     ),
     ("firewall.unblocked", 1): lambda: network_events.FirewallUnblocked(firewall_id=41, user_id=42, organization_id=0),
+    ("load_balancer.created", 1): lambda: network_events.LoadBalancerCreated(
+        load_balancer_id=51,
+        user_id=42,
+        organization_id=7,
+        name="web-lb",
+        load_balancer_type="lb11",
+        location="fsn1",
+        labels={"env": "prod"},
+        action_id=1000000000051,
+    ),
+    ("load_balancer.provisioned", 1): lambda: network_events.LoadBalancerProvisioned(
+        load_balancer_id=51,
+        user_id=42,
+        organization_id=7,
+        ipv4="203.0.113.51",
+        ipv6="2001:db8:51::1",
+        action_id=1000000000051,
+    ),
+    ("load_balancer.updated", 1): lambda: network_events.LoadBalancerUpdated(
+        load_balancer_id=51, user_id=42, organization_id=7, name="web-lb-renamed", labels={"env": "test"}
+    ),
+    ("load_balancer.changed", 1): lambda: network_events.LoadBalancerChanged(
+        load_balancer_id=51, user_id=42, organization_id=7, command="add_target", action_id=1000000000052
+    ),
+    ("load_balancer.target_removed", 1): lambda: network_events.LoadBalancerTargetRemoved(
+        load_balancer_id=51, user_id=42, organization_id=7, server_id=4711
+    ),
+    ("load_balancer.deleted", 1): lambda: network_events.LoadBalancerDeleted(
+        load_balancer_id=51, user_id=42, organization_id=7, reason="deleted"
+    ),
+    ("load_balancer.blocked", 1): lambda: network_events.LoadBalancerBlocked(
+        load_balancer_id=51, user_id=42, organization_id=0, reason="suspended"
+    ),
+    ("load_balancer.unblocked", 1): lambda: network_events.LoadBalancerUnblocked(
+        load_balancer_id=51, user_id=42, organization_id=0
+    ),
+    ("certificate.created", 1): lambda: network_events.CertificateCreated(
+        certificate_id=61,
+        user_id=42,
+        organization_id=7,
+        name="www",
+        type="uploaded",
+        domain_names=["www.example.com", "example.com"],
+        fingerprint="AB:CD:EF:01",
+    ),
+    ("certificate.updated", 1): lambda: network_events.CertificateUpdated(
+        certificate_id=61, user_id=42, organization_id=7, name="www-2027", labels={"env": "prod"}
+    ),
+    ("certificate.deleted", 1): lambda: network_events.CertificateDeleted(
+        certificate_id=61, user_id=42, organization_id=7, reason="deleted"
+    ),
     ("usage.recorded", 1): lambda: usage_events.UsageRecorded(
         resource_type="server",
         resource_id=4711,
@@ -830,6 +927,15 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
         network_packets_in="138.5000",
         network_packets_out="110.8000",
         source="upstream",
+    ),
+    ("metric.summarized", 1): lambda: monitoring_events.MetricsSummarized(
+        server_id=4711,
+        summarized_at=_timestamp(datetime(2025, 1, 1, 12, 5, 0, tzinfo=UTC)),
+        window_start=_timestamp(datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)),
+        cpu_usage="37.51",
+        memory_usage="",
+        disk_usage="",
+        outgoing_traffic_gb="1523.402710",
     ),
     **{
         (event_type, 1): lambda: monitoring_events.AlertRuleChanged(
@@ -871,6 +977,45 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
             acknowledged_by=42,
         )
         for event_type in ("alert.triggered", "alert.resolved", "alert.acknowledged")
+    },
+    **{
+        (event_type, 1): functools.partial(
+            monitoring_events.UptimeMonitorChanged,
+            uptime_monitor_id=17,
+            user_id=42,
+            organization_id=7,
+            name="shop front",
+            type="https",
+            target="shop.example.com",
+            port=443,
+            interval_seconds=60,
+            timeout_seconds=10,
+            regions=["fsn1"],
+            enabled=True,
+            channel_types=["email", "webhook", "in_app"],
+        )
+        for event_type in ("uptime_monitor.created", "uptime_monitor.updated", "uptime_monitor.deleted")
+    },
+    **{
+        (event_type, 1): functools.partial(
+            monitoring_events.UptimeMonitorStatusChanged,
+            uptime_monitor_id=17,
+            user_id=42,
+            organization_id=7,
+            name="shop front",
+            type="https",
+            target="shop.example.com",
+            port=443,
+            status=event_type.removeprefix("uptime_monitor."),
+            at=_timestamp(datetime(2025, 1, 1, 12, 0, tzinfo=UTC)),
+            down_since=_timestamp(datetime(2025, 1, 1, 11, 58, tzinfo=UTC)),
+            consecutive_failures=3,
+            error="connection refused",
+            region="fsn1",
+            latency_ms=87,
+            channel_types=["email", "webhook", "in_app"],
+        )
+        for event_type in ("uptime_monitor.down", "uptime_monitor.up")
     },
 }
 """(event type, schema version) -> a payload of that version with every field set."""

@@ -58,6 +58,7 @@ from network_service.adapters.compute import ComputeClient as NetworkComputeClie
 from network_service.adapters.quotas import IdentityQuotas as NetworkQuotas
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.adapters.upstream_firewalls import HcloudFirewalls
+from network_service.adapters.upstream_load_balancers import HcloudLoadBalancers
 from network_service.adapters.upstream_networks import HcloudNetworks
 from network_service.adapters.upstream_primary_ips import HcloudPrimaryIps
 from network_service.bootstrap import Network
@@ -71,7 +72,9 @@ from storage_service.adapters.quotas import IdentityQuotas as StorageQuotas
 from storage_service.adapters.upstream import HcloudVolumes
 from storage_service.bootstrap import Storage
 from storage_service.entrypoints.grpc_server import add_servicers as add_storage_servicers
+from support_service.adapters.compute_resources import ComputeResourceOwners
 from support_service.adapters.object_store import LocalObjectStore
+from support_service.adapters.recipients import IdentityRecipients
 from support_service.bootstrap import Support
 from support_service.entrypoints.grpc_server import add_servicers as add_support_servicers
 from tests.integration.gateway import conftest as gateway_conftest
@@ -124,10 +127,11 @@ def identity_in_thread(
     trusted_compute: Ed25519PublicKey | None = None,
     trusted_network: Ed25519PublicKey | None = None,
     trusted_storage: Ed25519PublicKey | None = None,
+    trusted_support: Ed25519PublicKey | None = None,
 ) -> Iterator[tuple[str, Identity]]:
     """Identity (every servicer, a fresh signing key, mail to the local sink) on a loopback port,
-    verifying user principals it signs and the gateway's (and compute's, network's, storage's)
-    service principals."""
+    verifying user principals it signs and the gateway's (and compute's, network's, storage's,
+    support's) service principals."""
     signing_key = generate_private_key()
     identity = Identity(engine, signing_key, MailSettings(), SecretBox(os.urandom(32)))
     services = {"gateway": trusted_gateway}
@@ -137,6 +141,8 @@ def identity_in_thread(
         services["network"] = trusted_network
     if trusted_storage is not None:
         services["storage"] = trusted_storage
+    if trusted_support is not None:
+        services["support"] = trusted_support
     trusted = TrustedKeys(issuer=signing_key.public_key(), services=services)
     with grpc_in_thread("identity", lambda server: add_servicers(server, identity), trusted) as address:
         yield address, identity
@@ -160,11 +166,19 @@ def billing_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def support_in_thread(engine: sa.Engine, trusted: TrustedKeys) -> Iterator[tuple[str, Support]]:
+def support_in_thread(
+    engine: sa.Engine, trusted: TrustedKeys, *, identity: str, compute: str | None, key_file: Path
+) -> Iterator[tuple[str, Support]]:
     """The support service's gRPC API on a loopback port (attachments in a scratch directory),
-    verifying principals as identity's peers do."""
+    verifying principals as identity's peers do, asking identity (who a user is) and compute
+    (whose a resource is) as itself (``key_file``)."""
     with tempfile.TemporaryDirectory() as attachments:
-        support = Support(engine, LocalObjectStore(attachments))
+        support = Support(
+            engine,
+            LocalObjectStore(attachments),
+            accounts=IdentityRecipients(identity, str(key_file)),
+            owners=ComputeResourceOwners(compute, str(key_file)) if compute else None,
+        )
         with grpc_in_thread("support", lambda server: add_support_servicers(server, support), trusted) as address:
             yield address, support
 
@@ -200,6 +214,7 @@ def network_in_thread(
         network_quotas=NetworkQuotas(identity_address, key_file, "network"),
         firewall_quotas=NetworkQuotas(identity_address, key_file, "firewall"),
         primary_ip_quotas=NetworkQuotas(identity_address, key_file, "primary_ip"),
+        load_balancer_quotas=NetworkQuotas(identity_address, key_file, "load_balancer"),
         compute=NetworkComputeClient(compute_address, key_file),
         prices=NetworkPrices(billing_address, key_file) if billing_address else None,
     )
@@ -393,6 +408,7 @@ def _live_platform(
     compute_key = generate_private_key()
     network_key = generate_private_key()
     storage_key = generate_private_key()
+    support_key = generate_private_key()
     try:
         with (
             tempfile.TemporaryDirectory() as keys,
@@ -402,6 +418,7 @@ def _live_platform(
                 compute_key.public_key(),
                 network_key.public_key(),
                 storage_key.public_key() if storage_engine is not None else None,
+                support_key.public_key() if support_engine is not None else None,
             ) as (
                 address,
                 identity,
@@ -423,6 +440,8 @@ def _live_platform(
             }
             if storage_engine is not None:
                 services["storage"] = storage_key.public_key()  # storage calls compute and billing as itself
+            if support_engine is not None:
+                services["support"] = support_key.public_key()  # support asks compute whose a resource is
             trusted = TrustedKeys(issuer=identity.signing_key.public_key(), services=services)
             if audit_engine is not None:
                 audit_address, audit = optional.enter_context(audit_in_thread(audit_engine, trusted))
@@ -468,7 +487,18 @@ def _live_platform(
                 }
             support: Support | None = None
             if support_engine is not None:
-                support_address, support = optional.enter_context(support_in_thread(support_engine, trusted))
+                support_key_file = Path(keys) / "support.key"
+                support_key_file.write_text(private_key_pem(support_key))
+                os.chmod(support_key_file, 0o600)
+                support_address, support = optional.enter_context(
+                    support_in_thread(
+                        support_engine,
+                        trusted,
+                        identity=address,
+                        compute=backends["compute_grpc_addr"] if compute_engine is not None else None,
+                        key_file=support_key_file,
+                    )
+                )
                 backends["support_grpc_addr"] = support_address
             network: Network | None = None
             network_worker_env: dict[str, str] = {}
@@ -571,6 +601,9 @@ def network_worker_running(platform: LivePlatform) -> Iterator[None]:
     primary_ips = HcloudPrimaryIps(
         platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
     )
+    load_balancers = HcloudLoadBalancers(
+        platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
     provisioner = NetworkProvisioner(
         network.uow,
         upstream,
@@ -581,6 +614,8 @@ def network_worker_running(platform: LivePlatform) -> Iterator[None]:
         firewalls=firewalls,
         primary_ips=primary_ips,
         primary_ip_quotas=network.primary_ip_quotas,
+        load_balancers=load_balancers,
+        load_balancer_quotas=network.load_balancer_quotas,
     )
     settings = NetworkWorkerSettings.model_construct(
         worker_poll_interval=0.05, worker_sweep_interval=3600.0, upstream_retry_initial_seconds=0.05

@@ -21,11 +21,17 @@ package hcloudcompat
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"sort"
@@ -62,6 +68,18 @@ func publicKey(t *testing.T) string {
 	}
 	blob := append(field([]byte("ssh-ed25519")), field(pub)...)
 	return "ssh-ed25519 " + base64.StdEncoding.EncodeToString(blob) + " compat@test"
+}
+
+// deleteLoadBalancer sends DELETE /load_balancers/{id}, which answers 204 as Hetzner's reference
+// says: hcloud-go's LoadBalancer.Delete decodes an action from the answer, which newer Hetzner
+// APIs send, so the request is sent as it is.
+func deleteLoadBalancer(ctx context.Context, client *hcloud.Client, id int64) error {
+	req, err := client.NewRequest(ctx, "DELETE", fmt.Sprintf("/load_balancers/%d", id), nil)
+	if err != nil {
+		return err
+	}
+	_, err = client.Do(req, nil)
+	return err
 }
 
 func must[T any](t *testing.T, what string) func(T, *hcloud.Response, error) T {
@@ -666,6 +684,131 @@ func TestTerraformScenario(t *testing.T) {
 		}
 		if left, err := client.PrimaryIP.AllWithOpts(ctx, hcloud.PrimaryIPListOpts{ListOpts: mine}); err != nil || len(left) != 0 {
 			t.Fatalf("primary IPs left: %v %d", err, len(left))
+		}
+	})
+
+	t.Run("load balancers and certificates", func(t *testing.T) {
+		lb11 := must[*hcloud.LoadBalancerType](t, "load balancer type lb11")(client.LoadBalancerType.GetByName(ctx, "lb11"))
+		lb21 := must[*hcloud.LoadBalancerType](t, "load balancer type lb21")(client.LoadBalancerType.GetByName(ctx, "lb21"))
+		if lb11 == nil || lb21 == nil {
+			t.Fatalf("load balancer types: %+v %+v", lb11, lb21)
+		}
+		port, target, interval, retries := 80, 8080, 15*time.Second, 3
+		path, sticky := "/healthz", true
+		var made []*hcloud.LoadBalancer
+		for _, name := range []string{run + "-lb-a", run + "-lb-b"} {
+			created := must[hcloud.LoadBalancerCreateResult](t, "create load balancer")(client.LoadBalancer.Create(ctx,
+				hcloud.LoadBalancerCreateOpts{
+					Name: name, LoadBalancerType: lb11, Location: fsn1, Labels: labels,
+					Algorithm: &hcloud.LoadBalancerAlgorithm{Type: hcloud.LoadBalancerAlgorithmTypeLeastConnections},
+					Services: []hcloud.LoadBalancerCreateOptsService{{
+						Protocol: hcloud.LoadBalancerServiceProtocolHTTP, ListenPort: &port, DestinationPort: &target,
+						HTTP: &hcloud.LoadBalancerCreateOptsServiceHTTP{StickySessions: &sticky},
+						HealthCheck: &hcloud.LoadBalancerCreateOptsServiceHealthCheck{
+							Protocol: hcloud.LoadBalancerServiceProtocolHTTP, Port: &target, Interval: &interval, Retries: &retries,
+							HTTP: &hcloud.LoadBalancerCreateOptsServiceHealthCheckHTTP{Path: &path, StatusCodes: []string{"2??"}},
+						},
+					}},
+					Targets: []hcloud.LoadBalancerCreateOptsTarget{
+						{Type: hcloud.LoadBalancerTargetTypeServer, Server: hcloud.LoadBalancerCreateOptsTargetServer{Server: server}},
+						{Type: hcloud.LoadBalancerTargetTypeLabelSelector, LabelSelector: hcloud.LoadBalancerCreateOptsTargetLabelSelector{Selector: "app=" + run}},
+					},
+				}))
+			wait(ctx, t, client, "create load balancer", created.Action)
+			made = append(made, created.LoadBalancer)
+		}
+		listed, err := client.LoadBalancer.AllWithOpts(ctx, hcloud.LoadBalancerListOpts{
+			ListOpts: hcloud.ListOpts{LabelSelector: "app=" + run, PerPage: 1},
+		})
+		if err != nil || len(listed) != 2 {
+			t.Fatalf("load balancers by label selector, one per page: %v %d", err, len(listed))
+		}
+		lb := must[*hcloud.LoadBalancer](t, "get load balancer")(client.LoadBalancer.GetByID(ctx, made[0].ID))
+		if lb.Algorithm.Type != hcloud.LoadBalancerAlgorithmTypeLeastConnections || len(lb.Services) != 1 || len(lb.Targets) != 2 ||
+			lb.Services[0].HealthCheck.Interval != interval || !lb.Services[0].HTTP.StickySessions || lb.PublicNet.IPv4.IP == nil {
+			t.Fatalf("load balancer: %+v", lb)
+		}
+		tcp := 5432
+		steps := []struct {
+			what string
+			do   func() (*hcloud.Action, *hcloud.Response, error)
+		}{
+			{"add service", func() (*hcloud.Action, *hcloud.Response, error) {
+				return client.LoadBalancer.AddService(ctx, lb, hcloud.LoadBalancerAddServiceOpts{
+					Protocol: hcloud.LoadBalancerServiceProtocolTCP, ListenPort: &tcp, DestinationPort: &tcp})
+			}},
+			{"add IP target", func() (*hcloud.Action, *hcloud.Response, error) {
+				return client.LoadBalancer.AddIPTarget(ctx, lb, hcloud.LoadBalancerAddIPTargetOpts{IP: net.ParseIP("1.1.1.1")})
+			}},
+			{"change algorithm", func() (*hcloud.Action, *hcloud.Response, error) {
+				return client.LoadBalancer.ChangeAlgorithm(ctx, lb, hcloud.LoadBalancerChangeAlgorithmOpts{Type: hcloud.LoadBalancerAlgorithmTypeRoundRobin})
+			}},
+			{"change type", func() (*hcloud.Action, *hcloud.Response, error) {
+				return client.LoadBalancer.ChangeType(ctx, lb, hcloud.LoadBalancerChangeTypeOpts{LoadBalancerType: lb21})
+			}},
+			{"reverse DNS", func() (*hcloud.Action, *hcloud.Response, error) {
+				ptr := "lb." + run + ".example.com"
+				return client.LoadBalancer.ChangeDNSPtr(ctx, lb, lb.PublicNet.IPv4.IP.String(), &ptr)
+			}},
+			{"delete service", func() (*hcloud.Action, *hcloud.Response, error) {
+				return client.LoadBalancer.DeleteService(ctx, lb, tcp)
+			}},
+		}
+		for _, step := range steps {
+			wait(ctx, t, client, step.what, must[*hcloud.Action](t, step.what)(step.do()))
+		}
+		lb = must[*hcloud.LoadBalancer](t, "get load balancer")(client.LoadBalancer.GetByID(ctx, lb.ID))
+		if lb.LoadBalancerType.Name != "lb21" || lb.Algorithm.Type != hcloud.LoadBalancerAlgorithmTypeRoundRobin || len(lb.Targets) != 3 {
+			t.Fatalf("load balancer after its actions: %+v", lb)
+		}
+		protect := true
+		wait(ctx, t, client, "protect load balancer", must[*hcloud.Action](t, "protect load balancer")(
+			client.LoadBalancer.ChangeProtection(ctx, lb, hcloud.LoadBalancerChangeProtectionOpts{Delete: &protect})))
+		if err := deleteLoadBalancer(ctx, client, lb.ID); !hcloud.IsError(err, hcloud.ErrorCodeProtected) {
+			t.Fatalf("deleting a protected load balancer: %v", err)
+		}
+		protect = false
+		wait(ctx, t, client, "unprotect load balancer", must[*hcloud.Action](t, "unprotect load balancer")(
+			client.LoadBalancer.ChangeProtection(ctx, lb, hcloud.LoadBalancerChangeProtectionOpts{Delete: &protect})))
+		if actions, err := client.LoadBalancer.Action.All(ctx, hcloud.ActionListOpts{}); err != nil || len(actions) < 8 {
+			t.Fatalf("load balancer actions: %v %d", err, len(actions))
+		}
+		for _, each := range made {
+			if err := deleteLoadBalancer(ctx, client, each.ID); err != nil {
+				t.Fatalf("delete load balancer %d: %v", each.ID, err)
+			}
+		}
+		if left, err := client.LoadBalancer.AllWithOpts(ctx, hcloud.LoadBalancerListOpts{ListOpts: mine}); err != nil || len(left) != 0 {
+			t.Fatalf("load balancers left: %v %d", err, len(left))
+		}
+
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		template := &x509.Certificate{
+			SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: run + ".example.com"},
+			DNSNames: []string{run + ".example.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		}
+		der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert := must[*hcloud.Certificate](t, "create certificate")(client.Certificate.Create(ctx, hcloud.CertificateCreateOpts{
+			Name: run + "-cert", Type: hcloud.CertificateTypeUploaded, Labels: labels,
+			Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+			PrivateKey:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})),
+		}))
+		got := must[*hcloud.Certificate](t, "get certificate")(client.Certificate.GetByID(ctx, cert.ID))
+		if len(got.DomainNames) != 1 || got.DomainNames[0] != run+".example.com" || got.Fingerprint == "" || !got.NotValidAfter.After(got.NotValidBefore) {
+			t.Fatalf("certificate: %+v", got)
+		}
+		if _, err := client.Certificate.Delete(ctx, got); err != nil {
+			t.Fatalf("delete certificate: %v", err)
 		}
 	})
 

@@ -50,11 +50,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Run ``app`` under a real uvicorn on a loopback port for the test; yields its base URL."""
+def serve(app: ASGIApp, *, trusted_proxies: str = "") -> Iterator[str]:
+    """Run ``app`` under a real uvicorn on a loopback port for the test; yields its base URL.
+    With ``trusted_proxies`` (e.g. ``127.0.0.1``) the test's X-Forwarded-For names the client."""
     port = _free_port()
     # Served as the gateway's process serves it (no server banner, its timeouts).
-    server = uvicorn.Server(server_config(app, "127.0.0.1", port))
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, trusted_proxies=trusted_proxies))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -18,6 +18,7 @@ from cpshared.db import make_engine
 from cpshared.grpc.server import ServiceIdentity, serve
 from gateway_service.app import create_app
 from gateway_service.auth.authentication import CACHE_TTL
+from gateway_service.auth.maintenance import TTL as MAINTENANCE_TTL
 from gateway_service.config import BACKENDS, Settings
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
@@ -195,6 +196,48 @@ async def test_settings_are_read_and_written_typed(base_url: str, staff: Staff, 
     assert_error(wrong, 400, "invalid_input")
     missing = await call(base_url, "GET", "/v1/admin/settings/nope", staff.admin.secret)
     assert_error(missing, 404, "not_found")
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Maintenance mode is read at most every TTL seconds per replica: wait up to a few TTLs."""
+    for _ in range(int(MAINTENANCE_TTL * 4 / 0.1)):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_maintenance_mode_refuses_customers_writes_only(base_url: str, staff: Staff, identity: Identity) -> None:
+    keys = ("api_keys:read", "api_keys:write")
+    customer = person(identity, "carol@example.com", UserRole.CLIENT, keys)
+    support = person(identity, "desk@example.com", UserRole.SUPPORT, keys)
+    new_key = {"name": "during maintenance", "scopes": ["api_keys:read"]}
+
+    async def refused() -> bool:
+        answer = await call(base_url, "POST", "/v1/api_keys", customer.secret, new_key)
+        if answer.status_code != 503:
+            assert answer.status_code == 201, answer.text
+            return False
+        assert_error(answer, 503, "maintenance")
+        assert answer.headers["Retry-After"] == "300"
+        return True
+
+    turned_on = await call(base_url, "PUT", "/v1/admin/settings/maintenance_mode", staff.admin.secret, {"value": True})
+    assert turned_on.status_code == 200, turned_on.text
+    await _until(refused, "a customer's write refused")
+    assert (await call(base_url, "GET", "/v1/api_keys", customer.secret)).status_code == 200
+    staff_write = await call(base_url, "POST", "/v1/api_keys", support.secret, new_key)
+    assert staff_write.status_code == 201, staff_write.text
+
+    turned_off = await call(
+        base_url, "PUT", "/v1/admin/settings/maintenance_mode", staff.admin.secret, {"value": False}
+    )
+    assert turned_off.status_code == 200, turned_off.text
+
+    async def allowed() -> bool:
+        return not await refused()
+
+    await _until(allowed, "a customer's write allowed again")
 
 
 async def test_a_suspended_users_api_key_stops_working_within_the_principal_cache_ttl(

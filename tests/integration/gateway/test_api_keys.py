@@ -248,6 +248,85 @@ async def test_a_revoked_key_stops_working_within_the_cache_ttl(
     assert doomed_id not in [key["id"] for key in listed.json()["api_keys"]]
 
 
+async def test_a_key_is_renamed_and_rescoped_never_beyond_the_callers_rights(
+    base_url: str, identity: Identity, engine: sa.Engine, clock: ManualClock
+) -> None:
+    ada, bob = make_user(identity, "ada@example.com"), make_user(identity, "bob@example.com")
+    _, secret = new_key(identity, ada.id, rate_limit=100)
+    target_id, target = new_key(identity, ada.id, ("api_keys:read", "api_keys:write"), rate_limit=50)
+    bob_key, _ = new_key(identity, bob.id)
+
+    renamed = await call(
+        base_url, "PUT", f"/v1/api_keys/{target_id}", secret, json={"name": "ci deploy", "scopes": ["api_keys:read"]}
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert (
+        renamed.json()["api_key"] | {"name": "ci deploy", "scopes": ["api_keys:read"], "rate_limit": 50}
+        == (renamed.json()["api_key"])
+    )
+    clock.advance(CACHE_TTL)
+    body = {"name": "x", "scopes": ["api_keys:read"]}
+    assert_error(await call(base_url, "POST", "/v1/api_keys", target, json=body), 403, "forbidden")
+
+    for change, status, code in (
+        ({"scopes": ["*:write"]}, 403, "forbidden"),
+        ({"rate_limit": 101}, 403, "forbidden"),
+        ({"name": ""}, 400, "invalid_input"),
+        ({"scopes": []}, 400, "invalid_input"),
+        ({"scopes": ["nonsense"]}, 400, "invalid_input"),
+        ({"rate_limit": 0}, 400, "invalid_input"),
+        ({"owner": 1}, 400, "invalid_input"),
+    ):
+        answer = await call(base_url, "PUT", f"/v1/api_keys/{target_id}", secret, json=change)
+        assert_error(answer, status, code)
+    assert_error(
+        await call(base_url, "PUT", f"/v1/api_keys/{bob_key}", secret, json={"name": "mine"}), 404, "not_found"
+    )
+    unchanged = (await call(base_url, "GET", f"/v1/api_keys/{target_id}", secret)).json()["api_key"]
+    assert (unchanged["name"], unchanged["scopes"], unchanged["rate_limit"]) == ("ci deploy", ["api_keys:read"], 50)
+
+
+async def test_rotation_shows_a_new_secret_once_and_the_old_one_stops_after_the_grace(
+    base_url: str, identity: Identity, clock: ManualClock
+) -> None:
+    ada = make_user(identity)
+    old_id, old = new_key(identity, ada.id)
+    for grace in (-1, 604801, "soon"):
+        body = {"grace_period_seconds": grace}
+        assert_error(
+            await call(base_url, "POST", f"/v1/api_keys/{old_id}/actions/rotate", old, json=body),
+            400,
+            ("invalid_input"),
+        )
+
+    rotated = await call(
+        base_url, "POST", f"/v1/api_keys/{old_id}/actions/rotate", old, json={"grace_period_seconds": 1}
+    )
+    assert rotated.status_code == 201, rotated.text
+    answer = rotated.json()
+    new, successor, previous = answer["secret"], answer["api_key"], answer["previous"]
+    assert new and new != old and successor["last_four"] == new[-4:]
+    assert successor["name"] == previous["name"] and successor["scopes"] == previous["scopes"]
+    assert previous["id"] == old_id and previous["expires_at"] is not None
+
+    assert (await call(base_url, "GET", "/v1/api_keys", old)).status_code == 200  # within the grace
+    await asyncio.sleep(1.1)
+    clock.advance(CACHE_TTL)
+    assert_error(await call(base_url, "GET", "/v1/api_keys", old), 401, "unauthorized")
+    listed = await call(base_url, "GET", "/v1/api_keys", new)
+    assert listed.status_code == 200 and new not in listed.text
+    expired = await call(base_url, "POST", f"/v1/api_keys/{old_id}/actions/rotate", new, json={})
+    assert_error(expired, 412, "precondition_failed")  # an expired key has nothing left to rotate
+
+    at_once = await call(
+        base_url, "POST", f"/v1/api_keys/{successor['id']}/actions/rotate", new, json={"grace_period_seconds": 0}
+    )
+    assert at_once.status_code == 201, at_once.text
+    clock.advance(CACHE_TTL)
+    assert_error(await call(base_url, "GET", "/v1/api_keys", new), 401, "unauthorized")
+    assert (await call(base_url, "GET", "/v1/api_keys", at_once.json()["secret"])).status_code == 200
+
+
 async def test_the_list_is_paginated_and_sorted_hetzner_style(base_url: str, identity: Identity) -> None:
     ada = make_user(identity)
     _, secret = new_key(identity, ada.id)

@@ -16,7 +16,7 @@ from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
-from identity_service.domain.model import UserRole, UserStatus
+from identity_service.domain.model import OrganizationRole, UserRole, UserStatus
 from identity_service.service_layer import api_keys, organizations, users
 from tests.integration.audit.conftest import insert_entry
 from tests.integration.live import LivePlatform, live_platform
@@ -229,3 +229,26 @@ def test_login_activity_is_the_callers_own_sign_ins(world: World) -> None:
     )
     assert answer.json()["meta"]["pagination"]["total_entries"] == 2
     assert world.get("/v1/me/login_activity", world.bob).json()["login_activity"] == []
+
+
+# Last: it adds entries that staff, who read every tenant, would count in the tests above.
+@pytest.mark.parametrize("role", [OrganizationRole.MEMBER, OrganizationRole.BILLING, OrganizationRole.ADMIN])
+def test_an_organizations_log_is_read_by_its_owner_and_admins_only(world: World, role: OrganizationRole) -> None:
+    joined = person(world.platform, UserRole.CLIENT)
+    organizations.add_member(
+        commands.AddMember(
+            acting_user_id=world.alice.user_id, organization_id=world.org_a, user_id=joined.user_id, role=role
+        ),
+        world.platform.identity.uow(),
+    )
+    # Its own entry (not the organization's, so the other tests' counts of alice's entries hold).
+    own = insert_entry(world.platform.audit.engine, user_id=joined.user_id, action="ssh_key.created", minutes=7)  # type: ignore[union-attr]
+    r = world.rows
+    seen = world.ids(joined)
+    if role is OrganizationRole.ADMIN:
+        assert {r["a_key"], r["a_request"], r["a_org"], own} <= set(seen)
+    else:
+        # Who did what in the organization, from which address, is not a plain or billing member's to read.
+        assert seen == [own]
+        assert world.ids(joined, organization_id=world.org_a) == []
+    assert r["a_login"] not in seen  # another user's sign-ins are never an organization's

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from cloudctl.infra.mailsink import MailSink
 from cloudctl.paths import LocalPaths
 from cpshared.auth.principal import generate_private_key
-from cpshared.clock import ManualClock
+from cpshared.clock import ManualClock, set_clock
 from cpshared.db import make_engine
 from cpshared.grpc.server import ServiceIdentity, serve
 from gateway_service.app import create_app
@@ -78,7 +78,9 @@ def base_url(gateway_url: str, clock: ManualClock, identity_address: str) -> Ite
     )
     engine = make_engine(gateway_url, pool_size=5)
     try:
-        with contextlib.contextmanager(gateway_conftest.serve)(create_app(settings, engine, clock=clock)) as url:
+        # Loopback is the test's proxy: X-Forwarded-For names the client (the per-address throttles).
+        serve = contextlib.contextmanager(gateway_conftest.serve)
+        with serve(create_app(settings, engine, clock=clock), trusted_proxies="127.0.0.1") as url:
             yield url
     finally:
         engine.dispose()
@@ -106,8 +108,8 @@ async def test_sign_up_verify_login_refresh_logout_through_the_gateway(
     signed_up = await call(
         base_url, "POST", "/v1/auth/signup", json={"name": "Ada", "email": email, "password": PASSWORD}
     )
-    assert signed_up.status_code == 201, signed_up.text
-    assert signed_up.json()["user"]["status"] == "pending"
+    assert signed_up.status_code == 202, signed_up.text
+    assert "check your mail" in signed_up.json()["message"]
 
     mail = MailSink(paths.root).wait_for(email, "Verify your email address")
     found = TOKEN_IN_MAIL.search(mail.body)
@@ -161,15 +163,108 @@ async def test_resend_answers_202_whatever_the_email(base_url: str) -> None:
     assert response.status_code == 202, response.text
 
 
-async def test_login_locks_the_account_after_the_policys_failures(base_url: str, identity: Identity) -> None:
+async def test_sign_up_with_an_email_that_has_an_account_answers_the_same_202(
+    base_url: str, identity: Identity, paths: LocalPaths
+) -> None:
     email = unique_email()
     make_user(identity, email=email)
-    for _ in range(5):
-        wrong = await call(base_url, "POST", "/v1/auth/login", json={"email": email, "password": "wrong password"})
-        assert_error(wrong, 401, "unauthorized")
-    locked = await call(base_url, "POST", "/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert_error(locked, 403, "forbidden")
-    assert "locked" in locked.json()["error"]["message"]
+    new = await call(
+        base_url, "POST", "/v1/auth/signup", json={"name": "Ada", "email": unique_email(), "password": PASSWORD}
+    )
+    existing = await call(
+        base_url, "POST", "/v1/auth/signup", json={"name": "Eve", "email": email, "password": "an entirely new one"}
+    )
+    assert (new.status_code, existing.status_code) == (202, 202), existing.text
+    assert new.json() == existing.json()
+    assert "already have an account" in MailSink(paths.root).wait_for(email, "You already have an account").body.lower()
+    weak = await call(
+        base_url, "POST", "/v1/auth/signup", json={"name": "Ada", "email": unique_email(), "password": "password1"}
+    )
+    assert_error(weak, 400, "invalid_input")
+    assert "common" in weak.json()["error"]["message"]
+
+
+@pytest.fixture
+def identity_time() -> Iterator[ManualClock]:
+    """Identity's time (process-wide) held still: the waits it hands out do not pass meanwhile."""
+    manual = ManualClock()
+    previous = set_clock(manual)
+    try:
+        yield manual
+    finally:
+        set_clock(previous)
+
+
+async def test_wrong_passwords_slow_and_lock_the_guessing_address_while_the_owner_signs_in_from_another(
+    base_url: str, identity: Identity, identity_time: ManualClock
+) -> None:
+    email = unique_email()
+    make_user(identity, email=email)
+    unknown = unique_email("nobody")
+    answers: dict[str, list[httpx.Response]] = {}
+    for who in (email, unknown):
+        answers[who] = [
+            await call(
+                base_url,
+                "POST",
+                "/v1/auth/login",
+                json={"email": who, "password": "wrong password"},
+                **{"X-Forwarded-For": "203.0.113.9"},
+            )
+            for _ in range(4)
+        ]
+    for who in (email, unknown):
+        assert [a.status_code for a in answers[who]] == [401, 401, 401, 429], answers[who][-1].text
+        waiting = answers[who][-1]
+        assert_error(waiting, 429, "rate_limit_exceeded")
+        assert waiting.headers["Retry-After"] == "1" and waiting.json()["error"]["details"] == {"retry_after": 1}
+    # An unknown email answers exactly like a known one: nobody learns which emails have an account.
+    assert [a.json() for a in answers[email]] == [a.json() for a in answers[unknown]]
+    owner = await call(
+        base_url,
+        "POST",
+        "/v1/auth/login",
+        json={"email": email, "password": PASSWORD},
+        **{"X-Forwarded-For": "198.51.100.4"},
+    )
+    assert owner.status_code == 200, owner.text
+
+
+async def test_an_address_spends_its_credential_budget_and_gets_429_with_retry_after(
+    base_url: str, identity: Identity
+) -> None:
+    email = unique_email()
+    make_user(identity, email=email)
+    statuses = []
+    for n in range(30):
+        answer = await call(
+            base_url,
+            "POST",
+            "/v1/auth/login",
+            json={"email": unique_email(f"n{n}"), "password": "wrong password"},
+            **{"X-Forwarded-For": "203.0.113.77"},
+        )
+        statuses.append(answer.status_code)
+    # 20 at once, then one every 3 s (CP_CREDENTIAL_ADDRESS_PER_MINUTE): the rest are refused.
+    assert statuses[:20] == [401] * 20 and statuses.count(429) >= 5, statuses
+    assert_error(answer, 429, "rate_limit_exceeded")
+    assert int(answer.headers["Retry-After"]) >= 1
+    # API keys that fail to authenticate: 20 asked of identity, then 429 without asking.
+    keys = [
+        await call(base_url, "GET", "/v1/me", f"cpk_{uuid.uuid4().hex}", **{"X-Forwarded-For": "203.0.113.78"})
+        for _ in range(25)
+    ]
+    assert [k.status_code for k in keys[:20]] == [401] * 20 and keys[-1].status_code == 429
+    assert "Retry-After" in keys[-1].headers
+    # Other addresses are not held back.
+    fine = await call(
+        base_url,
+        "POST",
+        "/v1/auth/login",
+        json={"email": email, "password": PASSWORD},
+        **{"X-Forwarded-For": "198.51.100.5"},
+    )
+    assert fine.status_code == 200, fine.text
 
 
 async def test_a_password_change_ends_the_other_sessions(base_url: str, identity: Identity, clock: ManualClock) -> None:

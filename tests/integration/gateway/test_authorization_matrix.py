@@ -30,8 +30,11 @@ import httpx
 import pyotp
 import pytest
 import sqlalchemy as sa
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
 from hcloud import Client as HcloudClient
 
 from billing_service.adapters.tables import invoices as invoice_table
@@ -53,6 +56,7 @@ from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer import ssh_keys as compute_ssh_keys
 from compute_service.service_layer.provisioning import Provisioner
 from cpshared.clock import utcnow
+from cpshared.events.projection import ProjectionRunner
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.bootstrap import Identity
 from identity_service.domain import commands
@@ -60,14 +64,20 @@ from identity_service.domain.model import OrganizationRole, QuotaOwner, User, Us
 from identity_service.service_layer import api_keys, organizations, users
 from identity_service.service_layer import staff as identity_staff
 from monitoring_service.service_layer import alert_rules as monitoring_alert_rules
+from monitoring_service.service_layer import uptime as monitoring_uptime
 from network_service.domain.firewalls import Firewall
 from network_service.domain.floating_ips import FloatingIp
+from network_service.domain.load_balancers import LoadBalancer
 from network_service.domain.networks import Network as PrivateNetwork
 from network_service.domain.primary_ips import PrimaryIp
+from network_service.service_layer import certificates as network_certificates
 from network_service.service_layer import firewalls as network_firewalls
 from network_service.service_layer import floating_ips as network_floating_ips
+from network_service.service_layer import load_balancers as network_load_balancers
 from network_service.service_layer import networks as network_networks
 from network_service.service_layer import primary_ips as network_primary_ips
+from storage_service.entrypoints.server_projection import ServerProjection as StorageProjection
+from storage_service.service_layer import backups as storage_backups
 from storage_service.service_layer import volumes as storage_volumes
 from support_service.domain.notifications import Notification
 from tests.integration.billing.support import apply as apply_to_billing
@@ -80,8 +90,10 @@ EVERY_SCOPE = ("*:read", "*:write")
 CALLERS = ("admin", "support", "billing", "owner", "member", "other")
 STAFF = ("admin", "support", "billing")
 Target = Literal["own", "other"]
-Expected = Literal["ok", 403, 404]
+Expected = Literal["ok", 400, 403, 404]
 OK: Final = "ok"
+NOT_SUPPORTED: Final = 400
+"""Reached, and refused because upstream has no such operation (a volume snapshot)."""
 FORBIDDEN: Final = 403
 NOT_FOUND: Final = 404
 TOKEN = re.compile(r"accept\?token=([A-Za-z0-9_-]+)")
@@ -283,6 +295,14 @@ def key_path(world: World, caller: Caller, target: Target, method: str) -> Reque
     return (method, f"/v1/api_keys/{key_id}", None)
 
 
+def key_request(method: str, suffix: str, body: Any) -> Callable[[World, Caller, Target], Request]:
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        _, path, _ = key_path(world, caller, target, method)
+        return (method, path + suffix, body)
+
+    return build
+
+
 def session_path(world: World, caller: Caller, target: Target) -> Request:
     whose = caller if target == "own" else world.other_of(caller)
     return ("DELETE", f"/v1/me/sessions/{world.session_of(whose.email)}", None)
@@ -451,6 +471,38 @@ def alert_rule_request(method: str) -> Callable[[World, Caller, Target], Request
         )
         body = {"threshold": 90} if method == "PUT" else None
         return (method, f"/v1/alert_rules/{rule.id}", body)
+
+    return build
+
+
+UPTIME_MONITOR = {"name": "shop", "type": "http", "target": "shop.example.com"}
+
+
+def uptime_monitor_request(method: str, suffix: str = "") -> Callable[[World, Caller, Target], Request]:
+    """A fresh uptime monitor of the caller's own, or of the other tenant's owner (made in monitoring)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        assert world.platform.monitoring is not None
+        monitor = monitoring_uptime.create(
+            monitoring_uptime.NewUptimeMonitor(
+                user_id=owner.user.id,
+                organization_id=None,
+                name="shop",
+                type="http",
+                target="shop.example.com",
+                port=None,
+                interval_seconds=None,
+                timeout_seconds=None,
+                regions=[],
+                enabled=False,
+                channels=[],
+            ),
+            ("local",),
+            world.platform.monitoring.uow(),
+        )
+        body = {"interval_seconds": 120} if method == "PUT" else None
+        return (method, f"/v1/uptime_monitors/{monitor.id}{suffix}", body)
 
     return build
 
@@ -926,6 +978,144 @@ def firewall_action(of_firewall: bool) -> Callable[[World, Caller, Target], Requ
     return build
 
 
+def ready_load_balancer(world: World, owner: Caller, attached: bool = False) -> LoadBalancer:
+    """A fresh lb11 of ``owner``'s own in fsn1 with a tcp service on port 80 and an ip target
+    1.1.1.2 (attached to a fresh network of the owner's when ``attached``), made upstream by
+    network's worker; its one action is ``create_load_balancer``."""
+    network = world.platform.network
+    assert network is not None and world.platform.simulator is not None
+    identity_staff.set_quota_limit(
+        identity_staff.SetQuotaLimit(
+            acting_user_id=world.callers["admin"].user.id,
+            owner=QuotaOwner(user_id=owner.user.id),
+            resource_type="load_balancer",
+            quota_limit=500,
+        ),
+        world.identity.uow,
+    )
+    control = world.platform.simulator.removesuffix("/v1")
+    httpx.patch(f"{control}/_sim/config", json={"max_load_balancers": 5000}, timeout=5).raise_for_status()
+    made, _ = network_load_balancers.create(
+        network_load_balancers.NewLoadBalancer(
+            user_id=owner.user.id,
+            organization_id=None,
+            name=f"matrix-{time.monotonic_ns()}",
+            load_balancer_type="lb11",
+            location="fsn1",
+            services=[{"protocol": "tcp", "listen_port": 80, "destination_port": 80}],
+            targets=[{"type": "ip", "ip": "1.1.1.2"}],
+            network=ready_network(world, owner).id if attached else 0,
+        ),
+        _anyone,
+        network.uow(),
+        network_load_balancers.Peers(network.compute, network.load_balancer_types, network.load_balancer_quotas),
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        current = network_load_balancers.get(made.id, _anyone, network.uow())
+        if not current.locked:
+            assert current.status == "running", "the worker's create failed"
+            return current
+        time.sleep(0.05)
+    raise AssertionError(f"load balancer {made.id} is still locked")
+
+
+def load_balancer_request(
+    method: str, suffix: str = "", body: dict[str, Any] | None = None, attached: bool = False
+) -> Callable[[World, Caller, Target], Request]:
+    """A fresh load balancer of the caller's own, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        made = ready_load_balancer(world, owner, attached)
+        wanted = dict(body or {})
+        if "network" in wanted:  # the network it is (or is to be) attached to
+            wanted["network"] = made.spec.networks[0]["network"] if attached else ready_network(world, owner).id
+        if wanted.get("ip") == "own":
+            wanted["ip"] = made.ipv4
+        return (method, f"/v1/load_balancers/{made.id}{suffix}", wanted if body is not None else None)
+
+    return build
+
+
+def new_load_balancer(world: World, caller: Caller, target: Target) -> Request:
+    ready_load_balancer(world, caller)  # raises the caller's load balancer limit too
+    return (
+        "POST",
+        "/v1/load_balancers",
+        {"name": f"new-{time.monotonic_ns()}", "load_balancer_type": "lb11", "location": "fsn1"},
+    )
+
+
+def load_balancer_action(of_load_balancer: bool) -> Callable[[World, Caller, Target], Request]:
+    """The create action of a fresh load balancer of the caller's own or the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        made = ready_load_balancer(world, owner)
+        network = world.platform.network
+        assert network is not None
+        (action,), _ = network_load_balancers.actions(
+            network_load_balancers.ActionSearch(user_id=None, organization_id=None, load_balancer_id=made.id),
+            _anyone,
+            network.uow(),
+        )
+        if of_load_balancer:
+            return ("GET", f"/v1/load_balancers/{made.id}/actions/{action.id}", None)
+        return ("GET", f"/v1/load_balancers/actions/{action.id}", None)
+
+    return build
+
+
+def certificate_pem(name: str) -> tuple[str, str]:
+    """A self-signed certificate for ``name`` and its key, in PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), private.decode()
+
+
+def certificate_request(method: str, body: dict[str, Any] | None = None) -> Callable[[World, Caller, Target], Request]:
+    """A fresh certificate of the caller's own, or of the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        network = world.platform.network
+        assert network is not None
+        pem, key = certificate_pem("matrix.example.com")
+        made = network_certificates.create(
+            network_certificates.NewCertificate(
+                user_id=owner.user.id,
+                organization_id=None,
+                name=f"matrix-{time.monotonic_ns()}",
+                certificate=pem,
+                private_key=key,
+            ),
+            network.uow(),
+        )
+        return (method, f"/v1/certificates/{made.id}", body)
+
+    return build
+
+
+def new_certificate(world: World, caller: Caller, target: Target) -> Request:
+    pem, key = certificate_pem("new.example.com")
+    return ("POST", "/v1/certificates", {"name": f"new-{time.monotonic_ns()}", "certificate": pem, "private_key": key})
+
+
 def server_network_action(name: str, attached: bool) -> Callable[[World, Caller, Target], Request]:
     """A server and a network of the caller's own or the other tenant's owner (the server
     attached first when ``attached``), and the server action ``name`` on them."""
@@ -1096,6 +1286,46 @@ def action_request(listing: bool) -> Callable[[World, Caller, Target], Request]:
         server = provisioned_server(world, owner)
         action = compute_servers.list_actions(server.id, lambda user_id, organization_id: None, world.compute.uow())[0]
         return ("GET", f"/v1/actions?id={action.id}" if listing else f"/v1/actions/{action.id}", None)
+
+    return build
+
+
+# -- servers' backups (storage) -----------------------------------------------------------------
+
+
+def backed_up_server(world: World, owner: Caller) -> tuple[int, int]:
+    """A fresh provisioned server of ``owner``'s with one backup: storage's consumer applies
+    compute's events, the server's backups are enabled upstream (one backup image made there)
+    and in storage (the use case its consumer runs on ``server.backup_changed``), and storage's
+    backup pass records the image. (server id, backup id)."""
+    server = provisioned_server(world, owner)
+    storage = world.platform.storage
+    assert storage is not None and world.platform.simulator is not None
+    ProjectionRunner(storage.engine, StorageProjection()).apply_batch(outbox_records(world.compute.engine))
+    with storage.uow() as uow:
+        known = uow.backups.server(server.id)
+        assert known is not None and known.upstream_id
+        storage_backups.backup_option_changed(uow.backups, server.id, owner.user.id, None, True)
+        uow.commit()
+    headers = {"Authorization": f"Bearer {SIMULATOR_TOKEN}"}
+    base = f"{world.platform.simulator}/servers/{known.upstream_id}/actions"
+    httpx.post(f"{base}/enable_backup", headers=headers, timeout=5).raise_for_status()
+    httpx.post(f"{base}/create_image", json={"type": "backup"}, headers=headers, timeout=5).raise_for_status()
+    storage.mirror_backups()
+    with storage.uow() as uow:
+        (backup,) = uow.backups.of_server(server.id)
+    return server.id, backup.id
+
+
+def backups_request(method: str) -> Callable[[World, Caller, Target], Request]:
+    """A fresh server (of the caller's own or the other tenant's owner) with one backup: its
+    backups listed (GET) or the backup deleted (DELETE)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        server_id, backup_id = backed_up_server(world, owner)
+        suffix = f"/{backup_id}" if method == "DELETE" else ""
+        return (method, f"/v1/servers/{server_id}/backups{suffix}", None)
 
     return build
 
@@ -1406,6 +1636,12 @@ ENDPOINTS = (
     Endpoint("GET /v1/api_keys", fixed("GET", "/v1/api_keys")),
     Endpoint("POST /v1/api_keys", fixed("POST", "/v1/api_keys", {"name": "m", "scopes": ["api_keys:read"]})),
     Endpoint("GET /v1/api_keys/{id}", lambda w, c, t: key_path(w, c, t, "GET"), other=NOT_FOUND),
+    Endpoint("PUT /v1/api_keys/{id}", key_request("PUT", "", {"name": "renamed"}), other=NOT_FOUND),
+    Endpoint(
+        "POST /v1/api_keys/{id}/actions/rotate",
+        key_request("POST", "/actions/rotate", {"grace_period_seconds": 3600}),
+        other=NOT_FOUND,
+    ),
     Endpoint("DELETE /v1/api_keys/{id}", lambda w, c, t: key_path(w, c, t, "DELETE"), other=ADMIN_REACHES),
     Endpoint("GET /v1/me", fixed("GET", "/v1/me")),
     Endpoint("PATCH /v1/me", fixed("PATCH", "/v1/me", {"company_name": "Matrix GmbH"})),
@@ -1551,6 +1787,13 @@ ENDPOINTS = (
     Endpoint("GET /v1/alert_rules/{id}", alert_rule_request("GET"), other=ADMIN_REACHES),
     Endpoint("PUT /v1/alert_rules/{id}", alert_rule_request("PUT"), other=ADMIN_REACHES),
     Endpoint("DELETE /v1/alert_rules/{id}", alert_rule_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/uptime_monitors", fixed("GET", "/v1/uptime_monitors")),
+    Endpoint("POST /v1/uptime_monitors", fixed("POST", "/v1/uptime_monitors", UPTIME_MONITOR)),
+    Endpoint("GET /v1/uptime_monitors/{id}", uptime_monitor_request("GET"), other=ADMIN_REACHES),
+    Endpoint("PUT /v1/uptime_monitors/{id}", uptime_monitor_request("PUT"), other=ADMIN_REACHES),
+    Endpoint("DELETE /v1/uptime_monitors/{id}", uptime_monitor_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/uptime_monitors/{id}/results", uptime_monitor_request("GET", "/results"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/uptime_monitors/{id}/uptime", uptime_monitor_request("GET", "/uptime"), other=ADMIN_REACHES),
     Endpoint("GET /v1/alerts", fixed("GET", "/v1/alerts")),
     Endpoint("GET /v1/alerts/{id}", alert_request("GET"), other=ADMIN_REACHES),
     Endpoint(
@@ -1726,6 +1969,51 @@ ENDPOINTS = (
         firewall_request("POST", "/actions/remove_from_resources", {"remove_from": [SEL_MATRIX]}, applied=True),
         other=ADMIN_REACHES,
     ),
+    Endpoint("GET /v1/load_balancers", fixed("GET", "/v1/load_balancers")),
+    Endpoint("POST /v1/load_balancers", new_load_balancer),
+    # Another tenant's load balancer and its actions: only a platform admin reaches them (network checks the same).
+    Endpoint("GET /v1/load_balancers/{id}", load_balancer_request("GET"), other=ADMIN_REACHES),
+    Endpoint(
+        "PUT /v1/load_balancers/{id}",
+        load_balancer_request("PUT", body={"labels": {"matrix": "yes"}}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("DELETE /v1/load_balancers/{id}", load_balancer_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/load_balancers/{id}/actions", load_balancer_request("GET", "/actions"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/load_balancers/{id}/actions/{action_id}", load_balancer_action(True), other=ADMIN_REACHES),
+    Endpoint("GET /v1/load_balancers/actions", fixed("GET", "/v1/load_balancers/actions")),
+    Endpoint("GET /v1/load_balancers/actions/{id}", load_balancer_action(False), other=ADMIN_REACHES),
+    *(
+        Endpoint(
+            f"POST /v1/load_balancers/{{id}}/actions/{name}",
+            load_balancer_request("POST", f"/actions/{name}", body, attached),
+            other=ADMIN_REACHES,
+        )
+        for name, body, attached in (
+            ("add_service", {"protocol": "tcp", "listen_port": 8443, "destination_port": 8443}, False),
+            ("update_service", {"listen_port": 80, "destination_port": 81}, False),
+            ("delete_service", {"listen_port": 80}, False),
+            ("add_target", {"type": "ip", "ip": {"ip": "1.1.1.1"}}, False),
+            ("remove_target", {"type": "ip", "ip": {"ip": "1.1.1.2"}}, False),
+            ("change_algorithm", {"type": "least_connections"}, False),
+            ("change_type", {"load_balancer_type": "lb21"}, False),
+            ("attach_to_network", {"network": 0}, False),
+            ("detach_from_network", {"network": 0}, True),
+            ("enable_public_interface", {}, False),
+            ("disable_public_interface", {}, True),
+            ("change_dns_ptr", {"ip": "own", "dns_ptr": "lb.example.com"}, False),
+            ("change_protection", {"delete": False}, False),
+        )
+    ),
+    Endpoint("GET /v1/certificates", fixed("GET", "/v1/certificates")),
+    Endpoint("POST /v1/certificates", new_certificate),
+    Endpoint("GET /v1/certificates/{id}", certificate_request("GET"), other=ADMIN_REACHES),
+    Endpoint(
+        "PUT /v1/certificates/{id}",
+        certificate_request("PUT", {"labels": {"matrix": "yes"}}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("DELETE /v1/certificates/{id}", certificate_request("DELETE"), other=ADMIN_REACHES),
     Endpoint("GET /v1/ssh_keys", fixed("GET", "/v1/ssh_keys")),
     Endpoint("POST /v1/ssh_keys", new_ssh_key),
     # Another tenant's key: only a platform admin reaches it (compute checks the same).
@@ -1748,6 +2036,8 @@ ENDPOINTS = (
     Endpoint("PUT /v1/servers/{id}", server_with_body("PUT", "", {"labels": {"k": "v"}}), other=ADMIN_REACHES),
     Endpoint("GET /v1/servers/{id}/actions/{action_id}", server_create_action, other=ADMIN_REACHES),
     Endpoint("GET /v1/servers/{id}/metrics", metrics_request, other=ADMIN_REACHES),
+    Endpoint("GET /v1/servers/{id}/backups", backups_request("GET"), other=ADMIN_REACHES),
+    Endpoint("DELETE /v1/servers/{id}/backups/{backup_id}", backups_request("DELETE"), other=ADMIN_REACHES),
     Endpoint(
         "POST /v1/servers/{id}/actions/rebuild",
         server_action("rebuild", {"image": "debian-12"}),
@@ -1816,6 +2106,12 @@ ENDPOINTS = (
     Endpoint("GET /v1/volumes/{id}/actions", volume_request("GET", "/actions"), other=ADMIN_REACHES),
     Endpoint("GET /v1/volumes/{id}/actions/{action_id}", volume_action_request(of_volume=True), other=ADMIN_REACHES),
     Endpoint("POST /v1/volumes/{id}/actions/attach", volume_attach, other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/volumes/{id}/actions/create_snapshot",
+        volume_request("POST", "/actions/create_snapshot"),
+        own=NOT_SUPPORTED,
+        other=staff(NOT_SUPPORTED, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    ),
     Endpoint(
         "POST /v1/volumes/{id}/actions/detach",
         volume_request("POST", "/actions/detach", attached=True),
@@ -1942,6 +2238,9 @@ ENDPOINTS = (
             {"preferences": [{"kind": "maintenance_completed", "channel": "email", "enabled": False}]},
         ),
     ),
+    # The caller's own webhook secret (an organization's needs a key bound to it, as its owner or admin).
+    Endpoint("GET /v1/notifications/webhook_secret", fixed("GET", "/v1/notifications/webhook_secret")),
+    Endpoint("POST /v1/notifications/webhook_secret/rotate", fixed("POST", "/v1/notifications/webhook_secret/rotate")),
     # Maintenance windows belong to no tenant: the helpdesk's staff keep them (the public list
     # needs no credentials: tests/integration/support).
     Endpoint("GET /v1/admin/maintenance_windows", fixed("GET", "/v1/admin/maintenance_windows"), own=HELPDESK),
@@ -1980,7 +2279,7 @@ def test_each_role_and_tenant_is_allowed_or_denied(
         assert 200 <= answer.status_code < 300, f"{method} {path} as {caller}: {answer.status_code} {answer.text}"
     else:
         assert answer.status_code == expected, f"{method} {path} as {caller}: {answer.status_code} {answer.text}"
-        code = {FORBIDDEN: "forbidden", NOT_FOUND: "not_found"}[expected]
+        code = {FORBIDDEN: "forbidden", NOT_FOUND: "not_found", NOT_SUPPORTED: "not_supported"}[expected]
         assert answer.json()["error"]["code"] == code, answer.text
 
 
@@ -2000,9 +2299,13 @@ def test_the_matrix_covers_every_authenticated_route_of_the_document(world: Worl
         "/v1/auth/signup",
         "/v1/auth/verify",
         "/v1/auth/verify/resend",
+        "/v1/auth/password_reset",
+        "/v1/auth/password_reset/confirm",
         "/v1/auth/login",
         "/v1/auth/refresh",
         "/v1/maintenance_windows",
+        # The invitation mail's link (GET, no credentials); its POST is a row of the matrix.
+        "/v1/organizations/invitations/accept",
     }
     routes = {
         f"{method.upper()} {path}"

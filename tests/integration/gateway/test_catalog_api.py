@@ -17,6 +17,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hcloud import APIException, Client
+from hcloud.certificates import Certificate
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
@@ -295,13 +296,14 @@ def test_every_answer_was_checked_against_the_spec() -> None:
 
 
 def test_an_operation_the_platform_does_not_offer_is_not_implemented(platform: LivePlatform, hcloud: Client) -> None:
-    """Hetzner's families the platform does not serve yet answer 501 naming the operation
+    """Hetzner's operations the platform does not serve yet answer 501 naming the operation
     (the hcloud client raises it as not_implemented), never the router's bare 404."""
     with pytest.raises(APIException) as refused:
-        hcloud.certificates.get_all()
+        hcloud.certificates.get_actions(Certificate(id=1))
     assert refused.value.code == "not_implemented"
-    assert "certificates is not offered by this platform yet: GET /v1/certificates" in refused.value.message
-    assert ("GET", "/v1/certificates", 501) in checked  # and the answer matched the spec
+    expected = "this operation is not offered by this platform yet: GET /v1/certificates/{id}/actions"
+    assert expected in refused.value.message
+    assert ("GET", "/v1/certificates/1/actions", 501) in checked  # and the answer matched the spec
     headers = {"Authorization": f"Bearer {_token(platform)}"}
     missing = requests.get(f"{platform.gateway}/v1/not_hetzners_at_all", headers=headers, timeout=10)
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")

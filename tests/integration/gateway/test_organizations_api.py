@@ -167,6 +167,14 @@ async def test_organizations_members_invitations_and_ownership_over_http(
     assert [i["id"] for i in invitations] == [invited["invitation"]["id"]]
     mail = MailSink(paths.root).wait_for(invitee.email, "You are invited to join Acme Cloud")
     token = TOKEN.search(mail.body).group(1)  # type: ignore[union-attr]
+    # The mail's link lands on an answer a person can use (no credentials, nothing changes).
+    link = re.search(r"(/v1/organizations/invitations/accept\?token=\S+)", mail.body).group(1)  # type: ignore[union-attr]
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        landing = await client.get(link)
+        mangled = await client.get("/v1/organizations/invitations/accept", params={"token": "x\r\n<script>"})
+    assert landing.status_code == 200, landing.text
+    assert landing.json()["token"] == token and landing.json()["accept"] == "POST /v1/organizations/invitations/accept"
+    refused(mangled, 400, "invalid_input")
     refused(await api("POST", "/v1/organizations/invitations/accept", outsider_key, {"token": token}), 403, "forbidden")
     joined = ok(await api("POST", "/v1/organizations/invitations/accept", invitee_key, {"token": token}))
     assert (joined["member"]["user_id"], joined["member"]["role"], joined["organization"]["role"]) == (

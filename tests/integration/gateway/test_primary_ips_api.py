@@ -350,7 +350,7 @@ def test_a_primary_ipv4s_hours_are_metered_once_and_invoiced_on_a_line_of_its_ow
                 invoice_items.c.total,
             ).where(invoice_items.c.invoice_id == issued.invoice_id)
         ).all()
-    # billing_0009's primary_ip_ipv4 plan: 0.000952 gross an hour, invoiced net of the 19 % VAT it includes.
+    # billing_0011's primary_ip_ipv4 plan: 0.000952 gross an hour, invoiced net of the 19 % VAT it includes.
     net_hourly = (Decimal("0.000952") * 100 / 119).quantize(Decimal("0.000001"))
     assert [(r.resource_type, r.resource_id, r.quantity, r.unit_price) for r in lines] == [
         ("primary_ip", v4.id, Decimal("4.0000"), net_hourly)

@@ -145,6 +145,50 @@ async def test_sign_up_mails_a_link_whose_token_verifies_and_activates_the_accou
     ]
 
 
+async def test_sign_up_with_an_email_that_has_an_account_answers_alike_and_mails_its_owner(
+    stub: pb_grpc.AccountServiceAsyncStub, engine: sa.Engine, paths: LocalPaths
+) -> None:
+    email = unique_email()
+    await stub.SignUp(pb.SignUpRequest(name="Ada", email=email, password=PASSWORD, ip="203.0.113.10"), timeout=10)
+    mail_token(paths, email)
+    again = await stub.SignUp(
+        pb.SignUpRequest(name="Eve", email=email.upper(), password="another long password", ip="203.0.113.66"),
+        timeout=10,
+    )
+    # No error, no account: the owner is told instead (the gateway answers 202 either way).
+    assert not again.HasField("profile")
+    notice = MailSink(paths.root).wait_for(email, "You already have an account")
+    assert "sign in" in notice.body and "nothing was changed" in notice.body
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM users")).scalar_one() == 1
+    assert [e.event_type for e in outbox_events(engine)] == ["user.created"]
+
+
+@pytest.mark.parametrize(
+    ("password", "refusal"),
+    [
+        ("short", "8 to 1024 characters"),
+        ("password", "most common breached passwords"),
+        ("12345678", "most common breached passwords"),
+        ("Iloveyou!", "most common breached passwords"),
+        ("grace-hopper@example.com", "email address or your name"),
+        ("grace.hopper.1906", "email address or your name"),
+    ],
+)
+async def test_sign_up_and_password_changes_keep_to_the_password_policy(
+    stub: pb_grpc.AccountServiceAsyncStub, signing: Identity, password: str, refusal: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.SignUp(
+            pb.SignUpRequest(name="Grace Hopper", email="grace-hopper@example.com", password=password), timeout=10
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refusal in (refused.value.details() or "")
+    grace = make_user(signing, email="grace-hopper@example.com")
+    with pytest.raises(InvalidInput, match=refusal):
+        accounts.change_password(grace.id, PASSWORD, password, 0, signing.uow())
+
+
 async def test_sign_up_is_refused_when_signup_enabled_is_false(
     stub: pb_grpc.AccountServiceAsyncStub, engine: sa.Engine
 ) -> None:
@@ -162,6 +206,7 @@ async def test_unknown_and_expired_verification_tokens_are_refused(
         accounts.verify_email("no-such-token", signing.uow())
     _, mail = accounts.sign_up(accounts.SignUp(name="Ada", email=unique_email(), password=PASSWORD), signing.uow())
     manual_clock.advance(timedelta(hours=24, seconds=1))
+    assert mail.token is not None
     with pytest.raises(InvalidInput, match="expired"):
         accounts.verify_email(mail.token, signing.uow())
 
@@ -308,3 +353,34 @@ async def test_changing_the_password_revokes_every_other_session(
     await stub.CreateSession(
         pb.CreateSessionRequest(email=email, password="an entirely new password", ip="203.0.113.10")
     )
+
+
+async def test_a_password_reset_token_is_made_for_active_accounts_once_a_minute_under_the_policy(
+    signing: Identity, manual_clock: ManualClock
+) -> None:
+    email = unique_email()
+    ada = make_user(signing, email=email)
+    mail = accounts.request_password_reset(email.upper(), signing.uow())
+    assert mail is not None and mail.to == email and mail.minutes == 30
+    assert accounts.request_password_reset(email, signing.uow()) is None  # within the minute
+    assert accounts.request_password_reset(unique_email("nobody"), signing.uow()) is None
+    assert accounts.request_password_reset("not an email", signing.uow()) is None
+
+    # The password policy applies, and a refusal leaves the token usable.
+    with pytest.raises(InvalidInput, match="password"):
+        accounts.confirm_password_reset(mail.token or "", "short", signing.uow())
+    with pytest.raises(InvalidInput, match="token"):
+        accounts.confirm_password_reset("", "a new and long password", signing.uow())
+    profile, revoked = accounts.confirm_password_reset(mail.token or "", "a new and long password", signing.uow())
+    assert (profile.id, revoked) == (ada.id, 0)
+
+    # A suspended account is mailed nothing, and an open token of it is refused.
+    manual_clock.advance(timedelta(minutes=1))
+    pending = accounts.request_password_reset(email, signing.uow())
+    assert pending is not None
+    with signing.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE users SET status = 'suspended' WHERE id = :id"), {"id": ada.id})
+    with pytest.raises(InvalidInput, match="suspended"):
+        accounts.confirm_password_reset(pending.token or "", "yet another long password", signing.uow())
+    manual_clock.advance(timedelta(minutes=1))
+    assert accounts.request_password_reset(email, signing.uow()) is None

@@ -26,6 +26,15 @@ SEED_SETTINGS = {
 LOCKOUT_SETTINGS = {"login_max_failures": ("5", "integer"), "login_lockout_minutes": ("15", "integer")}
 # Volumes' total size has a default of its own (identity_0006): the shared default of 10 would be 10 GB.
 QUOTA_SETTINGS = {"default_volume_gb_limit": ("10240", "integer")}
+# Organization trials (identity_0010): none by default; their limits while one lasts.
+TRIAL_SETTINGS = {
+    "organization_trial_days": ("0", "integer"),
+    "trial_server_limit": ("2", "integer"),
+    "trial_volume_gb_limit": ("100", "integer"),
+    "trial_floating_ip_limit": ("1", "integer"),
+}
+# Password reset tokens' lifetime (identity_0011).
+RESET_SETTINGS = {"password_reset_minutes": ("30", "integer")}
 
 
 def test_the_migrated_schema_has_the_seed_settings_the_lockout_policy_and_no_user(engine: sa.Engine) -> None:
@@ -45,8 +54,9 @@ def test_the_migrated_schema_has_the_seed_settings_the_lockout_policy_and_no_use
         "resource_quotas",
         "quota_reservations",
         "outbox",
+        "password_resets",
     } <= tables
-    assert seeded_settings == SEED_SETTINGS | LOCKOUT_SETTINGS | QUOTA_SETTINGS
+    assert seeded_settings == SEED_SETTINGS | LOCKOUT_SETTINGS | QUOTA_SETTINGS | TRIAL_SETTINGS | RESET_SETTINGS
     assert user_count == 0
 
 

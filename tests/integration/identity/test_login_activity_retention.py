@@ -19,7 +19,7 @@ from identity_service.bootstrap import Identity
 from identity_service.config import RetentionSettings
 from identity_service.domain import commands
 from identity_service.domain.model import UserStatus
-from identity_service.entrypoints.retention_keeper import login_activity_retention
+from identity_service.entrypoints.retention_keeper import login_activity_retention, sign_in_failures_retention
 from identity_service.service_layer import logins, users
 from identity_service.service_layer.retention import prune_login_activity
 from tests.clocks import installed_clock
@@ -91,3 +91,16 @@ def test_the_operators_command_deletes_what_is_too_old(identity: Identity, ident
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"table": "login_activity", "rows_removed": 1, "kept_days": 90}
     assert _attempts(identity.engine) == [datetime(2999, 1, 1)]
+
+
+def test_failure_counts_are_forgotten_a_day_after_their_last_wait(identity: Identity) -> None:
+    with installed_clock(START) as clock:
+        _sign_in(identity, "old@example.com", "not the password")
+        clock.advance(timedelta(hours=23))
+        _sign_in(identity, "new@example.com", "not the password")
+        clock.advance(timedelta(hours=2))
+        # Now: the first count's last wait ended 25 h ago, the second's 2 h ago.
+        removed = run_retention(identity.engine, sign_in_failures_retention(identity))
+    assert removed == 1
+    with identity.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM sign_in_failures")).scalar_one() == 1

@@ -25,15 +25,17 @@ from cpshared.clock import ManualClock, set_clock
 from cpshared.context import PRINCIPAL_HEADER
 from cpshared.grpc.server import ServiceIdentity, serve
 from identity_service.bootstrap import Identity
-from identity_service.domain.model import UserRole
+from identity_service.domain.model import UserRole, sign_in_subject
 from identity_service.domain.two_factor import SecretBox, new_data_key_text
 from identity_service.entrypoints.grpc_identity import add_identity_servicer
 from identity_service.entrypoints.grpc_two_factor import add_two_factor_servicer
+from identity_service.service_layer import accounts
 from tests.integration.identity.conftest import _free_port
 from tests.integration.identity.support import PASSWORD, event_types, make_user, outbox_events
 
 START = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
 STEP = timedelta(seconds=30)
+LOGIN_IP = "203.0.113.5"
 
 
 @pytest.fixture
@@ -102,7 +104,7 @@ def login(stubs: Stubs, totp_code: str = "", recovery_code: str = "") -> object:
         pb.LoginRequest(
             email="ada@example.com",
             password=PASSWORD,
-            ip="203.0.113.5",
+            ip=LOGIN_IP,
             totp_code=totp_code,
             recovery_code=recovery_code,
         )
@@ -110,10 +112,14 @@ def login(stubs: Stubs, totp_code: str = "", recovery_code: str = "") -> object:
 
 
 def failed_logins(engine: sa.Engine, user_id: int) -> int:
+    """The failures counted for (the user's email, the address ``login`` signs in from)."""
     with engine.connect() as conn:
-        return int(
-            conn.execute(sa.text("SELECT failed_logins FROM users WHERE id = :id"), {"id": user_id}).scalar_one()
-        )
+        email = conn.execute(sa.text("SELECT email FROM users WHERE id = :id"), {"id": user_id}).scalar_one()
+        failures = conn.execute(
+            sa.text("SELECT failures FROM sign_in_failures WHERE subject = :subject AND ip_address = :ip"),
+            {"subject": sign_in_subject(email), "ip": LOGIN_IP},
+        ).scalar()
+    return int(failures or 0)
 
 
 def reasons(engine: sa.Engine, user_id: int) -> list[str | None]:
@@ -245,17 +251,20 @@ async def test_the_whole_two_factor_flow(
     ]
 
 
-async def test_wrong_codes_lock_the_account_like_wrong_passwords(
+async def test_wrong_codes_lock_the_address_like_wrong_passwords(
     stubs: Stubs, identity: Identity, engine: sa.Engine, clock: ManualClock
 ) -> None:
     ada = make_user(identity)
     totp, _ = await enable(stubs, ada.id, clock)
     clock.advance(STEP)
     wrong = f"{(int(totp.at(clock.now())) + 7) % 1_000_000:06d}"
-    for _ in range(5):
+    for wait in (0, 0, 1, 2, 0):
         await refused(login(stubs, totp_code=wrong), grpc.StatusCode.UNAUTHENTICATED)
-    # Locked now: even the right code is refused until the lockout ends.
-    await refused(login(stubs, totp_code=totp.at(clock.now())), grpc.StatusCode.PERMISSION_DENIED)
+        clock.advance(timedelta(seconds=wait))
+    # The address is locked now: even the right code is not checked until the lockout ends.
+    await refused(
+        login(stubs, totp_code=totp.at(clock.now())), grpc.StatusCode.RESOURCE_EXHAUSTED, "rate_limit_exceeded: "
+    )
     assert "user.locked" in event_types(engine)
     clock.advance(timedelta(minutes=15))
     await login(stubs, totp_code=totp.at(clock.now()))  # type: ignore[misc]
@@ -324,3 +333,26 @@ async def test_a_user_manages_only_its_own_two_factor_and_an_admin_anyones(
             tf.GetTwoFactorStatusRequest(user_id=ada.id), metadata=as_user(root.id, "admin")
         )
         assert anyone.status.pending
+
+
+async def test_enabling_two_factor_ends_every_other_session(
+    stubs: Stubs, identity: Identity, engine: sa.Engine, clock: ManualClock
+) -> None:
+    ada = make_user(identity)
+    signing = Identity(identity.engine, generate_private_key())
+    opened = [
+        accounts.create_session(
+            accounts.CreateSession(email="ada@example.com", password=PASSWORD, ip=LOGIN_IP),
+            signing.signing_key,
+            signing.uow,
+        )[0]
+        for _ in range(3)
+    ]
+    enrolled = await stubs.two_factor.EnrolTwoFactor(tf.EnrolTwoFactorRequest(user_id=ada.id))
+    code = pyotp.TOTP(enrolled.secret).at(clock.now())
+    await stubs.two_factor.ConfirmTwoFactor(
+        tf.ConfirmTwoFactorRequest(user_id=ada.id, code=code, keep_session_id=opened[0].id)
+    )
+    # The sessions opened without the second factor end; the caller's own stays.
+    assert [s.id for s in accounts.list_sessions(ada.id, identity.uow())] == [opened[0].id]
+    assert event_types(engine).count("user.session_revoked") == 2

@@ -69,13 +69,6 @@ async def _publish(topic: str, records: list[RawRecord]) -> None:
         await producer.stop()
 
 
-@pytest.mark.skip(
-    reason=(
-        "KNOWN FAILURE, to fix next: on a clean clone the alert processor restarted after its SIGKILL "
-        "stays in faust's table recovery and never publishes (timed out after 300 s in CI at ef68e38); "
-        "test_alert_processor.py covers the same kill-and-restore path and passes"
-    )
-)
 def test_cpu_above_80_for_5_minutes_triggers_resolves_and_is_acknowledged_through_the_gateway(
     platform: LivePlatform, tmp_path: Path
 ) -> None:

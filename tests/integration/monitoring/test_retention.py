@@ -21,14 +21,17 @@ from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
 from cpshared.db import database_lock, make_engine
 from cpshared.migrations import migrations_dir, upgrade
-from cpshared.retention import ROWS_REMOVED
+from cpshared.retention import ROWS_REMOVED, run_retention
+from monitoring_service.adapters.tables import alert_history
 from monitoring_service.bootstrap import Monitoring
 from monitoring_service.config import RetentionSettings
-from monitoring_service.entrypoints.retention_keeper import retention_pass
+from monitoring_service.entrypoints.retention_keeper import alert_history_retention, retention_pass
 from monitoring_service.service_layer.retention import RetentionReport
 from tests.clocks import installed_clock
 
-SETTINGS = RetentionSettings(metrics_retention_days=30, metrics_partitions_ahead_days=7)
+SETTINGS = RetentionSettings(
+    metrics_retention_days=30, metrics_partitions_ahead_days=7, alert_history_retention_days=60
+)
 
 
 @pytest.fixture
@@ -142,9 +145,47 @@ def test_the_operators_command_runs_the_same_pass(database: tuple[str, Engine]) 
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    answer = json.loads(done.stdout)
+    answer, alerts = (json.loads(line) for line in done.stdout.splitlines())
     assert answer["table"] == "server_metrics" and answer["partitions_created"] == 4
     assert answer["rows_removed"] == 0 and len(_partitions(engine)) == 5
+    assert alerts == {"table": "alert_history", "rows_removed": 0}
+
+
+def test_resolved_alerts_older_than_the_retention_are_deleted_firing_ones_kept(
+    database: tuple[str, Engine],
+) -> None:
+    _, engine = database
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    rows = [  # (id, status, triggered, resolved)
+        (1, "resolved", now - timedelta(days=70), now - timedelta(days=61)),  # resolved 61 days ago: goes
+        (2, "resolved", now - timedelta(days=70), now - timedelta(days=59)),  # 59 days: stays
+        (3, "triggered", now - timedelta(days=90), None),  # still firing: stays however old
+        (4, "acknowledged", now - timedelta(days=90), None),
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            alert_history.insert(),
+            [
+                {
+                    "id": alert_id,
+                    "alert_rule_id": 5,
+                    "resource_type": "server",
+                    "resource_id": 7,
+                    "status": status,
+                    "triggered_at": triggered.replace(tzinfo=None),
+                    "resolved_at": resolved.replace(tzinfo=None) if resolved else None,
+                }
+                for alert_id, status, triggered, resolved in rows
+            ],
+        )
+    monitoring = Monitoring(engine)
+    before = ROWS_REMOVED.labels("monitoring", "alert_history")._value.get()
+    with installed_clock(now):
+        assert run_retention(engine, alert_history_retention(monitoring, SETTINGS)) == 1
+        assert run_retention(engine, alert_history_retention(monitoring, SETTINGS)) == 0
+    assert ROWS_REMOVED.labels("monitoring", "alert_history")._value.get() - before == 1
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.select(alert_history.c.id)).scalars()) == [2, 3, 4]
 
 
 def test_a_run_while_another_process_holds_the_tables_lock_changes_nothing(database: tuple[str, Engine]) -> None:

@@ -45,7 +45,7 @@ from tests.integration.support.recipients import identity_for_support, make_user
 from tests.integration.test_consumer_crashes import produce, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
-TOTAL, USERS, KILLS = 1000, 10, 4
+TOTAL, USERS, KILLS, CHUNK = 1000, 10, 4, 20
 SINK = MailSettings(smtp_host=SMTP_HOST, smtp_port=SMTP_PORT)
 
 
@@ -145,10 +145,19 @@ def test_the_reaction_killed_while_1000_events_flow_notifies_and_mails_each_exac
                         stop_sending.wait(0.2)
 
                 problems: list[BaseException] = []
+                sent = [0]
+                kills_done = threading.Event()
 
                 def feed() -> None:
+                    """20 events every 0.4 s; the last 20 once the kills are over, so every kill
+                    comes while the stream flows however slowly a consumer process starts."""
                     try:
-                        asyncio.run(produce(events, chunk=20, pause=0.4))
+                        for first in range(0, TOTAL, CHUNK):
+                            if first + CHUNK >= TOTAL:
+                                kills_done.wait(300)
+                            asyncio.run(produce(events[first : first + CHUNK]))
+                            sent[0] = min(first + CHUNK, TOTAL)
+                            time.sleep(0.4)
                     except BaseException as exc:
                         problems.append(exc)
 
@@ -163,13 +172,14 @@ def test_the_reaction_killed_while_1000_events_flow_notifies_and_mails_each_exac
                         host = start()
                         before = applied()
                         wait_until(
-                            lambda: applied() > before or applied() >= TOTAL,  # noqa: B023
+                            lambda: applied() > before or applied() >= sent[0],  # noqa: B023
                             90,
                             "the reaction to apply events",
                         )
                         time.sleep(rng.uniform(0.1, 1.0))
                         host.send_signal(signal.SIGKILL)
                         host.wait(10)
+                    kills_done.set()
                     producer.join(120)
                     assert not producer.is_alive() and not problems, problems
                     kills_while_flowing = applied()
@@ -185,6 +195,7 @@ def test_the_reaction_killed_while_1000_events_flow_notifies_and_mails_each_exac
                     host.send_signal(signal.SIGTERM)
                     assert host.wait(30) == 0
                 finally:
+                    kills_done.set()
                     stop_sending.set()
                     sender.join(30)
                     if host is not None and host.poll() is None:

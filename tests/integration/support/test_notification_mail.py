@@ -378,3 +378,97 @@ def test_a_user_identity_does_not_know_is_recorded_failed_at_once(world: World) 
     [failed] = world.deliveries(nobody)
     assert failed.status == FAILED and failed.attempts == 1
     assert failed.last_error == f"user {nobody} has no address to mail"
+
+
+def test_dunning_reaches_the_accounts_billing_contacts_at_suspension_and_lift_once(world: World) -> None:
+    owner, _ = world.user()
+    admin, admin_address = world.user(locale="de")
+    billing, _ = world.user()
+    plain, plain_address = world.user()
+    organization_id = int(uuid.uuid4().int % 10**9)
+    world.feed(
+        "identity.events",
+        "organization.created",
+        organization_id,
+        identity_events.OrganizationCreated(organization_id=organization_id, owner_user_id=owner, status="active"),
+    )
+    for user_id, role in ((admin, "admin"), (billing, "billing"), (plain, "member")):
+        world.feed(
+            "identity.events",
+            "organization.member_added",
+            organization_id,
+            identity_events.OrganizationMemberAdded(organization_id=organization_id, user_id=user_id, role=role),
+        )
+    invoice = billing_events.InvoiceRef(
+        invoice_id=7, invoice_number="INV-DUN-1", user_id=owner, organization_id=organization_id, currency="EUR"
+    )
+    # billing's request notifies nobody: the suspension identity decides does, once (fed twice)
+    world.feed(
+        "billing.events",
+        "billing.suspension_requested",
+        organization_id,
+        billing_events.SuspensionRequested(invoice=invoice, account_type="organization", account_id=organization_id),
+    )
+    contacts = (owner, admin, billing)
+    assert [_kinds(world, user_id) for user_id in (*contacts, plain)] == [[], [], [], []]
+    world.feed(
+        "identity.events",
+        "organization.suspended",
+        organization_id,
+        identity_events.OrganizationStatusChanged(
+            organization_id=organization_id, old_status="active", new_status="suspended", requested_by="billing"
+        ),
+    )
+    assert [_kinds(world, user_id) for user_id in (*contacts, plain)] == [["account_suspended"]] * 3 + [[]]
+    mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
+    mail = world.sink.wait_for(admin_address, "Ihr Konto wurde gesperrt")
+    assert "überfällig" in mail.body and "nichts wird gelöscht" in mail.body
+
+    # billing lifts its request: identity reactivates, and that reaches the same people, once
+    world.feed(
+        "billing.events",
+        "billing.suspension_lifted",
+        organization_id,
+        billing_events.SuspensionLifted(account_type="organization", account_id=organization_id, cleared_by=invoice),
+    )
+    world.feed(
+        "identity.events",
+        "organization.activated",
+        organization_id,
+        identity_events.OrganizationStatusChanged(
+            organization_id=organization_id, old_status="suspended", new_status="active", requested_by="billing"
+        ),
+    )
+    expected = ["account_activated", "account_suspended"]
+    assert [_kinds(world, user_id) for user_id in (*contacts, plain)] == [expected] * 3 + [[]]
+    inbox, _, _ = notifications.search(billing, world.support.uow(), unread_only=True, page=1, per_page=50)
+    assert sorted((n.type, n.data["cause"]) for n in inbox) == [
+        ("account_activated", "billing"),
+        ("account_suspended", "billing"),
+    ]
+    mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
+    world.sink.wait_for(admin_address, "Ihr Konto ist aktiv")
+    assert world.sink.messages(plain_address) == []
+
+
+def test_staff_suspension_notifies_the_user_and_a_first_activation_does_not(world: World) -> None:
+    user_id, address = world.user()
+    world.feed(
+        "identity.events",
+        "user.activated",
+        user_id,
+        identity_events.UserStatusChanged(user_id=user_id, old_status="pending", new_status="active"),
+    )
+    assert _kinds(world, user_id) == []
+    world.feed(
+        "identity.events",
+        "user.suspended",
+        user_id,
+        identity_events.UserStatusChanged(
+            user_id=user_id, old_status="active", new_status="suspended", changed_by_user_id=1, reason="abuse report"
+        ),
+    )
+    assert _kinds(world, user_id) == ["account_suspended"]
+    mail_sender.run_once(world.support, world.recipients, SINK, POLICY)
+    mail = world.sink.wait_for(address, "Your account was suspended")
+    assert "Please contact support" in mail.body and "abuse report" not in mail.body

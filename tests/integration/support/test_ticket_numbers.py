@@ -70,7 +70,9 @@ def _numbers(support: Support) -> list[str]:
 def test_concurrent_openings_take_consecutive_numbers(support: Support) -> None:
     with installed_clock(datetime(2027, 12, 31, 23, 0, tzinfo=UTC)):
         threads = [
-            threading.Thread(target=tickets.open_ticket, args=(_new(i), support.uow(), support.store, support.rules))
+            threading.Thread(
+                target=tickets.open_ticket, args=(_new(i), support.uow(), support.store, support.rules, support.owners)
+            )
             for i in range(1, 9)
         ]
         for thread in threads:
@@ -83,9 +85,11 @@ def test_concurrent_openings_take_consecutive_numbers(support: Support) -> None:
 def test_a_failed_opening_gives_its_number_back_and_leaves_no_file(support: Support, tmp_path: Path) -> None:
     store = FullDisk(tmp_path / "objects")
     with installed_clock(datetime(2028, 1, 1, 0, 5, tzinfo=UTC)):
-        tickets.open_ticket(_new(1), support.uow(), store, support.rules)
+        tickets.open_ticket(_new(1), support.uow(), store, support.rules, support.owners)
         with pytest.raises(OSError):
-            tickets.open_ticket(_new(2, (("a.png", PNG), ("b.png", PNG))), support.uow(), store, support.rules)
-        tickets.open_ticket(_new(3), support.uow(), store, support.rules)
+            tickets.open_ticket(
+                _new(2, (("a.png", PNG), ("b.png", PNG))), support.uow(), store, support.rules, support.owners
+            )
+        tickets.open_ticket(_new(3), support.uow(), store, support.rules, support.owners)
     assert _numbers(support) == ["TKT-2028-000001", "TKT-2028-000002"]
     assert [p for p in (tmp_path / "objects").rglob("*") if p.is_file()] == []

@@ -207,6 +207,8 @@ def test_a_ticket_from_opening_to_closing_itself(world: World) -> None:
         "POST", f"/v1/admin/tickets/{ticket_id}/assign", agent, {"assigned_to": world.billing.user_id}
     )
     assert not_staff.status_code == 400 and not_staff.json()["error"]["code"] == "invalid_input"
+    nobody = world.call("POST", f"/v1/admin/tickets/{ticket_id}/assign", agent, {"assigned_to": 987_654_321})
+    assert nobody.status_code == 400 and "does not exist" in nobody.json()["error"]["message"]
     world.clock.advance(timedelta(minutes=20))
     replied = world.call(
         "POST", f"/v1/admin/tickets/{ticket_id}/messages", agent, {"message": "Please boot the rescue system."}
@@ -345,6 +347,8 @@ def test_bad_input_is_refused_and_changes_nothing(world: World) -> None:
         world, customer, related_resource={"type": "placement_group", "id": theirs.json()["placement_group"]["id"]}
     )
     assert foreign.status_code == 400 and foreign.json()["error"]["code"] == "invalid_input"
+    missing = _open(world, customer, related_resource={"type": "server", "id": 987_654_321})
+    assert missing.status_code == 400 and "not one of your resources" in missing.json()["error"]["message"]
     assert world.staff_total() == before
     own = _open(
         world, customer, related_resource={"type": "placement_group", "id": mine.json()["placement_group"]["id"]}
@@ -471,6 +475,32 @@ def test_an_unanswered_urgent_ticket_breaches_its_first_response_target(world: W
         )
         == 1
     )
+
+
+def test_the_clock_stops_while_a_ticket_waits_on_the_customer(world: World) -> None:
+    """An urgent ticket answered and pending for a day breaches nothing; once the customer
+    writes back, its resolution target (8 h) counts on from where it stopped."""
+    support = world.platform.support
+    assert support is not None
+    opened = _open(world, world.customer, priority="urgent", subject="Slow disk")
+    ticket_id = opened.json()["ticket"]["id"]
+    world.clock.advance(timedelta(minutes=10))
+    answer = {"message": "Which volume?"}
+    assert world.call("POST", f"/v1/admin/tickets/{ticket_id}/messages", world.agent, answer).status_code == 201
+    world.clock.advance(timedelta(days=1))
+    report = keeper.run_once(support)
+    assert report.tickets is not None and ticket_id not in [t for t, _ in report.tickets.breaches]
+    level = world.call("GET", f"/v1/admin/tickets/{ticket_id}", world.agent).json()["ticket"]["service_level"]
+    assert level["resolution_breached"] is False
+    assert (
+        world.call("POST", f"/v1/tickets/{ticket_id}/messages", world.customer, {"message": "vol-1"}).status_code == 201
+    )
+    world.clock.advance(timedelta(hours=7, minutes=49))  # 7 h 59 min of the 8 h counted
+    report = keeper.run_once(support)
+    assert report.tickets is not None and ticket_id not in [t for t, _ in report.tickets.breaches]
+    world.clock.advance(timedelta(minutes=2))
+    report = keeper.run_once(support)
+    assert report.tickets is not None and (ticket_id, "resolution") in report.tickets.breaches
 
 
 def test_ticket_numbers_have_no_gaps(world: World) -> None:
@@ -726,3 +756,26 @@ def test_notification_preferences_are_the_callers_own_and_checked(world: World) 
     after = world.call("GET", "/v1/notifications/preferences", world.owner_personal).json()["preferences"]
     assert after == changed.json()["preferences"]
     assert world.call("GET", "/v1/notifications/preferences", None).status_code == 401
+
+
+def test_webhook_secrets_are_the_accounts_own_and_rotate(world: World) -> None:
+    path = "/v1/notifications/webhook_secret"
+    mine = world.call("GET", path, world.customer)
+    assert mine.status_code == 200, mine.text
+    secret = mine.json()["webhook_secret"]
+    assert secret["account_type"] == "user" and secret["account_id"] == world.customer.user_id
+    assert secret["secret"].startswith("whsec_") and len(secret["secret"]) == 70
+    assert world.call("GET", path, world.customer).json()["webhook_secret"] == secret  # made once
+    theirs = world.call("GET", path, world.other).json()["webhook_secret"]
+    assert theirs["secret"] != secret["secret"] and theirs["account_id"] == world.other.user_id
+    rotated = world.call("POST", f"{path}/rotate", world.customer)
+    assert rotated.status_code == 200 and rotated.json()["webhook_secret"]["secret"] != secret["secret"]
+    assert world.call("GET", path, world.customer).json() == rotated.json()
+    # an organization's: its owner's key bound to it sees it; a plain member's is refused
+    organization = world.call("GET", path, world.owner_for_org).json()["webhook_secret"]
+    assert organization["account_type"] == "organization"
+    assert organization["secret"] != world.call("GET", path, world.owner_personal).json()["webhook_secret"]["secret"]
+    refused = world.call("POST", f"{path}/rotate", world.member_for_org)
+    assert refused.status_code == 403, refused.text
+    assert world.call("GET", path, world.owner_for_org).json()["webhook_secret"] == organization
+    assert world.call("GET", path, None).status_code == 401

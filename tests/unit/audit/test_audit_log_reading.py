@@ -98,7 +98,10 @@ def test_a_login_attempt_takes_its_reason_and_ip_from_the_event_when_needed() ->
 )
 def test_admin_and_support_read_every_tenant_in_audit_and_at_the_gateway(role: str, everything: bool) -> None:
     token = principal_var.set(
-        VerifiedPrincipal(user_principal(user_id=5, role=role, organizations={9: "member"}), "token")
+        VerifiedPrincipal(
+            user_principal(user_id=5, role=role, organizations={9: "owner", 10: "admin", 11: "member", 12: "billing"}),
+            "token",
+        )
     )
     try:
         reader = current_reader()
@@ -106,7 +109,8 @@ def test_admin_and_support_read_every_tenant_in_audit_and_at_the_gateway(role: s
         principal_var.reset(token)
     assert reader.everything is everything
     if not everything:
-        assert (reader.user_id, reader.organization_ids) == (5, (9,))
+        # An organization's log is its owner's and admins'; a member or billing member reads its own entries.
+        assert (reader.user_id, reader.organization_ids) == (5, (9, 10))
     gateway = Principal(
         user_id=5, api_key_id=1, role=Role(role), scopes=frozenset(), organization_id=None, rate_limit=1
     )

@@ -192,6 +192,16 @@ class FakeUsage(ports.UsageRepository):
                 self.data.usage[record_id].billed = True
                 self.data.usage[record_id].invoice_id = invoice_id
 
+    def remove_billed(self, periods_ended_before: date, limit: int, at: datetime) -> int:
+        old = [
+            record_id
+            for record_id, u in sorted(self.data.usage.items())
+            if u.invoice_id is not None and self.data.invoices[u.invoice_id].period_end < periods_ended_before
+        ][:limit]
+        for record_id in old:
+            del self.data.usage[record_id]
+        return len(old)
+
 
 class FakeCredits(ports.CreditRepository):
     def __init__(self, data: Data) -> None:

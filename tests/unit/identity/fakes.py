@@ -16,7 +16,7 @@ from typing import Self
 
 from cpshared.auth.principal import Principal
 from cpshared.events.envelope import PendingEvent
-from identity_service.domain.accounts import EmailVerification, Profile, UserSession
+from identity_service.domain.accounts import EmailVerification, PasswordResetToken, Profile, UserSession
 from identity_service.domain.dunning import AccountType, BillingHold
 from identity_service.domain.model import (
     ApiKey,
@@ -32,6 +32,7 @@ from identity_service.domain.model import (
     ReservationStatus,
     Setting,
     SettingType,
+    SignInFailures,
     User,
     UserRole,
     UserStatus,
@@ -122,6 +123,7 @@ class FakePrincipalSigner:
 class FakeLoginActivityRepository:
     def __init__(self) -> None:
         self.attempts: list[LoginAttempt] = []
+        self.pairs: dict[tuple[str, str], SignInFailures] = {}
 
     def add(
         self, user_id: int | None, ip_address: str, user_agent: str, failure: LoginFailure | None, now: datetime
@@ -137,6 +139,28 @@ class FakeLoginActivityRepository:
     def delete_before(self, cutoff: datetime, limit: int) -> int:
         old = [a for a in self.attempts if a.created_at < cutoff][:limit]
         self.attempts = [a for a in self.attempts if a not in old]
+        return len(old)
+
+    def failures(self, subject: str, ip_address: str) -> SignInFailures:
+        return self.pairs.get((subject, ip_address), SignInFailures(subject, ip_address))
+
+    def save_failures(self, failures: SignInFailures) -> None:
+        self.pairs[(failures.subject, failures.ip)] = failures
+
+    def clear_failures(self, subject: str, ip_address: str) -> None:
+        self.pairs.pop((subject, ip_address), None)
+
+    def clear_subject(self, subject: str, now: datetime) -> int:
+        mine = [k for k in self.pairs if k[0] == subject]
+        blocked = sum(1 for k in mine if (self.pairs[k].blocked_until or now) > now)
+        for k in mine:
+            del self.pairs[k]
+        return blocked
+
+    def delete_failures_before(self, cutoff: datetime, limit: int) -> int:
+        old = [k for k, v in self.pairs.items() if v.blocked_until is None or v.blocked_until < cutoff][:limit]
+        for key in old:
+            del self.pairs[key]
         return len(old)
 
 
@@ -165,14 +189,21 @@ class FakeOrganizationRepository:
     def exists(self, organization_id: int) -> bool:
         return organization_id in self.rows
 
-    def add(self, name: str, slug: str, owner_id: int, now: datetime) -> Organization:
-        organization = Organization(len(self.rows) + 1, name, slug, owner_id, OrganizationStatus.ACTIVE, now)
+    def add(
+        self, name: str, slug: str, owner_id: int, now: datetime, trial_ends_at: datetime | None = None
+    ) -> Organization:
+        status = OrganizationStatus.ACTIVE if trial_ends_at is None else OrganizationStatus.TRIAL
+        organization = Organization(len(self.rows) + 1, name, slug, owner_id, status, now, trial_ends_at=trial_ends_at)
         self.rows[organization.id] = replace(organization)
         self.seen.append(organization)
         return organization
 
     def slug_taken(self, slug: str) -> bool:
         return any(o.slug == slug for o in self.rows.values())
+
+    def trials_over(self, now: datetime, limit: int) -> list[int]:
+        due = [o for o in self.rows.values() if o.trial_over(now)]
+        return [o.id for o in sorted(due, key=lambda o: (o.trial_ends_at, o.id))][:limit]
 
     def get(self, organization_id: int, *, for_update: bool = False) -> Organization | None:
         found = self.rows.get(organization_id)
@@ -241,9 +272,9 @@ class FakeApiKeyRepository:
     def of_user(self, user_id: int) -> list[ApiKey]:
         return [replace(k) for k in sorted(self.rows.values(), key=lambda k: -k.id) if k.user_id == user_id]
 
-    def save_revoked(self, key: ApiKey) -> None:
+    def save(self, key: ApiKey) -> None:
         self.seen.append(key)
-        self.rows[key.id] = replace(self.rows[key.id], revoked_at=key.revoked_at)
+        self.rows[key.id] = replace(key)
 
     def note_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
         stored = self.rows[key_id]
@@ -298,6 +329,7 @@ class FakeAccountRepository:
         self.sessions: dict[int, UserSession] = {}
         self.refresh_hashes: dict[int, str] = {}
         self.verifications: dict[str, EmailVerification] = {}
+        self.password_resets: dict[str, PasswordResetToken] = {}
         self.seen: list[UserSession | Profile] = []
 
     def profile(self, user_id: int, *, for_update: bool = False) -> Profile | None:
@@ -324,6 +356,33 @@ class FakeAccountRepository:
     def password_hash(self, user_id: int) -> str | None:
         user = self._users.rows.get(user_id)
         return None if user is None else user.password_hash
+
+    def save_reset_password(self, profile: Profile, password_hash: str, now: datetime) -> None:
+        self.save_password(profile, password_hash, now)
+        user = self._users.rows[profile.id]
+        self._users.rows[profile.id] = replace(user, failed_logins=0, locked_until=None)
+
+    def locked_until(self, user_id: int) -> datetime | None:
+        user = self._users.rows.get(user_id)
+        return None if user is None else user.locked_until
+
+    def add_password_reset(
+        self, user_id: int, token_hash: str, now: datetime, expires_at: datetime
+    ) -> PasswordResetToken:
+        reset = PasswordResetToken(len(self.password_resets) + 1, user_id, now, expires_at, used_at=None)
+        self.password_resets[token_hash] = reset
+        return reset
+
+    def password_reset_by_hash(self, token_hash: str) -> PasswordResetToken | None:
+        return self.password_resets.get(token_hash)
+
+    def latest_password_reset_sent(self, user_id: int) -> datetime | None:
+        return max((r.created_at for r in self.password_resets.values() if r.user_id == user_id), default=None)
+
+    def end_password_resets(self, user_id: int, now: datetime) -> None:
+        for token_hash, r in self.password_resets.items():
+            if r.user_id == user_id and r.used_at is None:
+                self.password_resets[token_hash] = replace(r, used_at=now)
 
     def add_verification(
         self, user_id: int, email: str, token_hash: str, now: datetime, expires_at: datetime

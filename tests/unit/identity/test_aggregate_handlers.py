@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
@@ -26,7 +26,15 @@ from cpshared.errors import (
     Unavailable,
 )
 from identity_service.domain import commands, events
-from identity_service.domain.model import OrganizationRole, QuotaOwner, ReservationStatus, UserRole, UserStatus
+from identity_service.domain.model import (
+    OrganizationRole,
+    OrganizationStatus,
+    QuotaOwner,
+    ReservationStatus,
+    SettingType,
+    UserRole,
+    UserStatus,
+)
 from identity_service.service_layer import accounts, api_keys, organizations, principals, quotas, users
 from identity_service.service_layer.unit_of_work import EVENT_CONTRACTS, contract_payload
 from tests.unit.identity.fakes import FakePasswordHasher, FakePrincipalSigner, FakeUnitOfWork
@@ -181,6 +189,42 @@ def test_an_api_key_is_created_at_version_1_and_revoked_once_at_version_2() -> N
     assert revoked.revoked_at == again.revoked_at == START
 
 
+def test_a_key_is_updated_then_rotated_with_one_version_per_change() -> None:
+    uow, (ada, bob) = with_users("ada@example.com", "bob@example.com")
+    key, _ = api_keys.create_api_key(commands.CreateApiKey(ada, "ci", ("servers:read",), rate_limit=60), uow)
+
+    same = api_keys.update_api_key(commands.UpdateApiKey(key.id, name="ci", owner_id=ada), uow)
+    changed = api_keys.update_api_key(
+        commands.UpdateApiKey(key.id, name="deploy", scopes=("servers:write",), owner_id=ada), uow
+    )
+    with pytest.raises(NotFound):
+        api_keys.update_api_key(commands.UpdateApiKey(key.id, name="mine", owner_id=bob), uow)
+    with pytest.raises(InvalidInput):
+        api_keys.rotate_api_key(commands.RotateApiKey(key.id, grace_period_seconds=-1, owner_id=ada), uow)
+    successor, secret, previous = api_keys.rotate_api_key(
+        commands.RotateApiKey(key.id, grace_period_seconds=600, owner_id=ada), uow
+    )
+
+    assert same.version == 1 and changed.version == 2 and previous.version == 3
+    assert committed(uow) == [
+        ("api_key.created", str(key.id), 1),
+        ("api_key.updated", str(key.id), 2),
+        ("api_key.created", str(successor.id), 1),
+        ("api_key.rotated", str(key.id), 3),
+    ]
+    assert (successor.name, successor.scopes, successor.rate_limit) == ("deploy", ("servers:write",), 60)
+    assert secret.endswith(successor.last_four)
+    rotated = payload(uow, 3, ev.ApiKeyRotated)
+    assert rotated.successor_api_key_id == successor.id
+    assert rotated.retires_at.ToDatetime(tzinfo=UTC) == START + timedelta(minutes=10) == previous.expires_at
+    assert previous.revoked_at is None
+
+    _, _, at_once = api_keys.rotate_api_key(commands.RotateApiKey(successor.id, 0, owner_id=ada), uow)
+    assert at_once.revoked_at == START
+    with pytest.raises(NotFound):
+        api_keys.rotate_api_key(commands.RotateApiKey(successor.id, 0, owner_id=ada), uow)
+
+
 def test_another_users_key_answers_as_missing_and_stays_live() -> None:
     uow, (ada, bob) = with_users("ada@example.com", "bob@example.com")
     key, _ = api_keys.create_api_key(commands.CreateApiKey(ada, "ci", ("servers:read",)), uow)
@@ -190,6 +234,42 @@ def test_another_users_key_answers_as_missing_and_stays_live() -> None:
 
     assert [t for t, _, _ in committed(uow)] == ["api_key.created"]
     assert uow.api_keys.rows[key.id].revoked_at is None
+
+
+# -- trials -------------------------------------------------------------------------------------
+
+
+def test_an_organization_on_trial_is_capped_and_becomes_active_when_the_trial_is_due(clock: ManualClock) -> None:
+    uow = FakeUnitOfWork(
+        {"organization_trial_days": (SettingType.INTEGER, "14"), "trial_server_limit": (SettingType.INTEGER, "2")}
+    )
+    ada = uow.users.add("ada", "ada@example.com", "", UserRole.CLIENT, UserStatus.ACTIVE, START).id
+    organization, _ = organizations.create_organization(commands.CreateOrganization(ada, "Acme", "acme"), uow)
+    assert organization.status is OrganizationStatus.TRIAL
+    assert organization.trial_ends_at == START + timedelta(days=14)
+    owner = QuotaOwner(organization_id=organization.id)
+    uow.quotas.create_if_missing(owner, "server", 10, START)
+    quotas.reserve_quota(commands.ReserveQuota("vm-1", owner, "server", 2), lambda: uow)
+    with pytest.raises(LimitExceeded, match="on trial"):
+        quotas.reserve_quota(commands.ReserveQuota("vm-2", owner, "server", 1), lambda: uow)
+    uow.quotas.create_if_missing(owner, "floating_ip", 3, START)
+    for n in range(3):  # no trial limit set for floating IPs: the quota alone counts
+        quotas.reserve_quota(commands.ReserveQuota(f"ip-{n}", owner, "floating_ip", 1), lambda: uow)
+
+    assert organizations.end_due_trials(START + timedelta(days=13), lambda: uow) == 0
+    clock.advance(timedelta(days=14))
+    assert organizations.end_due_trials(START + timedelta(days=14), lambda: uow) == 1
+    assert organizations.end_due_trials(START + timedelta(days=14), lambda: uow) == 0
+    assert uow.organizations.rows[organization.id].status is OrganizationStatus.ACTIVE
+    ended = [e for e in committed(uow) if e[0] == "organization.trial_ended"]
+    assert ended == [("organization.trial_ended", str(organization.id), 2)]
+    quotas.reserve_quota(commands.ReserveQuota("vm-2", owner, "server", 1), lambda: uow)
+
+
+def test_without_a_trial_setting_an_organization_starts_active() -> None:
+    uow, (ada,) = with_users("ada@example.com")
+    organization, _ = organizations.create_organization(commands.CreateOrganization(ada, "Acme", "acme"), uow)
+    assert organization.status is OrganizationStatus.ACTIVE and organization.trial_ends_at is None
 
 
 # -- quotas -------------------------------------------------------------------------------------
@@ -277,6 +357,45 @@ def test_a_password_change_ends_the_other_sessions_before_it_is_recorded(passwor
         ("user.password_changed", str(ada), version + 1),
     ]
     assert payload(uow, before + 1, ev.UserPasswordChanged).revoked_sessions == 1
+
+
+def test_a_password_reset_ends_every_session_lifts_the_lock_and_uses_the_token_up(
+    password_hash: str, clock: ManualClock
+) -> None:
+    uow, (ada,) = with_users("ada@example.com", password_hash=password_hash)
+    key = Ed25519PrivateKey.generate()
+    session, _, _ = accounts.create_session(accounts.CreateSession("ada@example.com", PASSWORD, IP), key, lambda: uow)
+    uow.users.rows[ada] = dataclasses.replace(
+        uow.users.rows[ada], failed_logins=0, locked_until=START + timedelta(minutes=15)
+    )
+    mail = accounts.request_password_reset("ada@example.com", uow)
+    assert mail is not None
+    before = len(uow.committed)
+
+    profile, ended = accounts.confirm_password_reset(mail.token or "", "a brand new passphrase", uow)
+
+    assert (profile.id, ended) == (ada, 1)
+    assert uow.users.rows[ada].locked_until is None
+    version = uow.users.rows[ada].version
+    assert committed(uow)[before:] == [
+        ("user.session_revoked", str(session.id), 2),
+        ("user.password_reset", str(ada), version + 1),
+    ]
+    reset = payload(uow, before + 1, ev.UserPasswordReset)
+    assert (reset.revoked_sessions, reset.unlocked) == (1, True)
+    assert payload(uow, before, ev.UserSessionRevoked).reason == "password_reset"
+    with pytest.raises(InvalidInput, match="used already"):
+        accounts.confirm_password_reset(mail.token or "", "another new passphrase", uow)
+    assert len(uow.committed) == before + 2
+
+
+def test_a_password_reset_token_expires_after_the_setting(clock: ManualClock) -> None:
+    uow, _ = with_users("ada@example.com")
+    mail = accounts.request_password_reset("ada@example.com", uow)
+    assert mail is not None and mail.minutes == 30
+    clock.advance(timedelta(minutes=30))
+    with pytest.raises(InvalidInput, match="expired"):
+        accounts.confirm_password_reset(mail.token or "", "a brand new passphrase", uow)
 
 
 def test_a_new_account_keeps_only_the_hash_its_hasher_made() -> None:

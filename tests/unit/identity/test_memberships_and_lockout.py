@@ -9,9 +9,9 @@ import pytest
 from cpshared.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
 from identity_service.domain.model import (
     LockoutPolicy,
-    LoginState,
     Membership,
     OrganizationRole,
+    SignInFailures,
     check_grantable,
     check_permissions,
     check_removal,
@@ -19,6 +19,7 @@ from identity_service.domain.model import (
     check_slug,
     check_transfer,
     require_manager,
+    sign_in_subject,
 )
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -100,16 +101,32 @@ def test_only_the_owner_transfers_and_only_to_another_member() -> None:
         check_transfer(OWNER, OWNER, ORG)
 
 
-def test_the_fifth_wrong_password_in_a_row_locks_for_the_window_and_restarts_the_count() -> None:
+def test_failures_of_one_account_from_one_address_wait_longer_each_time_then_lock_that_pair() -> None:
     policy = LockoutPolicy(max_failures=5, lockout=timedelta(minutes=15))
-    state = LoginState(failed_logins=0, locked_until=None)
-    for expected in range(1, 5):
-        state = state.after_wrong_password(policy, NOW)
-        assert state == LoginState(failed_logins=expected, locked_until=None)
-    state = state.after_wrong_password(policy, NOW)
-    assert state == LoginState(failed_logins=0, locked_until=NOW + timedelta(minutes=15))
-    assert state.locked(NOW + timedelta(minutes=14, seconds=59))
-    assert not state.locked(NOW + timedelta(minutes=15))
+    pair = SignInFailures(sign_in_subject("ada@example.com"), "203.0.113.7")
+    now = NOW
+    # Two mistakes are free, then 1 s, 2 s, ...
+    for failures, wait in zip(range(1, 5), (None, None, 1, 2), strict=True):
+        assert pair.retry_after(now) is None
+        pair = pair.failed(policy, now)
+        assert (pair.failures, pair.retry_after(now)) == (failures, wait)
+        assert not pair.locked(policy, now)
+        now += timedelta(seconds=wait or 0)
+    pair = pair.failed(policy, now)
+    assert pair.locked(policy, now) and pair.retry_after(now) == 15 * 60
+    assert pair.locked(policy, now + timedelta(minutes=14, seconds=59))
+    assert not pair.locked(policy, now + timedelta(minutes=15))
+    # Another failure after the lock locks again; a long quiet time forgets the run.
+    again = pair.failed(policy, now + timedelta(minutes=15))
+    assert again.failures == 6 and again.retry_after(now + timedelta(minutes=15)) == 15 * 60
+    quiet = now + timedelta(minutes=30)
+    assert pair.current(policy, quiet).failures == 0
+    assert pair.failed(policy, quiet).retry_after(quiet) is None
+
+
+def test_the_subject_of_an_email_is_the_same_for_every_spelling_and_tells_nothing_of_the_email() -> None:
+    assert sign_in_subject(" Ada@Example.com ") == sign_in_subject("ada@example.com")
+    assert "ada" not in sign_in_subject("ada@example.com") and len(sign_in_subject("x")) == 64
 
 
 def test_a_lockout_policy_needs_a_positive_limit_and_window() -> None:

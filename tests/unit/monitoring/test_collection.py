@@ -13,6 +13,7 @@ from cpshared.events.envelope import PendingEvent
 from monitoring_service.domain.metrics import MetricsQuery
 from monitoring_service.domain.retention import DayPartition
 from monitoring_service.domain.servers import MonitoredServer
+from monitoring_service.domain.traffic import HourTraffic
 from monitoring_service.service_layer import ports
 from monitoring_service.service_layer.collection import Collector, look_back, sample_event_id, sample_of
 from monitoring_service.service_layer.unit_of_work import MonitoringUnitOfWork
@@ -30,12 +31,21 @@ class FakeServers(ports.MonitoredServerRepository):
     def collectable(self) -> list[MonitoredServer]:
         return [s for s in self.servers if s.collectable]
 
+    def of_ids(self, server_ids: Sequence[int]) -> dict[int, MonitoredServer]:
+        return {s.server_id: s for s in self.servers if s.server_id in server_ids}
+
 
 class NoMetrics(ports.MetricsStore):
     def aggregate(self, query: MetricsQuery) -> list[ports.Bucket]:
         raise AssertionError("not used")
 
     def day_partitions(self) -> list[DayPartition]:
+        raise AssertionError("not used")
+
+    def outgoing_by_hour(self, since: datetime, until: datetime) -> list[HourTraffic]:
+        raise AssertionError("not used")
+
+    def averages(self, since: datetime, until: datetime) -> dict[int, ports.Usage]:
         raise AssertionError("not used")
 
     def add_partitions(self, days: Sequence[DayPartition]) -> None:

@@ -5,16 +5,20 @@ without commit throws away what the block changed (as a rolled-back transaction)
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
+from cpshared.clock import utcnow
 from cpshared.errors import AlreadyExists, LimitExceeded, Unavailable
 from cpshared.events.envelope import PendingEvent
 from hetzner_conventions.label_sql import LabelRequirement
 from storage_service.domain import volumes as v
+from storage_service.domain.backups import DELETING, Backup, BackupServer, UpstreamBackup
+from storage_service.domain.snapshots import Snapshot
 from storage_service.domain.volumes import Action, ServerInfo, UpstreamFailure, Volume
 from storage_service.service_layer.ports import UpstreamVolume, VolumeSpec
 from storage_service.service_layer.unit_of_work import StorageUnitOfWork
@@ -30,6 +34,10 @@ class Store:
         self.size_periods: list[tuple[int, int, datetime]] = []
         self.volume_ids = itertools.count(1)
         self.action_ids = itertools.count(10**12)
+        self.backup_servers: dict[int, BackupServer] = {}
+        self.backups: dict[int, Backup] = {}
+        self.backup_ids = itertools.count(1)
+        self.snapshots: dict[int, Snapshot] = {}
 
 
 class FakeVolumes:
@@ -162,6 +170,94 @@ class FakeActions:
         return found, len(found)
 
 
+class FakeBackups:
+    """Backups and the servers they belong to, on the unit of work's copies."""
+
+    def __init__(self, servers: dict[int, BackupServer], state: dict[int, Backup], store: Store) -> None:
+        self.servers, self.state, self.store = servers, state, store
+        self.seen: list[Backup] = []
+
+    def _saw(self, backup: Backup) -> None:
+        if not any(seen is backup for seen in self.seen):
+            self.seen.append(backup)
+
+    def server(self, server_id: int, *, for_update: bool = False) -> BackupServer | None:
+        return self.servers.get(server_id)
+
+    def server_created(self, server_id: int, user_id: int, organization_id: int | None, enabled: bool) -> None:
+        self.servers.setdefault(server_id, BackupServer(server_id, user_id, organization_id, 0, enabled, False))
+
+    def _change(self, server_id: int, **changes: Any) -> None:
+        if server_id in self.servers:
+            self.servers[server_id] = dataclasses.replace(self.servers[server_id], **changes)
+
+    def set_upstream_id(self, server_id: int, upstream_id: int) -> None:
+        self._change(server_id, upstream_id=upstream_id)
+
+    def set_enabled(self, server_id: int, enabled: bool) -> None:
+        self._change(server_id, backups_enabled=enabled)
+
+    def set_deleted(self, server_id: int) -> None:
+        self._change(server_id, deleted=True, backups_enabled=False)
+
+    def servers_of_user(self, user_id: int) -> list[BackupServer]:
+        return [s for _, s in sorted(self.servers.items()) if s.user_id == user_id and s.organization_id is None]
+
+    def servers_with_backups(self) -> list[BackupServer]:
+        with_rows = {b.server_id for b in self.state.values()}
+        return [
+            s
+            for _, s in sorted(self.servers.items())
+            if (s.backups_enabled and not s.deleted) or s.server_id in with_rows
+        ]
+
+    def of_server(self, server_id: int, *, for_update: bool = False) -> list[Backup]:
+        found = [b for b in self.state.values() if b.server_id == server_id]
+        return sorted(found, key=lambda b: (b.created_at, b.id), reverse=True)
+
+    def get(self, backup_id: int, *, for_update: bool = False) -> Backup | None:
+        return self.state.get(backup_id)
+
+    def add(self, backup: Backup) -> Backup:
+        if any(b.hetzner_id == backup.hetzner_id for b in self.state.values()):
+            raise AlreadyExists(f"backup image {backup.hetzner_id} is recorded")
+        backup.id = next(self.store.backup_ids)
+        self.state[backup.id] = backup
+        self._saw(backup)
+        return backup
+
+    def save(self, backup: Backup) -> None:
+        self.state[backup.id] = backup
+        self._saw(backup)
+
+    def remove(self, backup: Backup) -> None:
+        self.state.pop(backup.id, None)
+        self._saw(backup)
+
+    def deleting(self, limit: int) -> list[Backup]:
+        return [b for _, b in sorted(self.state.items()) if b.status == DELETING][:limit]
+
+
+class FakeSnapshots:
+    def __init__(self, state: dict[int, Snapshot]) -> None:
+        self.state = state
+        self.seen: list[Snapshot] = []
+
+    def record_made(self, snapshot_id: int, user_id: int, organization_id: int | None, server_id: int) -> None:
+        self.state.setdefault(
+            snapshot_id,
+            Snapshot(snapshot_id, user_id, organization_id, "server", server_id, "creating", None, utcnow(), None),
+        )
+
+    def get(self, snapshot_id: int, *, for_update: bool = False) -> Snapshot | None:
+        return self.state.get(snapshot_id)
+
+    def save(self, snapshot: Snapshot) -> None:
+        self.state[snapshot.id] = snapshot
+        if not any(seen is snapshot for seen in self.seen):
+            self.seen.append(snapshot)
+
+
 class FakeUnitOfWork(StorageUnitOfWork):
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -174,6 +270,11 @@ class FakeUnitOfWork(StorageUnitOfWork):
         self.fake_volumes = FakeVolumes(self._volumes, self.store)
         self.volumes = self.fake_volumes
         self.actions = FakeActions(self._actions, self.store)
+        self._backup_servers = copy.deepcopy(self.store.backup_servers)
+        self._backups = copy.deepcopy(self.store.backups)
+        self._snapshots = copy.deepcopy(self.store.snapshots)
+        self.backups = FakeBackups(self._backup_servers, self._backups, self.store)
+        self.snapshots = FakeSnapshots(self._snapshots)
         return self
 
     def __exit__(
@@ -190,6 +291,8 @@ class FakeUnitOfWork(StorageUnitOfWork):
     def commit(self) -> None:
         self.collect_events()
         self.store.volumes, self.store.actions = self._volumes, self._actions
+        self.store.backup_servers, self.store.backups = self._backup_servers, self._backups
+        self.store.snapshots = self._snapshots
         self.store.outbox.extend(self._outbox)
         self.store.size_periods.extend(self.fake_volumes.size_periods)
         self.committed = True
@@ -294,3 +397,22 @@ class FakeQuotas:
 
     def release(self, reservation_key: str) -> None:
         self.held.pop(reservation_key, None)
+
+
+class FakeUpstreamBackups:
+    """Upstream's backup images, as the test sets them; deleting one removes it."""
+
+    def __init__(self) -> None:
+        self.images: dict[int, UpstreamBackup] = {}
+        self.deleted: list[int] = []
+        self.servers: dict[int, int] = {}  # platform server id → upstream's (by compute's label)
+
+    def upstream_server_id(self, platform_server_id: int) -> int | None:
+        return self.servers.get(platform_server_id)
+
+    def backups(self) -> list[UpstreamBackup]:
+        return list(self.images.values())
+
+    def delete_image(self, hetzner_id: int) -> None:
+        self.images.pop(hetzner_id, None)
+        self.deleted.append(hetzner_id)

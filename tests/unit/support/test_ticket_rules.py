@@ -164,3 +164,59 @@ def test_who_hears_of_what() -> None:
     [resolved] = for_status("e-4", ticket, RESOLVED)
     assert resolved.type == TICKET_RESOLVED
     assert for_reply("e-1", ticket, 9, from_staff=True)[0].id == replied.id  # the same event, the same id
+
+
+def test_the_resolution_clock_stops_while_the_ticket_waits_on_the_customer() -> None:
+    ticket = _ticket("urgent")  # resolution due 8 hours after the opening
+    due = POLICY.resolution["urgent"]
+    ticket.replied(1, True, 10, 0, T0 + timedelta(minutes=10))  # open → pending: the clock stops
+    assert ticket.status == PENDING and ticket.pending_since == T0 + timedelta(minutes=10)
+    # a day waiting on the customer breaches nothing, and moves the due time by the wait
+    assert ticket.record_breaches(POLICY, T0 + timedelta(days=1)) == []
+    level = ticket.service_level(POLICY, T0 + timedelta(days=1))
+    assert level.resolution_due_at == T0 + due + timedelta(days=1) - timedelta(minutes=10)
+    assert not level.resolution_breached
+    ticket.replied(42, False, 11, 0, T0 + timedelta(hours=4, minutes=10))  # back to open after 4 h pending
+    assert ticket.status == OPEN and ticket.pending_since is None
+    assert ticket.sla_paused_seconds == 4 * 3600
+    resumed_due = T0 + due + timedelta(hours=4)
+    assert ticket.service_level(POLICY, resumed_due).resolution_due_at == resumed_due
+    assert ticket.record_breaches(POLICY, resumed_due) == []
+    assert ticket.record_breaches(POLICY, resumed_due + timedelta(seconds=1)) == ["resolution"]
+
+
+def test_staff_setting_pending_stops_the_first_response_clock_too() -> None:
+    ticket = _ticket("urgent")  # first response due 30 minutes after the opening
+    ticket.change_status(PENDING, "waiting_on_customer", T0 + timedelta(minutes=20))
+    assert ticket.record_breaches(POLICY, T0 + timedelta(hours=2)) == []
+    ticket.change_status(OPEN, "customer_answered", T0 + timedelta(hours=2, minutes=20))
+    assert ticket.record_breaches(POLICY, T0 + timedelta(hours=2, minutes=30)) == []
+    assert ticket.record_breaches(POLICY, T0 + timedelta(hours=2, minutes=30, seconds=1)) == ["first_response"]
+
+
+def test_a_related_resource_must_be_the_openers_own() -> None:
+    from support_service.domain.tickets import check_related_owner
+
+    check_related_owner("server", 5, (42, None), 42, None)  # the user's own
+    check_related_owner("server", 5, (7, 900), 42, 900)  # the organization's, for the organization
+    for owner, user_id, organization_id in (
+        (None, 42, None),  # no such resource
+        ((43, None), 42, None),  # another user's
+        ((42, None), 42, 900),  # the user's own, while acting for an organization
+        ((42, 900), 42, None),  # the organization's, while acting for oneself
+        ((42, 901), 42, 900),  # another organization's
+    ):
+        with pytest.raises(InvalidInput, match="not one of your resources"):
+            check_related_owner("server", 5, owner, user_id, organization_id)
+
+
+def test_a_ticket_is_assigned_to_staff_only() -> None:
+    from support_service.domain.tickets import check_assignee
+
+    check_assignee(3, "support")
+    check_assignee(3, "admin")
+    with pytest.raises(InvalidInput, match="does not exist"):
+        check_assignee(3, None)
+    for role in ("client", "billing"):
+        with pytest.raises(InvalidInput, match="not support staff"):
+            check_assignee(3, role)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from cpshared.errors import DomainError
+from cpshared.errors import DomainError, RateLimited
 from cpshared.logging import get_logger
 from hetzner_conventions.errors import INTERNAL_ERROR_MESSAGE, STATUS_BY_CODE, error_body, field_errors, status_for
 from hetzner_conventions.not_implemented import example_path, family, hetzner_operation, not_implemented_message
@@ -50,7 +50,7 @@ def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # What any authenticated /v1 route may answer besides its own success (413: a body past the
 # gateway's cap; 423: a locked or protected resource).
-COMMON_ERROR_ANSWERS = documented_errors(400, 401, 403, 404, 409, 413, 422, 423, 429, 500)
+COMMON_ERROR_ANSWERS = documented_errors(400, 401, 403, 404, 409, 413, 422, 423, 429, 500, 503)
 
 
 def error_response(
@@ -111,7 +111,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_domain_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
-        return error_response(exc.code, exc.message, exc.details)
+        # An error may name headers of its answer (a 503 maintenance's Retry-After); a refusal
+        # for too many requests says when to come back.
+        headers = dict(getattr(exc, "headers", None) or {})
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        return error_response(exc.code, exc.message, exc.details, headers=headers or None)
 
     async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

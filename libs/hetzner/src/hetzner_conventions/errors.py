@@ -37,6 +37,10 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "firewall_already_removed": 422,
     "server_already_added": 422,
     "firewall_resource_not_found": 404,
+    "target_already_defined": 422,
+    "source_port_already_used": 422,
+    "load_balancer_not_attached_to_network": 422,
+    "load_balancer_already_attached": 422,
     "rate_limit_exceeded": 429,
     # Hetzner's docs list ``server_error`` as 500 and ``service_error`` as 503; the reference
     # README names only ``service_error``, which is also cpshared's default DomainError code,
@@ -53,6 +57,8 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "server_not_running": 422,  # reset_password on a server that is not running (cf. server_not_stopped)
     "not_implemented": 501,  # an operation of Hetzner's API the platform does not offer yet
     "request_too_large": 413,  # a request body past the gateway's cap (CP_MAX_REQUEST_BODY_BYTES)
+    "not_supported": 400,  # the upstream cloud has no such operation (a volume snapshot: Hetzner has none)
+    "request_timeout": 408,  # a request body not sent within CP_REQUEST_BODY_TIMEOUT_SECONDS
 }
 
 

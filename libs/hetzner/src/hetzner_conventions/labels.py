@@ -15,10 +15,15 @@ LABEL_KEY: Final = re.compile(
 LABEL_VALUE: Final = re.compile(r"^([a-z0-9A-Z]([a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?)?$")
 _HOST_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME: Final = re.compile(rf"^(?=.{{1,253}}$){_HOST_LABEL}(\.{_HOST_LABEL})*\.?$")
+MAX_LABELS: Final = 64
+"""The most labels one resource carries (the platform's limit; Hetzner's API documents none)."""
 
 
 def check_labels(labels: dict[str, str]) -> dict[str, str]:
-    """Hetzner's label rules: keys with an optional DNS prefix, values up to 63 characters."""
+    """Hetzner's label rules: keys with an optional DNS prefix, values up to 63 characters, at
+    most ``MAX_LABELS`` of them."""
+    if len(labels) > MAX_LABELS:
+        raise invalid_field("labels", f"a resource carries at most {MAX_LABELS} labels; {len(labels)} were sent")
     for key, value in labels.items():
         name = key.rpartition("/")[2]
         if not LABEL_KEY.match(key) or len(name) > 63 or len(key) > 317:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import grpc
 
 
@@ -57,6 +59,28 @@ class Unauthenticated(DomainError):
 class LimitExceeded(DomainError):
     grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
     code = "resource_limit_exceeded"
+
+
+class RateLimited(DomainError):
+    """Too many attempts (credentials guessed, a flood of sign-ins): try again after ``retry_after``
+    seconds. The seconds travel at the end of the message (``"...: retry after 30 s"``), so a gRPC
+    caller reads them back with :meth:`from_message`; HTTP answers it ``429`` with ``Retry-After``."""
+
+    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    code = "rate_limit_exceeded"
+    _TAIL = re.compile(r"^(?P<message>.*): retry after (?P<seconds>[0-9]{1,9}) s$", re.DOTALL)
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(f"{message}: retry after {self.retry_after} s", details={"retry_after": self.retry_after})
+
+    @classmethod
+    def from_message(cls, text: str) -> RateLimited:
+        """The error a message made by this class stands for (one second when it names none)."""
+        found = cls._TAIL.match(text)
+        if found is None:
+            return cls(text or "too many attempts", retry_after=1)
+        return cls(found.group("message"), retry_after=int(found.group("seconds")))
 
 
 class Unavailable(DomainError):

@@ -20,7 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloudplatform.usage.v1 import events_pb2 as usage_pb
 from cpshared.events import catalog as events
-from cpshared.events.envelope import PendingEvent, new_event, usage_event_id
+from cpshared.events.envelope import PendingEvent, deterministic_event_id, new_event, usage_event_id
 from cpshared.timestamps import as_utc
 
 HOUR: Final = timedelta(hours=1)
@@ -92,16 +92,24 @@ def usage_recorded(
     product: str,
     location: str,
     price_hourly: Decimal,
-    price_monthly: Decimal,
+    price_monthly: Decimal | None,
     currency: str,
+    quantity: Decimal = Decimal(1),
+    revision: int = 0,
 ) -> PendingEvent:
-    """The ``usage.recorded`` of one billable hour (quantity 1), its id deterministic."""
+    """The ``usage.recorded`` of one billable hour (quantity 1 unless said), its id deterministic.
+
+    ``revision``: a further record of the same hour (monitoring's traffic raised by a late
+    sample, ``quantity`` the difference); its id is a function of the revision too."""
+    event_id = usage_event_id(resource_type, resource_id, metric, epoch_seconds(hour))
+    if revision:
+        event_id = deterministic_event_id(event_id, revision)
     return new_event(
         events.USAGE_RECORDED,
         producer=producer,
         aggregate_id=f"{resource_type}:{resource_id}",
         aggregate_version=hour_index(hour),
-        event_id=usage_event_id(resource_type, resource_id, metric, epoch_seconds(hour)),
+        event_id=event_id,
         payload=usage_pb.UsageRecorded(
             resource_type=resource_type,
             resource_id=resource_id,
@@ -109,13 +117,13 @@ def usage_recorded(
             user_id=user_id,
             organization_id=organization_id or 0,
             metric_type=metric,
-            quantity="1",
+            quantity=str(quantity),
             period_start=_timestamp(hour),
             period_end=_timestamp(hour + HOUR),
             product=product,
             location=location,
             price_hourly=str(price_hourly),
-            price_monthly=str(price_monthly),
+            price_monthly="" if price_monthly is None else str(price_monthly),
             currency=currency,
         ),
     )

@@ -4,6 +4,8 @@ calling service (identity lets only services reserve and release)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import grpc
 from grpc import aio
 
@@ -11,6 +13,24 @@ from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import identity_service_pb2_grpc as ipb_grpc
 from cpshared.errors import LimitExceeded, PreconditionFailed, Unavailable
 from cpshared.grpc.service_client import ServiceChannel
+
+
+class QuotaResourceType(StrEnum):
+    """What a quota can be set for: the resource types the services reserve (``server`` by
+    compute, ``volume`` and ``volume_gb`` by storage, ``floating_ip``, ``network`` and
+    ``firewall`` by network; load balancers, primary IPs and snapshots as they come). Staff set
+    limits only for these (identity refuses any other name); a service reserving a new type
+    adds it here."""
+
+    SERVER = "server"
+    VOLUME = "volume"
+    VOLUME_GB = "volume_gb"
+    FLOATING_IP = "floating_ip"
+    NETWORK = "network"
+    FIREWALL = "firewall"
+    LOAD_BALANCER = "load_balancer"
+    PRIMARY_IP = "primary_ip"
+    SNAPSHOT = "snapshot"
 
 
 class IdentityQuotas:

@@ -22,6 +22,7 @@ from typing import Final, TypeVar
 
 import requests
 from hcloud import APIException, Client
+from prometheus_client import Counter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from cpshared.errors import Unavailable
@@ -30,6 +31,10 @@ T = TypeVar("T")
 
 SERVER_LABEL: Final = "cp_server_id"
 """The label compute puts on every upstream server: the platform's server id."""
+
+IMAGE_LABEL: Final = "cp_image_id"
+"""The label compute puts on every image it makes upstream (``create_image``): the platform's
+image id. A backup image without it is one of upstream's automated daily backups."""
 
 TRANSIENT_CODES: Final = frozenset(
     {
@@ -86,9 +91,17 @@ def hcloud_client(endpoint: str, token: str, application: str, *, timeout: float
     return client
 
 
+UPSTREAM_CALLS = Counter(
+    "upstream_calls_total",
+    "Calls to upstream (hcloud) by outcome: ok, refused, unavailable (after retries).",
+    ["outcome"],
+)
+
+
 def call_upstream(what: str, call: Callable[[], T], retry: RetryPolicy, refused: Callable[[str, str], Exception]) -> T:
     """``call`` with transient failures retried; a lasting one is Unavailable, a refusal
-    ``refused(code, message)`` (the caller's permanent failure)."""
+    ``refused(code, message)`` (the caller's permanent failure). Each call is counted in
+    ``upstream_calls_total{outcome}`` (ok, refused, unavailable)."""
     try:
         for attempt in Retrying(
             retry=retry_if_exception(transient),
@@ -97,12 +110,17 @@ def call_upstream(what: str, call: Callable[[], T], retry: RetryPolicy, refused:
             reraise=True,
         ):
             with attempt:
-                return call()
+                answer = call()
+                UPSTREAM_CALLS.labels("ok").inc()
+                return answer
     except APIException as exc:
         if transient(exc):
+            UPSTREAM_CALLS.labels("unavailable").inc()
             raise Unavailable(f"upstream kept failing to {what}: {exc.code}: {exc.message}") from exc
+        UPSTREAM_CALLS.labels("refused").inc()
         raise refused(str(exc.code), str(exc.message)) from exc
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        UPSTREAM_CALLS.labels("unavailable").inc()
         raise Unavailable(f"upstream did not answer to {what}: {exc}") from exc
     raise AssertionError("unreachable")  # pragma: no cover - Retrying returns or raises
 

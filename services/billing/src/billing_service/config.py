@@ -75,5 +75,22 @@ class ScheduleSettings(BaseSettings):
     billing_keeper_enabled: bool = Field(default=True, description="Run the schedule in the gRPC server process.")
 
 
-class Settings(ServiceSettings, BillingRules, ScheduleSettings):
+class RetentionSettings(BaseSettings):
+    """How long billed usage records are kept (the retention keeper of the gRPC server)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    usage_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3660,
+        description="Days after the end of an invoiced period that its billed usage records are kept; older "
+        "ones are deleted (the invoices stay).",
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, le=86400, description="Seconds between two runs of the retention keeper."
+    )
+
+
+class Settings(ServiceSettings, BillingRules, ScheduleSettings, RetentionSettings):
     """Everything the billing service's processes read from the environment."""

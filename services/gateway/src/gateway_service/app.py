@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import Counter, Histogram
 from sqlalchemy.engine import Engine
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,13 +32,16 @@ from gateway_service.api import (
     api_keys,
     audit_logs,
     auth,
+    backups,
     billing,
     catalog,
+    certificates,
     firewalls,
     floating_ips,
     images,
     invoices,
     load_balancer_types,
+    load_balancers,
     maintenance_windows,
     me,
     networks,
@@ -48,6 +53,7 @@ from gateway_service.api import (
     ssh_keys,
     tickets,
     two_factor,
+    uptime_monitors,
     volumes,
 )
 from gateway_service.api.common import typed_paging
@@ -55,6 +61,8 @@ from gateway_service.api.servers import routes as servers
 from gateway_service.auth.authentication import Authenticator, PrincipalCache
 from gateway_service.auth.gate import Gate
 from gateway_service.auth.invalidation import InvalidationListener
+from gateway_service.auth.maintenance import SETTING as MAINTENANCE_SETTING
+from gateway_service.auth.maintenance import MaintenanceSwitch
 from gateway_service.clients.backends import BACKENDS_STATE, Backends
 from gateway_service.config import Settings
 from gateway_service.console import relay as console_relay
@@ -62,6 +70,7 @@ from gateway_service.console.tickets import ConsoleTickets
 from gateway_service.http_hygiene import HttpHygieneMiddleware
 from gateway_service.idempotency.middleware import IdempotencyMiddleware
 from gateway_service.idempotency.store import IdempotencyStore
+from gateway_service.rate_limit.credentials import THROTTLE_STATE, CredentialThrottle
 from gateway_service.rate_limit.middleware import RateLimitHeadersMiddleware
 from gateway_service.rate_limit.store import RateLimitStore
 from gateway_service.request_log import RequestLogMiddleware, RequestLogWriter
@@ -84,6 +93,7 @@ ROUTERS = (
     catalog.router,
     ssh_keys.router,
     servers.router,
+    backups.router,
     placement_groups.router,
     floating_ips.router,
     primary_ips.router,
@@ -92,6 +102,8 @@ ROUTERS = (
     networks.server_router,
     firewalls.router,
     load_balancer_types.router,
+    load_balancers.router,
+    certificates.router,
     actions.router,
     invoices.router,
     billing.usage_router,
@@ -104,8 +116,50 @@ ROUTERS = (
     maintenance_windows.admin_router,
     notifications.router,
     alert_rules.router,
+    uptime_monitors.router,
     alerts.router,
 )
+
+
+HTTP_REQUESTS = Counter(
+    "gateway_http_requests_total", "HTTP requests the gateway answered, by method and status code.", ["method", "code"]
+)
+HTTP_LATENCY = Histogram(
+    "gateway_http_request_duration_seconds",
+    "Time from a request's arrival to the start of its answer.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+class RequestMetricsMiddleware:
+    """Counts every answer by method and status code and times it to its first byte (plain
+    ASGI, like RequestIdMiddleware); Prometheus' rules read 5xx rates and p99 from them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        code = "500"
+
+        async def send_counted(message: Message) -> None:
+            nonlocal code
+            if message["type"] == "http.response.start":
+                code = str(message["status"])
+                HTTP_LATENCY.observe(time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            HTTP_REQUESTS.labels(method, code).inc()
+
+
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 class RequestIdMiddleware:
@@ -138,6 +192,16 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             correlation_id_var.reset(token)
+
+
+def maintenance_on(wired: Backends) -> Callable[[], Awaitable[bool]]:
+    """Reads identity's ``maintenance_mode`` setting (see auth.maintenance)."""
+
+    async def read() -> bool:
+        setting = await wired.admin.get_setting(MAINTENANCE_SETTING)
+        return setting.WhichOneof("value") == "boolean_value" and setting.boolean_value
+
+    return read
 
 
 def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None) -> FastAPI:
@@ -179,7 +243,18 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     wired = Backends.wire(lambda backend: channels[backend])
     setattr(app.state, BACKENDS_STATE, wired)
     authenticator = Authenticator(wired.identity, cache, session_rate_limit=settings.session_rate_limit)
-    app.state.gate = Gate(authenticator, RateLimitStore(engine, clock=clock))
+    throttle = CredentialThrottle(
+        address_burst=settings.credential_address_burst,
+        address_per_minute=settings.credential_address_per_minute,
+        global_burst=settings.credential_global_burst,
+        global_per_second=settings.credential_global_per_second,
+        concurrency=settings.credential_concurrency,
+        clock=clock,
+    )
+    setattr(app.state, THROTTLE_STATE, throttle)
+    app.state.gate = Gate(
+        authenticator, RateLimitStore(engine, clock=clock), throttle, MaintenanceSwitch(maintenance_on(wired))
+    )
     app.state.console_tickets = ConsoleTickets(engine, clock=clock)
     app.include_router(console_relay.router)
     for router in ROUTERS:
@@ -189,7 +264,11 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     # Added before the request-id middleware, so it runs inside it: replays get a request id too.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(engine, clock=clock))
     # Security headers, Cache-Control: no-store and the body cap on every answer the log sees (a 413 too).
-    app.add_middleware(HttpHygieneMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        HttpHygieneMiddleware,
+        max_body_bytes=settings.max_request_body_bytes,
+        body_timeout=settings.request_body_timeout_seconds,
+    )
     # Outermost but for the request id: it logs every final answer (401, 429, 409, 422,
     # replays) as a request.completed event in the gateway's outbox, with its request id.
     app.add_middleware(
@@ -197,6 +276,7 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
     )
 
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestMetricsMiddleware)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

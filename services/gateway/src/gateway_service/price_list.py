@@ -30,6 +30,7 @@ TIB: Final = 1024**4
 TRAFFIC_PLAN: Final = "traffic"
 VOLUME_PLAN: Final = "volume"
 BACKUP_PLAN: Final = "backup"
+SNAPSHOT_PLAN: Final = "snapshot"
 FLOATING_IP_PLANS: Final = {"ipv4": "floating_ip_ipv4", "ipv6": "floating_ip_ipv6"}
 PRIMARY_IP_PLANS: Final = {"ipv4": "primary_ip_ipv4", "ipv6": "primary_ip_ipv6"}
 
@@ -85,6 +86,12 @@ class PriceList:
     @property
     def volume_per_gb_month(self) -> NetGross:
         plan = self._plan(VOLUME_PLAN)
+        return self.money(_decimal(plan.price_per_gb) if plan is not None else Decimal(0))
+
+    @property
+    def snapshot_per_gb_month(self) -> NetGross:
+        """Snapshots (Hetzner's ``image`` price): the ``snapshot`` plan's per GB and month (0 without it)."""
+        plan = self._plan(SNAPSHOT_PLAN)
         return self.money(_decimal(plan.price_per_gb) if plan is not None else Decimal(0))
 
     @property

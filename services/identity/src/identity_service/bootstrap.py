@@ -6,6 +6,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import sessionmaker
 
+from cpshared.bounded_pool import BoundedPool
 from cpshared.db import make_engine, make_session_factory
 from cpshared.mail import MailSettings, send_mail
 from identity_service.adapters.passwords import Argon2PasswordHasher
@@ -25,7 +26,10 @@ class Identity:
     (verification links, invitations) goes; the defaults name the local SMTP sink.
     ``secret_box`` encrypts TOTP secrets at rest; without it the two-factor RPCs answer
     UNAVAILABLE. Every unit of work hashes and checks passwords with argon2id
-    (``passwords``, the service layer's ``ports.PasswordHasher``)."""
+    (``passwords``, the service layer's ``ports.PasswordHasher``); the calls that do
+    (sign-up, sign-in, password and two-factor checks) run on ``credentials``, a
+    :class:`cpshared.bounded_pool.BoundedPool` of their own, so a flood of sign-ins is refused
+    with RESOURCE_EXHAUSTED (429 at the gateway) instead of taking every thread of the service."""
 
     def __init__(
         self,
@@ -33,8 +37,17 @@ class Identity:
         signing_key: Ed25519PrivateKey | None = None,
         mail: MailSettings | None = None,
         secret_box: SecretBox | None = None,
+        *,
+        credential_workers: int = 2,
+        credential_waiting: int = 8,
     ) -> None:
         self.engine = engine
+        self.credentials = BoundedPool(
+            "identity-credentials",
+            workers=credential_workers,
+            waiting=credential_waiting,
+            busy_message="identity is busy checking other credentials; nothing was changed",
+        )
         self.signing_key = signing_key
         self.principal_signer = None if signing_key is None else Ed25519PrincipalSigner(signing_key)
         self.mail = mail or MailSettings()
@@ -50,6 +63,7 @@ class Identity:
         return send_mail(self.mail, to, subject, body)
 
     def close(self) -> None:
+        self.credentials.close()
         self.engine.dispose()
 
 
@@ -60,8 +74,17 @@ def bootstrap(
     signing_key: Ed25519PrivateKey | None = None,
     mail: MailSettings | None = None,
     secret_box: SecretBox | None = None,
+    credential_workers: int = 2,
+    credential_waiting: int = 8,
 ) -> Identity:
-    return Identity(make_engine(database_url, pool_size=pool_size), signing_key, mail, secret_box)
+    return Identity(
+        make_engine(database_url, pool_size=pool_size),
+        signing_key,
+        mail,
+        secret_box,
+        credential_workers=credential_workers,
+        credential_waiting=credential_waiting,
+    )
 
 
 def uow_on(conn: Connection, passwords: Argon2PasswordHasher | None = None) -> IdentityUnitOfWork:

@@ -18,10 +18,29 @@ class RetentionSettings(BaseSettings):
     retention_interval_seconds: float = Field(
         default=3600.0, gt=0, le=86400, description="Seconds between two runs of the retention keeper."
     )
+    trial_check_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="Seconds between two looks for organization trials that are due to end.",
+    )
 
 
 class Settings(ServiceSettings, MailSettings, RetentionSettings):
     """Everything the identity service's processes read from the environment."""
+
+    credential_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Threads hashing and checking passwords (argon2id, 64 MiB each): about one per CPU core.",
+    )
+    credential_waiting: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description="Credential checks that may wait for a thread; the next is refused at once (429 at the gateway).",
+    )
 
     principal_signing_key_file: str = Field(
         default="",

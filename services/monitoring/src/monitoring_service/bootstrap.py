@@ -4,6 +4,7 @@ per call, upstream's metrics (hcloud) and the collector built on them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -11,8 +12,11 @@ from cpshared.db import make_engine, make_session_factory
 from cpshared.errors import Unavailable
 from monitoring_service.adapters.unit_of_work import SqlAlchemyMonitoringUnitOfWork
 from monitoring_service.adapters.upstream import HcloudMetrics, read_token
+from monitoring_service.adapters.uptime_checker import NetworkChecker
+from monitoring_service.config import TrafficSettings
 from monitoring_service.service_layer.collection import Collector, look_back
-from monitoring_service.service_layer.ports import UpstreamMetrics
+from monitoring_service.service_layer.ports import UpstreamMetrics, UptimeChecker
+from monitoring_service.service_layer.traffic import TrafficMeter
 
 
 class Monitoring:
@@ -31,6 +35,18 @@ class Monitoring:
         if self._upstream is None:
             raise Unavailable("monitoring has no upstream: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
         return Collector(self.uow, self._upstream(), look_back=look_back(interval_seconds))
+
+    def traffic_meter(self, settings: TrafficSettings) -> TrafficMeter:
+        return TrafficMeter(
+            self.uow,
+            close_after=timedelta(seconds=settings.traffic_close_after_seconds),
+            late_hours=settings.traffic_late_hours,
+            summary_window=timedelta(seconds=settings.traffic_meter_interval_seconds),
+        )
+
+    def uptime_checker(self, region: str, *, ca_file: str = "") -> UptimeChecker:
+        """The uptime checks run from this machine, as checker location ``region``."""
+        return NetworkChecker(region, ca_file=ca_file)
 
     def close(self) -> None:
         self.engine.dispose()

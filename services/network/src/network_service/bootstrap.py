@@ -15,6 +15,7 @@ from network_service.adapters.billing import BillingPrices
 from network_service.adapters.compute import ComputeClient
 from network_service.adapters.quotas import (
     FIREWALL_RESOURCE_TYPE,
+    LOAD_BALANCER_RESOURCE_TYPE,
     NETWORK_RESOURCE_TYPE,
     PRIMARY_IP_RESOURCE_TYPE,
     IdentityQuotas,
@@ -22,15 +23,18 @@ from network_service.adapters.quotas import (
 from network_service.adapters.unit_of_work import SqlAlchemyNetworkUnitOfWork
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.adapters.upstream_firewalls import HcloudFirewalls
+from network_service.adapters.upstream_load_balancers import HcloudLoadBalancers
 from network_service.adapters.upstream_networks import HcloudNetworks
 from network_service.adapters.upstream_primary_ips import HcloudPrimaryIps
 from network_service.service_layer.metering import Meter
 from network_service.service_layer.ports import (
     Compute,
+    LoadBalancerTypes,
     Prices,
     Quotas,
     UpstreamFirewalls,
     UpstreamFloatingIps,
+    UpstreamLoadBalancers,
     UpstreamNetworks,
     UpstreamPrimaryIps,
 )
@@ -54,10 +58,14 @@ class Network:
         firewalls_upstream: Callable[[], UpstreamFirewalls] | None = None,
         primary_ip_quotas: Quotas | None = None,
         primary_ips_upstream: Callable[[], UpstreamPrimaryIps] | None = None,
+        load_balancer_quotas: Quotas | None = None,
+        load_balancers_upstream: Callable[[], UpstreamLoadBalancers] | None = None,
     ) -> None:
         self.engine = engine
         self._primary_ip_quotas = primary_ip_quotas
         self._primary_ips_upstream = primary_ips_upstream
+        self._load_balancer_quotas = load_balancer_quotas
+        self._load_balancers_upstream = load_balancers_upstream
         self._firewalls_upstream = firewalls_upstream
         self._firewall_quotas = firewall_quotas
         self._network_quotas = network_quotas
@@ -99,6 +107,21 @@ class Network:
         return self._primary_ip_quotas
 
     @property
+    def load_balancer_quotas(self) -> Quotas:
+        """Identity's ``load_balancer`` quota."""
+        if self._load_balancer_quotas is None:
+            raise Unavailable("network cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
+        return self._load_balancer_quotas
+
+    @property
+    def load_balancer_types(self) -> LoadBalancerTypes:
+        """Compute's catalog of load balancer types."""
+        compute = self.compute
+        if not isinstance(compute, ComputeClient):  # pragma: no cover - the bootstrap wires compute's client
+            raise Unavailable("network cannot read compute's load balancer types")
+        return compute
+
+    @property
     def compute(self) -> Compute:
         if self._compute is None:
             raise Unavailable("network cannot reach compute: set CP_COMPUTE_GRPC_ADDR")
@@ -117,22 +140,27 @@ class Network:
             firewalls=self._firewalls_upstream() if self._firewalls_upstream else None,
             primary_ips=self._primary_ips_upstream() if self._primary_ips_upstream else None,
             primary_ip_quotas=self._primary_ip_quotas,
+            load_balancers=self._load_balancers_upstream() if self._load_balancers_upstream else None,
+            load_balancer_quotas=self._load_balancer_quotas,
         )
 
     def meter(self) -> Meter | None:
         """The worker's metering, when billing's prices are reachable (CP_BILLING_GRPC_ADDR)."""
-        return Meter(self.uow, self._prices) if self._prices is not None else None
+        if self._prices is None:
+            return None
+        lb_prices = self._prices if isinstance(self._prices, BillingPrices) else None
+        return Meter(self.uow, self._prices, load_balancer_prices=lb_prices)
 
     def close(self) -> None:
-        peers = (
+        for peer in (
             self._quotas,
             self._network_quotas,
             self._firewall_quotas,
             self._primary_ip_quotas,
+            self._load_balancer_quotas,
             self._compute,
             self._prices,
-        )
-        for peer in peers:
+        ):
             if isinstance(peer, IdentityQuotas | ComputeClient | BillingPrices):
                 peer.close()
         self.engine.dispose()
@@ -188,6 +216,18 @@ def bootstrap(
         ),
         primary_ips_upstream=(
             lambda: HcloudPrimaryIps(
+                hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy()
+            )
+        )
+        if hcloud_endpoint
+        else None,
+        load_balancer_quotas=(
+            IdentityQuotas(identity_grpc_addr, service_key_file, LOAD_BALANCER_RESOURCE_TYPE)
+            if identity_grpc_addr
+            else None
+        ),
+        load_balancers_upstream=(
+            lambda: HcloudLoadBalancers(
                 hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy()
             )
         )

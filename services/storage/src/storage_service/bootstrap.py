@@ -16,8 +16,9 @@ from storage_service.adapters.compute import ComputeServers
 from storage_service.adapters.quotas import IdentityQuotas
 from storage_service.adapters.unit_of_work import SqlAlchemyStorageUnitOfWork
 from storage_service.adapters.upstream import HcloudVolumes, read_token
+from storage_service.service_layer import backups
 from storage_service.service_layer.metering import Meter
-from storage_service.service_layer.ports import PricePlans, Quotas, Servers, UpstreamVolumes
+from storage_service.service_layer.ports import PricePlans, Quotas, Servers, UpstreamBackups, UpstreamStorage
 from storage_service.service_layer.provisioning import Provisioner
 
 
@@ -30,7 +31,7 @@ class Storage:
         *,
         quotas: Quotas | None = None,
         servers: Servers | None = None,
-        upstream: Callable[[], UpstreamVolumes] | None = None,
+        upstream: Callable[[], UpstreamStorage] | None = None,
         plans: PricePlans | None = None,
     ) -> None:
         self.engine = engine
@@ -38,6 +39,7 @@ class Storage:
         self._quotas = quotas
         self._servers = servers
         self._upstream = upstream
+        self._backups_upstream: UpstreamBackups | None = None
         self._sessions = make_session_factory(engine)
 
     def uow(self) -> SqlAlchemyStorageUnitOfWork:
@@ -59,6 +61,14 @@ class Storage:
         if self._upstream is None:
             raise Unavailable("storage has no upstream: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
         return Provisioner(self.uow, self._upstream(), self.quotas)
+
+    def mirror_backups(self) -> backups.Mirrored:
+        """One pass of the worker's backup mirror (service_layer/backups.py) on the upstream cloud."""
+        if self._upstream is None:
+            raise Unavailable("storage has no upstream: set CP_HCLOUD_ENDPOINT and CP_HCLOUD_TOKEN_FILE")
+        if self._backups_upstream is None:
+            self._backups_upstream = self._upstream()
+        return backups.mirror(self.uow, self._backups_upstream)
 
     def meter(self) -> Meter:
         """The worker's metering, priced from billing's plans."""

@@ -76,6 +76,15 @@ class WorkerSettings(CommonSettings, DatabaseSettings, StorageSettings):
         le=3600,
         description="Seconds between the worker's metering passes (each records every volume hour that has ended).",
     )
+    backup_mirror_interval: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds between the worker's passes over servers' backups (it records the backup images "
+            "upstream made, expires the ones it removed, deletes the ones customers deleted)."
+        ),
+    )
     upstream_retry_attempts: int = Field(
         default=6, ge=1, le=50, description="Attempts of an upstream call failing with 5xx, 429 or a timeout."
     )

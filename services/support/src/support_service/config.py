@@ -55,9 +55,31 @@ class Settings(ServiceSettings, MailSettings):
             "locale, time zone). Empty: notifications are not mailed (their deliveries wait)."
         ),
     )
+    compute_grpc_addr: str = Field(
+        default="",
+        description=(
+            "host:port of compute's gRPC server: support asks it whose a ticket's related resource is. "
+            "Empty: a ticket naming a related resource is refused as unavailable."
+        ),
+    )
     principal_service_key_file: str = Field(
         default="",
         description="PEM file of support's own Ed25519 private key: its calls to identity carry support's principal.",
+    )
+    monitoring_grpc_addr: str = Field(
+        default="",
+        description=(
+            "host:port of monitoring's gRPC server: the sender asks it for an alert rule's channels "
+            "(addresses, webhook URLs). Empty: alert notices wait in their deliveries."
+        ),
+    )
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=60, description="How long a webhook POST may take.")
+    webhook_allow_internal_targets: bool = Field(
+        default=False,
+        description=(
+            "Call webhook URLs whose host resolves to a loopback, private or link-local address "
+            "(a local stack; never in production)."
+        ),
     )
     mail_sender_seconds: float = Field(default=2, gt=0, description="How often the mail sender looks for due mail.")
     mail_max_attempts: int = Field(default=5, ge=1, le=50, description="Attempts before a mail is recorded failed.")

@@ -221,6 +221,9 @@ def test_a_server_created_with_backups_has_them_metered_from_its_creation(platfo
         created = conn.execute(sa.text("SELECT created_at FROM servers WHERE id = :id"), {"id": server.id}).scalar()
     assert periods == [(created, None)]
     assert _drain(platform.provisioner()) == ["success"]
+    # Upstream has the backup option from the start (its daily backups), and the window shows.
+    assert platform.sim.labelled(server.id)[0]["backup_window"] == "22-02"
+    assert _get(platform, server.id).backup_window == "22-02"
     assert _backup_periods(platform, _running(platform, "plain").id) == []
 
 

@@ -16,6 +16,7 @@ from cloudctl.health import grpc_health, http_health
 from cloudctl.infra.kafka import Kafka
 from cloudctl.infra.mailsink import MailSink
 from cloudctl.infra.mariadb import MariaDB
+from cloudctl.infra.prometheus import Prometheus
 from cloudctl.migrate import migrate
 from cloudctl.paths import LocalPaths
 from cloudctl.stack import (
@@ -40,6 +41,7 @@ class Stack:
         self.mariadb = MariaDB(self.paths.root)
         self.kafka = Kafka(self.paths.root)
         self.mailsink = MailSink(self.paths.root)
+        self.prometheus = Prometheus(self.paths.root)
 
     # -- infrastructure -------------------------------------------------------------------
     def infra_up(self, say: Say) -> None:
@@ -136,10 +138,17 @@ class Stack:
         self.first_admin(say)
         self.start_services(say)
         states = self.wait_healthy()
+        say("Prometheus: installing if missing, scraping every process's /metrics")
+        self.prometheus.up(self.scrape_targets())
+        say(f"Prometheus: targets {self.prometheus.url}/targets, alerts {self.prometheus.url}/alerts")
         failed = {name: s for name, s in states.items() if s != "SERVING"}
         for name, state in failed.items():
             say(f"[red]{name} is not healthy: {state}[/red]\n{proc.log_tail(self.paths.log_file(name), 25)}")
         return not failed
+
+    def scrape_targets(self) -> list[str]:
+        """Every process's /metrics (host:port), as Prometheus scrapes them."""
+        return [f"127.0.0.1:{spec.metrics_port}" for spec in stack_specs(self.paths) if spec.metrics_port]
 
     def stop_services(self) -> list[str]:
         stopped = []
@@ -151,6 +160,8 @@ class Stack:
     def down(self, say: Say, keep_infra: bool = False) -> None:
         stopped = self.stop_services()
         say(f"services: stopped {len(stopped)}")
+        if self.prometheus.stop():
+            say("Prometheus: stopped")
         if keep_infra:
             return
         if self.mailsink.stop():
@@ -161,7 +172,7 @@ class Stack:
             say("MariaDB: stopped")
 
     def status(self) -> list[proc.ServiceStatus]:
-        rows = [self.mariadb.status(), self.kafka.status(), self.mailsink.status()]
+        rows = [self.mariadb.status(), self.kafka.status(), self.mailsink.status(), self.prometheus.status()]
         for spec in stack_specs(self.paths):
             pid = proc.read_pid(self.paths.pid_file(spec.name))
             health = self.health(spec) if pid is not None else "STOPPED"

@@ -5,7 +5,10 @@ runs it on a schedule; this runs the owner's own operator command against its da
 the service's credentials, so it works whether or not the service's processes run. cloudctl
 never imports a service's handlers. Today: monitoring's server_metrics (day partitions older
 than CP_METRICS_RETENTION_DAYS, 30 by default, are dropped; the days ahead get theirs) and
-identity's login_activity (attempts older than CP_LOGIN_ACTIVITY_RETENTION_DAYS, 90).
+alert_history (alerts resolved more than CP_ALERT_HISTORY_RETENTION_DAYS ago, 60), identity's
+login_activity (attempts older than CP_LOGIN_ACTIVITY_RETENTION_DAYS, 90) and billing's
+usage_records (billed on invoices of periods that ended more than CP_USAGE_RETENTION_DAYS ago, 90).
+Each owner's command answers one JSON line per table.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ import typer
 from cloudctl.paths import LocalPaths
 from cloudctl.stack import Secrets, database_url
 
-OWNERS = {"monitoring": "monitoring_service.entrypoints.cli", "identity": "identity_service.entrypoints.cli"}
+OWNERS = {
+    "monitoring": "monitoring_service.entrypoints.cli",
+    "identity": "identity_service.entrypoints.cli",
+    "billing": "billing_service.entrypoints.cli",
+}
 """The services whose operator command has a ``retention`` subcommand."""
 
 app = typer.Typer(help="Data retention.", no_args_is_help=True)
@@ -42,11 +49,12 @@ def run() -> None:
             typer.echo(f"{service}: retention failed: {done.stderr.strip() or f'exit {done.returncode}'}", err=True)
             failed = True
             continue
-        report = json.loads(done.stdout)
-        dropped = report.get("partitions_dropped")
-        typer.echo(
-            f"{service} {report['table']}: {report['rows_removed']} rows removed"
-            + (f" ({len(dropped)} day partitions dropped)" if dropped is not None else "")
-        )
+        for line in done.stdout.splitlines():
+            report = json.loads(line)
+            dropped = report.get("partitions_dropped")
+            typer.echo(
+                f"{service} {report['table']}: {report['rows_removed']} rows removed"
+                + (f" ({len(dropped)} day partitions dropped)" if dropped is not None else "")
+            )
     if failed:
         raise typer.Exit(1)

@@ -194,13 +194,15 @@ def hcloud_token_file(paths: LocalPaths) -> str:
 # The projections that run as consumers, by service: module:Factory for consumer_main.
 PROJECTIONS = {
     "audit": "audit_service.entrypoints.projection:from_environment",
-    # Compute follows identity: an account's suspension reaches its servers.
+    # Compute follows identity (an account's suspension reaches its servers) and monitoring's usage
+    # summaries on monitoring.metrics (its servers' traffic and usage columns).
     "compute": "compute_service.entrypoints.account_projection:AccountProjection",
     "billing": "billing_service.entrypoints.projection:BillingProjection",
     # Storage follows compute: a deleted server's volumes are detached.
     "storage": "storage_service.entrypoints.server_projection:ServerProjection",
-    # Support follows its own stream, compute's, identity's and billing's: replies, resolutions,
-    # maintenance windows, invoices, sign-ins and failed servers reach the people concerned.
+    # Support follows its own stream, compute's, identity's, billing's and monitoring's: replies,
+    # resolutions, maintenance windows, invoices, suspensions, sign-ins, failed servers and alerts
+    # reach the people concerned.
     "support": "support_service.entrypoints.notification_projection:NotificationProjection",
     # Network follows compute and identity: a deleted server's floating IPs are unassigned, a
     # suspended account's blocked, an erased one's deleted.
@@ -267,6 +269,12 @@ def process_specs(paths: LocalPaths, ports: Ports | None = None) -> list[Process
             # Support mails notifications to the SMTP sink, asking identity (as itself) who a user is.
             env |= mail_env(ports)
             env["CP_IDENTITY_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('identity')}"
+            # Alert notices go through their rules' channels, asked of monitoring (as support);
+            # locally a webhook may point at a receiver on this machine.
+            env["CP_MONITORING_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('monitoring')}"
+            env["CP_WEBHOOK_ALLOW_INTERNAL_TARGETS"] = "true"
+            # A ticket's related resource must be the opener's: support asks compute (as itself).
+            env["CP_COMPUTE_GRPC_ADDR"] = f"127.0.0.1:{ports.grpc('compute')}"
             env["CP_PRINCIPAL_SERVICE_KEY_FILE"] = service_keys["support"][0]
         if service == "compute":
             # Compute drives upstream (Hetzner) through hcloud: locally, the simulator.

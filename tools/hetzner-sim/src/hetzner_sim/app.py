@@ -40,7 +40,7 @@ from hetzner_sim import (
 )
 from hetzner_sim.common import Ctx, sim_of
 from hetzner_sim.faults import FaultRule, Faults, RateLimiter, headers
-from hetzner_sim.state import PLANNED_ACTION_ERROR, Clock, SimConfig, Simulator, iso8601
+from hetzner_sim.state import PLANNED_ACTION_ERROR, Clock, ManualClock, SimConfig, Simulator, iso8601
 
 DEFAULT_TOKEN = "sim-token"  # noqa: S105 - the simulator's documented development token
 
@@ -62,6 +62,12 @@ class CpuLevel(BaseModel):
 
     cpu: float | None = Field(ge=0, allow_inf_nan=False, description="CPU percent; null: the wave again.")
     from_: AwareDatetime | None = Field(default=None, alias="from", description="From when (default: now).")
+
+
+class ClockAdvance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(ge=0, le=366 * 86_400, allow_inf_nan=False, description="How far to move the clock.")
 
 
 def register_control(app: FastAPI) -> None:
@@ -103,6 +109,21 @@ def register_control(app: FastAPI) -> None:
         since = level.from_.timestamp() if level.from_ is not None else sim.now()
         server.cpu_levels = [entry for entry in server.cpu_levels if entry[0] < since] + [(since, level.cpu)]
         return {"server": server_id, "cpu_levels": [{"from": iso8601(t), "cpu": v} for t, v in server.cpu_levels]}
+
+    @app.get("/_sim/clock")
+    async def get_clock(request: Request) -> dict[str, Any]:
+        return {"now": iso8601(sim_of(request).now())}
+
+    @app.post("/_sim/clock")
+    async def advance_clock(request: Request, advance: ClockAdvance) -> dict[str, Any]:
+        """Move a manual clock forward (a simulator started on the system clock refuses): what
+        falls due meanwhile (actions, the daily backups) happens on the next request."""
+        sim = sim_of(request)
+        if not isinstance(sim.clock, ManualClock):
+            raise InvalidInput("the simulator runs on the system clock; only a manual clock is moved")
+        sim.clock.advance(advance.seconds)
+        sim.tick()
+        return {"now": iso8601(sim.now())}
 
     @app.get("/_sim/config")
     async def get_config(request: Request) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from hetzner_sim.common import (
     project_of,
     sim_of,
 )
-from hetzner_sim.state import CreateServer, Protected, Server
+from hetzner_sim.state import BACKUP_WINDOW, CreateServer, Protected, Server
 
 
 class Rebuild(BaseModel):
@@ -229,16 +229,32 @@ def register_actions(app: FastAPI) -> None:
     def iso_off(s: Server) -> None:
         s.iso = None
 
-    def backup_on(s: Server) -> None:
-        s.backup_window = "22-02"
-
-    def backup_off(s: Server) -> None:
-        s.backup_window = None
-
     flag("disable_rescue", "disable_rescue", rescue_off)
     flag("detach_iso", "detach_iso", iso_off)
-    flag("enable_backup", "enable_backup", backup_on)
-    flag("disable_backup", "disable_backup", backup_off)
+
+    @app.post(f"{prefix}/enable_backup", status_code=201)
+    async def enable_backup(request: Request, server_id: int) -> dict[str, Any]:
+        """Seven slots of backup images; one automated backup a day, at the window's start."""
+        sim, project = sim_of(request), project_of(request)
+
+        def enabled(s: Server) -> None:
+            if s.backup_window is None:
+                s.backup_window = BACKUP_WINDOW
+                s.backups_since = sim.now()
+
+        return ActionAnswer.of(sim, sim.server_action(project, server_id, "enable_backup", enabled))
+
+    @app.post(f"{prefix}/disable_backup", status_code=201)
+    async def disable_backup(request: Request, server_id: int) -> dict[str, Any]:
+        """Hetzner: disabling "immediately removes all existing backups for the Server"."""
+        sim, project = sim_of(request), project_of(request)
+
+        def disabled(s: Server) -> None:
+            s.backup_window = None
+            s.backups_since = None
+            sim.drop_backups(project, s.id)
+
+        return ActionAnswer.of(sim, sim.server_action(project, server_id, "disable_backup", disabled))
 
     @app.post(f"{prefix}/attach_iso", status_code=201)
     async def attach_iso(request: Request, server_id: int, body: AttachIso) -> dict[str, Any]:
@@ -297,6 +313,8 @@ def register_actions(app: FastAPI) -> None:
         kind = body.type or "snapshot"
         if kind not in ("snapshot", "backup"):
             raise invalid_field("type", "type must be snapshot or backup")
+        if kind == "backup" and sim.server(project_of(request), server_id).backup_window is None:
+            raise invalid_field("type", "backup images need the server's backup option enabled")
         image, action = sim.create_image(project_of(request), server_id, kind, body.description, body.labels)
         return {"image": sim.image_json(image), "action": action.as_json(sim.now())}
 

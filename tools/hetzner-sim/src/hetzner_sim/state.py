@@ -76,6 +76,23 @@ class ManualClock:
         self._now += seconds
 
 
+BACKUP_SLOTS = 7
+"""Hetzner's backup option: seven slots for images of type backup; a new one replaces the oldest."""
+BACKUP_WINDOW = "22-02"
+"""The window upstream assigns (UTC hours); the daily automated backup is taken at its start."""
+DAY = 86_400.0
+
+
+def backup_times(window: str, after: float, until: float) -> list[float]:
+    """The starts of ``window`` ("HH-HH", UTC) in (``after``, ``until``]: one a day."""
+    start_hour = int(window.split("-", 1)[0])
+    day = math.floor(after / DAY) * DAY
+    first = day + start_hour * 3600.0
+    if first <= after:
+        first += DAY
+    return [first + n * DAY for n in range(int(max(0.0, until - first) // DAY) + 1) if first + n * DAY <= until]
+
+
 class SimConfig(BaseModel):
     """What /_sim/config reads and changes."""
 
@@ -207,6 +224,9 @@ class Server:
     order; None returns to the wave. A level holds from its instant until the next one."""
     rescue_enabled: bool = False
     backup_window: str | None = None
+    backups_since: float | None = None
+    """While backups are enabled: when they were (the first automated backup is the first
+    window start after it); the last window start a backup was taken at, after that."""
     iso: catalog.Iso | None = None
     locked: bool = False
 
@@ -344,6 +364,56 @@ class Simulator:
         for project in self.projects.values():
             for server in project.servers.values():
                 server.locked = self._running_on(server.id)
+            self._take_backups(project, now)
+
+    # -- backups --------------------------------------------------------------------------
+    def _take_backups(self, project: Project, now: float) -> None:
+        """The automated daily backups every server with backups enabled is due (each at its
+        window's start, as the clock says), keeping the newest :data:`BACKUP_SLOTS`."""
+        for server in list(project.servers.values()):
+            if server.backup_window is None or server.backups_since is None or server.status == "deleting":
+                continue
+            for moment in backup_times(server.backup_window, server.backups_since, now):
+                self.add_backup_image(project, server, moment, description=None)
+                server.backups_since = moment
+
+    def add_backup_image(
+        self, project: Project, server: Server, moment: float, description: str | None
+    ) -> SnapshotImage:
+        """An available backup image of ``server`` made at ``moment``; the oldest of its backups
+        goes when all seven slots are taken."""
+        source = server.image
+        image = SnapshotImage(
+            id=self.next_id(),
+            type="backup",
+            description=description or f"{server.name}-{iso8601(moment)}",
+            status="available",
+            created=moment,
+            disk_size=server.primary_disk_size,
+            image_size=round(min(server.primary_disk_size, 2.5), 2),
+            created_from=(server.id, server.name),
+            bound_to=server.id,
+            os_flavor=source.os_flavor if source else "unknown",
+            os_version=source.os_version if source else None,
+            architecture=server.server_type.architecture,
+            labels={},
+        )
+        project.images[image.id] = image
+        self._rotate_backups(project, server.id)
+        return image
+
+    def _rotate_backups(self, project: Project, server_id: int) -> None:
+        kept = sorted(self.backups_of(project, server_id), key=lambda i: (i.created, i.id))
+        for oldest in kept[: max(0, len(kept) - BACKUP_SLOTS)]:
+            project.images.pop(oldest.id, None)
+
+    def backups_of(self, project: Project, server_id: int) -> list[SnapshotImage]:
+        return [i for i in project.images.values() if i.type == "backup" and i.bound_to == server_id]
+
+    def drop_backups(self, project: Project, server_id: int) -> None:
+        """Backups go with their server, and when its backup option is disabled."""
+        for image in self.backups_of(project, server_id):
+            project.images.pop(image.id, None)
 
     def _running_on(self, server_id: int) -> bool:
         return self.running_on(server_id, "server")
@@ -583,6 +653,7 @@ class Simulator:
 
         def deleted() -> None:
             project.servers.pop(server.id, None)
+            self.drop_backups(project, server.id)
             for hook in SERVER_GONE:
                 hook(self, project, server)
             if server.ipv4:
@@ -670,6 +741,8 @@ class Simulator:
         def ready() -> None:
             image.status = "available"
             image.image_size = round(min(image.disk_size, 2.5), 2)
+            if kind == "backup":  # a manual backup takes one of the seven slots too
+                self._rotate_backups(project, server.id)
 
         def failed() -> None:
             project.images.pop(image.id, None)

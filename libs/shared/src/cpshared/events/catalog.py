@@ -37,6 +37,11 @@ CANARY_EMITTED = event("ops.canary_emitted", 1, canary_pb2.CanaryEmitted, "canar
 USER_CREATED = event("user.created", 1, identity_events.UserCreated, "user", topic=None)
 API_KEY_CREATED = event("api_key.created", 1, identity_events.ApiKeyCreated, "api_key", topic=None)
 API_KEY_REVOKED = event("api_key.revoked", 1, identity_events.ApiKeyRevoked, "api_key", topic=None)
+API_KEY_UPDATED = event("api_key.updated", 1, identity_events.ApiKeyUpdated, "api_key", topic=None)
+API_KEY_ROTATED = event("api_key.rotated", 1, identity_events.ApiKeyRotated, "api_key", topic=None)
+ORGANIZATION_TRIAL_ENDED = event(
+    "organization.trial_ended", 1, identity_events.OrganizationTrialEnded, "organization", topic=None
+)
 QUOTA_RESERVED = event("quota.reserved", 1, identity_events.QuotaReserved, "quota", topic=None)
 QUOTA_RELEASED = event("quota.released", 1, identity_events.QuotaReleased, "quota", topic=None)
 SETTING_CHANGED = event("setting.changed", 1, identity_events.SettingChanged, "setting", topic=None)
@@ -93,6 +98,7 @@ USER_SESSION_REFRESHED = event(
 USER_SESSION_REVOKED = event("user.session_revoked", 1, identity_events.UserSessionRevoked, "user_session", topic=None)
 USER_PROFILE_UPDATED = event("user.profile_updated", 1, identity_events.UserProfileUpdated, "user", topic=None)
 USER_PASSWORD_CHANGED = event("user.password_changed", 1, identity_events.UserPasswordChanged, "user", topic=None)
+USER_PASSWORD_RESET = event("user.password_reset", 1, identity_events.UserPasswordReset, "user", topic=None)
 
 # Identity, staff administration: status changes, erasure (ids only) and quota limits.
 USER_ACTIVATED = event("user.activated", 1, identity_events.UserStatusChanged, "user", topic=None)
@@ -129,6 +135,7 @@ SERVER_UNSUSPENDED = event("server.unsuspended", 1, compute_events.ServerUnsuspe
 SERVER_UPDATED = event("server.updated", 1, compute_events.ServerUpdated, "server", topic=None)
 SERVER_TYPE_CHANGED = event("server.type_changed", 1, compute_events.ServerTypeChanged, "server", topic=None)
 SERVER_REBUILT = event("server.rebuilt", 1, compute_events.ServerRebuilt, "server", topic=None)
+SERVER_RESTORE_STARTED = event("server.restore_started", 1, compute_events.ServerRestoreStarted, "server", topic=None)
 SERVER_RESCUE_CHANGED = event("server.rescue_changed", 1, compute_events.ServerRescueChanged, "server", topic=None)
 SERVER_ISO_CHANGED = event("server.iso_changed", 1, compute_events.ServerIsoChanged, "server", topic=None)
 SERVER_PROTECTION_CHANGED = event(
@@ -230,6 +237,35 @@ FIREWALL_DELETED = event("firewall.deleted", 1, network_events.FirewallDeleted, 
 FIREWALL_BLOCKED = event("firewall.blocked", 1, network_events.FirewallBlocked, "firewall", topic=None)
 FIREWALL_UNBLOCKED = event("firewall.unblocked", 1, network_events.FirewallUnblocked, "firewall", topic=None)
 
+# Network: tenants' load balancers and certificates, on network.events.
+LOAD_BALANCER_CREATED = event(
+    "load_balancer.created", 1, network_events.LoadBalancerCreated, "load_balancer", topic=None
+)
+LOAD_BALANCER_PROVISIONED = event(
+    "load_balancer.provisioned", 1, network_events.LoadBalancerProvisioned, "load_balancer", topic=None
+)
+LOAD_BALANCER_UPDATED = event(
+    "load_balancer.updated", 1, network_events.LoadBalancerUpdated, "load_balancer", topic=None
+)
+LOAD_BALANCER_CHANGED = event(
+    "load_balancer.changed", 1, network_events.LoadBalancerChanged, "load_balancer", topic=None
+)
+LOAD_BALANCER_TARGET_REMOVED = event(
+    "load_balancer.target_removed", 1, network_events.LoadBalancerTargetRemoved, "load_balancer", topic=None
+)
+LOAD_BALANCER_DELETED = event(
+    "load_balancer.deleted", 1, network_events.LoadBalancerDeleted, "load_balancer", topic=None
+)
+LOAD_BALANCER_BLOCKED = event(
+    "load_balancer.blocked", 1, network_events.LoadBalancerBlocked, "load_balancer", topic=None
+)
+LOAD_BALANCER_UNBLOCKED = event(
+    "load_balancer.unblocked", 1, network_events.LoadBalancerUnblocked, "load_balancer", topic=None
+)
+CERTIFICATE_CREATED = event("certificate.created", 1, network_events.CertificateCreated, "certificate", topic=None)
+CERTIFICATE_UPDATED = event("certificate.updated", 1, network_events.CertificateUpdated, "certificate", topic=None)
+CERTIFICATE_DELETED = event("certificate.deleted", 1, network_events.CertificateDeleted, "certificate", topic=None)
+
 # Usage: metered use of billable resources, from the resource's owner, on usage.events (read by
 # billing). Event ids are deterministic (see envelope.usage_event_id): one per resource, metric
 # and period, whoever emits it and however often.
@@ -239,6 +275,11 @@ USAGE_RECORDED = event("usage.recorded", 1, usage_events.UsageRecorded, "usage",
 # monitoring.metrics stream (telemetry: audit does not record it). Event ids are deterministic
 # (server, instant): a sample collected or delivered twice counts once.
 METRIC_SAMPLED = event("metric.sampled", 1, monitoring_events.MetricSampled, "server", topic=MONITORING_METRICS)
+# Monitoring: a server's use summarized every few minutes (its traffic meter), on monitoring.metrics;
+# compute keeps its servers' usage columns from it. Ids deterministic (server, instant).
+METRICS_SUMMARIZED = event(
+    "metric.summarized", 1, monitoring_events.MetricsSummarized, "server", topic=MONITORING_METRICS
+)
 # Monitoring: tenants' alert rules, on monitoring.events (the producer's stream).
 ALERT_RULE_CREATED = event("alert_rule.created", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
 ALERT_RULE_UPDATED = event("alert_rule.updated", 1, monitoring_events.AlertRuleChanged, "alert_rule", topic=None)
@@ -249,6 +290,23 @@ ALERT_RULE_DELETED = event("alert_rule.deleted", 1, monitoring_events.AlertRuleC
 ALERT_TRIGGERED = event("alert.triggered", 1, monitoring_events.AlertChanged, "alert", topic=None)
 ALERT_RESOLVED = event("alert.resolved", 1, monitoring_events.AlertChanged, "alert", topic=None)
 ALERT_ACKNOWLEDGED = event("alert.acknowledged", 1, monitoring_events.AlertChanged, "alert", topic=None)
+# Monitoring: tenants' uptime monitors and their status, on monitoring.events. Down and up come
+# from the uptime checker (through monitoring's outbox; the support service notifies them).
+UPTIME_MONITOR_CREATED = event(
+    "uptime_monitor.created", 1, monitoring_events.UptimeMonitorChanged, "uptime_monitor", topic=None
+)
+UPTIME_MONITOR_UPDATED = event(
+    "uptime_monitor.updated", 1, monitoring_events.UptimeMonitorChanged, "uptime_monitor", topic=None
+)
+UPTIME_MONITOR_DELETED = event(
+    "uptime_monitor.deleted", 1, monitoring_events.UptimeMonitorChanged, "uptime_monitor", topic=None
+)
+UPTIME_MONITOR_DOWN = event(
+    "uptime_monitor.down", 1, monitoring_events.UptimeMonitorStatusChanged, "uptime_monitor", topic=None
+)
+UPTIME_MONITOR_UP = event(
+    "uptime_monitor.up", 1, monitoring_events.UptimeMonitorStatusChanged, "uptime_monitor", topic=None
+)
 
 # Billing: invoices, on billing.events (the producer's stream); the aggregate id is the invoice id.
 INVOICE_ISSUED = event("invoice.issued", 1, billing_events.InvoiceIssued, "invoice", topic=None)
@@ -332,3 +390,10 @@ VOLUME_PROTECTION_CHANGED = event(
 )
 VOLUME_DELETED = event("volume.deleted", 1, storage_events.VolumeDeleted, "volume", topic=None)
 VOLUME_ACTION_FAILED = event("volume.action_failed", 1, storage_events.VolumeActionFailed, "volume", topic=None)
+# Storage: servers' automated backups, on storage.events; the aggregate is the backup.
+BACKUP_CREATED = event("backup.created", 1, storage_events.BackupCreated, "backup", topic=None)
+BACKUP_EXPIRED = event("backup.expired", 1, storage_events.BackupRemoved, "backup", topic=None)
+BACKUP_DELETED = event("backup.deleted", 1, storage_events.BackupRemoved, "backup", topic=None)
+# Storage: servers' snapshots as storage bills them, on storage.events; the aggregate is the snapshot.
+SNAPSHOT_CREATED = event("snapshot.created", 1, storage_events.SnapshotChanged, "snapshot", topic=None)
+SNAPSHOT_DELETED = event("snapshot.deleted", 1, storage_events.SnapshotChanged, "snapshot", topic=None)

@@ -3,13 +3,15 @@
 - a *service* principal, or none at all (the server runs unauthenticated: no trusted keys),
   reads everything;
 - platform roles ``admin`` and ``support`` read every tenant's entries;
-- anyone else (``client``, ``billing``) reads entries whose user is itself or whose
-  organization is one of its organizations (as the assertion lists them).
+- anyone else (``client``, ``billing``) reads entries whose user is itself, and those of the
+  organizations it owns or administers (``ORGANIZATION_LOG_ROLES``, as the assertion lists its
+  organizations with its role in each): a plain or billing member does not read the
+  organization's log (who did what, from which address), only its own entries.
 """
 
 from __future__ import annotations
 
-from audit_service.domain.audit_log import ALL_ENTRIES_ROLES, Reader
+from audit_service.domain.audit_log import ALL_ENTRIES_ROLES, ORGANIZATION_LOG_ROLES, Reader
 from cpshared.context import current_principal
 
 
@@ -20,5 +22,7 @@ def current_reader() -> Reader:
     return Reader(
         everything=False,
         user_id=principal.user_id,
-        organization_ids=tuple(sorted(principal.organizations)),
+        organization_ids=tuple(
+            sorted(org for org, role in principal.organizations.items() if role in ORGANIZATION_LOG_ROLES)
+        ),
     )

@@ -20,6 +20,9 @@ LOGIN_ACTIONS = ("user.login_succeeded", "user.login_failed", "user.locked")
 LOGIN_SUCCEEDED = "user.login_succeeded"
 ALL_ENTRIES_ROLES = frozenset({"admin", "support"})
 """Platform roles that read every tenant's entries."""
+ORGANIZATION_LOG_ROLES = frozenset({"owner", "admin"})
+"""Roles in an organization that read its entries (whoever acted, from where): its owner and
+admins. A plain or billing member reads only the entries of its own actions."""
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from billing_service.adapters.repositories import metered, profile_of
-from billing_service.adapters.tables import credit_applications, credits, invoice_items, invoices, usage_records
+from billing_service.adapters.repositories import metered, plan_of, profile_of
+from billing_service.adapters.tables import (
+    credit_applications,
+    credits,
+    invoice_items,
+    invoices,
+    pricing_plans,
+    usage_records,
+    usage_records_removed,
+)
 from billing_service.domain.accounts import Account
+from billing_service.domain.pricing import TrafficTerms
+from billing_service.domain.pricing_plans import traffic_terms
 from billing_service.domain.reconciliation import UsageRecord, period_bounds
 from billing_service.service_layer.reconciliation import PeriodRecords
 
@@ -107,4 +117,23 @@ def read_period(
             items=dict(items),
             credits=list(conn.execute(sa.select(credits).order_by(credits.c.id))),
             applications=list(conn.execute(sa.select(credit_applications))),
+            removed={
+                int(invoice_id)
+                for invoice_id in conn.execute(
+                    sa.select(usage_records_removed.c.invoice_id)
+                    .where(usage_records_removed.c.invoice_id.in_(issued_ids))
+                    .distinct()
+                ).scalars()
+            },
         )
+
+
+def traffic_plan(engine: Engine) -> TrafficTerms:
+    """The ``traffic`` plan the invoice run applies (the active one today)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(pricing_plans).where(
+                pricing_plans.c.resource_type == "bandwidth", pricing_plans.c.active.is_(True)
+            )
+        ).all()
+    return traffic_terms([plan_of(r) for r in rows])

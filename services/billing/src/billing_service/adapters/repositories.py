@@ -32,6 +32,7 @@ from billing_service.adapters.tables import (
     scheduled_runs,
     suspension_requests,
     usage_records,
+    usage_records_removed,
 )
 from billing_service.domain.accounts import Account, BillingProfile
 from billing_service.domain.credits import Credit
@@ -465,6 +466,34 @@ class SqlUsageRepository(_OnSession, ports.UsageRepository):
         )
         if marked.rowcount != len(ids):
             raise RuntimeError(f"usage records {ids[:5]}… changed under the invoice run")
+
+    def remove_billed(self, periods_ended_before: date, limit: int, at: datetime) -> int:
+        rows = self._sql.execute(
+            sa.select(
+                usage_records.c.id, usage_records.c.event_id, usage_records.c.invoice_id, usage_records.c.period_end
+            )
+            .join(invoices, invoices.c.id == usage_records.c.invoice_id)
+            .where(invoices.c.billing_period_end < periods_ended_before)
+            .order_by(usage_records.c.id)
+            .limit(limit)
+            .with_for_update(of=usage_records)
+        ).all()
+        if not rows:
+            return 0
+        noted = mysql.insert(usage_records_removed).values(
+            [
+                {
+                    "event_id": r.event_id,
+                    "invoice_id": r.invoice_id,
+                    "period_end": r.period_end,
+                    "removed_at": naive(at),
+                }
+                for r in rows
+            ]
+        )
+        self._sql.execute(noted.prefix_with("IGNORE"))
+        self._sql.execute(usage_records.delete().where(usage_records.c.id.in_([int(r.id) for r in rows])))
+        return len(rows)
 
 
 class SqlCreditRepository(_OnSession, ports.CreditRepository):

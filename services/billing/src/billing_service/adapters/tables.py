@@ -146,6 +146,16 @@ usage_records = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
 )
 
+usage_records_removed = sa.Table(
+    "usage_records_removed",
+    metadata,
+    sa.Column("event_id", sa.BINARY(16), primary_key=True),
+    sa.Column("invoice_id", ID, nullable=False),
+    sa.Column("period_end", TIME, nullable=False),
+    sa.Column("removed_at", TIME, nullable=False),
+)
+"""The usage records retention deleted (migration billing_0010): the projection skips their events."""
+
 credits = sa.Table(
     "credits",
     metadata,

@@ -16,8 +16,10 @@ from billing_service.domain.accounts import BillingProfile
 from billing_service.domain.credits import CreditBalance, apply_credits
 from billing_service.domain.pricing import (
     HUNDRED,
+    NO_TRAFFIC_PLAN,
     Line,
     MeteredUsage,
+    TrafficTerms,
     month_of,
     price_adjustments,
     price_segments,
@@ -75,11 +77,13 @@ def next_month(month: date) -> date:
 @dataclass(frozen=True)
 class InvoiceTerms:
     """The invoicing rules of the settings (config.BillingRules.invoice_terms()): the tax table,
-    the VAT included in the usage events' prices, and the days from issue to due date."""
+    the VAT included in the usage events' prices, and the days from issue to due date; and the
+    ``traffic`` plan, which the invoice run (and reconciliation) read from ``pricing_plans``."""
 
     tax_table: TaxTable
     included_tax_rate: Decimal
     payment_terms_days: int
+    traffic: TrafficTerms = NO_TRAFFIC_PLAN
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,9 @@ def draft_invoice(
     invoiced = set(invoiced_months)
     current = [u for u in unbilled if u.period_start >= start or month_of(u.period_start) not in invoiced]
     late = [u for u in unbilled if u.period_start < start and month_of(u.period_start) in invoiced]
-    lines: list[Line] = price_segments(current, terms.included_tax_rate)
+    lines: list[Line] = price_segments(current, terms.included_tax_rate, terms.traffic)
     if late:
-        lines += price_adjustments(late, billed_before, terms.included_tax_rate)
+        lines += price_adjustments(late, billed_before, terms.included_tax_rate, terms.traffic)
     tax = terms.tax_table.decide(profile.country if profile else None, profile.tax_id if profile else None)
     totals = figures(lines, tax, credit_balances, now)
     user_id = (profile.owner_user_id if profile and profile.owner_user_id else None) or first_user_id

@@ -17,6 +17,12 @@ The rule, precisely:
 * Backups (resource type ``backup``, the server's id) are segments like any other, at the
   prices in their events (20 % of the server type's, computed by compute, which knows the
   type and its price at that hour): the seeded ``backup`` pricing plan only names the rule.
+* Outgoing traffic (metric ``bandwidth_gb``, resource type ``server``: monitoring's hourly
+  ``usage.recorded`` in GB of 2^30 bytes, without a price) is priced by billing's ``traffic``
+  plan (:class:`TrafficTerms`): per server and calendar month, the plan's included TB (of 2^40
+  bytes, 1024 GB, as Hetzner counts them) are free and each TB beyond costs the plan's gross
+  price per TB, pro rata to the byte: ``max(0, GB - included GB) / 1024 x price per TB``,
+  rounded once like every line. Its line is its own (quantity: the TB beyond the included).
 * Usage that arrives after its month was invoiced is charged as an adjustment: the
   segment's charge over all its usage minus its charge over the usage already billed
   (both rounded as above, so successive adjustments add up to the charge of the whole).
@@ -37,6 +43,38 @@ at the prices compute snapshotted in the event (20 % of the server type's; see c
 ``domain.metering.backup_prices``)."""
 MICRO = Decimal("0.000001")
 HUNDRED = Decimal(100)
+TRAFFIC = "bandwidth_gb"
+"""The metric of outgoing traffic (GB of 2^30 bytes), priced by the ``traffic`` plan."""
+GB_PER_TB = Decimal(1024)
+TB_PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class TrafficTerms:
+    """Billing's ``traffic`` plan as the invoice run applies it: TB included per server and
+    month, and the gross price of each TB beyond."""
+
+    included_tb: int
+    price_per_tb: Decimal
+
+    @property
+    def included_gb(self) -> Decimal:
+        return Decimal(self.included_tb) * GB_PER_TB
+
+
+NO_TRAFFIC_PLAN = TrafficTerms(0, Decimal(0))
+"""Without an active ``traffic`` plan traffic is not charged (its lines show it at 0)."""
+
+
+def traffic_overage_tb(quantity_gb: Decimal, traffic: TrafficTerms) -> Decimal:
+    """The TB beyond the included traffic (exact)."""
+    return max(quantity_gb - traffic.included_gb, Decimal(0)) / GB_PER_TB
+
+
+def traffic_line_total(quantity_gb: Decimal, traffic: TrafficTerms, included_tax_rate: Decimal) -> Decimal:
+    """A server's traffic of a month as an invoice line: the overage at the price per TB, net, rounded once."""
+    gross = traffic_overage_tb(quantity_gb, traffic) * traffic.price_per_tb
+    return to_cents(gross / (1 + included_tax_rate / HUNDRED))
 
 
 def to_cents(amount: Decimal) -> Decimal:
@@ -180,11 +218,48 @@ def _describe(segment: Segment, capped: bool, adjustment: bool) -> str:
     return text
 
 
-def price_segments(usages: Iterable[MeteredUsage], included_tax_rate: Decimal) -> list[Line]:
-    """One line per segment of ``usages``, in a stable order."""
+def _traffic_describe(segment: Segment, total_gb: Decimal, traffic: TrafficTerms, adjustment: bool) -> str:
+    key = segment.key
+    name = f" {segment.resource_name}" if segment.resource_name else ""
+    text = (
+        f"Outgoing traffic of server{name} (#{key.resource_id}), {key.month:%Y-%m}: "
+        f"{total_gb.quantize(TB_PLACES)} GB, {traffic.included_tb} TB included"
+    )
+    return f"Adjustment for late usage: {text}" if adjustment else text
+
+
+def _traffic_line(
+    segment: Segment, billed_gb: Decimal, traffic: TrafficTerms, included_tax_rate: Decimal, adjustment: bool
+) -> Line:
+    """A server's traffic line: of a month (``billed_gb`` 0) or, for late traffic, what it adds
+    to what the month's invoice billed (``billed_gb``)."""
+    total_gb = billed_gb + segment.quantity
+    before = traffic_line_total(billed_gb, traffic, included_tax_rate) if billed_gb else Decimal("0.00")
+    overage = traffic_overage_tb(total_gb, traffic) - traffic_overage_tb(billed_gb, traffic)
+    return Line(
+        key=segment.key,
+        description=_traffic_describe(segment, total_gb, traffic, adjustment),
+        quantity=overage.quantize(TB_PLACES, rounding=ROUND_HALF_UP),
+        unit_price=net_unit_price(traffic.price_per_tb, included_tax_rate),
+        total=traffic_line_total(total_gb, traffic, included_tax_rate) - before,
+        capped=False,
+        period_start=segment.period_start,
+        period_end=segment.period_end,
+        location=segment.location,
+        adjustment=adjustment,
+    )
+
+
+def price_segments(
+    usages: Iterable[MeteredUsage], included_tax_rate: Decimal, traffic: TrafficTerms = NO_TRAFFIC_PLAN
+) -> list[Line]:
+    """One line per segment of ``usages``, in a stable order (traffic by ``traffic``)."""
     lines = []
     for segment in sorted(segments(usages).values(), key=lambda s: s.key.sort_key()):
         key = segment.key
+        if key.metric_type == TRAFFIC:
+            lines.append(_traffic_line(segment, Decimal(0), traffic, included_tax_rate, adjustment=False))
+            continue
         capped = key.price_monthly is not None and segment.quantity * key.price_hourly > key.price_monthly
         lines.append(
             Line(
@@ -203,7 +278,10 @@ def price_segments(usages: Iterable[MeteredUsage], included_tax_rate: Decimal) -
 
 
 def price_adjustments(
-    late: Iterable[MeteredUsage], already_billed: Iterable[MeteredUsage], included_tax_rate: Decimal
+    late: Iterable[MeteredUsage],
+    already_billed: Iterable[MeteredUsage],
+    included_tax_rate: Decimal,
+    traffic: TrafficTerms = NO_TRAFFIC_PLAN,
 ) -> list[Line]:
     """Lines for usage of months already invoiced: what each segment costs now minus what was billed."""
     late_segments = segments(late)
@@ -212,6 +290,9 @@ def price_adjustments(
     for key in sorted(late_segments, key=SegmentKey.sort_key):
         extra = late_segments[key]
         billed_quantity = billed_segments[key].quantity if key in billed_segments else Decimal(0)
+        if key.metric_type == TRAFFIC:
+            lines.append(_traffic_line(extra, billed_quantity, traffic, included_tax_rate, adjustment=True))
+            continue
         before = (
             net_line_total(billed_quantity, key.price_hourly, key.price_monthly, included_tax_rate)
             if billed_quantity

@@ -10,12 +10,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from billing_service.domain.events import Aggregate
+from billing_service.domain.pricing import NO_TRAFFIC_PLAN, TrafficTerms
 from cloudplatform.billing.v1 import events_pb2 as billing_events
 from cpshared.errors import InvalidInput
 from cpshared.events import catalog
 from cpshared.events.registry import EventSpec
 
-RESOURCE_TYPES = ("server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth", "primary_ip")
+RESOURCE_TYPES = ("server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth", "snapshot", "primary_ip")
 # Column precision (integer digits, decimals) of each price.
 PRECISION = {
     "price_hourly": (4, 6),
@@ -25,6 +26,9 @@ PRECISION = {
     "percentage": (3, 2),
 }
 HUNDRED = Decimal(100)
+TRAFFIC_PLAN = "traffic"
+"""The plan of outgoing traffic (resource type ``bandwidth``): TB included per server and month
+and the price per TB beyond."""
 
 
 @dataclass(frozen=True)
@@ -167,3 +171,11 @@ class PricingPlan(Aggregate):
     def _record(self, spec: EventSpec) -> None:
         fields = self.fields()
         self.record(spec, self.version, lambda: billing_events.PricingPlanChanged(pricing_plan_id=self.id, **fields))
+
+
+def traffic_terms(plans: list[PricingPlan]) -> TrafficTerms:
+    """The active ``traffic`` plan among ``plans`` as the invoice run applies it (none: traffic is free)."""
+    for plan in plans:
+        if plan.code == TRAFFIC_PLAN and plan.terms.active:
+            return TrafficTerms(plan.terms.included_traffic_tb, plan.terms.overage_price_per_tb or Decimal(0))
+    return NO_TRAFFIC_PLAN

@@ -3,6 +3,11 @@ are compared with the ones rebuilt from the streams. Plain Python over the recor
 reconciliation reads (``adapters/reconciliation.py``); the comparison of a whole period is
 ``service_layer/reconciliation.py``, the replay and the command ``entrypoints/reconcile.py``.
 
+A period whose usage records the **retention removed** (billed on invoices of periods that ended
+more than CP_USAGE_RETENTION_DAYS ago; ``usage_records_removed`` names them) cannot be recomputed
+from billing's rows any more: its invoices are checked on their own (numbers in issue order, the
+lines adding up to the subtotal, the tax, the total) and the report says so.
+
 A period is **invoiced** once one invoice of it has been issued: its invoices are diffed field
 by field and line by line against the recomputation. A period with no invoice issued yet is
 **open** (the current month, or a month whose run has not happened): there is nothing to diff
@@ -16,7 +21,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from billing_service.domain.accounts import Account
@@ -63,6 +68,8 @@ class ReconcileReport:
     """No invoice of the period is issued yet: its ingested usage was compared instead."""
     usage_compared: int = 0
     """Of an open period: the usage records (live and rebuilt, by event) compared."""
+    usage_removed: bool = False
+    """The retention removed the period's billed usage: its invoices were checked on their own figures."""
     differences: list[Difference] = field(default_factory=list)
 
     @property
@@ -246,6 +253,26 @@ def diff_invoice(
         else:
             for name, value in _line_fields(line).items():
                 differ(label, name, getattr(item, name), value)
+    return found
+
+
+def diff_invoice_alone(
+    account: str, number: str, expected_number: str, invoice: Any, items: Sequence[Any]
+) -> list[Difference]:
+    """An issued invoice whose usage the retention removed, against its own figures: its number,
+    its lines adding up to the subtotal, the tax at its rate, the total after credits."""
+    found: list[Difference] = []
+
+    def differ(name: str, issued: Any, expected: Any) -> None:
+        if not same(issued, expected):
+            found.append(Difference(account, number, NONE, name, text(issued), text(expected)))
+
+    subtotal = sum((Decimal(i.total) for i in items), Decimal("0.00"))
+    differ("invoice_number", invoice.invoice_number, expected_number)
+    differ("subtotal", invoice.subtotal, subtotal)
+    tax = (Decimal(invoice.subtotal) * Decimal(invoice.tax_rate or 0) / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    differ("tax_amount", invoice.tax_amount, tax)
+    differ("total", invoice.total, Decimal(invoice.subtotal) + tax - Decimal(invoice.credits_applied or 0))
     return found
 
 

@@ -6,6 +6,8 @@
 * ``reconcile --period YYYY-MM``: rebuild billing from its streams (offset 0) and diff the
   period's invoices line by line (entrypoints/reconcile.py); of an open period (no invoice
   issued yet) compare the ingested usage with the streams' instead; exit 1 on any difference.
+* ``retention``: delete the usage records billed on invoices of periods that ended more than
+  CP_USAGE_RETENTION_DAYS (90) ago now (``cloudctl retention run``; one JSON line).
 
 The database is ``--database-url`` or ``CP_DATABASE_URL``; Kafka ``--bootstrap`` or
 ``CP_KAFKA_BOOTSTRAP``; invoicing rules come from the CP_BILLING_* variables (seller's country,
@@ -17,18 +19,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from datetime import date
 
+from sqlalchemy import exc as sa_exc
+
+from billing_service import SERVICE_NAME
 from billing_service.bootstrap import bootstrap
-from billing_service.config import BillingRules
+from billing_service.config import BillingRules, RetentionSettings
 from billing_service.domain.commands import RunInvoices
 from billing_service.domain.invoice import parse_period
 from billing_service.domain.reconciliation import ReconcileReport
 from billing_service.entrypoints.reconcile import ReconcileBusy, reconcile
+from billing_service.entrypoints.retention_keeper import TABLE, usage_retention
 from billing_service.service_layer.invoice_run import run_invoices
+from cpshared.logging import configure_logging
+from cpshared.retention import run_retention
 from cpshared.settings import load_settings
 from cpshared.topics import IDENTITY_EVENTS, USAGE_EVENTS, Topic, TopicKind
 
@@ -45,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m billing_service.entrypoints.cli", description=__doc__.split("\n")[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    retention = commands.add_parser("retention", help="Delete billed usage older than the retention now.")
+    retention.add_argument("--database-url", default=os.environ.get("CP_DATABASE_URL", ""), help="Billing's database.")
     for name, help_text in (
         ("run", "Issue the period's invoices now."),
         ("reconcile", "Rebuild billing from its streams and diff the period's invoices."),
@@ -80,6 +92,26 @@ def _run(database_url: str, period: date, rules: BillingRules) -> int:
     return 0
 
 
+def _retention(database_url: str, settings: RetentionSettings, rules: BillingRules) -> int:
+    configure_logging(SERVICE_NAME)
+    for handler in logging.getLogger().handlers:  # stdout carries the answer only
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+    billing = bootstrap(database_url, rules, pool_size=1)
+    try:
+        removed = run_retention(billing.engine, usage_retention(billing, settings))
+    except sa_exc.SQLAlchemyError as exc:
+        print(f"retention failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        billing.close()
+    if removed is None:
+        print("retention failed: another process is running the retention of usage_records", file=sys.stderr)
+        return 1
+    print(json.dumps({"table": TABLE, "rows_removed": removed, "kept_days": settings.usage_retention_days}))
+    return 0
+
+
 def _reconcile(args: argparse.Namespace, rules: BillingRules) -> int:
     if not args.bootstrap:
         print("name Kafka: --bootstrap or CP_KAFKA_BOOTSTRAP", file=sys.stderr)
@@ -109,6 +141,11 @@ def _print_report(report: ReconcileReport, show: int) -> int:
             f"{replayed}open period (no invoice issued yet): "
             f"{report.usage_compared:,} usage record(s) compared with the streams"
         )
+    elif report.usage_removed:
+        print(
+            f"{replayed}{report.issued_invoices} invoice(s) issued; their usage was removed by the retention: "
+            "checked on their own figures (numbers, lines, tax, total)"
+        )
     else:
         print(f"{replayed}{report.issued_invoices} invoice(s) issued, {report.recomputed_invoices} recomputed")
     if report.clean:
@@ -136,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("name billing's database: --database-url or CP_DATABASE_URL", file=sys.stderr)
         return 2
     rules = load_settings(BillingRules)
+    if args.command == "retention":
+        return _retention(args.database_url, load_settings(RetentionSettings), rules)
     if args.command == "run":
         return _run(args.database_url, args.period, rules)
     return _reconcile(args, rules)

@@ -8,7 +8,8 @@ unique key of ``usage_records``).
 
 * ``usage.recorded`` -> one ``usage_records`` row with the event's prices snapshotted
   (``unit_price`` = hourly price, ``price_monthly`` = its cap, ``total_cost`` = quantity x
-  hourly price): a later price change never rewrites what was used before it.
+  hourly price): a later price change never rewrites what was used before it. An event whose
+  record the retention removed (``usage_records_removed``) is skipped.
 * identity's user and organization events -> ``billing_accounts``: who is billed, the owner
   of an organization, status, and country and VAT id (from ``user.profile_updated`` and
   ``organization.updated``; an organization's name as the company name on its invoices).
@@ -23,10 +24,17 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
+import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.dialects import mysql
 
-from billing_service.adapters.tables import METRIC_TYPES, billing_accounts, billing_settings, usage_records
+from billing_service.adapters.tables import (
+    METRIC_TYPES,
+    billing_accounts,
+    billing_settings,
+    usage_records,
+    usage_records_removed,
+)
 from cloudplatform.identity.v1 import events_pb2 as identity_events
 from cloudplatform.usage.v1 import events_pb2 as usage_events
 from cpshared.events.envelope import ReceivedEvent
@@ -115,7 +123,13 @@ class BillingProjection(Projection):
 
     @handles("usage.recorded")
     def usage_recorded(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
-        ctx.insert("usage_records", usage_row(event))
+        row = usage_row(event)
+        # A record the retention removed (billed long ago) is not ingested again (a replay, reconciliation).
+        removed = ctx.execute(
+            sa.select(usage_records_removed.c.event_id).where(usage_records_removed.c.event_id == row["event_id"])
+        ).first()
+        if removed is None:
+            ctx.insert("usage_records", row)
 
     def _account(self, ctx: ApplyContext, event: ReceivedEvent, kind: str, account_id: int, **values: Any) -> None:
         table = ctx.table("billing_accounts")

@@ -34,6 +34,13 @@ The references, so that the recomputation is deterministic and a difference mean
 * **An open period** (no invoice of it issued yet: the current month, or one whose run has not
   happened) has no invoice to diff: the usage billing ingested for it is compared with the
   usage in the streams record by record, and the report says the period is open.
+* **Traffic** is priced by today's active ``traffic`` plan, as the run prices it (a plan changed
+  since a period was invoiced shows on that period's traffic lines).
+* **Usage the retention removed** (billed on invoices of periods that ended more than
+  CP_USAGE_RETENTION_DAYS ago) is neither in billing's rows nor rebuilt (the projection skips
+  the events ``usage_records_removed`` lists): such a period's invoices are checked on their own
+  figures (``domain.reconciliation.diff_invoice_alone``), and a later period is not charged
+  with it (it is billed, by an older invoice).
 * **Numbers**: the run takes a month's numbers in issue order without gaps, so the issued
   invoices of the period, in issue order (by id), must carry ``INV-YYYY-MM-0001`` onwards;
   an invoice that should exist but does not is given the next numbers, accounts in the
@@ -45,6 +52,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -128,7 +136,9 @@ async def reconcile(
             records = await asyncio.to_thread(
                 reads.read_period, engine, period, issued, shadows["usage_records"], shadows["billing_accounts"]
             )
-            report = reconciliation.compare(period, issued, records, rules.invoice_terms(), utcnow())
+            traffic = await asyncio.to_thread(reads.traffic_plan, engine)
+            terms = replace(rules.invoice_terms(), traffic=traffic)
+            report = reconciliation.compare(period, issued, records, terms, utcnow())
         finally:
             if not keep_tables:
                 await asyncio.to_thread(_clean_up, engine, shadows)

@@ -21,7 +21,7 @@ every account of the batch
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Final
@@ -32,6 +32,7 @@ from billing_service.domain.credits import Credit
 from billing_service.domain.invoice import InvoiceTerms, draft_invoice, invoice_number, next_month
 from billing_service.domain.invoices import Invoice
 from billing_service.domain.pricing import month_of
+from billing_service.domain.pricing_plans import traffic_terms
 from billing_service.service_layer.ports import AbstractUnitOfWork
 from cpshared.clock import utcnow
 from cpshared.logging import get_logger
@@ -109,6 +110,7 @@ def bill_accounts(
         if not billable:
             return [None] * len(accounts)
         profiles = uow.accounts.profiles(billable)
+        terms = replace(terms, traffic=traffic_terms(uow.pricing_plans.list("bandwidth", False)))
         usable = uow.credits.lock_usable(billable)
         first_number = uow.numbers.reserve_invoice_numbers(period, len(billable))
         now = utcnow()

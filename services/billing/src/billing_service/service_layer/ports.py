@@ -122,6 +122,11 @@ class UsageRepository(abc.ABC):
         """Mark the (locked, unbilled) records billed: account → (its invoice's id, its records'
         ids); RuntimeError if one changed."""
 
+    @abc.abstractmethod
+    def remove_billed(self, periods_ended_before: date, limit: int, at: datetime) -> int:
+        """Delete at most ``limit`` records billed on invoices whose period ended before
+        ``periods_ended_before``, each noted in ``usage_records_removed``; how many."""
+
 
 class CreditRepository(Repository):
     def add(self, credit: Credit) -> None:

@@ -21,6 +21,7 @@ from billing_service.domain.reconciliation import (
     UsageRecord,
     account_label,
     diff_invoice,
+    diff_invoice_alone,
     diff_open_usage,
     diff_usage,
 )
@@ -48,6 +49,8 @@ class PeriodRecords:
     items: dict[int, list[Any]] = field(default_factory=dict)
     credits: list[Any] = field(default_factory=list)
     applications: list[Any] = field(default_factory=list)
+    removed: set[int] = field(default_factory=set)
+    """Issued invoices of the period whose usage records the retention removed."""
 
 
 def compare(
@@ -59,6 +62,17 @@ def compare(
     if not issued:
         report.open = True
         report.usage_compared, report.differences = diff_open_usage(records.live, records.rebuilt)
+        return report
+    if records.removed:
+        report.usage_removed = True
+        for n, invoice in enumerate(issued, start=1):
+            report.differences += diff_invoice_alone(
+                account_label(Account(str(invoice.account_type), int(invoice.account_id))),
+                str(invoice.invoice_number),
+                invoice_number(period, n),
+                invoice,
+                records.items.get(int(invoice.id), []),
+            )
         return report
 
     def billed_earlier(record: UsageRecord) -> bool:

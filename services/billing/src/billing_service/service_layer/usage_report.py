@@ -16,6 +16,7 @@ from decimal import Decimal
 from billing_service.domain.accounts import Account
 from billing_service.domain.invoice import InvoiceTerms, next_month
 from billing_service.domain.pricing import HUNDRED, Line, month_of, price_segments, to_cents
+from billing_service.domain.pricing_plans import traffic_terms
 from billing_service.service_layer.ports import AbstractUnitOfWork
 from cpshared.clock import utcnow
 
@@ -55,6 +56,7 @@ def monthly_usage(
         records = uow.usage.of_period(account, start, end)
         profile = uow.accounts.profile(account)
         credits = uow.credits.of_account(account)
+        traffic = traffic_terms(uow.pricing_plans.list("bandwidth", False))
     summaries: dict[tuple[str, int, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     names: dict[tuple[str, int, str], str] = {}
     for record in records:
@@ -63,7 +65,7 @@ def monthly_usage(
         summaries[key][0] += usage.quantity
         summaries[key][1] += record.total_cost
         names[key] = usage.resource_name
-    lines = price_segments([r.usage for r in records], terms.included_tax_rate)
+    lines = price_segments([r.usage for r in records], terms.included_tax_rate, traffic)
     currency = records[0].usage.currency if records else "EUR"
     tax = terms.tax_table.decide(profile.country if profile else None, profile.tax_id if profile else None)
     subtotal = sum((line.total for line in lines), Decimal("0.00"))

@@ -226,3 +226,13 @@ actions = sa.Table(
     sa.Column("params", sa.JSON),
     sa.Column("image_id", ID),  # migration 0010: the image it is about
 )
+
+
+# Migration 0013: compute's projection of storage's backups (a server is rebuilt from one).
+server_backups = sa.Table(
+    "server_backups",
+    metadata,
+    sa.Column("backup_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("server_id", ID, nullable=False),
+    sa.Column("hetzner_id", sa.BigInteger, nullable=False),
+)

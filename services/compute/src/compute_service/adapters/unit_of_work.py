@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Self
 
+from compute_service.adapters.backup_repository import ServerBackupRepository
 from compute_service.adapters.image_repository import ImageRepository
 from compute_service.adapters.load_balancer_type_repository import LoadBalancerTypeRepository
 from compute_service.adapters.metering_repository import MeteringRepository
@@ -29,6 +30,7 @@ class SqlAlchemyComputeUnitOfWork(SqlAlchemyUnitOfWork, ComputeUnitOfWork):
         self.placement_groups = PlacementGroupRepository(self.session)
         self.load_balancer_types = LoadBalancerTypeRepository(self.session)
         self.metering = MeteringRepository(self.session)
+        self.server_backups = ServerBackupRepository(self.session)
         return self
 
     def record_once(self, events: Sequence[PendingEvent]) -> list[PendingEvent]:

@@ -29,12 +29,11 @@ from hcloud.ssh_keys import SSHKey
 from compute_service.adapters.upstream import APPLICATION
 from compute_service.domain.servers import UpstreamFailure
 from compute_service.service_layer.ports import CreateSpec, UpstreamServer, UpstreamServers, UpstreamSnapshot
-from cpshared.upstream import SERVER_LABEL, call_upstream, hcloud_client, wait_for_action
+from cpshared.upstream import IMAGE_LABEL, SERVER_LABEL, call_upstream, hcloud_client, wait_for_action
 from cpshared.upstream import RetryPolicy as RetryPolicy  # the policy its callers pass
 
 SSH_KEY_LABEL = "cp_ssh_key_id"
 PLACEMENT_GROUP_LABEL = "cp_placement_group_id"
-IMAGE_LABEL = "cp_image_id"
 T = TypeVar("T")
 
 

@@ -18,6 +18,7 @@ from compute_service.domain.server_actions import field_error
 from compute_service.domain.server_status import RUNNING
 from compute_service.domain.servers import Server
 from cpshared.errors import PreconditionFailed
+from hetzner_conventions.labels import check_hostname
 
 ATTACH_ISO: Final = "attach_iso"
 DETACH_ISO: Final = "detach_iso"
@@ -57,13 +58,15 @@ def check_protection(delete: bool | None, rebuild: bool | None) -> None:
 
 def check_dns_ptr(server: Server, ip: str, dns_ptr: str | None) -> str:
     """The address in its normal form when it is the server's IPv4 address or one of its IPv6
-    network's, else INVALID_ARGUMENT."""
+    network's and ``dns_ptr`` a hostname (or None), else INVALID_ARGUMENT."""
     try:
         address = ipaddress.ip_address(ip.strip())
     except ValueError:
         raise field_error("ip", f"{ip!r} is not an IP address") from None
     if dns_ptr is not None and not 1 <= len(dns_ptr) <= MAX_DNS_PTR:
         raise field_error("dns_ptr", f"dns_ptr must be 1 to {MAX_DNS_PTR} characters, or null to reset it")
+    if dns_ptr is not None:
+        check_hostname("dns_ptr", dns_ptr)  # no line breaks, paths or spaces: a name a resolver serves
     if isinstance(address, ipaddress.IPv4Address):
         if server.ipv4_address is None or address != ipaddress.ip_address(server.ipv4_address):
             raise field_error("ip", f"{ip} is not the IPv4 address of server {server.id}")

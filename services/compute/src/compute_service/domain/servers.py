@@ -28,6 +28,7 @@ from compute_service.domain.aggregate import Aggregate
 from compute_service.domain.placement_groups import ADD as ADD_TO_PLACEMENT_GROUP
 from compute_service.domain.placement_groups import PlacementGroup
 from cpshared.errors import InvalidInput, PreconditionFailed
+from cpshared.image_ids import is_backup_id
 
 CREATE: Final = "create_server"
 DELETE: Final = "delete_server"
@@ -219,9 +220,13 @@ class Server(Aggregate):
         status: str,
         upstream_action_id: int | None,
         now: datetime,
+        backup_window: str = "",
     ) -> None:
-        """create_server has finished upstream: the server runs there as ``hetzner_id``."""
+        """create_server has finished upstream: the server runs there as ``hetzner_id`` (with
+        backups from the start: upstream's ``backup_window``)."""
         self.hetzner_id = hetzner_id
+        if self.backup_enabled:
+            self.backup_window = backup_window
         self.ipv4_address, self.ipv6_network, self.ipv6_address = ipv4, ipv6_network, ipv6
         old = self._finish(action, upstream_action_id, now, status=status)
         self._status_changed(old, action, always=True)
@@ -255,8 +260,16 @@ class Server(Aggregate):
         old = self._finish(action, upstream_action_id, now)
         self._status_changed(old, action)
 
+    def restore_started(self, action: Action, backup_id: int) -> None:
+        """``action`` (a rebuild) restores one of the server's backups: storage marks it ``restoring``
+        until the server is rebuilt (``server.rebuilt``) or the action fails."""
+        self._record("server.restore_started", backup_id=backup_id, action_id=action.id)
+
     def rebuilt(self, action: Action, image_id: int, upstream_action_id: int | None, now: datetime) -> None:
-        self.image_id = image_id
+        """Rebuilt from ``image_id``: an image of compute's becomes the server's; a backup
+        (storage's, ``cpshared.image_ids``) restores the disk the server's image made."""
+        if not is_backup_id(image_id):
+            self.image_id = image_id
         old = self._finish(action, upstream_action_id, now, status=st.RUNNING)
         self._record("server.rebuilt", image_id=image_id, action_id=action.id)
         self._status_changed(old, action)

@@ -325,6 +325,17 @@ class ActionRepository(Protocol):
     def save(self, action: Action) -> None: ...
 
 
+class ServerBackupRepository(Protocol):
+    """Compute's projection of storage's backups of servers."""
+
+    def hetzner_id(self, backup_id: int, server_id: int) -> int | None:
+        """The upstream image of the server's backup ``backup_id``; None: not the server's."""
+
+    def add(self, backup_id: int, server_id: int, hetzner_id: int) -> None: ...
+
+    def remove(self, backup_id: int) -> None: ...
+
+
 class ImageRepository(Protocol):
     def add(self, image: SnapshotImage, now: datetime) -> SnapshotImage: ...
 

@@ -92,8 +92,13 @@ def _create(upstream: UpstreamServers, quotas: Quotas, uow: ComputeUnitOfWork, a
         upstream.wait_a_moment()
         kept = upstream.get(kept.id)
     current = uow.servers.get(server.id, for_update=True) or server
+    window = ""
+    if current.backup_enabled:  # backups from the start: upstream's option (enabling twice is no error)
+        upstream.wait(upstream.enable_backup(kept.id))
+        window = upstream.settings(kept.id)[1]
     current.provisioned(
         action,
+        backup_window=window,
         hetzner_id=kept.id,
         ipv4=kept.ipv4,
         ipv6_network=kept.ipv6_network,

@@ -38,6 +38,7 @@ from cpshared.clock import utcnow
 from cpshared.errors import NotFound, PreconditionFailed
 from cpshared.events import catalog as events
 from cpshared.events.envelope import new_event
+from cpshared.image_ids import is_backup_id
 from cpshared.logging import get_logger
 
 log = get_logger(__name__)
@@ -57,7 +58,8 @@ def _same_tenant(image: SnapshotImage, server: Server) -> bool:
 
 
 def rebuild(server_id: int, image: str, reach: Reach, uow: ComputeUnitOfWork) -> Action:
-    """Start rebuilding from a system image (name or id) or one of the tenant's snapshots (id);
+    """Start rebuilding from a system image (name or id), one of the tenant's snapshots (id) or
+    one of the server's backups (id: a restore, announced as ``server.restore_started``);
     the worker asks upstream."""
     return _rebuild(server_id, image, reach, uow, None)[0]
 
@@ -91,6 +93,12 @@ def _rebuild(
                     f"image {own.id} needs a disk of at least {own.disk_size} GB; the server's has {server.disk_gb} GB",
                 )
             params = {"image_id": own.id, "upstream_image_id": own.hetzner_id}
+        elif image.isdigit() and is_backup_id(int(image)):
+            # One of the server's backups (storage's; compute follows them): a restore.
+            backup_image = uow.server_backups.hetzner_id(int(image), server.id)
+            if backup_image is None:
+                raise field_error("image", f"backup {image} is not a backup of server {server.id}")
+            params = {"image_id": int(image), "upstream_image_id": backup_image, "backup_id": int(image)}
         else:
             system = next(
                 (
@@ -104,6 +112,8 @@ def _rebuild(
                 raise field_error("image", f"image {image!r} does not exist for this server's architecture")
             params = {"image_id": system.id, "image_name": system.name}
         server, action = begin(uow, server_id, REBUILD, reach, params, check=ensure_can_rebuild)
+        if "backup_id" in params:
+            server.restore_started(action, int(params["backup_id"]))
         password = ""
         if upstream is not None:
             if server.hetzner_id is None:
@@ -214,6 +224,7 @@ def _image_event(uow: ComputeUnitOfWork, image: SnapshotImage, action_id: int) -
                 server_id=image.server_id or 0,
                 status=image.status,
                 action_id=action_id,
+                size_gb="" if image.size_gb is None else f"{image.size_gb:.2f}",
             ),
         )
     )

@@ -39,6 +39,7 @@ class ComputeUnitOfWork(abc.ABC):
     placement_groups: ports.PlacementGroupRepository
     load_balancer_types: ports.LoadBalancerTypeRepository
     metering: ports.MeteringRepository
+    server_backups: ports.ServerBackupRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...

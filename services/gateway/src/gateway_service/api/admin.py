@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from cloudplatform.identity.v1 import admin_service_pb2 as apb
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
-from gateway_service.api.common import BodyId, Id, Meta, page_meta, sort_param
+from cpshared.quotas import QuotaResourceType
+from gateway_service.api.common import BodyId, Id, Meta, Text, page_meta, sort_param
 from gateway_service.api.models.quotas import QuotaOut, quota_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -124,7 +125,7 @@ class QuotaAnswer(BaseModel):
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(default="", max_length=1000, description="Why, for the record.")
+    reason: Text = Field(default="", max_length=1000, description="Why, for the record.")
 
 
 class NewSettingValue(BaseModel):
@@ -138,7 +139,7 @@ class NewQuotaLimit(BaseModel):
 
     user_id: BodyId | None = None
     organization_id: BodyId | None = None
-    resource_type: str = Field(min_length=1, max_length=50)
+    resource_type: QuotaResourceType = Field(description="The resource the quota counts.")
     limit: int = Field(ge=0, le=1_000_000)
 
     @model_validator(mode="after")
@@ -310,7 +311,7 @@ async def set_setting(request: Request, principal: Authenticated, key: str, body
 async def set_quota_limit(request: Request, principal: Authenticated, body: NewQuotaLimit) -> QuotaAnswer:
     """Set the limit of a user's or organization's quota of one resource type (admins only)."""
     call = apb.SetQuotaLimitRequest(
-        acting_user_id=principal.user_id, resource_type=body.resource_type, quota_limit=body.limit
+        acting_user_id=principal.user_id, resource_type=body.resource_type.value, quota_limit=body.limit
     )
     if body.user_id is not None:
         call.user_id = body.user_id

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.monitoring.v1 import alert_rule_service_pb2 as pb
-from gateway_service.api.common import MAX_ID, BodyId, Meta, one_page, sort_items, tenant
+from gateway_service.api.common import MAX_ID, BodyId, Meta, Text, one_page, sort_items, tenant
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
@@ -81,7 +81,7 @@ class AlertRulesAnswer(BaseModel):
 class NewAlertRule(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     resource_type: ResourceType
     resource_id: BodyId | None = Field(default=None, description="Absent: every resource of the type.")
     metric: str = Field(min_length=1, max_length=50)
@@ -95,7 +95,7 @@ class NewAlertRule(BaseModel):
 class AlertRuleChange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
     metric: str | None = Field(default=None, min_length=1, max_length=50)
     operator: str | None = Field(default=None, min_length=1, max_length=10)
     threshold: Decimal | None = Field(default=None, allow_inf_nan=False)

@@ -9,6 +9,11 @@
   holds the ``secret``, the only time it is ever shown (an Idempotency-Key replay answers
   it as ``null``, see idempotency.middleware). Omitting ``rate_limit`` inherits the
   creating key's.
+- ``PUT /v1/api_keys/{id}``: rename, change the scopes or the rate limit of one of the
+  caller's keys; never beyond the caller's own rights (the same rule as creating one).
+- ``POST /v1/api_keys/{id}/actions/rotate``: a successor key (same name, scopes, rate limit,
+  organization, expiry) whose secret the answer shows once; the old secret keeps working for
+  ``grace_period_seconds`` (0 to seven days, default one hour), then stops (0: at once).
 - ``DELETE /v1/api_keys/{id}``: revoke; the key stops working within the principal cache's
   TTL (one second). A revoked key is gone from the API: GET and DELETE answer 404.
 
@@ -27,7 +32,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cpshared.errors import NotFound
-from gateway_service.api.common import Id, Int32, one_page, sort_items
+from gateway_service.api.common import Id, Int32, Text, one_page, sort_items
 from gateway_service.auth import policy
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -47,10 +52,33 @@ SORTABLE = ("id", "name", "created")
 class NewApiKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     scopes: list[str] = Field(min_length=1, max_length=100)
     expires_at: AwareDatetime | None = None
     rate_limit: Int32 | None = Field(default=None)
+
+
+class ApiKeyChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    scopes: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    rate_limit: Int32 | None = Field(default=None, ge=1)
+
+
+DEFAULT_ROTATION_GRACE = 3600
+MAX_ROTATION_GRACE = 7 * 24 * 3600
+
+
+class Rotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_period_seconds: int = Field(
+        default=DEFAULT_ROTATION_GRACE,
+        ge=0,
+        le=MAX_ROTATION_GRACE,
+        description="How long the old secret keeps working: 0 (stops at once) to 604800 (seven days).",
+    )
 
 
 def _iso(stamp: Timestamp, present: bool) -> str | None:
@@ -136,6 +164,39 @@ async def create_api_key(
         expires_at=body.expires_at.astimezone(UTC) if body.expires_at else None,
     )
     return {"api_key": api_key_json(key), "secret": secret}
+
+
+@router.put("/{api_key_id}")
+@scope(Family.API_KEYS, Access.WRITE)
+async def update_api_key(
+    request: Request, principal: Authenticated, api_key_id: Id, body: ApiKeyChange
+) -> dict[str, Any]:
+    """Rename one of the caller's keys, or change its scopes or rate limit."""
+    key = await _own_key(request, principal, api_key_id)
+    if body.scopes is not None or body.rate_limit is not None:
+        policy.check_grantable(
+            principal,
+            body.scopes if body.scopes is not None else list(key.scopes),
+            body.rate_limit if body.rate_limit is not None else key.rate_limit,
+        )
+    changed = await backends(request).identity.update_api_key(
+        api_key_id, name=body.name, scopes=body.scopes, rate_limit=body.rate_limit
+    )
+    return {"api_key": api_key_json(changed)}
+
+
+@router.post("/{api_key_id}/actions/rotate", status_code=201)
+@scope(Family.API_KEYS, Access.WRITE)
+async def rotate_api_key(
+    request: Request, response: Response, principal: Authenticated, api_key_id: Id, body: Rotation | None = None
+) -> dict[str, Any]:
+    """A successor of one of the caller's keys; the answer shows its secret, once. The old
+    secret works for the grace period more."""
+    response.headers[REDACT_HEADER] = "secret"
+    await _own_key(request, principal, api_key_id)
+    grace = (body or Rotation()).grace_period_seconds
+    key, secret, previous = await backends(request).identity.rotate_api_key(api_key_id, grace)
+    return {"api_key": api_key_json(key), "secret": secret, "previous": api_key_json(previous)}
 
 
 @router.delete("/{api_key_id}", status_code=204)

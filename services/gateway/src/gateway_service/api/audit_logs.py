@@ -6,7 +6,8 @@
   exclusive as ISO 8601 times, UTC when without an offset), ``page``/``per_page`` (1 to 50) with ``meta.pagination``
   and a ``Link`` header, ``sort`` by ``id`` or ``created`` (newest first by default). Needs
   the scope ``audit_logs:read``. Admins and support read every tenant's entries
-  (policy.STAFF_READABLE); anyone else its own entries and its organizations'. The audit
+  (policy.STAFF_READABLE); anyone else its own entries and those of the organizations it owns
+  or administers (a plain or billing member reads only its own). The audit
   service applies that rule from the signed principal, which lists the caller's
   organizations; a filter naming another tenant answers an empty list, not an error.
 - ``GET /v1/me/login_activity``: the caller's sign-in attempts, newest first, paged

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from cloudplatform.billing.v1 import billing_service_pb2 as pb
-from gateway_service.api.common import MAX_ID, BodyId, OptionalBodyId, tenant
+from gateway_service.api.common import MAX_ID, BodyId, OptionalBodyId, Text, tenant
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope, staff
@@ -242,7 +242,7 @@ class NewCredit(BaseModel):
         default="", pattern=r"^([A-Z]{3})?$", description="ISO 4217; default: the currency the platform invoices in."
     )
     expires_at: datetime | None = None
-    description: str = Field(default="", max_length=255)
+    description: Text = Field(default="", max_length=255)
 
 
 def credit_out(credit: pb.Credit) -> CreditOut:
@@ -468,7 +468,7 @@ class PricingPlansAnswer(BaseModel):
 class PricingPlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     resource_type: ResourceType
     price_hourly: Price = None
     price_monthly: Price = None

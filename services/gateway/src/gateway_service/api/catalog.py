@@ -515,7 +515,7 @@ async def get_pricing(request: Request, principal: Authenticated) -> PricingAnsw
         pricing=PricingOut(
             currency=prices.currency,
             vat_rate=decimal_string(prices.vat_rate, Decimal("0.000001")),
-            image=PricePerGb(price_per_gb_month=ZERO),
+            image=PricePerGb(price_per_gb_month=money_of(prices.snapshot_per_gb_month)),
             floating_ip=MonthlyPrice(price_monthly=money_of(ipv4[1]) if ipv4 is not None else ZERO),
             floating_ips=floating_ips,
             primary_ips=primary_ips,

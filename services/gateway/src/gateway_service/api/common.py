@@ -7,12 +7,13 @@ Routers import this module and never each other (an import-linter contract in py
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from annotated_types import Ge, Le
 from fastapi import Request, Response
-from pydantic import BaseModel, Field, Strict
+from pydantic import AfterValidator, BaseModel, Field, Strict
 
 from gateway_service.auth.principal import Principal
 from hetzner_conventions.pagination import (
@@ -43,6 +44,39 @@ OptionalBodyId = Annotated[int, Strict(), Ge(0), Le(MAX_ID)]
 Int32 = Annotated[int, Strict(), Ge(1), Le(2**31 - 1)]
 """A positive count or limit in a JSON body that a backend holds as an int32."""
 # Hetzner's label value rule (a key's rule is checked by the backend, which says what is wrong).
+CONTROL_CHARACTERS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+"""What no human-facing string may hold: C0 controls but tab and line breaks, DEL, C1 controls
+(ESC, so ANSI escape sequences too), and the bidirectional marks and overrides that make text
+read otherwise than it is stored."""
+LINE_BREAKS = re.compile("[\t\n\r\u2028\u2029\x85]")
+
+
+def plain_text(value: str) -> str:
+    """One line of human-facing text (a name, a description, a profile field): no control
+    characters, no line breaks (they end up in mail headers and log lines), no bidi overrides."""
+    if CONTROL_CHARACTERS.search(value) or LINE_BREAKS.search(value):
+        raise ValueError(
+            "must be one line of text without control characters (NUL, escape sequences, line breaks, tabs) "
+            "or bidirectional overrides"
+        )
+    return value
+
+
+def multiline_text(value: str) -> str:
+    """Text of several lines (a message, a long description): tabs and line breaks allowed, no
+    other control characters or bidirectional overrides."""
+    if CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain control characters (NUL, escape sequences) or bidirectional overrides")
+    return value
+
+
+Text = Annotated[str, AfterValidator(plain_text)]
+"""A request's one-line human-facing string: every name, description and profile field."""
+MultilineText = Annotated[str, AfterValidator(multiline_text)]
+"""A request's human-facing text of several lines (ticket messages, maintenance descriptions)."""
+
 LABEL_VALUE = r"^(()|[a-z0-9A-Z]|([a-z0-9A-Z][a-z0-9A-Z\._-]{0,61}[a-z0-9A-Z]))$"
 Labels = dict[str, Annotated[str, Field(pattern=LABEL_VALUE)]]
 

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.network.v1 import network_service_pb2 as npb
 from cpshared.errors import NotFound
-from gateway_service.api.common import MAX_ID, Labels, Meta, page_meta, sort_param, tenant
+from gateway_service.api.common import MAX_ID, Labels, Meta, Text, page_meta, sort_param, tenant
 from gateway_service.api.servers.mapping import action_out, as_datetime
 from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
 from gateway_service.auth.gate import Authenticated
@@ -63,7 +63,7 @@ class RuleModel(BaseModel):
     port: str | None = Field(default=None, max_length=11, description="A port or a range, tcp and udp only.")
     source_ips: list[Cidr] = Field(default_factory=list, max_length=MAX_IPS)
     destination_ips: list[Cidr] = Field(default_factory=list, max_length=MAX_IPS)
-    description: str | None = Field(default=None, max_length=255)
+    description: Text | None = Field(default=None, max_length=255)
 
 
 class ResourceId(BaseModel):
@@ -89,7 +89,7 @@ class ResourceBody(BaseModel):
 class NewFirewall(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     labels: Labels = Field(default_factory=dict)
     rules: list[RuleModel] = Field(default_factory=list, max_length=MAX_RULES)
     apply_to: list[ResourceBody] = Field(default_factory=list, max_length=MAX_RESOURCES)
@@ -98,7 +98,7 @@ class NewFirewall(BaseModel):
 class FirewallChange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = Field(default=None, min_length=1, max_length=128)
+    name: Text | None = Field(default=None, min_length=1, max_length=128)
     labels: Labels | None = Field(default=None, description="Replaces every label of the firewall.")
 
 

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.network.v1 import network_service_pb2 as npb
 from cpshared.errors import NotFound
-from gateway_service.api.common import MAX_ID, BodyId, Labels, Meta, page_meta, sort_param, tenant
+from gateway_service.api.common import MAX_ID, BodyId, Labels, Meta, Text, page_meta, sort_param, tenant
 from gateway_service.api.models.catalog import LocationOut, location_out
 from gateway_service.api.servers.mapping import action_out, as_datetime
 from gateway_service.api.servers.models import ActionAnswer, ActionOut, ActionsAnswer
@@ -98,16 +98,16 @@ class NewFloatingIp(BaseModel):
     type: IpType
     home_location: str | None = Field(default=None, max_length=64, description="Name or ID of a location.")
     server: BodyId | None = Field(default=None, description="Server to assign it to.")
-    description: str | None = Field(default=None, max_length=1000)
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    description: Text | None = Field(default=None, max_length=1000)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
     labels: Labels = Field(default_factory=dict)
 
 
 class FloatingIpChange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    description: str | None = Field(default=None, max_length=1000)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
+    description: Text | None = Field(default=None, max_length=1000)
     labels: Labels | None = Field(default=None, description="Replaces every label of the floating IP.")
 
 

@@ -11,24 +11,20 @@ has no active plan for is not shown. Any authenticated caller reads them with th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
 from gateway_service.api.common import Meta, one_page
 from gateway_service.api.models.catalog import (
     Id,
+    LoadBalancerTypeOut,
     Name,
     PageParam,
     PerPageParam,
-    ServerTypePrice,
     active_datacenters,
-    money_of,
+    load_balancer_type_out,
     one_by_id,
-    per_location,
 )
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -40,18 +36,6 @@ from hetzner_conventions.pagination import parse_page_request
 router = APIRouter(prefix="/v1/load_balancer_types", tags=["catalog"])
 
 
-class LoadBalancerTypeOut(BaseModel):
-    id: int
-    name: str = Field(description='Unique name, e.g. "lb11".')
-    description: str
-    max_connections: int
-    max_services: int
-    max_targets: int
-    max_assigned_certificates: int
-    deprecated: datetime | None = Field(description="When it was deprecated; null when it is not.")
-    prices: list[ServerTypePrice]
-
-
 class LoadBalancerTypesAnswer(BaseModel):
     load_balancer_types: list[LoadBalancerTypeOut]
     meta: Meta
@@ -59,26 +43,6 @@ class LoadBalancerTypesAnswer(BaseModel):
 
 class LoadBalancerTypeAnswer(BaseModel):
     load_balancer_type: LoadBalancerTypeOut
-
-
-def load_balancer_type_out(
-    lt: pb.LoadBalancerType, datacenters: Sequence[pb.Datacenter], prices: PriceList
-) -> LoadBalancerTypeOut:
-    """A type with billing's prices of its plan (``lt.code``) in each platform location upstream offers it in."""
-    priced = prices.load_balancer(lt.code)
-    assert priced is not None, "only types with a plan are offered (_offered)"
-    offered_in = [dc for dc in datacenters if dc.code in lt.upstream_datacenters]
-    return LoadBalancerTypeOut(
-        id=lt.id,
-        name=lt.code,
-        description=lt.description,
-        max_connections=lt.max_connections,
-        max_services=lt.max_services,
-        max_targets=lt.max_targets,
-        max_assigned_certificates=lt.max_assigned_certificates,
-        deprecated=lt.deprecated_at.ToDatetime(tzinfo=UTC) if lt.HasField("deprecated_at") else None,
-        prices=per_location(money_of(priced[0]), money_of(priced[1]), offered_in, prices),
-    )
 
 
 async def _offered(request: Request) -> tuple[list[pb.LoadBalancerType], PriceList]:

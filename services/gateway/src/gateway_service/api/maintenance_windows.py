@@ -23,7 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloudplatform.support.v1 import maintenance_service_pb2 as pb
-from gateway_service.api.common import MAX_ID, Meta, page_meta
+from gateway_service.api.common import MAX_ID, Meta, MultilineText, page_meta
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import staff
@@ -90,7 +90,7 @@ class NewWindow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=255)
-    description: str = Field(default="", max_length=10_000)
+    description: MultilineText = Field(default="", max_length=10_000)
     type: WindowType = "planned"
     affected_services: list[Service] = Field(default_factory=list, max_length=50)
     affected_datacenters: list[Datacenter] = Field(default_factory=list, max_length=50)
@@ -102,7 +102,7 @@ class WindowChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, min_length=1, max_length=255)
-    description: str | None = Field(default=None, max_length=10_000)
+    description: MultilineText | None = Field(default=None, max_length=10_000)
     type: WindowType | None = None
     affected_services: list[Service] | None = Field(default=None, max_length=50)
     affected_datacenters: list[Datacenter] | None = Field(default=None, max_length=50)

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
-from gateway_service.api.common import Id, one_page
+from gateway_service.api.common import Id, Text, one_page
 from gateway_service.api.models.accounts import SessionOut, UserAnswer, session_out, user_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
+from gateway_service.rate_limit.credentials import credential_throttle
 from hetzner_conventions.errors import invalid_field
 from hetzner_conventions.pagination import parse_page_request
 
@@ -35,15 +36,15 @@ class ProfilePatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=255)
-    company_name: str | None = Field(default=None, max_length=255)
-    tax_id: str | None = Field(default=None, max_length=50)
-    phone: str | None = Field(default=None, max_length=20)
-    address_line1: str | None = Field(default=None, max_length=255)
-    address_line2: str | None = Field(default=None, max_length=255)
-    city: str | None = Field(default=None, max_length=100)
-    state: str | None = Field(default=None, max_length=100)
-    postal_code: str | None = Field(default=None, max_length=20)
+    name: Text | None = Field(default=None, max_length=255)
+    company_name: Text | None = Field(default=None, max_length=255)
+    tax_id: Text | None = Field(default=None, max_length=50)
+    phone: Text | None = Field(default=None, max_length=20)
+    address_line1: Text | None = Field(default=None, max_length=255)
+    address_line2: Text | None = Field(default=None, max_length=255)
+    city: Text | None = Field(default=None, max_length=100)
+    state: Text | None = Field(default=None, max_length=100)
+    postal_code: Text | None = Field(default=None, max_length=20)
     country: str | None = Field(default=None, description="ISO 3166-1 alpha-2, e.g. DE.")
     timezone: str | None = Field(default=None, description="IANA time zone, e.g. Europe/Berlin.")
     locale: str | None = Field(default=None, max_length=10, description="e.g. en or de-DE.")
@@ -83,7 +84,7 @@ async def update_me(request: Request, principal: Authenticated, body: ProfilePat
     return UserAnswer(user=user_out(await backends(request).accounts.update_profile(update)))
 
 
-@router.post("/password")
+@router.post("/password", dependencies=[Depends(credential_throttle)])
 @scope(Family.ACCOUNT, Access.WRITE)
 async def change_password(request: Request, principal: Authenticated, body: PasswordChange) -> PasswordChanged:
     """Change the password; every other session ends."""

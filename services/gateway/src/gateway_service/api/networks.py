@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.network.v1 import network_service_pb2 as npb
 from cpshared.errors import NotFound
-from gateway_service.api.common import MAX_ID, Labels, Meta, page_meta, sort_param, tenant
+from gateway_service.api.common import MAX_ID, Labels, Meta, Text, page_meta, sort_param, tenant
 from gateway_service.api.servers.mapping import action_out, as_datetime
 from gateway_service.api.servers.models import ActionAnswer, ActionsAnswer
 from gateway_service.auth.gate import Authenticated
@@ -115,7 +115,7 @@ class SubnetBody(BaseModel):
 class NewNetwork(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     ip_range: Cidr
     subnets: list[SubnetBody] = Field(default_factory=list, max_length=MAX_SUBNETS)
     routes: list[RouteModel] = Field(default_factory=list, max_length=MAX_ROUTES)
@@ -126,7 +126,7 @@ class NewNetwork(BaseModel):
 class NetworkChange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
     labels: Labels | None = Field(default=None, description="Replaces every label of the network.")
     expose_routes_to_vswitch: bool | None = None
 

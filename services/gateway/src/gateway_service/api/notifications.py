@@ -8,6 +8,11 @@ resolution notify (README: Support tickets).
 - ``POST /v1/notifications/read_all``: every one marked read; how many were unread.
 - ``GET /v1/notifications/preferences``: per kind and channel (``in_app``, ``email``) whether
   the caller hears of it there; ``PUT`` sets choices (an unknown kind or channel is ``400``).
+- ``GET /v1/notifications/webhook_secret``: the secret that signs the account's webhooks (an
+  alert rule's webhook channel: ``X-CloudPlatform-Signature: sha256=<hex HMAC-SHA256 of the
+  body>``), the caller's own or, with a key bound to an organization, the organization's (its
+  owners and admins only); ``POST /v1/notifications/webhook_secret/rotate``: a new one. Both
+  need ``notifications:write`` (the secret lets its holder sign).
 
 Scopes ``notifications:read`` and ``notifications:write``.
 """
@@ -22,7 +27,7 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.support.v1 import notification_service_pb2 as pb
-from gateway_service.api.common import Meta, page_meta
+from gateway_service.api.common import Meta, page_meta, tenant
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
@@ -149,3 +154,36 @@ async def mark_read(request: Request, principal: Authenticated, id: Notification
     """Mark one of the caller's notifications read."""
     notification = await backends(request).notifications.mark_read(principal.user_id, id)
     return NotificationAnswer(notification=notification_out(notification))
+
+
+class WebhookSecretOut(BaseModel):
+    secret: str = Field(description="HMAC-SHA256 key of the X-CloudPlatform-Signature header.")
+    account_type: Literal["user", "organization"]
+    account_id: int
+
+
+class WebhookSecretAnswer(BaseModel):
+    webhook_secret: WebhookSecretOut
+
+
+async def _webhook_secret(request: Request, principal: Authenticated, *, rotate: bool) -> WebhookSecretAnswer:
+    user_id, organization_id = tenant(principal)
+    found = await backends(request).notifications.webhook_secret(user_id, organization_id, rotate=rotate)
+    account_type: Literal["user", "organization"] = "organization" if found.account_type == "organization" else "user"
+    return WebhookSecretAnswer(
+        webhook_secret=WebhookSecretOut(secret=found.secret, account_type=account_type, account_id=found.account_id)
+    )
+
+
+@router.get("/webhook_secret")
+@scope(Family.NOTIFICATIONS, Access.WRITE)
+async def get_webhook_secret(request: Request, principal: Authenticated) -> WebhookSecretAnswer:
+    """The secret that signs the account's webhooks (made on first use)."""
+    return await _webhook_secret(request, principal, rotate=False)
+
+
+@router.post("/webhook_secret/rotate")
+@scope(Family.NOTIFICATIONS, Access.WRITE)
+async def rotate_webhook_secret(request: Request, principal: Authenticated) -> WebhookSecretAnswer:
+    """A new secret; webhooks from now on (retries too) are signed with it."""
+    return await _webhook_secret(request, principal, rotate=True)

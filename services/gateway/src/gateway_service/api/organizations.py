@@ -14,6 +14,9 @@
 - ``/v1/organizations/{id}/invitations``: open invitations (owner or admin), ``POST`` invites
   an email address (the token goes only into the mail), ``DELETE`` revokes.
 - ``POST /v1/organizations/invitations/accept``: the caller joins with the token from the mail.
+- ``GET /v1/organizations/invitations/accept?token=``: where the link in the mail lands (a
+  browser sends no credentials): no authentication, nothing changes, nothing is looked up; it
+  answers how to accept, with the token to send.
 
 Identity decides who may do what from the caller's principal: someone outside an
 organization gets ``404 not_found`` (another tenant's organization does not exist for them),
@@ -34,12 +37,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from cloudplatform.identity.v1 import identity_service_pb2 as ipb
 from cloudplatform.identity.v1 import organization_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from gateway_service.api.common import BodyId, Id, Meta, one_page, sort_items
+from gateway_service.api.common import BodyId, Id, Meta, Text, one_page, sort_items
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.principal import Principal
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
+from hetzner_conventions.error_handlers import documented_errors
 from hetzner_conventions.errors import invalid_field
 from hetzner_conventions.pagination import parse_page_request
 from hetzner_conventions.sorting import parse_sort
@@ -70,19 +74,19 @@ ROLES_OUT: dict[int, Role] = {
 class NewOrganization(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     slug: str = Field(min_length=1, max_length=63, description="Lower-case letters, digits and hyphens.")
 
 
 class OrganizationChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
     billing_email: str | None = Field(default=None, max_length=255, description="Empty string clears it.")
     country: str | None = Field(
         default=None, max_length=2, description="ISO 3166-1 alpha-2 code for invoices; empty string clears it."
     )
-    tax_id: str | None = Field(default=None, max_length=50, description="VAT id; empty string clears it.")
+    tax_id: Text | None = Field(default=None, max_length=50, description="VAT id; empty string clears it.")
 
 
 class MemberChange(BaseModel):
@@ -121,6 +125,9 @@ class OrganizationOut(BaseModel):
     slug: str
     owner_id: int
     status: str = Field(description="active, suspended or trial.")
+    trial_ends_at: str | None = Field(
+        default=None, description="When the trial ends (or ended); null for an organization that had no trial."
+    )
     billing_email: str | None
     country: str | None
     tax_id: str | None
@@ -198,6 +205,7 @@ def organization_out(organization: ipb.Organization, role: ipb.OrganizationRole.
         slug=organization.slug,
         owner_id=organization.owner_id,
         status=STATUSES.get(organization.status, "active"),
+        trial_ends_at=_iso(organization.trial_ends_at, organization.HasField("trial_ends_at")),
         billing_email=organization.billing_email or None,
         country=organization.country or None,
         tax_id=organization.tax_id or None,
@@ -269,6 +277,31 @@ async def create_organization(request: Request, principal: Authenticated, body: 
     """A new organization; the caller becomes its owner."""
     created = await backends(request).organizations.create(principal.user_id, body.name, body.slug)
     return OrganizationAnswer(organization=organization_out(created.organization, created.owner.role))
+
+
+INVITATION_TOKEN_PATTERN = r"^[A-Za-z0-9_\-]{16,200}$"  # noqa: S105 - a pattern, not a token
+
+
+class InvitationLanding(BaseModel):
+    token: str = Field(description="The invitation's token, as the link carried it.")
+    accept: str = Field(description="The request that accepts the invitation.")
+    message: str
+
+
+@router.get("/invitations/accept", responses=documented_errors(400))
+async def invitation_link(
+    token: Annotated[str, Query(pattern=INVITATION_TOKEN_PATTERN, description="The token from the invitation mail.")],
+) -> InvitationLanding:
+    """The link of the invitation mail: how to accept it (signed in as the invited email)."""
+    return InvitationLanding(
+        token=token,
+        accept="POST /v1/organizations/invitations/accept",
+        message=(
+            "to join the organization, sign in with the email address the invitation was sent to "
+            '(POST /v1/auth/login), then send this token as {"token": "..."} to '
+            "POST /v1/organizations/invitations/accept with the access token (or an API key of that account)"
+        ),
+    )
 
 
 @router.post("/invitations/accept", response_model=MembershipAnswer)

@@ -25,7 +25,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
-from gateway_service.api.common import MAX_ID, Labels, Meta, page_meta, sort_param, tenant
+from gateway_service.api.common import MAX_ID, Labels, Meta, Text, page_meta, sort_param, tenant
 from gateway_service.api.models.placement_groups import PlacementGroupOut, PlacementGroupType, placement_group_out
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
@@ -58,7 +58,7 @@ class PlacementGroupsAnswer(BaseModel):
 class NewPlacementGroup(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     type: PlacementGroupType = Field(description="spread: its servers run on different physical hosts.")
     labels: Labels = Field(default_factory=dict)
 
@@ -66,7 +66,7 @@ class NewPlacementGroup(BaseModel):
 class PlacementGroupChange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
     labels: Labels | None = Field(default=None, description="Replaces every label of the group.")
 
 

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.compute.v1 import compute_service_pb2 as pb
-from gateway_service.api.common import MAX_ID, Labels, Meta, page_meta, sort_param, tenant
+from gateway_service.api.common import MAX_ID, Labels, Meta, Text, page_meta, sort_param, tenant
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
@@ -60,7 +60,7 @@ class SshKeysAnswer(BaseModel):
 class NewSshKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     public_key: str = Field(min_length=1, max_length=16_384, description="OpenSSH public key line.")
     labels: Labels = Field(default_factory=dict)
 
@@ -68,7 +68,7 @@ class NewSshKey(BaseModel):
 class SshKeyChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
     labels: Labels | None = Field(default=None, description="Replaces every label of the key.")
 
 

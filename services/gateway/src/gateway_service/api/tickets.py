@@ -5,8 +5,9 @@ error format.
 - ``GET /v1/tickets``: the caller's tickets, filtered by ``status``, ``priority``, ``category``
   and ``q`` (text in the number, subject or messages), sorted, paged with ``meta.pagination``.
 - ``POST /v1/tickets`` (``subject``, ``category``, ``priority``, ``message``, optional
-  ``related_resource`` ``{type, id}`` of the caller's own, ``attachments`` ``[{file_name,
-  content (base64)}]``): a new ticket ``TKT-YYYY-NNNNNN`` and its first message.
+  ``related_resource`` ``{type, id}`` of the caller's own (support asks compute whose it is),
+  ``attachments`` ``[{file_name, content (base64)}]``): a new ticket ``TKT-YYYY-NNNNNN`` and its
+  first message.
 - ``GET /v1/tickets/{id}``; ``GET``/``POST /v1/tickets/{id}/messages``: the thread (replies only:
   internal notes are staff's) and a reply, which reopens a pending or resolved ticket;
   ``GET /v1/tickets/{id}/attachments/{attachment_id}``: a file of the thread, as a download.
@@ -24,8 +25,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudplatform.support.v1 import ticket_service_pb2 as pb
-from cpshared.errors import NotFound
-from gateway_service.api.common import MAX_ID, page_meta, sort_param, tenant
+from gateway_service.api.common import MAX_ID, Text, page_meta, sort_param, tenant
 from gateway_service.api.models.tickets import (
     ATTACHMENT_RESPONSE,
     MAX_ATTACHMENTS,
@@ -46,11 +46,9 @@ from gateway_service.api.models.tickets import (
 )
 from gateway_service.auth.gate import Authenticated
 from gateway_service.auth.policy import Access, Family
-from gateway_service.auth.principal import Principal
 from gateway_service.auth.scoped import scope
-from gateway_service.clients.backends import Backends, backends
+from gateway_service.clients.backends import backends
 from hetzner_conventions.error_handlers import documented_errors
-from hetzner_conventions.errors import invalid_field
 from hetzner_conventions.pagination import parse_page_request
 from hetzner_conventions.sorting import parse_sort
 
@@ -67,7 +65,7 @@ class NewTicket(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=255, description="One line of text (never rendered as HTML).")
+    subject: Text = Field(min_length=1, max_length=255, description="One line of text (never rendered as HTML).")
     category: Category = "technical"
     priority: Priority = "normal"
     message: Message
@@ -97,20 +95,6 @@ class MessagesAnswer(BaseModel):
 class MessageAnswer(BaseModel):
     message: MessageOut
     ticket: TicketOut
-
-
-async def _check_related(clients: Backends, principal: Principal, related: RelatedResource) -> None:
-    """The related resource must be the caller's (compute answers NOT_FOUND for another tenant's)."""
-    user_id, organization_id = tenant(principal)
-    try:
-        if related.type == "server":
-            await clients.servers.get(related.id, organization_id)
-        elif related.type == "placement_group":
-            await clients.placement_groups.get(related.id, organization_id)
-        else:
-            await clients.compute.get_ssh_key(related.id, user_id, organization_id)
-    except NotFound:
-        raise invalid_field("related_resource", f"{related.type} {related.id} is not one of your resources") from None
 
 
 @router.get("")
@@ -156,8 +140,6 @@ async def open_ticket(request: Request, principal: Authenticated, body: NewTicke
     """Open a ticket with its first message."""
     clients = backends(request)
     files = attachments_in(body.attachments)
-    if body.related_resource is not None:
-        await _check_related(clients, principal, body.related_resource)
     user_id, organization_id = tenant(principal)
     answer = await clients.tickets.open(
         pb.OpenTicketRequest(

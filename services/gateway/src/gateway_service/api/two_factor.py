@@ -4,14 +4,17 @@
 - ``POST /v1/me/two_factor``: enrol: a new ``secret`` and its ``otpauth_uri`` (show it as a QR
   code) for an authenticator app; enrolling again before confirming replaces it.
 - ``POST /v1/me/two_factor/confirm`` ``{code}``: turns it on with the app's first code; answers
-  the ``recovery_codes``.
+  the ``recovery_codes``. Every other session of the user ends (they were opened without the
+  second factor); the calling one stays (with an API key: every session ends).
 - ``POST /v1/me/two_factor/disable`` ``{password, code | recovery_code}``: turns it off.
 - ``POST /v1/me/two_factor/recovery_codes`` ``{code}``: a new set of recovery codes; the earlier
   ones stop working.
 
 The secret, the URI (it holds the secret) and recovery codes are shown once: an
 Idempotency-Key replay answers them as ``null`` (idempotency.middleware's redaction), so the
-gateway's database never holds them. Identity checks again that a user acts on itself.
+gateway's database never holds them. Identity checks again that a user acts on itself. The
+routes that check a code or the password are throttled like sign-in (429 with Retry-After),
+and a wrong code counts towards identity's per-(account, address) lockout.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Self
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloudplatform.identity.v1 import two_factor_service_pb2 as pb
@@ -28,6 +31,7 @@ from gateway_service.auth.policy import Access, Family
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
 from gateway_service.idempotency.middleware import REDACT_HEADER
+from gateway_service.rate_limit.credentials import credential_throttle
 from hetzner_conventions.error_handlers import documented_errors
 
 router = APIRouter(prefix="/v1/me/two_factor", tags=["two_factor"])
@@ -107,18 +111,18 @@ async def enrol_two_factor(request: Request, response: Response, principal: Auth
     return Enrolment(secret=enrolled.secret, otpauth_uri=enrolled.otpauth_uri)
 
 
-@router.post("/confirm", responses=STATE_ERRORS)
+@router.post("/confirm", responses=STATE_ERRORS, dependencies=[Depends(credential_throttle)])
 @scope(Family.TWO_FACTOR, Access.WRITE)
 async def confirm_two_factor(
     request: Request, response: Response, principal: Authenticated, body: CodeBody
 ) -> RecoveryCodes:
     """Turn two-factor authentication on with the app's first code; the recovery codes, shown once."""
     response.headers[REDACT_HEADER] = "recovery_codes"
-    confirmed = await backends(request).two_factor.confirm(principal.user_id, body.code)
+    confirmed = await backends(request).two_factor.confirm(principal.user_id, body.code, principal.session_id)
     return RecoveryCodes(two_factor=state_json(confirmed.status), recovery_codes=list(confirmed.recovery_codes))
 
 
-@router.post("/disable", responses=STATE_ERRORS)
+@router.post("/disable", responses=STATE_ERRORS, dependencies=[Depends(credential_throttle)])
 @scope(Family.TWO_FACTOR, Access.WRITE)
 async def disable_two_factor(request: Request, principal: Authenticated, body: DisableBody) -> TwoFactorAnswer:
     """Turn two-factor authentication off: the password and a code (or a recovery code)."""
@@ -126,7 +130,7 @@ async def disable_two_factor(request: Request, principal: Authenticated, body: D
     return TwoFactorAnswer(two_factor=state_json(status))
 
 
-@router.post("/recovery_codes", responses=STATE_ERRORS)
+@router.post("/recovery_codes", responses=STATE_ERRORS, dependencies=[Depends(credential_throttle)])
 @scope(Family.TWO_FACTOR, Access.WRITE)
 async def regenerate_recovery_codes(
     request: Request, response: Response, principal: Authenticated, body: CodeBody

@@ -12,6 +12,8 @@
 - actions ``attach`` (``server`` in the volume's location, at most 16 volumes per server),
   ``detach``, ``resize`` (only grows), ``change_protection``; ``GET /v1/volumes/actions``,
   ``/v1/volumes/actions/{id}``, ``/v1/volumes/{id}/actions`` and ``/{id}/actions/{action_id}``.
+- ``POST /v1/volumes/{id}/actions/create_snapshot`` (the platform's; Hetzner has no volume
+  snapshots): ``400 not_supported`` for a volume the caller reaches, changing nothing.
 
 Statuses inside are the platform's (creating, available, attached, detaching, deleting,
 error); Hetzner's outside: ``creating`` while it is made, ``available`` after. Scopes
@@ -29,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
 from cloudplatform.storage.v1 import volume_service_pb2 as pb
 from cpshared.errors import InvalidInput
-from gateway_service.api.common import MAX_ID, BodyId, Labels, Meta, page_meta, sort_param, tenant
+from gateway_service.api.common import MAX_ID, BodyId, Labels, Meta, Text, page_meta, sort_param, tenant
 from gateway_service.api.models.actions import ActionOut, ActionStatus, as_datetime
 from gateway_service.api.models.actions import volume_action_out as action_out
 from gateway_service.api.models.catalog import LocationOut, active_datacenters, location_out
@@ -101,7 +103,7 @@ class VolumeActionsAnswer(BaseModel):
 class NewVolume(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     size: int = Field(ge=-(2**31), le=2**31 - 1, description="Size in GB, 10 to 10240.")
     location: Annotated[str, Field(max_length=64)] | BodyId | None = Field(
         default=None, description="Name or ID of the location; or give server."
@@ -115,7 +117,7 @@ class NewVolume(BaseModel):
 class VolumeChange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
     labels: Labels | None = Field(default=None, description="Replaces every label of the volume.")
 
 
@@ -369,3 +371,11 @@ async def change_volume_protection(
     """Set the volume's delete protection."""
     action = await backends(request).storage.change_protection(id, tenant(principal)[1], body.delete)
     return VolumeActionAnswer(action=action_out(action))
+
+
+@router.post("/{id:int}/actions/create_snapshot", status_code=201)
+@scope(Family.VOLUMES, Access.WRITE)
+async def create_volume_snapshot(request: Request, principal: Authenticated, id: VolumeId) -> Response:
+    """Refused with ``not_supported``: the upstream cloud has no volume snapshots."""
+    await backends(request).storage.snapshot_volume(id, tenant(principal)[1])
+    return Response(status_code=201)  # pragma: no cover - storage refuses while upstream has none

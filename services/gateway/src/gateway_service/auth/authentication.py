@@ -135,10 +135,16 @@ class Authenticator:
         self._cache = cache
         self._session_rate_limit = session_rate_limit
 
-    async def principal_for(self, token: str, ip: str = "") -> Principal:
+    async def principal_for(
+        self, token: str, ip: str = "", *, before_asking: Callable[[], None] | None = None
+    ) -> Principal:
+        """The principal of ``token``, from the cache or identity; ``before_asking`` runs (and may
+        refuse) only when identity has to be asked."""
         digest = token_digest(token)
         principal = self._cache.get(digest)
         if principal is None:
+            if before_asking is not None:
+                before_asking()
             # Refusals are not cached: a new key works at once, and a wrong one costs a call.
             if is_access_token(token):
                 principal = await self._identity.authenticate_session(token, self._session_rate_limit)

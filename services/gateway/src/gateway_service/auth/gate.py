@@ -19,9 +19,11 @@ from starlette.types import Scope
 
 from cpshared.auth.principal import peek
 from cpshared.context import ActorContext, VerifiedPrincipal, actor_var, correlation_id_var, principal_var
-from cpshared.errors import DomainError
+from cpshared.errors import DomainError, Unauthenticated
 from gateway_service.auth.authentication import Authenticator, bearer_token
-from gateway_service.auth.principal import Principal
+from gateway_service.auth.maintenance import MaintenanceSwitch
+from gateway_service.auth.principal import Principal, Role
+from gateway_service.rate_limit.credentials import CredentialThrottle
 from gateway_service.rate_limit.store import RateLimitStore, rate_limit_bucket
 
 BUDGET_STATE = "rate_limit_budget"
@@ -50,17 +52,43 @@ class RateLimitExceeded(DomainError):
 
 
 class Gate:
-    def __init__(self, authenticator: Authenticator, rate_limits: RateLimitStore) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        rate_limits: RateLimitStore,
+        credentials: CredentialThrottle | None = None,
+        maintenance: MaintenanceSwitch | None = None,
+    ) -> None:
         self.authenticator = authenticator
         self.rate_limits = rate_limits
+        self.credentials = credentials
+        self.maintenance = maintenance
+
+    async def _principal(self, token: str, client_ip: str) -> Principal:
+        """Who holds ``token``. A token identity refuses counts against the client address's budget
+        of failed authentications, and an address that spent it gets 429 for tokens the cache does
+        not know, without identity being asked (credential stuffing with API keys)."""
+        credentials = self.credentials
+        if credentials is None:
+            return await self.authenticator.principal_for(token, client_ip)
+        try:
+            return await self.authenticator.principal_for(
+                token, client_ip, before_asking=lambda: credentials.refuse_failing(client_ip)
+            )
+        except Unauthenticated:
+            credentials.failed(client_ip)
+            raise
 
     async def admit(self, request: Request) -> Principal:
         client_ip = request.client.host if request.client else ""
-        principal = await self.authenticator.principal_for(bearer_token(request.headers), client_ip)
+        principal = await self._principal(bearer_token(request.headers), client_ip)
         # Known before the budget is checked, so a 429 is logged with the key that was refused.
         actor = request_actor(request.scope, principal)
         setattr(request.state, ACTOR_STATE, actor)
         actor_var.set(actor)
+        if self.maintenance is not None:
+            # Read as the gateway itself: the principal is bound to the request further down.
+            await self.maintenance.refuse_writes(request.method, staff=principal.role is not Role.CLIENT)
         bucket = rate_limit_bucket(principal.api_key_id, principal.user_id)
         budget = await run_in_threadpool(self.rate_limits.hit, bucket, principal.rate_limit)
         setattr(request.state, BUDGET_STATE, budget)

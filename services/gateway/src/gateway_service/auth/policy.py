@@ -44,7 +44,10 @@ class Family(StrEnum):
     TWO_FACTOR = "two_factor"
     """The caller's own two-factor authentication (/v1/me/two_factor)."""
     AUDIT_LOGS = "audit_logs"
-    """The audit log (/v1/audit_logs): read-only; the audit service scopes it to the caller's tenants."""
+    """The audit log (/v1/audit_logs): read-only; the audit service scopes it to the caller's
+    tenants: a user reads the entries of its own actions and an organization's entries only as
+    its owner or an admin of it (a plain or billing member does not read who did what, from
+    which address); admins and support staff read every tenant's."""
     SSH_KEYS = "ssh_keys"
     """SSH keys (/v1/ssh_keys): the tenant's own; compute checks the tenant again."""
     SERVERS = "servers"
@@ -63,6 +66,10 @@ class Family(StrEnum):
     again. A server is attached or detached with a server action (servers:write)."""
     FIREWALLS = "firewalls"
     """Firewalls (/v1/firewalls) and their actions: the tenant's own; network checks the tenant again."""
+    LOAD_BALANCERS = "load_balancers"
+    """Load balancers (/v1/load_balancers) and their actions: the tenant's own; network checks the tenant again."""
+    CERTIFICATES = "certificates"
+    """Certificates (/v1/certificates): the tenant's own; network checks the tenant again."""
     INVOICES = "invoices"
     """Invoices (/v1/invoices): the tenant's own; billing staff every account's and the payment actions."""
     BILLING = "billing"
@@ -76,6 +83,9 @@ class Family(StrEnum):
     """Alert rules (/v1/alert_rules): the tenant's own; monitoring checks the tenant again."""
     ALERTS = "alerts"
     """Alerts (/v1/alerts): the tenant's rules' alerts; monitoring checks the tenant again."""
+    UPTIME_MONITORS = "uptime_monitors"
+    """Uptime monitors (/v1/uptime_monitors) with their results and uptime: the tenant's own;
+    monitoring checks the tenant again."""
     """Pricing plans (/v1/pricing_plans): everyone reads; platform admins write."""
     # The catalog (api/catalog.py): readable by every principal whose key has the family's read scope.
     SERVER_TYPES = "server_types"

@@ -17,8 +17,9 @@ from gateway_service.clients.compute import ComputeClient
 from gateway_service.clients.firewalls import FirewallClient
 from gateway_service.clients.floating_ips import FloatingIpClient
 from gateway_service.clients.identity import IdentityClient
+from gateway_service.clients.load_balancers import CertificateClient, LoadBalancerClient
 from gateway_service.clients.maintenance import MaintenanceClient
-from gateway_service.clients.monitoring import AlertClient, AlertRuleClient, MonitoringClient
+from gateway_service.clients.monitoring import AlertClient, AlertRuleClient, MonitoringClient, UptimeMonitorClient
 from gateway_service.clients.networks import NetworkClient
 from gateway_service.clients.notifications import NotificationClient
 from gateway_service.clients.organizations import OrganizationsClient
@@ -57,6 +58,10 @@ class Backends:
     """Network's PrivateNetworkService: private networks and the servers' attachments."""
     firewalls: FirewallClient
     """Network's FirewallService: firewalls and the servers they cover."""
+    load_balancers: LoadBalancerClient
+    """Network's LoadBalancerService: load balancers, their actions and the servers they target."""
+    certificates: CertificateClient
+    """Network's CertificateService: uploaded certificates."""
     billing: BillingClient
     tickets: TicketClient
     """Support's TicketService: tickets, their threads and attachments."""
@@ -70,6 +75,8 @@ class Backends:
     """Monitoring's AlertRuleService."""
     alerts: AlertClient
     """Monitoring's AlertService."""
+    uptime_monitors: UptimeMonitorClient
+    """Monitoring's UptimeMonitorService."""
     prices: PriceListCache
     """Billing's price list (plans and included VAT), cached per process: ``await ….prices.get()``."""
 
@@ -97,6 +104,8 @@ class Backends:
             storage=StorageClient(of("storage")),
             networks=NetworkClient(of("network")),
             firewalls=FirewallClient(of("network")),
+            load_balancers=LoadBalancerClient(of("network")),
+            certificates=CertificateClient(of("network")),
             billing=billing,
             tickets=TicketClient(of("support")),
             maintenance=MaintenanceClient(of("support")),
@@ -104,6 +113,7 @@ class Backends:
             monitoring=MonitoringClient(of("monitoring")),
             alert_rules=AlertRuleClient(of("monitoring")),
             alerts=AlertClient(of("monitoring")),
+            uptime_monitors=UptimeMonitorClient(of("monitoring")),
             prices=PriceListCache(billing.price_list),
         )
 

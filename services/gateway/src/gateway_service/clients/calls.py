@@ -62,6 +62,11 @@ RESOURCE_STATE_CODES = frozenset(
         "firewall_already_applied",
         "firewall_already_removed",
         "server_already_added",
+        # load balancers' (network service):
+        "target_already_defined",
+        "source_port_already_used",
+        "load_balancer_not_attached_to_network",
+        "load_balancer_already_attached",
     }
 )
 
@@ -79,6 +84,9 @@ def domain_error_for(exc: grpc.RpcError, backend: str) -> errors.DomainError:
         log.error("backend_call_failed", backend=backend, status=code.name, details=details)
         return errors.DomainError(INTERNAL_ERROR_MESSAGE)
     backend_code, separator, rest = details.partition(": ")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and backend_code == errors.RateLimited.code:
+        # Too many attempts (identity's sign-in throttle, its busy password checks): a 429 with Retry-After.
+        return errors.RateLimited.from_message(rest)
     kept = status_for(backend_code) == status_for(error_class.code) or (
         code == grpc.StatusCode.FAILED_PRECONDITION and backend_code in RESOURCE_STATE_CODES
     )

@@ -120,6 +120,24 @@ class IdentityClient:
         answer = await backend_call(BACKEND, self._identity().CreateApiKey(request))
         return answer.api_key, answer.secret
 
+    async def update_api_key(
+        self, api_key_id: int, *, name: str | None, scopes: list[str] | None, rate_limit: int | None
+    ) -> pb.ApiKey:
+        request = pb.UpdateApiKeyRequest(
+            api_key_id=api_key_id,
+            name=name,
+            scopes=scopes or [],
+            update_scopes=scopes is not None,
+            rate_limit=rate_limit,
+        )
+        answer = await backend_call(BACKEND, self._identity().UpdateApiKey(request))
+        return answer.api_key
+
+    async def rotate_api_key(self, api_key_id: int, grace_period_seconds: int) -> tuple[pb.ApiKey, str, pb.ApiKey]:
+        request = pb.RotateApiKeyRequest(api_key_id=api_key_id, grace_period_seconds=grace_period_seconds)
+        answer = await backend_call(BACKEND, self._identity().RotateApiKey(request))
+        return answer.api_key, answer.secret, answer.previous
+
     async def revoke_api_key(self, api_key_id: int) -> pb.ApiKey:
         answer = await backend_call(
             BACKEND, self._identity().RevokeApiKey(pb.RevokeApiKeyRequest(api_key_id=api_key_id))

@@ -1,5 +1,6 @@
 """The gateway's calls to the monitoring service's MonitoringService (a server's stored metrics),
-AlertRuleService (tenants' alert rules) and AlertService (their alerts).
+AlertRuleService (tenants' alert rules), AlertService (their alerts) and UptimeMonitorService
+(tenants' uptime monitors).
 Each call carries the request's principal; monitoring checks the tenant again from it."""
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from cloudplatform.monitoring.v1 import alert_service_pb2 as alerts_pb
 from cloudplatform.monitoring.v1 import alert_service_pb2_grpc as alerts_grpc
 from cloudplatform.monitoring.v1 import monitoring_service_pb2 as pb
 from cloudplatform.monitoring.v1 import monitoring_service_pb2_grpc as pb_grpc
+from cloudplatform.monitoring.v1 import uptime_monitor_service_pb2 as uptime_pb
+from cloudplatform.monitoring.v1 import uptime_monitor_service_pb2_grpc as uptime_grpc
 from gateway_service.clients.calls import backend_call
 
 BACKEND = "monitoring"
@@ -90,3 +93,38 @@ class AlertClient:
     async def acknowledge(self, alert_id: int, user_id: int, organization_id: int) -> alerts_pb.Alert:
         request = alerts_pb.AcknowledgeAlertRequest(alert_id=alert_id, user_id=user_id, organization_id=organization_id)
         return (await backend_call(BACKEND, self._alerts().AcknowledgeAlert(request))).alert
+
+
+class UptimeMonitorClient:
+    """Monitoring's UptimeMonitorService: tenants' uptime monitors, their results and uptime."""
+
+    def __init__(self, channel: Callable[[], aio.Channel]) -> None:
+        self._channel = channel
+
+    def _stub(self) -> uptime_grpc.UptimeMonitorServiceAsyncStub:
+        return uptime_grpc.UptimeMonitorServiceStub(self._channel())
+
+    async def create(self, request: uptime_pb.CreateUptimeMonitorRequest) -> uptime_pb.UptimeMonitor:
+        return (await backend_call(BACKEND, self._stub().CreateUptimeMonitor(request))).uptime_monitor
+
+    async def list(self, user_id: int, organization_id: int) -> list[uptime_pb.UptimeMonitor]:
+        request = uptime_pb.ListUptimeMonitorsRequest(user_id=user_id, organization_id=organization_id)
+        return list((await backend_call(BACKEND, self._stub().ListUptimeMonitors(request))).uptime_monitors)
+
+    async def get(self, monitor_id: int, organization_id: int) -> uptime_pb.UptimeMonitor:
+        request = uptime_pb.GetUptimeMonitorRequest(uptime_monitor_id=monitor_id, organization_id=organization_id)
+        return (await backend_call(BACKEND, self._stub().GetUptimeMonitor(request))).uptime_monitor
+
+    async def update(self, request: uptime_pb.UpdateUptimeMonitorRequest) -> uptime_pb.UptimeMonitor:
+        return (await backend_call(BACKEND, self._stub().UpdateUptimeMonitor(request))).uptime_monitor
+
+    async def delete(self, monitor_id: int, organization_id: int) -> None:
+        request = uptime_pb.DeleteUptimeMonitorRequest(uptime_monitor_id=monitor_id, organization_id=organization_id)
+        await backend_call(BACKEND, self._stub().DeleteUptimeMonitor(request))
+
+    async def results(self, request: uptime_pb.ListUptimeResultsRequest) -> Sequence[uptime_pb.UptimeResult]:
+        return list((await backend_call(BACKEND, self._stub().ListUptimeResults(request))).results)
+
+    async def uptime(self, monitor_id: int, organization_id: int) -> Sequence[uptime_pb.UptimeWindow]:
+        request = uptime_pb.GetUptimeRequest(uptime_monitor_id=monitor_id, organization_id=organization_id)
+        return list((await backend_call(BACKEND, self._stub().GetUptime(request))).windows)

@@ -44,3 +44,11 @@ class NotificationClient:
     ) -> list[pb.NotificationPreference]:
         request = pb.SetNotificationPreferencesRequest(user_id=user_id, preferences=wanted)
         return list((await backend_call(BACKEND, self._inbox().SetNotificationPreferences(request))).preferences)
+
+    async def webhook_secret(self, user_id: int, organization_id: int, *, rotate: bool) -> pb.WebhookSecret:
+        """The account's webhook signing secret (``rotate``: a new one first)."""
+        if rotate:
+            rotated = pb.RotateWebhookSecretRequest(user_id=user_id, organization_id=organization_id)
+            return (await backend_call(BACKEND, self._inbox().RotateWebhookSecret(rotated))).webhook_secret
+        request = pb.GetWebhookSecretRequest(user_id=user_id, organization_id=organization_id)
+        return (await backend_call(BACKEND, self._inbox().GetWebhookSecret(request))).webhook_secret

@@ -1,4 +1,4 @@
-"""The gateway's calls to the storage service's VolumeService. Each call carries the request's
+"""The gateway's calls to the storage service's VolumeService and BackupService. Each call carries the request's
 principal (the channel sends it on); storage checks the tenant again from it, and a refusal
 raises the public error of the same meaning (clients/calls.py)."""
 
@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from grpc import aio
 
+from cloudplatform.storage.v1 import backup_service_pb2 as bpb
+from cloudplatform.storage.v1 import backup_service_pb2_grpc as bpb_grpc
 from cloudplatform.storage.v1 import volume_service_pb2 as pb
 from cloudplatform.storage.v1 import volume_service_pb2_grpc as pb_grpc
 from gateway_service.clients.calls import backend_call
@@ -21,6 +23,21 @@ class StorageClient:
 
     def _volumes(self) -> pb_grpc.VolumeServiceAsyncStub:
         return pb_grpc.VolumeServiceStub(self._channel())
+
+    def _backups(self) -> bpb_grpc.BackupServiceAsyncStub:
+        return bpb_grpc.BackupServiceStub(self._channel())
+
+    async def server_backups(self, server_id: int, organization_id: int) -> bpb.ListBackupsResponse:
+        request = bpb.ListBackupsRequest(server_id=server_id, organization_id=organization_id)
+        return await backend_call(BACKEND, self._backups().ListBackups(request))
+
+    async def snapshot_volume(self, volume_id: int, organization_id: int) -> bpb.CreateVolumeSnapshotResponse:
+        request = bpb.CreateVolumeSnapshotRequest(volume_id=volume_id, organization_id=organization_id)
+        return await backend_call(BACKEND, self._backups().CreateVolumeSnapshot(request))
+
+    async def delete_backup(self, server_id: int, backup_id: int, organization_id: int) -> bpb.DeleteBackupResponse:
+        request = bpb.DeleteBackupRequest(server_id=server_id, backup_id=backup_id, organization_id=organization_id)
+        return await backend_call(BACKEND, self._backups().DeleteBackup(request))
 
     async def create(
         self,

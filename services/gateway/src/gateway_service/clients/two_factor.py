@@ -13,6 +13,7 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import two_factor_service_pb2 as pb
 from cloudplatform.identity.v1 import two_factor_service_pb2_grpc as pb_grpc
+from gateway_service.clients.accounts import CREDENTIAL_DEADLINE, credential_call
 from gateway_service.clients.calls import backend_call
 
 BACKEND = "identity"
@@ -35,9 +36,12 @@ class TwoFactorClient:
     async def enrol(self, user_id: int) -> pb.EnrolTwoFactorResponse:
         return await backend_call(BACKEND, self._stub().EnrolTwoFactor(pb.EnrolTwoFactorRequest(user_id=user_id)))
 
-    async def confirm(self, user_id: int, code: str) -> pb.ConfirmTwoFactorResponse:
+    async def confirm(self, user_id: int, code: str, keep_session_id: int = 0) -> pb.ConfirmTwoFactorResponse:
         return await backend_call(
-            BACKEND, self._stub().ConfirmTwoFactor(pb.ConfirmTwoFactorRequest(user_id=user_id, code=code))
+            BACKEND,
+            self._stub().ConfirmTwoFactor(
+                pb.ConfirmTwoFactorRequest(user_id=user_id, code=code, keep_session_id=keep_session_id)
+            ),
         )
 
     async def disable(
@@ -48,7 +52,7 @@ class TwoFactorClient:
             request.code = code
         if recovery_code is not None:
             request.recovery_code = recovery_code
-        answer = await backend_call(BACKEND, self._stub().DisableTwoFactor(request))
+        answer = await credential_call(self._stub().DisableTwoFactor(request, timeout=CREDENTIAL_DEADLINE))
         return answer.status
 
     async def regenerate_recovery_codes(self, user_id: int, code: str) -> pb.RegenerateRecoveryCodesResponse:

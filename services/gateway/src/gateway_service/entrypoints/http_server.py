@@ -18,13 +18,20 @@ from gateway_service.config import Settings
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+def server_config(app: ASGIApp, host: str, port: int, *, trusted_proxies: str = "") -> uvicorn.Config:
     """How the gateway is served: no ``server`` banner, no access log of uvicorn's (the request log
-    is the gateway's own), keep-alive connections closed after 5 idle seconds."""
+    is the gateway's own), keep-alive connections closed after 5 idle seconds, and
+    ``X-Forwarded-For`` / ``X-Forwarded-Proto`` honoured only from ``trusted_proxies``
+    (``CP_TRUSTED_PROXIES``: addresses or networks, comma-separated); without any, the client is
+    always the peer (uvicorn's own default would trust loopback, and so anything a local proxy
+    or tunnel lets through)."""
+    proxies = [p.strip() for p in trusted_proxies.split(",") if p.strip()]
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or [],
         log_config=None,
         access_log=False,
         server_header=False,
@@ -39,7 +46,13 @@ def main() -> None:
     engine = open_migrated_database(SERVICE_NAME, settings, MIGRATIONS)
     get_logger("gateway.http").info("gateway_starting", host=settings.http_host, port=settings.http_port)
     try:
-        uvicorn.Server(server_config(create_app(settings, engine), settings.http_host, settings.http_port)).run()
+        config = server_config(
+            create_app(settings, engine),
+            settings.http_host,
+            settings.http_port,
+            trusted_proxies=settings.trusted_proxies,
+        )
+        uvicorn.Server(config).run()
     finally:
         engine.dispose()
 

@@ -10,8 +10,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from identity_service.adapters.rows import from_db, insert_one, required_time, to_db
-from identity_service.adapters.tables import email_verifications, user_sessions, users
-from identity_service.domain.accounts import PROFILE_FIELDS, EmailVerification, Profile, UserSession
+from identity_service.adapters.tables import email_verifications, password_resets, user_sessions, users
+from identity_service.domain.accounts import (
+    PROFILE_FIELDS,
+    EmailVerification,
+    PasswordResetToken,
+    Profile,
+    UserSession,
+)
 from identity_service.domain.model import UserRole, UserStatus
 
 
@@ -57,6 +63,25 @@ class AccountRepository:
             .where(users.c.id == profile.id)
             .values(password=password_hash, version=profile.version, updated_at=to_db(now))
         )
+
+    def save_reset_password(self, profile: Profile, password_hash: str, now: datetime) -> None:
+        """The new password, and no lockout left: the failure count and lock are cleared."""
+        self.seen.append(profile)
+        self._session.execute(
+            users.update()
+            .where(users.c.id == profile.id)
+            .values(
+                password=password_hash,
+                failed_logins=0,
+                locked_until=None,
+                version=profile.version,
+                updated_at=to_db(now),
+            )
+        )
+
+    def locked_until(self, user_id: int) -> datetime | None:
+        query = sa.select(users.c.locked_until).where(users.c.id == user_id)
+        return from_db(self._session.execute(query).scalar_one_or_none())
 
     def password_hash(self, user_id: int) -> str | None:
         value = self._session.execute(sa.select(users.c.password).where(users.c.id == user_id)).scalar_one_or_none()
@@ -119,6 +144,45 @@ class AccountRepository:
             created_at=required_time(row.created_at),
             expires_at=required_time(row.expires_at),
             used_at=from_db(row.used_at),
+        )
+
+    # -- password reset -------------------------------------------------------------------
+
+    def add_password_reset(
+        self, user_id: int, token_hash: str, now: datetime, expires_at: datetime
+    ) -> PasswordResetToken:
+        reset_id = insert_one(
+            self._session,
+            password_resets.insert().values(
+                user_id=user_id, token_hash=token_hash, created_at=to_db(now), expires_at=to_db(expires_at)
+            ),
+        )
+        return PasswordResetToken(id=reset_id, user_id=user_id, created_at=now, expires_at=expires_at, used_at=None)
+
+    def password_reset_by_hash(self, token_hash: str) -> PasswordResetToken | None:
+        """The reset row of a token, locked: of two confirmations with one token only the first gets it unused."""
+        query = password_resets.select().where(password_resets.c.token_hash == token_hash).with_for_update()
+        row = self._session.execute(query).first()
+        if row is None:
+            return None
+        return PasswordResetToken(
+            id=int(row.id),
+            user_id=int(row.user_id),
+            created_at=required_time(row.created_at),
+            expires_at=required_time(row.expires_at),
+            used_at=from_db(row.used_at),
+        )
+
+    def latest_password_reset_sent(self, user_id: int) -> datetime | None:
+        query = sa.select(sa.func.max(password_resets.c.created_at)).where(password_resets.c.user_id == user_id)
+        return from_db(self._session.execute(query).scalar_one_or_none())
+
+    def end_password_resets(self, user_id: int, now: datetime) -> None:
+        """Every open reset token of the user stops working (used, or replaced by a newer one)."""
+        self._session.execute(
+            password_resets.update()
+            .where(password_resets.c.user_id == user_id, password_resets.c.used_at.is_(None))
+            .values(used_at=to_db(now))
         )
 
     # -- sessions -------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class ApiKeyRepository:
                 rate_limit=rate_limit,
                 expires_at=to_db(expires_at),
                 created_at=to_db(now),
+                version=1,
             ),
         )
         key = ApiKey(
@@ -73,9 +74,21 @@ class ApiKeyRepository:
         query = api_keys.select().where(api_keys.c.user_id == user_id).order_by(api_keys.c.id.desc())
         return [self.api_key_from_row(row) for row in self._session.execute(query)]
 
-    def save_revoked(self, key: ApiKey) -> None:
+    def save(self, key: ApiKey) -> None:
+        """Write what a key's own methods change (name, scopes, rate limit, expiry, revocation)."""
         self.seen.append(key)
-        self._session.execute(api_keys.update().where(api_keys.c.id == key.id).values(revoked_at=to_db(key.revoked_at)))
+        self._session.execute(
+            api_keys.update()
+            .where(api_keys.c.id == key.id)
+            .values(
+                name=key.name,
+                permissions=list(key.scopes),
+                rate_limit=key.rate_limit,
+                expires_at=to_db(key.expires_at),
+                revoked_at=to_db(key.revoked_at),
+                version=key.version,
+            )
+        )
 
     def note_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
         """Record that the key was used now from ``ip``, unless that was recorded less than
@@ -107,4 +120,5 @@ class ApiKeyRepository:
             last_used_at=from_db(row.last_used_at),
             revoked_at=from_db(row.revoked_at),
             last_used_ip=row.last_used_ip,
+            version=int(row.version),
         )

@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from identity_service.adapters.rows import insert_one, required_time, to_db
-from identity_service.adapters.tables import login_activity
-from identity_service.domain.model import LoginAttempt, LoginFailure
+from identity_service.adapters.rows import from_db, insert_one, required_time, to_db
+from identity_service.adapters.tables import login_activity, sign_in_failures
+from identity_service.domain.model import LoginAttempt, LoginFailure, SignInFailures
 
 
 class LoginActivityRepository:
@@ -65,6 +66,63 @@ class LoginActivityRepository:
         """Oldest first, along idx_created, so a batch holds few locks and a long history goes in steps."""
         result = self._session.execute(
             sa.text("DELETE FROM login_activity WHERE created_at < :cutoff ORDER BY created_at LIMIT :limit"),
+            {"cutoff": to_db(cutoff), "limit": limit},
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def failures(self, subject: str, ip_address: str) -> SignInFailures:
+        """The pair's failures, its row locked until the transaction ends (made when missing, so
+        that concurrent attempts of one pair queue on it, known email or not)."""
+        self._session.execute(
+            mysql.insert(sign_in_failures)
+            .values(subject=subject, ip_address=ip_address, failures=0)
+            .on_duplicate_key_update(failures=sign_in_failures.c.failures)
+        )
+        row = self._session.execute(
+            sign_in_failures.select()
+            .where(sign_in_failures.c.subject == subject, sign_in_failures.c.ip_address == ip_address)
+            .with_for_update()
+        ).one()
+        return SignInFailures(
+            subject=subject,
+            ip=ip_address,
+            failures=int(row.failures),
+            last_failed_at=from_db(row.last_failed_at),
+            blocked_until=from_db(row.blocked_until),
+        )
+
+    def save_failures(self, failures: SignInFailures) -> None:
+        self._session.execute(
+            sign_in_failures.update()
+            .where(sign_in_failures.c.subject == failures.subject, sign_in_failures.c.ip_address == failures.ip)
+            .values(
+                failures=failures.failures,
+                last_failed_at=to_db(failures.last_failed_at),
+                blocked_until=to_db(failures.blocked_until),
+            )
+        )
+
+    def clear_failures(self, subject: str, ip_address: str) -> None:
+        self._session.execute(
+            sign_in_failures.delete().where(
+                sign_in_failures.c.subject == subject, sign_in_failures.c.ip_address == ip_address
+            )
+        )
+
+    def clear_subject(self, subject: str, now: datetime) -> int:
+        """Forget every address's failures of ``subject``; how many of those pairs were blocked."""
+        blocked = self._session.execute(
+            sa.select(sa.func.count())
+            .select_from(sign_in_failures)
+            .where(sign_in_failures.c.subject == subject, sign_in_failures.c.blocked_until > to_db(now))
+        ).scalar_one()
+        self._session.execute(sign_in_failures.delete().where(sign_in_failures.c.subject == subject))
+        return int(blocked)
+
+    def delete_failures_before(self, cutoff: datetime, limit: int) -> int:
+        """Pairs whose last wait ended before ``cutoff`` (retention), at most ``limit``."""
+        result = self._session.execute(
+            sa.text("DELETE FROM sign_in_failures WHERE COALESCE(blocked_until, '1970-01-01') < :cutoff LIMIT :limit"),
             {"cutoff": to_db(cutoff), "limit": limit},
         )
         return int(result.rowcount)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from identity_service.adapters.rows import insert_one, required_time, to_db
+from identity_service.adapters.rows import from_db, insert_one, required_time, to_db
 from identity_service.adapters.tables import organization_users, organizations
 from identity_service.domain.model import Membership, Organization, OrganizationRole, OrganizationStatus
 
@@ -23,14 +23,18 @@ class OrganizationRepository:
         query = sa.select(organizations.c.id).where(organizations.c.id == organization_id)
         return self._session.execute(query).first() is not None
 
-    def add(self, name: str, slug: str, owner_id: int, now: datetime) -> Organization:
+    def add(
+        self, name: str, slug: str, owner_id: int, now: datetime, trial_ends_at: datetime | None = None
+    ) -> Organization:
+        status = OrganizationStatus.ACTIVE if trial_ends_at is None else OrganizationStatus.TRIAL
         organization_id = insert_one(
             self._session,
             organizations.insert().values(
                 name=name,
                 slug=slug,
                 owner_id=owner_id,
-                status=OrganizationStatus.ACTIVE.value,
+                status=status.value,
+                trial_ends_at=to_db(trial_ends_at),
                 version=1,
                 created_at=to_db(now),
                 updated_at=to_db(now),
@@ -41,8 +45,9 @@ class OrganizationRepository:
             name=name,
             slug=slug,
             owner_id=owner_id,
-            status=OrganizationStatus.ACTIVE,
+            status=status,
             created_at=now,
+            trial_ends_at=trial_ends_at,
         )
         self.seen.append(organization)
         return organization
@@ -76,6 +81,18 @@ class OrganizationRepository:
                 updated_at=to_db(now),
             )
         )
+
+    def trials_over(self, now: datetime, limit: int) -> list[int]:
+        """Ids of organizations on a trial whose end has come, oldest end first."""
+        query = (
+            sa.select(organizations.c.id)
+            .where(
+                organizations.c.status == OrganizationStatus.TRIAL.value, organizations.c.trial_ends_at <= to_db(now)
+            )
+            .order_by(organizations.c.trial_ends_at, organizations.c.id)
+            .limit(limit)
+        )
+        return [int(row.id) for row in self._session.execute(query)]
 
     def of_user(self, user_id: int) -> list[tuple[Organization, Membership]]:
         query = (
@@ -155,6 +172,7 @@ class OrganizationRepository:
             billing_email=row.billing_email,
             country=row.country,
             tax_id=row.tax_id,
+            trial_ends_at=from_db(row.trial_ends_at),
         )
 
     @staticmethod

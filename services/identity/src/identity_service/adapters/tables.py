@@ -55,6 +55,7 @@ organizations = sa.Table(
     sa.Column("tax_id", sa.String(50)),
     sa.Column("country", sa.String(2)),
     sa.Column("status", sa.String(20)),
+    sa.Column("trial_ends_at", TIME),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", TIME),
     sa.Column("updated_at", TIME),
@@ -84,6 +85,17 @@ login_activity = sa.Table(
     sa.Column("created_at", TIME),
 )
 
+# Failed credential checks per (account, client address): migrations/versions/0008_sign_in_failures.py.
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    metadata,
+    sa.Column("subject", sa.CHAR(64), primary_key=True),
+    sa.Column("ip_address", sa.String(45), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failed_at", TIME),
+    sa.Column("blocked_until", TIME),
+)
+
 api_keys = sa.Table(
     "api_keys",
     metadata,
@@ -100,6 +112,7 @@ api_keys = sa.Table(
     sa.Column("last_used_ip", sa.String(45)),
     sa.Column("created_at", TIME),
     sa.Column("revoked_at", TIME),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
 )
 
 system_settings = sa.Table(
@@ -151,6 +164,17 @@ email_verifications = sa.Table(
     sa.Column("user_id", ID, nullable=False),
     sa.Column("token_hash", sa.String(64), nullable=False),
     sa.Column("email", sa.String(255), nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("expires_at", TIME, nullable=False),
+    sa.Column("used_at", TIME),
+)
+
+password_resets = sa.Table(
+    "password_resets",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False),
     sa.Column("created_at", TIME, nullable=False),
     sa.Column("expires_at", TIME, nullable=False),
     sa.Column("used_at", TIME),

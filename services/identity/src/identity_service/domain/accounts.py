@@ -14,6 +14,7 @@ from identity_service.domain.aggregate import Aggregate
 from identity_service.domain.events import (
     EmailVerified,
     PasswordChanged,
+    PasswordReset,
     ProfileUpdated,
     Recorded,
     SessionCreated,
@@ -26,6 +27,11 @@ SIGNUP_ENABLED_SETTING = "signup_enabled"
 VERIFICATION_LIFETIME = timedelta(hours=24)
 RESEND_INTERVAL = timedelta(minutes=1)
 SESSION_LIFETIME = timedelta(days=30)
+PASSWORD_RESET_MINUTES_SETTING = "password_reset_minutes"  # noqa: S105 - a setting key, not a password
+PASSWORD_RESET_LIFETIME = timedelta(minutes=30)
+"""How long a reset token is valid when the setting is missing or unusable."""
+PASSWORD_RESET_INTERVAL = timedelta(minutes=1)
+"""At most one reset mail a minute per account."""
 
 
 def new_verification_token() -> str:
@@ -47,6 +53,24 @@ class EmailVerification:
             return "this verification link was used already: sign in, or ask for a new link"
         if self.expires_at <= now:
             return "this verification link has expired: ask for a new one (POST /v1/auth/verify/resend)"
+        return None
+
+
+@dataclass(frozen=True)
+class PasswordResetToken:
+    """A reset mail sent: its token's SHA-256 is the row's key, the token only in the mail."""
+
+    id: int
+    user_id: int
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+
+    def refusal(self, now: datetime) -> str | None:
+        if self.used_at is not None:
+            return "this password reset link was used already (or a newer one was sent): ask for a new one"
+        if self.expires_at <= now:
+            return "this password reset link has expired: ask for a new one (POST /v1/auth/password_reset)"
         return None
 
 
@@ -93,6 +117,8 @@ class RevokeReason:
     LOGOUT = "logout"
     REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105 - a reason, not a token
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason, not a password
+    TWO_FACTOR_ENABLED = "two_factor_enabled"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a reason, not a password
 
 
 # -- profile ------------------------------------------------------------------------------
@@ -169,6 +195,10 @@ class Profile(Aggregate):
     def password_changed(self, revoked_sessions: int) -> None:
         """A new password is stored (the caller proved the current one); ``revoked_sessions`` ended with it."""
         self._record(PasswordChanged(user_id=self.id, revoked_sessions=revoked_sessions))
+
+    def password_reset(self, revoked_sessions: int, unlocked: bool) -> None:
+        """A new password is stored with a reset token from the mail; every session ended with it."""
+        self._record(PasswordReset(user_id=self.id, revoked_sessions=revoked_sessions, unlocked=unlocked))
 
 
 # ISO 3166-1 alpha-2, officially assigned codes.

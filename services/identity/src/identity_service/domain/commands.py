@@ -35,6 +35,23 @@ class CreateApiKey:
 
 
 @dataclass(frozen=True)
+class UpdateApiKey:
+    api_key_id: int
+    name: str | None = None
+    scopes: tuple[str, ...] | None = None
+    rate_limit: int | None = None
+    owner_id: int | None = None
+    """With an owner, only a key of that user (another's answers as missing)."""
+
+
+@dataclass(frozen=True)
+class RotateApiKey:
+    api_key_id: int
+    grace_period_seconds: int
+    owner_id: int | None = None
+
+
+@dataclass(frozen=True)
 class ReserveQuota:
     reservation_key: str
     owner: QuotaOwner

@@ -97,6 +97,16 @@ class PasswordChanged:
 
 
 @dataclass(frozen=True)
+class PasswordReset:
+    """A new password set with a reset token from the mail (no current password proved)."""
+
+    user_id: int
+    revoked_sessions: int
+    unlocked: bool
+    """Whether the reset lifted a lockout from wrong passwords."""
+
+
+@dataclass(frozen=True)
 class TwoFactorEnabled:
     user_id: int
     confirmed_at: datetime
@@ -126,6 +136,7 @@ UserEvent = (
     | EmailVerified
     | ProfileUpdated
     | PasswordChanged
+    | PasswordReset
     | TwoFactorEnabled
     | TwoFactorDisabled
     | RecoveryCodesRegenerated
@@ -140,6 +151,13 @@ class OrganizationCreated:
     organization_id: int
     owner_user_id: int
     status: str
+
+
+@dataclass(frozen=True)
+class OrganizationTrialEnded:
+    organization_id: int
+    trial_ends_at: datetime
+    new_status: str
 
 
 @dataclass(frozen=True)
@@ -255,6 +273,7 @@ OrganizationEvent = (
     | OrganizationUpdated
     | OrganizationMemberPermissionsChanged
     | OrganizationStatusChanged
+    | OrganizationTrialEnded
 )
 
 
@@ -279,6 +298,25 @@ class ApiKeyRevoked:
     user_id: int
     organization_id: int | None
     revoked_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKeyUpdated:
+    api_key_id: int
+    user_id: int
+    organization_id: int | None
+    name: str
+    scopes: tuple[str, ...]
+    rate_limit: int
+
+
+@dataclass(frozen=True)
+class ApiKeyRotated:
+    api_key_id: int
+    user_id: int
+    organization_id: int | None
+    successor_api_key_id: int
+    retires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -354,6 +392,8 @@ IdentityEvent = (
     | OrganizationEvent
     | ApiKeyCreated
     | ApiKeyRevoked
+    | ApiKeyUpdated
+    | ApiKeyRotated
     | SessionCreated
     | SessionRefreshed
     | SessionRevoked

@@ -3,7 +3,9 @@ rules that govern them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -41,7 +43,6 @@ STATUS_EVENTS: dict[UserStatus, type[events.UserStatusChanged]] = {
 """A status change is announced as the event of the status it reaches."""
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD, MAX_PASSWORD = 8, 1024
 
 
 def normalise_email(email: str) -> str:
@@ -56,11 +57,6 @@ def check_name(name: str, what: str = "name") -> str:
     if not 1 <= len(name) <= 255:
         raise InvalidInput(f"{what} must be 1 to 255 characters long")
     return name
-
-
-def check_new_password(password: str) -> None:
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
 
 
 @dataclass
@@ -81,6 +77,9 @@ class User(Aggregate):
     """Aggregate version of the user: bumped with every event recorded about them."""
     failed_logins: int = 0
     locked_until: datetime | None = None
+    """The account-wide lock of before (migration 0008): no longer set, since a lock anybody can
+    cause by guessing is a weapon against the owner; failures count per (account, address) now,
+    :class:`SignInFailures`."""
     last_login_at: datetime | None = None
     events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
     """Recorded and not yet collected by a unit of work (a copy made with ``replace`` starts without)."""
@@ -110,49 +109,50 @@ class User(Aggregate):
         self.status = UserStatus.BANNED
         self._record(events.UserErased(user_id=self.id, erased_by_user_id=erased_by_user_id))
 
-    @property
-    def login_state(self) -> LoginState:
-        return LoginState(failed_logins=self.failed_logins, locked_until=self.locked_until)
-
     def signed_in(self, login_activity_id: int, ip: str, now: datetime) -> None:
         """A successful sign-in: the lockout count starts afresh."""
         self.failed_logins, self.locked_until, self.last_login_at = 0, None, now
         self._record(LoginSucceeded(user_id=self.id, login_activity_id=login_activity_id, ip=ip))
 
     def sign_in_refused(
-        self, login_activity_id: int, ip: str, reason: LoginFailure, policy: LockoutPolicy, now: datetime
+        self,
+        login_activity_id: int,
+        ip: str,
+        reason: LoginFailure,
+        policy: LockoutPolicy,
+        failures: SignInFailures,
     ) -> None:
-        """A refused attempt. A wrong password or second-factor code counts towards the lockout,
-        and the one that reaches the policy's limit locks the account; any other refusal (a
-        locked account, its status, a missing second factor) leaves the count as it is."""
-        before = self.login_state
+        """A refused attempt, with ``failures`` the count of the (account, address) pair after it
+        (:class:`SignInFailures`). A wrong password or second-factor code counts (the caller
+        passes the pair after :meth:`SignInFailures.failed`), and the one that reaches the
+        policy's limit locks the pair, never the account: the owner still signs in from
+        elsewhere. Any other refusal leaves the count as it is."""
         counted = reason in COUNTED_FAILURES
-        after = before.after_wrong_password(policy, now) if counted else before
-        self.failed_logins, self.locked_until = after.failed_logins, after.locked_until
         self._record(
             LoginFailed(
                 user_id=self.id,
                 login_activity_id=login_activity_id,
                 ip=ip,
                 reason=reason.value,
-                failed_logins=after.failed_logins,
+                failed_logins=failures.failures,
             )
         )
-        if counted and after.locked_until is not None and after.locked(now):
+        if counted and failures.failures == policy.max_failures and failures.blocked_until is not None:
             self._record(
                 Locked(
                     user_id=self.id,
                     ip=ip,
                     reason="too_many_failed_logins",
-                    failed_logins=before.failed_logins + 1,
-                    locked_until=after.locked_until,
+                    failed_logins=failures.failures,
+                    locked_until=failures.blocked_until,
                 )
             )
 
 
 @dataclass
 class ApiKey(Aggregate):
-    """An API key: created at version 1, revoked (at version 2) once and for good."""
+    """An API key: created at version 1; renamed, re-scoped or rotated while live; revoked
+    once and for good. Its version is stored (``api_keys.version``)."""
 
     id: int
     user_id: int
@@ -167,12 +167,7 @@ class ApiKey(Aggregate):
     revoked_at: datetime | None = None
     last_used_ip: str | None = None
     version: int = field(default=1, compare=False)
-    """Not stored: a key has two versions, as created (1) and as revoked (2)."""
     events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.revoked_at is not None:
-            self.version = 2
 
     def refusal(self, now: datetime) -> str | None:
         """Why the key may not be used now, or None when it may."""
@@ -197,6 +192,46 @@ class ApiKey(Aggregate):
             ),
             bump=False,
         )
+
+    def update(self, *, name: str | None, scopes: tuple[str, ...] | None, rate_limit: int | None) -> bool:
+        """Rename, re-scope or change the rate limit; False (nothing recorded) when nothing changes."""
+        changed = False
+        for attribute, value in (("name", name), ("scopes", scopes), ("rate_limit", rate_limit)):
+            if value is not None and getattr(self, attribute) != value:
+                setattr(self, attribute, value)
+                changed = True
+        if changed:
+            self._record(
+                events.ApiKeyUpdated(
+                    api_key_id=self.id,
+                    user_id=self.user_id,
+                    organization_id=self.organization_id,
+                    name=self.name,
+                    scopes=self.scopes,
+                    rate_limit=self.rate_limit,
+                )
+            )
+        return changed
+
+    def retire(self, successor_id: int, grace: timedelta, now: datetime) -> None:
+        """Replaced by ``successor_id``: the key works for ``grace`` more (never past its own
+        expiry), and is revoked at once when ``grace`` is zero."""
+        retires_at = now + grace
+        if self.expires_at is not None and self.expires_at < retires_at:
+            retires_at = self.expires_at
+        self._record(
+            events.ApiKeyRotated(
+                api_key_id=self.id,
+                user_id=self.user_id,
+                organization_id=self.organization_id,
+                successor_api_key_id=successor_id,
+                retires_at=retires_at,
+            )
+        )
+        if grace <= timedelta(0):
+            self.revoke(now)
+        else:
+            self.expires_at = retires_at
 
     def revoke(self, now: datetime) -> bool:
         """Revoke the key; False (and nothing recorded) when it was revoked already."""
@@ -279,9 +314,17 @@ class Quota(Aggregate):
     version: int
     events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
 
-    def reserve(self, reservation_key: str, amount: int, now: datetime) -> Reservation:
+    def reserve(self, reservation_key: str, amount: int, now: datetime, cap: TrialCap | None = None) -> Reservation:
+        """``cap``: the organization is on trial, and its trial limit (when lower) applies."""
         if amount < 1:
             raise InvalidInput("amount must be at least 1")
+        if cap is not None and cap.limit < self.quota_limit and self.current_usage + amount > cap.limit:
+            until = f" until {cap.ends_at:%Y-%m-%d %H:%M} UTC" if cap.ends_at is not None else ""
+            raise LimitExceeded(
+                f"the organization is on trial{until}: it may have {cap.limit} {self.resource_type} and "
+                f"{self.current_usage} are in use; {amount} more would exceed it",
+                details={"limit": cap.limit, "usage": self.current_usage, "requested": amount, "trial": True},
+            )
         if self.current_usage + amount > self.quota_limit:
             raise LimitExceeded(
                 f"the {self.resource_type} quota is {self.quota_limit} and {self.current_usage} are in use: "
@@ -470,6 +513,14 @@ def check_slug(slug: str) -> str:
     return slug
 
 
+@dataclass(frozen=True)
+class TrialCap:
+    """A trial's limit on one resource type, lower than the quota while the trial lasts."""
+
+    limit: int
+    ends_at: datetime | None
+
+
 class OrganizationRole(StrEnum):
     OWNER = "owner"
     ADMIN = "admin"
@@ -504,7 +555,28 @@ class Organization(Aggregate):
     billing_email: str | None = None
     country: str | None = None
     tax_id: str | None = None
+    trial_ends_at: datetime | None = None
+    """Set while (and after) the organization was on a trial; None when it never had one."""
     events: list[Recorded] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def trial_over(self, now: datetime) -> bool:
+        """Whether the trial is due to end: still on trial, and its end has come."""
+        return self.status is OrganizationStatus.TRIAL and self.trial_ends_at is not None and self.trial_ends_at <= now
+
+    def end_trial(self, now: datetime) -> bool:
+        """The trial is over: the organization becomes active, with ``organization.trial_ended``.
+        False (nothing recorded) when it is not on a trial that is due. An organization that
+        billing suspended during its trial is not on trial now: billing's lift gives it back its
+        trial, which then ends here at the next run."""
+        if not self.trial_over(now) or self.trial_ends_at is None:
+            return False
+        self.status = OrganizationStatus.ACTIVE
+        self._record(
+            events.OrganizationTrialEnded(
+                organization_id=self.id, trial_ends_at=self.trial_ends_at, new_status=self.status.value
+            )
+        )
+        return True
 
     def change_status(
         self, status: OrganizationStatus, reason: str, changed_by_user_id: int, requested_by: str = ""
@@ -825,26 +897,63 @@ class LockoutPolicy:
             raise InvalidInput("a lockout policy needs at least 1 failure and a positive lockout time")
 
 
+FREE_FAILURES = 2
+"""Failures of an (account, address) pair in a row that bring no wait (a person mistyping)."""
+FIRST_DELAY = timedelta(seconds=1)
+"""The wait after the first failure past the free ones; it doubles with each further one."""
+
+
+def sign_in_subject(email: str) -> str:
+    """Whose failures an attempt counts towards: the SHA-256 of the email as sent (trimmed and
+    lowercased), known or not, so that an unknown email is throttled exactly like a known one
+    and the throttle tells nobody which emails have an account."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 @dataclass(frozen=True)
-class LoginState:
-    """The user row's lockout counter: consecutive wrong passwords since the last success or lock."""
+class SignInFailures:
+    """Failed credential checks of one account (its email) from one client address: a wrong
+    password at sign-in, a wrong current password, a wrong two-factor or recovery code.
 
-    failed_logins: int
-    locked_until: datetime | None
+    The first ``FREE_FAILURES`` in a row bring no wait; after each further one the pair waits
+    ``FIRST_DELAY``, doubled each time (1 s, 2 s, 4 s, …), before its next attempt is even
+    checked; the ``max_failures``-th locks the pair for the
+    policy's ``lockout``, and every further failure locks it again. Only that address is slowed
+    and locked: the owner signs in from another one. The count restarts after ``lockout`` of
+    quiet once the last wait ended, and a success from the address clears it."""
 
-    def locked(self, now: datetime) -> bool:
-        return self.locked_until is not None and now < self.locked_until
+    subject: str
+    ip: str
+    failures: int = 0
+    last_failed_at: datetime | None = None
+    blocked_until: datetime | None = None
 
-    def after_wrong_password(self, policy: LockoutPolicy, now: datetime) -> LoginState:
-        """One more failure; the one that reaches the limit locks and starts a fresh count, so
-        that after the lockout the account again gets ``max_failures`` tries."""
-        failed = self.failed_logins + 1
-        if failed >= policy.max_failures:
-            return LoginState(failed_logins=0, locked_until=now + policy.lockout)
-        return LoginState(failed_logins=failed, locked_until=None)
+    def current(self, policy: LockoutPolicy, now: datetime) -> SignInFailures:
+        """The pair as it counts at ``now``: an old run of failures is forgotten."""
+        if self.blocked_until is not None and now >= self.blocked_until + policy.lockout:
+            return SignInFailures(self.subject, self.ip)
+        return self
 
+    def retry_after(self, now: datetime) -> int | None:
+        """Whole seconds until the pair may try again; None when it may now."""
+        if self.blocked_until is None or now >= self.blocked_until:
+            return None
+        return max(1, math.ceil((self.blocked_until - now).total_seconds()))
 
-LOGIN_SUCCEEDED_STATE = LoginState(failed_logins=0, locked_until=None)
+    def failed(self, policy: LockoutPolicy, now: datetime) -> SignInFailures:
+        """One more failure, and the wait it brings."""
+        failures = self.current(policy, now).failures + 1
+        if failures >= policy.max_failures:
+            wait = policy.lockout
+        elif failures <= FREE_FAILURES:
+            wait = timedelta(0)
+        else:
+            wait = min(policy.lockout, FIRST_DELAY * 2 ** (failures - FREE_FAILURES - 1))
+        return SignInFailures(self.subject, self.ip, failures, now, now + wait)
+
+    def locked(self, policy: LockoutPolicy, now: datetime) -> bool:
+        return self.failures >= policy.max_failures and self.retry_after(now) is not None
+
 
 COUNTED_FAILURES = frozenset({LoginFailure.WRONG_PASSWORD, LoginFailure.WRONG_TWO_FACTOR_CODE})
 """The refusals that count towards the lockout: guesses at a credential."""

@@ -7,11 +7,20 @@ than today's.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cache
 
 import bcrypt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+from cpshared.errors import InvalidInput
+
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+PERSONAL_MIN = 4
+"""A name or email part shorter than this is not looked for inside a password."""
 
 # argon2-cffi's defaults are RFC 9106's second recommendation (64 MiB, t=3, p=4).
 _argon2 = PasswordHasher(type=Type.ID)
@@ -46,6 +55,37 @@ def verify_password(stored: str | None, password: str) -> Verdict:
     if not _safe_argon2_verify(stored, password):
         return Verdict(ok=False)
     return Verdict(ok=True, new_hash=hash_password(password) if _argon2.check_needs_rehash(stored) else None)
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of the breach corpora zxcvbn ships (its ``passwords``
+    frequency list, lowercase): a password among them is the first an attacker tries."""
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def check_new_password(password: str, *, email: str = "", name: str = "") -> None:
+    """The password policy, wherever a password is set (sign-up, accounts made by staff or an
+    invitation, a password change): ``MIN_PASSWORD`` to ``MAX_PASSWORD`` characters, not among
+    the common breached passwords, and neither the account's email (or its local part) nor its
+    name, nor containing them. InvalidInput says what to change."""
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
+    lowered = password.lower()
+    if lowered in common_passwords() or _squeezed(password) in common_passwords():
+        raise InvalidInput("this password is among the most common breached passwords: choose another one")
+    squeezed = _squeezed(password)
+    local_part = email.partition("@")[0]
+    for personal in (email, local_part, name):
+        mine = _squeezed(personal)
+        if len(mine) >= PERSONAL_MIN and mine in squeezed:
+            raise InvalidInput(
+                "the password must not be or contain your email address or your name: choose another one"
+            )
 
 
 def _safe_argon2_verify(stored: str, password: str) -> bool:

@@ -1,12 +1,17 @@
-"""The AccountService gRPC API: sign-up, verification, sessions, profile and password.
+"""The AccountService gRPC API: sign-up, verification, sessions, profile, password and its reset.
 
 As in grpc_servicer: protobuf in, a use case on a worker thread, protobuf out. Verification
 mails are sent after the use case committed, on another worker thread; a mail that fails is
 logged and the answer is still OK (the person asks for a new link).
 
+A password reset mail is sent on a background task after the answer, so the answer takes as
+long whether or not the email has an account; the notice that a reset happened is sent after
+the reset committed.
+
 Who may call: the public steps before anyone is signed in (SignUp, VerifyEmail,
-ResendVerification, CreateSession, RefreshSession) only services (the gateway); the rest a
-user on itself, an admin on anyone (adapters.authorization).
+ResendVerification, CreateSession, RefreshSession, RequestPasswordReset, ConfirmPasswordReset)
+only services (the gateway); the rest a user on itself, an admin on anyone
+(adapters.authorization).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import account_service_pb2 as pb
 from cloudplatform.identity.v1 import account_service_pb2_grpc as pb_grpc
-from cpshared.context import current_principal
+from cpshared.bounded_pool import time_left
+from cpshared.context import actor_var, current_principal
 from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import owner_constraint, require_self, require_service
 from identity_service.bootstrap import Identity
@@ -73,6 +79,7 @@ def _acting_user_id() -> int:
 class AccountServicer(pb_grpc.AccountServiceServicer):
     def __init__(self, identity: Identity) -> None:
         self._identity = identity
+        self._background: set[asyncio.Task[bool]] = set()
 
     async def _mail_verification(self, mail: PendingMail | None) -> None:
         if mail is not None:
@@ -88,9 +95,11 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
             ip=request.ip,
             user_agent=request.user_agent,
         )
-        profile, mail = await asyncio.to_thread(accounts.sign_up, cmd, self._identity.uow())
+        profile, mail = await self._identity.credentials.run(
+            time_left(context), accounts.sign_up, cmd, self._identity.uow()
+        )
         await self._mail_verification(mail)
-        return pb.SignUpResponse(profile=profile_message(profile))
+        return pb.SignUpResponse(profile=profile_message(profile) if profile is not None else None)
 
     async def VerifyEmail(self, request: pb.VerifyEmailRequest, context: Context) -> pb.VerifyEmailResponse:  # noqa: N802
         require_service("VerifyEmail")
@@ -117,8 +126,8 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
             totp_code=request.totp_code,
             recovery_code=request.recovery_code,
         )
-        session, tokens, profile = await asyncio.to_thread(
-            accounts.create_session, cmd, self._identity.signing_key, self._identity.uow
+        session, tokens, profile = await self._identity.credentials.run(
+            time_left(context), accounts.create_session, cmd, self._identity.signing_key, self._identity.uow
         )
         return pb.CreateSessionResponse(
             session=session_message(session), tokens=tokens_message(tokens), profile=profile_message(profile)
@@ -177,15 +186,42 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
         self, request: pb.ChangePasswordRequest, context: Context
     ) -> pb.ChangePasswordResponse:
         require_self(request.user_id, "the password")
-        revoked = await asyncio.to_thread(
+        revoked = await self._identity.credentials.run(
+            time_left(context),
             accounts.change_password,
             request.user_id,
             request.current_password,
             request.new_password,
             request.keep_session_id,
             self._identity.uow(),
+            ip=actor_var.get().ip,
         )
         return pb.ChangePasswordResponse(revoked_sessions=revoked)
+
+    async def RequestPasswordReset(  # noqa: N802
+        self, request: pb.RequestPasswordResetRequest, context: Context
+    ) -> pb.RequestPasswordResetResponse:
+        require_service("RequestPasswordReset")
+        identity = self._identity
+        mail = await asyncio.to_thread(accounts.request_password_reset, request.email, identity.uow())
+        if mail is not None:
+            task = asyncio.create_task(
+                asyncio.to_thread(accounts.send_password_reset, identity.send_mail, identity.mail.public_url, mail)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return pb.RequestPasswordResetResponse()
+
+    async def ConfirmPasswordReset(  # noqa: N802
+        self, request: pb.ConfirmPasswordResetRequest, context: Context
+    ) -> pb.ConfirmPasswordResetResponse:
+        require_service("ConfirmPasswordReset")
+        identity = self._identity
+        profile, revoked = await asyncio.to_thread(
+            accounts.confirm_password_reset, request.token, request.new_password, identity.uow()
+        )
+        await asyncio.to_thread(accounts.send_password_reset_done, identity.send_mail, profile.email)
+        return pb.ConfirmPasswordResetResponse(revoked_sessions=revoked)
 
 
 def add_account_servicer(server: aio.Server, identity: Identity) -> list[str]:

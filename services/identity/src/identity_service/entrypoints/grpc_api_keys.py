@@ -42,6 +42,26 @@ class ApiKeyRpcs(IdentityRpcs):
         )
         return pb.RevokeApiKeyResponse(api_key=api_key_message(key))
 
+    async def UpdateApiKey(self, request: pb.UpdateApiKeyRequest, context: Context) -> pb.UpdateApiKeyResponse:  # noqa: N802
+        cmd = commands.UpdateApiKey(
+            api_key_id=request.api_key_id,
+            name=request.name if request.HasField("name") else None,
+            scopes=tuple(request.scopes) if request.update_scopes else None,
+            rate_limit=request.rate_limit if request.HasField("rate_limit") else None,
+            owner_id=owner_constraint(),
+        )
+        key = await asyncio.to_thread(api_keys.update_api_key, cmd, self._identity.uow())
+        return pb.UpdateApiKeyResponse(api_key=api_key_message(key))
+
+    async def RotateApiKey(self, request: pb.RotateApiKeyRequest, context: Context) -> pb.RotateApiKeyResponse:  # noqa: N802
+        cmd = commands.RotateApiKey(
+            api_key_id=request.api_key_id,
+            grace_period_seconds=request.grace_period_seconds,
+            owner_id=owner_constraint(),
+        )
+        key, secret, previous = await asyncio.to_thread(api_keys.rotate_api_key, cmd, self._identity.uow())
+        return pb.RotateApiKeyResponse(api_key=api_key_message(key), secret=secret, previous=api_key_message(previous))
+
     async def ListApiKeys(self, request: pb.ListApiKeysRequest, context: Context) -> pb.ListApiKeysResponse:  # noqa: N802
         require_self(request.user_id, "API keys")
         keys = await asyncio.to_thread(api_keys.list_api_keys, request.user_id, self._identity.uow())

@@ -98,6 +98,7 @@ def organization_message(organization: Organization) -> pb.Organization:
         billing_email=organization.billing_email or "",
         country=organization.country or "",
         tax_id=organization.tax_id or "",
+        trial_ends_at=_ts(organization.trial_ends_at),
     )
 
 

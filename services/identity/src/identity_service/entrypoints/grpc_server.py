@@ -19,7 +19,11 @@ from identity_service.entrypoints.grpc_admin import add_admin_servicer
 from identity_service.entrypoints.grpc_identity import add_identity_servicer
 from identity_service.entrypoints.grpc_organizations import add_organization_servicer
 from identity_service.entrypoints.grpc_two_factor import add_two_factor_servicer
-from identity_service.entrypoints.retention_keeper import login_activity_retention
+from identity_service.entrypoints.retention_keeper import (
+    login_activity_retention,
+    sign_in_failures_retention,
+    trial_ends,
+)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -35,8 +39,15 @@ def register(settings: Settings) -> Registrar:
         signing_key=signing_key,
         mail=settings,
         secret_box=secret_box,
+        credential_workers=settings.credential_workers,
+        credential_waiting=settings.credential_waiting,
     )
-    start_keeper(identity.engine, [login_activity_retention(identity, settings)], settings.retention_interval_seconds)
+    start_keeper(
+        identity.engine,
+        [login_activity_retention(identity, settings), sign_in_failures_retention(identity)],
+        settings.retention_interval_seconds,
+    )
+    start_keeper(identity.engine, [trial_ends(identity)], settings.trial_check_interval_seconds)
     return lambda server: add_servicers(server, identity)
 
 

@@ -14,6 +14,8 @@ from grpc import aio
 
 from cloudplatform.identity.v1 import two_factor_service_pb2 as pb
 from cloudplatform.identity.v1 import two_factor_service_pb2_grpc as pb_grpc
+from cpshared.bounded_pool import time_left
+from cpshared.context import actor_var
 from cpshared.timestamps import to_timestamp as _ts
 from identity_service.adapters.authorization import require_self
 from identity_service.bootstrap import Identity
@@ -54,20 +56,30 @@ class TwoFactorServicer(pb_grpc.TwoFactorServiceServicer):
         self, request: pb.ConfirmTwoFactorRequest, context: Context
     ) -> pb.ConfirmTwoFactorResponse:
         require_self(request.user_id, WHAT)
-        status, codes = await asyncio.to_thread(two_factor.confirm, request.user_id, request.code, self._identity.uow())
+        status, codes = await self._identity.credentials.run(
+            time_left(context),
+            two_factor.confirm,
+            request.user_id,
+            request.code,
+            self._identity.uow(),
+            ip=actor_var.get().ip,
+            keep_session_id=request.keep_session_id,
+        )
         return pb.ConfirmTwoFactorResponse(status=status_message(status), recovery_codes=codes)
 
     async def DisableTwoFactor(  # noqa: N802
         self, request: pb.DisableTwoFactorRequest, context: Context
     ) -> pb.DisableTwoFactorResponse:
         require_self(request.user_id, WHAT)
-        status = await asyncio.to_thread(
+        status = await self._identity.credentials.run(
+            time_left(context),
             two_factor.disable,
             request.user_id,
             request.password,
             request.code,
             request.recovery_code,
             self._identity.uow(),
+            ip=actor_var.get().ip,
         )
         return pb.DisableTwoFactorResponse(status=status_message(status))
 
@@ -75,8 +87,13 @@ class TwoFactorServicer(pb_grpc.TwoFactorServiceServicer):
         self, request: pb.RegenerateRecoveryCodesRequest, context: Context
     ) -> pb.RegenerateRecoveryCodesResponse:
         require_self(request.user_id, WHAT)
-        status, codes = await asyncio.to_thread(
-            two_factor.regenerate_recovery_codes, request.user_id, request.code, self._identity.uow()
+        status, codes = await self._identity.credentials.run(
+            time_left(context),
+            two_factor.regenerate_recovery_codes,
+            request.user_id,
+            request.code,
+            self._identity.uow(),
+            ip=actor_var.get().ip,
         )
         return pb.RegenerateRecoveryCodesResponse(recovery_codes=codes, status=status_message(status))
 

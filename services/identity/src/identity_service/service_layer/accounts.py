@@ -1,4 +1,4 @@
-"""Account use cases: sign-up and email verification, sessions, profile and password.
+"""Account use cases: sign-up and email verification, sessions, profile, password and its reset.
 
 Each runs in one unit of work and records its events in the same transaction. Tokens
 (verification, access, refresh) are made here and returned to the caller; only their SHA-256
@@ -24,11 +24,14 @@ from cpshared.auth.session_token import (
     verify_access_token,
 )
 from cpshared.clock import utcnow
-from cpshared.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
+from cpshared.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, Unauthenticated, Unavailable
 from cpshared.logging import get_logger
 from cpshared.mail import MailError
 from identity_service.domain import commands
 from identity_service.domain.accounts import (
+    PASSWORD_RESET_INTERVAL,
+    PASSWORD_RESET_LIFETIME,
+    PASSWORD_RESET_MINUTES_SETTING,
     RESEND_INTERVAL,
     SESSION_LIFETIME,
     SIGNUP_ENABLED_SETTING,
@@ -38,8 +41,10 @@ from identity_service.domain.accounts import (
     UserSession,
     new_verification_token,
 )
-from identity_service.domain.model import ADMIN_SCOPES, UserRole, UserStatus, check_new_password, normalise_email
-from identity_service.service_layer.logins import USER_AGENT_MAX, checked_ip, login
+from identity_service.domain.model import ADMIN_SCOPES, UserRole, UserStatus, normalise_email, sign_in_subject
+from identity_service.domain.passwords import check_new_password
+from identity_service.service_layer.credential_failures import checked_ip, guarded, refuse_counted, throttle_key
+from identity_service.service_layer.logins import USER_AGENT_MAX, login
 from identity_service.service_layer.ports import MailSender
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory
 from identity_service.service_layer.users import add_user
@@ -49,6 +54,8 @@ log = get_logger(__name__)
 SESSION_SCOPES = ADMIN_SCOPES
 """A signed-in person acts with the user's full rights: every family, read and write."""
 VERIFY_SUBJECT = "Verify your email address"
+RESET_SUBJECT = "Reset your password"
+RESET_DONE_SUBJECT = "Your password was reset"
 BAD_REFRESH = "the refresh token is not valid: sign in again"
 
 
@@ -81,19 +88,25 @@ class SessionTokens:
 
 @dataclass(frozen=True)
 class PendingMail:
-    """A verification mail to send once the transaction that made its token committed."""
+    """A mail to send once the transaction that made its token committed: a verification link, a
+    password reset token, or (``token`` None) the notice that the email has an account already."""
 
     to: str
-    token: str = field(repr=False)
+    token: str | None = field(repr=False)
+    minutes: int = 0
+    """How long the token is valid (a password reset's; 0 for a verification)."""
 
 
 # -- sign-up and verification -------------------------------------------------------------
 
 
-def sign_up(cmd: SignUp, uow: IdentityUnitOfWork) -> tuple[Profile, PendingMail]:
-    """A pending client account and its first verification token, in one transaction.
+def sign_up(cmd: SignUp, uow: IdentityUnitOfWork) -> tuple[Profile | None, PendingMail]:
+    """A pending client account and its first verification token, in one transaction; for an
+    email that has an account already, nothing is made and the mail tells its owner so.
 
-    The caller sends the mail (:func:`send_verification`) after this returned: a mail never
+    The caller answers the same either way (the gateway's 202), so sign-up tells nobody which
+    emails have an account; the password is hashed in both cases, so neither is faster. The
+    caller sends the mail (:func:`send_verification`) after this returned: a mail never
     announces an account that was rolled back.
     """
     token = new_verification_token()
@@ -101,18 +114,40 @@ def sign_up(cmd: SignUp, uow: IdentityUnitOfWork) -> tuple[Profile, PendingMail]
         setting = uow.settings.get(SIGNUP_ENABLED_SETTING)
         if setting is not None and setting.typed_value() is False:
             raise Forbidden("sign-up is closed: ask an administrator to create your account")
-        user = add_user(
-            commands.CreateUser(
-                name=cmd.name, email=cmd.email, password=cmd.password, role=UserRole.CLIENT, status=UserStatus.PENDING
-            ),
-            uow,
-        )
+        try:
+            user = add_user(
+                commands.CreateUser(
+                    name=cmd.name,
+                    email=cmd.email,
+                    password=cmd.password,
+                    role=UserRole.CLIENT,
+                    status=UserStatus.PENDING,
+                ),
+                uow,
+            )
+        except AlreadyExists:
+            return None, PendingMail(to=normalise_email(cmd.email), token=None)
         uow.accounts.add_verification(
             user.id, user.email, token_digest(token), user.created_at, user.created_at + VERIFICATION_LIFETIME
         )
         profile = _profile(uow, user.id)
         uow.commit()
     return profile, PendingMail(to=user.email, token=token)
+
+
+EXISTING_ACCOUNT_SUBJECT = "You already have an account"
+
+
+def existing_account_mail(public_url: str) -> tuple[str, str]:
+    """(subject, body) of the mail a sign-up with an email that has an account sends its owner."""
+    base = public_url.rstrip("/")
+    body = (
+        "Someone, perhaps you, tried to sign up to Cloud Platform with this email address.\n\n"
+        "You already have an account: sign in with it (POST /v1/auth/login), or, if you forgot the "
+        f"password, ask for a new one. Cloud Platform: {base}\n\n"
+        "If it was not you, ignore this mail: nothing was changed.\n"
+    )
+    return EXISTING_ACCOUNT_SUBJECT, body
 
 
 def verification_mail(public_url: str, token: str) -> tuple[str, str]:
@@ -130,7 +165,10 @@ def verification_mail(public_url: str, token: str) -> tuple[str, str]:
 def send_verification(send: MailSender, public_url: str, mail: PendingMail) -> bool:
     """Send a verification mail; a failure is logged (never the token) and answered False:
     the account stays, and ResendVerification sends another link."""
-    subject, body = verification_mail(public_url, mail.token)
+    if mail.token is None:
+        subject, body = existing_account_mail(public_url)
+    else:
+        subject, body = verification_mail(public_url, mail.token)
     try:
         send(mail.to, subject, body)
     except MailError as exc:
@@ -353,16 +391,29 @@ def update_profile(user_id: int, wanted: dict[str, str], uow: IdentityUnitOfWork
 
 
 def change_password(
-    user_id: int, current_password: str, new_password: str, keep_session_id: int, uow: IdentityUnitOfWork
+    user_id: int,
+    current_password: str,
+    new_password: str,
+    keep_session_id: int,
+    uow: IdentityUnitOfWork,
+    *,
+    ip: str = "",
 ) -> int:
-    """Store the new password and end every session but ``keep_session_id``; how many ended."""
-    check_new_password(new_password)
-    new_hash = uow.passwords.hash(new_password)
+    """Store the new password and end every session but ``keep_session_id``; how many ended.
+
+    A wrong current password counts towards the (account, ``ip``) pair's failures like a wrong
+    password at sign-in, so a stolen session cannot guess it without limit."""
+    address = throttle_key(ip)
     now = utcnow()
     with uow:
         profile = _profile(uow, user_id, for_update=True)
+        check_new_password(new_password, email=profile.email, name=profile.name)
+        pair = guarded(uow, profile.email, address, now)
         if not uow.passwords.verify(uow.accounts.password_hash(user_id), current_password).ok:
-            raise InvalidInput("the current password is wrong: send the password you sign in with now")
+            refuse_counted(
+                uow, pair, now, InvalidInput("the current password is wrong: send the password you sign in with now")
+            )
+        new_hash = uow.passwords.hash(new_password)
         ended = [s for s in uow.accounts.live_sessions(user_id, now, for_update=True) if s.id != keep_session_id]
         for session in ended:
             session.revoke(now, RevokeReason.PASSWORD_CHANGED, revoked_by_user_id=user_id)
@@ -371,3 +422,111 @@ def change_password(
         uow.accounts.save_password(profile, new_hash, now)
         uow.commit()
     return len(ended)
+
+
+# -- password reset -----------------------------------------------------------------------
+
+
+def password_reset_lifetime(uow: IdentityUnitOfWork) -> timedelta:
+    """How long a reset token is valid: the setting ``password_reset_minutes``; a missing or
+    unusable value falls back to 30 minutes."""
+    setting = uow.settings.get(PASSWORD_RESET_MINUTES_SETTING)
+    value = setting.typed_value() if setting is not None else None
+    return timedelta(minutes=value) if type(value) is int and value >= 1 else PASSWORD_RESET_LIFETIME
+
+
+def request_password_reset(email: str, uow: IdentityUnitOfWork) -> PendingMail | None:
+    """A new reset token for an active account (a locked one too: the reset lifts the lock),
+    at most one a minute; it ends the account's older open tokens. None otherwise. The caller
+    answers the same either way, so the answer tells nobody whether an account exists."""
+    try:
+        email = normalise_email(email)
+    except InvalidInput:
+        return None
+    token = new_verification_token()
+    now = utcnow()
+    with uow:
+        user = uow.users.by_email(email, for_update=True)  # serialises concurrent requests
+        if user is None or user.status is not UserStatus.ACTIVE:
+            return None
+        latest = uow.accounts.latest_password_reset_sent(user.id)
+        if latest is not None and now - latest < PASSWORD_RESET_INTERVAL:
+            return None
+        lifetime = password_reset_lifetime(uow)
+        uow.accounts.end_password_resets(user.id, now)
+        uow.accounts.add_password_reset(user.id, token_digest(token), now, now + lifetime)
+        uow.commit()
+    return PendingMail(to=user.email, token=token, minutes=int(lifetime.total_seconds() // 60))
+
+
+def password_reset_mail(public_url: str, mail: PendingMail) -> tuple[str, str]:
+    """(subject, body) of the mail that carries a reset token."""
+    body = (
+        "Someone asked to reset the password of your Cloud Platform account.\n\n"
+        f"Within {mail.minutes} minutes, send this token with your new password to "
+        f"POST {public_url.rstrip('/')}/v1/auth/password_reset/confirm:\n\n"
+        f"reset token: {mail.token}\n\n"
+        "Every session of the account ends with the reset; two-factor authentication stays on.\n"
+        "If you did not ask for this, ignore this mail: your password stays as it is.\n"
+    )
+    return RESET_SUBJECT, body
+
+
+def send_password_reset(send: MailSender, public_url: str, mail: PendingMail) -> bool:
+    """Send a reset mail; a failure is logged (never the token) and answered False."""
+    subject, body = password_reset_mail(public_url, mail)
+    try:
+        send(mail.to, subject, body)
+    except MailError as exc:
+        log.warning("password_reset_mail_failed", error=str(exc))
+        return False
+    return True
+
+
+def send_password_reset_done(send: MailSender, to: str) -> bool:
+    """Tell the account's holder that its password was reset (the notification of the change)."""
+    body = (
+        "The password of your Cloud Platform account was reset with a link sent to this address, "
+        "and every session of the account was ended.\n\n"
+        "If this was not you, reset the password again at once and contact support.\n"
+    )
+    try:
+        send(to, RESET_DONE_SUBJECT, body)
+    except MailError as exc:
+        log.warning("password_reset_notice_failed", error=str(exc))
+        return False
+    return True
+
+
+def confirm_password_reset(token: str, new_password: str, uow: IdentityUnitOfWork) -> tuple[Profile, int]:
+    """Store the new password with a reset token: every session of the user ends, a lockout
+    is lifted, every open reset token of the user is used up; two-factor stays as it was.
+    (profile, sessions ended). A refusal changes nothing."""
+    if not token:
+        raise InvalidInput("send the token from the password reset mail")
+    check_new_password(new_password)
+    new_hash = uow.passwords.hash(new_password)
+    now = utcnow()
+    with uow:
+        reset = uow.accounts.password_reset_by_hash(token_digest(token))
+        if reset is None:
+            raise InvalidInput("this password reset token is not valid: copy the whole token, or ask for a new one")
+        refusal = reset.refusal(now)
+        if refusal is not None:
+            raise InvalidInput(refusal)
+        profile = _profile(uow, reset.user_id, for_update=True)
+        if profile.status is not UserStatus.ACTIVE:
+            raise InvalidInput(f"the account is {profile.status.value}: a password reset cannot reopen it")
+        locked_until = uow.accounts.locked_until(profile.id)
+        ended = uow.accounts.live_sessions(profile.id, now, for_update=True)
+        for session in ended:
+            session.revoke(now, RevokeReason.PASSWORD_RESET, revoked_by_user_id=profile.id)
+            uow.accounts.save_revoked(session)
+        uow.accounts.end_password_resets(profile.id, now)
+        # The sign-in failures of every address are forgotten: the owner proved who they are.
+        blocked_pairs = uow.login_activity.clear_subject(sign_in_subject(profile.email), now)
+        unlocked = blocked_pairs > 0 or (locked_until is not None and locked_until > now)
+        profile.password_reset(revoked_sessions=len(ended), unlocked=unlocked)
+        uow.accounts.save_reset_password(profile, new_hash, now)
+        uow.commit()
+    return profile, len(ended)

@@ -11,7 +11,15 @@ from cpshared.auth.principal import Principal, user_principal
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unauthenticated
 from identity_service.domain import commands
-from identity_service.domain.model import ApiKey, User, UserStatus, check_name, check_rate_limit, check_scopes
+from identity_service.domain.model import (
+    MAX_RATE_LIMIT,
+    ApiKey,
+    User,
+    UserStatus,
+    check_name,
+    check_rate_limit,
+    check_scopes,
+)
 from identity_service.domain.secrets import api_key_digest, new_api_key_secret
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
@@ -49,6 +57,62 @@ def create_api_key(cmd: commands.CreateApiKey, uow: IdentityUnitOfWork) -> tuple
         key.created()
         uow.commit()
     return key, new.secret
+
+
+MAX_ROTATION_GRACE = timedelta(days=7)
+
+
+def update_api_key(cmd: commands.UpdateApiKey, uow: IdentityUnitOfWork) -> ApiKey:
+    """Rename a live key or change its scopes or rate limit; what is not given stays."""
+    name = check_name(cmd.name, "the key's name") if cmd.name is not None else None
+    scopes = check_scopes(cmd.scopes) if cmd.scopes is not None else None
+    if cmd.rate_limit is not None and not 1 <= cmd.rate_limit <= MAX_RATE_LIMIT:
+        raise InvalidInput(f"rate_limit must be 1 to {MAX_RATE_LIMIT} requests per hour")
+    with uow:
+        key = _live_key(uow, cmd.api_key_id, cmd.owner_id)
+        if key.update(name=name, scopes=scopes, rate_limit=cmd.rate_limit):
+            uow.api_keys.save(key)
+            uow.commit()
+    return key
+
+
+def rotate_api_key(cmd: commands.RotateApiKey, uow: IdentityUnitOfWork) -> tuple[ApiKey, str, ApiKey]:
+    """(successor, its secret, the old key as it is now): the successor has the old key's name,
+    scopes, rate limit, organization and expiry; the old key works for the grace period more."""
+    if not 0 <= cmd.grace_period_seconds <= MAX_ROTATION_GRACE.total_seconds():
+        longest = int(MAX_ROTATION_GRACE.total_seconds())
+        raise InvalidInput(f"grace_period_seconds must be 0 (the old secret stops at once) to {longest} (seven days)")
+    now = utcnow()
+    new = new_api_key_secret()
+    with uow:
+        old = _live_key(uow, cmd.api_key_id, cmd.owner_id)
+        successor = uow.api_keys.add(
+            user_id=old.user_id,
+            organization_id=old.organization_id,
+            name=old.name,
+            key_hash=new.digest,
+            last_four=new.last_four,
+            scopes=old.scopes,
+            rate_limit=old.rate_limit,
+            expires_at=old.expires_at,
+            now=now,
+        )
+        successor.created()
+        old.retire(successor.id, timedelta(seconds=cmd.grace_period_seconds), now)
+        uow.api_keys.save(old)
+        uow.commit()
+    return successor, new.secret, old
+
+
+def _live_key(uow: IdentityUnitOfWork, api_key_id: int, owner_id: int | None) -> ApiKey:
+    """A key that works now, locked for the change; another user's, a revoked or an expired one
+    answers as missing (a revoked key is gone from the API)."""
+    key = uow.api_keys.get(api_key_id, for_update=True)
+    if key is None or (owner_id is not None and key.user_id != owner_id) or key.revoked_at is not None:
+        raise NotFound(f"API key {api_key_id} does not exist")
+    if key.refusal(utcnow()) is not None:
+        raise PreconditionFailed(f"API key {api_key_id} has expired: create a new one")
+    return key
 
 
 def authenticate_api_key(secret: str, uow: IdentityUnitOfWork) -> tuple[ApiKey, User]:
@@ -115,7 +179,7 @@ def revoke_api_key(api_key_id: int, uow: IdentityUnitOfWork, *, owner_id: int | 
             raise NotFound(f"API key {api_key_id} does not exist")
         if not key.revoke(utcnow()):
             return key
-        uow.api_keys.save_revoked(key)
+        uow.api_keys.save(key)
         uow.commit()
     return key
 

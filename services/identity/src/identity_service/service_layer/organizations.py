@@ -6,6 +6,8 @@ the organization; the gRPC servicers check that the acting user is the signed pr
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy.exc import IntegrityError
 
 from cpshared.clock import utcnow
@@ -24,7 +26,7 @@ from identity_service.domain.model import (
     require_manager,
     require_member,
 )
-from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
+from identity_service.service_layer.unit_of_work import IdentityUnitOfWork, UnitOfWorkFactory
 
 
 def create_organization(cmd: commands.CreateOrganization, uow: IdentityUnitOfWork) -> tuple[Organization, Membership]:
@@ -40,14 +42,45 @@ def create_organization(cmd: commands.CreateOrganization, uow: IdentityUnitOfWor
             )
         if uow.organizations.slug_taken(slug):
             raise AlreadyExists(f"the slug {slug!r} is taken: choose another")
+        trial_days = integer_setting(uow, TRIAL_DAYS_SETTING, 0)
+        trial_ends_at = now + timedelta(days=trial_days) if trial_days > 0 else None
         try:
-            organization = uow.organizations.add(name, slug, owner.id, now)
+            organization = uow.organizations.add(name, slug, owner.id, now, trial_ends_at)
         except IntegrityError:  # the same slug committed by a concurrent create
             raise AlreadyExists(f"the slug {slug!r} is taken: choose another") from None
         membership = organization.founded(now)
         uow.organizations.add_member(membership)
         uow.commit()
     return organization, membership
+
+
+TRIAL_DAYS_SETTING = "organization_trial_days"
+"""Days a new organization is on trial; 0 (or unset): no trial, it starts active."""
+TRIALS_PER_RUN = 500
+
+
+def integer_setting(uow: IdentityUnitOfWork, key: str, default: int) -> int:
+    """A whole-number setting that is 0 or more; ``default`` when it is missing or unusable."""
+    setting = uow.settings.get(key)
+    value = setting.typed_value() if setting is not None else default
+    return value if type(value) is int and value >= 0 else default
+
+
+def end_due_trials(now: datetime, uow_factory: UnitOfWorkFactory) -> int:
+    """End every trial whose end has come (``organization.trial_ended``); how many ended.
+    Each organization in its own short transaction under its row lock, so a concurrent change
+    (a suspension by billing) is seen and a run killed half-way leaves nothing half-done."""
+    with uow_factory() as uow:
+        due = uow.organizations.trials_over(now, TRIALS_PER_RUN)
+    ended = 0
+    for organization_id in due:
+        with uow_factory() as uow:
+            organization = uow.organizations.get(organization_id, for_update=True)
+            if organization is not None and organization.end_trial(now):
+                uow.organizations.save(organization, now)
+                uow.commit()
+                ended += 1
+    return ended
 
 
 def get_organization(

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from cpshared.auth.principal import Principal
-from identity_service.domain.accounts import EmailVerification, Profile, UserSession
+from identity_service.domain.accounts import EmailVerification, PasswordResetToken, Profile, UserSession
 from identity_service.domain.dunning import AccountType, BillingHold
 from identity_service.domain.invitations import Invitation
 from identity_service.domain.model import (
@@ -26,6 +26,7 @@ from identity_service.domain.model import (
     QuotaOwner,
     Reservation,
     Setting,
+    SignInFailures,
     User,
     UserRole,
     UserStatus,
@@ -93,7 +94,13 @@ class OrganizationRepository(Protocol):
 
     def exists(self, organization_id: int) -> bool: ...
 
-    def add(self, name: str, slug: str, owner_id: int, now: datetime) -> Organization: ...
+    def add(
+        self, name: str, slug: str, owner_id: int, now: datetime, trial_ends_at: datetime | None = None
+    ) -> Organization:
+        """A new organization: active, or on trial until ``trial_ends_at`` when that is given."""
+
+    def trials_over(self, now: datetime, limit: int) -> list[int]:
+        """Ids of organizations on a trial whose end has come, oldest end first."""
 
     def slug_taken(self, slug: str) -> bool: ...
 
@@ -132,6 +139,19 @@ class LoginActivityRepository(Protocol):
     def delete_before(self, cutoff: datetime, limit: int) -> int:
         """Delete at most ``limit`` of the oldest attempts made before ``cutoff``; how many."""
 
+    def failures(self, subject: str, ip_address: str) -> SignInFailures:
+        """The failed credential checks of (account, address), locked for this unit of work."""
+
+    def save_failures(self, failures: SignInFailures) -> None: ...
+
+    def clear_failures(self, subject: str, ip_address: str) -> None: ...
+
+    def clear_subject(self, subject: str, now: datetime) -> int:
+        """Forget every address's failures of ``subject`` (a password reset); how many were blocked at ``now``."""
+
+    def delete_failures_before(self, cutoff: datetime, limit: int) -> int:
+        """Forget at most ``limit`` pairs whose last wait ended before ``cutoff``; how many."""
+
 
 class ApiKeyRepository(Protocol):
     seen: list[ApiKey]
@@ -157,7 +177,8 @@ class ApiKeyRepository(Protocol):
 
     def of_user(self, user_id: int) -> list[ApiKey]: ...
 
-    def save_revoked(self, key: ApiKey) -> None: ...
+    def save(self, key: ApiKey) -> None:
+        """Write what the key's own methods changed (name, scopes, rate limit, expiry, revocation)."""
 
     def note_use(self, key_id: int, ip: str | None, now: datetime, every: timedelta) -> bool:
         """Record that the key was used now from ``ip``, unless that was recorded less than
@@ -240,7 +261,24 @@ class AccountRepository(Protocol):
 
     def save_password(self, profile: Profile, password_hash: str, now: datetime) -> None: ...
 
+    def save_reset_password(self, profile: Profile, password_hash: str, now: datetime) -> None:
+        """The new password, and no lockout left: the failure count and lock are cleared."""
+
+    def locked_until(self, user_id: int) -> datetime | None: ...
+
     def password_hash(self, user_id: int) -> str | None: ...
+
+    def add_password_reset(
+        self, user_id: int, token_hash: str, now: datetime, expires_at: datetime
+    ) -> PasswordResetToken: ...
+
+    def password_reset_by_hash(self, token_hash: str) -> PasswordResetToken | None:
+        """The reset row of a token, locked for the confirmation."""
+
+    def latest_password_reset_sent(self, user_id: int) -> datetime | None: ...
+
+    def end_password_resets(self, user_id: int, now: datetime) -> None:
+        """Every open reset token of the user stops working."""
 
     def add_verification(
         self, user_id: int, email: str, token_hash: str, now: datetime, expires_at: datetime

@@ -15,6 +15,7 @@ from identity_service.domain.model import (
     QuotaOwner,
     Reservation,
     ReservationStatus,
+    TrialCap,
     UserStatus,
     check_reservation_key,
     check_resource_type,
@@ -74,7 +75,7 @@ def _reserve_locked(cmd: commands.ReserveQuota, uow: IdentityUnitOfWork) -> tupl
             return earlier, quota
         _refuse_suspended(cmd.owner, uow)
         now = utcnow()
-        reservation = quota.reserve(cmd.reservation_key, cmd.amount, now)
+        reservation = quota.reserve(cmd.reservation_key, cmd.amount, now, cap=_trial_cap(cmd, uow))
         try:
             uow.quotas.add_reservation(reservation)
         except IntegrityError:  # the key is in use on another owner's quota, committed meanwhile
@@ -101,6 +102,24 @@ def _refuse_suspended(owner: QuotaOwner, uow: IdentityUnitOfWork) -> None:
             raise PreconditionFailed(
                 f"user {user.id} is {user.status.value}: nothing new is created for it until it is active again"
             )
+
+
+def trial_limit_setting(resource_type: str) -> str:
+    return f"trial_{resource_type}_limit"
+
+
+def _trial_cap(cmd: commands.ReserveQuota, uow: IdentityUnitOfWork) -> TrialCap | None:
+    """While an organization is on trial, ``trial_<resource type>_limit`` caps its quota (when set)."""
+    if cmd.owner.organization_id is None:
+        return None
+    organization = uow.organizations.get(cmd.owner.organization_id)
+    if organization is None or organization.status is not OrganizationStatus.TRIAL:
+        return None
+    setting = uow.settings.get(trial_limit_setting(cmd.resource_type))
+    value = setting.typed_value() if setting is not None else None
+    if type(value) is not int or value < 0:
+        return None
+    return TrialCap(value, organization.trial_ends_at)
 
 
 def release_quota(reservation_key: str, uow_factory: UnitOfWorkFactory) -> tuple[Reservation, Quota]:

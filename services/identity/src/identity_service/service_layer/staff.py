@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed
+from cpshared.quotas import QuotaResourceType
 from identity_service.domain.dunning import AccountType
 from identity_service.domain.model import (
     OrganizationRole,
@@ -162,7 +163,7 @@ def erase_user(acting_user_id: int, user_id: int, uow: IdentityUnitOfWork) -> tu
 
         for key in uow.staff.live_api_keys(user.id):
             key.revoke(now)
-            uow.api_keys.save_revoked(key)
+            uow.api_keys.save(key)
         uow.staff.revoke_sessions(user.id, now)
         uow.staff.revoke_open_invitations(user.email, now)
         uow.staff.anonymise_login_activity(user.id)
@@ -222,6 +223,11 @@ def set_quota_limit(cmd: SetQuotaLimit, uow_factory: UnitOfWorkFactory) -> Quota
     creators of the same row never deadlock at the FOR UPDATE that follows.
     """
     resource_type, limit = check_resource_type(cmd.resource_type), check_quota_limit(cmd.quota_limit)
+    if resource_type not in {t.value for t in QuotaResourceType}:
+        raise InvalidInput(
+            f"resource_type {resource_type!r} is not a resource with a quota: use one of "
+            + ", ".join(t.value for t in QuotaResourceType)
+        )
     with uow_factory() as uow:
         require_admin(_actor(uow, cmd.acting_user_id), "setting quota limits")
         exists = (

@@ -15,6 +15,7 @@ from datetime import datetime
 from cpshared.clock import utcnow
 from cpshared.errors import InvalidInput, NotFound, PreconditionFailed, Unavailable
 from identity_service.domain import commands
+from identity_service.domain.accounts import RevokeReason
 from identity_service.domain.model import LoginFailure
 from identity_service.domain.two_factor import (
     DISABLED,
@@ -27,6 +28,7 @@ from identity_service.domain.two_factor import (
     new_totp_secret,
     provisioning_uri,
 )
+from identity_service.service_layer.credential_failures import guarded, refuse_counted, throttle_key
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 NOT_CONFIGURED = (
@@ -118,8 +120,24 @@ def enrol(user_id: int, uow: IdentityUnitOfWork) -> Enrolment:
     return Enrolment(secret=secret, otpauth_uri=provisioning_uri(secret, account.email))
 
 
-def confirm(user_id: int, code: str, uow: IdentityUnitOfWork) -> tuple[Status, list[str]]:
-    """Turn two-factor authentication on with a first code; the recovery codes, shown this once."""
+def _counted_code(
+    uow: IdentityUnitOfWork, account: TwoFactorAccount, user_id: int, code: str, ip: str, now: datetime
+) -> TwoFactor:
+    """The state after a right ``code``; a wrong one counts towards the (account, address) pair's
+    failures (:mod:`credential_failures`), committed before the refusal."""
+    pair = guarded(uow, account.email, throttle_key(ip), now)
+    try:
+        return _after_code(uow, account.state, user_id, code)
+    except InvalidInput as wrong:
+        refuse_counted(uow, pair, now, wrong)
+
+
+def confirm(
+    user_id: int, code: str, uow: IdentityUnitOfWork, *, ip: str = "", keep_session_id: int = 0
+) -> tuple[Status, list[str]]:
+    """Turn two-factor authentication on with a first code; the recovery codes, shown this once.
+    Every session of the user but ``keep_session_id`` ends: they were opened without the second
+    factor (a thief's session among them, perhaps)."""
     _box(uow)
     codes = new_recovery_codes()
     with uow:
@@ -130,14 +148,22 @@ def confirm(user_id: int, code: str, uow: IdentityUnitOfWork) -> tuple[Status, l
         if not state.pending:
             raise PreconditionFailed("nothing to confirm: enrol first (POST /v1/me/two_factor)")
         now = utcnow()
-        after = replace(_after_code(uow, state, user_id, code), confirmed_at=now).with_recovery_codes(codes, user_id)
+        after = replace(_counted_code(uow, account, user_id, code, ip, now), confirmed_at=now).with_recovery_codes(
+            codes, user_id
+        )
         account.enable(after, recovery_codes=len(codes))
         uow.two_factor.save(account, now)
+        for session in uow.accounts.live_sessions(user_id, now, for_update=True):
+            if session.id != keep_session_id:
+                session.revoke(now, RevokeReason.TWO_FACTOR_ENABLED, revoked_by_user_id=user_id)
+                uow.accounts.save_revoked(session)
         uow.commit()
     return Status.of(after), codes
 
 
-def disable(user_id: int, password: str, code: str, recovery_code: str, uow: IdentityUnitOfWork) -> Status:
+def disable(
+    user_id: int, password: str, code: str, recovery_code: str, uow: IdentityUnitOfWork, *, ip: str = ""
+) -> Status:
     """Turn it off: the password and a second factor (a code or a recovery code) prove it is the user."""
     _box(uow)
     if bool(code) == bool(recovery_code):
@@ -153,6 +179,8 @@ def disable(user_id: int, password: str, code: str, recovery_code: str, uow: Ide
             raise NotFound(f"user {user_id} does not exist")
         if not state.enabled:
             raise PreconditionFailed("two-factor authentication is off already")
+        now = utcnow()
+        pair = guarded(uow, account.email, throttle_key(ip), now)
         # Both are checked whatever the first answer, and the refusal does not say which was
         # wrong: the endpoint does not tell a password guesser that the password was right.
         password_ok = uow.passwords.verify(user.password_hash, password).ok
@@ -161,9 +189,14 @@ def disable(user_id: int, password: str, code: str, recovery_code: str, uow: Ide
         else:
             proved = state.after_recovery_code(recovery_code, user_id) is not None
         if not (password_ok and proved):
-            raise InvalidInput(
-                "the password or the second factor is wrong: check both and try again",
-                details={"fields": [{"name": "password", "messages": ["or the code is wrong"]}]},
+            refuse_counted(
+                uow,
+                pair,
+                now,
+                InvalidInput(
+                    "the password or the second factor is wrong: check both and try again",
+                    details={"fields": [{"name": "password", "messages": ["or the code is wrong"]}]},
+                ),
             )
         account.disable(proved_with="totp" if code else "recovery_code")
         uow.two_factor.save(account, utcnow())
@@ -171,7 +204,9 @@ def disable(user_id: int, password: str, code: str, recovery_code: str, uow: Ide
     return Status.of(DISABLED)
 
 
-def regenerate_recovery_codes(user_id: int, code: str, uow: IdentityUnitOfWork) -> tuple[Status, list[str]]:
+def regenerate_recovery_codes(
+    user_id: int, code: str, uow: IdentityUnitOfWork, *, ip: str = ""
+) -> tuple[Status, list[str]]:
     """A new set of recovery codes, given a current code; every earlier one stops working."""
     _box(uow)
     codes = new_recovery_codes()
@@ -179,7 +214,7 @@ def regenerate_recovery_codes(user_id: int, code: str, uow: IdentityUnitOfWork) 
         account = _locked(uow, user_id)
         if not account.state.enabled:
             raise PreconditionFailed("two-factor authentication is off: turn it on first (enrol, then confirm)")
-        after = _after_code(uow, account.state, user_id, code).with_recovery_codes(codes, user_id)
+        after = _counted_code(uow, account, user_id, code, ip, utcnow()).with_recovery_codes(codes, user_id)
         account.replace_recovery_codes(after, recovery_codes=len(codes))
         uow.two_factor.save(account, utcnow())
         uow.commit()

@@ -8,7 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from cpshared.clock import utcnow
 from cpshared.errors import AlreadyExists
 from identity_service.domain import commands
-from identity_service.domain.model import User, check_name, check_new_password, normalise_email
+from identity_service.domain.model import User, check_name, normalise_email
+from identity_service.domain.passwords import check_new_password
 from identity_service.service_layer.unit_of_work import IdentityUnitOfWork
 
 
@@ -23,7 +24,7 @@ def add_user(cmd: commands.CreateUser, uow: IdentityUnitOfWork) -> User:
     """Create the account inside the caller's open unit of work; the caller commits it, with
     whatever else belongs to the same change (a sign-up's verification row)."""
     name, email = check_name(cmd.name), normalise_email(cmd.email)
-    check_new_password(cmd.password)
+    check_new_password(cmd.password, email=email, name=name)
     password_hash = uow.passwords.hash(cmd.password)
     now = utcnow()
     if uow.users.by_email(email) is not None:

@@ -92,3 +92,19 @@ class SqlAlerts(AlertRepository):
                 acknowledged_by=alert.acknowledged_by,
             )
         )
+
+    def delete_resolved_before(self, cutoff: datetime, limit: int) -> int:
+        ids = (
+            self._session.execute(
+                sa.select(h.c.id)
+                .where(h.c.status == "resolved", h.c.resolved_at < cutoff.astimezone(UTC).replace(tzinfo=None))
+                .order_by(h.c.resolved_at)
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+        if not ids:
+            return 0
+        result = self._session.execute(sa.delete(h).where(h.c.id.in_(list(ids))))
+        return int(getattr(result, "rowcount", 0))

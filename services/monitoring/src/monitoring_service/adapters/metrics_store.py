@@ -9,7 +9,7 @@ is removed with DROP PARTITION, which frees its rows at once without deleting th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -18,9 +18,17 @@ from sqlalchemy.orm import Session
 from monitoring_service.adapters.tables import server_metrics as t
 from monitoring_service.domain.metrics import MetricsQuery
 from monitoring_service.domain.retention import DayPartition
-from monitoring_service.service_layer.ports import Bucket, MetricsStore
+from monitoring_service.domain.traffic import HOUR, HourTraffic, minute_bytes
+from monitoring_service.service_layer.ports import Bucket, MetricsStore, Usage
 
 CATCH_ALL = "pmax"
+EPOCH = datetime(1970, 1, 1)
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 TABLE = "server_metrics"
 
 
@@ -46,6 +54,36 @@ class SqlMetricsStore(MetricsStore):
             averages = {c.name: (Decimal(m[c.name]) if m[c.name] is not None else None) for c in columns}
             answer.append(Bucket(origin + int(m["bucket"]) * query.step, averages))
         return answer
+
+    def outgoing_by_hour(self, since: datetime, until: datetime) -> list[HourTraffic]:
+        hour = sa.func.timestampdiff(sa.text("HOUR"), EPOCH, t.c.recorded_at)
+        statement = (
+            sa.select(t.c.server_id, hour.label("hour"), sa.func.sum(t.c.network_out_mbps).label("mbps"))
+            .where(t.c.recorded_at >= _naive(since), t.c.recorded_at < _naive(until))
+            .group_by(t.c.server_id, sa.text("hour"))
+        )
+        return [
+            HourTraffic(int(row.server_id), EPOCH.replace(tzinfo=UTC) + int(row.hour) * HOUR, minute_bytes(row.mbps))
+            for row in self.session.execute(statement)
+            if row.mbps is not None
+        ]
+
+    def averages(self, since: datetime, until: datetime) -> dict[int, Usage]:
+        statement = (
+            sa.select(
+                t.c.server_id,
+                sa.func.avg(t.c.cpu_usage).label("cpu"),
+                sa.func.avg(t.c.memory_usage_percent).label("memory"),
+            )
+            .where(t.c.recorded_at >= _naive(since), t.c.recorded_at < _naive(until))
+            .group_by(t.c.server_id)
+        )
+        return {
+            int(row.server_id): Usage(
+                None if row.cpu is None else Decimal(row.cpu), None if row.memory is None else Decimal(row.memory)
+            )
+            for row in self.session.execute(statement)
+        }
 
     def day_partitions(self) -> list[DayPartition]:
         names = self.session.execute(

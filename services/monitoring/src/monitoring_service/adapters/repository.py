@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -35,3 +37,9 @@ class SqlMonitoredServers(MonitoredServerRepository):
             sa.select(t).where(t.c.status == RUNNING, t.c.deleted_at.is_(None)).order_by(t.c.server_id)
         )
         return [_server(row) for row in rows]
+
+    def of_ids(self, server_ids: Sequence[int]) -> dict[int, MonitoredServer]:
+        if not server_ids:
+            return {}
+        rows = self.session.execute(sa.select(t).where(t.c.server_id.in_(sorted(set(server_ids)))))
+        return {server.server_id: server for server in (_server(row) for row in rows)}

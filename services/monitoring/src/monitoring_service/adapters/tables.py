@@ -87,6 +87,28 @@ uptime_monitors = sa.Table(
     sa.Column("notification_channels", sa.JSON),
     sa.Column("created_at", TIME, nullable=False),
     sa.Column("updated_at", TIME, nullable=False),
+    # Migration 0006: the version its events carry, and the checker's state.
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.Enum("unknown", "up", "down"), nullable=False),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False),
+    sa.Column("down_since", TIME),
+    sa.Column("last_checked_at", TIME),
+    sa.Column("next_check_at", TIME),
+    sa.Column("certificate_expires_at", TIME),
+)
+
+uptime_check_results = sa.Table(
+    "uptime_check_results",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("uptime_monitor_id", ID, nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("checked_at", TIME, nullable=False),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("latency_ms", sa.Integer),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.String(500)),
+    sa.Column("certificate_expires_at", TIME),
 )
 
 monitored_servers = sa.Table(
@@ -98,5 +120,18 @@ monitored_servers = sa.Table(
     sa.Column("upstream_id", ID),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("deleted_at", TIME),
+    sa.Column("updated_at", TIME, nullable=False),
+)
+
+traffic_hours = sa.Table(
+    "traffic_hours",
+    metadata,
+    sa.Column("server_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("hour_start", TIME, primary_key=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("bytes_out", mysql.BIGINT(unsigned=True), nullable=False),
+    sa.Column("recorded_gb", sa.Numeric(20, 6), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
     sa.Column("updated_at", TIME, nullable=False),
 )

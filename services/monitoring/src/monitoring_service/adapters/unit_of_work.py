@@ -13,6 +13,8 @@ from monitoring_service.adapters.alert_repository import SqlAlerts
 from monitoring_service.adapters.alert_rule_repository import SqlAlertRules
 from monitoring_service.adapters.metrics_store import SqlMetricsStore
 from monitoring_service.adapters.repository import SqlMonitoredServers
+from monitoring_service.adapters.traffic_repository import SqlTraffic
+from monitoring_service.adapters.uptime_repository import SqlUptimeMonitors
 from monitoring_service.service_layer.unit_of_work import MonitoringUnitOfWork
 
 
@@ -23,6 +25,8 @@ class SqlAlchemyMonitoringUnitOfWork(SqlAlchemyUnitOfWork, MonitoringUnitOfWork)
         self.metrics = SqlMetricsStore(self.session)
         self.alert_rules = SqlAlertRules(self.session)
         self.alerts = SqlAlerts(self.session)
+        self.traffic = SqlTraffic(self.session)
+        self.uptime_monitors = SqlUptimeMonitors(self.session)
         return self
 
     def commit(self) -> None:

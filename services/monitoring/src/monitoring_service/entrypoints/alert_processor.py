@@ -18,15 +18,25 @@ once), never loses it, and a replay of the stream from the start gives the same 
 
 The enabled server rules and the servers' tenants are read from monitoring's database every
 CP_RULES_REFRESH_SECONDS (adapters/alert_conditions.py).
+
+After every rebalance (a start included) the processor evaluates a sample only once its tables
+are restored and its partitions positioned (``PositionedConsumer``): faust's fetcher can hand
+the agent records fetched between the assignment and the pause of the stream partitions, and
+after the restore faust "seeks to the committed offsets" through aiokafka, which does not seek a
+partition without a committed offset. A processor killed before its first commit (one every
+2.8 s) then went on past the records fetched early and dropped, and never evaluated them.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Set
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.transport.drivers import aiokafka as faust_kafka
+from faust.types import TP
 from prometheus_client import Counter
 from sqlalchemy.engine import Engine
 
@@ -55,6 +65,75 @@ assert ALERT_WINDOWS_CHANGELOG.name == f"{APP_ID}-{WINDOWS_TABLE}-changelog"
 SAMPLES_EVALUATED = Counter("monitoring_alert_samples_total", "metric.sampled records the alert processor evaluated")
 TRANSITIONS = Counter("monitoring_alert_transitions_total", "Alert events published", ["kind"])
 UNREADABLE = Counter("monitoring_alert_unreadable_total", "Records of monitoring.metrics the processor could not read")
+DEFERRED = Counter(
+    "monitoring_alert_deferred_total",
+    "Samples delivered before the windows were restored and the partitions positioned (read again after)",
+)
+
+
+class PositionedConsumer(faust_kafka.Consumer):
+    """faust's aiokafka consumer that knows when its stream partitions are positioned.
+
+    From a rebalance's start until faust has restored the tables and sought the stream
+    partitions, ``positioned`` is false: a record the agent gets then is not evaluated (the
+    windows may not be restored yet) but noted with ``defer``, and the seek goes back to the
+    earliest deferred offset of each partition, so it comes again. A partition that has no
+    committed offset (or 0) is sought to its beginning, as ``consumer_auto_offset_reset`` says:
+    aiokafka's ``seek_to_committed`` leaves such a partition where the early fetches left it.
+    Nothing is committed while not positioned, so a deferred record is never committed unseen."""
+
+    positioned: bool = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred: dict[TP, int] = {}
+
+    def defer(self, tp: TP, offset: int) -> None:
+        """A record of ``tp`` delivered while not positioned: read it again after the seek."""
+        self._deferred[tp] = min(offset, self._deferred.get(tp, offset))
+
+    async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
+        self.positioned = False
+        await super().on_partitions_revoked(revoked)
+
+    async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        if not self.positioned:
+            return False
+        return await super().commit(topics, start_new_transaction=start_new_transaction)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed = dict(await super().seek_to_committed())
+        unstarted: list[TP] = []
+        for tp, offset in committed.items():
+            if self._is_changelog_tp(tp):
+                continue
+            deferred = self._deferred.pop(tp, None)
+            start = offset or 0
+            if not offset:
+                unstarted.append(tp)
+            elif deferred is not None and deferred < offset:
+                self._thread.seek(tp, deferred)
+                start = committed[tp] = deferred
+            # Every record from the new position on comes again: an ack of one of them (a
+            # deferred record's) counts once it is evaluated.
+            self._acked[tp] = [o for o in self._acked.get(tp, []) if o < start]
+            self._acked_index[tp] = {o for o in self._acked_index.get(tp, set()) if o < start}
+        if unstarted:
+            await self._thread.seek_to_beginning(*unstarted)
+        self._deferred.clear()
+        self.positioned = True
+        return committed
+
+
+class PositionedTransport(faust_kafka.Transport):
+    Consumer = PositionedConsumer
+
+
+class AlertProcessorApp(faust.App):
+    """The faust app on ``PositionedTransport``."""
+
+    def _new_transport(self) -> faust_kafka.Transport:
+        return PositionedTransport(self.conf.broker_consumer, self)
 
 
 def window_key(rule_id: int, server_id: int) -> str:
@@ -130,7 +209,7 @@ def make_app(
 ) -> faust.App:
     """The processor's faust app; ``app_id`` names its consumer group and its table's changelog
     (``<app_id>-alert_windows-changelog``)."""
-    app = faust.App(
+    app = AlertProcessorApp(
         app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
         store="memory://",
@@ -167,8 +246,13 @@ def make_app(
 
     @app.agent(source)
     async def evaluate(stream: Any) -> None:
+        consumer = cast(PositionedConsumer, app.consumer)
         async for event in stream.events():
             message = event.message
+            if not consumer.positioned:
+                DEFERRED.inc()
+                consumer.defer(message.tp, message.offset)
+                continue
             try:
                 received = read_event(message.topic, message.partition, message.offset, event.value)
             except UnreadableEvent as exc:

@@ -1,6 +1,7 @@
-"""Monitoring's retention of server_metrics, run by the shared keeper (``cpshared.retention``) in
+"""Monitoring's retention of server_metrics and alert_history, run by the shared keeper (``cpshared.retention``) in
 a thread of the monitoring gRPC server, at start and every CP_RETENTION_INTERVAL_SECONDS (days
-kept: CP_METRICS_RETENTION_DAYS; day partitions made ahead: CP_METRICS_PARTITIONS_AHEAD_DAYS).
+kept: CP_METRICS_RETENTION_DAYS; day partitions made ahead: CP_METRICS_PARTITIONS_AHEAD_DAYS;
+resolved alerts kept: CP_ALERT_HISTORY_RETENTION_DAYS).
 The same pass answers the RunRetention RPC and ``python -m monitoring_service.entrypoints.cli
 retention`` (``cloudctl retention run``)."""
 
@@ -16,12 +17,13 @@ from cpshared.retention import Retention, run_retention, start_keeper
 from monitoring_service import SERVICE_NAME
 from monitoring_service.bootstrap import Monitoring
 from monitoring_service.config import RetentionSettings
-from monitoring_service.service_layer.retention import RetentionReport
+from monitoring_service.service_layer.retention import RetentionReport, prune_alert_history
 from monitoring_service.service_layer.retention import run_retention as drop_old_partitions
 
 log = get_logger(__name__)
 
 TABLE = "server_metrics"
+ALERT_TABLE = "alert_history"
 PARTITIONS_DROPPED = Counter(
     "monitoring_retention_partitions_dropped_total", "Day partitions of server_metrics dropped"
 )
@@ -45,6 +47,15 @@ def retention(
     return Retention(SERVICE_NAME, TABLE, run)
 
 
+def alert_history_retention(monitoring: Monitoring, settings: RetentionSettings) -> Retention:
+    """alert_history's retention: alerts resolved more than CP_ALERT_HISTORY_RETENTION_DAYS ago."""
+
+    def run() -> int:
+        return prune_alert_history(utcnow(), settings.alert_history_retention_days, monitoring.uow)
+
+    return Retention(SERVICE_NAME, ALERT_TABLE, run)
+
+
 def retention_pass(monitoring: Monitoring, settings: RetentionSettings) -> RetentionReport | None:
     """One run now; its report, None when another process is running it."""
     reports: list[RetentionReport] = []
@@ -54,4 +65,9 @@ def retention_pass(monitoring: Monitoring, settings: RetentionSettings) -> Reten
 
 
 def start(monitoring: Monitoring, settings: RetentionSettings, stop: threading.Event | None = None) -> threading.Thread:
-    return start_keeper(monitoring.engine, [retention(monitoring, settings)], settings.retention_interval_seconds, stop)
+    return start_keeper(
+        monitoring.engine,
+        [retention(monitoring, settings), alert_history_retention(monitoring, settings)],
+        settings.retention_interval_seconds,
+        stop,
+    )

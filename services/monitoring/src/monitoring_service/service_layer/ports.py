@@ -14,6 +14,8 @@ from monitoring_service.domain.alerts import Alert
 from monitoring_service.domain.metrics import MetricsQuery
 from monitoring_service.domain.retention import DayPartition
 from monitoring_service.domain.servers import MonitoredServer
+from monitoring_service.domain.traffic import HourTraffic, MeteredHour
+from monitoring_service.domain.uptime_monitors import CheckResult, UptimeMonitor
 
 
 class AlertRuleRepository(abc.ABC):
@@ -38,6 +40,53 @@ class AlertRuleRepository(abc.ABC):
     def delete(self, rule: AlertRule) -> None: ...
 
 
+class UptimeMonitorRepository(abc.ABC):
+    seen: list[UptimeMonitor]
+    """The monitors added, saved or deleted in this unit of work: it collects their events on commit."""
+
+    @abc.abstractmethod
+    def add(self, monitor: UptimeMonitor) -> UptimeMonitor:
+        """Insert ``monitor``; it gets its id."""
+
+    @abc.abstractmethod
+    def get(self, monitor_id: int, *, for_update: bool = False) -> UptimeMonitor | None: ...
+
+    @abc.abstractmethod
+    def of_tenant(self, user_id: int, organization_id: int | None) -> list[UptimeMonitor]:
+        """The monitors of the user (those bound to no organization) and of ``organization_id``, by id."""
+
+    @abc.abstractmethod
+    def due(self, now: datetime, region: str, limit: int) -> list[UptimeMonitor]:
+        """Enabled monitors of ``region`` whose next check is due, locked (others skip them), oldest due first."""
+
+    @abc.abstractmethod
+    def save(self, monitor: UptimeMonitor) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, monitor: UptimeMonitor) -> None:
+        """Remove the monitor and its results."""
+
+    @abc.abstractmethod
+    def add_result(self, monitor_id: int, result: CheckResult) -> None: ...
+
+    @abc.abstractmethod
+    def results(self, monitor_id: int, since: datetime, limit: int) -> list[CheckResult]:
+        """The monitor's results since ``since``, newest first."""
+
+    @abc.abstractmethod
+    def counts(self, monitor_id: int, since: datetime) -> tuple[int, int]:
+        """(checks that passed, checks) since ``since``, counted in the database."""
+
+
+class UptimeChecker(abc.ABC):
+    """Runs one check of a monitor from this checker's location."""
+
+    region: str
+
+    @abc.abstractmethod
+    def check(self, monitor: UptimeMonitor) -> CheckResult: ...
+
+
 class AlertRepository(abc.ABC):
     """Alerts (alert_history, monitoring's projection of its alert events) with their rules."""
 
@@ -53,6 +102,10 @@ class AlertRepository(abc.ABC):
     @abc.abstractmethod
     def save_acknowledgement(self, alert: Alert) -> None: ...
 
+    @abc.abstractmethod
+    def delete_resolved_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete at most ``limit`` alerts resolved before ``cutoff``; how many."""
+
 
 class MonitoredServerRepository(abc.ABC):
     """Monitoring's projection of compute's servers."""
@@ -64,6 +117,10 @@ class MonitoredServerRepository(abc.ABC):
     def collectable(self) -> list[MonitoredServer]:
         """The servers that run now, by id."""
 
+    @abc.abstractmethod
+    def of_ids(self, server_ids: Sequence[int]) -> dict[int, MonitoredServer]:
+        """The servers of ``server_ids`` monitoring knows (deleted ones too)."""
+
 
 @dataclass(frozen=True)
 class Bucket:
@@ -73,12 +130,48 @@ class Bucket:
     averages: dict[str, Decimal | None]
 
 
+@dataclass(frozen=True)
+class Usage:
+    """A server's average use over a window, in percent (None: no sample said)."""
+
+    cpu: Decimal | None
+    memory: Decimal | None
+
+
+class TrafficRepository(abc.ABC):
+    """traffic_hours: what the traffic meter recorded of each server's hours."""
+
+    @abc.abstractmethod
+    def metered(self, since: datetime) -> dict[tuple[int, datetime], MeteredHour]:
+        """The hours from ``since`` on, locked until the commit."""
+
+    @abc.abstractmethod
+    def save(self, hours: Sequence[tuple[MeteredHour, MonitoredServer]], at: datetime) -> None:
+        """Store what was recorded of ``hours`` (each with its server's owner), in one statement."""
+
+    @abc.abstractmethod
+    def recorded_since(self, since: datetime, server_ids: Sequence[int]) -> dict[int, Decimal]:
+        """The GB recorded of each of ``server_ids``' hours from ``since`` on."""
+
+    @abc.abstractmethod
+    def forget_before(self, before: datetime) -> int:
+        """Delete the hours before ``before`` (no pass reads them again); how many."""
+
+
 class MetricsStore(abc.ABC):
     """server_metrics: its aggregates and its day partitions."""
 
     @abc.abstractmethod
     def aggregate(self, query: MetricsQuery) -> list[Bucket]:
         """The steps of ``query`` that have samples, oldest first, averaged in the database."""
+
+    @abc.abstractmethod
+    def outgoing_by_hour(self, since: datetime, until: datetime) -> list[HourTraffic]:
+        """Every server's outgoing bytes per UTC hour of [since, until), from its stored samples."""
+
+    @abc.abstractmethod
+    def averages(self, since: datetime, until: datetime) -> dict[int, Usage]:
+        """Every server with samples in [since, until): its average cpu and memory use."""
 
     @abc.abstractmethod
     def day_partitions(self) -> list[DayPartition]: ...

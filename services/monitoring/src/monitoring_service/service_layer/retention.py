@@ -1,10 +1,12 @@
 """Retention of server_metrics (the seed's clean_old_metrics, monitoring's part): day partitions
-older than the retention are dropped whole, and the days ahead get their partitions."""
+older than the retention are dropped whole, and the days ahead get their partitions. And of
+alert_history: alerts resolved more than its retention ago are deleted in batches (a firing or
+acknowledged alert stays, however old)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitoring_service.domain.retention import RetentionPlan
 from monitoring_service.service_layer.unit_of_work import UnitOfWorkFactory
@@ -31,3 +33,19 @@ def run_retention(now: datetime, keep_days: int, ahead_days: int, uow: UnitOfWor
             report.dropped.append(partition.name)
         work.commit()
     return report
+
+
+ALERT_BATCH = 5_000
+
+
+def prune_alert_history(now: datetime, keep_days: int, uow: UnitOfWorkFactory, *, batch: int = ALERT_BATCH) -> int:
+    """Delete the alerts resolved before ``now - keep_days``; how many."""
+    cutoff = now - timedelta(days=keep_days)
+    removed = 0
+    while True:
+        with uow() as work:
+            deleted = work.alerts.delete_resolved_before(cutoff, batch)
+            work.commit()
+        removed += deleted
+        if deleted < batch:
+            return removed

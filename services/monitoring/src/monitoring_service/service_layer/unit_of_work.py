@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.envelope import PendingEvent, new_event
+from cpshared.timestamps import to_timestamp
 from monitoring_service import SERVICE_NAME
+from monitoring_service.domain.aggregate import Aggregate
 from monitoring_service.service_layer import ports
 
 
@@ -23,6 +26,8 @@ class MonitoringUnitOfWork(abc.ABC):
     metrics: ports.MetricsStore
     alert_rules: ports.AlertRuleRepository
     alerts: ports.AlertRepository
+    traffic: ports.TrafficRepository
+    uptime_monitors: ports.UptimeMonitorRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
@@ -48,17 +53,20 @@ class MonitoringUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
     def collect_events(self) -> None:
-        """The events the alert rules written in this unit of work recorded, into the outbox, in order."""
-        for rule in self.alert_rules.seen:
-            for recorded in rule.pop_events():
+        """The events the alert rules and uptime monitors written in this unit of work recorded,
+        into the outbox, in order."""
+        aggregates: list[Aggregate] = [*self.alert_rules.seen, *self.uptime_monitors.seen]
+        for aggregate in aggregates:
+            for recorded in aggregate.pop_events():
                 spec = REGISTRY.spec(recorded.event_type)
+                fields = {k: to_timestamp(v) if isinstance(v, datetime) else v for k, v in recorded.fields.items()}
                 self.record(
                     new_event(
                         spec,
                         producer=SERVICE_NAME,
                         aggregate_id=recorded.aggregate_id,
                         aggregate_version=recorded.version,
-                        payload=spec.message(**recorded.fields),
+                        payload=spec.message(**fields),
                     )
                 )
 

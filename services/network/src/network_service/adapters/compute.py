@@ -16,12 +16,13 @@ from cpshared.errors import Unavailable
 from cpshared.grpc.service_client import ServiceChannel
 from network_service import SERVICE_NAME
 from network_service.domain.floating_ips import LocationRef, ServerRef
-from network_service.service_layer.ports import Compute
+from network_service.domain.load_balancers import LoadBalancerType
+from network_service.service_layer.ports import Compute, LoadBalancerTypes
 
 GONE = ("deleting", "deleted")
 
 
-class ComputeClient(Compute):
+class ComputeClient(Compute, LoadBalancerTypes):
     def __init__(self, address: str, service_key_file: str) -> None:
         self._compute = ServiceChannel(address, service_key_file, caller=SERVICE_NAME, callee="compute")
         self._locations: dict[str, LocationRef] = {}
@@ -69,6 +70,32 @@ class ComputeClient(Compute):
 
     def location_by_id(self, location_id: int) -> LocationRef | None:
         return next((loc for loc in self._load().values() if loc.id == location_id), None)
+
+    def locations(self) -> list[LocationRef]:
+        return sorted(self._load().values(), key=lambda loc: loc.id)
+
+    def load_balancer_type(self, code: str) -> LoadBalancerType | None:
+        """The available load balancer type of compute's catalog named ``code`` (or its id, as digits)."""
+        try:
+            answer = self._compute.call(
+                lambda ch, md: cpb_grpc.ComputeServiceStub(ch).ListLoadBalancerTypes(
+                    cpb.ListLoadBalancerTypesRequest(), metadata=md
+                )
+            )
+        except aio.AioRpcError as exc:
+            raise Unavailable(f"compute could not list its load balancer types: {exc.code().name}") from None
+        for lt in answer.load_balancer_types:
+            if lt.available and (lt.code == code or (code.isdigit() and lt.id == int(code))):
+                return LoadBalancerType(
+                    id=lt.id,
+                    code=lt.code,
+                    description=lt.description,
+                    max_services=lt.max_services,
+                    max_targets=lt.max_targets,
+                    max_connections=lt.max_connections,
+                    max_assigned_certificates=lt.max_assigned_certificates,
+                )
+        return None
 
     def close(self) -> None:
         self._compute.close()

@@ -174,3 +174,92 @@ primary_ips = sa.Table(
     sa.Column("deleted_at", TIME),
     sa.Column("metered_until", TIME),
 )
+
+
+load_balancers = sa.Table(
+    "load_balancers",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(50), nullable=False),
+    sa.Column("datacenter_id", ID, nullable=False),
+    sa.Column("public_ip", sa.String(45)),
+    sa.Column("algorithm", sa.String(20)),
+    sa.Column("status", sa.String(20)),
+    sa.Column("labels", sa.JSON),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+    sa.Column("deleted_at", TIME),
+    sa.Column("location", sa.String(20), nullable=False),
+    sa.Column("network_zone", sa.String(50), nullable=False),
+    sa.Column("ipv6", sa.String(45)),
+    sa.Column("public_enabled", sa.Boolean, nullable=False),
+    sa.Column("dns_ptrs", sa.JSON),
+    sa.Column("networks", sa.JSON),
+    sa.Column("protection_delete", sa.Boolean, nullable=False),
+    sa.Column("blocked", sa.Boolean, nullable=False),
+    sa.Column("locked", sa.Boolean, nullable=False),
+    sa.Column("synced", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("metered_until", TIME),
+)
+
+load_balancer_services = sa.Table(
+    "load_balancer_services",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("load_balancer_id", ID, nullable=False),
+    sa.Column("listen_port", sa.Integer, nullable=False),
+    sa.Column("protocol", sa.String(5), nullable=False),
+    sa.Column("destination_port", sa.Integer, nullable=False),
+    sa.Column("proxyprotocol", sa.Boolean, nullable=False),
+    sa.Column("health_check", sa.JSON, nullable=False),
+    sa.Column("http", sa.JSON),
+)
+
+load_balancer_targets = sa.Table(
+    "load_balancer_targets",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("load_balancer_id", ID, nullable=False),
+    sa.Column("type", sa.String(20), nullable=False),
+    sa.Column("server_id", ID),
+    sa.Column("label_selector", sa.String(1000)),
+    sa.Column("ip", sa.String(45)),
+    sa.Column("use_private_ip", sa.Boolean, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
+load_balancer_health = sa.Table(
+    "load_balancer_health",
+    metadata,
+    sa.Column("load_balancer_id", ID, primary_key=True),
+    sa.Column("target", sa.String(64), primary_key=True),
+    sa.Column("listen_port", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("checked_at", TIME, nullable=False),
+)
+
+certificates = sa.Table(
+    "certificates",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(10), nullable=False),
+    sa.Column("certificate", sa.Text, nullable=False),
+    sa.Column("private_key", sa.Text, nullable=False),
+    sa.Column("domain_names", sa.JSON, nullable=False),
+    sa.Column("fingerprint", sa.String(95), nullable=False),
+    sa.Column("not_valid_before", TIME, nullable=False),
+    sa.Column("not_valid_after", TIME, nullable=False),
+    sa.Column("labels", sa.JSON),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("updated_at", TIME),
+    sa.Column("deleted_at", TIME),
+)

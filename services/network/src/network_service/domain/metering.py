@@ -60,3 +60,22 @@ class MeteredPrimaryIp:
 
     def hours_due(self, now: datetime, limit: int) -> list[datetime]:
         return hours_due(self.created_at, self.deleted_at, self.metered_until, now, limit)
+
+
+@dataclass(frozen=True)
+class MeteredLoadBalancer:
+    """A load balancer's billable hours: every started UTC clock hour from its creation to its
+    deletion once upstream made it, priced by billing's plan of its type (lb11, lb21, lb31)."""
+
+    id: int
+    user_id: int
+    organization_id: int | None
+    name: str
+    type: str
+    location: str
+    created_at: datetime
+    deleted_at: datetime | None
+    metered_until: datetime | None
+
+    def hours_due(self, now: datetime, limit: int) -> list[datetime]:
+        return hours_due(self.created_at, self.deleted_at, self.metered_until, now, limit)

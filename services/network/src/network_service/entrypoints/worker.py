@@ -2,8 +2,10 @@
 
 It carries out the running actions of network's actions table upstream, one at a time per
 worker (several workers share the table: each claims with FOR UPDATE SKIP LOCKED), and sweeps
-upstream for stray floating IPs every CP_WORKER_SWEEP_INTERVAL seconds; every CP_METERING_INTERVAL
-seconds it records the floating IP hours that have ended (service_layer/metering.py). An action whose
+upstream for stray floating IPs, networks, firewalls and load balancers every
+CP_WORKER_SWEEP_INTERVAL seconds; every CP_METERING_INTERVAL seconds it records the floating IP
+and load balancer hours that have ended (service_layer/metering.py); when idle it brings unsynced
+firewalls and load balancers in line upstream and reads load balancers' health. An action whose
 upstream stays unavailable is left running and retried later with a growing pause. SIGTERM or
 SIGINT stop it after the action in hand; SIGKILL at any moment loses nothing (see
 service_layer/provisioning.py).
@@ -39,7 +41,9 @@ log = get_logger(__name__)
 ACTIONS = Counter(
     "network_worker_actions_total", "Actions network's worker finished or deferred", ["command", "status"]
 )
-METERED = Counter("network_worker_usage_hours_total", "Floating IP hours metering recorded (usage.recorded)")
+METERED = Counter(
+    "network_worker_usage_hours_total", "Floating IP and load balancer hours metering recorded (usage.recorded)"
+)
 RECONCILED = Counter("network_worker_firewalls_synced_total", "Firewalls the worker brought in line upstream")
 RECONCILE_SECONDS = 2.0
 """How often, at most, the idle worker brings unsynced firewalls in line upstream (one whose

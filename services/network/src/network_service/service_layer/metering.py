@@ -1,5 +1,7 @@
-"""Metering: one ``usage.recorded`` per floating IP per started clock hour, priced by billing's
-plan of its type (so billing invoices floating IPs on lines of their own).
+"""Metering: one ``usage.recorded`` per floating IP and per load balancer per started clock hour,
+priced by billing's plan of its type (``floating_ip_ipv4``, ``lb11`` …; so billing invoices them
+on lines of their own, ``load_balancer <name> (#id) lb11, <month>``, capped at the plan's monthly
+price by billing).
 
 Driven by network's own database: each floating IP's cursor (``floating_ips.metered_until``)
 says up to which hour its usage is recorded. A round claims the floating IPs with an hour to
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from cpshared.clock import utcnow
 from cpshared.events.envelope import PendingEvent
@@ -21,13 +24,14 @@ from cpshared.logging import get_logger
 from cpshared.metering import HOUR, usage_recorded
 from network_service import SERVICE_NAME
 from network_service.domain.metering import Price
-from network_service.service_layer.ports import Prices
+from network_service.service_layer.ports import LoadBalancerPrices, Prices
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
 
 log = get_logger(__name__)
 
 RESOURCE_TYPE = "floating_ip"
 PRIMARY_IP_RESOURCE_TYPE = "primary_ip"
+LOAD_BALANCER = "load_balancer"
 METRIC = "compute_hours"
 """Billing's metric of billable resource-hours (its usage_records enum: hours of any resource —
 servers, floating IPs, primary IPs, load balancers). Billing's invoice lines are keyed by resource
@@ -50,9 +54,11 @@ class Meter:
         *,
         max_floating_ips: int = 500,
         max_hours: int = 500,
+        load_balancer_prices: LoadBalancerPrices | None = None,
     ) -> None:
         self.uow_factory = uow_factory
         self.prices = prices
+        self.load_balancer_prices = load_balancer_prices
         self.max_floating_ips = max_floating_ips
         self.max_hours = max_hours
 
@@ -116,8 +122,10 @@ class Meter:
         with self.uow_factory() as uow:
             now = utcnow()
             due = uow.metering.claim_due(now, self.max_floating_ips)
-            if not due:
-                return MeteringRound(0, 0, 0, more=False)
+            lbs_recorded, lbs_advanced, lbs_more = self._load_balancers(uow, now)
+            if not due and not lbs_recorded and not lbs_advanced:
+                uow.commit()
+                return MeteringRound(0, 0, 0, more=lbs_more)
             plans: dict[str, Price | None] = {kind: self.prices.floating_ip(kind) for kind in {f.type for f in due}}
             recorded: list[PendingEvent] = []
             advanced: list[tuple[int, int]] = []  # (floating IP, hours)
@@ -152,13 +160,54 @@ class Meter:
                     advanced.append((fip.id, len(hours)))
                 if budget == 0:
                     break
+            recorded += lbs_recorded
             added = uow.record_once(recorded)
             uow.commit()
         duplicates = len(recorded) - len(added)
         if duplicates:
             log.warning("usage_already_recorded", hours=duplicates)
-        more = len(due) == self.max_floating_ips or budget == 0
-        return MeteringRound(len(advanced), len(added), duplicates, more=more)
+        more = len(due) == self.max_floating_ips or budget == 0 or lbs_more
+        return MeteringRound(len(advanced) + lbs_advanced, len(added), duplicates, more=more)
+
+    def _load_balancers(self, uow: NetworkUnitOfWork, now: datetime) -> tuple[list[PendingEvent], int, bool]:
+        """The load balancers' hours due now (their cursors advanced): (events, load balancers, more)."""
+        if self.load_balancer_prices is None:
+            return [], 0, False
+        due = uow.load_balancers.claim_due(now, self.max_floating_ips)
+        recorded: list[PendingEvent] = []
+        advanced = 0
+        budget = self.max_hours
+        for lb in due:
+            price = self.load_balancer_prices.load_balancer(lb.type)
+            if price is None:
+                log.warning("load_balancer_not_priced", load_balancer_id=lb.id, type=lb.type)
+                continue
+            hours = lb.hours_due(now, budget)
+            budget -= len(hours)
+            for hour in hours:
+                recorded.append(
+                    usage_recorded(
+                        producer=SERVICE_NAME,
+                        resource_type=LOAD_BALANCER,
+                        resource_id=lb.id,
+                        resource_name=lb.name,
+                        user_id=lb.user_id,
+                        organization_id=lb.organization_id,
+                        metric=METRIC,
+                        hour=hour,
+                        product=price.code,
+                        location=lb.location,
+                        price_hourly=price.price_hourly,
+                        price_monthly=price.price_monthly,
+                        currency=price.currency,
+                    )
+                )
+            if hours:
+                uow.load_balancers.advance(lb.id, hours[-1] + HOUR)
+                advanced += 1
+            if budget == 0:
+                break
+        return recorded, advanced, len(due) == self.max_floating_ips or budget == 0
 
     def run(self) -> MeteringRound:
         """Rounds until nothing is due; the totals."""

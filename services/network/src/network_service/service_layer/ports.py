@@ -11,9 +11,11 @@ from typing import Protocol
 
 from hetzner_conventions.label_sql import LabelRequirement
 from network_service.domain.actions import Action
+from network_service.domain.certificates import Certificate
 from network_service.domain.firewalls import Firewall, Rule
 from network_service.domain.floating_ips import FloatingIp, LocationRef, ServerRef
-from network_service.domain.metering import MeteredFloatingIp, MeteredPrimaryIp, Price
+from network_service.domain.load_balancers import LoadBalancer, LoadBalancerType, Spec
+from network_service.domain.metering import MeteredFloatingIp, MeteredLoadBalancer, MeteredPrimaryIp, Price
 from network_service.domain.networks import Network, Route, Subnet
 from network_service.domain.primary_ips import PrimaryIp
 
@@ -201,6 +203,9 @@ class Compute(Protocol):
         """The location of compute's catalog with this code; None: unknown."""
 
     def location_by_id(self, location_id: int) -> LocationRef | None: ...
+
+    def locations(self) -> list[LocationRef]:
+        """Every location of compute's catalog."""
 
 
 class Prices(Protocol):
@@ -435,6 +440,135 @@ class UpstreamFirewalls(Protocol):
         """Remove it from every server, then delete it (one gone already is no error)."""
 
     def wait(self, action_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class UpstreamLoadBalancer:
+    id: int
+    platform_id: int | None
+    ipv4: str | None
+    ipv6: str | None
+    health: dict[tuple[str, int], str]
+    """Upstream's health by (``server:<upstream id>`` or ``ip:<address>``, listen port)."""
+
+
+class UpstreamLoadBalancers(Protocol):
+    """Load balancers upstream, each labelled with the platform's id; a platform label selector
+    is resolved here into the servers it matches (upstream's labels are compute's). Every call is
+    safe to repeat: a change upstream has already is no call."""
+
+    def find(self, platform_id: int) -> list[UpstreamLoadBalancer]:
+        """Upstream load balancers labelled with ``platform_id``, oldest first."""
+
+    def labelled(self) -> list[UpstreamLoadBalancer]: ...
+
+    def create(self, platform_id: int, spec: Spec, location: str) -> UpstreamLoadBalancer:
+        """Create it (type, location, algorithm, public interface) unless one with its label exists."""
+
+    def sync(
+        self, upstream_id: int, spec: Spec, servers: list[tuple[int, bool]], networks: dict[int, int]
+    ) -> UpstreamLoadBalancer:
+        """Make it hold ``spec``: its type, algorithm, services, public interface, reverse DNS,
+        the networks (platform id → upstream id) and exactly ``servers`` (upstream id, use
+        private IP) and the spec's IP targets as targets; the result."""
+
+    def server_of(self, platform_server_id: int) -> int | None: ...
+
+    def network_of(self, platform_network_id: int) -> int | None:
+        """Upstream's id of the platform's private network (found by its label); None: none."""
+
+    def delete(self, upstream_id: int) -> None:
+        """Delete it; one gone already is no error."""
+
+
+class LoadBalancerTypes(Protocol):
+    def load_balancer_type(self, code: str) -> LoadBalancerType | None:
+        """The available type of compute's catalog with this code (or id, as digits); None: unknown."""
+
+
+class LoadBalancerPrices(Protocol):
+    def load_balancer(self, code: str) -> Price | None:
+        """Billing's active plan of the load balancer type ``code``; None: not offered."""
+
+
+class LoadBalancerRepository(Protocol):
+    seen: list[LoadBalancer]
+
+    def add(self, lb: LoadBalancer, now: datetime) -> LoadBalancer: ...
+
+    def get(self, lb_id: int, *, for_update: bool = False) -> LoadBalancer | None: ...
+
+    def get_any(self, lb_id: int, *, for_update: bool = False) -> LoadBalancer | None: ...
+
+    def named(self, user_id: int, organization_id: int | None, name: str) -> LoadBalancer | None: ...
+
+    def save(self, lb: LoadBalancer, now: datetime) -> None: ...
+
+    def targeting(self, server_ids: Collection[int], *, for_update: bool = False) -> list[LoadBalancer]:
+        """Live load balancers with any of those servers as a server target."""
+
+    def with_selectors(self, user_id: int, organization_id: int | None) -> list[LoadBalancer]: ...
+
+    def unsync_tenant(self, user_id: int, organization_id: int | None) -> None:
+        """The tenant's load balancers with label selector targets become unsynced."""
+
+    def unsynced(self, limit: int, *, for_update: bool = False) -> list[LoadBalancer]: ...
+
+    def using_certificate(self, certificate_id: int) -> list[int]: ...
+
+    def owned_by(self, user_id: int, *, for_update: bool = False) -> list[LoadBalancer]: ...
+
+    def deleted_ids(self, ids: Collection[int]) -> set[int]: ...
+
+    def health(self, lb_ids: Collection[int]) -> dict[int, dict[tuple[str, int], str]]:
+        """Health last reported by (``server:<platform id>`` / ``ip:<address>``, listen port)."""
+
+    def set_health(self, lb_id: int, health: dict[tuple[str, int], str], now: datetime) -> None: ...
+
+    def stale_health(self, older_than: datetime, limit: int) -> list[int]:
+        """Running load balancers whose health was last read before ``older_than``."""
+
+    def claim_due(self, now: datetime, limit: int) -> list[MeteredLoadBalancer]: ...
+
+    def advance(self, lb_id: int, metered_until: datetime) -> None: ...
+
+    def search(
+        self,
+        *,
+        user_id: int | None,
+        organization_id: int | None,
+        name: str,
+        requirements: Sequence[LabelRequirement],
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[LoadBalancer], int]: ...
+
+
+class CertificateRepository(Protocol):
+    seen: list[Certificate]
+
+    def add(self, certificate: Certificate, now: datetime) -> Certificate: ...
+
+    def get(self, certificate_id: int) -> Certificate | None: ...
+
+    def named(self, user_id: int, organization_id: int | None, name: str) -> Certificate | None: ...
+
+    def save(self, certificate: Certificate, now: datetime) -> None: ...
+
+    def owned_by(self, user_id: int) -> list[Certificate]: ...
+
+    def search(
+        self,
+        *,
+        user_id: int | None,
+        organization_id: int | None,
+        name: str,
+        requirements: Sequence[LabelRequirement],
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Certificate], int]: ...
 
 
 class ActionRepository(Protocol):

@@ -22,12 +22,18 @@ from cpshared.logging import get_logger
 from network_service.domain import floating_ips as fips
 from network_service.domain.actions import Action, UpstreamFailure
 from network_service.domain.floating_ips import FloatingIp
-from network_service.service_layer import firewall_provisioning, network_provisioning, primary_ip_provisioning
+from network_service.service_layer import (
+    firewall_provisioning,
+    load_balancer_provisioning,
+    network_provisioning,
+    primary_ip_provisioning,
+)
 from network_service.service_layer.ports import (
     Compute,
     Quotas,
     UpstreamFirewalls,
     UpstreamFloatingIps,
+    UpstreamLoadBalancers,
     UpstreamNetworks,
     UpstreamPrimaryIps,
     reservation_key,
@@ -137,10 +143,13 @@ class Provisioner:
         firewalls: UpstreamFirewalls | None = None,
         primary_ips: UpstreamPrimaryIps | None = None,
         primary_ip_quotas: Quotas | None = None,
+        load_balancers: UpstreamLoadBalancers | None = None,
+        load_balancer_quotas: Quotas | None = None,
     ) -> None:
         """``networks`` (and ``network_quotas``, identity's ``network`` quota): private networks'
         actions are carried out too; ``firewalls``: firewalls' actions, and :meth:`reconcile`;
-        ``primary_ips`` (and ``primary_ip_quotas``, identity's ``primary_ip`` quota): primary IPs'."""
+        ``primary_ips`` (and ``primary_ip_quotas``, identity's ``primary_ip`` quota): primary IPs';
+        ``load_balancers`` (and ``load_balancer_quotas``): load balancers' actions and reconcile."""
         self.uow_factory = uow_factory
         self.upstream = upstream
         self.quotas = quotas
@@ -154,12 +163,20 @@ class Provisioner:
             if primary_ips
             else None
         )
-        self.commands = [
-            *CARRY_OUT,
-            *(network_provisioning.COMMANDS if networks else ()),
-            *(firewall_provisioning.COMMANDS if firewalls else ()),
-            *(primary_ip_provisioning.COMMANDS if primary_ips else ()),
-        ]
+        self.load_balancers = (
+            load_balancer_provisioning.LoadBalancerPeers(load_balancers, load_balancer_quotas or quotas)
+            if load_balancers
+            else None
+        )
+        self.commands = sorted(
+            {
+                *CARRY_OUT,
+                *(network_provisioning.COMMANDS if networks else ()),
+                *(firewall_provisioning.COMMANDS if firewalls else ()),
+                *(primary_ip_provisioning.COMMANDS if primary_ips else ()),
+                *(load_balancer_provisioning.COMMANDS if load_balancers else ()),
+            }
+        )
 
     def run_once(self, skip: Collection[int] = ()) -> Outcome | None:
         """Claim the oldest running action (not in ``skip``) and carry it out; None when there is none."""
@@ -167,16 +184,18 @@ class Provisioner:
             action = uow.actions.claim_next(skip, self.commands)
             if action is None:
                 return None
-            if action.resource_type in ("network", "firewall", "primary_ip"):
+            if action.resource_type in ("network", "firewall", "primary_ip", "load_balancer"):
                 try:
                     if action.resource_type == "network" and self.networks is not None:
                         network_provisioning.carry_out(self.networks, uow, action)
-                    elif action.resource_type == "primary_ip":
-                        if self.primary_ips is None:
-                            return Outcome(action.id, action.command, DEFERRED)
+                    elif action.resource_type == "primary_ip" and self.primary_ips is not None:
                         primary_ip_provisioning.carry_out(self.primary_ips, uow, action)
-                    elif self.firewalls is not None:
+                    elif action.resource_type == "load_balancer" and self.load_balancers is not None:
+                        load_balancer_provisioning.carry_out(self.load_balancers, uow, action)
+                    elif action.resource_type == "firewall" and self.firewalls is not None:
                         firewall_provisioning.carry_out(self.firewalls, uow, action)
+                    else:  # a command name two kinds share, of a kind this worker has no upstream for
+                        raise Unavailable(f"this worker carries out no {action.resource_type} actions")
                 except Unavailable as exc:
                     log.warning("action_deferred", action_id=action.id, command=action.command, error=exc.message)
                     return Outcome(action.id, action.command, DEFERRED)
@@ -218,11 +237,17 @@ class Provisioner:
             swept += firewall_provisioning.sweep(self.uow_factory, self.firewalls.upstream)
         if self.primary_ips:
             swept += primary_ip_provisioning.sweep(self.uow_factory, self.primary_ips.upstream)
+        if self.load_balancers:
+            swept += load_balancer_provisioning.sweep(self.uow_factory, self.load_balancers.upstream)
         return swept + self._sweep_floating_ips()
 
     def reconcile(self) -> list[int]:
-        """Bring unsynced firewalls in line upstream; their ids."""
-        return firewall_provisioning.reconcile(self.uow_factory, self.firewalls) if self.firewalls else []
+        """Bring unsynced firewalls and load balancers in line upstream (and read load
+        balancers' health); their ids."""
+        done = firewall_provisioning.reconcile(self.uow_factory, self.firewalls) if self.firewalls else []
+        if self.load_balancers:
+            done += load_balancer_provisioning.reconcile(self.uow_factory, self.load_balancers)
+        return done
 
     def _sweep_floating_ips(self) -> list[int]:
         labelled = self.upstream.labelled()

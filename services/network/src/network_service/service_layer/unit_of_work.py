@@ -31,6 +31,8 @@ class NetworkUnitOfWork(abc.ABC):
     firewalls: ports.FirewallRepository
     primary_ips: ports.PrimaryIpRepository
     primary_ip_metering: ports.PrimaryIpMeteringRepository
+    load_balancers: ports.LoadBalancerRepository
+    certificates: ports.CertificateRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
@@ -55,7 +57,14 @@ class NetworkUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
     def collect_events(self) -> None:
-        for aggregate in [*self.floating_ips.seen, *self.networks.seen, *self.firewalls.seen, *self.primary_ips.seen]:
+        for aggregate in [
+            *self.floating_ips.seen,
+            *self.networks.seen,
+            *self.firewalls.seen,
+            *self.primary_ips.seen,
+            *self.load_balancers.seen,
+            *self.certificates.seen,
+        ]:
             for event in pending_events(aggregate, SERVICE_NAME):
                 self.record(event)
 

@@ -69,6 +69,7 @@ snapshots = sa.Table(
     sa.Column("labels", sa.JSON),
     sa.Column("created_at", TIME),
     sa.Column("deleted_at", TIME),
+    sa.Column("metered_until", TIME),  # migration 0006: the metering cursor
 )
 
 backups = sa.Table(
@@ -111,4 +112,16 @@ server_slots = sa.Table(
     "server_slots",
     metadata,
     sa.Column("server_id", ID, primary_key=True, autoincrement=False),
+)
+
+# Migration 0006: storage's projection of compute's servers, as backups need them.
+backup_servers = sa.Table(
+    "backup_servers",
+    metadata,
+    sa.Column("server_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("upstream_id", sa.BigInteger, nullable=False),
+    sa.Column("backups_enabled", sa.Boolean, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
 )

@@ -9,8 +9,10 @@ from typing import Self
 from cpshared.db import SqlAlchemyUnitOfWork
 from cpshared.events.envelope import PendingEvent
 from cpshared.events.outbox import write_events_once
+from storage_service.adapters.backup_repository import BackupRepository
 from storage_service.adapters.metering_repository import MeteringRepository
 from storage_service.adapters.repository import ActionRepository, VolumeRepository
+from storage_service.adapters.snapshot_repository import SnapshotRepository
 from storage_service.service_layer.unit_of_work import StorageUnitOfWork
 
 
@@ -20,6 +22,8 @@ class SqlAlchemyStorageUnitOfWork(SqlAlchemyUnitOfWork, StorageUnitOfWork):
         self.volumes = VolumeRepository(self.session)
         self.actions = ActionRepository(self.session)
         self.metering = MeteringRepository(self.session)
+        self.backups = BackupRepository(self.session)
+        self.snapshots = SnapshotRepository(self.session)
         return self
 
     def record_once(self, events: Sequence[PendingEvent]) -> list[PendingEvent]:

@@ -10,19 +10,23 @@ found by compute's label ``cp_server_id``. Retries and refusals follow the one p
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC
+from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
 from hcloud import APIException
+from hcloud.images import BoundImage
 from hcloud.locations import Location
 from hcloud.servers import BoundServer
 from hcloud.volumes import BoundVolume
 
 from cpshared import upstream as hetzner_upstream
 from cpshared.errors import Unavailable
-from cpshared.upstream import SERVER_LABEL, RetryPolicy
+from cpshared.upstream import IMAGE_LABEL, SERVER_LABEL, RetryPolicy
+from storage_service.domain.backups import UpstreamBackup
 from storage_service.domain.volumes import UpstreamFailure
-from storage_service.service_layer.ports import UpstreamVolume, UpstreamVolumes, VolumeSpec
+from storage_service.service_layer.ports import UpstreamStorage, UpstreamVolume, VolumeSpec
 
 T = TypeVar("T")
 APPLICATION = "cloudplatform-storage"
@@ -55,7 +59,25 @@ def _volume(bound: BoundVolume) -> UpstreamVolume:
     )
 
 
-class HcloudVolumes(UpstreamVolumes):
+def _backup(image: BoundImage) -> UpstreamBackup | None:
+    bound_to = image.bound_to
+    if bound_to is None or not bound_to.id or image.created is None:
+        return None
+    size = image.image_size
+    return UpstreamBackup(
+        hetzner_id=int(image.id or 0),
+        upstream_server_id=int(bound_to.id),
+        description=str(image.description or ""),
+        status=str(image.status or ""),
+        size_gb=Decimal(str(size)).quantize(Decimal("0.01")) if size is not None else None,
+        created=image.created.astimezone(UTC),
+        manual=IMAGE_LABEL in (image.labels or {}),
+    )
+
+
+class HcloudVolumes(UpstreamStorage):
+    """Volumes and servers' backup images upstream."""
+
     def __init__(self, endpoint: str, token: str, *, timeout: float = 10.0, retry: RetryPolicy | None = None) -> None:
         self.client = hetzner_upstream.hcloud_client(endpoint, token, APPLICATION, timeout=timeout)
         self.retry = retry or RetryPolicy()
@@ -130,6 +152,20 @@ class HcloudVolumes(UpstreamVolumes):
                     raise
 
         self._call("delete a volume", delete_once)
+
+    def backups(self) -> list[UpstreamBackup]:
+        found = self._call("list backup images", lambda: self.client.images.get_all(type=["backup"]))
+        return [backup for backup in (_backup(image) for image in found) if backup is not None]
+
+    def delete_image(self, hetzner_id: int) -> None:
+        def delete_once() -> None:
+            try:
+                self.client.images.delete(BoundImage(self.client.images, {"id": hetzner_id}))
+            except APIException as exc:
+                if exc.code != "not_found":
+                    raise
+
+        self._call("delete an image", delete_once)
 
     def wait(self, action_id: int) -> None:
         hetzner_upstream.wait_for_action(self.client, action_id, self.retry, UpstreamFailure)

@@ -72,3 +72,15 @@ def volume_prices(size_gb: int, price_per_gb_month: Decimal) -> tuple[Decimal, D
 
 def product(size_gb: int) -> str:
     return f"{size_gb} GB"
+
+
+def snapshot_prices(size_gb: Decimal, price_per_gb_month: Decimal) -> tuple[Decimal, Decimal]:
+    """(hourly price, monthly cap) of a snapshot of ``size_gb`` GB (two decimals), gross: billed
+    per GB and month as a volume is, from billing's ``snapshot`` plan."""
+    monthly = (price_per_gb_month * size_gb).quantize(MICRO, rounding=ROUND_HALF_UP)
+    hourly = (monthly / HOURS_PER_MONTH).quantize(MICRO, rounding=ROUND_HALF_UP)
+    return hourly, monthly
+
+
+def snapshot_product(size_gb: Decimal) -> str:
+    return f"{size_gb:.2f} GB"

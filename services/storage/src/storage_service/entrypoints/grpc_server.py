@@ -1,4 +1,5 @@
-"""The storage service's gRPC server process: VolumeService (and health, reflection, ServiceInfo)."""
+"""The storage service's gRPC server process: VolumeService, BackupService (and health,
+reflection, ServiceInfo)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from cpshared.runtime import run_grpc_service
 from storage_service import SERVICE_NAME, __version__
 from storage_service.bootstrap import Storage, bootstrap
 from storage_service.config import Settings
+from storage_service.entrypoints.backup_servicer import add_backup_servicer
 from storage_service.entrypoints.volume_servicer import add_volume_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -29,7 +31,7 @@ def register(settings: Settings) -> Registrar:
 
 def add_servicers(server: aio.Server, storage: Storage) -> list[str]:
     """Every gRPC service storage answers, on ``server``; their full names."""
-    return add_volume_servicer(server, storage)
+    return [*add_volume_servicer(server, storage), *add_backup_servicer(server, storage)]
 
 
 def main() -> None:

@@ -1,5 +1,8 @@
-"""Storage's follower of compute's and identity's streams: a deleted server's volumes are
-detached; a suspended or banned account's volumes are blocked (``423 locked`` to every customer
+"""Storage's follower of compute's and identity's streams: the servers backups belong to
+(``backup_servers``: tenant, upstream id, backup option) from compute's server events; a
+deleted server's volumes are detached and its backups expire, a server whose backups were
+disabled has its backups expire; a snapshot image compute made is recorded (and billed) as a
+snapshot until it is deleted; a suspended or banned account's volumes are blocked (``423 locked`` to every customer
 action, never deleted) and unblocked on activation — a user's own volumes on ``user.*``, an
 organization's on ``organization.suspended``/``organization.activated``; an erased user's
 volumes are detached and deleted (upstream too, through the worker).
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from typing import ClassVar
 
 from sqlalchemy.orm import Session
@@ -25,9 +29,12 @@ from cloudplatform.identity.v1 import events_pb2 as identity_pb
 from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.outbox import write_events
 from cpshared.events.projection import ApplyContext, Projection, handles
+from cpshared.timestamps import as_utc
 from cpshared.topics import COMPUTE_EVENTS, IDENTITY_EVENTS, Topic
+from storage_service.adapters.backup_repository import BackupRepository
 from storage_service.adapters.repository import ActionRepository, VolumeRepository
-from storage_service.service_layer import reactions
+from storage_service.adapters.snapshot_repository import SnapshotRepository
+from storage_service.service_layer import backups, reactions, snapshots
 
 
 @contextmanager
@@ -46,12 +53,91 @@ class ServerProjection(Projection):
     topics: ClassVar[tuple[Topic, ...]] = (COMPUTE_EVENTS, IDENTITY_EVENTS)
     tables = ()
 
+    @handles("server.created")
+    def server_created(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerCreated)
+        with _session(ctx) as session:
+            backups.server_created(
+                BackupRepository(session),
+                payload.server_id,
+                payload.user_id,
+                payload.organization_id or None,
+                payload.backup_enabled,
+            )
+
+    @handles("server.status_changed")
+    def server_status_changed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerStatusChanged)
+        with _session(ctx) as session:
+            repo = BackupRepository(session)
+            backups.server_upstream_known(repo, payload.server_id, payload.upstream_id)
+            if payload.error_code:  # an action failed: a restore that was running has ended
+                backups.restore_ended(repo, payload.server_id)
+
+    @handles("server.restore_started")
+    def server_restore_started(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerRestoreStarted)
+        with _session(ctx) as session:
+            backups.restore_started(BackupRepository(session), payload.server_id, payload.backup_id)
+
+    @handles("server.rebuilt")
+    def server_rebuilt(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerRebuilt)
+        with _session(ctx) as session:
+            backups.restore_ended(BackupRepository(session), payload.server_id)
+
+    @handles("server.backup_changed")
+    def server_backup_changed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ServerBackupChanged)
+        with _session(ctx) as session:
+            recorded = backups.backup_option_changed(
+                BackupRepository(session),
+                payload.server_id,
+                payload.user_id,
+                payload.organization_id or None,
+                payload.backup_enabled,
+            )
+            write_events(ctx.conn, recorded)
+
+    @handles("image.created")
+    def image_created(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ImageCreated)
+        with _session(ctx) as session:
+            recorded = snapshots.image_created(
+                SnapshotRepository(session),
+                image_id=payload.image_id,
+                image_type=payload.type,
+                user_id=payload.user_id,
+                organization_id=payload.organization_id or None,
+                server_id=payload.server_id,
+                status=payload.status,
+                size_gb=payload.size_gb,
+                at=as_utc(event.envelope.occurred_at.ToDatetime(tzinfo=UTC)),
+            )
+            write_events(ctx.conn, recorded)
+
+    @handles("image.deleted")
+    def image_deleted(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        assert isinstance(payload, compute_pb.ImageDeleted)
+        with _session(ctx) as session:
+            at = as_utc(event.envelope.occurred_at.ToDatetime(tzinfo=UTC))
+            write_events(ctx.conn, snapshots.image_deleted(SnapshotRepository(session), payload.image_id, at))
+
     @handles("server.deleted")
     def server_deleted(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
         payload = event.payload
         assert isinstance(payload, compute_pb.ServerDeleted)
         with _session(ctx) as session:
-            write_events(ctx.conn, reactions.server_deleted(VolumeRepository(session), payload.server_id))
+            recorded = reactions.server_deleted(VolumeRepository(session), payload.server_id)
+            recorded += backups.server_deleted(BackupRepository(session), payload.server_id)
+            write_events(ctx.conn, recorded)
 
     @handles("user.suspended", "user.banned")
     def user_suspended(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
@@ -73,6 +159,7 @@ class ServerProjection(Projection):
         assert isinstance(payload, identity_pb.UserErased)
         with _session(ctx) as session:
             recorded = reactions.account_erased(VolumeRepository(session), ActionRepository(session), payload.user_id)
+            backups.account_erased(BackupRepository(session), payload.user_id)
             write_events(ctx.conn, recorded)
 
     @handles("organization.suspended")

@@ -1,6 +1,7 @@
 """The storage worker: carries running volume actions out upstream (one at a time, each in its
-own transaction; see service_layer/provisioning.py), sweeps upstream for stray volumes, and
-meters volumes by the hour in a thread of its own (service_layer/metering.py)."""
+own transaction; see service_layer/provisioning.py), sweeps upstream for stray volumes, meters
+volumes by the hour in a thread of its own (service_layer/metering.py), and mirrors servers'
+backups from upstream in another (service_layer/backups.py)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,18 @@ def meter_until_stopped(storage: Storage, interval: float, stop: threading.Event
         stop.wait(interval)
 
 
+def mirror_backups_until_stopped(storage: Storage, interval: float, stop: threading.Event) -> None:
+    """Backup passes every ``interval`` seconds until ``stop`` (service_layer/backups.py)."""
+    while not stop.is_set():
+        try:
+            done = storage.mirror_backups()
+            if done.created or done.expired or done.deleted:
+                log.info("backups_mirrored", created=done.created, expired=done.expired, deleted=done.deleted)
+        except (DomainError, sa_exc.OperationalError) as exc:
+            log.warning("backup_pass_failed", error=str(exc))
+        stop.wait(interval)
+
+
 def main() -> None:
     settings = load_settings(WorkerSettings)
     start_process(SERVICE_NAME, settings)
@@ -101,11 +114,19 @@ def main() -> None:
         target=meter_until_stopped, args=(storage, settings.metering_interval, stop), name="metering", daemon=True
     )
     metering.start()
+    mirror = threading.Thread(
+        target=mirror_backups_until_stopped,
+        args=(storage, settings.backup_mirror_interval, stop),
+        name="backups",
+        daemon=True,
+    )
+    mirror.start()
     try:
         run(provisioner, settings, stop)
     finally:
         stop.set()
         metering.join(30)
+        mirror.join(30)
         storage.close()
 
 

@@ -1,5 +1,7 @@
 """Metering: one ``usage.recorded`` (``storage_gb_hours``, resource type ``volume``) per volume
-per started clock hour, priced from billing's ``volume`` plan (domain/metering.py).
+per started clock hour, priced from billing's ``volume`` plan (domain/metering.py); and one
+(resource type ``snapshot``) per available server snapshot per started hour, priced from
+billing's ``snapshot`` plan per GB and month (cursor ``snapshots.metered_until``).
 
 Driven by storage's own database: each volume's cursor (``volumes.metered_until``) says up to
 which hour its usage is recorded. A round claims the volumes with an hour to record, writes
@@ -24,15 +26,24 @@ from cpshared.clock import utcnow
 from cpshared.events import catalog as events
 from cpshared.events.envelope import PendingEvent, new_event, usage_event_id
 from cpshared.logging import get_logger
-from cpshared.metering import HOUR, epoch_seconds, hour_index
+from cpshared.metering import HOUR, epoch_seconds, hour_index, hours_due
 from storage_service import SERVICE_NAME
-from storage_service.domain.metering import MeteredVolume, product, size_at, volume_prices
+from storage_service.domain.metering import (
+    MeteredVolume,
+    product,
+    size_at,
+    snapshot_prices,
+    snapshot_product,
+    volume_prices,
+)
+from storage_service.domain.snapshots import MeteredSnapshot
 from storage_service.service_layer.ports import PricePlans
 from storage_service.service_layer.unit_of_work import StorageUnitOfWork
 
 log = get_logger(__name__)
 
 RESOURCE_TYPE = "volume"
+SNAPSHOT_RESOURCE_TYPE = "snapshot"
 METRIC = "storage_gb_hours"
 
 
@@ -70,6 +81,32 @@ def usage_event(volume: MeteredVolume, hour: datetime, size_gb: int, per_gb: Dec
             period_end=_timestamp(hour + HOUR),
             product=product(size_gb),
             location=volume.location,
+            price_hourly=str(hourly),
+            price_monthly=str(monthly),
+            currency=currency,
+        ),
+    )
+
+
+def snapshot_usage_event(snapshot: MeteredSnapshot, hour: datetime, per_gb: Decimal, currency: str) -> PendingEvent:
+    hourly, monthly = snapshot_prices(snapshot.size_gb, per_gb)
+    return new_event(
+        events.USAGE_RECORDED,
+        producer=SERVICE_NAME,
+        aggregate_id=f"{SNAPSHOT_RESOURCE_TYPE}:{snapshot.id}",
+        aggregate_version=hour_index(hour),
+        event_id=usage_event_id(SNAPSHOT_RESOURCE_TYPE, snapshot.id, METRIC, epoch_seconds(hour)),
+        payload=usage_pb.UsageRecorded(
+            resource_type=SNAPSHOT_RESOURCE_TYPE,
+            resource_id=snapshot.id,
+            resource_name=f"of server #{snapshot.resource_id}",  # the line: "snapshot of server #5 (#31) 2.50 GB"
+            user_id=snapshot.user_id,
+            organization_id=snapshot.organization_id or 0,
+            metric_type=METRIC,
+            quantity="1",
+            period_start=_timestamp(hour),
+            period_end=_timestamp(hour + HOUR),
+            product=snapshot_product(snapshot.size_gb),
             price_hourly=str(hourly),
             price_monthly=str(monthly),
             currency=currency,
@@ -123,11 +160,47 @@ class Meter:
             log.warning("usage_already_recorded", hours=duplicates)
         return MeteringRound(len(advanced), len(added), duplicates, more=len(due) == self.max_volumes or budget == 0)
 
+    def run_snapshots_once(self) -> MeteringRound:
+        """As :meth:`run_once`, for snapshots (``volumes`` counts snapshots here)."""
+        with self.uow_factory() as uow:
+            now = utcnow()
+            due = uow.metering.claim_due_snapshots(now, self.max_volumes)
+            if not due:
+                return MeteringRound(0, 0, 0, more=False)
+            per_gb, currency = self.plans.snapshot_per_gb_month()
+            recorded: list[PendingEvent] = []
+            advanced: list[tuple[int, datetime]] = []
+            budget = self.max_hours
+            for snapshot in due:
+                if budget == 0:
+                    break
+                hours = hours_due(snapshot.created_at, snapshot.deleted_at, snapshot.metered_until, now, budget)
+                budget -= len(hours)
+                recorded.extend(snapshot_usage_event(snapshot, hour, per_gb, currency) for hour in hours)
+                if hours:
+                    advanced.append((snapshot.id, hours[-1] + HOUR))
+            added = uow.record_once(recorded)
+            for snapshot_id, until in advanced:
+                uow.metering.advance_snapshot(snapshot_id, until)
+            uow.commit()
+        duplicates = len(recorded) - len(added)
+        return MeteringRound(len(advanced), len(added), duplicates, more=len(due) == self.max_volumes or budget == 0)
+
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> MeteringRound:
-        """Rounds until nothing is due (or ``should_stop``); the totals."""
+        """Rounds until nothing is due (or ``should_stop``), volumes then snapshots; the totals."""
+        first = self._rounds(self.run_once, should_stop)
+        second = self._rounds(self.run_snapshots_once, should_stop)
+        return MeteringRound(
+            first.volumes + second.volumes,
+            first.hours + second.hours,
+            first.duplicates + second.duplicates,
+            more=first.more or second.more,
+        )
+
+    def _rounds(self, once: Callable[[], MeteringRound], should_stop: Callable[[], bool]) -> MeteringRound:
         volumes = hours = duplicates = 0
         while True:
-            done = self.run_once()
+            done = once()
             volumes, hours, duplicates = volumes + done.volumes, hours + done.hours, duplicates + done.duplicates
             if not done.more or should_stop() or not (done.hours or done.duplicates):
                 return MeteringRound(volumes, hours, duplicates, more=done.more)

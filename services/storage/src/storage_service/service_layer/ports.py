@@ -14,7 +14,9 @@ from decimal import Decimal
 from typing import Protocol
 
 from hetzner_conventions.label_sql import LabelRequirement
+from storage_service.domain.backups import Backup, BackupServer, UpstreamBackup
 from storage_service.domain.metering import MeteredVolume, SizePeriod
+from storage_service.domain.snapshots import MeteredSnapshot, Snapshot
 from storage_service.domain.volumes import Action, ServerInfo, Volume
 
 # -- the upstream cloud ----------------------------------------------------------------------
@@ -71,6 +73,23 @@ class UpstreamVolumes(Protocol):
     def wait(self, action_id: int) -> None: ...
 
 
+class UpstreamBackups(Protocol):
+    """Servers' backup images upstream (Hetzner's images of type ``backup``)."""
+
+    def backups(self) -> list[UpstreamBackup]:
+        """Every backup image of the project, with the upstream server it is bound to."""
+
+    def delete_image(self, hetzner_id: int) -> None:
+        """Delete an image; one that is gone already is no error."""
+
+    def upstream_server_id(self, platform_server_id: int) -> int | None:
+        """Upstream's id of the platform's server (found by compute's label); None: not there."""
+
+
+class UpstreamStorage(UpstreamVolumes, UpstreamBackups, Protocol):
+    """What the storage worker asks upstream: volumes and servers' backup images."""
+
+
 # -- other services --------------------------------------------------------------------------
 
 
@@ -89,6 +108,10 @@ class PricePlans(Protocol):
 
     def volume_per_gb_month(self) -> tuple[Decimal, str]:
         """The active ``volume`` plan's gross price per GB and month, and its currency;
+        Unavailable while billing does not answer or has no such plan."""
+
+    def snapshot_per_gb_month(self) -> tuple[Decimal, str]:
+        """The active ``snapshot`` plan's gross price per GB and month, and its currency;
         Unavailable while billing does not answer or has no such plan."""
 
 
@@ -170,6 +193,11 @@ class MeteringRepository(Protocol):
 
     def advance(self, volume_id: int, metered_until: datetime) -> None: ...
 
+    def claim_due_snapshots(self, now: datetime, limit: int) -> list[MeteredSnapshot]:
+        """Up to ``limit`` available snapshots with an hour to record by ``now``, locked."""
+
+    def advance_snapshot(self, snapshot_id: int, metered_until: datetime) -> None: ...
+
 
 class ActionRepository(Protocol):
     def add(self, action: Action, now: datetime) -> Action: ...
@@ -195,3 +223,51 @@ class ActionRepository(Protocol):
         offset: int,
         limit: int,
     ) -> tuple[list[Action], int]: ...
+
+
+class BackupRepository(Protocol):
+    seen: list[Backup]
+
+    def server(self, server_id: int, *, for_update: bool = False) -> BackupServer | None: ...
+
+    def server_created(self, server_id: int, user_id: int, organization_id: int | None, enabled: bool) -> None:
+        """Record a server (again: nothing changes)."""
+
+    def set_upstream_id(self, server_id: int, upstream_id: int) -> None: ...
+
+    def set_enabled(self, server_id: int, enabled: bool) -> None: ...
+
+    def set_deleted(self, server_id: int) -> None: ...
+
+    def servers_of_user(self, user_id: int) -> list[BackupServer]:
+        """The servers the user owns itself (not an organization's)."""
+
+    def servers_with_backups(self) -> list[BackupServer]:
+        """Servers not deleted whose backups are enabled, or which still have backup rows."""
+
+    def of_server(self, server_id: int, *, for_update: bool = False) -> list[Backup]:
+        """The server's backups, newest first."""
+
+    def get(self, backup_id: int, *, for_update: bool = False) -> Backup | None: ...
+
+    def add(self, backup: Backup) -> Backup:
+        """Insert it and give it its id; None-safe against a second worker (unique hetzner_id)."""
+
+    def save(self, backup: Backup) -> None: ...
+
+    def remove(self, backup: Backup) -> None:
+        """Delete the row (its events are still collected)."""
+
+    def deleting(self, limit: int) -> list[Backup]:
+        """Backups a customer deleted whose upstream image is still to go, locked."""
+
+
+class SnapshotRepository(Protocol):
+    seen: list[Snapshot]
+
+    def record_made(self, snapshot_id: int, user_id: int, organization_id: int | None, server_id: int) -> None:
+        """The row of a snapshot being made (again: nothing changes)."""
+
+    def get(self, snapshot_id: int, *, for_update: bool = False) -> Snapshot | None: ...
+
+    def save(self, snapshot: Snapshot) -> None: ...

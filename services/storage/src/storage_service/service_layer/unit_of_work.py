@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from cpshared.events.catalog import REGISTRY
 from cpshared.events.envelope import PendingEvent, new_event
+from cpshared.timestamps import to_timestamp
 from storage_service import SERVICE_NAME
 from storage_service.domain.aggregate import Aggregate
 from storage_service.service_layer import ports
+
+
+def _field(value: Any) -> Any:
+    """A recorded field as its protobuf field takes it (an instant is a Timestamp)."""
+    return to_timestamp(value) if isinstance(value, datetime) else value
 
 
 def aggregate_events(aggregate: Aggregate) -> list[PendingEvent]:
@@ -28,7 +35,7 @@ def aggregate_events(aggregate: Aggregate) -> list[PendingEvent]:
                 producer=SERVICE_NAME,
                 aggregate_id=recorded.aggregate_id,
                 aggregate_version=recorded.version,
-                payload=spec.message(**recorded.fields),
+                payload=spec.message(**{k: _field(v) for k, v in recorded.fields.items()}),
             )
         )
     return pending
@@ -40,6 +47,8 @@ class StorageUnitOfWork(abc.ABC):
     volumes: ports.VolumeRepository
     actions: ports.ActionRepository
     metering: ports.MeteringRepository
+    backups: ports.BackupRepository
+    snapshots: ports.SnapshotRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
@@ -64,7 +73,7 @@ class StorageUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
     def collect_events(self) -> None:
-        for aggregate in self.volumes.seen:
+        for aggregate in [*self.volumes.seen, *self.backups.seen, *self.snapshots.seen]:
             for event in aggregate_events(aggregate):
                 self.record(event)
 

@@ -48,6 +48,19 @@ def check_tenant(user_id: int, organization_id: int) -> None:
         raise NotFound(f"organization {organization_id} does not exist")
 
 
+MANAGING_ROLES: Final = frozenset({"owner", "admin"})
+
+
+def check_account_manager(user_id: int, organization_id: int, what: str) -> None:
+    """The user itself, or for an organization one of its owners and admins."""
+    check_tenant(user_id, organization_id)
+    principal = _principal()
+    if not organization_id or principal is None or principal.is_service:
+        return
+    if principal.role_in(organization_id) not in MANAGING_ROLES:
+        raise Forbidden(f"only the organization's owners and admins may see or change {what}")
+
+
 def actor() -> int:
     """The calling user's id (0 for a service or no principal)."""
     principal = _principal()

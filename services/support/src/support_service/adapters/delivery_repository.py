@@ -1,4 +1,5 @@
-"""Mail deliveries (``notification_deliveries``) and preferences (``notification_preferences``), inside one session."""
+"""Deliveries (``notification_deliveries``), preferences (``notification_preferences``) and
+accounts' webhook secrets (``webhook_secrets``), inside one session."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from cpshared.timestamps import as_utc
 from support_service.adapters import tables as t
 from support_service.domain.delivery import FAILED, PENDING, SENT, Delivery
+from support_service.domain.webhooks import new_secret
 
 
 def _delivery(row: sa.Row[Any]) -> Delivery:
@@ -29,6 +31,7 @@ def _delivery(row: sa.Row[Any]) -> Delivery:
         last_error=row.last_error,
         message_id=row.message_id,
         sent_at=as_utc(row.sent_at) if row.sent_at else None,
+        target=row.target,
     )
 
 
@@ -52,6 +55,7 @@ class DeliveryRepository:
                 next_attempt_at=now,
                 created_at=now,
                 updated_at=now,
+                target=delivery.target,
             )
             .prefix_with("IGNORE")
         )
@@ -123,3 +127,36 @@ class PreferenceRepository:
             self.session.execute(
                 write.on_duplicate_key_update(enabled=write.inserted.enabled, updated_at=write.inserted.updated_at)
             )
+
+
+class WebhookSecretRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def secret(self, account_type: str, account_id: int, now: datetime) -> str:
+        """The account's secret, made on first use (two first uses at once agree: the row's key decides)."""
+        c = t.webhook_secrets.c
+        where = (c.account_type == account_type, c.account_id == account_id)
+        found = self.session.execute(sa.select(c.secret).where(*where)).scalar_one_or_none()
+        if found is None:
+            self.session.execute(
+                mysql_insert(t.webhook_secrets)
+                .values(
+                    account_type=account_type,
+                    account_id=account_id,
+                    secret=new_secret(),
+                    created_at=now,
+                    rotated_at=now,
+                )
+                .prefix_with("IGNORE")
+            )
+            found = self.session.execute(sa.select(c.secret).where(*where)).scalar_one()
+        return str(found)
+
+    def rotate(self, account_type: str, account_id: int, secret: str, now: datetime) -> None:
+        write = mysql_insert(t.webhook_secrets).values(
+            account_type=account_type, account_id=account_id, secret=secret, created_at=now, rotated_at=now
+        )
+        self.session.execute(
+            write.on_duplicate_key_update(secret=write.inserted.secret, rotated_at=write.inserted.rotated_at)
+        )

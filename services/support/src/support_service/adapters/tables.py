@@ -33,6 +33,8 @@ tickets = sa.Table(
     sa.Column("first_response_breached_at", TIME),
     sa.Column("resolution_breached_at", TIME),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("pending_since", TIME),
+    sa.Column("sla_paused_seconds", sa.BigInteger, nullable=False),
 )
 
 ticket_messages = sa.Table(
@@ -129,6 +131,17 @@ notification_deliveries = sa.Table(
     sa.Column("sent_at", TIME),
     sa.Column("created_at", TIME, nullable=False),
     sa.Column("updated_at", TIME, nullable=False),
+    sa.Column("target", sa.String(2048)),
+)
+
+webhook_secrets = sa.Table(
+    "webhook_secrets",
+    metadata,
+    sa.Column("account_type", sa.String(20), primary_key=True),
+    sa.Column("account_id", ID, primary_key=True, autoincrement=False),
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Column("rotated_at", TIME, nullable=False),
 )
 
 notification_preferences = sa.Table(

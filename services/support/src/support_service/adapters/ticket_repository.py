@@ -50,6 +50,8 @@ def _ticket(row: sa.Row[Any]) -> Ticket:
         first_response_breached_at=_utc(row.first_response_breached_at),
         resolution_breached_at=_utc(row.resolution_breached_at),
         version=row.version,
+        pending_since=_utc(row.pending_since),
+        sla_paused_seconds=int(row.sla_paused_seconds or 0),
     )
 
 
@@ -120,6 +122,8 @@ class TicketRepository:
             "first_response_breached_at": ticket.first_response_breached_at,
             "resolution_breached_at": ticket.resolution_breached_at,
             "version": ticket.version,
+            "pending_since": ticket.pending_since,
+            "sla_paused_seconds": ticket.sla_paused_seconds,
         }
 
     def add(self, ticket: Ticket, now: datetime) -> Ticket:
@@ -301,6 +305,9 @@ class TicketRepository:
         self, now: datetime, first_response: Mapping[str, timedelta], resolution: Mapping[str, timedelta], limit: int
     ) -> list[int]:
         c = t.tickets.c
+        # The clock started at the opening and stood still while the ticket was pending; a
+        # pending ticket's clock stands still now (it cannot breach).
+        started = sa.func.timestampadd(sa.literal_column("SECOND"), c.sla_paused_seconds, c.created_at)
         late = []
         for priority in PRIORITIES:
             late.append(
@@ -310,11 +317,11 @@ class TicketRepository:
                         sa.and_(
                             c.first_response_breached_at.is_(None),
                             c.first_response_at.is_(None),
-                            c.created_at <= now - first_response[priority],
+                            started <= now - first_response[priority],
                         ),
-                        sa.and_(c.resolution_breached_at.is_(None), c.created_at <= now - resolution[priority]),
+                        sa.and_(c.resolution_breached_at.is_(None), started <= now - resolution[priority]),
                     ),
                 )
             )
-        query = sa.select(c.id).where(c.status.in_([OPEN, PENDING]), sa.or_(*late)).order_by(c.created_at).limit(limit)
+        query = sa.select(c.id).where(c.status == OPEN, sa.or_(*late)).order_by(c.created_at).limit(limit)
         return [int(i) for i in self.session.execute(query).scalars()]

@@ -6,7 +6,14 @@ from __future__ import annotations
 from typing import Self
 
 from cpshared.db import SqlAlchemyUnitOfWork
-from support_service.adapters.delivery_repository import DeliveryRepository, PreferenceRepository
+from cpshared.events.envelope import PendingEvent
+from cpshared.events.outbox import write_events_once
+from support_service.adapters.audience_repository import AudienceRepository
+from support_service.adapters.delivery_repository import (
+    DeliveryRepository,
+    PreferenceRepository,
+    WebhookSecretRepository,
+)
 from support_service.adapters.maintenance_repository import MaintenanceRepository
 from support_service.adapters.notification_repository import NotificationRepository
 from support_service.adapters.ticket_repository import TicketRepository
@@ -21,7 +28,12 @@ class SqlAlchemySupportUnitOfWork(SqlAlchemyUnitOfWork, SupportUnitOfWork):
         self.notifications = NotificationRepository(self.session)
         self.deliveries = DeliveryRepository(self.session)
         self.preferences = PreferenceRepository(self.session)
+        self.webhook_secrets = WebhookSecretRepository(self.session)
+        self.audience = AudienceRepository(self.session)
         return self
+
+    def record_once(self, events: list[PendingEvent]) -> None:
+        write_events_once(self.session.connection(), events)
 
     def commit(self) -> None:
         self.collect_events()

@@ -1,11 +1,16 @@
 """How a notification reaches a person: the channels (the in-app inbox, email), the person's
-preferences per kind and channel, and the mail deliveries with their retries.
+preferences per kind and channel, and the deliveries (mail, webhooks) with their retries.
 
 A notification kind belongs to a category (support, maintenance, billing, security, servers);
 a preference is ``(kind, channel) -> enabled``, and a kind without the user's own choice takes
 its default: every kind is on in both channels. A delivery is one mail of one notification:
 ``pending`` until the sender hands it to the SMTP server (``sent``), retried with exponential
 backoff when that fails, and ``failed`` after the last attempt (never dropped silently).
+
+A delivery has a ``target`` when it goes somewhere else than the user's own address: the email
+address or the webhook URL an alert rule names (:mod:`support_service.domain.monitoring_notices`).
+A ``channels`` delivery is a notice whose channels are a monitoring rule's: the sender asks
+monitoring for them and turns it into the in-app notifications, mails and webhooks they name.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ from typing import Any, Final
 IN_APP: Final = "in_app"
 EMAIL: Final = "email"
 CHANNELS: Final = (IN_APP, EMAIL)
+"""The channels a user's preferences choose between."""
+WEBHOOK: Final = "webhook"
+"""An alert rule's signed HTTP POST (domain/webhooks.py); the rule chooses it, not preferences."""
+FAN_OUT: Final = "channels"
+"""Not a channel of its own: "send through the rule's channels", resolved when it is sent."""
 
 PENDING: Final = "pending"
 SENT: Final = "sent"
@@ -33,12 +43,15 @@ KINDS: Final[dict[str, str]] = {
     "invoice_issued": "billing",
     "invoice_overdue": "billing",
     "payment_recorded": "billing",
-    "account_suspension_requested": "billing",
     "account_suspended": "security",
     "account_activated": "security",
     "new_sign_in": "security",
     "server_error": "servers",
     "quota_reached": "servers",
+    "alert_triggered": "monitoring",
+    "alert_resolved": "monitoring",
+    "uptime_down": "monitoring",
+    "uptime_up": "monitoring",
 }
 
 NAMESPACE: Final = uuid.UUID("6f2a1c3e-8d4b-4e0f-9a57-1b2c3d4e5f60")
@@ -96,6 +109,8 @@ class Delivery:
     last_error: str | None = None
     message_id: str | None = None
     sent_at: datetime | None = None
+    target: str | None = None
+    """The email address or webhook URL; None: the user's own address."""
 
 
 @dataclass(frozen=True)

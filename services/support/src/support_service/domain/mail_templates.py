@@ -76,12 +76,32 @@ _TEXTS: Final[dict[str, dict[str, Any]]] = {
                 "Payment received for {invoice_number}",
                 "We received {amount} {currency} for invoice {invoice_number}; {remaining} {currency} remain.",
             ),
-            "account_suspension_requested": (
-                "Account suspension for {invoice_number}",
-                "Invoice {invoice_number} is overdue past its grace period: the account is being suspended.",
-            ),
             "account_suspended": ("Your account was suspended", "Your account was suspended. Please contact support."),
+            "account_suspended:billing": (
+                "Your account was suspended",
+                "Your account was suspended: an invoice is overdue past its grace period. Its resources are "
+                "locked, nothing is deleted; paying the overdue balance makes it active again.",
+            ),
             "account_activated": ("Your account is active", "Your account is active again."),
+            "account_activated:billing": (
+                "Your account is active",
+                "The overdue balance is paid: your account is active again and its resources are unlocked.",
+            ),
+            "alert_triggered": (
+                "Alert: {rule_name}",
+                'Alert "{rule_name}" fired for {resource_type} {resource_id}: {metric} {operator} {threshold} '
+                "(value {value}) since {when_triggered}.",
+            ),
+            "alert_resolved": (
+                "Resolved: {rule_name}",
+                'Alert "{rule_name}" for {resource_type} {resource_id} is resolved {when_resolved} '
+                "({metric} at {value}).",
+            ),
+            "uptime_down": ("Down: {monitor_name}", "Your uptime monitor {monitor_name} ({target}) finds it down."),
+            "uptime_up": (
+                "Up again: {monitor_name}",
+                "Your uptime monitor {monitor_name} ({target}) finds it up again.",
+            ),
             "new_sign_in": (
                 "New sign-in to your account",
                 "Someone signed in to your account {when_signed_in} from an address not seen before ({ip}). "
@@ -133,15 +153,38 @@ _TEXTS: Final[dict[str, dict[str, Any]]] = {
                 "Wir haben {amount} {currency} für Rechnung {invoice_number} erhalten; "
                 "offen sind {remaining} {currency}.",
             ),
-            "account_suspension_requested": (
-                "Kontosperre wegen {invoice_number}",
-                "Rechnung {invoice_number} ist über die Frist hinaus überfällig: das Konto wird gesperrt.",
-            ),
             "account_suspended": (
                 "Ihr Konto wurde gesperrt",
                 "Ihr Konto wurde gesperrt. Bitte wenden Sie sich an den Support.",
             ),
+            "account_suspended:billing": (
+                "Ihr Konto wurde gesperrt",
+                "Ihr Konto wurde gesperrt: eine Rechnung ist über die Frist hinaus überfällig. Seine Ressourcen "
+                "sind gesperrt, nichts wird gelöscht; mit der Zahlung des offenen Betrags ist es wieder aktiv.",
+            ),
             "account_activated": ("Ihr Konto ist aktiv", "Ihr Konto ist wieder aktiv."),
+            "account_activated:billing": (
+                "Ihr Konto ist aktiv",
+                "Der offene Betrag ist bezahlt: Ihr Konto ist wieder aktiv, seine Ressourcen sind entsperrt.",
+            ),
+            "alert_triggered": (
+                "Alarm: {rule_name}",
+                'Der Alarm "{rule_name}" für {resource_type} {resource_id} hat ausgelöst: {metric} {operator} '
+                "{threshold} (Wert {value}) seit {when_triggered}.",
+            ),
+            "alert_resolved": (
+                "Behoben: {rule_name}",
+                'Der Alarm "{rule_name}" für {resource_type} {resource_id} ist {when_resolved} behoben '
+                "({metric} bei {value}).",
+            ),
+            "uptime_down": (
+                "Nicht erreichbar: {monitor_name}",
+                "Ihr Uptime-Monitor {monitor_name} ({target}) meldet: nicht erreichbar.",
+            ),
+            "uptime_up": (
+                "Wieder erreichbar: {monitor_name}",
+                "Ihr Uptime-Monitor {monitor_name} ({target}) meldet: wieder erreichbar.",
+            ),
             "new_sign_in": (
                 "Neue Anmeldung bei Ihrem Konto",
                 "Jemand hat sich {when_signed_in} von einer neuen Adresse ({ip}) angemeldet. "
@@ -206,9 +249,14 @@ def render(kind: str, data: dict[str, Any], recipient: Recipient, public_url: st
     values["until"] = local_time(str(data.get("end_time", "")), tz)
     values["due"] = local_time(str(data.get("due_date", "")), tz)
     values["when_signed_in"] = local_time(str(data.get("signed_in_at", "")), tz)
+    values["when_triggered"] = local_time(str(data.get("triggered_at", "")), tz)
+    values["when_resolved"] = local_time(str(data.get("resolved_at", "")), tz)
     values["datacenters"] = ", ".join(str(d) for d in data.get("affected_datacenters", []) or [])
     values["name"] = recipient.name or recipient.email
-    subject_template, line_template = texts["kinds"].get(kind, texts["fallback"])
+    # A kind may say more for one cause ("account_suspended:billing").
+    subject_template, line_template = texts["kinds"].get(
+        f"{kind}:{data.get('cause', '')}", texts["kinds"].get(kind, texts["fallback"])
+    )
     url = public_url.rstrip("/") + "/notifications"
     subject = one_line(subject_template.format_map(values))
     greeting = texts["greeting"].format_map(values)

@@ -1,8 +1,8 @@
 """The in-app inbox: what the platform tells a person (the seed's ``notifications``: a type, the
 one notified — ``notifiable_type`` ``user`` and its id —, data as JSON text, ``read_at``).
 
-What notifies whom, so far (the other kinds of issue 19 — invoices, alerts, servers,
-maintenance, sign-ins, quotas — and mail are still to come):
+What notifies whom (the kinds beyond tickets and maintenance are at the end of this module;
+monitoring's alerts in domain/monitoring_notices.py):
 
 - ``ticket.replied`` by staff: ``ticket_replied`` to the customer who opened the ticket;
 - ``ticket.status_changed`` to ``resolved``: ``ticket_resolved`` to that customer;
@@ -119,9 +119,19 @@ INVOICE_KINDS: Final = {
     "invoice.issued": "invoice_issued",
     "invoice.overdue": "invoice_overdue",
     "invoice.payment_received": "payment_recorded",
-    "billing.suspension_requested": "account_suspension_requested",
 }
-ACCOUNT_KINDS: Final = {"user.suspended": "account_suspended", "user.activated": "account_activated"}
+ACCOUNT_KINDS: Final = {
+    "user.suspended": "account_suspended",
+    "user.activated": "account_activated",
+    "organization.suspended": "account_suspended",
+    "organization.activated": "account_activated",
+}
+"""An account's suspension and its lift, as identity (the owner of accounts' status) announces
+them: by billing's dunning (``billing.suspension_requested`` acted on, ``billing.suspension_lifted``
+acted on) or by staff. Billing's request itself notifies nobody: the suspension it leads to does,
+once, and so does the reactivation its lift leads to."""
+ACCOUNT_CONTACT_ROLES: Final = frozenset({"owner", "admin", "billing"})
+"""An organization's members who hear of its suspension and its reactivation."""
 NEW_SIGN_IN: Final = "new_sign_in"
 SERVER_ERROR: Final = "server_error"
 QUOTA_REACHED: Final = "quota_reached"
@@ -129,6 +139,16 @@ BILLING_ROLES: Final = frozenset({"owner", "billing"})
 """An organization's members who hear of its invoices and payments."""
 OPERATING_ROLES: Final = frozenset({"owner", "admin"})
 """An organization's members who hear of its servers' failures (and the user who made the server)."""
+
+
+def account_status_notice(old_status: str, new_status: str, requested_by: str) -> dict[str, Any] | None:
+    """What an account's status change tells its contacts, or None when it tells them nothing
+    (an account made active from ``pending`` — a first activation — is not a lift)."""
+    suspended = new_status == "suspended" and old_status != "suspended"
+    lifted = new_status == "active" and old_status in ("suspended", "banned")
+    if not (suspended or lifted):
+        return None
+    return {"status": new_status, "cause": "billing" if requested_by == "billing" else "staff"}
 
 
 def for_people(event_id: str, kind: str, data: dict[str, Any], user_ids: list[int]) -> list[Notification]:

@@ -14,7 +14,9 @@
 - **Rating**: the customer rates a resolved ticket once, 1 to 5.
 - **Service levels** (:class:`ServicePolicy`): a first staff reply and a resolution are due
   within their priority's targets from the opening; a target passed is a breach, recorded
-  once (``ticket.sla_breached``) and visible to staff.
+  once (``ticket.sla_breached``) and visible to staff. The clock stops while the ticket is
+  ``pending`` (waiting on the customer): every due time moves by the time spent pending
+  (``pending_since``, ``sla_paused_seconds``), and a pending ticket never breaches.
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
     RESOLVED: frozenset({OPEN, CLOSED}),
     CLOSED: frozenset(),
 }
-# The resources a ticket may be about: those the platform keeps today (the gateway checks the
-# caller reaches the one named).
+# The resources a ticket may be about: those the platform keeps today (support asks compute
+# whose the one named is: :func:`check_related_owner`).
 RESOURCE_TYPES: Final = ("server", "placement_group", "ssh_key")
+STAFF_ROLES: Final = frozenset({"admin", "support"})
+"""The platform roles a ticket may be assigned to."""
 MAX_SUBJECT: Final = 255
 # ticket_messages.message is a TEXT (65,535 bytes): 10,000 characters fit in any UTF-8.
 MAX_MESSAGE: Final = 10_000
@@ -94,6 +98,35 @@ def check_related(resource_type: str, resource_id: int) -> tuple[str | None, int
     return resource_type, resource_id
 
 
+def check_related_owner(
+    resource_type: str,
+    resource_id: int,
+    owner: tuple[int, int | None] | None,
+    user_id: int,
+    organization_id: int | None,
+) -> None:
+    """The related resource must be the opener's: their own (bound to no organization) when they
+    act for themselves, the organization's when they act for one. ``owner``: (user, organization)
+    of the resource as compute knows it, None when it does not exist. Another tenant's resource
+    reads like one that does not exist."""
+    if owner is not None:
+        owner_user, owner_organization = owner
+        if owner_organization is not None and owner_organization == organization_id:
+            return
+        if owner_organization is None and organization_id is None and owner_user == user_id:
+            return
+    raise field_error("related_resource", f"{resource_type} {resource_id} is not one of your resources")
+
+
+def check_assignee(user_id: int, role: str | None) -> None:
+    """A ticket is assigned to a staff member (an admin or support user): ``role`` is the
+    user's platform role, None when there is no such user."""
+    if role is None:
+        raise field_error("assigned_to", f"user {user_id} does not exist")
+    if role not in STAFF_ROLES:
+        raise field_error("assigned_to", f"user {user_id} is not support staff; assign an admin or support user")
+
+
 def ticket_number(year: int, number: int) -> str:
     return f"TKT-{year:04d}-{number:06d}"
 
@@ -138,6 +171,10 @@ class Ticket(Aggregate):
     first_response_breached_at: datetime | None = None
     resolution_breached_at: datetime | None = None
     version: int = 1
+    pending_since: datetime | None = None
+    """Since when the ticket waits on the customer (the service-level clock stopped)."""
+    sla_paused_seconds: int = 0
+    """How long the clock was stopped before, in whole seconds."""
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -147,10 +184,18 @@ class Ticket(Aggregate):
             return organization_id == self.organization_id
         return organization_id is None and user_id == self.user_id
 
+    def paused(self, now: datetime) -> timedelta:
+        """How long the service-level clock has been stopped (pending) up to ``now``."""
+        paused = timedelta(seconds=self.sla_paused_seconds)
+        if self.pending_since is not None:
+            paused += max(now - self.pending_since, timedelta(0))
+        return paused
+
     def service_level(self, policy: ServicePolicy, now: datetime) -> ServiceLevel:
         assert self.created_at is not None
-        first_due = self.created_at + policy.first_response[self.priority]
-        resolution_due = self.created_at + policy.resolution[self.priority]
+        paused = self.paused(now)
+        first_due = self.created_at + policy.first_response[self.priority] + paused
+        resolution_due = self.created_at + policy.resolution[self.priority] + paused
         answered = self.first_response_at or self.closed_at or now
         resolved = self.resolved_at or self.closed_at or now
         return ServiceLevel(
@@ -262,6 +307,8 @@ class Ticket(Aggregate):
 
     def record_breaches(self, policy: ServicePolicy, now: datetime) -> list[str]:
         """Record each target passed, once; the targets recorded now."""
+        if self.status == PENDING:
+            return []  # the clock is stopped
         level = self.service_level(policy, now)
         found = []
         if level.first_response_breached and self.first_response_breached_at is None:
@@ -277,6 +324,11 @@ class Ticket(Aggregate):
 
     def _move(self, status: str, reason: str, now: datetime) -> None:
         old, self.status = self.status, status
+        if old == PENDING and self.pending_since is not None:
+            self.sla_paused_seconds += int(max(now - self.pending_since, timedelta(0)).total_seconds())
+            self.pending_since = None
+        if status == PENDING:
+            self.pending_since = now
         if status == RESOLVED:
             self.resolved_at = now
         elif status in (OPEN, PENDING):

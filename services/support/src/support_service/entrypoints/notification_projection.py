@@ -1,6 +1,9 @@
-"""Support's follower of its own stream, compute's, identity's and billing's: the events a person
-must hear of become notifications in their in-app inbox and pending mail deliveries, as each
-user's preferences say (domain/notifications.py says which and to whom); compute's
+"""Support's follower of its own stream, compute's, identity's, billing's and monitoring's: the
+events a person must hear of become notifications in their in-app inbox and pending mail
+deliveries, as each user's preferences say (domain/notifications.py says which and to whom);
+monitoring's alerts become a delivery through their rule's channels
+(domain/monitoring_notices.py: inbox, email addresses, signed webhooks); identity's suspensions
+and reactivations (billing's dunning or staff) reach the account's contacts; compute's
 ``server.created`` and ``server.deleted`` keep where customers have servers
 (``customer_resources``), so a maintenance window reaches exactly those it affects; identity's
 organization events keep organizations' members (``organization_members``), so an invoice
@@ -21,11 +24,12 @@ compute.events, the notifications being written once by their ids).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC
 from typing import Any, ClassVar
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
 from sqlalchemy.orm import Session
 
@@ -36,12 +40,20 @@ from cloudplatform.support.v1 import events_pb2 as support_pb
 from cpshared.events.envelope import ReceivedEvent
 from cpshared.events.outbox import write_events_once
 from cpshared.events.projection import ApplyContext, Projection, handles
-from cpshared.topics import BILLING_EVENTS, COMPUTE_EVENTS, IDENTITY_EVENTS, SUPPORT_EVENTS, Topic
+from cpshared.topics import (
+    BILLING_EVENTS,
+    COMPUTE_EVENTS,
+    IDENTITY_EVENTS,
+    MONITORING_EVENTS,
+    SUPPORT_EVENTS,
+    Topic,
+)
 from support_service.adapters.audience_repository import AudienceRepository
 from support_service.adapters.customer_resource_repository import CustomerResourceRepository
 from support_service.adapters.delivery_repository import DeliveryRepository, PreferenceRepository
 from support_service.adapters.notification_repository import NotificationRepository
 from support_service.adapters.ticket_repository import TicketRepository
+from support_service.domain import monitoring_notices as monitoring
 from support_service.domain import notifications as rules
 from support_service.service_layer import notifications
 
@@ -70,7 +82,13 @@ def _outlets(session: Session) -> notifications.Outlets:
 
 class NotificationProjection(Projection):
     name = "support"
-    topics: ClassVar[tuple[Topic, ...]] = (SUPPORT_EVENTS, COMPUTE_EVENTS, IDENTITY_EVENTS, BILLING_EVENTS)
+    topics: ClassVar[tuple[Topic, ...]] = (
+        SUPPORT_EVENTS,
+        COMPUTE_EVENTS,
+        IDENTITY_EVENTS,
+        BILLING_EVENTS,
+        MONITORING_EVENTS,
+    )
     tables = ()
 
     @handles("ticket.replied")
@@ -216,14 +234,24 @@ class NotificationProjection(Projection):
         with _session(ctx) as session:
             notifications.forget_user(AudienceRepository(session), payload.user_id)
 
-    @handles("user.suspended", "user.activated")
+    @handles("user.suspended", "user.activated", "organization.suspended", "organization.activated")
     def account_status(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        """An account suspended or active again, by billing's dunning or by staff: its contacts hear."""
         payload = event.payload
-        assert isinstance(payload, identity_pb.UserStatusChanged)
-        kind = rules.ACCOUNT_KINDS[event.event_type]
+        assert isinstance(payload, identity_pb.UserStatusChanged | identity_pb.OrganizationStatusChanged)
+        user_id = payload.user_id if isinstance(payload, identity_pb.UserStatusChanged) else 0
+        organization_id = payload.organization_id if isinstance(payload, identity_pb.OrganizationStatusChanged) else 0
         with _session(ctx) as session:
-            notifications.notify_user(
-                event.event_id, kind, {"status": payload.new_status}, payload.user_id, _outlets(session)
+            notifications.notify_account_status(
+                event.event_id,
+                rules.ACCOUNT_KINDS[event.event_type],
+                payload.old_status,
+                payload.new_status,
+                payload.requested_by,
+                user_id,
+                organization_id,
+                AudienceRepository(session),
+                _outlets(session),
             )
 
     @handles("user.login_succeeded")
@@ -272,12 +300,10 @@ class NotificationProjection(Projection):
         }
         self._billing(ctx, event, data, payload.user_id, payload.organization_id)
 
-    @handles("invoice.overdue", "invoice.payment_received", "billing.suspension_requested")
+    @handles("invoice.overdue", "invoice.payment_received")
     def invoice_changed(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
         payload = event.payload
-        assert isinstance(
-            payload, billing_pb.InvoiceOverdue | billing_pb.InvoicePaymentReceived | billing_pb.SuspensionRequested
-        )
+        assert isinstance(payload, billing_pb.InvoiceOverdue | billing_pb.InvoicePaymentReceived)
         invoice = payload.invoice
         data: dict[str, Any] = {
             "invoice_id": invoice.invoice_id,
@@ -289,6 +315,32 @@ class NotificationProjection(Projection):
         else:
             data["due_date"] = _time(payload, "due_date")
         self._billing(ctx, event, data, invoice.user_id, invoice.organization_id)
+
+    # -- monitoring: alerts (uptime monitors: one line in domain/monitoring_notices.py) -----------
+    def handlers(self) -> dict[str, Callable[[ApplyContext, ReceivedEvent], None]]:
+        """The decorated handlers, and :meth:`monitoring_notice` for every type of
+        ``NOTICES`` (so a new monitoring notice is one line there)."""
+        found = super().handlers()
+        for event_type in monitoring.NOTICES:
+            found[event_type] = self.monitoring_notice
+        return found
+
+    def monitoring_notice(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
+        payload = event.payload
+        data = _plain(payload)
+        if "name" in data and event.event_type.startswith("uptime_monitor."):
+            # A mail's {name} is its recipient's: the monitor's name travels as monitor_name.
+            data["monitor_name"] = data.pop("name")
+        with _session(ctx) as session:
+            notifications.notify_monitoring(
+                event.event_id,
+                event.event_type,
+                _time(event.envelope, "occurred_at"),
+                data,
+                int(getattr(payload, "user_id", 0)),
+                int(getattr(payload, "organization_id", 0)),
+                _outlets(session),
+            )
 
     def _billing(
         self, ctx: ApplyContext, event: ReceivedEvent, data: dict[str, Any], user_id: int, organization_id: int
@@ -303,6 +355,21 @@ class NotificationProjection(Projection):
                 AudienceRepository(session),
                 _outlets(session),
             )
+
+
+_INTEGERS = frozenset({FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64, FieldDescriptor.CPPTYPE_INT32})
+
+
+def _plain(payload: Any) -> dict[str, Any]:
+    """A payload as JSON data: every field (zeros and empty strings too), ids as numbers,
+    timestamps as RFC 3339 text (unset ones left out)."""
+    data: dict[str, Any] = MessageToDict(
+        payload, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    for field in payload.DESCRIPTOR.fields:
+        if field.cpp_type in _INTEGERS and not field.is_repeated and field.name in data:
+            data[field.name] = int(data[field.name])
+    return data
 
 
 def _time(payload: Any, name: str) -> str:

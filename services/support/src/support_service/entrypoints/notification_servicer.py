@@ -1,5 +1,6 @@
-"""The NotificationService gRPC API: a user's own inbox (adapters/authorization.py: a user acts
-only as itself)."""
+"""The NotificationService gRPC API: a user's own inbox and preferences (adapters/authorization.py:
+a user acts only as itself), and an account's webhook secret (the user's own; an organization's
+for its owners and admins)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from cpshared.timestamps import to_timestamp as _ts
 from support_service.adapters import authorization as authz
 from support_service.bootstrap import Support
 from support_service.domain.delivery import InvalidPreference, Preference
+from support_service.domain.monitoring_notices import account_of
 from support_service.domain.notifications import Notification
 from support_service.entrypoints.ticket_servicer import MAX_PER_PAGE
 from support_service.service_layer import notifications
@@ -86,6 +88,29 @@ class NotificationServicer(pb_grpc.NotificationServiceServicer):
         except InvalidPreference as exc:
             raise InvalidInput(str(exc)) from None
         return pb.SetNotificationPreferencesResponse(preferences=[preference_message(p) for p in found])
+
+    async def GetWebhookSecret(  # noqa: N802
+        self, request: pb.GetWebhookSecretRequest, context: Context
+    ) -> pb.GetWebhookSecretResponse:
+        authz.check_account_manager(request.user_id, request.organization_id, "its webhook secret")
+        secret = await asyncio.to_thread(
+            notifications.webhook_secret, request.user_id, request.organization_id, self._support.uow()
+        )
+        return pb.GetWebhookSecretResponse(webhook_secret=_secret(request, secret))
+
+    async def RotateWebhookSecret(  # noqa: N802
+        self, request: pb.RotateWebhookSecretRequest, context: Context
+    ) -> pb.RotateWebhookSecretResponse:
+        authz.check_account_manager(request.user_id, request.organization_id, "its webhook secret")
+        secret = await asyncio.to_thread(
+            notifications.rotate_webhook_secret, request.user_id, request.organization_id, self._support.uow()
+        )
+        return pb.RotateWebhookSecretResponse(webhook_secret=_secret(request, secret))
+
+
+def _secret(request: pb.GetWebhookSecretRequest | pb.RotateWebhookSecretRequest, secret: str) -> pb.WebhookSecret:
+    account_type, account_id = account_of(request.user_id, request.organization_id)
+    return pb.WebhookSecret(secret=secret, account_type=account_type, account_id=account_id)
 
 
 def preference_message(preference: Preference) -> pb.NotificationPreference:

@@ -119,7 +119,9 @@ class TicketServicer(pb_grpc.TicketServiceServicer):
             attachments=_files(request.attachments),
         )
         support = self._support
-        ticket, message = await asyncio.to_thread(tickets.open_ticket, new, support.uow(), support.store, support.rules)
+        ticket, message = await asyncio.to_thread(
+            tickets.open_ticket, new, support.uow(), support.store, support.rules, support.owners
+        )
         return pb.OpenTicketResponse(ticket=self._ticket(ticket, False), message=message_message(message, staff=False))
 
     async def ListTickets(self, request: pb.ListTicketsRequest, context: Context) -> pb.ListTicketsResponse:  # noqa: N802
@@ -220,7 +222,13 @@ class TicketServicer(pb_grpc.TicketServiceServicer):
         view = authz.view(0, True, "AssignTicket")
         support = self._support
         ticket = await asyncio.to_thread(
-            tickets.assign, request.ticket_id, request.assigned_to or None, view, support.uow(), support.rules
+            tickets.assign,
+            request.ticket_id,
+            request.assigned_to or None,
+            view,
+            support.uow(),
+            support.rules,
+            support.accounts,
         )
         return pb.AssignTicketResponse(ticket=self._ticket(ticket, True))
 

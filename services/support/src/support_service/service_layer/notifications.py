@@ -15,7 +15,10 @@ from cpshared.events.catalog import REGISTRY
 from cpshared.events.envelope import PendingEvent, deterministic_event_id, new_event
 from support_service import SERVICE_NAME
 from support_service.domain import delivery as channels
+from support_service.domain import monitoring_notices as monitoring
 from support_service.domain import notifications as rules
+from support_service.domain import webhooks
+from support_service.domain.delivery import Delivery
 from support_service.domain.notifications import Notification
 from support_service.service_layer.ports import (
     AudienceRepository,
@@ -72,9 +75,12 @@ class Outlets:
         """Writes events into the outbox of the reaction's transaction, once by their ids."""
 
 
-def _write(found: list[Notification], outlets: Outlets) -> list[Notification]:
+def _write(
+    found: list[Notification], outlets: Outlets, allowed: Sequence[str] = channels.CHANNELS
+) -> list[Notification]:
     """Each notification into the inbox and as a pending mail, as its user chose (both by
-    default); the delivery's key (notification, channel) makes it once however often this runs."""
+    default; only the ``allowed`` channels); the delivery's key (notification, channel) makes it
+    once however often this runs."""
     now = utcnow()
     chosen: dict[int, dict[tuple[str, str], bool]] = {}
     announced: list[PendingEvent] = []
@@ -82,7 +88,7 @@ def _write(found: list[Notification], outlets: Outlets) -> list[Notification]:
         user_id = notification.notifiable_id
         if user_id not in chosen:
             chosen[user_id] = outlets.preferences.chosen(user_id)
-        on = [c for c in channels.CHANNELS if channels.effective(notification.type, c, chosen[user_id])]
+        on = [c for c in allowed if channels.effective(notification.type, c, chosen[user_id])]
         if channels.IN_APP in on:
             outlets.inbox.add(notification, now)
         if on:
@@ -230,6 +236,96 @@ def notify_user(event_id: str, kind: str, data: dict[str, Any], user_id: int, ou
     return _write(rules.for_people(event_id, kind, data, [user_id]), outlets)
 
 
+def notify_account_status(
+    event_id: str,
+    kind: str,
+    old_status: str,
+    new_status: str,
+    requested_by: str,
+    user_id: int,
+    organization_id: int,
+    audience: AudienceRepository,
+    outlets: Outlets,
+) -> list[Notification]:
+    """An account suspended or active again (by billing's dunning or by staff): a user's own
+    account tells the user; an organization's tells its owners, admins and billing members."""
+    data = rules.account_status_notice(old_status, new_status, requested_by)
+    if data is None:
+        return []
+    if organization_id:
+        data["organization_id"] = organization_id
+        people = audience.members(organization_id, rules.ACCOUNT_CONTACT_ROLES)
+    else:
+        people = [user_id]
+    return _write(rules.for_people(event_id, kind, data, people), outlets)
+
+
+def notify_monitoring(
+    event_id: str,
+    event_type: str,
+    occurred_at: str,
+    data: dict[str, Any],
+    user_id: int,
+    organization_id: int,
+    outlets: Outlets,
+) -> Delivery | None:
+    """A monitoring notice (an alert triggered or resolved): one ``channels`` delivery, written
+    once, that the sender turns into what the rule's channels name (:func:`fan_out`)."""
+    notice = monitoring.NOTICES.get(event_type)
+    if notice is None or user_id <= 0:
+        return None
+    source_id = int(data.get(notice.source_field) or 0)
+    notification_id = rules.notification_id(event_id, user_id)
+    delivery = channels.Delivery(
+        id=channels.delivery_id(notification_id, channels.FAN_OUT),
+        notification_id=notification_id,
+        channel=channels.FAN_OUT,
+        user_id=user_id,
+        type=notice.kind,
+        data={
+            "event_id": event_id,
+            "event_type": event_type,
+            "occurred_at": occurred_at,
+            "organization_id": organization_id,
+            "source": notice.source,
+            "source_id": source_id,
+            "notice": data,
+        },
+    )
+    outlets.deliveries.add(delivery, utcnow())
+    return delivery
+
+
+def fan_out(
+    delivery: channels.Delivery, found: list[monitoring.Channel] | None, audience: AudienceRepository, outlets: Outlets
+) -> list[channels.Delivery]:
+    """Write what a ``channels`` delivery's channels name (``found``; None: the owner's own
+    channels, as their preferences say): the owner's in-app notifications, a mail per address and
+    a webhook per URL, each once by its id. Returns the addressed deliveries."""
+    data = delivery.data
+    event_id = str(data["event_id"])
+    organization_id = int(data.get("organization_id") or 0)
+    notice = dict(data.get("notice") or {})
+    if monitoring.wants_inbox(found):
+        operators = audience.members(organization_id, rules.OPERATING_ROLES) if organization_id else []
+        people = rules.for_people(event_id, delivery.type, notice, [delivery.user_id, *operators])
+        _write(people, outlets, channels.CHANNELS if found is None else (channels.IN_APP,))
+    addressed = monitoring.addressed(
+        event_id,
+        str(data.get("event_type", "")),
+        str(data.get("occurred_at", "")),
+        delivery.type,
+        delivery.user_id,
+        organization_id,
+        notice,
+        found or [],
+    )
+    now = utcnow()
+    for one in addressed:
+        outlets.deliveries.add(one, now)
+    return addressed
+
+
 def notify_sign_in(
     event_id: str, user_id: int, ip: str, signed_in_at: str, audience: AudienceRepository, outlets: Outlets
 ) -> list[Notification]:
@@ -280,3 +376,23 @@ def notify_quota(
     people = audience.members(organization_id, rules.OPERATING_ROLES) if organization_id else [user_id]
     data = {"resource_type": resource_type, "current_usage": current_usage, "quota_limit": quota_limit}
     return _write(rules.for_people(event_id, rules.QUOTA_REACHED, data, people), outlets)
+
+
+def webhook_secret(user_id: int, organization_id: int, uow: SupportUnitOfWork) -> str:
+    """The secret that signs the account's webhooks (the organization's when one is named),
+    made on first use."""
+    account_type, account_id = monitoring.account_of(user_id, organization_id)
+    with uow:
+        secret = uow.webhook_secrets.secret(account_type, account_id, utcnow())
+        uow.commit()
+    return secret
+
+
+def rotate_webhook_secret(user_id: int, organization_id: int, uow: SupportUnitOfWork) -> str:
+    """A new secret for the account; webhooks sent from now on (retries too) are signed with it."""
+    account_type, account_id = monitoring.account_of(user_id, organization_id)
+    secret = webhooks.new_secret()
+    with uow:
+        uow.webhook_secrets.rotate(account_type, account_id, secret, utcnow())
+        uow.commit()
+    return secret

@@ -11,6 +11,7 @@ from typing import Protocol
 from support_service.domain.delivery import Delivery
 from support_service.domain.mail_templates import Recipient
 from support_service.domain.maintenance import MaintenanceWindow
+from support_service.domain.monitoring_notices import Channel
 from support_service.domain.notifications import Notification
 from support_service.domain.tickets import Attachment, Ticket, TicketMessage
 
@@ -176,6 +177,60 @@ class Recipients(Protocol):
 class MailSender(Protocol):
     def __call__(self, to: str, subject: str, text: str, html: str, message_id: str) -> str:
         """Hand one mail to the SMTP server; its Message-ID. Raises cpshared.mail.MailError."""
+
+
+class Accounts(Protocol):
+    """Who a user is on the platform: identity knows."""
+
+    def role(self, user_id: int) -> str | None:
+        """The user's platform role ("admin", "support", "billing", "client"); None when identity
+        has no such user. Raises cpshared.errors.Unavailable when identity cannot answer now."""
+
+
+class ResourceOwners(Protocol):
+    """Whose a customer's resource is: the service that keeps it knows (compute, for servers,
+    placement groups and SSH keys)."""
+
+    def owner(self, resource_type: str, resource_id: int) -> tuple[int, int | None] | None:
+        """(user, organization or None) of the resource; None when it does not exist. Raises
+        cpshared.errors.Unavailable when its service cannot answer now."""
+
+
+class ChannelSources(Protocol):
+    """Where a monitoring notice goes: the channels of the rule (or monitor) that caused it, as
+    monitoring keeps them (their targets never travel in events)."""
+
+    def channels(self, source: str, source_id: int) -> list[Channel] | None:
+        """The source's channels; None when it no longer exists. Raises
+        cpshared.errors.Unavailable when monitoring cannot answer now, and
+        :class:`NoChannelLookup` for a source it has no way to ask about."""
+
+
+class NoChannelLookup(LookupError):
+    """Support cannot ask for this source's channels: its owner's preferences decide."""
+
+
+class WebhookError(Exception):
+    """A webhook POST that did not get a 2xx answer (or no answer)."""
+
+    def __init__(self, message: str, *, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
+        """No later attempt can do better (a URL that is not allowed)."""
+
+
+class WebhookPoster(Protocol):
+    def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST ``body`` to ``url``; the HTTP status (2xx). Raises :class:`WebhookError`."""
+
+
+class WebhookSecretRepository(Protocol):
+    """Each account's webhook signing secret (a user's own, or an organization's)."""
+
+    def secret(self, account_type: str, account_id: int, now: datetime) -> str:
+        """The account's secret, made on first use."""
+
+    def rotate(self, account_type: str, account_id: int, secret: str, now: datetime) -> None: ...
 
 
 class ObjectStore(Protocol):

@@ -30,13 +30,15 @@ from support_service.domain.tickets import (
     ServicePolicy,
     Ticket,
     TicketMessage,
+    check_assignee,
     check_choice,
     check_message,
     check_related,
+    check_related_owner,
     check_subject,
     ticket_number,
 )
-from support_service.service_layer.ports import ObjectStore, TicketQuery
+from support_service.service_layer.ports import Accounts, ObjectStore, ResourceOwners, TicketQuery
 from support_service.service_layer.unit_of_work import SupportUnitOfWork, UnitOfWorkFactory
 
 log = get_logger(__name__)
@@ -141,8 +143,9 @@ def _forget(store: ObjectStore, keys: list[str]) -> None:
 
 
 def open_ticket(
-    new: NewTicket, uow: SupportUnitOfWork, store: ObjectStore, rules: Rules
+    new: NewTicket, uow: SupportUnitOfWork, store: ObjectStore, rules: Rules, owners: ResourceOwners
 ) -> tuple[Ticket, TicketMessage]:
+    """Open a ticket; a related resource must be the opener's own (asked of ``owners``)."""
     if new.user_id <= 0:
         raise InvalidInput("user_id must name the customer opening the ticket")
     subject = check_subject(new.subject)
@@ -151,6 +154,9 @@ def open_ticket(
     related_type, related_id = check_related(new.related_resource_type, new.related_resource_id)
     text = check_message(new.message)
     uploads = check_uploads(list(new.attachments), rules.limits)
+    if related_type is not None and related_id is not None:
+        owner = owners.owner(related_type, related_id)
+        check_related_owner(related_type, related_id, owner, new.user_id, new.organization_id)
     now = utcnow()
     stored: list[str] = []
     try:
@@ -301,10 +307,20 @@ def rate(ticket_id: int, rating: int, view: View, uow: SupportUnitOfWork, rules:
     return _change(ticket_id, view, uow, rules, lambda ticket, _: ticket.rate(rating))
 
 
-def assign(ticket_id: int, staff_user_id: int | None, view: View, uow: SupportUnitOfWork, rules: Rules) -> Ticket:
-    """Staff's: the assignee is a staff member the caller named (the gateway checks the role)."""
+def assign(
+    ticket_id: int,
+    staff_user_id: int | None,
+    view: View,
+    uow: SupportUnitOfWork,
+    rules: Rules,
+    accounts: Accounts,
+) -> Ticket:
+    """Staff's: the assignee is a staff member (an admin or support user, asked of ``accounts``),
+    or nobody."""
     if staff_user_id is not None and staff_user_id <= 0:
         raise InvalidInput("assigned_to must be a staff member's user id, or null to unassign")
+    if staff_user_id is not None:
+        check_assignee(staff_user_id, accounts.role(staff_user_id))
     return _change(ticket_id, view, uow, rules, lambda ticket, _: ticket.assign(staff_user_id))
 
 

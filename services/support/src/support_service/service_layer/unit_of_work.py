@@ -57,6 +57,8 @@ class SupportUnitOfWork(abc.ABC):
     notifications: ports.NotificationRepository
     deliveries: ports.DeliveryRepository
     preferences: ports.PreferenceRepository
+    webhook_secrets: ports.WebhookSecretRepository
+    audience: ports.AudienceRepository
 
     @abc.abstractmethod
     def __enter__(self) -> Self: ...
@@ -68,6 +70,10 @@ class SupportUnitOfWork(abc.ABC):
 
     @abc.abstractmethod
     def record(self, event: PendingEvent) -> None: ...
+
+    @abc.abstractmethod
+    def record_once(self, events: list[PendingEvent]) -> None:
+        """Write events with deterministic ids into the outbox unless it holds them already."""
 
     @abc.abstractmethod
     def commit(self) -> None:

@@ -89,6 +89,9 @@ class MailSink:
         box = mailbox.Maildir(self.maildir, create=False)
         found = []
         for key, message in box.items():
+            # The raw header first: parsing every mail in a long-lived sink takes far longer.
+            if to is not None and to.lower() not in str(message.get("To", "")).lower():
+                continue
             parsed = _parse(message)
             if to is not None and to.lower() not in parsed["To"].lower():
                 continue

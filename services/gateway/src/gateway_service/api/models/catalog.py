@@ -277,3 +277,35 @@ IMAGE_TYPES: dict[str, ImageType] = {
     "backup": "backup",
     "custom": "snapshot",
 }
+
+
+class LoadBalancerTypeOut(BaseModel):
+    id: int
+    name: str = Field(description='Unique name, e.g. "lb11".')
+    description: str
+    max_connections: int
+    max_services: int
+    max_targets: int
+    max_assigned_certificates: int
+    deprecated: datetime | None = Field(description="When it was deprecated; null when it is not.")
+    prices: list[ServerTypePrice]
+
+
+def load_balancer_type_out(
+    lt: pb.LoadBalancerType, datacenters: Sequence[pb.Datacenter], prices: PriceList
+) -> LoadBalancerTypeOut:
+    """A type with billing's prices of its plan (``lt.code``) in each platform location upstream offers it in."""
+    priced = prices.load_balancer(lt.code)
+    assert priced is not None, "only types with a plan are offered (_offered)"
+    offered_in = [dc for dc in datacenters if dc.code in lt.upstream_datacenters]
+    return LoadBalancerTypeOut(
+        id=lt.id,
+        name=lt.code,
+        description=lt.description,
+        max_connections=lt.max_connections,
+        max_services=lt.max_services,
+        max_targets=lt.max_targets,
+        max_assigned_certificates=lt.max_assigned_certificates,
+        deprecated=lt.deprecated_at.ToDatetime(tzinfo=UTC) if lt.HasField("deprecated_at") else None,
+        prices=per_location(money_of(priced[0]), money_of(priced[1]), offered_in, prices),
+    )

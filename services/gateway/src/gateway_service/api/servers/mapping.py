@@ -88,6 +88,8 @@ class Catalog:
         """The firewalls applied to the servers answered (:meth:`read_attachments`), by server id."""
         self.primary_ips: Mapping[int, Sequence[npb.PrimaryIp]] = {}
         """The primary IPs assigned to the servers answered (:meth:`read_attachments`), by server id."""
+        self.load_balancers: Mapping[int, Sequence[int]] = {}
+        """The load balancers targeting the servers answered (:meth:`read_attachments`), by server id."""
 
     @classmethod
     async def read(cls, request: Request, principal: Principal) -> Catalog:
@@ -107,8 +109,8 @@ class Catalog:
 
     async def read_attachments(self, request: Request, principal: Principal, servers: Sequence[pb.Server]) -> Catalog:
         """Learn what other services attach to ``servers``: storage's volumes, network's floating IPs,
-        network attachments and firewalls, one call to each for the page, made together. A service
-        that does not answer leaves its part empty rather than failing the servers' answer."""
+        network attachments, firewalls, primary IPs and load balancers, one call to each for the page, made
+        together. A service that does not answer leaves its part empty rather than failing the servers' answer."""
         ids = [server.id for server in servers]
 
         async def volumes() -> Mapping[int, Sequence[int]]:
@@ -124,12 +126,14 @@ class Catalog:
             self.private_nets,
             self.firewalls,
             self.primary_ips,
+            self.load_balancers,
         ) = await asyncio.gather(
             volumes(),
             backends(request).floating_ips.of_servers(ids),
             backends(request).networks.of_servers(ids),
             backends(request).firewalls.of_servers(ids),
             backends(request).primary_ips.of_servers(ids),
+            backends(request).load_balancers.of_servers(ids),
         )
         return self
 
@@ -219,7 +223,7 @@ class Catalog:
             protection=ProtectionOut(delete=server.protection_delete, rebuild=server.protection_rebuild),
             labels=dict(server.labels),
             volumes=list(self.volumes.get(server.id, ())),
-            load_balancers=[],
+            load_balancers=list(self.load_balancers.get(server.id, ())),
             primary_disk_size=server.disk_gb or st.disk_gb,
             placement_group=placement_group_out(server.placement_group) if server.HasField("placement_group") else None,
         )

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway_service.api.common import BodyId, Labels, Meta
+from gateway_service.api.common import BodyId, Labels, Meta, Text
 from gateway_service.api.models.actions import ActionError as ActionError
 from gateway_service.api.models.actions import ActionOut as ActionOut
 from gateway_service.api.models.actions import ActionResourceOut as ActionResourceOut
@@ -150,7 +150,7 @@ class CreateImageBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["snapshot", "backup"] | None = Field(default="snapshot", description="snapshot when null.")
-    description: str | None = Field(default=None, max_length=1000)
+    description: Text | None = Field(default=None, max_length=1000)
     labels: Labels | None = None
 
 
@@ -167,7 +167,7 @@ MAX_FIREWALLS_PER_SERVER = 5
 class NewServer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     server_type: str | BodyId = Field(description="Name or ID of the server type.")
     image: str | BodyId = Field(description="Name or ID of the image.")
     location: str | BodyId | None = Field(default=None, description="Name or ID of the location.")
@@ -189,7 +189,7 @@ class NewServer(BaseModel):
 class ServerUpdate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
     labels: Labels | None = None
 
 

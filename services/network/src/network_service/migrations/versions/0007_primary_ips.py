@@ -9,7 +9,7 @@
   address out again), only indexed.
 
 Revision ID: network_0007
-Revises: network_0005
+Revises: network_0006
 Create Date: 2026-12-08
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = "network_0007"
-down_revision = "network_0005"
+down_revision = "network_0006"
 branch_labels = None
 depends_on = None
 

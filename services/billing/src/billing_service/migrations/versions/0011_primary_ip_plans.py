@@ -4,20 +4,20 @@
 - plans ``primary_ip_ipv4`` (Hetzner's primary IPv4, gross like every plan) and
   ``primary_ip_ipv6`` (free at Hetzner: a zero price, so network records no hours of it).
 
-Revision ID: billing_0009
-Revises: billing_0008
+Revision ID: billing_0011
+Revises: billing_0010
 Create Date: 2026-12-08
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "billing_0009"
-down_revision = "billing_0008"
+revision = "billing_0011"
+down_revision = "billing_0010"
 branch_labels = None
 depends_on = None
 
-OLD_TYPES = ("server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth")
+OLD_TYPES = ("server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth", "snapshot")
 NEW_TYPES = (*OLD_TYPES, "primary_ip")
 PLANS = [
     # code, name, hourly, monthly
