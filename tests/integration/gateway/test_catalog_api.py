@@ -183,7 +183,7 @@ def test_pricing(hcloud: Client) -> None:
     assert price["included_traffic"] == 20 * 1024**4 == 21990232555520
     assert price["price_per_tb_traffic"] == {"net": "0.8403361345", "gross": "1.0000000000"}
     assert pricing["volume"]["price_per_gb_month"] == {"net": "0.0369747899", "gross": "0.0440000000"}
-    assert pricing["image"]["price_per_gb_month"]["gross"] == "0.0000000000"
+    assert pricing["image"]["price_per_gb_month"]["gross"] == "0.0119000000"  # billing_0009's snapshot plan
     assert pricing["server_backup"]["percentage"] == "20.0000000000"
     assert pricing["vat_rate"] == "19.000000"
     assert pricing["floating_ip"]["price_monthly"]["gross"] == "3.5700000000"

@@ -529,7 +529,7 @@ def test_a_server_without_ssh_keys_answers_its_root_password_once_and_keeps_only
 ) -> None:
     assert platform.compute is not None
     checked: list[str] = []
-    token = _token(platform, "password@example.com")
+    token = _token(platform, "no-keys@example.com")
     client = _client(platform, token, checked)
     created = client.servers.create(name="no-keys", server_type=ServerType(name="cx22"), image=Image(name="debian-12"))
     password = created.root_password
