@@ -630,6 +630,55 @@ EXAMPLES: dict[tuple[str, int], Callable[[], Message]] = {
     ("maintenance.started", 1): functools.partial(_window_changed, "in_progress", [], 0),
     ("maintenance.completed", 1): functools.partial(_window_changed, "completed", [], 0),
     ("maintenance.cancelled", 1): functools.partial(_window_changed, "cancelled", [], 5),
+    ("primary_ip.created", 1): lambda: network_events.PrimaryIpCreated(
+        primary_ip_id=31,
+        user_id=42,
+        organization_id=7,
+        name="web-v4",
+        type="ipv4",
+        ip="203.0.113.31",
+        location="fsn1",
+        assignee_id=4711,
+        auto_delete=True,
+        adopted=False,
+        labels={"env": "prod"},
+        action_id=1000000000011,
+    ),
+    ("primary_ip.updated", 1): lambda: network_events.PrimaryIpUpdated(
+        primary_ip_id=31,
+        user_id=42,
+        organization_id=7,
+        fields=["name", "auto_delete"],
+        name="web-v4-new",
+        labels={"env": "prod"},
+        auto_delete=False,
+    ),
+    ("primary_ip.assigned", 1): lambda: network_events.PrimaryIpAssigned(
+        primary_ip_id=31, user_id=42, organization_id=7, assignee_id=4712, action_id=1000000000012
+    ),
+    ("primary_ip.unassigned", 1): lambda: network_events.PrimaryIpUnassigned(
+        primary_ip_id=31, user_id=42, organization_id=7, assignee_id=4712, action_id=1000000000013
+    ),
+    ("primary_ip.dns_ptr_changed", 1): lambda: network_events.PrimaryIpDnsPtrChanged(
+        primary_ip_id=31,
+        user_id=42,
+        organization_id=7,
+        ip="203.0.113.31",
+        dns_ptr="web.example.com",
+        action_id=1000000000014,
+    ),
+    ("primary_ip.protection_changed", 1): lambda: network_events.PrimaryIpProtectionChanged(
+        primary_ip_id=31, user_id=42, organization_id=7, delete=True, action_id=1000000000015
+    ),
+    ("primary_ip.deleted", 1): lambda: network_events.PrimaryIpDeleted(
+        primary_ip_id=31, user_id=42, organization_id=7, reason="server_deleted"
+    ),
+    ("primary_ip.blocked", 1): lambda: network_events.PrimaryIpBlocked(
+        primary_ip_id=31, user_id=42, organization_id=7, reason="suspended"
+    ),
+    ("primary_ip.unblocked", 1): lambda: network_events.PrimaryIpUnblocked(
+        primary_ip_id=31, user_id=42, organization_id=7
+    ),
     ("floating_ip.created", 1): lambda: network_events.FloatingIpCreated(
         floating_ip_id=21,
         user_id=42,

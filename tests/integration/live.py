@@ -60,6 +60,7 @@ from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.adapters.upstream_firewalls import HcloudFirewalls
 from network_service.adapters.upstream_load_balancers import HcloudLoadBalancers
 from network_service.adapters.upstream_networks import HcloudNetworks
+from network_service.adapters.upstream_primary_ips import HcloudPrimaryIps
 from network_service.bootstrap import Network
 from network_service.config import WorkerSettings as NetworkWorkerSettings
 from network_service.entrypoints import worker as network_worker
@@ -212,6 +213,7 @@ def network_in_thread(
         quotas=NetworkQuotas(identity_address, key_file),
         network_quotas=NetworkQuotas(identity_address, key_file, "network"),
         firewall_quotas=NetworkQuotas(identity_address, key_file, "firewall"),
+        primary_ip_quotas=NetworkQuotas(identity_address, key_file, "primary_ip"),
         load_balancer_quotas=NetworkQuotas(identity_address, key_file, "load_balancer"),
         compute=NetworkComputeClient(compute_address, key_file),
         prices=NetworkPrices(billing_address, key_file) if billing_address else None,
@@ -323,6 +325,9 @@ class LivePlatform:
     network: Network | None = None
     """The network service, when the platform runs it (``network_url``, with compute): its worker
     is the test's to run (``network.provisioner`` needs an upstream: pass one to Provisioner)."""
+    network_worker_env: dict[str, str] = field(default_factory=dict)
+    """With network: the environment a network worker process needs to join this platform
+    (``python -m network_service.entrypoints.worker``), but for its metrics port."""
     monitoring: Monitoring | None = None
     """The monitoring service, when the platform runs compute: tests feed its projection and
     run its collector against the simulator."""
@@ -496,6 +501,7 @@ def _live_platform(
                 )
                 backends["support_grpc_addr"] = support_address
             network: Network | None = None
+            network_worker_env: dict[str, str] = {}
             if network_engine is not None:
                 assert compute_engine is not None, "network needs compute (its servers and locations)"
                 network_key_file = Path(keys) / "network.key"
@@ -512,6 +518,19 @@ def _live_platform(
                     )
                 )
                 backends["network_grpc_addr"] = network_address
+                assert simulator is not None
+                network_token_file = Path(keys) / "hcloud-token"
+                network_token_file.write_text(SIMULATOR_TOKEN)
+                network_worker_env = {
+                    "CP_SERVICE_NAME": "network",
+                    "CP_DATABASE_URL": str(network_url),
+                    "CP_HCLOUD_ENDPOINT": simulator,
+                    "CP_HCLOUD_TOKEN_FILE": str(network_token_file),
+                    "CP_IDENTITY_GRPC_ADDR": address,
+                    "CP_COMPUTE_GRPC_ADDR": backends["compute_grpc_addr"],
+                    "CP_BILLING_GRPC_ADDR": backends.get("billing_grpc_addr", ""),
+                    "CP_PRINCIPAL_SERVICE_KEY_FILE": str(network_key_file),
+                }
             if monitoring_engine is not None:
                 monitoring_address, monitoring = optional.enter_context(
                     monitoring_in_thread(monitoring_engine, trusted)
@@ -543,6 +562,7 @@ def _live_platform(
                     storage_worker_env=storage_worker_env,
                     support=support,
                     network=network,
+                    network_worker_env=network_worker_env,
                     monitoring=monitoring,
                 )
     finally:
@@ -578,6 +598,9 @@ def network_worker_running(platform: LivePlatform) -> Iterator[None]:
     firewalls = HcloudFirewalls(
         platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
     )
+    primary_ips = HcloudPrimaryIps(
+        platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
     load_balancers = HcloudLoadBalancers(
         platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
     )
@@ -589,6 +612,8 @@ def network_worker_running(platform: LivePlatform) -> Iterator[None]:
         networks=networks,
         network_quotas=network.network_quotas,
         firewalls=firewalls,
+        primary_ips=primary_ips,
+        primary_ip_quotas=network.primary_ip_quotas,
         load_balancers=load_balancers,
         load_balancer_quotas=network.load_balancer_quotas,
     )

@@ -5,7 +5,10 @@
 // The scenario is what a Terraform run does: catalog reads, an SSH key, servers with labels
 // listed by selector over several pages, in-place updates, power actions, change type,
 // rebuild, rescue, ISO, metrics, a snapshot with protection, a server from the snapshot, a
-// placement group, floating IPs (assigned, reverse DNS, protection), and everything deleted
+// placement group, floating IPs (assigned, reverse DNS, protection), private networks (subnets,
+// routes, a server attached with alias IPs, a range grown, protection), firewalls (rules, applied
+// to a label selector, removed), primary IPs (every action; a server's own IPv4 swapped for one
+// while the server is off), volumes, and everything deleted
 // again with nothing left. The steps that wait for a
 // family or fix not merged yet are subtests skipped with the item; remove the skip
 // once it is in.
@@ -442,6 +445,248 @@ func TestTerraformScenario(t *testing.T) {
 		}
 	})
 
+	t.Run("networks", func(t *testing.T) {
+		var made []*hcloud.Network
+		for i, ipRange := range []string{"10.20.0.0/16", "10.30.0.0/16"} {
+			base := cidr(t, ipRange).IP.To4()
+			subnet := fmt.Sprintf("%d.%d.1.0/24", base[0], base[1])
+			gateway := net.IPv4(base[0], base[1], 1, 1)
+			created := must[*hcloud.Network](t, "create network")(client.Network.Create(ctx, hcloud.NetworkCreateOpts{
+				Name:    fmt.Sprintf("%s-net-%d", run, i),
+				IPRange: cidr(t, ipRange),
+				Subnets: []hcloud.NetworkSubnet{{Type: hcloud.NetworkSubnetTypeCloud, NetworkZone: hcloud.NetworkZoneEUCentral, IPRange: cidr(t, subnet)}},
+				Routes:  []hcloud.NetworkRoute{{Destination: cidr(t, "10.100.0.0/24"), Gateway: gateway}},
+				Labels:  labels,
+			}))
+			if len(created.Subnets) != 1 || len(created.Routes) != 1 || created.IPRange.String() != ipRange {
+				t.Fatalf("created network: %+v", created)
+			}
+			made = append(made, created)
+		}
+		listed, err := client.Network.AllWithOpts(ctx, hcloud.NetworkListOpts{ListOpts: hcloud.ListOpts{LabelSelector: "app=" + run, PerPage: 1}})
+		if err != nil || len(listed) != 2 {
+			t.Fatalf("networks by label selector, one per page: %v %d", err, len(listed))
+		}
+		nw := made[0]
+		second := hcloud.NetworkSubnet{Type: hcloud.NetworkSubnetTypeCloud, NetworkZone: hcloud.NetworkZoneEUCentral, IPRange: cidr(t, "10.20.2.0/24")}
+		wait(ctx, t, client, "add subnet", must[*hcloud.Action](t, "add subnet")(client.Network.AddSubnet(ctx, nw, hcloud.NetworkAddSubnetOpts{Subnet: second})))
+		route := hcloud.NetworkRoute{Destination: cidr(t, "10.101.0.0/24"), Gateway: net.ParseIP("10.20.1.2")}
+		wait(ctx, t, client, "add route", must[*hcloud.Action](t, "add route")(client.Network.AddRoute(ctx, nw, hcloud.NetworkAddRouteOpts{Route: route})))
+		if got := must[*hcloud.Network](t, "get network")(client.Network.GetByID(ctx, nw.ID)); len(got.Subnets) != 2 || len(got.Routes) != 2 {
+			t.Fatalf("network with two subnets and two routes: %+v %+v", got.Subnets, got.Routes)
+		}
+		wait(ctx, t, client, "delete route", must[*hcloud.Action](t, "delete route")(client.Network.DeleteRoute(ctx, nw, hcloud.NetworkDeleteRouteOpts{Route: route})))
+		wait(ctx, t, client, "delete subnet", must[*hcloud.Action](t, "delete subnet")(client.Network.DeleteSubnet(ctx, nw, hcloud.NetworkDeleteSubnetOpts{Subnet: second})))
+		wait(ctx, t, client, "change IP range", must[*hcloud.Action](t, "change IP range")(
+			client.Network.ChangeIPRange(ctx, nw, hcloud.NetworkChangeIPRangeOpts{IPRange: cidr(t, "10.20.0.0/15")})))
+		if got := must[*hcloud.Network](t, "get network")(client.Network.GetByID(ctx, nw.ID)); got.IPRange.String() != "10.20.0.0/15" || len(got.Subnets) != 1 || len(got.Routes) != 1 {
+			t.Fatalf("network after its changes: %s %+v %+v", got.IPRange, got.Subnets, got.Routes)
+		}
+		// A server attached with an alias IP, its aliases changed, detached.
+		member := servers[1]
+		wait(ctx, t, client, "attach to network", must[*hcloud.Action](t, "attach to network")(client.Server.AttachToNetwork(ctx, member,
+			hcloud.ServerAttachToNetworkOpts{Network: nw, IP: net.ParseIP("10.20.1.10"), AliasIPs: []net.IP{net.ParseIP("10.20.1.11")}})))
+		attached := must[*hcloud.Server](t, "attached server")(client.Server.GetByID(ctx, member.ID))
+		if len(attached.PrivateNet) != 1 || attached.PrivateNet[0].Network.ID != nw.ID || !attached.PrivateNet[0].IP.Equal(net.ParseIP("10.20.1.10")) ||
+			len(attached.PrivateNet[0].Aliases) != 1 || !attached.PrivateNet[0].Aliases[0].Equal(net.ParseIP("10.20.1.11")) {
+			t.Fatalf("server's private networks: %+v", attached.PrivateNet)
+		}
+		if got := must[*hcloud.Network](t, "get network")(client.Network.GetByID(ctx, nw.ID)); len(got.Servers) != 1 || got.Servers[0].ID != member.ID {
+			t.Fatalf("network's servers: %+v", got.Servers)
+		}
+		wait(ctx, t, client, "change alias IPs", must[*hcloud.Action](t, "change alias IPs")(client.Server.ChangeAliasIPs(ctx, member,
+			hcloud.ServerChangeAliasIPsOpts{Network: nw, AliasIPs: []net.IP{net.ParseIP("10.20.1.12"), net.ParseIP("10.20.1.13")}})))
+		if got := must[*hcloud.Server](t, "server")(client.Server.GetByID(ctx, member.ID)); len(got.PrivateNet) != 1 || len(got.PrivateNet[0].Aliases) != 2 {
+			t.Fatalf("server's alias IPs: %+v", got.PrivateNet)
+		}
+		wait(ctx, t, client, "detach from network", must[*hcloud.Action](t, "detach from network")(
+			client.Server.DetachFromNetwork(ctx, member, hcloud.ServerDetachFromNetworkOpts{Network: nw})))
+		if got := must[*hcloud.Server](t, "server")(client.Server.GetByID(ctx, member.ID)); len(got.PrivateNet) != 0 {
+			t.Fatalf("detached server's private networks: %+v", got.PrivateNet)
+		}
+		// Update, protection.
+		updated := must[*hcloud.Network](t, "update network")(client.Network.Update(ctx, nw, hcloud.NetworkUpdateOpts{
+			Name: run + "-net-renamed", Labels: map[string]string{"app": run, "tier": "db"}}))
+		if updated.Name != run+"-net-renamed" || updated.Labels["tier"] != "db" {
+			t.Fatalf("network update: %+v", updated)
+		}
+		protect := true
+		wait(ctx, t, client, "protect network", must[*hcloud.Action](t, "protect network")(
+			client.Network.ChangeProtection(ctx, nw, hcloud.NetworkChangeProtectionOpts{Delete: &protect})))
+		if _, err := client.Network.Delete(ctx, nw); !hcloud.IsError(err, hcloud.ErrorCodeProtected) {
+			t.Fatalf("deleting a protected network: %v", err)
+		}
+		protect = false
+		wait(ctx, t, client, "unprotect network", must[*hcloud.Action](t, "unprotect network")(
+			client.Network.ChangeProtection(ctx, nw, hcloud.NetworkChangeProtectionOpts{Delete: &protect})))
+		if actions, err := client.Network.Action.All(ctx, hcloud.ActionListOpts{}); err != nil || len(actions) < 6 {
+			t.Fatalf("network actions: %v %d", err, len(actions))
+		}
+		for _, network := range made {
+			if _, err := client.Network.Delete(ctx, network); err != nil {
+				t.Fatalf("delete network %d: %v", network.ID, err)
+			}
+		}
+		if left, err := client.Network.AllWithOpts(ctx, hcloud.NetworkListOpts{ListOpts: mine}); err != nil || len(left) != 0 {
+			t.Fatalf("networks left: %v %d", err, len(left))
+		}
+	})
+
+	t.Run("firewalls", func(t *testing.T) {
+		ssh, https := "22", "443"
+		everywhere := []net.IPNet{*cidr(t, "0.0.0.0/0"), *cidr(t, "::/0")}
+		var made []*hcloud.Firewall
+		for i, rules := range [][]hcloud.FirewallRule{
+			{{Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolTCP, Port: &ssh, SourceIPs: everywhere}},
+			nil,
+		} {
+			created := must[hcloud.FirewallCreateResult](t, "create firewall")(client.Firewall.Create(ctx, hcloud.FirewallCreateOpts{
+				Name: fmt.Sprintf("%s-fw-%d", run, i), Labels: labels, Rules: rules,
+			}))
+			wait(ctx, t, client, "create firewall", created.Actions...)
+			made = append(made, created.Firewall)
+		}
+		listed, err := client.Firewall.AllWithOpts(ctx, hcloud.FirewallListOpts{ListOpts: hcloud.ListOpts{LabelSelector: "app=" + run, PerPage: 1}})
+		if err != nil || len(listed) != 2 {
+			t.Fatalf("firewalls by label selector, one per page: %v %d", err, len(listed))
+		}
+		fw := made[0]
+		description := "web"
+		rules := []hcloud.FirewallRule{
+			{Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolTCP, Port: &ssh, SourceIPs: everywhere},
+			{Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolTCP, Port: &https, SourceIPs: []net.IPNet{*cidr(t, "10.0.0.0/8")}, Description: &description},
+			{Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolICMP, SourceIPs: everywhere},
+		}
+		wait(ctx, t, client, "set rules", must[[]*hcloud.Action](t, "set rules")(client.Firewall.SetRules(ctx, fw, hcloud.FirewallSetRulesOpts{Rules: rules}))...)
+		if got := must[*hcloud.Firewall](t, "get firewall")(client.Firewall.GetByID(ctx, fw.ID)); len(got.Rules) != 3 || *got.Rules[1].Port != "443" {
+			t.Fatalf("firewall rules: %+v", got.Rules)
+		}
+		selector := hcloud.FirewallResource{Type: hcloud.FirewallResourceTypeLabelSelector, LabelSelector: &hcloud.FirewallResourceLabelSelector{Selector: "app=" + run}}
+		wait(ctx, t, client, "apply firewall", must[[]*hcloud.Action](t, "apply firewall")(client.Firewall.ApplyResources(ctx, fw, []hcloud.FirewallResource{selector}))...)
+		got := must[*hcloud.Firewall](t, "get firewall")(client.Firewall.GetByID(ctx, fw.ID))
+		if len(got.AppliedTo) != 1 || got.AppliedTo[0].Type != hcloud.FirewallResourceTypeLabelSelector || got.AppliedTo[0].LabelSelector.Selector != "app="+run {
+			t.Fatalf("firewall applied to: %+v", got.AppliedTo)
+		}
+		if _, err := client.Firewall.Delete(ctx, fw); !hcloud.IsError(err, hcloud.ErrorCodeResourceInUse) {
+			t.Fatalf("deleting an applied firewall: %v", err)
+		}
+		// The servers labelled app=<run> are covered (once network has seen their labels).
+		covered := func() bool {
+			seen := must[*hcloud.Server](t, "server with its firewalls")(client.Server.GetByID(ctx, server.ID))
+			for _, status := range seen.PublicNet.Firewalls {
+				if status.Firewall.ID == fw.ID {
+					return true
+				}
+			}
+			return false
+		}
+		for deadline := time.Now().Add(30 * time.Second); !covered(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("server %d is not covered by firewall %d", server.ID, fw.ID)
+			}
+		}
+		renamed := must[*hcloud.Firewall](t, "update firewall")(client.Firewall.Update(ctx, fw, hcloud.FirewallUpdateOpts{Name: run + "-fw-web"}))
+		if renamed.Name != run+"-fw-web" {
+			t.Fatalf("firewall update: %+v", renamed)
+		}
+		wait(ctx, t, client, "remove firewall", must[[]*hcloud.Action](t, "remove firewall")(client.Firewall.RemoveResources(ctx, fw, []hcloud.FirewallResource{selector}))...)
+		if got := must[*hcloud.Firewall](t, "get firewall")(client.Firewall.GetByID(ctx, fw.ID)); len(got.AppliedTo) != 0 {
+			t.Fatalf("removed firewall still applied to: %+v", got.AppliedTo)
+		}
+		if actions, err := client.Firewall.Action.All(ctx, hcloud.ActionListOpts{}); err != nil || len(actions) < 3 {
+			t.Fatalf("firewall actions: %v %d", err, len(actions))
+		}
+		for _, firewall := range made {
+			if _, err := client.Firewall.Delete(ctx, firewall); err != nil {
+				t.Fatalf("delete firewall %d: %v", firewall.ID, err)
+			}
+		}
+		if left, err := client.Firewall.AllWithOpts(ctx, hcloud.FirewallListOpts{ListOpts: mine}); err != nil || len(left) != 0 {
+			t.Fatalf("firewalls left: %v %d", err, len(left))
+		}
+	})
+
+	t.Run("primary IPs", func(t *testing.T) {
+		var made []*hcloud.PrimaryIP
+		for _, kind := range []hcloud.PrimaryIPType{hcloud.PrimaryIPTypeIPv4, hcloud.PrimaryIPTypeIPv6} {
+			created := must[*hcloud.PrimaryIPCreateResult](t, "create primary IP")(client.PrimaryIP.Create(ctx, hcloud.PrimaryIPCreateOpts{
+				Name: run + "-" + string(kind), Type: kind, AssigneeType: "server", Location: "fsn1", Labels: labels,
+			}))
+			if created.Action != nil {
+				wait(ctx, t, client, "create primary IP", created.Action)
+			}
+			if created.PrimaryIP.IP == nil || created.PrimaryIP.Location == nil || created.PrimaryIP.Location.Name != "fsn1" || created.PrimaryIP.AssigneeID != 0 {
+				t.Fatalf("primary IP: %+v", created.PrimaryIP)
+			}
+			made = append(made, created.PrimaryIP)
+		}
+		listed, err := client.PrimaryIP.AllWithOpts(ctx, hcloud.PrimaryIPListOpts{ListOpts: hcloud.ListOpts{LabelSelector: "app=" + run, PerPage: 1}})
+		if err != nil || len(listed) != 2 {
+			t.Fatalf("primary IPs by label selector, one per page: %v %d", err, len(listed))
+		}
+		v4 := made[0]
+		if got := must[*hcloud.PrimaryIP](t, "primary IP by IP")(client.PrimaryIP.GetByIP(ctx, v4.IP.String())); got == nil || got.ID != v4.ID {
+			t.Fatalf("primary IP by address: %+v", got)
+		}
+		autoDelete := false
+		updated := must[*hcloud.PrimaryIP](t, "update primary IP")(client.PrimaryIP.Update(ctx, v4, hcloud.PrimaryIPUpdateOpts{
+			Name: run + "-v4-renamed", AutoDelete: &autoDelete, Labels: &map[string]string{"app": run, "tier": "edge"},
+		}))
+		if updated.Name != run+"-v4-renamed" || updated.Labels["tier"] != "edge" || updated.AutoDelete {
+			t.Fatalf("primary IP update: %+v", updated)
+		}
+		ptr := "edge." + run + ".example.com"
+		wait(ctx, t, client, "primary IP reverse DNS", must[*hcloud.Action](t, "primary IP reverse DNS")(
+			client.PrimaryIP.ChangeDNSPtr(ctx, hcloud.PrimaryIPChangeDNSPtrOpts{ID: v4.ID, IP: v4.IP.String(), DNSPtr: ptr})))
+		if got := must[*hcloud.PrimaryIP](t, "get primary IP")(client.PrimaryIP.GetByID(ctx, v4.ID)); got.DNSPtr[v4.IP.String()] != ptr {
+			t.Fatalf("primary IP reverse DNS: %+v", got.DNSPtr)
+		}
+		wait(ctx, t, client, "protect primary IP", must[*hcloud.Action](t, "protect primary IP")(
+			client.PrimaryIP.ChangeProtection(ctx, hcloud.PrimaryIPChangeProtectionOpts{ID: v4.ID, Delete: true})))
+		if _, err := client.PrimaryIP.Delete(ctx, v4); !hcloud.IsError(err, hcloud.ErrorCodeProtected) {
+			t.Fatalf("deleting a protected primary IP: %v", err)
+		}
+		wait(ctx, t, client, "unprotect primary IP", must[*hcloud.Action](t, "unprotect primary IP")(
+			client.PrimaryIP.ChangeProtection(ctx, hcloud.PrimaryIPChangeProtectionOpts{ID: v4.ID, Delete: false})))
+
+		// A server's own IPv4 is a primary IP: swapped for ours while the server is off, then back.
+		host := servers[2]
+		var own *hcloud.PrimaryIP
+		for deadline := time.Now().Add(30 * time.Second); own == nil; time.Sleep(100 * time.Millisecond) {
+			seen := must[*hcloud.Server](t, "server")(client.Server.GetByID(ctx, host.ID))
+			if found, _, err := client.PrimaryIP.GetByID(ctx, seen.PublicNet.IPv4.ID); err == nil && found != nil && found.AssigneeID == host.ID {
+				own = found
+			} else if time.Now().After(deadline) {
+				t.Fatalf("server %d's own IPv4 is not a primary IP: %+v", host.ID, seen.PublicNet.IPv4)
+			}
+		}
+		if _, _, err := client.PrimaryIP.Unassign(ctx, own.ID); !hcloud.IsError(err, hcloud.ErrorCodeServerNotStopped) {
+			t.Fatalf("unassigning from a running server: %v", err)
+		}
+		wait(ctx, t, client, "power off", must[*hcloud.Action](t, "power off")(client.Server.Poweroff(ctx, host)))
+		wait(ctx, t, client, "unassign primary IP", must[*hcloud.Action](t, "unassign primary IP")(client.PrimaryIP.Unassign(ctx, own.ID)))
+		wait(ctx, t, client, "assign primary IP", must[*hcloud.Action](t, "assign primary IP")(
+			client.PrimaryIP.Assign(ctx, hcloud.PrimaryIPAssignOpts{ID: v4.ID, AssigneeID: host.ID, AssigneeType: "server"})))
+		if seen := must[*hcloud.Server](t, "server")(client.Server.GetByID(ctx, host.ID)); seen.PublicNet.IPv4.ID != v4.ID || !seen.PublicNet.IPv4.IP.Equal(v4.IP) {
+			t.Fatalf("server's IPv4 after the swap: %+v", seen.PublicNet.IPv4)
+		}
+		wait(ctx, t, client, "unassign primary IP", must[*hcloud.Action](t, "unassign primary IP")(client.PrimaryIP.Unassign(ctx, v4.ID)))
+		wait(ctx, t, client, "assign primary IP", must[*hcloud.Action](t, "assign primary IP")(
+			client.PrimaryIP.Assign(ctx, hcloud.PrimaryIPAssignOpts{ID: own.ID, AssigneeID: host.ID, AssigneeType: "server"})))
+		wait(ctx, t, client, "power on", must[*hcloud.Action](t, "power on")(client.Server.Poweron(ctx, host)))
+		if actions, err := client.PrimaryIP.Action.All(ctx, hcloud.ActionListOpts{}); err != nil || len(actions) < 6 {
+			t.Fatalf("primary IP actions: %v %d", err, len(actions))
+		}
+		for _, pip := range made {
+			if _, err := client.PrimaryIP.Delete(ctx, pip); err != nil {
+				t.Fatalf("delete primary IP %d: %v", pip.ID, err)
+			}
+		}
+		if left, err := client.PrimaryIP.AllWithOpts(ctx, hcloud.PrimaryIPListOpts{ListOpts: mine}); err != nil || len(left) != 0 {
+			t.Fatalf("primary IPs left: %v %d", err, len(left))
+		}
+	})
+
 	t.Run("load balancers and certificates", func(t *testing.T) {
 		lb11 := must[*hcloud.LoadBalancerType](t, "load balancer type lb11")(client.LoadBalancerType.GetByName(ctx, "lb11"))
 		lb21 := must[*hcloud.LoadBalancerType](t, "load balancer type lb21")(client.LoadBalancerType.GetByName(ctx, "lb21"))
@@ -693,6 +938,16 @@ func TestTerraformScenario(t *testing.T) {
 			t.Fatalf("placement groups left: %v %d", err, len(groups))
 		}
 	}
+}
+
+// cidr is the network of a CIDR the test writes itself.
+func cidr(t *testing.T, text string) *net.IPNet {
+	t.Helper()
+	_, network, err := net.ParseCIDR(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return network
 }
 
 func ids(servers []*hcloud.Server) string {

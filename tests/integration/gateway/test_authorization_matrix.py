@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
+from hcloud import Client as HcloudClient
 
 from billing_service.adapters.tables import invoices as invoice_table
 from billing_service.bootstrap import Billing
@@ -68,11 +69,13 @@ from network_service.domain.firewalls import Firewall
 from network_service.domain.floating_ips import FloatingIp
 from network_service.domain.load_balancers import LoadBalancer
 from network_service.domain.networks import Network as PrivateNetwork
+from network_service.domain.primary_ips import PrimaryIp
 from network_service.service_layer import certificates as network_certificates
 from network_service.service_layer import firewalls as network_firewalls
 from network_service.service_layer import floating_ips as network_floating_ips
 from network_service.service_layer import load_balancers as network_load_balancers
 from network_service.service_layer import networks as network_networks
+from network_service.service_layer import primary_ips as network_primary_ips
 from storage_service.entrypoints.server_projection import ServerProjection as StorageProjection
 from storage_service.service_layer import backups as storage_backups
 from storage_service.service_layer import volumes as storage_volumes
@@ -692,6 +695,117 @@ def floating_ip_action(of_floating_ip: bool) -> Callable[[World, Caller, Target]
         if of_floating_ip:
             return ("GET", f"/v1/floating_ips/{fip.id}/actions/{action.id}", None)
         return ("GET", f"/v1/floating_ips/actions/{action.id}", None)
+
+    return build
+
+
+def ready_primary_ip(world: World, owner: Caller, *, assignee: int = 0) -> PrimaryIp:
+    """A fresh primary IPv4 of ``owner``'s own (in fsn1, or assigned to ``assignee``), made
+    upstream by network's worker."""
+    network = world.platform.network
+    assert network is not None and world.platform.simulator is not None
+    identity_staff.set_quota_limit(
+        identity_staff.SetQuotaLimit(
+            acting_user_id=world.callers["admin"].user.id,
+            owner=QuotaOwner(user_id=owner.user.id),
+            resource_type="primary_ip",
+            quota_limit=500,
+        ),
+        world.identity.uow,
+    )
+    control = world.platform.simulator.removesuffix("/v1")
+    httpx.patch(f"{control}/_sim/config", json={"max_primary_ips": 5000}, timeout=5).raise_for_status()
+    made, _ = network_primary_ips.create(
+        network_primary_ips.NewPrimaryIp(
+            user_id=owner.user.id,
+            organization_id=None,
+            type="ipv4",
+            name=f"mx-{uuid.uuid4().hex[:8]}",
+            location="" if assignee else "fsn1",
+            assignee_id=assignee,
+        ),
+        network.uow(),
+        network.compute,
+        network.primary_ip_quotas,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with network.uow() as uow:
+            current = uow.primary_ips.get_any(made.id)
+        if current is not None and current.status == "ready" and not current.locked:
+            return current
+        time.sleep(0.05)
+    raise AssertionError(f"primary IP {made.id} was not made upstream")
+
+
+def stopped_server(world: World, owner: Caller) -> Server:
+    """A server of ``owner``'s, powered off by compute's worker."""
+    server = provisioned_server(world, owner)
+    powered_off(world, server)
+    assert world.platform.simulator is not None
+    upstream = HcloudServers(
+        world.platform.simulator, SIMULATOR_TOKEN, timeout=10, retry=RetryPolicy(attempts=3, initial_seconds=0.05)
+    )
+    provisioner = Provisioner(world.compute.uow, upstream, world.compute.quotas)
+    while provisioner.run_once() is not None:
+        pass
+    return server
+
+
+def assigned_primary_ip(world: World, owner: Caller) -> PrimaryIp:
+    """A primary IPv4 of ``owner``'s assigned to its powered-off server (whose own IPv4 was
+    unassigned upstream first: a server has one primary IPv4)."""
+    server = stopped_server(world, owner)
+    assert world.platform.simulator is not None
+    upstream: Any = HcloudClient(token=SIMULATOR_TOKEN, api_endpoint=world.platform.simulator)
+    (found,) = upstream.servers.get_all(label_selector=f"cp_server_id={server.id}")
+    upstream.primary_ips.unassign(found.public_net.primary_ipv4).wait_until_finished(max_retries=200)
+    return ready_primary_ip(world, owner, assignee=server.id)
+
+
+def primary_ip_request(
+    method: str,
+    suffix: str = "",
+    body: Callable[[World, Caller, PrimaryIp], dict[str, Any]] | None = None,
+    *,
+    assigned: bool = False,
+) -> Callable[[World, Caller, Target], Request]:
+    """A fresh primary IP of the caller's own, or of the other tenant's owner (``assigned``: to a
+    powered-off server of that owner)."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        pip = assigned_primary_ip(world, owner) if assigned else ready_primary_ip(world, owner)
+        return (method, f"/v1/primary_ips/{pip.id}{suffix}", body(world, owner, pip) if body else None)
+
+    return build
+
+
+def assign_primary_ip_body(world: World, owner: Caller, pip: PrimaryIp) -> dict[str, Any]:
+    return {"assignee_id": stopped_server(world, owner).id, "assignee_type": "server"}
+
+
+def new_primary_ip(world: World, caller: Caller, target: Target) -> Request:
+    ready_primary_ip(world, caller)  # raises the caller's primary IP limit too
+    return ("POST", "/v1/primary_ips", {"type": "ipv4", "name": f"mx-{uuid.uuid4().hex[:8]}", "location": "fsn1"})
+
+
+def primary_ip_action(of_primary_ip: bool) -> Callable[[World, Caller, Target], Request]:
+    """The create action of a fresh primary IP of the caller's own or the other tenant's owner."""
+
+    def build(world: World, caller: Caller, target: Target) -> Request:
+        owner = caller if target == "own" else world.other_of(caller)
+        pip = ready_primary_ip(world, owner)
+        network = world.platform.network
+        assert network is not None
+        (action,), _ = network_primary_ips.actions(
+            network_primary_ips.ActionSearch(user_id=None, organization_id=None, primary_ip_id=pip.id),
+            _anyone,
+            network.uow(),
+        )
+        if of_primary_ip:
+            return ("GET", f"/v1/primary_ips/{pip.id}/actions/{action.id}", None)
+        return ("GET", f"/v1/primary_ips/actions/{action.id}", None)
 
     return build
 
@@ -1725,6 +1839,46 @@ ENDPOINTS = (
     Endpoint(
         "POST /v1/floating_ips/{id}/actions/change_protection",
         floating_ip_request("POST", "/actions/change_protection", lambda w, o, f: {"delete": True}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("GET /v1/primary_ips", fixed("GET", "/v1/primary_ips")),
+    Endpoint("POST /v1/primary_ips", new_primary_ip),
+    # Another tenant's primary IP and its actions: only a platform admin reaches them (network checks the same).
+    Endpoint("GET /v1/primary_ips/{id}", primary_ip_request("GET"), other=ADMIN_REACHES),
+    Endpoint(
+        "PUT /v1/primary_ips/{id}",
+        primary_ip_request("PUT", body=lambda w, o, p: {"labels": {"matrix": "yes"}}),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint("DELETE /v1/primary_ips/{id}", primary_ip_request("DELETE"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/primary_ips/{id}/actions", primary_ip_request("GET", "/actions"), other=ADMIN_REACHES),
+    Endpoint("GET /v1/primary_ips/{id}/actions/{action_id}", primary_ip_action(True), other=ADMIN_REACHES),
+    Endpoint("GET /v1/primary_ips/actions", fixed("GET", "/v1/primary_ips/actions")),
+    Endpoint("GET /v1/primary_ips/actions/{id}", primary_ip_action(False), other=ADMIN_REACHES),
+    Endpoint(
+        "POST /v1/primary_ips/{id}/actions/assign",
+        primary_ip_request(
+            "POST",
+            "/actions/assign",
+            lambda w, o, p: {"assignee_id": stopped_server(w, o).id, "assignee_type": "server"},
+        ),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/primary_ips/{id}/actions/unassign",
+        primary_ip_request("POST", "/actions/unassign", assigned=True),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/primary_ips/{id}/actions/change_dns_ptr",
+        primary_ip_request(
+            "POST", "/actions/change_dns_ptr", lambda w, o, p: {"ip": p.ip_address, "dns_ptr": "matrix.example.com"}
+        ),
+        other=ADMIN_REACHES,
+    ),
+    Endpoint(
+        "POST /v1/primary_ips/{id}/actions/change_protection",
+        primary_ip_request("POST", "/actions/change_protection", lambda w, o, p: {"delete": True}),
         other=ADMIN_REACHES,
     ),
     Endpoint("GET /v1/networks", fixed("GET", "/v1/networks")),

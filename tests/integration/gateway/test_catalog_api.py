@@ -191,7 +191,10 @@ def test_pricing(hcloud: Client) -> None:
     assert set(floating) == {"ipv4", "ipv6"} and {p["location"] for p in floating["ipv4"]} == {
         loc.name for loc in hcloud.locations.get_all()
     }
-    assert pricing["primary_ips"] == []  # no plan: not sold yet
+    primary = {p["type"]: p["prices"] for p in pricing["primary_ips"]}
+    assert set(primary) == {"ipv4", "ipv6"}
+    assert {p["price_monthly"]["gross"] for p in primary["ipv4"]} == {"0.6000000000"}
+    assert {p["price_hourly"]["gross"] for p in primary["ipv6"]} == {"0.0000000000"}
     lb11 = next(lt for lt in pricing["load_balancer_types"] if lt["name"] == "lb11")
     assert lb11["prices"][0]["price_monthly"]["gross"] == "5.3900000000"
     assert lb11["prices"][0]["included_traffic"] == 20 * 1024**4

@@ -4,7 +4,7 @@ scenario (``go test``) with only the endpoint and a platform API token set.
 
 The platform is served as in test_servers_api.py (identity, compute with its provisioning
 worker, network and storage with their workers against the in-process Hetzner simulator, the gateway on a
-loopback port). The gateway's
+loopback port; compute's server events applied by network's consumer as the stack does). The gateway's
 ASGI app is wrapped by a recorder, and after the Go run every JSON answer the Go client got is
 validated against Hetzner's spec with the integer/number strictness Go has
 (``tests/unit/hetzner_sim/spec.py``). The Go test itself fails on any answer hcloud-go cannot
@@ -18,19 +18,24 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloudctl.infra.mariadb import MariaDB
 from cloudctl.paths import LocalPaths
+from cpshared.events.projection import ProjectionRunner, RawRecord
+from cpshared.events.tables import outbox
 from cpshared.migrations import migrations_dir, upgrade
 from identity_service.domain import commands
 from identity_service.domain.model import UserStatus
 from identity_service.service_layer import api_keys, users
+from network_service.entrypoints.server_projection import ServerProjection
 from tests.integration.gateway.test_servers_api import Worker
 from tests.integration.gateway.test_volumes_api import StorageWorker
 from tests.integration.live import LivePlatform, live_platform, network_worker_running
@@ -119,10 +124,42 @@ def platform(paths: LocalPaths, recorder: Recorder) -> Iterator[LivePlatform]:
             yield live
 
 
+class ComputeEventsToNetwork:
+    """Network's consumer of compute.events, as the stack runs it: compute's server events, read from
+    compute's outbox in order, applied by network's projection (a server's labels for firewalls'
+    selectors, its own addresses adopted as primary IPs, a deleted server's leftovers)."""
+
+    def __init__(self, platform: LivePlatform) -> None:
+        assert platform.compute is not None and platform.network is not None
+        self.compute, self.network = platform.compute.engine, platform.network.engine
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.last = 0
+
+    def _run(self) -> None:
+        runner = ProjectionRunner(self.network, ServerProjection())
+        while not self.stop_event.wait(0.1):
+            with self.compute.connect() as conn:
+                rows = conn.execute(
+                    sa.select(outbox.c.id, outbox.c.topic, outbox.c.message_key, outbox.c.envelope)
+                    .where(outbox.c.id > self.last, outbox.c.event_type.like("server.%"))
+                    .order_by(outbox.c.id)
+                ).all()
+            if rows:
+                runner.apply_batch([RawRecord(r.topic, 0, r.id, r.message_key.encode(), r.envelope) for r in rows])
+                self.last = rows[-1].id
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(10)
+
+
 @pytest.fixture(scope="module")
 def running_worker(platform: LivePlatform) -> Iterator[Worker]:
     runner = Worker(platform)
     runner.start()
+    consumer = ComputeEventsToNetwork(platform)
+    consumer.thread.start()
     storage = StorageWorker(platform)  # volumes' actions, as the stack's storage-worker
     storage.thread.start()
     # Monitoring stores the servers' metrics the scenario asks for.
@@ -131,6 +168,7 @@ def running_worker(platform: LivePlatform) -> Iterator[Worker]:
     try:
         yield runner
     finally:
+        consumer.stop()
         pipeline.stop()
         storage.stop()
         runner.stop()
@@ -258,6 +296,37 @@ def test_hcloud_go_runs_a_terraform_scenario_and_every_answer_matches_the_spec(
         "DELETE /volumes/{id} 422",
         "DELETE /volumes/{id} 204",
         "GET /volumes/actions 200",
+        "POST /networks 201",
+        "POST /networks/{id}/actions/add_subnet 201",
+        "POST /networks/{id}/actions/delete_subnet 201",
+        "POST /networks/{id}/actions/add_route 201",
+        "POST /networks/{id}/actions/delete_route 201",
+        "POST /networks/{id}/actions/change_ip_range 201",
+        "POST /networks/{id}/actions/change_protection 201",
+        "POST /servers/{id}/actions/attach_to_network 201",
+        "POST /servers/{id}/actions/change_alias_ips 201",
+        "POST /servers/{id}/actions/detach_from_network 201",
+        "PUT /networks/{id} 200",
+        "DELETE /networks/{id} 423",
+        "DELETE /networks/{id} 204",
+        "POST /firewalls 201",
+        "GET /firewalls 200",
+        "POST /firewalls/{id}/actions/set_rules 201",
+        "POST /firewalls/{id}/actions/apply_to_resources 201",
+        "POST /firewalls/{id}/actions/remove_from_resources 201",
+        "DELETE /firewalls/{id} 422",
+        "DELETE /firewalls/{id} 204",
+        "POST /primary_ips 201",
+        "GET /primary_ips 200",
+        "PUT /primary_ips/{id} 200",
+        "POST /primary_ips/{id}/actions/assign 201",
+        "POST /primary_ips/{id}/actions/unassign 201",
+        "POST /primary_ips/{id}/actions/unassign 422",
+        "POST /primary_ips/{id}/actions/change_dns_ptr 201",
+        "POST /primary_ips/{id}/actions/change_protection 201",
+        "DELETE /primary_ips/{id} 423",
+        "DELETE /primary_ips/{id} 204",
+        "GET /primary_ips/actions 200",
     ):
         assert operation in seen, f"the Go client never got {operation}: {sorted(seen)}"
     pages = [
@@ -268,3 +337,10 @@ def test_hcloud_go_runs_a_terraform_scenario_and_every_answer_matches_the_spec(
         e.query for e in recorder.exchanges if e.method == "GET" and e.path == "/v1/volumes" and "per_page=1" in e.query
     ]
     assert any("page=2" in query.split("&") for query in volume_pages), volume_pages
+    for family in ("networks", "firewalls", "primary_ips"):
+        paged = [
+            e.query
+            for e in recorder.exchanges
+            if e.method == "GET" and e.path == f"/v1/{family}" and "per_page=1" in e.query
+        ]
+        assert any("page=2" in query.split("&") for query in paged), (family, paged)

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from hcloud import Client
 from hcloud.locations import Location
 
@@ -33,6 +38,7 @@ from compute_service.domain.servers import DELETE as DELETE_SERVER
 from compute_service.entrypoints import worker as compute_worker
 from compute_service.service_layer import servers as compute_servers
 from compute_service.service_layer.provisioning import Provisioner
+from cpshared.clock import utcnow
 from cpshared.errors import NotFound
 from cpshared.events import catalog
 from cpshared.events.envelope import PendingEvent, new_event
@@ -45,7 +51,7 @@ from identity_service.service_layer import users
 from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.domain.actions import Locked
 from network_service.entrypoints.server_projection import ServerProjection
-from network_service.service_layer import floating_ips
+from network_service.service_layer import firewalls, floating_ips, networks, primary_ips
 from network_service.service_layer.provisioning import Provisioner as NetworkProvisioner
 from tests.integration.live import SIMULATOR_TOKEN, LivePlatform, live_platform
 
@@ -433,3 +439,209 @@ def test_the_sweep_deletes_upstream_floating_ips_no_live_platform_one_owns(
     assert [f.id for f in _upstream(platform).find(fip.id)] == [kept.hetzner_id]
     floating_ips.delete(fip.id, _anyone, network.uow())
     _until_done(platform)
+
+
+# -- the real worker process, SIGKILLed --------------------------------------------------------------
+
+KILL_AFTER = (0.1, 0.4, 0.8)
+"""Seconds after its start each worker process is SIGKILLed (sooner when upstream holds a resource
+not recorded yet); few, as each process takes seconds to start."""
+WORKER_LOG: list[str] = []
+LABELS = {
+    "floating_ips": "cp_floating_ip_id",
+    "networks": "cp_network_id",
+    "firewalls": "cp_firewall_id",
+    "primary_ips": "cp_primary_ip_id",
+}
+QUOTAS = {"floating_ips": "floating_ip", "networks": "network", "firewalls": "firewall", "primary_ips": "primary_ip"}
+
+
+@contextlib.contextmanager
+def _worker_process(platform: LivePlatform) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m network_service.entrypoints.worker`` on the platform (sweeping every half second)."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "CP_METRICS_PORT": "0",
+        "CP_LOG_LEVEL": "INFO",
+        "CP_WORKER_POLL_INTERVAL": "0.05",
+        "CP_WORKER_SWEEP_INTERVAL": "0.5",
+        "CP_UPSTREAM_RETRY_INITIAL_SECONDS": "0.05",
+        "CP_METERING_INTERVAL": "3600",
+        **platform.network_worker_env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "network_service.entrypoints.worker"], env=env, stdout=subprocess.PIPE
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(line.decode() for line in process.stdout or ()), daemon=True)
+    reader.start()
+    try:
+        _wait(lambda: any("worker_started" in line for line in lines))
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        reader.join(10)
+        WORKER_LOG.extend(lines)
+
+
+def _labelled_upstream(platform: LivePlatform) -> dict[str, dict[int, list[int]]]:
+    """Every upstream resource of each kind that carries network's label: platform id → upstream ids."""
+    assert platform.simulator is not None
+    found: dict[str, dict[int, list[int]]] = {}
+    for kind, label in LABELS.items():
+        answer = httpx.get(
+            f"{platform.simulator}/{kind}",
+            params={"per_page": 50, "label_selector": label},
+            headers={"Authorization": f"Bearer {SIMULATOR_TOKEN}"},
+            timeout=5,
+        )
+        answer.raise_for_status()
+        for item in answer.json()[kind]:
+            found.setdefault(kind, {}).setdefault(int(item["labels"][label]), []).append(int(item["id"]))
+    return found
+
+
+def _recorded(platform: LivePlatform, user_id: int = 0) -> dict[str, dict[int, int | None]]:
+    """The live platform resources of each kind (of one user; 0: everyone's) and the upstream id each recorded."""
+    assert platform.network is not None
+    owner = "AND user_id = :user" if user_id else ""
+    with platform.network.engine.connect() as conn:
+        return {
+            kind: {
+                row.id: row.hetzner_id
+                for row in conn.execute(
+                    sa.text(f"SELECT id, hetzner_id FROM {kind} WHERE deleted_at IS NULL {owner}"),  # noqa: S608 - the four table names above
+                    {"user": user_id},
+                )
+            }
+            for kind in LABELS
+        }
+
+
+def _running(platform: LivePlatform) -> int:
+    assert platform.network is not None
+    with platform.network.engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT COUNT(*) FROM actions WHERE status = 'running'")).scalar_one())
+
+
+def _unrecorded_upstream(platform: LivePlatform) -> bool:
+    recorded = _recorded(platform)
+    return any(
+        upstream_id not in recorded[kind].values()
+        for kind, by_platform in _labelled_upstream(platform).items()
+        for ids in by_platform.values()
+        for upstream_id in ids
+    )
+
+
+def _kill_cycles(platform: LivePlatform, kill_after: tuple[float, ...] = KILL_AFTER) -> int:
+    """Worker processes SIGKILLed after a while, or the moment upstream holds a resource not recorded
+    yet; how many were killed in that window."""
+    in_window = 0
+    for seconds in kill_after:
+        with _worker_process(platform) as process:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                if _unrecorded_upstream(platform):
+                    in_window += 1
+                    break
+                time.sleep(0.02)
+            process.send_signal(signal.SIGKILL)
+    return in_window
+
+
+def _to_completion(platform: LivePlatform) -> None:
+    """A worker until nothing runs, every firewall is in line and a sweep or two has passed."""
+    assert platform.network is not None
+    network = platform.network
+
+    def in_line() -> bool:
+        with network.uow() as uow:
+            return not uow.firewalls.unsynced(10)
+
+    with _worker_process(platform):
+        _wait(lambda: _running(platform) == 0)
+        _wait(in_line)
+        time.sleep(1.2)
+
+
+def test_the_worker_process_sigkilled_during_creates_and_deletes_of_every_kind_leaks_nothing(
+    platform: LivePlatform, owner: tuple[int, list[int]]
+) -> None:
+    """Floating IPs, private networks, firewalls and primary IPs created, then some of each deleted,
+    while worker processes are SIGKILLed (upstream's actions answer slowly, so kills land between
+    "upstream made it" and "we recorded it") and restarted: exactly one upstream resource for each
+    live one (the one it recorded), none for a deleted one or nobody's, quotas equal to live counts."""
+    network = platform.network
+    assert network is not None and platform.simulator is not None
+    user_id, _servers = owner
+    control = platform.simulator.removesuffix("/v1")
+    for kind in QUOTAS.values():
+        with platform.identity.uow() as uow:
+            uow.quotas.create_if_missing(QuotaOwner(user_id=user_id), kind, 50, utcnow())
+            uow.commit()
+    httpx.post(
+        f"{control}/_sim/faults", json={"method": "GET", "path": "/v1/actions/*", "kind": "latency", "seconds": 0.2}
+    ).raise_for_status()
+    try:
+        made: dict[str, list[int]] = {kind: [] for kind in LABELS}
+        for n in range(3):
+            fip, _ = floating_ips.create(
+                floating_ips.NewFloatingIp(user_id=user_id, organization_id=None, type="ipv4", home_location="fsn1"),
+                network.uow(),
+                network.compute,
+                network.quotas,
+            )
+            made["floating_ips"].append(fip.id)
+            pip, _ = primary_ips.create(
+                primary_ips.NewPrimaryIp(
+                    user_id=user_id, organization_id=None, type="ipv4", name=f"crash-{n}", location="fsn1"
+                ),
+                network.uow(),
+                network.compute,
+                network.primary_ip_quotas,
+            )
+            made["primary_ips"].append(pip.id)
+        for n in range(2):
+            net, _ = networks.create(
+                networks.NewNetwork(
+                    user_id=user_id,
+                    organization_id=None,
+                    name=f"crash-{n}",
+                    ip_range=f"10.{n + 40}.0.0/16",
+                    subnets=[networks.NewSubnet("cloud", "eu-central", f"10.{n + 40}.1.0/24")],
+                ),
+                network.uow(),
+                network.network_quotas,
+            )
+            made["networks"].append(net.id)
+            wall, _ = firewalls.create(
+                firewalls.NewFirewall(user_id=user_id, organization_id=None, name=f"crash-{n}", rules=[]),
+                _anyone,
+                network.uow(),
+                network.firewall_quotas,
+                network.compute,
+            )
+            made["firewalls"].append(wall.id)
+        assert _kill_cycles(platform) > 0, "no kill landed between upstream's create and its record"
+        _to_completion(platform)
+        floating_ips.delete(made["floating_ips"][0], _anyone, network.uow())
+        primary_ips.delete(made["primary_ips"][0], _anyone, network.uow(), network.compute)
+        networks.delete(made["networks"][0], _anyone, network.uow())
+        firewalls.delete(made["firewalls"][0], _anyone, network.uow(), network.firewall_quotas)
+        _kill_cycles(platform, (0.1, 0.5))
+        _to_completion(platform)
+    finally:
+        httpx.delete(f"{control}/_sim/faults").raise_for_status()
+
+    everyone, own = _recorded(platform), _recorded(platform, user_id)
+    upstream = _labelled_upstream(platform)
+    for kind in LABELS:
+        assert [i for i in made[kind] if i in own[kind]] == made[kind][1:], (kind, "\n".join(WORKER_LOG[-40:]))
+        # Every live one has exactly the upstream resource it recorded; nothing else carries the label.
+        assert upstream.get(kind, {}) == {i: [h] for i, h in everyone[kind].items()}, kind
+        with platform.identity.uow() as uow:
+            quota = uow.quotas.get(QuotaOwner(user_id=user_id), QUOTAS[kind])
+        assert quota is not None and int(quota.current_usage) == len(own[kind]), kind

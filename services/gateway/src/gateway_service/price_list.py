@@ -32,6 +32,7 @@ VOLUME_PLAN: Final = "volume"
 BACKUP_PLAN: Final = "backup"
 SNAPSHOT_PLAN: Final = "snapshot"
 FLOATING_IP_PLANS: Final = {"ipv4": "floating_ip_ipv4", "ipv6": "floating_ip_ipv6"}
+PRIMARY_IP_PLANS: Final = {"ipv4": "primary_ip_ipv4", "ipv6": "primary_ip_ipv6"}
 
 
 def decimal_string(value: Decimal, places: Decimal = PRICE_PLACES) -> str:
@@ -102,6 +103,13 @@ class PriceList:
     def floating_ip(self, ip_type: str) -> tuple[NetGross, NetGross] | None:
         """Hourly and monthly price of a floating IP of ``ip_type`` (ipv4/ipv6); None when not offered."""
         plan = self._plan(FLOATING_IP_PLANS.get(ip_type, ""))
+        if plan is None:
+            return None
+        return self.money(_decimal(plan.price_hourly)), self.money(_decimal(plan.price_monthly))
+
+    def primary_ip(self, ip_type: str) -> tuple[NetGross, NetGross] | None:
+        """Hourly and monthly price of a primary IP of ``ip_type`` (ipv4/ipv6); None when not offered."""
+        plan = self._plan(PRIMARY_IP_PLANS.get(ip_type, ""))
         if plan is None:
             return None
         return self.money(_decimal(plan.price_hourly)), self.money(_decimal(plan.price_monthly))

@@ -17,6 +17,7 @@ from network_service.adapters.quotas import (
     FIREWALL_RESOURCE_TYPE,
     LOAD_BALANCER_RESOURCE_TYPE,
     NETWORK_RESOURCE_TYPE,
+    PRIMARY_IP_RESOURCE_TYPE,
     IdentityQuotas,
 )
 from network_service.adapters.unit_of_work import SqlAlchemyNetworkUnitOfWork
@@ -24,6 +25,7 @@ from network_service.adapters.upstream import HcloudFloatingIps
 from network_service.adapters.upstream_firewalls import HcloudFirewalls
 from network_service.adapters.upstream_load_balancers import HcloudLoadBalancers
 from network_service.adapters.upstream_networks import HcloudNetworks
+from network_service.adapters.upstream_primary_ips import HcloudPrimaryIps
 from network_service.service_layer.metering import Meter
 from network_service.service_layer.ports import (
     Compute,
@@ -34,6 +36,7 @@ from network_service.service_layer.ports import (
     UpstreamFloatingIps,
     UpstreamLoadBalancers,
     UpstreamNetworks,
+    UpstreamPrimaryIps,
 )
 from network_service.service_layer.provisioning import Provisioner
 
@@ -53,10 +56,14 @@ class Network:
         networks_upstream: Callable[[], UpstreamNetworks] | None = None,
         firewall_quotas: Quotas | None = None,
         firewalls_upstream: Callable[[], UpstreamFirewalls] | None = None,
+        primary_ip_quotas: Quotas | None = None,
+        primary_ips_upstream: Callable[[], UpstreamPrimaryIps] | None = None,
         load_balancer_quotas: Quotas | None = None,
         load_balancers_upstream: Callable[[], UpstreamLoadBalancers] | None = None,
     ) -> None:
         self.engine = engine
+        self._primary_ip_quotas = primary_ip_quotas
+        self._primary_ips_upstream = primary_ips_upstream
         self._load_balancer_quotas = load_balancer_quotas
         self._load_balancers_upstream = load_balancers_upstream
         self._firewalls_upstream = firewalls_upstream
@@ -93,6 +100,13 @@ class Network:
         return self._firewall_quotas
 
     @property
+    def primary_ip_quotas(self) -> Quotas:
+        """Identity's ``primary_ip`` quota (primary IPs)."""
+        if self._primary_ip_quotas is None:
+            raise Unavailable("network cannot reach identity's quotas: set CP_IDENTITY_GRPC_ADDR")
+        return self._primary_ip_quotas
+
+    @property
     def load_balancer_quotas(self) -> Quotas:
         """Identity's ``load_balancer`` quota."""
         if self._load_balancer_quotas is None:
@@ -124,6 +138,8 @@ class Network:
             networks=self._networks_upstream() if self._networks_upstream else None,
             network_quotas=self._network_quotas,
             firewalls=self._firewalls_upstream() if self._firewalls_upstream else None,
+            primary_ips=self._primary_ips_upstream() if self._primary_ips_upstream else None,
+            primary_ip_quotas=self._primary_ip_quotas,
             load_balancers=self._load_balancers_upstream() if self._load_balancers_upstream else None,
             load_balancer_quotas=self._load_balancer_quotas,
         )
@@ -140,6 +156,7 @@ class Network:
             self._quotas,
             self._network_quotas,
             self._firewall_quotas,
+            self._primary_ip_quotas,
             self._load_balancer_quotas,
             self._compute,
             self._prices,
@@ -189,6 +206,18 @@ def bootstrap(
         else None,
         firewalls_upstream=(
             lambda: HcloudFirewalls(hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy())
+        )
+        if hcloud_endpoint
+        else None,
+        primary_ip_quotas=(
+            IdentityQuotas(identity_grpc_addr, service_key_file, PRIMARY_IP_RESOURCE_TYPE)
+            if identity_grpc_addr
+            else None
+        ),
+        primary_ips_upstream=(
+            lambda: HcloudPrimaryIps(
+                hcloud_endpoint, read_token(hcloud_token_file), retry=worker_retry or RetryPolicy()
+            )
         )
         if hcloud_endpoint
         else None,

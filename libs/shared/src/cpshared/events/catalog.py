@@ -185,6 +185,21 @@ FLOATING_IP_DELETED = event("floating_ip.deleted", 1, network_events.FloatingIpD
 FLOATING_IP_BLOCKED = event("floating_ip.blocked", 1, network_events.FloatingIpBlocked, "floating_ip", topic=None)
 FLOATING_IP_UNBLOCKED = event("floating_ip.unblocked", 1, network_events.FloatingIpUnblocked, "floating_ip", topic=None)
 
+# Network: tenants' primary IPs, on network.events.
+PRIMARY_IP_CREATED = event("primary_ip.created", 1, network_events.PrimaryIpCreated, "primary_ip", topic=None)
+PRIMARY_IP_UPDATED = event("primary_ip.updated", 1, network_events.PrimaryIpUpdated, "primary_ip", topic=None)
+PRIMARY_IP_ASSIGNED = event("primary_ip.assigned", 1, network_events.PrimaryIpAssigned, "primary_ip", topic=None)
+PRIMARY_IP_UNASSIGNED = event("primary_ip.unassigned", 1, network_events.PrimaryIpUnassigned, "primary_ip", topic=None)
+PRIMARY_IP_DNS_PTR_CHANGED = event(
+    "primary_ip.dns_ptr_changed", 1, network_events.PrimaryIpDnsPtrChanged, "primary_ip", topic=None
+)
+PRIMARY_IP_PROTECTION_CHANGED = event(
+    "primary_ip.protection_changed", 1, network_events.PrimaryIpProtectionChanged, "primary_ip", topic=None
+)
+PRIMARY_IP_DELETED = event("primary_ip.deleted", 1, network_events.PrimaryIpDeleted, "primary_ip", topic=None)
+PRIMARY_IP_BLOCKED = event("primary_ip.blocked", 1, network_events.PrimaryIpBlocked, "primary_ip", topic=None)
+PRIMARY_IP_UNBLOCKED = event("primary_ip.unblocked", 1, network_events.PrimaryIpUnblocked, "primary_ip", topic=None)
+
 # Network: tenants' private networks, on network.events.
 NETWORK_CREATED = event("network.created", 1, network_events.NetworkCreated, "network", topic=None)
 NETWORK_UPDATED = event("network.updated", 1, network_events.NetworkUpdated, "network", topic=None)

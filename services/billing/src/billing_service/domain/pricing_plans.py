@@ -16,7 +16,7 @@ from cpshared.errors import InvalidInput
 from cpshared.events import catalog
 from cpshared.events.registry import EventSpec
 
-RESOURCE_TYPES = ("server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth", "snapshot")
+RESOURCE_TYPES = ("server", "volume", "floating_ip", "load_balancer", "backup", "bandwidth", "snapshot", "primary_ip")
 # Column precision (integer digits, decimals) of each price.
 PRECISION = {
     "price_hourly": (4, 6),

@@ -15,9 +15,9 @@ How the platform's catalog maps onto Hetzner's shapes (the one place for it):
   ``traffic`` plan (20 TB a month, in bytes as Hetzner counts them, and the price per TB
   beyond). Prices are Hetzner's decimal strings (``"0.0000000000"``, never an exponent);
   counts and sizes Hetzner's clients decode as integers (``disk``) are integers.
-- ``/v1/pricing``: those server types; the VAT, volumes per GB, floating IPv4/IPv6 and load
+- ``/v1/pricing``: those server types; the VAT, volumes per GB, floating and primary IPv4/IPv6 and load
   balancer types from billing's active pricing plans (gateway_service/price_list.py, cached
-  per process); primary IPs have no plan yet (an empty list) and images are not billed (0);
+  per process), primary IPs too (``primary_ip_ipv4``/``ipv6``); images are not billed (0);
   backups cost the ``backup`` plan's percentage of the server's price (``0`` without the plan:
   not offered).
 - Images: the ones compute lets the caller use: the public system images and the caller's
@@ -167,6 +167,17 @@ class FloatingIpPricing(BaseModel):
     prices: list[LocationMonthlyPrice]
 
 
+class PrimaryIpPrice(BaseModel):
+    location: str
+    price_hourly: Money
+    price_monthly: Money
+
+
+class PrimaryIpPricing(BaseModel):
+    type: Literal["ipv4", "ipv6"]
+    prices: list[PrimaryIpPrice]
+
+
 class LoadBalancerTypePricing(BaseModel):
     id: int
     name: str
@@ -189,7 +200,7 @@ class PricingOut(BaseModel):
     image: PricePerGb
     floating_ip: MonthlyPrice
     floating_ips: list[FloatingIpPricing]
-    primary_ips: list[dict[str, Any]]
+    primary_ips: list[PrimaryIpPricing]
     server_backup: ServerBackupPrice
     volume: PricePerGb
     load_balancer_types: list[LoadBalancerTypePricing]
@@ -458,7 +469,7 @@ async def _usable_images(request: Request, principal: Principal) -> list[pb.Imag
 async def get_pricing(request: Request, principal: Authenticated) -> PricingAnswer:
     """The platform's prices, net and gross: its server types per location from compute's
     catalog; the VAT, traffic, volumes, floating IPs and load balancers from billing's plans.
-    Products without an active plan are not sold (primary IPs: none yet)."""
+    Products without an active plan are not sold."""
     datacenters = await active_datacenters(request)
     server_types = await _server_types(request)
     prices = await backends(request).prices.get()
@@ -471,6 +482,21 @@ async def get_pricing(request: Request, principal: Authenticated) -> PricingAnsw
                 FloatingIpPricing(
                     type=ip_type,
                     prices=[LocationMonthlyPrice(location=dc.code, price_monthly=monthly) for dc in datacenters],
+                )
+            )
+    primary_ips = []
+    primary_type: Literal["ipv4", "ipv6"]
+    for primary_type in ("ipv4", "ipv6"):
+        primary = prices.primary_ip(primary_type)
+        if primary is not None:
+            hourly, monthly = money_of(primary[0]), money_of(primary[1])
+            primary_ips.append(
+                PrimaryIpPricing(
+                    type=primary_type,
+                    prices=[
+                        PrimaryIpPrice(location=dc.code, price_hourly=hourly, price_monthly=monthly)
+                        for dc in datacenters
+                    ],
                 )
             )
     load_balancer_types = []
@@ -492,7 +518,7 @@ async def get_pricing(request: Request, principal: Authenticated) -> PricingAnsw
             image=PricePerGb(price_per_gb_month=money_of(prices.snapshot_per_gb_month)),
             floating_ip=MonthlyPrice(price_monthly=money_of(ipv4[1]) if ipv4 is not None else ZERO),
             floating_ips=floating_ips,
-            primary_ips=[],
+            primary_ips=primary_ips,
             server_backup=ServerBackupPrice(percentage=decimal_string(prices.backup_percentage)),
             volume=PricePerGb(price_per_gb_month=money_of(prices.volume_per_gb_month)),
             load_balancer_types=load_balancer_types,

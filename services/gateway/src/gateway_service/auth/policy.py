@@ -57,6 +57,8 @@ class Family(StrEnum):
     A server joins or leaves one with a server action (servers:write)."""
     FLOATING_IPS = "floating_ips"
     """Floating IPs (/v1/floating_ips) and their actions: the tenant's own; network checks the tenant again."""
+    PRIMARY_IPS = "primary_ips"
+    """Primary IPs (/v1/primary_ips) and their actions: the tenant's own; network checks the tenant again."""
     VOLUMES = "volumes"
     """Volumes and their actions (/v1/volumes): the tenant's own; storage checks the tenant again."""
     NETWORKS = "networks"

@@ -24,6 +24,7 @@ from gateway_service.clients.networks import NetworkClient
 from gateway_service.clients.notifications import NotificationClient
 from gateway_service.clients.organizations import OrganizationsClient
 from gateway_service.clients.placement_groups import PlacementGroupClient
+from gateway_service.clients.primary_ips import PrimaryIpClient
 from gateway_service.clients.servers import ServerClient
 from gateway_service.clients.storage import StorageClient
 from gateway_service.clients.tickets import TicketClient
@@ -49,6 +50,8 @@ class Backends:
     placement_groups: PlacementGroupClient
     floating_ips: FloatingIpClient
     """Network's FloatingIpService: floating IPs and network's actions."""
+    primary_ips: PrimaryIpClient
+    """Network's PrimaryIpService: primary IPs (a server's own addresses too)."""
     storage: StorageClient
     """Storage's VolumeService: volumes and their actions."""
     networks: NetworkClient
@@ -97,6 +100,7 @@ class Backends:
             servers=ServerClient(of("compute")),
             placement_groups=PlacementGroupClient(of("compute")),
             floating_ips=FloatingIpClient(of("network")),
+            primary_ips=PrimaryIpClient(of("network")),
             storage=StorageClient(of("storage")),
             networks=NetworkClient(of("network")),
             firewalls=FirewallClient(of("network")),

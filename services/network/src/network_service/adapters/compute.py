@@ -45,6 +45,7 @@ class ComputeClient(Compute, LoadBalancerTypes):
             location=server.datacenter,
             network_zone=location.network_zone if location is not None else "",
             live=server.status not in GONE,
+            status=server.status,
         )
 
     def _load(self) -> dict[str, LocationRef]:

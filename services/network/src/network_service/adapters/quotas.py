@@ -1,6 +1,6 @@
 """Identity's quotas over gRPC: the shared client (:class:`cpshared.quotas.IdentityQuotas`) for
 the resource type ``floating_ip`` (or ``network``, private networks; ``firewall``, firewalls;
-``load_balancer``, load balancers), as network."""
+``primary_ip``, primary IPs; ``load_balancer``, load balancers), as network."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from network_service import SERVICE_NAME
 RESOURCE_TYPE = "floating_ip"
 NETWORK_RESOURCE_TYPE = "network"
 FIREWALL_RESOURCE_TYPE = "firewall"
+PRIMARY_IP_RESOURCE_TYPE = "primary_ip"
 LOAD_BALANCER_RESOURCE_TYPE = "load_balancer"
 
 

@@ -146,6 +146,36 @@ server_labels = sa.Table(
     sa.Column("updated_at", TIME, nullable=False),
 )
 
+primary_ips = sa.Table(
+    "primary_ips",
+    metadata,
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("organization_id", ID),
+    sa.Column("hetzner_id", sa.BigInteger),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("ip_address", sa.String(45)),
+    sa.Column("type", sa.String(4)),
+    sa.Column("datacenter_id", ID, nullable=False),
+    sa.Column("location", sa.String(20), nullable=False),
+    sa.Column("assignee_type", sa.String(20), nullable=False),
+    sa.Column("assignee_id", ID),
+    sa.Column("auto_delete", sa.Boolean, nullable=False),
+    sa.Column("dns_ptrs", sa.JSON),
+    sa.Column("protection_delete", sa.Boolean, nullable=False),
+    sa.Column("blocked", sa.Boolean, nullable=False),
+    sa.Column("locked", sa.Boolean, nullable=False),
+    sa.Column("labels", sa.JSON),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("adopted", sa.Boolean, nullable=False),
+    sa.Column("created_at", TIME),
+    sa.Column("updated_at", TIME),
+    sa.Column("deleted_at", TIME),
+    sa.Column("metered_until", TIME),
+)
+
+
 load_balancers = sa.Table(
     "load_balancers",
     metadata,

@@ -12,6 +12,7 @@ from cpshared.events.outbox import write_events_once
 from network_service.adapters.firewall_repository import FirewallRepository
 from network_service.adapters.load_balancer_repository import CertificateRepository, LoadBalancerRepository
 from network_service.adapters.network_repository import NetworkRepository
+from network_service.adapters.primary_ip_repository import PrimaryIpMeteringRepository, PrimaryIpRepository
 from network_service.adapters.repository import ActionRepository, FloatingIpRepository, MeteringRepository
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
 
@@ -24,6 +25,8 @@ class SqlAlchemyNetworkUnitOfWork(SqlAlchemyUnitOfWork, NetworkUnitOfWork):
         self.metering = MeteringRepository(self.session)
         self.networks = NetworkRepository(self.session)
         self.firewalls = FirewallRepository(self.session)
+        self.primary_ips = PrimaryIpRepository(self.session)
+        self.primary_ip_metering = PrimaryIpMeteringRepository(self.session)
         self.load_balancers = LoadBalancerRepository(self.session)
         self.certificates = CertificateRepository(self.session)
         return self

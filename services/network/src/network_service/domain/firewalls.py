@@ -32,6 +32,8 @@ from network_service.domain.actions import RUNNING, Action, Locked
 from network_service.domain.networks import HetznerRefusal, ResourceInUse
 
 RESOURCE: Final = "firewall"
+MAX_PER_SERVER: Final = 5
+"""Hetzner's limit: a server is covered by at most 5 firewalls (label selectors included)."""
 DIRECTIONS: Final = ("in", "out")
 PROTOCOLS: Final = ("tcp", "udp", "icmp", "esp", "gre")
 PORT_PROTOCOLS: Final = ("tcp", "udp")

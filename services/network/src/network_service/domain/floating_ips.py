@@ -72,6 +72,8 @@ class ServerRef:
     location: str
     network_zone: str
     live: bool = True
+    status: str = ""
+    """Compute's status (``stopped``: powered off)."""
 
 
 @dataclass(frozen=True)

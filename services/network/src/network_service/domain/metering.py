@@ -41,6 +41,27 @@ class MeteredFloatingIp:
         return hours_due(self.created_at, self.deleted_at, self.metered_until, now, limit)
 
 
+PRIMARY_IP_PLANS: Final = {"ipv4": "primary_ip_ipv4", "ipv6": "primary_ip_ipv6"}
+"""Billing's pricing plan of each primary IP type (its code); Hetzner bills primary IPv6 nothing,
+so billing has no active plan for it and its hours are not recorded."""
+
+
+@dataclass(frozen=True)
+class MeteredPrimaryIp:
+    id: int
+    user_id: int
+    organization_id: int | None
+    name: str
+    type: str
+    location: str
+    created_at: datetime
+    deleted_at: datetime | None
+    metered_until: datetime | None
+
+    def hours_due(self, now: datetime, limit: int) -> list[datetime]:
+        return hours_due(self.created_at, self.deleted_at, self.metered_until, now, limit)
+
+
 @dataclass(frozen=True)
 class MeteredLoadBalancer:
     """A load balancer's billable hours: every started UTC clock hour from its creation to its

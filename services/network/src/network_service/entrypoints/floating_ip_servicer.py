@@ -76,6 +76,7 @@ def action_message(action: Action) -> pb.Action:
         error_message=action.error_message or "",
         resources=[pb.ActionResource(id=int(r["id"]), type=str(r["type"])) for r in action.resources],
         floating_ip_id=action.resource_id if action.resource_type == "floating_ip" else 0,
+        primary_ip_id=action.resource_id if action.resource_type == "primary_ip" else 0,
     )
 
 

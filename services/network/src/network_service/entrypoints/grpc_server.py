@@ -15,6 +15,7 @@ from network_service.entrypoints.firewall_servicer import add_firewall_servicer
 from network_service.entrypoints.floating_ip_servicer import add_floating_ip_servicer
 from network_service.entrypoints.load_balancer_servicer import add_load_balancer_servicers
 from network_service.entrypoints.network_servicer import add_network_servicer
+from network_service.entrypoints.primary_ip_servicer import add_primary_ip_servicer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -36,6 +37,7 @@ def add_servicers(server: aio.Server, network: Network, create_wait_seconds: flo
         add_floating_ip_servicer(server, network, create_wait_seconds)
         + add_network_servicer(server, network, create_wait_seconds)
         + add_firewall_servicer(server, network)
+        + add_primary_ip_servicer(server, network, create_wait_seconds)
         + add_load_balancer_servicers(server, network)
     )
 

@@ -11,12 +11,15 @@ causes go to network's outbox in that same transaction.
 - ``server.deleted``: the server's floating IPs are unassigned and it leaves its private
   networks, the firewalls applied to it one by one and the load balancers targeting it
   (upstream, deleting the server did that already);
+- ``server.created``: the server's own IPv4 and IPv6 become primary IPs to adopt (``adopted``,
+  ``auto_delete``; network's worker labels the upstream ones and records their addresses);
+- ``server.deleted`` also deletes the server's ``auto_delete`` primary IPs and unassigns the others;
 - ``server.created`` / ``server.updated``: the server's tenant and labels (server_labels), for
   the firewalls and load balancers' targets by label selector: that tenant's firewalls and load
   balancers with selectors become unsynced, and network's worker brings them in line upstream;
-- ``user.suspended`` / ``user.banned``: the user's own floating IPs, networks, firewalls and load balancers are blocked
-  (no action, no change until ``user.activated`` unblocks them);
-- ``user.erased``: its floating IPs are deleted, protected or not (network's worker deletes them
+- ``user.suspended`` / ``user.banned``: the user's own floating IPs, primary IPs, networks, firewalls and load
+  balancers are blocked (no action, no change until ``user.activated`` unblocks them);
+- ``user.erased``: its floating IPs and primary IPs are deleted, protected or not (network's worker deletes them
   upstream and gives the quota back), and its networks likewise; its firewalls are deleted, applied
   or not (the worker's sweep deletes them upstream); its load balancers are deleted, protected or
   not (their delete actions delete them upstream and give the quota back), and its certificates.
@@ -42,8 +45,16 @@ from cpshared.topics import COMPUTE_EVENTS, IDENTITY_EVENTS, Topic
 from network_service.adapters.firewall_repository import FirewallRepository
 from network_service.adapters.load_balancer_repository import CertificateRepository, LoadBalancerRepository
 from network_service.adapters.network_repository import NetworkRepository
+from network_service.adapters.primary_ip_repository import PrimaryIpRepository
 from network_service.adapters.repository import ActionRepository, FloatingIpRepository
-from network_service.service_layer import certificates, firewalls, floating_ips, load_balancers, networks
+from network_service.service_layer import (
+    certificates,
+    firewalls,
+    floating_ips,
+    load_balancers,
+    networks,
+    primary_ips,
+)
 
 
 @contextmanager
@@ -77,6 +88,15 @@ class ServerProjection(Projection):
             load_balancers.server_labelled(
                 LoadBalancerRepository(session), payload.user_id, payload.organization_id or None
             )
+            if isinstance(payload, compute_pb.ServerCreated):
+                primary_ips.server_created(
+                    PrimaryIpRepository(session),
+                    ActionRepository(session),
+                    payload.server_id,
+                    payload.user_id,
+                    payload.organization_id or None,
+                    payload.datacenter,
+                )
 
     @handles("server.deleted")
     def server_deleted(self, ctx: ApplyContext, event: ReceivedEvent) -> None:
@@ -84,6 +104,10 @@ class ServerProjection(Projection):
         assert isinstance(payload, compute_pb.ServerDeleted)
         with _session(ctx) as session:
             write_events(ctx.conn, floating_ips.server_deleted(FloatingIpRepository(session), payload.server_id))
+            write_events(
+                ctx.conn,
+                primary_ips.server_deleted(PrimaryIpRepository(session), ActionRepository(session), payload.server_id),
+            )
             write_events(ctx.conn, networks.server_deleted(NetworkRepository(session), payload.server_id))
             write_events(ctx.conn, firewalls.server_deleted(FirewallRepository(session), payload.server_id))
             write_events(ctx.conn, load_balancers.server_deleted(LoadBalancerRepository(session), payload.server_id))
@@ -100,6 +124,7 @@ class ServerProjection(Projection):
             )
             write_events(ctx.conn, networks.account_suspended(NetworkRepository(session), payload.user_id, reason))
             write_events(ctx.conn, firewalls.account_suspended(FirewallRepository(session), payload.user_id, reason))
+            write_events(ctx.conn, primary_ips.account_suspended(PrimaryIpRepository(session), payload.user_id, reason))
             write_events(
                 ctx.conn, load_balancers.account_suspended(LoadBalancerRepository(session), payload.user_id, reason)
             )
@@ -112,6 +137,7 @@ class ServerProjection(Projection):
             write_events(ctx.conn, floating_ips.account_activated(FloatingIpRepository(session), payload.user_id))
             write_events(ctx.conn, networks.account_activated(NetworkRepository(session), payload.user_id))
             write_events(ctx.conn, firewalls.account_activated(FirewallRepository(session), payload.user_id))
+            write_events(ctx.conn, primary_ips.account_activated(PrimaryIpRepository(session), payload.user_id))
             write_events(ctx.conn, load_balancers.account_activated(LoadBalancerRepository(session), payload.user_id))
 
     @handles("user.erased")
@@ -128,6 +154,10 @@ class ServerProjection(Projection):
                 networks.account_erased(NetworkRepository(session), ActionRepository(session), payload.user_id),
             )
             write_events(ctx.conn, firewalls.account_erased(FirewallRepository(session), payload.user_id))
+            write_events(
+                ctx.conn,
+                primary_ips.account_erased(PrimaryIpRepository(session), ActionRepository(session), payload.user_id),
+            )
             write_events(
                 ctx.conn,
                 load_balancers.account_erased(

@@ -19,7 +19,7 @@ from typing import Any
 
 from cpshared.aggregate import pending_events
 from cpshared.clock import utcnow
-from cpshared.errors import AlreadyExists, NotFound
+from cpshared.errors import AlreadyExists, LimitExceeded, NotFound
 from cpshared.events.envelope import PendingEvent
 from cpshared.logging import get_logger
 from hetzner_conventions.errors import invalid_field
@@ -85,6 +85,49 @@ def _check_servers(server_ids: Sequence[int], reach: Reach, compute: Compute) ->
     return list(server_ids)
 
 
+def _covering(uow: NetworkUnitOfWork, server_ids: Sequence[int]) -> dict[int, list[Firewall]]:
+    """The live firewalls covering each of those servers (applied one by one, or by a selector the
+    server's labels match, of the server's tenant), by server; inside ``uow``."""
+    wanted = sorted(set(server_ids))
+    found: dict[int, list[Firewall]] = {}
+    known = uow.firewalls.known_servers(wanted)
+    candidates = {f.id: f for f in uow.firewalls.applied_to(wanted)}
+    for tenant in sorted({(user_id, org) for user_id, org, _ in known.values()}, key=str):
+        candidates.update({f.id: f for f in uow.firewalls.with_selectors(*tenant)})
+    for firewall in sorted(candidates.values(), key=lambda f: f.id):
+        for server_id in wanted:
+            tenant_labels = known.get(server_id)
+            same_tenant = tenant_labels is not None and (
+                tenant_labels[1] == firewall.organization_id
+                if firewall.organization_id
+                else (tenant_labels[0], tenant_labels[1]) == (firewall.user_id, None)
+            )
+            labels = tenant_labels[2] if tenant_labels is not None and same_tenant else {}
+            if server_id in firewall.servers or (same_tenant and firewall.covers(server_id, labels)):
+                found.setdefault(server_id, []).append(firewall)
+    return found
+
+
+def _ensure_room(uow: NetworkUnitOfWork, firewall: Firewall, servers: Sequence[int], selectors: Sequence[str]) -> None:
+    """Hetzner's limit: a server is covered by at most :data:`fws.MAX_PER_SERVER` firewalls, those
+    applied through a label selector included (``403 resource_limit_exceeded`` past it)."""
+    targets = set(servers)
+    if selectors:
+        parsed = [parse_label_selector(selector) for selector in selectors]
+        tenant_servers = uow.firewalls.server_labels(firewall.user_id, firewall.organization_id)
+        targets |= {sid for sid, labels in tenant_servers.items() if any(p.matches(labels) for p in parsed)}
+    if not targets:
+        return
+    covering = _covering(uow, sorted(targets))
+    for server_id in sorted(targets):
+        ids = {f.id for f in covering.get(server_id, [])} | {firewall.id}
+        if len(ids) > fws.MAX_PER_SERVER:
+            raise LimitExceeded(
+                f"server {server_id} is covered by {len(ids) - 1} firewalls already; a server has at most "
+                f"{fws.MAX_PER_SERVER}: remove one from it first"
+            )
+
+
 def create(
     cmd: NewFirewall, reach: Reach, uow: NetworkUnitOfWork, quotas: Quotas, compute: Compute
 ) -> tuple[Firewall, list[Action]]:
@@ -99,6 +142,8 @@ def create(
     with uow:
         if uow.firewalls.named(cmd.user_id, cmd.organization_id, firewall.name) is not None:
             raise _name_taken(firewall.name)
+        if cmd.apply_to:
+            _ensure_room(uow, firewall, servers, selectors)
         uow.firewalls.add(firewall, now)
         firewall.created()
         quotas.reserve(reservation_key(firewall.id), cmd.user_id, cmd.organization_id)
@@ -183,6 +228,7 @@ def apply_to_resources(
 
     def start(firewall: Firewall) -> Action:
         servers, selectors = firewall.check_apply(list(targets.servers), list(targets.selectors))
+        _ensure_room(uow, firewall, servers, selectors)
         return firewall.begin(fws.APPLY, {"servers": servers, "selectors": selectors}, utcnow())
 
     return _run(firewall_id, reach, uow, start)
@@ -203,28 +249,15 @@ def of_servers(server_ids: Sequence[int], reach: Reach, uow: NetworkUnitOfWork) 
     """The firewalls the caller reaches covering each of those servers, by server: applied one
     by one, or by a label selector the server's labels (as compute.events told) match; a few
     queries for the page, whatever its size."""
-    wanted = set(server_ids)
     found: dict[int, list[Firewall]] = {}
     with uow:
-        known = uow.firewalls.known_servers(sorted(wanted))
-        candidates = {f.id: f for f in uow.firewalls.applied_to(sorted(wanted))}
-        for tenant in sorted({(user_id, org) for user_id, org, _ in known.values()}, key=str):
-            candidates.update({f.id: f for f in uow.firewalls.with_selectors(*tenant)})
-        for firewall in sorted(candidates.values(), key=lambda f: f.id):
-            try:
-                reach(firewall.user_id, firewall.organization_id)
-            except NotFound:
-                continue
-            for server_id in sorted(wanted):
-                tenant_labels = known.get(server_id)
-                same_tenant = tenant_labels is not None and (
-                    tenant_labels[1] == firewall.organization_id
-                    if firewall.organization_id
-                    else (tenant_labels[0], tenant_labels[1]) == (firewall.user_id, None)
-                )
-                labels = tenant_labels[2] if tenant_labels is not None and same_tenant else {}
-                if server_id in firewall.servers or (same_tenant and firewall.covers(server_id, labels)):
-                    found.setdefault(server_id, []).append(firewall)
+        for server_id, covering in _covering(uow, server_ids).items():
+            for firewall in covering:
+                try:
+                    reach(firewall.user_id, firewall.organization_id)
+                except NotFound:
+                    continue
+                found.setdefault(server_id, []).append(firewall)
     return found
 
 

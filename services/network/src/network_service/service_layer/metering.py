@@ -30,9 +30,12 @@ from network_service.service_layer.unit_of_work import NetworkUnitOfWork
 log = get_logger(__name__)
 
 RESOURCE_TYPE = "floating_ip"
+PRIMARY_IP_RESOURCE_TYPE = "primary_ip"
 LOAD_BALANCER = "load_balancer"
 METRIC = "compute_hours"
-"""Billing's metric of billable resource-hours (its usage_records enum: hours of any resource)."""
+"""Billing's metric of billable resource-hours (its usage_records enum: hours of any resource —
+servers, floating IPs, primary IPs, load balancers). Billing's invoice lines are keyed by resource
+type and product (the plan's code), so each kind gets lines of its own under the one metric."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,62 @@ class Meter:
         self.max_hours = max_hours
 
     def run_once(self) -> MeteringRound:
-        """Record the hours due now of up to ``max_floating_ips`` floating IPs, in one transaction."""
+        """Record the hours due now of up to ``max_floating_ips`` floating IPs, then of as many
+        primary IPs, each kind in one transaction."""
+        fips = self._floating_ips_once()
+        pips = self._primary_ips_once()
+        return MeteringRound(
+            fips.floating_ips + pips.floating_ips,
+            fips.hours + pips.hours,
+            fips.duplicates + pips.duplicates,
+            more=fips.more or pips.more,
+        )
+
+    def _primary_ips_once(self) -> MeteringRound:
+        with self.uow_factory() as uow:
+            now = utcnow()
+            due = uow.primary_ip_metering.claim_due(now, self.max_floating_ips)
+            if not due:
+                return MeteringRound(0, 0, 0, more=False)
+            plans: dict[str, Price | None] = {kind: self.prices.primary_ip(kind) for kind in {p.type for p in due}}
+            recorded: list[PendingEvent] = []
+            advanced = 0
+            budget = self.max_hours
+            for pip in due:
+                price = plans[pip.type]
+                if price is None:
+                    continue  # not offered (Hetzner bills primary IPv6 nothing): its cursor waits
+                hours = pip.hours_due(now, budget)
+                budget -= len(hours)
+                recorded.extend(
+                    usage_recorded(
+                        producer=SERVICE_NAME,
+                        resource_type=PRIMARY_IP_RESOURCE_TYPE,
+                        resource_id=pip.id,
+                        resource_name=pip.name,
+                        user_id=pip.user_id,
+                        organization_id=pip.organization_id,
+                        metric=METRIC,
+                        hour=hour,
+                        product=price.code,
+                        location=pip.location,
+                        price_hourly=price.price_hourly,
+                        price_monthly=price.price_monthly,
+                        currency=price.currency,
+                    )
+                    for hour in hours
+                )
+                if hours:
+                    uow.primary_ip_metering.advance(pip.id, hours[-1] + HOUR)
+                    advanced += 1
+                if budget == 0:
+                    break
+            added = uow.record_once(recorded)
+            uow.commit()
+        more = len(due) == self.max_floating_ips or budget == 0
+        return MeteringRound(advanced, len(added), len(recorded) - len(added), more=more)
+
+    def _floating_ips_once(self) -> MeteringRound:
         with self.uow_factory() as uow:
             now = utcnow()
             due = uow.metering.claim_due(now, self.max_floating_ips)

@@ -15,8 +15,9 @@ from network_service.domain.certificates import Certificate
 from network_service.domain.firewalls import Firewall, Rule
 from network_service.domain.floating_ips import FloatingIp, LocationRef, ServerRef
 from network_service.domain.load_balancers import LoadBalancer, LoadBalancerType, Spec
-from network_service.domain.metering import MeteredFloatingIp, MeteredLoadBalancer, Price
+from network_service.domain.metering import MeteredFloatingIp, MeteredLoadBalancer, MeteredPrimaryIp, Price
 from network_service.domain.networks import Network, Route, Subnet
+from network_service.domain.primary_ips import PrimaryIp
 
 # -- upstream -------------------------------------------------------------------------------------
 
@@ -44,6 +45,54 @@ class UpstreamFloatingIps(Protocol):
         self, platform_id: int, kind: str, home_location: str, upstream_server_id: int | None, description: str
     ) -> tuple[UpstreamFloatingIp, int]:
         """Create it unless one with its label exists (then adopt it): (it, action to wait for or 0)."""
+
+    def server_of(self, platform_server_id: int) -> int | None:
+        """Upstream's id of the platform's server (found by compute's label); None: none."""
+
+    def assign(self, upstream_id: int, upstream_server_id: int) -> int:
+        """Assign it (a no-op answering 0 when it is already); the action to wait for."""
+
+    def unassign(self, upstream_id: int) -> int:
+        """Unassign it (a no-op answering 0 when it is not); the action to wait for."""
+
+    def change_dns_ptr(self, upstream_id: int, ip: str, dns_ptr: str | None) -> int: ...
+
+    def delete(self, upstream_id: int) -> None:
+        """Delete it; one gone already is no error."""
+
+    def wait(self, action_id: int) -> None:
+        """Until the upstream action finished; UpstreamFailure when it ended in error."""
+
+
+@dataclass(frozen=True)
+class UpstreamPrimaryIp:
+    id: int
+    ip: str
+    """The address (IPv4) or network (IPv6, CIDR)."""
+    assignee_id: int | None
+    """Upstream's id of the server it is assigned to."""
+    platform_id: int | None
+
+
+class UpstreamPrimaryIps(Protocol):
+    """Primary IPs upstream, each labelled with the platform's id (and kept with upstream's
+    ``auto_delete`` off: the platform's row decides what a deleted server takes along); every
+    call is safe to repeat."""
+
+    def find(self, platform_id: int) -> list[UpstreamPrimaryIp]:
+        """Upstream primary IPs labelled with ``platform_id``, oldest first."""
+
+    def labelled(self) -> list[UpstreamPrimaryIp]:
+        """Every upstream primary IP that carries a platform id."""
+
+    def create(
+        self, platform_id: int, kind: str, location: str, upstream_server_id: int | None
+    ) -> tuple[UpstreamPrimaryIp, int]:
+        """Create it unless one with its label exists (then adopt it): (it, action to wait for or 0)."""
+
+    def adopt(self, platform_id: int, kind: str, upstream_server_id: int) -> UpstreamPrimaryIp | None:
+        """Label the upstream server's own primary IP of ``kind`` with ``platform_id`` (one
+        labelled already is answered as it is); None: the server has none of that kind."""
 
     def server_of(self, platform_server_id: int) -> int | None:
         """Upstream's id of the platform's server (found by compute's label); None: none."""
@@ -139,6 +188,11 @@ def reservation_key(floating_ip_id: int) -> str:
     return f"floating_ip-{floating_ip_id}"
 
 
+def primary_ip_reservation_key(primary_ip_id: int) -> str:
+    """The primary IP's quota reservation (identity's ``primary_ip`` quota)."""
+    return f"primary_ip-{primary_ip_id}"
+
+
 class Compute(Protocol):
     """Compute's servers and locations, as network sees them."""
 
@@ -160,6 +214,9 @@ class Prices(Protocol):
     def floating_ip(self, kind: str) -> Price | None:
         """The active plan of floating IPs of ``kind`` (ipv4/ipv6); None: not offered."""
 
+    def primary_ip(self, kind: str) -> Price | None:
+        """The active plan of primary IPs of ``kind`` (ipv4/ipv6); None: not offered (not billed)."""
+
 
 # -- the repositories of a unit of work ------------------------------------------------------
 
@@ -169,6 +226,53 @@ class MeteringRepository(Protocol):
         """Up to ``limit`` floating IPs with an hour to record by ``now``, locked (SKIP LOCKED)."""
 
     def advance(self, floating_ip_id: int, metered_until: datetime) -> None: ...
+
+
+class PrimaryIpMeteringRepository(Protocol):
+    def claim_due(self, now: datetime, limit: int) -> list[MeteredPrimaryIp]:
+        """Up to ``limit`` primary IPs with an hour to record by ``now``, locked (SKIP LOCKED)."""
+
+    def advance(self, primary_ip_id: int, metered_until: datetime) -> None: ...
+
+
+class PrimaryIpRepository(Protocol):
+    seen: list[PrimaryIp]
+
+    def add(self, pip: PrimaryIp, now: datetime) -> PrimaryIp: ...
+
+    def get(self, primary_ip_id: int, *, for_update: bool = False) -> PrimaryIp | None:
+        """A live (not deleted) primary IP."""
+
+    def get_any(self, primary_ip_id: int, *, for_update: bool = False) -> PrimaryIp | None:
+        """Deleted ones too (the worker's)."""
+
+    def named(self, user_id: int, organization_id: int | None, name: str) -> PrimaryIp | None: ...
+
+    def save(self, pip: PrimaryIp, now: datetime) -> None: ...
+
+    def assigned_to(self, server_ids: Collection[int], *, for_update: bool = False) -> list[PrimaryIp]:
+        """The live primary IPs assigned to those servers."""
+
+    def adopted_for(self, server_id: int) -> list[PrimaryIp]:
+        """Every primary IP (deleted ones too) adopted from that server."""
+
+    def owned_by(self, user_id: int, *, for_update: bool = False) -> list[PrimaryIp]: ...
+
+    def deleted_ids(self, ids: Iterable[int]) -> set[int]:
+        """Of ``ids``, those deleted or never known."""
+
+    def search(
+        self,
+        *,
+        user_id: int | None,
+        organization_id: int | None,
+        name: str,
+        ip: str,
+        requirements: Sequence[LabelRequirement],
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[PrimaryIp], int]: ...
 
 
 class FloatingIpRepository(Protocol):

@@ -22,7 +22,12 @@ from cpshared.logging import get_logger
 from network_service.domain import floating_ips as fips
 from network_service.domain.actions import Action, UpstreamFailure
 from network_service.domain.floating_ips import FloatingIp
-from network_service.service_layer import firewall_provisioning, load_balancer_provisioning, network_provisioning
+from network_service.service_layer import (
+    firewall_provisioning,
+    load_balancer_provisioning,
+    network_provisioning,
+    primary_ip_provisioning,
+)
 from network_service.service_layer.ports import (
     Compute,
     Quotas,
@@ -30,6 +35,7 @@ from network_service.service_layer.ports import (
     UpstreamFloatingIps,
     UpstreamLoadBalancers,
     UpstreamNetworks,
+    UpstreamPrimaryIps,
     reservation_key,
 )
 from network_service.service_layer.unit_of_work import NetworkUnitOfWork
@@ -135,11 +141,14 @@ class Provisioner:
         networks: UpstreamNetworks | None = None,
         network_quotas: Quotas | None = None,
         firewalls: UpstreamFirewalls | None = None,
+        primary_ips: UpstreamPrimaryIps | None = None,
+        primary_ip_quotas: Quotas | None = None,
         load_balancers: UpstreamLoadBalancers | None = None,
         load_balancer_quotas: Quotas | None = None,
     ) -> None:
         """``networks`` (and ``network_quotas``, identity's ``network`` quota): private networks'
         actions are carried out too; ``firewalls``: firewalls' actions, and :meth:`reconcile`;
+        ``primary_ips`` (and ``primary_ip_quotas``, identity's ``primary_ip`` quota): primary IPs';
         ``load_balancers`` (and ``load_balancer_quotas``): load balancers' actions and reconcile."""
         self.uow_factory = uow_factory
         self.upstream = upstream
@@ -149,6 +158,11 @@ class Provisioner:
             network_provisioning.NetworkPeers(networks, network_quotas or quotas, compute) if networks else None
         )
         self.firewalls = firewall_provisioning.FirewallPeers(firewalls) if firewalls else None
+        self.primary_ips = (
+            primary_ip_provisioning.PrimaryIpPeers(primary_ips, primary_ip_quotas or quotas, compute)
+            if primary_ips
+            else None
+        )
         self.load_balancers = (
             load_balancer_provisioning.LoadBalancerPeers(load_balancers, load_balancer_quotas or quotas)
             if load_balancers
@@ -159,6 +173,7 @@ class Provisioner:
                 *CARRY_OUT,
                 *(network_provisioning.COMMANDS if networks else ()),
                 *(firewall_provisioning.COMMANDS if firewalls else ()),
+                *(primary_ip_provisioning.COMMANDS if primary_ips else ()),
                 *(load_balancer_provisioning.COMMANDS if load_balancers else ()),
             }
         )
@@ -169,10 +184,12 @@ class Provisioner:
             action = uow.actions.claim_next(skip, self.commands)
             if action is None:
                 return None
-            if action.resource_type in ("network", "firewall", "load_balancer"):
+            if action.resource_type in ("network", "firewall", "primary_ip", "load_balancer"):
                 try:
                     if action.resource_type == "network" and self.networks is not None:
                         network_provisioning.carry_out(self.networks, uow, action)
+                    elif action.resource_type == "primary_ip" and self.primary_ips is not None:
+                        primary_ip_provisioning.carry_out(self.primary_ips, uow, action)
                     elif action.resource_type == "load_balancer" and self.load_balancers is not None:
                         load_balancer_provisioning.carry_out(self.load_balancers, uow, action)
                     elif action.resource_type == "firewall" and self.firewalls is not None:
@@ -218,6 +235,8 @@ class Provisioner:
         swept = network_provisioning.sweep(self.uow_factory, self.networks.upstream) if self.networks else []
         if self.firewalls:
             swept += firewall_provisioning.sweep(self.uow_factory, self.firewalls.upstream)
+        if self.primary_ips:
+            swept += primary_ip_provisioning.sweep(self.uow_factory, self.primary_ips.upstream)
         if self.load_balancers:
             swept += load_balancer_provisioning.sweep(self.uow_factory, self.load_balancers.upstream)
         return swept + self._sweep_floating_ips()

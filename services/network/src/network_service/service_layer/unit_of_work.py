@@ -29,6 +29,8 @@ class NetworkUnitOfWork(abc.ABC):
     metering: ports.MeteringRepository
     networks: ports.NetworkRepository
     firewalls: ports.FirewallRepository
+    primary_ips: ports.PrimaryIpRepository
+    primary_ip_metering: ports.PrimaryIpMeteringRepository
     load_balancers: ports.LoadBalancerRepository
     certificates: ports.CertificateRepository
 
@@ -59,6 +61,7 @@ class NetworkUnitOfWork(abc.ABC):
             *self.floating_ips.seen,
             *self.networks.seen,
             *self.firewalls.seen,
+            *self.primary_ips.seen,
             *self.load_balancers.seen,
             *self.certificates.seen,
         ]:

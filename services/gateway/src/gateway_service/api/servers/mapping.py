@@ -86,6 +86,8 @@ class Catalog:
         """The networks the servers answered are attached to (:meth:`read_attachments`), by server id."""
         self.firewalls: Mapping[int, Sequence[npb.ServerFirewall]] = {}
         """The firewalls applied to the servers answered (:meth:`read_attachments`), by server id."""
+        self.primary_ips: Mapping[int, Sequence[npb.PrimaryIp]] = {}
+        """The primary IPs assigned to the servers answered (:meth:`read_attachments`), by server id."""
         self.load_balancers: Mapping[int, Sequence[int]] = {}
         """The load balancers targeting the servers answered (:meth:`read_attachments`), by server id."""
 
@@ -107,8 +109,8 @@ class Catalog:
 
     async def read_attachments(self, request: Request, principal: Principal, servers: Sequence[pb.Server]) -> Catalog:
         """Learn what other services attach to ``servers``: storage's volumes, network's floating IPs,
-        network attachments, firewalls and load balancers, one call to each for the page, made together. A service
-        that does not answer leaves its part empty rather than failing the servers' answer."""
+        network attachments, firewalls, primary IPs and load balancers, one call to each for the page, made
+        together. A service that does not answer leaves its part empty rather than failing the servers' answer."""
         ids = [server.id for server in servers]
 
         async def volumes() -> Mapping[int, Sequence[int]]:
@@ -123,24 +125,45 @@ class Catalog:
             self.floating_ips,
             self.private_nets,
             self.firewalls,
+            self.primary_ips,
             self.load_balancers,
         ) = await asyncio.gather(
             volumes(),
             backends(request).floating_ips.of_servers(ids),
             backends(request).networks.of_servers(ids),
             backends(request).firewalls.of_servers(ids),
+            backends(request).primary_ips.of_servers(ids),
             backends(request).load_balancers.of_servers(ids),
         )
         return self
 
-    def server_out(self, server: pb.Server) -> ServerOut:
-        dc = self.datacenter(server.datacenter)
-        st = next(
-            (s for s in self.server_types if s.id == server.server_type_id),
-            cpb.ServerType(id=server.server_type_id, code=server.server_type),
-        )
-        image = next((i for i in self.images if i.id == server.image_id), None)
+    def _public_ips(self, server: pb.Server) -> tuple[Ipv4Out | None, Ipv6Out | None]:
+        """``public_net.ipv4``/``ipv6``: the server's primary IPs as network knows them (their ids,
+        addresses and reverse DNS); before network has adopted a new server's own addresses,
+        compute's record of them."""
         ptrs = {p.ip: p.dns_ptr for p in server.dns_ptrs}
+        pips = {pip.type: pip for pip in self.primary_ips.get(server.id, ())}
+        if pips:
+            v4, v6 = pips.get("ipv4"), pips.get("ipv6")
+            return (
+                Ipv4Out(
+                    id=v4.id,
+                    ip=v4.ip,
+                    blocked=v4.blocked,
+                    dns_ptr={e.ip: e.dns_ptr for e in v4.dns_ptr}.get(v4.ip) or ptrs.get(v4.ip, ""),
+                )
+                if v4 is not None
+                else None,
+                Ipv6Out(
+                    id=v6.id,
+                    ip=v6.ip,
+                    blocked=v6.blocked,
+                    dns_ptr=[{"ip": e.ip, "dns_ptr": e.dns_ptr} for e in v6.dns_ptr]
+                    or [{"ip": ip, "dns_ptr": name} for ip, name in sorted(ptrs.items()) if ":" in ip],
+                )
+                if v6 is not None
+                else None,
+            )
         ipv4 = (
             Ipv4Out(id=server.id, ip=server.ipv4_address, blocked=False, dns_ptr=ptrs.pop(server.ipv4_address, ""))
             if server.ipv4_address
@@ -156,6 +179,16 @@ class Catalog:
             if server.ipv6_network
             else None
         )
+        return ipv4, ipv6
+
+    def server_out(self, server: pb.Server) -> ServerOut:
+        dc = self.datacenter(server.datacenter)
+        st = next(
+            (s for s in self.server_types if s.id == server.server_type_id),
+            cpb.ServerType(id=server.server_type_id, code=server.server_type),
+        )
+        image = next((i for i in self.images if i.id == server.image_id), None)
+        ipv4, ipv6 = self._public_ips(server)
         return ServerOut(
             id=server.id,
             name=server.name,

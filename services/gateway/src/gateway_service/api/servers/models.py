@@ -154,6 +154,16 @@ class CreateImageBody(BaseModel):
     labels: Labels | None = None
 
 
+class ServerFirewallRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    firewall: BodyId = Field(description="ID of the firewall.")
+
+
+MAX_FIREWALLS_PER_SERVER = 5
+"""Hetzner's limit of firewalls on one server."""
+
+
 class NewServer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -168,6 +178,11 @@ class NewServer(BaseModel):
     start_after_create: bool = Field(default=True, description="Start the server once created (false: it stays off).")
     placement_group: BodyId | None = Field(
         default=None, description="ID of the tenant's placement group to create it in."
+    )
+    firewalls: list[ServerFirewallRef] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Firewalls of the tenant applied to it at creation (at most 5).",
     )
 
 

@@ -49,11 +49,13 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from cloudplatform.compute.v1 import compute_service_pb2 as cpb
-from cpshared.errors import InvalidInput, NotFound
+from cloudplatform.network.v1 import network_service_pb2 as npb
+from cpshared.errors import InvalidInput, LimitExceeded, NotFound
 from gateway_service.api.common import MAX_ID, Meta, one_page, page_meta, sort_items, sort_param, tenant
 from gateway_service.api.models.catalog import image_out
 from gateway_service.api.servers.mapping import ACTION_SORT, Catalog, action_out, action_sort_value, as_datetime
 from gateway_service.api.servers.models import (
+    MAX_FIREWALLS_PER_SERVER,
     ActionAnswer,
     ActionOut,
     ActionsAnswer,
@@ -81,7 +83,7 @@ from gateway_service.api.servers.models import (
     ServerUpdate,
 )
 from gateway_service.auth.gate import Authenticated
-from gateway_service.auth.policy import Access, Family
+from gateway_service.auth.policy import Access, Family, require_scope
 from gateway_service.auth.principal import Principal
 from gateway_service.auth.scoped import scope
 from gateway_service.clients.backends import backends
@@ -89,6 +91,7 @@ from gateway_service.console.relay import console_url
 from gateway_service.console.tickets import ConsoleTickets
 from gateway_service.idempotency.middleware import REDACT_HEADER
 from gateway_service.server_status import platform_statuses
+from hetzner_conventions.errors import invalid_field
 from hetzner_conventions.label_selector import parse_label_selector
 from hetzner_conventions.pagination import paginate, parse_page_request
 from hetzner_conventions.sorting import parse_sort
@@ -164,6 +167,7 @@ async def create_server(
 ) -> CreatedServerAnswer:
     """A new server in the caller's tenant; the answer's action follows its creation upstream."""
     response.headers[REDACT_HEADER] = SECRET_ANSWER_FIELDS
+    firewall_ids = await _firewalls_to_apply(request, principal, body)
     catalog = await Catalog.read(request, principal)
     server_type = catalog.server_type_code(body.server_type)
     created = await backends(request).servers.create(
@@ -178,12 +182,40 @@ async def create_server(
         start_after_create=body.start_after_create,
         placement_group_id=body.placement_group or 0,
     )
+    organization_id = tenant(principal)[1]
+    applied = [
+        await backends(request).firewalls.apply(
+            firewall_id, organization_id, npb.FirewallTargets(server_ids=[created.server.id])
+        )
+        for firewall_id in firewall_ids
+    ]
     return CreatedServerAnswer(
         server=catalog.server_out(created.server),
         action=action_out(created.action),
-        next_actions=[],
+        next_actions=[action_out(action) for action in applied],
         root_password=created.root_password or None,
     )
+
+
+async def _firewalls_to_apply(request: Request, principal: Principal, body: NewServer) -> list[int]:
+    """The firewalls named in a create body (Hetzner's ``firewalls``: [{"firewall": id}]), each
+    the caller's, at most 5 (``403 resource_limit_exceeded``), checked before the server is made;
+    applying them needs the ``firewalls:write`` scope too."""
+    ids = [ref.firewall for ref in body.firewalls]
+    if not ids:
+        return []
+    require_scope(principal, Family.FIREWALLS, Access.WRITE)
+    if len(set(ids)) < len(ids):
+        raise invalid_field("firewalls", "a firewall is named more than once")
+    if len(ids) > MAX_FIREWALLS_PER_SERVER:
+        raise LimitExceeded(f"a server has at most {MAX_FIREWALLS_PER_SERVER} firewalls; {len(ids)} were given")
+    organization_id = tenant(principal)[1]
+    for firewall_id in ids:
+        try:
+            await backends(request).firewalls.get(firewall_id, organization_id)
+        except NotFound:
+            raise invalid_field("firewalls", f"firewall {firewall_id} does not exist") from None
+    return ids
 
 
 @router.get("/actions")
