@@ -592,9 +592,11 @@ def provisioned_server(world: World, owner: Caller, placement_group_id: int = 0)
     by compute's provisioning worker against the simulator (one round at a time, in this thread)."""
     raise_server_limit(world, owner)
     assert world.platform.simulator is not None
-    # Every server cell makes one upstream: room for them all in the simulator's one project.
+    # Every server cell makes one upstream (and the snapshot and backup cells an image): room for
+    # them all in the simulator's one project.
     control = world.platform.simulator.removesuffix("/v1")
-    httpx.patch(f"{control}/_sim/config", json={"max_servers": 5000}, timeout=5).raise_for_status()
+    limits = {"max_servers": 5000, "max_images": 5000}
+    httpx.patch(f"{control}/_sim/config", json=limits, timeout=5).raise_for_status()
     server, _ = compute_servers.create(
         compute_servers.NewServer(
             user_id=owner.user.id,
