@@ -148,9 +148,11 @@ async def test_a_client_sees_its_own_entries_and_its_organizations(
     alice = as_user(ALICE, "client", {ORG_A: "owner"})
     a_entries = [tenants["org_a_update"], tenants["alice_request"], tenants["alice_key"]]
     assert await ids(stub, alice) == a_entries
-    # A colleague in A sees A's entries though they are Alice's.
-    colleague = as_user(404, "client", {ORG_A: "member"})
+    # An admin of A sees A's entries though they are Alice's; a plain member of A does not
+    # (an organization's audit log is for its owners and admins).
+    colleague = as_user(404, "client", {ORG_A: "admin"})
     assert await ids(stub, colleague) == a_entries
+    assert await ids(stub, as_user(405, "client", {ORG_A: "member"})) == []
     # Carol, in no organization, sees only her own.
     assert await ids(stub, as_user(CAROL)) == [tenants["carol_alone"]]
 

@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from cloudplatform.identity.v1 import identity_service_pb2 as pb
 from cpshared.errors import NotFound
@@ -73,7 +73,7 @@ MAX_ROTATION_GRACE = 7 * 24 * 3600
 class Rotation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grace_period_seconds: int = Field(
+    grace_period_seconds: StrictInt = Field(
         default=DEFAULT_ROTATION_GRACE,
         ge=0,
         le=MAX_ROTATION_GRACE,

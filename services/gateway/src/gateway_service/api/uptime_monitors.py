@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from cloudplatform.monitoring.v1 import alert_rule_service_pb2 as rules_pb
 from cloudplatform.monitoring.v1 import uptime_monitor_service_pb2 as pb
@@ -93,9 +93,9 @@ class NewUptimeMonitor(BaseModel):
     name: str = Field(min_length=1, max_length=255)
     type: MonitorType
     target: str = Field(min_length=1, max_length=255, description="A host name or an IP address.")
-    port: int | None = Field(default=None, ge=-INT32, le=INT32, description="1 to 65535; none for ping.")
-    interval_seconds: int = Field(default=60, ge=-INT32, le=INT32, description="30 to 86400.")
-    timeout_seconds: int = Field(default=30, ge=-INT32, le=INT32, description="1 to 60, at most the interval.")
+    port: StrictInt | None = Field(default=None, ge=-INT32, le=INT32, description="1 to 65535; none for ping.")
+    interval_seconds: StrictInt = Field(default=60, ge=-INT32, le=INT32, description="30 to 86400.")
+    timeout_seconds: StrictInt = Field(default=30, ge=-INT32, le=INT32, description="1 to 60, at most the interval.")
     regions: list[str] = Field(default_factory=list, max_length=20, description="Empty: every checker location.")
     enabled: bool = True
     notification_channels: list[ChannelIn] = Field(default_factory=list, max_length=100)
@@ -106,9 +106,9 @@ class UptimeMonitorChange(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=255)
     target: str | None = Field(default=None, min_length=1, max_length=255)
-    port: int | None = Field(default=None, ge=-INT32, le=INT32)
-    interval_seconds: int | None = Field(default=None, ge=-INT32, le=INT32)
-    timeout_seconds: int | None = Field(default=None, ge=-INT32, le=INT32)
+    port: StrictInt | None = Field(default=None, ge=-INT32, le=INT32)
+    interval_seconds: StrictInt | None = Field(default=None, ge=-INT32, le=INT32)
+    timeout_seconds: StrictInt | None = Field(default=None, ge=-INT32, le=INT32)
     regions: list[str] | None = Field(default=None, max_length=20)
     enabled: bool | None = None
     notification_channels: list[ChannelIn] | None = Field(default=None, max_length=100)
